@@ -1,0 +1,2 @@
+//! Supervised async tasks.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Benchmarks of supervised tasks beside raw tokio.
+fn main() {}

@@ -1,0 +1,204 @@
+//! External OS processes as units: [`DaemonSpec`] and [`Output`].
+
+use std::ffi::{OsStr, OsString};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::{Error, RestartPolicy, Signal};
+
+/// How long a process gets to exit after its stop signal, before its process
+/// group is killed with `SIGKILL`.
+pub const DEFAULT_DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How many lines of output a daemon keeps for
+/// [`tail`](crate::SupervisorHandle::tail) by default.
+pub const DEFAULT_TAIL_LINES: usize = 1000;
+
+/// Where a daemon's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Output {
+    /// Read line by line: each line becomes a `tracing` event (fields `unit`
+    /// and `stream`) and is kept in the unit's bounded tail.
+    #[default]
+    Capture,
+    /// Written straight to the supervisor's own stdout and stderr.
+    Inherit,
+    /// Thrown away (`/dev/null`).
+    Discard,
+}
+
+/// An external program to supervise.
+///
+/// Each run is spawned directly (never through a shell: write
+/// `DaemonSpec::new("x", "sh").args(["-c", "..."])` if you want one), with stdin
+/// from `/dev/null`, as the leader of a new process group. It is stopped by
+/// sending [`stop_signal`](Self::stop_signal) (default `SIGTERM`) to the whole
+/// group, then, after [`stop_timeout`](Self::stop_timeout), `SIGKILL` to the group.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use supervisor::{DaemonSpec, MaxRestarts, RestartPolicy, Signal};
+///
+/// let spec = DaemonSpec::new("web", "python3")
+///     .args(["-m", "http.server", "8000"])
+///     .env("PYTHONUNBUFFERED", "1")
+///     .current_dir("/tmp")
+///     .stop_signal(Signal::INT)
+///     .stop_timeout(Duration::from_secs(5))
+///     .restart(RestartPolicy::new().delay(Duration::from_secs(5)).max_restarts(MaxRestarts::AtMost(3)));
+/// assert_eq!(spec.name(), "web");
+/// ```
+///
+/// # Caveats
+///
+/// - A descendant that leaves the process group (`setsid`, `setpgid`, a
+///   double-forking daemon) is out of reach of the group signals: run programs
+///   in the foreground.
+/// - If the supervisor's own process is killed with `SIGKILL`, nothing runs to
+///   clean up; the children are then re-parented, as with any parent.
+#[must_use = "a spec does nothing until it is added to a supervisor with `.daemon(spec)`"]
+#[derive(Clone)]
+pub struct DaemonSpec {
+    pub(crate) name: String,
+    pub(crate) program: OsString,
+    pub(crate) args: Vec<OsString>,
+    pub(crate) env: Vec<(OsString, Option<OsString>)>,
+    pub(crate) env_clear: bool,
+    pub(crate) current_dir: Option<PathBuf>,
+    pub(crate) policy: RestartPolicy,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) stop_signal: Signal,
+    pub(crate) output: Output,
+    pub(crate) tail_lines: usize,
+}
+
+impl DaemonSpec {
+    /// A daemon named `name` that runs `program` (looked up in `PATH` unless
+    /// it contains a `/`).
+    pub fn new(name: impl Into<String>, program: impl AsRef<OsStr>) -> Self {
+        DaemonSpec {
+            name: name.into(),
+            program: program.as_ref().to_owned(),
+            args: Vec::new(),
+            env: Vec::new(),
+            env_clear: false,
+            current_dir: None,
+            policy: RestartPolicy::default(),
+            stop_timeout: DEFAULT_DAEMON_STOP_TIMEOUT,
+            stop_signal: Signal::TERM,
+            output: Output::default(),
+            tail_lines: DEFAULT_TAIL_LINES,
+        }
+    }
+
+    /// Adds one argument, passed as it is.
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    /// Adds arguments, passed as they are.
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args.extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
+        self
+    }
+
+    /// Sets an environment variable for the process.
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env.push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self
+    }
+
+    /// Removes an inherited environment variable.
+    pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
+        self.env.push((key.as_ref().to_owned(), None));
+        self
+    }
+
+    /// Starts from an empty environment instead of the supervisor's.
+    pub fn env_clear(mut self) -> Self {
+        self.env_clear = true;
+        self.env.clear();
+        self
+    }
+
+    /// The working directory of the process.
+    pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.current_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// The restart policy (default: [`RestartPolicy::new`]).
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long the process group gets to exit after the stop signal before
+    /// it is killed with `SIGKILL` (default 10 s).
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// The signal sent to the process group to ask it to stop (default
+    /// `SIGTERM`).
+    pub fn stop_signal(mut self, signal: Signal) -> Self {
+        self.stop_signal = signal;
+        self
+    }
+
+    /// Where stdout and stderr go (default [`Output::Capture`]).
+    pub fn output(mut self, output: Output) -> Self {
+        self.output = output;
+        self
+    }
+
+    /// How many captured lines the unit keeps for
+    /// [`tail`](crate::SupervisorHandle::tail) (default 1000).
+    pub fn tail_lines(mut self, lines: usize) -> Self {
+        self.tail_lines = lines;
+        self
+    }
+
+    /// The unit's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.program.is_empty() {
+            return Err(Error::EmptyProgram { unit: self.name.clone() });
+        }
+        Ok(())
+    }
+}
+
+/// Shows environment keys, never their values (they often hold secrets).
+impl fmt::Debug for DaemonSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let env_keys: Vec<_> = self.env.iter().map(|(key, _)| key).collect();
+        f.debug_struct("DaemonSpec")
+            .field("name", &self.name)
+            .field("program", &self.program)
+            .field("args", &self.args)
+            .field("env_keys", &env_keys)
+            .field("env_clear", &self.env_clear)
+            .field("current_dir", &self.current_dir)
+            .field("policy", &self.policy)
+            .field("stop_timeout", &self.stop_timeout)
+            .field("stop_signal", &self.stop_signal)
+            .field("output", &self.output)
+            .field("tail_lines", &self.tail_lines)
+            .finish()
+    }
+}

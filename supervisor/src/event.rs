@@ -1,0 +1,178 @@
+//! Typed events: what happened to which unit, and when.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use crate::policy::GiveUpReason;
+
+/// Something that happened to a unit, sent to every
+/// [`subscribe`](crate::SupervisorHandle::subscribe)r.
+///
+/// The same facts are emitted as `tracing` events inside a span named `unit`
+/// with the unit's name as a field.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// use supervisor::{EventKind, MaxRestarts, RestartPolicy, Supervisor, TaskSpec};
+///
+/// let sup = Supervisor::builder()
+///     .task(TaskSpec::new("once", |_ctx| async { Err::<(), _>("boom") })
+///         .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))))
+///     .build()?;
+/// let handle = sup.start();
+/// let mut events = handle.subscribe();
+/// loop {
+///     let event = events.recv().await.expect("the supervisor is alive");
+///     if let EventKind::GaveUp { .. } = event.kind {
+///         assert_eq!(event.unit, "once");
+///         break;
+///     }
+/// }
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Event {
+    /// The unit's name.
+    pub unit: String,
+    /// When it happened (wall clock).
+    pub time: SystemTime,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+impl Event {
+    pub(crate) fn now(unit: &str, kind: EventKind) -> Self {
+        Event { unit: unit.to_owned(), time: SystemTime::now(), kind }
+    }
+}
+
+/// What happened to a unit.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum EventKind {
+    /// A run started.
+    Started {
+        /// Restarts performed before this run.
+        restart_count: u32,
+        /// The process ID, for processes.
+        pid: Option<u32>,
+    },
+    /// A run ended by itself (not on request).
+    Exited {
+        /// How it ended.
+        reason: ExitReason,
+    },
+    /// A task panicked; the run counts as failed.
+    Panicked {
+        /// The panic message.
+        message: String,
+    },
+    /// The policy restarts the unit after `delay`.
+    Restarting {
+        /// The restart about to be performed (1 for the first).
+        attempt: u32,
+        /// How long it waits first.
+        delay: Duration,
+    },
+    /// The policy does not restart this ending; the unit is now `Exited`.
+    Finished,
+    /// The supervisor gave up; the unit is now `Failed`.
+    GaveUp {
+        /// Why.
+        reason: GiveUpReason,
+    },
+    /// The unit was stopped on request.
+    Stopped {
+        /// Whether it had to be aborted or killed after its stop timeout.
+        forced: bool,
+        /// How long the stop took.
+        took: Duration,
+    },
+}
+
+/// How a run ended.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::ExitReason;
+///
+/// assert!(ExitReason::Success.is_success());
+/// assert_eq!(ExitReason::Code(3).exit_code(), Some(3));
+/// assert_eq!(ExitReason::Signal(9).to_string(), "killed by signal 9");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExitReason {
+    /// A task returned `Ok(())`/`()`, or a process exited with code 0.
+    Success,
+    /// A task returned an error (shown with `Display`).
+    Error(String),
+    /// A task panicked with this message.
+    Panic(String),
+    /// A process exited with this non-zero code.
+    Code(i32),
+    /// A process was ended by this signal, not sent by the supervisor.
+    Signal(i32),
+    /// The process could not be started.
+    SpawnFailed(String),
+}
+
+impl ExitReason {
+    /// Whether the run counts as a success for [`RestartOn`](crate::RestartOn).
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        matches!(self, ExitReason::Success)
+    }
+
+    /// The exit code kept in the status: a process's code, `0` or `1` for a
+    /// task that returned `Ok` or `Err`.
+    #[must_use]
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            ExitReason::Success => Some(0),
+            ExitReason::Error(_) => Some(1),
+            ExitReason::Code(code) => Some(*code),
+            ExitReason::Panic(_) | ExitReason::Signal(_) | ExitReason::SpawnFailed(_) => None,
+        }
+    }
+
+    /// The terminating signal, if any.
+    #[must_use]
+    pub fn signal(&self) -> Option<i32> {
+        match self {
+            ExitReason::Signal(signal) => Some(*signal),
+            _ => None,
+        }
+    }
+
+    /// The message kept as `last_error`, for failures that have one.
+    #[must_use]
+    pub fn error_message(&self) -> Option<String> {
+        match self {
+            ExitReason::Success => None,
+            ExitReason::Error(message) | ExitReason::SpawnFailed(message) => Some(message.clone()),
+            ExitReason::Panic(message) => Some(format!("panicked: {message}")),
+            ExitReason::Code(_) | ExitReason::Signal(_) => Some(self.to_string()),
+        }
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Success => f.write_str("exited successfully"),
+            ExitReason::Error(message) => write!(f, "failed: {message}"),
+            ExitReason::Panic(message) => write!(f, "panicked: {message}"),
+            ExitReason::Code(code) => write!(f, "exited with code {code}"),
+            ExitReason::Signal(signal) => write!(f, "killed by signal {signal}"),
+            ExitReason::SpawnFailed(message) => write!(f, "could not start: {message}"),
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! [`SupervisorHandle`]: observing and controlling a running supervisor.
+
+use std::fmt;
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+use tokio_util::sync::DropGuard;
+
+use crate::shutdown::{self, ShutdownReport};
+use crate::supervisor::Shared;
+use crate::unit::Unit;
+use crate::{Error, Event, UnitStatus};
+
+/// Controls a started [`Supervisor`](crate::Supervisor). Cheap to clone;
+/// `Send + Sync`.
+///
+/// Calls that change a unit (`start_unit`, `stop_unit`, `restart`) are
+/// serialised per unit: a new run never starts before the previous one has
+/// fully stopped.
+///
+/// Dropping the last clone stops every unit in the background, so that no
+/// process outlives its supervisor; call [`shutdown`](Self::shutdown) to stop
+/// them and wait.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// use supervisor::{Context, Supervisor, TaskSpec, UnitState};
+///
+/// let handle = Supervisor::builder()
+///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+///     .build()?
+///     .start();
+/// handle.stop_unit("worker").await?;
+/// assert_eq!(handle.status("worker").unwrap().state, UnitState::Stopped);
+/// handle.start_unit("worker").await?;
+/// handle.restart("worker").await?;
+/// assert!(handle.stop_unit("nope").await.is_err());
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct SupervisorHandle {
+    shared: Arc<Shared>,
+    _stop_on_drop: Arc<DropGuard>,
+}
+
+impl SupervisorHandle {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        let guard = Arc::new(shared.root.clone().drop_guard());
+        SupervisorHandle { shared, _stop_on_drop: guard }
+    }
+
+    /// A snapshot of one unit; `None` if no unit has that name.
+    #[must_use]
+    pub fn status(&self, name: &str) -> Option<UnitStatus> {
+        self.shared.lookup(name).ok().map(|(_, unit)| unit.status())
+    }
+
+    /// Snapshots of every unit, in registration order.
+    #[must_use]
+    pub fn statuses(&self) -> Vec<UnitStatus> {
+        self.shared.units.iter().map(Unit::status).collect()
+    }
+
+    /// The names of every unit, in registration order.
+    #[must_use]
+    pub fn unit_names(&self) -> Vec<String> {
+        self.shared.unit_names()
+    }
+
+    /// Stops the unit gracefully if it runs (or waits in backoff), resets its
+    /// restart count, and starts it again. The old run has ended before the
+    /// new one starts.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`], or [`Error::ShuttingDown`] once a shutdown began.
+    pub async fn restart(&self, name: &str) -> Result<(), Error> {
+        let (index, unit) = self.shared.lookup(name)?;
+        let _control = unit.control.lock().await;
+        self.refuse_during_shutdown("restart", unit)?;
+        shutdown::stop_locked(unit).await;
+        self.shared.activate(index);
+        Ok(())
+    }
+
+    /// Stops the unit gracefully (cancellation, or the stop signal, then abort
+    /// or `SIGKILL` after its stop timeout). It stays `Stopped`: the policy
+    /// does not restart it. Stopping a unit at rest does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`].
+    pub async fn stop_unit(&self, name: &str) -> Result<(), Error> {
+        let (_, unit) = self.shared.lookup(name)?;
+        let _control = unit.control.lock().await;
+        shutdown::stop_locked(unit).await;
+        Ok(())
+    }
+
+    /// Starts a unit at rest (`Stopped`, `Exited` or `Failed`) with its restart
+    /// count reset. Starting a unit that is active does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`], or [`Error::ShuttingDown`] once a shutdown began.
+    pub async fn start_unit(&self, name: &str) -> Result<(), Error> {
+        let (index, unit) = self.shared.lookup(name)?;
+        let _control = unit.control.lock().await;
+        self.refuse_during_shutdown("start", unit)?;
+        if unit.is_active() {
+            return Ok(());
+        }
+        shutdown::stop_locked(unit).await;
+        self.shared.activate(index);
+        Ok(())
+    }
+
+    /// Receives every [`Event`] from now on.
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.subscribe()
+    }
+
+    /// The last `lines` lines a daemon wrote to stdout and stderr, in arrival
+    /// order. Empty for a task.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`].
+    pub fn tail(&self, name: &str, lines: usize) -> Result<Vec<String>, Error> {
+        Ok(self.shared.lookup(name)?.1.tail(lines))
+    }
+
+    /// Stops every unit gracefully, the most recently started first, and
+    /// reports how each stop went. Idempotent: later and concurrent calls
+    /// return the same report.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        let shared = &self.shared;
+        shared.report.get_or_init(|| shutdown::shutdown(shared)).await.clone()
+    }
+
+    /// Cuts every grace period short: units still stopping, now or in a later
+    /// shutdown, are aborted or killed at once.
+    pub fn skip_grace(&self) {
+        self.shared.kill_now.cancel();
+    }
+
+    /// Whether a shutdown has begun.
+    #[must_use]
+    pub fn is_shutting_down(&self) -> bool {
+        self.shared.is_shutting_down()
+    }
+
+    fn refuse_during_shutdown(&self, action: &'static str, unit: &Unit) -> Result<(), Error> {
+        if self.shared.is_shutting_down() {
+            return Err(Error::ShuttingDown { action, unit: unit.name.to_string() });
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for SupervisorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let states: Vec<_> = self.shared.units.iter().map(|unit| (unit.name.clone(), unit.state())).collect();
+        f.debug_struct("SupervisorHandle")
+            .field("units", &states)
+            .field("shutting_down", &self.is_shutting_down())
+            .finish()
+    }
+}

@@ -1,0 +1,565 @@
+//! Restart policies and the pure arithmetic that applies them.
+//!
+//! Nothing in this module touches the clock or a random source: the unit loop
+//! passes `now` and a random number in, so every branch is unit-tested.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::Error;
+
+/// How many restarts a unit may have before the supervisor gives up on it.
+///
+/// The count is of *restarts*, not runs: `AtMost(3)` lets a unit that keeps
+/// failing run four times; it then ends [`Failed`](crate::UnitState::Failed)
+/// with `restart_count == 3`. `AtMost(0)` runs a unit once.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::MaxRestarts;
+///
+/// assert_eq!(MaxRestarts::from(-1), MaxRestarts::Unlimited);
+/// assert_eq!(MaxRestarts::from(3), MaxRestarts::AtMost(3));
+/// assert!(MaxRestarts::AtMost(3).allows(2));
+/// assert!(!MaxRestarts::AtMost(3).allows(3));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum MaxRestarts {
+    /// Restart for ever.
+    #[default]
+    Unlimited,
+    /// Restart at most this many times.
+    AtMost(u32),
+}
+
+impl MaxRestarts {
+    /// Whether one more restart is allowed after `performed` restarts.
+    #[must_use]
+    pub fn allows(self, performed: u32) -> bool {
+        match self {
+            MaxRestarts::Unlimited => true,
+            MaxRestarts::AtMost(max) => performed < max,
+        }
+    }
+}
+
+/// `-1` (or any negative number) is `Unlimited`; `n >= 0` is `AtMost(n)`,
+/// saturating at `u32::MAX`. This is the convention of the macros' `max = -1`.
+impl From<i64> for MaxRestarts {
+    fn from(value: i64) -> Self {
+        if value < 0 { MaxRestarts::Unlimited } else { MaxRestarts::AtMost(u32::try_from(value).unwrap_or(u32::MAX)) }
+    }
+}
+
+impl From<i32> for MaxRestarts {
+    fn from(value: i32) -> Self {
+        MaxRestarts::from(i64::from(value))
+    }
+}
+
+impl fmt::Display for MaxRestarts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MaxRestarts::Unlimited => f.write_str("unlimited"),
+            MaxRestarts::AtMost(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Which endings of a run lead to a restart.
+///
+/// A run *succeeds* when a task returns `Ok(())` or `()`, or a process exits
+/// with code 0. Everything else (an `Err`, a panic, a non-zero exit code, a
+/// signal, a failure to spawn) is a failure.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::RestartOn;
+///
+/// assert!(RestartOn::Failure.restarts_after(false));
+/// assert!(!RestartOn::Failure.restarts_after(true));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum RestartOn {
+    /// Restart whatever the ending (a supervisor's usual promise).
+    #[default]
+    Always,
+    /// Restart only after a failure; a successful run ends the unit as
+    /// [`Exited`](crate::UnitState::Exited).
+    Failure,
+    /// Never restart: the unit runs once.
+    Never,
+}
+
+impl RestartOn {
+    /// Whether a run that ended with `succeeded` is restarted.
+    #[must_use]
+    pub fn restarts_after(self, succeeded: bool) -> bool {
+        match self {
+            RestartOn::Always => true,
+            RestartOn::Failure => !succeeded,
+            RestartOn::Never => false,
+        }
+    }
+}
+
+/// When and how often a unit is restarted.
+///
+/// `delay` alone is a fixed delay between restarts. Everything else is opt-in:
+/// exponential [`backoff`](Self::backoff) capped by [`max_delay`](Self::max_delay),
+/// [`jitter`](Self::jitter), a [`reset_after`](Self::reset_after) a stable run,
+/// and an intensity [`window`](Self::window) (at most N restarts within a
+/// period, like OTP's intensity/period or systemd's `StartLimitBurst`).
+///
+/// The default is a 1 s delay, unlimited restarts, restart on any ending.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use supervisor::{MaxRestarts, RestartOn, RestartPolicy};
+///
+/// let policy = RestartPolicy::new()
+///     .delay(Duration::from_millis(100))
+///     .backoff(2.0)
+///     .max_delay(Duration::from_secs(30))
+///     .jitter(0.1)
+///     .reset_after(Duration::from_secs(60))
+///     .window(5, Duration::from_secs(10))
+///     .max_restarts(MaxRestarts::Unlimited)
+///     .on(RestartOn::Failure);
+/// assert_eq!(policy.base_delay(), Duration::from_millis(100));
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[must_use = "a policy does nothing until it is given to a spec with `.restart(policy)`"]
+pub struct RestartPolicy {
+    delay: Duration,
+    max_restarts: MaxRestarts,
+    on: RestartOn,
+    backoff: f64,
+    max_delay: Option<Duration>,
+    jitter: f64,
+    reset_after: Option<Duration>,
+    window: Option<Window>,
+}
+
+/// At most `max` restarts within `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    max: u32,
+    period: Duration,
+}
+
+impl Default for RestartPolicy {
+    fn default() -> Self {
+        RestartPolicy {
+            delay: Duration::from_secs(1),
+            max_restarts: MaxRestarts::Unlimited,
+            on: RestartOn::Always,
+            backoff: 1.0,
+            max_delay: None,
+            jitter: 0.0,
+            reset_after: None,
+            window: None,
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// The default policy: 1 s fixed delay, unlimited restarts, restart always.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The wait before a restart (before backoff and jitter).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// How many restarts are allowed before the unit is given up as
+    /// [`Failed`](crate::UnitState::Failed).
+    pub fn max_restarts(mut self, max: impl Into<MaxRestarts>) -> Self {
+        self.max_restarts = max.into();
+        self
+    }
+
+    /// Which endings are restarted.
+    pub fn on(mut self, on: RestartOn) -> Self {
+        self.on = on;
+        self
+    }
+
+    /// Multiply the delay by `factor` after each restart (exponential
+    /// backoff). `1.0`, the default, keeps the delay fixed. Must be finite and
+    /// at least `1.0`; checked when the supervisor is built.
+    pub fn backoff(mut self, factor: f64) -> Self {
+        self.backoff = factor;
+        self
+    }
+
+    /// The longest delay backoff and jitter may reach.
+    pub fn max_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = Some(max_delay);
+        self
+    }
+
+    /// Lengthen each delay by a random fraction of itself, up to `fraction`
+    /// (`0.0..=1.0`), so that units failing together do not restart in
+    /// lockstep. Jitter only ever adds: a delay is never shorter than asked.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+
+    /// A run that lasts at least this long counts as stable: the next restart
+    /// waits the base delay again, as if backoff had never grown.
+    pub fn reset_after(mut self, stable: Duration) -> Self {
+        self.reset_after = Some(stable);
+        self
+    }
+
+    /// Give up when a restart would make more than `max_restarts` restarts
+    /// within `period`.
+    pub fn window(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.window = Some(Window { max: max_restarts, period });
+        self
+    }
+
+    /// The base delay.
+    #[must_use]
+    pub fn base_delay(&self) -> Duration {
+        self.delay
+    }
+
+    /// The restart limit.
+    #[must_use]
+    pub fn restart_limit(&self) -> MaxRestarts {
+        self.max_restarts
+    }
+
+    /// Which endings are restarted.
+    #[must_use]
+    pub fn restart_on(&self) -> RestartOn {
+        self.on
+    }
+
+    /// Checks the numbers a type cannot: backoff factor, jitter, window.
+    pub(crate) fn validate(&self, unit: &str) -> Result<(), Error> {
+        let invalid =
+            |setting, reason: &str| Error::InvalidSetting { unit: unit.to_owned(), setting, reason: reason.to_owned() };
+        if !(self.backoff.is_finite() && self.backoff >= 1.0) {
+            return Err(invalid(
+                "backoff",
+                &format!("factor {} must be a finite number of at least 1.0, e.g. 2.0", self.backoff),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) {
+            return Err(invalid("jitter", &format!("{} is not a fraction between 0.0 and 1.0, e.g. 0.1", self.jitter)));
+        }
+        if let Some(window) = self.window
+            && window.period.is_zero()
+        {
+            return Err(invalid("window", "the period must be longer than zero, e.g. 60s"));
+        }
+        Ok(())
+    }
+
+    /// The delay before a restart after `streak` restarts without a stable
+    /// run, with `random` in `0.0..1.0` drawn for jitter.
+    pub(crate) fn delay_for(&self, streak: u32, random: f64) -> Duration {
+        let exponent = i32::try_from(streak).unwrap_or(i32::MAX);
+        let mut seconds = self.delay.as_secs_f64() * self.backoff.powi(exponent);
+        seconds += seconds * self.jitter * random;
+        let delay = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+        match self.max_delay {
+            Some(cap) => delay.min(cap),
+            None => delay,
+        }
+    }
+}
+
+/// Why the supervisor gave up on a unit.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::GiveUpReason;
+///
+/// let reason = GiveUpReason::MaxRestarts { max: 3 };
+/// assert_eq!(reason.to_string(), "reached the limit of 3 restarts");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GiveUpReason {
+    /// `max_restarts` restarts were performed.
+    MaxRestarts {
+        /// The limit.
+        max: u32,
+    },
+    /// Another restart would exceed the intensity window.
+    Window {
+        /// Restarts allowed within the period.
+        max: u32,
+        /// The window's length.
+        period: Duration,
+    },
+}
+
+impl fmt::Display for GiveUpReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GiveUpReason::MaxRestarts { max } => write!(f, "reached the limit of {max} restarts"),
+            GiveUpReason::Window { max, period } => {
+                write!(f, "more than {max} restarts within {}", humantime::format_duration(*period))
+            }
+        }
+    }
+}
+
+/// What the policy says after a run ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Decision {
+    /// Restart after `delay`; this will be restart number `attempt`.
+    Restart { attempt: u32, delay: Duration },
+    /// The policy does not restart this ending.
+    Exit,
+    /// The policy would restart, but a limit has been reached.
+    GiveUp(GiveUpReason),
+}
+
+/// The restart history of one activation of a unit.
+#[derive(Debug, Default)]
+pub(crate) struct RestartTracker {
+    restarts: u32,
+    streak: u32,
+    recent: VecDeque<Instant>,
+}
+
+impl RestartTracker {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Restarts performed so far.
+    pub(crate) fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// Decides what follows a run that lasted `ran_for` and `succeeded` or
+    /// not. `now` is the time of the decision; `random` is in `0.0..1.0`.
+    pub(crate) fn decide(
+        &mut self,
+        policy: &RestartPolicy,
+        succeeded: bool,
+        ran_for: Duration,
+        now: Instant,
+        random: f64,
+    ) -> Decision {
+        if !policy.on.restarts_after(succeeded) {
+            return Decision::Exit;
+        }
+        if policy.reset_after.is_some_and(|stable| ran_for >= stable) {
+            self.streak = 0;
+        }
+        if let Some(reason) = self.limit_reached(policy, now) {
+            return if succeeded { Decision::Exit } else { Decision::GiveUp(reason) };
+        }
+        Decision::Restart { attempt: self.restarts + 1, delay: policy.delay_for(self.streak, random) }
+    }
+
+    /// Records that a restart decided on was performed at `now`.
+    pub(crate) fn record_restart(&mut self, policy: &RestartPolicy, now: Instant) {
+        self.restarts = self.restarts.saturating_add(1);
+        self.streak = self.streak.saturating_add(1);
+        if let Some(window) = policy.window {
+            self.recent.push_back(now);
+            if self.recent.len() > window.max as usize {
+                self.recent.pop_front();
+            }
+        }
+    }
+
+    fn limit_reached(&mut self, policy: &RestartPolicy, now: Instant) -> Option<GiveUpReason> {
+        if let MaxRestarts::AtMost(max) = policy.max_restarts
+            && self.restarts >= max
+        {
+            return Some(GiveUpReason::MaxRestarts { max });
+        }
+        let window = policy.window?;
+        while self.recent.front().is_some_and(|&at| now.duration_since(at) >= window.period) {
+            self.recent.pop_front();
+        }
+        (self.recent.len() >= window.max as usize)
+            .then_some(GiveUpReason::Window { max: window.max, period: window.period })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn fixed(delay: Duration, max: MaxRestarts) -> RestartPolicy {
+        RestartPolicy::new().delay(delay).max_restarts(max)
+    }
+
+    fn run_until_stop(policy: &RestartPolicy, succeeded: bool) -> (u32, Decision) {
+        let mut tracker = RestartTracker::new();
+        let now = Instant::now();
+        loop {
+            match tracker.decide(policy, succeeded, Duration::ZERO, now, 0.0) {
+                Decision::Restart { .. } => tracker.record_restart(policy, now),
+                other => return (tracker.restarts(), other),
+            }
+            assert!(tracker.restarts() < 1000, "policy never stopped");
+        }
+    }
+
+    #[test]
+    fn max_zero_runs_once_and_gives_up_on_failure() {
+        let (restarts, decision) = run_until_stop(&fixed(SEC, MaxRestarts::AtMost(0)), false);
+        assert_eq!(restarts, 0);
+        assert_eq!(decision, Decision::GiveUp(GiveUpReason::MaxRestarts { max: 0 }));
+    }
+
+    #[test]
+    fn max_three_restarts_three_times() {
+        let (restarts, decision) = run_until_stop(&fixed(SEC, MaxRestarts::AtMost(3)), false);
+        assert_eq!(restarts, 3);
+        assert_eq!(decision, Decision::GiveUp(GiveUpReason::MaxRestarts { max: 3 }));
+    }
+
+    #[test]
+    fn success_at_the_limit_exits_rather_than_fails() {
+        let (restarts, decision) = run_until_stop(&fixed(SEC, MaxRestarts::AtMost(2)), true);
+        assert_eq!(restarts, 2);
+        assert_eq!(decision, Decision::Exit);
+    }
+
+    #[test]
+    fn unlimited_keeps_restarting() {
+        let policy = fixed(SEC, MaxRestarts::Unlimited);
+        let mut tracker = RestartTracker::new();
+        let now = Instant::now();
+        for attempt in 1..=10_000 {
+            assert_eq!(
+                tracker.decide(&policy, false, Duration::ZERO, now, 0.0),
+                Decision::Restart { attempt, delay: SEC }
+            );
+            tracker.record_restart(&policy, now);
+        }
+    }
+
+    #[test]
+    fn restart_on_selects_endings() {
+        let mut tracker = RestartTracker::new();
+        let now = Instant::now();
+        let on = |on| RestartPolicy::new().on(on);
+        assert!(matches!(tracker.decide(&on(RestartOn::Always), true, SEC, now, 0.0), Decision::Restart { .. }));
+        assert!(matches!(tracker.decide(&on(RestartOn::Always), false, SEC, now, 0.0), Decision::Restart { .. }));
+        assert_eq!(tracker.decide(&on(RestartOn::Failure), true, SEC, now, 0.0), Decision::Exit);
+        assert!(matches!(tracker.decide(&on(RestartOn::Failure), false, SEC, now, 0.0), Decision::Restart { .. }));
+        assert_eq!(tracker.decide(&on(RestartOn::Never), true, SEC, now, 0.0), Decision::Exit);
+        assert_eq!(tracker.decide(&on(RestartOn::Never), false, SEC, now, 0.0), Decision::Exit);
+    }
+
+    #[test]
+    fn backoff_grows_and_is_capped() {
+        let policy = RestartPolicy::new().delay(SEC).backoff(2.0).max_delay(Duration::from_secs(5));
+        let delays: Vec<_> = (0..5).map(|streak| policy.delay_for(streak, 0.0)).collect();
+        let secs = |s| Duration::from_secs(s);
+        assert_eq!(delays, [secs(1), secs(2), secs(4), secs(5), secs(5)]);
+    }
+
+    #[test]
+    fn backoff_without_cap_saturates_instead_of_overflowing() {
+        let policy = RestartPolicy::new().delay(SEC).backoff(10.0);
+        assert_eq!(policy.delay_for(u32::MAX, 0.0), Duration::MAX);
+    }
+
+    #[test]
+    fn jitter_only_lengthens_and_respects_the_cap() {
+        let policy = RestartPolicy::new().delay(SEC).jitter(0.5);
+        assert_eq!(policy.delay_for(0, 0.0), SEC);
+        assert_eq!(policy.delay_for(0, 0.5), Duration::from_millis(1250));
+        let capped = policy.max_delay(Duration::from_millis(1100));
+        assert_eq!(capped.delay_for(0, 0.9), Duration::from_millis(1100));
+    }
+
+    #[test]
+    fn stable_run_resets_backoff_but_not_the_count() {
+        let policy = RestartPolicy::new().delay(SEC).backoff(2.0).reset_after(Duration::from_secs(60));
+        let mut tracker = RestartTracker::new();
+        let now = Instant::now();
+        for _ in 0..3 {
+            tracker.decide(&policy, false, SEC, now, 0.0);
+            tracker.record_restart(&policy, now);
+        }
+        assert_eq!(
+            tracker.decide(&policy, false, SEC, now, 0.0),
+            Decision::Restart { attempt: 4, delay: Duration::from_secs(8) }
+        );
+        assert_eq!(
+            tracker.decide(&policy, false, Duration::from_secs(60), now, 0.0),
+            Decision::Restart { attempt: 4, delay: SEC }
+        );
+    }
+
+    #[test]
+    fn window_gives_up_on_too_many_restarts_in_the_period() {
+        let period = Duration::from_secs(10);
+        let policy = RestartPolicy::new().delay(Duration::ZERO).window(3, period);
+        let mut tracker = RestartTracker::new();
+        let start = Instant::now();
+        for i in 0..3 {
+            let now = start + Duration::from_secs(i);
+            assert!(matches!(tracker.decide(&policy, false, SEC, now, 0.0), Decision::Restart { .. }));
+            tracker.record_restart(&policy, now);
+        }
+        let now = start + Duration::from_secs(3);
+        assert_eq!(
+            tracker.decide(&policy, false, SEC, now, 0.0),
+            Decision::GiveUp(GiveUpReason::Window { max: 3, period })
+        );
+        // Once the first restart has left the window, one more is allowed.
+        let later = start + period;
+        assert!(matches!(tracker.decide(&policy, false, SEC, later, 0.0), Decision::Restart { attempt: 4, .. }));
+    }
+
+    #[test]
+    fn window_of_zero_never_restarts() {
+        let policy = RestartPolicy::new().window(0, SEC);
+        let (restarts, decision) = run_until_stop(&policy, false);
+        assert_eq!(restarts, 0);
+        assert_eq!(decision, Decision::GiveUp(GiveUpReason::Window { max: 0, period: SEC }));
+    }
+
+    #[test]
+    fn validation_names_the_setting() {
+        let err = RestartPolicy::new().backoff(0.5).validate("w").unwrap_err().to_string();
+        assert!(err.contains("backoff") && err.contains("at least 1.0"), "{err}");
+        let err = RestartPolicy::new().backoff(f64::NAN).validate("w").unwrap_err().to_string();
+        assert!(err.contains("backoff"), "{err}");
+        let err = RestartPolicy::new().jitter(1.5).validate("w").unwrap_err().to_string();
+        assert!(err.contains("jitter") && err.contains("`w`"), "{err}");
+        let err = RestartPolicy::new().window(3, Duration::ZERO).validate("w").unwrap_err().to_string();
+        assert!(err.contains("window"), "{err}");
+        assert!(RestartPolicy::new().backoff(2.0).jitter(1.0).validate("w").is_ok());
+    }
+
+    #[test]
+    fn max_restarts_conversions() {
+        assert_eq!(MaxRestarts::from(-1i64), MaxRestarts::Unlimited);
+        assert_eq!(MaxRestarts::from(0i32), MaxRestarts::AtMost(0));
+        assert_eq!(MaxRestarts::from(i64::MAX), MaxRestarts::AtMost(u32::MAX));
+        assert_eq!(MaxRestarts::Unlimited.to_string(), "unlimited");
+        assert_eq!(MaxRestarts::AtMost(4).to_string(), "4");
+    }
+}

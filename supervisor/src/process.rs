@@ -1,0 +1,204 @@
+//! One run of a daemon: spawning it as a process-group leader, waiting for
+//! it, stopping the whole group, and reaping it.
+
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal as RawSignal, kill_process_group};
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::daemon::{DaemonSpec, Output};
+use crate::event::ExitReason;
+use crate::output::{OutputTail, Stream, capture};
+
+/// How long to wait, after the group is gone, for the output readers to see
+/// end-of-file. Only a descendant that left the group can hold the pipes
+/// longer; its readers then carry on in the background.
+const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// What a daemon unit keeps between runs: its spec and its output tail.
+pub(crate) struct ProcessBody {
+    spec: DaemonSpec,
+    tail: Arc<OutputTail>,
+}
+
+impl ProcessBody {
+    pub(crate) fn new(spec: DaemonSpec) -> Self {
+        let tail = Arc::new(OutputTail::new(spec.tail_lines));
+        ProcessBody { spec, tail }
+    }
+
+    pub(crate) fn spec(&self) -> &DaemonSpec {
+        &self.spec
+    }
+
+    pub(crate) fn tail(&self, lines: usize) -> Vec<String> {
+        self.tail.last(lines)
+    }
+
+    /// Spawns a run. A failure to spawn is a failed run whose reason names the
+    /// program and the cause.
+    pub(crate) fn start(&self, unit: &Arc<str>) -> Result<ProcessRun, ExitReason> {
+        let mut child = self.command().spawn().map_err(|error| self.spawn_failure(&error))?;
+        let group = ProcessGroup::of(&child);
+        let mut readers = Vec::with_capacity(2);
+        if let Some(stdout) = child.stdout.take() {
+            readers.push(capture(stdout, Stream::Stdout, unit.clone(), self.tail.clone()));
+        }
+        if let Some(stderr) = child.stderr.take() {
+            readers.push(capture(stderr, Stream::Stderr, unit.clone(), self.tail.clone()));
+        }
+        Ok(ProcessRun { child, group, readers })
+    }
+
+    fn command(&self) -> Command {
+        let spec = &self.spec;
+        let mut command = Command::new(&spec.program);
+        command.args(&spec.args).stdin(Stdio::null()).process_group(0).kill_on_drop(true);
+        if spec.env_clear {
+            command.env_clear();
+        }
+        for (key, value) in &spec.env {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        if let Some(dir) = &spec.current_dir {
+            command.current_dir(dir);
+        }
+        let (stdout, stderr) = match spec.output {
+            Output::Capture => (Stdio::piped(), Stdio::piped()),
+            Output::Inherit => (Stdio::inherit(), Stdio::inherit()),
+            Output::Discard => (Stdio::null(), Stdio::null()),
+        };
+        command.stdout(stdout).stderr(stderr);
+        command
+    }
+
+    fn spawn_failure(&self, error: &io::Error) -> ExitReason {
+        let program = self.spec.program.to_string_lossy();
+        if let Some(dir) = self.spec.current_dir.as_ref().filter(|dir| !dir.is_dir()) {
+            return ExitReason::SpawnFailed(format!(
+                "cannot run `{program}`: working directory {} does not exist or is not a directory",
+                dir.display()
+            ));
+        }
+        let hint = match error.kind() {
+            io::ErrorKind::NotFound => " (is it installed and on PATH?)",
+            io::ErrorKind::PermissionDenied => " (is it executable?)",
+            _ => "",
+        };
+        ExitReason::SpawnFailed(format!("cannot run `{program}`: {error}{hint}"))
+    }
+}
+
+/// A spawned process and its process group.
+pub(crate) struct ProcessRun {
+    child: Child,
+    group: ProcessGroup,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl ProcessRun {
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Waits for the leader to exit, then kills what is left of its group and
+    /// lets the output readers finish. Cancel-safe until the leader exits.
+    pub(crate) async fn wait(&mut self) -> ExitReason {
+        let status = self.child.wait().await;
+        self.finish(status).await
+    }
+
+    /// Sends `signal` to the group, waits up to `timeout` (or until
+    /// `kill_now` fires) for the leader to exit, then kills the group.
+    /// Returns how the run ended and whether it had to be killed.
+    pub(crate) async fn stop(
+        mut self,
+        signal: RawSignal,
+        timeout: Duration,
+        kill_now: &CancellationToken,
+    ) -> (Option<ExitReason>, bool) {
+        self.group.signal(signal);
+        let graceful = tokio::select! {
+            status = self.child.wait() => Some(status),
+            () = tokio::time::sleep(timeout) => None,
+            () = kill_now.cancelled() => None,
+        };
+        let forced = graceful.is_none();
+        let status = match graceful {
+            Some(status) => status,
+            None => {
+                self.group.signal(RawSignal::KILL);
+                self.child.wait().await
+            }
+        };
+        (Some(self.finish(status).await), forced)
+    }
+
+    async fn finish(&mut self, status: io::Result<ExitStatus>) -> ExitReason {
+        // The leader is reaped; stragglers of its group must not outlive it.
+        self.group.kill();
+        for reader in &mut self.readers {
+            // A reader still running after the timeout is left to finish on
+            // its own: only a process that left the group can hold the pipe.
+            let _ = tokio::time::timeout(DRAIN_TIMEOUT, reader).await;
+        }
+        self.readers.clear();
+        match status {
+            Ok(status) => exit_reason(status),
+            Err(error) => ExitReason::Error(format!("could not wait for the process: {error}")),
+        }
+    }
+}
+
+fn exit_reason(status: ExitStatus) -> ExitReason {
+    match (status.code(), status.signal()) {
+        (Some(0), _) => ExitReason::Success,
+        (Some(code), _) => ExitReason::Code(code),
+        (None, Some(signal)) => ExitReason::Signal(signal),
+        (None, None) => ExitReason::Error(format!("ended with an unknown status: {status}")),
+    }
+}
+
+/// The process group of one run. Dropping it kills the group, so that no
+/// process outlives its unit even when the supervisor or its runtime is
+/// dropped without a shutdown.
+struct ProcessGroup {
+    leader: Option<Pid>,
+}
+
+impl ProcessGroup {
+    fn of(child: &Child) -> Self {
+        // The child called setpgid(0, 0) before exec, so its pid is the
+        // group's id. Pid 1 would address every process: never signal it.
+        let leader = child.id().and_then(|pid| i32::try_from(pid).ok()).filter(|&pid| pid > 1).and_then(Pid::from_raw);
+        ProcessGroup { leader }
+    }
+
+    fn signal(&self, signal: RawSignal) {
+        if let Some(leader) = self.leader {
+            // ESRCH only means the group is already empty.
+            let _ = kill_process_group(leader, signal);
+        }
+    }
+
+    /// Kills the group and forgets it: after this the group id may be reused.
+    fn kill(&mut self) {
+        self.signal(RawSignal::KILL);
+        self.leader = None;
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

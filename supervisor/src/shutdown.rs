@@ -1,0 +1,240 @@
+//! Stopping units: one at a time on request, all of them at shutdown, and the
+//! [`ShutdownReport`] that says how it went.
+
+use std::fmt;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::supervisor::Shared;
+use crate::unit::{Ending, Unit};
+use crate::{UnitKind, UnitState};
+
+/// How one unit's stop went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StopOutcome {
+    /// It ended within its grace period.
+    Graceful,
+    /// It had to be aborted (a task) or killed with `SIGKILL` (a process).
+    Forced,
+    /// It was not running (stopped, exited or failed before the shutdown).
+    NotRunning,
+}
+
+/// One unit's line in a [`ShutdownReport`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UnitReport {
+    /// The unit's name.
+    pub name: String,
+    /// Task or process.
+    #[serde(rename = "type")]
+    pub kind: UnitKind,
+    /// The unit's state when the shutdown reached it.
+    pub state: UnitState,
+    /// How the stop went.
+    pub outcome: StopOutcome,
+    /// How long the stop took.
+    #[serde(serialize_with = "seconds")]
+    pub took: Duration,
+}
+
+/// What a shutdown did, unit by unit, in the order the units were stopped
+/// (the reverse of their start order).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// use std::time::Duration;
+/// use supervisor::{StopOutcome, Supervisor, TaskSpec};
+///
+/// let handle = Supervisor::builder()
+///     .task(TaskSpec::new("polite", |ctx: supervisor::Context| async move { ctx.cancelled().await }))
+///     .task(TaskSpec::new("stubborn", |_ctx| std::future::pending::<()>())
+///         .stop_timeout(Duration::from_millis(10)))
+///     .build()?
+///     .start();
+/// let report = handle.shutdown().await;
+/// assert_eq!(report.units[0].name, "stubborn");
+/// assert_eq!(report.units[0].outcome, StopOutcome::Forced);
+/// assert_eq!(report.units[1].outcome, StopOutcome::Graceful);
+/// assert!(!report.is_clean());
+/// assert_eq!(report.exit_code(), 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Every unit, in stop order.
+    pub units: Vec<UnitReport>,
+    /// How long the whole shutdown took.
+    #[serde(serialize_with = "seconds")]
+    pub took: Duration,
+}
+
+impl ShutdownReport {
+    /// The units that had to be aborted or killed.
+    pub fn forced(&self) -> impl Iterator<Item = &UnitReport> {
+        self.units.iter().filter(|unit| unit.outcome == StopOutcome::Forced)
+    }
+
+    /// The units the supervisor had given up on before the shutdown.
+    pub fn failed(&self) -> impl Iterator<Item = &UnitReport> {
+        self.units.iter().filter(|unit| unit.state == UnitState::Failed)
+    }
+
+    /// Whether every unit stopped within its grace period and none had been
+    /// given up on.
+    #[must_use]
+    pub fn is_clean(&self) -> bool {
+        self.forced().next().is_none() && self.failed().next().is_none()
+    }
+
+    /// `0` for a clean shutdown, `1` otherwise: what a `main` should exit with.
+    #[must_use]
+    pub fn exit_code(&self) -> i32 {
+        i32::from(!self.is_clean())
+    }
+}
+
+impl From<&ShutdownReport> for ExitCode {
+    fn from(report: &ShutdownReport) -> Self {
+        if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    }
+}
+
+/// A table: one line per unit, then the total.
+impl fmt::Display for ShutdownReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let width = self.units.iter().map(|unit| unit.name.len()).max().unwrap_or(4).max(4);
+        writeln!(f, "{:width$}  {:7}  {:8}  {:11}  took", "unit", "type", "state", "stop")?;
+        for unit in &self.units {
+            let kind = match unit.kind {
+                UnitKind::Task => "task",
+                UnitKind::Process => "process",
+            };
+            let outcome = match (unit.outcome, unit.kind) {
+                (StopOutcome::Graceful, _) => "graceful",
+                (StopOutcome::Forced, UnitKind::Task) => "aborted",
+                (StopOutcome::Forced, UnitKind::Process) => "killed",
+                (StopOutcome::NotRunning, _) => "not running",
+            };
+            writeln!(f, "{:width$}  {kind:7}  {:8}  {outcome:11}  {:?}", unit.name, unit.state.as_str(), unit.took)?;
+        }
+        write!(f, "shutdown took {:?}", self.took)
+    }
+}
+
+fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64())
+}
+
+/// Stops the unit's loop, if it has one, and waits for it. The caller holds
+/// the unit's `control` lock.
+pub(crate) async fn stop_locked(unit: &Unit) -> Option<Ending> {
+    let activation = unit.take_activation()?;
+    activation.stop.cancel();
+    match activation.task.await {
+        Ok(ending) => Some(ending),
+        Err(error) => {
+            // Only a bug in the loop itself, or a runtime going away, gets here.
+            tracing::error!(unit = %unit.name, %error, "unit loop ended abnormally");
+            None
+        }
+    }
+}
+
+/// Stops every unit, most recently started first.
+pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
+    shared.begin_shutdown();
+    let began = Instant::now();
+    let deadline = shared.shutdown_timeout.map(|timeout| {
+        let kill_now = shared.kill_now.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            tracing::warn!(?timeout, "shutdown timeout reached: killing what is left");
+            kill_now.cancel();
+        })
+    });
+    let mut order: Vec<&Unit> = shared.units.iter().collect();
+    order.sort_by_key(|unit| std::cmp::Reverse(unit.start_seq()));
+    let mut units = Vec::with_capacity(order.len());
+    for unit in order {
+        units.push(stop_for_shutdown(unit).await);
+    }
+    if let Some(deadline) = deadline {
+        deadline.abort();
+    }
+    shared.root.cancel();
+    let report = ShutdownReport { units, took: began.elapsed() };
+    tracing::info!(took = ?report.took, forced = report.forced().count(), "shutdown complete");
+    report
+}
+
+async fn stop_for_shutdown(unit: &Unit) -> UnitReport {
+    let _control = unit.control.lock().await;
+    let state = unit.state();
+    let began = Instant::now();
+    let outcome = match stop_locked(unit).await {
+        Some(Ending { state: UnitState::Stopped, forced: true }) => StopOutcome::Forced,
+        Some(Ending { state: UnitState::Stopped, forced: false }) => StopOutcome::Graceful,
+        _ => StopOutcome::NotRunning,
+    };
+    UnitReport { name: unit.name.to_string(), kind: unit.kind(), state, outcome, took: began.elapsed() }
+}
+
+/// `SIGINT` and `SIGTERM`, installed before the units start so that none is
+/// missed.
+pub(crate) struct Signals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub(crate) fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for {name}; it will not shut the supervisor down");
+                None
+            }
+        };
+        Signals {
+            interrupt: install(SignalKind::interrupt(), "SIGINT"),
+            terminate: install(SignalKind::terminate(), "SIGTERM"),
+        }
+    }
+
+    /// Waits for the next `SIGINT` or `SIGTERM`; for ever if neither could
+    /// be installed.
+    pub(crate) async fn recv(&mut self) {
+        async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    if signal.recv().await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = next(&mut self.interrupt) => {}
+            () = next(&mut self.terminate) => {}
+        }
+    }
+}
+
+impl fmt::Debug for Signals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signals").finish_non_exhaustive()
+    }
+}

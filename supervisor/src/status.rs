@@ -1,0 +1,158 @@
+//! Point-in-time snapshots of a unit: [`UnitStatus`], [`UnitState`], [`UnitKind`].
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use serde::{Serialize, Serializer};
+
+/// What a unit runs.
+///
+/// Serialised as `"task"` or `"process"` (under the JSON key `type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitKind {
+    /// An async task ([`TaskSpec`](crate::TaskSpec)).
+    Task,
+    /// An external OS process ([`DaemonSpec`](crate::DaemonSpec)).
+    Process,
+}
+
+/// Where a unit is in its life.
+///
+/// ```text
+///            +--------------------------------------------+
+///            v                                            |
+/// Starting -> Running -> (run ends) -> Backoff -(delay)---+
+///                |                  \-> Exited   (policy does not restart this ending)
+///                |                  \-> Failed   (restart limit or window reached)
+///                +-> Stopping -> Stopped          (stop_unit, restart, shutdown)
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::UnitState;
+///
+/// assert!(UnitState::Backoff.is_active());
+/// assert!(!UnitState::Failed.is_active());
+/// assert_eq!(UnitState::Running.to_string(), "running");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnitState {
+    /// A run is being started (a process being spawned).
+    Starting,
+    /// A run is in progress.
+    Running,
+    /// The last run ended; waiting out the restart delay.
+    Backoff,
+    /// A stop was asked for; waiting for the run to end.
+    Stopping,
+    /// Stopped on request (`stop_unit`, `shutdown`), or never started.
+    Stopped,
+    /// Ended, and the policy does not restart this ending.
+    Exited,
+    /// The supervisor gave up: the restart limit or window was reached.
+    Failed,
+}
+
+impl UnitState {
+    /// Whether the unit is in a run or between runs (starting, running, in
+    /// backoff or stopping), as opposed to at rest.
+    #[must_use]
+    pub fn is_active(self) -> bool {
+        matches!(self, UnitState::Starting | UnitState::Running | UnitState::Backoff | UnitState::Stopping)
+    }
+
+    /// The lowercase name used in JSON and logs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitState::Starting => "starting",
+            UnitState::Running => "running",
+            UnitState::Backoff => "backoff",
+            UnitState::Stopping => "stopping",
+            UnitState::Stopped => "stopped",
+            UnitState::Exited => "exited",
+            UnitState::Failed => "failed",
+        }
+    }
+}
+
+impl fmt::Display for UnitState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A snapshot of one unit, as returned by
+/// [`SupervisorHandle::status`](crate::SupervisorHandle::status).
+///
+/// Serialises to camelCase JSON: `kind` under the key `type`, `lastStart` as an
+/// RFC 3339 timestamp, `uptime` as a number of seconds.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// use supervisor::{Supervisor, TaskSpec, UnitKind};
+///
+/// let handle = Supervisor::builder()
+///     .task(TaskSpec::new("ticker", |ctx: supervisor::Context| async move { ctx.cancelled().await }))
+///     .build()?
+///     .start();
+/// let status = handle.status("ticker").expect("registered");
+/// assert_eq!(status.kind, UnitKind::Task);
+/// let json = serde_json::to_value(&status).unwrap();
+/// assert_eq!(json["type"], "task");
+/// assert_eq!(json["restartCount"], 0);
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnitStatus {
+    /// The unit's name.
+    pub name: String,
+    /// Task or process.
+    #[serde(rename = "type")]
+    pub kind: UnitKind,
+    /// Where the unit is in its life.
+    pub state: UnitState,
+    /// Whether a run is in progress (`Running` or `Stopping`).
+    pub running: bool,
+    /// The process ID of the current run (processes only).
+    pub pid: Option<u32>,
+    /// Restarts performed since the unit was (re)started by hand.
+    pub restart_count: u32,
+    /// When the current or last run started.
+    #[serde(serialize_with = "rfc3339")]
+    pub last_start: Option<SystemTime>,
+    /// How long the current run has lasted; `None` when not running.
+    #[serde(serialize_with = "seconds")]
+    pub uptime: Option<Duration>,
+    /// Exit code of the last run: a process's code; `0` or `1` for a task that
+    /// returned `Ok`/`()` or `Err`.
+    pub exit_code: Option<i32>,
+    /// The signal that ended the last run of a process.
+    pub signal: Option<i32>,
+    /// Why the last run failed: the task's error, the panic message, or why a
+    /// process could not be spawned.
+    pub last_error: Option<String>,
+}
+
+fn rfc3339<S: Serializer>(time: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
+    match time {
+        Some(time) => serializer.collect_str(&humantime::format_rfc3339_millis(*time)),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn seconds<S: Serializer>(duration: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    match duration {
+        Some(duration) => serializer.serialize_f64(duration.as_secs_f64()),
+        None => serializer.serialize_none(),
+    }
+}

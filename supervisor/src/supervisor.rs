@@ -1,0 +1,296 @@
+//! [`Supervisor`] and its builder: registering units and starting them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{OnceCell, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::event::{Event, EventKind};
+use crate::handle::SupervisorHandle;
+use crate::shutdown::{self, ShutdownReport};
+use crate::unit::{Activation, Unit, spawn_loop};
+use crate::{DaemonSpec, Error, TaskSpec};
+
+/// How many events a slow subscriber may fall behind before it misses some
+/// (it is then told how many, by `RecvError::Lagged`).
+pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+
+/// A set of units, ready to start.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use supervisor::{Context, DaemonSpec, MaxRestarts, RestartPolicy, Supervisor, TaskSpec};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// let sup = Supervisor::builder()
+///     .task(TaskSpec::new("ticker", |ctx: Context| async move {
+///         ctx.cancelled().await;
+///         Ok::<_, std::io::Error>(())
+///     }))
+///     .daemon(DaemonSpec::new("sleeper", "sleep").arg("60")
+///         .restart(RestartPolicy::new().delay(Duration::from_secs(5)).max_restarts(MaxRestarts::AtMost(3))))
+///     .build()?;
+/// let handle = sup.start();
+/// assert_eq!(handle.unit_names(), ["ticker", "sleeper"]);
+/// let report = handle.shutdown().await;
+/// assert!(report.is_clean());
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a supervisor does nothing until `.start()` or `.run().await`"]
+pub struct Supervisor {
+    shared: Arc<Shared>,
+}
+
+/// Collects units and settings for a [`Supervisor`].
+#[must_use = "call `.build()` to get a `Supervisor`"]
+#[derive(Debug, Default)]
+pub struct SupervisorBuilder {
+    units: Vec<UnitSpec>,
+    shutdown_timeout: Option<Duration>,
+    event_capacity: Option<usize>,
+}
+
+#[derive(Debug)]
+enum UnitSpec {
+    Task(TaskSpec),
+    Daemon(DaemonSpec),
+}
+
+impl UnitSpec {
+    fn name(&self) -> &str {
+        match self {
+            UnitSpec::Task(spec) => spec.name(),
+            UnitSpec::Daemon(spec) => spec.name(),
+        }
+    }
+}
+
+impl Supervisor {
+    /// Starts describing a supervisor.
+    pub fn builder() -> SupervisorBuilder {
+        SupervisorBuilder::default()
+    }
+
+    /// Starts every unit, in registration order, on the current tokio runtime.
+    ///
+    /// Dropping every clone of the returned handle stops all units in the
+    /// background (gracefully, as far as the runtime lives); call
+    /// [`SupervisorHandle::shutdown`] to stop them and wait for it.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, like [`tokio::spawn`].
+    pub fn start(self) -> SupervisorHandle {
+        for index in 0..self.shared.units.len() {
+            self.shared.activate(index);
+        }
+        SupervisorHandle::new(self.shared)
+    }
+
+    /// Starts every unit, waits for `SIGINT` or `SIGTERM`, then shuts down
+    /// gracefully; a second signal during the shutdown skips what is left of
+    /// the grace periods.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Supervisor, TaskSpec};
+    ///
+    /// let report = Supervisor::builder()
+    ///     .task(TaskSpec::new("ticker", |ctx: supervisor::Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .run()
+    ///     .await;
+    /// println!("{report}");
+    /// std::process::exit(report.exit_code());
+    /// # }
+    /// ```
+    pub async fn run(self) -> ShutdownReport {
+        let mut signals = shutdown::Signals::install();
+        let handle = self.start();
+        signals.recv().await;
+        tracing::info!("shutdown signal received; stopping every unit");
+        let shutdown = handle.shutdown();
+        tokio::pin!(shutdown);
+        tokio::select! {
+            report = &mut shutdown => report,
+            () = signals.recv() => {
+                tracing::warn!("second shutdown signal: killing what is left");
+                handle.skip_grace();
+                shutdown.await
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Supervisor").field("units", &self.shared.unit_names()).finish()
+    }
+}
+
+impl SupervisorBuilder {
+    /// Adds an async task.
+    pub fn task(mut self, spec: TaskSpec) -> Self {
+        self.units.push(UnitSpec::Task(spec));
+        self
+    }
+
+    /// Adds an external process.
+    pub fn daemon(mut self, spec: DaemonSpec) -> Self {
+        self.units.push(UnitSpec::Daemon(spec));
+        self
+    }
+
+    /// An upper bound on a whole shutdown: when it runs out, every unit still
+    /// stopping is aborted or killed at once, whatever its own stop timeout.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = Some(timeout);
+        self
+    }
+
+    /// The capacity of the event channel (default 1024).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = Some(capacity);
+        self
+    }
+
+    /// Checks every unit and builds the supervisor.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmptyName`], [`Error::DuplicateName`], [`Error::EmptyProgram`],
+    /// or [`Error::InvalidSetting`] for a policy out of range.
+    pub fn build(self) -> Result<Supervisor, Error> {
+        let mut seen = HashMap::with_capacity(self.units.len());
+        for (index, spec) in self.units.iter().enumerate() {
+            let (kind, policy) = match spec {
+                UnitSpec::Task(task) => ("task", &task.policy),
+                UnitSpec::Daemon(daemon) => {
+                    daemon.validate()?;
+                    ("daemon", &daemon.policy)
+                }
+            };
+            if spec.name().is_empty() {
+                return Err(Error::EmptyName { kind });
+            }
+            if seen.insert(spec.name(), index).is_some() {
+                return Err(Error::DuplicateName { name: spec.name().to_owned() });
+            }
+            policy.validate(spec.name())?;
+        }
+        Ok(self.build_unchecked())
+    }
+
+    /// Builds without checking; for input already checked at compile time.
+    pub(crate) fn build_unchecked(self) -> Supervisor {
+        let units: Vec<Unit> = self
+            .units
+            .into_iter()
+            .map(|spec| match spec {
+                UnitSpec::Task(spec) => Unit::task(spec),
+                UnitSpec::Daemon(spec) => Unit::daemon(spec),
+            })
+            .collect();
+        let index = units.iter().enumerate().map(|(i, unit)| (unit.name.clone(), i)).collect();
+        let (events, _) = broadcast::channel(self.event_capacity.unwrap_or(DEFAULT_EVENT_CAPACITY).max(1));
+        Supervisor {
+            shared: Arc::new(Shared {
+                units,
+                index,
+                events,
+                root: CancellationToken::new(),
+                kill_now: CancellationToken::new(),
+                shutting_down: AtomicBool::new(false),
+                start_seq: AtomicU64::new(0),
+                shutdown_timeout: self.shutdown_timeout,
+                report: OnceCell::new(),
+            }),
+        }
+    }
+}
+
+/// What every handle and every unit loop shares.
+pub(crate) struct Shared {
+    pub(crate) units: Vec<Unit>,
+    index: HashMap<Arc<str>, usize>,
+    events: broadcast::Sender<Event>,
+    /// Parent of every unit's stop token: cancelled when the last handle is
+    /// dropped, and at the end of a shutdown.
+    pub(crate) root: CancellationToken,
+    /// Cuts every grace period short.
+    pub(crate) kill_now: CancellationToken,
+    shutting_down: AtomicBool,
+    start_seq: AtomicU64,
+    pub(crate) shutdown_timeout: Option<Duration>,
+    pub(crate) report: OnceCell<ShutdownReport>,
+}
+
+impl Shared {
+    pub(crate) fn lookup(&self, name: &str) -> Result<(usize, &Unit), Error> {
+        match self.index.get(name) {
+            Some(&index) => Ok((index, &self.units[index])),
+            None => Err(Error::UnknownUnit { name: name.to_owned(), known: self.unit_names().join(", ") }),
+        }
+    }
+
+    pub(crate) fn unit_names(&self) -> Vec<String> {
+        self.units.iter().map(|unit| unit.name.to_string()).collect()
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    /// Starts a new loop for unit `index`. The caller holds the unit's
+    /// `control` lock, or is `start` before anyone else can.
+    pub(crate) fn activate(self: &Arc<Self>, index: usize) {
+        let unit = &self.units[index];
+        let stop = self.root.child_token();
+        unit.begin_activation(self.start_seq.fetch_add(1, Ordering::Relaxed) + 1);
+        let task = spawn_loop(self, index, stop.clone());
+        unit.set_activation(Activation { stop, task });
+    }
+
+    /// Logs `kind` and sends it to subscribers, if there are any.
+    pub(crate) fn emit(&self, unit: &Unit, kind: EventKind) {
+        log(&kind);
+        if self.events.receiver_count() > 0 {
+            // An error only means the last subscriber left meanwhile.
+            let _ = self.events.send(Event::now(&unit.name, kind));
+        }
+    }
+}
+
+/// The `tracing` side of an event; the unit is a field of the enclosing span.
+fn log(kind: &EventKind) {
+    match kind {
+        EventKind::Started { restart_count, pid } => tracing::info!(restart_count, ?pid, "started"),
+        EventKind::Exited { reason } if reason.is_success() => tracing::info!(%reason, "run ended"),
+        EventKind::Exited { reason } => tracing::warn!(%reason, "run failed"),
+        EventKind::Panicked { message } => tracing::error!(%message, "run panicked"),
+        EventKind::Restarting { attempt, delay } => tracing::info!(attempt, ?delay, "restarting"),
+        EventKind::Finished => tracing::info!("finished; the policy does not restart it"),
+        EventKind::GaveUp { reason } => tracing::error!(%reason, "gave up"),
+        EventKind::Stopped { forced: false, took } => tracing::info!(?took, "stopped"),
+        EventKind::Stopped { forced: true, took } => tracing::warn!(?took, "stop timed out; aborted or killed"),
+    }
+}

@@ -1,0 +1,186 @@
+//! Async tasks as units: [`TaskSpec`], and how one run of a task is driven.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::{Context, ExitReason, RestartPolicy};
+
+/// How long a task gets to finish after it is asked to stop, before it is
+/// aborted.
+pub const DEFAULT_TASK_STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a task's future may return: `()` or `Result<(), E>` for any error type
+/// that implements `Display` (`std::io::Error`, `anyhow::Error`,
+/// `Box<dyn Error + Send + Sync>`, a `&'static str`, ...).
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{ExitReason, TaskOutput};
+///
+/// assert_eq!(().into_exit_reason(), ExitReason::Success);
+/// assert_eq!(Err::<(), _>("boom").into_exit_reason(), ExitReason::Error("boom".into()));
+/// ```
+pub trait TaskOutput: Send + 'static {
+    /// How the run ended.
+    fn into_exit_reason(self) -> ExitReason;
+}
+
+impl TaskOutput for () {
+    fn into_exit_reason(self) -> ExitReason {
+        ExitReason::Success
+    }
+}
+
+impl<E: fmt::Display + Send + 'static> TaskOutput for Result<(), E> {
+    fn into_exit_reason(self) -> ExitReason {
+        match self {
+            Ok(()) => ExitReason::Success,
+            Err(error) => ExitReason::Error(error.to_string()),
+        }
+    }
+}
+
+type BoxedRun = Pin<Box<dyn Future<Output = ExitReason> + Send>>;
+type Factory = Arc<dyn Fn(Context) -> BoxedRun + Send + Sync>;
+
+/// An async task to supervise.
+///
+/// `f` is called once per run with a fresh [`Context`]; the future it returns
+/// is the run. A run ends when the future completes (`Ok`/`()` is a success,
+/// `Err` a failure, its `Display` kept as `last_error`) or panics (the panic is
+/// caught, the message kept as `last_error`, and counts as a failure).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use supervisor::{Context, MaxRestarts, RestartPolicy, TaskSpec};
+///
+/// let spec = TaskSpec::new("poller", |ctx: Context| async move {
+///     ctx.cancelled().await;
+///     Ok::<_, std::io::Error>(())
+/// })
+/// .restart(RestartPolicy::new().delay(Duration::from_secs(1)).max_restarts(MaxRestarts::AtMost(5)))
+/// .stop_timeout(Duration::from_secs(2));
+/// assert_eq!(spec.name(), "poller");
+/// ```
+#[must_use = "a spec does nothing until it is added to a supervisor with `.task(spec)`"]
+pub struct TaskSpec {
+    pub(crate) name: String,
+    factory: Factory,
+    pub(crate) policy: RestartPolicy,
+    pub(crate) stop_timeout: Duration,
+}
+
+impl TaskSpec {
+    /// A task named `name`, run by calling `f`.
+    pub fn new<F, Fut>(name: impl Into<String>, f: F) -> Self
+    where
+        F: Fn(Context) -> Fut + Send + Sync + 'static,
+        Fut: Future + Send + 'static,
+        Fut::Output: TaskOutput,
+    {
+        let factory: Factory = Arc::new(move |ctx| Box::pin(f(ctx).map(TaskOutput::into_exit_reason)));
+        TaskSpec {
+            name: name.into(),
+            factory,
+            policy: RestartPolicy::default(),
+            stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
+        }
+    }
+
+    /// The restart policy (default: [`RestartPolicy::new`]).
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long a run may take to finish after cancellation before it is
+    /// aborted (default 5 s).
+    pub fn stop_timeout(mut self, timeout: Duration) -> Self {
+        self.stop_timeout = timeout;
+        self
+    }
+
+    /// The unit's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn into_body(self) -> TaskBody {
+        TaskBody { factory: self.factory }
+    }
+}
+
+impl fmt::Debug for TaskSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskSpec")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .field("stop_timeout", &self.stop_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a task unit keeps to start runs.
+pub(crate) struct TaskBody {
+    factory: Factory,
+}
+
+impl TaskBody {
+    /// Starts a run. A panic while calling the user's `f` is a failed run,
+    /// like a panic inside the future.
+    pub(crate) fn start(&self, ctx: Context) -> Result<TaskRun, ExitReason> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| (self.factory)(ctx))) {
+            Ok(run) => Ok(TaskRun { run }),
+            Err(payload) => Err(ExitReason::Panic(panic_message(payload.as_ref()))),
+        }
+    }
+}
+
+/// One run of a task, polled inside its unit's own tokio task (so a restart
+/// costs no spawn, and dropping it is the abort).
+pub(crate) struct TaskRun {
+    run: BoxedRun,
+}
+
+impl TaskRun {
+    /// Waits for the run to end. Cancel-safe.
+    pub(crate) async fn wait(&mut self) -> ExitReason {
+        match AssertUnwindSafe(&mut self.run).catch_unwind().await {
+            Ok(reason) => reason,
+            Err(payload) => ExitReason::Panic(panic_message(payload.as_ref())),
+        }
+    }
+
+    /// The run's context has been cancelled: give it `timeout` to finish, or
+    /// until `kill_now` fires, then abort it by dropping it. Returns how it
+    /// ended and whether it had to be aborted.
+    pub(crate) async fn stop(mut self, timeout: Duration, kill_now: &CancellationToken) -> (Option<ExitReason>, bool) {
+        tokio::select! {
+            reason = self.wait() => (Some(reason), false),
+            () = tokio::time::sleep(timeout) => (None, true),
+            () = kill_now.cancelled() => (None, true),
+        }
+    }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}

@@ -1,0 +1,339 @@
+//! One supervised unit: its mutable state, and the loop that runs it, waits,
+//! asks the policy, and runs it again.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::event::{EventKind, ExitReason};
+use crate::policy::{Decision, RestartPolicy, RestartTracker};
+use crate::process::{ProcessBody, ProcessRun};
+use crate::supervisor::Shared;
+use crate::task::{TaskBody, TaskRun};
+use crate::{Context, DaemonSpec, Signal, TaskSpec, UnitKind, UnitState, UnitStatus};
+
+/// A registered unit. Lives as long as the supervisor.
+pub(crate) struct Unit {
+    pub(crate) name: Arc<str>,
+    body: Body,
+    policy: RestartPolicy,
+    stop_timeout: Duration,
+    state: Mutex<Runtime>,
+    /// Serialises control calls (`start_unit`, `stop_unit`, `restart`,
+    /// shutdown) on this unit, so that two runs never overlap.
+    pub(crate) control: tokio::sync::Mutex<()>,
+}
+
+enum Body {
+    Task(TaskBody),
+    Process(Box<ProcessBody>),
+}
+
+/// One run, started.
+enum Run {
+    Task(TaskRun),
+    Process(Box<ProcessRun>),
+}
+
+/// How an activation of the unit loop ended.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ending {
+    /// The state the loop left the unit in.
+    pub(crate) state: UnitState,
+    /// Whether a stop had to abort or kill the run.
+    pub(crate) forced: bool,
+}
+
+/// The unit's mutable state, behind a lock that is never held across an
+/// `.await`.
+struct Runtime {
+    state: UnitState,
+    pid: Option<u32>,
+    restart_count: u32,
+    last_start: Option<SystemTime>,
+    run_started: Option<Instant>,
+    exit_code: Option<i32>,
+    signal: Option<i32>,
+    last_error: Option<String>,
+    activation: Option<Activation>,
+    /// Orders units for shutdown: the most recently started stops first.
+    start_seq: u64,
+}
+
+/// A running unit loop: its stop token and task.
+pub(crate) struct Activation {
+    pub(crate) stop: CancellationToken,
+    pub(crate) task: JoinHandle<Ending>,
+}
+
+impl Unit {
+    pub(crate) fn task(spec: TaskSpec) -> Self {
+        let (policy, stop_timeout) = (spec.policy.clone(), spec.stop_timeout);
+        Unit::new(spec.name.clone(), Body::Task(spec.into_body()), policy, stop_timeout)
+    }
+
+    pub(crate) fn daemon(spec: DaemonSpec) -> Self {
+        let (policy, stop_timeout) = (spec.policy.clone(), spec.stop_timeout);
+        Unit::new(spec.name.clone(), Body::Process(Box::new(ProcessBody::new(spec))), policy, stop_timeout)
+    }
+
+    fn new(name: String, body: Body, policy: RestartPolicy, stop_timeout: Duration) -> Self {
+        Unit {
+            name: name.into(),
+            body,
+            policy,
+            stop_timeout,
+            state: Mutex::new(Runtime {
+                state: UnitState::Stopped,
+                pid: None,
+                restart_count: 0,
+                last_start: None,
+                run_started: None,
+                exit_code: None,
+                signal: None,
+                last_error: None,
+                activation: None,
+                start_seq: 0,
+            }),
+            control: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> UnitKind {
+        match self.body {
+            Body::Task(_) => UnitKind::Task,
+            Body::Process(_) => UnitKind::Process,
+        }
+    }
+
+    fn runtime(&self) -> MutexGuard<'_, Runtime> {
+        // No code panics while holding this lock; recover rather than spread
+        // a poison that cannot mean a broken invariant.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn status(&self) -> UnitStatus {
+        let runtime = self.runtime();
+        let running = matches!(runtime.state, UnitState::Running | UnitState::Stopping);
+        UnitStatus {
+            name: self.name.to_string(),
+            kind: self.kind(),
+            state: runtime.state,
+            running,
+            pid: runtime.pid,
+            restart_count: runtime.restart_count,
+            last_start: runtime.last_start,
+            uptime: runtime.run_started.filter(|_| running).map(|at| at.elapsed()),
+            exit_code: runtime.exit_code,
+            signal: runtime.signal,
+            last_error: runtime.last_error.clone(),
+        }
+    }
+
+    pub(crate) fn state(&self) -> UnitState {
+        self.runtime().state
+    }
+
+    pub(crate) fn start_seq(&self) -> u64 {
+        self.runtime().start_seq
+    }
+
+    pub(crate) fn tail(&self, lines: usize) -> Vec<String> {
+        match &self.body {
+            Body::Task(_) => Vec::new(),
+            Body::Process(process) => process.tail(lines),
+        }
+    }
+
+    /// Prepares a new activation, before its loop is spawned (so that the
+    /// loop's own state changes come after these). The caller holds `control`.
+    pub(crate) fn begin_activation(&self, start_seq: u64) {
+        let mut runtime = self.runtime();
+        runtime.state = UnitState::Starting;
+        runtime.restart_count = 0;
+        runtime.start_seq = start_seq;
+    }
+
+    /// Keeps the spawned loop of an activation. The caller holds `control`.
+    pub(crate) fn set_activation(&self, activation: Activation) {
+        self.runtime().activation = Some(activation);
+    }
+
+    /// Takes the current activation, if any. The caller holds `control`.
+    pub(crate) fn take_activation(&self) -> Option<Activation> {
+        let mut runtime = self.runtime();
+        if runtime.state == UnitState::Running || runtime.state == UnitState::Backoff {
+            runtime.state = UnitState::Stopping;
+        }
+        runtime.activation.take()
+    }
+
+    /// Whether a loop is running for this unit. The caller holds `control`.
+    pub(crate) fn is_active(&self) -> bool {
+        self.runtime().activation.as_ref().is_some_and(|activation| !activation.task.is_finished())
+    }
+
+    fn set_state(&self, state: UnitState) {
+        self.runtime().state = state;
+    }
+
+    fn mark_starting(&self, restart_count: u32) {
+        let mut runtime = self.runtime();
+        runtime.state = UnitState::Starting;
+        runtime.restart_count = restart_count;
+    }
+
+    fn mark_running(&self, pid: Option<u32>) {
+        let mut runtime = self.runtime();
+        runtime.state = UnitState::Running;
+        runtime.pid = pid;
+        runtime.last_start = Some(SystemTime::now());
+        runtime.run_started = Some(Instant::now());
+    }
+
+    fn record_exit(&self, reason: &ExitReason) {
+        let mut runtime = self.runtime();
+        runtime.pid = None;
+        runtime.exit_code = reason.exit_code();
+        runtime.signal = reason.signal();
+        if let Some(message) = reason.error_message() {
+            runtime.last_error = Some(message);
+        }
+    }
+
+    fn start_run(&self, ctx: Context) -> Result<Run, ExitReason> {
+        match &self.body {
+            Body::Task(task) => task.start(ctx).map(Run::Task),
+            Body::Process(process) => process.start(&self.name).map(|run| Run::Process(Box::new(run))),
+        }
+    }
+
+    fn stop_signal(&self) -> Signal {
+        match &self.body {
+            Body::Task(_) => Signal::TERM,
+            Body::Process(process) => process.spec().stop_signal,
+        }
+    }
+}
+
+impl Run {
+    fn pid(&self) -> Option<u32> {
+        match self {
+            Run::Task(_) => None,
+            Run::Process(process) => process.pid(),
+        }
+    }
+
+    async fn wait(&mut self) -> ExitReason {
+        match self {
+            Run::Task(task) => task.wait().await,
+            Run::Process(process) => process.wait().await,
+        }
+    }
+
+    async fn stop(self, unit: &Unit, kill_now: &CancellationToken) -> (Option<ExitReason>, bool) {
+        match self {
+            Run::Task(task) => task.stop(unit.stop_timeout, kill_now).await,
+            Run::Process(process) => process.stop(unit.stop_signal().to_rustix(), unit.stop_timeout, kill_now).await,
+        }
+    }
+}
+
+/// Spawns the loop of unit `index` on the current runtime.
+pub(crate) fn spawn_loop(shared: &Arc<Shared>, index: usize, stop: CancellationToken) -> JoinHandle<Ending> {
+    let span = tracing::info_span!("unit", unit = %shared.units[index].name);
+    tokio::spawn(run_loop(shared.clone(), index, stop).instrument(span))
+}
+
+/// Runs the unit until the policy lets it rest or `stop` is cancelled.
+async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) -> Ending {
+    let unit = &shared.units[index];
+    let mut tracker = RestartTracker::new();
+    loop {
+        unit.mark_starting(tracker.restarts());
+        let ctx = Context::new(unit.name.clone(), tracker.restarts(), stop.clone());
+        let (reason, ran_for) = match unit.start_run(ctx) {
+            Ok(mut run) => {
+                let started = Instant::now();
+                unit.mark_running(run.pid());
+                shared.emit(unit, EventKind::Started { restart_count: tracker.restarts(), pid: run.pid() });
+                let ended = tokio::select! {
+                    biased;
+                    () = stop.cancelled() => None,
+                    reason = run.wait() => Some(reason),
+                };
+                match ended {
+                    Some(reason) => (reason, started.elapsed()),
+                    None => return stop_run(&shared, unit, run).await,
+                }
+            }
+            Err(reason) => (reason, Duration::ZERO),
+        };
+        unit.record_exit(&reason);
+        report_exit(&shared, unit, reason.clone());
+        let now = Instant::now();
+        match tracker.decide(&unit.policy, reason.is_success(), ran_for, now, fastrand::f64()) {
+            Decision::Restart { attempt, delay } => {
+                unit.set_state(UnitState::Backoff);
+                shared.emit(unit, EventKind::Restarting { attempt, delay });
+                if !wait_delay(delay, &stop).await {
+                    return finish_stopped(&shared, unit, false, Duration::ZERO);
+                }
+                tracker.record_restart(&unit.policy, Instant::now());
+            }
+            Decision::Exit => {
+                unit.set_state(UnitState::Exited);
+                shared.emit(unit, EventKind::Finished);
+                return Ending { state: UnitState::Exited, forced: false };
+            }
+            Decision::GiveUp(reason) => {
+                unit.set_state(UnitState::Failed);
+                shared.emit(unit, EventKind::GaveUp { reason });
+                return Ending { state: UnitState::Failed, forced: false };
+            }
+        }
+    }
+}
+
+fn report_exit(shared: &Shared, unit: &Unit, reason: ExitReason) {
+    let kind = match reason {
+        ExitReason::Panic(message) => EventKind::Panicked { message },
+        reason => EventKind::Exited { reason },
+    };
+    shared.emit(unit, kind);
+}
+
+/// Waits out a restart delay; `false` if a stop came first.
+async fn wait_delay(delay: Duration, stop: &CancellationToken) -> bool {
+    if delay.is_zero() {
+        // No timer for a zero delay, but stay a good neighbour in a crash loop.
+        tokio::task::consume_budget().await;
+        return !stop.is_cancelled();
+    }
+    tokio::select! {
+        biased;
+        () = stop.cancelled() => false,
+        () = tokio::time::sleep(delay) => true,
+    }
+}
+
+async fn stop_run(shared: &Shared, unit: &Unit, run: Run) -> Ending {
+    unit.set_state(UnitState::Stopping);
+    let began = Instant::now();
+    let (reason, forced) = run.stop(unit, &shared.kill_now).await;
+    match &reason {
+        Some(reason) => unit.record_exit(reason),
+        None => unit.runtime().pid = None,
+    }
+    finish_stopped(shared, unit, forced, began.elapsed())
+}
+
+fn finish_stopped(shared: &Shared, unit: &Unit, forced: bool, took: Duration) -> Ending {
+    unit.set_state(UnitState::Stopped);
+    shared.emit(unit, EventKind::Stopped { forced, took });
+    Ending { state: UnitState::Stopped, forced }
+}
