@@ -1,0 +1,203 @@
+//! Daemon commands: a string split into words at compile time the way a
+//! POSIX shell splits them (without running a shell), or an explicit list.
+
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{LitStr, Token};
+
+/// A program and its arguments.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Command {
+    pub(crate) program: String,
+    pub(crate) args: Vec<String>,
+}
+
+const EXAMPLE: &str = "e.g. `\"worker --port 8080\"` or `[\"worker\", \"--port\", \"8080\"]`";
+
+/// Reads `"program arg 'quoted arg'"`.
+pub(crate) fn from_string(lit: &LitStr) -> syn::Result<Command> {
+    from_text(&lit.value()).map_err(|message| syn::Error::new(lit.span(), message))
+}
+
+/// Reads the inside of `["program", "arg", ...]`.
+pub(crate) fn from_list(tokens: proc_macro2::TokenStream, whole: proc_macro2::Span) -> syn::Result<Command> {
+    let words = Punctuated::<LitStr, Token![,]>::parse_terminated.parse2(tokens).map_err(|error| {
+        syn::Error::new(error.span(), "expected a string literal: a command list is `[\"program\", \"arg\", ...]`")
+    })?;
+    let mut words = words.into_iter();
+    let Some(program) = words.next() else {
+        return Err(syn::Error::new(whole, format!("empty command: name the program to run, {EXAMPLE}")));
+    };
+    if program.value().trim().is_empty() {
+        return Err(syn::Error::new(program.span(), format!("empty program name: name the program to run, {EXAMPLE}")));
+    }
+    Ok(Command { program: program.value(), args: words.map(|word| word.value()).collect() })
+}
+
+/// Splits a command string; the error message is ready for the user.
+pub(crate) fn from_text(text: &str) -> Result<Command, String> {
+    let words = shell_words::split(text).map_err(|_| {
+        format!("unbalanced quotes in the command {text:?}: close every `'` and `\"`, or escape it with a backslash")
+    })?;
+    if let Some(operator) = shell_operator(text) {
+        return Err(format!(
+            "`{operator}` is a shell operator, but commands are not run through a shell; \
+             to use a shell, write it out: `[\"sh\", \"-c\", {text:?}]`"
+        ));
+    }
+    let mut words = words.into_iter();
+    let Some(program) = words.next() else {
+        return Err(format!("empty command: name the program to run, {EXAMPLE}"));
+    };
+    if program.is_empty() {
+        return Err(format!("empty program name: name the program to run, {EXAMPLE}"));
+    }
+    Ok(Command { program, args: words.collect() })
+}
+
+/// The first shell operator that a shell would act on in `text`: outside
+/// quotes for `|`, `&`, `;`, `<`, `>`, and also inside double quotes for
+/// command substitution (backticks and `$(`).
+pub(crate) fn shell_operator(text: &str) -> Option<&'static str> {
+    #[derive(PartialEq)]
+    enum Quote {
+        None,
+        Single,
+        Double,
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut quote = Quote::None;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        match quote {
+            Quote::Single => {
+                if c == '\'' {
+                    quote = Quote::None;
+                }
+            }
+            Quote::Double => match c {
+                '\\' => i += 1,
+                '"' => quote = Quote::None,
+                '`' => return Some("`"),
+                '$' if next == Some('(') => return Some("$("),
+                _ => {}
+            },
+            Quote::None => match c {
+                '\\' => i += 1,
+                '\'' => quote = Quote::Single,
+                '"' => quote = Quote::Double,
+                '#' if i == 0 || chars[i - 1].is_whitespace() => return None,
+                '|' if next == Some('|') => return Some("||"),
+                '|' => return Some("|"),
+                '&' if next == Some('&') => return Some("&&"),
+                '&' => return Some("&"),
+                ';' => return Some(";"),
+                '>' if next == Some('>') => return Some(">>"),
+                '>' => return Some(">"),
+                '<' => return Some("<"),
+                '`' => return Some("`"),
+                '$' if next == Some('(') => return Some("$("),
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Parses either form from a `daemon NAME = ...` source.
+pub(crate) fn parse(input: ParseStream<'_>) -> syn::Result<Command> {
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        return from_string(&lit);
+    }
+    if input.peek(syn::token::Bracket) {
+        let content;
+        let bracket = syn::bracketed!(content in input);
+        let tokens: proc_macro2::TokenStream = content.parse()?;
+        return from_list(tokens, bracket.span.join());
+    }
+    Err(input.error(format!("expected the command to run, {EXAMPLE}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn words(text: &str) -> Vec<String> {
+        let command = from_text(text).unwrap();
+        let mut all = vec![command.program];
+        all.extend(command.args);
+        all
+    }
+
+    #[test]
+    fn splits_like_a_shell() {
+        assert_eq!(words("worker --port 8080"), ["worker", "--port", "8080"]);
+        assert_eq!(words("echo 'a b' \"c d\" e\\ f"), ["echo", "a b", "c d", "e f"]);
+        assert_eq!(words("  spaced   out  "), ["spaced", "out"]);
+        assert_eq!(words("grep -E 'a|b' file"), ["grep", "-E", "a|b", "file"]);
+        assert_eq!(words("echo \"x > y\""), ["echo", "x > y"]);
+        assert_eq!(words("echo a\\|b"), ["echo", "a|b"]);
+        assert_eq!(words("worker # a comment | here"), ["worker"]);
+        assert_eq!(words("echo '$(date)'"), ["echo", "$(date)"]);
+    }
+
+    #[test]
+    fn finds_shell_operators() {
+        for (text, operator) in [
+            ("a | b", "|"),
+            ("a|b", "|"),
+            ("a || b", "||"),
+            ("a && b", "&&"),
+            ("a &", "&"),
+            ("a; b", ";"),
+            ("a > out", ">"),
+            ("a >> out", ">>"),
+            ("a < in", "<"),
+            ("echo `date`", "`"),
+            ("echo $(date)", "$("),
+            ("echo \"$(date)\"", "$("),
+            ("echo \"`date`\"", "`"),
+            ("a 2>&1", ">"),
+        ] {
+            assert_eq!(shell_operator(text), Some(operator), "{text}");
+        }
+        for text in ["a 'b|c'", "a \"b && c\"", "a b\\;c", "a $HOME", "a '$(x)'", "a #b|"] {
+            assert_eq!(shell_operator(text), None, "{text}");
+        }
+        assert_eq!(shell_operator("a#b|"), Some("|"));
+    }
+
+    #[test]
+    fn errors() {
+        let error = from_text("a | b").unwrap_err();
+        assert_eq!(
+            error,
+            "`|` is a shell operator, but commands are not run through a shell; to use a shell, write it out: `[\"sh\", \"-c\", \"a | b\"]`"
+        );
+        assert!(from_text("echo 'oops").unwrap_err().starts_with("unbalanced quotes"));
+        assert!(from_text("echo \"oops").unwrap_err().starts_with("unbalanced quotes"));
+        assert!(from_text("").unwrap_err().starts_with("empty command"));
+        assert!(from_text("   ").unwrap_err().starts_with("empty command"));
+        assert!(from_text("''").unwrap_err().starts_with("empty program name"));
+    }
+
+    #[test]
+    fn lists() {
+        let parsed = parse.parse2(quote!(["python3", "-m", "http.server"])).unwrap();
+        assert_eq!(parsed.program, "python3");
+        assert_eq!(parsed.args, ["-m", "http.server"]);
+        // Lists are explicit words: no shell rules apply.
+        let piped = parse.parse2(quote!(["sh", "-c", "a | b"])).unwrap();
+        assert_eq!(piped.args, ["-c", "a | b"]);
+        let error = |tokens| parse.parse2(tokens).unwrap_err().to_string();
+        assert!(error(quote!([])).starts_with("empty command"));
+        assert!(error(quote!([""])).starts_with("empty program name"));
+        assert!(error(quote!(["a", 1])).starts_with("expected a string literal"));
+        assert!(error(quote!(worker)).starts_with("expected the command to run"));
+    }
+}

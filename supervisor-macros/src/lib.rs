@@ -1,0 +1,91 @@
+//! Compile-checked `#[supervised]` tasks and `supervise!` manifests for the
+//! [`supervisor`](https://docs.rs/supervisor) crate.
+//!
+//! Use these macros through their re-exports, `supervisor::supervised` and
+//! `supervisor::supervise`, where their documentation has runnable examples.
+//! Both expand to the plain builder calls of the runtime crate; every
+//! option is checked at compile time and every duration becomes a
+//! `Duration` constant, so nothing is parsed at run time.
+
+mod command;
+mod duration;
+mod errors;
+mod expand;
+mod manifest;
+mod options;
+mod policy;
+mod signal;
+mod suggest;
+mod supervised;
+
+use proc_macro::TokenStream;
+
+/// Makes an `async fn` a supervised task with a restart policy.
+///
+/// ```text
+/// #[supervised(restart = "5s", max = -1, on = "failure")]
+/// async fn worker(ctx: Context) -> anyhow::Result<()> { ... }
+/// ```
+///
+/// The fn stays an ordinary fn with its own name; `worker::spec()` returns
+/// its `TaskSpec` and `worker::NAME` its unit name.
+///
+/// Options: `restart` (delay), `max` (`-1` = unlimited), `on`
+/// (`"always" | "failure" | "never"`), `backoff`, `max_delay`, `jitter`,
+/// `reset_after`, `window` + `window_max`, `stop_timeout`, `name`, and
+/// `crate` (the path of the runtime crate when it is renamed).
+///
+/// # Equivalent code
+///
+/// ```text
+/// TaskSpec::new("worker", worker)
+///     .restart(RestartPolicy::new()
+///         .delay(Duration::new(5, 0))
+///         .max_restarts(MaxRestarts::Unlimited)
+///         .on(RestartOn::Failure))
+/// ```
+#[proc_macro_attribute]
+pub fn supervised(args: TokenStream, item: TokenStream) -> TokenStream {
+    supervised::supervised(args.into(), item.into()).into()
+}
+
+/// A manifest of daemons and tasks, checked at compile time, that
+/// evaluates to a `Supervisor`.
+///
+/// ```text
+/// let sup: Supervisor = supervise! {
+///     shutdown_timeout = "30s";
+///     daemon worker = "worker --port 8080" { restart = "5s", max = -1 };
+///     daemon web = ["python3", "-m", "http.server", "8000"];
+///     task ticker;
+///     task cleanup = cleanup_loop { restart = "1s", max = 3 };
+/// };
+/// ```
+///
+/// # Equivalent code
+///
+/// ```text
+/// Supervisor::builder()
+///     .shutdown_timeout(Duration::new(30, 0))
+///     .daemon(DaemonSpec::new("worker", "worker").args(["--port", "8080"])
+///         .restart(RestartPolicy::new().delay(Duration::new(5, 0)).max_restarts(MaxRestarts::Unlimited)))
+///     .daemon(DaemonSpec::new("web", "python3").args(["-m", "http.server", "8000"]))
+///     .task(ticker::spec())
+///     .task(TaskSpec::new("cleanup", cleanup_loop)
+///         .restart(RestartPolicy::new().delay(Duration::new(1, 0)).max_restarts(MaxRestarts::AtMost(3))))
+///     .build()
+///     .unwrap() // the names and commands were checked at compile time
+/// ```
+#[proc_macro]
+pub fn supervise(input: TokenStream) -> TokenStream {
+    manifest_tokens(input.into()).into()
+}
+
+/// `supervise!` on `proc_macro2` tokens.
+fn manifest_tokens(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let mut errors = errors::Errors::default();
+    let manifest = manifest::parse(input, &mut errors);
+    let expanded = expand::manifest(&manifest);
+    let compile_errors = errors.to_compile_errors();
+    quote::quote!({ #compile_errors #expanded })
+}

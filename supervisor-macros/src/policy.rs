@@ -1,0 +1,258 @@
+//! Restart policy options (`restart`, `max`, `on`, backoff and window), read
+//! into a `RestartPolicy` description and expanded to its builder calls.
+
+use crate::duration::{self, DurationValue};
+use crate::errors::Errors;
+use crate::options::{self, MaxRestarts, RawOption};
+use crate::suggest;
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::Ident;
+
+/// The keys that configure the restart policy.
+pub(crate) const KEYS: &[&str] =
+    &["restart", "max", "on", "backoff", "max_delay", "jitter", "reset_after", "window", "window_max"];
+
+const RESTART_ON: &[&str] = &["always", "failure", "never"];
+
+/// When a run's end leads to a restart.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum RestartOn {
+    Always,
+    Failure,
+    Never,
+}
+
+/// The policy options that were given; `None` keeps the runtime default.
+#[derive(Default)]
+pub(crate) struct Policy {
+    pub(crate) delay: Option<DurationValue>,
+    pub(crate) max: Option<MaxRestarts>,
+    pub(crate) on: Option<RestartOn>,
+    pub(crate) backoff: Option<(f64, Ident)>,
+    pub(crate) max_delay: Option<(DurationValue, Ident)>,
+    pub(crate) jitter: Option<f64>,
+    pub(crate) reset_after: Option<DurationValue>,
+    pub(crate) window: Option<(DurationValue, Ident)>,
+    pub(crate) window_max: Option<(u32, Ident)>,
+}
+
+impl Policy {
+    /// Reads `option` if it is a policy key; `false` if it is not one.
+    pub(crate) fn apply(&mut self, option: &RawOption, errors: &mut Errors) -> bool {
+        let key = option.key.clone();
+        match option.name().as_str() {
+            "restart" => self.delay = errors.take(duration::parse(option)),
+            "max" => self.max = errors.take(options::max_restarts(option)),
+            "on" => self.on = errors.take(restart_on(option)),
+            "backoff" => {
+                self.backoff =
+                    errors.take(options::float_in(option, 1.0, f64::INFINITY, "2.0")).map(|factor| (factor, key));
+            }
+            "max_delay" => self.max_delay = errors.take(duration::parse(option)).map(|d| (d, key)),
+            "jitter" => self.jitter = errors.take(options::float_in(option, 0.0, 1.0, "0.1")),
+            "reset_after" => self.reset_after = errors.take(duration::parse(option)),
+            "window" => {
+                self.window = errors
+                    .take(duration::parse(option).and_then(|window| {
+                        if window.value.is_zero() {
+                            Err(syn::Error::new(
+                                window.span,
+                                "the restart window must be longer than zero, e.g. `window = \"30s\"`",
+                            ))
+                        } else {
+                            Ok(window)
+                        }
+                    }))
+                    .map(|d| (d, key));
+            }
+            "window_max" => self.window_max = errors.take(options::count(option)).map(|n| (n, key)),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Checks the options that only make sense together.
+    pub(crate) fn validate(&self, errors: &mut Errors) {
+        match (&self.window, &self.window_max) {
+            (Some((_, key)), None) => errors.spanned(
+                key,
+                "`window` needs `window_max`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
+            ),
+            (None, Some((_, key))) => errors.spanned(
+                key,
+                "`window_max` needs `window`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
+            ),
+            _ => {}
+        }
+        if let (Some((_, key)), None) = (&self.max_delay, &self.backoff) {
+            errors.spanned(key, "`max_delay` caps an exponential backoff: add `backoff = 2.0` (or remove `max_delay`)");
+        }
+    }
+
+    /// Whether any policy option was given.
+    pub(crate) fn is_default(&self) -> bool {
+        self.delay.is_none()
+            && self.max.is_none()
+            && self.on.is_none()
+            && self.backoff.is_none()
+            && self.max_delay.is_none()
+            && self.jitter.is_none()
+            && self.reset_after.is_none()
+            && self.window.is_none()
+            && self.window_max.is_none()
+    }
+
+    /// `.restart(RestartPolicy::new()...)`, or nothing for the defaults.
+    pub(crate) fn expand(&self, private: &TokenStream) -> TokenStream {
+        if self.is_default() {
+            return TokenStream::new();
+        }
+        let mut calls = TokenStream::new();
+        if let Some(delay) = &self.delay {
+            let delay = delay.expand(private);
+            calls.extend(quote!(.delay(#delay)));
+        }
+        if let Some(max) = self.max {
+            let max = match max {
+                MaxRestarts::Unlimited => quote!(#private::MaxRestarts::Unlimited),
+                MaxRestarts::AtMost(n) => quote!(#private::MaxRestarts::AtMost(#n)),
+            };
+            calls.extend(quote!(.max_restarts(#max)));
+        }
+        if let Some(on) = self.on {
+            let on = match on {
+                RestartOn::Always => quote!(Always),
+                RestartOn::Failure => quote!(Failure),
+                RestartOn::Never => quote!(Never),
+            };
+            calls.extend(quote!(.on(#private::RestartOn::#on)));
+        }
+        if let Some((factor, _)) = self.backoff {
+            let factor = proc_macro2::Literal::f64_unsuffixed(factor);
+            calls.extend(quote!(.backoff(#factor)));
+        }
+        if let Some((max_delay, _)) = &self.max_delay {
+            let max_delay = max_delay.expand(private);
+            calls.extend(quote!(.max_delay(#max_delay)));
+        }
+        if let Some(jitter) = self.jitter {
+            let jitter = proc_macro2::Literal::f64_unsuffixed(jitter);
+            calls.extend(quote!(.jitter(#jitter)));
+        }
+        if let Some(reset_after) = &self.reset_after {
+            let reset_after = reset_after.expand(private);
+            calls.extend(quote!(.reset_after(#reset_after)));
+        }
+        if let (Some((window, _)), Some((count, _))) = (&self.window, &self.window_max) {
+            let window = window.expand(private);
+            calls.extend(quote!(.window(#count, #window)));
+        }
+        quote!(.restart(#private::RestartPolicy::new() #calls))
+    }
+}
+
+/// `on = "always" | "failure" | "never"`.
+fn restart_on(option: &RawOption) -> syn::Result<RestartOn> {
+    let expected = "`on` takes \"always\", \"failure\" or \"never\", e.g. `on = \"failure\"`";
+    let lit = options::string(option).map_err(|_| option.error(expected))?;
+    match lit.value().as_str() {
+        "always" => Ok(RestartOn::Always),
+        "failure" => Ok(RestartOn::Failure),
+        "never" => Ok(RestartOn::Never),
+        other => {
+            let hint = match suggest::closest(other, RESTART_ON) {
+                Some(close) => format!("; did you mean \"{close}\"?"),
+                None => String::new(),
+            };
+            Err(syn::Error::new(lit.span(), format!("unknown restart condition \"{other}\"{hint}; {expected}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::tests::options;
+    use quote::quote;
+
+    fn policy(tokens: TokenStream) -> (Policy, Errors) {
+        let mut policy = Policy::default();
+        let mut errors = Errors::default();
+        for option in options(tokens) {
+            assert!(policy.apply(&option, &mut errors), "{}", option.name());
+        }
+        policy.validate(&mut errors);
+        (policy, errors)
+    }
+
+    fn expanded(tokens: TokenStream) -> String {
+        let (policy, errors) = policy(tokens);
+        errors.into_result().unwrap();
+        policy.expand(&quote!(p)).to_string()
+    }
+
+    fn error(tokens: TokenStream) -> String {
+        policy(tokens).1.into_result().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_expand_to_nothing() {
+        assert_eq!(expanded(quote!()), "");
+    }
+
+    #[test]
+    fn expands_every_option() {
+        assert_eq!(
+            expanded(quote!(restart = "5s", max = -1, on = "failure")),
+            quote!(.restart(p::RestartPolicy::new()
+                .delay(p::Duration::new(5u64, 0u32))
+                .max_restarts(p::MaxRestarts::Unlimited)
+                .on(p::RestartOn::Failure)))
+            .to_string()
+        );
+        assert_eq!(
+            expanded(quote!(
+                max = 3,
+                backoff = 2,
+                max_delay = "1m",
+                jitter = 0.1,
+                reset_after = "5m",
+                window = "30s",
+                window_max = 5,
+                on = "never"
+            )),
+            quote!(.restart(p::RestartPolicy::new()
+                .max_restarts(p::MaxRestarts::AtMost(3u32))
+                .on(p::RestartOn::Never)
+                .backoff(2.0)
+                .max_delay(p::Duration::new(60u64, 0u32))
+                .jitter(0.1)
+                .reset_after(p::Duration::new(300u64, 0u32))
+                .window(5u32, p::Duration::new(30u64, 0u32))))
+            .to_string()
+        );
+        assert!(expanded(quote!(on = "always")).contains("RestartOn :: Always"));
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        assert!(error(quote!(on = "sometimes")).contains("unknown restart condition \"sometimes\""));
+        assert!(error(quote!(on = "failed")).contains("did you mean \"failure\"?"));
+        assert!(error(quote!(on = always)).contains("`on` takes \"always\", \"failure\" or \"never\""));
+        assert!(error(quote!(window = "30s")).contains("`window` needs `window_max`"));
+        assert!(error(quote!(window_max = 3)).contains("`window_max` needs `window`"));
+        assert!(error(quote!(window = "0s", window_max = 3)).contains("longer than zero"));
+        assert!(error(quote!(max_delay = "1m")).contains("add `backoff = 2.0`"));
+        assert!(error(quote!(backoff = 0.5)).contains("at least 1.0"));
+        assert!(error(quote!(jitter = 2)).contains("from 0.0 to 1.0"));
+    }
+
+    #[test]
+    fn ignores_other_keys() {
+        let mut errors = Errors::default();
+        let option = crate::options::tests::option(quote!(stop_timeout = "1s"));
+        assert!(!Policy::default().apply(&option, &mut errors));
+        assert!(errors.into_result().is_ok());
+    }
+}
