@@ -1,2 +1,66 @@
-//! Supervised async tasks.
-fn main() {}
+//! Supervised async tasks: a steady ticker, a flaky task restarted with
+//! backoff, and one that panics until the supervisor gives up. Prints every
+//! event for a few seconds, then shuts down and prints the report.
+//!
+//! ```text
+//! cargo run --example tasks
+//! ```
+
+use std::time::Duration;
+
+use supervisor::{Context, MaxRestarts, RestartPolicy, Supervisor, TaskSpec};
+
+async fn ticker(ctx: Context) -> Result<(), std::io::Error> {
+    let mut interval = tokio::time::interval(Duration::from_millis(700));
+    loop {
+        tokio::select! {
+            _ = ctx.cancelled() => return Ok(()),
+            _ = interval.tick() => println!("  {}: tick", ctx.name()),
+        }
+    }
+}
+
+async fn flaky(ctx: Context) -> anyhow::Result<()> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    anyhow::bail!("lost the connection (run {})", ctx.restart_count() + 1)
+}
+
+async fn panicky(_ctx: Context) {
+    panic!("an invariant was broken");
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    // Keep the demo's output to the events printed below.
+    std::panic::set_hook(Box::new(|_| {}));
+    let sup = Supervisor::builder()
+        .task(TaskSpec::new("ticker", ticker))
+        .task(TaskSpec::new("flaky", flaky).restart(
+            RestartPolicy::new().delay(Duration::from_millis(100)).backoff(2.0).max_delay(Duration::from_secs(1)),
+        ))
+        .task(
+            TaskSpec::new("panicky", panicky)
+                .restart(RestartPolicy::new().delay(Duration::from_millis(200)).max_restarts(MaxRestarts::AtMost(2))),
+        )
+        .build()?;
+    let handle = sup.start();
+    let mut events = handle.subscribe();
+    let printer = tokio::spawn(async move {
+        while let Ok(event) = events.recv().await {
+            println!("{:>8}: {:?}", event.unit, event.kind);
+        }
+    });
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    println!("\nstatus:");
+    for status in handle.statuses() {
+        println!(
+            "  {:8} {:8} restarts={} last_error={:?}",
+            status.name, status.state, status.restart_count, status.last_error
+        );
+    }
+    let report = handle.shutdown().await;
+    printer.abort();
+    println!("\n{report}");
+    Ok(())
+}
