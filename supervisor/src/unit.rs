@@ -254,6 +254,9 @@ async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) ->
     let unit = &shared.units[index];
     let mut tracker = RestartTracker::new();
     loop {
+        if stop.is_cancelled() {
+            return finish_stopped(&shared, unit, false, Duration::ZERO);
+        }
         unit.mark_starting(tracker.restarts());
         let ctx = Context::new(unit.name.clone(), tracker.restarts(), stop.clone());
         let (reason, ran_for) = match unit.start_run(ctx) {
@@ -261,22 +264,29 @@ async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) ->
                 let started = Instant::now();
                 unit.mark_running(run.pid());
                 shared.emit(unit, EventKind::Started { restart_count: tracker.restarts(), pid: run.pid() });
+                // The run first: a run that ends at once never registers a
+                // waiter on the stop token.
                 let ended = tokio::select! {
                     biased;
-                    () = stop.cancelled() => None,
                     reason = run.wait() => Some(reason),
+                    () = stop.cancelled() => None,
                 };
                 match ended {
-                    Some(reason) => (reason, started.elapsed()),
+                    Some(reason) if !stop.is_cancelled() => (reason, started.elapsed()),
+                    // It ended because it was asked to: a stop, not an exit.
+                    Some(reason) => {
+                        unit.record_exit(&reason);
+                        return finish_stopped(&shared, unit, false, Duration::ZERO);
+                    }
                     None => return stop_run(&shared, unit, run).await,
                 }
             }
             Err(reason) => (reason, Duration::ZERO),
         };
         unit.record_exit(&reason);
-        report_exit(&shared, unit, reason.clone());
-        let now = Instant::now();
-        match tracker.decide(&unit.policy, reason.is_success(), ran_for, now, fastrand::f64()) {
+        let succeeded = reason.is_success();
+        report_exit(&shared, unit, reason);
+        match tracker.decide(&unit.policy, succeeded, ran_for, Instant::now(), fastrand::f64()) {
             Decision::Restart { attempt, delay } => {
                 unit.set_state(UnitState::Backoff);
                 shared.emit(unit, EventKind::Restarting { attempt, delay });
