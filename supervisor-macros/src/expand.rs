@@ -29,6 +29,23 @@ fn at_user(span: Span) -> Span {
     Span::call_site().located_at(span)
 }
 
+/// `tokens` with every span moved to the user's `span`.
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut token| {
+            if let proc_macro2::TokenTree::Group(group) = &token {
+                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                inner.set_span(at_user(span));
+                token = proc_macro2::TokenTree::Group(inner);
+            } else {
+                token.set_span(at_user(span));
+            }
+            token
+        })
+        .collect()
+}
+
 /// `.stop_timeout(...)` if given.
 fn stop_timeout(timeout: Option<&crate::duration::DurationValue>, private: &TokenStream) -> TokenStream {
     match timeout {
@@ -56,7 +73,8 @@ pub(crate) fn supervised(input: &Supervised<'_>) -> TokenStream {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => ident.span(),
     };
-    let new = quote_spanned!(at_user(span)=> #private::TaskSpec::new(Self::NAME, #call));
+    let task_spec = respan(quote!(#private::TaskSpec::new), span);
+    let new = quote_spanned!(at_user(span)=> #task_spec(Self::NAME, #call));
     let policy = options.policy.expand(&private);
     let stop = stop_timeout(options.stop_timeout.as_ref(), &private);
     let body = quote!(#new #policy #stop);
@@ -168,7 +186,9 @@ fn daemon_spec(daemon: &Daemon, private: &TokenStream) -> TokenStream {
 fn task_spec(task: &Task, private: &TokenStream) -> TokenStream {
     let name = &task.name.value;
     let expr = &task.expr;
-    let mut spec = quote_spanned!(at_user(expr.span())=> #private::TaskSpec::new(#name, #expr));
+    let span = expr.span();
+    let task_spec = respan(quote!(#private::TaskSpec::new), span);
+    let mut spec = quote_spanned!(at_user(span)=> #task_spec(#name, #expr));
     spec.extend(task.policy.expand(private));
     spec.extend(stop_timeout(task.stop_timeout.as_ref(), private));
     spec

@@ -242,7 +242,7 @@ pub(crate) mod tests {
         let error = unknown(&option(quote!(restat = "1s")), "task option", &["restart", "max"]);
         assert_eq!(
             error.to_string(),
-            "unknown task option `restat`; did you mean `restart`?; expected `restart` or `max`"
+            "unknown task option `restat` (did you mean `restart`?); expected `restart` or `max`"
         );
     }
 

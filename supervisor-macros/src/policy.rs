@@ -162,7 +162,7 @@ fn restart_on(option: &RawOption) -> syn::Result<RestartOn> {
         "never" => Ok(RestartOn::Never),
         other => {
             let hint = match suggest::closest(other, RESTART_ON) {
-                Some(close) => format!("; did you mean \"{close}\"?"),
+                Some(close) => format!(" (did you mean \"{close}\"?)"),
                 None => String::new(),
             };
             Err(syn::Error::new(lit.span(), format!("unknown restart condition \"{other}\"{hint}; {expected}")))

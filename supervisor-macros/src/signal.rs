@@ -38,11 +38,11 @@ pub(crate) fn lookup(text: &str) -> Result<&'static str, String> {
     let upper = text.to_ascii_uppercase();
     let upper_bare = upper.strip_prefix("SIG").unwrap_or(&upper);
     let hint = if SIGNALS.contains(&upper_bare) {
-        format!("; signal names are upper case: \"{upper}\"")
+        format!(" (signal names are upper case: \"{upper}\")")
     } else {
         match suggest::closest(upper_bare, SIGNALS) {
-            Some(name) if text.starts_with("SIG") => format!("; did you mean \"SIG{name}\"?"),
-            Some(name) => format!("; did you mean \"{name}\"?"),
+            Some(name) if text.starts_with("SIG") => format!(" (did you mean \"SIG{name}\"?)"),
+            Some(name) => format!(" (did you mean \"{name}\"?)"),
             None => String::new(),
         }
     };
@@ -64,8 +64,8 @@ mod tests {
 
     #[test]
     fn unknown_signals() {
-        assert!(lookup("SIGTREM").unwrap_err().starts_with("unknown signal \"SIGTREM\"; did you mean \"SIGTERM\"?"));
-        assert!(lookup("TRM").unwrap_err().starts_with("unknown signal \"TRM\"; did you mean \"TERM\"?"));
+        assert!(lookup("SIGTREM").unwrap_err().starts_with("unknown signal \"SIGTREM\" (did you mean \"SIGTERM\"?)"));
+        assert!(lookup("TRM").unwrap_err().starts_with("unknown signal \"TRM\" (did you mean \"TERM\"?)"));
         assert!(lookup("term").unwrap_err().contains("signal names are upper case: \"TERM\""));
         assert!(lookup("sigint").unwrap_err().contains("upper case: \"SIGINT\""));
         assert!(lookup("BANANA").unwrap_err().starts_with("unknown signal \"BANANA\"; known signals: `HUP`"));

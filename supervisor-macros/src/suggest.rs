@@ -12,10 +12,10 @@ pub(crate) fn closest<'a>(input: &str, candidates: &[&'a str]) -> Option<&'a str
         .map(|(_, candidate)| candidate)
 }
 
-/// ", did you mean `x`?" or nothing, to append to a message.
+/// " (did you mean `x`?)" or nothing, to append to a message.
 pub(crate) fn did_you_mean(input: &str, candidates: &[&str]) -> String {
     match closest(input, candidates) {
-        Some(candidate) => format!("; did you mean `{candidate}`?"),
+        Some(candidate) => format!(" (did you mean `{candidate}`?)"),
         None => String::new(),
     }
 }
@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn messages() {
-        assert_eq!(did_you_mean("mx", &["max"]), "; did you mean `max`?");
+        assert_eq!(did_you_mean("mx", &["max"]), " (did you mean `max`?)");
         assert_eq!(did_you_mean("zzzzzz", &["max"]), "");
         assert_eq!(one_of(&["a"]), "`a`");
         assert_eq!(one_of(&["a", "b", "c"]), "`a`, `b` or `c`");

@@ -366,7 +366,7 @@ mod tests {
             ),
         );
         let expected = [
-            "unknown #[supervised] option `restat`; did you mean `restart`?",
+            "unknown #[supervised] option `restat` (did you mean `restart`?)",
             "`max = -2` is below -1",
             "the unit name cannot be empty",
             "`crate` takes the path",

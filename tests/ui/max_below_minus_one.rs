@@ -1,0 +1,6 @@
+use supervisor::{supervised, Context};
+
+#[supervised(max = -2)]
+async fn worker(_ctx: Context) {}
+
+fn main() {}

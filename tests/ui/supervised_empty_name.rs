@@ -1,0 +1,6 @@
+use supervisor::{supervised, Context};
+
+#[supervised(name = "")]
+async fn worker(_ctx: Context) {}
+
+fn main() {}

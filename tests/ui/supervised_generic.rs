@@ -1,0 +1,6 @@
+use supervisor::{supervised, Context};
+
+#[supervised]
+async fn worker<T: Default>(_ctx: Context) {}
+
+fn main() {}
