@@ -54,6 +54,10 @@ impl SupervisorHandle {
         SupervisorHandle { shared, _stop_on_drop: guard }
     }
 
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+
     /// A snapshot of one unit; `None` if no unit has that name.
     #[must_use]
     pub fn status(&self, name: &str) -> Option<UnitStatus> {

@@ -61,7 +61,11 @@ mod daemon;
 mod error;
 mod event;
 mod handle;
+mod health;
+#[cfg(feature = "http")]
+mod http;
 mod output;
+mod pidfile;
 mod policy;
 mod process;
 mod shutdown;
@@ -69,6 +73,8 @@ mod signal;
 mod status;
 #[allow(clippy::module_inception)]
 mod supervisor;
+#[cfg(feature = "systemd")]
+mod systemd;
 mod task;
 mod unit;
 
@@ -81,6 +87,10 @@ pub use daemon::{DEFAULT_DAEMON_STOP_TIMEOUT, DEFAULT_TAIL_LINES, DaemonSpec, Ou
 pub use error::Error;
 pub use event::{Event, EventKind, ExitReason};
 pub use handle::SupervisorHandle;
+pub use health::{CheckReport, DEFAULT_HEALTH_CHECK_TIMEOUT, HealthReport, UnitHealth};
+#[cfg(feature = "http")]
+pub use http::{DEFAULT_HTTP_ADDR, HttpEndpoint, HttpServer};
+pub use pidfile::PidFile;
 pub use policy::{GiveUpReason, MaxRestarts, RestartOn, RestartPolicy};
 pub use shutdown::{ShutdownReport, StopOutcome, UnitReport};
 pub use signal::Signal;

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use crate::supervisor::Shared;
 use crate::unit::{Ending, Unit};
-use crate::{UnitKind, UnitState};
+use crate::{SupervisorHandle, UnitKind, UnitState};
 
 /// How one unit's stop went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -173,6 +173,7 @@ pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
         deadline.abort();
     }
     shared.root.cancel();
+    shared.pid_file.release();
     let report = ShutdownReport { units, took: began.elapsed() };
     tracing::info!(took = ?report.took, forced = report.forced().count(), "shutdown complete");
     report
@@ -188,6 +189,63 @@ async fn stop_for_shutdown(unit: &Unit) -> UnitReport {
         _ => StopOutcome::NotRunning,
     };
     UnitReport { name: unit.name.to_string(), kind: unit.kind(), state, outcome, took: began.elapsed() }
+}
+
+/// Waits for `SIGINT` or `SIGTERM`, then shuts down gracefully; a second
+/// signal during the shutdown skips what is left of the grace periods.
+pub(crate) async fn shutdown_on(handle: &SupervisorHandle, mut signals: Signals) -> ShutdownReport {
+    signals.recv().await;
+    tracing::info!("shutdown signal received; stopping every unit");
+    let shutdown = handle.shutdown();
+    tokio::pin!(shutdown);
+    tokio::select! {
+        report = &mut shutdown => report,
+        () = signals.recv() => {
+            tracing::warn!("second shutdown signal: killing what is left");
+            handle.skip_grace();
+            shutdown.await
+        }
+    }
+}
+
+impl SupervisorHandle {
+    /// Waits for `SIGINT` or `SIGTERM`, then shuts down gracefully, like
+    /// [`Supervisor::run`](crate::Supervisor::run): a second signal during
+    /// the shutdown skips what is left of the grace periods. For a `main`
+    /// that needs the handle (to serve the HTTP endpoint, say) before it
+    /// waits.
+    ///
+    /// # Caveats
+    ///
+    /// The signal handlers are installed when this is called (not when the
+    /// future is first polled); a signal that arrives before that gets the
+    /// default action, which ends the process. `Supervisor::run` installs
+    /// them before the units start.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let report = handle.shutdown_on_signal().await;
+    /// println!("{report}");
+    /// std::process::exit(report.exit_code());
+    /// # }
+    /// ```
+    pub fn shutdown_on_signal(&self) -> impl Future<Output = ShutdownReport> + Send + '_ {
+        let signals = Signals::install();
+        shutdown_on(self, signals)
+    }
 }
 
 /// `SIGINT` and `SIGTERM`, installed before the units start so that none is

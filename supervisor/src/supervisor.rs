@@ -56,6 +56,8 @@ pub struct SupervisorBuilder {
     units: Vec<UnitSpec>,
     shutdown_timeout: Option<Duration>,
     event_capacity: Option<usize>,
+    pub(crate) health: crate::health::Checks,
+    pub(crate) pid_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug)]
@@ -116,20 +118,9 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(self) -> ShutdownReport {
-        let mut signals = shutdown::Signals::install();
+        let signals = shutdown::Signals::install();
         let handle = self.start();
-        signals.recv().await;
-        tracing::info!("shutdown signal received; stopping every unit");
-        let shutdown = handle.shutdown();
-        tokio::pin!(shutdown);
-        tokio::select! {
-            report = &mut shutdown => report,
-            () = signals.recv() => {
-                tracing::warn!("second shutdown signal: killing what is left");
-                handle.skip_grace();
-                shutdown.await
-            }
-        }
+        shutdown::shutdown_on(&handle, signals).await
     }
 }
 
@@ -189,7 +180,10 @@ impl SupervisorBuilder {
             }
             policy.validate(spec.name())?;
         }
-        Ok(self.build_unchecked())
+        let pid_file = self.pid_file.as_deref().map(crate::pidfile::PidFile::create).transpose()?;
+        let sup = self.build_unchecked();
+        sup.shared.pid_file.set(pid_file);
+        Ok(sup)
     }
 
     /// Builds without checking; for input already checked at compile time.
@@ -215,6 +209,9 @@ impl SupervisorBuilder {
                 start_seq: AtomicU64::new(0),
                 shutdown_timeout: self.shutdown_timeout,
                 report: OnceCell::new(),
+                health: self.health,
+                stopping: CancellationToken::new(),
+                pid_file: crate::pidfile::Slot::default(),
             }),
         }
     }
@@ -234,6 +231,10 @@ pub(crate) struct Shared {
     start_seq: AtomicU64,
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) report: OnceCell<ShutdownReport>,
+    pub(crate) health: crate::health::Checks,
+    /// Cancelled when a shutdown begins.
+    pub(crate) stopping: CancellationToken,
+    pub(crate) pid_file: crate::pidfile::Slot,
 }
 
 impl Shared {
@@ -258,6 +259,7 @@ impl Shared {
 
     pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
+        self.stopping.cancel();
     }
 
     /// Starts a new loop for unit `index`. The caller holds the unit's

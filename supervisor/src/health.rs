@@ -1,0 +1,348 @@
+//! Health: user checks, and the liveness and readiness verdicts computed
+//! from them and from the units' states ([`HealthReport`]).
+//!
+//! Nothing here runs in the background: a report is computed when it is
+//! asked for, from the units' current states and a fresh run of every check.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::supervisor::Shared;
+use crate::{SupervisorBuilder, SupervisorHandle, UnitKind, UnitState};
+
+/// How long a health check may take before it counts as failed.
+pub const DEFAULT_HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+type BoxedCheck = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
+type CheckFn = Arc<dyn Fn() -> BoxedCheck + Send + Sync>;
+
+/// One registered check.
+#[derive(Clone)]
+struct Check {
+    name: Arc<str>,
+    run: CheckFn,
+}
+
+impl Check {
+    fn new<F, Fut, E>(name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        let run: CheckFn = Arc::new(move || {
+            let future = check();
+            Box::pin(async move { future.await.map_err(|error| error.to_string()) })
+        });
+        Check { name: name.into().into(), run }
+    }
+}
+
+/// The health checks of a supervisor, and how long each may take.
+#[derive(Default)]
+pub(crate) struct Checks {
+    checks: Mutex<Vec<Check>>,
+    timeout: Option<Duration>,
+}
+
+impl Checks {
+    /// Adds `check`, replacing a check of the same name.
+    fn add(&self, check: Check) {
+        let mut checks = self.checks.lock().unwrap_or_else(PoisonError::into_inner);
+        match checks.iter_mut().find(|existing| existing.name == check.name) {
+            Some(existing) => *existing = check,
+            None => checks.push(check),
+        }
+    }
+
+    fn remove(&self, name: &str) -> bool {
+        let mut checks = self.checks.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = checks.len();
+        checks.retain(|check| &*check.name != name);
+        checks.len() != before
+    }
+
+    fn snapshot(&self) -> Vec<Check> {
+        self.checks.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    fn timeout(&self) -> Duration {
+        self.timeout.unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT)
+    }
+
+    /// Runs every check concurrently, each in its own task (so a panic is
+    /// caught) and under the timeout.
+    async fn run_all(&self) -> Vec<CheckReport> {
+        let timeout = self.timeout();
+        let runs = self.snapshot().into_iter().map(|check| async move {
+            let began = Instant::now();
+            let mut task = tokio::spawn((check.run)());
+            let error = match tokio::time::timeout(timeout, &mut task).await {
+                Ok(Ok(Ok(()))) => None,
+                Ok(Ok(Err(error))) => Some(error),
+                Ok(Err(join_error)) if join_error.is_panic() => Some("the check panicked".to_owned()),
+                Ok(Err(_)) => Some("the check was cancelled".to_owned()),
+                Err(_) => {
+                    task.abort();
+                    Some(format!("timed out after {timeout:?}"))
+                }
+            };
+            CheckReport { name: check.name.to_string(), ok: error.is_none(), error, took: began.elapsed() }
+        });
+        futures_util::future::join_all(runs).await
+    }
+}
+
+impl fmt::Debug for Checks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<_> = self.snapshot().into_iter().map(|check| check.name).collect();
+        f.debug_struct("Checks").field("names", &names).field("timeout", &self.timeout()).finish()
+    }
+}
+
+/// The verdict on the whole supervisor, as
+/// [`SupervisorHandle::health`] computes it.
+///
+/// - **Live** while the supervisor runs (it has not finished shutting down)
+///   and every check passes. A unit's state never makes it not live: a unit
+///   waiting to restart is the supervisor doing its job.
+/// - **Ready** when it is live, no shutdown has begun, every check passes and
+///   every unit that should be running is [`Running`](UnitState::Running). A
+///   unit starting, in [`Backoff`](UnitState::Backoff) or
+///   [`Failed`](UnitState::Failed) makes it not ready; a unit stopped on
+///   purpose ([`Stopping`](UnitState::Stopping), [`Stopped`](UnitState::Stopped))
+///   or one whose policy let it end ([`Exited`](UnitState::Exited)) does not.
+///   Every unit starts in `Starting`, so a supervisor starts not ready.
+///
+/// Serialises to camelCase JSON; `status` is `"ok"`, `"not-ready"` or
+/// `"not-live"`, and `reasons` lists every reason it is not ready or not
+/// live, not only the first.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// use supervisor::{Context, Supervisor, TaskSpec};
+///
+/// let handle = Supervisor::builder()
+///     .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
+///     .health_check("disk", || async { Ok::<_, std::io::Error>(()) })
+///     .build()?
+///     .start();
+/// let report = handle.health().await;
+/// assert!(report.live && report.ready, "{:?}", report.reasons);
+/// assert_eq!(report.checks[0].name, "disk");
+///
+/// handle.add_health_check("database", || async { Err::<(), _>("connection refused") });
+/// let report = handle.health().await;
+/// assert!(!report.live && !report.ready);
+/// assert_eq!(report.reasons, ["check `database` failed: connection refused"]);
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct HealthReport {
+    /// `"ok"`, `"not-ready"` or `"not-live"`.
+    pub status: &'static str,
+    /// Whether the supervisor runs and every check passes.
+    pub live: bool,
+    /// Whether it is live, not shutting down, and every unit that should run
+    /// is running.
+    pub ready: bool,
+    /// Every reason it is not live or not ready, in order: the supervisor
+    /// first, then the checks, then the units.
+    pub reasons: Vec<String>,
+    /// Every check, in registration order.
+    pub checks: Vec<CheckReport>,
+    /// Every unit, in registration order.
+    pub units: Vec<UnitHealth>,
+}
+
+/// How one health check went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct CheckReport {
+    /// The check's name.
+    pub name: String,
+    /// Whether it passed within its timeout.
+    pub ok: bool,
+    /// Why it failed: its error, a panic, or the timeout.
+    pub error: Option<String>,
+    /// How long it took.
+    #[serde(serialize_with = "seconds")]
+    pub took: Duration,
+}
+
+/// One unit's part in the readiness verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct UnitHealth {
+    /// The unit's name.
+    pub name: String,
+    /// Task or process.
+    #[serde(rename = "type")]
+    pub kind: UnitKind,
+    /// Its state when the report was made.
+    pub state: UnitState,
+    /// Whether this unit lets the supervisor be ready.
+    pub ready: bool,
+    /// Why it is, or is not, ready.
+    pub reason: &'static str,
+}
+
+/// Whether a unit in `state` lets the supervisor be ready, and why.
+pub(crate) fn unit_verdict(state: UnitState) -> (bool, &'static str) {
+    match state {
+        UnitState::Running => (true, "running"),
+        UnitState::Starting => (false, "not running yet"),
+        UnitState::Backoff => (false, "waiting to restart"),
+        UnitState::Failed => (false, "gave up: restart limit reached"),
+        UnitState::Stopping => (true, "being stopped on request"),
+        UnitState::Stopped => (true, "stopped on request"),
+        UnitState::Exited => (true, "ended; its policy does not restart it"),
+    }
+}
+
+/// The units' part of readiness, without running any check: whether every
+/// unit lets the supervisor be ready and no shutdown has begun.
+pub(crate) fn units_ready(shared: &Shared) -> bool {
+    !shared.is_shutting_down() && shared.units.iter().all(|unit| unit_verdict(unit.state()).0)
+}
+
+/// Whether the supervisor still runs: no shutdown has completed and not every
+/// handle has been dropped.
+pub(crate) fn is_running(shared: &Shared) -> bool {
+    !shared.root.is_cancelled()
+}
+
+/// Computes a full report: runs every check, then reads every unit's state.
+pub(crate) async fn report(shared: &Shared) -> HealthReport {
+    let checks = shared.health.run_all().await;
+    let units: Vec<UnitHealth> = shared
+        .units
+        .iter()
+        .map(|unit| {
+            let state = unit.state();
+            let (ready, reason) = unit_verdict(state);
+            UnitHealth { name: unit.name.to_string(), kind: unit.kind(), state, ready, reason }
+        })
+        .collect();
+    let running = is_running(shared);
+    let shutting_down = shared.is_shutting_down();
+    let mut reasons = Vec::new();
+    if !running {
+        reasons.push("the supervisor has shut down".to_owned());
+    } else if shutting_down {
+        reasons.push("the supervisor is shutting down".to_owned());
+    }
+    for check in checks.iter().filter(|check| !check.ok) {
+        reasons.push(format!("check `{}` failed: {}", check.name, check.error.as_deref().unwrap_or("unknown error")));
+    }
+    if running && !shutting_down {
+        for unit in units.iter().filter(|unit| !unit.ready) {
+            reasons.push(format!("unit `{}` ({}): {}", unit.name, unit.state, unit.reason));
+        }
+    }
+    let live = running && checks.iter().all(|check| check.ok);
+    let ready = live && !shutting_down && units.iter().all(|unit| unit.ready);
+    let status = match (live, ready) {
+        (true, true) => "ok",
+        (true, false) => "not-ready",
+        (false, _) => "not-live",
+    };
+    HealthReport { status, live, ready, reasons, checks, units }
+}
+
+impl SupervisorBuilder {
+    /// Adds a health check: an async fn run each time health is asked for
+    /// ([`SupervisorHandle::health`], the HTTP probes, the systemd
+    /// watchdog). A check that returns `Err`, panics or takes longer than
+    /// the check timeout makes the supervisor not live and not ready. A check
+    /// of the same name is replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::Supervisor;
+    ///
+    /// let sup = Supervisor::builder()
+    ///     .health_check("disk", || async {
+    ///         std::fs::metadata("/").map(|_| ())
+    ///     })
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn health_check<F, Fut, E>(self, name: impl Into<String>, check: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        self.health.add(Check::new(name, check));
+        self
+    }
+
+    /// How long each health check may take before it counts as failed
+    /// (default [`DEFAULT_HEALTH_CHECK_TIMEOUT`], 5 s).
+    pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
+        self.health.timeout = Some(timeout);
+        self
+    }
+}
+
+impl SupervisorHandle {
+    /// Adds a health check at run time; see
+    /// [`SupervisorBuilder::health_check`]. A check of the same name is
+    /// replaced.
+    pub fn add_health_check<F, Fut, E>(&self, name: impl Into<String>, check: F)
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), E>> + Send + 'static,
+        E: fmt::Display + 'static,
+    {
+        self.shared().health.add(Check::new(name, check));
+    }
+
+    /// Removes a health check; `false` if there was none of that name.
+    pub fn remove_health_check(&self, name: &str) -> bool {
+        self.shared().health.remove(name)
+    }
+
+    /// Runs every health check (concurrently, each under its timeout) and
+    /// reads every unit's state: the liveness and readiness verdicts, with
+    /// every reason. See [`HealthReport`] for the rules.
+    pub async fn health(&self) -> HealthReport {
+        report(self.shared()).await
+    }
+}
+
+fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_f64(duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verdicts_follow_the_rules() {
+        assert!(unit_verdict(UnitState::Running).0);
+        assert!(unit_verdict(UnitState::Stopped).0);
+        assert!(unit_verdict(UnitState::Exited).0);
+        assert!(!unit_verdict(UnitState::Starting).0);
+        assert!(!unit_verdict(UnitState::Backoff).0);
+        assert!(!unit_verdict(UnitState::Failed).0);
+    }
+}

@@ -1,0 +1,184 @@
+//! systemd integration (feature `systemd`): `sd_notify` readiness, stopping,
+//! watchdog and status.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::SupervisorHandle;
+use crate::health;
+use crate::supervisor::Shared;
+
+/// While the units are ready but a health check fails, how long to wait
+/// before asking the checks again (only until `READY=1` has been sent).
+const READY_RETRY: Duration = Duration::from_secs(1);
+
+impl SupervisorHandle {
+    /// Tells systemd how the supervisor is doing, over the socket named by
+    /// `NOTIFY_SOCKET` (set by systemd for a `Type=notify` service):
+    ///
+    /// - `READY=1` once, the first time the supervisor is ready (see
+    ///   [`HealthReport`](crate::HealthReport)), so `systemctl start` returns
+    ///   when the units run rather than when the binary starts;
+    /// - `STOPPING=1` when a shutdown begins;
+    /// - `WATCHDOG=1` every half of `WATCHDOG_USEC`, when systemd set it
+    ///   (`WatchdogSec=`), as long as the supervisor is live: a failing
+    ///   health check stops the pings, and systemd then restarts the service;
+    /// - `STATUS=` with the number of units in each state, whenever it
+    ///   changes (shown by `systemctl status`).
+    ///
+    /// Everything happens in one background task, woken by the supervisor's
+    /// events; its only timer is the watchdog's. The task ends when the
+    /// supervisor has shut down.
+    ///
+    /// Returns `false`, and does nothing at all, when `NOTIFY_SOCKET` is
+    /// unset (not running under systemd).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// if handle.notify_systemd() {
+    ///     println!("running under systemd");
+    /// }
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, when `NOTIFY_SOCKET` is set.
+    pub fn notify_systemd(&self) -> bool {
+        if std::env::var_os("NOTIFY_SOCKET").is_none() {
+            return false;
+        }
+        tokio::spawn(notifier(self.shared().clone()));
+        true
+    }
+}
+
+async fn notifier(shared: Arc<Shared>) {
+    // Subscribed before the first look at the states, so no change is missed.
+    let mut events = shared.subscribe();
+    let watchdog = sd_notify::watchdog_enabled().map(|timeout| timeout / 2).filter(|period| !period.is_zero());
+    let mut watchdog = watchdog.map(|period| {
+        tracing::info!(?period, "systemd watchdog enabled");
+        let mut interval = tokio::time::interval(period);
+        interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        interval
+    });
+    let mut notifier = Notifier::default();
+    let mut ready_sent = false;
+    let mut stopping_sent = false;
+    loop {
+        notifier.status(&status_line(&shared));
+        let mut retry_at = None;
+        if !ready_sent && health::units_ready(&shared) {
+            if health::report(&shared).await.ready {
+                notifier.send(&[NotifyState::Ready], "READY=1");
+                ready_sent = true;
+            } else {
+                retry_at = Some(Instant::now() + READY_RETRY);
+            }
+        }
+        tokio::select! {
+            biased;
+            () = shared.root.cancelled() => break,
+            () = shared.stopping.cancelled(), if !stopping_sent => {
+                notifier.send(&[NotifyState::Stopping], "STOPPING=1");
+                stopping_sent = true;
+            }
+            event = events.recv() => {
+                if let Err(RecvError::Closed) = event {
+                    break;
+                }
+            }
+            () = sleep_until(retry_at), if retry_at.is_some() => {}
+            () = tick(&mut watchdog), if watchdog.is_some() => {
+                // During a shutdown the pings go on: the stop is the
+                // supervisor doing its job.
+                if stopping_sent || health::report(&shared).await.live {
+                    notifier.send(&[NotifyState::Watchdog], "WATCHDOG=1");
+                } else {
+                    tracing::warn!("not live: withholding the systemd watchdog ping");
+                }
+            }
+        }
+    }
+    if !stopping_sent {
+        notifier.send(&[NotifyState::Stopping], "STOPPING=1");
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends notifications, and logs the first failure only.
+#[derive(Default)]
+struct Notifier {
+    last_status: String,
+    failed: bool,
+}
+
+impl Notifier {
+    fn send(&mut self, states: &[NotifyState<'_>], what: &str) {
+        match sd_notify::notify(states) {
+            Ok(()) => tracing::debug!(what, "sent to systemd"),
+            Err(error) if !self.failed => {
+                self.failed = true;
+                tracing::warn!(%error, what, "cannot notify systemd");
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Sends `STATUS=` when it changed.
+    fn status(&mut self, line: &str) {
+        if line != self.last_status {
+            self.send(&[NotifyState::Status(line)], "STATUS=");
+            line.clone_into(&mut self.last_status);
+        }
+    }
+}
+
+/// `3 units: 2 running, 1 backoff`, with `shutting down; ` in front during
+/// a shutdown.
+fn status_line(shared: &Shared) -> String {
+    let states: Vec<_> = shared.units.iter().map(|unit| unit.state()).collect();
+    let mut counts: Vec<(crate::UnitState, usize)> = Vec::new();
+    for state in states.iter().copied() {
+        match counts.iter_mut().find(|(seen, _)| *seen == state) {
+            Some((_, count)) => *count += 1,
+            None => counts.push((state, 1)),
+        }
+    }
+    counts.sort_by_key(|(state, _)| *state as u8);
+    let parts: Vec<String> = counts.iter().map(|(state, count)| format!("{count} {state}")).collect();
+    let prefix = if shared.is_shutting_down() { "shutting down; " } else { "" };
+    let noun = if states.len() == 1 { "unit" } else { "units" };
+    format!("{prefix}{} {noun}: {}", states.len(), parts.join(", "))
+}
