@@ -10,6 +10,7 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal as RawSignal, kill_process_group};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::{DaemonSpec, Output};
@@ -20,6 +21,10 @@ use crate::output::{OutputTail, Stream, capture};
 /// end-of-file. Only a descendant that left the group can hold the pipes
 /// longer; its readers then carry on in the background.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long dropping a running [`ProcessRun`] blocks, at most, to reap the
+/// process it has just killed.
+const REAP_ON_DROP_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// What a daemon unit keeps between runs: its spec and its output tail.
 pub(crate) struct ProcessBody {
@@ -146,15 +151,46 @@ impl ProcessRun {
     async fn finish(&mut self, status: io::Result<ExitStatus>) -> ExitReason {
         // The leader is reaped; stragglers of its group must not outlive it.
         self.group.kill();
-        for reader in &mut self.readers {
-            // A reader still running after the timeout is left to finish on
-            // its own: only a process that left the group can hold the pipe.
-            let _ = tokio::time::timeout(DRAIN_TIMEOUT, reader).await;
+        // One deadline for all readers. A reader is removed as soon as it has
+        // finished, so that a `wait` cancelled here and a `stop` that follows
+        // never poll a finished reader again.
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        while let Some(reader) = self.readers.last_mut() {
+            if tokio::time::timeout_at(deadline, reader).await.is_err() {
+                break;
+            }
+            self.readers.pop();
         }
+        // A reader still running now is left to finish on its own: only a
+        // process that left the group can hold the pipe open this long.
         self.readers.clear();
         match status {
             Ok(status) => exit_reason(status),
             Err(error) => ExitReason::Error(format!("could not wait for the process: {error}")),
+        }
+    }
+}
+
+/// A run dropped before its process was reaped: the unit's task is being
+/// dropped, most likely with its runtime, and nobody will ever wait for the
+/// process. Kill the group and reap the leader here, so that neither a
+/// process nor a zombie is left behind.
+impl Drop for ProcessRun {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        self.group.kill();
+        // The group's id may not be usable (see `ProcessGroup::of`): kill the
+        // leader by its pid as well.
+        let _ = self.child.start_kill();
+        let began = std::time::Instant::now();
+        let mut pause = Duration::from_micros(20);
+        // A killed process ends within microseconds unless it is stuck in
+        // the kernel; past the bound, tokio's orphan reaping takes over.
+        while matches!(self.child.try_wait(), Ok(None)) && began.elapsed() < REAP_ON_DROP_TIMEOUT {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(5));
         }
     }
 }

@@ -205,6 +205,20 @@ impl Unit {
         }
     }
 
+    /// Like `record_exit`, for a run that a requested stop ended: a process
+    /// killed by the stop signal (or by `SIGKILL` after the timeout) keeps
+    /// that signal in its status, but it is not a failure.
+    fn record_stop(&self, reason: &ExitReason) {
+        if let Some(signal) = reason.signal() {
+            let mut runtime = self.runtime();
+            runtime.pid = None;
+            runtime.exit_code = None;
+            runtime.signal = Some(signal);
+        } else {
+            self.record_exit(reason);
+        }
+    }
+
     fn start_run(&self, ctx: Context) -> Result<Run, ExitReason> {
         match &self.body {
             Body::Task(task) => task.start(ctx).map(Run::Task),
@@ -336,7 +350,7 @@ async fn stop_run(shared: &Shared, unit: &Unit, run: Run) -> Ending {
     let began = Instant::now();
     let (reason, forced) = run.stop(unit, &shared.kill_now).await;
     match &reason {
-        Some(reason) => unit.record_exit(reason),
+        Some(reason) => unit.record_stop(reason),
         None => unit.runtime().pid = None,
     }
     finish_stopped(shared, unit, forced, began.elapsed())
