@@ -99,4 +99,128 @@ pub use supervisor::{DEFAULT_EVENT_CAPACITY, Supervisor, SupervisorBuilder};
 pub use task::{DEFAULT_TASK_STOP_TIMEOUT, TaskOutput, TaskSpec};
 
 #[cfg(feature = "macros")]
-pub use supervisor_macros::{supervise, supervised};
+/// Makes an `async fn` a supervised task with a restart policy checked at compile time.
+///
+/// The fn stays an ordinary fn that you can call as usual. Next to it the macro adds a type with the
+/// same name (types and fns live in different namespaces). `worker::spec()` returns the fn's
+/// `TaskSpec` and `worker::NAME` its unit name. The unit name is the fn's name unless you set `name = "..."`.
+/// This also works for fns declared inside a function body, such as in doctests.
+///
+/// The fn must be a free `async fn` that takes a `Context` (any pattern, any path ending in `Context`)
+/// or nothing, and returns `()` or `Result<(), E>` with `E: Display`.
+///
+/// Options: `restart = "5s"` (delay), `max = -1 | n` (`-1` is unlimited, `0` means never restart),
+/// `on = "always" | "failure" | "never"`, `backoff = 2.0`, `max_delay = "1m"` (needs `backoff`),
+/// `jitter = 0.1`, `reset_after = "5m"`, `window = "30s"` with `window_max = 5`, `stop_timeout = "10s"`,
+/// `name = "custom"`, and `crate = "path"` (when the crate is renamed).
+///
+/// ```rust
+/// use supervisor::{supervised, Context, Supervisor, UnitState};
+///
+/// #[supervised(restart = "1s", max = 2, on = "failure")]
+/// async fn flaky(ctx: Context) -> Result<(), String> {
+///     Err(format!("run {} failed", ctx.restart_count() + 1))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// assert_eq!(flaky::NAME, "flaky");
+/// let sup = Supervisor::builder().task(flaky::spec()).build().unwrap();
+/// let handle = sup.start();
+/// # tokio::time::pause();
+/// # loop {
+/// #     if handle.status("flaky").map(|s| s.state) == Some(UnitState::Failed) { break }
+/// #     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+/// # }
+/// assert_eq!(handle.status("flaky").unwrap().restart_count, 2); // three runs in all
+/// handle.shutdown().await;
+/// # }
+/// ```
+///
+/// # Equivalent code
+///
+/// ```rust
+/// # use supervisor::{Context, MaxRestarts, RestartOn, RestartPolicy, TaskSpec};
+/// # use std::time::Duration;
+/// # async fn flaky(_ctx: Context) -> Result<(), String> { Ok(()) }
+/// let spec = TaskSpec::new("flaky", flaky).restart(
+///     RestartPolicy::new()
+///         .delay(Duration::new(1, 0))
+///         .max_restarts(MaxRestarts::AtMost(2))
+///         .on(RestartOn::Failure),
+/// );
+/// # let _ = spec;
+/// ```
+///
+/// A fn without a parameter is wrapped in a closure: `TaskSpec::new("f", |_| f())`.
+pub use supervisor_macros::supervised;
+
+#[cfg(feature = "macros")]
+/// A manifest of daemons and tasks, checked at compile time, that evaluates to a `Supervisor`.
+///
+/// ```rust
+/// use supervisor::{supervise, supervised, Context, Supervisor};
+///
+/// #[supervised(restart = "1s")]
+/// async fn ticker(ctx: Context) {
+///     ctx.cancelled().await;
+/// }
+///
+/// async fn cleanup_loop(ctx: Context) -> anyhow::Result<()> {
+///     ctx.cancelled().await;
+///     Ok(())
+/// }
+///
+/// let sup: Supervisor = supervise! {
+///     shutdown_timeout = "30s";
+///     daemon worker = "worker --port 8080 'quoted arg'" { restart = "5s", max = -1, stop_signal = "INT" };
+///     daemon web = ["python3", "-m", "http.server", "8000"] { dir = "/tmp", env = { PYTHONUNBUFFERED = "1" } };
+///     task ticker;                                        // an #[supervised] fn: its own policy
+///     task cleanup = cleanup_loop { restart = "1s", max = 3 };
+/// };
+/// # let _ = sup;
+/// ```
+///
+/// Entries:
+/// - `daemon NAME = "program args";` splits the string at compile time the way a POSIX shell splits words
+///   (with quotes and backslashes) but never runs a shell. An unquoted `|`, `&&`, `;`, `>`, `<`, `&`,
+///   backtick or `$(` is a compile error. To use a shell, write `["sh", "-c", "..."]` yourself.
+/// - `daemon NAME = ["program", "arg", ...];` gives the words explicitly.
+/// - `task path;` adds an `#[supervised]` fn with its own policy.
+/// - `task NAME = EXPR;` adds a path to an async fn taking `Context`, or a closure.
+/// - The `{ ... }` options: `restart`, `max`, `on`, `backoff`, `max_delay`, `jitter`, `reset_after`, `window`,
+///   `window_max` and `stop_timeout`. Daemons also accept `stop_signal = "TERM" | "SIGTERM" | ...`,
+///   `dir = "..."` and `env = { KEY = "value", ... }`.
+/// - Settings: `shutdown_timeout = "30s";` and `crate = "path";`.
+/// - NAME is an identifier or a string literal, such as `daemon "my-web" = ...`.
+///
+/// # Equivalent code
+///
+/// ```rust
+/// # use supervisor::{Context, DaemonSpec, MaxRestarts, RestartPolicy, Signal, Supervisor, TaskSpec};
+/// # use std::time::Duration;
+/// # async fn cleanup_loop(_ctx: Context) -> anyhow::Result<()> { Ok(()) }
+/// let sup = Supervisor::builder()
+///     .shutdown_timeout(Duration::new(30, 0))
+///     .daemon(
+///         DaemonSpec::new("worker", "worker")
+///             .args(["--port", "8080", "quoted arg"])
+///             .restart(RestartPolicy::new().delay(Duration::new(5, 0)).max_restarts(MaxRestarts::Unlimited))
+///             .stop_signal(Signal::INT),
+///     )
+///     .daemon(
+///         DaemonSpec::new("web", "python3")
+///             .args(["-m", "http.server", "8000"])
+///             .env("PYTHONUNBUFFERED", "1")
+///             .current_dir("/tmp"),
+///     )
+///     // .task(ticker::spec())
+///     .task(
+///         TaskSpec::new("cleanup", cleanup_loop)
+///             .restart(RestartPolicy::new().delay(Duration::new(1, 0)).max_restarts(MaxRestarts::AtMost(3))),
+///     )
+///     .build()
+///     .unwrap(); // the macro checked the names and commands at compile time
+/// # let _ = sup;
+/// ```
+pub use supervisor_macros::supervise;

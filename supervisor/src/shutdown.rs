@@ -60,6 +60,9 @@ pub struct UnitReport {
 ///         .stop_timeout(Duration::from_millis(10)))
 ///     .build()?
 ///     .start();
+/// # while handle.statuses().iter().any(|unit| unit.state != supervisor::UnitState::Running) {
+/// #     tokio::task::yield_now().await;
+/// # }
 /// let report = handle.shutdown().await;
 /// assert_eq!(report.units[0].name, "stubborn");
 /// assert_eq!(report.units[0].outcome, StopOutcome::Forced);
