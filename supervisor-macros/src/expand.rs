@@ -125,39 +125,83 @@ pub(crate) fn manifest(manifest: &Manifest) -> TokenStream {
         calls.extend(quote!(.shutdown_timeout(#timeout)));
     }
     let mut names = Vec::new();
-    let mut needs_name_check = false;
     for entry in &manifest.entries {
         match entry {
             Entry::Daemon(daemon) => {
                 let name = &daemon.name.value;
-                names.push(quote!(#name));
+                names.push(KnownName::Literal(name.clone()));
                 let spec = daemon_spec(daemon, &private);
                 calls.extend(quote!(.daemon(#spec)));
             }
             Entry::Task(task) => {
                 let name = &task.name.value;
-                names.push(quote!(#name));
+                names.push(KnownName::Literal(name.clone()));
                 let spec = task_spec(task, &private);
                 calls.extend(quote!(.task(#spec)));
             }
             Entry::Supervised(path) => {
-                needs_name_check = true;
-                names.push(quote!(#path::NAME));
+                names.push(KnownName::Supervised(path));
                 calls.extend(quote!(.task(#path::spec())));
             }
         }
     }
-    let name_check = if needs_name_check {
-        quote!(const _: () = #private::assert_unique_names(&[#(#names),*]);)
-    } else {
-        TokenStream::new()
-    };
+    let name_check = name_checks(&names, &private);
     quote! {
         {
             #name_check
             #private::build_manifest(#private::Supervisor::builder() #calls)
         }
     }
+}
+
+/// A unit name in a manifest: written out, or only known once the
+/// `#[supervised]` fn's `NAME` constant is evaluated.
+enum KnownName<'a> {
+    Literal(String),
+    Supervised(&'a syn::Path),
+}
+
+impl KnownName<'_> {
+    fn expr(&self) -> TokenStream {
+        match self {
+            KnownName::Literal(name) => quote!(#name),
+            KnownName::Supervised(path) => quote!(#path::NAME),
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            KnownName::Literal(name) => format!("the unit `{name}`"),
+            KnownName::Supervised(path) => format!("`task {};`", path_string(path)),
+        }
+    }
+}
+
+/// Literal names were compared while validating; a `task path;` entry gets
+/// one const assertion per other entry, spanned on its path, so that a clash
+/// names both units.
+fn name_checks(names: &[KnownName<'_>], private: &TokenStream) -> TokenStream {
+    let mut checks = TokenStream::new();
+    for (i, name) in names.iter().enumerate() {
+        let KnownName::Supervised(path) = name else { continue };
+        for other in names.iter().skip(i + 1).chain(names.iter().take(i).filter(|o| matches!(o, KnownName::Literal(_))))
+        {
+            let message = format!(
+                "{} has the same unit name as {}; every unit needs a unique name (rename one with #[supervised(name = \"...\")])",
+                name.describe(),
+                other.describe()
+            );
+            let (a, b) = (name.expr(), other.expr());
+            checks.extend(quote_spanned! {path.span()=>
+                const _: () = #private::assert_distinct_names(#a, #b, #message);
+            });
+        }
+    }
+    checks
+}
+
+fn path_string(path: &syn::Path) -> String {
+    path.segments.iter().map(|segment| segment.ident.to_string()).collect::<Vec<_>>().join("::")
 }
 
 fn daemon_spec(daemon: &Daemon, private: &TokenStream) -> TokenStream {
