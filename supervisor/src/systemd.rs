@@ -2,6 +2,7 @@
 //! watchdog and status.
 
 use std::sync::Arc;
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -32,7 +33,9 @@ impl SupervisorHandle {
     ///
     /// Everything happens in one background task, woken by the supervisor's
     /// events; its only timer is the watchdog's. The task ends when the
-    /// supervisor has shut down.
+    /// supervisor has shut down. The messages are written by a thread of
+    /// their own, so a service manager that stops reading them never stalls
+    /// the runtime: they are dropped instead.
     ///
     /// Returns `false`, and does nothing at all, when `NOTIFY_SOCKET` is
     /// unset (not running under systemd).
@@ -78,15 +81,15 @@ async fn notifier(shared: Arc<Shared>) {
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         interval
     });
-    let mut notifier = Notifier::default();
+    let mut notifier = Notifier::new();
     let mut ready_sent = false;
     let mut stopping_sent = false;
     loop {
-        notifier.status(&status_line(&shared));
+        notifier.status(status_line(&shared));
         let mut retry_at = None;
         if !ready_sent && health::units_ready(&shared) {
             if health::report(&shared).await.ready {
-                notifier.send(&[NotifyState::Ready], "READY=1");
+                notifier.send(Message::Ready);
                 ready_sent = true;
             } else {
                 retry_at = Some(Instant::now() + READY_RETRY);
@@ -96,7 +99,7 @@ async fn notifier(shared: Arc<Shared>) {
             biased;
             () = shared.root.cancelled() => break,
             () = shared.stopping.cancelled(), if !stopping_sent => {
-                notifier.send(&[NotifyState::Stopping], "STOPPING=1");
+                notifier.send(Message::Stopping);
                 stopping_sent = true;
             }
             event = events.recv() => {
@@ -109,7 +112,7 @@ async fn notifier(shared: Arc<Shared>) {
                 // During a shutdown the pings go on: the stop is the
                 // supervisor doing its job.
                 if stopping_sent || health::report(&shared).await.live {
-                    notifier.send(&[NotifyState::Watchdog], "WATCHDOG=1");
+                    notifier.send(Message::Watchdog);
                 } else {
                     tracing::warn!("not live: withholding the systemd watchdog ping");
                 }
@@ -117,7 +120,7 @@ async fn notifier(shared: Arc<Shared>) {
         }
     }
     if !stopping_sent {
-        notifier.send(&[NotifyState::Stopping], "STOPPING=1");
+        notifier.send(Message::Stopping);
     }
 }
 
@@ -137,30 +140,82 @@ async fn tick(interval: &mut Option<tokio::time::Interval>) {
     }
 }
 
-/// Sends notifications, and logs the first failure only.
-#[derive(Default)]
+/// How many notifications may wait for the socket before new ones are
+/// dropped.
+const QUEUE: usize = 32;
+
+/// One notification.
+#[derive(Debug)]
+enum Message {
+    Ready,
+    Stopping,
+    Watchdog,
+    Status(String),
+}
+
+impl Message {
+    fn send(&self) -> std::io::Result<()> {
+        match self {
+            Message::Ready => sd_notify::notify(&[NotifyState::Ready]),
+            Message::Stopping => sd_notify::notify(&[NotifyState::Stopping]),
+            Message::Watchdog => sd_notify::notify(&[NotifyState::Watchdog]),
+            Message::Status(line) => sd_notify::notify(&[NotifyState::Status(line)]),
+        }
+    }
+}
+
+/// Hands notifications to a thread of their own: a datagram socket blocks
+/// its sender when the reader falls behind, and that must never stall a
+/// runtime thread (nor keep the process from exiting).
 struct Notifier {
+    queue: Option<SyncSender<Message>>,
     last_status: String,
-    failed: bool,
+    dropping: bool,
 }
 
 impl Notifier {
-    fn send(&mut self, states: &[NotifyState<'_>], what: &str) {
-        match sd_notify::notify(states) {
-            Ok(()) => tracing::debug!(what, "sent to systemd"),
-            Err(error) if !self.failed => {
-                self.failed = true;
-                tracing::warn!(%error, what, "cannot notify systemd");
+    fn new() -> Self {
+        let (queue, messages) = mpsc::sync_channel::<Message>(QUEUE);
+        let spawned = std::thread::Builder::new().name("sd-notify".to_owned()).spawn(move || {
+            let mut failed = false;
+            for message in messages {
+                match message.send() {
+                    Ok(()) => tracing::debug!(?message, "sent to systemd"),
+                    Err(error) if !failed => {
+                        failed = true;
+                        tracing::warn!(%error, ?message, "cannot notify systemd");
+                    }
+                    Err(_) => {}
+                }
+            }
+        });
+        let queue = match spawned {
+            Ok(_) => Some(queue),
+            Err(error) => {
+                tracing::error!(%error, "cannot start the systemd notification thread");
+                None
+            }
+        };
+        Notifier { queue, last_status: String::new(), dropping: false }
+    }
+
+    fn send(&mut self, message: Message) {
+        let Some(queue) = &self.queue else { return };
+        match queue.try_send(message) {
+            Ok(()) => self.dropping = false,
+            Err(TrySendError::Full(message)) if !self.dropping => {
+                self.dropping = true;
+                tracing::warn!(?message, "systemd is not reading notifications; dropping them until it does");
             }
             Err(_) => {}
         }
     }
 
     /// Sends `STATUS=` when it changed.
-    fn status(&mut self, line: &str) {
+    fn status(&mut self, line: String) {
         if line != self.last_status {
-            self.send(&[NotifyState::Status(line)], "STATUS=");
-            line.clone_into(&mut self.last_status);
+            self.last_status.clone_from(&line);
+            self.send(Message::Status(line));
         }
     }
 }
