@@ -27,7 +27,9 @@ const ATTEMPTS: usize = 8;
 /// [`Error::AlreadyRunning`].
 ///
 /// With [`SupervisorBuilder::pid_file`] the supervisor creates the file in
-/// `build()` and removes it at the end of its shutdown.
+/// `build()` and removes it at the end of its shutdown. With a `supervise!`
+/// manifest, create it yourself before `start()` and keep it until the
+/// shutdown report is in.
 ///
 /// # Caveats
 ///

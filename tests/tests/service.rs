@@ -203,3 +203,18 @@ async fn example_service_runs_notifies_and_stops_cleanly_on_sigterm() {
     assert!(TcpStream::connect(addr).await.is_err(), "still listening after exit");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn without_a_notify_socket_nothing_is_started() {
+    if std::env::var_os("NOTIFY_SOCKET").is_some() {
+        // Running under a service manager: the premise does not hold.
+        return;
+    }
+    let handle = supervisor::Supervisor::builder()
+        .task(supervisor::TaskSpec::new("ticker", |ctx: supervisor::Context| async move { ctx.cancelled().await }))
+        .build()
+        .unwrap()
+        .start();
+    assert!(!handle.notify_systemd());
+    handle.shutdown().await;
+}
