@@ -1,0 +1,62 @@
+//! `SIGTERM` and `SIGINT` sent to this very process: the first starts a
+//! graceful shutdown, a second one during it kills what is left.
+//!
+//! Signal handlers are process-wide, so this file holds one test, in a test
+//! binary of its own.
+
+use std::time::Duration;
+
+use rustix::process::{Signal, getpid, kill_process};
+use supervisor::{Context, StopOutcome, Supervisor, TaskSpec};
+use tokio::time::Instant;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn first_signal_stops_gracefully_and_second_kills_what_is_left() {
+    // Graceful: a task that ends when asked; a process that ends on SIGTERM.
+    let handle = Supervisor::builder()
+        .task(TaskSpec::new("polite", |ctx: Context| async move { ctx.cancelled().await }))
+        .daemon(supervisor::DaemonSpec::new("sleeper", "sleep").arg("300"))
+        .build()
+        .unwrap()
+        .start();
+    let shutdown = handle.shutdown_on_signal();
+    kill_process(getpid(), Signal::TERM).unwrap();
+    let report = tokio::time::timeout(DEADLINE, shutdown).await.expect("shut down after SIGTERM");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.exit_code(), 0);
+    assert!(report.units.iter().all(|unit| unit.outcome == StopOutcome::Graceful), "{report}");
+
+    // A task that ignores its stop for a minute: the first SIGINT starts the
+    // shutdown, which waits; the second ends the wait at once.
+    let handle = Supervisor::builder()
+        .task(TaskSpec::new("polite", |ctx: Context| async move { ctx.cancelled().await }))
+        .task(
+            TaskSpec::new("stubborn", |_ctx: Context| std::future::pending::<()>())
+                .stop_timeout(Duration::from_secs(60)),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let shutdown = handle.shutdown_on_signal();
+    tokio::pin!(shutdown);
+    kill_process(getpid(), Signal::INT).unwrap();
+    let began = Instant::now();
+    let deadline = began + DEADLINE;
+    // Drive the shutdown until it has begun; it cannot end by itself.
+    while !handle.is_shutting_down() {
+        assert!(Instant::now() < deadline, "the first signal did not start a shutdown");
+        tokio::select! {
+            report = &mut shutdown => panic!("ended before the second signal: {report}"),
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+    }
+    kill_process(getpid(), Signal::TERM).unwrap();
+    let report = tokio::time::timeout(DEADLINE, shutdown).await.expect("the second signal ends the shutdown");
+    assert!(began.elapsed() < Duration::from_secs(30), "waited out the stop timeout");
+    let stubborn = report.units.iter().find(|unit| unit.name == "stubborn").unwrap();
+    assert_eq!(stubborn.outcome, StopOutcome::Forced, "{report}");
+    assert!(!report.is_clean());
+    assert_eq!(report.exit_code(), 1);
+}
