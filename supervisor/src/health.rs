@@ -217,6 +217,7 @@ pub(crate) fn unit_verdict(state: UnitState) -> (bool, &'static str) {
 
 /// The units' part of readiness, without running any check: whether every
 /// unit lets the supervisor be ready and no shutdown has begun.
+#[cfg_attr(not(any(feature = "http", feature = "systemd")), allow(dead_code))]
 pub(crate) fn units_ready(shared: &Shared) -> bool {
     !shared.is_shutting_down() && shared.units.iter().all(|unit| unit_verdict(unit.state()).0)
 }

@@ -38,7 +38,8 @@ impl SupervisorHandle {
     /// the runtime: they are dropped instead.
     ///
     /// Returns `false`, and does nothing at all, when `NOTIFY_SOCKET` is
-    /// unset (not running under systemd).
+    /// unset (not running under systemd). Call it once, right after
+    /// `start()`: each call starts a notifier of its own.
     ///
     /// # Examples
     ///
