@@ -1,0 +1,137 @@
+//! `sd_notify` against a real unix datagram socket: `READY=1` waits for the
+//! health checks, the watchdog pings only while live, `STOPPING=1` at
+//! shutdown.
+//!
+//! The supervisor runs in a child process (this same test binary, running
+//! the ignored test `child`), so that `NOTIFY_SOCKET` and `WATCHDOG_USEC`
+//! are set in its environment only.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use rustix::process::{Pid, Signal, kill_process};
+use supervisor::{Context, Supervisor, TaskSpec};
+use tokio::net::UnixDatagram;
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+/// Set in the child's environment: the file whose existence makes its
+/// health check pass.
+const FLAG_ENV: &str = "SUPERVISOR_TEST_HEALTHY_FLAG";
+
+/// The supervisor under test, when run by `notifications_follow_health`.
+#[tokio::test]
+#[ignore = "run as a child process by notifications_follow_health"]
+async fn child() {
+    let Some(flag) = std::env::var_os(FLAG_ENV).map(PathBuf::from) else {
+        return;
+    };
+    let handle = Supervisor::builder()
+        .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
+        .health_check("flag", move || {
+            let healthy = flag.exists();
+            async move { if healthy { Ok(()) } else { Err("no flag file yet") } }
+        })
+        .build()
+        .unwrap()
+        .start();
+    let shutdown = handle.shutdown_on_signal();
+    assert!(handle.notify_systemd());
+    let report = shutdown.await;
+    assert!(report.is_clean(), "{report}");
+}
+
+fn read_notifications(socket: UnixDatagram) -> mpsc::UnboundedReceiver<String> {
+    let (sender, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut buffer = vec![0; 4096];
+        while let Ok(received) = socket.recv(&mut buffer).await {
+            if sender.send(String::from_utf8_lossy(&buffer[..received]).into_owned()).is_err() {
+                break;
+            }
+        }
+    });
+    receiver
+}
+
+/// Receives until a message has the line `wanted`; every message received
+/// goes to `seen`.
+async fn receive_until(messages: &mut mpsc::UnboundedReceiver<String>, wanted: &str, seen: &mut Vec<String>) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let message = tokio::time::timeout_at(deadline, messages.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {wanted} within {DEADLINE:?}; received {seen:?}"))
+            .expect("the socket reader runs");
+        let found = message.lines().any(|line| line == wanted);
+        seen.push(message);
+        if found {
+            return;
+        }
+    }
+}
+
+fn fresh_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("supervisor-systemd-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn has_line(messages: &[String], line: &str) -> bool {
+    messages.iter().any(|message| message.lines().any(|l| l == line))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_follow_health() {
+    let dir = fresh_dir();
+    let socket_path = dir.join("notify.sock");
+    let flag = dir.join("healthy");
+    let mut messages = read_notifications(UnixDatagram::bind(&socket_path).unwrap());
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "200000")
+        .env_remove("WATCHDOG_PID")
+        .env(FLAG_ENV, &flag)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()).unwrap();
+
+    // The unit runs at once, but the check fails: no READY=1, and no
+    // watchdog ping either, while it is not live.
+    let mut seen = Vec::new();
+    receive_until(&mut messages, "STATUS=1 unit: 1 running", &mut seen).await;
+    let quiet_until = Instant::now() + Duration::from_millis(1500);
+    while let Ok(Some(message)) = tokio::time::timeout_at(quiet_until, messages.recv()).await {
+        seen.push(message);
+    }
+    assert!(!has_line(&seen, "READY=1"), "ready while a check fails: {seen:?}");
+    assert!(!has_line(&seen, "WATCHDOG=1"), "watchdog pinged while not live: {seen:?}");
+
+    // Once the check passes: READY=1, then regular pings.
+    std::fs::write(&flag, b"").unwrap();
+    receive_until(&mut messages, "READY=1", &mut seen).await;
+    receive_until(&mut messages, "WATCHDOG=1", &mut seen).await;
+    receive_until(&mut messages, "WATCHDOG=1", &mut seen).await;
+    assert_eq!(seen.iter().filter(|message| message.lines().any(|l| l == "READY=1")).count(), 1);
+
+    kill_process(pid, Signal::TERM).unwrap();
+    receive_until(&mut messages, "STOPPING=1", &mut seen).await;
+    let output = tokio::time::timeout(DEADLINE, child.wait_with_output()).await.expect("the child exits").unwrap();
+    assert!(
+        output.status.success(),
+        "the child failed: {}\n{}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
