@@ -324,6 +324,27 @@ impl SupervisorHandle {
     /// Runs every health check (concurrently, each under its timeout) and
     /// reads every unit's state: the liveness and readiness verdicts, with
     /// every reason. See [`HealthReport`] for the rules.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// handle.stop_unit("ticker").await?;
+    /// let report = handle.health().await;
+    /// // Stopped on purpose: still ready.
+    /// assert!(report.ready, "{:?}", report.reasons);
+    /// println!("{}", serde_json::to_string_pretty(&report).unwrap());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn health(&self) -> HealthReport {
         report(self.shared()).await
     }

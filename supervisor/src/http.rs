@@ -166,6 +166,24 @@ impl SupervisorHandle {
     /// Serves the HTTP endpoint on `addr` with the default limits; see
     /// [`HttpEndpoint`].
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let server = handle.serve_http("127.0.0.1:0".parse().unwrap()).await?;
+    /// assert!(server.local_addr().ip().is_loopback());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::Io`] when the address cannot be bound.
