@@ -1,2 +1,599 @@
-//! Benchmarks of supervised tasks beside raw tokio.
-fn main() {}
+//! Supervised tasks beside raw tokio, measured in the same run:
+//!
+//! 1. start and graceful stop of 10k idle tasks;
+//! 2. memory per idle task: live heap bytes (a counting allocator) and RSS,
+//!    each side in a fresh child process;
+//! 3. one restart of a task that fails at once, zero delay;
+//! 4. `statuses()` over 100k units;
+//! 5. CPU time and context switches of an idle supervisor with 10k units.
+//!
+//! 1 and 3 run under criterion, then again as alternating raw/supervised
+//! pairs whose medians make the summary's ratios (so that a change in the
+//! machine's load weighs on both sides alike).
+//!
+//! Run with `cargo bench -p supervisor --bench tasks`; a summary table of
+//! figures and ratios is printed last.
+
+use std::alloc::System;
+use std::fmt::Write as _;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, SamplingMode};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use supervisor::{Context, MaxRestarts, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitState};
+use tokio::runtime::Runtime;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static ALLOC: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Units in the start/stop, memory and idle figures.
+const UNITS: usize = 10_000;
+/// Units in the `statuses()` figure.
+const STATUS_UNITS: usize = 100_000;
+/// How long the idle figure watches.
+const IDLE_WINDOW: Duration = Duration::from_millis(1500);
+/// Alternating raw and supervised runs behind each timing in the summary.
+const PAIRED_RUNS: usize = 15;
+/// Set in a child process to run one probe and print its figures.
+const PROBE_VAR: &str = "SUPERVISOR_BENCH_PROBE";
+const WORKER_NAME: &str = "bench-worker";
+
+fn main() {
+    if let Ok(probe) = std::env::var(PROBE_VAR) {
+        println!("{}", run_probe(&probe));
+        return;
+    }
+    let mut summary = Summary::default();
+
+    let raw_mem = probe("memory-raw");
+    let sup_mem = probe("memory-supervised");
+    memory_rows(&mut summary, &raw_mem, &sup_mem);
+
+    let raw_idle = probe("idle-raw");
+    let sup_idle = probe("idle-supervised");
+    idle_rows(&mut summary, &raw_idle, &sup_idle);
+
+    let rt = runtime();
+    statuses_rows(&mut summary, &rt);
+
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    start_stop(&mut criterion, &rt);
+    restart(&mut criterion, &rt);
+    criterion.final_summary();
+    paired_start_stop(&rt, &mut summary);
+    paired_restart(&rt, &mut summary);
+
+    summary.print();
+}
+
+// ---------------------------------------------------------------------------
+// Shared pieces
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(WORKER_NAME)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Runs `work` as a task on a worker thread (where spawns go to the local
+/// queue, as they do in an application), not on the `block_on` thread.
+fn on_worker<T: Send + 'static>(rt: &Runtime, work: impl Future<Output = T> + Send + 'static) -> T {
+    rt.block_on(async move { tokio::spawn(work).await.expect("the benchmark task panicked") })
+}
+
+/// Counts tasks down to "all of them have been polled once".
+struct Ready {
+    left: AtomicUsize,
+    done: Notify,
+}
+
+impl Ready {
+    fn new(count: usize) -> Arc<Self> {
+        Arc::new(Ready { left: AtomicUsize::new(count), done: Notify::new() })
+    }
+
+    fn arrive(&self) {
+        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.done.notify_one();
+        }
+    }
+
+    async fn wait(&self) {
+        self.done.notified().await;
+    }
+}
+
+/// 10k raw tasks, each holding a child token of `root` and awaiting it.
+fn spawn_raw(count: usize, ready: &Arc<Ready>) -> (CancellationToken, Vec<tokio::task::JoinHandle<()>>) {
+    let root = CancellationToken::new();
+    let mut tasks = Vec::with_capacity(count);
+    for _ in 0..count {
+        let token = root.child_token();
+        let ready = ready.clone();
+        tasks.push(tokio::spawn(async move {
+            ready.arrive();
+            token.cancelled().await;
+        }));
+    }
+    (root, tasks)
+}
+
+fn idle_spec(index: usize, ready: &Arc<Ready>) -> TaskSpec {
+    let ready = ready.clone();
+    TaskSpec::new(format!("task-{index}"), move |ctx: Context| {
+        let ready = ready.clone();
+        async move {
+            ready.arrive();
+            ctx.cancelled().await;
+        }
+    })
+}
+
+fn build_idle(count: usize, ready: &Arc<Ready>) -> Supervisor {
+    let mut builder = Supervisor::builder();
+    for index in 0..count {
+        builder = builder.task(idle_spec(index, ready));
+    }
+    builder.build().expect("valid units")
+}
+
+// ---------------------------------------------------------------------------
+// 1. Start and graceful stop of 10k idle tasks
+
+/// Runs, each timed in parts.
+#[derive(Default)]
+struct Samples {
+    runs: Vec<[Duration; 4]>,
+}
+
+impl Samples {
+    fn add(&mut self, parts: [Duration; 4]) {
+        self.runs.push(parts);
+    }
+
+    /// The median over iterations of one part, or of the total.
+    fn median(&self, part: Option<usize>) -> Duration {
+        median(self.runs.iter().map(|parts| part.map_or_else(|| total(parts), |part| parts[part])).collect())
+    }
+}
+
+/// Build, start and stop: the last part is not a step of its own.
+fn total(parts: &[Duration; 4]) -> Duration {
+    parts[..3].iter().sum()
+}
+
+/// `[build, start until all polled, stop]` for raw tokio.
+async fn raw_start_stop() -> [Duration; 4] {
+    let ready = Ready::new(UNITS);
+    let began = Instant::now();
+    let (root, tasks) = spawn_raw(UNITS, &ready);
+    ready.wait().await;
+    let started = began.elapsed();
+    let began = Instant::now();
+    root.cancel();
+    for task in tasks {
+        task.await.expect("no panic");
+    }
+    [Duration::ZERO, started, began.elapsed(), Duration::ZERO]
+}
+
+/// `[builder + build(), start() until all polled, shutdown(), a second
+/// shutdown()]`.
+async fn supervised_start_stop() -> [Duration; 4] {
+    let ready = Ready::new(UNITS);
+    let began = Instant::now();
+    let sup = build_idle(UNITS, &ready);
+    let built = began.elapsed();
+    let began = Instant::now();
+    let handle = sup.start();
+    ready.wait().await;
+    let started = began.elapsed();
+    let began = Instant::now();
+    let report = handle.shutdown().await;
+    let stopped = began.elapsed();
+    assert!(report.is_clean(), "every unit stops gracefully");
+    // A second call only copies the kept report out.
+    let began = Instant::now();
+    let again = handle.shutdown().await;
+    let copied = began.elapsed();
+    assert_eq!(again.units.len(), UNITS);
+    [built, started, stopped, copied]
+}
+
+fn start_stop(criterion: &mut Criterion, rt: &Runtime) {
+    let mut group = criterion.benchmark_group("start_stop_10k_idle");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("raw_tokio", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| total(&on_worker(rt, raw_start_stop()))).sum());
+    });
+    group.bench_function("supervised", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| total(&on_worker(rt, supervised_start_stop()))).sum());
+    });
+    group.finish();
+}
+
+/// Raw and supervised runs alternate, so that a change in the machine's load
+/// weighs on both sides of a ratio alike; the summary takes medians.
+fn paired_start_stop(rt: &Runtime, summary: &mut Summary) {
+    let (mut raw, mut sup) = (Samples::default(), Samples::default());
+    for _ in 0..PAIRED_RUNS {
+        raw.add(on_worker(rt, raw_start_stop()));
+        sup.add(on_worker(rt, supervised_start_stop()));
+    }
+    let raw_start = raw.median(Some(1));
+    let sup_start = sup.median(Some(0)) + sup.median(Some(1));
+    summary.time("10k idle: start + graceful stop", sup.median(None), raw.median(None), "<= 2x raw");
+    summary.time("10k idle: start (builder + build() + start(), until all polled)", sup_start, raw_start, "");
+    summary.time("  of which builder + build()", sup.median(Some(0)), Duration::ZERO, "");
+    summary.time("  of which start() until all polled", sup.median(Some(1)), raw_start, "");
+    summary.time("10k idle: graceful stop (shutdown() / cancel + join)", sup.median(Some(2)), raw.median(Some(2)), "");
+    summary.time("  of which copying the report out (a second shutdown())", sup.median(Some(3)), Duration::ZERO, "");
+}
+
+// ---------------------------------------------------------------------------
+// 3. One restart of a task that fails at once
+
+async fn raw_restarts(iters: u64) -> Duration {
+    let began = Instant::now();
+    for _ in 0..iters {
+        let result = tokio::spawn(async { Err::<(), _>("boom") }).await.expect("no panic");
+        assert!(result.is_err());
+    }
+    began.elapsed()
+}
+
+/// `iters` restarts of a unit that fails at once: from `start()` until the
+/// unit is `Failed`.
+async fn supervised_restarts(iters: u64) -> Duration {
+    let restarts = u32::try_from(iters).expect("fewer than 2^32 restarts");
+    let runs = Arc::new(AtomicU32::new(0));
+    let last_run = Arc::new(Notify::new());
+    let (counter, notify) = (runs.clone(), last_run.clone());
+    let spec = TaskSpec::new("crash", move |_ctx: Context| {
+        if counter.fetch_add(1, Ordering::Relaxed) == restarts {
+            notify.notify_one();
+        }
+        async { Err::<(), _>("boom") }
+    })
+    .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(restarts)));
+    let sup = Supervisor::builder().task(spec).build().expect("a valid unit");
+    let began = Instant::now();
+    let handle = sup.start();
+    last_run.notified().await;
+    wait_for_state(&handle, "crash", UnitState::Failed).await;
+    let took = began.elapsed();
+    assert_eq!(runs.load(Ordering::Relaxed), restarts + 1);
+    handle.shutdown().await;
+    took
+}
+
+async fn wait_for_state(handle: &SupervisorHandle, name: &str, state: UnitState) {
+    while handle.status(name).expect("a known unit").state != state {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn restart(criterion: &mut Criterion, rt: &Runtime) {
+    let mut group = criterion.benchmark_group("restart_failing_task_zero_delay");
+    group.measurement_time(Duration::from_secs(2));
+    group.bench_function("raw_tokio_spawn_join", |b| b.iter_custom(|iters| on_worker(rt, raw_restarts(iters))));
+    group.bench_function("supervised", |b| b.iter_custom(|iters| on_worker(rt, supervised_restarts(iters))));
+    group.finish();
+}
+
+/// Like `paired_start_stop`: 20k restarts a side, alternating.
+fn paired_restart(rt: &Runtime, summary: &mut Summary) {
+    const RESTARTS: u32 = 20_000;
+    let (mut raw, mut sup) = (Vec::new(), Vec::new());
+    for _ in 0..PAIRED_RUNS {
+        raw.push(on_worker(rt, raw_restarts(RESTARTS.into())) / RESTARTS);
+        sup.push(on_worker(rt, supervised_restarts(RESTARTS.into())) / RESTARTS);
+    }
+    summary.time("one restart, fails at once, zero delay", median(sup), median(raw), "<= 2x raw spawn + join");
+}
+
+// ---------------------------------------------------------------------------
+// 4. statuses() over 100k units
+
+fn statuses_rows(summary: &mut Summary, rt: &Runtime) {
+    let (times, start, stop) = on_worker(rt, async {
+        let ready = Ready::new(STATUS_UNITS);
+        let began = Instant::now();
+        let handle = build_idle(STATUS_UNITS, &ready).start();
+        ready.wait().await;
+        let start = began.elapsed();
+        let mut times = Vec::new();
+        for _ in 0..15 {
+            let began = Instant::now();
+            let statuses = handle.statuses();
+            times.push(began.elapsed());
+            assert_eq!(statuses.len(), STATUS_UNITS);
+            assert!(statuses.iter().all(|status| status.state == UnitState::Running));
+        }
+        let began = Instant::now();
+        handle.shutdown().await;
+        (times, start, began.elapsed())
+    });
+    let median = median(times);
+    println!("statuses() over {STATUS_UNITS} units: median {median:?} of 15 (start {start:?}, shutdown {stop:?})");
+    summary.absolute(
+        "statuses() over 100k units (median of 15)",
+        fmt_duration(median),
+        "< 50 ms",
+        median.as_millis() < 50,
+    );
+}
+
+fn median(mut values: Vec<Duration>) -> Duration {
+    values.sort();
+    values[values.len() / 2]
+}
+
+// ---------------------------------------------------------------------------
+// 2 and 5: probes in a fresh child process each
+
+/// Runs this binary again with `PROBE_VAR=name` and parses its `key=value`
+/// output.
+fn probe(name: &str) -> Vec<(String, f64)> {
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    let output = Command::new(exe).env(PROBE_VAR, name).output().expect("the probe runs");
+    assert!(output.status.success(), "probe {name} failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).expect("UTF-8 output");
+    println!("probe {name}: {}", text.trim());
+    text.split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(key, value)| (key.to_owned(), value.parse().expect("a number")))
+        .collect()
+}
+
+fn get(figures: &[(String, f64)], key: &str) -> f64 {
+    figures.iter().find(|(k, _)| k == key).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {key} in probe output"))
+}
+
+fn run_probe(name: &str) -> String {
+    let rt = runtime();
+    match name {
+        "memory-raw" => memory_probe(&rt, false),
+        "memory-supervised" => memory_probe(&rt, true),
+        "idle-raw" => idle_probe(&rt, false),
+        "idle-supervised" => idle_probe(&rt, true),
+        _ => panic!("unknown probe {name}"),
+    }
+}
+
+/// Live heap bytes and blocks (from the counting allocator) and resident
+/// memory, each as of now.
+fn memory_now() -> [f64; 3] {
+    let stats = INSTRUMENTED_SYSTEM.stats();
+    let bytes = stats.bytes_allocated as f64 - stats.bytes_deallocated as f64;
+    let blocks = stats.allocations as f64 - stats.deallocations as f64;
+    [bytes, blocks, proc_status_kib("/proc/self/status", "VmRSS:") * 1024.0]
+}
+
+fn memory_probe(rt: &Runtime, supervised: bool) -> String {
+    // Warm the runtime up: its first spawns allocate lazily.
+    on_worker(rt, async { tokio::spawn(async {}).await.expect("no panic") });
+    let figures = on_worker(rt, async move {
+        let ready = Ready::new(UNITS);
+        let before = memory_now();
+        let mut registered = before;
+        let keep: Box<dyn std::any::Any + Send> = if supervised {
+            let sup = build_idle(UNITS, &ready);
+            registered = memory_now();
+            Box::new(sup.start())
+        } else {
+            Box::new(spawn_raw(UNITS, &ready))
+        };
+        ready.wait().await;
+        let after = memory_now();
+        drop(keep);
+        (before, registered, after)
+    });
+    let (before, registered, after) = figures;
+    let per = |index: usize, to: [f64; 3]| (to[index] - before[index]) / UNITS as f64;
+    format!(
+        "live_bytes={:.1} live_blocks={:.2} rss_bytes={:.1} registered_live_bytes={:.1}",
+        per(0, after),
+        per(1, after),
+        per(2, after),
+        per(0, registered)
+    )
+}
+
+fn memory_rows(summary: &mut Summary, raw: &[(String, f64)], sup: &[(String, f64)]) {
+    let (raw_live, sup_live) = (get(raw, "live_bytes"), get(sup, "live_bytes"));
+    let (raw_rss, sup_rss) = (get(raw, "rss_bytes"), get(sup, "rss_bytes"));
+    summary.ratio(
+        "memory per idle task, live heap bytes",
+        format!("{sup_live:.0} B"),
+        format!("{raw_live:.0} B"),
+        sup_live / raw_live,
+        "<= 1 KiB and <= 2x raw",
+        sup_live <= 1024.0 && sup_live <= 2.0 * raw_live,
+    );
+    summary.ratio(
+        "memory per idle task, heap blocks",
+        format!("{:.1}", get(sup, "live_blocks")),
+        format!("{:.1}", get(raw, "live_blocks")),
+        get(sup, "live_blocks") / get(raw, "live_blocks"),
+        "",
+        true,
+    );
+    summary.ratio(
+        "memory per idle task, RSS growth",
+        format!("{sup_rss:.0} B"),
+        format!("{raw_rss:.0} B"),
+        sup_rss / raw_rss,
+        "<= 1 KiB and <= 2x raw",
+        sup_rss <= 1024.0 && sup_rss <= 2.0 * raw_rss,
+    );
+    summary.absolute(
+        "  of which registered before start() (live bytes)",
+        format!("{:.0} B", get(sup, "registered_live_bytes")),
+        "",
+        true,
+    );
+}
+
+/// CPU time (ns, from `/proc/self/task/*/schedstat`) and context switches of
+/// the runtime's worker threads, and CPU time of the whole process.
+fn activity_now() -> [f64; 4] {
+    let mut figures = [0.0; 4];
+    for entry in std::fs::read_dir("/proc/self/task").expect("procfs").flatten() {
+        let path = entry.path();
+        let schedstat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+        let cpu_ns = schedstat.split_whitespace().next().and_then(|ns| ns.parse::<f64>().ok()).unwrap_or(0.0);
+        figures[3] += cpu_ns;
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() == WORKER_NAME {
+            let status = path.join("status");
+            let status = status.to_str().expect("a UTF-8 path");
+            figures[0] += cpu_ns;
+            figures[1] += proc_status_kib(status, "voluntary_ctxt_switches:");
+            figures[2] += proc_status_kib(status, "nonvoluntary_ctxt_switches:");
+        }
+    }
+    figures
+}
+
+fn idle_probe(rt: &Runtime, supervised: bool) -> String {
+    let ready = Ready::new(UNITS);
+    let keep: Box<dyn std::any::Any + Send> = on_worker(rt, {
+        let ready = ready.clone();
+        async move {
+            let keep: Box<dyn std::any::Any + Send> = if supervised {
+                Box::new(build_idle(UNITS, &ready).start())
+            } else {
+                Box::new(spawn_raw(UNITS, &ready))
+            };
+            ready.wait().await;
+            keep
+        }
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let before = activity_now();
+    std::thread::sleep(IDLE_WINDOW);
+    let after = activity_now();
+    drop(keep);
+    format!(
+        "worker_cpu_us={:.1} worker_voluntary_switches={} worker_involuntary_switches={} process_cpu_us={:.1} window_ms={}",
+        (after[0] - before[0]) / 1000.0,
+        after[1] - before[1],
+        after[2] - before[2],
+        (after[3] - before[3]) / 1000.0,
+        IDLE_WINDOW.as_millis()
+    )
+}
+
+fn idle_rows(summary: &mut Summary, raw: &[(String, f64)], sup: &[(String, f64)]) {
+    let window = fmt_duration(IDLE_WINDOW);
+    let (raw_cpu, sup_cpu) = (get(raw, "worker_cpu_us"), get(sup, "worker_cpu_us"));
+    summary.absolute(
+        &format!("10k idle units, runtime workers' CPU time over {window} (raw: {raw_cpu:.0} µs)"),
+        format!("{sup_cpu:.0} µs"),
+        "~0, like raw",
+        sup_cpu <= raw_cpu + 100.0,
+    );
+    let (raw_cpu, sup_cpu) = (get(raw, "process_cpu_us"), get(sup, "process_cpu_us"));
+    summary.absolute(
+        &format!("  whole process, incl. the thread reading /proc (raw: {raw_cpu:.0} µs)"),
+        format!("{sup_cpu:.0} µs"),
+        "",
+        true,
+    );
+    let switches = |figures: &[(String, f64)]| {
+        get(figures, "worker_voluntary_switches") + get(figures, "worker_involuntary_switches")
+    };
+    let (raw_switches, sup_switches) = (switches(raw), switches(sup));
+    summary.absolute(
+        &format!("10k idle units, worker context switches over {window} (raw: {raw_switches})"),
+        format!("{sup_switches}"),
+        "~0, like raw",
+        sup_switches <= raw_switches + 2.0,
+    );
+}
+
+/// A number from a `/proc/.../status` line, such as `VmRSS:  1234 kB`.
+fn proc_status_kib(path: &str, key: &str) -> f64 {
+    let status = std::fs::read_to_string(path).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(key))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+// ---------------------------------------------------------------------------
+// The summary table
+
+#[derive(Default)]
+struct Summary {
+    rows: Vec<[String; 5]>,
+}
+
+impl Summary {
+    fn time(&mut self, figure: &str, supervised: Duration, raw: Duration, target: &str) {
+        let ratio = if raw.is_zero() { f64::NAN } else { supervised.as_secs_f64() / raw.as_secs_f64() };
+        let raw = if raw.is_zero() { "-".to_owned() } else { fmt_duration(raw) };
+        let verdict = if target.is_empty() { String::new() } else { verdict(ratio <= 2.0) };
+        self.push(figure, fmt_duration(supervised), raw, fmt_ratio(ratio), target, verdict);
+    }
+
+    fn ratio(&mut self, figure: &str, supervised: String, raw: String, ratio: f64, target: &str, met: bool) {
+        let verdict = if target.is_empty() { String::new() } else { verdict(met) };
+        self.push(figure, supervised, raw, fmt_ratio(ratio), target, verdict);
+    }
+
+    fn absolute(&mut self, figure: &str, supervised: String, target: &str, met: bool) {
+        let verdict = if target.is_empty() { String::new() } else { verdict(met) };
+        self.push(figure, supervised, "-".to_owned(), "-".to_owned(), target, verdict);
+    }
+
+    fn push(&mut self, figure: &str, supervised: String, raw: String, ratio: String, target: &str, verdict: String) {
+        let target = if verdict.is_empty() { target.to_owned() } else { format!("{target} ({verdict})") };
+        self.rows.push([figure.to_owned(), supervised, raw, ratio, target]);
+    }
+
+    fn print(&self) {
+        let mut out = String::from("\nSummary (supervisor vs raw tokio, same run)\n\n");
+        out.push_str("| figure | supervisor | raw tokio | ratio | target |\n|---|---:|---:|---:|---|\n");
+        for [figure, supervised, raw, ratio, target] in &self.rows {
+            let _ = writeln!(out, "| {figure} | {supervised} | {raw} | {ratio} | {target} |");
+        }
+        println!("{out}");
+    }
+}
+
+fn verdict(met: bool) -> String {
+    if met { "met".to_owned() } else { "MISSED".to_owned() }
+}
+
+fn fmt_ratio(ratio: f64) -> String {
+    if ratio.is_finite() { format!("{ratio:.2}x") } else { "-".to_owned() }
+}
+
+fn fmt_duration(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs >= 1.0 {
+        format!("{secs:.2} s")
+    } else if secs >= 1e-3 {
+        format!("{:.2} ms", secs * 1e3)
+    } else if secs >= 1e-6 {
+        format!("{:.2} µs", secs * 1e6)
+    } else {
+        format!("{:.0} ns", secs * 1e9)
+    }
+}

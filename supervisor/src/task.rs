@@ -156,11 +156,11 @@ pub(crate) struct TaskRun {
 
 impl TaskRun {
     /// Waits for the run to end. Cancel-safe.
-    pub(crate) async fn wait(&mut self) -> ExitReason {
-        match AssertUnwindSafe(&mut self.run).catch_unwind().await {
+    pub(crate) fn wait(&mut self) -> impl Future<Output = ExitReason> + Send + '_ {
+        AssertUnwindSafe(&mut self.run).catch_unwind().map(|ended| match ended {
             Ok(reason) => reason,
             Err(payload) => ExitReason::Panic(panic_message(payload.as_ref())),
-        }
+        })
     }
 
     /// The run's context has been cancelled: give it `timeout` to finish, or
@@ -168,6 +168,8 @@ impl TaskRun {
     /// ended and whether it had to be aborted.
     pub(crate) async fn stop(mut self, timeout: Duration, kill_now: &CancellationToken) -> (Option<ExitReason>, bool) {
         tokio::select! {
+            // The run first: one that ends at once never arms the timer.
+            biased;
             reason = self.wait() => (Some(reason), false),
             () = tokio::time::sleep(timeout) => (None, true),
             () = kill_now.cancelled() => (None, true),

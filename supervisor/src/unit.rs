@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use futures_util::future::Either;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -71,9 +72,9 @@ pub(crate) struct Activation {
 }
 
 impl Unit {
-    pub(crate) fn task(spec: TaskSpec) -> Self {
-        let (policy, stop_timeout) = (spec.policy.clone(), spec.stop_timeout);
-        Unit::new(spec.name.clone(), Body::Task(spec.into_body()), policy, stop_timeout)
+    pub(crate) fn task(mut spec: TaskSpec) -> Self {
+        let (name, policy, stop_timeout) = (std::mem::take(&mut spec.name), spec.policy.clone(), spec.stop_timeout);
+        Unit::new(name, Body::Task(spec.into_body()), policy, stop_timeout)
     }
 
     pub(crate) fn daemon(spec: DaemonSpec) -> Self {
@@ -195,6 +196,11 @@ impl Unit {
         runtime.run_started = Some(Instant::now());
     }
 
+    /// How long the current run has been running.
+    fn ran_for(&self) -> Duration {
+        self.runtime().run_started.map_or(Duration::ZERO, |started| started.elapsed())
+    }
+
     fn record_exit(&self, reason: &ExitReason) {
         let mut runtime = self.runtime();
         runtime.pid = None;
@@ -242,10 +248,12 @@ impl Run {
         }
     }
 
-    async fn wait(&mut self) -> ExitReason {
+    fn wait(&mut self) -> impl Future<Output = ExitReason> + Send + '_ {
         match self {
-            Run::Task(task) => task.wait().await,
-            Run::Process(process) => process.wait().await,
+            Run::Task(task) => Either::Left(task.wait()),
+            // Boxed so that a task unit's loop does not carry room for a
+            // process's wait inline.
+            Run::Process(process) => Either::Right(Box::pin(process.wait())),
         }
     }
 
@@ -266,7 +274,9 @@ pub(crate) fn spawn_loop(shared: &Arc<Shared>, index: usize, stop: CancellationT
 /// Runs the unit until the policy lets it rest or `stop` is cancelled.
 async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) -> Ending {
     let unit = &shared.units[index];
-    let mut tracker = RestartTracker::new();
+    // Boxed, like the stop path and the delay below, to keep this loop's
+    // task within a 384-byte tokio allocation (it exists for every unit).
+    let mut tracker = Box::new(RestartTracker::new());
     loop {
         if stop.is_cancelled() {
             return finish_stopped(&shared, unit, false, Duration::ZERO);
@@ -275,7 +285,6 @@ async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) ->
         let ctx = Context::new(unit.name.clone(), tracker.restarts(), stop.clone());
         let (reason, ran_for) = match unit.start_run(ctx) {
             Ok(mut run) => {
-                let started = Instant::now();
                 unit.mark_running(run.pid());
                 shared.emit(unit, EventKind::Started { restart_count: tracker.restarts(), pid: run.pid() });
                 // The run first: a run that ends at once never registers a
@@ -286,13 +295,16 @@ async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) ->
                     () = stop.cancelled() => None,
                 };
                 match ended {
-                    Some(reason) if !stop.is_cancelled() => (reason, started.elapsed()),
+                    Some(reason) if !stop.is_cancelled() => (reason, unit.ran_for()),
                     // It ended because it was asked to: a stop, not an exit.
                     Some(reason) => {
                         unit.record_exit(&reason);
                         return finish_stopped(&shared, unit, false, Duration::ZERO);
                     }
-                    None => return stop_run(&shared, unit, run).await,
+                    // Boxed: taken once per activation, while keeping the
+                    // stop's future (grace timer, kill) inline would make
+                    // every idle unit's task several times larger.
+                    None => return Box::pin(stop_run(&shared, unit, run)).await,
                 }
             }
             Err(reason) => (reason, Duration::ZERO),
@@ -338,11 +350,16 @@ async fn wait_delay(delay: Duration, stop: &CancellationToken) -> bool {
         tokio::task::consume_budget().await;
         return !stop.is_cancelled();
     }
-    tokio::select! {
-        biased;
-        () = stop.cancelled() => false,
-        () = tokio::time::sleep(delay) => true,
-    }
+    // Boxed, like the stop path: a timer and a cancellation waiter are
+    // large, and only a unit waiting out a delay needs them.
+    Box::pin(async {
+        tokio::select! {
+            biased;
+            () = stop.cancelled() => false,
+            () = tokio::time::sleep(delay) => true,
+        }
+    })
+    .await
 }
 
 async fn stop_run(shared: &Shared, unit: &Unit, run: Run) -> Ending {
@@ -360,4 +377,26 @@ fn finish_stopped(shared: &Shared, unit: &Unit, forced: bool, took: Duration) ->
     unit.set_state(UnitState::Stopped);
     shared.emit(unit, EventKind::Stopped { forced, took });
     Ending { state: UnitState::Stopped, forced }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instrumented_size<F, Fut>(_: F) -> usize
+    where
+        F: Fn(Arc<Shared>, usize, CancellationToken) -> Fut,
+    {
+        std::mem::size_of::<tracing::instrument::Instrumented<Fut>>()
+    }
+
+    /// Every unit keeps its loop's task alive. Within 280 bytes the future
+    /// fits a 384-byte tokio task (cells are 128-byte aligned); past that,
+    /// each unit costs 128 bytes more (see `benches/tasks.rs`). Box whatever
+    /// large state only a rare path needs, as the stop path does.
+    #[test]
+    fn an_idle_unit_loop_fits_a_small_task() {
+        let size = instrumented_size(run_loop);
+        assert!(size <= 280, "the unit loop's future grew to {size} bytes");
+    }
 }
