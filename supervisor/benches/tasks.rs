@@ -189,6 +189,32 @@ async fn raw_start_stop() -> [Duration; 4] {
     [Duration::ZERO, started, began.elapsed(), Duration::ZERO]
 }
 
+/// Raw tokio stopped the way `shutdown()` stops units: one at a time, the
+/// most recently started first, each cancelled and joined before the next.
+async fn raw_serial_stop() -> Duration {
+    let ready = Ready::new(UNITS);
+    let root = CancellationToken::new();
+    let mut tasks = Vec::with_capacity(UNITS);
+    for _ in 0..UNITS {
+        let token = root.child_token();
+        let (ready, waited) = (ready.clone(), token.clone());
+        tasks.push((
+            token,
+            tokio::spawn(async move {
+                ready.arrive();
+                waited.cancelled().await;
+            }),
+        ));
+    }
+    ready.wait().await;
+    let began = Instant::now();
+    while let Some((token, task)) = tasks.pop() {
+        token.cancel();
+        task.await.expect("no panic");
+    }
+    began.elapsed()
+}
+
 /// `[builder + build(), start() until all polled, shutdown(), a second
 /// shutdown()]`.
 async fn supervised_start_stop() -> [Duration; 4] {
@@ -227,10 +253,11 @@ fn start_stop(criterion: &mut Criterion, rt: &Runtime) {
 /// Raw and supervised runs alternate, so that a change in the machine's load
 /// weighs on both sides of a ratio alike; the summary takes medians.
 fn paired_start_stop(rt: &Runtime, summary: &mut Summary) {
-    let (mut raw, mut sup) = (Samples::default(), Samples::default());
+    let (mut raw, mut sup, mut raw_serial) = (Samples::default(), Samples::default(), Vec::new());
     for _ in 0..PAIRED_RUNS {
         raw.add(on_worker(rt, raw_start_stop()));
         sup.add(on_worker(rt, supervised_start_stop()));
+        raw_serial.push(on_worker(rt, raw_serial_stop()));
     }
     let raw_start = raw.median(Some(1));
     let sup_start = sup.median(Some(0)) + sup.median(Some(1));
@@ -240,6 +267,12 @@ fn paired_start_stop(rt: &Runtime, summary: &mut Summary) {
     summary.time("  of which start() until all polled", sup.median(Some(1)), raw_start, "");
     summary.time("10k idle: graceful stop (shutdown() / cancel + join)", sup.median(Some(2)), raw.median(Some(2)), "");
     summary.time("  of which copying the report out (a second shutdown())", sup.median(Some(3)), Duration::ZERO, "");
+    summary.time(
+        "  beside raw tokio stopped one at a time, most recent first (shutdown()'s order)",
+        sup.median(Some(2)),
+        median(raw_serial),
+        "",
+    );
 }
 
 // ---------------------------------------------------------------------------
