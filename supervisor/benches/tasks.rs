@@ -48,6 +48,21 @@ fn main() {
         println!("{}", run_probe(&probe));
         return;
     }
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let rt = runtime();
+    let args: Vec<String> = std::env::args().collect();
+    let has = |flag: &str| args.iter().any(|arg| arg == flag);
+    if !has("--bench") || has("--test") || has("--list") {
+        // `cargo test --benches`, `-- --test` or `-- --list`: criterion
+        // runs each benchmark once, or lists them; nothing else runs.
+        start_stop(&mut criterion, &rt);
+        restart(&mut criterion, &rt);
+        return;
+    }
     let mut summary = Summary::default();
 
     let raw_mem = probe("memory-raw");
@@ -58,14 +73,8 @@ fn main() {
     let sup_idle = probe("idle-supervised");
     idle_rows(&mut summary, &raw_idle, &sup_idle);
 
-    let rt = runtime();
     statuses_rows(&mut summary, &rt);
 
-    let mut criterion = Criterion::default()
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .configure_from_args();
     start_stop(&mut criterion, &rt);
     restart(&mut criterion, &rt);
     criterion.final_summary();
