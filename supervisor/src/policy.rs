@@ -141,11 +141,25 @@ pub struct RestartPolicy {
     delay: Duration,
     max_restarts: MaxRestarts,
     on: RestartOn,
+    /// The opt-in settings, allocated only when one is used: every unit holds
+    /// a policy, and most use only the three fields above.
+    tuning: Option<Box<Tuning>>,
+}
+
+/// Backoff, jitter, reset and window: each off until set.
+#[derive(Debug, Clone, PartialEq)]
+struct Tuning {
     backoff: f64,
     max_delay: Option<Duration>,
     jitter: f64,
     reset_after: Option<Duration>,
     window: Option<Window>,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { backoff: 1.0, max_delay: None, jitter: 0.0, reset_after: None, window: None }
+    }
 }
 
 /// At most `max` restarts within `period`.
@@ -161,11 +175,7 @@ impl Default for RestartPolicy {
             delay: Duration::from_secs(1),
             max_restarts: MaxRestarts::Unlimited,
             on: RestartOn::Always,
-            backoff: 1.0,
-            max_delay: None,
-            jitter: 0.0,
-            reset_after: None,
-            window: None,
+            tuning: None,
         }
     }
 }
@@ -199,13 +209,13 @@ impl RestartPolicy {
     /// backoff). `1.0`, the default, keeps the delay fixed. Must be finite and
     /// at least `1.0`; checked when the supervisor is built.
     pub fn backoff(mut self, factor: f64) -> Self {
-        self.backoff = factor;
+        self.tuning_mut().backoff = factor;
         self
     }
 
     /// The longest delay backoff and jitter may reach.
     pub fn max_delay(mut self, max_delay: Duration) -> Self {
-        self.max_delay = Some(max_delay);
+        self.tuning_mut().max_delay = Some(max_delay);
         self
     }
 
@@ -213,21 +223,21 @@ impl RestartPolicy {
     /// (`0.0..=1.0`), so that units failing together do not restart in
     /// lockstep. Jitter only ever adds: a delay is never shorter than asked.
     pub fn jitter(mut self, fraction: f64) -> Self {
-        self.jitter = fraction;
+        self.tuning_mut().jitter = fraction;
         self
     }
 
     /// A run that lasts at least this long counts as stable: the next restart
     /// waits the base delay again, as if backoff had never grown.
     pub fn reset_after(mut self, stable: Duration) -> Self {
-        self.reset_after = Some(stable);
+        self.tuning_mut().reset_after = Some(stable);
         self
     }
 
     /// Give up when a restart would make more than `max_restarts` restarts
     /// within `period`.
     pub fn window(mut self, max_restarts: u32, period: Duration) -> Self {
-        self.window = Some(Window { max: max_restarts, period });
+        self.tuning_mut().window = Some(Window { max: max_restarts, period });
         self
     }
 
@@ -249,20 +259,33 @@ impl RestartPolicy {
         self.on
     }
 
+    fn tuning_mut(&mut self) -> &mut Tuning {
+        self.tuning.get_or_insert_with(Box::default)
+    }
+
+    fn tuning(&self) -> &Tuning {
+        static UNTUNED: Tuning = Tuning { backoff: 1.0, max_delay: None, jitter: 0.0, reset_after: None, window: None };
+        self.tuning.as_deref().unwrap_or(&UNTUNED)
+    }
+
     /// Checks the numbers a type cannot: backoff factor, jitter, window.
     pub(crate) fn validate(&self, unit: &str) -> Result<(), Error> {
+        let tuning = self.tuning();
         let invalid =
             |setting, reason: &str| Error::InvalidSetting { unit: unit.to_owned(), setting, reason: reason.to_owned() };
-        if !(self.backoff.is_finite() && self.backoff >= 1.0) {
+        if !(tuning.backoff.is_finite() && tuning.backoff >= 1.0) {
             return Err(invalid(
                 "backoff",
-                &format!("factor {} must be a finite number of at least 1.0, e.g. 2.0", self.backoff),
+                &format!("factor {} must be a finite number of at least 1.0, e.g. 2.0", tuning.backoff),
             ));
         }
-        if !(0.0..=1.0).contains(&self.jitter) {
-            return Err(invalid("jitter", &format!("{} is not a fraction between 0.0 and 1.0, e.g. 0.1", self.jitter)));
+        if !(0.0..=1.0).contains(&tuning.jitter) {
+            return Err(invalid(
+                "jitter",
+                &format!("{} is not a fraction between 0.0 and 1.0, e.g. 0.1", tuning.jitter),
+            ));
         }
-        if let Some(window) = self.window
+        if let Some(window) = tuning.window
             && window.period.is_zero()
         {
             return Err(invalid("window", "the period must be longer than zero, e.g. 60s"));
@@ -273,11 +296,14 @@ impl RestartPolicy {
     /// The delay before a restart after `streak` restarts without a stable
     /// run, with `random` in `0.0..1.0` drawn for jitter.
     pub(crate) fn delay_for(&self, streak: u32, random: f64) -> Duration {
+        let Some(tuning) = self.tuning.as_deref() else {
+            return self.delay;
+        };
         let exponent = i32::try_from(streak).unwrap_or(i32::MAX);
-        let mut seconds = self.delay.as_secs_f64() * self.backoff.powi(exponent);
-        seconds += seconds * self.jitter * random;
+        let mut seconds = self.delay.as_secs_f64() * tuning.backoff.powi(exponent);
+        seconds += seconds * tuning.jitter * random;
         let delay = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
-        match self.max_delay {
+        match tuning.max_delay {
             Some(cap) => delay.min(cap),
             None => delay,
         }
@@ -338,7 +364,8 @@ pub(crate) enum Decision {
 pub(crate) struct RestartTracker {
     restarts: u32,
     streak: u32,
-    recent: VecDeque<Instant>,
+    /// The times of the last restarts, kept only under a window.
+    recent: Option<Box<VecDeque<Instant>>>,
 }
 
 impl RestartTracker {
@@ -364,7 +391,7 @@ impl RestartTracker {
         if !policy.on.restarts_after(succeeded) {
             return Decision::Exit;
         }
-        if policy.reset_after.is_some_and(|stable| ran_for >= stable) {
+        if policy.tuning().reset_after.is_some_and(|stable| ran_for >= stable) {
             self.streak = 0;
         }
         if let Some(reason) = self.limit_reached(policy, now) {
@@ -377,10 +404,11 @@ impl RestartTracker {
     pub(crate) fn record_restart(&mut self, policy: &RestartPolicy, now: Instant) {
         self.restarts = self.restarts.saturating_add(1);
         self.streak = self.streak.saturating_add(1);
-        if let Some(window) = policy.window {
-            self.recent.push_back(now);
-            if self.recent.len() > window.max as usize {
-                self.recent.pop_front();
+        if let Some(window) = policy.tuning().window {
+            let recent = self.recent.get_or_insert_with(Box::default);
+            recent.push_back(now);
+            if recent.len() > window.max as usize {
+                recent.pop_front();
             }
         }
     }
@@ -391,12 +419,12 @@ impl RestartTracker {
         {
             return Some(GiveUpReason::MaxRestarts { max });
         }
-        let window = policy.window?;
-        while self.recent.front().is_some_and(|&at| now.duration_since(at) >= window.period) {
-            self.recent.pop_front();
+        let window = policy.tuning().window?;
+        let recent = self.recent.get_or_insert_with(Box::default);
+        while recent.front().is_some_and(|&at| now.duration_since(at) >= window.period) {
+            recent.pop_front();
         }
-        (self.recent.len() >= window.max as usize)
-            .then_some(GiveUpReason::Window { max: window.max, period: window.period })
+        (recent.len() >= window.max as usize).then_some(GiveUpReason::Window { max: window.max, period: window.period })
     }
 }
 

@@ -1,6 +1,5 @@
 //! [`Supervisor`] and its builder: registering units and starting them.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -163,8 +162,7 @@ impl SupervisorBuilder {
     /// [`Error::EmptyName`], [`Error::DuplicateName`], [`Error::EmptyProgram`],
     /// or [`Error::InvalidSetting`] for a policy out of range.
     pub fn build(self) -> Result<Supervisor, Error> {
-        let mut seen = HashMap::with_capacity(self.units.len());
-        for (index, spec) in self.units.iter().enumerate() {
+        for spec in &self.units {
             let (kind, policy) = match spec {
                 UnitSpec::Task(task) => ("task", &task.policy),
                 UnitSpec::Daemon(daemon) => {
@@ -175,10 +173,11 @@ impl SupervisorBuilder {
             if spec.name().is_empty() {
                 return Err(Error::EmptyName { kind });
             }
-            if seen.insert(spec.name(), index).is_some() {
-                return Err(Error::DuplicateName { name: spec.name().to_owned() });
-            }
             policy.validate(spec.name())?;
+        }
+        let names: Vec<&str> = self.units.iter().map(UnitSpec::name).collect();
+        if let Some(name) = first_duplicate(&names, &sorted_by_name(&names)) {
+            return Err(Error::DuplicateName { name: name.to_owned() });
         }
         let pid_file = self.pid_file.as_deref().map(crate::pidfile::PidFile::create).transpose()?;
         let sup = self.build_unchecked();
@@ -196,7 +195,8 @@ impl SupervisorBuilder {
                 UnitSpec::Daemon(spec) => Unit::daemon(spec),
             })
             .collect();
-        let index = units.iter().enumerate().map(|(i, unit)| (unit.name.clone(), i)).collect();
+        let names: Vec<&str> = units.iter().map(|unit| &*unit.name).collect();
+        let index = sorted_by_name(&names).into_boxed_slice();
         let (events, _) = broadcast::channel(self.event_capacity.unwrap_or(DEFAULT_EVENT_CAPACITY).max(1));
         Supervisor {
             shared: Arc::new(Shared {
@@ -217,10 +217,24 @@ impl SupervisorBuilder {
     }
 }
 
+/// The indices of `names`, ordered by name (ties in registration order).
+fn sorted_by_name(names: &[&str]) -> Vec<usize> {
+    let mut index: Vec<usize> = (0..names.len()).collect();
+    index.sort_by_key(|&i| names[i]);
+    index
+}
+
+/// The first name, in registration order, that an earlier unit already has.
+fn first_duplicate<'a>(names: &[&'a str], sorted: &[usize]) -> Option<&'a str> {
+    sorted.windows(2).filter(|pair| names[pair[0]] == names[pair[1]]).map(|pair| pair[1]).min().map(|i| names[i])
+}
+
 /// What every handle and every unit loop shares.
 pub(crate) struct Shared {
     pub(crate) units: Vec<Unit>,
-    index: HashMap<Arc<str>, usize>,
+    /// Indices into `units`, sorted by name: lookups by binary search, at
+    /// a word per unit rather than a hash map entry.
+    index: Box<[usize]>,
     events: broadcast::Sender<Event>,
     /// Parent of every unit's stop token: cancelled when the last handle is
     /// dropped, and at the end of a shutdown.
@@ -239,9 +253,9 @@ pub(crate) struct Shared {
 
 impl Shared {
     pub(crate) fn lookup(&self, name: &str) -> Result<(usize, &Unit), Error> {
-        match self.index.get(name) {
-            Some(&index) => Ok((index, &self.units[index])),
-            None => Err(Error::UnknownUnit { name: name.to_owned(), known: self.unit_names().join(", ") }),
+        match self.index.binary_search_by(|&i| (*self.units[i].name).cmp(name)) {
+            Ok(found) => Ok((self.index[found], &self.units[self.index[found]])),
+            Err(_) => Err(Error::UnknownUnit { name: name.to_owned(), known: self.unit_names().join(", ") }),
         }
     }
 
@@ -294,5 +308,19 @@ fn log(kind: &EventKind) {
         EventKind::GaveUp { reason } => tracing::error!(%reason, "gave up"),
         EventKind::Stopped { forced: false, took } => tracing::info!(?took, "stopped"),
         EventKind::Stopped { forced: true, took } => tracing::warn!(?took, "stop timed out; aborted or killed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicates_are_found_in_registration_order() {
+        let names = ["b", "a", "c", "a", "b"];
+        let sorted = sorted_by_name(&names);
+        assert_eq!(sorted.iter().map(|&i| names[i]).collect::<Vec<_>>(), ["a", "a", "b", "b", "c"]);
+        assert_eq!(first_duplicate(&names, &sorted), Some("a"));
+        assert_eq!(first_duplicate(&["x", "y"], &sorted_by_name(&["x", "y"])), None);
     }
 }

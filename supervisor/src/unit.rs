@@ -274,9 +274,7 @@ pub(crate) fn spawn_loop(shared: &Arc<Shared>, index: usize, stop: CancellationT
 /// Runs the unit until the policy lets it rest or `stop` is cancelled.
 async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) -> Ending {
     let unit = &shared.units[index];
-    // Boxed, like the stop path and the delay below, to keep this loop's
-    // task within a 384-byte tokio allocation (it exists for every unit).
-    let mut tracker = Box::new(RestartTracker::new());
+    let mut tracker = RestartTracker::new();
     loop {
         if stop.is_cancelled() {
             return finish_stopped(&shared, unit, false, Duration::ZERO);
