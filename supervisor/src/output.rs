@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::task::JoinHandle;
+use tokio::process::{ChildStderr, ChildStdout};
 
 /// The longest line kept as one piece; a longer one is split into pieces of
 /// this size, each marked `continued` in its `tracing` event.
@@ -58,28 +58,90 @@ impl OutputTail {
     }
 }
 
-/// Spawns a reader that turns `pipe` into lines until end-of-file.
-pub(crate) fn capture<R>(pipe: R, stream: Stream, unit: Arc<str>, tail: Arc<OutputTail>) -> JoinHandle<()>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-{
-    tokio::spawn(async move {
-        let mut reader = BufReader::with_capacity(MAX_LINE_BYTES, pipe);
-        let mut line = Vec::new();
+/// The captured pipes of one run, read inside the run's own future (no task
+/// of their own): [`pump`](Self::pump) while the process runs,
+/// [`drain`](Self::drain) once it has exited.
+///
+/// Every read keeps its progress (a partial line included) in `self`, so
+/// that a read cancelled by a `select!` loses nothing.
+pub(crate) struct Capture {
+    unit: Arc<str>,
+    tail: Arc<OutputTail>,
+    stdout: Option<LineReader<ChildStdout>>,
+    stderr: Option<LineReader<ChildStderr>>,
+}
+
+impl Capture {
+    pub(crate) fn new(
+        unit: Arc<str>,
+        tail: Arc<OutputTail>,
+        stdout: Option<ChildStdout>,
+        stderr: Option<ChildStderr>,
+    ) -> Self {
+        Capture { unit, tail, stdout: stdout.map(LineReader::new), stderr: stderr.map(LineReader::new) }
+    }
+
+    /// Reads lines until every pipe has reached end-of-file. Cancel-safe.
+    pub(crate) async fn drain(&mut self) {
         loop {
-            match read_piece(&mut reader, &mut line).await {
-                Ok(Piece::Eof) => break,
-                Ok(piece) => {
-                    emit(&unit, stream, &tail, &line, piece == Piece::Partial);
-                    line.clear();
-                }
+            let (stream, piece) = match (&mut self.stdout, &mut self.stderr) {
+                (None, None) => return,
+                (Some(stdout), None) => (Stream::Stdout, stdout.next().await),
+                (None, Some(stderr)) => (Stream::Stderr, stderr.next().await),
+                (Some(stdout), Some(stderr)) => tokio::select! {
+                    piece = stdout.next() => (Stream::Stdout, piece),
+                    piece = stderr.next() => (Stream::Stderr, piece),
+                },
+            };
+            match piece {
+                Ok(Some((bytes, continued))) => emit(&self.unit, stream, &self.tail, bytes, continued),
+                Ok(None) => self.close(stream),
                 Err(error) => {
-                    tracing::warn!(target: "supervisor::output", unit = %unit, stream = stream.as_str(), %error, "could not read output");
-                    break;
+                    tracing::warn!(target: "supervisor::output", unit = %self.unit, stream = stream.as_str(), %error, "could not read output");
+                    self.close(stream);
                 }
             }
         }
-    })
+    }
+
+    /// Reads lines for as long as it is polled: meant to run beside a wait
+    /// for the process, so that the child never blocks on a full pipe.
+    /// Cancel-safe.
+    pub(crate) async fn pump(&mut self) -> std::convert::Infallible {
+        self.drain().await;
+        std::future::pending().await
+    }
+
+    fn close(&mut self, stream: Stream) {
+        match stream {
+            Stream::Stdout => self.stdout = None,
+            Stream::Stderr => self.stderr = None,
+        }
+    }
+}
+
+/// One pipe, read a piece at a time.
+struct LineReader<R> {
+    reader: BufReader<R>,
+    line: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    fn new(pipe: R) -> Self {
+        LineReader { reader: BufReader::with_capacity(MAX_LINE_BYTES, pipe), line: Vec::new() }
+    }
+
+    /// The next line or piece of a long line (and whether more of the line
+    /// follows), or `None` at end-of-file. Cancel-safe.
+    async fn next(&mut self) -> std::io::Result<Option<(Vec<u8>, bool)>> {
+        // `self.line` is emptied only once a piece is complete: a cancelled
+        // read resumes where it stopped.
+        match read_piece(&mut self.reader, &mut self.line).await? {
+            Piece::Eof => Ok(None),
+            Piece::Line => Ok(Some((std::mem::take(&mut self.line), false))),
+            Piece::Partial => Ok(Some((std::mem::take(&mut self.line), true))),
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -118,8 +180,8 @@ async fn read_piece<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, line: &mut 
     }
 }
 
-fn emit(unit: &str, stream: Stream, tail: &OutputTail, bytes: &[u8], continued: bool) {
-    let text = String::from_utf8_lossy(bytes).into_owned();
+fn emit(unit: &str, stream: Stream, tail: &OutputTail, bytes: Vec<u8>, continued: bool) {
+    let text = String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
     tracing::info!(target: "supervisor::output", unit, stream = stream.as_str(), continued, "{text}");
     tail.push(text);
 }

@@ -9,17 +9,15 @@ use std::time::Duration;
 
 use rustix::process::{Pid, Signal as RawSignal, kill_process_group};
 use tokio::process::{Child, Command};
-use tokio::task::JoinHandle;
-use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::daemon::{DaemonSpec, Output};
 use crate::event::ExitReason;
-use crate::output::{OutputTail, Stream, capture};
+use crate::output::{Capture, OutputTail};
 
-/// How long to wait, after the group is gone, for the output readers to see
-/// end-of-file. Only a descendant that left the group can hold the pipes
-/// longer; its readers then carry on in the background.
+/// How long to read, after the group is gone, until the output pipes reach
+/// end-of-file. Only a descendant that left the group can hold them open
+/// longer; they are then read in the background.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// How long dropping a running [`ProcessRun`] blocks, at most, to reap the
@@ -51,14 +49,10 @@ impl ProcessBody {
     pub(crate) fn start(&self, unit: &Arc<str>) -> Result<ProcessRun, ExitReason> {
         let mut child = self.command().spawn().map_err(|error| self.spawn_failure(&error))?;
         let group = ProcessGroup::of(&child);
-        let mut readers = Vec::with_capacity(2);
-        if let Some(stdout) = child.stdout.take() {
-            readers.push(capture(stdout, Stream::Stdout, unit.clone(), self.tail.clone()));
-        }
-        if let Some(stderr) = child.stderr.take() {
-            readers.push(capture(stderr, Stream::Stderr, unit.clone(), self.tail.clone()));
-        }
-        Ok(ProcessRun { child, group, readers })
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let capture = (stdout.is_some() || stderr.is_some())
+            .then(|| Capture::new(unit.clone(), self.tail.clone(), stdout, stderr));
+        Ok(ProcessRun { child, group, capture })
     }
 
     fn command(&self) -> Command {
@@ -103,11 +97,13 @@ impl ProcessBody {
     }
 }
 
-/// A spawned process and its process group.
+/// A spawned process, its process group, and its captured output.
 pub(crate) struct ProcessRun {
     child: Child,
     group: ProcessGroup,
-    readers: Vec<JoinHandle<()>>,
+    /// Read while the run is awaited (`wait`, `stop`); `None` when the output
+    /// is not captured.
+    capture: Option<Capture>,
 }
 
 impl ProcessRun {
@@ -115,10 +111,11 @@ impl ProcessRun {
         self.child.id()
     }
 
-    /// Waits for the leader to exit, then kills what is left of its group and
-    /// lets the output readers finish. Cancel-safe until the leader exits.
+    /// Waits for the leader to exit, reading its output meanwhile, then kills
+    /// what is left of its group and reads the output to its end.
+    /// Cancel-safe until the leader exits.
     pub(crate) async fn wait(&mut self) -> ExitReason {
-        let status = self.child.wait().await;
+        let status = pumping(&mut self.capture, self.child.wait()).await;
         self.finish(status).await
     }
 
@@ -126,23 +123,27 @@ impl ProcessRun {
     /// `kill_now` fires) for the leader to exit, then kills the group.
     /// Returns how the run ended and whether it had to be killed.
     pub(crate) async fn stop(
-        mut self,
+        &mut self,
         signal: RawSignal,
         timeout: Duration,
         kill_now: &CancellationToken,
     ) -> (Option<ExitReason>, bool) {
         self.group.signal(signal);
-        let graceful = tokio::select! {
-            status = self.child.wait() => Some(status),
-            () = tokio::time::sleep(timeout) => None,
-            () = kill_now.cancelled() => None,
-        };
+        let child = &mut self.child;
+        let graceful = pumping(&mut self.capture, async {
+            tokio::select! {
+                status = child.wait() => Some(status),
+                () = tokio::time::sleep(timeout) => None,
+                () = kill_now.cancelled() => None,
+            }
+        })
+        .await;
         let forced = graceful.is_none();
         let status = match graceful {
             Some(status) => status,
             None => {
                 self.group.signal(RawSignal::KILL);
-                self.child.wait().await
+                pumping(&mut self.capture, self.child.wait()).await
             }
         };
         (Some(self.finish(status).await), forced)
@@ -151,23 +152,32 @@ impl ProcessRun {
     async fn finish(&mut self, status: io::Result<ExitStatus>) -> ExitReason {
         // The leader is reaped; stragglers of its group must not outlive it.
         self.group.kill();
-        // One deadline for all readers. A reader is removed as soon as it has
-        // finished, so that a `wait` cancelled here and a `stop` that follows
-        // never poll a finished reader again.
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
-        while let Some(reader) = self.readers.last_mut() {
-            if tokio::time::timeout_at(deadline, reader).await.is_err() {
-                break;
-            }
-            self.readers.pop();
+        if let Some(capture) = &mut self.capture
+            && tokio::time::timeout(DRAIN_TIMEOUT, capture.drain()).await.is_err()
+            && let Some(mut rest) = self.capture.take()
+        {
+            // Only a process that left the group can hold a pipe open this
+            // long: read what it writes in the background, so that it is
+            // neither blocked nor killed by a closed pipe.
+            tokio::spawn(async move { rest.drain().await });
         }
-        // A reader still running now is left to finish on its own: only a
-        // process that left the group can hold the pipe open this long.
-        self.readers.clear();
         match status {
             Ok(status) => exit_reason(status),
             Err(error) => ExitReason::Error(format!("could not wait for the process: {error}")),
         }
+    }
+}
+
+/// Awaits `future` while reading the captured output, so that the child is
+/// never blocked on a full pipe while the supervisor waits for it.
+async fn pumping<F: Future>(capture: &mut Option<Capture>, future: F) -> F::Output {
+    match capture {
+        Some(capture) => tokio::select! {
+            biased;
+            value = future => value,
+            never = capture.pump() => match never {},
+        },
+        None => future.await,
     }
 }
 

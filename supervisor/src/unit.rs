@@ -260,7 +260,9 @@ impl Run {
     async fn stop(self, unit: &Unit, kill_now: &CancellationToken) -> (Option<ExitReason>, bool) {
         match self {
             Run::Task(task) => task.stop(unit.stop_timeout, kill_now).await,
-            Run::Process(process) => process.stop(unit.stop_signal().to_rustix(), unit.stop_timeout, kill_now).await,
+            Run::Process(mut process) => {
+                process.stop(unit.stop_signal().to_rustix(), unit.stop_timeout, kill_now).await
+            }
         }
     }
 }
