@@ -4,7 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
-use tokio_util::sync::DropGuard;
 
 use crate::shutdown::{self, ShutdownReport};
 use crate::supervisor::Shared;
@@ -45,13 +44,34 @@ use crate::{Error, Event, UnitStatus};
 #[derive(Clone)]
 pub struct SupervisorHandle {
     shared: Arc<Shared>,
-    _stop_on_drop: Arc<DropGuard>,
+    _shutdown_on_drop: Arc<ShutdownOnDrop>,
+}
+
+/// Shuts the supervisor down when the last handle is dropped.
+struct ShutdownOnDrop {
+    shared: Arc<Shared>,
+}
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        let shared = self.shared.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    shared.report.get_or_init(|| shutdown::shutdown(&shared)).await;
+                });
+            }
+            // No runtime to run a graceful shutdown on: ask every unit to
+            // stop; a process left behind is killed when its run is dropped.
+            Err(_) => shared.root.cancel(),
+        }
+    }
 }
 
 impl SupervisorHandle {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
-        let guard = Arc::new(shared.root.clone().drop_guard());
-        SupervisorHandle { shared, _stop_on_drop: guard }
+        let guard = Arc::new(ShutdownOnDrop { shared: shared.clone() });
+        SupervisorHandle { shared, _shutdown_on_drop: guard }
     }
 
     pub(crate) fn shared(&self) -> &Arc<Shared> {
@@ -87,7 +107,7 @@ impl SupervisorHandle {
         let (index, unit) = self.shared.lookup(name)?;
         let _control = unit.control.lock().await;
         self.refuse_during_shutdown("restart", unit)?;
-        shutdown::stop_locked(unit).await;
+        shutdown::stop_locked(&self.shared, unit).await;
         self.shared.activate(index);
         Ok(())
     }
@@ -102,7 +122,7 @@ impl SupervisorHandle {
     pub async fn stop_unit(&self, name: &str) -> Result<(), Error> {
         let (_, unit) = self.shared.lookup(name)?;
         let _control = unit.control.lock().await;
-        shutdown::stop_locked(unit).await;
+        shutdown::stop_locked(&self.shared, unit).await;
         Ok(())
     }
 
@@ -119,7 +139,7 @@ impl SupervisorHandle {
         if unit.is_active() {
             return Ok(());
         }
-        shutdown::stop_locked(unit).await;
+        shutdown::stop_locked(&self.shared, unit).await;
         self.shared.activate(index);
         Ok(())
     }
@@ -145,7 +165,7 @@ impl SupervisorHandle {
     /// return the same report.
     pub async fn shutdown(&self) -> ShutdownReport {
         let shared = &self.shared;
-        shared.report.get_or_init(|| shutdown::shutdown(shared)).await.clone()
+        shared.report.get_or_init(|| shutdown::shutdown_on_worker(shared.clone())).await.clone()
     }
 
     /// Cuts every grace period short: units still stopping, now or in a later

@@ -2,14 +2,17 @@
 //! [`ShutdownReport`] that says how it went.
 
 use std::fmt;
+use std::pin::Pin;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::time::Instant;
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::supervisor::Shared;
-use crate::unit::{Ending, Unit};
+use crate::unit::{Activation, Ending, Unit, mark_aborted};
 use crate::{SupervisorHandle, UnitKind, UnitState};
 
 /// How one unit's stop went.
@@ -141,16 +144,90 @@ fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S
 
 /// Stops the unit's loop, if it has one, and waits for it. The caller holds
 /// the unit's `control` lock.
-pub(crate) async fn stop_locked(unit: &Unit) -> Option<Ending> {
-    let activation = unit.take_activation()?;
-    activation.stop.cancel();
-    match activation.task.await {
+///
+/// A task is asked through its context and aborted after its grace period
+/// (or at once when `kill_now` fires); a process's loop signals its group and
+/// kills it after the grace period by itself.
+pub(crate) async fn stop_locked(shared: &Shared, unit: &Unit) -> Option<Ending> {
+    stop_with(shared, unit, &mut Grace::new(shared)).await
+}
+
+/// The timers of a task's grace period. A shutdown reuses one for all its
+/// units: moving one timer later costs little, while arming a new one for
+/// each unit wakes the runtime's timer driver every time.
+pub(crate) struct Grace<'a> {
+    timer: Pin<Box<Sleep>>,
+    kill_now: Pin<Box<WaitForCancellationFuture<'a>>>,
+}
+
+impl<'a> Grace<'a> {
+    pub(crate) fn new(shared: &'a Shared) -> Self {
+        Grace { timer: Box::pin(tokio::time::sleep(Duration::ZERO)), kill_now: Box::pin(shared.kill_now.cancelled()) }
+    }
+
+    /// Completes when a grace period of `timeout` from now runs out, or at
+    /// once when `kill_now` fires.
+    async fn run_out(&mut self, timeout: Duration) {
+        let now = Instant::now();
+        // A timeout too long to add up is as good as never.
+        let deadline = now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
+        self.timer.as_mut().reset(deadline);
+        tokio::select! {
+            () = self.timer.as_mut() => {}
+            () = self.kill_now.as_mut() => {}
+        }
+    }
+}
+
+async fn stop_with(shared: &Shared, unit: &Unit, grace: &mut Grace<'_>) -> Option<Ending> {
+    let Activation { stop, mut task } = unit.take_activation()?;
+    stop.cancel();
+    if unit.kind() == UnitKind::Task {
+        let began = Instant::now();
+        let graceful = tokio::select! {
+            biased;
+            joined = &mut task => Some(joined),
+            () = grace.run_out(unit.stop_timeout()) => None,
+        };
+        let joined = match graceful {
+            Some(joined) => joined,
+            None => {
+                task.abort();
+                match task.await {
+                    // It finished between the timeout and the abort.
+                    Ok(ending) => Ok(ending),
+                    Err(error) if error.is_cancelled() => return Some(mark_aborted(shared, unit, began.elapsed())),
+                    Err(error) => Err(error),
+                }
+            }
+        };
+        return joined_ending(unit, joined);
+    }
+    joined_ending(unit, task.await)
+}
+
+fn joined_ending(unit: &Unit, joined: Result<Ending, tokio::task::JoinError>) -> Option<Ending> {
+    match joined {
         Ok(ending) => Some(ending),
         Err(error) => {
             // Only a bug in the loop itself, or a runtime going away, gets here.
             tracing::error!(unit = %unit.name, %error, "unit loop ended abnormally");
             None
         }
+    }
+}
+
+/// Runs [`shutdown`] in a task of its own. A caller outside the runtime's
+/// workers (a `#[tokio::main]` body runs in `block_on`) would otherwise hand
+/// every unit's stop across threads, and a shutdown then also finishes when
+/// its caller is dropped half-way.
+pub(crate) async fn shutdown_on_worker(shared: Arc<Shared>) -> ShutdownReport {
+    let worker_shared = shared.clone();
+    match tokio::spawn(async move { shutdown(&worker_shared).await }).await {
+        Ok(report) => report,
+        Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+        // The runtime is shutting down and took the task with it.
+        Err(_) => shutdown(&shared).await,
     }
 }
 
@@ -169,24 +246,27 @@ pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
     let mut order: Vec<&Unit> = shared.units.iter().collect();
     order.sort_by_key(|unit| std::cmp::Reverse(unit.start_seq()));
     let mut units = Vec::with_capacity(order.len());
+    let mut grace = Grace::new(shared);
     for unit in order {
-        units.push(stop_for_shutdown(unit).await);
+        units.push(stop_for_shutdown(shared, unit, &mut grace).await);
     }
     if let Some(deadline) = deadline {
         deadline.abort();
     }
     shared.root.cancel();
     shared.pid_file.release();
+    #[cfg(feature = "systemd")]
+    shared.systemd.flush().await;
     let report = ShutdownReport { units, took: began.elapsed() };
     tracing::info!(took = ?report.took, forced = report.forced().count(), "shutdown complete");
     report
 }
 
-async fn stop_for_shutdown(unit: &Unit) -> UnitReport {
+async fn stop_for_shutdown(shared: &Shared, unit: &Unit, grace: &mut Grace<'_>) -> UnitReport {
     let _control = unit.control.lock().await;
     let state = unit.state();
     let began = Instant::now();
-    let outcome = match stop_locked(unit).await {
+    let outcome = match stop_with(shared, unit, grace).await {
         Some(Ending { state: UnitState::Stopped, forced: true }) => StopOutcome::Forced,
         Some(Ending { state: UnitState::Stopped, forced: false }) => StopOutcome::Graceful,
         _ => StopOutcome::NotRunning,

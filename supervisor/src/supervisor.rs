@@ -210,7 +210,8 @@ impl SupervisorBuilder {
                 shutdown_timeout: self.shutdown_timeout,
                 report: OnceCell::new(),
                 health: self.health,
-                stopping: CancellationToken::new(),
+                #[cfg(feature = "systemd")]
+                systemd: crate::systemd::Link::default(),
                 pid_file: crate::pidfile::Slot::default(),
             }),
         }
@@ -246,8 +247,9 @@ pub(crate) struct Shared {
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) report: OnceCell<ShutdownReport>,
     pub(crate) health: crate::health::Checks,
-    /// Cancelled when a shutdown begins.
-    pub(crate) stopping: CancellationToken,
+    /// Where `STOPPING=1` goes, once `notify_systemd` is called.
+    #[cfg(feature = "systemd")]
+    pub(crate) systemd: crate::systemd::Link,
     pub(crate) pid_file: crate::pidfile::Slot,
 }
 
@@ -273,7 +275,8 @@ impl Shared {
 
     pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
-        self.stopping.cancel();
+        #[cfg(feature = "systemd")]
+        self.systemd.stopping();
     }
 
     /// Starts a new loop for unit `index`. The caller holds the unit's

@@ -1,12 +1,13 @@
 //! systemd integration (feature `systemd`): `sd_notify` readiness, stopping,
 //! watchdog and status.
 
-use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::SupervisorHandle;
@@ -67,12 +68,46 @@ impl SupervisorHandle {
         if std::env::var_os("NOTIFY_SOCKET").is_none() {
             return false;
         }
-        tokio::spawn(notifier(self.shared().clone()));
+        let shared = self.shared().clone();
+        let notifier = Notifier::new();
+        if let Some(queue) = &notifier.queue {
+            // A second call keeps the first link; its notifier still runs.
+            let _ = shared.systemd.queue.set(queue.clone());
+        }
+        tokio::spawn(notifier_loop(shared, notifier));
         true
     }
 }
 
-async fn notifier(shared: Arc<Shared>) {
+/// How long a shutdown waits for its last notifications to be written.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The supervisor's own way to the notification thread: a shutdown says
+/// `STOPPING=1` itself, as it begins, and waits for it to be written before
+/// it returns, so that the message is out before the process exits.
+#[derive(Debug, Default)]
+pub(crate) struct Link {
+    queue: OnceLock<SyncSender<Message>>,
+}
+
+impl Link {
+    pub(crate) fn stopping(&self) {
+        if let Some(queue) = self.queue.get() {
+            let _ = queue.try_send(Message::Stopping);
+        }
+    }
+
+    /// Waits (briefly) until every notification queued so far is written.
+    pub(crate) async fn flush(&self) {
+        let Some(queue) = self.queue.get() else { return };
+        let (written, wait) = oneshot::channel();
+        if queue.try_send(Message::Flush(written)).is_ok() {
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT, wait).await;
+        }
+    }
+}
+
+async fn notifier_loop(shared: Arc<Shared>, mut notifier: Notifier) {
     // Subscribed before the first look at the states, so no change is missed.
     let mut events = shared.subscribe();
     let watchdog = sd_notify::watchdog_enabled().map(|timeout| timeout / 2).filter(|period| !period.is_zero());
@@ -82,9 +117,7 @@ async fn notifier(shared: Arc<Shared>) {
         interval.set_missed_tick_behavior(MissedTickBehavior::Delay);
         interval
     });
-    let mut notifier = Notifier::new();
     let mut ready_sent = false;
-    let mut stopping_sent = false;
     loop {
         notifier.status(status_line(&shared));
         let mut retry_at = None;
@@ -99,10 +132,6 @@ async fn notifier(shared: Arc<Shared>) {
         tokio::select! {
             biased;
             () = shared.root.cancelled() => break,
-            () = shared.stopping.cancelled(), if !stopping_sent => {
-                notifier.send(Message::Stopping);
-                stopping_sent = true;
-            }
             event = events.recv() => {
                 if let Err(RecvError::Closed) = event {
                     break;
@@ -112,16 +141,13 @@ async fn notifier(shared: Arc<Shared>) {
             () = tick(&mut watchdog), if watchdog.is_some() => {
                 // During a shutdown the pings go on: the stop is the
                 // supervisor doing its job.
-                if stopping_sent || health::report(&shared).await.live {
+                if shared.is_shutting_down() || health::report(&shared).await.live {
                     notifier.send(Message::Watchdog);
                 } else {
                     tracing::warn!("not live: withholding the systemd watchdog ping");
                 }
             }
         }
-    }
-    if !stopping_sent {
-        notifier.send(Message::Stopping);
     }
 }
 
@@ -152,6 +178,8 @@ enum Message {
     Stopping,
     Watchdog,
     Status(String),
+    /// Answered once everything queued before it is written.
+    Flush(oneshot::Sender<()>),
 }
 
 impl Message {
@@ -161,6 +189,7 @@ impl Message {
             Message::Stopping => sd_notify::notify(&[NotifyState::Stopping]),
             Message::Watchdog => sd_notify::notify(&[NotifyState::Watchdog]),
             Message::Status(line) => sd_notify::notify(&[NotifyState::Status(line)]),
+            Message::Flush(_) => Ok(()),
         }
     }
 }
@@ -180,6 +209,10 @@ impl Notifier {
         let spawned = std::thread::Builder::new().name("sd-notify".to_owned()).spawn(move || {
             let mut failed = false;
             for message in messages {
+                if let Message::Flush(written) = message {
+                    let _ = written.send(());
+                    continue;
+                }
                 match message.send() {
                     Ok(()) => tracing::debug!(?message, "sent to systemd"),
                     Err(error) if !failed => {

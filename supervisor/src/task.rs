@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
-use tokio_util::sync::CancellationToken;
 
 use crate::{Context, ExitReason, RestartPolicy};
 
@@ -161,19 +160,6 @@ impl TaskRun {
             Ok(reason) => reason,
             Err(payload) => ExitReason::Panic(panic_message(payload.as_ref())),
         })
-    }
-
-    /// The run's context has been cancelled: give it `timeout` to finish, or
-    /// until `kill_now` fires, then abort it by dropping it. Returns how it
-    /// ended and whether it had to be aborted.
-    pub(crate) async fn stop(mut self, timeout: Duration, kill_now: &CancellationToken) -> (Option<ExitReason>, bool) {
-        tokio::select! {
-            // The run first: one that ends at once never arms the timer.
-            biased;
-            reason = self.wait() => (Some(reason), false),
-            () = tokio::time::sleep(timeout) => (None, true),
-            () = kill_now.cancelled() => (None, true),
-        }
     }
 }
 

@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
+use futures_util::FutureExt;
 use futures_util::future::Either;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -232,6 +233,11 @@ impl Unit {
         }
     }
 
+    /// The grace period of a stop.
+    pub(crate) fn stop_timeout(&self) -> Duration {
+        self.stop_timeout
+    }
+
     fn stop_signal(&self) -> Signal {
         match &self.body {
             Body::Task(_) => Signal::TERM,
@@ -248,23 +254,46 @@ impl Run {
         }
     }
 
-    fn wait(&mut self) -> impl Future<Output = ExitReason> + Send + '_ {
+    /// Waits for the run to end. A task's run is stopped from outside (its
+    /// context is cancelled, then, after its grace period, the unit's task
+    /// is aborted: see `shutdown::stop_locked`), so waiting for it is all the
+    /// loop does, and an idle task unit carries no stop waiter. A process
+    /// must be signalled, so its wait also answers `stop`.
+    fn wait<'a>(
+        &'a mut self,
+        unit: &'a Unit,
+        stop: &'a CancellationToken,
+        kill_now: &'a CancellationToken,
+    ) -> impl Future<Output = RunEnd> + Send + 'a {
         match self {
-            Run::Task(task) => Either::Left(task.wait()),
+            Run::Task(task) => Either::Left(task.wait().map(RunEnd::Exited)),
             // Boxed so that a task unit's loop does not carry room for a
             // process's wait inline.
-            Run::Process(process) => Either::Right(Box::pin(process.wait())),
+            Run::Process(process) => Either::Right(Box::pin(async move {
+                let ended = tokio::select! {
+                    biased;
+                    reason = process.wait() => Some(reason),
+                    () = stop.cancelled() => None,
+                };
+                if let Some(reason) = ended {
+                    return RunEnd::Exited(reason);
+                }
+                unit.set_state(UnitState::Stopping);
+                let began = Instant::now();
+                let signal = unit.stop_signal().to_rustix();
+                let (reason, forced) = process.stop(signal, unit.stop_timeout, kill_now).await;
+                RunEnd::Stopped { reason, forced, took: began.elapsed() }
+            })),
         }
     }
+}
 
-    async fn stop(self, unit: &Unit, kill_now: &CancellationToken) -> (Option<ExitReason>, bool) {
-        match self {
-            Run::Task(task) => task.stop(unit.stop_timeout, kill_now).await,
-            Run::Process(mut process) => {
-                process.stop(unit.stop_signal().to_rustix(), unit.stop_timeout, kill_now).await
-            }
-        }
-    }
+/// How a run ended.
+enum RunEnd {
+    /// By itself (or, if the stop token is cancelled, because it was asked to).
+    Exited(ExitReason),
+    /// A process stopped on request, gracefully or killed after its timeout.
+    Stopped { reason: Option<ExitReason>, forced: bool, took: Duration },
 }
 
 /// Spawns the loop of unit `index` on the current runtime.
@@ -287,24 +316,20 @@ async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) ->
             Ok(mut run) => {
                 unit.mark_running(run.pid());
                 shared.emit(unit, EventKind::Started { restart_count: tracker.restarts(), pid: run.pid() });
-                // The run first: a run that ends at once never registers a
-                // waiter on the stop token.
-                let ended = tokio::select! {
-                    biased;
-                    reason = run.wait() => Some(reason),
-                    () = stop.cancelled() => None,
-                };
-                match ended {
-                    Some(reason) if !stop.is_cancelled() => (reason, unit.ran_for()),
+                match run.wait(unit, &stop, &shared.kill_now).await {
+                    RunEnd::Exited(reason) if !stop.is_cancelled() => (reason, unit.ran_for()),
                     // It ended because it was asked to: a stop, not an exit.
-                    Some(reason) => {
-                        unit.record_exit(&reason);
+                    RunEnd::Exited(reason) => {
+                        unit.record_stop(&reason);
                         return finish_stopped(&shared, unit, false, Duration::ZERO);
                     }
-                    // Boxed: taken once per activation, while keeping the
-                    // stop's future (grace timer, kill) inline would make
-                    // every idle unit's task several times larger.
-                    None => return Box::pin(stop_run(&shared, unit, run)).await,
+                    RunEnd::Stopped { reason, forced, took } => {
+                        match &reason {
+                            Some(reason) => unit.record_stop(reason),
+                            None => unit.runtime().pid = None,
+                        }
+                        return finish_stopped(&shared, unit, forced, took);
+                    }
                 }
             }
             Err(reason) => (reason, Duration::ZERO),
@@ -362,15 +387,10 @@ async fn wait_delay(delay: Duration, stop: &CancellationToken) -> bool {
     .await
 }
 
-async fn stop_run(shared: &Shared, unit: &Unit, run: Run) -> Ending {
-    unit.set_state(UnitState::Stopping);
-    let began = Instant::now();
-    let (reason, forced) = run.stop(unit, &shared.kill_now).await;
-    match &reason {
-        Some(reason) => unit.record_stop(reason),
-        None => unit.runtime().pid = None,
-    }
-    finish_stopped(shared, unit, forced, began.elapsed())
+/// Marks a task unit whose loop was aborted after its grace period.
+pub(crate) fn mark_aborted(shared: &Shared, unit: &Unit, took: Duration) -> Ending {
+    unit.runtime().pid = None;
+    tracing::info_span!("unit", unit = %unit.name).in_scope(|| finish_stopped(shared, unit, true, took))
 }
 
 fn finish_stopped(shared: &Shared, unit: &Unit, forced: bool, took: Duration) -> Ending {

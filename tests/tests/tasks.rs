@@ -609,3 +609,40 @@ async fn two_thousand_units() {
     let stop_order: Vec<_> = report.units.iter().rev().map(|unit| unit.name.clone()).collect();
     assert_eq!(stop_order, names, "reverse start order");
 }
+
+/// Sets its flag when dropped: shows that a future was aborted.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_every_handle_aborts_a_stubborn_task_after_its_grace() {
+    let aborted = Arc::new(AtomicBool::new(false));
+    let flag = aborted.clone();
+    let handle = Supervisor::builder()
+        .task(
+            TaskSpec::new("stubborn", move |_ctx| {
+                let guard = SetOnDrop(flag.clone());
+                async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                }
+            })
+            .stop_timeout(Duration::from_secs(3)),
+        )
+        .build()
+        .unwrap()
+        .start();
+    wait_for(&handle, "stubborn", UnitState::Running).await;
+    let began = Instant::now();
+    drop(handle);
+    while !aborted.load(Ordering::SeqCst) {
+        assert!(began.elapsed() <= Duration::from_secs(3), "not aborted at its stop timeout");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert!(began.elapsed() >= Duration::from_secs(3), "aborted before its grace period ran out");
+}
