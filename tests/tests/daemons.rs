@@ -644,3 +644,25 @@ async fn a_crash_loop_of_2000_restarts_leaks_nothing() {
     let grown = rss_kib().saturating_sub(rss);
     assert!(grown < 16 * 1024, "memory grew by {grown} KiB over 2000 restarts");
 }
+
+#[tokio::test]
+async fn a_process_that_left_the_group_does_not_hold_up_the_unit() {
+    let _shared = PROCESS_WIDE.read().await;
+    let dir = scratch_dir("escaper");
+    // The escaped process keeps the output pipes open after the leader,
+    // which waits until it has left the group, exits.
+    let script = r#"setsid sh -c 'echo $$; touch "$DIR/left"; sleep 0.8; echo late; exec sleep 1000' &
+while [ ! -e "$DIR/left" ]; do sleep 0.005; done"#;
+    let handle = start([sh("escaper", script).env("DIR", &dir).restart(run_once())]);
+    let escaped = wait_tail(&handle, "escaper", "the escaped pid", |tail| !tail.is_empty()).await;
+    let escaped = pids(&escaped[..1])[0];
+    let status = wait_state(&handle, "escaper", UnitState::Exited).await;
+    assert_eq!(status.exit_code, Some(0));
+    let still_running = alive(escaped);
+    // What it writes later is still read, so it is never blocked on a full pipe.
+    wait_tail(&handle, "escaper", "the late line", |tail| tail.iter().any(|line| line == "late")).await;
+    send_signal("-KILL", escaped);
+    wait_dead(escaped).await;
+    assert!(still_running, "the run ended while the escaped process was still running");
+    handle.shutdown().await;
+}
