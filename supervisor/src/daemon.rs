@@ -53,11 +53,27 @@ pub enum Output {
 /// assert_eq!(spec.name(), "web");
 /// ```
 ///
+/// # Output
+///
+/// With [`Output::Capture`] (the default) stdout and stderr are read line by
+/// line while the process runs, so it never blocks on a full pipe. Each line
+/// becomes a `tracing` event (target `supervisor::output`, fields `unit`,
+/// `stream` and `continued`) and goes into the unit's tail, which
+/// [`tail`](crate::SupervisorHandle::tail) returns in arrival order. A line
+/// longer than 64 KiB is split into pieces of 64 KiB (`continued = true` on
+/// all but the last); invalid UTF-8 is replaced with `U+FFFD`. A run counts as
+/// ended once its output has been read to the end.
+///
 /// # Caveats
 ///
 /// - A descendant that leaves the process group (`setsid`, `setpgid`, a
 ///   double-forking daemon) is out of reach of the group signals: run programs
-///   in the foreground.
+///   in the foreground. If it keeps stdout or stderr open, the run ends
+///   0.5 s after the leader exits, and what it writes later is still read.
+/// - Dropping the runtime (or aborting the supervisor's tasks) without a
+///   shutdown kills every group with `SIGKILL`, without a grace period, and
+///   reaps each leader on the dropping thread: microseconds, at most 0.5 s
+///   for a process stuck in the kernel.
 /// - If the supervisor's own process is killed with `SIGKILL`, nothing runs to
 ///   clean up; the children are then re-parented, as with any parent.
 #[must_use = "a spec does nothing until it is added to a supervisor with `.daemon(spec)`"]
@@ -117,13 +133,17 @@ impl DaemonSpec {
         self
     }
 
-    /// Removes an inherited environment variable.
+    /// Removes an environment variable, inherited or set earlier with
+    /// [`env`](Self::env).
     pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
         self.env.push((key.as_ref().to_owned(), None));
         self
     }
 
-    /// Starts from an empty environment instead of the supervisor's.
+    /// Starts from an empty environment instead of the supervisor's, and
+    /// forgets the variables set so far with [`env`](Self::env); later calls
+    /// add to the empty environment. The program is still looked up in the
+    /// supervisor's `PATH`, unless a `PATH` is set with `env`.
     pub fn env_clear(mut self) -> Self {
         self.env_clear = true;
         self.env.clear();
