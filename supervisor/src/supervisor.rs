@@ -289,9 +289,10 @@ impl Shared {
         unit.set_activation(Activation { stop, task });
     }
 
-    /// Logs `kind` and sends it to subscribers, if there are any.
+    /// Logs `kind` in the unit's span and sends it to subscribers, if there
+    /// are any.
     pub(crate) fn emit(&self, unit: &Unit, kind: EventKind) {
-        log(&kind);
+        tracing::info_span!("unit", unit = %unit.name).in_scope(|| log(&kind));
         if self.events.receiver_count() > 0 {
             // An error only means the last subscriber left meanwhile.
             let _ = self.events.send(Event::now(&unit.name, kind));

@@ -5,7 +5,6 @@ use std::fmt;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -49,7 +48,9 @@ impl<E: fmt::Display + Send + 'static> TaskOutput for Result<(), E> {
 }
 
 type BoxedRun = Pin<Box<dyn Future<Output = ExitReason> + Send>>;
-type Factory = Arc<dyn Fn(Context) -> BoxedRun + Send + Sync>;
+/// Boxed rather than shared: a closure that captures nothing (an `async fn`
+/// item, say) then costs no allocation at all.
+type Factory = Box<dyn Fn(Context) -> BoxedRun + Send + Sync>;
 
 /// An async task to supervise.
 ///
@@ -88,7 +89,7 @@ impl TaskSpec {
         Fut: Future + Send + 'static,
         Fut::Output: TaskOutput,
     {
-        let factory: Factory = Arc::new(move |ctx| Box::pin(f(ctx).map(TaskOutput::into_exit_reason)));
+        let factory: Factory = Box::new(move |ctx| Box::pin(f(ctx).map(TaskOutput::into_exit_reason)));
         TaskSpec {
             name: name.into(),
             factory,

@@ -9,7 +9,6 @@ use futures_util::future::Either;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
 use crate::event::{EventKind, ExitReason};
 use crate::policy::{Decision, RestartPolicy, RestartTracker};
@@ -55,7 +54,9 @@ pub(crate) struct Ending {
 struct Runtime {
     state: UnitState,
     pid: Option<u32>,
-    restart_count: u32,
+    /// Restarts performed in this activation, and what the policy needs
+    /// to know of them.
+    tracker: RestartTracker,
     last_start: Option<SystemTime>,
     run_started: Option<Instant>,
     exit_code: Option<i32>,
@@ -92,7 +93,7 @@ impl Unit {
             state: Mutex::new(Runtime {
                 state: UnitState::Stopped,
                 pid: None,
-                restart_count: 0,
+                tracker: RestartTracker::new(),
                 last_start: None,
                 run_started: None,
                 exit_code: None,
@@ -127,7 +128,7 @@ impl Unit {
             state: runtime.state,
             running,
             pid: runtime.pid,
-            restart_count: runtime.restart_count,
+            restart_count: runtime.tracker.restarts(),
             last_start: runtime.last_start,
             uptime: runtime.run_started.filter(|_| running).map(|at| at.elapsed()),
             exit_code: runtime.exit_code,
@@ -156,7 +157,7 @@ impl Unit {
     pub(crate) fn begin_activation(&self, start_seq: u64) {
         let mut runtime = self.runtime();
         runtime.state = UnitState::Starting;
-        runtime.restart_count = 0;
+        runtime.tracker = RestartTracker::new();
         runtime.start_seq = start_seq;
     }
 
@@ -183,10 +184,11 @@ impl Unit {
         self.runtime().state = state;
     }
 
-    fn mark_starting(&self, restart_count: u32) {
+    /// Marks a run starting; returns the restarts performed before it.
+    fn mark_starting(&self) -> u32 {
         let mut runtime = self.runtime();
         runtime.state = UnitState::Starting;
-        runtime.restart_count = restart_count;
+        runtime.tracker.restarts()
     }
 
     fn mark_running(&self, pid: Option<u32>) {
@@ -195,6 +197,10 @@ impl Unit {
         runtime.pid = pid;
         runtime.last_start = Some(SystemTime::now());
         runtime.run_started = Some(Instant::now());
+    }
+
+    fn record_restart(&self) {
+        self.runtime().tracker.record_restart(&self.policy, Instant::now());
     }
 
     /// How long the current run has been running.
@@ -261,9 +267,9 @@ impl Run {
     /// must be signalled, so its wait also answers `stop`.
     fn wait<'a>(
         &'a mut self,
+        shared: &'a Shared,
         unit: &'a Unit,
         stop: &'a CancellationToken,
-        kill_now: &'a CancellationToken,
     ) -> impl Future<Output = RunEnd> + Send + 'a {
         match self {
             Run::Task(task) => Either::Left(task.wait().map(RunEnd::Exited)),
@@ -281,8 +287,12 @@ impl Run {
                 unit.set_state(UnitState::Stopping);
                 let began = Instant::now();
                 let signal = unit.stop_signal().to_rustix();
-                let (reason, forced) = process.stop(signal, unit.stop_timeout, kill_now).await;
-                RunEnd::Stopped { reason, forced, took: began.elapsed() }
+                let (reason, forced) = process.stop(signal, unit.stop_timeout, &shared.kill_now).await;
+                match &reason {
+                    Some(reason) => unit.record_stop(reason),
+                    None => unit.runtime().pid = None,
+                }
+                RunEnd::Stopped(finish_stopped(shared, unit, forced, began.elapsed()))
             })),
         }
     }
@@ -293,71 +303,100 @@ enum RunEnd {
     /// By itself (or, if the stop token is cancelled, because it was asked to).
     Exited(ExitReason),
     /// A process stopped on request, gracefully or killed after its timeout.
-    Stopped { reason: Option<ExitReason>, forced: bool, took: Duration },
+    Stopped(Ending),
 }
 
 /// Spawns the loop of unit `index` on the current runtime.
+///
+/// The loop is not instrumented with the unit's span (that would cost every
+/// unit's task a cache line): the supervisor's own events enter the span as
+/// they are emitted.
 pub(crate) fn spawn_loop(shared: &Arc<Shared>, index: usize, stop: CancellationToken) -> JoinHandle<Ending> {
-    let span = tracing::info_span!("unit", unit = %shared.units[index].name);
-    tokio::spawn(run_loop(shared.clone(), index, stop).instrument(span))
+    tokio::spawn(run_loop(shared.clone(), index, stop))
 }
 
 /// Runs the unit until the policy lets it rest or `stop` is cancelled.
+///
+/// Every unit keeps this loop's task alive, so its future is kept small:
+/// each await is a call of its own, and what only a rare path needs is boxed.
 async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) -> Ending {
-    let unit = &shared.units[index];
-    let mut tracker = RestartTracker::new();
     loop {
         if stop.is_cancelled() {
-            return finish_stopped(&shared, unit, false, Duration::ZERO);
+            return finish_stopped(&shared, &shared.units[index], false, Duration::ZERO);
         }
-        unit.mark_starting(tracker.restarts());
-        let ctx = Context::new(unit.name.clone(), tracker.restarts(), stop.clone());
-        let (reason, ran_for) = match unit.start_run(ctx) {
-            Ok(mut run) => {
-                unit.mark_running(run.pid());
-                shared.emit(unit, EventKind::Started { restart_count: tracker.restarts(), pid: run.pid() });
-                match run.wait(unit, &stop, &shared.kill_now).await {
-                    RunEnd::Exited(reason) if !stop.is_cancelled() => (reason, unit.ran_for()),
-                    // It ended because it was asked to: a stop, not an exit.
-                    RunEnd::Exited(reason) => {
-                        unit.record_stop(&reason);
-                        return finish_stopped(&shared, unit, false, Duration::ZERO);
-                    }
-                    RunEnd::Stopped { reason, forced, took } => {
-                        match &reason {
-                            Some(reason) => unit.record_stop(reason),
-                            None => unit.runtime().pid = None,
-                        }
-                        return finish_stopped(&shared, unit, forced, took);
-                    }
-                }
-            }
-            Err(reason) => (reason, Duration::ZERO),
+        let delay = match run_once(&shared, index, &stop).await {
+            Ok(delay) => delay,
+            Err(ending) => return ending,
         };
-        unit.record_exit(&reason);
-        let succeeded = reason.is_success();
-        report_exit(&shared, unit, reason);
-        match tracker.decide(&unit.policy, succeeded, ran_for, Instant::now(), fastrand::f64()) {
-            Decision::Restart { attempt, delay } => {
-                unit.set_state(UnitState::Backoff);
-                shared.emit(unit, EventKind::Restarting { attempt, delay });
-                if !wait_delay(delay, &stop).await {
-                    return finish_stopped(&shared, unit, false, Duration::ZERO);
-                }
-                tracker.record_restart(&unit.policy, Instant::now());
-            }
-            Decision::Exit => {
-                unit.set_state(UnitState::Exited);
-                shared.emit(unit, EventKind::Finished);
-                return Ending { state: UnitState::Exited, forced: false };
-            }
-            Decision::GiveUp(reason) => {
-                unit.set_state(UnitState::Failed);
-                shared.emit(unit, EventKind::GaveUp { reason });
-                return Ending { state: UnitState::Failed, forced: false };
-            }
+        if !wait_restart_delay(delay, &stop).await {
+            return finish_stopped(&shared, &shared.units[index], false, Duration::ZERO);
+        }
+        shared.units[index].record_restart();
+    }
+}
+
+/// Starts a run, waits for it to end and asks the policy what follows: a
+/// restart after the returned delay, or the unit's ending (at rest, or
+/// stopped on request).
+async fn run_once(shared: &Shared, index: usize, stop: &CancellationToken) -> Result<Duration, Ending> {
+    let unit = &shared.units[index];
+    let restarts = unit.mark_starting();
+    let ctx = Context::new(unit.name.clone(), restarts, stop.clone());
+    let mut run = match unit.start_run(ctx) {
+        Ok(run) => run,
+        Err(reason) => return decide(shared, unit, reason, Duration::ZERO),
+    };
+    unit.mark_running(run.pid());
+    shared.emit(unit, EventKind::Started { restart_count: restarts, pid: run.pid() });
+    // Each arm returns: a value carried past the await would sit in every
+    // idle unit's future.
+    match run.wait(shared, unit, stop).await {
+        RunEnd::Exited(reason) if !stop.is_cancelled() => decide(shared, unit, reason, unit.ran_for()),
+        // It ended because it was asked to: a stop, not an exit.
+        RunEnd::Exited(reason) => {
+            unit.record_stop(&reason);
+            Err(finish_stopped(shared, unit, false, Duration::ZERO))
+        }
+        RunEnd::Stopped(ending) => Err(ending),
+    }
+}
+
+/// Records how a run ended and asks the policy what follows: a restart after
+/// the returned delay, or rest (`Exited`, `Failed`).
+fn decide(shared: &Shared, unit: &Unit, reason: ExitReason, ran_for: Duration) -> Result<Duration, Ending> {
+    unit.record_exit(&reason);
+    let succeeded = reason.is_success();
+    report_exit(shared, unit, reason);
+    let decision = unit.runtime().tracker.decide(&unit.policy, succeeded, ran_for, Instant::now(), fastrand::f64());
+    match decision {
+        Decision::Restart { attempt, delay } => {
+            unit.set_state(UnitState::Backoff);
+            shared.emit(unit, EventKind::Restarting { attempt, delay });
+            Ok(delay)
+        }
+        Decision::Exit => {
+            unit.set_state(UnitState::Exited);
+            shared.emit(unit, EventKind::Finished);
+            Err(Ending { state: UnitState::Exited, forced: false })
+        }
+        Decision::GiveUp(reason) => {
+            unit.set_state(UnitState::Failed);
+            shared.emit(unit, EventKind::GaveUp { reason });
+            Err(Ending { state: UnitState::Failed, forced: false })
         }
     }
+}
+
+/// Waits out a restart delay; `false` if a stop came first.
+async fn wait_restart_delay(delay: Duration, stop: &CancellationToken) -> bool {
+    if delay.is_zero() {
+        // No timer for a zero delay, but stay a good neighbour in a crash loop.
+        tokio::task::consume_budget().await;
+        return !stop.is_cancelled();
+    }
+    // Boxed: a timer and a stop waiter are large, and only a unit waiting out
+    // a delay needs them.
+    Box::pin(wait_delay(delay, stop)).await
 }
 
 fn report_exit(shared: &Shared, unit: &Unit, reason: ExitReason) {
@@ -370,27 +409,17 @@ fn report_exit(shared: &Shared, unit: &Unit, reason: ExitReason) {
 
 /// Waits out a restart delay; `false` if a stop came first.
 async fn wait_delay(delay: Duration, stop: &CancellationToken) -> bool {
-    if delay.is_zero() {
-        // No timer for a zero delay, but stay a good neighbour in a crash loop.
-        tokio::task::consume_budget().await;
-        return !stop.is_cancelled();
+    tokio::select! {
+        biased;
+        () = stop.cancelled() => false,
+        () = tokio::time::sleep(delay) => true,
     }
-    // Boxed, like the stop path: a timer and a cancellation waiter are
-    // large, and only a unit waiting out a delay needs them.
-    Box::pin(async {
-        tokio::select! {
-            biased;
-            () = stop.cancelled() => false,
-            () = tokio::time::sleep(delay) => true,
-        }
-    })
-    .await
 }
 
 /// Marks a task unit whose loop was aborted after its grace period.
 pub(crate) fn mark_aborted(shared: &Shared, unit: &Unit, took: Duration) -> Ending {
     unit.runtime().pid = None;
-    tracing::info_span!("unit", unit = %unit.name).in_scope(|| finish_stopped(shared, unit, true, took))
+    finish_stopped(shared, unit, true, took)
 }
 
 fn finish_stopped(shared: &Shared, unit: &Unit, forced: bool, took: Duration) -> Ending {
@@ -403,20 +432,20 @@ fn finish_stopped(shared: &Shared, unit: &Unit, forced: bool, took: Duration) ->
 mod tests {
     use super::*;
 
-    fn instrumented_size<F, Fut>(_: F) -> usize
+    fn future_size<F, Fut>(_: F) -> usize
     where
         F: Fn(Arc<Shared>, usize, CancellationToken) -> Fut,
     {
-        std::mem::size_of::<tracing::instrument::Instrumented<Fut>>()
+        std::mem::size_of::<Fut>()
     }
 
-    /// Every unit keeps its loop's task alive. Within 280 bytes the future
-    /// fits a 384-byte tokio task (cells are 128-byte aligned); past that,
-    /// each unit costs 128 bytes more (see `benches/tasks.rs`). Box whatever
-    /// large state only a rare path needs, as the stop path does.
+    /// Every unit keeps its loop's task alive. A tokio task is the future
+    /// plus about 104 bytes, rounded up to 128 (its alignment): within 152
+    /// bytes the task takes 256, past that each unit costs 128 bytes more
+    /// (see `benches/tasks.rs`). Box whatever state only a rare path needs.
     #[test]
     fn an_idle_unit_loop_fits_a_small_task() {
-        let size = instrumented_size(run_loop);
-        assert!(size <= 280, "the unit loop's future grew to {size} bytes");
+        let size = future_size(run_loop);
+        assert!(size <= 152, "the unit loop's future grew to {size} bytes");
     }
 }

@@ -191,8 +191,9 @@ async fn every_endpoint_answers_with_its_status_code_and_json() {
     // The endpoint ends with the supervisor.
     let report = handle.shutdown().await;
     assert!(report.is_clean(), "{report}");
+    // (Whether the port still accepts is not checked: another test of this
+    // binary may be given the freed port at once.)
     tokio::time::timeout(DEADLINE, server.stopped()).await.expect("the endpoint stops after the shutdown");
-    assert!(TcpStream::connect(addr).await.is_err(), "still listening after the shutdown");
 }
 
 #[tokio::test]
