@@ -15,8 +15,11 @@ use rustix::process::{Pid, Signal};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpStream, UnixDatagram};
+
+use support::notify::{read_notifications, receive_until};
+
+mod support;
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -59,38 +62,6 @@ async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let status = text[9..12].parse().unwrap();
     let body = text.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or_default();
     (status, body)
-}
-
-/// Reads the socket for as long as it lives, as systemd does, and passes
-/// every message on.
-fn read_notifications(socket: UnixDatagram) -> mpsc::UnboundedReceiver<String> {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut buffer = vec![0; 4096];
-        while let Ok(received) = socket.recv(&mut buffer).await {
-            if sender.send(String::from_utf8_lossy(&buffer[..received]).into_owned()).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-/// Receives notifications until one has a line `wanted`; keeps every
-/// message received meanwhile in `seen`.
-async fn receive_until(messages: &mut mpsc::UnboundedReceiver<String>, wanted: &str, seen: &mut Vec<String>) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let message = tokio::time::timeout_at(deadline, messages.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {wanted} within {DEADLINE:?}; received {seen:?}"))
-            .expect("the socket reader runs");
-        let found = message.lines().any(|line| line == wanted);
-        seen.push(message);
-        if found {
-            return;
-        }
-    }
 }
 
 /// Whether any process is left in the group `pgid`.

@@ -14,8 +14,11 @@ use rustix::process::{Pid, Signal, kill_process};
 use supervisor::{Context, Supervisor, TaskSpec};
 use tokio::net::UnixDatagram;
 use tokio::process::Command;
-use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+use support::notify::{read_notifications, receive_until};
+
+mod support;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 /// Set in the child's environment: the file whose existence makes its
@@ -42,36 +45,6 @@ async fn child() {
     assert!(handle.notify_systemd());
     let report = shutdown.await;
     assert!(report.is_clean(), "{report}");
-}
-
-fn read_notifications(socket: UnixDatagram) -> mpsc::UnboundedReceiver<String> {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        let mut buffer = vec![0; 4096];
-        while let Ok(received) = socket.recv(&mut buffer).await {
-            if sender.send(String::from_utf8_lossy(&buffer[..received]).into_owned()).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
-}
-
-/// Receives until a message has the line `wanted`; every message received
-/// goes to `seen`.
-async fn receive_until(messages: &mut mpsc::UnboundedReceiver<String>, wanted: &str, seen: &mut Vec<String>) {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let message = tokio::time::timeout_at(deadline, messages.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no {wanted} within {DEADLINE:?}; received {seen:?}"))
-            .expect("the socket reader runs");
-        let found = message.lines().any(|line| line == wanted);
-        seen.push(message);
-        if found {
-            return;
-        }
-    }
 }
 
 fn fresh_dir() -> PathBuf {
