@@ -22,6 +22,10 @@ fn runtime() -> Runtime {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap()
 }
 
+fn current_thread_runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+}
+
 /// Runs `work` in a task on a worker thread, as an application's code runs,
 /// rather than on the thread that blocks on the runtime.
 fn on_worker<F>(rt: &Runtime, work: F) -> Duration
@@ -136,9 +140,9 @@ fn benches(c: &mut Criterion) {
 /// The ratios, measured in rounds that alternate raw and supervised, so that
 /// a change in the machine's load hits both sides alike: the median of the
 /// per-round ratios.
-fn print_ratios(rt: &Runtime) {
+fn print_ratios(flavor: &str, rt: &Runtime) {
     const ROUNDS: usize = 15;
-    println!("\nratios (median of {ROUNDS} alternating rounds):");
+    println!("\nratios on a {flavor} runtime (median of {ROUNDS} alternating rounds):");
     let compare =
         |name: &str, iters: u64, target: f64, raw: &dyn Fn(u64) -> Duration, supervised: &dyn Fn(u64) -> Duration| {
             let mut rounds: Vec<(f64, f64)> = (0..ROUNDS)
@@ -180,6 +184,7 @@ fn main() {
     // Under `cargo test --benches` or `--list`, criterion's part only.
     let args: Vec<String> = std::env::args().collect();
     if args.iter().any(|arg| arg == "--bench") && !args.iter().any(|arg| arg == "--list") {
-        print_ratios(&runtime());
+        print_ratios("multi-thread (2 workers)", &runtime());
+        print_ratios("current-thread", &current_thread_runtime());
     }
 }
