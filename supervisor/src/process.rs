@@ -151,6 +151,9 @@ impl ProcessRun {
 
     async fn finish(&mut self, status: io::Result<ExitStatus>) -> ExitReason {
         // The leader is reaped; stragglers of its group must not outlive it.
+        // While any of them lives, the group's id cannot be reused; once none
+        // does, it could only be reused by a new group after the pid counter
+        // wrapped around, in the microseconds since the reap.
         self.group.kill();
         if let Some(capture) = &mut self.capture
             && tokio::time::timeout(DRAIN_TIMEOUT, capture.drain()).await.is_err()
