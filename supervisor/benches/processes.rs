@@ -69,6 +69,7 @@ async fn raw_stop(iters: u64) -> Duration {
     for _ in 0..iters {
         let mut child = tokio::process::Command::new("sleep").arg("1000").spawn().unwrap();
         let pid = rustix::process::Pid::from_raw(i32::try_from(child.id().unwrap()).unwrap()).unwrap();
+        settle().await;
         let began = Instant::now();
         rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
         let status = child.wait().await.unwrap();
@@ -76,6 +77,13 @@ async fn raw_stop(iters: u64) -> Duration {
         assert!(!status.success());
     }
     took
+}
+
+/// Lets a just-started process, and the unit's task that has just reported
+/// it, settle before a stop is timed: both sides then stop a process that
+/// runs, as in real use, rather than one still starting.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(1)).await;
 }
 
 async fn running(handle: &SupervisorHandle, events: &mut tokio::sync::broadcast::Receiver<Event>) {
@@ -99,6 +107,7 @@ async fn supervised_stop(iters: u64, output: Output) -> Duration {
             handle.start_unit("sleep").await.unwrap();
             running(&handle, &mut events).await;
         }
+        settle().await;
         let began = Instant::now();
         handle.stop_unit("sleep").await.unwrap();
         took += began.elapsed();
