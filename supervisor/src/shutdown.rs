@@ -149,45 +149,61 @@ fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S
 /// (or at once when `kill_now` fires); a process's loop signals its group and
 /// kills it after the grace period by itself.
 pub(crate) async fn stop_locked(shared: &Shared, unit: &Unit) -> Option<Ending> {
-    stop_with(shared, unit, &mut Grace::new(shared)).await
+    stop_with(shared, unit, &mut Grace::new(shared), Instant::now()).await
 }
 
 /// The timers of a task's grace period. A shutdown reuses one for all its
-/// units: moving one timer later costs little, while arming a new one for
-/// each unit wakes the runtime's timer driver every time.
+/// units, and moves its timer only when a unit's deadline comes before the
+/// one it is set for: stopping a unit that ends at once then touches no
+/// timer at all, where arming one per unit would wake the runtime's timer
+/// driver every time.
 pub(crate) struct Grace<'a> {
     timer: Pin<Box<Sleep>>,
+    /// What `timer` is set for; `None` before first use.
+    armed_for: Option<Instant>,
     kill_now: Pin<Box<WaitForCancellationFuture<'a>>>,
 }
 
 impl<'a> Grace<'a> {
     pub(crate) fn new(shared: &'a Shared) -> Self {
-        Grace { timer: Box::pin(tokio::time::sleep(Duration::ZERO)), kill_now: Box::pin(shared.kill_now.cancelled()) }
+        Grace {
+            timer: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            armed_for: None,
+            kill_now: Box::pin(shared.kill_now.cancelled()),
+        }
     }
 
-    /// Completes when a grace period of `timeout` from now runs out, or at
-    /// once when `kill_now` fires.
-    async fn run_out(&mut self, timeout: Duration) {
-        let now = Instant::now();
+    /// Completes when a grace period of `timeout` from `began` runs out, or
+    /// at once when `kill_now` fires.
+    async fn run_out(&mut self, began: Instant, timeout: Duration) {
         // A timeout too long to add up is as good as never.
-        let deadline = now.checked_add(timeout).unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600));
-        self.timer.as_mut().reset(deadline);
-        tokio::select! {
-            () = self.timer.as_mut() => {}
-            () = self.kill_now.as_mut() => {}
+        let deadline = began.checked_add(timeout).unwrap_or_else(|| began + Duration::from_secs(100 * 365 * 24 * 3600));
+        loop {
+            if self.armed_for.is_none_or(|armed| armed > deadline) {
+                self.timer.as_mut().reset(deadline);
+                self.armed_for = Some(deadline);
+            }
+            tokio::select! {
+                () = self.timer.as_mut() => {}
+                () = self.kill_now.as_mut() => return,
+            }
+            // The timer was set for an earlier unit's deadline.
+            if Instant::now() >= deadline {
+                return;
+            }
+            self.armed_for = None;
         }
     }
 }
 
-async fn stop_with(shared: &Shared, unit: &Unit, grace: &mut Grace<'_>) -> Option<Ending> {
+async fn stop_with(shared: &Shared, unit: &Unit, grace: &mut Grace<'_>, began: Instant) -> Option<Ending> {
     let Activation { stop, mut task } = unit.take_activation()?;
     stop.cancel();
     if unit.kind() == UnitKind::Task {
-        let began = Instant::now();
         let graceful = tokio::select! {
             biased;
             joined = &mut task => Some(joined),
-            () = grace.run_out(unit.stop_timeout()) => None,
+            () = grace.run_out(began, unit.stop_timeout()) => None,
         };
         let joined = match graceful {
             Some(joined) => joined,
@@ -266,7 +282,7 @@ async fn stop_for_shutdown(shared: &Shared, unit: &Unit, grace: &mut Grace<'_>) 
     let _control = unit.control.lock().await;
     let state = unit.state();
     let began = Instant::now();
-    let outcome = match stop_with(shared, unit, grace).await {
+    let outcome = match stop_with(shared, unit, grace, began).await {
         Some(Ending { state: UnitState::Stopped, forced: true }) => StopOutcome::Forced,
         Some(Ending { state: UnitState::Stopped, forced: false }) => StopOutcome::Graceful,
         _ => StopOutcome::NotRunning,

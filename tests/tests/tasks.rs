@@ -646,3 +646,33 @@ async fn dropping_every_handle_aborts_a_stubborn_task_after_its_grace() {
     }
     assert!(began.elapsed() >= Duration::from_secs(3), "aborted before its grace period ran out");
 }
+
+fn stubborn(name: &str, stop_timeout: Duration) -> TaskSpec {
+    TaskSpec::new(name, |_ctx| std::future::pending::<()>()).stop_timeout(stop_timeout)
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_unit_gets_its_own_grace_period_in_a_shutdown() {
+    let secs = Duration::from_secs;
+    let handle = Supervisor::builder()
+        .task(stubborn("long", secs(10)))
+        .task(stubborn("short", secs(3)))
+        .task(idle("polite").stop_timeout(secs(3600)))
+        .task(stubborn("shortest", secs(1)))
+        .build()
+        .unwrap()
+        .start();
+    wait_for(&handle, "shortest", UnitState::Running).await;
+    let report = handle.shutdown().await;
+    let stops: Vec<_> = report.units.iter().map(|unit| (unit.name.as_str(), unit.outcome, unit.took)).collect();
+    assert_eq!(
+        stops,
+        [
+            ("shortest", StopOutcome::Forced, secs(1)),
+            ("polite", StopOutcome::Graceful, Duration::ZERO),
+            ("short", StopOutcome::Forced, secs(3)),
+            ("long", StopOutcome::Forced, secs(10)),
+        ]
+    );
+    assert_eq!(report.took, secs(14));
+}
