@@ -124,6 +124,9 @@ pub(crate) fn manifest(manifest: &Manifest) -> TokenStream {
         let timeout = timeout.expand(&private);
         calls.extend(quote!(.shutdown_timeout(#timeout)));
     }
+    if let Some(order) = &manifest.shutdown_order {
+        calls.extend(quote!(.shutdown_order(#private::ShutdownOrder::#order)));
+    }
     let mut names = Vec::new();
     for entry in &manifest.entries {
         match entry {

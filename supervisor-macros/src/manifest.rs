@@ -16,7 +16,8 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, Ident, LitStr, Path, Token, token};
 
 const KINDS: &[&str] = &["daemon", "task"];
-const SETTINGS: &[&str] = &["shutdown_timeout", "crate"];
+const SETTINGS: &[&str] = &["shutdown_timeout", "shutdown_order", "crate"];
+const SHUTDOWN_ORDERS: &[&str] = &["sequential", "concurrent"];
 const DAEMON_KEYS: &[&str] = &["stop_timeout", "stop_signal", "dir", "env"];
 const TASK_KEYS: &[&str] = &["stop_timeout"];
 const ENTRY_EXAMPLE: &str = "`daemon NAME = \"command\";`, `task NAME;`, `task NAME = path_or_closure;` or a setting such as `shutdown_timeout = \"30s\";`";
@@ -26,6 +27,8 @@ const ENTRY_EXAMPLE: &str = "`daemon NAME = \"command\";`, `task NAME;`, `task N
 pub(crate) struct Manifest {
     pub(crate) krate: Option<Path>,
     pub(crate) shutdown_timeout: Option<DurationValue>,
+    /// `Sequential` or `Concurrent`: the `ShutdownOrder` variant to name.
+    pub(crate) shutdown_order: Option<Ident>,
     pub(crate) entries: Vec<Entry>,
 }
 
@@ -152,9 +155,28 @@ fn parse_item(
 fn read_setting(option: &RawOption, manifest: &mut Manifest, errors: &mut Errors) {
     match option.name().as_str() {
         "shutdown_timeout" => manifest.shutdown_timeout = errors.take(duration::parse(option)),
+        "shutdown_order" => manifest.shutdown_order = errors.take(shutdown_order(option)),
         "crate" => manifest.krate = errors.take(crate_path(option)),
         _ => errors.push(options::unknown(option, "setting", SETTINGS)),
     }
+}
+
+/// `shutdown_order = "sequential" | "concurrent"`.
+fn shutdown_order(option: &RawOption) -> syn::Result<Ident> {
+    let expected = "`shutdown_order` takes \"sequential\" or \"concurrent\", e.g. `shutdown_order = \"concurrent\";`";
+    let lit = options::string(option).map_err(|_| option.error(expected))?;
+    let variant = match lit.value().as_str() {
+        "sequential" => "Sequential",
+        "concurrent" => "Concurrent",
+        other => {
+            let hint = match suggest::closest(other, SHUTDOWN_ORDERS) {
+                Some(close) => format!(" (did you mean \"{close}\"?)"),
+                None => String::new(),
+            };
+            return Err(syn::Error::new(lit.span(), format!("unknown shutdown order \"{other}\"{hint}; {expected}")));
+        }
+    };
+    Ok(Ident::new(variant, lit.span()))
 }
 
 /// A unit name: an identifier or a string literal.

@@ -92,7 +92,7 @@ pub use health::{CheckReport, DEFAULT_HEALTH_CHECK_TIMEOUT, HealthReport, UnitHe
 pub use http::{DEFAULT_HTTP_ADDR, HttpEndpoint, HttpServer};
 pub use pidfile::PidFile;
 pub use policy::{GiveUpReason, MaxRestarts, RestartOn, RestartPolicy};
-pub use shutdown::{ShutdownReport, StopOutcome, UnitReport};
+pub use shutdown::{ShutdownOrder, ShutdownReport, StopOutcome, UnitReport};
 pub use signal::Signal;
 pub use status::{UnitKind, UnitState, UnitStatus};
 pub use supervisor::{DEFAULT_EVENT_CAPACITY, Supervisor, SupervisorBuilder};
@@ -191,7 +191,8 @@ pub use supervisor_macros::supervised;
 /// - The `{ ... }` options: `restart`, `max`, `on`, `backoff`, `max_delay`, `jitter`, `reset_after`, `window`,
 ///   `window_max` and `stop_timeout`. Daemons also accept `stop_signal = "TERM" | "SIGTERM" | ...`,
 ///   `dir = "..."` and `env = { KEY = "value", ... }`.
-/// - Settings: `shutdown_timeout = "30s";` and `crate = "path";`.
+/// - Settings: `shutdown_timeout = "30s";`, `shutdown_order = "sequential" | "concurrent";` (see
+///   [`ShutdownOrder`]) and `crate = "path";`.
 /// - NAME is an identifier or a string literal, such as `daemon "my-web" = ...`.
 ///
 /// # Equivalent code

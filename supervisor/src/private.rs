@@ -12,7 +12,8 @@ pub use std::time::Duration;
 pub use std::vec::Vec;
 
 pub use crate::{
-    Context, DaemonSpec, MaxRestarts, Output, RestartOn, RestartPolicy, Signal, Supervisor, SupervisorBuilder, TaskSpec,
+    Context, DaemonSpec, MaxRestarts, Output, RestartOn, RestartPolicy, ShutdownOrder, Signal, Supervisor,
+    SupervisorBuilder, TaskSpec,
 };
 
 /// Builds a supervisor whose names and programs the macro has already checked.

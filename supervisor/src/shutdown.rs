@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFuture;
@@ -14,6 +15,31 @@ use tokio_util::sync::WaitForCancellationFuture;
 use crate::supervisor::Shared;
 use crate::unit::{Activation, Ending, Unit, mark_aborted};
 use crate::{SupervisorHandle, UnitKind, UnitState};
+
+/// How a shutdown goes through the units.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{ShutdownOrder, Supervisor};
+///
+/// let builder = Supervisor::builder().shutdown_order(ShutdownOrder::Concurrent);
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ShutdownOrder {
+    /// The most recently started unit first, each fully stopped before the
+    /// next is asked: a unit never outlives one it was started after, so a
+    /// unit may rely on those registered before it until it has stopped.
+    /// The shutdown takes as long as the units' stops added up.
+    #[default]
+    Sequential,
+    /// Every unit asked at once (in reverse start order), all winding down
+    /// together, each within its own grace period: the shutdown takes as
+    /// long as the slowest stop. For units that do not depend on each other.
+    Concurrent,
+}
 
 /// How one unit's stop went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -261,11 +287,26 @@ pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
     });
     let mut order: Vec<&Unit> = shared.units.iter().collect();
     order.sort_by_key(|unit| std::cmp::Reverse(unit.start_seq()));
-    let mut units = Vec::with_capacity(order.len());
-    let mut grace = Grace::new(shared);
-    for unit in order {
-        units.push(stop_for_shutdown(shared, unit, &mut grace).await);
-    }
+    let units = match shared.shutdown_order {
+        ShutdownOrder::Sequential => {
+            let mut units = Vec::with_capacity(order.len());
+            let mut grace = Grace::new(shared);
+            for unit in order {
+                units.push(stop_for_shutdown(shared, unit, &mut grace).await);
+            }
+            units
+        }
+        // Polled in order, so every unit is asked in reverse start order;
+        // then they all wind down together, each with its own grace period.
+        ShutdownOrder::Concurrent => {
+            join_all(
+                order
+                    .into_iter()
+                    .map(|unit| async move { stop_for_shutdown(shared, unit, &mut Grace::new(shared)).await }),
+            )
+            .await
+        }
+    };
     if let Some(deadline) = deadline {
         deadline.abort();
     }

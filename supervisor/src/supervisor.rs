@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::event::{Event, EventKind};
 use crate::handle::SupervisorHandle;
-use crate::shutdown::{self, ShutdownReport};
+use crate::shutdown::{self, ShutdownOrder, ShutdownReport};
 use crate::unit::{Activation, Unit, spawn_loop};
 use crate::{DaemonSpec, Error, TaskSpec};
 
@@ -54,6 +54,7 @@ pub struct Supervisor {
 pub struct SupervisorBuilder {
     units: Vec<UnitSpec>,
     shutdown_timeout: Option<Duration>,
+    shutdown_order: ShutdownOrder,
     event_capacity: Option<usize>,
     pub(crate) health: crate::health::Checks,
     pub(crate) pid_file: Option<std::path::PathBuf>,
@@ -149,6 +150,13 @@ impl SupervisorBuilder {
         self
     }
 
+    /// Whether a shutdown stops the units one at a time, the most recently
+    /// started first (the default), or all at once.
+    pub fn shutdown_order(mut self, order: ShutdownOrder) -> Self {
+        self.shutdown_order = order;
+        self
+    }
+
     /// The capacity of the event channel (default 1024).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = Some(capacity);
@@ -208,6 +216,7 @@ impl SupervisorBuilder {
                 shutting_down: AtomicBool::new(false),
                 start_seq: AtomicU64::new(0),
                 shutdown_timeout: self.shutdown_timeout,
+                shutdown_order: self.shutdown_order,
                 report: OnceCell::new(),
                 health: self.health,
                 #[cfg(feature = "systemd")]
@@ -245,6 +254,7 @@ pub(crate) struct Shared {
     shutting_down: AtomicBool,
     start_seq: AtomicU64,
     pub(crate) shutdown_timeout: Option<Duration>,
+    pub(crate) shutdown_order: ShutdownOrder,
     pub(crate) report: OnceCell<ShutdownReport>,
     pub(crate) health: crate::health::Checks,
     /// Where `STOPPING=1` goes, once `notify_systemd` is called.

@@ -120,3 +120,17 @@ async fn manifest_daemon_env_dir_and_list_command() {
     assert_eq!(status.exit_code, Some(0));
     handle.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn manifest_shutdown_order_concurrent_overlaps_the_stops() {
+    let sup = supervise! {
+        shutdown_order = "concurrent";
+        task first = |_ctx: Context| std::future::pending::<()>() { stop_timeout = "3s" };
+        task second = |_ctx: Context| std::future::pending::<()>() { stop_timeout = "3s" };
+    };
+    let handle = sup.start();
+    wait_for(&handle, "second", UnitState::Running).await;
+    let report = handle.shutdown().await;
+    assert_eq!(report.forced().count(), 2);
+    assert_eq!(report.took, Duration::from_secs(3), "one after the other would take 6 s");
+}

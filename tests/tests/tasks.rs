@@ -676,3 +676,28 @@ async fn each_unit_gets_its_own_grace_period_in_a_shutdown() {
     );
     assert_eq!(report.took, secs(14));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_shutdown_takes_as_long_as_the_slowest_stop() {
+    let secs = Duration::from_secs;
+    let handle = Supervisor::builder()
+        .task(stubborn("long", secs(10)))
+        .task(stubborn("short", secs(3)))
+        .task(idle("polite"))
+        .shutdown_order(supervisor::ShutdownOrder::Concurrent)
+        .build()
+        .unwrap()
+        .start();
+    wait_for(&handle, "polite", UnitState::Running).await;
+    let report = handle.shutdown().await;
+    let stops: Vec<_> = report.units.iter().map(|unit| (unit.name.as_str(), unit.outcome, unit.took)).collect();
+    assert_eq!(
+        stops,
+        [
+            ("polite", StopOutcome::Graceful, Duration::ZERO),
+            ("short", StopOutcome::Forced, secs(3)),
+            ("long", StopOutcome::Forced, secs(10)),
+        ]
+    );
+    assert_eq!(report.took, secs(10), "not 13 s: the stops overlapped");
+}
