@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-use supervisor::{Context, MaxRestarts, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitState};
+use supervisor::{
+    Context, MaxRestarts, RestartPolicy, ShutdownOrder, Supervisor, SupervisorHandle, TaskSpec, UnitState,
+};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -150,8 +152,8 @@ fn idle_spec(index: usize, ready: &Arc<Ready>) -> TaskSpec {
     })
 }
 
-fn build_idle(count: usize, ready: &Arc<Ready>) -> Supervisor {
-    let mut builder = Supervisor::builder();
+fn build_idle(count: usize, ready: &Arc<Ready>, order: ShutdownOrder) -> Supervisor {
+    let mut builder = Supervisor::builder().shutdown_order(order);
     for index in 0..count {
         builder = builder.task(idle_spec(index, ready));
     }
@@ -226,10 +228,10 @@ async fn raw_serial_stop() -> Duration {
 
 /// `[builder + build(), start() until all polled, shutdown(), a second
 /// shutdown()]`.
-async fn supervised_start_stop() -> [Duration; 4] {
+async fn supervised_start_stop(order: ShutdownOrder) -> [Duration; 4] {
     let ready = Ready::new(UNITS);
     let began = Instant::now();
-    let sup = build_idle(UNITS, &ready);
+    let sup = build_idle(UNITS, &ready, order);
     let built = began.elapsed();
     let began = Instant::now();
     let handle = sup.start();
@@ -254,7 +256,9 @@ fn start_stop(criterion: &mut Criterion, rt: &Runtime) {
         b.iter_custom(|iters| (0..iters).map(|_| total(&on_worker(rt, raw_start_stop()))).sum());
     });
     group.bench_function("supervised", |b| {
-        b.iter_custom(|iters| (0..iters).map(|_| total(&on_worker(rt, supervised_start_stop()))).sum());
+        b.iter_custom(|iters| {
+            (0..iters).map(|_| total(&on_worker(rt, supervised_start_stop(ShutdownOrder::Sequential)))).sum()
+        });
     });
     group.finish();
 }
@@ -263,10 +267,12 @@ fn start_stop(criterion: &mut Criterion, rt: &Runtime) {
 /// weighs on both sides of a ratio alike; the summary takes medians.
 fn paired_start_stop(rt: &Runtime, summary: &mut Summary) {
     let (mut raw, mut sup, mut raw_serial) = (Samples::default(), Samples::default(), Vec::new());
+    let mut concurrent = Samples::default();
     for _ in 0..PAIRED_RUNS {
         raw.add(on_worker(rt, raw_start_stop()));
-        sup.add(on_worker(rt, supervised_start_stop()));
+        sup.add(on_worker(rt, supervised_start_stop(ShutdownOrder::Sequential)));
         raw_serial.push(on_worker(rt, raw_serial_stop()));
+        concurrent.add(on_worker(rt, supervised_start_stop(ShutdownOrder::Concurrent)));
     }
     let raw_start = raw.median(Some(1));
     let sup_start = sup.median(Some(0)) + sup.median(Some(1));
@@ -282,6 +288,13 @@ fn paired_start_stop(rt: &Runtime, summary: &mut Summary) {
         median(raw_serial),
         "",
     );
+    summary.time(
+        "10k idle: start + graceful stop, ShutdownOrder::Concurrent",
+        concurrent.median(None),
+        raw.median(None),
+        "<= 2x raw",
+    );
+    summary.time("  of which shutdown() / cancel + join", concurrent.median(Some(2)), raw.median(Some(2)), "");
 }
 
 // ---------------------------------------------------------------------------
@@ -353,7 +366,7 @@ fn statuses_rows(summary: &mut Summary, rt: &Runtime) {
     let (times, start, stop) = on_worker(rt, async {
         let ready = Ready::new(STATUS_UNITS);
         let began = Instant::now();
-        let handle = build_idle(STATUS_UNITS, &ready).start();
+        let handle = build_idle(STATUS_UNITS, &ready, ShutdownOrder::Sequential).start();
         ready.wait().await;
         let start = began.elapsed();
         let mut times = Vec::new();
@@ -432,7 +445,7 @@ fn memory_probe(rt: &Runtime, supervised: bool) -> String {
         let before = memory_now();
         let mut registered = before;
         let keep: Box<dyn std::any::Any + Send> = if supervised {
-            let sup = build_idle(UNITS, &ready);
+            let sup = build_idle(UNITS, &ready, ShutdownOrder::Sequential);
             registered = memory_now();
             Box::new(sup.start())
         } else {
@@ -516,7 +529,7 @@ fn idle_probe(rt: &Runtime, supervised: bool) -> String {
         let ready = ready.clone();
         async move {
             let keep: Box<dyn std::any::Any + Send> = if supervised {
-                Box::new(build_idle(UNITS, &ready).start())
+                Box::new(build_idle(UNITS, &ready, ShutdownOrder::Sequential).start())
             } else {
                 Box::new(spawn_raw(UNITS, &ready))
             };

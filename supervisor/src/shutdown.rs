@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use serde::Serialize;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFuture;
@@ -175,7 +174,15 @@ fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S
 /// (or at once when `kill_now` fires); a process's loop signals its group and
 /// kills it after the grace period by itself.
 pub(crate) async fn stop_locked(shared: &Shared, unit: &Unit) -> Option<Ending> {
-    stop_with(shared, unit, &mut Grace::new(shared), Instant::now()).await
+    let activation = ask_to_stop(unit)?;
+    wait_stopped(shared, unit, activation, &mut Grace::new(shared), Instant::now()).await
+}
+
+/// Takes the unit's activation and cancels it. The caller holds `control`.
+fn ask_to_stop(unit: &Unit) -> Option<Activation> {
+    let activation = unit.take_activation()?;
+    activation.stop.cancel();
+    Some(activation)
 }
 
 /// The timers of a task's grace period. A shutdown reuses one for all its
@@ -222,9 +229,16 @@ impl<'a> Grace<'a> {
     }
 }
 
-async fn stop_with(shared: &Shared, unit: &Unit, grace: &mut Grace<'_>, began: Instant) -> Option<Ending> {
-    let Activation { stop, mut task } = unit.take_activation()?;
-    stop.cancel();
+/// Waits for a unit asked to stop at `began` to end: a task is aborted when
+/// its grace period runs out; a process's loop kills it by itself.
+async fn wait_stopped(
+    shared: &Shared,
+    unit: &Unit,
+    activation: Activation,
+    grace: &mut Grace<'_>,
+    began: Instant,
+) -> Option<Ending> {
+    let Activation { stop: _, mut task } = activation;
     if unit.kind() == UnitKind::Task {
         let graceful = tokio::select! {
             biased;
@@ -287,26 +301,27 @@ pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
     });
     let mut order: Vec<&Unit> = shared.units.iter().collect();
     order.sort_by_key(|unit| std::cmp::Reverse(unit.start_seq()));
-    let units = match shared.shutdown_order {
+    let mut grace = Grace::new(shared);
+    let mut units = Vec::with_capacity(order.len());
+    match shared.shutdown_order {
         ShutdownOrder::Sequential => {
-            let mut units = Vec::with_capacity(order.len());
-            let mut grace = Grace::new(shared);
             for unit in order {
-                units.push(stop_for_shutdown(shared, unit, &mut grace).await);
+                let asked = ask_for_shutdown(unit).await;
+                units.push(asked.stopped(shared, &mut grace).await);
             }
-            units
         }
-        // Polled in order, so every unit is asked in reverse start order;
-        // then they all wind down together, each with its own grace period.
+        // Every unit is asked first, then each is waited for in turn: the
+        // others wind down meanwhile, and each deadline counts from its ask.
         ShutdownOrder::Concurrent => {
-            join_all(
-                order
-                    .into_iter()
-                    .map(|unit| async move { stop_for_shutdown(shared, unit, &mut Grace::new(shared)).await }),
-            )
-            .await
+            let mut asked = Vec::with_capacity(order.len());
+            for unit in order {
+                asked.push(ask_for_shutdown(unit).await);
+            }
+            for asked in asked {
+                units.push(asked.stopped(shared, &mut grace).await);
+            }
         }
-    };
+    }
     if let Some(deadline) = deadline {
         deadline.abort();
     }
@@ -319,16 +334,39 @@ pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
     report
 }
 
-async fn stop_for_shutdown(shared: &Shared, unit: &Unit, grace: &mut Grace<'_>) -> UnitReport {
-    let _control = unit.control.lock().await;
+/// A unit a shutdown has asked to stop, its control lock held until it is
+/// seen stopped.
+struct Asked<'a> {
+    unit: &'a Unit,
+    /// Its state when the shutdown reached it.
+    state: UnitState,
+    at: Instant,
+    activation: Option<Activation>,
+    _control: tokio::sync::MutexGuard<'a, ()>,
+}
+
+async fn ask_for_shutdown(unit: &Unit) -> Asked<'_> {
+    let control = unit.control.lock().await;
     let state = unit.state();
-    let began = Instant::now();
-    let outcome = match stop_with(shared, unit, grace, began).await {
-        Some(Ending { state: UnitState::Stopped, forced: true }) => StopOutcome::Forced,
-        Some(Ending { state: UnitState::Stopped, forced: false }) => StopOutcome::Graceful,
-        _ => StopOutcome::NotRunning,
-    };
-    UnitReport { name: unit.name.to_string(), kind: unit.kind(), state, outcome, took: began.elapsed() }
+    let activation = ask_to_stop(unit);
+    Asked { unit, state, at: Instant::now(), activation, _control: control }
+}
+
+impl Asked<'_> {
+    async fn stopped(self, shared: &Shared, grace: &mut Grace<'_>) -> UnitReport {
+        let ending = match self.activation {
+            Some(activation) => wait_stopped(shared, self.unit, activation, grace, self.at).await,
+            None => None,
+        };
+        let (outcome, took) = match ending {
+            Some(Ending { state: UnitState::Stopped, forced, at }) => {
+                let outcome = if forced { StopOutcome::Forced } else { StopOutcome::Graceful };
+                (outcome, at.saturating_duration_since(self.at))
+            }
+            _ => (StopOutcome::NotRunning, Duration::ZERO),
+        };
+        UnitReport { name: self.unit.name.to_string(), kind: self.unit.kind(), state: self.state, outcome, took }
+    }
 }
 
 /// Waits for `SIGINT` or `SIGTERM`, then shuts down gracefully; a second

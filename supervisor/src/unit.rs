@@ -47,6 +47,8 @@ pub(crate) struct Ending {
     pub(crate) state: UnitState,
     /// Whether a stop had to abort or kill the run.
     pub(crate) forced: bool,
+    /// When the loop ended.
+    pub(crate) at: Instant,
 }
 
 /// The unit's mutable state, behind a lock that is never held across an
@@ -377,12 +379,12 @@ fn decide(shared: &Shared, unit: &Unit, reason: ExitReason, ran_for: Duration) -
         Decision::Exit => {
             unit.set_state(UnitState::Exited);
             shared.emit(unit, EventKind::Finished);
-            Err(Ending { state: UnitState::Exited, forced: false })
+            Err(Ending { state: UnitState::Exited, forced: false, at: Instant::now() })
         }
         Decision::GiveUp(reason) => {
             unit.set_state(UnitState::Failed);
             shared.emit(unit, EventKind::GaveUp { reason });
-            Err(Ending { state: UnitState::Failed, forced: false })
+            Err(Ending { state: UnitState::Failed, forced: false, at: Instant::now() })
         }
     }
 }
@@ -425,7 +427,7 @@ pub(crate) fn mark_aborted(shared: &Shared, unit: &Unit, took: Duration) -> Endi
 fn finish_stopped(shared: &Shared, unit: &Unit, forced: bool, took: Duration) -> Ending {
     unit.set_state(UnitState::Stopped);
     shared.emit(unit, EventKind::Stopped { forced, took });
-    Ending { state: UnitState::Stopped, forced }
+    Ending { state: UnitState::Stopped, forced, at: Instant::now() }
 }
 
 #[cfg(test)]
