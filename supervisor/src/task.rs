@@ -106,6 +106,14 @@ impl TaskSpec {
 
     /// How long a run may take to finish after cancellation before it is
     /// aborted (default 5 s).
+    ///
+    /// # Caveats
+    ///
+    /// Aborting drops the run's future, which takes effect at its next
+    /// `.await`: a run that blocks its thread (a busy loop, blocking I/O)
+    /// cannot be aborted until it yields. Put blocking work in
+    /// `tokio::task::spawn_blocking`, and check `ctx.is_cancelled()` in long
+    /// computations.
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.stop_timeout = timeout;
         self
