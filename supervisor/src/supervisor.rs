@@ -90,6 +90,7 @@ impl Supervisor {
     /// # Panics
     ///
     /// Outside a tokio runtime, like [`tokio::spawn`].
+    #[must_use = "dropping the last handle shuts the supervisor down"]
     pub fn start(self) -> SupervisorHandle {
         for index in 0..self.shared.units.len() {
             self.shared.activate(index);
