@@ -174,15 +174,18 @@ fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S
 /// (or at once when `kill_now` fires); a process's loop signals its group and
 /// kills it after the grace period by itself.
 pub(crate) async fn stop_locked(shared: &Shared, unit: &Unit) -> Option<Ending> {
-    let activation = ask_to_stop(unit)?;
+    let activation = ask_to_stop(unit).1?;
     wait_stopped(shared, unit, activation, &mut Grace::new(shared), Instant::now()).await
 }
 
-/// Takes the unit's activation and cancels it. The caller holds `control`.
-fn ask_to_stop(unit: &Unit) -> Option<Activation> {
-    let activation = unit.take_activation()?;
-    activation.stop.cancel();
-    Some(activation)
+/// Takes the unit's activation and cancels it; returns it with the state the
+/// unit was in. The caller holds `control`.
+fn ask_to_stop(unit: &Unit) -> (UnitState, Option<Activation>) {
+    let (state, activation) = unit.take_activation();
+    if let Some(activation) = &activation {
+        activation.stop.cancel();
+    }
+    (state, activation)
 }
 
 /// The timers of a task's grace period. A shutdown reuses one for all its
@@ -347,8 +350,7 @@ struct Asked<'a> {
 
 async fn ask_for_shutdown(unit: &Unit) -> Asked<'_> {
     let control = unit.control.lock().await;
-    let state = unit.state();
-    let activation = ask_to_stop(unit);
+    let (state, activation) = ask_to_stop(unit);
     Asked { unit, state, at: Instant::now(), activation, _control: control }
 }
 

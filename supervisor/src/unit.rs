@@ -69,6 +69,32 @@ struct Runtime {
     start_seq: u64,
 }
 
+impl Runtime {
+    fn record_exit(&mut self, reason: &ExitReason) {
+        self.pid = None;
+        self.exit_code = reason.exit_code();
+        self.signal = reason.signal();
+        if let Some(message) = reason.error_message() {
+            self.last_error = Some(message);
+        }
+    }
+
+    /// Like `record_exit`, for a run that a requested stop ended: a process
+    /// killed by the stop signal (or by `SIGKILL` after the timeout) keeps
+    /// that signal in its status, but it is not a failure.
+    fn record_stop(&mut self, reason: Option<&ExitReason>) {
+        match reason {
+            Some(reason) if reason.signal().is_none() => self.record_exit(reason),
+            Some(reason) => {
+                self.pid = None;
+                self.exit_code = None;
+                self.signal = reason.signal();
+            }
+            None => self.pid = None,
+        }
+    }
+}
+
 /// A running unit loop: its stop token and task.
 pub(crate) struct Activation {
     pub(crate) stop: CancellationToken,
@@ -168,13 +194,15 @@ impl Unit {
         self.runtime().activation = Some(activation);
     }
 
-    /// Takes the current activation, if any. The caller holds `control`.
-    pub(crate) fn take_activation(&self) -> Option<Activation> {
+    /// Takes the current activation, if any, with the state the unit was in.
+    /// The caller holds `control`.
+    pub(crate) fn take_activation(&self) -> (UnitState, Option<Activation>) {
         let mut runtime = self.runtime();
-        if runtime.state == UnitState::Running || runtime.state == UnitState::Backoff {
+        let state = runtime.state;
+        if state == UnitState::Running || state == UnitState::Backoff {
             runtime.state = UnitState::Stopping;
         }
-        runtime.activation.take()
+        (state, runtime.activation.take())
     }
 
     /// Whether a loop is running for this unit. The caller holds `control`.
@@ -211,27 +239,7 @@ impl Unit {
     }
 
     fn record_exit(&self, reason: &ExitReason) {
-        let mut runtime = self.runtime();
-        runtime.pid = None;
-        runtime.exit_code = reason.exit_code();
-        runtime.signal = reason.signal();
-        if let Some(message) = reason.error_message() {
-            runtime.last_error = Some(message);
-        }
-    }
-
-    /// Like `record_exit`, for a run that a requested stop ended: a process
-    /// killed by the stop signal (or by `SIGKILL` after the timeout) keeps
-    /// that signal in its status, but it is not a failure.
-    fn record_stop(&self, reason: &ExitReason) {
-        if let Some(signal) = reason.signal() {
-            let mut runtime = self.runtime();
-            runtime.pid = None;
-            runtime.exit_code = None;
-            runtime.signal = Some(signal);
-        } else {
-            self.record_exit(reason);
-        }
+        self.runtime().record_exit(reason);
     }
 
     fn start_run(&self, ctx: Context) -> Result<Run, ExitReason> {
@@ -290,11 +298,7 @@ impl Run {
                 let began = Instant::now();
                 let signal = unit.stop_signal().to_rustix();
                 let (reason, forced) = process.stop(signal, unit.stop_timeout, &shared.kill_now).await;
-                match &reason {
-                    Some(reason) => unit.record_stop(reason),
-                    None => unit.runtime().pid = None,
-                }
-                RunEnd::Stopped(finish_stopped(shared, unit, forced, began.elapsed()))
+                RunEnd::Stopped(finish_stopped(shared, unit, reason.as_ref(), forced, began.elapsed()))
             })),
         }
     }
@@ -324,14 +328,14 @@ pub(crate) fn spawn_loop(shared: &Arc<Shared>, index: usize, stop: CancellationT
 async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) -> Ending {
     loop {
         if stop.is_cancelled() {
-            return finish_stopped(&shared, &shared.units[index], false, Duration::ZERO);
+            return finish_stopped(&shared, &shared.units[index], None, false, Duration::ZERO);
         }
         let delay = match run_once(&shared, index, &stop).await {
             Ok(delay) => delay,
             Err(ending) => return ending,
         };
         if !wait_restart_delay(delay, &stop).await {
-            return finish_stopped(&shared, &shared.units[index], false, Duration::ZERO);
+            return finish_stopped(&shared, &shared.units[index], None, false, Duration::ZERO);
         }
         shared.units[index].record_restart();
     }
@@ -355,10 +359,7 @@ async fn run_once(shared: &Shared, index: usize, stop: &CancellationToken) -> Re
     match run.wait(shared, unit, stop).await {
         RunEnd::Exited(reason) if !stop.is_cancelled() => decide(shared, unit, reason, unit.ran_for()),
         // It ended because it was asked to: a stop, not an exit.
-        RunEnd::Exited(reason) => {
-            unit.record_stop(&reason);
-            Err(finish_stopped(shared, unit, false, Duration::ZERO))
-        }
+        RunEnd::Exited(reason) => Err(finish_stopped(shared, unit, Some(&reason), false, Duration::ZERO)),
         RunEnd::Stopped(ending) => Err(ending),
     }
 }
@@ -420,12 +421,17 @@ async fn wait_delay(delay: Duration, stop: &CancellationToken) -> bool {
 
 /// Marks a task unit whose loop was aborted after its grace period.
 pub(crate) fn mark_aborted(shared: &Shared, unit: &Unit, took: Duration) -> Ending {
-    unit.runtime().pid = None;
-    finish_stopped(shared, unit, true, took)
+    finish_stopped(shared, unit, None, true, took)
 }
 
-fn finish_stopped(shared: &Shared, unit: &Unit, forced: bool, took: Duration) -> Ending {
-    unit.set_state(UnitState::Stopped);
+/// Records a stop on request that ended a run with `reason` (`None`: no run,
+/// or one aborted), and tells of it.
+fn finish_stopped(shared: &Shared, unit: &Unit, reason: Option<&ExitReason>, forced: bool, took: Duration) -> Ending {
+    {
+        let mut runtime = unit.runtime();
+        runtime.record_stop(reason);
+        runtime.state = UnitState::Stopped;
+    }
     shared.emit(unit, EventKind::Stopped { forced, took });
     Ending { state: UnitState::Stopped, forced, at: Instant::now() }
 }
