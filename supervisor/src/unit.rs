@@ -285,23 +285,28 @@ impl Run {
             Run::Task(task) => Either::Left(task.wait().map(RunEnd::Exited)),
             // Boxed so that a task unit's loop does not carry room for a
             // process's wait inline.
-            Run::Process(process) => Either::Right(Box::pin(async move {
-                let ended = tokio::select! {
-                    biased;
-                    reason = process.wait() => Some(reason),
-                    () = stop.cancelled() => None,
-                };
-                if let Some(reason) = ended {
-                    return RunEnd::Exited(reason);
-                }
-                unit.set_state(UnitState::Stopping);
-                let began = Instant::now();
-                let signal = unit.stop_signal().to_rustix();
-                let (reason, forced) = process.stop(signal, unit.stop_timeout, &shared.kill_now).await;
-                RunEnd::Stopped(finish_stopped(shared, unit, reason.as_ref(), forced, began.elapsed()))
-            })),
+            Run::Process(process) => Either::Right(Box::pin(wait_process(process, shared, unit, stop))),
         }
     }
+}
+
+/// Waits for a process to exit or, when `stop` fires first, sends the stop
+/// signal to its group, kills the group after the grace period, and records
+/// the stop.
+async fn wait_process(process: &mut ProcessRun, shared: &Shared, unit: &Unit, stop: &CancellationToken) -> RunEnd {
+    let ended = tokio::select! {
+        biased;
+        reason = process.wait() => Some(reason),
+        () = stop.cancelled() => None,
+    };
+    if let Some(reason) = ended {
+        return RunEnd::Exited(reason);
+    }
+    unit.set_state(UnitState::Stopping);
+    let began = Instant::now();
+    let signal = unit.stop_signal().to_rustix();
+    let (reason, forced) = process.stop(signal, unit.stop_timeout, &shared.kill_now).await;
+    RunEnd::Stopped(finish_stopped(shared, unit, reason.as_ref(), forced, began.elapsed()))
 }
 
 /// How a run ended.
