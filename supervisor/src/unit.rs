@@ -1,6 +1,7 @@
 //! One supervised unit: its mutable state, and the loop that runs it, waits,
 //! asks the policy, and runs it again.
 
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -55,15 +56,15 @@ pub(crate) struct Ending {
 /// `.await`.
 struct Runtime {
     state: UnitState,
-    pid: Option<u32>,
+    pid: Option<NonZeroU32>,
     /// Restarts performed in this activation, and what the policy needs
     /// to know of them.
     tracker: RestartTracker,
     last_start: Option<SystemTime>,
     run_started: Option<Instant>,
-    exit_code: Option<i32>,
-    signal: Option<i32>,
-    last_error: Option<String>,
+    last_exit: Option<LastExit>,
+    /// Boxed rather than a `String`: a word less in every unit.
+    last_error: Option<Box<str>>,
     activation: Option<Activation>,
     /// Orders units for shutdown: the most recently started stops first.
     start_seq: u64,
@@ -72,10 +73,9 @@ struct Runtime {
 impl Runtime {
     fn record_exit(&mut self, reason: &ExitReason) {
         self.pid = None;
-        self.exit_code = reason.exit_code();
-        self.signal = reason.signal();
+        self.last_exit = LastExit::of(reason);
         if let Some(message) = reason.error_message() {
-            self.last_error = Some(message);
+            self.last_error = Some(message.into_boxed_str());
         }
     }
 
@@ -87,10 +87,40 @@ impl Runtime {
             Some(reason) if reason.signal().is_none() => self.record_exit(reason),
             Some(reason) => {
                 self.pid = None;
-                self.exit_code = None;
-                self.signal = reason.signal();
+                self.last_exit = LastExit::of(reason);
             }
             None => self.pid = None,
+        }
+    }
+}
+
+/// How the last run ended, as the status shows it.
+#[derive(Debug, Clone, Copy)]
+enum LastExit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl LastExit {
+    fn of(reason: &ExitReason) -> Option<Self> {
+        match (reason.exit_code(), reason.signal()) {
+            (Some(code), _) => Some(LastExit::Code(code)),
+            (None, Some(signal)) => Some(LastExit::Signal(signal)),
+            (None, None) => None,
+        }
+    }
+
+    fn code(self) -> Option<i32> {
+        match self {
+            LastExit::Code(code) => Some(code),
+            LastExit::Signal(_) => None,
+        }
+    }
+
+    fn signal(self) -> Option<i32> {
+        match self {
+            LastExit::Signal(signal) => Some(signal),
+            LastExit::Code(_) => None,
         }
     }
 }
@@ -124,8 +154,7 @@ impl Unit {
                 tracker: RestartTracker::new(),
                 last_start: None,
                 run_started: None,
-                exit_code: None,
-                signal: None,
+                last_exit: None,
                 last_error: None,
                 activation: None,
                 start_seq: 0,
@@ -155,13 +184,13 @@ impl Unit {
             kind: self.kind(),
             state: runtime.state,
             running,
-            pid: runtime.pid,
+            pid: runtime.pid.map(NonZeroU32::get),
             restart_count: runtime.tracker.restarts(),
             last_start: runtime.last_start,
             uptime: runtime.run_started.filter(|_| running).map(|at| at.elapsed()),
-            exit_code: runtime.exit_code,
-            signal: runtime.signal,
-            last_error: runtime.last_error.clone(),
+            exit_code: runtime.last_exit.and_then(LastExit::code),
+            signal: runtime.last_exit.and_then(LastExit::signal),
+            last_error: runtime.last_error.as_deref().map(String::from),
         }
     }
 
@@ -224,7 +253,7 @@ impl Unit {
     fn mark_running(&self, pid: Option<u32>) {
         let mut runtime = self.runtime();
         runtime.state = UnitState::Running;
-        runtime.pid = pid;
+        runtime.pid = pid.and_then(NonZeroU32::new);
         runtime.last_start = Some(SystemTime::now());
         runtime.run_started = Some(Instant::now());
     }
