@@ -255,8 +255,9 @@ async fn wait_stopped(
                 match task.await {
                     // It finished between the timeout and the abort.
                     Ok(ending) => Ok(ending),
-                    Err(error) if error.is_cancelled() => return Some(mark_aborted(shared, unit, began.elapsed())),
-                    Err(error) => Err(error),
+                    // Cancelled, or a panic while its future was dropped:
+                    // either way the run is gone.
+                    Err(_) => return Some(mark_aborted(shared, unit, began.elapsed())),
                 }
             }
         };

@@ -701,3 +701,34 @@ async fn a_concurrent_shutdown_takes_as_long_as_the_slowest_stop() {
     );
     assert_eq!(report.took, secs(10), "not 13 s: the stops overlapped");
 }
+
+#[tokio::test(start_paused = true)]
+async fn restart_aborts_a_stubborn_run_before_the_next_one_starts() {
+    let aborted = Arc::new(AtomicBool::new(false));
+    let started_after_abort = Arc::new(AtomicU32::new(0));
+    let (flag, after) = (aborted.clone(), started_after_abort.clone());
+    let handle = Supervisor::builder()
+        .task(
+            TaskSpec::new("stubborn", move |ctx: Context| {
+                if ctx.restart_count() == 0 && flag.load(Ordering::SeqCst) {
+                    after.fetch_add(1, Ordering::SeqCst);
+                }
+                let guard = SetOnDrop(flag.clone());
+                async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await;
+                }
+            })
+            .stop_timeout(Duration::from_secs(2)),
+        )
+        .build()
+        .unwrap()
+        .start();
+    wait_for(&handle, "stubborn", UnitState::Running).await;
+    let began = Instant::now();
+    handle.restart("stubborn").await.unwrap();
+    assert_eq!(began.elapsed(), Duration::from_secs(2), "the old run had its grace period, then was aborted");
+    wait_for(&handle, "stubborn", UnitState::Running).await;
+    assert_eq!(started_after_abort.load(Ordering::SeqCst), 1, "the new run started after the old one was dropped");
+    handle.shutdown().await;
+}
