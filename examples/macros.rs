@@ -57,5 +57,5 @@ async fn main() {
     assert_eq!(handle.status("flaky").map(|s| s.state), Some(UnitState::Failed));
 
     let report = handle.shutdown().await;
-    println!("{report:?}");
+    println!("{report}");
 }

@@ -257,7 +257,7 @@ async fn wait_stopped(
                     Ok(ending) => Ok(ending),
                     // Cancelled, or a panic while its future was dropped:
                     // either way the run is gone.
-                    Err(_) => return Some(mark_aborted(shared, unit, began.elapsed())),
+                    Err(_) => return Some(mark_aborted(shared, unit)),
                 }
             }
         };

@@ -68,6 +68,8 @@ struct Runtime {
     activation: Option<Activation>,
     /// Orders units for shutdown: the most recently started stops first.
     start_seq: u64,
+    /// When the current stop was asked for.
+    stop_asked: Option<Instant>,
 }
 
 impl Runtime {
@@ -158,6 +160,7 @@ impl Unit {
                 last_error: None,
                 activation: None,
                 start_seq: 0,
+                stop_asked: None,
             }),
             control: tokio::sync::Mutex::new(()),
         }
@@ -215,6 +218,7 @@ impl Unit {
         let mut runtime = self.runtime();
         runtime.state = UnitState::Starting;
         runtime.tracker = RestartTracker::new();
+        runtime.stop_asked = None;
         runtime.start_seq = start_seq;
     }
 
@@ -231,7 +235,11 @@ impl Unit {
         if state == UnitState::Running || state == UnitState::Backoff {
             runtime.state = UnitState::Stopping;
         }
-        (state, runtime.activation.take())
+        let activation = runtime.activation.take();
+        if activation.is_some() {
+            runtime.stop_asked = Some(Instant::now());
+        }
+        (state, activation)
     }
 
     /// Whether a loop is running for this unit. The caller holds `control`.
@@ -332,10 +340,9 @@ async fn wait_process(process: &mut ProcessRun, shared: &Shared, unit: &Unit, st
         return RunEnd::Exited(reason);
     }
     unit.set_state(UnitState::Stopping);
-    let began = Instant::now();
     let signal = unit.stop_signal().to_rustix();
     let (reason, forced) = process.stop(signal, unit.stop_timeout, &shared.kill_now).await;
-    RunEnd::Stopped(finish_stopped(shared, unit, reason.as_ref(), forced, began.elapsed()))
+    RunEnd::Stopped(finish_stopped(shared, unit, reason.as_ref(), forced))
 }
 
 /// How a run ended.
@@ -362,14 +369,14 @@ pub(crate) fn spawn_loop(shared: &Arc<Shared>, index: usize, stop: CancellationT
 async fn run_loop(shared: Arc<Shared>, index: usize, stop: CancellationToken) -> Ending {
     loop {
         if stop.is_cancelled() {
-            return finish_stopped(&shared, &shared.units[index], None, false, Duration::ZERO);
+            return finish_stopped(&shared, &shared.units[index], None, false);
         }
         let delay = match run_once(&shared, index, &stop).await {
             Ok(delay) => delay,
             Err(ending) => return ending,
         };
         if !wait_restart_delay(delay, &stop).await {
-            return finish_stopped(&shared, &shared.units[index], None, false, Duration::ZERO);
+            return finish_stopped(&shared, &shared.units[index], None, false);
         }
         shared.units[index].record_restart();
     }
@@ -393,7 +400,7 @@ async fn run_once(shared: &Shared, index: usize, stop: &CancellationToken) -> Re
     match run.wait(shared, unit, stop).await {
         RunEnd::Exited(reason) if !stop.is_cancelled() => decide(shared, unit, reason, unit.ran_for()),
         // It ended because it was asked to: a stop, not an exit.
-        RunEnd::Exited(reason) => Err(finish_stopped(shared, unit, Some(&reason), false, Duration::ZERO)),
+        RunEnd::Exited(reason) => Err(finish_stopped(shared, unit, Some(&reason), false)),
         RunEnd::Stopped(ending) => Err(ending),
     }
 }
@@ -454,18 +461,19 @@ async fn wait_delay(delay: Duration, stop: &CancellationToken) -> bool {
 }
 
 /// Marks a task unit whose loop was aborted after its grace period.
-pub(crate) fn mark_aborted(shared: &Shared, unit: &Unit, took: Duration) -> Ending {
-    finish_stopped(shared, unit, None, true, took)
+pub(crate) fn mark_aborted(shared: &Shared, unit: &Unit) -> Ending {
+    finish_stopped(shared, unit, None, true)
 }
 
 /// Records a stop on request that ended a run with `reason` (`None`: no run,
 /// or one aborted), and tells of it.
-fn finish_stopped(shared: &Shared, unit: &Unit, reason: Option<&ExitReason>, forced: bool, took: Duration) -> Ending {
-    {
+fn finish_stopped(shared: &Shared, unit: &Unit, reason: Option<&ExitReason>, forced: bool) -> Ending {
+    let took = {
         let mut runtime = unit.runtime();
         runtime.record_stop(reason);
         runtime.state = UnitState::Stopped;
-    }
+        runtime.stop_asked.take().map_or(Duration::ZERO, |asked| asked.elapsed())
+    };
     shared.emit(unit, EventKind::Stopped { forced, took });
     Ending { state: UnitState::Stopped, forced, at: Instant::now() }
 }

@@ -725,9 +725,12 @@ async fn restart_aborts_a_stubborn_run_before_the_next_one_starts() {
         .unwrap()
         .start();
     wait_for(&handle, "stubborn", UnitState::Running).await;
+    let mut events = handle.subscribe();
     let began = Instant::now();
     handle.restart("stubborn").await.unwrap();
     assert_eq!(began.elapsed(), Duration::from_secs(2), "the old run had its grace period, then was aborted");
+    let stopped = events_until(&mut events, "stubborn", |kind| matches!(kind, EventKind::Stopped { .. })).await;
+    assert_eq!(stopped.last(), Some(&EventKind::Stopped { forced: true, took: Duration::from_secs(2) }));
     wait_for(&handle, "stubborn", UnitState::Running).await;
     assert_eq!(started_after_abort.load(Ordering::SeqCst), 1, "the new run started after the old one was dropped");
     handle.shutdown().await;
