@@ -225,3 +225,9 @@ pub use supervisor_macros::supervised;
 /// # let _ = sup;
 /// ```
 pub use supervisor_macros::supervise;
+
+/// The README's examples, compiled as doctests so that the front page stays
+/// true.
+#[cfg(all(doctest, feature = "macros"))]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
