@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+use crate::control;
 use crate::shutdown::{self, ShutdownReport};
 use crate::supervisor::Shared;
 use crate::unit::Unit;
@@ -105,7 +106,7 @@ impl SupervisorHandle {
     /// [`Error::UnknownUnit`], or [`Error::ShuttingDown`] once a shutdown began.
     pub async fn restart(&self, name: &str) -> Result<(), Error> {
         let (index, unit) = self.shared.lookup(name)?;
-        let _control = unit.control.lock().await;
+        let _control = control::take(&self.shared, unit).await;
         self.refuse_during_shutdown("restart", unit)?;
         shutdown::stop_locked(&self.shared, unit).await;
         self.shared.activate(index);
@@ -121,7 +122,7 @@ impl SupervisorHandle {
     /// [`Error::UnknownUnit`].
     pub async fn stop_unit(&self, name: &str) -> Result<(), Error> {
         let (_, unit) = self.shared.lookup(name)?;
-        let _control = unit.control.lock().await;
+        let _control = control::take(&self.shared, unit).await;
         shutdown::stop_locked(&self.shared, unit).await;
         Ok(())
     }
@@ -134,7 +135,7 @@ impl SupervisorHandle {
     /// [`Error::UnknownUnit`], or [`Error::ShuttingDown`] once a shutdown began.
     pub async fn start_unit(&self, name: &str) -> Result<(), Error> {
         let (index, unit) = self.shared.lookup(name)?;
-        let _control = unit.control.lock().await;
+        let _control = control::take(&self.shared, unit).await;
         self.refuse_during_shutdown("start", unit)?;
         if unit.is_active() {
             return Ok(());

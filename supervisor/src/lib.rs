@@ -57,6 +57,7 @@
 compile_error!("supervisor supports Unix-like systems (Linux, macOS, the BSDs) only for now");
 
 mod context;
+mod control;
 mod daemon;
 mod error;
 mod event;

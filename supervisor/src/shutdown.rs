@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::time::{Instant, Sleep};
 use tokio_util::sync::WaitForCancellationFuture;
 
+use crate::control::{self, Control};
 use crate::supervisor::Shared;
 use crate::unit::{Activation, Ending, Unit, mark_aborted};
 use crate::{SupervisorHandle, UnitKind, UnitState};
@@ -168,7 +169,7 @@ fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S
 }
 
 /// Stops the unit's loop, if it has one, and waits for it. The caller holds
-/// the unit's `control` lock.
+/// the unit's control (see `control`).
 ///
 /// A task is asked through its context and aborted after its grace period
 /// (or at once when `kill_now` fires); a process's loop signals its group and
@@ -310,7 +311,7 @@ pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
     match shared.shutdown_order {
         ShutdownOrder::Sequential => {
             for unit in order {
-                let asked = ask_for_shutdown(unit).await;
+                let asked = ask_for_shutdown(shared, unit).await;
                 units.push(asked.stopped(shared, &mut grace).await);
             }
         }
@@ -319,7 +320,7 @@ pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
         ShutdownOrder::Concurrent => {
             let mut asked = Vec::with_capacity(order.len());
             for unit in order {
-                asked.push(ask_for_shutdown(unit).await);
+                asked.push(ask_for_shutdown(shared, unit).await);
             }
             for asked in asked {
                 units.push(asked.stopped(shared, &mut grace).await);
@@ -338,7 +339,7 @@ pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
     report
 }
 
-/// A unit a shutdown has asked to stop, its control lock held until it is
+/// A unit a shutdown has asked to stop, its control held until it is
 /// seen stopped.
 struct Asked<'a> {
     unit: &'a Unit,
@@ -346,11 +347,11 @@ struct Asked<'a> {
     state: UnitState,
     at: Instant,
     activation: Option<Activation>,
-    _control: tokio::sync::MutexGuard<'a, ()>,
+    _control: Control<'a>,
 }
 
-async fn ask_for_shutdown(unit: &Unit) -> Asked<'_> {
-    let control = unit.control.lock().await;
+async fn ask_for_shutdown<'a>(shared: &'a Shared, unit: &'a Unit) -> Asked<'a> {
+    let control = control::take(shared, unit).await;
     let (state, activation) = ask_to_stop(unit);
     Asked { unit, state, at: Instant::now(), activation, _control: control }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{OnceCell, broadcast};
+use tokio::sync::{Notify, OnceCell, broadcast};
 use tokio_util::sync::CancellationToken;
 
 use crate::event::{Event, EventKind};
@@ -125,6 +125,13 @@ impl Supervisor {
     }
 }
 
+#[cfg(test)]
+impl Supervisor {
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.shared
+    }
+}
+
 impl fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Supervisor").field("units", &self.shared.unit_names()).finish()
@@ -219,6 +226,7 @@ impl SupervisorBuilder {
                 shutdown_timeout: self.shutdown_timeout,
                 shutdown_order: self.shutdown_order,
                 report: OnceCell::new(),
+                control_released: Notify::new(),
                 health: self.health,
                 #[cfg(feature = "systemd")]
                 systemd: crate::systemd::Link::default(),
@@ -257,6 +265,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown_timeout: Option<Duration>,
     pub(crate) shutdown_order: ShutdownOrder,
     pub(crate) report: OnceCell<ShutdownReport>,
+    /// Wakes control calls waiting for a unit (see `control`).
+    pub(crate) control_released: Notify,
     pub(crate) health: crate::health::Checks,
     /// Where `STOPPING=1` goes, once `notify_systemd` is called.
     #[cfg(feature = "systemd")]
@@ -291,7 +301,7 @@ impl Shared {
     }
 
     /// Starts a new loop for unit `index`. The caller holds the unit's
-    /// `control` lock, or is `start` before anyone else can.
+    /// control (see `control`), or is `start` before anyone else can.
     pub(crate) fn activate(self: &Arc<Self>, index: usize) {
         let unit = &self.units[index];
         let stop = self.root.child_token();

@@ -25,9 +25,6 @@ pub(crate) struct Unit {
     policy: RestartPolicy,
     stop_timeout: Duration,
     state: Mutex<Runtime>,
-    /// Serialises control calls (`start_unit`, `stop_unit`, `restart`,
-    /// shutdown) on this unit, so that two runs never overlap.
-    pub(crate) control: tokio::sync::Mutex<()>,
 }
 
 enum Body {
@@ -70,6 +67,8 @@ struct Runtime {
     start_seq: u64,
     /// When the current stop was asked for.
     stop_asked: Option<Instant>,
+    /// Whether a control call holds the unit (see `control`).
+    controlled: bool,
 }
 
 impl Runtime {
@@ -161,8 +160,8 @@ impl Unit {
                 activation: None,
                 start_seq: 0,
                 stop_asked: None,
+                controlled: false,
             }),
-            control: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -220,6 +219,16 @@ impl Unit {
         runtime.tracker = RestartTracker::new();
         runtime.stop_asked = None;
         runtime.start_seq = start_seq;
+    }
+
+    /// Takes the control flag if it is free.
+    pub(crate) fn try_take_control(&self) -> bool {
+        let mut runtime = self.runtime();
+        !std::mem::replace(&mut runtime.controlled, true)
+    }
+
+    pub(crate) fn release_control(&self) {
+        self.runtime().controlled = false;
     }
 
     /// Keeps the spawned loop of an activation. The caller holds `control`.
