@@ -13,7 +13,7 @@ use tokio_util::sync::WaitForCancellationFuture;
 
 use crate::control::{self, Control};
 use crate::supervisor::Shared;
-use crate::unit::{Activation, Ending, Unit, mark_aborted};
+use crate::unit::{Activation, Ending, StopAsked, Unit, mark_aborted};
 use crate::{SupervisorHandle, UnitKind, UnitState};
 
 /// How a shutdown goes through the units.
@@ -175,18 +175,17 @@ fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S
 /// (or at once when `kill_now` fires); a process's loop signals its group and
 /// kills it after the grace period by itself.
 pub(crate) async fn stop_locked(shared: &Shared, unit: &Unit) -> Option<Ending> {
-    let activation = ask_to_stop(unit).1?;
-    wait_stopped(shared, unit, activation, &mut Grace::new(shared), Instant::now()).await
+    let asked = ask_to_stop(unit);
+    wait_stopped(shared, unit, asked.activation?, &mut Grace::new(shared), asked.at).await
 }
 
-/// Takes the unit's activation and cancels it; returns it with the state the
-/// unit was in. The caller holds `control`.
-fn ask_to_stop(unit: &Unit) -> (UnitState, Option<Activation>) {
-    let (state, activation) = unit.take_activation();
-    if let Some(activation) = &activation {
+/// Takes the unit's activation and cancels it. The caller holds `control`.
+fn ask_to_stop(unit: &Unit) -> StopAsked {
+    let asked = unit.take_activation();
+    if let Some(activation) = &asked.activation {
         activation.stop.cancel();
     }
-    (state, activation)
+    asked
 }
 
 /// The timers of a task's grace period. A shutdown reuses one for all its
@@ -343,33 +342,28 @@ pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
 /// seen stopped.
 struct Asked<'a> {
     unit: &'a Unit,
-    /// Its state when the shutdown reached it.
-    state: UnitState,
-    at: Instant,
-    activation: Option<Activation>,
+    stop: StopAsked,
     _control: Control<'a>,
 }
 
 async fn ask_for_shutdown<'a>(shared: &'a Shared, unit: &'a Unit) -> Asked<'a> {
     let control = control::take(shared, unit).await;
-    let (state, activation) = ask_to_stop(unit);
-    Asked { unit, state, at: Instant::now(), activation, _control: control }
+    Asked { unit, stop: ask_to_stop(unit), _control: control }
 }
 
 impl Asked<'_> {
     async fn stopped(self, shared: &Shared, grace: &mut Grace<'_>) -> UnitReport {
-        let ending = match self.activation {
-            Some(activation) => wait_stopped(shared, self.unit, activation, grace, self.at).await,
+        let StopAsked { state, activation, at } = self.stop;
+        let ending = match activation {
+            Some(activation) => wait_stopped(shared, self.unit, activation, grace, at).await,
             None => None,
         };
         let (outcome, took) = match ending {
-            Some(Ending { state: UnitState::Stopped, forced, at }) => {
-                let outcome = if forced { StopOutcome::Forced } else { StopOutcome::Graceful };
-                (outcome, at.saturating_duration_since(self.at))
-            }
+            Some(Ending { state: UnitState::Stopped, forced: true, took }) => (StopOutcome::Forced, took),
+            Some(Ending { state: UnitState::Stopped, forced: false, took }) => (StopOutcome::Graceful, took),
             _ => (StopOutcome::NotRunning, Duration::ZERO),
         };
-        UnitReport { name: self.unit.name.to_string(), kind: self.unit.kind(), state: self.state, outcome, took }
+        UnitReport { name: self.unit.name.to_string(), kind: self.unit.kind(), state, outcome, took }
     }
 }
 

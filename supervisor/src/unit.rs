@@ -45,8 +45,9 @@ pub(crate) struct Ending {
     pub(crate) state: UnitState,
     /// Whether a stop had to abort or kill the run.
     pub(crate) forced: bool,
-    /// When the loop ended.
-    pub(crate) at: Instant,
+    /// How long a stop took, from when it was asked (zero for a loop that
+    /// ended by itself).
+    pub(crate) took: Duration,
 }
 
 /// The unit's mutable state, behind a lock that is never held across an
@@ -124,6 +125,14 @@ impl LastExit {
             LastExit::Code(_) => None,
         }
     }
+}
+
+/// A stop asked of a unit: the state it was in, its loop if it had one, and
+/// when (a task's grace period, and the stop's `took`, count from then).
+pub(crate) struct StopAsked {
+    pub(crate) state: UnitState,
+    pub(crate) activation: Option<Activation>,
+    pub(crate) at: Instant,
 }
 
 /// A running unit loop: its stop token and task.
@@ -236,19 +245,20 @@ impl Unit {
         self.runtime().activation = Some(activation);
     }
 
-    /// Takes the current activation, if any, with the state the unit was in.
-    /// The caller holds `control`.
-    pub(crate) fn take_activation(&self) -> (UnitState, Option<Activation>) {
+    /// Takes the current activation, if any, to stop it. The caller holds
+    /// `control`.
+    pub(crate) fn take_activation(&self) -> StopAsked {
         let mut runtime = self.runtime();
         let state = runtime.state;
         if state == UnitState::Running || state == UnitState::Backoff {
             runtime.state = UnitState::Stopping;
         }
+        let at = Instant::now();
         let activation = runtime.activation.take();
         if activation.is_some() {
-            runtime.stop_asked = Some(Instant::now());
+            runtime.stop_asked = Some(at);
         }
-        (state, activation)
+        StopAsked { state, activation, at }
     }
 
     /// Whether a loop is running for this unit. The caller holds `control`.
@@ -430,12 +440,12 @@ fn decide(shared: &Shared, unit: &Unit, reason: ExitReason, ran_for: Duration) -
         Decision::Exit => {
             unit.set_state(UnitState::Exited);
             shared.emit(unit, EventKind::Finished);
-            Err(Ending { state: UnitState::Exited, forced: false, at: Instant::now() })
+            Err(Ending { state: UnitState::Exited, forced: false, took: Duration::ZERO })
         }
         Decision::GiveUp(reason) => {
             unit.set_state(UnitState::Failed);
             shared.emit(unit, EventKind::GaveUp { reason });
-            Err(Ending { state: UnitState::Failed, forced: false, at: Instant::now() })
+            Err(Ending { state: UnitState::Failed, forced: false, took: Duration::ZERO })
         }
     }
 }
@@ -484,7 +494,7 @@ fn finish_stopped(shared: &Shared, unit: &Unit, reason: Option<&ExitReason>, for
         runtime.stop_asked.take().map_or(Duration::ZERO, |asked| asked.elapsed())
     };
     shared.emit(unit, EventKind::Stopped { forced, took });
-    Ending { state: UnitState::Stopped, forced, at: Instant::now() }
+    Ending { state: UnitState::Stopped, forced, took }
 }
 
 #[cfg(test)]
