@@ -177,7 +177,7 @@ impl SupervisorBuilder {
     ///
     /// [`Error::EmptyName`], [`Error::DuplicateName`], [`Error::EmptyProgram`],
     /// or [`Error::InvalidSetting`] for a policy out of range.
-    pub fn build(self) -> Result<Supervisor, Error> {
+    pub fn build(mut self) -> Result<Supervisor, Error> {
         for spec in &self.units {
             let (kind, policy) = match spec {
                 UnitSpec::Task(task) => ("task", &task.policy),
@@ -191,12 +191,14 @@ impl SupervisorBuilder {
             }
             policy.validate(spec.name())?;
         }
-        let names: Vec<&str> = self.units.iter().map(UnitSpec::name).collect();
-        if let Some(name) = first_duplicate(&names, &sorted_by_name(&names)) {
+        let pid_file = self.pid_file.take();
+        let sup = self.build_unchecked();
+        // The lookup index is sorted by name: duplicates sit side by side.
+        let names: Vec<&str> = sup.shared.units.iter().map(|unit| &*unit.name).collect();
+        if let Some(name) = first_duplicate(&names, &sup.shared.index) {
             return Err(Error::DuplicateName { name: name.to_owned() });
         }
-        let pid_file = self.pid_file.as_deref().map(crate::pidfile::PidFile::create).transpose()?;
-        let sup = self.build_unchecked();
+        let pid_file = pid_file.as_deref().map(crate::pidfile::PidFile::create).transpose()?;
         sup.shared.pid_file.set(pid_file);
         Ok(sup)
     }
