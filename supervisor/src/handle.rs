@@ -59,7 +59,7 @@ impl Drop for ShutdownOnDrop {
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 runtime.spawn(async move {
-                    shared.report.get_or_init(|| shutdown::shutdown(&shared)).await;
+                    shutdown::shut_down_once(&shared).await;
                 });
             }
             // No runtime to run a graceful shutdown on: ask every unit to
@@ -165,8 +165,7 @@ impl SupervisorHandle {
     /// reports how each stop went. Idempotent: later and concurrent calls
     /// return the same report.
     pub async fn shutdown(&self) -> ShutdownReport {
-        let shared = &self.shared;
-        shared.report.get_or_init(|| shutdown::shutdown_on_worker(shared.clone())).await.clone()
+        shutdown::shut_down_once(&self.shared).await.clone()
     }
 
     /// Cuts every grace period short: units still stopping, now or in a later

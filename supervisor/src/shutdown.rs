@@ -277,11 +277,17 @@ fn joined_ending(unit: &Unit, joined: Result<Ending, tokio::task::JoinError>) ->
     }
 }
 
+/// Shuts down unless a shutdown has already run; every caller gets the one
+/// report.
+pub(crate) async fn shut_down_once(shared: &Arc<Shared>) -> &ShutdownReport {
+    shared.report.get_or_init(|| shutdown_on_worker(shared.clone())).await
+}
+
 /// Runs [`shutdown`] in a task of its own. A caller outside the runtime's
 /// workers (a `#[tokio::main]` body runs in `block_on`) would otherwise hand
 /// every unit's stop across threads, and a shutdown then also finishes when
 /// its caller is dropped half-way.
-pub(crate) async fn shutdown_on_worker(shared: Arc<Shared>) -> ShutdownReport {
+async fn shutdown_on_worker(shared: Arc<Shared>) -> ShutdownReport {
     let worker_shared = shared.clone();
     match tokio::spawn(async move { shutdown(&worker_shared).await }).await {
         Ok(report) => report,
@@ -292,7 +298,7 @@ pub(crate) async fn shutdown_on_worker(shared: Arc<Shared>) -> ShutdownReport {
 }
 
 /// Stops every unit, most recently started first.
-pub(crate) async fn shutdown(shared: &Shared) -> ShutdownReport {
+async fn shutdown(shared: &Shared) -> ShutdownReport {
     shared.begin_shutdown();
     let began = Instant::now();
     let deadline = shared.shutdown_timeout.map(|timeout| {
