@@ -221,25 +221,16 @@ fn parse_daemon(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Opti
     let raw = parse_option_block(input)?;
     end_of_entry(input, "the daemon entry")?;
 
-    let mut policy = Policy::default();
-    let mut stop_timeout = None;
     let mut stop_signal = None;
     let mut dir = None;
     let mut env = Vec::new();
-    let mut seen = Seen::default();
-    for option in &raw {
-        if !seen.first(option, errors) || policy.apply(option, errors) {
-            continue;
-        }
-        match option.name().as_str() {
-            "stop_timeout" => stop_timeout = errors.take(duration::parse(option)),
+    let (policy, stop_timeout) =
+        policy::read_unit_options(&raw, errors, |option, errors| match option.name().as_str() {
             "stop_signal" => stop_signal = errors.take(signal::parse(option)),
             "dir" => dir = errors.take(working_dir(option)),
             "env" => env = errors.take(environment(option)).unwrap_or_default(),
             _ => errors.push(options::unknown(option, "daemon option", &daemon_keys())),
-        }
-    }
-    policy.validate(errors);
+        });
     // An entry whose command is wrong is left out: its error says why.
     Ok(command.map(|command| Daemon { name, command, policy, stop_timeout, stop_signal, dir, env }))
 }
@@ -344,19 +335,9 @@ fn parse_task(input: ParseStream<'_>, errors: &mut Errors) -> syn::Result<Entry>
     let raw = parse_option_block(input)?;
     end_of_entry(input, "the task entry")?;
 
-    let mut policy = Policy::default();
-    let mut stop_timeout = None;
-    let mut seen = Seen::default();
-    for option in &raw {
-        if !seen.first(option, errors) || policy.apply(option, errors) {
-            continue;
-        }
-        match option.name().as_str() {
-            "stop_timeout" => stop_timeout = errors.take(duration::parse(option)),
-            _ => errors.push(options::unknown(option, "task option", &task_keys())),
-        }
-    }
-    policy.validate(errors);
+    let (policy, stop_timeout) = policy::read_unit_options(&raw, errors, |option, errors| {
+        errors.push(options::unknown(option, "task option", &task_keys()));
+    });
     Ok(Entry::Task(Task { name, expr, policy, stop_timeout }))
 }
 

@@ -3,7 +3,7 @@
 
 use crate::duration::{self, DurationValue};
 use crate::errors::Errors;
-use crate::options::{self, MaxRestarts, RawOption};
+use crate::options::{self, MaxRestarts, RawOption, Seen};
 use crate::suggest;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -168,6 +168,31 @@ fn restart_on(option: &RawOption) -> syn::Result<RestartOn> {
             Err(syn::Error::new(lit.span(), format!("unknown restart condition \"{other}\"{hint}; {expected}")))
         }
     }
+}
+
+/// Reads an option list of a unit: each key once (a repeated key is an
+/// error), the policy's keys and `stop_timeout` here, every other key handed
+/// to `other`; then checks the policy as a whole.
+pub(crate) fn read_unit_options(
+    raw: &[RawOption],
+    errors: &mut Errors,
+    mut other: impl FnMut(&RawOption, &mut Errors),
+) -> (Policy, Option<DurationValue>) {
+    let mut policy = Policy::default();
+    let mut stop_timeout = None;
+    let mut seen = Seen::default();
+    for option in raw {
+        if !seen.first(option, errors) || policy.apply(option, errors) {
+            continue;
+        }
+        if option.name() == "stop_timeout" {
+            stop_timeout = errors.take(duration::parse(option));
+        } else {
+            other(option, errors);
+        }
+    }
+    policy.validate(errors);
+    (policy, stop_timeout)
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! `#[supervised(...)]`: parses the options and the annotated fn, and checks
 //! that the fn is one the supervisor can call.
 
-use crate::duration::{self, DurationValue};
+use crate::duration::DurationValue;
 use crate::errors::Errors;
 use crate::expand;
-use crate::options::{self, RawOption, Seen};
+use crate::options::{self, RawOption};
 use crate::policy::{self, Policy};
 use proc_macro2::{Span, TokenStream, TokenTree};
 use syn::ext::IdentExt;
@@ -69,16 +69,11 @@ pub(crate) fn supervised(args: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Reads the attribute's options, recording every error.
 pub(crate) fn read_options(raw: &[RawOption], errors: &mut Errors) -> Options {
-    let mut options = Options::default();
-    let mut seen = Seen::default();
-    for option in raw {
-        if !seen.first(option, errors) || options.policy.apply(option, errors) {
-            continue;
-        }
-        match option.name().as_str() {
-            "stop_timeout" => options.stop_timeout = errors.take(duration::parse(option)),
+    let (mut name, mut krate) = (None, None);
+    let (policy, stop_timeout) =
+        policy::read_unit_options(raw, errors, |option, errors| match option.name().as_str() {
             "name" => {
-                options.name = errors.take(options::string(option).and_then(|lit| {
+                name = errors.take(options::string(option).and_then(|lit| {
                     if lit.value().trim().is_empty() {
                         Err(syn::Error::new(lit.span(), "the unit name cannot be empty"))
                     } else {
@@ -86,15 +81,13 @@ pub(crate) fn read_options(raw: &[RawOption], errors: &mut Errors) -> Options {
                     }
                 }));
             }
-            "crate" => options.krate = errors.take(crate_path(option)),
+            "crate" => krate = errors.take(crate_path(option)),
             _ => {
                 let known: Vec<&str> = policy::KEYS.iter().chain(OWN_KEYS).copied().collect();
                 errors.push(options::unknown(option, "#[supervised] option", &known));
             }
-        }
-    }
-    options.policy.validate(errors);
-    options
+        });
+    Options { policy, stop_timeout, name, krate }
 }
 
 /// `crate = "path"`: where the runtime crate is, when it is renamed.
