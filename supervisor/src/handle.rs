@@ -140,7 +140,7 @@ impl SupervisorHandle {
         if unit.is_active() {
             return Ok(());
         }
-        shutdown::stop_locked(&self.shared, unit).await;
+        // The previous loop, if any, has ended: activating replaces it.
         self.shared.activate(index);
         Ok(())
     }
