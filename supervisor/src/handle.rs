@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use crate::control;
+use crate::extensions::ShutdownHook;
 use crate::shutdown::{self, ShutdownReport};
 use crate::supervisor::Shared;
 use crate::unit::Unit;
@@ -45,7 +46,9 @@ use crate::{Error, Event, UnitStatus};
 #[derive(Clone)]
 pub struct SupervisorHandle {
     shared: Arc<Shared>,
-    _shutdown_on_drop: Arc<ShutdownOnDrop>,
+    /// `None` in the service layer's own handles (see `detached`), which
+    /// must not keep the supervisor running.
+    _shutdown_on_drop: Option<Arc<ShutdownOnDrop>>,
 }
 
 /// Shuts the supervisor down when the last handle is dropped.
@@ -72,11 +75,38 @@ impl Drop for ShutdownOnDrop {
 impl SupervisorHandle {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let guard = Arc::new(ShutdownOnDrop { shared: shared.clone() });
-        SupervisorHandle { shared, _shutdown_on_drop: guard }
+        SupervisorHandle { shared, _shutdown_on_drop: Some(guard) }
     }
 
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+    /// For the service layer's background tasks: a handle that does not
+    /// keep the supervisor running once the user's handles are dropped.
+    #[cfg_attr(not(any(feature = "http", feature = "systemd")), allow(dead_code))]
+    pub(crate) fn detached(&self) -> SupervisorHandle {
+        SupervisorHandle { shared: self.shared.clone(), _shutdown_on_drop: None }
+    }
+
+    /// For the service layer: its value of type `T` kept on the supervisor
+    /// (see `extensions`), created on first use.
+    pub(crate) fn extension<T: std::any::Any + Default + Send + Sync>(&self) -> Arc<T> {
+        self.shared.extensions.get_or_default()
+    }
+
+    /// For the service layer: something to do when a shutdown begins and ends.
+    #[cfg_attr(not(feature = "systemd"), allow(dead_code))]
+    pub(crate) fn add_shutdown_hook(&self, hook: Arc<dyn ShutdownHook>) {
+        self.shared.shutdown_hooks.add(hook);
+    }
+
+    /// Whether the supervisor has ended: a shutdown has completed, or every
+    /// handle was dropped.
+    pub(crate) fn has_ended(&self) -> bool {
+        self.shared.root.is_cancelled()
+    }
+
+    /// Completes once the supervisor has ended (see `has_ended`).
+    #[cfg_attr(not(any(feature = "http", feature = "systemd")), allow(dead_code))]
+    pub(crate) async fn ended(&self) {
+        self.shared.root.cancelled().await;
     }
 
     /// A snapshot of one unit; `None` if no unit has that name.

@@ -58,25 +58,17 @@ compile_error!("supervisor supports Unix-like systems (Linux, macOS, the BSDs) o
 
 mod context;
 mod control;
-mod daemon;
 mod error;
-mod event;
+mod extensions;
 mod handle;
-mod health;
-#[cfg(feature = "http")]
-mod http;
-mod output;
-mod pidfile;
-mod policy;
-mod process;
+mod observe;
+mod run;
+mod service;
 mod shutdown;
 mod signal;
-mod status;
+mod spec;
 #[allow(clippy::module_inception)]
 mod supervisor;
-#[cfg(feature = "systemd")]
-mod systemd;
-mod task;
 mod unit;
 
 #[doc(hidden)]
@@ -84,20 +76,20 @@ mod unit;
 pub mod __private;
 
 pub use context::Context;
-pub use daemon::{DEFAULT_DAEMON_STOP_TIMEOUT, DEFAULT_TAIL_LINES, DaemonSpec, Output};
 pub use error::Error;
-pub use event::{Event, EventKind, ExitReason};
 pub use handle::SupervisorHandle;
-pub use health::{CheckReport, DEFAULT_HEALTH_CHECK_TIMEOUT, HealthReport, UnitHealth};
+pub use observe::event::{Event, EventKind, ExitReason};
+pub use observe::status::{UnitKind, UnitState, UnitStatus};
+pub use service::health::{CheckReport, DEFAULT_HEALTH_CHECK_TIMEOUT, HealthReport, UnitHealth};
 #[cfg(feature = "http")]
-pub use http::{DEFAULT_HTTP_ADDR, HttpEndpoint, HttpServer};
-pub use pidfile::PidFile;
-pub use policy::{GiveUpReason, MaxRestarts, RestartOn, RestartPolicy};
+pub use service::http::{DEFAULT_HTTP_ADDR, HttpEndpoint, HttpServer};
+pub use service::pidfile::PidFile;
 pub use shutdown::{ShutdownOrder, ShutdownReport, StopOutcome, UnitReport};
 pub use signal::Signal;
-pub use status::{UnitKind, UnitState, UnitStatus};
+pub use spec::daemon::{DEFAULT_DAEMON_STOP_TIMEOUT, DEFAULT_TAIL_LINES, DaemonSpec, Output};
+pub use spec::policy::{GiveUpReason, MaxRestarts, RestartOn, RestartPolicy};
+pub use spec::task::{DEFAULT_TASK_STOP_TIMEOUT, TaskOutput, TaskSpec};
 pub use supervisor::{DEFAULT_EVENT_CAPACITY, Supervisor, SupervisorBuilder};
-pub use task::{DEFAULT_TASK_STOP_TIMEOUT, TaskOutput, TaskSpec};
 
 #[cfg(feature = "macros")]
 /// Makes an `async fn` a supervised task with a restart policy checked at compile time.

@@ -336,9 +336,7 @@ async fn shutdown(shared: &Shared) -> ShutdownReport {
         deadline.abort();
     }
     shared.root.cancel();
-    shared.pid_file.release();
-    #[cfg(feature = "systemd")]
-    shared.systemd.flush().await;
+    shared.shutdown_hooks.end().await;
     let report = ShutdownReport { units, took: began.elapsed() };
     tracing::info!(took = ?report.took, forced = report.forced().count(), "shutdown complete");
     report

@@ -8,8 +8,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, OnceCell, broadcast};
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{Event, EventKind};
+use crate::extensions::{BuildStep, Extensions, ShutdownHooks};
 use crate::handle::SupervisorHandle;
+use crate::observe::event::{Event, EventKind};
 use crate::shutdown::{self, ShutdownOrder, ShutdownReport};
 use crate::unit::{Activation, Unit, spawn_loop};
 use crate::{DaemonSpec, Error, TaskSpec};
@@ -56,8 +57,19 @@ pub struct SupervisorBuilder {
     shutdown_timeout: Option<Duration>,
     shutdown_order: ShutdownOrder,
     event_capacity: Option<usize>,
-    pub(crate) health: crate::health::Checks,
-    pub(crate) pid_file: Option<std::path::PathBuf>,
+    /// What the service layer keeps on the supervisor (see `extensions`).
+    pub(crate) extensions: Extensions,
+    build_steps: BuildSteps,
+}
+
+/// The steps the service layer adds to `build()`.
+#[derive(Default)]
+struct BuildSteps(Vec<BuildStep>);
+
+impl fmt::Debug for BuildSteps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuildSteps").field("steps", &self.0.len()).finish()
+    }
 }
 
 #[derive(Debug)]
@@ -171,6 +183,12 @@ impl SupervisorBuilder {
         self
     }
 
+    /// Adds a step to `build()`, run after the units are checked.
+    pub(crate) fn build_step(mut self, step: BuildStep) -> Self {
+        self.build_steps.0.push(step);
+        self
+    }
+
     /// Checks every unit and builds the supervisor.
     ///
     /// # Errors
@@ -191,15 +209,18 @@ impl SupervisorBuilder {
             }
             policy.validate(spec.name())?;
         }
-        let pid_file = self.pid_file.take();
+        let steps = std::mem::take(&mut self.build_steps.0);
         let sup = self.build_unchecked();
         // The lookup index is sorted by name: duplicates sit side by side.
         let names: Vec<&str> = sup.shared.units.iter().map(|unit| &*unit.name).collect();
         if let Some(name) = first_duplicate(&names, &sup.shared.index) {
             return Err(Error::DuplicateName { name: name.to_owned() });
         }
-        let pid_file = pid_file.as_deref().map(crate::pidfile::PidFile::create).transpose()?;
-        sup.shared.pid_file.set(pid_file);
+        for step in steps {
+            if let Some(hook) = step()? {
+                sup.shared.shutdown_hooks.add(hook);
+            }
+        }
         Ok(sup)
     }
 
@@ -229,10 +250,8 @@ impl SupervisorBuilder {
                 shutdown_order: self.shutdown_order,
                 report: OnceCell::new(),
                 control_released: Notify::new(),
-                health: self.health,
-                #[cfg(feature = "systemd")]
-                systemd: crate::systemd::Link::default(),
-                pid_file: crate::pidfile::Slot::default(),
+                extensions: self.extensions,
+                shutdown_hooks: ShutdownHooks::default(),
             }),
         }
     }
@@ -269,11 +288,8 @@ pub(crate) struct Shared {
     pub(crate) report: OnceCell<ShutdownReport>,
     /// Wakes control calls waiting for a unit (see `control`).
     pub(crate) control_released: Notify,
-    pub(crate) health: crate::health::Checks,
-    /// Where `STOPPING=1` goes, once `notify_systemd` is called.
-    #[cfg(feature = "systemd")]
-    pub(crate) systemd: crate::systemd::Link,
-    pub(crate) pid_file: crate::pidfile::Slot,
+    pub(crate) extensions: Extensions,
+    pub(crate) shutdown_hooks: ShutdownHooks,
 }
 
 impl Shared {
@@ -298,8 +314,7 @@ impl Shared {
 
     pub(crate) fn begin_shutdown(&self) {
         self.shutting_down.store(true, Ordering::Release);
-        #[cfg(feature = "systemd")]
-        self.systemd.stopping();
+        self.shutdown_hooks.begin();
     }
 
     /// Starts a new loop for unit `index`. The caller holds the unit's

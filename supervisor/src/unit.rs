@@ -11,11 +11,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::event::{EventKind, ExitReason};
-use crate::policy::{Decision, RestartPolicy, RestartTracker};
-use crate::process::{ProcessBody, ProcessRun};
+use crate::observe::event::{EventKind, ExitReason};
+use crate::run::process::{ProcessBody, ProcessRun};
+use crate::spec::policy::{Decision, RestartPolicy, RestartTracker};
+use crate::spec::task::{TaskBody, TaskRun};
 use crate::supervisor::Shared;
-use crate::task::{TaskBody, TaskRun};
 use crate::{Context, DaemonSpec, Signal, TaskSpec, UnitKind, UnitState, UnitStatus};
 
 /// A registered unit. Lives as long as the supervisor.

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use crate::policy::GiveUpReason;
+use crate::spec::policy::GiveUpReason;
 
 /// Something that happened to a unit, sent to every
 /// [`subscribe`](crate::SupervisorHandle::subscribe)r.

@@ -11,9 +11,9 @@ use rustix::process::{Pid, Signal as RawSignal, kill_process_group};
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
-use crate::daemon::{DaemonSpec, Output};
-use crate::event::ExitReason;
-use crate::output::{Capture, OutputTail};
+use crate::observe::event::ExitReason;
+use crate::run::output::{Capture, OutputTail};
+use crate::spec::daemon::{DaemonSpec, Output};
 
 /// How long to read, after the group is gone, until the output pipes reach
 /// end-of-file. Only a descendant that left the group can hold them open

@@ -2,13 +2,16 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
+use std::future::Future;
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::fs::{FlockOperation, flock};
 
+use crate::extensions::ShutdownHook;
 use crate::{Error, SupervisorBuilder};
 
 /// How often `create` goes round when another process changes the file under
@@ -229,18 +232,15 @@ fn is_alive(pid: u32) -> bool {
     !matches!(rustix::process::test_kill_process(pid), Err(rustix::io::Errno::SRCH))
 }
 
-/// The supervisor's PID file, if it has one.
-#[derive(Debug, Default)]
-pub(crate) struct Slot(Mutex<Option<PidFile>>);
+/// The supervisor's PID file, removed at the end of its shutdown (or when
+/// the supervisor is dropped).
+#[derive(Debug)]
+struct Held(Mutex<Option<PidFile>>);
 
-impl Slot {
-    pub(crate) fn set(&self, pid_file: Option<PidFile>) {
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = pid_file;
-    }
-
-    /// Removes the file, if there is one.
-    pub(crate) fn release(&self) {
+impl ShutdownHook for Held {
+    fn end(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         drop(self.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -263,8 +263,11 @@ impl SupervisorBuilder {
     /// # drop(first);
     /// # Ok::<(), Error>(())
     /// ```
-    pub fn pid_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.pid_file = Some(path.into());
-        self
+    pub fn pid_file(self, path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        self.build_step(Box::new(move || {
+            let held: Arc<dyn ShutdownHook> = Arc::new(Held(Mutex::new(Some(PidFile::create(&path)?))));
+            Ok(Some(held))
+        }))
     }
 }

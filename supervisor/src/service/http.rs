@@ -18,8 +18,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::health::{self, HealthReport};
-use crate::supervisor::Shared;
+use crate::service::health::{self, HealthReport};
 use crate::{Error, SupervisorHandle, UnitKind, UnitState, UnitStatus};
 
 /// The address the endpoint binds by default: loopback, port 9000.
@@ -154,9 +153,8 @@ impl HttpEndpoint {
         let local_addr = listener
             .local_addr()
             .map_err(|source| Error::Io { context: "cannot read the HTTP endpoint's address".to_owned(), source })?;
-        let shared = handle.shared().clone();
-        let stop = shared.root.child_token();
-        let task = tokio::spawn(accept_loop(listener, shared, self, stop.clone()));
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(accept_loop(listener, handle.detached(), self, stop.clone()));
         tracing::info!(addr = %local_addr, "HTTP endpoint listening");
         Ok(HttpServer { local_addr, stop, task })
     }
@@ -234,12 +232,13 @@ impl fmt::Debug for HttpServer {
     }
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, settings: HttpEndpoint, stop: CancellationToken) {
+async fn accept_loop(listener: TcpListener, handle: SupervisorHandle, settings: HttpEndpoint, stop: CancellationToken) {
     let limit = Arc::new(Semaphore::new(settings.max_connections));
     let settings = Arc::new(settings);
     loop {
         let accepted = tokio::select! {
             () = stop.cancelled() => break,
+            () = handle.ended() => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
@@ -257,13 +256,15 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, settings: HttpE
             drop(stream);
             continue;
         };
-        let (shared, settings, stop) = (shared.clone(), settings.clone(), stop.clone());
+        let (handle, settings, stop) = (handle.clone(), settings.clone(), stop.clone());
         tokio::spawn(async move {
-            serve_connection(stream, shared, &settings, stop).await;
+            serve_connection(stream, handle, &settings, stop).await;
             drop(permit);
         });
     }
     drop(listener);
+    // Ends the connections too, when the supervisor ended first.
+    stop.cancel();
     // Every connection holds a permit: having them all back means every
     // connection has ended.
     let all = u32::try_from(settings.max_connections).unwrap_or(u32::MAX);
@@ -273,11 +274,16 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, settings: HttpE
     tracing::info!("HTTP endpoint stopped");
 }
 
-async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, settings: &HttpEndpoint, stop: CancellationToken) {
+async fn serve_connection(
+    stream: TcpStream,
+    handle: SupervisorHandle,
+    settings: &HttpEndpoint,
+    stop: CancellationToken,
+) {
     let max_request_size = settings.max_request_size;
     let service = hyper::service::service_fn(move |request| {
-        let shared = shared.clone();
-        async move { Ok::<_, Infallible>(respond(&shared, &request, max_request_size).await) }
+        let handle = handle.clone();
+        async move { Ok::<_, Infallible>(respond(&handle, &request, max_request_size).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
@@ -303,7 +309,11 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, settings: &Htt
 }
 
 /// The answer to one request.
-async fn respond(shared: &Shared, request: &Request<Incoming>, max_request_size: usize) -> Response<Full<Bytes>> {
+async fn respond(
+    handle: &SupervisorHandle,
+    request: &Request<Incoming>,
+    max_request_size: usize,
+) -> Response<Full<Bytes>> {
     let path = request.uri().path();
     if !PATHS.contains(&path) {
         return json(StatusCode::NOT_FOUND, &NotFound { error: "not found", paths: &PATHS });
@@ -329,19 +339,16 @@ async fn respond(shared: &Shared, request: &Request<Incoming>, max_request_size:
     }
     match path {
         "/livez" | "/health" | "/healthz" => {
-            let report = health::report(shared).await;
+            let report = health::report(handle).await;
             json(verdict(report.live), &report)
         }
         "/readyz" | "/ready" => {
-            let report: HealthReport = health::report(shared).await;
+            let report: HealthReport = health::report(handle).await;
             json(verdict(report.ready), &report)
         }
-        "/status" => {
-            let statuses: Vec<UnitStatus> = shared.units.iter().map(|unit| unit.status()).collect();
-            json(StatusCode::OK, &statuses)
-        }
+        "/status" => json(StatusCode::OK, &handle.statuses()),
         _ => {
-            let mut response = Response::new(Full::new(Bytes::from(metrics(shared))));
+            let mut response = Response::new(Full::new(Bytes::from(metrics(handle))));
             response
                 .headers_mut()
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
@@ -399,22 +406,22 @@ const STATES: [UnitState; 7] = [
 
 /// The Prometheus text exposition of the supervisor and its units. Reads
 /// states only; runs no health check.
-fn metrics(shared: &Shared) -> String {
-    let statuses: Vec<UnitStatus> = shared.units.iter().map(|unit| unit.status()).collect();
+fn metrics(handle: &SupervisorHandle) -> String {
+    let statuses: Vec<UnitStatus> = handle.statuses();
     let mut out = String::with_capacity(256 + statuses.len() * 512);
     let mut family = |name: &str, kind: &str, help: &str, samples: &mut dyn FnMut(&mut String)| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         samples(&mut out);
     };
     family("supervisor_up", "gauge", "1 while the supervisor runs, 0 once it has shut down.", &mut |out| {
-        let _ = writeln!(out, "supervisor_up {}", u8::from(health::is_running(shared)));
+        let _ = writeln!(out, "supervisor_up {}", u8::from(health::is_running(handle)));
     });
     family(
         "supervisor_ready",
         "gauge",
         "1 when every unit that should run is running and no shutdown has begun (health checks not included).",
         &mut |out| {
-            let _ = writeln!(out, "supervisor_ready {}", u8::from(health::units_ready(shared)));
+            let _ = writeln!(out, "supervisor_ready {}", u8::from(health::units_ready(handle)));
         },
     );
     family("supervisor_unit_up", "gauge", "1 while a run of the unit is in progress.", &mut |out| {

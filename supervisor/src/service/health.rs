@@ -13,7 +13,6 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::supervisor::Shared;
 use crate::{SupervisorBuilder, SupervisorHandle, UnitKind, UnitState};
 
 /// How long a health check may take before it counts as failed.
@@ -48,7 +47,7 @@ impl Check {
 #[derive(Default)]
 pub(crate) struct Checks {
     checks: Mutex<Vec<Check>>,
-    timeout: Option<Duration>,
+    timeout: Mutex<Option<Duration>>,
 }
 
 impl Checks {
@@ -73,7 +72,7 @@ impl Checks {
     }
 
     fn timeout(&self) -> Duration {
-        self.timeout.unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT)
+        self.timeout.lock().unwrap_or_else(PoisonError::into_inner).unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT)
     }
 
     /// Runs every check concurrently, each in its own task (so a panic is
@@ -218,30 +217,29 @@ pub(crate) fn unit_verdict(state: UnitState) -> (bool, &'static str) {
 /// The units' part of readiness, without running any check: whether every
 /// unit lets the supervisor be ready and no shutdown has begun.
 #[cfg_attr(not(any(feature = "http", feature = "systemd")), allow(dead_code))]
-pub(crate) fn units_ready(shared: &Shared) -> bool {
-    !shared.is_shutting_down() && shared.units.iter().all(|unit| unit_verdict(unit.state()).0)
+pub(crate) fn units_ready(handle: &SupervisorHandle) -> bool {
+    !handle.is_shutting_down() && handle.statuses().iter().all(|unit| unit_verdict(unit.state).0)
 }
 
 /// Whether the supervisor still runs: no shutdown has completed and not every
 /// handle has been dropped.
-pub(crate) fn is_running(shared: &Shared) -> bool {
-    !shared.root.is_cancelled()
+pub(crate) fn is_running(handle: &SupervisorHandle) -> bool {
+    !handle.has_ended()
 }
 
 /// Computes a full report: runs every check, then reads every unit's state.
-pub(crate) async fn report(shared: &Shared) -> HealthReport {
-    let checks = shared.health.run_all().await;
-    let units: Vec<UnitHealth> = shared
-        .units
-        .iter()
+pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
+    let checks = handle.extension::<Checks>().run_all().await;
+    let units: Vec<UnitHealth> = handle
+        .statuses()
+        .into_iter()
         .map(|unit| {
-            let state = unit.state();
-            let (ready, reason) = unit_verdict(state);
-            UnitHealth { name: unit.name.to_string(), kind: unit.kind(), state, ready, reason }
+            let (ready, reason) = unit_verdict(unit.state);
+            UnitHealth { name: unit.name, kind: unit.kind, state: unit.state, ready, reason }
         })
         .collect();
-    let running = is_running(shared);
-    let shutting_down = shared.is_shutting_down();
+    let running = is_running(handle);
+    let shutting_down = handle.is_shutting_down();
     let mut reasons = Vec::new();
     if !running {
         reasons.push("the supervisor has shut down".to_owned());
@@ -291,14 +289,15 @@ impl SupervisorBuilder {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: fmt::Display + 'static,
     {
-        self.health.add(Check::new(name, check));
+        self.extensions.get_or_default::<Checks>().add(Check::new(name, check));
         self
     }
 
     /// How long each health check may take before it counts as failed
     /// (default [`DEFAULT_HEALTH_CHECK_TIMEOUT`], 5 s).
-    pub fn health_check_timeout(mut self, timeout: Duration) -> Self {
-        self.health.timeout = Some(timeout);
+    pub fn health_check_timeout(self, timeout: Duration) -> Self {
+        *self.extensions.get_or_default::<Checks>().timeout.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(timeout);
         self
     }
 }
@@ -313,12 +312,12 @@ impl SupervisorHandle {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: fmt::Display + 'static,
     {
-        self.shared().health.add(Check::new(name, check));
+        self.extension::<Checks>().add(Check::new(name, check));
     }
 
     /// Removes a health check; `false` if there was none of that name.
     pub fn remove_health_check(&self, name: &str) -> bool {
-        self.shared().health.remove(name)
+        self.extension::<Checks>().remove(name)
     }
 
     /// Runs every health check (concurrently, each under its timeout) and
@@ -346,7 +345,7 @@ impl SupervisorHandle {
     /// # }
     /// ```
     pub async fn health(&self) -> HealthReport {
-        report(self.shared()).await
+        report(self).await
     }
 }
 

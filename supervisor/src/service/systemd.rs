@@ -1,8 +1,10 @@
 //! systemd integration (feature `systemd`): `sd_notify` readiness, stopping,
 //! watchdog and status.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
@@ -11,8 +13,8 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::SupervisorHandle;
-use crate::health;
-use crate::supervisor::Shared;
+use crate::extensions::ShutdownHook;
+use crate::service::health;
 
 /// While the units are ready but a health check fails, how long to wait
 /// before asking the checks again (only until `READY=1` has been sent).
@@ -68,13 +70,11 @@ impl SupervisorHandle {
         if std::env::var_os("NOTIFY_SOCKET").is_none() {
             return false;
         }
-        let shared = self.shared().clone();
         let notifier = Notifier::new();
         if let Some(queue) = &notifier.queue {
-            // A second call keeps the first link; its notifier still runs.
-            let _ = shared.systemd.queue.set(queue.clone());
+            self.add_shutdown_hook(Arc::new(Link { queue: queue.clone() }));
         }
-        tokio::spawn(notifier_loop(shared, notifier));
+        tokio::spawn(notifier_loop(self.detached(), notifier));
         true
     }
 }
@@ -85,31 +85,30 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 /// The supervisor's own way to the notification thread: a shutdown says
 /// `STOPPING=1` itself, as it begins, and waits for it to be written before
 /// it returns, so that the message is out before the process exits.
-#[derive(Debug, Default)]
-pub(crate) struct Link {
-    queue: OnceLock<SyncSender<Message>>,
+#[derive(Debug)]
+struct Link {
+    queue: SyncSender<Message>,
 }
 
-impl Link {
-    pub(crate) fn stopping(&self) {
-        if let Some(queue) = self.queue.get() {
-            let _ = queue.try_send(Message::Stopping);
-        }
+impl ShutdownHook for Link {
+    fn begin(&self) {
+        let _ = self.queue.try_send(Message::Stopping);
     }
 
     /// Waits (briefly) until every notification queued so far is written.
-    pub(crate) async fn flush(&self) {
-        let Some(queue) = self.queue.get() else { return };
-        let (written, wait) = oneshot::channel();
-        if queue.try_send(Message::Flush(written)).is_ok() {
-            let _ = tokio::time::timeout(FLUSH_TIMEOUT, wait).await;
-        }
+    fn end(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {
+            let (written, wait) = oneshot::channel();
+            if self.queue.try_send(Message::Flush(written)).is_ok() {
+                let _ = tokio::time::timeout(FLUSH_TIMEOUT, wait).await;
+            }
+        })
     }
 }
 
-async fn notifier_loop(shared: Arc<Shared>, mut notifier: Notifier) {
+async fn notifier_loop(handle: SupervisorHandle, mut notifier: Notifier) {
     // Subscribed before the first look at the states, so no change is missed.
-    let mut events = shared.subscribe();
+    let mut events = handle.subscribe();
     let watchdog = sd_notify::watchdog_enabled().map(|timeout| timeout / 2).filter(|period| !period.is_zero());
     let mut watchdog = watchdog.map(|period| {
         tracing::info!(?period, "systemd watchdog enabled");
@@ -119,10 +118,10 @@ async fn notifier_loop(shared: Arc<Shared>, mut notifier: Notifier) {
     });
     let mut ready_sent = false;
     loop {
-        notifier.status(status_line(&shared));
+        notifier.status(status_line(&handle));
         let mut retry_at = None;
-        if !ready_sent && health::units_ready(&shared) {
-            if health::report(&shared).await.ready {
+        if !ready_sent && health::units_ready(&handle) {
+            if health::report(&handle).await.ready {
                 notifier.send(Message::Ready);
                 ready_sent = true;
             } else {
@@ -131,7 +130,7 @@ async fn notifier_loop(shared: Arc<Shared>, mut notifier: Notifier) {
         }
         tokio::select! {
             biased;
-            () = shared.root.cancelled() => break,
+            () = handle.ended() => break,
             event = events.recv() => {
                 if let Err(RecvError::Closed) = event {
                     break;
@@ -141,7 +140,7 @@ async fn notifier_loop(shared: Arc<Shared>, mut notifier: Notifier) {
             () = tick(&mut watchdog), if watchdog.is_some() => {
                 // During a shutdown the pings go on: the stop is the
                 // supervisor doing its job.
-                if shared.is_shutting_down() || health::report(&shared).await.live {
+                if handle.is_shutting_down() || health::report(&handle).await.live {
                     notifier.send(Message::Watchdog);
                 } else {
                     tracing::warn!("not live: withholding the systemd watchdog ping");
@@ -256,8 +255,8 @@ impl Notifier {
 
 /// `3 units: 2 running, 1 backoff`, with `shutting down; ` in front during
 /// a shutdown.
-fn status_line(shared: &Shared) -> String {
-    let states: Vec<_> = shared.units.iter().map(|unit| unit.state()).collect();
+fn status_line(handle: &SupervisorHandle) -> String {
+    let states: Vec<_> = handle.statuses().into_iter().map(|unit| unit.state).collect();
     let mut counts: Vec<(crate::UnitState, usize)> = Vec::new();
     for state in states.iter().copied() {
         match counts.iter_mut().find(|(seen, _)| *seen == state) {
@@ -267,7 +266,7 @@ fn status_line(shared: &Shared) -> String {
     }
     counts.sort_by_key(|(state, _)| *state as u8);
     let parts: Vec<String> = counts.iter().map(|(state, count)| format!("{count} {state}")).collect();
-    let prefix = if shared.is_shutting_down() { "shutting down; " } else { "" };
+    let prefix = if handle.is_shutting_down() { "shutting down; " } else { "" };
     let noun = if states.len() == 1 { "unit" } else { "units" };
     format!("{prefix}{} {noun}: {}", states.len(), parts.join(", "))
 }

@@ -1,0 +1,9 @@
+//! Running as a service, built on the public handle: health checks, the
+//! HTTP probes, systemd notifications and the PID file.
+
+pub(crate) mod health;
+#[cfg(feature = "http")]
+pub(crate) mod http;
+pub(crate) mod pidfile;
+#[cfg(feature = "systemd")]
+pub(crate) mod systemd;
