@@ -28,10 +28,16 @@ pub enum Error {
         /// `"task"` or `"daemon"`.
         kind: &'static str,
     },
-    /// Two units were registered under the same name.
+    /// Two units of one group were registered under the same name.
     #[error("unit name `{name}` is used twice; every unit needs a unique name")]
     DuplicateName {
-        /// The repeated name.
+        /// The repeated name, as a path (`"storage/db"` in the group `storage`).
+        name: String,
+    },
+    /// A unit name contains `/`, which separates the names of a path.
+    #[error("unit name `{name}` contains `/`; `/` separates a group from its units in paths, use `-` or `_` instead")]
+    NameWithSlash {
+        /// The name.
         name: String,
     },
     /// A daemon was registered without a program to run.
@@ -60,6 +66,51 @@ pub enum Error {
         /// The registered names, comma-separated.
         known: String,
     },
+    /// A handle method named a unit in a group whose run is not in
+    /// progress (stopped, failed, or waiting to restart).
+    #[error("cannot {action} `{unit}`: its group `{group}` is not running; start `{group}` first")]
+    GroupNotRunning {
+        /// What was asked, e.g. `"start"`.
+        action: &'static str,
+        /// The unit it was asked of.
+        unit: String,
+        /// The group that is not running.
+        group: String,
+    },
+    /// A handle method that needs a run in progress found none.
+    #[error("cannot {action} `{unit}`: it is not running")]
+    NotRunning {
+        /// What was asked, e.g. `"signal"`.
+        action: &'static str,
+        /// The unit it was asked of.
+        unit: String,
+    },
+    /// A handle method was asked of a unit of the wrong kind.
+    #[error("cannot {action} `{unit}`: it is a {kind}")]
+    WrongKind {
+        /// What was asked, e.g. `"signal"`.
+        action: &'static str,
+        /// The unit it was asked of.
+        unit: String,
+        /// What it is.
+        kind: crate::UnitKind,
+    },
+    /// A wait can no longer be satisfied: the unit is at rest, or the
+    /// supervisor has ended.
+    #[error("`{unit}` will not become {wanted}: it is {state}{why}")]
+    WillNotHappen {
+        /// The unit waited for.
+        unit: String,
+        /// What was waited for, e.g. `"ready"` or `"running"`.
+        wanted: String,
+        /// Its state when the wait gave up.
+        state: crate::UnitState,
+        /// Why, e.g. `" and the supervisor has shut down"`.
+        why: &'static str,
+    },
+    /// `build()` or `add` found more than one problem; each is listed.
+    #[error("{} problems: {}", .0.len(), list(.0))]
+    Problems(Vec<Error>),
     /// A control call came after shutdown had begun.
     #[error("cannot {action} `{unit}`: the supervisor is shutting down")]
     ShuttingDown {
@@ -86,4 +137,49 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+fn list(problems: &[Error]) -> String {
+    let mut out = String::new();
+    for (number, problem) in problems.iter().enumerate() {
+        if number > 0 {
+            out.push_str("; ");
+        }
+        out.push_str(&format!("{}) {problem}", number + 1));
+    }
+    out
+}
+
+impl Error {
+    /// Every problem this error stands for: the list of
+    /// [`Error::Problems`], or the error itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Supervisor, TaskSpec};
+    ///
+    /// let err = Supervisor::builder()
+    ///     .task(TaskSpec::new("a/b", |_ctx| async {}))
+    ///     .task(TaskSpec::new("", |_ctx| async {}))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.problems().len(), 2);
+    /// ```
+    #[must_use]
+    pub fn problems(&self) -> &[Error] {
+        match self {
+            Error::Problems(problems) => problems,
+            other => std::slice::from_ref(other),
+        }
+    }
+
+    /// One error for `problems`: the only one, or [`Error::Problems`].
+    pub(crate) fn from_problems(mut problems: Vec<Error>) -> Result<(), Error> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(problems.remove(0)),
+            _ => Err(Error::Problems(problems)),
+        }
+    }
 }

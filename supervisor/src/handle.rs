@@ -3,21 +3,25 @@
 use std::fmt;
 use std::sync::Arc;
 
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, oneshot};
 
-use crate::control;
 use crate::extensions::ShutdownHook;
-use crate::shutdown::{self, ShutdownReport};
-use crate::supervisor::Shared;
-use crate::unit::Unit;
-use crate::{Error, Event, UnitStatus};
+use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
+use crate::spec::Spec;
+use crate::spec::validate;
+use crate::tree::paths;
+use crate::tree::shared::Shared;
+use crate::tree::unit::{Msg, Op, Unit};
+use crate::{Error, Event, Signal, UnitKind, UnitState, UnitStatus};
 
 /// Controls a started [`Supervisor`](crate::Supervisor). Cheap to clone;
 /// `Send + Sync`.
 ///
-/// Calls that change a unit (`start_unit`, `stop_unit`, `restart`) are
-/// serialised per unit: a new run never starts before the previous one has
-/// fully stopped.
+/// Units are named by path: `"worker"` at the root, `"storage/db"` for the
+/// unit `db` of the group `storage`. Calls that change a unit
+/// (`start_unit`, `stop_unit`, `restart`, `add`, `remove`) are carried out
+/// by the owner of the unit's group, one at a time: a new run never starts
+/// before the previous one has fully stopped.
 ///
 /// Dropping the last clone stops every unit in the background, so that no
 /// process outlives its supervisor; call [`shutdown`](Self::shutdown) to stop
@@ -58,18 +62,14 @@ struct ShutdownOnDrop {
 
 impl Drop for ShutdownOnDrop {
     fn drop(&mut self) {
-        let shared = self.shared.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(async move {
-                    shutdown::shut_down_once(&shared).await;
-                });
-            }
-            // No runtime to run a graceful shutdown on: ask every unit to
-            // stop; a process left behind is killed when its run is dropped.
-            Err(_) => shared.root.cancel(),
-        }
+        begin_shutdown(&self.shared);
     }
+}
+
+/// Asks the root group to stop; its owner does the rest, in its own task.
+fn begin_shutdown(shared: &Shared) {
+    shared.begin_shutdown(ShutdownCause::Requested);
+    shared.root_stop.cancel();
 }
 
 impl SupervisorHandle {
@@ -97,105 +97,542 @@ impl SupervisorHandle {
         self.shared.shutdown_hooks.add(hook);
     }
 
-    /// Whether the supervisor has ended: a shutdown has completed, or every
-    /// handle was dropped.
+    /// Whether the supervisor has ended (its report is out).
     pub(crate) fn has_ended(&self) -> bool {
-        self.shared.root.is_cancelled()
+        self.shared.has_ended()
     }
 
-    /// Completes once the supervisor has ended (see `has_ended`).
+    /// Completes once the supervisor has ended.
     #[cfg_attr(not(any(feature = "http", feature = "systemd")), allow(dead_code))]
     pub(crate) async fn ended(&self) {
-        self.shared.root.cancelled().await;
+        self.shared.ended().await;
     }
 
-    /// A snapshot of one unit; `None` if no unit has that name.
+    /// A snapshot of one unit; `None` if no unit has that path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, GroupSpec, Supervisor, TaskSpec, UnitKind};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .group(GroupSpec::new("jobs").task(TaskSpec::new("a", |ctx: Context| async move { ctx.cancelled().await })))
+    ///     .build()?
+    ///     .start();
+    /// assert_eq!(handle.status("jobs").unwrap().kind, UnitKind::Group);
+    /// assert_eq!(handle.status("jobs/a").unwrap().name, "jobs/a");
+    /// assert!(handle.status("a").is_none());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn status(&self, name: &str) -> Option<UnitStatus> {
-        self.shared.lookup(name).ok().map(|(_, unit)| unit.status())
+        self.lookup(name).ok().map(|(_, unit)| unit.status())
     }
 
-    /// Snapshots of every unit, in registration order.
+    /// Snapshots of every unit and group, depth first in registration order
+    /// (a group, then its units).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder().task(TaskSpec::new("a", |_ctx| async {})).build()?.start();
+    /// let json = serde_json::to_string(&handle.statuses()).unwrap();
+    /// assert!(json.starts_with("[{\"name\":\"a\""));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn statuses(&self) -> Vec<UnitStatus> {
-        self.shared.units.iter().map(Unit::status).collect()
+        let mut statuses = Vec::new();
+        paths::walk(&self.shared.root, &mut |unit| statuses.push(unit.status()));
+        statuses
     }
 
-    /// The names of every unit, in registration order.
+    /// The paths of every unit and group, depth first in registration order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{GroupSpec, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("a", |_ctx| async {}))
+    ///     .group(GroupSpec::new("g").task(TaskSpec::new("b", |_ctx| async {})))
+    ///     .build()?
+    ///     .start();
+    /// assert_eq!(handle.unit_names(), ["a", "g", "g/b"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn unit_names(&self) -> Vec<String> {
-        self.shared.unit_names()
+        let mut names = Vec::new();
+        paths::walk(&self.shared.root, &mut |unit| names.push(unit.path.to_string()));
+        names
     }
 
     /// Stops the unit gracefully if it runs (or waits in backoff), resets its
-    /// restart count, and starts it again. The old run has ended before the
-    /// new one starts.
+    /// restart count, and starts it again, in its place in the start and
+    /// stop order. The old run has ended before the new one starts. On a
+    /// group, stops its units and starts them all again.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownUnit`], or [`Error::ShuttingDown`] once a shutdown began.
+    /// [`Error::UnknownUnit`], [`Error::GroupNotRunning`] when the unit's
+    /// group is not running, or [`Error::ShuttingDown`] once a shutdown began.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// handle.restart("worker").await?;
+    /// assert_eq!(handle.status("worker").unwrap().restart_count, 0);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn restart(&self, name: &str) -> Result<(), Error> {
-        let (index, unit) = self.shared.lookup(name)?;
-        let _control = control::take(&self.shared, unit).await;
-        self.refuse_during_shutdown("restart", unit)?;
-        shutdown::stop_locked(&self.shared, unit).await;
-        self.shared.activate(index);
-        Ok(())
+        self.control(name, Op::Restart).await
     }
 
     /// Stops the unit gracefully (cancellation, or the stop signal, then abort
     /// or `SIGKILL` after its stop timeout). It stays `Stopped`: the policy
-    /// does not restart it. Stopping a unit at rest does nothing.
+    /// does not restart it. Stopping a unit at rest does nothing. On a
+    /// group, stops its units, the most recently started first.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownUnit`].
+    /// [`Error::UnknownUnit`], or [`Error::GroupNotRunning`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// handle.stop_unit("worker").await?;
+    /// assert_eq!(handle.status("worker").unwrap().state, UnitState::Stopped);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn stop_unit(&self, name: &str) -> Result<(), Error> {
-        let (_, unit) = self.shared.lookup(name)?;
-        let _control = control::take(&self.shared, unit).await;
-        shutdown::stop_locked(&self.shared, unit).await;
-        Ok(())
+        self.control(name, Op::Stop).await
     }
 
     /// Starts a unit at rest (`Stopped`, `Exited` or `Failed`) with its restart
-    /// count reset. Starting a unit that is active does nothing.
+    /// count reset. Starting a unit that is active does nothing; one that is
+    /// stopping starts once it has stopped.
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownUnit`], or [`Error::ShuttingDown`] once a shutdown began.
+    /// [`Error::UnknownUnit`], [`Error::GroupNotRunning`], or
+    /// [`Error::ShuttingDown`] once a shutdown began.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{RestartOn, RestartPolicy, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("once", |_ctx| async {}).restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("once", UnitState::Exited).await?;
+    /// handle.start_unit("once").await?; // runs it again
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start_unit(&self, name: &str) -> Result<(), Error> {
-        let (index, unit) = self.shared.lookup(name)?;
-        let _control = control::take(&self.shared, unit).await;
-        self.refuse_during_shutdown("start", unit)?;
-        if unit.is_active() {
-            return Ok(());
-        }
-        // The previous loop, if any, has ended: activating replaces it.
-        self.shared.activate(index);
-        Ok(())
+        self.control(name, Op::Start).await
     }
 
-    /// Receives every [`Event`] from now on.
+    /// Adds a unit (a task, a daemon or a whole group) to the root group and
+    /// starts it. It is like the registered units in every way, except that
+    /// it comes after them in start order and, in a shutdown, units added at
+    /// run time are stopped concurrently among themselves, as OTP stops the
+    /// children of a `simple_one_for_one` supervisor.
+    ///
+    /// # Errors
+    ///
+    /// What `build()` would say of the spec (an empty name or one with `/`,
+    /// a bad policy...), [`Error::DuplicateName`] when the group has a unit
+    /// of that name, or [`Error::ShuttingDown`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// handle.add(TaskSpec::new("job-7", |ctx: Context| async move { ctx.cancelled().await })).await?;
+    /// handle.wait_ready("job-7").await?;
+    /// let report = handle.remove("job-7").await?;
+    /// assert_eq!(report.name, "job-7");
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn add(&self, spec: impl Into<Spec>) -> Result<(), Error> {
+        self.add_into(self.shared.root.clone(), spec.into()).await
+    }
+
+    /// Adds a unit to the group at `group` and starts it; see
+    /// [`add`](Self::add).
+    ///
+    /// # Errors
+    ///
+    /// As [`add`](Self::add), and [`Error::UnknownUnit`] or
+    /// [`Error::WrongKind`] when `group` names no group,
+    /// [`Error::GroupNotRunning`] when it is not running.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, GroupSpec, Supervisor};
+    ///
+    /// let handle = Supervisor::builder().group(GroupSpec::new("storage")).build()?.start();
+    /// handle.add_to("storage", DaemonSpec::new("replica", "sleep").arg("60")).await?;
+    /// assert!(handle.status("storage/replica").is_some());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn add_to(&self, group: &str, spec: impl Into<Spec>) -> Result<(), Error> {
+        let (_, unit) = self.lookup(group)?;
+        if unit.kind() != UnitKind::Group {
+            return Err(Error::WrongKind { action: "add a unit to", unit: unit.path.to_string(), kind: unit.kind() });
+        }
+        self.add_into(unit, spec.into()).await
+    }
+
+    async fn add_into(&self, group: Arc<Unit>, spec: Spec) -> Result<(), Error> {
+        let mut problems = Vec::new();
+        validate::check_unit(&group.path, &spec, &mut problems);
+        Error::from_problems(problems)?;
+        let path = validate::join(&group.path, spec.name());
+        if self.shared.is_shutting_down() {
+            return Err(Error::ShuttingDown { action: "add", unit: path });
+        }
+        let (reply, answer) = oneshot::channel();
+        self.send(&group, &path, "add", Msg::Add { spec, reply }).await?;
+        answer.await.unwrap_or(Err(Error::ShuttingDown { action: "add", unit: path }))
+    }
+
+    /// Stops a unit gracefully, then forgets it: its name is free again.
+    /// Returns how its stop went.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`], [`Error::GroupNotRunning`], or
+    /// [`Error::ShuttingDown`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, StopOutcome, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("job", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let report = handle.remove("job").await?;
+    /// assert_eq!(report.outcome, StopOutcome::Graceful);
+    /// assert!(handle.status("job").is_none());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn remove(&self, name: &str) -> Result<UnitReport, Error> {
+        let (group, unit) = self.lookup(name)?;
+        let (reply, answer) = oneshot::channel();
+        self.send(&group, &unit.path, "remove", Msg::Remove { unit: unit.clone(), reply }).await?;
+        answer.await.unwrap_or(Err(Error::ShuttingDown { action: "remove", unit: unit.path.to_string() }))
+    }
+
+    /// Receives every [`Event`] from now on. To see the first events of a
+    /// supervisor too, subscribe before it starts, with
+    /// [`Supervisor::subscribe`](crate::Supervisor::subscribe).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, EventKind, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("worker").await?;
+    /// let mut events = handle.subscribe();
+    /// handle.restart("worker").await?;
+    /// let event = events.recv().await.unwrap();
+    /// assert_eq!(event.unit, "worker");
+    /// assert!(matches!(event.kind, EventKind::Stopped { .. }));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.shared.subscribe()
     }
 
     /// The last `lines` lines a daemon wrote to stdout and stderr, in arrival
-    /// order. Empty for a task.
+    /// order. Empty for a task or a group.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownUnit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("hello", "echo").arg("hello").restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("hello", UnitState::Exited).await?;
+    /// assert_eq!(handle.tail("hello", 10)?, ["hello"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn tail(&self, name: &str, lines: usize) -> Result<Vec<String>, Error> {
-        Ok(self.shared.lookup(name)?.1.tail(lines))
+        Ok(self.lookup(name)?.1.tail(lines))
     }
 
-    /// Stops every unit gracefully, the most recently started first, and
-    /// reports how each stop went. Idempotent: later and concurrent calls
-    /// return the same report.
+    /// Sends `signal` to a running daemon's whole process group: `HUP` to
+    /// reload, `USR1`, ... (a stop signal sent this way is an outside kill:
+    /// the run's ending goes through the policy).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`], [`Error::WrongKind`] for a task or a group,
+    /// [`Error::NotRunning`] when no run is in progress, [`Error::Io`] when
+    /// the signal cannot be sent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, Signal, Supervisor};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("web", "sh").args(["-c", "trap 'echo reload' HUP; while :; do sleep 0.01; done"]))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("web").await?;
+    /// handle.signal("web", Signal::HUP)?;
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn signal(&self, name: &str, signal: Signal) -> Result<(), Error> {
+        let (_, unit) = self.lookup(name)?;
+        if unit.kind() != UnitKind::Process {
+            return Err(Error::WrongKind { action: "signal", unit: unit.path.to_string(), kind: unit.kind() });
+        }
+        let Some(pid) = unit.status().pid else {
+            return Err(Error::NotRunning { action: "signal", unit: unit.path.to_string() });
+        };
+        Shared::signal_group(pid, signal)
+            .map_err(|source| Error::Io { context: format!("cannot send {signal} to `{}`", unit.path), source })
+    }
+
+    /// Waits until the unit is in `state`, and returns its status then.
+    /// Nothing polls: the wait wakes when a unit changes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`] (also when the unit is removed meanwhile), or
+    /// [`Error::WillNotHappen`] once the supervisor has ended without the
+    /// unit reaching `state`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{MaxRestarts, RestartPolicy, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("flaky", |_ctx| async { Err::<(), _>("boom") })
+    ///         .restart(RestartPolicy::new().delay(std::time::Duration::ZERO).max_restarts(MaxRestarts::AtMost(2))))
+    ///     .build()?
+    ///     .start();
+    /// let status = handle.wait_state("flaky", UnitState::Failed).await?;
+    /// assert_eq!(status.restart_count, 2);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_state(&self, name: &str, state: UnitState) -> Result<UnitStatus, Error> {
+        self.wait_until(name, state.as_str(), |status| status.state == state, |_| false).await
+    }
+
+    /// Waits until the unit is ready (for now: running; a group, when every
+    /// unit of it that should run is ready), and returns its status then.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`], or [`Error::WillNotHappen`] when the unit
+    /// gave up (`Failed`), ended and will not restart (`Exited`), or the
+    /// supervisor ended.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("api", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let status = handle.wait_ready("api").await?;
+    /// assert!(status.ready && status.running);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_ready(&self, name: &str) -> Result<UnitStatus, Error> {
+        self.wait_until(
+            name,
+            "ready",
+            |status| status.ready,
+            |status| matches!(status.state, UnitState::Failed | UnitState::Exited),
+        )
+        .await
+    }
+
+    async fn wait_until(
+        &self,
+        name: &str,
+        wanted: &str,
+        reached: impl Fn(&UnitStatus) -> bool,
+        hopeless: impl Fn(&UnitStatus) -> bool,
+    ) -> Result<UnitStatus, Error> {
+        self.lookup(name)?;
+        self.shared
+            .changes
+            .wait_for(|| {
+                let unit = match self.lookup(name) {
+                    Ok((_, unit)) => unit,
+                    Err(error) => return Some(Err(error)),
+                };
+                let status = unit.status();
+                if reached(&status) {
+                    return Some(Ok(status));
+                }
+                let why = if self.shared.has_ended() {
+                    " and the supervisor has ended"
+                } else if hopeless(&status) {
+                    " and will not restart unless started by hand"
+                } else {
+                    return None;
+                };
+                Some(Err(Error::WillNotHappen {
+                    unit: name.to_owned(),
+                    wanted: wanted.to_owned(),
+                    state: status.state,
+                    why,
+                }))
+            })
+            .await
+    }
+
+    /// Stops every unit gracefully (each group's units in reverse start
+    /// order, see [`ShutdownOrder`](crate::ShutdownOrder)) and reports how
+    /// each stop went. The shutdown runs once, in a task of its own:
+    /// concurrent and later calls, and callers that gave up waiting before,
+    /// all get the same report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let report = handle.shutdown().await;
+    /// assert!(report.is_clean());
+    /// assert_eq!(handle.shutdown().await, report);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn shutdown(&self) -> ShutdownReport {
-        shutdown::shut_down_once(&self.shared).await.clone()
+        begin_shutdown(&self.shared);
+        self.wait().await
+    }
+
+    /// Waits for the supervisor to end, for whatever reason (a shutdown, the
+    /// root group giving up, a critical unit ending), and returns the report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{ShutdownCause, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("main-job", |_ctx| async {}).critical()
+    ///         .restart(supervisor::RestartPolicy::new().on(supervisor::RestartOn::Failure)))
+    ///     .build()?
+    ///     .start();
+    /// let report = handle.wait().await;
+    /// assert!(matches!(report.cause, ShutdownCause::CriticalEnded { failed: false, .. }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait(&self) -> ShutdownReport {
+        ShutdownReport::clone(&*self.shared.ended().await)
     }
 
     /// Cuts every grace period short: units still stopping, now or in a later
@@ -204,23 +641,64 @@ impl SupervisorHandle {
         self.shared.kill_now.cancel();
     }
 
-    /// Whether a shutdown has begun.
+    /// Whether a shutdown has begun (or the supervisor has ended).
     #[must_use]
     pub fn is_shutting_down(&self) -> bool {
         self.shared.is_shutting_down()
     }
 
-    fn refuse_during_shutdown(&self, action: &'static str, unit: &Unit) -> Result<(), Error> {
-        if self.shared.is_shutting_down() {
-            return Err(Error::ShuttingDown { action, unit: unit.name.to_string() });
+    fn lookup(&self, path: &str) -> Result<(Arc<Unit>, Arc<Unit>), Error> {
+        paths::lookup(&self.shared.root, path)
+    }
+
+    async fn control(&self, name: &str, op: Op) -> Result<(), Error> {
+        let (group, unit) = self.lookup(name)?;
+        let action = op.as_str();
+        if op != Op::Stop && self.shared.is_shutting_down() {
+            return Err(Error::ShuttingDown { action, unit: unit.path.to_string() });
         }
-        Ok(())
+        let (reply, answer) = oneshot::channel();
+        match self.send(&group, &unit.path, action, Msg::Control { unit: unit.clone(), op, reply }).await {
+            // A group that is not running has every unit at rest.
+            Err(_) if op == Op::Stop => return Ok(()),
+            sent => sent?,
+        }
+        match answer.await {
+            Ok(result) => result,
+            // The group's run ended with the call in its mailbox.
+            Err(_) if op == Op::Stop => Ok(()),
+            Err(_) => Err(Error::ShuttingDown { action, unit: unit.path.to_string() }),
+        }
+    }
+
+    /// Hands `msg` to the owner of `group`, once the group's run has begun
+    /// if it is about to.
+    async fn send(&self, group: &Unit, unit: &str, action: &'static str, msg: Msg) -> Result<(), Error> {
+        let refused = || {
+            if group.path.is_empty() || self.shared.is_shutting_down() {
+                Error::ShuttingDown { action, unit: unit.to_owned() }
+            } else {
+                Error::GroupNotRunning { action, unit: unit.to_owned(), group: group.path.to_string() }
+            }
+        };
+        let mailbox = self
+            .shared
+            .changes
+            .wait_for(|| match group.group().and_then(|body| body.mailbox()) {
+                Some(mailbox) => Some(Some(mailbox)),
+                None if group.state() == UnitState::Starting => None,
+                None => Some(None),
+            })
+            .await
+            .ok_or_else(refused)?;
+        mailbox.send(msg).map_err(|_| refused())
     }
 }
 
 impl fmt::Debug for SupervisorHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let states: Vec<_> = self.shared.units.iter().map(|unit| (unit.name.clone(), unit.state())).collect();
+        let mut states = Vec::new();
+        paths::walk(&self.shared.root, &mut |unit| states.push((unit.path.clone(), unit.state())));
         f.debug_struct("SupervisorHandle")
             .field("units", &states)
             .field("shutting_down", &self.is_shutting_down())

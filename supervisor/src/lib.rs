@@ -57,19 +57,17 @@
 compile_error!("supervisor supports Unix-like systems (Linux, macOS, the BSDs) only for now");
 
 mod context;
-mod control;
 mod error;
 mod extensions;
 mod handle;
 mod observe;
 mod run;
 mod service;
-mod shutdown;
 mod signal;
 mod spec;
 #[allow(clippy::module_inception)]
 mod supervisor;
-mod unit;
+mod tree;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -79,17 +77,19 @@ pub use context::Context;
 pub use error::Error;
 pub use handle::SupervisorHandle;
 pub use observe::event::{Event, EventKind, ExitReason};
+pub use observe::report::{ShutdownCause, ShutdownReport, StopOutcome, UnitReport};
 pub use observe::status::{UnitKind, UnitState, UnitStatus};
 pub use service::health::{CheckReport, DEFAULT_HEALTH_CHECK_TIMEOUT, HealthReport, UnitHealth};
 #[cfg(feature = "http")]
 pub use service::http::{DEFAULT_HTTP_ADDR, HttpEndpoint, HttpServer};
 pub use service::pidfile::PidFile;
-pub use shutdown::{ShutdownOrder, ShutdownReport, StopOutcome, UnitReport};
 pub use signal::Signal;
+pub use spec::Spec;
 pub use spec::daemon::{DEFAULT_DAEMON_STOP_TIMEOUT, DEFAULT_TAIL_LINES, DaemonSpec, Output};
+pub use spec::group::{GroupSpec, Strategy};
 pub use spec::policy::{GiveUpReason, MaxRestarts, RestartOn, RestartPolicy};
 pub use spec::task::{DEFAULT_TASK_STOP_TIMEOUT, TaskOutput, TaskSpec};
-pub use supervisor::{DEFAULT_EVENT_CAPACITY, Supervisor, SupervisorBuilder};
+pub use supervisor::{DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY, ShutdownOrder, Supervisor, SupervisorBuilder};
 
 #[cfg(feature = "macros")]
 /// Makes an `async fn` a supervised task with a restart policy checked at compile time.

@@ -2,24 +2,55 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{Notify, OnceCell, broadcast};
-use tokio_util::sync::CancellationToken;
+use tokio::sync::broadcast;
 
-use crate::extensions::{BuildStep, Extensions, ShutdownHooks};
+use crate::extensions::{BuildStep, Extensions};
 use crate::handle::SupervisorHandle;
-use crate::observe::event::{Event, EventKind};
-use crate::shutdown::{self, ShutdownOrder, ShutdownReport};
-use crate::unit::{Activation, Unit, spawn_loop};
-use crate::{DaemonSpec, Error, TaskSpec};
+use crate::observe::report::ShutdownReport;
+use crate::service::signals;
+use crate::spec::Spec;
+use crate::spec::group::IntensityLimit;
+use crate::spec::validate;
+use crate::tree::build;
+use crate::tree::node::Node;
+use crate::tree::shared::{self, Shared};
+use crate::{DaemonSpec, Error, Event, GroupSpec, Strategy, TaskSpec};
 
 /// How many events a slow subscriber may fall behind before it misses some
 /// (it is then told how many, by `RecvError::Lagged`).
 pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
 
-/// A set of units, ready to start.
+/// The largest event capacity `build()` accepts.
+pub const MAX_EVENT_CAPACITY: usize = 1 << 24;
+
+/// How a shutdown goes through the units.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{ShutdownOrder, Supervisor};
+///
+/// let builder = Supervisor::builder().shutdown_order(ShutdownOrder::Concurrent);
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ShutdownOrder {
+    /// The most recently started unit first, each fully stopped before the
+    /// next is asked: a unit never outlives one it was started after, so a
+    /// unit may rely on those registered before it until it has stopped.
+    /// The shutdown takes as long as the units' stops added up.
+    #[default]
+    Sequential,
+    /// Every unit asked at once (in reverse start order), all winding down
+    /// together, each within its own grace period: the shutdown takes as
+    /// long as the slowest stop. For units that do not depend on each other.
+    Concurrent,
+}
+
+/// A supervision tree, ready to start.
 ///
 /// # Examples
 ///
@@ -49,14 +80,18 @@ pub struct Supervisor {
     shared: Arc<Shared>,
 }
 
-/// Collects units and settings for a [`Supervisor`].
+/// Collects units and settings for a [`Supervisor`]: the root group of the
+/// tree.
 #[must_use = "call `.build()` to get a `Supervisor`"]
 #[derive(Debug, Default)]
 pub struct SupervisorBuilder {
-    units: Vec<UnitSpec>,
+    units: Vec<Spec>,
+    strategy: Strategy,
+    intensity: Option<IntensityLimit>,
     shutdown_timeout: Option<Duration>,
     shutdown_order: ShutdownOrder,
     event_capacity: Option<usize>,
+    random_seed: Option<u64>,
     /// What the service layer keeps on the supervisor (see `extensions`).
     pub(crate) extensions: Extensions,
     build_steps: BuildSteps,
@@ -72,47 +107,66 @@ impl fmt::Debug for BuildSteps {
     }
 }
 
-#[derive(Debug)]
-enum UnitSpec {
-    Task(TaskSpec),
-    Daemon(DaemonSpec),
-}
-
-impl UnitSpec {
-    fn name(&self) -> &str {
-        match self {
-            UnitSpec::Task(spec) => spec.name(),
-            UnitSpec::Daemon(spec) => spec.name(),
-        }
-    }
-}
-
 impl Supervisor {
     /// Starts describing a supervisor.
     pub fn builder() -> SupervisorBuilder {
         SupervisorBuilder::default()
     }
 
-    /// Starts every unit, in registration order, on the current tokio runtime.
+    /// Receives every [`Event`], from the first: subscribe here, before
+    /// `start()`, to miss none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{EventKind, Supervisor, TaskSpec};
+    ///
+    /// let sup = Supervisor::builder().task(TaskSpec::new("a", |_ctx| async {})).build()?;
+    /// let mut events = sup.subscribe();
+    /// let handle = sup.start();
+    /// assert!(matches!(events.recv().await.unwrap().kind, EventKind::Started { .. }));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.shared.subscribe()
+    }
+
+    /// Starts every unit, in start order, on the current tokio runtime.
     ///
     /// Dropping every clone of the returned handle stops all units in the
     /// background (gracefully, as far as the runtime lives); call
-    /// [`SupervisorHandle::shutdown`] to stop them and wait for it.
+    /// [`SupervisorHandle::shutdown`] to stop them and wait.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime, like [`tokio::spawn`].
     #[must_use = "dropping the last handle shuts the supervisor down"]
     pub fn start(self) -> SupervisorHandle {
-        for index in 0..self.shared.units.len() {
-            self.shared.activate(index);
+        let shared = self.shared;
+        let root = Node::start(shared.clone(), shared.root.clone(), shared.root_stop.clone());
+        {
+            let mut record = shared.root.record();
+            record.state = crate::UnitState::Running;
+            record.ready = true;
         }
-        SupervisorHandle::new(self.shared)
+        let owner = shared.clone();
+        tokio::spawn(async move {
+            root.run().await;
+            owner.finish().await;
+        });
+        SupervisorHandle::new(shared)
     }
 
     /// Starts every unit, waits for `SIGINT` or `SIGTERM`, then shuts down
     /// gracefully; a second signal during the shutdown skips what is left of
-    /// the grace periods.
+    /// the grace periods. Returns early, with the report, when the
+    /// supervisor ends by itself (the root group gave up, or a critical unit
+    /// ended).
     ///
     /// # Examples
     ///
@@ -131,35 +185,83 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(self) -> ShutdownReport {
-        let signals = shutdown::Signals::install();
+        let signals = signals::Signals::install();
         let handle = self.start();
-        shutdown::shutdown_on(&handle, signals).await
-    }
-}
-
-#[cfg(test)]
-impl Supervisor {
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
-        &self.shared
+        signals::shutdown_on(&handle, signals).await
     }
 }
 
 impl fmt::Debug for Supervisor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Supervisor").field("units", &self.shared.unit_names()).finish()
+        let mut names = Vec::new();
+        crate::tree::paths::walk(&self.shared.root, &mut |unit| names.push(unit.path.clone()));
+        f.debug_struct("Supervisor").field("units", &names).finish()
     }
 }
 
 impl SupervisorBuilder {
-    /// Adds an async task.
+    /// Adds an async task to the root group.
     pub fn task(mut self, spec: TaskSpec) -> Self {
-        self.units.push(UnitSpec::Task(spec));
+        self.units.push(Spec::Task(spec));
         self
     }
 
-    /// Adds an external process.
+    /// Adds an external process to the root group.
     pub fn daemon(mut self, spec: DaemonSpec) -> Self {
-        self.units.push(UnitSpec::Daemon(spec));
+        self.units.push(Spec::Daemon(spec));
+        self
+    }
+
+    /// Adds a group to the root group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{GroupSpec, Strategy, Supervisor, TaskSpec};
+    ///
+    /// let sup = Supervisor::builder()
+    ///     .group(GroupSpec::new("pair").strategy(Strategy::OneForAll)
+    ///         .task(TaskSpec::new("reader", |_ctx| async {}))
+    ///         .task(TaskSpec::new("writer", |_ctx| async {})))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = sup;
+    /// ```
+    pub fn group(mut self, spec: GroupSpec) -> Self {
+        self.units.push(Spec::Group(spec));
+        self
+    }
+
+    /// The root group's strategy (default [`Strategy::OneForOne`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Strategy, Supervisor};
+    ///
+    /// let builder = Supervisor::builder().strategy(Strategy::RestForOne);
+    /// # let _ = builder;
+    /// ```
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// More than `max_restarts` restarts among the root group's units within
+    /// `period`, and the root gives up: the supervisor shuts down with exit
+    /// code 1, so that `run()` and `wait()` return. No limit unless set.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::Supervisor;
+    ///
+    /// let builder = Supervisor::builder().intensity(10, Duration::from_secs(60));
+    /// # let _ = builder;
+    /// ```
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.intensity = Some(IntensityLimit { max: max_restarts, period });
         self
     }
 
@@ -177,9 +279,25 @@ impl SupervisorBuilder {
         self
     }
 
-    /// The capacity of the event channel (default 1024).
+    /// The capacity of the event channel (default 1024, at most
+    /// [`MAX_EVENT_CAPACITY`]).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = Some(capacity);
+        self
+    }
+
+    /// Seeds the random source that draws the restart delays' jitter, so
+    /// that a run can be repeated exactly (tests do this with
+    /// `tokio::time::pause()`). By default the seed is random.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let builder = supervisor::Supervisor::builder().random_seed(42);
+    /// # let _ = builder;
+    /// ```
+    pub fn random_seed(mut self, seed: u64) -> Self {
+        self.random_seed = Some(seed);
         self
     }
 
@@ -189,33 +307,31 @@ impl SupervisorBuilder {
         self
     }
 
-    /// Checks every unit and builds the supervisor.
+    /// Checks every unit and setting, and builds the supervisor.
     ///
     /// # Errors
     ///
-    /// [`Error::EmptyName`], [`Error::DuplicateName`], [`Error::EmptyProgram`],
-    /// or [`Error::InvalidSetting`] for a policy out of range.
+    /// Every problem found, at once ([`Error::Problems`] when there are
+    /// several): [`Error::EmptyName`], [`Error::NameWithSlash`],
+    /// [`Error::DuplicateName`] (within a group), [`Error::EmptyProgram`],
+    /// [`Error::InvalidSetting`] for a policy or a group setting out of
+    /// range; then what a build step (the PID file) says.
     pub fn build(mut self) -> Result<Supervisor, Error> {
-        for spec in &self.units {
-            let (kind, policy) = match spec {
-                UnitSpec::Task(task) => ("task", &task.policy),
-                UnitSpec::Daemon(daemon) => {
-                    daemon.validate()?;
-                    ("daemon", &daemon.policy)
-                }
-            };
-            if spec.name().is_empty() {
-                return Err(Error::EmptyName { kind });
-            }
-            policy.validate(spec.name())?;
+        let mut problems = Vec::new();
+        validate::check_units("", &self.units, &mut problems);
+        validate::check_intensity("the root group", self.intensity, &mut problems);
+        if let Some(capacity) = self.event_capacity
+            && !(1..=MAX_EVENT_CAPACITY).contains(&capacity)
+        {
+            problems.push(Error::InvalidSetting {
+                unit: "the supervisor".to_owned(),
+                setting: "event_capacity",
+                reason: format!("{capacity} is not between 1 and {MAX_EVENT_CAPACITY}, e.g. 1024"),
+            });
         }
+        Error::from_problems(problems)?;
         let steps = std::mem::take(&mut self.build_steps.0);
         let sup = self.build_unchecked();
-        // The lookup index is sorted by name: duplicates sit side by side.
-        let names: Vec<&str> = sup.shared.units.iter().map(|unit| &*unit.name).collect();
-        if let Some(name) = first_duplicate(&names, &sup.shared.index) {
-            return Err(Error::DuplicateName { name: name.to_owned() });
-        }
         for step in steps {
             if let Some(hook) = step()? {
                 sup.shared.shutdown_hooks.add(hook);
@@ -226,143 +342,10 @@ impl SupervisorBuilder {
 
     /// Builds without checking; for input already checked at compile time.
     pub(crate) fn build_unchecked(self) -> Supervisor {
-        let units: Vec<Unit> = self
-            .units
-            .into_iter()
-            .map(|spec| match spec {
-                UnitSpec::Task(spec) => Unit::task(spec),
-                UnitSpec::Daemon(spec) => Unit::daemon(spec),
-            })
-            .collect();
-        let names: Vec<&str> = units.iter().map(|unit| &*unit.name).collect();
-        let index = sorted_by_name(&names).into_boxed_slice();
-        let (events, _) = broadcast::channel(self.event_capacity.unwrap_or(DEFAULT_EVENT_CAPACITY).max(1));
-        Supervisor {
-            shared: Arc::new(Shared {
-                units,
-                index,
-                events,
-                root: CancellationToken::new(),
-                kill_now: CancellationToken::new(),
-                shutting_down: AtomicBool::new(false),
-                start_seq: AtomicU64::new(0),
-                shutdown_timeout: self.shutdown_timeout,
-                shutdown_order: self.shutdown_order,
-                report: OnceCell::new(),
-                control_released: Notify::new(),
-                extensions: self.extensions,
-                shutdown_hooks: ShutdownHooks::default(),
-            }),
-        }
-    }
-}
-
-/// The indices of `names`, ordered by name (ties in registration order).
-fn sorted_by_name(names: &[&str]) -> Vec<usize> {
-    let mut index: Vec<usize> = (0..names.len()).collect();
-    index.sort_by_key(|&i| names[i]);
-    index
-}
-
-/// The first name, in registration order, that an earlier unit already has.
-fn first_duplicate<'a>(names: &[&'a str], sorted: &[usize]) -> Option<&'a str> {
-    sorted.windows(2).filter(|pair| names[pair[0]] == names[pair[1]]).map(|pair| pair[1]).min().map(|i| names[i])
-}
-
-/// What every handle and every unit loop shares.
-pub(crate) struct Shared {
-    pub(crate) units: Vec<Unit>,
-    /// Indices into `units`, sorted by name: lookups by binary search, at
-    /// a word per unit rather than a hash map entry.
-    index: Box<[usize]>,
-    events: broadcast::Sender<Event>,
-    /// Parent of every unit's stop token: cancelled when the last handle is
-    /// dropped, and at the end of a shutdown.
-    pub(crate) root: CancellationToken,
-    /// Cuts every grace period short.
-    pub(crate) kill_now: CancellationToken,
-    shutting_down: AtomicBool,
-    start_seq: AtomicU64,
-    pub(crate) shutdown_timeout: Option<Duration>,
-    pub(crate) shutdown_order: ShutdownOrder,
-    pub(crate) report: OnceCell<ShutdownReport>,
-    /// Wakes control calls waiting for a unit (see `control`).
-    pub(crate) control_released: Notify,
-    pub(crate) extensions: Extensions,
-    pub(crate) shutdown_hooks: ShutdownHooks,
-}
-
-impl Shared {
-    pub(crate) fn lookup(&self, name: &str) -> Result<(usize, &Unit), Error> {
-        match self.index.binary_search_by(|&i| (*self.units[i].name).cmp(name)) {
-            Ok(found) => Ok((self.index[found], &self.units[self.index[found]])),
-            Err(_) => Err(Error::UnknownUnit { name: name.to_owned(), known: self.unit_names().join(", ") }),
-        }
-    }
-
-    pub(crate) fn unit_names(&self) -> Vec<String> {
-        self.units.iter().map(|unit| unit.name.to_string()).collect()
-    }
-
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
-    }
-
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutting_down.load(Ordering::Acquire)
-    }
-
-    pub(crate) fn begin_shutdown(&self) {
-        self.shutting_down.store(true, Ordering::Release);
-        self.shutdown_hooks.begin();
-    }
-
-    /// Starts a new loop for unit `index`. The caller holds the unit's
-    /// control (see `control`), or is `start` before anyone else can.
-    pub(crate) fn activate(self: &Arc<Self>, index: usize) {
-        let unit = &self.units[index];
-        let stop = self.root.child_token();
-        unit.begin_activation(self.start_seq.fetch_add(1, Ordering::Relaxed) + 1);
-        let task = spawn_loop(self, index, stop.clone());
-        unit.set_activation(Activation { stop, task });
-    }
-
-    /// Logs `kind` in the unit's span and sends it to subscribers, if there
-    /// are any.
-    pub(crate) fn emit(&self, unit: &Unit, kind: EventKind) {
-        tracing::info_span!("unit", unit = %unit.name).in_scope(|| log(&kind));
-        if self.events.receiver_count() > 0 {
-            // An error only means the last subscriber left meanwhile.
-            let _ = self.events.send(Event::now(&unit.name, kind));
-        }
-    }
-}
-
-/// The `tracing` side of an event; the unit is a field of the enclosing span.
-fn log(kind: &EventKind) {
-    match kind {
-        EventKind::Started { restart_count, pid } => tracing::info!(restart_count, ?pid, "started"),
-        EventKind::Exited { reason } if reason.is_success() => tracing::info!(%reason, "run ended"),
-        EventKind::Exited { reason } => tracing::warn!(%reason, "run failed"),
-        EventKind::Panicked { message } => tracing::error!(%message, "run panicked"),
-        EventKind::Restarting { attempt, delay } => tracing::info!(attempt, ?delay, "restarting"),
-        EventKind::Finished => tracing::info!("finished; the policy does not restart it"),
-        EventKind::GaveUp { reason } => tracing::error!(%reason, "gave up"),
-        EventKind::Stopped { forced: false, took } => tracing::info!(?took, "stopped"),
-        EventKind::Stopped { forced: true, took } => tracing::warn!(?took, "stop timed out; aborted or killed"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn duplicates_are_found_in_registration_order() {
-        let names = ["b", "a", "c", "a", "b"];
-        let sorted = sorted_by_name(&names);
-        assert_eq!(sorted.iter().map(|&i| names[i]).collect::<Vec<_>>(), ["a", "a", "b", "b", "c"]);
-        assert_eq!(first_duplicate(&names, &sorted), Some("a"));
-        assert_eq!(first_duplicate(&["x", "y"], &sorted_by_name(&["x", "y"])), None);
+        let root = build::root(self.units, self.strategy, self.intensity);
+        let settings =
+            shared::Settings { shutdown_order: self.shutdown_order, shutdown_timeout: self.shutdown_timeout };
+        let capacity = self.event_capacity.unwrap_or(DEFAULT_EVENT_CAPACITY).clamp(1, MAX_EVENT_CAPACITY);
+        Supervisor { shared: Arc::new(Shared::new(root, settings, capacity, self.random_seed, self.extensions)) }
     }
 }

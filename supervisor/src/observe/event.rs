@@ -3,6 +3,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+use crate::Strategy;
 use crate::spec::policy::GiveUpReason;
 
 /// Something that happened to a unit, sent to every
@@ -47,8 +48,8 @@ pub struct Event {
 }
 
 impl Event {
-    pub(crate) fn now(unit: &str, kind: EventKind) -> Self {
-        Event { unit: unit.to_owned(), time: SystemTime::now(), kind }
+    pub(crate) fn new(unit: &str, time: SystemTime, kind: EventKind) -> Self {
+        Event { unit: unit.to_owned(), time, kind }
     }
 }
 
@@ -87,6 +88,18 @@ pub enum EventKind {
         /// Why.
         reason: GiveUpReason,
     },
+    /// The unit's group is about to stop it, and start it again, because
+    /// `sibling` ended and the group's strategy restarts them together.
+    SiblingFailed {
+        /// The path of the unit whose ending caused it.
+        sibling: String,
+        /// The group's strategy.
+        strategy: Strategy,
+    },
+    /// The unit was added at run time.
+    Added,
+    /// The unit was removed at run time (after it was stopped).
+    Removed,
     /// The unit was stopped on request.
     Stopped {
         /// Whether it had to be aborted or killed after its stop timeout.
@@ -122,6 +135,15 @@ pub enum ExitReason {
     Signal(i32),
     /// The process could not be started.
     SpawnFailed(String),
+    /// A group gave up on its units (more restarts than its intensity
+    /// allows) and stopped them.
+    GroupGaveUp(GiveUpReason),
+    /// A group's critical unit ended for good as a failure, so the group
+    /// stopped its units.
+    CriticalFailed {
+        /// The path of the critical unit.
+        unit: String,
+    },
 }
 
 impl ExitReason {
@@ -139,7 +161,11 @@ impl ExitReason {
             ExitReason::Success => Some(0),
             ExitReason::Error(_) => Some(1),
             ExitReason::Code(code) => Some(*code),
-            ExitReason::Panic(_) | ExitReason::Signal(_) | ExitReason::SpawnFailed(_) => None,
+            ExitReason::Panic(_)
+            | ExitReason::Signal(_)
+            | ExitReason::SpawnFailed(_)
+            | ExitReason::GroupGaveUp(_)
+            | ExitReason::CriticalFailed { .. } => None,
         }
     }
 
@@ -159,7 +185,10 @@ impl ExitReason {
             ExitReason::Success => None,
             ExitReason::Error(message) | ExitReason::SpawnFailed(message) => Some(message.clone()),
             ExitReason::Panic(message) => Some(format!("panicked: {message}")),
-            ExitReason::Code(_) | ExitReason::Signal(_) => Some(self.to_string()),
+            ExitReason::Code(_)
+            | ExitReason::Signal(_)
+            | ExitReason::GroupGaveUp(_)
+            | ExitReason::CriticalFailed { .. } => Some(self.to_string()),
         }
     }
 }
@@ -173,6 +202,8 @@ impl fmt::Display for ExitReason {
             ExitReason::Code(code) => write!(f, "exited with code {code}"),
             ExitReason::Signal(signal) => write!(f, "killed by signal {signal}"),
             ExitReason::SpawnFailed(message) => write!(f, "could not start: {message}"),
+            ExitReason::GroupGaveUp(reason) => write!(f, "gave up: {reason}"),
+            ExitReason::CriticalFailed { unit } => write!(f, "critical unit `{unit}` failed"),
         }
     }
 }

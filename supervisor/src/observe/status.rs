@@ -7,7 +7,8 @@ use serde::{Serialize, Serializer};
 
 /// What a unit runs.
 ///
-/// Serialised as `"task"` or `"process"` (under the JSON key `type`).
+/// Serialised as `"task"`, `"process"` or `"group"` (under the JSON key
+/// `type`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnitKind {
@@ -15,6 +16,26 @@ pub enum UnitKind {
     Task,
     /// An external OS process ([`DaemonSpec`](crate::DaemonSpec)).
     Process,
+    /// A group of units ([`GroupSpec`](crate::GroupSpec)).
+    Group,
+}
+
+impl UnitKind {
+    /// The lowercase name used in JSON and logs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(supervisor::UnitKind::Group.as_str(), "group");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnitKind::Task => "task",
+            UnitKind::Process => "process",
+            UnitKind::Group => "group",
+        }
+    }
 }
 
 /// Where a unit is in its life.
@@ -40,6 +61,8 @@ pub enum UnitKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum UnitState {
+    /// Waiting for the units it depends on to be ready before it starts.
+    Waiting,
     /// A run is being started (a process being spawned).
     Starting,
     /// A run is in progress.
@@ -61,13 +84,17 @@ impl UnitState {
     /// backoff or stopping), as opposed to at rest.
     #[must_use]
     pub fn is_active(self) -> bool {
-        matches!(self, UnitState::Starting | UnitState::Running | UnitState::Backoff | UnitState::Stopping)
+        matches!(
+            self,
+            UnitState::Waiting | UnitState::Starting | UnitState::Running | UnitState::Backoff | UnitState::Stopping
+        )
     }
 
     /// The lowercase name used in JSON and logs.
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
+            UnitState::Waiting => "waiting",
             UnitState::Starting => "starting",
             UnitState::Running => "running",
             UnitState::Backoff => "backoff",
@@ -121,12 +148,20 @@ pub struct UnitStatus {
     pub kind: UnitKind,
     /// Where the unit is in its life.
     pub state: UnitState,
-    /// Whether a run is in progress (`Running` or `Stopping`).
+    /// Whether a run is in progress (`Running` or `Stopping`; for a group,
+    /// while it supervises its units).
     pub running: bool,
     /// The process ID of the current run (processes only).
     pub pid: Option<u32>,
-    /// Restarts performed since the unit was (re)started by hand.
+    /// Restarts its policy performed since the unit was (re)started by hand.
     pub restart_count: u32,
+    /// Restarts performed since the supervisor started, by its policy or
+    /// with a restart of its group, including before a manual restart or
+    /// start; never decreases.
+    pub restarts_total: u64,
+    /// Whether the unit is ready: running, for now. A group is ready when
+    /// every unit of it that should run is ready.
+    pub ready: bool,
     /// When the current or last run started.
     #[serde(serialize_with = "rfc3339")]
     pub last_start: Option<SystemTime>,
@@ -154,5 +189,11 @@ fn seconds<S: Serializer>(duration: &Option<Duration>, serializer: S) -> Result<
     match duration {
         Some(duration) => serializer.serialize_f64(duration.as_secs_f64()),
         None => serializer.serialize_none(),
+    }
+}
+
+impl fmt::Display for UnitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
     }
 }

@@ -205,6 +205,7 @@ pub struct UnitHealth {
 pub(crate) fn unit_verdict(state: UnitState) -> (bool, &'static str) {
     match state {
         UnitState::Running => (true, "running"),
+        UnitState::Waiting => (false, "waiting for its dependencies"),
         UnitState::Starting => (false, "not running yet"),
         UnitState::Backoff => (false, "waiting to restart"),
         UnitState::Failed => (false, "gave up: restart limit reached"),

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::health::{self, HealthReport};
-use crate::{Error, SupervisorHandle, UnitKind, UnitState, UnitStatus};
+use crate::{Error, SupervisorHandle, UnitState, UnitStatus};
 
 /// The address the endpoint binds by default: loopback, port 9000.
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9000);
@@ -394,7 +394,8 @@ fn no_store(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response
 }
 
-const STATES: [UnitState; 7] = [
+const STATES: [UnitState; 8] = [
+    UnitState::Waiting,
     UnitState::Starting,
     UnitState::Running,
     UnitState::Backoff,
@@ -476,10 +477,7 @@ fn metrics(handle: &SupervisorHandle) -> String {
 }
 
 fn labels(status: &UnitStatus) -> String {
-    let kind = match status.kind {
-        UnitKind::Task => "task",
-        UnitKind::Process => "process",
-    };
+    let kind = status.kind.as_str();
     format!("unit=\"{}\",type=\"{kind}\"", escape_label(&status.name))
 }
 

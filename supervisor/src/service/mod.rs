@@ -5,5 +5,7 @@ pub(crate) mod health;
 #[cfg(feature = "http")]
 pub(crate) mod http;
 pub(crate) mod pidfile;
+pub(crate) mod signals;
+
 #[cfg(feature = "systemd")]
 pub(crate) mod systemd;

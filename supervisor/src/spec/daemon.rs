@@ -90,6 +90,7 @@ pub struct DaemonSpec {
     pub(crate) stop_signal: Signal,
     pub(crate) output: Output,
     pub(crate) tail_lines: usize,
+    pub(crate) critical: bool,
 }
 
 impl DaemonSpec {
@@ -108,6 +109,7 @@ impl DaemonSpec {
             stop_signal: Signal::TERM,
             output: Output::default(),
             tail_lines: DEFAULT_TAIL_LINES,
+            critical: false,
         }
     }
 
@@ -195,6 +197,22 @@ impl DaemonSpec {
         &self.name
     }
 
+    /// When this daemon ends for good, its group ends too; see
+    /// [`TaskSpec::critical`](crate::TaskSpec::critical).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::DaemonSpec;
+    ///
+    /// let spec = DaemonSpec::new("db", "postgres").critical();
+    /// # let _ = spec;
+    /// ```
+    pub fn critical(mut self) -> Self {
+        self.critical = true;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.program.is_empty() {
             return Err(Error::EmptyProgram { unit: self.name.clone() });
@@ -219,6 +237,7 @@ impl fmt::Debug for DaemonSpec {
             .field("stop_signal", &self.stop_signal)
             .field("output", &self.output)
             .field("tail_lines", &self.tail_lines)
+            .field("critical", &self.critical)
             .finish()
     }
 }

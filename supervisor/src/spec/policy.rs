@@ -335,13 +335,21 @@ pub enum GiveUpReason {
         /// The window's length.
         period: Duration,
     },
+    /// Another restart among a group's units would exceed the group's
+    /// intensity.
+    Intensity {
+        /// Restarts allowed within the period.
+        max: u32,
+        /// The period.
+        period: Duration,
+    },
 }
 
 impl fmt::Display for GiveUpReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GiveUpReason::MaxRestarts { max } => write!(f, "reached the limit of {max} restarts"),
-            GiveUpReason::Window { max, period } => {
+            GiveUpReason::Window { max, period } | GiveUpReason::Intensity { max, period } => {
                 write!(f, "more than {max} restarts within {}", humantime::format_duration(*period))
             }
         }

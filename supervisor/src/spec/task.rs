@@ -1,9 +1,7 @@
 //! Async tasks as units: [`TaskSpec`], and how one run of a task is driven.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -42,15 +40,17 @@ impl<E: fmt::Display + Send + 'static> TaskOutput for Result<(), E> {
     fn into_exit_reason(self) -> ExitReason {
         match self {
             Ok(()) => ExitReason::Success,
-            Err(error) => ExitReason::Error(error.to_string()),
+            // The alternate form keeps an error's chain where the type has
+            // one (`anyhow`: "connecting to db: connection refused").
+            Err(error) => ExitReason::Error(format!("{error:#}")),
         }
     }
 }
 
-type BoxedRun = Pin<Box<dyn Future<Output = ExitReason> + Send>>;
+pub(crate) type BoxedRun = Pin<Box<dyn Future<Output = ExitReason> + Send>>;
 /// Boxed rather than shared: a closure that captures nothing (an `async fn`
 /// item, say) then costs no allocation at all.
-type Factory = Box<dyn Fn(Context) -> BoxedRun + Send + Sync>;
+pub(crate) type Factory = Box<dyn Fn(Context) -> BoxedRun + Send + Sync>;
 
 /// An async task to supervise.
 ///
@@ -79,6 +79,14 @@ pub struct TaskSpec {
     factory: Factory,
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
+    pub(crate) critical: bool,
+}
+
+/// A task's settings, apart from its name and factory.
+pub(crate) struct TaskSettings {
+    pub(crate) policy: RestartPolicy,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) critical: bool,
 }
 
 impl TaskSpec {
@@ -95,6 +103,7 @@ impl TaskSpec {
             factory,
             policy: RestartPolicy::default(),
             stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
+            critical: false,
         }
     }
 
@@ -125,8 +134,40 @@ impl TaskSpec {
         &self.name
     }
 
-    pub(crate) fn into_body(self) -> TaskBody {
-        TaskBody { factory: self.factory }
+    /// When this unit ends for good (it is `Failed`, or `Exited` because its
+    /// policy does not restart it), its group ends too: as a failure if the
+    /// unit failed, cleanly if it exited cleanly. At the root, the
+    /// supervisor shuts down, so that `run()` returns and a `main` exits with
+    /// the report's code: "the main job is done, stop everything", or "a
+    /// vital unit gave up, let the orchestrator restart us".
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, RestartOn, RestartPolicy, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("server", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .task(TaskSpec::new("job", |_ctx| async { Ok::<_, std::io::Error>(()) })
+    ///         .restart(RestartPolicy::new().on(RestartOn::Failure))
+    ///         .critical())
+    ///     .build()?
+    ///     .start();
+    /// let report = handle.wait().await; // the job is done: everything stops
+    /// assert_eq!(report.exit_code(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn critical(mut self) -> Self {
+        self.critical = true;
+        self
+    }
+
+    pub(crate) fn into_parts(self) -> (TaskSettings, Factory) {
+        let TaskSpec { factory, policy, stop_timeout, critical, .. } = self;
+        (TaskSettings { policy, stop_timeout, critical }, factory)
     }
 }
 
@@ -136,48 +177,7 @@ impl fmt::Debug for TaskSpec {
             .field("name", &self.name)
             .field("policy", &self.policy)
             .field("stop_timeout", &self.stop_timeout)
+            .field("critical", &self.critical)
             .finish_non_exhaustive()
-    }
-}
-
-/// What a task unit keeps to start runs.
-pub(crate) struct TaskBody {
-    factory: Factory,
-}
-
-impl TaskBody {
-    /// Starts a run. A panic while calling the user's `f` is a failed run,
-    /// like a panic inside the future.
-    pub(crate) fn start(&self, ctx: Context) -> Result<TaskRun, ExitReason> {
-        match std::panic::catch_unwind(AssertUnwindSafe(|| (self.factory)(ctx))) {
-            Ok(run) => Ok(TaskRun { run }),
-            Err(payload) => Err(ExitReason::Panic(panic_message(payload.as_ref()))),
-        }
-    }
-}
-
-/// One run of a task, polled inside its unit's own tokio task (so a restart
-/// costs no spawn, and dropping it is the abort).
-pub(crate) struct TaskRun {
-    run: BoxedRun,
-}
-
-impl TaskRun {
-    /// Waits for the run to end. Cancel-safe.
-    pub(crate) fn wait(&mut self) -> impl Future<Output = ExitReason> + Send + '_ {
-        AssertUnwindSafe(&mut self.run).catch_unwind().map(|ended| match ended {
-            Ok(reason) => reason,
-            Err(payload) => ExitReason::Panic(panic_message(payload.as_ref())),
-        })
-    }
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
     }
 }

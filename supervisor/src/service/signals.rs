@@ -1,0 +1,112 @@
+//! `SIGINT` and `SIGTERM`: shutting down when the service manager or the
+//! user asks.
+
+use std::fmt;
+
+use crate::{ShutdownReport, SupervisorHandle};
+
+/// Waits for `SIGINT` or `SIGTERM`, then shuts down gracefully; a second
+/// signal during the shutdown skips what is left of the grace periods.
+pub(crate) async fn shutdown_on(handle: &SupervisorHandle, mut signals: Signals) -> ShutdownReport {
+    signals.recv().await;
+    tracing::info!("shutdown signal received; stopping every unit");
+    let shutdown = handle.shutdown();
+    tokio::pin!(shutdown);
+    tokio::select! {
+        report = &mut shutdown => report,
+        () = signals.recv() => {
+            tracing::warn!("second shutdown signal: killing what is left");
+            handle.skip_grace();
+            shutdown.await
+        }
+    }
+}
+
+impl SupervisorHandle {
+    /// Waits for `SIGINT` or `SIGTERM`, then shuts down gracefully, like
+    /// [`Supervisor::run`](crate::Supervisor::run): a second signal during
+    /// the shutdown skips what is left of the grace periods. For a `main`
+    /// that needs the handle (to serve the HTTP endpoint, say) before it
+    /// waits.
+    ///
+    /// # Caveats
+    ///
+    /// The signal handlers are installed when this is called (not when the
+    /// future is first polled); a signal that arrives before that gets the
+    /// default action, which ends the process. `Supervisor::run` installs
+    /// them before the units start.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let report = handle.shutdown_on_signal().await;
+    /// println!("{report}");
+    /// std::process::exit(report.exit_code());
+    /// # }
+    /// ```
+    pub fn shutdown_on_signal(&self) -> impl Future<Output = ShutdownReport> + Send + '_ {
+        let signals = Signals::install();
+        shutdown_on(self, signals)
+    }
+}
+
+/// `SIGINT` and `SIGTERM`, installed before the units start so that none is
+/// missed.
+pub(crate) struct Signals {
+    interrupt: Option<tokio::signal::unix::Signal>,
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub(crate) fn install() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let install = |kind: SignalKind, name: &str| match signal(kind) {
+            Ok(signal) => Some(signal),
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for {name}; it will not shut the supervisor down");
+                None
+            }
+        };
+        Signals {
+            interrupt: install(SignalKind::interrupt(), "SIGINT"),
+            terminate: install(SignalKind::terminate(), "SIGTERM"),
+        }
+    }
+
+    /// Waits for the next `SIGINT` or `SIGTERM`; for ever if neither could
+    /// be installed.
+    pub(crate) async fn recv(&mut self) {
+        async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+            match signal {
+                Some(signal) => {
+                    if signal.recv().await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                }
+                None => std::future::pending::<()>().await,
+            }
+        }
+        tokio::select! {
+            () = next(&mut self.interrupt) => {}
+            () = next(&mut self.terminate) => {}
+        }
+    }
+}
+
+impl fmt::Debug for Signals {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signals").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,189 @@
+//! Groups of units: [`GroupSpec`] and the [`Strategy`] its owner follows when
+//! one of its units fails.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::spec::Spec;
+use crate::{DaemonSpec, RestartPolicy, TaskSpec};
+
+/// What a group does with its other units when one of them ends and its own
+/// policy restarts it, as in Erlang/OTP.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{GroupSpec, Strategy};
+///
+/// let group = GroupSpec::new("storage").strategy(Strategy::RestForOne);
+/// assert_eq!(Strategy::default(), Strategy::OneForOne);
+/// assert_eq!(Strategy::RestForOne.to_string(), "rest_for_one");
+/// # let _ = group;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Strategy {
+    /// Restart only the unit that ended.
+    #[default]
+    OneForOne,
+    /// Stop every other running unit of the group (the most recently
+    /// started first), then start them all again in start order.
+    OneForAll,
+    /// Stop the units started after the one that ended (the most recently
+    /// started first), then start it and them again in start order.
+    RestForOne,
+}
+
+impl Strategy {
+    /// The name used in `supervise!` and in logs: `one_for_one`,
+    /// `one_for_all` or `rest_for_one`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::Strategy;
+    ///
+    /// assert_eq!(Strategy::OneForAll.as_str(), "one_for_all");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::OneForOne => "one_for_one",
+            Strategy::OneForAll => "one_for_all",
+            Strategy::RestForOne => "rest_for_one",
+        }
+    }
+}
+
+impl fmt::Display for Strategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// At most `max` restarts among a group's units within `period`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IntensityLimit {
+    pub(crate) max: u32,
+    pub(crate) period: Duration,
+}
+
+/// A group of units supervised together: a unit of its parent whose run is
+/// the supervision of its own units.
+///
+/// Its units are named by path: the unit `postgres` in the group `storage`
+/// is `"storage/postgres"` in every handle call, status, event and report.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use supervisor::{Context, DaemonSpec, GroupSpec, MaxRestarts, RestartPolicy, Strategy, Supervisor, TaskSpec};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// let storage = GroupSpec::new("storage")
+///     .strategy(Strategy::RestForOne)
+///     .intensity(3, Duration::from_secs(30))
+///     .restart(RestartPolicy::new().delay(Duration::from_secs(5)).max_restarts(MaxRestarts::AtMost(2)))
+///     .daemon(DaemonSpec::new("db", "sleep").arg("60"))
+///     .task(TaskSpec::new("cache", |ctx: Context| async move { ctx.cancelled().await }));
+/// let handle = Supervisor::builder().group(storage).build()?.start();
+/// assert_eq!(handle.unit_names(), ["storage", "storage/db", "storage/cache"]);
+/// handle.wait_ready("storage").await?;
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a spec does nothing until it is added to a supervisor with `.group(spec)`"]
+pub struct GroupSpec {
+    pub(crate) name: String,
+    pub(crate) units: Vec<Spec>,
+    pub(crate) strategy: Strategy,
+    pub(crate) intensity: Option<IntensityLimit>,
+    pub(crate) policy: RestartPolicy,
+    pub(crate) critical: bool,
+}
+
+impl GroupSpec {
+    /// An empty group named `name`, with the [`OneForOne`](Strategy::OneForOne)
+    /// strategy, no intensity limit, and the default restart policy.
+    pub fn new(name: impl Into<String>) -> Self {
+        GroupSpec {
+            name: name.into(),
+            units: Vec::new(),
+            strategy: Strategy::default(),
+            intensity: None,
+            policy: RestartPolicy::default(),
+            critical: false,
+        }
+    }
+
+    /// Adds an async task.
+    pub fn task(mut self, spec: TaskSpec) -> Self {
+        self.units.push(Spec::Task(spec));
+        self
+    }
+
+    /// Adds an external process.
+    pub fn daemon(mut self, spec: DaemonSpec) -> Self {
+        self.units.push(Spec::Daemon(spec));
+        self
+    }
+
+    /// Adds a nested group.
+    pub fn group(mut self, spec: GroupSpec) -> Self {
+        self.units.push(Spec::Group(spec));
+        self
+    }
+
+    /// What happens to the other units when one ends and is restarted
+    /// (default [`Strategy::OneForOne`]).
+    pub fn strategy(mut self, strategy: Strategy) -> Self {
+        self.strategy = strategy;
+        self
+    }
+
+    /// Gives up when more than `max_restarts` restarts happen among the
+    /// group's units within `period` (a strategy's collective restart counts
+    /// once): the group stops its units, and its run ends as a failure that
+    /// its parent handles like any unit's. `max_restarts` must be at least 1
+    /// and `period` longer than zero; checked by `build()`.
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.intensity = Some(IntensityLimit { max: max_restarts, period });
+        self
+    }
+
+    /// How the parent restarts this group once its run has ended (it gave
+    /// up, or a critical unit ended).
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// When this group ends for good, its parent ends too (see
+    /// [`TaskSpec::critical`]).
+    pub fn critical(mut self) -> Self {
+        self.critical = true;
+        self
+    }
+
+    /// The group's name.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Debug for GroupSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupSpec")
+            .field("name", &self.name)
+            .field("units", &self.units)
+            .field("strategy", &self.strategy)
+            .field("intensity", &self.intensity)
+            .field("policy", &self.policy)
+            .field("critical", &self.critical)
+            .finish()
+    }
+}

@@ -1,0 +1,128 @@
+//! The checks a spec passes before anything runs: names, programs, policies
+//! and group settings. Every problem is collected, so that `build()` and
+//! `add` report them all at once rather than the first.
+
+use std::collections::HashSet;
+
+use crate::spec::Spec;
+use crate::spec::group::IntensityLimit;
+use crate::{Error, RestartPolicy};
+
+/// The path of `name` in the group at `prefix` (`""` for the root).
+pub(crate) fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") }
+}
+
+/// Checks `specs`, the units of the group at `prefix`, and everything in
+/// them.
+pub(crate) fn check_units<'a>(prefix: &str, specs: impl IntoIterator<Item = &'a Spec>, problems: &mut Vec<Error>) {
+    let mut seen = HashSet::new();
+    for spec in specs {
+        if !spec.name().is_empty() && !seen.insert(spec.name()) {
+            problems.push(Error::DuplicateName { name: join(prefix, spec.name()) });
+        }
+        check_unit(prefix, spec, problems);
+    }
+}
+
+/// Checks one unit of the group at `prefix` (its name, settings and, for a
+/// group, its units), but not whether a sibling has its name.
+pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
+    let (kind, policy) = match spec {
+        Spec::Task(task) => ("task", &task.policy),
+        Spec::Daemon(daemon) => ("daemon", &daemon.policy),
+        Spec::Group(group) => ("group", &group.policy),
+    };
+    let name = spec.name();
+    let path = join(prefix, name);
+    if name.is_empty() {
+        problems.push(Error::EmptyName { kind });
+    } else if name.contains('/') {
+        problems.push(Error::NameWithSlash { name: path.clone() });
+    }
+    check_policy(&path, policy, problems);
+    match spec {
+        Spec::Task(_) => {}
+        Spec::Daemon(daemon) => {
+            if let Err(error) = daemon.validate() {
+                problems.push(error);
+            }
+        }
+        Spec::Group(group) => {
+            check_intensity(&path, group.intensity, problems);
+            check_units(&path, &group.units, problems);
+        }
+    }
+}
+
+fn check_policy(path: &str, policy: &RestartPolicy, problems: &mut Vec<Error>) {
+    if let Err(error) = policy.validate(path) {
+        problems.push(error);
+    }
+}
+
+/// Checks a group's intensity limit; `owner` names the group (`"the root
+/// group"` for the supervisor's own).
+pub(crate) fn check_intensity(owner: &str, limit: Option<IntensityLimit>, problems: &mut Vec<Error>) {
+    let Some(limit) = limit else { return };
+    let invalid = |reason: &str| Error::InvalidSetting {
+        unit: owner.to_owned(),
+        setting: "intensity",
+        reason: reason.to_owned(),
+    };
+    if limit.max == 0 {
+        problems.push(invalid(
+            "0 restarts would give up at the first failure; allow at least 1, e.g. intensity(3, 30s), or use max_restarts(0) on the unit",
+        ));
+    }
+    if limit.period.is_zero() {
+        problems.push(invalid("the period must be longer than zero, e.g. intensity(3, 30s)"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{DaemonSpec, GroupSpec, TaskSpec};
+
+    fn task(name: &str) -> Spec {
+        TaskSpec::new(name, |_ctx| async {}).into()
+    }
+
+    fn problems_of(specs: &[Spec]) -> Vec<String> {
+        let mut problems = Vec::new();
+        check_units("", specs, &mut problems);
+        problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let specs = [
+            task("a"),
+            task("a"),
+            task("x/y"),
+            GroupSpec::new("g").intensity(0, Duration::ZERO).task(task_spec("b")).task(task_spec("b")).into(),
+            DaemonSpec::new("d", "").into(),
+        ];
+        let problems = problems_of(&specs);
+        assert_eq!(problems.len(), 6, "{problems:#?}");
+        assert!(problems[0].contains("`a` is used twice"));
+        assert!(problems[1].contains("`x/y` contains `/`"));
+        assert!(problems[2].contains("intensity of `g`") && problems[2].contains("at least 1"));
+        assert!(problems[3].contains("intensity of `g`") && problems[3].contains("longer than zero"));
+        assert!(problems[4].contains("`g/b` is used twice"));
+        assert!(problems[5].contains("empty program"));
+    }
+
+    fn task_spec(name: &str) -> TaskSpec {
+        TaskSpec::new(name, |_ctx| async {})
+    }
+
+    #[test]
+    fn names_may_repeat_across_groups() {
+        let specs = [task("a"), GroupSpec::new("g").task(task_spec("a")).into()];
+        assert!(problems_of(&specs).is_empty());
+    }
+}

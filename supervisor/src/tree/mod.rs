@@ -1,0 +1,13 @@
+//! The supervision tree: units, the groups that own them, and the pure
+//! rules their owners follow (strategy, intensity).
+
+pub(crate) mod build;
+pub(crate) mod intensity;
+pub(crate) mod launch;
+pub(crate) mod members;
+pub(crate) mod node;
+pub(crate) mod paths;
+pub(crate) mod shared;
+pub(crate) mod strategy;
+pub(crate) mod timers;
+pub(crate) mod unit;

@@ -1,0 +1,839 @@
+//! The owner of one group: the only writer of its units' lifecycle.
+//!
+//! It starts its units, hears from their runs how each ended (a report
+//! tagged with an older epoch is ignored), asks the restart policy, the
+//! group's intensity and its strategy what follows, and carries out control
+//! calls, additions and removals, one message at a time. A nested group is a
+//! unit whose run is an owner of its own.
+//!
+//! Work that spans several units (a strategy stopping siblings, the group
+//! ending) is a *plan*: batches of units to stop, one batch after another,
+//! then what to do next. While a strategy's plan runs, every other message
+//! waits, as in OTP, where a supervisor restarts one set of children at a
+//! time.
+
+use std::collections::VecDeque;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::observe::event::EventKind;
+use crate::observe::report::{ShutdownCause, StopOutcome, UnitReport};
+use crate::spec::Spec;
+use crate::spec::policy::{Decision, GiveUpReason, RestartTracker};
+use crate::spec::validate::join;
+use crate::tree::build;
+use crate::tree::intensity::Intensity;
+use crate::tree::launch::{self, Launched};
+use crate::tree::shared::Shared;
+use crate::tree::strategy::restart_set;
+use crate::tree::timers::Timers;
+use crate::tree::unit::{Body, GroupBody, LastExit, Mailbox, Msg, Op, Record, Reporter, RunEnd, RunHandle, Stop, Unit};
+use crate::{Error, ExitReason, ShutdownOrder, Strategy, UnitState};
+
+/// How long a task aborted by a shutdown's timeout may take to go away
+/// before the shutdown reports it abandoned and moves on: only a task that
+/// blocks its thread takes longer.
+const ABANDON_AFTER: Duration = Duration::from_secs(1);
+
+/// Why a group's run ends.
+#[derive(Debug, Clone)]
+pub(crate) enum Ending {
+    /// Its parent (or the shutdown) stopped it.
+    Stopped,
+    /// More restarts than its intensity allows.
+    GaveUp(GiveUpReason),
+    /// A critical unit ended for good.
+    Critical { unit: Arc<str>, failed: bool },
+}
+
+impl Ending {
+    /// How the group's run ended, for its parent.
+    pub(crate) fn exit_reason(&self) -> ExitReason {
+        match self {
+            Ending::Stopped | Ending::Critical { failed: false, .. } => ExitReason::Success,
+            Ending::GaveUp(reason) => ExitReason::GroupGaveUp(*reason),
+            Ending::Critical { unit, failed: true } => ExitReason::CriticalFailed { unit: unit.to_string() },
+        }
+    }
+
+    fn cause(&self) -> ShutdownCause {
+        match self {
+            Ending::Stopped => ShutdownCause::Requested,
+            Ending::GaveUp(reason) => ShutdownCause::GaveUp { reason: reason.to_string() },
+            Ending::Critical { unit, failed } => {
+                ShutdownCause::CriticalEnded { unit: unit.to_string(), failed: *failed }
+            }
+        }
+    }
+}
+
+/// A deadline of the owner's.
+enum Timer {
+    /// A unit's restart delay is over.
+    Restart { unit: Arc<Unit>, epoch: u32 },
+    /// A task's grace period is over: abort it.
+    Abort { unit: Arc<Unit>, epoch: u32 },
+    /// An aborted task has not gone away: give up waiting for it.
+    Abandon { unit: Arc<Unit>, epoch: u32 },
+    /// A strategy's restart delay is over: start the set again.
+    Regroup { cause: Arc<Unit>, set: Vec<(Arc<Unit>, u32)> },
+}
+
+/// Units to stop, a batch at a time, then what follows.
+struct Plan {
+    batches: VecDeque<Vec<Arc<Unit>>>,
+    /// Asked to stop, not stopped yet.
+    in_flight: Vec<Arc<Unit>>,
+    then: After,
+}
+
+enum After {
+    /// Start `set` (in start order) again once `cause`'s delay is over.
+    Regroup { cause: Arc<Unit>, set: Vec<Arc<Unit>>, delay: Duration },
+    /// The group's run is over.
+    End,
+}
+
+/// What a stop request found.
+enum Asked {
+    /// The unit is stopping; `stopped` will be called.
+    InFlight,
+    /// Done at once: it had no run in progress.
+    Done(StopOutcome),
+}
+
+/// A control call waiting for a unit's stop.
+struct Waiter {
+    unit: Arc<Unit>,
+    wants: Wants,
+}
+
+enum Wants {
+    Stop(oneshot::Sender<Result<(), Error>>),
+    Start(oneshot::Sender<Result<(), Error>>),
+    Remove(oneshot::Sender<Result<UnitReport, Error>>),
+}
+
+pub(crate) struct Node {
+    shared: Arc<Shared>,
+    group: Arc<Unit>,
+    mailbox: Mailbox,
+    inbox: mpsc::UnboundedReceiver<Msg>,
+    /// Cancelled by the parent (or the shutdown) to stop the group.
+    stop: CancellationToken,
+    timers: Timers<Timer>,
+    intensity: Option<Intensity>,
+    rng: fastrand::Rng,
+    waiters: Vec<Waiter>,
+    plan: Option<Plan>,
+    /// Messages held back while a strategy's plan runs.
+    deferred: VecDeque<Msg>,
+    ending: Option<Ending>,
+    /// `kill_now` has fired: grace periods are over.
+    killed: bool,
+}
+
+impl Node {
+    /// Becomes the owner of `group`, its units about to start. Then
+    /// [`run`](Self::run) it.
+    pub(crate) fn start(shared: Arc<Shared>, group: Arc<Unit>, stop: CancellationToken) -> Node {
+        let (mailbox, inbox) = mpsc::unbounded_channel();
+        let body = group_body(&group);
+        body.set_mailbox(Some(mailbox.clone()));
+        let intensity = body.intensity.map(Intensity::new);
+        let rng = shared.rng();
+        let node = Node {
+            shared,
+            group,
+            mailbox,
+            inbox,
+            stop,
+            timers: Timers::default(),
+            intensity,
+            rng,
+            waiters: Vec::new(),
+            plan: None,
+            deferred: VecDeque::new(),
+            ending: None,
+            killed: false,
+        };
+        for unit in node.start_order() {
+            node.set_state(&unit, UnitState::Starting);
+        }
+        node
+    }
+
+    /// Starts the group's units, in start order, then supervises them until
+    /// the group's run ends, and says why.
+    pub(crate) async fn run(mut self) -> Ending {
+        for unit in self.start_order() {
+            if self.ending.is_none() && unit.state() == UnitState::Starting {
+                self.launch(&unit);
+            }
+        }
+        loop {
+            if let (Some(ending), None) = (&self.ending, &self.plan) {
+                let ending = ending.clone();
+                self.close();
+                return ending;
+            }
+            tokio::select! {
+                biased;
+                Some(msg) = self.inbox.recv() => self.on_message(msg),
+                () = self.stop.cancelled(), if self.ending.is_none() => self.end_group(Ending::Stopped),
+                () = self.shared.kill_now.cancelled(), if !self.killed => self.kill(),
+                timer = self.timers.expired(), if !self.timers.is_empty() => self.on_timer(timer),
+            }
+            self.handle_deferred();
+        }
+    }
+
+    fn body(&self) -> &GroupBody {
+        group_body(&self.group)
+    }
+
+    /// The group's units in start order: registration order, with the units
+    /// added at run time after the registered ones.
+    fn start_order(&self) -> Vec<Arc<Unit>> {
+        self.body().units()
+    }
+
+    fn is_member(&self, unit: &Arc<Unit>) -> bool {
+        self.body().members().get(&unit.name).is_some_and(|member| Arc::ptr_eq(member, unit))
+    }
+
+    fn on_message(&mut self, msg: Msg) {
+        if let Some(plan) = &self.plan
+            && matches!(plan.then, After::Regroup { .. })
+            && !matches!(&msg, Msg::Ended { unit, .. } if plan.in_flight.iter().any(|asked| Arc::ptr_eq(asked, unit)))
+        {
+            self.deferred.push_back(msg);
+            return;
+        }
+        match msg {
+            Msg::Ended { unit, epoch, end } => self.on_ended(&unit, epoch, end),
+            Msg::Control { unit, op, reply } => self.on_control(unit, op, reply),
+            Msg::Add { spec, reply } => {
+                let _ = reply.send(self.add(spec));
+            }
+            Msg::Remove { unit, reply } => self.on_remove(unit, reply),
+        }
+    }
+
+    fn handle_deferred(&mut self) {
+        while self.plan.is_none()
+            && let Some(msg) = self.deferred.pop_front()
+        {
+            self.on_message(msg);
+        }
+    }
+
+    /// Starts a run of `unit`.
+    fn launch(&mut self, unit: &Arc<Unit>) {
+        let (epoch, restarts) = {
+            let mut record = unit.record();
+            record.epoch = record.epoch.wrapping_add(1);
+            record.state = UnitState::Starting;
+            record.stop = None;
+            record.ready = false;
+            (record.epoch, record.tracker.restarts())
+        };
+        let launched = match &unit.body {
+            Body::Group(_) => Ok(self.launch_group(unit, epoch)),
+            Body::Task(_) | Body::Process(_) => {
+                launch::start(unit, epoch, restarts, self.mailbox.clone(), &self.shared.kill_now)
+            }
+        };
+        match launched {
+            Ok(Launched { handle, pid }) => {
+                {
+                    let mut record = unit.record();
+                    record.state = UnitState::Running;
+                    record.ready = true;
+                    record.pid = pid.and_then(NonZeroU32::new);
+                    record.last_start = Some(self.shared.clock.now());
+                    record.run_started = Some(Instant::now());
+                    record.run = Some(handle);
+                }
+                self.shared.changes.changed();
+                self.shared.emit(unit, EventKind::Started { restart_count: restarts, pid });
+            }
+            Err(reason) => {
+                // Told through the mailbox like any ending, so that a unit
+                // that cannot start is not restarted from within this call.
+                unit.record().run = Some(RunHandle { stop: CancellationToken::new(), abort: None });
+                let _ = self.mailbox.send(Msg::Ended { unit: unit.clone(), epoch, end: RunEnd::Exited(reason) });
+            }
+        }
+    }
+
+    /// Starts a nested group's run: an owner of its own.
+    fn launch_group(&mut self, unit: &Arc<Unit>, epoch: u32) -> Launched {
+        let stop = CancellationToken::new();
+        let owner = Node::start(self.shared.clone(), unit.clone(), stop.clone());
+        let reporter = Reporter::new(self.mailbox.clone(), unit.clone(), epoch);
+        tokio::spawn(async move {
+            let ending = owner.run().await;
+            reporter.report(RunEnd::Exited(ending.exit_reason()));
+        });
+        Launched { handle: RunHandle { stop, abort: None }, pid: None }
+    }
+
+    fn on_ended(&mut self, unit: &Arc<Unit>, epoch: u32, end: RunEnd) {
+        let stop = {
+            let mut record = unit.record();
+            if record.epoch != epoch || record.run.is_none() {
+                return; // a late report from an older run
+            }
+            record.run = None;
+            record.pid = None;
+            record.ready = false;
+            record.stop.take()
+        };
+        match stop {
+            Some(stop) => self.finish_stop(unit, stop, end),
+            None => self.on_exit(unit, end),
+        }
+        self.advance();
+    }
+
+    /// A run asked to stop has ended.
+    fn finish_stop(&mut self, unit: &Arc<Unit>, stop: Stop, end: RunEnd) {
+        let (reason, forced) = match end {
+            RunEnd::Exited(reason) => (Some(reason), stop.aborted),
+            RunEnd::Stopped { reason, forced } => (Some(reason), forced),
+            RunEnd::Aborted => (None, true),
+        };
+        let took = stop.asked.elapsed();
+        {
+            let mut record = unit.record();
+            record.state = UnitState::Stopped;
+            if let Some(reason) = &reason {
+                record_stop(&mut record, reason);
+            }
+        }
+        self.shared.changes.changed();
+        self.shared.emit(unit, EventKind::Stopped { forced, took });
+        let outcome = if forced { StopOutcome::Forced } else { StopOutcome::Graceful };
+        self.stopped(unit, outcome, took);
+    }
+
+    /// A run ended by itself: the policy, the intensity and the strategy say
+    /// what follows.
+    fn on_exit(&mut self, unit: &Arc<Unit>, end: RunEnd) {
+        let reason = match end {
+            RunEnd::Exited(reason) | RunEnd::Stopped { reason, .. } => reason,
+            RunEnd::Aborted => ExitReason::Error("the run was dropped before it ended".to_owned()),
+        };
+        let succeeded = reason.is_success();
+        let ran_for = {
+            let mut record = unit.record();
+            record_exit(&mut record, &reason);
+            record.run_started.map_or(Duration::ZERO, |at| at.elapsed())
+        };
+        let kind = match reason {
+            ExitReason::Panic(message) => EventKind::Panicked { message },
+            reason => EventKind::Exited { reason },
+        };
+        self.shared.emit(unit, kind);
+        if self.ending.is_some() {
+            // No restart while the group ends.
+            self.set_state(unit, UnitState::Exited);
+            return;
+        }
+        let random = self.rng.f64();
+        let decision = unit.record().tracker.decide(&unit.policy, succeeded, ran_for, Instant::now(), random);
+        match decision {
+            Decision::Restart { attempt, delay } => self.restart_later(unit, attempt, delay),
+            Decision::Exit => {
+                self.set_state(unit, UnitState::Exited);
+                self.shared.emit(unit, EventKind::Finished);
+                if unit.critical {
+                    self.end_group(Ending::Critical { unit: unit.path.clone(), failed: !succeeded });
+                }
+            }
+            Decision::GiveUp(reason) => {
+                self.set_state(unit, UnitState::Failed);
+                self.shared.emit(unit, EventKind::GaveUp { reason });
+                if unit.critical {
+                    self.end_group(Ending::Critical { unit: unit.path.clone(), failed: true });
+                }
+            }
+        }
+    }
+
+    fn set_state(&self, unit: &Unit, state: UnitState) {
+        unit.record().state = state;
+        self.shared.changes.changed();
+    }
+
+    /// The policy restarts `unit` after `delay`, if the group's intensity
+    /// allows one more restart, with the siblings its strategy takes along.
+    fn restart_later(&mut self, unit: &Arc<Unit>, attempt: u32, delay: Duration) {
+        let epoch = {
+            let mut record = unit.record();
+            record.state = UnitState::Backoff;
+            record.epoch
+        };
+        self.shared.changes.changed();
+        if let Some(intensity) = &mut self.intensity
+            && !intensity.allow(Instant::now())
+        {
+            let limit = self.body().intensity.expect("an intensity tracker has a limit");
+            self.end_group(Ending::GaveUp(GiveUpReason::Intensity { max: limit.max, period: limit.period }));
+            return;
+        }
+        self.shared.emit(unit, EventKind::Restarting { attempt, delay });
+        match self.body().strategy {
+            Strategy::OneForOne => {
+                self.timers.insert(Instant::now() + delay, Timer::Restart { unit: unit.clone(), epoch })
+            }
+            strategy => self.regroup(unit, strategy, delay),
+        }
+    }
+
+    /// Stops the siblings `strategy` restarts with `cause` (the most
+    /// recently started first), then starts them all again after `delay`.
+    fn regroup(&mut self, cause: &Arc<Unit>, strategy: Strategy, delay: Duration) {
+        let order = self.start_order();
+        let Some(position) = order.iter().position(|unit| Arc::ptr_eq(unit, cause)) else { return };
+        let set: Vec<Arc<Unit>> = order[restart_set(strategy, position, order.len())]
+            .iter()
+            .filter(|unit| Arc::ptr_eq(unit, cause) || unit.state().is_active())
+            .cloned()
+            .collect();
+        let siblings = || set.iter().filter(|unit| !Arc::ptr_eq(unit, cause));
+        for sibling in siblings() {
+            self.shared.emit(sibling, EventKind::SiblingFailed { sibling: cause.path.to_string(), strategy });
+        }
+        let batches = siblings().rev().map(|unit| vec![unit.clone()]).collect();
+        self.plan = Some(Plan {
+            batches,
+            in_flight: Vec::new(),
+            then: After::Regroup { cause: cause.clone(), set: set.clone(), delay },
+        });
+        self.advance();
+    }
+
+    /// Ends the group's run: stops every unit, then returns `ending` to the
+    /// parent. At the root, this is the supervisor's shutdown.
+    fn end_group(&mut self, ending: Ending) {
+        if self.ending.is_some() {
+            return;
+        }
+        if Arc::ptr_eq(&self.group, &self.shared.root) {
+            self.shared.begin_shutdown(ending.cause());
+        }
+        match &ending {
+            Ending::Stopped => {}
+            Ending::GaveUp(reason) => {
+                tracing::error!(group = %self.group.path, %reason, "group gave up; stopping its units")
+            }
+            Ending::Critical { unit, failed } => {
+                tracing::warn!(group = %self.group.path, %unit, failed, "critical unit ended; stopping the group")
+            }
+        }
+        self.ending = Some(ending);
+        // A strategy in progress is dropped; the stops it asked for go on,
+        // and the ending waits for them with the rest.
+        let in_flight = self.plan.take().map(|plan| plan.in_flight).unwrap_or_default();
+        self.plan = Some(Plan { batches: self.ending_batches(), in_flight, then: After::End });
+        for msg in std::mem::take(&mut self.deferred) {
+            self.on_message(msg);
+        }
+        self.advance();
+    }
+
+    /// Every unit, in reverse start order: units added at run time first, all
+    /// at once; then the registered ones, one at a time or all at once.
+    fn ending_batches(&self) -> VecDeque<Vec<Arc<Unit>>> {
+        let (added, registered): (Vec<_>, Vec<_>) = self.start_order().into_iter().partition(|unit| unit.added);
+        let mut batches = VecDeque::new();
+        if !added.is_empty() {
+            batches.push_back(added.into_iter().rev().collect());
+        }
+        match self.shared.settings.shutdown_order {
+            ShutdownOrder::Concurrent => batches.push_back(registered.into_iter().rev().collect()),
+            _ => batches.extend(registered.into_iter().rev().map(|unit| vec![unit])),
+        }
+        batches
+    }
+
+    /// Moves the plan on: once every unit of a batch has stopped, asks the
+    /// next batch; once none is left, does what follows.
+    fn advance(&mut self) {
+        loop {
+            let Some(plan) = &mut self.plan else { return };
+            if !plan.in_flight.is_empty() {
+                return;
+            }
+            let Some(batch) = plan.batches.pop_front() else {
+                let then = self.plan.take().map(|plan| plan.then);
+                if let Some(After::Regroup { cause, set, delay }) = then {
+                    self.schedule_regroup(cause, set, delay);
+                }
+                return;
+            };
+            for unit in batch {
+                match self.ask_stop(&unit) {
+                    Asked::InFlight => {
+                        if let Some(plan) = &mut self.plan {
+                            plan.in_flight.push(unit.clone());
+                        }
+                        self.take_deferred_end(&unit);
+                    }
+                    Asked::Done(outcome) => self.stopped(&unit, outcome, Duration::ZERO),
+                }
+            }
+        }
+    }
+
+    /// A unit asked to stop may have ended on its own while its report
+    /// waited: that report answers the stop.
+    fn take_deferred_end(&mut self, unit: &Arc<Unit>) {
+        let found = self
+            .deferred
+            .iter()
+            .position(|msg| matches!(msg, Msg::Ended { unit: ended, .. } if Arc::ptr_eq(ended, unit)));
+        if let Some(Msg::Ended { unit, epoch, end }) = found.and_then(|at| self.deferred.remove(at)) {
+            self.on_ended(&unit, epoch, end);
+        }
+    }
+
+    /// The siblings a strategy stopped wait, with the unit that caused it,
+    /// for its restart delay; then they all start again.
+    fn schedule_regroup(&mut self, cause: Arc<Unit>, set: Vec<Arc<Unit>>, delay: Duration) {
+        let mut waiting = Vec::with_capacity(set.len());
+        for unit in set {
+            let mut record = unit.record();
+            let takes_part = if Arc::ptr_eq(&unit, &cause) {
+                record.state == UnitState::Backoff
+            } else {
+                // Stopped by the strategy; a stop by hand meanwhile was held back.
+                record.state == UnitState::Stopped
+            };
+            if takes_part {
+                record.state = UnitState::Backoff;
+                let epoch = record.epoch;
+                drop(record);
+                waiting.push((unit, epoch));
+            }
+        }
+        self.shared.changes.changed();
+        self.timers.insert(Instant::now() + delay, Timer::Regroup { cause, set: waiting });
+    }
+
+    /// Asks `unit` to stop.
+    fn ask_stop(&mut self, unit: &Arc<Unit>) -> Asked {
+        let mut record = unit.record();
+        if record.stop.is_some() {
+            return Asked::InFlight;
+        }
+        let Some(run) = &record.run else {
+            return match record.state {
+                UnitState::Backoff | UnitState::Waiting | UnitState::Starting => {
+                    record.state = UnitState::Stopped;
+                    // Whatever was scheduled for it no longer applies.
+                    record.epoch = record.epoch.wrapping_add(1);
+                    drop(record);
+                    self.shared.changes.changed();
+                    self.shared.emit(unit, EventKind::Stopped { forced: false, took: Duration::ZERO });
+                    Asked::Done(StopOutcome::Graceful)
+                }
+                _ => Asked::Done(StopOutcome::NotRunning),
+            };
+        };
+        run.stop.cancel();
+        let is_task = run.abort.is_some();
+        let now = Instant::now();
+        record.stop = Some(Stop { asked: now, aborted: false });
+        record.state = UnitState::Stopping;
+        let epoch = record.epoch;
+        if is_task && self.killed {
+            abort(&mut record);
+        }
+        drop(record);
+        self.shared.changes.changed();
+        if is_task {
+            let timer = if self.killed {
+                (now + ABANDON_AFTER, Timer::Abandon { unit: unit.clone(), epoch })
+            } else {
+                (
+                    now.checked_add(unit.stop_timeout).unwrap_or(now + FOREVER),
+                    Timer::Abort { unit: unit.clone(), epoch },
+                )
+            };
+            self.timers.insert(timer.0, timer.1);
+        }
+        Asked::InFlight
+    }
+
+    /// A stop of `unit` is complete: its report line, its waiters, its plan.
+    fn stopped(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
+        if self.ending.is_some() && self.shared.is_shutting_down() {
+            self.shared.report_line(report_line(unit, outcome, took));
+        }
+        if let Some(plan) = &mut self.plan
+            && let Some(at) = plan.in_flight.iter().position(|asked| Arc::ptr_eq(asked, unit))
+        {
+            plan.in_flight.swap_remove(at);
+        }
+        let (ready, waiting): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.waiters).into_iter().partition(|waiter| Arc::ptr_eq(&waiter.unit, unit));
+        self.waiters = waiting;
+        for waiter in ready {
+            self.resume(waiter.unit, waiter.wants, outcome, took);
+        }
+    }
+
+    /// Carries on a control call that waited for its unit's stop.
+    fn resume(&mut self, unit: Arc<Unit>, wants: Wants, outcome: StopOutcome, took: Duration) {
+        match wants {
+            Wants::Stop(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+            Wants::Start(reply) => {
+                let _ = reply.send(self.start_by_hand(&unit, "start"));
+            }
+            Wants::Remove(reply) => {
+                let _ = reply.send(Ok(self.forget(&unit, outcome, took)));
+            }
+        }
+    }
+
+    fn on_control(&mut self, unit: Arc<Unit>, op: Op, reply: oneshot::Sender<Result<(), Error>>) {
+        if !self.is_member(&unit) {
+            let _ = reply.send(Err(self.unknown(&unit)));
+            return;
+        }
+        match op {
+            Op::Stop => match self.ask_stop(&unit) {
+                Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) }),
+                Asked::Done(_) => {
+                    let _ = reply.send(Ok(()));
+                }
+            },
+            Op::Start if unit.record().stop.is_some() => self.waiters.push(Waiter { unit, wants: Wants::Start(reply) }),
+            Op::Start => {
+                let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
+            }
+            Op::Restart => {
+                if let Err(error) = self.refuse_while_ending(&unit, op.as_str()) {
+                    let _ = reply.send(Err(error));
+                    return;
+                }
+                match self.ask_stop(&unit) {
+                    Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Start(reply) }),
+                    Asked::Done(_) => {
+                        let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Starts a unit at rest, its restart count reset; a unit already active
+    /// is left as it is.
+    fn start_by_hand(&mut self, unit: &Arc<Unit>, action: &'static str) -> Result<(), Error> {
+        self.refuse_while_ending(unit, action)?;
+        if unit.state().is_active() {
+            return Ok(());
+        }
+        unit.record().tracker = RestartTracker::new();
+        self.launch(unit);
+        Ok(())
+    }
+
+    fn refuse_while_ending(&self, unit: &Unit, action: &'static str) -> Result<(), Error> {
+        if self.ending.is_some() || self.shared.is_shutting_down() {
+            return Err(Error::ShuttingDown { action, unit: unit.path.to_string() });
+        }
+        Ok(())
+    }
+
+    fn unknown(&self, unit: &Unit) -> Error {
+        Error::UnknownUnit { name: unit.path.to_string(), known: "(it was removed)".to_owned() }
+    }
+
+    fn add(&mut self, spec: Spec) -> Result<(), Error> {
+        let path = join(&self.group.path, spec.name());
+        if self.ending.is_some() || self.shared.is_shutting_down() {
+            return Err(Error::ShuttingDown { action: "add", unit: path });
+        }
+        if self.body().members().get(spec.name()).is_some() {
+            return Err(Error::DuplicateName { name: path });
+        }
+        let unit = build::unit(&self.group.path, spec, true);
+        self.body().change_members(|members| members.push(unit.name.clone(), unit.clone()));
+        self.shared.emit(&unit, EventKind::Added);
+        self.launch(&unit);
+        Ok(())
+    }
+
+    fn on_remove(&mut self, unit: Arc<Unit>, reply: oneshot::Sender<Result<UnitReport, Error>>) {
+        if !self.is_member(&unit) {
+            let _ = reply.send(Err(self.unknown(&unit)));
+            return;
+        }
+        if let Err(error) = self.refuse_while_ending(&unit, "remove") {
+            let _ = reply.send(Err(error));
+            return;
+        }
+        match self.ask_stop(&unit) {
+            Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Remove(reply) }),
+            Asked::Done(outcome) => {
+                let _ = reply.send(Ok(self.forget(&unit, outcome, Duration::ZERO)));
+            }
+        }
+    }
+
+    /// Removes a stopped unit from the group.
+    fn forget(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) -> UnitReport {
+        self.body().change_members(|members| members.remove(&unit.name));
+        self.shared.emit(unit, EventKind::Removed);
+        self.shared.changes.changed();
+        report_line(unit, outcome, took)
+    }
+
+    fn on_timer(&mut self, timer: Timer) {
+        match timer {
+            Timer::Restart { unit, epoch } => {
+                if self.ending.is_none() && in_backoff(&unit, epoch) {
+                    count_restart(&unit, true);
+                    self.launch(&unit);
+                }
+            }
+            Timer::Regroup { cause, set } => {
+                if self.ending.is_some() {
+                    return;
+                }
+                for (unit, epoch) in set {
+                    if in_backoff(&unit, epoch) {
+                        count_restart(&unit, Arc::ptr_eq(&unit, &cause));
+                        self.launch(&unit);
+                    }
+                }
+            }
+            Timer::Abort { unit, epoch } => {
+                let mut record = unit.record();
+                if record.epoch == epoch && record.stop.is_some() {
+                    abort(&mut record);
+                }
+            }
+            Timer::Abandon { unit, epoch } => self.abandon(&unit, epoch),
+        }
+    }
+
+    /// Gives up waiting for an aborted task that does not go away: it
+    /// blocks its thread. Its report, if it ever comes, is ignored.
+    fn abandon(&mut self, unit: &Arc<Unit>, epoch: u32) {
+        let took = {
+            let mut record = unit.record();
+            if record.epoch != epoch || record.run.is_none() {
+                return;
+            }
+            let Some(stop) = record.stop.take() else { return };
+            record.run = None;
+            record.epoch = record.epoch.wrapping_add(1);
+            stop.asked.elapsed()
+        };
+        tracing::error!(unit = %unit.path, ?took, "an aborted task did not end (does it block its thread?); abandoning it");
+        self.stopped(unit, StopOutcome::Abandoned, took);
+        self.advance();
+    }
+
+    /// The grace periods are over: aborts every task still stopping.
+    fn kill(&mut self) {
+        self.killed = true;
+        let now = Instant::now();
+        for unit in self.start_order() {
+            let mut record = unit.record();
+            if record.stop.is_some() && record.run.as_ref().is_some_and(|run| run.abort.is_some()) {
+                abort(&mut record);
+                let epoch = record.epoch;
+                drop(record);
+                self.timers.insert(now + ABANDON_AFTER, Timer::Abandon { unit, epoch });
+            }
+        }
+    }
+
+    /// The group's run is over: handles calls no more.
+    fn close(&mut self) {
+        self.body().set_mailbox(None);
+        self.inbox.close();
+        while let Ok(msg) = self.inbox.try_recv() {
+            let refuse = |unit: &str| Error::ShuttingDown { action: "change", unit: unit.to_owned() };
+            match msg {
+                Msg::Control { unit, reply, .. } => {
+                    let _ = reply.send(Err(refuse(&unit.path)));
+                }
+                Msg::Add { spec, reply } => {
+                    let _ = reply.send(Err(refuse(&join(&self.group.path, spec.name()))));
+                }
+                Msg::Remove { unit, reply } => {
+                    let _ = reply.send(Err(refuse(&unit.path)));
+                }
+                Msg::Ended { .. } => {}
+            }
+        }
+    }
+}
+
+/// A time far enough away to be never.
+const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+fn group_body(group: &Unit) -> &GroupBody {
+    group.group().expect("a group's owner owns a group")
+}
+
+fn in_backoff(unit: &Unit, epoch: u32) -> bool {
+    let record = unit.record();
+    record.epoch == epoch && record.state == UnitState::Backoff
+}
+
+/// Counts a restart about to happen: by the unit's policy (`by_policy`), or
+/// with a sibling's.
+fn count_restart(unit: &Unit, by_policy: bool) {
+    let mut record = unit.record();
+    if by_policy {
+        record.tracker.record_restart(&unit.policy, Instant::now());
+    }
+    record.restarts_total += 1;
+}
+
+/// Drops a task's run, as far as its thread lets it.
+fn abort(record: &mut Record) {
+    if let Some(stop) = &mut record.stop {
+        stop.aborted = true;
+    }
+    if let Some(abort) = record.run.as_ref().and_then(|run| run.abort.as_ref()) {
+        abort.abort();
+    }
+}
+
+fn report_line(unit: &Unit, outcome: StopOutcome, took: Duration) -> UnitReport {
+    UnitReport { name: unit.path.to_string(), kind: unit.kind(), state: unit.state(), outcome, took }
+}
+
+fn record_exit(record: &mut Record, reason: &ExitReason) {
+    record.last_exit = LastExit::of(reason);
+    if let Some(message) = reason.error_message() {
+        record.last_error = Some(message.into_boxed_str());
+    }
+}
+
+/// Like `record_exit`, for a run that a requested stop ended: a process
+/// killed by the stop signal (or by `SIGKILL` after the timeout) keeps that
+/// signal in its status, but it is not a failure.
+fn record_stop(record: &mut Record, reason: &ExitReason) {
+    if reason.signal().is_none() {
+        record_exit(record, reason);
+    } else {
+        record.last_exit = LastExit::of(reason);
+    }
+}

@@ -1,0 +1,52 @@
+//! Finding units by path (`"storage/db"`) and listing them all, depth first
+//! in registration order.
+
+use std::sync::Arc;
+
+use crate::Error;
+use crate::tree::unit::Unit;
+
+/// The unit at `path` under `root`, and the group it belongs to.
+pub(crate) fn lookup(root: &Arc<Unit>, path: &str) -> Result<(Arc<Unit>, Arc<Unit>), Error> {
+    let mut parent = root.clone();
+    let mut names = path.split('/').peekable();
+    while let Some(name) = names.next() {
+        let found = parent.group().and_then(|group| group.members().get(name).cloned());
+        let Some(unit) = found else { return Err(unknown(root, path)) };
+        if names.peek().is_none() {
+            return Ok((parent, unit));
+        }
+        parent = unit;
+    }
+    Err(unknown(root, path))
+}
+
+/// Calls `visit` with every unit under `root`, depth first in registration
+/// order: a group, then its units.
+pub(crate) fn walk(root: &Unit, visit: &mut impl FnMut(&Arc<Unit>)) {
+    let Some(group) = root.group() else { return };
+    for unit in group.units() {
+        visit(&unit);
+        walk(&unit, visit);
+    }
+}
+
+/// How many names an error lists before it says how many more there are.
+const LISTED: usize = 20;
+
+fn unknown(root: &Unit, path: &str) -> Error {
+    let mut names = Vec::new();
+    let mut more = 0usize;
+    walk(root, &mut |unit| {
+        if names.len() < LISTED {
+            names.push(unit.path.to_string());
+        } else {
+            more += 1;
+        }
+    });
+    let mut known = if names.is_empty() { "(none)".to_owned() } else { names.join(", ") };
+    if more > 0 {
+        known.push_str(&format!(" and {more} more"));
+    }
+    Error::UnknownUnit { name: path.to_owned(), known }
+}

@@ -1,0 +1,251 @@
+//! What every group owner and every handle of one supervisor shares: the
+//! root of the tree, the event channel, the clock, the shutdown's progress
+//! and, once it has ended, the report.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{Notify, broadcast, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::extensions::{Extensions, ShutdownHooks};
+use crate::observe::event::{Event, EventKind};
+use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
+use crate::tree::unit::Unit;
+use crate::{ShutdownOrder, Signal};
+
+/// Wall-clock time that follows the runtime's clock from the moment the
+/// supervisor was built, so that timestamps move with
+/// `tokio::time::pause()` and `advance()` in tests, and never backwards.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
+    wall: SystemTime,
+    mono: Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        Clock { wall: SystemTime::now(), mono: Instant::now() }
+    }
+
+    pub(crate) fn now(&self) -> SystemTime {
+        self.wall + self.mono.elapsed()
+    }
+}
+
+/// Wakes the callers of `wait_state`/`wait_ready` when any unit changes,
+/// and costs one atomic load per change while nobody waits.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    notify: Notify,
+    waiting: AtomicUsize,
+}
+
+impl Changes {
+    pub(crate) fn changed(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Waits until `check` returns `Some`, checking after every change.
+    pub(crate) async fn wait_for<T>(&self, mut check: impl FnMut() -> Option<T>) -> T {
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        let _waiting = Waiting(&self.waiting);
+        loop {
+            let changed = self.notify.notified();
+            tokio::pin!(changed);
+            // Listening before looking, so that a change in between is not missed.
+            changed.as_mut().enable();
+            if let Some(found) = check() {
+                return found;
+            }
+            changed.await;
+        }
+    }
+}
+
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The settings of a running supervisor.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) shutdown_order: ShutdownOrder,
+    pub(crate) shutdown_timeout: Option<Duration>,
+}
+
+pub(crate) struct Shared {
+    /// The root group: its units are the supervisor's top-level units.
+    pub(crate) root: Arc<Unit>,
+    events: broadcast::Sender<Event>,
+    pub(crate) settings: Settings,
+    pub(crate) clock: Clock,
+    /// A seed for each group owner's random source (jitter).
+    pub(crate) seed: Mutex<fastrand::Rng>,
+    pub(crate) changes: Changes,
+    /// Stops the root group: the shutdown.
+    pub(crate) root_stop: CancellationToken,
+    /// Cuts every grace period short.
+    pub(crate) kill_now: CancellationToken,
+    shutting_down: AtomicBool,
+    cause: Mutex<Option<ShutdownCause>>,
+    began: Mutex<Option<Instant>>,
+    lines: Mutex<Vec<UnitReport>>,
+    report: watch::Sender<Option<Arc<ShutdownReport>>>,
+    pub(crate) extensions: Extensions,
+    pub(crate) shutdown_hooks: ShutdownHooks,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        root: Arc<Unit>,
+        settings: Settings,
+        event_capacity: usize,
+        seed: Option<u64>,
+        extensions: Extensions,
+    ) -> Self {
+        let (events, _) = broadcast::channel(event_capacity);
+        Shared {
+            root,
+            events,
+            settings,
+            clock: Clock::new(),
+            seed: Mutex::new(seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed)),
+            changes: Changes::default(),
+            root_stop: CancellationToken::new(),
+            kill_now: CancellationToken::new(),
+            shutting_down: AtomicBool::new(false),
+            cause: Mutex::new(None),
+            began: Mutex::new(None),
+            lines: Mutex::new(Vec::new()),
+            report: watch::Sender::new(None),
+            extensions,
+            shutdown_hooks: ShutdownHooks::default(),
+        }
+    }
+
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// A random source for a new group owner.
+    pub(crate) fn rng(&self) -> fastrand::Rng {
+        self.seed.lock().unwrap_or_else(PoisonError::into_inner).fork()
+    }
+
+    /// Logs `kind` in the unit's span and sends it to subscribers, if there
+    /// are any.
+    pub(crate) fn emit(&self, unit: &Unit, kind: EventKind) {
+        tracing::info_span!("unit", unit = %unit.path).in_scope(|| log(&kind));
+        if self.events.receiver_count() > 0 {
+            // An error only means the last subscriber left meanwhile.
+            let _ = self.events.send(Event::new(&unit.path, self.clock.now(), kind));
+        }
+    }
+
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Begins the supervisor's shutdown, once: the first cause is kept.
+    /// Arms the shutdown timeout. Returns `false` if it had begun already.
+    pub(crate) fn begin_shutdown(&self, cause: ShutdownCause) -> bool {
+        if self.shutting_down.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        *self.cause.lock().unwrap_or_else(PoisonError::into_inner) = Some(cause);
+        *self.began.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
+        self.shutdown_hooks.begin();
+        if let Some(timeout) = self.settings.shutdown_timeout
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(kill_after(timeout, self.kill_now.clone(), self.report.subscribe()));
+        }
+        self.changes.changed();
+        true
+    }
+
+    /// Adds a unit's line to the shutdown report.
+    pub(crate) fn report_line(&self, line: UnitReport) {
+        self.lines.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+    }
+
+    /// Ends the supervisor: runs the shutdown hooks and hands the report out.
+    pub(crate) async fn finish(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        self.shutdown_hooks.end().await;
+        let units = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
+        let cause =
+            self.cause.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or(ShutdownCause::Requested);
+        let took = self.began.lock().unwrap_or_else(PoisonError::into_inner).map_or(Duration::ZERO, |at| at.elapsed());
+        let report = ShutdownReport { units, cause, took };
+        tracing::info!(took = ?report.took, forced = report.forced().count(), cause = %report.cause, "supervisor ended");
+        self.report.send_replace(Some(Arc::new(report)));
+        self.changes.changed();
+    }
+
+    pub(crate) fn has_ended(&self) -> bool {
+        self.report.borrow().is_some()
+    }
+
+    /// Waits for the supervisor to end.
+    pub(crate) async fn ended(&self) -> Arc<ShutdownReport> {
+        let mut report = self.report.subscribe();
+        match report.wait_for(Option::is_some).await {
+            Ok(ready) => ready.clone().unwrap_or_else(|| unreachable!("waited for Some")),
+            // The sender lives in `self`.
+            Err(_) => unreachable!("the report's sender outlives its receivers"),
+        }
+    }
+
+    /// Sends `signal` to the process group `pid` leads.
+    pub(crate) fn signal_group(pid: u32, signal: Signal) -> std::io::Result<()> {
+        let pid = i32::try_from(pid).ok().filter(|&pid| pid > 1).and_then(rustix::process::Pid::from_raw);
+        let Some(pid) = pid else { return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput)) };
+        rustix::process::kill_process_group(pid, signal.to_rustix()).map_err(std::io::Error::from)
+    }
+}
+
+/// Cuts every grace period short once `timeout` has passed, unless the
+/// supervisor has ended by then.
+async fn kill_after(
+    timeout: Duration,
+    kill_now: CancellationToken,
+    mut report: watch::Receiver<Option<Arc<ShutdownReport>>>,
+) {
+    tokio::select! {
+        () = tokio::time::sleep(timeout) => {
+            tracing::warn!(?timeout, "shutdown timeout reached: killing what is left");
+            kill_now.cancel();
+        }
+        _ = report.wait_for(Option::is_some) => {}
+    }
+}
+
+/// The `tracing` side of an event; the unit is a field of the enclosing span.
+fn log(kind: &EventKind) {
+    match kind {
+        EventKind::Started { restart_count, pid } => tracing::info!(restart_count, ?pid, "started"),
+        EventKind::Exited { reason } if reason.is_success() => tracing::info!(%reason, "run ended"),
+        EventKind::Exited { reason } => tracing::warn!(%reason, "run failed"),
+        EventKind::Panicked { message } => tracing::error!(%message, "run panicked"),
+        EventKind::Restarting { attempt, delay } => tracing::info!(attempt, ?delay, "restarting"),
+        EventKind::Finished => tracing::info!("finished; the policy does not restart it"),
+        EventKind::GaveUp { reason } => tracing::error!(%reason, "gave up"),
+        EventKind::SiblingFailed { sibling, strategy } => {
+            tracing::warn!(%sibling, %strategy, "restarting with a sibling that ended")
+        }
+        EventKind::Added => tracing::info!("added"),
+        EventKind::Removed => tracing::info!("removed"),
+        EventKind::Stopped { forced: false, took } => tracing::info!(?took, "stopped"),
+        EventKind::Stopped { forced: true, took } => tracing::warn!(?took, "stop timed out; aborted or killed"),
+    }
+}

@@ -1,0 +1,329 @@
+//! One unit of the tree, as everyone sees it: what it runs, its settings,
+//! and its record (state, counters, last exit). The owner of the unit's
+//! group is the record's only writer; handles read it.
+//!
+//! Also the messages a group's owner receives: from the runs of its units
+//! (`Ended`, tagged with the run's epoch so that a late report from an old
+//! run is ignored) and from handles (control calls, units added and
+//! removed).
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::observe::report::UnitReport;
+use crate::run::process::ProcessBody;
+use crate::run::task::TaskBody;
+use crate::spec::Spec;
+use crate::spec::group::IntensityLimit;
+use crate::spec::policy::RestartTracker;
+use crate::tree::members::Members;
+use crate::{Error, ExitReason, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
+
+/// A unit of the tree. Lives as long as it is registered.
+pub(crate) struct Unit {
+    pub(crate) name: Arc<str>,
+    /// The full path: `"storage/db"` for the unit `db` of the group
+    /// `storage`; the name itself at the root.
+    pub(crate) path: Arc<str>,
+    pub(crate) body: Body,
+    pub(crate) policy: RestartPolicy,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) critical: bool,
+    /// Added at run time: such units start after the registered ones and
+    /// stop concurrently among themselves.
+    pub(crate) added: bool,
+    record: Mutex<Record>,
+}
+
+/// What a unit runs.
+pub(crate) enum Body {
+    Task(TaskBody),
+    Process(Box<ProcessBody>),
+    Group(Box<GroupBody>),
+}
+
+/// A group: its settings, its units, and the mailbox of its owner while
+/// its run is in progress.
+pub(crate) struct GroupBody {
+    pub(crate) strategy: Strategy,
+    pub(crate) intensity: Option<IntensityLimit>,
+    members: RwLock<Members<Arc<Unit>>>,
+    mailbox: Mutex<Option<Mailbox>>,
+}
+
+/// A unit's record. Written by its group's owner only.
+pub(crate) struct Record {
+    pub(crate) state: UnitState,
+    pub(crate) ready: bool,
+    pub(crate) pid: Option<NonZeroU32>,
+    /// Restarts its policy performed since it was (re)started by hand.
+    pub(crate) tracker: RestartTracker,
+    pub(crate) restarts_total: u64,
+    pub(crate) last_start: Option<SystemTime>,
+    pub(crate) run_started: Option<Instant>,
+    pub(crate) last_exit: Option<LastExit>,
+    /// Boxed rather than a `String`: a word less in every unit.
+    pub(crate) last_error: Option<Box<str>>,
+    /// Counts the runs: a report tagged with another epoch is stale.
+    pub(crate) epoch: u32,
+    /// The run in progress, if any.
+    pub(crate) run: Option<RunHandle>,
+    /// The stop in progress, if any.
+    pub(crate) stop: Option<Stop>,
+}
+
+/// How to stop a run in progress.
+pub(crate) struct RunHandle {
+    /// Asks the run to stop: a task's context, a process's stop, a group's
+    /// owner.
+    pub(crate) stop: CancellationToken,
+    /// Drops a task's run after its grace period.
+    pub(crate) abort: Option<AbortHandle>,
+}
+
+/// A stop in progress.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Stop {
+    pub(crate) asked: Instant,
+    /// A task's run had to be aborted.
+    pub(crate) aborted: bool,
+}
+
+/// How the last run ended, as the status shows it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LastExit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl LastExit {
+    pub(crate) fn of(reason: &ExitReason) -> Option<Self> {
+        match (reason.exit_code(), reason.signal()) {
+            (Some(code), _) => Some(LastExit::Code(code)),
+            (None, Some(signal)) => Some(LastExit::Signal(signal)),
+            (None, None) => None,
+        }
+    }
+}
+
+impl Unit {
+    pub(crate) fn new(name: Arc<str>, path: Arc<str>, body: Body, settings: Settings) -> Self {
+        Unit {
+            name,
+            path,
+            body,
+            policy: settings.policy,
+            stop_timeout: settings.stop_timeout,
+            critical: settings.critical,
+            added: settings.added,
+            record: Mutex::new(Record {
+                state: UnitState::Stopped,
+                ready: false,
+                pid: None,
+                tracker: RestartTracker::new(),
+                restarts_total: 0,
+                last_start: None,
+                run_started: None,
+                last_exit: None,
+                last_error: None,
+                epoch: 0,
+                run: None,
+                stop: None,
+            }),
+        }
+    }
+
+    pub(crate) fn kind(&self) -> UnitKind {
+        match self.body {
+            Body::Task(_) => UnitKind::Task,
+            Body::Process(_) => UnitKind::Process,
+            Body::Group(_) => UnitKind::Group,
+        }
+    }
+
+    pub(crate) fn group(&self) -> Option<&GroupBody> {
+        match &self.body {
+            Body::Group(group) => Some(group),
+            _ => None,
+        }
+    }
+
+    /// The record, for a short look or, by the group's owner, a change.
+    pub(crate) fn record(&self) -> MutexGuard<'_, Record> {
+        // No code panics while holding this lock; recover rather than spread
+        // a poison that cannot mean a broken invariant.
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn state(&self) -> UnitState {
+        self.record().state
+    }
+
+    pub(crate) fn status(&self) -> UnitStatus {
+        let record = self.record();
+        let running = matches!(record.state, UnitState::Running | UnitState::Stopping);
+        let ready = match self.group() {
+            Some(group) => record.state == UnitState::Running && group.all_ready(),
+            None => record.ready,
+        };
+        UnitStatus {
+            name: self.path.to_string(),
+            kind: self.kind(),
+            state: record.state,
+            running,
+            pid: record.pid.map(NonZeroU32::get),
+            restart_count: record.tracker.restarts(),
+            restarts_total: record.restarts_total,
+            ready,
+            last_start: record.last_start,
+            uptime: record.run_started.filter(|_| running).map(|at| at.elapsed()),
+            exit_code: record.last_exit.and_then(|exit| match exit {
+                LastExit::Code(code) => Some(code),
+                LastExit::Signal(_) => None,
+            }),
+            signal: record.last_exit.and_then(|exit| match exit {
+                LastExit::Signal(signal) => Some(signal),
+                LastExit::Code(_) => None,
+            }),
+            last_error: record.last_error.as_deref().map(String::from),
+        }
+    }
+
+    pub(crate) fn tail(&self, lines: usize) -> Vec<String> {
+        match &self.body {
+            Body::Process(process) => process.tail(lines),
+            Body::Task(_) | Body::Group(_) => Vec::new(),
+        }
+    }
+}
+
+/// A unit's settings apart from its body.
+pub(crate) struct Settings {
+    pub(crate) policy: RestartPolicy,
+    pub(crate) stop_timeout: Duration,
+    pub(crate) critical: bool,
+    pub(crate) added: bool,
+}
+
+impl GroupBody {
+    pub(crate) fn new(strategy: Strategy, intensity: Option<IntensityLimit>, members: Members<Arc<Unit>>) -> Self {
+        GroupBody { strategy, intensity, members: RwLock::new(members), mailbox: Mutex::new(None) }
+    }
+
+    pub(crate) fn members(&self) -> RwLockReadGuard<'_, Members<Arc<Unit>>> {
+        self.members.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Changes the members; for the group's owner only.
+    pub(crate) fn change_members<R>(&self, change: impl FnOnce(&mut Members<Arc<Unit>>) -> R) -> R {
+        change(&mut self.members.write().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// The members, in registration order, as a list that holds no lock.
+    pub(crate) fn units(&self) -> Vec<Arc<Unit>> {
+        self.members().iter().cloned().collect()
+    }
+
+    /// Whether every unit that should run is ready: a unit stopped on
+    /// request, or one whose policy let it end, does not hold the group back.
+    fn all_ready(&self) -> bool {
+        self.members().iter().all(|unit| {
+            let status_ready = match unit.group() {
+                Some(_) => unit.status().ready,
+                None => unit.record().ready,
+            };
+            status_ready || matches!(unit.state(), UnitState::Stopped | UnitState::Exited)
+        })
+    }
+
+    /// The mailbox of the group's owner, while its run is in progress.
+    pub(crate) fn mailbox(&self) -> Option<Mailbox> {
+        self.mailbox.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    pub(crate) fn set_mailbox(&self, mailbox: Option<Mailbox>) {
+        *self.mailbox.lock().unwrap_or_else(PoisonError::into_inner) = mailbox;
+    }
+}
+
+/// Where a group's owner receives its messages.
+pub(crate) type Mailbox = mpsc::UnboundedSender<Msg>;
+
+/// What a group's owner is told.
+pub(crate) enum Msg {
+    /// A run of `unit` ended.
+    Ended { unit: Arc<Unit>, epoch: u32, end: RunEnd },
+    /// A control call on one of its units.
+    Control { unit: Arc<Unit>, op: Op, reply: oneshot::Sender<Result<(), Error>> },
+    /// A unit to add and start.
+    Add { spec: Spec, reply: oneshot::Sender<Result<(), Error>> },
+    /// A unit to stop and forget.
+    Remove { unit: Arc<Unit>, reply: oneshot::Sender<Result<UnitReport, Error>> },
+}
+
+/// A control call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Op {
+    Start,
+    Stop,
+    Restart,
+}
+
+impl Op {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Op::Start => "start",
+            Op::Stop => "stop",
+            Op::Restart => "restart",
+        }
+    }
+}
+
+/// How a run ended, as its run reports it.
+#[derive(Debug)]
+pub(crate) enum RunEnd {
+    /// It ended (by itself, or because it was asked to).
+    Exited(ExitReason),
+    /// A process stopped on request: by the stop signal (`reason`), or
+    /// killed after its grace period (`forced`).
+    Stopped { reason: ExitReason, forced: bool },
+    /// It was dropped before it ended: a task aborted after its grace period.
+    Aborted,
+}
+
+/// Tells the group's owner how a run ended, once: when told, or else when
+/// dropped (the run was aborted).
+pub(crate) struct Reporter {
+    mailbox: Option<Mailbox>,
+    unit: Arc<Unit>,
+    epoch: u32,
+}
+
+impl Reporter {
+    pub(crate) fn new(mailbox: Mailbox, unit: Arc<Unit>, epoch: u32) -> Self {
+        Reporter { mailbox: Some(mailbox), unit, epoch }
+    }
+
+    pub(crate) fn report(mut self, end: RunEnd) {
+        self.send(end);
+    }
+
+    fn send(&mut self, end: RunEnd) {
+        if let Some(mailbox) = self.mailbox.take() {
+            // An error only means the owner has gone, with its runtime.
+            let _ = mailbox.send(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end });
+        }
+    }
+}
+
+impl Drop for Reporter {
+    fn drop(&mut self) {
+        self.send(RunEnd::Aborted);
+    }
+}
