@@ -171,11 +171,7 @@ impl Node {
     /// Starts the group's units, in start order, then supervises them until
     /// the group's run ends, and says why.
     pub(crate) async fn run(mut self) -> Ending {
-        for unit in self.start_order() {
-            if self.ending.is_none() && unit.state() == UnitState::Starting {
-                self.launch(&unit);
-            }
-        }
+        self.launch_all();
         loop {
             if let (Some(ending), None) = (&self.ending, &self.plan) {
                 let ending = ending.clone();
@@ -190,6 +186,19 @@ impl Node {
                 timer = self.timers.expired(), if !self.timers.is_empty() => self.on_timer(timer),
             }
             self.handle_deferred();
+        }
+    }
+
+    /// Starts, in start order, the units about to start that have not yet.
+    fn launch_all(&mut self) {
+        for unit in self.start_order() {
+            let waiting = {
+                let record = unit.record();
+                record.state == UnitState::Starting && record.run.is_none()
+            };
+            if self.ending.is_none() && waiting {
+                self.launch(&unit);
+            }
         }
     }
 
@@ -272,10 +281,12 @@ impl Node {
         }
     }
 
-    /// Starts a nested group's run: an owner of its own.
+    /// Starts a nested group's run: an owner of its own, whose units start
+    /// before this call returns (a group has started once its units have).
     fn launch_group(&mut self, unit: &Arc<Unit>, epoch: u32) -> Launched {
         let stop = CancellationToken::new();
-        let owner = Node::start(self.shared.clone(), unit.clone(), stop.clone());
+        let mut owner = Node::start(self.shared.clone(), unit.clone(), stop.clone());
+        owner.launch_all();
         let reporter = Reporter::new(self.mailbox.clone(), unit.clone(), epoch);
         tokio::spawn(async move {
             let ending = owner.run().await;

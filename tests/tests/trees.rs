@@ -1,0 +1,448 @@
+//! Supervision trees: strategies (which siblings stop, in which order, which
+//! start again, in which order), intensity and escalation through three
+//! levels, a root that gives up, critical units, paths, control calls on
+//! groups, units added and removed at run time, and the wait helpers.
+//!
+//! Policy timing runs on tokio's paused clock; every wait is for an event or
+//! a state, never a sleep.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use supervisor::{
+    Context, Error, Event, EventKind, ExitReason, GiveUpReason, GroupSpec, MaxRestarts, RestartOn, RestartPolicy,
+    ShutdownCause, ShutdownOrder, StopOutcome, Strategy, Supervisor, TaskSpec, UnitKind, UnitState,
+};
+use tokio::sync::broadcast;
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn idle(name: &str) -> TaskSpec {
+    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
+}
+
+/// Idle, except that its first `failures` runs fail at once.
+fn fails_first(name: &str, failures: u32) -> TaskSpec {
+    let runs = Arc::new(AtomicU32::new(0));
+    TaskSpec::new(name, move |ctx: Context| {
+        let run = runs.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if run < failures {
+                return Err("boom");
+            }
+            ctx.cancelled().await;
+            Ok(())
+        }
+    })
+    .restart(RestartPolicy::new().delay(SEC))
+}
+
+/// Always fails at once; counts its runs.
+fn always_fails(name: &str, runs: &Arc<AtomicU32>) -> TaskSpec {
+    let runs = runs.clone();
+    TaskSpec::new(name, move |_ctx| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async { Err::<(), _>("boom") }
+    })
+}
+
+fn no_delay() -> RestartPolicy {
+    RestartPolicy::new().delay(Duration::ZERO)
+}
+
+/// Receives events until `done` accepts one; returns them all.
+async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        let event = events.recv().await.expect("no event lost");
+        let last = done(&event);
+        seen.push(event);
+        if last {
+            return seen;
+        }
+    }
+}
+
+fn units_where(events: &[Event], pick: impl Fn(&EventKind) -> bool) -> Vec<&str> {
+    events.iter().filter(|event| pick(&event.kind)).map(|event| event.unit.as_str()).collect()
+}
+
+/// Runs a group `g` of `a`, `b` (which fails once), `c` and `d` under
+/// `strategy`; returns the events from `b`'s failure until the group runs
+/// again.
+async fn one_failure_under(strategy: Strategy) -> Vec<Event> {
+    let group = GroupSpec::new("g")
+        .strategy(strategy)
+        .task(idle("a"))
+        .task(fails_first("b", 1))
+        .task(idle("c"))
+        .task(idle("d"));
+    let sup = Supervisor::builder().task(idle("outside")).group(group).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    events_until(&mut events, |event| event.unit == "g/b" && matches!(event.kind, EventKind::Exited { .. })).await;
+    let restarted = events_until(&mut events, |event| {
+        event.unit == "g/b" && matches!(event.kind, EventKind::Started { restart_count: 1, .. })
+    })
+    .await;
+    // Everything the strategy restarts has started again once `d` has, or
+    // at once under one_for_one.
+    let mut seen = restarted;
+    if strategy != Strategy::OneForOne {
+        seen.extend(
+            events_until(&mut events, |event| event.unit == "g/d" && matches!(event.kind, EventKind::Started { .. }))
+                .await,
+        );
+    }
+    let report = handle.shutdown().await;
+    assert!(report.is_clean(), "{report}");
+    seen
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_for_one_restarts_only_the_unit_that_ended() {
+    let events = one_failure_under(Strategy::OneForOne).await;
+    assert_eq!(units_where(&events, |kind| matches!(kind, EventKind::Stopped { .. })), Vec::<&str>::new());
+    assert_eq!(units_where(&events, |kind| matches!(kind, EventKind::Started { .. })), ["g/b"]);
+    assert_eq!(units_where(&events, |kind| matches!(kind, EventKind::SiblingFailed { .. })), Vec::<&str>::new());
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_for_all_stops_every_sibling_newest_first_then_starts_all_in_order() {
+    let events = one_failure_under(Strategy::OneForAll).await;
+    assert_eq!(units_where(&events, |kind| matches!(kind, EventKind::Stopped { .. })), ["g/d", "g/c", "g/a"]);
+    assert_eq!(units_where(&events, |kind| matches!(kind, EventKind::Started { .. })), ["g/a", "g/b", "g/c", "g/d"]);
+    let told: Vec<_> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::SiblingFailed { sibling, strategy } => Some((event.unit.as_str(), sibling.as_str(), *strategy)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        told,
+        [("g/a", "g/b", Strategy::OneForAll), ("g/c", "g/b", Strategy::OneForAll), ("g/d", "g/b", Strategy::OneForAll)]
+    );
+    assert!(events.iter().all(|event| event.unit != "outside"), "a unit outside the group is left alone");
+}
+
+#[tokio::test(start_paused = true)]
+async fn rest_for_one_takes_the_units_started_after_it() {
+    let events = one_failure_under(Strategy::RestForOne).await;
+    assert_eq!(units_where(&events, |kind| matches!(kind, EventKind::Stopped { .. })), ["g/d", "g/c"]);
+    assert_eq!(units_where(&events, |kind| matches!(kind, EventKind::Started { .. })), ["g/b", "g/c", "g/d"]);
+    assert_eq!(units_where(&events, |kind| matches!(kind, EventKind::SiblingFailed { .. })), ["g/c", "g/d"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_strategy_waits_the_failed_units_delay_and_counts_its_restart_once() {
+    let group = GroupSpec::new("g").strategy(Strategy::OneForAll).task(idle("a")).task(fails_first("b", 1));
+    let sup = Supervisor::builder().group(group).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    events_until(&mut events, |event| event.unit == "g/b" && matches!(event.kind, EventKind::Exited { .. })).await;
+    let failed_at = tokio::time::Instant::now();
+    handle.wait_state("g/a", UnitState::Backoff).await.unwrap();
+    let a = handle.wait_ready("g/a").await.unwrap();
+    assert_eq!(failed_at.elapsed(), SEC, "the siblings wait out b's delay");
+    assert_eq!((a.restart_count, a.restarts_total), (0, 1), "a's own policy did not restart it");
+    let b = handle.wait_ready("g/b").await.unwrap();
+    assert_eq!((b.restart_count, b.restarts_total), (1, 1));
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn intensity_escalates_through_three_levels_until_the_root_gives_up() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let mid = GroupSpec::new("mid")
+        .intensity(2, Duration::from_secs(60))
+        .restart(no_delay())
+        .task(always_fails("leaf", &runs).restart(no_delay()));
+    let top = GroupSpec::new("top").intensity(1, Duration::from_secs(60)).restart(no_delay()).group(mid);
+    let sup = Supervisor::builder().intensity(1, Duration::from_secs(60)).task(idle("bystander")).group(top).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let report = handle.wait().await;
+    // leaf runs 3 times per run of mid (2 restarts allowed), mid runs twice
+    // per run of top, top runs twice before the root gives up.
+    assert_eq!(runs.load(Ordering::SeqCst), 12);
+    assert_eq!(report.exit_code(), 1);
+    let ShutdownCause::GaveUp { reason } = &report.cause else { panic!("{:?}", report.cause) };
+    assert_eq!(reason, "more than 1 restarts within 1m");
+    assert!(report.units.iter().any(|unit| unit.name == "bystander" && unit.outcome == StopOutcome::Graceful));
+    let mut gave_up = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let EventKind::Exited { reason: ExitReason::GroupGaveUp(GiveUpReason::Intensity { max, .. }) } = event.kind {
+            gave_up.push((event.unit, max));
+        }
+    }
+    let expected = [("top/mid", 2), ("top/mid", 2), ("top", 1), ("top/mid", 2), ("top/mid", 2), ("top", 1)];
+    let expected: Vec<_> = expected.iter().map(|(unit, max)| ((*unit).to_owned(), *max)).collect();
+    assert_eq!(gave_up, expected);
+    assert_eq!(handle.status("top").unwrap().state, UnitState::Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn intensity_counts_restarts_within_the_period_only() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let group = GroupSpec::new("g")
+        .intensity(2, Duration::from_secs(10))
+        .restart(RestartPolicy::new().on(RestartOn::Never))
+        .task(always_fails("slow", &runs).restart(RestartPolicy::new().delay(Duration::from_secs(6))));
+    let sup = Supervisor::builder().group(group).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    // Restarts 6 s apart: never more than 2 within 10 s.
+    events_until(&mut events, |event| matches!(event.kind, EventKind::Started { restart_count: 9, .. })).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 10);
+    assert_eq!(handle.status("g").unwrap().state, UnitState::Running);
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lone_failing_unit_runs_intensity_plus_one_times() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let group = GroupSpec::new("g")
+        .intensity(3, Duration::from_secs(60))
+        .restart(RestartPolicy::new().on(RestartOn::Never))
+        .task(always_fails("x", &runs).restart(no_delay()));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    let g = handle.wait_state("g", UnitState::Exited).await.unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+    assert_eq!(g.last_error.as_deref(), Some("gave up: more than 3 restarts within 1m"));
+    assert_eq!(handle.status("g/x").unwrap().state, UnitState::Stopped);
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_critical_unit_that_fails_shuts_the_supervisor_down() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let handle = Supervisor::builder()
+        .task(idle("server"))
+        .task(always_fails("vital", &runs).restart(no_delay().max_restarts(MaxRestarts::AtMost(2))).critical())
+        .build()
+        .unwrap()
+        .start();
+    let report = handle.wait().await;
+    assert_eq!(runs.load(Ordering::SeqCst), 3);
+    assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "vital".to_owned(), failed: true });
+    assert_eq!(report.exit_code(), 1);
+    let lines: Vec<_> = report.units.iter().map(|unit| (unit.name.as_str(), unit.state, unit.outcome)).collect();
+    assert_eq!(
+        lines,
+        [("vital", UnitState::Failed, StopOutcome::NotRunning), ("server", UnitState::Stopped, StopOutcome::Graceful)]
+    );
+    assert!(matches!(handle.start_unit("server").await, Err(Error::ShuttingDown { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_critical_unit_that_finishes_ends_the_supervisor_cleanly() {
+    let handle = Supervisor::builder()
+        .task(idle("server"))
+        .task(TaskSpec::new("job", |_ctx| async {}).restart(RestartPolicy::new().on(RestartOn::Failure)).critical())
+        .build()
+        .unwrap()
+        .start();
+    let report = handle.wait().await;
+    assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "job".to_owned(), failed: false });
+    assert_eq!(report.exit_code(), 0);
+    assert_eq!(handle.status("server").unwrap().state, UnitState::Stopped);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_critical_unit_in_a_group_ends_only_its_group() {
+    let group = GroupSpec::new("batch")
+        .restart(RestartPolicy::new().on(RestartOn::Failure).max_restarts(MaxRestarts::AtMost(0)))
+        .task(idle("helper"))
+        .task(TaskSpec::new("main", |_ctx| async { Err::<(), _>("bad input") }).restart(RestartPolicy::new().on(RestartOn::Never)).critical());
+    let handle = Supervisor::builder().task(idle("server")).group(group).build().unwrap().start();
+    let batch = handle.wait_state("batch", UnitState::Failed).await.unwrap();
+    assert_eq!(batch.last_error.as_deref(), Some("critical unit `batch/main` failed"));
+    assert_eq!(handle.status("batch/helper").unwrap().state, UnitState::Stopped);
+    assert_eq!(handle.status("server").unwrap().state, UnitState::Running);
+    assert!(!handle.is_shutting_down());
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn paths_name_units_in_statuses_events_and_reports() {
+    let tree = GroupSpec::new("storage")
+        .task(idle("db"))
+        .group(GroupSpec::new("cache").task(idle("redis")));
+    let sup = Supervisor::builder().task(idle("api")).group(tree).task(idle("worker")).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let names = ["api", "storage", "storage/db", "storage/cache", "storage/cache/redis", "worker"];
+    assert_eq!(handle.unit_names(), names);
+    assert_eq!(handle.statuses().iter().map(|status| status.name.as_str()).collect::<Vec<_>>(), names);
+    let redis = handle.wait_ready("storage/cache/redis").await.unwrap();
+    assert_eq!(redis.name, "storage/cache/redis");
+    assert_eq!(handle.status("storage/cache").unwrap().kind, UnitKind::Group);
+    assert!(handle.status("redis").is_none() && handle.status("storage/redis").is_none());
+    let err = handle.restart("storage/nope").await.unwrap_err();
+    assert!(err.to_string().contains("no unit named `storage/nope`"), "{err}");
+    let report = handle.shutdown().await;
+    let stopped: Vec<_> = report.units.iter().map(|unit| unit.name.as_str()).collect();
+    assert_eq!(stopped, ["worker", "storage/cache/redis", "storage/cache", "storage/db", "storage", "api"]);
+    let mut started = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if matches!(event.kind, EventKind::Started { .. }) {
+            started.push(event.unit);
+        }
+    }
+    // A group has started once its units have.
+    assert_eq!(started, ["api", "storage/db", "storage/cache/redis", "storage/cache", "storage", "worker"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn control_calls_work_on_groups() {
+    let group = GroupSpec::new("g").task(idle("a")).task(idle("b"));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    let g = handle.wait_ready("g").await.unwrap();
+    assert!(g.ready && g.running && g.kind == UnitKind::Group);
+    handle.stop_unit("g").await.unwrap();
+    for name in ["g", "g/a", "g/b"] {
+        assert_eq!(handle.status(name).unwrap().state, UnitState::Stopped, "{name}");
+    }
+    assert!(!handle.status("g").unwrap().ready);
+    assert!(matches!(handle.start_unit("g/a").await, Err(Error::GroupNotRunning { ref group, .. }) if group == "g"));
+    handle.stop_unit("g/a").await.expect("a stopped group's units are at rest");
+    handle.start_unit("g").await.unwrap();
+    handle.wait_ready("g").await.unwrap();
+    assert_eq!(handle.status("g/b").unwrap().state, UnitState::Running);
+    handle.stop_unit("g/a").await.unwrap();
+    assert!(handle.status("g").unwrap().ready, "a unit stopped on purpose does not hold its group back");
+    handle.restart("g").await.unwrap();
+    let g = handle.wait_ready("g").await.unwrap();
+    assert_eq!(g.restart_count, 0);
+    assert_eq!(handle.status("g/a").unwrap().state, UnitState::Running, "a restart of the group starts all its units");
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn units_added_at_run_time_are_like_the_others() {
+    let handle = Supervisor::builder().group(GroupSpec::new("jobs")).build().unwrap().start();
+    handle.add(idle("job-1")).await.unwrap();
+    handle.add_to("jobs", fails_first("job-2", 1)).await.unwrap();
+    handle.add_to("jobs", GroupSpec::new("nested").task(idle("deep"))).await.unwrap();
+    assert_eq!(handle.unit_names(), ["jobs", "jobs/job-2", "jobs/nested", "jobs/nested/deep", "job-1"]);
+    handle.wait_ready("jobs/nested/deep").await.unwrap();
+    let job2 = handle.wait_ready("jobs/job-2").await.unwrap();
+    assert_eq!(job2.restart_count, 1, "its policy restarted it");
+
+    assert!(matches!(handle.add(idle("job-1")).await, Err(Error::DuplicateName { ref name }) if name == "job-1"));
+    assert!(matches!(handle.add(idle("a/b")).await, Err(Error::NameWithSlash { .. })));
+    assert!(matches!(handle.add_to("nope", idle("x")).await, Err(Error::UnknownUnit { .. })));
+    assert!(matches!(handle.add_to("job-1", idle("x")).await, Err(Error::WrongKind { kind: UnitKind::Task, .. })));
+    let both = handle.add(GroupSpec::new("").intensity(0, SEC)).await.unwrap_err();
+    assert_eq!(both.problems().len(), 2, "{both}");
+
+    let removed = handle.remove("jobs/nested").await.unwrap();
+    assert_eq!((removed.name.as_str(), removed.outcome), ("jobs/nested", StopOutcome::Graceful));
+    assert!(handle.status("jobs/nested/deep").is_none());
+    assert!(matches!(handle.remove("jobs/nested").await, Err(Error::UnknownUnit { .. })));
+    handle.add_to("jobs", idle("nested")).await.expect("the name is free again");
+    handle.shutdown().await;
+    assert!(matches!(handle.add(idle("late")).await, Err(Error::ShuttingDown { .. })));
+    assert!(matches!(handle.remove("job-1").await, Err(Error::ShuttingDown { .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn units_added_at_run_time_stop_concurrently_and_first() {
+    let slow = |name: &str| {
+        TaskSpec::new(name, |ctx: Context| async move {
+            ctx.cancelled().await;
+            tokio::time::sleep(SEC).await;
+        })
+    };
+    let handle = Supervisor::builder().task(slow("registered")).build().unwrap().start();
+    for i in 0..3 {
+        handle.add(slow(&format!("added-{i}"))).await.unwrap();
+    }
+    handle.wait_ready("added-2").await.unwrap();
+    let report = handle.shutdown().await;
+    assert_eq!(report.took, 2 * SEC, "the added units together, then the registered one");
+    let order: Vec<_> = report.units.iter().map(|unit| unit.name.as_str()).collect();
+    assert_eq!(order[3], "registered");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_add_remove_cycles_leave_nothing_behind() {
+    let handle = Supervisor::builder().task(idle("anchor")).build().unwrap().start();
+    for round in 0..10 {
+        for i in 0..1000 {
+            handle.add(idle(&format!("job-{round}-{i}"))).await.unwrap();
+        }
+        for i in 0..1000 {
+            let report = handle.remove(&format!("job-{round}-{i}")).await.unwrap();
+            assert_eq!(report.outcome, StopOutcome::Graceful);
+        }
+    }
+    assert_eq!(handle.unit_names(), ["anchor"]);
+    let report = handle.shutdown().await;
+    assert_eq!(report.units.len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_end_with_an_error_when_they_cannot_be_met() {
+    let handle = Supervisor::builder()
+        .task(TaskSpec::new("once", |_ctx| async { Err::<(), _>("no") }).restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))))
+        .task(idle("idle"))
+        .build()
+        .unwrap()
+        .start();
+    let err = handle.wait_ready("once").await.unwrap_err();
+    assert!(matches!(err, Error::WillNotHappen { state: UnitState::Failed, .. }), "{err}");
+    assert!(matches!(handle.wait_state("nope", UnitState::Running).await, Err(Error::UnknownUnit { .. })));
+    let waiting = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.wait_state("idle", UnitState::Failed).await })
+    };
+    handle.shutdown().await;
+    let err = waiting.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("the supervisor has ended"), "{err}");
+    // wait() after the end returns at once, with the same report.
+    assert_eq!(handle.wait().await, handle.shutdown().await);
+}
+
+#[tokio::test(start_paused = true)]
+async fn build_reports_every_tree_problem_at_once() {
+    let err = Supervisor::builder()
+        .intensity(3, Duration::ZERO)
+        .task(idle("a/b"))
+        .group(GroupSpec::new("g").intensity(0, SEC).task(idle("x")).task(idle("x")))
+        .group(GroupSpec::new(""))
+        .build()
+        .unwrap_err();
+    let problems: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+    assert_eq!(problems.len(), 5, "{problems:#?}");
+    assert!(problems.iter().any(|p| p.contains("`a/b` contains `/`")));
+    assert!(problems.iter().any(|p| p.contains("`g/x` is used twice")));
+    assert!(problems.iter().any(|p| p.contains("intensity of `g`")));
+    assert!(problems.iter().any(|p| p.contains("intensity of `the root group`")));
+    assert!(problems.iter().any(|p| p.contains("a group was registered with an empty name")));
+    assert!(err.to_string().starts_with("5 problems: 1) "), "{err}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_order_stops_each_groups_units_together() {
+    let slow = |name: &str| {
+        TaskSpec::new(name, |ctx: Context| async move {
+            ctx.cancelled().await;
+            tokio::time::sleep(SEC).await;
+        })
+    };
+    let group = GroupSpec::new("g").task(slow("a")).task(slow("b"));
+    let handle = Supervisor::builder()
+        .shutdown_order(ShutdownOrder::Concurrent)
+        .task(slow("x"))
+        .group(group)
+        .build()
+        .unwrap()
+        .start();
+    handle.wait_ready("g").await.unwrap();
+    let report = handle.shutdown().await;
+    assert_eq!(report.took, SEC);
+    assert_eq!(report.units.len(), 4);
+}
