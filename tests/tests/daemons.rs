@@ -694,3 +694,24 @@ while [ ! -e "$DIR/left" ]; do sleep 0.005; done"#;
     assert!(still_running, "the run ended while the escaped process was still running");
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_stopped_process_group_still_stops_gracefully() {
+    let _shared = PROCESS_WIDE.read().await;
+    let handle = start([DaemonSpec::new("frozen", "sleep").arg("1000").stop_timeout(Duration::from_secs(30))]);
+    let pid = wait_running(&handle, "frozen").await;
+    let status = Command::new("kill").args(["-s", "STOP", "--", &format!("-{pid}")]).status().expect("run kill");
+    assert!(status.success(), "kill -s STOP -{pid} failed");
+    wait_for("the group to be stopped", || (proc_state(pid) == Some('T')).then_some(())).await;
+    let mut events = handle.subscribe();
+    let began = Instant::now();
+    handle.stop_unit("frozen").await.unwrap();
+    let took = began.elapsed();
+    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    assert!(matches!(stopped.kind, EventKind::Stopped { forced: false, .. }), "{stopped:?}");
+    assert!(took < DEADLINE, "the stop took {took:?}");
+    let status = handle.status("frozen").unwrap();
+    assert_eq!((status.state, status.signal), (UnitState::Stopped, Some(15)), "{status:?}");
+    assert!(!exists(pid));
+    handle.shutdown().await;
+}

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustix::process::{Pid, Signal as RawSignal, kill_process_group};
@@ -119,7 +119,26 @@ impl ProcessRun {
         self.finish(status).await
     }
 
-    /// Sends `signal` to the group, waits up to `timeout` (or until
+    /// Sends `signal` to every process of the run's group.
+    ///
+    /// Fails with `ESRCH` once the run has ended (its group is then
+    /// forgotten, so a later signal can never reach a process that reused
+    /// its id) and with the error of `kill` otherwise.
+    #[cfg_attr(not(test), allow(dead_code, reason = "for the engine's signal control"))]
+    pub(crate) fn signal(&self, signal: RawSignal) -> io::Result<()> {
+        self.group.signal(signal)
+    }
+
+    /// A handle that signals the run's group from elsewhere (the run itself
+    /// is borrowed while it is awaited), with the guarantees of
+    /// [`signal`](Self::signal).
+    #[cfg_attr(not(test), allow(dead_code, reason = "for the engine's signal control"))]
+    pub(crate) fn signaller(&self) -> GroupSignaller {
+        GroupSignaller(self.group.leader.clone())
+    }
+
+    /// Sends `signal` to the group, then `SIGCONT` (a stopped process
+    /// would not act on it otherwise), waits up to `timeout` (or until
     /// `kill_now` fires) for the leader to exit, then kills the group.
     /// Returns how the run ended and whether it had to be killed.
     pub(crate) async fn stop(
@@ -128,7 +147,11 @@ impl ProcessRun {
         timeout: Duration,
         kill_now: &CancellationToken,
     ) -> (Option<ExitReason>, bool) {
-        self.group.signal(signal);
+        // ESRCH only means the group is already empty.
+        let _ = self.group.signal(signal);
+        if ![RawSignal::CONT, RawSignal::KILL, RawSignal::STOP].contains(&signal) {
+            let _ = self.group.signal(RawSignal::CONT);
+        }
         let child = &mut self.child;
         let graceful = pumping(&mut self.capture, async {
             tokio::select! {
@@ -142,7 +165,7 @@ impl ProcessRun {
         let status = match graceful {
             Some(status) => status,
             None => {
-                self.group.signal(RawSignal::KILL);
+                let _ = self.group.signal(RawSignal::KILL);
                 pumping(&mut self.capture, self.child.wait()).await
             }
         };
@@ -221,7 +244,10 @@ fn exit_reason(status: ExitStatus) -> ExitReason {
 /// process outlives its unit even when the supervisor or its runtime is
 /// dropped without a shutdown.
 struct ProcessGroup {
-    leader: Option<Pid>,
+    /// The group's id while it may be signalled; shared with the run's
+    /// [`GroupSignaller`]s, and forgotten (under the lock, so that no signal
+    /// is in flight) once the group is killed.
+    leader: Arc<Mutex<Option<Pid>>>,
 }
 
 impl ProcessGroup {
@@ -229,25 +255,77 @@ impl ProcessGroup {
         // The child called setpgid(0, 0) before exec, so its pid is the
         // group's id. Pid 1 would address every process: never signal it.
         let leader = child.id().and_then(|pid| i32::try_from(pid).ok()).filter(|&pid| pid > 1).and_then(Pid::from_raw);
-        ProcessGroup { leader }
+        ProcessGroup { leader: Arc::new(Mutex::new(leader)) }
     }
 
-    fn signal(&self, signal: RawSignal) {
-        if let Some(leader) = self.leader {
-            // ESRCH only means the group is already empty.
-            let _ = kill_process_group(leader, signal);
-        }
+    fn signal(&self, signal: RawSignal) -> io::Result<()> {
+        signal_group(&self.leader, signal)
     }
 
     /// Kills the group and forgets it: after this the group id may be reused.
     fn kill(&mut self) {
-        self.signal(RawSignal::KILL);
-        self.leader = None;
+        let mut leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(leader) = leader.take() {
+            // ESRCH only means the group is already empty.
+            let _ = kill_process_group(leader, RawSignal::KILL);
+        }
     }
 }
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+fn signal_group(leader: &Mutex<Option<Pid>>, signal: RawSignal) -> io::Result<()> {
+    let leader = leader.lock().unwrap_or_else(PoisonError::into_inner);
+    let leader = leader.ok_or_else(|| io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()))?;
+    kill_process_group(leader, signal).map_err(io::Error::from)
+}
+
+/// Signals the process group of one run from outside the run: see
+/// [`ProcessRun::signaller`].
+#[derive(Clone)]
+#[cfg_attr(not(test), allow(dead_code, reason = "for the engine's signal control"))]
+pub(crate) struct GroupSignaller(Arc<Mutex<Option<Pid>>>);
+
+#[cfg_attr(not(test), allow(dead_code, reason = "for the engine's signal control"))]
+impl GroupSignaller {
+    /// Sends `signal` to every process of the group; `ESRCH` once the run
+    /// has ended.
+    pub(crate) fn signal(&self, signal: RawSignal) -> io::Result<()> {
+        signal_group(&self.0, signal)
+    }
+}
+
+impl std::fmt::Debug for GroupSignaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let leader = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_tuple("GroupSignaller").field(&leader.map(Pid::as_raw_pid)).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleeper() -> ProcessBody {
+        ProcessBody::new(DaemonSpec::new("sleeper", "sleep").arg("1000"))
+    }
+
+    #[tokio::test]
+    async fn a_run_and_its_signaller_signal_the_group_until_the_run_ends() {
+        let body = sleeper();
+        let mut run = body.start(&Arc::from("sleeper")).expect("sleep starts");
+        let signaller = run.signaller();
+        run.signal(RawSignal::CONT).expect("the group is there");
+        signaller.signal(RawSignal::TERM).expect("the group is there");
+        assert_eq!(run.wait().await, ExitReason::Signal(RawSignal::TERM.as_raw()));
+        // The group is forgotten once the run has ended.
+        let error = signaller.signal(RawSignal::TERM).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(rustix::io::Errno::SRCH.raw_os_error()));
+        assert_eq!(run.signal(RawSignal::TERM).unwrap_err().raw_os_error(), error.raw_os_error());
+        assert!(format!("{signaller:?}").contains("None"));
     }
 }

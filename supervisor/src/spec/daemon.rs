@@ -35,7 +35,8 @@ pub enum Output {
 /// `DaemonSpec::new("x", "sh").args(["-c", "..."])` if you want one), with stdin
 /// from `/dev/null`, as the leader of a new process group. It is stopped by
 /// sending [`stop_signal`](Self::stop_signal) (default `SIGTERM`) to the whole
-/// group, then, after [`stop_timeout`](Self::stop_timeout), `SIGKILL` to the group.
+/// group, followed by `SIGCONT` (a stopped process acts on no other signal),
+/// then, after [`stop_timeout`](Self::stop_timeout), `SIGKILL` to the group.
 ///
 /// # Examples
 ///
