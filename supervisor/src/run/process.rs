@@ -32,7 +32,7 @@ pub(crate) struct ProcessBody {
 
 impl ProcessBody {
     pub(crate) fn new(spec: DaemonSpec) -> Self {
-        let tail = Arc::new(OutputTail::new(spec.tail_lines));
+        let tail = Arc::new(OutputTail::new(spec.tail_lines, spec.tail_bytes));
         ProcessBody { spec, tail }
     }
 

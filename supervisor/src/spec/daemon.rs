@@ -15,6 +15,10 @@ pub const DEFAULT_DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// [`tail`](crate::SupervisorHandle::tail) by default.
 pub const DEFAULT_TAIL_LINES: usize = 1000;
 
+/// How many bytes of output text a daemon keeps for its tail by default:
+/// 1 MiB.
+pub(crate) const DEFAULT_TAIL_BYTES: usize = 1024 * 1024;
+
 /// Where a daemon's stdout and stderr go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -59,11 +63,26 @@ pub enum Output {
 /// With [`Output::Capture`] (the default) stdout and stderr are read line by
 /// line while the process runs, so it never blocks on a full pipe. Each line
 /// becomes a `tracing` event (target `supervisor::output`, fields `unit`,
-/// `stream` and `continued`) and goes into the unit's tail, which
+/// `stream`, `continued` and `progress`) and goes into the unit's tail, which
 /// [`tail`](crate::SupervisorHandle::tail) returns in arrival order. A line
-/// longer than 64 KiB is split into pieces of 64 KiB (`continued = true` on
-/// all but the last); invalid UTF-8 is replaced with `U+FFFD`. A run counts as
-/// ended once its output has been read to the end.
+/// ends at `\n` or `\r\n` (both removed). A line longer than 64 KiB is
+/// split into pieces of 64 KiB (`continued = true` on all but the last);
+/// invalid UTF-8 is replaced with `U+FFFD`. A run counts as ended once its
+/// output has been read to the end.
+///
+/// A carriage return not followed by a newline ends a *progress* piece
+/// (`progress = true`; the `\r` is removed, an empty piece is skipped): the
+/// text a terminal would overwrite with the next piece, as progress bars
+/// do. In the tail, a progress piece replaces the newest entry when that
+/// entry is a progress piece of the same stream, so a progress bar takes one
+/// entry, showing its latest state, and the line that ends it follows.
+/// Every piece still reaches `tracing`.
+///
+/// The tail keeps the newest lines within two bounds,
+/// [`tail_lines`](Self::tail_lines) (default 1000) and
+/// [`tail_bytes`](Self::tail_bytes) (default 1 MiB of text): older lines
+/// are pushed out, and a single line over the byte bound is kept cut, with
+/// a marker that says how many bytes were left out.
 ///
 /// # Caveats
 ///
@@ -91,6 +110,7 @@ pub struct DaemonSpec {
     pub(crate) stop_signal: Signal,
     pub(crate) output: Output,
     pub(crate) tail_lines: usize,
+    pub(crate) tail_bytes: usize,
 }
 
 impl DaemonSpec {
@@ -109,6 +129,7 @@ impl DaemonSpec {
             stop_signal: Signal::TERM,
             output: Output::default(),
             tail_lines: DEFAULT_TAIL_LINES,
+            tail_bytes: DEFAULT_TAIL_BYTES,
         }
     }
 
@@ -184,9 +205,53 @@ impl DaemonSpec {
     }
 
     /// How many captured lines the unit keeps for
-    /// [`tail`](crate::SupervisorHandle::tail) (default 1000).
+    /// [`tail`](crate::SupervisorHandle::tail) (default 1000); `0` keeps
+    /// none. The tail is bounded in bytes as well: see
+    /// [`tail_bytes`](Self::tail_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::DaemonSpec;
+    ///
+    /// let spec = DaemonSpec::new("web", "python3").tail_lines(500);
+    /// # let _ = spec;
+    /// ```
     pub fn tail_lines(mut self, lines: usize) -> Self {
         self.tail_lines = lines;
+        self
+    }
+
+    /// How many bytes of captured text the unit keeps for
+    /// [`tail`](crate::SupervisorHandle::tail) (default 1 MiB); `0` keeps
+    /// none.
+    ///
+    /// The tail keeps the newest lines that fit both bounds, this one and
+    /// [`tail_lines`](Self::tail_lines): once either is reached, each new
+    /// line pushes out the oldest ones. Every line still reaches `tracing`
+    /// in full, whatever the tail keeps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::DaemonSpec;
+    ///
+    /// // Up to 200 lines, as long as they hold no more than 16 KiB of text.
+    /// let spec = DaemonSpec::new("noisy", "noisy-tool").tail_lines(200).tail_bytes(16 * 1024);
+    /// # let _ = spec;
+    /// ```
+    ///
+    /// # Caveats
+    ///
+    /// - A single line (or 64 KiB piece of a longer line) larger than the
+    ///   bound is kept cut, at a character boundary, so that with the
+    ///   marker `[… N bytes not kept in the tail]` at its end it fits the
+    ///   bound; a bound shorter than the marker (about 40 bytes) keeps the
+    ///   marker alone.
+    /// - The bound counts the text, not the bookkeeping around it (a few
+    ///   dozen bytes per line, bounded by `tail_lines`).
+    pub fn tail_bytes(mut self, bytes: usize) -> Self {
+        self.tail_bytes = bytes;
         self
     }
 
@@ -220,6 +285,7 @@ impl fmt::Debug for DaemonSpec {
             .field("stop_signal", &self.stop_signal)
             .field("output", &self.output)
             .field("tail_lines", &self.tail_lines)
+            .field("tail_bytes", &self.tail_bytes)
             .finish()
     }
 }
