@@ -767,3 +767,44 @@ async fn a_stopped_process_group_still_stops_gracefully() {
     assert!(!exists(pid));
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn success_codes_count_as_success_and_keep_the_real_code() {
+    let _shared = PROCESS_WIDE.read().await;
+    let on_failure = || no_delay().on(RestartOn::Failure).max_restarts(MaxRestarts::AtMost(1));
+    let handle = start([
+        sh("expected", "exit 143").success_codes([0, 143]).restart(on_failure()),
+        // The list replaces the default: without 0, exiting with 0 fails.
+        sh("zero", "exit 0").success_codes([143]).restart(on_failure()),
+        sh("other", "exit 3").success_codes([0, 143]).restart(on_failure()),
+    ]);
+    let mut events = handle.subscribe();
+    let expected = wait_state(&handle, "expected", UnitState::Exited).await;
+    assert_eq!((expected.exit_code, expected.restart_count), (Some(143), 0), "{expected:?}");
+    assert_eq!(expected.last_error, None);
+    let exited =
+        next_event(&mut events, |event| event.unit == "expected" && matches!(event.kind, EventKind::Exited { .. }))
+            .await;
+    assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::SuccessCode(143) });
+    let zero = wait_state(&handle, "zero", UnitState::Failed).await;
+    assert_eq!((zero.exit_code, zero.restart_count), (Some(0), 1), "{zero:?}");
+    assert_eq!(zero.last_error.as_deref(), Some("exited with code 0"));
+    let other = wait_state(&handle, "other", UnitState::Failed).await;
+    assert_eq!((other.exit_code, other.restart_count), (Some(3), 1), "{other:?}");
+    handle.shutdown().await;
+}
+
+#[test]
+fn success_codes_are_validated() {
+    let build = |spec: DaemonSpec| Supervisor::builder().daemon(spec).build().map(drop);
+    for (codes, needle) in [(vec![], "empty"), (vec![0, 256], "256"), (vec![-1], "-1")] {
+        let err = build(sh("job", "true").success_codes(codes)).unwrap_err();
+        assert!(
+            matches!(&err, supervisor::Error::InvalidSetting { unit, setting: "success_codes", reason }
+                if unit == "job" && reason.contains(needle)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("success_codes of `job`"), "{err}");
+    }
+    assert!(build(sh("job", "true").success_codes([0, 1, 255])).is_ok());
+}

@@ -52,7 +52,7 @@ impl ProcessBody {
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let capture = (stdout.is_some() || stderr.is_some())
             .then(|| Capture::new(unit.clone(), self.tail.clone(), stdout, stderr));
-        Ok(ProcessRun { child, group, capture })
+        Ok(ProcessRun { child, group, capture, success_codes: self.spec.success_codes.clone() })
     }
 
     fn command(&self) -> Command {
@@ -104,6 +104,8 @@ pub(crate) struct ProcessRun {
     /// Read while the run is awaited (`wait`, `stop`); `None` when the output
     /// is not captured.
     capture: Option<Capture>,
+    /// The exit codes that count as a success; `None`: only 0.
+    success_codes: Option<Arc<[i32]>>,
 }
 
 impl ProcessRun {
@@ -188,7 +190,7 @@ impl ProcessRun {
             tokio::spawn(async move { rest.drain().await });
         }
         match status {
-            Ok(status) => exit_reason(status),
+            Ok(status) => exit_reason(status, self.success_codes.as_deref()),
             Err(error) => ExitReason::Error(format!("could not wait for the process: {error}")),
         }
     }
@@ -231,9 +233,13 @@ impl Drop for ProcessRun {
     }
 }
 
-fn exit_reason(status: ExitStatus) -> ExitReason {
+/// How a process that ended with `status` ended; `success_codes` are the
+/// codes that count as a success (`None`: only 0).
+fn exit_reason(status: ExitStatus, success_codes: Option<&[i32]>) -> ExitReason {
+    let success = |code| success_codes.map_or(code == 0, |codes| codes.contains(&code));
     match (status.code(), status.signal()) {
-        (Some(0), _) => ExitReason::Success,
+        (Some(0), _) if success(0) => ExitReason::Success,
+        (Some(code), _) if code != 0 && success(code) => ExitReason::SuccessCode(code),
         (Some(code), _) => ExitReason::Code(code),
         (None, Some(signal)) => ExitReason::Signal(signal),
         (None, None) => ExitReason::Error(format!("ended with an unknown status: {status}")),
@@ -327,5 +333,18 @@ mod tests {
         assert_eq!(error.raw_os_error(), Some(rustix::io::Errno::SRCH.raw_os_error()));
         assert_eq!(run.signal(RawSignal::TERM).unwrap_err().raw_os_error(), error.raw_os_error());
         assert!(format!("{signaller:?}").contains("None"));
+    }
+
+    #[test]
+    fn success_codes_map_exit_statuses() {
+        let status = |code: i32| ExitStatus::from_raw(code << 8);
+        assert_eq!(exit_reason(status(0), None), ExitReason::Success);
+        assert_eq!(exit_reason(status(143), None), ExitReason::Code(143));
+        let codes: &[i32] = &[0, 143];
+        assert_eq!(exit_reason(status(0), Some(codes)), ExitReason::Success);
+        assert_eq!(exit_reason(status(143), Some(codes)), ExitReason::SuccessCode(143));
+        assert_eq!(exit_reason(status(1), Some(codes)), ExitReason::Code(1));
+        assert_eq!(exit_reason(status(0), Some(&[143])), ExitReason::Code(0));
+        assert_eq!(exit_reason(ExitStatus::from_raw(15), Some(&[143, 15])), ExitReason::Signal(15));
     }
 }

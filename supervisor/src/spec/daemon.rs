@@ -3,6 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Error, RestartPolicy, Signal};
@@ -111,6 +112,8 @@ pub struct DaemonSpec {
     pub(crate) output: Output,
     pub(crate) tail_lines: usize,
     pub(crate) tail_bytes: usize,
+    /// `None`: only 0.
+    pub(crate) success_codes: Option<Arc<[i32]>>,
 }
 
 impl DaemonSpec {
@@ -130,6 +133,7 @@ impl DaemonSpec {
             output: Output::default(),
             tail_lines: DEFAULT_TAIL_LINES,
             tail_bytes: DEFAULT_TAIL_BYTES,
+            success_codes: None,
         }
     }
 
@@ -255,6 +259,55 @@ impl DaemonSpec {
         self
     }
 
+    /// The exit codes that count as a success (default: only `0`), like
+    /// supervisord's `exitcodes` and process-compose's
+    /// `success_exit_codes`.
+    ///
+    /// A run that exits with one of them is a success for the restart
+    /// policy ([`RestartOn::Failure`](crate::RestartOn::Failure) does not
+    /// restart it) and for the report (no `last_error`), while the status
+    /// still shows the real `exit_code`; its event's reason is
+    /// [`ExitReason::SuccessCode`](crate::ExitReason::SuccessCode). The list
+    /// replaces the default: leave `0` out and an exit with code `0` is a
+    /// failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, EventKind, RestartOn, RestartPolicy, Supervisor};
+    ///
+    /// // A program that exits with 143 when it is done.
+    /// let sup = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("job", "sh").args(["-c", "exit 143"])
+    ///         .success_codes([0, 143])
+    ///         .restart(RestartPolicy::new().on(RestartOn::Failure)))
+    ///     .build()?;
+    /// let handle = sup.start();
+    /// let mut events = handle.subscribe();
+    /// while !matches!(events.recv().await.expect("alive").kind, EventKind::Finished) {}
+    /// let status = handle.status("job").expect("known unit");
+    /// assert_eq!(status.exit_code, Some(143));
+    /// assert_eq!(status.last_error, None);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Caveats
+    ///
+    /// - Only exit codes: a process ended by a signal (`SIGTERM` not handled
+    ///   by the program) is not a success, whatever the list says. A shell
+    ///   reports a child killed by signal `n` as code `128 + n`, so `143`
+    ///   covers a `SIGTERM` seen through `sh -c`.
+    /// - An empty list, or a code outside `0..=255` (no process can exit
+    ///   with it), is an [`Error::InvalidSetting`] from `build()`.
+    pub fn success_codes(mut self, codes: impl IntoIterator<Item = i32>) -> Self {
+        self.success_codes = Some(codes.into_iter().collect());
+        self
+    }
+
     /// The unit's name.
     #[must_use]
     pub fn name(&self) -> &str {
@@ -264,6 +317,18 @@ impl DaemonSpec {
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.program.is_empty() {
             return Err(Error::EmptyProgram { unit: self.name.clone() });
+        }
+        if let Some(codes) = &self.success_codes {
+            let invalid =
+                |reason: String| Error::InvalidSetting { unit: self.name.clone(), setting: "success_codes", reason };
+            if codes.is_empty() {
+                return Err(invalid(
+                    "the list is empty, so no run could succeed; list at least one exit code, e.g. [0]".to_owned(),
+                ));
+            }
+            if let Some(code) = codes.iter().find(|code| !(0..=255).contains(*code)) {
+                return Err(invalid(format!("{code} is not an exit code a process can have; use codes from 0 to 255")));
+            }
         }
         Ok(())
     }
@@ -286,6 +351,7 @@ impl fmt::Debug for DaemonSpec {
             .field("output", &self.output)
             .field("tail_lines", &self.tail_lines)
             .field("tail_bytes", &self.tail_bytes)
+            .field("success_codes", &self.success_codes)
             .finish()
     }
 }
