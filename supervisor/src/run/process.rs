@@ -15,6 +15,8 @@ use crate::observe::event::ExitReason;
 use crate::run::output::{Capture, OutputTail};
 use crate::spec::daemon::{DaemonSpec, Output};
 
+mod dispositions;
+
 /// How long to read, after the group is gone, until the output pipes reach
 /// end-of-file. Only a descendant that left the group can hold them open
 /// longer; they are then read in the background.
@@ -47,6 +49,7 @@ impl ProcessBody {
     /// Spawns a run. A failure to spawn is a failed run whose reason names the
     /// program and the cause.
     pub(crate) fn start(&self, unit: &Arc<str>) -> Result<ProcessRun, ExitReason> {
+        dispositions::prepare(self.spec.stop_signal.to_rustix());
         let mut child = self.command().spawn().map_err(|error| self.spawn_failure(&error))?;
         let group = ProcessGroup::of(&child);
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());

@@ -85,6 +85,32 @@ pub enum Output {
 /// are pushed out, and a single line over the byte bound is kept cut, with
 /// a marker that says how many bytes were left out.
 ///
+/// # Signal dispositions
+///
+/// A process inherits ignored signals from its parent across `exec` (a
+/// shell's `trap '' CHLD TERM`, `nohup`, a background job of a
+/// non-interactive shell), and so would every daemon. Before it spawns a
+/// daemon, the supervisor therefore changes its own process as follows, and
+/// in no other way:
+///
+/// - `SIGCHLD` gets tokio's signal handler (the one tokio installs itself
+///   when it waits for children by signal), so that exit statuses are kept
+///   for the supervisor, where an ignored `SIGCHLD` would make the kernel
+///   reap children at once and lose them. Other code in the same process
+///   that relied on an ignored `SIGCHLD` to have its own children reaped
+///   must now wait for them.
+/// - Each of `SIGHUP`, `SIGINT`, `SIGQUIT`, `SIGTERM`, `SIGUSR1`, `SIGUSR2`
+///   and the daemon's [`stop_signal`](Self::stop_signal) that the process
+///   ignores (read from `SigIgn` in `/proc/self/status`) gets tokio's
+///   handler as well. The supervisor's process still does nothing when it
+///   arrives, but a caught signal, unlike an ignored one, is reset to its
+///   default on `exec`: each daemon starts with the default disposition and
+///   stops on its stop signal instead of being killed after the timeout.
+///
+/// Signals that are not ignored keep their disposition; each signal is
+/// looked at once, before the first spawn that needs it, and the handlers
+/// stay for the life of the process (tokio never removes one).
+///
 /// # Caveats
 ///
 /// - A descendant that leaves the process group (`setsid`, `setpgid`, a
@@ -97,6 +123,13 @@ pub enum Output {
 ///   for a process stuck in the kernel.
 /// - If the supervisor's own process is killed with `SIGKILL`, nothing runs to
 ///   clean up; the children are then re-parented, as with any parent.
+/// - The ignored stop signals are found through `/proc` (Linux). Elsewhere
+///   only `SIGCHLD` is taken care of, and a daemon inherits whatever other
+///   signal the supervisor's process ignores. A signal ignored only after
+///   the first spawn is not looked at again.
+/// - Other ignored signals (`SIGTSTP`, `SIGTTOU`, ...) are passed on to the
+///   daemons as they are; as with any `std::process::Command`, a daemon
+///   starts with an empty signal mask and `SIGPIPE` at its default.
 #[must_use = "a spec does nothing until it is added to a supervisor with `.daemon(spec)`"]
 #[derive(Clone)]
 pub struct DaemonSpec {
