@@ -473,11 +473,14 @@ impl SupervisorHandle {
         if unit.kind() != UnitKind::Process {
             return Err(Error::WrongKind { action: "signal", unit: unit.path.to_string(), kind: unit.kind() });
         }
-        let Some(pid) = unit.status().pid else {
-            return Err(Error::NotRunning { action: "signal", unit: unit.path.to_string() });
-        };
-        Shared::signal_group(pid, signal)
-            .map_err(|source| Error::Io { context: format!("cannot send {signal} to `{}`", unit.path), source })
+        let not_running = || Error::NotRunning { action: "signal", unit: unit.path.to_string() };
+        let signaller = unit.signaller().ok_or_else(not_running)?;
+        match signaller.signal(signal.to_rustix()) {
+            Ok(()) => Ok(()),
+            // The run ended meanwhile.
+            Err(error) if error.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error()) => Err(not_running()),
+            Err(source) => Err(Error::Io { context: format!("cannot send {signal} to `{}`", unit.path), source }),
+        }
     }
 
     /// Waits until the unit is in `state`, and returns its status then.

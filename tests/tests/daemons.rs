@@ -531,7 +531,7 @@ async fn a_3_mb_line_is_split_and_does_not_block_the_child() {
     let _shared = PROCESS_WIDE.read().await;
     const BYTES: usize = 3_000_000;
     let script = format!("head -c {BYTES} /dev/zero | tr '\\000' a; echo; echo done");
-    let handle = start([sh("huge", &script).restart(run_once())]);
+    let handle = start([sh("huge", &script).tail_bytes(4 << 20).restart(run_once())]);
     let status = wait_state(&handle, "huge", UnitState::Exited).await;
     assert_eq!(status.exit_code, Some(0));
     let tail = handle.tail("huge", 1000).unwrap();
@@ -693,4 +693,118 @@ while [ ! -e "$DIR/left" ]; do sleep 0.005; done"#;
     wait_dead(escaped).await;
     assert!(still_running, "the run ended while the escaped process was still running");
     handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_tail_is_bounded_in_bytes_too() {
+    let _shared = PROCESS_WIDE.read().await;
+    // 100 lines of 999 bytes in a 10 000-byte tail: the newest 10 lines.
+    let lines = DaemonSpec::new("lines", "seq").args(["-f", "%0999g", "1", "100"]).tail_bytes(10_000);
+    // One line longer than the whole tail: kept cut, and marked as such.
+    let long = sh("long", "echo first; head -c 300 /dev/zero | tr '\\000' a").tail_bytes(100);
+    let handle = start([lines.restart(run_once()), long.restart(run_once())]);
+    wait_state(&handle, "lines", UnitState::Exited).await;
+    let tail = handle.tail("lines", 1000).unwrap();
+    let numbers: Vec<u32> = tail.iter().map(|line| line.parse().expect("a number")).collect();
+    assert_eq!(numbers, (91..=100).collect::<Vec<_>>());
+    assert!(tail.iter().all(|line| line.len() == 999));
+    wait_state(&handle, "long", UnitState::Exited).await;
+    let tail = handle.tail("long", 10).unwrap();
+    assert_eq!(tail.len(), 1, "the cut line fills the tail: {tail:?}");
+    let (kept, marker) = tail[0].split_once('[').expect("a marker");
+    assert!(kept.bytes().all(|byte| byte == b'a'), "{tail:?}");
+    assert_eq!(marker, format!("… {} bytes not kept in the tail]", 300 - kept.len()));
+    assert!(tail[0].len() <= 100 && tail[0].len() > 90, "{tail:?}");
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_tail_holds_at_most_a_mebibyte() {
+    let _shared = PROCESS_WIDE.read().await;
+    // 3 MB of text in 64 KiB pieces: fewer than the 1000 lines of the
+    // default line bound, far more than the default byte bound.
+    let script = "head -c 3000000 /dev/zero | tr '\\000' a; echo; echo done";
+    let handle = start([sh("big", script).restart(run_once())]);
+    wait_state(&handle, "big", UnitState::Exited).await;
+    let tail = handle.tail("big", 1000).unwrap();
+    assert_eq!(tail.last().map(String::as_str), Some("done"));
+    let kept: usize = tail.iter().map(String::len).sum();
+    assert!((1024 * 1024 - 64 * 1024..=1024 * 1024).contains(&kept), "kept {kept} bytes");
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn carriage_returns_end_progress_pieces_that_do_not_pile_up() {
+    let _shared = PROCESS_WIDE.read().await;
+    // 20 000 progress updates without a newline (about 130 KB), then lines.
+    let script = r#"i=0
+while [ $i -lt 20000 ]; do i=$((i+1)); printf '\r%d%%' $i; done
+printf '\rdone\n'; printf 'crlf\r\n'; printf 'a\rb\r\n'"#;
+    let handle = start([sh("progress", script).restart(run_once())]);
+    wait_state(&handle, "progress", UnitState::Exited).await;
+    // Each progress piece replaced the one before it; a `\r\n` still ends a line.
+    assert_eq!(handle.tail("progress", 100).unwrap(), ["20000%", "done", "crlf", "a", "b"]);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stopped_process_group_still_stops_gracefully() {
+    let _shared = PROCESS_WIDE.read().await;
+    let handle = start([DaemonSpec::new("frozen", "sleep").arg("1000").stop_timeout(Duration::from_secs(30))]);
+    let pid = wait_running(&handle, "frozen").await;
+    let status = Command::new("kill").args(["-s", "STOP", "--", &format!("-{pid}")]).status().expect("run kill");
+    assert!(status.success(), "kill -s STOP -{pid} failed");
+    wait_for("the group to be stopped", || (proc_state(pid) == Some('T')).then_some(())).await;
+    let mut events = handle.subscribe();
+    let began = Instant::now();
+    handle.stop_unit("frozen").await.unwrap();
+    let took = began.elapsed();
+    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    assert!(matches!(stopped.kind, EventKind::Stopped { forced: false, .. }), "{stopped:?}");
+    assert!(took < DEADLINE, "the stop took {took:?}");
+    let status = handle.status("frozen").unwrap();
+    assert_eq!((status.state, status.signal), (UnitState::Stopped, Some(15)), "{status:?}");
+    assert!(!exists(pid));
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn success_codes_count_as_success_and_keep_the_real_code() {
+    let _shared = PROCESS_WIDE.read().await;
+    let on_failure = || no_delay().on(RestartOn::Failure).max_restarts(MaxRestarts::AtMost(1));
+    let handle = start([
+        sh("expected", "exit 143").success_codes([0, 143]).restart(on_failure()),
+        // The list replaces the default: without 0, exiting with 0 fails.
+        sh("zero", "exit 0").success_codes([143]).restart(on_failure()),
+        sh("other", "exit 3").success_codes([0, 143]).restart(on_failure()),
+    ]);
+    let mut events = handle.subscribe();
+    let expected = wait_state(&handle, "expected", UnitState::Exited).await;
+    assert_eq!((expected.exit_code, expected.restart_count), (Some(143), 0), "{expected:?}");
+    assert_eq!(expected.last_error, None);
+    let exited =
+        next_event(&mut events, |event| event.unit == "expected" && matches!(event.kind, EventKind::Exited { .. }))
+            .await;
+    assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::SuccessCode(143) });
+    let zero = wait_state(&handle, "zero", UnitState::Failed).await;
+    assert_eq!((zero.exit_code, zero.restart_count), (Some(0), 1), "{zero:?}");
+    assert_eq!(zero.last_error.as_deref(), Some("exited with code 0"));
+    let other = wait_state(&handle, "other", UnitState::Failed).await;
+    assert_eq!((other.exit_code, other.restart_count), (Some(3), 1), "{other:?}");
+    handle.shutdown().await;
+}
+
+#[test]
+fn success_codes_are_validated() {
+    let build = |spec: DaemonSpec| Supervisor::builder().daemon(spec).build().map(drop);
+    for (codes, needle) in [(vec![], "empty"), (vec![0, 256], "256"), (vec![-1], "-1")] {
+        let err = build(sh("job", "true").success_codes(codes)).unwrap_err();
+        assert!(
+            matches!(&err, supervisor::Error::InvalidSetting { unit, setting: "success_codes", reason }
+                if unit == "job" && reason.contains(needle)),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("success_codes of `job`"), "{err}");
+    }
+    assert!(build(sh("job", "true").success_codes([0, 1, 255])).is_ok());
 }

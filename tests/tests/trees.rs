@@ -160,7 +160,8 @@ async fn intensity_escalates_through_three_levels_until_the_root_gives_up() {
         .restart(no_delay())
         .task(always_fails("leaf", &runs).restart(no_delay()));
     let top = GroupSpec::new("top").intensity(1, Duration::from_secs(60)).restart(no_delay()).group(mid);
-    let sup = Supervisor::builder().intensity(1, Duration::from_secs(60)).task(idle("bystander")).group(top).build().unwrap();
+    let sup =
+        Supervisor::builder().intensity(1, Duration::from_secs(60)).task(idle("bystander")).group(top).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
     let report = handle.wait().await;
@@ -255,7 +256,11 @@ async fn a_critical_unit_in_a_group_ends_only_its_group() {
     let group = GroupSpec::new("batch")
         .restart(RestartPolicy::new().on(RestartOn::Failure).max_restarts(MaxRestarts::AtMost(0)))
         .task(idle("helper"))
-        .task(TaskSpec::new("main", |_ctx| async { Err::<(), _>("bad input") }).restart(RestartPolicy::new().on(RestartOn::Never)).critical());
+        .task(
+            TaskSpec::new("main", |_ctx| async { Err::<(), _>("bad input") })
+                .restart(RestartPolicy::new().on(RestartOn::Never))
+                .critical(),
+        );
     let handle = Supervisor::builder().task(idle("server")).group(group).build().unwrap().start();
     let batch = handle.wait_state("batch", UnitState::Failed).await.unwrap();
     assert_eq!(batch.last_error.as_deref(), Some("critical unit `batch/main` failed"));
@@ -267,9 +272,7 @@ async fn a_critical_unit_in_a_group_ends_only_its_group() {
 
 #[tokio::test(start_paused = true)]
 async fn paths_name_units_in_statuses_events_and_reports() {
-    let tree = GroupSpec::new("storage")
-        .task(idle("db"))
-        .group(GroupSpec::new("cache").task(idle("redis")));
+    let tree = GroupSpec::new("storage").task(idle("db")).group(GroupSpec::new("cache").task(idle("redis")));
     let sup = Supervisor::builder().task(idle("api")).group(tree).task(idle("worker")).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
@@ -387,7 +390,10 @@ async fn ten_thousand_add_remove_cycles_leave_nothing_behind() {
 #[tokio::test(start_paused = true)]
 async fn waits_end_with_an_error_when_they_cannot_be_met() {
     let handle = Supervisor::builder()
-        .task(TaskSpec::new("once", |_ctx| async { Err::<(), _>("no") }).restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))))
+        .task(
+            TaskSpec::new("once", |_ctx| async { Err::<(), _>("no") })
+                .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))),
+        )
         .task(idle("idle"))
         .build()
         .unwrap()

@@ -119,6 +119,11 @@ pub enum EventKind {
 /// assert!(ExitReason::Success.is_success());
 /// assert_eq!(ExitReason::Code(3).exit_code(), Some(3));
 /// assert_eq!(ExitReason::Signal(9).to_string(), "killed by signal 9");
+///
+/// // A code listed in `DaemonSpec::success_codes` is a success that keeps its code.
+/// assert!(ExitReason::SuccessCode(143).is_success());
+/// assert_eq!(ExitReason::SuccessCode(143).exit_code(), Some(143));
+/// assert_eq!(ExitReason::SuccessCode(143).error_message(), None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -129,7 +134,9 @@ pub enum ExitReason {
     Error(String),
     /// A task panicked with this message.
     Panic(String),
-    /// A process exited with this non-zero code.
+    /// A process exited with this code, which is not one of its success
+    /// codes: a non-zero code, or `0` when
+    /// [`success_codes`](crate::DaemonSpec::success_codes) leaves it out.
     Code(i32),
     /// A process was ended by this signal, not sent by the supervisor.
     Signal(i32),
@@ -144,13 +151,17 @@ pub enum ExitReason {
         /// The path of the critical unit.
         unit: String,
     },
+    /// A process exited with this non-zero code, listed in its
+    /// [`success_codes`](crate::DaemonSpec::success_codes): a success for
+    /// the restart policy and the report, whose code the status keeps.
+    SuccessCode(i32),
 }
 
 impl ExitReason {
     /// Whether the run counts as a success for [`RestartOn`](crate::RestartOn).
     #[must_use]
     pub fn is_success(&self) -> bool {
-        matches!(self, ExitReason::Success)
+        matches!(self, ExitReason::Success | ExitReason::SuccessCode(_))
     }
 
     /// The exit code kept in the status: a process's code, `0` or `1` for a
@@ -160,7 +171,7 @@ impl ExitReason {
         match self {
             ExitReason::Success => Some(0),
             ExitReason::Error(_) => Some(1),
-            ExitReason::Code(code) => Some(*code),
+            ExitReason::Code(code) | ExitReason::SuccessCode(code) => Some(*code),
             ExitReason::Panic(_)
             | ExitReason::Signal(_)
             | ExitReason::SpawnFailed(_)
@@ -182,7 +193,7 @@ impl ExitReason {
     #[must_use]
     pub fn error_message(&self) -> Option<String> {
         match self {
-            ExitReason::Success => None,
+            ExitReason::Success | ExitReason::SuccessCode(_) => None,
             ExitReason::Error(message) | ExitReason::SpawnFailed(message) => Some(message.clone()),
             ExitReason::Panic(message) => Some(format!("panicked: {message}")),
             ExitReason::Code(_)
@@ -204,6 +215,7 @@ impl fmt::Display for ExitReason {
             ExitReason::SpawnFailed(message) => write!(f, "could not start: {message}"),
             ExitReason::GroupGaveUp(reason) => write!(f, "gave up: {reason}"),
             ExitReason::CriticalFailed { unit } => write!(f, "critical unit `{unit}` failed"),
+            ExitReason::SuccessCode(code) => write!(f, "exited with code {code} (a success code)"),
         }
     }
 }

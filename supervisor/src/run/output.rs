@@ -27,35 +27,81 @@ impl Stream {
     }
 }
 
-/// The last lines of a unit's stdout and stderr, in arrival order.
+/// The last lines of a unit's stdout and stderr, in arrival order, bounded
+/// both in lines and in bytes of text.
 #[derive(Debug)]
 pub(crate) struct OutputTail {
-    capacity: usize,
-    lines: Mutex<VecDeque<String>>,
+    max_lines: usize,
+    max_bytes: usize,
+    kept: Mutex<Kept>,
+}
+
+#[derive(Debug, Default)]
+struct Kept {
+    lines: VecDeque<Entry>,
+    /// The bytes of text in `lines`.
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    text: String,
+    /// The stream of a piece ended by a lone `\r` (a progress line): the
+    /// next such piece of the same stream replaces it while it is the newest.
+    progress: Option<Stream>,
 }
 
 impl OutputTail {
-    pub(crate) fn new(capacity: usize) -> Self {
-        OutputTail { capacity, lines: Mutex::new(VecDeque::new()) }
+    pub(crate) fn new(max_lines: usize, max_bytes: usize) -> Self {
+        OutputTail { max_lines, max_bytes, kept: Mutex::new(Kept::default()) }
     }
 
-    fn push(&self, line: String) {
-        if self.capacity == 0 {
+    fn push(&self, mut text: String, stream: Stream, kind: PieceKind) {
+        if self.max_lines == 0 || self.max_bytes == 0 {
             return;
         }
-        let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        if lines.len() == self.capacity {
-            lines.pop_front();
+        if text.len() > self.max_bytes {
+            cut(&mut text, self.max_bytes);
+        } else if text.capacity() > text.len() + text.len() / 4 {
+            // A line read in several reads may hold twice its size.
+            text.shrink_to_fit();
         }
-        lines.push_back(line);
+        let progress = (kind == PieceKind::Progress).then_some(stream);
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if progress.is_some() && kept.lines.back().is_some_and(|last| last.progress == progress) {
+            let replaced = kept.lines.pop_back().map_or(0, |entry| entry.text.len());
+            kept.bytes -= replaced;
+        }
+        kept.bytes += text.len();
+        kept.lines.push_back(Entry { text, progress });
+        while kept.lines.len() > self.max_lines || (kept.bytes > self.max_bytes && kept.lines.len() > 1) {
+            let dropped = kept.lines.pop_front().map_or(0, |entry| entry.text.len());
+            kept.bytes -= dropped;
+        }
     }
 
     /// The last `n` lines, oldest first.
     pub(crate) fn last(&self, n: usize) -> Vec<String> {
-        let lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        let skip = lines.len().saturating_sub(n);
-        lines.iter().skip(skip).cloned().collect()
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        let skip = kept.lines.len().saturating_sub(n);
+        kept.lines.iter().skip(skip).map(|entry| entry.text.clone()).collect()
     }
+}
+
+/// Cuts `text` to at most `max` bytes, marker included, at a character
+/// boundary, and says so at its end. A `max` shorter than the marker leaves
+/// the marker alone.
+fn cut(text: &mut String, max: usize) {
+    let len = text.len();
+    let marker = |dropped: usize| format!("[… {dropped} bytes not kept in the tail]");
+    // No marker is longer than the one for dropping every byte.
+    let mut end = max.saturating_sub(marker(len).len()).min(len);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push_str(&marker(len - end));
+    text.shrink_to_fit();
 }
 
 /// The captured pipes of one run, read inside the run's own future (no task
@@ -94,7 +140,7 @@ impl Capture {
                 },
             };
             match piece {
-                Ok(Some((bytes, continued))) => emit(&self.unit, stream, &self.tail, bytes, continued),
+                Ok(Some((bytes, kind))) => emit(&self.unit, stream, &self.tail, bytes, kind),
                 Ok(None) => self.close(stream),
                 Err(error) => {
                     tracing::warn!(target: "supervisor::output", unit = %self.unit, stream = stream.as_str(), %error, "could not read output");
@@ -123,65 +169,200 @@ impl Capture {
 /// One pipe, read a piece at a time.
 struct LineReader<R> {
     reader: BufReader<R>,
+    /// The piece read so far.
     line: Vec<u8>,
+    /// Whether the piece in `line` ended with a `\r` that was the last byte
+    /// read: the next byte says whether it ends a progress piece or a line
+    /// (`\r\n`).
+    after_cr: bool,
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     fn new(pipe: R) -> Self {
-        LineReader { reader: BufReader::with_capacity(MAX_LINE_BYTES, pipe), line: Vec::new() }
+        LineReader { reader: BufReader::with_capacity(MAX_LINE_BYTES, pipe), line: Vec::new(), after_cr: false }
     }
 
-    /// The next line or piece of a long line (and whether more of the line
-    /// follows), or `None` at end-of-file. Cancel-safe.
-    async fn next(&mut self) -> std::io::Result<Option<(Vec<u8>, bool)>> {
+    /// The next line or piece of a line, and its kind, or `None` at
+    /// end-of-file. Cancel-safe.
+    async fn next(&mut self) -> std::io::Result<Option<(Vec<u8>, PieceKind)>> {
         // `self.line` is emptied only once a piece is complete: a cancelled
         // read resumes where it stopped.
-        match read_piece(&mut self.reader, &mut self.line).await? {
-            Piece::Eof => Ok(None),
-            Piece::Line => Ok(Some((std::mem::take(&mut self.line), false))),
-            Piece::Partial => Ok(Some((std::mem::take(&mut self.line), true))),
+        match read_piece(&mut self.reader, &mut self.line, &mut self.after_cr).await? {
+            Some(kind) => Ok(Some((std::mem::take(&mut self.line), kind))),
+            None => Ok(None),
         }
     }
 }
 
-#[derive(Debug, PartialEq, Eq)]
-enum Piece {
-    /// A whole line (its newline stripped), or the last bytes before EOF.
+/// What ended a piece of output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PieceKind {
+    /// A newline (`\n` or `\r\n`, stripped), or end-of-file.
     Line,
-    /// The first `MAX_LINE_BYTES` of a longer line; the rest follows.
+    /// `MAX_LINE_BYTES` of a longer line; the rest follows.
     Partial,
-    Eof,
+    /// A carriage return not followed by a newline (stripped): a progress
+    /// line, which the next one overwrites on a terminal.
+    Progress,
 }
 
-/// Reads up to a newline or `MAX_LINE_BYTES` into `line`, whichever comes
-/// first, so that a huge line never grows memory nor stalls the pipe.
-async fn read_piece<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, line: &mut Vec<u8>) -> std::io::Result<Piece> {
+/// Reads up to a newline, a lone carriage return or `MAX_LINE_BYTES` into
+/// `line`, whichever comes first, so that neither a huge line nor endless
+/// progress output without a newline grows memory or stalls the pipe.
+/// `None` at end-of-file.
+async fn read_piece<R: AsyncRead + Unpin>(
+    reader: &mut BufReader<R>,
+    line: &mut Vec<u8>,
+    after_cr: &mut bool,
+) -> std::io::Result<Option<PieceKind>> {
     loop {
         let buffer = reader.fill_buf().await?;
+        if *after_cr {
+            *after_cr = false;
+            if buffer.first() == Some(&b'\n') {
+                reader.consume(1);
+                return Ok(Some(PieceKind::Line));
+            }
+            return Ok(Some(PieceKind::Progress));
+        }
         if buffer.is_empty() {
-            return Ok(if line.is_empty() { Piece::Eof } else { Piece::Line });
+            return Ok((!line.is_empty()).then_some(PieceKind::Line));
         }
         let room = MAX_LINE_BYTES - line.len();
         let window = &buffer[..buffer.len().min(room)];
-        if let Some(newline) = window.iter().position(|&byte| byte == b'\n') {
-            line.extend_from_slice(&window[..newline]);
-            reader.consume(newline + 1);
-            if line.last() == Some(&b'\r') {
-                line.pop();
+        if let Some(end) = window.iter().position(|&byte| byte == b'\n' || byte == b'\r') {
+            let newline = window[end] == b'\n';
+            let next = buffer.get(end + 1).copied();
+            line.extend_from_slice(&window[..end]);
+            let (consumed, kind) = match (newline, next) {
+                (true, _) => (end + 1, Some(PieceKind::Line)),
+                (false, Some(b'\n')) => (end + 2, Some(PieceKind::Line)),
+                (false, Some(_)) => (end + 1, Some(PieceKind::Progress)),
+                // The `\r` is the last byte read: the next one decides.
+                (false, None) => (end + 1, None),
+            };
+            reader.consume(consumed);
+            match kind {
+                Some(kind) => return Ok(Some(kind)),
+                None => {
+                    *after_cr = true;
+                    continue;
+                }
             }
-            return Ok(Piece::Line);
         }
         let taken = window.len();
         line.extend_from_slice(window);
         reader.consume(taken);
         if line.len() == MAX_LINE_BYTES {
-            return Ok(Piece::Partial);
+            return Ok(Some(PieceKind::Partial));
         }
     }
 }
 
-fn emit(unit: &str, stream: Stream, tail: &OutputTail, bytes: Vec<u8>, continued: bool) {
+fn emit(unit: &str, stream: Stream, tail: &OutputTail, bytes: Vec<u8>, kind: PieceKind) {
+    if kind == PieceKind::Progress && bytes.is_empty() {
+        // A `\r` at the start of a progress line: nothing to show.
+        return;
+    }
     let text = String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
-    tracing::info!(target: "supervisor::output", unit, stream = stream.as_str(), continued, "{text}");
-    tail.push(text);
+    let (continued, progress) = (kind == PieceKind::Partial, kind == PieceKind::Progress);
+    tracing::info!(target: "supervisor::output", unit, stream = stream.as_str(), continued, progress, "{text}");
+    tail.push(text, stream, kind);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every piece of `input`, read through a buffer of `capacity` bytes.
+    async fn pieces(input: &[u8], capacity: usize) -> Vec<(String, PieceKind)> {
+        let mut reader =
+            LineReader { reader: BufReader::with_capacity(capacity, input), line: Vec::new(), after_cr: false };
+        let mut pieces = Vec::new();
+        while let Some((bytes, kind)) = reader.next().await.unwrap() {
+            pieces.push((String::from_utf8(bytes).unwrap(), kind));
+        }
+        pieces
+    }
+
+    #[tokio::test]
+    async fn newlines_carriage_returns_and_crlf_end_pieces_whatever_the_reads() {
+        use PieceKind::{Line, Progress};
+        let input = b"a\r\nb\rc\n\rd\r\re";
+        let expected =
+            [("a", Line), ("b", Progress), ("c", Line), ("", Progress), ("d", Progress), ("", Progress), ("e", Line)];
+        let expected: Vec<_> = expected.into_iter().map(|(text, kind)| (text.to_owned(), kind)).collect();
+        // One byte per read puts every `\r` at the end of a read.
+        for capacity in [1, 2, 3, 64] {
+            assert_eq!(pieces(input, capacity).await, expected, "buffer of {capacity}");
+        }
+        assert_eq!(pieces(b"x\r", 1).await, [("x".to_owned(), Progress)]);
+        assert_eq!(pieces(b"", 1).await, []);
+    }
+
+    #[tokio::test]
+    async fn a_long_line_is_split_and_a_crlf_across_a_split_is_one_line_end() {
+        let mut input = vec![b'a'; MAX_LINE_BYTES - 1];
+        input.extend_from_slice(b"\r\nnext\n");
+        let split: Vec<_> =
+            pieces(&input, MAX_LINE_BYTES).await.iter().map(|(text, kind)| (text.len(), *kind)).collect();
+        assert_eq!(split, [(MAX_LINE_BYTES - 1, PieceKind::Line), (4, PieceKind::Line)]);
+        let input = vec![b'b'; MAX_LINE_BYTES + 1];
+        let split: Vec<_> =
+            pieces(&input, MAX_LINE_BYTES).await.iter().map(|(text, kind)| (text.len(), *kind)).collect();
+        assert_eq!(split, [(MAX_LINE_BYTES, PieceKind::Partial), (1, PieceKind::Line)]);
+    }
+
+    fn push_lines(tail: &OutputTail, lines: &[&str]) {
+        for line in lines {
+            tail.push((*line).to_owned(), Stream::Stdout, PieceKind::Line);
+        }
+    }
+
+    #[test]
+    fn the_tail_keeps_the_newest_lines_within_both_bounds() {
+        let tail = OutputTail::new(3, 1000);
+        push_lines(&tail, &["1", "2", "3", "4"]);
+        assert_eq!(tail.last(10), ["2", "3", "4"]);
+        assert_eq!(tail.last(1), ["4"]);
+        let tail = OutputTail::new(100, 10);
+        push_lines(&tail, &["aaaa", "bbbb", "cccc", "dd"]);
+        assert_eq!(tail.last(10), ["bbbb", "cccc", "dd"]);
+        for empty in [OutputTail::new(0, 10), OutputTail::new(10, 0)] {
+            push_lines(&empty, &["x"]);
+            assert!(empty.last(10).is_empty());
+        }
+    }
+
+    #[test]
+    fn a_line_longer_than_the_byte_bound_is_cut_and_marked() {
+        let tail = OutputTail::new(10, 60);
+        tail.push(format!("{}é", "a".repeat(200)), Stream::Stdout, PieceKind::Line);
+        let kept = tail.last(1).remove(0);
+        assert!(kept.len() <= 60, "{kept}");
+        let (text, marker) = kept.split_once('[').unwrap();
+        assert_eq!(marker, format!("… {} bytes not kept in the tail]", 202 - text.len()));
+        // A bound shorter than the marker keeps the marker alone.
+        let tiny = OutputTail::new(10, 5);
+        tiny.push("é".repeat(10), Stream::Stdout, PieceKind::Line);
+        assert_eq!(tiny.last(1), ["[… 20 bytes not kept in the tail]"]);
+    }
+
+    #[test]
+    fn a_progress_piece_replaces_the_newest_entry_only_if_it_is_progress_of_the_same_stream() {
+        let tail = OutputTail::new(10, 1000);
+        tail.push("start".to_owned(), Stream::Stdout, PieceKind::Line);
+        for percent in ["1%", "2%", "3%"] {
+            tail.push(percent.to_owned(), Stream::Stderr, PieceKind::Progress);
+        }
+        assert_eq!(tail.last(10), ["start", "3%"]);
+        // Another stream's progress does not replace it; a line does not either.
+        tail.push("50%".to_owned(), Stream::Stdout, PieceKind::Progress);
+        tail.push("4%".to_owned(), Stream::Stderr, PieceKind::Progress);
+        tail.push("done".to_owned(), Stream::Stderr, PieceKind::Line);
+        tail.push("5%".to_owned(), Stream::Stderr, PieceKind::Progress);
+        assert_eq!(tail.last(10), ["start", "3%", "50%", "4%", "done", "5%"]);
+        let kept = tail.kept.lock().unwrap();
+        assert_eq!(kept.bytes, kept.lines.iter().map(|entry| entry.text.len()).sum::<usize>());
+    }
 }

@@ -4,7 +4,7 @@
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustix::process::{Pid, Signal as RawSignal, kill_process_group};
@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 use crate::observe::event::ExitReason;
 use crate::run::output::{Capture, OutputTail};
 use crate::spec::daemon::{DaemonSpec, Output};
+
+mod dispositions;
 
 /// How long to read, after the group is gone, until the output pipes reach
 /// end-of-file. Only a descendant that left the group can hold them open
@@ -32,7 +34,7 @@ pub(crate) struct ProcessBody {
 
 impl ProcessBody {
     pub(crate) fn new(spec: DaemonSpec) -> Self {
-        let tail = Arc::new(OutputTail::new(spec.tail_lines));
+        let tail = Arc::new(OutputTail::new(spec.tail_lines, spec.tail_bytes));
         ProcessBody { spec, tail }
     }
 
@@ -47,12 +49,13 @@ impl ProcessBody {
     /// Spawns a run. A failure to spawn is a failed run whose reason names the
     /// program and the cause.
     pub(crate) fn start(&self, unit: &Arc<str>) -> Result<ProcessRun, ExitReason> {
+        dispositions::prepare(self.spec.stop_signal.to_rustix());
         let mut child = self.command().spawn().map_err(|error| self.spawn_failure(&error))?;
         let group = ProcessGroup::of(&child);
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let capture = (stdout.is_some() || stderr.is_some())
             .then(|| Capture::new(unit.clone(), self.tail.clone(), stdout, stderr));
-        Ok(ProcessRun { child, group, capture })
+        Ok(ProcessRun { child, group, capture, success_codes: self.spec.success_codes.clone() })
     }
 
     fn command(&self) -> Command {
@@ -104,6 +107,8 @@ pub(crate) struct ProcessRun {
     /// Read while the run is awaited (`wait`, `stop`); `None` when the output
     /// is not captured.
     capture: Option<Capture>,
+    /// The exit codes that count as a success; `None`: only 0.
+    success_codes: Option<Arc<[i32]>>,
 }
 
 impl ProcessRun {
@@ -119,7 +124,25 @@ impl ProcessRun {
         self.finish(status).await
     }
 
-    /// Sends `signal` to the group, waits up to `timeout` (or until
+    /// Sends `signal` to every process of the run's group.
+    ///
+    /// Fails with `ESRCH` once the run has ended (its group is then
+    /// forgotten, so a later signal can never reach a process that reused
+    /// its id) and with the error of `kill` otherwise.
+    #[cfg_attr(not(test), allow(dead_code, reason = "for the engine's signal control"))]
+    pub(crate) fn signal(&self, signal: RawSignal) -> io::Result<()> {
+        self.group.signal(signal)
+    }
+
+    /// A handle that signals the run's group from elsewhere (the run itself
+    /// is borrowed while it is awaited), with the guarantees of
+    /// [`signal`](Self::signal).
+    pub(crate) fn signaller(&self) -> GroupSignaller {
+        GroupSignaller(self.group.leader.clone())
+    }
+
+    /// Sends `signal` to the group, then `SIGCONT` (a stopped process
+    /// would not act on it otherwise), waits up to `timeout` (or until
     /// `kill_now` fires) for the leader to exit, then kills the group.
     /// Returns how the run ended and whether it had to be killed.
     pub(crate) async fn stop(
@@ -128,7 +151,11 @@ impl ProcessRun {
         timeout: Duration,
         kill_now: &CancellationToken,
     ) -> (Option<ExitReason>, bool) {
-        self.group.signal(signal);
+        // ESRCH only means the group is already empty.
+        let _ = self.group.signal(signal);
+        if ![RawSignal::CONT, RawSignal::KILL, RawSignal::STOP].contains(&signal) {
+            let _ = self.group.signal(RawSignal::CONT);
+        }
         let child = &mut self.child;
         let graceful = pumping(&mut self.capture, async {
             tokio::select! {
@@ -142,7 +169,7 @@ impl ProcessRun {
         let status = match graceful {
             Some(status) => status,
             None => {
-                self.group.signal(RawSignal::KILL);
+                let _ = self.group.signal(RawSignal::KILL);
                 pumping(&mut self.capture, self.child.wait()).await
             }
         };
@@ -165,7 +192,7 @@ impl ProcessRun {
             tokio::spawn(async move { rest.drain().await });
         }
         match status {
-            Ok(status) => exit_reason(status),
+            Ok(status) => exit_reason(status, self.success_codes.as_deref()),
             Err(error) => ExitReason::Error(format!("could not wait for the process: {error}")),
         }
     }
@@ -208,9 +235,13 @@ impl Drop for ProcessRun {
     }
 }
 
-fn exit_reason(status: ExitStatus) -> ExitReason {
+/// How a process that ended with `status` ended; `success_codes` are the
+/// codes that count as a success (`None`: only 0).
+fn exit_reason(status: ExitStatus, success_codes: Option<&[i32]>) -> ExitReason {
+    let success = |code| success_codes.map_or(code == 0, |codes| codes.contains(&code));
     match (status.code(), status.signal()) {
-        (Some(0), _) => ExitReason::Success,
+        (Some(0), _) if success(0) => ExitReason::Success,
+        (Some(code), _) if code != 0 && success(code) => ExitReason::SuccessCode(code),
         (Some(code), _) => ExitReason::Code(code),
         (None, Some(signal)) => ExitReason::Signal(signal),
         (None, None) => ExitReason::Error(format!("ended with an unknown status: {status}")),
@@ -221,7 +252,10 @@ fn exit_reason(status: ExitStatus) -> ExitReason {
 /// process outlives its unit even when the supervisor or its runtime is
 /// dropped without a shutdown.
 struct ProcessGroup {
-    leader: Option<Pid>,
+    /// The group's id while it may be signalled; shared with the run's
+    /// [`GroupSignaller`]s, and forgotten (under the lock, so that no signal
+    /// is in flight) once the group is killed.
+    leader: Arc<Mutex<Option<Pid>>>,
 }
 
 impl ProcessGroup {
@@ -229,25 +263,88 @@ impl ProcessGroup {
         // The child called setpgid(0, 0) before exec, so its pid is the
         // group's id. Pid 1 would address every process: never signal it.
         let leader = child.id().and_then(|pid| i32::try_from(pid).ok()).filter(|&pid| pid > 1).and_then(Pid::from_raw);
-        ProcessGroup { leader }
+        ProcessGroup { leader: Arc::new(Mutex::new(leader)) }
     }
 
-    fn signal(&self, signal: RawSignal) {
-        if let Some(leader) = self.leader {
-            // ESRCH only means the group is already empty.
-            let _ = kill_process_group(leader, signal);
-        }
+    fn signal(&self, signal: RawSignal) -> io::Result<()> {
+        signal_group(&self.leader, signal)
     }
 
     /// Kills the group and forgets it: after this the group id may be reused.
     fn kill(&mut self) {
-        self.signal(RawSignal::KILL);
-        self.leader = None;
+        let mut leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(leader) = leader.take() {
+            // ESRCH only means the group is already empty.
+            let _ = kill_process_group(leader, RawSignal::KILL);
+        }
     }
 }
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+fn signal_group(leader: &Mutex<Option<Pid>>, signal: RawSignal) -> io::Result<()> {
+    let leader = leader.lock().unwrap_or_else(PoisonError::into_inner);
+    let leader = leader.ok_or_else(|| io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()))?;
+    kill_process_group(leader, signal).map_err(io::Error::from)
+}
+
+/// Signals the process group of one run from outside the run: see
+/// [`ProcessRun::signaller`].
+#[derive(Clone)]
+pub(crate) struct GroupSignaller(Arc<Mutex<Option<Pid>>>);
+
+impl GroupSignaller {
+    /// Sends `signal` to every process of the group; `ESRCH` once the run
+    /// has ended.
+    pub(crate) fn signal(&self, signal: RawSignal) -> io::Result<()> {
+        signal_group(&self.0, signal)
+    }
+}
+
+impl std::fmt::Debug for GroupSignaller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let leader = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f.debug_tuple("GroupSignaller").field(&leader.map(Pid::as_raw_pid)).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sleeper() -> ProcessBody {
+        ProcessBody::new(DaemonSpec::new("sleeper", "sleep").arg("1000"))
+    }
+
+    #[tokio::test]
+    async fn a_run_and_its_signaller_signal_the_group_until_the_run_ends() {
+        let body = sleeper();
+        let mut run = body.start(&Arc::from("sleeper")).expect("sleep starts");
+        let signaller = run.signaller();
+        run.signal(RawSignal::CONT).expect("the group is there");
+        signaller.signal(RawSignal::TERM).expect("the group is there");
+        assert_eq!(run.wait().await, ExitReason::Signal(RawSignal::TERM.as_raw()));
+        // The group is forgotten once the run has ended.
+        let error = signaller.signal(RawSignal::TERM).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(rustix::io::Errno::SRCH.raw_os_error()));
+        assert_eq!(run.signal(RawSignal::TERM).unwrap_err().raw_os_error(), error.raw_os_error());
+        assert!(format!("{signaller:?}").contains("None"));
+    }
+
+    #[test]
+    fn success_codes_map_exit_statuses() {
+        let status = |code: i32| ExitStatus::from_raw(code << 8);
+        assert_eq!(exit_reason(status(0), None), ExitReason::Success);
+        assert_eq!(exit_reason(status(143), None), ExitReason::Code(143));
+        let codes: &[i32] = &[0, 143];
+        assert_eq!(exit_reason(status(0), Some(codes)), ExitReason::Success);
+        assert_eq!(exit_reason(status(143), Some(codes)), ExitReason::SuccessCode(143));
+        assert_eq!(exit_reason(status(1), Some(codes)), ExitReason::Code(1));
+        assert_eq!(exit_reason(status(0), Some(&[143])), ExitReason::Code(0));
+        assert_eq!(exit_reason(ExitStatus::from_raw(15), Some(&[143, 15])), ExitReason::Signal(15));
     }
 }

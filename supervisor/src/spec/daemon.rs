@@ -3,6 +3,7 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{Error, RestartPolicy, Signal};
@@ -14,6 +15,10 @@ pub const DEFAULT_DAEMON_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many lines of output a daemon keeps for
 /// [`tail`](crate::SupervisorHandle::tail) by default.
 pub const DEFAULT_TAIL_LINES: usize = 1000;
+
+/// How many bytes of output text a daemon keeps for its tail by default:
+/// 1 MiB.
+pub(crate) const DEFAULT_TAIL_BYTES: usize = 1024 * 1024;
 
 /// Where a daemon's stdout and stderr go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -35,7 +40,8 @@ pub enum Output {
 /// `DaemonSpec::new("x", "sh").args(["-c", "..."])` if you want one), with stdin
 /// from `/dev/null`, as the leader of a new process group. It is stopped by
 /// sending [`stop_signal`](Self::stop_signal) (default `SIGTERM`) to the whole
-/// group, then, after [`stop_timeout`](Self::stop_timeout), `SIGKILL` to the group.
+/// group, followed by `SIGCONT` (a stopped process acts on no other signal),
+/// then, after [`stop_timeout`](Self::stop_timeout), `SIGKILL` to the group.
 ///
 /// # Examples
 ///
@@ -58,11 +64,52 @@ pub enum Output {
 /// With [`Output::Capture`] (the default) stdout and stderr are read line by
 /// line while the process runs, so it never blocks on a full pipe. Each line
 /// becomes a `tracing` event (target `supervisor::output`, fields `unit`,
-/// `stream` and `continued`) and goes into the unit's tail, which
+/// `stream`, `continued` and `progress`) and goes into the unit's tail, which
 /// [`tail`](crate::SupervisorHandle::tail) returns in arrival order. A line
-/// longer than 64 KiB is split into pieces of 64 KiB (`continued = true` on
-/// all but the last); invalid UTF-8 is replaced with `U+FFFD`. A run counts as
-/// ended once its output has been read to the end.
+/// ends at `\n` or `\r\n` (both removed). A line longer than 64 KiB is
+/// split into pieces of 64 KiB (`continued = true` on all but the last);
+/// invalid UTF-8 is replaced with `U+FFFD`. A run counts as ended once its
+/// output has been read to the end.
+///
+/// A carriage return not followed by a newline ends a *progress* piece
+/// (`progress = true`; the `\r` is removed, an empty piece is skipped): the
+/// text a terminal would overwrite with the next piece, as progress bars
+/// do. In the tail, a progress piece replaces the newest entry when that
+/// entry is a progress piece of the same stream, so a progress bar takes one
+/// entry, showing its latest state, and the line that ends it follows.
+/// Every piece still reaches `tracing`.
+///
+/// The tail keeps the newest lines within two bounds,
+/// [`tail_lines`](Self::tail_lines) (default 1000) and
+/// [`tail_bytes`](Self::tail_bytes) (default 1 MiB of text): older lines
+/// are pushed out, and a single line over the byte bound is kept cut, with
+/// a marker that says how many bytes were left out.
+///
+/// # Signal dispositions
+///
+/// A process inherits ignored signals from its parent across `exec` (a
+/// shell's `trap '' CHLD TERM`, `nohup`, a background job of a
+/// non-interactive shell), and so would every daemon. Before it spawns a
+/// daemon, the supervisor therefore changes its own process as follows, and
+/// in no other way:
+///
+/// - `SIGCHLD` gets tokio's signal handler (the one tokio installs itself
+///   when it waits for children by signal), so that exit statuses are kept
+///   for the supervisor, where an ignored `SIGCHLD` would make the kernel
+///   reap children at once and lose them. Other code in the same process
+///   that relied on an ignored `SIGCHLD` to have its own children reaped
+///   must now wait for them.
+/// - Each of `SIGHUP`, `SIGINT`, `SIGQUIT`, `SIGTERM`, `SIGUSR1`, `SIGUSR2`
+///   and the daemon's [`stop_signal`](Self::stop_signal) that the process
+///   ignores (read from `SigIgn` in `/proc/self/status`) gets tokio's
+///   handler as well. The supervisor's process still does nothing when it
+///   arrives, but a caught signal, unlike an ignored one, is reset to its
+///   default on `exec`: each daemon starts with the default disposition and
+///   stops on its stop signal instead of being killed after the timeout.
+///
+/// Signals that are not ignored keep their disposition; each signal is
+/// looked at once, before the first spawn that needs it, and the handlers
+/// stay for the life of the process (tokio never removes one).
 ///
 /// # Caveats
 ///
@@ -76,6 +123,13 @@ pub enum Output {
 ///   for a process stuck in the kernel.
 /// - If the supervisor's own process is killed with `SIGKILL`, nothing runs to
 ///   clean up; the children are then re-parented, as with any parent.
+/// - The ignored stop signals are found through `/proc` (Linux). Elsewhere
+///   only `SIGCHLD` is taken care of, and a daemon inherits whatever other
+///   signal the supervisor's process ignores. A signal ignored only after
+///   the first spawn is not looked at again.
+/// - Other ignored signals (`SIGTSTP`, `SIGTTOU`, ...) are passed on to the
+///   daemons as they are; as with any `std::process::Command`, a daemon
+///   starts with an empty signal mask and `SIGPIPE` at its default.
 #[must_use = "a spec does nothing until it is added to a supervisor with `.daemon(spec)`"]
 #[derive(Clone)]
 pub struct DaemonSpec {
@@ -91,6 +145,9 @@ pub struct DaemonSpec {
     pub(crate) output: Output,
     pub(crate) tail_lines: usize,
     pub(crate) critical: bool,
+    pub(crate) tail_bytes: usize,
+    /// `None`: only 0.
+    pub(crate) success_codes: Option<Arc<[i32]>>,
 }
 
 impl DaemonSpec {
@@ -110,6 +167,8 @@ impl DaemonSpec {
             output: Output::default(),
             tail_lines: DEFAULT_TAIL_LINES,
             critical: false,
+            tail_bytes: DEFAULT_TAIL_BYTES,
+            success_codes: None,
         }
     }
 
@@ -185,9 +244,102 @@ impl DaemonSpec {
     }
 
     /// How many captured lines the unit keeps for
-    /// [`tail`](crate::SupervisorHandle::tail) (default 1000).
+    /// [`tail`](crate::SupervisorHandle::tail) (default 1000); `0` keeps
+    /// none. The tail is bounded in bytes as well: see
+    /// [`tail_bytes`](Self::tail_bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::DaemonSpec;
+    ///
+    /// let spec = DaemonSpec::new("web", "python3").tail_lines(500);
+    /// # let _ = spec;
+    /// ```
     pub fn tail_lines(mut self, lines: usize) -> Self {
         self.tail_lines = lines;
+        self
+    }
+
+    /// How many bytes of captured text the unit keeps for
+    /// [`tail`](crate::SupervisorHandle::tail) (default 1 MiB); `0` keeps
+    /// none.
+    ///
+    /// The tail keeps the newest lines that fit both bounds, this one and
+    /// [`tail_lines`](Self::tail_lines): once either is reached, each new
+    /// line pushes out the oldest ones. Every line still reaches `tracing`
+    /// in full, whatever the tail keeps.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::DaemonSpec;
+    ///
+    /// // Up to 200 lines, as long as they hold no more than 16 KiB of text.
+    /// let spec = DaemonSpec::new("noisy", "noisy-tool").tail_lines(200).tail_bytes(16 * 1024);
+    /// # let _ = spec;
+    /// ```
+    ///
+    /// # Caveats
+    ///
+    /// - A single line (or 64 KiB piece of a longer line) larger than the
+    ///   bound is kept cut, at a character boundary, so that with the
+    ///   marker `[… N bytes not kept in the tail]` at its end it fits the
+    ///   bound; a bound shorter than the marker (about 40 bytes) keeps the
+    ///   marker alone.
+    /// - The bound counts the text, not the bookkeeping around it (a few
+    ///   dozen bytes per line, bounded by `tail_lines`).
+    pub fn tail_bytes(mut self, bytes: usize) -> Self {
+        self.tail_bytes = bytes;
+        self
+    }
+
+    /// The exit codes that count as a success (default: only `0`), like
+    /// supervisord's `exitcodes` and process-compose's
+    /// `success_exit_codes`.
+    ///
+    /// A run that exits with one of them is a success for the restart
+    /// policy ([`RestartOn::Failure`](crate::RestartOn::Failure) does not
+    /// restart it) and for the report (no `last_error`), while the status
+    /// still shows the real `exit_code`; its event's reason is
+    /// [`ExitReason::SuccessCode`](crate::ExitReason::SuccessCode). The list
+    /// replaces the default: leave `0` out and an exit with code `0` is a
+    /// failure.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, EventKind, RestartOn, RestartPolicy, Supervisor};
+    ///
+    /// // A program that exits with 143 when it is done.
+    /// let sup = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("job", "sh").args(["-c", "exit 143"])
+    ///         .success_codes([0, 143])
+    ///         .restart(RestartPolicy::new().on(RestartOn::Failure)))
+    ///     .build()?;
+    /// let handle = sup.start();
+    /// let mut events = handle.subscribe();
+    /// while !matches!(events.recv().await.expect("alive").kind, EventKind::Finished) {}
+    /// let status = handle.status("job").expect("known unit");
+    /// assert_eq!(status.exit_code, Some(143));
+    /// assert_eq!(status.last_error, None);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Caveats
+    ///
+    /// - Only exit codes: a process ended by a signal (`SIGTERM` not handled
+    ///   by the program) is not a success, whatever the list says. A shell
+    ///   reports a child killed by signal `n` as code `128 + n`, so `143`
+    ///   covers a `SIGTERM` seen through `sh -c`.
+    /// - An empty list, or a code outside `0..=255` (no process can exit
+    ///   with it), is an [`Error::InvalidSetting`] from `build()`.
+    pub fn success_codes(mut self, codes: impl IntoIterator<Item = i32>) -> Self {
+        self.success_codes = Some(codes.into_iter().collect());
         self
     }
 
@@ -217,6 +369,18 @@ impl DaemonSpec {
         if self.program.is_empty() {
             return Err(Error::EmptyProgram { unit: self.name.clone() });
         }
+        if let Some(codes) = &self.success_codes {
+            let invalid =
+                |reason: String| Error::InvalidSetting { unit: self.name.clone(), setting: "success_codes", reason };
+            if codes.is_empty() {
+                return Err(invalid(
+                    "the list is empty, so no run could succeed; list at least one exit code, e.g. [0]".to_owned(),
+                ));
+            }
+            if let Some(code) = codes.iter().find(|code| !(0..=255).contains(*code)) {
+                return Err(invalid(format!("{code} is not an exit code a process can have; use codes from 0 to 255")));
+            }
+        }
         Ok(())
     }
 }
@@ -238,6 +402,8 @@ impl fmt::Debug for DaemonSpec {
             .field("output", &self.output)
             .field("tail_lines", &self.tail_lines)
             .field("critical", &self.critical)
+            .field("tail_bytes", &self.tail_bytes)
+            .field("success_codes", &self.success_codes)
             .finish()
     }
 }

@@ -36,11 +36,12 @@ pub(crate) fn start(
             let run = task.start(ctx, span)?;
             let reporter = reporter();
             let join = tokio::spawn(run_task(run, reporter));
-            Ok(Launched { handle: RunHandle { stop, abort: Some(join.abort_handle()) }, pid: None })
+            Ok(Launched { handle: RunHandle { stop, abort: Some(join.abort_handle()), signaller: None }, pid: None })
         }
         Body::Process(process) => {
             let run = process.start(&unit.path)?;
             let pid = run.pid();
+            let signaller = Some(run.signaller());
             let stopping = Stopping {
                 stop: stop.clone(),
                 kill_now: kill_now.clone(),
@@ -48,7 +49,7 @@ pub(crate) fn start(
                 timeout: unit.stop_timeout,
             };
             tokio::spawn(run_process(run, stopping, reporter()));
-            Ok(Launched { handle: RunHandle { stop, abort: None }, pid })
+            Ok(Launched { handle: RunHandle { stop, abort: None, signaller }, pid })
         }
         Body::Group(_) => unreachable!("a group's run is started by its parent's owner"),
     }

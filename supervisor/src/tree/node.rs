@@ -275,7 +275,7 @@ impl Node {
             Err(reason) => {
                 // Told through the mailbox like any ending, so that a unit
                 // that cannot start is not restarted from within this call.
-                unit.record().run = Some(RunHandle { stop: CancellationToken::new(), abort: None });
+                unit.record().run = Some(RunHandle { stop: CancellationToken::new(), abort: None, signaller: None });
                 let _ = self.mailbox.send(Msg::Ended { unit: unit.clone(), epoch, end: RunEnd::Exited(reason) });
             }
         }
@@ -292,7 +292,7 @@ impl Node {
             let ending = owner.run().await;
             reporter.report(RunEnd::Exited(ending.exit_reason()));
         });
-        Launched { handle: RunHandle { stop, abort: None }, pid: None }
+        Launched { handle: RunHandle { stop, abort: None, signaller: None }, pid: None }
     }
 
     fn on_ended(&mut self, unit: &Arc<Unit>, epoch: u32, end: RunEnd) {

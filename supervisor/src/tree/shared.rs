@@ -10,11 +10,11 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::ShutdownOrder;
 use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
 use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
 use crate::tree::unit::Unit;
-use crate::{ShutdownOrder, Signal};
 
 /// Wall-clock time that follows the runtime's clock from the moment the
 /// supervisor was built, so that timestamps move with
@@ -204,13 +204,6 @@ impl Shared {
             // The sender lives in `self`.
             Err(_) => unreachable!("the report's sender outlives its receivers"),
         }
-    }
-
-    /// Sends `signal` to the process group `pid` leads.
-    pub(crate) fn signal_group(pid: u32, signal: Signal) -> std::io::Result<()> {
-        let pid = i32::try_from(pid).ok().filter(|&pid| pid > 1).and_then(rustix::process::Pid::from_raw);
-        let Some(pid) = pid else { return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput)) };
-        rustix::process::kill_process_group(pid, signal.to_rustix()).map_err(std::io::Error::from)
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::observe::report::UnitReport;
-use crate::run::process::ProcessBody;
+use crate::run::process::{GroupSignaller, ProcessBody};
 use crate::run::task::TaskBody;
 use crate::spec::Spec;
 use crate::spec::group::IntensityLimit;
@@ -85,6 +85,8 @@ pub(crate) struct RunHandle {
     pub(crate) stop: CancellationToken,
     /// Drops a task's run after its grace period.
     pub(crate) abort: Option<AbortHandle>,
+    /// Signals a process's group while it runs.
+    pub(crate) signaller: Option<GroupSignaller>,
 }
 
 /// A stop in progress.
@@ -193,6 +195,11 @@ impl Unit {
             }),
             last_error: record.last_error.as_deref().map(String::from),
         }
+    }
+
+    /// What signals the process group of the run in progress, if any.
+    pub(crate) fn signaller(&self) -> Option<GroupSignaller> {
+        self.record().run.as_ref().and_then(|run| run.signaller.clone())
     }
 
     pub(crate) fn tail(&self, lines: usize) -> Vec<String> {

@@ -1,0 +1,134 @@
+//! Signal dispositions inherited by the supervisor's own process, and what
+//! they would do to its children.
+//!
+//! A process inherits ignored signals across `exec` (a parent that ran
+//! `trap '' CHLD TERM` first), and passes them on to the processes it
+//! spawns. Two of them break supervision:
+//!
+//! - an ignored `SIGCHLD` makes the kernel reap children by itself, so their
+//!   exit statuses are lost (`waitpid` fails with `ECHILD`);
+//! - an ignored stop signal, inherited by a child, makes every graceful stop
+//!   a forced kill.
+//!
+//! A caught signal, unlike an ignored one, is reset to its default on
+//! `exec`. So before a process is spawned, each of these signals that is
+//! ignored here gets tokio's handler instead: this process still does
+//! nothing when it arrives (tokio only wakes whoever listens, and nobody
+//! does), but the kernel keeps exit statuses for `waitpid`, and children
+//! start with the default disposition. Signals that are not ignored are left
+//! as they are: catching a signal whose default is to terminate would change
+//! what this process does on it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use rustix::process::Signal as RawSignal;
+use tokio::signal::unix::SignalKind;
+
+/// The signals one sends a daemon to stop it or to make it act (reload,
+/// reopen its logs...), besides the unit's own stop signal.
+const CONTROL: [RawSignal; 6] =
+    [RawSignal::HUP, RawSignal::INT, RawSignal::QUIT, RawSignal::TERM, RawSignal::USR1, RawSignal::USR2];
+
+/// The signals already looked at, one bit each (`1 << (number - 1)`): each is
+/// looked at once per process.
+static CHECKED: AtomicU64 = AtomicU64::new(0);
+
+/// Serialises the checks, so that no process is spawned while another
+/// thread is still installing a handler it needs.
+static CHECKING: Mutex<()> = Mutex::new(());
+
+fn bit(signal: RawSignal) -> u64 {
+    u32::try_from(signal.as_raw() - 1).ok().and_then(|shift| 1_u64.checked_shl(shift)).unwrap_or(0)
+}
+
+/// Makes sure that this process collects its children's exit statuses and
+/// that a child spawned next starts with the default disposition for
+/// `stop_signal` and the [`CONTROL`] signals. Cheap once done: one atomic
+/// load.
+pub(super) fn prepare(stop_signal: RawSignal) {
+    let wanted = CONTROL.iter().fold(bit(RawSignal::CHILD) | bit(stop_signal), |mask, &signal| mask | bit(signal));
+    if CHECKED.load(Ordering::Acquire) & wanted == wanted {
+        return;
+    }
+    if tokio::runtime::Handle::try_current().is_err() {
+        // Tokio's handlers need a runtime; so does spawning a process.
+        return;
+    }
+    let _checking = CHECKING.lock().unwrap_or_else(PoisonError::into_inner);
+    let checked = CHECKED.load(Ordering::Acquire);
+    let unchecked = wanted & !checked;
+    if unchecked == 0 {
+        return;
+    }
+    // `SIGCHLD` is caught whatever its disposition: its default is to do
+    // nothing, exactly what tokio's handler does, and tokio installs the
+    // same handler itself wherever it waits for children by signal.
+    if unchecked & bit(RawSignal::CHILD) != 0 {
+        catch(RawSignal::CHILD);
+    }
+    let others = unchecked & !bit(RawSignal::CHILD);
+    if others != 0 {
+        match ignored_signals() {
+            Some(ignored) => {
+                for signal in CONTROL.into_iter().chain([stop_signal]) {
+                    if others & ignored & bit(signal) != 0 {
+                        catch(signal);
+                    }
+                }
+            }
+            None => tracing::debug!(
+                target: "supervisor::process",
+                "cannot read the ignored signals of this process from /proc/self/status; children inherit them"
+            ),
+        }
+    }
+    CHECKED.store(checked | unchecked, Ordering::Release);
+}
+
+/// Replaces the disposition of `signal` with tokio's handler, for good
+/// (tokio never removes a handler it has installed).
+fn catch(signal: RawSignal) {
+    if let Err(error) = tokio::signal::unix::signal(SignalKind::from_raw(signal.as_raw())) {
+        tracing::warn!(
+            target: "supervisor::process",
+            signal = signal.as_raw(),
+            %error,
+            "could not replace an inherited signal disposition"
+        );
+    }
+}
+
+/// The `SigIgn` mask of `/proc/self/status` (Linux): bit `n - 1` set when
+/// signal `n` is ignored.
+fn ignored_signals() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    parse_sig_ign(&status)
+}
+
+fn parse_sig_ign(status: &str) -> Option<u64> {
+    let mask = status.lines().find_map(|line| line.strip_prefix("SigIgn:"))?;
+    u64::from_str_radix(mask.trim(), 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ignored_mask_is_read_from_the_status_text() {
+        let status = "Name:\tx\nSigBlk:\t0000000000000000\nSigIgn:\t0000000000014000\nSigCgt:\t0\n";
+        let ignored = parse_sig_ign(status).unwrap();
+        assert_eq!(ignored & bit(RawSignal::TERM), bit(RawSignal::TERM));
+        assert_eq!(ignored & bit(RawSignal::CHILD), bit(RawSignal::CHILD));
+        assert_eq!(ignored & bit(RawSignal::INT), 0);
+        assert_eq!(parse_sig_ign("Name:\tx\n"), None);
+        assert_eq!(parse_sig_ign("SigIgn:\tnot hex\n"), None);
+    }
+
+    #[test]
+    fn bits_are_one_per_signal() {
+        assert_eq!(bit(RawSignal::HUP), 1);
+        assert_eq!(bit(RawSignal::TERM), 1 << 14);
+    }
+}
