@@ -58,6 +58,8 @@ struct Runtime {
     /// Restarts performed in this activation, and what the policy needs
     /// to know of them.
     tracker: RestartTracker,
+    /// Restarts performed in every activation; never reset.
+    restarts_total: u64,
     last_start: Option<SystemTime>,
     run_started: Option<Instant>,
     last_exit: Option<LastExit>,
@@ -162,6 +164,7 @@ impl Unit {
                 state: UnitState::Stopped,
                 pid: None,
                 tracker: RestartTracker::new(),
+                restarts_total: 0,
                 last_start: None,
                 run_started: None,
                 last_exit: None,
@@ -197,6 +200,7 @@ impl Unit {
             running,
             pid: runtime.pid.map(NonZeroU32::get),
             restart_count: runtime.tracker.restarts(),
+            restarts_total: runtime.restarts_total,
             last_start: runtime.last_start,
             uptime: runtime.run_started.filter(|_| running).map(|at| at.elapsed()),
             exit_code: runtime.last_exit.and_then(LastExit::code),
@@ -286,7 +290,9 @@ impl Unit {
     }
 
     fn record_restart(&self) {
-        self.runtime().tracker.record_restart(&self.policy, Instant::now());
+        let mut runtime = self.runtime();
+        runtime.tracker.record_restart(&self.policy, Instant::now());
+        runtime.restarts_total = runtime.restarts_total.saturating_add(1);
     }
 
     /// How long the current run has been running.

@@ -155,7 +155,8 @@ async fn every_endpoint_answers_with_its_status_code_and_json() {
         "supervisor_unit_up{unit=\"sleeper\",type=\"process\"} 1",
         "supervisor_unit_state{unit=\"sleeper\",type=\"process\",state=\"running\"} 1",
         "supervisor_unit_state{unit=\"sleeper\",type=\"process\",state=\"backoff\"} 0",
-        "supervisor_unit_restarts{unit=\"ticker\",type=\"task\"} 0",
+        "# TYPE supervisor_unit_restarts_total counter",
+        "supervisor_unit_restarts_total{unit=\"ticker\",type=\"task\"} 0",
         "# TYPE supervisor_unit_last_exit_code gauge",
     ] {
         assert!(metrics.body.lines().any(|l| l == line), "no line {line:?} in\n{}", metrics.body);

@@ -107,6 +107,7 @@ impl fmt::Display for UnitState {
 /// let json = serde_json::to_value(&status).unwrap();
 /// assert_eq!(json["type"], "task");
 /// assert_eq!(json["restartCount"], 0);
+/// assert_eq!(json["restartsTotal"], 0);
 /// handle.shutdown().await;
 /// # Ok(())
 /// # }
@@ -127,6 +128,9 @@ pub struct UnitStatus {
     pub pid: Option<u32>,
     /// Restarts performed since the unit was (re)started by hand.
     pub restart_count: u32,
+    /// Restarts performed since the supervisor started, including before a
+    /// manual restart or start; never decreases.
+    pub restarts_total: u64,
     /// When the current or last run started.
     #[serde(serialize_with = "rfc3339")]
     pub last_start: Option<SystemTime>,

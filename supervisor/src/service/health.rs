@@ -216,7 +216,6 @@ pub(crate) fn unit_verdict(state: UnitState) -> (bool, &'static str) {
 
 /// The units' part of readiness, without running any check: whether every
 /// unit lets the supervisor be ready and no shutdown has begun.
-#[cfg_attr(not(any(feature = "http", feature = "systemd")), allow(dead_code))]
 pub(crate) fn units_ready(handle: &SupervisorHandle) -> bool {
     !handle.is_shutting_down() && handle.statuses().iter().all(|unit| unit_verdict(unit.state).0)
 }

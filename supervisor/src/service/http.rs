@@ -2,7 +2,7 @@
 //! readiness probes, status and metrics, on `hyper`.
 
 use std::convert::Infallible;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,7 +19,8 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::health::{self, HealthReport};
-use crate::{Error, SupervisorHandle, UnitKind, UnitState, UnitStatus};
+use crate::service::metrics::PROMETHEUS_CONTENT_TYPE;
+use crate::{Error, SupervisorHandle};
 
 /// The address the endpoint binds by default: loopback, port 9000.
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9000);
@@ -35,8 +36,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// | --- | --- |
 /// | `GET /livez` (alias `/health`), `GET /healthz` | the [`HealthReport`] as JSON; 200 when live, 503 when not |
 /// | `GET /readyz` (alias `/ready`) | the [`HealthReport`] as JSON; 200 when ready, 503 when not |
-/// | `GET /status` | a JSON array of every [`UnitStatus`] |
-/// | `GET /metrics` | Prometheus text format: up, state, restarts, last exit per unit |
+/// | `GET /status` | a JSON array of every [`UnitStatus`](crate::UnitStatus) |
+/// | `GET /metrics` | the Prometheus text of [`SupervisorHandle::metrics_text`] |
 ///
 /// Any other path is 404; any method but `GET` and `HEAD` is 405 with an
 /// `Allow` header. Every answer is `Cache-Control: no-store`.
@@ -46,7 +47,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// It binds loopback by default; bind another address only behind
 /// whatever guards that network. Nothing from a request reaches a shell, a
 /// file path or a unit: the endpoint only reads. `/status` shows no
-/// environment values (a [`UnitStatus`] has none). Each connection serves
+/// environment values (a [`UnitStatus`](crate::UnitStatus) has none). Each connection serves
 /// one request and is closed; the number of connections at once, the size of
 /// a request and the time to send its headers are capped, and a connection
 /// lasts at most [`connection_timeout`](Self::connection_timeout), so slow
@@ -348,10 +349,8 @@ async fn respond(
         }
         "/status" => json(StatusCode::OK, &handle.statuses()),
         _ => {
-            let mut response = Response::new(Full::new(Bytes::from(metrics(handle))));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            let mut response = Response::new(Full::new(Bytes::from(handle.metrics_text())));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE));
             no_store(response)
         }
     }
@@ -392,117 +391,4 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
 fn no_store(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-const STATES: [UnitState; 7] = [
-    UnitState::Starting,
-    UnitState::Running,
-    UnitState::Backoff,
-    UnitState::Stopping,
-    UnitState::Stopped,
-    UnitState::Exited,
-    UnitState::Failed,
-];
-
-/// The Prometheus text exposition of the supervisor and its units. Reads
-/// states only; runs no health check.
-fn metrics(handle: &SupervisorHandle) -> String {
-    let statuses: Vec<UnitStatus> = handle.statuses();
-    let mut out = String::with_capacity(256 + statuses.len() * 512);
-    let mut family = |name: &str, kind: &str, help: &str, samples: &mut dyn FnMut(&mut String)| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        samples(&mut out);
-    };
-    family("supervisor_up", "gauge", "1 while the supervisor runs, 0 once it has shut down.", &mut |out| {
-        let _ = writeln!(out, "supervisor_up {}", u8::from(health::is_running(handle)));
-    });
-    family(
-        "supervisor_ready",
-        "gauge",
-        "1 when every unit that should run is running and no shutdown has begun (health checks not included).",
-        &mut |out| {
-            let _ = writeln!(out, "supervisor_ready {}", u8::from(health::units_ready(handle)));
-        },
-    );
-    family("supervisor_unit_up", "gauge", "1 while a run of the unit is in progress.", &mut |out| {
-        for status in &statuses {
-            let _ = writeln!(out, "supervisor_unit_up{{{}}} {}", labels(status), u8::from(status.running));
-        }
-    });
-    family("supervisor_unit_state", "gauge", "1 for the state the unit is in, 0 for the others.", &mut |out| {
-        for status in &statuses {
-            for state in STATES {
-                let value = u8::from(status.state == state);
-                let _ = writeln!(out, "supervisor_unit_state{{{},state=\"{state}\"}} {value}", labels(status));
-            }
-        }
-    });
-    family(
-        "supervisor_unit_restarts",
-        "gauge",
-        "Restarts performed since the unit was last started by hand.",
-        &mut |out| {
-            for status in &statuses {
-                let _ = writeln!(out, "supervisor_unit_restarts{{{}}} {}", labels(status), status.restart_count);
-            }
-        },
-    );
-    family("supervisor_unit_last_exit_code", "gauge", "Exit code of the unit's last run, if it had one.", &mut |out| {
-        for status in &statuses {
-            if let Some(code) = status.exit_code {
-                let _ = writeln!(out, "supervisor_unit_last_exit_code{{{}}} {code}", labels(status));
-            }
-        }
-    });
-    family(
-        "supervisor_unit_last_exit_signal",
-        "gauge",
-        "The signal that ended the unit's last run, if one did.",
-        &mut |out| {
-            for status in &statuses {
-                if let Some(signal) = status.signal {
-                    let _ = writeln!(out, "supervisor_unit_last_exit_signal{{{}}} {signal}", labels(status));
-                }
-            }
-        },
-    );
-    family("supervisor_unit_uptime_seconds", "gauge", "How long the unit's current run has lasted.", &mut |out| {
-        for status in &statuses {
-            let uptime = status.uptime.map_or(0.0, |uptime| uptime.as_secs_f64());
-            let _ = writeln!(out, "supervisor_unit_uptime_seconds{{{}}} {uptime}", labels(status));
-        }
-    });
-    out
-}
-
-fn labels(status: &UnitStatus) -> String {
-    let kind = match status.kind {
-        UnitKind::Task => "task",
-        UnitKind::Process => "process",
-    };
-    format!("unit=\"{}\",type=\"{kind}\"", escape_label(&status.name))
-}
-
-/// Escapes a label value as the text format requires.
-fn escape_label(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => escaped.push_str("\\\\"),
-            '"' => escaped.push_str("\\\""),
-            '\n' => escaped.push_str("\\n"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
 }
