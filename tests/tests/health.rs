@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use supervisor::{
-    Context, HttpEndpoint, HttpServer, MaxRestarts, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
+    Context, Error, HttpEndpoint, HttpServer, MaxRestarts, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec,
+    UnitState,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -403,4 +404,91 @@ async fn slow_clients_are_capped_and_timed_out() {
     server.shutdown().await;
     assert!(TcpStream::connect(addr).await.is_err());
     handle.shutdown().await;
+}
+
+/// A check that blocks its thread (as a synchronous client library would)
+/// for `duration`.
+fn blocking_check(duration: Duration) -> impl Fn() -> std::future::Ready<Result<(), String>> + Send + Sync + 'static {
+    move || {
+        std::thread::sleep(duration);
+        std::future::ready(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_blocks_its_thread_fails_at_its_timeout() {
+    let handle = Supervisor::builder()
+        .task(waiting_task("ticker"))
+        .health_check_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+        .start();
+    let server = serve(&handle).await;
+    let addr = server.local_addr();
+    wait_for_status(addr, "/readyz", 200).await;
+
+    // Blocking in the closure and blocking in the future it returns.
+    handle.add_health_check("sync-client", blocking_check(Duration::from_secs(4)));
+    handle.add_health_check("blocking-future", || async {
+        std::thread::sleep(Duration::from_secs(4));
+        Ok::<_, String>(())
+    });
+    let began = Instant::now();
+    let answer = get(addr, "/readyz").await;
+    let took = began.elapsed();
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(took < Duration::from_millis(2500), "the probe took {took:?} with a 1 s check timeout");
+    let body = answer.json();
+    for check in 0..2 {
+        assert_eq!(body["checks"][check]["ok"], false, "{body}");
+        assert!(body["checks"][check]["error"].as_str().unwrap().starts_with("timed out after 1s"), "{body}");
+    }
+
+    // While the overrunning runs still block their threads, a probe fails at
+    // once rather than start more of them.
+    let began = Instant::now();
+    let report = handle.health().await;
+    assert!(began.elapsed() < Duration::from_millis(500), "took {:?}", began.elapsed());
+    assert!(!report.live && !report.ready);
+    assert!(report.checks[0].error.as_deref().unwrap().contains("still running"), "{:?}", report.checks[0]);
+
+    // The other probes are not held up either.
+    let began = Instant::now();
+    assert_eq!(get(addr, "/status").await.status, 200);
+    assert!(began.elapsed() < Duration::from_millis(500), "took {:?}", began.elapsed());
+
+    assert!(handle.remove_health_check("sync-client") && handle.remove_health_check("blocking-future"));
+    assert_eq!(get(addr, "/readyz").await.status, 200);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_check_that_blocks_its_thread_fails_at_its_timeout_on_a_current_thread_runtime() {
+    let handle = Supervisor::builder()
+        .task(waiting_task("ticker"))
+        .health_check_timeout(Duration::from_millis(300))
+        .health_check("sync-client", blocking_check(Duration::from_secs(3)))
+        .build()
+        .unwrap()
+        .start();
+    let began = Instant::now();
+    let report = handle.health().await;
+    let took = began.elapsed();
+    assert!(took < Duration::from_millis(1500), "took {took:?} with a 300 ms check timeout");
+    assert!(!report.live);
+    assert!(report.checks[0].error.as_deref().unwrap().starts_with("timed out"), "{:?}", report.checks[0]);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_health_check_timeout_is_refused_by_name() {
+    let error = Supervisor::builder().health_check_timeout(Duration::ZERO).build().unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidSetting { setting: "health_check_timeout", .. }),
+        "expected InvalidSetting, got {error:?}"
+    );
+    let error = Supervisor::builder().health_check_timeout(Duration::MAX).build().unwrap_err();
+    assert!(matches!(error, Error::InvalidSetting { setting: "health_check_timeout", .. }), "{error:?}");
+    assert!(error.to_string().contains("health_check_timeout"), "{error}");
+    assert!(Supervisor::builder().health_check_timeout(Duration::from_secs(3600)).build().is_ok());
 }
