@@ -492,3 +492,56 @@ async fn a_bad_health_check_timeout_is_refused_by_name() {
     assert!(error.to_string().contains("health_check_timeout"), "{error}");
     assert!(Supervisor::builder().health_check_timeout(Duration::from_secs(3600)).build().is_ok());
 }
+
+#[tokio::test]
+async fn a_failed_unit_fails_liveness_when_asked_to() {
+    let fail = Arc::new(AtomicBool::new(true));
+    let failing = fail.clone();
+    let handle = Supervisor::builder()
+        .task(
+            TaskSpec::new("doomed", move |ctx: Context| {
+                let fail = failing.load(Ordering::SeqCst);
+                async move {
+                    if fail {
+                        return Err("bad config");
+                    }
+                    ctx.cancelled().await;
+                    Ok(())
+                }
+            })
+            .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))),
+        )
+        .task(waiting_task("ticker"))
+        .failed_units_fail_liveness(true)
+        .build()
+        .unwrap()
+        .start();
+    let server = serve(&handle).await;
+    let addr = server.local_addr();
+    wait_for_state(&handle, "doomed", UnitState::Failed).await;
+
+    let answer = get(addr, "/livez").await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let body = answer.json();
+    assert_eq!(body["status"], "not-live");
+    assert_eq!(body["live"], false);
+    let reasons = body["reasons"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|reason| reason.as_str().unwrap().contains("`doomed` (failed)")
+            && reason.as_str().unwrap().contains("liveness")),
+        "{body}"
+    );
+    assert_eq!(get(addr, "/readyz").await.status, 503);
+
+    // Started again by hand, it no longer fails liveness.
+    fail.store(false, Ordering::SeqCst);
+    handle.start_unit("doomed").await.unwrap();
+    wait_for_state(&handle, "doomed", UnitState::Running).await;
+    assert_eq!(get(addr, "/livez").await.status, 200);
+    assert_eq!(get(addr, "/readyz").await.status, 200);
+
+    // A unit stopped on purpose or backing off never fails liveness.
+    handle.stop_unit("doomed").await.unwrap();
+    assert_eq!(get(addr, "/livez").await.status, 200);
+    handle.shutdown().await;
+}

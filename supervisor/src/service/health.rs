@@ -8,6 +8,7 @@ use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -132,11 +133,13 @@ fn millis(duration: Duration) -> Duration {
     Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
 }
 
-/// The health checks of a supervisor, and how long each may take.
+/// The health checks of a supervisor, how long each may take, and whether a
+/// unit that gave up fails liveness.
 #[derive(Default)]
 pub(crate) struct Checks {
     checks: Mutex<Vec<Check>>,
     timeout: Mutex<Option<Duration>>,
+    failed_units_fail_liveness: AtomicBool,
 }
 
 impl Checks {
@@ -164,6 +167,10 @@ impl Checks {
         self.timeout.lock().unwrap_or_else(PoisonError::into_inner).unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT)
     }
 
+    fn failed_units_fail_liveness(&self) -> bool {
+        self.failed_units_fail_liveness.load(Ordering::Relaxed)
+    }
+
     /// Runs every check concurrently, each on a thread of its own and under
     /// the timeout.
     async fn run_all(&self) -> Vec<CheckReport> {
@@ -176,7 +183,11 @@ impl Checks {
 impl fmt::Debug for Checks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<_> = self.snapshot().into_iter().map(|check| check.name).collect();
-        f.debug_struct("Checks").field("names", &names).field("timeout", &self.timeout()).finish()
+        f.debug_struct("Checks")
+            .field("names", &names)
+            .field("timeout", &self.timeout())
+            .field("failed_units_fail_liveness", &self.failed_units_fail_liveness())
+            .finish()
     }
 }
 
@@ -184,8 +195,11 @@ impl fmt::Debug for Checks {
 /// [`SupervisorHandle::health`] computes it.
 ///
 /// - **Live** while the supervisor runs (it has not finished shutting down)
-///   and every check passes. A unit's state never makes it not live: a unit
-///   waiting to restart is the supervisor doing its job.
+///   and every check passes. By default a unit's state never makes it not
+///   live: a unit waiting to restart is the supervisor doing its job. With
+///   [`SupervisorBuilder::failed_units_fail_liveness`], a unit that has
+///   given up ([`Failed`](UnitState::Failed)) makes it not live too, until
+///   that unit is started again.
 /// - **Ready** when it is live, no shutdown has begun, every check passes and
 ///   every unit that should be running is [`Running`](UnitState::Running). A
 ///   unit starting, in [`Backoff`](UnitState::Backoff) or
@@ -231,7 +245,9 @@ impl fmt::Debug for Checks {
 pub struct HealthReport {
     /// `"ok"`, `"not-ready"` or `"not-live"`.
     pub status: &'static str,
-    /// Whether the supervisor runs and every check passes.
+    /// Whether the supervisor runs and every check passes (and, when
+    /// [`SupervisorBuilder::failed_units_fail_liveness`] asks for it, no unit
+    /// has given up).
     pub live: bool,
     /// Whether it is live, not shutting down, and every unit that should run
     /// is running.
@@ -307,7 +323,8 @@ pub(crate) fn is_running(handle: &SupervisorHandle) -> bool {
 
 /// Computes a full report: runs every check, then reads every unit's state.
 pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
-    let checks = handle.extension::<Checks>().run_all().await;
+    let settings = handle.extension::<Checks>();
+    let checks = settings.run_all().await;
     let units: Vec<UnitHealth> = handle
         .statuses()
         .into_iter()
@@ -318,6 +335,9 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
         .collect();
     let running = is_running(handle);
     let shutting_down = handle.is_shutting_down();
+    // A unit that gave up fails liveness only when asked, and only while the
+    // supervisor runs on: a shutdown is no reason to restart the process.
+    let failed_fails_liveness = settings.failed_units_fail_liveness() && running && !shutting_down;
     let mut reasons = Vec::new();
     if !running {
         reasons.push("the supervisor has shut down".to_owned());
@@ -329,10 +349,13 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
     }
     if running && !shutting_down {
         for unit in units.iter().filter(|unit| !unit.ready) {
-            reasons.push(format!("unit `{}` ({}): {}", unit.name, unit.state, unit.reason));
+            let liveness =
+                if failed_fails_liveness && unit.state == UnitState::Failed { "; this fails liveness" } else { "" };
+            reasons.push(format!("unit `{}` ({}): {}{liveness}", unit.name, unit.state, unit.reason));
         }
     }
-    let live = running && checks.iter().all(|check| check.ok);
+    let any_failed = units.iter().any(|unit| unit.state == UnitState::Failed);
+    let live = running && checks.iter().all(|check| check.ok) && !(failed_fails_liveness && any_failed);
     let ready = live && !shutting_down && units.iter().all(|unit| unit.ready);
     let status = match (live, ready) {
         (true, true) => "ok",
@@ -435,6 +458,50 @@ impl SupervisorBuilder {
                 ),
             })
         }))
+    }
+
+    /// Whether a unit that has given up ([`UnitState::Failed`]: its restart
+    /// limit reached) makes the supervisor not live (default `false`).
+    ///
+    /// By default liveness only says that the supervisor itself works: a
+    /// unit that gave up makes it not ready, but `/livez` stays 200, so an
+    /// orchestrator never restarts the process for it. Set this when a
+    /// restart of the whole process is the remedy for a unit that gave up
+    /// (Kubernetes restarts the container after its liveness probe's
+    /// `failureThreshold`), and the other units may run on until then. The
+    /// rule holds while the supervisor runs on, not during a shutdown, and
+    /// ends once the unit is started again
+    /// ([`SupervisorHandle::start_unit`], [`SupervisorHandle::restart`]).
+    /// A unit in backoff, stopped or exited never fails liveness.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{MaxRestarts, RestartPolicy, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("doomed", |_ctx| async { Err::<(), _>("bad config") })
+    ///         .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))))
+    ///     .failed_units_fail_liveness(true)
+    ///     .build()?
+    ///     .start();
+    /// # let mut events = handle.subscribe();
+    /// while handle.status("doomed").unwrap().state != UnitState::Failed {
+    ///     // ... wait for it to give up (watch the events, say) ...
+    /// #   let _ = events.recv().await;
+    /// }
+    /// let report = handle.health().await;
+    /// assert!(!report.live);
+    /// assert_eq!(report.reasons, ["unit `doomed` (failed): gave up: restart limit reached; this fails liveness"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn failed_units_fail_liveness(self, yes: bool) -> Self {
+        self.extensions.get_or_default::<Checks>().failed_units_fail_liveness.store(yes, Ordering::Relaxed);
+        self
     }
 }
 
