@@ -36,7 +36,8 @@ impl Answer {
     }
 }
 
-/// Sends `request` as it is and reads the answer until the server closes.
+/// Sends `request` as it is and reads the answer until the server closes
+/// (every request here asks it to).
 async fn raw(addr: SocketAddr, request: &str) -> Answer {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(request.as_bytes()).await.expect("send");
@@ -58,7 +59,11 @@ async fn raw(addr: SocketAddr, request: &str) -> Answer {
 }
 
 async fn request(addr: SocketAddr, method: &str, path: &str) -> Answer {
-    raw(addr, &format!("{method} {path} HTTP/1.1\r\nHost: test\r\nUser-Agent: supervisor-tests\r\n\r\n")).await
+    raw(
+        addr,
+        &format!("{method} {path} HTTP/1.1\r\nHost: test\r\nUser-Agent: supervisor-tests\r\nConnection: close\r\n\r\n"),
+    )
+    .await
 }
 
 async fn get(addr: SocketAddr, path: &str) -> Answer {
@@ -184,9 +189,13 @@ async fn every_endpoint_answers_with_its_status_code_and_json() {
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
 
-    let too_big = raw(addr, "GET /livez HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\n\r\n").await;
+    let too_big =
+        raw(addr, "GET /livez HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n").await;
     assert_eq!(too_big.status, 413);
-    let huge_header = format!("GET /livez HTTP/1.1\r\nHost: test\r\nX-Padding: {}\r\n\r\n", "a".repeat(64 * 1024));
+    let huge_header = format!(
+        "GET /livez HTTP/1.1\r\nHost: test\r\nConnection: close\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
     let huge = raw(addr, &huge_header).await;
     assert_eq!(huge.status, 431, "{huge:?}");
 
@@ -366,11 +375,10 @@ async fn it_starts_not_ready_and_stops_ready_at_shutdown() {
 }
 
 #[tokio::test]
-async fn slow_clients_are_capped_and_timed_out() {
+async fn clients_that_never_finish_their_headers_are_timed_out() {
     let handle = Supervisor::builder().task(waiting_task("ticker")).build().unwrap().start();
     let server = HttpEndpoint::new()
         .addr("127.0.0.1:0".parse().unwrap())
-        .max_connections(2)
         .header_read_timeout(Duration::from_millis(500))
         .serve(&handle)
         .await
@@ -378,23 +386,17 @@ async fn slow_clients_are_capped_and_timed_out() {
     let addr = server.local_addr();
     wait_for_status(addr, "/readyz", 200).await;
 
-    // Two clients that connect and never send a request take every slot...
     let mut slow = Vec::new();
     for _ in 0..2 {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream.write_all(b"GET /livez HTTP/1.1\r\n").await.unwrap();
         slow.push(stream);
     }
-    // ...so a third is closed at once, without an answer...
-    let mut third = TcpStream::connect(addr).await.unwrap();
-    let mut buffer = Vec::new();
-    let read = tokio::time::timeout(DEADLINE, third.read_to_end(&mut buffer)).await.expect("closed in time");
-    assert!(read.is_err() || buffer.is_empty(), "{:?}", String::from_utf8_lossy(&buffer));
-    // ...while the supervisor itself carries on.
+    // The supervisor itself carries on meanwhile.
     handle.stop_unit("ticker").await.unwrap();
     handle.start_unit("ticker").await.unwrap();
 
-    // The slow ones are dropped after the header timeout, and probes work again.
+    // The slow ones are dropped after the header timeout.
     for stream in &mut slow {
         let mut rest = Vec::new();
         let closed = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut rest)).await;
