@@ -568,6 +568,7 @@ async fn status_json_has_the_documented_shape() {
             "name",
             "pid",
             "restartCount",
+            "restartsTotal",
             "running",
             "signal",
             "state",
