@@ -82,6 +82,7 @@ pub use observe::status::{UnitKind, UnitState, UnitStatus};
 pub use service::health::{CheckReport, DEFAULT_HEALTH_CHECK_TIMEOUT, HealthReport, UnitHealth};
 #[cfg(feature = "http")]
 pub use service::http::{DEFAULT_HTTP_ADDR, HttpEndpoint, HttpServer};
+pub use service::metrics::PROMETHEUS_CONTENT_TYPE;
 pub use service::pidfile::PidFile;
 pub use signal::Signal;
 pub use spec::Spec;

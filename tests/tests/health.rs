@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use supervisor::{
-    Context, HttpEndpoint, HttpServer, MaxRestarts, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
+    Context, Error, HttpEndpoint, HttpServer, MaxRestarts, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec,
+    UnitState,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -35,7 +36,8 @@ impl Answer {
     }
 }
 
-/// Sends `request` as it is and reads the answer until the server closes.
+/// Sends `request` as it is and reads the answer until the server closes
+/// (every request here asks it to).
 async fn raw(addr: SocketAddr, request: &str) -> Answer {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
     stream.write_all(request.as_bytes()).await.expect("send");
@@ -57,7 +59,11 @@ async fn raw(addr: SocketAddr, request: &str) -> Answer {
 }
 
 async fn request(addr: SocketAddr, method: &str, path: &str) -> Answer {
-    raw(addr, &format!("{method} {path} HTTP/1.1\r\nHost: test\r\nUser-Agent: supervisor-tests\r\n\r\n")).await
+    raw(
+        addr,
+        &format!("{method} {path} HTTP/1.1\r\nHost: test\r\nUser-Agent: supervisor-tests\r\nConnection: close\r\n\r\n"),
+    )
+    .await
 }
 
 async fn get(addr: SocketAddr, path: &str) -> Answer {
@@ -155,7 +161,8 @@ async fn every_endpoint_answers_with_its_status_code_and_json() {
         "supervisor_unit_up{unit=\"sleeper\",type=\"process\"} 1",
         "supervisor_unit_state{unit=\"sleeper\",type=\"process\",state=\"running\"} 1",
         "supervisor_unit_state{unit=\"sleeper\",type=\"process\",state=\"backoff\"} 0",
-        "supervisor_unit_restarts{unit=\"ticker\",type=\"task\"} 0",
+        "# TYPE supervisor_unit_restarts_total counter",
+        "supervisor_unit_restarts_total{unit=\"ticker\",type=\"task\"} 0",
         "# TYPE supervisor_unit_last_exit_code gauge",
     ] {
         assert!(metrics.body.lines().any(|l| l == line), "no line {line:?} in\n{}", metrics.body);
@@ -182,9 +189,13 @@ async fn every_endpoint_answers_with_its_status_code_and_json() {
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty());
 
-    let too_big = raw(addr, "GET /livez HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\n\r\n").await;
+    let too_big =
+        raw(addr, "GET /livez HTTP/1.1\r\nHost: test\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n").await;
     assert_eq!(too_big.status, 413);
-    let huge_header = format!("GET /livez HTTP/1.1\r\nHost: test\r\nX-Padding: {}\r\n\r\n", "a".repeat(64 * 1024));
+    let huge_header = format!(
+        "GET /livez HTTP/1.1\r\nHost: test\r\nConnection: close\r\nX-Padding: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
     let huge = raw(addr, &huge_header).await;
     assert_eq!(huge.status, 431, "{huge:?}");
 
@@ -364,11 +375,10 @@ async fn it_starts_not_ready_and_stops_ready_at_shutdown() {
 }
 
 #[tokio::test]
-async fn slow_clients_are_capped_and_timed_out() {
+async fn clients_that_never_finish_their_headers_are_timed_out() {
     let handle = Supervisor::builder().task(waiting_task("ticker")).build().unwrap().start();
     let server = HttpEndpoint::new()
         .addr("127.0.0.1:0".parse().unwrap())
-        .max_connections(2)
         .header_read_timeout(Duration::from_millis(500))
         .serve(&handle)
         .await
@@ -376,23 +386,17 @@ async fn slow_clients_are_capped_and_timed_out() {
     let addr = server.local_addr();
     wait_for_status(addr, "/readyz", 200).await;
 
-    // Two clients that connect and never send a request take every slot...
     let mut slow = Vec::new();
     for _ in 0..2 {
         let mut stream = TcpStream::connect(addr).await.unwrap();
         stream.write_all(b"GET /livez HTTP/1.1\r\n").await.unwrap();
         slow.push(stream);
     }
-    // ...so a third is closed at once, without an answer...
-    let mut third = TcpStream::connect(addr).await.unwrap();
-    let mut buffer = Vec::new();
-    let read = tokio::time::timeout(DEADLINE, third.read_to_end(&mut buffer)).await.expect("closed in time");
-    assert!(read.is_err() || buffer.is_empty(), "{:?}", String::from_utf8_lossy(&buffer));
-    // ...while the supervisor itself carries on.
+    // The supervisor itself carries on meanwhile.
     handle.stop_unit("ticker").await.unwrap();
     handle.start_unit("ticker").await.unwrap();
 
-    // The slow ones are dropped after the header timeout, and probes work again.
+    // The slow ones are dropped after the header timeout.
     for stream in &mut slow {
         let mut rest = Vec::new();
         let closed = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut rest)).await;
@@ -401,5 +405,145 @@ async fn slow_clients_are_capped_and_timed_out() {
     wait_for_status(addr, "/livez", 200).await;
     server.shutdown().await;
     assert!(TcpStream::connect(addr).await.is_err());
+    handle.shutdown().await;
+}
+
+/// A check that blocks its thread (as a synchronous client library would)
+/// for `duration`.
+fn blocking_check(duration: Duration) -> impl Fn() -> std::future::Ready<Result<(), String>> + Send + Sync + 'static {
+    move || {
+        std::thread::sleep(duration);
+        std::future::ready(Ok(()))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_check_that_blocks_its_thread_fails_at_its_timeout() {
+    let handle = Supervisor::builder()
+        .task(waiting_task("ticker"))
+        .health_check_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap()
+        .start();
+    let server = serve(&handle).await;
+    let addr = server.local_addr();
+    wait_for_status(addr, "/readyz", 200).await;
+
+    // Blocking in the closure and blocking in the future it returns.
+    handle.add_health_check("sync-client", blocking_check(Duration::from_secs(4)));
+    handle.add_health_check("blocking-future", || async {
+        std::thread::sleep(Duration::from_secs(4));
+        Ok::<_, String>(())
+    });
+    let began = Instant::now();
+    let answer = get(addr, "/readyz").await;
+    let took = began.elapsed();
+    assert_eq!(answer.status, 503, "{answer:?}");
+    assert!(took < Duration::from_millis(2500), "the probe took {took:?} with a 1 s check timeout");
+    let body = answer.json();
+    for check in 0..2 {
+        assert_eq!(body["checks"][check]["ok"], false, "{body}");
+        assert!(body["checks"][check]["error"].as_str().unwrap().starts_with("timed out after 1s"), "{body}");
+    }
+
+    // While the overrunning runs still block their threads, a probe fails at
+    // once rather than start more of them.
+    let began = Instant::now();
+    let report = handle.health().await;
+    assert!(began.elapsed() < Duration::from_millis(500), "took {:?}", began.elapsed());
+    assert!(!report.live && !report.ready);
+    assert!(report.checks[0].error.as_deref().unwrap().contains("still running"), "{:?}", report.checks[0]);
+
+    // The other probes are not held up either.
+    let began = Instant::now();
+    assert_eq!(get(addr, "/status").await.status, 200);
+    assert!(began.elapsed() < Duration::from_millis(500), "took {:?}", began.elapsed());
+
+    assert!(handle.remove_health_check("sync-client") && handle.remove_health_check("blocking-future"));
+    assert_eq!(get(addr, "/readyz").await.status, 200);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_check_that_blocks_its_thread_fails_at_its_timeout_on_a_current_thread_runtime() {
+    let handle = Supervisor::builder()
+        .task(waiting_task("ticker"))
+        .health_check_timeout(Duration::from_millis(300))
+        .health_check("sync-client", blocking_check(Duration::from_secs(3)))
+        .build()
+        .unwrap()
+        .start();
+    let began = Instant::now();
+    let report = handle.health().await;
+    let took = began.elapsed();
+    assert!(took < Duration::from_millis(1500), "took {took:?} with a 300 ms check timeout");
+    assert!(!report.live);
+    assert!(report.checks[0].error.as_deref().unwrap().starts_with("timed out"), "{:?}", report.checks[0]);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_bad_health_check_timeout_is_refused_by_name() {
+    let error = Supervisor::builder().health_check_timeout(Duration::ZERO).build().unwrap_err();
+    assert!(
+        matches!(error, Error::InvalidSetting { setting: "health_check_timeout", .. }),
+        "expected InvalidSetting, got {error:?}"
+    );
+    let error = Supervisor::builder().health_check_timeout(Duration::MAX).build().unwrap_err();
+    assert!(matches!(error, Error::InvalidSetting { setting: "health_check_timeout", .. }), "{error:?}");
+    assert!(error.to_string().contains("health_check_timeout"), "{error}");
+    assert!(Supervisor::builder().health_check_timeout(Duration::from_secs(3600)).build().is_ok());
+}
+
+#[tokio::test]
+async fn a_failed_unit_fails_liveness_when_asked_to() {
+    let fail = Arc::new(AtomicBool::new(true));
+    let failing = fail.clone();
+    let handle = Supervisor::builder()
+        .task(
+            TaskSpec::new("doomed", move |ctx: Context| {
+                let fail = failing.load(Ordering::SeqCst);
+                async move {
+                    if fail {
+                        return Err("bad config");
+                    }
+                    ctx.cancelled().await;
+                    Ok(())
+                }
+            })
+            .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))),
+        )
+        .task(waiting_task("ticker"))
+        .failed_units_fail_liveness(true)
+        .build()
+        .unwrap()
+        .start();
+    let server = serve(&handle).await;
+    let addr = server.local_addr();
+    wait_for_state(&handle, "doomed", UnitState::Failed).await;
+
+    let answer = get(addr, "/livez").await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let body = answer.json();
+    assert_eq!(body["status"], "not-live");
+    assert_eq!(body["live"], false);
+    let reasons = body["reasons"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|reason| reason.as_str().unwrap().contains("`doomed` (failed)")
+            && reason.as_str().unwrap().contains("liveness")),
+        "{body}"
+    );
+    assert_eq!(get(addr, "/readyz").await.status, 503);
+
+    // Started again by hand, it no longer fails liveness.
+    fail.store(false, Ordering::SeqCst);
+    handle.start_unit("doomed").await.unwrap();
+    wait_for_state(&handle, "doomed", UnitState::Running).await;
+    assert_eq!(get(addr, "/livez").await.status, 200);
+    assert_eq!(get(addr, "/readyz").await.status, 200);
+
+    // A unit stopped on purpose or backing off never fails liveness.
+    handle.stop_unit("doomed").await.unwrap();
+    assert_eq!(get(addr, "/livez").await.status, 200);
     handle.shutdown().await;
 }

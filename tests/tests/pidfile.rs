@@ -1,8 +1,10 @@
 //! The PID file: one instance at a time, stale files replaced, removed at
 //! shutdown.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use supervisor::{Context, Error, PidFile, Supervisor, TaskSpec};
 
@@ -116,4 +118,140 @@ async fn the_supervisor_holds_its_pid_file_until_shutdown() {
     let handle = build().unwrap().start();
     handle.shutdown().await;
     assert!(!path.exists());
+}
+
+/// Runs `PidFile::create(path)` on a thread of its own and waits for it at
+/// most `DEADLINE`, so that a test fails, rather than hangs, when it blocks.
+fn create_in_time(path: &std::path::Path) -> Result<PidFile, Error> {
+    const DEADLINE: Duration = Duration::from_secs(10);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    let path = path.to_owned();
+    std::thread::spawn(move || {
+        let _ = sender.send(PidFile::create(&path));
+    });
+    receiver.recv_timeout(DEADLINE).unwrap_or_else(|_| panic!("PidFile::create still runs after {DEADLINE:?}"))
+}
+
+fn assert_refused_as_not_a_regular_file(result: Result<PidFile, Error>, what: &str) {
+    match result {
+        Err(error @ Error::Io { .. }) => {
+            let message = error.to_string();
+            assert!(message.contains("not a regular file") && message.contains(what), "{message}");
+        }
+        other => panic!("expected an I/O error naming a {what}, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_fifo_at_the_path_is_refused_at_once() {
+    let path = fresh_path("fifo.pid");
+    rustix::fs::mknodat(rustix::fs::CWD, &path, rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o644), 0)
+        .expect("mkfifo");
+    assert_refused_as_not_a_regular_file(create_in_time(&path), "FIFO");
+    // Left as it was found, and nothing else left beside it.
+    assert!(std::fs::symlink_metadata(&path).unwrap().file_type().is_fifo());
+    assert_eq!(std::fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
+
+    // Through the builder too.
+    let error = Supervisor::builder().pid_file(&path).build().unwrap_err();
+    assert!(error.to_string().contains("not a regular file"), "{error}");
+}
+
+#[test]
+fn a_device_or_a_symlink_at_the_path_is_refused_at_once() {
+    let path = fresh_path("zero.pid");
+    std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+    assert_refused_as_not_a_regular_file(create_in_time(&path), "symbolic link");
+    assert_eq!(std::fs::read_link(&path).unwrap(), PathBuf::from("/dev/zero"));
+
+    // A symbolic link to a regular file is refused as well: what it points
+    // to is not ours to judge.
+    let target = path.with_file_name("target");
+    let stale = format!("{}\n", dead_pid());
+    std::fs::write(&target, &stale).unwrap();
+    let link = path.with_file_name("link.pid");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    assert_refused_as_not_a_regular_file(create_in_time(&link), "symbolic link");
+    assert_eq!(contents(&target), stale);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+}
+
+#[test]
+fn a_huge_stale_file_is_read_only_in_part_and_replaced() {
+    let path = fresh_path("huge.pid");
+    // A sparse file of 1 TiB: reading it whole would take for ever.
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(1 << 40).unwrap();
+    drop(file);
+    let pid_file = create_in_time(&path).unwrap();
+    assert_eq!(contents(&path), format!("{}\n", std::process::id()));
+    drop(pid_file);
+    assert!(!path.exists());
+}
+
+#[test]
+fn the_loser_of_a_race_for_a_stale_file_is_told_the_truth() {
+    let path = fresh_path("race.pid");
+    let dead = dead_pid();
+    std::fs::write(&path, format!("{dead}\n")).unwrap();
+    // Another instance has locked the stale file to replace it, and has not
+    // replaced it yet: the file names a dead process, but a live one holds
+    // it.
+    let winner = std::fs::File::open(&path).unwrap();
+    rustix::fs::flock(&winner, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let error = create_in_time(&path).unwrap_err();
+    let message = error.to_string();
+    assert!(!matches!(error, Error::AlreadyRunning { pid, .. } if pid == dead), "{message}");
+    assert!(!message.contains(&format!("running process {dead}")), "{message}");
+    assert!(message.contains("locked by another process"), "{message}");
+    assert!(message.contains(&format!("{dead}")) && message.contains("not running"), "{message}");
+    // The file is left to its holder.
+    assert_eq!(contents(&path), format!("{dead}\n"));
+
+    // Once the holder has put its own file in place, a newcomer is refused
+    // with the holder's PID.
+    let holder = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let replacement = path.with_file_name("replacement");
+    std::fs::write(&replacement, format!("{}\n", holder.id())).unwrap();
+    let lock = std::fs::File::open(&replacement).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    std::fs::rename(&replacement, &path).unwrap();
+    drop(winner);
+    let error = create_in_time(&path).unwrap_err();
+    assert!(matches!(error, Error::AlreadyRunning { pid, .. } if pid == holder.id()), "{error:?}");
+    kill(holder);
+}
+
+#[test]
+fn two_instances_racing_for_a_stale_file_end_with_one_winner_named_truly() {
+    let path = fresh_path("contest.pid");
+    for _ in 0..50 {
+        std::fs::write(&path, format!("{}\n", dead_pid())).unwrap();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let racers: Vec<_> = (0..2)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    PidFile::create(&path)
+                })
+            })
+            .collect();
+        let results: Vec<_> = racers.into_iter().map(|racer| racer.join().unwrap()).collect();
+        let winners = results.iter().filter(|result| result.is_ok()).count();
+        assert_eq!(winners, 1, "{results:?}");
+        for result in &results {
+            if let Err(error) = result {
+                // The winner is this very process.
+                assert!(matches!(error, Error::AlreadyRunning { pid, .. } if *pid == std::process::id()), "{error:?}");
+            }
+        }
+        drop(results);
+        assert!(!path.exists());
+    }
+}
+
+fn kill(mut child: std::process::Child) {
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

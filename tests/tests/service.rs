@@ -55,7 +55,10 @@ fn pid_of(child: &Child) -> Pid {
 
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes()).await.unwrap();
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
     let mut bytes = Vec::new();
     tokio::time::timeout(DEADLINE, stream.read_to_end(&mut bytes)).await.expect("answer in time").unwrap();
     let text = String::from_utf8(bytes).unwrap();

@@ -134,6 +134,7 @@ impl fmt::Display for UnitState {
 /// let json = serde_json::to_value(&status).unwrap();
 /// assert_eq!(json["type"], "task");
 /// assert_eq!(json["restartCount"], 0);
+/// assert_eq!(json["restartsTotal"], 0);
 /// handle.shutdown().await;
 /// # Ok(())
 /// # }

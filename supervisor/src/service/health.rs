@@ -6,17 +6,23 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
+use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::{SupervisorBuilder, SupervisorHandle, UnitKind, UnitState};
+use crate::{Error, SupervisorBuilder, SupervisorHandle, UnitKind, UnitState};
 
 /// How long a health check may take before it counts as failed.
 pub const DEFAULT_HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The check timeouts allowed.
+const TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(3600);
 
 type BoxedCheck = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type CheckFn = Arc<dyn Fn() -> BoxedCheck + Send + Sync>;
@@ -26,6 +32,17 @@ type CheckFn = Arc<dyn Fn() -> BoxedCheck + Send + Sync>;
 struct Check {
     name: Arc<str>,
     run: CheckFn,
+    /// Its run in progress, or its last one: concurrent asks share a run,
+    /// and a run that overruns is not started again until it has ended.
+    flight: Arc<Mutex<Option<Flight>>>,
+}
+
+/// One run of a check, on a thread of its own.
+#[derive(Clone)]
+struct Flight {
+    started: Instant,
+    /// `None` until the run has ended.
+    outcome: watch::Receiver<Option<Result<(), String>>>,
 }
 
 impl Check {
@@ -39,15 +56,90 @@ impl Check {
             let future = check();
             Box::pin(async move { future.await.map_err(|error| error.to_string()) })
         });
-        Check { name: name.into().into(), run }
+        Check { name: name.into().into(), run, flight: Arc::default() }
+    }
+
+    /// Runs the check, or joins its run in progress, and judges it against
+    /// `timeout`, counted from when the run started.
+    async fn report(&self, timeout: Duration) -> CheckReport {
+        let flight = {
+            let mut flight = self.flight.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*flight {
+                Some(running) if running.outcome.borrow().is_none() => running.clone(),
+                _ => flight.insert(self.launch(timeout)).clone(),
+            }
+        };
+        // Only a timeout that build() refuses could overflow.
+        let deadline = flight.started.checked_add(timeout).unwrap_or(flight.started);
+        let mut outcome = flight.outcome.clone();
+        let error = if Instant::now() >= deadline {
+            Some(format!(
+                "timed out after {timeout:?}; its run started {:?} ago is still running",
+                millis(flight.started.elapsed())
+            ))
+        } else {
+            match tokio::time::timeout_at(deadline, outcome.wait_for(Option::is_some)).await {
+                Ok(Ok(outcome)) => outcome.clone().and_then(Result::err),
+                Ok(Err(_)) => Some("the check ended without an answer".to_owned()),
+                Err(_) => Some(format!("timed out after {timeout:?}")),
+            }
+        };
+        let took = flight.started.elapsed();
+        CheckReport { name: self.name.to_string(), ok: error.is_none(), error, took }
+    }
+
+    /// Starts a run on a thread of its own, so that a check that blocks its
+    /// thread holds up nothing but itself.
+    fn launch(&self, timeout: Duration) -> Flight {
+        let started = Instant::now();
+        let failed = |error: String| Flight { started, outcome: watch::channel(Some(Err(error))).1 };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return failed("health checks run on a tokio runtime; there is none here".to_owned());
+        };
+        let (sender, outcome) = watch::channel(None);
+        let run = self.run.clone();
+        let spawned = std::thread::Builder::new().name("health-check".to_owned()).spawn(move || {
+            let result = catch_unwind(AssertUnwindSafe(|| {
+                // The closure is called here too: it may block as well.
+                runtime.block_on(async { tokio::time::timeout(timeout, run()).await })
+            }));
+            let result = match result {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(format!("timed out after {timeout:?}")),
+                Err(payload) => {
+                    // A payload whose drop panics too must not end this thread
+                    // before it has answered.
+                    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+                    Err("the check panicked".to_owned())
+                }
+            };
+            // An answer after the timeout is a failure, however it came.
+            let took = started.elapsed();
+            let result = match result {
+                Ok(()) if took > timeout => Err(format!("timed out after {timeout:?} (it took {:?})", millis(took))),
+                result => result,
+            };
+            sender.send_replace(Some(result));
+        });
+        match spawned {
+            Ok(_) => Flight { started, outcome },
+            Err(error) => failed(format!("cannot start a thread for the check: {error}")),
+        }
     }
 }
 
-/// The health checks of a supervisor, and how long each may take.
+/// `duration` to the millisecond, for messages.
+fn millis(duration: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The health checks of a supervisor, how long each may take, and whether a
+/// unit that gave up fails liveness.
 #[derive(Default)]
 pub(crate) struct Checks {
     checks: Mutex<Vec<Check>>,
     timeout: Mutex<Option<Duration>>,
+    failed_units_fail_liveness: AtomicBool,
 }
 
 impl Checks {
@@ -75,33 +167,27 @@ impl Checks {
         self.timeout.lock().unwrap_or_else(PoisonError::into_inner).unwrap_or(DEFAULT_HEALTH_CHECK_TIMEOUT)
     }
 
-    /// Runs every check concurrently, each in its own task (so a panic is
-    /// caught) and under the timeout.
+    fn failed_units_fail_liveness(&self) -> bool {
+        self.failed_units_fail_liveness.load(Ordering::Relaxed)
+    }
+
+    /// Runs every check concurrently, each on a thread of its own and under
+    /// the timeout.
     async fn run_all(&self) -> Vec<CheckReport> {
         let timeout = self.timeout();
-        let runs = self.snapshot().into_iter().map(|check| async move {
-            let began = Instant::now();
-            let mut task = tokio::spawn((check.run)());
-            let error = match tokio::time::timeout(timeout, &mut task).await {
-                Ok(Ok(Ok(()))) => None,
-                Ok(Ok(Err(error))) => Some(error),
-                Ok(Err(join_error)) if join_error.is_panic() => Some("the check panicked".to_owned()),
-                Ok(Err(_)) => Some("the check was cancelled".to_owned()),
-                Err(_) => {
-                    task.abort();
-                    Some(format!("timed out after {timeout:?}"))
-                }
-            };
-            CheckReport { name: check.name.to_string(), ok: error.is_none(), error, took: began.elapsed() }
-        });
-        futures_util::future::join_all(runs).await
+        let checks = self.snapshot();
+        futures_util::future::join_all(checks.iter().map(|check| check.report(timeout))).await
     }
 }
 
 impl fmt::Debug for Checks {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let names: Vec<_> = self.snapshot().into_iter().map(|check| check.name).collect();
-        f.debug_struct("Checks").field("names", &names).field("timeout", &self.timeout()).finish()
+        f.debug_struct("Checks")
+            .field("names", &names)
+            .field("timeout", &self.timeout())
+            .field("failed_units_fail_liveness", &self.failed_units_fail_liveness())
+            .finish()
     }
 }
 
@@ -109,8 +195,11 @@ impl fmt::Debug for Checks {
 /// [`SupervisorHandle::health`] computes it.
 ///
 /// - **Live** while the supervisor runs (it has not finished shutting down)
-///   and every check passes. A unit's state never makes it not live: a unit
-///   waiting to restart is the supervisor doing its job.
+///   and every check passes. By default a unit's state never makes it not
+///   live: a unit waiting to restart is the supervisor doing its job. With
+///   [`SupervisorBuilder::failed_units_fail_liveness`], a unit that has
+///   given up ([`Failed`](UnitState::Failed)) makes it not live too, until
+///   that unit is started again.
 /// - **Ready** when it is live, no shutdown has begun, every check passes and
 ///   every unit that should be running is [`Running`](UnitState::Running). A
 ///   unit starting, in [`Backoff`](UnitState::Backoff) or
@@ -135,6 +224,9 @@ impl fmt::Debug for Checks {
 ///     .health_check("disk", || async { Ok::<_, std::io::Error>(()) })
 ///     .build()?
 ///     .start();
+/// # while handle.status("ticker").unwrap().state != supervisor::UnitState::Running {
+/// #     tokio::task::yield_now().await;
+/// # }
 /// let report = handle.health().await;
 /// assert!(report.live && report.ready, "{:?}", report.reasons);
 /// assert_eq!(report.checks[0].name, "disk");
@@ -153,7 +245,9 @@ impl fmt::Debug for Checks {
 pub struct HealthReport {
     /// `"ok"`, `"not-ready"` or `"not-live"`.
     pub status: &'static str,
-    /// Whether the supervisor runs and every check passes.
+    /// Whether the supervisor runs and every check passes (and, when
+    /// [`SupervisorBuilder::failed_units_fail_liveness`] asks for it, no unit
+    /// has given up).
     pub live: bool,
     /// Whether it is live, not shutting down, and every unit that should run
     /// is running.
@@ -178,7 +272,8 @@ pub struct CheckReport {
     pub ok: bool,
     /// Why it failed: its error, a panic, or the timeout.
     pub error: Option<String>,
-    /// How long it took.
+    /// How long it took, or how long it had run when it was judged (a check
+    /// that overran its timeout is judged at the timeout).
     #[serde(serialize_with = "seconds")]
     pub took: Duration,
 }
@@ -217,7 +312,6 @@ pub(crate) fn unit_verdict(state: UnitState) -> (bool, &'static str) {
 
 /// The units' part of readiness, without running any check: whether every
 /// unit lets the supervisor be ready and no shutdown has begun.
-#[cfg_attr(not(any(feature = "http", feature = "systemd")), allow(dead_code))]
 pub(crate) fn units_ready(handle: &SupervisorHandle) -> bool {
     !handle.is_shutting_down() && handle.statuses().iter().all(|unit| unit_verdict(unit.state).0)
 }
@@ -230,7 +324,8 @@ pub(crate) fn is_running(handle: &SupervisorHandle) -> bool {
 
 /// Computes a full report: runs every check, then reads every unit's state.
 pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
-    let checks = handle.extension::<Checks>().run_all().await;
+    let settings = handle.extension::<Checks>();
+    let checks = settings.run_all().await;
     let units: Vec<UnitHealth> = handle
         .statuses()
         .into_iter()
@@ -241,6 +336,9 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
         .collect();
     let running = is_running(handle);
     let shutting_down = handle.is_shutting_down();
+    // A unit that gave up fails liveness only when asked, and only while the
+    // supervisor runs on: a shutdown is no reason to restart the process.
+    let failed_fails_liveness = settings.failed_units_fail_liveness() && running && !shutting_down;
     let mut reasons = Vec::new();
     if !running {
         reasons.push("the supervisor has shut down".to_owned());
@@ -252,10 +350,13 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
     }
     if running && !shutting_down {
         for unit in units.iter().filter(|unit| !unit.ready) {
-            reasons.push(format!("unit `{}` ({}): {}", unit.name, unit.state, unit.reason));
+            let liveness =
+                if failed_fails_liveness && unit.state == UnitState::Failed { "; this fails liveness" } else { "" };
+            reasons.push(format!("unit `{}` ({}): {}{liveness}", unit.name, unit.state, unit.reason));
         }
     }
-    let live = running && checks.iter().all(|check| check.ok);
+    let any_failed = units.iter().any(|unit| unit.state == UnitState::Failed);
+    let live = running && checks.iter().all(|check| check.ok) && !(failed_fails_liveness && any_failed);
     let ready = live && !shutting_down && units.iter().all(|unit| unit.ready);
     let status = match (live, ready) {
         (true, true) => "ok",
@@ -295,10 +396,112 @@ impl SupervisorBuilder {
     }
 
     /// How long each health check may take before it counts as failed
-    /// (default [`DEFAULT_HEALTH_CHECK_TIMEOUT`], 5 s).
+    /// (default [`DEFAULT_HEALTH_CHECK_TIMEOUT`], 5 s; between 1 ms and 1 h,
+    /// else `build()` fails with [`Error::InvalidSetting`]).
+    ///
+    /// The timeout holds whatever a check does: each run has a thread of its
+    /// own, from which it drives its future on the supervisor's runtime, so a
+    /// check that blocks (a synchronous client, a lock, `std::thread::sleep`)
+    /// holds up neither the probes nor any other task. A check that has not
+    /// answered within the timeout has failed, and an answer that comes later
+    /// counts for nothing. While a run that overran still blocks its thread,
+    /// health asks fail at once rather than start another run beside it, so
+    /// a check that never returns costs one thread, not one per ask; asks
+    /// made while a run is in progress share it.
+    ///
+    /// # Caveats
+    ///
+    /// The check's own timers and sockets are driven by the runtime: on a
+    /// current-thread runtime, by its one thread, so they wait while a task
+    /// on that thread blocks it (the probes then wait as well; a blocking
+    /// check alone blocks only its own thread). A check that blocks for
+    /// ever keeps its thread for ever.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use std::time::Duration;
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .health_check_timeout(Duration::from_millis(100))
+    ///     .health_check("stuck", || async {
+    ///         std::thread::sleep(Duration::from_secs(1)); // blocks its thread
+    ///         Ok::<_, std::io::Error>(())
+    ///     })
+    ///     .build()?
+    ///     .start();
+    /// let report = handle.health().await; // after 100 ms, not 1 s
+    /// assert!(!report.live);
+    /// assert_eq!(report.checks[0].error.as_deref(), Some("timed out after 100ms"));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn health_check_timeout(self, timeout: Duration) -> Self {
-        *self.extensions.get_or_default::<Checks>().timeout.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some(timeout);
+        let checks = self.extensions.get_or_default::<Checks>();
+        *checks.timeout.lock().unwrap_or_else(PoisonError::into_inner) = Some(timeout);
+        // Judged at build(), on the last value set.
+        self.build_step(Box::new(move || {
+            let timeout = checks.timeout();
+            if TIMEOUT_RANGE.contains(&timeout) {
+                return Ok(None);
+            }
+            Err(Error::InvalidSetting {
+                unit: "health checks".to_owned(),
+                setting: "health_check_timeout",
+                reason: format!(
+                    "{timeout:?}; give a duration between {:?} and {:?}",
+                    TIMEOUT_RANGE.start(),
+                    TIMEOUT_RANGE.end()
+                ),
+            })
+        }))
+    }
+
+    /// Whether a unit that has given up ([`UnitState::Failed`]: its restart
+    /// limit reached) makes the supervisor not live (default `false`).
+    ///
+    /// By default liveness only says that the supervisor itself works: a
+    /// unit that gave up makes it not ready, but `/livez` stays 200, so an
+    /// orchestrator never restarts the process for it. Set this when a
+    /// restart of the whole process is the remedy for a unit that gave up
+    /// (Kubernetes restarts the container after its liveness probe's
+    /// `failureThreshold`), and the other units may run on until then. The
+    /// rule holds while the supervisor runs on, not during a shutdown, and
+    /// ends once the unit is started again
+    /// ([`SupervisorHandle::start_unit`], [`SupervisorHandle::restart`]).
+    /// A unit in backoff, stopped or exited never fails liveness.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{MaxRestarts, RestartPolicy, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("doomed", |_ctx| async { Err::<(), _>("bad config") })
+    ///         .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))))
+    ///     .failed_units_fail_liveness(true)
+    ///     .build()?
+    ///     .start();
+    /// # let mut events = handle.subscribe();
+    /// while handle.status("doomed").unwrap().state != UnitState::Failed {
+    ///     // ... wait for it to give up (watch the events, say) ...
+    /// #   let _ = events.recv().await;
+    /// }
+    /// let report = handle.health().await;
+    /// assert!(!report.live);
+    /// assert_eq!(report.reasons, ["unit `doomed` (failed): gave up: restart limit reached; this fails liveness"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn failed_units_fail_liveness(self, yes: bool) -> Self {
+        self.extensions.get_or_default::<Checks>().failed_units_fail_liveness.store(yes, Ordering::Relaxed);
         self
     }
 }

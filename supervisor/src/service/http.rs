@@ -1,10 +1,17 @@
 //! The HTTP endpoint ([`HttpEndpoint`], feature `http`): liveness and
 //! readiness probes, status and metrics, on `hyper`.
+//!
+//! Connections are HTTP/1.1 with keep-alive and pipelining, served by
+//! hyper. A table of connections ([`Connections`]) caps how many are open:
+//! when it is full, the connection that has been idle the longest (waiting
+//! for a request's headers, however slowly they trickle in) is closed to make
+//! room, so slow or idle clients can never lock a probe out.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -14,12 +21,14 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use serde::Serialize;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::service::health::{self, HealthReport};
-use crate::{Error, SupervisorHandle, UnitState, UnitStatus};
+use crate::service::metrics::PROMETHEUS_CONTENT_TYPE;
+use crate::{Error, SupervisorHandle};
 
 /// The address the endpoint binds by default: loopback, port 9000.
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9000);
@@ -28,6 +37,14 @@ const PATHS: [&str; 7] = ["/livez", "/readyz", "/healthz", "/status", "/metrics"
 const ALLOW: &str = "GET, HEAD";
 /// How long in-flight requests get to finish when the server stops.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// The name the endpoint goes by in [`Error::InvalidSetting`].
+const ENDPOINT: &str = "http endpoint";
+
+const MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
+const MAX_REQUEST_SIZE: std::ops::RangeInclusive<usize> = 8 * 1024..=1024 * 1024;
+const HEADER_READ_TIMEOUT: std::ops::RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(3600);
+const CONNECTION_TIMEOUT: std::ops::RangeInclusive<Duration> =
+    Duration::from_millis(1)..=Duration::from_secs(24 * 3600);
 
 /// Settings of the HTTP endpoint; [`serve`](Self::serve) starts it.
 ///
@@ -35,23 +52,49 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// | --- | --- |
 /// | `GET /livez` (alias `/health`), `GET /healthz` | the [`HealthReport`] as JSON; 200 when live, 503 when not |
 /// | `GET /readyz` (alias `/ready`) | the [`HealthReport`] as JSON; 200 when ready, 503 when not |
-/// | `GET /status` | a JSON array of every [`UnitStatus`] |
-/// | `GET /metrics` | Prometheus text format: up, state, restarts, last exit per unit |
+/// | `GET /status` | a JSON array of every [`UnitStatus`](crate::UnitStatus) |
+/// | `GET /metrics` | the Prometheus text of [`SupervisorHandle::metrics_text`] |
 ///
 /// Any other path is 404; any method but `GET` and `HEAD` is 405 with an
-/// `Allow` header. Every answer is `Cache-Control: no-store`.
+/// `Allow` header. Every answer is `Cache-Control: no-store`. Connections are
+/// HTTP/1.1 with keep-alive and pipelining (a client that sends
+/// `Connection: close`, as the kubelet does, gets its connection closed after
+/// the answer).
+///
+/// | setting | default | allowed |
+/// | --- | --- | --- |
+/// | [`addr`](Self::addr) | [`DEFAULT_HTTP_ADDR`], `127.0.0.1:9000` | any |
+/// | [`max_connections`](Self::max_connections) | 64 | 1 to 65,536 |
+/// | [`max_request_size`](Self::max_request_size) | 16 KiB | 8 KiB to 1 MiB |
+/// | [`header_read_timeout`](Self::header_read_timeout) | 5 s | 1 ms to 1 h |
+/// | [`connection_timeout`](Self::connection_timeout) | 30 s | 1 ms to 24 h |
+///
+/// A setting out of range is refused by [`serve`](Self::serve) with
+/// [`Error::InvalidSetting`] naming it.
 ///
 /// # Security
 ///
 /// It binds loopback by default; bind another address only behind
 /// whatever guards that network. Nothing from a request reaches a shell, a
 /// file path or a unit: the endpoint only reads. `/status` shows no
-/// environment values (a [`UnitStatus`] has none). Each connection serves
-/// one request and is closed; the number of connections at once, the size of
-/// a request and the time to send its headers are capped, and a connection
-/// lasts at most [`connection_timeout`](Self::connection_timeout), so slow
-/// or hostile clients cost a bounded amount and never hold up the
-/// supervisor, whose units run in their own tasks.
+/// environment values (a [`UnitStatus`](crate::UnitStatus) has none).
+///
+/// Slow or hostile clients cost a bounded amount and never lock the probes
+/// out: at most [`max_connections`](Self::max_connections) are open at once,
+/// and when that many are, a new connection closes the one that has waited
+/// the longest for a request (an idle kept-alive connection, or one whose
+/// headers trickle in) to make room; a connection is refused only when every
+/// one has a request in progress. A request's headers must arrive within
+/// [`header_read_timeout`](Self::header_read_timeout) (the next request's
+/// too, on a kept-alive connection), and a connection lasts at most
+/// [`connection_timeout`](Self::connection_timeout). The supervisor itself
+/// is never held up: its units run in their own tasks.
+///
+/// # Caveats
+///
+/// A flood of more than [`max_connections`](Self::max_connections) new
+/// connections within the time a probe takes to send its request (a
+/// round trip) can still push the probe out; the kubelet then retries.
 ///
 /// # Examples
 ///
@@ -96,56 +139,183 @@ impl Default for HttpEndpoint {
 impl HttpEndpoint {
     /// The defaults: [`DEFAULT_HTTP_ADDR`], 64 connections, 16 KiB requests,
     /// 5 s to send the headers, 30 s per connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{DEFAULT_HTTP_ADDR, HttpEndpoint};
+    ///
+    /// let endpoint = HttpEndpoint::new();
+    /// assert!(format!("{endpoint:?}").contains(&DEFAULT_HTTP_ADDR.to_string()));
+    /// ```
     pub fn new() -> Self {
         HttpEndpoint::default()
     }
 
     /// The address to bind; port 0 picks a free port (see
     /// [`HttpServer::local_addr`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::HttpEndpoint;
+    ///
+    /// // Reachable from outside the host (a pod's kubelet, say).
+    /// let endpoint = HttpEndpoint::new().addr("0.0.0.0:9000".parse().unwrap());
+    /// # let _ = endpoint;
+    /// ```
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = addr;
         self
     }
 
-    /// How many connections are served at once (at least 1); more are
-    /// closed as soon as they are accepted.
+    /// How many connections may be open at once (1 to 65,536; default 64).
+    /// When that many are open, a new connection closes the one that has
+    /// waited the longest for a request; it is refused only when every one
+    /// has a request in progress.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::HttpEndpoint;
+    ///
+    /// let endpoint = HttpEndpoint::new().max_connections(16);
+    /// # let _ = endpoint;
+    /// ```
     pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+        self.max_connections = max;
         self
     }
 
-    /// The largest request accepted, headers and body (at least 8 KiB): the
-    /// headers of a larger one are refused with 431, a larger declared body
-    /// with 413.
+    /// The largest request accepted, headers and body (8 KiB to 1 MiB;
+    /// default 16 KiB): the headers of a larger one are refused with 431, a
+    /// larger declared body with 413.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::HttpEndpoint;
+    ///
+    /// let endpoint = HttpEndpoint::new().max_request_size(64 * 1024);
+    /// # let _ = endpoint;
+    /// ```
     pub fn max_request_size(mut self, bytes: usize) -> Self {
-        self.max_request_size = bytes.max(8192);
+        self.max_request_size = bytes;
         self
     }
 
-    /// How long a client has to send a request's headers.
+    /// How long a client has to send a request's headers, counted from
+    /// when the connection opens or the previous answer was sent (1 ms to
+    /// 1 h; default 5 s). It also closes a kept-alive connection left idle
+    /// that long.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::HttpEndpoint;
+    ///
+    /// let endpoint = HttpEndpoint::new().header_read_timeout(Duration::from_secs(2));
+    /// # let _ = endpoint;
+    /// ```
     pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
         self.header_read_timeout = timeout;
         self
     }
 
-    /// The longest a connection may last, however slowly the client reads.
+    /// The longest a connection may last, however slowly the client reads
+    /// (1 ms to 24 h; default 30 s). Then it is closed once its request in
+    /// progress, if any, has been answered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::HttpEndpoint;
+    ///
+    /// let endpoint = HttpEndpoint::new().connection_timeout(Duration::from_secs(60));
+    /// # let _ = endpoint;
+    /// ```
     pub fn connection_timeout(mut self, timeout: Duration) -> Self {
         self.connection_timeout = timeout;
         self
+    }
+
+    /// Checks every setting against its range.
+    fn validate(&self) -> Result<(), Error> {
+        let invalid = |setting: &'static str, reason: String| Error::InvalidSetting {
+            unit: ENDPOINT.to_owned(),
+            setting,
+            reason,
+        };
+        if !MAX_CONNECTIONS.contains(&self.max_connections) {
+            return Err(invalid(
+                "max_connections",
+                format!(
+                    "{} connections; allow between {} and {}",
+                    self.max_connections,
+                    MAX_CONNECTIONS.start(),
+                    MAX_CONNECTIONS.end()
+                ),
+            ));
+        }
+        if !MAX_REQUEST_SIZE.contains(&self.max_request_size) {
+            return Err(invalid(
+                "max_request_size",
+                format!(
+                    "{} bytes; allow between {} (8 KiB) and {} (1 MiB)",
+                    self.max_request_size,
+                    MAX_REQUEST_SIZE.start(),
+                    MAX_REQUEST_SIZE.end()
+                ),
+            ));
+        }
+        for (setting, value, range) in [
+            ("header_read_timeout", self.header_read_timeout, HEADER_READ_TIMEOUT),
+            ("connection_timeout", self.connection_timeout, CONNECTION_TIMEOUT),
+        ] {
+            if !range.contains(&value) {
+                return Err(invalid(
+                    setting,
+                    format!("{value:?}; give a duration between {:?} and {:?}", range.start(), range.end()),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Binds the address and serves the endpoint for `handle`'s supervisor
     /// in a background task, until the supervisor has shut down (or every
     /// handle is dropped), or [`HttpServer::shutdown`].
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Error, HttpEndpoint, Supervisor};
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let server = HttpEndpoint::new().addr("127.0.0.1:0".parse().unwrap()).serve(&handle).await?;
+    /// server.shutdown().await;
+    ///
+    /// let refused = HttpEndpoint::new().max_connections(0).serve(&handle).await;
+    /// assert!(matches!(refused, Err(Error::InvalidSetting { setting: "max_connections", .. })));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
     /// # Errors
     ///
-    /// [`Error::Io`] when the address cannot be bound.
+    /// [`Error::InvalidSetting`] naming a setting out of range (see the
+    /// table above), [`Error::Io`] when the address cannot be bound.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
     pub async fn serve(self, handle: &SupervisorHandle) -> Result<HttpServer, Error> {
+        self.validate()?;
         let listener = TcpListener::bind(self.addr).await.map_err(|source| Error::Io {
             context: format!("cannot bind the HTTP endpoint to {}", self.addr),
             source,
@@ -192,6 +362,23 @@ impl SupervisorHandle {
 
 /// A running HTTP endpoint. Dropping it leaves the endpoint running until the
 /// supervisor shuts down.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// use supervisor::Supervisor;
+///
+/// let handle = Supervisor::builder().build()?.start();
+/// let server = handle.serve_http("127.0.0.1:0".parse().unwrap()).await?;
+/// let addr = server.local_addr();
+/// server.shutdown().await; // stops it before the supervisor
+/// assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 pub struct HttpServer {
     local_addr: SocketAddr,
     stop: CancellationToken,
@@ -232,8 +419,106 @@ impl fmt::Debug for HttpServer {
     }
 }
 
+/// The open connections, at most `max` of them.
+struct Connections {
+    max: usize,
+    table: Mutex<Table>,
+    /// Told when the last connection has given up its slot.
+    emptied: Notify,
+}
+
+#[derive(Default)]
+struct Table {
+    next_id: u64,
+    open: HashMap<u64, Open>,
+}
+
+struct Open {
+    /// Since when it has been waiting for a request; `None` while one is in
+    /// progress.
+    idle_since: Option<Instant>,
+    /// Closes it at once.
+    close: CancellationToken,
+}
+
+impl Connections {
+    fn new(max: usize) -> Arc<Self> {
+        Arc::new(Connections { max, table: Mutex::new(Table::default()), emptied: Notify::new() })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Makes room for a new connection, closing the one idle the longest if
+    /// the table is full; `None` when every connection has a request in
+    /// progress.
+    fn admit(self: &Arc<Self>) -> Option<Slot> {
+        let mut table = self.lock();
+        if table.open.len() >= self.max {
+            let (&oldest, _) = table
+                .open
+                .iter()
+                .filter_map(|(id, open)| open.idle_since.map(|since| (id, since)))
+                .min_by_key(|&(_, since)| since)?;
+            if let Some(evicted) = table.open.remove(&oldest) {
+                evicted.close.cancel();
+            }
+        }
+        let id = table.next_id;
+        table.next_id += 1;
+        let close = CancellationToken::new();
+        table.open.insert(id, Open { idle_since: Some(Instant::now()), close: close.clone() });
+        Some(Slot { id, close, connections: self.clone() })
+    }
+
+    /// Completes once no connection holds a slot.
+    async fn all_closed(&self) {
+        loop {
+            let emptied = self.emptied.notified();
+            if self.lock().open.is_empty() {
+                return;
+            }
+            emptied.await;
+        }
+    }
+}
+
+/// A connection's place in the table, given up when dropped.
+struct Slot {
+    id: u64,
+    close: CancellationToken,
+    connections: Arc<Connections>,
+}
+
+impl Slot {
+    /// A request is in progress: the connection is not to be closed for room.
+    fn busy(&self) {
+        if let Some(open) = self.connections.lock().open.get_mut(&self.id) {
+            open.idle_since = None;
+        }
+    }
+
+    /// Waiting for the next request.
+    fn idle(&self) {
+        if let Some(open) = self.connections.lock().open.get_mut(&self.id) {
+            open.idle_since = Some(Instant::now());
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut table = self.connections.lock();
+        table.open.remove(&self.id);
+        if table.open.is_empty() {
+            self.connections.emptied.notify_waiters();
+        }
+    }
+}
+
 async fn accept_loop(listener: TcpListener, handle: SupervisorHandle, settings: HttpEndpoint, stop: CancellationToken) {
-    let limit = Arc::new(Semaphore::new(settings.max_connections));
+    let connections = Connections::new(settings.max_connections);
     let settings = Arc::new(settings);
     loop {
         let accepted = tokio::select! {
@@ -251,24 +536,22 @@ async fn accept_loop(listener: TcpListener, handle: SupervisorHandle, settings: 
                 continue;
             }
         };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, max = settings.max_connections, "HTTP endpoint: too many connections; closing one");
+        let Some(slot) = connections.admit() else {
+            tracing::warn!(
+                %peer,
+                max = settings.max_connections,
+                "HTTP endpoint: every connection has a request in progress; closing a new one"
+            );
             drop(stream);
             continue;
         };
-        let (handle, settings, stop) = (handle.clone(), settings.clone(), stop.clone());
-        tokio::spawn(async move {
-            serve_connection(stream, handle, &settings, stop).await;
-            drop(permit);
-        });
+        tokio::spawn(serve_connection(stream, slot, handle.clone(), settings.clone(), stop.clone()));
     }
     drop(listener);
     // Ends the connections too, when the supervisor ended first.
     stop.cancel();
-    // Every connection holds a permit: having them all back means every
-    // connection has ended.
-    let all = u32::try_from(settings.max_connections).unwrap_or(u32::MAX);
-    if tokio::time::timeout(DRAIN_TIMEOUT, limit.acquire_many(all)).await.is_err() {
+    // Every connection holds a slot until it ends (or is closed for room).
+    if tokio::time::timeout(DRAIN_TIMEOUT + Duration::from_millis(100), connections.all_closed()).await.is_err() {
         tracing::warn!("HTTP endpoint: requests still in flight when it stopped");
     }
     tracing::info!("HTTP endpoint stopped");
@@ -276,19 +559,27 @@ async fn accept_loop(listener: TcpListener, handle: SupervisorHandle, settings: 
 
 async fn serve_connection(
     stream: TcpStream,
+    slot: Slot,
     handle: SupervisorHandle,
-    settings: &HttpEndpoint,
+    settings: Arc<HttpEndpoint>,
     stop: CancellationToken,
 ) {
+    let slot = Arc::new(slot);
+    let close = slot.close.clone();
     let max_request_size = settings.max_request_size;
     let service = hyper::service::service_fn(move |request| {
-        let handle = handle.clone();
-        async move { Ok::<_, Infallible>(respond(&handle, &request, max_request_size).await) }
+        let (handle, slot) = (handle.clone(), slot.clone());
+        async move {
+            slot.busy();
+            let response = respond(&handle, &request, max_request_size).await;
+            slot.idle();
+            Ok::<_, Infallible>(response)
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
-        .keep_alive(false)
+        .keep_alive(true)
         .max_buf_size(max_request_size)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
@@ -297,14 +588,23 @@ async fn serve_connection(
             if let Err(error) = result {
                 tracing::debug!(%error, "HTTP endpoint: connection ended with an error");
             }
+            return;
+        }
+        () = close.cancelled() => {
+            tracing::debug!("HTTP endpoint: closed the connection idle the longest to make room");
+            return;
         }
         () = tokio::time::sleep(settings.connection_timeout) => {
             tracing::debug!("HTTP endpoint: connection timed out");
         }
-        () = stop.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN_TIMEOUT, connection).await;
-        }
+        () = stop.cancelled() => {}
+    }
+    // Finish the request in progress, if any, then close.
+    connection.as_mut().graceful_shutdown();
+    tokio::select! {
+        _ = connection => {}
+        () = close.cancelled() => {}
+        () = tokio::time::sleep(DRAIN_TIMEOUT) => {}
     }
 }
 
@@ -348,10 +648,8 @@ async fn respond(
         }
         "/status" => json(StatusCode::OK, &handle.statuses()),
         _ => {
-            let mut response = Response::new(Full::new(Bytes::from(metrics(handle))));
-            response
-                .headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+            let mut response = Response::new(Full::new(Bytes::from(handle.metrics_text())));
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE));
             no_store(response)
         }
     }
@@ -392,115 +690,4 @@ fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
 fn no_store(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
     response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-const STATES: [UnitState; 8] = [
-    UnitState::Waiting,
-    UnitState::Starting,
-    UnitState::Running,
-    UnitState::Backoff,
-    UnitState::Stopping,
-    UnitState::Stopped,
-    UnitState::Exited,
-    UnitState::Failed,
-];
-
-/// The Prometheus text exposition of the supervisor and its units. Reads
-/// states only; runs no health check.
-fn metrics(handle: &SupervisorHandle) -> String {
-    let statuses: Vec<UnitStatus> = handle.statuses();
-    let mut out = String::with_capacity(256 + statuses.len() * 512);
-    let mut family = |name: &str, kind: &str, help: &str, samples: &mut dyn FnMut(&mut String)| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        samples(&mut out);
-    };
-    family("supervisor_up", "gauge", "1 while the supervisor runs, 0 once it has shut down.", &mut |out| {
-        let _ = writeln!(out, "supervisor_up {}", u8::from(health::is_running(handle)));
-    });
-    family(
-        "supervisor_ready",
-        "gauge",
-        "1 when every unit that should run is running and no shutdown has begun (health checks not included).",
-        &mut |out| {
-            let _ = writeln!(out, "supervisor_ready {}", u8::from(health::units_ready(handle)));
-        },
-    );
-    family("supervisor_unit_up", "gauge", "1 while a run of the unit is in progress.", &mut |out| {
-        for status in &statuses {
-            let _ = writeln!(out, "supervisor_unit_up{{{}}} {}", labels(status), u8::from(status.running));
-        }
-    });
-    family("supervisor_unit_state", "gauge", "1 for the state the unit is in, 0 for the others.", &mut |out| {
-        for status in &statuses {
-            for state in STATES {
-                let value = u8::from(status.state == state);
-                let _ = writeln!(out, "supervisor_unit_state{{{},state=\"{state}\"}} {value}", labels(status));
-            }
-        }
-    });
-    family(
-        "supervisor_unit_restarts",
-        "gauge",
-        "Restarts performed since the unit was last started by hand.",
-        &mut |out| {
-            for status in &statuses {
-                let _ = writeln!(out, "supervisor_unit_restarts{{{}}} {}", labels(status), status.restart_count);
-            }
-        },
-    );
-    family("supervisor_unit_last_exit_code", "gauge", "Exit code of the unit's last run, if it had one.", &mut |out| {
-        for status in &statuses {
-            if let Some(code) = status.exit_code {
-                let _ = writeln!(out, "supervisor_unit_last_exit_code{{{}}} {code}", labels(status));
-            }
-        }
-    });
-    family(
-        "supervisor_unit_last_exit_signal",
-        "gauge",
-        "The signal that ended the unit's last run, if one did.",
-        &mut |out| {
-            for status in &statuses {
-                if let Some(signal) = status.signal {
-                    let _ = writeln!(out, "supervisor_unit_last_exit_signal{{{}}} {signal}", labels(status));
-                }
-            }
-        },
-    );
-    family("supervisor_unit_uptime_seconds", "gauge", "How long the unit's current run has lasted.", &mut |out| {
-        for status in &statuses {
-            let uptime = status.uptime.map_or(0.0, |uptime| uptime.as_secs_f64());
-            let _ = writeln!(out, "supervisor_unit_uptime_seconds{{{}}} {uptime}", labels(status));
-        }
-    });
-    out
-}
-
-fn labels(status: &UnitStatus) -> String {
-    let kind = status.kind.as_str();
-    format!("unit=\"{}\",type=\"{kind}\"", escape_label(&status.name))
-}
-
-/// Escapes a label value as the text format requires.
-fn escape_label(value: &str) -> String {
-    let mut escaped = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '\\' => escaped.push_str("\\\\"),
-            '"' => escaped.push_str("\\\""),
-            '\n' => escaped.push_str("\\n"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(escape_label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
 }

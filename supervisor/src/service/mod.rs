@@ -4,6 +4,7 @@
 pub(crate) mod health;
 #[cfg(feature = "http")]
 pub(crate) mod http;
+pub(crate) mod metrics;
 pub(crate) mod pidfile;
 pub(crate) mod signals;
 

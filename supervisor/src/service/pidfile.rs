@@ -4,30 +4,50 @@ use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::future::Future;
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
-use rustix::fs::{FlockOperation, flock};
+use rustix::fs::{FlockOperation, Mode, OFlags, flock};
 
 use crate::extensions::ShutdownHook;
 use crate::{Error, SupervisorBuilder};
 
 /// How often `create` goes round when another process changes the file under
-/// it at the same moment.
-const ATTEMPTS: usize = 8;
+/// it at the same moment, or holds its lock without naming a live process.
+const ATTEMPTS: u32 = 10;
+/// The most of an existing file that is read: a PID and a newline, with room
+/// to spare. A larger file names no PID.
+const MAX_CONTENTS: usize = 64;
 
 /// A PID file that holds this process's ID, locked for as long as the value
 /// lives, and removed when it is dropped.
 ///
 /// The file is never read and then written: the PID is written to a locked
 /// file beside it, which is then linked into place, an atomic step that fails
-/// if the file exists. An existing file whose lock no live process holds is
-/// stale (its process died without removing it) and is replaced, again
-/// atomically. An existing file locked by another process, or naming a live
-/// process other than this one, refuses the new instance with
-/// [`Error::AlreadyRunning`].
+/// if the file exists. An existing file is then judged by one rule:
+///
+/// - it is **stale**, and is replaced (atomically, while holding its lock),
+///   when no process holds its lock and it does not name a live process
+///   other than this one (it names a dead process, this one, or nothing
+///   readable: a process that died, or a container's previous run with the
+///   same PID, left it behind);
+/// - otherwise it is **held**: by the process that holds its lock, or, when
+///   nobody holds it, by the live process it names (written by a program
+///   that does not lock). Then `create` fails: with
+///   [`Error::AlreadyRunning`] naming the live process the file names, or,
+///   when a process holds the lock of a file that names no live process
+///   (another instance in the middle of replacing a stale file, say), with
+///   an [`Error::Io`] that says so once that has lasted about half a second.
+///
+/// Only a regular file is ever read or replaced: a FIFO, a device, a socket,
+/// a directory or a symbolic link at the path is refused with an
+/// [`Error::Io`] at once (it is opened without blocking and without
+/// following a link, and never read more than a few bytes of), and left as
+/// it is.
 ///
 /// With [`SupervisorBuilder::pid_file`] the supervisor creates the file in
 /// `build()` and removes it at the end of its shutdown. With a `supervise!`
@@ -62,8 +82,11 @@ pub struct PidFile {
 
 /// Who holds an existing PID file.
 enum Holder {
-    /// A live process (locked, or naming a live process).
+    /// A live process it names (locked, or unlocked but naming it).
     Running(u32),
+    /// Locked by a process, but naming no live process: `Some` dead PID, or
+    /// `None` for contents that are not a PID.
+    Locked(Option<u32>),
     /// Nobody: the file is stale; it is open and locked here until the
     /// value is dropped.
     Stale(File),
@@ -73,12 +96,28 @@ enum Holder {
 
 impl PidFile {
     /// Creates the PID file at `path`, containing this process's ID, and
-    /// locks it.
+    /// locks it; see [`PidFile`] for when an existing file is replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::PidFile;
+    ///
+    /// let path = std::env::temp_dir().join(format!("create-doc-{}.pid", std::process::id()));
+    /// // A file left by a process that died is replaced.
+    /// std::fs::write(&path, "4194304\n")?;
+    /// let pid_file = PidFile::create(&path)?;
+    /// assert_eq!(std::fs::read_to_string(&path)?, format!("{}\n", std::process::id()));
+    /// # drop(pid_file);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`Error::AlreadyRunning`] when another live process holds the file,
-    /// [`Error::Io`] when it cannot be written.
+    /// [`Error::AlreadyRunning`] when another live process holds the file;
+    /// [`Error::Io`] when it cannot be written, when something other than a
+    /// regular file is at `path`, or when a process holds its lock but it
+    /// names no live process.
     pub fn create(path: impl AsRef<Path>) -> Result<PidFile, Error> {
         let path = path.as_ref();
         let pid = std::process::id();
@@ -94,11 +133,45 @@ impl PidFile {
         match placed {
             Ok(()) => Ok(PidFile { path: path.to_owned(), file }),
             Err(Placed::Running(holder)) => Err(Error::AlreadyRunning { path: path.to_owned(), pid: holder }),
+            Err(Placed::Locked(named)) => {
+                let named = match named {
+                    Some(pid) => format!("it names process {pid}, which is not running"),
+                    None => "it names no process".to_owned(),
+                };
+                Err(Error::Io {
+                    context: format!("PID file {} is locked by another process", path.display()),
+                    source: io::Error::new(
+                        io::ErrorKind::ResourceBusy,
+                        format!(
+                            "{named}; another instance may be replacing it; try again, or find the holder with `fuser {}`",
+                            path.display()
+                        ),
+                    ),
+                })
+            }
+            Err(Placed::NotRegular(what)) => Err(Error::Io {
+                context: format!("PID file {} is {what}", path.display()),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not a regular file; remove it or choose another PID file",
+                ),
+            }),
             Err(Placed::Io(what, source)) => Err(io_error(what, source)),
         }
     }
 
     /// Where the file is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::PidFile;
+    ///
+    /// let path = std::env::temp_dir().join(format!("path-doc-{}.pid", std::process::id()));
+    /// let pid_file = PidFile::create(&path)?;
+    /// assert_eq!(pid_file.path(), path);
+    /// # Ok::<(), supervisor::Error>(())
+    /// ```
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
@@ -106,7 +179,7 @@ impl PidFile {
 
     /// Whether `path` still names this very file (not a replacement).
     fn is_in_place(&self) -> bool {
-        match (fs::metadata(&self.path), self.file.metadata()) {
+        match (fs::symlink_metadata(&self.path), self.file.metadata()) {
             (Ok(on_disk), Ok(ours)) => same_file(&on_disk, &ours),
             _ => false,
         }
@@ -133,12 +206,15 @@ impl fmt::Debug for PidFile {
 
 enum Placed {
     Running(u32),
+    Locked(Option<u32>),
+    NotRegular(&'static str),
     Io(&'static str, io::Error),
 }
 
 /// Puts the locked file at `temp` in place at `path`.
 fn place(path: &Path, temp: &Path) -> Result<(), Placed> {
-    let mut last = io::Error::other("the file kept changing");
+    let mut last = Placed::Io("cannot take it over", io::Error::other("the file kept changing"));
+    let mut pause = Duration::from_millis(1);
     for _ in 0..ATTEMPTS {
         // Fails if `path` exists: the exclusive creation.
         match fs::hard_link(temp, path) {
@@ -157,46 +233,101 @@ fn place(path: &Path, temp: &Path) -> Result<(), Placed> {
                 drop(stale);
                 return renamed.map_err(|error| Placed::Io("cannot replace a stale file", error));
             }
+            Ok(Holder::Locked(named)) => {
+                // Most likely another instance replacing a stale file: its
+                // own file is about to be in place. Look again shortly.
+                last = Placed::Locked(named);
+                std::thread::sleep(pause);
+                pause = pause.saturating_mul(2);
+            }
             Ok(Holder::Changed) => {}
-            Err(error) => last = error,
+            Err(Inspected::NotRegular(what)) => return Err(Placed::NotRegular(what)),
+            Err(Inspected::Io(error)) => last = Placed::Io("cannot take it over", error),
         }
     }
-    Err(Placed::Io("cannot take it over", last))
+    Err(last)
 }
 
-/// Looks at an existing PID file.
-fn inspect(path: &Path) -> io::Result<Holder> {
-    let mut file = match File::open(path) {
-        Ok(file) => file,
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Holder::Changed),
-        Err(error) => return Err(error),
-    };
-    let locked = match flock(&file, FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => true,
-        Err(rustix::io::Errno::WOULDBLOCK) => false,
-        Err(errno) => return Err(errno.into()),
-    };
-    let mut contents = String::new();
-    file.read_to_string(&mut contents)?;
-    let pid = contents.trim().parse::<u32>().ok();
-    if !locked {
-        return Ok(Holder::Running(pid.unwrap_or(0)));
+enum Inspected {
+    NotRegular(&'static str),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Inspected {
+    fn from(error: io::Error) -> Self {
+        Inspected::Io(error)
     }
-    match fs::metadata(path) {
-        Ok(on_disk) if same_file(&on_disk, &file.metadata()?) => {}
+}
+
+/// Looks at an existing PID file: opened without blocking (a FIFO would
+/// block) and without following a link, only a regular file, and never more
+/// than `MAX_CONTENTS` bytes of it.
+fn inspect(path: &Path) -> Result<Holder, Inspected> {
+    let flags = OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NOCTTY;
+    let file = match rustix::fs::open(path, flags, Mode::empty()) {
+        Ok(fd) => File::from(fd),
+        Err(rustix::io::Errno::NOENT) => return Ok(Holder::Changed),
+        // What O_NOFOLLOW answers for a symbolic link (EMLINK on FreeBSD).
+        Err(rustix::io::Errno::LOOP | rustix::io::Errno::MLINK) => {
+            return Err(Inspected::NotRegular("a symbolic link"));
+        }
+        Err(errno) => return Err(io::Error::from(errno).into()),
+    };
+    let metadata = file.metadata()?;
+    if !metadata.is_file() {
+        return Err(Inspected::NotRegular(describe(&metadata.file_type())));
+    }
+    let held_elsewhere = match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => false,
+        Err(rustix::io::Errno::WOULDBLOCK) => true,
+        Err(errno) => return Err(io::Error::from(errno).into()),
+    };
+    let mut contents = Vec::with_capacity(MAX_CONTENTS);
+    (&file).take(MAX_CONTENTS as u64 + 1).read_to_end(&mut contents)?;
+    let pid = if contents.len() > MAX_CONTENTS {
+        None
+    } else {
+        std::str::from_utf8(&contents).ok().and_then(|text| text.trim().parse::<u32>().ok())
+    };
+    let live_pid = pid.filter(|&pid| is_alive(pid));
+    if held_elsewhere {
+        return Ok(match live_pid {
+            Some(pid) => Holder::Running(pid),
+            None => Holder::Locked(pid),
+        });
+    }
+    match fs::symlink_metadata(path) {
+        Ok(on_disk) if same_file(&on_disk, &metadata) => {}
         Ok(_) => return Ok(Holder::Changed),
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Holder::Changed),
-        Err(error) => return Err(error),
+        Err(error) => return Err(error.into()),
     }
-    // Unlocked, but naming a live process that is not this one: written by
-    // something that does not lock. Refuse rather than guess.
-    if let Some(pid) = pid
+    // Locked here, so nobody else held it; but naming a live process that is
+    // not this one: written by something that does not lock. Refuse rather
+    // than guess.
+    if let Some(pid) = live_pid
         && pid != std::process::id()
-        && is_alive(pid)
     {
         return Ok(Holder::Running(pid));
     }
     Ok(Holder::Stale(file))
+}
+
+/// What a file that is not a regular one is, for messages.
+fn describe(file_type: &fs::FileType) -> &'static str {
+    if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else {
+        "something other than a regular file"
+    }
 }
 
 fn create_locked(temp: &Path, pid: u32) -> io::Result<File> {
@@ -215,9 +346,11 @@ fn create_locked(temp: &Path, pid: u32) -> io::Result<File> {
     Ok(file)
 }
 
+/// A temporary name beside `path`, unique to this process and this call.
 fn temp_path(path: &Path, pid: u32) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
     let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.{pid}.tmp"))
+    path.with_file_name(format!(".{name}.{pid}.{}.tmp", NEXT.fetch_add(1, Ordering::Relaxed)))
 }
 
 fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
@@ -248,8 +381,11 @@ impl SupervisorBuilder {
     /// Writes this process's ID to `path` when the supervisor is built, and
     /// removes it at the end of its shutdown. See [`PidFile`].
     ///
-    /// `build()` then fails with [`Error::AlreadyRunning`] when another live
-    /// instance holds the file.
+    /// `build()` then fails as [`PidFile::create`] does: with
+    /// [`Error::AlreadyRunning`] when another live instance holds the file,
+    /// with [`Error::Io`] when it cannot be written or something other than
+    /// a regular file is at `path`. A stale file (nobody holds its lock and
+    /// it names no live process other than this one) is replaced.
     ///
     /// # Examples
     ///
