@@ -50,7 +50,11 @@
 //! - `http`: the health endpoint.
 //! - `systemd`: `sd_notify` readiness and watchdog.
 
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// On docs.rs (`--cfg docsrs`, a nightly rustdoc): `doc_cfg` turns on
+// `doc(auto_cfg)`, which labels every item behind `#[cfg(feature = ...)]` with
+// the feature it needs. (`doc_auto_cfg` was merged into `doc_cfg` and is an
+// error on current nightlies.)
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(clippy::unwrap_used)]
 
 #[cfg(not(unix))]
