@@ -9,7 +9,7 @@
 //! - `stop/supervised`: `stop_unit` of a daemon `sleep` (signal to the
 //!   group, wait, reap, drain, state updated), from the call to its return.
 //!
-//! Run with `cargo bench -p supervisor --bench processes`. The ratios are
+//! Run with `cargo bench -p tokio-supervisor --bench processes`. The ratios are
 //! printed at the end, measured in rounds that alternate raw and supervised.
 
 use std::time::{Duration, Instant};

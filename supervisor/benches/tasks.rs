@@ -11,7 +11,7 @@
 //! pairs whose medians make the summary's ratios (so that a change in the
 //! machine's load weighs on both sides alike).
 //!
-//! Run with `cargo bench -p supervisor --bench tasks`; a summary table of
+//! Run with `cargo bench -p tokio-supervisor --bench tasks`; a summary table of
 //! figures and ratios is printed last.
 
 use std::alloc::System;

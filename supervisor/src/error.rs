@@ -19,6 +19,31 @@ use std::path::PathBuf;
 ///     .unwrap_err();
 /// assert!(matches!(err, Error::DuplicateName { ref name } if name == "ticker"));
 /// ```
+///
+/// More variants may be added: a `match` on it needs a `_` arm. Its `Display`
+/// is the message to show.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// use supervisor::{Context, Error, Supervisor, TaskSpec};
+///
+/// let handle = Supervisor::builder()
+///     .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
+///     .build()?
+///     .start();
+/// match handle.restart("tikcer").await {
+///     Ok(()) => unreachable!("there is no such unit"),
+///     Err(Error::UnknownUnit { name, known }) => {
+///         assert_eq!(name, "tikcer");
+///         assert!(known.contains("ticker"));
+///     }
+///     Err(other) => panic!("{other}"),
+/// }
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -50,7 +50,11 @@
 //! - `http`: the health endpoint.
 //! - `systemd`: `sd_notify` readiness and watchdog.
 
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// On docs.rs (`--cfg docsrs`, a nightly rustdoc): `doc_cfg` turns on
+// `doc(auto_cfg)`, which labels every item behind `#[cfg(feature = ...)]` with
+// the feature it needs. (`doc_auto_cfg` was merged into `doc_cfg` and is an
+// error on current nightlies.)
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(clippy::unwrap_used)]
 
 #[cfg(not(unix))]
@@ -225,3 +229,72 @@ pub use supervisor_macros::supervise;
 #[cfg(all(doctest, feature = "macros"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// The types that will grow are `#[non_exhaustive]`: code outside the crate
+/// matches them with a `_` arm and never builds a status itself, so adding a
+/// state, a kind, a rule or a field is not a breaking change.
+///
+/// ```compile_fail,E0004
+/// use supervisor::UnitState;
+/// fn code(state: UnitState) -> u8 {
+///     match state {
+///         UnitState::Starting => 0,
+///         UnitState::Running => 1,
+///         UnitState::Backoff => 2,
+///         UnitState::Stopping => 3,
+///         UnitState::Stopped => 4,
+///         UnitState::Exited => 5,
+///         UnitState::Failed => 6,
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0004
+/// use supervisor::UnitKind;
+/// fn code(kind: UnitKind) -> u8 {
+///     match kind {
+///         UnitKind::Task => 0,
+///         UnitKind::Process => 1,
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0004
+/// use supervisor::MaxRestarts;
+/// fn limit(max: MaxRestarts) -> Option<u32> {
+///     match max {
+///         MaxRestarts::Unlimited => None,
+///         MaxRestarts::AtMost(n) => Some(n),
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0004
+/// use supervisor::RestartOn;
+/// fn code(on: RestartOn) -> u8 {
+///     match on {
+///         RestartOn::Always => 0,
+///         RestartOn::Failure => 1,
+///         RestartOn::Never => 2,
+///     }
+/// }
+/// ```
+///
+/// ```compile_fail,E0639
+/// use supervisor::{UnitKind, UnitState, UnitStatus};
+/// let status = UnitStatus {
+///     name: "worker".to_owned(),
+///     kind: UnitKind::Task,
+///     state: UnitState::Running,
+///     running: true,
+///     pid: None,
+///     restart_count: 0,
+///     last_start: None,
+///     uptime: None,
+///     exit_code: None,
+///     signal: None,
+///     last_error: None,
+/// };
+/// ```
+#[cfg(doctest)]
+struct NonExhaustiveDoctests;

@@ -55,20 +55,46 @@ impl std::hash::Hash for Signal {
 
 impl Signal {
     /// Looks a signal up by name, with or without the `SIG` prefix
-    /// (`"TERM"`, `"SIGTERM"`).
+    /// (`"TERM"`, `"SIGTERM"`). Names are upper case, as in `kill -l`.
+    ///
+    /// ```
+    /// use supervisor::Signal;
+    ///
+    /// assert_eq!(Signal::from_name("SIGHUP"), Some(Signal::HUP));
+    /// assert_eq!(Signal::from_name("USR1"), Some(Signal::USR1));
+    /// assert_eq!(Signal::from_name("term"), None);
+    /// assert_eq!(Signal::from_name("SIGRTMIN"), None); // not one of the constants
+    /// ```
     #[must_use]
     pub fn from_name(name: &str) -> Option<Signal> {
         let bare = name.strip_prefix("SIG").unwrap_or(name);
         Self::ALL.iter().find(|(known, _)| *known == bare).map(|(_, signal)| *signal)
     }
 
-    /// The signal's number on this platform.
+    /// The signal's number on this platform, as in
+    /// [`UnitStatus::signal`](crate::UnitStatus::signal).
+    ///
+    /// ```
+    /// use supervisor::Signal;
+    ///
+    /// assert_eq!(Signal::KILL.number(), 9);
+    /// assert_eq!(Signal::TERM.number(), 15);
+    /// ```
     #[must_use]
     pub fn number(self) -> i32 {
         self.0.as_raw()
     }
 
-    /// The name without the `SIG` prefix, e.g. `"TERM"`.
+    /// The name without the `SIG` prefix, e.g. `"TERM"`; `Display` adds the
+    /// prefix.
+    ///
+    /// ```
+    /// use supervisor::Signal;
+    ///
+    /// assert_eq!(Signal::INT.name(), "INT");
+    /// assert_eq!(Signal::INT.to_string(), "SIGINT");
+    /// assert_eq!(Signal::from_name(Signal::WINCH.name()), Some(Signal::WINCH));
+    /// ```
     #[must_use]
     pub fn name(self) -> &'static str {
         Self::ALL.iter().find(|(_, signal)| *signal == self).map_or("?", |(name, _)| name)

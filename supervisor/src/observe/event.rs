@@ -54,6 +54,25 @@ impl Event {
 }
 
 /// What happened to a unit.
+///
+/// More kinds of event may be added: a `match` on it needs a `_` arm.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{Event, EventKind};
+///
+/// fn log(event: &Event) {
+///     match &event.kind {
+///         EventKind::Restarting { attempt, delay } => {
+///             println!("{}: restart #{attempt} in {delay:?}", event.unit)
+///         }
+///         EventKind::GaveUp { reason } => eprintln!("{}: gave up: {reason}", event.unit),
+///         _ => {}
+///     }
+/// }
+/// # let _ = log;
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum EventKind {
@@ -109,7 +128,8 @@ pub enum EventKind {
     },
 }
 
-/// How a run ended.
+/// How a run ended. More endings may be added: a `match` on it needs a `_`
+/// arm.
 ///
 /// # Examples
 ///
@@ -159,13 +179,31 @@ pub enum ExitReason {
 
 impl ExitReason {
     /// Whether the run counts as a success for [`RestartOn`](crate::RestartOn).
+    ///
+    /// ```
+    /// use supervisor::ExitReason;
+    ///
+    /// assert!(ExitReason::Success.is_success());
+    /// assert!(!ExitReason::Code(1).is_success());
+    /// assert!(!ExitReason::Error("connection refused".into()).is_success());
+    /// ```
     #[must_use]
     pub fn is_success(&self) -> bool {
         matches!(self, ExitReason::Success | ExitReason::SuccessCode(_))
     }
 
     /// The exit code kept in the status: a process's code, `0` or `1` for a
-    /// task that returned `Ok` or `Err`.
+    /// task that returned `Ok` or `Err`. `None` for a panic, a signal or a
+    /// failure to start.
+    ///
+    /// ```
+    /// use supervisor::ExitReason;
+    ///
+    /// assert_eq!(ExitReason::Success.exit_code(), Some(0));
+    /// assert_eq!(ExitReason::Error("timeout".into()).exit_code(), Some(1));
+    /// assert_eq!(ExitReason::Code(42).exit_code(), Some(42));
+    /// assert_eq!(ExitReason::Signal(9).exit_code(), None);
+    /// ```
     #[must_use]
     pub fn exit_code(&self) -> Option<i32> {
         match self {
@@ -181,6 +219,13 @@ impl ExitReason {
     }
 
     /// The terminating signal, if any.
+    ///
+    /// ```
+    /// use supervisor::{ExitReason, Signal};
+    ///
+    /// assert_eq!(ExitReason::Signal(Signal::KILL.number()).signal(), Some(9));
+    /// assert_eq!(ExitReason::Code(137).signal(), None);
+    /// ```
     #[must_use]
     pub fn signal(&self) -> Option<i32> {
         match self {
@@ -190,6 +235,15 @@ impl ExitReason {
     }
 
     /// The message kept as `last_error`, for failures that have one.
+    ///
+    /// ```
+    /// use supervisor::ExitReason;
+    ///
+    /// assert_eq!(ExitReason::Success.error_message(), None);
+    /// assert_eq!(ExitReason::Panic("index out of bounds".into()).error_message().as_deref(),
+    ///            Some("panicked: index out of bounds"));
+    /// assert_eq!(ExitReason::Code(3).error_message().as_deref(), Some("exited with code 3"));
+    /// ```
     #[must_use]
     pub fn error_message(&self) -> Option<String> {
         match self {

@@ -9,8 +9,28 @@ use serde::{Serialize, Serializer};
 ///
 /// Serialised as `"task"`, `"process"` or `"group"` (under the JSON key
 /// `type`).
+///
+/// More kinds may be added: a `match` on it needs a
+/// `_` arm.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::UnitKind;
+///
+/// fn noun(kind: UnitKind) -> &'static str {
+///     match kind {
+///         UnitKind::Task => "task",
+///         UnitKind::Process => "process",
+///         _ => "unit",
+///     }
+/// }
+/// assert_eq!(noun(UnitKind::Process), "process");
+/// assert_eq!(serde_json::to_string(&UnitKind::Task).unwrap(), r#""task""#);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum UnitKind {
     /// An async task ([`TaskSpec`](crate::TaskSpec)).
     Task,
@@ -58,8 +78,25 @@ impl UnitKind {
 /// assert!(!UnitState::Failed.is_active());
 /// assert_eq!(UnitState::Running.to_string(), "running");
 /// ```
+///
+/// More states may be added: a `match` on it needs a `_` arm.
+///
+/// ```
+/// use supervisor::UnitState;
+///
+/// fn symbol(state: UnitState) -> char {
+///     match state {
+///         UnitState::Running => '+',
+///         UnitState::Failed => '!',
+///         UnitState::Stopped | UnitState::Exited => '-',
+///         _ => '~', // starting, backoff, stopping, and any state added later
+///     }
+/// }
+/// assert_eq!(symbol(UnitState::Backoff), '~');
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum UnitState {
     /// Waiting for the units it depends on to be ready before it starts.
     Waiting,
@@ -82,6 +119,16 @@ pub enum UnitState {
 impl UnitState {
     /// Whether the unit is in a run or between runs (starting, running, in
     /// backoff or stopping), as opposed to at rest.
+    ///
+    /// ```
+    /// use supervisor::UnitState;
+    ///
+    /// assert!(UnitState::Running.is_active());
+    /// assert!(UnitState::Stopping.is_active());
+    /// for at_rest in [UnitState::Stopped, UnitState::Exited, UnitState::Failed] {
+    ///     assert!(!at_rest.is_active());
+    /// }
+    /// ```
     #[must_use]
     pub fn is_active(self) -> bool {
         matches!(
@@ -90,7 +137,15 @@ impl UnitState {
         )
     }
 
-    /// The lowercase name used in JSON and logs.
+    /// The lowercase name used in JSON and logs; `Display` writes the same.
+    ///
+    /// ```
+    /// use supervisor::UnitState;
+    ///
+    /// assert_eq!(UnitState::Backoff.as_str(), "backoff");
+    /// assert_eq!(serde_json::to_string(&UnitState::Backoff).unwrap(), r#""backoff""#);
+    /// assert_eq!(format!("[{:>8}]", UnitState::Failed), "[  failed]");
+    /// ```
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
@@ -118,6 +173,10 @@ impl fmt::Display for UnitState {
 /// Serialises to camelCase JSON: `kind` under the key `type`, `lastStart` as an
 /// RFC 3339 timestamp, `uptime` as a number of seconds.
 ///
+/// Only the supervisor makes one; read its public fields. Fields may be added,
+/// so it cannot be built or destructured field by field outside this crate
+/// (write `let UnitStatus { name, state, .. } = status;`).
+///
 /// # Examples
 ///
 /// ```
@@ -141,6 +200,7 @@ impl fmt::Display for UnitState {
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
+#[non_exhaustive]
 pub struct UnitStatus {
     /// The unit's name.
     pub name: String,

@@ -27,7 +27,23 @@ use crate::Error;
 /// assert!(MaxRestarts::AtMost(3).allows(2));
 /// assert!(!MaxRestarts::AtMost(3).allows(3));
 /// ```
+///
+/// More kinds of limit may be added: a `match` on it needs a `_` arm.
+///
+/// ```
+/// use supervisor::MaxRestarts;
+///
+/// fn describe(max: MaxRestarts) -> String {
+///     match max {
+///         MaxRestarts::Unlimited => "for ever".to_owned(),
+///         MaxRestarts::AtMost(n) => format!("at most {n} times"),
+///         _ => max.to_string(),
+///     }
+/// }
+/// assert_eq!(describe(MaxRestarts::AtMost(2)), "at most 2 times");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum MaxRestarts {
     /// Restart for ever.
     #[default]
@@ -38,6 +54,15 @@ pub enum MaxRestarts {
 
 impl MaxRestarts {
     /// Whether one more restart is allowed after `performed` restarts.
+    ///
+    /// ```
+    /// use supervisor::MaxRestarts;
+    ///
+    /// assert!(MaxRestarts::Unlimited.allows(u32::MAX));
+    /// assert!(MaxRestarts::AtMost(1).allows(0)); // the first restart
+    /// assert!(!MaxRestarts::AtMost(1).allows(1)); // no second one
+    /// assert!(!MaxRestarts::AtMost(0).allows(0)); // runs once
+    /// ```
     #[must_use]
     pub fn allows(self, performed: u32) -> bool {
         match self {
@@ -84,7 +109,10 @@ impl fmt::Display for MaxRestarts {
 /// assert!(RestartOn::Failure.restarts_after(false));
 /// assert!(!RestartOn::Failure.restarts_after(true));
 /// ```
+///
+/// More rules may be added: a `match` on it needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum RestartOn {
     /// Restart whatever the ending (a supervisor's usual promise).
     #[default]
@@ -98,6 +126,17 @@ pub enum RestartOn {
 
 impl RestartOn {
     /// Whether a run that ended with `succeeded` is restarted.
+    ///
+    /// ```
+    /// use supervisor::RestartOn;
+    ///
+    /// for succeeded in [true, false] {
+    ///     assert!(RestartOn::Always.restarts_after(succeeded));
+    ///     assert!(!RestartOn::Never.restarts_after(succeeded));
+    /// }
+    /// assert!(RestartOn::Failure.restarts_after(false));
+    /// assert!(!RestartOn::Failure.restarts_after(true));
+    /// ```
     #[must_use]
     pub fn restarts_after(self, succeeded: bool) -> bool {
         match self {
@@ -182,11 +221,32 @@ impl Default for RestartPolicy {
 
 impl RestartPolicy {
     /// The default policy: 1 s fixed delay, unlimited restarts, restart always.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{MaxRestarts, RestartOn, RestartPolicy};
+    ///
+    /// let policy = RestartPolicy::new();
+    /// assert_eq!(policy.base_delay(), Duration::from_secs(1));
+    /// assert_eq!(policy.restart_limit(), MaxRestarts::Unlimited);
+    /// assert_eq!(policy.restart_on(), RestartOn::Always);
+    /// assert_eq!(policy, RestartPolicy::default());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
 
     /// The wait before a restart (before backoff and jitter).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{RestartPolicy, TaskSpec};
+    ///
+    /// let policy = RestartPolicy::new().delay(Duration::from_millis(250));
+    /// assert_eq!(policy.base_delay(), Duration::from_millis(250));
+    /// let spec = TaskSpec::new("poller", |_ctx| async {}).restart(policy);
+    /// # let _ = spec;
+    /// ```
     pub fn delay(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
@@ -194,12 +254,32 @@ impl RestartPolicy {
 
     /// How many restarts are allowed before the unit is given up as
     /// [`Failed`](crate::UnitState::Failed).
+    ///
+    /// Takes a [`MaxRestarts`] or, as the macros' `max = ...` does, an integer
+    /// where `-1` means unlimited.
+    ///
+    /// ```
+    /// use supervisor::{MaxRestarts, RestartPolicy};
+    ///
+    /// let policy = RestartPolicy::new().max_restarts(MaxRestarts::AtMost(3));
+    /// assert_eq!(policy.restart_limit(), MaxRestarts::AtMost(3));
+    /// assert_eq!(RestartPolicy::new().max_restarts(-1).restart_limit(), MaxRestarts::Unlimited);
+    /// assert_eq!(RestartPolicy::new().max_restarts(0).restart_limit(), MaxRestarts::AtMost(0));
+    /// ```
     pub fn max_restarts(mut self, max: impl Into<MaxRestarts>) -> Self {
         self.max_restarts = max.into();
         self
     }
 
     /// Which endings are restarted.
+    ///
+    /// ```
+    /// use supervisor::{RestartOn, RestartPolicy};
+    ///
+    /// // A job that runs until it succeeds, then stays `Exited`.
+    /// let policy = RestartPolicy::new().on(RestartOn::Failure);
+    /// assert_eq!(policy.restart_on(), RestartOn::Failure);
+    /// ```
     pub fn on(mut self, on: RestartOn) -> Self {
         self.on = on;
         self
@@ -208,12 +288,40 @@ impl RestartPolicy {
     /// Multiply the delay by `factor` after each restart (exponential
     /// backoff). `1.0`, the default, keeps the delay fixed. Must be finite and
     /// at least `1.0`; checked when the supervisor is built.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{RestartPolicy, Supervisor, TaskSpec};
+    ///
+    /// // 1 s, 2 s, 4 s, ... between restarts, at most 1 min.
+    /// let policy = RestartPolicy::new().delay(Duration::from_secs(1)).backoff(2.0).max_delay(Duration::from_secs(60));
+    /// # let _ = policy;
+    ///
+    /// // A factor below 1.0 would shrink the delay: `build()` refuses it.
+    /// let err = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |_ctx| async {}).restart(RestartPolicy::new().backoff(0.5)))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("backoff"), "{err}");
+    /// ```
     pub fn backoff(mut self, factor: f64) -> Self {
         self.tuning_mut().backoff = factor;
         self
     }
 
     /// The longest delay backoff and jitter may reach.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::RestartPolicy;
+    ///
+    /// // 100 ms, 200 ms, 400 ms, ... then 10 s at most.
+    /// let policy = RestartPolicy::new()
+    ///     .delay(Duration::from_millis(100))
+    ///     .backoff(2.0)
+    ///     .max_delay(Duration::from_secs(10));
+    /// # let _ = policy;
+    /// ```
     pub fn max_delay(mut self, max_delay: Duration) -> Self {
         self.tuning_mut().max_delay = Some(max_delay);
         self
@@ -222,6 +330,22 @@ impl RestartPolicy {
     /// Lengthen each delay by a random fraction of itself, up to `fraction`
     /// (`0.0..=1.0`), so that units failing together do not restart in
     /// lockstep. Jitter only ever adds: a delay is never shorter than asked.
+    /// A fraction outside `0.0..=1.0` is refused when the supervisor is built.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{RestartPolicy, Supervisor, TaskSpec};
+    ///
+    /// // Each delay is 5 s to 5.5 s.
+    /// let policy = RestartPolicy::new().delay(Duration::from_secs(5)).jitter(0.1);
+    /// # let _ = policy;
+    ///
+    /// let err = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |_ctx| async {}).restart(RestartPolicy::new().jitter(1.5)))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("jitter"), "{err}");
+    /// ```
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.tuning_mut().jitter = fraction;
         self
@@ -229,31 +353,84 @@ impl RestartPolicy {
 
     /// A run that lasts at least this long counts as stable: the next restart
     /// waits the base delay again, as if backoff had never grown.
+    ///
+    /// The restart count is not reset: [`max_restarts`](Self::max_restarts)
+    /// still counts every restart (use [`window`](Self::window) for a limit
+    /// that forgets old restarts).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::RestartPolicy;
+    ///
+    /// // Backoff up to 5 min while it keeps crashing; after an hour of running
+    /// // well, the next crash waits 1 s again.
+    /// let policy = RestartPolicy::new()
+    ///     .delay(Duration::from_secs(1))
+    ///     .backoff(2.0)
+    ///     .max_delay(Duration::from_secs(300))
+    ///     .reset_after(Duration::from_secs(3600));
+    /// # let _ = policy;
+    /// ```
     pub fn reset_after(mut self, stable: Duration) -> Self {
         self.tuning_mut().reset_after = Some(stable);
         self
     }
 
     /// Give up when a restart would make more than `max_restarts` restarts
-    /// within `period`.
+    /// within `period`. The period must be longer than zero; checked when the
+    /// supervisor is built.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{MaxRestarts, RestartPolicy};
+    ///
+    /// // Restart for ever, but not more than 5 times within 30 s
+    /// // (systemd's StartLimitBurst=5, StartLimitIntervalSec=30).
+    /// let policy = RestartPolicy::new()
+    ///     .max_restarts(MaxRestarts::Unlimited)
+    ///     .window(5, Duration::from_secs(30));
+    /// # let _ = policy;
+    /// ```
     pub fn window(mut self, max_restarts: u32, period: Duration) -> Self {
         self.tuning_mut().window = Some(Window { max: max_restarts, period });
         self
     }
 
-    /// The base delay.
+    /// The base delay, as set with [`delay`](Self::delay).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::RestartPolicy;
+    ///
+    /// assert_eq!(RestartPolicy::new().delay(Duration::ZERO).base_delay(), Duration::ZERO);
+    /// ```
     #[must_use]
     pub fn base_delay(&self) -> Duration {
         self.delay
     }
 
-    /// The restart limit.
+    /// The restart limit, as set with [`max_restarts`](Self::max_restarts).
+    ///
+    /// ```
+    /// use supervisor::{MaxRestarts, RestartPolicy};
+    ///
+    /// let policy = RestartPolicy::new().max_restarts(MaxRestarts::AtMost(2));
+    /// assert!(policy.restart_limit().allows(1));
+    /// assert!(!policy.restart_limit().allows(2));
+    /// ```
     #[must_use]
     pub fn restart_limit(&self) -> MaxRestarts {
         self.max_restarts
     }
 
-    /// Which endings are restarted.
+    /// Which endings are restarted, as set with [`on`](Self::on).
+    ///
+    /// ```
+    /// use supervisor::{RestartOn, RestartPolicy};
+    ///
+    /// let policy = RestartPolicy::new().on(RestartOn::Never);
+    /// assert!(!policy.restart_on().restarts_after(false));
+    /// ```
     #[must_use]
     pub fn restart_on(&self) -> RestartOn {
         self.on
