@@ -274,6 +274,52 @@ impl SupervisorHandle {
         self.control(name, Op::Start).await
     }
 
+    /// Pauses the unit's restarts without stopping it: it keeps running, but
+    /// when its run ends and its policy would restart it, it waits in
+    /// `Backoff` until [`resume_restarts`](Self::resume_restarts). For
+    /// maintenance: a daemon being fixed that must not be restarted in a
+    /// loop meanwhile. Idempotent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`], or [`Error::GroupNotRunning`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// handle.pause_restarts("worker").await?;
+    /// assert!(handle.status("worker").unwrap().restarts_paused);
+    /// handle.resume_restarts("worker").await?;
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn pause_restarts(&self, name: &str) -> Result<(), Error> {
+        self.control(name, Op::PauseRestarts).await
+    }
+
+    /// Resumes the unit's restarts; a restart that came due while they were
+    /// paused happens now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`], or [`Error::GroupNotRunning`].
+    ///
+    /// # Examples
+    ///
+    /// See [`pause_restarts`](Self::pause_restarts).
+    pub async fn resume_restarts(&self, name: &str) -> Result<(), Error> {
+        self.control(name, Op::ResumeRestarts).await
+    }
+
     /// Adds a unit (a task, a daemon or a whole group) to the root group and
     /// starts it. It is like the registered units in every way, except that
     /// it comes after them in start order and, in a shutdown, units added at
@@ -657,7 +703,7 @@ impl SupervisorHandle {
     async fn control(&self, name: &str, op: Op) -> Result<(), Error> {
         let (group, unit) = self.lookup(name)?;
         let action = op.as_str();
-        if op != Op::Stop && self.shared.is_shutting_down() {
+        if matches!(op, Op::Start | Op::Restart) && self.shared.is_shutting_down() {
             return Err(Error::ShuttingDown { action, unit: unit.path.to_string() });
         }
         let (reply, answer) = oneshot::channel();

@@ -570,6 +570,7 @@ async fn status_json_has_the_documented_shape() {
             "pid",
             "ready",
             "restartCount",
+            "restartsPaused",
             "restartsTotal",
             "running",
             "signal",

@@ -220,6 +220,9 @@ pub struct UnitStatus {
     /// with a restart of its group, including before a manual restart or
     /// start; never decreases.
     pub restarts_total: u64,
+    /// Whether its restarts are paused
+    /// ([`pause_restarts`](crate::SupervisorHandle::pause_restarts)).
+    pub restarts_paused: bool,
     /// Whether the unit is ready: running, for now. A group is ready when
     /// every unit of it that should run is ready.
     pub ready: bool,

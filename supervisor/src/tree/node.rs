@@ -629,6 +629,24 @@ impl Node {
                     let _ = reply.send(Ok(()));
                 }
             },
+            Op::PauseRestarts => {
+                unit.record().paused = true;
+                self.shared.changes.changed();
+                let _ = reply.send(Ok(()));
+            }
+            Op::ResumeRestarts => {
+                let held = {
+                    let mut record = unit.record();
+                    record.paused = false;
+                    std::mem::take(&mut record.held) && record.state == UnitState::Backoff
+                };
+                self.shared.changes.changed();
+                if held && self.ending.is_none() {
+                    count_restart(&unit, true);
+                    self.launch(&unit);
+                }
+                let _ = reply.send(Ok(()));
+            }
             Op::Start if unit.record().stop.is_some() => self.waiters.push(Waiter { unit, wants: Wants::Start(reply) }),
             Op::Start => {
                 let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
@@ -714,7 +732,7 @@ impl Node {
     fn on_timer(&mut self, timer: Timer) {
         match timer {
             Timer::Restart { unit, epoch } => {
-                if self.ending.is_none() && in_backoff(&unit, epoch) {
+                if self.ending.is_none() && in_backoff(&unit, epoch) && !hold_if_paused(&unit) {
                     count_restart(&unit, true);
                     self.launch(&unit);
                 }
@@ -724,7 +742,8 @@ impl Node {
                     return;
                 }
                 for (unit, epoch) in set {
-                    if in_backoff(&unit, epoch) {
+                    // A paused sibling waits for its resume, restarted by its own policy then.
+                    if in_backoff(&unit, epoch) && !hold_if_paused(&unit) {
                         count_restart(&unit, Arc::ptr_eq(&unit, &cause));
                         self.launch(&unit);
                     }
@@ -805,6 +824,14 @@ fn group_body(group: &Unit) -> &GroupBody {
 fn in_backoff(unit: &Unit, epoch: u32) -> bool {
     let record = unit.record();
     record.epoch == epoch && record.state == UnitState::Backoff
+}
+
+/// Whether `unit`'s restarts are paused; if so, its restart waits for the
+/// resume.
+fn hold_if_paused(unit: &Unit) -> bool {
+    let mut record = unit.record();
+    record.held = record.paused;
+    record.paused
 }
 
 /// Counts a restart about to happen: by the unit's policy (`by_policy`), or

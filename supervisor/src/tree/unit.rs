@@ -76,6 +76,10 @@ pub(crate) struct Record {
     pub(crate) run: Option<RunHandle>,
     /// The stop in progress, if any.
     pub(crate) stop: Option<Stop>,
+    /// Restarts are paused: a restart due waits for `resume_restarts`.
+    pub(crate) paused: bool,
+    /// A restart came due while paused.
+    pub(crate) held: bool,
 }
 
 /// How to stop a run in progress.
@@ -137,6 +141,8 @@ impl Unit {
                 epoch: 0,
                 run: None,
                 stop: None,
+                paused: false,
+                held: false,
             }),
         }
     }
@@ -182,6 +188,7 @@ impl Unit {
             pid: record.pid.map(NonZeroU32::get),
             restart_count: record.tracker.restarts(),
             restarts_total: record.restarts_total,
+            restarts_paused: record.paused,
             ready,
             last_start: record.last_start,
             uptime: record.run_started.filter(|_| running).map(|at| at.elapsed()),
@@ -280,6 +287,8 @@ pub(crate) enum Op {
     Start,
     Stop,
     Restart,
+    PauseRestarts,
+    ResumeRestarts,
 }
 
 impl Op {
@@ -288,6 +297,8 @@ impl Op {
             Op::Start => "start",
             Op::Stop => "stop",
             Op::Restart => "restart",
+            Op::PauseRestarts => "pause the restarts of",
+            Op::ResumeRestarts => "resume the restarts of",
         }
     }
 }
