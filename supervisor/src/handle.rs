@@ -532,6 +532,11 @@ impl SupervisorHandle {
     /// Waits until the unit is in `state`, and returns its status then.
     /// Nothing polls: the wait wakes when a unit changes.
     ///
+    /// # Caveats
+    ///
+    /// A state that lasts an instant may be gone when the wait wakes; see
+    /// [`wait_status`](Self::wait_status).
+    ///
     /// # Errors
     ///
     /// [`Error::UnknownUnit`] (also when the unit is removed meanwhile), or
@@ -594,6 +599,44 @@ impl SupervisorHandle {
             |status| matches!(status.state, UnitState::Failed | UnitState::Exited),
         )
         .await
+    }
+
+    /// Waits until the unit's status satisfies `done`, and returns it then.
+    /// Nothing polls: `done` is asked again whenever a unit changes.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnknownUnit`] (also when the unit is removed meanwhile), or
+    /// [`Error::WillNotHappen`] once the supervisor has ended without `done`
+    /// being satisfied.
+    ///
+    /// # Caveats
+    ///
+    /// `done` sees the status when the wait wakes, not every status the unit
+    /// went through: a state that lasts an instant (a run that fails at once
+    /// is `Running` only briefly) may be gone by then. Wait for the
+    /// [`Event`] to see every step.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{MaxRestarts, RestartPolicy, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("flaky", |_ctx| async { Err::<(), _>("boom") })
+    ///         .restart(RestartPolicy::new().delay(std::time::Duration::ZERO).max_restarts(MaxRestarts::AtMost(3))))
+    ///     .build()?
+    ///     .start();
+    /// let status = handle.wait_status("flaky", |status| status.restart_count >= 2).await?;
+    /// assert!(status.restart_count >= 2);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_status(&self, name: &str, done: impl Fn(&UnitStatus) -> bool) -> Result<UnitStatus, Error> {
+        self.wait_until(name, "as waited for", done, |_| false).await
     }
 
     async fn wait_until(

@@ -51,14 +51,9 @@ async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 }
 
 async fn wait_status(handle: &SupervisorHandle, name: &str, pred: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    let began = Instant::now();
-    loop {
-        let status = handle.status(name).expect("known unit");
-        if pred(&status) {
-            return status;
-        }
-        assert!(began.elapsed() < DEADLINE, "timed out waiting on `{name}`; last status: {status:#?}");
-        tokio::time::sleep(Duration::from_millis(3)).await;
+    match tokio::time::timeout(DEADLINE, handle.wait_status(name, pred)).await {
+        Ok(status) => status.expect("the unit exists and the supervisor runs"),
+        Err(_) => panic!("timed out waiting on `{name}`; last status: {:#?}", handle.status(name)),
     }
 }
 

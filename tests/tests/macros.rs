@@ -30,19 +30,9 @@ async fn waits_for_stop(ctx: Context) -> anyhow::Result<()> {
 
 /// Waits until `name` reaches `state`, under a generous deadline.
 async fn wait_for(handle: &SupervisorHandle, name: &str, state: UnitState) -> UnitStatus {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = handle.status(name)
-            && status.state == state
-        {
-            return status;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "`{name}` never reached {state:?}: {:?}",
-            handle.status(name).map(|status| status.state)
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    match tokio::time::timeout(Duration::from_secs(10), handle.wait_state(name, state)).await {
+        Ok(reached) => reached.unwrap_or_else(|error| panic!("`{name}` never reached {state:?}: {error}")),
+        Err(_) => panic!("`{name}` never reached {state:?}: {:?}", handle.status(name).map(|status| status.state)),
     }
 }
 

@@ -13,7 +13,6 @@ use supervisor::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -31,16 +30,9 @@ async fn get(addr: SocketAddr, path: &str) -> (String, String) {
 
 /// Waits until `name`'s status satisfies `done`, watching the events.
 async fn wait_status(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    let mut events = handle.subscribe();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        let status = handle.status(name).expect("a known unit");
-        if done(&status) {
-            return status;
-        }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        assert!(!remaining.is_zero(), "`{name}` never got there: {status:?}");
-        let _ = tokio::time::timeout(remaining.min(Duration::from_millis(50)), events.recv()).await;
+    match tokio::time::timeout(DEADLINE, handle.wait_status(name, done)).await {
+        Ok(status) => status.expect("the unit exists and the supervisor runs"),
+        Err(_) => panic!("timed out waiting on `{name}`; last status: {:#?}", handle.status(name)),
     }
 }
 

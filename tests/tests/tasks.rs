@@ -17,15 +17,12 @@ const SEC: Duration = Duration::from_secs(1);
 
 /// Waits (on the test's clock) until `name` is in `state`.
 async fn wait_for(handle: &SupervisorHandle, name: &str, state: UnitState) {
-    let deadline = Instant::now() + Duration::from_secs(3600);
-    loop {
-        let status = handle.status(name).expect("unit exists");
-        if status.state == state {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{name} never reached {state:?}; last status {status:?}");
-        tokio::time::sleep(Duration::from_millis(1)).await;
-    }
+    let reached = tokio::time::timeout(Duration::from_secs(3600), handle.wait_state(name, state)).await;
+    assert!(
+        matches!(reached, Ok(Ok(_))),
+        "{name} never reached {state:?}: {reached:?}; last status {:?}",
+        handle.status(name)
+    );
 }
 
 /// A task that counts its runs and always fails.
@@ -168,11 +165,8 @@ async fn settle(on: RestartOn, succeed: bool) -> (UnitState, u32) {
         .build()
         .unwrap()
         .start();
-    let mut waited = Duration::ZERO;
-    while handle.status("unit").unwrap().state.is_active() && waited < Duration::from_secs(60) {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        waited += Duration::from_millis(10);
-    }
+    let at_rest = handle.wait_status("unit", |status| !status.state.is_active());
+    tokio::time::timeout(Duration::from_secs(60), at_rest).await.expect("at rest in time").unwrap();
     let state = handle.status("unit").unwrap().state;
     handle.shutdown().await;
     (state, runs.load(Ordering::SeqCst))
@@ -599,10 +593,9 @@ async fn two_thousand_units() {
     let names: Vec<String> = (0..2000).map(|i| format!("unit-{i:04}")).collect();
     let builder = names.iter().fold(Supervisor::builder(), |builder, name| builder.task(idle(name)));
     let handle = builder.build().unwrap().start();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !handle.statuses().iter().all(|status| status.state == UnitState::Running) {
-        assert!(Instant::now() < deadline, "not every unit reached Running");
-        tokio::time::sleep(Duration::from_millis(5)).await;
+    for name in &names {
+        let running = tokio::time::timeout(Duration::from_secs(60), handle.wait_state(name, UnitState::Running));
+        running.await.expect("every unit reaches Running in time").unwrap();
     }
     let listed: Vec<_> = handle.statuses().into_iter().map(|status| status.name).collect();
     assert_eq!(listed, names, "registration order");
