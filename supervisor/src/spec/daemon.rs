@@ -145,6 +145,7 @@ pub struct DaemonSpec {
     pub(crate) output: Output,
     pub(crate) tail_lines: usize,
     pub(crate) critical: bool,
+    pub(crate) temporary: bool,
     pub(crate) tail_bytes: usize,
     /// `None`: only 0.
     pub(crate) success_codes: Option<Arc<[i32]>>,
@@ -167,6 +168,7 @@ impl DaemonSpec {
             output: Output::default(),
             tail_lines: DEFAULT_TAIL_LINES,
             critical: false,
+            temporary: false,
             tail_bytes: DEFAULT_TAIL_BYTES,
             success_codes: None,
         }
@@ -365,6 +367,24 @@ impl DaemonSpec {
         self
     }
 
+    /// Forgets the daemon once it ends for good; see
+    /// [`TaskSpec::temporary`](crate::TaskSpec::temporary).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy};
+    ///
+    /// let spec = DaemonSpec::new("convert-42", "convert").args(["in.png", "out.jpg"])
+    ///     .restart(RestartPolicy::new().on(RestartOn::Failure))
+    ///     .temporary();
+    /// # let _ = spec;
+    /// ```
+    pub fn temporary(mut self) -> Self {
+        self.temporary = true;
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.program.is_empty() {
             return Err(Error::EmptyProgram { unit: self.name.clone() });
@@ -402,6 +422,7 @@ impl fmt::Debug for DaemonSpec {
             .field("output", &self.output)
             .field("tail_lines", &self.tail_lines)
             .field("critical", &self.critical)
+            .field("temporary", &self.temporary)
             .field("tail_bytes", &self.tail_bytes)
             .field("success_codes", &self.success_codes)
             .finish()

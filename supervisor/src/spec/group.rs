@@ -103,6 +103,7 @@ pub struct GroupSpec {
     pub(crate) intensity: Option<IntensityLimit>,
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
+    pub(crate) temporary: bool,
 }
 
 impl GroupSpec {
@@ -116,6 +117,7 @@ impl GroupSpec {
             intensity: None,
             policy: RestartPolicy::default(),
             critical: false,
+            temporary: false,
         }
     }
 
@@ -168,6 +170,13 @@ impl GroupSpec {
         self
     }
 
+    /// Forgets the group, with its units, once it ends for good; see
+    /// [`TaskSpec::temporary`].
+    pub fn temporary(mut self) -> Self {
+        self.temporary = true;
+        self
+    }
+
     /// The group's name.
     #[must_use]
     pub fn name(&self) -> &str {
@@ -184,6 +193,7 @@ impl fmt::Debug for GroupSpec {
             .field("intensity", &self.intensity)
             .field("policy", &self.policy)
             .field("critical", &self.critical)
+            .field("temporary", &self.temporary)
             .finish()
     }
 }

@@ -80,6 +80,7 @@ pub struct TaskSpec {
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
     pub(crate) critical: bool,
+    pub(crate) temporary: bool,
 }
 
 /// A task's settings, apart from its name and factory.
@@ -87,6 +88,7 @@ pub(crate) struct TaskSettings {
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
     pub(crate) critical: bool,
+    pub(crate) temporary: bool,
 }
 
 impl TaskSpec {
@@ -104,6 +106,7 @@ impl TaskSpec {
             policy: RestartPolicy::default(),
             stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
             critical: false,
+            temporary: false,
         }
     }
 
@@ -165,9 +168,37 @@ impl TaskSpec {
         self
     }
 
+    /// Forgets the unit once it ends for good (`Exited`, or `Failed`): it is
+    /// removed from its group as [`remove`](crate::SupervisorHandle::remove)
+    /// would, and its name is free again. For one unit per piece of work
+    /// (a connection, a job) added at run time, which would otherwise pile
+    /// up at rest; OTP calls such a child *temporary*. Usually with
+    /// `RestartPolicy::new().on(RestartOn::Never)` or `on(RestartOn::Failure)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{RestartOn, RestartPolicy, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let mut events = handle.subscribe();
+    /// handle.add(TaskSpec::new("job", |_ctx| async {}).restart(RestartPolicy::new().on(RestartOn::Never)).temporary()).await?;
+    /// while !matches!(events.recv().await.unwrap().kind, supervisor::EventKind::Removed) {}
+    /// assert!(handle.status("job").is_none());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn temporary(mut self) -> Self {
+        self.temporary = true;
+        self
+    }
+
     pub(crate) fn into_parts(self) -> (TaskSettings, Factory) {
-        let TaskSpec { factory, policy, stop_timeout, critical, .. } = self;
-        (TaskSettings { policy, stop_timeout, critical }, factory)
+        let TaskSpec { factory, policy, stop_timeout, critical, temporary, .. } = self;
+        (TaskSettings { policy, stop_timeout, critical, temporary }, factory)
     }
 }
 
@@ -178,6 +209,7 @@ impl fmt::Debug for TaskSpec {
             .field("policy", &self.policy)
             .field("stop_timeout", &self.stop_timeout)
             .field("critical", &self.critical)
+            .field("temporary", &self.temporary)
             .finish_non_exhaustive()
     }
 }

@@ -22,6 +22,7 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
                 policy: settings.policy,
                 stop_timeout: settings.stop_timeout,
                 critical: settings.critical,
+                temporary: settings.temporary,
                 added,
             };
             (Body::Task(TaskBody::new(factory)), settings)
@@ -31,6 +32,7 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
                 policy: spec.policy.clone(),
                 stop_timeout: spec.stop_timeout,
                 critical: spec.critical,
+                temporary: spec.temporary,
                 added,
             };
             (Body::Process(Box::new(ProcessBody::new(spec))), settings)
@@ -43,6 +45,7 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
                 policy: spec.policy,
                 stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
                 critical: spec.critical,
+                temporary: spec.temporary,
                 added,
             };
             (Body::Group(Box::new(body)), settings)
@@ -73,6 +76,7 @@ pub(crate) fn root(
         policy: RestartPolicy::new(),
         stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
         critical: true,
+        temporary: false,
         added: false,
     };
     Arc::new(Unit::new("".into(), "".into(), Body::Group(Box::new(body)), settings))

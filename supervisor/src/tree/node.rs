@@ -364,17 +364,23 @@ impl Node {
             Decision::Exit => {
                 self.set_state(unit, UnitState::Exited);
                 self.shared.emit(unit, EventKind::Finished);
-                if unit.critical {
-                    self.end_group(Ending::Critical { unit: unit.path.clone(), failed: !succeeded });
-                }
+                self.ended_for_good(unit, !succeeded);
             }
             Decision::GiveUp(reason) => {
                 self.set_state(unit, UnitState::Failed);
                 self.shared.emit(unit, EventKind::GaveUp { reason });
-                if unit.critical {
-                    self.end_group(Ending::Critical { unit: unit.path.clone(), failed: true });
-                }
+                self.ended_for_good(unit, true);
             }
+        }
+    }
+
+    /// A unit's policy let it end: a critical unit ends its group, a
+    /// temporary one is forgotten.
+    fn ended_for_good(&mut self, unit: &Arc<Unit>, failed: bool) {
+        if unit.critical {
+            self.end_group(Ending::Critical { unit: unit.path.clone(), failed });
+        } else if unit.temporary {
+            self.forget(unit, StopOutcome::NotRunning, Duration::ZERO);
         }
     }
 

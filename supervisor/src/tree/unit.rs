@@ -35,6 +35,8 @@ pub(crate) struct Unit {
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
     pub(crate) critical: bool,
+    /// Forgotten once it ends for good.
+    pub(crate) temporary: bool,
     /// Added at run time: such units start after the registered ones and
     /// stop concurrently among themselves.
     pub(crate) added: bool,
@@ -127,6 +129,7 @@ impl Unit {
             policy: settings.policy,
             stop_timeout: settings.stop_timeout,
             critical: settings.critical,
+            temporary: settings.temporary,
             added: settings.added,
             record: Mutex::new(Record {
                 state: UnitState::Stopped,
@@ -222,6 +225,7 @@ pub(crate) struct Settings {
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
     pub(crate) critical: bool,
+    pub(crate) temporary: bool,
     pub(crate) added: bool,
 }
 
