@@ -72,6 +72,7 @@ mod spec;
 #[allow(clippy::module_inception)]
 mod supervisor;
 mod tree;
+mod unit_ref;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -95,6 +96,7 @@ pub use spec::group::{GroupSpec, Strategy};
 pub use spec::policy::{GiveUpReason, MaxRestarts, RestartOn, RestartPolicy};
 pub use spec::task::{DEFAULT_TASK_STOP_TIMEOUT, TaskOutput, TaskSpec};
 pub use supervisor::{DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY, ShutdownOrder, Supervisor, SupervisorBuilder};
+pub use unit_ref::UnitRef;
 
 #[cfg(feature = "macros")]
 /// Makes an `async fn` a supervised task with a restart policy checked at compile time.

@@ -1,0 +1,166 @@
+//! [`UnitRef`]: one unit of a running supervisor, named once.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use crate::{Error, Signal, SupervisorHandle, UnitReport, UnitState, UnitStatus};
+
+/// One unit of a running supervisor: a [`SupervisorHandle`] and the unit's
+/// path, so that calls need no name. The typed form of `supervise!` gives a
+/// field of this type per unit, so that a misspelt unit is a compile error;
+/// [`SupervisorHandle::unit`] makes one at run time.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// use supervisor::{Context, GroupSpec, Supervisor, TaskSpec};
+///
+/// let handle = Supervisor::builder()
+///     .group(GroupSpec::new("storage").task(TaskSpec::new("db", |ctx: Context| async move { ctx.cancelled().await })))
+///     .build()?
+///     .start();
+/// let db = handle.unit("storage/db");
+/// db.wait_ready().await?;
+/// db.restart().await?;
+/// assert_eq!(db.status().unwrap().restart_count, 0);
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct UnitRef {
+    handle: SupervisorHandle,
+    path: Cow<'static, str>,
+}
+
+impl UnitRef {
+    pub(crate) fn new(handle: SupervisorHandle, path: Cow<'static, str>) -> Self {
+        UnitRef { handle, path }
+    }
+
+    /// The unit's path.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The handle of the unit's supervisor.
+    #[must_use]
+    pub fn handle(&self) -> &SupervisorHandle {
+        &self.handle
+    }
+
+    /// A snapshot of the unit; `None` once it has been removed.
+    #[must_use]
+    pub fn status(&self) -> Option<UnitStatus> {
+        self.handle.status(&self.path)
+    }
+
+    /// [`SupervisorHandle::restart`] for this unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::restart`].
+    pub async fn restart(&self) -> Result<(), Error> {
+        self.handle.restart(&self.path).await
+    }
+
+    /// [`SupervisorHandle::stop_unit`] for this unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::stop_unit`].
+    pub async fn stop(&self) -> Result<(), Error> {
+        self.handle.stop_unit(&self.path).await
+    }
+
+    /// [`SupervisorHandle::start_unit`] for this unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::start_unit`].
+    pub async fn start(&self) -> Result<(), Error> {
+        self.handle.start_unit(&self.path).await
+    }
+
+    /// [`SupervisorHandle::remove`] for this unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::remove`].
+    pub async fn remove(&self) -> Result<UnitReport, Error> {
+        self.handle.remove(&self.path).await
+    }
+
+    /// [`SupervisorHandle::wait_ready`] for this unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::wait_ready`].
+    pub async fn wait_ready(&self) -> Result<UnitStatus, Error> {
+        self.handle.wait_ready(&self.path).await
+    }
+
+    /// [`SupervisorHandle::wait_state`] for this unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::wait_state`].
+    pub async fn wait_state(&self, state: UnitState) -> Result<UnitStatus, Error> {
+        self.handle.wait_state(&self.path, state).await
+    }
+
+    /// [`SupervisorHandle::tail`] for this unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::tail`].
+    pub fn tail(&self, lines: usize) -> Result<Vec<String>, Error> {
+        self.handle.tail(&self.path, lines)
+    }
+
+    /// [`SupervisorHandle::signal`] for this unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::signal`].
+    pub fn signal(&self, signal: Signal) -> Result<(), Error> {
+        self.handle.signal(&self.path, signal)
+    }
+}
+
+impl fmt::Debug for UnitRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UnitRef").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl SupervisorHandle {
+    /// A [`UnitRef`] for the unit at `path`, whether or not it exists (yet):
+    /// its calls say [`Error::UnknownUnit`] when it does not.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("api", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let api = handle.unit("api");
+    /// assert_eq!(api.path(), "api");
+    /// assert!(api.status().is_some());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn unit(&self, path: impl Into<Cow<'static, str>>) -> UnitRef {
+        UnitRef::new(self.clone(), path.into())
+    }
+}
