@@ -7,16 +7,21 @@
 //! option is checked at compile time and every duration becomes a
 //! `Duration` constant, so nothing is parsed at run time.
 
+mod ast;
 mod command;
 mod duration;
 mod errors;
 mod expand;
-mod manifest;
+mod fallback;
+mod graph;
+mod limits;
 mod options;
 mod policy;
+mod probe;
 mod signal;
+mod strategy;
 mod suggest;
-mod supervised;
+mod valid;
 
 use proc_macro::TokenStream;
 
@@ -46,7 +51,24 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro_attribute]
 pub fn supervised(args: TokenStream, item: TokenStream) -> TokenStream {
-    supervised::supervised(args.into(), item.into()).into()
+    supervised_tokens(args.into(), item.into()).into()
+}
+
+/// `#[supervised]` on `proc_macro2` tokens: parse, check, then expand, or
+/// fall back to what causes no further errors.
+fn supervised_tokens(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let mut errors = errors::Errors::default();
+    let input = ast::supervised::parse(args, item, &mut errors);
+    valid::supervised(&input, &mut errors);
+    match (errors.into_result(), &input.function) {
+        (Ok(()), Ok(function)) => {
+            let item = &input.item;
+            let expanded = expand::supervised(&input, function);
+            quote::quote!(#item #expanded)
+        }
+        (Err(error), _) => fallback::supervised(&input, &error),
+        (Ok(()), Err(_)) => unreachable!("an item that is not an fn is an error"),
+    }
 }
 
 /// A manifest of daemons and tasks, checked at compile time, that
@@ -81,11 +103,14 @@ pub fn supervise(input: TokenStream) -> TokenStream {
     manifest_tokens(input.into()).into()
 }
 
-/// `supervise!` on `proc_macro2` tokens.
+/// `supervise!` on `proc_macro2` tokens: parse, check, then expand, or
+/// fall back to what causes no further errors.
 fn manifest_tokens(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut errors = errors::Errors::default();
-    let manifest = manifest::parse(input, &mut errors);
-    let expanded = expand::manifest(&manifest);
-    let compile_errors = errors.to_compile_errors();
-    quote::quote!({ #compile_errors #expanded })
+    let manifest = ast::manifest::parse(input, &mut errors);
+    valid::manifest(&manifest, &mut errors);
+    match errors.into_result() {
+        Ok(()) => expand::manifest(&manifest),
+        Err(error) => fallback::manifest(&manifest, &error),
+    }
 }

@@ -3,7 +3,8 @@
 
 use crate::duration::{self, DurationValue};
 use crate::errors::Errors;
-use crate::options::{self, MaxRestarts, RawOption, Seen};
+use crate::limits;
+use crate::options::{self, MaxRestarts, RawOption};
 use crate::suggest;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -46,11 +47,15 @@ impl Policy {
             "max" => self.max = errors.take(options::max_restarts(option)),
             "on" => self.on = errors.take(restart_on(option)),
             "backoff" => {
-                self.backoff =
-                    errors.take(options::float_in(option, 1.0, f64::INFINITY, "2.0")).map(|factor| (factor, key));
+                self.backoff = errors
+                    .take(options::float_in(option, limits::BACKOFF_MIN, f64::INFINITY, "2.0"))
+                    .map(|factor| (factor, key));
             }
             "max_delay" => self.max_delay = errors.take(duration::parse(option)).map(|d| (d, key)),
-            "jitter" => self.jitter = errors.take(options::float_in(option, 0.0, 1.0, "0.1")),
+            "jitter" => {
+                let (min, max) = limits::JITTER.into_inner();
+                self.jitter = errors.take(options::float_in(option, min, max, "0.1"));
+            }
             "reset_after" => self.reset_after = errors.take(duration::parse(option)),
             "window" => {
                 self.window = errors
@@ -72,24 +77,6 @@ impl Policy {
         true
     }
 
-    /// Checks the options that only make sense together.
-    pub(crate) fn validate(&self, errors: &mut Errors) {
-        match (&self.window, &self.window_max) {
-            (Some((_, key)), None) => errors.spanned(
-                key,
-                "`window` needs `window_max`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
-            ),
-            (None, Some((_, key))) => errors.spanned(
-                key,
-                "`window_max` needs `window`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
-            ),
-            _ => {}
-        }
-        if let (Some((_, key)), None) = (&self.max_delay, &self.backoff) {
-            errors.spanned(key, "`max_delay` caps an exponential backoff: add `backoff = 2.0` (or remove `max_delay`)");
-        }
-    }
-
     /// Whether any policy option was given.
     pub(crate) fn is_default(&self) -> bool {
         self.delay.is_none()
@@ -108,6 +95,12 @@ impl Policy {
         if self.is_default() {
             return TokenStream::new();
         }
+        let setters = self.setters(private);
+        quote!(.restart(#private::RestartPolicy::new() #setters))
+    }
+
+    /// The setter calls of the options given, to apply to a `RestartPolicy`.
+    pub(crate) fn setters(&self, private: &TokenStream) -> TokenStream {
         let mut calls = TokenStream::new();
         if let Some(delay) = &self.delay {
             let delay = delay.expand(private);
@@ -148,7 +141,7 @@ impl Policy {
             let window = window.expand(private);
             calls.extend(quote!(.window(#count, #window)));
         }
-        quote!(.restart(#private::RestartPolicy::new() #calls))
+        calls
     }
 }
 
@@ -170,31 +163,6 @@ fn restart_on(option: &RawOption) -> syn::Result<RestartOn> {
     }
 }
 
-/// Reads an option list of a unit: each key once (a repeated key is an
-/// error), the policy's keys and `stop_timeout` here, every other key handed
-/// to `other`; then checks the policy as a whole.
-pub(crate) fn read_unit_options(
-    raw: &[RawOption],
-    errors: &mut Errors,
-    mut other: impl FnMut(&RawOption, &mut Errors),
-) -> (Policy, Option<DurationValue>) {
-    let mut policy = Policy::default();
-    let mut stop_timeout = None;
-    let mut seen = Seen::default();
-    for option in raw {
-        if !seen.first(option, errors) || policy.apply(option, errors) {
-            continue;
-        }
-        if option.name() == "stop_timeout" {
-            stop_timeout = errors.take(duration::parse(option));
-        } else {
-            other(option, errors);
-        }
-    }
-    policy.validate(errors);
-    (policy, stop_timeout)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,7 +175,6 @@ mod tests {
         for option in options(tokens) {
             assert!(policy.apply(&option, &mut errors), "{}", option.name());
         }
-        policy.validate(&mut errors);
         (policy, errors)
     }
 
@@ -224,6 +191,12 @@ mod tests {
     #[test]
     fn defaults_expand_to_nothing() {
         assert_eq!(expanded(quote!()), "");
+    }
+
+    #[test]
+    fn setters_apply_to_any_policy() {
+        let (policy, _) = policy(quote!(on = "failure"));
+        assert_eq!(policy.setters(&quote!(p)).to_string(), quote!(.on(p::RestartOn::Failure)).to_string());
     }
 
     #[test]
@@ -265,10 +238,7 @@ mod tests {
         assert!(error(quote!(on = "sometimes")).contains("unknown restart condition \"sometimes\""));
         assert!(error(quote!(on = "failed")).contains("did you mean \"failure\"?"));
         assert!(error(quote!(on = always)).contains("`on` takes \"always\", \"failure\" or \"never\""));
-        assert!(error(quote!(window = "30s")).contains("`window` needs `window_max`"));
-        assert!(error(quote!(window_max = 3)).contains("`window_max` needs `window`"));
         assert!(error(quote!(window = "0s", window_max = 3)).contains("longer than zero"));
-        assert!(error(quote!(max_delay = "1m")).contains("add `backoff = 2.0`"));
         assert!(error(quote!(backoff = 0.5)).contains("at least 1.0"));
         assert!(error(quote!(jitter = 2)).contains("from 0.0 to 1.0"));
     }
