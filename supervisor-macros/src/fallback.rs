@@ -15,7 +15,7 @@ pub(crate) fn manifest(manifest: &Manifest, errors: &syn::Error) -> TokenStream 
     let compile_errors = errors.to_compile_error();
     let mut uses = TokenStream::new();
     used(&manifest.units, &mut uses);
-    if manifest.handle.is_some() {
+    if manifest.defines_items {
         // Items: the uses go in a closure that is never called.
         return quote! {
             #compile_errors

@@ -22,7 +22,9 @@ const ENTRY_EXAMPLE: &str = "`daemon NAME = \"command\";`, `task NAME;`, `task N
 /// Parses a manifest, recording every error in `errors`; what did not
 /// parse is left out.
 pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
-    let mut manifest = Manifest { handle: None, settings: Settings::default(), units: Vec::new() };
+    let defines_items =
+        input.clone().into_iter().any(|token| matches!(&token, TokenTree::Ident(ident) if ident == "struct"));
+    let mut manifest = Manifest { handle: None, defines_items, settings: Settings::default(), units: Vec::new() };
     let parsed = (|input: ParseStream<'_>| {
         if input.peek(Token![#]) || input.peek(Token![pub]) || input.peek(Token![struct]) {
             match typed_handle(input) {
@@ -372,6 +374,26 @@ mod tests {
         assert!(messages[0].starts_with("unknown entry kind `deamon` (did you mean `daemon`?)"));
         assert!(messages[1].starts_with("a group's `strategy` goes in its option block"));
         assert!(messages[2].starts_with("`shutdown_timeout` is a setting of the whole manifest"));
+    }
+
+    #[test]
+    fn a_struct_line_anywhere_makes_items() {
+        assert!(
+            parsed(quote!(
+                pub struct S;
+            ))
+            .0
+            .defines_items
+        );
+        assert!(parsed(quote!(task a = a; pub struct S;)).0.defines_items);
+        assert!(
+            parsed(quote!(
+                pub struct S<T>;
+            ))
+            .0
+            .defines_items
+        );
+        assert!(!parsed(quote!(task a = a;)).0.defines_items);
     }
 
     #[test]

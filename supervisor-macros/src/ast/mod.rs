@@ -20,6 +20,9 @@ use syn::{Expr, Ident, LitStr, Path, Signature, Token, Visibility};
 pub(crate) struct Manifest {
     /// `pub struct Services;`: the manifest defines a typed handle.
     pub(crate) handle: Option<TypedHandle>,
+    /// A `struct` line is written, even a wrong one: the manifest is in
+    /// item position, and expands to items.
+    pub(crate) defines_items: bool,
     pub(crate) settings: Settings,
     /// The root group's units.
     pub(crate) units: Vec<Unit>,
