@@ -38,7 +38,12 @@ use proc_macro::TokenStream;
 /// Options: `restart` (delay), `max` (`-1` = unlimited), `on`
 /// (`"always" | "failure" | "never"`), `backoff`, `max_delay`, `jitter`,
 /// `reset_after`, `window` + `window_max`, `stop_timeout`, `name`, and
-/// `crate` (the path of the runtime crate when it is renamed).
+/// `crate` (the path of the runtime crate when it is renamed); `critical`,
+/// `ready`, `liveness` and their `readiness_*`/`liveness_*` settings and
+/// `watchdog` are checked, and expanded as the runtime supports them.
+///
+/// The fn's body is kept as tokens, never parsed: an error in it is the
+/// compiler's, where it is, and the spec is still generated.
 ///
 /// # Equivalent code
 ///
