@@ -89,6 +89,26 @@ fn supervised_tokens(args: proc_macro2::TokenStream, item: proc_macro2::TokenStr
 /// };
 /// ```
 ///
+/// Groups nest to any depth, with their own strategy, intensity and
+/// policy; `depends_on` names units of the same group:
+///
+/// ```text
+/// supervise! {
+///     strategy = "one_for_one";
+///     intensity = 10; period = "60s";
+///     group storage { strategy = "rest_for_one", intensity = 3, period = "30s", restart = "5s", max = 2 } {
+///         daemon postgres = "postgres -D /var/lib/pg" { ready = tcp("127.0.0.1:5432") };
+///         task migrate { depends_on = [postgres], on = "failure" };
+///     }
+///     task api { depends_on = [storage], ready = notified, critical };
+/// }
+/// ```
+///
+/// An unknown dependency (with the closest sibling), a cycle (on the
+/// dependency that closes it), a unit of another group, a duplicate name
+/// in a group, an unknown strategy and a malformed probe address are
+/// compile errors on the offending token.
+///
 /// # Equivalent code
 ///
 /// ```text
