@@ -162,7 +162,7 @@ fn deferred(options: &UnitOptions) -> TokenStream {
     for key in options.readiness_tuning.keys().into_iter().chain(options.liveness_tuning.keys()) {
         spans.push((key.to_string(), key.span()));
     }
-    for key in options.watchdog.iter().map(|(_, key)| key).chain(options.success_codes.iter().map(|(_, key)| key)) {
+    if let Some((_, key)) = &options.watchdog {
         spans.push((key.to_string(), key.span()));
     }
     spans
@@ -352,6 +352,10 @@ fn units(
                     let signal = signal.expand(private);
                     spec.extend(quote!(.stop_signal(#signal)));
                 }
+                if let Some((codes, _)) = &options.success_codes {
+                    let codes = codes.iter().map(|(code, _)| code);
+                    spec.extend(quote!(.success_codes([#(#codes),*])));
+                }
                 quote!(.daemon(#spec #tail))
             }
             UnitKind::Task(expr) => {
@@ -494,6 +498,15 @@ mod tests {
         );
         contains(".depends_on([__supervisor_task_0::NAME])");
         contains("const _: () = if ::supervisor::__private::same_name(__supervisor_task_0::NAME,\"other\")");
+    }
+
+    #[test]
+    fn daemon_options() {
+        let output = squash(&expanded(quote!(daemon d = "d" { success_codes = [0, 143], stop_signal = "INT" };)));
+        assert!(
+            output.contains(".stop_signal(::supervisor::__private::Signal::INT).success_codes([0i32,143i32])"),
+            "{output}"
+        );
     }
 
     #[test]
