@@ -45,6 +45,19 @@ pub(crate) fn parse(option: &RawOption) -> syn::Result<DurationValue> {
     Ok(DurationValue { value, span: lit.span() })
 }
 
+/// Reads a duration that must be longer than zero, such as `period = "30s"`.
+pub(crate) fn parse_nonzero(option: &RawOption) -> syn::Result<DurationValue> {
+    let duration = parse(option)?;
+    if duration.value.is_zero() {
+        let name = option.name();
+        return Err(syn::Error::new(
+            duration.span,
+            format!("`{name}` must be longer than zero, e.g. `{name} = \"30s\"`"),
+        ));
+    }
+    Ok(duration)
+}
+
 /// Parses a humantime duration, with messages that show a good one.
 pub(crate) fn parse_str(text: &str) -> Result<Duration, String> {
     let trimmed = text.trim();
@@ -98,5 +111,7 @@ mod tests {
         assert!(error(quote!(restart = -5)).contains("cannot be negative"));
         assert!(error(quote!(restart = five)).contains("takes a duration string"));
         assert!(error(quote!(restart = "5")).contains("has no unit"));
+        assert!(parse_nonzero(&option(quote!(period = "0s"))).unwrap_err().to_string().contains("longer than zero"));
+        assert_eq!(parse_nonzero(&option(quote!(period = "1ms"))).unwrap().value, Duration::from_millis(1));
     }
 }

@@ -1,7 +1,6 @@
 //! Collects every error of one macro invocation so that all of them are
 //! reported together, serde_derive style.
 
-use proc_macro2::TokenStream;
 use quote::ToTokens;
 use std::fmt::Display;
 
@@ -25,6 +24,11 @@ impl Errors {
         self.push(syn::Error::new_spanned(tokens, message));
     }
 
+    /// Records an error at `span`.
+    pub(crate) fn spanned_at(&mut self, span: proc_macro2::Span, message: impl Display) {
+        self.push(syn::Error::new(span, message));
+    }
+
     /// Records the error of `result`, if any, and passes its value on.
     pub(crate) fn take<T>(&mut self, result: syn::Result<T>) -> Option<T> {
         match result {
@@ -34,11 +38,6 @@ impl Errors {
                 None
             }
         }
-    }
-
-    /// The `compile_error!` invocations for every recorded error.
-    pub(crate) fn to_compile_errors(&self) -> TokenStream {
-        self.combined.as_ref().map(syn::Error::to_compile_error).unwrap_or_default()
     }
 
     /// `Ok` when nothing was recorded, else all recorded errors as one.

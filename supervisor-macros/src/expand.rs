@@ -1,15 +1,15 @@
-//! Expansion: the builder calls a user would write by hand, through
-//! `::supervisor::__private` only, with every duration a constant.
+//! Expansion of a checked input: the builder calls a user would write by
+//! hand, through `::supervisor::__private` only, with every duration a
+//! constant.
 
-use crate::manifest::{Daemon, Entry, Manifest, Task};
-use crate::supervised::{Options, Shape, Supervised};
+use crate::ast::{Manifest, Supervised, SupervisedFn, TreeOptions, Unit, UnitKind, UnitOptions};
 use proc_macro2::{Span, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{ItemFn, ReturnType};
+use syn::{FnArg, Path, ReturnType};
 
 /// `::supervisor::__private`, or `<crate>::__private` when renamed.
-pub(crate) fn private_path(krate: Option<&syn::Path>) -> TokenStream {
+pub(crate) fn private_path(krate: Option<&Path>) -> TokenStream {
     match krate {
         None => quote!(::supervisor::__private),
         Some(path) => {
@@ -46,49 +46,53 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .collect()
 }
 
-/// `.stop_timeout(...)` if given.
-fn stop_timeout(timeout: Option<&crate::duration::DurationValue>, private: &TokenStream) -> TokenStream {
-    match timeout {
-        Some(timeout) => {
-            let timeout = timeout.expand(private);
-            quote!(.stop_timeout(#timeout))
-        }
-        None => TokenStream::new(),
-    }
+/// `path` as written, without spaces: `jobs::report`.
+pub(crate) fn path_text(path: &Path) -> String {
+    quote!(#path).to_string().replace(' ', "")
 }
 
 /// The items placed next to an `#[supervised]` fn: a type of the same name
 /// (types and values live in different namespaces) whose associated
 /// `NAME` and `spec()` describe the task.
-pub(crate) fn supervised(input: &Supervised<'_>) -> TokenStream {
-    let function = input.function;
-    let options = input.options;
+pub(crate) fn supervised(input: &Supervised, function: &SupervisedFn) -> TokenStream {
+    let options = &input.options;
     let private = private_path(options.krate.as_ref());
     let ident = &function.sig.ident;
-    let call = match input.shape {
-        Shape::TakesContext => quote!(#ident),
-        Shape::NoArgs => quote!(|_| #ident()),
+    let call = match function.sig.inputs.first() {
+        Some(FnArg::Typed(arg)) => {
+            // The parameter is converted from our `Context`, so that one of
+            // another type is reported, on its type, as not ours.
+            let convert = respan(quote!(#private::FromContext::from_context(ctx)), arg.ty.span());
+            quote!(|ctx| #ident(#convert))
+        }
+        _ => quote!(|_| #ident()),
     };
     let span = match &function.sig.output {
         ReturnType::Type(_, ty) => ty.span(),
         ReturnType::Default => ident.span(),
     };
     let task_spec = respan(quote!(#private::TaskSpec::new), span);
-    let new = quote_spanned!(at_user(span)=> #task_spec(Self::NAME, #call));
-    let policy = options.policy.expand(&private);
-    let stop = stop_timeout(options.stop_timeout.as_ref(), &private);
-    let body = quote!(#new #policy #stop);
-    items(function, &input.name, &private, &body)
+    let mut body = quote_spanned!(at_user(span)=> #task_spec(Self::NAME, #call));
+    body.extend(options.policy.expand(&private));
+    body.extend(run_setters(options, &private));
+    let setters = options.policy.setters(&private);
+    let policy = quote!(#private::RestartPolicy::new() #setters);
+    let name = input.unit_name().expect("a valid input is an fn");
+    let mut items = supervised_items(function, &name, &private, &body, &policy);
+    items.extend(deferred(options));
+    items
 }
 
-/// The same items for an fn that had errors: `spec()` never returns, so
-/// that its users see no further errors.
-pub(crate) fn supervised_stub(function: &ItemFn, name: &str, options: &Options) -> TokenStream {
-    let private = private_path(options.krate.as_ref());
-    items(function, name, &private, &quote!(loop {}))
-}
-
-fn items(function: &ItemFn, name: &str, private: &TokenStream, body: &TokenStream) -> TokenStream {
+/// The type next to an `#[supervised]` fn, with `NAME`, `spec()` and the
+/// trait `supervise!` reads them through; also used, with bodies that
+/// never return, for an fn that had errors.
+pub(crate) fn supervised_items(
+    function: &SupervisedFn,
+    name: &str,
+    private: &TokenStream,
+    spec: &TokenStream,
+    policy: &TokenStream,
+) -> TokenStream {
     let vis = &function.vis;
     let ident = &function.sig.ident;
     let type_doc = format!(
@@ -109,134 +113,418 @@ fn items(function: &ItemFn, name: &str, private: &TokenStream, body: &TokenStrea
 
             #[doc = #spec_doc]
             #vis fn spec() -> #private::TaskSpec {
-                #body
+                #spec
+            }
+        }
+
+        impl #private::Supervised for #ident {
+            const NAME: &'static str = #name;
+
+            fn spec() -> #private::TaskSpec {
+                #ident::spec()
+            }
+
+            fn policy() -> #private::RestartPolicy {
+                #policy
             }
         }
     }
 }
 
+/// `.stop_timeout(...)` and `.critical()` of a task or a daemon.
+fn run_setters(options: &UnitOptions, private: &TokenStream) -> TokenStream {
+    let mut setters = TokenStream::new();
+    if let Some(timeout) = &options.stop_timeout {
+        let timeout = timeout.expand(private);
+        setters.extend(quote!(.stop_timeout(#timeout)));
+    }
+    setters.extend(critical(options));
+    setters
+}
+
+fn critical(options: &UnitOptions) -> TokenStream {
+    match &options.critical {
+        Some((true, key)) => quote_spanned!(key.span()=> .critical()),
+        _ => TokenStream::new(),
+    }
+}
+
+/// The options the runtime of this version cannot run yet: each one an
+/// error on its key, so that nothing is silently left out.
+fn deferred(options: &UnitOptions) -> TokenStream {
+    let mut spans: Vec<(String, Span)> = Vec::new();
+    if let Some(readiness) = &options.readiness {
+        spans.push(("ready".to_owned(), readiness.span));
+    }
+    if let Some(liveness) = &options.liveness {
+        spans.push(("liveness".to_owned(), liveness.span));
+    }
+    for key in options.readiness_tuning.keys().into_iter().chain(options.liveness_tuning.keys()) {
+        spans.push((key.to_string(), key.span()));
+    }
+    if let Some((_, key)) = &options.watchdog {
+        spans.push((key.to_string(), key.span()));
+    }
+    spans
+        .into_iter()
+        .map(|(key, span)| {
+            let message = format!("`{key}` is checked, but this version of the runtime cannot run it yet");
+            quote_spanned!(span=> ::core::compile_error!(#message);)
+        })
+        .collect()
+}
+
 /// The `Supervisor` a manifest describes: one builder chain, then an
-/// infallible build (names and commands were checked above).
+/// infallible build (names, commands and dependencies were checked).
 pub(crate) fn manifest(manifest: &Manifest) -> TokenStream {
-    let private = private_path(manifest.krate.as_ref());
+    let private = private_path(manifest.settings.krate.as_ref());
+    if let Some(handle) = &manifest.handle {
+        let message = format!(
+            "the typed form `struct {}` is not supported by this version of the runtime yet: remove the line, and the manifest is an expression of type `Supervisor`",
+            handle.ident
+        );
+        return quote_spanned!(handle.struct_token.span=> ::core::compile_error!(#message););
+    }
     let mut calls = TokenStream::new();
-    if let Some(timeout) = &manifest.shutdown_timeout {
+    let settings = &manifest.settings;
+    if let Some(timeout) = &settings.shutdown_timeout {
         let timeout = timeout.expand(&private);
         calls.extend(quote!(.shutdown_timeout(#timeout)));
     }
-    if let Some(order) = &manifest.shutdown_order {
+    if let Some(order) = &settings.shutdown_order {
         calls.extend(quote!(.shutdown_order(#private::ShutdownOrder::#order)));
     }
-    let mut names = Vec::new();
-    for entry in &manifest.entries {
-        match entry {
-            Entry::Daemon(daemon) => {
-                let name = &daemon.name.value;
-                names.push(KnownName::Literal(name.clone()));
-                let spec = daemon_spec(daemon, &private);
-                calls.extend(quote!(.daemon(#spec)));
-            }
-            Entry::Task(task) => {
-                let name = &task.name.value;
-                names.push(KnownName::Literal(name.clone()));
-                let spec = task_spec(task, &private);
-                calls.extend(quote!(.task(#spec)));
-            }
-            Entry::Supervised(path) => {
-                names.push(KnownName::Supervised(path));
-                calls.extend(quote!(.task(#path::spec())));
-            }
-        }
-    }
-    let name_check = name_checks(&names, &private);
+    calls.extend(tree_setters(&settings.tree, &private));
+    let mut supervised = SupervisedEntries::default();
+    supervised.collect(&manifest.units);
+    let mut checks = supervised.prelude(&private);
+    let mut errors = TokenStream::new();
+    calls.extend(units(&manifest.units, &supervised, &private, &mut checks, &mut errors));
     quote! {
         {
-            #name_check
+            #errors
+            #checks
             #private::build_manifest(#private::Supervisor::builder() #calls)
         }
     }
 }
 
-/// A unit name in a manifest: written out, or only known once the
-/// `#[supervised]` fn's `NAME` constant is evaluated.
-enum KnownName<'a> {
-    Literal(String),
-    Supervised(&'a syn::Path),
+/// `.strategy(...)` and `.intensity(n, period)`.
+fn tree_setters(tree: &TreeOptions, private: &TokenStream) -> TokenStream {
+    let mut setters = TokenStream::new();
+    if let Some(strategy) = &tree.strategy {
+        let strategy = strategy.expand(private);
+        setters.extend(quote!(.strategy(#strategy)));
+    }
+    if let (Some((n, _)), Some((period, _))) = (&tree.intensity, &tree.period) {
+        let period = period.expand(private);
+        setters.extend(quote!(.intensity(#n, #period)));
+    }
+    setters
 }
 
-impl KnownName<'_> {
-    fn expr(&self) -> TokenStream {
-        match self {
-            KnownName::Literal(name) => quote!(#name),
-            KnownName::Supervised(path) => quote!(#path::NAME),
+/// The `task path;` entries of a manifest, numbered depth first: each is
+/// reached through an alias that falls back, when the path names no
+/// `#[supervised]` fn, to a type whose use says so.
+#[derive(Default)]
+struct SupervisedEntries<'a> {
+    entries: Vec<&'a Unit>,
+}
+
+impl<'a> SupervisedEntries<'a> {
+    fn collect(&mut self, units: &'a [Unit]) {
+        for unit in units {
+            match &unit.kind {
+                UnitKind::Supervised(_) => self.entries.push(unit),
+                UnitKind::Group(children) => self.collect(children),
+                UnitKind::Daemon(_) | UnitKind::Task(_) => {}
+            }
         }
     }
 
-    fn describe(&self) -> String {
-        match self {
-            KnownName::Literal(name) => format!("the unit `{name}`"),
-            KnownName::Supervised(path) => format!("`task {};`", path_string(path)),
+    fn index(&self, unit: &Unit) -> usize {
+        self.entries.iter().position(|entry| std::ptr::eq(*entry, unit)).expect("every `task path;` is collected")
+    }
+
+    /// The alias of the entry's path, spanned on the path so that errors
+    /// about it point there.
+    fn alias(&self, index: usize) -> syn::Ident {
+        format_ident!("__supervisor_task_{}", index, span = at_user(self.path_span(index)))
+    }
+
+    fn path_span(&self, index: usize) -> Span {
+        match &self.entries[index].kind {
+            UnitKind::Supervised(path) => path.span(),
+            _ => unreachable!("only `task path;` entries are collected"),
+        }
+    }
+
+    /// The aliases, and the fallback behind each: reached through a glob
+    /// import, which a named import shadows, so only when the path has no
+    /// type of its name, i.e. is not an `#[supervised]` fn; it is
+    /// `PlainFn`, whose use says so.
+    fn prelude(&self, private: &TokenStream) -> TokenStream {
+        if self.entries.is_empty() {
+            return TokenStream::new();
+        }
+        let mut aliases = TokenStream::new();
+        let mut fallbacks = TokenStream::new();
+        for (index, unit) in self.entries.iter().enumerate() {
+            let UnitKind::Supervised(path) = &unit.kind else { unreachable!("only `task path;` entries") };
+            let alias = self.alias(index);
+            aliases.extend(respan(
+                quote! {
+                    #[allow(unused_imports)]
+                    use #path as #alias;
+                },
+                path.span(),
+            ));
+            fallbacks.extend(quote!(pub type #alias = #private::PlainFn;));
+        }
+        quote! {
+            #aliases
+            #[allow(non_camel_case_types, dead_code, unreachable_pub)]
+            mod __supervisor_fallback {
+                #fallbacks
+            }
+            #[allow(unused_imports)]
+            use __supervisor_fallback::*;
+        }
+    }
+
+    /// The unit name of a unit as an expression: its literal name, or the
+    /// `NAME` of the `#[supervised]` fn of a `task path;` entry.
+    fn runtime_name(&self, unit: &Unit) -> TokenStream {
+        match &unit.kind {
+            UnitKind::Supervised(_) => {
+                let alias = self.alias(self.index(unit));
+                quote!(#alias::NAME)
+            }
+            _ => {
+                let name = &unit.name.value;
+                quote!(#name)
+            }
         }
     }
 }
 
-/// Literal names were compared while validating; a `task path;` entry gets
-/// one const assertion per other entry, spanned on its path, so that a clash
-/// names both units.
-fn name_checks(names: &[KnownName<'_>], private: &TokenStream) -> TokenStream {
-    let mut checks = TokenStream::new();
-    for (i, name) in names.iter().enumerate() {
-        let KnownName::Supervised(path) = name else { continue };
-        for other in names.iter().skip(i + 1).chain(names.iter().take(i).filter(|o| matches!(o, KnownName::Literal(_))))
-        {
-            let message = format!(
-                "{} has the same unit name as {}; every unit needs a unique name (rename one with #[supervised(name = \"...\")])",
-                name.describe(),
-                other.describe()
-            );
-            let (a, b) = (name.expr(), other.expr());
-            checks.extend(quote_spanned! {path.span()=>
-                const _: () = #private::assert_distinct_names(#a, #b, #message);
+/// The builder calls of the units of one group, and into `checks` the
+/// name checks that need the `NAME` of `#[supervised]` fns.
+fn units(
+    units: &[Unit],
+    supervised: &SupervisedEntries<'_>,
+    private: &TokenStream,
+    checks: &mut TokenStream,
+    errors: &mut TokenStream,
+) -> TokenStream {
+    checks.extend(name_checks(units, supervised, private));
+    let mut calls = TokenStream::new();
+    for unit in units {
+        let options = &unit.options;
+        errors.extend(deferred(options));
+        let mut tail = TokenStream::new();
+        if !options.depends_on.is_empty() {
+            let names = options.depends_on.iter().map(|name| {
+                let sibling =
+                    units.iter().find(|unit| unit.name.value == name.value).expect("dependencies were checked");
+                supervised.runtime_name(sibling)
             });
+            tail.extend(quote!(.depends_on([#(#names),*])));
+        }
+        let name = &unit.name.value;
+        calls.extend(match &unit.kind {
+            UnitKind::Daemon(command) => {
+                let program = &command.program;
+                let mut spec = quote!(#private::DaemonSpec::new(#name, #program));
+                let args = &command.args;
+                if !args.is_empty() {
+                    spec.extend(quote!(.args([#(#args),*])));
+                }
+                for (key, value) in &options.env {
+                    spec.extend(quote!(.env(#key, #value)));
+                }
+                if let Some(dir) = &options.dir {
+                    spec.extend(quote!(.current_dir(#dir)));
+                }
+                spec.extend(options.policy.expand(private));
+                spec.extend(run_setters(options, private));
+                if let Some(signal) = &options.stop_signal {
+                    let signal = signal.expand(private);
+                    spec.extend(quote!(.stop_signal(#signal)));
+                }
+                if let Some((codes, _)) = &options.success_codes {
+                    let codes = codes.iter().map(|(code, _)| code);
+                    spec.extend(quote!(.success_codes([#(#codes),*])));
+                }
+                quote!(.daemon(#spec #tail))
+            }
+            UnitKind::Task(expr) => {
+                let span = expr.span();
+                let task_spec = respan(quote!(#private::TaskSpec::new), span);
+                let mut spec = quote_spanned!(at_user(span)=> #task_spec(#name, #expr));
+                spec.extend(options.policy.expand(private));
+                spec.extend(run_setters(options, private));
+                quote!(.task(#spec #tail))
+            }
+            UnitKind::Supervised(path) => {
+                let alias = supervised.alias(supervised.index(unit));
+                let entry = respan(quote!(<#alias as #private::SupervisedEntry<_>>), path.span());
+                let spec = if options.policy.is_default() {
+                    quote!(#entry::spec(#alias))
+                } else {
+                    let setters = options.policy.setters(private);
+                    quote!(#entry::spec_with(#alias, |policy| policy #setters))
+                };
+                let setters = run_setters(options, private);
+                quote!(.task(#spec #setters #tail))
+            }
+            UnitKind::Group(children) => {
+                let mut spec = quote!(#private::GroupSpec::new(#name));
+                spec.extend(tree_setters(&options.tree, private));
+                spec.extend(options.policy.expand(private));
+                spec.extend(critical(options));
+                spec.extend(tail);
+                spec.extend(self::units(children, supervised, private, checks, errors));
+                quote!(.group(#spec))
+            }
+        });
+    }
+    calls
+}
+
+/// One constant per pair of siblings of which at least one is a `task
+/// path;` entry, whose evaluation fails, on the later entry, when both have
+/// the same unit name. (Names written out were compared by `valid`.)
+fn name_checks(units: &[Unit], supervised: &SupervisedEntries<'_>, private: &TokenStream) -> TokenStream {
+    let mut checks = TokenStream::new();
+    for (later, unit) in units.iter().enumerate() {
+        for earlier in &units[..later] {
+            let (a, b) = (&earlier.kind, &unit.kind);
+            if !matches!(a, UnitKind::Supervised(_)) && !matches!(b, UnitKind::Supervised(_)) {
+                continue;
+            }
+            let message = clash_message(unit, earlier).replace('{', "{{").replace('}', "}}");
+            let (first, second) = (supervised.runtime_name(earlier), supervised.runtime_name(unit));
+            let span = match b {
+                UnitKind::Supervised(path) => path.span(),
+                _ => unit.name.span,
+            };
+            checks.extend(respan(
+                quote! {
+                    const _: () = if #private::same_name(#first, #second) {
+                        #private::panic!(#message)
+                    };
+                },
+                span,
+            ));
         }
     }
     checks
 }
 
-fn path_string(path: &syn::Path) -> String {
-    path.segments.iter().map(|segment| segment.ident.to_string()).collect::<Vec<_>>().join("::")
+/// What a clash between `unit` and the `earlier` sibling is, and the fix.
+fn clash_message(unit: &Unit, earlier: &Unit) -> String {
+    let describe = |unit: &Unit| match &unit.kind {
+        UnitKind::Supervised(path) => format!("`task {};`", path_text(path)),
+        _ => format!("the {} `{}`", unit.keyword, unit.name.value),
+    };
+    let named = |unit: &Unit| match &unit.kind {
+        UnitKind::Supervised(_) => String::new(),
+        _ => format!(" \"{}\"", unit.name.value),
+    };
+    let fix = "every unit of a group needs its own name: rename the fn's unit with #[supervised(name = \"...\")]";
+    format!(
+        "{} has the unit name{} of {} (an #[supervised] fn is named by its `name` option, else after the fn); {fix}",
+        describe(unit),
+        named(earlier),
+        describe(earlier)
+    )
 }
 
-fn daemon_spec(daemon: &Daemon, private: &TokenStream) -> TokenStream {
-    let name = &daemon.name.value;
-    let program = &daemon.command.program;
-    let mut spec = quote!(#private::DaemonSpec::new(#name, #program));
-    let args = &daemon.command.args;
-    if !args.is_empty() {
-        spec.extend(quote!(.args([#(#args),*])));
-    }
-    for (key, value) in &daemon.env {
-        spec.extend(quote!(.env(#key, #value)));
-    }
-    if let Some(dir) = &daemon.dir {
-        spec.extend(quote!(.current_dir(#dir)));
-    }
-    spec.extend(daemon.policy.expand(private));
-    spec.extend(stop_timeout(daemon.stop_timeout.as_ref(), private));
-    if let Some(signal) = &daemon.stop_signal {
-        let signal = signal.expand(private);
-        spec.extend(quote!(.stop_signal(#signal)));
-    }
-    spec
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast;
+    use crate::errors::Errors;
+    use crate::valid;
 
-fn task_spec(task: &Task, private: &TokenStream) -> TokenStream {
-    let name = &task.name.value;
-    let expr = &task.expr;
-    let span = expr.span();
-    let task_spec = respan(quote!(#private::TaskSpec::new), span);
-    let mut spec = quote_spanned!(at_user(span)=> #task_spec(#name, #expr));
-    spec.extend(task.policy.expand(private));
-    spec.extend(stop_timeout(task.stop_timeout.as_ref(), private));
-    spec
+    fn expanded(tokens: TokenStream) -> String {
+        let mut errors = Errors::default();
+        let parsed = ast::manifest::parse(tokens, &mut errors);
+        valid::manifest(&parsed, &mut errors);
+        errors.into_result().unwrap();
+        manifest(&parsed).to_string()
+    }
+
+    fn squash(text: &str) -> String {
+        text.replace(' ', "")
+    }
+
+    #[test]
+    fn groups_strategies_and_dependencies() {
+        let output = squash(&expanded(quote! {
+            strategy = "one_for_all"; intensity = 10; period = "60s";
+            group storage { strategy = "rest_for_one", intensity = 3, period = "30s", max = 2, critical, depends_on = [web] } {
+                daemon postgres = "postgres -D /var/lib/pg";
+                task migrate = migrate { depends_on = [postgres], critical = false };
+            }
+            daemon web = "web";
+        }));
+        let p = "::supervisor::__private";
+        let expected = [
+            format!("{p}::Supervisor::builder().strategy({p}::Strategy::OneForAll).intensity(10u32,{p}::Duration::new(60u64,0u32))"),
+            format!(".group({p}::GroupSpec::new(\"storage\").strategy({p}::Strategy::RestForOne).intensity(3u32,{p}::Duration::new(30u64,0u32))"),
+            format!(".restart({p}::RestartPolicy::new().max_restarts({p}::MaxRestarts::AtMost(2u32))).critical().depends_on([\"web\"])"),
+            format!(".daemon({p}::DaemonSpec::new(\"postgres\",\"postgres\").args([\"-D\",\"/var/lib/pg\"]))"),
+            format!(".task({p}::TaskSpec::new(\"migrate\",migrate).depends_on([\"postgres\"])))"),
+            format!(".daemon({p}::DaemonSpec::new(\"web\",\"web\"))"),
+        ]
+        .concat();
+        assert!(output.contains(&squash(&expected)), "{output}\n{expected}");
+    }
+
+    #[test]
+    fn supervised_entries_go_through_their_alias() {
+        let output = squash(&expanded(quote! {
+            task jobs::report { on = "never", stop_timeout = "1s" };
+            task other = other { depends_on = [report] };
+        }));
+        let contains = |expected: &str| assert!(output.contains(&squash(expected)), "{output}\n{expected}");
+        contains("use jobs::report as __supervisor_task_0;");
+        contains("pub type __supervisor_task_0 = ::supervisor::__private::PlainFn;");
+        contains("use __supervisor_fallback::*;");
+        contains(
+            ".task(<__supervisor_task_0 as ::supervisor::__private::SupervisedEntry<_>>::spec_with(__supervisor_task_0, |policy| policy.on(::supervisor::__private::RestartOn::Never)).stop_timeout(",
+        );
+        contains(".depends_on([__supervisor_task_0::NAME])");
+        contains("const _: () = if ::supervisor::__private::same_name(__supervisor_task_0::NAME,\"other\")");
+    }
+
+    #[test]
+    fn daemon_options() {
+        let output = squash(&expanded(quote!(daemon d = "d" { success_codes = [0, 143], stop_signal = "INT" };)));
+        assert!(
+            output.contains(".stop_signal(::supervisor::__private::Signal::INT).success_codes([0i32,143i32])"),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn options_the_runtime_cannot_run_yet_are_errors() {
+        let output = expanded(quote!(daemon d = "d" { ready = notified, watchdog = "1s" };));
+        assert!(output.contains("`ready` is checked, but this version of the runtime cannot run it yet"), "{output}");
+        assert!(output.contains("`watchdog` is checked"), "{output}");
+    }
+
+    #[test]
+    fn clash_messages_name_both_entries() {
+        let mut errors = Errors::default();
+        let parsed = ast::manifest::parse(quote!(daemon worker = "w"; task jobs::run; task other;), &mut errors);
+        let [daemon, run, other] = &parsed.units[..] else { panic!() };
+        assert_eq!(
+            clash_message(run, daemon),
+            "`task jobs::run;` has the unit name \"worker\" of the daemon `worker` (an #[supervised] fn is named by its `name` option, else after the fn); every unit of a group needs its own name: rename the fn's unit with #[supervised(name = \"...\")]"
+        );
+        assert!(clash_message(other, run).starts_with("`task other;` has the unit name of `task jobs::run;` ("));
+    }
 }

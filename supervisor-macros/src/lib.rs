@@ -7,16 +7,21 @@
 //! option is checked at compile time and every duration becomes a
 //! `Duration` constant, so nothing is parsed at run time.
 
+mod ast;
 mod command;
 mod duration;
 mod errors;
 mod expand;
-mod manifest;
+mod fallback;
+mod graph;
+mod limits;
 mod options;
 mod policy;
+mod probe;
 mod signal;
+mod strategy;
 mod suggest;
-mod supervised;
+mod valid;
 
 use proc_macro::TokenStream;
 
@@ -33,7 +38,12 @@ use proc_macro::TokenStream;
 /// Options: `restart` (delay), `max` (`-1` = unlimited), `on`
 /// (`"always" | "failure" | "never"`), `backoff`, `max_delay`, `jitter`,
 /// `reset_after`, `window` + `window_max`, `stop_timeout`, `name`, and
-/// `crate` (the path of the runtime crate when it is renamed).
+/// `crate` (the path of the runtime crate when it is renamed); `critical`,
+/// `ready`, `liveness` and their `readiness_*`/`liveness_*` settings and
+/// `watchdog` are checked, and expanded as the runtime supports them.
+///
+/// The fn's body is kept as tokens, never parsed: an error in it is the
+/// compiler's, where it is, and the spec is still generated.
 ///
 /// # Equivalent code
 ///
@@ -46,7 +56,24 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro_attribute]
 pub fn supervised(args: TokenStream, item: TokenStream) -> TokenStream {
-    supervised::supervised(args.into(), item.into()).into()
+    supervised_tokens(args.into(), item.into()).into()
+}
+
+/// `#[supervised]` on `proc_macro2` tokens: parse, check, then expand, or
+/// fall back to what causes no further errors.
+fn supervised_tokens(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let mut errors = errors::Errors::default();
+    let input = ast::supervised::parse(args, item, &mut errors);
+    valid::supervised(&input, &mut errors);
+    match (errors.into_result(), &input.function) {
+        (Ok(()), Ok(function)) => {
+            let item = &input.item;
+            let expanded = expand::supervised(&input, function);
+            quote::quote!(#item #expanded)
+        }
+        (Err(error), _) => fallback::supervised(&input, &error),
+        (Ok(()), Err(_)) => unreachable!("an item that is not an fn is an error"),
+    }
 }
 
 /// A manifest of daemons and tasks, checked at compile time, that
@@ -61,6 +88,26 @@ pub fn supervised(args: TokenStream, item: TokenStream) -> TokenStream {
 ///     task cleanup = cleanup_loop { restart = "1s", max = 3 };
 /// };
 /// ```
+///
+/// Groups nest to any depth, with their own strategy, intensity and
+/// policy; `depends_on` names units of the same group:
+///
+/// ```text
+/// supervise! {
+///     strategy = "one_for_one";
+///     intensity = 10; period = "60s";
+///     group storage { strategy = "rest_for_one", intensity = 3, period = "30s", restart = "5s", max = 2 } {
+///         daemon postgres = "postgres -D /var/lib/pg" { ready = tcp("127.0.0.1:5432") };
+///         task migrate { depends_on = [postgres], on = "failure" };
+///     }
+///     task api { depends_on = [storage], ready = notified, critical };
+/// }
+/// ```
+///
+/// An unknown dependency (with the closest sibling), a cycle (on the
+/// dependency that closes it), a unit of another group, a duplicate name
+/// in a group, an unknown strategy and a malformed probe address are
+/// compile errors on the offending token.
 ///
 /// # Equivalent code
 ///
@@ -81,11 +128,14 @@ pub fn supervise(input: TokenStream) -> TokenStream {
     manifest_tokens(input.into()).into()
 }
 
-/// `supervise!` on `proc_macro2` tokens.
+/// `supervise!` on `proc_macro2` tokens: parse, check, then expand, or
+/// fall back to what causes no further errors.
 fn manifest_tokens(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut errors = errors::Errors::default();
-    let manifest = manifest::parse(input, &mut errors);
-    let expanded = expand::manifest(&manifest);
-    let compile_errors = errors.to_compile_errors();
-    quote::quote!({ #compile_errors #expanded })
+    let manifest = ast::manifest::parse(input, &mut errors);
+    valid::manifest(&manifest, &mut errors);
+    match errors.into_result() {
+        Ok(()) => expand::manifest(&manifest),
+        Err(error) => fallback::manifest(&manifest, &error),
+    }
 }

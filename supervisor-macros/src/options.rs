@@ -3,6 +3,7 @@
 //! one value each.
 
 use crate::errors::Errors;
+use crate::limits;
 use crate::suggest;
 use proc_macro2::{TokenStream, TokenTree};
 use syn::ext::IdentExt;
@@ -10,7 +11,8 @@ use syn::parse::{ParseStream, Parser};
 use syn::{Ident, Lit, LitStr, Token};
 
 /// One `key = value` pair, the value kept as tokens until a reader for the
-/// key's type looks at it.
+/// key's type looks at it; a bare `key` (a flag such as `critical`) has no
+/// value tokens.
 pub(crate) struct RawOption {
     pub(crate) key: Ident,
     pub(crate) value: TokenStream,
@@ -22,30 +24,48 @@ impl RawOption {
         self.key.unraw().to_string()
     }
 
+    /// Whether the key was written alone, without `= value`.
+    pub(crate) fn is_bare(&self) -> bool {
+        self.value.is_empty()
+    }
+
+    /// The error for a key that needs a value but was written alone.
+    pub(crate) fn missing_value(&self) -> syn::Error {
+        let name = self.name();
+        syn::Error::new(self.key.span(), format!("expected `=` after `{name}`: options are written `{name} = value`"))
+    }
+
     /// Runs `parser` over the whole value.
     fn parse_value<T>(&self, parser: impl Parser<Output = T>) -> syn::Result<T> {
         parser.parse2(self.value.clone())
     }
 
-    /// An error spanned on the value.
+    /// An error spanned on the value (on the key for a bare key).
     pub(crate) fn error(&self, message: impl std::fmt::Display) -> syn::Error {
+        if self.is_bare() {
+            return syn::Error::new(self.key.span(), message);
+        }
         syn::Error::new_spanned(&self.value, message)
     }
 }
 
-/// Parses `key = value, key = value, ...` (a trailing comma is fine).
+/// Parses `key = value, key, ...` (a trailing comma is fine); a key alone
+/// is a flag, and only the readers of flags accept one.
 pub(crate) fn parse_options(input: ParseStream<'_>) -> syn::Result<Vec<RawOption>> {
     let mut options = Vec::new();
     while !input.is_empty() {
         let key = input
             .call(Ident::parse_any)
             .map_err(|error| syn::Error::new(error.span(), "expected an option such as `restart = \"5s\"`"))?;
+        if input.is_empty() || input.peek(Token![,]) {
+            options.push(RawOption { key, value: TokenStream::new() });
+            if !input.is_empty() {
+                input.parse::<Token![,]>()?;
+            }
+            continue;
+        }
         if !input.peek(Token![=]) {
-            let name = key.unraw();
-            return Err(syn::Error::new(
-                key.span(),
-                format!("expected `=` after `{name}`: options are written `{name} = value`"),
-            ));
+            return Err(RawOption { key, value: TokenStream::new() }.missing_value());
         }
         input.parse::<Token![=]>()?;
         let value = value_tokens(input, |input| input.peek(Token![,]));
@@ -103,6 +123,9 @@ pub(crate) fn unknown(option: &RawOption, what: &str, known: &[&str]) -> syn::Er
 
 /// A string literal such as `name = "worker"`.
 pub(crate) fn string(option: &RawOption) -> syn::Result<LitStr> {
+    if option.is_bare() {
+        return Err(option.missing_value());
+    }
     option.parse_value(|input: ParseStream<'_>| input.parse::<LitStr>()).map_err(|_| {
         let name = option.name();
         option.error(format!("`{name}` takes a string literal: `{name} = \"...\"`"))
@@ -117,6 +140,9 @@ pub(crate) enum Number {
 
 /// Reads the value as a number literal, or `None` when it is not one.
 pub(crate) fn number(option: &RawOption) -> Option<syn::Result<Number>> {
+    if option.is_bare() {
+        return Some(Err(option.missing_value()));
+    }
     let parsed = option.parse_value(|input: ParseStream<'_>| {
         let negative = input.parse::<Option<Token![-]>>()?.is_some();
         let lit: Lit = input.parse()?;
@@ -143,8 +169,10 @@ pub(crate) fn max_restarts(option: &RawOption) -> syn::Result<MaxRestarts> {
     const HELP: &str =
         "write `max = -1` for unlimited restarts, `max = 0` to never restart, or `max = n` for at most n restarts";
     match number(option) {
-        Some(Ok(Number::Int(-1))) => Ok(MaxRestarts::Unlimited),
-        Some(Ok(Number::Int(n))) if n < -1 => Err(option.error(format!("`max = {n}` is below -1; {HELP}"))),
+        Some(Ok(Number::Int(limits::MAX_UNLIMITED))) => Ok(MaxRestarts::Unlimited),
+        Some(Ok(Number::Int(n))) if n < limits::MAX_UNLIMITED => {
+            Err(option.error(format!("`max = {n}` is below {}; {HELP}", limits::MAX_UNLIMITED)))
+        }
         Some(Ok(Number::Int(n))) => u32::try_from(n).map(MaxRestarts::AtMost).map_err(|_| {
             option.error(format!(
                 "`max = {n}` is too large: at most {} restarts can be counted; write `max = -1` for unlimited restarts",
@@ -159,12 +187,25 @@ pub(crate) fn max_restarts(option: &RawOption) -> syn::Result<MaxRestarts> {
 
 /// A non-negative count such as `window_max = 5`.
 pub(crate) fn count(option: &RawOption) -> syn::Result<u32> {
+    count_from(option, 0)
+}
+
+/// A count of at least `min`, such as `liveness_failures = 3`.
+pub(crate) fn count_from(option: &RawOption, min: u32) -> syn::Result<u32> {
+    let n = whole_number(option, i128::from(min), i128::from(u32::MAX))?;
+    Ok(u32::try_from(n).expect("checked against the range"))
+}
+
+/// A whole number in `min..=max`.
+pub(crate) fn whole_number(option: &RawOption, min: i128, max: i128) -> syn::Result<i128> {
     let name = option.name();
     match number(option) {
-        Some(Ok(Number::Int(n))) => u32::try_from(n)
-            .map_err(|_| option.error(format!("`{name} = {n}` is out of range: write a count from 0 to {}", u32::MAX))),
+        Some(Ok(Number::Int(n))) if (min..=max).contains(&n) => Ok(n),
+        Some(Ok(Number::Int(n))) => {
+            Err(option.error(format!("`{name} = {n}` is out of range: write a whole number from {min} to {max}")))
+        }
         Some(Err(error)) => Err(error),
-        _ => Err(option.error(format!("`{name}` takes a whole number, e.g. `{name} = 5`"))),
+        _ => Err(option.error(format!("`{name}` takes a whole number, e.g. `{name} = {}`", min.max(5).min(max)))),
     }
 }
 
@@ -186,6 +227,17 @@ pub(crate) fn float_in(option: &RawOption, min: f64, max: f64, example: &str) ->
         );
     }
     Ok(value)
+}
+
+/// A flag: `critical` alone or `critical = true | false`.
+pub(crate) fn flag(option: &RawOption) -> syn::Result<bool> {
+    if option.is_bare() {
+        return Ok(true);
+    }
+    let name = option.name();
+    option.parse_value(|input: ParseStream<'_>| input.parse::<syn::LitBool>()).map(|lit| lit.value).map_err(|_| {
+        option.error(format!("`{name}` is a flag: write `{name}` alone, or `{name} = true` / `{name} = false`"))
+    })
 }
 
 #[cfg(test)]
@@ -217,6 +269,17 @@ pub(crate) mod tests {
         assert_eq!(names, ["restart", "max", "crate", "env"]);
         assert_eq!(parsed[1].value.to_string(), "- 1");
         assert!(options(quote!()).is_empty());
+    }
+
+    #[test]
+    fn bare_keys_are_flags() {
+        let parsed = options(quote!(critical, max = 1, other));
+        assert!(parsed[0].is_bare() && !parsed[1].is_bare() && parsed[2].is_bare());
+        assert!(flag(&parsed[0]).unwrap());
+        assert!(!flag(&option(quote!(critical = false))).unwrap());
+        assert!(flag(&option(quote!(critical = "yes"))).unwrap_err().to_string().contains("is a flag"));
+        assert!(string(&parsed[2]).err().unwrap().to_string().contains("expected `=` after `other`"));
+        assert!(max_restarts(&option(quote!(max))).unwrap_err().to_string().contains("expected `=` after `max`"));
     }
 
     #[test]
@@ -263,6 +326,14 @@ pub(crate) mod tests {
         assert_eq!(count(&option(quote!(window_max = 5))).unwrap(), 5);
         assert!(count(&option(quote!(window_max = -5))).is_err());
         assert!(count(&option(quote!(window_max = "5"))).is_err());
+        assert!(
+            count_from(&option(quote!(liveness_failures = 0)), 1)
+                .unwrap_err()
+                .to_string()
+                .contains("`liveness_failures = 0` is out of range: write a whole number from 1 to 4294967295")
+        );
+        assert_eq!(whole_number(&option(quote!(code = 255)), 0, 255).unwrap(), 255);
+        assert!(whole_number(&option(quote!(code = 256)), 0, 255).is_err());
         let backoff = |tokens| float_in(&option(tokens), 1.0, f64::INFINITY, "2.0");
         assert_eq!(backoff(quote!(backoff = 2.0)).unwrap(), 2.0);
         assert_eq!(backoff(quote!(backoff = 3)).unwrap(), 3.0);

@@ -3,7 +3,8 @@
 
 use crate::duration::{self, DurationValue};
 use crate::errors::Errors;
-use crate::options::{self, MaxRestarts, RawOption, Seen};
+use crate::limits;
+use crate::options::{self, MaxRestarts, RawOption};
 use crate::suggest;
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -46,11 +47,15 @@ impl Policy {
             "max" => self.max = errors.take(options::max_restarts(option)),
             "on" => self.on = errors.take(restart_on(option)),
             "backoff" => {
-                self.backoff =
-                    errors.take(options::float_in(option, 1.0, f64::INFINITY, "2.0")).map(|factor| (factor, key));
+                self.backoff = errors
+                    .take(options::float_in(option, limits::BACKOFF_MIN, f64::INFINITY, "2.0"))
+                    .map(|factor| (factor, key));
             }
             "max_delay" => self.max_delay = errors.take(duration::parse(option)).map(|d| (d, key)),
-            "jitter" => self.jitter = errors.take(options::float_in(option, 0.0, 1.0, "0.1")),
+            "jitter" => {
+                let (min, max) = limits::JITTER.into_inner();
+                self.jitter = errors.take(options::float_in(option, min, max, "0.1"));
+            }
             "reset_after" => self.reset_after = errors.take(duration::parse(option)),
             "window" => {
                 self.window = errors
@@ -72,24 +77,6 @@ impl Policy {
         true
     }
 
-    /// Checks the options that only make sense together.
-    pub(crate) fn validate(&self, errors: &mut Errors) {
-        match (&self.window, &self.window_max) {
-            (Some((_, key)), None) => errors.spanned(
-                key,
-                "`window` needs `window_max`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
-            ),
-            (None, Some((_, key))) => errors.spanned(
-                key,
-                "`window_max` needs `window`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
-            ),
-            _ => {}
-        }
-        if let (Some((_, key)), None) = (&self.max_delay, &self.backoff) {
-            errors.spanned(key, "`max_delay` caps an exponential backoff: add `backoff = 2.0` (or remove `max_delay`)");
-        }
-    }
-
     /// Whether any policy option was given.
     pub(crate) fn is_default(&self) -> bool {
         self.delay.is_none()
@@ -108,6 +95,12 @@ impl Policy {
         if self.is_default() {
             return TokenStream::new();
         }
+        let setters = self.setters(private);
+        quote!(.restart(#private::RestartPolicy::new() #setters))
+    }
+
+    /// The setter calls of the options given, to apply to a `RestartPolicy`.
+    pub(crate) fn setters(&self, private: &TokenStream) -> TokenStream {
         let mut calls = TokenStream::new();
         if let Some(delay) = &self.delay {
             let delay = delay.expand(private);
@@ -148,7 +141,7 @@ impl Policy {
             let window = window.expand(private);
             calls.extend(quote!(.window(#count, #window)));
         }
-        quote!(.restart(#private::RestartPolicy::new() #calls))
+        calls
     }
 }
 
@@ -170,31 +163,6 @@ fn restart_on(option: &RawOption) -> syn::Result<RestartOn> {
     }
 }
 
-/// Reads an option list of a unit: each key once (a repeated key is an
-/// error), the policy's keys and `stop_timeout` here, every other key handed
-/// to `other`; then checks the policy as a whole.
-pub(crate) fn read_unit_options(
-    raw: &[RawOption],
-    errors: &mut Errors,
-    mut other: impl FnMut(&RawOption, &mut Errors),
-) -> (Policy, Option<DurationValue>) {
-    let mut policy = Policy::default();
-    let mut stop_timeout = None;
-    let mut seen = Seen::default();
-    for option in raw {
-        if !seen.first(option, errors) || policy.apply(option, errors) {
-            continue;
-        }
-        if option.name() == "stop_timeout" {
-            stop_timeout = errors.take(duration::parse(option));
-        } else {
-            other(option, errors);
-        }
-    }
-    policy.validate(errors);
-    (policy, stop_timeout)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,7 +175,6 @@ mod tests {
         for option in options(tokens) {
             assert!(policy.apply(&option, &mut errors), "{}", option.name());
         }
-        policy.validate(&mut errors);
         (policy, errors)
     }
 
@@ -224,6 +191,12 @@ mod tests {
     #[test]
     fn defaults_expand_to_nothing() {
         assert_eq!(expanded(quote!()), "");
+    }
+
+    #[test]
+    fn setters_apply_to_any_policy() {
+        let (policy, _) = policy(quote!(on = "failure"));
+        assert_eq!(policy.setters(&quote!(p)).to_string(), quote!(.on(p::RestartOn::Failure)).to_string());
     }
 
     #[test]
@@ -265,10 +238,7 @@ mod tests {
         assert!(error(quote!(on = "sometimes")).contains("unknown restart condition \"sometimes\""));
         assert!(error(quote!(on = "failed")).contains("did you mean \"failure\"?"));
         assert!(error(quote!(on = always)).contains("`on` takes \"always\", \"failure\" or \"never\""));
-        assert!(error(quote!(window = "30s")).contains("`window` needs `window_max`"));
-        assert!(error(quote!(window_max = 3)).contains("`window_max` needs `window`"));
         assert!(error(quote!(window = "0s", window_max = 3)).contains("longer than zero"));
-        assert!(error(quote!(max_delay = "1m")).contains("add `backoff = 2.0`"));
         assert!(error(quote!(backoff = 0.5)).contains("at least 1.0"));
         assert!(error(quote!(jitter = 2)).contains("from 0.0 to 1.0"));
     }
@@ -279,5 +249,75 @@ mod tests {
         let option = crate::options::tests::option(quote!(stop_timeout = "1s"));
         assert!(!Policy::default().apply(&option, &mut errors));
         assert!(errors.into_result().is_ok());
+    }
+}
+
+/// The runtime accepts exactly what the macros accept: each range is tried
+/// at and beyond its bounds, on both sides.
+#[cfg(test)]
+mod runtime_agrees {
+    use crate::errors::Errors;
+    use crate::limits::*;
+    use crate::options::tests::option;
+    use crate::policy::Policy;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+    use std::time::Duration;
+    use supervisor::{MaxRestarts, RestartPolicy, Supervisor, TaskSpec};
+
+    /// Whether the macros accept the policy option.
+    fn macro_accepts(tokens: TokenStream) -> bool {
+        let mut errors = Errors::default();
+        assert!(Policy::default().apply(&option(tokens), &mut errors));
+        errors.into_result().is_ok()
+    }
+
+    /// Whether `build()` accepts a task with the policy.
+    fn runtime_accepts(policy: RestartPolicy) -> bool {
+        let task = TaskSpec::new("task", |_ctx| async {}).restart(policy);
+        Supervisor::builder().task(task).build().is_ok()
+    }
+
+    #[test]
+    fn backoff() {
+        for factor in [BACKOFF_MIN - 0.01, BACKOFF_MIN, BACKOFF_MIN + 1.0, 1e300] {
+            let literal = proc_macro2::Literal::f64_unsuffixed(factor);
+            assert_eq!(
+                macro_accepts(quote!(backoff = #literal)),
+                runtime_accepts(RestartPolicy::new().backoff(factor)),
+                "backoff = {factor}"
+            );
+        }
+        assert!(!runtime_accepts(RestartPolicy::new().backoff(f64::INFINITY)));
+    }
+
+    #[test]
+    fn jitter() {
+        let (min, max) = JITTER.into_inner();
+        for fraction in [min - 0.01, min, (min + max) / 2.0, max, max + 0.01] {
+            let literal = proc_macro2::Literal::f64_unsuffixed(fraction.abs());
+            let tokens = if fraction < 0.0 { quote!(jitter = -#literal) } else { quote!(jitter = #literal) };
+            assert_eq!(
+                macro_accepts(tokens),
+                runtime_accepts(RestartPolicy::new().jitter(fraction)),
+                "jitter = {fraction}"
+            );
+        }
+    }
+
+    #[test]
+    fn window() {
+        assert!(!macro_accepts(quote!(window = "0s")));
+        assert!(!runtime_accepts(RestartPolicy::new().window(3, Duration::ZERO)));
+        assert!(macro_accepts(quote!(window = "1ns")));
+        assert!(runtime_accepts(RestartPolicy::new().window(3, Duration::from_nanos(1))));
+    }
+
+    #[test]
+    fn unlimited_restarts() {
+        let max = i64::try_from(MAX_UNLIMITED).unwrap();
+        assert_eq!(MaxRestarts::from(max), MaxRestarts::Unlimited);
+        assert_eq!(MaxRestarts::from(max + 1), MaxRestarts::AtMost(0));
+        assert!(macro_accepts(quote!(max = -1)) && !macro_accepts(quote!(max = -2)));
     }
 }

@@ -71,6 +71,24 @@ mod tests {
         assert!(lookup("BANANA").unwrap_err().starts_with("unknown signal \"BANANA\"; known signals: `HUP`"));
     }
 
+    /// The runtime's `Signal::from_name` knows exactly the names the macros
+    /// accept, under the same canonical name, among every POSIX signal.
+    #[test]
+    fn the_runtime_knows_the_same_signals() {
+        const POSIX: &[&str] = &[
+            "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "IOT", "BUS", "EMT", "FPE", "KILL", "USR1", "SEGV", "USR2",
+            "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU",
+            "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "POLL", "PWR", "INFO", "LOST", "SYS", "UNUSED", "RTMIN", "RTMAX",
+        ];
+        for name in POSIX.iter().flat_map(|name| [name.to_string(), format!("SIG{name}")]) {
+            let runtime = supervisor::Signal::from_name(&name).map(supervisor::Signal::name);
+            assert_eq!(lookup(&name).ok(), runtime, "{name}");
+        }
+        for name in SIGNALS {
+            assert!(POSIX.contains(name), "{name} is not a POSIX signal name");
+        }
+    }
+
     #[test]
     fn options() {
         let expanded = parse(&option(quote::quote!(stop_signal = "SIGINT"))).unwrap();

@@ -106,8 +106,10 @@ pub use unit_ref::UnitRef;
 /// `TaskSpec` and `worker::NAME` its unit name. The unit name is the fn's name unless you set `name = "..."`.
 /// This also works for fns declared inside a function body, such as in doctests.
 ///
-/// The fn must be a free `async fn` that takes a `Context` (any pattern, any path ending in `Context`)
-/// or nothing, and returns `()` or `Result<(), E>` with `E: Display`.
+/// The fn must be a free `async fn` that takes a `supervisor::Context` (any pattern; a parameter of
+/// another type, such as `std::task::Context`, is a compile error on its type) or nothing, and returns
+/// `()` or `Result<(), E>` with `E: Display`. Its body is passed on as written, not parsed: an error
+/// in it is reported by the compiler, where it is, and `worker::spec()` still exists.
 ///
 /// Options: `restart = "5s"` (delay), `max = -1 | n` (`-1` is unlimited, `0` means never restart),
 /// `on = "always" | "failure" | "never"`, `backoff = 2.0`, `max_delay = "1m"` (needs `backoff`),
@@ -186,7 +188,10 @@ pub use supervisor_macros::supervised;
 ///   (with quotes and backslashes) but never runs a shell. An unquoted `|`, `&&`, `;`, `>`, `<`, `&`,
 ///   backtick or `$(` is a compile error. To use a shell, write `["sh", "-c", "..."]` yourself.
 /// - `daemon NAME = ["program", "arg", ...];` gives the words explicitly.
-/// - `task path;` adds an `#[supervised]` fn with its own policy.
+/// - `task path;` adds an `#[supervised]` fn with its own policy. `task path { ... };` sets options over
+///   the attribute's, key by key: `task ticker { max = 0 };` keeps the fn's delay. The unit is named by
+///   the fn (its `name` option, else the fn's name); two units with one name are a compile error on the
+///   later entry, and a path to a plain fn (not `#[supervised]`) is one too: write `task NAME = path;`.
 /// - `task NAME = EXPR;` adds a path to an async fn taking `Context`, or a closure.
 /// - The `{ ... }` options: `restart`, `max`, `on`, `backoff`, `max_delay`, `jitter`, `reset_after`, `window`,
 ///   `window_max` and `stop_timeout`. Daemons also accept `stop_signal = "TERM" | "SIGTERM" | ...`,

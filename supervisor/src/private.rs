@@ -3,6 +3,7 @@
 
 #![allow(missing_docs, unreachable_pub)]
 
+pub use core::panic;
 pub use std::convert::Into;
 pub use std::future::Future;
 pub use std::option::Option::{self, None, Some};
@@ -12,8 +13,8 @@ pub use std::time::Duration;
 pub use std::vec::Vec;
 
 pub use crate::{
-    Context, DaemonSpec, MaxRestarts, Output, RestartOn, RestartPolicy, ShutdownOrder, Signal, Supervisor,
-    SupervisorBuilder, TaskSpec,
+    Context, DaemonSpec, GroupSpec, MaxRestarts, Output, RestartOn, RestartPolicy, ShutdownOrder, Signal, Strategy,
+    Supervisor, SupervisorBuilder, TaskSpec,
 };
 
 /// Builds a supervisor whose names and programs the macro has already checked.
@@ -21,18 +22,97 @@ pub fn build_manifest(builder: SupervisorBuilder) -> Supervisor {
     builder.build_unchecked()
 }
 
-/// Fails const evaluation with `message` when `a == b`: the check for names
-/// only known after macro expansion (`task path;` takes its unit name from
-/// the `#[supervised]` fn).
-pub const fn assert_distinct_names(a: &str, b: &str, message: &str) {
-    if str_eq(a, b) {
-        panic!("{}", message);
+/// What `#[supervised]` puts next to an fn, for `supervise!`'s `task path;`
+/// entries: the unit name, the spec, and the attribute's policy alone (so
+/// that a manifest's options can be set on top of it).
+pub trait Supervised {
+    /// The unit name.
+    const NAME: &'static str;
+    /// The spec with the attribute's policy and settings.
+    fn spec() -> TaskSpec;
+    /// The attribute's restart policy.
+    fn policy() -> RestartPolicy;
+}
+
+/// A `task path;` entry of `supervise!`, reached through an alias of the
+/// path: the `#[supervised]` fn's spec, or (for the fallback type the alias
+/// names when the path is a plain fn) an error on the entry. `F` is the
+/// type of the path's value, so that a path that names nothing is only
+/// rustc's error.
+#[diagnostic::on_unimplemented(
+    message = "`task path;` needs an #[supervised] fn, and this one is a plain fn",
+    label = "not an #[supervised] fn",
+    note = "mark the fn `#[supervised]`, or run it as it is with `task name = path;`, e.g. `task cleanup = cleanup;`"
+)]
+pub trait SupervisedEntry<F> {
+    /// The spec of the `#[supervised]` fn.
+    fn spec(f: F) -> TaskSpec;
+    /// The spec with `policy` applied to the attribute's policy.
+    fn spec_with(f: F, policy: fn(RestartPolicy) -> RestartPolicy) -> TaskSpec;
+}
+
+#[diagnostic::do_not_recommend]
+impl<T: Supervised, F> SupervisedEntry<F> for T {
+    fn spec(_: F) -> TaskSpec {
+        T::spec()
+    }
+
+    fn spec_with(_: F, policy: fn(RestartPolicy) -> RestartPolicy) -> TaskSpec {
+        T::spec().restart(policy(T::policy()))
     }
 }
 
-const fn str_eq(a: &str, b: &str) -> bool {
+/// What the alias of a `task path;` entry names when the path is not an
+/// `#[supervised]` fn: its `SupervisedEntry` impl has a bound that fails,
+/// on the entry, for any type of the path's value but the error type of a
+/// path that names nothing (which rustc reports itself).
+#[derive(Debug)]
+pub struct PlainFn;
+
+impl PlainFn {
+    /// Never a unit name (names cannot contain `/`), nor compared.
+    pub const NAME: &'static str = "/";
+}
+
+#[diagnostic::do_not_recommend]
+impl<F: NotSupervised> SupervisedEntry<F> for PlainFn {
+    fn spec(_: F) -> TaskSpec {
+        unreachable!("a plain fn's entry does not compile")
+    }
+
+    fn spec_with(_: F, _: fn(RestartPolicy) -> RestartPolicy) -> TaskSpec {
+        unreachable!("a plain fn's entry does not compile")
+    }
+}
+
+/// A trait without impls: the bound that fails for a plain fn.
+pub trait NotSupervised {}
+
+/// The parameter of an `#[supervised]` fn, made from the `Context` of a run.
+#[diagnostic::on_unimplemented(
+    message = "the parameter of a #[supervised] fn must be a `supervisor::Context`, not `{Self}`",
+    label = "not `supervisor::Context`",
+    note = "the fn is called with the `Context` of its run: write `ctx: supervisor::Context` (or `use supervisor::Context;`); `std::task::Context`, for one, is the context a future is polled with"
+)]
+pub trait FromContext {
+    fn from_context(ctx: Context) -> Self;
+}
+
+impl FromContext for Context {
+    #[inline]
+    fn from_context(ctx: Context) -> Self {
+        ctx
+    }
+}
+
+/// Whether two unit names are equal, in a constant: the check of names only known
+/// after expansion (`task path;` takes its unit name from the `#[supervised]`
+/// fn). The generated constant panics itself, so that the error is spanned
+/// on the manifest's entry.
+pub const fn same_name(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
+    // `PlainFn::NAME`: a `task path;` entry that is already an error.
+    if a.len() != b.len() || a.is_empty() || a[0] == b'/' {
         return false;
     }
     let mut i = 0;
@@ -51,15 +131,9 @@ mod tests {
 
     #[test]
     fn names_compare_by_content() {
-        assert!(str_eq("worker", "worker"));
-        assert!(!str_eq("worker", "worker2"));
-        assert!(!str_eq("a", "b"));
-        assert_distinct_names("a", "b", "unused");
-    }
-
-    #[test]
-    #[should_panic(expected = "`a` twice")]
-    fn equal_names_fail_with_the_message() {
-        assert_distinct_names("a", "a", "`a` twice");
+        const { assert!(same_name("worker", "worker")) };
+        assert!(!same_name("worker", "worker2"));
+        assert!(!same_name("a", "b"));
+        assert!(!same_name(PlainFn::NAME, PlainFn::NAME));
     }
 }

@@ -124,3 +124,26 @@ async fn manifest_shutdown_order_concurrent_overlaps_the_stops() {
     assert_eq!(report.forced().count(), 2);
     assert_eq!(report.took, Duration::from_secs(3), "one after the other would take 6 s");
 }
+
+static OVERRIDDEN_RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[supervised(restart = "1s", max = 5, on = "failure", name = "overridden-unit")]
+async fn overridden(_ctx: Context) -> Result<(), String> {
+    OVERRIDDEN_RUNS.fetch_add(1, Ordering::SeqCst);
+    Err("always fails".to_owned())
+}
+
+#[tokio::test(start_paused = true)]
+async fn manifest_options_of_a_supervised_fn_are_set_over_its_own() {
+    let handle = supervise! {
+        task overridden { max = 1, stop_timeout = "2s" };
+    }
+    .start();
+    let started = tokio::time::Instant::now();
+    let status = wait_for(&handle, "overridden-unit", UnitState::Failed).await;
+    // `max` from the manifest, the delay of the attribute (one restart after 1 s).
+    assert_eq!(status.restart_count, 1);
+    assert_eq!(OVERRIDDEN_RUNS.load(Ordering::SeqCst), 2);
+    assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    handle.shutdown().await;
+}

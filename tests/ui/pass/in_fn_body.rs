@@ -6,7 +6,7 @@ fn main() {
 
     assert_eq!(local::NAME, "local");
     let _sup: Supervisor = supervise! {
-        task local;
+        task local { max = 0 };
         task again = local;
     };
 }

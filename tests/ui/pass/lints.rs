@@ -32,7 +32,7 @@ fn main() {
         shutdown_timeout = "2s";
         daemon web = "web --port 80" { restart = "1s", max = -1, stop_signal = "SIGTERM", window = "1m", window_max = 5 };
         task worker;
-        task private_task;
+        task private_task { max = 1 };
         task cleanup = cleanup { restart = "250ms", max = 0 };
     };
 }

@@ -5,6 +5,9 @@ async fn ticker(ctx: Context) {
     ctx.cancelled().await;
 }
 
+#[supervised(restart = "1s", max = 3)]
+async fn tuned(_ctx: Context) {}
+
 mod jobs {
     #[supervised(name = "jobs-report")]
     pub async fn report(_ctx: supervisor::Context) {}
@@ -30,6 +33,7 @@ fn main() {
         daemon piped = ["sh", "-c", "echo a | wc -l"] { max = 0 };
         task ticker;
         task jobs::report;
+        task tuned { max = -1, on = "failure", jitter = 0.1, stop_timeout = "1s" };
         task cleanup = cleanup_loop { restart = "1s", max = 3 };
         task closure = move |ctx: Context| {
             let prefix = prefix.clone();

@@ -15,7 +15,7 @@ fn main() {
         shutdown_timeout = "1s";
         daemon web = "python3 -m http.server" { restart = "2s", stop_signal = "TERM", env = { A = "b" }, dir = "/" };
         task worker;
-        task plain;
+        task plain { on = "never", stop_timeout = "2s" };
         task other = other { max = -1, backoff = 2.0, max_delay = "5s" };
     };
 }

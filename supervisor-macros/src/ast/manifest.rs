@@ -1,0 +1,437 @@
+//! Parses `supervise! { ... }` entry by entry, recovering at each `;` (and
+//! at each group's closing brace) so that every error is reported.
+
+use crate::ast::unit::{self, Place};
+use crate::ast::{Manifest, Settings, TypedHandle, Unit, UnitKind, UnitName};
+use crate::command;
+use crate::duration;
+use crate::errors::Errors;
+use crate::options::{self, RawOption, Seen};
+use crate::strategy;
+use crate::suggest;
+use proc_macro2::{TokenStream, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::{Attribute, Expr, Ident, LitStr, Path, Token, Visibility, token};
+
+const KINDS: &[&str] = &["daemon", "task", "group"];
+const SETTINGS: &[&str] = &["shutdown_timeout", "shutdown_order", "strategy", "intensity", "period", "crate"];
+const SHUTDOWN_ORDERS: &[&str] = &["sequential", "concurrent"];
+const ENTRY_EXAMPLE: &str = "`daemon NAME = \"command\";`, `task NAME;`, `task NAME = path_or_closure;`, `group NAME { ... } { ... }` or a setting such as `shutdown_timeout = \"30s\";`";
+
+/// Parses a manifest, recording every error in `errors`; what did not
+/// parse is left out.
+pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
+    let defines_items =
+        input.clone().into_iter().any(|token| matches!(&token, TokenTree::Ident(ident) if ident == "struct"));
+    let mut manifest = Manifest { handle: None, defines_items, settings: Settings::default(), units: Vec::new() };
+    let parsed = (|input: ParseStream<'_>| {
+        if input.peek(Token![#]) || input.peek(Token![pub]) || input.peek(Token![struct]) {
+            match typed_handle(input) {
+                Ok(handle) => manifest.handle = Some(handle),
+                Err(error) => {
+                    errors.push(error);
+                    skip_past_semicolon(input);
+                }
+            }
+        }
+        let mut seen = Seen::default();
+        manifest.units = units(input, Some((&mut manifest.settings, &mut seen)), errors);
+        Ok(())
+    })
+    .parse2(input);
+    errors.take(parsed);
+    manifest
+}
+
+/// `pub struct Services;`
+fn typed_handle(input: ParseStream<'_>) -> syn::Result<TypedHandle> {
+    input.call(Attribute::parse_outer)?;
+    input.parse::<Visibility>()?;
+    let struct_token: Token![struct] = input.parse().map_err(|error| {
+        syn::Error::new(error.span(), "expected `struct`: a typed manifest starts with `pub struct Services;`")
+    })?;
+    let ident: Ident = input.parse()?;
+    if input.peek(Token![<]) {
+        return Err(input.error(format!("the manifest's type cannot be generic: write `struct {ident};`")));
+    }
+    if !input.peek(Token![;]) {
+        return Err(input.error(format!(
+            "expected `;` after `struct {ident}`: its fields are the units of the manifest, e.g. `pub struct {ident};`"
+        )));
+    }
+    input.parse::<Token![;]>()?;
+    Ok(TypedHandle { struct_token, ident })
+}
+
+/// The units of the root (with its settings) or of a group, until the
+/// input ends.
+fn units(input: ParseStream<'_>, mut root: Option<(&mut Settings, &mut Seen)>, errors: &mut Errors) -> Vec<Unit> {
+    let mut units = Vec::new();
+    while !input.is_empty() {
+        match item(input, root.as_mut().map(|(settings, seen)| (&mut **settings, &mut **seen)), errors) {
+            Ok(Some(unit)) => units.push(unit),
+            Ok(None) => {}
+            Err(error) => {
+                errors.push(error);
+                skip_past_semicolon(input);
+            }
+        }
+    }
+    units
+}
+
+fn skip_past_semicolon(input: ParseStream<'_>) {
+    while !input.is_empty() {
+        if input.peek(Token![;]) {
+            let _ = input.parse::<Token![;]>();
+            return;
+        }
+        let _ = input.parse::<TokenTree>();
+    }
+}
+
+/// `;` after an entry, optional at the very end.
+fn end_of_entry(input: ParseStream<'_>, what: &str) -> syn::Result<()> {
+    if input.is_empty() {
+        return Ok(());
+    }
+    if input.peek(Token![;]) {
+        input.parse::<Token![;]>()?;
+        return Ok(());
+    }
+    Err(input.error(format!("expected `;` after {what}")))
+}
+
+/// One entry or setting; `None` for a setting, a lone `;` or an entry
+/// whose errors are recorded.
+fn item(
+    input: ParseStream<'_>,
+    root: Option<(&mut Settings, &mut Seen)>,
+    errors: &mut Errors,
+) -> syn::Result<Option<Unit>> {
+    if input.peek(Token![;]) {
+        input.parse::<Token![;]>()?;
+        return Ok(None);
+    }
+    let keyword = input
+        .call(Ident::parse_any)
+        .map_err(|error| syn::Error::new(error.span(), format!("expected an entry: {ENTRY_EXAMPLE}")))?;
+    if input.peek(Token![=]) {
+        input.parse::<Token![=]>()?;
+        let value = options::value_tokens(input, |input| input.peek(Token![;]));
+        if value.is_empty() {
+            return Err(syn::Error::new(keyword.span(), format!("`{}` has no value after `=`", keyword.unraw())));
+        }
+        end_of_entry(input, "a setting")?;
+        let option = RawOption { key: keyword, value };
+        match root {
+            Some((settings, seen)) => {
+                if seen.first(&option, errors) {
+                    setting(&option, settings, errors);
+                }
+            }
+            None => errors.push(setting_in_group(&option)),
+        }
+        return Ok(None);
+    }
+    let kind = keyword.unraw().to_string();
+    match kind.as_str() {
+        "daemon" => daemon(input, keyword, errors),
+        "task" => task(input, keyword, errors).map(Some),
+        "group" => group(input, keyword, errors).map(Some),
+        "struct" | "pub" => Err(syn::Error::new(
+            keyword.span(),
+            "the typed form's `struct` comes first in the manifest: move `pub struct Services;` to the top",
+        )),
+        _ => Err(syn::Error::new(
+            keyword.span(),
+            format!(
+                "unknown entry kind `{kind}`{}; expected `daemon NAME = \"command\";`, `task NAME;` or `group NAME {{ ... }} {{ ... }}`",
+                suggest::did_you_mean(&kind, KINDS)
+            ),
+        )),
+    }
+}
+
+fn setting(option: &RawOption, settings: &mut Settings, errors: &mut Errors) {
+    let key = option.key.clone();
+    match option.name().as_str() {
+        "shutdown_timeout" => settings.shutdown_timeout = errors.take(duration::parse(option)),
+        "shutdown_order" => settings.shutdown_order = errors.take(shutdown_order(option)),
+        "crate" => settings.krate = errors.take(unit::crate_path(option)),
+        "strategy" => settings.tree.strategy = errors.take(strategy::parse(option)),
+        "intensity" => settings.tree.intensity = errors.take(options::count(option)).map(|n| (n, key)),
+        "period" => settings.tree.period = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
+        _ => errors.push(options::unknown(option, "setting", SETTINGS)),
+    }
+}
+
+/// A `key = value;` inside a group's units.
+fn setting_in_group(option: &RawOption) -> syn::Error {
+    let name = option.name();
+    let message = match name.as_str() {
+        "strategy" | "intensity" | "period" => format!(
+            "a group's `{name}` goes in its option block, before its units: `group NAME {{ {name} = ... }} {{ ... }}`"
+        ),
+        _ if SETTINGS.contains(&name.as_str()) => {
+            format!("`{name}` is a setting of the whole manifest: write it at the top level, outside every group")
+        }
+        _ => format!(
+            "expected an entry, found a setting `{name} = ...`: a group holds `daemon`, `task` and `group` entries"
+        ),
+    };
+    syn::Error::new(option.key.span(), message)
+}
+
+/// `shutdown_order = "sequential" | "concurrent"`.
+fn shutdown_order(option: &RawOption) -> syn::Result<Ident> {
+    let expected = "`shutdown_order` takes \"sequential\" or \"concurrent\", e.g. `shutdown_order = \"concurrent\";`";
+    let lit = options::string(option).map_err(|_| option.error(expected))?;
+    let variant = match lit.value().as_str() {
+        "sequential" => "Sequential",
+        "concurrent" => "Concurrent",
+        other => {
+            let hint = match suggest::closest(other, SHUTDOWN_ORDERS) {
+                Some(close) => format!(" (did you mean \"{close}\"?)"),
+                None => String::new(),
+            };
+            return Err(syn::Error::new(lit.span(), format!("unknown shutdown order \"{other}\"{hint}; {expected}")));
+        }
+    };
+    Ok(Ident::new(variant, lit.span()))
+}
+
+/// The `{ key = value, ... }` block after an entry, if any.
+fn option_block(input: ParseStream<'_>) -> syn::Result<Vec<RawOption>> {
+    if !input.peek(token::Brace) {
+        return Ok(Vec::new());
+    }
+    let content;
+    syn::braced!(content in input);
+    options::parse_options(&content)
+}
+
+fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Option<Unit>> {
+    let name = unit::parse_name(input, "daemon")?;
+    if !input.peek(Token![=]) {
+        return Err(input.error(format!(
+            "expected `=` and the command to run: `daemon {} = \"program --flag value\";`",
+            name.value
+        )));
+    }
+    input.parse::<Token![=]>()?;
+    let command = if input.peek(LitStr) || input.peek(token::Bracket) {
+        errors.take(command::parse(input))
+    } else {
+        return Err(command::parse(input).err().unwrap_or_else(|| input.error("expected a command")));
+    };
+    let raw = option_block(input)?;
+    end_of_entry(input, "the daemon entry")?;
+    let options = unit::read(&raw, Place::Daemon, errors);
+    // An entry whose command is wrong is left out: its error says why.
+    Ok(command.map(|command| Unit { name, keyword, kind: UnitKind::Daemon(command), options }))
+}
+
+fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Unit> {
+    let name = if input.peek(LitStr) {
+        unit::parse_name(input, "task")?
+    } else {
+        let path = input.call(Path::parse_mod_style).map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                "expected the task after `task`: `task ticker;` for a #[supervised] fn, or `task cleanup = cleanup_loop;`",
+            )
+        })?;
+        if !input.peek(Token![=]) {
+            // `task path { ... };`: an #[supervised] fn, named by its last segment.
+            let last = &path.segments.last().expect("a parsed path has a segment").ident;
+            let name = UnitName { value: last.unraw().to_string(), span: last.span() };
+            let raw = option_block(input)?;
+            end_of_entry(input, "the task entry")?;
+            let options = unit::read(&raw, Place::Task, errors);
+            return Ok(Unit { name, keyword, kind: UnitKind::Supervised(path), options });
+        }
+        match path.get_ident() {
+            Some(ident) => UnitName { value: ident.unraw().to_string(), span: ident.span() },
+            None => {
+                return Err(syn::Error::new_spanned(
+                    &path,
+                    "a task name is a single identifier (or a string); write `task cleanup = jobs::cleanup;`",
+                ));
+            }
+        }
+    };
+    if !input.peek(Token![=]) {
+        return Err(input.error(format!("expected `=` and the task to run: `task {} = an_async_fn;`", name.value)));
+    }
+    input.parse::<Token![=]>()?;
+    let expr = input.call(Expr::parse_without_eager_brace)?;
+    let raw = option_block(input)?;
+    end_of_entry(input, "the task entry")?;
+    let options = unit::read(&raw, Place::Task, errors);
+    Ok(Unit { name, keyword, kind: UnitKind::Task(expr), options })
+}
+
+/// `group NAME { options } { units }`, or `group NAME { units }`; no `;`
+/// after it.
+fn group(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Unit> {
+    let name = unit::parse_name(input, "group")?;
+    let example = format!("`group {} {{ strategy = \"one_for_all\" }} {{ task a; task b; }}`", name.value);
+    if !input.peek(token::Brace) {
+        return Err(input.error(format!("expected the group's units in braces, e.g. {example}")));
+    }
+    let first: proc_macro2::Group = input.parse()?;
+    let (raw, body) = if input.peek(token::Brace) {
+        let options = options::parse_options.parse2(first.stream())?;
+        let body: proc_macro2::Group = input.parse()?;
+        (options, body)
+    } else {
+        (Vec::new(), first)
+    };
+    if input.peek(Token![=]) {
+        return Err(input.error(format!("a group has no `=`: it is written {example}")));
+    }
+    let options = unit::read(&raw, Place::Group, errors);
+    let parsed = (|input: ParseStream<'_>| Ok(units(input, None, errors))).parse2(body.stream());
+    let units = errors.take(parsed).unwrap_or_default();
+    Ok(Unit { name, keyword, kind: UnitKind::Group(units), options })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parsed(tokens: TokenStream) -> (Manifest, Vec<String>) {
+        let mut errors = Errors::default();
+        let manifest = parse(tokens, &mut errors);
+        let messages = match errors.into_result() {
+            Ok(()) => Vec::new(),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        };
+        (manifest, messages)
+    }
+
+    fn names(units: &[Unit]) -> Vec<String> {
+        units
+            .iter()
+            .map(|unit| match &unit.kind {
+                UnitKind::Group(units) => format!("{}({})", unit.name.value, names(units).join(" ")),
+                _ => unit.name.value.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn parses_the_stage_two_grammar() {
+        let (manifest, messages) = parsed(quote! {
+            pub struct Services;
+            strategy = "one_for_one";
+            intensity = 10; period = "60s";
+            group storage { strategy = "rest_for_one", intensity = 3, period = "30s", restart = "5s", max = 2 } {
+                daemon postgres = "postgres -D /var/lib/pg" { ready = tcp("127.0.0.1:5432") };
+                task migrate { depends_on = [postgres], on = "failure" };
+                group inner { task deep = deep_fn; }
+            }
+            task api { depends_on = [storage], ready = notified, critical };
+            daemon worker = "worker" { liveness = http("http://127.0.0.1:8081/health"), liveness_period = "10s" };
+            task poller { watchdog = "30s" };
+        });
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(manifest.handle.as_ref().map(|handle| handle.ident.to_string()), Some("Services".to_owned()));
+        assert!(manifest.settings.tree.strategy.is_some());
+        assert!(manifest.settings.tree.intensity.is_some() && manifest.settings.tree.period.is_some());
+        assert_eq!(names(&manifest.units), ["storage(postgres migrate inner(deep))", "api", "worker", "poller"]);
+        assert!(matches!(&manifest.units[1].kind, UnitKind::Supervised(_)));
+        assert!(manifest.units[0].options.tree.strategy.is_some());
+    }
+
+    #[test]
+    fn a_group_without_options_and_with_a_semicolon() {
+        let (manifest, messages) = parsed(quote! {
+            group jobs { task a = a; task b = b }
+            group empty {};
+            task c = c;
+        });
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(names(&manifest.units), ["jobs(a b)", "empty()", "c"]);
+    }
+
+    #[test]
+    fn recovers_inside_groups() {
+        let (manifest, messages) = parsed(quote! {
+            group g {} {
+                deamon x = "x";
+                task ok = ok;
+                strategy = "one_for_all";
+                shutdown_timeout = "1s";
+            }
+            task after = after;
+        });
+        assert_eq!(names(&manifest.units), ["g(ok)", "after"]);
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(messages[0].starts_with("unknown entry kind `deamon` (did you mean `daemon`?)"));
+        assert!(messages[1].starts_with("a group's `strategy` goes in its option block"));
+        assert!(messages[2].starts_with("`shutdown_timeout` is a setting of the whole manifest"));
+    }
+
+    #[test]
+    fn a_struct_line_anywhere_makes_items() {
+        assert!(
+            parsed(quote!(
+                pub struct S;
+            ))
+            .0
+            .defines_items
+        );
+        assert!(parsed(quote!(task a = a; pub struct S;)).0.defines_items);
+        assert!(
+            parsed(quote!(
+                pub struct S<T>;
+            ))
+            .0
+            .defines_items
+        );
+        assert!(!parsed(quote!(task a = a;)).0.defines_items);
+    }
+
+    #[test]
+    fn grammar_errors() {
+        let first = |tokens| parsed(tokens).1.first().cloned().unwrap_or_default();
+        assert!(first(quote!(group g = "x";)).contains("expected the group's units in braces"));
+        assert!(first(quote!(group g {} {} = 1;)).contains("a group has no `=`"));
+        assert!(first(quote!(task a; pub struct S;)).contains("comes first in the manifest"));
+        assert!(
+            first(quote!(
+                pub struct S<T>;
+            ))
+            .contains("cannot be generic")
+        );
+        assert!(
+            first(quote!(
+                pub struct S {
+                    a: u8,
+                }
+            ))
+            .contains("expected `;` after `struct S`")
+        );
+        assert!(
+            first(quote!(
+                pub fn f();
+            ))
+            .contains("expected `struct`")
+        );
+        assert!(first(quote!(strategy = "x_for_y";)).contains("unknown strategy"));
+        assert!(first(quote!(intensity = many;)).contains("`intensity` takes a whole number"));
+        assert!(first(quote!(restart = "1s";)).starts_with("unknown setting `restart`"));
+    }
+
+    #[test]
+    fn task_paths_take_options_and_their_last_segment_as_name() {
+        let (manifest, messages) = parsed(quote!(task jobs::report { critical, on = "never" };));
+        assert!(messages.is_empty(), "{messages:?}");
+        assert_eq!(manifest.units[0].name.value, "report");
+        assert!(manifest.units[0].options.critical.is_some() && manifest.units[0].options.policy.on.is_some());
+    }
+}

@@ -1,0 +1,469 @@
+//! Reads the option list of a unit (`{ restart = "5s", critical }` in a
+//! manifest, or the arguments of `#[supervised(...)]`): each key at most
+//! once, only the keys its kind takes, each value into its typed form.
+
+use crate::ast::{ProbeTuning, UnitName, UnitOptions};
+use crate::duration;
+use crate::errors::Errors;
+use crate::limits;
+use crate::options::{self, RawOption, Seen};
+use crate::policy;
+use crate::probe;
+use crate::signal;
+use crate::strategy;
+use crate::suggest;
+use proc_macro2::{Span, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Ident, Lit, LitStr, Path, Token};
+
+/// Where an option list is written; each place takes its own keys.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Place {
+    /// `daemon NAME = "..." { ... }`
+    Daemon,
+    /// `task NAME = EXPR { ... }` and `task path { ... }`
+    Task,
+    /// `group NAME { ... } { ... }`
+    Group,
+    /// `#[supervised(...)]`
+    Attribute,
+}
+
+const PROBE_SETTINGS: &[&str] = &["period", "timeout", "initial_delay", "failures", "successes"];
+
+/// Keys of a unit that runs (a task or a daemon), besides the policy's.
+const RUN_KEYS: &[&str] = &[
+    "stop_timeout",
+    "critical",
+    "depends_on",
+    "ready",
+    "readiness_period",
+    "readiness_timeout",
+    "readiness_initial_delay",
+    "readiness_failures",
+    "readiness_successes",
+    "liveness",
+    "liveness_period",
+    "liveness_timeout",
+    "liveness_initial_delay",
+    "liveness_failures",
+    "liveness_successes",
+    "watchdog",
+];
+const DAEMON_KEYS: &[&str] = &["stop_signal", "dir", "env", "success_codes"];
+const GROUP_KEYS: &[&str] = &["strategy", "intensity", "period", "critical", "depends_on"];
+const ATTRIBUTE_KEYS: &[&str] = &["name", "crate"];
+
+impl Place {
+    /// Every key this place takes.
+    pub(crate) fn keys(self) -> Vec<&'static str> {
+        let own: &[&[&str]] = match self {
+            Place::Daemon => &[policy::KEYS, RUN_KEYS, DAEMON_KEYS],
+            Place::Task => &[policy::KEYS, RUN_KEYS],
+            Place::Group => &[GROUP_KEYS, policy::KEYS],
+            Place::Attribute => &[policy::KEYS, RUN_KEYS, ATTRIBUTE_KEYS],
+        };
+        let keys = own.iter().flat_map(|keys| keys.iter().copied());
+        // `depends_on` names siblings: only a manifest knows them.
+        keys.filter(|key| self != Place::Attribute || *key != "depends_on").collect()
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Place::Daemon => "daemon option",
+            Place::Task => "task option",
+            Place::Group => "group option",
+            Place::Attribute => "#[supervised] option",
+        }
+    }
+}
+
+/// The keys as a message lists them: the probe settings folded into one
+/// item each, e.g. `readiness_{period, ...}`.
+fn expected(keys: &[&str]) -> String {
+    let mut shown: Vec<String> = Vec::new();
+    for key in keys {
+        let folded = ["readiness_", "liveness_"].iter().find_map(|prefix| {
+            key.strip_prefix(prefix).filter(|setting| PROBE_SETTINGS.contains(setting)).map(|_| prefix)
+        });
+        match folded {
+            Some(prefix) if key.ends_with(PROBE_SETTINGS[0]) => {
+                shown.push(format!("{prefix}{{{}}}", PROBE_SETTINGS.join(", ")));
+            }
+            Some(_) => {}
+            None => shown.push((*key).to_owned()),
+        }
+    }
+    let shown: Vec<&str> = shown.iter().map(String::as_str).collect();
+    suggest::one_of(&shown)
+}
+
+/// Reads the options of a unit at `place`, recording every error.
+pub(crate) fn read(raw: &[RawOption], place: Place, errors: &mut Errors) -> UnitOptions {
+    let keys = place.keys();
+    let mut options = UnitOptions::default();
+    let mut seen = Seen::default();
+    for option in raw {
+        if !seen.first(option, errors) {
+            continue;
+        }
+        let name = option.name();
+        if !keys.contains(&name.as_str()) {
+            errors.push(unknown(option, place, &keys));
+            continue;
+        }
+        if options.policy.apply(option, errors) {
+            continue;
+        }
+        let key = option.key.clone();
+        match name.as_str() {
+            "stop_timeout" => options.stop_timeout = errors.take(duration::parse(option)),
+            "critical" => options.critical = errors.take(options::flag(option)).map(|critical| (critical, key)),
+            "depends_on" => options.depends_on = errors.take(names(option)).unwrap_or_default(),
+            "ready" => options.readiness = errors.take(probe::readiness(option)),
+            "liveness" => options.liveness = errors.take(probe::liveness(option)),
+            "watchdog" => options.watchdog = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
+            "stop_signal" => options.stop_signal = errors.take(signal::parse(option)),
+            "dir" => options.dir = errors.take(working_dir(option)),
+            "env" => options.env = errors.take(environment(option)).unwrap_or_default(),
+            "success_codes" => options.success_codes = errors.take(exit_codes(option)).map(|codes| (codes, key)),
+            "strategy" => options.tree.strategy = errors.take(strategy::parse(option)),
+            "intensity" => options.tree.intensity = errors.take(options::count(option)).map(|n| (n, key)),
+            "period" => options.tree.period = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
+            "name" => options.name = errors.take(unit_name(option)),
+            "crate" => options.krate = errors.take(crate_path(option)),
+            _ => {
+                let (tuning, setting) = if let Some(setting) = name.strip_prefix("readiness_") {
+                    (&mut options.readiness_tuning, setting)
+                } else if let Some(setting) = name.strip_prefix("liveness_") {
+                    (&mut options.liveness_tuning, setting)
+                } else {
+                    unreachable!("`{name}` is one of the keys of {place:?}")
+                };
+                probe_setting(tuning, setting, option, errors);
+            }
+        }
+    }
+    options
+}
+
+fn probe_setting(tuning: &mut ProbeTuning, setting: &str, option: &RawOption, errors: &mut Errors) {
+    let key = option.key.clone();
+    match setting {
+        "period" => tuning.period = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
+        "timeout" => tuning.timeout = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
+        "initial_delay" => tuning.initial_delay = errors.take(duration::parse(option)).map(|d| (d, key)),
+        "failures" => {
+            tuning.failures = errors.take(options::count_from(option, limits::PROBE_THRESHOLD_MIN)).map(|n| (n, key));
+        }
+        "successes" => {
+            tuning.successes = errors.take(options::count_from(option, limits::PROBE_THRESHOLD_MIN)).map(|n| (n, key));
+        }
+        _ => unreachable!("`{setting}` is a probe setting"),
+    }
+}
+
+/// The error for a key this place does not take, with what to write instead
+/// when the key belongs elsewhere.
+fn unknown(option: &RawOption, place: Place, keys: &[&str]) -> syn::Error {
+    let name = option.name();
+    let elsewhere = match (name.as_str(), place) {
+        ("depends_on", Place::Attribute) => Some(
+            "`depends_on` names units of the same group, which only the manifest knows: write it there, e.g. `task worker { depends_on = [db] };`".to_owned(),
+        ),
+        ("stop_signal" | "dir" | "env" | "success_codes", Place::Task | Place::Attribute) => {
+            Some(format!("`{name}` is a daemon option: a task is stopped by cancelling its `Context`"))
+        }
+        ("strategy" | "intensity" | "period", Place::Task | Place::Daemon | Place::Attribute) => Some(format!(
+            "`{name}` is an option of a group (or a setting of the whole manifest): it says how a group restarts its units"
+        )),
+        _ => None,
+    };
+    match elsewhere {
+        Some(message) => syn::Error::new(option.key.span(), message),
+        None => syn::Error::new(
+            option.key.span(),
+            format!(
+                "unknown {} `{name}`{}; expected {}",
+                place.what(),
+                suggest::did_you_mean(&name, keys),
+                expected(keys)
+            ),
+        ),
+    }
+}
+
+/// A unit name: an identifier or a string literal.
+pub(crate) fn parse_name(input: ParseStream<'_>, kind: &str) -> syn::Result<UnitName> {
+    if input.peek(LitStr) {
+        let lit: LitStr = input.parse()?;
+        if lit.value().trim().is_empty() {
+            return Err(syn::Error::new(lit.span(), "the unit name cannot be empty"));
+        }
+        return Ok(UnitName { value: lit.value(), span: lit.span() });
+    }
+    let ident = input.call(Ident::parse_any).map_err(|error| {
+        syn::Error::new(error.span(), format!("expected the {kind}'s name after `{kind}`, e.g. `{kind} worker`"))
+    })?;
+    Ok(UnitName { value: ident.unraw().to_string(), span: ident.span() })
+}
+
+/// `depends_on = [a, "b-c"]`.
+fn names(option: &RawOption) -> syn::Result<Vec<UnitName>> {
+    const EXAMPLE: &str = "`depends_on = [postgres, migrate]`";
+    if option.is_bare() {
+        return Err(option.missing_value());
+    }
+    let mut tokens = option.value.clone().into_iter();
+    let list = match (tokens.next(), tokens.next()) {
+        (Some(TokenTree::Group(group)), None) if group.delimiter() == proc_macro2::Delimiter::Bracket => group,
+        (Some(TokenTree::Ident(ident)), None) => {
+            let name = ident.unraw();
+            return Err(syn::Error::new(
+                ident.span(),
+                format!("`depends_on` takes a list of names: write `depends_on = [{name}]`"),
+            ));
+        }
+        _ => return Err(option.error(format!("`depends_on` takes a list of unit names, e.g. {EXAMPLE}"))),
+    };
+    Punctuated::<UnitName, Token![,]>::parse_terminated
+        .parse2(list.stream())
+        .map(|names| names.into_iter().collect())
+        .map_err(|error| {
+            syn::Error::new(
+                error.span(),
+                format!("`depends_on` takes names of units of the same group, e.g. {EXAMPLE}"),
+            )
+        })
+}
+
+impl syn::parse::Parse for UnitName {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        parse_name(input, "unit")
+    }
+}
+
+/// `name = "..."` of `#[supervised]`.
+fn unit_name(option: &RawOption) -> syn::Result<LitStr> {
+    let lit = options::string(option)?;
+    if lit.value().trim().is_empty() {
+        return Err(syn::Error::new(lit.span(), "the unit name cannot be empty"));
+    }
+    Ok(lit)
+}
+
+/// `crate = "path"`: where the runtime crate is, when it is renamed.
+pub(crate) fn crate_path(option: &RawOption) -> syn::Result<Path> {
+    let message = "`crate` takes the path of the supervisor crate as a string, e.g. `crate = \"supervisor\"`";
+    let lit = options::string(option).map_err(|_| option.error(message))?;
+    lit.parse::<Path>().map_err(|_| syn::Error::new(lit.span(), message))
+}
+
+fn working_dir(option: &RawOption) -> syn::Result<LitStr> {
+    let message = "`dir` takes the working directory as a string, e.g. `dir = \"/var/lib/worker\"`";
+    let lit = options::string(option).map_err(|_| option.error(message))?;
+    if lit.value().is_empty() {
+        return Err(syn::Error::new(lit.span(), message));
+    }
+    Ok(lit)
+}
+
+/// `env = { KEY = "value", ... }`.
+fn environment(option: &RawOption) -> syn::Result<Vec<(String, LitStr)>> {
+    const EXAMPLE: &str = "`env = { RUST_LOG = \"info\", PORT = \"8080\" }`";
+    let pairs = (|input: ParseStream<'_>| {
+        let content;
+        syn::braced!(content in input);
+        Punctuated::<(String, Span, LitStr), Token![,]>::parse_terminated_with(&content, |input| {
+            let (key, span) = if input.peek(LitStr) {
+                let lit: LitStr = input.parse()?;
+                (lit.value(), lit.span())
+            } else {
+                let ident = input.call(Ident::parse_any)?;
+                (ident.unraw().to_string(), ident.span())
+            };
+            input.parse::<Token![=]>()?;
+            let value: LitStr = input.parse()?;
+            Ok((key, span, value))
+        })
+    })
+    .parse2(option.value.clone())
+    .map_err(|error| syn::Error::new(error.span(), format!("`env` takes a map of variables to strings: {EXAMPLE}")))?;
+    let mut errors = Errors::default();
+    let mut env: Vec<(String, LitStr)> = Vec::new();
+    let mut first_spans: Vec<Span> = Vec::new();
+    for (key, span, value) in pairs {
+        if key.is_empty() || key.contains('=') || key.contains('\0') {
+            errors.push(syn::Error::new(
+                span,
+                format!("invalid environment variable name {key:?}: it must be non-empty, without `=`"),
+            ));
+        } else if let Some(index) = env.iter().position(|(seen, _)| *seen == key) {
+            errors.push(syn::Error::new(span, format!("`{key}` is set twice in `env`; keep only one")));
+            errors.push(syn::Error::new(first_spans[index], format!("the first `{key}` is here")));
+        } else {
+            env.push((key, value));
+            first_spans.push(span);
+        }
+    }
+    errors.into_result().map(|()| env)
+}
+
+/// `success_codes = [0, 143]`.
+fn exit_codes(option: &RawOption) -> syn::Result<Vec<(i32, Span)>> {
+    const EXAMPLE: &str = "`success_codes = [0, 143]`";
+    let (min, max) = limits::EXIT_CODES.into_inner();
+    let lits = (|input: ParseStream<'_>| {
+        let content;
+        syn::bracketed!(content in input);
+        Punctuated::<(Option<Token![-]>, Lit), Token![,]>::parse_terminated_with(&content, |input| {
+            Ok((input.parse()?, input.parse()?))
+        })
+    })
+    .parse2(option.value.clone())
+    .map_err(|_| option.error(format!("`success_codes` takes a list of exit codes, e.g. {EXAMPLE}")))?;
+    if lits.is_empty() {
+        return Err(option
+            .error(format!("`success_codes` is empty: list the exit codes that count as success, e.g. {EXAMPLE}")));
+    }
+    let mut errors = Errors::default();
+    let mut codes: Vec<(i32, Span)> = Vec::new();
+    for (minus, lit) in lits {
+        let span = lit.span();
+        let code = match &lit {
+            Lit::Int(int) => int.base10_parse::<i128>().ok().map(|n| if minus.is_some() { -n } else { n }),
+            _ => None,
+        };
+        match code {
+            Some(code) if (min..=max).contains(&code) => {
+                let code = i32::try_from(code).expect("exit codes fit in i32");
+                if let Some((_, first)) = codes.iter().find(|(seen, _)| *seen == code) {
+                    errors.push(syn::Error::new(span, format!("exit code {code} is listed twice; keep only one")));
+                    errors.push(syn::Error::new(*first, format!("the first {code} is here")));
+                } else {
+                    codes.push((code, span));
+                }
+            }
+            Some(code) => errors.push(syn::Error::new(
+                span,
+                format!("{code} is not an exit code: a process exits with a code from {min} to {max}"),
+            )),
+            None => errors.push(syn::Error::new(
+                span,
+                format!("`success_codes` takes whole numbers from {min} to {max}, e.g. {EXAMPLE}"),
+            )),
+        }
+    }
+    errors.into_result().map(|()| codes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::tests::options;
+    use quote::quote;
+
+    fn read_at(place: Place, tokens: proc_macro2::TokenStream) -> (UnitOptions, Vec<String>) {
+        let mut errors = Errors::default();
+        let options = read(&options(tokens), place, &mut errors);
+        let messages = match errors.into_result() {
+            Ok(()) => Vec::new(),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        };
+        (options, messages)
+    }
+
+    #[test]
+    fn reads_every_unit_option() {
+        let (options, messages) = read_at(
+            Place::Daemon,
+            quote!(
+                restart = "1s",
+                stop_timeout = "2s",
+                critical,
+                depends_on = [db, "other-unit"],
+                ready = tcp("127.0.0.1:5432"),
+                readiness_period = "1s",
+                readiness_timeout = "500ms",
+                readiness_initial_delay = "0s",
+                readiness_failures = 2,
+                readiness_successes = 1,
+                liveness = http("http://a/health"),
+                liveness_period = "10s",
+                liveness_failures = 3,
+                watchdog = "30s",
+                stop_signal = "INT",
+                dir = "/tmp",
+                env = { A = "b" },
+                success_codes = [0, 143],
+            ),
+        );
+        assert!(messages.is_empty(), "{messages:?}");
+        assert!(options.policy.delay.is_some() && options.stop_timeout.is_some());
+        assert!(matches!(options.critical, Some((true, _))));
+        let names: Vec<&str> = options.depends_on.iter().map(|name| name.value.as_str()).collect();
+        assert_eq!(names, ["db", "other-unit"]);
+        assert!(options.readiness.is_some() && options.liveness.is_some());
+        assert_eq!(options.readiness_tuning.keys().len(), 5);
+        assert_eq!(options.liveness_tuning.keys().len(), 2);
+        assert!(options.watchdog.is_some() && options.stop_signal.is_some() && options.dir.is_some());
+        let codes: Vec<i32> = options.success_codes.unwrap().0.iter().map(|(code, _)| *code).collect();
+        assert_eq!(codes, [0, 143]);
+    }
+
+    #[test]
+    fn reads_group_options() {
+        let (options, messages) = read_at(
+            Place::Group,
+            quote!(strategy = "rest_for_one", intensity = 3, period = "30s", restart = "5s", max = 2, critical = false),
+        );
+        assert!(messages.is_empty(), "{messages:?}");
+        assert!(options.tree.strategy.is_some() && options.tree.intensity.is_some() && options.tree.period.is_some());
+        assert!(matches!(options.critical, Some((false, _))));
+    }
+
+    #[test]
+    fn each_place_takes_its_own_keys() {
+        let (_, messages) = read_at(Place::Task, quote!(stop_signal = "INT"));
+        assert_eq!(messages, ["`stop_signal` is a daemon option: a task is stopped by cancelling its `Context`"]);
+        let (_, messages) = read_at(Place::Attribute, quote!(depends_on = [db]));
+        assert!(messages[0].starts_with("`depends_on` names units of the same group"), "{messages:?}");
+        let (_, messages) = read_at(Place::Group, quote!(stop_timeout = "1s"));
+        assert!(messages[0].starts_with("unknown group option `stop_timeout`; expected `strategy`"), "{messages:?}");
+        let (_, messages) = read_at(Place::Daemon, quote!(strategy = "one_for_all"));
+        assert!(messages[0].starts_with("`strategy` is an option of a group"), "{messages:?}");
+    }
+
+    #[test]
+    fn unknown_keys_list_the_probe_settings_once() {
+        let (_, messages) = read_at(Place::Task, quote!(liveness_perod = "1s"));
+        assert_eq!(messages.len(), 1);
+        assert!(messages[0].starts_with("unknown task option `liveness_perod` (did you mean `liveness_period`?)"));
+        assert!(
+            messages[0].contains(
+                "`ready`, `readiness_{period, timeout, initial_delay, failures, successes}`, `liveness`, `liveness_{period, timeout, initial_delay, failures, successes}` or `watchdog`"
+            ),
+            "{}",
+            messages[0]
+        );
+    }
+
+    #[test]
+    fn value_errors() {
+        let error = |place, tokens| read_at(place, tokens).1.join(" | ");
+        assert!(error(Place::Task, quote!(depends_on = db)).contains("write `depends_on = [db]`"));
+        assert!(error(Place::Task, quote!(depends_on = [1])).contains("`depends_on` takes names of units"));
+        assert!(error(Place::Task, quote!(critical = 1)).contains("`critical` is a flag"));
+        assert!(error(Place::Task, quote!(watchdog = "0s")).contains("longer than zero"));
+        assert!(error(Place::Task, quote!(readiness_failures = 0)).contains("from 1 to"));
+        assert!(error(Place::Group, quote!(intensity = -1)).contains("out of range"));
+        assert!(error(Place::Daemon, quote!(success_codes = [])).contains("`success_codes` is empty"));
+        assert!(error(Place::Daemon, quote!(success_codes = [256])).contains("256 is not an exit code"));
+        assert!(error(Place::Daemon, quote!(success_codes = [-1])).contains("-1 is not an exit code"));
+        assert!(error(Place::Daemon, quote!(success_codes = [0, 0])).contains("exit code 0 is listed twice"));
+        assert!(error(Place::Daemon, quote!(success_codes = 0)).contains("takes a list of exit codes"));
+        assert!(error(Place::Task, quote!(restart = "1s", restart = "2s")).contains("`restart` is given twice"));
+    }
+}

@@ -1,0 +1,340 @@
+//! Readiness and liveness values: `ready = notified`, `tcp("host:port")`,
+//! `http("url")`, `exec("command")`, `output("text")`, read from the option's
+//! tokens; and the checks of a probe's address and URL, pure functions of
+//! the text.
+
+use crate::command::{self, Command};
+use crate::options::RawOption;
+use crate::suggest;
+use proc_macro2::{Delimiter, Span, TokenTree};
+use syn::LitStr;
+use syn::parse::{ParseStream, Parser};
+
+/// A probe the supervisor runs against a unit.
+pub(crate) enum Probe {
+    /// `tcp("host:port")`: a connection succeeds.
+    Tcp(LitStr),
+    /// `http("http://...")`: a GET answers 2xx or 3xx.
+    Http(LitStr),
+    /// `exec("command")`: the command exits 0.
+    #[allow(dead_code, reason = "read by the expansion of probes, written once the runtime has them")]
+    Exec(Command),
+}
+
+/// When a unit counts as ready.
+pub(crate) enum Readiness {
+    /// `started`: once it runs (the default).
+    Started,
+    /// `notified`: once it says so (`ctx.ready()`, or `READY=1` from a process).
+    Notified,
+    /// A probe succeeds.
+    Probe(Probe),
+    /// `output("text")`: a line of the process's output contains the text.
+    Output(LitStr),
+}
+
+/// A value with the span of the tokens it was read from.
+pub(crate) struct Spanned<T> {
+    pub(crate) value: T,
+    pub(crate) span: Span,
+}
+
+const READINESS: &[&str] = &["started", "notified", "tcp", "http", "exec", "output"];
+const PROBES: &[&str] = &["tcp", "http", "exec"];
+const READINESS_FORMS: &str =
+    "`started`, `notified`, `tcp(\"host:port\")`, `http(\"http://...\")`, `exec(\"command\")` or `output(\"text\")`";
+const PROBE_FORMS: &str = "`tcp(\"host:port\")`, `http(\"http://...\")` or `exec(\"command\")`";
+
+/// Reads `ready = ...`.
+pub(crate) fn readiness(option: &RawOption) -> syn::Result<Spanned<Readiness>> {
+    let (word, span, argument) = form(option, READINESS_FORMS)?;
+    let value = match (word.as_str(), argument) {
+        ("started", None) => Readiness::Started,
+        ("notified", None) => Readiness::Notified,
+        ("output", Some(tokens)) => Readiness::Output(string_argument(tokens, span, "output", "\"listening on\"")?),
+        (probe @ ("tcp" | "http" | "exec"), argument) => Readiness::Probe(probe_of(probe, argument, span)?),
+        ("started" | "notified", Some(_)) => {
+            return Err(syn::Error::new(span, format!("`{word}` takes no arguments: write `ready = {word}`")));
+        }
+        ("output", None) => {
+            return Err(syn::Error::new(
+                span,
+                "`output` takes the text to wait for: `ready = output(\"listening on\")`",
+            ));
+        }
+        _ => return Err(unknown(&word, span, "readiness", READINESS, READINESS_FORMS)),
+    };
+    Ok(Spanned { value, span })
+}
+
+/// Reads `liveness = ...`: a probe.
+pub(crate) fn liveness(option: &RawOption) -> syn::Result<Spanned<Probe>> {
+    let (word, span, argument) = form(option, PROBE_FORMS)?;
+    if !PROBES.contains(&word.as_str()) {
+        let hint = match word.as_str() {
+            "started" | "notified" | "output" => {
+                format!("`{word}` says when a unit is ready, not whether it is alive; `liveness` takes {PROBE_FORMS}")
+            }
+            _ => return Err(unknown(&word, span, "liveness probe", PROBES, PROBE_FORMS)),
+        };
+        return Err(syn::Error::new(span, hint));
+    }
+    Ok(Spanned { value: probe_of(&word, argument, span)?, span })
+}
+
+/// Splits the value into its word and the tokens inside its parentheses.
+fn form(option: &RawOption, forms: &str) -> syn::Result<(String, Span, Option<proc_macro2::TokenStream>)> {
+    let name = option.name();
+    if option.is_bare() {
+        return Err(option.missing_value());
+    }
+    let mut tokens = option.value.clone().into_iter();
+    let (word, span) = match tokens.next() {
+        Some(TokenTree::Ident(ident)) => (ident.to_string(), ident.span()),
+        Some(TokenTree::Literal(literal)) => {
+            let text = literal.to_string();
+            let bare = text.trim_matches('"');
+            let hint = if READINESS.contains(&bare) {
+                format!(": write `{name} = {bare}` without quotes")
+            } else {
+                String::new()
+            };
+            return Err(syn::Error::new(literal.span(), format!("`{name}` takes {forms}{hint}")));
+        }
+        _ => return Err(option.error(format!("`{name}` takes {forms}"))),
+    };
+    let argument = match tokens.next() {
+        None => None,
+        Some(TokenTree::Group(group)) if group.delimiter() == Delimiter::Parenthesis => Some(group.stream()),
+        Some(other) => return Err(syn::Error::new(other.span(), format!("`{name}` takes {forms}"))),
+    };
+    if let Some(extra) = tokens.next() {
+        return Err(syn::Error::new(extra.span(), format!("unexpected tokens after the value of `{name}`")));
+    }
+    Ok((word, span, argument))
+}
+
+fn probe_of(word: &str, argument: Option<proc_macro2::TokenStream>, span: Span) -> syn::Result<Probe> {
+    let Some(tokens) = argument else {
+        let example = match word {
+            "tcp" => "tcp(\"127.0.0.1:5432\")",
+            "http" => "http(\"http://127.0.0.1:8080/health\")",
+            _ => "exec(\"pg_isready -h 127.0.0.1\")",
+        };
+        return Err(syn::Error::new(span, format!("`{word}` takes its target in parentheses, e.g. `{example}`")));
+    };
+    Ok(match word {
+        "tcp" => Probe::Tcp(string_argument(tokens, span, "tcp", "\"127.0.0.1:5432\"")?),
+        "http" => Probe::Http(string_argument(tokens, span, "http", "\"http://127.0.0.1:8080/health\"")?),
+        _ => {
+            let command = (|input: ParseStream<'_>| command::parse(input)).parse2(tokens)?;
+            Probe::Exec(command)
+        }
+    })
+}
+
+fn string_argument(tokens: proc_macro2::TokenStream, span: Span, word: &str, example: &str) -> syn::Result<LitStr> {
+    let message = format!("`{word}(...)` takes one string, e.g. `{word}({example})`");
+    syn::parse2::<LitStr>(tokens.clone()).map_err(|_| {
+        if tokens.is_empty() { syn::Error::new(span, message) } else { syn::Error::new_spanned(tokens, message) }
+    })
+}
+
+fn unknown(word: &str, span: Span, what: &str, known: &[&str], forms: &str) -> syn::Error {
+    syn::Error::new(span, format!("unknown {what} `{word}`{}; expected {forms}", suggest::did_you_mean(word, known)))
+}
+
+/// Checks a TCP probe's `host:port`.
+pub(crate) fn check_tcp(address: &str) -> Result<(), String> {
+    let example = "e.g. tcp(\"127.0.0.1:5432\") or tcp(\"[::1]:5432\")";
+    if address.contains("://") {
+        return Err(format!(
+            "`tcp` takes `host:port`, not a URL: write {example}, or probe the URL with http(\"{address}\")"
+        ));
+    }
+    if address.chars().any(char::is_whitespace) {
+        return Err(format!("the address {address:?} contains a space; write `host:port`, {example}"));
+    }
+    let (host, port) = if let Some(rest) = address.strip_prefix('[') {
+        let Some((host, after)) = rest.split_once(']') else {
+            return Err(format!("the address {address:?} opens a `[` it does not close; {example}"));
+        };
+        let Some(port) = after.strip_prefix(':') else {
+            return Err(format!("the address {address:?} has no port: write `[{host}]:PORT`, {example}"));
+        };
+        (host, port)
+    } else {
+        let Some((host, port)) = address.rsplit_once(':') else {
+            return Err(format!("the address {address:?} has no port: write `host:port`, {example}"));
+        };
+        if host.contains(':') {
+            return Err(format!("write an IPv6 address in brackets: tcp(\"[{host}]:{port}\")"));
+        }
+        (host, port)
+    };
+    if host.is_empty() {
+        return Err(format!("the address {address:?} has no host: write `host:port`, {example}"));
+    }
+    check_port(port, address, example)
+}
+
+/// Checks an HTTP probe's URL: `http://host[:port][/path]`.
+pub(crate) fn check_http(url: &str) -> Result<(), String> {
+    let example = "e.g. http(\"http://127.0.0.1:8080/health\")";
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("the URL {url:?} has no scheme: write `http://host:port/path`, {example}"));
+    };
+    if scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "HTTP probes speak plain HTTP to the unit, without TLS: write an `http://` URL, {example}"
+        ));
+    }
+    if !scheme.eq_ignore_ascii_case("http") {
+        return Err(format!("the URL {url:?} is not an `http://` URL; {example}"));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("the URL {url:?} contains a space; write it percent-encoded (`%20`), {example}"));
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(format!("the URL {url:?} has user information, which probes do not send; {example}"));
+    }
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        match bracketed.split_once(']') {
+            Some((host, "")) => (host, None),
+            Some((host, after)) => match after.strip_prefix(':') {
+                Some(port) => (host, Some(port)),
+                None => return Err(format!("the URL {url:?} has something after `]` that is not `:port`; {example}")),
+            },
+            None => return Err(format!("the URL {url:?} opens a `[` it does not close; {example}")),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, _)) if host.contains(':') => {
+                return Err("write an IPv6 host in brackets, e.g. http(\"http://[::1]:8080/health\")".to_owned());
+            }
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        }
+    };
+    if host.is_empty() {
+        return Err(format!("the URL {url:?} has no host; {example}"));
+    }
+    match port {
+        Some(port) => check_port(port, url, example),
+        None => Ok(()),
+    }
+}
+
+fn check_port(port: &str, whole: &str, example: &str) -> Result<(), String> {
+    if port.is_empty() {
+        return Err(format!("{whole:?} has an empty port; {example}"));
+    }
+    match port.parse::<u16>() {
+        Ok(0) => Err(format!("port 0 in {whole:?} cannot be probed; write the port the unit listens on, {example}")),
+        Ok(_) => Ok(()),
+        Err(_) => Err(format!("`{port}` in {whole:?} is not a port: write a number from 1 to 65535, {example}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::tests::option;
+    use quote::quote;
+
+    fn ready(tokens: proc_macro2::TokenStream) -> syn::Result<Readiness> {
+        readiness(&option(tokens)).map(|spanned| spanned.value)
+    }
+
+    fn error(result: syn::Result<impl Sized>) -> String {
+        match result {
+            Ok(_) => panic!("expected an error"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn readiness_forms() {
+        assert!(matches!(ready(quote!(ready = started)).unwrap(), Readiness::Started));
+        assert!(matches!(ready(quote!(ready = notified)).unwrap(), Readiness::Notified));
+        assert!(matches!(ready(quote!(ready = tcp("127.0.0.1:5432"))).unwrap(), Readiness::Probe(Probe::Tcp(_))));
+        assert!(matches!(ready(quote!(ready = http("http://a/b"))).unwrap(), Readiness::Probe(Probe::Http(_))));
+        assert!(matches!(ready(quote!(ready = output("listening"))).unwrap(), Readiness::Output(_)));
+        match ready(quote!(ready = exec("pg_isready -h 127.0.0.1"))).unwrap() {
+            Readiness::Probe(Probe::Exec(command)) => {
+                assert_eq!(command.program, "pg_isready");
+                assert_eq!(command.args, ["-h", "127.0.0.1"]);
+            }
+            _ => panic!("expected an exec probe"),
+        }
+        assert!(matches!(ready(quote!(ready = exec(["a", "b c"]))).unwrap(), Readiness::Probe(Probe::Exec(_))));
+    }
+
+    #[test]
+    fn readiness_errors() {
+        assert!(
+            error(ready(quote!(ready = notifed))).starts_with("unknown readiness `notifed` (did you mean `notified`?)")
+        );
+        assert!(error(ready(quote!(ready = "notified"))).ends_with("write `ready = notified` without quotes"));
+        assert!(error(ready(quote!(ready = tcp))).contains("takes its target in parentheses"));
+        assert!(error(ready(quote!(ready = tcp(5432)))).contains("`tcp(...)` takes one string"));
+        assert!(error(ready(quote!(ready = notified()))).contains("takes no arguments"));
+        assert!(error(ready(quote!(ready = output))).contains("takes the text to wait for"));
+        assert!(error(ready(quote!(ready = exec("a | b")))).contains("shell operator"));
+        assert!(error(ready(quote!(ready))).contains("expected `=` after `ready`"));
+    }
+
+    #[test]
+    fn liveness_forms() {
+        assert!(matches!(liveness(&option(quote!(liveness = tcp("a:1")))).unwrap().value, Probe::Tcp(_)));
+        assert!(error(liveness(&option(quote!(liveness = notified)))).contains("not whether it is alive"));
+        assert!(error(liveness(&option(quote!(liveness = htp("x"))))).contains("(did you mean `http`?)"));
+    }
+
+    #[test]
+    fn tcp_addresses() {
+        for good in ["127.0.0.1:5432", "localhost:80", "[::1]:5432", "db.internal:65535"] {
+            assert_eq!(check_tcp(good), Ok(()), "{good}");
+        }
+        for (bad, expected) in [
+            ("127.0.0.1", "has no port"),
+            (":5432", "has no host"),
+            ("localhost:", "empty port"),
+            ("localhost:http", "is not a port"),
+            ("localhost:70000", "is not a port"),
+            ("localhost:0", "port 0"),
+            ("::1:5432", "IPv6 address in brackets"),
+            ("[::1]", "has no port"),
+            ("[::1:5432", "does not close"),
+            ("http://localhost:80", "not a URL"),
+            ("local host:80", "contains a space"),
+        ] {
+            let message = check_tcp(bad).unwrap_err();
+            assert!(message.contains(expected), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn http_urls() {
+        for good in
+            ["http://127.0.0.1:8080/health", "http://localhost", "HTTP://a/b?c=d", "http://[::1]:80/", "http://a:1#x"]
+        {
+            assert_eq!(check_http(good), Ok(()), "{good}");
+        }
+        for (bad, expected) in [
+            ("127.0.0.1:8080/health", "has no scheme"),
+            ("https://a/health", "without TLS"),
+            ("ftp://a/b", "not an `http://` URL"),
+            ("http:///health", "has no host"),
+            ("http://a:port/", "is not a port"),
+            ("http://a:/", "empty port"),
+            ("http://a b/", "contains a space"),
+            ("http://user@a/", "user information"),
+            ("http://::1:80/", "IPv6 host in brackets"),
+        ] {
+            let message = check_http(bad).unwrap_err();
+            assert!(message.contains(expected), "{bad}: {message}");
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Every check of a parsed macro input that involves more than one value:
+//! names and dependencies across the tree, options that only make sense
+//! together or for some kinds of unit, probe targets, the annotated fn.
+//! Each check records its errors and goes on, so that one invocation
+//! reports all of them.
+
+mod signature;
+mod tree;
+
+use crate::ast::{Manifest, ProbeTuning, Supervised, TreeOptions, Unit, UnitKind, UnitOptions};
+use crate::errors::Errors;
+use crate::probe::{self, Probe, Readiness};
+use syn::LitStr;
+
+/// Checks a whole manifest.
+pub(crate) fn manifest(manifest: &Manifest, errors: &mut Errors) {
+    tree_options(&manifest.settings.tree, errors);
+    tree::check(&manifest.units, errors);
+    for_each_unit(&manifest.units, &mut |unit| unit_options(unit, errors));
+}
+
+/// Checks `#[supervised]` and its fn.
+pub(crate) fn supervised(input: &Supervised, errors: &mut Errors) {
+    signature::check(input, errors);
+    if let Some(name) = &input.options.name {
+        name_text(name, errors);
+    }
+    run_options(&input.options, false, errors);
+}
+
+fn for_each_unit<'a>(units: &'a [Unit], check: &mut impl FnMut(&'a Unit)) {
+    for unit in units {
+        check(unit);
+        if let UnitKind::Group(units) = &unit.kind {
+            for_each_unit(units, check);
+        }
+    }
+}
+
+fn unit_options(unit: &Unit, errors: &mut Errors) {
+    if unit.name.value.contains('/') {
+        errors.push(slash_in_name(unit.name.span));
+    }
+    match &unit.kind {
+        UnitKind::Group(_) => {
+            policy(&unit.options, errors);
+            tree_options(&unit.options.tree, errors);
+        }
+        UnitKind::Daemon(_) => run_options(&unit.options, true, errors),
+        UnitKind::Task(_) | UnitKind::Supervised(_) => run_options(&unit.options, false, errors),
+    }
+}
+
+fn slash_in_name(span: proc_macro2::Span) -> syn::Error {
+    syn::Error::new(
+        span,
+        "a unit name cannot contain `/`: it separates a group from its units in paths such as \"storage/postgres\"",
+    )
+}
+
+/// `#[supervised(name = "...")]` as a unit name.
+fn name_text(name: &LitStr, errors: &mut Errors) {
+    if name.value().contains('/') {
+        errors.push(slash_in_name(name.span()));
+    }
+}
+
+/// The options of a unit that runs: a task or a daemon.
+fn run_options(options: &UnitOptions, is_daemon: bool, errors: &mut Errors) {
+    policy(options, errors);
+    if let Some(readiness) = &options.readiness {
+        match &readiness.value {
+            Readiness::Probe(probe) => probe_target(probe, errors),
+            Readiness::Output(text) if !is_daemon => errors.spanned(
+                text,
+                "`output(...)` waits for a line of a process's output; a task says it is ready with `ready = notified` and `ctx.ready()`",
+            ),
+            Readiness::Output(text) if text.value().is_empty() => errors.spanned(
+                text,
+                "an empty text is in every line: write the text that shows the process is ready, e.g. `output(\"listening on\")`",
+            ),
+            Readiness::Started | Readiness::Notified | Readiness::Output(_) => {}
+        }
+    }
+    let readiness_probe =
+        matches!(&options.readiness, Some(readiness) if matches!(readiness.value, Readiness::Probe(_)));
+    if !readiness_probe {
+        tuning_without_probe(&options.readiness_tuning, "ready", "readiness", errors);
+    }
+    match &options.liveness {
+        Some(liveness) => probe_target(&liveness.value, errors),
+        None => tuning_without_probe(&options.liveness_tuning, "liveness", "liveness", errors),
+    }
+}
+
+fn tuning_without_probe(tuning: &ProbeTuning, key: &str, what: &str, errors: &mut Errors) {
+    for setting in tuning.keys() {
+        errors.spanned(
+            setting,
+            format!(
+                "`{setting}` tunes a {what} probe, and there is none: add one, e.g. `{key} = tcp(\"127.0.0.1:8080\")`, `http(\"http://127.0.0.1:8080/health\")` or `exec(\"command\")`"
+            ),
+        );
+    }
+}
+
+fn probe_target(probe: &Probe, errors: &mut Errors) {
+    let (lit, checked) = match probe {
+        Probe::Tcp(address) => (address, probe::check_tcp(&address.value())),
+        Probe::Http(url) => (url, probe::check_http(&url.value())),
+        Probe::Exec(_) => return,
+    };
+    if let Err(message) = checked {
+        errors.spanned(lit, message);
+    }
+}
+
+/// The restart policy's options that only make sense together.
+fn policy(options: &UnitOptions, errors: &mut Errors) {
+    let policy = &options.policy;
+    match (&policy.window, &policy.window_max) {
+        (Some((_, key)), None) => errors.spanned(
+            key,
+            "`window` needs `window_max`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
+        ),
+        (None, Some((_, key))) => errors.spanned(
+            key,
+            "`window_max` needs `window`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
+        ),
+        _ => {}
+    }
+    if let (Some((_, key)), None) = (&policy.max_delay, &policy.backoff) {
+        errors.spanned(key, "`max_delay` caps an exponential backoff: add `backoff = 2.0` (or remove `max_delay`)");
+    }
+}
+
+/// `intensity` and `period` come together.
+fn tree_options(tree: &TreeOptions, errors: &mut Errors) {
+    match (&tree.intensity, &tree.period) {
+        (Some((n, key)), None) => errors.spanned(
+            key,
+            format!("`intensity` needs `period`: write `intensity = {n}, period = \"60s\"` for at most {n} restarts within 60s"),
+        ),
+        (None, Some((_, key))) => errors.spanned(
+            key,
+            "`period` needs `intensity`: write `intensity = 3, period = \"30s\"` for at most 3 restarts within 30s",
+        ),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    /// Every message of parsing and checking a manifest.
+    pub(crate) fn messages(tokens: TokenStream) -> Vec<String> {
+        let mut errors = Errors::default();
+        let parsed = ast::manifest::parse(tokens, &mut errors);
+        manifest(&parsed, &mut errors);
+        match errors.into_result() {
+            Ok(()) => Vec::new(),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn one(tokens: TokenStream) -> String {
+        let mut all = messages(tokens);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn a_sound_manifest_passes() {
+        let all = messages(quote! {
+            strategy = "one_for_all"; intensity = 10; period = "60s";
+            group storage { strategy = "rest_for_one", intensity = 3, period = "30s", restart = "5s", max = 2 } {
+                daemon postgres = "postgres -D /var/lib/pg" { ready = tcp("127.0.0.1:5432"), readiness_period = "1s" };
+                task migrate { depends_on = [postgres], on = "failure" };
+            }
+            task api { depends_on = [storage], ready = notified, critical };
+            daemon worker = "worker" { liveness = http("http://127.0.0.1:8081/health"), liveness_period = "10s", ready = output("up") };
+            task poller { watchdog = "30s", window = "1m", window_max = 3 };
+        });
+        assert!(all.is_empty(), "{all:#?}");
+    }
+
+    #[test]
+    fn options_that_go_together() {
+        assert!(one(quote!(intensity = 3;)).starts_with("`intensity` needs `period`"));
+        assert!(one(quote!(period = "1s";)).starts_with("`period` needs `intensity`"));
+        assert!(one(quote!(group g { intensity = 3 } {})).starts_with("`intensity` needs `period`"));
+        assert!(one(quote!(task t = t { window = "1s" };)).starts_with("`window` needs `window_max`"));
+        assert!(one(quote!(group g { window_max = 2 } {})).starts_with("`window_max` needs `window`"));
+        assert!(one(quote!(task t = t { max_delay = "1s" };)).starts_with("`max_delay` caps"));
+        assert!(
+            one(quote!(task t = t { readiness_period = "1s" };))
+                .starts_with("`readiness_period` tunes a readiness probe")
+        );
+        assert!(one(quote!(task t = t { ready = notified, readiness_timeout = "1s" };)).contains("there is none"));
+        assert!(
+            one(quote!(daemon d = "d" { liveness_failures = 3 };))
+                .starts_with("`liveness_failures` tunes a liveness probe")
+        );
+    }
+
+    #[test]
+    fn readiness_that_does_not_fit_the_unit() {
+        assert!(
+            one(quote!(task t = t { ready = output("up") };))
+                .contains("a task says it is ready with `ready = notified`")
+        );
+        assert!(one(quote!(daemon d = "d" { ready = output("") };)).starts_with("an empty text is in every line"));
+    }
+
+    #[test]
+    fn probe_targets() {
+        assert!(one(quote!(daemon d = "d" { ready = tcp("localhost") };)).contains("has no port"));
+        assert!(one(quote!(daemon d = "d" { liveness = http("localhost:80/health") };)).contains("has no scheme"));
+        assert!(one(quote!(task t = t { liveness = tcp("[::1]:99999") };)).contains("is not a port"));
+    }
+
+    #[test]
+    fn names_with_a_slash() {
+        assert!(one(quote!(daemon "a/b" = "x";)).starts_with("a unit name cannot contain `/`"));
+        assert!(one(quote!(group "a/b" {})).starts_with("a unit name cannot contain `/`"));
+    }
+}

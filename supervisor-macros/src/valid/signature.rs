@@ -1,0 +1,354 @@
+//! Checks that the item under `#[supervised]` is an fn the supervisor can
+//! call: a free, non-generic `async fn` that takes a `supervisor::Context`
+//! or nothing.
+
+use crate::ast::Supervised;
+use crate::errors::Errors;
+use syn::{FnArg, GenericArgument, PathArguments, Type};
+
+/// Records every error of the item's signature.
+pub(crate) fn check(input: &Supervised, errors: &mut Errors) {
+    let function = match &input.function {
+        Ok(function) => function,
+        Err(not_a_fn) if not_a_fn.bodiless_fn => {
+            errors.spanned_at(
+                not_a_fn.span,
+                "#[supervised] needs an fn with a body, e.g. `#[supervised] async fn worker(ctx: Context) { ... }`",
+            );
+            return;
+        }
+        Err(not_a_fn) => {
+            errors.spanned_at(
+                not_a_fn.span,
+                "#[supervised] goes on an `async fn`, e.g. `#[supervised] async fn worker(ctx: Context)`",
+            );
+            return;
+        }
+    };
+    let sig = &function.sig;
+    if let Some(receiver) = sig.receiver() {
+        errors.spanned(
+            receiver.self_token,
+            "#[supervised] cannot be used on methods: write a free `async fn` that takes a `Context` (it may call the method)",
+        );
+        return;
+    }
+    if let Some(span) = function.self_span() {
+        errors.spanned_at(
+            span,
+            "#[supervised] cannot be used on associated fns (this one names `Self`): write a free `async fn` that takes a `Context` (it may call this one)",
+        );
+        return;
+    }
+    if sig.asyncness.is_none() {
+        errors.spanned(sig.fn_token, format!("#[supervised] needs an `async fn`: write `async fn {}`", sig.ident));
+    }
+    if let Some(constness) = &sig.constness {
+        errors.spanned(constness, "a #[supervised] fn cannot be `const`");
+    }
+    if let syn::Safety::Unsafe(unsafety) = &sig.safety {
+        errors
+            .spanned(unsafety, "a #[supervised] fn cannot be `unsafe`: the supervisor calls it with no further checks");
+    }
+    if let Some(abi) = &sig.abi {
+        errors.spanned(abi, "a #[supervised] fn cannot have an `extern` ABI");
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        let generics = &sig.generics;
+        errors.spanned(generics, "a #[supervised] fn cannot be generic: the supervisor calls it with a `Context` only");
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.spanned(variadic, "a #[supervised] fn cannot be variadic");
+    }
+    let mut inputs = sig.inputs.iter();
+    if let Some(FnArg::Typed(arg)) = inputs.next()
+        && let Err(message) = context_type(&arg.ty)
+    {
+        errors.spanned(&arg.ty, message);
+    }
+    for extra in inputs {
+        errors.spanned(extra, "a #[supervised] fn takes one `Context` parameter or none; remove this parameter");
+    }
+}
+
+/// Whether `ty` can be `supervisor::Context`, with the fix when it cannot.
+/// A type only named `Context` is checked again when the generated code
+/// is compiled.
+fn context_type(ty: &Type) -> Result<(), String> {
+    let written = type_text(ty);
+    match ty {
+        Type::Group(group) => context_type(&group.elem),
+        Type::Paren(paren) => context_type(&paren.elem),
+        Type::Path(path) if path.qself.is_none() => {
+            let segments: Vec<String> = path.path.segments.iter().map(|segment| segment.ident.to_string()).collect();
+            let last = path.path.segments.last().expect("a path has a segment");
+            let is_std = matches!(segments.first().map(String::as_str), Some("std" | "core"))
+                && segments.get(1).is_some_and(|second| second == "task");
+            let has_lifetime = match &last.arguments {
+                PathArguments::AngleBracketed(args) => {
+                    args.args.iter().any(|arg| matches!(arg, GenericArgument::Lifetime(_)))
+                }
+                _ => false,
+            };
+            if last.ident == "Context" && (is_std || has_lifetime || segments.len() == 2 && segments[0] == "task") {
+                return Err(std_context(&written));
+            }
+            if last.ident == "Context" && last.arguments.is_empty() {
+                return Ok(());
+            }
+            Err(format!(
+                "the parameter of a #[supervised] fn must be a `Context`, e.g. `ctx: Context`; found `{written}`"
+            ))
+        }
+        Type::Reference(reference) => {
+            if let Err(message) = context_type(&reference.elem)
+                && message.contains("std::task::Context")
+            {
+                return Err(std_context(&written));
+            }
+            Err(format!(
+                "a #[supervised] fn takes its `Context` by value, e.g. `ctx: Context`; found `{written}`: remove the `&`"
+            ))
+        }
+        _ => Err(format!(
+            "the parameter of a #[supervised] fn must be a `Context`, e.g. `ctx: Context`; found `{written}`"
+        )),
+    }
+}
+
+fn std_context(written: &str) -> String {
+    format!(
+        "`{written}` is `std::task::Context`, the context a future is polled with; a #[supervised] fn takes a `supervisor::Context`: write `ctx: supervisor::Context` (or `use supervisor::Context;`)"
+    )
+}
+
+/// A type as a person writes it: `&mut Context<'_>`, not `& mut Context < '_ >`.
+pub(crate) fn type_text(ty: &Type) -> String {
+    let text = quote::ToTokens::to_token_stream(ty).to_string();
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != ' ' {
+            out.push(c);
+            continue;
+        }
+        let before = out.chars().last();
+        let after = chars.peek().copied();
+        let glue_after = matches!(before, Some('&' | '<' | '(' | '[' | ':' | '\'' | '*'));
+        let glue_before = matches!(after, Some('<' | '>' | ')' | ']' | ',' | ':' | ';'))
+            || after == Some('(') && before.is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if !glue_after && !glue_before {
+            out.push(' ');
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ast;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    fn messages(item: TokenStream) -> Vec<String> {
+        let mut errors = Errors::default();
+        let input = ast::supervised::parse(TokenStream::new(), item, &mut errors);
+        check(&input, &mut errors);
+        match errors.into_result() {
+            Ok(()) => Vec::new(),
+            Err(error) => error.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn message(item: TokenStream) -> String {
+        messages(item).join(" | ")
+    }
+
+    #[test]
+    fn accepts_context_or_nothing() {
+        for item in [
+            quote!(
+                async fn f(ctx: Context) {}
+            ),
+            quote!(
+                async fn f(_: supervisor::Context) -> Result<(), E> {
+                    Ok(())
+                }
+            ),
+            quote!(
+                pub async fn f(mut ctx: ::supervisor::Context) -> anyhow::Result<()> {
+                    Ok(())
+                }
+            ),
+            quote!(
+                async fn f() {}
+            ),
+            quote!(
+                async fn f() {
+                    struct A;
+                    impl A {
+                        fn new() -> Self {
+                            A
+                        }
+                    }
+                }
+            ),
+            quote!(
+                async fn f() {
+                    self::helper();
+                }
+            ),
+        ] {
+            assert!(messages(item.clone()).is_empty(), "{item}: {:?}", messages(item.clone()));
+        }
+    }
+
+    #[test]
+    fn rejects_what_cannot_be_supervised() {
+        assert!(
+            message(quote!(
+                fn f(ctx: Context) {}
+            ))
+            .contains("needs an `async fn`: write `async fn f`")
+        );
+        assert!(
+            message(quote!(
+                async fn f(&self) {}
+            ))
+            .contains("cannot be used on methods")
+        );
+        assert!(
+            message(quote!(
+                async fn f<T>(ctx: Context) {}
+            ))
+            .contains("cannot be generic")
+        );
+        assert!(
+            message(quote!(
+                async fn f(ctx: Context)
+                where
+                    u8: Copy,
+                {
+                }
+            ))
+            .contains("cannot be generic")
+        );
+        assert!(
+            message(quote!(
+                async fn f(n: u32) {}
+            ))
+            .contains("must be a `Context`, e.g. `ctx: Context`; found `u32`")
+        );
+        assert!(
+            message(quote!(
+                async fn f(ctx: Context, n: u32) {}
+            ))
+            .contains("remove this parameter")
+        );
+        assert!(
+            message(quote!(
+                async unsafe fn f() {}
+            ))
+            .contains("cannot be `unsafe`")
+        );
+        assert!(
+            message(quote!(
+                const async fn f() {}
+            ))
+            .contains("cannot be `const`")
+        );
+        assert!(
+            message(quote!(
+                async extern "C" fn f() {}
+            ))
+            .contains("`extern` ABI")
+        );
+        assert!(
+            message(quote!(
+                struct S;
+            ))
+            .contains("goes on an `async fn`")
+        );
+        assert!(
+            message(quote!(
+                async fn f(ctx: Context);
+            ))
+            .contains("needs an fn with a body")
+        );
+    }
+
+    #[test]
+    fn a_body_is_never_parsed() {
+        assert!(messages(quote!(async fn f(ctx: Context) { let x = ; })).is_empty());
+    }
+
+    #[test]
+    fn associated_fns_that_name_self() {
+        let expected = "cannot be used on associated fns (this one names `Self`)";
+        assert!(
+            message(quote!(
+                async fn f(ctx: Context) -> Self {}
+            ))
+            .contains(expected)
+        );
+        assert!(
+            message(quote!(
+                async fn f(ctx: Context) {
+                    Self::helper().await
+                }
+            ))
+            .contains(expected)
+        );
+    }
+
+    #[test]
+    fn contexts_that_are_not_ours() {
+        for item in [
+            quote!(
+                async fn f(cx: std::task::Context<'_>) {}
+            ),
+            quote!(
+                async fn f(cx: core::task::Context) {}
+            ),
+            quote!(
+                async fn f(cx: task::Context) {}
+            ),
+            quote!(
+                async fn f(cx: Context<'static>) {}
+            ),
+            quote!(
+                async fn f(cx: &mut Context<'_>) {}
+            ),
+        ] {
+            assert!(
+                message(item.clone()).contains("is `std::task::Context`, the context a future is polled with"),
+                "{item}"
+            );
+        }
+        assert_eq!(
+            messages(quote!(
+                async fn f(cx: &mut Context<'_>) {}
+            )),
+            [
+                "`&mut Context<'_>` is `std::task::Context`, the context a future is polled with; a #[supervised] fn takes a `supervisor::Context`: write `ctx: supervisor::Context` (or `use supervisor::Context;`)"
+            ]
+        );
+        assert!(
+            message(quote!(
+                async fn f(ctx: &Context) {}
+            ))
+            .contains("takes its `Context` by value")
+        );
+    }
+
+    #[test]
+    fn types_read_as_written() {
+        let text = |ty: TokenStream| type_text(&syn::parse2(ty).unwrap());
+        assert_eq!(text(quote!(&mut std::task::Context<'_>)), "&mut std::task::Context<'_>");
+        assert_eq!(text(quote!(Vec<(u8, String)>)), "Vec<(u8, String)>");
+        assert_eq!(text(quote!([u8; 4])), "[u8; 4]");
+        assert_eq!(text(quote!(*const u8)), "*const u8");
+        assert_eq!(text(quote!(impl Fn(u8) -> u8)), "impl Fn(u8) -> u8");
+    }
+}

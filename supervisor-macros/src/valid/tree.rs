@@ -1,0 +1,295 @@
+//! Names and dependencies across the tree of groups: a name used twice in a
+//! group, and every finding of `graph` about each group's `depends_on`,
+//! with the place of a unit that is not a sibling when the name is found
+//! elsewhere in the tree.
+
+use crate::ast::{Unit, UnitKind, UnitName};
+use crate::errors::Errors;
+use crate::graph::{self, Dependency, Finding};
+use crate::suggest;
+
+/// A unit of the tree with the names of the groups it is in.
+struct Placed<'a> {
+    groups: Vec<&'a str>,
+    unit: &'a Unit,
+}
+
+/// Checks the root's units and every group's, depth first.
+pub(crate) fn check(root: &[Unit], errors: &mut Errors) {
+    let mut everything = Vec::new();
+    collect(root, &mut Vec::new(), &mut everything);
+    group(root, &[], &everything, errors);
+}
+
+fn collect<'a>(units: &'a [Unit], groups: &mut Vec<&'a str>, into: &mut Vec<Placed<'a>>) {
+    for unit in units {
+        into.push(Placed { groups: groups.clone(), unit });
+        if let UnitKind::Group(children) = &unit.kind {
+            groups.push(&unit.name.value);
+            collect(children, groups, into);
+            groups.pop();
+        }
+    }
+}
+
+fn group(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors: &mut Errors) {
+    unique_names(units, path, errors);
+    dependencies(units, path, everything, errors);
+    for unit in units {
+        if let UnitKind::Group(children) = &unit.kind {
+            let mut inner = path.to_vec();
+            inner.push(&unit.name.value);
+            group(children, &inner, everything, errors);
+        }
+    }
+}
+
+/// "the root group" or "the group `storage/db`".
+fn describe_group(path: &[&str]) -> String {
+    if path.is_empty() { "the root group".to_owned() } else { format!("the group `{}`", path.join("/")) }
+}
+
+fn unique_names(units: &[Unit], path: &[&str], errors: &mut Errors) {
+    for (index, unit) in units.iter().enumerate() {
+        let name = &unit.name.value;
+        if let Some(first) = units[..index].iter().find(|earlier| earlier.name.value == *name) {
+            let named_after_fn = if [first, unit].iter().any(|unit| matches!(unit.kind, UnitKind::Supervised(_))) {
+                " (a `task path;` entry is named after its fn)"
+            } else {
+                ""
+            };
+            errors.spanned_at(
+                unit.name.span,
+                format!(
+                    "duplicate unit name `{name}` in {}: every unit of a group needs its own name{named_after_fn}",
+                    describe_group(path)
+                ),
+            );
+            errors.spanned_at(first.name.span, format!("the first `{name}` is here"));
+        }
+    }
+}
+
+fn dependencies(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors: &mut Errors) {
+    let names: Vec<&str> = units.iter().map(|unit| unit.name.value.as_str()).collect();
+    let written: Vec<(usize, &UnitName)> = units
+        .iter()
+        .enumerate()
+        .flat_map(|(index, unit)| unit.options.depends_on.iter().map(move |name| (index, name)))
+        .collect();
+    let edges: Vec<Dependency<'_>> =
+        written.iter().map(|(from, name)| Dependency { from: *from, to: name.value.as_str() }).collect();
+    for finding in graph::check(&names, &edges) {
+        match finding {
+            Finding::Unknown { dependency, closest } => {
+                let (from, name) = written[dependency];
+                let message =
+                    not_a_sibling(&units[from], name, closest.map(|index| names[index]), path, &names, everything);
+                errors.spanned_at(name.span, message);
+            }
+            Finding::OnItself { dependency } => {
+                let (from, name) = written[dependency];
+                errors.spanned_at(
+                    name.span,
+                    format!(
+                        "`{}` depends on itself: remove `{}` from its `depends_on`",
+                        units[from].name.value, name.value
+                    ),
+                );
+            }
+            Finding::Repeated { dependency, .. } => {
+                let (from, name) = written[dependency];
+                errors.spanned_at(
+                    name.span,
+                    format!(
+                        "`{}` is listed twice in the `depends_on` of `{}`; keep only one",
+                        name.value, units[from].name.value
+                    ),
+                );
+            }
+            Finding::Cycle { dependency, path: cycle } => {
+                let (from, name) = written[dependency];
+                errors.spanned_at(
+                    name.span,
+                    format!(
+                        "dependency cycle: {}; this dependency of `{}` on `{}` closes it: units in a cycle could never start, so remove one of these dependencies",
+                        graph::describe_cycle(&names, &cycle),
+                        units[from].name.value,
+                        name.value
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The message for a dependency that names no sibling: where the unit is
+/// if it is elsewhere in the tree, else the closest sibling.
+fn not_a_sibling(
+    unit: &Unit,
+    name: &UnitName,
+    closest: Option<&str>,
+    path: &[&str],
+    siblings: &[&str],
+    everything: &[Placed<'_>],
+) -> String {
+    let wanted = name.value.as_str();
+    let dependent = unit.name.value.as_str();
+    if let Some(depth) = path.iter().position(|group| *group == wanted) {
+        let own = describe_group(&path[..=depth]);
+        return format!("`{dependent}` is inside {own}: a unit cannot depend on a group it is in");
+    }
+    let Some(found) = everything.iter().find(|placed| placed.unit.name.value == wanted) else {
+        let hint = match closest {
+            Some(close) => format!(" (did you mean `{close}`?)"),
+            None => {
+                let others: Vec<&str> = siblings.iter().copied().filter(|sibling| *sibling != dependent).collect();
+                if others.is_empty() {
+                    format!("; `{dependent}` has no siblings in {}", describe_group(path))
+                } else {
+                    format!("; the units next to `{dependent}` are {}", suggest::one_of(&others))
+                }
+            }
+        };
+        return format!(
+            "unknown dependency `{wanted}`{hint}: `depends_on` names units of the same group as `{dependent}`, {}",
+            describe_group(path)
+        );
+    };
+    // The units under the closest group both are in: the dependent's side
+    // should depend on the other side.
+    let common = path.iter().zip(&found.groups).take_while(|(a, b)| a == b).count();
+    let full_path: Vec<&str> = found.groups.iter().copied().chain([wanted]).collect();
+    let target_side = full_path[common];
+    let place = format!(
+        "`{wanted}` is not in {} but is `{}`, in {}",
+        describe_group(path),
+        full_path.join("/"),
+        describe_group(&found.groups)
+    );
+    if common == path.len() {
+        format!(
+            "{place}; `depends_on` names units of the same group, so depend on the group that holds it: `depends_on = [{target_side}]`"
+        )
+    } else {
+        let dependent_side = path[common];
+        format!(
+            "{place}; `depends_on` names units of the same group, so make the group `{dependent_side}` depend on `{target_side}` instead: `group {dependent_side} {{ depends_on = [{target_side}] }} {{ ... }}`"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::valid::tests::messages;
+    use quote::quote;
+
+    fn one(tokens: proc_macro2::TokenStream) -> String {
+        let mut all = messages(tokens);
+        assert_eq!(all.len(), 1, "{all:#?}");
+        all.remove(0)
+    }
+
+    #[test]
+    fn duplicate_names_within_a_group() {
+        let all = messages(quote! {
+            daemon worker = "a";
+            group g { daemon worker = "b"; task worker = w; }
+            task worker;
+        });
+        assert_eq!(
+            all,
+            [
+                "duplicate unit name `worker` in the root group: every unit of a group needs its own name (a `task path;` entry is named after its fn)",
+                "the first `worker` is here",
+                "duplicate unit name `worker` in the group `g`: every unit of a group needs its own name",
+                "the first `worker` is here",
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_dependencies() {
+        let message = one(quote! { daemon postgres = "pg"; task api = api { depends_on = [postgress] }; });
+        assert_eq!(
+            message,
+            "unknown dependency `postgress` (did you mean `postgres`?): `depends_on` names units of the same group as `api`, the root group"
+        );
+        let message = one(quote! { daemon a = "a"; daemon b = "b"; task api = api { depends_on = [zzz] }; });
+        assert!(message.contains("; the units next to `api` are `a` or `b`:"), "{message}");
+        let message = one(quote! { group g {} { task api = api { depends_on = [zzz] }; } });
+        assert!(message.contains("; `api` has no siblings in the group `g`:"), "{message}");
+    }
+
+    #[test]
+    fn dependencies_outside_the_group() {
+        // Inside a sibling group: depend on the group.
+        let message = one(quote! {
+            group storage {} { daemon postgres = "pg"; }
+            task api = api { depends_on = [postgres] };
+        });
+        assert_eq!(
+            message,
+            "`postgres` is not in the root group but is `storage/postgres`, in the group `storage`; `depends_on` names units of the same group, so depend on the group that holds it: `depends_on = [storage]`"
+        );
+        // Outside the dependent's group: its group depends instead.
+        let message = one(quote! {
+            daemon web = "web";
+            group jobs {} { group nightly {} { task report = report { depends_on = [web] }; } }
+        });
+        assert!(
+            message.starts_with("`web` is not in the group `jobs/nightly` but is `web`, in the root group;"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with(
+                "make the group `jobs` depend on `web` instead: `group jobs { depends_on = [web] } { ... }`"
+            )
+        );
+        // In a cousin group.
+        let message = one(quote! {
+            group cache {} { daemon redis = "redis"; }
+            group storage {} { task warm = warm { depends_on = [redis] }; }
+        });
+        assert!(message.contains("is `cache/redis`, in the group `cache`;"), "{message}");
+        assert!(message.contains("make the group `storage` depend on `cache` instead"), "{message}");
+        // Its own group.
+        let message = one(quote! { group storage {} { task migrate = m { depends_on = [storage] }; } });
+        assert_eq!(message, "`migrate` is inside the group `storage`: a unit cannot depend on a group it is in");
+    }
+
+    #[test]
+    fn self_repeated_and_cyclic_dependencies() {
+        assert_eq!(
+            one(quote!(task a = a { depends_on = [a] };)),
+            "`a` depends on itself: remove `a` from its `depends_on`"
+        );
+        assert_eq!(
+            one(quote!(task a = a { depends_on = [b, b] }; task b = b;)),
+            "`b` is listed twice in the `depends_on` of `a`; keep only one"
+        );
+        let message = one(quote! {
+            task a = a { depends_on = [b] };
+            task b = b { depends_on = [c] };
+            task c = c { depends_on = [a] };
+        });
+        assert!(message.starts_with("dependency cycle: a -> b -> c -> a; this dependency of `c` on `a` closes it"));
+        // Groups are units of their parent's graph.
+        let message = one(quote! {
+            group storage { depends_on = [api] } {}
+            task api = api { depends_on = [storage] };
+        });
+        assert!(message.starts_with("dependency cycle: storage -> api -> storage;"), "{message}");
+    }
+
+    #[test]
+    fn every_group_is_checked() {
+        let all = messages(quote! {
+            group a {} { group b {} { task x = x { depends_on = [y] }; task y = y { depends_on = [x] }; } }
+            task z = z { depends_on = [nope] };
+        });
+        assert_eq!(all.len(), 2, "{all:#?}");
+        assert!(all[0].starts_with("unknown dependency `nope`"));
+        assert!(all[1].starts_with("dependency cycle: x -> y -> x;"));
+    }
+}

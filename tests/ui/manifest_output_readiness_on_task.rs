@@ -1,0 +1,9 @@
+use supervisor::{supervise, Context, Supervisor};
+
+async fn serve_api(_ctx: Context) {}
+
+fn main() {
+    let _sup: Supervisor = supervise! {
+        task api = serve_api { ready = output("listening") };
+    };
+}

@@ -1,0 +1,12 @@
+use supervisor::{supervised, Context};
+
+struct Service;
+
+impl Service {
+    #[supervised]
+    async fn run(_ctx: Context) -> Self {
+        Service
+    }
+}
+
+fn main() {}
