@@ -1,6 +1,8 @@
 //! Driving one run of a unit: a task's future, an OS process, its captured
-//! output and its watchdog.
+//! output, its notify socket and its watchdog.
 
+#[cfg_attr(not(test), allow(dead_code, reason = "for the engine's notify readiness and watchdog"))]
+pub(crate) mod notify;
 pub(crate) mod output;
 pub(crate) mod process;
 pub(crate) mod task;
