@@ -1,6 +1,7 @@
 //! One run of a daemon: spawning it as a process-group leader, waiting for
 //! it, stopping the whole group, and reaping it.
 
+use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
@@ -49,8 +50,29 @@ impl ProcessBody {
     /// Spawns a run. A failure to spawn is a failed run whose reason names the
     /// program and the cause.
     pub(crate) fn start(&self, unit: &Arc<str>) -> Result<ProcessRun, ExitReason> {
+        self.start_with_env(unit, &[])
+    }
+
+    /// Spawns a run as [`start`](Self::start) does, with `extra` applied to
+    /// its environment after the spec's own variables (so they win): a
+    /// value sets the variable, `None` removes it. For what a run needs
+    /// beyond its spec, such as the notify socket's `NOTIFY_SOCKET` (see
+    /// [`NotifySocket::env`](crate::run::notify::NotifySocket::env)).
+    #[cfg_attr(not(test), allow(dead_code, reason = "for the engine's notify readiness and watchdog"))]
+    pub(crate) fn start_with_env(
+        &self,
+        unit: &Arc<str>,
+        extra: &[(&str, Option<OsString>)],
+    ) -> Result<ProcessRun, ExitReason> {
         dispositions::prepare(self.spec.stop_signal.to_rustix());
-        let mut child = self.command().spawn().map_err(|error| self.spawn_failure(&error))?;
+        let mut command = self.command();
+        for (key, value) in extra {
+            match value {
+                Some(value) => command.env(key, value),
+                None => command.env_remove(key),
+            };
+        }
+        let mut child = command.spawn().map_err(|error| self.spawn_failure(&error))?;
         let group = ProcessGroup::of(&child);
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let capture = (stdout.is_some() || stderr.is_some())
