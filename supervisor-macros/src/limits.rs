@@ -1,6 +1,7 @@
 //! The numeric ranges of the options, in one place. The runtime checks the
-//! same ranges in `build()`; the tests of `policy` build supervisors at each
-//! bound to prove that both sides agree.
+//! same ranges in `build()`; the tests of `policy` (restart policies) and of
+//! `ast::unit` (exit codes) build supervisors at each bound to prove that
+//! both sides agree.
 
 use std::ops::RangeInclusive;
 

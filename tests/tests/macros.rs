@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use supervisor::{Context, SupervisorHandle, UnitState, UnitStatus, supervise, supervised};
+use supervisor::{Context, ShutdownCause, SupervisorHandle, UnitState, UnitStatus, supervise, supervised};
 
 static FLAKY_RUNS: AtomicU32 = AtomicU32::new(0);
 
@@ -145,5 +145,98 @@ async fn manifest_options_of_a_supervised_fn_are_set_over_its_own() {
     assert_eq!(status.restart_count, 1);
     assert_eq!(OVERRIDDEN_RUNS.load(Ordering::SeqCst), 2);
     assert!(started.elapsed() >= Duration::from_secs(1), "{:?}", started.elapsed());
+    handle.shutdown().await;
+}
+
+/// Idle until stopped, except that its first `failures` runs fail at once.
+fn fails_first(failures: u32, runs: &Arc<AtomicU32>) -> impl Fn(Context) -> BoxedRun + Send + Sync + 'static {
+    let runs = runs.clone();
+    move |ctx: Context| {
+        let run = runs.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if run < failures {
+                return Err("boom".to_owned());
+            }
+            ctx.cancelled().await;
+            Ok(())
+        })
+    }
+}
+
+type BoxedRun = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send>>;
+
+#[tokio::test(start_paused = true)]
+async fn manifest_of_three_levels_of_groups() {
+    let (a_runs, b_runs, leaf_runs) = (Arc::default(), Arc::default(), Arc::default());
+    let done = Arc::new(tokio::sync::Notify::new());
+    let main_done = done.clone();
+    let sup = supervise! {
+        intensity = 5; period = "1m";
+        group outer { strategy = "one_for_all" } {
+            task a = fails_first(0, &a_runs);
+            task b = fails_first(1, &b_runs) { restart = "1s" };
+            group mid {} {
+                group inner { intensity = 1, period = "1m", max = 0 } {
+                    task leaf = fails_first(u32::MAX, &leaf_runs) { restart = "0s" };
+                }
+                task calm = waits_for_stop;
+            }
+        }
+        task main = move |_ctx: Context| {
+            let done = main_done.clone();
+            async move { done.notified().await }
+        } { critical, on = "failure" };
+    };
+    let handle = sup.start();
+    assert_eq!(
+        handle.unit_names(),
+        [
+            "outer",
+            "outer/a",
+            "outer/b",
+            "outer/mid",
+            "outer/mid/inner",
+            "outer/mid/inner/leaf",
+            "outer/mid/calm",
+            "main"
+        ]
+    );
+
+    // `b` fails once: one_for_all restarts `a` (and the rest of `outer`) with it.
+    let b = handle.wait_status("outer/b", |status| status.restart_count == 1 && status.running).await.unwrap();
+    assert_eq!(b.restarts_total, 1);
+    let a = handle.wait_status("outer/a", |status| status.restarts_total == 1 && status.running).await.unwrap();
+    assert_eq!(a.restart_count, 0, "restarted by the strategy, not by its own policy");
+    assert_eq!(a_runs.load(Ordering::SeqCst), 2);
+
+    // `inner` allows one restart of `leaf`, then gives up, and its own
+    // policy (`max = 0`) does not restart it; `mid` goes on.
+    let inner = wait_for(&handle, "outer/mid/inner", UnitState::Failed).await;
+    assert_eq!(inner.restart_count, 0);
+    assert_eq!(handle.status("outer/mid").unwrap().state, UnitState::Running);
+    assert_eq!(handle.status("outer/mid/calm").unwrap().state, UnitState::Running);
+
+    // The critical `main` ends cleanly: the whole supervisor ends with it.
+    done.notify_one();
+    let report = handle.wait().await;
+    let ShutdownCause::CriticalEnded { unit, failed } = &report.cause else { panic!("{:?}", report.cause) };
+    assert_eq!((unit.as_str(), *failed), ("main", false));
+    assert_eq!(report.failed().map(|unit| unit.name.as_str()).collect::<Vec<_>>(), ["outer/mid/inner"]);
+    // Twice per run of `inner`: at the start, and again when one_for_all
+    // restarted the units of `outer`, `mid` with them.
+    assert_eq!(leaf_runs.load(Ordering::SeqCst), 4);
+}
+
+#[tokio::test]
+async fn manifest_success_codes_make_an_exit_a_success() {
+    let handle = supervise! {
+        daemon done = "sh -c 'exit 143'" { success_codes = [0, 143], on = "failure" };
+        daemon broken = "sh -c 'exit 143'" { success_codes = [0], on = "failure", max = 0 };
+    }
+    .start();
+    let done = wait_for(&handle, "done", UnitState::Exited).await;
+    assert_eq!((done.exit_code, done.last_error.as_deref(), done.restart_count), (Some(143), None, 0));
+    let broken = wait_for(&handle, "broken", UnitState::Failed).await;
+    assert_eq!(broken.exit_code, Some(143));
     handle.shutdown().await;
 }

@@ -466,4 +466,31 @@ mod tests {
         assert!(error(Place::Daemon, quote!(success_codes = 0)).contains("takes a list of exit codes"));
         assert!(error(Place::Task, quote!(restart = "1s", restart = "2s")).contains("`restart` is given twice"));
     }
+
+    /// The runtime's `build()` accepts exactly the exit codes the macros
+    /// accept, at and beyond each bound.
+    #[test]
+    fn exit_codes() {
+        let macro_accepts = |code: i128| {
+            let literal = proc_macro2::Literal::i128_unsuffixed(code.abs());
+            let tokens =
+                if code < 0 { quote!(success_codes = [-#literal]) } else { quote!(success_codes = [#literal]) };
+            let mut errors = Errors::default();
+            let options = read(&options(tokens), Place::Daemon, &mut errors);
+            errors.into_result().is_ok() && options.success_codes.is_some()
+        };
+        let runtime_accepts = |code: i128| {
+            let code = i32::try_from(code).expect("the codes tried fit in i32");
+            supervisor::Supervisor::builder()
+                .daemon(supervisor::DaemonSpec::new("daemon", "true").success_codes([code]))
+                .build()
+                .is_ok()
+        };
+        let (min, max) = limits::EXIT_CODES.into_inner();
+        for code in [min - 1, min, min + 1, (min + max) / 2, max - 1, max, max + 1, -143, 1_000] {
+            assert_eq!(macro_accepts(code), runtime_accepts(code), "success_codes = [{code}]");
+        }
+        assert!(macro_accepts(min) && macro_accepts(max) && !macro_accepts(max + 1));
+        assert!(!macro_accepts(i128::from(i32::MAX) + 1), "a code beyond i32 is an error, not a wrap");
+    }
 }
