@@ -3,6 +3,8 @@
 //! constant.
 
 use crate::ast::{Manifest, Supervised, SupervisedFn, TreeOptions, Unit, UnitKind, UnitOptions};
+use crate::errors::Errors;
+use crate::typed;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
@@ -175,16 +177,11 @@ fn deferred(options: &UnitOptions) -> TokenStream {
 }
 
 /// The `Supervisor` a manifest describes: one builder chain, then an
-/// infallible build (names, commands and dependencies were checked).
+/// infallible build (names, commands and dependencies were checked); with
+/// a `struct` line, the type of the typed form, whose `builder()` is that
+/// chain.
 pub(crate) fn manifest(manifest: &Manifest) -> TokenStream {
     let private = private_path(manifest.settings.krate.as_ref());
-    if let Some(handle) = &manifest.handle {
-        let message = format!(
-            "the typed form `struct {}` is not supported by this version of the runtime yet: remove the line, and the manifest is an expression of type `Supervisor`",
-            handle.ident
-        );
-        return quote_spanned!(handle.struct_token.span=> ::core::compile_error!(#message););
-    }
     let mut calls = TokenStream::new();
     let settings = &manifest.settings;
     if let Some(timeout) = &settings.shutdown_timeout {
@@ -200,13 +197,38 @@ pub(crate) fn manifest(manifest: &Manifest) -> TokenStream {
     let mut checks = supervised.prelude(&private);
     let mut errors = TokenStream::new();
     calls.extend(units(&manifest.units, &supervised, &private, &mut checks, &mut errors));
-    quote! {
-        {
+    let Some(handle) = &manifest.handle else {
+        return quote! {
+            {
+                #errors
+                #checks
+                #private::build_manifest(#private::Supervisor::builder() #calls)
+            }
+        };
+    };
+    // The clashes of field and type names were reported by `valid`.
+    let fields = typed::fields(handle, &manifest.units, &mut Errors::default());
+    let path = |unit: &Unit, group: &str| match &unit.kind {
+        UnitKind::Supervised(_) => {
+            let name = supervised.runtime_name(unit);
+            if group.is_empty() { name } else { quote!(#private::unit_path(#group, #name)) }
+        }
+        _ => {
+            let name = &unit.name.value;
+            let path = if group.is_empty() { name.clone() } else { format!("{group}/{name}") };
+            quote!(#path)
+        }
+    };
+    let bodies = typed::Bodies {
+        builder: quote! {
             #errors
             #checks
-            #private::build_manifest(#private::Supervisor::builder() #calls)
-        }
-    }
+            #private::Supervisor::builder() #calls
+        },
+        prelude: supervised.prelude(&private),
+        path: &path,
+    };
+    typed::items(handle, &fields, &private, &bodies)
 }
 
 /// `.strategy(...)` and `.intensity(n, period)`.
@@ -514,6 +536,30 @@ mod tests {
         let output = expanded(quote!(daemon d = "d" { ready = notified, watchdog = "1s" };));
         assert!(output.contains("`ready` is checked, but this version of the runtime cannot run it yet"), "{output}");
         assert!(output.contains("`watchdog` is checked"), "{output}");
+    }
+
+    #[test]
+    fn the_typed_form_defines_its_types() {
+        let output = squash(&expanded(quote! {
+            pub struct Services;
+            group storage { strategy = "one_for_all" } { daemon postgres = "pg"; group jobs {} { task report; } }
+            task api = api;
+        }));
+        let contains = |expected: &str| assert!(output.contains(&squash(expected)), "{output}\n{expected}");
+        contains("pub struct Services { #[doc = \"The group `storage`");
+        contains("pub storage: ServicesStorage,");
+        contains("__supervisor_handle: ::supervisor::__private::SupervisorHandle,");
+        contains("pub fn builder() -> ::supervisor::__private::SupervisorBuilder {");
+        contains(
+            "::supervisor::__private::Supervisor::builder().group(::supervisor::__private::GroupSpec::new(\"storage\")",
+        );
+        contains("use report as __supervisor_task_0;");
+        contains(
+            "Services { storage: ServicesStorage { postgres: handle.unit(\"storage/postgres\"), jobs: ServicesStorageJobs { report: handle.unit(::supervisor::__private::unit_path(\"storage/jobs\", __supervisor_task_0::NAME)), __supervisor_unit: handle.unit(\"storage/jobs\") },",
+        );
+        contains("api: handle.unit(\"api\"), __supervisor_handle: handle }");
+        contains("impl ::core::ops::Deref for ServicesStorageJobs { type Target = ::supervisor::__private::UnitRef;");
+        assert!(!output.contains("build_manifest(::supervisor::__private::Supervisor::builder()"), "{output}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! the runtime has.
 
 use crate::ast::{Manifest, Supervised, Unit, UnitKind};
+use crate::errors::Errors;
 use crate::expand;
+use crate::typed;
 use proc_macro2::TokenStream;
 use quote::quote;
 
@@ -15,14 +17,31 @@ pub(crate) fn manifest(manifest: &Manifest, errors: &syn::Error) -> TokenStream 
     let compile_errors = errors.to_compile_error();
     let mut uses = TokenStream::new();
     used(&manifest.units, &mut uses);
+    let private = expand::private_path(manifest.settings.krate.as_ref());
     if manifest.defines_items {
-        // Items: the uses go in a closure that is never called.
+        // Items: the uses go in a closure that is never called, next to the
+        // typed form's type (when its line parsed), so that the code using
+        // it sees its fields and fns.
+        let typed = manifest.handle.as_ref().map(|handle| {
+            let fields = typed::fields(handle, &manifest.units, &mut Errors::default());
+            let path = |unit: &Unit, group: &str| {
+                let name = &unit.name.value;
+                let path = if group.is_empty() { name.clone() } else { format!("{group}/{name}") };
+                quote!(#path)
+            };
+            let bodies = typed::Bodies {
+                builder: quote!(#private::Supervisor::builder()),
+                prelude: TokenStream::new(),
+                path: &path,
+            };
+            typed::items(handle, &fields, &private, &bodies)
+        });
         return quote! {
             #compile_errors
+            #typed
             const _: fn() = || { #uses };
         };
     }
-    let private = expand::private_path(manifest.settings.krate.as_ref());
     quote! {
         {
             #compile_errors
@@ -90,9 +109,13 @@ mod tests {
     #[test]
     fn a_typed_manifest_falls_back_to_items() {
         let mut errors = Errors::default();
-        let parsed = ast::manifest::parse(quote!(pub struct S; task a = a;), &mut errors);
+        let parsed = ast::manifest::parse(quote!(pub struct S; task a = a; group g {} { task b; }), &mut errors);
         let output = manifest(&parsed, &error()).to_string();
-        assert!(output.contains("const _ : fn () = || { let _ = a ; } ;"), "{output}");
+        assert!(output.contains("const _ : fn () = || { let _ = a ; let _ = b ; } ;"), "{output}");
+        // The type is still defined, with every unit that parsed.
+        assert!(output.contains("pub struct S {"), "{output}");
+        assert!(output.contains("fn builder () -> :: supervisor :: __private :: SupervisorBuilder { :: supervisor :: __private :: Supervisor :: builder () }"), "{output}");
+        assert!(output.contains("a : handle . unit (\"a\") , g : SG { b : handle . unit (\"g/b\") ,"), "{output}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod probe;
 mod signal;
 mod strategy;
 mod suggest;
+mod typed;
 mod valid;
 
 use proc_macro::TokenStream;

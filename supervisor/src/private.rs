@@ -14,12 +14,22 @@ pub use std::vec::Vec;
 
 pub use crate::{
     Context, DaemonSpec, GroupSpec, MaxRestarts, Output, RestartOn, RestartPolicy, ShutdownOrder, Signal, Strategy,
-    Supervisor, SupervisorBuilder, TaskSpec,
+    Supervisor, SupervisorBuilder, SupervisorHandle, TaskSpec, UnitRef,
 };
 
 /// Builds a supervisor whose names and programs the macro has already checked.
 pub fn build_manifest(builder: SupervisorBuilder) -> Supervisor {
     builder.build_unchecked()
+}
+
+/// The path of the unit `name` in the group at `group`, for the typed form
+/// of `supervise!` when the name is a `#[supervised]` fn's `NAME`.
+pub fn unit_path(group: &str, name: &str) -> String {
+    let mut path = String::with_capacity(group.len() + 1 + name.len());
+    path.push_str(group);
+    path.push('/');
+    path.push_str(name);
+    path
 }
 
 /// What `#[supervised]` puts next to an fn, for `supervise!`'s `task path;`

@@ -240,3 +240,91 @@ async fn manifest_success_codes_make_an_exit_a_success() {
     assert_eq!(broken.exit_code, Some(143));
     handle.shutdown().await;
 }
+
+async fn postgres(ctx: Context) {
+    ctx.cancelled().await;
+}
+
+#[supervised(name = "nightly-report")]
+async fn report(ctx: Context) {
+    ctx.cancelled().await;
+}
+
+supervise! {
+    /// The units of the typed tests.
+    pub struct Services;
+    group storage {} {
+        task postgres = postgres;
+        daemon "echo-twice" = "sh -c 'echo hello; echo world'" { on = "never" };
+    }
+    task api = |ctx: Context| async move { ctx.cancelled().await };
+    group jobs {} {
+        group nightly {} { task report; }
+    }
+}
+
+#[tokio::test]
+async fn typed_manifest_refs_act_on_their_units() {
+    let services = Services::start();
+    assert_eq!(services.api.path(), "api");
+    assert_eq!(services.storage.path(), "storage");
+    assert_eq!(services.storage.postgres.path(), "storage/postgres");
+    assert_eq!(services.jobs.nightly.report.path(), "jobs/nightly/nightly-report");
+    assert_eq!(
+        services.handle().unit_names(),
+        [
+            "storage",
+            "storage/postgres",
+            "storage/echo-twice",
+            "api",
+            "jobs",
+            "jobs/nightly",
+            "jobs/nightly/nightly-report"
+        ]
+    );
+
+    // A unit's calls reach that unit only.
+    let first = services.storage.postgres.wait_ready().await.unwrap();
+    let api_before = services.api.wait_ready().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    services.storage.postgres.restart().await.unwrap();
+    let postgres = services.storage.postgres.wait_state(UnitState::Running).await.unwrap();
+    assert_eq!(postgres.name, "storage/postgres");
+    assert!(postgres.last_start > first.last_start, "a new run: {postgres:?}");
+    let api = services.api.status().unwrap();
+    assert_eq!((api.state, api.last_start), (UnitState::Running, api_before.last_start), "api was left alone");
+    assert_eq!(services.jobs.nightly.report.status().unwrap().state, UnitState::Running);
+
+    // A process's output through its field; names with a `-` become `_`.
+    services.storage.echo_twice.wait_state(UnitState::Exited).await.unwrap();
+    assert_eq!(services.storage.echo_twice.tail(50).unwrap(), ["hello", "world"]);
+
+    // A group's own calls through its field, its units' through theirs.
+    services.jobs.stop().await.unwrap();
+    assert_eq!(services.jobs.status().unwrap().state, UnitState::Stopped);
+    assert_eq!(services.jobs.nightly.report.status().unwrap().state, UnitState::Stopped);
+    assert_eq!(services.api.status().unwrap().state, UnitState::Running);
+    services.jobs.start().await.unwrap();
+    services.jobs.nightly.report.wait_state(UnitState::Running).await.unwrap();
+    services.api.stop().await.unwrap();
+    assert_eq!(services.api.status().unwrap().state, UnitState::Stopped);
+
+    let debug = format!("{services:?}");
+    assert!(debug.starts_with("Services { storage: ServicesStorage { path: \"storage\", postgres: UnitRef"), "{debug}");
+    let report = services.handle().shutdown().await;
+    assert!(report.is_clean(), "{report}");
+}
+
+#[tokio::test]
+async fn typed_manifest_from_its_builder() {
+    let sup = Services::builder()
+        .task(supervisor::TaskSpec::new("extra", |ctx: Context| async move { ctx.cancelled().await }))
+        .build()
+        .unwrap();
+    let services = Services::from_handle(sup.start());
+    services.api.wait_ready().await.unwrap();
+    assert_eq!(services.handle().unit("extra").status().unwrap().state, UnitState::Running);
+    let clone = services.clone();
+    clone.storage.postgres.wait_ready().await.unwrap();
+    services.handle().shutdown().await;
+}

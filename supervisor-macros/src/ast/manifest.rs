@@ -46,9 +46,9 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
 
 /// `pub struct Services;`
 fn typed_handle(input: ParseStream<'_>) -> syn::Result<TypedHandle> {
-    input.call(Attribute::parse_outer)?;
-    input.parse::<Visibility>()?;
-    let struct_token: Token![struct] = input.parse().map_err(|error| {
+    let attrs = input.call(Attribute::parse_outer)?;
+    let vis: Visibility = input.parse()?;
+    input.parse::<Token![struct]>().map_err(|error| {
         syn::Error::new(error.span(), "expected `struct`: a typed manifest starts with `pub struct Services;`")
     })?;
     let ident: Ident = input.parse()?;
@@ -61,7 +61,7 @@ fn typed_handle(input: ParseStream<'_>) -> syn::Result<TypedHandle> {
         )));
     }
     input.parse::<Token![;]>()?;
-    Ok(TypedHandle { struct_token, ident })
+    Ok(TypedHandle { attrs, vis, ident })
 }
 
 /// The units of the root (with its settings) or of a group, until the

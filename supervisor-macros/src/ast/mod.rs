@@ -14,7 +14,7 @@ use crate::probe::{Probe, Readiness, Spanned};
 use crate::signal::SignalValue;
 use crate::strategy::StrategyValue;
 use proc_macro2::{Span, TokenStream};
-use syn::{Expr, Ident, LitStr, Path, Signature, Token, Visibility};
+use syn::{Attribute, Expr, Ident, LitStr, Path, Signature, Visibility};
 
 /// `supervise! { ... }`, keeping what parsed.
 pub(crate) struct Manifest {
@@ -28,10 +28,11 @@ pub(crate) struct Manifest {
     pub(crate) units: Vec<Unit>,
 }
 
-/// `pub struct Services;` at the top of a manifest. (Its attributes and
-/// visibility are parsed; they are kept once the typed form is expanded.)
+/// `pub struct Services;` at the top of a manifest, with its attributes
+/// (such as its doc comment), which the type keeps.
 pub(crate) struct TypedHandle {
-    pub(crate) struct_token: Token![struct],
+    pub(crate) attrs: Vec<Attribute>,
+    pub(crate) vis: Visibility,
     pub(crate) ident: Ident,
 }
 

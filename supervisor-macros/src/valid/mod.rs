@@ -10,12 +10,16 @@ mod tree;
 use crate::ast::{Manifest, ProbeTuning, Supervised, TreeOptions, Unit, UnitKind, UnitOptions};
 use crate::errors::Errors;
 use crate::probe::{self, Probe, Readiness};
+use crate::typed;
 use syn::LitStr;
 
 /// Checks a whole manifest.
 pub(crate) fn manifest(manifest: &Manifest, errors: &mut Errors) {
     tree_options(&manifest.settings.tree, errors);
     tree::check(&manifest.units, errors);
+    if let Some(handle) = &manifest.handle {
+        let _ = typed::fields(handle, &manifest.units, errors);
+    }
     for_each_unit(&manifest.units, &mut |unit| unit_options(unit, errors));
 }
 

@@ -11,6 +11,7 @@ async fn plain() {}
 async fn other(_ctx: ::supervisor::Context) {}
 
 fn main() {
+    let _ = typed::check;
     let _sup: ::supervisor::Supervisor = ::supervisor::supervise! {
         shutdown_timeout = "1s";
         daemon web = "python3 -m http.server" { restart = "2s", stop_signal = "TERM", env = { A = "b" }, dir = "/" };
@@ -18,4 +19,20 @@ fn main() {
         task plain { on = "never", stop_timeout = "2s" };
         task other = other { max = -1, backoff = 2.0, max_delay = "5s" };
     };
+}
+
+::supervisor::supervise! {
+    pub struct Typed;
+    task worker;
+    group g { strategy = "one_for_all" } {
+        task plain;
+        daemon web = "web";
+    }
+}
+
+mod typed {
+    pub fn check(typed: &super::Typed) -> &::supervisor::UnitRef {
+        let _: fn() -> super::Typed = super::Typed::start;
+        &typed.g.web
+    }
 }
