@@ -561,6 +561,7 @@ async fn status_json_has_the_documented_shape() {
             "lastError",
             "lastStart",
             "name",
+            "notReady",
             "pid",
             "ready",
             "restartCount",

@@ -115,6 +115,19 @@ pub enum EventKind {
         /// The group's strategy.
         strategy: Strategy,
     },
+    /// The unit waits for these units (paths) to be ready before it starts.
+    Waiting {
+        /// The dependencies not ready yet.
+        on: Vec<String>,
+    },
+    /// The unit became ready.
+    Ready,
+    /// The unit stopped being ready while it runs (a readiness probe
+    /// failed, a group's unit stopped being ready).
+    NotReady {
+        /// Why, when known.
+        reason: Option<String>,
+    },
     /// The unit was added at run time.
     Added,
     /// The unit was removed at run time (after it was stopped).

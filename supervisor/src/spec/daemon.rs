@@ -146,6 +146,7 @@ pub struct DaemonSpec {
     pub(crate) tail_lines: usize,
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
+    pub(crate) depends_on: Vec<String>,
     pub(crate) tail_bytes: usize,
     /// `None`: only 0.
     pub(crate) success_codes: Option<Arc<[i32]>>,
@@ -169,6 +170,7 @@ impl DaemonSpec {
             tail_lines: DEFAULT_TAIL_LINES,
             critical: false,
             temporary: false,
+            depends_on: Vec::new(),
             tail_bytes: DEFAULT_TAIL_BYTES,
             success_codes: None,
         }
@@ -385,6 +387,35 @@ impl DaemonSpec {
         self
     }
 
+    /// Starts this daemon only once each of these units of its group is
+    /// ready (until then its state is `Waiting`), and stops it before them.
+    /// Names are siblings in the same group (a group counts as ready when
+    /// every unit of it that should run is ready). Unknown names, a unit
+    /// depending on itself and cycles are `build()` errors.
+    ///
+    /// `stop_unit` and `restart` of a dependency first stop its dependents
+    /// (and `restart` starts them again once it is ready); `start_unit`
+    /// starts what a unit depends on if it is not running. A dependency
+    /// restarted by its own policy leaves its dependents running under
+    /// `OneForOne`; `RestForOne` restarts them with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::DaemonSpec;
+    ///
+    /// let api = DaemonSpec::new("api", "api-server").depends_on(["db", "cache"]);
+    /// # let _ = api;
+    /// ```
+    pub fn depends_on<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on.extend(names.into_iter().map(Into::into));
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.program.is_empty() {
             return Err(Error::EmptyProgram { unit: self.name.clone() });
@@ -423,6 +454,7 @@ impl fmt::Debug for DaemonSpec {
             .field("tail_lines", &self.tail_lines)
             .field("critical", &self.critical)
             .field("temporary", &self.temporary)
+            .field("depends_on", &self.depends_on)
             .field("tail_bytes", &self.tail_bytes)
             .field("success_codes", &self.success_codes)
             .finish()

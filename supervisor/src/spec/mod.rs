@@ -48,6 +48,17 @@ impl Spec {
     }
 }
 
+impl Spec {
+    /// The names of the siblings this unit depends on.
+    pub(crate) fn depends_on(&self) -> &[String] {
+        match self {
+            Spec::Task(spec) => &spec.depends_on,
+            Spec::Daemon(spec) => &spec.depends_on,
+            Spec::Group(spec) => &spec.depends_on,
+        }
+    }
+}
+
 impl From<TaskSpec> for Spec {
     fn from(spec: TaskSpec) -> Self {
         Spec::Task(spec)

@@ -81,6 +81,7 @@ pub struct TaskSpec {
     pub(crate) stop_timeout: Duration,
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
+    pub(crate) depends_on: Vec<String>,
 }
 
 /// A task's settings, apart from its name and factory.
@@ -89,6 +90,7 @@ pub(crate) struct TaskSettings {
     pub(crate) stop_timeout: Duration,
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
+    pub(crate) depends_on: Vec<String>,
 }
 
 impl TaskSpec {
@@ -107,6 +109,7 @@ impl TaskSpec {
             stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
             critical: false,
             temporary: false,
+            depends_on: Vec::new(),
         }
     }
 
@@ -196,9 +199,48 @@ impl TaskSpec {
         self
     }
 
+    /// Starts this unit only once each of these units of its group is
+    /// ready (until then its state is `Waiting`), and stops it before them.
+    /// Names are siblings in the same group (a group counts as ready when
+    /// every unit of it that should run is ready). Unknown names, a unit
+    /// depending on itself and cycles are `build()` errors.
+    ///
+    /// `stop_unit` and `restart` of a dependency first stop its dependents
+    /// (and `restart` starts them again once it is ready); `start_unit`
+    /// starts what a unit depends on if it is not running. A dependency
+    /// restarted by its own policy leaves its dependents running under
+    /// `OneForOne`; `RestForOne` restarts them with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let idle = |ctx: Context| async move { ctx.cancelled().await };
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("api", idle).depends_on(["db"]))
+    ///     .task(TaskSpec::new("db", idle))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("api").await?; // db started first
+    /// handle.shutdown().await; // api stops first
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn depends_on<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on.extend(names.into_iter().map(Into::into));
+        self
+    }
+
     pub(crate) fn into_parts(self) -> (TaskSettings, Factory) {
-        let TaskSpec { factory, policy, stop_timeout, critical, temporary, .. } = self;
-        (TaskSettings { policy, stop_timeout, critical, temporary }, factory)
+        let TaskSpec { factory, policy, stop_timeout, critical, temporary, depends_on, .. } = self;
+        (TaskSettings { policy, stop_timeout, critical, temporary, depends_on }, factory)
     }
 }
 
@@ -210,6 +252,7 @@ impl fmt::Debug for TaskSpec {
             .field("stop_timeout", &self.stop_timeout)
             .field("critical", &self.critical)
             .field("temporary", &self.temporary)
+            .field("depends_on", &self.depends_on)
             .finish_non_exhaustive()
     }
 }

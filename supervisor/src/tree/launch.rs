@@ -15,6 +15,8 @@ use crate::{Context, ExitReason, Signal};
 pub(crate) struct Launched {
     pub(crate) handle: RunHandle,
     pub(crate) pid: Option<u32>,
+    /// Ready as soon as it runs.
+    pub(crate) ready: bool,
 }
 
 /// Starts a run of a task or process `unit`; `Err` when it could not start
@@ -36,7 +38,11 @@ pub(crate) fn start(
             let run = task.start(ctx, span)?;
             let reporter = reporter();
             let join = tokio::spawn(run_task(run, reporter));
-            Ok(Launched { handle: RunHandle { stop, abort: Some(join.abort_handle()), signaller: None }, pid: None })
+            Ok(Launched {
+                handle: RunHandle { stop, abort: Some(join.abort_handle()), signaller: None },
+                pid: None,
+                ready: true,
+            })
         }
         Body::Process(process) => {
             let run = process.start(&unit.path)?;
@@ -49,7 +55,7 @@ pub(crate) fn start(
                 timeout: unit.stop_timeout,
             };
             tokio::spawn(run_process(run, stopping, reporter()));
-            Ok(Launched { handle: RunHandle { stop, abort: None, signaller }, pid })
+            Ok(Launched { handle: RunHandle { stop, abort: None, signaller }, pid, ready: true })
         }
         Body::Group(_) => unreachable!("a group's run is started by its parent's owner"),
     }
