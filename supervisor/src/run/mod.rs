@@ -2,5 +2,6 @@
 //! captured output.
 
 pub(crate) mod output;
+pub(crate) mod probe;
 pub(crate) mod process;
 pub(crate) mod task;
