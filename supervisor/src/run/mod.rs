@@ -4,6 +4,7 @@
 #[cfg_attr(not(test), allow(dead_code, reason = "for the engine's notify readiness and watchdog"))]
 pub(crate) mod notify;
 pub(crate) mod output;
+pub(crate) mod probe;
 pub(crate) mod process;
 pub(crate) mod task;
 #[cfg_attr(not(test), allow(dead_code, reason = "for the engine's watchdog of tasks and processes"))]

@@ -16,7 +16,7 @@ use crate::observe::event::ExitReason;
 use crate::run::output::{Capture, OutputTail};
 use crate::spec::daemon::{DaemonSpec, Output};
 
-mod dispositions;
+pub(crate) mod dispositions;
 
 /// How long to read, after the group is gone, until the output pipes reach
 /// end-of-file. Only a descendant that left the group can hold them open

@@ -4,6 +4,7 @@
 pub(crate) mod daemon;
 pub(crate) mod group;
 pub(crate) mod policy;
+pub(crate) mod probe;
 pub(crate) mod task;
 pub(crate) mod validate;
 
