@@ -232,6 +232,9 @@ pub struct UnitStatus {
     /// waits for ("waiting for `storage/db` (not ready: ...)"), or what its
     /// readiness check said.
     pub not_ready: Option<String>,
+    /// What the run said of itself last: a process's `STATUS=` line, sent
+    /// over the notify protocol.
+    pub status_text: Option<String>,
     /// When the current or last run started.
     #[serde(serialize_with = "rfc3339")]
     pub last_start: Option<SystemTime>,

@@ -145,6 +145,7 @@ impl NotifySocket {
     }
 
     /// The socket's path: the value of the daemon's `$NOTIFY_SOCKET`.
+    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -603,7 +604,7 @@ mod tests {
         let body = ProcessBody::new(spec);
         for (watchdog, usec) in [(Some(Duration::from_secs(30)), "30000000"), (None, "None")] {
             let mut socket = NotifySocket::bind().expect("bind");
-            let mut run = body.start_with_env(&unit, &socket.env(watchdog)).expect("python3 starts");
+            let mut run = body.start_with_env(&unit, &socket.env(watchdog), None).expect("python3 starts");
             assert_eq!(next(&mut socket).await, Notification::Status(format!("usec={usec} pid=None")));
             assert_eq!(next(&mut socket).await, Notification::Ready);
             assert_eq!(run.wait().await, ExitReason::Success);
@@ -621,7 +622,7 @@ mod tests {
             .env("WATCHDOG_USEC", "1000")
             .env("WATCHDOG_PID", "1");
         let body = ProcessBody::new(spec);
-        let mut run = body.start_with_env(&unit, &NotifySocket::unset_env()).expect("python3 starts");
+        let mut run = body.start_with_env(&unit, &NotifySocket::unset_env(), None).expect("python3 starts");
         assert_eq!(run.wait().await, ExitReason::Success);
         assert_eq!(body.tail(10), ["[None, None, None]"]);
         // `start` leaves the spec's environment alone.

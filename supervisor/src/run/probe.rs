@@ -4,7 +4,6 @@
 
 // Until the engine starts probes for the units that have them, only the
 // tests call into this module.
-#![cfg_attr(not(test), expect(dead_code, reason = "the engine does not run probes yet"))]
 
 use std::ffi::OsString;
 use std::io;
@@ -238,22 +237,34 @@ async fn sleep_from(start: Instant, interval: Duration) {
 /// future is polled (drop it to stop): waits `initial_delay`, then tries
 /// the probe, quickly until the run is first ready (waits of 10 ms,
 /// doubling up to the period), every period after that. Calls
-/// `changed(ready, why_not)` on every change of readiness and never
-/// otherwise: `(true, None)` once it is ready, `(false, Some(error))` once
-/// it is not ready again, with the last attempt's error. The run starts not
-/// ready, and is not told so.
+/// `changed(ready, why_not)` on every change of readiness: `(true, None)`
+/// once it is ready, `(false, Some(error))` once it is not ready again,
+/// with the last attempt's error; and, while it is not ready, with each
+/// new error, so that its status can say why.
 pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Option<String>)) {
     tokio::time::sleep(probe.initial_delay).await;
     let mut verdict = Verdict::readiness(probe.success_threshold, probe.failure_threshold);
     let mut ramp = Some(FIRST_RAMP_INTERVAL.min(probe.period));
+    let mut ready = false;
+    // What the run was last told of why it is not ready.
+    let mut told: Option<String> = None;
     loop {
         let started = Instant::now();
         let outcome = probe_once(probe).await;
-        if let Some(ready) = verdict.record(outcome.is_ok()) {
+        if let Some(now_ready) = verdict.record(outcome.is_ok()) {
+            ready = now_ready;
             if ready {
                 ramp = None;
             }
+            told = outcome.as_ref().err().cloned();
             changed(ready, outcome.err());
+        } else if let Err(error) = outcome
+            && !ready
+            && told.as_ref() != Some(&error)
+        {
+            // Not ready yet: say why, each time the reason changes.
+            told = Some(error.clone());
+            changed(false, Some(error));
         }
         let interval = match &mut ramp {
             Some(ramp) => {

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, RestartPolicy, Signal};
+use crate::spec::probe::Watching;
+use crate::{Error, Probe, Readiness, RestartPolicy, Signal};
 
 /// How long a process gets to exit after its stop signal, before its process
 /// group is killed with `SIGKILL`.
@@ -147,6 +148,7 @@ pub struct DaemonSpec {
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
     pub(crate) depends_on: Vec<String>,
+    pub(crate) watching: Option<Box<Watching>>,
     pub(crate) tail_bytes: usize,
     /// `None`: only 0.
     pub(crate) success_codes: Option<Arc<[i32]>>,
@@ -171,6 +173,7 @@ impl DaemonSpec {
             critical: false,
             temporary: false,
             depends_on: Vec::new(),
+            watching: None,
             tail_bytes: DEFAULT_TAIL_BYTES,
             success_codes: None,
         }
@@ -416,6 +419,62 @@ impl DaemonSpec {
         self
     }
 
+    /// When a run counts as ready (default [`Readiness::Started`]): readiness
+    /// gates the units that depend on this one, `/readyz` and `wait_ready`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Probe, Readiness, DaemonSpec};
+    ///
+    /// let spec = DaemonSpec::new("db", "postgres").readiness(Readiness::Probe(Probe::tcp("127.0.0.1:5432")));
+    /// # let _ = spec;
+    /// ```
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.watching.get_or_insert_with(Box::default).readiness = readiness;
+        self
+    }
+
+    /// A liveness probe: a run whose probe fails `failure_threshold` times
+    /// in a row is stopped and ends as a failure
+    /// ([`ExitReason::Unhealthy`](crate::ExitReason::Unhealthy)), which
+    /// goes through the restart policy, the strategy and the intensity like
+    /// any failure. It probes only while a run is in progress.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{Probe, DaemonSpec};
+    ///
+    /// let spec = DaemonSpec::new("db", "postgres").liveness(Probe::tcp("127.0.0.1:8081").period(Duration::from_secs(10)).failure_threshold(3));
+    /// # let _ = spec;
+    /// ```
+    pub fn liveness(mut self, probe: Probe) -> Self {
+        self.watching.get_or_insert_with(Box::default).liveness = Some(probe);
+        self
+    }
+
+    /// A watchdog: a run that gives no sign of life for `period` is hung:
+    /// it is stopped like any stop and ends as a failure
+    /// ([`ExitReason::Hung`](crate::ExitReason::Hung)). The process gets `WATCHDOG_USEC` (and
+    /// `NOTIFY_SOCKET`) and gives signs of life by sending `WATCHDOG=1`, as
+    /// under systemd's `WatchdogSec=`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::DaemonSpec;
+    ///
+    /// let spec = DaemonSpec::new("db", "postgres").watchdog(Duration::from_secs(30));
+    /// # let _ = spec;
+    /// ```
+    pub fn watchdog(mut self, period: Duration) -> Self {
+        self.watching.get_or_insert_with(Box::default).watchdog = Some(period);
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.program.is_empty() {
             return Err(Error::EmptyProgram { unit: self.name.clone() });
@@ -455,6 +514,7 @@ impl fmt::Debug for DaemonSpec {
             .field("critical", &self.critical)
             .field("temporary", &self.temporary)
             .field("depends_on", &self.depends_on)
+            .field("watching", &self.watching)
             .field("tail_bytes", &self.tail_bytes)
             .field("success_codes", &self.success_codes)
             .finish()

@@ -4,7 +4,6 @@
 
 // Until the engine starts probes for the units that have them, only the
 // tests call into this module.
-#![cfg_attr(not(test), expect(dead_code, reason = "the engine does not run probes yet"))]
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -78,6 +77,46 @@ pub enum Readiness {
     /// Ready once a line of the process's output (stdout or stderr)
     /// contains this text.
     OutputLine(String),
+}
+
+/// How a unit's runs are watched: when a run counts as ready, whether it is
+/// still alive, and how often it must give a sign of life. Kept boxed and
+/// only when set: most units use none of it.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Watching {
+    pub(crate) readiness: Readiness,
+    pub(crate) liveness: Option<Probe>,
+    pub(crate) watchdog: Option<Duration>,
+}
+
+impl Watching {
+    /// Checks the settings of `unit`; `task`: whether it is a task (which
+    /// has no output to watch).
+    pub(crate) fn validate(&self, unit: &str, task: bool, problems: &mut Vec<Error>) {
+        let invalid =
+            |setting, reason: &str| Error::InvalidSetting { unit: unit.to_owned(), setting, reason: reason.to_owned() };
+        match &self.readiness {
+            Readiness::Probe(probe) => problems.extend(probe.validate(unit, "readiness").err()),
+            Readiness::OutputLine(_) if task => problems.push(invalid(
+                "readiness",
+                "a task has no output to watch; use Readiness::Notified and call ctx.ready()",
+            )),
+            Readiness::OutputLine(text) if text.is_empty() => {
+                problems.push(invalid(
+                    "readiness",
+                    "the output text is empty: every line would match; give the text to wait for",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(probe) = &self.liveness {
+            problems.extend(probe.validate(unit, "liveness").err());
+        }
+        if self.watchdog.is_some_and(|period| period.is_zero()) {
+            problems
+                .push(invalid("watchdog", "the period is zero; give the longest time between heartbeats, e.g. 30s"));
+        }
+    }
 }
 
 /// A boxed run of a [`Probe::check`].

@@ -113,10 +113,17 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
     }
     check_policy(&path, policy, problems);
     match spec {
-        Spec::Task(_) => {}
+        Spec::Task(task) => {
+            if let Some(watching) = &task.watching {
+                watching.validate(&path, true, problems);
+            }
+        }
         Spec::Daemon(daemon) => {
             if let Err(error) = daemon.validate() {
                 problems.push(error);
+            }
+            if let Some(watching) = &daemon.watching {
+                watching.validate(&path, false, problems);
             }
         }
         Spec::Group(group) => {

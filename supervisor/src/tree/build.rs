@@ -24,6 +24,7 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
                 critical: settings.critical,
                 temporary: settings.temporary,
                 depends_on: settings.depends_on,
+                watching: settings.watching,
                 added,
             };
             (Body::Task(TaskBody::new(factory)), settings)
@@ -35,6 +36,7 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
                 critical: spec.critical,
                 temporary: spec.temporary,
                 depends_on: spec.depends_on.clone(),
+                watching: spec.watching.clone(),
                 added,
             };
             (Body::Process(Box::new(ProcessBody::new(spec))), settings)
@@ -49,6 +51,7 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
                 critical: spec.critical,
                 temporary: spec.temporary,
                 depends_on: spec.depends_on.clone(),
+                watching: None,
                 added,
             };
             (Body::Group(Box::new(body)), settings)
@@ -81,6 +84,7 @@ pub(crate) fn root(
         critical: true,
         temporary: false,
         depends_on: Vec::new(),
+        watching: None,
         added: false,
     };
     Arc::new(Unit::new("".into(), "".into(), Body::Group(Box::new(body)), settings))

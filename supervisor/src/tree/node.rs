@@ -310,9 +310,17 @@ impl Node {
                     self.set_ready(&unit, ready, why);
                 }
             }
+            Msg::StatusText { unit, epoch, text } => {
+                let mut record = unit.record();
+                if record.epoch == epoch {
+                    record.status_text = Some(text.into_boxed_str());
+                    drop(record);
+                    self.shared.changes.changed();
+                }
+            }
             Msg::Control { unit, op, reply } => self.on_control(unit, op, reply),
             Msg::Add { spec, reply } => {
-                let _ = reply.send(self.add(spec));
+                let _ = reply.send(self.add(*spec));
             }
             Msg::Remove { unit, reply } => self.on_remove(unit, reply),
         }
@@ -1073,7 +1081,7 @@ impl Node {
                 Msg::Remove { unit, reply } => {
                     let _ = reply.send(Err(refuse(&unit.path)));
                 }
-                Msg::Ended { .. } | Msg::Ready { .. } => {}
+                Msg::Ended { .. } | Msg::Ready { .. } | Msg::StatusText { .. } => {}
             }
         }
     }

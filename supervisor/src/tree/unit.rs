@@ -22,6 +22,7 @@ use crate::run::task::TaskBody;
 use crate::spec::Spec;
 use crate::spec::group::IntensityLimit;
 use crate::spec::policy::RestartTracker;
+use crate::spec::probe::Watching;
 use crate::tree::members::Members;
 use crate::{Error, ExitReason, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
 
@@ -39,6 +40,8 @@ pub(crate) struct Unit {
     pub(crate) temporary: bool,
     /// The names of the siblings it depends on.
     pub(crate) depends_on: Box<[Arc<str>]>,
+    /// How its runs are watched (readiness, liveness, watchdog), if at all.
+    pub(crate) watching: Option<Box<Watching>>,
     /// Added at run time: such units start after the registered ones and
     /// stop concurrently among themselves.
     pub(crate) added: bool,
@@ -82,6 +85,8 @@ pub(crate) struct Record {
     pub(crate) stop: Option<Stop>,
     /// Why it is not ready, when a readiness check said so.
     pub(crate) not_ready: Option<Box<str>>,
+    /// What its run said of itself last (`STATUS=`).
+    pub(crate) status_text: Option<Box<str>>,
     /// The dependencies it waits for, while `Waiting`.
     pub(crate) waiting_on: Option<Box<[Arc<Unit>]>>,
     /// Restarts are paused: a restart due waits for `resume_restarts`.
@@ -158,6 +163,7 @@ impl Unit {
             critical: settings.critical,
             temporary: settings.temporary,
             depends_on: settings.depends_on.into_iter().map(Arc::from).collect(),
+            watching: settings.watching,
             added: settings.added,
             record: Mutex::new(Record {
                 state: UnitState::Stopped,
@@ -173,6 +179,7 @@ impl Unit {
                 run: None,
                 stop: None,
                 not_ready: None,
+                status_text: None,
                 waiting_on: None,
                 paused: false,
                 held: false,
@@ -220,6 +227,7 @@ impl Unit {
             restarts_paused: record.paused,
             ready: record.ready,
             not_ready: (!record.ready).then(|| record.not_ready_reason()).flatten(),
+            status_text: record.status_text.as_deref().map(String::from),
             last_start: record.last_start,
             uptime: record.run_started.filter(|_| running).map(|at| at.elapsed()),
             exit_code: record.last_exit.and_then(|exit| match exit {
@@ -254,6 +262,7 @@ pub(crate) struct Settings {
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
     pub(crate) depends_on: Vec<String>,
+    pub(crate) watching: Option<Box<Watching>>,
     pub(crate) added: bool,
 }
 
@@ -304,10 +313,12 @@ pub(crate) enum Msg {
     Ended { unit: Arc<Unit>, epoch: u32, end: RunEnd },
     /// A unit's run became ready, or stopped being ready (`why` not).
     Ready { unit: Arc<Unit>, epoch: u32, ready: bool, why: Option<String> },
+    /// What a run said of itself (a process's `STATUS=`).
+    StatusText { unit: Arc<Unit>, epoch: u32, text: String },
     /// A control call on one of its units.
     Control { unit: Arc<Unit>, op: Op, reply: oneshot::Sender<Result<(), Error>> },
     /// A unit to add and start.
-    Add { spec: Spec, reply: oneshot::Sender<Result<(), Error>> },
+    Add { spec: Box<Spec>, reply: oneshot::Sender<Result<(), Error>> },
     /// A unit to stop and forget.
     Remove { unit: Arc<Unit>, reply: oneshot::Sender<Result<UnitReport, Error>> },
 }

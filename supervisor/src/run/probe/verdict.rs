@@ -37,6 +37,7 @@ impl Verdict {
     }
 
     /// Whether the probe passes (ready, or live) now.
+    #[cfg(test)]
     pub(crate) fn passing(&self) -> bool {
         self.passing
     }
