@@ -239,15 +239,16 @@ async fn sleep_from(start: Instant, interval: Duration) {
 /// doubling up to the period), every period after that. Calls
 /// `changed(ready, why_not)` on every change of readiness: `(true, None)`
 /// once it is ready, `(false, Some(error))` once it is not ready again,
-/// with the last attempt's error; and, while it is not ready, with each
-/// new error, so that its status can say why.
+/// with the last attempt's error; and, so that its status can say why it
+/// is not ready yet, `(false, Some(error))` after the first failed attempt
+/// before it was ever ready.
 pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Option<String>)) {
     tokio::time::sleep(probe.initial_delay).await;
     let mut verdict = Verdict::readiness(probe.success_threshold, probe.failure_threshold);
     let mut ramp = Some(FIRST_RAMP_INTERVAL.min(probe.period));
     let mut ready = false;
-    // What the run was last told of why it is not ready.
-    let mut told: Option<String> = None;
+    // Until the run is first ready, its first failure says why it is not.
+    let mut told_why = false;
     loop {
         let started = Instant::now();
         let outcome = probe_once(probe).await;
@@ -256,14 +257,13 @@ pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Optio
             if ready {
                 ramp = None;
             }
-            told = outcome.as_ref().err().cloned();
+            told_why = true;
             changed(ready, outcome.err());
         } else if let Err(error) = outcome
             && !ready
-            && told.as_ref() != Some(&error)
+            && !told_why
         {
-            // Not ready yet: say why, each time the reason changes.
-            told = Some(error.clone());
+            told_why = true;
             changed(false, Some(error));
         }
         let interval = match &mut ramp {
@@ -350,7 +350,7 @@ mod tests {
         let (probe, attempts) = scripted(start, |elapsed| elapsed >= 50 * MS);
         let probe = probe.period(Duration::from_secs(1));
         let seen = changes(start, &probe, Duration::from_millis(3500)).await;
-        assert_eq!(seen, vec![(70, true, None)]);
+        assert_eq!(seen, vec![(0, false, Some("check: not yet at 0ms".to_owned())), (70, true, None)]);
         assert_eq!(*attempts.lock().unwrap(), [0, 10, 30, 70, 1070, 2070, 3070]);
     }
 
@@ -359,7 +359,8 @@ mod tests {
         let start = Instant::now();
         let (probe, attempts) = scripted(start, |_| false);
         let probe = probe.period(Duration::from_millis(100)).initial_delay(Duration::from_millis(500));
-        assert!(changes(start, &probe, Duration::from_millis(1000)).await.is_empty());
+        let seen = changes(start, &probe, Duration::from_millis(1000)).await;
+        assert_eq!(seen, vec![(500, false, Some("check: not yet at 500ms".to_owned()))], "the first failure only");
         assert_eq!(*attempts.lock().unwrap(), [500, 510, 530, 570, 650, 750, 850, 950]);
     }
 
@@ -382,7 +383,8 @@ mod tests {
         let (probe, _) = scripted(start, |elapsed| elapsed >= 25 * MS);
         let probe = probe.success_threshold(3).period(Duration::from_secs(1));
         // Attempts at 0, 10, 30 (pass), 70 (pass), 150 (pass): ready.
-        assert_eq!(changes(start, &probe, Duration::from_secs(2)).await, vec![(150, true, None)]);
+        let seen = changes(start, &probe, Duration::from_secs(2)).await;
+        assert_eq!(seen, vec![(0, false, Some("check: not yet at 0ms".to_owned())), (150, true, None)]);
     }
 
     #[tokio::test(start_paused = true)]
@@ -473,7 +475,7 @@ mod tests {
         let (sender, ready) = tokio::sync::oneshot::channel();
         let mut sender = Some(sender);
         let looping = readiness(&probe, |ready, why| {
-            if let Some(sender) = sender.take() {
+            if ready && let Some(sender) = sender.take() {
                 let _ = sender.send((ready, why, start.elapsed()));
             }
         });
