@@ -35,11 +35,85 @@ pub struct Context {
     name: Arc<str>,
     restart_count: u32,
     cancel: CancellationToken,
+    /// Where `ready` and `heartbeat` go, for a unit that listens to them.
+    signs: Option<Arc<dyn SignsOfLife>>,
+}
+
+/// What a run tells its supervisor: that it is ready, that it is alive.
+pub(crate) trait SignsOfLife: Send + Sync {
+    fn ready(&self);
+    fn heartbeat(&self);
 }
 
 impl Context {
-    pub(crate) fn new(name: Arc<str>, restart_count: u32, cancel: CancellationToken) -> Self {
-        Context { name, restart_count, cancel }
+    pub(crate) fn new(
+        name: Arc<str>,
+        restart_count: u32,
+        cancel: CancellationToken,
+        signs: Option<Arc<dyn SignsOfLife>>,
+    ) -> Self {
+        Context { name, restart_count, cancel, signs }
+    }
+
+    /// Tells the supervisor that this run is ready: for a unit with
+    /// [`Readiness::Notified`](crate::Readiness::Notified), the units that
+    /// depend on it may start, and `wait_ready` returns. A plain call; later
+    /// calls in the same run do nothing, as does a call from a unit with
+    /// another readiness.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Readiness, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("cache", |ctx: Context| async move {
+    ///         // warm the cache, then:
+    ///         ctx.ready();
+    ///         ctx.cancelled().await;
+    ///     })
+    ///     .readiness(Readiness::Notified))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("cache").await?;
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ready(&self) {
+        if let Some(signs) = &self.signs {
+            signs.ready();
+        }
+    }
+
+    /// A sign of life, for a unit with a
+    /// [`watchdog`](crate::TaskSpec::watchdog): a run that calls this less
+    /// often than the watchdog's period is hung, and is stopped. A plain,
+    /// cheap call (an atomic store); it does nothing for a unit without a
+    /// watchdog.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{Context, TaskSpec};
+    ///
+    /// let spec = TaskSpec::new("poller", |ctx: Context| async move {
+    ///     while !ctx.is_cancelled() {
+    ///         // poll something, then:
+    ///         ctx.heartbeat();
+    ///         tokio::time::sleep(Duration::from_secs(1)).await;
+    ///     }
+    /// })
+    /// .watchdog(Duration::from_secs(30));
+    /// # let _ = spec;
+    /// ```
+    pub fn heartbeat(&self) {
+        if let Some(signs) = &self.signs {
+            signs.heartbeat();
+        }
     }
 
     /// The unit's name.

@@ -65,6 +65,36 @@ pub enum Error {
         /// The name.
         name: String,
     },
+    /// A unit depends on a name that is not a unit of its group.
+    #[error("`{unit}` depends on `{dependency}`, which is not a unit of its group{hint}")]
+    UnknownDependency {
+        /// The unit's path.
+        unit: String,
+        /// The name it depends on.
+        dependency: String,
+        /// A suggestion: the closest sibling, or where a unit of that name is.
+        hint: String,
+    },
+    /// A unit depends on itself.
+    #[error("`{unit}` depends on itself; remove its own name from its depends_on")]
+    SelfDependency {
+        /// The unit's path.
+        unit: String,
+    },
+    /// Units depend on each other in a circle.
+    #[error("dependency cycle: {cycle}; none of them could ever start, remove one of these dependencies")]
+    DependencyCycle {
+        /// The units along the cycle, the first repeated at the end: `a -> b -> a`.
+        cycle: String,
+    },
+    /// `remove` was asked of a unit that others depend on.
+    #[error("cannot remove `{unit}`: {dependents} depend on it; remove them first")]
+    HasDependents {
+        /// The unit's path.
+        unit: String,
+        /// The units that depend on it.
+        dependents: String,
+    },
     /// A daemon was registered without a program to run.
     #[error(
         "daemon `{unit}` has an empty program; name the program to run, e.g. DaemonSpec::new(\"{unit}\", \"sleep\").arg(\"60\")"

@@ -392,7 +392,7 @@ impl SupervisorHandle {
             return Err(Error::ShuttingDown { action: "add", unit: path });
         }
         let (reply, answer) = oneshot::channel();
-        self.send(&group, &path, "add", Msg::Add { spec, reply }).await?;
+        self.send(&group, &path, "add", Msg::Add { spec: Box::new(spec), reply }).await?;
         answer.await.unwrap_or(Err(Error::ShuttingDown { action: "add", unit: path }))
     }
 

@@ -94,6 +94,7 @@ pub use spec::Spec;
 pub use spec::daemon::{DEFAULT_DAEMON_STOP_TIMEOUT, DEFAULT_TAIL_LINES, DaemonSpec, Output};
 pub use spec::group::{GroupSpec, Strategy};
 pub use spec::policy::{GiveUpReason, MaxRestarts, RestartOn, RestartPolicy};
+pub use spec::probe::{Probe, Readiness};
 pub use spec::task::{DEFAULT_TASK_STOP_TIMEOUT, TaskOutput, TaskSpec};
 pub use supervisor::{DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY, ShutdownOrder, Supervisor, SupervisorBuilder};
 pub use unit_ref::UnitRef;

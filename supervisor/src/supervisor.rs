@@ -148,7 +148,7 @@ impl Supervisor {
     #[must_use = "dropping the last handle shuts the supervisor down"]
     pub fn start(self) -> SupervisorHandle {
         let shared = self.shared;
-        let root = Node::start(shared.clone(), shared.root.clone(), shared.root_stop.clone());
+        let root = Node::start(shared.clone(), shared.root.clone(), shared.root_stop.clone(), None);
         {
             let mut record = shared.root.record();
             record.state = crate::UnitState::Running;

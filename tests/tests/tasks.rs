@@ -561,6 +561,7 @@ async fn status_json_has_the_documented_shape() {
             "lastError",
             "lastStart",
             "name",
+            "notReady",
             "pid",
             "ready",
             "restartCount",
@@ -569,6 +570,7 @@ async fn status_json_has_the_documented_shape() {
             "running",
             "signal",
             "state",
+            "statusText",
             "type",
             "uptime"
         ]

@@ -115,6 +115,19 @@ pub enum EventKind {
         /// The group's strategy.
         strategy: Strategy,
     },
+    /// The unit waits for these units (paths) to be ready before it starts.
+    Waiting {
+        /// The dependencies not ready yet.
+        on: Vec<String>,
+    },
+    /// The unit became ready.
+    Ready,
+    /// The unit stopped being ready while it runs (a readiness probe
+    /// failed, a group's unit stopped being ready).
+    NotReady {
+        /// Why, when known.
+        reason: Option<String>,
+    },
     /// The unit was added at run time.
     Added,
     /// The unit was removed at run time (after it was stopped).
@@ -162,6 +175,12 @@ pub enum ExitReason {
     Signal(i32),
     /// The process could not be started.
     SpawnFailed(String),
+    /// Its liveness probe failed `failure_threshold` times in a row, so the
+    /// run was stopped; the last failure.
+    Unhealthy(String),
+    /// It gave no sign of life within its watchdog's period (or a process
+    /// sent `WATCHDOG=trigger`), so the run was stopped.
+    Hung,
     /// A group gave up on its units (more restarts than its intensity
     /// allows) and stopped them.
     GroupGaveUp(GiveUpReason),
@@ -214,7 +233,9 @@ impl ExitReason {
             | ExitReason::Signal(_)
             | ExitReason::SpawnFailed(_)
             | ExitReason::GroupGaveUp(_)
-            | ExitReason::CriticalFailed { .. } => None,
+            | ExitReason::CriticalFailed { .. }
+            | ExitReason::Unhealthy(_)
+            | ExitReason::Hung => None,
         }
     }
 
@@ -253,7 +274,9 @@ impl ExitReason {
             ExitReason::Code(_)
             | ExitReason::Signal(_)
             | ExitReason::GroupGaveUp(_)
-            | ExitReason::CriticalFailed { .. } => Some(self.to_string()),
+            | ExitReason::CriticalFailed { .. }
+            | ExitReason::Unhealthy(_)
+            | ExitReason::Hung => Some(self.to_string()),
         }
     }
 }
@@ -268,6 +291,8 @@ impl fmt::Display for ExitReason {
             ExitReason::Signal(signal) => write!(f, "killed by signal {signal}"),
             ExitReason::SpawnFailed(message) => write!(f, "could not start: {message}"),
             ExitReason::GroupGaveUp(reason) => write!(f, "gave up: {reason}"),
+            ExitReason::Unhealthy(why) => write!(f, "stopped: its liveness probe failed: {why}"),
+            ExitReason::Hung => f.write_str("stopped: hung (no sign of life within its watchdog period)"),
             ExitReason::CriticalFailed { unit } => write!(f, "critical unit `{unit}` failed"),
             ExitReason::SuccessCode(code) => write!(f, "exited with code {code} (a success code)"),
         }

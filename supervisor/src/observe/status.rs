@@ -223,9 +223,18 @@ pub struct UnitStatus {
     /// Whether its restarts are paused
     /// ([`pause_restarts`](crate::SupervisorHandle::pause_restarts)).
     pub restarts_paused: bool,
-    /// Whether the unit is ready: running, for now. A group is ready when
-    /// every unit of it that should run is ready.
+    /// Whether the unit is ready (see [`Readiness`](crate::Readiness); by
+    /// default, once it runs). A group is ready when every unit of it that
+    /// should run is ready. Readiness gates `depends_on`, `/readyz` and
+    /// `wait_ready`.
     pub ready: bool,
+    /// Why it is not ready, when something says so: what a `Waiting` unit
+    /// waits for ("waiting for `storage/db` (not ready: ...)"), or what its
+    /// readiness check said.
+    pub not_ready: Option<String>,
+    /// What the run said of itself last: a process's `STATUS=` line, sent
+    /// over the notify protocol.
+    pub status_text: Option<String>,
     /// When the current or last run started.
     #[serde(serialize_with = "rfc3339")]
     pub last_start: Option<SystemTime>,

@@ -145,6 +145,7 @@ impl NotifySocket {
     }
 
     /// The socket's path: the value of the daemon's `$NOTIFY_SOCKET`.
+    #[cfg(test)]
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -545,12 +546,6 @@ mod tests {
         sender
     }
 
-    fn rss_kib() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-        let line = status.lines().find(|line| line.starts_with("VmRSS:")).expect("VmRSS");
-        line.split_whitespace().nth(1).and_then(|kib| kib.parse().ok()).expect("VmRSS in kB")
-    }
-
     #[tokio::test]
     async fn the_socket_lives_in_a_private_directory_removed_on_drop() {
         let socket = NotifySocket::bind().expect("bind");
@@ -603,7 +598,7 @@ mod tests {
         let body = ProcessBody::new(spec);
         for (watchdog, usec) in [(Some(Duration::from_secs(30)), "30000000"), (None, "None")] {
             let mut socket = NotifySocket::bind().expect("bind");
-            let mut run = body.start_with_env(&unit, &socket.env(watchdog)).expect("python3 starts");
+            let mut run = body.start_with_env(&unit, &socket.env(watchdog), None).expect("python3 starts");
             assert_eq!(next(&mut socket).await, Notification::Status(format!("usec={usec} pid=None")));
             assert_eq!(next(&mut socket).await, Notification::Ready);
             assert_eq!(run.wait().await, ExitReason::Success);
@@ -621,7 +616,7 @@ mod tests {
             .env("WATCHDOG_USEC", "1000")
             .env("WATCHDOG_PID", "1");
         let body = ProcessBody::new(spec);
-        let mut run = body.start_with_env(&unit, &NotifySocket::unset_env()).expect("python3 starts");
+        let mut run = body.start_with_env(&unit, &NotifySocket::unset_env(), None).expect("python3 starts");
         assert_eq!(run.wait().await, ExitReason::Success);
         assert_eq!(body.tail(10), ["[None, None, None]"]);
         // `start` leaves the spec's environment alone.
@@ -672,7 +667,6 @@ mod tests {
     async fn a_flood_costs_no_memory_and_ready_still_gets_through() {
         const FLOOD: usize = 100_000;
         let mut socket = NotifySocket::bind().expect("bind");
-        let before = rss_kib();
         let sender = sender(&socket);
         let flooding = std::thread::spawn(move || {
             let garbage = vec![0xffu8; 1024];
@@ -694,9 +688,9 @@ mod tests {
         let first = tokio::time::timeout(Duration::from_secs(120), socket.recv()).await.expect("READY=1 in time");
         assert_eq!(first, Notification::Ready);
         flooding.join().expect("the sender thread");
-        let grown = rss_kib().saturating_sub(before);
-        // Over 200 MB went through the socket; what is held is one buffer.
-        assert!(grown < 32 * 1024, "RSS grew by {grown} KiB during the flood");
+        // Over 200 MB went through the socket; what is held is one buffer of
+        // a fixed size (the process's RSS is shared with the tests running
+        // beside this one, so it proves nothing here).
         assert_eq!(socket.buf.len(), MAX_DATAGRAM + 1);
         tracing::debug!(elapsed = ?started.elapsed(), "flood of {FLOOD} datagrams read");
     }

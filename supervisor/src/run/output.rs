@@ -104,6 +104,47 @@ fn cut(text: &mut String, max: usize) {
     text.shrink_to_fit();
 }
 
+/// Waits for a line of output that contains a text: `Readiness::OutputLine`.
+#[derive(Debug)]
+pub(crate) struct LineWatch {
+    text: Box<[u8]>,
+    seen: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl LineWatch {
+    pub(crate) fn new(text: &str) -> Self {
+        LineWatch {
+            text: text.as_bytes().into(),
+            seen: std::sync::atomic::AtomicBool::new(false),
+            notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Looks for the text in a line (or a piece of a long one).
+    fn look_at(&self, line: &[u8]) {
+        if !self.seen.load(std::sync::atomic::Ordering::Acquire)
+            && line.windows(self.text.len()).any(|window| window == &*self.text)
+        {
+            self.seen.store(true, std::sync::atomic::Ordering::Release);
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Completes once a line with the text has been read.
+    pub(crate) async fn seen(&self) {
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.seen.load(std::sync::atomic::Ordering::Acquire) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
 /// The captured pipes of one run, read inside the run's own future (no task
 /// of their own): [`pump`](Self::pump) while the process runs,
 /// [`drain`](Self::drain) once it has exited.
@@ -113,6 +154,8 @@ fn cut(text: &mut String, max: usize) {
 pub(crate) struct Capture {
     unit: Arc<str>,
     tail: Arc<OutputTail>,
+    /// The line a run waits for to be ready, if it does.
+    ready_line: Option<Arc<LineWatch>>,
     stdout: Option<LineReader<ChildStdout>>,
     stderr: Option<LineReader<ChildStderr>>,
 }
@@ -124,7 +167,18 @@ impl Capture {
         stdout: Option<ChildStdout>,
         stderr: Option<ChildStderr>,
     ) -> Self {
-        Capture { unit, tail, stdout: stdout.map(LineReader::new), stderr: stderr.map(LineReader::new) }
+        Capture {
+            unit,
+            tail,
+            ready_line: None,
+            stdout: stdout.map(LineReader::new),
+            stderr: stderr.map(LineReader::new),
+        }
+    }
+
+    /// Watches the output for a line that contains a text.
+    pub(crate) fn watch_for(&mut self, watch: Arc<LineWatch>) {
+        self.ready_line = Some(watch);
     }
 
     /// Reads lines until every pipe has reached end-of-file. Cancel-safe.
@@ -140,7 +194,12 @@ impl Capture {
                 },
             };
             match piece {
-                Ok(Some((bytes, kind))) => emit(&self.unit, stream, &self.tail, bytes, kind),
+                Ok(Some((bytes, kind))) => {
+                    if let Some(watch) = &self.ready_line {
+                        watch.look_at(&bytes);
+                    }
+                    emit(&self.unit, stream, &self.tail, bytes, kind);
+                }
                 Ok(None) => self.close(stream),
                 Err(error) => {
                     tracing::warn!(target: "supervisor::output", unit = %self.unit, stream = stream.as_str(), %error, "could not read output");

@@ -13,10 +13,10 @@ use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
 use crate::observe::event::ExitReason;
-use crate::run::output::{Capture, OutputTail};
+use crate::run::output::{Capture, LineWatch, OutputTail};
 use crate::spec::daemon::{DaemonSpec, Output};
 
-mod dispositions;
+pub(crate) mod dispositions;
 
 /// How long to read, after the group is gone, until the output pipes reach
 /// end-of-file. Only a descendant that left the group can hold them open
@@ -49,8 +49,9 @@ impl ProcessBody {
 
     /// Spawns a run. A failure to spawn is a failed run whose reason names the
     /// program and the cause.
+    #[cfg(test)]
     pub(crate) fn start(&self, unit: &Arc<str>) -> Result<ProcessRun, ExitReason> {
-        self.start_with_env(unit, &[])
+        self.start_with_env(unit, &[], None)
     }
 
     /// Spawns a run as [`start`](Self::start) does, with `extra` applied to
@@ -58,11 +59,12 @@ impl ProcessBody {
     /// value sets the variable, `None` removes it. For what a run needs
     /// beyond its spec, such as the notify socket's `NOTIFY_SOCKET` (see
     /// [`NotifySocket::env`](crate::run::notify::NotifySocket::env)).
-    #[cfg_attr(not(test), allow(dead_code, reason = "for the engine's notify readiness and watchdog"))]
+    /// `ready_line` watches the output for the line that makes the run ready.
     pub(crate) fn start_with_env(
         &self,
         unit: &Arc<str>,
         extra: &[(&str, Option<OsString>)],
+        ready_line: Option<Arc<LineWatch>>,
     ) -> Result<ProcessRun, ExitReason> {
         dispositions::prepare(self.spec.stop_signal.to_rustix());
         let mut command = self.command();
@@ -75,8 +77,13 @@ impl ProcessBody {
         let mut child = command.spawn().map_err(|error| self.spawn_failure(&error))?;
         let group = ProcessGroup::of(&child);
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        let capture = (stdout.is_some() || stderr.is_some())
-            .then(|| Capture::new(unit.clone(), self.tail.clone(), stdout, stderr));
+        let capture = (stdout.is_some() || stderr.is_some()).then(|| {
+            let mut capture = Capture::new(unit.clone(), self.tail.clone(), stdout, stderr);
+            if let Some(watch) = ready_line {
+                capture.watch_for(watch);
+            }
+            capture
+        });
         Ok(ProcessRun { child, group, capture, success_codes: self.spec.success_codes.clone() })
     }
 

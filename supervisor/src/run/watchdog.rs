@@ -32,6 +32,7 @@ impl Watchdog {
     }
 
     /// The period within which each heartbeat is due.
+    #[cfg(test)]
     pub(crate) fn period(&self) -> Duration {
         self.period
     }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, RestartPolicy, Signal};
+use crate::spec::probe::Watching;
+use crate::{Error, Probe, Readiness, RestartPolicy, Signal};
 
 /// How long a process gets to exit after its stop signal, before its process
 /// group is killed with `SIGKILL`.
@@ -146,6 +147,8 @@ pub struct DaemonSpec {
     pub(crate) tail_lines: usize,
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
+    pub(crate) depends_on: Vec<String>,
+    pub(crate) watching: Option<Box<Watching>>,
     pub(crate) tail_bytes: usize,
     /// `None`: only 0.
     pub(crate) success_codes: Option<Arc<[i32]>>,
@@ -169,6 +172,8 @@ impl DaemonSpec {
             tail_lines: DEFAULT_TAIL_LINES,
             critical: false,
             temporary: false,
+            depends_on: Vec::new(),
+            watching: None,
             tail_bytes: DEFAULT_TAIL_BYTES,
             success_codes: None,
         }
@@ -385,6 +390,91 @@ impl DaemonSpec {
         self
     }
 
+    /// Starts this daemon only once each of these units of its group is
+    /// ready (until then its state is `Waiting`), and stops it before them.
+    /// Names are siblings in the same group (a group counts as ready when
+    /// every unit of it that should run is ready). Unknown names, a unit
+    /// depending on itself and cycles are `build()` errors.
+    ///
+    /// `stop_unit` and `restart` of a dependency first stop its dependents
+    /// (and `restart` starts them again once it is ready); `start_unit`
+    /// starts what a unit depends on if it is not running. A dependency
+    /// restarted by its own policy leaves its dependents running under
+    /// `OneForOne`; `RestForOne` restarts them with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::DaemonSpec;
+    ///
+    /// let api = DaemonSpec::new("api", "api-server").depends_on(["db", "cache"]);
+    /// # let _ = api;
+    /// ```
+    pub fn depends_on<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// When a run counts as ready (default [`Readiness::Started`]): readiness
+    /// gates the units that depend on this one, `/readyz` and `wait_ready`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Probe, Readiness, DaemonSpec};
+    ///
+    /// let spec = DaemonSpec::new("db", "postgres").readiness(Readiness::Probe(Probe::tcp("127.0.0.1:5432")));
+    /// # let _ = spec;
+    /// ```
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.watching.get_or_insert_with(Box::default).readiness = readiness;
+        self
+    }
+
+    /// A liveness probe: a run whose probe fails `failure_threshold` times
+    /// in a row is stopped and ends as a failure
+    /// ([`ExitReason::Unhealthy`](crate::ExitReason::Unhealthy)), which
+    /// goes through the restart policy, the strategy and the intensity like
+    /// any failure. It probes only while a run is in progress.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{Probe, DaemonSpec};
+    ///
+    /// let spec = DaemonSpec::new("db", "postgres").liveness(Probe::tcp("127.0.0.1:8081").period(Duration::from_secs(10)).failure_threshold(3));
+    /// # let _ = spec;
+    /// ```
+    pub fn liveness(mut self, probe: Probe) -> Self {
+        self.watching.get_or_insert_with(Box::default).liveness = Some(probe);
+        self
+    }
+
+    /// A watchdog: a run that gives no sign of life for `period` is hung:
+    /// it is stopped like any stop and ends as a failure
+    /// ([`ExitReason::Hung`](crate::ExitReason::Hung)). The process gets `WATCHDOG_USEC` (and
+    /// `NOTIFY_SOCKET`) and gives signs of life by sending `WATCHDOG=1`, as
+    /// under systemd's `WatchdogSec=`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::DaemonSpec;
+    ///
+    /// let spec = DaemonSpec::new("db", "postgres").watchdog(Duration::from_secs(30));
+    /// # let _ = spec;
+    /// ```
+    pub fn watchdog(mut self, period: Duration) -> Self {
+        self.watching.get_or_insert_with(Box::default).watchdog = Some(period);
+        self
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.program.is_empty() {
             return Err(Error::EmptyProgram { unit: self.name.clone() });
@@ -423,6 +513,8 @@ impl fmt::Debug for DaemonSpec {
             .field("tail_lines", &self.tail_lines)
             .field("critical", &self.critical)
             .field("temporary", &self.temporary)
+            .field("depends_on", &self.depends_on)
+            .field("watching", &self.watching)
             .field("tail_bytes", &self.tail_bytes)
             .field("success_codes", &self.success_codes)
             .finish()

@@ -104,6 +104,7 @@ pub struct GroupSpec {
     pub(crate) policy: RestartPolicy,
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
+    pub(crate) depends_on: Vec<String>,
 }
 
 impl GroupSpec {
@@ -118,6 +119,7 @@ impl GroupSpec {
             policy: RestartPolicy::default(),
             critical: false,
             temporary: false,
+            depends_on: Vec::new(),
         }
     }
 
@@ -177,6 +179,26 @@ impl GroupSpec {
         self
     }
 
+    /// Starts this group only once these units of its parent group are
+    /// ready; see [`TaskSpec::depends_on`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::GroupSpec;
+    ///
+    /// let workers = GroupSpec::new("workers").depends_on(["storage"]);
+    /// # let _ = workers;
+    /// ```
+    pub fn depends_on<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on.extend(names.into_iter().map(Into::into));
+        self
+    }
+
     /// The group's name.
     #[must_use]
     pub fn name(&self) -> &str {
@@ -194,6 +216,7 @@ impl fmt::Debug for GroupSpec {
             .field("policy", &self.policy)
             .field("critical", &self.critical)
             .field("temporary", &self.temporary)
+            .field("depends_on", &self.depends_on)
             .finish()
     }
 }

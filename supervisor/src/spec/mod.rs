@@ -4,6 +4,7 @@
 pub(crate) mod daemon;
 pub(crate) mod group;
 pub(crate) mod policy;
+pub(crate) mod probe;
 pub(crate) mod task;
 pub(crate) mod validate;
 
@@ -44,6 +45,17 @@ impl Spec {
             Spec::Task(spec) => spec.name(),
             Spec::Daemon(spec) => spec.name(),
             Spec::Group(spec) => spec.name(),
+        }
+    }
+}
+
+impl Spec {
+    /// The names of the siblings this unit depends on.
+    pub(crate) fn depends_on(&self) -> &[String] {
+        match self {
+            Spec::Task(spec) => &spec.depends_on,
+            Spec::Daemon(spec) => &spec.depends_on,
+            Spec::Group(spec) => &spec.depends_on,
         }
     }
 }

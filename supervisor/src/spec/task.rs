@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 
-use crate::{Context, ExitReason, RestartPolicy};
+use crate::spec::probe::Watching;
+use crate::{Context, ExitReason, Probe, Readiness, RestartPolicy};
 
 /// How long a task gets to finish after it is asked to stop, before it is
 /// aborted.
@@ -81,6 +82,8 @@ pub struct TaskSpec {
     pub(crate) stop_timeout: Duration,
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
+    pub(crate) depends_on: Vec<String>,
+    pub(crate) watching: Option<Box<Watching>>,
 }
 
 /// A task's settings, apart from its name and factory.
@@ -89,6 +92,8 @@ pub(crate) struct TaskSettings {
     pub(crate) stop_timeout: Duration,
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
+    pub(crate) depends_on: Vec<String>,
+    pub(crate) watching: Option<Box<Watching>>,
 }
 
 impl TaskSpec {
@@ -107,6 +112,8 @@ impl TaskSpec {
             stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
             critical: false,
             temporary: false,
+            depends_on: Vec::new(),
+            watching: None,
         }
     }
 
@@ -196,9 +203,103 @@ impl TaskSpec {
         self
     }
 
+    /// Starts this unit only once each of these units of its group is
+    /// ready (until then its state is `Waiting`), and stops it before them.
+    /// Names are siblings in the same group (a group counts as ready when
+    /// every unit of it that should run is ready). Unknown names, a unit
+    /// depending on itself and cycles are `build()` errors.
+    ///
+    /// `stop_unit` and `restart` of a dependency first stop its dependents
+    /// (and `restart` starts them again once it is ready); `start_unit`
+    /// starts what a unit depends on if it is not running. A dependency
+    /// restarted by its own policy leaves its dependents running under
+    /// `OneForOne`; `RestForOne` restarts them with it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let idle = |ctx: Context| async move { ctx.cancelled().await };
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("api", idle).depends_on(["db"]))
+    ///     .task(TaskSpec::new("db", idle))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("api").await?; // db started first
+    /// handle.shutdown().await; // api stops first
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn depends_on<I, S>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.depends_on.extend(names.into_iter().map(Into::into));
+        self
+    }
+
+    /// When a run counts as ready (default [`Readiness::Started`]): readiness
+    /// gates the units that depend on this one, `/readyz` and `wait_ready`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Probe, Readiness, TaskSpec};
+    ///
+    /// let spec = TaskSpec::new("api", |ctx: supervisor::Context| async move { ctx.cancelled().await }).readiness(Readiness::Probe(Probe::tcp("127.0.0.1:5432")));
+    /// # let _ = spec;
+    /// ```
+    pub fn readiness(mut self, readiness: Readiness) -> Self {
+        self.watching.get_or_insert_with(Box::default).readiness = readiness;
+        self
+    }
+
+    /// A liveness probe: a run whose probe fails `failure_threshold` times
+    /// in a row is stopped and ends as a failure
+    /// ([`ExitReason::Unhealthy`](crate::ExitReason::Unhealthy)), which
+    /// goes through the restart policy, the strategy and the intensity like
+    /// any failure. It probes only while a run is in progress.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{Probe, TaskSpec};
+    ///
+    /// let spec = TaskSpec::new("api", |ctx: supervisor::Context| async move { ctx.cancelled().await }).liveness(Probe::tcp("127.0.0.1:8081").period(Duration::from_secs(10)).failure_threshold(3));
+    /// # let _ = spec;
+    /// ```
+    pub fn liveness(mut self, probe: Probe) -> Self {
+        self.watching.get_or_insert_with(Box::default).liveness = Some(probe);
+        self
+    }
+
+    /// A watchdog: a run that gives no sign of life for `period` is hung:
+    /// it is stopped like any stop and ends as a failure
+    /// ([`ExitReason::Hung`](crate::ExitReason::Hung)). The task gives signs of life with
+    /// [`Context::heartbeat`](crate::Context::heartbeat).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::TaskSpec;
+    ///
+    /// let spec = TaskSpec::new("api", |ctx: supervisor::Context| async move { ctx.cancelled().await }).watchdog(Duration::from_secs(30));
+    /// # let _ = spec;
+    /// ```
+    pub fn watchdog(mut self, period: Duration) -> Self {
+        self.watching.get_or_insert_with(Box::default).watchdog = Some(period);
+        self
+    }
+
     pub(crate) fn into_parts(self) -> (TaskSettings, Factory) {
-        let TaskSpec { factory, policy, stop_timeout, critical, temporary, .. } = self;
-        (TaskSettings { policy, stop_timeout, critical, temporary }, factory)
+        let TaskSpec { factory, policy, stop_timeout, critical, temporary, depends_on, watching, .. } = self;
+        (TaskSettings { policy, stop_timeout, critical, temporary, depends_on, watching }, factory)
     }
 }
 
@@ -210,6 +311,8 @@ impl fmt::Debug for TaskSpec {
             .field("stop_timeout", &self.stop_timeout)
             .field("critical", &self.critical)
             .field("temporary", &self.temporary)
+            .field("depends_on", &self.depends_on)
+            .field("watching", &self.watching)
             .finish_non_exhaustive()
     }
 }

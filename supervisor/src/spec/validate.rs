@@ -14,8 +14,8 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
 }
 
 /// Checks `specs`, the units of the group at `prefix`, and everything in
-/// them.
-pub(crate) fn check_units<'a>(prefix: &str, specs: impl IntoIterator<Item = &'a Spec>, problems: &mut Vec<Error>) {
+/// them: names, settings, and dependencies among siblings.
+pub(crate) fn check_units(prefix: &str, specs: &[Spec], problems: &mut Vec<Error>) {
     let mut seen = HashSet::new();
     for spec in specs {
         if !spec.name().is_empty() && !seen.insert(spec.name()) {
@@ -23,6 +23,77 @@ pub(crate) fn check_units<'a>(prefix: &str, specs: impl IntoIterator<Item = &'a 
         }
         check_unit(prefix, spec, problems);
     }
+    let names: Vec<&str> = specs.iter().map(Spec::name).collect();
+    let deps: Vec<&[String]> = specs.iter().map(Spec::depends_on).collect();
+    check_dependencies(prefix, &names, &deps, &|name| elsewhere(specs, prefix, name), problems);
+}
+
+/// Checks the dependencies of the units `names` of the group at `prefix`
+/// (`deps[i]` for `names[i]`): each names a sibling other than itself, and
+/// they form no cycle. `elsewhere` finds a unit of that name in another
+/// group, for the hint.
+pub(crate) fn check_dependencies(
+    prefix: &str,
+    names: &[&str],
+    deps: &[&[String]],
+    elsewhere: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Error>,
+) {
+    let position = |name: &str| names.iter().position(|&sibling| sibling == name);
+    let mut resolved = Vec::with_capacity(names.len());
+    for (unit, needs) in names.iter().zip(deps) {
+        let mut found = Vec::new();
+        for need in needs.iter() {
+            if need == unit {
+                problems.push(Error::SelfDependency { unit: join(prefix, unit) });
+            } else if let Some(at) = position(need) {
+                found.push(at);
+            } else {
+                let hint = match (closest(need, names, unit), elsewhere(need)) {
+                    (Some(close), _) => format!(" (did you mean `{close}`?)"),
+                    (None, Some(path)) => format!(
+                        " (`{path}` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
+                    ),
+                    (None, None) => String::new(),
+                };
+                problems.push(Error::UnknownDependency { unit: join(prefix, unit), dependency: need.clone(), hint });
+            }
+        }
+        resolved.push(found);
+    }
+    if let Some(cycle) = crate::tree::order::cycle(&resolved).filter(|cycle| cycle.len() > 2) {
+        let cycle: Vec<String> = cycle.iter().map(|&at| join(prefix, names[at])).collect();
+        problems.push(Error::DependencyCycle { cycle: cycle.join(" -> ") });
+    }
+}
+
+/// The sibling closest to `name` by edit distance, if close enough to be a
+/// typo.
+fn closest<'a>(name: &str, siblings: &[&'a str], unit: &str) -> Option<&'a str> {
+    siblings
+        .iter()
+        .filter(|&&sibling| sibling != unit)
+        .map(|&sibling| (strsim::levenshtein(name, sibling), sibling))
+        .filter(|&(distance, sibling)| distance <= sibling.len().max(name.len()).div_ceil(3))
+        .min_by_key(|&(distance, _)| distance)
+        .map(|(_, sibling)| sibling)
+}
+
+/// The path of a unit named `name` under `specs` (at `prefix`) but not
+/// one of them, if there is one.
+fn elsewhere(specs: &[Spec], prefix: &str, name: &str) -> Option<String> {
+    specs.iter().find_map(|spec| match spec {
+        Spec::Group(group) => {
+            let path = join(prefix, &group.name);
+            group
+                .units
+                .iter()
+                .find(|unit| unit.name() == name)
+                .map(|unit| join(&path, unit.name()))
+                .or_else(|| elsewhere(&group.units, &path, name))
+        }
+        _ => None,
+    })
 }
 
 /// Checks one unit of the group at `prefix` (its name, settings and, for a
@@ -42,10 +113,17 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
     }
     check_policy(&path, policy, problems);
     match spec {
-        Spec::Task(_) => {}
+        Spec::Task(task) => {
+            if let Some(watching) = &task.watching {
+                watching.validate(&path, true, problems);
+            }
+        }
         Spec::Daemon(daemon) => {
             if let Err(error) = daemon.validate() {
                 problems.push(error);
+            }
+            if let Some(watching) = &daemon.watching {
+                watching.validate(&path, false, problems);
             }
         }
         Spec::Group(group) => {

@@ -23,6 +23,8 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
                 stop_timeout: settings.stop_timeout,
                 critical: settings.critical,
                 temporary: settings.temporary,
+                depends_on: settings.depends_on,
+                watching: settings.watching,
                 added,
             };
             (Body::Task(TaskBody::new(factory)), settings)
@@ -33,6 +35,8 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
                 stop_timeout: spec.stop_timeout,
                 critical: spec.critical,
                 temporary: spec.temporary,
+                depends_on: spec.depends_on.clone(),
+                watching: spec.watching.clone(),
                 added,
             };
             (Body::Process(Box::new(ProcessBody::new(spec))), settings)
@@ -46,6 +50,8 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
                 stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
                 critical: spec.critical,
                 temporary: spec.temporary,
+                depends_on: spec.depends_on.clone(),
+                watching: None,
                 added,
             };
             (Body::Group(Box::new(body)), settings)
@@ -77,6 +83,8 @@ pub(crate) fn root(
         stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
         critical: true,
         temporary: false,
+        depends_on: Vec::new(),
+        watching: None,
         added: false,
     };
     Arc::new(Unit::new("".into(), "".into(), Body::Group(Box::new(body)), settings))

@@ -1,20 +1,33 @@
 //! Starting one run of a task or a process in a tokio task of its own,
-//! which reports to the group's owner how it ended.
+//! which reports to the group's owner how it ended, and, for a unit that
+//! is watched, whether it is ready and whether it is still alive: readiness
+//! probes, `ctx.ready()`, `READY=1`, an output line; liveness probes; the
+//! watchdog (`ctx.heartbeat()`, `WATCHDOG=1`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::context::SignsOfLife;
+use crate::run::notify::{Notification, NotifySocket};
+use crate::run::output::LineWatch;
+use crate::run::probe;
 use crate::run::process::ProcessRun;
 use crate::run::task::TaskRun;
-use crate::tree::unit::{Body, Mailbox, Reporter, RunEnd, RunHandle, Unit};
-use crate::{Context, ExitReason, Signal};
+use crate::run::watchdog::Watchdog;
+use crate::spec::probe::Watching;
+use crate::tree::unit::{Body, Mailbox, Msg, Reporter, RunEnd, RunHandle, Unit};
+use crate::{Context, ExitReason, Probe, Readiness, Signal};
 
 /// A run, started.
 pub(crate) struct Launched {
     pub(crate) handle: RunHandle,
     pub(crate) pid: Option<u32>,
+    /// Ready as soon as it runs.
+    pub(crate) ready: bool,
 }
 
 /// Starts a run of a task or process `unit`; `Err` when it could not start
@@ -27,19 +40,57 @@ pub(crate) fn start(
     kill_now: &CancellationToken,
 ) -> Result<Launched, ExitReason> {
     let stop = CancellationToken::new();
+    let watching = unit.watching.as_deref();
+    let ready = watching.is_none_or(|watching| matches!(watching.readiness, Readiness::Started));
+    let tell = Arc::new(Tell::new(mailbox.clone(), unit.clone(), epoch));
     // Made once the run has started: a reporter dropped reports an abort.
     let reporter = || Reporter::new(mailbox, unit.clone(), epoch);
     match &unit.body {
         Body::Task(task) => {
-            let ctx = Context::new(unit.path.clone(), restarts, stop.clone());
+            let signs: Option<Arc<dyn SignsOfLife>> = watching.map(|_| tell.clone() as Arc<dyn SignsOfLife>);
+            let ctx = Context::new(unit.path.clone(), restarts, stop.clone(), signs);
             let span = tracing::info_span!("unit", unit = %unit.path);
             let run = task.start(ctx, span)?;
             let reporter = reporter();
-            let join = tokio::spawn(run_task(run, reporter));
-            Ok(Launched { handle: RunHandle { stop, abort: Some(join.abort_handle()), signaller: None }, pid: None })
+            let join = match watching.and_then(|watching| Watch::of(watching, &tell)) {
+                None => tokio::spawn(run_task(run, reporter)),
+                Some(watch) => {
+                    let stopping = Stopping {
+                        stop: stop.clone(),
+                        kill_now: kill_now.clone(),
+                        signal: Signal::TERM,
+                        timeout: unit.stop_timeout,
+                    };
+                    tokio::spawn(run_watched_task(run, watch, stopping, reporter))
+                }
+            };
+            Ok(Launched {
+                handle: RunHandle { stop, abort: Some(join.abort_handle()), signaller: None },
+                pid: None,
+                ready,
+            })
         }
         Body::Process(process) => {
-            let run = process.start(&unit.path)?;
+            let notified = watching.is_some_and(|watching| {
+                matches!(watching.readiness, Readiness::Notified) || watching.watchdog.is_some()
+            });
+            let socket = if notified {
+                Some(NotifySocket::bind().map_err(|error| {
+                    ExitReason::SpawnFailed(format!("cannot make the notify socket for `{}`: {error}", unit.path))
+                })?)
+            } else {
+                None
+            };
+            let env = match &socket {
+                Some(socket) => socket.env(watching.and_then(|watching| watching.watchdog)),
+                // Not the supervisor's own NOTIFY_SOCKET, if it runs under systemd.
+                None => NotifySocket::unset_env(),
+            };
+            let line = match watching.map(|watching| &watching.readiness) {
+                Some(Readiness::OutputLine(text)) => Some(Arc::new(LineWatch::new(text))),
+                _ => None,
+            };
+            let run = process.start_with_env(&unit.path, &env, line.clone())?;
             let pid = run.pid();
             let signaller = Some(run.signaller());
             let stopping = Stopping {
@@ -48,10 +99,129 @@ pub(crate) fn start(
                 signal: process.spec().stop_signal,
                 timeout: unit.stop_timeout,
             };
-            tokio::spawn(run_process(run, stopping, reporter()));
-            Ok(Launched { handle: RunHandle { stop, abort: None, signaller }, pid })
+            match watching.and_then(|watching| Watch::of(watching, &tell)) {
+                None if socket.is_none() && line.is_none() => {
+                    tokio::spawn(run_process(run, stopping, reporter()));
+                }
+                watch => {
+                    let watch = watch.unwrap_or_else(|| Watch::bare(&tell));
+                    let signs =
+                        ProcessSigns { socket, line, watchdog: watching.and_then(|watching| watching.watchdog) };
+                    tokio::spawn(run_watched_process(run, watch, signs, stopping, reporter()));
+                }
+            }
+            Ok(Launched { handle: RunHandle { stop, abort: None, signaller }, pid, ready })
         }
         Body::Group(_) => unreachable!("a group's run is started by its parent's owner"),
+    }
+}
+
+/// Tells the group's owner what a run says of itself.
+struct Tell {
+    mailbox: Mailbox,
+    unit: Arc<Unit>,
+    epoch: u32,
+    told_ready: AtomicBool,
+    /// When the run started, and its last heartbeat since, in nanoseconds.
+    started: Instant,
+    beat: AtomicU64,
+}
+
+impl Tell {
+    fn new(mailbox: Mailbox, unit: Arc<Unit>, epoch: u32) -> Self {
+        Tell {
+            mailbox,
+            unit,
+            epoch,
+            told_ready: AtomicBool::new(false),
+            started: Instant::now(),
+            beat: AtomicU64::new(0),
+        }
+    }
+
+    fn readiness(&self, ready: bool, why: Option<String>) {
+        self.told_ready.store(ready, Ordering::Release);
+        let msg = Msg::Ready { unit: self.unit.clone(), epoch: self.epoch, ready, why };
+        // An error only means the owner has gone, with its runtime.
+        let _ = self.mailbox.send(msg);
+    }
+
+    fn status_text(&self, text: String) {
+        let _ = self.mailbox.send(Msg::StatusText { unit: self.unit.clone(), epoch: self.epoch, text });
+    }
+
+    fn last_beat(&self) -> Instant {
+        self.started + Duration::from_nanos(self.beat.load(Ordering::Acquire))
+    }
+}
+
+impl SignsOfLife for Tell {
+    fn ready(&self) {
+        let notified =
+            self.unit.watching.as_deref().is_some_and(|watching| matches!(watching.readiness, Readiness::Notified));
+        if notified && !self.told_ready.swap(true, Ordering::AcqRel) {
+            self.readiness(true, None);
+        }
+    }
+
+    fn heartbeat(&self) {
+        let since = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.beat.fetch_max(since, Ordering::AcqRel);
+    }
+}
+
+/// What watches a run: its readiness probe, its liveness probe, its
+/// watchdog (a task's; a process's comes by its notify socket).
+struct Watch {
+    tell: Arc<Tell>,
+    readiness: Option<Probe>,
+    liveness: Option<Probe>,
+    watchdog: Option<Duration>,
+}
+
+impl Watch {
+    /// `None` when nothing is to be watched from the outside.
+    fn of(watching: &Watching, tell: &Arc<Tell>) -> Option<Watch> {
+        let readiness = match &watching.readiness {
+            Readiness::Probe(probe) => Some(probe.clone()),
+            _ => None,
+        };
+        let watch =
+            Watch { tell: tell.clone(), readiness, liveness: watching.liveness.clone(), watchdog: watching.watchdog };
+        (watch.readiness.is_some() || watch.liveness.is_some() || watch.watchdog.is_some()).then_some(watch)
+    }
+
+    fn bare(tell: &Arc<Tell>) -> Watch {
+        Watch { tell: tell.clone(), readiness: None, liveness: None, watchdog: None }
+    }
+
+    /// Runs the readiness probe, telling the owner of each change; for ever.
+    async fn readiness(&self) {
+        match &self.readiness {
+            Some(probe) => probe::readiness(probe, |ready, why| self.tell.readiness(ready, why)).await,
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Completes when the run is found unhealthy.
+    async fn liveness(&self) -> ExitReason {
+        match &self.liveness {
+            Some(probe) => ExitReason::Unhealthy(probe::liveness(probe).await),
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Completes when a task has given no heartbeat for a whole period.
+    async fn task_watchdog(&self) -> ExitReason {
+        let Some(period) = self.watchdog else { return std::future::pending().await };
+        let mut watchdog = Watchdog::started_at(period, self.tell.started);
+        loop {
+            tokio::time::sleep_until(watchdog.deadline()).await;
+            watchdog.beat(self.tell.last_beat());
+            if watchdog.is_overdue(Instant::now()) {
+                return ExitReason::Hung;
+            }
+        }
     }
 }
 
@@ -60,6 +230,30 @@ pub(crate) fn start(
 async fn run_task(mut run: TaskRun, reporter: Reporter) {
     let reason = run.wait().await;
     reporter.report(RunEnd::Exited(reason));
+}
+
+/// A task's run with probes or a watchdog: found unhealthy or hung, it is
+/// stopped like any stop (cancelled, then dropped after its grace period),
+/// and ends as that failure.
+async fn run_watched_task(mut run: TaskRun, watch: Watch, stopping: Stopping, reporter: Reporter) {
+    let failure = tokio::select! {
+        reason = run.wait() => {
+            reporter.report(RunEnd::Exited(reason));
+            return;
+        }
+        () = watch.readiness() => unreachable!("readiness probes run for ever"),
+        reason = watch.liveness() => reason,
+        reason = watch.task_watchdog() => reason,
+    };
+    tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run");
+    stopping.stop.cancel();
+    tokio::select! {
+        _ = run.wait() => {}
+        () = tokio::time::sleep(stopping.timeout) => {}
+        () = stopping.kill_now.cancelled() => {}
+    }
+    drop(run);
+    reporter.report(RunEnd::Exited(failure));
 }
 
 /// How a process is stopped.
@@ -80,10 +274,112 @@ async fn run_process(mut run: ProcessRun, stopping: Stopping, reporter: Reporter
     };
     let end = match exited {
         Some(reason) => RunEnd::Exited(reason),
-        None => {
-            let (reason, forced) = run.stop(stopping.signal.to_rustix(), stopping.timeout, &stopping.kill_now).await;
-            RunEnd::Stopped { reason: reason.unwrap_or(ExitReason::Success), forced }
+        None => stop_process(&mut run, &stopping).await,
+    };
+    reporter.report(end);
+}
+
+async fn stop_process(run: &mut ProcessRun, stopping: &Stopping) -> RunEnd {
+    let (reason, forced) = run.stop(stopping.signal.to_rustix(), stopping.timeout, &stopping.kill_now).await;
+    RunEnd::Stopped { reason: reason.unwrap_or(ExitReason::Success), forced }
+}
+
+/// What a process may say of itself: over its notify socket, or with a
+/// line of output.
+struct ProcessSigns {
+    socket: Option<NotifySocket>,
+    line: Option<Arc<LineWatch>>,
+    watchdog: Option<Duration>,
+}
+
+impl ProcessSigns {
+    /// Reads the notify socket for the whole run (a sender such as
+    /// `systemd-notify` waits for its messages to be read) and the output
+    /// for the ready line; completes when the process is hung.
+    async fn listen(&mut self, tell: &Tell) -> ExitReason {
+        let mut watchdog = self.watchdog.map(Watchdog::new);
+        let line = async {
+            if let Some(line) = &self.line {
+                line.seen().await;
+                tell.readiness(true, None);
+            }
+            std::future::pending::<()>().await;
+        };
+        tokio::pin!(line);
+        let Some(socket) = &mut self.socket else {
+            line.await;
+            unreachable!("the line watch never completes");
+        };
+        loop {
+            let deadline = watchdog.as_ref().map(Watchdog::deadline);
+            let notification = tokio::select! {
+                notification = socket.recv() => notification,
+                () = sleep_until(deadline) => return ExitReason::Hung,
+                () = &mut line => unreachable!("the line watch never completes"),
+            };
+            match notification {
+                Notification::Ready => {
+                    if !tell.told_ready.swap(true, Ordering::AcqRel) {
+                        tell.readiness(true, None);
+                    }
+                }
+                Notification::Reloading => {
+                    if tell.told_ready.swap(false, Ordering::AcqRel) {
+                        tell.readiness(false, Some("reloading (RELOADING=1)".to_owned()));
+                    }
+                }
+                Notification::Watchdog => {
+                    if let Some(watchdog) = &mut watchdog {
+                        watchdog.beat(Instant::now());
+                    }
+                }
+                Notification::WatchdogTrigger => return ExitReason::Hung,
+                Notification::Status(text) => tell.status_text(text),
+                Notification::Stopping => {}
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// A process's run with readiness or liveness checks: found unhealthy or
+/// hung, it is stopped like any stop (its stop signal, then `SIGKILL`) and
+/// ends as that failure.
+async fn run_watched_process(
+    mut run: ProcessRun,
+    watch: Watch,
+    mut signs: ProcessSigns,
+    stopping: Stopping,
+    reporter: Reporter,
+) {
+    enum Next {
+        Exited(ExitReason),
+        Stop,
+        Fail(ExitReason),
+    }
+    let next = tokio::select! {
+        biased;
+        reason = run.wait() => Next::Exited(reason),
+        () = stopping.stop.cancelled() => Next::Stop,
+        () = watch.readiness() => unreachable!("readiness probes run for ever"),
+        reason = watch.liveness() => Next::Fail(reason),
+        reason = signs.listen(&watch.tell) => Next::Fail(reason),
+    };
+    let end = match next {
+        Next::Exited(reason) => RunEnd::Exited(reason),
+        Next::Stop => stop_process(&mut run, &stopping).await,
+        Next::Fail(failure) => {
+            tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run");
+            stop_process(&mut run, &stopping).await;
+            RunEnd::Exited(failure)
         }
     };
+    drop(signs);
     reporter.report(end);
 }

@@ -6,6 +6,7 @@ pub(crate) mod intensity;
 pub(crate) mod launch;
 pub(crate) mod members;
 pub(crate) mod node;
+pub(crate) mod order;
 pub(crate) mod paths;
 pub(crate) mod shared;
 pub(crate) mod strategy;

@@ -25,10 +25,11 @@ use crate::observe::event::EventKind;
 use crate::observe::report::{ShutdownCause, StopOutcome, UnitReport};
 use crate::spec::Spec;
 use crate::spec::policy::{Decision, GiveUpReason, RestartTracker};
-use crate::spec::validate::join;
+use crate::spec::validate::{self, join};
 use crate::tree::build;
 use crate::tree::intensity::Intensity;
 use crate::tree::launch::{self, Launched};
+use crate::tree::order;
 use crate::tree::shared::Shared;
 use crate::tree::strategy::restart_set;
 use crate::tree::timers::Timers;
@@ -95,6 +96,11 @@ struct Plan {
 enum After {
     /// Start `set` (in start order) again once `cause`'s delay is over.
     Regroup { cause: Arc<Unit>, set: Vec<Arc<Unit>>, delay: Duration },
+    /// A stop by hand (with the units that depend on it) is done.
+    Reply(oneshot::Sender<Result<(), Error>>),
+    /// A restart by hand: start `units` again (in start order, the first
+    /// with its count reset), then answer.
+    Relaunch { units: Vec<Arc<Unit>>, reply: oneshot::Sender<Result<(), Error>> },
     /// The group's run is over.
     End,
 }
@@ -136,12 +142,29 @@ pub(crate) struct Node {
     ending: Option<Ending>,
     /// `kill_now` has fired: grace periods are over.
     killed: bool,
+    /// Units waiting for their dependencies to be ready.
+    waiting: Vec<Arc<Unit>>,
+    /// Where a nested group tells its parent whether it is ready.
+    parent: Option<ParentLink>,
+}
+
+/// A nested group's way to tell its parent's owner whether it is ready.
+pub(crate) struct ParentLink {
+    pub(crate) mailbox: Mailbox,
+    pub(crate) epoch: u32,
+    /// What it told last.
+    pub(crate) ready: bool,
 }
 
 impl Node {
     /// Becomes the owner of `group`, its units about to start. Then
     /// [`run`](Self::run) it.
-    pub(crate) fn start(shared: Arc<Shared>, group: Arc<Unit>, stop: CancellationToken) -> Node {
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        group: Arc<Unit>,
+        stop: CancellationToken,
+        parent: Option<ParentLink>,
+    ) -> Node {
         let (mailbox, inbox) = mpsc::unbounded_channel();
         let body = group_body(&group);
         body.set_mailbox(Some(mailbox.clone()));
@@ -161,6 +184,8 @@ impl Node {
             deferred: VecDeque::new(),
             ending: None,
             killed: false,
+            waiting: Vec::new(),
+            parent,
         };
         for unit in node.start_order() {
             node.set_state(&unit, UnitState::Starting);
@@ -186,6 +211,22 @@ impl Node {
                 timer = self.timers.expired(), if !self.timers.is_empty() => self.on_timer(timer),
             }
             self.handle_deferred();
+            self.tell_parent();
+        }
+    }
+
+    /// Tells the parent's owner when the group becomes ready or stops being
+    /// ready.
+    fn tell_parent(&mut self) {
+        let Some(parent) = &self.parent else { return };
+        let ready = self.ending.is_none() && self.body().all_ready();
+        if ready != parent.ready {
+            let why = (!ready).then(|| "a unit of the group is not ready".to_owned());
+            let msg = Msg::Ready { unit: self.group.clone(), epoch: parent.epoch, ready, why };
+            let _ = parent.mailbox.send(msg);
+            if let Some(parent) = &mut self.parent {
+                parent.ready = ready;
+            }
         }
     }
 
@@ -206,10 +247,48 @@ impl Node {
         group_body(&self.group)
     }
 
-    /// The group's units in start order: registration order, with the units
-    /// added at run time after the registered ones.
+    /// The group's units in start order: registration order (the units
+    /// added at run time after the registered ones), adjusted so that each
+    /// unit comes after its dependencies.
     fn start_order(&self) -> Vec<Arc<Unit>> {
-        self.body().units()
+        let units = self.body().units();
+        if units.iter().all(|unit| unit.depends_on.is_empty()) {
+            return units;
+        }
+        let deps = positions(&units);
+        // Checked when built or added: there is no cycle.
+        let order = order::start_order(&deps).unwrap_or_else(|_| (0..units.len()).collect());
+        order.into_iter().map(|at| units[at].clone()).collect()
+    }
+
+    /// The units `unit` depends on.
+    fn dependencies(&self, unit: &Unit) -> Vec<Arc<Unit>> {
+        let members = self.body().members();
+        unit.depends_on.iter().filter_map(|name| members.get(name).cloned()).collect()
+    }
+
+    /// The units that depend on `unit`, directly or not, in start order.
+    fn dependents(&self, unit: &Arc<Unit>) -> Vec<Arc<Unit>> {
+        let units = self.start_order();
+        if units.iter().all(|unit| unit.depends_on.is_empty()) {
+            return Vec::new();
+        }
+        let deps = positions(&units);
+        let Some(at) = units.iter().position(|member| Arc::ptr_eq(member, unit)) else { return Vec::new() };
+        let in_order: Vec<usize> = (0..units.len()).collect();
+        order::dependents(at, &deps, &in_order).into_iter().map(|at| units[at].clone()).collect()
+    }
+
+    /// What `unit` depends on, directly or not, in start order.
+    fn needs(&self, unit: &Arc<Unit>) -> Vec<Arc<Unit>> {
+        if unit.depends_on.is_empty() {
+            return Vec::new();
+        }
+        let units = self.start_order();
+        let deps = positions(&units);
+        let Some(at) = units.iter().position(|member| Arc::ptr_eq(member, unit)) else { return Vec::new() };
+        let in_order: Vec<usize> = (0..units.len()).collect();
+        order::needs(at, &deps, &in_order).into_iter().map(|at| units[at].clone()).collect()
     }
 
     fn is_member(&self, unit: &Arc<Unit>) -> bool {
@@ -218,7 +297,7 @@ impl Node {
 
     fn on_message(&mut self, msg: Msg) {
         if let Some(plan) = &self.plan
-            && matches!(plan.then, After::Regroup { .. })
+            && !matches!(plan.then, After::End)
             && !matches!(&msg, Msg::Ended { unit, .. } if plan.in_flight.iter().any(|asked| Arc::ptr_eq(asked, unit)))
         {
             self.deferred.push_back(msg);
@@ -226,9 +305,22 @@ impl Node {
         }
         match msg {
             Msg::Ended { unit, epoch, end } => self.on_ended(&unit, epoch, end),
+            Msg::Ready { unit, epoch, ready, why } => {
+                if unit.record().epoch == epoch && unit.state() == UnitState::Running {
+                    self.set_ready(&unit, ready, why);
+                }
+            }
+            Msg::StatusText { unit, epoch, text } => {
+                let mut record = unit.record();
+                if record.epoch == epoch {
+                    record.status_text = Some(text.into_boxed_str());
+                    drop(record);
+                    self.shared.changes.changed();
+                }
+            }
             Msg::Control { unit, op, reply } => self.on_control(unit, op, reply),
             Msg::Add { spec, reply } => {
-                let _ = reply.send(self.add(spec));
+                let _ = reply.send(self.add(*spec));
             }
             Msg::Remove { unit, reply } => self.on_remove(unit, reply),
         }
@@ -242,14 +334,74 @@ impl Node {
         }
     }
 
-    /// Starts a run of `unit`.
+    /// Starts a run of `unit` once its dependencies are ready; until then
+    /// it is `Waiting`.
     fn launch(&mut self, unit: &Arc<Unit>) {
+        let blockers: Vec<Arc<Unit>> =
+            self.dependencies(unit).into_iter().filter(|dependency| !dependency.record().ready).collect();
+        if blockers.is_empty() {
+            self.launch_now(unit);
+            return;
+        }
+        let on = blockers.iter().map(|blocker| blocker.path.to_string()).collect();
+        {
+            let mut record = unit.record();
+            record.state = UnitState::Waiting;
+            record.ready = false;
+            record.waiting_on = Some(blockers.into_boxed_slice());
+        }
+        self.shared.changes.changed();
+        self.shared.emit(unit, EventKind::Waiting { on });
+        self.waiting.push(unit.clone());
+    }
+
+    /// Marks `unit` ready or not; a unit that becomes ready lets those
+    /// waiting for it start.
+    fn set_ready(&mut self, unit: &Arc<Unit>, ready: bool, why: Option<String>) {
+        {
+            let mut record = unit.record();
+            if record.ready == ready && (ready || record.not_ready.as_deref() == why.as_deref()) {
+                return;
+            }
+            record.ready = ready;
+            record.not_ready = why.clone().map(String::into_boxed_str);
+        }
+        self.shared.changes.changed();
+        if ready {
+            self.shared.emit(unit, EventKind::Ready);
+            self.release_waiting();
+        } else {
+            self.shared.emit(unit, EventKind::NotReady { reason: why });
+        }
+    }
+
+    /// Starts the waiting units whose dependencies are all ready now.
+    fn release_waiting(&mut self) {
+        if self.waiting.is_empty() || self.ending.is_some() {
+            return;
+        }
+        for unit in std::mem::take(&mut self.waiting) {
+            if unit.state() != UnitState::Waiting {
+                continue; // stopped meanwhile
+            }
+            if self.dependencies(&unit).iter().all(|dependency| dependency.record().ready) {
+                self.launch_now(&unit);
+            } else {
+                self.waiting.push(unit);
+            }
+        }
+    }
+
+    /// Starts a run of `unit` now.
+    fn launch_now(&mut self, unit: &Arc<Unit>) {
         let (epoch, restarts) = {
             let mut record = unit.record();
             record.epoch = record.epoch.wrapping_add(1);
             record.state = UnitState::Starting;
             record.stop = None;
             record.ready = false;
+            record.not_ready = None;
+            record.waiting_on = None;
             (record.epoch, record.tracker.restarts())
         };
         let launched = match &unit.body {
@@ -259,11 +411,11 @@ impl Node {
             }
         };
         match launched {
-            Ok(Launched { handle, pid }) => {
+            Ok(Launched { handle, pid, ready }) => {
                 {
                     let mut record = unit.record();
                     record.state = UnitState::Running;
-                    record.ready = true;
+                    record.ready = ready;
                     record.pid = pid.and_then(NonZeroU32::new);
                     record.last_start = Some(self.shared.clock.now());
                     record.run_started = Some(Instant::now());
@@ -271,6 +423,9 @@ impl Node {
                 }
                 self.shared.changes.changed();
                 self.shared.emit(unit, EventKind::Started { restart_count: restarts, pid });
+                if ready {
+                    self.release_waiting();
+                }
             }
             Err(reason) => {
                 // Told through the mailbox like any ending, so that a unit
@@ -285,14 +440,19 @@ impl Node {
     /// before this call returns (a group has started once its units have).
     fn launch_group(&mut self, unit: &Arc<Unit>, epoch: u32) -> Launched {
         let stop = CancellationToken::new();
-        let mut owner = Node::start(self.shared.clone(), unit.clone(), stop.clone());
+        let parent = ParentLink { mailbox: self.mailbox.clone(), epoch, ready: false };
+        let mut owner = Node::start(self.shared.clone(), unit.clone(), stop.clone(), Some(parent));
         owner.launch_all();
+        let ready = group_body(unit).all_ready();
+        if let Some(parent) = &mut owner.parent {
+            parent.ready = ready;
+        }
         let reporter = Reporter::new(self.mailbox.clone(), unit.clone(), epoch);
         tokio::spawn(async move {
             let ending = owner.run().await;
             reporter.report(RunEnd::Exited(ending.exit_reason()));
         });
-        Launched { handle: RunHandle { stop, abort: None, signaller: None }, pid: None }
+        Launched { handle: RunHandle { stop, abort: None, signaller: None }, pid: None, ready }
     }
 
     fn on_ended(&mut self, unit: &Arc<Unit>, epoch: u32, end: RunEnd) {
@@ -304,6 +464,7 @@ impl Node {
             record.run = None;
             record.pid = None;
             record.ready = false;
+            record.not_ready = None;
             record.stop.take()
         };
         match stop {
@@ -469,14 +630,26 @@ impl Node {
     /// Every unit, in reverse start order: units added at run time first, all
     /// at once; then the registered ones, one at a time or all at once.
     fn ending_batches(&self) -> VecDeque<Vec<Arc<Unit>>> {
-        let (added, registered): (Vec<_>, Vec<_>) = self.start_order().into_iter().partition(|unit| unit.added);
+        let order = self.start_order();
+        let deps = positions(&order);
+        let (added, registered): (Vec<usize>, Vec<usize>) = (0..order.len()).partition(|&at| order[at].added);
+        let units = |positions: Vec<usize>| positions.into_iter().map(|at| order[at].clone()).collect::<Vec<_>>();
         let mut batches = VecDeque::new();
-        if !added.is_empty() {
-            batches.push_back(added.into_iter().rev().collect());
-        }
         match self.shared.settings.shutdown_order {
-            ShutdownOrder::Concurrent => batches.push_back(registered.into_iter().rev().collect()),
-            _ => batches.extend(registered.into_iter().rev().map(|unit| vec![unit])),
+            ShutdownOrder::Concurrent => {
+                // Added units come last in start order: the first layers hold them.
+                batches.extend(order::stop_layers(&deps, &(0..order.len()).collect::<Vec<_>>()).into_iter().map(units));
+            }
+            _ => {
+                if !added.is_empty()
+                    && added.iter().all(|&at| !registered.iter().any(|&other| deps[other].contains(&at)))
+                {
+                    batches.push_back(units(added.into_iter().rev().collect()));
+                } else {
+                    batches.extend(added.into_iter().rev().map(|at| vec![order[at].clone()]));
+                }
+                batches.extend(registered.into_iter().rev().map(|at| vec![order[at].clone()]));
+            }
         }
         batches
     }
@@ -490,9 +663,15 @@ impl Node {
                 return;
             }
             let Some(batch) = plan.batches.pop_front() else {
-                let then = self.plan.take().map(|plan| plan.then);
-                if let Some(After::Regroup { cause, set, delay }) = then {
-                    self.schedule_regroup(cause, set, delay);
+                match self.plan.take().map(|plan| plan.then) {
+                    Some(After::Regroup { cause, set, delay }) => self.schedule_regroup(cause, set, delay),
+                    Some(After::Reply(reply)) => {
+                        let _ = reply.send(Ok(()));
+                    }
+                    Some(After::Relaunch { units, reply }) => {
+                        let _ = reply.send(self.relaunch(&units));
+                    }
+                    Some(After::End) | None => {}
                 }
                 return;
             };
@@ -628,6 +807,22 @@ impl Node {
             let _ = reply.send(Err(self.unknown(&unit)));
             return;
         }
+        if matches!(op, Op::Stop | Op::Restart) {
+            let dependents: Vec<Arc<Unit>> =
+                self.dependents(&unit).into_iter().filter(|dependent| dependent.state().is_active()).collect();
+            if !dependents.is_empty() {
+                self.stop_with_dependents(unit, dependents, op, reply);
+                return;
+            }
+        }
+        if op == Op::Start {
+            for need in self.needs(&unit) {
+                if !need.state().is_active() && self.ending.is_none() {
+                    need.record().tracker = RestartTracker::new();
+                    self.launch(&need);
+                }
+            }
+        }
         match op {
             Op::Stop => match self.ask_stop(&unit) {
                 Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) }),
@@ -672,6 +867,49 @@ impl Node {
         }
     }
 
+    /// Stops `unit` after the units that depend on it (the most recently
+    /// started first); a restart then starts them all again, `unit` first.
+    fn stop_with_dependents(
+        &mut self,
+        unit: Arc<Unit>,
+        dependents: Vec<Arc<Unit>>,
+        op: Op,
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) {
+        if op == Op::Restart
+            && let Err(error) = self.refuse_while_ending(&unit, op.as_str())
+        {
+            let _ = reply.send(Err(error));
+            return;
+        }
+        let mut batches: VecDeque<Vec<Arc<Unit>>> =
+            dependents.iter().rev().map(|dependent| vec![dependent.clone()]).collect();
+        batches.push_back(vec![unit.clone()]);
+        let then = match op {
+            Op::Restart => {
+                let mut units = vec![unit];
+                units.extend(dependents);
+                After::Relaunch { units, reply }
+            }
+            _ => After::Reply(reply),
+        };
+        self.plan = Some(Plan { batches, in_flight: Vec::new(), then });
+        self.advance();
+    }
+
+    /// Starts `units` again after a restart by hand; the first, the one
+    /// asked for, with its count reset.
+    fn relaunch(&mut self, units: &[Arc<Unit>]) -> Result<(), Error> {
+        let Some(first) = units.first() else { return Ok(()) };
+        self.start_by_hand(first, "restart")?;
+        for unit in &units[1..] {
+            if !unit.state().is_active() {
+                self.launch(unit);
+            }
+        }
+        Ok(())
+    }
+
     /// Starts a unit at rest, its restart count reset; a unit already active
     /// is left as it is.
     fn start_by_hand(&mut self, unit: &Arc<Unit>, action: &'static str) -> Result<(), Error> {
@@ -703,11 +941,28 @@ impl Node {
         if self.body().members().get(spec.name()).is_some() {
             return Err(Error::DuplicateName { name: path });
         }
+        self.check_new_dependencies(&spec)?;
         let unit = build::unit(&self.group.path, spec, true);
         self.body().change_members(|members| members.push(unit.name.clone(), unit.clone()));
         self.shared.emit(&unit, EventKind::Added);
         self.launch(&unit);
         Ok(())
+    }
+
+    /// A unit added at run time may depend only on its siblings-to-be (no
+    /// cycle can form: nothing depends on it yet).
+    fn check_new_dependencies(&self, spec: &Spec) -> Result<(), Error> {
+        if spec.depends_on().is_empty() {
+            return Ok(());
+        }
+        let members = self.body().units();
+        let mut names: Vec<&str> = members.iter().map(|member| &*member.name).collect();
+        names.push(spec.name());
+        let mut deps: Vec<&[String]> = vec![&[]; members.len()];
+        deps.push(spec.depends_on());
+        let mut problems = Vec::new();
+        validate::check_dependencies(&self.group.path, &names, &deps, &|_| None, &mut problems);
+        Error::from_problems(problems)
     }
 
     fn on_remove(&mut self, unit: Arc<Unit>, reply: oneshot::Sender<Result<UnitReport, Error>>) {
@@ -717,6 +972,18 @@ impl Node {
         }
         if let Err(error) = self.refuse_while_ending(&unit, "remove") {
             let _ = reply.send(Err(error));
+            return;
+        }
+        let dependents: Vec<String> = self
+            .body()
+            .members()
+            .iter()
+            .filter(|member| member.depends_on.contains(&unit.name))
+            .map(|member| format!("`{}`", member.path))
+            .collect();
+        if !dependents.is_empty() {
+            let _ = reply
+                .send(Err(Error::HasDependents { unit: unit.path.to_string(), dependents: dependents.join(", ") }));
             return;
         }
         match self.ask_stop(&unit) {
@@ -814,7 +1081,7 @@ impl Node {
                 Msg::Remove { unit, reply } => {
                     let _ = reply.send(Err(refuse(&unit.path)));
                 }
-                Msg::Ended { .. } => {}
+                Msg::Ended { .. } | Msg::Ready { .. } | Msg::StatusText { .. } => {}
             }
         }
     }
@@ -822,6 +1089,13 @@ impl Node {
 
 /// A time far enough away to be never.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The dependencies of `units` as positions among them.
+fn positions(units: &[Arc<Unit>]) -> Vec<Vec<usize>> {
+    let at: std::collections::HashMap<&str, usize> =
+        units.iter().enumerate().map(|(at, unit)| (&*unit.name, at)).collect();
+    units.iter().map(|unit| unit.depends_on.iter().filter_map(|name| at.get(&**name).copied()).collect()).collect()
+}
 
 fn group_body(group: &Unit) -> &GroupBody {
     group.group().expect("a group's owner owns a group")

@@ -236,6 +236,9 @@ fn log(kind: &EventKind) {
         EventKind::SiblingFailed { sibling, strategy } => {
             tracing::warn!(%sibling, %strategy, "restarting with a sibling that ended")
         }
+        EventKind::Waiting { on } => tracing::info!(?on, "waiting for its dependencies"),
+        EventKind::Ready => tracing::info!("ready"),
+        EventKind::NotReady { reason } => tracing::warn!(?reason, "not ready"),
         EventKind::Added => tracing::info!("added"),
         EventKind::Removed => tracing::info!("removed"),
         EventKind::Stopped { forced: false, took } => tracing::info!(?took, "stopped"),

@@ -22,6 +22,7 @@ use crate::run::task::TaskBody;
 use crate::spec::Spec;
 use crate::spec::group::IntensityLimit;
 use crate::spec::policy::RestartTracker;
+use crate::spec::probe::Watching;
 use crate::tree::members::Members;
 use crate::{Error, ExitReason, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
 
@@ -37,6 +38,10 @@ pub(crate) struct Unit {
     pub(crate) critical: bool,
     /// Forgotten once it ends for good.
     pub(crate) temporary: bool,
+    /// The names of the siblings it depends on.
+    pub(crate) depends_on: Box<[Arc<str>]>,
+    /// How its runs are watched (readiness, liveness, watchdog), if at all.
+    pub(crate) watching: Option<Box<Watching>>,
     /// Added at run time: such units start after the registered ones and
     /// stop concurrently among themselves.
     pub(crate) added: bool,
@@ -78,10 +83,37 @@ pub(crate) struct Record {
     pub(crate) run: Option<RunHandle>,
     /// The stop in progress, if any.
     pub(crate) stop: Option<Stop>,
+    /// Why it is not ready, when a readiness check said so.
+    pub(crate) not_ready: Option<Box<str>>,
+    /// What its run said of itself last (`STATUS=`).
+    pub(crate) status_text: Option<Box<str>>,
+    /// The dependencies it waits for, while `Waiting`.
+    pub(crate) waiting_on: Option<Box<[Arc<Unit>]>>,
     /// Restarts are paused: a restart due waits for `resume_restarts`.
     pub(crate) paused: bool,
     /// A restart came due while paused.
     pub(crate) held: bool,
+}
+
+impl Record {
+    /// Why the unit is not ready, in words: what it waits for, or what its
+    /// readiness check said.
+    fn not_ready_reason(&self) -> Option<String> {
+        match (&self.waiting_on, &self.not_ready) {
+            (Some(waiting_on), _) if self.state == UnitState::Waiting => {
+                let each: Vec<String> = waiting_on
+                    .iter()
+                    .map(|dependency| match dependency.record().not_ready.as_deref() {
+                        Some(why) => format!("`{}` (not ready: {why})", dependency.path),
+                        None => format!("`{}` ({})", dependency.path, dependency.state()),
+                    })
+                    .collect();
+                Some(format!("waiting for {}", each.join(", ")))
+            }
+            (_, Some(why)) => Some(why.to_string()),
+            _ => None,
+        }
+    }
 }
 
 /// How to stop a run in progress.
@@ -130,6 +162,8 @@ impl Unit {
             stop_timeout: settings.stop_timeout,
             critical: settings.critical,
             temporary: settings.temporary,
+            depends_on: settings.depends_on.into_iter().map(Arc::from).collect(),
+            watching: settings.watching,
             added: settings.added,
             record: Mutex::new(Record {
                 state: UnitState::Stopped,
@@ -144,6 +178,9 @@ impl Unit {
                 epoch: 0,
                 run: None,
                 stop: None,
+                not_ready: None,
+                status_text: None,
+                waiting_on: None,
                 paused: false,
                 held: false,
             }),
@@ -179,10 +216,6 @@ impl Unit {
     pub(crate) fn status(&self) -> UnitStatus {
         let record = self.record();
         let running = matches!(record.state, UnitState::Running | UnitState::Stopping);
-        let ready = match self.group() {
-            Some(group) => record.state == UnitState::Running && group.all_ready(),
-            None => record.ready,
-        };
         UnitStatus {
             name: self.path.to_string(),
             kind: self.kind(),
@@ -192,7 +225,9 @@ impl Unit {
             restart_count: record.tracker.restarts(),
             restarts_total: record.restarts_total,
             restarts_paused: record.paused,
-            ready,
+            ready: record.ready,
+            not_ready: (!record.ready).then(|| record.not_ready_reason()).flatten(),
+            status_text: record.status_text.as_deref().map(String::from),
             last_start: record.last_start,
             uptime: record.run_started.filter(|_| running).map(|at| at.elapsed()),
             exit_code: record.last_exit.and_then(|exit| match exit {
@@ -226,6 +261,8 @@ pub(crate) struct Settings {
     pub(crate) stop_timeout: Duration,
     pub(crate) critical: bool,
     pub(crate) temporary: bool,
+    pub(crate) depends_on: Vec<String>,
+    pub(crate) watching: Option<Box<Watching>>,
     pub(crate) added: bool,
 }
 
@@ -250,13 +287,10 @@ impl GroupBody {
 
     /// Whether every unit that should run is ready: a unit stopped on
     /// request, or one whose policy let it end, does not hold the group back.
-    fn all_ready(&self) -> bool {
+    pub(crate) fn all_ready(&self) -> bool {
         self.members().iter().all(|unit| {
-            let status_ready = match unit.group() {
-                Some(_) => unit.status().ready,
-                None => unit.record().ready,
-            };
-            status_ready || matches!(unit.state(), UnitState::Stopped | UnitState::Exited)
+            let record = unit.record();
+            record.ready || matches!(record.state, UnitState::Stopped | UnitState::Exited)
         })
     }
 
@@ -277,10 +311,14 @@ pub(crate) type Mailbox = mpsc::UnboundedSender<Msg>;
 pub(crate) enum Msg {
     /// A run of `unit` ended.
     Ended { unit: Arc<Unit>, epoch: u32, end: RunEnd },
+    /// A unit's run became ready, or stopped being ready (`why` not).
+    Ready { unit: Arc<Unit>, epoch: u32, ready: bool, why: Option<String> },
+    /// What a run said of itself (a process's `STATUS=`).
+    StatusText { unit: Arc<Unit>, epoch: u32, text: String },
     /// A control call on one of its units.
     Control { unit: Arc<Unit>, op: Op, reply: oneshot::Sender<Result<(), Error>> },
     /// A unit to add and start.
-    Add { spec: Spec, reply: oneshot::Sender<Result<(), Error>> },
+    Add { spec: Box<Spec>, reply: oneshot::Sender<Result<(), Error>> },
     /// A unit to stop and forget.
     Remove { unit: Arc<Unit>, reply: oneshot::Sender<Result<UnitReport, Error>> },
 }

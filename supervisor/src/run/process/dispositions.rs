@@ -46,7 +46,7 @@ fn bit(signal: RawSignal) -> u64 {
 /// that a child spawned next starts with the default disposition for
 /// `stop_signal` and the [`CONTROL`] signals. Cheap once done: one atomic
 /// load.
-pub(super) fn prepare(stop_signal: RawSignal) {
+pub(crate) fn prepare(stop_signal: RawSignal) {
     let wanted = CONTROL.iter().fold(bit(RawSignal::CHILD) | bit(stop_signal), |mask, &signal| mask | bit(signal));
     if CHECKED.load(Ordering::Acquire) & wanted == wanted {
         return;

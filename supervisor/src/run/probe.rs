@@ -1,0 +1,704 @@
+//! Running probes: one attempt ([`probe_once`]), and the two loops a run
+//! of a unit keeps while it lasts ([`readiness`] and [`liveness`]), each
+//! ended by dropping it.
+
+// Until the engine starts probes for the units that have them, only the
+// tests call into this module.
+
+use std::ffi::OsString;
+use std::io;
+use std::os::unix::process::ExitStatusExt;
+use std::panic::AssertUnwindSafe;
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use rustix::process::{Pid, Signal as RawSignal, kill_process_group};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use crate::run::task::panic_message;
+use crate::spec::probe::{Probe, Target};
+
+mod verdict;
+
+use verdict::Verdict;
+
+/// The first wait between attempts of a readiness probe waiting for a run's
+/// first readiness; it doubles up to the probe's period.
+const FIRST_RAMP_INTERVAL: Duration = Duration::from_millis(10);
+
+/// How long to wait, at most, for an exec probe killed at its timeout to be
+/// reaped. A killed process ends within microseconds unless it is stuck in
+/// the kernel; past this, tokio reaps it in the background.
+const REAP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// One attempt of `probe`, cut at its timeout: `Ok` when it passes, else
+/// what happened, naming the probe ("tcp 127.0.0.1:5432: connection
+/// refused", "exec `sleep 10`: timed out after 1s").
+///
+/// A `check` that panics fails the attempt. An exec probe that overruns is
+/// killed (its whole process group) and reaped before this returns;
+/// dropping the future mid-attempt kills the group as well.
+pub(crate) async fn probe_once(probe: &Probe) -> Result<(), String> {
+    let timeout = probe.timeout;
+    let outcome = match &probe.target {
+        Target::Tcp(addr) => cut(timeout, tcp(addr)).await,
+        #[cfg(feature = "http")]
+        Target::Http(url) => cut(timeout, http(url)).await,
+        // It cuts itself at the timeout, to kill and reap what it spawned.
+        Target::Exec(argv) => exec(argv, timeout).await,
+        Target::Check(check) => {
+            // Calling the closure may panic too: it is called in the caught future.
+            let run = AssertUnwindSafe(async move { check().await })
+                .catch_unwind()
+                .map(|ended| ended.unwrap_or_else(|payload| Err(format!("panicked: {}", panic_message(payload)))));
+            cut(timeout, run).await
+        }
+    };
+    outcome.map_err(|what| format!("{}: {what}", probe.target))
+}
+
+/// `attempt`, failed with "timed out after ..." once `timeout` has passed.
+async fn cut(timeout: Duration, attempt: impl Future<Output = Result<(), String>>) -> Result<(), String> {
+    tokio::time::timeout(timeout, attempt).await.unwrap_or_else(|_| Err(timed_out(timeout)))
+}
+
+fn timed_out(timeout: Duration) -> String {
+    format!("timed out after {}", humantime::format_duration(timeout))
+}
+
+/// An I/O error as a message: "connection refused" rather than
+/// "Connection refused (os error 111)".
+fn io_message(error: &io::Error) -> String {
+    let text = error.to_string();
+    let text = text.find(" (os error ").map_or(text.as_str(), |end| &text[..end]);
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) if chars.clone().next().is_some_and(char::is_lowercase) => {
+            first.to_lowercase().chain(chars).collect()
+        }
+        _ => text.to_owned(),
+    }
+}
+
+/// Connects to `addr` and closes the connection at once.
+async fn tcp(addr: &str) -> Result<(), String> {
+    TcpStream::connect(addr).await.map(drop).map_err(|error| io_message(&error))
+}
+
+/// `GET url` over a connection of its own; a status from 200 to 399 passes.
+#[cfg(feature = "http")]
+async fn http(url: &str) -> Result<(), String> {
+    use http_body_util::Empty;
+    use hyper::Request;
+    use hyper::body::Bytes;
+    use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
+    use hyper_util::rt::TokioIo;
+
+    let uri = crate::spec::probe::validate_http(url)?;
+    let authority = uri.authority().ok_or("the URL has no host")?;
+    let port = authority.port_u16().unwrap_or(80);
+    let stream = TcpStream::connect(format!("{}:{port}", authority.host()))
+        .await
+        .map_err(|error| format!("cannot connect: {}", io_message(&error)))?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|error| hyper_message(&error))?;
+    let request = Request::get(uri.path_and_query().map_or("/", |path| path.as_str()))
+        .header(HOST, authority.as_str())
+        .header(USER_AGENT, concat!("tokio-supervisor-probe/", env!("CARGO_PKG_VERSION")))
+        .header(ACCEPT, "*/*")
+        .header(CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|error| format!("cannot make the request: {error}"))?;
+    // The connection is driven here rather than in a task of its own, so
+    // that dropping the attempt (at its timeout) closes it.
+    let mut response = std::pin::pin!(sender.send_request(request));
+    let response = tokio::select! {
+        biased;
+        response = &mut response => response,
+        ended = connection => match ended {
+            // Closed as asked (`Connection: close`): the answer, if one came,
+            // is waiting; if none did, the request fails.
+            Ok(()) => response.await,
+            Err(error) => return Err(hyper_message(&error)),
+        },
+    };
+    let response = response.map_err(|error| hyper_message(&error))?;
+    let status = response.status();
+    if (200..400).contains(&status.as_u16()) { Ok(()) } else { Err(format!("status {status}")) }
+}
+
+/// A hyper error with its cause: "connection closed before message
+/// completed", "error reading a body from connection: connection reset by
+/// peer".
+#[cfg(feature = "http")]
+fn hyper_message(error: &hyper::Error) -> String {
+    use std::error::Error as _;
+    match error.source() {
+        Some(source) => match source.downcast_ref::<io::Error>() {
+            Some(io) => format!("{error}: {}", io_message(io)),
+            None => format!("{error}: {source}"),
+        },
+        None => error.to_string(),
+    }
+}
+
+/// Runs `argv` in a process group of its own and waits for it, at most
+/// `timeout`; past that, kills the group and reaps the program.
+async fn exec(argv: &[OsString], timeout: Duration) -> Result<(), String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("the command is empty".to_owned());
+    };
+    crate::run::process::dispositions::prepare(RawSignal::TERM);
+    let mut command = Command::new(program);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = command.spawn().map_err(|error| {
+        let hint = match error.kind() {
+            io::ErrorKind::NotFound => " (is it installed and on PATH?)",
+            io::ErrorKind::PermissionDenied => " (is it executable?)",
+            _ => "",
+        };
+        format!("cannot run it: {}{hint}", io_message(&error))
+    })?;
+    let mut group = Group::of(&child);
+    match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => {
+            // What the program left behind in its group goes with it.
+            group.kill();
+            status.map_err(|error| format!("cannot wait for it: {}", io_message(&error))).and_then(exit_outcome)
+        }
+        Err(_) => {
+            group.kill();
+            reap(&mut child).await;
+            Err(timed_out(timeout))
+        }
+    }
+}
+
+/// Kills `child` (in case its group could not be signalled) and waits for
+/// it, at most [`REAP_TIMEOUT`].
+async fn reap(child: &mut Child) {
+    let _ = child.start_kill();
+    let _ = tokio::time::timeout(REAP_TIMEOUT, child.wait()).await;
+}
+
+fn exit_outcome(status: ExitStatus) -> Result<(), String> {
+    match (status.code(), status.signal()) {
+        (Some(0), _) => Ok(()),
+        (Some(code), _) => Err(format!("exited with code {code}")),
+        (None, Some(signal)) => Err(format!("ended by signal {signal}")),
+        (None, None) => Err(format!("ended with an unknown status: {status}")),
+    }
+}
+
+/// The process group of an exec probe; dropping it kills the group, so
+/// that an attempt dropped mid-way leaves nothing running.
+struct Group(Option<Pid>);
+
+impl Group {
+    fn of(child: &Child) -> Self {
+        // The child called setpgid(0, 0) before exec, so its pid is the
+        // group's id. Pid 1 would address every process: never signal it.
+        Group(child.id().and_then(|pid| i32::try_from(pid).ok()).filter(|&pid| pid > 1).and_then(Pid::from_raw))
+    }
+
+    /// Kills the group with `SIGKILL` and forgets it.
+    fn kill(&mut self) {
+        if let Some(leader) = self.0.take() {
+            // ESRCH only means the group is already empty.
+            let _ = kill_process_group(leader, RawSignal::KILL);
+        }
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Waits `interval` from `start` (at once when that time has passed).
+async fn sleep_from(start: Instant, interval: Duration) {
+    match start.checked_add(interval) {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => tokio::time::sleep(interval).await,
+    }
+}
+
+/// The readiness of one run through `probe`, for as long as the returned
+/// future is polled (drop it to stop): waits `initial_delay`, then tries
+/// the probe, quickly until the run is first ready (waits of 10 ms,
+/// doubling up to the period), every period after that. Calls
+/// `changed(ready, why_not)` on every change of readiness: `(true, None)`
+/// once it is ready, `(false, Some(error))` once it is not ready again,
+/// with the last attempt's error; and, so that its status can say why it
+/// is not ready yet, `(false, Some(error))` after the first failed attempt
+/// before it was ever ready.
+pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Option<String>)) {
+    tokio::time::sleep(probe.initial_delay).await;
+    let mut verdict = Verdict::readiness(probe.success_threshold, probe.failure_threshold);
+    let mut ramp = Some(FIRST_RAMP_INTERVAL.min(probe.period));
+    let mut ready = false;
+    // Until the run is first ready, its first failure says why it is not.
+    let mut told_why = false;
+    loop {
+        let started = Instant::now();
+        let outcome = probe_once(probe).await;
+        if let Some(now_ready) = verdict.record(outcome.is_ok()) {
+            ready = now_ready;
+            if ready {
+                ramp = None;
+            }
+            told_why = true;
+            changed(ready, outcome.err());
+        } else if let Err(error) = outcome
+            && !ready
+            && !told_why
+        {
+            told_why = true;
+            changed(false, Some(error));
+        }
+        let interval = match &mut ramp {
+            Some(ramp) => {
+                let interval = *ramp;
+                *ramp = ramp.saturating_mul(2).min(probe.period);
+                interval
+            }
+            None => probe.period,
+        };
+        sleep_from(started, interval).await;
+    }
+}
+
+/// The liveness of one run through `probe`: waits `initial_delay`, then
+/// tries the probe every period, and returns the last error once it has
+/// failed `failure_threshold` times in a row. Never returns while the probe
+/// keeps passing; drop the future to stop it.
+pub(crate) async fn liveness(probe: &Probe) -> String {
+    tokio::time::sleep(probe.initial_delay).await;
+    let mut verdict = Verdict::liveness(probe.failure_threshold);
+    loop {
+        let started = Instant::now();
+        let outcome = probe_once(probe).await;
+        let live = verdict.record(outcome.is_ok());
+        if let (Some(false), Err(error)) = (live, outcome) {
+            return error;
+        }
+        sleep_from(started, probe.period).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use tokio::net::TcpListener;
+
+    use super::*;
+
+    const MS: Duration = Duration::from_millis(1);
+
+    /// A probe whose attempts pass while `passing` says so, recording when
+    /// each attempt was made (in ms since `start`).
+    fn scripted(
+        start: Instant,
+        passing: impl Fn(Duration) -> bool + Send + Sync + 'static,
+    ) -> (Probe, Arc<Mutex<Vec<u64>>>) {
+        let attempts = Arc::new(Mutex::new(Vec::new()));
+        let record = attempts.clone();
+        let probe = Probe::check(move || {
+            let elapsed = start.elapsed();
+            record.lock().unwrap().push(u64::try_from(elapsed.as_millis()).unwrap());
+            let pass = passing(elapsed);
+            async move { if pass { Ok(()) } else { Err(format!("not yet at {}ms", elapsed.as_millis())) } }
+        });
+        (probe, attempts)
+    }
+
+    /// Runs `readiness(probe)` for `during`, and returns the changes it
+    /// reported with the time of each (in ms since `start`).
+    async fn changes(start: Instant, probe: &Probe, during: Duration) -> Vec<(u64, bool, Option<String>)> {
+        let mut seen = Vec::new();
+        let looping = readiness(probe, |ready, why| {
+            seen.push((u64::try_from(start.elapsed().as_millis()).unwrap(), ready, why));
+        });
+        assert!(tokio::time::timeout(during, looping).await.is_err(), "the loop never ends by itself");
+        seen
+    }
+
+    #[test]
+    fn the_futures_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let probe = Probe::tcp("127.0.0.1:1");
+        send(&probe_once(&probe));
+        send(&readiness(&probe, |_, _| {}));
+        send(&liveness(&probe));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readiness_ramps_up_quickly_until_first_ready_then_probes_every_period() {
+        let start = Instant::now();
+        let (probe, attempts) = scripted(start, |elapsed| elapsed >= 50 * MS);
+        let probe = probe.period(Duration::from_secs(1));
+        let seen = changes(start, &probe, Duration::from_millis(3500)).await;
+        assert_eq!(seen, vec![(0, false, Some("check: not yet at 0ms".to_owned())), (70, true, None)]);
+        assert_eq!(*attempts.lock().unwrap(), [0, 10, 30, 70, 1070, 2070, 3070]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_ramp_is_capped_by_the_period_and_starts_after_the_initial_delay() {
+        let start = Instant::now();
+        let (probe, attempts) = scripted(start, |_| false);
+        let probe = probe.period(Duration::from_millis(100)).initial_delay(Duration::from_millis(500));
+        let seen = changes(start, &probe, Duration::from_millis(1000)).await;
+        assert_eq!(seen, vec![(500, false, Some("check: not yet at 500ms".to_owned()))], "the first failure only");
+        assert_eq!(*attempts.lock().unwrap(), [500, 510, 530, 570, 650, 750, 850, 950]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readiness_reports_each_change_once_with_the_reason() {
+        let start = Instant::now();
+        // Passing, then failing from 2.5 s to 6.5 s, then passing again.
+        let (probe, _) = scripted(start, |elapsed| !(2500 * MS..6500 * MS).contains(&elapsed));
+        let probe = probe.period(Duration::from_secs(1));
+        let seen = changes(start, &probe, Duration::from_secs(10)).await;
+        assert_eq!(
+            seen,
+            vec![(0, true, None), (5000, false, Some("check: not yet at 5000ms".to_owned())), (7000, true, None)]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn readiness_needs_success_threshold_successes_in_a_row() {
+        let start = Instant::now();
+        let (probe, _) = scripted(start, |elapsed| elapsed >= 25 * MS);
+        let probe = probe.success_threshold(3).period(Duration::from_secs(1));
+        // Attempts at 0, 10, 30 (pass), 70 (pass), 150 (pass): ready.
+        let seen = changes(start, &probe, Duration::from_secs(2)).await;
+        assert_eq!(seen, vec![(0, false, Some("check: not yet at 0ms".to_owned())), (150, true, None)]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn liveness_returns_after_failure_threshold_failures_in_a_row() {
+        let start = Instant::now();
+        // Fails at 1 s, passes at 2 s, then fails from 3 s on.
+        let (probe, attempts) =
+            scripted(start, |elapsed| elapsed < 1000 * MS || (2000 * MS..3000 * MS).contains(&elapsed));
+        let probe = probe.period(Duration::from_secs(1)).initial_delay(Duration::from_millis(500)).failure_threshold(3);
+        let error = liveness(&probe).await;
+        assert_eq!(error, "check: not yet at 5500ms");
+        assert_eq!(start.elapsed(), Duration::from_millis(5500));
+        assert_eq!(*attempts.lock().unwrap(), [500, 1500, 2500, 3500, 4500, 5500]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn liveness_never_returns_while_the_probe_passes() {
+        let (probe, attempts) = scripted(Instant::now(), |_| true);
+        let probe = probe.period(Duration::from_secs(10)).failure_threshold(1);
+        assert!(tokio::time::timeout(Duration::from_secs(3595), liveness(&probe)).await.is_err());
+        assert_eq!(attempts.lock().unwrap().len(), 360);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_check_that_hangs_is_cut_at_its_timeout() {
+        let probe = Probe::check(std::future::pending::<Result<(), String>>).timeout(Duration::from_millis(1500));
+        let start = Instant::now();
+        assert_eq!(probe_once(&probe).await, Err("check: timed out after 1s 500ms".to_owned()));
+        assert_eq!(start.elapsed(), Duration::from_millis(1500));
+    }
+
+    #[tokio::test]
+    async fn a_check_that_panics_fails_the_attempt() {
+        let probe = Probe::check(|| async { if true { panic!("the cache is gone") } else { Ok::<_, String>(()) } });
+        assert_eq!(probe_once(&probe).await, Err("check: panicked: the cache is gone".to_owned()));
+        // A closure that panics before it returns a future too.
+        let probe = Probe::check(|| -> std::future::Ready<Result<(), String>> { panic!("no future") });
+        assert_eq!(probe_once(&probe).await, Err("check: panicked: no future".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_check_passes_or_fails_with_its_error() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let counter = calls.clone();
+        let probe = Probe::check(move || {
+            let call = counter.fetch_add(1, Ordering::Relaxed);
+            async move { if call == 0 { Err(io::Error::other("warming up")) } else { Ok(()) } }
+        });
+        assert_eq!(probe_once(&probe).await, Err("check: warming up".to_owned()));
+        assert_eq!(probe_once(&probe).await, Ok(()));
+    }
+
+    #[test]
+    fn io_errors_read_as_messages() {
+        assert_eq!(io_message(&io::Error::from_raw_os_error(111)), "connection refused");
+        assert_eq!(io_message(&io::Error::other("DNS said no")), "DNS said no");
+        assert_eq!(io_message(&io::Error::other("")), "");
+    }
+
+    /// A port on loopback that nothing listens on (most likely).
+    async fn free_port() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap().port()
+    }
+
+    #[tokio::test]
+    async fn tcp_passes_when_a_listener_accepts_and_names_the_refusal() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        assert_eq!(probe_once(&Probe::tcp(addr.as_str())).await, Ok(()));
+        drop(listener);
+        assert_eq!(probe_once(&Probe::tcp(addr.as_str())).await, Err(format!("tcp {addr}: connection refused")));
+    }
+
+    #[tokio::test]
+    async fn a_tcp_listener_that_appears_after_a_delay_is_found_within_the_ramp() {
+        let addr = format!("127.0.0.1:{}", free_port().await);
+        let probe = Probe::tcp(addr.as_str()).period(Duration::from_secs(10));
+        let start = std::time::Instant::now();
+        let opening = addr.clone();
+        let server = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let listener = TcpListener::bind(opening).await.unwrap();
+            loop {
+                let _ = listener.accept().await;
+            }
+        });
+        let (sender, ready) = tokio::sync::oneshot::channel();
+        let mut sender = Some(sender);
+        let looping = readiness(&probe, |ready, why| {
+            if ready && let Some(sender) = sender.take() {
+                let _ = sender.send((ready, why, start.elapsed()));
+            }
+        });
+        let (ready, why, after) = tokio::select! {
+            () = looping => unreachable!("the loop never ends by itself"),
+            seen = ready => seen.unwrap(),
+        };
+        server.abort();
+        assert!(ready && why.is_none());
+        // Attempts at about 0, 10, 30, 70, 150 and 310 ms: ready at the
+        // first attempt after 200 ms, far sooner than a period.
+        assert!(after >= Duration::from_millis(200) && after < Duration::from_millis(1500), "{after:?}");
+    }
+
+    /// An HTTP server on loopback that answers every request with `status`
+    /// (changed through the returned cell) and closes the connection.
+    #[cfg(feature = "http")]
+    async fn http_server() -> (String, Arc<AtomicU32>, tokio::task::JoinHandle<()>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let status = Arc::new(AtomicU32::new(200));
+        let current = status.clone();
+        let server = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else { continue };
+                let status = current.load(Ordering::Relaxed);
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buffer = [0; 1024];
+                    while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(read) => request.extend_from_slice(&buffer[..read]),
+                        }
+                    }
+                    let answer =
+                        format!("HTTP/1.1 {status} Whatever\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+                    let _ = stream.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (addr, status, server)
+    }
+
+    #[cfg(feature = "http")]
+    #[tokio::test]
+    async fn http_counts_2xx_and_3xx_as_success() {
+        let (addr, status, server) = http_server().await;
+        let url = format!("http://{addr}/health?full=1");
+        let probe = Probe::http(url.as_str());
+        assert_eq!(probe_once(&probe).await, Ok(()));
+        status.store(302, Ordering::Relaxed);
+        assert_eq!(probe_once(&probe).await, Ok(()));
+        status.store(503, Ordering::Relaxed);
+        assert_eq!(probe_once(&probe).await, Err(format!("{url}: status 503 Service Unavailable")));
+        status.store(404, Ordering::Relaxed);
+        assert_eq!(probe_once(&probe).await, Err(format!("{url}: status 404 Not Found")));
+        server.abort();
+    }
+
+    #[cfg(feature = "http")]
+    #[tokio::test]
+    async fn http_readiness_follows_the_server_from_200_to_503() {
+        let (addr, status, server) = http_server().await;
+        let probe = Probe::http(format!("http://{addr}/ready")).period(Duration::from_millis(20)).failure_threshold(2);
+        let (sender, mut seen) = tokio::sync::mpsc::unbounded_channel();
+        let looping = readiness(&probe, |ready, why| {
+            let _ = sender.send((ready, why));
+        });
+        let watching = async {
+            assert_eq!(seen.recv().await, Some((true, None)));
+            status.store(503, Ordering::Relaxed);
+            let (ready, why) = seen.recv().await.unwrap();
+            assert!(
+                !ready && why.as_deref().is_some_and(|why| why.ends_with("/ready: status 503 Service Unavailable"))
+            );
+        };
+        tokio::select! {
+            () = looping => unreachable!("the loop never ends by itself"),
+            watched = tokio::time::timeout(Duration::from_secs(5), watching) => watched.expect("the changes come within 5s"),
+        }
+        server.abort();
+    }
+
+    #[cfg(feature = "http")]
+    #[tokio::test]
+    async fn http_failures_say_what_happened() {
+        let port = free_port().await;
+        let refused = probe_once(&Probe::http(format!("http://127.0.0.1:{port}/"))).await;
+        assert_eq!(refused, Err(format!("http://127.0.0.1:{port}/: cannot connect: connection refused")));
+
+        // A server that accepts and never answers: cut at the timeout.
+        let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", silent.local_addr().unwrap());
+        let probe = Probe::http(url.as_str()).timeout(Duration::from_millis(200));
+        assert_eq!(probe_once(&probe).await, Err(format!("{url}: timed out after 200ms")));
+
+        // A server that closes the connection without answering.
+        let closing = tokio::spawn(async move {
+            loop {
+                if let Ok((stream, _)) = silent.accept().await {
+                    drop(stream);
+                }
+            }
+        });
+        let error = probe_once(&Probe::http(url.as_str())).await.unwrap_err();
+        assert!(error.starts_with(&format!("{url}: ")) && error.contains("closed"), "{error}");
+        closing.abort();
+
+        let error = probe_once(&Probe::http("http://bad host/")).await.unwrap_err();
+        assert!(error.contains("does not parse"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn exec_passes_on_exit_0_and_names_other_endings() {
+        assert_eq!(probe_once(&Probe::exec(["sh", "-c", "exit 0"])).await, Ok(()));
+        assert_eq!(
+            probe_once(&Probe::exec(["sh", "-c", "exit 1"])).await,
+            Err("exec `sh -c 'exit 1'`: exited with code 1".to_owned())
+        );
+        assert_eq!(
+            probe_once(&Probe::exec(["sh", "-c", "kill -9 $$"])).await,
+            Err("exec `sh -c 'kill -9 $$'`: ended by signal 9".to_owned())
+        );
+        let missing = probe_once(&Probe::exec(["/nonexistent/probe-program"])).await.unwrap_err();
+        assert!(missing.starts_with("exec `/nonexistent/probe-program`: cannot run it: no such file"), "{missing}");
+        assert!(missing.ends_with("(is it installed and on PATH?)"), "{missing}");
+        assert_eq!(
+            probe_once(&Probe::exec(Vec::<String>::new())).await,
+            Err("exec ``: the command is empty".to_owned())
+        );
+    }
+
+    #[tokio::test]
+    async fn exec_sees_no_terminal_and_no_output_pipe() {
+        // stdin is /dev/null: reading it ends at once.
+        let probe = Probe::exec(["sh", "-c", "read line; test -z \"$line\" && test ! -t 1 && test ! -t 2"]);
+        assert_eq!(probe_once(&probe).await, Ok(()));
+    }
+
+    /// The processes of group `pgid` that are still alive (not zombies),
+    /// from `/proc`.
+    #[cfg(target_os = "linux")]
+    fn live_members(pgid: u32) -> Vec<u32> {
+        let mut members = Vec::new();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else { continue };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            // pid (comm) state ppid pgrp ...: comm may hold spaces, so read
+            // after its closing parenthesis.
+            let Some((_, rest)) = stat.rsplit_once(") ") else { continue };
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            if fields.get(2) == Some(&pgid.to_string().as_str()) && fields.first() != Some(&"Z") {
+                members.push(pid);
+            }
+        }
+        members
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn an_exec_probe_that_overruns_is_killed_with_its_group_and_reaped() {
+        let pid_file =
+            std::env::temp_dir().join(format!("supervisor-probe-{}-{}", std::process::id(), fastrand::u64(..)));
+        let script = format!("echo $$ > '{}'; sleep 10 & sleep 10; wait", pid_file.display());
+        let probe = Probe::exec(["sh", "-c", script.as_str()]).timeout(Duration::from_millis(300));
+        let start = std::time::Instant::now();
+        let error = probe_once(&probe).await.unwrap_err();
+        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        assert!(error.ends_with(": timed out after 300ms"), "{error}");
+        let leader: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let _ = std::fs::remove_file(&pid_file);
+        // The leader is reaped: not even a zombie is left.
+        assert!(!std::path::Path::new(&format!("/proc/{leader}")).exists(), "the leader {leader} is still there");
+        // Its background `sleep` went with it (re-parented, it may linger as
+        // a zombie until its new parent reaps it).
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !live_members(leader).is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(live_members(leader), Vec::<u32>::new());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn what_an_exec_probe_leaves_in_its_group_is_killed_when_it_exits() {
+        let pid_file =
+            std::env::temp_dir().join(format!("supervisor-probe-{}-{}", std::process::id(), fastrand::u64(..)));
+        let script = format!("echo $$ > '{}'; sleep 10 & exit 0", pid_file.display());
+        assert_eq!(probe_once(&Probe::exec(["sh", "-c", script.as_str()])).await, Ok(()));
+        let leader: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let _ = std::fs::remove_file(&pid_file);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !live_members(leader).is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(live_members(leader), Vec::<u32>::new());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn dropping_an_exec_attempt_kills_its_group() {
+        let pid_file =
+            std::env::temp_dir().join(format!("supervisor-probe-{}-{}", std::process::id(), fastrand::u64(..)));
+        let script = format!("echo $$ > '{}'; sleep 10", pid_file.display());
+        let probe = Probe::exec(["sh", "-c", script.as_str()]).timeout(Duration::from_secs(30));
+        let attempt = probe_once(&probe);
+        assert!(tokio::time::timeout(Duration::from_millis(300), attempt).await.is_err());
+        let leader: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+        let _ = std::fs::remove_file(&pid_file);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !live_members(leader).is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(live_members(leader), Vec::<u32>::new());
+    }
+
+    #[tokio::test]
+    async fn an_exec_liveness_probe_returns_its_last_error() {
+        let probe = Probe::exec(["sh", "-c", "exit 3"]).period(Duration::from_millis(10)).failure_threshold(2);
+        let error = tokio::time::timeout(Duration::from_secs(5), liveness(&probe)).await.unwrap();
+        assert_eq!(error, "exec `sh -c 'exit 3'`: exited with code 3");
+    }
+}
