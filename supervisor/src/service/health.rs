@@ -304,7 +304,7 @@ pub(crate) fn unit_verdict(unit: &UnitStatus) -> (bool, &'static str) {
     match unit.state {
         UnitState::Running if unit.ready => (true, "running"),
         UnitState::Running => (false, "running, not ready yet"),
-        UnitState::Waiting => (false, "waiting for its dependencies"),
+        UnitState::Waiting => (false, "not started"),
         UnitState::Starting => (false, "not running yet"),
         UnitState::Backoff => (false, "waiting to restart"),
         UnitState::Failed => (false, "gave up: restart limit reached"),
