@@ -10,7 +10,10 @@
 //!
 //! `worker` runs for ever, `flaky` crashes every few seconds and is
 //! restarted (watch its restart count grow, and `/readyz` flip to 503 while
-//! it waits to restart), and `heartbeat` is an `#[supervised]` task. Ctrl-C
+//! it waits to restart), and `heartbeat` is an `#[supervised]` task. `db`
+//! is a stand-in database that listens only after two seconds, with a TCP
+//! readiness probe, and `api` depends on it: it waits (`/readyz` says for
+//! what) until `db` answers. Ctrl-C
 //! stops everything gracefully (a second Ctrl-C kills what is left), prints
 //! the shutdown report and exits with its code: 0 when every unit stopped in
 //! time.
@@ -19,7 +22,22 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use supervisor::{Context, HttpEndpoint, Supervisor, SupervisorHandle, UnitStatus, supervise, supervised};
+use supervisor::{
+    Context, DaemonSpec, HttpEndpoint, Probe, Readiness, Supervisor, SupervisorHandle, TaskSpec, UnitStatus, supervise,
+    supervised,
+};
+
+/// A stand-in database: listens on the port it is given after two seconds.
+const DB: &str = "import socket, sys, time
+time.sleep(2)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('127.0.0.1', int(sys.argv[1])))
+s.listen()
+print('db: listening', flush=True)
+while True:
+    s.accept()[0].close()
+";
 
 /// How often the status table is printed.
 const TABLE_EVERY: Duration = Duration::from_secs(3);
@@ -38,6 +56,24 @@ async fn heartbeat(ctx: Context) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+/// Adds `db`, ready once its port answers, and `api`, which waits for it.
+async fn add_db_and_api(handle: &SupervisorHandle) -> Result<(), supervisor::Error> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|source| supervisor::Error::Io { context: "finding a free port for db".to_owned(), source })?
+        .port();
+    let db = DaemonSpec::new("db", "python3")
+        .args(["-c", DB, &port.to_string()])
+        .readiness(Readiness::Probe(Probe::tcp(format!("127.0.0.1:{port}")).period(Duration::from_secs(5))));
+    handle.add(db).await?;
+    let api = TaskSpec::new("api", |ctx: Context| async move {
+        tracing::info!("api: serving, now that db answers");
+        ctx.cancelled().await;
+    })
+    .depends_on(["db"]);
+    handle.add(api).await
 }
 
 #[tokio::main]
@@ -71,6 +107,11 @@ async fn main() -> ExitCode {
     let shutdown = handle.shutdown_on_signal();
     tokio::pin!(shutdown);
 
+    if let Err(error) = add_db_and_api(&handle).await {
+        eprintln!("{error}");
+        handle.shutdown().await;
+        return ExitCode::FAILURE;
+    }
     handle.add_health_check("temp-dir", || async { std::fs::metadata(std::env::temp_dir()).map(|_| ()) });
     let server = match HttpEndpoint::new().addr(addr).serve(&handle).await {
         Ok(server) => server,
@@ -126,7 +167,7 @@ async fn print_table(handle: &SupervisorHandle) {
         println!(
             "{:width$}  {:7}  {:8}  {:>7}  {:>8}  {:>8}  {}",
             status.name,
-            if status.kind == supervisor::UnitKind::Task { "task" } else { "process" },
+            status.kind.as_str(),
             status.state.as_str(),
             status.pid.map_or_else(|| "-".to_owned(), |pid| pid.to_string()),
             status.restart_count,

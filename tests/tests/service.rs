@@ -141,7 +141,7 @@ async fn example_service_runs_notifies_and_stops_cleanly_on_sigterm() {
         let units: Value = serde_json::from_str(&body).unwrap();
         let units = units.as_array().unwrap().clone();
         let names: Vec<_> = units.iter().map(|unit| unit["name"].as_str().unwrap().to_owned()).collect();
-        assert_eq!(names, ["worker", "flaky", "heartbeat"]);
+        assert_eq!(names, ["worker", "flaky", "heartbeat", "db", "api"]);
         for unit in &units {
             if let Some(pid) = unit["pid"].as_i64() {
                 let pid = i32::try_from(pid).unwrap();
@@ -156,7 +156,7 @@ async fn example_service_runs_notifies_and_stops_cleanly_on_sigterm() {
         assert!(Instant::now() < deadline, "`flaky` was never restarted: {body}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert!(groups.len() >= 3, "expected the worker and two runs of flaky: {groups:?}");
+    assert!(groups.len() >= 4, "expected the worker, db and two runs of flaky: {groups:?}");
 
     rustix::process::kill_process(pid, Signal::TERM).expect("send SIGTERM");
     receive_until(&mut notifications, "STOPPING=1", &mut messages).await;

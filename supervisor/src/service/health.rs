@@ -16,7 +16,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::{Error, SupervisorBuilder, SupervisorHandle, UnitKind, UnitState};
+use crate::{Error, SupervisorBuilder, SupervisorHandle, UnitKind, UnitState, UnitStatus};
 
 /// How long a health check may take before it counts as failed.
 pub const DEFAULT_HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
@@ -294,13 +294,17 @@ pub struct UnitHealth {
     pub ready: bool,
     /// Why it is, or is not, ready.
     pub reason: &'static str,
+    /// What it waits for, or what its readiness check said, when it is not
+    /// ready (see [`UnitStatus::not_ready`](crate::UnitStatus::not_ready)).
+    pub detail: Option<String>,
 }
 
-/// Whether a unit in `state` lets the supervisor be ready, and why.
-pub(crate) fn unit_verdict(state: UnitState) -> (bool, &'static str) {
-    match state {
-        UnitState::Running => (true, "running"),
-        UnitState::Waiting => (false, "waiting for its dependencies"),
+/// Whether a unit lets the supervisor be ready, and why.
+pub(crate) fn unit_verdict(unit: &UnitStatus) -> (bool, &'static str) {
+    match unit.state {
+        UnitState::Running if unit.ready => (true, "running"),
+        UnitState::Running => (false, "running, not ready yet"),
+        UnitState::Waiting => (false, "not started"),
         UnitState::Starting => (false, "not running yet"),
         UnitState::Backoff => (false, "waiting to restart"),
         UnitState::Failed => (false, "gave up: restart limit reached"),
@@ -313,7 +317,7 @@ pub(crate) fn unit_verdict(state: UnitState) -> (bool, &'static str) {
 /// The units' part of readiness, without running any check: whether every
 /// unit lets the supervisor be ready and no shutdown has begun.
 pub(crate) fn units_ready(handle: &SupervisorHandle) -> bool {
-    !handle.is_shutting_down() && handle.statuses().iter().all(|unit| unit_verdict(unit.state).0)
+    !handle.is_shutting_down() && handle.statuses().iter().all(|unit| unit_verdict(unit).0)
 }
 
 /// Whether the supervisor still runs: no shutdown has completed and not every
@@ -330,8 +334,9 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
         .statuses()
         .into_iter()
         .map(|unit| {
-            let (ready, reason) = unit_verdict(unit.state);
-            UnitHealth { name: unit.name, kind: unit.kind, state: unit.state, ready, reason }
+            let (ready, reason) = unit_verdict(&unit);
+            let detail = if ready { None } else { unit.not_ready };
+            UnitHealth { name: unit.name, kind: unit.kind, state: unit.state, ready, reason, detail }
         })
         .collect();
     let running = is_running(handle);
@@ -352,7 +357,8 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
         for unit in units.iter().filter(|unit| !unit.ready) {
             let liveness =
                 if failed_fails_liveness && unit.state == UnitState::Failed { "; this fails liveness" } else { "" };
-            reasons.push(format!("unit `{}` ({}): {}{liveness}", unit.name, unit.state, unit.reason));
+            let detail = unit.detail.as_deref().map_or_else(String::new, |detail| format!(" ({detail})"));
+            reasons.push(format!("unit `{}` ({}): {}{detail}{liveness}", unit.name, unit.state, unit.reason));
         }
     }
     let any_failed = units.iter().any(|unit| unit.state == UnitState::Failed);
@@ -563,11 +569,34 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_rules() {
-        assert!(unit_verdict(UnitState::Running).0);
-        assert!(unit_verdict(UnitState::Stopped).0);
-        assert!(unit_verdict(UnitState::Exited).0);
-        assert!(!unit_verdict(UnitState::Starting).0);
-        assert!(!unit_verdict(UnitState::Backoff).0);
-        assert!(!unit_verdict(UnitState::Failed).0);
+        let verdict = |state, ready| {
+            let status = UnitStatus {
+                name: "unit".to_owned(),
+                kind: UnitKind::Task,
+                state,
+                running: false,
+                pid: None,
+                restart_count: 0,
+                restarts_total: 0,
+                restarts_paused: false,
+                ready,
+                not_ready: None,
+                status_text: None,
+                last_start: None,
+                uptime: None,
+                exit_code: None,
+                signal: None,
+                last_error: None,
+            };
+            unit_verdict(&status).0
+        };
+        assert!(verdict(UnitState::Running, true));
+        assert!(!verdict(UnitState::Running, false), "running but not ready");
+        assert!(!verdict(UnitState::Waiting, false));
+        assert!(verdict(UnitState::Stopped, false));
+        assert!(verdict(UnitState::Exited, false));
+        assert!(!verdict(UnitState::Starting, false));
+        assert!(!verdict(UnitState::Backoff, false));
+        assert!(!verdict(UnitState::Failed, false));
     }
 }

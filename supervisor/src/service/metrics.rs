@@ -32,8 +32,9 @@ impl SupervisorHandle {
     /// | metric | type | meaning |
     /// | --- | --- | --- |
     /// | `supervisor_up` | gauge | 1 while the supervisor runs, 0 once it has shut down |
-    /// | `supervisor_ready` | gauge | 1 when every unit that should run is running and no shutdown has begun (health checks not run) |
+    /// | `supervisor_ready` | gauge | 1 when every unit that should run is ready and no shutdown has begun (health checks not run) |
     /// | `supervisor_unit_up` | gauge | 1 while a run of the unit is in progress |
+    /// | `supervisor_unit_ready` | gauge | 1 while the unit is ready (see [`Readiness`](crate::Readiness)) |
     /// | `supervisor_unit_state` | gauge | 1 for the state the unit is in (label `state`), 0 for the others |
     /// | `supervisor_unit_restarts_total` | counter | restarts performed since the supervisor started ([`UnitStatus::restarts_total`]) |
     /// | `supervisor_unit_last_exit_code` | gauge | exit code of the unit's last run, if it had one |
@@ -42,7 +43,7 @@ impl SupervisorHandle {
     /// | `supervisor_unit_uptime_seconds` | gauge | how long the unit's current run has lasted (0 when not running) |
     ///
     /// Every unit's samples carry the labels `unit` (its name) and `type`
-    /// (`task` or `process`). Reading the metrics reads the units' states
+    /// (`task`, `process` or `group`). Reading the metrics reads the units' states
     /// only: it runs no health check and takes no lock a restart holds for
     /// long.
     ///
@@ -85,13 +86,18 @@ fn metrics_text(handle: &SupervisorHandle) -> String {
         &mut out,
         "supervisor_ready",
         "gauge",
-        "1 when every unit that should run is running and no shutdown has begun (health checks not included).",
+        "1 when every unit that should run is ready and no shutdown has begun (health checks not included).",
     );
     let _ = writeln!(out, "supervisor_ready {}", u8::from(health::units_ready(handle)));
 
     family(&mut out, "supervisor_unit_up", "gauge", "1 while a run of the unit is in progress.");
     for (status, labels) in units() {
         let _ = writeln!(out, "supervisor_unit_up{{{labels}}} {}", u8::from(status.running));
+    }
+
+    family(&mut out, "supervisor_unit_ready", "gauge", "1 while the unit is ready.");
+    for (status, labels) in units() {
+        let _ = writeln!(out, "supervisor_unit_ready{{{labels}}} {}", u8::from(status.ready));
     }
 
     family(&mut out, "supervisor_unit_state", "gauge", "1 for the state the unit is in, 0 for the others.");

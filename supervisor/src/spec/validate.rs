@@ -49,11 +49,11 @@ pub(crate) fn check_dependencies(
             } else if let Some(at) = position(need) {
                 found.push(at);
             } else {
-                let hint = match (closest(need, names, unit), elsewhere(need)) {
-                    (Some(close), _) => format!(" (did you mean `{close}`?)"),
-                    (None, Some(path)) => format!(
+                let hint = match (elsewhere(need), closest(need, names, unit)) {
+                    (Some(path), _) => format!(
                         " (`{path}` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
                     ),
+                    (None, Some(close)) => format!(" (did you mean `{close}`?)"),
                     (None, None) => String::new(),
                 };
                 problems.push(Error::UnknownDependency { unit: join(prefix, unit), dependency: need.clone(), hint });

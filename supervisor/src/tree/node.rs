@@ -306,7 +306,11 @@ impl Node {
         match msg {
             Msg::Ended { unit, epoch, end } => self.on_ended(&unit, epoch, end),
             Msg::Ready { unit, epoch, ready, why } => {
-                if unit.record().epoch == epoch && unit.state() == UnitState::Running {
+                let current = {
+                    let record = unit.record();
+                    record.epoch == epoch && record.state == UnitState::Running
+                };
+                if current {
                     self.set_ready(&unit, ready, why);
                 }
             }

@@ -103,9 +103,12 @@ impl Record {
             (Some(waiting_on), _) if self.state == UnitState::Waiting => {
                 let each: Vec<String> = waiting_on
                     .iter()
-                    .map(|dependency| match dependency.record().not_ready.as_deref() {
-                        Some(why) => format!("`{}` (not ready: {why})", dependency.path),
-                        None => format!("`{}` ({})", dependency.path, dependency.state()),
+                    .map(|dependency| {
+                        let record = dependency.record();
+                        match record.not_ready.as_deref() {
+                            Some(why) => format!("`{}` (not ready: {why})", dependency.path),
+                            None => format!("`{}` ({})", dependency.path, record.state),
+                        }
                     })
                     .collect();
                 Some(format!("waiting for {}", each.join(", ")))

@@ -1,0 +1,519 @@
+//! Dependencies, readiness, liveness and watchdogs, with real processes
+//! (`sh`, `python3`, `systemd-notify`) and real sockets: start and stop
+//! orders, each readiness kind and probe kind, liveness and watchdog
+//! restarts, control calls along dependencies, and every bad input.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
+
+use supervisor::{
+    Context, DaemonSpec, Error, Event, EventKind, ExitReason, GroupSpec, Probe, Readiness, RestartOn, RestartPolicy,
+    ShutdownOrder, StopOutcome, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+};
+use tokio::sync::broadcast;
+
+const SEC: Duration = Duration::from_secs(1);
+/// How long anything with real processes may take before a test fails.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn idle(name: &str) -> TaskSpec {
+    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
+}
+
+fn sh(name: &str, script: &str) -> DaemonSpec {
+    DaemonSpec::new(name, "sh").args(["-c", script])
+}
+
+/// A port nobody listens on (bound, then let go).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+async fn ready(handle: &SupervisorHandle, name: &str) -> UnitStatus {
+    match tokio::time::timeout(DEADLINE, handle.wait_ready(name)).await {
+        Ok(status) => status.unwrap_or_else(|error| panic!("`{name}` never became ready: {error}")),
+        Err(_) => panic!("`{name}` not ready in time: {:?}", handle.status(name)),
+    }
+}
+
+async fn until(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
+    match tokio::time::timeout(DEADLINE, handle.wait_status(name, done)).await {
+        Ok(status) => status.expect("the unit exists"),
+        Err(_) => panic!("`{name}` never got there: {:?}", handle.status(name)),
+    }
+}
+
+/// Receives events until `done` accepts one; returns them all.
+async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        let event =
+            tokio::time::timeout(DEADLINE, events.recv()).await.expect("an event in time").expect("no event lost");
+        let last = done(&event);
+        seen.push(event);
+        if last {
+            return seen;
+        }
+    }
+}
+
+fn started(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|event| matches!(event.kind, EventKind::Started { .. }))
+        .map(|event| event.unit.as_str())
+        .collect()
+}
+
+fn stopped(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|event| matches!(event.kind, EventKind::Stopped { .. }))
+        .map(|event| event.unit.as_str())
+        .collect()
+}
+
+/// `python3` listening on `port` after `delay` seconds, for ever.
+fn listens_after(name: &str, port: u16, delay: &str) -> DaemonSpec {
+    let program = format!(
+        "import socket, time\ntime.sleep({delay})\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\ns.bind(('127.0.0.1', {port}))\ns.listen()\nwhile True:\n    s.accept()[0].close()\n"
+    );
+    DaemonSpec::new(name, "python3").args(["-c", &program])
+}
+
+#[tokio::test(start_paused = true)]
+async fn units_start_after_their_dependencies_and_stop_before_them() {
+    let sup = Supervisor::builder()
+        .task(idle("web").depends_on(["api"]))
+        .task(idle("api").depends_on(["db", "cache"]))
+        .task(idle("cache"))
+        .task(idle("db"))
+        .task(idle("lone"))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let seen =
+        events_until(&mut events, |event| event.unit == "web" && matches!(event.kind, EventKind::Started { .. })).await;
+    let order = started(&seen);
+    let at = |name| order.iter().position(|unit| *unit == name).unwrap();
+    assert!(at("db") < at("api") && at("cache") < at("api") && at("api") < at("web"), "{order:?}");
+    ready(&handle, "lone").await;
+    let report = handle.shutdown().await;
+    let stops: Vec<_> = report.units.iter().map(|unit| unit.name.as_str()).collect();
+    let at = |name| stops.iter().position(|unit| *unit == name).unwrap();
+    assert!(at("web") < at("api") && at("api") < at("db") && at("api") < at("cache"), "{stops:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_shutdown_asks_a_unit_only_after_its_dependents_stopped() {
+    let slow = |name: &str| {
+        TaskSpec::new(name, |ctx: Context| async move {
+            ctx.cancelled().await;
+            tokio::time::sleep(SEC).await;
+        })
+    };
+    let handle = Supervisor::builder()
+        .shutdown_order(ShutdownOrder::Concurrent)
+        .task(slow("db"))
+        .task(slow("api").depends_on(["db"]))
+        .task(slow("worker").depends_on(["db"]))
+        .task(slow("metrics"))
+        .build()
+        .unwrap()
+        .start();
+    ready(&handle, "worker").await;
+    let report = handle.shutdown().await;
+    assert_eq!(report.took, 2 * SEC, "two layers: api, worker and metrics together, then db");
+    assert_eq!(report.units.last().map(|unit| unit.name.as_str()), Some("db"));
+}
+
+#[tokio::test]
+async fn a_unit_waits_for_a_tcp_probe_of_its_dependency() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let handle = Supervisor::builder()
+        .daemon(listens_after("db", port, "0.5").readiness(Readiness::Probe(Probe::tcp(addr.clone()))))
+        .task(idle("api").depends_on(["db"]))
+        .build()
+        .unwrap()
+        .start();
+    let waiting =
+        until(&handle, "api", |status| status.not_ready.as_deref().is_some_and(|why| why.contains("refused"))).await;
+    assert_eq!(waiting.state, UnitState::Waiting);
+    let why = waiting.not_ready.unwrap();
+    assert!(why.starts_with("waiting for `db` (not ready: tcp 127.0.0.1:") && why.contains("refused"), "{why}");
+    let readiness = handle.health().await;
+    assert!(!readiness.ready);
+    assert!(
+        readiness.reasons.iter().any(|reason| reason.contains("api") && reason.contains("waiting for `db`")),
+        "{:?}",
+        readiness.reasons
+    );
+    let api = ready(&handle, "api").await;
+    assert_eq!(api.state, UnitState::Running);
+    assert!(handle.status("db").unwrap().ready);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_daemon_says_it_is_ready_over_the_notify_socket() {
+    let notify = if std::path::Path::new("/usr/bin/systemd-notify").exists() {
+        "sleep 0.3; systemd-notify --ready --status='warmed up'; exec sleep 60"
+    } else {
+        "sleep 0.3; python3 -c \"import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1\\nSTATUS=warmed up', os.environ['NOTIFY_SOCKET'])\"; exec sleep 60"
+    };
+    let handle = Supervisor::builder()
+        .daemon(sh("db", notify).readiness(Readiness::Notified))
+        .daemon(sh("plain", "echo \"socket=${NOTIFY_SOCKET:-none}\"; exec sleep 60"))
+        .build()
+        .unwrap()
+        .start();
+    let running = until(&handle, "db", |status| status.state == UnitState::Running).await;
+    assert!(!running.ready, "not ready before READY=1");
+    let db = ready(&handle, "db").await;
+    assert_eq!(db.status_text.as_deref(), Some("warmed up"));
+    until(&handle, "plain", |_| handle.tail("plain", 1).unwrap().len() == 1).await;
+    assert_eq!(handle.tail("plain", 1).unwrap(), ["socket=none"], "a daemon that does not notify gets no socket");
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_line_of_output_makes_a_daemon_ready() {
+    let handle = Supervisor::builder()
+        .daemon(
+            sh("web", "echo starting; sleep 0.3; echo 'listening on :8080'; exec sleep 60")
+                .readiness(Readiness::OutputLine("listening on".to_owned())),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let web = ready(&handle, "web").await;
+    assert!(
+        handle.tail("web", 5).unwrap().iter().any(|line| line.contains("listening on")),
+        "ready only after the line"
+    );
+    assert_eq!(web.state, UnitState::Running);
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_says_it_is_ready() {
+    let sup = Supervisor::builder()
+        .task(
+            TaskSpec::new("cache", |ctx: Context| async move {
+                tokio::time::sleep(5 * SEC).await;
+                ctx.ready();
+                ctx.ready();
+                ctx.cancelled().await;
+            })
+            .readiness(Readiness::Notified),
+        )
+        .task(idle("api").depends_on(["cache"]))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let began = tokio::time::Instant::now();
+    ready(&handle, "api").await;
+    assert_eq!(began.elapsed(), 5 * SEC);
+    let seen =
+        events_until(&mut events, |event| event.unit == "api" && matches!(event.kind, EventKind::Started { .. })).await;
+    let waiting: Vec<_> = seen
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::Waiting { on } => Some((event.unit.as_str(), on.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(waiting, [("api", vec!["cache".to_owned()])]);
+    assert_eq!(seen.iter().filter(|event| matches!(event.kind, EventKind::Ready) && event.unit == "cache").count(), 1);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_http_probe_waits_for_a_real_server() {
+    let port = free_port();
+    let dir = std::env::temp_dir();
+    let handle = Supervisor::builder()
+        .daemon(
+            sh("web", &format!("sleep 0.3; exec python3 -m http.server {port} --bind 127.0.0.1"))
+                .current_dir(&dir)
+                .readiness(Readiness::Probe(Probe::http(format!("http://127.0.0.1:{port}/")))),
+        )
+        .build()
+        .unwrap()
+        .start();
+    ready(&handle, "web").await;
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_exec_probe_and_a_check_decide_readiness() {
+    let flag = std::env::temp_dir().join(format!("supervisor-exec-probe-{}", std::process::id()));
+    let _ = std::fs::remove_file(&flag);
+    let open = Arc::new(AtomicBool::new(false));
+    let seen = open.clone();
+    let handle = Supervisor::builder()
+        .task(idle("file").readiness(Readiness::Probe(Probe::exec([
+            std::ffi::OsStr::new("test"),
+            std::ffi::OsStr::new("-e"),
+            flag.as_os_str(),
+        ]))))
+        .task(idle("gate").readiness(Readiness::Probe(Probe::check(move || {
+            let open = seen.load(Ordering::SeqCst);
+            async move { if open { Ok(()) } else { Err("the gate is closed") } }
+        }))))
+        .build()
+        .unwrap()
+        .start();
+    let gate = until(&handle, "gate", |status| status.not_ready.is_some()).await;
+    assert_eq!(gate.not_ready.as_deref(), Some("check: the gate is closed"));
+    open.store(true, Ordering::SeqCst);
+    ready(&handle, "gate").await;
+    assert!(!handle.status("file").unwrap().ready);
+    std::fs::write(&flag, b"").unwrap();
+    ready(&handle, "file").await;
+    let _ = std::fs::remove_file(&flag);
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_liveness_probe_restarts_a_task_as_unhealthy() {
+    let healthy = Arc::new(AtomicBool::new(true));
+    let probe_sees = healthy.clone();
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = runs.clone();
+    let sup = Supervisor::builder()
+        .task(
+            TaskSpec::new("worker", move |ctx: Context| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                async move { ctx.cancelled().await }
+            })
+            .liveness(
+                Probe::check(move || {
+                    let healthy = probe_sees.load(Ordering::SeqCst);
+                    async move { if healthy { Ok(()) } else { Err("stuck") } }
+                })
+                .period(SEC)
+                .failure_threshold(3),
+            )
+            .restart(RestartPolicy::new().delay(SEC)),
+        )
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    ready(&handle, "worker").await;
+    tokio::time::sleep(10 * SEC).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a passing probe leaves it alone");
+    healthy.store(false, Ordering::SeqCst);
+    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    let Some(EventKind::Exited { reason }) = seen.last().map(|event| &event.kind) else { unreachable!() };
+    assert_eq!(reason, &ExitReason::Unhealthy("check: stuck".to_owned()));
+    healthy.store(true, Ordering::SeqCst);
+    let worker =
+        until(&handle, "worker", |status| status.restart_count == 1 && status.state == UnitState::Running).await;
+    assert!(worker.last_error.unwrap().contains("liveness probe failed: check: stuck"));
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_daemon_whose_liveness_probe_fails_is_killed_and_restarted() {
+    let closed = free_port();
+    let handle = Supervisor::builder()
+        .daemon(
+            DaemonSpec::new("zombie-ish", "sleep")
+                .arg("60")
+                .liveness(
+                    Probe::tcp(format!("127.0.0.1:{closed}")).period(Duration::from_millis(50)).failure_threshold(2),
+                )
+                .restart(RestartPolicy::new().delay(Duration::from_secs(60))),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let first = until(&handle, "zombie-ish", |status| status.pid.is_some()).await.pid.unwrap();
+    let backoff = until(&handle, "zombie-ish", |status| status.state == UnitState::Backoff).await;
+    assert!(backoff.last_error.unwrap().contains("liveness probe failed: tcp 127.0.0.1:"));
+    let gone =
+        rustix::process::test_kill_process(rustix::process::Pid::from_raw(i32::try_from(first).unwrap()).unwrap());
+    assert!(gone.is_err(), "the unhealthy process was stopped");
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_task_that_stops_its_heartbeats_is_hung() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = runs.clone();
+    let sup = Supervisor::builder()
+        .task(
+            TaskSpec::new("poller", move |ctx: Context| {
+                let run = counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    for _ in 0..if run == 0 { 5 } else { u32::MAX } {
+                        ctx.heartbeat();
+                        tokio::select! {
+                            () = ctx.cancelled() => return,
+                            () = tokio::time::sleep(SEC) => {}
+                        }
+                    }
+                    ctx.cancelled().await; // hangs: no more heartbeats
+                }
+            })
+            .watchdog(3 * SEC)
+            .restart(RestartPolicy::new().delay(SEC)),
+        )
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let began = tokio::time::Instant::now();
+    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    assert!(matches!(seen.last().map(|event| &event.kind), Some(EventKind::Exited { reason: ExitReason::Hung })));
+    assert_eq!(began.elapsed(), 7 * SEC, "the last heartbeat at 4 s, then a whole period");
+    until(&handle, "poller", |status| status.restart_count == 1 && status.state == UnitState::Running).await;
+    tokio::time::sleep(60 * SEC).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "a run that beats in time is left alone");
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_daemon_is_hung_without_watchdog_pings_and_alive_with_them() {
+    let pinger = "import os, socket, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nprint('usec', os.environ['WATCHDOG_USEC'], flush=True)\nwhile True:\n    s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n    time.sleep(0.05)\n";
+    let handle = Supervisor::builder()
+        .daemon(
+            DaemonSpec::new("silent", "sleep")
+                .arg("60")
+                .watchdog(Duration::from_millis(300))
+                .restart(RestartPolicy::new().on(RestartOn::Never)),
+        )
+        .daemon(DaemonSpec::new("pinger", "python3").args(["-c", pinger]).watchdog(Duration::from_millis(300)))
+        .build()
+        .unwrap()
+        .start();
+    let silent = until(&handle, "silent", |status| status.state == UnitState::Exited).await;
+    assert!(silent.last_error.unwrap().contains("hung"), "{:?}", handle.status("silent"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let pinger = handle.status("pinger").unwrap();
+    assert_eq!((pinger.state, pinger.restart_count), (UnitState::Running, 0), "{pinger:?}");
+    assert_eq!(handle.tail("pinger", 1).unwrap(), ["usec 300000"]);
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn control_calls_follow_the_dependencies() {
+    let sup = Supervisor::builder()
+        .task(idle("db"))
+        .task(idle("api").depends_on(["db"]))
+        .task(idle("web").depends_on(["api"]))
+        .task(idle("other"))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    ready(&handle, "web").await;
+    while events.try_recv().is_ok() {}
+
+    handle.stop_unit("db").await.unwrap();
+    let seen: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert_eq!(stopped(&seen), ["web", "api", "db"]);
+    assert_eq!(handle.status("other").unwrap().state, UnitState::Running);
+
+    handle.start_unit("web").await.unwrap();
+    ready(&handle, "web").await;
+    let seen: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert_eq!(started(&seen), ["db", "api", "web"], "start_unit starts what a unit needs");
+
+    handle.restart("api").await.unwrap();
+    ready(&handle, "web").await;
+    let seen: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert_eq!(stopped(&seen), ["web", "api"]);
+    assert_eq!(started(&seen), ["api", "web"]);
+    assert_eq!(handle.status("db").unwrap().restarts_total, 0, "what api needs is left running");
+
+    let err = handle.remove("db").await.unwrap_err();
+    assert!(matches!(err, Error::HasDependents { .. }), "{err}");
+    assert!(err.to_string().contains("`api`"), "{err}");
+    let report = handle.remove("web").await.unwrap();
+    assert_eq!(report.outcome, StopOutcome::Graceful);
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dependency_restarted_by_its_policy_leaves_its_dependents_running_under_one_for_one() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = runs.clone();
+    let db = TaskSpec::new("db", move |ctx: Context| {
+        let run = counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if run == 0 {
+                tokio::time::sleep(SEC).await;
+                return Err("crashed");
+            }
+            ctx.cancelled().await;
+            Ok(())
+        }
+    });
+    let handle = Supervisor::builder()
+        .task(db.restart(RestartPolicy::new().delay(SEC)))
+        .task(idle("api").depends_on(["db"]))
+        .build()
+        .unwrap()
+        .start();
+    until(&handle, "db", |status| status.restart_count == 1 && status.ready).await;
+    let api = handle.status("api").unwrap();
+    assert_eq!((api.state, api.restarts_total), (UnitState::Running, 0));
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn units_added_at_run_time_may_depend_on_their_siblings() {
+    let handle = Supervisor::builder().group(GroupSpec::new("g").task(idle("db"))).build().unwrap().start();
+    handle.add_to("g", idle("api").depends_on(["db"])).await.unwrap();
+    ready(&handle, "g/api").await;
+    let err = handle.add_to("g", idle("web").depends_on(["apy"])).await.unwrap_err();
+    assert!(err.to_string().contains("did you mean `api`?"), "{err}");
+    handle.shutdown().await;
+}
+
+#[test]
+fn every_bad_dependency_and_probe_is_reported_at_once() {
+    let err = Supervisor::builder()
+        .task(idle("a").depends_on(["b"]))
+        .task(idle("b").depends_on(["c"]))
+        .task(idle("c").depends_on(["a"]))
+        .task(idle("self").depends_on(["self"]))
+        .task(idle("typo").depends_on(["lonely"]))
+        .task(idle("lone"))
+        .task(idle("outside").depends_on(["db"]))
+        .group(GroupSpec::new("storage").task(idle("db")))
+        .daemon(DaemonSpec::new("d1", "x").readiness(Readiness::Probe(Probe::tcp("localhost"))))
+        .daemon(DaemonSpec::new("d2", "x").readiness(Readiness::Probe(Probe::http("not a url"))))
+        .daemon(DaemonSpec::new("d3", "x").liveness(Probe::exec(Vec::<String>::new())))
+        .daemon(DaemonSpec::new("d4", "x").liveness(Probe::tcp("127.0.0.1:1").period(Duration::ZERO)))
+        .daemon(DaemonSpec::new("d5", "x").liveness(Probe::tcp("127.0.0.1:1").failure_threshold(0)))
+        .daemon(DaemonSpec::new("d6", "x").watchdog(Duration::ZERO))
+        .task(idle("t1").readiness(Readiness::OutputLine("x".to_owned())))
+        .build()
+        .unwrap_err();
+    let problems: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+    let has = |needle: &str| {
+        assert!(problems.iter().any(|problem| problem.contains(needle)), "no `{needle}` in {problems:#?}")
+    };
+    has("dependency cycle: a -> b -> c -> a");
+    has("`self` depends on itself");
+    has("`typo` depends on `lonely`, which is not a unit of its group (did you mean `lone`?)");
+    has("`outside` depends on `db`, which is not a unit of its group (`storage/db` is in another group");
+    has("readiness probe of `d1`");
+    has("readiness probe of `d2`");
+    has("liveness probe of `d3`");
+    has("liveness probe period of `d4`");
+    has("liveness probe failure_threshold of `d5`");
+    has("watchdog of `d6`");
+    has("readiness of `t1` is invalid: a task has no output to watch");
+    assert_eq!(problems.len(), 11, "{problems:#?}");
+}
