@@ -2,8 +2,9 @@
 //! hand, through `::supervisor::__private` only, with every duration a
 //! constant.
 
-use crate::ast::{Manifest, Supervised, SupervisedFn, TreeOptions, Unit, UnitKind, UnitOptions};
+use crate::ast::{Manifest, ProbeTuning, Supervised, SupervisedFn, TreeOptions, Unit, UnitKind, UnitOptions};
 use crate::errors::Errors;
+use crate::probe::{Probe, Readiness};
 use crate::typed;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -80,9 +81,7 @@ pub(crate) fn supervised(input: &Supervised, function: &SupervisedFn) -> TokenSt
     let setters = options.policy.setters(&private);
     let policy = quote!(#private::RestartPolicy::new() #setters);
     let name = input.unit_name().expect("a valid input is an fn");
-    let mut items = supervised_items(function, &name, &private, &body, &policy);
-    items.extend(deferred(options));
-    items
+    supervised_items(function, &name, &private, &body, &policy)
 }
 
 /// The type next to an `#[supervised]` fn, with `NAME`, `spec()` and the
@@ -133,7 +132,8 @@ pub(crate) fn supervised_items(
     }
 }
 
-/// `.stop_timeout(...)` and `.critical()` of a task or a daemon.
+/// `.stop_timeout(...)`, `.critical()`, readiness, liveness and the
+/// watchdog of a task or a daemon.
 fn run_setters(options: &UnitOptions, private: &TokenStream) -> TokenStream {
     let mut setters = TokenStream::new();
     if let Some(timeout) = &options.stop_timeout {
@@ -141,6 +141,7 @@ fn run_setters(options: &UnitOptions, private: &TokenStream) -> TokenStream {
         setters.extend(quote!(.stop_timeout(#timeout)));
     }
     setters.extend(critical(options));
+    setters.extend(watching(options, private));
     setters
 }
 
@@ -151,29 +152,62 @@ fn critical(options: &UnitOptions) -> TokenStream {
     }
 }
 
-/// The options the runtime of this version cannot run yet: each one an
-/// error on its key, so that nothing is silently left out.
-fn deferred(options: &UnitOptions) -> TokenStream {
-    let mut spans: Vec<(String, Span)> = Vec::new();
+/// `.readiness(...)`, `.liveness(...)` and `.watchdog(...)`.
+fn watching(options: &UnitOptions, private: &TokenStream) -> TokenStream {
+    let mut setters = TokenStream::new();
     if let Some(readiness) = &options.readiness {
-        spans.push(("ready".to_owned(), readiness.span));
+        let value = match &readiness.value {
+            Readiness::Started => quote!(#private::Readiness::Started),
+            Readiness::Notified => quote!(#private::Readiness::Notified),
+            Readiness::Probe(probe) => {
+                let probe = self::probe(probe, readiness.span, &options.readiness_tuning, private);
+                quote!(#private::Readiness::Probe(#probe))
+            }
+            Readiness::Output(text) => quote!(#private::Readiness::OutputLine(#private::String::from(#text))),
+        };
+        setters.extend(quote!(.readiness(#value)));
     }
     if let Some(liveness) = &options.liveness {
-        spans.push(("liveness".to_owned(), liveness.span));
+        let probe = probe(&liveness.value, liveness.span, &options.liveness_tuning, private);
+        setters.extend(quote!(.liveness(#probe)));
     }
-    for key in options.readiness_tuning.keys().into_iter().chain(options.liveness_tuning.keys()) {
-        spans.push((key.to_string(), key.span()));
+    if let Some((period, _)) = &options.watchdog {
+        let period = period.expand(private);
+        setters.extend(quote!(.watchdog(#period)));
     }
-    if let Some((_, key)) = &options.watchdog {
-        spans.push((key.to_string(), key.span()));
+    setters
+}
+
+/// A `Probe` with its settings; `http(...)` goes through a helper whose
+/// bound says, on the probe, that it needs the runtime's `http` feature.
+fn probe(probe: &Probe, span: Span, tuning: &ProbeTuning, private: &TokenStream) -> TokenStream {
+    let mut tokens = match probe {
+        Probe::Tcp(addr) => quote!(#private::Probe::tcp(#addr)),
+        Probe::Http(url) => {
+            let helper = respan(quote!(#private::http_probe::<#private::HttpProbe>), span);
+            quote!(#helper(#url))
+        }
+        Probe::Exec(command) => {
+            let words = std::iter::once(&command.program).chain(&command.args);
+            quote!(#private::Probe::exec([#(#words),*]))
+        }
+    };
+    let durations =
+        [("period", &tuning.period), ("timeout", &tuning.timeout), ("initial_delay", &tuning.initial_delay)];
+    for (setter, value) in durations {
+        if let Some((duration, _)) = value {
+            let setter = format_ident!("{}", setter);
+            let duration = duration.expand(private);
+            tokens.extend(quote!(.#setter(#duration)));
+        }
     }
-    spans
-        .into_iter()
-        .map(|(key, span)| {
-            let message = format!("`{key}` is checked, but this version of the runtime cannot run it yet");
-            quote_spanned!(span=> ::core::compile_error!(#message);)
-        })
-        .collect()
+    if let Some((n, _)) = &tuning.failures {
+        tokens.extend(quote!(.failure_threshold(#n)));
+    }
+    if let Some((n, _)) = &tuning.successes {
+        tokens.extend(quote!(.success_threshold(#n)));
+    }
+    tokens
 }
 
 /// The `Supervisor` a manifest describes: one builder chain, then an
@@ -195,12 +229,10 @@ pub(crate) fn manifest(manifest: &Manifest) -> TokenStream {
     let mut supervised = SupervisedEntries::default();
     supervised.collect(&manifest.units);
     let mut checks = supervised.prelude(&private);
-    let mut errors = TokenStream::new();
-    calls.extend(units(&manifest.units, &supervised, &private, &mut checks, &mut errors));
+    calls.extend(units(&manifest.units, &supervised, &private, &mut checks));
     let Some(handle) = &manifest.handle else {
         return quote! {
             {
-                #errors
                 #checks
                 #private::build_manifest(#private::Supervisor::builder() #calls)
             }
@@ -221,7 +253,6 @@ pub(crate) fn manifest(manifest: &Manifest) -> TokenStream {
     };
     let bodies = typed::Bodies {
         builder: quote! {
-            #errors
             #checks
             #private::Supervisor::builder() #calls
         },
@@ -337,13 +368,11 @@ fn units(
     supervised: &SupervisedEntries<'_>,
     private: &TokenStream,
     checks: &mut TokenStream,
-    errors: &mut TokenStream,
 ) -> TokenStream {
     checks.extend(name_checks(units, supervised, private));
     let mut calls = TokenStream::new();
     for unit in units {
         let options = &unit.options;
-        errors.extend(deferred(options));
         let mut tail = TokenStream::new();
         if !options.depends_on.is_empty() {
             let names = options.depends_on.iter().map(|name| {
@@ -406,7 +435,7 @@ fn units(
                 spec.extend(options.policy.expand(private));
                 spec.extend(critical(options));
                 spec.extend(tail);
-                spec.extend(self::units(children, supervised, private, checks, errors));
+                spec.extend(self::units(children, supervised, private, checks));
                 quote!(.group(#spec))
             }
         });
@@ -532,10 +561,29 @@ mod tests {
     }
 
     #[test]
-    fn options_the_runtime_cannot_run_yet_are_errors() {
-        let output = expanded(quote!(daemon d = "d" { ready = notified, watchdog = "1s" };));
-        assert!(output.contains("`ready` is checked, but this version of the runtime cannot run it yet"), "{output}");
-        assert!(output.contains("`watchdog` is checked"), "{output}");
+    fn readiness_liveness_and_watchdog() {
+        let output = squash(&expanded(quote! {
+            daemon db = "pg" {
+                ready = tcp("127.0.0.1:5432"), readiness_period = "2s", readiness_failures = 2,
+                liveness = exec("pg_isready -q"), liveness_timeout = "1s", liveness_initial_delay = "5s",
+                liveness_successes = 2, watchdog = "30s",
+            };
+            task api = api { ready = notified, liveness = http("http://127.0.0.1:8081/health") };
+            daemon web = "web" { ready = output("listening on") };
+        }));
+        let p = "::supervisor::__private";
+        let contains = |expected: &str| assert!(output.contains(&squash(expected)), "{output}\n{expected}");
+        contains(&format!(
+            ".readiness({p}::Readiness::Probe({p}::Probe::tcp(\"127.0.0.1:5432\").period({p}::Duration::new(2u64,0u32)).failure_threshold(2u32)))"
+        ));
+        contains(&format!(
+            ".liveness({p}::Probe::exec([\"pg_isready\",\"-q\"]).timeout({p}::Duration::new(1u64,0u32)).initial_delay({p}::Duration::new(5u64,0u32)).success_threshold(2u32))"
+        ));
+        contains(&format!(".watchdog({p}::Duration::new(30u64,0u32))"));
+        contains(&format!(
+            ".readiness({p}::Readiness::Notified).liveness({p}::http_probe::<{p}::HttpProbe>(\"http://127.0.0.1:8081/health\"))"
+        ));
+        contains(&format!(".readiness({p}::Readiness::OutputLine({p}::String::from(\"listening on\")))"));
     }
 
     #[test]

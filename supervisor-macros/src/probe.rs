@@ -17,7 +17,6 @@ pub(crate) enum Probe {
     /// `http("http://...")`: a GET answers 2xx or 3xx.
     Http(LitStr),
     /// `exec("command")`: the command exits 0.
-    #[allow(dead_code, reason = "read by the expansion of probes, written once the runtime has them")]
     Exec(Command),
 }
 

@@ -13,13 +13,43 @@ pub use std::time::Duration;
 pub use std::vec::Vec;
 
 pub use crate::{
-    Context, DaemonSpec, GroupSpec, MaxRestarts, Output, RestartOn, RestartPolicy, ShutdownOrder, Signal, Strategy,
-    Supervisor, SupervisorBuilder, SupervisorHandle, TaskSpec, UnitRef,
+    Context, DaemonSpec, GroupSpec, MaxRestarts, Output, Probe, Readiness, RestartOn, RestartPolicy, ShutdownOrder,
+    Signal, Strategy, Supervisor, SupervisorBuilder, SupervisorHandle, TaskSpec, UnitRef,
 };
 
 /// Builds a supervisor whose names and programs the macro has already checked.
 pub fn build_manifest(builder: SupervisorBuilder) -> Supervisor {
     builder.build_unchecked()
+}
+
+/// `http("...")` in a manifest: `Probe::http`, which needs the `http`
+/// feature; without it, the bound of `http_probe` fails on the probe and
+/// says so.
+#[diagnostic::on_unimplemented(
+    message = "`http(...)` probes need the `http` feature of the supervisor crate",
+    label = "an HTTP probe",
+    note = "enable it in Cargo.toml: `tokio-supervisor = {{ version = \"...\", features = [\"http\"] }}`, or probe with `tcp(...)` or `exec(...)`"
+)]
+pub trait HttpProbes {}
+
+/// The type `http_probe` is called with: `HttpProbes` only with the `http`
+/// feature.
+#[derive(Debug)]
+pub struct HttpProbe;
+
+#[cfg(feature = "http")]
+impl HttpProbes for HttpProbe {}
+
+/// `Probe::http(url)`, for the types that say the feature is on.
+#[cfg(feature = "http")]
+pub fn http_probe<T: HttpProbes>(url: &str) -> Probe {
+    Probe::http(url)
+}
+
+/// Never called: the bound fails without the `http` feature.
+#[cfg(not(feature = "http"))]
+pub fn http_probe<T: HttpProbes>(_url: &str) -> Probe {
+    unreachable!("`HttpProbes` has no impl without the `http` feature")
 }
 
 /// The path of the unit `name` in the group at `group`, for the typed form

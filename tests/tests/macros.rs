@@ -328,3 +328,87 @@ async fn typed_manifest_from_its_builder() {
     clone.storage.postgres.wait_ready().await.unwrap();
     services.handle().shutdown().await;
 }
+
+/// Records the unit's name when a run starts, then runs until stopped;
+/// ready at once, or, with `ready_after`, once that long has passed.
+fn records(
+    order: &Arc<std::sync::Mutex<Vec<String>>>,
+    ready_after: Option<Duration>,
+) -> impl Fn(Context) -> BoxedRun + Send + Sync + use<> {
+    let order = order.clone();
+    move |ctx: Context| {
+        order.lock().unwrap().push(ctx.name().to_owned());
+        Box::pin(async move {
+            if let Some(delay) = ready_after {
+                tokio::time::sleep(delay).await;
+                ctx.ready();
+            }
+            ctx.cancelled().await;
+            Ok(())
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn manifest_dependencies_order_the_start() {
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sup = supervise! {
+        task api = records(&order, None) { depends_on = [storage] };
+        group storage {} {
+            task migrate = records(&order, None) { depends_on = [postgres] };
+            task postgres = records(&order, Some(Duration::from_secs(2))) { ready = notified };
+        }
+        task web = records(&order, None) { depends_on = [api] };
+    };
+    let started = tokio::time::Instant::now();
+    let handle = sup.start();
+    handle.wait_state("storage/postgres", UnitState::Running).await.unwrap();
+    for waiting in ["api", "storage/migrate", "web"] {
+        assert_eq!(handle.status(waiting).unwrap().state, UnitState::Waiting, "{waiting}");
+    }
+    handle.wait_ready("web").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_secs(2), "{:?}", started.elapsed());
+    let names: Vec<String> = order.lock().unwrap().clone();
+    assert_eq!(names, ["storage/postgres", "storage/migrate", "api", "web"]);
+    let report = handle.shutdown().await;
+    let stopped: Vec<&str> = report.units.iter().map(|unit| unit.name.as_str()).collect();
+    assert_eq!(stopped, ["web", "api", "storage/migrate", "storage/postgres", "storage"], "{report}");
+}
+
+#[tokio::test]
+async fn manifest_readiness_from_output_and_a_liveness_probe() {
+    let handle = supervise! {
+        daemon db = "sh -c 'sleep 0.2; echo database system is ready; exec sleep 60'" {
+            ready = output("system is ready"),
+        };
+        task api = |ctx: Context| async move { ctx.cancelled().await } { depends_on = [db] };
+        daemon sick = "sleep 60" {
+            liveness = exec("false"), liveness_period = "50ms", liveness_failures = 2, max = 0,
+        };
+    }
+    .start();
+    let api = handle.wait_ready("api").await.unwrap();
+    assert!(api.running);
+    assert!(handle.status("db").unwrap().ready);
+    let sick = wait_for(&handle, "sick", UnitState::Failed).await;
+    assert!(sick.last_error.as_deref().is_some_and(|error| !error.is_empty()), "{sick:?}");
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn manifest_watchdog_stops_a_silent_task() {
+    let sup = supervise! {
+        task silent = |_ctx: Context| std::future::pending::<()>() { watchdog = "1s", max = 0 };
+    };
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    loop {
+        let event = events.recv().await.unwrap();
+        if let supervisor::EventKind::Exited { reason } = event.kind {
+            assert_eq!(reason, supervisor::ExitReason::Hung);
+            break;
+        }
+    }
+    wait_for(&handle, "silent", UnitState::Failed).await;
+    handle.shutdown().await;
+}

@@ -22,6 +22,25 @@ pub async fn every_option(ctx: Context) -> anyhow::Result<()> {
 #[supervised]
 async fn no_options(_: supervisor::Context) {}
 
+#[supervised(
+    critical,
+    ready = tcp("127.0.0.1:8080"),
+    readiness_period = "1s",
+    readiness_timeout = "200ms",
+    readiness_initial_delay = "0s",
+    readiness_failures = 2,
+    readiness_successes = 1,
+    liveness = http("http://127.0.0.1:8080/health"),
+    liveness_period = "10s",
+    liveness_failures = 3,
+    watchdog = "30s"
+)]
+async fn watched(ctx: Context) {
+    ctx.heartbeat();
+    ctx.ready();
+    ctx.cancelled().await;
+}
+
 #[supervised(max = 0)]
 async fn no_context() -> Result<(), std::io::Error> {
     Ok(())
@@ -47,7 +66,8 @@ fn main() {
     assert_eq!(every_option::NAME, "custom");
     assert_eq!(no_options::NAME, "no_options");
     assert_eq!(jobs::nested::NAME, "nested");
-    let specs: [TaskSpec; 5] = [
+    let specs: [TaskSpec; 6] = [
+        watched::spec(),
         every_option::spec(),
         no_options::spec(),
         no_context::spec(),

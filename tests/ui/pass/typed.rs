@@ -22,15 +22,22 @@ supervise! {
     strategy = "one_for_one";
     intensity = 10; period = "60s";
     group storage { strategy = "rest_for_one", intensity = 3, period = "30s", restart = "5s", max = 2 } {
-        daemon postgres = "postgres -D /var/lib/pg" { success_codes = [0, 143] };
-        group "hot-cache" {} {
-            daemon redis = "redis-server";
-            task indexer;
+        daemon postgres = "postgres -D /var/lib/pg" {
+            ready = tcp("127.0.0.1:5432"), readiness_period = "1s", readiness_timeout = "500ms",
+            success_codes = [0, 143],
+        };
+        task migrate = |_ctx: Context| async {} { depends_on = [postgres], on = "failure" };
+        group "hot-cache" { depends_on = [migrate] } {
+            daemon redis = "redis-server" { ready = output("Ready to accept connections") };
+            task indexer { depends_on = [redis], ready = notified, watchdog = "30s" };
         }
     }
-    task api = api { critical };
-    daemon "web-1" = "web";
-    daemon r#type = "kind";
+    task api = api { depends_on = [storage], ready = notified, critical };
+    daemon "web-1" = "web" {
+        depends_on = [api],
+        liveness = http("http://127.0.0.1:8081/health"), liveness_period = "10s", liveness_failures = 3,
+    };
+    daemon r#type = "kind" { liveness = exec("pg_isready -q"), liveness_initial_delay = "5s", liveness_successes = 1 };
 }
 
 mod private {
