@@ -1,5 +1,6 @@
-//! Both macros together: `#[supervised]` tasks and a `supervise!` manifest
-//! with a daemon, run for a few seconds, then shut down gracefully.
+//! Both macros together: `#[supervised]` tasks and a typed `supervise!`
+//! manifest with a group, a daemon that others depend on, and the typed
+//! handle it defines; run for a few seconds, then shut down gracefully.
 //!
 //! ```text
 //! cargo run -p supervisor-examples --example macros
@@ -27,35 +28,53 @@ async fn flaky(ctx: Context) -> Result<(), String> {
     Err(format!("run {} failed", ctx.restart_count() + 1))
 }
 
-async fn heartbeat(ctx: Context) {
-    ctx.cancelled().await;
+/// Runs once the database is ready, then is done.
+async fn migrate(ctx: Context) -> Result<(), String> {
+    tracing::info!(unit = ctx.name(), "migrating");
+    Ok(())
+}
+
+supervise! {
+    /// The units of this example, one field each.
+    struct Services;
+    shutdown_timeout = "5s";
+    group storage { strategy = "rest_for_one", intensity = 5, period = "1m" } {
+        // Ready once it prints its line, like a database that says so.
+        daemon db = "sh -c 'sleep 0.3; echo database system is ready; exec sleep 30'" {
+            ready = output("database system is ready"),
+            restart = "1s", max = 3, stop_signal = "TERM", stop_timeout = "2s",
+            env = { PGDATA = "/tmp/example-db" },
+        };
+        task migrate = migrate { depends_on = [db], on = "failure" };
+    }
+    task ticker { depends_on = [storage] };
+    task flaky;
 }
 
 #[tokio::main]
-async fn main() {
+async fn main() -> Result<(), supervisor::Error> {
     tracing_subscriber::fmt().with_env_filter("info").init();
 
-    let sup = supervise! {
-        shutdown_timeout = "5s";
-        task ticker;
-        task flaky;
-        task heartbeat = heartbeat { stop_timeout = "1s" };
-        daemon greeter = "sh -c 'echo hello from a daemon; sleep 30'" {
-            restart = "1s", max = 3, stop_signal = "TERM", stop_timeout = "2s",
-            env = { GREETING = "hello" },
-        };
-    };
-    let handle = sup.start();
+    let services = Services::start();
+    // `ticker` waits for the group `storage`, which is ready once `db` is.
+    let ticker = services.ticker.wait_ready().await?;
+    println!("{} is ready; storage/db said: {:?}", ticker.name, services.storage.db.tail(5)?);
+    services.storage.migrate.wait_state(UnitState::Exited).await?;
 
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    for status in handle.statuses() {
+    // A unit of a group, then the group itself (through its own UnitRef).
+    services.storage.db.restart().await?;
+    services.storage.wait_ready().await?;
+
+    services.flaky.wait_state(UnitState::Failed).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for status in services.handle().statuses() {
         println!(
-            "{:<10} {:?} restarts={} last_error={:?}",
-            status.name, status.state, status.restart_count, status.last_error
+            "{:<16} {:<8} ready={:<5} restarts={} last_error={:?}",
+            status.name, status.state, status.ready, status.restart_count, status.last_error
         );
     }
-    assert_eq!(handle.status("flaky").map(|s| s.state), Some(UnitState::Failed));
 
-    let report = handle.shutdown().await;
+    let report = services.handle().shutdown().await;
     println!("{report}");
+    Ok(())
 }

@@ -40,8 +40,8 @@ use proc_macro::TokenStream;
 /// (`"always" | "failure" | "never"`), `backoff`, `max_delay`, `jitter`,
 /// `reset_after`, `window` + `window_max`, `stop_timeout`, `name`, and
 /// `crate` (the path of the runtime crate when it is renamed); `critical`,
-/// `ready`, `liveness` and their `readiness_*`/`liveness_*` settings and
-/// `watchdog` are checked, and expanded as the runtime supports them.
+/// `ready`, `liveness` with their `readiness_*`/`liveness_*` settings, and
+/// `watchdog`.
 ///
 /// The fn's body is kept as tokens, never parsed: an error in it is the
 /// compiler's, where it is, and the spec is still generated.
@@ -77,8 +77,10 @@ fn supervised_tokens(args: proc_macro2::TokenStream, item: proc_macro2::TokenStr
     }
 }
 
-/// A manifest of daemons and tasks, checked at compile time, that
-/// evaluates to a `Supervisor`.
+/// A manifest of daemons, tasks and groups, checked at compile time, that
+/// evaluates to a `Supervisor`; with `pub struct Services;` as its first
+/// line, it defines that type instead: a typed handle whose fields are the
+/// units' `UnitRef`s, nested as the groups are.
 ///
 /// ```text
 /// let sup: Supervisor = supervise! {
@@ -109,6 +111,21 @@ fn supervised_tokens(args: proc_macro2::TokenStream, item: proc_macro2::TokenStr
 /// dependency that closes it), a unit of another group, a duplicate name
 /// in a group, an unknown strategy and a malformed probe address are
 /// compile errors on the offending token.
+///
+/// The typed form:
+///
+/// ```text
+/// supervise! {
+///     pub struct Services;
+///     group storage {} { daemon postgres = "postgres"; }
+///     task api = api { depends_on = [storage] };
+/// }
+///
+/// let services = Services::start();          // or Services::from_handle(Services::builder()....build()?.start())
+/// services.storage.postgres.restart().await?;
+/// services.storage.stop().await?;            // ServicesStorage: Deref<Target = UnitRef>
+/// services.handle().shutdown().await;
+/// ```
 ///
 /// # Equivalent code
 ///

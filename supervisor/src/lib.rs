@@ -115,7 +115,9 @@ pub use unit_ref::UnitRef;
 /// Options: `restart = "5s"` (delay), `max = -1 | n` (`-1` is unlimited, `0` means never restart),
 /// `on = "always" | "failure" | "never"`, `backoff = 2.0`, `max_delay = "1m"` (needs `backoff`),
 /// `jitter = 0.1`, `reset_after = "5m"`, `window = "30s"` with `window_max = 5`, `stop_timeout = "10s"`,
-/// `name = "custom"`, and `crate = "path"` (when the crate is renamed).
+/// `name = "custom"`, and `crate = "path"` (when the crate is renamed); `critical`, `ready = notified |
+/// tcp("host:port") | http("url") | exec("program args")`, `liveness = tcp(..) | http(..) | exec(..)` with
+/// their `readiness_*` and `liveness_*` settings, and `watchdog = "30s"`, as in [`supervise!`].
 ///
 /// ```rust
 /// use supervisor::{supervised, Context, Supervisor, UnitState};
@@ -159,7 +161,8 @@ pub use unit_ref::UnitRef;
 pub use supervisor_macros::supervised;
 
 #[cfg(feature = "macros")]
-/// A manifest of daemons and tasks, checked at compile time, that evaluates to a `Supervisor`.
+/// A manifest of daemons, tasks and groups, checked at compile time, that evaluates to a `Supervisor`
+/// or, with a `struct` line first, defines a typed handle.
 ///
 /// ```rust
 /// use supervisor::{supervise, supervised, Context, Supervisor};
@@ -184,6 +187,27 @@ pub use supervisor_macros::supervised;
 /// # let _ = sup;
 /// ```
 ///
+/// # The grammar
+///
+/// ```text
+/// supervise! {
+///     pub struct Services;                      // optional, first: the typed form (below)
+///     shutdown_timeout = "30s";                 // settings of the whole manifest
+///     shutdown_order = "sequential";            // or "concurrent"
+///     strategy = "one_for_one";                 // the root group's: one_for_one | one_for_all | rest_for_one
+///     intensity = 10; period = "60s";           // more than 10 restarts within 60 s: the root gives up
+///     crate = "supervisor";                     // the crate's path, when it is renamed
+///
+///     daemon NAME = "program args" { options };
+///     daemon NAME = ["program", "arg", ...] { options };
+///     task NAME = EXPR { options };
+///     task PATH { options };                    // an #[supervised] fn
+///     group NAME { group options } {            // no `;` after the closing brace
+///         entries, nested to any depth
+///     }
+/// }
+/// ```
+///
 /// Entries:
 /// - `daemon NAME = "program args";` splits the string at compile time the way a POSIX shell splits words
 ///   (with quotes and backslashes) but never runs a shell. An unquoted `|`, `&&`, `;`, `>`, `<`, `&`,
@@ -194,14 +218,122 @@ pub use supervisor_macros::supervised;
 ///   the fn (its `name` option, else the fn's name); two units with one name are a compile error on the
 ///   later entry, and a path to a plain fn (not `#[supervised]`) is one too: write `task NAME = path;`.
 /// - `task NAME = EXPR;` adds a path to an async fn taking `Context`, or a closure.
-/// - The `{ ... }` options: `restart`, `max`, `on`, `backoff`, `max_delay`, `jitter`, `reset_after`, `window`,
-///   `window_max` and `stop_timeout`. Daemons also accept `stop_signal = "TERM" | "SIGTERM" | ...`,
-///   `dir = "..."` and `env = { KEY = "value", ... }`.
-/// - Settings: `shutdown_timeout = "30s";`, `shutdown_order = "sequential" | "concurrent";` (see
-///   [`ShutdownOrder`]) and `crate = "path";`.
-/// - NAME is an identifier or a string literal, such as `daemon "my-web" = ...`.
+/// - `group NAME { options } { entries }` adds a [`GroupSpec`]: its units are named by path
+///   (`"storage/postgres"`), and the manifest names them, in `depends_on`, by their own names.
+/// - NAME is an identifier or a string literal, such as `daemon "my-web" = ...`; it may not contain `/`.
+///
+/// Options of tasks and daemons:
+/// - the restart policy: `restart = "5s"` (delay), `max = -1 | n`, `on = "always" | "failure" | "never"`,
+///   `backoff = 2.0`, `max_delay = "1m"`, `jitter = 0.1`, `reset_after = "5m"`, `window = "30s"` with
+///   `window_max = 5`; and `stop_timeout = "10s"`;
+/// - `critical` (or `critical = true | false`): when the unit ends for good, its group ends too;
+/// - `depends_on = [a, b]`: siblings in the same group that must be ready before it starts;
+/// - `ready = started | notified | tcp("host:port") | http("http://...") | exec("program args") |
+///   output("text")` (see [`Readiness`]; `output` is for daemons), with `readiness_period`,
+///   `readiness_timeout`, `readiness_initial_delay`, `readiness_failures` and `readiness_successes` for a
+///   probe;
+/// - `liveness = tcp(...) | http(...) | exec(...)` (see [`Probe`]), with `liveness_period`,
+///   `liveness_timeout`, `liveness_initial_delay`, `liveness_failures` and `liveness_successes`;
+/// - `watchdog = "30s"`: a task that calls `ctx.heartbeat()` less often (a process that sends
+///   `WATCHDOG=1` less often) is hung;
+/// - daemons only: `stop_signal = "TERM" | "SIGTERM" | ...`, `dir = "..."`, `env = { KEY = "value", ... }`,
+///   `success_codes = [0, 143]`.
+///
+/// Options of groups: `strategy`, `intensity` with `period`, the restart policy (how its parent restarts it
+/// once it failed), `critical` and `depends_on`.
+///
+/// ```rust
+/// use supervisor::{supervise, Context, Supervisor};
+///
+/// async fn migrate(_ctx: Context) -> anyhow::Result<()> {
+///     Ok(())
+/// }
+///
+/// async fn api(ctx: Context) {
+///     ctx.ready();
+///     ctx.cancelled().await;
+/// }
+///
+/// let sup: Supervisor = supervise! {
+///     strategy = "one_for_one";
+///     intensity = 10; period = "60s";
+///     group storage { strategy = "rest_for_one", intensity = 3, period = "30s", restart = "5s", max = 2 } {
+///         daemon postgres = "postgres -D /var/lib/pg" { ready = tcp("127.0.0.1:5432"), success_codes = [0, 143] };
+///         task migrate = migrate { depends_on = [postgres], on = "failure" };
+///     }
+///     task api = api { depends_on = [storage], ready = notified, critical };
+///     daemon worker = "worker" { liveness = exec("worker --check"), liveness_period = "10s" };
+///     daemon poller = "poller" { watchdog = "30s" };
+/// };
+/// # let _ = sup;
+/// ```
+///
+/// Everything that can be checked at compile time is, every error of one manifest at once, each on the
+/// offending token: durations, ranges, unknown or repeated options, duplicate names in a group, commands,
+/// an unknown dependency (with the closest sibling), a dependency cycle (on the dependency that closes
+/// it, naming the whole cycle), a dependency on a unit of another group (saying where it is), an unknown
+/// strategy, `intensity` without `period`, a probe address without a port or a URL that does not parse.
+///
+/// # The typed form
+///
+/// With `pub struct Services;` (any attributes, visibility and name) as its first line, the manifest
+/// defines that type instead of evaluating to a `Supervisor`. Its fields are [`UnitRef`]s named as the
+/// manifest names the units and nested as the groups are, so a misspelt unit is a compile error (rustc's
+/// "no field `postgress` on type `ServicesStorage`", with the right name suggested), not a run-time
+/// `Error::UnknownUnit`:
+///
+/// - `Services::start()` starts the units on the current tokio runtime and returns `Services`
+///   (outside a runtime it panics, like [`Supervisor::start`]);
+/// - `Services::builder()` returns the [`SupervisorBuilder`] with every unit and setting registered, to add
+///   what the manifest does not say (a PID file, health checks, an HTTP endpoint); build it, start it, and
+///   `Services::from_handle(handle)` gives the `Services` of what it started;
+/// - `services.handle()` is the [`SupervisorHandle`], for the calls that name no unit;
+/// - `services.api` is the `UnitRef` of `api`: `status()`, `restart()`, `stop()`, `start()`,
+///   `wait_ready()`, `wait_state(..)`, `tail(n)`, `signal(..)`, `remove()`;
+/// - `services.storage` is of the generated type `ServicesStorage` (the typed form's name and the
+///   group's path in UpperCamelCase): it dereferences to the group's own `UnitRef`
+///   (`services.storage.restart().await?` restarts the group) and has a field per unit of the group
+///   (`services.storage.postgres`).
+///
+/// A name that is no identifier becomes one: `"web-1"` is the field `web_1`, a keyword is a raw
+/// identifier (`r#type`); two names that become the same field are a compile error. A `task path;`
+/// entry's field is named after the fn, its `UnitRef` by the unit's name. The types are `Clone` and
+/// `Debug`, documented, and raise no lint. The task expressions of a typed manifest are evaluated in
+/// `Services::builder()`, an associated fn, so they cannot use local variables: give fns, or closures
+/// that capture nothing.
+///
+/// ```rust
+/// use supervisor::{supervise, Context, UnitState};
+///
+/// async fn idle(ctx: Context) {
+///     ctx.cancelled().await;
+/// }
+///
+/// supervise! {
+///     /// The units of this service.
+///     pub struct Services;
+///     group storage { strategy = "rest_for_one" } {
+///         task postgres = idle;
+///         task migrate = idle { depends_on = [postgres] };
+///     }
+///     task api = idle { depends_on = [storage] };
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// let services = Services::start();
+/// services.api.wait_ready().await?;
+/// services.storage.postgres.restart().await?;             // takes `migrate` along, as it depends on it
+/// assert_eq!(services.storage.migrate.path(), "storage/migrate");
+/// services.storage.wait_state(UnitState::Running).await?; // the group's own UnitRef
+/// services.handle().shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 ///
 /// # Equivalent code
+///
+/// The first manifest above is:
 ///
 /// ```rust
 /// # use supervisor::{Context, DaemonSpec, MaxRestarts, RestartPolicy, Signal, Supervisor, TaskSpec};
@@ -230,6 +362,41 @@ pub use supervisor_macros::supervised;
 ///     .unwrap(); // the macro checked the names and commands at compile time
 /// # let _ = sup;
 /// ```
+///
+/// The tree:
+///
+/// ```rust
+/// # use supervisor::{Context, DaemonSpec, GroupSpec, MaxRestarts, Probe, Readiness, RestartOn, RestartPolicy, Strategy, Supervisor, TaskSpec};
+/// # use std::time::Duration;
+/// # async fn migrate(_ctx: Context) -> anyhow::Result<()> { Ok(()) }
+/// # async fn api(ctx: Context) { ctx.cancelled().await }
+/// let sup = Supervisor::builder()
+///     .strategy(Strategy::OneForOne)
+///     .intensity(10, Duration::new(60, 0))
+///     .group(
+///         GroupSpec::new("storage")
+///             .strategy(Strategy::RestForOne)
+///             .intensity(3, Duration::new(30, 0))
+///             .restart(RestartPolicy::new().delay(Duration::new(5, 0)).max_restarts(MaxRestarts::AtMost(2)))
+///             .daemon(
+///                 DaemonSpec::new("postgres", "postgres")
+///                     .args(["-D", "/var/lib/pg"])
+///                     .success_codes([0, 143])
+///                     .readiness(Readiness::Probe(Probe::tcp("127.0.0.1:5432"))),
+///             )
+///             .task(TaskSpec::new("migrate", migrate).restart(RestartPolicy::new().on(RestartOn::Failure)).depends_on(["postgres"])),
+///     )
+///     .task(TaskSpec::new("api", api).critical().readiness(Readiness::Notified).depends_on(["storage"]))
+///     .daemon(DaemonSpec::new("worker", "worker").liveness(Probe::exec(["worker", "--check"]).period(Duration::new(10, 0))))
+///     .daemon(DaemonSpec::new("poller", "poller").watchdog(Duration::new(30, 0)))
+///     .build()
+///     .unwrap();
+/// # let _ = sup;
+/// ```
+///
+/// And the typed form is, besides the types, `Services::builder()` returning that builder (before
+/// `build()`), `Services::start()` being `Services::from_handle(builder.build()?.start())`, and
+/// `from_handle` filling each field with `handle.unit("storage/postgres")`.
 pub use supervisor_macros::supervise;
 
 /// The README's examples, compiled as doctests so that the front page stays
