@@ -386,6 +386,11 @@ fn run_probe(name: &str) -> String {
         // To profile: 10k restarts, over and over.
         "repeat-restart" => repeat(&rt, || supervised_restarts(10_000)),
         "repeat-raw-restart" => repeat(&rt, || raw_restarts(10_000)),
+        // Start and stop of 10k; the median is of the start (build + start()).
+        "repeat-start-stop" => repeat(&rt, || async {
+            let [built, started, _, _] = supervised_start_stop(ShutdownOrder::Sequential).await;
+            built + started
+        }),
         _ => panic!("unknown probe {name}"),
     }
 }
