@@ -9,8 +9,10 @@
 //! - `stop/supervised`: `stop_unit` of a daemon `sleep` (signal to the
 //!   group, wait, reap, drain, state updated), from the call to its return.
 //!
-//! Run with `cargo bench -p tokio-supervisor --bench processes`. The ratios are
-//! printed at the end, measured in rounds that alternate raw and supervised.
+//! Run with `cargo bench -p tokio-supervisor --bench processes` (about a
+//! minute), or `-- --quick` for the ratios alone from fewer rounds. The
+//! ratios are printed at the end, measured in rounds that alternate raw and
+//! supervised.
 
 use std::time::{Duration, Instant};
 
@@ -120,7 +122,7 @@ async fn supervised_stop(iters: u64, output: Output) -> Duration {
 fn benches(c: &mut Criterion) {
     let rt = runtime();
     let mut group = c.benchmark_group("spawn_wait");
-    group.sample_size(20).measurement_time(Duration::from_secs(4));
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(2));
     group.bench_function("raw", |b| {
         b.iter_custom(|iters| on_worker(&rt, raw_spawn_wait(iters)));
     });
@@ -133,7 +135,7 @@ fn benches(c: &mut Criterion) {
     group.finish();
 
     let mut group = c.benchmark_group("stop");
-    group.sample_size(20).measurement_time(Duration::from_secs(4));
+    group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(2));
     group.bench_function("raw", |b| {
         b.iter_custom(|iters| on_worker(&rt, raw_stop(iters)));
     });
@@ -149,12 +151,11 @@ fn benches(c: &mut Criterion) {
 /// The ratios, measured in rounds that alternate raw and supervised, so that
 /// a change in the machine's load hits both sides alike: the median of the
 /// per-round ratios.
-fn print_ratios(flavor: &str, rt: &Runtime) {
-    const ROUNDS: usize = 15;
-    println!("\nratios on a {flavor} runtime (median of {ROUNDS} alternating rounds):");
+fn print_ratios(flavor: &str, rt: &Runtime, rounds: usize) {
+    println!("\nratios on a {flavor} runtime (median of {rounds} alternating rounds):");
     let compare =
         |name: &str, iters: u64, target: f64, raw: &dyn Fn(u64) -> Duration, supervised: &dyn Fn(u64) -> Duration| {
-            let mut rounds: Vec<(f64, f64)> = (0..ROUNDS)
+            let mut samples: Vec<(f64, f64)> = (0..rounds)
                 .map(|_| {
                     let raw = raw(iters).as_secs_f64() / iters as f64;
                     let supervised = supervised(iters).as_secs_f64() / iters as f64;
@@ -165,9 +166,9 @@ fn print_ratios(flavor: &str, rt: &Runtime) {
                 values.sort_by(f64::total_cmp);
                 values[values.len() / 2]
             };
-            let raw = median(&mut rounds.iter().map(|round| round.0).collect());
-            let supervised = median(&mut rounds.iter().map(|round| round.1).collect());
-            let ratio = median(&mut rounds.iter_mut().map(|round| round.1 / round.0).collect());
+            let raw = median(&mut samples.iter().map(|round| round.0).collect());
+            let supervised = median(&mut samples.iter().map(|round| round.1).collect());
+            let ratio = median(&mut samples.iter_mut().map(|round| round.1 / round.0).collect());
             let verdict = if ratio <= target { "meets" } else { "misses" };
             println!(
                 "  {name:28} raw {:>8.1} µs  supervised {:>8.1} µs  ratio {ratio:.2}x ({verdict} the {target}x target)",
@@ -187,13 +188,19 @@ fn print_ratios(flavor: &str, rt: &Runtime) {
 }
 
 fn main() {
-    let mut criterion = Criterion::default().configure_from_args();
-    benches(&mut criterion);
-    criterion.final_summary();
-    // Under `cargo test --benches` or `--list`, criterion's part only.
     let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|arg| arg == "--bench") && !args.iter().any(|arg| arg == "--list") {
-        print_ratios("multi-thread (2 workers)", &runtime());
-        print_ratios("current-thread", &current_thread_runtime());
+    let has = |flag: &str| args.iter().any(|arg| arg == flag);
+    // `-- --quick`: the ratios alone, from fewer rounds.
+    let quick = has("--bench") && has("--quick");
+    if !quick {
+        let mut criterion = Criterion::default().configure_from_args();
+        benches(&mut criterion);
+        criterion.final_summary();
+    }
+    // Under `cargo test --benches` or `--list`, criterion's part only.
+    if has("--bench") && !has("--list") {
+        let rounds = if quick { 5 } else { 15 };
+        print_ratios("multi-thread (2 workers)", &runtime(), rounds);
+        print_ratios("current-thread", &current_thread_runtime(), rounds);
     }
 }

@@ -14,18 +14,20 @@
 //! Run with `cargo bench -p tokio-supervisor --bench tasks`; a summary table of
 //! figures and ratios is printed last.
 
+mod common;
+
 use std::alloc::System;
-use std::fmt::Write as _;
-use std::process::Command;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use common::{
+    Mode, PROBE_VAR, Ready, Summary, Target, WORKER_NAME, fmt_duration, get, median, memory_now, on_worker, probe,
+    proc_status_kib, repeat, runtime,
+};
 use criterion::{Criterion, SamplingMode};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
-use supervisor::{
-    Context, MaxRestarts, RestartPolicy, ShutdownOrder, Supervisor, SupervisorHandle, TaskSpec, UnitState,
-};
+use supervisor::{Context, MaxRestarts, RestartPolicy, ShutdownOrder, Supervisor, TaskSpec, UnitState};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -39,11 +41,6 @@ const UNITS: usize = 10_000;
 const STATUS_UNITS: usize = 100_000;
 /// How long the idle figure watches.
 const IDLE_WINDOW: Duration = Duration::from_millis(1500);
-/// Alternating raw and supervised runs behind each timing in the summary.
-const PAIRED_RUNS: usize = 15;
-/// Set in a child process to run one probe and print its figures.
-const PROBE_VAR: &str = "SUPERVISOR_BENCH_PROBE";
-const WORKER_NAME: &str = "bench-worker";
 
 fn main() {
     if let Ok(probe) = std::env::var(PROBE_VAR) {
@@ -56,16 +53,15 @@ fn main() {
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
     let rt = runtime();
-    let args: Vec<String> = std::env::args().collect();
-    let has = |flag: &str| args.iter().any(|arg| arg == flag);
-    if !has("--bench") || has("--test") || has("--list") {
+    let mode = Mode::from_args();
+    if mode == Mode::Test {
         // `cargo test --benches`, `-- --test` or `-- --list`: criterion
         // runs each benchmark once, or lists them; nothing else runs.
         start_stop(&mut criterion, &rt);
         restart(&mut criterion, &rt);
         return;
     }
-    let mut summary = Summary::default();
+    let mut summary = Summary::new("Summary (supervisor vs raw tokio, same run)");
 
     let raw_mem = probe("memory-raw");
     let sup_mem = probe("memory-supervised");
@@ -77,54 +73,19 @@ fn main() {
 
     statuses_rows(&mut summary, &rt);
 
-    start_stop(&mut criterion, &rt);
-    restart(&mut criterion, &rt);
-    criterion.final_summary();
-    paired_start_stop(&rt, &mut summary);
-    paired_restart(&rt, &mut summary);
+    if mode == Mode::Full {
+        start_stop(&mut criterion, &rt);
+        restart(&mut criterion, &rt);
+        criterion.final_summary();
+    }
+    paired_start_stop(&rt, &mut summary, mode.rounds());
+    paired_restart(&rt, &mut summary, mode.rounds());
 
     summary.print();
 }
 
 // ---------------------------------------------------------------------------
 // Shared pieces
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name(WORKER_NAME)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-}
-
-/// Runs `work` as a task on a worker thread (where spawns go to the local
-/// queue, as they do in an application), not on the `block_on` thread.
-fn on_worker<T: Send + 'static>(rt: &Runtime, work: impl Future<Output = T> + Send + 'static) -> T {
-    rt.block_on(async move { tokio::spawn(work).await.expect("the benchmark task panicked") })
-}
-
-/// Counts tasks down to "all of them have been polled once".
-struct Ready {
-    left: AtomicUsize,
-    done: Notify,
-}
-
-impl Ready {
-    fn new(count: usize) -> Arc<Self> {
-        Arc::new(Ready { left: AtomicUsize::new(count), done: Notify::new() })
-    }
-
-    fn arrive(&self) {
-        if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.done.notify_one();
-        }
-    }
-
-    async fn wait(&self) {
-        self.done.notified().await;
-    }
-}
 
 /// 10k raw tasks, each holding a child token of `root` and awaiting it.
 fn spawn_raw(count: usize, ready: &Arc<Ready>) -> (CancellationToken, Vec<tokio::task::JoinHandle<()>>) {
@@ -264,11 +225,13 @@ fn start_stop(criterion: &mut Criterion, rt: &Runtime) {
 }
 
 /// Raw and supervised runs alternate, so that a change in the machine's load
-/// weighs on both sides of a ratio alike; the summary takes medians.
-fn paired_start_stop(rt: &Runtime, summary: &mut Summary) {
+/// weighs on both sides of a ratio alike; the summary takes medians. The
+/// stop figures, with their targets, are the `tree` bench's; here they are
+/// the rest of each round.
+fn paired_start_stop(rt: &Runtime, summary: &mut Summary, rounds: usize) {
     let (mut raw, mut sup, mut raw_serial) = (Samples::default(), Samples::default(), Vec::new());
     let mut concurrent = Samples::default();
-    for _ in 0..PAIRED_RUNS {
+    for _ in 0..rounds {
         raw.add(on_worker(rt, raw_start_stop()));
         sup.add(on_worker(rt, supervised_start_stop(ShutdownOrder::Sequential)));
         raw_serial.push(on_worker(rt, raw_serial_stop()));
@@ -276,25 +239,45 @@ fn paired_start_stop(rt: &Runtime, summary: &mut Summary) {
     }
     let raw_start = raw.median(Some(1));
     let sup_start = sup.median(Some(0)) + sup.median(Some(1));
-    summary.time("10k idle: start + graceful stop", sup.median(None), raw.median(None), "<= 2x raw");
-    summary.time("10k idle: start (builder + build() + start(), until all polled)", sup_start, raw_start, "");
-    summary.time("  of which builder + build()", sup.median(Some(0)), Duration::ZERO, "");
-    summary.time("  of which start() until all polled", sup.median(Some(1)), raw_start, "");
-    summary.time("10k idle: graceful stop (shutdown() / cancel + join)", sup.median(Some(2)), raw.median(Some(2)), "");
-    summary.time("  of which copying the report out (a second shutdown())", sup.median(Some(3)), Duration::ZERO, "");
+    summary.time(
+        "10k idle: start (builder + build() + start(), until all polled)",
+        sup_start,
+        raw_start,
+        Target::ratio(2.0, "<= 2x raw"),
+    );
+    summary.time("  of which builder + build()", sup.median(Some(0)), Duration::ZERO, Target::NONE);
+    summary.time("  of which start() until all polled", sup.median(Some(1)), raw_start, Target::NONE);
+    summary.time("10k idle: start + graceful stop", sup.median(None), raw.median(None), Target::NONE);
+    summary.time(
+        "10k idle: graceful stop (shutdown() / cancel + join)",
+        sup.median(Some(2)),
+        raw.median(Some(2)),
+        Target::NONE,
+    );
+    summary.time(
+        "  of which copying the report out (a second shutdown())",
+        sup.median(Some(3)),
+        Duration::ZERO,
+        Target::NONE,
+    );
     summary.time(
         "  beside raw tokio stopped one at a time, most recent first (shutdown()'s order)",
         sup.median(Some(2)),
         median(raw_serial),
-        "",
+        Target::NONE,
     );
     summary.time(
         "10k idle: start + graceful stop, ShutdownOrder::Concurrent",
         concurrent.median(None),
         raw.median(None),
-        "<= 2x raw",
+        Target::NONE,
     );
-    summary.time("  of which shutdown() / cancel + join", concurrent.median(Some(2)), raw.median(Some(2)), "");
+    summary.time(
+        "  of which shutdown() / cancel + join",
+        concurrent.median(Some(2)),
+        raw.median(Some(2)),
+        Target::NONE,
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -327,17 +310,11 @@ async fn supervised_restarts(iters: u64) -> Duration {
     let began = Instant::now();
     let handle = sup.start();
     last_run.notified().await;
-    wait_for_state(&handle, "crash", UnitState::Failed).await;
+    handle.wait_state("crash", UnitState::Failed).await.expect("the unit gives up");
     let took = began.elapsed();
     assert_eq!(runs.load(Ordering::Relaxed), restarts + 1);
     handle.shutdown().await;
     took
-}
-
-async fn wait_for_state(handle: &SupervisorHandle, name: &str, state: UnitState) {
-    while handle.status(name).expect("a known unit").state != state {
-        tokio::task::yield_now().await;
-    }
 }
 
 fn restart(criterion: &mut Criterion, rt: &Runtime) {
@@ -349,14 +326,19 @@ fn restart(criterion: &mut Criterion, rt: &Runtime) {
 }
 
 /// Like `paired_start_stop`: 20k restarts a side, alternating.
-fn paired_restart(rt: &Runtime, summary: &mut Summary) {
+fn paired_restart(rt: &Runtime, summary: &mut Summary, rounds: usize) {
     const RESTARTS: u32 = 20_000;
     let (mut raw, mut sup) = (Vec::new(), Vec::new());
-    for _ in 0..PAIRED_RUNS {
+    for _ in 0..rounds {
         raw.push(on_worker(rt, raw_restarts(RESTARTS.into())) / RESTARTS);
         sup.push(on_worker(rt, supervised_restarts(RESTARTS.into())) / RESTARTS);
     }
-    summary.time("one restart, fails at once, zero delay", median(sup), median(raw), "<= 2x raw spawn + join");
+    summary.time(
+        "one restart, fails at once, zero delay",
+        median(sup),
+        median(raw),
+        Target::ratio(2.0, "<= 2x raw spawn + join"),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -386,36 +368,13 @@ fn statuses_rows(summary: &mut Summary, rt: &Runtime) {
     summary.absolute(
         "statuses() over 100k units (median of 15)",
         fmt_duration(median),
-        "< 50 ms",
+        Target::text("< 50 ms"),
         median.as_millis() < 50,
     );
 }
 
-fn median(mut values: Vec<Duration>) -> Duration {
-    values.sort();
-    values[values.len() / 2]
-}
-
 // ---------------------------------------------------------------------------
 // 2 and 5: probes in a fresh child process each
-
-/// Runs this binary again with `PROBE_VAR=name` and parses its `key=value`
-/// output.
-fn probe(name: &str) -> Vec<(String, f64)> {
-    let exe = std::env::current_exe().expect("the benchmark's own path");
-    let output = Command::new(exe).env(PROBE_VAR, name).output().expect("the probe runs");
-    assert!(output.status.success(), "probe {name} failed: {}", String::from_utf8_lossy(&output.stderr));
-    let text = String::from_utf8(output.stdout).expect("UTF-8 output");
-    println!("probe {name}: {}", text.trim());
-    text.split_whitespace()
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(key, value)| (key.to_owned(), value.parse().expect("a number")))
-        .collect()
-}
-
-fn get(figures: &[(String, f64)], key: &str) -> f64 {
-    figures.iter().find(|(k, _)| k == key).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {key} in probe output"))
-}
 
 fn run_probe(name: &str) -> String {
     let rt = runtime();
@@ -424,17 +383,16 @@ fn run_probe(name: &str) -> String {
         "memory-supervised" => memory_probe(&rt, true),
         "idle-raw" => idle_probe(&rt, false),
         "idle-supervised" => idle_probe(&rt, true),
+        // To profile: 10k restarts, over and over.
+        "repeat-restart" => repeat(&rt, || supervised_restarts(10_000)),
+        "repeat-raw-restart" => repeat(&rt, || raw_restarts(10_000)),
+        // Start and stop of 10k; the median is of the start (build + start()).
+        "repeat-start-stop" => repeat(&rt, || async {
+            let [built, started, _, _] = supervised_start_stop(ShutdownOrder::Sequential).await;
+            built + started
+        }),
         _ => panic!("unknown probe {name}"),
     }
-}
-
-/// Live heap bytes and blocks (from the counting allocator) and resident
-/// memory, each as of now.
-fn memory_now() -> [f64; 3] {
-    let stats = INSTRUMENTED_SYSTEM.stats();
-    let bytes = stats.bytes_allocated as f64 - stats.bytes_deallocated as f64;
-    let blocks = stats.allocations as f64 - stats.deallocations as f64;
-    [bytes, blocks, proc_status_kib("/proc/self/status", "VmRSS:") * 1024.0]
 }
 
 fn memory_probe(rt: &Runtime, supervised: bool) -> String {
@@ -475,7 +433,7 @@ fn memory_rows(summary: &mut Summary, raw: &[(String, f64)], sup: &[(String, f64
         format!("{sup_live:.0} B"),
         format!("{raw_live:.0} B"),
         sup_live / raw_live,
-        "<= 1 KiB and <= 2x raw",
+        Target::text("<= 1 KiB and <= 2x raw"),
         sup_live <= 1024.0 && sup_live <= 2.0 * raw_live,
     );
     summary.ratio(
@@ -483,7 +441,7 @@ fn memory_rows(summary: &mut Summary, raw: &[(String, f64)], sup: &[(String, f64
         format!("{:.1}", get(sup, "live_blocks")),
         format!("{:.1}", get(raw, "live_blocks")),
         get(sup, "live_blocks") / get(raw, "live_blocks"),
-        "",
+        Target::NONE,
         true,
     );
     summary.ratio(
@@ -491,13 +449,13 @@ fn memory_rows(summary: &mut Summary, raw: &[(String, f64)], sup: &[(String, f64
         format!("{sup_rss:.0} B"),
         format!("{raw_rss:.0} B"),
         sup_rss / raw_rss,
-        "<= 1 KiB and <= 2x raw",
+        Target::text("<= 1 KiB and <= 2x raw"),
         sup_rss <= 1024.0 && sup_rss <= 2.0 * raw_rss,
     );
     summary.absolute(
         "  of which registered before start() (live bytes)",
         format!("{:.0} B", get(sup, "registered_live_bytes")),
-        "",
+        Target::NONE,
         true,
     );
 }
@@ -558,14 +516,14 @@ fn idle_rows(summary: &mut Summary, raw: &[(String, f64)], sup: &[(String, f64)]
     summary.absolute(
         &format!("10k idle units, runtime workers' CPU time over {window} (raw: {raw_cpu:.0} µs)"),
         format!("{sup_cpu:.0} µs"),
-        "~0, like raw",
+        Target::text("~0, like raw"),
         sup_cpu <= raw_cpu + 100.0,
     );
     let (raw_cpu, sup_cpu) = (get(raw, "process_cpu_us"), get(sup, "process_cpu_us"));
     summary.absolute(
         &format!("  whole process, incl. the thread reading /proc (raw: {raw_cpu:.0} µs)"),
         format!("{sup_cpu:.0} µs"),
-        "",
+        Target::NONE,
         true,
     );
     let switches = |figures: &[(String, f64)]| {
@@ -575,80 +533,7 @@ fn idle_rows(summary: &mut Summary, raw: &[(String, f64)], sup: &[(String, f64)]
     summary.absolute(
         &format!("10k idle units, worker context switches over {window} (raw: {raw_switches})"),
         format!("{sup_switches}"),
-        "~0, like raw",
+        Target::text("~0, like raw"),
         sup_switches <= raw_switches + 2.0,
     );
-}
-
-/// A number from a `/proc/.../status` line, such as `VmRSS:  1234 kB`.
-fn proc_status_kib(path: &str, key: &str) -> f64 {
-    let status = std::fs::read_to_string(path).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(key))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
-}
-
-// ---------------------------------------------------------------------------
-// The summary table
-
-#[derive(Default)]
-struct Summary {
-    rows: Vec<[String; 5]>,
-}
-
-impl Summary {
-    fn time(&mut self, figure: &str, supervised: Duration, raw: Duration, target: &str) {
-        let ratio = if raw.is_zero() { f64::NAN } else { supervised.as_secs_f64() / raw.as_secs_f64() };
-        let raw = if raw.is_zero() { "-".to_owned() } else { fmt_duration(raw) };
-        let verdict = if target.is_empty() { String::new() } else { verdict(ratio <= 2.0) };
-        self.push(figure, fmt_duration(supervised), raw, fmt_ratio(ratio), target, verdict);
-    }
-
-    fn ratio(&mut self, figure: &str, supervised: String, raw: String, ratio: f64, target: &str, met: bool) {
-        let verdict = if target.is_empty() { String::new() } else { verdict(met) };
-        self.push(figure, supervised, raw, fmt_ratio(ratio), target, verdict);
-    }
-
-    fn absolute(&mut self, figure: &str, supervised: String, target: &str, met: bool) {
-        let verdict = if target.is_empty() { String::new() } else { verdict(met) };
-        self.push(figure, supervised, "-".to_owned(), "-".to_owned(), target, verdict);
-    }
-
-    fn push(&mut self, figure: &str, supervised: String, raw: String, ratio: String, target: &str, verdict: String) {
-        let target = if verdict.is_empty() { target.to_owned() } else { format!("{target} ({verdict})") };
-        self.rows.push([figure.to_owned(), supervised, raw, ratio, target]);
-    }
-
-    fn print(&self) {
-        let mut out = String::from("\nSummary (supervisor vs raw tokio, same run)\n\n");
-        out.push_str("| figure | supervisor | raw tokio | ratio | target |\n|---|---:|---:|---:|---|\n");
-        for [figure, supervised, raw, ratio, target] in &self.rows {
-            let _ = writeln!(out, "| {figure} | {supervised} | {raw} | {ratio} | {target} |");
-        }
-        println!("{out}");
-    }
-}
-
-fn verdict(met: bool) -> String {
-    if met { "met".to_owned() } else { "MISSED".to_owned() }
-}
-
-fn fmt_ratio(ratio: f64) -> String {
-    if ratio.is_finite() { format!("{ratio:.2}x") } else { "-".to_owned() }
-}
-
-fn fmt_duration(duration: Duration) -> String {
-    let secs = duration.as_secs_f64();
-    if secs >= 1.0 {
-        format!("{secs:.2} s")
-    } else if secs >= 1e-3 {
-        format!("{:.2} ms", secs * 1e3)
-    } else if secs >= 1e-6 {
-        format!("{:.2} µs", secs * 1e6)
-    } else {
-        format!("{:.0} ns", secs * 1e9)
-    }
 }

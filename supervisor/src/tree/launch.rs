@@ -42,17 +42,18 @@ pub(crate) fn start(
     let stop = CancellationToken::new();
     let watching = unit.watching.as_deref();
     let ready = watching.is_none_or(|watching| matches!(watching.readiness, Readiness::Started));
-    let tell = Arc::new(Tell::new(mailbox.clone(), unit.clone(), epoch));
+    // Only a watched unit's run has anything to tell beyond how it ended.
+    let tell = watching.map(|_| Arc::new(Tell::new(mailbox.clone(), unit.clone(), epoch)));
     // Made once the run has started: a reporter dropped reports an abort.
     let reporter = || Reporter::new(mailbox, unit.clone(), epoch);
     match &unit.body {
         Body::Task(task) => {
-            let signs: Option<Arc<dyn SignsOfLife>> = watching.map(|_| tell.clone() as Arc<dyn SignsOfLife>);
+            let signs = tell.clone().map(|tell| tell as Arc<dyn SignsOfLife>);
             let ctx = Context::new(unit.path.clone(), restarts, stop.clone(), signs);
             let span = tracing::info_span!("unit", unit = %unit.path);
             let run = task.start(ctx, span)?;
             let reporter = reporter();
-            let join = match watching.and_then(|watching| Watch::of(watching, &tell)) {
+            let join = match watching.zip(tell.as_ref()).and_then(|(watching, tell)| Watch::of(watching, tell)) {
                 None => tokio::spawn(run_task(run, reporter)),
                 Some(watch) => {
                     let stopping = Stopping {
@@ -99,15 +100,14 @@ pub(crate) fn start(
                 signal: process.spec().stop_signal,
                 timeout: unit.stop_timeout,
             };
-            match watching.and_then(|watching| Watch::of(watching, &tell)) {
-                None if socket.is_none() && line.is_none() => {
-                    tokio::spawn(run_process(run, stopping, reporter()));
-                }
-                watch => {
-                    let watch = watch.unwrap_or_else(|| Watch::bare(&tell));
-                    let signs =
-                        ProcessSigns { socket, line, watchdog: watching.and_then(|watching| watching.watchdog) };
+            match (watching, &tell) {
+                (Some(watching), Some(tell)) => {
+                    let watch = Watch::of(watching, tell).unwrap_or_else(|| Watch::bare(tell));
+                    let signs = ProcessSigns { socket, line, watchdog: watching.watchdog };
                     tokio::spawn(run_watched_process(run, watch, signs, stopping, reporter()));
+                }
+                _ => {
+                    tokio::spawn(run_process(run, stopping, reporter()));
                 }
             }
             Ok(Launched { handle: RunHandle { stop, abort: None, signaller }, pid, ready })

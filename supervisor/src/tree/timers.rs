@@ -8,6 +8,10 @@ use std::pin::Pin;
 
 use tokio::time::{Instant, Sleep};
 
+/// Names an item of [`Timers`], to remove it before it fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimerKey(Instant, u64);
+
 /// Deadlines and what to do at each, earliest first; ties in insertion
 /// order.
 pub(crate) struct Timers<T> {
@@ -25,9 +29,16 @@ impl<T> Default for Timers<T> {
 }
 
 impl<T> Timers<T> {
-    pub(crate) fn insert(&mut self, at: Instant, item: T) {
+    /// Adds `item` for `at`; the key removes it again.
+    pub(crate) fn insert(&mut self, at: Instant, item: T) -> TimerKey {
         self.inserted += 1;
         self.queue.insert((at, self.inserted), item);
+        TimerKey(at, self.inserted)
+    }
+
+    /// Removes an item that is no longer needed, if it has not fired.
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<T> {
+        self.queue.remove(&(key.0, key.1))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -78,6 +89,9 @@ mod tests {
         assert_eq!(timers.expired().await, "c");
         assert_eq!(start.elapsed(), Duration::from_secs(3));
         assert!(timers.is_empty());
+        let key = timers.insert(start + Duration::from_secs(5), "removed");
+        assert_eq!(timers.remove(key), Some("removed"));
+        assert_eq!(timers.remove(key), None);
         assert!(tokio::time::timeout(Duration::from_secs(60), timers.expired()).await.is_err());
     }
 }

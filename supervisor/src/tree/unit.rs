@@ -24,6 +24,7 @@ use crate::spec::group::IntensityLimit;
 use crate::spec::policy::RestartTracker;
 use crate::spec::probe::Watching;
 use crate::tree::members::Members;
+use crate::tree::timers::TimerKey;
 use crate::{Error, ExitReason, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
 
 /// A unit of the tree. Lives as long as it is registered.
@@ -136,6 +137,8 @@ pub(crate) struct Stop {
     pub(crate) asked: Instant,
     /// A task's run had to be aborted.
     pub(crate) aborted: bool,
+    /// The owner's timer that aborts a task at the end of its grace period.
+    pub(crate) abort_timer: Option<TimerKey>,
 }
 
 /// How the last run ended, as the status shows it.

@@ -1,0 +1,654 @@
+//! Supervision trees beside raw tokio, measured in the same run:
+//!
+//! 1. graceful stop of 10k idle tasks, from `shutdown()` until it returns,
+//!    beside raw tokio's cancel + join all: with `ShutdownOrder::Concurrent`;
+//!    10k units added at run time with `handle.add` (default order: they stop
+//!    concurrently among themselves); and the default sequential order;
+//! 2. a one_for_all restart of a 1k-unit group: from the moment one unit
+//!    fails until every unit's new run has been polled, beside raw tokio's
+//!    join of the failed task, cancel + join of the 999 others, and spawn of
+//!    1000 until all polled;
+//! 3. adding then removing 10k units at run time (each call awaited in
+//!    turn), beside raw spawn of 10k, then cancel + join of each in turn;
+//! 4. live heap before and after 10k add/remove cycles, and after 10k units
+//!    added at once then removed, in a fresh child process.
+//!
+//! 1 to 3 run under criterion, then again as alternating raw/supervised
+//! rounds whose medians make the summary's ratios (so that a change in the
+//! machine's load weighs on both sides alike).
+//!
+//! Run with `cargo bench -p tokio-supervisor --bench tree` (about 40 s), or
+//! `-- --quick` for the summary alone from fewer rounds (a few seconds); the
+//! summary table is printed last. To profile one figure, run the bench
+//! binary with `SUPERVISOR_BENCH_PROBE=repeat-<figure>` (see `run_probe`)
+//! under `perf record`.
+
+mod common;
+
+use std::alloc::System;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::{
+    Mode, PROBE_VAR, Ready, Summary, Target, fmt_duration, get, median, memory_now, on_worker, probe, repeat, runtime,
+};
+use criterion::{Criterion, SamplingMode};
+use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
+use supervisor::{
+    Context, DEFAULT_TASK_STOP_TIMEOUT, GroupSpec, MaxRestarts, RestartPolicy, ShutdownOrder, Strategy, Supervisor,
+    SupervisorHandle, TaskSpec, UnitState,
+};
+use tokio::runtime::Runtime;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+#[global_allocator]
+static ALLOC: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Units in the stop and add/remove figures.
+const UNITS: usize = 10_000;
+/// Units in the one_for_all group.
+const GROUP_UNITS: usize = 1_000;
+/// Add/remove cycles in the memory figure.
+const CYCLES: usize = 10_000;
+
+fn main() {
+    if let Ok(probe) = std::env::var(PROBE_VAR) {
+        println!("{}", run_probe(&probe));
+        return;
+    }
+    let mut criterion = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .configure_from_args();
+    let rt = runtime();
+    let mode = Mode::from_args();
+    if mode == Mode::Test {
+        // `cargo test --benches`, `-- --test` or `-- --list`: criterion
+        // runs each benchmark once, or lists them; nothing else runs.
+        criterion_benches(&mut criterion, &rt);
+        return;
+    }
+    let mut summary = Summary::new("Summary (supervision trees vs raw tokio, same run)");
+    memory_rows(&mut summary, &probe("add-remove-memory"));
+    if mode == Mode::Full {
+        criterion_benches(&mut criterion, &rt);
+        criterion.final_summary();
+    }
+    paired_stop(&rt, &mut summary, mode.rounds());
+    paired_one_for_all(&rt, &mut summary, mode.rounds());
+    paired_add_remove(&rt, &mut summary, mode.rounds());
+    summary.print();
+}
+
+fn criterion_benches(criterion: &mut Criterion, rt: &Runtime) {
+    stop(criterion, rt);
+    one_for_all(criterion, rt);
+    add_remove(criterion, rt);
+}
+
+// ---------------------------------------------------------------------------
+// Shared pieces
+
+fn idle_spec(name: String, ready: &Arc<Ready>) -> TaskSpec {
+    let ready = ready.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        let ready = ready.clone();
+        async move {
+            ready.arrive();
+            ctx.cancelled().await;
+        }
+    })
+}
+
+fn task_name(index: usize) -> String {
+    format!("task-{index}")
+}
+
+/// A raw task that counts its arrival and waits for `token`.
+fn spawn_idle(token: CancellationToken, ready: &Arc<Ready>) -> JoinHandle<()> {
+    let ready = ready.clone();
+    tokio::spawn(async move {
+        ready.arrive();
+        token.cancelled().await;
+    })
+}
+
+// ---------------------------------------------------------------------------
+// 1. Graceful stop of 10k idle tasks
+
+/// How the supervised units came to be.
+#[derive(Debug, Clone, Copy)]
+enum Setup {
+    /// Registered with the builder, stopped in this order.
+    Registered(ShutdownOrder),
+    /// Added at run time with `handle.add`, into an empty supervisor.
+    Added,
+}
+
+/// Raw tokio: each task holds a child token of one root; the stop cancels
+/// the root and joins every task.
+async fn raw_stop() -> Duration {
+    let ready = Ready::new(UNITS);
+    let root = CancellationToken::new();
+    let tasks: Vec<_> = (0..UNITS).map(|_| spawn_idle(root.child_token(), &ready)).collect();
+    ready.wait().await;
+    let began = Instant::now();
+    root.cancel();
+    for task in tasks {
+        task.await.expect("no panic");
+    }
+    began.elapsed()
+}
+
+/// Raw tokio stopped the way the sequential order stops units: one at a
+/// time, the most recently started first, each cancelled and joined before
+/// the next.
+async fn raw_serial_stop() -> Duration {
+    let ready = Ready::new(UNITS);
+    let mut tasks: Vec<_> = (0..UNITS)
+        .map(|_| {
+            let token = CancellationToken::new();
+            (token.clone(), spawn_idle(token, &ready))
+        })
+        .collect();
+    ready.wait().await;
+    let began = Instant::now();
+    while let Some((token, task)) = tasks.pop() {
+        token.cancel();
+        task.await.expect("no panic");
+    }
+    began.elapsed()
+}
+
+/// From `shutdown()` until it returns, every unit running and polled before.
+async fn supervised_stop(setup: Setup) -> Duration {
+    let ready = Ready::new(UNITS);
+    let handle = match setup {
+        Setup::Registered(order) => {
+            let mut builder = Supervisor::builder().shutdown_order(order);
+            for index in 0..UNITS {
+                builder = builder.task(idle_spec(task_name(index), &ready));
+            }
+            builder.build().expect("valid units").start()
+        }
+        Setup::Added => {
+            let handle = Supervisor::builder().build().expect("an empty supervisor").start();
+            for index in 0..UNITS {
+                handle.add(idle_spec(task_name(index), &ready)).await.expect("a new unit");
+            }
+            handle
+        }
+    };
+    ready.wait().await;
+    let began = Instant::now();
+    let report = handle.shutdown().await;
+    let took = began.elapsed();
+    assert!(report.is_clean(), "every unit stops gracefully");
+    assert_eq!(report.units.len(), UNITS);
+    took
+}
+
+fn stop(criterion: &mut Criterion, rt: &Runtime) {
+    let mut group = criterion.benchmark_group("stop_10k_idle");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("raw_cancel_join", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| on_worker(rt, raw_stop())).sum())
+    });
+    let cases = [
+        ("concurrent", Setup::Registered(ShutdownOrder::Concurrent)),
+        ("added_at_run_time", Setup::Added),
+        ("sequential", Setup::Registered(ShutdownOrder::Sequential)),
+    ];
+    for (name, setup) in cases {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| on_worker(rt, supervised_stop(setup))).sum())
+        });
+    }
+    group.finish();
+}
+
+fn paired_stop(rt: &Runtime, summary: &mut Summary, rounds: usize) {
+    let (mut raw, mut raw_serial) = (Vec::new(), Vec::new());
+    let (mut concurrent, mut added, mut sequential) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        raw.push(on_worker(rt, raw_stop()));
+        concurrent.push(on_worker(rt, supervised_stop(Setup::Registered(ShutdownOrder::Concurrent))));
+        added.push(on_worker(rt, supervised_stop(Setup::Added)));
+        raw_serial.push(on_worker(rt, raw_serial_stop()));
+        sequential.push(on_worker(rt, supervised_stop(Setup::Registered(ShutdownOrder::Sequential))));
+    }
+    let raw = median(raw);
+    summary.time(
+        "graceful stop of 10k idle, ShutdownOrder::Concurrent / cancel + join all",
+        median(concurrent),
+        raw,
+        Target::ratio(2.0, "<= 2x raw"),
+    );
+    summary.time(
+        "graceful stop of 10k idle added at run time (handle.add) / cancel + join all",
+        median(added),
+        raw,
+        Target::ratio(2.0, "<= 2x raw"),
+    );
+    let sequential = median(sequential);
+    summary.time(
+        "graceful stop of 10k idle, sequential (the default) / cancel + join all",
+        sequential,
+        raw,
+        Target::ratio(3.0, "<= 3x raw"),
+    );
+    summary.time(
+        "  beside raw stopped one at a time, most recent first (the same order)",
+        sequential,
+        median(raw_serial),
+        Target::NONE,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 2. A one_for_all restart of a 1k-unit group
+
+/// The run of unit `index`: counts its arrival, then waits for its stop;
+/// unit 0 also fails (returns an error) when `fail` is notified.
+async fn group_run(
+    index: usize,
+    ready: Arc<Ready>,
+    fail: Arc<Notify>,
+    stop: impl Future<Output = ()>,
+) -> Result<(), &'static str> {
+    ready.arrive();
+    if index == 0 {
+        tokio::select! {
+            () = stop => Ok(()),
+            () = fail.notified() => Err("boom"),
+        }
+    } else {
+        stop.await;
+        Ok(())
+    }
+}
+
+fn one_for_all_group(ready: &Arc<Ready>, fail: &Arc<Notify>) -> GroupSpec {
+    let mut group = GroupSpec::new("group").strategy(Strategy::OneForAll);
+    for index in 0..GROUP_UNITS {
+        let (ready, fail) = (ready.clone(), fail.clone());
+        let spec = TaskSpec::new(format!("unit-{index}"), move |ctx: Context| {
+            let (ready, fail) = (ready.clone(), fail.clone());
+            async move { group_run(index, ready, fail, async move { ctx.cancelled().await }).await }
+        })
+        .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::Unlimited));
+        group = group.task(spec);
+    }
+    group
+}
+
+/// Raw tokio's group: 1000 tasks, each with a token of its own.
+struct RawGroup {
+    tasks: Vec<(CancellationToken, JoinHandle<Result<(), &'static str>>)>,
+}
+
+impl RawGroup {
+    fn spawn(ready: &Arc<Ready>, fail: &Arc<Notify>) -> RawGroup {
+        let tasks = (0..GROUP_UNITS)
+            .map(|index| {
+                let token = CancellationToken::new();
+                let stop = token.clone();
+                let run = group_run(index, ready.clone(), fail.clone(), async move { stop.cancelled().await });
+                (token, tokio::spawn(run))
+            })
+            .collect();
+        RawGroup { tasks }
+    }
+
+    /// Fails unit 0, joins it, stops the others (all at once, or one at a
+    /// time, the most recently started first), spawns all again and waits
+    /// until every one has been polled.
+    async fn restart(&mut self, ready: &Arc<Ready>, fail: &Arc<Notify>, serial: bool) -> Duration {
+        ready.expect(GROUP_UNITS);
+        let began = Instant::now();
+        fail.notify_one();
+        let mut tasks = std::mem::take(&mut self.tasks);
+        let (_, failed) = tasks.remove(0);
+        assert!(failed.await.expect("no panic").is_err());
+        if serial {
+            while let Some((token, task)) = tasks.pop() {
+                token.cancel();
+                task.await.expect("no panic").expect("a clean stop");
+            }
+        } else {
+            for (token, _) in &tasks {
+                token.cancel();
+            }
+            for (_, task) in tasks {
+                task.await.expect("no panic").expect("a clean stop");
+            }
+        }
+        *self = RawGroup::spawn(ready, fail);
+        ready.wait().await;
+        began.elapsed()
+    }
+}
+
+/// The supervised group, running.
+struct SupervisedGroup {
+    handle: SupervisorHandle,
+}
+
+impl SupervisedGroup {
+    async fn start(ready: &Arc<Ready>, fail: &Arc<Notify>) -> SupervisedGroup {
+        ready.expect(GROUP_UNITS);
+        let sup = Supervisor::builder().group(one_for_all_group(ready, fail)).build().expect("a valid group");
+        let handle = sup.start();
+        ready.wait().await;
+        SupervisedGroup { handle }
+    }
+
+    /// Fails unit 0; the strategy stops the 999 others and starts all 1000
+    /// again: until every new run has been polled.
+    async fn restart(&self, ready: &Arc<Ready>, fail: &Arc<Notify>) -> Duration {
+        ready.expect(GROUP_UNITS);
+        let began = Instant::now();
+        fail.notify_one();
+        ready.wait().await;
+        let took = began.elapsed();
+        // Not timed: the group is whole again before the next round.
+        let status = self.handle.wait_ready("group").await.expect("the group runs again");
+        assert_eq!(status.state, UnitState::Running);
+        took
+    }
+}
+
+/// `[raw, supervised, raw stopping one at a time]`, `rounds` times each,
+/// alternating.
+async fn one_for_all_rounds(rounds: usize) -> [Vec<Duration>; 3] {
+    let (ready, fail) = (Ready::new(GROUP_UNITS), Arc::new(Notify::new()));
+    let mut raw = RawGroup::spawn(&ready, &fail);
+    ready.wait().await;
+    let (sup_ready, sup_fail) = (Ready::new(0), Arc::new(Notify::new()));
+    let sup = SupervisedGroup::start(&sup_ready, &sup_fail).await;
+    let mut times: [Vec<Duration>; 3] = Default::default();
+    for _ in 0..rounds {
+        times[0].push(raw.restart(&ready, &fail, false).await);
+        times[1].push(sup.restart(&sup_ready, &sup_fail).await);
+        times[2].push(raw.restart(&ready, &fail, true).await);
+    }
+    let restarts = sup.handle.status("group/unit-0").expect("unit 0").restart_count;
+    assert!(restarts >= u32::try_from(rounds).expect("few rounds"), "unit 0 restarted each round");
+    sup.handle.shutdown().await;
+    for (token, _) in &raw.tasks {
+        token.cancel();
+    }
+    times
+}
+
+fn one_for_all(criterion: &mut Criterion, rt: &Runtime) {
+    let mut group = criterion.benchmark_group("one_for_all_restart_1k");
+    group.bench_function("raw_cancel_join_spawn", |b| {
+        b.iter_custom(|iters| {
+            on_worker(rt, async move {
+                let (ready, fail) = (Ready::new(GROUP_UNITS), Arc::new(Notify::new()));
+                let mut raw = RawGroup::spawn(&ready, &fail);
+                ready.wait().await;
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += raw.restart(&ready, &fail, false).await;
+                }
+                for (token, _) in &raw.tasks {
+                    token.cancel();
+                }
+                total
+            })
+        });
+    });
+    group.bench_function("supervised", |b| {
+        b.iter_custom(|iters| {
+            on_worker(rt, async move {
+                let (ready, fail) = (Ready::new(0), Arc::new(Notify::new()));
+                let sup = SupervisedGroup::start(&ready, &fail).await;
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    total += sup.restart(&ready, &fail).await;
+                }
+                sup.handle.shutdown().await;
+                total
+            })
+        });
+    });
+    group.finish();
+}
+
+fn paired_one_for_all(rt: &Runtime, summary: &mut Summary, rounds: usize) {
+    // Rounds are cheap here: three times as many.
+    let [raw, sup, raw_serial] = on_worker(rt, one_for_all_rounds(rounds * 3));
+    let sup = median(sup);
+    summary.time(
+        "one_for_all restart of a 1k-unit group, failure to all running / cancel + join 1k, spawn 1k",
+        sup,
+        median(raw),
+        Target::ratio(2.0, "<= 2x raw"),
+    );
+    summary.time(
+        "  beside raw stopping the 999 one at a time, most recent first (the strategy's order)",
+        sup,
+        median(raw_serial),
+        Target::NONE,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Adding then removing 10k units at run time
+
+/// `[spawn 10k until all polled, cancel + join each in turn]`.
+async fn raw_add_remove() -> [Duration; 2] {
+    let ready = Ready::new(UNITS);
+    let began = Instant::now();
+    let tasks: Vec<_> = (0..UNITS)
+        .map(|_| {
+            let token = CancellationToken::new();
+            (token.clone(), spawn_idle(token, &ready))
+        })
+        .collect();
+    ready.wait().await;
+    let added = began.elapsed();
+    let began = Instant::now();
+    for (token, task) in tasks {
+        token.cancel();
+        task.await.expect("no panic");
+    }
+    [added, began.elapsed()]
+}
+
+/// `[add 10k until all polled, remove each in turn]`, into an empty
+/// supervisor, each call awaited before the next.
+async fn supervised_add_remove() -> [Duration; 2] {
+    let handle = Supervisor::builder().build().expect("an empty supervisor").start();
+    let ready = Ready::new(UNITS);
+    let began = Instant::now();
+    let mut names = Vec::with_capacity(UNITS);
+    for index in 0..UNITS {
+        let name = task_name(index);
+        handle.add(idle_spec(name.clone(), &ready)).await.expect("a new unit");
+        names.push(name);
+    }
+    ready.wait().await;
+    let added = began.elapsed();
+    let began = Instant::now();
+    for name in &names {
+        handle.remove(name).await.expect("a known unit");
+    }
+    let removed = began.elapsed();
+    assert!(handle.unit_names().is_empty());
+    handle.shutdown().await;
+    [added, removed]
+}
+
+fn add_remove(criterion: &mut Criterion, rt: &Runtime) {
+    let mut group = criterion.benchmark_group("add_remove_10k");
+    group.sampling_mode(SamplingMode::Flat);
+    group.bench_function("raw_spawn_cancel_join", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| on_worker(rt, raw_add_remove()).iter().sum::<Duration>()).sum())
+    });
+    group.bench_function("supervised", |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| on_worker(rt, supervised_add_remove()).iter().sum::<Duration>()).sum())
+    });
+    group.finish();
+}
+
+fn paired_add_remove(rt: &Runtime, summary: &mut Summary, rounds: usize) {
+    let (mut raw, mut sup) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        raw.push(on_worker(rt, raw_add_remove()));
+        sup.push(on_worker(rt, supervised_add_remove()));
+    }
+    let part = |runs: &[[Duration; 2]], part: Option<usize>| {
+        median(runs.iter().map(|parts| part.map_or_else(|| parts.iter().sum(), |part| parts[part])).collect())
+    };
+    summary.time(
+        "add then remove 10k units at run time / spawn, cancel + join 10k",
+        part(&sup, None),
+        part(&raw, None),
+        Target::ratio(2.0, "<= 2x raw"),
+    );
+    summary.time(
+        "  of which handle.add() x 10k, until all polled / spawn",
+        part(&sup, Some(0)),
+        part(&raw, Some(0)),
+        Target::NONE,
+    );
+    summary.time(
+        "  of which handle.remove() x 10k / cancel + join, one at a time",
+        part(&sup, Some(1)),
+        part(&raw, Some(1)),
+        Target::NONE,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. Memory left after 10k add/remove cycles (a child process)
+
+fn run_probe(name: &str) -> String {
+    let rt = runtime();
+    match name {
+        "add-remove-memory" => on_worker(&rt, memory_probe()),
+        "repeat-concurrent-stop" => repeat(&rt, || supervised_stop(Setup::Registered(ShutdownOrder::Concurrent))),
+        "repeat-added-stop" => repeat(&rt, || supervised_stop(Setup::Added)),
+        "repeat-sequential-stop" => repeat(&rt, || supervised_stop(Setup::Registered(ShutdownOrder::Sequential))),
+        "repeat-raw-stop" => repeat(&rt, raw_stop),
+        "repeat-one-for-all" => repeat(&rt, || async { one_for_all_rounds(20).await[1].iter().sum() }),
+        "repeat-add-remove" => repeat(&rt, || async { supervised_add_remove().await.iter().sum() }),
+        _ => panic!("unknown probe {name}"),
+    }
+}
+
+/// A stop timeout short enough to wait out: the timer that each stop arms
+/// for the grace period holds its unit until it fires.
+const SHORT_STOP: Duration = Duration::from_millis(100);
+
+/// `cycles` times: add a unit, remove it.
+async fn supervised_cycles(handle: &SupervisorHandle, cycles: usize, stop_timeout: Duration) {
+    for index in 0..cycles {
+        let name = task_name(index);
+        let spec = TaskSpec::new(name.clone(), |ctx: Context| async move { ctx.cancelled().await });
+        handle.add(spec.stop_timeout(stop_timeout)).await.expect("a new unit");
+        handle.remove(&name).await.expect("a known unit");
+    }
+}
+
+/// Until the stop timers armed so far with `SHORT_STOP` have fired.
+async fn timers_fired() {
+    tokio::time::sleep(SHORT_STOP * 3).await;
+}
+
+/// `cycles` times: spawn a task, cancel it, join it.
+async fn raw_cycles(cycles: usize) {
+    for _ in 0..cycles {
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        let task = tokio::spawn(async move { stop.cancelled().await });
+        token.cancel();
+        task.await.expect("no panic");
+    }
+}
+
+/// Live heap bytes and blocks from `before` to now.
+fn left_since(before: [f64; 3]) -> (f64, f64) {
+    let now = memory_now();
+    (now[0] - before[0], now[1] - before[1])
+}
+
+async fn memory_probe() -> String {
+    // Warm-ups: the runtime's and the supervisor's first allocations.
+    raw_cycles(1_000).await;
+    let before = memory_now();
+    raw_cycles(CYCLES).await;
+    let (raw_bytes, raw_blocks) = left_since(before);
+
+    let handle = Supervisor::builder().build().expect("an empty supervisor").start();
+    supervised_cycles(&handle, 1_000, SHORT_STOP).await;
+    timers_fired().await;
+
+    let before = memory_now();
+    supervised_cycles(&handle, CYCLES, SHORT_STOP).await;
+    timers_fired().await;
+    let (cycles_bytes, cycles_blocks) = left_since(before);
+
+    // 10k at once, then all removed: what the tables keep.
+    let ready = Ready::new(UNITS);
+    let before = memory_now();
+    let names: Vec<_> = (0..UNITS).map(task_name).collect();
+    for name in &names {
+        handle.add(idle_spec(name.clone(), &ready).stop_timeout(SHORT_STOP)).await.expect("a new unit");
+    }
+    ready.wait().await;
+    for name in &names {
+        handle.remove(name).await.expect("a known unit");
+    }
+    drop(names);
+    timers_fired().await;
+    let (batch_bytes, batch_blocks) = left_since(before);
+
+    // The default stop timeout, measured at once: the timers still hold
+    // the units.
+    let before = memory_now();
+    supervised_cycles(&handle, CYCLES, DEFAULT_TASK_STOP_TIMEOUT).await;
+    let (held_bytes, held_blocks) = left_since(before);
+    handle.shutdown().await;
+    format!(
+        "raw_bytes={raw_bytes} raw_blocks={raw_blocks} cycles_bytes={cycles_bytes} cycles_blocks={cycles_blocks} \
+         batch_bytes={batch_bytes} batch_blocks={batch_blocks} held_bytes={held_bytes} held_blocks={held_blocks}"
+    )
+}
+
+fn memory_rows(summary: &mut Summary, figures: &[(String, f64)]) {
+    let row = |bytes: &str, blocks: &str| {
+        let (bytes, blocks) = (get(figures, bytes), get(figures, blocks));
+        (bytes, format!("{bytes:.0} B ({blocks:.0} blocks)"))
+    };
+    let (_, raw) = row("raw_bytes", "raw_blocks");
+    let (cycles, cycles_text) = row("cycles_bytes", "cycles_blocks");
+    // Anything kept per cycle would be at least 8 bytes, 80 KB in all.
+    summary.ratio(
+        "live heap left after 10k add/remove cycles (stop timers fired) / spawn, cancel + join",
+        cycles_text,
+        raw,
+        f64::NAN,
+        Target::text("same within noise (< 1 B per cycle)"),
+        cycles.abs() / CYCLES as f64 <= 1.0,
+    );
+    let (_, batch) = row("batch_bytes", "batch_blocks");
+    summary.absolute("  after 10k units added at once, then all removed", batch, Target::NONE, true);
+    let (held, held_text) = row("held_bytes", "held_blocks");
+    summary.absolute(
+        &format!(
+            "  right after 10k cycles, default {} stop timeout: held until the timers fire ({:.0} B per cycle)",
+            fmt_duration(DEFAULT_TASK_STOP_TIMEOUT),
+            held / CYCLES as f64
+        ),
+        held_text,
+        Target::NONE,
+        true,
+    );
+}
