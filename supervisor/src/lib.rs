@@ -90,13 +90,15 @@ pub use service::http::{DEFAULT_HTTP_ADDR, HttpEndpoint, HttpServer};
 pub use service::metrics::PROMETHEUS_CONTENT_TYPE;
 pub use service::pidfile::PidFile;
 pub use signal::Signal;
-pub use spec::Spec;
 pub use spec::daemon::{DEFAULT_DAEMON_STOP_TIMEOUT, DEFAULT_TAIL_LINES, DaemonSpec, Output};
-pub use spec::group::{GroupSpec, Strategy};
+pub use spec::group::GroupSpec;
+pub use spec::group::Spec;
 pub use spec::policy::{GiveUpReason, MaxRestarts, RestartOn, RestartPolicy};
 pub use spec::probe::{Probe, Readiness};
 pub use spec::task::{DEFAULT_TASK_STOP_TIMEOUT, TaskOutput, TaskSpec};
-pub use supervisor::{DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY, ShutdownOrder, Supervisor, SupervisorBuilder};
+pub use supervisor::{DEFAULT_EVENT_CAPACITY, MAX_EVENT_CAPACITY, Supervisor, SupervisorBuilder};
+pub use tree::shared::ShutdownOrder;
+pub use tree::strategy::Strategy;
 pub use unit_ref::UnitRef;
 
 #[cfg(feature = "macros")]

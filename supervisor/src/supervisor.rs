@@ -15,7 +15,7 @@ use crate::spec::group::IntensityLimit;
 use crate::spec::validate;
 use crate::tree::build;
 use crate::tree::node::Node;
-use crate::tree::shared::{self, Shared};
+use crate::tree::shared::{self, Shared, ShutdownOrder};
 use crate::{DaemonSpec, Error, Event, GroupSpec, Strategy, TaskSpec};
 
 /// How many events a slow subscriber may fall behind before it misses some
@@ -24,31 +24,6 @@ pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
 
 /// The largest event capacity `build()` accepts.
 pub const MAX_EVENT_CAPACITY: usize = 1 << 24;
-
-/// How a shutdown goes through the units.
-///
-/// # Examples
-///
-/// ```
-/// use supervisor::{ShutdownOrder, Supervisor};
-///
-/// let builder = Supervisor::builder().shutdown_order(ShutdownOrder::Concurrent);
-/// # let _ = builder;
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ShutdownOrder {
-    /// The most recently started unit first, each fully stopped before the
-    /// next is asked: a unit never outlives one it was started after, so a
-    /// unit may rely on those registered before it until it has stopped.
-    /// The shutdown takes as long as the units' stops added up.
-    #[default]
-    Sequential,
-    /// Every unit asked at once (in reverse start order), all winding down
-    /// together, each within its own grace period: the shutdown takes as
-    /// long as the slowest stop. For units that do not depend on each other.
-    Concurrent,
-}
 
 /// A supervision tree, ready to start.
 ///

@@ -4,62 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::spec::Spec;
-use crate::{DaemonSpec, RestartPolicy, TaskSpec};
-
-/// What a group does with its other units when one of them ends and its own
-/// policy restarts it, as in Erlang/OTP.
-///
-/// # Examples
-///
-/// ```
-/// use supervisor::{GroupSpec, Strategy};
-///
-/// let group = GroupSpec::new("storage").strategy(Strategy::RestForOne);
-/// assert_eq!(Strategy::default(), Strategy::OneForOne);
-/// assert_eq!(Strategy::RestForOne.to_string(), "rest_for_one");
-/// # let _ = group;
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Strategy {
-    /// Restart only the unit that ended.
-    #[default]
-    OneForOne,
-    /// Stop every other running unit of the group (the most recently
-    /// started first), then start them all again in start order.
-    OneForAll,
-    /// Stop the units started after the one that ended (the most recently
-    /// started first), then start it and them again in start order.
-    RestForOne,
-}
-
-impl Strategy {
-    /// The name used in `supervise!` and in logs: `one_for_one`,
-    /// `one_for_all` or `rest_for_one`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use supervisor::Strategy;
-    ///
-    /// assert_eq!(Strategy::OneForAll.as_str(), "one_for_all");
-    /// ```
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Strategy::OneForOne => "one_for_one",
-            Strategy::OneForAll => "one_for_all",
-            Strategy::RestForOne => "rest_for_one",
-        }
-    }
-}
-
-impl fmt::Display for Strategy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+use crate::{DaemonSpec, RestartPolicy, Strategy, TaskSpec};
 
 /// At most `max` restarts among a group's units within `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,5 +163,73 @@ impl fmt::Debug for GroupSpec {
             .field("temporary", &self.temporary)
             .field("depends_on", &self.depends_on)
             .finish()
+    }
+}
+
+/// Any unit: what [`SupervisorHandle::add`](crate::SupervisorHandle::add)
+/// takes. Made with `.into()` from a [`TaskSpec`], a [`DaemonSpec`] or a
+/// [`GroupSpec`].
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{DaemonSpec, GroupSpec, Spec, TaskSpec};
+///
+/// let specs: Vec<Spec> = vec![
+///     TaskSpec::new("job", |_ctx| async {}).into(),
+///     DaemonSpec::new("sleeper", "sleep").arg("5").into(),
+///     GroupSpec::new("batch").into(),
+/// ];
+/// assert_eq!(specs[1].name(), "sleeper");
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Spec {
+    /// An async task.
+    Task(TaskSpec),
+    /// An external process.
+    Daemon(DaemonSpec),
+    /// A group of units.
+    Group(GroupSpec),
+}
+
+impl Spec {
+    /// The unit's name (not its path).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        match self {
+            Spec::Task(spec) => spec.name(),
+            Spec::Daemon(spec) => spec.name(),
+            Spec::Group(spec) => spec.name(),
+        }
+    }
+}
+
+impl Spec {
+    /// The names of the siblings this unit depends on.
+    pub(crate) fn depends_on(&self) -> &[String] {
+        match self {
+            Spec::Task(spec) => &spec.depends_on,
+            Spec::Daemon(spec) => &spec.depends_on,
+            Spec::Group(spec) => &spec.depends_on,
+        }
+    }
+}
+
+impl From<TaskSpec> for Spec {
+    fn from(spec: TaskSpec) -> Self {
+        Spec::Task(spec)
+    }
+}
+
+impl From<DaemonSpec> for Spec {
+    fn from(spec: DaemonSpec) -> Self {
+        Spec::Daemon(spec)
+    }
+}
+
+impl From<GroupSpec> for Spec {
+    fn from(spec: GroupSpec) -> Self {
+        Spec::Group(spec)
     }
 }

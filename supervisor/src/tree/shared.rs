@@ -10,7 +10,6 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::ShutdownOrder;
 use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
 use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
@@ -73,6 +72,31 @@ impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
+}
+
+/// How a shutdown goes through the units.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{ShutdownOrder, Supervisor};
+///
+/// let builder = Supervisor::builder().shutdown_order(ShutdownOrder::Concurrent);
+/// # let _ = builder;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ShutdownOrder {
+    /// The most recently started unit first, each fully stopped before the
+    /// next is asked: a unit never outlives one it was started after, so a
+    /// unit may rely on those registered before it until it has stopped.
+    /// The shutdown takes as long as the units' stops added up.
+    #[default]
+    Sequential,
+    /// Every unit asked at once (in reverse start order), all winding down
+    /// together, each within its own grace period: the shutdown takes as
+    /// long as the slowest stop. For units that do not depend on each other.
+    Concurrent,
 }
 
 /// The settings of a running supervisor.
