@@ -2,6 +2,7 @@
 //! and group settings. Every problem is collected, so that `build()` and
 //! `add` report them all at once rather than the first.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 
 use crate::spec::Spec;
@@ -105,11 +106,12 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
         Spec::Group(group) => ("group", &group.policy),
     };
     let name = spec.name();
-    let path = join(prefix, name);
+    // No copy of the name for a unit of the root group: the common case, once per unit.
+    let path: Cow<'_, str> = if prefix.is_empty() { Cow::Borrowed(name) } else { Cow::Owned(join(prefix, name)) };
     if name.is_empty() {
         problems.push(Error::EmptyName { kind });
     } else if name.contains('/') {
-        problems.push(Error::NameWithSlash { name: path.clone() });
+        problems.push(Error::NameWithSlash { name: path.to_string() });
     }
     check_policy(&path, policy, problems);
     match spec {

@@ -359,7 +359,7 @@ impl Node {
             Msg::StatusText { unit, epoch, text } => {
                 let mut record = unit.record();
                 if record.epoch == epoch {
-                    record.status_text = Some(text.into_boxed_str());
+                    record.notes().status_text = Some(text.into_boxed_str());
                     drop(record);
                     self.shared.changes.changed();
                 }
@@ -394,7 +394,7 @@ impl Node {
             let mut record = unit.record();
             record.state = UnitState::Waiting;
             record.ready = false;
-            record.waiting_on = Some(blockers.into_boxed_slice());
+            record.notes().waiting_on = Some(blockers.into_boxed_slice());
         }
         self.shared.changes.changed();
         self.shared.emit(unit, EventKind::Waiting { on });
@@ -406,11 +406,14 @@ impl Node {
     fn set_ready(&mut self, unit: &Arc<Unit>, ready: bool, why: Option<String>) {
         {
             let mut record = unit.record();
-            if record.ready == ready && (ready || record.not_ready.as_deref() == why.as_deref()) {
+            if record.ready == ready && (ready || record.not_ready() == why.as_deref()) {
                 return;
             }
             record.ready = ready;
-            record.not_ready = why.clone().map(String::into_boxed_str);
+            let why_not = why.clone().map(String::into_boxed_str);
+            if why_not.is_some() || record.notes.is_some() {
+                record.notes().not_ready = why_not;
+            }
         }
         self.shared.changes.changed();
         if ready {
@@ -446,8 +449,7 @@ impl Node {
             record.state = UnitState::Starting;
             record.stop = None;
             record.ready = false;
-            record.not_ready = None;
-            record.waiting_on = None;
+            record.clear_not_ready();
             (record.epoch, record.tracker.restarts())
         };
         let launched = match &unit.body {
@@ -510,7 +512,7 @@ impl Node {
             record.run = None;
             record.pid = None;
             record.ready = false;
-            record.not_ready = None;
+            record.clear_not_ready();
             record.stop.take()
         };
         match stop {
@@ -521,7 +523,7 @@ impl Node {
     }
 
     /// A run asked to stop has ended.
-    fn finish_stop(&mut self, unit: &Arc<Unit>, stop: Stop, end: RunEnd) {
+    fn finish_stop(&mut self, unit: &Arc<Unit>, stop: Box<Stop>, end: RunEnd) {
         if let Some(key) = stop.abort_timer {
             // Its grace period no longer matters; the timer would hold the unit.
             self.timers.remove(key);
@@ -800,7 +802,7 @@ impl Node {
         run.stop.cancel();
         let is_task = run.abort.is_some();
         let now = Instant::now();
-        record.stop = Some(Stop { asked: now, aborted: false, abort_timer: None });
+        record.stop = Some(Box::new(Stop { asked: now, aborted: false, abort_timer: None }));
         record.state = UnitState::Stopping;
         let epoch = record.epoch;
         if is_task && self.killed {

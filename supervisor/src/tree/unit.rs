@@ -82,31 +82,59 @@ pub(crate) struct Record {
     pub(crate) epoch: u32,
     /// The run in progress, if any.
     pub(crate) run: Option<RunHandle>,
-    /// The stop in progress, if any.
-    pub(crate) stop: Option<Stop>,
-    /// Why it is not ready, when a readiness check said so.
-    pub(crate) not_ready: Option<Box<str>>,
-    /// What its run said of itself last (`STATUS=`).
-    pub(crate) status_text: Option<Box<str>>,
-    /// The dependencies it waits for, while `Waiting`.
-    pub(crate) waiting_on: Option<Box<[Arc<Unit>]>>,
+    /// The stop in progress, if any; boxed, as only a unit being stopped
+    /// has one.
+    pub(crate) stop: Option<Box<Stop>>,
+    /// What only some units have to say: kept out of line, so that an
+    /// idle unit that has none pays a word.
+    pub(crate) notes: Option<Box<Notes>>,
     /// Restarts are paused: a restart due waits for `resume_restarts`.
     pub(crate) paused: bool,
     /// A restart came due while paused.
     pub(crate) held: bool,
 }
 
+/// A unit's record's rarer parts.
+#[derive(Default)]
+pub(crate) struct Notes {
+    /// Why it is not ready, when a readiness check said so.
+    pub(crate) not_ready: Option<Box<str>>,
+    /// What its run said of itself last (`STATUS=`).
+    pub(crate) status_text: Option<Box<str>>,
+    /// The dependencies it waits for, while `Waiting`.
+    pub(crate) waiting_on: Option<Box<[Arc<Unit>]>>,
+}
+
 impl Record {
+    /// The notes, made on first use.
+    pub(crate) fn notes(&mut self) -> &mut Notes {
+        self.notes.get_or_insert_with(Box::default)
+    }
+
+    /// Why the unit is not ready, when a readiness check said so.
+    pub(crate) fn not_ready(&self) -> Option<&str> {
+        self.notes.as_ref().and_then(|notes| notes.not_ready.as_deref())
+    }
+
+    /// Forgets why it was not ready, and what it waited for.
+    pub(crate) fn clear_not_ready(&mut self) {
+        if let Some(notes) = &mut self.notes {
+            notes.not_ready = None;
+            notes.waiting_on = None;
+        }
+    }
+
     /// Why the unit is not ready, in words: what it waits for, or what its
     /// readiness check said.
     fn not_ready_reason(&self) -> Option<String> {
-        match (&self.waiting_on, &self.not_ready) {
+        let notes = self.notes.as_deref()?;
+        match (&notes.waiting_on, &notes.not_ready) {
             (Some(waiting_on), _) if self.state == UnitState::Waiting => {
                 let each: Vec<String> = waiting_on
                     .iter()
                     .map(|dependency| {
                         let record = dependency.record();
-                        match record.not_ready.as_deref() {
+                        match record.not_ready() {
                             Some(why) => format!("`{}` (not ready: {why})", dependency.path),
                             None => format!("`{}` ({})", dependency.path, record.state),
                         }
@@ -184,9 +212,7 @@ impl Unit {
                 epoch: 0,
                 run: None,
                 stop: None,
-                not_ready: None,
-                status_text: None,
-                waiting_on: None,
+                notes: None,
                 paused: false,
                 held: false,
             }),
@@ -233,7 +259,7 @@ impl Unit {
             restarts_paused: record.paused,
             ready: record.ready,
             not_ready: (!record.ready).then(|| record.not_ready_reason()).flatten(),
-            status_text: record.status_text.as_deref().map(String::from),
+            status_text: record.notes.as_ref().and_then(|notes| notes.status_text.as_deref()).map(String::from),
             last_start: record.last_start,
             uptime: record.run_started.filter(|_| running).map(|at| at.elapsed()),
             exit_code: record.last_exit.and_then(|exit| match exit {
@@ -391,5 +417,18 @@ impl Reporter {
 impl Drop for Reporter {
     fn drop(&mut self) {
         self.send(RunEnd::Aborted);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every unit keeps its record for as long as it is registered: what
+    /// only some units need is boxed (`notes`, `stop`, `watching`).
+    #[test]
+    fn a_unit_stays_small() {
+        let size = std::mem::size_of::<Unit>();
+        assert!(size <= 288, "a unit grew to {size} bytes");
     }
 }
