@@ -516,14 +516,14 @@ impl Node {
             record.stop.take()
         };
         match stop {
-            Some(stop) => self.finish_stop(unit, stop, end),
+            Some(stop) => self.finish_stop(unit, *stop, end),
             None => self.on_exit(unit, end),
         }
         self.advance();
     }
 
     /// A run asked to stop has ended.
-    fn finish_stop(&mut self, unit: &Arc<Unit>, stop: Box<Stop>, end: RunEnd) {
+    fn finish_stop(&mut self, unit: &Arc<Unit>, stop: Stop, end: RunEnd) {
         if let Some(key) = stop.abort_timer {
             // Its grace period no longer matters; the timer would hold the unit.
             self.timers.remove(key);
