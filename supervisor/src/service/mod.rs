@@ -7,6 +7,8 @@ pub(crate) mod health;
 #[cfg(feature = "http")]
 pub mod http;
 pub(crate) mod metrics;
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics_facade;
 pub(crate) mod pidfile;
 pub(crate) mod signals;
 
