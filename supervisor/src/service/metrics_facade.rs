@@ -193,15 +193,19 @@ impl fmt::Debug for MetricsPublisher {
     }
 }
 
-/// The metrics of one unit, registered once.
+/// The metrics of one unit, registered once; those that need a value the
+/// unit may not have yet (an exit code, a start time) when it first has
+/// one, so that no exporter shows a value the unit never had.
 struct UnitMetrics {
+    unit: String,
+    kind: &'static str,
     up: Gauge,
     ready: Gauge,
     states: Vec<Gauge>,
     restarts_total: Counter,
-    last_exit_code: Gauge,
-    last_exit_signal: Gauge,
-    start_time: Gauge,
+    last_exit_code: Option<Gauge>,
+    last_exit_signal: Option<Gauge>,
+    start_time: Option<Gauge>,
     uptime: Gauge,
 }
 
@@ -211,6 +215,8 @@ impl UnitMetrics {
         let kind = status.kind.as_str();
         let labels = [("unit", unit.clone()), ("type", kind.to_owned())];
         UnitMetrics {
+            unit: unit.clone(),
+            kind,
             up: gauge!(UNIT_UP, &labels),
             ready: gauge!(UNIT_READY, &labels),
             states: STATES
@@ -218,28 +224,34 @@ impl UnitMetrics {
                 .map(|state| gauge!(UNIT_STATE, "unit" => unit.clone(), "type" => kind, "state" => state.as_str()))
                 .collect(),
             restarts_total: counter!(UNIT_RESTARTS, &labels),
-            last_exit_code: gauge!(UNIT_EXIT_CODE, &labels),
-            last_exit_signal: gauge!(UNIT_EXIT_SIGNAL, &labels),
-            start_time: gauge!(UNIT_START_TIME, &labels),
+            last_exit_code: None,
+            last_exit_signal: None,
+            start_time: None,
             uptime: gauge!(UNIT_UPTIME, &labels),
         }
     }
 
-    fn set(&self, status: &UnitStatus) {
+    /// The gauge `name` of this unit, registered on first use.
+    fn lazy<'a>(slot: &'a mut Option<Gauge>, name: &'static str, unit: &str, kind: &'static str) -> &'a Gauge {
+        slot.get_or_insert_with(|| gauge!(name, "unit" => unit.to_owned(), "type" => kind))
+    }
+
+    fn set(&mut self, status: &UnitStatus) {
         self.up.set(flag(status.running));
         self.ready.set(flag(status.ready));
         for (state, gauge) in STATES.iter().zip(&self.states) {
             gauge.set(flag(status.state == *state));
         }
         self.restarts_total.absolute(status.restarts_total);
+        let (unit, kind) = (self.unit.as_str(), self.kind);
         if let Some(code) = status.exit_code {
-            self.last_exit_code.set(f64::from(code));
+            Self::lazy(&mut self.last_exit_code, UNIT_EXIT_CODE, unit, kind).set(f64::from(code));
         }
         if let Some(signal) = status.signal {
-            self.last_exit_signal.set(f64::from(signal));
+            Self::lazy(&mut self.last_exit_signal, UNIT_EXIT_SIGNAL, unit, kind).set(f64::from(signal));
         }
         if let Some(since_epoch) = status.last_start.and_then(|at| at.duration_since(SystemTime::UNIX_EPOCH).ok()) {
-            self.start_time.set(since_epoch.as_secs_f64());
+            Self::lazy(&mut self.start_time, UNIT_START_TIME, unit, kind).set(since_epoch.as_secs_f64());
         }
         self.uptime.set(status.uptime.map_or(0.0, |uptime| uptime.as_secs_f64()));
     }
