@@ -135,6 +135,15 @@ impl SupervisorHandle {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Caveats
+///
+/// Two publishers of one supervisor set the same series twice over, to no
+/// harm. Publishers of two supervisors in one process write to the same
+/// series wherever their units share a name (the labels name units, not
+/// supervisors), and `supervisor_up` and `supervisor_ready` always: publish
+/// one of them only, or name their units apart and read the supervisor's
+/// own gauges from one.
 #[must_use = "dropping it leaves the metrics published until the supervisor ends; keep it to refresh or stop them"]
 pub struct MetricsPublisher {
     published: Arc<Published>,
@@ -168,6 +177,25 @@ impl MetricsPublisher {
 
     /// Stops updating the metrics (they keep their last values) and waits
     /// for the task to end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let metrics = handle.publish_metrics();
+    /// metrics.stop().await;
+    /// handle.stop_unit("worker").await?; // no longer seen by the metrics
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn stop(self) {
         self.stop.cancel();
         self.stopped().await;
@@ -175,6 +203,21 @@ impl MetricsPublisher {
 
     /// Waits for the task to end: once the supervisor has ended (its last
     /// samples set, `supervisor_up` 0), or after [`stop`](Self::stop).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let metrics = handle.publish_metrics();
+    /// handle.shutdown().await;
+    /// metrics.stopped().await; // supervisor_up is 0 now
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn stopped(self) {
         if let Err(error) = self.task.await
             && error.is_panic()

@@ -141,6 +141,12 @@ impl ControlApi {
     /// assert!(matches!(ControlApi::new("with spaces in the token"), Err(Error::InvalidSetting { setting: "token", .. })));
     /// # Ok::<(), Error>(())
     /// ```
+    ///
+    /// # Caveats
+    ///
+    /// The token stays in the process's memory while the control API is
+    /// served; to change it, serve a new endpoint (or routes) with a new
+    /// `ControlApi` and stop the old one.
     pub fn new(token: impl Into<String>) -> Result<ControlApi, Error> {
         let token = token.into();
         let invalid = |reason: String| Error::InvalidSetting { unit: CONTROL.to_owned(), setting: "token", reason };

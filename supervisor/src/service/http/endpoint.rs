@@ -491,6 +491,21 @@ impl HttpServer {
 
     /// The path of the Unix socket the endpoint listens on, if it listens on
     /// one ([`HttpEndpoint::unix_socket`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let server = handle.serve_http("127.0.0.1:0".parse().unwrap()).await?;
+    /// assert_eq!(server.unix_socket(), None); // TCP
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn unix_socket(&self) -> Option<&Path> {
         self.unix_socket.as_deref()

@@ -4,7 +4,8 @@
 //! - [`HttpEndpoint`]: a server of its own, over TCP or a Unix socket,
 //!   hardened against slow and hostile clients.
 //! - [`Routes`]: the same answers as a tower `Service`, to mount in an
-//!   application's own server (axum's `nest_service`, hyper, tonic).
+//!   application's own server (axum's `nest_service`, or hyper through
+//!   `hyper_util`'s `TowerToHyperService`).
 //! - [`router`] (feature `axum`): the same as an axum `Router`, for
 //!   `app.nest("/supervisor", supervisor::http::router(&handle))`.
 //!

@@ -45,7 +45,7 @@ pub(crate) type Body = Full<Bytes>;
 /// # Why a tower `Service`
 ///
 /// A tower `Service` is what most Rust servers take as they are: axum
-/// (`nest_service`, `route_service`), tonic, tower-http's layers, and hyper
+/// (`nest_service`, `route_service`), tower-http's layers, and hyper
 /// itself through `hyper_util::service::TowerToHyperService`. It ties the
 /// crate to no framework's version: an application on any axum release, or
 /// on none, can mount it. The axum `Router` of [`router`](super::router)
@@ -54,7 +54,7 @@ pub(crate) type Body = Full<Bytes>;
 ///
 /// # Examples
 ///
-/// Served by hyper directly, on a connection of your own:
+/// Called as any server calls it:
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
