@@ -64,6 +64,10 @@ const CONNECTION_TIMEOUT: std::ops::RangeInclusive<Duration> =
 /// `Connection: close`, as the kubelet does, gets its connection closed after
 /// the answer).
 ///
+/// The same answers are available to an application's own web server as a
+/// tower `Service` ([`Routes`](super::Routes)) or an axum `Router`
+/// ([`router`](super::router), feature `axum`).
+///
 /// | setting | default | allowed |
 /// | --- | --- | --- |
 /// | [`addr`](Self::addr) | [`DEFAULT_HTTP_ADDR`], `127.0.0.1:9000` | any |
@@ -101,10 +105,6 @@ const CONNECTION_TIMEOUT: std::ops::RangeInclusive<Duration> =
 /// A flood of more than [`max_connections`](Self::max_connections) new
 /// connections within the time a probe takes to send its request (a
 /// round trip) can still push the probe out; the kubelet then retries.
-///
-/// The same answers are available to an application's own web server as a
-/// tower `Service` ([`Routes`](super::Routes)) or an axum `Router`
-/// ([`router`](super::router), feature `axum`).
 ///
 /// # Examples
 ///
