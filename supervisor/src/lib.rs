@@ -47,7 +47,11 @@
 //! # Features
 //!
 //! - `macros` (default): [`supervised`] and [`supervise!`].
-//! - `http`: the health endpoint.
+//! - `http`: the health endpoint, the same routes as a tower `Service`
+//!   (`http::Routes`), and the opt-in control API (`http::ControlApi`).
+//! - `axum`: the routes as an axum `Router` (`http::router`).
+//! - `metrics`: the units' metrics through the `metrics` facade
+//!   (`SupervisorHandle::publish_metrics`).
 //! - `systemd`: `sd_notify` readiness and watchdog.
 
 // On docs.rs (`--cfg docsrs`, a nightly rustdoc): `doc_cfg` turns on
@@ -86,8 +90,12 @@ pub use observe::report::{ShutdownCause, ShutdownReport, StopOutcome, UnitReport
 pub use observe::status::{UnitKind, UnitState, UnitStatus};
 pub use service::health::{CheckReport, DEFAULT_HEALTH_CHECK_TIMEOUT, HealthReport, UnitHealth};
 #[cfg(feature = "http")]
-pub use service::http::{DEFAULT_HTTP_ADDR, HttpEndpoint, HttpServer};
+pub use service::http;
+#[cfg(feature = "http")]
+pub use service::http::{ControlApi, DEFAULT_HTTP_ADDR, HttpEndpoint, HttpServer, Routes};
 pub use service::metrics::PROMETHEUS_CONTENT_TYPE;
+#[cfg(feature = "metrics")]
+pub use service::metrics_facade::MetricsPublisher;
 pub use service::pidfile::PidFile;
 pub use signal::Signal;
 pub use spec::daemon::{DEFAULT_DAEMON_STOP_TIMEOUT, DEFAULT_TAIL_LINES, DaemonSpec, Output};

@@ -12,7 +12,7 @@ use crate::{SupervisorHandle, UnitState, UnitStatus};
 /// text format, version 0.0.4.
 pub const PROMETHEUS_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-const STATES: [UnitState; 8] = [
+pub(crate) const STATES: [UnitState; 8] = [
     UnitState::Waiting,
     UnitState::Starting,
     UnitState::Running,

@@ -1,5 +1,8 @@
-//! The HTTP endpoint ([`HttpEndpoint`], feature `http`): liveness and
-//! readiness probes, status and metrics, on `hyper`.
+//! The stand-alone HTTP endpoint ([`HttpEndpoint`], feature `http`):
+//! liveness and readiness probes, status and metrics, and the control API
+//! when enabled, on `hyper`, over TCP or a Unix socket. The answers are
+//! those of [`routes::answer`](super::routes::answer), which the tower
+//! `Service` of an application's own server calls too.
 //!
 //! Connections are HTTP/1.1 with keep-alive and pipelining, served by
 //! hyper. A table of connections ([`Connections`]) caps how many are open:
@@ -11,30 +14,29 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{self, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::header;
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde::Serialize;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::service::health::{self, HealthReport};
-use crate::service::metrics::PROMETHEUS_CONTENT_TYPE;
+use super::control::ControlApi;
+use super::routes::{self, Body, Message, json};
+use super::unix::{self, SocketFile};
 use crate::{Error, SupervisorHandle};
 
 /// The address the endpoint binds by default: loopback, port 9000.
 pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9000);
 
-const PATHS: [&str; 7] = ["/livez", "/readyz", "/healthz", "/status", "/metrics", "/health", "/ready"];
-const ALLOW: &str = "GET, HEAD";
 /// How long in-flight requests get to finish when the server stops.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// The name the endpoint goes by in [`Error::InvalidSetting`].
@@ -50,10 +52,11 @@ const CONNECTION_TIMEOUT: std::ops::RangeInclusive<Duration> =
 ///
 /// | path | answer |
 /// | --- | --- |
-/// | `GET /livez` (alias `/health`), `GET /healthz` | the [`HealthReport`] as JSON; 200 when live, 503 when not |
-/// | `GET /readyz` (alias `/ready`) | the [`HealthReport`] as JSON; 200 when ready, 503 when not |
+/// | `GET /livez` (alias `/health`), `GET /healthz` | the [`HealthReport`](crate::HealthReport) as JSON; 200 when live, 503 when not |
+/// | `GET /readyz` (alias `/ready`) | the [`HealthReport`](crate::HealthReport) as JSON; 200 when ready, 503 when not |
 /// | `GET /status` | a JSON array of every [`UnitStatus`](crate::UnitStatus) |
 /// | `GET /metrics` | the Prometheus text of [`SupervisorHandle::metrics_text`] |
+/// | `/units/...` | the control API, when [`control`](Self::control) enables it (see [`ControlApi`]) |
 ///
 /// Any other path is 404; any method but `GET` and `HEAD` is 405 with an
 /// `Allow` header. Every answer is `Cache-Control: no-store`. Connections are
@@ -61,9 +64,15 @@ const CONNECTION_TIMEOUT: std::ops::RangeInclusive<Duration> =
 /// `Connection: close`, as the kubelet does, gets its connection closed after
 /// the answer).
 ///
+/// The same answers are available to an application's own web server as a
+/// tower `Service` ([`Routes`](super::Routes)) or an axum `Router`
+/// ([`router`](super::router), feature `axum`).
+///
 /// | setting | default | allowed |
 /// | --- | --- | --- |
 /// | [`addr`](Self::addr) | [`DEFAULT_HTTP_ADDR`], `127.0.0.1:9000` | any |
+/// | [`unix_socket`](Self::unix_socket) | none: TCP on `addr` | a path where a socket may be created |
+/// | [`control`](Self::control) | off | a [`ControlApi`] |
 /// | [`max_connections`](Self::max_connections) | 64 | 1 to 65,536 |
 /// | [`max_request_size`](Self::max_request_size) | 16 KiB | 8 KiB to 1 MiB |
 /// | [`header_read_timeout`](Self::header_read_timeout) | 5 s | 1 ms to 1 h |
@@ -75,8 +84,9 @@ const CONNECTION_TIMEOUT: std::ops::RangeInclusive<Duration> =
 /// # Security
 ///
 /// It binds loopback by default; bind another address only behind
-/// whatever guards that network. Nothing from a request reaches a shell, a
-/// file path or a unit: the endpoint only reads. `/status` shows no
+/// whatever guards that network. Nothing from a request reaches a shell or
+/// a file path, and without [`control`](Self::control) nothing reaches a
+/// unit: the endpoint only reads. `/status` shows no
 /// environment values (a [`UnitStatus`](crate::UnitStatus) has none).
 ///
 /// Slow or hostile clients cost a bounded amount and never lock the probes
@@ -118,6 +128,8 @@ const CONNECTION_TIMEOUT: std::ops::RangeInclusive<Duration> =
 #[must_use = "call `.serve(&handle)` to start the endpoint"]
 pub struct HttpEndpoint {
     addr: SocketAddr,
+    unix_socket: Option<PathBuf>,
+    control: Option<ControlApi>,
     max_connections: usize,
     max_request_size: usize,
     header_read_timeout: Duration,
@@ -128,6 +140,8 @@ impl Default for HttpEndpoint {
     fn default() -> Self {
         HttpEndpoint {
             addr: DEFAULT_HTTP_ADDR,
+            unix_socket: None,
+            control: None,
             max_connections: 64,
             max_request_size: 16 * 1024,
             header_read_timeout: Duration::from_secs(5),
@@ -166,6 +180,68 @@ impl HttpEndpoint {
     /// ```
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = addr;
+        self
+    }
+
+    /// Listens on a Unix socket at `path` instead of TCP: for the control
+    /// API, or for probes run on the same host. The socket is created with
+    /// mode `0600`, so that only the supervisor's user (and root) can
+    /// connect; it is never reachable with a wider mode, even for an
+    /// instant (it is bound in a private directory and moved into place).
+    /// A socket left at `path` by a process that ended is replaced; a live
+    /// one, or a file that is not a socket, makes [`serve`](Self::serve)
+    /// fail. The socket is removed when the endpoint stops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::os::unix::fs::PermissionsExt;
+    /// use supervisor::{HttpEndpoint, Supervisor};
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let path = std::env::temp_dir().join(format!("supervisor-doc-{}.sock", std::process::id()));
+    /// let server = HttpEndpoint::new().unix_socket(&path).serve(&handle).await?;
+    /// assert_eq!(server.unix_socket(), Some(path.as_path()));
+    /// assert_eq!(std::fs::metadata(&path)?.permissions().mode() & 0o777, 0o600);
+    /// server.shutdown().await;
+    /// assert!(!path.exists());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Caveats
+    ///
+    /// A socket's path is limited to about 100 bytes (108 on Linux,
+    /// 104 on macOS), and the socket is first bound at a path about 30 bytes
+    /// longer, inside the private directory: keep socket paths short
+    /// (`/run/app/control.sock`).
+    pub fn unix_socket(mut self, path: impl AsRef<Path>) -> Self {
+        self.unix_socket = Some(path.as_ref().to_owned());
+        self
+    }
+
+    /// Enables the control API under `/units/...` (restart, stop, start,
+    /// signal and tail a unit) for callers that send its bearer token; see
+    /// [`ControlApi`]. Off unless called.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::HttpEndpoint;
+    /// use supervisor::http::ControlApi;
+    ///
+    /// let token = "0123456789abcdef0123456789abcdef"; // from a secret store, in practice
+    /// let endpoint = HttpEndpoint::new().unix_socket("/run/app/control.sock").control(ControlApi::new(token)?);
+    /// # let _ = endpoint;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn control(mut self, api: ControlApi) -> Self {
+        self.control = Some(api);
         self
     }
 
@@ -284,7 +360,7 @@ impl HttpEndpoint {
         Ok(())
     }
 
-    /// Binds the address and serves the endpoint for `handle`'s supervisor
+    /// Binds the address (or the Unix socket) and serves the endpoint for `handle`'s supervisor
     /// in a background task, until the supervisor has shut down (or every
     /// handle is dropped), or [`HttpServer::shutdown`].
     ///
@@ -309,24 +385,38 @@ impl HttpEndpoint {
     /// # Errors
     ///
     /// [`Error::InvalidSetting`] naming a setting out of range (see the
-    /// table above), [`Error::Io`] when the address cannot be bound.
+    /// table above), [`Error::Io`] when the address or the socket cannot be
+    /// bound (a live socket, or a file that is not a socket, at the socket's
+    /// path).
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime.
     pub async fn serve(self, handle: &SupervisorHandle) -> Result<HttpServer, Error> {
         self.validate()?;
-        let listener = TcpListener::bind(self.addr).await.map_err(|source| Error::Io {
-            context: format!("cannot bind the HTTP endpoint to {}", self.addr),
-            source,
-        })?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|source| Error::Io { context: "cannot read the HTTP endpoint's address".to_owned(), source })?;
+        let (listener, local_addr) = match &self.unix_socket {
+            Some(path) => {
+                let (listener, file) = unix::bind(path).await?;
+                tracing::info!(path = %path.display(), control = self.control.is_some(), "HTTP endpoint listening");
+                (Listener::Unix(listener, file), SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
+            }
+            None => {
+                let listener = TcpListener::bind(self.addr).await.map_err(|source| Error::Io {
+                    context: format!("cannot bind the HTTP endpoint to {}", self.addr),
+                    source,
+                })?;
+                let local_addr = listener.local_addr().map_err(|source| Error::Io {
+                    context: "cannot read the HTTP endpoint's address".to_owned(),
+                    source,
+                })?;
+                tracing::info!(addr = %local_addr, control = self.control.is_some(), "HTTP endpoint listening");
+                (Listener::Tcp(listener), local_addr)
+            }
+        };
+        let unix_socket = self.unix_socket.clone();
         let stop = CancellationToken::new();
         let task = tokio::spawn(accept_loop(listener, handle.detached(), self, stop.clone()));
-        tracing::info!(addr = %local_addr, "HTTP endpoint listening");
-        Ok(HttpServer { local_addr, stop, task })
+        Ok(HttpServer { local_addr, unix_socket, stop, task })
     }
 }
 
@@ -381,15 +471,44 @@ impl SupervisorHandle {
 /// ```
 pub struct HttpServer {
     local_addr: SocketAddr,
+    unix_socket: Option<PathBuf>,
     stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl HttpServer {
     /// The address actually bound (with the port picked for port 0).
+    ///
+    /// # Caveats
+    ///
+    /// An endpoint on a Unix socket has no TCP address: this is then the
+    /// unspecified `0.0.0.0:0`, and [`unix_socket`](Self::unix_socket) says
+    /// where it listens.
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The path of the Unix socket the endpoint listens on, if it listens on
+    /// one ([`HttpEndpoint::unix_socket`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let server = handle.serve_http("127.0.0.1:0".parse().unwrap()).await?;
+    /// assert_eq!(server.unix_socket(), None); // TCP
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn unix_socket(&self) -> Option<&Path> {
+        self.unix_socket.as_deref()
     }
 
     /// Stops accepting, lets requests in flight finish (briefly), and waits
@@ -414,6 +533,7 @@ impl fmt::Debug for HttpServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpServer")
             .field("local_addr", &self.local_addr)
+            .field("unix_socket", &self.unix_socket)
             .field("running", &!self.task.is_finished())
             .finish()
     }
@@ -517,7 +637,35 @@ impl Drop for Slot {
     }
 }
 
-async fn accept_loop(listener: TcpListener, handle: SupervisorHandle, settings: HttpEndpoint, stop: CancellationToken) {
+/// What the endpoint listens on.
+enum Listener {
+    Tcp(TcpListener),
+    /// With its file, removed when the endpoint stops.
+    Unix(UnixListener, SocketFile),
+}
+
+/// An accepted connection.
+enum Accepted {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+impl Listener {
+    /// The next connection, and who it comes from, for the logs.
+    async fn accept(&self) -> std::io::Result<(Accepted, String)> {
+        match self {
+            Listener::Tcp(listener) => {
+                listener.accept().await.map(|(stream, peer)| (Accepted::Tcp(stream), peer.to_string()))
+            }
+            Listener::Unix(listener, file) => listener
+                .accept()
+                .await
+                .map(|(stream, _)| (Accepted::Unix(stream), format!("unix socket {}", file.path().display()))),
+        }
+    }
+}
+
+async fn accept_loop(listener: Listener, handle: SupervisorHandle, settings: HttpEndpoint, stop: CancellationToken) {
     let connections = Connections::new(settings.max_connections);
     let settings = Arc::new(settings);
     loop {
@@ -545,8 +693,16 @@ async fn accept_loop(listener: TcpListener, handle: SupervisorHandle, settings: 
             drop(stream);
             continue;
         };
-        tokio::spawn(serve_connection(stream, slot, handle.clone(), settings.clone(), stop.clone()));
+        match stream {
+            Accepted::Tcp(stream) => {
+                tokio::spawn(serve_connection(stream, slot, handle.clone(), settings.clone(), stop.clone()));
+            }
+            Accepted::Unix(stream) => {
+                tokio::spawn(serve_connection(stream, slot, handle.clone(), settings.clone(), stop.clone()));
+            }
+        }
     }
+    // Closes the socket, and removes a Unix socket's file.
     drop(listener);
     // Ends the connections too, when the supervisor ended first.
     stop.cancel();
@@ -557,8 +713,8 @@ async fn accept_loop(listener: TcpListener, handle: SupervisorHandle, settings: 
     tracing::info!("HTTP endpoint stopped");
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: S,
     slot: Slot,
     handle: SupervisorHandle,
     settings: Arc<HttpEndpoint>,
@@ -567,11 +723,12 @@ async fn serve_connection(
     let slot = Arc::new(slot);
     let close = slot.close.clone();
     let max_request_size = settings.max_request_size;
+    let control = settings.control.clone();
     let service = hyper::service::service_fn(move |request| {
-        let (handle, slot) = (handle.clone(), slot.clone());
+        let (handle, slot, control) = (handle.clone(), slot.clone(), control.clone());
         async move {
             slot.busy();
-            let response = respond(&handle, &request, max_request_size).await;
+            let response = respond(&handle, control.as_ref(), request, max_request_size).await;
             slot.idle();
             Ok::<_, Infallible>(response)
         }
@@ -608,24 +765,14 @@ async fn serve_connection(
     }
 }
 
-/// The answer to one request.
+/// The answer to one request: a request declaring a body larger than the
+/// endpoint accepts is refused; the rest is the routes' answer.
 async fn respond(
     handle: &SupervisorHandle,
-    request: &Request<Incoming>,
+    control: Option<&ControlApi>,
+    request: Request<Incoming>,
     max_request_size: usize,
-) -> Response<Full<Bytes>> {
-    let path = request.uri().path();
-    if !PATHS.contains(&path) {
-        return json(StatusCode::NOT_FOUND, &NotFound { error: "not found", paths: &PATHS });
-    }
-    if request.method() != Method::GET && request.method() != Method::HEAD {
-        let mut response = json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &Message { error: format!("method {} not allowed; use GET", request.method()) },
-        );
-        response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOW));
-        return response;
-    }
+) -> Response<Body> {
     let declared_size = request
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -637,57 +784,7 @@ async fn respond(
             &Message { error: format!("requests are limited to {max_request_size} bytes") },
         );
     }
-    match path {
-        "/livez" | "/health" | "/healthz" => {
-            let report = health::report(handle).await;
-            json(verdict(report.live), &report)
-        }
-        "/readyz" | "/ready" => {
-            let report: HealthReport = health::report(handle).await;
-            json(verdict(report.ready), &report)
-        }
-        "/status" => json(StatusCode::OK, &handle.statuses()),
-        _ => {
-            let mut response = Response::new(Full::new(Bytes::from(handle.metrics_text())));
-            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROMETHEUS_CONTENT_TYPE));
-            no_store(response)
-        }
-    }
-}
-
-fn verdict(ok: bool) -> StatusCode {
-    if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }
-}
-
-#[derive(Serialize)]
-struct NotFound {
-    error: &'static str,
-    paths: &'static [&'static str],
-}
-
-#[derive(Serialize)]
-struct Message {
-    error: String,
-}
-
-fn json<T: Serialize>(status: StatusCode, body: &T) -> Response<Full<Bytes>> {
-    let (status, body) = match serde_json::to_vec(body) {
-        Ok(mut body) => {
-            body.push(b'\n');
-            (status, body)
-        }
-        Err(error) => {
-            tracing::error!(%error, "HTTP endpoint: cannot serialise an answer");
-            (StatusCode::INTERNAL_SERVER_ERROR, b"{\"error\":\"internal error\"}\n".to_vec())
-        }
-    };
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    no_store(response)
-}
-
-fn no_store(mut response: Response<Full<Bytes>>) -> Response<Full<Bytes>> {
-    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    // The body is never read; kept until the answer is made.
+    let (parts, _body) = request.into_parts();
+    routes::answer(handle, control, &parts).await
 }

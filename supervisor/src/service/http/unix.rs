@@ -1,0 +1,122 @@
+//! The endpoint's Unix socket: created with mode `0600`, so that only the
+//! supervisor's user (and root) can connect, with no moment at which
+//! another user could.
+//!
+//! The socket is bound inside a new directory of mode `0700` next to the
+//! path asked for, set to `0600` there, and only then renamed into place:
+//! until the rename nobody else can reach it (the directory is closed to
+//! them), and from the rename on it is `0600`. Setting the process's umask
+//! instead would change it for every thread of the application.
+
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use tokio::net::{UnixListener, UnixStream};
+
+use crate::Error;
+
+/// How long a socket already at the path gets to accept a connection
+/// before it counts as stale.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// The socket file of a listening endpoint, removed when dropped if it is
+/// still the one this endpoint created.
+#[derive(Debug)]
+pub(crate) struct SocketFile {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for SocketFile {
+    fn drop(&mut self) {
+        let ours = std::fs::symlink_metadata(&self.path)
+            .is_ok_and(|metadata| metadata.dev() == self.dev && metadata.ino() == self.ino);
+        if ours && let Err(error) = std::fs::remove_file(&self.path) {
+            tracing::warn!(path = %self.path.display(), %error, "HTTP endpoint: cannot remove its Unix socket");
+        }
+    }
+}
+
+/// Binds a Unix socket of mode `0600` at `path`, replacing a stale socket
+/// (one nobody listens on) but nothing else.
+pub(crate) async fn bind(path: &Path) -> Result<(UnixListener, SocketFile), Error> {
+    let io_error = |context: String| move |source| Error::Io { context, source };
+    match std::fs::symlink_metadata(path) {
+        Ok(metadata) if metadata.file_type().is_socket() => {
+            let probe = tokio::time::timeout(PROBE_TIMEOUT, UnixStream::connect(path)).await;
+            if matches!(probe, Ok(Ok(_)) | Err(_)) {
+                return Err(Error::Io {
+                    context: format!("cannot listen on {}", path.display()),
+                    source: io::Error::new(
+                        io::ErrorKind::AddrInUse,
+                        "another process listens on this socket; stop it or choose another path",
+                    ),
+                });
+            }
+            // A stale socket, left by a process that ended: replaced below.
+        }
+        Ok(_) => {
+            return Err(Error::Io {
+                context: format!("cannot listen on {}", path.display()),
+                source: io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "the path exists and is not a socket; refusing to replace it",
+                ),
+            });
+        }
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(source) => return Err(Error::Io { context: format!("cannot read {}", path.display()), source }),
+    }
+
+    let name = path.file_name().ok_or_else(|| Error::Io {
+        context: format!("cannot listen on {}", path.display()),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "the path names no file"),
+    })?;
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let private = parent.join(format!(".{}.{}.{:08x}", name.to_string_lossy(), std::process::id(), fastrand::u32(..)));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&private)
+        .map_err(io_error(format!("cannot create the private directory {}", private.display())))?;
+    let bound = bind_in(&private, path).await;
+    if let Err(error) = std::fs::remove_dir(&private) {
+        tracing::warn!(path = %private.display(), %error, "HTTP endpoint: cannot remove a private directory");
+    }
+    bound
+}
+
+/// Binds in the private directory, sets the mode, renames into place.
+async fn bind_in(private: &Path, path: &Path) -> Result<(UnixListener, SocketFile), Error> {
+    let io_error = |context: String| move |source| Error::Io { context, source };
+    let inside = private.join("socket");
+    let listener = UnixListener::bind(&inside).map_err(io_error(format!("cannot listen on {}", path.display())))?;
+    let placed = std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o600))
+        .map_err(io_error(format!("cannot set the mode of {}", inside.display())))
+        .and_then(|()| {
+            std::fs::rename(&inside, path).map_err(io_error(format!(
+                "cannot move the socket {} to {}",
+                inside.display(),
+                path.display()
+            )))
+        })
+        .and_then(|()| std::fs::symlink_metadata(path).map_err(io_error(format!("cannot read {}", path.display()))));
+    match placed {
+        Ok(metadata) => Ok((listener, SocketFile { path: path.to_owned(), dev: metadata.dev(), ino: metadata.ino() })),
+        Err(error) => {
+            let _ = std::fs::remove_file(&inside);
+            Err(error)
+        }
+    }
+}

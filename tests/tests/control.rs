@@ -1,0 +1,396 @@
+//! The control API over real sockets with real processes: restarting,
+//! stopping, starting, signalling and tailing a daemon over TCP and over a
+//! Unix socket; the socket's mode and life; and everything it must refuse.
+
+mod client;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use client::{Answer, DEADLINE, Target, get, process_exists, send, wait_status, with_token};
+use supervisor::http::{ControlApi, HttpEndpoint, HttpServer};
+use supervisor::{Context, DaemonSpec, GroupSpec, Supervisor, SupervisorHandle, TaskSpec, UnitState};
+use tokio::time::Instant;
+
+const TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+fn control() -> ControlApi {
+    ControlApi::new(TOKEN).expect("a valid token")
+}
+
+/// A daemon that says so when it gets `SIGHUP`, and runs until stopped.
+fn hup_daemon(name: &str) -> DaemonSpec {
+    DaemonSpec::new(name, "sh").args(["-c", "trap 'echo got-hup' HUP; echo started; while :; do sleep 0.05; done"])
+}
+
+fn waiting_task(name: &str) -> TaskSpec {
+    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
+}
+
+/// A directory of its own for a test's sockets, removed at the end.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(test: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("sup-ctl-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// The names in the directory.
+    fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+async fn serve_tcp(handle: &SupervisorHandle) -> (HttpServer, Target) {
+    let server =
+        HttpEndpoint::new().addr("127.0.0.1:0".parse().unwrap()).control(control()).serve(handle).await.expect("serve");
+    let target = Target::Tcp(server.local_addr());
+    (server, target)
+}
+
+fn pid_of(handle: &SupervisorHandle, name: &str) -> u32 {
+    handle.status(name).and_then(|status| status.pid).unwrap_or_else(|| panic!("`{name}` has no pid"))
+}
+
+/// Asks for the tail until a line contains `text`.
+async fn wait_for_line(target: &Target, unit: &str, text: &str) -> Answer {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let answer = with_token(target, "GET", &format!("/units/{unit}/tail?lines=50"), TOKEN).await;
+        assert_eq!(answer.status, 200, "{answer:?}");
+        let lines = answer.json()["lines"].clone();
+        if lines.as_array().unwrap().iter().any(|line| line.as_str().unwrap().contains(text)) {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "`{unit}` never wrote {text:?}: {lines}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Restarts, stops, starts, signals and tails `web` over `target`.
+async fn drive_a_daemon(handle: &SupervisorHandle, target: &Target) {
+    let before = wait_status(handle, "web", |status| status.state == UnitState::Running).await;
+    let old_pid = before.pid.unwrap();
+
+    let restarted = with_token(target, "POST", "/units/web/restart", TOKEN).await;
+    assert_eq!(restarted.status, 200, "{restarted:?}");
+    let body = restarted.json();
+    assert_eq!(body["unit"], "web");
+    assert_eq!(body["done"], "restart");
+    assert_eq!(body["status"]["state"], "running", "{body}");
+    let new_pid = pid_of(handle, "web");
+    assert_ne!(new_pid, old_pid, "a restart runs a new process");
+    assert_eq!(body["status"]["pid"], new_pid);
+    assert!(!process_exists(old_pid), "the old process {old_pid} is gone once the restart answers");
+
+    let stopped = with_token(target, "POST", "/units/web/stop", TOKEN).await;
+    assert_eq!(stopped.status, 200, "{stopped:?}");
+    assert_eq!(stopped.json()["status"]["state"], "stopped");
+    assert_eq!(handle.status("web").unwrap().state, UnitState::Stopped);
+    assert!(!process_exists(new_pid));
+    // A stopped daemon takes no signal.
+    let conflict = with_token(target, "POST", "/units/web/signal/HUP", TOKEN).await;
+    assert_eq!(conflict.status, 409, "{conflict:?}");
+
+    let started = with_token(target, "POST", "/units/web/start", TOKEN).await;
+    assert_eq!(started.status, 200, "{started:?}");
+    assert_eq!(started.json()["status"]["state"], "running");
+    wait_for_line(target, "web", "started").await;
+
+    let signalled = with_token(target, "POST", "/units/web/signal/HUP", TOKEN).await;
+    assert_eq!(signalled.status, 200, "{signalled:?}");
+    assert_eq!(signalled.json()["done"], "signal SIGHUP");
+    wait_for_line(target, "web", "got-hup").await;
+    // The same with the SIG prefix.
+    assert_eq!(with_token(target, "POST", "/units/web/signal/SIGHUP", TOKEN).await.status, 200);
+
+    let one = with_token(target, "GET", "/units/web/tail?lines=1", TOKEN).await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json()["lines"].as_array().unwrap().len(), 1, "{one:?}");
+    assert_eq!(one.json()["unit"], "web");
+
+    let status = with_token(target, "GET", "/units/web", TOKEN).await;
+    assert_eq!(status.status, 200);
+    assert_eq!(status.json()["status"]["name"], "web");
+    assert_eq!(status.json()["status"]["type"], "process");
+}
+
+#[tokio::test]
+async fn the_control_api_drives_a_real_process_over_tcp() {
+    let handle = Supervisor::builder().daemon(hup_daemon("web")).build().unwrap().start();
+    let (server, target) = serve_tcp(&handle).await;
+    drive_a_daemon(&handle, &target).await;
+    // The probes are still there, and still need no token.
+    assert_eq!(get(&target, "/livez").await.status, 200);
+    handle.shutdown().await;
+    tokio::time::timeout(DEADLINE, server.stopped()).await.expect("the endpoint stops with the supervisor");
+}
+
+#[tokio::test]
+async fn the_control_api_drives_a_real_process_over_a_unix_socket() {
+    let scratch = Scratch::new("unix");
+    let socket = scratch.path("control.sock");
+    let handle = Supervisor::builder().daemon(hup_daemon("web")).build().unwrap().start();
+    let server = HttpEndpoint::new().unix_socket(&socket).control(control()).serve(&handle).await.expect("serve");
+    assert_eq!(server.unix_socket(), Some(socket.as_path()));
+
+    let metadata = std::fs::symlink_metadata(&socket).unwrap();
+    assert!(metadata.file_type().is_socket());
+    assert_eq!(metadata.permissions().mode() & 0o777, 0o600, "the socket is for its owner only");
+    // Nothing is left of the private directory it was bound in.
+    assert_eq!(scratch.entries(), ["control.sock"]);
+
+    let target = Target::Unix(socket.clone());
+    drive_a_daemon(&handle, &target).await;
+    assert_eq!(with_token(&target, "POST", "/units/web/restart", "wrong-token-wrong-token").await.status, 401);
+
+    server.shutdown().await;
+    assert!(!socket.exists(), "the socket is removed when the endpoint stops");
+    assert!(scratch.entries().is_empty());
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_unix_socket_replaces_a_stale_socket_and_nothing_else() {
+    let scratch = Scratch::new("stale");
+    let handle = Supervisor::builder().task(waiting_task("ticker")).build().unwrap().start();
+    let endpoint = |path: &Path| HttpEndpoint::new().unix_socket(path).control(control());
+
+    // A socket left by a process that ended: nobody listens on it.
+    let stale = scratch.path("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists());
+    let server = endpoint(&stale).serve(&handle).await.expect("a stale socket is replaced");
+    assert_eq!(std::fs::metadata(&stale).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(get(&Target::Unix(stale.clone()), "/livez").await.status, 200);
+
+    // A live one is not taken over.
+    let refused = endpoint(&stale).serve(&handle).await.expect_err("another endpoint listens there");
+    assert!(refused.to_string().contains("another process listens"), "{refused}");
+    assert_eq!(get(&Target::Unix(stale.clone()), "/livez").await.status, 200, "the first endpoint still answers");
+
+    // Nor is a file that is not a socket.
+    let file = scratch.path("precious.txt");
+    std::fs::write(&file, "keep me").unwrap();
+    let refused = endpoint(&file).serve(&handle).await.expect_err("a regular file is not replaced");
+    assert!(refused.to_string().contains("not a socket"), "{refused}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
+
+    // A directory that does not exist.
+    let missing = scratch.path("no/such/dir/control.sock");
+    assert!(endpoint(&missing).serve(&handle).await.is_err());
+
+    assert_eq!(scratch.entries(), ["precious.txt", "stale.sock"], "no private directory is left behind");
+    server.shutdown().await;
+    assert_eq!(scratch.entries(), ["precious.txt"]);
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_control_api_is_off_by_default() {
+    let handle = Supervisor::builder().daemon(hup_daemon("web")).build().unwrap().start();
+    let server = HttpEndpoint::new().addr("127.0.0.1:0".parse().unwrap()).serve(&handle).await.unwrap();
+    let target = Target::Tcp(server.local_addr());
+    let pid = wait_status(&handle, "web", |status| status.state == UnitState::Running).await.pid.unwrap();
+
+    for (method, path) in [
+        ("POST", "/units/web/restart"),
+        ("POST", "/units/web/stop"),
+        ("POST", "/units/web/signal/KILL"),
+        ("GET", "/units/web/tail"),
+        ("GET", "/units/web"),
+        ("GET", "/units"),
+    ] {
+        let answer = with_token(&target, method, path, TOKEN).await;
+        assert_eq!(answer.status, 404, "{method} {path}: {answer:?}");
+        assert_eq!(answer.json()["error"], "not found");
+    }
+    assert_eq!(pid_of(&handle, "web"), pid, "nothing was done to the unit");
+    assert!(handle.tail("web", 10).unwrap().iter().all(|line| line != "got-hup"));
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_token_is_refused_alike_before_anything_is_looked_at() {
+    let handle = Supervisor::builder().daemon(hup_daemon("web")).build().unwrap().start();
+    let (_server, target) = serve_tcp(&handle).await;
+    let pid = wait_status(&handle, "web", |status| status.state == UnitState::Running).await.pid.unwrap();
+
+    let same_length_wrong = format!("Bearer {}X", &TOKEN[..TOKEN.len() - 1]);
+    let prefix = format!("Bearer {}", &TOKEN[..8]);
+    let longer = format!("Bearer {TOKEN}0");
+    let basic = format!("Basic {TOKEN}");
+    let bare = TOKEN.to_owned();
+    let right = format!("Bearer {TOKEN}");
+    let ways: Vec<Vec<(&str, &str)>> = vec![
+        vec![],
+        vec![("authorization", "Bearer ")],
+        vec![("authorization", &same_length_wrong)],
+        vec![("authorization", &prefix)],
+        vec![("authorization", &longer)],
+        vec![("authorization", &basic)],
+        vec![("authorization", &bare)],
+        // The right token twice is not the right token once.
+        vec![("authorization", &right), ("authorization", &right)],
+        // Nor is the token anywhere else.
+        vec![("x-token", TOKEN), ("cookie", TOKEN)],
+    ];
+    let mut bodies = Vec::new();
+    for headers in &ways {
+        for (method, path) in [
+            ("POST", "/units/web/restart"),
+            ("POST", "/units/nope/restart"),
+            ("POST", "/units/web/signal/BOGUS"),
+            ("GET", "/units/web/tail?lines=x"),
+            ("GET", "/units"),
+            ("DELETE", "/units/web"),
+        ] {
+            let answer = send(&target, method, path, headers).await;
+            assert_eq!(answer.status, 401, "{method} {path} with {headers:?}: {answer:?}");
+            assert_eq!(answer.header("www-authenticate"), Some("Bearer"));
+            assert!(!answer.body.contains("web") && !answer.body.contains("nope"), "{}", answer.body);
+            bodies.push(answer.body);
+        }
+    }
+    bodies.dedup();
+    assert_eq!(bodies.len(), 1, "every refusal reads the same: {bodies:?}");
+    // A token in the query string is not a token either.
+    let query = send(&target, "POST", &format!("/units/web/restart?token={TOKEN}"), &[]).await;
+    assert_eq!(query.status, 401);
+
+    assert_eq!(pid_of(&handle, "web"), pid, "nothing was done to the unit");
+    // The scheme's case does not matter.
+    let lower = send(&target, "GET", "/units/web", &[("authorization", &format!("bearer {TOKEN}"))]).await;
+    assert_eq!(lower.status, 200, "{lower:?}");
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn unknown_units_bad_signals_and_bad_requests_are_refused() {
+    let marker = std::env::temp_dir().join(format!("sup-ctl-{}-marker", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let handle = Supervisor::builder()
+        // Stopped last in a shutdown, and slowly: the shutdown below lasts.
+        .task(TaskSpec::new("slow", |ctx: Context| async move {
+            ctx.cancelled().await;
+            tokio::time::sleep(Duration::from_millis(800)).await;
+        }))
+        .daemon(hup_daemon("web"))
+        .task(waiting_task("ticker"))
+        .group(GroupSpec::new("storage").daemon(hup_daemon("db")))
+        .build()
+        .unwrap()
+        .start();
+    let (_server, target) = serve_tcp(&handle).await;
+    wait_status(&handle, "storage/db", |status| status.state == UnitState::Running).await;
+    let pid = wait_status(&handle, "web", |status| status.state == UnitState::Running).await.pid.unwrap();
+    let call = |method: &'static str, path: String| {
+        let target = target.clone();
+        async move { with_token(&target, method, &path, TOKEN).await }
+    };
+
+    // An unknown unit: 404, naming the units to the caller with the token.
+    let unknown = call("POST", "/units/nope/restart".to_owned()).await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    let body = unknown.json();
+    assert!(body["error"].as_str().unwrap().contains("nope"));
+    assert_eq!(body["units"], serde_json::json!(["slow", "web", "ticker", "storage", "storage/db"]));
+    for path in ["/units/nope", "/units/nope/tail", "/units/web/bogus", "/units/storage/nope/stop", "/units/"] {
+        let method = if path.ends_with("stop") { "POST" } else { "GET" };
+        let answer = call(method, path.to_owned()).await;
+        assert_eq!(answer.status, 404, "{path}: {answer:?}");
+        assert!(answer.json()["units"].as_array().unwrap().contains(&"web".into()), "{path}");
+    }
+
+    // Bad signals: 400, and nothing sent.
+    for signal in ["BOGUS", "9", "-9", "term", "SIGRTMIN", "KILL%3Btouch", "%00", "HUP%20"] {
+        let answer = call("POST", format!("/units/web/signal/{signal}")).await;
+        assert_eq!(answer.status, 400, "{signal}: {answer:?}");
+        assert!(answer.json()["error"].as_str().unwrap().contains("signal"), "{signal}");
+    }
+    // A signal to a task: it has no process.
+    assert_eq!(call("POST", "/units/ticker/signal/HUP".to_owned()).await.status, 409);
+
+    // Bad counts and paths: 400.
+    for path in ["/units/web/tail?lines=ten", "/units/web/tail?lines=-1", "/units/web/tail?lines", "/units/%ff/stop"] {
+        let method = if path.ends_with("stop") { "POST" } else { "GET" };
+        assert_eq!(call(method, path.to_owned()).await.status, 400, "{path}");
+    }
+    for path in ["/units/web//stop", "/units/storage%2F%2Fdb/stop", "/units/web/"] {
+        let method = if path.ends_with("stop") { "POST" } else { "GET" };
+        assert_eq!(call(method, path.to_owned()).await.status, 400, "{path}");
+    }
+
+    // The wrong method: 405 with `Allow`.
+    for (method, path, allow) in [
+        ("GET", "/units/web/restart", "POST"),
+        ("PUT", "/units/web/stop", "POST"),
+        ("POST", "/units/web/tail", "GET, HEAD"),
+        ("DELETE", "/units/web", "GET, HEAD"),
+    ] {
+        let answer = call(method, path.to_owned()).await;
+        assert_eq!(answer.status, 405, "{method} {path}");
+        assert_eq!(answer.header("allow"), Some(allow), "{method} {path}");
+    }
+
+    // What looks like a command is a unit name that does not exist.
+    let touch = marker.display().to_string().replace('/', "%2F");
+    for path in [
+        format!("/units/$(touch%20{touch})/restart"),
+        format!("/units/%60touch%20{touch}%60/stop"),
+        format!("/units/web%3Btouch%20{touch}/restart"),
+        format!("/units/web/signal/HUP%3Btouch%20{touch}"),
+    ] {
+        let answer = call("POST", path.clone()).await;
+        assert!(answer.status == 404 || answer.status == 400, "{path}: {answer:?}");
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!marker.exists(), "nothing a caller sent was run");
+    assert_eq!(pid_of(&handle, "web"), pid, "no request touched `web`");
+
+    // Units in groups are named by path, `/` written as it is or as %2F.
+    let db = pid_of(&handle, "storage/db");
+    let restarted = call("POST", "/units/storage/db/restart".to_owned()).await;
+    assert_eq!(restarted.status, 200, "{restarted:?}");
+    assert_eq!(restarted.json()["unit"], "storage/db");
+    let again = call("POST", "/units/storage%2Fdb/restart".to_owned()).await;
+    assert_eq!(again.status, 200, "{again:?}");
+    assert_ne!(pid_of(&handle, "storage/db"), db);
+    // A group is a unit too.
+    assert_eq!(call("POST", "/units/storage/stop".to_owned()).await.json()["status"]["state"], "stopped");
+    assert_eq!(call("POST", "/units/storage/db/restart".to_owned()).await.status, 409, "its group is stopped");
+
+    // Once a shutdown has begun, nothing is started.
+    let shutdown = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.shutdown().await }
+    });
+    let deadline = Instant::now() + DEADLINE;
+    while !handle.is_shutting_down() {
+        assert!(Instant::now() < deadline, "the shutdown never began");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let late = call("POST", "/units/web/start".to_owned()).await;
+    assert_eq!(late.status, 503, "{late:?}");
+    assert!(late.json()["error"].as_str().unwrap().contains("shutting down"));
+    shutdown.await.unwrap();
+}

@@ -1,0 +1,225 @@
+//! The units' metrics through the `metrics` facade
+//! (`SupervisorHandle::publish_metrics`), recorded by a real exporter, the
+//! Prometheus one, and compared with the units' states as they change:
+//! crashes and restarts of a real process, a stop, a unit added and one
+//! removed at run time, and the end of the supervisor.
+//!
+//! Each test runs on a current-thread runtime with a recorder of its own
+//! set for that thread, so the tests of this binary do not share metrics.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+use supervisor::{
+    Context, DaemonSpec, GroupSpec, MaxRestarts, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
+    UnitStatus,
+};
+use tokio::time::Instant;
+
+const DEADLINE: Duration = Duration::from_secs(20);
+const STATES: [&str; 8] = ["waiting", "starting", "running", "backoff", "stopping", "stopped", "exited", "failed"];
+
+fn waiting_task(name: &str) -> TaskSpec {
+    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
+}
+
+/// The samples of a Prometheus text: `name{labels}` to value.
+fn samples(text: &str) -> HashMap<String, f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.is_empty())
+        .map(|line| {
+            let (key, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("bad sample {line:?}"));
+            (key.to_owned(), value.parse().unwrap_or_else(|_| panic!("bad value in {line:?}")))
+        })
+        .collect()
+}
+
+/// The key of a unit's sample, labels in the order the crate gives them.
+fn key(name: &str, status: &UnitStatus, extra: &str) -> String {
+    format!("{name}{{unit=\"{}\",type=\"{}\"{extra}}}", status.name, status.kind.as_str())
+}
+
+/// What the exporter should show for the units as they are now; `None`
+/// while it shows something else (the publisher has not caught up yet).
+fn mismatch(recorder: &PrometheusRecorder, handle: &SupervisorHandle) -> Option<String> {
+    let text = recorder.handle().render();
+    let samples = samples(&text);
+    let expect = |key: String, value: f64| match samples.get(&key) {
+        Some(&found) if (found - value).abs() < 1e-6 => None,
+        found => Some(format!("{key}: expected {value}, found {found:?}")),
+    };
+    for status in handle.statuses() {
+        let flag = |on: bool| if on { 1.0 } else { 0.0 };
+        let mut wanted = vec![
+            (key("supervisor_unit_up", &status, ""), flag(status.running)),
+            (key("supervisor_unit_ready", &status, ""), flag(status.ready)),
+            (key("supervisor_unit_restarts_total", &status, ""), status.restarts_total as f64),
+        ];
+        for state in STATES {
+            let label = format!(",state=\"{state}\"");
+            wanted.push((key("supervisor_unit_state", &status, &label), flag(status.state.as_str() == state)));
+        }
+        if let Some(code) = status.exit_code {
+            wanted.push((key("supervisor_unit_last_exit_code", &status, ""), f64::from(code)));
+        }
+        if let Some(start) = status.last_start {
+            let seconds = start.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs_f64();
+            wanted.push((key("supervisor_unit_start_time_seconds", &status, ""), seconds));
+        }
+        for (key, value) in wanted {
+            if let Some(problem) = expect(key, value) {
+                return Some(problem);
+            }
+        }
+    }
+    None
+}
+
+/// Waits until the exporter shows the units' states.
+async fn wait_for_match(recorder: &PrometheusRecorder, handle: &SupervisorHandle) {
+    let deadline = Instant::now() + DEADLINE;
+    while let Some(problem) = mismatch(recorder, handle) {
+        assert!(Instant::now() < deadline, "{problem}\n{}", recorder.handle().render());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn value(recorder: &PrometheusRecorder, key: &str) -> Option<f64> {
+    samples(&recorder.handle().render()).get(key).copied()
+}
+
+#[tokio::test]
+async fn the_exported_metrics_follow_the_units_states() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+
+    let handle = Supervisor::builder()
+        .task(waiting_task("steady"))
+        // Crashes with code 3, twice restarted, then gives up.
+        .daemon(
+            DaemonSpec::new("crasher", "sh")
+                .args(["-c", "sleep 0.05; exit 3"])
+                .restart(RestartPolicy::new().delay(Duration::from_millis(50)).max_restarts(MaxRestarts::AtMost(2))),
+        )
+        .daemon(DaemonSpec::new("web", "sleep").arg("300"))
+        .group(GroupSpec::new("storage").task(waiting_task("db")))
+        .build()
+        .unwrap()
+        .start();
+    let publisher = handle.publish_metrics();
+    // Set at once, before any event.
+    assert!(recorder.handle().render().contains("supervisor_unit_up{unit=\"storage/db\",type=\"task\"}"));
+
+    handle.wait_state("crasher", UnitState::Failed).await.unwrap();
+    handle.wait_ready("web").await.unwrap();
+    wait_for_match(&recorder, &handle).await;
+    let crasher = handle.status("crasher").unwrap();
+    assert_eq!(crasher.restarts_total, 2);
+    assert_eq!(value(&recorder, "supervisor_unit_restarts_total{unit=\"crasher\",type=\"process\"}"), Some(2.0));
+    assert_eq!(value(&recorder, "supervisor_unit_last_exit_code{unit=\"crasher\",type=\"process\"}"), Some(3.0));
+    assert_eq!(
+        value(&recorder, "supervisor_unit_state{unit=\"crasher\",type=\"process\",state=\"failed\"}"),
+        Some(1.0)
+    );
+    assert_eq!(value(&recorder, "supervisor_unit_up{unit=\"crasher\",type=\"process\"}"), Some(0.0));
+    assert_eq!(value(&recorder, "supervisor_up"), Some(1.0));
+    assert_eq!(value(&recorder, "supervisor_ready"), Some(0.0), "a unit gave up: not ready");
+
+    // The exporter knows the kinds and the units of measure.
+    let text = recorder.handle().render();
+    assert!(text.contains("# TYPE supervisor_unit_restarts_total counter"), "{text}");
+    assert!(text.contains("# TYPE supervisor_unit_up gauge"), "{text}");
+    assert!(text.contains("# HELP supervisor_unit_start_time_seconds"), "{text}");
+
+    // A stop, a start of the unit that gave up, a manual restart.
+    handle.stop_unit("web").await.unwrap();
+    wait_for_match(&recorder, &handle).await;
+    assert_eq!(value(&recorder, "supervisor_unit_state{unit=\"web\",type=\"process\",state=\"stopped\"}"), Some(1.0));
+    assert_eq!(value(&recorder, "supervisor_unit_up{unit=\"web\",type=\"process\"}"), Some(0.0));
+    handle.start_unit("web").await.unwrap();
+    handle.restart("storage").await.unwrap();
+    handle.wait_ready("storage/db").await.unwrap();
+    wait_for_match(&recorder, &handle).await;
+
+    // Units added and removed at run time.
+    handle.add(waiting_task("job")).await.unwrap();
+    handle.wait_ready("job").await.unwrap();
+    wait_for_match(&recorder, &handle).await;
+    assert_eq!(value(&recorder, "supervisor_unit_up{unit=\"job\",type=\"task\"}"), Some(1.0));
+    handle.remove("job").await.unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while value(&recorder, "supervisor_unit_up{unit=\"job\",type=\"task\"}") != Some(0.0) {
+        assert!(Instant::now() < deadline, "a removed unit is not up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // The uptime gauge is set on events and by `refresh`.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    publisher.refresh();
+    let uptime = value(&recorder, "supervisor_unit_uptime_seconds{unit=\"steady\",type=\"task\"}").unwrap();
+    assert!(uptime >= 0.3, "uptime after refresh: {uptime}");
+
+    // The end: every unit down, `supervisor_up` 0, and the publisher ends.
+    handle.shutdown().await;
+    tokio::time::timeout(DEADLINE, publisher.stopped()).await.expect("the publisher ends with the supervisor");
+    assert_eq!(value(&recorder, "supervisor_up"), Some(0.0));
+    assert_eq!(value(&recorder, "supervisor_unit_up{unit=\"steady\",type=\"task\"}"), Some(0.0));
+    assert_eq!(value(&recorder, "supervisor_unit_up{unit=\"web\",type=\"process\"}"), Some(0.0));
+}
+
+#[tokio::test]
+async fn the_facade_and_the_prometheus_text_say_the_same() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let handle = Supervisor::builder()
+        .task(waiting_task("steady"))
+        .daemon(
+            DaemonSpec::new("once", "sh")
+                .args(["-c", "exit 7"])
+                .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let publisher = handle.publish_metrics();
+    handle.wait_state("once", UnitState::Failed).await.unwrap();
+    handle.wait_ready("steady").await.unwrap();
+    wait_for_match(&recorder, &handle).await;
+
+    // Every sample of the facade that does not move with the clock is in
+    // the text of `metrics_text`, with the same labels and value.
+    let facade = samples(&recorder.handle().render());
+    let text = samples(&handle.metrics_text());
+    let mut compared = 0;
+    for (key, value) in &facade {
+        if key.contains("uptime_seconds") {
+            continue;
+        }
+        let found = text.get(key).unwrap_or_else(|| panic!("{key} is not in the Prometheus text"));
+        assert!((found - value).abs() < 1e-3, "{key}: facade {value}, text {found}");
+        compared += 1;
+    }
+    assert!(compared >= 2 + 2 * (2 + 8 + 1 + 1), "only {compared} samples compared");
+    handle.shutdown().await;
+    publisher.stopped().await;
+}
+
+#[tokio::test]
+async fn stop_leaves_the_last_values() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let handle = Supervisor::builder().task(waiting_task("steady")).build().unwrap().start();
+    let publisher = handle.publish_metrics();
+    handle.wait_ready("steady").await.unwrap();
+    wait_for_match(&recorder, &handle).await;
+    publisher.stop().await;
+    handle.stop_unit("steady").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        value(&recorder, "supervisor_unit_up{unit=\"steady\",type=\"task\"}"),
+        Some(1.0),
+        "a stopped publisher sets nothing more"
+    );
+    handle.shutdown().await;
+}
