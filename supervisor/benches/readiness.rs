@@ -3,9 +3,9 @@
 //! 1. a chain of 100 tasks, each depending on the previous and ready at once
 //!    (`ctx.ready()`), from `start()` until the last is ready, beside 100 raw
 //!    tasks handing a oneshot along the chain;
-//! 2. a readiness-gated start of 10k independent units (each calls
-//!    `ctx.ready()` at once), from `start()` until every one is ready, beside
-//!    10k raw tasks each reporting on a channel once polled;
+//! 2. a readiness-gated start of 10k independent units in a group (each
+//!    calls `ctx.ready()` at once), from `start()` until the group is ready,
+//!    beside 10k raw tasks each counting down once polled;
 //! 3. the CPU cost of 1k units each with a 1 s TCP readiness probe against a
 //!    local listener, over a few seconds once all are ready.
 //!
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
-use supervisor::{Context, EventKind, Probe, Readiness, Supervisor, TaskSpec};
+use supervisor::{Context, GroupSpec, Probe, Readiness, Supervisor, TaskSpec};
 use tokio::runtime::Runtime;
 use tokio::sync::{Notify, oneshot};
 
@@ -132,20 +132,15 @@ async fn chain_raw() -> Duration {
 }
 
 async fn gated_supervised() -> Duration {
-    let mut builder = Supervisor::builder().event_capacity(4 * GATED);
+    // In a group: the group is ready once every unit of it is.
+    let mut group = GroupSpec::new("gated");
     for i in 0..GATED {
-        builder = builder.task(ready_at_once(format!("u{i}")));
+        group = group.task(ready_at_once(format!("u{i}")));
     }
-    let sup = builder.build().expect("valid");
-    let mut events = sup.subscribe();
+    let sup = Supervisor::builder().group(group).build().expect("valid");
     let began = Instant::now();
     let handle = sup.start();
-    let mut ready = 0;
-    while ready < GATED {
-        if let EventKind::Ready = events.recv().await.expect("no event lost").kind {
-            ready += 1;
-        }
-    }
+    handle.wait_ready("gated").await.expect("every unit becomes ready");
     let took = began.elapsed();
     handle.shutdown().await;
     took

@@ -169,8 +169,10 @@ pub(crate) struct Node {
     ending: Option<Ending>,
     /// `kill_now` has fired: grace periods are over.
     killed: bool,
-    /// Units waiting for their dependencies to be ready.
-    waiting: Vec<Arc<Unit>>,
+    /// Units waiting for their dependencies, each under one dependency not
+    /// ready yet (by address): a unit that becomes ready looks only at
+    /// those waiting for it.
+    waiting: std::collections::HashMap<usize, Vec<Arc<Unit>>>,
     /// Whether any unit of the group depends on another: without, nothing
     /// needs to look for dependents.
     dependencies_among_units: bool,
@@ -215,7 +217,7 @@ impl Node {
             deferred: VecDeque::new(),
             ending: None,
             killed: false,
-            waiting: Vec::new(),
+            waiting: std::collections::HashMap::new(),
             dependencies_among_units,
             parent,
         };
@@ -254,7 +256,12 @@ impl Node {
     /// Tells the parent's owner when the group becomes ready or stops being
     /// ready.
     fn tell_parent(&mut self) {
+        // Looking costs a pass over the units: once a burst of messages has
+        // been handled, not after each.
         let Some(parent) = &self.parent else { return };
+        if !self.inbox.is_empty() {
+            return;
+        }
         let ready = self.ending.is_none() && self.body().all_ready();
         if ready != parent.ready {
             let why = (!ready).then(|| "a unit of the group is not ready".to_owned());
@@ -390,6 +397,7 @@ impl Node {
             return;
         }
         let on = blockers.iter().map(|blocker| blocker.path.to_string()).collect();
+        let first = Arc::as_ptr(&blockers[0]) as usize;
         {
             let mut record = unit.record();
             record.state = UnitState::Waiting;
@@ -398,7 +406,7 @@ impl Node {
         }
         self.shared.changes.changed();
         self.shared.emit(unit, EventKind::Waiting { on });
-        self.waiting.push(unit.clone());
+        self.waiting.entry(first).or_default().push(unit.clone());
     }
 
     /// Marks `unit` ready or not; a unit that becomes ready lets those
@@ -418,25 +426,27 @@ impl Node {
         self.shared.changes.changed();
         if ready {
             self.shared.emit(unit, EventKind::Ready);
-            self.release_waiting();
+            self.release_waiting_on(unit);
         } else {
             self.shared.emit(unit, EventKind::NotReady { reason: why });
         }
     }
 
-    /// Starts the waiting units whose dependencies are all ready now.
-    fn release_waiting(&mut self) {
+    /// `ready` has become ready: starts the units that waited for it and
+    /// for nothing else; the others wait on for their next dependency.
+    fn release_waiting_on(&mut self, ready: &Arc<Unit>) {
         if self.waiting.is_empty() || self.ending.is_some() {
             return;
         }
-        for unit in std::mem::take(&mut self.waiting) {
+        let Some(waiting) = self.waiting.remove(&(Arc::as_ptr(ready) as usize)) else { return };
+        for unit in waiting {
             if unit.state() != UnitState::Waiting {
                 continue; // stopped meanwhile
             }
-            if self.dependencies(&unit).iter().all(|dependency| dependency.record().ready) {
-                self.launch_now(&unit);
-            } else {
-                self.waiting.push(unit);
+            let next_blocker = self.dependencies(&unit).into_iter().find(|dependency| !dependency.record().ready);
+            match next_blocker {
+                None => self.launch_now(&unit),
+                Some(blocker) => self.waiting.entry(Arc::as_ptr(&blocker) as usize).or_default().push(unit),
             }
         }
     }
@@ -472,7 +482,7 @@ impl Node {
                 self.shared.changes.changed();
                 self.shared.emit(unit, EventKind::Started { restart_count: restarts, pid });
                 if ready {
-                    self.release_waiting();
+                    self.release_waiting_on(unit);
                 }
             }
             Err(reason) => {
