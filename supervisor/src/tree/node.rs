@@ -696,7 +696,7 @@ impl Node {
     /// at once; then the registered ones, one at a time or all at once.
     fn ending_batches(&self) -> VecDeque<Vec<Arc<Unit>>> {
         let order = self.start_order();
-        let deps = positions(&order);
+        let deps = if self.dependencies_among_units { positions(&order) } else { vec![Vec::new(); order.len()] };
         let (added, registered): (Vec<usize>, Vec<usize>) = (0..order.len()).partition(|&at| order[at].added);
         let units = |positions: Vec<usize>| positions.into_iter().map(|at| order[at].clone()).collect::<Vec<_>>();
         let mut batches = VecDeque::new();
@@ -818,19 +818,21 @@ impl Node {
         if is_task && self.killed {
             abort(&mut record);
         }
-        drop(record);
-        self.shared.changes.changed();
         if is_task {
-            let timer = if self.killed {
+            let (at, timer) = if self.killed {
                 (now + ABANDON_AFTER, Timer::Abandon { unit: unit.clone(), epoch })
             } else {
-                (
-                    now.checked_add(unit.stop_timeout).unwrap_or(now + FOREVER),
-                    Timer::Abort { unit: unit.clone(), epoch },
-                )
+                let at = now.checked_add(unit.stop_timeout).unwrap_or(now + FOREVER);
+                (at, Timer::Abort { unit: unit.clone(), epoch })
             };
-            self.timers.insert(timer.0, timer.1);
+            let key = self.timers.insert(at, timer);
+            if let Some(stop) = &mut record.stop {
+                // Removed when the stop completes: the timer holds the unit.
+                stop.abort_timer = Some(key);
+            }
         }
+        drop(record);
+        self.shared.changes.changed();
         Asked::InFlight
     }
 
