@@ -117,12 +117,67 @@ impl Context {
     }
 
     /// The unit's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", move |ctx: Context| {
+    ///         let tx = tx.clone();
+    ///         async move {
+    ///             tx.send(ctx.name().to_owned()).unwrap();
+    ///             ctx.cancelled().await
+    ///         }
+    ///     }))
+    ///     .build()?
+    ///     .start();
+    /// assert_eq!(rx.recv().await.unwrap(), "worker");
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Restarts performed before this run (0 for the first run).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use std::time::Duration;
+    /// use supervisor::{Context, RestartPolicy, Supervisor, TaskSpec};
+    ///
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("flaky", move |ctx: Context| {
+    ///         let tx = tx.clone();
+    ///         async move {
+    ///             tx.send(ctx.restart_count()).unwrap();
+    ///             if ctx.restart_count() == 0 {
+    ///                 return Err("first run fails");
+    ///             }
+    ///             ctx.cancelled().await;
+    ///             Ok(())
+    ///         }
+    ///     })
+    ///     .restart(RestartPolicy::new().delay(Duration::ZERO)))
+    ///     .build()?
+    ///     .start();
+    /// assert_eq!(rx.recv().await, Some(0));
+    /// assert_eq!(rx.recv().await, Some(1));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn restart_count(&self) -> u32 {
         self.restart_count
@@ -130,11 +185,68 @@ impl Context {
 
     /// Completes when the unit is asked to stop (by `stop_unit`, `restart` or
     /// shutdown). Cancel-safe: use it in `tokio::select!`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", move |ctx: Context| {
+    ///         let tx = tx.clone();
+    ///         async move {
+    ///             ctx.cancelled().await;
+    ///             tx.send("cleaned up").unwrap();
+    ///         }
+    ///     }))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("worker").await?;
+    /// handle.stop_unit("worker").await?;
+    /// assert_eq!(rx.recv().await, Some("cleaned up"));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
         self.cancel.cancelled()
     }
 
     /// Whether the unit has been asked to stop.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use std::time::Duration;
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("poller", move |ctx: Context| {
+    ///         let tx = tx.clone();
+    ///         async move {
+    ///             let mut polls = 0_u32;
+    ///             while !ctx.is_cancelled() {
+    ///                 polls += 1;
+    ///                 tokio::time::sleep(Duration::from_millis(1)).await;
+    ///             }
+    ///             tx.send(polls).unwrap();
+    ///         }
+    ///     }))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("poller").await?;
+    /// handle.stop_unit("poller").await?;
+    /// assert!(rx.recv().await.is_some());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         self.cancel.is_cancelled()
@@ -142,6 +254,34 @@ impl Context {
 
     /// A token that is cancelled with this context, for handing to code that
     /// takes a [`CancellationToken`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", move |ctx: Context| {
+    ///         let tx = tx.clone();
+    ///         let token = ctx.cancellation_token();
+    ///         async move {
+    ///             // Hand `token` to code that takes a `CancellationToken`.
+    ///             token.cancelled().await;
+    ///             tx.send(token.is_cancelled()).unwrap();
+    ///         }
+    ///     }))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("worker").await?;
+    /// handle.stop_unit("worker").await?;
+    /// assert_eq!(rx.recv().await, Some(true));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
         self.cancel.clone()

@@ -315,7 +315,22 @@ impl SupervisorHandle {
     ///
     /// # Examples
     ///
-    /// See [`pause_restarts`](Self::pause_restarts).
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// handle.pause_restarts("worker").await?;
+    /// handle.resume_restarts("worker").await?;
+    /// assert!(handle.resume_restarts("nope").await.is_err());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn resume_restarts(&self, name: &str) -> Result<(), Error> {
         self.control(name, Op::ResumeRestarts).await
     }
@@ -729,11 +744,49 @@ impl SupervisorHandle {
 
     /// Cuts every grace period short: units still stopping, now or in a later
     /// shutdown, are aborted or killed at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use std::time::Duration;
+    /// use supervisor::{StopOutcome, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("stubborn", |_ctx| std::future::pending::<()>()).stop_timeout(Duration::from_secs(60)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("stubborn").await?;
+    /// handle.skip_grace();
+    /// let report = handle.shutdown().await; // at once, not after 60 s
+    /// assert_eq!(report.units[0].outcome, StopOutcome::Forced);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn skip_grace(&self) {
         self.shared.kill_now.cancel();
     }
 
     /// Whether a shutdown has begun (or the supervisor has ended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// assert!(!handle.is_shutting_down());
+    /// handle.shutdown().await;
+    /// assert!(handle.is_shutting_down());
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_shutting_down(&self) -> bool {
         self.shared.is_shutting_down()

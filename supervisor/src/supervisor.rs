@@ -84,6 +84,15 @@ impl fmt::Debug for BuildSteps {
 
 impl Supervisor {
     /// Starts describing a supervisor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Supervisor, TaskSpec};
+    ///
+    /// let sup = Supervisor::builder().task(TaskSpec::new("job", |_ctx| async {})).build();
+    /// assert!(sup.is_ok());
+    /// ```
     pub fn builder() -> SupervisorBuilder {
         SupervisorBuilder::default()
     }
@@ -120,6 +129,24 @@ impl Supervisor {
     /// # Panics
     ///
     /// Outside a tokio runtime, like [`tokio::spawn`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let status = handle.wait_ready("worker").await?;
+    /// assert!(status.running);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use = "dropping the last handle shuts the supervisor down"]
     pub fn start(self) -> SupervisorHandle {
         let shared = self.shared;
@@ -176,12 +203,44 @@ impl fmt::Debug for Supervisor {
 
 impl SupervisorBuilder {
     /// Adds an async task to the root group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec, UnitKind};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// assert_eq!(handle.status("worker").unwrap().kind, UnitKind::Task);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn task(mut self, spec: TaskSpec) -> Self {
         self.units.push(Spec::Task(spec));
         self
     }
 
     /// Adds an external process to the root group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, Supervisor, UnitKind};
+    ///
+    /// let handle = Supervisor::builder().daemon(DaemonSpec::new("sleeper", "sleep").arg("30")).build()?.start();
+    /// let status = handle.wait_ready("sleeper").await?;
+    /// assert_eq!(status.kind, UnitKind::Process);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn daemon(mut self, spec: DaemonSpec) -> Self {
         self.units.push(Spec::Daemon(spec));
         self
@@ -242,6 +301,19 @@ impl SupervisorBuilder {
 
     /// An upper bound on a whole shutdown: when it runs out, every unit still
     /// stopping is aborted or killed at once, whatever its own stop timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{Supervisor, TaskSpec};
+    ///
+    /// let sup = Supervisor::builder()
+    ///     .task(TaskSpec::new("job", |_ctx| async {}))
+    ///     .shutdown_timeout(Duration::from_secs(30))
+    ///     .build();
+    /// assert!(sup.is_ok());
+    /// ```
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = Some(timeout);
         self
@@ -249,6 +321,26 @@ impl SupervisorBuilder {
 
     /// Whether a shutdown stops the units one at a time, the most recently
     /// started first (the default), or all at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, ShutdownOrder, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("a", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .task(TaskSpec::new("b", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .shutdown_order(ShutdownOrder::Concurrent)
+    ///     .build()?
+    ///     .start();
+    /// let report = handle.shutdown().await;
+    /// assert_eq!(report.units.len(), 2);
+    /// assert!(report.is_clean());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn shutdown_order(mut self, order: ShutdownOrder) -> Self {
         self.shutdown_order = order;
         self
@@ -256,6 +348,22 @@ impl SupervisorBuilder {
 
     /// The capacity of the event channel (default 1024, at most
     /// [`MAX_EVENT_CAPACITY`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{EventKind, Supervisor, TaskSpec};
+    ///
+    /// let sup = Supervisor::builder().task(TaskSpec::new("a", |_ctx| async {})).event_capacity(4096).build()?;
+    /// let mut events = sup.subscribe();
+    /// let handle = sup.start();
+    /// assert!(matches!(events.recv().await.unwrap().kind, EventKind::Started { .. }));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = Some(capacity);
         self
@@ -291,6 +399,18 @@ impl SupervisorBuilder {
     /// [`Error::DuplicateName`] (within a group), [`Error::EmptyProgram`],
     /// [`Error::InvalidSetting`] for a policy or a group setting out of
     /// range; then what a build step (the PID file) says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Error, Supervisor, TaskSpec};
+    ///
+    /// let result = Supervisor::builder()
+    ///     .task(TaskSpec::new("job", |_ctx| async {}))
+    ///     .task(TaskSpec::new("job", |_ctx| async {}))
+    ///     .build();
+    /// assert!(matches!(result, Err(Error::DuplicateName { .. })));
+    /// ```
     pub fn build(mut self) -> Result<Supervisor, Error> {
         let mut problems = Vec::new();
         validate::check_units("", &self.units, &mut problems);

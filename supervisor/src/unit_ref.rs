@@ -41,18 +41,71 @@ impl UnitRef {
     }
 
     /// The unit's path.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// assert_eq!(handle.unit("storage/db").path(), "storage/db");
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn path(&self) -> &str {
         &self.path
     }
 
     /// The handle of the unit's supervisor.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let worker = handle.unit("worker");
+    /// assert_eq!(worker.handle().unit_names(), ["worker"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn handle(&self) -> &SupervisorHandle {
         &self.handle
     }
 
     /// A snapshot of the unit; `None` once it has been removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let worker = handle.unit("worker");
+    /// worker.wait_ready().await?;
+    /// assert_eq!(worker.status().unwrap().state, UnitState::Running);
+    /// worker.remove().await?;
+    /// assert!(worker.status().is_none());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn status(&self) -> Option<UnitStatus> {
         self.handle.status(&self.path)
@@ -63,6 +116,26 @@ impl UnitRef {
     /// # Errors
     ///
     /// As [`SupervisorHandle::restart`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let worker = handle.unit("worker");
+    /// worker.wait_ready().await?;
+    /// worker.restart().await?;
+    /// assert_eq!(worker.wait_ready().await?.state, UnitState::Running);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn restart(&self) -> Result<(), Error> {
         self.handle.restart(&self.path).await
     }
@@ -72,6 +145,26 @@ impl UnitRef {
     /// # Errors
     ///
     /// As [`SupervisorHandle::stop_unit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let worker = handle.unit("worker");
+    /// worker.wait_ready().await?;
+    /// worker.stop().await?;
+    /// assert_eq!(worker.status().unwrap().state, UnitState::Stopped);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn stop(&self) -> Result<(), Error> {
         self.handle.stop_unit(&self.path).await
     }
@@ -81,6 +174,26 @@ impl UnitRef {
     /// # Errors
     ///
     /// As [`SupervisorHandle::start_unit`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let worker = handle.unit("worker");
+    /// worker.stop().await?;
+    /// worker.start().await?;
+    /// assert_eq!(worker.wait_ready().await?.state, UnitState::Running);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn start(&self) -> Result<(), Error> {
         self.handle.start_unit(&self.path).await
     }
@@ -90,6 +203,27 @@ impl UnitRef {
     /// # Errors
     ///
     /// As [`SupervisorHandle::remove`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, StopOutcome, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let worker = handle.unit("worker");
+    /// worker.wait_ready().await?;
+    /// let report = worker.remove().await?;
+    /// assert_eq!(report.outcome, StopOutcome::Graceful);
+    /// assert!(handle.status("worker").is_none());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn remove(&self) -> Result<UnitReport, Error> {
         self.handle.remove(&self.path).await
     }
@@ -99,6 +233,25 @@ impl UnitRef {
     /// # Errors
     ///
     /// As [`SupervisorHandle::wait_ready`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let worker = handle.unit("worker");
+    /// let status = worker.wait_ready().await?;
+    /// assert!(status.ready && status.running);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn wait_ready(&self) -> Result<UnitStatus, Error> {
         self.handle.wait_ready(&self.path).await
     }
@@ -108,6 +261,24 @@ impl UnitRef {
     /// # Errors
     ///
     /// As [`SupervisorHandle::wait_state`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("hello", "true").restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// let status = handle.unit("hello").wait_state(UnitState::Exited).await?;
+    /// assert_eq!(status.state, UnitState::Exited);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn wait_state(&self, state: UnitState) -> Result<UnitStatus, Error> {
         self.handle.wait_state(&self.path, state).await
     }
@@ -117,6 +288,25 @@ impl UnitRef {
     /// # Errors
     ///
     /// As [`SupervisorHandle::tail`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("hello", "echo").arg("hello").restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// let hello = handle.unit("hello");
+    /// hello.wait_state(UnitState::Exited).await?;
+    /// assert_eq!(hello.tail(10)?, ["hello"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn tail(&self, lines: usize) -> Result<Vec<String>, Error> {
         self.handle.tail(&self.path, lines)
     }
@@ -126,6 +316,27 @@ impl UnitRef {
     /// # Errors
     ///
     /// As [`SupervisorHandle::signal`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, DaemonSpec, Error, Signal, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("sleeper", "sleep").arg("30"))
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let sleeper = handle.unit("sleeper");
+    /// sleeper.wait_ready().await?;
+    /// sleeper.signal(Signal::CONT)?;
+    /// assert!(matches!(handle.unit("worker").signal(Signal::CONT), Err(Error::WrongKind { .. })));
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn signal(&self, signal: Signal) -> Result<(), Error> {
         self.handle.signal(&self.path, signal)
     }

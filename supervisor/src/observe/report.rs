@@ -78,6 +78,16 @@ pub enum ShutdownCause {
 
 impl ShutdownCause {
     /// Whether the supervisor ended because something failed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::ShutdownCause;
+    ///
+    /// assert!(!ShutdownCause::Requested.is_failure());
+    /// assert!(ShutdownCause::GaveUp { reason: "too many restarts".to_owned() }.is_failure());
+    /// assert!(!ShutdownCause::CriticalEnded { unit: "job".to_owned(), failed: false }.is_failure());
+    /// ```
     #[must_use]
     pub fn is_failure(&self) -> bool {
         match self {
@@ -143,11 +153,53 @@ pub struct ShutdownReport {
 
 impl ShutdownReport {
     /// The units that had to be aborted or killed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use std::time::Duration;
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("polite", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .task(TaskSpec::new("stubborn", |_ctx| std::future::pending::<()>()).stop_timeout(Duration::from_millis(10)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("polite").await?;
+    /// handle.wait_ready("stubborn").await?;
+    /// let report = handle.shutdown().await;
+    /// let forced: Vec<&str> = report.forced().map(|unit| unit.name.as_str()).collect();
+    /// assert_eq!(forced, ["stubborn"]);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn forced(&self) -> impl Iterator<Item = &UnitReport> {
         self.units.iter().filter(|unit| unit.outcome == StopOutcome::Forced)
     }
 
     /// The units the supervisor had given up on before the shutdown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{MaxRestarts, RestartPolicy, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("doomed", |_ctx| async { Err::<(), _>("bad config") })
+    ///         .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("doomed", UnitState::Failed).await?;
+    /// let report = handle.shutdown().await;
+    /// assert_eq!(report.failed().next().unwrap().name, "doomed");
+    /// assert!(!report.is_clean());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn failed(&self) -> impl Iterator<Item = &UnitReport> {
         self.units.iter().filter(|unit| unit.state == UnitState::Failed)
     }
@@ -155,6 +207,24 @@ impl ShutdownReport {
     /// Whether the supervisor ended without a failure: every unit stopped
     /// within its grace period, none had been given up on, and the root
     /// did not give up.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("worker").await?;
+    /// let report = handle.shutdown().await;
+    /// assert!(report.is_clean());
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_clean(&self) -> bool {
         !self.cause.is_failure()
@@ -163,6 +233,24 @@ impl ShutdownReport {
     }
 
     /// `0` for a clean end, `1` otherwise: what a `main` should exit with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("worker").await?;
+    /// let report = handle.shutdown().await;
+    /// assert_eq!(report.exit_code(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn exit_code(&self) -> i32 {
         i32::from(!self.is_clean())

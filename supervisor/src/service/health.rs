@@ -516,6 +516,22 @@ impl SupervisorHandle {
     /// Adds a health check at run time; see
     /// [`SupervisorBuilder::health_check`]. A check of the same name is
     /// replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// handle.add_health_check("db", || async { Err::<(), _>("unreachable") });
+    /// let report = handle.health().await;
+    /// assert!(!report.live);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn add_health_check<F, Fut, E>(&self, name: impl Into<String>, check: F)
     where
         F: Fn() -> Fut + Send + Sync + 'static,
@@ -526,6 +542,23 @@ impl SupervisorHandle {
     }
 
     /// Removes a health check; `false` if there was none of that name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// handle.add_health_check("db", || async { Err::<(), _>("unreachable") });
+    /// assert!(handle.remove_health_check("db"));
+    /// assert!(!handle.remove_health_check("db"));
+    /// assert!(handle.health().await.live);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remove_health_check(&self, name: &str) -> bool {
         self.extension::<Checks>().remove(name)
     }

@@ -157,6 +157,15 @@ pub struct DaemonSpec {
 impl DaemonSpec {
     /// A daemon named `name` that runs `program` (looked up in `PATH` unless
     /// it contains a `/`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::DaemonSpec;
+    ///
+    /// let spec = DaemonSpec::new("sleeper", "sleep").arg("30");
+    /// assert_eq!(spec.name(), "sleeper");
+    /// ```
     pub fn new(name: impl Into<String>, program: impl AsRef<OsStr>) -> Self {
         DaemonSpec {
             name: name.into(),
@@ -180,12 +189,48 @@ impl DaemonSpec {
     }
 
     /// Adds one argument, passed as it is.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("hello", "echo").arg("hello").restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("hello", UnitState::Exited).await?;
+    /// assert_eq!(handle.tail("hello", 10)?, ["hello"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
     /// Adds arguments, passed as they are.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("greet", "echo").args(["hello", "world"]).restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("greet", UnitState::Exited).await?;
+    /// assert_eq!(handle.tail("greet", 10)?, ["hello world"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn args<I, S>(mut self, args: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -196,6 +241,24 @@ impl DaemonSpec {
     }
 
     /// Sets an environment variable for the process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("greet", "sh").args(["-c", "echo $GREETING"]).env("GREETING", "hi").restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("greet", UnitState::Exited).await?;
+    /// assert_eq!(handle.tail("greet", 10)?, ["hi"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.env.push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
         self
@@ -203,6 +266,24 @@ impl DaemonSpec {
 
     /// Removes an environment variable, inherited or set earlier with
     /// [`env`](Self::env).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("greet", "sh").args(["-c", "echo ${GREETING:-unset}"]).env("GREETING", "hi").env_remove("GREETING").restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("greet", UnitState::Exited).await?;
+    /// assert_eq!(handle.tail("greet", 10)?, ["unset"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
         self.env.push((key.as_ref().to_owned(), None));
         self
@@ -212,6 +293,24 @@ impl DaemonSpec {
     /// forgets the variables set so far with [`env`](Self::env); later calls
     /// add to the empty environment. The program is still looked up in the
     /// supervisor's `PATH`, unless a `PATH` is set with `env`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("greet", "sh").args(["-c", "echo ${HOME:-no home} $ONLY"]).env_clear().env("ONLY", "this").restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("greet", UnitState::Exited).await?;
+    /// assert_eq!(handle.tail("greet", 10)?, ["no home this"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn env_clear(mut self) -> Self {
         self.env_clear = true;
         self.env.clear();
@@ -219,12 +318,48 @@ impl DaemonSpec {
     }
 
     /// The working directory of the process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("where", "pwd").current_dir("/").restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("where", UnitState::Exited).await?;
+    /// assert_eq!(handle.tail("where", 10)?, ["/"]);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
         self.current_dir = Some(dir.as_ref().to_owned());
         self
     }
 
     /// The restart policy (default: [`RestartPolicy::new`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("once", "true").restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// let status = handle.wait_state("once", UnitState::Exited).await?;
+    /// assert_eq!(status.restart_count, 0);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn restart(mut self, policy: RestartPolicy) -> Self {
         self.policy = policy;
         self
@@ -232,6 +367,16 @@ impl DaemonSpec {
 
     /// How long the process group gets to exit after the stop signal before
     /// it is killed with `SIGKILL` (default 10 s).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{DaemonSpec, Supervisor};
+    ///
+    /// let db = DaemonSpec::new("db", "sleep").arg("30").stop_timeout(Duration::from_secs(30));
+    /// assert!(Supervisor::builder().daemon(db).build().is_ok());
+    /// ```
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.stop_timeout = timeout;
         self
@@ -239,12 +384,39 @@ impl DaemonSpec {
 
     /// The signal sent to the process group to ask it to stop (default
     /// `SIGTERM`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{DaemonSpec, Signal, Supervisor};
+    ///
+    /// let web = DaemonSpec::new("web", "sleep").arg("30").stop_signal(Signal::INT);
+    /// assert!(Supervisor::builder().daemon(web).build().is_ok());
+    /// ```
     pub fn stop_signal(mut self, signal: Signal) -> Self {
         self.stop_signal = signal;
         self
     }
 
     /// Where stdout and stderr go (default [`Output::Capture`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, Output, RestartOn, RestartPolicy, Supervisor, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .daemon(DaemonSpec::new("quiet", "echo").arg("hello").output(Output::Discard).restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("quiet", UnitState::Exited).await?;
+    /// assert!(handle.tail("quiet", 10)?.is_empty());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn output(mut self, output: Output) -> Self {
         self.output = output;
         self
@@ -351,6 +523,14 @@ impl DaemonSpec {
     }
 
     /// The unit's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::DaemonSpec;
+    ///
+    /// assert_eq!(DaemonSpec::new("web", "nginx").name(), "web");
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name

@@ -55,6 +55,16 @@ pub struct GroupSpec {
 impl GroupSpec {
     /// An empty group named `name`, with the [`OneForOne`](Strategy::OneForOne)
     /// strategy, no intensity limit, and the default restart policy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{GroupSpec, Supervisor};
+    ///
+    /// let storage = GroupSpec::new("storage");
+    /// assert_eq!(storage.name(), "storage");
+    /// assert!(Supervisor::builder().group(storage).build().is_ok());
+    /// ```
     pub fn new(name: impl Into<String>) -> Self {
         GroupSpec {
             name: name.into(),
@@ -69,18 +79,70 @@ impl GroupSpec {
     }
 
     /// Adds an async task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, GroupSpec, Supervisor, TaskSpec, UnitKind};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .group(GroupSpec::new("jobs").task(TaskSpec::new("a", |ctx: Context| async move { ctx.cancelled().await })))
+    ///     .build()?
+    ///     .start();
+    /// assert_eq!(handle.wait_ready("jobs/a").await?.kind, UnitKind::Task);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn task(mut self, spec: TaskSpec) -> Self {
         self.units.push(Spec::Task(spec));
         self
     }
 
     /// Adds an external process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{DaemonSpec, GroupSpec, Supervisor, UnitKind};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .group(GroupSpec::new("storage").daemon(DaemonSpec::new("db", "sleep").arg("30")))
+    ///     .build()?
+    ///     .start();
+    /// assert_eq!(handle.wait_ready("storage/db").await?.kind, UnitKind::Process);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn daemon(mut self, spec: DaemonSpec) -> Self {
         self.units.push(Spec::Daemon(spec));
         self
     }
 
     /// Adds a nested group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, GroupSpec, Supervisor, TaskSpec, UnitKind};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .group(GroupSpec::new("outer").group(GroupSpec::new("inner").task(TaskSpec::new("a", |ctx: Context| async move { ctx.cancelled().await }))))
+    ///     .build()?
+    ///     .start();
+    /// assert_eq!(handle.status("outer/inner").unwrap().kind, UnitKind::Group);
+    /// handle.wait_ready("outer/inner/a").await?;
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn group(mut self, spec: GroupSpec) -> Self {
         self.units.push(Spec::Group(spec));
         self
@@ -88,6 +150,18 @@ impl GroupSpec {
 
     /// What happens to the other units when one ends and is restarted
     /// (default [`Strategy::OneForOne`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{GroupSpec, Strategy, Supervisor, TaskSpec};
+    ///
+    /// let pair = GroupSpec::new("pair")
+    ///     .strategy(Strategy::OneForAll)
+    ///     .task(TaskSpec::new("reader", |_ctx| async {}))
+    ///     .task(TaskSpec::new("writer", |_ctx| async {}));
+    /// assert!(Supervisor::builder().group(pair).build().is_ok());
+    /// ```
     pub fn strategy(mut self, strategy: Strategy) -> Self {
         self.strategy = strategy;
         self
@@ -98,6 +172,18 @@ impl GroupSpec {
     /// once): the group stops its units, and its run ends as a failure that
     /// its parent handles like any unit's. `max_restarts` must be at least 1
     /// and `period` longer than zero; checked by `build()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{GroupSpec, Supervisor};
+    ///
+    /// let ok = GroupSpec::new("jobs").intensity(5, Duration::from_secs(60));
+    /// assert!(Supervisor::builder().group(ok).build().is_ok());
+    /// let never = GroupSpec::new("jobs").intensity(0, Duration::from_secs(60));
+    /// assert!(Supervisor::builder().group(never).build().is_err());
+    /// ```
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.intensity = Some(IntensityLimit { max: max_restarts, period });
         self
@@ -105,6 +191,16 @@ impl GroupSpec {
 
     /// How the parent restarts this group once its run has ended (it gave
     /// up, or a critical unit ended).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use supervisor::{GroupSpec, RestartPolicy, Supervisor};
+    ///
+    /// let storage = GroupSpec::new("storage").restart(RestartPolicy::new().delay(Duration::from_secs(1)));
+    /// assert!(Supervisor::builder().group(storage).build().is_ok());
+    /// ```
     pub fn restart(mut self, policy: RestartPolicy) -> Self {
         self.policy = policy;
         self
@@ -112,6 +208,26 @@ impl GroupSpec {
 
     /// When this group ends for good, its parent ends too (see
     /// [`TaskSpec::critical`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{GroupSpec, RestartOn, RestartPolicy, ShutdownCause, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .group(GroupSpec::new("batch")
+    ///         .task(TaskSpec::new("job", |_ctx| async {}).critical().restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///         .restart(RestartPolicy::new().on(RestartOn::Never))
+    ///         .critical())
+    ///     .build()?
+    ///     .start();
+    /// let report = handle.wait().await;
+    /// assert!(matches!(report.cause, ShutdownCause::CriticalEnded { ref unit, failed: false } if unit == "batch"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn critical(mut self) -> Self {
         self.critical = true;
         self
@@ -119,6 +235,15 @@ impl GroupSpec {
 
     /// Forgets the group, with its units, once it ends for good; see
     /// [`TaskSpec::temporary`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{GroupSpec, Supervisor, TaskSpec};
+    ///
+    /// let batch = GroupSpec::new("batch").task(TaskSpec::new("job", |_ctx| async {})).temporary();
+    /// assert!(Supervisor::builder().group(batch).build().is_ok());
+    /// ```
     pub fn temporary(mut self) -> Self {
         self.temporary = true;
         self
@@ -145,6 +270,14 @@ impl GroupSpec {
     }
 
     /// The group's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::GroupSpec;
+    ///
+    /// assert_eq!(GroupSpec::new("storage").name(), "storage");
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name
@@ -195,6 +328,15 @@ pub enum Spec {
 
 impl Spec {
     /// The unit's name (not its path).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::{Spec, TaskSpec};
+    ///
+    /// let spec: Spec = TaskSpec::new("job", |_ctx| async {}).into();
+    /// assert_eq!(spec.name(), "job");
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         match self {

@@ -98,6 +98,23 @@ pub(crate) struct TaskSettings {
 
 impl TaskSpec {
     /// A task named `name`, run by calling `f`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{RestartOn, RestartPolicy, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("hello", |_ctx| async { println!("hello") }).restart(RestartPolicy::new().on(RestartOn::Never)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_state("hello", UnitState::Exited).await?;
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new<F, Fut>(name: impl Into<String>, f: F) -> Self
     where
         F: Fn(Context) -> Fut + Send + Sync + 'static,
@@ -118,6 +135,24 @@ impl TaskSpec {
     }
 
     /// The restart policy (default: [`RestartPolicy::new`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{RestartOn, RestartPolicy, Supervisor, TaskSpec, UnitState};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("migrate", |_ctx| async { Ok::<(), String>(()) }).restart(RestartPolicy::new().on(RestartOn::Failure)))
+    ///     .build()?
+    ///     .start();
+    /// let status = handle.wait_state("migrate", UnitState::Exited).await?;
+    /// assert_eq!(status.restart_count, 0);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn restart(mut self, policy: RestartPolicy) -> Self {
         self.policy = policy;
         self
@@ -133,12 +168,39 @@ impl TaskSpec {
     /// cannot be aborted until it yields. Put blocking work in
     /// `tokio::task::spawn_blocking`, and check `ctx.is_cancelled()` in long
     /// computations.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use std::time::Duration;
+    /// use supervisor::{StopOutcome, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("stubborn", |_ctx| std::future::pending::<()>()).stop_timeout(Duration::from_millis(10)))
+    ///     .build()?
+    ///     .start();
+    /// handle.wait_ready("stubborn").await?;
+    /// let report = handle.shutdown().await;
+    /// assert_eq!(report.units[0].outcome, StopOutcome::Forced);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
         self.stop_timeout = timeout;
         self
     }
 
     /// The unit's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use supervisor::TaskSpec;
+    ///
+    /// assert_eq!(TaskSpec::new("job", |_ctx| async {}).name(), "job");
+    /// ```
     #[must_use]
     pub fn name(&self) -> &str {
         &self.name

@@ -484,6 +484,23 @@ impl HttpServer {
     /// An endpoint on a Unix socket has no TCP address: this is then the
     /// unspecified `0.0.0.0:0`, and [`unix_socket`](Self::unix_socket) says
     /// where it listens.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let server = handle.serve_http("127.0.0.1:0".parse().unwrap()).await?;
+    /// let addr = server.local_addr();
+    /// assert_ne!(addr.port(), 0);
+    /// assert!(tokio::net::TcpStream::connect(addr).await.is_ok());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -513,6 +530,23 @@ impl HttpServer {
 
     /// Stops accepting, lets requests in flight finish (briefly), and waits
     /// for the endpoint to end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let server = handle.serve_http("127.0.0.1:0".parse().unwrap()).await?;
+    /// let addr = server.local_addr();
+    /// server.shutdown().await;
+    /// assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn shutdown(self) {
         self.stop.cancel();
         self.stopped().await;
@@ -520,6 +554,22 @@ impl HttpServer {
 
     /// Waits for the endpoint to end: after the supervisor's shutdown, or
     /// [`shutdown`](Self::shutdown).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let server = handle.serve_http("127.0.0.1:0".parse().unwrap()).await?;
+    /// let stopped = tokio::spawn(server.stopped());
+    /// handle.shutdown().await;
+    /// stopped.await.unwrap(); // the endpoint ended with the supervisor
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn stopped(self) {
         if let Err(error) = self.task.await
             && error.is_panic()
