@@ -73,12 +73,18 @@ fn pid_of(handle: &SupervisorHandle, name: &str) -> u32 {
 
 /// Asks for the tail until a line contains `text`.
 async fn wait_for_line(target: &Target, unit: &str, text: &str) -> Answer {
+    wait_for_lines(target, unit, text, 1).await
+}
+
+/// Asks for the tail until `count` lines contain `text` (the tail keeps the
+/// lines of earlier runs too).
+async fn wait_for_lines(target: &Target, unit: &str, text: &str, count: usize) -> Answer {
     let deadline = Instant::now() + DEADLINE;
     loop {
         let answer = with_token(target, "GET", &format!("/units/{unit}/tail?lines=50"), TOKEN).await;
         assert_eq!(answer.status, 200, "{answer:?}");
         let lines = answer.json()["lines"].clone();
-        if lines.as_array().unwrap().iter().any(|line| line.as_str().unwrap().contains(text)) {
+        if lines.as_array().unwrap().iter().filter(|line| line.as_str().unwrap().contains(text)).count() >= count {
             return answer;
         }
         assert!(Instant::now() < deadline, "`{unit}` never wrote {text:?}: {lines}");
@@ -111,10 +117,13 @@ async fn drive_a_daemon(handle: &SupervisorHandle, target: &Target) {
     let conflict = with_token(target, "POST", "/units/web/signal/HUP", TOKEN).await;
     assert_eq!(conflict.status, 409, "{conflict:?}");
 
+    // The new run has set its trap once it says so: count its line apart
+    // from those of the earlier runs.
+    let earlier = handle.tail("web", 50).unwrap().iter().filter(|line| line.contains("started")).count();
     let started = with_token(target, "POST", "/units/web/start", TOKEN).await;
     assert_eq!(started.status, 200, "{started:?}");
     assert_eq!(started.json()["status"]["state"], "running");
-    wait_for_line(target, "web", "started").await;
+    wait_for_lines(target, "web", "started", earlier + 1).await;
 
     let signalled = with_token(target, "POST", "/units/web/signal/HUP", TOKEN).await;
     assert_eq!(signalled.status, 200, "{signalled:?}");

@@ -517,3 +517,31 @@ fn every_bad_dependency_and_probe_is_reported_at_once() {
     has("readiness of `t1` is invalid: a task has no output to watch");
     assert_eq!(problems.len(), 11, "{problems:#?}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_by_hand_during_a_shutdown_does_not_cut_the_shutdown_short() {
+    let slow = |name: &str| {
+        TaskSpec::new(name, |ctx: Context| async move {
+            ctx.cancelled().await;
+            tokio::time::sleep(SEC).await;
+        })
+    };
+    let handle = Supervisor::builder()
+        .task(slow("db"))
+        .task(slow("api").depends_on(["db"]))
+        .task(slow("web").depends_on(["api"]))
+        .build()
+        .unwrap()
+        .start();
+    ready(&handle, "web").await;
+    let shutting = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.shutdown().await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    handle.stop_unit("db").await.unwrap();
+    let report = shutting.await.unwrap();
+    let order: Vec<_> = report.units.iter().map(|unit| unit.name.as_str()).collect();
+    assert_eq!(order, ["web", "api", "db"]);
+    assert_eq!(report.took, 3 * SEC);
+}

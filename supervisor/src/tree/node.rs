@@ -875,7 +875,8 @@ impl Node {
             let _ = reply.send(Err(self.unknown(&unit)));
             return;
         }
-        if matches!(op, Op::Stop | Op::Restart) {
+        // While the group ends, its ending stops everything in order already.
+        if matches!(op, Op::Stop | Op::Restart) && self.ending.is_none() {
             let dependents: Vec<Arc<Unit>> =
                 self.dependents(&unit).into_iter().filter(|dependent| dependent.state().is_active()).collect();
             if !dependents.is_empty() {
@@ -892,6 +893,14 @@ impl Node {
             }
         }
         match op {
+            // The ending stops it in its turn: the call waits for that.
+            Op::Stop if self.ending.is_some() => {
+                if unit.state().is_active() {
+                    self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) });
+                } else {
+                    let _ = reply.send(Ok(()));
+                }
+            }
             Op::Stop => match self.ask_stop(&unit) {
                 Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) }),
                 Asked::Done(_) => {
