@@ -452,3 +452,16 @@ async fn concurrent_order_stops_each_groups_units_together() {
     assert_eq!(report.took, SEC);
     assert_eq!(report.units.len(), 4);
 }
+
+#[tokio::test(start_paused = true)]
+async fn run_returns_when_the_tree_ends_by_itself() {
+    let sup = Supervisor::builder()
+        .task(idle("server"))
+        .task(TaskSpec::new("job", |_ctx| async {}).restart(RestartPolicy::new().on(RestartOn::Failure)).critical())
+        .build()
+        .unwrap();
+    // No signal comes: the critical job's end is what ends `run()`.
+    let report = tokio::time::timeout(Duration::from_secs(3600), sup.run()).await.expect("run() returned");
+    assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "job".to_owned(), failed: false });
+    assert_eq!(report.exit_code(), 0);
+}

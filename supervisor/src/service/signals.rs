@@ -8,7 +8,14 @@ use crate::{ShutdownReport, SupervisorHandle};
 /// Waits for `SIGINT` or `SIGTERM`, then shuts down gracefully; a second
 /// signal during the shutdown skips what is left of the grace periods.
 pub(crate) async fn shutdown_on(handle: &SupervisorHandle, mut signals: Signals) -> ShutdownReport {
-    signals.recv().await;
+    // The tree may end by itself first: its root gave up, or a critical
+    // unit ended.
+    let ended = handle.wait();
+    tokio::pin!(ended);
+    tokio::select! {
+        () = signals.recv() => {}
+        report = &mut ended => return report,
+    }
     tracing::info!("shutdown signal received; stopping every unit");
     let shutdown = handle.shutdown();
     tokio::pin!(shutdown);
@@ -25,7 +32,9 @@ pub(crate) async fn shutdown_on(handle: &SupervisorHandle, mut signals: Signals)
 impl SupervisorHandle {
     /// Waits for `SIGINT` or `SIGTERM`, then shuts down gracefully, like
     /// [`Supervisor::run`](crate::Supervisor::run): a second signal during
-    /// the shutdown skips what is left of the grace periods. For a `main`
+    /// the shutdown skips what is left of the grace periods. Returns early,
+    /// with the report, when the supervisor ends by itself (its root gave
+    /// up, or a critical unit ended). For a `main`
     /// that needs the handle (to serve the HTTP endpoint, say) before it
     /// waits.
     ///
