@@ -475,8 +475,10 @@ impl Node {
                     record.state = UnitState::Running;
                     record.ready = ready;
                     record.pid = pid.and_then(NonZeroU32::new);
-                    record.last_start = Some(self.shared.clock.now());
-                    record.run_started = Some(Instant::now());
+                    // One clock read for both: this is every restart's path.
+                    let now = Instant::now();
+                    record.last_start = Some(self.shared.clock.at(now));
+                    record.run_started = Some(now);
                     record.run = Some(handle);
                 }
                 self.shared.changes.changed();
@@ -565,10 +567,11 @@ impl Node {
             RunEnd::Aborted => ExitReason::Error("the run was dropped before it ended".to_owned()),
         };
         let succeeded = reason.is_success();
+        let now = Instant::now();
         let ran_for = {
             let mut record = unit.record();
             record_exit(&mut record, &reason);
-            record.run_started.map_or(Duration::ZERO, |at| at.elapsed())
+            record.run_started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
         };
         let kind = match reason {
             ExitReason::Panic(message) => EventKind::Panicked { message },
@@ -581,7 +584,7 @@ impl Node {
             return;
         }
         let random = self.rng.f64();
-        let decision = unit.record().tracker.decide(&unit.policy, succeeded, ran_for, Instant::now(), random);
+        let decision = unit.record().tracker.decide(&unit.policy, succeeded, ran_for, now, random);
         match decision {
             Decision::Restart { attempt, delay } => self.restart_later(unit, attempt, delay),
             Decision::Exit => {

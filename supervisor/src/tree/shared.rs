@@ -30,7 +30,12 @@ impl Clock {
     }
 
     pub(crate) fn now(&self) -> SystemTime {
-        self.wall + self.mono.elapsed()
+        self.at(Instant::now())
+    }
+
+    /// The wall-clock time of `instant`, read from the runtime's clock.
+    pub(crate) fn at(&self, instant: Instant) -> SystemTime {
+        self.wall + instant.saturating_duration_since(self.mono)
     }
 }
 
