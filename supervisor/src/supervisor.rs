@@ -10,8 +10,6 @@ use crate::extensions::{BuildStep, Extensions};
 use crate::handle::SupervisorHandle;
 use crate::observe::report::ShutdownReport;
 use crate::service::signals;
-use crate::spec::Spec;
-use crate::spec::group::IntensityLimit;
 use crate::spec::validate;
 use crate::tree::build;
 use crate::tree::node::Node;
@@ -58,11 +56,10 @@ pub struct Supervisor {
 /// Collects units and settings for a [`Supervisor`]: the root group of the
 /// tree.
 #[must_use = "call `.build()` to get a `Supervisor`"]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SupervisorBuilder {
-    units: Vec<Spec>,
-    strategy: Strategy,
-    intensity: Option<IntensityLimit>,
+    /// The root group: its units, strategy and intensity.
+    root: GroupSpec,
     shutdown_timeout: Option<Duration>,
     shutdown_order: ShutdownOrder,
     event_capacity: Option<usize>,
@@ -70,6 +67,20 @@ pub struct SupervisorBuilder {
     /// What the service layer keeps on the supervisor (see `extensions`).
     pub(crate) extensions: Extensions,
     build_steps: BuildSteps,
+}
+
+impl Default for SupervisorBuilder {
+    fn default() -> Self {
+        SupervisorBuilder {
+            root: GroupSpec::new(""),
+            shutdown_timeout: None,
+            shutdown_order: ShutdownOrder::default(),
+            event_capacity: None,
+            random_seed: None,
+            extensions: Extensions::default(),
+            build_steps: BuildSteps::default(),
+        }
+    }
 }
 
 /// The steps the service layer adds to `build()`.
@@ -221,7 +232,7 @@ impl SupervisorBuilder {
     /// # }
     /// ```
     pub fn task(mut self, spec: TaskSpec) -> Self {
-        self.units.push(Spec::Task(spec));
+        self.root = self.root.task(spec);
         self
     }
 
@@ -242,7 +253,7 @@ impl SupervisorBuilder {
     /// # }
     /// ```
     pub fn daemon(mut self, spec: DaemonSpec) -> Self {
-        self.units.push(Spec::Daemon(spec));
+        self.root = self.root.daemon(spec);
         self
     }
 
@@ -262,7 +273,7 @@ impl SupervisorBuilder {
     /// # let _ = sup;
     /// ```
     pub fn group(mut self, spec: GroupSpec) -> Self {
-        self.units.push(Spec::Group(spec));
+        self.root = self.root.group(spec);
         self
     }
 
@@ -277,7 +288,7 @@ impl SupervisorBuilder {
     /// # let _ = builder;
     /// ```
     pub fn strategy(mut self, strategy: Strategy) -> Self {
-        self.strategy = strategy;
+        self.root = self.root.strategy(strategy);
         self
     }
 
@@ -295,7 +306,7 @@ impl SupervisorBuilder {
     /// # let _ = builder;
     /// ```
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
-        self.intensity = Some(IntensityLimit { max: max_restarts, period });
+        self.root = self.root.intensity(max_restarts, period);
         self
     }
 
@@ -413,8 +424,8 @@ impl SupervisorBuilder {
     /// ```
     pub fn build(mut self) -> Result<Supervisor, Error> {
         let mut problems = Vec::new();
-        validate::check_units("", &self.units, &mut problems);
-        validate::check_intensity("the root group", self.intensity, &mut problems);
+        validate::check_units("", &self.root.units, &mut problems);
+        validate::check_intensity("the root group", self.root.intensity, &mut problems);
         if let Some(capacity) = self.event_capacity
             && !(1..=MAX_EVENT_CAPACITY).contains(&capacity)
         {
@@ -437,7 +448,7 @@ impl SupervisorBuilder {
 
     /// Builds without checking; for input already checked at compile time.
     pub(crate) fn build_unchecked(self) -> Supervisor {
-        let root = build::root(self.units, self.strategy, self.intensity);
+        let root = build::root(self.root);
         let settings =
             shared::Settings { shutdown_order: self.shutdown_order, shutdown_timeout: self.shutdown_timeout };
         let capacity = self.event_capacity.unwrap_or(DEFAULT_EVENT_CAPACITY).clamp(1, MAX_EVENT_CAPACITY);

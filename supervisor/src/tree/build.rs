@@ -8,7 +8,7 @@ use crate::spec::Spec;
 use crate::spec::validate::join;
 use crate::tree::members::Members;
 use crate::tree::unit::{Body, GroupBody, Settings, Unit};
-use crate::{DEFAULT_TASK_STOP_TIMEOUT, RestartPolicy};
+use crate::{DEFAULT_TASK_STOP_TIMEOUT, GroupSpec, RestartPolicy};
 
 /// The unit for `spec` in the group at `prefix`, with its own units if it
 /// is a group. `added`: added at run time.
@@ -71,13 +71,9 @@ pub(crate) fn members(prefix: &str, specs: Vec<Spec>, added: bool) -> Members<Ar
     members
 }
 
-/// The root group, holding `specs`.
-pub(crate) fn root(
-    specs: Vec<Spec>,
-    strategy: crate::Strategy,
-    intensity: Option<crate::spec::group::IntensityLimit>,
-) -> Arc<Unit> {
-    let body = GroupBody::new(strategy, intensity, members("", specs, false));
+/// The root group; `spec`'s name and restart policy are not used.
+pub(crate) fn root(spec: GroupSpec) -> Arc<Unit> {
+    let body = GroupBody::new(spec.strategy, spec.intensity, members("", spec.units, false));
     let settings = Settings {
         policy: RestartPolicy::new(),
         stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
