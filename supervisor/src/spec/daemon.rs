@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::spec::probe::Watching;
+use crate::spec::UnitOptions;
 use crate::{Error, Probe, Readiness, RestartPolicy, Signal};
 
 /// How long a process gets to exit after its stop signal, before its process
@@ -145,10 +145,7 @@ pub struct DaemonSpec {
     pub(crate) stop_signal: Signal,
     pub(crate) output: Output,
     pub(crate) tail_lines: usize,
-    pub(crate) critical: bool,
-    pub(crate) temporary: bool,
-    pub(crate) depends_on: Vec<String>,
-    pub(crate) watching: Option<Box<Watching>>,
+    pub(crate) options: UnitOptions,
     pub(crate) tail_bytes: usize,
     /// `None`: only 0.
     pub(crate) success_codes: Option<Arc<[i32]>>,
@@ -179,10 +176,7 @@ impl DaemonSpec {
             stop_signal: Signal::TERM,
             output: Output::default(),
             tail_lines: DEFAULT_TAIL_LINES,
-            critical: false,
-            temporary: false,
-            depends_on: Vec::new(),
-            watching: None,
+            options: UnitOptions::default(),
             tail_bytes: DEFAULT_TAIL_BYTES,
             success_codes: None,
         }
@@ -548,7 +542,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn critical(mut self) -> Self {
-        self.critical = true;
+        self.options.critical = true;
         self
     }
 
@@ -566,7 +560,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn temporary(mut self) -> Self {
-        self.temporary = true;
+        self.options.temporary = true;
         self
     }
 
@@ -595,7 +589,7 @@ impl DaemonSpec {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.depends_on.extend(names.into_iter().map(Into::into));
+        self.options.depends_on.extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -611,7 +605,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn readiness(mut self, readiness: Readiness) -> Self {
-        self.watching.get_or_insert_with(Box::default).readiness = readiness;
+        self.options.watching().readiness = readiness;
         self
     }
 
@@ -631,7 +625,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn liveness(mut self, probe: Probe) -> Self {
-        self.watching.get_or_insert_with(Box::default).liveness = Some(probe);
+        self.options.watching().liveness = Some(probe);
         self
     }
 
@@ -651,7 +645,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn watchdog(mut self, period: Duration) -> Self {
-        self.watching.get_or_insert_with(Box::default).watchdog = Some(period);
+        self.options.watching().watchdog = Some(period);
         self
     }
 
@@ -691,10 +685,7 @@ impl fmt::Debug for DaemonSpec {
             .field("stop_signal", &self.stop_signal)
             .field("output", &self.output)
             .field("tail_lines", &self.tail_lines)
-            .field("critical", &self.critical)
-            .field("temporary", &self.temporary)
-            .field("depends_on", &self.depends_on)
-            .field("watching", &self.watching)
+            .field("options", &self.options)
             .field("tail_bytes", &self.tail_bytes)
             .field("success_codes", &self.success_codes)
             .finish()

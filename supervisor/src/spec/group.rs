@@ -4,6 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::spec::UnitOptions;
 use crate::{DaemonSpec, RestartPolicy, Strategy, TaskSpec};
 
 /// At most `max` restarts among a group's units within `period`.
@@ -47,9 +48,7 @@ pub struct GroupSpec {
     pub(crate) strategy: Strategy,
     pub(crate) intensity: Option<IntensityLimit>,
     pub(crate) policy: RestartPolicy,
-    pub(crate) critical: bool,
-    pub(crate) temporary: bool,
-    pub(crate) depends_on: Vec<String>,
+    pub(crate) options: UnitOptions,
 }
 
 impl GroupSpec {
@@ -72,9 +71,7 @@ impl GroupSpec {
             strategy: Strategy::default(),
             intensity: None,
             policy: RestartPolicy::default(),
-            critical: false,
-            temporary: false,
-            depends_on: Vec::new(),
+            options: UnitOptions::default(),
         }
     }
 
@@ -229,7 +226,7 @@ impl GroupSpec {
     /// # }
     /// ```
     pub fn critical(mut self) -> Self {
-        self.critical = true;
+        self.options.critical = true;
         self
     }
 
@@ -245,7 +242,7 @@ impl GroupSpec {
     /// assert!(Supervisor::builder().group(batch).build().is_ok());
     /// ```
     pub fn temporary(mut self) -> Self {
-        self.temporary = true;
+        self.options.temporary = true;
         self
     }
 
@@ -265,7 +262,7 @@ impl GroupSpec {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.depends_on.extend(names.into_iter().map(Into::into));
+        self.options.depends_on.extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -292,9 +289,7 @@ impl fmt::Debug for GroupSpec {
             .field("strategy", &self.strategy)
             .field("intensity", &self.intensity)
             .field("policy", &self.policy)
-            .field("critical", &self.critical)
-            .field("temporary", &self.temporary)
-            .field("depends_on", &self.depends_on)
+            .field("options", &self.options)
             .finish()
     }
 }
@@ -351,9 +346,9 @@ impl Spec {
     /// The names of the siblings this unit depends on.
     pub(crate) fn depends_on(&self) -> &[String] {
         match self {
-            Spec::Task(spec) => &spec.depends_on,
-            Spec::Daemon(spec) => &spec.depends_on,
-            Spec::Group(spec) => &spec.depends_on,
+            Spec::Task(spec) => &spec.options.depends_on,
+            Spec::Daemon(spec) => &spec.options.depends_on,
+            Spec::Group(spec) => &spec.options.depends_on,
         }
     }
 }

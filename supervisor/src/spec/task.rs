@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 
-use crate::spec::probe::Watching;
+use crate::spec::UnitOptions;
 use crate::{Context, ExitReason, Probe, Readiness, RestartPolicy};
 
 /// How long a task gets to finish after it is asked to stop, before it is
@@ -80,20 +80,14 @@ pub struct TaskSpec {
     factory: Factory,
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
-    pub(crate) critical: bool,
-    pub(crate) temporary: bool,
-    pub(crate) depends_on: Vec<String>,
-    pub(crate) watching: Option<Box<Watching>>,
+    pub(crate) options: UnitOptions,
 }
 
 /// A task's settings, apart from its name and factory.
 pub(crate) struct TaskSettings {
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
-    pub(crate) critical: bool,
-    pub(crate) temporary: bool,
-    pub(crate) depends_on: Vec<String>,
-    pub(crate) watching: Option<Box<Watching>>,
+    pub(crate) options: UnitOptions,
 }
 
 impl TaskSpec {
@@ -127,10 +121,7 @@ impl TaskSpec {
             factory,
             policy: RestartPolicy::default(),
             stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
-            critical: false,
-            temporary: false,
-            depends_on: Vec::new(),
-            watching: None,
+            options: UnitOptions::default(),
         }
     }
 
@@ -233,7 +224,7 @@ impl TaskSpec {
     /// # }
     /// ```
     pub fn critical(mut self) -> Self {
-        self.critical = true;
+        self.options.critical = true;
         self
     }
 
@@ -261,7 +252,7 @@ impl TaskSpec {
     /// # }
     /// ```
     pub fn temporary(mut self) -> Self {
-        self.temporary = true;
+        self.options.temporary = true;
         self
     }
 
@@ -300,7 +291,7 @@ impl TaskSpec {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.depends_on.extend(names.into_iter().map(Into::into));
+        self.options.depends_on.extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -316,7 +307,7 @@ impl TaskSpec {
     /// # let _ = spec;
     /// ```
     pub fn readiness(mut self, readiness: Readiness) -> Self {
-        self.watching.get_or_insert_with(Box::default).readiness = readiness;
+        self.options.watching().readiness = readiness;
         self
     }
 
@@ -336,7 +327,7 @@ impl TaskSpec {
     /// # let _ = spec;
     /// ```
     pub fn liveness(mut self, probe: Probe) -> Self {
-        self.watching.get_or_insert_with(Box::default).liveness = Some(probe);
+        self.options.watching().liveness = Some(probe);
         self
     }
 
@@ -355,13 +346,13 @@ impl TaskSpec {
     /// # let _ = spec;
     /// ```
     pub fn watchdog(mut self, period: Duration) -> Self {
-        self.watching.get_or_insert_with(Box::default).watchdog = Some(period);
+        self.options.watching().watchdog = Some(period);
         self
     }
 
     pub(crate) fn into_parts(self) -> (TaskSettings, Factory) {
-        let TaskSpec { factory, policy, stop_timeout, critical, temporary, depends_on, watching, .. } = self;
-        (TaskSettings { policy, stop_timeout, critical, temporary, depends_on, watching }, factory)
+        let TaskSpec { factory, policy, stop_timeout, options, .. } = self;
+        (TaskSettings { policy, stop_timeout, options }, factory)
     }
 }
 
@@ -371,10 +362,7 @@ impl fmt::Debug for TaskSpec {
             .field("name", &self.name)
             .field("policy", &self.policy)
             .field("stop_timeout", &self.stop_timeout)
-            .field("critical", &self.critical)
-            .field("temporary", &self.temporary)
-            .field("depends_on", &self.depends_on)
-            .field("watching", &self.watching)
+            .field("options", &self.options)
             .finish_non_exhaustive()
     }
 }

@@ -116,7 +116,7 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
     check_policy(&path, policy, problems);
     match spec {
         Spec::Task(task) => {
-            if let Some(watching) = &task.watching {
+            if let Some(watching) = &task.options.watching {
                 watching.validate(&path, true, problems);
             }
         }
@@ -124,7 +124,7 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
             if let Err(error) = daemon.validate() {
                 problems.push(error);
             }
-            if let Some(watching) = &daemon.watching {
+            if let Some(watching) = &daemon.options.watching {
                 watching.validate(&path, false, problems);
             }
         }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::run::process::ProcessBody;
 use crate::run::task::TaskBody;
-use crate::spec::Spec;
 use crate::spec::validate::join;
+use crate::spec::{Spec, UnitOptions};
 use crate::tree::members::Members;
 use crate::tree::unit::{Body, GroupBody, Settings, Unit};
 use crate::{DEFAULT_TASK_STOP_TIMEOUT, GroupSpec, RestartPolicy};
@@ -21,10 +21,7 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
             let settings = Settings {
                 policy: settings.policy,
                 stop_timeout: settings.stop_timeout,
-                critical: settings.critical,
-                temporary: settings.temporary,
-                depends_on: settings.depends_on,
-                watching: settings.watching,
+                options: settings.options,
                 added,
             };
             (Body::Task(TaskBody::new(factory)), settings)
@@ -33,10 +30,7 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
             let settings = Settings {
                 policy: spec.policy.clone(),
                 stop_timeout: spec.stop_timeout,
-                critical: spec.critical,
-                temporary: spec.temporary,
-                depends_on: spec.depends_on.clone(),
-                watching: spec.watching.clone(),
+                options: spec.options.clone(),
                 added,
             };
             (Body::Process(Box::new(ProcessBody::new(spec))), settings)
@@ -45,15 +39,8 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
             let members = members(&path, spec.units, false);
             let body = GroupBody::new(spec.strategy, spec.intensity, members);
             // A group's stop is its units' stops; it has no grace period of its own.
-            let settings = Settings {
-                policy: spec.policy,
-                stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
-                critical: spec.critical,
-                temporary: spec.temporary,
-                depends_on: spec.depends_on.clone(),
-                watching: None,
-                added,
-            };
+            let settings =
+                Settings { policy: spec.policy, stop_timeout: DEFAULT_TASK_STOP_TIMEOUT, options: spec.options, added };
             (Body::Group(Box::new(body)), settings)
         }
     };
@@ -77,10 +64,7 @@ pub(crate) fn root(spec: GroupSpec) -> Arc<Unit> {
     let settings = Settings {
         policy: RestartPolicy::new(),
         stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
-        critical: true,
-        temporary: false,
-        depends_on: Vec::new(),
-        watching: None,
+        options: UnitOptions { critical: true, ..UnitOptions::default() },
         added: false,
     };
     Arc::new(Unit::new("".into(), "".into(), Body::Group(Box::new(body)), settings))

@@ -19,10 +19,10 @@ use tokio_util::sync::CancellationToken;
 use crate::observe::report::UnitReport;
 use crate::run::process::{GroupSignaller, ProcessBody};
 use crate::run::task::TaskBody;
-use crate::spec::Spec;
 use crate::spec::group::IntensityLimit;
 use crate::spec::policy::RestartTracker;
 use crate::spec::probe::Watching;
+use crate::spec::{Spec, UnitOptions};
 use crate::tree::members::Members;
 use crate::tree::timers::TimerKey;
 use crate::{Error, ExitReason, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
@@ -194,10 +194,10 @@ impl Unit {
             body,
             policy: settings.policy,
             stop_timeout: settings.stop_timeout,
-            critical: settings.critical,
-            temporary: settings.temporary,
-            depends_on: settings.depends_on.into_iter().map(Arc::from).collect(),
-            watching: settings.watching,
+            critical: settings.options.critical,
+            temporary: settings.options.temporary,
+            depends_on: settings.options.depends_on.into_iter().map(Arc::from).collect(),
+            watching: settings.options.watching,
             added: settings.added,
             record: Mutex::new(Record {
                 state: UnitState::Stopped,
@@ -291,10 +291,7 @@ impl Unit {
 pub(crate) struct Settings {
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
-    pub(crate) critical: bool,
-    pub(crate) temporary: bool,
-    pub(crate) depends_on: Vec<String>,
-    pub(crate) watching: Option<Box<Watching>>,
+    pub(crate) options: UnitOptions,
     pub(crate) added: bool,
 }
 
