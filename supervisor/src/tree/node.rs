@@ -390,10 +390,16 @@ impl Node {
     /// Starts a run of `unit` once its dependencies are ready; until then
     /// it is `Waiting`.
     fn launch(&mut self, unit: &Arc<Unit>) {
+        self.launch_at(unit, Instant::now());
+    }
+
+    /// Like `launch`, with the time already read by the caller: the restart
+    /// path reads the clock once for a run's end and the next run's start.
+    fn launch_at(&mut self, unit: &Arc<Unit>, now: Instant) {
         let blockers: Vec<Arc<Unit>> =
             self.dependencies(unit).into_iter().filter(|dependency| !dependency.record().ready).collect();
         if blockers.is_empty() {
-            self.launch_now(unit);
+            self.launch_now(unit, now);
             return;
         }
         let on = blockers.iter().map(|blocker| blocker.path.to_string()).collect();
@@ -445,14 +451,14 @@ impl Node {
             }
             let next_blocker = self.dependencies(&unit).into_iter().find(|dependency| !dependency.record().ready);
             match next_blocker {
-                None => self.launch_now(&unit),
+                None => self.launch_now(&unit, Instant::now()),
                 Some(blocker) => self.waiting.entry(Arc::as_ptr(&blocker) as usize).or_default().push(unit),
             }
         }
     }
 
-    /// Starts a run of `unit` now.
-    fn launch_now(&mut self, unit: &Arc<Unit>) {
+    /// Starts a run of `unit` now; `now` is its start time.
+    fn launch_now(&mut self, unit: &Arc<Unit>, now: Instant) {
         let (epoch, restarts) = {
             let mut record = unit.record();
             record.epoch = record.epoch.wrapping_add(1);
@@ -475,8 +481,6 @@ impl Node {
                     record.state = UnitState::Running;
                     record.ready = ready;
                     record.pid = pid.and_then(NonZeroU32::new);
-                    // One clock read for both: this is every restart's path.
-                    let now = Instant::now();
                     record.last_start = Some(self.shared.clock.at(now));
                     record.run_started = Some(now);
                     record.run = Some(handle);
@@ -516,17 +520,18 @@ impl Node {
     }
 
     fn on_ended(&mut self, unit: &Arc<Unit>, epoch: u32, end: RunEnd) {
-        let stop = {
+        let (stop, run) = {
             let mut record = unit.record();
             if record.epoch != epoch || record.run.is_none() {
                 return; // a late report from an older run
             }
-            record.run = None;
             record.pid = None;
             record.ready = false;
             record.clear_not_ready();
-            record.stop.take()
+            (record.stop.take(), record.run.take())
         };
+        // Dropped out of the lock: a run's handle takes locks of its own.
+        drop(run);
         match stop {
             Some(stop) => self.finish_stop(unit, *stop, end),
             None => self.on_exit(unit, end),
@@ -567,26 +572,30 @@ impl Node {
             RunEnd::Aborted => ExitReason::Error("the run was dropped before it ended".to_owned()),
         };
         let succeeded = reason.is_success();
+        // One clock read for the run's end and, on the restart path, the
+        // next run's start; one look at the record for the exit and the
+        // policy's decision.
         let now = Instant::now();
-        let ran_for = {
+        let ending = self.ending.is_some();
+        let random = if ending { 0.0 } else { self.rng.f64() };
+        let decision = {
             let mut record = unit.record();
             record_exit(&mut record, &reason);
-            record.run_started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at))
+            let ran_for = record.run_started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+            // No restart while the group ends.
+            (!ending).then(|| record.tracker.decide(&unit.policy, succeeded, ran_for, now, random))
         };
         let kind = match reason {
             ExitReason::Panic(message) => EventKind::Panicked { message },
             reason => EventKind::Exited { reason },
         };
         self.shared.emit(unit, kind);
-        if self.ending.is_some() {
-            // No restart while the group ends.
+        let Some(decision) = decision else {
             self.set_state(unit, UnitState::Exited);
             return;
-        }
-        let random = self.rng.f64();
-        let decision = unit.record().tracker.decide(&unit.policy, succeeded, ran_for, now, random);
+        };
         match decision {
-            Decision::Restart { attempt, delay } => self.restart_later(unit, attempt, delay),
+            Decision::Restart { attempt, delay } => self.restart_later(unit, attempt, delay, now),
             Decision::Exit => {
                 self.set_state(unit, UnitState::Exited);
                 self.shared.emit(unit, EventKind::Finished);
@@ -617,7 +626,7 @@ impl Node {
 
     /// The policy restarts `unit` after `delay`, if the group's intensity
     /// allows one more restart, with the siblings its strategy takes along.
-    fn restart_later(&mut self, unit: &Arc<Unit>, attempt: u32, delay: Duration) {
+    fn restart_later(&mut self, unit: &Arc<Unit>, attempt: u32, delay: Duration, now: Instant) {
         let epoch = {
             let mut record = unit.record();
             record.state = UnitState::Backoff;
@@ -625,7 +634,7 @@ impl Node {
         };
         self.shared.changes.changed();
         if let Some(intensity) = &mut self.intensity
-            && !intensity.allow(Instant::now())
+            && !intensity.allow(now)
         {
             let limit = self.body().intensity.expect("an intensity tracker has a limit");
             self.end_group(Ending::GaveUp(GiveUpReason::Intensity { max: limit.max, period: limit.period }));
@@ -635,9 +644,9 @@ impl Node {
         match self.body().strategy {
             // No timer for no delay: the run's report already took this owner
             // round its loop once.
-            Strategy::OneForOne if delay.is_zero() => self.restart_due(unit, epoch),
+            Strategy::OneForOne if delay.is_zero() => self.restart_due_at(unit, epoch, now),
             Strategy::OneForOne => {
-                self.timers.insert(Instant::now() + delay, Timer::Restart { unit: unit.clone(), epoch });
+                self.timers.insert(now + delay, Timer::Restart { unit: unit.clone(), epoch });
             }
             strategy => self.regroup(unit, strategy, delay),
         }
@@ -919,12 +928,11 @@ impl Node {
                 let held = {
                     let mut record = unit.record();
                     record.paused = false;
-                    std::mem::take(&mut record.held) && record.state == UnitState::Backoff
+                    std::mem::take(&mut record.held).then_some(record.epoch)
                 };
                 self.shared.changes.changed();
-                if held && self.ending.is_none() {
-                    count_restart(&unit, true);
-                    self.launch(&unit);
+                if let Some(epoch) = held {
+                    self.restart_due(&unit, epoch);
                 }
                 let _ = reply.send(Ok(()));
             }
@@ -1088,9 +1096,12 @@ impl Node {
     /// A unit's restart delay is over: it runs again, unless it was
     /// stopped or started meanwhile, or its restarts are paused.
     fn restart_due(&mut self, unit: &Arc<Unit>, epoch: u32) {
-        if self.ending.is_none() && in_backoff(unit, epoch) && !hold_if_paused(unit) {
-            count_restart(unit, true);
-            self.launch(unit);
+        self.restart_due_at(unit, epoch, Instant::now());
+    }
+
+    fn restart_due_at(&mut self, unit: &Arc<Unit>, epoch: u32, now: Instant) {
+        if self.ending.is_none() && due_restart(unit, epoch, true, now) {
+            self.launch_at(unit, now);
         }
     }
 
@@ -1101,11 +1112,11 @@ impl Node {
                 if self.ending.is_some() {
                     return;
                 }
+                let now = Instant::now();
                 for (unit, epoch) in set {
                     // A paused sibling waits for its resume, restarted by its own policy then.
-                    if in_backoff(&unit, epoch) && !hold_if_paused(&unit) {
-                        count_restart(&unit, Arc::ptr_eq(&unit, &cause));
-                        self.launch(&unit);
+                    if due_restart(&unit, epoch, Arc::ptr_eq(&unit, &cause), now) {
+                        self.launch_at(&unit, now);
                     }
                 }
             }
@@ -1188,27 +1199,24 @@ fn group_body(group: &Unit) -> &GroupBody {
     group.group().expect("a group's owner owns a group")
 }
 
-fn in_backoff(unit: &Unit, epoch: u32) -> bool {
-    let record = unit.record();
-    record.epoch == epoch && record.state == UnitState::Backoff
-}
-
-/// Whether `unit`'s restarts are paused; if so, its restart waits for the
-/// resume.
-fn hold_if_paused(unit: &Unit) -> bool {
+/// Whether the restart of `unit`'s run `epoch` is to happen now: the unit
+/// is still in that backoff, and its restarts are not paused (if they are,
+/// it is held for the resume). If so, counts it: by the unit's policy
+/// (`by_policy`), or with a sibling's.
+fn due_restart(unit: &Unit, epoch: u32, by_policy: bool, now: Instant) -> bool {
     let mut record = unit.record();
+    if record.epoch != epoch || record.state != UnitState::Backoff {
+        return false;
+    }
     record.held = record.paused;
-    record.paused
-}
-
-/// Counts a restart about to happen: by the unit's policy (`by_policy`), or
-/// with a sibling's.
-fn count_restart(unit: &Unit, by_policy: bool) {
-    let mut record = unit.record();
+    if record.paused {
+        return false;
+    }
     if by_policy {
-        record.tracker.record_restart(&unit.policy, Instant::now());
+        record.tracker.record_restart(&unit.policy, now);
     }
     record.restarts_total += 1;
+    true
 }
 
 /// Drops a task's run, as far as its thread lets it.
