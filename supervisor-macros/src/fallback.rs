@@ -69,8 +69,9 @@ pub(crate) fn supervised(input: &Supervised, errors: &syn::Error) -> TokenStream
     let item = &input.item;
     let compile_errors = errors.to_compile_error();
     let stub = match &input.function {
-        // Next to a method, or an fn naming `Self`, a type would be in an
-        // `impl` or a `trait`, where it cannot be.
+        // Next to a method, an fn naming `Self` or one that its source file
+        // shows in an `impl` or a `trait`, a type would be there too, where
+        // it cannot be.
         Ok(function) if !function.is_associated() => {
             let private = expand::private_path(input.options.krate.as_ref());
             let name = input.unit_name().expect("the item is an fn");
@@ -147,5 +148,14 @@ mod tests {
             assert!(!output.contains("spec"), "{output}");
             assert!(output.starts_with(&item.to_string()), "{output}");
         }
+        // An fn its source file shows in an `impl`.
+        let item = quote!(
+            async fn run() {}
+        );
+        let mut input = ast::supervised::parse(quote!(), item.clone(), &mut errors);
+        input.function.as_mut().ok().unwrap().associated = Some(ast::placement::Associated { call: None });
+        let output = supervised(&input, &error()).to_string();
+        assert!(!output.contains("spec"), "{output}");
+        assert!(output.starts_with(&item.to_string()), "{output}");
     }
 }

@@ -46,6 +46,19 @@ use proc_macro::TokenStream;
 /// The fn's body is kept as tokens, never parsed: an error in it is the
 /// compiler's, where it is, and the spec is still generated.
 ///
+/// The fn must be a free fn: on an associated fn (in an `impl` or a
+/// `trait`) the attribute is an error on the fn's name, which says what a
+/// free fn would call instead. Without `self` or `Self` in it, an
+/// associated fn has the tokens of a free one, so the attribute reads the
+/// source file it is in to tell them apart.
+///
+/// # Caveats
+///
+/// The file tells them apart by name: when one file has both a free and an
+/// associated `#[supervised]` fn of the same name, or when another macro
+/// wrote the attribute or the fn, the associated one is left to rustc's
+/// error ("struct is not supported in `trait`s or `impl`s").
+///
 /// # Equivalent code
 ///
 /// ```text

@@ -4,6 +4,7 @@
 //! at a time; `valid` checks how the values fit together.
 
 pub(crate) mod manifest;
+pub(crate) mod placement;
 pub(crate) mod supervised;
 pub(crate) mod unit;
 
@@ -152,6 +153,9 @@ pub(crate) struct SupervisedFn {
     pub(crate) vis: Visibility,
     pub(crate) sig: Signature,
     pub(crate) body: TokenStream,
+    /// Found to be in an `impl` or a `trait` from its source file, when
+    /// neither `self` nor `Self` says so.
+    pub(crate) associated: Option<placement::Associated>,
 }
 
 /// The item under `#[supervised]` is not an fn with a body.

@@ -2,6 +2,7 @@
 //! whose body stays tokens (it is emitted as written, so a syntax error in
 //! it is reported by rustc, where it is).
 
+use crate::ast::placement;
 use crate::ast::unit::{self, Place};
 use crate::ast::{NotAFn, Supervised, SupervisedFn};
 use crate::errors::Errors;
@@ -14,7 +15,12 @@ use syn::{Attribute, Signature, Token, Visibility};
 pub(crate) fn parse(args: TokenStream, item: TokenStream, errors: &mut Errors) -> Supervised {
     let raw = errors.take(options::parse_options.parse2(args)).unwrap_or_default();
     let options = unit::read(&raw, Place::Attribute, errors);
-    let function = maybe_fn.parse2(item.clone()).map_err(|_| not_a_fn(&item));
+    let function = maybe_fn.parse2(item.clone()).map_err(|_| not_a_fn(&item)).map(|mut function| {
+        if !function.is_associated() {
+            function.associated = placement::associated(&function.sig.ident);
+        }
+        function
+    });
     Supervised { options, item, function }
 }
 
@@ -31,23 +37,24 @@ fn maybe_fn(input: ParseStream<'_>) -> syn::Result<SupervisedFn> {
     if !input.is_empty() {
         return Err(input.error("unexpected tokens after the fn"));
     }
-    Ok(SupervisedFn { vis, sig, body })
+    Ok(SupervisedFn { vis, sig, body, associated: None })
 }
 
 impl SupervisedFn {
     /// The first `Self` in the signature or the body, outside items nested
     /// in the body: a free fn cannot name `Self`, so the fn is in an `impl`
     /// or a `trait`. (Without `self` or `Self`, an associated fn looks
-    /// exactly like a free one to an attribute.)
+    /// exactly like a free one to an attribute: see `placement`.)
     pub(crate) fn self_span(&self) -> Option<Span> {
         let sig = quote::ToTokens::to_token_stream(&self.sig);
         find_self(sig, false).or_else(|| find_self(self.body.clone(), true))
     }
 
     /// Whether the fn is one that nothing can be placed next to: a method,
-    /// or an fn that names `Self` (both are in an `impl` or a `trait`).
+    /// an fn that names `Self`, or one that its source file shows in an
+    /// `impl` or a `trait`.
     pub(crate) fn is_associated(&self) -> bool {
-        self.sig.receiver().is_some() || self.self_span().is_some()
+        self.sig.receiver().is_some() || self.self_span().is_some() || self.associated.is_some()
     }
 }
 

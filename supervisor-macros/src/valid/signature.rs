@@ -40,6 +40,16 @@ pub(crate) fn check(input: &Supervised, errors: &mut Errors) {
         );
         return;
     }
+    if let Some(associated) = &function.associated {
+        let call = associated.call.as_deref().unwrap_or("this one");
+        errors.spanned(
+            &sig.ident,
+            format!(
+                "#[supervised] cannot be used on associated fns: write a free `async fn` that takes a `Context` (it may call {call})"
+            ),
+        );
+        return;
+    }
     if sig.asyncness.is_none() {
         errors.spanned(sig.fn_token, format!("#[supervised] needs an `async fn`: write `async fn {}`", sig.ident));
     }
@@ -299,6 +309,37 @@ mod tests {
                 }
             ))
             .contains(expected)
+        );
+    }
+
+    #[test]
+    fn associated_fns_found_in_their_file() {
+        let with = |call: Option<&str>| {
+            let mut errors = Errors::default();
+            let mut input = ast::supervised::parse(
+                TokenStream::new(),
+                quote!(
+                    async fn run(n: u32) {}
+                ),
+                &mut errors,
+            );
+            let function = input.function.as_mut().ok().unwrap();
+            function.associated = Some(ast::placement::Associated { call: call.map(str::to_owned) });
+            check(&input, &mut errors);
+            errors.into_result().unwrap_err().into_iter().map(|e| e.to_string()).collect::<Vec<_>>()
+        };
+        // The only error: the others would not help while it is there.
+        assert_eq!(
+            with(Some("`Service::run`")),
+            [
+                "#[supervised] cannot be used on associated fns: write a free `async fn` that takes a `Context` (it may call `Service::run`)"
+            ]
+        );
+        assert_eq!(
+            with(None),
+            [
+                "#[supervised] cannot be used on associated fns: write a free `async fn` that takes a `Context` (it may call this one)"
+            ]
         );
     }
 

@@ -1,0 +1,8 @@
+use supervisor::{supervised, Context};
+
+trait Job {
+    #[supervised]
+    async fn run(_ctx: Context) {}
+}
+
+fn main() {}
