@@ -10,6 +10,7 @@ use crate::extensions::{BuildStep, Extensions};
 use crate::handle::SupervisorHandle;
 use crate::observe::report::ShutdownReport;
 use crate::service::signals;
+use crate::spec::Spec;
 use crate::spec::validate;
 use crate::tree::build;
 use crate::tree::node::Node;
@@ -231,8 +232,11 @@ impl SupervisorBuilder {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn task(mut self, spec: TaskSpec) -> Self {
-        self.root = self.root.task(spec);
+        // Straight into the root's list: moving the root in and out of
+        // its own builder method would copy it for every unit.
+        self.root.units.push(Spec::Task(spec));
         self
     }
 
@@ -252,8 +256,9 @@ impl SupervisorBuilder {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn daemon(mut self, spec: DaemonSpec) -> Self {
-        self.root = self.root.daemon(spec);
+        self.root.units.push(Spec::Daemon(spec));
         self
     }
 
@@ -272,8 +277,9 @@ impl SupervisorBuilder {
     ///     .unwrap();
     /// # let _ = sup;
     /// ```
+    #[inline]
     pub fn group(mut self, spec: GroupSpec) -> Self {
-        self.root = self.root.group(spec);
+        self.root.units.push(Spec::Group(spec));
         self
     }
 

@@ -93,6 +93,7 @@ impl GroupSpec {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn task(mut self, spec: TaskSpec) -> Self {
         self.units.push(Spec::Task(spec));
         self
@@ -116,6 +117,7 @@ impl GroupSpec {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn daemon(mut self, spec: DaemonSpec) -> Self {
         self.units.push(Spec::Daemon(spec));
         self
@@ -140,6 +142,7 @@ impl GroupSpec {
     /// # Ok(())
     /// # }
     /// ```
+    #[inline]
     pub fn group(mut self, spec: GroupSpec) -> Self {
         self.units.push(Spec::Group(spec));
         self

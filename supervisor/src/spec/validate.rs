@@ -3,7 +3,6 @@
 //! `add` report them all at once rather than the first.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
 use crate::spec::Spec;
 use crate::spec::group::IntensityLimit;
@@ -17,7 +16,7 @@ pub(crate) fn join(prefix: &str, name: &str) -> String {
 /// Checks `specs`, the units of the group at `prefix`, and everything in
 /// them: names, settings, and dependencies among siblings.
 pub(crate) fn check_units(prefix: &str, specs: &[Spec], problems: &mut Vec<Error>) {
-    let mut seen = HashSet::new();
+    let mut seen = foldhash::HashSet::with_capacity_and_hasher(specs.len(), Default::default());
     for spec in specs {
         if !spec.name().is_empty() && !seen.insert(spec.name()) {
             problems.push(Error::DuplicateName { name: join(prefix, spec.name()) });

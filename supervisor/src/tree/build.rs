@@ -50,7 +50,7 @@ pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
 /// The units of the group at `prefix`. Names were checked: a duplicate is
 /// skipped rather than allowed to shadow the first.
 pub(crate) fn members(prefix: &str, specs: Vec<Spec>, added: bool) -> Members<Arc<Unit>> {
-    let mut members = Members::default();
+    let mut members = Members::with_capacity(specs.len());
     for spec in specs {
         let unit = unit(prefix, spec, added);
         members.push(unit.name.clone(), unit);

@@ -4,7 +4,7 @@
 //! Removing a unit leaves a hole that a later compaction closes, so that
 //! adding and removing many units costs no shifting of the rest.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 
 /// A group's members, in registration order.
@@ -16,11 +16,19 @@ pub(crate) struct Members<T> {
 
 impl<T> Default for Members<T> {
     fn default() -> Self {
-        Members { slots: Vec::new(), by_name: HashMap::new() }
+        Members { slots: Vec::new(), by_name: HashMap::default() }
     }
 }
 
 impl<T> Members<T> {
+    /// Room for `count` members without growing.
+    pub(crate) fn with_capacity(count: usize) -> Self {
+        Members {
+            slots: Vec::with_capacity(count),
+            by_name: HashMap::with_capacity_and_hasher(count, Default::default()),
+        }
+    }
+
     /// Adds `member` last; `false` (and nothing added) if the name is taken.
     pub(crate) fn push(&mut self, name: Arc<str>, member: T) -> bool {
         if self.by_name.contains_key(&name) {

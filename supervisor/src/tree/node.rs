@@ -88,7 +88,7 @@ enum Timer {
 /// The units a plan asked to stop and that have not stopped yet, by
 /// address: a plan of 10k units finds each in constant time.
 #[derive(Default)]
-struct InFlight(std::collections::HashSet<usize>);
+struct InFlight(foldhash::HashSet<usize>);
 
 impl InFlight {
     fn key(unit: &Arc<Unit>) -> usize {
@@ -172,7 +172,7 @@ pub(crate) struct Node {
     /// Units waiting for their dependencies, each under one dependency not
     /// ready yet (by address): a unit that becomes ready looks only at
     /// those waiting for it.
-    waiting: std::collections::HashMap<usize, Vec<Arc<Unit>>>,
+    waiting: foldhash::HashMap<usize, Vec<Arc<Unit>>>,
     /// Whether any unit of the group depends on another: without, nothing
     /// needs to look for dependents.
     dependencies_among_units: bool,
@@ -217,7 +217,7 @@ impl Node {
             deferred: VecDeque::new(),
             ending: None,
             killed: false,
-            waiting: std::collections::HashMap::new(),
+            waiting: foldhash::HashMap::default(),
             dependencies_among_units,
             parent,
         };
@@ -1190,8 +1190,7 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The dependencies of `units` as positions among them.
 fn positions(units: &[Arc<Unit>]) -> Vec<Vec<usize>> {
-    let at: std::collections::HashMap<&str, usize> =
-        units.iter().enumerate().map(|(at, unit)| (&*unit.name, at)).collect();
+    let at: foldhash::HashMap<&str, usize> = units.iter().enumerate().map(|(at, unit)| (&*unit.name, at)).collect();
     units.iter().map(|unit| unit.depends_on.iter().filter_map(|name| at.get(&**name).copied()).collect()).collect()
 }
 
