@@ -545,7 +545,8 @@ impl SupervisorHandle {
     }
 
     /// Waits until the unit is in `state`, and returns its status then.
-    /// Nothing polls: the wait wakes when a unit changes.
+    /// Nothing polls: the wait wakes when that unit changes (or one it
+    /// depends on), never for the changes of the others.
     ///
     /// # Caveats
     ///
@@ -617,7 +618,8 @@ impl SupervisorHandle {
     }
 
     /// Waits until the unit's status satisfies `done`, and returns it then.
-    /// Nothing polls: `done` is asked again whenever a unit changes.
+    /// Nothing polls: `done` is asked again whenever that unit changes (or
+    /// one it depends on), and only then.
     ///
     /// # Errors
     ///
@@ -661,10 +663,10 @@ impl SupervisorHandle {
         reached: impl Fn(&UnitStatus) -> bool,
         hopeless: impl Fn(&UnitStatus) -> bool,
     ) -> Result<UnitStatus, Error> {
-        self.lookup(name)?;
+        let (_, waited_on) = self.lookup(name)?;
         self.shared
             .changes
-            .wait_for(|| {
+            .wait_for(&waited_on, || {
                 let unit = match self.lookup(name) {
                     Ok((_, unit)) => unit,
                     Err(error) => return Some(Err(error)),
@@ -829,7 +831,7 @@ impl SupervisorHandle {
         let mailbox = self
             .shared
             .changes
-            .wait_for(|| match group.group().and_then(|body| body.mailbox()) {
+            .wait_for(group, || match group.group().and_then(|body| body.mailbox()) {
                 Some(mailbox) => Some(Some(mailbox)),
                 None if group.state() == UnitState::Starting => None,
                 None => Some(None),

@@ -412,6 +412,38 @@ async fn waits_end_with_an_error_when_they_cannot_be_met() {
     assert_eq!(handle.wait().await, handle.shutdown().await);
 }
 
+#[tokio::test]
+async fn a_wait_on_one_unit_is_not_woken_by_the_changes_of_others() {
+    const RESTARTS: u32 = 1000;
+    let handle = Supervisor::builder()
+        .task(idle("quiet"))
+        .task(
+            TaskSpec::new("busy", |_ctx| async { Err::<(), _>("boom") })
+                .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(RESTARTS))),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let looks = Arc::new(AtomicU32::new(0));
+    let waiting = {
+        let (handle, looks) = (handle.clone(), looks.clone());
+        tokio::spawn(async move {
+            handle
+                .wait_status("quiet", move |status| {
+                    looks.fetch_add(1, Ordering::Relaxed);
+                    status.state == UnitState::Stopped
+                })
+                .await
+        })
+    };
+    // `busy` changes state some 3000 times meanwhile.
+    handle.wait_state("busy", UnitState::Failed).await.unwrap();
+    handle.stop_unit("quiet").await.unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap().state, UnitState::Stopped);
+    let looks = looks.load(Ordering::Relaxed);
+    assert!(looks <= 5, "the wait on `quiet` looked {looks} times while `busy` restarted {RESTARTS} times");
+}
+
 #[tokio::test(start_paused = true)]
 async fn build_reports_every_tree_problem_at_once() {
     let err = Supervisor::builder()

@@ -290,6 +290,20 @@ impl Node {
         group_body(&self.group)
     }
 
+    /// `unit` changed: wakes the waits on it, and on the units that depend
+    /// on it (a unit waiting for its dependencies tells how they are).
+    fn changed(&self, unit: &Unit) {
+        let changes = &self.shared.changes;
+        changes.changed(unit);
+        if self.dependencies_among_units && changes.anyone_waiting() {
+            for dependent in self.body().members().iter() {
+                if dependent.depends_on.iter().any(|name| *name == unit.name) {
+                    changes.changed(dependent);
+                }
+            }
+        }
+    }
+
     /// The group's units in start order: registration order (the units
     /// added at run time after the registered ones), adjusted so that each
     /// unit comes after its dependencies.
@@ -368,7 +382,7 @@ impl Node {
                 if record.epoch == epoch {
                     record.notes().status_text = Some(text.into_boxed_str());
                     drop(record);
-                    self.shared.changes.changed();
+                    self.changed(&unit);
                 }
             }
             Msg::Control { unit, op, reply } => self.on_control(unit, op, reply),
@@ -410,7 +424,7 @@ impl Node {
             record.ready = false;
             record.notes().waiting_on = Some(blockers.into_boxed_slice());
         }
-        self.shared.changes.changed();
+        self.changed(unit);
         self.shared.emit(unit, EventKind::Waiting { on });
         self.waiting.entry(first).or_default().push(unit.clone());
     }
@@ -429,7 +443,7 @@ impl Node {
                 record.notes().not_ready = why_not;
             }
         }
-        self.shared.changes.changed();
+        self.changed(unit);
         if ready {
             self.shared.emit(unit, EventKind::Ready);
             self.release_waiting_on(unit);
@@ -485,7 +499,7 @@ impl Node {
                     record.run_started = Some(now);
                     record.run = Some(handle);
                 }
-                self.shared.changes.changed();
+                self.changed(unit);
                 self.shared.emit(unit, EventKind::Started { restart_count: restarts, pid });
                 if ready {
                     self.release_waiting_on(unit);
@@ -558,7 +572,7 @@ impl Node {
                 record_stop(&mut record, reason);
             }
         }
-        self.shared.changes.changed();
+        self.changed(unit);
         self.shared.emit(unit, EventKind::Stopped { forced, took });
         let outcome = if forced { StopOutcome::Forced } else { StopOutcome::Graceful };
         self.stopped(unit, outcome, took);
@@ -621,7 +635,7 @@ impl Node {
 
     fn set_state(&self, unit: &Unit, state: UnitState) {
         unit.record().state = state;
-        self.shared.changes.changed();
+        self.changed(unit);
     }
 
     /// The policy restarts `unit` after `delay`, if the group's intensity
@@ -632,7 +646,7 @@ impl Node {
             record.state = UnitState::Backoff;
             record.epoch
         };
-        self.shared.changes.changed();
+        self.changed(unit);
         if let Some(intensity) = &mut self.intensity
             && !intensity.allow(now)
         {
@@ -794,10 +808,10 @@ impl Node {
                 record.state = UnitState::Backoff;
                 let epoch = record.epoch;
                 drop(record);
+                self.changed(&unit);
                 waiting.push((unit, epoch));
             }
         }
-        self.shared.changes.changed();
         self.timers.insert(Instant::now() + delay, Timer::Regroup { cause, set: waiting });
     }
 
@@ -814,7 +828,7 @@ impl Node {
                     // Whatever was scheduled for it no longer applies.
                     record.epoch = record.epoch.wrapping_add(1);
                     drop(record);
-                    self.shared.changes.changed();
+                    self.changed(unit);
                     self.shared.emit(unit, EventKind::Stopped { forced: false, took: Duration::ZERO });
                     Asked::Done(StopOutcome::Graceful)
                 }
@@ -844,7 +858,7 @@ impl Node {
             }
         }
         drop(record);
-        self.shared.changes.changed();
+        self.changed(unit);
         Asked::InFlight
     }
 
@@ -921,7 +935,7 @@ impl Node {
             },
             Op::PauseRestarts => {
                 unit.record().paused = true;
-                self.shared.changes.changed();
+                self.changed(&unit);
                 let _ = reply.send(Ok(()));
             }
             Op::ResumeRestarts => {
@@ -930,7 +944,7 @@ impl Node {
                     record.paused = false;
                     std::mem::take(&mut record.held).then_some(record.epoch)
                 };
-                self.shared.changes.changed();
+                self.changed(&unit);
                 if let Some(epoch) = held {
                     self.restart_due(&unit, epoch);
                 }
@@ -1089,7 +1103,7 @@ impl Node {
     fn forget(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) -> UnitReport {
         self.body().change_members(|members| members.remove(&unit.name));
         self.shared.emit(unit, EventKind::Removed);
-        self.shared.changes.changed();
+        self.changed(unit);
         report_line(unit, outcome, took)
     }
 

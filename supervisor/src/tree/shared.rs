@@ -3,7 +3,7 @@
 //! and, once it has ended, the report.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{Notify, broadcast, watch};
@@ -39,27 +39,53 @@ impl Clock {
     }
 }
 
-/// Wakes the callers of `wait_state`/`wait_ready` when any unit changes,
-/// and costs one atomic load per change while nobody waits.
+/// Wakes the callers of `wait_state`/`wait_ready` when the unit each waits
+/// on changes, and costs one atomic load per change while nobody waits.
+///
+/// Waits are kept by unit: a caller waiting for one unit among ten thousand
+/// starting is woken by that unit's changes only, not by every other's (each
+/// wake is a hand-off between threads).
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
-    notify: Notify,
     waiting: AtomicUsize,
+    /// By the address of the unit waited on.
+    by_unit: Mutex<foldhash::HashMap<usize, Arc<Notify>>>,
 }
 
 impl Changes {
-    pub(crate) fn changed(&self) {
+    /// `unit` changed: wakes those waiting on it.
+    pub(crate) fn changed(&self, unit: &Unit) {
         if self.waiting.load(Ordering::SeqCst) > 0 {
-            self.notify.notify_waiters();
+            let notify = self.waits().get(&key(unit)).cloned();
+            if let Some(notify) = notify {
+                notify.notify_waiters();
+            }
         }
     }
 
-    /// Waits until `check` returns `Some`, checking after every change.
-    pub(crate) async fn wait_for<T>(&self, mut check: impl FnMut() -> Option<T>) -> T {
+    pub(crate) fn anyone_waiting(&self) -> bool {
+        self.waiting.load(Ordering::SeqCst) > 0
+    }
+
+    /// What every wait looks at changed (the supervisor began or finished
+    /// ending): wakes them all.
+    pub(crate) fn changed_everywhere(&self) {
+        if self.waiting.load(Ordering::SeqCst) > 0 {
+            for notify in self.waits().values() {
+                notify.notify_waiters();
+            }
+        }
+    }
+
+    /// Waits until `check` returns `Some`, checking after every change of
+    /// `unit` (and every change that concerns all waits).
+    pub(crate) async fn wait_for<T>(&self, unit: &Unit, mut check: impl FnMut() -> Option<T>) -> T {
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let _waiting = Waiting(&self.waiting);
+        let key = key(unit);
+        let notify = self.waits().entry(key).or_default().clone();
+        let waiting = Waiting { changes: self, key, notify };
         loop {
-            let changed = self.notify.notified();
+            let changed = waiting.notify.notified();
             tokio::pin!(changed);
             // Listening before looking, so that a change in between is not missed.
             changed.as_mut().enable();
@@ -69,13 +95,33 @@ impl Changes {
             changed.await;
         }
     }
+
+    fn waits(&self) -> MutexGuard<'_, foldhash::HashMap<usize, Arc<Notify>>> {
+        self.by_unit.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
-struct Waiting<'a>(&'a AtomicUsize);
+fn key(unit: &Unit) -> usize {
+    std::ptr::from_ref(unit) as usize
+}
+
+/// One wait: forgets the unit's entry when the last wait on it ends.
+struct Waiting<'a> {
+    changes: &'a Changes,
+    key: usize,
+    notify: Arc<Notify>,
+}
 
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let mut waits = self.changes.waits();
+        // Every clone is made under this lock: with the table's and this
+        // one alone left, no other wait is on the unit.
+        if Arc::strong_count(&self.notify) == 2 {
+            waits.remove(&self.key);
+        }
+        drop(waits);
+        self.changes.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -198,7 +244,7 @@ impl Shared {
         {
             runtime.spawn(kill_after(timeout, self.kill_now.clone(), self.report.subscribe()));
         }
-        self.changes.changed();
+        self.changes.changed_everywhere();
         true
     }
 
@@ -218,7 +264,7 @@ impl Shared {
         let report = ShutdownReport { units, cause, took };
         tracing::info!(took = ?report.took, forced = report.forced().count(), cause = %report.cause, "supervisor ended");
         self.report.send_replace(Some(Arc::new(report)));
-        self.changes.changed();
+        self.changes.changed_everywhere();
     }
 
     pub(crate) fn has_ended(&self) -> bool {

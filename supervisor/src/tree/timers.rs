@@ -48,22 +48,33 @@ impl<T> Timers<T> {
     /// Waits for the earliest deadline and returns its item; pending for
     /// ever while there is none. Cancel-safe: an item is taken only once its
     /// deadline has passed, and never across an await.
+    ///
+    /// The sleep is moved only to an earlier deadline: when the earliest
+    /// item goes (a unit stopped before its grace period ran out, the usual
+    /// case, many at a time in a shutdown), the sleep armed for it is left
+    /// to wake the owner early once, rather than moved in the runtime's
+    /// timer for every removal. Nor is the clock read until the sleep fires.
     pub(crate) async fn expired(&mut self) -> T {
         loop {
             let Some(&(at, _)) = self.queue.keys().next() else {
                 return std::future::pending().await;
             };
-            if at <= Instant::now()
-                && let Some(entry) = self.queue.first_entry()
+            let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+            match self.armed_for {
+                Some(armed) if armed <= at => {}
+                _ => {
+                    sleep.as_mut().reset(at);
+                    self.armed_for = Some(at);
+                }
+            }
+            sleep.as_mut().await;
+            // Fired: armed for nothing until the next turn arms it again.
+            self.armed_for = None;
+            if let Some(entry) = self.queue.first_entry()
+                && entry.key().0 <= Instant::now()
             {
                 return entry.remove();
             }
-            let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-            if self.armed_for != Some(at) {
-                sleep.as_mut().reset(at);
-                self.armed_for = Some(at);
-            }
-            sleep.as_mut().await;
         }
     }
 }
@@ -93,5 +104,29 @@ mod tests {
         assert_eq!(timers.remove(key), Some("removed"));
         assert_eq!(timers.remove(key), None);
         assert!(tokio::time::timeout(Duration::from_secs(60), timers.expired()).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn removing_the_earliest_neither_loses_nor_hastens_the_next() {
+        let mut timers = Timers::default();
+        let start = Instant::now();
+        let first = timers.insert(start + Duration::from_secs(1), "removed");
+        timers.insert(start + Duration::from_secs(3), "kept");
+        // Armed for the first deadline, then that item goes.
+        assert!(tokio::time::timeout(Duration::from_millis(500), timers.expired()).await.is_err());
+        assert_eq!(timers.remove(first), Some("removed"));
+        assert_eq!(timers.expired().await, "kept");
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_due_already_comes_out_at_once() {
+        let mut timers = Timers::default();
+        let start = Instant::now();
+        timers.insert(start + Duration::from_secs(10), "later");
+        assert!(tokio::time::timeout(Duration::from_millis(100), timers.expired()).await.is_err());
+        timers.insert(Instant::now(), "now");
+        assert_eq!(timers.expired().await, "now");
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
     }
 }
