@@ -33,7 +33,9 @@ use crate::tree::order;
 use crate::tree::shared::Shared;
 use crate::tree::strategy::restart_set;
 use crate::tree::timers::Timers;
-use crate::tree::unit::{Body, GroupBody, LastExit, Mailbox, Msg, Op, Record, Reporter, RunEnd, RunHandle, Stop, Unit};
+use crate::tree::unit::{
+    Body, GroupBody, LastExit, Mailbox, Msg, Op, Record, Reporter, RunEnd, RunHandle, Stop, Unit, address,
+};
 use crate::{Error, ExitReason, ShutdownOrder, Strategy, UnitState};
 
 /// How long a task aborted by a shutdown's timeout may take to go away
@@ -92,7 +94,7 @@ struct InFlight(foldhash::HashSet<usize>);
 
 impl InFlight {
     fn key(unit: &Arc<Unit>) -> usize {
-        Arc::as_ptr(unit) as usize
+        address(unit)
     }
 
     fn insert(&mut self, unit: &Arc<Unit>) {
@@ -176,6 +178,9 @@ pub(crate) struct Node {
     /// Whether any unit of the group depends on another: without, nothing
     /// needs to look for dependents.
     dependencies_among_units: bool,
+    /// The units that depend on each unit (by address), made when a wait
+    /// first needs it, forgotten when the members change.
+    dependents_of: std::cell::OnceCell<foldhash::HashMap<usize, Vec<Arc<Unit>>>>,
     /// Where a nested group tells its parent whether it is ready.
     parent: Option<ParentLink>,
 }
@@ -219,6 +224,7 @@ impl Node {
             killed: false,
             waiting: foldhash::HashMap::default(),
             dependencies_among_units,
+            dependents_of: std::cell::OnceCell::new(),
             parent,
         };
         for unit in node.start_order() {
@@ -296,10 +302,18 @@ impl Node {
         let changes = &self.shared.changes;
         changes.changed(unit);
         if self.dependencies_among_units && changes.anyone_waiting() {
-            for dependent in self.body().members().iter() {
-                if dependent.depends_on.iter().any(|name| *name == unit.name) {
-                    changes.changed(dependent);
+            let dependents_of = self.dependents_of.get_or_init(|| {
+                let members = self.body().members();
+                let mut dependents_of = foldhash::HashMap::<usize, Vec<Arc<Unit>>>::default();
+                for dependent in members.iter() {
+                    for dependency in dependent.depends_on.iter().filter_map(|name| members.get(name)) {
+                        dependents_of.entry(address(dependency)).or_default().push(dependent.clone());
+                    }
                 }
+                dependents_of
+            });
+            for dependent in dependents_of.get(&address(unit)).into_iter().flatten() {
+                changes.changed(dependent);
             }
         }
     }
@@ -417,7 +431,7 @@ impl Node {
             return;
         }
         let on = blockers.iter().map(|blocker| blocker.path.to_string()).collect();
-        let first = Arc::as_ptr(&blockers[0]) as usize;
+        let first = address(&blockers[0]);
         {
             let mut record = unit.record();
             record.state = UnitState::Waiting;
@@ -458,7 +472,7 @@ impl Node {
         if self.waiting.is_empty() || self.ending.is_some() {
             return;
         }
-        let Some(waiting) = self.waiting.remove(&(Arc::as_ptr(ready) as usize)) else { return };
+        let Some(waiting) = self.waiting.remove(&address(ready)) else { return };
         for unit in waiting {
             if unit.state() != UnitState::Waiting {
                 continue; // stopped meanwhile
@@ -466,7 +480,7 @@ impl Node {
             let next_blocker = self.dependencies(&unit).into_iter().find(|dependency| !dependency.record().ready);
             match next_blocker {
                 None => self.launch_now(&unit, Instant::now()),
-                Some(blocker) => self.waiting.entry(Arc::as_ptr(&blocker) as usize).or_default().push(unit),
+                Some(blocker) => self.waiting.entry(address(&blocker)).or_default().push(unit),
             }
         }
     }
@@ -1047,6 +1061,7 @@ impl Node {
         let unit = build::unit(&self.group.path, spec, true);
         self.dependencies_among_units |= !unit.depends_on.is_empty();
         self.body().change_members(|members| members.push(unit.name.clone(), unit.clone()));
+        self.dependents_of.take();
         self.shared.emit(&unit, EventKind::Added);
         self.launch(&unit);
         Ok(())
@@ -1102,6 +1117,7 @@ impl Node {
     /// Removes a stopped unit from the group.
     fn forget(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) -> UnitReport {
         self.body().change_members(|members| members.remove(&unit.name));
+        self.dependents_of.take();
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);
         report_line(unit, outcome, took)

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
 use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
-use crate::tree::unit::Unit;
+use crate::tree::unit::{Unit, address};
 
 /// Wall-clock time that follows the runtime's clock from the moment the
 /// supervisor was built, so that timestamps move with
@@ -56,7 +56,7 @@ impl Changes {
     /// `unit` changed: wakes those waiting on it.
     pub(crate) fn changed(&self, unit: &Unit) {
         if self.waiting.load(Ordering::SeqCst) > 0 {
-            let notify = self.waits().get(&key(unit)).cloned();
+            let notify = self.waits().get(&address(unit)).cloned();
             if let Some(notify) = notify {
                 notify.notify_waiters();
             }
@@ -81,7 +81,7 @@ impl Changes {
     /// `unit` (and every change that concerns all waits).
     pub(crate) async fn wait_for<T>(&self, unit: &Unit, mut check: impl FnMut() -> Option<T>) -> T {
         self.waiting.fetch_add(1, Ordering::SeqCst);
-        let key = key(unit);
+        let key = address(unit);
         let notify = self.waits().entry(key).or_default().clone();
         let waiting = Waiting { changes: self, key, notify };
         loop {
@@ -99,10 +99,6 @@ impl Changes {
     fn waits(&self) -> MutexGuard<'_, foldhash::HashMap<usize, Arc<Notify>>> {
         self.by_unit.lock().unwrap_or_else(PoisonError::into_inner)
     }
-}
-
-fn key(unit: &Unit) -> usize {
-    std::ptr::from_ref(unit) as usize
 }
 
 /// One wait: forgets the unit's entry when the last wait on it ends.

@@ -287,6 +287,12 @@ impl Unit {
     }
 }
 
+/// A unit's identity while it lives: the tables that look units up by
+/// address (waits, dependents, stops in flight) key on this.
+pub(crate) fn address(unit: &Unit) -> usize {
+    std::ptr::from_ref(unit) as usize
+}
+
 /// A unit's settings apart from its body.
 pub(crate) struct Settings {
     pub(crate) policy: RestartPolicy,
