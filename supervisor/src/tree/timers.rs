@@ -53,19 +53,23 @@ impl<T> Timers<T> {
     /// item goes (a unit stopped before its grace period ran out, the usual
     /// case, many at a time in a shutdown), the sleep armed for it is left
     /// to wake the owner early once, rather than moved in the runtime's
-    /// timer for every removal. Nor is the clock read until the sleep fires.
+    /// timer for every removal; nor is the clock read then. A new earliest
+    /// item already due (a restart with no delay) comes out at once, not at
+    /// the runtime timer's next tick.
     pub(crate) async fn expired(&mut self) -> T {
         loop {
             let Some(&(at, _)) = self.queue.keys().next() else {
                 return std::future::pending().await;
             };
             let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-            match self.armed_for {
-                Some(armed) if armed <= at => {}
-                _ => {
-                    sleep.as_mut().reset(at);
-                    self.armed_for = Some(at);
+            if !self.armed_for.is_some_and(|armed| armed <= at) {
+                if at <= Instant::now()
+                    && let Some(entry) = self.queue.first_entry()
+                {
+                    return entry.remove();
                 }
+                sleep.as_mut().reset(at);
+                self.armed_for = Some(at);
             }
             sleep.as_mut().await;
             // Fired: armed for nothing until the next turn arms it again.
@@ -117,6 +121,19 @@ mod tests {
         assert_eq!(timers.remove(first), Some("removed"));
         assert_eq!(timers.expired().await, "kept");
         assert_eq!(start.elapsed(), Duration::from_secs(3));
+    }
+
+    #[tokio::test]
+    async fn an_item_due_already_comes_out_without_waiting_for_the_timer() {
+        use futures_util::FutureExt;
+        let mut timers = Timers::default();
+        timers.insert(Instant::now(), "due");
+        assert_eq!(timers.expired().now_or_never(), Some("due"));
+        // Also with the sleep armed for a later item.
+        timers.insert(Instant::now() + Duration::from_secs(60), "later");
+        assert_eq!(timers.expired().now_or_never(), None);
+        timers.insert(Instant::now(), "due too");
+        assert_eq!(timers.expired().now_or_never(), Some("due too"));
     }
 
     #[tokio::test(start_paused = true)]
