@@ -157,6 +157,8 @@ pub(crate) struct Shared {
     /// The root group: its units are the supervisor's top-level units.
     pub(crate) root: Arc<Unit>,
     events: broadcast::Sender<Event>,
+    /// Whether anyone ever subscribed to the events.
+    ever_subscribed: AtomicBool,
     pub(crate) settings: Settings,
     pub(crate) clock: Clock,
     /// A seed for each group owner's random source (jitter).
@@ -187,6 +189,7 @@ impl Shared {
         Shared {
             root,
             events,
+            ever_subscribed: AtomicBool::new(false),
             settings,
             clock: Clock::new(),
             seed: Mutex::new(seed.map_or_else(fastrand::Rng::new, fastrand::Rng::with_seed)),
@@ -204,6 +207,7 @@ impl Shared {
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.ever_subscribed.store(true, Ordering::Release);
         self.events.subscribe()
     }
 
@@ -216,7 +220,9 @@ impl Shared {
     /// are any.
     pub(crate) fn emit(&self, unit: &Unit, kind: EventKind) {
         tracing::info_span!("unit", unit = %unit.path).in_scope(|| log(&kind));
-        if self.events.receiver_count() > 0 {
+        // Counting the receivers takes the channel's lock: not for every
+        // event of a supervisor that nobody ever subscribed to.
+        if self.ever_subscribed.load(Ordering::Acquire) && self.events.receiver_count() > 0 {
             // An error only means the last subscriber left meanwhile.
             let _ = self.events.send(Event::new(&unit.path, self.clock.now(), kind));
         }
