@@ -123,6 +123,18 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(3));
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_key_removes_its_own_item_once() {
+        let mut timers = Timers::default();
+        let start = Instant::now();
+        let old = timers.insert(start + Duration::from_secs(1), "old");
+        assert_eq!(timers.remove(old), Some("old"));
+        timers.insert(start + Duration::from_secs(1), "new");
+        assert_eq!(timers.remove(old), None);
+        assert_eq!(timers.expired().await, "new");
+        assert!(timers.is_empty());
+    }
+
     #[tokio::test]
     async fn an_item_due_already_comes_out_without_waiting_for_the_timer() {
         use futures_util::FutureExt;
