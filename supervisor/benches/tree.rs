@@ -543,8 +543,9 @@ fn run_probe(name: &str) -> String {
     }
 }
 
-/// A stop timeout short enough to wait out: the timer that each stop arms
-/// for the grace period holds its unit until it fires.
+/// A stop timeout short enough to wait out, so that the figure after the
+/// timers fired does not depend on each grace period's timer being removed
+/// when its stop completes.
 const SHORT_STOP: Duration = Duration::from_millis(100);
 
 /// `cycles` times: add a unit, remove it.
