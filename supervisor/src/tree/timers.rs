@@ -62,7 +62,7 @@ impl<T> Timers<T> {
                 return std::future::pending().await;
             };
             let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-            if !self.armed_for.is_some_and(|armed| armed <= at) {
+            if self.armed_for.is_none_or(|armed| armed > at) {
                 if at <= Instant::now()
                     && let Some(entry) = self.queue.first_entry()
                 {
