@@ -1,6 +1,7 @@
 //! The supervision tree: units, the groups that own them, and the pure
 //! rules their owners follow (strategy, intensity).
 
+pub(crate) mod batches;
 pub(crate) mod build;
 pub(crate) mod intensity;
 pub(crate) mod launch;

@@ -26,6 +26,7 @@ use crate::observe::report::{ShutdownCause, StopOutcome, UnitReport};
 use crate::spec::Spec;
 use crate::spec::policy::{Decision, GiveUpReason, RestartTracker};
 use crate::spec::validate::{self, join};
+use crate::tree::batches::Batches;
 use crate::tree::build;
 use crate::tree::intensity::Intensity;
 use crate::tree::launch::{self, Launched};
@@ -116,7 +117,7 @@ impl InFlight {
 
 /// Units to stop, a batch at a time, then what follows.
 struct Plan {
-    batches: VecDeque<Vec<Arc<Unit>>>,
+    batches: Batches<Arc<Unit>>,
     /// Asked to stop, not stopped yet.
     in_flight: InFlight,
     then: After,
@@ -696,9 +697,8 @@ impl Node {
         for sibling in siblings() {
             self.shared.emit(sibling, EventKind::SiblingFailed { sibling: cause.path.to_string(), strategy });
         }
-        let batches = siblings().rev().map(|unit| vec![unit.clone()]).collect();
         self.plan = Some(Plan {
-            batches,
+            batches: Batches::one_at_a_time(siblings().rev().cloned()),
             in_flight: InFlight::default(),
             then: After::Regroup { cause: cause.clone(), set: set.clone(), delay },
         });
@@ -736,26 +736,28 @@ impl Node {
 
     /// Every unit, in reverse start order: units added at run time first, all
     /// at once; then the registered ones, one at a time or all at once.
-    fn ending_batches(&self) -> VecDeque<Vec<Arc<Unit>>> {
+    fn ending_batches(&self) -> Batches<Arc<Unit>> {
         let order = self.start_order();
         let deps = if self.dependencies_among_units { positions(&order) } else { vec![Vec::new(); order.len()] };
         let (added, registered): (Vec<usize>, Vec<usize>) = (0..order.len()).partition(|&at| order[at].added);
         let units = |positions: Vec<usize>| positions.into_iter().map(|at| order[at].clone()).collect::<Vec<_>>();
-        let mut batches = VecDeque::new();
+        let mut batches = Batches::new();
         match self.shared.settings.shutdown_order {
             ShutdownOrder::Concurrent => {
                 // Added units come last in start order: the first layers hold them.
-                batches.extend(order::stop_layers(&deps, &(0..order.len()).collect::<Vec<_>>()).into_iter().map(units));
+                for layer in order::stop_layers(&deps, &(0..order.len()).collect::<Vec<_>>()) {
+                    batches.push_together(units(layer));
+                }
             }
             _ => {
                 if !added.is_empty()
                     && added.iter().all(|&at| !registered.iter().any(|&other| deps[other].contains(&at)))
                 {
-                    batches.push_back(units(added.into_iter().rev().collect()));
+                    batches.push_together(units(added.into_iter().rev().collect()));
                 } else {
-                    batches.extend(added.into_iter().rev().map(|at| vec![order[at].clone()]));
+                    batches.push_each(added.into_iter().rev().map(|at| order[at].clone()));
                 }
-                batches.extend(registered.into_iter().rev().map(|at| vec![order[at].clone()]));
+                batches.push_each(registered.into_iter().rev().map(|at| order[at].clone()));
             }
         }
         batches
@@ -769,7 +771,7 @@ impl Node {
             if !plan.in_flight.is_empty() {
                 return;
             }
-            let Some(batch) = plan.batches.pop_front() else {
+            let Some(batch) = plan.batches.pop() else {
                 match self.plan.take().map(|plan| plan.then) {
                     Some(After::Regroup { cause, set, delay }) => self.schedule_regroup(cause, set, delay),
                     Some(After::Reply(reply)) => {
@@ -782,8 +784,10 @@ impl Node {
                 }
                 return;
             };
+            // One clock read for the batch: its units are asked together.
+            let now = Instant::now();
             for unit in batch {
-                match self.ask_stop(&unit) {
+                match self.ask_stop(&unit, now) {
                     Asked::InFlight => {
                         if let Some(plan) = &mut self.plan {
                             plan.in_flight.insert(&unit);
@@ -831,8 +835,8 @@ impl Node {
         self.timers.insert(Instant::now() + delay, Timer::Regroup { cause, set: waiting });
     }
 
-    /// Asks `unit` to stop.
-    fn ask_stop(&mut self, unit: &Arc<Unit>) -> Asked {
+    /// Asks `unit` to stop; `now` is when its grace period begins.
+    fn ask_stop(&mut self, unit: &Arc<Unit>, now: Instant) -> Asked {
         let mut record = unit.record();
         if record.stop.is_some() {
             return Asked::InFlight;
@@ -853,7 +857,6 @@ impl Node {
         };
         run.stop.cancel();
         let is_task = run.abort.is_some();
-        let now = Instant::now();
         record.stop = Some(Box::new(Stop { asked: now, aborted: false, abort_timer: None }));
         record.state = UnitState::Stopping;
         let epoch = record.epoch;
@@ -943,7 +946,7 @@ impl Node {
                     let _ = reply.send(Ok(()));
                 }
             }
-            Op::Stop => match self.ask_stop(&unit) {
+            Op::Stop => match self.ask_stop(&unit, Instant::now()) {
                 Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) }),
                 Asked::Done(_) => {
                     let _ = reply.send(Ok(()));
@@ -975,7 +978,7 @@ impl Node {
                     let _ = reply.send(Err(error));
                     return;
                 }
-                match self.ask_stop(&unit) {
+                match self.ask_stop(&unit, Instant::now()) {
                     Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Start(reply) }),
                     Asked::Done(_) => {
                         let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
@@ -1000,9 +1003,8 @@ impl Node {
             let _ = reply.send(Err(error));
             return;
         }
-        let mut batches: VecDeque<Vec<Arc<Unit>>> =
-            dependents.iter().rev().map(|dependent| vec![dependent.clone()]).collect();
-        batches.push_back(vec![unit.clone()]);
+        let mut batches = Batches::one_at_a_time(dependents.iter().rev().cloned());
+        batches.push_each([unit.clone()]);
         let then = match op {
             Op::Restart => {
                 let mut units = vec![unit];
@@ -1108,7 +1110,7 @@ impl Node {
                 .send(Err(Error::HasDependents { unit: unit.path.to_string(), dependents: dependents.join(", ") }));
             return;
         }
-        match self.ask_stop(&unit) {
+        match self.ask_stop(&unit, Instant::now()) {
             Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Remove(reply) }),
             Asked::Done(outcome) => {
                 let _ = reply.send(Ok(self.forget(&unit, outcome, Duration::ZERO)));
