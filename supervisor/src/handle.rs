@@ -663,33 +663,45 @@ impl SupervisorHandle {
         reached: impl Fn(&UnitStatus) -> bool,
         hopeless: impl Fn(&UnitStatus) -> bool,
     ) -> Result<UnitStatus, Error> {
-        let (_, waited_on) = self.lookup(name)?;
-        self.shared
-            .changes
-            .wait_for(&waited_on, || {
-                let unit = match self.lookup(name) {
-                    Ok((_, unit)) => unit,
-                    Err(error) => return Some(Err(error)),
-                };
-                let status = unit.status();
-                if reached(&status) {
-                    return Some(Ok(status));
-                }
-                let why = if self.shared.has_ended() {
-                    " and the supervisor has ended"
-                } else if hopeless(&status) {
-                    " and will not restart unless started by hand"
-                } else {
-                    return None;
-                };
-                Some(Err(Error::WillNotHappen {
-                    unit: name.to_owned(),
-                    wanted: wanted.to_owned(),
-                    state: status.state,
-                    why,
-                }))
-            })
-            .await
+        let (_, mut waited_on) = self.lookup(name)?;
+        loop {
+            let outcome = self
+                .shared
+                .changes
+                .wait_for(&waited_on, || {
+                    let unit = match self.lookup(name) {
+                        Ok((_, unit)) => unit,
+                        Err(error) => return Some(Err(error)),
+                    };
+                    if !Arc::ptr_eq(&unit, &waited_on) {
+                        // Removed, and another unit added under its name:
+                        // the wait goes on with that one.
+                        return Some(Ok(Looked::Replaced(unit)));
+                    }
+                    let status = unit.status();
+                    if reached(&status) {
+                        return Some(Ok(Looked::Reached(status)));
+                    }
+                    let why = if self.shared.has_ended() {
+                        " and the supervisor has ended"
+                    } else if hopeless(&status) {
+                        " and will not restart unless started by hand"
+                    } else {
+                        return None;
+                    };
+                    Some(Err(Error::WillNotHappen {
+                        unit: name.to_owned(),
+                        wanted: wanted.to_owned(),
+                        state: status.state,
+                        why,
+                    }))
+                })
+                .await?;
+            match outcome {
+                Looked::Reached(status) => return Ok(status),
+                Looked::Replaced(unit) => waited_on = unit,
+            }
+        }
     }
 
     /// Stops every unit gracefully (each group's units in reverse start
@@ -840,6 +852,14 @@ impl SupervisorHandle {
             .ok_or_else(refused)?;
         mailbox.send(msg).map_err(|_| refused())
     }
+}
+
+/// What a wait found when it looked at its unit.
+enum Looked {
+    /// The unit got where the wait wanted.
+    Reached(UnitStatus),
+    /// Another unit has the name now.
+    Replaced(Arc<Unit>),
 }
 
 impl fmt::Debug for SupervisorHandle {

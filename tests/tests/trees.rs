@@ -412,6 +412,21 @@ async fn waits_end_with_an_error_when_they_cannot_be_met() {
     assert_eq!(handle.wait().await, handle.shutdown().await);
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_wait_on_a_unit_of_a_removed_group_ends_with_the_group() {
+    let handle = Supervisor::builder().group(GroupSpec::new("g").task(idle("x"))).build().unwrap().start();
+    handle.wait_state("g/x", UnitState::Running).await.unwrap();
+    let waiting = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.wait_status("g/x", |status| status.restart_count >= 1).await })
+    };
+    tokio::task::yield_now().await;
+    handle.remove("g").await.unwrap();
+    let ended = tokio::time::timeout(10 * SEC, waiting).await.expect("the wait ends with the group").unwrap();
+    assert!(matches!(ended, Err(Error::UnknownUnit { .. })), "{ended:?}");
+    handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_wait_on_one_unit_is_not_woken_by_the_changes_of_others() {
     const RESTARTS: u32 = 1000;

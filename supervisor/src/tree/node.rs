@@ -31,7 +31,7 @@ use crate::tree::build;
 use crate::tree::intensity::Intensity;
 use crate::tree::launch::{self, Launched};
 use crate::tree::order;
-use crate::tree::shared::Shared;
+use crate::tree::shared::{Changes, Shared};
 use crate::tree::strategy::restart_set;
 use crate::tree::timers::Timers;
 use crate::tree::unit::{
@@ -1124,6 +1124,10 @@ impl Node {
         self.dependents_of.take();
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);
+        // The units of a removed group are gone with it: their waits learn so.
+        if let Some(group) = unit.group() {
+            wake_units_of(&self.shared.changes, group);
+        }
         report_line(unit, outcome, took)
     }
 
@@ -1226,6 +1230,16 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 fn positions(units: &[Arc<Unit>]) -> Vec<Vec<usize>> {
     let at: foldhash::HashMap<&str, usize> = units.iter().enumerate().map(|(at, unit)| (&*unit.name, at)).collect();
     units.iter().map(|unit| unit.depends_on.iter().filter_map(|name| at.get(&**name).copied()).collect()).collect()
+}
+
+/// Wakes the waits on every unit of `group`, nested groups' too.
+fn wake_units_of(changes: &Changes, group: &GroupBody) {
+    for unit in group.units() {
+        changes.changed(&unit);
+        if let Some(nested) = unit.group() {
+            wake_units_of(changes, nested);
+        }
+    }
 }
 
 fn group_body(group: &Unit) -> &GroupBody {
