@@ -80,6 +80,11 @@ impl Changes {
     /// Waits until `check` returns `Some`, checking after every change of
     /// `unit` (and every change that concerns all waits).
     pub(crate) async fn wait_for<T>(&self, unit: &Unit, mut check: impl FnMut() -> Option<T>) -> T {
+        // Most waits are over at once (a control call finds its group's
+        // mailbox open): no registration for those.
+        if let Some(found) = check() {
+            return found;
+        }
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let key = address(unit);
         let notify = self.waits().entry(key).or_default().clone();
