@@ -441,7 +441,7 @@ impl SupervisorHandle {
         let (group, unit) = self.lookup(name)?;
         let (reply, answer) = oneshot::channel();
         self.send(&group, &unit.path, "remove", Msg::Remove { unit: unit.clone(), reply }).await?;
-        answer.await.unwrap_or(Err(Error::ShuttingDown { action: "remove", unit: unit.path.to_string() }))
+        answer.await.unwrap_or_else(|_| Err(Error::ShuttingDown { action: "remove", unit: unit.path.to_string() }))
     }
 
     /// Receives every [`Event`] from now on. To see the first events of a
