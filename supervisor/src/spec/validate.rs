@@ -39,7 +39,16 @@ pub(crate) fn check_dependencies(
     elsewhere: &dyn Fn(&str) -> Option<String>,
     problems: &mut Vec<Error>,
 ) {
-    let position = |name: &str| names.iter().position(|&sibling| sibling == name);
+    if deps.iter().all(|needs| needs.is_empty()) {
+        return;
+    }
+    // Found by name in constant time: a long chain of dependencies must not
+    // make the check quadratic.
+    let mut at = foldhash::HashMap::with_capacity_and_hasher(names.len(), Default::default());
+    for (index, &name) in names.iter().enumerate() {
+        at.entry(name).or_insert(index);
+    }
+    let position = |name: &str| at.get(name).copied();
     let mut resolved = Vec::with_capacity(names.len());
     for (unit, needs) in names.iter().zip(deps) {
         let mut found = Vec::new();

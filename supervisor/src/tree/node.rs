@@ -750,9 +750,11 @@ impl Node {
                 }
             }
             _ => {
-                if !added.is_empty()
-                    && added.iter().all(|&at| !registered.iter().any(|&other| deps[other].contains(&at)))
-                {
+                // The added units stop together unless a registered unit
+                // depends on one of them.
+                let needed: foldhash::HashSet<usize> =
+                    registered.iter().flat_map(|&other| deps[other].iter().copied()).collect();
+                if !added.is_empty() && added.iter().all(|at| !needed.contains(at)) {
                     batches.push_together(units(added.into_iter().rev().collect()));
                 } else {
                     batches.push_each(added.into_iter().rev().map(|at| order[at].clone()));
