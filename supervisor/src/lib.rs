@@ -168,6 +168,15 @@ pub use unit_ref::UnitRef;
 /// ```
 ///
 /// A fn without a parameter is wrapped in a closure: `TaskSpec::new("f", |_| f())`.
+///
+/// # Caveats
+///
+/// On an associated fn (in an `impl` or a `trait`) the attribute is an error on the fn's name that says
+/// what a free fn would call instead. An associated fn without `self` or `Self` has the tokens of a free
+/// one, so the attribute reads its source file to tell them apart, by name: when one file has both a
+/// free and an associated `#[supervised]` fn of the same name, or when another macro wrote the
+/// attribute or the fn, the associated one gets rustc's error ("struct is not supported in `trait`s or
+/// `impl`s") instead.
 pub use supervisor_macros::supervised;
 
 #[cfg(feature = "macros")]
