@@ -55,11 +55,12 @@ pub(crate) struct Changes {
 impl Changes {
     /// `unit` changed: wakes those waiting on it.
     pub(crate) fn changed(&self, unit: &Unit) {
-        if self.waiting.load(Ordering::SeqCst) > 0 {
-            let notify = self.waits().get(&address(unit)).cloned();
-            if let Some(notify) = notify {
-                notify.notify_waiters();
-            }
+        if self.waiting.load(Ordering::SeqCst) > 0
+            && let Some(notify) = self.waits().get(&address(unit))
+        {
+            // Under the lock, without a clone: a wait ending meanwhile must
+            // see its entry's true count to forget it.
+            notify.notify_waiters();
         }
     }
 
