@@ -153,6 +153,38 @@ async fn a_strategy_waits_the_failed_units_delay_and_counts_its_restart_once() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_strategy_gives_each_stubborn_sibling_its_own_grace_period() {
+    let stubborn =
+        |name: &str, grace: Duration| TaskSpec::new(name, |_ctx| std::future::pending::<()>()).stop_timeout(grace);
+    let group = GroupSpec::new("g")
+        .strategy(Strategy::OneForAll)
+        .task(stubborn("slow", 3 * SEC))
+        .task(stubborn("slower", 5 * SEC))
+        .task(fails_first("b", 1).restart(no_delay()));
+    let sup = Supervisor::builder().group(group).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    events_until(&mut events, |event| event.unit == "g/b" && matches!(event.kind, EventKind::Exited { .. })).await;
+    let failed_at = tokio::time::Instant::now();
+    // Newest first, one at a time: `slower` has 5 s, then `slow` 3 s.
+    let slow_stopped = |event: &Event| event.unit == "g/slow" && matches!(event.kind, EventKind::Stopped { .. });
+    let stops = tokio::time::timeout(60 * SEC, events_until(&mut events, slow_stopped))
+        .await
+        .expect("each sibling is aborted at the end of its grace period");
+    let forced: Vec<(&str, Duration)> = stops
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Stopped { forced: true, took } => Some((event.unit.as_str(), took)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(forced, [("g/slower", 5 * SEC), ("g/slow", 3 * SEC)]);
+    handle.wait_ready("g").await.unwrap();
+    assert_eq!(failed_at.elapsed(), 8 * SEC);
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn intensity_escalates_through_three_levels_until_the_root_gives_up() {
     let runs = Arc::new(AtomicU32::new(0));
     let mid = GroupSpec::new("mid")

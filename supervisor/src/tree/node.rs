@@ -33,7 +33,7 @@ use crate::tree::launch::{self, Launched};
 use crate::tree::order;
 use crate::tree::shared::{Changes, Shared};
 use crate::tree::strategy::restart_set;
-use crate::tree::timers::Timers;
+use crate::tree::timers::{TimerKey, Timers};
 use crate::tree::unit::{
     Body, GroupBody, LastExit, Mailbox, Msg, Op, Record, Reporter, RunEnd, RunHandle, Stop, Unit, address,
 };
@@ -86,32 +86,34 @@ enum Timer {
     Abandon { unit: Arc<Unit>, epoch: u32 },
     /// A strategy's restart delay is over: start the set again.
     Regroup { cause: Arc<Unit>, set: Vec<(Arc<Unit>, u32)> },
+    /// The earliest grace period among a plan's stops is over.
+    PlanGrace,
 }
 
 /// The units a plan asked to stop and that have not stopped yet, by
 /// address: a plan of 10k units finds each in constant time.
 #[derive(Default)]
-struct InFlight(foldhash::HashSet<usize>);
+struct InFlight(foldhash::HashMap<usize, Arc<Unit>>);
 
 impl InFlight {
-    fn key(unit: &Arc<Unit>) -> usize {
-        address(unit)
-    }
-
     fn insert(&mut self, unit: &Arc<Unit>) {
-        self.0.insert(Self::key(unit));
+        self.0.insert(address(unit), unit.clone());
     }
 
     fn contains(&self, unit: &Arc<Unit>) -> bool {
-        self.0.contains(&Self::key(unit))
+        self.0.contains_key(&address(unit))
     }
 
     fn remove(&mut self, unit: &Arc<Unit>) {
-        self.0.remove(&Self::key(unit));
+        self.0.remove(&address(unit));
     }
 
     fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    fn units(&self) -> impl Iterator<Item = &Arc<Unit>> {
+        self.0.values()
     }
 }
 
@@ -120,7 +122,19 @@ struct Plan {
     batches: Batches<Arc<Unit>>,
     /// Asked to stop, not stopped yet.
     in_flight: InFlight,
+    /// The one timer for the grace periods of the plan's tasks, armed for
+    /// the earliest: a plan of 10k stops arms one, not 10k.
+    grace: Option<(Instant, TimerKey)>,
     then: After,
+}
+
+/// Who times a stop's grace period.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Grace {
+    /// A timer of the stop's own.
+    OwnTimer,
+    /// The plan's timer.
+    Plan,
 }
 
 enum After {
@@ -700,6 +714,7 @@ impl Node {
         self.plan = Some(Plan {
             batches: Batches::one_at_a_time(siblings().rev().cloned()),
             in_flight: InFlight::default(),
+            grace: None,
             then: After::Regroup { cause: cause.clone(), set: set.clone(), delay },
         });
         self.advance();
@@ -726,8 +741,8 @@ impl Node {
         self.ending = Some(ending);
         // A strategy in progress is dropped; the stops it asked for go on,
         // and the ending waits for them with the rest.
-        let in_flight = self.plan.take().map(|plan| plan.in_flight).unwrap_or_default();
-        self.plan = Some(Plan { batches: self.ending_batches(), in_flight, then: After::End });
+        let (in_flight, grace) = self.plan.take().map(|plan| (plan.in_flight, plan.grace)).unwrap_or_default();
+        self.plan = Some(Plan { batches: self.ending_batches(), in_flight, grace, then: After::End });
         for msg in std::mem::take(&mut self.deferred) {
             self.on_message(msg);
         }
@@ -774,31 +789,83 @@ impl Node {
                 return;
             }
             let Some(batch) = plan.batches.pop() else {
-                match self.plan.take().map(|plan| plan.then) {
-                    Some(After::Regroup { cause, set, delay }) => self.schedule_regroup(cause, set, delay),
-                    Some(After::Reply(reply)) => {
+                let Some(plan) = self.plan.take() else { return };
+                if let Some((_, key)) = plan.grace {
+                    self.timers.remove(key);
+                }
+                match plan.then {
+                    After::Regroup { cause, set, delay } => self.schedule_regroup(cause, set, delay),
+                    After::Reply(reply) => {
                         let _ = reply.send(Ok(()));
                     }
-                    Some(After::Relaunch { units, reply }) => {
+                    After::Relaunch { units, reply } => {
                         let _ = reply.send(self.relaunch(&units));
                     }
-                    Some(After::End) | None => {}
+                    After::End => {}
                 }
                 return;
             };
             // One clock read for the batch: its units are asked together.
             let now = Instant::now();
+            let mut shortest_grace: Option<Duration> = None;
             for unit in batch {
-                match self.ask_stop(&unit, now) {
+                match self.ask_stop(&unit, now, Grace::Plan) {
                     Asked::InFlight => {
                         if let Some(plan) = &mut self.plan {
                             plan.in_flight.insert(&unit);
+                        }
+                        if matches!(unit.body, Body::Task(_)) {
+                            shortest_grace =
+                                Some(shortest_grace.map_or(unit.stop_timeout, |d| d.min(unit.stop_timeout)));
                         }
                         self.take_deferred_end(&unit);
                     }
                     Asked::Done(outcome) => self.stopped(&unit, outcome, Duration::ZERO),
                 }
             }
+            if let Some(grace) = shortest_grace {
+                self.arm_plan_grace(now.checked_add(grace).unwrap_or(now + FOREVER));
+            }
+        }
+    }
+
+    /// Arms the plan's grace timer for `at`, unless it is armed for then or
+    /// earlier already (it fires early then, and is armed again).
+    fn arm_plan_grace(&mut self, at: Instant) {
+        let Some(plan) = &mut self.plan else { return };
+        match plan.grace {
+            Some((armed, _)) if armed <= at => {}
+            armed => {
+                if let Some((_, key)) = armed {
+                    self.timers.remove(key);
+                }
+                plan.grace = Some((at, self.timers.insert(at, Timer::PlanGrace)));
+            }
+        }
+    }
+
+    /// The plan's grace timer fired: aborts each task of the plan whose
+    /// grace period is over, and arms the timer for the next one.
+    fn plan_grace_over(&mut self) {
+        let Some(plan) = &mut self.plan else { return };
+        plan.grace = None;
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        for unit in plan.in_flight.units() {
+            if !matches!(unit.body, Body::Task(_)) {
+                continue;
+            }
+            let mut record = unit.record();
+            let Some(stop) = record.stop.as_deref().filter(|stop| !stop.aborted) else { continue };
+            let deadline = stop.asked.checked_add(unit.stop_timeout).unwrap_or(stop.asked + FOREVER);
+            if deadline <= now {
+                abort(&mut record);
+            } else {
+                next = Some(next.map_or(deadline, |next| next.min(deadline)));
+            }
+        }
+        if let Some(at) = next {
+            self.arm_plan_grace(at);
         }
     }
 
@@ -838,7 +905,7 @@ impl Node {
     }
 
     /// Asks `unit` to stop; `now` is when its grace period begins.
-    fn ask_stop(&mut self, unit: &Arc<Unit>, now: Instant) -> Asked {
+    fn ask_stop(&mut self, unit: &Arc<Unit>, now: Instant, grace: Grace) -> Asked {
         let mut record = unit.record();
         if record.stop.is_some() {
             return Asked::InFlight;
@@ -865,7 +932,7 @@ impl Node {
         if is_task && self.killed {
             abort(&mut record);
         }
-        if is_task {
+        if is_task && (self.killed || grace == Grace::OwnTimer) {
             let (at, timer) = if self.killed {
                 (now + ABANDON_AFTER, Timer::Abandon { unit: unit.clone(), epoch })
             } else {
@@ -948,7 +1015,7 @@ impl Node {
                     let _ = reply.send(Ok(()));
                 }
             }
-            Op::Stop => match self.ask_stop(&unit, Instant::now()) {
+            Op::Stop => match self.ask_stop(&unit, Instant::now(), Grace::OwnTimer) {
                 Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) }),
                 Asked::Done(_) => {
                     let _ = reply.send(Ok(()));
@@ -980,7 +1047,7 @@ impl Node {
                     let _ = reply.send(Err(error));
                     return;
                 }
-                match self.ask_stop(&unit, Instant::now()) {
+                match self.ask_stop(&unit, Instant::now(), Grace::OwnTimer) {
                     Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Start(reply) }),
                     Asked::Done(_) => {
                         let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
@@ -1015,7 +1082,7 @@ impl Node {
             }
             _ => After::Reply(reply),
         };
-        self.plan = Some(Plan { batches, in_flight: InFlight::default(), then });
+        self.plan = Some(Plan { batches, in_flight: InFlight::default(), grace: None, then });
         self.advance();
     }
 
@@ -1112,7 +1179,7 @@ impl Node {
                 .send(Err(Error::HasDependents { unit: unit.path.to_string(), dependents: dependents.join(", ") }));
             return;
         }
-        match self.ask_stop(&unit, Instant::now()) {
+        match self.ask_stop(&unit, Instant::now(), Grace::OwnTimer) {
             Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Remove(reply) }),
             Asked::Done(outcome) => {
                 let _ = reply.send(Ok(self.forget(&unit, outcome, Duration::ZERO)));
@@ -1167,6 +1234,7 @@ impl Node {
                 }
             }
             Timer::Abandon { unit, epoch } => self.abandon(&unit, epoch),
+            Timer::PlanGrace => self.plan_grace_over(),
         }
     }
 
