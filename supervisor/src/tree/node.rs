@@ -708,8 +708,10 @@ impl Node {
             .cloned()
             .collect();
         let siblings = || set.iter().filter(|unit| !Arc::ptr_eq(unit, cause));
-        for sibling in siblings() {
-            self.shared.emit(sibling, EventKind::SiblingFailed { sibling: cause.path.to_string(), strategy });
+        if self.shared.events_seen() {
+            for sibling in siblings() {
+                self.shared.emit(sibling, EventKind::SiblingFailed { sibling: cause.path.to_string(), strategy });
+            }
         }
         self.plan = Some(Plan {
             batches: Batches::one_at_a_time(siblings().rev().cloned()),

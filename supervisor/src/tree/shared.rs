@@ -234,6 +234,14 @@ impl Shared {
         }
     }
 
+    /// Whether an event would be seen at all, by a subscriber or in the
+    /// logs: an event whose making costs (a name copied per unit) is made
+    /// only then.
+    pub(crate) fn events_seen(&self) -> bool {
+        tracing::enabled!(tracing::Level::ERROR)
+            || (self.ever_subscribed.load(Ordering::Acquire) && self.events.receiver_count() > 0)
+    }
+
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
     }
