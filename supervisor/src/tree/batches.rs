@@ -41,6 +41,16 @@ impl<T> Batches<T> {
     }
 }
 
+impl<T> Batch<T> {
+    /// How many units the batch holds.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Batch::One(_) => 1,
+            Batch::Many(items) => items.len(),
+        }
+    }
+}
+
 impl<T> IntoIterator for Batch<T> {
     type Item = T;
     type IntoIter = BatchIter<T>;
@@ -75,7 +85,15 @@ mod tests {
     use super::*;
 
     fn popped(batches: &mut Batches<u32>) -> Vec<Vec<u32>> {
-        std::iter::from_fn(|| batches.pop().map(|batch| batch.into_iter().collect())).collect()
+        std::iter::from_fn(|| {
+            batches.pop().map(|batch| {
+                let len = batch.len();
+                let items: Vec<u32> = batch.into_iter().collect();
+                assert_eq!(items.len(), len);
+                items
+            })
+        })
+        .collect()
     }
 
     #[test]

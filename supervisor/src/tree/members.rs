@@ -58,7 +58,7 @@ impl<T> Members<T> {
         self.slots.iter().flatten()
     }
 
-    #[cfg(test)]
+    /// How many members there are.
     pub(crate) fn len(&self) -> usize {
         self.by_name.len()
     }

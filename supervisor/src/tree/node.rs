@@ -112,6 +112,10 @@ impl InFlight {
         self.0.is_empty()
     }
 
+    fn reserve(&mut self, count: usize) {
+        self.0.reserve(count);
+    }
+
     fn units(&self) -> impl Iterator<Item = &Arc<Unit>> {
         self.0.values()
     }
@@ -730,6 +734,7 @@ impl Node {
         }
         if Arc::ptr_eq(&self.group, &self.shared.root) {
             self.shared.begin_shutdown(ending.cause());
+            self.shared.expect_report_lines(self.body().members().len());
         }
         match &ending {
             Ending::Stopped => {}
@@ -807,6 +812,7 @@ impl Node {
                 }
                 return;
             };
+            plan.in_flight.reserve(batch.len());
             // One clock read for the batch: its units are asked together.
             let now = Instant::now();
             let mut shortest_grace: Option<Duration> = None;

@@ -265,6 +265,12 @@ impl Shared {
     }
 
     /// Adds a unit's line to the shutdown report.
+    /// Makes room for `count` more report lines at once, rather than
+    /// growing the list line by line through a shutdown of many units.
+    pub(crate) fn expect_report_lines(&self, count: usize) {
+        self.lines.lock().unwrap_or_else(PoisonError::into_inner).reserve(count);
+    }
+
     pub(crate) fn report_line(&self, line: UnitReport) {
         self.lines.lock().unwrap_or_else(PoisonError::into_inner).push(line);
     }
