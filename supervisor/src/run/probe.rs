@@ -637,62 +637,68 @@ mod tests {
         members
     }
 
+    /// A file for a script to write its pid to.
+    #[cfg(target_os = "linux")]
+    fn scratch_pid_file() -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("supervisor-probe-{}-{}", std::process::id(), fastrand::u64(..)))
+    }
+
+    /// The pid a script wrote to `path`; the file goes.
+    #[cfg(target_os = "linux")]
+    fn take_pid(path: &std::path::Path) -> u32 {
+        let pid = std::fs::read_to_string(path).unwrap().trim().parse().unwrap();
+        let _ = std::fs::remove_file(path);
+        pid
+    }
+
+    /// Waits (5 s at most) until nothing of group `pgid` is alive.
+    #[cfg(target_os = "linux")]
+    async fn assert_group_gone(pgid: u32) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !live_members(pgid).is_empty() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(live_members(pgid), Vec::<u32>::new());
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn an_exec_probe_that_overruns_is_killed_with_its_group_and_reaped() {
-        let pid_file =
-            std::env::temp_dir().join(format!("supervisor-probe-{}-{}", std::process::id(), fastrand::u64(..)));
+        let pid_file = scratch_pid_file();
         let script = format!("echo $$ > '{}'; sleep 10 & sleep 10; wait", pid_file.display());
         let probe = Probe::exec(["sh", "-c", script.as_str()]).timeout(Duration::from_millis(300));
         let start = std::time::Instant::now();
         let error = probe_once(&probe).await.unwrap_err();
         assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
         assert!(error.ends_with(": timed out after 300ms"), "{error}");
-        let leader: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-        let _ = std::fs::remove_file(&pid_file);
+        let leader = take_pid(&pid_file);
         // The leader is reaped: not even a zombie is left.
         assert!(!std::path::Path::new(&format!("/proc/{leader}")).exists(), "the leader {leader} is still there");
         // Its background `sleep` went with it (re-parented, it may linger as
         // a zombie until its new parent reaps it).
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !live_members(leader).is_empty() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(live_members(leader), Vec::<u32>::new());
+        assert_group_gone(leader).await;
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn what_an_exec_probe_leaves_in_its_group_is_killed_when_it_exits() {
-        let pid_file =
-            std::env::temp_dir().join(format!("supervisor-probe-{}-{}", std::process::id(), fastrand::u64(..)));
+        let pid_file = scratch_pid_file();
         let script = format!("echo $$ > '{}'; sleep 10 & exit 0", pid_file.display());
         assert_eq!(probe_once(&Probe::exec(["sh", "-c", script.as_str()])).await, Ok(()));
-        let leader: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-        let _ = std::fs::remove_file(&pid_file);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !live_members(leader).is_empty() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(live_members(leader), Vec::<u32>::new());
+        let leader = take_pid(&pid_file);
+        assert_group_gone(leader).await;
     }
 
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn dropping_an_exec_attempt_kills_its_group() {
-        let pid_file =
-            std::env::temp_dir().join(format!("supervisor-probe-{}-{}", std::process::id(), fastrand::u64(..)));
+        let pid_file = scratch_pid_file();
         let script = format!("echo $$ > '{}'; sleep 10", pid_file.display());
         let probe = Probe::exec(["sh", "-c", script.as_str()]).timeout(Duration::from_secs(30));
         let attempt = probe_once(&probe);
         assert!(tokio::time::timeout(Duration::from_millis(300), attempt).await.is_err());
-        let leader: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
-        let _ = std::fs::remove_file(&pid_file);
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !live_members(leader).is_empty() && std::time::Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(live_members(leader), Vec::<u32>::new());
+        let leader = take_pid(&pid_file);
+        assert_group_gone(leader).await;
     }
 
     #[tokio::test]
