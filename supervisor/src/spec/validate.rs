@@ -42,12 +42,7 @@ pub(crate) fn check_dependencies(
     if deps.iter().all(|needs| needs.is_empty()) {
         return;
     }
-    // Found by name in constant time: a long chain of dependencies must not
-    // make the check quadratic.
-    let mut at = foldhash::HashMap::with_capacity_and_hasher(names.len(), Default::default());
-    for (index, &name) in names.iter().enumerate() {
-        at.entry(name).or_insert(index);
-    }
+    let at = crate::tree::order::positions_by_name(names.iter().copied());
     let position = |name: &str| at.get(name).copied();
     let mut resolved = Vec::with_capacity(names.len());
     for (unit, needs) in names.iter().zip(deps) {

@@ -1306,7 +1306,7 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// The dependencies of `units` as positions among them.
 fn positions(units: &[Arc<Unit>]) -> Vec<Vec<usize>> {
-    let at: foldhash::HashMap<&str, usize> = units.iter().enumerate().map(|(at, unit)| (&*unit.name, at)).collect();
+    let at = order::positions_by_name(units.iter().map(|unit| &*unit.name));
     units.iter().map(|unit| unit.depends_on.iter().filter_map(|name| at.get(&**name).copied()).collect()).collect()
 }
 

@@ -7,6 +7,19 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+/// Each name's position among `names`, the first if a name repeats: for
+/// finding dependencies in constant time, so that a long chain of them
+/// costs no quadratic search.
+pub(crate) fn positions_by_name<'a>(
+    names: impl ExactSizeIterator<Item = &'a str>,
+) -> foldhash::HashMap<&'a str, usize> {
+    let mut at = foldhash::HashMap::with_capacity_and_hasher(names.len(), Default::default());
+    for (index, name) in names.enumerate() {
+        at.entry(name).or_insert(index);
+    }
+    at
+}
+
 /// The start order: every unit after the units it depends on, otherwise in
 /// registration order. `Err` with a cycle (see [`cycle`]) if there is one.
 pub(crate) fn start_order(deps: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
@@ -127,6 +140,12 @@ pub(crate) fn stop_layers(deps: &[Vec<usize>], order: &[usize]) -> Vec<Vec<usize
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_name_is_found_at_its_first_position() {
+        let at = positions_by_name(["a", "b", "a"].into_iter());
+        assert_eq!((at.get("a"), at.get("b"), at.get("c")), (Some(&0), Some(&1), None));
+    }
 
     #[test]
     fn without_dependencies_the_start_order_is_the_registration_order() {

@@ -226,9 +226,7 @@ impl Shared {
     /// are any.
     pub(crate) fn emit(&self, unit: &Unit, kind: EventKind) {
         tracing::info_span!("unit", unit = %unit.path).in_scope(|| log(&kind));
-        // Counting the receivers takes the channel's lock: not for every
-        // event of a supervisor that nobody ever subscribed to.
-        if self.ever_subscribed.load(Ordering::Acquire) && self.events.receiver_count() > 0 {
+        if self.has_subscribers() {
             // An error only means the last subscriber left meanwhile.
             let _ = self.events.send(Event::new(&unit.path, self.clock.now(), kind));
         }
@@ -238,8 +236,14 @@ impl Shared {
     /// logs: an event whose making costs (a name copied per unit) is made
     /// only then.
     pub(crate) fn events_seen(&self) -> bool {
-        tracing::enabled!(tracing::Level::ERROR)
-            || (self.ever_subscribed.load(Ordering::Acquire) && self.events.receiver_count() > 0)
+        tracing::enabled!(tracing::Level::ERROR) || self.has_subscribers()
+    }
+
+    /// Whether anyone receives the events. Counting the receivers takes the
+    /// channel's lock: not for every event of a supervisor that nobody ever
+    /// subscribed to.
+    fn has_subscribers(&self) -> bool {
+        self.ever_subscribed.load(Ordering::Acquire) && self.events.receiver_count() > 0
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
