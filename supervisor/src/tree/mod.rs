@@ -3,12 +3,14 @@
 
 pub(crate) mod batches;
 pub(crate) mod build;
+pub(crate) mod graph;
 pub(crate) mod intensity;
 pub(crate) mod launch;
 pub(crate) mod members;
 pub(crate) mod node;
 pub(crate) mod order;
 pub(crate) mod paths;
+pub(crate) mod round;
 pub(crate) mod shared;
 pub(crate) mod strategy;
 pub(crate) mod timers;

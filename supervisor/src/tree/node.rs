@@ -28,9 +28,11 @@ use crate::spec::policy::{Decision, GiveUpReason, RestartTracker};
 use crate::spec::validate::{self, join};
 use crate::tree::batches::Batches;
 use crate::tree::build;
+use crate::tree::graph::Graph;
 use crate::tree::intensity::Intensity;
 use crate::tree::launch::{self, Launched};
 use crate::tree::order;
+use crate::tree::round;
 use crate::tree::shared::{Changes, Shared};
 use crate::tree::strategy::restart_set;
 use crate::tree::timers::{TimerKey, Timers};
@@ -197,11 +199,16 @@ pub(crate) struct Node {
     /// Whether any unit of the group depends on another: without, nothing
     /// needs to look for dependents.
     dependencies_among_units: bool,
-    /// The units that depend on each unit (by address), made when a wait
-    /// first needs it, forgotten when the members change.
-    dependents_of: std::cell::OnceCell<foldhash::HashMap<usize, Vec<Arc<Unit>>>>,
+    /// The members sorted, made when first needed, forgotten when they
+    /// change.
+    graph: std::cell::OnceCell<Arc<Graph>>,
     /// Where a nested group tells its parent whether it is ready.
     parent: Option<ParentLink>,
+    /// A unit changed since the group last looked whether it is ready.
+    unseen_changes: std::cell::Cell<bool>,
+    /// Where that look found a unit holding the group back: the next starts
+    /// there.
+    ready_cursor: usize,
 }
 
 /// A nested group's way to tell its parent's owner whether it is ready.
@@ -243,11 +250,13 @@ impl Node {
             killed: false,
             waiting: foldhash::HashMap::default(),
             dependencies_among_units,
-            dependents_of: std::cell::OnceCell::new(),
+            graph: std::cell::OnceCell::new(),
             parent,
+            unseen_changes: std::cell::Cell::new(true),
+            ready_cursor: 0,
         };
-        for unit in node.start_order() {
-            node.set_state(&unit, UnitState::Starting);
+        for unit in node.graph().order() {
+            node.set_state(unit, UnitState::Starting);
         }
         node
     }
@@ -282,12 +291,12 @@ impl Node {
     /// ready.
     fn tell_parent(&mut self) {
         // Looking costs a pass over the units: once a burst of messages has
-        // been handled, not after each.
-        let Some(parent) = &self.parent else { return };
-        if !self.inbox.is_empty() {
+        // been handled, not after each, and only if a unit changed.
+        if self.parent.is_none() || !self.inbox.is_empty() || !self.unseen_changes.replace(false) {
             return;
         }
-        let ready = self.ending.is_none() && self.body().all_ready();
+        let ready = self.ending.is_none() && self.all_ready();
+        let Some(parent) = &self.parent else { return };
         if ready != parent.ready {
             let why = (!ready).then(|| "a unit of the group is not ready".to_owned());
             let msg = Msg::Ready { unit: self.group.clone(), epoch: parent.epoch, ready, why };
@@ -298,17 +307,33 @@ impl Node {
         }
     }
 
+    /// Whether every unit that should run is ready. The look starts at the
+    /// unit that held the group back last time and goes round once, so that
+    /// a group whose units become ready one at a time is looked over about
+    /// once in all, not once per unit.
+    fn all_ready(&mut self) -> bool {
+        let graph = self.graph().clone();
+        match round::first_holding_back(graph.order(), self.ready_cursor, |unit| !unit.counts_ready()) {
+            Some(at) => {
+                self.ready_cursor = at;
+                false
+            }
+            None => true,
+        }
+    }
+
     /// Starts, in start order, the units about to start that have not yet.
     fn launch_all(&mut self) {
         // One start time for the lot: a clock read per unit adds up.
         let now = Instant::now();
-        for unit in self.start_order() {
+        let graph = self.graph().clone();
+        for unit in graph.order() {
             let waiting = {
                 let record = unit.record();
                 record.state == UnitState::Starting && record.run.is_none()
             };
             if self.ending.is_none() && waiting {
-                self.launch_at(&unit, now);
+                self.launch_at(unit, now);
             }
         }
     }
@@ -322,44 +347,25 @@ impl Node {
     fn changed(&self, unit: &Unit) {
         let changes = &self.shared.changes;
         changes.changed(unit);
+        self.unseen_changes.set(true);
         if self.dependencies_among_units && changes.anyone_waiting() {
-            let dependents_of = self.dependents_of.get_or_init(|| {
-                let members = self.body().members();
-                let mut dependents_of = foldhash::HashMap::<usize, Vec<Arc<Unit>>>::default();
-                for dependent in members.iter() {
-                    for dependency in dependent.depends_on.iter().filter_map(|name| members.get(name)) {
-                        dependents_of.entry(address(dependency)).or_default().push(dependent.clone());
-                    }
-                }
-                dependents_of
-            });
-            for dependent in dependents_of.get(&address(unit)).into_iter().flatten() {
+            for dependent in self.graph().direct_dependents(unit) {
                 changes.changed(dependent);
             }
         }
     }
 
-    /// The group's units in start order: registration order (the units
-    /// added at run time after the registered ones), adjusted so that each
-    /// unit comes after its dependencies.
-    fn start_order(&self) -> Vec<Arc<Unit>> {
-        let units = self.body().units();
-        if units.iter().all(|unit| unit.depends_on.is_empty()) {
-            return units;
-        }
-        let deps = positions(&units);
-        // Checked when built or added: there is no cycle.
-        let order = order::start_order(&deps).unwrap_or_else(|_| (0..units.len()).collect());
-        order.into_iter().map(|at| units[at].clone()).collect()
+    /// The group's members sorted: in start order (registration order,
+    /// the units added at run time after the registered ones, adjusted so
+    /// that each unit comes after its dependencies), with who depends on
+    /// whom.
+    fn graph(&self) -> &Arc<Graph> {
+        self.graph.get_or_init(|| Arc::new(Graph::of(self.body().units())))
     }
 
-    /// The units `unit` depends on.
-    fn dependencies(&self, unit: &Unit) -> Vec<Arc<Unit>> {
-        if unit.depends_on.is_empty() {
-            return Vec::new();
-        }
-        let members = self.body().members();
-        unit.depends_on.iter().filter_map(|name| members.get(name).cloned()).collect()
+    /// The members changed: the next look sorts them again.
+    fn members_changed(&mut self) {
+        self.graph.take();
     }
 
     /// The units that depend on `unit`, directly or not, in start order.
@@ -367,14 +373,7 @@ impl Node {
         if !self.dependencies_among_units {
             return Vec::new();
         }
-        let units = self.start_order();
-        if units.iter().all(|unit| unit.depends_on.is_empty()) {
-            return Vec::new();
-        }
-        let deps = positions(&units);
-        let Some(at) = units.iter().position(|member| Arc::ptr_eq(member, unit)) else { return Vec::new() };
-        let in_order: Vec<usize> = (0..units.len()).collect();
-        order::dependents(at, &deps, &in_order).into_iter().map(|at| units[at].clone()).collect()
+        self.graph().dependents(unit)
     }
 
     /// What `unit` depends on, directly or not, in start order.
@@ -382,11 +381,7 @@ impl Node {
         if unit.depends_on.is_empty() {
             return Vec::new();
         }
-        let units = self.start_order();
-        let deps = positions(&units);
-        let Some(at) = units.iter().position(|member| Arc::ptr_eq(member, unit)) else { return Vec::new() };
-        let in_order: Vec<usize> = (0..units.len()).collect();
-        order::needs(at, &deps, &in_order).into_iter().map(|at| units[at].clone()).collect()
+        self.graph().needs(unit)
     }
 
     fn is_member(&self, unit: &Arc<Unit>) -> bool {
@@ -445,14 +440,18 @@ impl Node {
     /// Like `launch`, with the time already read by the caller: the restart
     /// path reads the clock once for a run's end and the next run's start.
     fn launch_at(&mut self, unit: &Arc<Unit>, now: Instant) {
-        let blockers: Vec<Arc<Unit>> =
-            self.dependencies(unit).into_iter().filter(|dependency| !dependency.record().ready).collect();
+        let blockers: Vec<Arc<Unit>> = if unit.depends_on.is_empty() {
+            Vec::new()
+        } else {
+            self.graph().dependencies(unit).filter(|dependency| !dependency.record().ready).cloned().collect()
+        };
         if blockers.is_empty() {
             self.launch_now(unit, now);
             return;
         }
-        let on = blockers.iter().map(|blocker| blocker.path.to_string()).collect();
         let first = address(&blockers[0]);
+        // The names are copied only for someone to see them.
+        let on = self.shared.events_seen().then(|| blockers.iter().map(|blocker| blocker.path.to_string()).collect());
         {
             let mut record = unit.record();
             record.state = UnitState::Waiting;
@@ -460,7 +459,9 @@ impl Node {
             record.notes().waiting_on = Some(blockers.into_boxed_slice());
         }
         self.changed(unit);
-        self.shared.emit(unit, EventKind::Waiting { on });
+        if let Some(on) = on {
+            self.shared.emit(unit, EventKind::Waiting { on });
+        }
         self.waiting.entry(first).or_default().push(unit.clone());
     }
 
@@ -498,7 +499,7 @@ impl Node {
             if unit.state() != UnitState::Waiting {
                 continue; // stopped meanwhile
             }
-            let next_blocker = self.dependencies(&unit).into_iter().find(|dependency| !dependency.record().ready);
+            let next_blocker = self.graph().dependencies(&unit).find(|dependency| !dependency.record().ready).cloned();
             match next_blocker {
                 None => self.launch_now(&unit, Instant::now()),
                 Some(blocker) => self.waiting.entry(address(&blocker)).or_default().push(unit),
@@ -556,7 +557,7 @@ impl Node {
         let parent = ParentLink { mailbox: self.mailbox.clone(), epoch, ready: false };
         let mut owner = Node::start(self.shared.clone(), unit.clone(), stop.clone(), Some(parent));
         owner.launch_all();
-        let ready = group_body(unit).all_ready();
+        let ready = owner.all_ready();
         if let Some(parent) = &mut owner.parent {
             parent.ready = ready;
         }
@@ -704,7 +705,7 @@ impl Node {
     /// Stops the siblings `strategy` restarts with `cause` (the most
     /// recently started first), then starts them all again after `delay`.
     fn regroup(&mut self, cause: &Arc<Unit>, strategy: Strategy, delay: Duration) {
-        let order = self.start_order();
+        let order = self.graph().order();
         let Some(position) = order.iter().position(|unit| Arc::ptr_eq(unit, cause)) else { return };
         let set: Vec<Arc<Unit>> = order[restart_set(strategy, position, order.len())]
             .iter()
@@ -746,6 +747,7 @@ impl Node {
             }
         }
         self.ending = Some(ending);
+        self.unseen_changes.set(true);
         // A strategy in progress is dropped; the stops it asked for go on,
         // and the ending waits for them with the rest.
         let (in_flight, grace) = self.plan.take().map(|plan| (plan.in_flight, plan.grace)).unwrap_or_default();
@@ -759,8 +761,8 @@ impl Node {
     /// Every unit, in reverse start order: units added at run time first, all
     /// at once; then the registered ones, one at a time or all at once.
     fn ending_batches(&self) -> Batches<Arc<Unit>> {
-        let order = self.start_order();
-        let deps = if self.dependencies_among_units { positions(&order) } else { vec![Vec::new(); order.len()] };
+        let graph = self.graph();
+        let (order, deps) = (graph.order(), graph.positions());
         let (added, registered): (Vec<usize>, Vec<usize>) = (0..order.len()).partition(|&at| order[at].added);
         let units = |positions: Vec<usize>| positions.into_iter().map(|at| order[at].clone()).collect::<Vec<_>>();
         let mut batches = Batches::new();
@@ -1142,7 +1144,7 @@ impl Node {
         let unit = build::unit(&self.group.path, spec, true);
         self.dependencies_among_units |= !unit.depends_on.is_empty();
         self.body().change_members(|members| members.push(unit.name.clone(), unit.clone()));
-        self.dependents_of.take();
+        self.members_changed();
         self.shared.emit(&unit, EventKind::Added);
         self.launch(&unit);
         Ok(())
@@ -1198,7 +1200,7 @@ impl Node {
     /// Removes a stopped unit from the group.
     fn forget(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) -> UnitReport {
         self.body().change_members(|members| members.remove(&unit.name));
-        self.dependents_of.take();
+        self.members_changed();
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);
         // The units of a removed group are gone with it: their waits learn so.
@@ -1268,13 +1270,13 @@ impl Node {
     fn kill(&mut self) {
         self.killed = true;
         let now = Instant::now();
-        for unit in self.start_order() {
+        for unit in self.graph().clone().order() {
             let mut record = unit.record();
             if record.stop.is_some() && record.run.as_ref().is_some_and(|run| run.abort.is_some()) {
                 abort(&mut record);
                 let epoch = record.epoch;
                 drop(record);
-                self.timers.insert(now + ABANDON_AFTER, Timer::Abandon { unit, epoch });
+                self.timers.insert(now + ABANDON_AFTER, Timer::Abandon { unit: unit.clone(), epoch });
             }
         }
     }
@@ -1303,12 +1305,6 @@ impl Node {
 
 /// A time far enough away to be never.
 const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
-
-/// The dependencies of `units` as positions among them.
-fn positions(units: &[Arc<Unit>]) -> Vec<Vec<usize>> {
-    let at = order::positions_by_name(units.iter().map(|unit| &*unit.name));
-    units.iter().map(|unit| unit.depends_on.iter().filter_map(|name| at.get(&**name).copied()).collect()).collect()
-}
 
 /// Wakes the waits on every unit of `group`, nested groups' too.
 fn wake_units_of(changes: &Changes, group: &GroupBody) {

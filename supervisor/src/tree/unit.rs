@@ -241,6 +241,13 @@ impl Unit {
         self.record.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Whether it lets its group be ready: it is ready, or it was stopped
+    /// on request, or its policy let it end.
+    pub(crate) fn counts_ready(&self) -> bool {
+        let record = self.record();
+        record.ready || matches!(record.state, UnitState::Stopped | UnitState::Exited)
+    }
+
     pub(crate) fn state(&self) -> UnitState {
         self.record().state
     }
@@ -318,15 +325,6 @@ impl GroupBody {
     /// The members, in registration order, as a list that holds no lock.
     pub(crate) fn units(&self) -> Vec<Arc<Unit>> {
         self.members().iter().cloned().collect()
-    }
-
-    /// Whether every unit that should run is ready: a unit stopped on
-    /// request, or one whose policy let it end, does not hold the group back.
-    pub(crate) fn all_ready(&self) -> bool {
-        self.members().iter().all(|unit| {
-            let record = unit.record();
-            record.ready || matches!(record.state, UnitState::Stopped | UnitState::Exited)
-        })
     }
 
     /// The mailbox of the group's owner, while its run is in progress.
