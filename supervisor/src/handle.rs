@@ -10,7 +10,7 @@ use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
 use crate::spec::Spec;
 use crate::spec::validate;
 use crate::tree::paths;
-use crate::tree::shared::Shared;
+use crate::tree::shared::{Interest, Shared};
 use crate::tree::unit::{Msg, Op, Unit};
 use crate::{Error, Event, Signal, UnitKind, UnitState, UnitStatus};
 
@@ -578,7 +578,7 @@ impl SupervisorHandle {
     /// # }
     /// ```
     pub async fn wait_state(&self, name: &str, state: UnitState) -> Result<UnitStatus, Error> {
-        self.wait_until(name, state.as_str(), |status| status.state == state, |_| false).await
+        self.wait_until(name, state.as_str(), Interest::state(state), |status| status.state == state, |_| false).await
     }
 
     /// Waits until the unit is ready (for now: running; a group, when every
@@ -611,6 +611,7 @@ impl SupervisorHandle {
         self.wait_until(
             name,
             "ready",
+            Interest::ready_or(&[UnitState::Failed, UnitState::Exited]),
             |status| status.ready,
             |status| matches!(status.state, UnitState::Failed | UnitState::Exited),
         )
@@ -653,13 +654,14 @@ impl SupervisorHandle {
     /// # }
     /// ```
     pub async fn wait_status(&self, name: &str, done: impl Fn(&UnitStatus) -> bool) -> Result<UnitStatus, Error> {
-        self.wait_until(name, "as waited for", done, |_| false).await
+        self.wait_until(name, "as waited for", Interest::ANY, done, |_| false).await
     }
 
     async fn wait_until(
         &self,
         name: &str,
         wanted: &str,
+        interest: Interest,
         reached: impl Fn(&UnitStatus) -> bool,
         hopeless: impl Fn(&UnitStatus) -> bool,
     ) -> Result<UnitStatus, Error> {
@@ -668,7 +670,7 @@ impl SupervisorHandle {
             let outcome = self
                 .shared
                 .changes
-                .wait_for(&waited_on, || {
+                .wait_for(&waited_on, interest, || {
                     let unit = match self.lookup(name) {
                         Ok((_, unit)) => unit,
                         Err(error) => return Some(Err(error)),
@@ -843,7 +845,7 @@ impl SupervisorHandle {
         let mailbox = self
             .shared
             .changes
-            .wait_for(group, || match group.group().and_then(|body| body.mailbox()) {
+            .wait_for(group, Interest::ANY, || match group.group().and_then(|body| body.mailbox()) {
                 Some(mailbox) => Some(Some(mailbox)),
                 None if group.state() == UnitState::Starting => None,
                 None => Some(None),

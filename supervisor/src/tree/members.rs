@@ -58,6 +58,12 @@ impl<T> Members<T> {
         self.slots.iter().flatten()
     }
 
+    /// Every member in registration order, with a hole where one was
+    /// removed: positions stay put until the next addition or removal.
+    pub(crate) fn slots(&self) -> &[Option<T>] {
+        &self.slots
+    }
+
     /// How many members there are.
     pub(crate) fn len(&self) -> usize {
         self.by_name.len()

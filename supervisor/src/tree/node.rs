@@ -312,8 +312,11 @@ impl Node {
     /// a group whose units become ready one at a time is looked over about
     /// once in all, not once per unit.
     fn all_ready(&mut self) -> bool {
-        let graph = self.graph().clone();
-        match round::first_holding_back(graph.order(), self.ready_cursor, |unit| !unit.counts_ready()) {
+        let members = self.body().members();
+        let holds_back = |slot: &Option<Arc<Unit>>| slot.as_ref().is_some_and(|unit| !unit.counts_ready());
+        let found = round::first_holding_back(members.slots(), self.ready_cursor, holds_back);
+        drop(members);
+        match found {
             Some(at) => {
                 self.ready_cursor = at;
                 false
@@ -326,7 +329,7 @@ impl Node {
     fn launch_all(&mut self) {
         // One start time for the lot: a clock read per unit adds up.
         let now = Instant::now();
-        let graph = self.graph().clone();
+        let graph = self.graph();
         for unit in graph.order() {
             let waiting = {
                 let record = unit.record();
@@ -359,8 +362,12 @@ impl Node {
     /// the units added at run time after the registered ones, adjusted so
     /// that each unit comes after its dependencies), with who depends on
     /// whom.
-    fn graph(&self) -> &Arc<Graph> {
-        self.graph.get_or_init(|| Arc::new(Graph::of(self.body().units())))
+    fn graph(&self) -> Arc<Graph> {
+        if !self.dependencies_among_units {
+            // Nothing to sort: not worth a copy of the members kept per group.
+            return Arc::new(Graph::of(self.body().units()));
+        }
+        self.graph.get_or_init(|| Arc::new(Graph::of(self.body().units()))).clone()
     }
 
     /// The members changed: the next look sorts them again.
@@ -705,7 +712,8 @@ impl Node {
     /// Stops the siblings `strategy` restarts with `cause` (the most
     /// recently started first), then starts them all again after `delay`.
     fn regroup(&mut self, cause: &Arc<Unit>, strategy: Strategy, delay: Duration) {
-        let order = self.graph().order();
+        let graph = self.graph();
+        let order = graph.order();
         let Some(position) = order.iter().position(|unit| Arc::ptr_eq(unit, cause)) else { return };
         let set: Vec<Arc<Unit>> = order[restart_set(strategy, position, order.len())]
             .iter()
@@ -1203,6 +1211,7 @@ impl Node {
         self.members_changed();
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);
+        self.shared.changes.removed(unit);
         // The units of a removed group are gone with it: their waits learn so.
         if let Some(group) = unit.group() {
             wake_units_of(&self.shared.changes, group);
@@ -1270,7 +1279,7 @@ impl Node {
     fn kill(&mut self) {
         self.killed = true;
         let now = Instant::now();
-        for unit in self.graph().clone().order() {
+        for unit in self.graph().order() {
             let mut record = unit.record();
             if record.stop.is_some() && record.run.as_ref().is_some_and(|run| run.abort.is_some()) {
                 abort(&mut record);
@@ -1309,7 +1318,7 @@ const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// Wakes the waits on every unit of `group`, nested groups' too.
 fn wake_units_of(changes: &Changes, group: &GroupBody) {
     for unit in group.units() {
-        changes.changed(&unit);
+        changes.removed(&unit);
         if let Some(nested) = unit.group() {
             wake_units_of(changes, nested);
         }

@@ -2,7 +2,7 @@
 //! root of the tree, the event channel, the clock, the shutdown's progress
 //! and, once it has ended, the report.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -10,6 +10,7 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::UnitState;
 use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
 use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
@@ -44,23 +45,81 @@ impl Clock {
 ///
 /// Waits are kept by unit: a caller waiting for one unit among ten thousand
 /// starting is woken by that unit's changes only, not by every other's (each
-/// wake is a hand-off between threads).
+/// wake is a hand-off between threads). And by what they want: a wait for
+/// `Failed` is not woken by each restart of a unit that crashes on.
 #[derive(Debug, Default)]
 pub(crate) struct Changes {
     waiting: AtomicUsize,
     /// By the address of the unit waited on.
-    by_unit: Mutex<foldhash::HashMap<usize, Arc<Notify>>>,
+    by_unit: Mutex<foldhash::HashMap<usize, Arc<Watchers>>>,
+}
+
+/// The waits on one unit.
+#[derive(Debug, Default)]
+struct Watchers {
+    notify: Notify,
+    /// What any of them wants, as [`Interest`] bits: those of every wait
+    /// since the first, as a wait that ends leaves the others' bits set.
+    wanted: AtomicU32,
+}
+
+/// What a wait is woken for: every change of its unit, or only the unit
+/// being in one of some states, or ready.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Interest(u32);
+
+impl Interest {
+    /// Every change.
+    pub(crate) const ANY: Interest = Interest(u32::MAX);
+    const READY: u32 = 1 << 31;
+
+    /// The unit being in `state`.
+    pub(crate) fn state(state: UnitState) -> Interest {
+        Interest(state_bit(state))
+    }
+
+    /// The unit being ready, or in one of `states`.
+    pub(crate) fn ready_or(states: &[UnitState]) -> Interest {
+        Interest(states.iter().fold(Self::READY, |bits, &state| bits | state_bit(state)))
+    }
+
+    fn covers(wanted: u32, state: UnitState, ready: bool) -> bool {
+        let now = state_bit(state) | if ready { Self::READY } else { 0 };
+        wanted & now != 0
+    }
+}
+
+fn state_bit(state: UnitState) -> u32 {
+    1 << (state as u32)
 }
 
 impl Changes {
-    /// `unit` changed: wakes those waiting on it.
+    /// `unit` changed: wakes those waiting on it for what it is now.
     pub(crate) fn changed(&self, unit: &Unit) {
-        if self.waiting.load(Ordering::SeqCst) > 0
-            && let Some(notify) = self.waits().get(&address(unit))
+        if self.waiting.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        // Read before the table's lock: a wait takes that lock, then the
+        // record's. Only the unit's owner changes it, and it is the caller.
+        let (state, ready) = {
+            let record = unit.record();
+            (record.state, record.ready)
+        };
+        if let Some(watchers) = self.waits().get(&address(unit))
+            && Interest::covers(watchers.wanted.load(Ordering::Relaxed), state, ready)
         {
             // Under the lock, without a clone: a wait ending meanwhile must
             // see its entry's true count to forget it.
-            notify.notify_waiters();
+            watchers.notify.notify_waiters();
+        }
+    }
+
+    /// `unit` is gone: wakes every wait on it.
+    pub(crate) fn removed(&self, unit: &Unit) {
+        if self.waiting.load(Ordering::SeqCst) > 0
+            && let Some(watchers) = self.waits().get(&address(unit))
+        {
+            watchers.notify.notify_waiters();
         }
     }
 
@@ -72,15 +131,16 @@ impl Changes {
     /// ending): wakes them all.
     pub(crate) fn changed_everywhere(&self) {
         if self.waiting.load(Ordering::SeqCst) > 0 {
-            for notify in self.waits().values() {
-                notify.notify_waiters();
+            for watchers in self.waits().values() {
+                watchers.notify.notify_waiters();
             }
         }
     }
 
     /// Waits until `check` returns `Some`, checking after every change of
-    /// `unit` (and every change that concerns all waits).
-    pub(crate) async fn wait_for<T>(&self, unit: &Unit, mut check: impl FnMut() -> Option<T>) -> T {
+    /// `unit` that `interest` covers (and every change that concerns all
+    /// waits: the unit's removal, the supervisor's end).
+    pub(crate) async fn wait_for<T>(&self, unit: &Unit, interest: Interest, mut check: impl FnMut() -> Option<T>) -> T {
         // Most waits are over at once (a control call finds its group's
         // mailbox open): no registration for those.
         if let Some(found) = check() {
@@ -88,10 +148,17 @@ impl Changes {
         }
         self.waiting.fetch_add(1, Ordering::SeqCst);
         let key = address(unit);
-        let notify = self.waits().entry(key).or_default().clone();
-        let waiting = Waiting { changes: self, key, notify };
+        let watchers = {
+            let mut waits = self.waits();
+            let watchers = waits.entry(key).or_default();
+            // Under the lock, before the first look: a change the look
+            // misses is one this wait is woken for.
+            watchers.wanted.fetch_or(interest.0, Ordering::Relaxed);
+            watchers.clone()
+        };
+        let waiting = Waiting { changes: self, key, watchers };
         loop {
-            let changed = waiting.notify.notified();
+            let changed = waiting.watchers.notify.notified();
             tokio::pin!(changed);
             // Listening before looking, so that a change in between is not missed.
             changed.as_mut().enable();
@@ -102,7 +169,7 @@ impl Changes {
         }
     }
 
-    fn waits(&self) -> MutexGuard<'_, foldhash::HashMap<usize, Arc<Notify>>> {
+    fn waits(&self) -> MutexGuard<'_, foldhash::HashMap<usize, Arc<Watchers>>> {
         self.by_unit.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -111,7 +178,7 @@ impl Changes {
 struct Waiting<'a> {
     changes: &'a Changes,
     key: usize,
-    notify: Arc<Notify>,
+    watchers: Arc<Watchers>,
 }
 
 impl Drop for Waiting<'_> {
@@ -119,7 +186,7 @@ impl Drop for Waiting<'_> {
         let mut waits = self.changes.waits();
         // Every clone is made under this lock: with the table's and this
         // one alone left, no other wait is on the unit.
-        if Arc::strong_count(&self.notify) == 2 {
+        if Arc::strong_count(&self.watchers) == 2 {
             waits.remove(&self.key);
         }
         drop(waits);
@@ -344,5 +411,90 @@ fn log(kind: &EventKind) {
         EventKind::Removed => tracing::info!("removed"),
         EventKind::Stopped { forced: false, took } => tracing::info!(?took, "stopped"),
         EventKind::Stopped { forced: true, took } => tracing::warn!(?took, "stop timed out; aborted or killed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use super::*;
+    use crate::spec::Spec;
+    use crate::tree::build;
+    use crate::{Context, TaskSpec};
+
+    fn unit() -> Arc<Unit> {
+        let spec = TaskSpec::new("u", |ctx: Context| async move { ctx.cancelled().await });
+        build::unit("", Spec::from(spec), false)
+    }
+
+    /// Waits `interest` for `unit` to be in `wanted`, in a task of its own,
+    /// counting its looks; returns once the wait is registered.
+    async fn wait(
+        changes: &Arc<Changes>,
+        unit: &Arc<Unit>,
+        interest: Interest,
+        wanted: UnitState,
+    ) -> (tokio::task::JoinHandle<()>, Arc<AtomicU32>) {
+        let looks = Arc::new(AtomicU32::new(0));
+        let (shared, waited, counted) = (changes.clone(), unit.clone(), looks.clone());
+        let waiting = tokio::spawn(async move {
+            shared
+                .wait_for(&waited, interest, || {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    (waited.state() == wanted).then_some(())
+                })
+                .await;
+        });
+        while !changes.anyone_waiting() {
+            tokio::task::yield_now().await;
+        }
+        (waiting, looks)
+    }
+
+    /// Goes through the states of 100 restarts, letting the waits run
+    /// after each change.
+    async fn restart_100_times(changes: &Changes, unit: &Unit) {
+        for _ in 0..100 {
+            for state in [UnitState::Backoff, UnitState::Starting, UnitState::Running] {
+                unit.record().state = state;
+                changes.changed(unit);
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_a_state_is_woken_by_that_state_only() {
+        let (changes, unit) = (Arc::new(Changes::default()), unit());
+        let (waiting, looks) = wait(&changes, &unit, Interest::state(UnitState::Failed), UnitState::Failed).await;
+        restart_100_times(&changes, &unit).await;
+        unit.record().state = UnitState::Failed;
+        changes.changed(&unit);
+        waiting.await.unwrap();
+        // Two looks before waiting (before and after registering), and the
+        // one after `Failed`.
+        assert_eq!(looks.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_any_change_and_a_removal_wake_whatever_the_state() {
+        let (changes, unit) = (Arc::new(Changes::default()), unit());
+        let (waiting, looks) = wait(&changes, &unit, Interest::ANY, UnitState::Failed).await;
+        restart_100_times(&changes, &unit).await;
+        assert!(looks.load(Ordering::Relaxed) > 100, "{looks:?}");
+        unit.record().state = UnitState::Failed;
+        changes.changed(&unit);
+        waiting.await.unwrap();
+
+        let (waiting, looks) =
+            wait(&changes, &unit, Interest::ready_or(&[UnitState::Exited]), UnitState::Stopped).await;
+        unit.record().state = UnitState::Stopped;
+        changes.changed(&unit);
+        tokio::task::yield_now().await;
+        assert_eq!(looks.load(Ordering::Relaxed), 2, "not woken for `Stopped`");
+        changes.removed(&unit);
+        waiting.await.unwrap();
+        assert_eq!(looks.load(Ordering::Relaxed), 3, "woken by the removal");
     }
 }
