@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -204,6 +205,9 @@ pub(crate) struct Node {
     graph: std::cell::OnceCell<Arc<Graph>>,
     /// Where a nested group tells its parent whether it is ready.
     parent: Option<ParentLink>,
+    /// The task that turns the stop and the kill into messages, while the
+    /// group's run is in progress.
+    forwarder: Option<AbortHandle>,
     /// A unit changed since the group last looked whether it is ready.
     unseen_changes: std::cell::Cell<bool>,
     /// Where that look found a unit holding the group back: the next starts
@@ -252,6 +256,7 @@ impl Node {
             dependencies_among_units,
             graph: std::cell::OnceCell::new(),
             parent,
+            forwarder: None,
             unseen_changes: std::cell::Cell::new(true),
             ready_cursor: 0,
         };
@@ -265,10 +270,7 @@ impl Node {
     /// the group's run ends, and says why.
     pub(crate) async fn run(mut self) -> Ending {
         self.launch_all();
-        // Made once: a future per turn of the loop would cost every message.
-        let stopped = self.stop.clone().cancelled_owned();
-        let killed = self.shared.kill_now.clone().cancelled_owned();
-        tokio::pin!(stopped, killed);
+        self.forwarder = Some(self.forward_stop_and_kill());
         loop {
             if let (Some(ending), None) = (&self.ending, &self.plan) {
                 let ending = ending.clone();
@@ -278,13 +280,33 @@ impl Node {
             tokio::select! {
                 biased;
                 Some(msg) = self.inbox.recv() => self.on_message(msg),
-                () = &mut stopped, if self.ending.is_none() => self.end_group(Ending::Stopped),
-                () = &mut killed, if !self.killed => self.kill(),
                 timer = self.timers.expired(), if !self.timers.is_empty() => self.on_timer(timer),
             }
             self.handle_deferred();
             self.tell_parent();
         }
+    }
+
+    /// Turns the group's stop and the shutdown's kill into messages, so
+    /// that the owner's loop waits on its mailbox and its timers alone:
+    /// waiting on the tokens as well would cost four locks each time the
+    /// owner goes idle, that is at each restart.
+    fn forward_stop_and_kill(&self) -> AbortHandle {
+        let (stop, kill_now) = (self.stop.clone(), self.shared.kill_now.clone());
+        let (to_stop, to_kill) = (self.mailbox.clone(), self.mailbox.clone());
+        let forwarder = tokio::spawn(async move {
+            tokio::join!(
+                async move {
+                    stop.cancelled().await;
+                    let _ = to_stop.send(Msg::EndGroup);
+                },
+                async move {
+                    kill_now.cancelled().await;
+                    let _ = to_kill.send(Msg::KillNow);
+                },
+            );
+        });
+        forwarder.abort_handle()
     }
 
     /// Tells the parent's owner when the group becomes ready or stops being
@@ -399,6 +421,8 @@ impl Node {
         if let Some(plan) = &self.plan
             && !matches!(plan.then, After::End)
             && !matches!(&msg, Msg::Ended { unit, .. } if plan.in_flight.contains(unit))
+            // Never held back: an ending drops a strategy's plan.
+            && !matches!(msg, Msg::EndGroup | Msg::KillNow)
         {
             self.deferred.push_back(msg);
             return;
@@ -427,6 +451,16 @@ impl Node {
                 let _ = reply.send(self.add(*spec));
             }
             Msg::Remove { unit, reply } => self.on_remove(unit, reply),
+            Msg::EndGroup => {
+                if self.ending.is_none() {
+                    self.end_group(Ending::Stopped);
+                }
+            }
+            Msg::KillNow => {
+                if !self.killed {
+                    self.kill();
+                }
+            }
         }
     }
 
@@ -1306,8 +1340,20 @@ impl Node {
                 Msg::Remove { unit, reply } => {
                     let _ = reply.send(Err(refuse(&unit.path)));
                 }
-                Msg::Ended { .. } | Msg::Ready { .. } | Msg::StatusText { .. } => {}
+                Msg::Ended { .. }
+                | Msg::Ready { .. }
+                | Msg::StatusText { .. }
+                | Msg::EndGroup
+                | Msg::KillNow => {}
             }
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.abort();
         }
     }
 }

@@ -354,6 +354,10 @@ pub(crate) enum Msg {
     Add { spec: Box<Spec>, reply: oneshot::Sender<Result<(), Error>> },
     /// A unit to stop and forget.
     Remove { unit: Arc<Unit>, reply: oneshot::Sender<Result<UnitReport, Error>> },
+    /// The group's parent (or the shutdown) stopped it.
+    EndGroup,
+    /// The shutdown's grace periods are over.
+    KillNow,
 }
 
 /// A control call.
