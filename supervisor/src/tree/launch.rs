@@ -30,8 +30,15 @@ pub(crate) struct Launched {
     pub(crate) ready: bool,
 }
 
-/// Starts a run of a task or process `unit`; `Err` when it could not start
-/// (a panic in the task's factory, a process that cannot be spawned).
+/// Starts a run of a task or process `unit`; `Err` when a process cannot
+/// be spawned.
+///
+/// A task's `f` is called in the run's own tokio task, not here: the future
+/// it makes is then made and dropped on one thread (freeing memory that
+/// another thread allocated takes that thread's allocator lock, a contended
+/// one while the owner stops thousands of runs), and a group of 10k units
+/// makes them on every worker, not on its owner's alone. A panic in `f` is
+/// a run that panicked at once.
 pub(crate) fn start(
     unit: &Arc<Unit>,
     epoch: u32,
@@ -47,14 +54,12 @@ pub(crate) fn start(
     // Made once the run has started: a reporter dropped reports an abort.
     let reporter = || Reporter::new(mailbox, unit.clone(), epoch);
     match &unit.body {
-        Body::Task(task) => {
+        Body::Task(_) => {
             let signs = tell.clone().map(|tell| tell as Arc<dyn SignsOfLife>);
             let ctx = Context::new(unit.path.clone(), restarts, stop.clone(), signs);
-            let span = tracing::info_span!("unit", unit = %unit.path);
-            let run = task.start(ctx, span)?;
             let reporter = reporter();
             let join = match watching.zip(tell.as_ref()).and_then(|(watching, tell)| Watch::of(watching, tell)) {
-                None => tokio::spawn(run_task(run, reporter)),
+                None => tokio::spawn(run_task(ctx, reporter)),
                 Some(watch) => {
                     let stopping = Stopping {
                         stop: stop.clone(),
@@ -62,7 +67,7 @@ pub(crate) fn start(
                         signal: Signal::TERM,
                         timeout: unit.stop_timeout,
                     };
-                    tokio::spawn(run_watched_task(run, watch, stopping, reporter))
+                    tokio::spawn(run_watched_task(ctx, watch, stopping, reporter))
                 }
             };
             Ok(Launched {
@@ -225,9 +230,22 @@ impl Watch {
     }
 }
 
-/// Polls a task's run until it ends; an abort drops it here, and the
-/// reporter then says so.
-async fn run_task(mut run: TaskRun, reporter: Reporter) {
+/// Makes a task's run with `ctx`; `Err` if its `f` panicked.
+fn make_run(ctx: Context, reporter: &Reporter) -> Result<TaskRun, ExitReason> {
+    let unit = reporter.unit();
+    let Body::Task(task) = &unit.body else { unreachable!("a task run is started for a task") };
+    task.start(ctx, tracing::info_span!("unit", unit = %unit.path))
+}
+
+/// Makes a task's run and polls it until it ends; an abort drops it here,
+/// and the reporter then says so.
+async fn run_task(ctx: Context, reporter: Reporter) {
+    // Nothing but the run and the reporter is kept across the wait: the
+    // future stays within a small tokio task.
+    let mut run = match make_run(ctx, &reporter) {
+        Ok(run) => run,
+        Err(reason) => return reporter.report(RunEnd::Exited(reason)),
+    };
     let reason = run.wait().await;
     reporter.report(RunEnd::Exited(reason));
 }
@@ -235,7 +253,11 @@ async fn run_task(mut run: TaskRun, reporter: Reporter) {
 /// A task's run with probes or a watchdog: found unhealthy or hung, it is
 /// stopped like any stop (cancelled, then dropped after its grace period),
 /// and ends as that failure.
-async fn run_watched_task(mut run: TaskRun, watch: Watch, stopping: Stopping, reporter: Reporter) {
+async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, reporter: Reporter) {
+    let mut run = match make_run(ctx, &reporter) {
+        Ok(run) => run,
+        Err(reason) => return reporter.report(RunEnd::Exited(reason)),
+    };
     let failure = tokio::select! {
         reason = run.wait() => {
             reporter.report(RunEnd::Exited(reason));
@@ -390,7 +412,7 @@ mod tests {
 
     fn future_size<F, Fut>(_: F) -> usize
     where
-        F: Fn(TaskRun, Reporter) -> Fut,
+        F: Fn(Context, Reporter) -> Fut,
     {
         std::mem::size_of::<Fut>()
     }

@@ -407,6 +407,11 @@ impl Reporter {
         Reporter { mailbox: Some(mailbox), unit, epoch }
     }
 
+    /// The unit whose run it reports on.
+    pub(crate) fn unit(&self) -> &Arc<Unit> {
+        &self.unit
+    }
+
     pub(crate) fn report(mut self, end: RunEnd) {
         self.send(end);
     }
