@@ -545,8 +545,10 @@ impl SupervisorHandle {
     }
 
     /// Waits until the unit is in `state`, and returns its status then.
-    /// Nothing polls: the wait wakes when that unit changes (or one it
-    /// depends on), never for the changes of the others.
+    /// Nothing polls: the wait wakes when that unit gets to `state` (or is
+    /// removed, or the supervisor ends), never for its other changes nor
+    /// for the changes of other units: waiting for `Failed` costs nothing
+    /// while the unit restarts a thousand times.
     ///
     /// # Caveats
     ///
@@ -581,8 +583,10 @@ impl SupervisorHandle {
         self.wait_until(name, state.as_str(), Interest::state(state), |status| status.state == state, |_| false).await
     }
 
-    /// Waits until the unit is ready (for now: running; a group, when every
-    /// unit of it that should run is ready), and returns its status then.
+    /// Waits until the unit is ready (as its [`Readiness`](crate::Readiness)
+    /// says; a group, when every unit of it that should run is ready), and
+    /// returns its status then. The wait wakes when the unit becomes ready
+    /// or gives up, not for its other changes.
     ///
     /// # Errors
     ///
