@@ -99,15 +99,17 @@ impl Changes {
         if self.waiting.load(Ordering::SeqCst) == 0 {
             return;
         }
-        // Read before the table's lock: a wait takes that lock, then the
-        // record's. Only the unit's owner changes it, and it is the caller.
-        let (state, ready) = {
+        let waits = self.waits();
+        let Some(watchers) = waits.get(&address(unit)) else { return };
+        let wanted = watchers.wanted.load(Ordering::Relaxed);
+        // The record is read only for a unit waited on, under the table's
+        // lock: no lock is ever taken in the other order (a wait looks at
+        // its unit with the table unlocked).
+        let covered = wanted == Interest::ANY.0 || {
             let record = unit.record();
-            (record.state, record.ready)
+            Interest::covers(wanted, record.state, record.ready)
         };
-        if let Some(watchers) = self.waits().get(&address(unit))
-            && Interest::covers(watchers.wanted.load(Ordering::Relaxed), state, ready)
-        {
+        if covered {
             // Under the lock, without a clone: a wait ending meanwhile must
             // see its entry's true count to forget it.
             watchers.notify.notify_waiters();
