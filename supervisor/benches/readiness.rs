@@ -12,7 +12,9 @@
 //! 1 and 2 run under criterion, then again as alternating raw/supervised
 //! rounds whose medians make the summary's ratios.
 //!
-//! Run with `cargo bench -p tokio-supervisor --bench readiness`.
+//! Run with `cargo bench -p tokio-supervisor --bench readiness`. To profile
+//! the chain, run the bench binary with `SUPERVISOR_BENCH_PROBE=repeat-chain`
+//! under `perf record`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,6 +37,12 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     let rt = runtime();
+    if std::env::var("SUPERVISOR_BENCH_PROBE").as_deref() == Ok("repeat-chain") {
+        // To profile the chain: `perf record` this binary, then stop it.
+        loop {
+            rt.block_on(chain_supervised());
+        }
+    }
     let args: Vec<String> = std::env::args().collect();
     let has = |flag: &str| args.iter().any(|arg| arg == flag);
     criterion.bench_function("chain of 100 (supervised)", |b| b.iter(|| rt.block_on(chain_supervised())));

@@ -1340,11 +1340,7 @@ impl Node {
                 Msg::Remove { unit, reply } => {
                     let _ = reply.send(Err(refuse(&unit.path)));
                 }
-                Msg::Ended { .. }
-                | Msg::Ready { .. }
-                | Msg::StatusText { .. }
-                | Msg::EndGroup
-                | Msg::KillNow => {}
+                Msg::Ended { .. } | Msg::Ready { .. } | Msg::StatusText { .. } | Msg::EndGroup | Msg::KillNow => {}
             }
         }
     }
