@@ -1,7 +1,8 @@
 //! A group's members as its owner orders them: in start order, with who
-//! depends on whom. Sorted once and kept until the members change, so that
-//! the group's start, its strategies, its control calls and its ending all
-//! read the one sort instead of making their own.
+//! depends on whom. A group whose units depend on each other keeps its
+//! graph until its members change, so that its start, its strategies, its
+//! control calls and its ending read the one sort instead of making their
+//! own; the others start in registration order, with nothing to sort.
 
 use std::sync::Arc;
 
@@ -34,10 +35,18 @@ impl Graph {
         if units.iter().all(|unit| unit.depends_on.is_empty()) {
             return Graph { order: units, deps: Vec::new(), dependents: Vec::new(), at: Default::default() };
         }
-        let registered = positions(&units);
+        let mut registered = positions(&units);
         let sorted = order::start_order(&registered).unwrap_or_else(|_| (0..units.len()).collect());
+        // Each unit's place in start order, by its registration position.
+        let mut place = vec![0; units.len()];
+        for (position, &at) in sorted.iter().enumerate() {
+            place[at] = position;
+        }
+        let deps: Vec<Vec<usize>> = sorted
+            .iter()
+            .map(|&at| std::mem::take(&mut registered[at]).into_iter().map(|need| place[need]).collect())
+            .collect();
         let order: Vec<Arc<Unit>> = sorted.into_iter().map(|at| units[at].clone()).collect();
-        let deps = positions(&order);
         let mut dependents = vec![Vec::new(); order.len()];
         for (unit, needs) in deps.iter().enumerate() {
             for &need in needs {

@@ -201,7 +201,7 @@ pub(crate) struct Node {
     /// needs to look for dependents.
     dependencies_among_units: bool,
     /// The members sorted, made when first needed, forgotten when they
-    /// change.
+    /// change; kept only while some unit depends on another.
     graph: std::cell::OnceCell<Arc<Graph>>,
     /// Where a nested group tells its parent whether it is ready.
     parent: Option<ParentLink>,
