@@ -13,8 +13,8 @@
 //! rounds whose medians make the summary's ratios.
 //!
 //! Run with `cargo bench -p tokio-supervisor --bench readiness`. To profile
-//! the chain, run the bench binary with `SUPERVISOR_BENCH_PROBE=repeat-chain`
-//! under `perf record`.
+//! the first two, run the bench binary with `SUPERVISOR_BENCH_PROBE` set to
+//! `repeat-chain` or `repeat-gated` under `perf record`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -37,11 +37,15 @@ fn main() {
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
     let rt = runtime();
-    if std::env::var("SUPERVISOR_BENCH_PROBE").as_deref() == Ok("repeat-chain") {
-        // To profile the chain: `perf record` this binary, then stop it.
-        loop {
+    // To profile a figure: `perf record` this binary, then stop it.
+    match std::env::var("SUPERVISOR_BENCH_PROBE").as_deref() {
+        Ok("repeat-chain") => loop {
             rt.block_on(chain_supervised());
-        }
+        },
+        Ok("repeat-gated") => loop {
+            rt.block_on(gated_supervised());
+        },
+        _ => {}
     }
     let args: Vec<String> = std::env::args().collect();
     let has = |flag: &str| args.iter().any(|arg| arg == flag);
