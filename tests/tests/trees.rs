@@ -544,3 +544,26 @@ async fn run_returns_when_the_tree_ends_by_itself() {
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "job".to_owned(), failed: false });
     assert_eq!(report.exit_code(), 0);
 }
+
+/// A group's owner, and the task that tells it of its stop, end with the
+/// group: adding and removing a group 200 times leaves no task behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_group_leaves_no_task_behind() {
+    let handle = Supervisor::builder().task(idle("anchor")).build().unwrap().start();
+    handle.wait_state("anchor", UnitState::Running).await.unwrap();
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    for _ in 0..200 {
+        handle.add(GroupSpec::new("g").task(idle("t"))).await.unwrap();
+        handle.wait_state("g/t", UnitState::Running).await.unwrap();
+        handle.remove("g").await.unwrap();
+    }
+    // An aborted task goes away when the runtime next gets to it: there is
+    // no event to wait for, so the count is looked at until the deadline.
+    let deadline = tokio::time::Instant::now() + 10 * SEC;
+    while metrics.num_alive_tasks() > before && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    assert_eq!(metrics.num_alive_tasks(), before, "tasks left behind by 200 removed groups");
+    handle.shutdown().await;
+}
