@@ -56,9 +56,10 @@ pub(crate) type Factory = Box<dyn Fn(Context) -> BoxedRun + Send + Sync>;
 /// An async task to supervise.
 ///
 /// `f` is called once per run with a fresh [`Context`], inside the run's own
-/// tokio task; the future it returns is the run. A run ends when the future completes (`Ok`/`()` is a success,
-/// `Err` a failure, its `Display` kept as `last_error`) or panics (the panic is
-/// caught, the message kept as `last_error`, and counts as a failure).
+/// tokio task; the future it returns is the run. A run ends when the future
+/// completes (`Ok`/`()` is a success, `Err` a failure, its `Display` kept as
+/// `last_error`) or panics (the panic is caught, the message kept as
+/// `last_error`, and counts as a failure).
 ///
 /// # Examples
 ///

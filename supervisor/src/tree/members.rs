@@ -59,7 +59,7 @@ impl<T> Members<T> {
     }
 
     /// Every member in registration order, with a hole where one was
-    /// removed: positions stay put until the next addition or removal.
+    /// removed: positions stay put until a removal closes the holes.
     pub(crate) fn slots(&self) -> &[Option<T>] {
         &self.slots
     }

@@ -383,7 +383,9 @@ impl Node {
     /// The group's members sorted: in start order (registration order,
     /// the units added at run time after the registered ones, adjusted so
     /// that each unit comes after its dependencies), with who depends on
-    /// whom.
+    /// whom. Without dependencies it is a fresh copy of the member list at
+    /// each call: paths taken per unit look at `dependencies_among_units`
+    /// (or the unit's own `depends_on`) first.
     fn graph(&self) -> Arc<Graph> {
         if !self.dependencies_among_units {
             // Nothing to sort: not worth a copy of the members kept per group.
