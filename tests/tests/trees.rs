@@ -567,3 +567,50 @@ async fn a_removed_group_leaves_no_task_behind() {
     assert_eq!(metrics.num_alive_tasks(), before, "tasks left behind by 200 removed groups");
     handle.shutdown().await;
 }
+
+/// Calls that reach a group's owner in the same burst as the report that
+/// ends its run are answered too: each `add` either lands (and its unit is
+/// in the report) or is refused, none hangs and none is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adds_racing_the_end_of_the_tree_are_each_answered() {
+    let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+    let finished = Arc::new(tokio::sync::Mutex::new(Some(finished)));
+    let job = TaskSpec::new("job", move |_ctx| {
+        let finished = finished.clone();
+        async move {
+            if let Some(finished) = finished.lock().await.take() {
+                let _ = finished.await;
+            }
+            Ok::<(), std::io::Error>(())
+        }
+    })
+    .restart(RestartPolicy::new().on(RestartOn::Failure))
+    .critical();
+    let handle = Supervisor::builder().task(job).build().unwrap().start();
+    handle.wait_state("job", UnitState::Running).await.unwrap();
+    let adders: Vec<_> = (0..400)
+        .map(|index| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let name = format!("late-{index}");
+                (handle.add(idle(&name)).await, name)
+            })
+        })
+        .collect();
+    finish.send(()).unwrap();
+    let mut landed = Vec::new();
+    for adder in adders {
+        let (result, name) =
+            tokio::time::timeout(Duration::from_secs(10), adder).await.expect("every add is answered").unwrap();
+        match result {
+            Ok(()) => landed.push(name),
+            Err(Error::ShuttingDown { unit, .. }) => assert_eq!(unit, name),
+            Err(other) => panic!("an add failed with {other}"),
+        }
+    }
+    let report = tokio::time::timeout(Duration::from_secs(10), handle.wait()).await.expect("the tree ends");
+    assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "job".to_owned(), failed: false });
+    for name in &landed {
+        assert!(report.units.iter().any(|line| &line.name == name), "`{name}` landed but is not in the report");
+    }
+}

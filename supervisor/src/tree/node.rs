@@ -181,6 +181,10 @@ pub(crate) struct Node {
     group: Arc<Unit>,
     mailbox: Mailbox,
     inbox: mpsc::UnboundedReceiver<Msg>,
+    /// The messages taken from the inbox at once, handled in turn: a burst
+    /// (10k runs ending in a stop) costs one wait on the inbox per batch,
+    /// not one per message.
+    received: Vec<Msg>,
     /// Cancelled by the parent (or the shutdown) to stop the group.
     stop: CancellationToken,
     timers: Timers<Timer>,
@@ -243,6 +247,7 @@ impl Node {
             group,
             mailbox,
             inbox,
+            received: Vec::new(),
             stop,
             timers: Timers::default(),
             intensity,
@@ -279,12 +284,31 @@ impl Node {
             }
             tokio::select! {
                 biased;
-                Some(msg) = self.inbox.recv() => self.on_message(msg),
-                timer = self.timers.expired(), if !self.timers.is_empty() => self.on_timer(timer),
+                // Never 0: the owner holds a sender, so the inbox stays open.
+                _ = self.inbox.recv_many(&mut self.received, RECEIVED_AT_ONCE) => self.on_received(),
+                timer = self.timers.expired(), if !self.timers.is_empty() => {
+                    self.on_timer(timer);
+                    self.handle_deferred();
+                }
             }
-            self.handle_deferred();
             self.tell_parent();
         }
+    }
+
+    /// Handles the messages just received, in order. Once the group's run
+    /// is over, the rest are answered as the closed inbox answers them.
+    fn on_received(&mut self) {
+        let mut received = std::mem::take(&mut self.received);
+        for msg in received.drain(..) {
+            if self.ending.is_some() && self.plan.is_none() {
+                refuse(&self.group.path, msg);
+                continue;
+            }
+            self.on_message(msg);
+            self.handle_deferred();
+        }
+        // The buffer is kept for the next batch.
+        self.received = received;
     }
 
     /// Turns the group's stop and the shutdown's kill into messages, so
@@ -1331,20 +1355,29 @@ impl Node {
         self.body().set_mailbox(None);
         self.inbox.close();
         while let Ok(msg) = self.inbox.try_recv() {
-            let refuse = |unit: &str| Error::ShuttingDown { action: "change", unit: unit.to_owned() };
-            match msg {
-                Msg::Control { unit, reply, .. } => {
-                    let _ = reply.send(Err(refuse(&unit.path)));
-                }
-                Msg::Add { spec, reply } => {
-                    let _ = reply.send(Err(refuse(&join(&self.group.path, spec.name()))));
-                }
-                Msg::Remove { unit, reply } => {
-                    let _ = reply.send(Err(refuse(&unit.path)));
-                }
-                Msg::Ended { .. } | Msg::Ready { .. } | Msg::StatusText { .. } | Msg::EndGroup | Msg::KillNow => {}
-            }
+            refuse(&self.group.path, msg);
         }
+    }
+}
+
+/// Messages taken from the inbox in one wait, at most.
+const RECEIVED_AT_ONCE: usize = 64;
+
+/// Answers a call to the group at `group_path` that came after its run was
+/// over.
+fn refuse(group_path: &str, msg: Msg) {
+    let refusal = |unit: &str| Error::ShuttingDown { action: "change", unit: unit.to_owned() };
+    match msg {
+        Msg::Control { unit, reply, .. } => {
+            let _ = reply.send(Err(refusal(&unit.path)));
+        }
+        Msg::Add { spec, reply } => {
+            let _ = reply.send(Err(refusal(&join(group_path, spec.name()))));
+        }
+        Msg::Remove { unit, reply } => {
+            let _ = reply.send(Err(refusal(&unit.path)));
+        }
+        Msg::Ended { .. } | Msg::Ready { .. } | Msg::StatusText { .. } | Msg::EndGroup | Msg::KillNow => {}
     }
 }
 
