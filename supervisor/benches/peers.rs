@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Mode, Ready, fmt_duration, fmt_ratio, median, on_worker, runtime};
+use common::{Mode, Ready, fmt_duration, fmt_ratio, idle_spec, median, on_worker, runtime, spawn_idle, task_name};
 use criterion::{Criterion, SamplingMode};
 use supervisor::{
     Context, GroupSpec, MaxRestarts, RestartPolicy, ShutdownOrder, Strategy, Supervisor, TaskSpec, UnitState,
@@ -258,33 +258,10 @@ What each side did:
 // ---------------------------------------------------------------------------
 // 1. Start and graceful stop of 10k idle tasks
 
-fn task_name(index: usize) -> String {
-    format!("task-{index}")
-}
-
 /// A unique prefix for actor names, which ractor registers process-wide.
 fn unique() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     NEXT.fetch_add(1, Ordering::Relaxed)
-}
-
-fn idle_spec(name: String, ready: &Arc<Ready>) -> TaskSpec {
-    let ready = ready.clone();
-    TaskSpec::new(name, move |ctx: Context| {
-        let ready = ready.clone();
-        async move {
-            ready.arrive();
-            ctx.cancelled().await;
-        }
-    })
-}
-
-fn spawn_idle(token: CancellationToken, ready: &Arc<Ready>) -> JoinHandle<()> {
-    let ready = ready.clone();
-    tokio::spawn(async move {
-        ready.arrive();
-        token.cancelled().await;
-    })
 }
 
 /// `[start until all polled, graceful stop]`.

@@ -1,41 +1,40 @@
 //! Supervised tasks beside raw tokio, measured in the same run:
 //!
 //! 1. start and graceful stop of 10k idle tasks;
-//! 2. memory per idle task: live heap bytes (a counting allocator) and RSS,
-//!    each side in a fresh child process;
-//! 3. one restart of a task that fails at once, zero delay;
-//! 4. `statuses()` over 100k units;
-//! 5. CPU time and context switches of an idle supervisor with 10k units.
+//! 2. one restart of a task that fails at once, zero delay;
+//! 3. `statuses()` over 100k units;
+//! 4. CPU time and context switches of an idle supervisor with 10k units,
+//!    each side in a fresh child process.
 //!
-//! 1 and 3 run under criterion, then again as alternating raw/supervised
+//! 1 and 2 run under criterion, then again as alternating raw/supervised
 //! pairs whose medians make the summary's ratios (so that a change in the
 //! machine's load weighs on both sides alike).
+//!
+//! The memory per idle task is measured in `benches/memory.rs`: the counting
+//! allocator it needs does atomic adds on one shared cache line at every
+//! allocation and free, which would tax these timings (the supervisor's,
+//! which allocates more, more than raw tokio's).
 //!
 //! Run with `cargo bench -p tokio-supervisor --bench tasks`; a summary table of
 //! figures and ratios is printed last.
 
 mod common;
 
-use std::alloc::System;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{
-    Mode, PROBE_VAR, Ready, Summary, Target, WORKER_NAME, fmt_duration, get, median, memory_now, on_worker, probe,
-    proc_status_kib, repeat, runtime,
+    Mode, PROBE_VAR, Ready, Summary, Target, WORKER_NAME, build_idle, fmt_duration, get, median, on_worker, probe,
+    proc_status_kib, repeat, runtime, spawn_raw,
 };
 use criterion::{Criterion, SamplingMode};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use supervisor::{Context, MaxRestarts, RestartPolicy, ShutdownOrder, Supervisor, TaskSpec, UnitState};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-#[global_allocator]
-static ALLOC: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
-/// Units in the start/stop, memory and idle figures.
+/// Units in the start/stop and idle figures.
 const UNITS: usize = 10_000;
 /// Units in the `statuses()` figure.
 const STATUS_UNITS: usize = 100_000;
@@ -63,10 +62,6 @@ fn main() {
     }
     let mut summary = Summary::new("Summary (supervisor vs raw tokio, same run)");
 
-    let raw_mem = probe("memory-raw");
-    let sup_mem = probe("memory-supervised");
-    memory_rows(&mut summary, &raw_mem, &sup_mem);
-
     let raw_idle = probe("idle-raw");
     let sup_idle = probe("idle-supervised");
     idle_rows(&mut summary, &raw_idle, &sup_idle);
@@ -82,43 +77,6 @@ fn main() {
     paired_restart(&rt, &mut summary, mode.rounds());
 
     summary.print();
-}
-
-// ---------------------------------------------------------------------------
-// Shared pieces
-
-/// 10k raw tasks, each holding a child token of `root` and awaiting it.
-fn spawn_raw(count: usize, ready: &Arc<Ready>) -> (CancellationToken, Vec<tokio::task::JoinHandle<()>>) {
-    let root = CancellationToken::new();
-    let mut tasks = Vec::with_capacity(count);
-    for _ in 0..count {
-        let token = root.child_token();
-        let ready = ready.clone();
-        tasks.push(tokio::spawn(async move {
-            ready.arrive();
-            token.cancelled().await;
-        }));
-    }
-    (root, tasks)
-}
-
-fn idle_spec(index: usize, ready: &Arc<Ready>) -> TaskSpec {
-    let ready = ready.clone();
-    TaskSpec::new(format!("task-{index}"), move |ctx: Context| {
-        let ready = ready.clone();
-        async move {
-            ready.arrive();
-            ctx.cancelled().await;
-        }
-    })
-}
-
-fn build_idle(count: usize, ready: &Arc<Ready>, order: ShutdownOrder) -> Supervisor {
-    let mut builder = Supervisor::builder().shutdown_order(order);
-    for index in 0..count {
-        builder = builder.task(idle_spec(index, ready));
-    }
-    builder.build().expect("valid units")
 }
 
 // ---------------------------------------------------------------------------
@@ -281,7 +239,7 @@ fn paired_start_stop(rt: &Runtime, summary: &mut Summary, rounds: usize) {
 }
 
 // ---------------------------------------------------------------------------
-// 3. One restart of a task that fails at once
+// 2. One restart of a task that fails at once
 
 async fn raw_restarts(iters: u64) -> Duration {
     let began = Instant::now();
@@ -342,7 +300,7 @@ fn paired_restart(rt: &Runtime, summary: &mut Summary, rounds: usize) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. statuses() over 100k units
+// 3. statuses() over 100k units
 
 fn statuses_rows(summary: &mut Summary, rt: &Runtime) {
     let (times, start, stop) = on_worker(rt, async {
@@ -374,13 +332,11 @@ fn statuses_rows(summary: &mut Summary, rt: &Runtime) {
 }
 
 // ---------------------------------------------------------------------------
-// 2 and 5: probes in a fresh child process each
+// 4. An idle supervisor's CPU time; the probes, each in a fresh child process
 
 fn run_probe(name: &str) -> String {
     let rt = runtime();
     match name {
-        "memory-raw" => memory_probe(&rt, false),
-        "memory-supervised" => memory_probe(&rt, true),
         "idle-raw" => idle_probe(&rt, false),
         "idle-supervised" => idle_probe(&rt, true),
         // To profile: 10k restarts, over and over.
@@ -393,71 +349,6 @@ fn run_probe(name: &str) -> String {
         }),
         _ => panic!("unknown probe {name}"),
     }
-}
-
-fn memory_probe(rt: &Runtime, supervised: bool) -> String {
-    // Warm the runtime up: its first spawns allocate lazily.
-    on_worker(rt, async { tokio::spawn(async {}).await.expect("no panic") });
-    let figures = on_worker(rt, async move {
-        let ready = Ready::new(UNITS);
-        let before = memory_now();
-        let mut registered = before;
-        let keep: Box<dyn std::any::Any + Send> = if supervised {
-            let sup = build_idle(UNITS, &ready, ShutdownOrder::Sequential);
-            registered = memory_now();
-            Box::new(sup.start())
-        } else {
-            Box::new(spawn_raw(UNITS, &ready))
-        };
-        ready.wait().await;
-        let after = memory_now();
-        drop(keep);
-        (before, registered, after)
-    });
-    let (before, registered, after) = figures;
-    let per = |index: usize, to: [f64; 3]| (to[index] - before[index]) / UNITS as f64;
-    format!(
-        "live_bytes={:.1} live_blocks={:.2} rss_bytes={:.1} registered_live_bytes={:.1}",
-        per(0, after),
-        per(1, after),
-        per(2, after),
-        per(0, registered)
-    )
-}
-
-fn memory_rows(summary: &mut Summary, raw: &[(String, f64)], sup: &[(String, f64)]) {
-    let (raw_live, sup_live) = (get(raw, "live_bytes"), get(sup, "live_bytes"));
-    let (raw_rss, sup_rss) = (get(raw, "rss_bytes"), get(sup, "rss_bytes"));
-    summary.ratio(
-        "memory per idle task, live heap bytes",
-        format!("{sup_live:.0} B"),
-        format!("{raw_live:.0} B"),
-        sup_live / raw_live,
-        Target::text("<= 1 KiB and <= 2x raw"),
-        sup_live <= 1024.0 && sup_live <= 2.0 * raw_live,
-    );
-    summary.ratio(
-        "memory per idle task, heap blocks",
-        format!("{:.1}", get(sup, "live_blocks")),
-        format!("{:.1}", get(raw, "live_blocks")),
-        get(sup, "live_blocks") / get(raw, "live_blocks"),
-        Target::NONE,
-        true,
-    );
-    summary.ratio(
-        "memory per idle task, RSS growth",
-        format!("{sup_rss:.0} B"),
-        format!("{raw_rss:.0} B"),
-        sup_rss / raw_rss,
-        Target::text("<= 1 KiB and <= 2x raw"),
-        sup_rss <= 1024.0 && sup_rss <= 2.0 * raw_rss,
-    );
-    summary.absolute(
-        "  of which registered before start() (live bytes)",
-        format!("{:.0} B", get(sup, "registered_live_bytes")),
-        Target::NONE,
-        true,
-    );
 }
 
 /// CPU time (ns, from `/proc/self/task/*/schedstat`) and context switches of

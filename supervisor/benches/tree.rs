@@ -9,13 +9,16 @@
 //!    join of the failed task, cancel + join of the 999 others, and spawn of
 //!    1000 until all polled;
 //! 3. adding then removing 10k units at run time (each call awaited in
-//!    turn), beside raw spawn of 10k, then cancel + join of each in turn;
-//! 4. live heap before and after 10k add/remove cycles, and after 10k units
-//!    added at once then removed, in a fresh child process.
+//!    turn), beside raw spawn of 10k, then cancel + join of each in turn.
 //!
-//! 1 to 3 run under criterion, then again as alternating raw/supervised
+//! All three run under criterion, then again as alternating raw/supervised
 //! rounds whose medians make the summary's ratios (so that a change in the
 //! machine's load weighs on both sides alike).
+//!
+//! The live heap left after add/remove cycles is measured in
+//! `benches/memory.rs`: the counting allocator it needs does atomic adds on
+//! one shared cache line at every allocation and free, which would tax these
+//! timings (the supervisor's, which allocates more, more than raw tokio's).
 //!
 //! Run with `cargo bench -p tokio-supervisor --bench tree` (about 40 s), or
 //! `-- --quick` for the summary alone from fewer rounds (a few seconds); the
@@ -25,33 +28,27 @@
 
 mod common;
 
-use std::alloc::System;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{
-    Mode, PROBE_VAR, Ready, Summary, Target, fmt_duration, get, median, memory_now, on_worker, probe, repeat, runtime,
+    Mode, PROBE_VAR, Ready, Summary, Target, build_idle, idle_spec, median, on_worker, repeat, runtime, spawn_idle,
+    spawn_raw, task_name,
 };
 use criterion::{Criterion, SamplingMode};
-use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
 use supervisor::{
-    Context, DEFAULT_TASK_STOP_TIMEOUT, GroupSpec, MaxRestarts, RestartPolicy, ShutdownOrder, Strategy, Supervisor,
-    SupervisorHandle, TaskSpec, UnitState,
+    Context, GroupSpec, MaxRestarts, RestartPolicy, ShutdownOrder, Strategy, Supervisor, SupervisorHandle, TaskSpec,
+    UnitState,
 };
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-#[global_allocator]
-static ALLOC: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
-
 /// Units in the stop and add/remove figures.
 const UNITS: usize = 10_000;
 /// Units in the one_for_all group.
 const GROUP_UNITS: usize = 1_000;
-/// Add/remove cycles in the memory figure.
-const CYCLES: usize = 10_000;
 
 fn main() {
     if let Ok(probe) = std::env::var(PROBE_VAR) {
@@ -72,7 +69,6 @@ fn main() {
         return;
     }
     let mut summary = Summary::new("Summary (supervision trees vs raw tokio, same run)");
-    memory_rows(&mut summary, &probe("add-remove-memory"));
     if mode == Mode::Full {
         criterion_benches(&mut criterion, &rt);
         criterion.final_summary();
@@ -87,33 +83,6 @@ fn criterion_benches(criterion: &mut Criterion, rt: &Runtime) {
     stop(criterion, rt);
     one_for_all(criterion, rt);
     add_remove(criterion, rt);
-}
-
-// ---------------------------------------------------------------------------
-// Shared pieces
-
-fn idle_spec(name: String, ready: &Arc<Ready>) -> TaskSpec {
-    let ready = ready.clone();
-    TaskSpec::new(name, move |ctx: Context| {
-        let ready = ready.clone();
-        async move {
-            ready.arrive();
-            ctx.cancelled().await;
-        }
-    })
-}
-
-fn task_name(index: usize) -> String {
-    format!("task-{index}")
-}
-
-/// A raw task that counts its arrival and waits for `token`.
-fn spawn_idle(token: CancellationToken, ready: &Arc<Ready>) -> JoinHandle<()> {
-    let ready = ready.clone();
-    tokio::spawn(async move {
-        ready.arrive();
-        token.cancelled().await;
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -132,8 +101,7 @@ enum Setup {
 /// the root and joins every task.
 async fn raw_stop() -> Duration {
     let ready = Ready::new(UNITS);
-    let root = CancellationToken::new();
-    let tasks: Vec<_> = (0..UNITS).map(|_| spawn_idle(root.child_token(), &ready)).collect();
+    let (root, tasks) = spawn_raw(UNITS, &ready);
     ready.wait().await;
     let began = Instant::now();
     root.cancel();
@@ -167,13 +135,7 @@ async fn raw_serial_stop() -> Duration {
 async fn supervised_stop(setup: Setup) -> Duration {
     let ready = Ready::new(UNITS);
     let handle = match setup {
-        Setup::Registered(order) => {
-            let mut builder = Supervisor::builder().shutdown_order(order);
-            for index in 0..UNITS {
-                builder = builder.task(idle_spec(task_name(index), &ready));
-            }
-            builder.build().expect("valid units").start()
-        }
+        Setup::Registered(order) => build_idle(UNITS, &ready, order).start(),
         Setup::Added => {
             let handle = Supervisor::builder().build().expect("an empty supervisor").start();
             for index in 0..UNITS {
@@ -527,12 +489,11 @@ fn paired_add_remove(rt: &Runtime, summary: &mut Summary, rounds: usize) {
 }
 
 // ---------------------------------------------------------------------------
-// 4. Memory left after 10k add/remove cycles (a child process)
+// Repeat probes, to profile one figure (each a run of this binary)
 
 fn run_probe(name: &str) -> String {
     let rt = runtime();
     match name {
-        "add-remove-memory" => on_worker(&rt, memory_probe()),
         "repeat-concurrent-stop" => repeat(&rt, || supervised_stop(Setup::Registered(ShutdownOrder::Concurrent))),
         "repeat-added-stop" => repeat(&rt, || supervised_stop(Setup::Added)),
         "repeat-sequential-stop" => repeat(&rt, || supervised_stop(Setup::Registered(ShutdownOrder::Sequential))),
@@ -541,115 +502,4 @@ fn run_probe(name: &str) -> String {
         "repeat-add-remove" => repeat(&rt, || async { supervised_add_remove().await.iter().sum() }),
         _ => panic!("unknown probe {name}"),
     }
-}
-
-/// A stop timeout short enough to wait out, so that the figure after the
-/// timers fired does not depend on each grace period's timer being removed
-/// when its stop completes.
-const SHORT_STOP: Duration = Duration::from_millis(100);
-
-/// `cycles` times: add a unit, remove it.
-async fn supervised_cycles(handle: &SupervisorHandle, cycles: usize, stop_timeout: Duration) {
-    for index in 0..cycles {
-        let name = task_name(index);
-        let spec = TaskSpec::new(name.clone(), |ctx: Context| async move { ctx.cancelled().await });
-        handle.add(spec.stop_timeout(stop_timeout)).await.expect("a new unit");
-        handle.remove(&name).await.expect("a known unit");
-    }
-}
-
-/// Until the stop timers armed so far with `SHORT_STOP` have fired.
-async fn timers_fired() {
-    tokio::time::sleep(SHORT_STOP * 3).await;
-}
-
-/// `cycles` times: spawn a task, cancel it, join it.
-async fn raw_cycles(cycles: usize) {
-    for _ in 0..cycles {
-        let token = CancellationToken::new();
-        let stop = token.clone();
-        let task = tokio::spawn(async move { stop.cancelled().await });
-        token.cancel();
-        task.await.expect("no panic");
-    }
-}
-
-/// Live heap bytes and blocks from `before` to now.
-fn left_since(before: [f64; 3]) -> (f64, f64) {
-    let now = memory_now();
-    (now[0] - before[0], now[1] - before[1])
-}
-
-async fn memory_probe() -> String {
-    // Warm-ups: the runtime's and the supervisor's first allocations.
-    raw_cycles(1_000).await;
-    let before = memory_now();
-    raw_cycles(CYCLES).await;
-    let (raw_bytes, raw_blocks) = left_since(before);
-
-    let handle = Supervisor::builder().build().expect("an empty supervisor").start();
-    supervised_cycles(&handle, 1_000, SHORT_STOP).await;
-    timers_fired().await;
-
-    let before = memory_now();
-    supervised_cycles(&handle, CYCLES, SHORT_STOP).await;
-    timers_fired().await;
-    let (cycles_bytes, cycles_blocks) = left_since(before);
-
-    // 10k at once, then all removed: what the tables keep.
-    let ready = Ready::new(UNITS);
-    let before = memory_now();
-    let names: Vec<_> = (0..UNITS).map(task_name).collect();
-    for name in &names {
-        handle.add(idle_spec(name.clone(), &ready).stop_timeout(SHORT_STOP)).await.expect("a new unit");
-    }
-    ready.wait().await;
-    for name in &names {
-        handle.remove(name).await.expect("a known unit");
-    }
-    drop(names);
-    timers_fired().await;
-    let (batch_bytes, batch_blocks) = left_since(before);
-
-    // The default stop timeout, measured at once: the timers still hold
-    // the units.
-    let before = memory_now();
-    supervised_cycles(&handle, CYCLES, DEFAULT_TASK_STOP_TIMEOUT).await;
-    let (held_bytes, held_blocks) = left_since(before);
-    handle.shutdown().await;
-    format!(
-        "raw_bytes={raw_bytes} raw_blocks={raw_blocks} cycles_bytes={cycles_bytes} cycles_blocks={cycles_blocks} \
-         batch_bytes={batch_bytes} batch_blocks={batch_blocks} held_bytes={held_bytes} held_blocks={held_blocks}"
-    )
-}
-
-fn memory_rows(summary: &mut Summary, figures: &[(String, f64)]) {
-    let row = |bytes: &str, blocks: &str| {
-        let (bytes, blocks) = (get(figures, bytes), get(figures, blocks));
-        (bytes, format!("{bytes:.0} B ({blocks:.0} blocks)"))
-    };
-    let (_, raw) = row("raw_bytes", "raw_blocks");
-    let (cycles, cycles_text) = row("cycles_bytes", "cycles_blocks");
-    // Anything kept per cycle would be at least 8 bytes, 80 KB in all.
-    summary.ratio(
-        "live heap left after 10k add/remove cycles (stop timers fired) / spawn, cancel + join",
-        cycles_text,
-        raw,
-        f64::NAN,
-        Target::text("same within noise (< 1 B per cycle)"),
-        cycles.abs() / CYCLES as f64 <= 1.0,
-    );
-    let (_, batch) = row("batch_bytes", "batch_blocks");
-    summary.absolute("  after 10k units added at once, then all removed", batch, Target::NONE, true);
-    let (held, held_text) = row("held_bytes", "held_blocks");
-    summary.absolute(
-        &format!(
-            "  right after 10k cycles, default {} stop timeout: held until the timers fire ({:.0} B per cycle)",
-            fmt_duration(DEFAULT_TASK_STOP_TIMEOUT),
-            held / CYCLES as f64
-        ),
-        held_text,
-        Target::NONE,
-        true,
-    );
 }

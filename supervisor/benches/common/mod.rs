@@ -1,6 +1,6 @@
 //! What the benchmarks share: the runtime, the arrival counter that tells
-//! when every task has been polled, medians, the run mode, child-process
-//! probes and the summary table.
+//! when every task has been polled, idle units (supervised and raw), medians,
+//! the run mode, child-process probes and the summary table.
 //!
 //! Each bench file takes what it needs; the rest is unused there.
 #![allow(dead_code)]
@@ -12,8 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use stats_alloc::INSTRUMENTED_SYSTEM;
+use supervisor::{Context, ShutdownOrder, Supervisor, TaskSpec};
 use tokio::runtime::Runtime;
 use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// The name of the runtime's worker threads (the idle figure finds them by it).
 pub(crate) const WORKER_NAME: &str = "bench-worker";
@@ -122,6 +125,50 @@ pub(crate) fn median(mut values: Vec<Duration>) -> Duration {
 }
 
 // ---------------------------------------------------------------------------
+// Idle units
+
+pub(crate) fn task_name(index: usize) -> String {
+    format!("task-{index}")
+}
+
+/// A task that counts each run's arrival, then waits for its stop.
+pub(crate) fn idle_spec(name: String, ready: &Arc<Ready>) -> TaskSpec {
+    let ready = ready.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        let ready = ready.clone();
+        async move {
+            ready.arrive();
+            ctx.cancelled().await;
+        }
+    })
+}
+
+/// `count` idle tasks registered with the builder, stopped in `order`.
+pub(crate) fn build_idle(count: usize, ready: &Arc<Ready>, order: ShutdownOrder) -> Supervisor {
+    let mut builder = Supervisor::builder().shutdown_order(order);
+    for index in 0..count {
+        builder = builder.task(idle_spec(task_name(index), ready));
+    }
+    builder.build().expect("valid units")
+}
+
+/// A raw task that counts its arrival and waits for `token`.
+pub(crate) fn spawn_idle(token: CancellationToken, ready: &Arc<Ready>) -> JoinHandle<()> {
+    let ready = ready.clone();
+    tokio::spawn(async move {
+        ready.arrive();
+        token.cancelled().await;
+    })
+}
+
+/// `count` raw idle tasks, each holding a child token of the returned root.
+pub(crate) fn spawn_raw(count: usize, ready: &Arc<Ready>) -> (CancellationToken, Vec<JoinHandle<()>>) {
+    let root = CancellationToken::new();
+    let tasks = (0..count).map(|_| spawn_idle(root.child_token(), ready)).collect();
+    (root, tasks)
+}
+
+// ---------------------------------------------------------------------------
 // Probes in a fresh child process
 
 /// Runs this binary again with `PROBE_VAR=name` and parses its `key=value`
@@ -142,9 +189,12 @@ pub(crate) fn get(figures: &[(String, f64)], key: &str) -> f64 {
     figures.iter().find(|(k, _)| k == key).map(|(_, v)| *v).unwrap_or_else(|| panic!("no {key} in probe output"))
 }
 
-/// Live heap bytes and blocks (from the counting allocator, when the bench
-/// binary installs it as its global allocator) and resident memory, each
-/// as of now.
+/// Live heap bytes and blocks (from the counting allocator) and resident
+/// memory, each as of now.
+///
+/// The heap figures mean something only in a binary that installs
+/// `INSTRUMENTED_SYSTEM` as its global allocator (the `memory` bench);
+/// elsewhere nothing counts and they stay zero.
 pub(crate) fn memory_now() -> [f64; 3] {
     let stats = INSTRUMENTED_SYSTEM.stats();
     let bytes = stats.bytes_allocated as f64 - stats.bytes_deallocated as f64;
