@@ -41,7 +41,8 @@ impl Clock {
 }
 
 /// Wakes the callers of `wait_state`/`wait_ready` when the unit each waits
-/// on changes, and costs one atomic load per change while nobody waits.
+/// on changes, and costs one atomic load per change of a unit nobody waits
+/// on.
 ///
 /// Waits are kept by unit: a caller waiting for one unit among ten thousand
 /// starting is woken by that unit's changes only, not by every other's (each
@@ -96,7 +97,9 @@ fn state_bit(state: UnitState) -> u32 {
 impl Changes {
     /// `unit` changed: wakes those waiting on it for what it is now.
     pub(crate) fn changed(&self, unit: &Unit) {
-        if self.waiting.load(Ordering::SeqCst) == 0 {
+        // Read after the change was written (and its record unlocked): a
+        // wait that counts itself later looks at the record later too.
+        if unit.waits.load(Ordering::SeqCst) == 0 {
             return;
         }
         let waits = self.waits();
@@ -118,7 +121,7 @@ impl Changes {
 
     /// `unit` is gone: wakes every wait on it.
     pub(crate) fn removed(&self, unit: &Unit) {
-        if self.waiting.load(Ordering::SeqCst) > 0
+        if unit.waits.load(Ordering::SeqCst) > 0
             && let Some(watchers) = self.waits().get(&address(unit))
         {
             watchers.notify.notify_waiters();
@@ -149,6 +152,7 @@ impl Changes {
             return found;
         }
         self.waiting.fetch_add(1, Ordering::SeqCst);
+        unit.waits.fetch_add(1, Ordering::SeqCst);
         let key = address(unit);
         let watchers = {
             let mut waits = self.waits();
@@ -158,7 +162,7 @@ impl Changes {
             watchers.wanted.fetch_or(interest.0, Ordering::Relaxed);
             watchers.clone()
         };
-        let waiting = Waiting { changes: self, key, watchers };
+        let waiting = Waiting { changes: self, unit, key, watchers };
         loop {
             let changed = waiting.watchers.notify.notified();
             tokio::pin!(changed);
@@ -179,6 +183,7 @@ impl Changes {
 /// One wait: forgets the unit's entry when the last wait on it ends.
 struct Waiting<'a> {
     changes: &'a Changes,
+    unit: &'a Unit,
     key: usize,
     watchers: Arc<Watchers>,
 }
@@ -192,6 +197,7 @@ impl Drop for Waiting<'_> {
             waits.remove(&self.key);
         }
         drop(waits);
+        self.unit.waits.fetch_sub(1, Ordering::SeqCst);
         self.changes.waiting.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -498,5 +504,29 @@ mod tests {
         changes.removed(&unit);
         waiting.await.unwrap();
         assert_eq!(looks.load(Ordering::Relaxed), 3, "woken by the removal");
+    }
+
+    /// While one unit is waited on, the changes of every other take no
+    /// lock: with the table of waits held, they still go through.
+    #[tokio::test]
+    async fn a_change_of_a_unit_nobody_waits_on_takes_no_lock() {
+        let (changes, waited, other) = (Arc::new(Changes::default()), unit(), unit());
+        let (waiting, _) = wait(&changes, &waited, Interest::ANY, UnitState::Failed).await;
+        let held = changes.waits();
+        let (done, finished) = std::sync::mpsc::channel();
+        let (shared, changing) = (changes.clone(), other.clone());
+        std::thread::spawn(move || {
+            for _ in 0..1000 {
+                shared.changed(&changing);
+                shared.removed(&changing);
+            }
+            let _ = done.send(());
+        });
+        let went_through = finished.recv_timeout(Duration::from_secs(10));
+        drop(held);
+        assert!(went_through.is_ok(), "a change of an unwatched unit waited for the table's lock");
+        waited.record().state = UnitState::Failed;
+        changes.changed(&waited);
+        waiting.await.unwrap();
     }
 }

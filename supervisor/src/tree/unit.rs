@@ -8,6 +8,7 @@
 //! removed).
 
 use std::num::NonZeroU32;
+use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime};
 
@@ -46,6 +47,10 @@ pub(crate) struct Unit {
     /// Added at run time: such units start after the registered ones and
     /// stop concurrently among themselves.
     pub(crate) added: bool,
+    /// How many `wait_state`/`wait_ready`/`wait_status` calls wait on it:
+    /// a change of a unit nobody waits on costs this load alone, even while
+    /// others are waited on.
+    pub(crate) waits: AtomicU32,
     record: Mutex<Record>,
 }
 
@@ -199,6 +204,7 @@ impl Unit {
             depends_on: settings.options.depends_on.into_iter().map(Arc::from).collect(),
             watching: settings.options.watching,
             added: settings.added,
+            waits: AtomicU32::new(0),
             record: Mutex::new(Record {
                 state: UnitState::Stopped,
                 ready: false,
