@@ -13,6 +13,7 @@
 //! time.
 
 use std::collections::VecDeque;
+use std::collections::hash_map::Entry;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
@@ -200,7 +201,7 @@ pub(crate) struct Node {
     /// Units waiting for their dependencies, each under one dependency not
     /// ready yet (by address): a unit that becomes ready looks only at
     /// those waiting for it.
-    waiting: foldhash::HashMap<usize, Vec<Arc<Unit>>>,
+    waiting: foldhash::HashMap<usize, Waiters>,
     /// Whether any unit of the group depends on another: without, nothing
     /// needs to look for dependents.
     dependencies_among_units: bool,
@@ -217,6 +218,22 @@ pub(crate) struct Node {
     /// Where that look found a unit holding the group back: the next starts
     /// there.
     ready_cursor: usize,
+}
+
+/// The units waiting for one dependency: most often one, kept without a
+/// list of its own.
+enum Waiters {
+    One(Arc<Unit>),
+    More(Vec<Arc<Unit>>),
+}
+
+impl Waiters {
+    fn push(&mut self, unit: Arc<Unit>) {
+        match self {
+            Waiters::More(units) => units.push(unit),
+            Waiters::One(first) => *self = Waiters::More(vec![first.clone(), unit]),
+        }
+    }
 }
 
 /// A nested group's way to tell its parent's owner whether it is ready.
@@ -510,7 +527,10 @@ impl Node {
         let blockers: Vec<Arc<Unit>> = if unit.depends_on.is_empty() {
             Vec::new()
         } else {
-            self.graph().dependencies(unit).filter(|dependency| !dependency.record().ready).cloned().collect()
+            // Sized for all: the list is kept as it is, without a copy.
+            let mut blockers = Vec::with_capacity(unit.depends_on.len());
+            blockers.extend(self.graph().dependencies(unit).filter(|dependency| !dependency.record().ready).cloned());
+            blockers
         };
         if blockers.is_empty() {
             self.launch_now(unit, now);
@@ -529,7 +549,17 @@ impl Node {
         if let Some(on) = on {
             self.shared.emit(unit, EventKind::Waiting { on });
         }
-        self.waiting.entry(first).or_default().push(unit.clone());
+        self.wait_for(first, unit.clone());
+    }
+
+    /// `unit` waits for the unit at address `blocker`.
+    fn wait_for(&mut self, blocker: usize, unit: Arc<Unit>) {
+        match self.waiting.entry(blocker) {
+            Entry::Occupied(mut waiting) => waiting.get_mut().push(unit),
+            Entry::Vacant(entry) => {
+                entry.insert(Waiters::One(unit));
+            }
+        }
     }
 
     /// Marks `unit` ready or not; a unit that becomes ready lets those
@@ -562,15 +592,28 @@ impl Node {
             return;
         }
         let Some(waiting) = self.waiting.remove(&address(ready)) else { return };
+        let waiting = match waiting {
+            Waiters::One(unit) => {
+                self.release(unit);
+                return;
+            }
+            Waiters::More(units) => units,
+        };
         for unit in waiting {
-            if unit.state() != UnitState::Waiting {
-                continue; // stopped meanwhile
-            }
-            let next_blocker = self.graph().dependencies(&unit).find(|dependency| !dependency.record().ready).cloned();
-            match next_blocker {
-                None => self.launch_now(&unit, Instant::now()),
-                Some(blocker) => self.waiting.entry(address(&blocker)).or_default().push(unit),
-            }
+            self.release(unit);
+        }
+    }
+
+    /// A dependency of `unit` became ready: it starts if it waited for
+    /// nothing else, and waits for the next otherwise.
+    fn release(&mut self, unit: Arc<Unit>) {
+        if unit.state() != UnitState::Waiting {
+            return; // stopped meanwhile
+        }
+        let next_blocker = self.graph().dependencies(&unit).find(|dependency| !dependency.record().ready).cloned();
+        match next_blocker {
+            None => self.launch_now(&unit, Instant::now()),
+            Some(blocker) => self.wait_for(address(&blocker), unit),
         }
     }
 
