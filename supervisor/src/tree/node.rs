@@ -415,7 +415,7 @@ impl Node {
         changes.changed(unit);
         self.unseen_changes.set(true);
         if self.dependencies_among_units && changes.anyone_waiting() {
-            for dependent in self.graph().direct_dependents(unit) {
+            for dependent in self.dependency_graph().direct_dependents(unit) {
                 changes.changed(dependent);
             }
         }
@@ -432,7 +432,14 @@ impl Node {
             // Nothing to sort: not worth a copy of the members kept per group.
             return Arc::new(Graph::of(self.body().units()));
         }
-        self.graph.get_or_init(|| Arc::new(Graph::of(self.body().units()))).clone()
+        self.dependency_graph().clone()
+    }
+
+    /// The kept graph, borrowed: for the paths taken per unit that depends
+    /// on another, which only a group with dependencies among its units has.
+    fn dependency_graph(&self) -> &Arc<Graph> {
+        debug_assert!(self.dependencies_among_units, "a graph kept for a group without dependencies");
+        self.graph.get_or_init(|| Arc::new(Graph::of(self.body().units())))
     }
 
     /// The members changed: the next look sorts them again.
@@ -529,7 +536,9 @@ impl Node {
         } else {
             // Sized for all: the list is kept as it is, without a copy.
             let mut blockers = Vec::with_capacity(unit.depends_on.len());
-            blockers.extend(self.graph().dependencies(unit).filter(|dependency| !dependency.record().ready).cloned());
+            blockers.extend(
+                self.dependency_graph().dependencies(unit).filter(|dependency| !dependency.record().ready).cloned(),
+            );
             blockers
         };
         if blockers.is_empty() {
@@ -610,7 +619,8 @@ impl Node {
         if unit.state() != UnitState::Waiting {
             return; // stopped meanwhile
         }
-        let next_blocker = self.graph().dependencies(&unit).find(|dependency| !dependency.record().ready).cloned();
+        let next_blocker =
+            self.dependency_graph().dependencies(&unit).find(|dependency| !dependency.record().ready).cloned();
         match next_blocker {
             None => self.launch_now(&unit, Instant::now()),
             Some(blocker) => self.wait_for(address(&blocker), unit),
