@@ -218,6 +218,8 @@ pub(crate) struct Node {
     /// Where that look found a unit holding the group back: the next starts
     /// there.
     ready_cursor: usize,
+    /// The units have been launched.
+    launched: bool,
 }
 
 /// The units waiting for one dependency: most often one, kept without a
@@ -281,6 +283,7 @@ impl Node {
             forwarder: None,
             unseen_changes: std::cell::Cell::new(true),
             ready_cursor: 0,
+            launched: false,
         };
         for unit in node.graph().order() {
             node.set_state(unit, UnitState::Starting);
@@ -388,17 +391,24 @@ impl Node {
         }
     }
 
-    /// Starts, in start order, the units about to start that have not yet.
+    /// Starts the units in start order, once: a nested group's are started
+    /// by its parent's owner, before its own run begins.
     fn launch_all(&mut self) {
+        if std::mem::replace(&mut self.launched, true) {
+            return;
+        }
         // One start time for the lot: a clock read per unit adds up.
         let now = Instant::now();
         let graph = self.graph();
+        if self.dependencies_among_units {
+            // Room for every unit to wait: the table does not grow unit by unit.
+            self.waiting.reserve(graph.order().len());
+        }
+        // Each unit is launched at its turn: `Node::start` made them all
+        // `Starting`, and a unit is released from waiting only once its own
+        // turn has made it wait.
         for unit in graph.order() {
-            let waiting = {
-                let record = unit.record();
-                record.state == UnitState::Starting && record.run.is_none()
-            };
-            if self.ending.is_none() && waiting {
+            if self.ending.is_none() {
                 self.launch_at(unit, now);
             }
         }
@@ -479,15 +489,7 @@ impl Node {
         }
         match msg {
             Msg::Ended { unit, epoch, end } => self.on_ended(&unit, epoch, end),
-            Msg::Ready { unit, epoch, ready, why } => {
-                let current = {
-                    let record = unit.record();
-                    record.epoch == epoch && record.state == UnitState::Running
-                };
-                if current {
-                    self.set_ready(&unit, ready, why);
-                }
-            }
+            Msg::Ready { unit, epoch, ready, why } => self.set_ready(&unit, epoch, ready, why),
             Msg::StatusText { unit, epoch, text } => {
                 let mut record = unit.record();
                 if record.epoch == epoch {
@@ -571,11 +573,15 @@ impl Node {
         }
     }
 
-    /// Marks `unit` ready or not; a unit that becomes ready lets those
-    /// waiting for it start.
-    fn set_ready(&mut self, unit: &Arc<Unit>, ready: bool, why: Option<String>) {
+    /// Marks `unit` ready or not, as its run `epoch` said, if that run is
+    /// still the one running; a unit that becomes ready lets those waiting
+    /// for it start.
+    fn set_ready(&mut self, unit: &Arc<Unit>, epoch: u32, ready: bool, why: Option<String>) {
         {
             let mut record = unit.record();
+            if record.epoch != epoch || record.state != UnitState::Running {
+                return; // a late word from an older run, or a run being stopped
+            }
             if record.ready == ready && (ready || record.not_ready() == why.as_deref()) {
                 return;
             }
