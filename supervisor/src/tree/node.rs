@@ -41,7 +41,7 @@ use crate::tree::timers::{TimerKey, Timers};
 use crate::tree::unit::{
     Body, GroupBody, LastExit, Mailbox, Msg, Op, Record, Reporter, RunEnd, RunHandle, Stop, Unit, address,
 };
-use crate::{Error, ExitReason, ShutdownOrder, Strategy, UnitState};
+use crate::{Error, ExitReason, RestartPolicy, ShutdownOrder, Strategy, UnitState};
 
 /// How long a task aborted by a shutdown's timeout may take to go away
 /// before the shutdown reports it abandoned and moves on: only a task that
@@ -236,6 +236,25 @@ impl Waiters {
             Waiters::One(first) => *self = Waiters::More(vec![first.clone(), unit]),
         }
     }
+}
+
+/// How a run ended, as its report's look at the record found it.
+enum Ended {
+    /// Asked to stop.
+    Stopped(Stop, RunEnd),
+    /// By itself.
+    Exited(Exit),
+}
+
+/// A run that ended by itself, and what its policy decided.
+struct Exit {
+    reason: ExitReason,
+    succeeded: bool,
+    /// `None` while the group ends: no restart then.
+    decision: Option<Decision>,
+    epoch: u32,
+    /// When the owner learned of it: also the next run's start time.
+    now: Instant,
 }
 
 /// A nested group's way to tell its parent's owner whether it is ready.
@@ -635,15 +654,12 @@ impl Node {
 
     /// Starts a run of `unit` now; `now` is its start time.
     fn launch_now(&mut self, unit: &Arc<Unit>, now: Instant) {
-        let (epoch, restarts) = {
-            let mut record = unit.record();
-            record.epoch = record.epoch.wrapping_add(1);
-            record.state = UnitState::Starting;
-            record.stop = None;
-            record.ready = false;
-            record.clear_not_ready();
-            (record.epoch, record.tracker.restarts())
-        };
+        let (epoch, restarts) = begin_run(&mut unit.record());
+        self.start_run(unit, now, epoch, restarts);
+    }
+
+    /// Starts run `epoch` of `unit`, which [`begin_run`] made `Starting`.
+    fn start_run(&mut self, unit: &Arc<Unit>, now: Instant, epoch: u32, restarts: u32) {
         let launched = match &unit.body {
             Body::Group(_) => Ok(self.launch_group(unit, epoch)),
             Body::Task(_) | Body::Process(_) => {
@@ -696,7 +712,9 @@ impl Node {
     }
 
     fn on_ended(&mut self, unit: &Arc<Unit>, epoch: u32, end: RunEnd) {
-        let (stop, run) = {
+        // One look at the record for the run's end and, if it ended by
+        // itself, the policy's decision.
+        let (run, ended) = {
             let mut record = unit.record();
             if record.epoch != epoch || record.run.is_none() {
                 return; // a late report from an older run
@@ -704,13 +722,18 @@ impl Node {
             record.pid = None;
             record.ready = false;
             record.clear_not_ready();
-            (record.stop.take(), record.run.take())
+            let run = record.run.take();
+            let ended = match record.stop.take() {
+                Some(stop) => Ended::Stopped(*stop, end),
+                None => Ended::Exited(self.decide_exit(&mut record, unit, end)),
+            };
+            (run, ended)
         };
         // Dropped out of the lock: a run's handle takes locks of its own.
         drop(run);
-        match stop {
-            Some(stop) => self.finish_stop(unit, *stop, end),
-            None => self.on_exit(unit, end),
+        match ended {
+            Ended::Stopped(stop, end) => self.finish_stop(unit, stop, end),
+            Ended::Exited(exit) => self.on_exit(unit, exit),
         }
         self.advance();
     }
@@ -740,27 +763,33 @@ impl Node {
         self.stopped(unit, outcome, took);
     }
 
-    /// A run ended by itself: the policy, the intensity and the strategy say
-    /// what follows.
-    fn on_exit(&mut self, unit: &Arc<Unit>, end: RunEnd) {
+    /// A run ended by itself: records how, and what its policy decides
+    /// (nothing while the group ends). A restart makes it `Backoff` at once.
+    fn decide_exit(&mut self, record: &mut Record, unit: &Unit, end: RunEnd) -> Exit {
         let reason = match end {
             RunEnd::Exited(reason) | RunEnd::Stopped { reason, .. } => reason,
             RunEnd::Aborted => ExitReason::Error("the run was dropped before it ended".to_owned()),
         };
         let succeeded = reason.is_success();
         // One clock read for the run's end and, on the restart path, the
-        // next run's start; one look at the record for the exit and the
-        // policy's decision.
+        // next run's start.
         let now = Instant::now();
         let ending = self.ending.is_some();
         let random = if ending { 0.0 } else { self.rng.f64() };
-        let decision = {
-            let mut record = unit.record();
-            record_exit(&mut record, &reason);
-            let ran_for = record.run_started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
-            // No restart while the group ends.
-            (!ending).then(|| record.tracker.decide(&unit.policy, succeeded, ran_for, now, random))
-        };
+        record_exit(record, &reason);
+        let ran_for = record.run_started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        // No restart while the group ends.
+        let decision = (!ending).then(|| record.tracker.decide(&unit.policy, succeeded, ran_for, now, random));
+        if let Some(Decision::Restart { .. }) = decision {
+            record.state = UnitState::Backoff;
+        }
+        Exit { reason, succeeded, decision, epoch: record.epoch, now }
+    }
+
+    /// A run ended by itself: the policy, the intensity and the strategy say
+    /// what follows.
+    fn on_exit(&mut self, unit: &Arc<Unit>, exit: Exit) {
+        let Exit { reason, succeeded, decision, epoch, now } = exit;
         let kind = match reason {
             ExitReason::Panic(message) => EventKind::Panicked { message },
             reason => EventKind::Exited { reason },
@@ -771,7 +800,7 @@ impl Node {
             return;
         };
         match decision {
-            Decision::Restart { attempt, delay } => self.restart_later(unit, attempt, delay, now),
+            Decision::Restart { attempt, delay } => self.restart_later(unit, epoch, attempt, delay, now),
             Decision::Exit => {
                 self.set_state(unit, UnitState::Exited);
                 self.shared.emit(unit, EventKind::Finished);
@@ -802,12 +831,8 @@ impl Node {
 
     /// The policy restarts `unit` after `delay`, if the group's intensity
     /// allows one more restart, with the siblings its strategy takes along.
-    fn restart_later(&mut self, unit: &Arc<Unit>, attempt: u32, delay: Duration, now: Instant) {
-        let epoch = {
-            let mut record = unit.record();
-            record.state = UnitState::Backoff;
-            record.epoch
-        };
+    fn restart_later(&mut self, unit: &Arc<Unit>, epoch: u32, attempt: u32, delay: Duration, now: Instant) {
+        // `Backoff` already, since the decision.
         self.changed(unit);
         if let Some(intensity) = &mut self.intensity
             && !intensity.allow(now)
@@ -1345,8 +1370,23 @@ impl Node {
     }
 
     fn restart_due_at(&mut self, unit: &Arc<Unit>, epoch: u32, now: Instant) {
-        if self.ending.is_none() && due_restart(unit, epoch, true, now) {
-            self.launch_at(unit, now);
+        if self.ending.is_some() {
+            return;
+        }
+        if !unit.depends_on.is_empty() {
+            if due_restart(&mut unit.record(), &unit.policy, epoch, true, now) {
+                self.launch_at(unit, now);
+            }
+            return;
+        }
+        // Nothing to wait for: the restart's count and the run's beginning
+        // under one look at the record.
+        let begun = {
+            let mut record = unit.record();
+            due_restart(&mut record, &unit.policy, epoch, true, now).then(|| begin_run(&mut record))
+        };
+        if let Some((epoch, restarts)) = begun {
+            self.start_run(unit, now, epoch, restarts);
         }
     }
 
@@ -1360,7 +1400,7 @@ impl Node {
                 let now = Instant::now();
                 for (unit, epoch) in set {
                     // A paused sibling waits for its resume, restarted by its own policy then.
-                    if due_restart(&unit, epoch, Arc::ptr_eq(&unit, &cause), now) {
+                    if due_restart(&mut unit.record(), &unit.policy, epoch, Arc::ptr_eq(&unit, &cause), now) {
                         self.launch_at(&unit, now);
                     }
                 }
@@ -1469,8 +1509,7 @@ fn group_body(group: &Unit) -> &GroupBody {
 /// is still in that backoff, and its restarts are not paused (if they are,
 /// it is held for the resume). If so, counts it: by the unit's policy
 /// (`by_policy`), or with a sibling's.
-fn due_restart(unit: &Unit, epoch: u32, by_policy: bool, now: Instant) -> bool {
-    let mut record = unit.record();
+fn due_restart(record: &mut Record, policy: &RestartPolicy, epoch: u32, by_policy: bool, now: Instant) -> bool {
     if record.epoch != epoch || record.state != UnitState::Backoff {
         return false;
     }
@@ -1479,10 +1518,21 @@ fn due_restart(unit: &Unit, epoch: u32, by_policy: bool, now: Instant) -> bool {
         return false;
     }
     if by_policy {
-        record.tracker.record_restart(&unit.policy, now);
+        record.tracker.record_restart(policy, now);
     }
     record.restarts_total += 1;
     true
+}
+
+/// Makes the unit's record ready for a new run: its epoch, `Starting`.
+/// Returns the run's epoch and the unit's restart count.
+fn begin_run(record: &mut Record) -> (u32, u32) {
+    record.epoch = record.epoch.wrapping_add(1);
+    record.state = UnitState::Starting;
+    record.stop = None;
+    record.ready = false;
+    record.clear_not_ready();
+    (record.epoch, record.tracker.restarts())
 }
 
 /// Drops a task's run, as far as its thread lets it.
