@@ -1370,11 +1370,16 @@ impl Node {
     }
 
     fn restart_due_at(&mut self, unit: &Arc<Unit>, epoch: u32, now: Instant) {
-        if self.ending.is_some() {
-            return;
+        if self.ending.is_none() {
+            self.restart_if_due(unit, epoch, true, now);
         }
+    }
+
+    /// Restarts `unit` if the restart it waits for in `Backoff` since `epoch`
+    /// is still due (see [`due_restart`]).
+    fn restart_if_due(&mut self, unit: &Arc<Unit>, epoch: u32, by_policy: bool, now: Instant) {
         if !unit.depends_on.is_empty() {
-            if due_restart(&mut unit.record(), &unit.policy, epoch, true, now) {
+            if due_restart(&mut unit.record(), &unit.policy, epoch, by_policy, now) {
                 self.launch_at(unit, now);
             }
             return;
@@ -1383,7 +1388,7 @@ impl Node {
         // under one look at the record.
         let begun = {
             let mut record = unit.record();
-            due_restart(&mut record, &unit.policy, epoch, true, now).then(|| begin_run(&mut record))
+            due_restart(&mut record, &unit.policy, epoch, by_policy, now).then(|| begin_run(&mut record))
         };
         if let Some((epoch, restarts)) = begun {
             self.start_run(unit, now, epoch, restarts);
@@ -1400,9 +1405,7 @@ impl Node {
                 let now = Instant::now();
                 for (unit, epoch) in set {
                     // A paused sibling waits for its resume, restarted by its own policy then.
-                    if due_restart(&mut unit.record(), &unit.policy, epoch, Arc::ptr_eq(&unit, &cause), now) {
-                        self.launch_at(&unit, now);
-                    }
+                    self.restart_if_due(&unit, epoch, Arc::ptr_eq(&unit, &cause), now);
                 }
             }
             Timer::Abort { unit, epoch } => {
