@@ -241,9 +241,18 @@ impl Waiters {
 /// How a run ended, as its report's look at the record found it.
 enum Ended {
     /// Asked to stop.
-    Stopped(Stop, RunEnd),
+    Stopped(Settled),
     /// By itself.
     Exited(Exit),
+}
+
+/// A stop that ended, as recorded.
+struct Settled {
+    /// Aborted or killed after its grace period.
+    forced: bool,
+    took: Duration,
+    /// Its own grace period's timer, if it had one.
+    abort_timer: Option<TimerKey>,
 }
 
 /// A run that ended by itself, and what its policy decided.
@@ -712,8 +721,8 @@ impl Node {
     }
 
     fn on_ended(&mut self, unit: &Arc<Unit>, epoch: u32, end: RunEnd) {
-        // One look at the record for the run's end and, if it ended by
-        // itself, the policy's decision.
+        // One look at the record for the run's end and what follows from
+        // it: the stop it answers, or the policy's decision.
         let (run, ended) = {
             let mut record = unit.record();
             if record.epoch != epoch || record.run.is_none() {
@@ -724,7 +733,7 @@ impl Node {
             record.clear_not_ready();
             let run = record.run.take();
             let ended = match record.stop.take() {
-                Some(stop) => Ended::Stopped(*stop, end),
+                Some(stop) => Ended::Stopped(settle_stop(&mut record, *stop, end)),
                 None => Ended::Exited(self.decide_exit(&mut record, unit, end)),
             };
             (run, ended)
@@ -732,30 +741,18 @@ impl Node {
         // Dropped out of the lock: a run's handle takes locks of its own.
         drop(run);
         match ended {
-            Ended::Stopped(stop, end) => self.finish_stop(unit, stop, end),
+            Ended::Stopped(settled) => self.finish_stop(unit, settled),
             Ended::Exited(exit) => self.on_exit(unit, exit),
         }
         self.advance();
     }
 
-    /// A run asked to stop has ended.
-    fn finish_stop(&mut self, unit: &Arc<Unit>, stop: Stop, end: RunEnd) {
-        if let Some(key) = stop.abort_timer {
+    /// A stop settled: its timer, its event, its report line.
+    fn finish_stop(&mut self, unit: &Arc<Unit>, settled: Settled) {
+        let Settled { forced, took, abort_timer } = settled;
+        if let Some(key) = abort_timer {
             // Its grace period no longer matters; the timer would hold the unit.
             self.timers.remove(key);
-        }
-        let (reason, forced) = match end {
-            RunEnd::Exited(reason) => (Some(reason), stop.aborted),
-            RunEnd::Stopped { reason, forced } => (Some(reason), forced),
-            RunEnd::Aborted => (None, true),
-        };
-        let took = stop.asked.elapsed();
-        {
-            let mut record = unit.record();
-            record.state = UnitState::Stopped;
-            if let Some(reason) = &reason {
-                record_stop(&mut record, reason);
-            }
         }
         self.changed(unit);
         self.shared.emit(unit, EventKind::Stopped { forced, took });
@@ -1525,6 +1522,20 @@ fn due_restart(record: &mut Record, policy: &RestartPolicy, epoch: u32, by_polic
     }
     record.restarts_total += 1;
     true
+}
+
+/// A run asked to stop has ended: records it `Stopped`, and how.
+fn settle_stop(record: &mut Record, stop: Stop, end: RunEnd) -> Settled {
+    let (reason, forced) = match end {
+        RunEnd::Exited(reason) => (Some(reason), stop.aborted),
+        RunEnd::Stopped { reason, forced } => (Some(reason), forced),
+        RunEnd::Aborted => (None, true),
+    };
+    record.state = UnitState::Stopped;
+    if let Some(reason) = &reason {
+        record_stop(record, reason);
+    }
+    Settled { forced, took: stop.asked.elapsed(), abort_timer: stop.abort_timer }
 }
 
 /// Makes the unit's record ready for a new run: its epoch, `Starting`.
