@@ -343,12 +343,17 @@ impl Node {
         }
     }
 
+    /// The group has ended and nothing it asked is still in flight.
+    fn run_is_over(&self) -> bool {
+        self.ending.is_some() && self.plan.is_none()
+    }
+
     /// Handles the messages just received, in order. Once the group's run
     /// is over, the rest are answered as the closed inbox answers them.
     fn on_received(&mut self) {
         let mut received = std::mem::take(&mut self.received);
         for msg in received.drain(..) {
-            if self.ending.is_some() && self.plan.is_none() {
+            if self.run_is_over() {
                 refuse(&self.group.path, msg);
                 continue;
             }
