@@ -589,3 +589,48 @@ async fn a_group_whose_units_become_ready_one_at_a_time_is_ready_in_linear_time(
     // Quadratic, this takes tens of seconds; linear, well under one.
     assert!(took < Duration::from_secs(5), "{UNITS} units took {took:?} to be ready");
 }
+
+/// A unit stopped and started again by hand while it waits is waiting more
+/// than once under its dependency: it still starts once, when that
+/// dependency becomes ready.
+#[tokio::test(start_paused = true)]
+async fn a_unit_stopped_and_started_while_it_waits_starts_once() {
+    let (open, gate) = tokio::sync::watch::channel(false);
+    let cache = TaskSpec::new("cache", move |ctx: Context| {
+        let mut gate = gate.clone();
+        async move {
+            let _ = gate.wait_for(|open| *open).await;
+            ctx.ready();
+            ctx.cancelled().await;
+        }
+    })
+    .readiness(Readiness::Notified);
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = runs.clone();
+    let api = TaskSpec::new("api", move |ctx: Context| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move { ctx.cancelled().await }
+    })
+    .depends_on(["cache"]);
+    let sup = Supervisor::builder().task(cache).task(api).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    until(&handle, "api", |status| status.state == UnitState::Waiting).await;
+    for _ in 0..3 {
+        handle.stop_unit("api").await.unwrap();
+        assert_eq!(handle.status("api").unwrap().state, UnitState::Stopped);
+        handle.start_unit("api").await.unwrap();
+        assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting);
+    }
+    open.send(true).unwrap();
+    ready(&handle, "api").await;
+    // On the paused clock, this returns once every task has run.
+    tokio::time::sleep(SEC).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "`api` started more than once");
+    let mut starts = 0;
+    while let Ok(event) = events.try_recv() {
+        starts += usize::from(event.unit == "api" && matches!(event.kind, EventKind::Started { .. }));
+    }
+    assert_eq!(starts, 1);
+    handle.shutdown().await;
+}
