@@ -220,6 +220,9 @@ pub(crate) struct Node {
     ready_cursor: usize,
     /// The units have been launched.
     launched: bool,
+    /// A unit was stopped while it waited: the table of waiting units may
+    /// hold stale entries, pruned as its lists grow.
+    stopped_while_waiting: bool,
 }
 
 /// The units waiting for one dependency: most often one, kept without a
@@ -230,12 +233,37 @@ enum Waiters {
 }
 
 impl Waiters {
-    fn push(&mut self, unit: Arc<Unit>) {
+    /// Adds `unit`; `prune`: some entries may be stale (see [`forget_stale`]).
+    fn push(&mut self, unit: Arc<Unit>, prune: bool) {
         match self {
-            Waiters::More(units) => units.push(unit),
             Waiters::One(first) => *self = Waiters::More(vec![first.clone(), unit]),
+            Waiters::More(units) => {
+                if prune && units.len() == units.capacity() {
+                    forget_stale(units);
+                }
+                units.push(unit);
+            }
         }
     }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        match self {
+            Waiters::One(_) => 1,
+            Waiters::More(units) => units.len(),
+        }
+    }
+}
+
+/// Keeps each unit that still waits, once. A unit stopped and started again
+/// while it waits is listed again each time: pruned whenever the list would
+/// grow, it stays at most twice as long as the units waiting, however often
+/// that happens, for the price of one pass per doubling (paid only once a
+/// unit was stopped while it waited: 10k units waiting for one pay
+/// nothing at their start).
+fn forget_stale(units: &mut Vec<Arc<Unit>>) {
+    let mut seen = foldhash::HashSet::default();
+    units.retain(|unit| unit.state() == UnitState::Waiting && seen.insert(address(unit)));
 }
 
 /// How a run ended, as its report's look at the record found it.
@@ -312,6 +340,7 @@ impl Node {
             unseen_changes: std::cell::Cell::new(true),
             ready_cursor: 0,
             launched: false,
+            stopped_while_waiting: false,
         };
         for unit in node.graph().order() {
             node.set_state(unit, UnitState::Starting);
@@ -598,8 +627,9 @@ impl Node {
 
     /// `unit` waits for the unit at address `blocker`.
     fn wait_for(&mut self, blocker: usize, unit: Arc<Unit>) {
+        let prune = self.stopped_while_waiting;
         match self.waiting.entry(blocker) {
-            Entry::Occupied(mut waiting) => waiting.get_mut().push(unit),
+            Entry::Occupied(mut waiting) => waiting.get_mut().push(unit, prune),
             Entry::Vacant(entry) => {
                 entry.insert(Waiters::One(unit));
             }
@@ -1077,6 +1107,8 @@ impl Node {
         let Some(run) = &record.run else {
             return match record.state {
                 UnitState::Backoff | UnitState::Waiting | UnitState::Starting => {
+                    // Its entry among the waiting is stale from now on.
+                    self.stopped_while_waiting |= record.state == UnitState::Waiting;
                     record.state = UnitState::Stopped;
                     // Whatever was scheduled for it no longer applies.
                     record.epoch = record.epoch.wrapping_add(1);
@@ -1583,5 +1615,45 @@ fn record_stop(record: &mut Record, reason: &ExitReason) {
         record_exit(record, reason);
     } else {
         record.last_exit = LastExit::of(reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Context, TaskSpec};
+
+    fn waiting_unit(name: &str) -> Arc<Unit> {
+        let spec = TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await });
+        let unit = build::unit("", Spec::from(spec), false);
+        unit.record().state = UnitState::Waiting;
+        unit
+    }
+
+    #[test]
+    fn a_unit_listed_again_and_again_does_not_grow_its_waiters() {
+        let (again, other) = (waiting_unit("again"), waiting_unit("other"));
+        let mut waiters = Waiters::One(other.clone());
+        for _ in 0..1000 {
+            waiters.push(again.clone(), true);
+        }
+        assert!(waiters.len() <= 4, "{} entries for two waiting units", waiters.len());
+        // A unit that no longer waits goes at the next pruning.
+        other.record().state = UnitState::Stopped;
+        for _ in 0..10 {
+            waiters.push(again.clone(), true);
+        }
+        let Waiters::More(units) = &waiters else { panic!("a list") };
+        assert!(units.iter().all(|unit| Arc::ptr_eq(unit, &again)));
+    }
+
+    #[test]
+    fn many_units_waiting_for_one_are_all_kept() {
+        let units: Vec<_> = (0..100).map(|index| waiting_unit(&format!("u{index}"))).collect();
+        let mut waiters = Waiters::One(units[0].clone());
+        for unit in &units[1..] {
+            waiters.push(unit.clone(), true);
+        }
+        assert_eq!(waiters.len(), 100);
     }
 }
