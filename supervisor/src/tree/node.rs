@@ -756,6 +756,10 @@ impl Node {
     }
 
     fn on_ended(&mut self, unit: &Arc<Unit>, epoch: u32, end: RunEnd) {
+        // One clock read for the run's end and what follows it: the stop's
+        // length, the policy's decision, the next run's start or the next
+        // stop a plan asks for.
+        let now = Instant::now();
         // One look at the record for the run's end and what follows from
         // it: the stop it answers, or the policy's decision.
         let (run, ended) = {
@@ -768,8 +772,8 @@ impl Node {
             record.clear_not_ready();
             let run = record.run.take();
             let ended = match record.stop.take() {
-                Some(stop) => Ended::Stopped(settle_stop(&mut record, *stop, end)),
-                None => Ended::Exited(self.decide_exit(&mut record, unit, end)),
+                Some(stop) => Ended::Stopped(settle_stop(&mut record, *stop, end, now)),
+                None => Ended::Exited(self.decide_exit(&mut record, unit, end, now)),
             };
             (run, ended)
         };
@@ -779,7 +783,7 @@ impl Node {
             Ended::Stopped(settled) => self.finish_stop(unit, settled),
             Ended::Exited(exit) => self.on_exit(unit, exit),
         }
-        self.advance();
+        self.advance_at(Some(now));
     }
 
     /// A stop settled: its timer, its event, its report line.
@@ -797,15 +801,12 @@ impl Node {
 
     /// A run ended by itself: records how, and what its policy decides
     /// (nothing while the group ends). A restart makes it `Backoff` at once.
-    fn decide_exit(&mut self, record: &mut Record, unit: &Unit, end: RunEnd) -> Exit {
+    fn decide_exit(&mut self, record: &mut Record, unit: &Unit, end: RunEnd, now: Instant) -> Exit {
         let reason = match end {
             RunEnd::Exited(reason) | RunEnd::Stopped { reason, .. } => reason,
             RunEnd::Aborted => ExitReason::Error("the run was dropped before it ended".to_owned()),
         };
         let succeeded = reason.is_success();
-        // One clock read for the run's end and, on the restart path, the
-        // next run's start.
-        let now = Instant::now();
         let ending = self.ending.is_some();
         let random = if ending { 0.0 } else { self.rng.f64() };
         record_exit(record, &reason);
@@ -976,6 +977,11 @@ impl Node {
     /// Moves the plan on: once every unit of a batch has stopped, asks the
     /// next batch; once none is left, does what follows.
     fn advance(&mut self) {
+        self.advance_at(None);
+    }
+
+    /// Like `advance`, with the time already read by the caller, if it was.
+    fn advance_at(&mut self, now: Option<Instant>) {
         loop {
             let Some(plan) = &mut self.plan else { return };
             if !plan.in_flight.is_empty() {
@@ -1000,7 +1006,7 @@ impl Node {
             };
             plan.in_flight.reserve(batch.len());
             // One clock read for the batch: its units are asked together.
-            let now = Instant::now();
+            let now = now.unwrap_or_else(Instant::now);
             let mut shortest_grace: Option<Duration> = None;
             for unit in batch {
                 match self.ask_stop(&unit, now, Grace::Plan) {
@@ -1562,7 +1568,7 @@ fn due_restart(record: &mut Record, policy: &RestartPolicy, epoch: u32, by_polic
 }
 
 /// A run asked to stop has ended: records it `Stopped`, and how.
-fn settle_stop(record: &mut Record, stop: Stop, end: RunEnd) -> Settled {
+fn settle_stop(record: &mut Record, stop: Stop, end: RunEnd, now: Instant) -> Settled {
     let (reason, forced) = match end {
         RunEnd::Exited(reason) => (Some(reason), stop.aborted),
         RunEnd::Stopped { reason, forced } => (Some(reason), forced),
@@ -1572,7 +1578,7 @@ fn settle_stop(record: &mut Record, stop: Stop, end: RunEnd) -> Settled {
     if let Some(reason) = &reason {
         record_stop(record, reason);
     }
-    Settled { forced, took: stop.asked.elapsed(), abort_timer: stop.abort_timer }
+    Settled { forced, took: now.saturating_duration_since(stop.asked), abort_timer: stop.abort_timer }
 }
 
 /// Makes the unit's record ready for a new run: its epoch, `Starting`.
@@ -1597,7 +1603,7 @@ fn abort(record: &mut Record) {
 }
 
 fn report_line(unit: &Unit, outcome: StopOutcome, took: Duration) -> UnitReport {
-    UnitReport { name: unit.path.to_string(), kind: unit.kind(), state: unit.state(), outcome, took }
+    UnitReport { name: String::from(&*unit.path), kind: unit.kind(), state: unit.state(), outcome, took }
 }
 
 fn record_exit(record: &mut Record, reason: &ExitReason) {
