@@ -130,7 +130,7 @@ impl SupervisorHandle {
     /// ```
     #[must_use]
     pub fn status(&self, name: &str) -> Option<UnitStatus> {
-        self.lookup(name).ok().map(|(_, unit)| unit.status())
+        self.lookup(name).ok().map(|(_, unit)| unit.status(&self.shared.clock))
     }
 
     /// Snapshots of every unit and group, depth first in registration order
@@ -153,7 +153,7 @@ impl SupervisorHandle {
     #[must_use]
     pub fn statuses(&self) -> Vec<UnitStatus> {
         let mut statuses = Vec::new();
-        paths::walk(&self.shared.root, &mut |unit| statuses.push(unit.status()));
+        paths::walk(&self.shared.root, &mut |unit| statuses.push(unit.status(&self.shared.clock)));
         statuses
     }
 
@@ -684,7 +684,7 @@ impl SupervisorHandle {
                         // the wait goes on with that one.
                         return Some(Ok(Looked::Replaced(unit)));
                     }
-                    let status = unit.status();
+                    let status = unit.status(&self.shared.clock);
                     if reached(&status) {
                         return Some(Ok(Looked::Reached(status)));
                     }

@@ -3,6 +3,7 @@
 
 pub(crate) mod batches;
 pub(crate) mod build;
+pub(crate) mod clock;
 pub(crate) mod graph;
 pub(crate) mod intensity;
 pub(crate) mod launch;

@@ -717,7 +717,6 @@ impl Node {
                     record.state = UnitState::Running;
                     record.ready = ready;
                     record.pid = pid.and_then(NonZeroU32::new);
-                    record.last_start = Some(self.shared.clock.at(now));
                     record.run_started = Some(now);
                     record.run = Some(handle);
                 }

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
@@ -14,31 +14,8 @@ use crate::UnitState;
 use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
 use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
+use crate::tree::clock::Clock;
 use crate::tree::unit::{Unit, address};
-
-/// Wall-clock time that follows the runtime's clock from the moment the
-/// supervisor was built, so that timestamps move with
-/// `tokio::time::pause()` and `advance()` in tests, and never backwards.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Clock {
-    wall: SystemTime,
-    mono: Instant,
-}
-
-impl Clock {
-    pub(crate) fn new() -> Self {
-        Clock { wall: SystemTime::now(), mono: Instant::now() }
-    }
-
-    pub(crate) fn now(&self) -> SystemTime {
-        self.at(Instant::now())
-    }
-
-    /// The wall-clock time of `instant`, read from the runtime's clock.
-    pub(crate) fn at(&self, instant: Instant) -> SystemTime {
-        self.wall + instant.saturating_duration_since(self.mono)
-    }
-}
 
 /// Wakes the callers of `wait_state`/`wait_ready` when the unit each waits
 /// on changes, and costs one atomic load per change of a unit nobody waits

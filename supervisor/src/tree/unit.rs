@@ -10,7 +10,7 @@
 use std::num::NonZeroU32;
 use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
@@ -24,6 +24,7 @@ use crate::spec::group::IntensityLimit;
 use crate::spec::policy::RestartTracker;
 use crate::spec::probe::Watching;
 use crate::spec::{Spec, UnitOptions};
+use crate::tree::clock::Clock;
 use crate::tree::members::Members;
 use crate::tree::timers::TimerKey;
 use crate::{Error, ExitReason, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
@@ -78,7 +79,7 @@ pub(crate) struct Record {
     /// Restarts its policy performed since it was (re)started by hand.
     pub(crate) tracker: RestartTracker,
     pub(crate) restarts_total: u64,
-    pub(crate) last_start: Option<SystemTime>,
+    /// When its last run started (its wall-clock time follows from it).
     pub(crate) run_started: Option<Instant>,
     pub(crate) last_exit: Option<LastExit>,
     /// Boxed rather than a `String`: a word less in every unit.
@@ -211,7 +212,6 @@ impl Unit {
                 pid: None,
                 tracker: RestartTracker::new(),
                 restarts_total: 0,
-                last_start: None,
                 run_started: None,
                 last_exit: None,
                 last_error: None,
@@ -258,7 +258,8 @@ impl Unit {
         self.record().state
     }
 
-    pub(crate) fn status(&self) -> UnitStatus {
+    /// Its status; `clock` gives the wall-clock time of its last start.
+    pub(crate) fn status(&self, clock: &Clock) -> UnitStatus {
         let record = self.record();
         let running = matches!(record.state, UnitState::Running | UnitState::Stopping);
         UnitStatus {
@@ -273,7 +274,7 @@ impl Unit {
             ready: record.ready,
             not_ready: (!record.ready).then(|| record.not_ready_reason()).flatten(),
             status_text: record.notes.as_ref().and_then(|notes| notes.status_text.as_deref()).map(String::from),
-            last_start: record.last_start,
+            last_start: record.run_started.map(|at| clock.at(at)),
             uptime: record.run_started.filter(|_| running).map(|at| at.elapsed()),
             exit_code: record.last_exit.and_then(|exit| match exit {
                 LastExit::Code(code) => Some(code),
@@ -445,6 +446,6 @@ mod tests {
     #[test]
     fn a_unit_stays_small() {
         let size = std::mem::size_of::<Unit>();
-        assert!(size <= 288, "a unit grew to {size} bytes");
+        assert!(size <= 272, "a unit grew to {size} bytes");
     }
 }
