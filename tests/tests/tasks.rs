@@ -590,6 +590,23 @@ async fn status_json_has_the_documented_shape() {
     handle.shutdown().await;
 }
 
+#[tokio::test(start_paused = true)]
+async fn last_start_moves_with_each_run_and_stays_once_stopped() {
+    let handle = Supervisor::builder().task(idle("ticker")).build().unwrap().start();
+    wait_for(&handle, "ticker", UnitState::Running).await;
+    let first = handle.status("ticker").unwrap().last_start.expect("a start");
+    tokio::time::advance(30 * SEC).await;
+    handle.restart("ticker").await.unwrap();
+    wait_for(&handle, "ticker", UnitState::Running).await;
+    let second = handle.status("ticker").unwrap().last_start.expect("a start");
+    assert_eq!(second.duration_since(first).unwrap(), 30 * SEC, "the restart's own time, on the test's clock");
+    handle.stop_unit("ticker").await.unwrap();
+    tokio::time::advance(30 * SEC).await;
+    let stopped = handle.status("ticker").unwrap();
+    assert_eq!((stopped.state, stopped.last_start, stopped.uptime), (UnitState::Stopped, Some(second), None));
+    handle.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_units() {
     let names: Vec<String> = (0..2000).map(|i| format!("unit-{i:04}")).collect();
