@@ -356,6 +356,31 @@ async fn control_calls_work_on_groups() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_report_lists_the_units_of_a_group_that_was_not_running() {
+    let inner = GroupSpec::new("cache").task(idle("redis"));
+    let storage = GroupSpec::new("storage").task(idle("db")).group(inner).task(idle("backup"));
+    let handle = Supervisor::builder().task(idle("api")).group(storage).build().unwrap().start();
+    handle.wait_ready("storage").await.unwrap();
+    handle.stop_unit("storage").await.unwrap();
+    let report = handle.shutdown().await;
+    let lines: Vec<_> = report.units.iter().map(|line| (line.name.as_str(), line.outcome, line.state)).collect();
+    let at_rest = |name| (name, StopOutcome::NotRunning, UnitState::Stopped);
+    // As the group's own stop would have listed them: newest first, a
+    // group's units before it.
+    assert_eq!(
+        lines,
+        [
+            at_rest("storage/backup"),
+            at_rest("storage/cache/redis"),
+            at_rest("storage/cache"),
+            at_rest("storage/db"),
+            at_rest("storage"),
+            ("api", StopOutcome::Graceful, UnitState::Stopped),
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn units_added_at_run_time_are_like_the_others() {
     let handle = Supervisor::builder().group(GroupSpec::new("jobs")).build().unwrap().start();
     handle.add(idle("job-1")).await.unwrap();

@@ -1019,7 +1019,10 @@ impl Node {
                         }
                         self.take_deferred_end(&unit);
                     }
-                    Asked::Done(outcome) => self.stopped(&unit, outcome, Duration::ZERO),
+                    Asked::Done(outcome) => {
+                        self.report_units_at_rest(&unit);
+                        self.stopped(&unit, outcome, Duration::ZERO);
+                    }
                 }
             }
             if let Some(grace) = shortest_grace {
@@ -1151,10 +1154,45 @@ impl Node {
         Asked::InFlight
     }
 
+    /// `unit`, found not running by the shutdown, is a group: its units
+    /// stopped with it earlier, and no owner of theirs is left to report
+    /// them. They are reported here as the group's own stop would have
+    /// listed them: the newest first, a group's units before it.
+    fn report_units_at_rest(&self, unit: &Unit) {
+        let Some(group) = unit.group() else { return };
+        if self.ending.is_none() || !self.shared.is_shutting_down() {
+            return;
+        }
+        for member in group.units().iter().rev() {
+            self.report_units_at_rest(member);
+            self.report_stop(member, StopOutcome::NotRunning, Duration::ZERO);
+        }
+    }
+
+    /// Adds `unit`'s line to the shutdown's report, unless it has one: a
+    /// group's unit may have stopped with its group during the shutdown
+    /// (its group's owner listed it) or before (the parent lists it).
+    fn report_stop(&self, unit: &Unit, outcome: StopOutcome, took: Duration) {
+        let state = {
+            let mut record = unit.record();
+            if std::mem::replace(&mut record.reported, true) {
+                return;
+            }
+            record.state
+        };
+        self.shared.report_line(UnitReport {
+            name: String::from(&*unit.path),
+            kind: unit.kind(),
+            state,
+            outcome,
+            took,
+        });
+    }
+
     /// A stop of `unit` is complete: its report line, its waiters, its plan.
     fn stopped(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
         if self.ending.is_some() && self.shared.is_shutting_down() {
-            self.shared.report_line(report_line(unit, outcome, took));
+            self.report_stop(unit, outcome, took);
         }
         if let Some(plan) = &mut self.plan {
             plan.in_flight.remove(unit);
@@ -1399,7 +1437,7 @@ impl Node {
         if let Some(group) = unit.group() {
             wake_units_of(&self.shared.changes, group);
         }
-        report_line(unit, outcome, took)
+        UnitReport { name: String::from(&*unit.path), kind: unit.kind(), state: unit.state(), outcome, took }
     }
 
     /// A unit's restart delay is over: it runs again, unless it was
@@ -1599,10 +1637,6 @@ fn abort(record: &mut Record) {
     if let Some(abort) = record.run.as_ref().and_then(|run| run.abort.as_ref()) {
         abort.abort();
     }
-}
-
-fn report_line(unit: &Unit, outcome: StopOutcome, took: Duration) -> UnitReport {
-    UnitReport { name: String::from(&*unit.path), kind: unit.kind(), state: unit.state(), outcome, took }
 }
 
 fn record_exit(record: &mut Record, reason: &ExitReason) {

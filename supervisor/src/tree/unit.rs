@@ -98,6 +98,8 @@ pub(crate) struct Record {
     pub(crate) paused: bool,
     /// A restart came due while paused.
     pub(crate) held: bool,
+    /// Its line is in the shutdown's report: a unit is listed once.
+    pub(crate) reported: bool,
 }
 
 /// A unit's record's rarer parts.
@@ -221,6 +223,7 @@ impl Unit {
                 notes: None,
                 paused: false,
                 held: false,
+                reported: false,
             }),
         }
     }
