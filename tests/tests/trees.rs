@@ -380,6 +380,83 @@ async fn the_report_lists_the_units_of_a_group_that_was_not_running() {
     );
 }
 
+/// Takes `stall` to stop once asked; counts its runs.
+fn slow_to_stop(name: &str, stall: Duration, runs: &Arc<AtomicU32>) -> TaskSpec {
+    let runs = runs.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async move {
+            ctx.cancelled().await;
+            tokio::time::sleep(stall).await;
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_unit_removed_while_a_strategy_stops_it_is_not_started_again() {
+    let fail = Arc::new(tokio::sync::Notify::new());
+    let failing = {
+        let fail = fail.clone();
+        TaskSpec::new("a", move |ctx: Context| {
+            let fail = fail.clone();
+            async move {
+                tokio::select! {
+                    () = fail.notified() => Err("boom"),
+                    () = ctx.cancelled() => Ok(()),
+                }
+            }
+        })
+        .restart(no_delay())
+    };
+    let b_runs = Arc::new(AtomicU32::new(0));
+    let group = GroupSpec::new("g").strategy(Strategy::OneForAll).task(failing).task(slow_to_stop("b", SEC, &b_runs));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    handle.wait_ready("g").await.unwrap();
+    // The removal's stop of `b` is under way when `a` fails, so that the
+    // strategy finds `b` stopping and waits for it too.
+    let removal = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.remove("g/b").await }
+    });
+    handle.wait_state("g/b", UnitState::Stopping).await.unwrap();
+    fail.notify_one();
+    let report = removal.await.unwrap().expect("b is removed");
+    assert_eq!(report.outcome, StopOutcome::Graceful);
+    let a = handle.wait_status("g/a", |a| a.running && a.restart_count == 1).await.unwrap();
+    assert_eq!(a.state, UnitState::Running, "the strategy restarted `a`");
+    tokio::time::sleep(10 * SEC).await;
+    assert!(handle.status("g/b").is_none(), "b stays removed");
+    assert_eq!(b_runs.load(Ordering::SeqCst), 1, "the strategy did not start the removed unit again");
+    let report = handle.shutdown().await;
+    assert!(report.units.iter().all(|line| line.name != "g/b"), "{report:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dependent_removed_during_a_restart_of_what_it_needs_is_not_started_again() {
+    let api_runs = Arc::new(AtomicU32::new(0));
+    let handle = Supervisor::builder()
+        .task(idle("db"))
+        .task(slow_to_stop("api", SEC, &api_runs).depends_on(["db"]))
+        .build()
+        .unwrap()
+        .start();
+    handle.wait_ready("api").await.unwrap();
+    let removal = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.remove("api").await }
+    });
+    handle.wait_state("api", UnitState::Stopping).await.unwrap();
+    // The restart stops `api` first (it is stopping already), then `db`,
+    // then starts them again: `api` is gone by then.
+    handle.restart("db").await.unwrap();
+    removal.await.unwrap().expect("api is removed");
+    handle.wait_ready("db").await.unwrap();
+    tokio::time::sleep(10 * SEC).await;
+    assert!(handle.status("api").is_none(), "api stays removed");
+    assert_eq!(api_runs.load(Ordering::SeqCst), 1, "the restart did not start the removed unit again");
+    handle.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn units_added_at_run_time_are_like_the_others() {
     let handle = Supervisor::builder().group(GroupSpec::new("jobs")).build().unwrap().start();

@@ -1087,7 +1087,8 @@ impl Node {
     /// for its restart delay; then they all start again.
     fn schedule_regroup(&mut self, cause: Arc<Unit>, set: Vec<Arc<Unit>>, delay: Duration) {
         let mut waiting = Vec::with_capacity(set.len());
-        for unit in set {
+        // A unit removed while the strategy stopped it is gone for good.
+        for unit in set.into_iter().filter(|unit| self.is_member(unit)) {
             let mut record = unit.record();
             let takes_part = if Arc::ptr_eq(&unit, &cause) {
                 record.state == UnitState::Backoff
@@ -1331,7 +1332,8 @@ impl Node {
         let Some(first) = units.first() else { return Ok(()) };
         self.start_by_hand(first, "restart")?;
         for unit in &units[1..] {
-            if !unit.state().is_active() {
+            // A dependent removed meanwhile is gone for good.
+            if !unit.state().is_active() && self.is_member(unit) {
                 self.launch(unit);
             }
         }
