@@ -1,0 +1,256 @@
+//! A storm of control calls from several callers at once, racing units
+//! that crash, strategies that regroup siblings, dependencies, units added
+//! and removed at run time, and finally the shutdown. Whatever the
+//! interleaving, every call is answered, nothing panics, the shutdown
+//! reports each unit once, and no run outlives it.
+//!
+//! The callers' choices come from seeded generators, so a failure names the
+//! seed that reproduces the same choices (the interleaving still varies).
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use supervisor::{
+    Context, Error, GroupSpec, MaxRestarts, Readiness, RestartPolicy, Strategy, Supervisor, SupervisorHandle, TaskSpec,
+    UnitState,
+};
+
+/// Longer than any call takes when nothing hangs, by far.
+const ANSWER_WITHIN: Duration = Duration::from_secs(20);
+const CALLERS: u64 = 4;
+const CALLS_EACH: usize = 2000;
+
+/// Counts the runs whose future is alive.
+#[derive(Clone, Default)]
+struct Live(Arc<AtomicI64>);
+
+struct Alive(Live);
+
+impl Live {
+    fn enter(&self) -> Alive {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Alive(self.clone())
+    }
+
+    fn count(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn quick_restarts() -> RestartPolicy {
+    RestartPolicy::new().delay(Duration::from_millis(1)).max_restarts(MaxRestarts::Unlimited)
+}
+
+/// Runs until asked to stop.
+fn idle(name: &str, live: &Live) -> TaskSpec {
+    let live = live.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        let alive = live.enter();
+        async move {
+            let _alive = alive;
+            ctx.cancelled().await;
+        }
+    })
+    .restart(quick_restarts())
+}
+
+/// Fails after a few milliseconds, again and again.
+fn crashy(name: &str, live: &Live) -> TaskSpec {
+    let live = live.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        let alive = live.enter();
+        async move {
+            let _alive = alive;
+            let lasts = Duration::from_millis(2 + u64::from(ctx.restart_count() % 5));
+            tokio::select! {
+                () = tokio::time::sleep(lasts) => Err::<(), _>("crashed"),
+                () = ctx.cancelled() => Ok(()),
+            }
+        }
+    })
+    .restart(quick_restarts())
+}
+
+/// Takes a while to stop once asked.
+fn slow_to_stop(name: &str, live: &Live) -> TaskSpec {
+    let live = live.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        let alive = live.enter();
+        async move {
+            let _alive = alive;
+            ctx.cancelled().await;
+            tokio::time::sleep(Duration::from_millis(15)).await;
+        }
+    })
+    .restart(quick_restarts())
+}
+
+/// Ready a moment after it starts.
+fn ready_later(name: &str, live: &Live) -> TaskSpec {
+    let live = live.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        let alive = live.enter();
+        async move {
+            let _alive = alive;
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            ctx.ready();
+            ctx.cancelled().await;
+        }
+    })
+    .readiness(Readiness::Notified)
+    .restart(quick_restarts())
+}
+
+fn tree(live: &Live) -> Supervisor {
+    Supervisor::builder()
+        .group(
+            GroupSpec::new("all")
+                .strategy(Strategy::OneForAll)
+                .restart(quick_restarts())
+                .task(ready_later("a", live))
+                .task(idle("b", live).depends_on(["a"]))
+                .task(crashy("c", live))
+                .task(slow_to_stop("d", live)),
+        )
+        .group(
+            GroupSpec::new("rest")
+                .strategy(Strategy::RestForOne)
+                .restart(quick_restarts())
+                .task(idle("x", live))
+                .task(crashy("y", live).depends_on(["x"]))
+                .task(slow_to_stop("z", live)),
+        )
+        .task(crashy("r1", live))
+        .task(slow_to_stop("r2", live).depends_on(["rest"]))
+        .task(ready_later("r3", live))
+        .build()
+        .expect("a valid tree")
+}
+
+const REGISTERED: [&str; 12] =
+    ["all", "all/a", "all/b", "all/c", "all/d", "rest", "rest/x", "rest/y", "rest/z", "r1", "r2", "r3"];
+
+/// The errors a call may meet while others change the tree under it.
+fn expected(error: &Error) -> bool {
+    matches!(
+        error,
+        Error::UnknownUnit { .. }
+            | Error::DuplicateName { .. }
+            | Error::GroupNotRunning { .. }
+            | Error::HasDependents { .. }
+            | Error::ShuttingDown { .. }
+            | Error::WrongKind { .. }
+    )
+}
+
+/// The units the callers added, which any of them may act on.
+#[derive(Clone, Default)]
+struct Added(Arc<Mutex<Vec<String>>>);
+
+impl Added {
+    fn push(&self, name: String) {
+        self.0.lock().unwrap().push(name);
+    }
+
+    fn pick(&self, rng: &mut fastrand::Rng) -> Option<String> {
+        let added = self.0.lock().unwrap();
+        (!added.is_empty()).then(|| added[rng.usize(..added.len())].clone())
+    }
+
+    fn take(&self, rng: &mut fastrand::Rng) -> Option<String> {
+        let mut added = self.0.lock().unwrap();
+        let len = added.len();
+        (len > 0).then(|| added.swap_remove(rng.usize(..len)))
+    }
+}
+
+/// One caller: `CALLS_EACH` calls chosen by the generator seeded `seed`,
+/// on registered units and on units any caller added.
+async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -> Result<(), String> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for call in 0..CALLS_EACH {
+        let picked = if rng.u8(..4) == 0 { added.pick(&mut rng) } else { None };
+        let unit = picked.unwrap_or_else(|| REGISTERED[rng.usize(..REGISTERED.len())].to_owned());
+        let unit = unit.as_str();
+        let what = rng.u8(..10);
+        let answered = tokio::time::timeout(ANSWER_WITHIN, async {
+            let outcome = match what {
+                0 => handle.stop_unit(unit).await,
+                1 => handle.start_unit(unit).await,
+                2 => handle.restart(unit).await,
+                3 => handle.pause_restarts(unit).await,
+                4 => handle.resume_restarts(unit).await,
+                5 | 6 => {
+                    let name = format!("dyn-{seed}-{call}");
+                    let spec = if rng.bool() { crashy(&name, &live) } else { idle(&name, &live) };
+                    let into_group = rng.bool();
+                    let outcome = if into_group { handle.add_to("rest", spec).await } else { handle.add(spec).await };
+                    if outcome.is_ok() {
+                        added.push(if into_group { format!("rest/{name}") } else { name });
+                    }
+                    outcome
+                }
+                7 => match added.take(&mut rng) {
+                    Some(name) => handle.remove(&name).await.map(drop),
+                    None => Ok(()),
+                },
+                8 => {
+                    let wait = handle.wait_state(unit, UnitState::Running);
+                    // A wait may outlast this short look: that is not an error.
+                    let _ = tokio::time::timeout(Duration::from_millis(5), wait).await;
+                    Ok(())
+                }
+                _ => {
+                    let statuses = handle.statuses();
+                    assert!(statuses.len() >= REGISTERED.len(), "every registered unit is listed");
+                    Ok(())
+                }
+            };
+            outcome.map_err(|error| (what, error))
+        })
+        .await;
+        match answered {
+            Err(_) => return Err(format!("seed {seed}, call {call} ({what} on `{unit}`) got no answer")),
+            Ok(Err((what, error))) if !expected(&error) => {
+                return Err(format!("seed {seed}, call {call} ({what} on `{unit}`): unexpected error {error}"));
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_control_calls_is_answered_and_ends_in_a_clean_shutdown() {
+    let live = Live::default();
+    let handle = tree(&live).start();
+    handle.wait_ready("r3").await.expect("the tree starts");
+    let added = Added::default();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|seed| tokio::spawn(caller(handle.clone(), live.clone(), added.clone(), 1000 + seed)))
+        .collect();
+    for caller in callers {
+        caller.await.expect("no caller panics").unwrap_or_else(|problem| panic!("{problem}"));
+    }
+
+    let report = tokio::time::timeout(ANSWER_WITHIN, handle.shutdown()).await.expect("the shutdown ends");
+    let mut names: Vec<&str> = report.units.iter().map(|line| line.name.as_str()).collect();
+    names.sort_unstable();
+    let twice: Vec<_> =
+        report.units.iter().filter(|line| names.iter().filter(|name| **name == line.name).count() > 1).collect();
+    assert!(twice.is_empty(), "each unit is reported once: {twice:#?}");
+    for registered in REGISTERED {
+        assert!(names.contains(&registered), "`{registered}` is in the report");
+    }
+    for status in handle.statuses() {
+        assert!(!status.running, "nothing runs after the shutdown: {status:?}");
+    }
+    assert_eq!(live.count(), 0, "every run's future was dropped by the end of the shutdown");
+}
