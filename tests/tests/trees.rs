@@ -457,6 +457,69 @@ async fn a_dependent_removed_during_a_restart_of_what_it_needs_is_not_started_ag
     handle.shutdown().await;
 }
 
+/// Idle until asked to stop, then takes a second; counts the runs alive.
+fn slow_job(alive: &Arc<AtomicU32>) -> TaskSpec {
+    struct Alive(Arc<AtomicU32>);
+    impl Drop for Alive {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let alive = alive.clone();
+    TaskSpec::new("job", move |ctx: Context| {
+        alive.fetch_add(1, Ordering::SeqCst);
+        let guard = Alive(alive.clone());
+        async move {
+            let _guard = guard;
+            ctx.cancelled().await;
+            tokio::time::sleep(SEC).await;
+        }
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_removal_after_a_restart_by_hand_stops_the_new_run_too() {
+    let alive = Arc::new(AtomicU32::new(0));
+    let handle = Supervisor::builder().task(slow_job(&alive)).build().unwrap().start();
+    handle.wait_state("job", UnitState::Running).await.unwrap();
+    let restart = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.restart("job").await }
+    });
+    handle.wait_state("job", UnitState::Stopping).await.unwrap();
+    let removal = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.remove("job").await }
+    });
+    restart.await.unwrap().expect("the restart, first, is done");
+    removal.await.unwrap().expect("then the removal");
+    assert!(handle.status("job").is_none());
+    assert_eq!(alive.load(Ordering::SeqCst), 0, "the run the restart started was stopped by the removal");
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_after_a_removal_finds_the_unit_gone() {
+    let alive = Arc::new(AtomicU32::new(0));
+    let handle = Supervisor::builder().task(slow_job(&alive)).build().unwrap().start();
+    handle.wait_state("job", UnitState::Running).await.unwrap();
+    let removal = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.remove("job").await }
+    });
+    handle.wait_state("job", UnitState::Stopping).await.unwrap();
+    let start = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.restart("job").await }
+    });
+    removal.await.unwrap().expect("the removal, first, is done");
+    let started = start.await.unwrap();
+    assert!(matches!(started, Err(Error::UnknownUnit { .. })), "{started:?}");
+    assert!(handle.status("job").is_none());
+    assert_eq!(alive.load(Ordering::SeqCst), 0, "nothing runs for a removed unit");
+    handle.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn units_added_at_run_time_are_like_the_others() {
     let handle = Supervisor::builder().group(GroupSpec::new("jobs")).build().unwrap().start();

@@ -1209,15 +1209,34 @@ impl Node {
         }
     }
 
-    /// Carries on a control call that waited for its unit's stop.
+    /// Carries on a control call that waited for its unit's stop. The calls
+    /// that waited for one stop go on in the order they came, each from
+    /// where the one before left the unit: a stop or a removal after a
+    /// start stops the new run first; a start after a removal finds the
+    /// unit gone.
     fn resume(&mut self, unit: Arc<Unit>, wants: Wants, outcome: StopOutcome, took: Duration) {
+        if !self.is_member(&unit) {
+            let error = self.unknown(&unit);
+            match wants {
+                Wants::Stop(reply) | Wants::Start(reply) => {
+                    let _ = reply.send(Err(error));
+                }
+                Wants::Remove(reply) => {
+                    let _ = reply.send(Err(error));
+                }
+            }
+            return;
+        }
+        let restarted = unit.state().is_active();
         match wants {
+            Wants::Stop(reply) if restarted => self.on_control(unit, Op::Stop, reply),
             Wants::Stop(reply) => {
                 let _ = reply.send(Ok(()));
             }
             Wants::Start(reply) => {
                 let _ = reply.send(self.start_by_hand(&unit, "start"));
             }
+            Wants::Remove(reply) if restarted => self.on_remove(unit, reply),
             Wants::Remove(reply) => {
                 let _ = reply.send(Ok(self.forget(&unit, outcome, took)));
             }
