@@ -380,6 +380,24 @@ async fn the_report_lists_the_units_of_a_group_that_was_not_running() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_report_lists_the_units_a_group_stopped_before_the_shutdown_began() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let group = GroupSpec::new("g").task(slow_to_stop("a", SEC, &runs)).task(idle("b"));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    handle.wait_ready("g").await.unwrap();
+    // `b` stops first, before the shutdown; `a` takes a second, after it.
+    let stop = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("g").await }
+    });
+    handle.wait_state("g/b", UnitState::Stopped).await.unwrap();
+    let report = handle.shutdown().await;
+    stop.await.unwrap().unwrap();
+    let lines: Vec<_> = report.units.iter().map(|line| (line.name.as_str(), line.outcome)).collect();
+    assert_eq!(lines, [("g/a", StopOutcome::Graceful), ("g/b", StopOutcome::NotRunning), ("g", StopOutcome::Graceful)]);
+}
+
 /// Takes `stall` to stop once asked; counts its runs.
 fn slow_to_stop(name: &str, stall: Duration, runs: &Arc<AtomicU32>) -> TaskSpec {
     let runs = runs.clone();

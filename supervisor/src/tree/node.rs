@@ -1019,10 +1019,7 @@ impl Node {
                         }
                         self.take_deferred_end(&unit);
                     }
-                    Asked::Done(outcome) => {
-                        self.report_units_at_rest(&unit);
-                        self.stopped(&unit, outcome, Duration::ZERO);
-                    }
+                    Asked::Done(outcome) => self.stopped(&unit, outcome, Duration::ZERO),
                 }
             }
             if let Some(grace) = shortest_grace {
@@ -1155,15 +1152,13 @@ impl Node {
         Asked::InFlight
     }
 
-    /// `unit`, found not running by the shutdown, is a group: its units
-    /// stopped with it earlier, and no owner of theirs is left to report
-    /// them. They are reported here as the group's own stop would have
-    /// listed them: the newest first, a group's units before it.
+    /// `unit`, stopped in the shutdown, is a group: the units it stopped
+    /// before the shutdown began (all of them, if it was not running) have
+    /// no line yet, and their owner is gone. They are listed here, where the
+    /// group's own stop would have listed them: the newest first, a group's
+    /// units before it.
     fn report_units_at_rest(&self, unit: &Unit) {
         let Some(group) = unit.group() else { return };
-        if self.ending.is_none() || !self.shared.is_shutting_down() {
-            return;
-        }
         for member in group.units().iter().rev() {
             self.report_units_at_rest(member);
             self.report_stop(member, StopOutcome::NotRunning, Duration::ZERO);
@@ -1193,6 +1188,7 @@ impl Node {
     /// A stop of `unit` is complete: its report line, its waiters, its plan.
     fn stopped(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
         if self.ending.is_some() && self.shared.is_shutting_down() {
+            self.report_units_at_rest(unit);
             self.report_stop(unit, outcome, took);
         }
         if let Some(plan) = &mut self.plan {
