@@ -1,8 +1,9 @@
 //! A storm of control calls from several callers at once, racing units
-//! that crash, strategies that regroup siblings, dependencies, units added
-//! and removed at run time, and finally the shutdown. Whatever the
-//! interleaving, every call is answered, nothing panics, the shutdown
-//! reports each unit once, and no run outlives it.
+//! that crash, processes that exit, strategies that regroup siblings,
+//! dependencies, units added and removed at run time, and the shutdown
+//! (after the storm, or in the middle of it). Whatever the interleaving,
+//! every call is answered, nothing panics, the shutdown reports each unit
+//! once, and no run outlives it: no task's future, no process.
 //!
 //! The callers' choices come from seeded generators, so a failure names the
 //! seed that reproduces the same choices (the interleaving still varies).
@@ -12,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use supervisor::{
-    Context, Error, GroupSpec, MaxRestarts, Readiness, RestartPolicy, Strategy, Supervisor, SupervisorHandle, TaskSpec,
-    UnitState,
+    Context, DaemonSpec, Error, EventKind, GroupSpec, MaxRestarts, Readiness, RestartPolicy, ShutdownOrder,
+    ShutdownReport, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
 
 /// Longer than any call takes when nothing hangs, by far.
@@ -108,8 +109,19 @@ fn ready_later(name: &str, live: &Live) -> TaskSpec {
     .restart(quick_restarts())
 }
 
-fn tree(live: &Live) -> Supervisor {
+/// A process that runs until stopped.
+fn sleeper(name: &str) -> DaemonSpec {
+    DaemonSpec::new(name, "sleep").arg("1000").restart(quick_restarts())
+}
+
+/// A process that exits with a failure after a few milliseconds.
+fn quitter(name: &str) -> DaemonSpec {
+    DaemonSpec::new(name, "sh").args(["-c", "sleep 0.01; exit 3"]).restart(quick_restarts())
+}
+
+fn tree(live: &Live, order: ShutdownOrder) -> Supervisor {
     Supervisor::builder()
+        .shutdown_order(order)
         .group(
             GroupSpec::new("all")
                 .strategy(Strategy::OneForAll)
@@ -125,7 +137,8 @@ fn tree(live: &Live) -> Supervisor {
                 .restart(quick_restarts())
                 .task(idle("x", live))
                 .task(crashy("y", live).depends_on(["x"]))
-                .task(slow_to_stop("z", live)),
+                .task(slow_to_stop("z", live))
+                .group(GroupSpec::new("procs").daemon(sleeper("p")).daemon(quitter("q"))),
         )
         .task(crashy("r1", live))
         .task(slow_to_stop("r2", live).depends_on(["rest"]))
@@ -134,8 +147,23 @@ fn tree(live: &Live) -> Supervisor {
         .expect("a valid tree")
 }
 
-const REGISTERED: [&str; 12] =
-    ["all", "all/a", "all/b", "all/c", "all/d", "rest", "rest/x", "rest/y", "rest/z", "r1", "r2", "r3"];
+const REGISTERED: [&str; 15] = [
+    "all",
+    "all/a",
+    "all/b",
+    "all/c",
+    "all/d",
+    "rest",
+    "rest/x",
+    "rest/y",
+    "rest/z",
+    "rest/procs",
+    "rest/procs/p",
+    "rest/procs/q",
+    "r1",
+    "r2",
+    "r3",
+];
 
 /// The errors a call may meet while others change the tree under it.
 fn expected(error: &Error) -> bool {
@@ -227,20 +255,51 @@ async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_storm_of_control_calls_is_answered_and_ends_in_a_clean_shutdown() {
+async fn shut_down(handle: &SupervisorHandle) -> ShutdownReport {
+    tokio::time::timeout(ANSWER_WITHIN, handle.shutdown()).await.expect("the shutdown ends")
+}
+
+async fn join(callers: Vec<tokio::task::JoinHandle<Result<(), String>>>) {
+    for caller in callers {
+        caller.await.expect("no caller panics").unwrap_or_else(|problem| panic!("{problem}"));
+    }
+}
+
+/// Runs the storm; with `shutdown_after`, the shutdown comes that long
+/// after the storm began, while the callers go on.
+async fn storm(order: ShutdownOrder, shutdown_after: Option<Duration>) {
     let live = Live::default();
-    let handle = tree(&live).start();
+    let sup = tree(&live, order);
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    // Every process the storm starts, to look for it once all is over.
+    let pids = tokio::spawn(async move {
+        let mut pids = Vec::new();
+        while let Ok(event) = events.recv().await {
+            if let EventKind::Started { pid: Some(pid), .. } = event.kind {
+                pids.push(pid);
+            }
+        }
+        pids
+    });
     handle.wait_ready("r3").await.expect("the tree starts");
     let added = Added::default();
     let callers: Vec<_> = (0..CALLERS)
         .map(|seed| tokio::spawn(caller(handle.clone(), live.clone(), added.clone(), 1000 + seed)))
         .collect();
-    for caller in callers {
-        caller.await.expect("no caller panics").unwrap_or_else(|problem| panic!("{problem}"));
-    }
+    let report = match shutdown_after {
+        Some(after) => {
+            tokio::time::sleep(after).await;
+            let report = shut_down(&handle).await;
+            join(callers).await;
+            report
+        }
+        None => {
+            join(callers).await;
+            shut_down(&handle).await
+        }
+    };
 
-    let report = tokio::time::timeout(ANSWER_WITHIN, handle.shutdown()).await.expect("the shutdown ends");
     let names: Vec<&str> = report.units.iter().map(|line| line.name.as_str()).collect();
     let twice: Vec<_> =
         report.units.iter().filter(|line| names.iter().filter(|name| **name == line.name).count() > 1).collect();
@@ -254,4 +313,22 @@ async fn a_storm_of_control_calls_is_answered_and_ends_in_a_clean_shutdown() {
         assert!(!status.running, "nothing runs after the shutdown: {status:?}");
     }
     assert_eq!(live.count(), 0, "every run's future was dropped by the end of the shutdown");
+    drop(handle);
+    let pids = pids.await.expect("the event log");
+    assert!(!pids.is_empty(), "the storm started processes");
+    for pid in pids {
+        let pid = rustix::process::Pid::from_raw(pid.cast_signed()).expect("a pid");
+        // Reaped: not even a zombie is left (the supervisor waits for each).
+        assert!(rustix::process::test_kill_process(pid).is_err(), "process {pid:?} outlived the shutdown");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_control_calls_is_answered_and_ends_in_a_clean_shutdown() {
+    storm(ShutdownOrder::Sequential, None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_in_the_middle_of_a_storm_answers_every_call_and_leaves_nothing() {
+    storm(ShutdownOrder::Concurrent, Some(Duration::from_millis(400))).await;
 }
