@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use supervisor::{
-    Context, DaemonSpec, Error, EventKind, GroupSpec, MaxRestarts, Readiness, RestartPolicy, ShutdownOrder,
-    ShutdownReport, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
+    Context, DaemonSpec, Error, EventKind, GroupSpec, MaxRestarts, Readiness, RestartPolicy, ShutdownCause,
+    ShutdownOrder, ShutdownReport, Signal, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
 
 /// Longer than any call takes when nothing hangs, by far.
@@ -109,6 +109,27 @@ fn ready_later(name: &str, live: &Live) -> TaskSpec {
     .restart(quick_restarts())
 }
 
+/// Gives signs of life, but now and then misses its watchdog.
+fn forgetful(name: &str, live: &Live) -> TaskSpec {
+    let live = live.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        let alive = live.enter();
+        async move {
+            let _alive = alive;
+            for beat in 0u32.. {
+                ctx.heartbeat();
+                let pause = if beat % 7 == 6 { 40 } else { 2 };
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_millis(pause)) => {}
+                    () = ctx.cancelled() => break,
+                }
+            }
+        }
+    })
+    .watchdog(Duration::from_millis(20))
+    .restart(quick_restarts())
+}
+
 /// A process that runs until stopped.
 fn sleeper(name: &str) -> DaemonSpec {
     DaemonSpec::new(name, "sleep").arg("1000").restart(quick_restarts())
@@ -119,12 +140,34 @@ fn quitter(name: &str) -> DaemonSpec {
     DaemonSpec::new(name, "sh").args(["-c", "sleep 0.01; exit 3"]).restart(quick_restarts())
 }
 
-fn tree(live: &Live, order: ShutdownOrder) -> Supervisor {
-    Supervisor::builder()
+/// How the storm's tree ends.
+#[derive(Clone, Copy, PartialEq)]
+enum Ending {
+    /// Shut down after the storm.
+    After,
+    /// Shut down in the middle of the storm.
+    Midway,
+    /// A critical unit gives up in the middle of the storm, and the tree
+    /// ends by itself.
+    ByItself,
+}
+
+fn tree(live: &Live, order: ShutdownOrder, ending: Ending) -> Supervisor {
+    let builder = if ending == Ending::ByItself {
+        // Gives up after about 40 runs of a few milliseconds each.
+        let last = RestartPolicy::new().delay(Duration::from_millis(5)).max_restarts(MaxRestarts::AtMost(40));
+        Supervisor::builder().task(crashy("vital", live).restart(last).critical())
+    } else {
+        Supervisor::builder()
+    };
+    builder
         .shutdown_order(order)
         .group(
             GroupSpec::new("all")
                 .strategy(Strategy::OneForAll)
+                // Its crashing unit makes it give up now and then: its
+                // parent restarts it.
+                .intensity(3, Duration::from_millis(100))
                 .restart(quick_restarts())
                 .task(ready_later("a", live))
                 .task(idle("b", live).depends_on(["a"]))
@@ -143,11 +186,12 @@ fn tree(live: &Live, order: ShutdownOrder) -> Supervisor {
         .task(crashy("r1", live))
         .task(slow_to_stop("r2", live).depends_on(["rest"]))
         .task(ready_later("r3", live))
+        .task(forgetful("w", live))
         .build()
         .expect("a valid tree")
 }
 
-const REGISTERED: [&str; 15] = [
+const REGISTERED: [&str; 16] = [
     "all",
     "all/a",
     "all/b",
@@ -163,6 +207,7 @@ const REGISTERED: [&str; 15] = [
     "r1",
     "r2",
     "r3",
+    "w",
 ];
 
 /// The errors a call may meet while others change the tree under it.
@@ -175,6 +220,7 @@ fn expected(error: &Error) -> bool {
             | Error::HasDependents { .. }
             | Error::ShuttingDown { .. }
             | Error::WrongKind { .. }
+            | Error::NotRunning { .. }
     )
 }
 
@@ -207,7 +253,7 @@ async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -
         let picked = if rng.u8(..4) == 0 { added.pick(&mut rng) } else { None };
         let unit = picked.unwrap_or_else(|| REGISTERED[rng.usize(..REGISTERED.len())].to_owned());
         let unit = unit.as_str();
-        let what = rng.u8(..10);
+        let what = rng.u8(..11);
         let answered = tokio::time::timeout(ANSWER_WITHIN, async {
             let outcome = match what {
                 0 => handle.stop_unit(unit).await,
@@ -229,6 +275,7 @@ async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -
                     Some(name) => handle.remove(&name).await.map(drop),
                     None => Ok(()),
                 },
+                9 => handle.signal(unit, Signal::HUP),
                 8 => {
                     let wait = handle.wait_state(unit, UnitState::Running);
                     // A wait may outlast this short look: that is not an error.
@@ -265,11 +312,10 @@ async fn join(callers: Vec<tokio::task::JoinHandle<Result<(), String>>>) {
     }
 }
 
-/// Runs the storm; with `shutdown_after`, the shutdown comes that long
-/// after the storm began, while the callers go on.
-async fn storm(order: ShutdownOrder, shutdown_after: Option<Duration>) {
+/// Runs the storm, ended as `ending` says.
+async fn storm(order: ShutdownOrder, ending: Ending) {
     let live = Live::default();
-    let sup = tree(&live, order);
+    let sup = tree(&live, order, ending);
     let mut events = sup.subscribe();
     let handle = sup.start();
     // Every process the storm starts, to look for it once all is over.
@@ -287,16 +333,27 @@ async fn storm(order: ShutdownOrder, shutdown_after: Option<Duration>) {
     let callers: Vec<_> = (0..CALLERS)
         .map(|seed| tokio::spawn(caller(handle.clone(), live.clone(), added.clone(), 1000 + seed)))
         .collect();
-    let report = match shutdown_after {
-        Some(after) => {
-            tokio::time::sleep(after).await;
+    let report = match ending {
+        Ending::After => {
+            join(callers).await;
+            shut_down(&handle).await
+        }
+        Ending::Midway => {
+            tokio::time::sleep(Duration::from_millis(400)).await;
             let report = shut_down(&handle).await;
             join(callers).await;
             report
         }
-        None => {
+        Ending::ByItself => {
+            let report = tokio::time::timeout(ANSWER_WITHIN, handle.wait()).await.expect("the tree ends by itself");
+            assert!(
+                matches!(report.cause, ShutdownCause::CriticalEnded { ref unit, failed: true } if unit == "vital"),
+                "{:?}",
+                report.cause
+            );
             join(callers).await;
-            shut_down(&handle).await
+            assert_eq!(shut_down(&handle).await.units.len(), report.units.len(), "the same report");
+            report
         }
     };
 
@@ -325,10 +382,15 @@ async fn storm(order: ShutdownOrder, shutdown_after: Option<Duration>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_control_calls_is_answered_and_ends_in_a_clean_shutdown() {
-    storm(ShutdownOrder::Sequential, None).await;
+    storm(ShutdownOrder::Sequential, Ending::After).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shutdown_in_the_middle_of_a_storm_answers_every_call_and_leaves_nothing() {
-    storm(ShutdownOrder::Concurrent, Some(Duration::from_millis(400))).await;
+    storm(ShutdownOrder::Concurrent, Ending::Midway).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_that_ends_by_itself_in_a_storm_answers_every_call_and_leaves_nothing() {
+    storm(ShutdownOrder::Sequential, Ending::ByItself).await;
 }
