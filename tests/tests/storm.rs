@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use supervisor::{
     Context, DaemonSpec, Error, EventKind, GroupSpec, MaxRestarts, Readiness, RestartPolicy, ShutdownCause,
-    ShutdownOrder, ShutdownReport, Signal, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
+    ShutdownOrder, ShutdownReport, Signal, Spec, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
 
 /// Longer than any call takes when nothing hangs, by far.
@@ -263,11 +263,29 @@ async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -
                 4 => handle.resume_restarts(unit).await,
                 5 | 6 => {
                     let name = format!("dyn-{seed}-{call}");
-                    let spec = if rng.bool() { crashy(&name, &live) } else { idle(&name, &live) };
-                    let into_group = rng.bool();
-                    let outcome = if into_group { handle.add_to("rest", spec).await } else { handle.add(spec).await };
+                    let spec: Spec = match rng.u8(..4) {
+                        0 => GroupSpec::new(&name)
+                            .strategy(Strategy::OneForAll)
+                            .restart(quick_restarts())
+                            .task(idle("i", &live))
+                            .task(crashy("c", &live))
+                            .into(),
+                        1 => crashy(&name, &live).into(),
+                        _ => idle(&name, &live).into(),
+                    };
+                    // Into the root, a registered group, or a unit added
+                    // before (a group of them, or a task: `WrongKind`).
+                    let parent = match rng.u8(..3) {
+                        0 => None,
+                        1 => Some("rest".to_owned()),
+                        _ => added.pick(&mut rng),
+                    };
+                    let outcome = match &parent {
+                        Some(parent) => handle.add_to(parent, spec).await,
+                        None => handle.add(spec).await,
+                    };
                     if outcome.is_ok() {
-                        added.push(if into_group { format!("rest/{name}") } else { name });
+                        added.push(parent.map_or_else(|| name.clone(), |parent| format!("{parent}/{name}")));
                     }
                     outcome
                 }
