@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use supervisor::{
-    Context, DaemonSpec, Error, EventKind, GroupSpec, MaxRestarts, Readiness, RestartPolicy, ShutdownCause,
+    Context, DaemonSpec, Error, EventKind, GroupSpec, MaxRestarts, Probe, Readiness, RestartPolicy, ShutdownCause,
     ShutdownOrder, ShutdownReport, Signal, Spec, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
 
@@ -411,4 +411,94 @@ async fn a_shutdown_in_the_middle_of_a_storm_answers_every_call_and_leaves_nothi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tree_that_ends_by_itself_in_a_storm_answers_every_call_and_leaves_nothing() {
     storm(ShutdownOrder::Sequential, Ending::ByItself).await;
+}
+
+// ---------------------------------------------------------------------------
+// Dependencies and readiness
+
+/// A chain `c0 <- c1 <- ... <- c5`, and `f0..f2` that need `c2`: `c0` is
+/// ready while `healthy` holds (a probe), the others once they say so.
+fn dependent_tree(healthy: &Arc<std::sync::atomic::AtomicBool>, live: &Live) -> Supervisor {
+    let healthy = healthy.clone();
+    let probe = Probe::check(move || {
+        let healthy = healthy.load(Ordering::SeqCst);
+        async move { if healthy { Ok(()) } else { Err("down") } }
+    })
+    .period(Duration::from_millis(5))
+    .timeout(Duration::from_millis(100))
+    .failure_threshold(1);
+    let mut group = GroupSpec::new("deps").task(idle("c0", live).readiness(Readiness::Probe(probe)));
+    for link in 1..=5 {
+        group = group.task(ready_later(&format!("c{link}"), live).depends_on([format!("c{}", link - 1)]));
+    }
+    for fan in 0..3 {
+        group = group.task(crashy(&format!("f{fan}"), live).depends_on(["c2"]));
+    }
+    Supervisor::builder().group(group).task(idle("api", live).depends_on(["deps"])).build().expect("a valid tree")
+}
+
+const DEPENDENT: [&str; 11] =
+    ["deps/c0", "deps/c1", "deps/c2", "deps/c3", "deps/c4", "deps/c5", "deps/f0", "deps/f1", "deps/f2", "deps", "api"];
+
+/// Stops, starts and restarts units of the chain while the probe flaps.
+async fn flapper(
+    handle: SupervisorHandle,
+    healthy: Arc<std::sync::atomic::AtomicBool>,
+    seed: u64,
+) -> Result<(), String> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    for call in 0..CALLS_EACH / 2 {
+        let unit = DEPENDENT[rng.usize(..DEPENDENT.len())];
+        let what = rng.u8(..5);
+        let outcome = tokio::time::timeout(ANSWER_WITHIN, async {
+            match what {
+                0 => handle.stop_unit(unit).await,
+                1 => handle.start_unit(unit).await,
+                2 => handle.restart(unit).await,
+                3 => {
+                    healthy.store(rng.bool(), Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(rng.u64(..5))).await;
+                    Ok(())
+                }
+                _ => {
+                    let _ = tokio::time::timeout(Duration::from_millis(3), handle.wait_ready(unit)).await;
+                    Ok(())
+                }
+            }
+        })
+        .await;
+        match outcome {
+            Err(_) => return Err(format!("seed {seed}, call {call} ({what} on `{unit}`) got no answer")),
+            Ok(Err(error)) if !expected(&error) => {
+                return Err(format!("seed {seed}, call {call} ({what} on `{unit}`): unexpected error {error}"));
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_storm_on_dependencies_every_unit_becomes_ready_again() {
+    let live = Live::default();
+    let healthy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let handle = dependent_tree(&healthy, &live).start();
+    handle.wait_ready("api").await.expect("the tree starts");
+    let callers: Vec<_> =
+        (0..CALLERS).map(|seed| tokio::spawn(flapper(handle.clone(), healthy.clone(), 2000 + seed))).collect();
+    join(callers).await;
+
+    // Calm: the probe passes, and what the storm left stopped is started.
+    healthy.store(true, Ordering::SeqCst);
+    for unit in DEPENDENT {
+        handle.start_unit(unit).await.unwrap_or_else(|error| panic!("start `{unit}`: {error}"));
+    }
+    for unit in DEPENDENT {
+        let ready = tokio::time::timeout(ANSWER_WITHIN, handle.wait_ready(unit)).await;
+        let status = handle.status(unit);
+        assert!(matches!(ready, Ok(Ok(_))), "`{unit}` is ready again: {ready:?}, {status:?}");
+    }
+    let report = shut_down(&handle).await;
+    assert_eq!(report.units.len(), DEPENDENT.len(), "{report:?}");
+    assert_eq!(live.count(), 0, "every run's future was dropped by the end of the shutdown");
 }
