@@ -539,6 +539,31 @@ async fn a_start_after_a_removal_finds_the_unit_gone() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn calls_that_wait_for_a_removals_stop_find_the_unit_stopped_and_gone() {
+    let alive = Arc::new(AtomicU32::new(0));
+    let handle = Supervisor::builder().task(slow_job(&alive)).build().unwrap().start();
+    handle.wait_state("job", UnitState::Running).await.unwrap();
+    let call = |what: &'static str| {
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            match what {
+                "remove" => handle.remove("job").await.map(drop),
+                _ => handle.stop_unit("job").await,
+            }
+        })
+    };
+    let removal = call("remove");
+    handle.wait_state("job", UnitState::Stopping).await.unwrap();
+    let (stop, second_removal) = (call("stop"), call("remove"));
+    removal.await.unwrap().expect("the first removal");
+    stop.await.unwrap().expect("a stop of a removed unit is done: it is stopped");
+    let second = second_removal.await.unwrap();
+    assert!(matches!(second, Err(Error::UnknownUnit { .. })), "{second:?}");
+    assert_eq!(alive.load(Ordering::SeqCst), 0);
+    handle.shutdown().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn units_added_at_run_time_are_like_the_others() {
     let handle = Supervisor::builder().group(GroupSpec::new("jobs")).build().unwrap().start();
     handle.add(idle("job-1")).await.unwrap();

@@ -1211,26 +1211,22 @@ impl Node {
     /// start stops the new run first; a start after a removal finds the
     /// unit gone.
     fn resume(&mut self, unit: Arc<Unit>, wants: Wants, outcome: StopOutcome, took: Duration) {
-        if !self.is_member(&unit) {
-            let error = self.unknown(&unit);
-            match wants {
-                Wants::Stop(reply) | Wants::Start(reply) => {
-                    let _ = reply.send(Err(error));
-                }
-                Wants::Remove(reply) => {
-                    let _ = reply.send(Err(error));
-                }
-            }
-            return;
-        }
-        let restarted = unit.state().is_active();
+        // Removed by a call before: stopped for good, and not to be started.
+        let gone = !self.is_member(&unit);
+        let restarted = !gone && unit.state().is_active();
         match wants {
             Wants::Stop(reply) if restarted => self.on_control(unit, Op::Stop, reply),
             Wants::Stop(reply) => {
                 let _ = reply.send(Ok(()));
             }
+            Wants::Start(reply) if gone => {
+                let _ = reply.send(Err(self.unknown(&unit)));
+            }
             Wants::Start(reply) => {
                 let _ = reply.send(self.start_by_hand(&unit, "start"));
+            }
+            Wants::Remove(reply) if gone => {
+                let _ = reply.send(Err(self.unknown(&unit)));
             }
             Wants::Remove(reply) if restarted => self.on_remove(unit, reply),
             Wants::Remove(reply) => {
