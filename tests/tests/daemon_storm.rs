@@ -11,11 +11,14 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[path = "support/calls.rs"]
+mod calls;
+
+use calls::{ANSWER_WITHIN, answered};
 use supervisor::{
     DaemonSpec, Error, EventKind, MaxRestarts, Probe, Readiness, RestartPolicy, Signal, Supervisor, SupervisorHandle,
 };
 
-const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 const CALLERS: u64 = 4;
 const CALLS_EACH: usize = 150;
 
@@ -73,7 +76,7 @@ async fn caller(handle: SupervisorHandle, seed: u64) -> Result<(), String> {
     for call in 0..CALLS_EACH {
         let unit = NAMES[rng.usize(..NAMES.len())];
         let what = rng.u8(..7);
-        let answered = tokio::time::timeout(ANSWER_WITHIN, async {
+        let outcome = async {
             match what {
                 0 => handle.stop_unit(unit).await,
                 1 => handle.start_unit(unit).await,
@@ -86,15 +89,8 @@ async fn caller(handle: SupervisorHandle, seed: u64) -> Result<(), String> {
                     Ok(())
                 }
             }
-        })
-        .await;
-        match answered {
-            Err(_) => return Err(format!("seed {seed}, call {call} ({what} on `{unit}`) got no answer")),
-            Ok(Err(error)) if !expected(&error) => {
-                return Err(format!("seed {seed}, call {call} ({what} on `{unit}`): unexpected error {error}"));
-            }
-            Ok(_) => {}
-        }
+        };
+        answered(|| format!("seed {seed}, call {call} ({what} on `{unit}`)"), outcome, expected).await?;
     }
     Ok(())
 }

@@ -12,13 +12,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[path = "support/calls.rs"]
+mod calls;
+
+use calls::{ANSWER_WITHIN, answered};
 use supervisor::{
     Context, DaemonSpec, Error, EventKind, GroupSpec, MaxRestarts, Probe, Readiness, RestartPolicy, ShutdownCause,
-    ShutdownOrder, ShutdownReport, Signal, Spec, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
+    ShutdownOrder, ShutdownReport, Signal, Spec, Strategy, Supervisor, SupervisorHandle, TaskOutput, TaskSpec,
+    UnitState,
 };
 
-/// Longer than any call takes when nothing hangs, by far.
-const ANSWER_WITHIN: Duration = Duration::from_secs(20);
 const CALLERS: u64 = 4;
 const CALLS_EACH: usize = 2000;
 
@@ -49,85 +52,72 @@ fn quick_restarts() -> RestartPolicy {
     RestartPolicy::new().delay(Duration::from_millis(1)).max_restarts(MaxRestarts::Unlimited)
 }
 
-/// Runs until asked to stop.
-fn idle(name: &str, live: &Live) -> TaskSpec {
+/// A task whose runs `live` counts, each made by `run`, restarted quickly.
+fn counted<F, Fut>(name: &str, live: &Live, run: F) -> TaskSpec
+where
+    F: Fn(Context) -> Fut + Send + Sync + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: TaskOutput,
+{
     let live = live.clone();
     TaskSpec::new(name, move |ctx: Context| {
         let alive = live.enter();
+        let run = run(ctx);
         async move {
             let _alive = alive;
-            ctx.cancelled().await;
+            run.await
         }
     })
     .restart(quick_restarts())
+}
+
+/// Runs until asked to stop.
+fn idle(name: &str, live: &Live) -> TaskSpec {
+    counted(name, live, |ctx| async move { ctx.cancelled().await })
 }
 
 /// Fails after a few milliseconds, again and again.
 fn crashy(name: &str, live: &Live) -> TaskSpec {
-    let live = live.clone();
-    TaskSpec::new(name, move |ctx: Context| {
-        let alive = live.enter();
-        async move {
-            let _alive = alive;
-            let lasts = Duration::from_millis(2 + u64::from(ctx.restart_count() % 5));
-            tokio::select! {
-                () = tokio::time::sleep(lasts) => Err::<(), _>("crashed"),
-                () = ctx.cancelled() => Ok(()),
-            }
+    counted(name, live, |ctx| async move {
+        let lasts = Duration::from_millis(2 + u64::from(ctx.restart_count() % 5));
+        tokio::select! {
+            () = tokio::time::sleep(lasts) => Err::<(), _>("crashed"),
+            () = ctx.cancelled() => Ok(()),
         }
     })
-    .restart(quick_restarts())
 }
 
 /// Takes a while to stop once asked.
 fn slow_to_stop(name: &str, live: &Live) -> TaskSpec {
-    let live = live.clone();
-    TaskSpec::new(name, move |ctx: Context| {
-        let alive = live.enter();
-        async move {
-            let _alive = alive;
-            ctx.cancelled().await;
-            tokio::time::sleep(Duration::from_millis(15)).await;
-        }
+    counted(name, live, |ctx| async move {
+        ctx.cancelled().await;
+        tokio::time::sleep(Duration::from_millis(15)).await;
     })
-    .restart(quick_restarts())
 }
 
 /// Ready a moment after it starts.
 fn ready_later(name: &str, live: &Live) -> TaskSpec {
-    let live = live.clone();
-    TaskSpec::new(name, move |ctx: Context| {
-        let alive = live.enter();
-        async move {
-            let _alive = alive;
-            tokio::time::sleep(Duration::from_millis(3)).await;
-            ctx.ready();
-            ctx.cancelled().await;
-        }
+    counted(name, live, |ctx| async move {
+        tokio::time::sleep(Duration::from_millis(3)).await;
+        ctx.ready();
+        ctx.cancelled().await;
     })
     .readiness(Readiness::Notified)
-    .restart(quick_restarts())
 }
 
 /// Gives signs of life, but now and then misses its watchdog.
 fn forgetful(name: &str, live: &Live) -> TaskSpec {
-    let live = live.clone();
-    TaskSpec::new(name, move |ctx: Context| {
-        let alive = live.enter();
-        async move {
-            let _alive = alive;
-            for beat in 0u32.. {
-                ctx.heartbeat();
-                let pause = if beat % 7 == 6 { 40 } else { 2 };
-                tokio::select! {
-                    () = tokio::time::sleep(Duration::from_millis(pause)) => {}
-                    () = ctx.cancelled() => break,
-                }
+    counted(name, live, |ctx| async move {
+        for beat in 0u32.. {
+            ctx.heartbeat();
+            let pause = if beat % 7 == 6 { 40 } else { 2 };
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(pause)) => {}
+                () = ctx.cancelled() => break,
             }
         }
     })
     .watchdog(Duration::from_millis(20))
-    .restart(quick_restarts())
 }
 
 /// A process that runs until stopped.
@@ -254,8 +244,8 @@ async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -
         let unit = picked.unwrap_or_else(|| REGISTERED[rng.usize(..REGISTERED.len())].to_owned());
         let unit = unit.as_str();
         let what = rng.u8(..11);
-        let answered = tokio::time::timeout(ANSWER_WITHIN, async {
-            let outcome = match what {
+        let outcome = async {
+            match what {
                 0 => handle.stop_unit(unit).await,
                 1 => handle.start_unit(unit).await,
                 2 => handle.restart(unit).await,
@@ -305,17 +295,9 @@ async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -
                     assert!(statuses.len() >= REGISTERED.len(), "every registered unit is listed");
                     Ok(())
                 }
-            };
-            outcome.map_err(|error| (what, error))
-        })
-        .await;
-        match answered {
-            Err(_) => return Err(format!("seed {seed}, call {call} ({what} on `{unit}`) got no answer")),
-            Ok(Err((what, error))) if !expected(&error) => {
-                return Err(format!("seed {seed}, call {call} ({what} on `{unit}`): unexpected error {error}"));
             }
-            Ok(_) => {}
-        }
+        };
+        answered(|| format!("seed {seed}, call {call} ({what} on `{unit}`)"), outcome, expected).await?;
     }
     Ok(())
 }
@@ -450,7 +432,7 @@ async fn flapper(
     for call in 0..CALLS_EACH / 2 {
         let unit = DEPENDENT[rng.usize(..DEPENDENT.len())];
         let what = rng.u8(..5);
-        let outcome = tokio::time::timeout(ANSWER_WITHIN, async {
+        let outcome = async {
             match what {
                 0 => handle.stop_unit(unit).await,
                 1 => handle.start_unit(unit).await,
@@ -465,15 +447,8 @@ async fn flapper(
                     Ok(())
                 }
             }
-        })
-        .await;
-        match outcome {
-            Err(_) => return Err(format!("seed {seed}, call {call} ({what} on `{unit}`) got no answer")),
-            Ok(Err(error)) if !expected(&error) => {
-                return Err(format!("seed {seed}, call {call} ({what} on `{unit}`): unexpected error {error}"));
-            }
-            Ok(_) => {}
-        }
+        };
+        answered(|| format!("seed {seed}, call {call} ({what} on `{unit}`)"), outcome, expected).await?;
     }
     Ok(())
 }
