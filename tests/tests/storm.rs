@@ -312,6 +312,24 @@ async fn join(callers: Vec<tokio::task::JoinHandle<Result<(), String>>>) {
     }
 }
 
+/// Waits with no deadline of their own, for states some units never reach
+/// again: each on one unit, spread over the tree.
+fn long_waits(handle: &SupervisorHandle) -> Vec<tokio::task::JoinHandle<()>> {
+    let states = [UnitState::Failed, UnitState::Exited, UnitState::Waiting, UnitState::Stopped];
+    REGISTERED
+        .iter()
+        .enumerate()
+        .map(|(at, unit)| {
+            let (handle, state) = (handle.clone(), states[at % states.len()]);
+            tokio::spawn(async move {
+                // Met, or not any more: either answer will do.
+                let _ = handle.wait_state(unit, state).await;
+                let _ = handle.wait_status(unit, |status| status.restart_count > 1_000_000).await;
+            })
+        })
+        .collect()
+}
+
 /// Runs the storm, ended as `ending` says.
 async fn storm(order: ShutdownOrder, ending: Ending) {
     let live = Live::default();
@@ -333,6 +351,7 @@ async fn storm(order: ShutdownOrder, ending: Ending) {
     let callers: Vec<_> = (0..CALLERS)
         .map(|seed| tokio::spawn(caller(handle.clone(), live.clone(), added.clone(), 1000 + seed)))
         .collect();
+    let waits = long_waits(&handle);
     let report = match ending {
         Ending::After => {
             join(callers).await;
@@ -357,6 +376,10 @@ async fn storm(order: ShutdownOrder, ending: Ending) {
         }
     };
 
+    // Whatever they waited for, the supervisor's end ends them.
+    for wait in waits {
+        tokio::time::timeout(ANSWER_WITHIN, wait).await.expect("a wait ends with the supervisor").expect("no panic");
+    }
     let names: Vec<&str> = report.units.iter().map(|line| line.name.as_str()).collect();
     let twice: Vec<_> =
         report.units.iter().filter(|line| names.iter().filter(|name| **name == line.name).count() > 1).collect();
