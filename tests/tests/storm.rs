@@ -120,6 +120,35 @@ fn forgetful(name: &str, live: &Live) -> TaskSpec {
     .watchdog(Duration::from_millis(20))
 }
 
+/// Panics now and then: in its factory, in its run, or when its run is
+/// dropped; otherwise it fails after a few milliseconds.
+fn panicky(name: &str, live: &Live) -> TaskSpec {
+    struct PanicsOnDrop(bool);
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            if self.0 && !std::thread::panicking() {
+                panic!("a run that panics when dropped");
+            }
+        }
+    }
+    let (live, calls) = (live.clone(), Arc::new(AtomicI64::new(0)));
+    TaskSpec::new(name, move |ctx: Context| {
+        let call = calls.fetch_add(1, Ordering::SeqCst);
+        assert!(call % 5 != 4, "a factory that panics");
+        let (alive, bomb) = (live.enter(), PanicsOnDrop(call % 4 == 3));
+        async move {
+            let (_alive, _bomb) = (alive, bomb);
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(3)) => {}
+                () = ctx.cancelled() => return Ok(()),
+            }
+            assert!(call % 3 != 2, "a run that panics");
+            Err("failed")
+        }
+    })
+    .restart(quick_restarts())
+}
+
 /// A process that runs until stopped.
 fn sleeper(name: &str) -> DaemonSpec {
     DaemonSpec::new(name, "sleep").arg("1000").restart(quick_restarts())
@@ -177,11 +206,12 @@ fn tree(live: &Live, order: ShutdownOrder, ending: Ending) -> Supervisor {
         .task(slow_to_stop("r2", live).depends_on(["rest"]))
         .task(ready_later("r3", live))
         .task(forgetful("w", live))
+        .task(panicky("boom", live))
         .build()
         .expect("a valid tree")
 }
 
-const REGISTERED: [&str; 16] = [
+const REGISTERED: [&str; 17] = [
     "all",
     "all/a",
     "all/b",
@@ -198,6 +228,7 @@ const REGISTERED: [&str; 16] = [
     "r2",
     "r3",
     "w",
+    "boom",
 ];
 
 /// The errors a call may meet while others change the tree under it.
