@@ -105,7 +105,7 @@ fn supervised_tokens(args: proc_macro2::TokenStream, item: proc_macro2::TokenStr
 /// };
 /// ```
 ///
-/// Groups nest to any depth, with their own strategy, intensity and
+/// Groups nest up to 64 levels, with their own strategy, intensity and
 /// policy; `depends_on` names units of the same group:
 ///
 /// ```text

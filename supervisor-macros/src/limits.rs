@@ -20,3 +20,6 @@ pub(crate) const EXIT_CODES: RangeInclusive<i128> = 0..=255;
 /// `readiness_failures`, `liveness_successes` and the like: how many probe
 /// results in a row count.
 pub(crate) const PROBE_THRESHOLD_MIN: u32 = 1;
+
+/// Levels of groups a manifest may nest: a group in the root is at level 1.
+pub(crate) const MAX_GROUP_DEPTH: usize = 64;

@@ -150,6 +150,19 @@ pub enum Error {
         /// What it is.
         kind: crate::UnitKind,
     },
+    /// Groups are nested deeper than the supervisor supports.
+    #[error(
+        "groups are nested {depth} levels deep under `{group}`; at most {max} levels are supported: \
+         flatten the tree, e.g. with units side by side in one group"
+    )]
+    TooDeep {
+        /// The outermost group of the too-deep branch, as a path.
+        group: String,
+        /// How many levels of groups the branch has, from the root.
+        depth: usize,
+        /// The most levels supported ([`MAX_GROUP_DEPTH`](crate::MAX_GROUP_DEPTH)).
+        max: usize,
+    },
     /// A wait can no longer be satisfied: the unit is at rest, or the
     /// supervisor has ended.
     #[error("`{unit}` will not become {wanted}: it is {state}{why}")]

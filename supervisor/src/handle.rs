@@ -399,6 +399,11 @@ impl SupervisorHandle {
     }
 
     async fn add_into(&self, group: Arc<Unit>, spec: Spec) -> Result<(), Error> {
+        let depth = if group.path.is_empty() { 0 } else { group.path.split('/').count() };
+        if let Err(too_deep) = validate::check_depth(&group.path, depth, std::slice::from_ref(&spec)) {
+            validate::drop_flat(vec![spec]);
+            return Err(too_deep);
+        }
         let mut problems = Vec::new();
         validate::check_unit(&group.path, &spec, &mut problems);
         Error::from_problems(problems)?;

@@ -99,8 +99,8 @@ pub use service::metrics_facade::MetricsPublisher;
 pub use service::pidfile::PidFile;
 pub use signal::Signal;
 pub use spec::daemon::{DEFAULT_DAEMON_STOP_TIMEOUT, DEFAULT_TAIL_LINES, DaemonSpec, Output};
-pub use spec::group::GroupSpec;
 pub use spec::group::Spec;
+pub use spec::group::{GroupSpec, MAX_GROUP_DEPTH};
 pub use spec::policy::{GiveUpReason, MaxRestarts, RestartOn, RestartPolicy};
 pub use spec::probe::{Probe, Readiness};
 pub use spec::task::{DEFAULT_TASK_STOP_TIMEOUT, TaskOutput, TaskSpec};
@@ -222,7 +222,7 @@ pub use supervisor_macros::supervised;
 ///     task NAME = EXPR { options };
 ///     task PATH { options };                    // an #[supervised] fn
 ///     group NAME { group options } {            // no `;` after the closing brace
-///         entries, nested to any depth
+///         entries, nested up to 64 levels
 ///     }
 /// }
 /// ```

@@ -429,6 +429,10 @@ impl SupervisorBuilder {
     /// assert!(matches!(result, Err(Error::DuplicateName { .. })));
     /// ```
     pub fn build(mut self) -> Result<Supervisor, Error> {
+        if let Err(too_deep) = validate::check_depth("", 0, &self.root.units) {
+            validate::drop_flat(std::mem::take(&mut self.root.units));
+            return Err(too_deep);
+        }
         let mut problems = Vec::new();
         validate::check_units("", &self.root.units, &mut problems);
         validate::check_intensity("the root group", self.root.intensity, &mut problems);

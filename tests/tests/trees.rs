@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use supervisor::{
-    Context, Error, Event, EventKind, ExitReason, GiveUpReason, GroupSpec, MaxRestarts, RestartOn, RestartPolicy,
-    ShutdownCause, ShutdownOrder, StopOutcome, Strategy, Supervisor, TaskSpec, UnitKind, UnitState,
+    Context, Error, Event, EventKind, ExitReason, GiveUpReason, GroupSpec, MAX_GROUP_DEPTH, MaxRestarts, RestartOn,
+    RestartPolicy, ShutdownCause, ShutdownOrder, StopOutcome, Strategy, Supervisor, TaskSpec, UnitKind, UnitState,
 };
 use tokio::sync::broadcast;
 
@@ -561,6 +561,46 @@ async fn calls_that_wait_for_a_removals_stop_find_the_unit_stopped_and_gone() {
     assert!(matches!(second, Err(Error::UnknownUnit { .. })), "{second:?}");
     assert_eq!(alive.load(Ordering::SeqCst), 0);
     handle.shutdown().await;
+}
+
+/// `levels` groups, each in the one before, named `g`, with a task in the
+/// innermost.
+fn nested(levels: usize) -> GroupSpec {
+    (1..levels).fold(GroupSpec::new("g").task(idle("leaf")), |inner, _| GroupSpec::new("g").group(inner))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_tree_at_the_depth_limit_runs_and_a_deeper_one_is_refused() {
+    let handle = Supervisor::builder().group(nested(MAX_GROUP_DEPTH)).build().unwrap().start();
+    let leaf = format!("{}/leaf", vec!["g"; MAX_GROUP_DEPTH].join("/"));
+    handle.wait_ready(&leaf).await.unwrap();
+    assert_eq!(handle.statuses().len(), MAX_GROUP_DEPTH + 1);
+    // A group added into the deepest one, or a deep group added anywhere.
+    let deepest = vec!["g"; MAX_GROUP_DEPTH].join("/");
+    let refused = handle.add_to(&deepest, GroupSpec::new("one-more")).await;
+    assert!(matches!(&refused, Err(Error::TooDeep { depth, .. }) if *depth == MAX_GROUP_DEPTH + 1), "{refused:?}");
+    let refused = handle.add(nested(MAX_GROUP_DEPTH + 1)).await;
+    assert!(matches!(&refused, Err(Error::TooDeep { group, .. }) if group == "g"), "{refused:?}");
+    handle.add_to("g", GroupSpec::new("side").task(idle("t"))).await.expect("a shallow branch is fine");
+    let report = handle.shutdown().await;
+    assert_eq!(report.units.len(), MAX_GROUP_DEPTH + 3);
+}
+
+#[test]
+fn a_tree_far_too_deep_is_an_error_not_a_stack_overflow() {
+    // On a thread with a small stack: neither the check nor dropping the
+    // refused tree may recurse through its levels.
+    let levels = 100_000;
+    let checked = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || Supervisor::builder().group(nested(levels)).build().err())
+        .unwrap()
+        .join()
+        .expect("no stack overflow");
+    let error = checked.expect("refused");
+    assert!(matches!(&error, Error::TooDeep { depth, max, .. } if *depth == levels && *max == MAX_GROUP_DEPTH));
+    let message = error.to_string();
+    assert!(message.contains("100000 levels deep under `g`") && message.contains("at most 64"), "{message}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -6,6 +6,7 @@
 use crate::ast::{Unit, UnitKind, UnitName};
 use crate::errors::Errors;
 use crate::graph::{self, Dependency, Finding};
+use crate::limits::MAX_GROUP_DEPTH;
 use crate::suggest;
 
 /// A unit of the tree with the names of the groups it is in.
@@ -39,6 +40,17 @@ fn group(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors: &mut 
         if let UnitKind::Group(children) = &unit.kind {
             let mut inner = path.to_vec();
             inner.push(&unit.name.value);
+            if inner.len() > MAX_GROUP_DEPTH {
+                errors.spanned_at(
+                    unit.name.span,
+                    format!(
+                        "groups are nested {} levels deep here; at most {MAX_GROUP_DEPTH} levels are supported: \
+                         flatten the tree, e.g. with units side by side in one group",
+                        inner.len()
+                    ),
+                );
+                continue;
+            }
             group(children, &inner, everything, errors);
         }
     }
@@ -205,6 +217,23 @@ mod tests {
                 "duplicate unit name `worker` in the group `g`: every unit of a group needs its own name",
                 "the first `worker` is here",
             ]
+        );
+    }
+
+    /// `levels` groups, each in the one before, with a daemon in the
+    /// innermost.
+    fn nested(levels: usize) -> proc_macro2::TokenStream {
+        (1..levels).fold(quote! { group g {} { daemon d = "sleep"; } }, |inner, _| quote! { group g {} { #inner } })
+    }
+
+    #[test]
+    fn groups_nested_deeper_than_the_runtime_supports() {
+        assert_eq!(crate::limits::MAX_GROUP_DEPTH, supervisor::MAX_GROUP_DEPTH, "both crates agree");
+        assert!(messages(nested(crate::limits::MAX_GROUP_DEPTH)).is_empty());
+        let message = one(nested(crate::limits::MAX_GROUP_DEPTH + 1));
+        assert_eq!(
+            message,
+            "groups are nested 65 levels deep here; at most 64 levels are supported: flatten the tree, e.g. with units side by side in one group"
         );
     }
 

@@ -7,6 +7,26 @@ use std::time::Duration;
 use crate::spec::UnitOptions;
 use crate::{DaemonSpec, RestartPolicy, Strategy, TaskSpec};
 
+/// How many levels of groups a tree may have: a group in the root group is
+/// at level 1. Deeper trees are a build error ([`Error::TooDeep`](crate::Error::TooDeep)),
+/// from `build()` and from `add_to` alike.
+///
+/// Each group's owner starts the groups nested in it on its own stack, and
+/// the supervisor walks the tree for statuses and reports: a bound keeps
+/// every walk far from the end of the smallest thread stack tokio gives.
+///
+/// # Examples
+///
+/// ```
+/// use supervisor::{Error, GroupSpec, MAX_GROUP_DEPTH, Supervisor};
+///
+/// let nested = |levels: usize| (1..levels).fold(GroupSpec::new("g"), |inner, _| GroupSpec::new("g").group(inner));
+/// assert!(Supervisor::builder().group(nested(MAX_GROUP_DEPTH)).build().is_ok());
+/// let deeper = Supervisor::builder().group(nested(MAX_GROUP_DEPTH + 1)).build();
+/// assert!(matches!(deeper, Err(Error::TooDeep { depth, .. }) if depth == MAX_GROUP_DEPTH + 1));
+/// ```
+pub const MAX_GROUP_DEPTH: usize = 64;
+
 /// At most `max` restarts among a group's units within `period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct IntensityLimit {

@@ -5,12 +5,58 @@
 use std::borrow::Cow;
 
 use crate::spec::Spec;
-use crate::spec::group::IntensityLimit;
-use crate::{Error, RestartPolicy};
+use crate::spec::group::{GroupSpec, IntensityLimit};
+use crate::{Error, MAX_GROUP_DEPTH, RestartPolicy};
 
 /// The path of `name` in the group at `prefix` (`""` for the root).
 pub(crate) fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() { name.to_owned() } else { format!("{prefix}/{name}") }
+}
+
+/// Checks that the groups among `specs` (the units of the group at
+/// `prefix`, itself `depth` levels deep) are nested no deeper than
+/// [`MAX_GROUP_DEPTH`] levels from the root. Without recursion: a tree too
+/// deep for the stack must not overflow it here. Run before the other
+/// checks, which recurse.
+pub(crate) fn check_depth(prefix: &str, depth: usize, specs: &[Spec]) -> Result<(), Error> {
+    let mut deepest: Option<(usize, &str)> = None;
+    let mut stack: Vec<(&[Spec], usize, &str)> = Vec::new();
+    for group in groups(specs) {
+        stack.push((&group.units, depth + 1, &group.name));
+    }
+    while let Some((units, level, outermost)) = stack.pop() {
+        if deepest.is_none_or(|(most, _)| level > most) {
+            deepest = Some((level, outermost));
+        }
+        for group in groups(units) {
+            stack.push((&group.units, level + 1, outermost));
+        }
+    }
+    match deepest {
+        Some((depth, outermost)) if depth > MAX_GROUP_DEPTH => {
+            Err(Error::TooDeep { group: join(prefix, outermost), depth, max: MAX_GROUP_DEPTH })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The groups among `units`.
+fn groups(units: &[Spec]) -> impl Iterator<Item = &GroupSpec> {
+    units.iter().filter_map(|unit| match unit {
+        Spec::Group(group) => Some(group),
+        _ => None,
+    })
+}
+
+/// Drops `specs` a level at a time: the recursive drop of a tree too deep
+/// for the stack would overflow it.
+pub(crate) fn drop_flat(specs: Vec<Spec>) {
+    let mut stack = specs;
+    while let Some(spec) = stack.pop() {
+        if let Spec::Group(mut group) = spec {
+            stack.append(&mut group.units);
+        }
+    }
 }
 
 /// Checks `specs`, the units of the group at `prefix`, and everything in
