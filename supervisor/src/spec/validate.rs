@@ -91,6 +91,9 @@ pub(crate) fn check_dependencies(
     let at = crate::tree::order::positions_by_name(names.iter().copied());
     let position = |name: &str| at.get(name).copied();
     let mut resolved = Vec::with_capacity(names.len());
+    // Each hint looks through every unit: a bound keeps thousands of
+    // unknown names from costing a pass each.
+    let mut hints_left = HINTED_DEPENDENCIES;
     for (unit, needs) in names.iter().zip(deps) {
         let mut found = Vec::new();
         for need in needs.iter() {
@@ -98,7 +101,14 @@ pub(crate) fn check_dependencies(
                 problems.push(Error::SelfDependency { unit: join(prefix, unit) });
             } else if let Some(at) = position(need) {
                 found.push(at);
+            } else if hints_left == 0 {
+                problems.push(Error::UnknownDependency {
+                    unit: join(prefix, unit),
+                    dependency: need.clone(),
+                    hint: String::new(),
+                });
             } else {
+                hints_left -= 1;
                 let hint = match (elsewhere(need), closest(need, names, unit)) {
                     (Some(path), _) => format!(
                         " (`{path}` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
@@ -116,6 +126,10 @@ pub(crate) fn check_dependencies(
         problems.push(Error::DependencyCycle { cycle: cycle.join(" -> ") });
     }
 }
+
+/// How many unknown dependencies of one group get a hint (a sibling of a
+/// close name, or a unit of that name elsewhere).
+const HINTED_DEPENDENCIES: usize = 20;
 
 /// The sibling closest to `name` by edit distance, if close enough to be a
 /// typo.
@@ -224,6 +238,18 @@ mod tests {
         let mut problems = Vec::new();
         check_units("", specs, &mut problems);
         problems.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn thousands_of_unknown_dependencies_get_a_hint_for_the_first_few_only() {
+        let mut specs: Vec<Spec> = (0..2000).map(|at| task(&format!("unit-{at}"))).collect();
+        let typos = (0..2000).map(|at| format!("unit-{at}x"));
+        specs.push(TaskSpec::new("hub", |_ctx| async {}).depends_on(typos).into());
+        let problems = problems_of(&specs);
+        assert_eq!(problems.len(), 2000);
+        let hinted = problems.iter().filter(|problem| problem.contains("did you mean")).count();
+        assert_eq!(hinted, HINTED_DEPENDENCIES, "{:?}", &problems[..3]);
+        assert!(problems[0].contains("`unit-0x`") && problems[0].contains("did you mean `unit-0`"), "{}", problems[0]);
     }
 
     #[test]
