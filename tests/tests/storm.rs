@@ -8,6 +8,7 @@
 //! The callers' choices come from seeded generators, so a failure names the
 //! seed that reproduces the same choices (the interleaving still varies).
 
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,9 +18,9 @@ mod calls;
 
 use calls::{ANSWER_WITHIN, answered};
 use supervisor::{
-    Context, DaemonSpec, Error, EventKind, GroupSpec, MaxRestarts, Probe, Readiness, RestartPolicy, ShutdownCause,
-    ShutdownOrder, ShutdownReport, Signal, Spec, Strategy, Supervisor, SupervisorHandle, TaskOutput, TaskSpec,
-    UnitState,
+    Context, DaemonSpec, Error, Event, EventKind, GroupSpec, MaxRestarts, Probe, Readiness, RestartPolicy,
+    ShutdownCause, ShutdownOrder, ShutdownReport, Signal, Spec, Strategy, Supervisor, SupervisorHandle, TaskOutput,
+    TaskSpec, UnitState,
 };
 
 const CALLERS: u64 = 4;
@@ -361,6 +362,31 @@ fn long_waits(handle: &SupervisorHandle) -> Vec<tokio::task::JoinHandle<()>> {
         .collect()
 }
 
+/// Checks each unit's events: a run starts only once the one before has
+/// ended (`Exited`, `Panicked`, `Stopped`), and a removed unit has no run
+/// and no event after its removal.
+fn check_runs(log: &[Event]) {
+    let mut running: HashMap<&str, bool> = HashMap::new();
+    let mut removed: HashSet<&str> = HashSet::new();
+    for (at, event) in log.iter().enumerate() {
+        let unit = event.unit.as_str();
+        assert!(!removed.contains(unit), "event {at} of `{unit}` after its removal: {:?}", event.kind);
+        let runs = running.entry(unit).or_default();
+        match &event.kind {
+            EventKind::Started { .. } => {
+                assert!(!*runs, "event {at}: `{unit}` started a run while one was running");
+                *runs = true;
+            }
+            EventKind::Exited { .. } | EventKind::Panicked { .. } | EventKind::Stopped { .. } => *runs = false,
+            EventKind::Removed => {
+                assert!(!*runs, "event {at}: `{unit}` removed while a run was running");
+                removed.insert(unit);
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Runs the storm, ended as `ending` says.
 async fn storm(order: ShutdownOrder, ending: Ending) {
     let live = Live::default();
@@ -368,14 +394,12 @@ async fn storm(order: ShutdownOrder, ending: Ending) {
     let mut events = sup.subscribe();
     let handle = sup.start();
     // Every process the storm starts, to look for it once all is over.
-    let pids = tokio::spawn(async move {
-        let mut pids = Vec::new();
+    let log = tokio::spawn(async move {
+        let mut log = Vec::new();
         while let Ok(event) = events.recv().await {
-            if let EventKind::Started { pid: Some(pid), .. } = event.kind {
-                pids.push(pid);
-            }
+            log.push(event);
         }
-        pids
+        log
     });
     handle.wait_ready("r3").await.expect("the tree starts");
     let added = Added::default();
@@ -425,7 +449,15 @@ async fn storm(order: ShutdownOrder, ending: Ending) {
     }
     assert_eq!(live.count(), 0, "every run's future was dropped by the end of the shutdown");
     drop(handle);
-    let pids = pids.await.expect("the event log");
+    let log = log.await.expect("the event log");
+    check_runs(&log);
+    let pids: Vec<u32> = log
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Started { pid, .. } => pid,
+            _ => None,
+        })
+        .collect();
     assert!(!pids.is_empty(), "the storm started processes");
     for pid in pids {
         let pid = rustix::process::Pid::from_raw(pid.cast_signed()).expect("a pid");
