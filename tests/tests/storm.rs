@@ -325,6 +325,12 @@ async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -
                 _ => {
                     let statuses = handle.statuses();
                     assert!(statuses.len() >= REGISTERED.len(), "every registered unit is listed");
+                    for status in &statuses {
+                        let runs = matches!(status.state, UnitState::Running | UnitState::Stopping);
+                        assert_eq!(status.running, runs, "{status:?}");
+                        assert!(status.pid.is_none() || runs, "a pid without a run: {status:?}");
+                        assert!(status.uptime.is_none() || runs, "an uptime without a run: {status:?}");
+                    }
                     Ok(())
                 }
             }
