@@ -721,6 +721,15 @@ impl SupervisorHandle {
     /// concurrent and later calls, and callers that gave up waiting before,
     /// all get the same report.
     ///
+    /// # Caveats
+    ///
+    /// Awaited from inside one of the supervisor's own tasks, it waits for
+    /// that task's stop too, which waits for it: the task is dropped at the
+    /// end of its grace period and reported `Forced`. To end the supervisor
+    /// from a task, let the task end and make it
+    /// [`critical`](crate::TaskSpec::critical), or spawn the shutdown and
+    /// return.
+    ///
     /// # Examples
     ///
     /// ```

@@ -315,3 +315,26 @@ async fn paused_restarts_wait_for_the_resume_without_stopping_the_unit() {
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     handle.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_shutdown_a_task_awaits_from_inside_ends_after_that_tasks_grace_period() {
+    let (give, handle_to_come) = tokio::sync::watch::channel(None::<supervisor::SupervisorHandle>);
+    let quitter = TaskSpec::new("quitter", move |_ctx: Context| {
+        let mut handle = handle_to_come.clone();
+        async move {
+            let handle = handle.wait_for(Option::is_some).await.expect("the handle").clone().expect("some");
+            // Waits for its own stop, which waits for this: the grace
+            // period cuts it.
+            handle.shutdown().await;
+        }
+    })
+    .stop_timeout(Duration::from_secs(2));
+    let handle = Supervisor::builder().task(idle("worker")).task(quitter).build().unwrap().start();
+    handle.wait_ready("quitter").await.unwrap();
+    let began = tokio::time::Instant::now();
+    give.send_replace(Some(handle.clone()));
+    let report = handle.wait().await;
+    assert_eq!(began.elapsed(), Duration::from_secs(2), "the quitter's grace period");
+    let outcome = |name: &str| report.units.iter().find(|line| line.name == name).expect("in the report").outcome;
+    assert_eq!((outcome("quitter"), outcome("worker")), (StopOutcome::Forced, StopOutcome::Graceful));
+}
