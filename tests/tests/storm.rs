@@ -1,9 +1,15 @@
 //! A storm of control calls from several callers at once, racing units
-//! that crash, processes that exit, strategies that regroup siblings,
-//! dependencies, units added and removed at run time, and the shutdown
-//! (after the storm, or in the middle of it). Whatever the interleaving,
-//! every call is answered, nothing panics, the shutdown reports each unit
-//! once, and no run outlives it: no task's future, no process.
+//! that crash or panic, processes that exit, a missed watchdog, strategies
+//! that regroup siblings, a group that gives up, dependencies, units and
+//! groups added and removed at run time, and the end of the tree (a
+//! shutdown after the storm or in its middle, or a critical unit giving
+//! up). Whatever the interleaving:
+//! - every call is answered, in time, with success or an allowed error;
+//! - statuses stay consistent, and each unit's events tell one story (no
+//!   run starts while one runs; nothing follows a removal);
+//! - every wait ends with the supervisor;
+//! - the shutdown reports each unit once, and no run outlives it: no task's
+//!   future, no process.
 //!
 //! The callers' choices come from seeded generators, so a failure names the
 //! seed that reproduces the same choices (the interleaving still varies).
