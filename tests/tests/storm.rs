@@ -575,3 +575,8 @@ async fn after_a_storm_on_dependencies_every_unit_becomes_ready_again() {
     assert_eq!(report.units.len(), DEPENDENT.len(), "{report:?}");
     assert_eq!(live.count(), 0, "every run's future was dropped by the end of the shutdown");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_storm_on_a_runtime_with_one_thread_ends_as_cleanly() {
+    storm(ShutdownOrder::Sequential, Ending::After).await;
+}
