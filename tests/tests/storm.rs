@@ -291,7 +291,21 @@ async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -
                 4 => handle.resume_restarts(unit).await,
                 5 | 6 => {
                     let name = format!("dyn-{seed}-{call}");
-                    let spec: Spec = match rng.u8(..4) {
+                    // Into the root, a registered group, or a unit added
+                    // before (a group of them, or a task: `WrongKind`).
+                    let parent = match rng.u8(..3) {
+                        0 => None,
+                        1 => Some("rest".to_owned()),
+                        _ => added.pick(&mut rng),
+                    };
+                    // Some depend on a registered sibling, which may then be
+                    // refused removal, and holds them back while not ready.
+                    let sibling = match parent.as_deref() {
+                        None => Some(["r1", "r3", "w"][rng.usize(..3)]),
+                        Some("rest") => Some(["x", "z"][rng.usize(..2)]),
+                        Some(_) => None,
+                    };
+                    let spec: Spec = match rng.u8(..5) {
                         0 => GroupSpec::new(&name)
                             .strategy(Strategy::OneForAll)
                             .restart(quick_restarts())
@@ -299,14 +313,8 @@ async fn caller(handle: SupervisorHandle, live: Live, added: Added, seed: u64) -
                             .task(crashy("c", &live))
                             .into(),
                         1 => crashy(&name, &live).into(),
+                        2 if sibling.is_some() => idle(&name, &live).depends_on(sibling).into(),
                         _ => idle(&name, &live).into(),
-                    };
-                    // Into the root, a registered group, or a unit added
-                    // before (a group of them, or a task: `WrongKind`).
-                    let parent = match rng.u8(..3) {
-                        0 => None,
-                        1 => Some("rest".to_owned()),
-                        _ => added.pick(&mut rng),
                     };
                     let outcome = match &parent {
                         Some(parent) => handle.add_to(parent, spec).await,
