@@ -338,3 +338,50 @@ async fn a_shutdown_a_task_awaits_from_inside_ends_after_that_tasks_grace_period
     let outcome = |name: &str| report.units.iter().find(|line| line.name == name).expect("in the report").outcome;
     assert_eq!((outcome("quitter"), outcome("worker")), (StopOutcome::Forced, StopOutcome::Graceful));
 }
+
+/// Panics when dropped: captured by a task's closure, it panics wherever
+/// the supervisor lets go of the unit.
+struct CaptureThatPanics(Arc<AtomicU32>);
+
+impl Drop for CaptureThatPanics {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        if !std::thread::panicking() {
+            panic!("a capture that panics when dropped");
+        }
+    }
+}
+
+fn bomb_carrier(name: &str, drops: &Arc<AtomicU32>) -> TaskSpec {
+    let bomb = CaptureThatPanics(drops.clone());
+    TaskSpec::new(name, move |_ctx: Context| {
+        let _ = &bomb;
+        async {}
+    })
+    .restart(RestartPolicy::new().on(RestartOn::Never))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closure_whose_capture_panics_when_dropped_does_not_bring_the_supervisor_down() {
+    let drops = Arc::new(AtomicU32::new(0));
+    let handle = Supervisor::builder().task(idle("worker")).build().unwrap().start();
+    handle.wait_ready("worker").await.unwrap();
+    // Forgotten by its group's owner once it ends.
+    handle.add(bomb_carrier("temporary", &drops).temporary()).await.unwrap();
+    // Refused by the owner, which drops it.
+    handle.add(bomb_carrier("twice", &drops)).await.unwrap();
+    let refused = handle.add(bomb_carrier("twice", &drops)).await;
+    assert!(matches!(refused, Err(Error::DuplicateName { .. })), "{refused:?}");
+    // Removed by hand.
+    handle.remove("twice").await.expect("removed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while drops.load(Ordering::SeqCst) < 3 {
+        assert!(std::time::Instant::now() < deadline, "every bomb was dropped");
+        tokio::task::yield_now().await;
+    }
+    // The owner is alive and well.
+    handle.restart("worker").await.expect("a control call after the panics");
+    handle.add(idle("after")).await.expect("an add after the panics");
+    let report = tokio::time::timeout(Duration::from_secs(10), handle.shutdown()).await.expect("the shutdown ends");
+    assert_eq!(report.units.len(), 2, "{report:?}");
+}

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::spec::guarded::Guarded;
 use crate::{Error, SupervisorBuilder, SupervisorHandle, UnitKind, UnitState, UnitStatus};
 
 /// How long a health check may take before it counts as failed.
@@ -25,7 +26,7 @@ pub const DEFAULT_HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(5);
 const TIMEOUT_RANGE: std::ops::RangeInclusive<Duration> = Duration::from_millis(1)..=Duration::from_secs(3600);
 
 type BoxedCheck = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
-type CheckFn = Arc<dyn Fn() -> BoxedCheck + Send + Sync>;
+type CheckFn = Arc<Guarded<Box<dyn Fn() -> BoxedCheck + Send + Sync>>>;
 
 /// One registered check.
 #[derive(Clone)]
@@ -52,10 +53,10 @@ impl Check {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: fmt::Display + 'static,
     {
-        let run: CheckFn = Arc::new(move || {
+        let run: CheckFn = Arc::new(Guarded::new(Box::new(move || {
             let future = check();
             Box::pin(async move { future.await.map_err(|error| error.to_string()) })
-        });
+        })));
         Check { name: name.into().into(), run, flight: Arc::default() }
     }
 

@@ -3,6 +3,7 @@
 
 pub(crate) mod daemon;
 pub(crate) mod group;
+pub(crate) mod guarded;
 pub(crate) mod policy;
 pub(crate) mod probe;
 pub(crate) mod task;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::Error;
+use crate::spec::guarded::Guarded;
 
 /// The period of a probe unless [`Probe::period`] sets another: 10 s, as
 /// Kubernetes' `periodSeconds`.
@@ -122,7 +123,7 @@ impl Watching {
 /// A boxed run of a [`Probe::check`].
 pub(crate) type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 /// The closure of a [`Probe::check`].
-pub(crate) type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
+pub(crate) type CheckFn = Arc<Guarded<Box<dyn Fn() -> CheckFuture + Send + Sync>>>;
 
 /// What a probe asks.
 #[derive(Clone)]
@@ -324,10 +325,10 @@ impl Probe {
         Fut: Future<Output = Result<(), E>> + Send + 'static,
         E: fmt::Display,
     {
-        let check: CheckFn = Arc::new(move || {
+        let check: CheckFn = Arc::new(Guarded::new(Box::new(move || {
             let future = f();
             Box::pin(async move { future.await.map_err(|error| format!("{error:#}")) })
-        });
+        })));
         Probe::new(Target::Check(check))
     }
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::FutureExt;
 
 use crate::spec::UnitOptions;
+use crate::spec::guarded::Guarded;
 use crate::{Context, ExitReason, Probe, Readiness, RestartPolicy};
 
 /// How long a task gets to finish after it is asked to stop, before it is
@@ -51,7 +52,7 @@ impl<E: fmt::Display + Send + 'static> TaskOutput for Result<(), E> {
 pub(crate) type BoxedRun = Pin<Box<dyn Future<Output = ExitReason> + Send>>;
 /// Boxed rather than shared: a closure that captures nothing (an `async fn`
 /// item, say) then costs no allocation at all.
-pub(crate) type Factory = Box<dyn Fn(Context) -> BoxedRun + Send + Sync>;
+pub(crate) type Factory = Guarded<Box<dyn Fn(Context) -> BoxedRun + Send + Sync>>;
 
 /// An async task to supervise.
 ///
@@ -116,7 +117,7 @@ impl TaskSpec {
         Fut: Future + Send + 'static,
         Fut::Output: TaskOutput,
     {
-        let factory: Factory = Box::new(move |ctx| Box::pin(f(ctx).map(TaskOutput::into_exit_reason)));
+        let factory: Factory = Guarded::new(Box::new(move |ctx| Box::pin(f(ctx).map(TaskOutput::into_exit_reason))));
         TaskSpec {
             name: name.into(),
             factory,
