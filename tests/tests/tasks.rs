@@ -591,6 +591,37 @@ async fn status_json_has_the_documented_shape() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn durations_too_long_for_the_clock_mean_never_and_panic_nothing() {
+    let fails = TaskSpec::new("fails", |_ctx: Context| async { Err::<(), _>("boom") })
+        .restart(RestartPolicy::new().delay(Duration::MAX));
+    let strategy_group = supervisor::GroupSpec::new("g")
+        .strategy(supervisor::Strategy::OneForAll)
+        .task(
+            TaskSpec::new("fails-too", |_ctx: Context| async { Err::<(), _>("boom") })
+                .restart(RestartPolicy::new().delay(Duration::MAX)),
+        )
+        .task(idle("sibling"));
+    let handle = Supervisor::builder()
+        .task(fails)
+        .task(idle("patient").stop_timeout(Duration::MAX))
+        .group(strategy_group)
+        .build()
+        .unwrap()
+        .start();
+    // Each waits for a restart that never comes.
+    let fails = handle.wait_state("fails", UnitState::Backoff).await.unwrap();
+    assert_eq!(fails.restart_count, 0);
+    handle.wait_state("g/fails-too", UnitState::Backoff).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    assert_eq!(handle.status("fails").unwrap().state, UnitState::Backoff);
+    // The owners are alive: control calls are answered.
+    handle.restart("patient").await.expect("a restart by hand");
+    handle.start_unit("fails").await.expect("a start by hand");
+    let report = handle.shutdown().await;
+    assert!(report.units.iter().all(|line| line.outcome != StopOutcome::Forced), "{report:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn last_start_moves_with_each_run_and_stays_once_stopped() {
     let handle = Supervisor::builder().task(idle("ticker")).build().unwrap().start();
     wait_for(&handle, "ticker", UnitState::Running).await;

@@ -8,9 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// How far ahead a deadline that would not fit in an [`Instant`] is put
-/// instead: never, for any practical purpose.
-const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+use crate::tree::clock::later_by;
 
 /// The heartbeat deadline of one run: a heartbeat is due within `period` of
 /// the start and of each heartbeat.
@@ -56,15 +54,10 @@ impl Watchdog {
     }
 }
 
-/// `instant + duration`, saturating far in the future instead of panicking
-/// on an overflow (a watchdog of `Duration::MAX`).
-fn later_by(instant: Instant, duration: Duration) -> Instant {
-    instant.checked_add(duration).or_else(|| instant.checked_add(FAR_FUTURE)).unwrap_or(instant)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tree::clock::FAR_FUTURE;
 
     const PERIOD: Duration = Duration::from_secs(30);
 

@@ -1,8 +1,19 @@
-//! The supervisor's wall clock, which follows the runtime's clock.
+//! The supervisor's wall clock, which follows the runtime's clock, and
+//! deadlines that a duration of the user's cannot overflow.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::time::Instant;
+
+/// How far ahead a deadline that would not fit in an [`Instant`] is put
+/// instead: never, for any practical purpose.
+pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `duration` after `instant`, or as far as an [`Instant`] goes: a delay or
+/// a timeout of `Duration::MAX` means never, and must not panic.
+pub(crate) fn later_by(instant: Instant, duration: Duration) -> Instant {
+    instant.checked_add(duration).or_else(|| instant.checked_add(FAR_FUTURE)).unwrap_or(instant)
+}
 
 /// Wall-clock time that follows the runtime's clock from the moment the
 /// supervisor was built, so that timestamps move with
@@ -31,7 +42,13 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    #[test]
+    fn a_deadline_past_what_an_instant_holds_is_far_off_not_a_panic() {
+        let now = Instant::now();
+        assert_eq!(later_by(now, Duration::from_secs(5)), now + Duration::from_secs(5));
+        assert!(later_by(now, Duration::MAX) >= now + FAR_FUTURE);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn wall_time_moves_with_the_runtime_clock() {

@@ -30,6 +30,7 @@ use crate::spec::policy::{Decision, GiveUpReason, RestartTracker};
 use crate::spec::validate::{self, join};
 use crate::tree::batches::Batches;
 use crate::tree::build;
+use crate::tree::clock::later_by;
 use crate::tree::graph::Graph;
 use crate::tree::intensity::Intensity;
 use crate::tree::launch::{self, Launched};
@@ -879,7 +880,7 @@ impl Node {
             // round its loop once.
             Strategy::OneForOne if delay.is_zero() => self.restart_due_at(unit, epoch, now),
             Strategy::OneForOne => {
-                self.timers.insert(now + delay, Timer::Restart { unit: unit.clone(), epoch });
+                self.timers.insert(later_by(now, delay), Timer::Restart { unit: unit.clone(), epoch });
             }
             strategy => self.regroup(unit, strategy, delay),
         }
@@ -1023,7 +1024,7 @@ impl Node {
                 }
             }
             if let Some(grace) = shortest_grace {
-                self.arm_plan_grace(now.checked_add(grace).unwrap_or(now + FOREVER));
+                self.arm_plan_grace(later_by(now, grace));
             }
         }
     }
@@ -1056,7 +1057,7 @@ impl Node {
             }
             let mut record = unit.record();
             let Some(stop) = record.stop.as_deref().filter(|stop| !stop.aborted) else { continue };
-            let deadline = stop.asked.checked_add(unit.stop_timeout).unwrap_or(stop.asked + FOREVER);
+            let deadline = later_by(stop.asked, unit.stop_timeout);
             if deadline <= now {
                 abort(&mut record);
             } else {
@@ -1101,7 +1102,7 @@ impl Node {
                 waiting.push((unit, epoch));
             }
         }
-        self.timers.insert(Instant::now() + delay, Timer::Regroup { cause, set: waiting });
+        self.timers.insert(later_by(Instant::now(), delay), Timer::Regroup { cause, set: waiting });
     }
 
     /// Asks `unit` to stop; `now` is when its grace period begins.
@@ -1138,7 +1139,7 @@ impl Node {
             let (at, timer) = if self.killed {
                 (now + ABANDON_AFTER, Timer::Abandon { unit: unit.clone(), epoch })
             } else {
-                let at = now.checked_add(unit.stop_timeout).unwrap_or(now + FOREVER);
+                let at = later_by(now, unit.stop_timeout);
                 (at, Timer::Abort { unit: unit.clone(), epoch })
             };
             let key = self.timers.insert(at, timer);
@@ -1580,9 +1581,6 @@ impl Drop for Node {
         }
     }
 }
-
-/// A time far enough away to be never.
-const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// Wakes the waits on every unit of `group`, nested groups' too.
 fn wake_units_of(changes: &Changes, group: &GroupBody) {
