@@ -31,8 +31,15 @@ pub(crate) fn from_list(tokens: proc_macro2::TokenStream, whole: proc_macro2::Sp
     if program.value().trim().is_empty() {
         return Err(syn::Error::new(program.span(), format!("empty program name: name the program to run, {EXAMPLE}")));
     }
-    Ok(Command { program: program.value(), args: words.map(|word| word.value()).collect() })
+    let args: Vec<LitStr> = words.collect();
+    if let Some(word) = std::iter::once(&program).chain(&args).find(|word| word.value().contains('\0')) {
+        return Err(syn::Error::new(word.span(), NUL_BYTE));
+    }
+    Ok(Command { program: program.value(), args: args.iter().map(LitStr::value).collect() })
 }
+
+/// The error for a command word with a NUL byte in it.
+const NUL_BYTE: &str = "the command contains a NUL byte (`\\0`), which no program name or argument can hold";
 
 /// Splits a command string; the error message is ready for the user.
 pub(crate) fn from_text(text: &str) -> Result<Command, String> {
@@ -44,6 +51,9 @@ pub(crate) fn from_text(text: &str) -> Result<Command, String> {
             "`{operator}` is a shell operator, but commands are not run through a shell; \
              to use a shell, write it out: `[\"sh\", \"-c\", {text:?}]`"
         ));
+    }
+    if text.contains('\0') {
+        return Err(NUL_BYTE.to_owned());
     }
     let mut words = words.into_iter();
     let Some(program) = words.next() else {
@@ -199,5 +209,7 @@ mod tests {
         assert!(error(quote!([""])).starts_with("empty program name"));
         assert!(error(quote!(["a", 1])).starts_with("expected a string literal"));
         assert!(error(quote!(worker)).starts_with("expected the command to run"));
+        assert!(error(quote!(["sleep", "1\0"])).starts_with("the command contains a NUL byte"));
+        assert!(from_text("sleep 1\0").unwrap_err().starts_with("the command contains a NUL byte"));
     }
 }

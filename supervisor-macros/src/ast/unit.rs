@@ -267,6 +267,9 @@ fn working_dir(option: &RawOption) -> syn::Result<LitStr> {
     if lit.value().is_empty() {
         return Err(syn::Error::new(lit.span(), message));
     }
+    if lit.value().contains('\0') {
+        return Err(syn::Error::new(lit.span(), "the working directory contains a NUL byte, which no path can"));
+    }
     Ok(lit)
 }
 
@@ -299,6 +302,11 @@ fn environment(option: &RawOption) -> syn::Result<Vec<(String, LitStr)>> {
             errors.push(syn::Error::new(
                 span,
                 format!("invalid environment variable name {key:?}: it must be non-empty, without `=`"),
+            ));
+        } else if value.value().contains('\0') {
+            errors.push(syn::Error::new(
+                value.span(),
+                format!("the value of `{key}` contains a NUL byte, which no environment variable can hold"),
             ));
         } else if let Some(index) = env.iter().position(|(seen, _)| *seen == key) {
             errors.push(syn::Error::new(span, format!("`{key}` is set twice in `env`; keep only one")));

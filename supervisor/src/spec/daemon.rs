@@ -653,6 +653,7 @@ impl DaemonSpec {
         if self.program.is_empty() {
             return Err(Error::EmptyProgram { unit: self.name.clone() });
         }
+        self.validate_command()?;
         if let Some(codes) = &self.success_codes {
             let invalid =
                 |reason: String| Error::InvalidSetting { unit: self.name.clone(), setting: "success_codes", reason };
@@ -670,6 +671,42 @@ impl DaemonSpec {
 }
 
 /// Shows environment keys, never their values (they often hold secrets).
+impl DaemonSpec {
+    /// What no process can be given, found before the first spawn rather
+    /// than at each: a NUL byte in the program, an argument, the
+    /// environment or the working directory; an empty variable name, or one
+    /// with `=` in it.
+    fn validate_command(&self) -> Result<(), Error> {
+        let invalid = |setting, reason: String| Error::InvalidSetting { unit: self.name.clone(), setting, reason };
+        let nul = |text: &OsStr| text.as_encoded_bytes().contains(&0);
+        if nul(&self.program) {
+            return Err(invalid(
+                "program",
+                format!("{:?} contains a NUL byte, which no program path can", self.program),
+            ));
+        }
+        if let Some(at) = self.args.iter().position(|arg| nul(arg)) {
+            let reason =
+                format!("argument {} ({:?}) contains a NUL byte, which no argument can", at + 1, self.args[at]);
+            return Err(invalid("args", reason));
+        }
+        for (key, value) in &self.env {
+            if key.is_empty() || key.as_encoded_bytes().contains(&b'=') || nul(key) {
+                let reason =
+                    format!("variable name {key:?} is empty or holds `=` or a NUL byte; use a name such as \"PORT\"");
+                return Err(invalid("env", reason));
+            }
+            if value.as_deref().is_some_and(nul) {
+                return Err(invalid("env", format!("the value of {key:?} contains a NUL byte, which no variable can")));
+            }
+        }
+        if let Some(dir) = self.current_dir.as_deref().filter(|dir| nul(dir.as_os_str())) {
+            return Err(invalid("current_dir", format!("{dir:?} contains a NUL byte, which no path can")));
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Debug for DaemonSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let env_keys: Vec<_> = self.env.iter().map(|(key, _)| key).collect();

@@ -241,6 +241,26 @@ mod tests {
     }
 
     #[test]
+    fn what_no_process_can_be_given_is_a_build_error() {
+        let daemon = |name: &str| DaemonSpec::new(name, "sleep").arg("1");
+        let specs: [Spec; 7] = [
+            DaemonSpec::new("program", "sle\0ep").into(),
+            daemon("arg").arg("x\0").into(),
+            daemon("key").env("K\0", "v").into(),
+            daemon("equals").env("K=V", "v").into(),
+            daemon("empty").env("", "v").into(),
+            daemon("value").env("K", "v\0").into(),
+            daemon("dir").current_dir("/tmp\0x").into(),
+        ];
+        let problems = problems_of(&specs);
+        let settings: Vec<&str> =
+            problems.iter().map(|problem| problem.split(" of `").next().expect("a setting")).collect();
+        assert_eq!(settings, ["program", "args", "env", "env", "env", "env", "current_dir"], "{problems:#?}");
+        assert!(problems[1].contains("argument 2") && problems[1].contains("NUL byte"), "{}", problems[1]);
+        assert!(problems_of(&[daemon("fine").env("PORT", "8080").current_dir("/tmp").into()]).is_empty());
+    }
+
+    #[test]
     fn thousands_of_unknown_dependencies_get_a_hint_for_the_first_few_only() {
         let mut specs: Vec<Spec> = (0..2000).map(|at| task(&format!("unit-{at}"))).collect();
         let typos = (0..2000).map(|at| format!("unit-{at}x"));
