@@ -101,20 +101,18 @@ pub(crate) fn check_dependencies(
                 problems.push(Error::SelfDependency { unit: join(prefix, unit) });
             } else if let Some(at) = position(need) {
                 found.push(at);
-            } else if hints_left == 0 {
-                problems.push(Error::UnknownDependency {
-                    unit: join(prefix, unit),
-                    dependency: need.clone(),
-                    hint: String::new(),
-                });
             } else {
-                hints_left -= 1;
-                let hint = match (elsewhere(need), closest(need, names, unit)) {
-                    (Some(path), _) => format!(
-                        " (`{path}` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
-                    ),
-                    (None, Some(close)) => format!(" (did you mean `{close}`?)"),
-                    (None, None) => String::new(),
+                let hint = if hints_left == 0 {
+                    String::new()
+                } else {
+                    hints_left -= 1;
+                    match (elsewhere(need), closest(need, names, unit)) {
+                        (Some(path), _) => format!(
+                            " (`{path}` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
+                        ),
+                        (None, Some(close)) => format!(" (did you mean `{close}`?)"),
+                        (None, None) => String::new(),
+                    }
                 };
                 problems.push(Error::UnknownDependency { unit: join(prefix, unit), dependency: need.clone(), hint });
             }
