@@ -668,10 +668,7 @@ impl DaemonSpec {
         }
         Ok(())
     }
-}
 
-/// Shows environment keys, never their values (they often hold secrets).
-impl DaemonSpec {
     /// What no process can be given, found before the first spawn rather
     /// than at each: a NUL byte in the program, an argument, the
     /// environment or the working directory; an empty variable name, or one
@@ -707,6 +704,7 @@ impl DaemonSpec {
     }
 }
 
+/// Shows environment keys, never their values (they often hold secrets).
 impl fmt::Debug for DaemonSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let env_keys: Vec<_> = self.env.iter().map(|(key, _)| key).collect();
