@@ -959,16 +959,20 @@ impl Node {
                 }
             }
             _ => {
-                // The added units stop together unless a registered unit
-                // depends on one of them.
+                // The added units stop together, first, unless a registered
+                // unit depends on one of them: then every unit stops one at
+                // a time in reverse start order, which has each dependent
+                // stop before what it needs.
                 let needed: foldhash::HashSet<usize> =
                     registered.iter().flat_map(|&other| deps[other].iter().copied()).collect();
-                if !added.is_empty() && added.iter().all(|at| !needed.contains(at)) {
-                    batches.push_together(units(added.into_iter().rev().collect()));
+                if added.iter().any(|at| needed.contains(at)) {
+                    batches.push_each(order.iter().rev().cloned());
                 } else {
-                    batches.push_each(added.into_iter().rev().map(|at| order[at].clone()));
+                    if !added.is_empty() {
+                        batches.push_together(units(added.into_iter().rev().collect()));
+                    }
+                    batches.push_each(registered.into_iter().rev().map(|at| order[at].clone()));
                 }
-                batches.push_each(registered.into_iter().rev().map(|at| order[at].clone()));
             }
         }
         batches
