@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use supervisor::{
     Context, Error, Event, EventKind, ExitReason, GiveUpReason, GroupSpec, MAX_GROUP_DEPTH, MaxRestarts, RestartOn,
-    RestartPolicy, ShutdownCause, ShutdownOrder, StopOutcome, Strategy, Supervisor, TaskSpec, UnitKind, UnitState,
+    RestartPolicy, ShutdownCause, ShutdownOrder, StopOutcome, Strategy, Supervisor, SupervisorHandle, TaskSpec,
+    UnitKind, UnitState,
 };
 use tokio::sync::broadcast;
 
@@ -495,20 +496,41 @@ fn slow_job(alive: &Arc<AtomicU32>) -> TaskSpec {
     })
 }
 
+/// A control call on `job`.
+#[derive(Clone, Copy)]
+enum Call {
+    Restart,
+    Stop,
+    Remove,
+}
+
+/// Makes `call` in a task of its own, so that the test goes on while the
+/// call waits.
+fn in_background(handle: &SupervisorHandle, call: Call) -> tokio::task::JoinHandle<Result<(), Error>> {
+    let handle = handle.clone();
+    tokio::spawn(async move {
+        match call {
+            Call::Restart => handle.restart("job").await,
+            Call::Stop => handle.stop_unit("job").await,
+            Call::Remove => handle.remove("job").await.map(drop),
+        }
+    })
+}
+
+/// A supervisor running [`slow_job`] alone.
+async fn running_slow_job(alive: &Arc<AtomicU32>) -> SupervisorHandle {
+    let handle = Supervisor::builder().task(slow_job(alive)).build().unwrap().start();
+    handle.wait_state("job", UnitState::Running).await.unwrap();
+    handle
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_removal_after_a_restart_by_hand_stops_the_new_run_too() {
     let alive = Arc::new(AtomicU32::new(0));
-    let handle = Supervisor::builder().task(slow_job(&alive)).build().unwrap().start();
-    handle.wait_state("job", UnitState::Running).await.unwrap();
-    let restart = tokio::spawn({
-        let handle = handle.clone();
-        async move { handle.restart("job").await }
-    });
+    let handle = running_slow_job(&alive).await;
+    let restart = in_background(&handle, Call::Restart);
     handle.wait_state("job", UnitState::Stopping).await.unwrap();
-    let removal = tokio::spawn({
-        let handle = handle.clone();
-        async move { handle.remove("job").await }
-    });
+    let removal = in_background(&handle, Call::Remove);
     restart.await.unwrap().expect("the restart, first, is done");
     removal.await.unwrap().expect("then the removal");
     assert!(handle.status("job").is_none());
@@ -519,17 +541,10 @@ async fn a_removal_after_a_restart_by_hand_stops_the_new_run_too() {
 #[tokio::test(start_paused = true)]
 async fn a_start_after_a_removal_finds_the_unit_gone() {
     let alive = Arc::new(AtomicU32::new(0));
-    let handle = Supervisor::builder().task(slow_job(&alive)).build().unwrap().start();
-    handle.wait_state("job", UnitState::Running).await.unwrap();
-    let removal = tokio::spawn({
-        let handle = handle.clone();
-        async move { handle.remove("job").await }
-    });
+    let handle = running_slow_job(&alive).await;
+    let removal = in_background(&handle, Call::Remove);
     handle.wait_state("job", UnitState::Stopping).await.unwrap();
-    let start = tokio::spawn({
-        let handle = handle.clone();
-        async move { handle.restart("job").await }
-    });
+    let start = in_background(&handle, Call::Restart);
     removal.await.unwrap().expect("the removal, first, is done");
     let started = start.await.unwrap();
     assert!(matches!(started, Err(Error::UnknownUnit { .. })), "{started:?}");
@@ -541,20 +556,10 @@ async fn a_start_after_a_removal_finds_the_unit_gone() {
 #[tokio::test(start_paused = true)]
 async fn calls_that_wait_for_a_removals_stop_find_the_unit_stopped_and_gone() {
     let alive = Arc::new(AtomicU32::new(0));
-    let handle = Supervisor::builder().task(slow_job(&alive)).build().unwrap().start();
-    handle.wait_state("job", UnitState::Running).await.unwrap();
-    let call = |what: &'static str| {
-        let handle = handle.clone();
-        tokio::spawn(async move {
-            match what {
-                "remove" => handle.remove("job").await.map(drop),
-                _ => handle.stop_unit("job").await,
-            }
-        })
-    };
-    let removal = call("remove");
+    let handle = running_slow_job(&alive).await;
+    let removal = in_background(&handle, Call::Remove);
     handle.wait_state("job", UnitState::Stopping).await.unwrap();
-    let (stop, second_removal) = (call("stop"), call("remove"));
+    let (stop, second_removal) = (in_background(&handle, Call::Stop), in_background(&handle, Call::Remove));
     removal.await.unwrap().expect("the first removal");
     stop.await.unwrap().expect("a stop of a removed unit is done: it is stopped");
     let second = second_removal.await.unwrap();
