@@ -1181,13 +1181,7 @@ impl Node {
             }
             record.state
         };
-        self.shared.report_line(UnitReport {
-            name: String::from(&*unit.path),
-            kind: unit.kind(),
-            state,
-            outcome,
-            took,
-        });
+        self.shared.report_line(report_line(unit, state, outcome, took));
     }
 
     /// A stop of `unit` is complete: its report line, its waiters, its plan.
@@ -1455,7 +1449,7 @@ impl Node {
         if let Some(group) = unit.group() {
             wake_units_of(&self.shared.changes, group);
         }
-        UnitReport { name: String::from(&*unit.path), kind: unit.kind(), state: unit.state(), outcome, took }
+        report_line(unit, unit.state(), outcome, took)
     }
 
     /// A unit's restart delay is over: it runs again, unless it was
@@ -1652,6 +1646,10 @@ fn abort(record: &mut Record) {
     if let Some(abort) = record.run.as_ref().and_then(|run| run.abort.as_ref()) {
         abort.abort();
     }
+}
+
+fn report_line(unit: &Unit, state: UnitState, outcome: StopOutcome, took: Duration) -> UnitReport {
+    UnitReport { name: String::from(&*unit.path), kind: unit.kind(), state, outcome, took }
 }
 
 fn record_exit(record: &mut Record, reason: &ExitReason) {
