@@ -4,8 +4,8 @@
 //! probes, `ctx.ready()`, `READY=1`, an output line; liveness probes; the
 //! watchdog (`ctx.heartbeat()`, `WATCHDOG=1`).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -19,7 +19,7 @@ use crate::run::process::ProcessRun;
 use crate::run::task::TaskRun;
 use crate::run::watchdog::Watchdog;
 use crate::spec::probe::Watching;
-use crate::tree::unit::{Body, Mailbox, Msg, Reporter, RunEnd, RunHandle, Unit};
+use crate::tree::unit::{Body, Mailbox, Msg, OwnerLink, Reporter, RunEnd, RunHandle, Unit};
 use crate::{Context, ExitReason, Probe, Readiness, Signal};
 
 /// A run, started.
@@ -44,6 +44,7 @@ pub(crate) fn start(
     epoch: u32,
     restarts: u32,
     mailbox: Mailbox,
+    owner: Weak<dyn OwnerLink>,
     kill_now: &CancellationToken,
 ) -> Result<Launched, ExitReason> {
     let stop = CancellationToken::new();
@@ -52,7 +53,7 @@ pub(crate) fn start(
     // Only a watched unit's run has anything to tell beyond how it ended.
     let tell = watching.map(|_| Arc::new(Tell::new(mailbox.clone(), unit.clone(), epoch)));
     // Made once the run has started: a reporter dropped reports an abort.
-    let reporter = || Reporter::new(mailbox, unit.clone(), epoch);
+    let reporter = || Reporter::new(owner, unit.clone(), epoch);
     match &unit.body {
         Body::Task(_) => {
             let signs = tell.clone().map(|tell| tell as Arc<dyn SignsOfLife>);
@@ -247,6 +248,9 @@ async fn run_task(ctx: Context, reporter: Reporter) {
         Err(reason) => return reporter.report(RunEnd::Exited(reason)),
     };
     let reason = run.wait().await;
+    // Dropped before the report: what the run holds (a port, a file lock)
+    // is free for the next run, which may start within the report.
+    drop(run);
     reporter.report(RunEnd::Exited(reason));
 }
 
@@ -258,24 +262,28 @@ async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, report
         Ok(run) => run,
         Err(reason) => return reporter.report(RunEnd::Exited(reason)),
     };
-    let failure = tokio::select! {
-        reason = run.wait() => {
-            reporter.report(RunEnd::Exited(reason));
-            return;
-        }
+    let watched = tokio::select! {
+        reason = run.wait() => Ok(reason),
         () = watch.readiness() => unreachable!("readiness probes run for ever"),
-        reason = watch.liveness() => reason,
-        reason = watch.task_watchdog() => reason,
+        reason = watch.liveness() => Err(reason),
+        reason = watch.task_watchdog() => Err(reason),
     };
-    tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run");
-    stopping.stop.cancel();
-    tokio::select! {
-        _ = run.wait() => {}
-        () = tokio::time::sleep(stopping.timeout) => {}
-        () = stopping.kill_now.cancelled() => {}
-    }
-    drop(run);
-    reporter.report(RunEnd::Exited(failure));
+    let reason = match watched {
+        Ok(reason) => reason,
+        Err(failure) => {
+            tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run");
+            stopping.stop.cancel();
+            tokio::select! {
+                _ = run.wait() => {}
+                () = tokio::time::sleep(stopping.timeout) => {}
+                () = stopping.kill_now.cancelled() => {}
+            }
+            failure
+        }
+    };
+    // As in `run_task`: the next run may start within the report.
+    drop((run, watch));
+    reporter.report(RunEnd::Exited(reason));
 }
 
 /// How a process is stopped.
@@ -298,6 +306,8 @@ async fn run_process(mut run: ProcessRun, stopping: Stopping, reporter: Reporter
         Some(reason) => RunEnd::Exited(reason),
         None => stop_process(&mut run, &stopping).await,
     };
+    // As in `run_task`: the next run may start within the report.
+    drop(run);
     reporter.report(end);
 }
 
@@ -402,7 +412,7 @@ async fn run_watched_process(
             RunEnd::Exited(failure)
         }
     };
-    drop(signs);
+    drop((run, watch, signs));
     reporter.report(end);
 }
 

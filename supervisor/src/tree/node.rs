@@ -6,6 +6,12 @@
 //! calls, additions and removals, one message at a time. A nested group is a
 //! unit whose run is an owner of its own.
 //!
+//! The owner's state is changed in turns, one at a time, under its lock:
+//! mostly by its own task, but a run that ends while that task is idle
+//! takes the turn itself, so that a restart or a stop costs no hand-off to
+//! another task. Either way there is one writer at a time, and messages
+//! are handled in the order they were sent.
+//!
 //! Work that spans several units (a strategy stopping siblings, the group
 //! ending) is a *plan*: batches of units to stop, one batch after another,
 //! then what to do next. While a strategy's plan runs, every other message
@@ -15,7 +21,8 @@
 use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -40,7 +47,7 @@ use crate::tree::shared::{Changes, Shared};
 use crate::tree::strategy::restart_set;
 use crate::tree::timers::{TimerKey, Timers};
 use crate::tree::unit::{
-    Body, GroupBody, LastExit, Mailbox, Msg, Op, Record, Reporter, RunEnd, RunHandle, Stop, Unit, address,
+    Body, GroupBody, LastExit, Mailbox, Msg, Op, OwnerLink, Record, Reporter, RunEnd, RunHandle, Stop, Unit, address,
 };
 use crate::{Error, ExitReason, RestartPolicy, ShutdownOrder, Strategy, UnitState};
 
@@ -178,11 +185,72 @@ enum Wants {
     Remove(oneshot::Sender<Result<UnitReport, Error>>),
 }
 
+/// A group's owner: its [`Node`], one turn at a time. Its task takes a
+/// turn for each burst of messages and each deadline; a run of one of its
+/// units that ends while that task is idle takes the turn itself (see
+/// [`OwnerLink::hand_over`]).
+pub(crate) struct Owner {
+    /// The node's own mailbox, reachable without its lock.
+    mailbox: Mailbox,
+    node: Mutex<Node>,
+}
+
+impl Owner {
+    fn lock(&self) -> MutexGuard<'_, Node> {
+        self.node.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts the group's units, in start order, then supervises them until
+    /// the group's run ends, and says why.
+    pub(crate) async fn run(self: Arc<Self>) -> Ending {
+        {
+            let mut node = self.lock();
+            node.launch_all();
+            node.forwarder = Some(node.forward_stop_and_kill());
+        }
+        std::future::poll_fn(|cx| self.lock().poll_turns(cx)).await
+    }
+}
+
+impl OwnerLink for Owner {
+    fn hand_over(&self, msg: Msg) {
+        let mut node = match self.node.try_lock() {
+            Ok(node) => node,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return self.send(msg),
+        };
+        // What is queued goes first (its sender may be this run), and once
+        // the run is over, only the owner's task answers.
+        if node.run_is_over() || !node.inbox.is_empty() {
+            drop(node);
+            return self.send(msg);
+        }
+        node.on_message(msg);
+        node.handle_deferred();
+        node.tell_parent();
+        // The owner's task waits on its inbox and its sleep alone: it is
+        // woken for what only it does, closing and arming the sleep.
+        if node.run_is_over() || node.timers.needs_poll() {
+            node.wake_own_task();
+        }
+    }
+
+    fn send(&self, msg: Msg) {
+        // An error only means the owner has gone, with its runtime.
+        let _ = self.mailbox.send(msg);
+    }
+}
+
+/// The state of a group's owner, changed in its turns (see [`Owner`]).
 pub(crate) struct Node {
     shared: Arc<Shared>,
     group: Arc<Unit>,
     mailbox: Mailbox,
     inbox: mpsc::UnboundedReceiver<Msg>,
+    /// Its owner, for runs to take its turns.
+    owner: Weak<Owner>,
+    /// Wakes the owner's task, as it last waited.
+    own_task: Option<Waker>,
     /// The messages taken from the inbox at once, handled in turn: a burst
     /// (10k runs ending in a stop) costs one wait on the inbox per batch,
     /// not one per message.
@@ -304,13 +372,26 @@ pub(crate) struct ParentLink {
 }
 
 impl Node {
-    /// Becomes the owner of `group`, its units about to start. Then
-    /// [`run`](Self::run) it.
+    /// Makes the owner of `group`, its units about to start. Then
+    /// [`run`](Owner::run) it.
     pub(crate) fn start(
         shared: Arc<Shared>,
         group: Arc<Unit>,
         stop: CancellationToken,
         parent: Option<ParentLink>,
+    ) -> Arc<Owner> {
+        Arc::new_cyclic(|owner| {
+            let node = Node::new(shared, group, stop, parent, owner.clone());
+            Owner { mailbox: node.mailbox.clone(), node: Mutex::new(node) }
+        })
+    }
+
+    fn new(
+        shared: Arc<Shared>,
+        group: Arc<Unit>,
+        stop: CancellationToken,
+        parent: Option<ParentLink>,
+        owner: Weak<Owner>,
     ) -> Node {
         let (mailbox, inbox) = mpsc::unbounded_channel();
         let body = group_body(&group);
@@ -323,6 +404,8 @@ impl Node {
             group,
             mailbox,
             inbox,
+            owner,
+            own_task: None,
             received: Vec::new(),
             stop,
             timers: Timers::default(),
@@ -349,27 +432,35 @@ impl Node {
         node
     }
 
-    /// Starts the group's units, in start order, then supervises them until
-    /// the group's run ends, and says why.
-    pub(crate) async fn run(mut self) -> Ending {
-        self.launch_all();
-        self.forwarder = Some(self.forward_stop_and_kill());
+    /// Takes turns while there is something to do: the messages first,
+    /// then the deadlines; `Ready` once the group's run is over.
+    fn poll_turns(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
         loop {
             if let (Some(ending), None) = (&self.ending, &self.plan) {
                 let ending = ending.clone();
                 self.close();
-                return ending;
+                return Poll::Ready(ending);
             }
-            tokio::select! {
-                biased;
-                // Never 0: the owner holds a sender, so the inbox stays open.
-                _ = self.inbox.recv_many(&mut self.received, RECEIVED_AT_ONCE) => self.on_received(),
-                timer = self.timers.expired(), if !self.timers.is_empty() => {
-                    self.on_timer(timer);
-                    self.handle_deferred();
+            // Never 0: the owner holds a sender, so the inbox stays open.
+            if self.inbox.poll_recv_many(cx, &mut self.received, RECEIVED_AT_ONCE).is_ready() {
+                self.on_received();
+            } else if let Poll::Ready(timer) = self.timers.poll_expired(cx) {
+                self.on_timer(timer);
+                self.handle_deferred();
+            } else {
+                if !self.own_task.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+                    self.own_task = Some(cx.waker().clone());
                 }
+                return Poll::Pending;
             }
             self.tell_parent();
+        }
+    }
+
+    /// Has the owner's task poll again.
+    fn wake_own_task(&self) {
+        if let Some(waker) = &self.own_task {
+            waker.wake_by_ref();
         }
     }
 
@@ -708,7 +799,7 @@ impl Node {
         let launched = match &unit.body {
             Body::Group(_) => Ok(self.launch_group(unit, epoch)),
             Body::Task(_) | Body::Process(_) => {
-                launch::start(unit, epoch, restarts, self.mailbox.clone(), &self.shared.kill_now)
+                launch::start(unit, epoch, restarts, self.mailbox.clone(), self.owner.clone(), &self.shared.kill_now)
             }
         };
         match launched {
@@ -741,13 +832,17 @@ impl Node {
     fn launch_group(&mut self, unit: &Arc<Unit>, epoch: u32) -> Launched {
         let stop = CancellationToken::new();
         let parent = ParentLink { mailbox: self.mailbox.clone(), epoch, ready: false };
-        let mut owner = Node::start(self.shared.clone(), unit.clone(), stop.clone(), Some(parent));
-        owner.launch_all();
-        let ready = owner.all_ready();
-        if let Some(parent) = &mut owner.parent {
-            parent.ready = ready;
-        }
-        let reporter = Reporter::new(self.mailbox.clone(), unit.clone(), epoch);
+        let owner = Node::start(self.shared.clone(), unit.clone(), stop.clone(), Some(parent));
+        let ready = {
+            let mut node = owner.lock();
+            node.launch_all();
+            let ready = node.all_ready();
+            if let Some(parent) = &mut node.parent {
+                parent.ready = ready;
+            }
+            ready
+        };
+        let reporter = Reporter::new(self.owner.clone(), unit.clone(), epoch);
         tokio::spawn(async move {
             let ending = owner.run().await;
             reporter.report(RunEnd::Exited(ending.exit_reason()));

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 use tokio::time::{Instant, Sleep};
 
@@ -41,13 +42,15 @@ impl<T> Timers<T> {
         self.queue.remove(&(key.0, key.1))
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 
-    /// Waits for the earliest deadline and returns its item; pending for
-    /// ever while there is none. Cancel-safe: an item is taken only once its
-    /// deadline has passed, and never across an await.
+    /// Returns the earliest item once its deadline has passed; `Pending`
+    /// until then, with the task woken at that deadline, and without a
+    /// wake while there is no item (whoever adds one polls again, see
+    /// [`needs_poll`](Self::needs_poll)).
     ///
     /// The sleep is moved only to an earlier deadline: when the earliest
     /// item goes (a unit stopped before its grace period ran out, the usual
@@ -56,30 +59,42 @@ impl<T> Timers<T> {
     /// timer for every removal; nor is the clock read then. A new earliest
     /// item already due (a restart with no delay) comes out at once, not at
     /// the runtime timer's next tick.
-    pub(crate) async fn expired(&mut self) -> T {
+    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<T> {
         loop {
-            let Some(&(at, _)) = self.queue.keys().next() else {
-                return std::future::pending().await;
-            };
+            let Some(&(at, _)) = self.queue.keys().next() else { return Poll::Pending };
             let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
             if self.armed_for.is_none_or(|armed| armed > at) {
                 if at <= Instant::now()
                     && let Some(entry) = self.queue.first_entry()
                 {
-                    return entry.remove();
+                    return Poll::Ready(entry.remove());
                 }
                 sleep.as_mut().reset(at);
                 self.armed_for = Some(at);
             }
-            sleep.as_mut().await;
-            // Fired: armed for nothing until the next turn arms it again.
+            ready!(sleep.as_mut().poll(cx));
+            // Fired: armed for nothing until the next poll arms it again.
             self.armed_for = None;
             if let Some(entry) = self.queue.first_entry()
                 && entry.key().0 <= Instant::now()
             {
-                return entry.remove();
+                return Poll::Ready(entry.remove());
             }
         }
+    }
+
+    /// Whether the earliest deadline is earlier than the one the sleep is
+    /// armed for: an item added outside a poll then needs one, or it would
+    /// come out late.
+    pub(crate) fn needs_poll(&self) -> bool {
+        self.queue.keys().next().is_some_and(|&(at, _)| self.armed_for.is_none_or(|armed| armed > at))
+    }
+
+    /// Waits for the earliest item, as [`poll_expired`](Self::poll_expired)
+    /// finds it.
+    #[cfg(test)]
+    async fn expired(&mut self) -> T {
+        std::future::poll_fn(|cx| self.poll_expired(cx)).await
     }
 }
 
@@ -146,6 +161,23 @@ mod tests {
         assert_eq!(timers.expired().now_or_never(), None);
         timers.insert(Instant::now(), "due too");
         assert_eq!(timers.expired().now_or_never(), Some("due too"));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_item_added_outside_a_poll_asks_for_one_only_if_earlier_than_the_sleep() {
+        let mut timers = Timers::default();
+        let start = Instant::now();
+        assert!(!timers.needs_poll(), "nothing to wait for");
+        timers.insert(start + Duration::from_secs(10), "armed");
+        assert!(timers.needs_poll(), "no sleep is armed yet");
+        assert!(tokio::time::timeout(Duration::from_millis(1), timers.expired()).await.is_err());
+        assert!(!timers.needs_poll(), "the sleep is armed for the earliest");
+        timers.insert(start + Duration::from_secs(20), "later");
+        assert!(!timers.needs_poll(), "the sleep fires first anyway");
+        timers.insert(start + Duration::from_secs(5), "earlier");
+        assert!(timers.needs_poll(), "the sleep would fire too late");
+        assert_eq!(timers.expired().await, "earlier");
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
     }
 
     #[tokio::test(start_paused = true)]

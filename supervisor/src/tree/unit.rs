@@ -9,7 +9,7 @@
 
 use std::num::NonZeroU32;
 use std::sync::atomic::AtomicU32;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Weak};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -404,17 +404,35 @@ pub(crate) enum RunEnd {
     Aborted,
 }
 
+/// A group's owner, as the runs of its units reach it.
+pub(crate) trait OwnerLink: Send + Sync {
+    /// Handles `msg` now, in a turn of the owner's taken on the caller's
+    /// task, if the owner's own task is idle and nothing is queued ahead of
+    /// it; sends it otherwise. A run that ends so spares the owner a
+    /// message and a wake: the hand-off that made a restart cost twice a
+    /// raw spawn and join.
+    ///
+    /// Called only by the supervisor's own tasks (never from user code,
+    /// which may run outside the runtime), while they hold no lock of the
+    /// tree.
+    fn hand_over(&self, msg: Msg);
+
+    /// Sends `msg` to the owner's task.
+    fn send(&self, msg: Msg);
+}
+
 /// Tells the group's owner how a run ended, once: when told, or else when
 /// dropped (the run was aborted).
 pub(crate) struct Reporter {
-    mailbox: Option<Mailbox>,
+    owner: Weak<dyn OwnerLink>,
     unit: Arc<Unit>,
     epoch: u32,
+    reported: bool,
 }
 
 impl Reporter {
-    pub(crate) fn new(mailbox: Mailbox, unit: Arc<Unit>, epoch: u32) -> Self {
-        Reporter { mailbox: Some(mailbox), unit, epoch }
+    pub(crate) fn new(owner: Weak<dyn OwnerLink>, unit: Arc<Unit>, epoch: u32) -> Self {
+        Reporter { owner, unit, epoch, reported: false }
     }
 
     /// The unit whose run it reports on.
@@ -422,21 +440,27 @@ impl Reporter {
         &self.unit
     }
 
+    /// Reports `end`, in a turn of the owner's if it is idle. Called at the
+    /// end of the run's task, once the run and what watched it are dropped:
+    /// the next run may start before this returns.
     pub(crate) fn report(mut self, end: RunEnd) {
-        self.send(end);
-    }
-
-    fn send(&mut self, end: RunEnd) {
-        if let Some(mailbox) = self.mailbox.take() {
-            // An error only means the owner has gone, with its runtime.
-            let _ = mailbox.send(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end });
+        self.reported = true;
+        // `None` only once the owner has gone, with its runtime.
+        if let Some(owner) = self.owner.upgrade() {
+            owner.hand_over(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end });
         }
     }
 }
 
 impl Drop for Reporter {
+    /// The run was aborted: always a message, as a drop may come while the
+    /// runtime shuts down, where no turn could start a run.
     fn drop(&mut self) {
-        self.send(RunEnd::Aborted);
+        if !self.reported
+            && let Some(owner) = self.owner.upgrade()
+        {
+            owner.send(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end: RunEnd::Aborted });
+        }
     }
 }
 
