@@ -437,6 +437,98 @@ async fn shutdown_aborts_a_unit_that_ignores_cancellation_after_its_timeout() {
     assert_eq!(handle.status("stubborn").unwrap().state, UnitState::Stopped);
 }
 
+/// A restart with no delay goes on in the tokio task of the run before it:
+/// the stop's abort must still reach the run it carries now.
+#[tokio::test(start_paused = true)]
+async fn a_run_restarted_at_once_is_still_aborted_after_its_timeout() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = runs.clone();
+    let spec = TaskSpec::new("stubborn", move |_ctx| {
+        let run = counter.fetch_add(1, Ordering::SeqCst);
+        async move {
+            if run < 3 {
+                return Err::<(), _>("fails at once");
+            }
+            std::future::pending().await
+        }
+    })
+    .restart(RestartPolicy::new().delay(Duration::ZERO))
+    .stop_timeout(Duration::from_secs(2));
+    let handle = Supervisor::builder().task(spec).build().unwrap().start();
+    let status = handle.wait_status("stubborn", |status| status.restart_count == 3).await.unwrap();
+    assert_eq!(status.state, UnitState::Running);
+    let began = Instant::now();
+    let report = handle.shutdown().await;
+    assert_eq!(began.elapsed(), Duration::from_secs(2), "aborted at its stop timeout");
+    assert_eq!(report.units[0].outcome, StopOutcome::Forced, "{report:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 4);
+}
+
+/// A task that fails at once, restarted with no delay and no limit, must
+/// not hold its thread: on a runtime with one thread, everything else on
+/// it still runs, the supervisor's own calls included.
+#[test]
+fn a_task_failing_in_a_tight_loop_leaves_its_thread_to_the_others() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let spec = TaskSpec::new("spinner", |_ctx| async { Err::<(), _>("boom") })
+                .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::Unlimited));
+            let handle = Supervisor::builder().task(spec).build().unwrap().start();
+            let other = tokio::spawn(async {
+                for _ in 0..1000 {
+                    tokio::task::yield_now().await;
+                }
+            });
+            other.await.unwrap();
+            handle.wait_status("spinner", |status| status.restart_count > 1000).await.unwrap();
+            let report = handle.shutdown().await;
+            let _ = done.send(report.units.len());
+        });
+    });
+    let units = finished.recv_timeout(Duration::from_secs(60)).expect("the other tasks and the shutdown ran");
+    assert_eq!(units, 1);
+}
+
+/// A run of `holder`: it panics while it holds the lock, which goes back
+/// only when the run is dropped; `None` when the lock was not free.
+struct HoldsTheLock(Option<tokio::sync::OwnedMutexGuard<()>>);
+
+impl std::future::Future for HoldsTheLock {
+    type Output = Result<(), &'static str>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        if self.0.is_some() {
+            panic!("fails while it holds the lock");
+        }
+        std::task::Poll::Ready(Err("the run before still held the lock"))
+    }
+}
+
+/// A restarted run starts only once the run before it is dropped, with
+/// what it held (a panicking future is dropped only by its owner).
+#[tokio::test]
+async fn a_run_is_dropped_before_the_next_one_starts() {
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    let overlapped = Arc::new(AtomicU32::new(0));
+    let (held, overlaps) = (lock.clone(), overlapped.clone());
+    let spec = TaskSpec::new("holder", move |_ctx| {
+        let guard = held.clone().try_lock_owned().ok();
+        if guard.is_none() {
+            overlaps.fetch_add(1, Ordering::SeqCst);
+        }
+        HoldsTheLock(guard)
+    })
+    .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(100)));
+    let handle = Supervisor::builder().task(spec).build().unwrap().start();
+    let status = handle.wait_state("holder", UnitState::Failed).await.unwrap();
+    assert_eq!(overlapped.load(Ordering::SeqCst), 0, "runs started while the one before held the lock");
+    assert_eq!(status.restart_count, 100);
+    assert!(lock.try_lock().is_ok(), "the last run was dropped too");
+    handle.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_shutdown_timeout_caps_every_grace_period() {
     let handle = Supervisor::builder()

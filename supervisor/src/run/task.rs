@@ -3,8 +3,8 @@
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
+use std::task::{self, Poll};
 
-use futures_util::FutureExt;
 use tracing::Instrument;
 
 use crate::spec::task::{BoxedRun, Factory};
@@ -40,12 +40,17 @@ pub(crate) struct TaskRun {
 }
 
 impl TaskRun {
+    /// Polls the run; `Ready` with how it ended, a panic included.
+    pub(crate) fn poll_wait(&mut self, cx: &mut task::Context<'_>) -> Poll<ExitReason> {
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.run.as_mut().poll(cx))) {
+            Ok(polled) => polled,
+            Err(payload) => Poll::Ready(ExitReason::Panic(panic_message(payload))),
+        }
+    }
+
     /// Waits for the run to end. Cancel-safe.
     pub(crate) fn wait(&mut self) -> impl Future<Output = ExitReason> + Send + '_ {
-        AssertUnwindSafe(&mut self.run).catch_unwind().map(|ended| match ended {
-            Ok(reason) => reason,
-            Err(payload) => ExitReason::Panic(panic_message(payload)),
-        })
+        std::future::poll_fn(|cx| self.poll_wait(cx))
     }
 }
 

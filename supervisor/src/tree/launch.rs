@@ -4,10 +4,13 @@
 //! probes, `ctx.ready()`, `READY=1`, an output line; liveness probes; the
 //! watchdog (`ctx.heartbeat()`, `WATCHDOG=1`).
 
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::Poll;
 use std::time::Duration;
 
+use tokio::task::{AbortHandle, coop};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -19,7 +22,7 @@ use crate::run::process::ProcessRun;
 use crate::run::task::TaskRun;
 use crate::run::watchdog::Watchdog;
 use crate::spec::probe::Watching;
-use crate::tree::unit::{Body, Mailbox, Msg, OwnerLink, Reporter, RunEnd, RunHandle, Unit};
+use crate::tree::unit::{Body, Mailbox, Msg, NextRun, OwnerLink, Reporter, RunEnd, RunHandle, Unit};
 use crate::{Context, ExitReason, Probe, Readiness, Signal};
 
 /// A run, started.
@@ -28,6 +31,8 @@ pub(crate) struct Launched {
     pub(crate) pid: Option<u32>,
     /// Ready as soon as it runs.
     pub(crate) ready: bool,
+    /// The run, to go on in the free task it was given.
+    pub(crate) next: Option<NextRun>,
 }
 
 /// Starts a run of a task or process `unit`; `Err` when a process cannot
@@ -39,13 +44,19 @@ pub(crate) struct Launched {
 /// one while the owner stops thousands of runs), and a group of 10k units
 /// makes them on every worker, not on its owner's alone. A panic in `f` is
 /// a run that panicked at once.
+///
+/// `free_task` is the tokio task of the unit's previous run, if that run
+/// ended in the current turn: a task run with nothing watching it from
+/// outside goes on in it, as [`Launched::next`], instead of a task of its
+/// own (a restart then spawns nothing).
 pub(crate) fn start(
     unit: &Arc<Unit>,
     epoch: u32,
     restarts: u32,
-    mailbox: Mailbox,
-    owner: Weak<dyn OwnerLink>,
+    mailbox: &Mailbox,
+    owner: &Weak<dyn OwnerLink>,
     kill_now: &CancellationToken,
+    free_task: Option<AbortHandle>,
 ) -> Result<Launched, ExitReason> {
     let stop = CancellationToken::new();
     let watching = unit.watching.as_deref();
@@ -53,14 +64,24 @@ pub(crate) fn start(
     // Only a watched unit's run has anything to tell beyond how it ended.
     let tell = watching.map(|_| Arc::new(Tell::new(mailbox.clone(), unit.clone(), epoch)));
     // Made once the run has started: a reporter dropped reports an abort.
-    let reporter = || Reporter::new(owner, unit.clone(), epoch);
+    let reporter = || Reporter::new(owner.clone(), unit.clone(), epoch);
     match &unit.body {
         Body::Task(_) => {
             let signs = tell.clone().map(|tell| tell as Arc<dyn SignsOfLife>);
             let ctx = Context::new(unit.path.clone(), restarts, stop.clone(), signs);
             let reporter = reporter();
             let join = match watching.zip(tell.as_ref()).and_then(|(watching, tell)| Watch::of(watching, tell)) {
-                None => tokio::spawn(run_task(ctx, reporter)),
+                None => match free_task {
+                    Some(abort) => {
+                        return Ok(Launched {
+                            handle: RunHandle { stop, abort: Some(abort), signaller: None },
+                            pid: None,
+                            ready,
+                            next: Some(NextRun { ctx, reporter }),
+                        });
+                    }
+                    None => tokio::spawn(TaskRuns::new(ctx, reporter)),
+                },
                 Some(watch) => {
                     let stopping = Stopping {
                         stop: stop.clone(),
@@ -75,6 +96,7 @@ pub(crate) fn start(
                 handle: RunHandle { stop, abort: Some(join.abort_handle()), signaller: None },
                 pid: None,
                 ready,
+                next: None,
             })
         }
         Body::Process(process) => {
@@ -116,7 +138,7 @@ pub(crate) fn start(
                     tokio::spawn(run_process(run, stopping, reporter()));
                 }
             }
-            Ok(Launched { handle: RunHandle { stop, abort: None, signaller }, pid, ready })
+            Ok(Launched { handle: RunHandle { stop, abort: None, signaller }, pid, ready, next: None })
         }
         Body::Group(_) => unreachable!("a group's run is started by its parent's owner"),
     }
@@ -238,20 +260,75 @@ fn make_run(ctx: Context, reporter: &Reporter) -> Result<TaskRun, ExitReason> {
     task.start(ctx, tracing::info_span!("unit", unit = %unit.path))
 }
 
-/// Makes a task's run and polls it until it ends; an abort drops it here,
-/// and the reporter then says so.
-async fn run_task(ctx: Context, reporter: Reporter) {
-    // Nothing but the run and the reporter is kept across the wait: the
-    // future stays within a small tokio task.
-    let mut run = match make_run(ctx, &reporter) {
-        Ok(run) => run,
-        Err(reason) => return reporter.report(RunEnd::Exited(reason)),
-    };
-    let reason = run.wait().await;
-    // Dropped before the report: what the run holds (a port, a file lock)
-    // is free for the next run, which may start within the report.
-    drop(run);
-    reporter.report(RunEnd::Exited(reason));
+/// A task's runs, one after another in one tokio task: the first, then
+/// each next run that a run's report starts. An abort drops the run here,
+/// and its reporter then says so.
+///
+/// Written out rather than as an `async fn`, whose state would keep the
+/// context and the reporter beside the run: this one keeps one or the
+/// other, and every running task holds one.
+struct TaskRuns {
+    step: Step,
+}
+
+enum Step {
+    /// To make the run, with its context.
+    Make(NextRun),
+    /// The run, polled until it ends.
+    Wait {
+        run: TaskRun,
+        reporter: Reporter,
+    },
+    Done,
+}
+
+impl TaskRuns {
+    fn new(ctx: Context, reporter: Reporter) -> Self {
+        TaskRuns { step: Step::Make(NextRun { ctx, reporter }) }
+    }
+}
+
+impl Future for TaskRuns {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        loop {
+            let ended = match std::mem::replace(&mut self.step, Step::Done) {
+                Step::Make(next) => {
+                    // A unit that fails at once, restarted with no delay,
+                    // must still let the worker's other tasks run.
+                    let Poll::Ready(budget) = coop::poll_proceed(cx) else {
+                        self.step = Step::Make(next);
+                        return Poll::Pending;
+                    };
+                    budget.made_progress();
+                    let NextRun { ctx, reporter } = next;
+                    match make_run(ctx, &reporter) {
+                        Ok(run) => {
+                            self.step = Step::Wait { run, reporter };
+                            continue;
+                        }
+                        Err(reason) => (reason, reporter),
+                    }
+                }
+                Step::Wait { mut run, reporter } => match run.poll_wait(cx) {
+                    Poll::Ready(reason) => (reason, reporter),
+                    Poll::Pending => {
+                        self.step = Step::Wait { run, reporter };
+                        return Poll::Pending;
+                    }
+                },
+                Step::Done => return Poll::Ready(()),
+            };
+            // The run is dropped by now: what it held (a port, a file lock)
+            // is free for the next run, which may start within the report.
+            let (reason, reporter) = ended;
+            match reporter.report_and_go_on(RunEnd::Exited(reason)) {
+                Some(next) => self.step = Step::Make(next),
+                None => return Poll::Ready(()),
+            }
+        }
+    }
 }
 
 /// A task's run with probes or a watchdog: found unhealthy or hung, it is
@@ -281,7 +358,7 @@ async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, report
             failure
         }
     };
-    // As in `run_task`: the next run may start within the report.
+    // As in `TaskRuns`: the next run may start within the report.
     drop((run, watch));
     reporter.report(RunEnd::Exited(reason));
 }
@@ -306,7 +383,7 @@ async fn run_process(mut run: ProcessRun, stopping: Stopping, reporter: Reporter
         Some(reason) => RunEnd::Exited(reason),
         None => stop_process(&mut run, &stopping).await,
     };
-    // As in `run_task`: the next run may start within the report.
+    // As in `TaskRuns`: the next run may start within the report.
     drop(run);
     reporter.report(end);
 }
@@ -420,19 +497,12 @@ async fn run_watched_process(
 mod tests {
     use super::*;
 
-    fn future_size<F, Fut>(_: F) -> usize
-    where
-        F: Fn(Context, Reporter) -> Fut,
-    {
-        std::mem::size_of::<Fut>()
-    }
-
     /// Every running task keeps its run's tokio task alive. A tokio task is
     /// the future plus about 104 bytes, rounded up to 128: within 152 bytes
     /// the task takes 256, past that each unit costs 128 bytes more.
     #[test]
     fn a_task_run_fits_a_small_task() {
-        let size = future_size(run_task);
+        let size = std::mem::size_of::<TaskRuns>();
         assert!(size <= 152, "a task run future grew to {size} bytes");
     }
 }

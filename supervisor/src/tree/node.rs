@@ -47,7 +47,8 @@ use crate::tree::shared::{Changes, Shared};
 use crate::tree::strategy::restart_set;
 use crate::tree::timers::{TimerKey, Timers};
 use crate::tree::unit::{
-    Body, GroupBody, LastExit, Mailbox, Msg, Op, OwnerLink, Record, Reporter, RunEnd, RunHandle, Stop, Unit, address,
+    Body, GroupBody, LastExit, Mailbox, Msg, NextRun, Op, OwnerLink, Record, Reporter, RunEnd, RunHandle, Stop, Unit,
+    address,
 };
 use crate::{Error, ExitReason, RestartPolicy, ShutdownOrder, Strategy, UnitState};
 
@@ -213,17 +214,24 @@ impl Owner {
 }
 
 impl OwnerLink for Owner {
-    fn hand_over(&self, msg: Msg) {
+    fn hand_over(&self, msg: Msg, go_on: bool) -> Option<NextRun> {
         let mut node = match self.node.try_lock() {
             Ok(node) => node,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return self.send(msg),
+            Err(TryLockError::WouldBlock) => {
+                self.send(msg);
+                return None;
+            }
         };
         // What is queued goes first (its sender may be this run), and once
         // the run is over, only the owner's task answers.
         if node.run_is_over() || !node.inbox.is_empty() {
             drop(node);
-            return self.send(msg);
+            self.send(msg);
+            return None;
+        }
+        if go_on && let Msg::Ended { unit, epoch, .. } = &msg {
+            node.free_task = Some(FreeTask { unit: unit.clone(), epoch: *epoch, abort: None, next: None });
         }
         node.on_message(msg);
         node.handle_deferred();
@@ -233,12 +241,24 @@ impl OwnerLink for Owner {
         if node.run_is_over() || node.timers.needs_poll() {
             node.wake_own_task();
         }
+        node.free_task.take().and_then(|free| free.next)
     }
 
     fn send(&self, msg: Msg) {
         // An error only means the owner has gone, with its runtime.
         let _ = self.mailbox.send(msg);
     }
+}
+
+/// The tokio task of a run that ended in the current turn, free to carry
+/// its unit's next run if the turn starts one.
+struct FreeTask {
+    unit: Arc<Unit>,
+    epoch: u32,
+    /// The task's abort handle, once the run's end is recorded.
+    abort: Option<AbortHandle>,
+    /// The next run, once started.
+    next: Option<NextRun>,
 }
 
 /// The state of a group's owner, changed in its turns (see [`Owner`]).
@@ -248,9 +268,11 @@ pub(crate) struct Node {
     mailbox: Mailbox,
     inbox: mpsc::UnboundedReceiver<Msg>,
     /// Its owner, for runs to take its turns.
-    owner: Weak<Owner>,
+    owner: Weak<dyn OwnerLink>,
     /// Wakes the owner's task, as it last waited.
     own_task: Option<Waker>,
+    /// Set during a turn that a run's end takes on its own task.
+    free_task: Option<FreeTask>,
     /// The messages taken from the inbox at once, handled in turn: a burst
     /// (10k runs ending in a stop) costs one wait on the inbox per batch,
     /// not one per message.
@@ -381,7 +403,7 @@ impl Node {
         parent: Option<ParentLink>,
     ) -> Arc<Owner> {
         Arc::new_cyclic(|owner| {
-            let node = Node::new(shared, group, stop, parent, owner.clone());
+            let node = Node::new(shared, group, stop, parent, owner.clone() as Weak<dyn OwnerLink>);
             Owner { mailbox: node.mailbox.clone(), node: Mutex::new(node) }
         })
     }
@@ -391,7 +413,7 @@ impl Node {
         group: Arc<Unit>,
         stop: CancellationToken,
         parent: Option<ParentLink>,
-        owner: Weak<Owner>,
+        owner: Weak<dyn OwnerLink>,
     ) -> Node {
         let (mailbox, inbox) = mpsc::unbounded_channel();
         let body = group_body(&group);
@@ -406,6 +428,7 @@ impl Node {
             inbox,
             owner,
             own_task: None,
+            free_task: None,
             received: Vec::new(),
             stop,
             timers: Timers::default(),
@@ -799,11 +822,15 @@ impl Node {
         let launched = match &unit.body {
             Body::Group(_) => Ok(self.launch_group(unit, epoch)),
             Body::Task(_) | Body::Process(_) => {
-                launch::start(unit, epoch, restarts, self.mailbox.clone(), self.owner.clone(), &self.shared.kill_now)
+                let free_task = self.take_free_task(unit);
+                launch::start(unit, epoch, restarts, &self.mailbox, &self.owner, &self.shared.kill_now, free_task)
             }
         };
         match launched {
-            Ok(Launched { handle, pid, ready }) => {
+            Ok(Launched { handle, pid, ready, next }) => {
+                if let (Some(next), Some(free)) = (next, &mut self.free_task) {
+                    free.next = Some(next);
+                }
                 {
                     let mut record = unit.record();
                     record.state = UnitState::Running;
@@ -827,6 +854,16 @@ impl Node {
         }
     }
 
+    /// The abort handle of the task free in this turn, if it is `unit`'s
+    /// and carries no run yet.
+    fn take_free_task(&mut self, unit: &Arc<Unit>) -> Option<AbortHandle> {
+        let free = self.free_task.as_mut()?;
+        if !Arc::ptr_eq(&free.unit, unit) || free.next.is_some() {
+            return None;
+        }
+        free.abort.take()
+    }
+
     /// Starts a nested group's run: an owner of its own, whose units start
     /// before this call returns (a group has started once its units have).
     fn launch_group(&mut self, unit: &Arc<Unit>, epoch: u32) -> Launched {
@@ -847,7 +884,7 @@ impl Node {
             let ending = owner.run().await;
             reporter.report(RunEnd::Exited(ending.exit_reason()));
         });
-        Launched { handle: RunHandle { stop, abort: None, signaller: None }, pid: None, ready }
+        Launched { handle: RunHandle { stop, abort: None, signaller: None }, pid: None, ready, next: None }
     }
 
     fn on_ended(&mut self, unit: &Arc<Unit>, epoch: u32, end: RunEnd) {
@@ -865,7 +902,13 @@ impl Node {
             record.pid = None;
             record.ready = false;
             record.clear_not_ready();
-            let run = record.run.take();
+            let mut run = record.run.take();
+            if let Some(free) = &mut self.free_task
+                && Arc::ptr_eq(&free.unit, unit)
+                && free.epoch == epoch
+            {
+                free.abort = run.as_mut().and_then(|run| run.abort.take());
+            }
             let ended = match record.stop.take() {
                 Some(stop) => Ended::Stopped(settle_stop(&mut record, *stop, end, now)),
                 None => Ended::Exited(self.decide_exit(&mut record, unit, end, now)),

@@ -27,7 +27,7 @@ use crate::spec::{Spec, UnitOptions};
 use crate::tree::clock::Clock;
 use crate::tree::members::Members;
 use crate::tree::timers::TimerKey;
-use crate::{Error, ExitReason, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
+use crate::{Context, Error, ExitReason, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
 
 /// A unit of the tree. Lives as long as it is registered.
 pub(crate) struct Unit {
@@ -415,10 +415,19 @@ pub(crate) trait OwnerLink: Send + Sync {
     /// Called only by the supervisor's own tasks (never from user code,
     /// which may run outside the runtime), while they hold no lock of the
     /// tree.
-    fn hand_over(&self, msg: Msg);
+    ///
+    /// `go_on`: the caller is the tokio task of a task's run, free to carry
+    /// the unit's next run if this turn starts one; it is then returned.
+    fn hand_over(&self, msg: Msg, go_on: bool) -> Option<NextRun>;
 
     /// Sends `msg` to the owner's task.
     fn send(&self, msg: Msg);
+}
+
+/// A task's next run, to go on in the tokio task of the run before it.
+pub(crate) struct NextRun {
+    pub(crate) ctx: Context,
+    pub(crate) reporter: Reporter,
 }
 
 /// Tells the group's owner how a run ended, once: when told, or else when
@@ -443,12 +452,22 @@ impl Reporter {
     /// Reports `end`, in a turn of the owner's if it is idle. Called at the
     /// end of the run's task, once the run and what watched it are dropped:
     /// the next run may start before this returns.
-    pub(crate) fn report(mut self, end: RunEnd) {
+    pub(crate) fn report(self, end: RunEnd) {
+        self.hand_over(end, false);
+    }
+
+    /// Like [`report`](Self::report), from a task's run whose tokio task
+    /// can go on with the unit's next run: the run to go on with, if the
+    /// report started one.
+    pub(crate) fn report_and_go_on(self, end: RunEnd) -> Option<NextRun> {
+        self.hand_over(end, true)
+    }
+
+    fn hand_over(mut self, end: RunEnd, go_on: bool) -> Option<NextRun> {
         self.reported = true;
         // `None` only once the owner has gone, with its runtime.
-        if let Some(owner) = self.owner.upgrade() {
-            owner.hand_over(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end });
-        }
+        let owner = self.owner.upgrade()?;
+        owner.hand_over(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end }, go_on)
     }
 }
 
