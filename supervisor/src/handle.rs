@@ -860,17 +860,29 @@ impl SupervisorHandle {
                 Error::GroupNotRunning { action, unit: unit.to_owned(), group: group.path.to_string() }
             }
         };
-        let mailbox = self
+        let address = self
             .shared
             .changes
-            .wait_for(group, Interest::ANY, || match group.group().and_then(|body| body.mailbox()) {
-                Some(mailbox) => Some(Some(mailbox)),
+            .wait_for(group, Interest::ANY, || match group.group().and_then(|body| body.owner()) {
+                Some(address) => Some(Some(address)),
                 None if group.state() == UnitState::Starting => None,
                 None => Some(None),
             })
             .await
             .ok_or_else(refused)?;
-        mailbox.send(msg).map_err(|_| refused())
+        // Handled at once if the owner is idle, and the answer is ready
+        // when awaited: no hand-off to the owner's task and back. Not inside
+        // a span of the caller's: the supervisor's own log lines would
+        // carry it.
+        let here = || self.shared.on_own_runtime() && tracing::Span::current().is_none();
+        let msg = match address.owner.upgrade().filter(|_| here()) {
+            Some(owner) => match owner.try_turn(msg, false) {
+                Ok(_) => return Ok(()),
+                Err(msg) => msg,
+            },
+            None => msg,
+        };
+        address.mailbox.send(msg).map_err(|_| refused())
     }
 }
 

@@ -162,6 +162,7 @@ impl Supervisor {
     #[must_use = "dropping the last handle shuts the supervisor down"]
     pub fn start(self) -> SupervisorHandle {
         let shared = self.shared;
+        shared.start_on_current_runtime();
         let root = Node::start(shared.clone(), shared.root.clone(), shared.root_stop.clone(), None);
         {
             let mut record = shared.root.record();

@@ -285,12 +285,11 @@ async fn any_signal_reaches_a_running_daemons_group() {
 
 #[tokio::test(start_paused = true)]
 async fn paused_restarts_wait_for_the_resume_without_stopping_the_unit() {
-    let runs = Arc::new(AtomicU32::new(0));
-    let counted = runs.clone();
+    let (counted, mut runs) = tokio::sync::watch::channel(0u32);
     let sup = Supervisor::builder()
         .task(
             TaskSpec::new("flaky", move |ctx: Context| {
-                counted.fetch_add(1, Ordering::SeqCst);
+                counted.send_modify(|runs| *runs += 1);
                 async move {
                     tokio::time::sleep(10 * SEC).await;
                     if ctx.is_cancelled() { Ok(()) } else { Err("boom") }
@@ -308,12 +307,14 @@ async fn paused_restarts_wait_for_the_resume_without_stopping_the_unit() {
     tokio::time::sleep(60 * SEC).await;
     let held = handle.status("flaky").unwrap();
     assert_eq!((held.state, held.restarts_paused), (UnitState::Backoff, true));
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert_eq!(*runs.borrow(), 1);
     handle.resume_restarts("flaky").await.unwrap();
     let resumed = handle.wait_ready("flaky").await.unwrap();
     assert_eq!((resumed.restart_count, resumed.restarts_paused), (1, false));
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    // The run's `f` is called once its task is first polled.
+    runs.wait_for(|runs| *runs == 2).await.unwrap();
     handle.shutdown().await;
+    assert_eq!(*runs.borrow(), 2);
 }
 
 #[tokio::test(start_paused = true)]

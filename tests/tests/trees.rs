@@ -16,6 +16,8 @@ use supervisor::{
     UnitKind, UnitState,
 };
 use tokio::sync::broadcast;
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
 
 const SEC: Duration = Duration::from_secs(1);
 
@@ -635,7 +637,8 @@ async fn units_added_at_run_time_are_like_the_others() {
     handle.add_to("jobs", GroupSpec::new("nested").task(idle("deep"))).await.unwrap();
     assert_eq!(handle.unit_names(), ["jobs", "jobs/job-2", "jobs/nested", "jobs/nested/deep", "job-1"]);
     handle.wait_ready("jobs/nested/deep").await.unwrap();
-    let job2 = handle.wait_ready("jobs/job-2").await.unwrap();
+    // Ready as soon as it runs: its first run may not have failed yet.
+    let job2 = handle.wait_status("jobs/job-2", |status| status.restart_count > 0 && status.ready).await.unwrap();
     assert_eq!(job2.restart_count, 1, "its policy restarted it");
 
     assert!(matches!(handle.add(idle("job-1")).await, Err(Error::DuplicateName { ref name }) if name == "job-1"));
@@ -689,6 +692,128 @@ async fn ten_thousand_add_remove_cycles_leave_nothing_behind() {
     assert_eq!(handle.unit_names(), ["anchor"]);
     let report = handle.shutdown().await;
     assert_eq!(report.units.len(), 1);
+}
+
+/// Counts the runs that began and those not dropped yet.
+#[derive(Default)]
+struct RunCount {
+    began: AtomicU32,
+    live: AtomicU32,
+}
+
+struct Live(Arc<RunCount>);
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        self.0.live.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Calls are handled at once when the group's owner is idle; right after
+/// `start()` it has not launched the registered units yet, and a unit added
+/// then must still run once, not once more when those are launched (the
+/// extra run would belong to no one, and outlive the supervisor).
+#[tokio::test]
+async fn units_added_right_after_the_start_run_once() {
+    let count = Arc::new(RunCount::default());
+    let handle = Supervisor::builder().task(idle("registered")).build().unwrap().start();
+    for i in 0..100 {
+        let count = count.clone();
+        let spec = TaskSpec::new(format!("added-{i}"), move |ctx: Context| {
+            count.began.fetch_add(1, Ordering::SeqCst);
+            count.live.fetch_add(1, Ordering::SeqCst);
+            let live = Live(count.clone());
+            async move {
+                let _live = live;
+                ctx.cancelled().await;
+            }
+        });
+        handle.add(spec).await.unwrap();
+    }
+    // Every run spawned so far gets polled while this task waits.
+    while count.began.load(Ordering::SeqCst) < 100 {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(count.began.load(Ordering::SeqCst), 100, "each added unit started once");
+    let report = handle.shutdown().await;
+    assert_eq!(report.units.len(), 101);
+    assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Graceful), "{report:?}");
+    assert_eq!(count.live.load(Ordering::SeqCst), 0, "no run outlives the supervisor");
+}
+
+/// A call made on another runtime is handled by the group's owner, never
+/// on the caller's runtime: a run started there would end with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_added_from_another_runtime_runs_on_the_supervisors() {
+    let (counter, mut runs) = tokio::sync::watch::channel(0u32);
+    let handle = Supervisor::builder().task(idle("registered")).build().unwrap().start();
+    handle.wait_ready("registered").await.unwrap();
+    let caller = handle.clone();
+    std::thread::spawn(move || {
+        let other = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        other.block_on(async move {
+            let spec = TaskSpec::new("guest", move |ctx: Context| {
+                counter.send_modify(|runs| *runs += 1);
+                async move { ctx.cancelled().await }
+            });
+            caller.add(spec).await.unwrap();
+        });
+        // The other runtime ends here, with any task it holds.
+    })
+    .join()
+    .unwrap();
+    let ran =
+        tokio::time::timeout(Duration::from_secs(10), runs.wait_for(|runs| *runs > 0)).await.map(|ran| ran.is_ok());
+    assert_eq!(ran, Ok(true), "the guest never ran");
+    let status = handle.status("guest").unwrap();
+    assert_eq!((status.state, status.restart_count), (UnitState::Running, 0));
+    let report = handle.shutdown().await;
+    let guest = report.units.iter().find(|line| line.name == "guest").unwrap();
+    assert_eq!(guest.outcome, StopOutcome::Graceful, "{report:?}");
+    assert_eq!(*runs.borrow(), 1);
+}
+
+/// Records each log line's fields, and whether it was logged inside the
+/// caller's `request` span.
+struct SpanRecorder(Arc<std::sync::Mutex<Vec<(String, bool)>>>);
+
+impl<S> tracing_subscriber::Layer<S> for SpanRecorder
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let mut fields = String::new();
+        event.record(&mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+            fields.push_str(&format!("{}={value:?} ", field.name()));
+        });
+        let in_request = ctx.event_scope(event).is_some_and(|mut scope| scope.any(|span| span.name() == "request"));
+        self.0.lock().unwrap().push((fields, in_request));
+    }
+}
+
+/// Inside a span of the caller's, a call goes to the owner's task, so that
+/// the supervisor's log lines do not carry that span.
+#[tokio::test]
+async fn a_call_made_inside_a_span_leaves_the_span_off_the_supervisors_log_lines() {
+    let spans = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = tracing_subscriber::registry().with(SpanRecorder(spans.clone()));
+    let _guard = tracing::subscriber::set_default(recorder);
+    let handle = Supervisor::builder().task(idle("registered")).build().unwrap().start();
+    handle.wait_ready("registered").await.unwrap();
+    async {
+        handle.add(idle("added")).await.unwrap();
+        handle.stop_unit("added").await.unwrap();
+    }
+    .instrument(tracing::info_span!("request"))
+    .await;
+    handle.shutdown().await;
+    let spans = spans.lock().unwrap();
+    assert!(spans.iter().any(|line: &(String, bool)| line.0.contains("added")), "the lines were logged: {spans:?}");
+    let inside: Vec<_> = spans.iter().filter(|(_, in_span)| *in_span).collect();
+    assert!(inside.is_empty(), "logged inside the caller's span: {inside:?}");
 }
 
 #[tokio::test(start_paused = true)]

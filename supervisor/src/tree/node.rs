@@ -47,8 +47,8 @@ use crate::tree::shared::{Changes, Shared};
 use crate::tree::strategy::restart_set;
 use crate::tree::timers::{TimerKey, Timers};
 use crate::tree::unit::{
-    Body, GroupBody, LastExit, Mailbox, Msg, NextRun, Op, OwnerLink, Record, Reporter, RunEnd, RunHandle, Stop, Unit,
-    address,
+    Body, GroupBody, LastExit, Mailbox, Msg, NextRun, Op, OwnerAddress, OwnerLink, Record, Reporter, RunEnd, RunHandle,
+    Stop, Unit, address,
 };
 use crate::{Error, ExitReason, RestartPolicy, ShutdownOrder, Strategy, UnitState};
 
@@ -189,7 +189,7 @@ enum Wants {
 /// A group's owner: its [`Node`], one turn at a time. Its task takes a
 /// turn for each burst of messages and each deadline; a run of one of its
 /// units that ends while that task is idle takes the turn itself (see
-/// [`OwnerLink::hand_over`]).
+/// [`OwnerLink::try_turn`]).
 pub(crate) struct Owner {
     /// The node's own mailbox, reachable without its lock.
     mailbox: Mailbox,
@@ -214,21 +214,17 @@ impl Owner {
 }
 
 impl OwnerLink for Owner {
-    fn hand_over(&self, msg: Msg, go_on: bool) -> Option<NextRun> {
+    fn try_turn(&self, msg: Msg, go_on: bool) -> Result<Option<NextRun>, Msg> {
         let mut node = match self.node.try_lock() {
             Ok(node) => node,
             Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => {
-                self.send(msg);
-                return None;
-            }
+            Err(TryLockError::WouldBlock) => return Err(msg),
         };
-        // What is queued goes first (its sender may be this run), and once
-        // the run is over, only the owner's task answers.
-        if node.run_is_over() || !node.inbox.is_empty() {
-            drop(node);
-            self.send(msg);
-            return None;
+        // What is queued goes first (its sender may be this caller); the
+        // units are launched, and the run's end answered, by the owner's
+        // task alone.
+        if !node.launched || node.run_is_over() || !node.inbox.is_empty() {
+            return Err(msg);
         }
         if go_on && let Msg::Ended { unit, epoch, .. } = &msg {
             node.free_task = Some(FreeTask { unit: unit.clone(), epoch: *epoch, abort: None, next: None });
@@ -241,7 +237,7 @@ impl OwnerLink for Owner {
         if node.run_is_over() || node.timers.needs_poll() {
             node.wake_own_task();
         }
-        node.free_task.take().and_then(|free| free.next)
+        Ok(node.free_task.take().and_then(|free| free.next))
     }
 
     fn send(&self, msg: Msg) {
@@ -417,7 +413,7 @@ impl Node {
     ) -> Node {
         let (mailbox, inbox) = mpsc::unbounded_channel();
         let body = group_body(&group);
-        body.set_mailbox(Some(mailbox.clone()));
+        body.set_owner(Some(OwnerAddress { mailbox: mailbox.clone(), owner: owner.clone() }));
         let intensity = body.intensity.map(Intensity::new);
         let dependencies_among_units = body.members().iter().any(|unit| !unit.depends_on.is_empty());
         let rng = shared.rng();
@@ -1681,7 +1677,7 @@ impl Node {
 
     /// The group's run is over: handles calls no more.
     fn close(&mut self) {
-        self.body().set_mailbox(None);
+        self.body().set_owner(None);
         self.inbox.close();
         while let Ok(msg) = self.inbox.try_recv() {
             refuse(&self.group.path, msg);

@@ -3,7 +3,7 @@
 //! and, once it has ended, the report.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Notify, broadcast, watch};
@@ -233,6 +233,8 @@ pub(crate) struct Shared {
     report: watch::Sender<Option<Arc<ShutdownReport>>>,
     pub(crate) extensions: Extensions,
     pub(crate) shutdown_hooks: ShutdownHooks,
+    /// The runtime the supervisor was started on, where its runs go.
+    runtime: OnceLock<tokio::runtime::Id>,
 }
 
 impl Shared {
@@ -261,7 +263,19 @@ impl Shared {
             report: watch::Sender::new(None),
             extensions,
             shutdown_hooks: ShutdownHooks::default(),
+            runtime: OnceLock::new(),
         }
+    }
+
+    /// Remembers the runtime the supervisor is started on: the caller's.
+    pub(crate) fn start_on_current_runtime(&self) {
+        let _ = self.runtime.set(tokio::runtime::Handle::current().id());
+    }
+
+    /// Whether the caller runs on the supervisor's runtime, where a turn of
+    /// a group's owner may be taken (it may start runs).
+    pub(crate) fn on_own_runtime(&self) -> bool {
+        tokio::runtime::Handle::try_current().is_ok_and(|current| self.runtime.get() == Some(&current.id()))
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {

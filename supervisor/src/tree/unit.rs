@@ -62,13 +62,13 @@ pub(crate) enum Body {
     Group(Box<GroupBody>),
 }
 
-/// A group: its settings, its units, and the mailbox of its owner while
+/// A group: its settings, its units, and the address of its owner while
 /// its run is in progress.
 pub(crate) struct GroupBody {
     pub(crate) strategy: Strategy,
     pub(crate) intensity: Option<IntensityLimit>,
     members: RwLock<Members<Arc<Unit>>>,
-    mailbox: Mutex<Option<Mailbox>>,
+    owner: Mutex<Option<OwnerAddress>>,
 }
 
 /// A unit's record. Written by its group's owner only.
@@ -320,7 +320,7 @@ pub(crate) struct Settings {
 
 impl GroupBody {
     pub(crate) fn new(strategy: Strategy, intensity: Option<IntensityLimit>, members: Members<Arc<Unit>>) -> Self {
-        GroupBody { strategy, intensity, members: RwLock::new(members), mailbox: Mutex::new(None) }
+        GroupBody { strategy, intensity, members: RwLock::new(members), owner: Mutex::new(None) }
     }
 
     pub(crate) fn members(&self) -> RwLockReadGuard<'_, Members<Arc<Unit>>> {
@@ -337,13 +337,13 @@ impl GroupBody {
         self.members().iter().cloned().collect()
     }
 
-    /// The mailbox of the group's owner, while its run is in progress.
-    pub(crate) fn mailbox(&self) -> Option<Mailbox> {
-        self.mailbox.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    /// The address of the group's owner, while its run is in progress.
+    pub(crate) fn owner(&self) -> Option<OwnerAddress> {
+        self.owner.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    pub(crate) fn set_mailbox(&self, mailbox: Option<Mailbox>) {
-        *self.mailbox.lock().unwrap_or_else(PoisonError::into_inner) = mailbox;
+    pub(crate) fn set_owner(&self, owner: Option<OwnerAddress>) {
+        *self.owner.lock().unwrap_or_else(PoisonError::into_inner) = owner;
     }
 }
 
@@ -404,24 +404,30 @@ pub(crate) enum RunEnd {
     Aborted,
 }
 
-/// A group's owner, as the runs of its units reach it.
+/// A group's owner, as its runs and the handles reach it.
 pub(crate) trait OwnerLink: Send + Sync {
     /// Handles `msg` now, in a turn of the owner's taken on the caller's
     /// task, if the owner's own task is idle and nothing is queued ahead of
-    /// it; sends it otherwise. A run that ends so spares the owner a
-    /// message and a wake: the hand-off that made a restart cost twice a
-    /// raw spawn and join.
+    /// it; gives it back otherwise, to be sent. A run's end or a call
+    /// handled so spares the owner a message and a wake: the hand-off that
+    /// made a restart cost twice a raw spawn and join.
     ///
-    /// Called only by the supervisor's own tasks (never from user code,
-    /// which may run outside the runtime), while they hold no lock of the
-    /// tree.
+    /// Called only on the supervisor's runtime (a turn may start runs),
+    /// and never while the caller holds a lock of the tree.
     ///
     /// `go_on`: the caller is the tokio task of a task's run, free to carry
     /// the unit's next run if this turn starts one; it is then returned.
-    fn hand_over(&self, msg: Msg, go_on: bool) -> Option<NextRun>;
+    fn try_turn(&self, msg: Msg, go_on: bool) -> Result<Option<NextRun>, Msg>;
 
     /// Sends `msg` to the owner's task.
     fn send(&self, msg: Msg);
+}
+
+/// Where calls reach a group's owner while its run is in progress.
+#[derive(Clone)]
+pub(crate) struct OwnerAddress {
+    pub(crate) mailbox: Mailbox,
+    pub(crate) owner: Weak<dyn OwnerLink>,
 }
 
 /// A task's next run, to go on in the tokio task of the run before it.
@@ -467,7 +473,13 @@ impl Reporter {
         self.reported = true;
         // `None` only once the owner has gone, with its runtime.
         let owner = self.owner.upgrade()?;
-        owner.hand_over(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end }, go_on)
+        match owner.try_turn(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end }, go_on) {
+            Ok(next) => next,
+            Err(msg) => {
+                owner.send(msg);
+                None
+            }
+        }
     }
 }
 
