@@ -871,13 +871,10 @@ impl SupervisorHandle {
             .await
             .ok_or_else(refused)?;
         // Handled at once if the owner is idle, and the answer is ready
-        // when awaited: no hand-off to the owner's task and back. Not inside
-        // a span of the caller's: the supervisor's own log lines would
-        // carry it.
-        let here = || self.shared.on_own_runtime() && tracing::Span::current().is_none();
-        let msg = match address.owner.upgrade().filter(|_| here()) {
-            Some(owner) => match owner.try_turn(msg, false) {
-                Ok(_) => return Ok(()),
+        // when awaited: no hand-off to the owner's task and back.
+        let msg = match address.owner.upgrade() {
+            Some(owner) => match owner.try_turn_for_caller(msg) {
+                Ok(()) => return Ok(()),
                 Err(msg) => msg,
             },
             None => msg,

@@ -565,6 +565,25 @@ fn a_long_chain_of_dependencies_is_checked_in_linear_time() {
     assert!(took < Duration::from_secs(3), "{UNITS} chained units took {took:?} to check");
 }
 
+/// `ctx.ready()` may be called from anywhere, a thread outside the runtime
+/// included: what it sets off (here, the start of a unit that waits for
+/// it) still happens on the supervisor's runtime.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_said_from_a_thread_outside_the_runtime_starts_what_waits() {
+    let cache = TaskSpec::new("cache", |ctx: Context| async move {
+        let told = ctx.clone();
+        std::thread::spawn(move || told.ready()).join().expect("ready() from a plain thread");
+        ctx.cancelled().await;
+    })
+    .readiness(Readiness::Notified);
+    let handle = Supervisor::builder().task(cache).task(idle("api").depends_on(["cache"])).build().unwrap().start();
+    let api = tokio::time::timeout(DEADLINE, handle.wait_ready("api")).await.expect("api started").unwrap();
+    assert!(api.running);
+    assert!(handle.status("cache").unwrap().ready);
+    let report = handle.shutdown().await;
+    assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Graceful), "{report:?}");
+}
+
 /// A group looks for a unit that holds it back from where it found one last
 /// time: units that report ready one at a time cost
 /// it one look each (found quadratic: 448 ms for 10k units in a release

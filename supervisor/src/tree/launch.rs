@@ -62,7 +62,7 @@ pub(crate) fn start(
     let watching = unit.watching.as_deref();
     let ready = watching.is_none_or(|watching| matches!(watching.readiness, Readiness::Started));
     // Only a watched unit's run has anything to tell beyond how it ended.
-    let tell = watching.map(|_| Arc::new(Tell::new(mailbox.clone(), unit.clone(), epoch)));
+    let tell = watching.map(|_| Arc::new(Tell::new(mailbox.clone(), owner.clone(), unit.clone(), epoch)));
     // Made once the run has started: a reporter dropped reports an abort.
     let reporter = || Reporter::new(owner.clone(), unit.clone(), epoch);
     match &unit.body {
@@ -147,6 +147,7 @@ pub(crate) fn start(
 /// Tells the group's owner what a run says of itself.
 struct Tell {
     mailbox: Mailbox,
+    owner: Weak<dyn OwnerLink>,
     unit: Arc<Unit>,
     epoch: u32,
     told_ready: AtomicBool,
@@ -156,9 +157,10 @@ struct Tell {
 }
 
 impl Tell {
-    fn new(mailbox: Mailbox, unit: Arc<Unit>, epoch: u32) -> Self {
+    fn new(mailbox: Mailbox, owner: Weak<dyn OwnerLink>, unit: Arc<Unit>, epoch: u32) -> Self {
         Tell {
             mailbox,
+            owner,
             unit,
             epoch,
             told_ready: AtomicBool::new(false),
@@ -169,7 +171,16 @@ impl Tell {
 
     fn readiness(&self, ready: bool, why: Option<String>) {
         self.told_ready.store(ready, Ordering::Release);
-        let msg = Msg::Ready { unit: self.unit.clone(), epoch: self.epoch, ready, why };
+        let mut msg = Msg::Ready { unit: self.unit.clone(), epoch: self.epoch, ready, why };
+        // Taken at once if the owner is idle: the units waiting for this
+        // one start without a hand-off to the owner's task. Called from a
+        // task's `ctx.ready()`, so as user code.
+        if let Some(owner) = self.owner.upgrade() {
+            match owner.try_turn_for_caller(msg) {
+                Ok(()) => return,
+                Err(back) => msg = back,
+            }
+        }
         // An error only means the owner has gone, with its runtime.
         let _ = self.mailbox.send(msg);
     }

@@ -193,6 +193,7 @@ enum Wants {
 pub(crate) struct Owner {
     /// The node's own mailbox, reachable without its lock.
     mailbox: Mailbox,
+    shared: Arc<Shared>,
     node: Mutex<Node>,
 }
 
@@ -238,6 +239,13 @@ impl OwnerLink for Owner {
             node.wake_own_task();
         }
         Ok(node.free_task.take().and_then(|free| free.next))
+    }
+
+    fn try_turn_for_caller(&self, msg: Msg) -> Result<(), Msg> {
+        if !self.shared.on_own_runtime() || !tracing::Span::current().is_none() {
+            return Err(msg);
+        }
+        self.try_turn(msg, false).map(|_| ())
     }
 
     fn send(&self, msg: Msg) {
@@ -400,7 +408,7 @@ impl Node {
     ) -> Arc<Owner> {
         Arc::new_cyclic(|owner| {
             let node = Node::new(shared, group, stop, parent, owner.clone() as Weak<dyn OwnerLink>);
-            Owner { mailbox: node.mailbox.clone(), node: Mutex::new(node) }
+            Owner { mailbox: node.mailbox.clone(), shared: node.shared.clone(), node: Mutex::new(node) }
         })
     }
 

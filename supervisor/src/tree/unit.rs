@@ -419,6 +419,11 @@ pub(crate) trait OwnerLink: Send + Sync {
     /// the unit's next run if this turn starts one; it is then returned.
     fn try_turn(&self, msg: Msg, go_on: bool) -> Result<Option<NextRun>, Msg>;
 
+    /// Like [`try_turn`](Self::try_turn) for a caller that may be user
+    /// code: only on the supervisor's runtime, and not inside a span of
+    /// the caller's (the supervisor's own log lines would carry it).
+    fn try_turn_for_caller(&self, msg: Msg) -> Result<(), Msg>;
+
     /// Sends `msg` to the owner's task.
     fn send(&self, msg: Msg);
 }
