@@ -22,7 +22,7 @@ use crate::run::process::ProcessRun;
 use crate::run::task::TaskRun;
 use crate::run::watchdog::Watchdog;
 use crate::spec::probe::Watching;
-use crate::tree::unit::{Body, Mailbox, Msg, NextRun, OwnerLink, Reporter, RunEnd, RunHandle, Unit};
+use crate::tree::unit::{Body, Msg, NextRun, OwnerLink, Reporter, RunEnd, RunHandle, Unit};
 use crate::{Context, ExitReason, Probe, Readiness, Signal};
 
 /// A run, started.
@@ -53,7 +53,6 @@ pub(crate) fn start(
     unit: &Arc<Unit>,
     epoch: u32,
     restarts: u32,
-    mailbox: &Mailbox,
     owner: &Weak<dyn OwnerLink>,
     kill_now: &CancellationToken,
     free_task: Option<AbortHandle>,
@@ -62,7 +61,7 @@ pub(crate) fn start(
     let watching = unit.watching.as_deref();
     let ready = watching.is_none_or(|watching| matches!(watching.readiness, Readiness::Started));
     // Only a watched unit's run has anything to tell beyond how it ended.
-    let tell = watching.map(|_| Arc::new(Tell::new(mailbox.clone(), owner.clone(), unit.clone(), epoch)));
+    let tell = watching.map(|_| Arc::new(Tell::new(owner.clone(), unit.clone(), epoch)));
     // Made once the run has started: a reporter dropped reports an abort.
     let reporter = || Reporter::new(owner.clone(), unit.clone(), epoch);
     match &unit.body {
@@ -146,7 +145,6 @@ pub(crate) fn start(
 
 /// Tells the group's owner what a run says of itself.
 struct Tell {
-    mailbox: Mailbox,
     owner: Weak<dyn OwnerLink>,
     unit: Arc<Unit>,
     epoch: u32,
@@ -157,9 +155,8 @@ struct Tell {
 }
 
 impl Tell {
-    fn new(mailbox: Mailbox, owner: Weak<dyn OwnerLink>, unit: Arc<Unit>, epoch: u32) -> Self {
+    fn new(owner: Weak<dyn OwnerLink>, unit: Arc<Unit>, epoch: u32) -> Self {
         Tell {
-            mailbox,
             owner,
             unit,
             epoch,
@@ -171,22 +168,21 @@ impl Tell {
 
     fn readiness(&self, ready: bool, why: Option<String>) {
         self.told_ready.store(ready, Ordering::Release);
-        let mut msg = Msg::Ready { unit: self.unit.clone(), epoch: self.epoch, ready, why };
+        // `None` only once the owner has gone, with its runtime.
+        let Some(owner) = self.owner.upgrade() else { return };
+        let msg = Msg::Ready { unit: self.unit.clone(), epoch: self.epoch, ready, why };
         // Taken at once if the owner is idle: the units waiting for this
         // one start without a hand-off to the owner's task. Called from a
         // task's `ctx.ready()`, so as user code.
-        if let Some(owner) = self.owner.upgrade() {
-            match owner.try_turn_for_caller(msg) {
-                Ok(()) => return,
-                Err(back) => msg = back,
-            }
+        if let Err(msg) = owner.try_turn_for_caller(msg) {
+            owner.send(msg);
         }
-        // An error only means the owner has gone, with its runtime.
-        let _ = self.mailbox.send(msg);
     }
 
     fn status_text(&self, text: String) {
-        let _ = self.mailbox.send(Msg::StatusText { unit: self.unit.clone(), epoch: self.epoch, text });
+        if let Some(owner) = self.owner.upgrade() {
+            owner.send(Msg::StatusText { unit: self.unit.clone(), epoch: self.epoch, text });
+        }
     }
 
     fn last_beat(&self) -> Instant {

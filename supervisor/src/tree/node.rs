@@ -7,10 +7,13 @@
 //! unit whose run is an owner of its own.
 //!
 //! The owner's state is changed in turns, one at a time, under its lock:
-//! mostly by its own task, but a run that ends while that task is idle
-//! takes the turn itself, so that a restart or a stop costs no hand-off to
-//! another task. Either way there is one writer at a time, and messages
-//! are handled in the order they were sent.
+//! mostly by its own task, but a run that ends or says it is ready, and a
+//! handle's call, take the turn themselves while that task is idle and
+//! nothing is queued, so that a restart, a stop or an `add` costs no
+//! hand-off to another task. Either way there is one writer at a time, and
+//! messages are handled in the order they were sent. Only the owner's task
+//! waits for the lock; everyone else tries it, and sends a message if it
+//! is taken, so no two locks of the tree are ever waited for in a circle.
 //!
 //! Work that spans several units (a strategy stopping siblings, the group
 //! ending) is a *plan*: batches of units to stop, one batch after another,
@@ -187,9 +190,8 @@ enum Wants {
 }
 
 /// A group's owner: its [`Node`], one turn at a time. Its task takes a
-/// turn for each burst of messages and each deadline; a run of one of its
-/// units that ends while that task is idle takes the turn itself (see
-/// [`OwnerLink::try_turn`]).
+/// turn for each burst of messages and each deadline; a run or a call that
+/// finds that task idle takes the turn itself (see [`OwnerLink::try_turn`]).
 pub(crate) struct Owner {
     /// The node's own mailbox, reachable without its lock.
     mailbox: Mailbox,
@@ -222,8 +224,8 @@ impl OwnerLink for Owner {
             Err(TryLockError::WouldBlock) => return Err(msg),
         };
         // What is queued goes first (its sender may be this caller); the
-        // units are launched, and the run's end answered, by the owner's
-        // task alone.
+        // registered units are launched, and a group whose run is over is
+        // closed, by the owner's task alone.
         if !node.launched || node.run_is_over() || !node.inbox.is_empty() {
             return Err(msg);
         }
@@ -827,7 +829,7 @@ impl Node {
             Body::Group(_) => Ok(self.launch_group(unit, epoch)),
             Body::Task(_) | Body::Process(_) => {
                 let free_task = self.take_free_task(unit);
-                launch::start(unit, epoch, restarts, &self.mailbox, &self.owner, &self.shared.kill_now, free_task)
+                launch::start(unit, epoch, restarts, &self.owner, &self.shared.kill_now, free_task)
             }
         };
         match launched {
