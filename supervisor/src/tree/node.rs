@@ -7,13 +7,13 @@
 //! unit whose run is an owner of its own.
 //!
 //! The owner's state is changed in turns, one at a time, under its lock:
-//! mostly by its own task, but a run that ends or says it is ready, and a
-//! handle's call, take the turn themselves while that task is idle and
-//! nothing is queued, so that a restart, a stop or an `add` costs no
-//! hand-off to another task. Either way there is one writer at a time, and
-//! messages are handled in the order they were sent. Only the owner's task
-//! waits for the lock; everyone else tries it, and sends a message if it
-//! is taken, so no two locks of the tree are ever waited for in a circle.
+//! mostly by its own task, but a run that ends, and a handle's call, take
+//! the turn themselves while that task is idle and nothing is queued, so
+//! that a restart, a stop or an `add` costs no hand-off to another task.
+//! Either way there is one writer at a time, and messages are handled in
+//! the order they were sent. Only the owner's task waits for the lock;
+//! everyone else tries it, and sends a message if it is taken, so no two
+//! locks of the tree are ever waited for in a circle.
 //!
 //! Work that spans several units (a strategy stopping siblings, the group
 //! ending) is a *plan*: batches of units to stop, one batch after another,
