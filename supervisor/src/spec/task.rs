@@ -56,11 +56,17 @@ pub(crate) type Factory = Guarded<Box<dyn Fn(Context) -> BoxedRun + Send + Sync>
 
 /// An async task to supervise.
 ///
-/// `f` is called once per run with a fresh [`Context`], inside the run's own
-/// tokio task; the future it returns is the run. A run ends when the future
-/// completes (`Ok`/`()` is a success, `Err` a failure, its `Display` kept as
-/// `last_error`) or panics (the panic is caught, the message kept as
-/// `last_error`, and counts as a failure).
+/// `f` is called once per run with a fresh [`Context`], inside the tokio
+/// task that carries the run, when that task first polls it; the future it
+/// returns is the run. A run restarted with no delay goes on in the task of
+/// the run before it, once that run has been dropped. A run ends when the
+/// future completes (`Ok`/`()` is a success, `Err` a failure, its `Display`
+/// kept as `last_error`) or panics (the panic is caught, the message kept
+/// as `last_error`, and counts as a failure).
+///
+/// A unit that counts as ready once it runs ([`Readiness::Started`], the
+/// default) is ready as soon as its run is started: `wait_ready` may return
+/// before `f` has been called.
 ///
 /// # Examples
 ///
