@@ -776,6 +776,51 @@ async fn a_unit_added_from_another_runtime_runs_on_the_supervisors() {
     assert_eq!(*runs.borrow(), 1);
 }
 
+/// A unit that manages its siblings from inside its own run (its calls take
+/// the group's turn on its task while the owner is idle): it adds workers,
+/// restarts, stops and starts one, removes them all, and ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_that_adds_and_removes_its_siblings_from_its_own_run() {
+    manage_siblings_from_a_run().await;
+}
+
+#[tokio::test]
+async fn a_unit_that_adds_and_removes_its_siblings_from_its_own_run_on_one_thread() {
+    manage_siblings_from_a_run().await;
+}
+
+async fn manage_siblings_from_a_run() {
+    let (give, handle_to_come) = tokio::sync::watch::channel(None::<SupervisorHandle>);
+    let manager = TaskSpec::new("manager", move |_ctx: Context| {
+        let mut handle = handle_to_come.clone();
+        async move {
+            let handle = handle.wait_for(Option::is_some).await.expect("the handle").clone().expect("some");
+            for i in 0..100 {
+                handle.add(idle(&format!("worker-{i}"))).await.map_err(|e| e.to_string())?;
+            }
+            handle.restart("worker-7").await.map_err(|e| e.to_string())?;
+            handle.stop_unit("worker-8").await.map_err(|e| e.to_string())?;
+            handle.start_unit("worker-8").await.map_err(|e| e.to_string())?;
+            for i in 0..100 {
+                let line = handle.remove(&format!("worker-{i}")).await.map_err(|e| e.to_string())?;
+                if line.outcome != StopOutcome::Graceful {
+                    return Err(format!("worker-{i} stopped {:?}", line.outcome));
+                }
+            }
+            Ok::<_, String>(())
+        }
+    })
+    .restart(RestartPolicy::new().on(RestartOn::Never));
+    let handle = Supervisor::builder().task(manager).build().unwrap().start();
+    give.send(Some(handle.clone())).unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(30), handle.wait_state("manager", UnitState::Exited)).await;
+    let status = done.expect("the manager finished").unwrap();
+    assert_eq!(status.last_error, None, "{status:?}");
+    assert_eq!(handle.unit_names(), ["manager"]);
+    let report = handle.shutdown().await;
+    assert_eq!(report.units.len(), 1);
+}
+
 /// Records each log line's fields, and whether it was logged inside the
 /// caller's `request` span.
 struct SpanRecorder(Arc<std::sync::Mutex<Vec<(String, bool)>>>);
