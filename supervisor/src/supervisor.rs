@@ -436,7 +436,7 @@ impl SupervisorBuilder {
         }
         let mut problems = Vec::new();
         validate::check_units("", &self.root.units, &mut problems);
-        validate::check_intensity("the root group", self.root.intensity, &mut problems);
+        validate::check_intensity("the root group", self.root.parts.intensity, &mut problems);
         if let Some(capacity) = self.event_capacity
             && !(1..=MAX_EVENT_CAPACITY).contains(&capacity)
         {

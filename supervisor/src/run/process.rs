@@ -35,7 +35,7 @@ pub(crate) struct ProcessBody {
 
 impl ProcessBody {
     pub(crate) fn new(spec: DaemonSpec) -> Self {
-        let tail = Arc::new(OutputTail::new(spec.tail_lines, spec.tail_bytes));
+        let tail = Arc::new(OutputTail::new(spec.parts.tail_lines, spec.parts.tail_bytes));
         ProcessBody { spec, tail }
     }
 
@@ -66,7 +66,7 @@ impl ProcessBody {
         extra: &[(&str, Option<OsString>)],
         ready_line: Option<Arc<LineWatch>>,
     ) -> Result<ProcessRun, ExitReason> {
-        dispositions::prepare(self.spec.stop_signal.to_rustix());
+        dispositions::prepare(self.spec.parts.stop_signal.to_rustix());
         let mut command = self.command();
         for (key, value) in extra {
             match value {
@@ -84,26 +84,26 @@ impl ProcessBody {
             }
             capture
         });
-        Ok(ProcessRun { child, group, capture, success_codes: self.spec.success_codes.clone() })
+        Ok(ProcessRun { child, group, capture, success_codes: self.spec.parts.success_codes.clone() })
     }
 
     fn command(&self) -> Command {
         let spec = &self.spec;
-        let mut command = Command::new(&spec.program);
-        command.args(&spec.args).stdin(Stdio::null()).process_group(0).kill_on_drop(true);
-        if spec.env_clear {
+        let mut command = Command::new(&spec.parts.program);
+        command.args(&spec.parts.args).stdin(Stdio::null()).process_group(0).kill_on_drop(true);
+        if spec.parts.env_clear {
             command.env_clear();
         }
-        for (key, value) in &spec.env {
+        for (key, value) in &spec.parts.env {
             match value {
                 Some(value) => command.env(key, value),
                 None => command.env_remove(key),
             };
         }
-        if let Some(dir) = &spec.current_dir {
+        if let Some(dir) = &spec.parts.current_dir {
             command.current_dir(dir);
         }
-        let (stdout, stderr) = match spec.output {
+        let (stdout, stderr) = match spec.parts.output {
             Output::Capture => (Stdio::piped(), Stdio::piped()),
             Output::Inherit => (Stdio::inherit(), Stdio::inherit()),
             Output::Discard => (Stdio::null(), Stdio::null()),
@@ -113,8 +113,8 @@ impl ProcessBody {
     }
 
     fn spawn_failure(&self, error: &io::Error) -> ExitReason {
-        let program = self.spec.program.to_string_lossy();
-        if let Some(dir) = self.spec.current_dir.as_ref().filter(|dir| !dir.is_dir()) {
+        let program = self.spec.parts.program.to_string_lossy();
+        if let Some(dir) = self.spec.parts.current_dir.as_ref().filter(|dir| !dir.is_dir()) {
             return ExitReason::SpawnFailed(format!(
                 "cannot run `{program}`: working directory {} does not exist or is not a directory",
                 dir.display()

@@ -134,7 +134,18 @@ pub enum Output {
 #[must_use = "a spec does nothing until it is added to a supervisor with `.daemon(spec)`"]
 #[derive(Clone)]
 pub struct DaemonSpec {
-    pub(crate) name: String,
+    /// Shared, not copied, with the unit's path when the unit is at the
+    /// root.
+    pub(crate) name: Arc<str>,
+    /// The rest, out of line: a builder keeps its units' specs in one list
+    /// whose items are each as large as the largest kind of spec, and all
+    /// of this would double the size of a task's.
+    pub(crate) parts: Box<DaemonParts>,
+}
+
+/// A daemon's settings, apart from its name.
+#[derive(Clone)]
+pub(crate) struct DaemonParts {
     pub(crate) program: OsString,
     pub(crate) args: Vec<OsString>,
     pub(crate) env: Vec<(OsString, Option<OsString>)>,
@@ -165,20 +176,22 @@ impl DaemonSpec {
     /// ```
     pub fn new(name: impl Into<String>, program: impl AsRef<OsStr>) -> Self {
         DaemonSpec {
-            name: name.into(),
-            program: program.as_ref().to_owned(),
-            args: Vec::new(),
-            env: Vec::new(),
-            env_clear: false,
-            current_dir: None,
-            policy: RestartPolicy::default(),
-            stop_timeout: DEFAULT_DAEMON_STOP_TIMEOUT,
-            stop_signal: Signal::TERM,
-            output: Output::default(),
-            tail_lines: DEFAULT_TAIL_LINES,
-            options: UnitOptions::default(),
-            tail_bytes: DEFAULT_TAIL_BYTES,
-            success_codes: None,
+            name: Arc::from(name.into()),
+            parts: Box::new(DaemonParts {
+                program: program.as_ref().to_owned(),
+                args: Vec::new(),
+                env: Vec::new(),
+                env_clear: false,
+                current_dir: None,
+                policy: RestartPolicy::default(),
+                stop_timeout: DEFAULT_DAEMON_STOP_TIMEOUT,
+                stop_signal: Signal::TERM,
+                output: Output::default(),
+                tail_lines: DEFAULT_TAIL_LINES,
+                options: UnitOptions::default(),
+                tail_bytes: DEFAULT_TAIL_BYTES,
+                success_codes: None,
+            }),
         }
     }
 
@@ -202,7 +215,7 @@ impl DaemonSpec {
     /// # }
     /// ```
     pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
-        self.args.push(arg.as_ref().to_owned());
+        self.parts.args.push(arg.as_ref().to_owned());
         self
     }
 
@@ -230,7 +243,7 @@ impl DaemonSpec {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        self.args.extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
+        self.parts.args.extend(args.into_iter().map(|arg| arg.as_ref().to_owned()));
         self
     }
 
@@ -254,7 +267,7 @@ impl DaemonSpec {
     /// # }
     /// ```
     pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
-        self.env.push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
+        self.parts.env.push((key.as_ref().to_owned(), Some(value.as_ref().to_owned())));
         self
     }
 
@@ -279,7 +292,7 @@ impl DaemonSpec {
     /// # }
     /// ```
     pub fn env_remove(mut self, key: impl AsRef<OsStr>) -> Self {
-        self.env.push((key.as_ref().to_owned(), None));
+        self.parts.env.push((key.as_ref().to_owned(), None));
         self
     }
 
@@ -306,8 +319,8 @@ impl DaemonSpec {
     /// # }
     /// ```
     pub fn env_clear(mut self) -> Self {
-        self.env_clear = true;
-        self.env.clear();
+        self.parts.env_clear = true;
+        self.parts.env.clear();
         self
     }
 
@@ -331,7 +344,7 @@ impl DaemonSpec {
     /// # }
     /// ```
     pub fn current_dir(mut self, dir: impl AsRef<Path>) -> Self {
-        self.current_dir = Some(dir.as_ref().to_owned());
+        self.parts.current_dir = Some(dir.as_ref().to_owned());
         self
     }
 
@@ -355,7 +368,7 @@ impl DaemonSpec {
     /// # }
     /// ```
     pub fn restart(mut self, policy: RestartPolicy) -> Self {
-        self.policy = policy;
+        self.parts.policy = policy;
         self
     }
 
@@ -372,7 +385,7 @@ impl DaemonSpec {
     /// assert!(Supervisor::builder().daemon(db).build().is_ok());
     /// ```
     pub fn stop_timeout(mut self, timeout: Duration) -> Self {
-        self.stop_timeout = timeout;
+        self.parts.stop_timeout = timeout;
         self
     }
 
@@ -388,7 +401,7 @@ impl DaemonSpec {
     /// assert!(Supervisor::builder().daemon(web).build().is_ok());
     /// ```
     pub fn stop_signal(mut self, signal: Signal) -> Self {
-        self.stop_signal = signal;
+        self.parts.stop_signal = signal;
         self
     }
 
@@ -412,7 +425,7 @@ impl DaemonSpec {
     /// # }
     /// ```
     pub fn output(mut self, output: Output) -> Self {
-        self.output = output;
+        self.parts.output = output;
         self
     }
 
@@ -430,7 +443,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn tail_lines(mut self, lines: usize) -> Self {
-        self.tail_lines = lines;
+        self.parts.tail_lines = lines;
         self
     }
 
@@ -463,7 +476,7 @@ impl DaemonSpec {
     /// - The bound counts the text, not the bookkeeping around it (a few
     ///   dozen bytes per line, bounded by `tail_lines`).
     pub fn tail_bytes(mut self, bytes: usize) -> Self {
-        self.tail_bytes = bytes;
+        self.parts.tail_bytes = bytes;
         self
     }
 
@@ -512,7 +525,7 @@ impl DaemonSpec {
     /// - An empty list, or a code outside `0..=255` (no process can exit
     ///   with it), is an [`Error::InvalidSetting`] from `build()`.
     pub fn success_codes(mut self, codes: impl IntoIterator<Item = i32>) -> Self {
-        self.success_codes = Some(codes.into_iter().collect());
+        self.parts.success_codes = Some(codes.into_iter().collect());
         self
     }
 
@@ -542,7 +555,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn critical(mut self) -> Self {
-        self.options.critical = true;
+        self.parts.options.critical = true;
         self
     }
 
@@ -560,7 +573,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn temporary(mut self) -> Self {
-        self.options.temporary = true;
+        self.parts.options.temporary = true;
         self
     }
 
@@ -589,7 +602,7 @@ impl DaemonSpec {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.options.depends_on.extend(names.into_iter().map(Into::into));
+        self.parts.options.depends_on.extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -605,7 +618,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn readiness(mut self, readiness: Readiness) -> Self {
-        self.options.watching().readiness = readiness;
+        self.parts.options.watching().readiness = readiness;
         self
     }
 
@@ -625,7 +638,7 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn liveness(mut self, probe: Probe) -> Self {
-        self.options.watching().liveness = Some(probe);
+        self.parts.options.watching().liveness = Some(probe);
         self
     }
 
@@ -645,18 +658,21 @@ impl DaemonSpec {
     /// # let _ = spec;
     /// ```
     pub fn watchdog(mut self, period: Duration) -> Self {
-        self.options.watching().watchdog = Some(period);
+        self.parts.options.watching().watchdog = Some(period);
         self
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        if self.program.is_empty() {
-            return Err(Error::EmptyProgram { unit: self.name.clone() });
+        if self.parts.program.is_empty() {
+            return Err(Error::EmptyProgram { unit: self.name.to_string() });
         }
         self.validate_command()?;
-        if let Some(codes) = &self.success_codes {
-            let invalid =
-                |reason: String| Error::InvalidSetting { unit: self.name.clone(), setting: "success_codes", reason };
+        if let Some(codes) = &self.parts.success_codes {
+            let invalid = |reason: String| Error::InvalidSetting {
+                unit: self.name.to_string(),
+                setting: "success_codes",
+                reason,
+            };
             if codes.is_empty() {
                 return Err(invalid(
                     "the list is empty, so no run could succeed; list at least one exit code, e.g. [0]".to_owned(),
@@ -674,20 +690,20 @@ impl DaemonSpec {
     /// environment or the working directory; an empty variable name, or one
     /// with `=` in it.
     fn validate_command(&self) -> Result<(), Error> {
-        let invalid = |setting, reason: String| Error::InvalidSetting { unit: self.name.clone(), setting, reason };
+        let invalid = |setting, reason: String| Error::InvalidSetting { unit: self.name.to_string(), setting, reason };
         let nul = |text: &OsStr| text.as_encoded_bytes().contains(&0);
-        if nul(&self.program) {
+        if nul(&self.parts.program) {
             return Err(invalid(
                 "program",
-                format!("{:?} contains a NUL byte, which no program path can", self.program),
+                format!("{:?} contains a NUL byte, which no program path can", self.parts.program),
             ));
         }
-        if let Some(at) = self.args.iter().position(|arg| nul(arg)) {
+        if let Some(at) = self.parts.args.iter().position(|arg| nul(arg)) {
             let reason =
-                format!("argument {} ({:?}) contains a NUL byte, which no argument can", at + 1, self.args[at]);
+                format!("argument {} ({:?}) contains a NUL byte, which no argument can", at + 1, self.parts.args[at]);
             return Err(invalid("args", reason));
         }
-        for (key, value) in &self.env {
+        for (key, value) in &self.parts.env {
             if key.is_empty() || key.as_encoded_bytes().contains(&b'=') || nul(key) {
                 let reason =
                     format!("variable name {key:?} is empty or holds `=` or a NUL byte; use a name such as \"PORT\"");
@@ -697,7 +713,7 @@ impl DaemonSpec {
                 return Err(invalid("env", format!("the value of {key:?} contains a NUL byte, which no variable can")));
             }
         }
-        if let Some(dir) = self.current_dir.as_deref().filter(|dir| nul(dir.as_os_str())) {
+        if let Some(dir) = self.parts.current_dir.as_deref().filter(|dir| nul(dir.as_os_str())) {
             return Err(invalid("current_dir", format!("{dir:?} contains a NUL byte, which no path can")));
         }
         Ok(())
@@ -707,22 +723,22 @@ impl DaemonSpec {
 /// Shows environment keys, never their values (they often hold secrets).
 impl fmt::Debug for DaemonSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let env_keys: Vec<_> = self.env.iter().map(|(key, _)| key).collect();
+        let env_keys: Vec<_> = self.parts.env.iter().map(|(key, _)| key).collect();
         f.debug_struct("DaemonSpec")
             .field("name", &self.name)
-            .field("program", &self.program)
-            .field("args", &self.args)
+            .field("program", &self.parts.program)
+            .field("args", &self.parts.args)
             .field("env_keys", &env_keys)
-            .field("env_clear", &self.env_clear)
-            .field("current_dir", &self.current_dir)
-            .field("policy", &self.policy)
-            .field("stop_timeout", &self.stop_timeout)
-            .field("stop_signal", &self.stop_signal)
-            .field("output", &self.output)
-            .field("tail_lines", &self.tail_lines)
-            .field("options", &self.options)
-            .field("tail_bytes", &self.tail_bytes)
-            .field("success_codes", &self.success_codes)
+            .field("env_clear", &self.parts.env_clear)
+            .field("current_dir", &self.parts.current_dir)
+            .field("policy", &self.parts.policy)
+            .field("stop_timeout", &self.parts.stop_timeout)
+            .field("stop_signal", &self.parts.stop_signal)
+            .field("output", &self.parts.output)
+            .field("tail_lines", &self.parts.tail_lines)
+            .field("options", &self.parts.options)
+            .field("tail_bytes", &self.parts.tail_bytes)
+            .field("success_codes", &self.parts.success_codes)
             .finish()
     }
 }

@@ -2,6 +2,7 @@
 //! one of its units fails.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::spec::UnitOptions;
@@ -63,8 +64,17 @@ pub(crate) struct IntensityLimit {
 /// ```
 #[must_use = "a spec does nothing until it is added to a supervisor with `.group(spec)`"]
 pub struct GroupSpec {
-    pub(crate) name: String,
+    /// Shared, not copied, with the unit's path when the unit is at the
+    /// root.
+    pub(crate) name: Arc<str>,
     pub(crate) units: Vec<Spec>,
+    /// The rest, out of line, as a daemon's: a [`Spec`] is as large as the
+    /// largest kind, and a builder keeps a list of them.
+    pub(crate) parts: Box<GroupParts>,
+}
+
+/// A group's settings, apart from its name and units.
+pub(crate) struct GroupParts {
     pub(crate) strategy: Strategy,
     pub(crate) intensity: Option<IntensityLimit>,
     pub(crate) policy: RestartPolicy,
@@ -86,12 +96,14 @@ impl GroupSpec {
     /// ```
     pub fn new(name: impl Into<String>) -> Self {
         GroupSpec {
-            name: name.into(),
+            name: Arc::from(name.into()),
             units: Vec::new(),
-            strategy: Strategy::default(),
-            intensity: None,
-            policy: RestartPolicy::default(),
-            options: UnitOptions::default(),
+            parts: Box::new(GroupParts {
+                strategy: Strategy::default(),
+                intensity: None,
+                policy: RestartPolicy::default(),
+                options: UnitOptions::default(),
+            }),
         }
     }
 
@@ -183,7 +195,7 @@ impl GroupSpec {
     /// assert!(Supervisor::builder().group(pair).build().is_ok());
     /// ```
     pub fn strategy(mut self, strategy: Strategy) -> Self {
-        self.strategy = strategy;
+        self.parts.strategy = strategy;
         self
     }
 
@@ -205,7 +217,7 @@ impl GroupSpec {
     /// assert!(Supervisor::builder().group(never).build().is_err());
     /// ```
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
-        self.intensity = Some(IntensityLimit { max: max_restarts, period });
+        self.parts.intensity = Some(IntensityLimit { max: max_restarts, period });
         self
     }
 
@@ -222,7 +234,7 @@ impl GroupSpec {
     /// assert!(Supervisor::builder().group(storage).build().is_ok());
     /// ```
     pub fn restart(mut self, policy: RestartPolicy) -> Self {
-        self.policy = policy;
+        self.parts.policy = policy;
         self
     }
 
@@ -249,7 +261,7 @@ impl GroupSpec {
     /// # }
     /// ```
     pub fn critical(mut self) -> Self {
-        self.options.critical = true;
+        self.parts.options.critical = true;
         self
     }
 
@@ -265,7 +277,7 @@ impl GroupSpec {
     /// assert!(Supervisor::builder().group(batch).build().is_ok());
     /// ```
     pub fn temporary(mut self) -> Self {
-        self.options.temporary = true;
+        self.parts.options.temporary = true;
         self
     }
 
@@ -285,7 +297,7 @@ impl GroupSpec {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.options.depends_on.extend(names.into_iter().map(Into::into));
+        self.parts.options.depends_on.extend(names.into_iter().map(Into::into));
         self
     }
 
@@ -309,10 +321,10 @@ impl fmt::Debug for GroupSpec {
         f.debug_struct("GroupSpec")
             .field("name", &self.name)
             .field("units", &self.units)
-            .field("strategy", &self.strategy)
-            .field("intensity", &self.intensity)
-            .field("policy", &self.policy)
-            .field("options", &self.options)
+            .field("strategy", &self.parts.strategy)
+            .field("intensity", &self.parts.intensity)
+            .field("policy", &self.parts.policy)
+            .field("options", &self.parts.options)
             .finish()
     }
 }
@@ -363,6 +375,15 @@ impl Spec {
             Spec::Group(spec) => spec.name(),
         }
     }
+
+    /// The name, shared: a unit at the root takes it as its path.
+    pub(crate) fn shared_name(&self) -> Arc<str> {
+        match self {
+            Spec::Task(spec) => spec.name.clone(),
+            Spec::Daemon(spec) => spec.name.clone(),
+            Spec::Group(spec) => spec.name.clone(),
+        }
+    }
 }
 
 impl Spec {
@@ -370,8 +391,8 @@ impl Spec {
     pub(crate) fn depends_on(&self) -> &[String] {
         match self {
             Spec::Task(spec) => &spec.options.depends_on,
-            Spec::Daemon(spec) => &spec.options.depends_on,
-            Spec::Group(spec) => &spec.options.depends_on,
+            Spec::Daemon(spec) => &spec.parts.options.depends_on,
+            Spec::Group(spec) => &spec.parts.options.depends_on,
         }
     }
 }
@@ -391,5 +412,21 @@ impl From<DaemonSpec> for Spec {
 impl From<GroupSpec> for Spec {
     fn from(spec: GroupSpec) -> Self {
         Spec::Group(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A builder keeps its units' specs in a list, each the size of the
+    /// largest kind: a daemon's and a group's settings are boxed so that
+    /// a list of 10k tasks is not twice as large as its tasks.
+    #[test]
+    fn a_spec_is_no_larger_than_a_task_spec() {
+        let (spec, task) = (std::mem::size_of::<Spec>(), std::mem::size_of::<TaskSpec>());
+        assert!(spec <= task, "a spec takes {spec} bytes, a task spec {task}");
+        assert!(std::mem::size_of::<DaemonSpec>() <= task);
+        assert!(std::mem::size_of::<GroupSpec>() <= task);
     }
 }

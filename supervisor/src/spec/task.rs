@@ -3,6 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -84,7 +85,9 @@ pub(crate) type Factory = Guarded<Box<dyn Fn(Context) -> BoxedRun + Send + Sync>
 /// ```
 #[must_use = "a spec does nothing until it is added to a supervisor with `.task(spec)`"]
 pub struct TaskSpec {
-    pub(crate) name: String,
+    /// Shared, not copied, with the unit's path when the unit is at the
+    /// root.
+    pub(crate) name: Arc<str>,
     factory: Factory,
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
@@ -125,7 +128,7 @@ impl TaskSpec {
     {
         let factory: Factory = Guarded::new(Box::new(move |ctx| Box::pin(f(ctx).map(TaskOutput::into_exit_reason))));
         TaskSpec {
-            name: name.into(),
+            name: Arc::from(name.into()),
             factory,
             policy: RestartPolicy::default(),
             stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,

@@ -163,8 +163,8 @@ fn elsewhere(specs: &[Spec], prefix: &str, name: &str) -> Option<String> {
 pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
     let (kind, policy) = match spec {
         Spec::Task(task) => ("task", &task.policy),
-        Spec::Daemon(daemon) => ("daemon", &daemon.policy),
-        Spec::Group(group) => ("group", &group.policy),
+        Spec::Daemon(daemon) => ("daemon", &daemon.parts.policy),
+        Spec::Group(group) => ("group", &group.parts.policy),
     };
     let name = spec.name();
     // No copy of the name for a unit of the root group: the common case, once per unit.
@@ -185,12 +185,12 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
             if let Err(error) = daemon.validate() {
                 problems.push(error);
             }
-            if let Some(watching) = &daemon.options.watching {
+            if let Some(watching) = &daemon.parts.options.watching {
                 watching.validate(&path, false, problems);
             }
         }
         Spec::Group(group) => {
-            check_intensity(&path, group.intensity, problems);
+            check_intensity(&path, group.parts.intensity, problems);
             check_units(&path, &group.units, problems);
         }
     }

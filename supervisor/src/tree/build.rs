@@ -11,61 +11,82 @@ use crate::tree::unit::{Body, GroupBody, Settings, Unit};
 use crate::{DEFAULT_TASK_STOP_TIMEOUT, GroupSpec, RestartPolicy};
 
 /// The unit for `spec` in the group at `prefix`, with its own units if it
-/// is a group. `added`: added at run time.
-pub(crate) fn unit(prefix: &str, spec: Spec, added: bool) -> Arc<Unit> {
-    let name: Arc<str> = spec.name().into();
-    let path: Arc<str> = if prefix.is_empty() { name.clone() } else { join(prefix, &name).into() };
+/// is a group. `added`: added at run time. `previous`: the settings of the
+/// unit made just before, to share if they are the same.
+pub(crate) fn unit(prefix: &str, spec: Spec, added: bool, previous: Option<&Arc<Settings>>) -> Arc<Unit> {
+    let path = if prefix.is_empty() { spec.shared_name() } else { join(prefix, spec.name()).into() };
     let (body, settings) = match spec {
         Spec::Task(spec) => {
             let (settings, factory) = spec.into_parts();
-            let settings = Settings {
-                policy: settings.policy,
-                stop_timeout: settings.stop_timeout,
-                options: settings.options,
-                added,
-            };
+            let settings = Settings::new(settings.policy, settings.stop_timeout, settings.options);
             (Body::Task(TaskBody::new(factory)), settings)
         }
         Spec::Daemon(spec) => {
-            let settings = Settings {
-                policy: spec.policy.clone(),
-                stop_timeout: spec.stop_timeout,
-                options: spec.options.clone(),
-                added,
-            };
+            let settings =
+                Settings::new(spec.parts.policy.clone(), spec.parts.stop_timeout, spec.parts.options.clone());
             (Body::Process(Box::new(ProcessBody::new(spec))), settings)
         }
         Spec::Group(spec) => {
             let members = members(&path, spec.units, false);
-            let body = GroupBody::new(spec.strategy, spec.intensity, members);
+            let body = GroupBody::new(spec.parts.strategy, spec.parts.intensity, members);
             // A group's stop is its units' stops; it has no grace period of its own.
-            let settings =
-                Settings { policy: spec.policy, stop_timeout: DEFAULT_TASK_STOP_TIMEOUT, options: spec.options, added };
+            let settings = Settings::new(spec.parts.policy, DEFAULT_TASK_STOP_TIMEOUT, spec.parts.options);
             (Body::Group(Box::new(body)), settings)
         }
     };
-    Arc::new(Unit::new(name, path, body, settings))
+    Arc::new(Unit::new(path, body, settings.shared_with(previous), added))
 }
 
 /// The units of the group at `prefix`. Names were checked: a duplicate is
 /// skipped rather than allowed to shadow the first.
 pub(crate) fn members(prefix: &str, specs: Vec<Spec>, added: bool) -> Members<Arc<Unit>> {
     let mut members = Members::with_capacity(specs.len());
+    let mut previous: Option<Arc<Settings>> = None;
     for spec in specs {
-        let unit = unit(prefix, spec, added);
-        members.push(unit.name.clone(), unit);
+        let unit = unit(prefix, spec, added, previous.as_ref());
+        previous = Some(unit.settings.clone());
+        members.push(unit);
     }
     members
 }
 
 /// The root group; `spec`'s name and restart policy are not used.
 pub(crate) fn root(spec: GroupSpec) -> Arc<Unit> {
-    let body = GroupBody::new(spec.strategy, spec.intensity, members("", spec.units, false));
-    let settings = Settings {
-        policy: RestartPolicy::new(),
-        stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
-        options: UnitOptions { critical: true, ..UnitOptions::default() },
-        added: false,
-    };
-    Arc::new(Unit::new("".into(), "".into(), Body::Group(Box::new(body)), settings))
+    let body = GroupBody::new(spec.parts.strategy, spec.parts.intensity, members("", spec.units, false));
+    let options = UnitOptions { critical: true, ..UnitOptions::default() };
+    let settings = Settings::new(RestartPolicy::new(), DEFAULT_TASK_STOP_TIMEOUT, options);
+    Arc::new(Unit::new("".into(), Body::Group(Box::new(body)), Arc::new(settings), false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::TaskSpec;
+
+    fn task(name: &str) -> Spec {
+        TaskSpec::new(name, |_ctx| async {}).into()
+    }
+
+    #[test]
+    fn a_name_is_the_last_part_of_the_path() {
+        let unit = unit("storage/main", task("db"), false, None);
+        assert_eq!(&*unit.path, "storage/main/db");
+        assert_eq!(unit.name(), "db");
+        assert_eq!(self::unit("", task("db"), false, None).name(), "db");
+        assert_eq!(root(GroupSpec::new("root")).name(), "");
+    }
+
+    #[test]
+    fn a_group_of_units_alike_keeps_one_copy_of_their_settings() {
+        let mut specs: Vec<Spec> = (0..100).map(|i| task(&format!("t{i}"))).collect();
+        specs.push(TaskSpec::new("slow", |_ctx| async {}).stop_timeout(std::time::Duration::from_secs(60)).into());
+        specs.push(task("after"));
+        let members = members("", specs, false);
+        let units: Vec<&Arc<Unit>> = members.iter().collect();
+        assert!(units[..100].iter().all(|unit| Arc::ptr_eq(&unit.settings, &units[0].settings)));
+        assert!(!Arc::ptr_eq(&units[100].settings, &units[0].settings));
+        assert_eq!(units[100].settings.stop_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(units[101].settings.stop_timeout, DEFAULT_TASK_STOP_TIMEOUT);
+        assert_eq!(members.get("t42").map(|unit| unit.name()), Some("t42"));
+    }
 }

@@ -36,7 +36,7 @@ impl Graph {
     /// run sorts its members when it starts, and a chain of 100 units
     /// with a list per unit took 16 µs to sort, a tenth of its start.
     pub(crate) fn of(units: Vec<Arc<Unit>>) -> Graph {
-        if units.iter().all(|unit| unit.depends_on.is_empty()) {
+        if units.iter().all(|unit| unit.settings.depends_on.is_empty()) {
             let empty = Adjacency::default();
             return Graph { order: units, deps: empty.clone(), dependents: empty, at: Default::default() };
         }
@@ -168,8 +168,10 @@ impl Adjacency {
 
 /// What each of `units` depends on, as positions among them.
 fn positions(units: &[Arc<Unit>]) -> Adjacency {
-    let at = order::positions_by_name(units.iter().map(|unit| &*unit.name));
-    Adjacency::from_lists(units.iter().map(|unit| unit.depends_on.iter().filter_map(|name| at.get(&**name).copied())))
+    let at = order::positions_by_name(units.iter().map(|unit| unit.name()));
+    Adjacency::from_lists(
+        units.iter().map(|unit| unit.settings.depends_on.iter().filter_map(|name| at.get(&**name).copied())),
+    )
 }
 
 #[cfg(test)]
@@ -181,11 +183,11 @@ mod tests {
 
     fn unit(name: &str, depends_on: &[&str]) -> Arc<Unit> {
         let spec = TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await });
-        build::unit("", Spec::from(spec.depends_on(depends_on.iter().copied())), false)
+        build::unit("", Spec::from(spec.depends_on(depends_on.iter().copied())), false, None)
     }
 
     fn names<'a>(units: impl IntoIterator<Item = &'a Arc<Unit>>) -> Vec<&'a str> {
-        units.into_iter().map(|unit| &*unit.name).collect()
+        units.into_iter().map(|unit| unit.name()).collect()
     }
 
     #[test]

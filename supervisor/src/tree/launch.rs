@@ -58,7 +58,7 @@ pub(crate) fn start(
     free_task: Option<AbortHandle>,
 ) -> Result<Launched, ExitReason> {
     let stop = CancellationToken::new();
-    let watching = unit.watching.as_deref();
+    let watching = unit.settings.watching.as_deref();
     let ready = watching.is_none_or(|watching| matches!(watching.readiness, Readiness::Started));
     // Only a watched unit's run has anything to tell beyond how it ended.
     let tell = watching.map(|_| Arc::new(Tell::new(owner.clone(), unit.clone(), epoch)));
@@ -86,7 +86,7 @@ pub(crate) fn start(
                         stop: stop.clone(),
                         kill_now: kill_now.clone(),
                         signal: Signal::TERM,
-                        timeout: unit.stop_timeout,
+                        timeout: unit.settings.stop_timeout,
                     };
                     tokio::spawn(run_watched_task(ctx, watch, stopping, reporter))
                 }
@@ -124,8 +124,8 @@ pub(crate) fn start(
             let stopping = Stopping {
                 stop: stop.clone(),
                 kill_now: kill_now.clone(),
-                signal: process.spec().stop_signal,
-                timeout: unit.stop_timeout,
+                signal: process.spec().parts.stop_signal,
+                timeout: unit.settings.stop_timeout,
             };
             match (watching, &tell) {
                 (Some(watching), Some(tell)) => {
@@ -190,8 +190,12 @@ impl Tell {
 
 impl SignsOfLife for Tell {
     fn ready(&self) {
-        let notified =
-            self.unit.watching.as_deref().is_some_and(|watching| matches!(watching.readiness, Readiness::Notified));
+        let notified = self
+            .unit
+            .settings
+            .watching
+            .as_deref()
+            .is_some_and(|watching| matches!(watching.readiness, Readiness::Notified));
         if notified && !self.told_ready.swap(true, Ordering::AcqRel) {
             self.readiness(true, None);
         }

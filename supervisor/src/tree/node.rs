@@ -425,7 +425,7 @@ impl Node {
         let body = group_body(&group);
         body.set_owner(Some(OwnerAddress { mailbox: mailbox.clone(), owner: owner.clone() }));
         let intensity = body.intensity.map(Intensity::new);
-        let dependencies_among_units = body.members().iter().any(|unit| !unit.depends_on.is_empty());
+        let dependencies_among_units = body.members().iter().any(|unit| !unit.settings.depends_on.is_empty());
         let rng = shared.rng();
         let node = Node {
             shared,
@@ -650,14 +650,14 @@ impl Node {
 
     /// What `unit` depends on, directly or not, in start order.
     fn needs(&self, unit: &Arc<Unit>) -> Vec<Arc<Unit>> {
-        if unit.depends_on.is_empty() {
+        if unit.settings.depends_on.is_empty() {
             return Vec::new();
         }
         self.graph().needs(unit)
     }
 
     fn is_member(&self, unit: &Arc<Unit>) -> bool {
-        self.body().members().get(&unit.name).is_some_and(|member| Arc::ptr_eq(member, unit))
+        self.body().members().get(unit.name()).is_some_and(|member| Arc::ptr_eq(member, unit))
     }
 
     fn on_message(&mut self, msg: Msg) {
@@ -716,11 +716,11 @@ impl Node {
     /// Like `launch`, with the time already read by the caller: the restart
     /// path reads the clock once for a run's end and the next run's start.
     fn launch_at(&mut self, unit: &Arc<Unit>, now: Instant) {
-        let blockers: Vec<Arc<Unit>> = if unit.depends_on.is_empty() {
+        let blockers: Vec<Arc<Unit>> = if unit.settings.depends_on.is_empty() {
             Vec::new()
         } else {
             // Sized for all: the list is kept as it is, without a copy.
-            let mut blockers = Vec::with_capacity(unit.depends_on.len());
+            let mut blockers = Vec::with_capacity(unit.settings.depends_on.len());
             blockers.extend(
                 self.dependency_graph().dependencies(unit).filter(|dependency| !dependency.record().ready).cloned(),
             );
@@ -842,7 +842,7 @@ impl Node {
                     record.state = UnitState::Running;
                     record.ready = ready;
                     record.pid = pid.and_then(NonZeroU32::new);
-                    record.run_started = Some(now);
+                    record.run_started = Some(self.shared.clock.stamp(now));
                     record.run = Some(handle);
                 }
                 self.changed(unit);
@@ -954,9 +954,10 @@ impl Node {
         let ending = self.ending.is_some();
         let random = if ending { 0.0 } else { self.rng.f64() };
         record_exit(record, &reason);
-        let ran_for = record.run_started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        let started = record.run_started.map(|at| self.shared.clock.instant(at));
+        let ran_for = started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
         // No restart while the group ends.
-        let decision = (!ending).then(|| record.tracker.decide(&unit.policy, succeeded, ran_for, now, random));
+        let decision = (!ending).then(|| record.tracker.decide(&unit.settings.policy, succeeded, ran_for, now, random));
         if let Some(Decision::Restart { .. }) = decision {
             record.state = UnitState::Backoff;
         }
@@ -994,9 +995,9 @@ impl Node {
     /// A unit's policy let it end: a critical unit ends its group, a
     /// temporary one is forgotten.
     fn ended_for_good(&mut self, unit: &Arc<Unit>, failed: bool) {
-        if unit.critical {
+        if unit.settings.critical {
             self.end_group(Ending::Critical { unit: unit.path.clone(), failed });
-        } else if unit.temporary {
+        } else if unit.settings.temporary {
             self.forget(unit, StopOutcome::NotRunning, Duration::ZERO);
         }
     }
@@ -1163,8 +1164,10 @@ impl Node {
                             plan.in_flight.insert(&unit);
                         }
                         if matches!(unit.body, Body::Task(_)) {
-                            shortest_grace =
-                                Some(shortest_grace.map_or(unit.stop_timeout, |d| d.min(unit.stop_timeout)));
+                            shortest_grace = Some(
+                                shortest_grace
+                                    .map_or(unit.settings.stop_timeout, |d| d.min(unit.settings.stop_timeout)),
+                            );
                         }
                         self.take_deferred_end(&unit);
                     }
@@ -1205,7 +1208,7 @@ impl Node {
             }
             let mut record = unit.record();
             let Some(stop) = record.stop.as_deref().filter(|stop| !stop.aborted) else { continue };
-            let deadline = later_by(stop.asked, unit.stop_timeout);
+            let deadline = later_by(stop.asked, unit.settings.stop_timeout);
             if deadline <= now {
                 abort(&mut record);
             } else {
@@ -1287,7 +1290,7 @@ impl Node {
             let (at, timer) = if self.killed {
                 (now + ABANDON_AFTER, Timer::Abandon { unit: unit.clone(), epoch })
             } else {
-                let at = later_by(now, unit.stop_timeout);
+                let at = later_by(now, unit.settings.stop_timeout);
                 (at, Timer::Abort { unit: unit.clone(), epoch })
             };
             let key = self.timers.insert(at, timer);
@@ -1526,9 +1529,12 @@ impl Node {
             return Err(Error::DuplicateName { name: path });
         }
         self.check_new_dependencies(&spec)?;
-        let unit = build::unit(&self.group.path, spec, true);
-        self.dependencies_among_units |= !unit.depends_on.is_empty();
-        self.body().change_members(|members| members.push(unit.name.clone(), unit.clone()));
+        // Units added one by one, as a server adds one per connection,
+        // share their settings as registered ones do.
+        let last = self.body().members().iter().next_back().map(|member| member.settings.clone());
+        let unit = build::unit(&self.group.path, spec, true, last.as_ref());
+        self.dependencies_among_units |= !unit.settings.depends_on.is_empty();
+        self.body().change_members(|members| members.push(unit.clone()));
         self.members_changed();
         self.shared.emit(&unit, EventKind::Added);
         self.launch(&unit);
@@ -1542,7 +1548,7 @@ impl Node {
             return Ok(());
         }
         let members = self.body().units();
-        let mut names: Vec<&str> = members.iter().map(|member| &*member.name).collect();
+        let mut names: Vec<&str> = members.iter().map(|member| member.name()).collect();
         names.push(spec.name());
         let mut deps: Vec<&[String]> = vec![&[]; members.len()];
         deps.push(spec.depends_on());
@@ -1562,8 +1568,10 @@ impl Node {
         }
         let dependents: Vec<String> = if self.dependencies_among_units {
             let members = self.body().members();
-            let mut dependents: Vec<_> =
-                members.iter().filter(|member| member.depends_on.contains(&unit.name)).collect();
+            let mut dependents: Vec<_> = members
+                .iter()
+                .filter(|member| member.settings.depends_on.iter().any(|name| **name == *unit.name()))
+                .collect();
             dependents.retain(|member| !Arc::ptr_eq(member, &unit));
             dependents.iter().map(|member| format!("`{}`", member.path)).collect()
         } else {
@@ -1584,7 +1592,7 @@ impl Node {
 
     /// Removes a stopped unit from the group.
     fn forget(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) -> UnitReport {
-        self.body().change_members(|members| members.remove(&unit.name));
+        self.body().change_members(|members| members.remove(unit.name()));
         self.members_changed();
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);
@@ -1611,8 +1619,8 @@ impl Node {
     /// Restarts `unit` if the restart it waits for in `Backoff` since `epoch`
     /// is still due (see [`due_restart`]).
     fn restart_if_due(&mut self, unit: &Arc<Unit>, epoch: u32, by_policy: bool, now: Instant) {
-        if !unit.depends_on.is_empty() {
-            if due_restart(&mut unit.record(), &unit.policy, epoch, by_policy, now) {
+        if !unit.settings.depends_on.is_empty() {
+            if due_restart(&mut unit.record(), &unit.settings.policy, epoch, by_policy, now) {
                 self.launch_at(unit, now);
             }
             return;
@@ -1621,7 +1629,7 @@ impl Node {
         // under one look at the record.
         let begun = {
             let mut record = unit.record();
-            due_restart(&mut record, &unit.policy, epoch, by_policy, now).then(|| begin_run(&mut record))
+            due_restart(&mut record, &unit.settings.policy, epoch, by_policy, now).then(|| begin_run(&mut record))
         };
         if let Some((epoch, restarts)) = begun {
             self.start_run(unit, now, epoch, restarts);
@@ -1797,9 +1805,9 @@ fn report_line(unit: &Unit, state: UnitState, outcome: StopOutcome, took: Durati
 }
 
 fn record_exit(record: &mut Record, reason: &ExitReason) {
-    record.last_exit = LastExit::of(reason);
+    record.set_last_exit(LastExit::of(reason));
     if let Some(message) = reason.error_message() {
-        record.last_error = Some(message.into_boxed_str());
+        record.notes().last_error = Some(message.into_boxed_str());
     }
 }
 
@@ -1810,7 +1818,7 @@ fn record_stop(record: &mut Record, reason: &ExitReason) {
     if reason.signal().is_none() {
         record_exit(record, reason);
     } else {
-        record.last_exit = LastExit::of(reason);
+        record.set_last_exit(LastExit::of(reason));
     }
 }
 
@@ -1821,7 +1829,7 @@ mod tests {
 
     fn waiting_unit(name: &str) -> Arc<Unit> {
         let spec = TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await });
-        let unit = build::unit("", Spec::from(spec), false);
+        let unit = build::unit("", Spec::from(spec), false, None);
         unit.record().state = UnitState::Waiting;
         unit
     }

@@ -424,7 +424,7 @@ mod tests {
 
     fn unit() -> Arc<Unit> {
         let spec = TaskSpec::new("u", |ctx: Context| async move { ctx.cancelled().await });
-        build::unit("", Spec::from(spec), false)
+        build::unit("", Spec::from(spec), false, None)
     }
 
     /// Waits `interest` for `unit` to be in `wanted`, in a task of its own,
