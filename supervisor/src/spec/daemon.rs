@@ -134,9 +134,7 @@ pub enum Output {
 #[must_use = "a spec does nothing until it is added to a supervisor with `.daemon(spec)`"]
 #[derive(Clone)]
 pub struct DaemonSpec {
-    /// Shared, not copied, with the unit's path when the unit is at the
-    /// root.
-    pub(crate) name: Arc<str>,
+    pub(crate) name: String,
     /// The rest, out of line: a builder keeps its units' specs in one list
     /// whose items are each as large as the largest kind of spec, and all
     /// of this would double the size of a task's.
@@ -176,7 +174,7 @@ impl DaemonSpec {
     /// ```
     pub fn new(name: impl Into<String>, program: impl AsRef<OsStr>) -> Self {
         DaemonSpec {
-            name: Arc::from(name.into()),
+            name: name.into(),
             parts: Box::new(DaemonParts {
                 program: program.as_ref().to_owned(),
                 args: Vec::new(),
@@ -664,15 +662,12 @@ impl DaemonSpec {
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.parts.program.is_empty() {
-            return Err(Error::EmptyProgram { unit: self.name.to_string() });
+            return Err(Error::EmptyProgram { unit: self.name.clone() });
         }
         self.validate_command()?;
         if let Some(codes) = &self.parts.success_codes {
-            let invalid = |reason: String| Error::InvalidSetting {
-                unit: self.name.to_string(),
-                setting: "success_codes",
-                reason,
-            };
+            let invalid =
+                |reason: String| Error::InvalidSetting { unit: self.name.clone(), setting: "success_codes", reason };
             if codes.is_empty() {
                 return Err(invalid(
                     "the list is empty, so no run could succeed; list at least one exit code, e.g. [0]".to_owned(),
@@ -690,7 +685,7 @@ impl DaemonSpec {
     /// environment or the working directory; an empty variable name, or one
     /// with `=` in it.
     fn validate_command(&self) -> Result<(), Error> {
-        let invalid = |setting, reason: String| Error::InvalidSetting { unit: self.name.to_string(), setting, reason };
+        let invalid = |setting, reason: String| Error::InvalidSetting { unit: self.name.clone(), setting, reason };
         let nul = |text: &OsStr| text.as_encoded_bytes().contains(&0);
         if nul(&self.parts.program) {
             return Err(invalid(

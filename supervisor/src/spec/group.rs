@@ -2,7 +2,6 @@
 //! one of its units fails.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::spec::UnitOptions;
@@ -64,9 +63,7 @@ pub(crate) struct IntensityLimit {
 /// ```
 #[must_use = "a spec does nothing until it is added to a supervisor with `.group(spec)`"]
 pub struct GroupSpec {
-    /// Shared, not copied, with the unit's path when the unit is at the
-    /// root.
-    pub(crate) name: Arc<str>,
+    pub(crate) name: String,
     pub(crate) units: Vec<Spec>,
     /// The rest, out of line, as a daemon's: a [`Spec`] is as large as the
     /// largest kind, and a builder keeps a list of them.
@@ -96,7 +93,7 @@ impl GroupSpec {
     /// ```
     pub fn new(name: impl Into<String>) -> Self {
         GroupSpec {
-            name: Arc::from(name.into()),
+            name: name.into(),
             units: Vec::new(),
             parts: Box::new(GroupParts {
                 strategy: Strategy::default(),
@@ -373,15 +370,6 @@ impl Spec {
             Spec::Task(spec) => spec.name(),
             Spec::Daemon(spec) => spec.name(),
             Spec::Group(spec) => spec.name(),
-        }
-    }
-
-    /// The name, shared: a unit at the root takes it as its path.
-    pub(crate) fn shared_name(&self) -> Arc<str> {
-        match self {
-            Spec::Task(spec) => spec.name.clone(),
-            Spec::Daemon(spec) => spec.name.clone(),
-            Spec::Group(spec) => spec.name.clone(),
         }
     }
 }

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -85,9 +84,7 @@ pub(crate) type Factory = Guarded<Box<dyn Fn(Context) -> BoxedRun + Send + Sync>
 /// ```
 #[must_use = "a spec does nothing until it is added to a supervisor with `.task(spec)`"]
 pub struct TaskSpec {
-    /// Shared, not copied, with the unit's path when the unit is at the
-    /// root.
-    pub(crate) name: Arc<str>,
+    pub(crate) name: String,
     factory: Factory,
     pub(crate) policy: RestartPolicy,
     pub(crate) stop_timeout: Duration,
@@ -128,7 +125,7 @@ impl TaskSpec {
     {
         let factory: Factory = Guarded::new(Box::new(move |ctx| Box::pin(f(ctx).map(TaskOutput::into_exit_reason))));
         TaskSpec {
-            name: Arc::from(name.into()),
+            name: name.into(),
             factory,
             policy: RestartPolicy::default(),
             stop_timeout: DEFAULT_TASK_STOP_TIMEOUT,
