@@ -69,6 +69,9 @@ pub(crate) fn check_units(prefix: &str, specs: &[Spec], problems: &mut Vec<Error
         }
         check_unit(prefix, spec, problems);
     }
+    if specs.iter().all(|spec| spec.depends_on().is_empty()) {
+        return;
+    }
     let names: Vec<&str> = specs.iter().map(Spec::name).collect();
     let deps: Vec<&[String]> = specs.iter().map(Spec::depends_on).collect();
     check_dependencies(prefix, &names, &deps, &|name| elsewhere(specs, prefix, name), problems);
