@@ -255,6 +255,11 @@ impl Context {
     /// A token that is cancelled with this context, for handing to code that
     /// takes a [`CancellationToken`].
     ///
+    /// It is a child of the run's own token: cancelling it cancels it and
+    /// its clones, not the context (asking the run to stop is the
+    /// supervisor's to do, with [`stop_unit`](crate::SupervisorHandle::stop_unit)
+    /// or a shutdown).
+    ///
     /// # Examples
     ///
     /// ```
@@ -284,7 +289,7 @@ impl Context {
     /// ```
     #[must_use]
     pub fn cancellation_token(&self) -> CancellationToken {
-        self.cancel.clone()
+        self.cancel.child_token()
     }
 }
 

@@ -874,3 +874,72 @@ async fn restart_aborts_a_stubborn_run_before_the_next_one_starts() {
     assert_eq!(started_after_abort.load(Ordering::SeqCst), 1, "the new run started after the old one was dropped");
     handle.shutdown().await;
 }
+
+/// The token a context hands out is a child of the run's: cancelling it
+/// does not stop the run (or a later one), and it is cancelled when the
+/// run is asked to stop.
+#[tokio::test(start_paused = true)]
+async fn a_handed_out_token_cancelled_by_the_task_leaves_the_run_running() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = Supervisor::builder()
+        .task(TaskSpec::new("self-cancelling", move |ctx: Context| {
+            let tx = tx.clone();
+            async move {
+                let token = ctx.cancellation_token();
+                token.cancel();
+                tx.send(("cancelled its own token", ctx.is_cancelled())).unwrap();
+                let kept = ctx.cancellation_token();
+                ctx.cancelled().await;
+                tx.send(("asked to stop", kept.is_cancelled())).unwrap();
+            }
+        }))
+        .build()
+        .unwrap()
+        .start();
+    assert_eq!(rx.recv().await, Some(("cancelled its own token", false)));
+    tokio::time::advance(SEC).await;
+    assert_eq!(handle.status("self-cancelling").map(|status| status.state), Some(UnitState::Running));
+    handle.stop_unit("self-cancelling").await.unwrap();
+    assert_eq!(rx.recv().await, Some(("asked to stop", true)));
+    assert_eq!(handle.status("self-cancelling").map(|status| status.state), Some(UnitState::Stopped));
+    handle.shutdown().await;
+}
+
+/// A run restarted in the task of the run before it may go on with that
+/// run's token when nobody cancelled it, and gets a new one after a stop:
+/// no run starts cancelled, and a stopped run's context stays cancelled.
+#[tokio::test(start_paused = true)]
+async fn no_run_starts_cancelled_whether_its_token_is_new_or_reused() {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let runs = Arc::new(AtomicU32::new(0));
+    let counter = runs.clone();
+    let handle = Supervisor::builder()
+        .task(
+            TaskSpec::new("flaky", move |ctx: Context| {
+                let (tx, run) = (tx.clone(), counter.fetch_add(1, Ordering::SeqCst));
+                async move {
+                    tx.send((run, ctx.is_cancelled(), ctx.clone())).unwrap();
+                    if run < 3 {
+                        return Err("not yet");
+                    }
+                    ctx.cancelled().await;
+                    Ok(())
+                }
+            })
+            .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::Unlimited)),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let mut contexts = Vec::new();
+    for expected in 0..4 {
+        let (run, cancelled_at_start, ctx) = rx.recv().await.unwrap();
+        assert_eq!((run, cancelled_at_start), (expected, false));
+        contexts.push(ctx);
+    }
+    handle.restart("flaky").await.unwrap();
+    let (run, cancelled_at_start, _) = rx.recv().await.unwrap();
+    assert_eq!((run, cancelled_at_start), (4, false), "the run after a stop starts uncancelled");
+    assert!(contexts[3].is_cancelled(), "the stopped run's context");
+    handle.shutdown().await;
+}

@@ -43,7 +43,7 @@ use crate::tree::build;
 use crate::tree::clock::later_by;
 use crate::tree::graph::Graph;
 use crate::tree::intensity::Intensity;
-use crate::tree::launch::{self, Launched};
+use crate::tree::launch::{self, Launched, Reuse};
 use crate::tree::order;
 use crate::tree::round;
 use crate::tree::shared::{Changes, Shared};
@@ -230,7 +230,7 @@ impl OwnerLink for Owner {
             return Err(msg);
         }
         if go_on && let Msg::Ended { unit, epoch, .. } = &msg {
-            node.free_task = Some(FreeTask { unit: unit.clone(), epoch: *epoch, abort: None, next: None });
+            node.free_task = Some(FreeTask { unit: unit.clone(), epoch: *epoch, abort: None, stop: None, next: None });
         }
         node.on_message(msg);
         node.handle_deferred();
@@ -263,6 +263,9 @@ struct FreeTask {
     epoch: u32,
     /// The task's abort handle, once the run's end is recorded.
     abort: Option<AbortHandle>,
+    /// The run's stop token, if it was never cancelled: the next run in
+    /// this task takes it rather than a new one.
+    stop: Option<CancellationToken>,
     /// The next run, once started.
     next: Option<NextRun>,
 }
@@ -860,14 +863,18 @@ impl Node {
         }
     }
 
-    /// The abort handle of the task free in this turn, if it is `unit`'s
-    /// and carries no run yet.
-    fn take_free_task(&mut self, unit: &Arc<Unit>) -> Option<AbortHandle> {
+    /// The task free in this turn, if it is `unit`'s and carries no run
+    /// yet: its abort handle, and the stop token its last run left.
+    fn take_free_task(&mut self, unit: &Arc<Unit>) -> Option<Reuse> {
         let free = self.free_task.as_mut()?;
         if !Arc::ptr_eq(&free.unit, unit) || free.next.is_some() {
             return None;
         }
-        free.abort.take()
+        // A run that ended by itself was never asked to stop: its token can
+        // serve the next run. (A context hands out child tokens, so no code
+        // of the user's can cancel it.)
+        let stop = free.stop.take().filter(|stop| !stop.is_cancelled());
+        Some(Reuse { abort: free.abort.take()?, stop })
     }
 
     /// Starts a nested group's run: an owner of its own, whose units start
@@ -912,8 +919,10 @@ impl Node {
             if let Some(free) = &mut self.free_task
                 && Arc::ptr_eq(&free.unit, unit)
                 && free.epoch == epoch
+                && let Some(RunHandle { stop, abort, .. }) = run.take()
             {
-                free.abort = run.as_mut().and_then(|run| run.abort.take());
+                free.abort = abort;
+                free.stop = Some(stop);
             }
             let ended = match record.stop.take() {
                 Some(stop) => Ended::Stopped(settle_stop(&mut record, *stop, end, now)),
