@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use supervisor::{
-    DaemonSpec, Event, EventKind, ExitReason, MaxRestarts, Output, RestartOn, RestartPolicy, Signal, StopOutcome,
-    Supervisor, SupervisorHandle, UnitState, UnitStatus,
+    DaemonSpec, Event, EventKind, ExitReason, MaxRestarts, Output, Readiness, RestartOn, RestartPolicy, Signal,
+    StopOutcome, Supervisor, SupervisorHandle, UnitState, UnitStatus,
 };
 use tokio::sync::{RwLock, broadcast};
 
@@ -761,6 +761,31 @@ async fn a_stopped_process_group_still_stops_gracefully() {
     assert_eq!((status.state, status.signal), (UnitState::Stopped, Some(15)), "{status:?}");
     assert!(!exists(pid));
     handle.shutdown().await;
+}
+
+/// The stop signal reaches a process once, with `SIGCONT` after it. This
+/// program takes a second `SIGTERM` as "quit now" (its handler restores the
+/// default action), as some do, and would die of it; in five rounds, a
+/// second signal sent after the first kills it at least once.
+#[tokio::test]
+async fn the_stop_signal_is_sent_once() {
+    let _shared = PROCESS_WIDE.read().await;
+    let program = "import signal, sys, time\n\
+        def first(signum, frame):\n    signal.signal(signal.SIGTERM, signal.SIG_DFL)\n    print('stopping', flush=True)\n    time.sleep(0.5)\n    sys.exit(0)\n\
+        signal.signal(signal.SIGTERM, first)\nprint('ready', flush=True)\nwhile True:\n    time.sleep(1)\n";
+    let spec = DaemonSpec::new("graceful", "python3")
+        .args(["-c", program])
+        .readiness(Readiness::OutputLine("ready".to_owned()))
+        .stop_timeout(DEADLINE);
+    for round in 0..5 {
+        let handle = start([spec.clone()]);
+        tokio::time::timeout(DEADLINE, handle.wait_ready("graceful")).await.expect("ready in time").unwrap();
+        handle.stop_unit("graceful").await.unwrap();
+        let status = handle.status("graceful").unwrap();
+        assert_eq!((status.exit_code, status.signal), (Some(0), None), "round {round}: {status:?}");
+        assert_eq!(handle.tail("graceful", 10).unwrap(), ["ready", "stopping"], "round {round}");
+        handle.shutdown().await;
+    }
 }
 
 #[tokio::test]
