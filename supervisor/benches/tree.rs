@@ -50,7 +50,14 @@ const UNITS: usize = 10_000;
 /// Units in the one_for_all group.
 const GROUP_UNITS: usize = 1_000;
 
-fn main() {
+pub(crate) fn main() {
+    run("Summary (supervision trees vs raw tokio, same run)", true);
+}
+
+/// The bench, its summary titled `title`; `with_criterion`: criterion's
+/// runs too, in a full run (their names would mix with another
+/// allocator's).
+pub(crate) fn run(title: &'static str, with_criterion: bool) {
     if let Ok(probe) = std::env::var(PROBE_VAR) {
         println!("{}", run_probe(&probe));
         return;
@@ -68,8 +75,8 @@ fn main() {
         criterion_benches(&mut criterion, &rt);
         return;
     }
-    let mut summary = Summary::new("Summary (supervision trees vs raw tokio, same run)");
-    if mode == Mode::Full {
+    let mut summary = Summary::new(title);
+    if mode == Mode::Full && with_criterion {
         criterion_benches(&mut criterion, &rt);
         criterion.final_summary();
     }
