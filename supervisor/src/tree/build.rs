@@ -77,6 +77,10 @@ mod tests {
         assert_eq!(unit.name(), "db");
         assert_eq!(self::unit("", task("db"), false, None).name(), "db");
         assert_eq!(root(GroupSpec::new("root")).name(), "");
+        // A group path too long for the name's offset to be kept.
+        let deep = "g".repeat(70_000);
+        let unit = self::unit(&deep, task("db"), false, None);
+        assert_eq!((unit.name(), unit.path.len()), ("db", 70_003));
     }
 
     #[test]

@@ -43,6 +43,10 @@ pub(crate) struct Unit {
     /// a change of a unit nobody waits on costs this load alone, even while
     /// others are waited on.
     pub(crate) waits: AtomicU32,
+    /// Where its name begins in its path, found once: the name is hashed
+    /// and compared at every lookup. `u16::MAX` for a name that begins
+    /// further in (it is then found again each time).
+    name_at: u16,
     record: Mutex<Record>,
 }
 
@@ -207,7 +211,9 @@ impl LastExit {
 
 impl Unit {
     pub(crate) fn new(path: Arc<str>, body: Body, settings: Arc<Settings>, added: bool) -> Self {
+        let name_at = path.rfind('/').map_or(Some(0), |slash| u16::try_from(slash + 1).ok()).unwrap_or(u16::MAX);
         Unit {
+            name_at,
             path,
             body,
             settings,
@@ -234,7 +240,10 @@ impl Unit {
 
     /// Its name within its group: the last part of its path.
     pub(crate) fn name(&self) -> &str {
-        self.path.rsplit_once('/').map_or(&self.path, |(_, name)| name)
+        match self.name_at {
+            u16::MAX => self.path.rsplit_once('/').map_or(&self.path, |(_, name)| name),
+            at => &self.path[usize::from(at)..],
+        }
     }
 
     pub(crate) fn kind(&self) -> UnitKind {
