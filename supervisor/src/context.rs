@@ -211,6 +211,13 @@ impl Context {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// # Caveats
+    ///
+    /// A context kept past the end of its run (moved into a task of its
+    /// own) may complete when a later run of the unit is asked to stop: a
+    /// run that ended by itself, never asked to stop, hands its
+    /// cancellation on to the run restarted after it.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
         self.cancel.cancelled()
     }
