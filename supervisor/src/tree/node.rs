@@ -208,9 +208,7 @@ impl Owner {
     /// the group's run ends, and says why.
     pub(crate) async fn run(self: Arc<Self>) -> Ending {
         {
-            let mut node = self.lock();
-            node.launch_all();
-            node.forwarder = Some(node.forward_stop_and_kill());
+            self.lock().begin();
         }
         std::future::poll_fn(|cx| self.lock().poll_turns(cx)).await
     }
@@ -579,6 +577,16 @@ impl Node {
 
     /// Starts the units in start order, once: a nested group's are started
     /// by its parent's owner, before its own run begins.
+    /// Begins the group's run, once: the forwarder of its stop, then its
+    /// units. The forwarder is in place before any unit runs, so that
+    /// whoever sees a unit running sees every task of its group's.
+    fn begin(&mut self) {
+        if self.forwarder.is_none() {
+            self.forwarder = Some(self.forward_stop_and_kill());
+        }
+        self.launch_all();
+    }
+
     fn launch_all(&mut self) {
         if std::mem::replace(&mut self.launched, true) {
             return;
@@ -885,7 +893,7 @@ impl Node {
         let owner = Node::start(self.shared.clone(), unit.clone(), stop.clone(), Some(parent));
         let ready = {
             let mut node = owner.lock();
-            node.launch_all();
+            node.begin();
             let ready = node.all_ready();
             if let Some(parent) = &mut node.parent {
                 parent.ready = ready;
