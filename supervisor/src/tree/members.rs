@@ -83,11 +83,10 @@ impl<T: Named> Members<T> {
         self.slots.retain(Option::is_some);
         self.by_name.clear();
         let Members { slots, by_name, hasher } = self;
-        for (slot, member) in slots.iter().enumerate() {
-            let name = member.as_ref().map_or("", Named::name);
-            // Fewer slots than before, each of which had a number.
-            let slot = slot as u32;
-            by_name.insert_unique(hasher.hash_one(name), slot, |&slot| hasher.hash_one(named(slots, slot)));
+        // Fewer slots than before, each of which had a number.
+        for slot in 0..slots.len() as u32 {
+            let hash = hasher.hash_one(named(slots, slot));
+            by_name.insert_unique(hash, slot, |&slot| hasher.hash_one(named(slots, slot)));
         }
     }
 }

@@ -211,7 +211,7 @@ impl LastExit {
 
 impl Unit {
     pub(crate) fn new(path: Arc<str>, body: Body, settings: Arc<Settings>, added: bool) -> Self {
-        let name_at = path.rfind('/').map_or(Some(0), |slash| u16::try_from(slash + 1).ok()).unwrap_or(u16::MAX);
+        let name_at = u16::try_from(name_start(&path)).unwrap_or(u16::MAX);
         Unit {
             name_at,
             path,
@@ -240,10 +240,11 @@ impl Unit {
 
     /// Its name within its group: the last part of its path.
     pub(crate) fn name(&self) -> &str {
-        match self.name_at {
-            u16::MAX => self.path.rsplit_once('/').map_or(&self.path, |(_, name)| name),
-            at => &self.path[usize::from(at)..],
-        }
+        let at = match self.name_at {
+            u16::MAX => name_start(&self.path),
+            at => usize::from(at),
+        };
+        &self.path[at..]
     }
 
     pub(crate) fn kind(&self) -> UnitKind {
@@ -320,6 +321,11 @@ impl Unit {
             Body::Task(_) | Body::Group(_) => Vec::new(),
         }
     }
+}
+
+/// Where the name begins in a unit's `path`: after its last `/`.
+fn name_start(path: &str) -> usize {
+    path.rfind('/').map_or(0, |slash| slash + 1)
 }
 
 /// A unit's identity while it lives: the tables that look units up by
