@@ -584,6 +584,37 @@ async fn ready_said_from_a_thread_outside_the_runtime_starts_what_waits() {
     assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Graceful), "{report:?}");
 }
 
+/// A unit that others wait for says it is ready in a turn of its group's
+/// owner taken on its own task, unless it says so inside a span of its own
+/// code (the supervisor's log lines would carry that span): then it is told
+/// by message. Either way, what waits for it starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_said_inside_a_span_of_the_caller_starts_what_waits() {
+    let cache = TaskSpec::new("cache", |ctx: Context| async move {
+        {
+            let _default = tracing::subscriber::set_default(tracing_subscriber::registry());
+            let _warming = tracing::info_span!("warming").entered();
+            assert!(!tracing::Span::current().is_none(), "the span is entered");
+            ctx.ready();
+        }
+        ctx.cancelled().await;
+    })
+    .readiness(Readiness::Notified);
+    let api = TaskSpec::new("api", |ctx: Context| async move {
+        ctx.ready();
+        ctx.cancelled().await;
+    })
+    .readiness(Readiness::Notified)
+    .depends_on(["cache"]);
+    let handle =
+        Supervisor::builder().task(cache).task(api).task(idle("web").depends_on(["api"])).build().unwrap().start();
+    let web = tokio::time::timeout(DEADLINE, handle.wait_ready("web")).await.expect("web started").unwrap();
+    assert!(web.running);
+    assert!(handle.status("api").unwrap().ready);
+    let report = handle.shutdown().await;
+    assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Graceful), "{report:?}");
+}
+
 /// A group looks for a unit that holds it back from where it found one last
 /// time: units that report ready one at a time cost
 /// it one look each (found quadratic: 448 ms for 10k units in a release

@@ -840,7 +840,9 @@ impl Node {
             Body::Group(_) => Ok(self.launch_group(unit, epoch)),
             Body::Task(_) | Body::Process(_) => {
                 let free_task = self.take_free_task(unit);
-                launch::start(unit, epoch, restarts, &self.owner, &self.shared.kill_now, free_task)
+                let others_wait =
+                    self.dependencies_among_units && self.dependency_graph().direct_dependents(unit).next().is_some();
+                launch::start(unit, epoch, restarts, &self.owner, &self.shared.kill_now, free_task, others_wait)
             }
         };
         match launched {
