@@ -763,7 +763,7 @@ async fn a_stopped_process_group_still_stops_gracefully() {
     handle.shutdown().await;
 }
 
-/// The stop signal reaches a process once, with `SIGCONT` after it. This
+/// The stop signal reaches a process once, with `SIGCONT` before it. This
 /// program takes a second `SIGTERM` as "quit now" (its handler restores the
 /// default action), as some do, and would die of it; in five rounds, a
 /// second signal sent after the first kills it at least once.

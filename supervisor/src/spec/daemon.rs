@@ -40,8 +40,8 @@ pub enum Output {
 /// Each run is spawned directly (never through a shell: write
 /// `DaemonSpec::new("x", "sh").args(["-c", "..."])` if you want one), with stdin
 /// from `/dev/null`, as the leader of a new process group. It is stopped by
-/// sending [`stop_signal`](Self::stop_signal) (default `SIGTERM`) to the whole
-/// group, followed by `SIGCONT` (a stopped process acts on no other signal),
+/// sending `SIGCONT` (a stopped process acts on no other signal), then
+/// [`stop_signal`](Self::stop_signal) (default `SIGTERM`) to the whole group,
 /// then, after [`stop_timeout`](Self::stop_timeout), `SIGKILL` to the group.
 ///
 /// # Examples
