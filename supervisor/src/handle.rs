@@ -130,7 +130,7 @@ impl SupervisorHandle {
     /// ```
     #[must_use]
     pub fn status(&self, name: &str) -> Option<UnitStatus> {
-        self.lookup(name).ok().map(|(_, unit)| unit.status(&self.shared.clock))
+        self.lookup(name).ok().map(|(group, unit)| unit.status(&group, &self.shared.clock))
     }
 
     /// Snapshots of every unit and group, depth first in registration order
@@ -153,7 +153,9 @@ impl SupervisorHandle {
     #[must_use]
     pub fn statuses(&self) -> Vec<UnitStatus> {
         let mut statuses = Vec::new();
-        paths::walk(&self.shared.root, &mut |unit| statuses.push(unit.status(&self.shared.clock)));
+        paths::walk_in_groups(&self.shared.root, &mut |group, unit| {
+            statuses.push(unit.status(group, &self.shared.clock));
+        });
         statuses
     }
 
@@ -680,8 +682,8 @@ impl SupervisorHandle {
                 .shared
                 .changes
                 .wait_for(&waited_on, interest, || {
-                    let unit = match self.lookup(name) {
-                        Ok((_, unit)) => unit,
+                    let (group, unit) = match self.lookup(name) {
+                        Ok(found) => found,
                         Err(error) => return Some(Err(error)),
                     };
                     if !Arc::ptr_eq(&unit, &waited_on) {
@@ -689,7 +691,7 @@ impl SupervisorHandle {
                         // the wait goes on with that one.
                         return Some(Ok(Looked::Replaced(unit)));
                     }
-                    let status = unit.status(&self.shared.clock);
+                    let status = unit.status(&group, &self.shared.clock);
                     if reached(&status) {
                         return Some(Ok(Looked::Reached(status)));
                     }

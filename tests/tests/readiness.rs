@@ -158,6 +158,46 @@ async fn a_unit_waits_for_a_tcp_probe_of_its_dependency() {
     handle.shutdown().await;
 }
 
+/// A waiting unit's reason names the dependencies that are not ready yet,
+/// as they are when asked: one that has become ready drops out of it.
+#[tokio::test]
+async fn a_waiting_unit_names_what_it_still_waits_for() {
+    let told = |name: &str, gate: &Arc<tokio::sync::Notify>| {
+        let gate = gate.clone();
+        TaskSpec::new(name, move |ctx: Context| {
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                ctx.ready();
+                ctx.cancelled().await;
+            }
+        })
+        .readiness(Readiness::Notified)
+    };
+    let (cache_gate, db_gate) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+    let handle = Supervisor::builder()
+        .task(told("cache", &cache_gate))
+        .task(told("db", &db_gate))
+        .task(idle("api").depends_on(["cache", "db"]))
+        .build()
+        .unwrap()
+        .start();
+    let both = "waiting for `cache` (running), `db` (running)";
+    let waiting = until(&handle, "api", |status| status.not_ready.as_deref() == Some(both)).await;
+    assert_eq!(waiting.state, UnitState::Waiting);
+    cache_gate.notify_one();
+    ready(&handle, "cache").await;
+    let waiting =
+        until(&handle, "api", |status| status.not_ready.as_deref() == Some("waiting for `db` (running)")).await;
+    assert_eq!(waiting.state, UnitState::Waiting);
+    let listed = handle.statuses().into_iter().find(|status| status.name == "api").expect("api is listed");
+    assert_eq!(listed.not_ready.as_deref(), Some("waiting for `db` (running)"));
+    db_gate.notify_one();
+    let api = ready(&handle, "api").await;
+    assert_eq!((api.state, api.not_ready), (UnitState::Running, None));
+    handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_daemon_says_it_is_ready_over_the_notify_socket() {
     let notify = if std::path::Path::new("/usr/bin/systemd-notify").exists() {

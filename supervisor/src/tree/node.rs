@@ -727,28 +727,30 @@ impl Node {
     /// Like `launch`, with the time already read by the caller: the restart
     /// path reads the clock once for a run's end and the next run's start.
     fn launch_at(&mut self, unit: &Arc<Unit>, now: Instant) {
-        let blockers: Vec<Arc<Unit>> = if unit.settings.depends_on.is_empty() {
-            Vec::new()
+        let first = if unit.settings.depends_on.is_empty() {
+            None
         } else {
-            // Sized for all: the list is kept as it is, without a copy.
-            let mut blockers = Vec::with_capacity(unit.settings.depends_on.len());
-            blockers.extend(
-                self.dependency_graph().dependencies(unit).filter(|dependency| !dependency.record().ready).cloned(),
-            );
-            blockers
+            self.dependency_graph()
+                .dependencies(unit)
+                .find(|dependency| !dependency.record().ready)
+                .map(|blocker| address(blocker))
         };
-        if blockers.is_empty() {
+        let Some(first) = first else {
             self.launch_now(unit, now);
             return;
-        }
-        let first = address(&blockers[0]);
+        };
         // The names are copied only for someone to see them.
-        let on = self.shared.events_seen().then(|| blockers.iter().map(|blocker| blocker.path.to_string()).collect());
+        let on = self.shared.events_seen().then(|| {
+            self.dependency_graph()
+                .dependencies(unit)
+                .filter(|dependency| !dependency.record().ready)
+                .map(|blocker| blocker.path.to_string())
+                .collect()
+        });
         {
             let mut record = unit.record();
             record.state = UnitState::Waiting;
             record.ready = false;
-            record.notes().waiting_on = Some(blockers.into_boxed_slice());
         }
         self.changed(unit);
         if let Some(on) = on {

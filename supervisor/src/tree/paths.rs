@@ -24,10 +24,15 @@ pub(crate) fn lookup(root: &Arc<Unit>, path: &str) -> Result<(Arc<Unit>, Arc<Uni
 /// Calls `visit` with every unit under `root`, depth first in registration
 /// order: a group, then its units.
 pub(crate) fn walk(root: &Unit, visit: &mut impl FnMut(&Arc<Unit>)) {
+    walk_in_groups(root, &mut |_, unit| visit(unit));
+}
+
+/// Like [`walk`], with the group each unit belongs to.
+pub(crate) fn walk_in_groups(root: &Unit, visit: &mut impl FnMut(&Unit, &Arc<Unit>)) {
     let Some(group) = root.group() else { return };
     for unit in group.units() {
-        visit(&unit);
-        walk(&unit, visit);
+        visit(root, &unit);
+        walk_in_groups(&unit, visit);
     }
 }
 

@@ -124,8 +124,6 @@ pub(crate) struct Notes {
     pub(crate) not_ready: Option<Box<str>>,
     /// What its run said of itself last (`STATUS=`).
     pub(crate) status_text: Option<Box<str>>,
-    /// The dependencies it waits for, while `Waiting`.
-    pub(crate) waiting_on: Option<Box<[Arc<Unit>]>>,
 }
 
 impl Record {
@@ -139,34 +137,10 @@ impl Record {
         self.notes.as_ref().and_then(|notes| notes.not_ready.as_deref())
     }
 
-    /// Forgets why it was not ready, and what it waited for.
+    /// Forgets why it was not ready.
     pub(crate) fn clear_not_ready(&mut self) {
         if let Some(notes) = &mut self.notes {
             notes.not_ready = None;
-            notes.waiting_on = None;
-        }
-    }
-
-    /// Why the unit is not ready, in words: what it waits for, or what its
-    /// readiness check said.
-    fn not_ready_reason(&self) -> Option<String> {
-        let notes = self.notes.as_deref()?;
-        match (&notes.waiting_on, &notes.not_ready) {
-            (Some(waiting_on), _) if self.state == UnitState::Waiting => {
-                let each: Vec<String> = waiting_on
-                    .iter()
-                    .map(|dependency| {
-                        let record = dependency.record();
-                        match record.not_ready() {
-                            Some(why) => format!("`{}` (not ready: {why})", dependency.path),
-                            None => format!("`{}` ({})", dependency.path, record.state),
-                        }
-                    })
-                    .collect();
-                Some(format!("waiting for {}", each.join(", ")))
-            }
-            (_, Some(why)) => Some(why.to_string()),
-            _ => None,
         }
     }
 }
@@ -280,8 +254,40 @@ impl Unit {
         self.record().state
     }
 
-    /// Its status; `clock` gives the wall-clock time of its last start.
-    pub(crate) fn status(&self, clock: &Clock) -> UnitStatus {
+    /// Its status; `group` is the group it belongs to, `clock` gives the
+    /// wall-clock time of its last start.
+    pub(crate) fn status(&self, group: &Unit, clock: &Clock) -> UnitStatus {
+        let mut status = self.recorded_status(clock);
+        if status.state == UnitState::Waiting {
+            status.not_ready = self.waiting_for(group).or(status.not_ready);
+        }
+        status
+    }
+
+    /// What a waiting unit waits for, in words: its dependencies that are
+    /// not ready, and why. Looked up when asked rather than kept: a unit
+    /// that begins to wait then allocates nothing (in a chain of dependent
+    /// units, two allocations of the six each start took).
+    fn waiting_for(&self, group: &Unit) -> Option<String> {
+        let members = group.group()?.members();
+        let each: Vec<String> = self
+            .settings
+            .depends_on
+            .iter()
+            .filter_map(|name| members.get(name))
+            .filter_map(|dependency| {
+                let record = dependency.record();
+                (!record.ready).then(|| match record.not_ready() {
+                    Some(why) => format!("`{}` (not ready: {why})", dependency.path),
+                    None => format!("`{}` ({})", dependency.path, record.state),
+                })
+            })
+            .collect();
+        (!each.is_empty()).then(|| format!("waiting for {}", each.join(", ")))
+    }
+
+    /// Its status as its record has it.
+    fn recorded_status(&self, clock: &Clock) -> UnitStatus {
         let record = self.record();
         let running = matches!(record.state, UnitState::Running | UnitState::Stopping);
         UnitStatus {
@@ -294,7 +300,7 @@ impl Unit {
             restarts_total: record.restarts_total,
             restarts_paused: record.paused,
             ready: record.ready,
-            not_ready: (!record.ready).then(|| record.not_ready_reason()).flatten(),
+            not_ready: record.not_ready().filter(|_| !record.ready).map(String::from),
             status_text: record.notes.as_ref().and_then(|notes| notes.status_text.as_deref()).map(String::from),
             last_start: record.run_started.map(|at| clock.at(clock.instant(at))),
             uptime: record.run_started.filter(|_| running).map(|at| clock.instant(at).elapsed()),
