@@ -28,7 +28,11 @@ use tokio::sync::{Notify, oneshot};
 const CHAIN: usize = 100;
 const GATED: usize = 10_000;
 const PROBED: usize = 1_000;
-const PAIRED_RUNS: usize = 15;
+/// Paired rounds for each figure: enough for a median that a pause of the
+/// machine in a few rounds does not move (a median of 15 chains moved by a
+/// third between runs). A chain takes a fraction of a millisecond.
+const CHAIN_RUNS: usize = 201;
+const GATED_RUNS: usize = 41;
 
 fn main() {
     let mut criterion = Criterion::default()
@@ -58,9 +62,9 @@ fn main() {
     }
     criterion.final_summary();
     println!("\n| figure | supervisor | raw tokio | ratio | target |\n|---|---:|---:|---:|---|");
-    let (sup, raw) = paired(&rt, chain_supervised, chain_raw);
+    let (sup, raw) = paired(&rt, CHAIN_RUNS, chain_supervised, chain_raw);
     row("chain of 100 dependent tasks, each ready at once", sup, raw, "<= 2x");
-    let (sup, raw) = paired(&rt, gated_supervised, gated_raw);
+    let (sup, raw) = paired(&rt, GATED_RUNS, gated_supervised, gated_raw);
     row("readiness-gated start of 10k independent units", sup, raw, "<= 2x");
     let (busy, span) = rt.block_on(probe_cost());
     println!(
@@ -81,7 +85,7 @@ fn row(figure: &str, sup: Duration, raw: Duration, target: &str) {
 }
 
 /// Medians of alternating supervised and raw rounds.
-fn paired<S, R, SF, RF>(rt: &Runtime, supervised: S, raw: R) -> (Duration, Duration)
+fn paired<S, R, SF, RF>(rt: &Runtime, rounds: usize, supervised: S, raw: R) -> (Duration, Duration)
 where
     S: Fn() -> SF,
     R: Fn() -> RF,
@@ -89,13 +93,13 @@ where
     RF: Future<Output = Duration>,
 {
     let (mut sup, mut base) = (Vec::new(), Vec::new());
-    for _ in 0..PAIRED_RUNS {
+    for _ in 0..rounds {
         sup.push(rt.block_on(supervised()));
         base.push(rt.block_on(raw()));
     }
     sup.sort();
     base.sort();
-    (sup[PAIRED_RUNS / 2], base[PAIRED_RUNS / 2])
+    (sup[rounds / 2], base[rounds / 2])
 }
 
 /// A task that says it is ready at once, then idles.
