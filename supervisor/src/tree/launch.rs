@@ -58,8 +58,6 @@ pub(crate) struct Launched {
 /// outside goes on in it, as [`Launched::next`], instead of a task of its
 /// own (a restart then spawns nothing), and takes that run's stop token if
 /// it was never cancelled.
-///
-/// `others_wait`: units of the group wait for this one to be ready.
 pub(crate) fn start(
     unit: &Arc<Unit>,
     epoch: u32,
@@ -67,7 +65,6 @@ pub(crate) fn start(
     owner: &Weak<dyn OwnerLink>,
     kill_now: &CancellationToken,
     free_task: Option<Reuse>,
-    others_wait: bool,
 ) -> Result<Launched, ExitReason> {
     let (free_task, stop) = match free_task {
         Some(Reuse { abort, stop }) => (Some(abort), stop.unwrap_or_default()),
@@ -76,7 +73,7 @@ pub(crate) fn start(
     let watching = unit.settings.watching.as_deref();
     let ready = watching.is_none_or(|watching| matches!(watching.readiness, Readiness::Started));
     // Only a watched unit's run has anything to tell beyond how it ended.
-    let tell = watching.map(|_| Arc::new(Tell::new(owner.clone(), unit.clone(), epoch, others_wait)));
+    let tell = watching.map(|_| Arc::new(Tell::new(owner.clone(), unit.clone(), epoch)));
     // Made once the run has started: a reporter dropped reports an abort.
     let reporter = || Reporter::new(owner.clone(), unit.clone(), epoch);
     match &unit.body {
@@ -163,8 +160,6 @@ struct Tell {
     owner: Weak<dyn OwnerLink>,
     unit: Arc<Unit>,
     epoch: u32,
-    /// Units wait for this one to be ready.
-    others_wait: bool,
     told_ready: AtomicBool,
     /// When the run started, and its last heartbeat since, in nanoseconds.
     started: Instant,
@@ -172,12 +167,11 @@ struct Tell {
 }
 
 impl Tell {
-    fn new(owner: Weak<dyn OwnerLink>, unit: Arc<Unit>, epoch: u32, others_wait: bool) -> Self {
+    fn new(owner: Weak<dyn OwnerLink>, unit: Arc<Unit>, epoch: u32) -> Self {
         Tell {
             owner,
             unit,
             epoch,
-            others_wait,
             told_ready: AtomicBool::new(false),
             started: Instant::now(),
             beat: AtomicU64::new(0),
@@ -194,7 +188,8 @@ impl Tell {
         // starts 5 to 10 % sooner). Otherwise the message is queued: from
         // 10k units at once (a gated start), reports batched by the owner's
         // task measured faster than turns contended for from both workers.
-        let msg = if self.others_wait { owner.try_turn_for_caller(msg).err() } else { Some(msg) };
+        let others_wait = self.unit.awaited.load(Ordering::Relaxed);
+        let msg = if others_wait { owner.try_turn_for_caller(msg).err() } else { Some(msg) };
         if let Some(msg) = msg {
             owner.send(msg);
         }

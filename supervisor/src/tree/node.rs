@@ -24,6 +24,7 @@
 use std::collections::VecDeque;
 use std::collections::hash_map::Entry;
 use std::num::NonZeroU32;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -730,10 +731,7 @@ impl Node {
         let first = if unit.settings.depends_on.is_empty() {
             None
         } else {
-            self.dependency_graph()
-                .dependencies(unit)
-                .find(|dependency| !dependency.record().ready)
-                .map(|blocker| address(blocker))
+            self.dependency_graph().dependencies(unit).find(|dependency| !dependency.record().ready).cloned()
         };
         let Some(first) = first else {
             self.launch_now(unit, now);
@@ -756,13 +754,14 @@ impl Node {
         if let Some(on) = on {
             self.shared.emit(unit, EventKind::Waiting { on });
         }
-        self.wait_for(first, unit.clone());
+        self.wait_for(&first, unit.clone());
     }
 
     /// `unit` waits for the unit at address `blocker`.
-    fn wait_for(&mut self, blocker: usize, unit: Arc<Unit>) {
+    fn wait_for(&mut self, blocker: &Unit, unit: Arc<Unit>) {
+        blocker.awaited.store(true, Ordering::Relaxed);
         let prune = self.stopped_while_waiting;
-        match self.waiting.entry(blocker) {
+        match self.waiting.entry(address(blocker)) {
             Entry::Occupied(mut waiting) => waiting.get_mut().push(unit, prune),
             Entry::Vacant(entry) => {
                 entry.insert(Waiters::One(unit));
@@ -804,6 +803,7 @@ impl Node {
             return;
         }
         let Some(waiting) = self.waiting.remove(&address(ready)) else { return };
+        ready.awaited.store(false, Ordering::Relaxed);
         let waiting = match waiting {
             Waiters::One(unit) => {
                 self.release(unit);
@@ -826,7 +826,7 @@ impl Node {
             self.dependency_graph().dependencies(&unit).find(|dependency| !dependency.record().ready).cloned();
         match next_blocker {
             None => self.launch_now(&unit, Instant::now()),
-            Some(blocker) => self.wait_for(address(&blocker), unit),
+            Some(blocker) => self.wait_for(&blocker, unit),
         }
     }
 
@@ -842,9 +842,7 @@ impl Node {
             Body::Group(_) => Ok(self.launch_group(unit, epoch)),
             Body::Task(_) | Body::Process(_) => {
                 let free_task = self.take_free_task(unit);
-                let others_wait =
-                    self.dependencies_among_units && self.dependency_graph().direct_dependents(unit).next().is_some();
-                launch::start(unit, epoch, restarts, &self.owner, &self.shared.kill_now, free_task, others_wait)
+                launch::start(unit, epoch, restarts, &self.owner, &self.shared.kill_now, free_task)
             }
         };
         match launched {

@@ -8,7 +8,7 @@
 //! removed).
 
 use std::num::NonZeroU32;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Weak};
 use std::time::Duration;
 
@@ -43,6 +43,10 @@ pub(crate) struct Unit {
     /// a change of a unit nobody waits on costs this load alone, even while
     /// others are waited on.
     pub(crate) waits: AtomicU32,
+    /// Units of its group wait for it to be ready: its run then tells its
+    /// readiness in a turn of the owner's taken on its own task. Set and
+    /// cleared by the owner; a stale value only picks the slower way.
+    pub(crate) awaited: AtomicBool,
     /// Where its name begins in its path, found once: the name is hashed
     /// and compared at every lookup. `u16::MAX` for a name that begins
     /// further in (it is then found again each time).
@@ -193,6 +197,7 @@ impl Unit {
             settings,
             added,
             waits: AtomicU32::new(0),
+            awaited: AtomicBool::new(false),
             record: Mutex::new(Record {
                 state: UnitState::Stopped,
                 ready: false,
