@@ -576,8 +576,6 @@ impl Node {
         }
     }
 
-    /// Starts the units in start order, once: a nested group's are started
-    /// by its parent's owner, before its own run begins.
     /// Begins the group's run, once: the forwarder of its stop, then its
     /// units. The forwarder is in place before any unit runs, so that
     /// whoever sees a unit running sees every task of its group's.
@@ -588,6 +586,8 @@ impl Node {
         self.launch_all();
     }
 
+    /// Starts the units in start order, once: a nested group's are started
+    /// by its parent's owner, before its own run begins.
     fn launch_all(&mut self) {
         if std::mem::replace(&mut self.launched, true) {
             return;
@@ -728,23 +728,15 @@ impl Node {
     /// Like `launch`, with the time already read by the caller: the restart
     /// path reads the clock once for a run's end and the next run's start.
     fn launch_at(&mut self, unit: &Arc<Unit>, now: Instant) {
-        let first = if unit.settings.depends_on.is_empty() {
-            None
-        } else {
-            self.dependency_graph().dependencies(unit).find(|dependency| !dependency.record().ready).cloned()
-        };
-        let Some(first) = first else {
+        let first_blocker =
+            if unit.settings.depends_on.is_empty() { None } else { self.blockers(unit).next().cloned() };
+        let Some(first_blocker) = first_blocker else {
             self.launch_now(unit, now);
             return;
         };
         // The names are copied only for someone to see them.
-        let on = self.shared.events_seen().then(|| {
-            self.dependency_graph()
-                .dependencies(unit)
-                .filter(|dependency| !dependency.record().ready)
-                .map(|blocker| blocker.path.to_string())
-                .collect()
-        });
+        let on =
+            self.shared.events_seen().then(|| self.blockers(unit).map(|blocker| blocker.path.to_string()).collect());
         {
             let mut record = unit.record();
             record.state = UnitState::Waiting;
@@ -754,10 +746,16 @@ impl Node {
         if let Some(on) = on {
             self.shared.emit(unit, EventKind::Waiting { on });
         }
-        self.wait_for(&first, unit.clone());
+        self.wait_for(&first_blocker, unit.clone());
     }
 
-    /// `unit` waits for the unit at address `blocker`.
+    /// The dependencies of `unit` that are not ready, in the order its
+    /// `depends_on` names them.
+    fn blockers<'a>(&'a self, unit: &'a Unit) -> impl Iterator<Item = &'a Arc<Unit>> + 'a {
+        self.dependency_graph().dependencies(unit).filter(|dependency| !dependency.record().ready)
+    }
+
+    /// `unit` waits for `blocker` (and, once it is ready, for the next).
     fn wait_for(&mut self, blocker: &Unit, unit: Arc<Unit>) {
         blocker.awaited.store(true, Ordering::Relaxed);
         let prune = self.stopped_while_waiting;
@@ -822,8 +820,7 @@ impl Node {
         if unit.state() != UnitState::Waiting {
             return; // stopped meanwhile
         }
-        let next_blocker =
-            self.dependency_graph().dependencies(&unit).find(|dependency| !dependency.record().ready).cloned();
+        let next_blocker = self.blockers(&unit).next().cloned();
         match next_blocker {
             None => self.launch_now(&unit, Instant::now()),
             Some(blocker) => self.wait_for(&blocker, unit),
