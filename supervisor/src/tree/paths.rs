@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::Error;
+use crate::tree::members::Members;
 use crate::tree::unit::Unit;
 
 /// The unit at `path` under `root`, and the group it belongs to.
@@ -27,12 +28,19 @@ pub(crate) fn walk(root: &Unit, visit: &mut impl FnMut(&Arc<Unit>)) {
     walk_in_groups(root, &mut |_, unit| visit(unit));
 }
 
-/// Like [`walk`], with the group each unit belongs to.
-pub(crate) fn walk_in_groups(root: &Unit, visit: &mut impl FnMut(&Unit, &Arc<Unit>)) {
+/// Like [`walk`], with the members of the group each unit belongs to.
+///
+/// Each group is walked under its read lock rather than over a copy of its
+/// members: for 100k statuses, cloning and dropping each unit's `Arc` (and
+/// the copy's large block) took a fifth of the time. `visit` is handed the
+/// members so that it never takes that lock again: a second read waits
+/// behind the group's owner if it is waiting to write.
+pub(crate) fn walk_in_groups(root: &Unit, visit: &mut impl FnMut(&Members<Arc<Unit>>, &Arc<Unit>)) {
     let Some(group) = root.group() else { return };
-    for unit in group.units() {
-        visit(root, &unit);
-        walk_in_groups(&unit, visit);
+    let members = group.members();
+    for unit in members.iter() {
+        visit(&members, unit);
+        walk_in_groups(unit, visit);
     }
 }
 

@@ -259,27 +259,37 @@ impl Unit {
         self.record().state
     }
 
-    /// Its status; `group` is the group it belongs to, `clock` gives the
-    /// wall-clock time of its last start.
-    pub(crate) fn status(&self, group: &Unit, clock: &Clock) -> UnitStatus {
-        let mut status = self.recorded_status(clock);
+    /// Its status at `now`; `siblings` are the members of its group,
+    /// `clock` gives the wall-clock time of its last start. `now` is read
+    /// once for a whole list of statuses: a read of the clock for each was
+    /// a tenth of the time of 100k.
+    pub(crate) fn status(&self, siblings: &Members<Arc<Unit>>, clock: &Clock, now: Instant) -> UnitStatus {
+        let mut status = self.recorded_status(clock, now);
         if status.state == UnitState::Waiting {
-            status.not_ready = self.waiting_for(group).or(status.not_ready);
+            status.not_ready = self.waiting_for(siblings).or(status.not_ready);
         }
         status
+    }
+
+    /// Its status now, read alone; `group` is the group it belongs to.
+    pub(crate) fn status_in(&self, group: &Unit, clock: &Clock) -> UnitStatus {
+        let now = Instant::now();
+        match group.group() {
+            Some(body) => self.status(&body.members(), clock, now),
+            None => self.status(&Members::default(), clock, now),
+        }
     }
 
     /// What a waiting unit waits for, in words: its dependencies that are
     /// not ready, and why. Looked up when asked rather than kept: a unit
     /// that begins to wait then allocates nothing (in a chain of dependent
     /// units, two allocations of the six each start took).
-    fn waiting_for(&self, group: &Unit) -> Option<String> {
-        let members = group.group()?.members();
+    fn waiting_for(&self, siblings: &Members<Arc<Unit>>) -> Option<String> {
         let each: Vec<String> = self
             .settings
             .depends_on
             .iter()
-            .filter_map(|name| members.get(name))
+            .filter_map(|name| siblings.get(name))
             .filter_map(|dependency| {
                 let record = dependency.record();
                 (!record.ready).then(|| match record.not_ready() {
@@ -292,7 +302,7 @@ impl Unit {
     }
 
     /// Its status as its record has it.
-    fn recorded_status(&self, clock: &Clock) -> UnitStatus {
+    fn recorded_status(&self, clock: &Clock, now: Instant) -> UnitStatus {
         let record = self.record();
         let running = matches!(record.state, UnitState::Running | UnitState::Stopping);
         UnitStatus {
@@ -308,7 +318,7 @@ impl Unit {
             not_ready: record.not_ready().filter(|_| !record.ready).map(String::from),
             status_text: record.notes.as_ref().and_then(|notes| notes.status_text.as_deref()).map(String::from),
             last_start: record.run_started.map(|at| clock.at(clock.instant(at))),
-            uptime: record.run_started.filter(|_| running).map(|at| clock.instant(at).elapsed()),
+            uptime: record.run_started.filter(|_| running).map(|at| now.saturating_duration_since(clock.instant(at))),
             exit_code: record.last_exit.and_then(|exit| match exit {
                 LastExit::Code(code) => Some(code),
                 LastExit::Signal(_) => None,
