@@ -12,7 +12,7 @@ use crate::spec::Spec;
 use crate::spec::validate;
 use crate::tree::paths;
 use crate::tree::shared::{Interest, Shared};
-use crate::tree::unit::{Msg, Op, Unit};
+use crate::tree::unit::{Msg, Op, OwnerAddress, Unit};
 use crate::{Error, Event, Signal, UnitKind, UnitState, UnitStatus};
 
 /// Controls a started [`Supervisor`](crate::Supervisor). Cheap to clone;
@@ -414,13 +414,26 @@ impl SupervisorHandle {
         let mut problems = Vec::new();
         validate::check_unit(&group.path, &spec, &mut problems);
         Error::from_problems(problems)?;
-        let path = validate::join(&group.path, spec.name());
+        // The path is made only for an error: most adds need none.
+        let path = |spec: &Spec| validate::join(&group.path, spec.name());
         if self.shared.is_shutting_down() {
-            return Err(Error::ShuttingDown { action: "add", unit: path });
+            return Err(Error::ShuttingDown { action: "add", unit: path(&spec) });
         }
+        let address = self.owner_address(&group, "add", || path(&spec)).await?;
+        // Added at once if the owner is idle: no boxed spec, no reply.
+        let spec = match address.owner.upgrade() {
+            Some(owner) => match owner.try_add_for_caller(spec) {
+                Ok(added) => return added,
+                Err(spec) => spec,
+            },
+            None => spec,
+        };
+        let unit = path(&spec);
         let (reply, answer) = oneshot::channel();
-        self.send(&group, &path, "add", Msg::Add { spec: Box::new(spec), reply }).await?;
-        answer.await.unwrap_or(Err(Error::ShuttingDown { action: "add", unit: path }))
+        if address.mailbox.send(Msg::Add { spec: Box::new(spec), reply }).is_err() {
+            return Err(self.refused(&group, "add", unit));
+        }
+        answer.await.unwrap_or(Err(Error::ShuttingDown { action: "add", unit }))
     }
 
     /// Stops a unit gracefully, then forgets it: its name is free again.
@@ -860,23 +873,7 @@ impl SupervisorHandle {
     /// Hands `msg` to the owner of `group`, once the group's run has begun
     /// if it is about to.
     async fn send(&self, group: &Unit, unit: &str, action: &'static str, msg: Msg) -> Result<(), Error> {
-        let refused = || {
-            if group.path.is_empty() || self.shared.is_shutting_down() {
-                Error::ShuttingDown { action, unit: unit.to_owned() }
-            } else {
-                Error::GroupNotRunning { action, unit: unit.to_owned(), group: group.path.to_string() }
-            }
-        };
-        let address = self
-            .shared
-            .changes
-            .wait_for(group, Interest::ANY, || match group.group().and_then(|body| body.owner()) {
-                Some(address) => Some(Some(address)),
-                None if group.state() == UnitState::Starting => None,
-                None => Some(None),
-            })
-            .await
-            .ok_or_else(refused)?;
+        let address = self.owner_address(group, action, || unit.to_owned()).await?;
         // Handled at once if the owner is idle, and the answer is ready
         // when awaited: no hand-off to the owner's task and back.
         let msg = match address.owner.upgrade() {
@@ -886,7 +883,37 @@ impl SupervisorHandle {
             },
             None => msg,
         };
-        address.mailbox.send(msg).map_err(|_| refused())
+        address.mailbox.send(msg).map_err(|_| self.refused(group, action, unit.to_owned()))
+    }
+
+    /// Where the owner of `group` takes calls, once the group's run has
+    /// begun if it is about to. `unit`: the path the call is about, for
+    /// the error if the group is not running.
+    async fn owner_address(
+        &self,
+        group: &Unit,
+        action: &'static str,
+        unit: impl FnOnce() -> String,
+    ) -> Result<OwnerAddress, Error> {
+        self.shared
+            .changes
+            .wait_for(group, Interest::ANY, || match group.group().and_then(|body| body.owner()) {
+                Some(address) => Some(Some(address)),
+                None if group.state() == UnitState::Starting => None,
+                None => Some(None),
+            })
+            .await
+            .ok_or_else(|| self.refused(group, action, unit()))
+    }
+
+    /// The error for a call about `unit` that the owner of `group` will not
+    /// take: the group is not running, or the supervisor is shutting down.
+    fn refused(&self, group: &Unit, action: &'static str, unit: String) -> Error {
+        if group.path.is_empty() || self.shared.is_shutting_down() {
+            Error::ShuttingDown { action, unit }
+        } else {
+            Error::GroupNotRunning { action, unit, group: group.path.to_string() }
+        }
     }
 }
 

@@ -1056,3 +1056,45 @@ async fn adds_racing_the_end_of_the_tree_are_each_answered() {
         assert!(report.units.iter().any(|line| &line.name == name), "`{name}` landed but is not in the report");
     }
 }
+
+/// An `add` is handled in a turn taken on the caller's task when it can be,
+/// and by message to the group's owner otherwise (inside a span of the
+/// caller's, or from another runtime). Either way it answers alike: the unit
+/// runs, a taken name is refused, and a group that is not running is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_answers_alike_in_a_turn_of_the_callers_or_by_message() {
+    let handle = Supervisor::builder().group(GroupSpec::new("g")).group(GroupSpec::new("h")).build().unwrap().start();
+    handle.wait_ready("h").await.unwrap();
+    handle.add_to("g", idle("in-turn")).await.unwrap();
+    assert!(
+        matches!(handle.add_to("g", idle("in-turn")).await, Err(Error::DuplicateName { name }) if name == "g/in-turn")
+    );
+    {
+        let _default = tracing::subscriber::set_default(tracing_subscriber::registry());
+        let _caller = tracing::info_span!("caller").entered();
+        assert!(!tracing::Span::current().is_none(), "the span is entered");
+        handle.add_to("g", idle("in-span")).await.unwrap();
+        let again = handle.add_to("g", idle("in-span")).await;
+        assert!(matches!(again, Err(Error::DuplicateName { name }) if name == "g/in-span"));
+    }
+    let elsewhere = handle.clone();
+    std::thread::spawn(move || {
+        let other = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        other.block_on(elsewhere.add_to("g", idle("from-another-runtime")))
+    })
+    .join()
+    .expect("the thread ends")
+    .expect("added from another runtime");
+    for name in ["g/in-turn", "g/in-span", "g/from-another-runtime"] {
+        let status = tokio::time::timeout(10 * SEC, handle.wait_state(name, UnitState::Running)).await;
+        assert!(status.expect("in time").is_ok(), "{name} runs");
+    }
+    handle.stop_unit("h").await.unwrap();
+    match handle.add_to("h", idle("x")).await {
+        Err(Error::GroupNotRunning { action, unit, group }) => {
+            assert_eq!((action, unit.as_str(), group.as_str()), ("add", "h/x", "h"));
+        }
+        other => panic!("expected GroupNotRunning, got {other:?}"),
+    }
+    handle.shutdown().await;
+}

@@ -205,6 +205,27 @@ impl Owner {
         self.node.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The node, for a turn taken now on the caller's task, if nobody holds
+    /// it and it may be taken there (see [`OwnerLink::try_turn`]).
+    fn begin_turn(&self) -> Option<MutexGuard<'_, Node>> {
+        let node = match self.node.try_lock() {
+            Ok(node) => node,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        // What is queued goes first (its sender may be this caller); the
+        // registered units are launched, and a group whose run is over is
+        // closed, by the owner's task alone.
+        (node.launched && !node.run_is_over() && node.inbox.is_empty()).then_some(node)
+    }
+
+    /// Whether a caller that may be user code may take a turn: only on the
+    /// supervisor's runtime, and not inside a span of the caller's (the
+    /// supervisor's own log lines would carry it).
+    fn caller_may_take_turn(&self) -> bool {
+        self.shared.on_own_runtime() && tracing::Span::current().is_none()
+    }
+
     /// Starts the group's units, in start order, then supervises them until
     /// the group's run ends, and says why.
     pub(crate) async fn run(self: Arc<Self>) -> Ending {
@@ -217,36 +238,30 @@ impl Owner {
 
 impl OwnerLink for Owner {
     fn try_turn(&self, msg: Msg, go_on: bool) -> Result<Option<NextRun>, Msg> {
-        let mut node = match self.node.try_lock() {
-            Ok(node) => node,
-            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(TryLockError::WouldBlock) => return Err(msg),
-        };
-        // What is queued goes first (its sender may be this caller); the
-        // registered units are launched, and a group whose run is over is
-        // closed, by the owner's task alone.
-        if !node.launched || node.run_is_over() || !node.inbox.is_empty() {
-            return Err(msg);
-        }
+        let Some(mut node) = self.begin_turn() else { return Err(msg) };
         if go_on && let Msg::Ended { unit, epoch, .. } = &msg {
             node.free_task = Some(FreeTask { unit: unit.clone(), epoch: *epoch, abort: None, stop: None, next: None });
         }
         node.on_message(msg);
-        node.handle_deferred();
-        node.tell_parent();
-        // The owner's task waits on its inbox and its sleep alone: it is
-        // woken for what only it does, closing and arming the sleep.
-        if node.run_is_over() || node.timers.needs_poll() {
-            node.wake_own_task();
-        }
+        node.end_turn();
         Ok(node.free_task.take().and_then(|free| free.next))
     }
 
     fn try_turn_for_caller(&self, msg: Msg) -> Result<(), Msg> {
-        if !self.shared.on_own_runtime() || !tracing::Span::current().is_none() {
+        if !self.caller_may_take_turn() {
             return Err(msg);
         }
         self.try_turn(msg, false).map(|_| ())
+    }
+
+    fn try_add_for_caller(&self, spec: Spec) -> Result<Result<(), Error>, Spec> {
+        if !self.caller_may_take_turn() {
+            return Err(spec);
+        }
+        let Some(mut node) = self.begin_turn() else { return Err(spec) };
+        let added = node.add(spec);
+        node.end_turn();
+        Ok(added)
     }
 
     fn send(&self, msg: Msg) {
@@ -606,6 +621,17 @@ impl Node {
             if self.ending.is_none() {
                 self.launch_at(unit, now);
             }
+        }
+    }
+
+    /// What every turn taken on a caller's task ends with.
+    fn end_turn(&mut self) {
+        self.handle_deferred();
+        self.tell_parent();
+        // The owner's task waits on its inbox and its sleep alone: it is
+        // woken for what only it does, closing and arming the sleep.
+        if self.run_is_over() || self.timers.needs_poll() {
+            self.wake_own_task();
         }
     }
 

@@ -502,6 +502,13 @@ pub(crate) trait OwnerLink: Send + Sync {
     /// the caller's (the supervisor's own log lines would carry it).
     fn try_turn_for_caller(&self, msg: Msg) -> Result<(), Msg>;
 
+    /// Adds `spec` to the group in a turn taken as
+    /// [`try_turn_for_caller`](Self::try_turn_for_caller) would take it,
+    /// and says how that went; gives it back otherwise, to be sent. Handled
+    /// so, an `add` boxes no spec and needs no reply channel.
+    #[expect(clippy::result_large_err, reason = "the spec is given back as it came, so as not to box it")]
+    fn try_add_for_caller(&self, spec: Spec) -> Result<Result<(), Error>, Spec>;
+
     /// Sends `msg` to the owner's task.
     fn send(&self, msg: Msg);
 }
