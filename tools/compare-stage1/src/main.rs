@@ -151,9 +151,11 @@ macro_rules! engine {
                 }
             }
 
-            /// `stop_unit` of a daemon `sleep`, `iters` times.
-            pub async fn daemon_stop(iters: u64) -> Duration {
-                let spec = DaemonSpec::new("sleep", "sleep").arg("1000").output(Output::Capture);
+            /// `stop_unit` of a daemon `sleep`, `iters` times, its output
+            /// captured or discarded.
+            pub async fn daemon_stop(iters: u64, captured: bool) -> Duration {
+                let output = if captured { Output::Capture } else { Output::Discard };
+                let spec = DaemonSpec::new("sleep", "sleep").arg("1000").output(output);
                 let handle = Supervisor::builder().daemon(spec).build().expect("valid").start();
                 let mut events = handle.subscribe();
                 running(&handle, &mut events).await;
@@ -233,25 +235,28 @@ fn statuses(rt: &Runtime, rounds: usize) {
 }
 
 fn daemon(rt: &Runtime, rounds: usize) {
-    let per_stop = |took: Duration| took.as_secs_f64() / DAEMON_STOPS as f64;
-    let mut raw = Vec::new();
-    let (old, new) = alternately(
-        rounds.min(15),
-        || {
-            raw.push(per_stop(on_worker(rt, raw_daemon_stop(DAEMON_STOPS))));
-            per_stop(on_worker(rt, old::daemon_stop(DAEMON_STOPS)))
-        },
-        || per_stop(on_worker(rt, new::daemon_stop(DAEMON_STOPS))),
-    );
-    let ratio = |side: &[f64]| median(side.iter().zip(&raw).map(|(side, raw)| side / raw).collect());
-    println!(
-        "daemon stop: raw {:.1} µs, stage 1 {:.1} µs ({:.2}x), current {:.1} µs ({:.2}x)",
-        median(raw.clone()) * 1e6,
-        median(old.clone()) * 1e6,
-        ratio(&old),
-        median(new.clone()) * 1e6,
-        ratio(&new)
-    );
+    for captured in [true, false] {
+        let per_stop = |took: Duration| took.as_secs_f64() / DAEMON_STOPS as f64;
+        let mut raw = Vec::new();
+        let (old, new) = alternately(
+            rounds.min(15),
+            || {
+                raw.push(per_stop(on_worker(rt, raw_daemon_stop(DAEMON_STOPS))));
+                per_stop(on_worker(rt, old::daemon_stop(DAEMON_STOPS, captured)))
+            },
+            || per_stop(on_worker(rt, new::daemon_stop(DAEMON_STOPS, captured))),
+        );
+        let ratio = |side: &[f64]| median(side.iter().zip(&raw).map(|(side, raw)| side / raw).collect());
+        println!(
+            "daemon stop, output {}: raw {:.1} µs, stage 1 {:.1} µs ({:.2}x), current {:.1} µs ({:.2}x)",
+            if captured { "captured" } else { "discarded" },
+            median(raw.clone()) * 1e6,
+            median(old.clone()) * 1e6,
+            ratio(&old),
+            median(new.clone()) * 1e6,
+            ratio(&new)
+        );
+    }
 }
 
 fn main() {
