@@ -51,7 +51,10 @@ pub(crate) struct Launched {
 /// another thread allocated takes that thread's allocator lock, a contended
 /// one while the owner stops thousands of runs), and a group of 10k units
 /// makes them on every worker, not on its owner's alone. A panic in `f` is
-/// a run that panicked at once.
+/// a run that panicked at once. The future stays boxed for that reason too:
+/// held inline in the run's task, it saved an allocation per run, but the
+/// owner's loop then made and filled every larger task alone, and a start
+/// of 10k took 15 % longer.
 ///
 /// `free_task` is the tokio task of the unit's previous run, if that run
 /// ended in the current turn: a task run with nothing watching it from
