@@ -219,11 +219,14 @@ impl Owner {
         (node.launched && !node.run_is_over() && node.inbox.is_empty()).then_some(node)
     }
 
-    /// Whether a caller that may be user code may take a turn: only on the
-    /// supervisor's runtime, and not inside a span of the caller's (the
-    /// supervisor's own log lines would carry it).
-    fn caller_may_take_turn(&self) -> bool {
-        self.shared.on_own_runtime() && tracing::Span::current().is_none()
+    /// Like [`begin_turn`](Self::begin_turn), for a caller that may be
+    /// user code: only on the supervisor's runtime, and not inside a span
+    /// of the caller's (the supervisor's own log lines would carry it).
+    fn begin_caller_turn(&self) -> Option<MutexGuard<'_, Node>> {
+        if !self.shared.on_own_runtime() || !tracing::Span::current().is_none() {
+            return None;
+        }
+        self.begin_turn()
     }
 
     /// Starts the group's units, in start order, then supervises them until
@@ -248,17 +251,14 @@ impl OwnerLink for Owner {
     }
 
     fn try_turn_for_caller(&self, msg: Msg) -> Result<(), Msg> {
-        if !self.caller_may_take_turn() {
-            return Err(msg);
-        }
-        self.try_turn(msg, false).map(|_| ())
+        let Some(mut node) = self.begin_caller_turn() else { return Err(msg) };
+        node.on_message(msg);
+        node.end_turn();
+        Ok(())
     }
 
     fn try_add_for_caller(&self, spec: Spec) -> Result<Result<(), Error>, Spec> {
-        if !self.caller_may_take_turn() {
-            return Err(spec);
-        }
-        let Some(mut node) = self.begin_turn() else { return Err(spec) };
+        let Some(mut node) = self.begin_caller_turn() else { return Err(spec) };
         let added = node.add(spec);
         node.end_turn();
         Ok(added)
