@@ -3,10 +3,13 @@
 //! and its children must start with default dispositions for the signals
 //! they are stopped with.
 //!
+//! With no signal ignored, it must change none of its own dispositions: a
+//! caught `SIGCHLD` would cost every child's exit a signal delivery.
+//!
 //! Dispositions are process-wide, so the checks run in a child copy of this
-//! test binary started through `bash -c "trap '' CHLD TERM; exec ..."`: the
-//! outer test starts it and asserts that it passed; the inner test does
-//! nothing unless it runs in that child.
+//! test binary (started through `bash -c "trap '' CHLD TERM; exec ..."` for
+//! the ignored case): each outer test starts it and asserts that it passed;
+//! each inner test does nothing unless it runs in that child.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -18,17 +21,49 @@ use supervisor::{
 /// Set in the environment of the child copy of this binary.
 const INNER: &str = "SUPERVISOR_TEST_INHERITED_IGNORED_SIGNALS";
 
+/// Set in the environment of the child copy that inherits no ignored signal.
+const INNER_DEFAULT: &str = "SUPERVISOR_TEST_DEFAULT_DISPOSITIONS";
+
 /// How long any condition may take to come true before the test fails.
 const DEADLINE: Duration = Duration::from_secs(10);
 
+const SIGHUP: u32 = 1;
+const SIGINT: u32 = 2;
+const SIGQUIT: u32 = 3;
+const SIGUSR1: u32 = 10;
+const SIGUSR2: u32 = 12;
 const SIGTERM: u32 = 15;
 const SIGCHLD: u32 = 17;
 
-/// The signals ignored by the process `pid` (`self` for this one), from the
-/// `SigIgn` mask of its `/proc/<pid>/status`.
+/// The signals ignored by a process, from the `SigIgn` mask of its
+/// `/proc/<pid>/status`.
 fn ignored_mask(status: &str) -> u64 {
-    let line = status.lines().find(|line| line.starts_with("SigIgn:")).expect("a SigIgn line");
-    u64::from_str_radix(line["SigIgn:".len()..].trim(), 16).expect("a hex mask")
+    mask(status, "SigIgn:")
+}
+
+/// The mask on the line of `/proc/<pid>/status` that starts with `key`.
+fn mask(status: &str, key: &str) -> u64 {
+    let line = status.lines().find(|line| line.starts_with(key)).unwrap_or_else(|| panic!("a {key} line"));
+    u64::from_str_radix(line[key.len()..].trim(), 16).expect("a hex mask")
+}
+
+/// Runs the test `inner` in a child copy of this binary, with `var` set,
+/// through `bash -c` with `shell_prefix` before the `exec`; asserts that it
+/// ran and passed.
+fn run_inner(inner: &str, var: &str, shell_prefix: &str) {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let output = Command::new("bash")
+        .arg("-c")
+        .arg(format!(r#"{shell_prefix}exec "$0" "$@""#))
+        .arg(&exe)
+        .args(["--exact", inner, "--nocapture", "--test-threads=1"])
+        .env(var, "1")
+        .output()
+        .expect("run bash");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the inner test failed ({}):\n{stdout}\n{stderr}", output.status);
+    assert!(stdout.contains("1 passed"), "the inner test did not run:\n{stdout}\n{stderr}");
 }
 
 fn bit(signal: u32) -> u64 {
@@ -37,22 +72,62 @@ fn bit(signal: u32) -> u64 {
 
 #[test]
 fn exit_statuses_and_stop_signals_hold_when_sigchld_and_sigterm_are_inherited_ignored() {
-    if std::env::var_os(INNER).is_some() {
+    if std::env::var_os(INNER).is_some() || std::env::var_os(INNER_DEFAULT).is_some() {
         return;
     }
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let output = Command::new("bash")
-        .arg("-c")
-        .arg(r#"trap '' CHLD TERM; exec "$0" "$@""#)
-        .arg(&exe)
-        .args(["--exact", "inner_with_ignored_sigchld_and_sigterm", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .output()
-        .expect("run bash");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the inner test failed ({}):\n{stdout}\n{stderr}", output.status);
-    assert!(stdout.contains("1 passed"), "the inner test did not run:\n{stdout}\n{stderr}");
+    run_inner("inner_with_ignored_sigchld_and_sigterm", INNER, "trap '' CHLD TERM; ");
+}
+
+#[test]
+fn no_disposition_changes_when_no_signal_is_inherited_ignored() {
+    if std::env::var_os(INNER).is_some() || std::env::var_os(INNER_DEFAULT).is_some() {
+        return;
+    }
+    // `trap - ...` resets them, whatever the test runner's own parent ignored.
+    run_inner("inner_with_default_dispositions", INNER_DEFAULT, "trap - CHLD TERM HUP INT QUIT USR1 USR2; ");
+}
+
+/// Runs only inside the child started by the test above.
+#[test]
+fn inner_with_default_dispositions() {
+    if std::env::var_os(INNER_DEFAULT).is_none() {
+        return;
+    }
+    let control =
+        [SIGHUP, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGTERM, SIGCHLD].iter().fold(0, |all, &signal| all | bit(signal));
+    let own = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    assert_eq!(ignored_mask(&own) & control, 0, "the test's own setup failed: {own}");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let once = || RestartPolicy::new().on(RestartOn::Never);
+        let handle = Supervisor::builder()
+            .daemon(DaemonSpec::new("three", "sh").args(["-c", "exit 3"]).restart(once()))
+            .daemon(DaemonSpec::new("sleeper", "sleep").arg("60"))
+            .build()
+            .expect("valid supervisor")
+            .start();
+        let three = wait_status(&handle, "three", |status| status.state == UnitState::Exited).await;
+        assert_eq!(three.exit_code, Some(3), "{three:#?}");
+        wait_status(&handle, "sleeper", |status| status.state == UnitState::Running && status.pid.is_some()).await;
+        handle.stop_unit("sleeper").await.expect("stop sleeper");
+        assert_eq!(handle.status("sleeper").expect("known unit").signal, Some(SIGTERM as i32));
+        let own = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+        let mut caught = mask(&own, "SigCgt:") & control;
+        if !pidfd_supported() {
+            // Tokio then waits for children by `SIGCHLD`, with a handler
+            // of its own.
+            caught &= !bit(SIGCHLD);
+        }
+        assert_eq!(caught, 0, "the supervisor caught signals it found at their defaults: {own}");
+        handle.shutdown().await;
+    });
+}
+
+/// Whether this kernel (and its sandbox) lets tokio wait for children with
+/// a pidfd.
+fn pidfd_supported() -> bool {
+    rustix::process::pidfd_open(rustix::process::getpid(), rustix::process::PidfdFlags::empty()).is_ok()
 }
 
 /// Runs only inside the child started by the test above.

@@ -182,8 +182,9 @@ impl ProcessRun {
     ) -> (Option<ExitReason>, bool) {
         // `SIGCONT` first: sent after a `SIGTERM`, it reaches a process
         // that is already exiting. In a process with a second, idle runtime
-        // (woken by every `SIGCHLD` as well), each stop then took about
-        // 30 µs longer; with one runtime, either order measured the same.
+        // (woken by every `SIGCHLD` as well, where it is caught), each stop
+        // then took about 30 µs longer; with one runtime, either order
+        // measured the same.
         // A stopped process resumes, then gets `signal`, as it would the
         // other way round. ESRCH only means the group is already empty.
         if ![RawSignal::CONT, RawSignal::KILL, RawSignal::STOP].contains(&signal) {

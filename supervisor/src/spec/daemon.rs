@@ -94,12 +94,12 @@ pub enum Output {
 /// daemon, the supervisor therefore changes its own process as follows, and
 /// in no other way:
 ///
-/// - `SIGCHLD` gets tokio's signal handler (the one tokio installs itself
-///   when it waits for children by signal), so that exit statuses are kept
-///   for the supervisor, where an ignored `SIGCHLD` would make the kernel
-///   reap children at once and lose them. Other code in the same process
-///   that relied on an ignored `SIGCHLD` to have its own children reaped
-///   must now wait for them.
+/// - An ignored `SIGCHLD` gets tokio's signal handler (the one tokio
+///   installs itself when it waits for children by signal), so that exit
+///   statuses are kept for the supervisor, where an ignored `SIGCHLD` would
+///   make the kernel reap children at once and lose them. Other code in the
+///   same process that relied on an ignored `SIGCHLD` to have its own
+///   children reaped must then wait for them.
 /// - Each of `SIGHUP`, `SIGINT`, `SIGQUIT`, `SIGTERM`, `SIGUSR1`, `SIGUSR2`
 ///   and the daemon's [`stop_signal`](Self::stop_signal) that the process
 ///   ignores (read from `SigIgn` in `/proc/self/status`) gets tokio's
@@ -124,9 +124,9 @@ pub enum Output {
 ///   for a process stuck in the kernel.
 /// - If the supervisor's own process is killed with `SIGKILL`, nothing runs to
 ///   clean up; the children are then re-parented, as with any parent.
-/// - The ignored stop signals are found through `/proc` (Linux). Elsewhere
-///   only `SIGCHLD` is taken care of, and a daemon inherits whatever other
-///   signal the supervisor's process ignores. A signal ignored only after
+/// - The ignored signals are found through `/proc` (Linux). Elsewhere only
+///   `SIGCHLD` is taken care of (caught whatever its disposition), and a
+///   daemon inherits whatever other signal the supervisor's process ignores. A signal ignored only after
 ///   the first spawn is not looked at again.
 /// - Other ignored signals (`SIGTSTP`, `SIGTTOU`, ...) are passed on to the
 ///   daemons as they are; as with any `std::process::Command`, a daemon
