@@ -65,7 +65,11 @@ impl Mode {
     }
 
     /// Alternating raw/supervised rounds behind each timing in the summary.
+    /// `BENCH_ROUNDS` overrides it, for an A/B on a noisy machine.
     pub(crate) fn rounds(self) -> usize {
+        if let Some(rounds) = std::env::var("BENCH_ROUNDS").ok().and_then(|rounds| rounds.parse().ok()) {
+            return rounds;
+        }
         match self {
             Mode::Full => 15,
             Mode::Quick | Mode::Test => 5,
