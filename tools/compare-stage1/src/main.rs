@@ -112,17 +112,20 @@ macro_rules! engine {
                 builder.build().expect("valid units")
             }
 
-            /// `[builder + build() + start() until all polled, shutdown()]`.
-            pub async fn start_stop(concurrent: bool) -> [Duration; 2] {
+            /// `[builder + build() + start() until all polled, shutdown(),
+            /// builder + build()]`.
+            pub async fn start_stop(concurrent: bool) -> [Duration; 3] {
                 let order = if concurrent { ShutdownOrder::Concurrent } else { ShutdownOrder::Sequential };
                 let ready = Ready::new(UNITS);
                 let began = Instant::now();
-                let handle = idle_tasks(UNITS, &ready, order).start();
+                let sup = idle_tasks(UNITS, &ready, order);
+                let built = began.elapsed();
+                let handle = sup.start();
                 ready.wait().await;
                 let started = began.elapsed();
                 let began = Instant::now();
                 assert!(handle.shutdown().await.is_clean(), "every unit stops gracefully");
-                [started, began.elapsed()]
+                [started, began.elapsed(), built]
             }
 
             /// The median of 15 `statuses()` over 100k units, in ms.
@@ -185,7 +188,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-fn ms(parts: &[[Duration; 2]], part: usize) -> f64 {
+fn ms<const N: usize>(parts: &[[Duration; N]], part: usize) -> f64 {
     median(parts.iter().map(|run| run[part].as_secs_f64() * 1e3).collect())
 }
 
@@ -219,9 +222,9 @@ fn tasks(rt: &Runtime, rounds: usize) {
         let (raw_start, raw_stop) = (ms(&raw, 0), ms(&raw, 1));
         println!("10k idle tasks, {order} stop (raw: start {raw_start:.2} ms, stop {raw_stop:.2} ms)");
         for (engine, runs) in [("stage 1", &old), ("current", &new)] {
-            let (start, stop) = (ms(runs, 0), ms(runs, 1));
+            let (start, stop, built) = (ms(runs, 0), ms(runs, 1), ms(runs, 2));
             println!(
-                "  {engine}: start {start:.2} ms ({:.2}x), stop {stop:.2} ms ({:.2}x)",
+                "  {engine}: start {start:.2} ms ({:.2}x; builder + build() {built:.2} ms), stop {stop:.2} ms ({:.2}x)",
                 start / raw_start,
                 stop / raw_stop
             );
