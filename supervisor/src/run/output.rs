@@ -121,11 +121,20 @@ impl LineWatch {
         }
     }
 
-    /// Looks for the text in a line (or a piece of a long one).
-    fn look_at(&self, line: &[u8]) {
-        if !self.seen.load(std::sync::atomic::Ordering::Acquire)
-            && line.windows(self.text.len()).any(|window| window == &*self.text)
-        {
+    /// Looks for the text in a piece of one stream's output. `carry` is that
+    /// stream's: the end of the long line that `piece` continues, if any, so
+    /// that a text straddling two of its pieces is found once its second
+    /// part arrives.
+    fn look_at(&self, piece: &[u8], kind: PieceKind, carry: &mut Vec<u8>) {
+        if self.seen.load(std::sync::atomic::Ordering::Acquire) {
+            return;
+        }
+        let found = find_across(&self.text, carry, piece);
+        if kind != PieceKind::Partial {
+            // The line ends here: the next piece starts another one.
+            carry.clear();
+        }
+        if found {
             self.seen.store(true, std::sync::atomic::Ordering::Release);
             self.notify.notify_waiters();
         }
@@ -145,6 +154,56 @@ impl LineWatch {
     }
 }
 
+/// Whether `text` is in `carry` followed by `piece`, where `carry` holds the
+/// end of the line's earlier pieces. Leaves in `carry` the last
+/// `text.len() - 1` bytes of the two: the most of them that a match ending
+/// in a later piece can take, so memory stays within twice the text's size
+/// however long the line.
+fn find_across(text: &[u8], carry: &mut Vec<u8>, piece: &[u8]) -> bool {
+    // Every line contains an empty text (which the spec's checks refuse).
+    let Some(keep) = text.len().checked_sub(1) else { return true };
+    // A match that starts in `carry` ends within the first `keep` bytes of
+    // `piece`.
+    carry.extend_from_slice(&piece[..piece.len().min(keep)]);
+    let found = contains(carry, text) || contains(piece, text);
+    if piece.len() >= keep {
+        carry.clear();
+        carry.extend_from_slice(&piece[piece.len() - keep..]);
+    } else {
+        // `carry` holds all of `piece` by now.
+        let excess = carry.len().saturating_sub(keep);
+        carry.drain(..excess);
+    }
+    found
+}
+
+/// Whether `haystack` contains the non-empty `needle`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|window| window == needle)
+}
+
+/// The text a run waits for in its output, with each stream's carry (see
+/// [`LineWatch::look_at`]): pieces of the two streams arrive interleaved.
+struct ReadyLine {
+    watch: Arc<LineWatch>,
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+}
+
+impl ReadyLine {
+    fn new(watch: Arc<LineWatch>) -> Self {
+        ReadyLine { watch, stdout: Vec::new(), stderr: Vec::new() }
+    }
+
+    fn look_at(&mut self, stream: Stream, piece: &[u8], kind: PieceKind) {
+        let carry = match stream {
+            Stream::Stdout => &mut self.stdout,
+            Stream::Stderr => &mut self.stderr,
+        };
+        self.watch.look_at(piece, kind, carry);
+    }
+}
+
 /// The captured pipes of one run, read inside the run's own future (no task
 /// of their own): [`pump`](Self::pump) while the process runs,
 /// [`drain`](Self::drain) once it has exited.
@@ -155,7 +214,7 @@ pub(crate) struct Capture {
     unit: Arc<str>,
     tail: Arc<OutputTail>,
     /// The line a run waits for to be ready, if it does.
-    ready_line: Option<Arc<LineWatch>>,
+    ready_line: Option<ReadyLine>,
     stdout: Option<LineReader<ChildStdout>>,
     stderr: Option<LineReader<ChildStderr>>,
 }
@@ -178,7 +237,7 @@ impl Capture {
 
     /// Watches the output for a line that contains a text.
     pub(crate) fn watch_for(&mut self, watch: Arc<LineWatch>) {
-        self.ready_line = Some(watch);
+        self.ready_line = Some(ReadyLine::new(watch));
     }
 
     /// Reads lines until every pipe has reached end-of-file. Cancel-safe.
@@ -195,8 +254,8 @@ impl Capture {
             };
             match piece {
                 Ok(Some((bytes, kind))) => {
-                    if let Some(watch) = &self.ready_line {
-                        watch.look_at(&bytes);
+                    if let Some(ready_line) = &mut self.ready_line {
+                        ready_line.look_at(stream, &bytes, kind);
                     }
                     emit(&self.unit, stream, &self.tail, bytes, kind);
                 }
@@ -423,5 +482,50 @@ mod tests {
         assert_eq!(tail.last(10), ["start", "3%", "50%", "4%", "done", "5%"]);
         let kept = tail.kept.lock().unwrap();
         assert_eq!(kept.bytes, kept.lines.iter().map(|entry| entry.text.len()).sum::<usize>());
+    }
+
+    fn is_seen(watch: &LineWatch) -> bool {
+        watch.seen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    #[test]
+    fn a_text_is_found_across_the_pieces_of_one_long_line() {
+        use PieceKind::{Line, Partial};
+        const TEXT: &str = "READY-MARK";
+        let line = format!("{}{TEXT}{}", "x".repeat(20), "y".repeat(5)).into_bytes();
+        // Cut in two anywhere, and in pieces of every size (some shorter
+        // than the text, so a match spans three pieces or more).
+        let cuts = (0..=line.len()).map(|cut| vec![&line[..cut], &line[cut..]]);
+        let chunks = (1..=line.len()).map(|size| line.chunks(size).collect::<Vec<_>>());
+        for pieces in cuts.chain(chunks) {
+            let watch = LineWatch::new(TEXT);
+            let mut carry = Vec::new();
+            for (i, piece) in pieces.iter().enumerate() {
+                let kind = if i + 1 < pieces.len() { Partial } else { Line };
+                watch.look_at(piece, kind, &mut carry);
+                assert!(carry.len() < TEXT.len(), "the carry grew to {} bytes", carry.len());
+            }
+            assert!(is_seen(&watch), "not found in {pieces:?}");
+        }
+    }
+
+    #[test]
+    fn a_text_is_not_joined_across_lines_progress_pieces_or_streams() {
+        for ended in [PieceKind::Line, PieceKind::Progress] {
+            let watch = LineWatch::new("READY-MARK");
+            let mut carry = Vec::new();
+            watch.look_at(b"xxREADY", ended, &mut carry);
+            watch.look_at(b"-MARKyy", PieceKind::Line, &mut carry);
+            assert!(!is_seen(&watch), "joined across a {ended:?} end");
+        }
+        // Each stream carries its own long line: another stream's pieces in
+        // between neither join nor break it.
+        let mut ready_line = ReadyLine::new(Arc::new(LineWatch::new("READY-MARK")));
+        ready_line.look_at(Stream::Stdout, b"xxREA", PieceKind::Partial);
+        ready_line.look_at(Stream::Stderr, b"DY-MA", PieceKind::Partial);
+        ready_line.look_at(Stream::Stderr, b"RKyy", PieceKind::Line);
+        assert!(!is_seen(&ready_line.watch));
+        ready_line.look_at(Stream::Stdout, b"DY-MARKyy", PieceKind::Line);
+        assert!(is_seen(&ready_line.watch));
     }
 }

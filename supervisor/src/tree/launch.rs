@@ -4,6 +4,7 @@
 //! probes, `ctx.ready()`, `READY=1`, an output line; liveness probes; the
 //! watchdog (`ctx.heartbeat()`, `WATCHDOG=1`).
 
+use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -207,19 +208,34 @@ impl Tell {
     fn last_beat(&self) -> Instant {
         self.started + Duration::from_nanos(self.beat.load(Ordering::Acquire))
     }
+
+    /// Whether the run's own word (`ctx.ready()`, `READY=1`, `RELOADING=1`)
+    /// sets its readiness: only under `Readiness::Notified`. Otherwise a
+    /// probe or an output line decides it, and a daemon that has a notify
+    /// socket for its watchdog must neither stand in for them nor undo
+    /// what they found.
+    fn readiness_is_notified(&self) -> bool {
+        self.unit.settings.watching.as_deref().is_some_and(|watching| matches!(watching.readiness, Readiness::Notified))
+    }
+
+    /// `READY=1` or `ctx.ready()`: ready, unless it already is.
+    fn notified_ready(&self) {
+        if self.readiness_is_notified() && !self.told_ready.swap(true, Ordering::AcqRel) {
+            self.readiness(true, None);
+        }
+    }
+
+    /// `RELOADING=1`: not ready until the next `READY=1`.
+    fn notified_reloading(&self) {
+        if self.readiness_is_notified() && self.told_ready.swap(false, Ordering::AcqRel) {
+            self.readiness(false, Some("reloading (RELOADING=1)".to_owned()));
+        }
+    }
 }
 
 impl SignsOfLife for Tell {
     fn ready(&self) {
-        let notified = self
-            .unit
-            .settings
-            .watching
-            .as_deref()
-            .is_some_and(|watching| matches!(watching.readiness, Readiness::Notified));
-        if notified && !self.told_ready.swap(true, Ordering::AcqRel) {
-            self.readiness(true, None);
-        }
+        self.notified_ready();
     }
 
     fn heartbeat(&self) {
@@ -432,9 +448,10 @@ struct ProcessSigns {
 }
 
 impl ProcessSigns {
-    /// Reads the notify socket for the whole run (a sender such as
-    /// `systemd-notify` waits for its messages to be read) and the output
-    /// for the ready line; completes when the process is hung.
+    /// Reads the notify socket (a sender such as `systemd-notify` waits for
+    /// its messages to be read) and the output for the ready line until the
+    /// run is stopped, when [`listen_while_stopping`](Self::listen_while_stopping)
+    /// takes over; completes when the process is hung.
     async fn listen(&mut self, tell: &Tell) -> ExitReason {
         let mut watchdog = self.watchdog.map(Watchdog::new);
         let line = async {
@@ -457,16 +474,8 @@ impl ProcessSigns {
                 () = &mut line => unreachable!("the line watch never completes"),
             };
             match notification {
-                Notification::Ready => {
-                    if !tell.told_ready.swap(true, Ordering::AcqRel) {
-                        tell.readiness(true, None);
-                    }
-                }
-                Notification::Reloading => {
-                    if tell.told_ready.swap(false, Ordering::AcqRel) {
-                        tell.readiness(false, Some("reloading (RELOADING=1)".to_owned()));
-                    }
-                }
+                Notification::Ready => tell.notified_ready(),
+                Notification::Reloading => tell.notified_reloading(),
                 Notification::Watchdog => {
                     if let Some(watchdog) = &mut watchdog {
                         watchdog.beat(Instant::now());
@@ -475,6 +484,21 @@ impl ProcessSigns {
                 Notification::WatchdogTrigger => return ExitReason::Hung,
                 Notification::Status(text) => tell.status_text(text),
                 Notification::Stopping => {}
+            }
+        }
+    }
+
+    /// Reads the notify socket while the process is being stopped, until
+    /// it is dropped: a daemon that reports its shutdown (`STOPPING=1`, a
+    /// `STATUS=` per step) must not block on a full socket and be killed at
+    /// its stop timeout. Only status texts count: a run being stopped is
+    /// made ready by nothing, and its stop timeout stands in for its
+    /// watchdog.
+    async fn listen_while_stopping(&mut self, tell: &Tell) -> Infallible {
+        let Some(socket) = &mut self.socket else { return std::future::pending().await };
+        loop {
+            if let Notification::Status(text) = socket.recv().await {
+                tell.status_text(text);
             }
         }
     }
@@ -512,15 +536,25 @@ async fn run_watched_process(
     };
     let end = match next {
         Next::Exited(reason) => RunEnd::Exited(reason),
-        Next::Stop => stop_process(&mut run, &stopping).await,
+        Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
         Next::Fail(failure) => {
             tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run");
-            stop_process(&mut run, &stopping).await;
+            stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
             RunEnd::Exited(failure)
         }
     };
     drop((run, watch, signs));
     reporter.report(end);
+}
+
+/// Stops a watched process while its notify socket is still read (see
+/// [`ProcessSigns::listen_while_stopping`]).
+async fn stop_listening(run: &mut ProcessRun, stopping: &Stopping, signs: &mut ProcessSigns, tell: &Tell) -> RunEnd {
+    tokio::select! {
+        biased;
+        end = stop_process(run, stopping) => end,
+        never = signs.listen_while_stopping(tell) => match never {},
+    }
 }
 
 #[cfg(test)]
