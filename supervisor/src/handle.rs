@@ -295,7 +295,8 @@ impl SupervisorHandle {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownUnit`], or [`Error::GroupNotRunning`].
+    /// [`Error::UnknownUnit`], [`Error::GroupNotRunning`], or
+    /// [`Error::ShuttingDown`] once a shutdown began.
     ///
     /// # Examples
     ///
@@ -324,7 +325,8 @@ impl SupervisorHandle {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownUnit`], or [`Error::GroupNotRunning`].
+    /// [`Error::UnknownUnit`], [`Error::GroupNotRunning`], or
+    /// [`Error::ShuttingDown`] once a shutdown began.
     ///
     /// # Examples
     ///
@@ -351,8 +353,9 @@ impl SupervisorHandle {
     /// Adds a unit (a task, a daemon or a whole group) to the root group and
     /// starts it. It is like the registered units in every way, except that
     /// it comes after them in start order and, in a shutdown, units added at
-    /// run time are stopped concurrently among themselves, as OTP stops the
-    /// children of a `simple_one_for_one` supervisor.
+    /// run time are stopped concurrently among themselves (each after the
+    /// added units that depend on it), as OTP stops the children of a
+    /// `simple_one_for_one` supervisor.
     ///
     /// # Errors
     ///
@@ -915,11 +918,7 @@ impl SupervisorHandle {
     /// The error for a call about `unit` that the owner of `group` will not
     /// take: the group is not running, or the supervisor is shutting down.
     fn refused(&self, group: &Unit, action: &'static str, unit: String) -> Error {
-        if group.path.is_empty() || self.shared.is_shutting_down() {
-            Error::ShuttingDown { action, unit }
-        } else {
-            Error::GroupNotRunning { action, unit, group: group.path.to_string() }
-        }
+        self.shared.refusal(group, action, unit)
     }
 }
 

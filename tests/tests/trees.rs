@@ -611,25 +611,6 @@ fn a_tree_far_too_deep_is_an_error_not_a_stack_overflow() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_registered_unit_that_needs_an_added_one_stops_before_it() {
-    // `job` is registered, ends for good and is forgotten, then added again
-    // at run time: `api`, registered, depends on a unit added at run time.
-    let job =
-        TaskSpec::new("job", |_ctx: Context| async {}).restart(RestartPolicy::new().on(RestartOn::Never)).temporary();
-    let handle = Supervisor::builder().task(job).task(idle("api").depends_on(["job"])).build().unwrap().start();
-    handle.wait_ready("api").await.unwrap();
-    let mut events = handle.subscribe();
-    while handle.status("job").is_some() {
-        events.recv().await.expect("the events of job's end");
-    }
-    handle.add(idle("job")).await.unwrap();
-    handle.wait_ready("job").await.unwrap();
-    let report = handle.shutdown().await;
-    let stopped: Vec<_> = report.units.iter().map(|line| line.name.as_str()).collect();
-    assert_eq!(stopped, ["api", "job"], "a unit stops before what it depends on");
-}
-
-#[tokio::test(start_paused = true)]
 async fn units_added_at_run_time_are_like_the_others() {
     let handle = Supervisor::builder().group(GroupSpec::new("jobs")).build().unwrap().start();
     handle.add(idle("job-1")).await.unwrap();

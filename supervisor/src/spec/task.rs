@@ -242,6 +242,8 @@ impl TaskSpec {
     /// (a connection, a job) added at run time, which would otherwise pile
     /// up at rest; OTP calls such a child *temporary*. Usually with
     /// `RestartPolicy::new().on(RestartOn::Never)` or `on(RestartOn::Failure)`.
+    /// A unit that others depend on stays at rest instead, as `remove` would
+    /// refuse it: its dependents keep waiting for it by name.
     ///
     /// # Examples
     ///

@@ -161,8 +161,8 @@ enum Grace {
 enum After {
     /// Start `set` (in start order) again once `cause`'s delay is over.
     Regroup { cause: Arc<Unit>, set: Vec<Arc<Unit>>, delay: Duration },
-    /// A stop by hand (with the units that depend on it) is done.
-    Reply(oneshot::Sender<Result<(), Error>>),
+    /// A stop by hand of `unit` (with the units that depend on it) is done.
+    Reply { unit: Arc<Unit>, reply: oneshot::Sender<Result<(), Error>> },
     /// A restart by hand: start `units` again (in start order, the first
     /// with its count reset), then answer.
     Relaunch { units: Vec<Arc<Unit>>, reply: oneshot::Sender<Result<(), Error>> },
@@ -188,6 +188,14 @@ enum Wants {
     Stop(oneshot::Sender<Result<(), Error>>),
     Start(oneshot::Sender<Result<(), Error>>),
     Remove(oneshot::Sender<Result<UnitReport, Error>>),
+}
+
+/// A waiter whose unit has stopped, held until the plan in progress is
+/// done (see [`Node::stopped`]).
+struct Resume {
+    waiter: Waiter,
+    outcome: StopOutcome,
+    took: Duration,
 }
 
 /// A group's owner: its [`Node`], one turn at a time. Its task takes a
@@ -307,6 +315,9 @@ pub(crate) struct Node {
     rng: fastrand::Rng,
     waiters: Vec<Waiter>,
     plan: Option<Plan>,
+    /// Waiters whose unit stopped while a plan ran, held back with the
+    /// messages; their calls came before those messages.
+    resumes: VecDeque<Resume>,
     /// Messages held back while a strategy's plan runs.
     deferred: VecDeque<Msg>,
     ending: Option<Ending>,
@@ -459,6 +470,7 @@ impl Node {
             rng,
             waiters: Vec::new(),
             plan: None,
+            resumes: VecDeque::new(),
             deferred: VecDeque::new(),
             ending: None,
             killed: false,
@@ -521,7 +533,7 @@ impl Node {
         let mut received = std::mem::take(&mut self.received);
         for msg in received.drain(..) {
             if self.run_is_over() {
-                refuse(&self.group.path, msg);
+                self.refuse(msg);
                 continue;
             }
             self.on_message(msg);
@@ -738,10 +750,14 @@ impl Node {
     }
 
     fn handle_deferred(&mut self) {
-        while self.plan.is_none()
-            && let Some(msg) = self.deferred.pop_front()
-        {
-            self.on_message(msg);
+        while self.plan.is_none() {
+            if let Some(Resume { waiter, outcome, took }) = self.resumes.pop_front() {
+                self.resume(waiter.unit, waiter.wants, outcome, took);
+            } else if let Some(msg) = self.deferred.pop_front() {
+                self.on_message(msg);
+            } else {
+                return;
+            }
         }
     }
 
@@ -1039,7 +1055,8 @@ impl Node {
     fn ended_for_good(&mut self, unit: &Arc<Unit>, failed: bool) {
         if unit.settings.critical {
             self.end_group(Ending::Critical { unit: unit.path.clone(), failed });
-        } else if unit.settings.temporary {
+        } else if unit.settings.temporary && self.dependents_by_name(unit).is_empty() {
+            // One that others depend on stays, as `remove` would refuse it.
             self.forget(unit, StopOutcome::NotRunning, Duration::ZERO);
         }
     }
@@ -1120,14 +1137,45 @@ impl Node {
         }
         self.ending = Some(ending);
         self.unseen_changes.set(true);
-        // A strategy in progress is dropped; the stops it asked for go on,
-        // and the ending waits for them with the rest.
-        let (in_flight, grace) = self.plan.take().map(|plan| (plan.in_flight, plan.grace)).unwrap_or_default();
+        // A plan in progress is dropped; the stops it asked for go on, and
+        // the ending waits for them with the rest.
+        let (in_flight, grace) = match self.plan.take() {
+            Some(plan) => {
+                self.interrupted(plan.then);
+                (plan.in_flight, plan.grace)
+            }
+            None => Default::default(),
+        };
+        // The calls held back go on as calls during the ending do; a unit
+        // removed so is not among those the ending stops and reports.
+        for Resume { waiter, outcome, took } in std::mem::take(&mut self.resumes) {
+            self.resume(waiter.unit, waiter.wants, outcome, took);
+        }
         self.plan = Some(Plan { batches: self.ending_batches(), in_flight, grace, then: After::End });
         for msg in std::mem::take(&mut self.deferred) {
             self.on_message(msg);
         }
         self.advance();
+    }
+
+    /// What a plan that the group's ending interrupted still owes: a stop by
+    /// hand answers once the ending has stopped its unit; a restart by hand
+    /// cannot start it again.
+    fn interrupted(&mut self, then: After) {
+        match then {
+            After::Reply { unit, reply } if unit.state().is_active() => {
+                self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) });
+            }
+            After::Reply { reply, .. } => {
+                let _ = reply.send(Ok(()));
+            }
+            After::Relaunch { units, reply } => {
+                if let Some(unit) = units.first() {
+                    let _ = reply.send(self.refuse_while_ending(unit, Op::Restart.as_str()));
+                }
+            }
+            After::Regroup { .. } | After::End => {}
+        }
     }
 
     /// Every unit, in reverse start order: units added at run time first, all
@@ -1146,20 +1194,15 @@ impl Node {
                 }
             }
             _ => {
-                // The added units stop together, first, unless a registered
-                // unit depends on one of them: then every unit stops one at
-                // a time in reverse start order, which has each dependent
-                // stop before what it needs.
-                let needed: foldhash::HashSet<usize> =
-                    registered.iter().flat_map(|&other| deps[other].iter().copied()).collect();
-                if added.iter().any(|at| needed.contains(at)) {
-                    batches.push_each(order.iter().rev().cloned());
-                } else {
-                    if !added.is_empty() {
-                        batches.push_together(units(added.into_iter().rev().collect()));
-                    }
-                    batches.push_each(registered.into_iter().rev().map(|at| order[at].clone()));
+                // The added units stop first, together as far as their
+                // dependencies allow. No registered unit depends on an added
+                // one: it depends on units registered with it, and a unit
+                // that others depend on is never removed or forgotten, so
+                // its name cannot pass to a unit added later.
+                for layer in order::stop_layers(&deps, &added) {
+                    batches.push_together(units(layer));
                 }
+                batches.push_each(registered.into_iter().rev().map(|at| order[at].clone()));
             }
         }
         batches
@@ -1185,7 +1228,7 @@ impl Node {
                 }
                 match plan.then {
                     After::Regroup { cause, set, delay } => self.schedule_regroup(cause, set, delay),
-                    After::Reply(reply) => {
+                    After::Reply { reply, .. } => {
                         let _ = reply.send(Ok(()));
                     }
                     After::Relaunch { units, reply } => {
@@ -1324,6 +1367,8 @@ impl Node {
         let is_task = run.abort.is_some();
         record.stop = Some(Box::new(Stop { asked: now, aborted: false, abort_timer: None }));
         record.state = UnitState::Stopping;
+        // What depends on it must not start on it from now on.
+        record.ready = false;
         let epoch = record.epoch;
         if is_task && self.killed {
             abort(&mut record);
@@ -1375,7 +1420,9 @@ impl Node {
 
     /// A stop of `unit` is complete: its report line, its waiters, its plan.
     fn stopped(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
-        if self.ending.is_some() && self.shared.is_shutting_down() {
+        // A unit whose removal waited for this stop is removed, not reported:
+        // nothing restarts it during the ending.
+        if self.ending.is_some() && self.shared.is_shutting_down() && !self.is_being_removed(unit) {
             self.report_units_at_rest(unit);
             self.report_stop(unit, outcome, took);
         }
@@ -1388,9 +1435,28 @@ impl Node {
         let (ready, waiting): (Vec<_>, Vec<_>) =
             std::mem::take(&mut self.waiters).into_iter().partition(|waiter| Arc::ptr_eq(&waiter.unit, unit));
         self.waiters = waiting;
+        // While a strategy's or a call's plan runs, a call that would start
+        // the unit again waits for the plan, as calls that came during it
+        // do, and so do the calls after it on this unit (their order
+        // holds). Stops and removals before it go on now: they leave the
+        // unit at rest (a removal, before anything the plan would start
+        // again).
+        let plan_runs = self.plan.as_ref().is_some_and(|plan| !matches!(plan.then, After::End));
+        let mut hold = false;
         for waiter in ready {
-            self.resume(waiter.unit, waiter.wants, outcome, took);
+            hold |= plan_runs && matches!(waiter.wants, Wants::Start(_));
+            if hold {
+                self.resumes.push_back(Resume { waiter, outcome, took });
+            } else {
+                self.resume(waiter.unit, waiter.wants, outcome, took);
+            }
         }
+    }
+
+    /// Whether a call waits to remove `unit` once it has stopped.
+    fn is_being_removed(&self, unit: &Arc<Unit>) -> bool {
+        let removes = |waiter: &Waiter| Arc::ptr_eq(&waiter.unit, unit) && matches!(waiter.wants, Wants::Remove(_));
+        self.waiters.iter().any(removes) || self.resumes.iter().any(|resume| removes(&resume.waiter))
     }
 
     /// Carries on a control call that waited for its unit's stop. The calls
@@ -1428,6 +1494,13 @@ impl Node {
             let _ = reply.send(Err(self.unknown(&unit)));
             return;
         }
+        // A unit already stopping: the call goes on once that stop is done,
+        // from where the calls that waited for it before leave the unit.
+        if matches!(op, Op::Stop | Op::Restart) && self.ending.is_none() && unit.record().stop.is_some() {
+            let wants = if op == Op::Stop { Wants::Stop(reply) } else { Wants::Start(reply) };
+            self.waiters.push(Waiter { unit, wants });
+            return;
+        }
         // While the group ends, its ending stops everything in order already.
         if matches!(op, Op::Stop | Op::Restart) && self.ending.is_none() {
             let dependents: Vec<Arc<Unit>> =
@@ -1437,9 +1510,14 @@ impl Node {
                 return;
             }
         }
-        if op == Op::Start {
+        if op == Op::Start && self.ending.is_none() {
             for need in self.needs(&unit) {
-                if !need.state().is_active() && self.ending.is_none() {
+                if need.record().stop.is_some() {
+                    // Stopping: it starts again once stopped, after the
+                    // calls that wait for that stop already.
+                    let (reply, _) = oneshot::channel();
+                    self.waiters.push(Waiter { unit: need, wants: Wants::Start(reply) });
+                } else if !need.state().is_active() {
                     need.record().tracker = RestartTracker::new();
                     self.launch(&need);
                 }
@@ -1469,11 +1547,13 @@ impl Node {
                 let held = {
                     let mut record = unit.record();
                     record.paused = false;
-                    std::mem::take(&mut record.held).then_some(record.epoch)
+                    std::mem::take(&mut record.held).then_some((record.epoch, record.held_by_policy))
                 };
                 self.changed(&unit);
-                if let Some(epoch) = held {
-                    self.restart_due(&unit, epoch);
+                if let Some((epoch, by_policy)) = held
+                    && self.ending.is_none()
+                {
+                    self.restart_if_due(&unit, epoch, by_policy, Instant::now());
                 }
                 let _ = reply.send(Ok(()));
             }
@@ -1519,7 +1599,7 @@ impl Node {
                 units.extend(dependents);
                 After::Relaunch { units, reply }
             }
-            _ => After::Reply(reply),
+            _ => After::Reply { unit, reply },
         };
         self.plan = Some(Plan { batches, in_flight: InFlight::default(), grace: None, then });
         self.advance();
@@ -1553,7 +1633,7 @@ impl Node {
 
     fn refuse_while_ending(&self, unit: &Unit, action: &'static str) -> Result<(), Error> {
         if self.ending.is_some() || self.shared.is_shutting_down() {
-            return Err(Error::ShuttingDown { action, unit: unit.path.to_string() });
+            return Err(self.shared.refusal(&self.group, action, unit.path.to_string()));
         }
         Ok(())
     }
@@ -1565,7 +1645,7 @@ impl Node {
     fn add(&mut self, spec: Spec) -> Result<(), Error> {
         let path = || join(&self.group.path, spec.name());
         if self.ending.is_some() || self.shared.is_shutting_down() {
-            return Err(Error::ShuttingDown { action: "add", unit: path() });
+            return Err(self.shared.refusal(&self.group, "add", path()));
         }
         if self.body().members().get(spec.name()).is_some() {
             return Err(Error::DuplicateName { name: path() });
@@ -1583,16 +1663,20 @@ impl Node {
         Ok(())
     }
 
-    /// A unit added at run time may depend only on its siblings-to-be (no
-    /// cycle can form: nothing depends on it yet).
+    /// A unit added at run time may depend only on its siblings-to-be. No
+    /// cycle can form: every member's dependencies name members (`remove`
+    /// refuses a unit that others depend on, and a temporary one stays),
+    /// so nothing depends on the new unit yet. A unit whose removal is
+    /// under way counts as gone: that call came first.
     fn check_new_dependencies(&self, spec: &Spec) -> Result<(), Error> {
         if spec.depends_on().is_empty() {
             return Ok(());
         }
         let members = self.body().units();
-        let mut names: Vec<&str> = members.iter().map(|member| member.name()).collect();
+        let mut names: Vec<&str> =
+            members.iter().filter(|member| !self.is_being_removed(member)).map(|member| member.name()).collect();
         names.push(spec.name());
-        let mut deps: Vec<&[String]> = vec![&[]; members.len()];
+        let mut deps: Vec<&[String]> = vec![&[]; names.len() - 1];
         deps.push(spec.depends_on());
         let mut problems = Vec::new();
         validate::check_dependencies(&self.group.path, &names, &deps, &|_| None, &mut problems);
@@ -1608,17 +1692,7 @@ impl Node {
             let _ = reply.send(Err(error));
             return;
         }
-        let dependents: Vec<String> = if self.dependencies_among_units {
-            let members = self.body().members();
-            let mut dependents: Vec<_> = members
-                .iter()
-                .filter(|member| member.settings.depends_on.iter().any(|name| **name == *unit.name()))
-                .collect();
-            dependents.retain(|member| !Arc::ptr_eq(member, &unit));
-            dependents.iter().map(|member| format!("`{}`", member.path)).collect()
-        } else {
-            Vec::new()
-        };
+        let dependents = self.dependents_by_name(&unit);
         if !dependents.is_empty() {
             let _ = reply
                 .send(Err(Error::HasDependents { unit: unit.path.to_string(), dependents: dependents.join(", ") }));
@@ -1630,6 +1704,20 @@ impl Node {
                 let _ = reply.send(Ok(self.forget(&unit, outcome, Duration::ZERO)));
             }
         }
+    }
+
+    /// The members that name `unit` among their dependencies, quoted.
+    fn dependents_by_name(&self, unit: &Arc<Unit>) -> Vec<String> {
+        if !self.dependencies_among_units {
+            return Vec::new();
+        }
+        let members = self.body().members();
+        members
+            .iter()
+            .filter(|member| !Arc::ptr_eq(member, unit))
+            .filter(|member| member.settings.depends_on.iter().any(|name| **name == *unit.name()))
+            .map(|member| format!("`{}`", member.path))
+            .collect()
     }
 
     /// Removes a stopped unit from the group.
@@ -1740,31 +1828,35 @@ impl Node {
         self.body().set_owner(None);
         self.inbox.close();
         while let Ok(msg) = self.inbox.try_recv() {
-            refuse(&self.group.path, msg);
+            self.refuse(msg);
+        }
+    }
+
+    /// Answers a call that came after the group's run was over, as a call
+    /// to a group that is not running is answered.
+    fn refuse(&self, msg: Msg) {
+        let refusal = |action, unit: &str| self.shared.refusal(&self.group, action, unit.to_owned());
+        match msg {
+            // Every unit of a group that is not running is at rest.
+            Msg::Control { op: Op::Stop, reply, .. } => {
+                let _ = reply.send(Ok(()));
+            }
+            Msg::Control { unit, op, reply } => {
+                let _ = reply.send(Err(refusal(op.as_str(), &unit.path)));
+            }
+            Msg::Add { spec, reply } => {
+                let _ = reply.send(Err(refusal("add", &join(&self.group.path, spec.name()))));
+            }
+            Msg::Remove { unit, reply } => {
+                let _ = reply.send(Err(refusal("remove", &unit.path)));
+            }
+            Msg::Ended { .. } | Msg::Ready { .. } | Msg::StatusText { .. } | Msg::EndGroup | Msg::KillNow => {}
         }
     }
 }
 
 /// Messages taken from the inbox in one wait, at most.
 const RECEIVED_AT_ONCE: usize = 64;
-
-/// Answers a call to the group at `group_path` that came after its run was
-/// over.
-fn refuse(group_path: &str, msg: Msg) {
-    let refusal = |unit: &str| Error::ShuttingDown { action: "change", unit: unit.to_owned() };
-    match msg {
-        Msg::Control { unit, reply, .. } => {
-            let _ = reply.send(Err(refusal(&unit.path)));
-        }
-        Msg::Add { spec, reply } => {
-            let _ = reply.send(Err(refusal(&join(group_path, spec.name()))));
-        }
-        Msg::Remove { unit, reply } => {
-            let _ = reply.send(Err(refusal(&unit.path)));
-        }
-        Msg::Ended { .. } | Msg::Ready { .. } | Msg::StatusText { .. } | Msg::EndGroup | Msg::KillNow => {}
-    }
-}
 
 impl Drop for Node {
     fn drop(&mut self) {
@@ -1798,6 +1890,7 @@ fn due_restart(record: &mut Record, policy: &RestartPolicy, epoch: u32, by_polic
     }
     record.held = record.paused;
     if record.paused {
+        record.held_by_policy = by_policy;
         return false;
     }
     if by_policy {

@@ -10,12 +10,12 @@ use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::UnitState;
 use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
 use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
 use crate::tree::clock::Clock;
 use crate::tree::unit::{Unit, address};
+use crate::{Error, UnitState};
 
 /// Wakes the callers of `wait_state`/`wait_ready` when the unit each waits
 /// on changes, and costs one atomic load per change of a unit nobody waits
@@ -314,6 +314,17 @@ impl Shared {
 
     pub(crate) fn is_shutting_down(&self) -> bool {
         self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// The error for a call about `unit` that the owner of `group` will not
+    /// take: the supervisor is shutting down, or else the group is not
+    /// running (stopped, or ending by its strategy or by hand).
+    pub(crate) fn refusal(&self, group: &Unit, action: &'static str, unit: String) -> Error {
+        if group.path.is_empty() || self.is_shutting_down() {
+            Error::ShuttingDown { action, unit }
+        } else {
+            Error::GroupNotRunning { action, unit, group: group.path.to_string() }
+        }
     }
 
     /// Begins the supervisor's shutdown, once: the first cause is kept.

@@ -37,7 +37,7 @@ pub(crate) struct Unit {
     pub(crate) body: Body,
     pub(crate) settings: Arc<Settings>,
     /// Added at run time: such units start after the registered ones and
-    /// stop concurrently among themselves.
+    /// stop concurrently among themselves, as their dependencies allow.
     pub(crate) added: bool,
     /// How many `wait_state`/`wait_ready`/`wait_status` calls wait on it:
     /// a change of a unit nobody waits on costs this load alone, even while
@@ -115,6 +115,9 @@ pub(crate) struct Record {
     pub(crate) paused: bool,
     /// A restart came due while paused.
     pub(crate) held: bool,
+    /// That restart was the unit's own policy's, not a sibling's under the
+    /// group's strategy: the resume counts it as the policy's.
+    pub(crate) held_by_policy: bool,
     /// Its line is in the shutdown's report: a unit is listed once.
     pub(crate) reported: bool,
 }
@@ -212,6 +215,7 @@ impl Unit {
                 notes: None,
                 paused: false,
                 held: false,
+                held_by_policy: false,
                 reported: false,
             }),
         }

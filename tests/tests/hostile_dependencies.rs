@@ -1,0 +1,1097 @@
+//! Dependencies, readiness, probes and watchdogs under hostile and careless
+//! input and timing: a readiness that flaps, a dependency that is forgotten
+//! or stopped while its dependents start, `READY=1` from a process that was
+//! not asked for it, garbage on the notify socket, signs of life from runs
+//! that are over, long chains, tiny watchdogs.
+//!
+//! Every wait has a generous deadline, so that a hang fails instead of
+//! blocking the suite.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use supervisor::{
+    Context, DaemonSpec, Error, Event, EventKind, ExitReason, MaxRestarts, Probe, Readiness, RestartOn, RestartPolicy,
+    StopOutcome, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+};
+use tokio::sync::broadcast;
+
+const SEC: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
+/// How long anything may take before a test fails: long enough for a
+/// loaded machine, short enough that a hang fails.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+fn idle(name: &str) -> TaskSpec {
+    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
+}
+
+/// A task that, once asked to stop, takes `linger` to finish.
+fn slow_to_stop(name: &str, linger: Duration) -> TaskSpec {
+    TaskSpec::new(name, move |ctx: Context| async move {
+        ctx.cancelled().await;
+        tokio::time::sleep(linger).await;
+    })
+}
+
+fn sh(name: &str, script: &str) -> DaemonSpec {
+    DaemonSpec::new(name, "sh").args(["-c", script])
+}
+
+fn python(name: &str, program: &str) -> DaemonSpec {
+    DaemonSpec::new(name, "python3").args(["-u", "-c", program])
+}
+
+async fn until(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
+    match tokio::time::timeout(DEADLINE, handle.wait_status(name, done)).await {
+        Ok(status) => status.unwrap_or_else(|error| panic!("`{name}`: {error}")),
+        Err(_) => panic!("`{name}` never got there: {:?}", handle.status(name)),
+    }
+}
+
+async fn ready(handle: &SupervisorHandle, name: &str) -> UnitStatus {
+    match tokio::time::timeout(DEADLINE, handle.wait_ready(name)).await {
+        Ok(status) => status.unwrap_or_else(|error| panic!("`{name}` never became ready: {error}")),
+        Err(_) => panic!("`{name}` not ready in time: {:?}", handle.status(name)),
+    }
+}
+
+/// Waits until a line of `name`'s output contains `text`. Output is no
+/// change of status, which a wait could wake on: this looks every 10 ms.
+async fn output_has(handle: &SupervisorHandle, name: &str, text: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !handle.tail(name, 1000).unwrap().iter().any(|line| line.contains(text)) {
+        assert!(tokio::time::Instant::now() < deadline, "no `{text}` from `{name}`: {:?}", handle.tail(name, 20));
+        tokio::time::sleep(10 * MS).await;
+    }
+}
+
+async fn shutdown(handle: &SupervisorHandle) -> supervisor::ShutdownReport {
+    tokio::time::timeout(DEADLINE, handle.shutdown()).await.expect("the shutdown ends in time")
+}
+
+/// Receives events until `done` accepts one; returns them all.
+async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        let event =
+            tokio::time::timeout(DEADLINE, events.recv()).await.expect("an event in time").expect("no event lost");
+        let last = done(&event);
+        seen.push(event);
+        if last {
+            return seen;
+        }
+    }
+}
+
+fn is_started(event: &Event) -> bool {
+    matches!(event.kind, EventKind::Started { .. })
+}
+
+fn is_stopped(event: &Event) -> bool {
+    matches!(event.kind, EventKind::Stopped { .. })
+}
+
+/// Each report line's unit, in the report's order; asserts that no unit is
+/// listed twice.
+fn report_names(report: &supervisor::ShutdownReport) -> Vec<String> {
+    let names: Vec<String> = report.units.iter().map(|line| line.name.clone()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), names.len(), "a unit is listed twice: {names:?}");
+    names
+}
+
+/// Whether the process `pid` still exists and runs `needle` (its command
+/// line contains it): a pid reused by another process does not count.
+fn runs(pid: u32, needle: &str) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|cmdline| String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle))
+        .unwrap_or(false)
+}
+
+// ---------------------------------------------------------------------------
+// Readiness: who may make a unit ready.
+// ---------------------------------------------------------------------------
+
+/// A sender of `READY=1` on `$NOTIFY_SOCKET`, then `sent` on stdout, then
+/// `WATCHDOG=1` every 50 ms for ever (the unit has a watchdog, which is
+/// what gives it a notify socket).
+const SENDS_READY_THEN_PINGS: &str = "import os, socket, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\nprint('sent', flush=True)\nwhile True:\n    s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n    time.sleep(0.05)\n";
+
+/// A unit whose readiness is a probe is ready once the probe has passed
+/// (`Readiness::Probe`: "ready once the probe has passed
+/// `success_threshold` times in a row"). A process of such a unit that has
+/// a watchdog gets a notify socket for its `WATCHDOG=1` pings; a `READY=1`
+/// it sends there must not stand in for the probe: the probe here never
+/// passes, so neither the unit nor the one that depends on it may become
+/// ready.
+#[tokio::test]
+async fn ready_1_does_not_make_a_daemon_whose_readiness_is_a_probe_ready() {
+    let handle = Supervisor::builder()
+        .daemon(
+            python("db", SENDS_READY_THEN_PINGS)
+                .readiness(Readiness::Probe(
+                    Probe::check(|| async { Err::<(), _>("the database is not up") }).period(50 * MS),
+                ))
+                .watchdog(5 * SEC),
+        )
+        .task(idle("api").depends_on(["db"]))
+        .build()
+        .unwrap()
+        .start();
+    output_has(&handle, "db", "sent").await;
+    // The datagram is in the socket by now; give the reader time to act.
+    let became_ready = tokio::time::timeout(SEC, handle.wait_ready("db")).await;
+    let db = handle.status("db").unwrap();
+    let api = handle.status("api").unwrap();
+    shutdown(&handle).await;
+    assert!(
+        became_ready.is_err() && !db.ready,
+        "a probe that never passed, yet `db` is ready (READY=1 taken as readiness): {db:?}"
+    );
+    assert_eq!(api.state, UnitState::Waiting, "`api` started although `db`'s probe never passed: {api:?}");
+}
+
+/// The same with an output line: `Readiness::OutputLine` is "ready once a
+/// line of the process's output contains this text", not on `READY=1`.
+#[tokio::test]
+async fn ready_1_does_not_make_a_daemon_waiting_for_an_output_line_ready() {
+    let handle = Supervisor::builder()
+        .daemon(
+            python("db", SENDS_READY_THEN_PINGS)
+                .readiness(Readiness::OutputLine("accepting connections".to_owned()))
+                .watchdog(5 * SEC),
+        )
+        .task(idle("api").depends_on(["db"]))
+        .build()
+        .unwrap()
+        .start();
+    output_has(&handle, "db", "sent").await;
+    let became_ready = tokio::time::timeout(SEC, handle.wait_ready("db")).await;
+    let db = handle.status("db").unwrap();
+    let api = handle.status("api").unwrap();
+    shutdown(&handle).await;
+    assert!(
+        became_ready.is_err() && !db.ready,
+        "no line says `accepting connections`, yet `db` is ready (READY=1 taken as readiness): {db:?}"
+    );
+    assert_eq!(api.state, UnitState::Waiting, "`api` started before `db`'s ready line: {api:?}");
+}
+
+/// Garbage on the notify socket is ignored (the docs: "datagrams larger
+/// than 4096 bytes ... empty ones and ones containing a NUL byte" are
+/// ignored whole, `READY=0` means nothing): none of it makes the unit
+/// ready, even where the garbage holds `READY=1`. Then a flood of `READY=1`
+/// makes it ready once.
+#[tokio::test]
+async fn garbage_on_the_notify_socket_never_makes_a_unit_ready_and_a_flood_makes_it_ready_once() {
+    let flag = std::env::temp_dir().join(format!("hostile-notify-flag-{}", std::process::id()));
+    let _ = std::fs::remove_file(&flag);
+    let program = format!(
+        "import os, socket, time\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+         to = os.environ['NOTIFY_SOCKET']\n\
+         for junk in [b'READY=1\\n' + b'x' * 8000, b'READY=1\\0', b'READY=0', b'ready=1', b' READY=1', b'READY=1 ', b'\\xff\\xfe', b'=', b'READY', b'\\n\\n\\n']:\n\
+         \x20   s.sendto(junk, to)\n\
+         print('junk sent', flush=True)\n\
+         while not os.path.exists({flag:?}):\n\
+         \x20   time.sleep(0.01)\n\
+         for _ in range(500):\n\
+         \x20   s.sendto(b'STATUS=flooding\\nREADY=1', to)\n\
+         print('flood sent', flush=True)\n\
+         time.sleep(60)\n",
+        flag = flag.to_str().unwrap()
+    );
+    let sup = Supervisor::builder()
+        .daemon(python("db", &program).readiness(Readiness::Notified))
+        .task(idle("api").depends_on(["db"]))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    output_has(&handle, "db", "junk sent").await;
+    let early = tokio::time::timeout(Duration::from_millis(500), handle.wait_ready("db")).await;
+    assert!(early.is_err(), "garbage made `db` ready: {:?}", handle.status("db"));
+    assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting);
+    std::fs::write(&flag, b"").unwrap();
+    ready(&handle, "api").await;
+    output_has(&handle, "db", "flood sent").await;
+    let db = until(&handle, "db", |status| status.status_text.as_deref() == Some("flooding")).await;
+    assert!(db.ready);
+    let _ = std::fs::remove_file(&flag);
+    shutdown(&handle).await;
+    let mut ready_events = 0;
+    while let Ok(event) = events.try_recv() {
+        ready_events += usize::from(event.unit == "db" && matches!(event.kind, EventKind::Ready));
+    }
+    assert_eq!(ready_events, 1, "500 READY=1 make one readiness");
+}
+
+/// A context kept past the end of its run (in a task of its own) cannot
+/// make a later run ready, nor can another unit's context: the unit that
+/// depends on it waits on.
+#[tokio::test(start_paused = true)]
+async fn ready_from_a_context_of_an_ended_run_or_of_another_unit_changes_nothing() {
+    let kept: Arc<Mutex<Vec<Context>>> = Arc::default();
+    let keep = kept.clone();
+    let db = TaskSpec::new("db", move |ctx: Context| {
+        let keep = keep.clone();
+        async move {
+            if ctx.restart_count() == 0 {
+                keep.lock().unwrap().push(ctx.clone());
+                return Err("first run fails before it is ready");
+            }
+            ctx.cancelled().await; // never says it is ready again
+            Ok(())
+        }
+    })
+    .readiness(Readiness::Notified)
+    .restart(RestartPolicy::new().delay(SEC));
+    let other_keep = kept.clone();
+    let other = TaskSpec::new("other", move |ctx: Context| {
+        other_keep.lock().unwrap().push(ctx.clone());
+        async move { ctx.cancelled().await }
+    })
+    .readiness(Readiness::Notified);
+    let handle =
+        Supervisor::builder().task(db).task(other).task(idle("api").depends_on(["db"])).build().unwrap().start();
+    until(&handle, "db", |status| status.restart_count == 1 && status.state == UnitState::Running).await;
+    until(&handle, "other", |status| status.state == UnitState::Running).await;
+    // Both contexts, the old run's first: from this task, and from a thread.
+    let contexts = kept.lock().unwrap().clone();
+    assert_eq!(contexts.len(), 2);
+    for ctx in &contexts {
+        ctx.ready();
+        let ctx = ctx.clone();
+        std::thread::spawn(move || ctx.ready()).join().unwrap();
+    }
+    tokio::time::sleep(5 * SEC).await;
+    let db = handle.status("db").unwrap();
+    assert!(!db.ready, "the ended run's context made the new run ready: {db:?}");
+    assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting);
+    assert!(handle.status("other").unwrap().ready, "`other`'s own context makes `other` ready");
+    shutdown(&handle).await;
+}
+
+// ---------------------------------------------------------------------------
+// Dependencies under changes at run time.
+// ---------------------------------------------------------------------------
+
+/// `add` says what `build()` would say of a spec, and a dependency cycle is
+/// a `build()` error. A temporary unit that others depend on, forgotten when
+/// it ends for good, would let a unit added under its name that depends on
+/// its old dependent close a cycle `api -> db -> api`. It stays at rest
+/// instead, as `remove` would refuse it (`HasDependents`), and the add is
+/// refused as a duplicate.
+#[tokio::test(start_paused = true)]
+async fn a_temporary_dependency_stays_while_others_depend_on_it_so_no_cycle_can_close() {
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let opened = gate.clone();
+    let db = TaskSpec::new("db", move |_ctx: Context| {
+        let opened = opened.clone();
+        async move { opened.notified().await }
+    })
+    .restart(RestartPolicy::new().on(RestartOn::Never))
+    .temporary();
+    let sup = Supervisor::builder().task(db).task(idle("api").depends_on(["db"])).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    ready(&handle, "api").await;
+    gate.notify_one();
+    events_until(&mut events, |event| event.unit == "db" && matches!(event.kind, EventKind::Finished)).await;
+    assert_eq!(handle.status("db").map(|db| db.state), Some(UnitState::Exited));
+    let added = handle.add(idle("db").depends_on(["api"])).await;
+    let names = handle.unit_names();
+    let report = shutdown(&handle).await;
+    report_names(&report);
+    assert!(
+        matches!(added, Err(Error::DuplicateName { ref name }) if name == "db"),
+        "adding `db` depending on `api`, which depends on `db`, gave {added:?} (units then: {names:?})"
+    );
+}
+
+/// A unit waits for its dependency by name ("starts this unit only once
+/// each of these units of its group is ready"). A temporary dependency that
+/// a unit waits for ends for good without being ready: it stays, and the
+/// unit keeps waiting however many units are added meanwhile, until the
+/// dependency is started again and is ready.
+#[tokio::test(start_paused = true)]
+async fn a_unit_waiting_for_a_temporary_dependency_that_ended_starts_only_with_it() {
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let runs = Arc::new(AtomicU32::new(0));
+    let (opened, counted) = (gate.clone(), runs.clone());
+    let db = TaskSpec::new("db", move |ctx: Context| {
+        let (opened, counted) = (opened.clone(), counted.clone());
+        async move {
+            if counted.fetch_add(1, Ordering::SeqCst) == 0 {
+                opened.notified().await; // the first run never says it is ready
+            } else {
+                ctx.ready();
+                ctx.cancelled().await;
+            }
+        }
+    })
+    .readiness(Readiness::Notified)
+    .restart(RestartPolicy::new().on(RestartOn::Never))
+    .temporary();
+    let sup = Supervisor::builder().task(db).task(idle("api").depends_on(["db"])).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    until(&handle, "api", |status| status.state == UnitState::Waiting).await;
+    gate.notify_one();
+    events_until(&mut events, |event| event.unit == "db" && matches!(event.kind, EventKind::Finished)).await;
+    // Units added meanwhile, as a busy supervisor would add them.
+    let mut early = Vec::new();
+    for filler in ["filler-1", "filler-2", "filler-3"] {
+        handle.add(idle(filler)).await.unwrap();
+        ready(&handle, filler).await;
+        let api = handle.status("api").unwrap();
+        if api.state != UnitState::Waiting {
+            early.push(format!("after `{filler}` was added: {:?}", api.state));
+        }
+    }
+    handle.start_unit("db").await.unwrap();
+    ready(&handle, "db").await;
+    let started = tokio::time::timeout(DEADLINE, handle.wait_ready("api")).await;
+    let api = handle.status("api").unwrap();
+    shutdown(&handle).await;
+    assert!(early.is_empty(), "`api` started while `db` was not ready: {early:?}");
+    assert!(matches!(started, Ok(Ok(_))), "`db` is back and ready, yet `api` still waits: {api:?}");
+}
+
+/// `stop_unit(db)` stops what depends on `db` first, and a unit starts
+/// only once each dependency is ready. A dependent started by hand while
+/// its dependency is being stopped must therefore not end up running
+/// beside a stopped dependency: `start_unit` either waits for the stop and
+/// starts `db` again ("starts what x depends on if it is not running"),
+/// or leaves `api` waiting.
+#[tokio::test(start_paused = true)]
+async fn a_dependent_started_while_its_dependency_stops_does_not_run_without_it() {
+    let sup = Supervisor::builder().task(slow_to_stop("db", SEC)).task(idle("api").depends_on(["db"])).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    ready(&handle, "api").await;
+    handle.stop_unit("api").await.unwrap();
+    let stopping = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.stop_unit("db").await })
+    };
+    until(&handle, "db", |status| status.state == UnitState::Stopping).await;
+    handle.start_unit("api").await.unwrap();
+    let api_then = handle.status("api").unwrap();
+    let db_then = handle.status("db").unwrap();
+    tokio::time::timeout(DEADLINE, stopping).await.expect("the stop ends").unwrap().unwrap();
+    // Let whatever follows the stop happen (on the paused clock, this
+    // returns once every task is idle).
+    tokio::time::sleep(5 * SEC).await;
+    let api = handle.status("api").unwrap();
+    let db = handle.status("db").unwrap();
+    let mut trace = Vec::new();
+    loop {
+        match events.try_recv() {
+            Ok(event) => trace.push(format!("{} {:?}", event.unit, event.kind)),
+            Err(broadcast::error::TryRecvError::Empty) => break,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    shutdown(&handle).await;
+    assert!(
+        !api.running || db.ready,
+        "`api` runs beside its stopped dependency: api {:?}, db {:?} (when start_unit returned: api {:?}, db {:?} \
+         ready={}); events: {trace:#?}",
+        api.state,
+        db.state,
+        api_then.state,
+        db_then.state,
+        db_then.ready
+    );
+}
+
+/// Units added at run time stop concurrently among themselves, but a unit
+/// is stopped before what it depends on ("`depends_on`: ... and stops it
+/// before them"; in the sequential order "a unit can rely on the ones
+/// registered before it until it has stopped"). An added `api` that
+/// depends on an added `db` must have stopped before `db` is asked to stop.
+#[tokio::test(start_paused = true)]
+async fn an_added_unit_stops_before_the_added_unit_it_depends_on() {
+    let log: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+    let unit = |name: &'static str, asked: &'static str, done: &'static str| {
+        let log = log.clone();
+        TaskSpec::new(name, move |ctx: Context| {
+            let log = log.clone();
+            async move {
+                ctx.cancelled().await;
+                log.lock().unwrap().push(asked);
+                tokio::time::sleep(SEC).await;
+                log.lock().unwrap().push(done);
+            }
+        })
+    };
+    let handle = Supervisor::builder().task(idle("registered")).build().unwrap().start();
+    handle.add(unit("db", "db asked", "db done")).await.unwrap();
+    handle.add(unit("api", "api asked", "api done").depends_on(["db"])).await.unwrap();
+    ready(&handle, "api").await;
+    let report = shutdown(&handle).await;
+    let names = report_names(&report);
+    let log = log.lock().unwrap().clone();
+    let at = |entry| log.iter().position(|seen| *seen == entry).unwrap_or_else(|| panic!("no `{entry}` in {log:?}"));
+    assert!(
+        at("api done") < at("db asked"),
+        "`db` was asked to stop while `api`, which depends on it, still ran: {log:?} (report order {names:?}, took {:?})",
+        report.took
+    );
+}
+
+/// The same with the dependent added at run time depending on a unit
+/// added before it, in a nested group (`add_to`).
+#[tokio::test(start_paused = true)]
+async fn an_added_unit_in_a_group_stops_before_the_added_unit_it_depends_on() {
+    let db_stopped = Arc::new(AtomicBool::new(false));
+    let seen_by_api = Arc::new(Mutex::new(None::<bool>));
+    let flag = db_stopped.clone();
+    let db = TaskSpec::new("db", move |ctx: Context| {
+        let flag = flag.clone();
+        async move {
+            ctx.cancelled().await;
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    let (flag, seen) = (db_stopped.clone(), seen_by_api.clone());
+    let api = TaskSpec::new("api", move |ctx: Context| {
+        let (flag, seen) = (flag.clone(), seen.clone());
+        async move {
+            ctx.cancelled().await;
+            // Flushes to the database on the way out.
+            tokio::time::sleep(100 * MS).await;
+            *seen.lock().unwrap() = Some(flag.load(Ordering::SeqCst));
+        }
+    })
+    .depends_on(["db"]);
+    let handle = Supervisor::builder().group(supervisor::GroupSpec::new("g")).build().unwrap().start();
+    handle.add_to("g", db).await.unwrap();
+    handle.add_to("g", api).await.unwrap();
+    ready(&handle, "g/api").await;
+    shutdown(&handle).await;
+    assert_eq!(*seen_by_api.lock().unwrap(), Some(false), "`g/db` had already stopped when `g/api` finished stopping");
+}
+
+/// Adding a unit that depends on a unit that does not exist, on itself, or
+/// on a unit of another group is refused with the typed error, and nothing
+/// is added; re-adding a removed dependency after its dependent was
+/// removed works, and the new dependent waits for it.
+#[tokio::test(start_paused = true)]
+async fn bad_dependencies_added_at_run_time_are_typed_errors_and_leave_nothing_behind() {
+    let handle = Supervisor::builder()
+        .task(idle("db"))
+        .group(supervisor::GroupSpec::new("g").task(idle("inner")))
+        .build()
+        .unwrap()
+        .start();
+    ready(&handle, "db").await;
+    let err = handle.add(idle("me").depends_on(["me"])).await.unwrap_err();
+    assert!(matches!(err, Error::SelfDependency { ref unit } if unit == "me"), "{err:?}");
+    let err = handle.add(idle("ghost-user").depends_on(["ghost"])).await.unwrap_err();
+    assert!(matches!(err, Error::UnknownDependency { ref dependency, .. } if dependency == "ghost"), "{err:?}");
+    let err = handle.add(idle("outsider").depends_on(["inner"])).await.unwrap_err();
+    assert!(matches!(err, Error::UnknownDependency { .. }), "{err:?}");
+    let err = handle.add_to("g", idle("x").depends_on(["db"])).await.unwrap_err();
+    assert!(matches!(err, Error::UnknownDependency { ref unit, .. } if unit == "g/x"), "{err:?}");
+    let err = handle.add(idle("both").depends_on(["both", "ghost", "db"])).await.unwrap_err();
+    assert_eq!(err.problems().len(), 2, "{err}");
+    for name in ["me", "ghost-user", "outsider", "g/x", "both"] {
+        assert!(handle.status(name).is_none(), "`{name}` was added although refused");
+    }
+
+    // Removed and added again, in the order that `remove` allows.
+    handle.add(idle("api").depends_on(["db"])).await.unwrap();
+    ready(&handle, "api").await;
+    let err = handle.remove("db").await.unwrap_err();
+    assert!(matches!(err, Error::HasDependents { .. }), "{err:?}");
+    handle.remove("api").await.unwrap();
+    handle.remove("db").await.unwrap();
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let opened = gate.clone();
+    let db = TaskSpec::new("db", move |ctx: Context| {
+        let opened = opened.clone();
+        async move {
+            opened.notified().await;
+            ctx.ready();
+            ctx.cancelled().await;
+        }
+    })
+    .readiness(Readiness::Notified);
+    handle.add(db).await.unwrap();
+    handle.add(idle("api").depends_on(["db"])).await.unwrap();
+    tokio::time::sleep(SEC).await;
+    assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting, "the re-added `api` waits for the new `db`");
+    gate.notify_one();
+    ready(&handle, "api").await;
+    let report = shutdown(&handle).await;
+    report_names(&report);
+}
+
+/// A chain of 1000 units, registered backwards (each depends on the one
+/// registered after it), starts in dependency order; a restart of its root
+/// stops every unit newest first and starts them all again in order; the
+/// shutdown stops each unit once, every dependent before its dependency.
+#[tokio::test(start_paused = true)]
+async fn a_chain_of_a_thousand_units_starts_restarts_at_the_root_and_stops_in_order() {
+    const UNITS: usize = 1000;
+    let name = |i: usize| format!("u{i:04}");
+    let mut builder = Supervisor::builder().event_capacity(1 << 16);
+    for i in (0..UNITS).rev() {
+        let spec = idle(&name(i));
+        builder = builder.task(if i == 0 { spec } else { spec.depends_on([name(i - 1)]) });
+    }
+    let sup = builder.build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let last = name(UNITS - 1);
+    let seen = events_until(&mut events, |event| event.unit == last && is_started(event)).await;
+    let order: Vec<&str> = seen.iter().filter(|event| is_started(event)).map(|event| event.unit.as_str()).collect();
+    let expected: Vec<String> = (0..UNITS).map(name).collect();
+    assert_eq!(order, expected, "start order");
+
+    tokio::time::timeout(DEADLINE, handle.restart(&name(0))).await.expect("the restart ends").unwrap();
+    ready(&handle, &last).await;
+    let seen: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    let stops: Vec<&str> = seen.iter().filter(|event| is_stopped(event)).map(|event| event.unit.as_str()).collect();
+    let starts: Vec<&str> = seen.iter().filter(|event| is_started(event)).map(|event| event.unit.as_str()).collect();
+    let reversed: Vec<String> = (0..UNITS).rev().map(name).collect();
+    assert_eq!(stops, reversed, "a restart of the root stops the chain newest first");
+    assert_eq!(starts, expected, "and starts it again in order");
+
+    let report = shutdown(&handle).await;
+    assert_eq!(report_names(&report), reversed);
+    assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Graceful), "{report:?}");
+}
+
+/// A dependency whose readiness probe flips between passing and failing at
+/// every attempt, while its dependent keeps failing and being restarted
+/// with no delay: the dependent is never started while the dependency is
+/// not ready (as the events, emitted in order by the group's owner, tell).
+#[tokio::test]
+async fn a_flapping_dependency_never_has_its_dependent_started_while_not_ready() {
+    let attempts = Arc::new(AtomicU32::new(0));
+    let counted = attempts.clone();
+    let flapping = Probe::check(move || {
+        let attempt = counted.fetch_add(1, Ordering::SeqCst);
+        async move { if attempt.is_multiple_of(2) { Ok(()) } else { Err("flap") } }
+    })
+    .period(5 * MS)
+    .failure_threshold(1);
+    let api = TaskSpec::new("api", |_ctx: Context| async move {
+        tokio::time::sleep(3 * MS).await;
+        Err::<(), _>("crashes soon")
+    })
+    .depends_on(["db"])
+    .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::Unlimited));
+    let sup = Supervisor::builder()
+        .event_capacity(1 << 20)
+        .task(idle("db").readiness(Readiness::Probe(flapping)))
+        .task(api)
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    until(&handle, "api", |status| status.restarts_total >= 50).await;
+    let report = shutdown(&handle).await;
+    report_names(&report);
+    let mut db_ready = false;
+    let (mut checked, mut flips) = (0, 0);
+    loop {
+        match events.try_recv() {
+            Ok(event) => match (event.unit.as_str(), &event.kind) {
+                ("db", EventKind::Ready) => {
+                    db_ready = true;
+                    flips += 1;
+                }
+                ("db", EventKind::NotReady { .. } | EventKind::Started { .. } | EventKind::Stopped { .. })
+                | ("db", EventKind::Exited { .. }) => db_ready = false,
+                ("api", EventKind::Started { .. }) => {
+                    checked += 1;
+                    assert!(db_ready, "`api` started (start #{checked}) while `db` was not ready");
+                }
+                _ => {}
+            },
+            Err(broadcast::error::TryRecvError::Empty | broadcast::error::TryRecvError::Closed) => break,
+            Err(lagged) => panic!("events lost: {lagged:?}"),
+        }
+    }
+    assert!(checked >= 50 && flips >= 2, "{checked} starts, {flips} readiness flips");
+}
+
+// ---------------------------------------------------------------------------
+// Output-line readiness.
+// ---------------------------------------------------------------------------
+
+/// The ready line written in pieces (across several writes, with pauses)
+/// counts once its line ends; a line that never ends, or that holds the
+/// text only before a carriage return, does not make the unit ready.
+#[tokio::test]
+async fn a_ready_line_split_across_writes_counts_once_it_ends() {
+    let handle = Supervisor::builder()
+        .daemon(
+            sh("split", "printf 'listen'; sleep 0.2; printf 'ing '; sleep 0.2; printf 'on :80\\n'; exec sleep 60")
+                .readiness(Readiness::OutputLine("listening on".to_owned())),
+        )
+        .daemon(
+            sh("endless", "printf 'listening on :81'; exec sleep 60")
+                .readiness(Readiness::OutputLine("listening on".to_owned())),
+        )
+        .task(idle("api").depends_on(["split"]))
+        .task(idle("web").depends_on(["endless"]))
+        .build()
+        .unwrap()
+        .start();
+    ready(&handle, "api").await;
+    assert!(handle.tail("split", 5).unwrap().contains(&"listening on :80".to_owned()));
+    let early = tokio::time::timeout(SEC, handle.wait_ready("endless")).await;
+    assert!(early.is_err(), "a line that never ended made `endless` ready");
+    assert_eq!(handle.status("web").unwrap().state, UnitState::Waiting);
+    shutdown(&handle).await;
+}
+
+/// `Readiness::OutputLine`: ready once "a line of the process's output
+/// contains this text". A line longer than 64 KiB is read in pieces; the
+/// text in it must still be found where it straddles two pieces.
+#[tokio::test]
+async fn a_ready_text_in_a_long_line_is_found_across_its_pieces() {
+    let program = "import sys, time\nsys.stdout.write('x' * 65530 + 'READY-MARK' + 'y' * 100 + '\\n')\nsys.stdout.flush()\nprint('written', flush=True)\ntime.sleep(60)\n";
+    let handle = Supervisor::builder()
+        .daemon(python("long", program).readiness(Readiness::OutputLine("READY-MARK".to_owned())))
+        .build()
+        .unwrap()
+        .start();
+    output_has(&handle, "long", "written").await;
+    let became = tokio::time::timeout(2 * SEC, handle.wait_ready("long")).await;
+    let status = handle.status("long").unwrap();
+    shutdown(&handle).await;
+    assert!(
+        became.is_ok() && status.ready,
+        "the 65,640-byte line contains `READY-MARK`, yet `long` is not ready: {status:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Probes and watchdogs.
+// ---------------------------------------------------------------------------
+
+/// Readiness probes that hang, panic (in the closure or in its future), or
+/// answer at once: each fails or passes as it should, with its reason in
+/// the dependent's status, and none holds up the shutdown.
+#[tokio::test]
+async fn probes_that_hang_or_panic_keep_dependents_waiting_with_the_reason() {
+    let quick =
+        |name: &str, probe: Probe| idle(name).readiness(Readiness::Probe(probe.period(20 * MS).timeout(50 * MS)));
+    let handle = Supervisor::builder()
+        .task(quick("hangs", Probe::check(std::future::pending::<Result<(), String>>)))
+        .task(quick(
+            "panics-in-future",
+            Probe::check(|| async {
+                if std::hint::black_box(true) {
+                    panic!("probe future blew up");
+                }
+                Ok::<(), String>(())
+            }),
+        ))
+        .task(quick(
+            "panics-in-closure",
+            Probe::check(|| -> std::future::Ready<Result<(), String>> { panic!("probe closure blew up") }),
+        ))
+        .task(quick("instant", Probe::check(|| std::future::ready(Ok::<(), String>(())))))
+        .task(idle("a").depends_on(["hangs"]))
+        .task(idle("b").depends_on(["panics-in-future"]))
+        .task(idle("c").depends_on(["panics-in-closure"]))
+        .task(idle("d").depends_on(["instant"]))
+        .build()
+        .unwrap()
+        .start();
+    ready(&handle, "d").await;
+    for (dependent, reason) in
+        [("a", "timed out after 50ms"), ("b", "probe future blew up"), ("c", "probe closure blew up")]
+    {
+        let status =
+            until(&handle, dependent, |status| status.not_ready.as_deref().is_some_and(|why| why.contains(reason)))
+                .await;
+        assert_eq!(status.state, UnitState::Waiting, "{status:?}");
+    }
+    let report = shutdown(&handle).await;
+    assert_eq!(report_names(&report).len(), 8);
+}
+
+/// A task whose liveness probe fails while the task is stopping (slowly,
+/// as asked) during a shutdown: it is stopped once, gracefully, listed once,
+/// and nothing is restarted.
+#[tokio::test(start_paused = true)]
+async fn a_liveness_probe_that_fails_during_a_shutdown_changes_nothing() {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let (flag, probe_flag) = (stopping.clone(), stopping.clone());
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = runs.clone();
+    let worker = TaskSpec::new("worker", move |ctx: Context| {
+        let flag = flag.clone();
+        counted.fetch_add(1, Ordering::SeqCst);
+        async move {
+            ctx.cancelled().await;
+            flag.store(true, Ordering::SeqCst);
+            tokio::time::sleep(2 * SEC).await; // a long, graceful stop
+        }
+    })
+    .liveness(
+        Probe::check(move || {
+            let sick = probe_flag.load(Ordering::SeqCst);
+            async move { if sick { Err("sick while stopping") } else { Ok(()) } }
+        })
+        .period(100 * MS)
+        .failure_threshold(1),
+    )
+    .restart(RestartPolicy::new().delay(Duration::ZERO));
+    let sup = Supervisor::builder().task(worker).task(idle("api").depends_on(["worker"])).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    ready(&handle, "api").await;
+    let report = shutdown(&handle).await;
+    assert_eq!(report_names(&report), ["api", "worker"]);
+    let worker = report.units.iter().find(|line| line.name == "worker").unwrap();
+    assert_eq!((worker.state, worker.outcome), (UnitState::Stopped, StopOutcome::Graceful), "{report:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a unit was restarted during the shutdown");
+    while let Ok(event) = events.try_recv() {
+        assert!(
+            !matches!(event.kind, EventKind::Restarting { .. } | EventKind::Exited { .. } | EventKind::GaveUp { .. }),
+            "{event:?}"
+        );
+    }
+}
+
+/// Heartbeats from a context kept past the end of its run do not keep a
+/// later run alive: each run has its own watchdog.
+#[tokio::test(start_paused = true)]
+async fn heartbeats_from_an_ended_runs_context_do_not_feed_the_next_runs_watchdog() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = runs.clone();
+    let sup = Supervisor::builder()
+        .task(
+            TaskSpec::new("poller", move |ctx: Context| {
+                let run = counted.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    if run == 0 {
+                        // A beater that outlives the run.
+                        let kept = ctx.clone();
+                        tokio::spawn(async move {
+                            loop {
+                                kept.heartbeat();
+                                tokio::time::sleep(10 * MS).await;
+                            }
+                        });
+                        return Err("first run ends at once");
+                    }
+                    ctx.cancelled().await; // no heartbeat of its own
+                    Ok(())
+                }
+            })
+            .watchdog(SEC)
+            .restart(RestartPolicy::new().delay(Duration::ZERO)),
+        )
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let began = tokio::time::Instant::now();
+    let seen =
+        events_until(&mut events, |event| matches!(event.kind, EventKind::Exited { reason: ExitReason::Hung })).await;
+    assert!(began.elapsed() <= 2 * SEC, "hung after {:?}", began.elapsed());
+    assert!(seen.iter().any(|event| matches!(&event.kind, EventKind::Exited { reason: ExitReason::Error(_) })));
+    shutdown(&handle).await;
+}
+
+/// Watchdogs with tiny periods (a microsecond) on a task and a process,
+/// restarted with no delay: they are found hung over and over, yet the
+/// other units run undisturbed, the shutdown ends in time and lists each
+/// unit once, and no process of theirs outlives the supervisor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiny_watchdogs_restarting_without_delay_let_the_shutdown_end_and_leave_no_process() {
+    let marker = format!("{}.{}", 3000 + std::process::id() % 1000, std::process::id());
+    let sup = Supervisor::builder()
+        .event_capacity(1 << 20)
+        .task(
+            TaskSpec::new("beats-too-slowly", |ctx: Context| async move {
+                loop {
+                    ctx.heartbeat();
+                    tokio::select! {
+                        () = ctx.cancelled() => return,
+                        () = tokio::time::sleep(MS) => {}
+                    }
+                }
+            })
+            .watchdog(Duration::from_micros(1))
+            .restart(RestartPolicy::new().delay(Duration::ZERO)),
+        )
+        .daemon(
+            DaemonSpec::new("silent", "sleep")
+                .arg(&marker)
+                .watchdog(Duration::from_micros(1))
+                .restart(RestartPolicy::new().delay(Duration::ZERO)),
+        )
+        .task(idle("bystander"))
+        .task(idle("dependent").depends_on(["bystander"]))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    until(&handle, "silent", |status| status.restarts_total >= 20).await;
+    until(&handle, "beats-too-slowly", |status| status.restarts_total >= 20).await;
+    assert_eq!(handle.status("dependent").unwrap().restarts_total, 0);
+    let report = shutdown(&handle).await;
+    assert_eq!(report_names(&report).len(), 4);
+    let mut pids = Vec::new();
+    loop {
+        match events.try_recv() {
+            Ok(Event { unit, kind: EventKind::Started { pid: Some(pid), .. }, .. }) if unit == "silent" => {
+                pids.push(pid);
+            }
+            Ok(_) => {}
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => break,
+        }
+    }
+    assert!(!pids.is_empty());
+    let alive: Vec<u32> = pids.into_iter().filter(|&pid| runs(pid, &marker)).collect();
+    assert!(alive.is_empty(), "processes outlived the supervisor: {alive:?}");
+}
+
+/// A process that says `READY=1` only when asked to stop, and never on
+/// its next run: the word that came during the stop makes neither run
+/// ready, and its dependent waits on after the restart.
+#[tokio::test]
+async fn ready_1_sent_while_being_stopped_makes_nothing_ready() {
+    let runs_file = std::env::temp_dir().join(format!("hostile-runs-{}", std::process::id()));
+    let _ = std::fs::remove_file(&runs_file);
+    let program = format!(
+        "import os, signal, socket, sys, time\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+         def term(*_):\n\
+         \x20   for _ in range(5):\n\
+         \x20       s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\n\
+         \x20   time.sleep(0.3)\n\
+         \x20   sys.exit(0)\n\
+         signal.signal(signal.SIGTERM, term)\n\
+         with open({path:?}, 'a') as f:\n\
+         \x20   f.write('run\\n')\n\
+         print('up', flush=True)\n\
+         while True:\n\
+         \x20   time.sleep(0.05)\n",
+        path = runs_file.to_str().unwrap()
+    );
+    let handle = Supervisor::builder()
+        .daemon(python("db", &program).readiness(Readiness::Notified))
+        .task(idle("api").depends_on(["db"]))
+        .build()
+        .unwrap()
+        .start();
+    output_has(&handle, "db", "up").await;
+    tokio::time::timeout(DEADLINE, handle.restart("db")).await.expect("the restart ends").unwrap();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !std::fs::read_to_string(&runs_file).is_ok_and(|runs| runs.lines().count() == 2) {
+        assert!(tokio::time::Instant::now() < deadline, "no second run: {:?}", handle.status("db"));
+        tokio::time::sleep(10 * MS).await;
+    }
+    let late = tokio::time::timeout(SEC, handle.wait_ready("db")).await;
+    let db = handle.status("db").unwrap();
+    let api = handle.status("api").unwrap();
+    shutdown(&handle).await;
+    let _ = std::fs::remove_file(&runs_file);
+    assert!(late.is_err() && !db.ready, "a READY=1 sent during the stop made a run ready: {db:?}");
+    assert_eq!(api.state, UnitState::Waiting, "{api:?}");
+}
+
+/// The pids of every process whose command line contains `needle`.
+fn processes_running(needle: &str) -> Vec<u32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok())
+            && runs(pid, needle)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
+/// Exec probes that hang (readiness cut at its timeout, liveness still
+/// in its attempt when the shutdown comes, and one in a daemon's
+/// dependency) leave no process behind: each attempt's process group is
+/// killed at its timeout, and an attempt dropped mid-way kills its group
+/// too.
+#[tokio::test]
+async fn hanging_exec_probes_leave_no_process_behind() {
+    let marker = format!("{}.{}", 4000 + std::process::id() % 1000, std::process::id());
+    let hang = |timeout: Duration| {
+        Probe::exec(["sh", "-c", &format!("sleep {marker} & sleep {marker}")]).period(20 * MS).timeout(timeout)
+    };
+    let handle = Supervisor::builder()
+        .task(idle("never-ready").readiness(Readiness::Probe(hang(100 * MS))))
+        .task(idle("waits").depends_on(["never-ready"]))
+        .daemon(
+            DaemonSpec::new("probed", "sleep").arg("60").liveness(hang(Duration::from_secs(30)).failure_threshold(1)),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let why = until(&handle, "waits", |status| {
+        status.not_ready.as_deref().is_some_and(|why| why.contains("timed out after 100ms"))
+    })
+    .await;
+    assert_eq!(why.state, UnitState::Waiting);
+    // The liveness attempt is in flight: its processes exist.
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while processes_running(&marker).is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "no probe ever ran");
+        tokio::time::sleep(10 * MS).await;
+    }
+    let report = shutdown(&handle).await;
+    assert_eq!(report_names(&report).len(), 3);
+    // Killed processes are reaped in the background: give them a moment.
+    let deadline = tokio::time::Instant::now() + 5 * SEC;
+    loop {
+        let left = processes_running(&marker);
+        if left.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "probe processes outlived the supervisor: {left:?}");
+        tokio::time::sleep(10 * MS).await;
+    }
+}
+
+/// Dropping every handle without a shutdown, while a dependent waits for
+/// a daemon that never says it is ready, stops everything in the
+/// background: no process of the supervisor's is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_handle_while_dependents_wait_leaves_no_process() {
+    let marker = format!("{}.{}", 5000 + std::process::id() % 1000, std::process::id());
+    let handle = Supervisor::builder()
+        .daemon(DaemonSpec::new("db", "sleep").arg(&marker).readiness(Readiness::Notified))
+        .daemon(DaemonSpec::new("api", "sleep").arg(&marker).depends_on(["db"]))
+        .build()
+        .unwrap()
+        .start();
+    until(&handle, "api", |status| status.state == UnitState::Waiting).await;
+    assert_eq!(processes_running(&marker).len(), 1, "only `db` runs");
+    drop(handle);
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let left = processes_running(&marker);
+        if left.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "processes outlived the dropped supervisor: {left:?}");
+        tokio::time::sleep(10 * MS).await;
+    }
+}
+
+/// Durations at their extremes (`Duration::MAX` periods, timeouts, delays
+/// and watchdogs) and contexts used after the supervisor ended: nothing
+/// panics, a probe that waits for ever keeps its dependent waiting, and
+/// signs of life from a run that is over (from a task and from a plain
+/// thread) do nothing.
+#[tokio::test]
+async fn extreme_durations_and_signs_of_life_after_the_end_do_not_panic() {
+    let kept: Arc<Mutex<Option<Context>>> = Arc::default();
+    let keep = kept.clone();
+    let forever = |probe: Probe| {
+        probe.period(Duration::MAX).timeout(Duration::MAX).initial_delay(Duration::MAX).failure_threshold(u32::MAX)
+    };
+    let handle = Supervisor::builder()
+        .task(
+            TaskSpec::new("told", move |ctx: Context| {
+                *keep.lock().unwrap() = Some(ctx.clone());
+                async move { ctx.cancelled().await }
+            })
+            .readiness(Readiness::Notified)
+            .watchdog(Duration::MAX)
+            .liveness(forever(Probe::check(|| async { Err::<(), _>("never asked") })))
+            .stop_timeout(Duration::MAX),
+        )
+        .task(
+            idle("probed")
+                .readiness(Readiness::Probe(forever(Probe::tcp("127.0.0.1:9")).success_threshold(u32::MAX)))
+                .restart(RestartPolicy::new().delay(Duration::MAX).max_delay(Duration::MAX)),
+        )
+        .task(idle("waits").depends_on(["probed", "told"]))
+        .daemon(
+            DaemonSpec::new("dog", "sleep").arg("60").watchdog(Duration::MAX).liveness(forever(Probe::exec(["false"]))),
+        )
+        .build()
+        .unwrap()
+        .start();
+    until(&handle, "told", |status| status.running).await;
+    let ctx = kept.lock().unwrap().clone().expect("the run kept its context");
+    ctx.ready();
+    ctx.heartbeat();
+    ready(&handle, "told").await;
+    until(&handle, "dog", |status| status.running).await;
+    tokio::time::sleep(200 * MS).await;
+    assert_eq!(handle.status("waits").unwrap().state, UnitState::Waiting);
+    assert_eq!(handle.status("dog").unwrap().restarts_total, 0);
+    let report = shutdown(&handle).await;
+    assert_eq!(report_names(&report).len(), 4);
+    assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Graceful), "{report:?}");
+    // The supervisor has ended: these reach nobody.
+    ctx.ready();
+    ctx.heartbeat();
+    let on_thread = ctx.clone();
+    std::thread::spawn(move || {
+        on_thread.ready();
+        on_thread.heartbeat();
+    })
+    .join()
+    .expect("signs of life after the end do not panic");
+    assert!(ctx.is_cancelled());
+}
+
+/// The notify socket is "read for the whole run" (a sender such as
+/// `systemd-notify` waits for its messages to be read). A daemon that,
+/// asked to stop, reports its progress as it shuts down gracefully
+/// (`STOPPING=1`, then a `STATUS=` per step, as systemd services do)
+/// must be able to finish: its stop is graceful, not a `SIGKILL` after
+/// the stop timeout because its notifications were no longer read and
+/// its `sendto` blocked on the full socket.
+#[tokio::test]
+async fn a_daemon_that_reports_progress_while_it_stops_is_not_killed() {
+    let program = "import os, signal, socket, sys, time\n\
+                   s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                   to = os.environ['NOTIFY_SOCKET']\n\
+                   def term(*_):\n\
+                   \x20   s.sendto(b'STOPPING=1', to)\n\
+                   \x20   for step in range(30):\n\
+                   \x20       s.sendto(b'STATUS=flushing %d/30' % step, to)\n\
+                   \x20   print('clean exit', flush=True)\n\
+                   \x20   sys.exit(0)\n\
+                   signal.signal(signal.SIGTERM, term)\n\
+                   s.sendto(b'READY=1', to)\n\
+                   while True:\n\
+                   \x20   time.sleep(0.05)\n";
+    let sup = Supervisor::builder()
+        .daemon(python("db", program).readiness(Readiness::Notified).stop_timeout(3 * SEC))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    ready(&handle, "db").await;
+    let began = std::time::Instant::now();
+    tokio::time::timeout(DEADLINE, handle.stop_unit("db")).await.expect("the stop ends").unwrap();
+    let took = began.elapsed();
+    let tail = handle.tail("db", 10).unwrap();
+    shutdown(&handle).await;
+    let forced = std::iter::from_fn(|| events.try_recv().ok()).find_map(|event| match event.kind {
+        EventKind::Stopped { forced, .. } if event.unit == "db" => Some(forced),
+        _ => None,
+    });
+    assert!(
+        forced == Some(false) && tail.iter().any(|line| line == "clean exit"),
+        "the daemon blocked notifying during its stop and was killed after {took:?} (forced: {forced:?}, tail: {tail:?})"
+    );
+}
