@@ -1178,8 +1178,9 @@ impl Node {
         }
     }
 
-    /// Every unit, in reverse start order: units added at run time first, all
-    /// at once; then the registered ones, one at a time or all at once.
+    /// Every unit, in reverse start order: units added at run time first,
+    /// together as far as their dependencies allow; then the registered
+    /// ones, one at a time or all at once.
     fn ending_batches(&self) -> Batches<Arc<Unit>> {
         let graph = self.graph();
         let (order, deps) = (graph.order(), graph.positions());
