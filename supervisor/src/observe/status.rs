@@ -246,8 +246,10 @@ pub struct UnitStatus {
     pub exit_code: Option<i32>,
     /// The signal that ended the last run of a process.
     pub signal: Option<i32>,
-    /// Why the last run failed: the task's error, the panic message, or why a
-    /// process could not be spawned.
+    /// Why the last run failed: the task's error, the panic message, how a
+    /// process ended, or why it could not be spawned. `None` once a run has
+    /// succeeded, or ended on a stop that was asked for (unless it
+    /// panicked).
     pub last_error: Option<String>,
 }
 

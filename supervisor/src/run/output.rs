@@ -306,9 +306,28 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         // `self.line` is emptied only once a piece is complete: a cancelled
         // read resumes where it stopped.
         match read_piece(&mut self.reader, &mut self.line, &mut self.after_cr).await? {
+            Some(PieceKind::Partial) => {
+                // A character cut at the bound goes whole into the next
+                // piece: each piece is decoded on its own.
+                let mut piece = std::mem::take(&mut self.line);
+                let cut = incomplete_char_at_end(&piece);
+                self.line = piece.split_off(piece.len() - cut);
+                Ok(Some((piece, PieceKind::Partial)))
+            }
             Some(kind) => Ok(Some((std::mem::take(&mut self.line), kind))),
             None => Ok(None),
         }
+    }
+}
+
+/// How many bytes at the end of `bytes` begin a UTF-8 character that they
+/// do not complete (0 to 3).
+fn incomplete_char_at_end(bytes: &[u8]) -> usize {
+    let last_four = bytes.len().saturating_sub(3)..bytes.len();
+    let Some(start) = last_four.rev().find(|&at| bytes[at] & 0b1100_0000 != 0b1000_0000) else { return 0 };
+    match std::str::from_utf8(&bytes[start..]) {
+        Err(error) if error.error_len().is_none() => bytes.len() - start,
+        _ => 0,
     }
 }
 
@@ -486,6 +505,32 @@ mod tests {
 
     fn is_seen(watch: &LineWatch) -> bool {
         watch.seen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    #[test]
+    fn only_a_character_left_incomplete_is_cut_off_the_end() {
+        assert_eq!(incomplete_char_at_end(b""), 0);
+        assert_eq!(incomplete_char_at_end(b"abc"), 0);
+        assert_eq!(incomplete_char_at_end("aé".as_bytes()), 0);
+        assert_eq!(incomplete_char_at_end(&"aé".as_bytes()[..2]), 1);
+        assert_eq!(incomplete_char_at_end(&"a€".as_bytes()[..3]), 2);
+        assert_eq!(incomplete_char_at_end(&"a😀".as_bytes()[..4]), 3);
+        // Not UTF-8 at all: nothing to wait for.
+        assert_eq!(incomplete_char_at_end(b"a\x80\x80\x80\x80"), 0);
+        assert_eq!(incomplete_char_at_end(b"a\xff"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_character_across_the_bound_of_a_long_line_stays_whole() {
+        let mut output = vec![b'a'; MAX_LINE_BYTES - 1];
+        output.extend_from_slice("é€\n".as_bytes());
+        let mut reader = LineReader::new(&output[..]);
+        let mut text = String::new();
+        while let Some((piece, _)) = reader.next().await.unwrap() {
+            text.push_str(std::str::from_utf8(&piece).expect("each piece decodes whole"));
+        }
+        assert!(text.ends_with("aé€"), "{:?}", &text[text.len() - 8..]);
+        assert_eq!(text.len(), MAX_LINE_BYTES - 1 + "é€".len());
     }
 
     #[test]

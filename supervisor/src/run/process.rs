@@ -324,7 +324,16 @@ impl Drop for ProcessGroup {
 fn signal_group(leader: &Mutex<Option<Pid>>, signal: RawSignal) -> io::Result<()> {
     let leader = leader.lock().unwrap_or_else(PoisonError::into_inner);
     let leader = leader.ok_or_else(|| io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()))?;
-    kill_process_group(leader, signal).map_err(io::Error::from)
+    let to_group = kill_process_group(leader, signal);
+    // A leader that moved to another group (`setpgid`, `setsid`) is out of
+    // the group's reach: it gets the signal by its pid, which no other
+    // process can hold while the lock keeps the id (it is forgotten once
+    // the leader is reaped). Otherwise its stop would wait for ever.
+    if rustix::process::getpgid(Some(leader)).is_ok_and(|group| group != leader) {
+        let to_leader = rustix::process::kill_process(leader, signal);
+        return to_group.or(to_leader).map_err(io::Error::from);
+    }
+    to_group.map_err(io::Error::from)
 }
 
 /// Signals the process group of one run from outside the run: see
@@ -337,6 +346,12 @@ impl GroupSignaller {
     /// has ended.
     pub(crate) fn signal(&self, signal: RawSignal) -> io::Result<()> {
         signal_group(&self.0, signal)
+    }
+
+    /// Whether the run's leader has been reaped (its pid may be another
+    /// process's from then on).
+    pub(crate) fn is_reaped(&self) -> bool {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).is_none()
     }
 }
 

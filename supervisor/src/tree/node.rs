@@ -1940,21 +1940,32 @@ fn report_line(unit: &Unit, state: UnitState, outcome: StopOutcome, took: Durati
     UnitReport { name: String::from(&*unit.path), kind: unit.kind(), state, outcome, took }
 }
 
+/// Records how the last run ended: its exit code or signal, and its error
+/// as `last_error` if it failed (a run that did not fail leaves none).
 fn record_exit(record: &mut Record, reason: &ExitReason) {
     record.last_exit = LastExit::of(reason);
-    if let Some(message) = reason.error_message() {
-        record.notes().last_error = Some(message.into_boxed_str());
-    }
+    set_last_error(record, reason.error_message());
 }
 
-/// Like `record_exit`, for a run that a requested stop ended: a process
-/// killed by the stop signal (or by `SIGKILL` after the timeout) keeps that
-/// signal in its status, but it is not a failure.
+/// Like `record_exit`, for a run that a requested stop ended: it keeps its
+/// exit code or signal (a process's answer to the stop signal, or the
+/// `SIGKILL` after the timeout), but that is no failure. Only a panic is
+/// kept as the run's error: a bug, stopping or not.
 fn record_stop(record: &mut Record, reason: &ExitReason) {
-    if reason.signal().is_none() {
-        record_exit(record, reason);
-    } else {
-        record.last_exit = LastExit::of(reason);
+    record.last_exit = LastExit::of(reason);
+    let panic = if matches!(reason, ExitReason::Panic(_)) { reason.error_message() } else { None };
+    set_last_error(record, panic);
+}
+
+fn set_last_error(record: &mut Record, error: Option<String>) {
+    match error {
+        Some(error) => record.notes().last_error = Some(error.into_boxed_str()),
+        // No notes are made only to say there is no error.
+        None => {
+            if let Some(notes) = &mut record.notes {
+                notes.last_error = None;
+            }
+        }
     }
 }
 
@@ -2012,5 +2023,25 @@ mod tests {
         record_exit(&mut record, &ExitReason::Error("boom".to_owned()));
         assert!(matches!(record.last_exit, Some(LastExit::Code(1))));
         assert_eq!(record.notes.as_ref().and_then(|notes| notes.last_error.as_deref()), Some("boom"));
+    }
+
+    /// `last_error` is why the last run failed: a later run that succeeds,
+    /// or a stop that was asked for, leaves none; a panic while stopping is
+    /// kept.
+    #[test]
+    fn only_a_failed_last_run_leaves_an_error() {
+        let unit = waiting_unit("job");
+        let mut record = unit.record();
+        let error = |record: &Record| record.notes.as_ref().and_then(|notes| notes.last_error.clone());
+        record_exit(&mut record, &ExitReason::Code(1));
+        assert_eq!(error(&record).as_deref(), Some("exited with code 1"));
+        record_exit(&mut record, &ExitReason::SuccessCode(143));
+        assert_eq!(error(&record), None);
+        record_exit(&mut record, &ExitReason::Code(2));
+        record_stop(&mut record, &ExitReason::Code(143));
+        assert!(matches!(record.last_exit, Some(LastExit::Code(143))));
+        assert_eq!(error(&record), None, "a process's answer to its stop signal is no failure");
+        record_stop(&mut record, &ExitReason::Panic("boom".to_owned()));
+        assert!(error(&record).is_some_and(|error| error.contains("boom")));
     }
 }

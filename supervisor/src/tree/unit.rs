@@ -314,7 +314,14 @@ impl Unit {
             kind: self.kind(),
             state: record.state,
             running,
-            pid: record.pid.map(NonZeroU32::get),
+            // Not once the leader is reaped (its output may still be read
+            // to the end): the pid may belong to another process by then.
+            pid: record
+                .pid
+                .filter(|_| {
+                    record.run.as_ref().and_then(|run| run.signaller.as_ref()).is_none_or(|group| !group.is_reaped())
+                })
+                .map(NonZeroU32::get),
             restart_count: record.tracker.restarts(),
             restarts_total: record.restarts_total,
             restarts_paused: record.paused,

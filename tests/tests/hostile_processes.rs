@@ -1,0 +1,942 @@
+//! Hostile programs and careless specs against daemon supervision: programs
+//! that leave their own process group, exit in a tight loop, fail to start in
+//! a tight loop, close their output, flood it, split characters across the
+//! 64 KiB line bound, exit with every code and signal; specs with programs
+//! that cannot run, arguments and environments a shell would mangle, and
+//! signals sent where no run is.
+//!
+//! Every wait has a deadline (a hang fails the test); after each scenario
+//! the test checks that no process of the unit's group is left, that its
+//! leader was reaped, and that the report names each unit once.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, test_kill_process_group};
+use supervisor::{
+    Context, DaemonSpec, Error, Event, EventKind, ExitReason, MaxRestarts, Output, RestartOn, RestartPolicy,
+    ShutdownReport, Signal, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+};
+use tokio::sync::broadcast;
+
+/// Far longer than any step takes when nothing hangs.
+const DEADLINE: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+fn sh(name: &str, script: &str) -> DaemonSpec {
+    DaemonSpec::new(name, "sh").args(["-c", script])
+}
+
+fn no_delay() -> RestartPolicy {
+    RestartPolicy::new().delay(Duration::ZERO)
+}
+
+fn run_once() -> RestartPolicy {
+    RestartPolicy::new().on(RestartOn::Never)
+}
+
+fn start(specs: impl IntoIterator<Item = DaemonSpec>) -> SupervisorHandle {
+    let builder = specs.into_iter().fold(Supervisor::builder(), |builder, spec| builder.daemon(spec));
+    builder.build().expect("valid supervisor").start()
+}
+
+/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(DEADLINE, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: nothing within {DEADLINE:?}"),
+    }
+}
+
+/// Polls `check` every few milliseconds until it returns `Some`.
+async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let began = Instant::now();
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(began.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(3)).await;
+    }
+}
+
+async fn wait_status(handle: &SupervisorHandle, name: &str, pred: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
+    match tokio::time::timeout(DEADLINE, handle.wait_status(name, pred)).await {
+        Ok(status) => status.expect("the unit exists and the supervisor runs"),
+        Err(_) => panic!("timed out waiting on `{name}`; last status: {:#?}", handle.status(name)),
+    }
+}
+
+async fn wait_state(handle: &SupervisorHandle, name: &str, state: UnitState) -> UnitStatus {
+    wait_status(handle, name, |status| status.state == state).await
+}
+
+async fn wait_running(handle: &SupervisorHandle, name: &str) -> u32 {
+    let status = wait_status(handle, name, |status| status.state == UnitState::Running && status.pid.is_some()).await;
+    status.pid.expect("a running process has a pid")
+}
+
+async fn wait_tail(handle: &SupervisorHandle, name: &str, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
+    wait_for(what, || {
+        let tail = handle.tail(name, usize::MAX).expect("known unit");
+        pred(&tail).then_some(tail)
+    })
+    .await
+}
+
+/// The next event that matches `pred`, skipping others.
+async fn next_event(events: &mut broadcast::Receiver<Event>, pred: impl Fn(&Event) -> bool) -> Event {
+    let wait = async {
+        loop {
+            match events.recv().await {
+                Ok(event) if pred(&event) => return event,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("event channel closed"),
+            }
+        }
+    };
+    within("the expected event", wait).await
+}
+
+/// The state letter of `/proc/<pid>/stat` (`R`, `S`, `Z`, ...), if the pid exists.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// The process group of `pid`, if it exists.
+fn proc_pgrp(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command: state, ppid, pgrp.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Whether the pid exists at all, zombie included.
+fn exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Whether the process runs (a zombie has ended: it only waits to be reaped).
+fn alive(pid: u32) -> bool {
+    proc_state(pid).is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+/// Whether any process is still in process group `pgid`.
+fn group_exists(pgid: u32) -> bool {
+    let pid = Pid::from_raw(i32::try_from(pgid).expect("a pid fits an i32")).expect("a pid is positive");
+    test_kill_process_group(pid).is_ok()
+}
+
+/// A unit's run is over for good: its leader was reaped (no zombie, no
+/// process) and nothing of its group lives on.
+async fn assert_gone(pgid: u32) {
+    wait_for(&format!("group {pgid} to be empty"), || (!group_exists(pgid)).then_some(())).await;
+    assert!(!exists(pgid), "the leader {pgid} was not reaped: {:?}", proc_state(pgid));
+}
+
+fn send_signal(signal: &str, target: &str) {
+    let status = std::process::Command::new("kill").args(["-s", signal, "--", target]).status().expect("run kill");
+    assert!(status.success(), "kill -s {signal} -- {target} failed");
+}
+
+/// The report names each unit once.
+fn assert_each_once(report: &ShutdownReport) {
+    let mut seen = HashSet::new();
+    for line in &report.units {
+        assert!(seen.insert(line.name.clone()), "`{}` is reported twice: {report:#?}", line.name);
+    }
+}
+
+async fn shut_down(handle: &SupervisorHandle, units: usize) -> ShutdownReport {
+    let report = within("the shutdown", handle.shutdown()).await;
+    assert_each_once(&report);
+    assert_eq!(report.units.len(), units, "{report:#?}");
+    report
+}
+
+/// A fresh empty directory for one test, removed when dropped.
+struct ScratchDir(PathBuf);
+
+impl std::ops::Deref for ScratchDir {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for ScratchDir {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch_dir(test: &str) -> ScratchDir {
+    let dir = std::env::temp_dir().join(format!("supervisor-hostile-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    ScratchDir(dir)
+}
+
+// ---------------------------------------------------------------------------
+// The leader leaves its own process group
+
+/// A leader that moves itself into another process group of its session: a
+/// child of its own makes a group, the leader joins it, the child exits.
+/// Every signal sent to the run's group then misses the leader, which is
+/// the only process of the unit. Prints `moved <its new group>`.
+const MOVER: &str = r#"
+import os, time
+ready_r, ready_w = os.pipe()
+joined_r, joined_w = os.pipe()
+child = os.fork()
+if child == 0:
+    os.setpgid(0, 0)
+    os.write(ready_w, b"x")
+    os.read(joined_r, 1)
+    os._exit(0)
+os.read(ready_r, 1)
+os.setpgid(0, child)
+os.write(joined_w, b"x")
+os.waitpid(child, 0)
+print("moved", os.getpgid(0), flush=True)
+while True:
+    time.sleep(1)
+"#;
+
+fn mover(stop_timeout: Duration) -> DaemonSpec {
+    DaemonSpec::new("mover", "python3").args(["-c", MOVER]).stop_timeout(stop_timeout).restart(run_once())
+}
+
+/// Waits until the mover's leader has left its group; returns the leader's pid.
+async fn moved(handle: &SupervisorHandle) -> u32 {
+    let leader = wait_running(handle, "mover").await;
+    let tail = wait_tail(handle, "mover", "the move", |tail| tail.iter().any(|line| line.starts_with("moved"))).await;
+    let new_group: u32 = tail[0].split_whitespace().nth(1).and_then(|group| group.parse().ok()).expect("a group id");
+    assert_ne!(new_group, leader);
+    assert_eq!(proc_pgrp(leader), Some(new_group));
+    assert!(!group_exists(leader), "the run's own group is empty");
+    leader
+}
+
+/// The README: "wait up to `stop_timeout` for the leader to exit [...], then
+/// send `SIGKILL` to the group. [...] the leader is always reaped: no process
+/// of a unit outlives it". The caveat about leaving the group is about
+/// *descendants*; here the leader itself left it, and the stop waits for it
+/// for ever.
+#[tokio::test]
+async fn a_leader_that_moved_to_another_group_is_still_stopped_within_its_stop_timeout() {
+    let stop_timeout = Duration::from_millis(300);
+    let handle = start([mover(stop_timeout)]);
+    let leader = moved(&handle).await;
+    let stopping = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("mover").await }
+    });
+    // Generous: the stop should be over 300 ms after it was asked.
+    let stopped_in_time = tokio::time::timeout(stop_timeout + Duration::from_secs(3), async {
+        wait_state(&handle, "mover", UnitState::Stopping).await;
+        handle.wait_state("mover", UnitState::Stopped).await
+    })
+    .await
+    .is_ok();
+    let leader_left = alive(leader);
+    // Clean up whatever the outcome, so that the supervisor can end.
+    if leader_left {
+        send_signal("KILL", &leader.to_string());
+    }
+    within("the stop", stopping).await.expect("no panic").expect("stop_unit succeeds");
+    assert_gone(leader).await;
+    shut_down(&handle, 1).await;
+    assert!(
+        stopped_in_time && !leader_left,
+        "stop_unit had not ended the leader {stop_timeout:?} + 3 s after it was asked (state stopped: \
+         {stopped_in_time}, leader alive: {leader_left}): it sends its signals to the empty group and waits for \
+         the leader for ever"
+    );
+}
+
+/// The README: "`.shutdown_timeout(d)` bounds the whole shutdown: what is
+/// still stopping then is aborted or killed." With the same leader, the
+/// shutdown never ends.
+#[tokio::test]
+async fn the_shutdown_timeout_bounds_the_shutdown_of_a_leader_that_moved_to_another_group() {
+    let shutdown_timeout = Duration::from_millis(500);
+    let handle = Supervisor::builder()
+        .shutdown_timeout(shutdown_timeout)
+        .daemon(mover(Duration::from_secs(3600)))
+        .build()
+        .unwrap()
+        .start();
+    let leader = moved(&handle).await;
+    let shutting_down = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.shutdown().await }
+    });
+    let ended_in_time = tokio::time::timeout(shutdown_timeout + Duration::from_secs(3), handle.wait()).await.is_ok();
+    let leader_left = alive(leader);
+    if leader_left {
+        send_signal("KILL", &leader.to_string());
+    }
+    let report = within("the shutdown", shutting_down).await.expect("no panic");
+    assert_each_once(&report);
+    assert_gone(leader).await;
+    assert!(
+        ended_in_time && !leader_left,
+        "the shutdown had not ended {shutdown_timeout:?} + 3 s after it began (leader alive: {leader_left}): \
+         report once the leader was killed by hand: {report}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// `last_error` says why the *last* run failed
+
+/// The README: `success_codes` "makes those exit codes a success for the
+/// restart policy and the report: no `last_error`", and `UnitStatus::last_error`
+/// is "Why the last run failed". A run that succeeds after one that failed
+/// must not keep the failure's message.
+#[tokio::test]
+async fn a_run_that_succeeds_after_a_failure_leaves_no_last_error() {
+    let dir = scratch_dir("succeeds-after-failure");
+    // First run: exit 1. Second run: exit with `$CODE`.
+    let script = r#"if [ -e "$DIR/$UNIT" ]; then exit "$CODE"; fi; touch "$DIR/$UNIT"; exit 1"#;
+    let unit = |name: &str, code: &str| {
+        sh(name, script)
+            .env("DIR", &dir)
+            .env("UNIT", name)
+            .env("CODE", code)
+            .restart(no_delay().on(RestartOn::Failure).max_restarts(MaxRestarts::AtMost(3)))
+    };
+    let handle = start([unit("clean", "0"), unit("expected", "143").success_codes([0, 143])]);
+    let mut problems = Vec::new();
+    for (name, code) in [("clean", 0), ("expected", 143)] {
+        let status = wait_state(&handle, name, UnitState::Exited).await;
+        assert_eq!((status.exit_code, status.restart_count), (Some(code), 1), "{status:?}");
+        if status.last_error.is_some() {
+            problems.push(format!("{name}: {:?}", status.last_error));
+        }
+    }
+    shut_down(&handle, 2).await;
+    assert!(problems.is_empty(), "the last run succeeded, yet last_error is kept: {problems:?}");
+}
+
+/// The README: "A stop the supervisor asked for ends in state `Stopped`
+/// (with `signal` set to the signal that ended it, and no `last_error`)".
+#[tokio::test]
+async fn a_requested_stop_after_a_failed_run_leaves_no_last_error() {
+    let dir = scratch_dir("stop-after-failure");
+    let script = r#"if [ -e "$DIR/failed" ]; then echo up; exec sleep 1000; fi; touch "$DIR/failed"; exit 1"#;
+    let handle = start([sh("flaky", script).env("DIR", &dir).restart(no_delay())]);
+    wait_status(&handle, "flaky", |status| status.state == UnitState::Running && status.restart_count == 1).await;
+    wait_tail(&handle, "flaky", "the second run", |tail| tail.iter().any(|line| line == "up")).await;
+    let pid = wait_running(&handle, "flaky").await;
+    within("stop_unit", handle.stop_unit("flaky")).await.unwrap();
+    let status = handle.status("flaky").unwrap();
+    assert_gone(pid).await;
+    shut_down(&handle, 1).await;
+    assert_eq!((status.state, status.signal, status.exit_code), (UnitState::Stopped, Some(15), None), "{status:?}");
+    assert_eq!(status.last_error, None, "a requested stop keeps the error of the run before it: {status:?}");
+}
+
+/// The README: a requested stop ends "in state `Stopped` [...] and no
+/// `last_error`". Many programs answer `SIGTERM` by exiting with 143 (a
+/// shell's `trap 'exit 143' TERM`, the JVM).
+#[tokio::test]
+async fn a_requested_stop_that_the_program_answers_with_exit_143_leaves_no_last_error() {
+    let script = "trap 'exit 143' TERM; echo ready; while :; do sleep 0.01; done";
+    let handle = start([sh("polite", script)]);
+    wait_tail(&handle, "polite", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
+    let pid = wait_running(&handle, "polite").await;
+    let mut events = handle.subscribe();
+    within("stop_unit", handle.stop_unit("polite")).await.unwrap();
+    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    assert!(matches!(stopped.kind, EventKind::Stopped { forced: false, .. }), "{stopped:?}");
+    let status = handle.status("polite").unwrap();
+    assert_gone(pid).await;
+    shut_down(&handle, 1).await;
+    assert_eq!((status.state, status.exit_code), (UnitState::Stopped, Some(143)), "{status:?}");
+    assert_eq!(status.last_error, None, "a graceful requested stop is reported as a failure: {status:?}");
+}
+
+// ---------------------------------------------------------------------------
+// Output
+
+/// The README: "A line longer than 64 KiB is split into 64 KiB pieces
+/// (`continued = true` on all but the last) [...]; invalid UTF-8 is replaced
+/// with `U+FFFD`". Valid UTF-8 is not invalid: a character that straddles
+/// the 64 KiB bound must not be replaced.
+#[tokio::test]
+async fn a_character_across_the_64_kib_bound_is_kept_whole() {
+    // 65 535 bytes of `a`, then `é` (two bytes) and `€` (three): the bound
+    // falls inside `é`.
+    let script = r"head -c 65535 /dev/zero | tr '\000' a; printf '\303\251\342\202\254\n'; echo done";
+    let handle = start([sh("utf8", script).restart(run_once())]);
+    let status = wait_state(&handle, "utf8", UnitState::Exited).await;
+    assert_eq!(status.exit_code, Some(0));
+    let tail = handle.tail("utf8", 100).unwrap();
+    shut_down(&handle, 1).await;
+    let (last, pieces) = tail.split_last().expect("lines");
+    assert_eq!(last, "done");
+    assert!(pieces.len() > 1, "split into pieces");
+    let joined: String = pieces.concat();
+    let expected = format!("{}é€", "a".repeat(65535));
+    let replaced = joined.matches('\u{FFFD}').count();
+    assert!(
+        joined == expected,
+        "valid UTF-8 mangled at the 64 KiB bound: {replaced} U+FFFD, piece ends {:?}",
+        pieces.iter().map(|piece| piece.chars().rev().take(3).collect::<String>()).collect::<Vec<_>>()
+    );
+}
+
+/// NUL bytes, invalid UTF-8, a `\r` progress bar and no newline at the
+/// very end: nothing is lost, nothing stalls.
+#[tokio::test]
+async fn nul_bytes_invalid_utf8_and_progress_pieces_are_kept() {
+    let script = r"printf 'a\000b\n\377\376x\n1%%\r2%%\r3%%\nout\n'; printf 'tail-no-newline'";
+    let handle = start([sh("bytes", script).restart(run_once())]);
+    wait_state(&handle, "bytes", UnitState::Exited).await;
+    let tail = handle.tail("bytes", 100).unwrap();
+    shut_down(&handle, 1).await;
+    assert_eq!(tail, ["a\0b", "\u{FFFD}\u{FFFD}x", "2%", "3%", "out", "tail-no-newline"]);
+}
+
+/// A program that closes both its output streams early and keeps running is
+/// still running: the end of its output is not the end of its run.
+#[tokio::test]
+async fn a_program_that_closes_its_output_keeps_running_and_stops_gracefully() {
+    let script = "echo bye; exec >&- 2>&-; exec sleep 1000";
+    let handle = start([sh("mute", script)]);
+    let pid = wait_running(&handle, "mute").await;
+    wait_tail(&handle, "mute", "bye", |tail| tail.iter().any(|line| line == "bye")).await;
+    // Nothing to read any more: the run goes on.
+    wait_for("the pipes to be closed", || {
+        let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten().collect();
+        (!fds.iter().any(|fd| fd.file_name() == "1" || fd.file_name() == "2")).then_some(())
+    })
+    .await;
+    let status = handle.status("mute").unwrap();
+    assert_eq!((status.state, status.pid), (UnitState::Running, Some(pid)), "{status:?}");
+    let mut events = handle.subscribe();
+    within("stop_unit", handle.stop_unit("mute")).await.unwrap();
+    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    assert!(matches!(stopped.kind, EventKind::Stopped { forced: false, .. }), "{stopped:?}");
+    assert_gone(pid).await;
+    shut_down(&handle, 1).await;
+}
+
+/// Floods on both streams from several processes of the group, stopped in
+/// the middle: the stop is quick and graceful, and the whole group is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_flooding_both_streams_is_stopped_quickly_and_completely() {
+    let script = "yes out-out-out & yes err-err-err >&2 & head -c 100000000 /dev/zero & echo started; wait";
+    let handle = start([sh("flood", script).tail_lines(50).stop_timeout(Duration::from_secs(10))]);
+    let pid = wait_running(&handle, "flood").await;
+    wait_tail(&handle, "flood", "both streams", |tail| {
+        tail.iter().any(|line| line == "out-out-out") && tail.iter().any(|line| line == "err-err-err")
+    })
+    .await;
+    let began = Instant::now();
+    within("stop_unit", handle.stop_unit("flood")).await.unwrap();
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(5), "the stop of a flooding group took {took:?}");
+    let status = handle.status("flood").unwrap();
+    assert_eq!(status.state, UnitState::Stopped);
+    assert_eq!(status.last_error, None, "{status:?}");
+    assert!(handle.tail("flood", 100).unwrap().len() <= 50);
+    assert_gone(pid).await;
+    shut_down(&handle, 1).await;
+}
+
+// ---------------------------------------------------------------------------
+// Tight loops
+
+/// A program that cannot be spawned, restarted with no delay and no limit,
+/// must "never disturb other units": a task beside it keeps its pace, a
+/// sibling daemon answers control calls, and the shutdown is prompt.
+#[tokio::test(flavor = "current_thread")]
+async fn a_spawn_failure_loop_with_no_delay_does_not_starve_the_others() {
+    let ticks = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = ticks.clone();
+    let ticker = TaskSpec::new("ticker", move |ctx: Context| {
+        let counter = counter.clone();
+        async move {
+            while !ctx.is_cancelled() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
+    let handle = Supervisor::builder()
+        .daemon(DaemonSpec::new("ghost", "supervisor-hostile-no-such-program").restart(no_delay()))
+        .daemon(DaemonSpec::new("sleeper", "sleep").arg("1000"))
+        .task(ticker)
+        .build()
+        .unwrap()
+        .start();
+    wait_status(&handle, "ghost", |status| status.restart_count > 100).await;
+    let first = wait_running(&handle, "sleeper").await;
+    let began = Instant::now();
+    let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+    within("restart of the sibling", handle.restart("sleeper")).await.unwrap();
+    let second = wait_running(&handle, "sleeper").await;
+    assert_ne!(first, second);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let ticked = ticks.load(std::sync::atomic::Ordering::Relaxed) - before;
+    let took = began.elapsed();
+    let status = handle.status("ghost").unwrap();
+    assert!(status.last_error.as_deref().is_some_and(|error| error.contains("supervisor-hostile-no-such-program")));
+    within("remove of the looping unit", handle.remove("ghost")).await.unwrap();
+    assert!(handle.status("ghost").is_none());
+    let began_shutdown = Instant::now();
+    shut_down(&handle, 2).await;
+    let shutdown_took = began_shutdown.elapsed();
+    assert_gone(first).await;
+    assert_gone(second).await;
+    // 10 ms ticks over `took`: at least a tenth of them.
+    let expected = u32::try_from(took.as_millis() / 10 / 10).unwrap_or(u32::MAX);
+    assert!(ticked >= expected, "the ticker ticked {ticked} times in {took:?}");
+    assert!(shutdown_took < Duration::from_secs(5), "the shutdown took {shutdown_took:?}");
+}
+
+/// A program that exits at once, restarted with no delay and no limit, on a
+/// runtime with one thread: the sibling's restart and the shutdown answer.
+#[tokio::test(flavor = "current_thread")]
+async fn an_exit_loop_with_no_delay_does_not_starve_the_others() {
+    let handle = start([
+        DaemonSpec::new("blink", "true").restart(no_delay()).output(Output::Discard),
+        DaemonSpec::new("sleeper", "sleep").arg("1000"),
+    ]);
+    wait_status(&handle, "blink", |status| status.restart_count > 50).await;
+    let first = wait_running(&handle, "sleeper").await;
+    let began = Instant::now();
+    within("restart of the sibling", handle.restart("sleeper")).await.unwrap();
+    let took = began.elapsed();
+    assert!(took < Duration::from_secs(5), "a restart beside an exit loop took {took:?}");
+    let second = wait_running(&handle, "sleeper").await;
+    assert_gone(first).await;
+    let blink = handle.status("blink").unwrap();
+    assert_eq!(blink.last_error, None, "{blink:?}");
+    shut_down(&handle, 2).await;
+    assert_gone(second).await;
+}
+
+// ---------------------------------------------------------------------------
+// Exit codes and signals
+
+/// Every exit code from 0 to 255 is kept as it is, with `last_error` naming
+/// the failures; `success_codes` picks some of them as successes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_exit_code_is_reported_as_it_is() {
+    let codes: Vec<i32> = (0..=255).collect();
+    let handle = start(codes.iter().map(|code| {
+        let spec = sh(&format!("code-{code}"), &format!("exit {code}")).restart(run_once()).output(Output::Discard);
+        if code % 2 == 1 { spec.success_codes([0, *code]) } else { spec }
+    }));
+    for code in &codes {
+        let name = format!("code-{code}");
+        let status = wait_state(&handle, &name, UnitState::Exited).await;
+        assert_eq!((status.exit_code, status.signal, status.pid), (Some(*code), None, None), "{status:?}");
+        if *code == 0 || code % 2 == 1 {
+            assert_eq!(status.last_error, None, "{status:?}");
+        } else {
+            assert_eq!(status.last_error, Some(format!("exited with code {code}")), "{status:?}");
+        }
+    }
+    shut_down(&handle, codes.len()).await;
+}
+
+/// A process that kills itself with a signal is reported with that signal
+/// and no exit code, as a failure, even when `success_codes` holds 128 + n.
+#[tokio::test]
+async fn every_common_signal_is_reported_as_a_failure_whatever_the_success_codes() {
+    let signals = ["HUP", "INT", "QUIT", "ILL", "ABRT", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM"];
+    let handle = start(signals.iter().map(|signal| {
+        // `exec` so that the signal ends the leader itself, not a child of the shell.
+        sh(signal, &format!("exec sh -c 'kill -s {signal} $$; sleep 10'"))
+            .restart(no_delay().on(RestartOn::Failure).max_restarts(MaxRestarts::AtMost(0)))
+            .success_codes((0..=255).collect::<Vec<_>>())
+            .output(Output::Discard)
+    }));
+    for signal in signals {
+        let number = Signal::from_name(signal).map_or_else(
+            || match signal {
+                "ILL" => 4,
+                "ABRT" => 6,
+                "FPE" => 8,
+                "SEGV" => 11,
+                _ => unreachable!(),
+            },
+            Signal::number,
+        );
+        let status = wait_state(&handle, signal, UnitState::Failed).await;
+        assert_eq!((status.exit_code, status.signal), (None, Some(number)), "{signal}: {status:?}");
+        assert!(
+            status.last_error.as_deref().is_some_and(|error| error.contains(&format!("signal {number}"))),
+            "{signal}: {status:?}"
+        );
+    }
+    shut_down(&handle, signals.len()).await;
+}
+
+/// `success_codes([0, 143])` and a requested stop by `SIGTERM`: a stop, not
+/// a failure; the same signal from outside is a failure that restarts.
+#[tokio::test]
+async fn a_sigterm_is_a_stop_when_asked_and_a_failure_from_outside_whatever_the_success_codes() {
+    let handle = start([DaemonSpec::new("sleeper", "sleep")
+        .arg("1000")
+        .success_codes([0, 143])
+        .restart(no_delay().on(RestartOn::Failure))]);
+    let mut events = handle.subscribe();
+    let first = wait_running(&handle, "sleeper").await;
+    send_signal("TERM", &first.to_string());
+    let exited = next_event(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::Signal(15) });
+    let status = wait_status(&handle, "sleeper", |status| status.restart_count == 1 && status.pid.is_some()).await;
+    let second = status.pid.unwrap();
+    assert_eq!(status.signal, Some(15));
+    assert!(status.last_error.is_some(), "{status:?}");
+    assert_gone(first).await;
+    within("stop_unit", handle.stop_unit("sleeper")).await.unwrap();
+    let status = handle.status("sleeper").unwrap();
+    assert_eq!((status.state, status.signal, status.exit_code), (UnitState::Stopped, Some(15), None));
+    assert_gone(second).await;
+    shut_down(&handle, 1).await;
+}
+
+// ---------------------------------------------------------------------------
+// Careless specs
+
+/// Programs that cannot run, each a failed run whose `last_error` names the
+/// program and the cause; nothing panics, the others run on.
+#[tokio::test]
+async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
+    let dir = scratch_dir("cannot-run");
+    let file = dir.join("file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let no_shebang = dir.join("no-shebang");
+    std::fs::write(&no_shebang, [0x7f, b'E', b'L', b'F', 0, 0, 0, 0]).unwrap();
+    std::fs::set_permissions(&no_shebang, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let once = || no_delay().max_restarts(MaxRestarts::AtMost(0));
+    let huge = "x".repeat(200 * 1024);
+    let handle = start([
+        DaemonSpec::new("sleeper", "sleep").arg("1000"),
+        DaemonSpec::new("directory", "/tmp").restart(once()),
+        DaemonSpec::new("bad-format", &no_shebang).restart(once()),
+        DaemonSpec::new("dir-is-a-file", "sleep").arg("1").current_dir(&file).restart(once()),
+        DaemonSpec::new("huge-env", "true").env("HUGE", &huge).restart(once()),
+        DaemonSpec::new("huge-arg", "true").arg(&huge).restart(once()),
+        DaemonSpec::new("dot-slash", "./nothing-here").current_dir(&*dir).restart(once()),
+        // A `PATH` set with `env` is the one the program is looked up in.
+        DaemonSpec::new("own-path", "sleep").arg("1000").env("PATH", &*dir).restart(once()),
+    ]);
+    let sleeper = wait_running(&handle, "sleeper").await;
+    for (name, needles) in [
+        ("directory", vec!["/tmp", "ermission denied"]),
+        ("bad-format", vec!["no-shebang", "format"]),
+        ("dir-is-a-file", vec!["sleep", "not a directory"]),
+        ("huge-env", vec!["`true`", "too long"]),
+        ("huge-arg", vec!["`true`", "too long"]),
+        ("dot-slash", vec!["./nothing-here", "No such file"]),
+        ("own-path", vec!["`sleep`", "No such file"]),
+    ] {
+        let status = wait_state(&handle, name, UnitState::Failed).await;
+        assert_eq!(status.pid, None, "{name}");
+        let error = status.last_error.unwrap_or_else(|| panic!("{name} has a last_error"));
+        for needle in needles {
+            assert!(error.contains(needle), "{name}: {error:?} should mention {needle:?}");
+        }
+    }
+    assert!(alive(sleeper));
+    shut_down(&handle, 8).await;
+    assert_gone(sleeper).await;
+}
+
+/// Arguments are passed as they are, never through a shell: spaces, quotes,
+/// globs, `$`, empty ones, newlines and non-UTF-8 bytes.
+#[tokio::test]
+async fn arguments_reach_the_program_exactly_as_given() {
+    use std::os::unix::ffi::OsStrExt;
+    let args = ["a b", "", "'single'", "\"double\"", "$HOME", "*", "a;b|c&&d", "back\\slash", "-n", "--"];
+    let non_utf8 = std::ffi::OsStr::from_bytes(b"caf\xe9");
+    let handle =
+        start([DaemonSpec::new("printf", "printf").arg("[%s]\\n").args(args).arg(non_utf8).restart(run_once())]);
+    let status = wait_state(&handle, "printf", UnitState::Exited).await;
+    assert_eq!(status.exit_code, Some(0), "{status:?}");
+    let tail = handle.tail("printf", 100).unwrap();
+    shut_down(&handle, 1).await;
+    let mut expected: Vec<String> = args.iter().map(|arg| format!("[{arg}]")).collect();
+    expected.push("[caf\u{FFFD}]".to_owned());
+    assert_eq!(tail, expected);
+}
+
+/// What no process can be given is a typed error, from `build()` and from
+/// `add()` alike, and never a panic.
+#[tokio::test]
+async fn impossible_environments_and_arguments_are_typed_errors_at_build_and_at_add() {
+    let bad = || {
+        [
+            DaemonSpec::new("eq-name", "true").env("A=B", "1"),
+            DaemonSpec::new("eq-remove", "true").env_remove("A=B"),
+            DaemonSpec::new("empty-name", "true").env("", "1"),
+            DaemonSpec::new("nul-name", "true").env("A\0B", "1"),
+            DaemonSpec::new("nul-value", "true").env("A", "1\0x"),
+            DaemonSpec::new("nul-arg", "true").arg("a\0b"),
+            DaemonSpec::new("nul-program", "tr\0ue"),
+            DaemonSpec::new("nul-dir", "true").current_dir("/tm\0p"),
+        ]
+    };
+    for spec in bad() {
+        let name = spec.name().to_owned();
+        let error = Supervisor::builder().daemon(spec).build().map(drop).unwrap_err();
+        assert!(matches!(&error, Error::InvalidSetting { unit, .. } if *unit == name), "{name}: {error:?}");
+    }
+    let handle = start([DaemonSpec::new("sleeper", "sleep").arg("1000")]);
+    let sleeper = wait_running(&handle, "sleeper").await;
+    for spec in bad() {
+        let name = spec.name().to_owned();
+        let error = within("add", handle.add(spec)).await.unwrap_err();
+        assert!(matches!(&error, Error::InvalidSetting { unit, .. } if unit.ends_with(&name)), "{name}: {error:?}");
+        assert!(handle.status(&name).is_none(), "{name} was added");
+    }
+    assert_eq!(handle.unit_names(), ["sleeper"]);
+    shut_down(&handle, 1).await;
+    assert_gone(sleeper).await;
+}
+
+/// The README: "`env_clear()` starts from an empty environment [...]; the
+/// program is still looked up in the supervisor's `PATH` unless you set one
+/// with `env`". `git` lives in /usr/local/bin here, outside the default
+/// search path of an exec with no `PATH`.
+#[tokio::test]
+async fn env_clear_still_finds_the_program_in_the_supervisors_path() {
+    let Some(program) = ["git", "cargo", "rustc"].into_iter().find(|program| {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {program}")])
+            .output()
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+            .unwrap_or_default();
+        !found.is_empty() && !found.starts_with("/bin/") && !found.starts_with("/usr/bin/")
+    }) else {
+        panic!("no program outside /bin and /usr/bin to look up");
+    };
+    let dir = scratch_dir("env-clear");
+    let handle = start([
+        DaemonSpec::new("plain", program).arg("--version").env_clear().restart(run_once()),
+        DaemonSpec::new("with-dir", program).arg("--version").env_clear().current_dir(&*dir).restart(run_once()),
+    ]);
+    let mut problems = Vec::new();
+    for name in ["plain", "with-dir"] {
+        let status = wait_status(&handle, name, |status| !status.state.is_active()).await;
+        if status.exit_code != Some(0) {
+            problems.push(format!("{name}: {status:?}"));
+        }
+    }
+    shut_down(&handle, 2).await;
+    assert!(problems.is_empty(), "`{program}` not found with env_clear: {problems:#?}");
+}
+
+// ---------------------------------------------------------------------------
+// Signals where no run is
+
+/// `handle.signal` answers with the documented error wherever no run is: an
+/// unknown unit, a task, a unit stopped, exited, in backoff, and a run whose
+/// leader has exited while an escaped process still holds its output.
+#[tokio::test]
+async fn signals_where_no_run_is_are_typed_errors() {
+    let dir = scratch_dir("signals");
+    let escaper =
+        r#"setsid sh -c 'touch "$DIR/left"; exec sleep 3' & while [ ! -e "$DIR/left" ]; do sleep 0.005; done"#;
+    let handle = Supervisor::builder()
+        .daemon(DaemonSpec::new("sleeper", "sleep").arg("1000"))
+        .daemon(sh("once", "exit 0").restart(run_once()))
+        .daemon(sh("backoff", "exit 1").restart(RestartPolicy::new().delay(Duration::from_secs(3600))))
+        .daemon(sh("escaper", escaper).env("DIR", &dir).restart(run_once()))
+        .task(TaskSpec::new("task", |ctx: Context| async move { ctx.cancelled().await }))
+        .build()
+        .unwrap()
+        .start();
+    let sleeper = wait_running(&handle, "sleeper").await;
+    assert!(matches!(handle.signal("nope", Signal::HUP), Err(Error::UnknownUnit { .. })));
+    assert!(matches!(handle.signal("task", Signal::HUP), Err(Error::WrongKind { .. })));
+    wait_state(&handle, "once", UnitState::Exited).await;
+    assert!(matches!(handle.signal("once", Signal::HUP), Err(Error::NotRunning { .. })));
+    wait_state(&handle, "backoff", UnitState::Backoff).await;
+    assert!(matches!(handle.signal("backoff", Signal::HUP), Err(Error::NotRunning { .. })));
+    // The escaper's leader has exited; its run drains for up to 0.5 s.
+    wait_for("the escaper's leader to exit", || dir.join("left").exists().then_some(())).await;
+    let status = wait_status(&handle, "escaper", |status| status.pid.is_none_or(|pid| !alive(pid))).await;
+    if status.state == UnitState::Running {
+        assert!(matches!(handle.signal("escaper", Signal::KILL), Err(Error::NotRunning { .. })));
+    }
+    handle.signal("sleeper", Signal::CONT).unwrap();
+    within("stop_unit", handle.stop_unit("sleeper")).await.unwrap();
+    assert!(matches!(handle.signal("sleeper", Signal::HUP), Err(Error::NotRunning { .. })));
+    assert_gone(sleeper).await;
+    shut_down(&handle, 5).await;
+}
+
+/// Signals racing restarts: each call is `Ok` or `NotRunning`, a `SIGSTOP`
+/// sent to a run never holds up the next stop, and no run outlives its
+/// unit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_racing_restarts_reach_only_live_runs() {
+    let script = "trap '' HUP USR1; echo up; while :; do sleep 0.01; done";
+    let handle = start([sh("target", script).stop_timeout(Duration::from_secs(10))]);
+    wait_running(&handle, "target").await;
+    let signaller = tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            let mut sent = 0_u32;
+            for round in 0..2000_u32 {
+                let signal = [Signal::HUP, Signal::USR1, Signal::STOP, Signal::CONT][round as usize % 4];
+                match handle.signal("target", signal) {
+                    Ok(()) => sent += 1,
+                    Err(Error::NotRunning { .. }) => {}
+                    Err(other) => panic!("unexpected error: {other:?}"),
+                }
+                tokio::task::yield_now().await;
+            }
+            sent
+        }
+    });
+    let mut leaders = Vec::new();
+    for _ in 0..10 {
+        leaders.push(wait_running(&handle, "target").await);
+        let began = Instant::now();
+        within("restart", handle.restart("target")).await.unwrap();
+        assert!(began.elapsed() < Duration::from_secs(5), "a restart took {:?}", began.elapsed());
+    }
+    let sent = within("the signaller", signaller).await.unwrap();
+    assert!(sent > 0);
+    leaders.push(wait_running(&handle, "target").await);
+    shut_down(&handle, 1).await;
+    for leader in leaders {
+        assert_gone(leader).await;
+    }
+}
+
+/// Each run leads a process group of its own, and `exec` into another
+/// program keeps it: the signal and the stop reach the new program.
+#[tokio::test]
+async fn a_program_that_execs_keeps_its_group_and_is_signalled_and_stopped() {
+    let script = "exec sh -c 'trap \"echo hup\" HUP; echo ready; while :; do sleep 0.01; done'";
+    let handle = start([sh("execer", script)]);
+    let pid = wait_running(&handle, "execer").await;
+    wait_tail(&handle, "execer", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
+    assert_eq!(proc_pgrp(pid), Some(pid), "the leader leads its own group");
+    assert_ne!(proc_pgrp(pid), proc_pgrp(std::process::id()));
+    handle.signal("execer", Signal::HUP).unwrap();
+    wait_tail(&handle, "execer", "hup", |tail| tail.iter().any(|line| line == "hup")).await;
+    within("stop_unit", handle.stop_unit("execer")).await.unwrap();
+    let status = handle.status("execer").unwrap();
+    assert_eq!((status.state, status.signal), (UnitState::Stopped, Some(15)), "{status:?}");
+    assert_gone(pid).await;
+    shut_down(&handle, 1).await;
+}
+
+// ---------------------------------------------------------------------------
+// PID reuse
+
+/// Spawns `sleep 1000` as the leader of a new process group, trying to give
+/// it the pid `wanted` through `/proc/sys/kernel/ns_last_pid` (root only; the
+/// pid counter is shared, so it takes a few tries). `None` if it cannot.
+fn spawn_with_pid(wanted: u32) -> Option<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    for _ in 0..200 {
+        std::fs::write("/proc/sys/kernel/ns_last_pid", (wanted - 1).to_string()).ok()?;
+        let mut child = std::process::Command::new("sleep").arg("1000").process_group(0).spawn().ok()?;
+        if child.id() == wanted {
+            return Some(child);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    None
+}
+
+/// A run whose leader has exited is not over until its output is read to the
+/// end (up to 0.5 s more while an escaped process holds it). A process that
+/// takes the leader's pid meanwhile, as the leader of a group of the same
+/// id, must never get the signals sent to the unit.
+#[tokio::test]
+async fn a_signal_never_reaches_a_process_that_reused_a_finished_runs_pid() {
+    let dir = scratch_dir("pid-reuse");
+    let script = r#"setsid sh -c 'touch "$DIR/left"; exec sleep 2' & while [ ! -e "$DIR/left" ]; do sleep 0.005; done"#;
+    let handle = start([sh("escaper", script).env("DIR", &dir).restart(run_once())]);
+    let leader = wait_running(&handle, "escaper").await;
+    wait_for("the leader to be reaped", || (!exists(leader)).then_some(())).await;
+    let Some(mut stranger) = spawn_with_pid(leader) else {
+        eprintln!("cannot choose pids here (needs root and ns_last_pid): nothing to check");
+        shut_down(&handle, 1).await;
+        return;
+    };
+    assert_eq!(proc_pgrp(leader), Some(leader), "the stranger leads a group with the old run's id");
+    let status = handle.status("escaper").unwrap();
+    let answer = handle.signal("escaper", Signal::KILL);
+    let stranger_alive = alive(leader);
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    let status_after = wait_state(&handle, "escaper", UnitState::Exited).await;
+    shut_down(&handle, 1).await;
+    assert!(matches!(answer, Err(Error::NotRunning { .. })), "{answer:?} (status then: {status:?})");
+    assert!(stranger_alive, "the signal for the finished run reached the process that reused its pid");
+    assert_eq!(status_after.pid, None);
+}
+
+/// The same window, seen in the status: the unit still counts as running
+/// (its output is being read to the end), but the leader it names by its
+/// `pid` has been reaped, and the pid now belongs to another process.
+/// `UnitStatus::pid` is "The process ID of the current run"; `/status` and
+/// the events hand it to whoever would signal or inspect the unit's process.
+#[tokio::test]
+async fn the_status_never_names_a_pid_that_another_process_reused() {
+    let dir = scratch_dir("pid-reuse-status");
+    let script = r#"setsid sh -c 'touch "$DIR/left"; exec sleep 2' & while [ ! -e "$DIR/left" ]; do sleep 0.005; done"#;
+    let handle = start([sh("escaper", script).env("DIR", &dir).restart(run_once())]);
+    let leader = wait_running(&handle, "escaper").await;
+    wait_for("the leader to be reaped", || (!exists(leader)).then_some(())).await;
+    let Some(mut stranger) = spawn_with_pid(leader) else {
+        eprintln!("cannot choose pids here (needs root and ns_last_pid): nothing to check");
+        shut_down(&handle, 1).await;
+        return;
+    };
+    let status = handle.status("escaper").unwrap();
+    let _ = stranger.kill();
+    let _ = stranger.wait();
+    wait_state(&handle, "escaper", UnitState::Exited).await;
+    shut_down(&handle, 1).await;
+    assert_ne!(
+        status.pid,
+        Some(leader),
+        "the status names pid {leader}, the reaped leader's, now another process's: {status:?}"
+    );
+}
+
+/// A group whose processes fork without pause while it is killed: the
+/// group kill leaves none of them behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_that_keeps_forking_is_killed_whole() {
+    let forker = "trap '' TERM; while :; do /bin/true; sleep 1000 & kill $! 2>/dev/null; done";
+    let script = format!(
+        "trap '' TERM; for i in 1 2 3 4; do sh -c \"{forker}\" & done; (trap '' TERM; exec sleep 1000) & echo up; wait"
+    );
+    let handle = start([sh("forker", &script).stop_timeout(Duration::from_millis(300))]);
+    let pid = wait_running(&handle, "forker").await;
+    wait_tail(&handle, "forker", "up", |tail| tail.iter().any(|line| line == "up")).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut events = handle.subscribe();
+    within("stop_unit", handle.stop_unit("forker")).await.unwrap();
+    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    assert!(matches!(stopped.kind, EventKind::Stopped { forced: true, .. }), "{stopped:?}");
+    assert_gone(pid).await;
+    shut_down(&handle, 1).await;
+}
