@@ -54,6 +54,21 @@ impl TaskRun {
     }
 }
 
+/// A run dropped before it ended (aborted after its grace period, hung,
+/// unhealthy) drops the user's future here, under a guard: a `Drop` of
+/// theirs that panics must not unwind through the run's task, which still
+/// has to report how the run ended.
+impl Drop for TaskRun {
+    fn drop(&mut self) {
+        // A future of no size stands in: boxing it allocates nothing.
+        let run = std::mem::replace(&mut self.run, Box::pin(std::future::pending()));
+        if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(run))) {
+            let message = panic_message(payload);
+            tracing::error!(%message, "a task's future panicked when dropped");
+        }
+    }
+}
+
 /// The message of a panic. The payload is dropped here, under a guard of
 /// its own: a payload whose `Drop` panics again must not unwind through the
 /// supervisor.

@@ -476,6 +476,11 @@ impl RestartPolicy {
         let Some(tuning) = self.tuning.as_deref() else {
             return self.delay;
         };
+        // Multiplied, zero stays zero, however large the factor grows
+        // (zero times an infinite factor is not a number).
+        if self.delay.is_zero() {
+            return Duration::ZERO;
+        }
         let exponent = i32::try_from(streak).unwrap_or(i32::MAX);
         let mut seconds = self.delay.as_secs_f64() * tuning.backoff.powi(exponent);
         seconds += seconds * tuning.jitter * random;
@@ -697,6 +702,14 @@ mod tests {
     fn backoff_without_cap_saturates_instead_of_overflowing() {
         let policy = RestartPolicy::new().delay(SEC).backoff(10.0);
         assert_eq!(policy.delay_for(u32::MAX, 0.0), Duration::MAX);
+    }
+
+    #[test]
+    fn a_zero_delay_stays_zero_however_large_the_backoff_grows() {
+        let huge = RestartPolicy::new().delay(Duration::ZERO).backoff(1e300).jitter(1.0);
+        assert_eq!([0, 1, 2, 1025].map(|streak| huge.delay_for(streak, 0.9)), [Duration::ZERO; 4]);
+        let doubling = RestartPolicy::new().delay(Duration::ZERO).backoff(2.0);
+        assert_eq!(doubling.delay_for(u32::MAX, 0.0), Duration::ZERO);
     }
 
     #[test]

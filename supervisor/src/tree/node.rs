@@ -484,8 +484,16 @@ impl Node {
             launched: false,
             stopped_while_waiting: false,
         };
+        // A group's run starts its units afresh, restart counts included:
+        // a group restarted by its parent or by hand gives its units their
+        // restarts again, as OTP starts a restarted supervisor's children.
         for unit in node.graph().order() {
-            node.set_state(unit, UnitState::Starting);
+            {
+                let mut record = unit.record();
+                record.tracker = RestartTracker::new();
+                record.state = UnitState::Starting;
+            }
+            node.changed(unit);
         }
         node
     }
@@ -617,6 +625,11 @@ impl Node {
     /// by its parent's owner, before its own run begins.
     fn launch_all(&mut self) {
         if std::mem::replace(&mut self.launched, true) {
+            return;
+        }
+        // A shutdown (or the group's stop) that came first: nothing starts.
+        // The units wait as they are, `Starting`, for the ending to stop them.
+        if self.stop.is_cancelled() || self.shared.is_shutting_down() {
             return;
         }
         // One start time for the lot: a clock read per unit adds up.
@@ -1802,8 +1815,11 @@ impl Node {
             let Some(stop) = record.stop.take() else { return };
             record.run = None;
             record.epoch = record.epoch.wrapping_add(1);
+            // Stopped as far as the supervisor goes: its run is left behind.
+            record.state = UnitState::Stopped;
             stop.asked.elapsed()
         };
+        self.changed(unit);
         tracing::error!(unit = %unit.path, ?took, "an aborted task did not end (does it block its thread?); abandoning it");
         self.stopped(unit, StopOutcome::Abandoned, took);
         self.advance();

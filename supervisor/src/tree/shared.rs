@@ -233,8 +233,9 @@ pub(crate) struct Shared {
     report: watch::Sender<Option<Arc<ShutdownReport>>>,
     pub(crate) extensions: Extensions,
     pub(crate) shutdown_hooks: ShutdownHooks,
-    /// The runtime the supervisor was started on, where its runs go.
-    runtime: OnceLock<tokio::runtime::Id>,
+    /// The runtime the supervisor was started on, where its runs go (and
+    /// the shutdown's timer, whichever thread begins the shutdown).
+    runtime: OnceLock<tokio::runtime::Handle>,
 }
 
 impl Shared {
@@ -269,13 +270,14 @@ impl Shared {
 
     /// Remembers the runtime the supervisor is started on: the caller's.
     pub(crate) fn start_on_current_runtime(&self) {
-        let _ = self.runtime.set(tokio::runtime::Handle::current().id());
+        let _ = self.runtime.set(tokio::runtime::Handle::current());
     }
 
     /// Whether the caller runs on the supervisor's runtime, where a turn of
     /// a group's owner may be taken (it may start runs).
     pub(crate) fn on_own_runtime(&self) -> bool {
-        tokio::runtime::Handle::try_current().is_ok_and(|current| self.runtime.get() == Some(&current.id()))
+        tokio::runtime::Handle::try_current()
+            .is_ok_and(|current| self.runtime.get().is_some_and(|runtime| runtime.id() == current.id()))
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
@@ -336,8 +338,10 @@ impl Shared {
         *self.cause.lock().unwrap_or_else(PoisonError::into_inner) = Some(cause);
         *self.began.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
         self.shutdown_hooks.begin();
+        // On the supervisor's runtime: the last handle may be dropped on a
+        // thread of no runtime.
         if let Some(timeout) = self.settings.shutdown_timeout
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+            && let Some(runtime) = self.runtime.get().cloned().or_else(|| tokio::runtime::Handle::try_current().ok())
         {
             runtime.spawn(kill_after(timeout, self.kill_now.clone(), self.report.subscribe()));
         }
