@@ -121,10 +121,10 @@ async fn notifier_loop(handle: SupervisorHandle, mut notifier: Notifier) {
         notifier.status(status_line(&handle));
         let mut retry_at = None;
         if !ready_sent && health::units_ready(&handle) {
-            if health::report(&handle).await.ready {
-                notifier.send(Message::Ready);
-                ready_sent = true;
-            } else {
+            // Not dropped with a full queue, as a status or a ping may be:
+            // `systemctl start` waits for this one.
+            ready_sent = health::report(&handle).await.ready && notifier.send(Message::Ready);
+            if !ready_sent {
                 retry_at = Some(Instant::now() + READY_RETRY);
             }
         }
@@ -183,14 +183,43 @@ enum Message {
 
 impl Message {
     fn send(&self) -> std::io::Result<()> {
-        match self {
-            Message::Ready => sd_notify::notify(&[NotifyState::Ready]),
-            Message::Stopping => sd_notify::notify(&[NotifyState::Stopping]),
-            Message::Watchdog => sd_notify::notify(&[NotifyState::Watchdog]),
-            Message::Status(line) => sd_notify::notify(&[NotifyState::Status(line)]),
-            Message::Flush(_) => Ok(()),
+        let state = match self {
+            Message::Ready => NotifyState::Ready,
+            Message::Stopping => NotifyState::Stopping,
+            Message::Watchdog => NotifyState::Watchdog,
+            Message::Status(line) => NotifyState::Status(line),
+            Message::Flush(_) => return Ok(()),
+        };
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(name) = abstract_notify_socket() {
+            return send_to_abstract(&name, &format!("{state}\n"));
         }
+        sd_notify::notify(&[state])
     }
+}
+
+/// The name of an abstract `NOTIFY_SOCKET` (`@name`, see sd_notify(3)),
+/// which sd-notify would take for a path.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn abstract_notify_socket() -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+
+    let socket = std::env::var_os("NOTIFY_SOCKET")?;
+    socket.as_bytes().strip_prefix(b"@").map(<[u8]>::to_vec)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn send_to_abstract(name: &[u8], message: &str) -> std::io::Result<()> {
+    #[cfg(target_os = "android")]
+    use std::os::android::net::SocketAddrExt;
+    #[cfg(target_os = "linux")]
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+
+    let socket = UnixDatagram::unbound()?;
+    socket.connect_addr(&SocketAddr::from_abstract_name(name)?)?;
+    let sent = socket.send(message.as_bytes())?;
+    if sent == message.len() { Ok(()) } else { Err(std::io::Error::from(std::io::ErrorKind::WriteZero)) }
 }
 
 /// Hands notifications to a thread of their own: a datagram socket blocks
@@ -232,15 +261,21 @@ impl Notifier {
         Notifier { queue, last_status: String::new(), dropping: false }
     }
 
-    fn send(&mut self, message: Message) {
-        let Some(queue) = &self.queue else { return };
+    /// Queues `message`; `false` if it was dropped (the queue is full, or
+    /// there is no thread to send it).
+    fn send(&mut self, message: Message) -> bool {
+        let Some(queue) = &self.queue else { return false };
         match queue.try_send(message) {
-            Ok(()) => self.dropping = false,
+            Ok(()) => {
+                self.dropping = false;
+                true
+            }
             Err(TrySendError::Full(message)) if !self.dropping => {
                 self.dropping = true;
                 tracing::warn!(?message, "systemd is not reading notifications; dropping them until it does");
+                false
             }
-            Err(_) => {}
+            Err(_) => false,
         }
     }
 

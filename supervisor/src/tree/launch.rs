@@ -199,6 +199,20 @@ impl Tell {
         }
     }
 
+    /// The run is found unhealthy or hung and stops itself: it is not
+    /// ready from now on, so that nothing starts on it and the probes say
+    /// so during its grace period. Told in a turn taken here when the owner
+    /// is idle, so that it holds before the stop signal goes out.
+    fn failing(&self, reason: &ExitReason) {
+        self.told_ready.store(false, Ordering::Release);
+        let Some(owner) = self.owner.upgrade() else { return };
+        let why = Some(format!("being stopped: {reason}"));
+        let msg = Msg::Ready { unit: self.unit.clone(), epoch: self.epoch, ready: false, why };
+        if let Err(msg) = owner.try_turn_for_caller(msg) {
+            owner.send(msg);
+        }
+    }
+
     fn status_text(&self, text: String) {
         if let Some(owner) = self.owner.upgrade() {
             owner.send(Msg::StatusText { unit: self.unit.clone(), epoch: self.epoch, text });
@@ -395,6 +409,7 @@ async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, report
         Ok(reason) => reason,
         Err(failure) => {
             tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run");
+            watch.tell.failing(&failure);
             stopping.stop.cancel();
             tokio::select! {
                 _ = run.wait() => {}
@@ -539,6 +554,7 @@ async fn run_watched_process(
         Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
         Next::Fail(failure) => {
             tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run");
+            watch.tell.failing(&failure);
             stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
             RunEnd::Exited(failure)
         }

@@ -53,13 +53,18 @@ pub(crate) async fn bind(path: &Path) -> Result<(UnixListener, SocketFile), Erro
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_socket() => {
             let probe = tokio::time::timeout(PROBE_TIMEOUT, UnixStream::connect(path)).await;
-            if matches!(probe, Ok(Ok(_)) | Err(_)) {
+            // Only a refused connection says nobody listens: a full backlog
+            // (`EAGAIN`), a permission error or a slow answer may be a live
+            // endpoint's.
+            let stale = matches!(&probe, Ok(Err(error)) if error.kind() == io::ErrorKind::ConnectionRefused);
+            if !stale {
+                let why = match probe {
+                    Ok(Err(error)) => format!("a process may listen on this socket (connecting to it: {error})"),
+                    _ => "another process listens on this socket".to_owned(),
+                };
                 return Err(Error::Io {
                     context: format!("cannot listen on {}", path.display()),
-                    source: io::Error::new(
-                        io::ErrorKind::AddrInUse,
-                        "another process listens on this socket; stop it or choose another path",
-                    ),
+                    source: io::Error::new(io::ErrorKind::AddrInUse, format!("{why}; stop it or choose another path")),
                 });
             }
             // A stale socket, left by a process that ended: replaced below.
