@@ -625,6 +625,9 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
     let no_shebang = dir.join("no-shebang");
     std::fs::write(&no_shebang, [0x7f, b'E', b'L', b'F', 0, 0, 0, 0]).unwrap();
     std::fs::set_permissions(&no_shebang, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let no_interpreter = dir.join("no-interpreter");
+    std::fs::write(&no_interpreter, "#!/nonexistent/interpreter\n").unwrap();
+    std::fs::set_permissions(&no_interpreter, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let once = || no_delay().max_restarts(MaxRestarts::AtMost(0));
     let huge = "x".repeat(200 * 1024);
     let handle = start([
@@ -635,6 +638,7 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         DaemonSpec::new("huge-env", "true").env("HUGE", &huge).restart(once()),
         DaemonSpec::new("huge-arg", "true").arg(&huge).restart(once()),
         DaemonSpec::new("dot-slash", "./nothing-here").current_dir(&*dir).restart(once()),
+        DaemonSpec::new("no-interpreter", "./no-interpreter").current_dir(&*dir).restart(once()),
         // A `PATH` set with `env` is the one the program is looked up in.
         DaemonSpec::new("own-path", "sleep").arg("1000").env("PATH", &*dir).restart(once()),
     ]);
@@ -645,8 +649,11 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         ("dir-is-a-file", vec!["sleep", "not a directory"]),
         ("huge-env", vec!["`true`", "too long"]),
         ("huge-arg", vec!["`true`", "too long"]),
-        ("dot-slash", vec!["./nothing-here", "No such file"]),
-        ("own-path", vec!["`sleep`", "No such file"]),
+        // Named by a path: no word of PATH, and a missing interpreter is
+        // told apart from a missing file.
+        ("dot-slash", vec!["./nothing-here", "(no such file)"]),
+        ("no-interpreter", vec!["./no-interpreter", "interpreter on its `#!` line"]),
+        ("own-path", vec!["`sleep`", "No such file", "on PATH"]),
     ] {
         let status = wait_state(&handle, name, UnitState::Failed).await;
         assert_eq!(status.pid, None, "{name}");
@@ -656,7 +663,7 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         }
     }
     assert!(alive(sleeper));
-    shut_down(&handle, 8).await;
+    shut_down(&handle, 9).await;
     assert_gone(sleeper).await;
 }
 

@@ -120,7 +120,21 @@ impl ProcessBody {
                 dir.display()
             ));
         }
+        let path = std::path::Path::new(&self.spec.parts.program);
+        // A program named with a `/` is not looked up on PATH, and is found
+        // from the working directory the process starts in.
+        let named_by_path = path.components().count() > 1;
+        let resolved = match &self.spec.parts.current_dir {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        };
         let hint = match error.kind() {
+            // A file that exists yet is "not found" names an interpreter
+            // that is missing.
+            io::ErrorKind::NotFound if named_by_path && resolved.is_file() => {
+                " (the file exists: is the interpreter on its `#!` line installed?)"
+            }
+            io::ErrorKind::NotFound if named_by_path => " (no such file)",
             io::ErrorKind::NotFound => " (is it installed and on PATH?)",
             io::ErrorKind::PermissionDenied => " (is it executable?)",
             _ => "",
