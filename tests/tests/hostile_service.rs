@@ -856,7 +856,7 @@ async fn every_route_answers_at_once_while_a_slow_shutdown_is_in_progress() {
         )
         .daemon(
             DaemonSpec::new("deaf", "sh")
-                .args(["-c", "trap '' TERM; exec sleep 300"])
+                .args(["-c", "trap '' TERM; echo armed; exec sleep 300"])
                 .stop_timeout(Duration::from_millis(1500)),
         )
         .build()
@@ -864,7 +864,8 @@ async fn every_route_answers_at_once_while_a_slow_shutdown_is_in_progress() {
         .start();
     let server = serve(&handle).await;
     let addr = server.local_addr();
-    wait_status(&handle, "deaf", |status| status.ready).await;
+    // Its trap is set before the shutdown's SIGTERM can reach it.
+    wait_for_output(&handle, "deaf", "armed").await;
     wait_status(&handle, "stubborn", |status| status.ready).await;
     assert_eq!(get(addr, "/readyz").await.status, 200);
 
