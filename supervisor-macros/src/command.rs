@@ -77,10 +77,14 @@ pub(crate) fn shell_operator(text: &str) -> Option<&'static str> {
     }
     let chars: Vec<char> = text.chars().collect();
     let mut quote = Quote::None;
+    // Where a word may begin: a `#` there starts a comment, as in a shell
+    // (and in shell-words), which ends at the next newline.
+    let mut word_start = true;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
         let next = chars.get(i + 1).copied();
+        let at_word_start = std::mem::replace(&mut word_start, quote == Quote::None && matches!(c, ' ' | '\t' | '\n'));
         match quote {
             Quote::Single => {
                 if c == '\'' {
@@ -98,7 +102,12 @@ pub(crate) fn shell_operator(text: &str) -> Option<&'static str> {
                 '\\' => i += 1,
                 '\'' => quote = Quote::Single,
                 '"' => quote = Quote::Double,
-                '#' if i == 0 || chars[i - 1].is_whitespace() => return None,
+                '#' if at_word_start => {
+                    while i < chars.len() && chars[i] != '\n' {
+                        i += 1;
+                    }
+                    word_start = true;
+                }
                 '|' if next == Some('|') => return Some("||"),
                 '|' => return Some("|"),
                 '&' if next == Some('&') => return Some("&&"),
@@ -180,6 +189,10 @@ mod tests {
             assert_eq!(shell_operator(text), None, "{text}");
         }
         assert_eq!(shell_operator("a#b|"), Some("|"));
+        // A comment ends at its newline; an escaped space begins no word.
+        assert_eq!(shell_operator("echo #stamp\n| tee /tmp/log"), Some("|"));
+        assert_eq!(shell_operator("a\\ #b|"), Some("|"));
+        assert_eq!(shell_operator("a #b\n c"), None);
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub(crate) fn parse(option: &RawOption) -> syn::Result<DurationValue> {
             Number::Int(n) if n < 0 => {
                 format!("a duration cannot be negative; write a string with a unit: `{name} = \"5s\"` ({EXAMPLES})")
             }
-            Number::Float(x) if x < 0.0 => {
+            Number::Float(x) | Number::HugeInt(x) if x < 0.0 => {
                 format!("a duration cannot be negative; write a string with a unit: `{name} = \"5s\"` ({EXAMPLES})")
             }
             _ => format!("a duration needs a unit: write it as a string, `{name} = \"5s\"` ({EXAMPLES})"),

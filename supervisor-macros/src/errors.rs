@@ -8,11 +8,14 @@ use std::fmt::Display;
 #[derive(Default)]
 pub(crate) struct Errors {
     combined: Option<syn::Error>,
+    /// How many were recorded: a reader that recorded one refused its value.
+    count: usize,
 }
 
 impl Errors {
     /// Records `error`, keeping the ones recorded before.
     pub(crate) fn push(&mut self, error: syn::Error) {
+        self.count += 1;
         match &mut self.combined {
             Some(combined) => combined.combine(error),
             None => self.combined = Some(error),
@@ -38,6 +41,11 @@ impl Errors {
                 None
             }
         }
+    }
+
+    /// How many errors were recorded so far.
+    pub(crate) fn count(&self) -> usize {
+        self.count
     }
 
     /// `Ok` when nothing was recorded, else all recorded errors as one.

@@ -566,7 +566,7 @@ mod tests {
             daemon db = "pg" {
                 ready = tcp("127.0.0.1:5432"), readiness_period = "2s", readiness_failures = 2,
                 liveness = exec("pg_isready -q"), liveness_timeout = "1s", liveness_initial_delay = "5s",
-                liveness_successes = 2, watchdog = "30s",
+                liveness_successes = 1, watchdog = "30s",
             };
             task api = api { ready = notified, liveness = http("http://127.0.0.1:8081/health") };
             daemon web = "web" { ready = output("listening on") };
@@ -577,7 +577,7 @@ mod tests {
             ".readiness({p}::Readiness::Probe({p}::Probe::tcp(\"127.0.0.1:5432\").period({p}::Duration::new(2u64,0u32)).failure_threshold(2u32)))"
         ));
         contains(&format!(
-            ".liveness({p}::Probe::exec([\"pg_isready\",\"-q\"]).timeout({p}::Duration::new(1u64,0u32)).initial_delay({p}::Duration::new(5u64,0u32)).success_threshold(2u32))"
+            ".liveness({p}::Probe::exec([\"pg_isready\",\"-q\"]).timeout({p}::Duration::new(1u64,0u32)).initial_delay({p}::Duration::new(5u64,0u32)).success_threshold(1u32))"
         ));
         contains(&format!(".watchdog({p}::Duration::new(30u64,0u32))"));
         contains(&format!(

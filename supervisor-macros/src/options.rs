@@ -6,6 +6,7 @@ use crate::errors::Errors;
 use crate::limits;
 use crate::suggest;
 use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Ident, Lit, LitStr, Token};
@@ -40,6 +41,12 @@ impl RawOption {
         parser.parse2(self.value.clone())
     }
 
+    /// The value as written, without the spaces between its tokens: `-1`
+    /// rather than `- 1`, for the messages about a number.
+    pub(crate) fn number_text(&self) -> String {
+        self.value.to_string().split_whitespace().collect()
+    }
+
     /// An error spanned on the value (on the key for a bare key).
     pub(crate) fn error(&self, message: impl std::fmt::Display) -> syn::Error {
         if self.is_bare() {
@@ -57,27 +64,51 @@ pub(crate) fn parse_options(input: ParseStream<'_>) -> syn::Result<Vec<RawOption
         let key = input
             .call(Ident::parse_any)
             .map_err(|error| syn::Error::new(error.span(), "expected an option such as `restart = \"5s\"`"))?;
-        if input.is_empty() || input.peek(Token![,]) {
-            options.push(RawOption { key, value: TokenStream::new() });
-            if !input.is_empty() {
-                input.parse::<Token![,]>()?;
+        let value = if input.is_empty() || input.peek(Token![,]) || starts_option(input) {
+            TokenStream::new()
+        } else if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            let value = value_tokens(input, |input| input.peek(Token![,]) || starts_option(input));
+            if value.is_empty() {
+                return Err(syn::Error::new(key.span(), format!("`{}` has no value after `=`", key.unraw())));
             }
-            continue;
-        }
-        if !input.peek(Token![=]) {
+            value
+        } else {
             return Err(RawOption { key, value: TokenStream::new() }.missing_value());
+        };
+        let option = RawOption { key, value };
+        if starts_option(input) {
+            return Err(missing_comma(&option, input));
         }
-        input.parse::<Token![=]>()?;
-        let value = value_tokens(input, |input| input.peek(Token![,]));
-        if value.is_empty() {
-            return Err(syn::Error::new(key.span(), format!("`{}` has no value after `=`", key.unraw())));
-        }
-        options.push(RawOption { key, value });
+        options.push(option);
         if !input.is_empty() {
             input.parse::<Token![,]>()?;
         }
     }
     Ok(options)
+}
+
+/// Whether the input is at `key =`, the start of an option: after a value
+/// (or a flag), it means that the `,` between them is missing.
+fn starts_option(input: ParseStream<'_>) -> bool {
+    input.peek(Ident::peek_any) && input.peek2(Token![=])
+}
+
+/// The error for `option` followed by another option without a `,`,
+/// spanned from the end of the one to the key of the other.
+fn missing_comma(option: &RawOption, input: ParseStream<'_>) -> syn::Error {
+    let Ok(next) = input.fork().call(Ident::parse_any) else {
+        return input.error("expected `,` between two options");
+    };
+    let last = option.value.clone().into_iter().last().map_or_else(|| option.key.to_token_stream(), TokenStream::from);
+    let (name, next_name) = (option.name(), next.unraw());
+    syn::Error::new_spanned(
+        quote::quote!(#last #next),
+        format!(
+            "expected `,` between `{name}` and `{next_name}`: options are separated by commas, \
+             e.g. `restart = \"5s\", max = 3`"
+        ),
+    )
 }
 
 /// Collects token trees until `at_end` says so or the input ends.
@@ -136,6 +167,9 @@ pub(crate) fn string(option: &RawOption) -> syn::Result<LitStr> {
 pub(crate) enum Number {
     Int(i128),
     Float(f64),
+    /// A whole number beyond `i128`, as the nearest `f64` (or an infinity):
+    /// out of every whole range, yet a finite factor for `backoff`.
+    HugeInt(f64),
 }
 
 /// Reads the value as a number literal, or `None` when it is not one.
@@ -149,12 +183,19 @@ pub(crate) fn number(option: &RawOption) -> Option<syn::Result<Number>> {
         Ok((negative, lit))
     });
     let (negative, lit) = parsed.ok()?;
-    let sign = if negative { -1 } else { 1 };
-    Some(match lit {
-        Lit::Int(int) => int.base10_parse::<i128>().map(|n| Number::Int(sign as i128 * n)),
-        Lit::Float(float) => float.base10_parse::<f64>().map(|x| Number::Float(f64::from(sign) * x)),
+    let signed = |x: f64| if negative { -x } else { x };
+    // Digits beyond the range of `f64` read as an infinity, which no reader accepts.
+    let float = |digits: &str| signed(digits.parse::<f64>().unwrap_or(f64::INFINITY));
+    let number = match lit {
+        Lit::Int(int) => match int.base10_parse::<i128>() {
+            Ok(n) => Number::Int(if negative { -n } else { n }),
+            // Too long for i128: each reader says which range it misses.
+            Err(_) => Number::HugeInt(float(int.base10_digits())),
+        },
+        Lit::Float(lit) => Number::Float(float(lit.base10_digits())),
         _ => return None,
-    })
+    };
+    Some(Ok(number))
 }
 
 /// The restart limit: `-1` for unlimited, else a count of restarts.
@@ -168,17 +209,25 @@ pub(crate) enum MaxRestarts {
 pub(crate) fn max_restarts(option: &RawOption) -> syn::Result<MaxRestarts> {
     const HELP: &str =
         "write `max = -1` for unlimited restarts, `max = 0` to never restart, or `max = n` for at most n restarts";
+    let below = || {
+        let text = option.number_text();
+        Err(option.error(format!("`max = {text}` is below {}; {HELP}", limits::MAX_UNLIMITED)))
+    };
+    let too_large = || {
+        option.error(format!(
+            "`max = {}` is too large: write a whole number from {} to {}, e.g. `max = 5` for at most 5 restarts, \
+             or `max = -1` for unlimited restarts",
+            option.number_text(),
+            limits::MAX_UNLIMITED,
+            u32::MAX
+        ))
+    };
     match number(option) {
         Some(Ok(Number::Int(limits::MAX_UNLIMITED))) => Ok(MaxRestarts::Unlimited),
-        Some(Ok(Number::Int(n))) if n < limits::MAX_UNLIMITED => {
-            Err(option.error(format!("`max = {n}` is below {}; {HELP}", limits::MAX_UNLIMITED)))
-        }
-        Some(Ok(Number::Int(n))) => u32::try_from(n).map(MaxRestarts::AtMost).map_err(|_| {
-            option.error(format!(
-                "`max = {n}` is too large: at most {} restarts can be counted; write `max = -1` for unlimited restarts",
-                u32::MAX
-            ))
-        }),
+        Some(Ok(Number::Int(n))) if n < limits::MAX_UNLIMITED => below(),
+        Some(Ok(Number::Int(n))) => u32::try_from(n).map(MaxRestarts::AtMost).map_err(|_| too_large()),
+        Some(Ok(Number::HugeInt(x))) if x < 0.0 => below(),
+        Some(Ok(Number::HugeInt(_))) => Err(too_large()),
         Some(Ok(Number::Float(_))) => Err(option.error(format!("`max` must be a whole number; {HELP}"))),
         Some(Err(error)) => Err(error),
         None => Err(option.error(format!("`max` takes an integer; {HELP}"))),
@@ -190,6 +239,19 @@ pub(crate) fn count(option: &RawOption) -> syn::Result<u32> {
     count_from(option, 0)
 }
 
+/// `intensity = n`: how many restarts a group allows within its period; at
+/// least one, as `build()` requires.
+pub(crate) fn intensity(option: &RawOption) -> syn::Result<u32> {
+    match number(option) {
+        Some(Ok(Number::Int(0))) => Err(option.error(format!(
+            "`intensity = 0` allows no restart, so the group would give up at the first failure: \
+             allow at least {}, e.g. `intensity = 3`, or write `max = 0` on a unit that must never restart",
+            limits::INTENSITY_MIN
+        ))),
+        _ => count_from(option, limits::INTENSITY_MIN),
+    }
+}
+
 /// A count of at least `min`, such as `liveness_failures = 3`.
 pub(crate) fn count_from(option: &RawOption, min: u32) -> syn::Result<u32> {
     let n = whole_number(option, i128::from(min), i128::from(u32::MAX))?;
@@ -199,29 +261,38 @@ pub(crate) fn count_from(option: &RawOption, min: u32) -> syn::Result<u32> {
 /// A whole number in `min..=max`.
 pub(crate) fn whole_number(option: &RawOption, min: i128, max: i128) -> syn::Result<i128> {
     let name = option.name();
+    let out_of_range = |text: String| {
+        Err(option.error(format!("`{name} = {text}` is out of range: write a whole number from {min} to {max}")))
+    };
     match number(option) {
         Some(Ok(Number::Int(n))) if (min..=max).contains(&n) => Ok(n),
-        Some(Ok(Number::Int(n))) => {
-            Err(option.error(format!("`{name} = {n}` is out of range: write a whole number from {min} to {max}")))
-        }
+        Some(Ok(Number::Int(n))) => out_of_range(n.to_string()),
+        Some(Ok(Number::HugeInt(_))) => out_of_range(option.number_text()),
         Some(Err(error)) => Err(error),
         _ => Err(option.error(format!("`{name}` takes a whole number, e.g. `{name} = {}`", min.max(5).min(max)))),
     }
 }
 
-/// A number in `min..=max` (integers are accepted as floats).
+/// A finite number in `min..=max` (integers are accepted as floats).
 pub(crate) fn float_in(option: &RawOption, min: f64, max: f64, example: &str) -> syn::Result<f64> {
     let name = option.name();
     let value = match number(option) {
         Some(Ok(Number::Int(n))) => n as f64,
-        Some(Ok(Number::Float(x))) => x,
+        Some(Ok(Number::Float(x) | Number::HugeInt(x))) => x,
         Some(Err(error)) => return Err(error),
         None => {
             return Err(option.error(format!("`{name}` takes a number, e.g. `{name} = {example}`")));
         }
     };
-    if !value.is_finite() || value < min || value > max {
-        let range = if max.is_infinite() { format!("at least {min:?}") } else { format!("from {min:?} to {max:?}") };
+    let range = if max.is_infinite() { format!("at least {min:?}") } else { format!("from {min:?} to {max:?}") };
+    if !value.is_finite() {
+        let text = option.number_text();
+        return Err(option.error(format!(
+            "`{name} = {text}` does not fit in an `f64` and would be infinite: it must be finite and {range}, \
+             e.g. `{name} = {example}`"
+        )));
+    }
+    if value < min || value > max {
         return Err(
             option.error(format!("`{name} = {value}` is out of range: it must be {range}, e.g. `{name} = {example}`"))
         );
@@ -290,6 +361,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_missing_comma_is_asked_for() {
+        let expected = "expected `,` between `restart` and `max`: options are separated by commas";
+        assert!(parse_error(quote!(restart = "5s" max = 3)).starts_with(expected));
+        assert!(parse_error(quote!(critical max = 3)).starts_with("expected `,` between `critical` and `max`"));
+        assert!(
+            parse_error(quote!(ready = tcp("a:1") liveness = tcp("a:1"))).contains("between `ready` and `liveness`")
+        );
+        // Inside a value, `key = value` is the value's own.
+        assert_eq!(options(quote!(env = { A = "b" }, max = 1)).len(), 2);
+    }
+
+    #[test]
     fn repeated_keys() {
         let parsed = options(quote!(max = 1, max = 2));
         let mut seen = Seen::default();
@@ -319,6 +402,22 @@ pub(crate) mod tests {
         assert!(max(quote!(max = 1.5)).unwrap_err().to_string().contains("whole number"));
         assert!(max(quote!(max = "3")).unwrap_err().to_string().contains("takes an integer"));
         assert!(max(quote!(max = 99999999999)).unwrap_err().to_string().contains("too large"));
+        assert_eq!(
+            max(quote!(max = 99999999999999999999999999999999999999999)).unwrap_err().to_string(),
+            "`max = 99999999999999999999999999999999999999999` is too large: write a whole number from -1 to 4294967295, \
+             e.g. `max = 5` for at most 5 restarts, or `max = -1` for unlimited restarts"
+        );
+        let message = max(quote!(max = -99999999999999999999999999999999999999999)).unwrap_err().to_string();
+        assert!(message.starts_with("`max = -99999999999999999999999999999999999999999` is below -1;"), "{message}");
+    }
+
+    #[test]
+    fn intensities() {
+        assert_eq!(intensity(&option(quote!(intensity = 1))).unwrap(), 1);
+        let message = intensity(&option(quote!(intensity = 0))).unwrap_err().to_string();
+        assert!(message.starts_with("`intensity = 0` allows no restart"), "{message}");
+        assert!(message.contains("e.g. `intensity = 3`, or write `max = 0`"), "{message}");
+        assert!(intensity(&option(quote!(intensity = -1))).unwrap_err().to_string().contains("from 1 to 4294967295"));
     }
 
     #[test]
@@ -341,6 +440,22 @@ pub(crate) mod tests {
         let jitter = |tokens| float_in(&option(tokens), 0.0, 1.0, "0.1");
         assert!(jitter(quote!(jitter = 1.5)).unwrap_err().to_string().contains("from 0.0 to 1.0"));
         assert!(jitter(quote!(jitter = "x")).unwrap_err().to_string().contains("takes a number"));
+        assert_eq!(
+            backoff(quote!(backoff = 1e309)).unwrap_err().to_string(),
+            "`backoff = 1e309` does not fit in an `f64` and would be infinite: it must be finite and at least 1.0, \
+             e.g. `backoff = 2.0`"
+        );
+        // A whole number too long for any integer is still a finite factor.
+        assert_eq!(backoff(quote!(backoff = 99999999999999999999999999999999999999999)).unwrap(), 1e41);
+        let huge = "1".repeat(400);
+        let huge: TokenStream = format!("backoff = {huge}").parse().unwrap();
+        assert!(backoff(huge).unwrap_err().to_string().contains("would be infinite"));
+        assert!(
+            whole_number(&option(quote!(code = 99999999999999999999999999999999999999999)), 0, 255)
+                .unwrap_err()
+                .to_string()
+                .contains("is out of range: write a whole number from 0 to 255")
+        );
     }
 
     #[test]

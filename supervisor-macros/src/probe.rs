@@ -143,7 +143,8 @@ fn unknown(word: &str, span: Span, what: &str, known: &[&str], forms: &str) -> s
     syn::Error::new(span, format!("unknown {what} `{word}`{}; expected {forms}", suggest::did_you_mean(word, known)))
 }
 
-/// Checks a TCP probe's `host:port`.
+/// Checks a TCP probe's `host:port`: it refuses what `build()` refuses
+/// (the runtime's `validate_tcp`), with the fix.
 pub(crate) fn check_tcp(address: &str) -> Result<(), String> {
     let example = "e.g. tcp(\"127.0.0.1:5432\") or tcp(\"[::1]:5432\")";
     if address.contains("://") {
@@ -161,6 +162,7 @@ pub(crate) fn check_tcp(address: &str) -> Result<(), String> {
         let Some(port) = after.strip_prefix(':') else {
             return Err(format!("the address {address:?} has no port: write `[{host}]:PORT`, {example}"));
         };
+        check_ipv6(host, &format!("the address {address:?}"), example)?;
         (host, port)
     } else {
         let Some((host, port)) = address.rsplit_once(':') else {
@@ -169,6 +171,7 @@ pub(crate) fn check_tcp(address: &str) -> Result<(), String> {
         if host.contains(':') {
             return Err(format!("write an IPv6 address in brackets: tcp(\"[{host}]:{port}\")"));
         }
+        check_host_name(host, &format!("the address {address:?}"), example)?;
         (host, port)
     };
     if host.is_empty() {
@@ -177,7 +180,12 @@ pub(crate) fn check_tcp(address: &str) -> Result<(), String> {
     check_port(port, address, example)
 }
 
-/// Checks an HTTP probe's URL: `http://host[:port][/path]`.
+/// The longest URL the runtime's parser (`http::Uri`) takes.
+const MAX_URL_LEN: usize = u16::MAX as usize - 1;
+
+/// Checks an HTTP probe's URL, `http://host[:port][/path][?query]`: it
+/// refuses what `build()` refuses (the runtime's `validate_http`, which
+/// parses it as an `http::Uri`), with the fix.
 pub(crate) fn check_http(url: &str) -> Result<(), String> {
     let example = "e.g. http(\"http://127.0.0.1:8080/health\")";
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -194,27 +202,49 @@ pub(crate) fn check_http(url: &str) -> Result<(), String> {
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(format!("the URL {url:?} contains a space; write it percent-encoded (`%20`), {example}"));
     }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if url.len() > MAX_URL_LEN {
+        return Err(format!(
+            "the URL is {} bytes long; a probe's URL holds at most {MAX_URL_LEN}: shorten it, {example}",
+            url.len()
+        ));
+    }
+    let (authority, path) = rest.split_at(rest.find(['/', '?', '#']).unwrap_or(rest.len()));
+    check_authority(authority, url, example)?;
+    check_path(path, url, example)
+}
+
+/// Checks the `host[:port]` of an HTTP probe's URL.
+fn check_authority(authority: &str, url: &str, example: &str) -> Result<(), String> {
     if authority.contains('@') {
         return Err(format!("the URL {url:?} has user information, which probes do not send; {example}"));
     }
+    if let Some(c) = authority.chars().find(|&c| !is_host_char(c)) {
+        return Err(format!(
+            "the URL {url:?} has `{c}` in its host, which a host cannot hold: write a name, an IPv4 address \
+             or an IPv6 address in brackets, {example}"
+        ));
+    }
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        match bracketed.split_once(']') {
-            Some((host, "")) => (host, None),
-            Some((host, after)) => match after.strip_prefix(':') {
-                Some(port) => (host, Some(port)),
-                None => return Err(format!("the URL {url:?} has something after `]` that is not `:port`; {example}")),
-            },
-            None => return Err(format!("the URL {url:?} opens a `[` it does not close; {example}")),
-        }
+        let Some((host, after)) = bracketed.split_once(']') else {
+            return Err(format!("the URL {url:?} opens a `[` it does not close; {example}"));
+        };
+        let port = match after.strip_prefix(':') {
+            None if after.is_empty() => None,
+            None => return Err(format!("the URL {url:?} has something after `]` that is not `:port`; {example}")),
+            Some(port) => Some(port),
+        };
+        check_ipv6(host, &format!("the URL {url:?}"), example)?;
+        (host, port)
     } else {
-        match authority.rsplit_once(':') {
+        let (host, port) = match authority.rsplit_once(':') {
             Some((host, _)) if host.contains(':') => {
                 return Err("write an IPv6 host in brackets, e.g. http(\"http://[::1]:8080/health\")".to_owned());
             }
             Some((host, port)) => (host, Some(port)),
             None => (authority, None),
-        }
+        };
+        check_host_name(host, &format!("the URL {url:?}"), example)?;
+        (host, port)
     };
     if host.is_empty() {
         return Err(format!("the URL {url:?} has no host; {example}"));
@@ -222,6 +252,58 @@ pub(crate) fn check_http(url: &str) -> Result<(), String> {
     match port {
         Some(port) => check_port(port, url, example),
         None => Ok(()),
+    }
+}
+
+/// Whether `c` may be in the authority of a URL (`http::Uri`'s table, less
+/// `%`: no host can be percent-encoded, and `@` is refused on its own).
+fn is_host_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!$&'()*+,-.:;=@[]_~".contains(c)
+}
+
+/// Checks the path and query of an HTTP probe's URL for the characters
+/// `http::Uri` refuses unencoded; like it, leaves the fragment unchecked.
+fn check_path(path: &str, url: &str, example: &str) -> Result<(), String> {
+    let path = &path[..path.find('#').unwrap_or(path.len())];
+    let (path, query) = path.split_at(path.find('?').unwrap_or(path.len()));
+    let refused = path.chars().find(|c| matches!(c, '<' | '>' | '`')).map(|c| (c, "path"));
+    let refused = refused.or_else(|| query.chars().find(|c| matches!(c, '"' | '<' | '>')).map(|c| (c, "query")));
+    match refused {
+        Some((c, part)) => Err(format!(
+            "the URL {url:?} has `{c}` in its {part}, which a URL holds only percent-encoded: write `%{:02X}`, {example}",
+            u32::from(c)
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Checks the address in a pair of brackets: an IPv6 address, as the
+/// runtime parses it. `whole` names the address or URL it is in.
+fn check_ipv6(host: &str, whole: &str, example: &str) -> Result<(), String> {
+    if host.is_empty() || host.parse::<std::net::Ipv6Addr>().is_ok() {
+        // An empty host has an error of its own.
+        return Ok(());
+    }
+    Err(format!("{whole} has `[{host}]`, which is not an IPv6 address: brackets hold one such as `[::1]`; {example}"))
+}
+
+/// Checks a host that is not in brackets: a name or an IPv4 address, with
+/// none of the characters that `build()` refuses in it (they would make it
+/// user information, a path or half an IPv6 address). `whole` names the
+/// address or URL it is in.
+fn check_host_name(host: &str, whole: &str, example: &str) -> Result<(), String> {
+    match host.chars().find(|&c| c.is_control() || matches!(c, '/' | '@' | '[' | ']')) {
+        None => Ok(()),
+        Some('@') => Err(format!(
+            "{whole} has user information (`user@`), which a probe cannot send: write the host alone, {example}"
+        )),
+        Some('/') => {
+            Err(format!("{whole} has a `/` in its host: a probe connects to `host:port`, without a path; {example}"))
+        }
+        Some('[' | ']') => Err(format!(
+            "{whole} has a bracket in its host: brackets go around a whole IPv6 address, as in `[::1]`; {example}"
+        )),
+        Some(c) => Err(format!("{whole} has the control character {c:?} in its host; {example}")),
     }
 }
 
@@ -308,6 +390,11 @@ mod tests {
             ("[::1:5432", "does not close"),
             ("http://localhost:80", "not a URL"),
             ("local host:80", "contains a space"),
+            ("[not-an-ip]:5432", "has `[not-an-ip]`, which is not an IPv6 address"),
+            ("user@db:5432", "has user information (`user@`), which a probe cannot send"),
+            ("db/primary:5432", "has a `/` in its host"),
+            ("a]:80", "brackets go around a whole IPv6 address"),
+            ("a\u{1}:80", "control character"),
         ] {
             let message = check_tcp(bad).unwrap_err();
             assert!(message.contains(expected), "{bad}: {message}");
@@ -316,9 +403,13 @@ mod tests {
 
     #[test]
     fn http_urls() {
-        for good in
-            ["http://127.0.0.1:8080/health", "http://localhost", "HTTP://a/b?c=d", "http://[::1]:80/", "http://a:1#x"]
-        {
+        for good in [
+            "http://127.0.0.1:8080/health",
+            "http://localhost",
+            "HTTP://a/b?c=d",
+            "http://[::1]:80/",
+            "http://a:1#x<y>",
+        ] {
             assert_eq!(check_http(good), Ok(()), "{good}");
         }
         for (bad, expected) in [
@@ -331,9 +422,127 @@ mod tests {
             ("http://a b/", "contains a space"),
             ("http://user@a/", "user information"),
             ("http://::1:80/", "IPv6 host in brackets"),
+            ("http://[zz]:8080/health", "has `[zz]`, which is not an IPv6 address"),
+            ("http://a%2e/", "has `%` in its host"),
+            ("http://bücher.example/", "has `ü` in its host"),
+            ("http://a]/", "brackets go around a whole IPv6 address"),
+            ("http://[::1]x/", "something after `]` that is not `:port`"),
+            ("http://a/<x>", "has `<` in its path, which a URL holds only percent-encoded: write `%3C`"),
+            ("http://a/?q=\"x\"", "has `\"` in its query, which a URL holds only percent-encoded: write `%22`"),
+            (&format!("http://a/{}", "x".repeat(MAX_URL_LEN)), "bytes long"),
         ] {
             let message = check_http(bad).unwrap_err();
             assert!(message.contains(expected), "{bad}: {message}");
+        }
+    }
+}
+
+/// The macros refuse the probe targets that `build()` refuses: every
+/// address and URL made of these parts is tried on both sides.
+#[cfg(test)]
+mod runtime_agrees {
+    use super::{MAX_URL_LEN, check_http, check_tcp};
+    use supervisor::{Probe, Readiness, Supervisor, TaskSpec};
+
+    const HOSTS: &[&str] = &[
+        "",
+        "a",
+        "db.internal",
+        "127.0.0.1",
+        "[::1]",
+        "[fe80::1%eth0]",
+        "[zz]",
+        "[not-an-ip]",
+        "[]",
+        "[::1",
+        "::1",
+        "a]",
+        "a[",
+        "a[b]",
+        "[::1]x",
+        "user@db",
+        "@db",
+        "db/primary",
+        "a b",
+        "a\u{1}b",
+        "a\u{a0}b",
+        "bücher.example",
+        "a%2e",
+        "a\"b",
+        "a|b",
+        "a`b",
+        "a{b}",
+        "a\\b",
+        "a^b",
+        "a<b>",
+        "a!$&'()*+,;=b",
+        "a_b-c~",
+    ];
+    const PORTS: &[Option<&str>] =
+        &[None, Some(""), Some("80"), Some("0"), Some("65535"), Some("65536"), Some("+80"), Some("x"), Some("8:0")];
+    const PATHS: &[&str] = &[
+        "",
+        "/",
+        "/health",
+        "?",
+        "#",
+        "/a b",
+        "/<x>",
+        "/a`b",
+        "/a\"b",
+        "/{j}|[k]^\\",
+        "/é",
+        "/%zz",
+        "?q=\"x\"",
+        "?q=<",
+        "?q=`{}|",
+        "#frag",
+        "#a<b",
+        "#a b",
+        "/a?b#c",
+    ];
+
+    fn runtime_accepts(probe: Probe) -> bool {
+        let task = TaskSpec::new("task", |_ctx| async {}).readiness(Readiness::Probe(probe));
+        Supervisor::builder().task(task).build().is_ok()
+    }
+
+    fn addresses() -> impl Iterator<Item = String> {
+        HOSTS.iter().flat_map(|host| {
+            PORTS.iter().map(move |port| match port {
+                Some(port) => format!("{host}:{port}"),
+                None => (*host).to_owned(),
+            })
+        })
+    }
+
+    #[test]
+    fn tcp_addresses_exactly() {
+        for address in addresses().chain(["tcp://a:80".to_owned()]) {
+            let runtime = runtime_accepts(Probe::tcp(address.as_str()));
+            assert_eq!(check_tcp(&address).is_ok(), runtime, "tcp({address:?}): build() accepts it: {runtime}");
+        }
+    }
+
+    /// The macros also refuse three shapes that `http::Uri` lets through
+    /// and `build()` does not look at: a bracket in a name (`a[b]`), text
+    /// after an IPv6 address's `]` that is not `:port` (its port goes
+    /// unchecked), and a space in the fragment.
+    #[test]
+    fn http_urls() {
+        let malformed = |url: &str| url.contains("a[b]") || url.contains("[::1]x") || url.ends_with("#a b");
+        for scheme in ["http://", "HTTP://", "https://", "ftp://", "", "http:/"] {
+            for authority in addresses() {
+                for path in PATHS {
+                    let url = format!("{scheme}{authority}{path}");
+                    let (ours, runtime) = (check_http(&url).is_ok(), runtime_accepts(Probe::http(url.as_str())));
+                    assert!(ours == runtime || malformed(&url), "http({url:?}): build() accepts it: {runtime}");
+                }
+            }
+        }
+        for length in [MAX_URL_LEN, MAX_URL_LEN + 1] {
+            let url = format!("http://a/{}", "x".repeat(length - "http://a/".len()));
+            assert_eq!(check_http(&url).is_ok(), runtime_accepts(Probe::http(url.as_str())), "{length} bytes");
         }
     }
 }

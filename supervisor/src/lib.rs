@@ -252,7 +252,8 @@ pub use supervisor_macros::supervised;
 ///   `readiness_timeout`, `readiness_initial_delay`, `readiness_failures` and `readiness_successes` for a
 ///   probe;
 /// - `liveness = tcp(...) | http(...) | exec(...)` (see [`Probe`]), with `liveness_period`,
-///   `liveness_timeout`, `liveness_initial_delay`, `liveness_failures` and `liveness_successes`;
+///   `liveness_timeout`, `liveness_initial_delay`, `liveness_failures` and `liveness_successes` (1, as
+///   Kubernetes requires of a liveness probe);
 /// - `watchdog = "30s"`: a task that calls `ctx.heartbeat()` less often (a process that sends
 ///   `WATCHDOG=1` less often) is hung;
 /// - daemons only: `stop_signal = "TERM" | "SIGTERM" | ...`, `dir = "..."`, `env = { KEY = "value", ... }`,

@@ -155,13 +155,22 @@ fn item(
 }
 
 fn setting(option: &RawOption, settings: &mut Settings, errors: &mut Errors) {
+    let before = errors.count();
+    read_setting(option, settings, errors);
+    if errors.count() > before {
+        settings.refused.add(option.name());
+    }
+}
+
+/// Reads one root setting into its field.
+fn read_setting(option: &RawOption, settings: &mut Settings, errors: &mut Errors) {
     let key = option.key.clone();
     match option.name().as_str() {
         "shutdown_timeout" => settings.shutdown_timeout = errors.take(duration::parse(option)),
         "shutdown_order" => settings.shutdown_order = errors.take(shutdown_order(option)),
         "crate" => settings.krate = errors.take(unit::crate_path(option)),
         "strategy" => settings.tree.strategy = errors.take(strategy::parse(option)),
-        "intensity" => settings.tree.intensity = errors.take(options::count(option)).map(|n| (n, key)),
+        "intensity" => settings.tree.intensity = errors.take(options::intensity(option)).map(|n| (n, key)),
         "period" => settings.tree.period = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
         _ => errors.push(options::unknown(option, "setting", SETTINGS)),
     }

@@ -45,6 +45,23 @@ pub(crate) struct Settings {
     /// `Sequential` or `Concurrent`: the `ShutdownOrder` variant to name.
     pub(crate) shutdown_order: Option<Ident>,
     pub(crate) tree: TreeOptions,
+    pub(crate) refused: Refused,
+}
+
+/// The keys given whose values were refused, each with its error recorded:
+/// the checks of the options that go with them stay quiet, rather than add
+/// that a key is missing when it is there but wrong.
+#[derive(Default)]
+pub(crate) struct Refused(Vec<String>);
+
+impl Refused {
+    pub(crate) fn add(&mut self, key: String) {
+        self.0.push(key);
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.0.iter().any(|refused| refused == key)
+    }
 }
 
 /// How a group, or the root, treats its units: strategy and intensity.
@@ -110,6 +127,7 @@ pub(crate) struct UnitOptions {
     pub(crate) name: Option<LitStr>,
     /// `#[supervised(crate = "...")]`.
     pub(crate) krate: Option<Path>,
+    pub(crate) refused: Refused,
 }
 
 /// `readiness_period`, `liveness_failures` and the like: the settings of

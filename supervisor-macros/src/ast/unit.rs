@@ -6,7 +6,7 @@ use crate::ast::{ProbeTuning, UnitName, UnitOptions};
 use crate::duration;
 use crate::errors::Errors;
 use crate::limits;
-use crate::options::{self, RawOption, Seen};
+use crate::options::{self, Number, RawOption, Seen};
 use crate::policy;
 use crate::probe;
 use crate::signal;
@@ -114,42 +114,57 @@ pub(crate) fn read(raw: &[RawOption], place: Place, errors: &mut Errors) -> Unit
             errors.push(unknown(option, place, &keys));
             continue;
         }
-        if options.policy.apply(option, errors) {
-            continue;
-        }
-        let key = option.key.clone();
-        match name.as_str() {
-            "stop_timeout" => options.stop_timeout = errors.take(duration::parse(option)),
-            "critical" => options.critical = errors.take(options::flag(option)).map(|critical| (critical, key)),
-            "depends_on" => options.depends_on = errors.take(names(option)).unwrap_or_default(),
-            "ready" => options.readiness = errors.take(probe::readiness(option)),
-            "liveness" => options.liveness = errors.take(probe::liveness(option)),
-            "watchdog" => options.watchdog = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
-            "stop_signal" => options.stop_signal = errors.take(signal::parse(option)),
-            "dir" => options.dir = errors.take(working_dir(option)),
-            "env" => options.env = errors.take(environment(option)).unwrap_or_default(),
-            "success_codes" => options.success_codes = errors.take(exit_codes(option)).map(|codes| (codes, key)),
-            "strategy" => options.tree.strategy = errors.take(strategy::parse(option)),
-            "intensity" => options.tree.intensity = errors.take(options::count(option)).map(|n| (n, key)),
-            "period" => options.tree.period = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
-            "name" => options.name = errors.take(unit_name(option)),
-            "crate" => options.krate = errors.take(crate_path(option)),
-            _ => {
-                let (tuning, setting) = if let Some(setting) = name.strip_prefix("readiness_") {
-                    (&mut options.readiness_tuning, setting)
-                } else if let Some(setting) = name.strip_prefix("liveness_") {
-                    (&mut options.liveness_tuning, setting)
-                } else {
-                    unreachable!("`{name}` is one of the keys of {place:?}")
-                };
-                probe_setting(tuning, setting, option, errors);
-            }
+        let before = errors.count();
+        apply(&mut options, &name, option, place, errors);
+        if errors.count() > before {
+            options.refused.add(name);
         }
     }
     options
 }
 
-fn probe_setting(tuning: &mut ProbeTuning, setting: &str, option: &RawOption, errors: &mut Errors) {
+/// Reads one option whose key `place` takes into its field.
+fn apply(options: &mut UnitOptions, name: &str, option: &RawOption, place: Place, errors: &mut Errors) {
+    if options.policy.apply(option, errors) {
+        return;
+    }
+    let key = option.key.clone();
+    match name {
+        "stop_timeout" => options.stop_timeout = errors.take(duration::parse(option)),
+        "critical" => options.critical = errors.take(options::flag(option)).map(|critical| (critical, key)),
+        "depends_on" => options.depends_on = errors.take(names(option)).unwrap_or_default(),
+        "ready" => options.readiness = errors.take(probe::readiness(option)),
+        "liveness" => options.liveness = errors.take(probe::liveness(option)),
+        "watchdog" => options.watchdog = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
+        "stop_signal" => options.stop_signal = errors.take(signal::parse(option)),
+        "dir" => options.dir = errors.take(working_dir(option)),
+        "env" => options.env = errors.take(environment(option)).unwrap_or_default(),
+        "success_codes" => options.success_codes = errors.take(exit_codes(option)).map(|codes| (codes, key)),
+        "strategy" => options.tree.strategy = errors.take(strategy::parse(option)),
+        "intensity" => options.tree.intensity = errors.take(options::intensity(option)).map(|n| (n, key)),
+        "period" => options.tree.period = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
+        "name" => options.name = errors.take(unit_name(option)),
+        "crate" => options.krate = errors.take(crate_path(option)),
+        _ => {
+            if let Some(setting) = name.strip_prefix("readiness_") {
+                probe_setting(&mut options.readiness_tuning, Role::Readiness, setting, option, errors);
+            } else if let Some(setting) = name.strip_prefix("liveness_") {
+                probe_setting(&mut options.liveness_tuning, Role::Liveness, setting, option, errors);
+            } else {
+                unreachable!("`{name}` is one of the keys of {place:?}")
+            }
+        }
+    }
+}
+
+/// What a probe decides: each takes its own range of `successes`.
+#[derive(Clone, Copy)]
+enum Role {
+    Readiness,
+    Liveness,
+}
+
+fn probe_setting(tuning: &mut ProbeTuning, role: Role, setting: &str, option: &RawOption, errors: &mut Errors) {
     let key = option.key.clone();
     match setting {
         "period" => tuning.period = errors.take(duration::parse_nonzero(option)).map(|d| (d, key)),
@@ -159,9 +174,29 @@ fn probe_setting(tuning: &mut ProbeTuning, setting: &str, option: &RawOption, er
             tuning.failures = errors.take(options::count_from(option, limits::PROBE_THRESHOLD_MIN)).map(|n| (n, key));
         }
         "successes" => {
-            tuning.successes = errors.take(options::count_from(option, limits::PROBE_THRESHOLD_MIN)).map(|n| (n, key));
+            let successes = match role {
+                Role::Readiness => options::count_from(option, limits::PROBE_THRESHOLD_MIN),
+                Role::Liveness => liveness_successes(option),
+            };
+            tuning.successes = errors.take(successes).map(|n| (n, key));
         }
         _ => unreachable!("`{setting}` is a probe setting"),
+    }
+}
+
+/// `liveness_successes = 1`, the only value `build()` takes: as in
+/// Kubernetes, a single success is enough for a run to count as live.
+fn liveness_successes(option: &RawOption) -> syn::Result<u32> {
+    match options::number(option) {
+        Some(Ok(Number::Int(n))) if n == i128::from(limits::LIVENESS_SUCCESSES) => Ok(limits::LIVENESS_SUCCESSES),
+        Some(Ok(_)) => Err(option.error(format!(
+            "`liveness_successes = {}` is not allowed: a liveness probe counts a run as live after a single success \
+             (as in Kubernetes); write `liveness_successes = {}`, or leave it out",
+            option.number_text(),
+            limits::LIVENESS_SUCCESSES
+        ))),
+        // Not a number: the reader of counts says what to write.
+        _ => options::count_from(option, limits::PROBE_THRESHOLD_MIN),
     }
 }
 
@@ -467,12 +502,71 @@ mod tests {
         assert!(error(Place::Task, quote!(watchdog = "0s")).contains("longer than zero"));
         assert!(error(Place::Task, quote!(readiness_failures = 0)).contains("from 1 to"));
         assert!(error(Place::Group, quote!(intensity = -1)).contains("out of range"));
+        assert!(error(Place::Group, quote!(intensity = 0)).starts_with("`intensity = 0` allows no restart"));
+        assert!(
+            error(Place::Task, quote!(liveness_successes = 2))
+                .starts_with("`liveness_successes = 2` is not allowed: a liveness probe counts a run as live")
+        );
+        assert!(error(Place::Task, quote!(liveness_successes = 0)).contains("write `liveness_successes = 1`"));
+        assert!(error(Place::Task, quote!(liveness_successes = "1")).contains("takes a whole number"));
+        assert!(error(Place::Task, quote!(readiness_successes = 2)).is_empty());
         assert!(error(Place::Daemon, quote!(success_codes = [])).contains("`success_codes` is empty"));
         assert!(error(Place::Daemon, quote!(success_codes = [256])).contains("256 is not an exit code"));
         assert!(error(Place::Daemon, quote!(success_codes = [-1])).contains("-1 is not an exit code"));
         assert!(error(Place::Daemon, quote!(success_codes = [0, 0])).contains("exit code 0 is listed twice"));
         assert!(error(Place::Daemon, quote!(success_codes = 0)).contains("takes a list of exit codes"));
         assert!(error(Place::Task, quote!(restart = "1s", restart = "2s")).contains("`restart` is given twice"));
+    }
+
+    #[test]
+    fn refused_values_are_noted() {
+        let (options, messages) = read_at(Place::Group, quote!(intensity = 0, period = "1s", window = "0s"));
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(options.refused.contains("intensity") && options.refused.contains("window"));
+        assert!(!options.refused.contains("period"));
+    }
+
+    /// Whether the macros accept the options at `place`.
+    fn macro_accepts(place: Place, tokens: proc_macro2::TokenStream) -> bool {
+        read_at(place, tokens).1.is_empty()
+    }
+
+    /// The runtime's `build()` accepts exactly the intensities the macros
+    /// accept, at and beyond the bound, in a group and in the root.
+    #[test]
+    fn intensities() {
+        let min = limits::INTENSITY_MIN;
+        for n in [min - 1, min, min + 1, u32::MAX] {
+            let period = std::time::Duration::from_secs(1);
+            let group = supervisor::GroupSpec::new("group").intensity(n, period).task(task());
+            let runtime_accepts = supervisor::Supervisor::builder().group(group).build().is_ok();
+            let root_accepts = supervisor::Supervisor::builder().intensity(n, period).task(task()).build().is_ok();
+            assert_eq!(root_accepts, runtime_accepts, "intensity = {n}");
+            assert_eq!(macro_accepts(Place::Group, quote!(intensity = #n)), runtime_accepts, "intensity = {n}");
+        }
+    }
+
+    /// The runtime's `build()` accepts exactly the success thresholds of
+    /// probes that the macros accept.
+    #[test]
+    fn probe_thresholds() {
+        for n in [0_u32, 1, 2, 3] {
+            let probe = || supervisor::Probe::tcp("127.0.0.1:5432").success_threshold(n);
+            let accepts = |spec: supervisor::TaskSpec| supervisor::Supervisor::builder().task(spec).build().is_ok();
+            let readiness = task().readiness(supervisor::Readiness::Probe(probe()));
+            let tokens = quote!(ready = tcp("127.0.0.1:5432"), readiness_successes = #n);
+            assert_eq!(macro_accepts(Place::Task, tokens), accepts(readiness), "readiness_successes = {n}");
+            let tokens = quote!(liveness = tcp("127.0.0.1:5432"), liveness_successes = #n);
+            assert_eq!(
+                macro_accepts(Place::Task, tokens),
+                accepts(task().liveness(probe())),
+                "liveness_successes = {n}"
+            );
+        }
+    }
+
+    fn task() -> supervisor::TaskSpec {
+        supervisor::TaskSpec::new("task", |_ctx| async {})
     }
 
     /// The runtime's `build()` accepts exactly the exit codes the macros

@@ -7,7 +7,7 @@
 mod signature;
 mod tree;
 
-use crate::ast::{Manifest, ProbeTuning, Supervised, TreeOptions, Unit, UnitKind, UnitOptions};
+use crate::ast::{Manifest, ProbeTuning, Refused, Supervised, TreeOptions, Unit, UnitKind, UnitOptions};
 use crate::errors::Errors;
 use crate::probe::{self, Probe, Readiness};
 use crate::typed;
@@ -15,7 +15,7 @@ use syn::LitStr;
 
 /// Checks a whole manifest.
 pub(crate) fn manifest(manifest: &Manifest, errors: &mut Errors) {
-    tree_options(&manifest.settings.tree, errors);
+    tree_options(&manifest.settings.tree, &manifest.settings.refused, errors);
     tree::check(&manifest.units, errors);
     if let Some(handle) = &manifest.handle {
         let _ = typed::fields(handle, &manifest.units, errors);
@@ -48,7 +48,7 @@ fn unit_options(unit: &Unit, errors: &mut Errors) {
     match &unit.kind {
         UnitKind::Group(_) => {
             policy(&unit.options, errors);
-            tree_options(&unit.options.tree, errors);
+            tree_options(&unit.options.tree, &unit.options.refused, errors);
         }
         UnitKind::Daemon(_) => run_options(&unit.options, true, errors),
         UnitKind::Task(_) | UnitKind::Supervised(_) => run_options(&unit.options, false, errors),
@@ -86,13 +86,16 @@ fn run_options(options: &UnitOptions, is_daemon: bool, errors: &mut Errors) {
             Readiness::Started | Readiness::Notified | Readiness::Output(_) => {}
         }
     }
+    // A probe given but refused has its own error: its settings are not
+    // without a probe.
     let readiness_probe =
         matches!(&options.readiness, Some(readiness) if matches!(readiness.value, Readiness::Probe(_)));
-    if !readiness_probe {
+    if !readiness_probe && !options.refused.contains("ready") {
         tuning_without_probe(&options.readiness_tuning, "ready", "readiness", errors);
     }
     match &options.liveness {
         Some(liveness) => probe_target(&liveness.value, errors),
+        None if options.refused.contains("liveness") => {}
         None => tuning_without_probe(&options.liveness_tuning, "liveness", "liveness", errors),
     }
 }
@@ -119,33 +122,38 @@ fn probe_target(probe: &Probe, errors: &mut Errors) {
     }
 }
 
-/// The restart policy's options that only make sense together.
+/// The restart policy's options that only make sense together; one whose
+/// partner was given but refused has that error only.
 fn policy(options: &UnitOptions, errors: &mut Errors) {
     let policy = &options.policy;
+    let refused = &options.refused;
     match (&policy.window, &policy.window_max) {
-        (Some((_, key)), None) => errors.spanned(
+        (Some((_, key)), None) if !refused.contains("window_max") => errors.spanned(
             key,
             "`window` needs `window_max`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
         ),
-        (None, Some((_, key))) => errors.spanned(
+        (None, Some((_, key))) if !refused.contains("window") => errors.spanned(
             key,
             "`window_max` needs `window`: write `window = \"30s\", window_max = 5` for at most 5 restarts within 30s",
         ),
         _ => {}
     }
-    if let (Some((_, key)), None) = (&policy.max_delay, &policy.backoff) {
+    if let (Some((_, key)), None) = (&policy.max_delay, &policy.backoff)
+        && !refused.contains("backoff")
+    {
         errors.spanned(key, "`max_delay` caps an exponential backoff: add `backoff = 2.0` (or remove `max_delay`)");
     }
 }
 
-/// `intensity` and `period` come together.
-fn tree_options(tree: &TreeOptions, errors: &mut Errors) {
+/// `intensity` and `period` come together; one whose partner was given but
+/// refused has that error only.
+fn tree_options(tree: &TreeOptions, refused: &Refused, errors: &mut Errors) {
     match (&tree.intensity, &tree.period) {
-        (Some((n, key)), None) => errors.spanned(
+        (Some((n, key)), None) if !refused.contains("period") => errors.spanned(
             key,
             format!("`intensity` needs `period`: write `intensity = {n}, period = \"60s\"` for at most {n} restarts within 60s"),
         ),
-        (None, Some((_, key))) => errors.spanned(
+        (None, Some((_, key))) if !refused.contains("intensity") => errors.spanned(
             key,
             "`period` needs `intensity`: write `intensity = 3, period = \"30s\"` for at most 3 restarts within 30s",
         ),
@@ -211,6 +219,19 @@ mod tests {
         );
     }
 
+    /// An option whose partner was given but refused has the partner's
+    /// error only, not one that says the partner is missing.
+    #[test]
+    fn no_error_follows_a_refused_partner() {
+        assert!(one(quote!(task t = t { window = "0s", window_max = 1 };)).starts_with("the restart window must be"));
+        assert!(one(quote!(task t = t { window = "30s", window_max = -1 };)).contains("`window_max = -1`"));
+        assert!(one(quote!(task t = t { backoff = 0.5, max_delay = "1m" };)).starts_with("`backoff = 0.5`"));
+        assert!(one(quote!(intensity = 0; period = "1s";)).starts_with("`intensity = 0` allows no restart"));
+        assert!(one(quote!(group g { intensity = 3, period = "0s" } {})).starts_with("`period` must be longer"));
+        assert!(one(quote!(task t = t { ready = tcpp("a:1"), readiness_period = "1s" };)).contains("`tcpp`"));
+        assert!(one(quote!(task t = t { liveness = notified, liveness_period = "1s" };)).contains("not whether"));
+    }
+
     #[test]
     fn readiness_that_does_not_fit_the_unit() {
         assert!(
@@ -225,6 +246,8 @@ mod tests {
         assert!(one(quote!(daemon d = "d" { ready = tcp("localhost") };)).contains("has no port"));
         assert!(one(quote!(daemon d = "d" { liveness = http("localhost:80/health") };)).contains("has no scheme"));
         assert!(one(quote!(task t = t { liveness = tcp("[::1]:99999") };)).contains("is not a port"));
+        assert!(one(quote!(task t = t { ready = tcp("[zz]:80") };)).contains("which is not an IPv6 address"));
+        assert!(one(quote!(task t = t { ready = http("http://[zz]/") };)).contains("which is not an IPv6 address"));
     }
 
     #[test]

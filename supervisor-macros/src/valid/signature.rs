@@ -63,10 +63,7 @@ pub(crate) fn check(input: &Supervised, errors: &mut Errors) {
     if let Some(abi) = &sig.abi {
         errors.spanned(abi, "a #[supervised] fn cannot have an `extern` ABI");
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
-        let generics = &sig.generics;
-        errors.spanned(generics, "a #[supervised] fn cannot be generic: the supervisor calls it with a `Context` only");
-    }
+    generics(&sig.generics, errors);
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, "a #[supervised] fn cannot be variadic");
     }
@@ -78,6 +75,19 @@ pub(crate) fn check(input: &Supervised, errors: &mut Errors) {
     }
     for extra in inputs {
         errors.spanned(extra, "a #[supervised] fn takes one `Context` parameter or none; remove this parameter");
+    }
+}
+
+/// A generic fn, or one with a `where` clause, cannot be called with a
+/// `Context` alone. The error goes on `<...>`, else on the `where` clause:
+/// the tokens of `Generics` leave the `where` clause out, and an error on
+/// no tokens would land on the whole attribute.
+fn generics(generics: &syn::Generics, errors: &mut Errors) {
+    const MESSAGE: &str = "a #[supervised] fn cannot be generic: the supervisor calls it with a `Context` only";
+    if !generics.params.is_empty() {
+        errors.spanned(generics, MESSAGE);
+    } else if let Some(where_clause) = &generics.where_clause {
+        errors.spanned(where_clause, format!("{MESSAGE}; remove the `where` clause"));
     }
 }
 
@@ -242,7 +252,7 @@ mod tests {
                 {
                 }
             ))
-            .contains("cannot be generic")
+            .ends_with("cannot be generic: the supervisor calls it with a `Context` only; remove the `where` clause")
         );
         assert!(
             message(quote!(

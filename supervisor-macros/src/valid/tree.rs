@@ -179,7 +179,16 @@ fn not_a_sibling(
         full_path.join("/"),
         describe_group(&found.groups)
     );
-    if common == path.len() {
+    if common == path.len() && target_side == dependent && matches!(unit.kind, UnitKind::Group(_)) {
+        // The holder to depend on is the dependent itself: no dependency
+        // of the group can name it, so none is suggested.
+        format!(
+            "`{wanted}` is `{}`, inside the group `{dependent}` itself: a group cannot depend on a unit inside itself \
+             (its units start only once it does, so it would wait for itself); remove `{wanted}` from the `depends_on` \
+             of `{dependent}`, and order the units inside it with their own `depends_on`",
+            full_path.join("/")
+        )
+    } else if common == path.len() {
         format!(
             "{place}; `depends_on` names units of the same group, so depend on the group that holds it: `depends_on = [{target_side}]`"
         )
@@ -285,6 +294,19 @@ mod tests {
         // Its own group.
         let message = one(quote! { group storage {} { task migrate = m { depends_on = [storage] }; } });
         assert_eq!(message, "`migrate` is inside the group `storage`: a unit cannot depend on a group it is in");
+        // A unit inside the group itself: no `depends_on` of the group can name it.
+        let message = one(quote! { group storage { depends_on = [postgres] } { daemon postgres = "postgres"; } });
+        assert_eq!(
+            message,
+            "`postgres` is `storage/postgres`, inside the group `storage` itself: a group cannot depend on a unit inside itself (its units start only once it does, so it would wait for itself); remove `postgres` from the `depends_on` of `storage`, and order the units inside it with their own `depends_on`"
+        );
+        let message = one(quote! {
+            group outer {} { group storage { depends_on = [pg] } { group inner {} { daemon pg = "pg"; } } }
+        });
+        assert!(
+            message.starts_with("`pg` is `outer/storage/inner/pg`, inside the group `storage` itself"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -110,9 +110,7 @@ pub(crate) fn check_dependencies(
                 } else {
                     hints_left -= 1;
                     match (elsewhere(need), closest(need, names, unit)) {
-                        (Some(path), _) => format!(
-                            " (`{path}` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
-                        ),
+                        (Some(path), _) => elsewhere_hint(&path, &join(prefix, unit)),
                         (None, Some(close)) => format!(" (did you mean `{close}`?)"),
                         (None, None) => String::new(),
                     }
@@ -125,6 +123,24 @@ pub(crate) fn check_dependencies(
     if let Some(cycle) = crate::tree::order::cycle(&resolved).filter(|cycle| cycle.len() > 2) {
         let cycle: Vec<String> = cycle.iter().map(|&at| join(prefix, names[at])).collect();
         problems.push(Error::DependencyCycle { cycle: cycle.join(" -> ") });
+    }
+}
+
+/// The hint for a dependency on the unit at `path`, which is not a sibling
+/// of the dependent at `dependent`. When it is inside the dependent (a
+/// group), the group that holds it is the dependent itself, and no
+/// `depends_on` of that group can name it.
+fn elsewhere_hint(path: &str, dependent: &str) -> String {
+    let inside = path.strip_prefix(dependent).is_some_and(|rest| rest.starts_with('/'));
+    if inside {
+        format!(
+            " (`{path}` is inside `{dependent}` itself: a group cannot depend on a unit inside itself, as its units \
+             start only once it does; order the units inside it with their own depends_on instead)"
+        )
+    } else {
+        format!(
+            " (`{path}` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
+        )
     }
 }
 
@@ -294,6 +310,40 @@ mod tests {
 
     fn task_spec(name: &str) -> TaskSpec {
         TaskSpec::new(name, |_ctx| async {})
+    }
+
+    #[test]
+    fn a_group_that_depends_on_a_unit_inside_itself_is_told_so() {
+        let storage =
+            GroupSpec::new("storage").depends_on(["postgres"]).daemon(DaemonSpec::new("postgres", "postgres"));
+        let problems = problems_of(&[storage.into()]);
+        assert_eq!(
+            problems,
+            [
+                "`storage` depends on `postgres`, which is not a unit of its group (`storage/postgres` is inside `storage` itself: a group cannot depend on a unit inside itself, as its units start only once it does; order the units inside it with their own depends_on instead)"
+            ]
+        );
+        // Deeper, and in a group that is not the root.
+        let inner = GroupSpec::new("inner").daemon(DaemonSpec::new("pg", "pg"));
+        let storage = GroupSpec::new("storage").depends_on(["pg"]).group(inner);
+        let problems = problems_of(&[GroupSpec::new("outer").group(storage).into()]);
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(problems[0].contains("(`outer/storage/inner/pg` is inside `outer/storage` itself:"), "{}", problems[0]);
+        // A sibling group's unit: depend on that group.
+        let web = task_spec("web").depends_on(["pg"]);
+        let problems = problems_of(&[web.into(), GroupSpec::new("storage").daemon(DaemonSpec::new("pg", "pg")).into()]);
+        assert!(
+            problems[0].ends_with(
+                "(`storage/pg` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
+            ),
+            "{}",
+            problems[0]
+        );
+        // A group named like the start of another: `store` holds nothing of `storage`.
+        let storage = GroupSpec::new("storage").daemon(DaemonSpec::new("pg", "pg"));
+        let store = GroupSpec::new("store").depends_on(["pg"]).task(task_spec("x"));
+        let problems = problems_of(&[storage.into(), store.into()]);
+        assert!(problems[0].contains("(`storage/pg` is in another group:"), "{}", problems[0]);
     }
 
     #[test]

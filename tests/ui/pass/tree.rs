@@ -25,7 +25,7 @@ fn main() {
             };
             group cache { strategy = "one_for_one", critical = false, on = "failure" } {
                 daemon redis = ["redis-server", "--port", "6380"] { stop_signal = "INT" };
-                group warmers { intensity = 0, period = "1s", critical, depends_on = [redis] } {
+                group warmers { intensity = 1, period = "1s", critical, depends_on = [redis] } {
                     task indexer { max = 1, ready = notified, watchdog = "10s" };
                     task "warm-up" = |_ctx: Context| async {} { on = "never", depends_on = [indexer] };
                 }
