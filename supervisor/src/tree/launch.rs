@@ -183,20 +183,12 @@ impl Tell {
     }
 
     fn readiness(&self, ready: bool, why: Option<String>) {
-        self.told_ready.store(ready, Ordering::Release);
-        // `None` only once the owner has gone, with its runtime.
-        let Some(owner) = self.owner.upgrade() else { return };
-        let msg = Msg::Ready { unit: self.unit.clone(), epoch: self.epoch, ready, why };
         // Units waiting for this one start in a turn taken here, without a
         // wake of the owner's task on the way (a chain of dependent units
         // starts 5 to 10 % sooner). Otherwise the message is queued: from
         // 10k units at once (a gated start), reports batched by the owner's
         // task measured faster than turns contended for from both workers.
-        let others_wait = self.unit.awaited.load(Ordering::Relaxed);
-        let msg = if others_wait { owner.try_turn_for_caller(msg).err() } else { Some(msg) };
-        if let Some(msg) = msg {
-            owner.send(msg);
-        }
+        self.tell_readiness(ready, why, self.unit.awaited.load(Ordering::Relaxed));
     }
 
     /// The run is found unhealthy or hung and stops itself: it is not
@@ -204,11 +196,18 @@ impl Tell {
     /// so during its grace period. Told in a turn taken here when the owner
     /// is idle, so that it holds before the stop signal goes out.
     fn failing(&self, reason: &ExitReason) {
-        self.told_ready.store(false, Ordering::Release);
+        self.tell_readiness(false, Some(format!("being stopped: {reason}")), true);
+    }
+
+    /// Tells the owner whether the run is ready: in a turn taken here if
+    /// `in_turn` and the owner is idle, by message otherwise.
+    fn tell_readiness(&self, ready: bool, why: Option<String>, in_turn: bool) {
+        self.told_ready.store(ready, Ordering::Release);
+        // `None` only once the owner has gone, with its runtime.
         let Some(owner) = self.owner.upgrade() else { return };
-        let why = Some(format!("being stopped: {reason}"));
-        let msg = Msg::Ready { unit: self.unit.clone(), epoch: self.epoch, ready: false, why };
-        if let Err(msg) = owner.try_turn_for_caller(msg) {
+        let msg = Msg::Ready { unit: self.unit.clone(), epoch: self.epoch, ready, why };
+        let msg = if in_turn { owner.try_turn_for_caller(msg).err() } else { Some(msg) };
+        if let Some(msg) = msg {
             owner.send(msg);
         }
     }
