@@ -12,7 +12,7 @@ use crate::spec::Spec;
 use crate::spec::validate;
 use crate::tree::paths;
 use crate::tree::shared::{Interest, Shared};
-use crate::tree::unit::{Msg, Op, OwnerAddress, Unit};
+use crate::tree::unit::{GroupBody, Msg, Op, OwnerAddress, Unit};
 use crate::{Error, Event, Signal, UnitKind, UnitState, UnitStatus};
 
 /// Controls a started [`Supervisor`](crate::Supervisor). Cheap to clone;
@@ -428,15 +428,15 @@ impl SupervisorHandle {
         if self.shared.is_shutting_down() {
             return Err(Error::ShuttingDown { action: "add", unit: path(&spec) });
         }
-        let address = self.owner_address(&group, "add", || path(&spec)).await?;
         // Added at once if the owner is idle: no boxed spec, no reply.
-        let spec = match address.owner.upgrade() {
+        let spec = match group.group().and_then(GroupBody::owner_link) {
             Some(owner) => match owner.try_add_for_caller(spec) {
                 Ok(added) => return added,
                 Err(spec) => spec,
             },
             None => spec,
         };
+        let address = self.owner_address(&group, "add", || path(&spec)).await?;
         let unit = path(&spec);
         let (reply, answer) = oneshot::channel();
         if address.mailbox.send(Msg::Add { spec: Box::new(spec), reply }).is_err() {
@@ -882,16 +882,16 @@ impl SupervisorHandle {
     /// Hands `msg` to the owner of `group`, once the group's run has begun
     /// if it is about to.
     async fn send(&self, group: &Unit, unit: &str, action: &'static str, msg: Msg) -> Result<(), Error> {
-        let address = self.owner_address(group, action, || unit.to_owned()).await?;
         // Handled at once if the owner is idle, and the answer is ready
         // when awaited: no hand-off to the owner's task and back.
-        let msg = match address.owner.upgrade() {
+        let msg = match group.group().and_then(GroupBody::owner_link) {
             Some(owner) => match owner.try_turn_for_caller(msg) {
                 Ok(()) => return Ok(()),
                 Err(msg) => msg,
             },
             None => msg,
         };
+        let address = self.owner_address(group, action, || unit.to_owned()).await?;
         address.mailbox.send(msg).map_err(|_| self.refused(group, action, unit.to_owned()))
     }
 

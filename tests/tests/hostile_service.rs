@@ -442,7 +442,10 @@ async fn child_supervisor() {
                 .task(idle("polite"))
                 .daemon(
                     DaemonSpec::new("deaf", "sh")
-                        .args(["-c", &format!("trap 'echo {SAY}got-term' TERM; while :; do sleep 0.05; done")])
+                        .args([
+                            "-c",
+                            &format!("trap 'echo {SAY}got-term' TERM; echo {SAY}armed; while :; do sleep 0.05; done"),
+                        ])
                         .output(supervisor::Output::Inherit)
                         .stop_timeout(Duration::from_secs(60)),
                 )
@@ -713,6 +716,10 @@ async fn run_stops_gracefully_on_sigterm_and_a_second_one_kills_what_is_left() {
     let mut started = [child.expect("started").await, child.expect("started").await];
     started.sort();
     assert_eq!(started, ["deaf", "polite"]);
+    // The daemon's trap is set before the shutdown's SIGTERM can reach it.
+    if said(&child.seen, "armed").is_none() {
+        child.expect("armed").await;
+    }
     child.signal(rustix::process::Signal::TERM);
     // The daemon got its stop signal and ignores it: the shutdown now waits
     // up to its 60 s grace period.

@@ -1443,12 +1443,9 @@ impl Node {
         if let Some(plan) = &mut self.plan {
             plan.in_flight.remove(unit);
         }
-        if self.waiters.is_empty() {
-            return;
-        }
-        let (ready, waiting): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.waiters).into_iter().partition(|waiter| Arc::ptr_eq(&waiter.unit, unit));
-        self.waiters = waiting;
+        // Taken out in place: the list keeps its room and the others their
+        // order, and a stop nobody waits for allocates nothing.
+        let ready: Vec<Waiter> = self.waiters.extract_if(.., |waiter| Arc::ptr_eq(&waiter.unit, unit)).collect();
         // While a strategy's or a call's plan runs, a call that would start
         // the unit again waits for the plan, as calls that came during it
         // do, and so do the calls after it on this unit (their order

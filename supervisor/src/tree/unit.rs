@@ -431,6 +431,12 @@ impl GroupBody {
         self.owner.lock().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
+    /// The group's owner, while its run is in progress, to take a turn
+    /// of: the mailbox is not copied for a call that needs none.
+    pub(crate) fn owner_link(&self) -> Option<Arc<dyn OwnerLink>> {
+        self.owner.lock().unwrap_or_else(PoisonError::into_inner).as_ref()?.owner.upgrade()
+    }
+
     pub(crate) fn set_owner(&self, owner: Option<OwnerAddress>) {
         *self.owner.lock().unwrap_or_else(PoisonError::into_inner) = owner;
     }
