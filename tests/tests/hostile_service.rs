@@ -674,6 +674,41 @@ async fn receive_line(socket: &tokio::net::UnixDatagram, wanted: &str, within: D
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_is_not_lost_when_systemd_falls_behind_reading_for_a_moment() {
+    // As above, with the shutdown beginning while the queues are full:
+    // once systemd reads again, STOPPING=1 must reach it before the process
+    // exits, or systemd takes the exit for a crash of a running service.
+    let dir = fresh_dir("lost-stopping");
+    let path = dir.join("notify.sock");
+    let flag = dir.join("ready-now");
+    let socket = tokio::net::UnixDatagram::bind(&path).unwrap();
+    // Ready at once: the unit then waits for its stop and ends with it.
+    std::fs::write(&flag, b"").unwrap();
+    let mut child = ChildProcess::spawn(
+        "notify-ready-on-flag",
+        &[
+            ("NOTIFY_SOCKET", path.as_os_str()),
+            ("WATCHDOG_USEC", std::ffi::OsStr::new("2000")),
+            (CHILD_FLAG, flag.as_os_str()),
+        ],
+    );
+    assert_eq!(child.expect("notify").await, "true");
+    child.expect("said-ready").await;
+    child.expect_stderr("systemd is not reading notifications").await;
+    child.signal(rustix::process::Signal::TERM);
+    child.expect_stderr("shutdown signal received").await;
+    // systemd reads again, as the shutdown is under way.
+    let received = receive_line(&socket, "STOPPING=1", Duration::from_secs(5)).await;
+    let (status, stderr, seen) = child.finish(DEADLINE).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(status.success(), "{status}\n{seen:?}\n{stderr}");
+    if let Err(messages) = received {
+        let kinds: HashSet<&str> = messages.iter().flat_map(|message| message.lines()).collect();
+        panic!("STOPPING=1 never came; {} messages came, of kinds {kinds:?}", messages.len());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ready_reaches_systemd_over_an_abstract_notify_socket_too() {
     use std::os::linux::net::SocketAddrExt;
 

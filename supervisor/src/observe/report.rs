@@ -14,7 +14,9 @@ use crate::{UnitKind, UnitState};
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum StopOutcome {
-    /// It ended within its grace period.
+    /// It ended within its grace period. A unit between runs (waiting out
+    /// a restart delay, or for its dependencies) has nothing to stop: it is
+    /// `Stopped` at once, gracefully, in no time.
     Graceful,
     /// It had to be aborted (a task) or killed with `SIGKILL` (a process).
     Forced,

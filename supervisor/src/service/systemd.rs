@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ impl SupervisorHandle {
         }
         let notifier = Notifier::new();
         if let Some(queue) = &notifier.queue {
-            self.add_shutdown_hook(Arc::new(Link { queue: queue.clone() }));
+            self.add_shutdown_hook(Arc::new(Link { queue: queue.clone(), stopping: notifier.stopping.clone() }));
         }
         tokio::spawn(notifier_loop(self.detached(), notifier));
         true
@@ -85,13 +86,21 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 /// The supervisor's own way to the notification thread: a shutdown says
 /// `STOPPING=1` itself, as it begins, and waits for it to be written before
 /// it returns, so that the message is out before the process exits.
+///
+/// Neither may be lost to a queue that is full for a moment (systemd busy):
+/// `STOPPING=1` is a flag that the thread acts on before its next message,
+/// and the flush waits for room in the queue.
 #[derive(Debug)]
 struct Link {
     queue: SyncSender<Message>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl ShutdownHook for Link {
     fn begin(&self) {
+        self.stopping.store(true, Ordering::Release);
+        // Wakes the thread if it is idle; if the queue is full, it is busy
+        // and sees the flag before the next message.
         let _ = self.queue.try_send(Message::Stopping);
     }
 
@@ -99,9 +108,24 @@ impl ShutdownHook for Link {
     fn end(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async {
             let (written, wait) = oneshot::channel();
-            if self.queue.try_send(Message::Flush(written)).is_ok() {
-                let _ = tokio::time::timeout(FLUSH_TIMEOUT, wait).await;
+            match self.queue.try_send(Message::Flush(written)) {
+                Ok(()) => {}
+                // Queued from a thread of its own, which may wait for room
+                // as long as systemd does not read: a blocking task would
+                // keep the runtime from being dropped, a thread dies with
+                // the process.
+                Err(TrySendError::Full(flush)) => {
+                    let queue = self.queue.clone();
+                    let queued = std::thread::Builder::new()
+                        .name("sd-notify-flush".to_owned())
+                        .spawn(move || queue.send(flush).is_ok());
+                    if queued.is_err() {
+                        return;
+                    }
+                }
+                Err(TrySendError::Disconnected(_)) => return,
             }
+            let _ = tokio::time::timeout(FLUSH_TIMEOUT, wait).await;
         })
     }
 }
@@ -227,6 +251,8 @@ fn send_to_abstract(name: &[u8], message: &str) -> std::io::Result<()> {
 /// runtime thread (nor keep the process from exiting).
 struct Notifier {
     queue: Option<SyncSender<Message>>,
+    /// A shutdown has begun: `STOPPING=1` goes before the next message.
+    stopping: Arc<AtomicBool>,
     last_status: String,
     dropping: bool,
 }
@@ -234,20 +260,22 @@ struct Notifier {
 impl Notifier {
     fn new() -> Self {
         let (queue, messages) = mpsc::sync_channel::<Message>(QUEUE);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let shutdown_begun = stopping.clone();
         let spawned = std::thread::Builder::new().name("sd-notify".to_owned()).spawn(move || {
             let mut failed = false;
+            let mut stopping_sent = false;
             for message in messages {
-                if let Message::Flush(written) = message {
-                    let _ = written.send(());
-                    continue;
+                if !stopping_sent && shutdown_begun.load(Ordering::Acquire) {
+                    stopping_sent = true;
+                    write(&Message::Stopping, &mut failed);
                 }
-                match message.send() {
-                    Ok(()) => tracing::debug!(?message, "sent to systemd"),
-                    Err(error) if !failed => {
-                        failed = true;
-                        tracing::warn!(%error, ?message, "cannot notify systemd");
+                match message {
+                    Message::Flush(written) => {
+                        let _ = written.send(());
                     }
-                    Err(_) => {}
+                    Message::Stopping => {}
+                    message => write(&message, &mut failed),
                 }
             }
         });
@@ -258,7 +286,7 @@ impl Notifier {
                 None
             }
         };
-        Notifier { queue, last_status: String::new(), dropping: false }
+        Notifier { queue, stopping, last_status: String::new(), dropping: false }
     }
 
     /// Queues `message`; `false` if it was dropped (the queue is full, or
@@ -285,6 +313,18 @@ impl Notifier {
             self.last_status.clone_from(&line);
             self.send(Message::Status(line));
         }
+    }
+}
+
+/// Writes `message` to systemd's socket; the first failure is logged.
+fn write(message: &Message, failed: &mut bool) {
+    match message.send() {
+        Ok(()) => tracing::debug!(?message, "sent to systemd"),
+        Err(error) if !*failed => {
+            *failed = true;
+            tracing::warn!(%error, ?message, "cannot notify systemd");
+        }
+        Err(_) => {}
     }
 }
 
