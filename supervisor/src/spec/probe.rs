@@ -557,6 +557,10 @@ pub(crate) fn validate_http(url: &str) -> Result<hyper::Uri, String> {
     if !url.contains("://") {
         return Err(format!("URL `{url}` has no scheme; {example}"));
     }
+    // `Uri` leaves the fragment unchecked.
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("URL `{url}` contains a space; write it percent-encoded (`%20`); {example}"));
+    }
     let uri: hyper::Uri = url.parse().map_err(|error| format!("URL `{url}` does not parse ({error}); {example}"))?;
     match uri.scheme_str() {
         Some("http") => {}
@@ -580,14 +584,26 @@ pub(crate) fn validate_http(url: &str) -> Result<hyper::Uri, String> {
     if host.is_empty() {
         return Err(format!("URL `{url}` has no host; {example}"));
     }
-    if let Some(ip) = host.strip_prefix('[').and_then(|host| host.strip_suffix(']'))
-        && ip.parse::<std::net::Ipv6Addr>().is_err()
-    {
-        return Err(format!("URL `{url}` has a malformed IPv6 address; {example}"));
+    match host.strip_prefix('[').and_then(|host| host.strip_suffix(']')) {
+        Some(ip) if ip.parse::<std::net::Ipv6Addr>().is_err() => {
+            return Err(format!("URL `{url}` has a malformed IPv6 address; {example}"));
+        }
+        Some(_) => {}
+        // `Uri` lets a bracket through inside a name (`a[b]`).
+        None if host.contains(['[', ']']) => {
+            return Err(format!(
+                "URL `{url}` has a bracket in its host: brackets go around a whole IPv6 address, as in `[::1]`; {example}"
+            ));
+        }
+        None => {}
     }
     // What follows the host: nothing, or `:port`. (`Uri` takes any number
-    // as a port, and `port_u16` is then `None`, which reads as port 80.)
+    // as a port, and `port_u16` is then `None`, which reads as port 80;
+    // after an IPv6 address's `]`, it takes anything.)
     let port = authority.as_str().strip_prefix(host).unwrap_or_default();
+    if !port.is_empty() && !port.starts_with(':') {
+        return Err(format!("URL `{url}` has `{port}` after its host, where only `:port` may follow; {example}"));
+    }
     if let Some(port) = port.strip_prefix(':') {
         match port.parse::<u16>() {
             Ok(0) => return Err(format!("URL `{url}` has port 0, which cannot be connected to; {example}")),
@@ -767,7 +783,11 @@ mod tests {
     fn bad_urls_are_refused_and_named() {
         let cases = [
             ("not a url", "no scheme"),
-            ("http://exa mple.com/", "does not parse"),
+            ("http://exa mple.com/", "contains a space"),
+            ("http://example.com/health#a b", "contains a space"),
+            ("http://ex[am]ple.com/", "bracket in its host"),
+            ("http://[::1]x/", "after its host"),
+            ("http://[::1]x:80/", "after its host"),
             ("http://", "does not parse"),
             ("127.0.0.1:8081/health", "scheme"),
             ("/health", "no scheme"),
