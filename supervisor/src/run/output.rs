@@ -345,8 +345,9 @@ pub(crate) enum PieceKind {
 
 /// Reads up to a newline, a lone carriage return or `MAX_LINE_BYTES` into
 /// `line`, whichever comes first, so that neither a huge line nor endless
-/// progress output without a newline grows memory or stalls the pipe.
-/// `None` at end-of-file.
+/// progress output without a newline grows memory or stalls the pipe. A
+/// piece cut at `MAX_LINE_BYTES` is told once the next byte is known: the
+/// line goes on, or ends right there. `None` at end-of-file.
 async fn read_piece<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     line: &mut Vec<u8>,
@@ -364,6 +365,22 @@ async fn read_piece<R: AsyncRead + Unpin>(
         }
         if buffer.is_empty() {
             return Ok((!line.is_empty()).then_some(PieceKind::Line));
+        }
+        if line.len() == MAX_LINE_BYTES {
+            // Full: the byte after decides whether the line ends here (one
+            // of exactly the limit is whole, not followed by an empty one).
+            match buffer[0] {
+                b'\n' => {
+                    reader.consume(1);
+                    return Ok(Some(PieceKind::Line));
+                }
+                b'\r' => {
+                    reader.consume(1);
+                    *after_cr = true;
+                    continue;
+                }
+                _ => return Ok(Some(PieceKind::Partial)),
+            }
         }
         let room = MAX_LINE_BYTES - line.len();
         let window = &buffer[..buffer.len().min(room)];
@@ -390,9 +407,6 @@ async fn read_piece<R: AsyncRead + Unpin>(
         let taken = window.len();
         line.extend_from_slice(window);
         reader.consume(taken);
-        if line.len() == MAX_LINE_BYTES {
-            return Ok(Some(PieceKind::Partial));
-        }
     }
 }
 
@@ -448,6 +462,27 @@ mod tests {
         let split: Vec<_> =
             pieces(&input, MAX_LINE_BYTES).await.iter().map(|(text, kind)| (text.len(), *kind)).collect();
         assert_eq!(split, [(MAX_LINE_BYTES, PieceKind::Partial), (1, PieceKind::Line)]);
+    }
+
+    #[tokio::test]
+    async fn a_line_of_exactly_the_bound_is_one_line_however_it_ends() {
+        use PieceKind::{Line, Partial, Progress};
+        let full = "a".repeat(MAX_LINE_BYTES);
+        let cases: [(&str, Vec<(usize, PieceKind)>); 5] = [
+            ("\nnext\n", vec![(MAX_LINE_BYTES, Line), (4, Line)]),
+            ("\r\nnext\n", vec![(MAX_LINE_BYTES, Line), (4, Line)]),
+            ("\rnext\n", vec![(MAX_LINE_BYTES, Progress), (4, Line)]),
+            ("", vec![(MAX_LINE_BYTES, Line)]),
+            ("b\n", vec![(MAX_LINE_BYTES, Partial), (1, Line)]),
+        ];
+        for (after, expected) in cases {
+            let input = format!("{full}{after}");
+            for capacity in [1000, MAX_LINE_BYTES, 2 * MAX_LINE_BYTES] {
+                let split: Vec<_> =
+                    pieces(input.as_bytes(), capacity).await.iter().map(|(text, kind)| (text.len(), *kind)).collect();
+                assert_eq!(split, expected, "followed by {after:?}, buffer of {capacity}");
+            }
+        }
     }
 
     fn push_lines(tail: &OutputTail, lines: &[&str]) {
