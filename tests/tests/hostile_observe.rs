@@ -1021,7 +1021,6 @@ fn rendered_has(recorder: &metrics_exporter_prometheus::PrometheusRecorder, line
 /// its metrics carry the new kind. (The old unit is at rest, so that the
 /// remove and the add are done before the publisher's task looks.)
 #[tokio::test]
-#[ignore = "defect: publish_metrics keeps the old `type` label for a unit removed and re-added under the same name as another kind"]
 async fn metrics_of_a_name_reused_by_another_kind() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let _local = metrics::set_default_local_recorder(&recorder);

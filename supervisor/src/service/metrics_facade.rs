@@ -19,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::service::health;
 use crate::service::metrics::STATES;
-use crate::{Event, SupervisorHandle, UnitStatus};
+use crate::{Event, EventKind, SupervisorHandle, UnitStatus};
 
 const UP: &str = "supervisor_up";
 const READY: &str = "supervisor_ready";
@@ -98,7 +98,10 @@ impl SupervisorHandle {
     /// - The facade cannot unregister a metric: a unit removed at run time
     ///   keeps its last samples (up, ready and state set to 0) until the
     ///   exporter forgets idle metrics (the Prometheus exporter's
-    ///   `idle_timeout`).
+    ///   `idle_timeout`). A unit added later under that name is another
+    ///   unit: one of another kind gets series of its own (its `type`);
+    ///   one of the same kind shares the removed one's series, whose last
+    ///   exit code and signal show until it has its own.
     /// - A unit's state that lasts less than the time the task takes to
     ///   read it (an instant of `Starting`, say) may not be seen; the
     ///   counter counts every restart all the same.
@@ -345,20 +348,24 @@ impl Published {
             keep
         });
         for status in &statuses {
-            units.entry(status.name.clone()).or_insert_with(|| UnitMetrics::register(status)).set(status);
+            Self::unit_metrics(&mut units, status).set(status);
         }
         drop(units);
         self.sync_supervisor();
     }
 
-    /// The units named, and the supervisor.
-    fn sync_units(&self, names: &HashSet<String>) {
+    /// The units named, and the supervisor. Those in `removed` were removed
+    /// since: a unit added under the same name is another unit.
+    fn sync_units(&self, names: &HashSet<String>, removed: &HashSet<String>) {
         let mut units = self.lock();
+        for name in removed {
+            if let Some(metrics) = units.remove(name) {
+                metrics.clear();
+            }
+        }
         for name in names {
             match self.handle.status(name) {
-                Some(status) => {
-                    units.entry(status.name.clone()).or_insert_with(|| UnitMetrics::register(&status)).set(&status);
-                }
+                Some(status) => Self::unit_metrics(&mut units, &status).set(&status),
                 None => {
                     if let Some(metrics) = units.remove(name) {
                         metrics.clear();
@@ -368,6 +375,18 @@ impl Published {
         }
         drop(units);
         self.sync_supervisor();
+    }
+
+    /// The metrics of the unit `status` is about, registered if new. A
+    /// unit of another kind under a name seen before (one was removed and
+    /// the other added) gets series of its own, with its own `type`.
+    fn unit_metrics<'a>(units: &'a mut HashMap<String, UnitMetrics>, status: &UnitStatus) -> &'a mut UnitMetrics {
+        let metrics = units.entry(status.name.clone()).or_insert_with(|| UnitMetrics::register(status));
+        if metrics.kind != status.kind.as_str() {
+            metrics.clear();
+            *metrics = UnitMetrics::register(status);
+        }
+        metrics
     }
 
     fn sync_supervisor(&self) {
@@ -414,20 +433,22 @@ async fn publish(published: Arc<Published>, mut events: broadcast::Receiver<Even
         };
         // Everything queued is one batch: a storm of events costs one
         // reading per unit named, and one readiness verdict.
-        let mut names = HashSet::new();
+        let (mut names, mut removed) = (HashSet::new(), HashSet::new());
         let mut lagged = false;
-        match first {
-            Ok(event) => {
-                names.insert(event.unit);
+        let mut note = |event: Event| {
+            if matches!(event.kind, EventKind::Removed) {
+                removed.insert(event.unit.clone());
             }
+            names.insert(event.unit);
+        };
+        match first {
+            Ok(event) => note(event),
             Err(RecvError::Lagged(_)) => lagged = true,
             Err(RecvError::Closed) => break,
         }
         loop {
             match events.try_recv() {
-                Ok(event) => {
-                    names.insert(event.unit);
-                }
+                Ok(event) => note(event),
                 Err(TryRecvError::Lagged(_)) => lagged = true,
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
@@ -435,7 +456,7 @@ async fn publish(published: Arc<Published>, mut events: broadcast::Receiver<Even
         if lagged {
             published.sync_all();
         } else {
-            published.sync_units(&names);
+            published.sync_units(&names, &removed);
         }
     }
     // The last word: every unit as it ended, and `supervisor_up` 0.
