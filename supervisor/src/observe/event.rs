@@ -120,7 +120,13 @@ pub enum EventKind {
         /// The dependencies not ready yet.
         on: Vec<String>,
     },
-    /// The unit became ready.
+    /// The unit became ready after it started: its run said so
+    /// (`ctx.ready()`, `READY=1`), its readiness probe passed, its ready
+    /// line came, or, for a group, its last unit that was not ready became
+    /// ready. A unit ready as soon as it runs
+    /// ([`Readiness::Started`](crate::Readiness::Started), the default), and
+    /// a group whose units all are, is ready with its
+    /// [`Started`](Self::Started) event: no `Ready` follows.
     Ready,
     /// The unit stopped being ready while it runs (a readiness probe
     /// failed, a group's unit stopped being ready).
