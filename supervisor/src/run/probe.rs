@@ -588,6 +588,8 @@ mod tests {
         closing.abort();
 
         let error = probe_once(&Probe::http("http://bad host/")).await.unwrap_err();
+        assert!(error.contains("contains a space"), "{error}");
+        let error = probe_once(&Probe::http("http://[::1/")).await.unwrap_err();
         assert!(error.contains("does not parse"), "{error}");
     }
 
