@@ -52,6 +52,12 @@ pub(crate) fn from_text(text: &str) -> Result<Command, String> {
              to use a shell, write it out: `[\"sh\", \"-c\", {text:?}]`"
         ));
     }
+    if let Some(expansion) = shell_expansion(text) {
+        return Err(format!(
+            "`{expansion}` is expanded by a shell, but commands are not run through a shell: the program would get \
+             `{expansion}` as written; write the value itself, or use a shell: `[\"sh\", \"-c\", {text:?}]`"
+        ));
+    }
     if text.contains('\0') {
         return Err(NUL_BYTE.to_owned());
     }
@@ -62,7 +68,63 @@ pub(crate) fn from_text(text: &str) -> Result<Command, String> {
     if program.is_empty() {
         return Err(format!("empty program name: name the program to run, {EXAMPLE}"));
     }
+    if let Some((key, value)) = program.split_once('=').filter(|(key, _)| is_variable_name(key)) {
+        return Err(format!(
+            "`{program}` sets an environment variable, as only a shell does before a command: name the program \
+             first, and give the variable as an option: `{{ env = {{ {key} = {value:?} }} }}`"
+        ));
+    }
     Ok(Command { program, args: words.collect() })
+}
+
+/// Whether `name` is a shell variable's name: `[A-Za-z_][A-Za-z0-9_]*`.
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|first| first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The first expansion that a shell would make in `text` and a program
+/// given it as written would not: a variable (`$HOME`, `${HOME}`, `$1`) outside
+/// single quotes, or a `~` that begins a word outside quotes.
+fn shell_expansion(text: &str) -> Option<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let (mut single, mut double, mut word_start) = (false, false, true);
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        let at_word_start = std::mem::replace(&mut word_start, !single && !double && c.is_whitespace());
+        match c {
+            '\'' if !double => single = !single,
+            _ if single => {}
+            '\\' => i += 1,
+            '"' => double = !double,
+            '$' => {
+                let name: String = match chars.get(i + 1) {
+                    Some('{') => chars[i..].iter().take_while(|&&c| c != '}').chain(Some(&'}')).collect(),
+                    Some(&c) if c.is_ascii_alphabetic() || c == '_' => std::iter::once('$')
+                        .chain(chars[i + 1..].iter().copied().take_while(|c| c.is_ascii_alphanumeric() || *c == '_'))
+                        .collect(),
+                    Some(&c) if c.is_ascii_digit() || "@*#?$!-".contains(c) => format!("${c}"),
+                    _ => String::new(),
+                };
+                if !name.is_empty() {
+                    return Some(name);
+                }
+            }
+            '~' if at_word_start && !double => return Some("~".to_owned()),
+            // A comment, to its newline.
+            '#' if at_word_start && !double => {
+                while i < chars.len() && chars[i] != '\n' {
+                    i += 1;
+                }
+                word_start = true;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The first shell operator that a shell would act on in `text`: outside
@@ -193,6 +255,36 @@ mod tests {
         assert_eq!(shell_operator("echo #stamp\n| tee /tmp/log"), Some("|"));
         assert_eq!(shell_operator("a\\ #b|"), Some("|"));
         assert_eq!(shell_operator("a #b\n c"), None);
+    }
+
+    #[test]
+    fn finds_shell_expansions() {
+        for (text, expansion) in [
+            ("a $HOME", "$HOME"),
+            ("a \"$HOME/x\"", "$HOME"),
+            ("a ${HOME}/x", "${HOME}"),
+            ("a $1", "$1"),
+            ("a $$", "$$"),
+            ("a ~", "~"),
+            ("a ~/x", "~"),
+            ("a ~user/x", "~"),
+        ] {
+            assert_eq!(shell_expansion(text).as_deref(), Some(expansion), "{text}");
+        }
+        for text in ["a '$HOME'", "a \\$HOME", "a b$", "a 'x~'", "a x~y", "a \"~\"", "a '~'", "a # $HOME ~"] {
+            assert_eq!(shell_expansion(text), None, "{text}");
+        }
+        assert!(from_text("a $HOME").unwrap_err().contains("`$HOME` is expanded by a shell"));
+    }
+
+    #[test]
+    fn refuses_a_variable_set_before_the_program() {
+        let error = from_text("FOO=1 prog --x").unwrap_err();
+        assert!(error.contains("`FOO=1` sets an environment variable"), "{error}");
+        assert!(error.contains("env = { FOO = \"1\" }"), "{error}");
+        // An `=` in a program's name that is not an assignment is left alone.
+        assert_eq!(from_text("./a=b c").map(|command| command.program), Ok("./a=b".to_owned()));
+        assert_eq!(from_text("prog FOO=1").map(|command| command.args), Ok(vec!["FOO=1".to_owned()]));
     }
 
     #[test]

@@ -230,8 +230,13 @@ pub use supervisor_macros::supervised;
 /// Entries:
 /// - `daemon NAME = "program args";` splits the string at compile time the way a POSIX shell splits words
 ///   (with quotes and backslashes) but never runs a shell. An unquoted `|`, `&&`, `;`, `>`, `<`, `&`,
-///   backtick or `$(` is a compile error. To use a shell, write `["sh", "-c", "..."]` yourself.
+///   backtick or `$(` is a compile error, and so is what only a shell would expand or act on, which the
+///   program would get as written: a variable (`$HOME`, `${HOME}`) outside single quotes, a `~` that
+///   begins a word, and a `VAR=value` before the program (give it as `env = { VAR = "value" }`). To use
+///   a shell, write `["sh", "-c", "..."]` yourself.
 /// - `daemon NAME = ["program", "arg", ...];` gives the words explicitly.
+/// - Entries take no attributes or doc comments (write comments with `//`); a unit that runs only
+///   under a condition is added with the builder or `handle.add`.
 /// - `task path;` adds an `#[supervised]` fn with its own policy. `task path { ... };` sets options over
 ///   the attribute's, key by key: `task ticker { max = 0 };` keeps the fn's delay. The unit is named by
 ///   the fn (its `name` option, else the fn's name); two units with one name are a compile error on the
@@ -320,7 +325,10 @@ pub use supervisor_macros::supervised;
 /// entry's field is named after the fn, its `UnitRef` by the unit's name. The types are `Clone` and
 /// `Debug`, documented, and raise no lint. The task expressions of a typed manifest are evaluated in
 /// `Services::builder()`, an associated fn, so they cannot use local variables: give fns, or closures
-/// that capture nothing.
+/// that capture nothing. A group's type is an item of the module like the typed form itself: another
+/// item of that name (a type `ServicesStorage` of yours, or the group type of a second typed manifest
+/// that makes the same name) is a clash that rustc reports as `ServicesStorage` "defined multiple
+/// times", among follow-on errors; rename the typed form or the group.
 ///
 /// ```rust
 /// use supervisor::{supervise, Context, UnitState};

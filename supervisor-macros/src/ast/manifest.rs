@@ -10,6 +10,7 @@ use crate::options::{self, RawOption, Seen};
 use crate::strategy;
 use crate::suggest;
 use proc_macro2::{TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::{Attribute, Expr, Ident, LitStr, Path, Token, Visibility, token};
@@ -26,14 +27,18 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
         input.clone().into_iter().any(|token| matches!(&token, TokenTree::Ident(ident) if ident == "struct"));
     let mut manifest = Manifest { handle: None, defines_items, settings: Settings::default(), units: Vec::new() };
     let parsed = (|input: ParseStream<'_>| {
-        if input.peek(Token![#]) || input.peek(Token![pub]) || input.peek(Token![struct]) {
-            match typed_handle(input) {
+        let attrs = input.call(Attribute::parse_outer)?;
+        if input.peek(Token![pub]) || input.peek(Token![struct]) {
+            match typed_handle(input, attrs) {
                 Ok(handle) => manifest.handle = Some(handle),
                 Err(error) => {
                     errors.push(error);
                     skip_past_semicolon(input);
                 }
             }
+        } else {
+            // The first entry's: refused as any entry's, the entry read on.
+            refuse_attributes(&attrs, errors);
         }
         let mut seen = Seen::default();
         manifest.units = units(input, Some((&mut manifest.settings, &mut seen)), errors);
@@ -44,9 +49,8 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
     manifest
 }
 
-/// `pub struct Services;`
-fn typed_handle(input: ParseStream<'_>) -> syn::Result<TypedHandle> {
-    let attrs = input.call(Attribute::parse_outer)?;
+/// `pub struct Services;`, after its attributes.
+fn typed_handle(input: ParseStream<'_>, attrs: Vec<Attribute>) -> syn::Result<TypedHandle> {
     let vis: Visibility = input.parse()?;
     input.parse::<Token![struct]>().map_err(|error| {
         syn::Error::new(error.span(), "expected `struct`: a typed manifest starts with `pub struct Services;`")
@@ -114,6 +118,10 @@ fn item(
         input.parse::<Token![;]>()?;
         return Ok(None);
     }
+    if input.peek(Token![#]) {
+        let attrs = input.call(Attribute::parse_outer)?;
+        refuse_attributes(&attrs, errors);
+    }
     let keyword = input
         .call(Ident::parse_any)
         .map_err(|error| syn::Error::new(error.span(), format!("expected an entry: {ENTRY_EXAMPLE}")))?;
@@ -152,6 +160,22 @@ fn item(
             ),
         )),
     }
+}
+
+/// Attributes and doc comments on an entry: the manifest is no item list
+/// and has nowhere to put them. One error for them all.
+fn refuse_attributes(attrs: &[Attribute], errors: &mut Errors) {
+    let Some(first) = attrs.first() else { return };
+    let message = if first.path().is_ident("doc") {
+        "a doc comment cannot document a manifest entry: write the comment with `//`".to_owned()
+    } else {
+        let written = first.to_token_stream().to_string().replace(' ', "");
+        format!(
+            "a manifest entry takes no attributes: remove `{written}` (a unit that runs only under a condition is \
+             added with the builder or `handle.add`)"
+        )
+    };
+    errors.push(syn::Error::new_spanned(first, message));
 }
 
 fn setting(option: &RawOption, settings: &mut Settings, errors: &mut Errors) {
@@ -243,15 +267,26 @@ fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::R
 }
 
 fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Unit> {
-    let name = if input.peek(LitStr) {
+    // A keyword is a name (`task type = job;`), as for a daemon or a group:
+    // no fn is named by one.
+    let name = if input.peek(LitStr) || (!input.peek(Ident) && input.peek(Ident::peek_any)) {
         unit::parse_name(input, "task")?
     } else {
-        let path = input.call(Path::parse_mod_style).map_err(|error| {
+        let path = input.parse::<Path>().map_err(|error| {
             syn::Error::new(
                 error.span(),
                 "expected the task after `task`: `task ticker;` for a #[supervised] fn, or `task cleanup = cleanup_loop;`",
             )
         })?;
+        if let Some(generic) = path.segments.iter().find(|segment| !segment.arguments.is_none()) {
+            return Err(syn::Error::new_spanned(
+                &generic.arguments,
+                format!(
+                    "a task entry names a #[supervised] fn, which cannot be generic: remove `{}`",
+                    generic.arguments.to_token_stream().to_string().replace(' ', "")
+                ),
+            ));
+        }
         if !input.peek(Token![=]) {
             // `task path { ... };`: an #[supervised] fn, named by its last segment.
             let last = &path.segments.last().expect("a parsed path has a segment").ident;

@@ -15,6 +15,7 @@ use syn::{Attribute, Signature, Token, Visibility};
 pub(crate) fn parse(args: TokenStream, item: TokenStream, errors: &mut Errors) -> Supervised {
     let raw = errors.take(options::parse_options.parse2(args)).unwrap_or_default();
     let options = unit::read(&raw, Place::Attribute, errors);
+    let item = without_another_supervised(item, errors);
     let function = maybe_fn.parse2(item.clone()).map_err(|_| not_a_fn(&item)).map(|mut function| {
         if !function.is_associated() {
             function.associated = placement::associated(&function.sig.ident);
@@ -22,6 +23,18 @@ pub(crate) fn parse(args: TokenStream, item: TokenStream, errors: &mut Errors) -
         function
     });
     Supervised { options, item, function }
+}
+
+/// `item` without a second `#[supervised]`, which is refused: it would
+/// make the fn's items twice.
+fn without_another_supervised(item: TokenStream, errors: &mut Errors) -> TokenStream {
+    let split = |input: ParseStream<'_>| Ok((input.call(Attribute::parse_outer)?, input.parse::<TokenStream>()?));
+    let Ok((attrs, rest)) = split.parse2(item.clone()) else { return item };
+    let is_supervised = |attr: &Attribute| attr.path().segments.last().is_some_and(|last| last.ident == "supervised");
+    let Some(second) = attrs.iter().find(|attr| is_supervised(attr)) else { return item };
+    errors.push(syn::Error::new_spanned(second, "`#[supervised]` is given twice: keep one, with every option in it"));
+    let kept = attrs.iter().filter(|attr| !is_supervised(attr));
+    quote::quote!(#(#kept)* #rest)
 }
 
 /// Outer attributes, visibility, signature and a braced body kept as

@@ -1,0 +1,11 @@
+use supervisor::{supervise, Context, Supervisor};
+
+#[allow(dead_code)]
+async fn job(_ctx: Context) {}
+
+fn main() {
+    let _sup: Supervisor = supervise! {
+        crate = "";
+        daemon web = "web";
+    };
+}

@@ -1,0 +1,11 @@
+use supervisor::{supervise, Context, Supervisor};
+
+#[allow(dead_code)]
+async fn job(_ctx: Context) {}
+
+fn main() {
+    let _sup: Supervisor = supervise! {
+        group g {} { task a = job; }
+        task b = job { depends_on = ["g/a"] };
+    };
+}

@@ -1,0 +1,6 @@
+use supervisor::{supervised, Context};
+
+#[supervised]
+async fn worker(_ctx: &Context) {}
+
+fn main() {}
