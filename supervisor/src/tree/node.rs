@@ -454,21 +454,8 @@ impl Node {
         body.set_owner(Some(OwnerAddress { mailbox: mailbox.clone(), owner: owner.clone() }));
         let intensity = body.intensity.map(Intensity::new);
         let dependencies_among_units = body.members().iter().any(|unit| !unit.settings.depends_on.is_empty());
-        // A group's run starts its units afresh, restart counts included:
-        // a group restarted by its parent or by hand gives its units their
-        // restarts again, as OTP starts a restarted supervisor's children.
-        // Every unit changes, so each one's waits are woken here (those of
-        // its dependents included), with no copy of the member list.
-        for unit in body.members().iter() {
-            {
-                let mut record = unit.record();
-                record.tracker = RestartTracker::new();
-                record.state = UnitState::Starting;
-            }
-            shared.changes.changed(unit);
-        }
         let rng = shared.rng();
-        Node {
+        let node = Node {
             shared,
             group,
             mailbox,
@@ -496,7 +483,19 @@ impl Node {
             ready_cursor: 0,
             launched: false,
             stopped_while_waiting: false,
+        };
+        // A group's run starts its units afresh, restart counts included:
+        // a group restarted by its parent or by hand gives its units their
+        // restarts again, as OTP starts a restarted supervisor's children.
+        for unit in node.graph().order() {
+            {
+                let mut record = unit.record();
+                record.tracker = RestartTracker::new();
+                record.state = UnitState::Starting;
+            }
+            node.changed(unit);
         }
+        node
     }
 
     /// Takes turns while there is something to do: the messages first,
