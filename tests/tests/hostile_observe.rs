@@ -593,7 +593,7 @@ async fn statuses_during_churn_are_consistent() {
             let mut i = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let name = format!("c{worker}-{}", i % 3);
-                let group = if i % 2 == 0 { "" } else { "g" };
+                let group = if i.is_multiple_of(2) { "" } else { "g" };
                 let path = if group.is_empty() { name.clone() } else { format!("g/{name}") };
                 let added = if group.is_empty() {
                     handle.add(idle(&name)).await
