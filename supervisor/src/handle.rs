@@ -862,7 +862,9 @@ impl SupervisorHandle {
     async fn control(&self, name: &str, op: Op) -> Result<(), Error> {
         let (group, unit) = self.lookup(name)?;
         let action = op.as_str();
-        if matches!(op, Op::Start | Op::Restart) && self.shared.is_shutting_down() {
+        // Once a shutdown began, only a stop is taken (the shutdown stops the unit
+        // anyway); every other call is refused.
+        if op != Op::Stop && self.shared.is_shutting_down() {
             return Err(Error::ShuttingDown { action, unit: unit.path.to_string() });
         }
         let (reply, answer) = oneshot::channel();

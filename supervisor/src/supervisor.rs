@@ -169,10 +169,10 @@ impl Supervisor {
             record.state = crate::UnitState::Running;
             record.ready = true;
         }
-        let owner = shared.clone();
+        let owner = EndsWithRuntime(shared.clone());
         tokio::spawn(async move {
             root.run().await;
-            owner.finish().await;
+            owner.0.finish().await;
         });
         SupervisorHandle::new(shared)
     }
@@ -464,5 +464,16 @@ impl SupervisorBuilder {
             shared::Settings { shutdown_order: self.shutdown_order, shutdown_timeout: self.shutdown_timeout };
         let capacity = self.event_capacity.unwrap_or(DEFAULT_EVENT_CAPACITY).clamp(1, MAX_EVENT_CAPACITY);
         Supervisor { shared: Arc::new(Shared::new(root, settings, capacity, self.random_seed, self.extensions)) }
+    }
+}
+
+/// Held by the supervisor's root task: if its runtime drops it before the
+/// supervisor has finished, the supervisor ends there, so that `wait()` and
+/// every other wait on it still get their answer.
+struct EndsWithRuntime(Arc<Shared>);
+
+impl Drop for EndsWithRuntime {
+    fn drop(&mut self) {
+        self.0.finish_dropped();
     }
 }

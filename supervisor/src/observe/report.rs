@@ -76,6 +76,10 @@ pub enum ShutdownCause {
         /// restart that was a failure) rather than exited cleanly.
         failed: bool,
     },
+    /// The tokio runtime it ran on was shut down (dropped) first: its
+    /// units were dropped with it (tasks aborted, processes killed), not
+    /// stopped gracefully.
+    RuntimeDropped,
 }
 
 impl ShutdownCause {
@@ -94,7 +98,7 @@ impl ShutdownCause {
     pub fn is_failure(&self) -> bool {
         match self {
             ShutdownCause::Requested => false,
-            ShutdownCause::GaveUp { .. } => true,
+            ShutdownCause::GaveUp { .. } | ShutdownCause::RuntimeDropped => true,
             ShutdownCause::CriticalEnded { failed, .. } => *failed,
         }
     }
@@ -107,6 +111,7 @@ impl fmt::Display for ShutdownCause {
             ShutdownCause::GaveUp { reason } => write!(f, "the root group gave up: {reason}"),
             ShutdownCause::CriticalEnded { unit, failed: true } => write!(f, "critical unit `{unit}` failed"),
             ShutdownCause::CriticalEnded { unit, failed: false } => write!(f, "critical unit `{unit}` finished"),
+            ShutdownCause::RuntimeDropped => f.write_str("its tokio runtime was shut down first"),
         }
     }
 }

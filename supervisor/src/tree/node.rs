@@ -1549,6 +1549,10 @@ impl Node {
                     let _ = reply.send(Ok(()));
                 }
             },
+            // Nothing restarts in a shutdown: there is nothing to pause or resume.
+            Op::PauseRestarts | Op::ResumeRestarts if self.shared.is_shutting_down() => {
+                let _ = reply.send(Err(Error::ShuttingDown { action: op.as_str(), unit: unit.path.to_string() }));
+            }
             Op::PauseRestarts => {
                 unit.record().paused = true;
                 self.changed(&unit);

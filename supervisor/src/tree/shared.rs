@@ -12,8 +12,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
-use crate::observe::report::{ShutdownCause, ShutdownReport, UnitReport};
+use crate::observe::report::{ShutdownCause, ShutdownReport, StopOutcome, UnitReport};
 use crate::tree::clock::Clock;
+use crate::tree::paths;
 use crate::tree::unit::{Unit, address};
 use crate::{Error, UnitState};
 
@@ -370,6 +371,47 @@ impl Shared {
         let took = self.began.lock().unwrap_or_else(PoisonError::into_inner).map_or(Duration::ZERO, |at| at.elapsed());
         let report = ShutdownReport { units, cause, took };
         tracing::info!(took = ?report.took, forced = report.forced().count(), cause = %report.cause, "supervisor ended");
+        self.report.send_replace(Some(Arc::new(report)));
+        self.changes.changed_everywhere();
+    }
+
+    /// Ends the supervisor whose root task its runtime dropped before it
+    /// finished: every unit not stopped yet was dropped with the runtime.
+    /// They are marked `Stopped` and listed `Forced` (or `NotRunning`,
+    /// those at rest), and the report is handed out, so that no wait on
+    /// the supervisor waits for ever. Nothing is left to await: the
+    /// shutdown hooks' ends are not run.
+    pub(crate) fn finish_dropped(&self) {
+        if self.has_ended() {
+            return;
+        }
+        self.shutting_down.store(true, Ordering::Release);
+        let mut units = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
+        paths::walk(&self.root, &mut |unit| {
+            let mut record = unit.record();
+            if std::mem::replace(&mut record.reported, true) {
+                return;
+            }
+            let outcome = if record.state.is_active() { StopOutcome::Forced } else { StopOutcome::NotRunning };
+            if record.state.is_active() {
+                record.state = UnitState::Stopped;
+            }
+            record.ready = false;
+            record.pid = None;
+            let state = record.state;
+            drop(record);
+            units.push(UnitReport {
+                name: unit.path.to_string(),
+                kind: unit.kind(),
+                state,
+                outcome,
+                took: Duration::ZERO,
+            });
+        });
+        let cause = self.cause.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let took = self.began.lock().unwrap_or_else(PoisonError::into_inner).map_or(Duration::ZERO, |at| at.elapsed());
+        let report = ShutdownReport { units, cause: cause.unwrap_or(ShutdownCause::RuntimeDropped), took };
+        tracing::warn!(cause = %report.cause, "supervisor ended with its runtime");
         self.report.send_replace(Some(Arc::new(report)));
         self.changes.changed_everywhere();
     }
