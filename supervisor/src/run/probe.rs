@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use crate::run::process::strays;
 use crate::run::task::panic_message;
 use crate::spec::probe::{Probe, Target};
 
@@ -172,12 +173,17 @@ async fn exec(argv: &[OsString], timeout: Duration) -> Result<(), String> {
     match tokio::time::timeout(timeout, child.wait()).await {
         Ok(status) => {
             // What the program left behind in its group goes with it.
-            group.kill();
+            if let Some(group) = group.kill() {
+                strays::reap(group);
+            }
             status.map_err(|error| format!("cannot wait for it: {}", io_message(&error))).and_then(exit_outcome)
         }
         Err(_) => {
-            group.kill();
+            let killed = group.kill();
             reap(&mut child).await;
+            if let Some(group) = killed {
+                strays::reap(group);
+            }
             Err(timed_out(timeout))
         }
     }
@@ -210,12 +216,12 @@ impl Group {
         Group(child.id().and_then(|pid| i32::try_from(pid).ok()).filter(|&pid| pid > 1).and_then(Pid::from_raw))
     }
 
-    /// Kills the group with `SIGKILL` and forgets it.
-    fn kill(&mut self) {
-        if let Some(leader) = self.0.take() {
-            // ESRCH only means the group is already empty.
-            let _ = kill_process_group(leader, RawSignal::KILL);
-        }
+    /// Kills the group with `SIGKILL` and forgets it. Returns it if it had
+    /// members left to kill.
+    fn kill(&mut self) -> Option<Pid> {
+        let leader = self.0.take()?;
+        // ESRCH only means the group is already empty.
+        kill_process_group(leader, RawSignal::KILL).ok().map(|()| leader)
     }
 }
 

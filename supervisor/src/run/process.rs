@@ -17,6 +17,7 @@ use crate::run::output::{Capture, LineWatch, OutputTail};
 use crate::spec::daemon::{DaemonSpec, Output};
 
 pub(crate) mod dispositions;
+pub(crate) mod strays;
 
 /// How long to read, after the group is gone, until the output pipes reach
 /// end-of-file. Only a descendant that left the group can hold them open
@@ -230,7 +231,9 @@ impl ProcessRun {
         // While any of them lives, the group's id cannot be reused; once none
         // does, it could only be reused by a new group after the pid counter
         // wrapped around, in the microseconds since the reap.
-        self.group.kill();
+        if let Some(group) = self.group.kill() {
+            strays::reap(group);
+        }
         if let Some(capture) = &mut self.capture
             && tokio::time::timeout(DRAIN_TIMEOUT, capture.drain()).await.is_err()
             && let Some(mut rest) = self.capture.take()
@@ -319,13 +322,12 @@ impl ProcessGroup {
         signal_group(&self.leader, signal)
     }
 
-    /// Kills the group and forgets it: after this the group id may be reused.
-    fn kill(&mut self) {
-        let mut leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(leader) = leader.take() {
-            // ESRCH only means the group is already empty.
-            let _ = kill_process_group(leader, RawSignal::KILL);
-        }
+    /// Kills the group and forgets it: after this the group id may be
+    /// reused. Returns it if the group had members left to kill.
+    fn kill(&mut self) -> Option<Pid> {
+        let leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner).take()?;
+        // ESRCH only means the group is already empty.
+        kill_process_group(leader, RawSignal::KILL).ok().map(|()| leader)
     }
 }
 

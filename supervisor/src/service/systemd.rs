@@ -206,6 +206,8 @@ enum Message {
 }
 
 impl Message {
+    /// Sends it to `NOTIFY_SOCKET`, waiting at most [`SEND_TIMEOUT`] for
+    /// room in systemd's queue.
     fn send(&self) -> std::io::Result<()> {
         let state = match self {
             Message::Ready => NotifyState::Ready,
@@ -214,35 +216,39 @@ impl Message {
             Message::Status(line) => NotifyState::Status(line),
             Message::Flush(_) => return Ok(()),
         };
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        if let Some(name) = abstract_notify_socket() {
-            return send_to_abstract(&name, &format!("{state}\n"));
-        }
-        sd_notify::notify(&[state])
+        send_to_notify_socket(&format!("{state}\n"))
     }
 }
 
-/// The name of an abstract `NOTIFY_SOCKET` (`@name`, see sd_notify(3)),
-/// which sd-notify would take for a path.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn abstract_notify_socket() -> Option<Vec<u8>> {
-    use std::os::unix::ffi::OsStrExt;
+/// How long one send waits for room in systemd's queue. A send that waited
+/// for ever would keep the notification thread, and each supervisor
+/// that ever notified a hung systemd would leave one behind.
+const SEND_TIMEOUT: Duration = Duration::from_millis(200);
 
-    let socket = std::env::var_os("NOTIFY_SOCKET")?;
-    socket.as_bytes().strip_prefix(b"@").map(<[u8]>::to_vec)
+/// Sends `message` to `NOTIFY_SOCKET`: a path, or an abstract name
+/// (`@name`, see sd_notify(3)), which sd-notify would take for a path.
+fn send_to_notify_socket(message: &str) -> std::io::Result<()> {
+    use std::os::unix::net::UnixDatagram;
+
+    let target = std::env::var_os("NOTIFY_SOCKET").ok_or_else(|| std::io::Error::other("NOTIFY_SOCKET is not set"))?;
+    let socket = UnixDatagram::unbound()?;
+    socket.set_write_timeout(Some(SEND_TIMEOUT))?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        if let Some(name) = target.as_bytes().strip_prefix(b"@") {
+            #[cfg(target_os = "android")]
+            use std::os::android::net::SocketAddrExt;
+            #[cfg(target_os = "linux")]
+            use std::os::linux::net::SocketAddrExt;
+            let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+            return whole(socket.send_to_addr(message.as_bytes(), &address)?, message);
+        }
+    }
+    whole(socket.send_to(message.as_bytes(), &target)?, message)
 }
 
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn send_to_abstract(name: &[u8], message: &str) -> std::io::Result<()> {
-    #[cfg(target_os = "android")]
-    use std::os::android::net::SocketAddrExt;
-    #[cfg(target_os = "linux")]
-    use std::os::linux::net::SocketAddrExt;
-    use std::os::unix::net::{SocketAddr, UnixDatagram};
-
-    let socket = UnixDatagram::unbound()?;
-    socket.connect_addr(&SocketAddr::from_abstract_name(name)?)?;
-    let sent = socket.send(message.as_bytes())?;
+fn whole(sent: usize, message: &str) -> std::io::Result<()> {
     if sent == message.len() { Ok(()) } else { Err(std::io::Error::from(std::io::ErrorKind::WriteZero)) }
 }
 
@@ -253,6 +259,9 @@ struct Notifier {
     queue: Option<SyncSender<Message>>,
     /// A shutdown has begun: `STOPPING=1` goes before the next message.
     stopping: Arc<AtomicBool>,
+    /// The supervisor has ended: a message systemd has no room for is
+    /// dropped rather than tried again, and the thread ends.
+    ended: Arc<AtomicBool>,
     last_status: String,
     dropping: bool,
 }
@@ -261,21 +270,25 @@ impl Notifier {
     fn new() -> Self {
         let (queue, messages) = mpsc::sync_channel::<Message>(QUEUE);
         let stopping = Arc::new(AtomicBool::new(false));
-        let shutdown_begun = stopping.clone();
+        let ended = Arc::new(AtomicBool::new(false));
+        let (shutdown_begun, supervisor_ended) = (stopping.clone(), ended.clone());
         let spawned = std::thread::Builder::new().name("sd-notify".to_owned()).spawn(move || {
-            let mut failed = false;
+            let mut writer = Writer { failed: false, ended: supervisor_ended };
             let mut stopping_sent = false;
             for message in messages {
                 if !stopping_sent && shutdown_begun.load(Ordering::Acquire) {
                     stopping_sent = true;
-                    write(&Message::Stopping, &mut failed);
+                    writer.write(&Message::Stopping);
                 }
                 match message {
                     Message::Flush(written) => {
                         let _ = written.send(());
                     }
                     Message::Stopping => {}
-                    message => write(&message, &mut failed),
+                    message => writer.write(&message),
+                }
+                if writer.ended.load(Ordering::Acquire) {
+                    break;
                 }
             }
         });
@@ -286,7 +299,7 @@ impl Notifier {
                 None
             }
         };
-        Notifier { queue, stopping, last_status: String::new(), dropping: false }
+        Notifier { queue, stopping, ended, last_status: String::new(), dropping: false }
     }
 
     /// Queues `message`; `false` if it was dropped (the queue is full, or
@@ -316,15 +329,40 @@ impl Notifier {
     }
 }
 
-/// Writes `message` to systemd's socket; the first failure is logged.
-fn write(message: &Message, failed: &mut bool) {
-    match message.send() {
-        Ok(()) => tracing::debug!(?message, "sent to systemd"),
-        Err(error) if !*failed => {
-            *failed = true;
-            tracing::warn!(%error, ?message, "cannot notify systemd");
+impl Drop for Notifier {
+    fn drop(&mut self) {
+        self.ended.store(true, Ordering::Release);
+    }
+}
+
+/// The notification thread's end of the socket.
+struct Writer {
+    /// A failure was logged already.
+    failed: bool,
+    ended: Arc<AtomicBool>,
+}
+
+impl Writer {
+    /// Writes `message` to systemd's socket, again while systemd has no room
+    /// for it and the supervisor runs; the first failure is logged.
+    fn write(&mut self, message: &Message) {
+        loop {
+            match message.send() {
+                Ok(()) => {
+                    tracing::debug!(?message, "sent to systemd");
+                    return;
+                }
+                Err(error)
+                    if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+                        && !self.ended.load(Ordering::Acquire) => {}
+                Err(error) => {
+                    if !std::mem::replace(&mut self.failed, true) {
+                        tracing::warn!(%error, ?message, "cannot notify systemd");
+                    }
+                    return;
+                }
+            }
         }
-        Err(_) => {}
     }
 }
 
