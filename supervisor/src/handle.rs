@@ -440,7 +440,7 @@ impl SupervisorHandle {
         let unit = path(&spec);
         let (reply, answer) = oneshot::channel();
         if address.mailbox.send(Msg::Add { spec: Box::new(spec), reply }).is_err() {
-            return Err(self.refused(&group, "add", unit));
+            return Err(self.shared.refusal(&group, "add", unit));
         }
         answer.await.unwrap_or(Err(Error::ShuttingDown { action: "add", unit }))
     }
@@ -894,7 +894,7 @@ impl SupervisorHandle {
             None => msg,
         };
         let address = self.owner_address(group, action, || unit.to_owned()).await?;
-        address.mailbox.send(msg).map_err(|_| self.refused(group, action, unit.to_owned()))
+        address.mailbox.send(msg).map_err(|_| self.shared.refusal(group, action, unit.to_owned()))
     }
 
     /// Where the owner of `group` takes calls, once the group's run has
@@ -914,13 +914,7 @@ impl SupervisorHandle {
                 None => Some(None),
             })
             .await
-            .ok_or_else(|| self.refused(group, action, unit()))
-    }
-
-    /// The error for a call about `unit` that the owner of `group` will not
-    /// take: the group is not running, or the supervisor is shutting down.
-    fn refused(&self, group: &Unit, action: &'static str, unit: String) -> Error {
-        self.shared.refusal(group, action, unit)
+            .ok_or_else(|| self.shared.refusal(group, action, unit()))
     }
 }
 

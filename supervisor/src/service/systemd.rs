@@ -242,13 +242,14 @@ fn send_to_notify_socket(message: &str) -> std::io::Result<()> {
             #[cfg(target_os = "linux")]
             use std::os::linux::net::SocketAddrExt;
             let address = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
-            return whole(socket.send_to_addr(message.as_bytes(), &address)?, message);
+            return all_sent(socket.send_to_addr(message.as_bytes(), &address)?, message);
         }
     }
-    whole(socket.send_to(message.as_bytes(), &target)?, message)
+    all_sent(socket.send_to(message.as_bytes(), &target)?, message)
 }
 
-fn whole(sent: usize, message: &str) -> std::io::Result<()> {
+/// `Ok` if all of `message` went out: a short send would cut the notification.
+fn all_sent(sent: usize, message: &str) -> std::io::Result<()> {
     if sent == message.len() { Ok(()) } else { Err(std::io::Error::from(std::io::ErrorKind::WriteZero)) }
 }
 

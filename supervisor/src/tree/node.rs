@@ -1068,7 +1068,7 @@ impl Node {
     fn ended_for_good(&mut self, unit: &Arc<Unit>, failed: bool) {
         if unit.settings.critical {
             self.end_group(Ending::Critical { unit: unit.path.clone(), failed });
-        } else if unit.settings.temporary && self.dependents_by_name(unit).is_empty() {
+        } else if unit.settings.temporary && !self.has_dependents(unit) {
             // One that others depend on stays, as `remove` would refuse it.
             self.forget(unit, StopOutcome::NotRunning, Duration::ZERO);
         }
@@ -1429,7 +1429,7 @@ impl Node {
             }
             record.state
         };
-        self.shared.report_line(report_line(unit, state, outcome, took));
+        self.shared.report_line(unit.report_line(state, outcome, took));
     }
 
     /// A stop of `unit` is complete: its report line, its waiters, its plan.
@@ -1723,6 +1723,17 @@ impl Node {
 
     /// The members that name `unit` among their dependencies, quoted.
     fn dependents_by_name(&self, unit: &Arc<Unit>) -> Vec<String> {
+        self.named_dependents(unit).iter().map(|member| format!("`{}`", member.path)).collect()
+    }
+
+    /// Whether a member names `unit` among its dependencies.
+    fn has_dependents(&self, unit: &Arc<Unit>) -> bool {
+        !self.named_dependents(unit).is_empty()
+    }
+
+    /// The members that name `unit` among their dependencies: by name, so
+    /// that those not running count too.
+    fn named_dependents(&self, unit: &Arc<Unit>) -> Vec<Arc<Unit>> {
         if !self.dependencies_among_units {
             return Vec::new();
         }
@@ -1731,7 +1742,7 @@ impl Node {
             .iter()
             .filter(|member| !Arc::ptr_eq(member, unit))
             .filter(|member| member.settings.depends_on.iter().any(|name| **name == *unit.name()))
-            .map(|member| format!("`{}`", member.path))
+            .cloned()
             .collect()
     }
 
@@ -1746,7 +1757,7 @@ impl Node {
         if let Some(group) = unit.group() {
             wake_units_of(&self.shared.changes, group);
         }
-        report_line(unit, unit.state(), outcome, took)
+        unit.report_line(unit.state(), outcome, took)
     }
 
     /// A unit's restart delay is over: it runs again, unless it was
@@ -1951,10 +1962,6 @@ fn abort(record: &mut Record) {
     if let Some(abort) = record.run.as_ref().and_then(|run| run.abort.as_ref()) {
         abort.abort();
     }
-}
-
-fn report_line(unit: &Unit, state: UnitState, outcome: StopOutcome, took: Duration) -> UnitReport {
-    UnitReport { name: String::from(&*unit.path), kind: unit.kind(), state, outcome, took }
 }
 
 /// Records how the last run ended: its exit code or signal, and its error

@@ -366,13 +366,9 @@ impl Shared {
         self.shutting_down.store(true, Ordering::Release);
         self.shutdown_hooks.end().await;
         let units = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
-        let cause =
-            self.cause.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or(ShutdownCause::Requested);
-        let took = self.began.lock().unwrap_or_else(PoisonError::into_inner).map_or(Duration::ZERO, |at| at.elapsed());
-        let report = ShutdownReport { units, cause, took };
+        let report = self.report_of(units, ShutdownCause::Requested);
         tracing::info!(took = ?report.took, forced = report.forced().count(), cause = %report.cause, "supervisor ended");
-        self.report.send_replace(Some(Arc::new(report)));
-        self.changes.changed_everywhere();
+        self.publish(report);
     }
 
     /// Ends the supervisor whose root task its runtime dropped before it
@@ -392,26 +388,33 @@ impl Shared {
             if std::mem::replace(&mut record.reported, true) {
                 return;
             }
-            let outcome = if record.state.is_active() { StopOutcome::Forced } else { StopOutcome::NotRunning };
-            if record.state.is_active() {
+            let outcome = if record.state.is_active() {
                 record.state = UnitState::Stopped;
-            }
+                StopOutcome::Forced
+            } else {
+                StopOutcome::NotRunning
+            };
             record.ready = false;
             record.pid = None;
             let state = record.state;
             drop(record);
-            units.push(UnitReport {
-                name: unit.path.to_string(),
-                kind: unit.kind(),
-                state,
-                outcome,
-                took: Duration::ZERO,
-            });
+            units.push(unit.report_line(state, outcome, Duration::ZERO));
         });
-        let cause = self.cause.lock().unwrap_or_else(PoisonError::into_inner).take();
-        let took = self.began.lock().unwrap_or_else(PoisonError::into_inner).map_or(Duration::ZERO, |at| at.elapsed());
-        let report = ShutdownReport { units, cause: cause.unwrap_or(ShutdownCause::RuntimeDropped), took };
+        let report = self.report_of(units, ShutdownCause::RuntimeDropped);
         tracing::warn!(cause = %report.cause, "supervisor ended with its runtime");
+        self.publish(report);
+    }
+
+    /// The report of `units`, with the shutdown's cause (`otherwise` if
+    /// none began) and length.
+    fn report_of(&self, units: Vec<UnitReport>, otherwise: ShutdownCause) -> ShutdownReport {
+        let cause = self.cause.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or(otherwise);
+        let took = self.began.lock().unwrap_or_else(PoisonError::into_inner).map_or(Duration::ZERO, |at| at.elapsed());
+        ShutdownReport { units, cause, took }
+    }
+
+    /// Hands the report out: the supervisor has ended.
+    fn publish(&self, report: ShutdownReport) {
         self.report.send_replace(Some(Arc::new(report)));
         self.changes.changed_everywhere();
     }

@@ -17,7 +17,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::observe::report::UnitReport;
+use crate::observe::report::{StopOutcome, UnitReport};
 use crate::run::process::{GroupSignaller, ProcessBody};
 use crate::run::task::TaskBody;
 use crate::spec::group::IntensityLimit;
@@ -228,6 +228,11 @@ impl Unit {
             at => usize::from(at),
         };
         &self.path[at..]
+    }
+
+    /// Its line in a shutdown's report, or a removal's answer.
+    pub(crate) fn report_line(&self, state: UnitState, outcome: StopOutcome, took: Duration) -> UnitReport {
+        UnitReport { name: String::from(&*self.path), kind: self.kind(), state, outcome, took }
     }
 
     pub(crate) fn kind(&self) -> UnitKind {
