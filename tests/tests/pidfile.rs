@@ -3,22 +3,16 @@
 
 use std::os::unix::fs::FileTypeExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use supervisor::{Context, Error, PidFile, Supervisor, TaskSpec};
 
-/// A fresh path in a fresh directory for each test.
-fn fresh_path(name: &str) -> PathBuf {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "supervisor-pidfile-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
+/// A fresh path in a fresh directory for each test; the directory and all in
+/// it go when the returned guard drops.
+fn fresh_path(name: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new().prefix("supervisor-pidfile-").tempdir().unwrap();
+    let path = dir.path().join(name);
+    (dir, path)
 }
 
 fn contents(path: &PathBuf) -> String {
@@ -35,7 +29,7 @@ fn dead_pid() -> u32 {
 
 #[test]
 fn a_second_instance_is_refused_and_the_file_goes_with_the_first() {
-    let path = fresh_path("app.pid");
+    let (_dir, path) = fresh_path("app.pid");
     let first = PidFile::create(&path).unwrap();
     assert_eq!(first.path(), path);
     assert_eq!(contents(&path), format!("{}\n", std::process::id()));
@@ -62,7 +56,7 @@ fn a_second_instance_is_refused_and_the_file_goes_with_the_first() {
 
 #[test]
 fn a_stale_file_from_a_dead_process_is_replaced() {
-    let path = fresh_path("stale.pid");
+    let (_dir, path) = fresh_path("stale.pid");
     std::fs::write(&path, format!("{}\n", dead_pid())).unwrap();
     let pid_file = PidFile::create(&path).unwrap();
     assert_eq!(contents(&path), format!("{}\n", std::process::id()));
@@ -78,7 +72,7 @@ fn a_stale_file_from_a_dead_process_is_replaced() {
 
 #[test]
 fn an_unlocked_file_naming_a_live_process_is_not_taken_over() {
-    let path = fresh_path("other.pid");
+    let (_dir, path) = fresh_path("other.pid");
     let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
     std::fs::write(&path, format!("{}\n", other.id())).unwrap();
     let error = PidFile::create(&path).unwrap_err();
@@ -90,7 +84,8 @@ fn an_unlocked_file_naming_a_live_process_is_not_taken_over() {
 
 #[test]
 fn a_file_that_cannot_be_written_is_an_io_error() {
-    let path = fresh_path("x.pid").with_file_name("missing-dir").join("x.pid");
+    let (_dir, path) = fresh_path("x.pid");
+    let path = path.with_file_name("missing-dir").join("x.pid");
     let error = PidFile::create(&path).unwrap_err();
     assert!(matches!(error, Error::Io { .. }), "{error:?}");
     assert!(error.to_string().contains("x.pid"), "{error}");
@@ -98,7 +93,7 @@ fn a_file_that_cannot_be_written_is_an_io_error() {
 
 #[tokio::test]
 async fn the_supervisor_holds_its_pid_file_until_shutdown() {
-    let path = fresh_path("supervisor.pid");
+    let (_dir, path) = fresh_path("supervisor.pid");
     let build = || {
         Supervisor::builder()
             .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
@@ -144,7 +139,7 @@ fn assert_refused_as_not_a_regular_file(result: Result<PidFile, Error>, what: &s
 
 #[test]
 fn a_fifo_at_the_path_is_refused_at_once() {
-    let path = fresh_path("fifo.pid");
+    let (_dir, path) = fresh_path("fifo.pid");
     rustix::fs::mknodat(rustix::fs::CWD, &path, rustix::fs::FileType::Fifo, rustix::fs::Mode::from(0o644), 0)
         .expect("mkfifo");
     assert_refused_as_not_a_regular_file(create_in_time(&path), "FIFO");
@@ -159,7 +154,7 @@ fn a_fifo_at_the_path_is_refused_at_once() {
 
 #[test]
 fn a_device_or_a_symlink_at_the_path_is_refused_at_once() {
-    let path = fresh_path("zero.pid");
+    let (_dir, path) = fresh_path("zero.pid");
     std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
     assert_refused_as_not_a_regular_file(create_in_time(&path), "symbolic link");
     assert_eq!(std::fs::read_link(&path).unwrap(), PathBuf::from("/dev/zero"));
@@ -178,7 +173,7 @@ fn a_device_or_a_symlink_at_the_path_is_refused_at_once() {
 
 #[test]
 fn a_huge_stale_file_is_read_only_in_part_and_replaced() {
-    let path = fresh_path("huge.pid");
+    let (_dir, path) = fresh_path("huge.pid");
     // A sparse file of 1 TiB: reading it whole would take for ever.
     let file = std::fs::File::create(&path).unwrap();
     file.set_len(1 << 40).unwrap();
@@ -191,7 +186,7 @@ fn a_huge_stale_file_is_read_only_in_part_and_replaced() {
 
 #[test]
 fn the_loser_of_a_race_for_a_stale_file_is_told_the_truth() {
-    let path = fresh_path("race.pid");
+    let (_dir, path) = fresh_path("race.pid");
     let dead = dead_pid();
     std::fs::write(&path, format!("{dead}\n")).unwrap();
     // Another instance has locked the stale file to replace it, and has not
@@ -224,7 +219,7 @@ fn the_loser_of_a_race_for_a_stale_file_is_told_the_truth() {
 
 #[test]
 fn two_instances_racing_for_a_stale_file_end_with_one_winner_named_truly() {
-    let path = fresh_path("contest.pid");
+    let (_dir, path) = fresh_path("contest.pid");
     for _ in 0..50 {
         std::fs::write(&path, format!("{}\n", dead_pid())).unwrap();
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
