@@ -213,6 +213,15 @@ impl GroupSpec {
     /// let never = GroupSpec::new("jobs").intensity(0, Duration::from_secs(60));
     /// assert!(Supervisor::builder().group(never).build().is_err());
     /// ```
+    ///
+    /// # Caveats
+    ///
+    /// A restart is counted when a unit's policy decides on it, before its
+    /// delay, so that restarts waiting out their delays together cannot
+    /// exceed the limit. One that a call cancels during its delay
+    /// (`stop_unit`, `start_unit`, `remove`) still counts until it leaves
+    /// the period. A unit's own [`RestartPolicy::window`] counts only the
+    /// restarts that happen.
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.parts.intensity = Some(IntensityLimit { max: max_restarts, period });
         self

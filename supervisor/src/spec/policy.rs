@@ -377,7 +377,9 @@ impl RestartPolicy {
     }
 
     /// Give up when a restart would make more than `max_restarts` restarts
-    /// within `period`. The period must be longer than zero; checked when the
+    /// within `period`. Each restart is timed when it happens, after its
+    /// delay: restarts a delay keeps further apart than `period` never fill
+    /// the window. The period must be longer than zero; checked when the
     /// supervisor is built.
     ///
     /// ```
@@ -484,7 +486,9 @@ impl RestartPolicy {
         let exponent = i32::try_from(streak).unwrap_or(i32::MAX);
         let mut seconds = self.delay.as_secs_f64() * tuning.backoff.powi(exponent);
         seconds += seconds * tuning.jitter * random;
-        let delay = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX);
+        // Seconds as a float lose nanoseconds on a long delay: never below
+        // the delay asked for (the factor is at least 1, the jitter adds).
+        let delay = Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX).max(self.delay);
         match tuning.max_delay {
             Some(cap) => delay.min(cap),
             None => delay,
@@ -586,10 +590,14 @@ impl RestartTracker {
         if policy.tuning().reset_after.is_some_and(|stable| ran_for >= stable) {
             self.streak = 0;
         }
-        if let Some(reason) = self.limit_reached(policy, now) {
+        let delay = policy.delay_for(self.streak, random);
+        // Judged at the time the restart would happen, as the window's
+        // restarts are timed when they happen: restarts further apart than
+        // the period never fill it, however long the delay between them.
+        if let Some(reason) = self.limit_reached(policy, now.checked_add(delay)) {
             return if succeeded { Decision::Exit } else { Decision::GiveUp(reason) };
         }
-        Decision::Restart { attempt: self.restarts + 1, delay: policy.delay_for(self.streak, random) }
+        Decision::Restart { attempt: self.restarts + 1, delay }
     }
 
     /// Records that a restart decided on was performed at `now`.
@@ -605,18 +613,22 @@ impl RestartTracker {
         }
     }
 
-    fn limit_reached(&mut self, policy: &RestartPolicy, now: Instant) -> Option<GiveUpReason> {
+    /// Whether a restart at `at` would be one too many; `None`: a restart
+    /// so far off (a delay near `Duration::MAX`) that no window holds it.
+    fn limit_reached(&self, policy: &RestartPolicy, at: Option<Instant>) -> Option<GiveUpReason> {
         if let MaxRestarts::AtMost(max) = policy.max_restarts
             && self.restarts >= max
         {
             return Some(GiveUpReason::MaxRestarts { max });
         }
         let window = policy.tuning().window?;
-        let recent = self.recent.get_or_insert_with(Box::default);
-        while recent.front().is_some_and(|&at| now.duration_since(at) >= window.period) {
-            recent.pop_front();
-        }
-        (recent.len() >= window.max as usize).then_some(GiveUpReason::Window { max: window.max, period: window.period })
+        let at = at?;
+        // Counted, not pruned: `record_restart` keeps at most `max` of them,
+        // and a restart that a stop cancels must not have pruned any.
+        let within = self.recent.as_ref().map_or(0, |recent| {
+            recent.iter().filter(|&&restarted| at.saturating_duration_since(restarted) < window.period).count()
+        });
+        (within >= window.max as usize).then_some(GiveUpReason::Window { max: window.max, period: window.period })
     }
 }
 
@@ -759,6 +771,35 @@ mod tests {
         // Once the first restart has left the window, one more is allowed.
         let later = start + period;
         assert!(matches!(tracker.decide(&policy, false, SEC, later, 0.0), Decision::Restart { attempt: 4, .. }));
+    }
+
+    #[test]
+    fn window_judges_a_restart_at_the_time_it_happens() {
+        // Restarts 10 s apart never make two within 5 s.
+        let period = Duration::from_secs(5);
+        let policy = RestartPolicy::new().delay(Duration::from_secs(10)).window(1, period);
+        let mut tracker = RestartTracker::new();
+        let mut now = Instant::now();
+        for attempt in 1..=5 {
+            let decision = tracker.decide(&policy, false, Duration::ZERO, now, 0.0);
+            assert_eq!(decision, Decision::Restart { attempt, delay: Duration::from_secs(10) });
+            now += Duration::from_secs(10);
+            tracker.record_restart(&policy, now);
+        }
+        // A delay too long for any window is never one too many.
+        let endless = RestartPolicy::new().delay(Duration::MAX).window(1, period);
+        let mut tracker = RestartTracker::new();
+        tracker.record_restart(&endless, now);
+        assert!(matches!(tracker.decide(&endless, false, Duration::ZERO, now, 0.0), Decision::Restart { .. }));
+    }
+
+    #[test]
+    fn a_tuned_delay_is_never_shorter_than_asked() {
+        // A year and a nanosecond is not exact in seconds as a float.
+        let delay = Duration::from_secs(365 * 24 * 3600) + Duration::from_nanos(1);
+        let policy = RestartPolicy::new().delay(delay).backoff(1.0).jitter(0.0);
+        assert_eq!(policy.delay_for(0, 0.0), delay);
+        assert_eq!(policy.delay_for(7, 0.5), delay);
     }
 
     #[test]
