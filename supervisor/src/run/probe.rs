@@ -22,6 +22,8 @@ use crate::run::process::strays;
 use crate::run::task::panic_message;
 use crate::spec::probe::{Probe, Target};
 
+#[cfg(feature = "http")]
+mod http;
 mod verdict;
 
 use verdict::Verdict;
@@ -47,7 +49,7 @@ pub(crate) async fn probe_once(probe: &Probe) -> Result<(), String> {
     let outcome = match &probe.target {
         Target::Tcp(addr) => cut(timeout, tcp(addr)).await,
         #[cfg(feature = "http")]
-        Target::Http(url) => cut(timeout, http(url)).await,
+        Target::Http(url) => cut(timeout, http::http(url)).await,
         // It cuts itself at the timeout, to kill and reap what it spawned.
         Target::Exec(argv) => exec(argv, timeout).await,
         Target::Check(check) => {
@@ -87,63 +89,6 @@ fn io_message(error: &io::Error) -> String {
 /// Connects to `addr` and closes the connection at once.
 async fn tcp(addr: &str) -> Result<(), String> {
     TcpStream::connect(addr).await.map(drop).map_err(|error| io_message(&error))
-}
-
-/// `GET url` over a connection of its own; a status from 200 to 399 passes.
-#[cfg(feature = "http")]
-async fn http(url: &str) -> Result<(), String> {
-    use http_body_util::Empty;
-    use hyper::Request;
-    use hyper::body::Bytes;
-    use hyper::header::{ACCEPT, CONNECTION, HOST, USER_AGENT};
-    use hyper_util::rt::TokioIo;
-
-    let uri = crate::spec::probe::validate_http(url)?;
-    let authority = uri.authority().ok_or("the URL has no host")?;
-    let port = authority.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect(format!("{}:{port}", authority.host()))
-        .await
-        .map_err(|error| format!("cannot connect: {}", io_message(&error)))?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|error| hyper_message(&error))?;
-    let request = Request::get(uri.path_and_query().map_or("/", |path| path.as_str()))
-        .header(HOST, authority.as_str())
-        .header(USER_AGENT, concat!("tokio-supervisor-probe/", env!("CARGO_PKG_VERSION")))
-        .header(ACCEPT, "*/*")
-        .header(CONNECTION, "close")
-        .body(Empty::<Bytes>::new())
-        .map_err(|error| format!("cannot make the request: {error}"))?;
-    // The connection is driven here rather than in a task of its own, so
-    // that dropping the attempt (at its timeout) closes it.
-    let mut response = std::pin::pin!(sender.send_request(request));
-    let response = tokio::select! {
-        biased;
-        response = &mut response => response,
-        ended = connection => match ended {
-            // Closed as asked (`Connection: close`): the answer, if one came,
-            // is waiting; if none did, the request fails.
-            Ok(()) => response.await,
-            Err(error) => return Err(hyper_message(&error)),
-        },
-    };
-    let response = response.map_err(|error| hyper_message(&error))?;
-    let status = response.status();
-    if (200..400).contains(&status.as_u16()) { Ok(()) } else { Err(format!("status {status}")) }
-}
-
-/// A hyper error with its cause: "connection closed before message
-/// completed", "error reading a body from connection: connection reset by
-/// peer".
-#[cfg(feature = "http")]
-fn hyper_message(error: &hyper::Error) -> String {
-    use std::error::Error as _;
-    match error.source() {
-        Some(source) => match source.downcast_ref::<io::Error>() {
-            Some(io) => format!("{error}: {}", io_message(io)),
-            None => format!("{error}: {source}"),
-        },
-        None => error.to_string(),
-    }
 }
 
 /// Runs `argv` in a process group of its own and waits for it, at most
