@@ -1241,7 +1241,6 @@ async fn a_strategy_restart_with_a_duration_max_delay() {
 /// started by hand (not a restart either) and fails again: its first
 /// restart is still to come, one within the limit of 1.
 #[tokio::test(start_paused = true)]
-#[ignore = "known limit (GroupSpec::intensity, Caveats): a restart cancelled during its delay still counts toward the group's intensity"]
 async fn a_restart_cancelled_by_a_stop_does_not_count_toward_intensity() {
     let runs = Arc::new(AtomicU32::new(0));
     let group = GroupSpec::new("g")
@@ -1315,4 +1314,30 @@ async fn a_success_at_a_full_window_exits_cleanly() {
     let report = within("shutdown", handle.shutdown()).await;
     assert_eq!(line_of(&report, "job").state, UnitState::Exited);
     assert!(report.is_clean(), "{report}");
+}
+
+/// A restart waiting out its delay stops counting toward the group's
+/// intensity once its unit is removed: intensity(1, 1 h), a unit fails and
+/// is removed during its 10 s delay; a sibling that fails next is
+/// restarted, and the group runs on.
+#[tokio::test(start_paused = true)]
+async fn a_restart_cancelled_by_a_removal_does_not_count_toward_intensity() {
+    let (gone, stays) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let delay = RestartPolicy::new().delay(Duration::from_secs(10));
+    let group = GroupSpec::new("g")
+        .intensity(1, Duration::from_secs(3600))
+        .restart(RestartPolicy::new().max_restarts(0))
+        .task(always_fails("gone", &gone).restart(delay.clone()))
+        .task(idle("other"));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    within("backoff", handle.wait_state("g/gone", UnitState::Backoff)).await.unwrap();
+    within("remove", handle.remove("g/gone")).await.unwrap();
+    within("add", handle.add_to("g", always_fails("stays", &stays).restart(delay))).await.unwrap();
+    within("its backoff", handle.wait_state("g/stays", UnitState::Backoff)).await.unwrap();
+    let g = handle.status("g").unwrap();
+    assert_eq!(g.state, UnitState::Running, "{:?}", g.last_error);
+    // Its restart happens: the group's one restart within the hour.
+    within("restarted", handle.wait_status("g/stays", |status| status.restarts_total == 1)).await.unwrap();
+    assert_eq!(stays.load(Ordering::SeqCst), 2);
+    handle.shutdown().await;
 }

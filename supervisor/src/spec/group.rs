@@ -199,7 +199,11 @@ impl GroupSpec {
     /// Gives up when more than `max_restarts` restarts happen among the
     /// group's units within `period` (a strategy's collective restart counts
     /// once): the group stops its units, and its run ends as a failure that
-    /// its parent handles like any unit's. `max_restarts` must be at least 1
+    /// its parent handles like any unit's. A restart counts from the time
+    /// its unit's policy decides on it, so that restarts waiting out their
+    /// delays together cannot exceed the limit; one cancelled during its
+    /// delay (by `stop_unit`, `start_unit`, `restart` or `remove`) does not
+    /// count. `max_restarts` must be at least 1
     /// and `period` longer than zero; checked by `build()`.
     ///
     /// # Examples
@@ -213,15 +217,6 @@ impl GroupSpec {
     /// let never = GroupSpec::new("jobs").intensity(0, Duration::from_secs(60));
     /// assert!(Supervisor::builder().group(never).build().is_err());
     /// ```
-    ///
-    /// # Caveats
-    ///
-    /// A restart is counted when a unit's policy decides on it, before its
-    /// delay, so that restarts waiting out their delays together cannot
-    /// exceed the limit. One that a call cancels during its delay
-    /// (`stop_unit`, `start_unit`, `remove`) still counts until it leaves
-    /// the period. A unit's own [`RestartPolicy::window`] counts only the
-    /// restarts that happen.
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.parts.intensity = Some(IntensityLimit { max: max_restarts, period });
         self

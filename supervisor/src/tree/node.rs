@@ -311,7 +311,9 @@ pub(crate) struct Node {
     /// Cancelled by the parent (or the shutdown) to stop the group.
     stop: CancellationToken,
     timers: Timers<Timer>,
-    intensity: Option<Intensity>,
+    /// The restarts counted against the group's intensity, each still to
+    /// come known by its unit and the run it follows.
+    intensity: Option<Intensity<(Arc<Unit>, u32)>>,
     rng: fastrand::Rng,
     waiters: Vec<Waiter>,
     plan: Option<Plan>,
@@ -1085,7 +1087,7 @@ impl Node {
         // `Backoff` already, since the decision.
         self.changed(unit);
         if let Some(intensity) = &mut self.intensity
-            && !intensity.allow(now)
+            && !intensity.allow(now, (unit.clone(), epoch), |(unit, epoch)| restart_to_come(unit, *epoch))
         {
             let limit = self.body().intensity.expect("an intensity tracker has a limit");
             self.end_group(Ending::GaveUp(GiveUpReason::Intensity { max: limit.max, period: limit.period }));
@@ -1777,6 +1779,7 @@ impl Node {
     fn restart_if_due(&mut self, unit: &Arc<Unit>, epoch: u32, by_policy: bool, now: Instant) {
         if !unit.settings.depends_on.is_empty() {
             if due_restart(&mut unit.record(), &unit.settings.policy, epoch, by_policy, now) {
+                self.restart_performed(unit, epoch, by_policy);
                 self.launch_at(unit, now);
             }
             return;
@@ -1787,8 +1790,17 @@ impl Node {
             let mut record = unit.record();
             due_restart(&mut record, &unit.settings.policy, epoch, by_policy, now).then(|| begin_run(&mut record))
         };
-        if let Some((epoch, restarts)) = begun {
-            self.start_run(unit, now, epoch, restarts);
+        if let Some((next_epoch, restarts)) = begun {
+            self.restart_performed(unit, epoch, by_policy);
+            self.start_run(unit, now, next_epoch, restarts);
+        }
+    }
+
+    /// The restart of `unit` after its run `epoch` happens: if its policy
+    /// decided it, the group's intensity keeps counting it.
+    fn restart_performed(&mut self, unit: &Arc<Unit>, epoch: u32, by_policy: bool) {
+        if let (true, Some(intensity)) = (by_policy, &mut self.intensity) {
+            intensity.performed(|(pending, pending_epoch)| Arc::ptr_eq(pending, unit) && *pending_epoch == epoch);
         }
     }
 
@@ -1927,6 +1939,14 @@ fn due_restart(record: &mut Record, policy: &RestartPolicy, epoch: u32, by_polic
     }
     record.restarts_total += 1;
     true
+}
+
+/// Whether the restart decided after `unit`'s run `epoch` is still to come:
+/// the unit waits for it, in `Backoff` (held there while restarts are
+/// paused). Stopped, started or removed by hand meanwhile, it is not.
+fn restart_to_come(unit: &Unit, epoch: u32) -> bool {
+    let record = unit.record();
+    record.epoch == epoch && record.state == UnitState::Backoff
 }
 
 /// A run asked to stop has ended: records it `Stopped`, and how.
