@@ -2,6 +2,9 @@
 //! within `period`, and the group gives up. Pure: the caller passes `now`,
 //! and tells which of the restarts decided earlier are still to come.
 
+use std::collections::VecDeque;
+use std::hash::Hash;
+
 use tokio::time::Instant;
 
 use crate::spec::group::IntensityLimit;
@@ -16,13 +19,20 @@ use crate::spec::group::IntensityLimit;
 #[derive(Debug)]
 pub(crate) struct Intensity<K> {
     limit: IntensityLimit,
-    /// When each restart was decided; `Some(key)` while it is still to come.
-    decided: Vec<(Instant, Option<K>)>,
+    /// When each performed restart was decided, oldest first.
+    performed: VecDeque<Instant>,
+    /// The restarts still to come, with when each was decided: at most one
+    /// per unit, and those cancelled until the next look over them.
+    pending: foldhash::HashMap<K, Instant>,
+    /// How many were left at the last look: the next comes at the limit, or
+    /// once they have doubled, so that units removed in their delays (each
+    /// key holds its unit) cannot pile up, at a constant cost per restart.
+    looked_over: usize,
 }
 
-impl<K> Intensity<K> {
+impl<K: Eq + Hash> Intensity<K> {
     pub(crate) fn new(limit: IntensityLimit) -> Self {
-        Intensity { limit, decided: Vec::new() }
+        Intensity { limit, performed: VecDeque::new(), pending: foldhash::HashMap::default(), looked_over: 0 }
     }
 
     /// Records a restart decided at `now`, to be known as `key` until it is
@@ -31,20 +41,32 @@ impl<K> Intensity<K> {
     /// yet performed is still to come; one that is not was cancelled.
     pub(crate) fn allow(&mut self, now: Instant, key: K, to_come: impl Fn(&K) -> bool) -> bool {
         let period = self.limit.period;
-        self.decided.retain(|(at, pending)| now.duration_since(*at) < period && pending.as_ref().is_none_or(&to_come));
-        if self.decided.len() >= self.limit.max as usize {
-            return false;
+        while self.performed.front().is_some_and(|&at| now.duration_since(at) >= period) {
+            self.performed.pop_front();
         }
-        self.decided.push((now, Some(key)));
+        let max = self.limit.max as usize;
+        // The restarts still to come are looked over only now and then: the
+        // look takes each one's unit, and under the limit the cancelled ones
+        // can only count more.
+        let at_limit = self.performed.len() + self.pending.len() >= max;
+        if at_limit || self.pending.len() >= 2 * self.looked_over + 16 {
+            self.pending.retain(|key, at| now.duration_since(*at) < period && to_come(key));
+            self.looked_over = self.pending.len();
+            if self.performed.len() + self.pending.len() >= max {
+                return false;
+            }
+        }
+        self.pending.insert(key, now);
         true
     }
 
-    /// The restart known as the first key `is_it` matches has happened: it
-    /// counts until it leaves the period, whatever follows.
-    pub(crate) fn performed(&mut self, is_it: impl Fn(&K) -> bool) {
-        let pending = self.decided.iter_mut().find(|(_, pending)| pending.as_ref().is_some_and(&is_it));
-        if let Some((_, pending)) = pending {
-            *pending = None;
+    /// The restart known as `key` has happened: it counts until it leaves
+    /// the period, whatever follows.
+    pub(crate) fn performed(&mut self, key: &K) {
+        if let Some(decided) = self.pending.remove(key) {
+            // Decided before others that happened first, after a longer delay.
+            let position = self.performed.partition_point(|&at| at <= decided);
+            self.performed.insert(position, decided);
         }
     }
 }
@@ -60,7 +82,7 @@ mod tests {
     /// Every restart happens as soon as it is decided.
     fn at_once(intensity: &mut Intensity<u32>, now: Instant, key: u32) -> bool {
         let allowed = intensity.allow(now, key, |_| true);
-        intensity.performed(|&pending| pending == key);
+        intensity.performed(&key);
         allowed
     }
 
@@ -85,6 +107,27 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_counts_from_its_decision_though_it_happens_later() {
+        let mut intensity = Intensity::new(IntensityLimit { max: 1, period: 10 * SEC });
+        let start = Instant::now();
+        assert!(intensity.allow(start, 1, |_| true));
+        intensity.performed(&1);
+        assert!(!intensity.allow(start + 9 * SEC, 2, |_| true));
+        assert!(intensity.allow(start + 10 * SEC, 3, |_| true), "decided 10 s ago: out of the period");
+    }
+
+    #[test]
+    fn cancelled_restarts_do_not_pile_up_under_the_limit() {
+        let mut intensity = Intensity::new(IntensityLimit { max: u32::MAX, period: 10 * SEC });
+        let start = Instant::now();
+        for key in 0..10_000 {
+            // Every earlier one was cancelled.
+            assert!(intensity.allow(start, key, |_| false));
+        }
+        assert!(intensity.pending.len() <= 16, "{} kept", intensity.pending.len());
+    }
+
+    #[test]
     fn restarts_still_to_come_count() {
         let mut intensity = Intensity::new(IntensityLimit { max: 1, period: 10 * SEC });
         let start = Instant::now();
@@ -99,7 +142,7 @@ mod tests {
         assert!(intensity.allow(start, 1, |_| true));
         // Restart 1 was cancelled during its delay.
         assert!(intensity.allow(start + SEC, 2, |&pending| pending != 1));
-        intensity.performed(|&pending| pending == 2);
+        intensity.performed(&2);
         // Performed: it counts even though nothing is to come.
         assert!(!intensity.allow(start + 2 * SEC, 3, |_| false));
     }

@@ -313,7 +313,7 @@ pub(crate) struct Node {
     timers: Timers<Timer>,
     /// The restarts counted against the group's intensity, each still to
     /// come known by its unit and the run it follows.
-    intensity: Option<Intensity<(Arc<Unit>, u32)>>,
+    intensity: Option<Intensity<PendingRestart>>,
     rng: fastrand::Rng,
     waiters: Vec<Waiter>,
     plan: Option<Plan>,
@@ -1087,7 +1087,7 @@ impl Node {
         // `Backoff` already, since the decision.
         self.changed(unit);
         if let Some(intensity) = &mut self.intensity
-            && !intensity.allow(now, (unit.clone(), epoch), |(unit, epoch)| restart_to_come(unit, *epoch))
+            && !intensity.allow(now, PendingRestart { unit: unit.clone(), epoch }, PendingRestart::to_come)
         {
             let limit = self.body().intensity.expect("an intensity tracker has a limit");
             self.end_group(Ending::GaveUp(GiveUpReason::Intensity { max: limit.max, period: limit.period }));
@@ -1800,7 +1800,7 @@ impl Node {
     /// decided it, the group's intensity keeps counting it.
     fn restart_performed(&mut self, unit: &Arc<Unit>, epoch: u32, by_policy: bool) {
         if let (true, Some(intensity)) = (by_policy, &mut self.intensity) {
-            intensity.performed(|(pending, pending_epoch)| Arc::ptr_eq(pending, unit) && *pending_epoch == epoch);
+            intensity.performed(&PendingRestart { unit: unit.clone(), epoch });
         }
     }
 
@@ -1941,12 +1941,35 @@ fn due_restart(record: &mut Record, policy: &RestartPolicy, epoch: u32, by_polic
     true
 }
 
-/// Whether the restart decided after `unit`'s run `epoch` is still to come:
-/// the unit waits for it, in `Backoff` (held there while restarts are
-/// paused). Stopped, started or removed by hand meanwhile, it is not.
-fn restart_to_come(unit: &Unit, epoch: u32) -> bool {
-    let record = unit.record();
-    record.epoch == epoch && record.state == UnitState::Backoff
+/// A restart the group's intensity counts before it happens: the one
+/// decided after `unit`'s run `epoch`.
+struct PendingRestart {
+    unit: Arc<Unit>,
+    epoch: u32,
+}
+
+impl PendingRestart {
+    /// Whether it is still to come: the unit waits for it, in `Backoff`
+    /// (held there while restarts are paused). Stopped, started or removed
+    /// by hand meanwhile, it is not.
+    fn to_come(&self) -> bool {
+        let record = self.unit.record();
+        record.epoch == self.epoch && record.state == UnitState::Backoff
+    }
+}
+
+impl PartialEq for PendingRestart {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.unit, &other.unit) && self.epoch == other.epoch
+    }
+}
+
+impl Eq for PendingRestart {}
+
+impl std::hash::Hash for PendingRestart {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (address(&self.unit), self.epoch).hash(state);
+    }
 }
 
 /// A run asked to stop has ended: records it `Stopped`, and how.
