@@ -101,39 +101,32 @@ fn drain(events: &mut broadcast::Receiver<Event>) -> Vec<Event> {
     }
 }
 
+/// What `pick` takes from each of `name`'s events, in order.
+fn picked<T>(events: &[Event], name: &str, pick: impl Fn(&EventKind) -> Option<T>) -> Vec<T> {
+    events.iter().filter(|event| event.unit == name).filter_map(|event| pick(&event.kind)).collect()
+}
+
 /// The delays of `name`'s `Restarting` events, in order.
 fn delays_of(events: &[Event], name: &str) -> Vec<Duration> {
-    events
-        .iter()
-        .filter(|event| event.unit == name)
-        .filter_map(|event| match event.kind {
-            EventKind::Restarting { delay, .. } => Some(delay),
-            _ => None,
-        })
-        .collect()
+    picked(events, name, |kind| match kind {
+        EventKind::Restarting { delay, .. } => Some(*delay),
+        _ => None,
+    })
 }
 
 /// The restart counts of `name`'s `Started` events, in order.
 fn starts_of(events: &[Event], name: &str) -> Vec<u32> {
-    events
-        .iter()
-        .filter(|event| event.unit == name)
-        .filter_map(|event| match event.kind {
-            EventKind::Started { restart_count, .. } => Some(restart_count),
-            _ => None,
-        })
-        .collect()
+    picked(events, name, |kind| match kind {
+        EventKind::Started { restart_count, .. } => Some(*restart_count),
+        _ => None,
+    })
 }
 
 fn gave_up_of(events: &[Event], name: &str) -> Vec<GiveUpReason> {
-    events
-        .iter()
-        .filter(|event| event.unit == name)
-        .filter_map(|event| match event.kind {
-            EventKind::GaveUp { reason } => Some(reason),
-            _ => None,
-        })
-        .collect()
+    picked(events, name, |kind| match kind {
+        EventKind::GaveUp { reason } => Some(*reason),
+        _ => None,
+    })
 }
 
 fn is_gave_up(event: &Event, name: &str) -> bool {
@@ -146,10 +139,7 @@ fn line_of<'a>(report: &'a supervisor::ShutdownReport, name: &str) -> &'a superv
 
 /// The messages of a build error, one per problem.
 fn problems(err: &Error) -> Vec<String> {
-    match err {
-        Error::Problems(all) => all.iter().map(ToString::to_string).collect(),
-        one => vec![one.to_string()],
-    }
+    err.problems().iter().map(ToString::to_string).collect()
 }
 
 fn build_err(builder: supervisor::SupervisorBuilder) -> Vec<String> {
@@ -1056,34 +1046,23 @@ fn stubborn(name: &str) -> TaskSpec {
 /// timeout; a cooperative unit stops gracefully either way.
 #[tokio::test(start_paused = true)]
 async fn stop_and_shutdown_timeouts_of_duration_max() {
-    let handle = Supervisor::builder()
-        .shutdown_timeout(Duration::from_secs(5))
-        .task(stubborn("stubborn").stop_timeout(Duration::MAX))
-        .task(idle("polite").stop_timeout(Duration::MAX))
-        .build()
-        .unwrap()
-        .start();
-    within("running", handle.wait_state("stubborn", UnitState::Running)).await.unwrap();
-    let began = Instant::now();
-    let report = within("shutdown", handle.shutdown()).await;
-    assert_eq!(began.elapsed(), Duration::from_secs(5), "{report}");
-    assert_eq!(line_of(&report, "stubborn").outcome, StopOutcome::Forced);
-    assert_eq!(line_of(&report, "polite").outcome, StopOutcome::Graceful);
-
-    let handle = Supervisor::builder()
-        .shutdown_timeout(Duration::MAX)
-        .task(stubborn("stubborn").stop_timeout(Duration::from_secs(3)))
-        .task(idle("polite").stop_timeout(Duration::MAX))
-        .build()
-        .unwrap()
-        .start();
-    within("running", handle.wait_state("stubborn", UnitState::Running)).await.unwrap();
-    let began = Instant::now();
-    let report = within("shutdown", handle.shutdown()).await;
-    assert_eq!(began.elapsed(), Duration::from_secs(3), "{report}");
-    assert_eq!(line_of(&report, "stubborn").outcome, StopOutcome::Forced);
-    assert_eq!(line_of(&report, "polite").outcome, StopOutcome::Graceful);
-    assert_eq!(report.exit_code(), 1);
+    let secs = Duration::from_secs;
+    for (shutdown_timeout, stubborn_stop, took) in [(secs(5), Duration::MAX, 5), (Duration::MAX, secs(3), 3)] {
+        let handle = Supervisor::builder()
+            .shutdown_timeout(shutdown_timeout)
+            .task(stubborn("stubborn").stop_timeout(stubborn_stop))
+            .task(idle("polite").stop_timeout(Duration::MAX))
+            .build()
+            .unwrap()
+            .start();
+        within("running", handle.wait_state("stubborn", UnitState::Running)).await.unwrap();
+        let began = Instant::now();
+        let report = within("shutdown", handle.shutdown()).await;
+        assert_eq!(began.elapsed(), Duration::from_secs(took), "{report}");
+        assert_eq!(line_of(&report, "stubborn").outcome, StopOutcome::Forced);
+        assert_eq!(line_of(&report, "polite").outcome, StopOutcome::Graceful);
+        assert_eq!(report.exit_code(), 1);
+    }
 }
 
 /// A stop timeout of zero aborts a stubborn task at once, in a stop by
