@@ -46,6 +46,13 @@ pub(crate) fn from_text(text: &str) -> Result<Command, String> {
     let words = shell_words::split(text).map_err(|_| {
         format!("unbalanced quotes in the command {text:?}: close every `'` and `\"`, or escape it with a backslash")
     })?;
+    if shell_operator(text) == Some(LINE_BREAK) {
+        return Err(format!(
+            "a line break ends a command in a shell, and what follows would be a second command, but commands are \
+             not run through a shell: write the command on one line (a backslash before the line break continues \
+             it), or use a shell: `[\"sh\", \"-c\", {text:?}]`"
+        ));
+    }
     if let Some(operator) = shell_operator(text) {
         return Err(format!(
             "`{operator}` is a shell operator, but commands are not run through a shell; \
@@ -128,8 +135,9 @@ fn shell_expansion(text: &str) -> Option<String> {
 }
 
 /// The first shell operator that a shell would act on in `text`: outside
-/// quotes for `|`, `&`, `;`, `<`, `>`, and also inside double quotes for
-/// command substitution (backticks and `$(`).
+/// quotes for `|`, `&`, `;`, `<`, `>`, and a line break between two
+/// commands (as [`LINE_BREAK`]), and also inside double quotes for command
+/// substitution (backticks and `$(`).
 pub(crate) fn shell_operator(text: &str) -> Option<&'static str> {
     #[derive(PartialEq)]
     enum Quote {
@@ -142,6 +150,9 @@ pub(crate) fn shell_operator(text: &str) -> Option<&'static str> {
     // Where a word may begin: a `#` there starts a comment, as in a shell
     // (and in shell-words), which ends at the next newline.
     let mut word_start = true;
+    // Whether a command began before a line break: blank lines and comments
+    // around a command are none.
+    let mut in_command = false;
     let mut i = 0;
     while i < chars.len() {
         let c = chars[i];
@@ -161,14 +172,20 @@ pub(crate) fn shell_operator(text: &str) -> Option<&'static str> {
                 _ => {}
             },
             Quote::None => match c {
-                '\\' => i += 1,
-                '\'' => quote = Quote::Single,
-                '"' => quote = Quote::Double,
+                '\n' if in_command && starts_a_command(&chars[i + 1..]) => return Some(LINE_BREAK),
+                '\n' | ' ' | '\t' => {}
+                '\\' => {
+                    // An escaped line break continues the line.
+                    in_command |= next != Some('\n');
+                    i += 1;
+                }
+                '\'' => (quote, in_command) = (Quote::Single, true),
+                '"' => (quote, in_command) = (Quote::Double, true),
                 '#' if at_word_start => {
-                    while i < chars.len() && chars[i] != '\n' {
+                    // Up to the line break, which is looked at next.
+                    while chars.get(i + 1).is_some_and(|&c| c != '\n') {
                         i += 1;
                     }
-                    word_start = true;
                 }
                 '|' if next == Some('|') => return Some("||"),
                 '|' => return Some("|"),
@@ -180,12 +197,21 @@ pub(crate) fn shell_operator(text: &str) -> Option<&'static str> {
                 '<' => return Some("<"),
                 '`' => return Some("`"),
                 '$' if next == Some('(') => return Some("$("),
-                _ => {}
+                _ => in_command = true,
             },
         }
         i += 1;
     }
     None
+}
+
+/// What [`shell_operator`] returns for a line break between two commands.
+pub(crate) const LINE_BREAK: &str = "\n";
+
+/// Whether `rest` holds a command of its own: a word outside comments.
+fn starts_a_command(rest: &[char]) -> bool {
+    let rest: String = rest.iter().collect();
+    shell_words::split(&rest).is_ok_and(|words| !words.is_empty())
 }
 
 /// Parses either form from a `daemon NAME = ...` source.
@@ -252,9 +278,16 @@ mod tests {
         }
         assert_eq!(shell_operator("a#b|"), Some("|"));
         // A comment ends at its newline; an escaped space begins no word.
-        assert_eq!(shell_operator("echo #stamp\n| tee /tmp/log"), Some("|"));
+        assert_eq!(shell_operator("echo #stamp\n| tee /tmp/log"), Some(LINE_BREAK));
+        assert_eq!(shell_operator("echo #stamp | tee /tmp/log"), None);
         assert_eq!(shell_operator("a\\ #b|"), Some("|"));
-        assert_eq!(shell_operator("a #b\n c"), None);
+        // A line break between two commands ends the first, as `;` does;
+        // blank lines, comments and an escaped line break do not.
+        assert_eq!(shell_operator("a #b\n c"), Some(LINE_BREAK));
+        assert_eq!(shell_operator("printf '<%s>' one\ntwo"), Some(LINE_BREAK));
+        for text in ["\n  worker --port 8080\n", "a\n# done\n", "a \\\n b", "a 'b\nc'", "a \"b\nc\"", "# note\na"] {
+            assert_eq!(shell_operator(text), None, "{text:?}");
+        }
     }
 
     #[test]

@@ -426,6 +426,12 @@ fn units(
                     let setters = options.policy.setters(private);
                     quote!(#entry::spec_with(#alias, |policy| policy #setters))
                 };
+                // `critical = false` over an attribute's `critical`: no setter
+                // can say it, as a manifest's setters only add to the spec.
+                let spec = match &options.critical {
+                    Some((false, key)) => quote_spanned!(key.span()=> #private::not_critical(#spec)),
+                    _ => spec,
+                };
                 let setters = run_setters(options, private);
                 quote!(.task(#spec #setters #tail))
             }

@@ -38,6 +38,14 @@ pub(crate) fn fields<'a>(handle: &TypedHandle, units: &'a [Unit], errors: &mut E
     fields_of(&handle.ident, units, &[], &mut types, errors)
 }
 
+/// What a field is made from, as the user wrote it.
+fn field_source(unit: &Unit) -> String {
+    match &unit.kind {
+        UnitKind::Supervised(path) => format!("`task {};`", crate::expand::path_text(path)),
+        _ => format!("`{}`", unit.name.value),
+    }
+}
+
 fn fields_of<'a>(
     owner: &Ident,
     units: &'a [Unit],
@@ -61,15 +69,18 @@ fn fields_of<'a>(
             continue;
         }
         if let Some(first) = fields.iter().find(|field| field.ident.unraw() == text) {
-            // The same name twice is `valid`'s error already.
-            if first.unit.name.value != unit.name.value {
+            // The same name written out twice is `valid`'s error already; a
+            // `task path;` entry's field is named after its fn.
+            let after_fn = [first.unit, unit].iter().any(|unit| matches!(unit.kind, UnitKind::Supervised(_)));
+            if after_fn || first.unit.name.value != unit.name.value {
                 errors.spanned_at(
                     unit.name.span,
                     format!(
-                        "`{}` and `{}` both become the field `{text}` of the typed form `{}`: rename one of them",
-                        first.unit.name.value,
-                        unit.name.value,
-                        owner.unraw()
+                        "{} and {} both become the field `{text}` of the typed form `{}`: rename one of them{}",
+                        field_source(first.unit),
+                        field_source(unit),
+                        owner.unraw(),
+                        if after_fn { " (a `task path;` entry's field is named after its fn)" } else { "" }
                     ),
                 );
             }

@@ -102,6 +102,13 @@ impl<T: Supervised, F> SupervisedEntry<F> for T {
     }
 }
 
+/// `critical = false` on a `task path;` entry: the `#[supervised]` fn's
+/// spec, not critical whatever its attribute says.
+pub fn not_critical(mut spec: TaskSpec) -> TaskSpec {
+    spec.options.critical = false;
+    spec
+}
+
 /// What the alias of a `task path;` entry names when the path is not an
 /// `#[supervised]` fn: its `SupervisedEntry` impl has a bound that fails,
 /// on the entry, for any type of the path's value but the error type of a

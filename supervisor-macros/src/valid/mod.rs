@@ -29,7 +29,7 @@ pub(crate) fn supervised(input: &Supervised, errors: &mut Errors) {
     if let Some(name) = &input.options.name {
         name_text(name, errors);
     }
-    run_options(&input.options, false, errors);
+    run_options(&input.options, Runs::Task, errors);
 }
 
 fn for_each_unit<'a>(units: &'a [Unit], check: &mut impl FnMut(&'a Unit)) {
@@ -50,8 +50,9 @@ fn unit_options(unit: &Unit, errors: &mut Errors) {
             policy(&unit.options, errors);
             tree_options(&unit.options.tree, &unit.options.refused, errors);
         }
-        UnitKind::Daemon(_) => run_options(&unit.options, true, errors),
-        UnitKind::Task(_) | UnitKind::Supervised(_) => run_options(&unit.options, false, errors),
+        UnitKind::Daemon(_) => run_options(&unit.options, Runs::Daemon, errors),
+        UnitKind::Task(_) => run_options(&unit.options, Runs::Task, errors),
+        UnitKind::Supervised(_) => run_options(&unit.options, Runs::SupervisedFn, errors),
     }
 }
 
@@ -69,8 +70,19 @@ fn name_text(name: &LitStr, errors: &mut Errors) {
     }
 }
 
+/// What a unit that runs is.
+#[derive(Clone, Copy, PartialEq)]
+enum Runs {
+    Daemon,
+    Task,
+    /// A `task path;` entry: the `#[supervised]` fn's own options are out of
+    /// the manifest's sight.
+    SupervisedFn,
+}
+
 /// The options of a unit that runs: a task or a daemon.
-fn run_options(options: &UnitOptions, is_daemon: bool, errors: &mut Errors) {
+fn run_options(options: &UnitOptions, runs: Runs, errors: &mut Errors) {
+    let is_daemon = runs == Runs::Daemon;
     policy(options, errors);
     if let Some(readiness) = &options.readiness {
         match &readiness.value {
@@ -91,23 +103,27 @@ fn run_options(options: &UnitOptions, is_daemon: bool, errors: &mut Errors) {
     let readiness_probe =
         matches!(&options.readiness, Some(readiness) if matches!(readiness.value, Readiness::Probe(_)));
     if !readiness_probe && !options.refused.contains("ready") {
-        tuning_without_probe(&options.readiness_tuning, "ready", "readiness", errors);
+        tuning_without_probe(&options.readiness_tuning, "ready", "readiness", runs, errors);
     }
     match &options.liveness {
         Some(liveness) => probe_target(&liveness.value, errors),
         None if options.refused.contains("liveness") => {}
-        None => tuning_without_probe(&options.liveness_tuning, "liveness", "liveness", errors),
+        None => tuning_without_probe(&options.liveness_tuning, "liveness", "liveness", runs, errors),
     }
 }
 
-fn tuning_without_probe(tuning: &ProbeTuning, key: &str, what: &str, errors: &mut Errors) {
+fn tuning_without_probe(tuning: &ProbeTuning, key: &str, what: &str, runs: Runs, errors: &mut Errors) {
+    let example =
+        format!("`{key} = tcp(\"127.0.0.1:8080\")`, `http(\"http://127.0.0.1:8080/health\")` or `exec(\"command\")`");
     for setting in tuning.keys() {
-        errors.spanned(
-            setting,
+        let message = if runs == Runs::SupervisedFn {
             format!(
-                "`{setting}` tunes a {what} probe, and there is none: add one, e.g. `{key} = tcp(\"127.0.0.1:8080\")`, `http(\"http://127.0.0.1:8080/health\")` or `exec(\"command\")`"
-            ),
-        );
+                "`{setting}` tunes a {what} probe, and this entry sets none: the manifest cannot see a probe set on the `#[supervised]` fn, so tune it there, or set the probe here beside its settings, e.g. {example}"
+            )
+        } else {
+            format!("`{setting}` tunes a {what} probe, and there is none: add one, e.g. {example}")
+        };
+        errors.spanned(setting, message);
     }
 }
 

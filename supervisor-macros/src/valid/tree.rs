@@ -61,19 +61,18 @@ fn describe_group(path: &[&str]) -> String {
     if path.is_empty() { "the root group".to_owned() } else { format!("the group `{}`", path.join("/")) }
 }
 
+/// Names written out, compared. A `task path;` entry's unit name is the
+/// fn's `name` option, out of sight here: the expansion compares it with its
+/// siblings' by a constant of its own.
 fn unique_names(units: &[Unit], path: &[&str], errors: &mut Errors) {
-    for (index, unit) in units.iter().enumerate() {
+    let written = |unit: &&Unit| !matches!(unit.kind, UnitKind::Supervised(_));
+    for (index, unit) in units.iter().enumerate().filter(|(_, unit)| written(unit)) {
         let name = &unit.name.value;
-        if let Some(first) = units[..index].iter().find(|earlier| earlier.name.value == *name) {
-            let named_after_fn = if [first, unit].iter().any(|unit| matches!(unit.kind, UnitKind::Supervised(_))) {
-                " (a `task path;` entry is named after its fn)"
-            } else {
-                ""
-            };
+        if let Some(first) = units[..index].iter().filter(written).find(|earlier| earlier.name.value == *name) {
             errors.spanned_at(
                 unit.name.span,
                 format!(
-                    "duplicate unit name `{name}` in {}: every unit of a group needs its own name{named_after_fn}",
+                    "duplicate unit name `{name}` in {}: every unit of a group needs its own name",
                     describe_group(path)
                 ),
             );
@@ -216,17 +215,24 @@ mod tests {
         let all = messages(quote! {
             daemon worker = "a";
             group g { daemon worker = "b"; task worker = w; }
-            task worker;
+            daemon worker = "c";
         });
         assert_eq!(
             all,
             [
-                "duplicate unit name `worker` in the root group: every unit of a group needs its own name (a `task path;` entry is named after its fn)",
+                "duplicate unit name `worker` in the root group: every unit of a group needs its own name",
                 "the first `worker` is here",
                 "duplicate unit name `worker` in the group `g`: every unit of a group needs its own name",
                 "the first `worker` is here",
             ]
         );
+    }
+
+    /// A `task path;` entry is named by its fn's `name` option, which the
+    /// expansion compares: fns of one name in two modules may be two units.
+    #[test]
+    fn task_path_entries_are_not_compared_by_their_fns_names() {
+        assert!(messages(quote! { task a::run; task b::run; daemon run = "r"; }).is_empty());
     }
 
     /// `levels` groups, each in the one before, with a daemon in the
