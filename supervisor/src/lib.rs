@@ -230,7 +230,7 @@ pub use supervisor_macros::supervised;
 /// Entries:
 /// - `daemon NAME = "program args";` splits the string at compile time the way a POSIX shell splits words
 ///   (with quotes and backslashes) but never runs a shell. An unquoted `|`, `&&`, `;`, `>`, `<`, `&`,
-///   backtick or `$(` is a compile error, and so is what only a shell would expand or act on, which the
+///   backtick, `$(` or line break between two commands is a compile error, and so is what only a shell would expand or act on, which the
 ///   program would get as written: a variable (`$HOME`, `${HOME}`) outside single quotes, a `~` that
 ///   begins a word, and a `VAR=value` before the program (give it as `env = { VAR = "value" }`). To use
 ///   a shell, write `["sh", "-c", "..."]` yourself.
@@ -238,7 +238,9 @@ pub use supervisor_macros::supervised;
 /// - Entries take no attributes or doc comments (write comments with `//`); a unit that runs only
 ///   under a condition is added with the builder or `handle.add`.
 /// - `task path;` adds an `#[supervised]` fn with its own policy. `task path { ... };` sets options over
-///   the attribute's, key by key: `task ticker { max = 0 };` keeps the fn's delay. The unit is named by
+///   the attribute's, key by key: `task ticker { max = 0 };` keeps the fn's delay, and `critical = false`
+///   clears the attribute's `critical`. A probe's settings (`readiness_period`...) go where the probe is
+///   set: the manifest cannot see the attribute's. The unit is named by
 ///   the fn (its `name` option, else the fn's name); two units with one name are a compile error on the
 ///   later entry, and a path to a plain fn (not `#[supervised]`) is one too: write `task NAME = path;`.
 /// - `task NAME = EXPR;` adds a path to an async fn taking `Context`, or a closure.
