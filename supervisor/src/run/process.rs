@@ -90,7 +90,14 @@ impl ProcessBody {
 
     fn command(&self) -> Command {
         let spec = &self.spec;
-        let mut command = Command::new(&spec.parts.program);
+        let mut command = match self.found_on_given_path() {
+            Some(found) => {
+                let mut command = Command::new(found);
+                command.arg0(&spec.parts.program);
+                command
+            }
+            None => Command::new(&spec.parts.program),
+        };
         command.args(&spec.parts.args).stdin(Stdio::null()).process_group(0).kill_on_drop(true);
         if spec.parts.env_clear {
             command.env_clear();
@@ -111,6 +118,24 @@ impl ProcessBody {
         };
         command.stdout(stdout).stderr(stderr);
         command
+    }
+
+    /// The program, found on the `PATH` the daemon is given with `env`, if
+    /// it is named without a `/`. Left to the standard library, that lookup
+    /// goes through `execvp`, which runs a file that is no program (a script
+    /// without `#!`) with `/bin/sh`: a shell the user did not ask for, and
+    /// one that a lookup on the supervisor's own `PATH` does not use.
+    fn found_on_given_path(&self) -> Option<std::path::PathBuf> {
+        let parts = &self.spec.parts;
+        let path = parts.env.iter().rev().find(|(key, _)| key == "PATH")?.1.as_ref()?;
+        if parts.program.as_encoded_bytes().contains(&b'/') {
+            return None;
+        }
+        let cwd = match &parts.current_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().ok()?,
+        };
+        which::which_in(&parts.program, Some(path), cwd).ok()
     }
 
     fn spawn_failure(&self, error: &io::Error) -> ExitReason {
@@ -138,6 +163,9 @@ impl ProcessBody {
             io::ErrorKind::NotFound if named_by_path => " (no such file)",
             io::ErrorKind::NotFound => " (is it installed and on PATH?)",
             io::ErrorKind::PermissionDenied => " (is it executable?)",
+            _ if error.raw_os_error() == Some(rustix::io::Errno::NOEXEC.raw_os_error()) => {
+                " (not a program this system runs: does the script lack its `#!` line, e.g. `#!/bin/sh`?)"
+            }
             _ => "",
         };
         ExitReason::SpawnFailed(format!("cannot run `{program}`: {error}{hint}"))

@@ -247,7 +247,9 @@ impl DaemonSpec {
         self
     }
 
-    /// Sets an environment variable for the process.
+    /// Sets an environment variable for the process. A `PATH` set here is
+    /// where a program named without a `/` is looked up; the process still
+    /// gets the name it was given as its `argv[0]`.
     ///
     /// # Examples
     ///
@@ -662,58 +664,72 @@ impl DaemonSpec {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<(), Error> {
+    /// Every problem of this daemon's own settings, for the unit at `path`.
+    pub(crate) fn validate(&self, path: &str, problems: &mut Vec<Error>) {
+        let invalid = |setting, reason: String| Error::InvalidSetting { unit: path.to_owned(), setting, reason };
         if self.parts.program.is_empty() {
-            return Err(Error::EmptyProgram { unit: self.name.clone() });
+            problems.push(Error::EmptyProgram { unit: path.to_owned() });
         }
-        self.validate_command()?;
+        self.validate_command(path, problems);
         if let Some(codes) = &self.parts.success_codes {
-            let invalid =
-                |reason: String| Error::InvalidSetting { unit: self.name.clone(), setting: "success_codes", reason };
             if codes.is_empty() {
-                return Err(invalid(
-                    "the list is empty, so no run could succeed; list at least one exit code, e.g. [0]".to_owned(),
-                ));
+                let reason = "the list is empty, so no run could succeed; list at least one exit code, e.g. [0]";
+                problems.push(invalid("success_codes", reason.to_owned()));
             }
             if let Some(code) = codes.iter().find(|code| !(0..=255).contains(*code)) {
-                return Err(invalid(format!("{code} is not an exit code a process can have; use codes from 0 to 255")));
+                let reason = format!("{code} is not an exit code a process can have; use codes from 0 to 255");
+                problems.push(invalid("success_codes", reason));
             }
         }
-        Ok(())
+        let waits_for_output = self
+            .parts
+            .options
+            .watching
+            .as_ref()
+            .is_some_and(|watching| matches!(watching.readiness, crate::Readiness::OutputLine(_)));
+        if waits_for_output && self.parts.output != Output::Capture {
+            let reason = format!(
+                "it waits for a line of output, and the output is {:?}, so no line is read; keep the default Output::Capture",
+                self.parts.output
+            );
+            problems.push(invalid("readiness", reason));
+        }
     }
 
     /// What no process can be given, found before the first spawn rather
     /// than at each: a NUL byte in the program, an argument, the
     /// environment or the working directory; an empty variable name, or one
-    /// with `=` in it.
-    fn validate_command(&self) -> Result<(), Error> {
-        let invalid = |setting, reason: String| Error::InvalidSetting { unit: self.name.clone(), setting, reason };
+    /// with `=` in it; an empty working directory.
+    fn validate_command(&self, path: &str, problems: &mut Vec<Error>) {
+        let mut invalid =
+            |setting, reason: String| problems.push(Error::InvalidSetting { unit: path.to_owned(), setting, reason });
         let nul = |text: &OsStr| text.as_encoded_bytes().contains(&0);
         if nul(&self.parts.program) {
-            return Err(invalid(
-                "program",
-                format!("{:?} contains a NUL byte, which no program path can", self.parts.program),
-            ));
+            invalid("program", format!("{:?} contains a NUL byte, which no program path can", self.parts.program));
         }
         if let Some(at) = self.parts.args.iter().position(|arg| nul(arg)) {
             let reason =
                 format!("argument {} ({:?}) contains a NUL byte, which no argument can", at + 1, self.parts.args[at]);
-            return Err(invalid("args", reason));
+            invalid("args", reason);
         }
         for (key, value) in &self.parts.env {
             if key.is_empty() || key.as_encoded_bytes().contains(&b'=') || nul(key) {
                 let reason =
                     format!("variable name {key:?} is empty or holds `=` or a NUL byte; use a name such as \"PORT\"");
-                return Err(invalid("env", reason));
-            }
-            if value.as_deref().is_some_and(nul) {
-                return Err(invalid("env", format!("the value of {key:?} contains a NUL byte, which no variable can")));
+                invalid("env", reason);
+            } else if value.as_deref().is_some_and(nul) {
+                invalid("env", format!("the value of {key:?} contains a NUL byte, which no variable can"));
             }
         }
-        if let Some(dir) = self.parts.current_dir.as_deref().filter(|dir| nul(dir.as_os_str())) {
-            return Err(invalid("current_dir", format!("{dir:?} contains a NUL byte, which no path can")));
+        match self.parts.current_dir.as_deref() {
+            Some(dir) if dir.as_os_str().is_empty() => {
+                invalid("current_dir", "the path is empty; name the directory, e.g. \"/srv/app\"".to_owned());
+            }
+            Some(dir) if nul(dir.as_os_str()) => {
+                invalid("current_dir", format!("{dir:?} contains a NUL byte, which no path can"));
+            }
+            _ => {}
         }
-        Ok(())
     }
 }
 

@@ -201,9 +201,7 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
             }
         }
         Spec::Daemon(daemon) => {
-            if let Err(error) = daemon.validate() {
-                problems.push(error);
-            }
+            daemon.validate(&path, problems);
             if let Some(watching) = &daemon.parts.options.watching {
                 watching.validate(&path, false, problems);
             }
