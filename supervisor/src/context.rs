@@ -146,7 +146,9 @@ impl Context {
         &self.name
     }
 
-    /// Restarts performed before this run (0 for the first run).
+    /// Restarts its policy performed before this run: 0 for the first run,
+    /// and again after a restart or start by hand, which resets the count
+    /// (as [`UnitStatus::restart_count`](crate::UnitStatus::restart_count)).
     ///
     /// # Examples
     ///

@@ -50,7 +50,7 @@ pub enum Error {
     /// A unit was registered with an empty name.
     #[error("a {kind} was registered with an empty name; give every unit a non-empty, unique name such as \"worker\"")]
     EmptyName {
-        /// `"task"` or `"daemon"`.
+        /// `"task"`, `"daemon"` or `"group"`.
         kind: &'static str,
     },
     /// Two units of one group were registered under the same name.
@@ -62,7 +62,7 @@ pub enum Error {
     /// A unit name contains `/`, which separates the names of a path.
     #[error("unit name `{name}` contains `/`; `/` separates a group from its units in paths, use `-` or `_` instead")]
     NameWithSlash {
-        /// The name.
+        /// The name, as a path (`"g/a/b"` for `a/b` in the group `g`).
         name: String,
     },
     /// A unit depends on a name that is not a unit of its group.
@@ -97,10 +97,11 @@ pub enum Error {
     },
     /// A daemon was registered without a program to run.
     #[error(
-        "daemon `{unit}` has an empty program; name the program to run, e.g. DaemonSpec::new(\"{unit}\", \"sleep\").arg(\"60\")"
+        "daemon `{unit}` has an empty program; name the program to run, e.g. DaemonSpec::new(\"{}\", \"sleep\").arg(\"60\")",
+        unit.rsplit('/').next().unwrap_or(unit)
     )]
     EmptyProgram {
-        /// The daemon's name.
+        /// The daemon's path (`"storage/db"` in the group `storage`).
         unit: String,
     },
     /// A setting of a spec or policy is out of range.
@@ -118,7 +119,8 @@ pub enum Error {
     UnknownUnit {
         /// The name that was asked for.
         name: String,
-        /// The registered names, comma-separated.
+        /// The registered paths, comma-separated: the first 20, then how
+        /// many more.
         known: String,
     },
     /// A handle method named a unit in a group whose run is not in

@@ -234,7 +234,8 @@ impl SupervisorHandle {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownUnit`], or [`Error::GroupNotRunning`].
+    /// [`Error::UnknownUnit`]. (A unit of a group that is not running is at
+    /// rest: stopping it does nothing.)
     ///
     /// # Examples
     ///
@@ -450,8 +451,9 @@ impl SupervisorHandle {
     ///
     /// # Errors
     ///
-    /// [`Error::UnknownUnit`], [`Error::GroupNotRunning`], or
-    /// [`Error::ShuttingDown`].
+    /// [`Error::UnknownUnit`], [`Error::GroupNotRunning`],
+    /// [`Error::ShuttingDown`], or [`Error::HasDependents`] when units of its
+    /// group depend on it.
     ///
     /// # Examples
     ///

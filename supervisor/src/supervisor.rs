@@ -415,8 +415,11 @@ impl SupervisorBuilder {
     /// Every problem found, at once ([`Error::Problems`] when there are
     /// several): [`Error::EmptyName`], [`Error::NameWithSlash`],
     /// [`Error::DuplicateName`] (within a group), [`Error::EmptyProgram`],
-    /// [`Error::InvalidSetting`] for a policy or a group setting out of
-    /// range; then what a build step (the PID file) says.
+    /// [`Error::InvalidSetting`] for a setting out of range,
+    /// [`Error::UnknownDependency`], [`Error::SelfDependency`] and
+    /// [`Error::DependencyCycle`]; alone, [`Error::TooDeep`] for groups
+    /// nested deeper than [`MAX_GROUP_DEPTH`](crate::MAX_GROUP_DEPTH); then
+    /// what a build step (the PID file) says.
     ///
     /// # Examples
     ///

@@ -202,9 +202,9 @@ impl fmt::Display for UnitState {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct UnitStatus {
-    /// The unit's name.
+    /// The unit's path: its name after its groups' (`"storage/db"`).
     pub name: String,
-    /// Task or process.
+    /// Task, process or group.
     #[serde(rename = "type")]
     pub kind: UnitKind,
     /// Where the unit is in its life.
