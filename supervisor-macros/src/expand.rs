@@ -2,7 +2,9 @@
 //! hand, through `::supervisor::__private` only, with every duration a
 //! constant.
 
-use crate::ast::{Manifest, ProbeTuning, Supervised, SupervisedFn, TreeOptions, Unit, UnitKind, UnitOptions};
+use crate::ast::{
+    Manifest, ProbeTuning, Supervised, SupervisedFn, TreeOptions, Unit, UnitKind, UnitOptions, path_text,
+};
 use crate::errors::Errors;
 use crate::probe::{Probe, Readiness};
 use crate::typed;
@@ -47,11 +49,6 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
             token
         })
         .collect()
-}
-
-/// `path` as written, without spaces: `jobs::report`.
-pub(crate) fn path_text(path: &Path) -> String {
-    quote!(#path).to_string().replace(' ', "")
 }
 
 /// The items placed next to an `#[supervised]` fn: a type of the same name

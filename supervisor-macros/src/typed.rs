@@ -41,7 +41,7 @@ pub(crate) fn fields<'a>(handle: &TypedHandle, units: &'a [Unit], errors: &mut E
 /// What a field is made from, as the user wrote it.
 fn field_source(unit: &Unit) -> String {
     match &unit.kind {
-        UnitKind::Supervised(path) => format!("`task {};`", crate::expand::path_text(path)),
+        UnitKind::Supervised(path) => format!("`task {};`", crate::ast::path_text(path)),
         _ => format!("`{}`", unit.name.value),
     }
 }

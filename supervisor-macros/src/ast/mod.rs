@@ -15,6 +15,7 @@ use crate::probe::{Probe, Readiness, Spanned};
 use crate::signal::SignalValue;
 use crate::strategy::StrategyValue;
 use proc_macro2::{Span, TokenStream};
+use quote::quote;
 use syn::{Attribute, Expr, Ident, LitStr, Path, Signature, Visibility};
 
 /// `supervise! { ... }`, keeping what parsed.
@@ -191,4 +192,9 @@ impl Supervised {
         let function = self.function.as_ref().ok()?;
         Some(self.options.name.as_ref().map_or_else(|| function.sig.ident.unraw().to_string(), LitStr::value))
     }
+}
+
+/// `path` as written, without spaces: `jobs::report`.
+pub(crate) fn path_text(path: &Path) -> String {
+    quote!(#path).to_string().replace(' ', "")
 }
