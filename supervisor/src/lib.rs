@@ -69,6 +69,7 @@ mod error;
 mod extensions;
 mod handle;
 mod observe;
+mod panics;
 mod run;
 mod service;
 mod signal;

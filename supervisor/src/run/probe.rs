@@ -18,8 +18,8 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
+use crate::panics::panic_message;
 use crate::run::process::strays;
-use crate::run::task::panic_message;
 use crate::spec::probe::{Probe, Target};
 
 #[cfg(feature = "http")]

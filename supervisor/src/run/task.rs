@@ -1,12 +1,12 @@
 //! One run of a task: calling the user's factory and polling its future,
 //! with panics caught.
 
-use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::task::{self, Poll};
 
 use tracing::Instrument;
 
+use crate::panics::{log_contained, panic_message};
 use crate::spec::task::{BoxedRun, Factory};
 use crate::{Context, ExitReason};
 
@@ -26,8 +26,8 @@ impl TaskBody {
     pub(crate) fn start(&self, ctx: Context, span: tracing::Span) -> Result<TaskRun, ExitReason> {
         let made = span.in_scope(|| std::panic::catch_unwind(AssertUnwindSafe(|| (self.factory)(ctx))));
         match made {
-            Ok(run) if span.is_disabled() => Ok(TaskRun { run }),
-            Ok(run) => Ok(TaskRun { run: Box::pin(run.instrument(span)) }),
+            Ok(run) if span.is_disabled() => Ok(TaskRun { run, span }),
+            Ok(run) => Ok(TaskRun { run: Box::pin(run.instrument(span.clone())), span }),
             Err(payload) => Err(ExitReason::Panic(panic_message(payload))),
         }
     }
@@ -37,6 +37,8 @@ impl TaskBody {
 /// dropping it is the abort.
 pub(crate) struct TaskRun {
     run: BoxedRun,
+    /// The unit's span, for the line about a drop that panics.
+    span: tracing::Span,
 }
 
 impl TaskRun {
@@ -64,52 +66,9 @@ impl Drop for TaskRun {
         let run = std::mem::replace(&mut self.run, Box::pin(std::future::pending()));
         if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(run))) {
             let message = panic_message(payload);
-            tracing::error!(%message, "a task's future panicked when dropped");
+            log_contained(|| {
+                self.span.in_scope(|| tracing::error!(%message, "a task's future panicked when dropped"));
+            });
         }
-    }
-}
-
-/// The message of a panic. The payload is dropped here, under a guard of
-/// its own: a payload whose `Drop` panics again must not unwind through the
-/// supervisor.
-pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    let message = if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    };
-    if let Err(second) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        // Dropping this one could panic again, and so on: leak it.
-        std::mem::forget(second);
-        return format!("{message} (and its payload panicked when dropped)");
-    }
-    message
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    struct PanicsOnDrop;
-
-    impl Drop for PanicsOnDrop {
-        fn drop(&mut self) {
-            panic!("dropping the payload");
-        }
-    }
-
-    #[test]
-    fn a_payload_whose_drop_panics_is_contained() {
-        let payload = std::panic::catch_unwind(|| std::panic::panic_any(PanicsOnDrop)).unwrap_err();
-        let message = panic_message(payload);
-        assert!(message.contains("non-string payload") && message.contains("panicked when dropped"), "{message}");
-    }
-
-    #[test]
-    fn string_payloads_give_their_message() {
-        let payload = std::panic::catch_unwind(|| panic!("boom {}", 7)).unwrap_err();
-        assert_eq!(panic_message(payload), "boom 7");
     }
 }

@@ -31,7 +31,9 @@ impl<T> Drop for Guarded<T> {
         let value = self.0.take();
         if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
             std::mem::forget(payload);
-            tracing::error!("a closure given to the supervisor panicked when dropped (in what it captured)");
+            crate::panics::log_contained(|| {
+                tracing::error!("a closure given to the supervisor panicked when dropped (in what it captured)");
+            });
         }
     }
 }

@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::SignsOfLife;
+use crate::panics::log_contained;
 use crate::run::notify::{Notification, NotifySocket};
 use crate::run::output::LineWatch;
 use crate::run::probe;
@@ -316,7 +317,9 @@ impl Watch {
 fn make_run(ctx: Context, reporter: &Reporter) -> Result<TaskRun, ExitReason> {
     let unit = reporter.unit();
     let Body::Task(task) = &unit.body else { unreachable!("a task run is started for a task") };
-    task.start(ctx, tracing::info_span!("unit", unit = %unit.path))
+    // At the error level, so that a subscriber that lets through only
+    // warnings still sees which unit the task's own lines are about.
+    task.start(ctx, tracing::error_span!("unit", unit = %unit.path))
 }
 
 /// A task's runs, one after another in one tokio task: the first, then
@@ -407,7 +410,7 @@ async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, report
     let reason = match watched {
         Ok(reason) => reason,
         Err(failure) => {
-            tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run");
+            log_contained(|| tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run"));
             watch.tell.failing(&failure);
             stopping.stop.cancel();
             tokio::select! {
@@ -552,7 +555,7 @@ async fn run_watched_process(
         Next::Exited(reason) => RunEnd::Exited(reason),
         Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
         Next::Fail(failure) => {
-            tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run");
+            log_contained(|| tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run"));
             watch.tell.failing(&failure);
             stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
             RunEnd::Exited(failure)

@@ -36,6 +36,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::observe::event::EventKind;
 use crate::observe::report::{ShutdownCause, StopOutcome, UnitReport};
+use crate::panics::log_contained;
 use crate::spec::Spec;
 use crate::spec::policy::{Decision, GiveUpReason, RestartTracker};
 use crate::spec::validate::{self, join};
@@ -255,7 +256,7 @@ impl OwnerLink for Owner {
         }
         node.on_message(msg);
         node.end_turn();
-        Ok(node.free_task.take().and_then(|free| free.next))
+        Ok(node.free_task.take().and_then(FreeTask::into_next))
     }
 
     fn try_turn_for_caller(&self, msg: Msg) -> Result<(), Msg> {
@@ -290,6 +291,19 @@ struct FreeTask {
     stop: Option<CancellationToken>,
     /// The next run, once started.
     next: Option<NextRun>,
+}
+
+impl FreeTask {
+    /// The next run it carries, if the turn started one. A stop token no
+    /// next run took is cancelled: its run has ended, and what still waits
+    /// on it (a task the user spawned with a clone of its context) learns
+    /// so.
+    fn into_next(self) -> Option<NextRun> {
+        if let Some(stop) = &self.stop {
+            stop.cancel();
+        }
+        self.next
+    }
 }
 
 /// The state of a group's owner, changed in its turns (see [`Owner`]).
@@ -994,7 +1008,13 @@ impl Node {
             };
             (run, ended)
         };
-        // Dropped out of the lock: a run's handle takes locks of its own.
+        // Out of the lock: a run's handle takes locks of its own. A run that
+        // ended by itself was never asked to stop: its token is cancelled
+        // now, for what of the user's still waits on it (a task spawned with
+        // a clone of its context). A stopped run's token is already.
+        if let (Some(run), Ended::Exited(_)) = (&run, &ended) {
+            run.stop.cancel();
+        }
         drop(run);
         match ended {
             Ended::Stopped(settled) => self.finish_stop(unit, settled),
@@ -1144,10 +1164,14 @@ impl Node {
         match &ending {
             Ending::Stopped => {}
             Ending::GaveUp(reason) => {
-                tracing::error!(group = %self.group.path, %reason, "group gave up; stopping its units")
+                log_contained(
+                    || tracing::error!(group = %self.group.path, %reason, "group gave up; stopping its units"),
+                );
             }
             Ending::Critical { unit, failed } => {
-                tracing::warn!(group = %self.group.path, %unit, failed, "critical unit ended; stopping the group")
+                log_contained(|| {
+                    tracing::warn!(group = %self.group.path, %unit, failed, "critical unit ended; stopping the group");
+                });
             }
         }
         self.ending = Some(ending);
@@ -1844,7 +1868,9 @@ impl Node {
             stop.asked.elapsed()
         };
         self.changed(unit);
-        tracing::error!(unit = %unit.path, ?took, "an aborted task did not end (does it block its thread?); abandoning it");
+        log_contained(|| {
+            tracing::error!(unit = %unit.path, ?took, "an aborted task did not end (does it block its thread?); abandoning it");
+        });
         self.stopped(unit, StopOutcome::Abandoned, took);
         self.advance();
     }

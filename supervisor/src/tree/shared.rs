@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
 use crate::observe::report::{ShutdownCause, ShutdownReport, StopOutcome, UnitReport};
+use crate::panics::log_contained;
 use crate::tree::clock::Clock;
 use crate::tree::paths;
 use crate::tree::unit::{Unit, address};
@@ -294,7 +295,9 @@ impl Shared {
     /// Logs `kind` in the unit's span and sends it to subscribers, if there
     /// are any.
     pub(crate) fn emit(&self, unit: &Unit, kind: EventKind) {
-        tracing::info_span!("unit", unit = %unit.path).in_scope(|| log(&kind));
+        // At the error level, so that a subscriber that lets through only
+        // warnings still sees which unit a line is about.
+        log_contained(|| tracing::error_span!("unit", unit = %unit.path).in_scope(|| log(&kind)));
         if self.has_subscribers() {
             // An error only means the last subscriber left meanwhile.
             let _ = self.events.send(Event::new(&unit.path, self.clock.now(), kind));
@@ -367,7 +370,9 @@ impl Shared {
         self.shutdown_hooks.end().await;
         let units = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
         let report = self.report_of(units, ShutdownCause::Requested);
-        tracing::info!(took = ?report.took, forced = report.forced().count(), cause = %report.cause, "supervisor ended");
+        log_contained(|| {
+            tracing::info!(took = ?report.took, forced = report.forced().count(), cause = %report.cause, "supervisor ended");
+        });
         self.publish(report);
     }
 
@@ -401,7 +406,7 @@ impl Shared {
             units.push(unit.report_line(state, outcome, Duration::ZERO));
         });
         let report = self.report_of(units, ShutdownCause::RuntimeDropped);
-        tracing::warn!(cause = %report.cause, "supervisor ended with its runtime");
+        log_contained(|| tracing::warn!(cause = %report.cause, "supervisor ended with its runtime"));
         self.publish(report);
     }
 
@@ -443,7 +448,7 @@ async fn kill_after(
 ) {
     tokio::select! {
         () = tokio::time::sleep(timeout) => {
-            tracing::warn!(?timeout, "shutdown timeout reached: killing what is left");
+            log_contained(|| tracing::warn!(?timeout, "shutdown timeout reached: killing what is left"));
             kill_now.cancel();
         }
         _ = report.wait_for(Option::is_some) => {}
