@@ -217,9 +217,10 @@ impl Context {
     /// # Caveats
     ///
     /// A context kept past the end of its run (moved into a task of its
-    /// own) may complete when a later run of the unit is asked to stop: a
-    /// run that ended by itself, never asked to stop, hands its
-    /// cancellation on to the run restarted after it.
+    /// own) completes once that run has ended, with one exception: a run
+    /// that ended by itself and is restarted at once (no delay) hands its
+    /// cancellation on to the next run, and the context then completes when
+    /// that run is asked to stop, or ends in turn.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
         self.cancel.cancelled()
     }
