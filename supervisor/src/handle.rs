@@ -660,7 +660,8 @@ impl SupervisorHandle {
 
     /// Waits until the unit's status satisfies `done`, and returns it then.
     /// Nothing polls: `done` is asked again whenever that unit changes (or
-    /// one it depends on), and only then.
+    /// one it depends on, or, for a group, when a unit is added to it or
+    /// removed from it), and only then.
     ///
     /// # Errors
     ///

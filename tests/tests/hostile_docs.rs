@@ -1066,3 +1066,34 @@ async fn a_status_kind_is_task_process_or_group() {
     within("shutdown", handle.shutdown()).await;
     assert!(matches!(kinds, [UnitKind::Group, UnitKind::Task, UnitKind::Process]), "{kinds:?}");
 }
+
+/// `SupervisorHandle::wait_status`: "`done` is asked again whenever that
+/// unit changes (or ... for a group, when a unit is added to it or removed
+/// from it)": a wait on a group for its temporary units to be gone wakes
+/// when the last one is forgotten, though the group's own status is the
+/// same (its other unit keeps it running and ready).
+#[tokio::test(start_paused = true)]
+async fn a_wait_on_a_group_wakes_when_its_members_change() {
+    let go = Arc::new(Notify::new());
+    let temporary = |name: &str| {
+        let go = go.clone();
+        TaskSpec::new(name, move |_ctx: Context| {
+            let go = go.clone();
+            async move { go.notified().await }
+        })
+        .temporary()
+        .restart(RestartPolicy::new().on(RestartOn::Never))
+    };
+    let group = GroupSpec::new("g").task(idle("keep")).task(temporary("t1")).task(temporary("t2"));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    within("t2 runs", handle.wait_ready("g/t2")).await.unwrap();
+    let left = |handle: &SupervisorHandle| handle.unit_names().iter().filter(|name| name.starts_with("g/t")).count();
+    let waiter = handle.clone();
+    let gone = tokio::spawn(async move { waiter.wait_status("g", |_| left(&waiter) == 0).await });
+    tokio::task::yield_now().await;
+    go.notify_waiters();
+    let status = within("the wait", gone).await.unwrap().unwrap();
+    assert_eq!((status.name.as_str(), status.state, status.ready), ("g", UnitState::Running, true));
+    assert_eq!(left(&handle), 0);
+    within("shutdown", handle.shutdown()).await;
+}

@@ -714,9 +714,12 @@ impl Node {
         self.graph.get_or_init(|| Arc::new(Graph::of(self.body().units())))
     }
 
-    /// The members changed: the next look sorts them again.
+    /// The members changed: the next look sorts them again, and the waits
+    /// on the group look again.
     fn members_changed(&mut self) {
         self.graph.take();
+        // A wait on the group may be about its members (how many are left).
+        self.shared.changes.changed(&self.group);
     }
 
     /// The units that depend on `unit`, directly or not, in start order.
