@@ -64,6 +64,10 @@ async fn main() -> anyhow::Result<ExitCode> {
     let mut args = std::env::args().skip(1);
     let addr: SocketAddr = args.next().as_deref().unwrap_or("127.0.0.1:3000").parse()?;
     let socket = args.next().map_or_else(default_socket, PathBuf::from);
+    // The application's port first: taken, nothing has started yet.
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|error| {
+        anyhow::anyhow!("cannot bind the application to {addr}: {error} (pass another address as the first argument)")
+    })?;
 
     // The recorder first: the supervisor's metrics are registered with it.
     let prometheus = PrometheusBuilder::new().install_recorder()?;
@@ -121,7 +125,6 @@ async fn main() -> anyhow::Result<ExitCode> {
     };
     println!("control API on {} (try: cargo run --example ctl -- status)", socket.display());
 
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("application on http://{}: /, /metrics, /supervisor/readyz, /supervisor/status", listener.local_addr()?);
     let server = tokio::spawn({
         let handle = handle.clone();

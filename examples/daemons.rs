@@ -1,7 +1,8 @@
 //! Supervised OS processes: a `sleep` that runs quietly, a shell that
 //! crashes every second and is restarted, and one that prints a line every
 //! 300 ms. Prints their status and captured output for a few seconds, then
-//! shuts down and prints the report.
+//! shuts down and prints the report; Ctrl-C shuts down at once, leaving no
+//! process behind.
 //!
 //! ```text
 //! cargo run --example daemons
@@ -28,7 +29,21 @@ async fn main() -> anyhow::Result<()> {
         )
         .build()?;
     let handle = sup.start();
+    // Ctrl-C (or SIGTERM) stops the daemons before the program ends.
+    let interrupted = handle.shutdown_on_signal();
+    let report = tokio::select! {
+        shown = show(&handle) => {
+            shown?;
+            handle.shutdown().await
+        }
+        report = interrupted => report,
+    };
+    println!("{report}");
+    Ok(())
+}
 
+/// Prints the units' status and tails, once a second for four seconds.
+async fn show(handle: &supervisor::SupervisorHandle) -> anyhow::Result<()> {
     for _ in 0..4 {
         tokio::time::sleep(Duration::from_secs(1)).await;
         println!("{:8} {:8} {:>7} {:>8}  last exit", "unit", "state", "pid", "restarts");
@@ -44,8 +59,5 @@ async fn main() -> anyhow::Result<()> {
         println!("crasher's tail: {:?}", handle.tail("crasher", 3)?);
         println!("talker's tail:  {:?}\n", handle.tail("talker", 3)?);
     }
-
-    let report = handle.shutdown().await;
-    println!("{report}");
     Ok(())
 }

@@ -53,9 +53,25 @@ supervise! {
 
 #[tokio::main]
 async fn main() -> Result<(), supervisor::Error> {
-    tracing_subscriber::fmt().with_env_filter("info").init();
+    // Log lines to stderr, apart from what the example prints.
+    tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::stderr).init();
 
     let services = Services::start();
+    // Ctrl-C (or SIGTERM) stops the units before the program ends.
+    let interrupted = services.handle().shutdown_on_signal();
+    let report = tokio::select! {
+        shown = show(&services) => {
+            shown?;
+            services.handle().shutdown().await
+        }
+        report = interrupted => report,
+    };
+    println!("{report}");
+    Ok(())
+}
+
+/// Waits for the units, restarts a few, and prints their statuses.
+async fn show(services: &Services) -> Result<(), supervisor::Error> {
     // `ticker` waits for the group `storage`, which is ready once `db` is.
     let ticker = services.ticker.wait_ready().await?;
     println!("{} is ready; storage/db said: {:?}", ticker.name, services.storage.db.tail(5)?);
@@ -73,8 +89,5 @@ async fn main() -> Result<(), supervisor::Error> {
             status.name, status.state, status.ready, status.restart_count, status.last_error
         );
     }
-
-    let report = services.handle().shutdown().await;
-    println!("{report}");
     Ok(())
 }
