@@ -954,8 +954,7 @@ impl Node {
         // A run that ended by itself was never asked to stop: its token can
         // serve the next run. (A context hands out child tokens, so no code
         // of the user's can cancel it.)
-        let stop = free.stop.take().filter(|stop| !stop.is_cancelled());
-        Some(Reuse { abort: free.abort.take()?, stop })
+        Some(Reuse { abort: free.abort.take()?, stop: free.stop.take() })
     }
 
     /// Starts a nested group's run: an owner of its own, whose units start
@@ -1003,7 +1002,9 @@ impl Node {
                 && let Some(RunHandle { stop, abort, .. }) = run.take()
             {
                 free.abort = abort;
-                free.stop = Some(stop);
+                // A run asked to stop has its token cancelled: no next run
+                // can take it.
+                free.stop = record.stop.is_none().then_some(stop);
             }
             let ended = match record.stop.take() {
                 Some(stop) => Ended::Stopped(settle_stop(&mut record, *stop, end, now)),
