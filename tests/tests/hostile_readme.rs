@@ -1124,6 +1124,13 @@ async fn the_control_api_answers_as_the_readme_says() {
         .unwrap()
         .start();
     running(&handle, "storage/db").await;
+    // Output is no change of status, which a wait could wake on: this looks
+    // every 10 ms until the line is in the tail.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !handle.tail("storage/db", 1).unwrap().iter().any(|line| line == "world") {
+        assert!(tokio::time::Instant::now() < deadline, "{:?}", handle.tail("storage/db", 10));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let server = supervisor::HttpEndpoint::new()
         .unix_socket(&socket)
         .control(supervisor::ControlApi::new(TOKEN).unwrap())
