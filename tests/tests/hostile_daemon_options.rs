@@ -1149,3 +1149,19 @@ async fn a_program_found_on_a_given_path_keeps_its_name_as_argv0() {
         assert_eq!(tail, &["sh"], "{name}");
     }
 }
+
+/// `Readiness::OutputLine`: "the line is in the unit's tail by then". The
+/// readiness was once told just before the line went into the tail, so a
+/// `tail` right after `wait_ready` could miss it.
+#[tokio::test]
+async fn a_unit_ready_by_a_line_has_the_line_in_its_tail() {
+    for round in 0..20 {
+        let spec = sh("d", "echo before; echo listening on 8080; exec sleep 30")
+            .readiness(supervisor::Readiness::OutputLine("listening".into()));
+        let handle = Supervisor::builder().daemon(spec).build().unwrap().start();
+        tokio::time::timeout(DEADLINE, handle.wait_ready("d")).await.expect("ready in time").unwrap();
+        let tail = handle.tail("d", 10).unwrap();
+        handle.shutdown().await;
+        assert_eq!(tail, ["before", "listening on 8080"], "round {round}");
+    }
+}

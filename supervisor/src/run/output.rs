@@ -121,23 +121,26 @@ impl LineWatch {
         }
     }
 
-    /// Looks for the text in a piece of one stream's output. `carry` is that
-    /// stream's: the end of the long line that `piece` continues, if any, so
-    /// that a text straddling two of its pieces is found once its second
-    /// part arrives.
-    fn look_at(&self, piece: &[u8], kind: PieceKind, carry: &mut Vec<u8>) {
+    /// Whether the text, not seen yet, is in a piece of one stream's
+    /// output. `carry` is that stream's: the end of the long line that
+    /// `piece` continues, if any, so that a text straddling two of its
+    /// pieces is found once its second part arrives.
+    fn finds(&self, piece: &[u8], kind: PieceKind, carry: &mut Vec<u8>) -> bool {
         if self.seen.load(std::sync::atomic::Ordering::Acquire) {
-            return;
+            return false;
         }
         let found = find_across(&self.text, carry, piece);
         if kind != PieceKind::Partial {
             // The line ends here: the next piece starts another one.
             carry.clear();
         }
-        if found {
-            self.seen.store(true, std::sync::atomic::Ordering::Release);
-            self.notify.notify_waiters();
-        }
+        found
+    }
+
+    /// The text was found: wakes [`seen`](Self::seen).
+    fn found(&self) {
+        self.seen.store(true, std::sync::atomic::Ordering::Release);
+        self.notify.notify_waiters();
     }
 
     /// Completes once a line with the text has been read.
@@ -183,7 +186,7 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The text a run waits for in its output, with each stream's carry (see
-/// [`LineWatch::look_at`]): pieces of the two streams arrive interleaved.
+/// [`LineWatch::finds`]): pieces of the two streams arrive interleaved.
 struct ReadyLine {
     watch: Arc<LineWatch>,
     stdout: Vec<u8>,
@@ -195,12 +198,13 @@ impl ReadyLine {
         ReadyLine { watch, stdout: Vec::new(), stderr: Vec::new() }
     }
 
-    fn look_at(&mut self, stream: Stream, piece: &[u8], kind: PieceKind) {
+    /// Whether the text is in this piece (see [`LineWatch::finds`]).
+    fn finds(&mut self, stream: Stream, piece: &[u8], kind: PieceKind) -> bool {
         let carry = match stream {
             Stream::Stdout => &mut self.stdout,
             Stream::Stderr => &mut self.stderr,
         };
-        self.watch.look_at(piece, kind, carry);
+        self.watch.finds(piece, kind, carry)
     }
 }
 
@@ -254,10 +258,13 @@ impl Capture {
             };
             match piece {
                 Ok(Some((bytes, kind))) => {
-                    if let Some(ready_line) = &mut self.ready_line {
-                        ready_line.look_at(stream, &bytes, kind);
-                    }
+                    let found = self.ready_line.as_mut().is_some_and(|ready| ready.finds(stream, &bytes, kind));
                     emit(&self.unit, stream, &self.tail, bytes, kind);
+                    // Told once the line is in the tail: a wait for the
+                    // unit's readiness then finds it there.
+                    if let (true, Some(ready)) = (found, &self.ready_line) {
+                        ready.watch.found();
+                    }
                 }
                 Ok(None) => self.close(stream),
                 Err(error) => {
@@ -425,6 +432,19 @@ fn emit(unit: &str, stream: Stream, tail: &OutputTail, bytes: Vec<u8>, kind: Pie
 mod tests {
     use super::*;
 
+    /// Looks for the text in a piece, and says so at once if it is there.
+    fn look_at(watch: &LineWatch, piece: &[u8], kind: PieceKind, carry: &mut Vec<u8>) {
+        if watch.finds(piece, kind, carry) {
+            watch.found();
+        }
+    }
+
+    fn look_ready(ready: &mut ReadyLine, stream: Stream, piece: &[u8], kind: PieceKind) {
+        if ready.finds(stream, piece, kind) {
+            ready.watch.found();
+        }
+    }
+
     /// Every piece of `input`, read through a buffer of `capacity` bytes.
     async fn pieces(input: &[u8], capacity: usize) -> Vec<(String, PieceKind)> {
         let mut reader =
@@ -582,7 +602,7 @@ mod tests {
             let mut carry = Vec::new();
             for (i, piece) in pieces.iter().enumerate() {
                 let kind = if i + 1 < pieces.len() { Partial } else { Line };
-                watch.look_at(piece, kind, &mut carry);
+                look_at(&watch, piece, kind, &mut carry);
                 assert!(carry.len() < TEXT.len(), "the carry grew to {} bytes", carry.len());
             }
             assert!(is_seen(&watch), "not found in {pieces:?}");
@@ -594,18 +614,18 @@ mod tests {
         for ended in [PieceKind::Line, PieceKind::Progress] {
             let watch = LineWatch::new("READY-MARK");
             let mut carry = Vec::new();
-            watch.look_at(b"xxREADY", ended, &mut carry);
-            watch.look_at(b"-MARKyy", PieceKind::Line, &mut carry);
+            look_at(&watch, b"xxREADY", ended, &mut carry);
+            look_at(&watch, b"-MARKyy", PieceKind::Line, &mut carry);
             assert!(!is_seen(&watch), "joined across a {ended:?} end");
         }
         // Each stream carries its own long line: another stream's pieces in
         // between neither join nor break it.
         let mut ready_line = ReadyLine::new(Arc::new(LineWatch::new("READY-MARK")));
-        ready_line.look_at(Stream::Stdout, b"xxREA", PieceKind::Partial);
-        ready_line.look_at(Stream::Stderr, b"DY-MA", PieceKind::Partial);
-        ready_line.look_at(Stream::Stderr, b"RKyy", PieceKind::Line);
+        look_ready(&mut ready_line, Stream::Stdout, b"xxREA", PieceKind::Partial);
+        look_ready(&mut ready_line, Stream::Stderr, b"DY-MA", PieceKind::Partial);
+        look_ready(&mut ready_line, Stream::Stderr, b"RKyy", PieceKind::Line);
         assert!(!is_seen(&ready_line.watch));
-        ready_line.look_at(Stream::Stdout, b"DY-MARKyy", PieceKind::Line);
+        look_ready(&mut ready_line, Stream::Stdout, b"DY-MARKyy", PieceKind::Line);
         assert!(is_seen(&ready_line.watch));
     }
 }

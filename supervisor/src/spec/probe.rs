@@ -76,7 +76,7 @@ pub enum Readiness {
     /// Kubernetes readiness probe.
     Probe(Probe),
     /// Ready once a line of the process's output (stdout or stderr)
-    /// contains this text.
+    /// contains this text; the line is in the unit's tail by then.
     OutputLine(String),
 }
 
