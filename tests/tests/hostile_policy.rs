@@ -899,14 +899,20 @@ async fn the_root_intensity_ends_the_supervisor() {
 /// once; one that succeeds ends it cleanly.
 #[tokio::test(start_paused = true)]
 async fn a_critical_unit_with_max_zero() {
+    /// `unit`, critical and run once, beside an idle bystander: the report
+    /// of the tree it ends, and the handle.
+    async fn ended_by(unit: TaskSpec) -> (supervisor::ShutdownReport, supervisor::SupervisorHandle) {
+        let handle = Supervisor::builder()
+            .task(unit.critical().restart(RestartPolicy::new().max_restarts(0)))
+            .task(idle("bystander"))
+            .build()
+            .unwrap()
+            .start();
+        (within("the tree ends", handle.wait()).await, handle)
+    }
+
     let runs = Arc::new(AtomicU32::new(0));
-    let handle = Supervisor::builder()
-        .task(always_fails("vital", &runs).critical().restart(RestartPolicy::new().max_restarts(0)))
-        .task(idle("bystander"))
-        .build()
-        .unwrap()
-        .start();
-    let report = within("the tree ends", handle.wait()).await;
+    let (report, handle) = ended_by(always_fails("vital", &runs)).await;
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "vital".to_owned(), failed: true });
     assert_eq!(report.exit_code(), 1);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
@@ -917,13 +923,7 @@ async fn a_critical_unit_with_max_zero() {
     assert_eq!(handle.status("vital").unwrap().restart_count, 0);
 
     let runs = Arc::new(AtomicU32::new(0));
-    let handle = Supervisor::builder()
-        .task(always_succeeds("job", &runs).critical().restart(RestartPolicy::new().max_restarts(0)))
-        .task(idle("bystander"))
-        .build()
-        .unwrap()
-        .start();
-    let report = within("the tree ends", handle.wait()).await;
+    let (report, _) = ended_by(always_succeeds("job", &runs)).await;
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "job".to_owned(), failed: false });
     assert_eq!(report.exit_code(), 0, "{report}");
     assert_eq!(line_of(&report, "job").state, UnitState::Exited);

@@ -317,9 +317,7 @@ impl Watch {
 fn make_run(ctx: Context, reporter: &Reporter) -> Result<TaskRun, ExitReason> {
     let unit = reporter.unit();
     let Body::Task(task) = &unit.body else { unreachable!("a task run is started for a task") };
-    // At the error level, so that a subscriber that lets through only
-    // warnings still sees which unit the task's own lines are about.
-    task.start(ctx, tracing::error_span!("unit", unit = %unit.path))
+    task.start(ctx, unit.span())
 }
 
 /// A task's runs, one after another in one tokio task: the first, then

@@ -295,9 +295,7 @@ impl Shared {
     /// Logs `kind` in the unit's span and sends it to subscribers, if there
     /// are any.
     pub(crate) fn emit(&self, unit: &Unit, kind: EventKind) {
-        // At the error level, so that a subscriber that lets through only
-        // warnings still sees which unit a line is about.
-        log_contained(|| tracing::error_span!("unit", unit = %unit.path).in_scope(|| log(&kind)));
+        log_contained(|| unit.span().in_scope(|| log(&kind)));
         if self.has_subscribers() {
             // An error only means the last subscriber left meanwhile.
             let _ = self.events.send(Event::new(&unit.path, self.clock.now(), kind));

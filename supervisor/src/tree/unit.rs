@@ -221,6 +221,13 @@ impl Unit {
         }
     }
 
+    /// The `tracing` span of the lines about it, its own and the
+    /// supervisor's. At the error level, so that a subscriber that lets
+    /// through only warnings still sees which unit a line is about.
+    pub(crate) fn span(&self) -> tracing::Span {
+        tracing::error_span!("unit", unit = %self.path)
+    }
+
     /// Its name within its group: the last part of its path.
     pub(crate) fn name(&self) -> &str {
         let at = match self.name_at {
