@@ -43,8 +43,9 @@ async fn main() -> anyhow::Result<()> {
                 .restart(RestartPolicy::new().delay(Duration::from_millis(200)).max_restarts(MaxRestarts::AtMost(2))),
         )
         .build()?;
+    // Subscribed before the start, so that no event is missed.
+    let mut events = sup.subscribe();
     let handle = sup.start();
-    let mut events = handle.subscribe();
     let printer = tokio::spawn(async move {
         while let Ok(event) = events.recv().await {
             println!("{:>8}: {:?}", event.unit, event.kind);
