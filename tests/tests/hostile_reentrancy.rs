@@ -2247,17 +2247,17 @@ fn units_deep_in_a_tree_controlling_their_ancestors() {
                 }
             }
         });
-        let handle = Supervisor::builder()
+        let sup = Supervisor::builder()
             .group(
                 GroupSpec::new("g")
                     .group(GroupSpec::new("h").task(restarter).task(idle("y")))
                     .group(GroupSpec::new("k").task(remover)),
             )
             .build()
-            .unwrap()
-            .start();
+            .unwrap();
+        let mut events = sup.subscribe();
+        let handle = sup.start();
         slot.set(&handle);
-        let mut events = handle.subscribe();
         events_until(&mut events, |e| e.unit == "g/k" && matches!(e.kind, EventKind::Removed)).await;
         within("g/h/r", handle.wait_state("g/h/r", UnitState::Running)).await.unwrap();
         within("g/h/y", handle.wait_state("g/h/y", UnitState::Running)).await.unwrap();

@@ -115,7 +115,7 @@ async fn unlimited_never_gives_up() {
 
 #[tokio::test(start_paused = true)]
 async fn a_panic_is_a_failed_run_and_spares_the_others() {
-    let handle = Supervisor::builder()
+    let sup = Supervisor::builder()
         .task(TaskSpec::new("calm", |ctx: Context| async move { ctx.cancelled().await }))
         .task(
             TaskSpec::new("panicky", |_ctx| async {
@@ -130,9 +130,9 @@ async fn a_panic_is_a_failed_run_and_spares_the_others() {
                 .restart(policy(MaxRestarts::AtMost(0))),
         )
         .build()
-        .unwrap()
-        .start();
-    let mut events = handle.subscribe();
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
     let seen = events_until(&mut events, "panicky", |kind| matches!(kind, EventKind::GaveUp { .. })).await;
     assert!(seen.iter().any(|kind| matches!(kind, EventKind::Panicked { message } if message == "kaboom")));
     let status = handle.status("panicky").unwrap();
@@ -184,8 +184,9 @@ async fn restart_on_decides_which_endings_restart() {
 
 /// The delays of the `Restarting` events, and the time between run starts.
 async fn restart_delays(spec: TaskSpec, restarts: usize) -> (Vec<Duration>, Vec<Duration>) {
-    let handle = Supervisor::builder().task(spec).build().unwrap().start();
-    let mut events = handle.subscribe();
+    let sup = Supervisor::builder().task(spec).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
     let (mut announced, mut measured, mut last_start) = (Vec::new(), Vec::new(), None::<Instant>);
     while announced.len() < restarts || measured.len() < restarts {
         match events.recv().await.unwrap().kind {
@@ -247,12 +248,12 @@ async fn a_stable_run_resets_the_backoff() {
 async fn the_window_gives_up_on_too_many_restarts() {
     let runs = Arc::new(AtomicU32::new(0));
     let period = Duration::from_secs(10);
-    let handle = Supervisor::builder()
+    let sup = Supervisor::builder()
         .task(failing("burst", &runs).restart(RestartPolicy::new().delay(SEC).window(3, period)))
         .build()
-        .unwrap()
-        .start();
-    let mut events = handle.subscribe();
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
     let seen = events_until(&mut events, "burst", |kind| matches!(kind, EventKind::GaveUp { .. })).await;
     assert_eq!(seen.last(), Some(&EventKind::GaveUp { reason: GiveUpReason::Window { max: 3, period } }));
     let status = handle.status("burst").unwrap();

@@ -23,8 +23,8 @@ use crate::spec::policy::GiveUpReason;
 ///     .task(TaskSpec::new("once", |_ctx| async { Err::<(), _>("boom") })
 ///         .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))))
 ///     .build()?;
+/// let mut events = sup.subscribe();
 /// let handle = sup.start();
-/// let mut events = handle.subscribe();
 /// loop {
 ///     let event = events.recv().await.expect("the supervisor is alive");
 ///     if let EventKind::GaveUp { .. } = event.kind {

@@ -507,8 +507,8 @@ impl DaemonSpec {
     ///         .success_codes([0, 143])
     ///         .restart(RestartPolicy::new().on(RestartOn::Failure)))
     ///     .build()?;
+    /// let mut events = sup.subscribe();
     /// let handle = sup.start();
-    /// let mut events = handle.subscribe();
     /// while !matches!(events.recv().await.expect("alive").kind, EventKind::Finished) {}
     /// let status = handle.status("job").expect("known unit");
     /// assert_eq!(status.exit_code, Some(143));
