@@ -670,8 +670,9 @@ impl Node {
         self.handle_deferred();
         self.tell_parent();
         // The owner's task waits on its inbox and its sleep alone: it is
-        // woken for what only it does, closing and arming the sleep.
-        if self.run_is_over() || self.timers.needs_poll() {
+        // woken for what only it does, closing and taking a due item.
+        let armed = self.own_task.as_ref().is_none_or(|owner| self.timers.arm_for(owner));
+        if self.run_is_over() || !armed {
             self.wake_own_task();
         }
     }
@@ -738,8 +739,9 @@ impl Node {
         self.graph().needs(unit)
     }
 
-    fn is_member(&self, unit: &Arc<Unit>) -> bool {
-        self.body().members().get(unit.name()).is_some_and(|member| Arc::ptr_eq(member, unit))
+    /// Whether `unit`, one of the group's, has not been removed.
+    fn is_member(unit: &Unit) -> bool {
+        !unit.record().removed
     }
 
     fn on_message(&mut self, msg: Msg) {
@@ -1366,7 +1368,7 @@ impl Node {
     fn schedule_regroup(&mut self, cause: Arc<Unit>, set: Vec<Arc<Unit>>, delay: Duration) {
         let mut waiting = Vec::with_capacity(set.len());
         // A unit removed while the strategy stopped it is gone for good.
-        for unit in set.into_iter().filter(|unit| self.is_member(unit)) {
+        for unit in set.into_iter().filter(|unit| Self::is_member(unit)) {
             let mut record = unit.record();
             let takes_part = if Arc::ptr_eq(&unit, &cause) {
                 record.state == UnitState::Backoff
@@ -1507,7 +1509,7 @@ impl Node {
     /// unit gone.
     fn resume(&mut self, unit: Arc<Unit>, wants: Wants, outcome: StopOutcome, took: Duration) {
         // Removed by a call before: stopped for good, and not to be started.
-        let gone = !self.is_member(&unit);
+        let gone = !Self::is_member(&unit);
         let restarted = !gone && unit.state().is_active();
         match wants {
             Wants::Stop(reply) if restarted => self.on_control(unit, Op::Stop, reply),
@@ -1531,7 +1533,7 @@ impl Node {
     }
 
     fn on_control(&mut self, unit: Arc<Unit>, op: Op, reply: oneshot::Sender<Result<(), Error>>) {
-        if !self.is_member(&unit) {
+        if !Self::is_member(&unit) {
             let _ = reply.send(Err(self.unknown(&unit)));
             return;
         }
@@ -1657,7 +1659,7 @@ impl Node {
         self.start_by_hand(first, "restart")?;
         for unit in &units[1..] {
             // A dependent removed meanwhile is gone for good.
-            if !unit.state().is_active() && self.is_member(unit) {
+            if !unit.state().is_active() && Self::is_member(unit) {
                 self.launch(unit);
             }
         }
@@ -1729,7 +1731,7 @@ impl Node {
     }
 
     fn on_remove(&mut self, unit: Arc<Unit>, reply: oneshot::Sender<Result<UnitReport, Error>>) {
-        if !self.is_member(&unit) {
+        if !Self::is_member(&unit) {
             let _ = reply.send(Err(self.unknown(&unit)));
             return;
         }
@@ -1779,6 +1781,7 @@ impl Node {
     /// Removes a stopped unit from the group.
     fn forget(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) -> UnitReport {
         self.body().change_members(|members| members.remove(unit.name()));
+        unit.record().removed = true;
         self.members_changed();
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use tokio::time::{Instant, Sleep};
 
@@ -49,8 +49,8 @@ impl<T> Timers<T> {
 
     /// Returns the earliest item once its deadline has passed; `Pending`
     /// until then, with the task woken at that deadline, and without a
-    /// wake while there is no item (whoever adds one polls again, see
-    /// [`needs_poll`](Self::needs_poll)).
+    /// wake while there is no item (whoever adds one outside a poll arms
+    /// the sleep, see [`arm_for`](Self::arm_for)).
     ///
     /// The sleep is moved only to an earlier deadline: when the earliest
     /// item goes (a unit stopped before its grace period ran out, the usual
@@ -83,11 +83,30 @@ impl<T> Timers<T> {
         }
     }
 
-    /// Whether the earliest deadline is earlier than the one the sleep is
-    /// armed for: an item added outside a poll then needs one, or it would
-    /// come out late.
-    pub(crate) fn needs_poll(&self) -> bool {
-        self.queue.keys().next().is_some_and(|&(at, _)| self.armed_for.is_none_or(|armed| armed > at))
+    /// Arms the sleep for the earliest deadline, if it is armed for none or
+    /// a later one, to wake `owner`: the task that polls these timers. A
+    /// turn taken on another task arms it so, rather than waking the owner's
+    /// task only for that (the usual case: a unit asked to stop gets a grace
+    /// period's timer, and its run ends long before). `false` when only a
+    /// poll of the owner's can take the item: it is due already.
+    pub(crate) fn arm_for(&mut self, owner: &Waker) -> bool {
+        let Some(&(at, _)) = self.queue.keys().next() else { return true };
+        if self.armed_for.is_some_and(|armed| armed <= at) {
+            return true;
+        }
+        if at <= Instant::now() {
+            return false;
+        }
+        let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        sleep.as_mut().reset(at);
+        // Polled with the owner's waker, the sleep wakes the owner. Out of
+        // budget, it wakes the owner now, whose poll registers it.
+        if sleep.as_mut().poll(&mut Context::from_waker(owner)).is_ready() {
+            self.armed_for = None;
+            return false;
+        }
+        self.armed_for = Some(at);
+        true
     }
 
     /// Waits for the earliest item, as [`poll_expired`](Self::poll_expired)
@@ -163,21 +182,54 @@ mod tests {
         assert_eq!(timers.expired().now_or_never(), Some("due too"));
     }
 
+    /// Counts the wakes of the task it stands for.
+    #[derive(Default)]
+    struct Owner(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Owner {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    impl Owner {
+        fn wakes(&self) -> usize {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn an_item_added_outside_a_poll_asks_for_one_only_if_earlier_than_the_sleep() {
+    async fn an_item_added_outside_a_poll_is_armed_to_wake_the_owner() {
+        let owner = std::sync::Arc::new(Owner::default());
+        let waker = Waker::from(owner.clone());
         let mut timers = Timers::default();
         let start = Instant::now();
-        assert!(!timers.needs_poll(), "nothing to wait for");
+        assert!(timers.arm_for(&waker), "nothing to wait for");
         timers.insert(start + Duration::from_secs(10), "armed");
-        assert!(timers.needs_poll(), "no sleep is armed yet");
-        assert!(tokio::time::timeout(Duration::from_millis(1), timers.expired()).await.is_err());
-        assert!(!timers.needs_poll(), "the sleep is armed for the earliest");
+        assert!(timers.arm_for(&waker));
         timers.insert(start + Duration::from_secs(20), "later");
-        assert!(!timers.needs_poll(), "the sleep fires first anyway");
-        timers.insert(start + Duration::from_secs(5), "earlier");
-        assert!(timers.needs_poll(), "the sleep would fire too late");
+        assert!(timers.arm_for(&waker), "the sleep fires first anyway");
+        tokio::time::sleep(Duration::from_secs(9)).await;
+        assert_eq!(owner.wakes(), 0);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(owner.wakes(), 1, "the owner is woken at the deadline, though it never polled");
+        assert_eq!(timers.expired().await, "armed");
+        // Earlier than the sleep: armed again, for the earlier deadline.
+        timers.insert(Instant::now() + Duration::from_secs(5), "earlier");
+        assert!(timers.arm_for(&waker));
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(owner.wakes(), 2);
         assert_eq!(timers.expired().await, "earlier");
-        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        // Due already: only the owner's poll takes it out.
+        timers.insert(Instant::now(), "due");
+        assert!(!timers.arm_for(&waker));
+        assert_eq!(timers.expired().await, "due");
+        assert_eq!(timers.expired().await, "later");
+        assert_eq!(start.elapsed(), Duration::from_secs(20));
     }
 
     #[tokio::test(start_paused = true)]

@@ -120,6 +120,9 @@ pub(crate) struct Record {
     pub(crate) held_by_policy: bool,
     /// Its line is in the shutdown's report: a unit is listed once.
     pub(crate) reported: bool,
+    /// Removed from its group, for good: how its owner tells a call about
+    /// a unit removed meanwhile, without looking its name up.
+    pub(crate) removed: bool,
 }
 
 /// A unit's record's rarer parts.
@@ -217,6 +220,7 @@ impl Unit {
                 held: false,
                 held_by_policy: false,
                 reported: false,
+                removed: false,
             }),
         }
     }
