@@ -1098,7 +1098,6 @@ fn the_line_for_a_future_that_panics_when_dropped_names_the_unit() {
 /// A unit whose factory captured a value that panics when dropped is
 /// removed: the supervisor survives it, and its log line names the unit.
 #[test]
-#[ignore = "defect: the line logged for a factory whose capture panics when dropped does not name the unit"]
 fn the_line_for_a_factory_that_panics_when_dropped_names_the_unit() {
     paused_alone(|| async {
         let (captured, _default) = capture(tracing::Level::INFO);

@@ -20,6 +20,12 @@ impl TaskBody {
         TaskBody { factory }
     }
 
+    /// Drops the factory and what it captured, for a unit that is being
+    /// dropped: no run starts after.
+    pub(crate) fn drop_factory(&mut self) {
+        self.factory.drop_now();
+    }
+
     /// Starts a run inside `span`, so that the task's own log lines carry
     /// the unit's path. A panic while calling the user's `f` is a failed
     /// run, like a panic inside the future.

@@ -15,19 +15,10 @@ impl<T> Guarded<T> {
     pub(crate) fn new(value: T) -> Self {
         Guarded(Some(value))
     }
-}
 
-impl<T> Deref for Guarded<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        // `None` only while it is dropped.
-        self.0.as_ref().unwrap_or_else(|| unreachable!("a guarded value is used after its drop"))
-    }
-}
-
-impl<T> Drop for Guarded<T> {
-    fn drop(&mut self) {
+    /// Drops the value now, as its drop would: where the caller chose (in
+    /// a unit's span, for one). Used no more after.
+    pub(crate) fn drop_now(&mut self) {
         let value = self.0.take();
         if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
             std::mem::forget(payload);
@@ -35,6 +26,21 @@ impl<T> Drop for Guarded<T> {
                 tracing::error!("a closure given to the supervisor panicked when dropped (in what it captured)");
             });
         }
+    }
+}
+
+impl<T> Deref for Guarded<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // `None` only once dropped.
+        self.0.as_ref().unwrap_or_else(|| unreachable!("a guarded value is used after its drop"))
+    }
+}
+
+impl<T> Drop for Guarded<T> {
+    fn drop(&mut self) {
+        self.drop_now();
     }
 }
 

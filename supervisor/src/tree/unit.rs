@@ -193,6 +193,23 @@ impl LastExit {
     }
 }
 
+/// The span of the unit at `path` (see [`Unit::span`]).
+fn span_of(path: &str) -> tracing::Span {
+    tracing::error_span!("unit", unit = %path)
+}
+
+impl Drop for Unit {
+    fn drop(&mut self) {
+        // What a task's factory captured goes inside the unit's span: a
+        // `Drop` of the user's that panics is logged with the unit's path.
+        let Unit { path, body, .. } = self;
+        if let Body::Task(task) = body {
+            let _in_span = span_of(path).entered();
+            task.drop_factory();
+        }
+    }
+}
+
 impl Unit {
     pub(crate) fn new(path: Arc<str>, body: Body, settings: Arc<Settings>, added: bool) -> Self {
         let name_at = u16::try_from(name_start(&path)).unwrap_or(u16::MAX);
@@ -229,7 +246,7 @@ impl Unit {
     /// supervisor's. At the error level, so that a subscriber that lets
     /// through only warnings still sees which unit a line is about.
     pub(crate) fn span(&self) -> tracing::Span {
-        tracing::error_span!("unit", unit = %self.path)
+        span_of(&self.path)
     }
 
     /// Its name within its group: the last part of its path.
