@@ -1476,8 +1476,17 @@ impl Node {
             plan.in_flight.remove(unit);
         }
         // Taken out in place: the list keeps its room and the others their
-        // order, and a stop nobody waits for allocates nothing.
-        let ready: Vec<Waiter> = self.waiters.extract_if(.., |waiter| Arc::ptr_eq(&waiter.unit, unit)).collect();
+        // order. A stop that one call waits for, the usual case, allocates
+        // nothing, nor does one that nobody waits for.
+        let waits_for = |waiter: &Waiter| Arc::ptr_eq(&waiter.unit, unit);
+        let Some(at) = self.waiters.iter().position(waits_for) else { return };
+        let first = self.waiters.remove(at);
+        let others: Vec<Waiter> = if self.waiters[at..].iter().any(waits_for) {
+            self.waiters.extract_if(at.., |waiter| waits_for(waiter)).collect()
+        } else {
+            Vec::new()
+        };
+        let ready = std::iter::once(first).chain(others);
         // While a strategy's or a call's plan runs, a call that would start
         // the unit again waits for the plan, as calls that came during it
         // do, and so do the calls after it on this unit (their order
