@@ -218,7 +218,8 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(1)).await;
         assert_eq!(owner.wakes(), 1, "the owner is woken at the deadline, though it never polled");
         assert_eq!(timers.expired().await, "armed");
-        // Earlier than the sleep: armed again, for the earlier deadline.
+        // Armed for "later"; an earlier item moves the sleep to its deadline.
+        assert!(timers.arm_for(&waker));
         timers.insert(Instant::now() + Duration::from_secs(5), "earlier");
         assert!(timers.arm_for(&waker));
         tokio::time::sleep(Duration::from_secs(5)).await;
