@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use smol_str::SmolStr;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
 /// Handed to each run of a task: its name, how many restarts came before, and
@@ -32,7 +33,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 /// ```
 #[derive(Clone)]
 pub struct Context {
-    name: Arc<str>,
+    name: SmolStr,
     restart_count: u32,
     cancel: CancellationToken,
     /// Where `ready` and `heartbeat` go, for a unit that listens to them.
@@ -47,7 +48,7 @@ pub(crate) trait SignsOfLife: Send + Sync {
 
 impl Context {
     pub(crate) fn new(
-        name: Arc<str>,
+        name: SmolStr,
         restart_count: u32,
         cancel: CancellationToken,
         signs: Option<Arc<dyn SignsOfLife>>,

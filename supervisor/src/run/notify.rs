@@ -374,6 +374,8 @@ fn status_text(value: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use smol_str::SmolStr;
+
     use super::*;
 
     /// Every notification of one datagram, as `recv` returns them one by one.
@@ -593,7 +595,7 @@ mod tests {
             e = os.environ.get\n\
             s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
             s.sendto(f'STATUS=usec={e(\"WATCHDOG_USEC\")} pid={e(\"WATCHDOG_PID\")}\\nREADY=1'.encode(), e('NOTIFY_SOCKET'))\n";
-        let unit: Arc<str> = Arc::from("notifier");
+        let unit = SmolStr::new("notifier");
         let spec = DaemonSpec::new("notifier", "python3").args(["-c", SCRIPT]).env("WATCHDOG_PID", "1");
         let body = ProcessBody::new(spec);
         for (watchdog, usec) in [(Some(Duration::from_secs(30)), "30000000"), (None, "None")] {
@@ -607,7 +609,7 @@ mod tests {
 
     #[tokio::test]
     async fn unset_env_removes_an_inherited_notify_socket() {
-        let unit: Arc<str> = Arc::from("quiet");
+        let unit = SmolStr::new("quiet");
         let script =
             "import os; print([os.environ.get(k) for k in ('NOTIFY_SOCKET', 'WATCHDOG_USEC', 'WATCHDOG_PID')])";
         let spec = DaemonSpec::new("quiet", "python3")

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use smol_str::SmolStr;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{ChildStderr, ChildStdout};
 
@@ -215,7 +216,7 @@ impl ReadyLine {
 /// Every read keeps its progress (a partial line included) in `self`, so
 /// that a read cancelled by a `select!` loses nothing.
 pub(crate) struct Capture {
-    unit: Arc<str>,
+    unit: SmolStr,
     tail: Arc<OutputTail>,
     /// The line a run waits for to be ready, if it does.
     ready_line: Option<ReadyLine>,
@@ -225,7 +226,7 @@ pub(crate) struct Capture {
 
 impl Capture {
     pub(crate) fn new(
-        unit: Arc<str>,
+        unit: SmolStr,
         tail: Arc<OutputTail>,
         stdout: Option<ChildStdout>,
         stderr: Option<ChildStderr>,

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rustix::process::{Pid, Signal as RawSignal, kill_process_group};
+use smol_str::SmolStr;
 use tokio::process::{Child, Command};
 use tokio_util::sync::CancellationToken;
 
@@ -51,7 +52,7 @@ impl ProcessBody {
     /// Spawns a run. A failure to spawn is a failed run whose reason names the
     /// program and the cause.
     #[cfg(test)]
-    pub(crate) fn start(&self, unit: &Arc<str>) -> Result<ProcessRun, ExitReason> {
+    pub(crate) fn start(&self, unit: &SmolStr) -> Result<ProcessRun, ExitReason> {
         self.start_with_env(unit, &[], None)
     }
 
@@ -63,7 +64,7 @@ impl ProcessBody {
     /// `ready_line` watches the output for the line that makes the run ready.
     pub(crate) fn start_with_env(
         &self,
-        unit: &Arc<str>,
+        unit: &SmolStr,
         extra: &[(&str, Option<OsString>)],
         ready_line: Option<Arc<LineWatch>>,
     ) -> Result<ProcessRun, ExitReason> {
@@ -417,7 +418,7 @@ mod tests {
     #[tokio::test]
     async fn a_run_and_its_signaller_signal_the_group_until_the_run_ends() {
         let body = sleeper();
-        let mut run = body.start(&Arc::from("sleeper")).expect("sleep starts");
+        let mut run = body.start(&SmolStr::new("sleeper")).expect("sleep starts");
         let signaller = run.signaller();
         run.signal(RawSignal::CONT).expect("the group is there");
         signaller.signal(RawSignal::TERM).expect("the group is there");

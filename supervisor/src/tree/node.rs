@@ -29,6 +29,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, TryLockError, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use smol_str::SmolStr;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
@@ -70,7 +71,7 @@ pub(crate) enum Ending {
     /// More restarts than its intensity allows.
     GaveUp(GiveUpReason),
     /// A critical unit ended for good.
-    Critical { unit: Arc<str>, failed: bool },
+    Critical { unit: SmolStr, failed: bool },
 }
 
 impl Ending {
