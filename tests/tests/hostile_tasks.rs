@@ -594,7 +594,6 @@ fn a_value_that_panics_when_the_run_is_aborted_is_contained() {
 /// (`record_stop`: "Only a panic is kept as the run's error: a bug,
 /// stopping or not").
 #[test]
-#[ignore = "defect: a panic in the Drop of an aborted run's future is only logged, not kept as last_error"]
 fn a_panic_when_an_aborted_run_is_dropped_is_kept_as_last_error() {
     paused(|| async {
         let handle = Supervisor::builder()
@@ -614,6 +613,73 @@ fn a_panic_when_an_aborted_run_is_dropped_is_kept_as_last_error() {
         assert_eq!(status.state, UnitState::Stopped);
         assert_eq!(status.last_error.as_deref(), Some("panicked: dropped by the abort"), "{status:?}");
         within("shutdown", handle.shutdown()).await;
+    });
+}
+
+/// The same for a task with a watchdog, whose run goes its own way (it is
+/// watched while it runs): stopped by hand and aborted, its drop's panic
+/// is its last error too.
+#[test]
+fn a_panic_when_an_aborted_watched_run_is_dropped_is_kept_as_last_error() {
+    paused(|| async {
+        let handle = Supervisor::builder()
+            .task(
+                TaskSpec::new("watched", |ctx: Context| async move {
+                    let _bomb = Bomb("dropped by the abort");
+                    // Deaf to its cancellation: it lives until the abort.
+                    for _beat in 0_u64.. {
+                        ctx.heartbeat();
+                        tokio::time::sleep(SEC).await;
+                    }
+                })
+                .watchdog(10 * SEC)
+                .stop_timeout(SEC),
+            )
+            .build()
+            .unwrap()
+            .start();
+        wait_for(&handle, "watched", UnitState::Running).await;
+        within("stop", handle.stop_unit("watched")).await.unwrap();
+        let status = handle.status("watched").unwrap();
+        assert_eq!(status.state, UnitState::Stopped);
+        assert_eq!(status.last_error.as_deref(), Some("panicked: dropped by the abort"), "{status:?}");
+        within("shutdown", handle.shutdown()).await;
+    });
+}
+
+/// The same under a subscriber, where the run's future is dropped inside
+/// the unit's span: the panic is logged once, with the unit's path, and
+/// still kept as `last_error`; the stop is forced, and the unit starts
+/// again by hand.
+#[test]
+fn a_panic_when_an_aborted_run_is_dropped_is_logged_once_in_its_span_and_kept() {
+    paused_alone(|| async {
+        let (captured, _default) = capture(tracing::Level::INFO);
+        let sup = Supervisor::builder()
+            .task(
+                TaskSpec::new("stubborn", |_ctx| async move {
+                    let _bomb = Bomb("dropped by the abort");
+                    std::future::pending::<()>().await;
+                })
+                .stop_timeout(SEC),
+            )
+            .build()
+            .unwrap();
+        let mut events = sup.subscribe();
+        let handle = sup.start();
+        wait_for(&handle, "stubborn", UnitState::Running).await;
+        within("stop", handle.stop_unit("stubborn")).await.unwrap();
+        let status = handle.status("stubborn").unwrap();
+        assert_eq!(status.last_error.as_deref(), Some("panicked: dropped by the abort"), "{status:?}");
+        let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+        assert_eq!(seen.last().unwrap().kind, EventKind::Stopped { forced: true, took: SEC });
+        let lines = captured.lines_with("panicked when dropped");
+        assert_eq!(lines.len(), 1, "{}", captured.text());
+        assert!(lines[0].contains("stubborn") && lines[0].contains("dropped by the abort"), "{}", lines[0]);
+        within("start", handle.start_unit("stubborn")).await.unwrap();
+        wait_for(&handle, "stubborn", UnitState::Running).await;
+        let report = within("shutdown", handle.shutdown()).await;
+        assert_eq!(report.units[0].outcome, StopOutcome::Forced);
     });
 }
 

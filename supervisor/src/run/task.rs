@@ -63,6 +63,12 @@ impl TaskRun {
     pub(crate) fn wait(&mut self) -> impl Future<Output = ExitReason> + Send + '_ {
         std::future::poll_fn(|cx| self.poll_wait(cx))
     }
+
+    /// Drops the user's future now, as the run's drop would; the message
+    /// of the panic its `Drop` raised, if it did (logged already).
+    pub(crate) fn drop_future(&mut self) -> Option<String> {
+        drop_with_care(&mut self.run)
+    }
 }
 
 /// A run dropped before it ended (aborted after its grace period, hung,
@@ -74,6 +80,10 @@ impl Drop for TaskRun {
         drop_with_care(&mut self.run);
     }
 }
+
+/// A panic of the user's future's `Drop`, logged already in its unit's
+/// span, on its way out to [`drop_with_care`] to say how the run ended.
+struct LoggedDropPanic(String);
 
 /// The user's future, inside the unit's span, dropped with care there.
 struct DroppedWithCare(BoxedRun);
@@ -88,16 +98,27 @@ impl Future for DroppedWithCare {
 
 impl Drop for DroppedWithCare {
     fn drop(&mut self) {
-        drop_with_care(&mut self.0);
+        // Always dropped inside `drop_with_care`, which catches this. Not
+        // a panic of its own (no hook runs), and never while unwinding.
+        if let Some(message) = drop_with_care(&mut self.0)
+            && !std::thread::panicking()
+        {
+            std::panic::resume_unwind(Box::new(LoggedDropPanic(message)));
+        }
     }
 }
 
-/// Drops `run` where a panic of its `Drop` is caught and logged.
-fn drop_with_care(run: &mut BoxedRun) {
+/// Drops `run` where a panic of its `Drop` is caught and logged; the
+/// panic's message, if there was one.
+fn drop_with_care(run: &mut BoxedRun) -> Option<String> {
     // A future of no size stands in: boxing it allocates nothing.
     let run = std::mem::replace(run, Box::pin(std::future::pending()));
-    if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(run))) {
-        let message = panic_message(payload);
-        log_contained(|| tracing::error!(%message, "a task's future panicked when dropped"));
-    }
+    let payload = std::panic::catch_unwind(AssertUnwindSafe(move || drop(run))).err()?;
+    let payload = match payload.downcast::<LoggedDropPanic>() {
+        Ok(logged) => return Some(logged.0),
+        Err(payload) => payload,
+    };
+    let message = panic_message(payload);
+    log_contained(|| tracing::error!(%message, "a task's future panicked when dropped"));
+    Some(message)
 }

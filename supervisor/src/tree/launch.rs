@@ -335,11 +335,44 @@ enum Step {
     /// To make the run, with its context.
     Make(NextRun),
     /// The run, polled until it ends.
-    Wait {
-        run: TaskRun,
-        reporter: Reporter,
-    },
+    Wait(InFlight),
     Done,
+}
+
+/// A task's run in progress, with its reporter. Dropped before the run
+/// ended (aborted after its grace period), it drops the user's future
+/// first, then reports the abort, or the panic of that future's `Drop` as
+/// how the run ended: a bug, kept as the unit's last error like a panic
+/// while the run answered its cancellation.
+struct InFlight {
+    run: TaskRun,
+    /// `None` once the end is reported.
+    reporter: Option<Reporter>,
+}
+
+impl InFlight {
+    fn new(run: TaskRun, reporter: Reporter) -> Self {
+        InFlight { run, reporter: Some(reporter) }
+    }
+
+    /// Drops the run, then hands its reporter out to report `reason`: what
+    /// the run held (a port, a file lock) is free for the next run, which
+    /// may start within the report.
+    fn end(mut self) -> Reporter {
+        self.run.drop_future();
+        self.reporter.take().unwrap_or_else(|| unreachable!("the end is reported once"))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let Some(reporter) = self.reporter.take() else { return };
+        let end = match self.run.drop_future() {
+            Some(message) => RunEnd::Exited(ExitReason::Panic(message)),
+            None => RunEnd::Aborted,
+        };
+        reporter.report_dropped(end);
+    }
 }
 
 impl TaskRuns {
@@ -365,23 +398,22 @@ impl Future for TaskRuns {
                     let NextRun { ctx, reporter } = next;
                     match make_run(ctx, &reporter) {
                         Ok(run) => {
-                            self.step = Step::Wait { run, reporter };
+                            self.step = Step::Wait(InFlight::new(run, reporter));
                             continue;
                         }
                         Err(reason) => (reason, reporter),
                     }
                 }
-                Step::Wait { mut run, reporter } => match run.poll_wait(cx) {
-                    Poll::Ready(reason) => (reason, reporter),
+                Step::Wait(mut in_flight) => match in_flight.run.poll_wait(cx) {
+                    Poll::Ready(reason) => (reason, in_flight.end()),
                     Poll::Pending => {
-                        self.step = Step::Wait { run, reporter };
+                        self.step = Step::Wait(in_flight);
                         return Poll::Pending;
                     }
                 },
                 Step::Done => return Poll::Ready(()),
             };
-            // The run is dropped by now: what it held (a port, a file lock)
-            // is free for the next run, which may start within the report.
+            // The run is dropped by now (see `InFlight::end`).
             let (reason, reporter) = ended;
             match reporter.report_and_go_on(RunEnd::Exited(reason)) {
                 Some(next) => self.step = Step::Make(next),
@@ -395,10 +427,11 @@ impl Future for TaskRuns {
 /// stopped like any stop (cancelled, then dropped after its grace period),
 /// and ends as that failure.
 async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, reporter: Reporter) {
-    let mut run = match make_run(ctx, &reporter) {
-        Ok(run) => run,
+    let mut in_flight = match make_run(ctx, &reporter) {
+        Ok(run) => InFlight::new(run, reporter),
         Err(reason) => return reporter.report(RunEnd::Exited(reason)),
     };
+    let run = &mut in_flight.run;
     let watched = tokio::select! {
         reason = run.wait() => Ok(reason),
         () = watch.readiness() => unreachable!("readiness probes run for ever"),
@@ -420,7 +453,8 @@ async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, report
         }
     };
     // As in `TaskRuns`: the next run may start within the report.
-    drop((run, watch));
+    let reporter = in_flight.end();
+    drop(watch);
     reporter.report(RunEnd::Exited(reason));
 }
 

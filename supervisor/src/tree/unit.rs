@@ -629,16 +629,27 @@ impl Reporter {
             }
         }
     }
+
+    /// Reports `end` of a run that was dropped before it ended (aborted):
+    /// always a message, as a drop may come while the runtime shuts down,
+    /// where no turn could start a run.
+    pub(crate) fn report_dropped(mut self, end: RunEnd) {
+        self.send_dropped(end);
+    }
+
+    fn send_dropped(&mut self, end: RunEnd) {
+        self.reported = true;
+        if let Some(owner) = self.owner.upgrade() {
+            owner.send(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end });
+        }
+    }
 }
 
 impl Drop for Reporter {
-    /// The run was aborted: always a message, as a drop may come while the
-    /// runtime shuts down, where no turn could start a run.
+    /// The run was aborted before its end was reported.
     fn drop(&mut self) {
-        if !self.reported
-            && let Some(owner) = self.owner.upgrade()
-        {
-            owner.send(Msg::Ended { unit: self.unit.clone(), epoch: self.epoch, end: RunEnd::Aborted });
+        if !self.reported {
+            self.send_dropped(RunEnd::Aborted);
         }
     }
 }
