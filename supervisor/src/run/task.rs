@@ -21,9 +21,9 @@ impl TaskBody {
     }
 
     /// Drops the factory and what it captured, for a unit that is being
-    /// dropped: no run starts after.
-    pub(crate) fn drop_factory(&mut self) {
-        self.factory.drop_now();
+    /// dropped: no run starts after. A panic there is logged in `span`.
+    pub(crate) fn drop_factory(&mut self, span: impl FnOnce() -> tracing::Span) {
+        self.factory.drop_now(span);
     }
 
     /// Starts a run inside `span`, so that the task's own log lines carry

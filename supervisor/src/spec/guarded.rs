@@ -16,14 +16,17 @@ impl<T> Guarded<T> {
         Guarded(Some(value))
     }
 
-    /// Drops the value now, as its drop would: where the caller chose (in
-    /// a unit's span, for one). Used no more after.
-    pub(crate) fn drop_now(&mut self) {
+    /// Drops the value now, as its drop would, and logs a panic of its
+    /// `Drop` inside `span` (a unit's, for one), made only then. Used no
+    /// more after.
+    pub(crate) fn drop_now(&mut self, span: impl FnOnce() -> tracing::Span) {
         let value = self.0.take();
         if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
             std::mem::forget(payload);
             crate::panics::log_contained(|| {
-                tracing::error!("a closure given to the supervisor panicked when dropped (in what it captured)");
+                span().in_scope(|| {
+                    tracing::error!("a closure given to the supervisor panicked when dropped (in what it captured)");
+                });
             });
         }
     }
@@ -40,7 +43,7 @@ impl<T> Deref for Guarded<T> {
 
 impl<T> Drop for Guarded<T> {
     fn drop(&mut self) {
-        self.drop_now();
+        self.drop_now(tracing::Span::none);
     }
 }
 

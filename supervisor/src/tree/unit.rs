@@ -201,12 +201,11 @@ fn span_of(path: &str) -> tracing::Span {
 
 impl Drop for Unit {
     fn drop(&mut self) {
-        // What a task's factory captured goes inside the unit's span: a
-        // `Drop` of the user's that panics is logged with the unit's path.
+        // A `Drop` of the user's, in what a task's factory captured, that
+        // panics is logged with the unit's path.
         let Unit { path, body, .. } = self;
         if let Body::Task(task) = body {
-            let _in_span = span_of(path).entered();
-            task.drop_factory();
+            task.drop_factory(|| span_of(path));
         }
     }
 }
