@@ -86,7 +86,7 @@ impl ProcessBody {
             }
             capture
         });
-        Ok(ProcessRun { child, group, capture, success_codes: self.spec.parts.success_codes.clone() })
+        Ok(ProcessRun { child, group, capture, success_codes: self.spec.parts.success_codes.clone(), on_reaped: None })
     }
 
     fn command(&self) -> Command {
@@ -182,9 +182,19 @@ pub(crate) struct ProcessRun {
     capture: Option<Capture>,
     /// The exit codes that count as a success; `None`: only 0.
     success_codes: Option<Arc<[i32]>>,
+    /// Called once the leader is reaped (see [`when_reaped`](Self::when_reaped)).
+    on_reaped: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl ProcessRun {
+    /// Has `hook` called once the leader is reaped, before the output is
+    /// drained: the run's end comes only after that, up to half a second
+    /// later if a process that left the group holds the pipe, and the
+    /// leader's pid is no longer the run's from the reap on.
+    pub(crate) fn when_reaped(&mut self, hook: impl FnOnce() + Send + 'static) {
+        self.on_reaped = Some(Box::new(hook));
+    }
+
     pub(crate) fn pid(&self) -> Option<u32> {
         self.child.id()
     }
@@ -262,6 +272,9 @@ impl ProcessRun {
         // wrapped around, in the microseconds since the reap.
         if let Some(group) = self.group.kill() {
             strays::reap(group);
+        }
+        if let Some(hook) = self.on_reaped.take() {
+            hook();
         }
         if let Some(capture) = &mut self.capture
             && tokio::time::timeout(DRAIN_TIMEOUT, capture.drain()).await.is_err()

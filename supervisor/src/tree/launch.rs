@@ -135,7 +135,13 @@ pub(crate) fn start(
                 Some(Readiness::OutputLine(text)) => Some(Arc::new(LineWatch::new(text))),
                 _ => None,
             };
-            let run = process.start_with_env(&unit.path, &env, line.clone())?;
+            let mut run = process.start_with_env(&unit.path, &env, line.clone())?;
+            let (owner, reaped) = (owner.clone(), unit.clone());
+            run.when_reaped(move || {
+                if let Some(owner) = owner.upgrade() {
+                    owner.changed_outside_turns(&reaped);
+                }
+            });
             let pid = run.pid();
             let signaller = Some(run.signaller());
             let stopping = Stopping {

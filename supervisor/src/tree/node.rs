@@ -278,6 +278,10 @@ impl OwnerLink for Owner {
         // An error only means the owner has gone, with its runtime.
         let _ = self.mailbox.send(msg);
     }
+
+    fn changed_outside_turns(&self, unit: &Unit) {
+        self.shared.changes.changed(unit);
+    }
 }
 
 /// The tokio task of a run that ended in the current turn, free to carry

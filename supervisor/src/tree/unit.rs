@@ -568,6 +568,10 @@ pub(crate) trait OwnerLink: Send + Sync {
 
     /// Sends `msg` to the owner's task.
     fn send(&self, msg: Msg);
+
+    /// Tells the waits on `unit` that its status changed outside a turn:
+    /// its run's leader was reaped, and its pid is no longer shown.
+    fn changed_outside_turns(&self, unit: &Unit);
 }
 
 /// Where calls reach a group's owner while its run is in progress.
