@@ -431,16 +431,20 @@ async fn a_daemon_is_hung_without_watchdog_pings_and_alive_with_them() {
                 .watchdog(Duration::from_millis(300))
                 .restart(RestartPolicy::new().on(RestartOn::Never)),
         )
-        .daemon(DaemonSpec::new("pinger", "python3").args(["-c", pinger]).watchdog(Duration::from_millis(300)))
+        // The period runs from the spawn: a whole second, since a loaded
+        // machine can take more than 300 ms to start Python and send the
+        // first ping.
+        .daemon(DaemonSpec::new("pinger", "python3").args(["-c", pinger]).watchdog(SEC))
         .build()
         .unwrap()
         .start();
     let silent = until(&handle, "silent", |status| status.state == UnitState::Exited).await;
     assert!(silent.last_error.unwrap().contains("hung"), "{:?}", handle.status("silent"));
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Past two more of the pinger's periods: its pings keep it alive.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     let pinger = handle.status("pinger").unwrap();
     assert_eq!((pinger.state, pinger.restart_count), (UnitState::Running, 0), "{pinger:?}");
-    assert_eq!(handle.tail("pinger", 1).unwrap(), ["usec 300000"]);
+    assert_eq!(handle.tail("pinger", 1).unwrap(), ["usec 1000000"]);
     handle.shutdown().await;
 }
 
