@@ -369,6 +369,9 @@ pub(crate) struct Node {
     /// A unit was stopped while it waited: the table of waiting units may
     /// hold stale entries, pruned as its lists grow.
     stopped_while_waiting: bool,
+    /// A run could not be started in this turn: the owner's task lets the
+    /// runtime's other tasks run before it goes on (see `poll_turns`).
+    spawn_failed: bool,
 }
 
 /// The units waiting for one dependency: most often one, kept without a
@@ -504,6 +507,7 @@ impl Node {
             ready_cursor: 0,
             launched: false,
             stopped_while_waiting: false,
+            spawn_failed: false,
         };
         // A group's run starts its units afresh, restart counts included:
         // a group restarted by its parent or by hand gives its units their
@@ -535,12 +539,27 @@ impl Node {
                 self.on_timer(timer);
                 self.handle_deferred();
             } else {
-                if !self.own_task.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
-                    self.own_task = Some(cx.waker().clone());
-                }
+                self.remember_own_task(cx);
                 return Poll::Pending;
             }
             self.tell_parent();
+            if std::mem::take(&mut self.spawn_failed) {
+                // Its end is in the inbox, and with no restart delay the
+                // next attempt would come in this same poll: a program that
+                // cannot start would hold the thread for as many attempts
+                // as the runtime's budget allows. One attempt a poll, and
+                // the next once the runtime has looked at its timers and
+                // I/O and run its other tasks, as after a `yield_now`.
+                self.remember_own_task(cx);
+                let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+                return Poll::Pending;
+            }
+        }
+    }
+
+    fn remember_own_task(&mut self, cx: &Context<'_>) {
+        if !self.own_task.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+            self.own_task = Some(cx.waker().clone());
         }
     }
 
@@ -947,6 +966,7 @@ impl Node {
                 // that cannot start is not restarted from within this call.
                 unit.record().run = Some(RunHandle { stop: CancellationToken::new(), abort: None, signaller: None });
                 let _ = self.mailbox.send(Msg::Ended { unit: unit.clone(), epoch, end: RunEnd::Exited(reason) });
+                self.spawn_failed = true;
             }
         }
     }
