@@ -26,6 +26,9 @@ use tokio::net::{TcpListener, TcpStream};
 /// Far longer than any step takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(20);
 
+/// How long a unit may take to restart a thousand times.
+const RUNS_DEADLINE: Duration = Duration::from_secs(180);
+
 /// One test at a time: they share the process's descriptors and children.
 static LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -377,8 +380,14 @@ async fn adding_and_removing_daemons_of_every_kind_leaks_nothing() {
 // ---------------------------------------------------------------------------
 // Restarting as fast as the policy allows
 
+/// Waits for `runs` restarts of `name`: a throughput that a loaded machine
+/// may take minutes to reach, hence a deadline of its own.
 async fn wait_runs(handle: &SupervisorHandle, name: &str, runs: u64) {
-    wait_status(handle, name, |status| status.restarts_total >= runs).await;
+    let reached = handle.wait_status(name, |status| status.restarts_total >= runs);
+    match tokio::time::timeout(RUNS_DEADLINE, reached).await {
+        Ok(status) => drop(status.expect("the unit exists and the supervisor runs")),
+        Err(_) => panic!("timed out waiting for {runs} runs of `{name}`; last status: {:#?}", handle.status(name)),
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -675,6 +684,7 @@ async fn runtimes_dropped_with_daemons_running_leave_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removed_daemons_whose_setsid_grandchildren_hold_the_pipe_leak_no_descriptor_once_those_end() {
+    const ESCAPERS: usize = 12;
     let _lock = LOCK.lock().await;
     process_warm_up().await;
     let handle = Supervisor::builder().build().unwrap().start();
@@ -684,7 +694,8 @@ async fn removed_daemons_whose_setsid_grandchildren_hold_the_pipe_leak_no_descri
             let name = format!("escaper-{i}");
             handle
                 .add(
-                    sh(&name, "setsid sleep 47111006 & echo up; exec sleep 47111000")
+                    // Ready once the grandchild has left the group.
+                    sh(&name, "setsid sh -c 'echo up; exec sleep 47111006' & exec sleep 47111000")
                         .readiness(Readiness::OutputLine("up".to_owned())),
                 )
                 .await
@@ -696,15 +707,16 @@ async fn removed_daemons_whose_setsid_grandchildren_hold_the_pipe_leak_no_descri
     round(0).await;
     kill_marked("47111006");
     let early = settled(|_| with_marker("47111006").is_empty()).await;
-    for i in 1..30 {
+    // Each removal drains its output for half a second: the escaper holds
+    // the pipe.
+    for i in 1..=ESCAPERS {
         round(i).await;
     }
     let escaped = with_marker("47111006").len();
-    // Some are killed with the group before `setsid` leaves it.
-    assert!(escaped > 0, "the escapers run on: {escaped}");
+    assert_eq!(escaped, ESCAPERS, "every escaper left its group before its unit was removed");
     kill_marked("47111006");
     assert!(with_marker("47111006").is_empty() || wait_for_none("47111006").await.is_empty());
-    assert_no_growth("after 29 escapers ended", &early, 2).await;
+    assert_no_growth("after the escapers ended", &early, 2).await;
     handle.shutdown().await;
 }
 
