@@ -361,9 +361,9 @@ impl InFlight {
         InFlight { run, reporter: Some(reporter) }
     }
 
-    /// Drops the run, then hands its reporter out to report `reason`: what
-    /// the run held (a port, a file lock) is free for the next run, which
-    /// may start within the report.
+    /// Drops the run, then hands its reporter out to report how it ended:
+    /// what the run held (a port, a file lock) is free for the next run,
+    /// which may start within the report.
     fn end(mut self) -> Reporter {
         self.run.drop_future();
         self.reporter.take().unwrap_or_else(|| unreachable!("the end is reported once"))
