@@ -210,6 +210,12 @@ async fn a_tasks_own_logs_carry_its_units_path() {
     let writer = captured.clone();
     let subscriber =
         tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).without_time().finish();
+    // tracing caches each callsite's interest (the unit's span's too) for
+    // the whole process when it is first hit; while one dispatcher exists,
+    // it asks only the hitting thread's default. A concurrent test's thread,
+    // with none, would then turn the span off for this one too. A second
+    // dispatcher, kept meanwhile, makes every registration ask all of them.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let _default = tracing::subscriber::set_default(subscriber);
     let handle = Supervisor::builder()
         .group(

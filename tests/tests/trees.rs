@@ -824,6 +824,12 @@ where
 /// the supervisor's log lines do not carry that span.
 #[tokio::test]
 async fn a_call_made_inside_a_span_leaves_the_span_off_the_supervisors_log_lines() {
+    // tracing caches each callsite's interest for the whole process when it
+    // is first hit; while one dispatcher exists, it asks only the hitting
+    // thread's default. A concurrent test's thread, with none, would then
+    // turn the supervisor's lines off for this one too. A second dispatcher,
+    // kept meanwhile, makes every registration ask all of them.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let spans = Arc::new(std::sync::Mutex::new(Vec::new()));
     let recorder = tracing_subscriber::registry().with(SpanRecorder(spans.clone()));
     let _guard = tracing::subscriber::set_default(recorder);
