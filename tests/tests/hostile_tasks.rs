@@ -596,23 +596,11 @@ fn a_value_that_panics_when_the_run_is_aborted_is_contained() {
 #[test]
 fn a_panic_when_an_aborted_run_is_dropped_is_kept_as_last_error() {
     paused(|| async {
-        let handle = Supervisor::builder()
-            .task(
-                TaskSpec::new("stubborn", |_ctx| async move {
-                    let _bomb = Bomb("dropped by the abort");
-                    std::future::pending::<()>().await;
-                })
-                .stop_timeout(SEC),
-            )
-            .build()
-            .unwrap()
-            .start();
-        wait_for(&handle, "stubborn", UnitState::Running).await;
-        within("stop", handle.stop_unit("stubborn")).await.unwrap();
-        let status = handle.status("stubborn").unwrap();
-        assert_eq!(status.state, UnitState::Stopped);
-        assert_eq!(status.last_error.as_deref(), Some("panicked: dropped by the abort"), "{status:?}");
-        within("shutdown", handle.shutdown()).await;
+        let stubborn = TaskSpec::new("stubborn", |_ctx| async move {
+            let _bomb = Bomb("dropped by the abort");
+            std::future::pending::<()>().await;
+        });
+        assert_abort_panic_kept(stubborn.stop_timeout(SEC)).await;
     });
 }
 
@@ -622,29 +610,30 @@ fn a_panic_when_an_aborted_run_is_dropped_is_kept_as_last_error() {
 #[test]
 fn a_panic_when_an_aborted_watched_run_is_dropped_is_kept_as_last_error() {
     paused(|| async {
-        let handle = Supervisor::builder()
-            .task(
-                TaskSpec::new("watched", |ctx: Context| async move {
-                    let _bomb = Bomb("dropped by the abort");
-                    // Deaf to its cancellation: it lives until the abort.
-                    for _beat in 0_u64.. {
-                        ctx.heartbeat();
-                        tokio::time::sleep(SEC).await;
-                    }
-                })
-                .watchdog(10 * SEC)
-                .stop_timeout(SEC),
-            )
-            .build()
-            .unwrap()
-            .start();
-        wait_for(&handle, "watched", UnitState::Running).await;
-        within("stop", handle.stop_unit("watched")).await.unwrap();
-        let status = handle.status("watched").unwrap();
-        assert_eq!(status.state, UnitState::Stopped);
-        assert_eq!(status.last_error.as_deref(), Some("panicked: dropped by the abort"), "{status:?}");
-        within("shutdown", handle.shutdown()).await;
+        let watched = TaskSpec::new("watched", |ctx: Context| async move {
+            let _bomb = Bomb("dropped by the abort");
+            // Deaf to its cancellation: it lives until the abort.
+            for _beat in 0_u64.. {
+                ctx.heartbeat();
+                tokio::time::sleep(SEC).await;
+            }
+        });
+        assert_abort_panic_kept(watched.watchdog(10 * SEC).stop_timeout(SEC)).await;
     });
+}
+
+/// Runs `spec`, a task deaf to its cancellation whose future panics with
+/// "dropped by the abort" when dropped, stops it by hand, and checks that
+/// the panic is its last error.
+async fn assert_abort_panic_kept(spec: TaskSpec) {
+    let name = spec.name().to_owned();
+    let handle = Supervisor::builder().task(spec).build().unwrap().start();
+    wait_for(&handle, &name, UnitState::Running).await;
+    within("stop", handle.stop_unit(&name)).await.unwrap();
+    let status = handle.status(&name).unwrap();
+    assert_eq!(status.state, UnitState::Stopped);
+    assert_eq!(status.last_error.as_deref(), Some("panicked: dropped by the abort"), "{status:?}");
+    within("shutdown", handle.shutdown()).await;
 }
 
 /// The same under a subscriber, where the run's future is dropped inside
