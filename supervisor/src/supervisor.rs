@@ -140,7 +140,10 @@ impl Supervisor {
     ///
     /// # Panics
     ///
-    /// Outside a tokio runtime, like [`tokio::spawn`].
+    /// Outside a tokio runtime, like [`tokio::spawn`]. On a runtime built
+    /// without tokio's timers (`enable_time` or `enable_all` on its
+    /// builder), wherever the supervisor first needs one (a restart delay,
+    /// a stop's grace period), as tokio's own timers panic there.
     ///
     /// # Examples
     ///
