@@ -197,6 +197,16 @@ impl Captured {
     fn lines_with(&self, needle: &str) -> Vec<String> {
         self.text().lines().filter(|line| line.contains(needle)).map(str::to_owned).collect()
     }
+
+    /// Checks that some line contains `needle`, and that each that does
+    /// names `unit` too.
+    fn assert_each_line_names(&self, needle: &str, unit: &str) {
+        let lines = self.lines_with(needle);
+        assert!(!lines.is_empty(), "no line with {needle:?} in:\n{}", self.text());
+        for line in lines {
+            assert!(line.contains(unit), "a line without `{unit}`: {line}\nin:\n{}", self.text());
+        }
+    }
 }
 
 impl Write for Captured {
@@ -637,9 +647,9 @@ async fn assert_abort_panic_kept(spec: TaskSpec) {
 }
 
 /// The same under a subscriber, where the run's future is dropped inside
-/// the unit's span: the panic is logged once, with the unit's path, and
-/// still kept as `last_error`; the stop is forced, and the unit starts
-/// again by hand.
+/// the unit's span: the panic is logged once, and every line of it names
+/// the unit; it is still kept as `last_error`; the stop is forced, and the
+/// unit starts again by hand.
 #[test]
 fn a_panic_when_an_aborted_run_is_dropped_is_logged_once_in_its_span_and_kept() {
     paused_alone(|| async {
@@ -669,6 +679,7 @@ fn a_panic_when_an_aborted_run_is_dropped_is_logged_once_in_its_span_and_kept() 
         wait_for(&handle, "stubborn", UnitState::Running).await;
         let report = within("shutdown", handle.shutdown()).await;
         assert_eq!(report.units[0].outcome, StopOutcome::Forced);
+        captured.assert_each_line_names("panicked when dropped", "stubborn");
     });
 }
 
@@ -1067,11 +1078,7 @@ fn the_supervisors_lines_and_the_tasks_own_name_the_unit() {
         wait_for(&handle, "g/flaky", UnitState::Failed).await;
         within("shutdown", handle.shutdown()).await;
         for needle in ["from the factory 0", "from the factory 2", "from the future 0", "from the future 2"] {
-            let lines = captured.lines_with(needle);
-            assert!(!lines.is_empty(), "no line with {needle:?} in:\n{}", captured.text());
-            for line in lines {
-                assert!(line.contains("unit=g/flaky"), "a line of the task's without its path: {line}");
-            }
+            captured.assert_each_line_names(needle, "unit=g/flaky");
         }
         for needle in [
             "started restart_count=0",
@@ -1113,39 +1120,7 @@ fn at_warn_level_the_lines_about_a_task_still_name_it() {
         wait_for(&handle, "quiet", UnitState::Failed).await;
         within("shutdown", handle.shutdown()).await;
         for needle in ["trouble inside the task", "run failed", "gave up"] {
-            let lines = captured.lines_with(needle);
-            assert!(!lines.is_empty(), "no line with {needle:?} in:\n{}", captured.text());
-            for line in lines {
-                assert!(line.contains("quiet"), "a line without the unit's name: {line}\nin:\n{}", captured.text());
-            }
-        }
-    });
-}
-
-/// A run aborted after its grace period whose future panics when dropped:
-/// the supervisor logs that panic, and the line names the unit.
-#[test]
-fn the_line_for_a_future_that_panics_when_dropped_names_the_unit() {
-    paused_alone(|| async {
-        let (captured, _default) = capture(tracing::Level::INFO);
-        let handle = Supervisor::builder()
-            .task(
-                TaskSpec::new("dropper", |_ctx| async move {
-                    let _bomb = Bomb("dropped by the abort");
-                    std::future::pending::<()>().await;
-                })
-                .stop_timeout(SEC),
-            )
-            .build()
-            .unwrap()
-            .start();
-        wait_for(&handle, "dropper", UnitState::Running).await;
-        within("stop", handle.stop_unit("dropper")).await.unwrap();
-        within("shutdown", handle.shutdown()).await;
-        let lines = captured.lines_with("panicked when dropped");
-        assert!(!lines.is_empty(), "the panic was not logged:\n{}", captured.text());
-        for line in lines {
-            assert!(line.contains("dropper"), "a line without the unit's name: {line}");
+            captured.assert_each_line_names(needle, "quiet");
         }
     });
 }
@@ -1173,11 +1148,7 @@ fn the_line_for_a_factory_that_panics_when_dropped_names_the_unit() {
         assert!(handle.status("capturer").is_none());
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
         within("shutdown", handle.shutdown()).await;
-        let lines = captured.lines_with("panicked when dropped");
-        assert!(!lines.is_empty(), "the panic was not logged:\n{}", captured.text());
-        for line in lines {
-            assert!(line.contains("capturer"), "a line without the unit's name: {line}");
-        }
+        captured.assert_each_line_names("panicked when dropped", "capturer");
     });
 }
 
