@@ -46,18 +46,21 @@ pub(crate) fn from_text(text: &str) -> Result<Command, String> {
     let words = shell_words::split(text).map_err(|_| {
         format!("unbalanced quotes in the command {text:?}: close every `'` and `\"`, or escape it with a backslash")
     })?;
-    if shell_operator(text) == Some(LINE_BREAK) {
-        return Err(format!(
-            "a line break ends a command in a shell, and what follows would be a second command, but commands are \
-             not run through a shell: write the command on one line (a backslash before the line break continues \
-             it), or use a shell: `[\"sh\", \"-c\", {text:?}]`"
-        ));
-    }
-    if let Some(operator) = shell_operator(text) {
-        return Err(format!(
-            "`{operator}` is a shell operator, but commands are not run through a shell; \
-             to use a shell, write it out: `[\"sh\", \"-c\", {text:?}]`"
-        ));
+    match shell_operator(text) {
+        Some(LINE_BREAK) => {
+            return Err(format!(
+                "a line break ends a command in a shell, and what follows would be a second command, but commands \
+                 are not run through a shell: write the command on one line (a backslash before the line break \
+                 continues it), or use a shell: `[\"sh\", \"-c\", {text:?}]`"
+            ));
+        }
+        Some(operator) => {
+            return Err(format!(
+                "`{operator}` is a shell operator, but commands are not run through a shell; \
+                 to use a shell, write it out: `[\"sh\", \"-c\", {text:?}]`"
+            ));
+        }
+        None => {}
     }
     if let Some(expansion) = shell_expansion(text) {
         return Err(format!(

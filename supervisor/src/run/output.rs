@@ -263,7 +263,7 @@ impl Capture {
                     emit(&self.unit, stream, &self.tail, bytes, kind);
                     // Told once the line is in the tail: a wait for the
                     // unit's readiness then finds it there.
-                    if let (true, Some(ready)) = (found, &self.ready_line) {
+                    if found && let Some(ready) = &self.ready_line {
                         ready.watch.found();
                     }
                 }

@@ -1864,7 +1864,7 @@ impl Node {
     /// The restart of `unit` after its run `epoch` happens: if its policy
     /// decided it, the group's intensity keeps counting it.
     fn restart_performed(&mut self, unit: &Arc<Unit>, epoch: u32, by_policy: bool) {
-        if let (true, Some(intensity)) = (by_policy, &mut self.intensity) {
+        if by_policy && let Some(intensity) = &mut self.intensity {
             intensity.performed(&PendingRestart { unit: unit.clone(), epoch });
         }
     }
