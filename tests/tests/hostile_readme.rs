@@ -46,6 +46,17 @@ async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Ev
     }
 }
 
+/// The delay of each `Restarting` among `events`, in order.
+fn restart_delays(events: &[Event]) -> Vec<Duration> {
+    events
+        .iter()
+        .filter_map(|event| match event.kind {
+            EventKind::Restarting { delay, .. } => Some(delay),
+            _ => None,
+        })
+        .collect()
+}
+
 async fn running(handle: &SupervisorHandle, name: &str) {
     within(name, handle.wait_state(name, UnitState::Running)).await.unwrap();
 }
@@ -295,13 +306,7 @@ async fn the_default_policy_restarts_any_ending_after_one_second() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Restarting { attempt: 3, .. })).await;
-    let delays: Vec<Duration> = seen
-        .iter()
-        .filter_map(|event| match event.kind {
-            EventKind::Restarting { delay, .. } => Some(delay),
-            _ => None,
-        })
-        .collect();
+    let delays = restart_delays(&seen);
     assert_eq!(delays, [Duration::from_secs(1); 3]);
     within("shutdown", handle.shutdown()).await;
 }
@@ -369,13 +374,7 @@ async fn a_zero_delay_stays_zero_under_backoff() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
-    let delays: Vec<Duration> = seen
-        .iter()
-        .filter_map(|event| match event.kind {
-            EventKind::Restarting { delay, .. } => Some(delay),
-            _ => None,
-        })
-        .collect();
+    let delays = restart_delays(&seen);
     assert_eq!(delays, [Duration::ZERO; 5]);
     within("shutdown", handle.shutdown()).await;
 }
@@ -395,13 +394,7 @@ async fn jitter_only_lengthens_within_its_fraction() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
-    let delays: Vec<Duration> = seen
-        .iter()
-        .filter_map(|event| match event.kind {
-            EventKind::Restarting { delay, .. } => Some(delay),
-            _ => None,
-        })
-        .collect();
+    let delays = restart_delays(&seen);
     assert_eq!(delays.len(), 20);
     for delay in &delays {
         assert!(*delay >= Duration::from_millis(100) && *delay <= Duration::from_millis(150), "{delays:?}");
