@@ -295,7 +295,11 @@ impl Shared {
     /// Logs `kind` in the unit's span and sends it to subscribers, if there
     /// are any.
     pub(crate) fn emit(&self, unit: &Unit, kind: EventKind) {
-        log_contained(|| unit.span().in_scope(|| log(&kind)));
+        // Checked before the span is made: with no subscriber for the
+        // level, the log line costs one load instead of a span and a guard.
+        if level_of(&kind) <= tracing::level_filters::LevelFilter::current() {
+            log_contained(|| unit.span().in_scope(|| log(&kind)));
+        }
         if self.has_subscribers() {
             // An error only means the last subscriber left meanwhile.
             let _ = self.events.send(Event::new(&unit.path, self.clock.now(), kind));
@@ -454,6 +458,18 @@ async fn kill_after(
 }
 
 /// The `tracing` side of an event; the unit is a field of the enclosing span.
+/// The level `kind` is logged at, by [`log`].
+fn level_of(kind: &EventKind) -> tracing::Level {
+    match kind {
+        EventKind::Exited { reason } if !reason.is_success() => tracing::Level::WARN,
+        EventKind::SiblingFailed { .. } | EventKind::NotReady { .. } | EventKind::Stopped { forced: true, .. } => {
+            tracing::Level::WARN
+        }
+        EventKind::Panicked { .. } | EventKind::GaveUp { .. } => tracing::Level::ERROR,
+        _ => tracing::Level::INFO,
+    }
+}
+
 fn log(kind: &EventKind) {
     match kind {
         EventKind::Started { restart_count, pid } => tracing::info!(restart_count, ?pid, "started"),
@@ -483,7 +499,7 @@ mod tests {
     use super::*;
     use crate::spec::Spec;
     use crate::tree::build;
-    use crate::{Context, TaskSpec};
+    use crate::{Context, ExitReason, GiveUpReason, Strategy, TaskSpec};
 
     fn unit() -> Arc<Unit> {
         let spec = TaskSpec::new("u", |ctx: Context| async move { ctx.cancelled().await });
@@ -523,6 +539,53 @@ mod tests {
                 changes.changed(unit);
                 tokio::task::yield_now().await;
             }
+        }
+    }
+
+    /// Records the level of each event logged while it is the default.
+    #[derive(Default)]
+    struct Levels(Mutex<Vec<tracing::Level>>);
+
+    impl tracing::Subscriber for Levels {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            self.0.lock().expect("not poisoned").push(*event.metadata().level());
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[test]
+    fn each_event_is_logged_at_the_level_its_gate_checks() {
+        let kinds = [
+            EventKind::Started { restart_count: 0, pid: None },
+            EventKind::Exited { reason: ExitReason::Success },
+            EventKind::Exited { reason: ExitReason::Code(3) },
+            EventKind::Panicked { message: "boom".to_owned() },
+            EventKind::Restarting { attempt: 1, delay: Duration::ZERO },
+            EventKind::Finished,
+            EventKind::GaveUp { reason: GiveUpReason::MaxRestarts { max: 1 } },
+            EventKind::SiblingFailed { sibling: "db".to_owned(), strategy: Strategy::OneForAll },
+            EventKind::Waiting { on: vec!["db".to_owned()] },
+            EventKind::Ready,
+            EventKind::NotReady { reason: None },
+            EventKind::Added,
+            EventKind::Removed,
+            EventKind::Stopped { forced: false, took: Duration::ZERO },
+            EventKind::Stopped { forced: true, took: Duration::ZERO },
+        ];
+        for kind in kinds {
+            let levels = Arc::new(Levels::default());
+            tracing::subscriber::with_default(levels.clone(), || log(&kind));
+            let logged = levels.0.lock().expect("not poisoned").clone();
+            assert_eq!(logged, [level_of(&kind)], "{kind:?}");
         }
     }
 
