@@ -43,7 +43,7 @@ use crate::spec::policy::{Decision, GiveUpReason, RestartTracker};
 use crate::spec::validate::{self, join};
 use crate::tree::batches::Batches;
 use crate::tree::build;
-use crate::tree::clock::later_by;
+use crate::tree::clock::{Stamp, later_by};
 use crate::tree::graph::Graph;
 use crate::tree::intensity::Intensity;
 use crate::tree::launch::{self, Launched, Reuse};
@@ -372,6 +372,9 @@ pub(crate) struct Node {
     /// A run could not be started in this turn: the owner's task lets the
     /// runtime's other tasks run before it goes on (see `poll_turns`).
     spawn_failed: bool,
+    /// The last start time stamped, and its stamp: the runs that a turn
+    /// starts together share one start time, stamped once.
+    last_stamp: Option<(Instant, Stamp)>,
 }
 
 /// The units waiting for one dependency: most often one, kept without a
@@ -508,6 +511,7 @@ impl Node {
             launched: false,
             stopped_while_waiting: false,
             spawn_failed: false,
+            last_stamp: None,
         };
         // A group's run starts its units afresh, restart counts included:
         // a group restarted by its parent or by hand gives its units their
@@ -707,14 +711,21 @@ impl Node {
 
     /// `unit` changed: wakes the waits on it, and on the units that depend
     /// on it (a unit waiting for its dependencies tells how they are).
+    // Inlined, as `Changes::changed`: a change per run's start and end.
+    #[inline]
     fn changed(&self, unit: &Unit) {
         let changes = &self.shared.changes;
         changes.changed(unit);
         self.unseen_changes.set(true);
         if self.dependencies_among_units && changes.anyone_waiting() {
-            for dependent in self.dependency_graph().direct_dependents(unit) {
-                changes.changed(dependent);
-            }
+            self.dependents_changed(unit);
+        }
+    }
+
+    /// Wakes the waits on the units that depend on `unit`.
+    fn dependents_changed(&self, unit: &Unit) {
+        for dependent in self.dependency_graph().direct_dependents(unit) {
+            self.shared.changes.changed(dependent);
         }
     }
 
@@ -947,12 +958,13 @@ impl Node {
                 if let (Some(next), Some(free)) = (next, &mut self.free_task) {
                     free.next = Some(next);
                 }
+                let stamp = self.stamp(now);
                 {
                     let mut record = unit.record();
                     record.state = UnitState::Running;
                     record.ready = ready;
                     record.pid = pid.and_then(NonZeroU32::new);
-                    record.run_started = Some(self.shared.clock.stamp(now));
+                    record.run_started = Some(stamp);
                     record.run = Some(handle);
                 }
                 self.changed(unit);
@@ -967,6 +979,19 @@ impl Node {
                 unit.record().run = Some(RunHandle { stop: CancellationToken::new(), abort: None, signaller: None });
                 let _ = self.mailbox.send(Msg::Ended { unit: unit.clone(), epoch, end: RunEnd::Exited(reason) });
                 self.spawn_failed = true;
+            }
+        }
+    }
+
+    /// `now` as a unit's start time: a start of 10k units reads the clock
+    /// once, and stamps it once too.
+    fn stamp(&mut self, now: Instant) -> Stamp {
+        match self.last_stamp {
+            Some((at, stamp)) if at == now => stamp,
+            _ => {
+                let stamp = self.shared.clock.stamp(now);
+                self.last_stamp = Some((now, stamp));
+                stamp
             }
         }
     }

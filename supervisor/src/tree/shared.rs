@@ -75,12 +75,21 @@ fn state_bit(state: UnitState) -> u32 {
 
 impl Changes {
     /// `unit` changed: wakes those waiting on it for what it is now.
+    // Inlined: most changes are of units nobody waits on, and the call
+    // (saving and restoring the registers the rest needs) cost more than
+    // the load.
+    #[inline]
     pub(crate) fn changed(&self, unit: &Unit) {
         // Read after the change was written (and its record unlocked): a
         // wait that counts itself later looks at the record later too.
-        if unit.waits.load(Ordering::SeqCst) == 0 {
-            return;
+        if unit.waits.load(Ordering::SeqCst) != 0 {
+            self.wake_waits_on(unit);
         }
+    }
+
+    /// Wakes the waits on `unit` that its change concerns.
+    #[cold]
+    fn wake_waits_on(&self, unit: &Unit) {
         let waits = self.waits();
         let Some(watchers) = waits.get(&address(unit)) else { return };
         let wanted = watchers.wanted.load(Ordering::Relaxed);
