@@ -982,3 +982,91 @@ async fn a_group_that_keeps_forking_is_killed_whole() {
     assert_gone(pid).await;
     shut_down(&handle, 1).await;
 }
+
+// ---------------------------------------------------------------------------
+// The end of a run whose output an escaped process holds open
+
+/// Pings the watchdog, then exits at once with 0, leaving a process of a
+/// session of its own that holds the output for 2 s: the run ends once its
+/// output is read to the end, up to 0.5 s later.
+const PINGS_THEN_EXITS: &str = "import os, socket, subprocess\n\
+subprocess.Popen(['sleep', '2'], start_new_session=True)\n\
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n";
+
+/// The watchdog's period runs out while the output of a run that exited
+/// cleanly is read to its end: the run ended as it did, not as hung.
+#[tokio::test]
+async fn a_watchdog_that_runs_out_after_the_leader_exited_does_not_change_how_the_run_ended() {
+    let spec = DaemonSpec::new("pinger", "python3")
+        .args(["-u", "-c", PINGS_THEN_EXITS])
+        .watchdog(Duration::from_millis(450))
+        .restart(run_once());
+    let handle = start([spec]);
+    let mut events = handle.subscribe();
+    let ended = wait_status(&handle, "pinger", |status| !status.state.is_active()).await;
+    let exited = next_event(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    shut_down(&handle, 1).await;
+    assert_eq!((ended.state, ended.exit_code, ended.last_error.as_deref()), (UnitState::Exited, Some(0), None));
+    assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::Success });
+}
+
+/// The ready line comes from an escaped process once the leader, which
+/// failed, has been reaped: the unit was never ready, and what depends on
+/// it never started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ready_line_printed_after_the_leader_exited_makes_nothing_ready() {
+    // The escaped process says it left the group (else it goes with the
+    // group once the leader is reaped), then prints once the leader is gone.
+    let dir = scratch_dir("late-ready-line");
+    let script = r#"leader=$$
+setsid sh -c "touch '$DIR/left'; while kill -0 $leader 2>/dev/null; do sleep 0.01; done; echo listening; exec sleep 2" &
+while [ ! -e "$DIR/left" ]; do sleep 0.005; done
+exit 1"#;
+    let db = sh("db", script)
+        .env("DIR", &dir)
+        .readiness(supervisor::Readiness::OutputLine("listening".into()))
+        .restart(run_once());
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = started.clone();
+    let api = TaskSpec::new("api", move |ctx: Context| {
+        counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move { ctx.cancelled().await }
+    })
+    .depends_on(["db"]);
+    let sup = Supervisor::builder().daemon(db).task(api).build().expect("valid supervisor");
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    wait_status(&handle, "db", |status| !status.state.is_active()).await;
+    // The line is in the tail: it was read, and came too late to count.
+    wait_tail(&handle, "db", "the late ready line", |tail| tail.iter().any(|line| line == "listening")).await;
+    shut_down(&handle, 2).await;
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event);
+    }
+    assert!(!seen.iter().any(|event| event.unit == "db" && event.kind == EventKind::Ready), "{seen:#?}");
+    assert!(seen.iter().any(|event| event.kind == EventKind::Exited { reason: ExitReason::Code(1) }), "{seen:#?}");
+    assert_eq!(started.load(std::sync::atomic::Ordering::SeqCst), 0, "`api` started on a dead dependency");
+}
+
+/// Once the shutdown's time is up, a stopped run's output is not read to
+/// its end first: the shutdown timeout bounds the shutdown even when every
+/// unit left an escaped process holding its output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_timeout_bounds_the_reading_of_output_that_escaped_processes_hold() {
+    const UNITS: usize = 10;
+    let script = "setsid sh -c 'echo up; exec sleep 6' & exec sleep 600";
+    let builder = (0..UNITS).fold(Supervisor::builder().shutdown_timeout(Duration::from_secs(1)), |builder, i| {
+        builder.daemon(sh(&format!("d{i}"), script))
+    });
+    let handle = builder.build().expect("valid supervisor").start();
+    for i in 0..UNITS {
+        wait_tail(&handle, &format!("d{i}"), "the escaped process", |tail| tail.iter().any(|line| line == "up")).await;
+    }
+    let began = Instant::now();
+    let report = shut_down(&handle, UNITS).await;
+    let took = began.elapsed();
+    // Each stop reads for up to 0.5 s: 5 s for the lot, unbounded.
+    assert!(took < Duration::from_secs(3), "the shutdown took {took:?}: {report}");
+}

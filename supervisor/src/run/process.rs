@@ -226,10 +226,17 @@ impl ProcessRun {
 
     /// Waits for the leader to exit, reading its output meanwhile, then kills
     /// what is left of its group and reads the output to its end.
-    /// Cancel-safe until the leader exits.
+    #[cfg(test)]
     pub(crate) async fn wait(&mut self) -> ExitReason {
-        let status = pumping(&mut self.capture, self.child.wait()).await;
-        self.finish(status).await
+        let status = self.wait_exit().await;
+        self.finish(status, &CancellationToken::new()).await
+    }
+
+    /// Waits for the leader to exit, reading its output meanwhile; its exit
+    /// status, for [`finish`](Self::finish). Cancel-safe: once it has
+    /// returned, the run has ended, whatever else happens before `finish`.
+    pub(crate) async fn wait_exit(&mut self) -> io::Result<ExitStatus> {
+        pumping(&mut self.capture, self.child.wait()).await
     }
 
     /// Sends `signal` to every process of the run's group.
@@ -287,10 +294,14 @@ impl ProcessRun {
                 pumping(&mut self.capture, self.child.wait()).await
             }
         };
-        (Some(self.finish(status).await), forced)
+        (Some(self.finish(status, kill_now).await), forced)
     }
 
-    async fn finish(&mut self, status: io::Result<ExitStatus>) -> ExitReason {
+    /// Ends the run whose leader exited with `status`: kills what is left
+    /// of its group and reads the output to its end, for a while at most,
+    /// and not once `kill_now` fires (a shutdown's time is up); what is
+    /// still to come is then read in the background. How the run ended.
+    pub(crate) async fn finish(&mut self, status: io::Result<ExitStatus>, kill_now: &CancellationToken) -> ExitReason {
         // The leader is reaped; stragglers of its group must not outlive it.
         // While any of them lives, the group's id cannot be reused; once none
         // does, it could only be reused by a new group after the pid counter
@@ -301,10 +312,15 @@ impl ProcessRun {
         if let Some(hook) = self.on_reaped.take() {
             hook();
         }
-        if let Some(capture) = &mut self.capture
-            && tokio::time::timeout(DRAIN_TIMEOUT, capture.drain()).await.is_err()
-            && let Some(mut rest) = self.capture.take()
-        {
+        let drained = match &mut self.capture {
+            Some(capture) => tokio::select! {
+                biased;
+                drained = tokio::time::timeout(DRAIN_TIMEOUT, capture.drain()) => drained.is_ok(),
+                () = kill_now.cancelled() => false,
+            },
+            None => true,
+        };
+        if !drained && let Some(mut rest) = self.capture.take() {
             // Only a process that left the group can hold a pipe open this
             // long: read what it writes in the background, so that it is
             // neither blocked nor killed by a closed pipe.

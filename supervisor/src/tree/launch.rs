@@ -477,11 +477,13 @@ struct Stopping {
 async fn run_process(mut run: ProcessRun, stopping: Stopping, reporter: Reporter) {
     let exited = tokio::select! {
         biased;
-        reason = run.wait() => Some(reason),
+        status = run.wait_exit() => Some(status),
         () = stopping.stop.cancelled() => None,
     };
+    // Once the leader has exited, the run has ended as it did: a stop asked
+    // while its output is read to the end finds it over.
     let end = match exited {
-        Some(reason) => RunEnd::Exited(reason),
+        Some(status) => RunEnd::Exited(run.finish(status, &stopping.kill_now).await),
         None => stop_process(&mut run, &stopping).await,
     };
     // As in `TaskRuns`: the next run may start within the report.
@@ -577,20 +579,22 @@ async fn run_watched_process(
     reporter: Reporter,
 ) {
     enum Next {
-        Exited(ExitReason),
+        Exited(std::io::Result<std::process::ExitStatus>),
         Stop,
         Fail(ExitReason),
     }
     let next = tokio::select! {
         biased;
-        reason = run.wait() => Next::Exited(reason),
+        status = run.wait_exit() => Next::Exited(status),
         () = stopping.stop.cancelled() => Next::Stop,
         () = watch.readiness() => unreachable!("readiness probes run for ever"),
         reason = watch.liveness() => Next::Fail(reason),
         reason = signs.listen(&watch.tell) => Next::Fail(reason),
     };
     let end = match next {
-        Next::Exited(reason) => RunEnd::Exited(reason),
+        // Nothing watches a run whose leader has exited: while its output
+        // is read to the end, no probe, watchdog or ready line judges it.
+        Next::Exited(status) => RunEnd::Exited(run.finish(status, &stopping.kill_now).await),
         Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
         Next::Fail(failure) => {
             log_contained(|| tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run"));
