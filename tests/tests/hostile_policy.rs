@@ -1033,6 +1033,95 @@ async fn counts_agree_under_one_for_all() {
     assert_eq!(report.exit_code(), 1);
 }
 
+/// Under OneForAll: `a` fails after 1 s; `slow` takes 2 s to answer the
+/// strategy's stop; `third`'s run, `length` long, ends by itself while the
+/// strategy waits for `slow`, before it is asked to stop.
+fn strategy_with_a_slow_sibling(third: TaskSpec) -> supervisor::SupervisorBuilder {
+    let fails_once = TaskSpec::new("a", |ctx: Context| async move {
+        if ctx.restart_count() == 0 {
+            tokio::time::sleep(SEC).await;
+            return Err::<(), _>("boom");
+        }
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let slow = TaskSpec::new("slow", |ctx: Context| async move {
+        ctx.cancelled().await;
+        tokio::time::sleep(2 * SEC).await;
+    })
+    .stop_timeout(5 * SEC);
+    Supervisor::builder()
+        .strategy(Strategy::OneForAll)
+        .task(fails_once.restart(RestartPolicy::new().delay(SEC)))
+        .task(third)
+        .task(slow)
+}
+
+/// A run that fails by itself while its group's strategy is stopping the
+/// others ended as it did: its event, its error and its policy stand. Its
+/// policy does not restart it, so the strategy's restart leaves it out.
+#[tokio::test(start_paused = true)]
+async fn a_failure_during_a_strategy_restart_keeps_its_reason_and_its_policy() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let fails = scripted("b", &runs, |_| 1500 * MS).restart(RestartPolicy::new().on(RestartOn::Never));
+    let sup = strategy_with_a_slow_sibling(fails).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let restarted =
+        events_until(&mut events, |e| e.unit == "a" && e.kind == EventKind::Started { restart_count: 1, pid: None });
+    let seen = within("the strategy's restart", restarted).await;
+    let b = handle.status("b").unwrap();
+    let b_events: Vec<&EventKind> = seen.iter().filter(|e| e.unit == "b").map(|e| &e.kind).collect();
+    within("shutdown", handle.shutdown()).await;
+    assert_eq!((b.state, b.last_error.as_deref()), (UnitState::Exited, Some("run 0 failed")), "{b:?}");
+    assert!(
+        b_events.contains(&&EventKind::Exited { reason: ExitReason::Error("run 0 failed".into()) }),
+        "{b_events:?}"
+    );
+    assert!(!b_events.iter().any(|kind| matches!(kind, EventKind::Stopped { .. })), "{b_events:?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a unit whose policy never restarts it was restarted");
+}
+
+/// A critical unit that finishes while its group's strategy is stopping
+/// the others ends the tree, as it would at any other time, and runs once.
+#[tokio::test(start_paused = true)]
+async fn a_critical_unit_that_finishes_during_a_strategy_restart_ends_the_tree() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = runs.clone();
+    let job = TaskSpec::new("job", move |_ctx: Context| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { tokio::time::sleep(1500 * MS).await }
+    })
+    .restart(RestartPolicy::new().on(RestartOn::Never))
+    .critical();
+    let handle = strategy_with_a_slow_sibling(job).build().unwrap().start();
+    let report = within("the tree's end", handle.wait()).await;
+    assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "job".to_owned(), failed: false }, "{report}");
+    assert_eq!(report.exit_code(), 0, "{report}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the critical unit ran again");
+}
+
+/// A run that ends by itself while the strategy stops the others, and whose
+/// policy restarts it, is restarted with them, once; its end is kept.
+#[tokio::test(start_paused = true)]
+async fn a_run_that_ends_during_a_strategy_restart_is_restarted_with_the_others() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let flaky =
+        scripted("b", &runs, |run| if run == 0 { 1500 * MS } else { DAY }).restart(RestartPolicy::new().delay(SEC));
+    let sup = strategy_with_a_slow_sibling(flaky).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let restarted = events_until(&mut events, |e| {
+        e.unit == "b" && matches!(e.kind, EventKind::Started { .. }) && runs.load(Ordering::SeqCst) == 2
+    });
+    let seen = within("b's second run", restarted).await;
+    let b = handle.status("b").unwrap();
+    within("shutdown", handle.shutdown()).await;
+    assert_eq!((b.state, b.last_error.as_deref()), (UnitState::Running, Some("run 0 failed")), "{b:?}");
+    assert!(seen.iter().any(|e| e.unit == "b" && matches!(e.kind, EventKind::Exited { .. })), "{seen:#?}");
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+}
+
 // ---------------------------------------------------------------------------
 // Stop and shutdown timeouts at their extremes.
 // ---------------------------------------------------------------------------

@@ -1117,11 +1117,7 @@ impl Node {
     /// what follows.
     fn on_exit(&mut self, unit: &Arc<Unit>, exit: Exit) {
         let Exit { reason, succeeded, decision, epoch, now } = exit;
-        let kind = match reason {
-            ExitReason::Panic(message) => EventKind::Panicked { message },
-            reason => EventKind::Exited { reason },
-        };
-        self.shared.emit(unit, kind);
+        self.shared.emit(unit, exit_event(reason));
         let Some(decision) = decision else {
             self.set_state(unit, UnitState::Exited);
             return;
@@ -1339,6 +1335,12 @@ impl Node {
             let now = now.unwrap_or_else(Instant::now);
             let mut shortest_grace: Option<Duration> = None;
             for unit in batch {
+                if self.ended_before_asked(&unit, now) {
+                    if self.ending.is_some() {
+                        return; // a critical unit ended the group: the plan is dropped
+                    }
+                    continue;
+                }
                 match self.ask_stop(&unit, now, Grace::Plan) {
                     Asked::InFlight => {
                         if let Some(plan) = &mut self.plan {
@@ -1411,6 +1413,57 @@ impl Node {
         if let Some(Msg::Ended { unit, epoch, end }) = found.and_then(|at| self.deferred.remove(at)) {
             self.on_ended(&unit, epoch, end);
         }
+    }
+
+    /// Whether `unit`'s run had ended by itself before the plan came to ask
+    /// it to stop (its report was held back meanwhile). If so, the run
+    /// ended as it did: its event, its exit and its error are kept, and
+    /// its policy is heard. A restart its policy would make is the plan's
+    /// to make (a strategy restarts it with the others; a stop by hand
+    /// leaves it stopped): for the plan, it has stopped. An end for good
+    /// stands, as after any run: a critical unit ends the group, and a
+    /// strategy does not restart it.
+    fn ended_before_asked(&mut self, unit: &Arc<Unit>, now: Instant) -> bool {
+        let (run, exit) = {
+            let mut record = unit.record();
+            // A run asked to stop meanwhile (by hand): its report answers
+            // that stop, once the plan has asked it too.
+            if record.run.is_none() || record.stop.is_some() {
+                return false;
+            }
+            let epoch = record.epoch;
+            let found = self.deferred.iter().position(
+                |msg| matches!(msg, Msg::Ended { unit: ended, epoch: of, .. } if Arc::ptr_eq(ended, unit) && *of == epoch),
+            );
+            let Some(Msg::Ended { end, .. }) = found.and_then(|at| self.deferred.remove(at)) else { return false };
+            record.pid = None;
+            record.ready = false;
+            record.clear_not_ready();
+            let run = record.run.take();
+            (run, self.decide_exit(&mut record, unit, end, now))
+        };
+        if let Some(run) = run {
+            run.stop.cancel();
+        }
+        let Exit { reason, succeeded, decision, .. } = exit;
+        self.shared.emit(unit, exit_event(reason));
+        match decision {
+            Some(Decision::Exit) => {
+                self.set_state(unit, UnitState::Exited);
+                self.shared.emit(unit, EventKind::Finished);
+                self.ended_for_good(unit, !succeeded);
+            }
+            Some(Decision::GiveUp(reason)) => {
+                self.set_state(unit, UnitState::Failed);
+                self.shared.emit(unit, EventKind::GaveUp { reason });
+                self.ended_for_good(unit, true);
+            }
+            Some(Decision::Restart { .. }) | None => self.set_state(unit, UnitState::Stopped),
+        }
+        if self.ending.is_none() {
+            self.stopped(unit, StopOutcome::NotRunning, Duration::ZERO);
+        }
+        true
     }
 
     /// The siblings a strategy stopped wait, with the unit that caused it,
@@ -2017,6 +2070,14 @@ fn group_body(group: &Unit) -> &GroupBody {
 /// is still in that backoff, and its restarts are not paused (if they are,
 /// it is held for the resume). If so, counts it: by the unit's policy
 /// (`by_policy`), or with a sibling's.
+/// The event for a run that ended by itself with `reason`.
+fn exit_event(reason: ExitReason) -> EventKind {
+    match reason {
+        ExitReason::Panic(message) => EventKind::Panicked { message },
+        reason => EventKind::Exited { reason },
+    }
+}
+
 fn due_restart(record: &mut Record, policy: &RestartPolicy, epoch: u32, by_policy: bool, now: Instant) -> bool {
     if record.epoch != epoch || record.state != UnitState::Backoff {
         return false;
