@@ -191,6 +191,62 @@ async fn calls_on_a_group_being_stopped_by_hand_are_not_told_the_supervisor_shut
     within("shutdown", handle.shutdown()).await;
 }
 
+/// An `add_to` a group whose stop was just asked, before the group's owner
+/// has been told (the stop reaches a nested group by message): refused,
+/// rather than a unit started only to be stopped with the group.
+#[tokio::test(start_paused = true)]
+async fn an_add_to_a_group_whose_stop_was_just_asked_is_refused() {
+    let sup = Supervisor::builder().group(GroupSpec::new("g").task(idle("x"))).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    within("g ready", handle.wait_ready("g")).await.unwrap();
+    let mut stop = Box::pin(handle.stop_unit("g"));
+    // Polled once: the stop is asked in this task's turn, and waits.
+    let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(stop.as_mut().poll(cx).is_ready())).await;
+    assert!(!polled, "the stop of g waits for g/x");
+    let added = within("add_to", handle.add_to("g", idle("late"))).await;
+    within("the stop of g", stop).await.unwrap();
+    within("shutdown", handle.shutdown()).await;
+    let started_late = std::iter::from_fn(|| events.try_recv().ok()).any(|event| event.unit == "g/late");
+    assert!(matches!(added, Err(Error::GroupNotRunning { .. })), "{added:?}");
+    assert!(!started_late, "a unit was added to a group being stopped");
+}
+
+/// Calls made while a strategy's restart runs wait for it in the order
+/// they came: a removal asked first, then an `add` of a unit that depends
+/// on the removed one, answer as they do when no strategy runs.
+#[tokio::test(start_paused = true)]
+async fn an_add_during_a_strategy_restart_waits_behind_the_calls_before_it() {
+    let fails_once = TaskSpec::new("a", |ctx: Context| async move {
+        if ctx.restart_count() == 0 {
+            tokio::time::sleep(SEC).await;
+            return Err::<(), _>("boom");
+        }
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let handle = Supervisor::builder()
+        .strategy(Strategy::OneForAll)
+        .task(fails_once.restart(RestartPolicy::new().delay(SEC)))
+        .task(idle("x"))
+        .task(slow_to_stop("slow", 2 * SEC).stop_timeout(5 * SEC))
+        .build()
+        .unwrap()
+        .start();
+    within("the strategy stops slow", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
+    let removal = spawn({
+        let handle = handle.clone();
+        async move { handle.remove("x").await }
+    });
+    // The removal has been handed to the group's owner.
+    tokio::task::yield_now().await;
+    let added = within("add", handle.add(idle("y").depends_on(["x"]))).await;
+    let removed = within("remove", removal).await.unwrap();
+    within("shutdown", handle.shutdown()).await;
+    assert!(removed.is_ok(), "{removed:?}");
+    assert!(matches!(added, Err(Error::UnknownDependency { .. })), "{added:?}");
+}
+
 // ---------------------------------------------------------------------------
 // Calls after the end
 

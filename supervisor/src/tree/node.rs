@@ -269,6 +269,11 @@ impl OwnerLink for Owner {
 
     fn try_add_for_caller(&self, spec: Spec) -> Result<Result<(), Error>, Spec> {
         let Some(mut node) = self.begin_caller_turn() else { return Err(spec) };
+        // While a plan runs, the calls that came meanwhile wait for it, in
+        // their order: this one goes by message, after them.
+        if node.holds_calls() {
+            return Err(spec);
+        }
         let added = node.add(spec);
         node.end_turn();
         Ok(added)
@@ -816,6 +821,12 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Whether the calls that come now wait: a strategy's or a call's plan
+    /// runs, and what came meanwhile is held back, in order, until it ends.
+    fn holds_calls(&self) -> bool {
+        self.plan.as_ref().is_some_and(|plan| !matches!(plan.then, After::End)) || !self.deferred.is_empty()
     }
 
     fn handle_deferred(&mut self) {
@@ -1803,7 +1814,8 @@ impl Node {
 
     fn add(&mut self, spec: Spec) -> Result<(), Error> {
         let path = || join(&self.group.path, spec.name());
-        if self.ending.is_some() || self.shared.is_shutting_down() {
+        // A group asked to stop learns it by message: its token says so first.
+        if self.ending.is_some() || self.stop.is_cancelled() || self.shared.is_shutting_down() {
             return Err(self.shared.refusal(&self.group, "add", path()));
         }
         if self.body().members().get(spec.name()).is_some() {
