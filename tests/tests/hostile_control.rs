@@ -1376,3 +1376,26 @@ async fn a_unit_removed_during_the_shutdown_is_either_removed_or_reported() {
         report.units.iter().map(|line| (&line.name, line.outcome)).collect::<Vec<_>>()
     );
 }
+
+/// The same for a group, removed while a shutdown overtakes the removal:
+/// its units go with it, and the report does not list them either (nor
+/// keeps them while leaving the group out).
+#[tokio::test(start_paused = true)]
+async fn a_group_removed_during_the_shutdown_takes_its_units_out_of_the_report() {
+    let inner = GroupSpec::new("inner").task(slow_to_stop("y", SEC).stop_timeout(5 * SEC));
+    let group = GroupSpec::new("g").task(slow_to_stop("x", SEC).stop_timeout(5 * SEC)).group(inner);
+    let handle = Supervisor::builder().task(idle("keep")).group(group).build().unwrap().start();
+    within("g ready", handle.wait_ready("g")).await.unwrap();
+    let removal = spawn({
+        let handle = handle.clone();
+        async move { handle.remove("g").await }
+    });
+    within("g/x stopping", handle.wait_state("g/x", UnitState::Stopping)).await.unwrap();
+    let report = within("shutdown", handle.shutdown()).await;
+    let removed = within("the removal", removal).await.unwrap();
+    assert_each_once(&report);
+    let names: Vec<&str> = report.units.iter().map(|line| line.name.as_str()).collect();
+    assert!(removed.is_ok(), "{removed:?}");
+    assert_eq!(names, ["keep"], "the removed group's units are reported");
+    assert_eq!(handle.unit_names(), ["keep"]);
+}

@@ -1582,9 +1582,14 @@ impl Node {
     fn stopped(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
         // A unit whose removal waited for this stop is removed, not reported:
         // nothing restarts it during the ending.
-        if self.ending.is_some() && self.shared.is_shutting_down() && !self.is_being_removed(unit) {
-            self.report_units_at_rest(unit);
-            self.report_stop(unit, outcome, took);
+        if self.ending.is_some() && self.shared.is_shutting_down() {
+            if !self.is_being_removed(unit) {
+                self.report_units_at_rest(unit);
+                self.report_stop(unit, outcome, took);
+            } else if unit.group().is_some() {
+                // Its units went with it: their owner listed them, unaware.
+                self.shared.unreport_units_under(&unit.path);
+            }
         }
         if let Some(plan) = &mut self.plan {
             plan.in_flight.remove(unit);
