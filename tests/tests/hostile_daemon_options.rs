@@ -910,6 +910,27 @@ async fn an_output_line_readiness_without_captured_output_is_refused() {
     }
 }
 
+/// A ready text with a line break is never found: the output is matched
+/// one line at a time, each without its line break (and `\r` ends a piece
+/// of a progress line). Refused by `build()` and by `add`, naming the text.
+#[tokio::test]
+async fn an_output_line_readiness_with_a_line_break_is_refused() {
+    for text in ["listening\non", "ready\r", "\n"] {
+        let spec = || sh("web", "echo listening; exec sleep 1000").readiness(Readiness::OutputLine(text.to_owned()));
+        match Supervisor::builder().daemon(spec()).build() {
+            Err(Error::InvalidSetting { unit, setting, reason }) => {
+                assert_eq!((unit.as_str(), setting), ("web", "readiness"), "{text:?}");
+                assert!(reason.contains(&format!("{text:?}")) && reason.contains("line break"), "{reason}");
+            }
+            other => panic!("{text:?}: {:?}", other.map(drop)),
+        }
+        let handle = start([]);
+        let added = within("add", handle.add(spec())).await;
+        assert!(matches!(added, Err(Error::InvalidSetting { setting: "readiness", .. })), "{text:?}: {added:?}");
+        shut_down(&handle, 0).await;
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Temporary daemons
 

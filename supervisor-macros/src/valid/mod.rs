@@ -95,6 +95,10 @@ fn run_options(options: &UnitOptions, runs: Runs, errors: &mut Errors) {
                 text,
                 "an empty text is in every line: write the text that shows the process is ready, e.g. `output(\"listening on\")`",
             ),
+            Readiness::Output(text) if text.value().contains(['\n', '\r']) => errors.spanned(
+                text,
+                "the text holds a line break, and the output is matched one line at a time: write text from one line, e.g. `output(\"listening on\")`",
+            ),
             Readiness::Started | Readiness::Notified | Readiness::Output(_) => {}
         }
     }

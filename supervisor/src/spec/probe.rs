@@ -58,7 +58,10 @@ const DEFAULT_SUCCESS_THRESHOLD: u32 = 1;
 /// - A probe only says what it observes from outside: a port that accepts
 ///   connections may belong to a process that is not yet serving.
 /// - `OutputLine` needs the process's output captured (the default
-///   `Output::Capture`); it matches each line as text, whole lines only.
+///   `Output::Capture`); it matches each line as text, whole lines only,
+///   so its text may not hold a line break (`build()` refuses one). A line
+///   printed once the process has exited (by a process that left its
+///   group) makes nothing ready.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub enum Readiness {
@@ -108,6 +111,12 @@ impl Watching {
                     "the output text is empty: every line would match; give the text to wait for",
                 ));
             }
+            // Lines are read without their line break (`\r` ends a piece of a
+            // progress line): such a text is never found.
+            Readiness::OutputLine(text) if text.contains(['\n', '\r']) => problems.push(invalid(
+                "readiness",
+                &format!("the output text {text:?} holds a line break, and lines are matched one at a time; give text from one line"),
+            )),
             _ => {}
         }
         if let Some(probe) = &self.liveness {
