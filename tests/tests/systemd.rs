@@ -11,7 +11,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use rustix::process::{Pid, Signal, kill_process};
-use supervisor::{Context, Supervisor, TaskSpec};
+use supervisor::{Context, DaemonSpec, Probe, Readiness, Supervisor, TaskSpec};
 use tokio::net::UnixDatagram;
 use tokio::process::Command;
 use tokio::time::Instant;
@@ -107,4 +107,47 @@ async fn notifications_follow_health() {
         String::from_utf8_lossy(&output.stderr)
     );
     let _ = std::fs::remove_dir_all(Path::new(&dir));
+}
+
+/// Set in the environment of the child run by
+/// `exec_probes_do_not_inherit_the_supervisors_notify_socket`.
+const PROBED_ENV: &str = "SUPERVISOR_TEST_PROBE_UNDER_SYSTEMD";
+
+/// A supervisor run by systemd, with a unit whose readiness probe runs a
+/// program: that program must not see the supervisor's `NOTIFY_SOCKET` and
+/// watchdog variables (a tool that speaks `sd_notify` would talk to
+/// systemd as the service), as a daemon's own program does not.
+#[tokio::test]
+#[ignore = "run as a child process by exec_probes_do_not_inherit_the_supervisors_notify_socket"]
+async fn child_with_an_exec_probe() {
+    if std::env::var_os(PROBED_ENV).is_none() {
+        return;
+    }
+    let sees_none = r#"test -z "$NOTIFY_SOCKET$WATCHDOG_USEC$WATCHDOG_PID""#;
+    let probe = Probe::exec(["sh", "-c", sees_none]).period(Duration::from_millis(50));
+    let handle = Supervisor::builder()
+        .daemon(DaemonSpec::new("web", "sleep").arg("1000").readiness(Readiness::Probe(probe)))
+        .build()
+        .unwrap()
+        .start();
+    let ready = tokio::time::timeout(Duration::from_secs(10), handle.wait_ready("web")).await;
+    let report = handle.shutdown().await;
+    assert!(matches!(ready, Ok(Ok(_))), "the probe saw the variables: {ready:?}; {:?}", report.units);
+}
+
+#[tokio::test]
+async fn exec_probes_do_not_inherit_the_supervisors_notify_socket() {
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_with_an_exec_probe", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("NOTIFY_SOCKET", "/run/supervisor-test-none/notify")
+        .env("WATCHDOG_USEC", "60000000")
+        .env("WATCHDOG_PID", "1")
+        .env(PROBED_ENV, "1")
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(DEADLINE, output).await.expect("the child exits").unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "the child failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("1 passed"), "the child test did not run:\n{stdout}");
 }

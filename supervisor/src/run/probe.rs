@@ -19,6 +19,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::panics::panic_message;
+use crate::run::notify::NotifySocket;
 use crate::run::process::strays;
 use crate::spec::probe::{Probe, Target};
 
@@ -106,6 +107,13 @@ async fn exec(argv: &[OsString], timeout: Duration) -> Result<(), String> {
         .stderr(Stdio::null())
         .process_group(0)
         .kill_on_drop(true);
+    // Not the supervisor's own `NOTIFY_SOCKET` and watchdog, if systemd runs
+    // it; removed only if present (a removal copies the whole environment).
+    for (key, _) in NotifySocket::unset_env() {
+        if std::env::var_os(key).is_some() {
+            command.env_remove(key);
+        }
+    }
     let mut child = command.spawn().map_err(|error| {
         let hint = match error.kind() {
             io::ErrorKind::NotFound => " (is it installed and on PATH?)",
