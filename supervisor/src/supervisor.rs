@@ -440,8 +440,32 @@ impl SupervisorBuilder {
             validate::drop_flat(std::mem::take(&mut self.root.units));
             return Err(too_deep);
         }
+        // Names that two units of the root take are found by the root's
+        // index as it is made; when anything else is wrong, every problem
+        // is listed, those names in their place among the rest.
+        if !self.problems(false).is_empty() {
+            Error::from_problems(self.problems(true))?;
+        }
+        let steps = std::mem::take(&mut self.build_steps.0);
+        let (sup, duplicates) = self.build_with_duplicates();
+        Error::from_problems(duplicates)?;
+        for step in steps {
+            if let Some(hook) = step()? {
+                sup.shared.shutdown_hooks.add(hook);
+            }
+        }
+        Ok(sup)
+    }
+
+    /// What is wrong with the builder's settings and units (with the names
+    /// that two units of the root take, if `root_duplicates`).
+    fn problems(&self, root_duplicates: bool) -> Vec<Error> {
         let mut problems = Vec::new();
-        validate::check_units("", &self.root.units, &mut problems);
+        if root_duplicates {
+            validate::check_units("", &self.root.units, &mut problems);
+        } else {
+            validate::check_units_but_duplicates("", &self.root.units, &mut problems);
+        }
         validate::check_intensity("the root group", self.root.parts.intensity, &mut problems);
         if let Some(capacity) = self.event_capacity
             && !(1..=MAX_EVENT_CAPACITY).contains(&capacity)
@@ -452,24 +476,23 @@ impl SupervisorBuilder {
                 reason: format!("{capacity} is not between 1 and {MAX_EVENT_CAPACITY}, e.g. 1024"),
             });
         }
-        Error::from_problems(problems)?;
-        let steps = std::mem::take(&mut self.build_steps.0);
-        let sup = self.build_unchecked();
-        for step in steps {
-            if let Some(hook) = step()? {
-                sup.shared.shutdown_hooks.add(hook);
-            }
-        }
-        Ok(sup)
+        problems
     }
 
     /// Builds without checking; for input already checked at compile time.
     pub(crate) fn build_unchecked(self) -> Supervisor {
-        let root = build::root(self.root);
+        self.build_with_duplicates().0
+    }
+
+    /// Builds, leaving out each unit of the root whose name an earlier one
+    /// took, named in the errors returned.
+    fn build_with_duplicates(self) -> (Supervisor, Vec<Error>) {
+        let (root, duplicates) = build::root_and_duplicates(self.root);
         let settings =
             shared::Settings { shutdown_order: self.shutdown_order, shutdown_timeout: self.shutdown_timeout };
         let capacity = self.event_capacity.unwrap_or(DEFAULT_EVENT_CAPACITY).clamp(1, MAX_EVENT_CAPACITY);
-        Supervisor { shared: Arc::new(Shared::new(root, settings, capacity, self.random_seed, self.extensions)) }
+        let shared = Arc::new(Shared::new(root, settings, capacity, self.random_seed, self.extensions));
+        (Supervisor { shared }, duplicates)
     }
 }
 

@@ -62,9 +62,24 @@ pub(crate) fn drop_flat(specs: Vec<Spec>) {
 /// Checks `specs`, the units of the group at `prefix`, and everything in
 /// them: names, settings, and dependencies among siblings.
 pub(crate) fn check_units(prefix: &str, specs: &[Spec], problems: &mut Vec<Error>) {
-    let mut seen = foldhash::HashSet::with_capacity_and_hasher(specs.len(), Default::default());
+    check_units_naming(prefix, specs, true, problems);
+}
+
+/// Like [`check_units`], except for names that two of `specs` take (names
+/// within the groups among them are checked): the group's index finds
+/// those as it is made (`build::root_and_duplicates`), where a set of
+/// their own would hash 10k names once more.
+pub(crate) fn check_units_but_duplicates(prefix: &str, specs: &[Spec], problems: &mut Vec<Error>) {
+    check_units_naming(prefix, specs, false, problems);
+}
+
+fn check_units_naming(prefix: &str, specs: &[Spec], duplicates: bool, problems: &mut Vec<Error>) {
+    let mut seen = duplicates.then(|| foldhash::HashSet::with_capacity_and_hasher(specs.len(), Default::default()));
     for spec in specs {
-        if !spec.name().is_empty() && !seen.insert(spec.name()) {
+        if let Some(seen) = &mut seen
+            && !spec.name().is_empty()
+            && !seen.insert(spec.name())
+        {
             problems.push(Error::DuplicateName { name: join(prefix, spec.name()) });
         }
         check_unit(prefix, spec, problems);

@@ -9,7 +9,7 @@ use crate::run::task::TaskBody;
 use crate::spec::{Spec, UnitOptions};
 use crate::tree::members::Members;
 use crate::tree::unit::{Body, GroupBody, Settings, Unit};
-use crate::{DEFAULT_TASK_STOP_TIMEOUT, GroupSpec, RestartPolicy};
+use crate::{DEFAULT_TASK_STOP_TIMEOUT, Error, GroupSpec, RestartPolicy};
 
 /// The unit for `spec` in the group at `prefix`, with its own units if it
 /// is a group. `added`: added at run time. `previous`: the settings of the
@@ -57,22 +57,42 @@ fn unit_path(prefix: &str, name: &str) -> SmolStr {
 /// The units of the group at `prefix`. Names were checked: a duplicate is
 /// skipped rather than allowed to shadow the first.
 pub(crate) fn members(prefix: &str, specs: Vec<Spec>, added: bool) -> Members<Arc<Unit>> {
+    members_and_duplicates(prefix, specs, added, &mut Vec::new())
+}
+
+/// Like [`members`], for names not checked yet: each unit whose name an
+/// earlier one took is left out, and named in `duplicates`.
+fn members_and_duplicates(
+    prefix: &str,
+    specs: Vec<Spec>,
+    added: bool,
+    duplicates: &mut Vec<Error>,
+) -> Members<Arc<Unit>> {
     let mut members = Members::with_capacity(specs.len());
     let mut previous: Option<Arc<Settings>> = None;
     for spec in specs {
         let unit = unit(prefix, spec, added, previous.as_ref());
         previous = Some(unit.settings.clone());
-        members.push(unit);
+        if let Err(taken) = members.push(unit) {
+            duplicates.push(Error::DuplicateName { name: taken.path.to_string() });
+        }
     }
     members
 }
 
-/// The root group; `spec`'s name and restart policy are not used.
-pub(crate) fn root(spec: GroupSpec) -> Arc<Unit> {
-    let body = GroupBody::new(spec.parts.strategy, spec.parts.intensity, members("", spec.units, false));
+/// The root group, and an error for each name that two of its units take
+/// (each unit after the first is left out); `spec`'s name and restart
+/// policy are not used. Its units' names need not have been checked
+/// against each other (those of the groups among them must): the root's
+/// index finds them as it is made, where a check beforehand would hash
+/// every name once more.
+pub(crate) fn root_and_duplicates(spec: GroupSpec) -> (Arc<Unit>, Vec<Error>) {
+    let mut duplicates = Vec::new();
+    let members = members_and_duplicates("", spec.units, false, &mut duplicates);
+    let body = GroupBody::new(spec.parts.strategy, spec.parts.intensity, members);
     let options = UnitOptions { critical: true, ..UnitOptions::default() };
     let settings = Settings::new(RestartPolicy::new(), DEFAULT_TASK_STOP_TIMEOUT, options);
-    Arc::new(Unit::new("".into(), Body::Group(Box::new(body)), Arc::new(settings), false))
+    (Arc::new(Unit::new("".into(), Body::Group(Box::new(body)), Arc::new(settings), false)), duplicates)
 }
 
 #[cfg(test)]
@@ -90,11 +110,25 @@ mod tests {
         assert_eq!(&*unit.path, "storage/main/db");
         assert_eq!(unit.name(), "db");
         assert_eq!(self::unit("", task("db"), false, None).name(), "db");
-        assert_eq!(root(GroupSpec::new("root")).name(), "");
+        assert_eq!(root_and_duplicates(GroupSpec::new("root")).0.name(), "");
         // A group path too long for the name's offset to be kept.
         let deep = "g".repeat(70_000);
         let unit = self::unit(&deep, task("db"), false, None);
         assert_eq!((unit.name(), unit.path.len()), ("db", 70_003));
+    }
+
+    #[test]
+    fn the_root_names_each_unit_whose_name_an_earlier_one_took() {
+        let root =
+            GroupSpec::new("root").task(TaskSpec::new("a", |_ctx| async {})).task(TaskSpec::new("b", |_ctx| async {}));
+        let root = root.task(TaskSpec::new("a", |_ctx| async {})).task(TaskSpec::new("a", |_ctx| async {}));
+        let (root, duplicates) = root_and_duplicates(root);
+        let names: Vec<String> = duplicates.iter().map(ToString::to_string).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(duplicates.iter().all(|error| matches!(error, Error::DuplicateName { name } if name == "a")));
+        let kept: Vec<String> =
+            root.group().expect("a group").units().iter().map(|unit| unit.path.to_string()).collect();
+        assert_eq!(kept, ["a", "b"]);
     }
 
     #[test]

@@ -43,21 +43,22 @@ impl<T: Named> Members<T> {
         }
     }
 
-    /// Adds `member` last; `false` (and nothing added) if its name is taken.
+    /// Adds `member` last; gives it back (and adds nothing) if its name is
+    /// taken.
     ///
     /// A group holds at most `u32::MAX` slots, removed units' holes
     /// included; past that a member is refused as if its name were taken.
     /// Each unit takes hundreds of bytes: the memory runs out long before.
-    pub(crate) fn push(&mut self, member: T) -> bool {
+    pub(crate) fn push(&mut self, member: T) -> Result<(), T> {
         let hash = self.hasher.hash_one(member.name());
-        let Ok(slot) = u32::try_from(self.slots.len()) else { return false };
+        let Ok(slot) = u32::try_from(self.slots.len()) else { return Err(member) };
         let Members { slots, by_name, hasher } = self;
         if by_name.find(hash, |&slot| named(slots, slot) == member.name()).is_some() {
-            return false;
+            return Err(member);
         }
         by_name.insert_unique(hash, slot, |&slot| hasher.hash_one(named(slots, slot)));
         slots.push(Some(member));
-        true
+        Ok(())
     }
 
     pub(crate) fn get(&self, name: &str) -> Option<&T> {
@@ -143,9 +144,9 @@ mod tests {
     #[test]
     fn keeps_registration_order_and_refuses_a_taken_name() {
         let mut members = Members::default();
-        assert!(members.push(member("b", 1)));
-        assert!(members.push(member("a", 2)));
-        assert!(!members.push(member("b", 3)));
+        assert!(members.push(member("b", 1)).is_ok());
+        assert!(members.push(member("a", 2)).is_ok());
+        assert!(members.push(member("b", 3)).is_err());
         assert_eq!(values(&members), [1, 2]);
         assert_eq!(value(&members, "a"), Some(2));
         assert_eq!(value(&members, "b"), Some(1));
@@ -157,7 +158,7 @@ mod tests {
     fn removal_and_compaction_keep_order_and_lookups() {
         let mut members = Members::default();
         for i in 0..1000u32 {
-            assert!(members.push(member(&i.to_string(), i)));
+            assert!(members.push(member(&i.to_string(), i)).is_ok());
         }
         for i in (0..1000u32).filter(|i| i % 3 != 0) {
             assert_eq!(members.remove(&i.to_string()).map(|(_, value)| value), Some(i));
@@ -169,9 +170,9 @@ mod tests {
         assert!(members.slots.len() < 1000, "compacted");
         for &i in &left {
             assert_eq!(value(&members, &i.to_string()), Some(i));
-            assert!(!members.push(member(&i.to_string(), 0)), "`{i}` is still taken after compaction");
+            assert!(members.push(member(&i.to_string(), 0)).is_err(), "`{i}` is still taken after compaction");
         }
-        assert!(members.push(member("1", 1)));
+        assert!(members.push(member("1", 1)).is_ok());
         assert_eq!(values(&members).last(), Some(&1));
         assert_eq!(members.remove("nobody"), None);
     }
@@ -180,8 +181,8 @@ mod tests {
     fn a_name_removed_can_be_taken_again() {
         let mut members = Members::default();
         for round in 0..200u32 {
-            assert!(members.push(member("again", round)), "round {round}");
-            assert!(members.push(member(&format!("other-{round}"), round)));
+            assert!(members.push(member("again", round)).is_ok(), "round {round}");
+            assert!(members.push(member(&format!("other-{round}"), round)).is_ok());
             assert_eq!(members.remove("again").map(|(_, value)| value), Some(round));
         }
         assert_eq!(value(&members, "again"), None);

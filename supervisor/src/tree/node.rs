@@ -1832,7 +1832,9 @@ impl Node {
         let last = self.body().members().iter().next_back().map(|member| member.settings.clone());
         let unit = build::unit(&self.group.path, spec, true, last.as_ref());
         self.dependencies_among_units |= !unit.settings.depends_on.is_empty();
-        self.body().change_members(|members| members.push(unit.clone()));
+        // Its name was found free above.
+        let added = self.body().change_members(|members| members.push(unit.clone()).is_ok());
+        debug_assert!(added, "`{}` was added twice", unit.path);
         self.members_changed();
         self.shared.emit(&unit, EventKind::Added);
         self.launch(&unit);

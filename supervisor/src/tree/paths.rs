@@ -89,7 +89,7 @@ mod tests {
     fn tree() -> Arc<Unit> {
         let cache = GroupSpec::new("cache").task(idle("redis"));
         let storage = GroupSpec::new("storage").task(idle("db")).group(cache);
-        build::root(GroupSpec::new("root").task(idle("web")).group(storage))
+        build::root_and_duplicates(GroupSpec::new("root").task(idle("web")).group(storage)).0
     }
 
     fn found(root: &Arc<Unit>, path: &str) -> Option<(String, String)> {
