@@ -1435,6 +1435,10 @@ impl Node {
     /// stands, as after any run: a critical unit ends the group, and a
     /// strategy does not restart it.
     fn ended_before_asked(&mut self, unit: &Arc<Unit>, now: Instant) -> bool {
+        // Nothing held back, as in every shutdown: no record to look at.
+        if self.deferred.is_empty() {
+            return false;
+        }
         let (run, exit) = {
             let mut record = unit.record();
             // A run asked to stop meanwhile (by hand): its report answers
@@ -2081,14 +2085,6 @@ fn wake_units_of(changes: &Changes, group: &GroupBody) {
     }
 }
 
-fn group_body(group: &Unit) -> &GroupBody {
-    group.group().expect("a group's owner owns a group")
-}
-
-/// Whether the restart of `unit`'s run `epoch` is to happen now: the unit
-/// is still in that backoff, and its restarts are not paused (if they are,
-/// it is held for the resume). If so, counts it: by the unit's policy
-/// (`by_policy`), or with a sibling's.
 /// The event for a run that ended by itself with `reason`.
 fn exit_event(reason: ExitReason) -> EventKind {
     match reason {
@@ -2097,6 +2093,14 @@ fn exit_event(reason: ExitReason) -> EventKind {
     }
 }
 
+fn group_body(group: &Unit) -> &GroupBody {
+    group.group().expect("a group's owner owns a group")
+}
+
+/// Whether the restart of `unit`'s run `epoch` is to happen now: the unit
+/// is still in that backoff, and its restarts are not paused (if they are,
+/// it is held for the resume). If so, counts it: by the unit's policy
+/// (`by_policy`), or with a sibling's.
 fn due_restart(record: &mut Record, policy: &RestartPolicy, epoch: u32, by_policy: bool, now: Instant) -> bool {
     if record.epoch != epoch || record.state != UnitState::Backoff {
         return false;
