@@ -19,6 +19,10 @@ use supervisor::{
 };
 use tokio::sync::broadcast;
 
+#[path = "support/fails_once.rs"]
+mod fails_once;
+use fails_once::fails_once_after;
+
 const SEC: Duration = Duration::from_secs(1);
 /// Far longer than any call takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -217,14 +221,7 @@ async fn an_add_to_a_group_whose_stop_was_just_asked_is_refused() {
 /// on the removed one, answer as they do when no strategy runs.
 #[tokio::test(start_paused = true)]
 async fn an_add_during_a_strategy_restart_waits_behind_the_calls_before_it() {
-    let fails_once = TaskSpec::new("a", |ctx: Context| async move {
-        if ctx.restart_count() == 0 {
-            tokio::time::sleep(SEC).await;
-            return Err::<(), _>("boom");
-        }
-        ctx.cancelled().await;
-        Ok(())
-    });
+    let fails_once = fails_once_after("a", SEC);
     let handle = Supervisor::builder()
         .strategy(Strategy::OneForAll)
         .task(fails_once.restart(RestartPolicy::new().delay(SEC)))

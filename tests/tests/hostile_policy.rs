@@ -17,6 +17,10 @@ use supervisor::{
     ShutdownCause, StopOutcome, Strategy, Supervisor, TaskSpec, UnitState,
 };
 use tokio::sync::broadcast;
+
+#[path = "support/fails_once.rs"]
+mod fails_once;
+use fails_once::fails_once_after;
 use tokio::time::Instant;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -1037,14 +1041,7 @@ async fn counts_agree_under_one_for_all() {
 /// strategy's stop; `third`'s run, `length` long, ends by itself while the
 /// strategy waits for `slow`, before it is asked to stop.
 fn strategy_with_a_slow_sibling(third: TaskSpec) -> supervisor::SupervisorBuilder {
-    let fails_once = TaskSpec::new("a", |ctx: Context| async move {
-        if ctx.restart_count() == 0 {
-            tokio::time::sleep(SEC).await;
-            return Err::<(), _>("boom");
-        }
-        ctx.cancelled().await;
-        Ok(())
-    });
+    let fails_once = fails_once_after("a", SEC);
     let slow = TaskSpec::new("slow", |ctx: Context| async move {
         ctx.cancelled().await;
         tokio::time::sleep(2 * SEC).await;
