@@ -126,6 +126,12 @@ fn item(
         .call(Ident::parse_any)
         .map_err(|error| syn::Error::new(error.span(), format!("expected an entry: {ENTRY_EXAMPLE}")))?;
     if input.peek(Token![=]) {
+        if let Some(example) = entry_form(&keyword) {
+            return Err(syn::Error::new(
+                keyword.span(),
+                format!("`{}` needs the unit's name before `=`: {example}", keyword.unraw()),
+            ));
+        }
         input.parse::<Token![=]>()?;
         let value = options::value_tokens(input, |input| input.peek(Token![;]));
         if value.is_empty() {
@@ -159,6 +165,17 @@ fn item(
                 suggest::did_you_mean(&kind, KINDS)
             ),
         )),
+    }
+}
+
+/// How an entry of the kind `keyword` is written, if it is an entry's kind:
+/// an entry without its name reads like a setting (`daemon = "..."`).
+fn entry_form(keyword: &Ident) -> Option<&'static str> {
+    match keyword.unraw().to_string().as_str() {
+        "daemon" => Some("`daemon worker = \"worker --port 8080\";`"),
+        "task" => Some("`task ticker = ticker;`, or `task ticker;` for a `#[supervised]` fn"),
+        "group" => Some("`group storage { ... } { ... }`"),
+        _ => None,
     }
 }
 
