@@ -72,7 +72,8 @@ pub(crate) fn supervised(input: &Supervised, errors: &syn::Error) -> TokenStream
         // Next to a method, an fn naming `Self` or one that its source file
         // shows in an `impl` or a `trait`, a type would be there too, where
         // it cannot be.
-        Ok(function) if !function.is_associated() => {
+        // Nor next to one named like a primitive type, which it would hide.
+        Ok(function) if !function.is_associated() && !crate::valid::is_primitive(&function.sig.ident) => {
             let private = expand::private_path(input.options.krate.as_ref());
             let name = input.unit_name().expect("the item is an fn");
             expand::supervised_items(function, &name, &private, &quote!(loop {}), &quote!(loop {}))

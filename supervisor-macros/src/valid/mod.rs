@@ -7,6 +7,8 @@
 mod signature;
 mod tree;
 
+pub(crate) use signature::is_primitive;
+
 use crate::ast::{Manifest, ProbeTuning, Refused, Supervised, TreeOptions, Unit, UnitKind, UnitOptions};
 use crate::errors::Errors;
 use crate::probe::{self, Probe, Readiness};

@@ -4,6 +4,7 @@
 
 use crate::ast::Supervised;
 use crate::errors::Errors;
+use syn::ext::IdentExt;
 use syn::{FnArg, GenericArgument, PathArguments, Type};
 
 /// Records every error of the item's signature.
@@ -53,6 +54,16 @@ pub(crate) fn check(input: &Supervised, errors: &mut Errors) {
     if sig.asyncness.is_none() {
         errors.spanned(sig.fn_token, format!("#[supervised] needs an `async fn`: write `async fn {}`", sig.ident));
     }
+    if is_primitive(&sig.ident) {
+        let name = sig.ident.unraw();
+        errors.spanned(
+            &sig.ident,
+            format!(
+                "`{name}` is the name of a primitive type: #[supervised] gives the fn a type of its name, which would take \
+                 `{name}` over in this module; rename the fn, e.g. `{name}_task`, and keep its unit name with `name = \"{name}\"`"
+            ),
+        );
+    }
     if let Some(constness) = &sig.constness {
         errors.spanned(constness, "a #[supervised] fn cannot be `const`");
     }
@@ -76,6 +87,18 @@ pub(crate) fn check(input: &Supervised, errors: &mut Errors) {
     for extra in inputs {
         errors.spanned(extra, "a #[supervised] fn takes one `Context` parameter or none; remove this parameter");
     }
+}
+
+/// The primitive types: a struct of one of these names would shadow it
+/// in the whole module.
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64", "i128", "isize",
+    "f16", "f32", "f64", "f128",
+];
+
+/// Whether `ident` names a primitive type.
+pub(crate) fn is_primitive(ident: &syn::Ident) -> bool {
+    PRIMITIVES.contains(&ident.unraw().to_string().as_str())
 }
 
 /// A generic fn, or one with a `where` clause, cannot be called with a
