@@ -3,6 +3,8 @@
 //! with the place of a unit that is not a sibling when the name is found
 //! elsewhere in the tree.
 
+use quote::ToTokens;
+
 use crate::ast::{Unit, UnitKind, UnitName};
 use crate::errors::Errors;
 use crate::graph::{self, Dependency, Finding};
@@ -88,6 +90,9 @@ fn dependencies(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors
         .enumerate()
         .flat_map(|(index, unit)| unit.options.depends_on.iter().map(move |name| (index, name)))
         .collect();
+    for (_, name) in &written {
+        ambiguous(units, name, errors);
+    }
     let edges: Vec<Dependency<'_>> =
         written.iter().map(|(from, name)| Dependency { from: *from, to: name.value.as_str() }).collect();
     for finding in graph::check(&names, &edges) {
@@ -131,6 +136,33 @@ fn dependencies(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors
                 );
             }
         }
+    }
+}
+
+/// A dependency on a name that several `task path;` entries of the group
+/// have (fns of one name in two modules, each with a unit name of its own
+/// that the manifest does not see): it would be on the first of them only.
+fn ambiguous(units: &[Unit], name: &UnitName, errors: &mut Errors) {
+    let paths: Vec<String> = units
+        .iter()
+        .filter(|unit| unit.name.value == name.value)
+        .filter_map(|unit| match &unit.kind {
+            UnitKind::Supervised(path) => {
+                Some(format!("`task {};`", path.to_token_stream().to_string().replace(' ', "")))
+            }
+            _ => None,
+        })
+        .collect();
+    if paths.len() > 1 {
+        errors.spanned_at(
+            name.span,
+            format!(
+                "`{}` names {} units here ({}): a dependency cannot say which; give their fns names of their own",
+                name.value,
+                paths.len(),
+                paths.join(", ")
+            ),
+        );
     }
 }
 
