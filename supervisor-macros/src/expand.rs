@@ -28,6 +28,19 @@ pub(crate) fn private_path(krate: Option<&Path>) -> TokenStream {
     }
 }
 
+/// [`private_path`] as written in a module the expansion nests one level
+/// below the user's: a path relative to the user's module (`self::...`,
+/// `super::...`) goes one level up first.
+fn private_path_below(krate: Option<&Path>) -> TokenStream {
+    let Some(path) = krate.filter(|path| path.leading_colon.is_none()) else { return private_path(krate) };
+    let mut segments = path.segments.iter();
+    match segments.next() {
+        Some(first) if first.ident == "self" => quote!(super #(:: #segments)* ::__private),
+        Some(first) if first.ident == "super" => quote!(super::#path::__private),
+        _ => private_path(krate),
+    }
+}
+
 /// A span at the user's tokens that still counts as macro output for lints,
 /// so that type errors point at the user's code and lints stay quiet.
 fn at_user(span: Span) -> Span {
@@ -225,7 +238,7 @@ pub(crate) fn manifest(manifest: &Manifest) -> TokenStream {
     calls.extend(tree_setters(&settings.tree, &private));
     let mut supervised = SupervisedEntries::default();
     supervised.collect(&manifest.units);
-    let mut checks = supervised.prelude(&private);
+    let mut checks = supervised.prelude(settings.krate.as_ref());
     calls.extend(units(&manifest.units, &supervised, &private, &mut checks));
     let Some(handle) = &manifest.handle else {
         return quote! {
@@ -253,7 +266,7 @@ pub(crate) fn manifest(manifest: &Manifest) -> TokenStream {
             #checks
             #private::Supervisor::builder() #calls
         },
-        prelude: supervised.prelude(&private),
+        prelude: supervised.prelude(settings.krate.as_ref()),
         path: &path,
     };
     typed::items(handle, &fields, &private, &bodies)
@@ -313,10 +326,12 @@ impl<'a> SupervisedEntries<'a> {
     /// import, which a named import shadows, so only when the path has no
     /// type of its name, i.e. is not an `#[supervised]` fn; it is
     /// `PlainFn`, whose use says so.
-    fn prelude(&self, private: &TokenStream) -> TokenStream {
+    fn prelude(&self, krate: Option<&Path>) -> TokenStream {
         if self.entries.is_empty() {
             return TokenStream::new();
         }
+        // Written in the fallback module, below the user's.
+        let private = private_path_below(krate);
         let mut aliases = TokenStream::new();
         let mut fallbacks = TokenStream::new();
         for (index, unit) in self.entries.iter().enumerate() {

@@ -1,0 +1,31 @@
+//! `crate = "self::..."` and `crate = "super::..."`, relative to the
+//! module the manifest is written in, work with `task path;` entries too.
+use supervisor as sv;
+
+use sv::{Context, Supervisor};
+
+#[sv::supervised(crate = "self::sv", restart = "1s")]
+async fn worker(_ctx: Context) {}
+
+mod inner {
+    use super::sv;
+
+    #[sv::supervised(crate = "super::sv")]
+    pub(crate) async fn nested(_ctx: sv::Context) {}
+
+    pub(crate) fn manifest() -> sv::Supervisor {
+        sv::supervise! {
+            crate = "super::sv";
+            task nested;
+        }
+    }
+}
+
+fn main() {
+    let _here: Supervisor = sv::supervise! {
+        crate = "self::sv";
+        task worker;
+        task inner::nested;
+    };
+    let _inner = inner::manifest();
+}
