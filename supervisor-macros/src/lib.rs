@@ -52,6 +52,12 @@ use proc_macro::TokenStream;
 /// associated fn has the tokens of a free one, so the attribute reads the
 /// source file it is in to tell them apart.
 ///
+/// The attribute makes a type of the fn's name (`worker::spec()`,
+/// `worker::NAME`), so an fn named like a primitive type (`u8`, `str`,
+/// `f64`, ...) is an error: that type would hide the primitive in the whole
+/// module. Name the fn otherwise and keep the unit's name with
+/// `name = "u8"`.
+///
 /// # Caveats
 ///
 /// The file tells them apart by name: when one file has both a free and an
