@@ -285,8 +285,10 @@ fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::R
 
 fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Unit> {
     // A keyword is a name (`task type = job;`), as for a daemon or a group:
-    // no fn is named by one.
-    let name = if input.peek(LitStr) || (!input.peek(Ident) && input.peek(Ident::peek_any)) {
+    // no fn is named by one. A path may begin with one (`task super::job;`).
+    let path_from_keyword =
+        (input.peek(Token![super]) || input.peek(Token![self]) || input.peek(Token![crate])) && input.peek2(Token![::]);
+    let name = if input.peek(LitStr) || (!path_from_keyword && !input.peek(Ident) && input.peek(Ident::peek_any)) {
         unit::parse_name(input, "task")?
     } else {
         let path = input.parse::<Path>().map_err(|error| {

@@ -1,5 +1,6 @@
 //! `crate = "self::..."` and `crate = "super::..."`, relative to the
-//! module the manifest is written in, work with `task path;` entries too.
+//! module the manifest is written in, work with `task path;` entries too,
+//! and so do entries whose path begins with `self`, `super` or `crate`.
 use supervisor as sv;
 
 use sv::{Context, Supervisor};
@@ -16,7 +17,8 @@ mod inner {
     pub(crate) fn manifest() -> sv::Supervisor {
         sv::supervise! {
             crate = "super::sv";
-            task nested;
+            task self::nested;
+            task super::worker;
         }
     }
 }
@@ -25,7 +27,7 @@ fn main() {
     let _here: Supervisor = sv::supervise! {
         crate = "self::sv";
         task worker;
-        task inner::nested;
+        task crate::inner::nested;
     };
     let _inner = inner::manifest();
 }
