@@ -3,9 +3,7 @@
 //! with the place of a unit that is not a sibling when the name is found
 //! elsewhere in the tree.
 
-use quote::ToTokens;
-
-use crate::ast::{Unit, UnitKind, UnitName};
+use crate::ast::{Unit, UnitKind, UnitName, path_text};
 use crate::errors::Errors;
 use crate::graph::{self, Dependency, Finding};
 use crate::limits::MAX_GROUP_DEPTH;
@@ -147,9 +145,7 @@ fn ambiguous(units: &[Unit], name: &UnitName, errors: &mut Errors) {
         .iter()
         .filter(|unit| unit.name.value == name.value)
         .filter_map(|unit| match &unit.kind {
-            UnitKind::Supervised(path) => {
-                Some(format!("`task {};`", path.to_token_stream().to_string().replace(' ', "")))
-            }
+            UnitKind::Supervised(path) => Some(format!("`task {};`", path_text(path))),
             _ => None,
         })
         .collect();
