@@ -785,9 +785,8 @@ impl Node {
     }
 
     fn on_message(&mut self, msg: Msg) {
-        if let Some(plan) = &self.plan
-            && !matches!(plan.then, After::End)
-            && !matches!(&msg, Msg::Ended { unit, .. } if plan.in_flight.contains(unit))
+        if self.plan_runs()
+            && !matches!(&msg, Msg::Ended { unit, .. } if self.plan.as_ref().is_some_and(|plan| plan.in_flight.contains(unit)))
             // Never held back: an ending drops a strategy's plan.
             && !matches!(msg, Msg::EndGroup | Msg::KillNow)
         {
@@ -823,10 +822,16 @@ impl Node {
         }
     }
 
-    /// Whether the calls that come now wait: a strategy's or a call's plan
-    /// runs, and what came meanwhile is held back, in order, until it ends.
+    /// Whether a strategy's or a call's plan runs (not the group's ending):
+    /// what comes meanwhile is held back, in order, until it ends.
+    fn plan_runs(&self) -> bool {
+        self.plan.as_ref().is_some_and(|plan| !matches!(plan.then, After::End))
+    }
+
+    /// Whether the calls that come now wait: a plan runs, or what it held
+    /// back is still to be handled.
     fn holds_calls(&self) -> bool {
-        self.plan.as_ref().is_some_and(|plan| !matches!(plan.then, After::End)) || !self.deferred.is_empty()
+        self.plan_runs() || !self.deferred.is_empty()
     }
 
     fn handle_deferred(&mut self) {
@@ -1055,10 +1060,7 @@ impl Node {
             if record.epoch != epoch || record.run.is_none() {
                 return; // a late report from an older run
             }
-            record.pid = None;
-            record.ready = false;
-            record.clear_not_ready();
-            let mut run = record.run.take();
+            let mut run = take_run(&mut record);
             if let Some(free) = &mut self.free_task
                 && Arc::ptr_eq(&free.unit, unit)
                 && free.epoch == epoch
@@ -1135,17 +1137,24 @@ impl Node {
         };
         match decision {
             Decision::Restart { attempt, delay } => self.restart_later(unit, epoch, attempt, delay, now),
-            Decision::Exit => {
-                self.set_state(unit, UnitState::Exited);
-                self.shared.emit(unit, EventKind::Finished);
-                self.ended_for_good(unit, !succeeded);
-            }
-            Decision::GiveUp(reason) => {
-                self.set_state(unit, UnitState::Failed);
-                self.shared.emit(unit, EventKind::GaveUp { reason });
-                self.ended_for_good(unit, true);
-            }
+            rest => self.let_rest(unit, rest, succeeded),
         }
+    }
+
+    /// The policy lets `unit` rest after its run (`Decision::Exit` or
+    /// `GiveUp`): `Exited` and `Finished`, or `Failed` and `GaveUp`; then
+    /// what an end for good entails.
+    fn let_rest(&mut self, unit: &Arc<Unit>, decision: Decision, succeeded: bool) {
+        let failed = if let Decision::GiveUp(reason) = decision {
+            self.set_state(unit, UnitState::Failed);
+            self.shared.emit(unit, EventKind::GaveUp { reason });
+            true
+        } else {
+            self.set_state(unit, UnitState::Exited);
+            self.shared.emit(unit, EventKind::Finished);
+            !succeeded
+        };
+        self.ended_for_good(unit, failed);
     }
 
     /// A unit's policy let it end: a critical unit ends its group, a
@@ -1451,10 +1460,7 @@ impl Node {
                 |msg| matches!(msg, Msg::Ended { unit: ended, epoch: of, .. } if Arc::ptr_eq(ended, unit) && *of == epoch),
             );
             let Some(Msg::Ended { end, .. }) = found.and_then(|at| self.deferred.remove(at)) else { return false };
-            record.pid = None;
-            record.ready = false;
-            record.clear_not_ready();
-            let run = record.run.take();
+            let run = take_run(&mut record);
             (run, self.decide_exit(&mut record, unit, end, now))
         };
         if let Some(run) = run {
@@ -1463,17 +1469,8 @@ impl Node {
         let Exit { reason, succeeded, decision, .. } = exit;
         self.shared.emit(unit, exit_event(reason));
         match decision {
-            Some(Decision::Exit) => {
-                self.set_state(unit, UnitState::Exited);
-                self.shared.emit(unit, EventKind::Finished);
-                self.ended_for_good(unit, !succeeded);
-            }
-            Some(Decision::GiveUp(reason)) => {
-                self.set_state(unit, UnitState::Failed);
-                self.shared.emit(unit, EventKind::GaveUp { reason });
-                self.ended_for_good(unit, true);
-            }
             Some(Decision::Restart { .. }) | None => self.set_state(unit, UnitState::Stopped),
+            Some(rest) => self.let_rest(unit, rest, succeeded),
         }
         if self.ending.is_none() {
             self.stopped(unit, StopOutcome::NotRunning, Duration::ZERO);
@@ -1616,7 +1613,7 @@ impl Node {
         // holds). Stops and removals before it go on now: they leave the
         // unit at rest (a removal, before anything the plan would start
         // again).
-        let plan_runs = self.plan.as_ref().is_some_and(|plan| !matches!(plan.then, After::End));
+        let plan_runs = self.plan_runs();
         let mut hold = false;
         for waiter in ready {
             hold |= plan_runs && matches!(waiter.wants, Wants::Start(_));
@@ -2083,6 +2080,15 @@ fn wake_units_of(changes: &Changes, group: &GroupBody) {
             wake_units_of(changes, nested);
         }
     }
+}
+
+/// The handle of a run that has ended, taken out of `record`, with what
+/// only a running run has (its pid, its readiness).
+fn take_run(record: &mut Record) -> Option<RunHandle> {
+    record.pid = None;
+    record.ready = false;
+    record.clear_not_ready();
+    record.run.take()
 }
 
 /// The event for a run that ended by itself with `reason`.
