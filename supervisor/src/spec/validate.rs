@@ -146,8 +146,7 @@ pub(crate) fn check_dependencies(
 /// group), the group that holds it is the dependent itself, and no
 /// `depends_on` of that group can name it.
 fn elsewhere_hint(path: &str, dependent: &str) -> String {
-    let inside = path.strip_prefix(dependent).is_some_and(|rest| rest.starts_with('/'));
-    if inside {
+    if crate::tree::paths::is_inside(path, dependent) {
         format!(
             " (`{path}` is inside `{dependent}` itself: a group cannot depend on a unit inside itself, as its units \
              start only once it does; order the units inside it with their own depends_on instead)"

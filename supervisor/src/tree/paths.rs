@@ -12,6 +12,11 @@ pub(crate) fn lookup(root: &Arc<Unit>, path: &str) -> Result<(Arc<Unit>, Arc<Uni
     find(root, path).ok_or_else(|| unknown(root, path))
 }
 
+/// Whether the unit at `path` is inside the group at `group` (at any depth).
+pub(crate) fn is_inside(path: &str, group: &str) -> bool {
+    path.strip_prefix(group).is_some_and(|rest| rest.starts_with('/'))
+}
+
 /// Like [`lookup`], `None` for a path that names no unit.
 fn find(root: &Arc<Unit>, path: &str) -> Option<(Arc<Unit>, Arc<Unit>)> {
     // A byte scan: `rsplit_once` took three times as long on a short name.

@@ -378,8 +378,7 @@ impl Shared {
     /// Takes the lines of the units under the group at `path` out of the
     /// report: the group was removed, and they with it.
     pub(crate) fn unreport_units_under(&self, path: &str) {
-        let under = |name: &str| name.strip_prefix(path).is_some_and(|rest| rest.starts_with('/'));
-        self.lines.lock().unwrap_or_else(PoisonError::into_inner).retain(|line| !under(&line.name));
+        self.lines.lock().unwrap_or_else(PoisonError::into_inner).retain(|line| !paths::is_inside(&line.name, path));
     }
 
     /// Ends the supervisor: runs the shutdown hooks and hands the report out.
