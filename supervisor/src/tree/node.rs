@@ -53,8 +53,8 @@ use crate::tree::shared::{Changes, Shared};
 use crate::tree::strategy::restart_set;
 use crate::tree::timers::{TimerKey, Timers};
 use crate::tree::unit::{
-    Body, GroupBody, LastExit, Mailbox, Msg, NextRun, Op, OwnerAddress, OwnerLink, Record, Reporter, RunEnd, RunHandle,
-    Stop, Unit, address,
+    Body, GroupBody, LastExit, Line, Mailbox, Msg, NextRun, Op, OwnerAddress, OwnerLink, Record, Reporter, RunEnd,
+    RunHandle, Stop, Unit, address,
 };
 use crate::{Error, ExitReason, RestartPolicy, ShutdownOrder, Strategy, UnitState};
 
@@ -1568,7 +1568,7 @@ impl Node {
     /// Adds `unit`'s line to the shutdown's report, unless it has one: a
     /// group's unit may have stopped with its group during the shutdown
     /// (its group's owner listed it) or before (the parent lists it).
-    fn report_stop(&self, unit: &Unit, outcome: StopOutcome, took: Duration) {
+    fn report_stop(&self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
         let state = {
             let mut record = unit.record();
             if std::mem::replace(&mut record.reported, true) {
@@ -1576,7 +1576,7 @@ impl Node {
             }
             record.state
         };
-        self.shared.report_line(unit.report_line(state, outcome, took));
+        self.shared.report_line(unit.clone(), Line { state, outcome, took });
     }
 
     /// A stop of `unit` is complete: its report line, its waiters, its plan.
@@ -1922,7 +1922,7 @@ impl Node {
         if let Some(group) = unit.group() {
             wake_units_of(&self.shared.changes, group);
         }
-        unit.report_line(unit.state(), outcome, took)
+        unit.report_line(Line { state: unit.state(), outcome, took })
     }
 
     /// A unit's restart delay is over: it runs again, unless it was

@@ -12,11 +12,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
-use crate::observe::report::{ShutdownCause, ShutdownReport, StopOutcome, UnitReport};
+use crate::observe::report::{ShutdownCause, ShutdownReport, StopOutcome};
 use crate::panics::log_contained;
 use crate::tree::clock::Clock;
 use crate::tree::paths;
-use crate::tree::unit::{Unit, address};
+use crate::tree::unit::{Line, Unit, address};
 use crate::{Error, UnitState};
 
 /// Wakes the callers of `wait_state`/`wait_ready` when the unit each waits
@@ -240,7 +240,9 @@ pub(crate) struct Shared {
     shutting_down: AtomicBool,
     cause: Mutex<Option<ShutdownCause>>,
     began: Mutex<Option<Instant>>,
-    lines: Mutex<Vec<UnitReport>>,
+    /// The report's lines so far; each unit's name is copied into its
+    /// line once the shutdown is over, not while units wait to stop.
+    lines: Mutex<Vec<(Arc<Unit>, Line)>>,
     report: watch::Sender<Option<Arc<ShutdownReport>>>,
     pub(crate) extensions: Extensions,
     pub(crate) shutdown_hooks: ShutdownHooks,
@@ -371,14 +373,17 @@ impl Shared {
         self.lines.lock().unwrap_or_else(PoisonError::into_inner).reserve(count);
     }
 
-    pub(crate) fn report_line(&self, line: UnitReport) {
-        self.lines.lock().unwrap_or_else(PoisonError::into_inner).push(line);
+    pub(crate) fn report_line(&self, unit: Arc<Unit>, line: Line) {
+        self.lines.lock().unwrap_or_else(PoisonError::into_inner).push((unit, line));
     }
 
     /// Takes the lines of the units under the group at `path` out of the
     /// report: the group was removed, and they with it.
     pub(crate) fn unreport_units_under(&self, path: &str) {
-        self.lines.lock().unwrap_or_else(PoisonError::into_inner).retain(|line| !paths::is_inside(&line.name, path));
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(unit, _)| !paths::is_inside(&unit.path, path));
     }
 
     /// Ends the supervisor: runs the shutdown hooks and hands the report out.
@@ -420,7 +425,7 @@ impl Shared {
             record.pid = None;
             let state = record.state;
             drop(record);
-            units.push(unit.report_line(state, outcome, Duration::ZERO));
+            units.push((unit.clone(), Line { state, outcome, took: Duration::ZERO }));
         });
         let report = self.report_of(units, ShutdownCause::RuntimeDropped);
         log_contained(|| tracing::warn!(cause = %report.cause, "supervisor ended with its runtime"));
@@ -429,7 +434,8 @@ impl Shared {
 
     /// The report of `units`, with the shutdown's cause (`otherwise` if
     /// none began) and length.
-    fn report_of(&self, units: Vec<UnitReport>, otherwise: ShutdownCause) -> ShutdownReport {
+    fn report_of(&self, lines: Vec<(Arc<Unit>, Line)>, otherwise: ShutdownCause) -> ShutdownReport {
+        let units = lines.into_iter().map(|(unit, line)| unit.report_line(line)).collect();
         let cause = self.cause.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or(otherwise);
         let took = self.began.lock().unwrap_or_else(PoisonError::into_inner).map_or(Duration::ZERO, |at| at.elapsed());
         ShutdownReport { units, cause, took }

@@ -156,6 +156,15 @@ impl Record {
     }
 }
 
+/// How a unit's stop went, for its line in a report.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Line {
+    /// The state it was left in.
+    pub(crate) state: UnitState,
+    pub(crate) outcome: StopOutcome,
+    pub(crate) took: Duration,
+}
+
 /// How to stop a run in progress.
 pub(crate) struct RunHandle {
     /// Asks the run to stop: a task's context, a process's stop, a group's
@@ -259,7 +268,7 @@ impl Unit {
     }
 
     /// Its line in a shutdown's report, or a removal's answer.
-    pub(crate) fn report_line(&self, state: UnitState, outcome: StopOutcome, took: Duration) -> UnitReport {
+    pub(crate) fn report_line(&self, Line { state, outcome, took }: Line) -> UnitReport {
         UnitReport { name: String::from(&*self.path), kind: self.kind(), state, outcome, took }
     }
 
