@@ -805,7 +805,7 @@ impl SupervisorHandle {
     /// # }
     /// ```
     pub async fn wait(&self) -> ShutdownReport {
-        ShutdownReport::clone(&*self.shared.ended().await)
+        self.shared.ended().await.report()
     }
 
     /// Cuts every grace period short: units still stopping, now or in a later

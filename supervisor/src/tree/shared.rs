@@ -243,12 +243,35 @@ pub(crate) struct Shared {
     /// The report's lines so far; each unit's name is copied into its
     /// line once the shutdown is over, not while units wait to stop.
     lines: Mutex<Vec<(Arc<Unit>, Line)>>,
-    report: watch::Sender<Option<Arc<ShutdownReport>>>,
+    report: watch::Sender<Option<Arc<Ended>>>,
     pub(crate) extensions: Extensions,
     pub(crate) shutdown_hooks: ShutdownHooks,
     /// The runtime the supervisor was started on, where its runs go (and
     /// the shutdown's timer, whichever thread begins the shutdown).
     runtime: OnceLock<tokio::runtime::Handle>,
+}
+
+/// How the supervisor ended: the report, before any caller has a copy.
+/// Each caller gets a report of its own, whose names are copied from the
+/// units then: the report kept here copies none.
+pub(crate) struct Ended {
+    /// Every unit, in stop order.
+    lines: Vec<(Arc<Unit>, Line)>,
+    pub(crate) cause: ShutdownCause,
+    pub(crate) took: Duration,
+}
+
+impl Ended {
+    /// A report of its own for a caller.
+    pub(crate) fn report(&self) -> ShutdownReport {
+        let units = self.lines.iter().map(|(unit, line)| unit.report_line(*line)).collect();
+        ShutdownReport { units, cause: self.cause.clone(), took: self.took }
+    }
+
+    /// How many units had to be aborted or killed.
+    fn forced(&self) -> usize {
+        self.lines.iter().filter(|(_, line)| line.outcome == StopOutcome::Forced).count()
+    }
 }
 
 impl Shared {
@@ -390,10 +413,10 @@ impl Shared {
     pub(crate) async fn finish(&self) {
         self.shutting_down.store(true, Ordering::Release);
         self.shutdown_hooks.end().await;
-        let units = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
-        let report = self.report_of(units, ShutdownCause::Requested);
+        let lines = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
+        let report = self.report_of(lines, ShutdownCause::Requested);
         log_contained(|| {
-            tracing::info!(took = ?report.took, forced = report.forced().count(), cause = %report.cause, "supervisor ended");
+            tracing::info!(took = ?report.took, forced = report.forced(), cause = %report.cause, "supervisor ended");
         });
         self.publish(report);
     }
@@ -409,7 +432,7 @@ impl Shared {
             return;
         }
         self.shutting_down.store(true, Ordering::Release);
-        let mut units = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut lines = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
         paths::walk(&self.root, &mut |unit| {
             let mut record = unit.record();
             if std::mem::replace(&mut record.reported, true) {
@@ -425,24 +448,23 @@ impl Shared {
             record.pid = None;
             let state = record.state;
             drop(record);
-            units.push((unit.clone(), Line { state, outcome, took: Duration::ZERO }));
+            lines.push((unit.clone(), Line { state, outcome, took: Duration::ZERO }));
         });
-        let report = self.report_of(units, ShutdownCause::RuntimeDropped);
+        let report = self.report_of(lines, ShutdownCause::RuntimeDropped);
         log_contained(|| tracing::warn!(cause = %report.cause, "supervisor ended with its runtime"));
         self.publish(report);
     }
 
     /// The report of `units`, with the shutdown's cause (`otherwise` if
     /// none began) and length.
-    fn report_of(&self, lines: Vec<(Arc<Unit>, Line)>, otherwise: ShutdownCause) -> ShutdownReport {
-        let units = lines.into_iter().map(|(unit, line)| unit.report_line(line)).collect();
+    fn report_of(&self, lines: Vec<(Arc<Unit>, Line)>, otherwise: ShutdownCause) -> Ended {
         let cause = self.cause.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or(otherwise);
         let took = self.began.lock().unwrap_or_else(PoisonError::into_inner).map_or(Duration::ZERO, |at| at.elapsed());
-        ShutdownReport { units, cause, took }
+        Ended { lines, cause, took }
     }
 
     /// Hands the report out: the supervisor has ended.
-    fn publish(&self, report: ShutdownReport) {
+    fn publish(&self, report: Ended) {
         self.report.send_replace(Some(Arc::new(report)));
         self.changes.changed_everywhere();
     }
@@ -452,7 +474,7 @@ impl Shared {
     }
 
     /// Waits for the supervisor to end.
-    pub(crate) async fn ended(&self) -> Arc<ShutdownReport> {
+    pub(crate) async fn ended(&self) -> Arc<Ended> {
         let mut report = self.report.subscribe();
         match report.wait_for(Option::is_some).await {
             Ok(ready) => ready.clone().unwrap_or_else(|| unreachable!("waited for Some")),
@@ -464,11 +486,7 @@ impl Shared {
 
 /// Cuts every grace period short once `timeout` has passed, unless the
 /// supervisor has ended by then.
-async fn kill_after(
-    timeout: Duration,
-    kill_now: CancellationToken,
-    mut report: watch::Receiver<Option<Arc<ShutdownReport>>>,
-) {
+async fn kill_after(timeout: Duration, kill_now: CancellationToken, mut report: watch::Receiver<Option<Arc<Ended>>>) {
     tokio::select! {
         () = tokio::time::sleep(timeout) => {
             log_contained(|| tracing::warn!(?timeout, "shutdown timeout reached: killing what is left"));
