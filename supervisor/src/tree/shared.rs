@@ -240,8 +240,8 @@ pub(crate) struct Shared {
     shutting_down: AtomicBool,
     cause: Mutex<Option<ShutdownCause>>,
     began: Mutex<Option<Instant>>,
-    /// The report's lines so far; each unit's name is copied into its
-    /// line once the shutdown is over, not while units wait to stop.
+    /// The report's lines so far: the units' names are copied into a
+    /// caller's report (see [`Ended`]), not while the units stop one by one.
     lines: Mutex<Vec<(Arc<Unit>, Line)>>,
     report: watch::Sender<Option<Arc<Ended>>>,
     pub(crate) extensions: Extensions,
