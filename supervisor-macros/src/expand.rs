@@ -461,53 +461,66 @@ fn units(
     calls
 }
 
-/// One constant per pair of siblings of which at least one is a `task
-/// path;` entry, whose evaluation fails, on the later entry, when both have
-/// the same unit name. (Names written out were compared by `valid`.)
+/// The check of a group's unit names that only the compiler knows, those
+/// of `task path;` entries (names written out were compared by `valid`):
+/// the group's names in one list, and one constant per entry that a clash
+/// can involve, whose evaluation fails, on that entry, when an earlier
+/// sibling has its name. The expansion and the checks' evaluation are
+/// linear in the entries (a constant per pair made both quadratic).
 fn name_checks(units: &[Unit], supervised: &SupervisedEntries<'_>, private: &TokenStream) -> TokenStream {
+    let is_supervised = |unit: &Unit| matches!(unit.kind, UnitKind::Supervised(_));
+    let Some(first_supervised) = units.iter().position(is_supervised) else { return TokenStream::new() };
+    let names = units.iter().map(|unit| supervised.runtime_name(unit));
+    let flags = units.iter().map(is_supervised);
+    let earlier = units.iter().map(|unit| format!("{} of {}", named(unit), describe(unit)));
     let mut checks = TokenStream::new();
-    for (later, unit) in units.iter().enumerate() {
-        for earlier in &units[..later] {
-            let (a, b) = (&earlier.kind, &unit.kind);
-            if !matches!(a, UnitKind::Supervised(_)) && !matches!(b, UnitKind::Supervised(_)) {
-                continue;
-            }
-            let message = clash_message(unit, earlier).replace('{', "{{").replace('}', "}}");
-            let (first, second) = (supervised.runtime_name(earlier), supervised.runtime_name(unit));
-            let span = match b {
-                UnitKind::Supervised(path) => path.span(),
-                _ => unit.name.span,
-            };
-            checks.extend(respan(
-                quote! {
-                    const _: () = if #private::same_name(#first, #second) {
-                        #private::panic!(#message)
-                    };
-                },
-                span,
-            ));
-        }
+    // An entry before the first `task path;` one has no earlier one to clash with.
+    for (at, unit) in units.iter().enumerate().skip(first_supervised) {
+        let head = format!("{} has the unit name", describe(unit));
+        let span = match &unit.kind {
+            UnitKind::Supervised(path) => path.span(),
+            _ => unit.name.span,
+        };
+        checks.extend(respan(
+            quote! {
+                const _: () = if let #private::Some(earlier) = #private::earlier_same_name(NAMES, SUPERVISED, #at) {
+                    let message = #private::Message::of(&[#head, EARLIER[earlier], CLASH_FIX]);
+                    #private::panic!("{}", message.as_str())
+                };
+            },
+            span,
+        ));
     }
-    checks
+    quote! {
+        const _: () = {
+            const NAMES: &[&str] = &[#(#names),*];
+            const SUPERVISED: &[bool] = &[#(#flags),*];
+            const EARLIER: &[&str] = &[#(#earlier),*];
+            const CLASH_FIX: &str = #CLASH_FIX;
+            #checks
+        };
+    }
 }
 
-/// What a clash between `unit` and the `earlier` sibling is, and the fix.
-fn clash_message(unit: &Unit, earlier: &Unit) -> String {
-    let describe = |unit: &Unit| match &unit.kind {
+/// How a clash's message ends: why, and the fix.
+const CLASH_FIX: &str = " (an #[supervised] fn is named by its `name` option, else after the fn); every unit of a group \
+                         needs its own name: rename the fn's unit with #[supervised(name = \"...\")]";
+
+/// A unit, as a clash's message names it.
+fn describe(unit: &Unit) -> String {
+    match &unit.kind {
         UnitKind::Supervised(path) => format!("`task {};`", path_text(path)),
         _ => format!("the {} `{}`", unit.keyword, unit.name.value),
-    };
-    let named = |unit: &Unit| match &unit.kind {
+    }
+}
+
+/// The name of a unit that a clash's message writes out: a `task path;`
+/// entry's is the compiler's to know.
+fn named(unit: &Unit) -> String {
+    match &unit.kind {
         UnitKind::Supervised(_) => String::new(),
         _ => format!(" \"{}\"", unit.name.value),
-    };
-    let fix = "every unit of a group needs its own name: rename the fn's unit with #[supervised(name = \"...\")]";
-    format!(
-        "{} has the unit name{} of {} (an #[supervised] fn is named by its `name` option, else after the fn); {fix}",
-        describe(unit),
-        named(earlier),
-        describe(earlier)
-    )
+    }
 }
 
 #[cfg(test)]
@@ -566,7 +579,8 @@ mod tests {
             ".task(<__supervisor_task_0 as ::supervisor::__private::SupervisedEntry<_>>::spec_with(__supervisor_task_0, |policy| policy.on(::supervisor::__private::RestartOn::Never)).stop_timeout(",
         );
         contains(".depends_on([__supervisor_task_0::NAME])");
-        contains("const _: () = if ::supervisor::__private::same_name(__supervisor_task_0::NAME,\"other\")");
+        contains("const NAMES: &[&str] = &[__supervisor_task_0::NAME, \"other\"];");
+        contains("const SUPERVISED: &[bool] = &[true, false];");
     }
 
     #[test]
@@ -630,13 +644,41 @@ mod tests {
 
     #[test]
     fn clash_messages_name_both_entries() {
-        let mut errors = Errors::default();
-        let parsed = ast::manifest::parse(quote!(daemon worker = "w"; task jobs::run; task other;), &mut errors);
-        let [daemon, run, other] = &parsed.units[..] else { panic!() };
+        let output = squash(&expanded(quote!(daemon worker = "w"; task jobs::run; task other;)));
+        let contains = |expected: &str| assert!(output.contains(&squash(expected)), "{output}\n{expected}");
+        contains("const NAMES: &[&str] = &[\"worker\", __supervisor_task_0::NAME, __supervisor_task_1::NAME];");
+        contains(
+            r#"const EARLIER: &[&str] = &[" \"worker\" of the daemon `worker`", " of `task jobs::run;`", " of `task other;`"];"#,
+        );
+        // One check for each entry from the first `task path;` on, each
+        // with the head of its message.
+        let checks: Vec<&str> = output.split("earlier_same_name(NAMES,SUPERVISED,").skip(1).collect();
+        assert_eq!(checks.len(), 2, "{output}");
+        assert!(checks[0].starts_with("1usize)"), "{output}");
+        let message_of = |head: &str| squash(&format!("Message::of(&[\"{head}\", EARLIER[earlier], CLASH_FIX])"));
+        assert!(checks[0].contains(&message_of("`task jobs::run;` has the unit name")), "{output}");
+        assert!(checks[1].starts_with("2usize)"), "{output}");
+        assert!(checks[1].contains(&message_of("`task other;` has the unit name")), "{output}");
         assert_eq!(
-            clash_message(run, daemon),
+            format!("`task jobs::run;` has the unit name{}{CLASH_FIX}", " \"worker\" of the daemon `worker`"),
             "`task jobs::run;` has the unit name \"worker\" of the daemon `worker` (an #[supervised] fn is named by its `name` option, else after the fn); every unit of a group needs its own name: rename the fn's unit with #[supervised(name = \"...\")]"
         );
-        assert!(clash_message(other, run).starts_with("`task other;` has the unit name of `task jobs::run;` ("));
+    }
+
+    #[test]
+    fn the_name_checks_grow_with_the_entries_not_with_their_pairs() {
+        let manifest = |entries: usize| {
+            let paths = (0..entries).map(|at| quote::format_ident!("job_{at}"));
+            expanded(quote!(#(task jobs::#paths;)*)).len()
+        };
+        let (hundred, four_hundred) = (manifest(100), manifest(400));
+        // A constant per pair made 400 entries 16 times the size of 100.
+        assert!(four_hundred < hundred * 9 / 2, "100 entries: {hundred} bytes; 400: {four_hundred}");
+    }
+
+    #[test]
+    fn a_group_without_task_paths_has_no_name_checks() {
+        let output = squash(&expanded(quote!(daemon worker = "w"; task other = other;)));
+        assert!(!output.contains("NAMES"), "{output}");
     }
 }

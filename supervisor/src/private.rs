@@ -172,9 +172,89 @@ pub const fn same_name(a: &str, b: &str) -> bool {
     true
 }
 
+/// The first unit among the `at` before unit `at` of a group whose name is
+/// the same as its own, in a constant; only pairs of which at least one is
+/// a `task path;` entry (`supervised`) are compared: `valid` compared the
+/// names written out. One constant per entry, each over the group's list
+/// of names, keeps the expansion and its evaluation linear in the entries
+/// where a constant per pair made both quadratic (400 entries: 29 s and
+/// 2 GB to compile).
+pub const fn earlier_same_name(names: &[&str], supervised: &[bool], at: usize) -> Option<usize> {
+    let mut earlier = 0;
+    while earlier < at {
+        if (supervised[at] || supervised[earlier]) && same_name(names[earlier], names[at]) {
+            return Some(earlier);
+        }
+        earlier += 1;
+    }
+    None
+}
+
+/// A panic message put together in a constant, which cannot format one:
+/// the parts are copied one after the other, up to what fits.
+#[derive(Debug)]
+pub struct Message {
+    bytes: [u8; Message::CAPACITY],
+    len: usize,
+}
+
+impl Message {
+    const CAPACITY: usize = 4096;
+
+    pub const fn of(parts: &[&str]) -> Message {
+        let mut message = Message { bytes: [0; Message::CAPACITY], len: 0 };
+        let mut part = 0;
+        while part < parts.len() {
+            let bytes = parts[part].as_bytes();
+            let mut at = 0;
+            while at < bytes.len() && message.len < Message::CAPACITY {
+                message.bytes[message.len] = bytes[at];
+                message.len += 1;
+                at += 1;
+            }
+            part += 1;
+        }
+        // Cut short: a character cut in the middle goes.
+        while message.len > 0 && core::str::from_utf8(message.bytes.split_at(message.len).0).is_err() {
+            message.len -= 1;
+        }
+        message
+    }
+
+    pub const fn as_str(&self) -> &str {
+        match core::str::from_utf8(self.bytes.split_at(self.len).0) {
+            Ok(text) => text,
+            Err(_) => "",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_earlier_unit_of_the_same_name_is_found_where_a_task_path_takes_part() {
+        const NAMES: &[&str] = &["a", "b", "a", "b", "c", "c"];
+        const SUPERVISED: &[bool] = &[false, true, false, false, false, false];
+        // "a" twice, written out both times: `valid`'s to compare.
+        const { assert!(earlier_same_name(NAMES, SUPERVISED, 2).is_none()) };
+        assert_eq!(earlier_same_name(NAMES, SUPERVISED, 3), Some(1));
+        assert_eq!(earlier_same_name(NAMES, &[false, false, false, false, false, true], 5), Some(4));
+        assert_eq!(earlier_same_name(NAMES, &[true; 6], 2), Some(0));
+        assert_eq!(earlier_same_name(NAMES, &[true; 6], 1), None);
+        assert_eq!(earlier_same_name(NAMES, &[true; 6], 0), None);
+    }
+
+    #[test]
+    fn a_message_is_its_parts_one_after_the_other_and_cut_at_a_character() {
+        const MESSAGE: Message = Message::of(&["`task a;` has", " the name", ""]);
+        assert_eq!(MESSAGE.as_str(), "`task a;` has the name");
+        let long = "é".repeat(Message::CAPACITY);
+        let cut = Message::of(&["x", &long]);
+        assert_eq!(cut.as_str().len(), Message::CAPACITY - 1, "the half of an `é` that fitted is left out");
+        assert!(cut.as_str().starts_with("xé"));
+    }
 
     #[test]
     fn names_compare_by_content() {
