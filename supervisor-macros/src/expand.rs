@@ -466,7 +466,9 @@ fn units(
 /// the group's names in one list, and one constant per entry that a clash
 /// can involve, whose evaluation fails, on that entry, when an earlier
 /// sibling has its name. The expansion and the checks' evaluation are
-/// linear in the entries (a constant per pair made both quadratic).
+/// linear in the entries (a constant per pair made both quadratic). The
+/// message is put together in the constant from the entry's part, the
+/// earlier sibling's (`EARLIER`, one per unit) and the fix.
 fn name_checks(units: &[Unit], supervised: &SupervisedEntries<'_>, private: &TokenStream) -> TokenStream {
     let is_supervised = |unit: &Unit| matches!(unit.kind, UnitKind::Supervised(_));
     let Some(first_supervised) = units.iter().position(is_supervised) else { return TokenStream::new() };
