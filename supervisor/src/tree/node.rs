@@ -1426,12 +1426,21 @@ impl Node {
     /// A unit asked to stop may have ended on its own while its report
     /// waited: that report answers the stop.
     fn take_deferred_end(&mut self, unit: &Arc<Unit>) {
-        let found = self
-            .deferred
-            .iter()
-            .position(|msg| matches!(msg, Msg::Ended { unit: ended, .. } if Arc::ptr_eq(ended, unit)));
-        if let Some(Msg::Ended { unit, epoch, end }) = found.and_then(|at| self.deferred.remove(at)) {
-            self.on_ended(&unit, epoch, end);
+        if let Some((epoch, end)) = self.take_held_end(unit, None) {
+            self.on_ended(unit, epoch, end);
+        }
+    }
+
+    /// Takes the report of how `unit`'s run ended out of the messages held
+    /// back, if it is there: that of run `epoch`, or of any run if `None`.
+    fn take_held_end(&mut self, unit: &Arc<Unit>, epoch: Option<u32>) -> Option<(u32, RunEnd)> {
+        let found = self.deferred.iter().position(|msg| {
+            matches!(msg, Msg::Ended { unit: ended, epoch: of, .. }
+                if Arc::ptr_eq(ended, unit) && epoch.is_none_or(|epoch| *of == epoch))
+        })?;
+        match self.deferred.remove(found) {
+            Some(Msg::Ended { epoch, end, .. }) => Some((epoch, end)),
+            _ => None,
         }
     }
 
@@ -1455,11 +1464,7 @@ impl Node {
             if record.run.is_none() || record.stop.is_some() {
                 return false;
             }
-            let epoch = record.epoch;
-            let found = self.deferred.iter().position(
-                |msg| matches!(msg, Msg::Ended { unit: ended, epoch: of, .. } if Arc::ptr_eq(ended, unit) && *of == epoch),
-            );
-            let Some(Msg::Ended { end, .. }) = found.and_then(|at| self.deferred.remove(at)) else { return false };
+            let Some((_, end)) = self.take_held_end(unit, Some(record.epoch)) else { return false };
             let run = take_run(&mut record);
             (run, self.decide_exit(&mut record, unit, end, now))
         };

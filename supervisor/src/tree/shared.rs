@@ -455,8 +455,8 @@ impl Shared {
         self.publish(report);
     }
 
-    /// The report of `units`, with the shutdown's cause (`otherwise` if
-    /// none began) and length.
+    /// How the supervisor ended: `lines`, with the shutdown's cause
+    /// (`otherwise` if none began) and length.
     fn report_of(&self, lines: Vec<(Arc<Unit>, Line)>, otherwise: ShutdownCause) -> Ended {
         let cause = self.cause.lock().unwrap_or_else(PoisonError::into_inner).take().unwrap_or(otherwise);
         let took = self.began.lock().unwrap_or_else(PoisonError::into_inner).map_or(Duration::ZERO, |at| at.elapsed());
