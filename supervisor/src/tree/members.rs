@@ -79,15 +79,20 @@ impl<T: Named> Members<T> {
         member
     }
 
-    /// Closes the holes left by removals.
+    /// Closes the holes left by removals. The index keeps its buckets:
+    /// each name hashes as it did, and only the number of its slot moves
+    /// down, so that no name is read or hashed again, however long.
     fn compact(&mut self) {
+        // The new number of each slot: how many members come before it.
+        let mut renumbered = Vec::with_capacity(self.slots.len());
+        let mut members_before = 0u32;
+        for slot in &self.slots {
+            renumbered.push(members_before);
+            members_before += u32::from(slot.is_some());
+        }
         self.slots.retain(Option::is_some);
-        self.by_name.clear();
-        let Members { slots, by_name, hasher } = self;
-        // Fewer slots than before, each of which had a number.
-        for slot in 0..slots.len() as u32 {
-            let hash = hasher.hash_one(named(slots, slot));
-            by_name.insert_unique(hash, slot, |&slot| hasher.hash_one(named(slots, slot)));
+        for slot in self.by_name.iter_mut() {
+            *slot = renumbered[*slot as usize];
         }
     }
 }
