@@ -11,7 +11,7 @@ use std::sync::{Arc, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
-use tokio::task::{AbortHandle, coop};
+use tokio::task::{JoinHandle, coop};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -30,7 +30,7 @@ use crate::{Context, ExitReason, Probe, Readiness, Signal};
 /// What a run that ended in this turn leaves to its unit's next run.
 pub(crate) struct Reuse {
     /// Its tokio task, free to carry the next run.
-    pub(crate) abort: AbortHandle,
+    pub(crate) abort: JoinHandle<()>,
     /// Its stop token, if it was never cancelled.
     pub(crate) stop: Option<CancellationToken>,
 }
@@ -109,7 +109,7 @@ pub(crate) fn start(
                 }
             };
             Ok(Launched {
-                handle: RunHandle { stop, abort: Some(join.abort_handle()), signaller: None },
+                handle: RunHandle { stop, abort: Some(join), signaller: None },
                 pid: None,
                 ready,
                 next: None,

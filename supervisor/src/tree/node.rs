@@ -31,7 +31,7 @@ use std::time::Duration;
 
 use smol_str::SmolStr;
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -294,8 +294,8 @@ impl OwnerLink for Owner {
 struct FreeTask {
     unit: Arc<Unit>,
     epoch: u32,
-    /// The task's abort handle, once the run's end is recorded.
-    abort: Option<AbortHandle>,
+    /// The task's handle, once the run's end is recorded.
+    abort: Option<JoinHandle<()>>,
     /// The run's stop token, if it was never cancelled: the next run in
     /// this task takes it rather than a new one.
     stop: Option<CancellationToken>,
