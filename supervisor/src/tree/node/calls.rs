@@ -1,0 +1,332 @@
+//! Control calls (stop, start, restart, pause, resume), additions and
+//! removals, as the owner carries them out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::{After, Asked, Grace, InFlight, Node, Plan, Waiter, Wants};
+use crate::Error;
+use crate::observe::event::EventKind;
+use crate::observe::report::{StopOutcome, UnitReport};
+use crate::spec::Spec;
+use crate::spec::policy::RestartTracker;
+use crate::spec::validate::{self, join};
+use crate::tree::batches::Batches;
+use crate::tree::build;
+use crate::tree::shared::Changes;
+use crate::tree::unit::{GroupBody, Line, Op, Unit};
+
+impl Node {
+    /// Whether a call waits to remove `unit` once it has stopped.
+    pub(super) fn is_being_removed(&self, unit: &Arc<Unit>) -> bool {
+        let removes = |waiter: &Waiter| Arc::ptr_eq(&waiter.unit, unit) && matches!(waiter.wants, Wants::Remove(_));
+        self.waiters.iter().any(removes) || self.resumes.iter().any(|resume| removes(&resume.waiter))
+    }
+
+    /// Carries on a control call that waited for its unit's stop. The calls
+    /// that waited for one stop go on in the order they came, each from
+    /// where the one before left the unit: a stop or a removal after a
+    /// start stops the new run first; a start after a removal finds the
+    /// unit gone.
+    pub(super) fn resume(&mut self, unit: Arc<Unit>, wants: Wants, outcome: StopOutcome, took: Duration) {
+        // Removed by a call before: stopped for good, and not to be started.
+        let gone = !Self::is_member(&unit);
+        let restarted = !gone && unit.state().is_active();
+        match wants {
+            Wants::Stop(reply) if restarted => self.on_control(unit, Op::Stop, reply),
+            Wants::Stop(reply) => {
+                let _ = reply.send(Ok(()));
+            }
+            Wants::Start(reply) if gone => {
+                let _ = reply.send(Err(self.unknown(&unit)));
+            }
+            Wants::Start(reply) => {
+                let _ = reply.send(self.start_by_hand(&unit, "start"));
+            }
+            Wants::Remove(reply) if gone => {
+                let _ = reply.send(Err(self.unknown(&unit)));
+            }
+            Wants::Remove(reply) if restarted => self.on_remove(unit, reply),
+            Wants::Remove(reply) => {
+                let _ = reply.send(Ok(self.forget(&unit, outcome, took)));
+            }
+        }
+    }
+
+    pub(super) fn on_control(&mut self, unit: Arc<Unit>, op: Op, reply: oneshot::Sender<Result<(), Error>>) {
+        if !Self::is_member(&unit) {
+            let _ = reply.send(Err(self.unknown(&unit)));
+            return;
+        }
+        // A unit already stopping: the call goes on once that stop is done,
+        // from where the calls that waited for it before leave the unit.
+        if matches!(op, Op::Stop | Op::Restart) && self.ending.is_none() && unit.record().stop.is_some() {
+            let wants = if op == Op::Stop { Wants::Stop(reply) } else { Wants::Start(reply) };
+            self.waiters.push(Waiter { unit, wants });
+            return;
+        }
+        // While the group ends, its ending stops everything in order already.
+        if matches!(op, Op::Stop | Op::Restart) && self.ending.is_none() {
+            let dependents: Vec<Arc<Unit>> =
+                self.dependents(&unit).into_iter().filter(|dependent| dependent.state().is_active()).collect();
+            if !dependents.is_empty() {
+                self.stop_with_dependents(unit, dependents, op, reply);
+                return;
+            }
+        }
+        if op == Op::Start && self.ending.is_none() {
+            for need in self.needs(&unit) {
+                if need.record().stop.is_some() {
+                    // Stopping: it starts again once stopped, after the
+                    // calls that wait for that stop already.
+                    let (reply, _) = oneshot::channel();
+                    self.waiters.push(Waiter { unit: need, wants: Wants::Start(reply) });
+                } else if !need.state().is_active() {
+                    need.record().tracker = RestartTracker::new();
+                    self.launch(&need);
+                }
+            }
+        }
+        match op {
+            // The ending stops it in its turn: the call waits for that.
+            Op::Stop if self.ending.is_some() => {
+                if unit.state().is_active() {
+                    self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) });
+                } else {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Op::Stop => match self.ask_stop(&unit, Instant::now(), Grace::OwnTimer) {
+                Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) }),
+                Asked::Done(_) => {
+                    let _ = reply.send(Ok(()));
+                }
+            },
+            // Nothing restarts in a shutdown: there is nothing to pause or resume.
+            Op::PauseRestarts | Op::ResumeRestarts if self.shared.is_shutting_down() => {
+                let _ = reply.send(Err(Error::ShuttingDown { action: op.as_str(), unit: unit.path.to_string() }));
+            }
+            Op::PauseRestarts => {
+                unit.record().paused = true;
+                self.changed(&unit);
+                let _ = reply.send(Ok(()));
+            }
+            Op::ResumeRestarts => {
+                let held = {
+                    let mut record = unit.record();
+                    record.paused = false;
+                    std::mem::take(&mut record.held).then_some((record.epoch, record.held_by_policy))
+                };
+                self.changed(&unit);
+                if let Some((epoch, by_policy)) = held
+                    && self.ending.is_none()
+                {
+                    self.restart_if_due(&unit, epoch, by_policy, Instant::now());
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Op::Start if unit.record().stop.is_some() => self.waiters.push(Waiter { unit, wants: Wants::Start(reply) }),
+            Op::Start => {
+                let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
+            }
+            Op::Restart => {
+                if let Err(error) = self.refuse_while_ending(&unit, op.as_str()) {
+                    let _ = reply.send(Err(error));
+                    return;
+                }
+                match self.ask_stop(&unit, Instant::now(), Grace::OwnTimer) {
+                    Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Start(reply) }),
+                    Asked::Done(_) => {
+                        let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Stops `unit` after the units that depend on it (the most recently
+    /// started first); a restart then starts them all again, `unit` first.
+    fn stop_with_dependents(
+        &mut self,
+        unit: Arc<Unit>,
+        dependents: Vec<Arc<Unit>>,
+        op: Op,
+        reply: oneshot::Sender<Result<(), Error>>,
+    ) {
+        if op == Op::Restart
+            && let Err(error) = self.refuse_while_ending(&unit, op.as_str())
+        {
+            let _ = reply.send(Err(error));
+            return;
+        }
+        let mut batches = Batches::one_at_a_time(dependents.iter().rev().cloned());
+        batches.push_each([unit.clone()]);
+        let then = match op {
+            Op::Restart => {
+                let mut units = vec![unit];
+                units.extend(dependents);
+                After::Relaunch { units, reply }
+            }
+            _ => After::Reply { unit, reply },
+        };
+        self.plan = Some(Plan { batches, in_flight: InFlight::default(), grace: None, then });
+        self.advance();
+    }
+
+    /// Starts `units` again after a restart by hand; the first, the one
+    /// asked for, with its count reset.
+    pub(super) fn relaunch(&mut self, units: &[Arc<Unit>]) -> Result<(), Error> {
+        let Some(first) = units.first() else { return Ok(()) };
+        self.start_by_hand(first, "restart")?;
+        for unit in &units[1..] {
+            // A dependent removed meanwhile is gone for good.
+            if !unit.state().is_active() && Self::is_member(unit) {
+                self.launch(unit);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a unit at rest, its restart count reset; a unit already active
+    /// is left as it is.
+    fn start_by_hand(&mut self, unit: &Arc<Unit>, action: &'static str) -> Result<(), Error> {
+        self.refuse_while_ending(unit, action)?;
+        if unit.state().is_active() {
+            return Ok(());
+        }
+        unit.record().tracker = RestartTracker::new();
+        self.launch(unit);
+        Ok(())
+    }
+
+    pub(super) fn refuse_while_ending(&self, unit: &Unit, action: &'static str) -> Result<(), Error> {
+        if self.ending.is_some() || self.shared.is_shutting_down() {
+            return Err(self.shared.refusal(&self.group, action, unit.path.to_string()));
+        }
+        Ok(())
+    }
+
+    fn unknown(&self, unit: &Unit) -> Error {
+        Error::UnknownUnit { name: unit.path.to_string(), known: "(it was removed)".to_owned() }
+    }
+
+    pub(super) fn add(&mut self, spec: Spec) -> Result<(), Error> {
+        let path = || join(&self.group.path, spec.name());
+        // A group asked to stop learns it by message: its token says so first.
+        if self.ending.is_some() || self.stop.is_cancelled() || self.shared.is_shutting_down() {
+            return Err(self.shared.refusal(&self.group, "add", path()));
+        }
+        if self.body().members().get(spec.name()).is_some() {
+            return Err(Error::DuplicateName { name: path() });
+        }
+        self.check_new_dependencies(&spec)?;
+        // Units added one by one, as a server adds one per connection,
+        // share their settings as registered ones do.
+        let last = self.body().members().iter().next_back().map(|member| member.settings.clone());
+        let unit = build::unit(&self.group.path, spec, true, last.as_ref());
+        self.dependencies_among_units |= !unit.settings.depends_on.is_empty();
+        // Its name was found free above.
+        let added = self.body().change_members(|members| members.push(unit.clone()).is_ok());
+        debug_assert!(added, "`{}` was added twice", unit.path);
+        self.members_changed();
+        self.shared.emit(&unit, EventKind::Added);
+        self.launch(&unit);
+        Ok(())
+    }
+
+    /// A unit added at run time may depend only on its siblings-to-be. No
+    /// cycle can form: every member's dependencies name members (`remove`
+    /// refuses a unit that others depend on, and a temporary one stays),
+    /// so nothing depends on the new unit yet. A unit whose removal is
+    /// under way counts as gone: that call came first.
+    fn check_new_dependencies(&self, spec: &Spec) -> Result<(), Error> {
+        if spec.depends_on().is_empty() {
+            return Ok(());
+        }
+        let members = self.body().units();
+        let mut names: Vec<&str> =
+            members.iter().filter(|member| !self.is_being_removed(member)).map(|member| member.name()).collect();
+        names.push(spec.name());
+        let mut deps: Vec<&[String]> = vec![&[]; names.len() - 1];
+        deps.push(spec.depends_on());
+        let mut problems = Vec::new();
+        validate::check_dependencies(&self.group.path, &names, &deps, &|_| None, &mut problems);
+        Error::from_problems(problems)
+    }
+
+    pub(super) fn on_remove(&mut self, unit: Arc<Unit>, reply: oneshot::Sender<Result<UnitReport, Error>>) {
+        if !Self::is_member(&unit) {
+            let _ = reply.send(Err(self.unknown(&unit)));
+            return;
+        }
+        if let Err(error) = self.refuse_while_ending(&unit, "remove") {
+            let _ = reply.send(Err(error));
+            return;
+        }
+        let dependents = self.dependents_by_name(&unit);
+        if !dependents.is_empty() {
+            let _ = reply
+                .send(Err(Error::HasDependents { unit: unit.path.to_string(), dependents: dependents.join(", ") }));
+            return;
+        }
+        match self.ask_stop(&unit, Instant::now(), Grace::OwnTimer) {
+            Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Remove(reply) }),
+            Asked::Done(outcome) => {
+                let _ = reply.send(Ok(self.forget(&unit, outcome, Duration::ZERO)));
+            }
+        }
+    }
+
+    /// The members that name `unit` among their dependencies, quoted.
+    fn dependents_by_name(&self, unit: &Arc<Unit>) -> Vec<String> {
+        self.named_dependents(unit).iter().map(|member| format!("`{}`", member.path)).collect()
+    }
+
+    /// Whether a member names `unit` among its dependencies.
+    pub(super) fn has_dependents(&self, unit: &Arc<Unit>) -> bool {
+        !self.named_dependents(unit).is_empty()
+    }
+
+    /// The members that name `unit` among their dependencies: by name, so
+    /// that those not running count too.
+    fn named_dependents(&self, unit: &Arc<Unit>) -> Vec<Arc<Unit>> {
+        if !self.dependencies_among_units {
+            return Vec::new();
+        }
+        let members = self.body().members();
+        members
+            .iter()
+            .filter(|member| !Arc::ptr_eq(member, unit))
+            .filter(|member| member.settings.depends_on.iter().any(|name| **name == *unit.name()))
+            .cloned()
+            .collect()
+    }
+
+    /// Removes a stopped unit from the group.
+    pub(super) fn forget(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) -> UnitReport {
+        self.body().change_members(|members| members.remove(unit.name()));
+        unit.record().removed = true;
+        self.members_changed();
+        self.shared.emit(unit, EventKind::Removed);
+        self.changed(unit);
+        self.shared.changes.removed(unit);
+        // The units of a removed group are gone with it: their waits learn so.
+        if let Some(group) = unit.group() {
+            wake_units_of(&self.shared.changes, group);
+        }
+        unit.report_line(Line { state: unit.state(), outcome, took })
+    }
+}
+
+/// Wakes the waits on every unit of `group`, nested groups' too.
+fn wake_units_of(changes: &Changes, group: &GroupBody) {
+    for unit in group.units() {
+        changes.removed(&unit);
+        if let Some(nested) = unit.group() {
+            wake_units_of(changes, nested);
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! Plans: units stopped a batch at a time (a strategy's siblings, a unit
+//! with its dependents, the whole group at its end), then what follows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{
+    ABANDON_AFTER, After, Asked, Ending, Exit, Grace, InFlight, Node, Plan, Resume, Timer, Waiter, Wants, exit_event,
+};
+use crate::observe::event::EventKind;
+use crate::observe::report::StopOutcome;
+use crate::panics::log_contained;
+use crate::spec::policy::Decision;
+use crate::tree::batches::Batches;
+use crate::tree::clock::later_by;
+use crate::tree::order;
+use crate::tree::record::{abort, take_run};
+use crate::tree::strategy::restart_set;
+use crate::tree::unit::{Body, Line, Msg, Op, RunEnd, Stop, Unit};
+use crate::{ShutdownOrder, Strategy, UnitState};
+
+impl Node {
+    /// Stops the siblings `strategy` restarts with `cause` (the most
+    /// recently started first), then starts them all again after `delay`.
+    pub(super) fn regroup(&mut self, cause: &Arc<Unit>, strategy: Strategy, delay: Duration) {
+        let graph = self.graph();
+        let order = graph.order();
+        let Some(position) = order.iter().position(|unit| Arc::ptr_eq(unit, cause)) else { return };
+        let set: Vec<Arc<Unit>> = order[restart_set(strategy, position, order.len())]
+            .iter()
+            .filter(|unit| Arc::ptr_eq(unit, cause) || unit.state().is_active())
+            .cloned()
+            .collect();
+        let siblings = || set.iter().filter(|unit| !Arc::ptr_eq(unit, cause));
+        if self.shared.events_seen() {
+            for sibling in siblings() {
+                self.shared.emit(sibling, EventKind::SiblingFailed { sibling: cause.path.to_string(), strategy });
+            }
+        }
+        self.plan = Some(Plan {
+            batches: Batches::one_at_a_time(siblings().rev().cloned()),
+            in_flight: InFlight::default(),
+            grace: None,
+            then: After::Regroup { cause: cause.clone(), set: set.clone(), delay },
+        });
+        self.advance();
+    }
+
+    /// Ends the group's run: stops every unit, then returns `ending` to the
+    /// parent. At the root, this is the supervisor's shutdown.
+    pub(super) fn end_group(&mut self, ending: Ending) {
+        if self.ending.is_some() {
+            return;
+        }
+        if Arc::ptr_eq(&self.group, &self.shared.root) {
+            self.shared.begin_shutdown(ending.cause());
+            self.shared.expect_report_lines(self.body().members().len());
+        }
+        match &ending {
+            Ending::Stopped => {}
+            Ending::GaveUp(reason) => {
+                log_contained(
+                    || tracing::error!(group = %self.group.path, %reason, "group gave up; stopping its units"),
+                );
+            }
+            Ending::Critical { unit, failed } => {
+                log_contained(|| {
+                    tracing::warn!(group = %self.group.path, %unit, failed, "critical unit ended; stopping the group");
+                });
+            }
+        }
+        self.ending = Some(ending);
+        self.unseen_changes.set(true);
+        // A plan in progress is dropped; the stops it asked for go on, and
+        // the ending waits for them with the rest.
+        let (in_flight, grace) = match self.plan.take() {
+            Some(plan) => {
+                self.interrupted(plan.then);
+                (plan.in_flight, plan.grace)
+            }
+            None => Default::default(),
+        };
+        // The calls held back go on as calls during the ending do; a unit
+        // removed so is not among those the ending stops and reports.
+        for Resume { waiter, outcome, took } in std::mem::take(&mut self.resumes) {
+            self.resume(waiter.unit, waiter.wants, outcome, took);
+        }
+        self.plan = Some(Plan { batches: self.ending_batches(), in_flight, grace, then: After::End });
+        for msg in std::mem::take(&mut self.deferred) {
+            self.on_message(msg);
+        }
+        self.advance();
+    }
+
+    /// What a plan that the group's ending interrupted still owes: a stop by
+    /// hand answers once the ending has stopped its unit; a restart by hand
+    /// cannot start it again.
+    fn interrupted(&mut self, then: After) {
+        match then {
+            After::Reply { unit, reply } if unit.state().is_active() => {
+                self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) });
+            }
+            After::Reply { reply, .. } => {
+                let _ = reply.send(Ok(()));
+            }
+            After::Relaunch { units, reply } => {
+                if let Some(unit) = units.first() {
+                    let _ = reply.send(self.refuse_while_ending(unit, Op::Restart.as_str()));
+                }
+            }
+            After::Regroup { .. } | After::End => {}
+        }
+    }
+
+    /// Every unit, in reverse start order: units added at run time first,
+    /// together as far as their dependencies allow; then the registered
+    /// ones, one at a time or all at once.
+    fn ending_batches(&self) -> Batches<Arc<Unit>> {
+        let graph = self.graph();
+        let (order, deps) = (graph.order(), graph.positions());
+        let (added, registered): (Vec<usize>, Vec<usize>) = (0..order.len()).partition(|&at| order[at].added);
+        let units = |positions: Vec<usize>| positions.into_iter().map(|at| order[at].clone()).collect::<Vec<_>>();
+        let mut batches = Batches::new();
+        match self.shared.settings.shutdown_order {
+            ShutdownOrder::Concurrent => {
+                // Added units come last in start order: the first layers hold them.
+                for layer in order::stop_layers(&deps, &(0..order.len()).collect::<Vec<_>>()) {
+                    batches.push_together(units(layer));
+                }
+            }
+            _ => {
+                // The added units stop first, together as far as their
+                // dependencies allow. No registered unit depends on an added
+                // one: it depends on units registered with it, and a unit
+                // that others depend on is never removed or forgotten, so
+                // its name cannot pass to a unit added later.
+                for layer in order::stop_layers(&deps, &added) {
+                    batches.push_together(units(layer));
+                }
+                batches.push_each(registered.into_iter().rev().map(|at| order[at].clone()));
+            }
+        }
+        batches
+    }
+
+    /// Moves the plan on: once every unit of a batch has stopped, asks the
+    /// next batch; once none is left, does what follows.
+    pub(super) fn advance(&mut self) {
+        self.advance_at(None);
+    }
+
+    /// Like `advance`, with the time already read by the caller, if it was.
+    pub(super) fn advance_at(&mut self, now: Option<Instant>) {
+        loop {
+            let Some(plan) = &mut self.plan else { return };
+            if !plan.in_flight.is_empty() {
+                return;
+            }
+            let Some(batch) = plan.batches.pop() else {
+                let Some(plan) = self.plan.take() else { return };
+                if let Some((_, key)) = plan.grace {
+                    self.timers.remove(key);
+                }
+                match plan.then {
+                    After::Regroup { cause, set, delay } => self.schedule_regroup(cause, set, delay),
+                    After::Reply { reply, .. } => {
+                        let _ = reply.send(Ok(()));
+                    }
+                    After::Relaunch { units, reply } => {
+                        let _ = reply.send(self.relaunch(&units));
+                    }
+                    After::End => {}
+                }
+                return;
+            };
+            plan.in_flight.reserve(batch.len());
+            // One clock read for the batch: its units are asked together.
+            let now = now.unwrap_or_else(Instant::now);
+            let mut shortest_grace: Option<Duration> = None;
+            for unit in batch {
+                if self.ended_before_asked(&unit, now) {
+                    if self.ending.is_some() {
+                        return; // a critical unit ended the group: the plan is dropped
+                    }
+                    continue;
+                }
+                match self.ask_stop(&unit, now, Grace::Plan) {
+                    Asked::InFlight => {
+                        if let Some(plan) = &mut self.plan {
+                            plan.in_flight.insert(&unit);
+                        }
+                        if matches!(unit.body, Body::Task(_)) {
+                            shortest_grace = Some(
+                                shortest_grace
+                                    .map_or(unit.settings.stop_timeout, |d| d.min(unit.settings.stop_timeout)),
+                            );
+                        }
+                        self.take_deferred_end(&unit);
+                    }
+                    Asked::Done(outcome) => self.stopped(&unit, outcome, Duration::ZERO),
+                }
+            }
+            if let Some(grace) = shortest_grace {
+                self.arm_plan_grace(later_by(now, grace));
+            }
+        }
+    }
+
+    /// Arms the plan's grace timer for `at`, unless it is armed for then or
+    /// earlier already (it fires early then, and is armed again).
+    fn arm_plan_grace(&mut self, at: Instant) {
+        let Some(plan) = &mut self.plan else { return };
+        match plan.grace {
+            Some((armed, _)) if armed <= at => {}
+            armed => {
+                if let Some((_, key)) = armed {
+                    self.timers.remove(key);
+                }
+                plan.grace = Some((at, self.timers.insert(at, Timer::PlanGrace)));
+            }
+        }
+    }
+
+    /// The plan's grace timer fired: aborts each task of the plan whose
+    /// grace period is over, and arms the timer for the next one.
+    pub(super) fn plan_grace_over(&mut self) {
+        let Some(plan) = &mut self.plan else { return };
+        plan.grace = None;
+        let now = Instant::now();
+        let mut next: Option<Instant> = None;
+        for unit in plan.in_flight.units() {
+            if !matches!(unit.body, Body::Task(_)) {
+                continue;
+            }
+            let mut record = unit.record();
+            let Some(stop) = record.stop.as_deref().filter(|stop| !stop.aborted) else { continue };
+            let deadline = later_by(stop.asked, unit.settings.stop_timeout);
+            if deadline <= now {
+                abort(&mut record);
+            } else {
+                next = Some(next.map_or(deadline, |next| next.min(deadline)));
+            }
+        }
+        if let Some(at) = next {
+            self.arm_plan_grace(at);
+        }
+    }
+
+    /// A unit asked to stop may have ended on its own while its report
+    /// waited: that report answers the stop.
+    fn take_deferred_end(&mut self, unit: &Arc<Unit>) {
+        if let Some((epoch, end)) = self.take_held_end(unit, None) {
+            self.on_ended(unit, epoch, end);
+        }
+    }
+
+    /// Takes the report of how `unit`'s run ended out of the messages held
+    /// back, if it is there: that of run `epoch`, or of any run if `None`.
+    fn take_held_end(&mut self, unit: &Arc<Unit>, epoch: Option<u32>) -> Option<(u32, RunEnd)> {
+        let found = self.deferred.iter().position(|msg| {
+            matches!(msg, Msg::Ended { unit: ended, epoch: of, .. }
+                if Arc::ptr_eq(ended, unit) && epoch.is_none_or(|epoch| *of == epoch))
+        })?;
+        match self.deferred.remove(found) {
+            Some(Msg::Ended { epoch, end, .. }) => Some((epoch, end)),
+            _ => None,
+        }
+    }
+
+    /// Whether `unit`'s run had ended by itself before the plan came to ask
+    /// it to stop (its report was held back meanwhile). If so, the run
+    /// ended as it did: its event, its exit and its error are kept, and
+    /// its policy is heard. A restart its policy would make is the plan's
+    /// to make (a strategy restarts it with the others; a stop by hand
+    /// leaves it stopped): for the plan, it has stopped. An end for good
+    /// stands, as after any run: a critical unit ends the group, and a
+    /// strategy does not restart it.
+    fn ended_before_asked(&mut self, unit: &Arc<Unit>, now: Instant) -> bool {
+        // Nothing held back, as in every shutdown: no record to look at.
+        if self.deferred.is_empty() {
+            return false;
+        }
+        let (run, exit) = {
+            let mut record = unit.record();
+            // A run asked to stop meanwhile (by hand): its report answers
+            // that stop, once the plan has asked it too.
+            if record.run.is_none() || record.stop.is_some() {
+                return false;
+            }
+            let Some((_, end)) = self.take_held_end(unit, Some(record.epoch)) else { return false };
+            let run = take_run(&mut record);
+            (run, self.decide_exit(&mut record, unit, end, now))
+        };
+        if let Some(run) = run {
+            run.stop.cancel();
+        }
+        let Exit { reason, succeeded, decision, .. } = exit;
+        self.shared.emit(unit, exit_event(reason));
+        match decision {
+            Some(Decision::Restart { .. }) | None => self.set_state(unit, UnitState::Stopped),
+            Some(rest) => self.let_rest(unit, rest, succeeded),
+        }
+        if self.ending.is_none() {
+            self.stopped(unit, StopOutcome::NotRunning, Duration::ZERO);
+        }
+        true
+    }
+
+    /// The siblings a strategy stopped wait, with the unit that caused it,
+    /// for its restart delay; then they all start again.
+    fn schedule_regroup(&mut self, cause: Arc<Unit>, set: Vec<Arc<Unit>>, delay: Duration) {
+        let mut waiting = Vec::with_capacity(set.len());
+        // A unit removed while the strategy stopped it is gone for good.
+        for unit in set.into_iter().filter(|unit| Self::is_member(unit)) {
+            let mut record = unit.record();
+            let takes_part = if Arc::ptr_eq(&unit, &cause) {
+                record.state == UnitState::Backoff
+            } else {
+                // Stopped by the strategy; a stop by hand meanwhile was held back.
+                record.state == UnitState::Stopped
+            };
+            if takes_part {
+                record.state = UnitState::Backoff;
+                let epoch = record.epoch;
+                drop(record);
+                self.changed(&unit);
+                waiting.push((unit, epoch));
+            }
+        }
+        self.timers.insert(later_by(Instant::now(), delay), Timer::Regroup { cause, set: waiting });
+    }
+
+    /// Asks `unit` to stop; `now` is when its grace period begins.
+    pub(super) fn ask_stop(&mut self, unit: &Arc<Unit>, now: Instant, grace: Grace) -> Asked {
+        let mut record = unit.record();
+        if record.stop.is_some() {
+            return Asked::InFlight;
+        }
+        let Some(run) = &record.run else {
+            return match record.state {
+                UnitState::Backoff | UnitState::Waiting | UnitState::Starting => {
+                    // Its entry among the waiting is stale from now on.
+                    self.stopped_while_waiting |= record.state == UnitState::Waiting;
+                    record.state = UnitState::Stopped;
+                    // Whatever was scheduled for it no longer applies.
+                    record.epoch = record.epoch.wrapping_add(1);
+                    drop(record);
+                    self.changed(unit);
+                    self.shared.emit(unit, EventKind::Stopped { forced: false, took: Duration::ZERO });
+                    Asked::Done(StopOutcome::Graceful)
+                }
+                _ => Asked::Done(StopOutcome::NotRunning),
+            };
+        };
+        run.stop.cancel();
+        let is_task = run.abort.is_some();
+        record.stop = Some(Box::new(Stop { asked: now, aborted: false, abort_timer: None }));
+        record.state = UnitState::Stopping;
+        // What depends on it must not start on it from now on.
+        record.ready = false;
+        let epoch = record.epoch;
+        if is_task && self.killed {
+            abort(&mut record);
+        }
+        if is_task && (self.killed || grace == Grace::OwnTimer) {
+            let (at, timer) = if self.killed {
+                (now + ABANDON_AFTER, Timer::Abandon { unit: unit.clone(), epoch })
+            } else {
+                let at = later_by(now, unit.settings.stop_timeout);
+                (at, Timer::Abort { unit: unit.clone(), epoch })
+            };
+            let key = self.timers.insert(at, timer);
+            if let Some(stop) = &mut record.stop {
+                // Removed when the stop completes: the timer holds the unit.
+                stop.abort_timer = Some(key);
+            }
+        }
+        drop(record);
+        self.changed(unit);
+        Asked::InFlight
+    }
+
+    /// `unit`, stopped in the shutdown, is a group: the units it stopped
+    /// before the shutdown began (all of them, if it was not running) have
+    /// no line yet, and their owner is gone. They are listed here, where the
+    /// group's own stop would have listed them: the newest first, a group's
+    /// units before it.
+    fn report_units_at_rest(&self, unit: &Unit) {
+        let Some(group) = unit.group() else { return };
+        for member in group.units().iter().rev() {
+            self.report_units_at_rest(member);
+            self.report_stop(member, StopOutcome::NotRunning, Duration::ZERO);
+        }
+    }
+
+    /// Adds `unit`'s line to the shutdown's report, unless it has one: a
+    /// group's unit may have stopped with its group during the shutdown
+    /// (its group's owner listed it) or before (the parent lists it).
+    fn report_stop(&self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
+        let state = {
+            let mut record = unit.record();
+            if std::mem::replace(&mut record.reported, true) {
+                return;
+            }
+            record.state
+        };
+        self.shared.report_line(unit.clone(), Line { state, outcome, took });
+    }
+
+    /// A stop of `unit` is complete: its report line, its waiters, its plan.
+    pub(super) fn stopped(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
+        // A unit whose removal waited for this stop is removed, not reported:
+        // nothing restarts it during the ending.
+        if self.ending.is_some() && self.shared.is_shutting_down() {
+            if !self.is_being_removed(unit) {
+                self.report_units_at_rest(unit);
+                self.report_stop(unit, outcome, took);
+            } else if unit.group().is_some() {
+                // Its units went with it: their owner listed them, unaware.
+                self.shared.unreport_units_under(&unit.path);
+            }
+        }
+        if let Some(plan) = &mut self.plan {
+            plan.in_flight.remove(unit);
+        }
+        // Taken out in place: the list keeps its room and the others their
+        // order. A stop that one call waits for, the usual case, allocates
+        // nothing, nor does one that nobody waits for.
+        let waits_for = |waiter: &Waiter| Arc::ptr_eq(&waiter.unit, unit);
+        let Some(at) = self.waiters.iter().position(waits_for) else { return };
+        let first = self.waiters.remove(at);
+        let others: Vec<Waiter> = if self.waiters[at..].iter().any(waits_for) {
+            self.waiters.extract_if(at.., |waiter| waits_for(waiter)).collect()
+        } else {
+            Vec::new()
+        };
+        let ready = std::iter::once(first).chain(others);
+        // While a strategy's or a call's plan runs, a call that would start
+        // the unit again waits for the plan, as calls that came during it
+        // do, and so do the calls after it on this unit (their order
+        // holds). Stops and removals before it go on now: they leave the
+        // unit at rest (a removal, before anything the plan would start
+        // again).
+        let plan_runs = self.plan_runs();
+        let mut hold = false;
+        for waiter in ready {
+            hold |= plan_runs && matches!(waiter.wants, Wants::Start(_));
+            if hold {
+                self.resumes.push_back(Resume { waiter, outcome, took });
+            } else {
+                self.resume(waiter.unit, waiter.wants, outcome, took);
+            }
+        }
+    }
+
+    /// Gives up waiting for an aborted task that does not go away: it
+    /// blocks its thread. Its report, if it ever comes, is ignored.
+    pub(super) fn abandon(&mut self, unit: &Arc<Unit>, epoch: u32) {
+        let took = {
+            let mut record = unit.record();
+            if record.epoch != epoch || record.run.is_none() {
+                return;
+            }
+            let Some(stop) = record.stop.take() else { return };
+            record.run = None;
+            record.epoch = record.epoch.wrapping_add(1);
+            // Stopped as far as the supervisor goes: its run is left behind.
+            record.state = UnitState::Stopped;
+            stop.asked.elapsed()
+        };
+        self.changed(unit);
+        log_contained(|| {
+            tracing::error!(unit = %unit.path, ?took, "an aborted task did not end (does it block its thread?); abandoning it");
+        });
+        self.stopped(unit, StopOutcome::Abandoned, took);
+        self.advance();
+    }
+}
