@@ -986,26 +986,37 @@ async fn a_group_that_keeps_forking_is_killed_whole() {
 // ---------------------------------------------------------------------------
 // The end of a run whose output an escaped process holds open
 
-/// Pings the watchdog, then exits at once with 0, leaving a process of a
-/// session of its own that holds the output for 2 s: the run ends once its
-/// output is read to the end, up to 0.5 s later.
-const PINGS_THEN_EXITS: &str = "import os, socket, subprocess\n\
-subprocess.Popen(['sleep', '2'], start_new_session=True)\n\
+/// Pings the watchdog, then exits with 0 after [`PING_TO_EXIT`], leaving a
+/// process of a session of its own that holds the output for 4 s: the run
+/// ends once its output is read to the end, up to 0.5 s after the exit.
+const PINGS_THEN_EXITS: &str = "import os, socket, subprocess, time\n\
+subprocess.Popen(['sleep', '4'], start_new_session=True)\n\
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
-s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n";
+s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n\
+time.sleep(1.5)\n";
+
+/// How long [`PINGS_THEN_EXITS`] waits between its ping and its exit.
+const PING_TO_EXIT: Duration = Duration::from_millis(1500);
 
 /// The watchdog's period runs out while the output of a run that exited
 /// cleanly is read to its end: the run ended as it did, not as hung.
+///
+/// The period is counted from the ping, 0.4 s past the exit, within the
+/// half second the output is read for; it also covers the interpreter's
+/// start before the ping (up to 0.7 s on a busy host), which a period
+/// shorter than the reading could not.
 #[tokio::test]
 async fn a_watchdog_that_runs_out_after_the_leader_exited_does_not_change_how_the_run_ended() {
-    let spec = DaemonSpec::new("pinger", "python3")
-        .args(["-u", "-c", PINGS_THEN_EXITS])
-        .watchdog(Duration::from_millis(450))
-        .restart(run_once());
+    let period = PING_TO_EXIT + Duration::from_millis(400);
+    let spec =
+        DaemonSpec::new("pinger", "python3").args(["-u", "-c", PINGS_THEN_EXITS]).watchdog(period).restart(run_once());
+    let started = Instant::now();
     let handle = start([spec]);
     let mut events = handle.subscribe();
     let ended = wait_status(&handle, "pinger", |status| !status.state.is_active()).await;
     let exited = next_event(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    // The reading outlasted the period: the watchdog had its chance to judge.
+    assert!(started.elapsed() > period, "the run ended after {:?}", started.elapsed());
     shut_down(&handle, 1).await;
     assert_eq!((ended.state, ended.exit_code, ended.last_error.as_deref()), (UnitState::Exited, Some(0), None));
     assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::Success });
