@@ -95,6 +95,14 @@ pub(crate) fn root_and_duplicates(spec: GroupSpec) -> (Arc<Unit>, Vec<Error>) {
     (Arc::new(Unit::new("".into(), Body::Group(Box::new(body)), Arc::new(settings), false)), duplicates)
 }
 
+/// A root task unit named `name` that waits for its stop: for the engine's
+/// unit tests.
+#[cfg(test)]
+pub(crate) fn idle_unit(name: &str) -> Arc<Unit> {
+    let spec = crate::TaskSpec::new(name, |ctx: crate::Context| async move { ctx.cancelled().await });
+    unit("", Spec::from(spec), false, None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,21 +154,14 @@ fn set_last_error(record: &mut Record, error: Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Spec;
-    use crate::tree::build;
-    use crate::{Context, TaskSpec};
-
-    fn unit(name: &str) -> Arc<Unit> {
-        let spec = TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await });
-        build::unit("", Spec::from(spec), false, None)
-    }
+    use crate::tree::build::idle_unit;
 
     /// Every run that ends has an exit code or a signal (a task's is 0 or
     /// 1): recording it, or a stop, must not make the notes kept for rarer
     /// things, which would cost each of 10k stopped units a block.
     #[test]
     fn a_run_that_ends_cleanly_keeps_its_exit_without_notes() {
-        let unit = unit("job");
+        let unit = idle_unit("job");
         let mut record = unit.record();
         record_exit(&mut record, &ExitReason::Success);
         assert!(matches!(record.last_exit, Some(LastExit::Code(0))));
@@ -185,7 +178,7 @@ mod tests {
     /// kept.
     #[test]
     fn only_a_failed_last_run_leaves_an_error() {
-        let unit = unit("job");
+        let unit = idle_unit("job");
         let mut record = unit.record();
         let error = |record: &Record| record.notes.as_ref().and_then(|notes| notes.last_error.clone());
         record_exit(&mut record, &ExitReason::Code(1));

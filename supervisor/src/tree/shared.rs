@@ -536,13 +536,11 @@ mod tests {
     use std::sync::atomic::AtomicU32;
 
     use super::*;
-    use crate::spec::Spec;
     use crate::tree::build;
-    use crate::{Context, ExitReason, GiveUpReason, Strategy, TaskSpec};
+    use crate::{ExitReason, GiveUpReason, Strategy};
 
     fn unit() -> Arc<Unit> {
-        let spec = TaskSpec::new("u", |ctx: Context| async move { ctx.cancelled().await });
-        build::unit("", Spec::from(spec), false, None)
+        build::idle_unit("u")
     }
 
     /// Waits `interest` for `unit` to be in `wanted`, in a task of its own,

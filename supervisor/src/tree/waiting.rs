@@ -50,13 +50,10 @@ fn forget_stale(units: &mut Vec<Arc<Unit>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::Spec;
-    use crate::tree::build;
-    use crate::{Context, TaskSpec};
+    use crate::tree::build::idle_unit;
 
     fn waiting_unit(name: &str) -> Arc<Unit> {
-        let spec = TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await });
-        let unit = build::unit("", Spec::from(spec), false, None);
+        let unit = idle_unit(name);
         unit.record().state = UnitState::Waiting;
         unit
     }
