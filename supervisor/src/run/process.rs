@@ -56,10 +56,10 @@ impl ProcessBody {
         self.start_with_env(unit, &[], None)
     }
 
-    /// Spawns a run as [`start`](Self::start) does, with `extra` applied to
-    /// its environment after the spec's own variables (so they win): a
-    /// value sets the variable, `None` removes it. For what a run needs
-    /// beyond its spec, such as the notify socket's `NOTIFY_SOCKET` (see
+    /// Spawns a run (a failure to spawn is a failed run whose reason names
+    /// the program and the cause), with `extra` applied to its environment
+    /// after the spec's own variables (so they win): a value sets the
+    /// variable, `None` removes it. For what a run needs beyond its spec, such as the notify socket's `NOTIFY_SOCKET` (see
     /// [`NotifySocket::env`](crate::run::notify::NotifySocket::env)).
     /// `ready_line` watches the output for the line that makes the run ready.
     pub(crate) fn start_with_env(

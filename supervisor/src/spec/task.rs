@@ -323,7 +323,7 @@ impl TaskSpec {
 
     /// A liveness probe: a run whose probe fails `failure_threshold` times
     /// in a row is stopped and ends as a failure
-    /// ([`ExitReason::Unhealthy`](crate::ExitReason::Unhealthy)), which
+    /// ([`ExitReason::Unhealthy`]), which
     /// goes through the restart policy, the strategy and the intensity like
     /// any failure. It probes only while a run is in progress.
     ///
@@ -343,7 +343,7 @@ impl TaskSpec {
 
     /// A watchdog: a run that gives no sign of life for `period` is hung:
     /// it is stopped like any stop and ends as a failure
-    /// ([`ExitReason::Hung`](crate::ExitReason::Hung)). The task gives signs of life with
+    /// ([`ExitReason::Hung`]). The task gives signs of life with
     /// [`Context::heartbeat`](crate::Context::heartbeat).
     ///
     /// # Examples

@@ -61,7 +61,7 @@ where
 impl Routes {
     /// These routes as an axum `Router` (feature `axum`), with the control
     /// API's `/units/...` routes when [`control`](Self::control) enabled it;
-    /// see [`router`](super::router).
+    /// see [`router`].
     ///
     /// # Examples
     ///

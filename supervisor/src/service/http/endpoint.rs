@@ -1,7 +1,7 @@
 //! The stand-alone HTTP endpoint ([`HttpEndpoint`], feature `http`):
 //! liveness and readiness probes, status and metrics, and the control API
 //! when enabled, on `hyper`, over TCP or a Unix socket. The answers are
-//! those of [`routes::answer`](super::routes::answer), which the tower
+//! those of [`routes::answer`], which the tower
 //! `Service` of an application's own server calls too.
 //!
 //! Connections are HTTP/1.1 with keep-alive and pipelining, served by
