@@ -25,7 +25,7 @@ pub(crate) struct TimerKey {
 /// Most deadlines come in order: a grace period or a restart delay is
 /// mostly the same span from a clock that only moves forward. Those go to
 /// the back of a queue, which takes them and gives them back without a
-/// search or an allocation (a tree did both for every stop, 2.5 % of the
+/// search or an allocation (a tree did both for every stop, 2 % of the
 /// instructions of a unit's removal); a deadline earlier than the queue's
 /// last goes to a tree.
 pub(crate) struct Timers<T> {
@@ -42,6 +42,13 @@ pub(crate) struct Timers<T> {
     /// Set for the earliest deadline; made on first use.
     sleep: Option<Pin<Box<Sleep>>>,
     armed_for: Option<Instant>,
+}
+
+/// Where an item of [`Timers`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Held {
+    InQueue,
+    InTree,
 }
 
 struct Queued<T> {
@@ -127,24 +134,24 @@ impl<T> Timers<T> {
         self.tree.extend(items);
     }
 
-    /// The earliest deadline, and whether its item is the queue's.
-    fn earliest(&self) -> Option<(Instant, bool)> {
+    /// The earliest deadline, and which holds its item.
+    fn earliest(&self) -> Option<(Instant, Held)> {
         let queued = self.queue.front().map(|front| (front.at, front.inserted));
         let tree = self.tree.keys().next().copied();
         match (queued, tree) {
-            (Some(queued), Some(tree)) if tree < queued => Some((tree.0, false)),
-            (Some(queued), _) => Some((queued.0, true)),
-            (None, tree) => tree.map(|(at, _)| (at, false)),
+            (Some(queued), Some(tree)) if tree < queued => Some((tree.0, Held::InTree)),
+            (Some(queued), _) => Some((queued.0, Held::InQueue)),
+            (None, tree) => tree.map(|(at, _)| (at, Held::InTree)),
         }
     }
 
     /// Takes the earliest item out, if its deadline is `due` or earlier.
     fn take_earliest(&mut self, due: Instant) -> Option<T> {
-        let (at, queued) = self.earliest()?;
+        let (at, held) = self.earliest()?;
         if at > due {
             return None;
         }
-        if !queued {
+        if held == Held::InTree {
             return self.tree.first_entry().map(|entry| entry.remove());
         }
         let item = self.queue.pop_front().and_then(|front| front.item);
