@@ -184,8 +184,7 @@ impl<T> Timers<T> {
                 if let Some(item) = self.take_earliest(Instant::now()) {
                     return Poll::Ready(item);
                 }
-                let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-                sleep.as_mut().reset(at);
+                self.sleep_until(at);
                 self.armed_for = Some(at);
             }
             let Some(sleep) = self.sleep.as_mut() else { return Poll::Pending };
@@ -212,16 +211,22 @@ impl<T> Timers<T> {
         if at <= Instant::now() {
             return false;
         }
-        let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
-        sleep.as_mut().reset(at);
+        let sleep = self.sleep_until(at);
         // Polled with the owner's waker, the sleep wakes the owner. Out of
         // budget, it wakes the owner now, whose poll registers it.
-        if sleep.as_mut().poll(&mut Context::from_waker(owner)).is_ready() {
+        if sleep.poll(&mut Context::from_waker(owner)).is_ready() {
             self.armed_for = None;
             return false;
         }
         self.armed_for = Some(at);
         true
+    }
+
+    /// The sleep, set for `at`; made on first use.
+    fn sleep_until(&mut self, at: Instant) -> Pin<&mut Sleep> {
+        let sleep = self.sleep.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        sleep.as_mut().reset(at);
+        sleep.as_mut()
     }
 
     /// Waits for the earliest item, as [`poll_expired`](Self::poll_expired)
