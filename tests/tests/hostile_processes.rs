@@ -458,6 +458,35 @@ async fn a_group_flooding_both_streams_is_stopped_quickly_and_completely() {
     shut_down(&handle, 1).await;
 }
 
+/// `yes` writes two-byte lines as fast as the pipe takes them, 32k to a
+/// read. Reading them gives the thread back every so many lines, not every
+/// so many reads (128 reads were 4 million lines, seconds of work): on one
+/// thread, a ticker beside the flood keeps its pace, and a stop is seen,
+/// and its signal sent, at once.
+#[tokio::test(flavor = "current_thread")]
+async fn a_daemon_flooding_short_lines_leaves_its_thread_to_others_and_stops_at_once() {
+    let stop_timeout = Duration::from_secs(3);
+    let handle = start([DaemonSpec::new("flood", "yes").tail_lines(10).stop_timeout(stop_timeout)]);
+    let pid = wait_running(&handle, "flood").await;
+    wait_tail(&handle, "flood", "a line of the flood", |tail| tail.iter().any(|line| line == "y")).await;
+    let (began, mut last, mut longest) = (Instant::now(), Instant::now(), Duration::ZERO);
+    while began.elapsed() < Duration::from_secs(1) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        longest = longest.max(last.elapsed());
+        last = Instant::now();
+    }
+    assert!(longest < Duration::from_millis(500), "a 10 ms ticker beside the flood waited {longest:?} for a turn");
+    let mut events = handle.subscribe();
+    let began = Instant::now();
+    within("stop_unit", handle.stop_unit("flood")).await.unwrap();
+    let took = began.elapsed();
+    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    assert!(matches!(stopped.kind, EventKind::Stopped { forced: false, .. }), "{stopped:?} after {took:?}");
+    assert!(took < stop_timeout, "the stop of a flood that obeys SIGTERM took {took:?}");
+    assert_gone(pid).await;
+    shut_down(&handle, 1).await;
+}
+
 // ---------------------------------------------------------------------------
 // Tight loops
 

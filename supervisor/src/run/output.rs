@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use smol_str::SmolStr;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{ChildStderr, ChildStdout};
+use tokio::task::coop;
 
 /// The longest line kept as one piece; a longer one is split into pieces of
 /// this size, each marked `continued` in its `tracing` event.
@@ -246,6 +247,12 @@ impl Capture {
     }
 
     /// Reads lines until every pipe has reached end-of-file. Cancel-safe.
+    ///
+    /// Each piece takes a unit of the task's budget, as a read of the pipe
+    /// does: pieces come out of a read's 64 KiB buffer without any I/O, and
+    /// counted by reads alone, a flood of short lines (`yes`) held its
+    /// thread for seconds, and the stop, the timers and the exit wait of
+    /// its own run with it.
     pub(crate) async fn drain(&mut self) {
         loop {
             let (stream, piece) = match (&mut self.stdout, &mut self.stderr) {
@@ -273,6 +280,7 @@ impl Capture {
                     self.close(stream);
                 }
             }
+            coop::consume_budget().await;
         }
     }
 
