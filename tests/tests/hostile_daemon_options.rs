@@ -1020,7 +1020,8 @@ async fn temporary_daemons_that_cannot_start_or_are_stopped_by_hand() {
 // Programs that are not programs
 
 /// Files that cannot be run: each is a failed run whose `last_error` names
-/// the program and the cause, with the hint that fits.
+/// the program and the cause, with the hint that fits (a directory is not
+/// told to be made executable).
 #[tokio::test]
 async fn files_that_are_not_programs_fail_with_a_fitting_reason() {
     let dir = scratch_dir("not-programs");
@@ -1043,7 +1044,10 @@ async fn files_that_are_not_programs_fail_with_a_fitting_reason() {
         ("shebang-to-dir", shebang_to_dir, vec!["shebang-to-dir"]),
         ("dangling", dangling, vec!["dangling", "no such file"]),
         ("fifo", fifo, vec!["fifo", "ermission denied"]),
-        ("dir-with-slash", PathBuf::from("/tmp/"), vec!["/tmp/", "ermission denied"]),
+        ("dir-with-slash", PathBuf::from("/tmp/"), vec!["/tmp/", "ermission denied", "a directory, not a program"]),
+        ("dir", PathBuf::from("/tmp"), vec!["/tmp", "a directory, not a program"]),
+        ("dot", PathBuf::from("."), vec!["`.`", "a directory, not a program"]),
+        ("dot-dot", PathBuf::from(".."), vec!["`..`", "a directory, not a program"]),
     ];
     let specs: Vec<DaemonSpec> = cases
         .iter()

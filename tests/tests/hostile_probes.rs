@@ -660,7 +660,7 @@ async fn exec_probes_that_fork_or_flood_pass_and_leave_their_group_behind_them()
 
 /// Exec probes that ignore `SIGTERM`, or stop themselves with `SIGSTOP`,
 /// are killed with their group at the timeout; a program that does not
-/// exist, or is not executable, fails with a reason that says so.
+/// exist, or is a directory, fails with a reason that says so.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_probes_that_resist_or_cannot_run_fail_with_the_reason() {
     let (deaf, stopped) = (marker(8000), marker(9000));
@@ -679,7 +679,7 @@ async fn exec_probes_that_resist_or_cannot_run_fail_with_the_reason() {
     let missing = not_ready_with(&handle, "missing", "cannot run it: no such file or directory").await;
     assert!(missing.not_ready.unwrap().ends_with("(is it installed and on PATH?)"));
     let directory = not_ready_with(&handle, "directory", "cannot run it: permission denied").await;
-    assert!(directory.not_ready.unwrap().ends_with("(is it executable?)"));
+    assert!(directory.not_ready.unwrap().ends_with("(it is a directory, not a program)"));
     shutdown(&handle).await;
     nothing_left_running(&deaf).await;
     nothing_left_running(&stopped).await;

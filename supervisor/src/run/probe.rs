@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 use crate::panics::panic_message;
 use crate::run::notify::NotifySocket;
-use crate::run::process::strays;
+use crate::run::process::{names_a_directory, strays};
 use crate::spec::probe::{Probe, Target};
 
 #[cfg(feature = "http")]
@@ -115,8 +115,10 @@ async fn exec(argv: &[OsString], timeout: Duration) -> Result<(), String> {
         }
     }
     let mut child = command.spawn().map_err(|error| {
+        let path = std::path::Path::new(program);
         let hint = match error.kind() {
             io::ErrorKind::NotFound => " (is it installed and on PATH?)",
+            io::ErrorKind::PermissionDenied if names_a_directory(path, path) => " (it is a directory, not a program)",
             io::ErrorKind::PermissionDenied => " (is it executable?)",
             _ => "",
         };

@@ -181,6 +181,9 @@ impl ProcessBody {
             _ => path.to_path_buf(),
         };
         let hint = match error.kind() {
+            io::ErrorKind::PermissionDenied if names_a_directory(path, &resolved) => {
+                " (it is a directory, not a program)"
+            }
             // A file that exists yet is "not found" names an interpreter
             // that is missing.
             io::ErrorKind::NotFound if named_by_path && resolved.is_file() => {
@@ -331,6 +334,20 @@ impl ProcessRun {
             Err(error) => ExitReason::Error(format!("could not wait for the process: {error}")),
         }
     }
+}
+
+/// Whether `program`, found at `resolved`, is a directory: named by its
+/// path, or `.` or `..` (which every directory on PATH holds). Running one
+/// fails with "permission denied", whose usual fix (make it executable)
+/// would mislead.
+pub(crate) fn names_a_directory(program: &std::path::Path, resolved: &std::path::Path) -> bool {
+    use std::path::Component;
+    let mut parts = program.components();
+    let names_a_place = match (parts.next(), parts.next()) {
+        (Some(Component::CurDir | Component::ParentDir), None) => true,
+        (_, second) => second.is_some() || program.is_absolute(),
+    };
+    names_a_place && resolved.is_dir()
 }
 
 /// Awaits `future` while reading the captured output, so that the child is
