@@ -510,8 +510,10 @@ impl SupervisorHandle {
         self.shared.subscribe()
     }
 
-    /// The last `lines` lines a daemon wrote to stdout and stderr, in arrival
-    /// order. Empty for a task or a group.
+    /// The last `lines` lines a daemon wrote to stdout and stderr, in the
+    /// order they were read: each stream's in the order written; the two
+    /// pipes are read apart, so their lines may interleave otherwise than
+    /// they were written. Empty for a task or a group.
     ///
     /// # Errors
     ///

@@ -66,7 +66,9 @@ pub enum Output {
 /// line while the process runs, so it never blocks on a full pipe. Each line
 /// becomes a `tracing` event (target `supervisor::output`, fields `unit`,
 /// `stream`, `continued` and `progress`) and goes into the unit's tail, which
-/// [`tail`](crate::SupervisorHandle::tail) returns in arrival order. A line
+/// [`tail`](crate::SupervisorHandle::tail) returns in the order they were
+/// read (each stream's in the order written; lines of the two pipes may
+/// interleave otherwise than they were written). A line
 /// ends at `\n` or `\r\n` (both removed). A line longer than 64 KiB is
 /// split into pieces of 64 KiB (`continued = true` on all but the last);
 /// invalid UTF-8 is replaced with `U+FFFD`. A run counts as ended once its
