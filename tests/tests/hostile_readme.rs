@@ -815,7 +815,7 @@ async fn a_daemon_that_ignores_sigterm_is_killed_after_ten_seconds() {
 }
 
 /// "`.tail_lines(500) // default 1000`" and "`handle.tail("web", 100)`
-/// returns the last lines of both streams in arrival order".
+/// returns the last lines of both streams in the order the supervisor read them".
 #[tokio::test]
 async fn the_tail_keeps_a_thousand_lines_of_both_streams_by_default() {
     let handle = Supervisor::builder()

@@ -29,7 +29,7 @@ impl Stream {
     }
 }
 
-/// The last lines of a unit's stdout and stderr, in arrival order, bounded
+/// The last lines of a unit's stdout and stderr, in the order read, bounded
 /// both in lines and in bytes of text.
 #[derive(Debug)]
 pub(crate) struct OutputTail {
