@@ -1195,3 +1195,41 @@ async fn the_deepest_tree_allowed_restarted_by_hand_and_shut_down() {
     assert_consistent(&report, &handle);
     assert!(report.is_clean(), "{report}");
 }
+
+/// `temporary()`: "Forgets the unit once it ends for good"; `critical()`:
+/// its group then ends as well. A job both, added to a group that its
+/// policy restarts, runs once: forgotten as it ends, it is not in the
+/// group's next run. It used to stay, `Exited`, and run again with each
+/// restart of its group, ending the group each time.
+#[tokio::test(start_paused = true)]
+async fn a_temporary_critical_unit_is_forgotten_and_its_group_runs_on_without_it() {
+    let group = GroupSpec::new("g").task(idle("other")).restart(RestartPolicy::new().delay(SEC));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    within("g ready", handle.wait_ready("g")).await.unwrap();
+    let mut events = handle.subscribe();
+    let runs = Arc::new(AtomicU32::new(0));
+    let job = TaskSpec::new("job", {
+        let runs = runs.clone();
+        move |_ctx: Context| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(SEC / 10)
+        }
+    })
+    .restart(RestartPolicy::new().on(RestartOn::Failure))
+    .temporary()
+    .critical();
+    within("add", handle.add_to("g", job)).await.unwrap();
+    // The job ends cleanly: it is forgotten, its group ends, and the
+    // group's policy starts it again a second later.
+    let seen = within(
+        "g started again",
+        events_until(&mut events, |event| event.unit == "g" && matches!(event.kind, EventKind::Started { .. })),
+    )
+    .await;
+    assert!(seen.iter().any(|event| event.unit == "g/job" && event.kind == EventKind::Removed), "{seen:#?}");
+    tokio::time::sleep(10 * SEC).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the job ran again with its group");
+    assert!(handle.status("g/job").is_none(), "{:?}", handle.status("g/job"));
+    assert_eq!(handle.status("g").unwrap().state, UnitState::Running);
+    within("shutdown", handle.shutdown()).await;
+}

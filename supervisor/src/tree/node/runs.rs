@@ -342,14 +342,16 @@ impl Node {
         self.ended_for_good(unit, failed);
     }
 
-    /// A unit's policy let it end: a critical unit ends its group, a
-    /// temporary one is forgotten.
+    /// A unit's policy let it end: a temporary one is forgotten, a critical
+    /// one ends its group; one both is forgotten first, or the group's next
+    /// run would run it again, and end again.
     fn ended_for_good(&mut self, unit: &Arc<Unit>, failed: bool) {
+        // One that others depend on stays, as `remove` would refuse it.
+        if unit.settings.temporary && !self.has_dependents(unit) {
+            self.forget(unit, StopOutcome::NotRunning, Duration::ZERO);
+        }
         if unit.settings.critical {
             self.end_group(Ending::Critical { unit: unit.path.clone(), failed });
-        } else if unit.settings.temporary && !self.has_dependents(unit) {
-            // One that others depend on stays, as `remove` would refuse it.
-            self.forget(unit, StopOutcome::NotRunning, Duration::ZERO);
         }
     }
 
