@@ -229,8 +229,10 @@ impl SupervisorHandle {
 
     /// Stops the unit gracefully (cancellation, or the stop signal, then abort
     /// or `SIGKILL` after its stop timeout). It stays `Stopped`: the policy
-    /// does not restart it. Stopping a unit at rest does nothing. On a
-    /// group, stops its units, the most recently started first.
+    /// does not restart it, nor does a strategy that a sibling's failure
+    /// sets off while it stops, nor a `restart` of a unit it depends on.
+    /// Stopping a unit at rest does nothing. On a group, stops its units,
+    /// the most recently started first.
     ///
     /// # Errors
     ///

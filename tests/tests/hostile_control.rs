@@ -1396,3 +1396,143 @@ async fn a_group_removed_during_the_shutdown_takes_its_units_out_of_the_report()
     assert_eq!(names, ["keep"], "the removed group's units are reported");
     assert_eq!(handle.unit_names(), ["keep"]);
 }
+
+// ---------------------------------------------------------------------------
+// A stop by hand still in progress when a strategy or a restart takes the unit
+
+/// Every event still queued.
+fn drain_events(events: &mut broadcast::Receiver<Event>) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        match events.try_recv() {
+            Ok(event) => seen.push(event),
+            Err(broadcast::error::TryRecvError::Lagged(lost)) => panic!("{lost} events lost"),
+            Err(_) => return seen,
+        }
+    }
+}
+
+/// `Started` events of `unit` among `events`.
+fn starts_of(events: &[Event], unit: &str) -> usize {
+    events.iter().filter(|event| event.unit == unit && matches!(event.kind, EventKind::Started { .. })).count()
+}
+
+/// `stop_unit`: "It stays `Stopped`: the policy does not restart it." Under
+/// `OneForAll` and `RestForOne`, a sibling fails while `b` is still
+/// stopping by hand: the strategy waits for that stop as one of its own,
+/// then restarts the others, not `b`. It used to depend on timing: stopped
+/// a moment before the failure, `b` stayed stopped; still stopping, it was
+/// started again, although `stop_unit` had answered `Ok`.
+#[tokio::test(start_paused = true)]
+async fn a_unit_still_stopping_by_hand_when_a_sibling_fails_stays_stopped() {
+    for strategy in [Strategy::OneForAll, Strategy::RestForOne] {
+        let group = GroupSpec::new("g")
+            .strategy(strategy)
+            .task(fails_once_after("a", SEC).restart(RestartPolicy::new().delay(SEC)))
+            .task(slow_to_stop("b", 3 * SEC))
+            .task(idle("c"));
+        let handle = Supervisor::builder().group(group).build().unwrap().start();
+        within("g ready", handle.wait_ready("g")).await.unwrap();
+        let mut events = handle.subscribe();
+        let stop = spawn({
+            let handle = handle.clone();
+            async move {
+                let stopped = handle.stop_unit("g/b").await;
+                (stopped, handle.status("g/b").unwrap().state)
+            }
+        });
+        within("b stopping", handle.wait_state("g/b", UnitState::Stopping)).await.unwrap();
+        // `a` fails a second in, while `b` takes three to stop; the strategy
+        // then starts `a` and `c` again.
+        let seen =
+            events_until(&mut events, |event| event.unit == "g/c" && matches!(event.kind, EventKind::Started { .. }))
+                .await;
+        assert!(seen.iter().any(|event| event.unit == "g/a" && matches!(event.kind, EventKind::Started { .. })));
+        let (stopped, b_when_answered) = within("the stop", stop).await.unwrap();
+        stopped.expect("the stop by hand");
+        tokio::time::sleep(5 * SEC).await;
+        let later = drain_events(&mut events);
+        let b = handle.status("g/b").unwrap().state;
+        assert_eq!(
+            (b_when_answered, b, starts_of(&seen, "g/b") + starts_of(&later, "g/b")),
+            (UnitState::Stopped, UnitState::Stopped, 0),
+            "{strategy:?}: stop_unit(g/b) answered Ok, then b was started again"
+        );
+        assert_eq!(handle.status("g/c").unwrap().state, UnitState::Running, "{strategy:?}");
+        within("shutdown", handle.shutdown()).await;
+    }
+}
+
+/// The same with a restart by hand of a unit's dependency: `restart(x)`
+/// stops what depends on `x` and starts it again after `x`, but not `d`,
+/// which a `stop_unit` still in progress was stopping.
+#[tokio::test(start_paused = true)]
+async fn a_dependent_still_stopping_by_hand_is_not_started_again_with_its_dependency() {
+    let handle = Supervisor::builder()
+        .task(idle("x"))
+        .task(slow_to_stop("d", 3 * SEC).depends_on(["x"]))
+        .task(idle("e").depends_on(["x"]))
+        .build()
+        .unwrap()
+        .start();
+    within("d ready", handle.wait_ready("d")).await.unwrap();
+    within("e ready", handle.wait_ready("e")).await.unwrap();
+    let mut events = handle.subscribe();
+    let stop = spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("d").await }
+    });
+    within("d stopping", handle.wait_state("d", UnitState::Stopping)).await.unwrap();
+    within("restart x", handle.restart("x")).await.expect("the restart");
+    within("the stop", stop).await.unwrap().expect("the stop by hand");
+    within("e ready again", handle.wait_ready("e")).await.unwrap();
+    tokio::time::sleep(5 * SEC).await;
+    let seen = drain_events(&mut events);
+    assert_eq!((starts_of(&seen, "x"), starts_of(&seen, "e")), (1, 1), "x and e start again: {seen:#?}");
+    assert_eq!(
+        (handle.status("d").unwrap().state, starts_of(&seen, "d")),
+        (UnitState::Stopped, 0),
+        "stop_unit(d) answered Ok, then d was started again with x"
+    );
+    within("shutdown", handle.shutdown()).await;
+}
+
+/// A `restart` that waited for its unit's stop, then was refused, names
+/// itself: "cannot restart", not "cannot start".
+#[tokio::test(start_paused = true)]
+async fn a_restart_refused_after_waiting_for_its_stop_says_restart() {
+    let group = GroupSpec::new("g").task(slow_to_stop("d", SEC)).task(idle("other"));
+    let handle = Supervisor::builder().task(slow_to_stop("w", SEC)).group(group).build().unwrap().start();
+    within("w ready", handle.wait_ready("w")).await.unwrap();
+    within("g ready", handle.wait_ready("g")).await.unwrap();
+    // `d`'s stop is asked by `stop_unit("d")`; a restart waits for it, and
+    // `g` is stopped meanwhile.
+    let stop_d = spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("g/d").await }
+    });
+    within("d stopping", handle.wait_state("g/d", UnitState::Stopping)).await.unwrap();
+    let restart_d = spawn({
+        let handle = handle.clone();
+        async move { handle.restart("g/d").await }
+    });
+    for _ in 0..3 {
+        tokio::task::yield_now().await;
+    }
+    within("stop g", handle.stop_unit("g")).await.unwrap();
+    within("stop d", stop_d).await.unwrap().unwrap();
+    let refused = within("restart d", restart_d).await.unwrap();
+    assert!(
+        matches!(&refused, Err(Error::GroupNotRunning { action: "restart", unit, .. }) if unit == "g/d"),
+        "{refused:?}"
+    );
+    // `w`'s restart waits for its stop; the shutdown comes meanwhile.
+    let restart_w = spawn({
+        let handle = handle.clone();
+        async move { handle.restart("w").await }
+    });
+    within("w stopping", handle.wait_state("w", UnitState::Stopping)).await.unwrap();
+    within("shutdown", handle.shutdown()).await;
+    let refused = within("restart w", restart_w).await.unwrap();
+    assert!(matches!(&refused, Err(Error::ShuttingDown { action: "restart", unit }) if unit == "w"), "{refused:?}");
+}

@@ -189,7 +189,9 @@ struct Waiter {
 
 enum Wants {
     Stop(oneshot::Sender<Result<(), Error>>),
-    Start(oneshot::Sender<Result<(), Error>>),
+    /// A start once stopped, for the call `Op` (a start, or a restart),
+    /// which a refusal names.
+    Start(oneshot::Sender<Result<(), Error>>, Op),
     Remove(oneshot::Sender<Result<UnitReport, Error>>),
 }
 

@@ -40,11 +40,11 @@ impl Node {
             Wants::Stop(reply) => {
                 let _ = reply.send(Ok(()));
             }
-            Wants::Start(reply) if gone => {
+            Wants::Start(reply, _) if gone => {
                 let _ = reply.send(Err(self.unknown(&unit)));
             }
-            Wants::Start(reply) => {
-                let _ = reply.send(self.start_by_hand(&unit, "start"));
+            Wants::Start(reply, op) => {
+                let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
             }
             Wants::Remove(reply) if gone => {
                 let _ = reply.send(Err(self.unknown(&unit)));
@@ -64,7 +64,7 @@ impl Node {
         // A unit already stopping: the call goes on once that stop is done,
         // from where the calls that waited for it before leave the unit.
         if matches!(op, Op::Stop | Op::Restart) && self.ending.is_none() && unit.record().stop.is_some() {
-            let wants = if op == Op::Stop { Wants::Stop(reply) } else { Wants::Start(reply) };
+            let wants = if op == Op::Stop { Wants::Stop(reply) } else { Wants::Start(reply, op) };
             self.waiters.push(Waiter { unit, wants });
             return;
         }
@@ -83,7 +83,7 @@ impl Node {
                     // Stopping: it starts again once stopped, after the
                     // calls that wait for that stop already.
                     let (reply, _) = oneshot::channel();
-                    self.waiters.push(Waiter { unit: need, wants: Wants::Start(reply) });
+                    self.waiters.push(Waiter { unit: need, wants: Wants::Start(reply, Op::Start) });
                 } else if !need.state().is_active() {
                     need.record().tracker = RestartTracker::new();
                     self.launch(&need);
@@ -128,7 +128,9 @@ impl Node {
                 }
                 let _ = reply.send(Ok(()));
             }
-            Op::Start if unit.record().stop.is_some() => self.waiters.push(Waiter { unit, wants: Wants::Start(reply) }),
+            Op::Start if unit.record().stop.is_some() => {
+                self.waiters.push(Waiter { unit, wants: Wants::Start(reply, op) });
+            }
             Op::Start => {
                 let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
             }
@@ -138,7 +140,7 @@ impl Node {
                     return;
                 }
                 match self.ask_stop(&unit, Instant::now(), Grace::OwnTimer) {
-                    Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Start(reply) }),
+                    Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Start(reply, op) }),
                     Asked::Done(_) => {
                         let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
                     }

@@ -446,12 +446,36 @@ impl Node {
         let plan_runs = self.plan_runs();
         let mut hold = false;
         for waiter in ready {
-            hold |= plan_runs && matches!(waiter.wants, Wants::Start(_));
+            hold |= plan_runs && matches!(waiter.wants, Wants::Start(..));
             if hold {
                 self.resumes.push_back(Resume { waiter, outcome, took });
             } else {
+                if matches!(waiter.wants, Wants::Stop(_)) {
+                    self.leave_out_of_plan_restarts(unit);
+                }
                 self.resume(waiter.unit, waiter.wants, outcome, took);
             }
+        }
+    }
+
+    /// `unit`, stopped by a call asked before the plan began, stays stopped,
+    /// as `stop_unit` promises: the plan, which took its stop as one of its
+    /// own, does not start it again. A unit stopped by hand a moment
+    /// earlier was never in the plan; one still stopping then would
+    /// otherwise be restarted by a strategy, or with its dependency.
+    fn leave_out_of_plan_restarts(&mut self, unit: &Arc<Unit>) {
+        let Some(plan) = &mut self.plan else { return };
+        match &mut plan.then {
+            After::Regroup { cause, set, .. } => {
+                set.retain(|member| Arc::ptr_eq(member, cause) || !Arc::ptr_eq(member, unit));
+            }
+            // The first is the unit restarted by hand: its own stop was that call's.
+            After::Relaunch { units, .. } => {
+                if let Some(at) = units.iter().skip(1).position(|member| Arc::ptr_eq(member, unit)) {
+                    units.remove(at + 1);
+                }
+            }
+            After::Reply { .. } | After::End => {}
         }
     }
 
