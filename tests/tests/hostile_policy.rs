@@ -1216,6 +1216,50 @@ async fn a_pause_during_a_long_backoff_holds_the_restart_and_counts_it_once() {
     handle.shutdown().await;
 }
 
+/// `resume_restarts`: "a restart that came due while they were paused
+/// happens now". One that came due for a run before the current one does
+/// not: started again by hand (`restart`, or `stop_unit` then
+/// `start_unit`), failed again, the unit waits out the delay its
+/// `Restarting` event announced, resumed or not. A resume used to restart
+/// it at once.
+#[tokio::test(start_paused = true)]
+async fn a_restart_held_for_an_earlier_run_is_not_made_by_a_resume() {
+    for by_hand in ["restart", "stop then start"] {
+        let runs = Arc::new(AtomicU32::new(0));
+        let sup = Supervisor::builder()
+            .task(scripted("x", &runs, |_run| SEC).restart(RestartPolicy::new().delay(10 * SEC)))
+            .build()
+            .unwrap();
+        let handle = sup.start();
+        within("pause", handle.pause_restarts("x")).await.unwrap();
+        // Run 1 fails at 1 s; its restart comes due at 11 s, and is held.
+        tokio::time::sleep(12 * SEC).await;
+        assert_eq!((handle.status("x").unwrap().state, runs.load(Ordering::SeqCst)), (UnitState::Backoff, 1));
+        if by_hand == "restart" {
+            within("restart", handle.restart("x")).await.unwrap();
+        } else {
+            within("stop", handle.stop_unit("x")).await.unwrap();
+            within("start", handle.start_unit("x")).await.unwrap();
+        }
+        // Run 2 fails a second later; its restart is due 10 s after that.
+        let failed = Instant::now() + SEC;
+        within("run 2 fails", handle.wait_status("x", |status| status.state == UnitState::Backoff)).await.unwrap();
+        tokio::time::sleep(SEC / 2).await;
+        within("resume", handle.resume_restarts("x")).await.unwrap();
+        tokio::time::sleep(SEC).await;
+        let status = handle.status("x").unwrap();
+        assert_eq!(
+            (status.state, runs.load(Ordering::SeqCst)),
+            (UnitState::Backoff, 2),
+            "{by_hand}: the resume restarted x before its delay: {status:?}"
+        );
+        within("run 3", handle.wait_state("x", UnitState::Running)).await.unwrap();
+        let waited = Instant::now().saturating_duration_since(failed);
+        assert!(waited >= 10 * SEC && waited < 11 * SEC, "{by_hand}: run 3 began {waited:?} after run 2 failed");
+        handle.shutdown().await;
+    }
+}
+
 // ---------------------------------------------------------------------------
 // What counts toward a group's intensity.
 // ---------------------------------------------------------------------------

@@ -95,8 +95,9 @@ pub(crate) fn settle_stop(record: &mut Record, stop: Stop, end: RunEnd, now: Ins
         RunEnd::Aborted => (None, true),
     };
     record.state = UnitState::Stopped;
-    if let Some(reason) = &reason {
-        record_stop(record, reason);
+    match &reason {
+        Some(reason) => record_stop(record, reason),
+        None => record_no_exit(record),
     }
     Settled { forced, took: now.saturating_duration_since(stop.asked), abort_timer: stop.abort_timer }
 }
@@ -107,6 +108,8 @@ pub(crate) fn begin_run(record: &mut Record) -> (u32, u32) {
     record.epoch = record.epoch.wrapping_add(1);
     record.state = UnitState::Starting;
     record.stop = None;
+    // A restart held while paused was for a run before this one.
+    record.held = false;
     record.ready = false;
     record.clear_not_ready();
     (record.epoch, record.tracker.restarts())
@@ -137,6 +140,14 @@ pub(crate) fn record_stop(record: &mut Record, reason: &ExitReason) {
     record.last_exit = LastExit::of(reason);
     let panic = if matches!(reason, ExitReason::Panic(_)) { reason.error_message() } else { None };
     set_last_error(record, panic);
+}
+
+/// Like `record_stop`, for a run that a requested stop ended with no exit
+/// of its own (an aborted task, or one left behind): it has no exit code,
+/// and no error; what the run before it left is not its own.
+pub(crate) fn record_no_exit(record: &mut Record) {
+    record.last_exit = None;
+    set_last_error(record, None);
 }
 
 fn set_last_error(record: &mut Record, error: Option<String>) {
