@@ -1275,3 +1275,47 @@ fn panicking_log_writer_scenario() {
         assert!(report.units.iter().any(|unit| unit.name == "calm" && unit.outcome == StopOutcome::Graceful));
     });
 }
+
+/// `UnitStatus::last_error` is "`None` once a run ... ended on a stop that
+/// was asked for"; `exit_code` is the last run's. A run that ignores its
+/// cancellation and is aborted at its stop timeout ended on the stop asked
+/// for, with no exit of its own: the error and the exit code of the failed
+/// run before it are not kept as if they were its own.
+#[test]
+fn a_run_aborted_at_its_stop_timeout_keeps_nothing_of_the_run_before() {
+    paused(|| async {
+        let handle = Supervisor::builder()
+            .task(
+                TaskSpec::new("t", |ctx: Context| async move {
+                    if ctx.restart_count() == 0 {
+                        return Err("first run failed");
+                    }
+                    std::future::pending::<()>().await;
+                    Ok(())
+                })
+                .stop_timeout(SEC)
+                .restart(RestartPolicy::new().delay(SEC)),
+            )
+            .build()
+            .unwrap()
+            .start();
+        let running = within(
+            "the second run",
+            handle.wait_status("t", |status| status.restart_count == 1 && status.state == UnitState::Running),
+        )
+        .await
+        .unwrap();
+        assert_eq!((running.exit_code, running.last_error.as_deref()), (Some(1), Some("first run failed")));
+        let mut events = handle.subscribe();
+        within("stop", handle.stop_unit("t")).await.unwrap();
+        let stopped = events_until(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+        assert!(matches!(stopped.last().unwrap().kind, EventKind::Stopped { forced: true, .. }), "{stopped:?}");
+        let status = handle.status("t").unwrap();
+        assert_eq!(
+            (status.state, status.exit_code, status.last_error.as_deref()),
+            (UnitState::Stopped, None, None),
+            "{status:?}"
+        );
+        handle.shutdown().await;
+    });
+}

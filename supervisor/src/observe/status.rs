@@ -242,7 +242,8 @@ pub struct UnitStatus {
     #[serde(serialize_with = "seconds")]
     pub uptime: Option<Duration>,
     /// Exit code of the last run: a process's code; `0` or `1` for a task that
-    /// returned `Ok`/`()` or `Err`.
+    /// returned `Ok`/`()` or `Err`; `None` for a task aborted (or left
+    /// behind) when it did not stop within its stop timeout.
     pub exit_code: Option<i32>,
     /// The signal that ended the last run of a process.
     pub signal: Option<i32>,

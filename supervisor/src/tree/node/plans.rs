@@ -16,7 +16,7 @@ use crate::spec::policy::Decision;
 use crate::tree::batches::Batches;
 use crate::tree::clock::later_by;
 use crate::tree::order;
-use crate::tree::record::{abort, take_run};
+use crate::tree::record::{abort, record_no_exit, take_run};
 use crate::tree::strategy::restart_set;
 use crate::tree::unit::{Body, Line, Msg, Op, RunEnd, Stop, Unit};
 use crate::{ShutdownOrder, Strategy, UnitState};
@@ -492,6 +492,7 @@ impl Node {
             record.epoch = record.epoch.wrapping_add(1);
             // Stopped as far as the supervisor goes: its run is left behind.
             record.state = UnitState::Stopped;
+            record_no_exit(&mut record);
             stop.asked.elapsed()
         };
         self.changed(unit);
