@@ -323,6 +323,13 @@ impl SupervisorBuilder {
     /// An upper bound on a whole shutdown: when it runs out, every unit still
     /// stopping is aborted or killed at once, whatever its own stop timeout.
     ///
+    /// # Caveats
+    ///
+    /// A task that blocks its thread (a busy loop, a blocking call) is not
+    /// stopped by an abort: it is given one second more to go away, then
+    /// left behind and reported [`StopOutcome::Abandoned`](crate::StopOutcome::Abandoned).
+    /// A shutdown so takes at most `timeout` plus a second.
+    ///
     /// # Examples
     ///
     /// ```

@@ -23,7 +23,7 @@ pub enum StopOutcome {
     /// It was not running (stopped, exited or failed before the shutdown).
     NotRunning,
     /// It could not be stopped: a task that blocks its thread ignores the
-    /// abort, and was still running when the shutdown timeout had passed.
+    /// abort, and was still running a second after the shutdown timeout.
     Abandoned,
 }
 
