@@ -177,12 +177,7 @@ pub(crate) fn number(option: &RawOption) -> Option<syn::Result<Number>> {
     if option.is_bare() {
         return Some(Err(option.missing_value()));
     }
-    let parsed = option.parse_value(|input: ParseStream<'_>| {
-        let negative = input.parse::<Option<Token![-]>>()?.is_some();
-        let lit: Lit = input.parse()?;
-        Ok((negative, lit))
-    });
-    let (negative, lit) = parsed.ok()?;
+    let (negative, lit) = option.parse_value(signed_literal).ok()?;
     let signed = |x: f64| if negative { -x } else { x };
     // Digits beyond the range of `f64` read as an infinity, which no reader accepts.
     let float = |digits: &str| signed(digits.parse::<f64>().unwrap_or(f64::INFINITY));
@@ -196,6 +191,17 @@ pub(crate) fn number(option: &RawOption) -> Option<syn::Result<Number>> {
         _ => return None,
     };
     Some(Ok(number))
+}
+
+/// A literal with at most one leading minus sign: `syn` reads `-1` as one
+/// negative literal, so after a minus of its own, `--1` would read as the
+/// negation of `-1`, and `max = --1` (a slip for `-1`, unlimited) as 1.
+pub(crate) fn signed_literal(input: ParseStream<'_>) -> syn::Result<(bool, Lit)> {
+    let negative = input.parse::<Option<Token![-]>>()?.is_some();
+    if input.peek(Token![-]) {
+        return Err(input.error("one minus sign at most"));
+    }
+    Ok((negative, input.parse()?))
 }
 
 /// The restart limit: `-1` for unlimited, else a count of restarts.
@@ -401,6 +407,9 @@ pub(crate) mod tests {
         assert!(max(quote!(max = -2)).unwrap_err().to_string().contains("below -1"));
         assert!(max(quote!(max = 1.5)).unwrap_err().to_string().contains("whole number"));
         assert!(max(quote!(max = "3")).unwrap_err().to_string().contains("takes an integer"));
+        // A slip for `-1` is not read as the negation of `-1`.
+        assert!(max(quote!(max = --1)).unwrap_err().to_string().contains("takes an integer"));
+        assert!(max(quote!(max = - -1)).unwrap_err().to_string().contains("takes an integer"));
         assert!(max(quote!(max = 99999999999)).unwrap_err().to_string().contains("too large"));
         assert_eq!(
             max(quote!(max = 99999999999999999999999999999999999999999)).unwrap_err().to_string(),

@@ -361,9 +361,7 @@ fn exit_codes(option: &RawOption) -> syn::Result<Vec<(i32, Span)>> {
     let lits = (|input: ParseStream<'_>| {
         let content;
         syn::bracketed!(content in input);
-        Punctuated::<(Option<Token![-]>, Lit), Token![,]>::parse_terminated_with(&content, |input| {
-            Ok((input.parse()?, input.parse()?))
-        })
+        Punctuated::<(bool, Lit), Token![,]>::parse_terminated_with(&content, options::signed_literal)
     })
     .parse2(option.value.clone())
     .map_err(|_| option.error(format!("`success_codes` takes a list of exit codes, e.g. {EXAMPLE}")))?;
@@ -376,7 +374,7 @@ fn exit_codes(option: &RawOption) -> syn::Result<Vec<(i32, Span)>> {
     for (minus, lit) in lits {
         let span = lit.span();
         let code = match &lit {
-            Lit::Int(int) => int.base10_parse::<i128>().ok().map(|n| if minus.is_some() { -n } else { n }),
+            Lit::Int(int) => int.base10_parse::<i128>().ok().map(|n| if minus { -n } else { n }),
             _ => None,
         };
         match code {
@@ -513,6 +511,7 @@ mod tests {
         assert!(error(Place::Daemon, quote!(success_codes = [])).contains("`success_codes` is empty"));
         assert!(error(Place::Daemon, quote!(success_codes = [256])).contains("256 is not an exit code"));
         assert!(error(Place::Daemon, quote!(success_codes = [-1])).contains("-1 is not an exit code"));
+        assert!(error(Place::Daemon, quote!(success_codes = [--1])).contains("takes a list of exit codes"));
         assert!(error(Place::Daemon, quote!(success_codes = [0, 0])).contains("exit code 0 is listed twice"));
         assert!(error(Place::Daemon, quote!(success_codes = 0)).contains("takes a list of exit codes"));
         assert!(error(Place::Task, quote!(restart = "1s", restart = "2s")).contains("`restart` is given twice"));
