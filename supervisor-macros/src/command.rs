@@ -14,9 +14,18 @@ pub(crate) struct Command {
 
 const EXAMPLE: &str = "e.g. `\"worker --port 8080\"` or `[\"worker\", \"--port\", \"8080\"]`";
 
+/// What runs the command: the fix for a shell's habit differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Runs {
+    /// A daemon, which has an `env` option.
+    Daemon,
+    /// An exec probe, which has none.
+    Probe,
+}
+
 /// Reads `"program arg 'quoted arg'"`.
-pub(crate) fn from_string(lit: &LitStr) -> syn::Result<Command> {
-    from_text(&lit.value()).map_err(|message| syn::Error::new(lit.span(), message))
+pub(crate) fn from_string(lit: &LitStr, runs: Runs) -> syn::Result<Command> {
+    from_text(&lit.value(), runs).map_err(|message| syn::Error::new(lit.span(), message))
 }
 
 /// Reads the inside of `["program", "arg", ...]`.
@@ -42,7 +51,7 @@ pub(crate) fn from_list(tokens: proc_macro2::TokenStream, whole: proc_macro2::Sp
 const NUL_BYTE: &str = "the command contains a NUL byte (`\\0`), which no program name or argument can hold";
 
 /// Splits a command string; the error message is ready for the user.
-pub(crate) fn from_text(text: &str) -> Result<Command, String> {
+pub(crate) fn from_text(text: &str, runs: Runs) -> Result<Command, String> {
     let words = shell_words::split(text).map_err(|_| {
         format!("unbalanced quotes in the command {text:?}: close every `'` and `\"`, or escape it with a backslash")
     })?;
@@ -79,10 +88,14 @@ pub(crate) fn from_text(text: &str) -> Result<Command, String> {
         return Err(format!("empty program name: name the program to run, {EXAMPLE}"));
     }
     if let Some((key, value)) = program.split_once('=').filter(|(key, _)| is_variable_name(key)) {
-        return Err(format!(
-            "`{program}` sets an environment variable, as only a shell does before a command: name the program \
-             first, and give the variable as an option: `{{ env = {{ {key} = {value:?} }} }}`"
-        ));
+        let fix = match runs {
+            Runs::Daemon => format!(
+                "name the program first, and give the variable as an option: `{{ env = {{ {key} = {value:?} }} }}`"
+            ),
+            // A probe has no `env` of its own, nor does the daemon's reach it.
+            Runs::Probe => format!("run it with `env`, which sets it without a shell: `{:?}`", format!("env {text}")),
+        };
+        return Err(format!("`{program}` sets an environment variable, as only a shell does before a command: {fix}"));
     }
     Ok(Command { program, args: words.collect() })
 }
@@ -218,10 +231,10 @@ fn starts_a_command(rest: &[char]) -> bool {
 }
 
 /// Parses either form from a `daemon NAME = ...` source.
-pub(crate) fn parse(input: ParseStream<'_>) -> syn::Result<Command> {
+pub(crate) fn parse(input: ParseStream<'_>, runs: Runs) -> syn::Result<Command> {
     if input.peek(LitStr) {
         let lit: LitStr = input.parse()?;
-        return from_string(&lit);
+        return from_string(&lit, runs);
     }
     if input.peek(syn::token::Bracket) {
         let content;
@@ -238,7 +251,7 @@ mod tests {
     use quote::quote;
 
     fn words(text: &str) -> Vec<String> {
-        let command = from_text(text).unwrap();
+        let command = from_text(text, Runs::Daemon).unwrap();
         let mut all = vec![command.program];
         all.extend(command.args);
         all
@@ -310,47 +323,50 @@ mod tests {
         for text in ["a '$HOME'", "a \\$HOME", "a b$", "a 'x~'", "a x~y", "a \"~\"", "a '~'", "a # $HOME ~"] {
             assert_eq!(shell_expansion(text), None, "{text}");
         }
-        assert!(from_text("a $HOME").unwrap_err().contains("`$HOME` is expanded by a shell"));
+        assert!(from_text("a $HOME", Runs::Daemon).unwrap_err().contains("`$HOME` is expanded by a shell"));
     }
 
     #[test]
     fn refuses_a_variable_set_before_the_program() {
-        let error = from_text("FOO=1 prog --x").unwrap_err();
+        let error = from_text("FOO=1 prog --x", Runs::Daemon).unwrap_err();
         assert!(error.contains("`FOO=1` sets an environment variable"), "{error}");
         assert!(error.contains("env = { FOO = \"1\" }"), "{error}");
+        // A probe has no `env` option: it is told to use the `env` program.
+        let error = from_text("FOO=1 prog --x", Runs::Probe).unwrap_err();
+        assert!(error.contains("`\"env FOO=1 prog --x\"`") && !error.contains("env = {"), "{error}");
         // An `=` in a program's name that is not an assignment is left alone.
-        assert_eq!(from_text("./a=b c").map(|command| command.program), Ok("./a=b".to_owned()));
-        assert_eq!(from_text("prog FOO=1").map(|command| command.args), Ok(vec!["FOO=1".to_owned()]));
+        assert_eq!(from_text("./a=b c", Runs::Daemon).map(|command| command.program), Ok("./a=b".to_owned()));
+        assert_eq!(from_text("prog FOO=1", Runs::Daemon).map(|command| command.args), Ok(vec!["FOO=1".to_owned()]));
     }
 
     #[test]
     fn errors() {
-        let error = from_text("a | b").unwrap_err();
+        let error = from_text("a | b", Runs::Daemon).unwrap_err();
         assert_eq!(
             error,
             "`|` is a shell operator, but commands are not run through a shell; to use a shell, write it out: `[\"sh\", \"-c\", \"a | b\"]`"
         );
-        assert!(from_text("echo 'oops").unwrap_err().starts_with("unbalanced quotes"));
-        assert!(from_text("echo \"oops").unwrap_err().starts_with("unbalanced quotes"));
-        assert!(from_text("").unwrap_err().starts_with("empty command"));
-        assert!(from_text("   ").unwrap_err().starts_with("empty command"));
-        assert!(from_text("''").unwrap_err().starts_with("empty program name"));
+        assert!(from_text("echo 'oops", Runs::Daemon).unwrap_err().starts_with("unbalanced quotes"));
+        assert!(from_text("echo \"oops", Runs::Daemon).unwrap_err().starts_with("unbalanced quotes"));
+        assert!(from_text("", Runs::Daemon).unwrap_err().starts_with("empty command"));
+        assert!(from_text("   ", Runs::Daemon).unwrap_err().starts_with("empty command"));
+        assert!(from_text("''", Runs::Daemon).unwrap_err().starts_with("empty program name"));
     }
 
     #[test]
     fn lists() {
-        let parsed = parse.parse2(quote!(["python3", "-m", "http.server"])).unwrap();
+        let parsed = (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(quote!(["python3", "-m", "http.server"])).unwrap();
         assert_eq!(parsed.program, "python3");
         assert_eq!(parsed.args, ["-m", "http.server"]);
         // Lists are explicit words: no shell rules apply.
-        let piped = parse.parse2(quote!(["sh", "-c", "a | b"])).unwrap();
+        let piped = (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(quote!(["sh", "-c", "a | b"])).unwrap();
         assert_eq!(piped.args, ["-c", "a | b"]);
-        let error = |tokens| parse.parse2(tokens).unwrap_err().to_string();
+        let error = |tokens| (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(tokens).unwrap_err().to_string();
         assert!(error(quote!([])).starts_with("empty command"));
         assert!(error(quote!([""])).starts_with("empty program name"));
         assert!(error(quote!(["a", 1])).starts_with("expected a string literal"));
         assert!(error(quote!(worker)).starts_with("expected the command to run"));
         assert!(error(quote!(["sleep", "1\0"])).starts_with("the command contains a NUL byte"));
-        assert!(from_text("sleep 1\0").unwrap_err().starts_with("the command contains a NUL byte"));
+        assert!(from_text("sleep 1\0", Runs::Daemon).unwrap_err().starts_with("the command contains a NUL byte"));
     }
 }

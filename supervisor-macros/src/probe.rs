@@ -126,7 +126,7 @@ fn probe_of(word: &str, argument: Option<proc_macro2::TokenStream>, span: Span) 
         "tcp" => Probe::Tcp(string_argument(tokens, span, "tcp", "\"127.0.0.1:5432\"")?),
         "http" => Probe::Http(string_argument(tokens, span, "http", "\"http://127.0.0.1:8080/health\"")?),
         _ => {
-            let command = (|input: ParseStream<'_>| command::parse(input)).parse2(tokens)?;
+            let command = (|input: ParseStream<'_>| command::parse(input, command::Runs::Probe)).parse2(tokens)?;
             Probe::Exec(command)
         }
     })

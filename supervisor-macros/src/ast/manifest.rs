@@ -272,9 +272,9 @@ fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::R
     }
     input.parse::<Token![=]>()?;
     let command = if input.peek(LitStr) || input.peek(token::Bracket) {
-        errors.take(command::parse(input))
+        errors.take(command::parse(input, command::Runs::Daemon))
     } else {
-        return Err(command::parse(input).err().unwrap_or_else(|| input.error("expected a command")));
+        return Err(command::parse(input, command::Runs::Daemon).err().unwrap_or_else(|| input.error("expected a command")));
     };
     let raw = option_block(input)?;
     end_of_entry(input, "the daemon entry")?;
