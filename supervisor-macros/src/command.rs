@@ -355,13 +355,17 @@ mod tests {
 
     #[test]
     fn lists() {
-        let parsed = (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(quote!(["python3", "-m", "http.server"])).unwrap();
+        let parsed = (|input: ParseStream<'_>| parse(input, Runs::Daemon))
+            .parse2(quote!(["python3", "-m", "http.server"]))
+            .unwrap();
         assert_eq!(parsed.program, "python3");
         assert_eq!(parsed.args, ["-m", "http.server"]);
         // Lists are explicit words: no shell rules apply.
-        let piped = (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(quote!(["sh", "-c", "a | b"])).unwrap();
+        let piped =
+            (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(quote!(["sh", "-c", "a | b"])).unwrap();
         assert_eq!(piped.args, ["-c", "a | b"]);
-        let error = |tokens| (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(tokens).unwrap_err().to_string();
+        let error =
+            |tokens| (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(tokens).unwrap_err().to_string();
         assert!(error(quote!([])).starts_with("empty command"));
         assert!(error(quote!([""])).starts_with("empty program name"));
         assert!(error(quote!(["a", 1])).starts_with("expected a string literal"));

@@ -6,6 +6,7 @@ use crate::ast::{Manifest, Settings, TypedHandle, Unit, UnitKind, UnitName};
 use crate::command;
 use crate::duration;
 use crate::errors::Errors;
+use crate::limits::MAX_GROUP_DEPTH;
 use crate::options::{self, RawOption, Seen};
 use crate::strategy;
 use crate::suggest;
@@ -26,6 +27,16 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
     let defines_items =
         input.clone().into_iter().any(|token| matches!(&token, TokenTree::Ident(ident) if ident == "struct"));
     let mut manifest = Manifest { handle: None, defines_items, settings: Settings::default(), units: Vec::new() };
+    if let Some(span) = nested_too_deep(&input) {
+        errors.spanned_at(
+            span,
+            format!(
+                "this is nested more than {MAX_NESTING} braces deep; at most {MAX_GROUP_DEPTH} levels are supported: \
+                 flatten the tree, e.g. with units side by side in one group"
+            ),
+        );
+        return manifest;
+    }
     let parsed = (|input: ParseStream<'_>| {
         let attrs = input.call(Attribute::parse_outer)?;
         if input.peek(Token![pub]) || input.peek(Token![struct]) {
@@ -41,12 +52,35 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
             refuse_attributes(&attrs, errors);
         }
         let mut seen = Seen::default();
-        manifest.units = units(input, Some((&mut manifest.settings, &mut seen)), errors);
+        manifest.units = units(input, Some((&mut manifest.settings, &mut seen)), 0, errors);
         Ok(())
     })
     .parse2(input);
     errors.take(parsed);
     manifest
+}
+
+/// Braces (or other delimiters) nested deeper than this are refused before
+/// any parse: the parser reads each level with a few frames of its stack,
+/// and a thousand levels overflowed the compiler's. Deep enough for every
+/// manifest whose groups the tree's check measures (64 levels).
+const MAX_NESTING: usize = 4 * MAX_GROUP_DEPTH;
+
+/// The first delimited group nested more than [`MAX_NESTING`] deep, found
+/// without recursion.
+fn nested_too_deep(input: &TokenStream) -> Option<proc_macro2::Span> {
+    let mut levels = vec![input.clone().into_iter()];
+    while let Some(level) = levels.last_mut() {
+        match level.next() {
+            Some(TokenTree::Group(group)) if levels.len() > MAX_NESTING => return Some(group.span()),
+            Some(TokenTree::Group(group)) => levels.push(group.stream().into_iter()),
+            Some(_) => {}
+            None => {
+                levels.pop();
+            }
+        }
+    }
+    None
 }
 
 /// `pub struct Services;`, after its attributes.
@@ -68,12 +102,17 @@ fn typed_handle(input: ParseStream<'_>, attrs: Vec<Attribute>) -> syn::Result<Ty
     Ok(TypedHandle { attrs, vis, ident })
 }
 
-/// The units of the root (with its settings) or of a group, until the
-/// input ends.
-fn units(input: ParseStream<'_>, mut root: Option<(&mut Settings, &mut Seen)>, errors: &mut Errors) -> Vec<Unit> {
+/// The units of the root (with its settings) or of a group at `level`
+/// (the root's is 0), until the input ends.
+fn units(
+    input: ParseStream<'_>,
+    mut root: Option<(&mut Settings, &mut Seen)>,
+    level: usize,
+    errors: &mut Errors,
+) -> Vec<Unit> {
     let mut units = Vec::new();
     while !input.is_empty() {
-        match item(input, root.as_mut().map(|(settings, seen)| (&mut **settings, &mut **seen)), errors) {
+        match item(input, root.as_mut().map(|(settings, seen)| (&mut **settings, &mut **seen)), level, errors) {
             Ok(Some(unit)) => units.push(unit),
             Ok(None) => {}
             Err(error) => {
@@ -112,6 +151,7 @@ fn end_of_entry(input: ParseStream<'_>, what: &str) -> syn::Result<()> {
 fn item(
     input: ParseStream<'_>,
     root: Option<(&mut Settings, &mut Seen)>,
+    level: usize,
     errors: &mut Errors,
 ) -> syn::Result<Option<Unit>> {
     if input.peek(Token![;]) {
@@ -153,7 +193,7 @@ fn item(
     match kind.as_str() {
         "daemon" => daemon(input, keyword, errors),
         "task" => task(input, keyword, errors).map(Some),
-        "group" => group(input, keyword, errors).map(Some),
+        "group" => group(input, keyword, level + 1, errors).map(Some),
         "struct" | "pub" => Err(syn::Error::new(
             keyword.span(),
             "the typed form's `struct` comes first in the manifest: move `pub struct Services;` to the top",
@@ -274,7 +314,9 @@ fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::R
     let command = if input.peek(LitStr) || input.peek(token::Bracket) {
         errors.take(command::parse(input, command::Runs::Daemon))
     } else {
-        return Err(command::parse(input, command::Runs::Daemon).err().unwrap_or_else(|| input.error("expected a command")));
+        return Err(command::parse(input, command::Runs::Daemon)
+            .err()
+            .unwrap_or_else(|| input.error("expected a command")));
     };
     let raw = option_block(input)?;
     end_of_entry(input, "the daemon entry")?;
@@ -337,8 +379,8 @@ fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Res
 }
 
 /// `group NAME { options } { units }`, or `group NAME { units }`; no `;`
-/// after it.
-fn group(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Unit> {
+/// after it. `level`: 1 for a group in the root.
+fn group(input: ParseStream<'_>, keyword: Ident, level: usize, errors: &mut Errors) -> syn::Result<Unit> {
     let name = unit::parse_name(input, "group")?;
     let example = format!("`group {} {{ strategy = \"one_for_all\" }} {{ task a; task b; }}`", name.value);
     if !input.peek(token::Brace) {
@@ -356,7 +398,13 @@ fn group(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Re
         return Err(input.error(format!("a group has no `=`: it is written {example}")));
     }
     let options = unit::read(&raw, Place::Group, errors);
-    let parsed = (|input: ParseStream<'_>| Ok(units(input, None, errors))).parse2(body.stream());
+    // Too deep: the tree's check says so, on this group's name. What is
+    // inside is not read: each level of nesting is a few frames of this
+    // parser's stack, and a thousand levels overflowed the compiler's.
+    if level > MAX_GROUP_DEPTH {
+        return Ok(Unit { name, keyword, kind: UnitKind::Group(Vec::new()), options });
+    }
+    let parsed = (|input: ParseStream<'_>| Ok(units(input, None, level, errors))).parse2(body.stream());
     let units = errors.take(parsed).unwrap_or_default();
     Ok(Unit { name, keyword, kind: UnitKind::Group(units), options })
 }

@@ -278,6 +278,11 @@ mod tests {
             message,
             "groups are nested 65 levels deep here; at most 64 levels are supported: flatten the tree, e.g. with units side by side in one group"
         );
+        // Far deeper: one error, where a parse of every level overflowed
+        // the compiler's stack.
+        assert_eq!(one(nested(200)), message);
+        let message = one(nested(3_000));
+        assert!(message.contains("at most 64 levels are supported"), "{message}");
     }
 
     #[test]
