@@ -72,16 +72,22 @@ impl SupervisedFn {
 }
 
 /// The first `Self` in `tokens`; in a body (`skip_items`), not inside a
-/// nested `impl` or `trait`, which has a `Self` of its own.
+/// nested `impl`, `trait`, `struct` or `enum`, which has a `Self` of its
+/// own (`struct Node { next: Option<Box<Self>> }`).
 fn find_self(tokens: TokenStream, skip_items: bool) -> Option<Span> {
     let mut tokens = tokens.into_iter();
     while let Some(token) = tokens.next() {
         match token {
             TokenTree::Ident(ident) if ident == "Self" => return Some(ident.span()),
-            TokenTree::Ident(ident) if skip_items && (ident == "impl" || ident == "trait") => {
+            TokenTree::Ident(ident)
+                if skip_items && ["impl", "trait", "struct", "enum"].iter().any(|&k| ident == k) =>
+            {
+                // To its body, or to the `;` of a tuple or unit struct.
                 for token in tokens.by_ref() {
-                    if matches!(&token, TokenTree::Group(group) if group.delimiter() == Delimiter::Brace) {
-                        break;
+                    match &token {
+                        TokenTree::Group(group) if group.delimiter() == Delimiter::Brace => break,
+                        TokenTree::Punct(punct) if punct.as_char() == ';' => break,
+                        _ => {}
                     }
                 }
             }

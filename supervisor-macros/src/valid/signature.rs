@@ -343,6 +343,36 @@ mod tests {
             ))
             .contains(expected)
         );
+        // A type of its own in the body has its own `Self`.
+        assert!(
+            messages(quote!(
+                async fn f(ctx: Context) {
+                    struct Node {
+                        next: Option<Box<Self>>,
+                    }
+                    struct Pair(Box<Self>, u8);
+                    enum List {
+                        Nil,
+                        Cons(u8, Box<Self>),
+                    }
+                    impl Node {
+                        fn new() -> Self {
+                            Node { next: None }
+                        }
+                    }
+                }
+            ))
+            .is_empty()
+        );
+        assert!(
+            message(quote!(
+                async fn f(ctx: Context) {
+                    struct Pair(u8);
+                    Self::helper().await
+                }
+            ))
+            .contains(expected)
+        );
     }
 
     #[test]
