@@ -24,8 +24,7 @@ const ENTRY_EXAMPLE: &str = "`daemon NAME = \"command\";`, `task NAME;`, `task N
 /// Parses a manifest, recording every error in `errors`; what did not
 /// parse is left out.
 pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
-    let defines_items =
-        input.clone().into_iter().any(|token| matches!(&token, TokenTree::Ident(ident) if ident == "struct"));
+    let defines_items = defines_items(&input);
     let mut manifest = Manifest { handle: None, defines_items, settings: Settings::default(), units: Vec::new() };
     if let Some(span) = nested_too_deep(&input) {
         errors.spanned_at(
@@ -58,6 +57,27 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
     .parse2(input);
     errors.take(parsed);
     manifest
+}
+
+/// Whether the manifest is meant to define items (the typed form), so
+/// that what it expands to when it has errors is items too: it begins with
+/// `pub` (`pub struct Services;`, or a slip such as `pub strcut Services;`),
+/// or has a `struct NAME` line anywhere. A unit named `struct`
+/// (`daemon struct = "..."`) is no such line.
+fn defines_items(input: &TokenStream) -> bool {
+    let tokens: Vec<TokenTree> = input.clone().into_iter().collect();
+    let attributes = tokens
+        .chunks(2)
+        .take_while(|pair| {
+            matches!(pair, [TokenTree::Punct(hash), TokenTree::Group(group)]
+                if hash.as_char() == '#' && group.delimiter() == proc_macro2::Delimiter::Bracket)
+        })
+        .count();
+    let begins_with_pub = matches!(tokens.get(2 * attributes), Some(TokenTree::Ident(ident)) if ident == "pub");
+    begins_with_pub
+        || tokens
+            .windows(2)
+            .any(|pair| matches!(pair, [TokenTree::Ident(keyword), TokenTree::Ident(_)] if keyword == "struct"))
 }
 
 /// Braces (or other delimiters) nested deeper than this are refused before
@@ -505,6 +525,13 @@ mod tests {
             .defines_items
         );
         assert!(!parsed(quote!(task a = a;)).0.defines_items);
+        // A slip in the struct line still makes items: its error is not lost
+        // in an expression where items are expected.
+        assert!(parsed(quote!(pub strcut S; daemon w = "w";)).0.defines_items);
+        assert!(parsed(quote!(#[doc = "x"] pub(crate) S; daemon w = "w";)).0.defines_items);
+        // A unit named `struct` is no struct line.
+        assert!(!parsed(quote!(daemon struct = "a"; daemon b = "x | y";)).0.defines_items);
+        assert!(!parsed(quote!(task struct;)).0.defines_items);
     }
 
     #[test]
