@@ -403,3 +403,34 @@ async fn unknown_units_bad_signals_and_bad_requests_are_refused() {
     assert!(late.json()["error"].as_str().unwrap().contains("shutting down"));
     shutdown.await.unwrap();
 }
+
+/// `connection_timeout`: "Then it is closed once its request in progress,
+/// if any, has been answered"; the control API: "A restart answers once it
+/// is done". A restart that outlasts the connection's time (its unit takes
+/// 3 s to stop; the connection may last 300 ms) is answered when it is
+/// done. The connection used to be cut 2 s after its time, the restart
+/// going on unanswered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_that_outlasts_its_connection_s_time_is_still_answered() {
+    let slow = TaskSpec::new("slow", |ctx: Context| async move {
+        ctx.cancelled().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    });
+    let handle = Supervisor::builder().task(slow).build().unwrap().start();
+    let server = HttpEndpoint::new()
+        .addr("127.0.0.1:0".parse().unwrap())
+        .control(control())
+        .connection_timeout(Duration::from_millis(300))
+        .serve(&handle)
+        .await
+        .expect("serve");
+    let target = Target::Tcp(server.local_addr());
+    handle.wait_ready("slow").await.unwrap();
+    let began = Instant::now();
+    let restarted = with_token(&target, "POST", "/units/slow/restart", TOKEN).await;
+    assert_eq!(restarted.status, 200, "{restarted:?}");
+    assert!(began.elapsed() >= Duration::from_secs(3), "answered before the restart was done");
+    assert_eq!(restarted.json()["status"]["state"], "running", "{restarted:?}");
+    assert_eq!(handle.status("slow").unwrap().state, UnitState::Running);
+    handle.shutdown().await;
+}

@@ -24,7 +24,7 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -301,7 +301,9 @@ impl HttpEndpoint {
 
     /// The longest a connection may last, however slowly the client reads
     /// (1 ms to 24 h; default 30 s). Then it is closed once its request in
-    /// progress, if any, has been answered.
+    /// progress, if any, has been answered, however long that takes (a
+    /// restart waits for its unit's stop); an answer the client does not
+    /// read is given up 2 s after it is ready.
     ///
     /// # Examples
     ///
@@ -639,7 +641,7 @@ impl Connections {
         table.next_id += 1;
         let close = CancellationToken::new();
         table.open.insert(id, Open { idle_since: Some(Instant::now()), close: close.clone() });
-        Some(Slot { id, close, connections: self.clone() })
+        Some(Slot { id, close, connections: self.clone(), answering: watch::Sender::new(false) })
     }
 
     /// Completes once no connection holds a slot.
@@ -659,11 +661,15 @@ struct Slot {
     id: u64,
     close: CancellationToken,
     connections: Arc<Connections>,
+    /// Whether a request is being answered: a connection that times out
+    /// meanwhile is closed only once it is.
+    answering: watch::Sender<bool>,
 }
 
 impl Slot {
     /// A request is in progress: the connection is not to be closed for room.
     fn busy(&self) {
+        self.answering.send_replace(true);
         if let Some(open) = self.connections.lock().open.get_mut(&self.id) {
             open.idle_since = None;
         }
@@ -671,6 +677,7 @@ impl Slot {
 
     /// Waiting for the next request.
     fn idle(&self) {
+        self.answering.send_replace(false);
         if let Some(open) = self.connections.lock().open.get_mut(&self.id) {
             open.idle_since = Some(Instant::now());
         }
@@ -772,6 +779,7 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
 ) {
     let slot = Arc::new(slot);
     let close = slot.close.clone();
+    let mut answering = slot.answering.subscribe();
     let max_request_size = settings.max_request_size;
     let control = settings.control.clone();
     let service = hyper::service::service_fn(move |request| {
@@ -806,12 +814,22 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         }
         () = stop.cancelled() => {}
     }
-    // Finish the request in progress, if any, then close.
+    // Finish the request in progress, if any, then close. Its handler may
+    // take as long as what it does (a restart waits for its unit's stop),
+    // and its answer is not cut short unless the endpoint stops; a client
+    // that does not read the answer gets `DRAIN_TIMEOUT` for it.
     connection.as_mut().graceful_shutdown();
+    let drained = async {
+        tokio::select! {
+            _ = answering.wait_for(|answering| !answering) => {}
+            () = stop.cancelled() => {}
+        }
+        tokio::time::sleep(DRAIN_TIMEOUT).await;
+    };
     tokio::select! {
         _ = connection => {}
         () = close.cancelled() => {}
-        () = tokio::time::sleep(DRAIN_TIMEOUT) => {}
+        () = drained => {}
     }
 }
 
