@@ -1536,3 +1536,24 @@ async fn a_restart_refused_after_waiting_for_its_stop_says_restart() {
     let refused = within("restart w", restart_w).await.unwrap();
     assert!(matches!(&refused, Err(Error::ShuttingDown { action: "restart", unit }) if unit == "w"), "{refused:?}");
 }
+
+/// `Error::UnknownUnit::known` is "the registered paths": a call that
+/// waited for a unit's stop, and found it removed by the call before it,
+/// lists the units there are, not a note in their place.
+#[tokio::test(start_paused = true)]
+async fn a_call_that_finds_its_unit_removed_lists_the_units_there_are() {
+    let handle = Supervisor::builder().task(slow_to_stop("slow", SEC)).task(idle("other")).build().unwrap().start();
+    within("slow ready", handle.wait_ready("slow")).await.unwrap();
+    let remove = spawn({
+        let handle = handle.clone();
+        async move { handle.remove("slow").await }
+    });
+    within("slow stopping", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
+    let restart = within("restart", handle.restart("slow")).await;
+    within("remove", remove).await.unwrap().expect("the removal");
+    match restart {
+        Err(Error::UnknownUnit { name, known }) => assert_eq!((name.as_str(), known.as_str()), ("slow", "other")),
+        other => panic!("{other:?}"),
+    }
+    within("shutdown", handle.shutdown()).await;
+}

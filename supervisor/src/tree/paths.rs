@@ -9,7 +9,7 @@ use crate::tree::unit::Unit;
 
 /// The unit at `path` under `root`, and the group it belongs to.
 pub(crate) fn lookup(root: &Arc<Unit>, path: &str) -> Result<(Arc<Unit>, Arc<Unit>), Error> {
-    find(root, path).ok_or_else(|| unknown(root, path))
+    find(root, path).ok_or_else(|| unknown_unit(root, path))
 }
 
 /// Whether the unit at `path` is inside the group at `group` (at any depth).
@@ -63,7 +63,9 @@ pub(crate) fn walk_in_groups(root: &Unit, visit: &mut impl FnMut(&Members<Arc<Un
 /// How many names an error lists before it says how many more there are.
 const LISTED: usize = 20;
 
-fn unknown(root: &Unit, path: &str) -> Error {
+/// The error for `path`, which names no unit under `root`: it lists the
+/// units there are.
+pub(crate) fn unknown_unit(root: &Unit, path: &str) -> Error {
     let mut names = Vec::new();
     let mut more = 0usize;
     walk(root, &mut |unit| {

@@ -16,6 +16,7 @@ use crate::spec::policy::RestartTracker;
 use crate::spec::validate::{self, join};
 use crate::tree::batches::Batches;
 use crate::tree::build;
+use crate::tree::paths;
 use crate::tree::shared::Changes;
 use crate::tree::unit::{GroupBody, Line, Op, Unit};
 
@@ -212,7 +213,8 @@ impl Node {
     }
 
     fn unknown(&self, unit: &Unit) -> Error {
-        Error::UnknownUnit { name: unit.path.to_string(), known: "(it was removed)".to_owned() }
+        // Removed meanwhile: it is no longer among the units listed.
+        paths::unknown_unit(&self.shared.root, &unit.path)
     }
 
     pub(super) fn add(&mut self, spec: Spec) -> Result<(), Error> {
