@@ -3,7 +3,7 @@
 
 use crate::ast::unit::{self, Place};
 use crate::ast::{Manifest, Settings, TypedHandle, Unit, UnitKind, UnitName};
-use crate::command;
+use crate::command::{self, Command};
 use crate::duration;
 use crate::errors::Errors;
 use crate::limits::MAX_GROUP_DEPTH;
@@ -211,7 +211,7 @@ fn item(
     }
     let kind = keyword.unraw().to_string();
     match kind.as_str() {
-        "daemon" => daemon(input, keyword, errors),
+        "daemon" => daemon(input, keyword, errors).map(Some),
         "task" => task(input, keyword, errors).map(Some),
         "group" => group(input, keyword, level + 1, errors).map(Some),
         "struct" | "pub" => Err(syn::Error::new(
@@ -322,7 +322,7 @@ fn option_block(input: ParseStream<'_>) -> syn::Result<Vec<RawOption>> {
     options::parse_options(&content)
 }
 
-fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Option<Unit>> {
+fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Unit> {
     let name = unit::parse_name(input, "daemon")?;
     if !input.peek(Token![=]) {
         return Err(input.error(format!(
@@ -341,8 +341,11 @@ fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::R
     let raw = option_block(input)?;
     end_of_entry(input, "the daemon entry")?;
     let options = unit::read(&raw, Place::Daemon, errors);
-    // An entry whose command is wrong is left out: its error says why.
-    Ok(command.map(|command| Unit { name, keyword, kind: UnitKind::Daemon(command), options }))
+    // An entry whose command is wrong stays, with no command (its error says
+    // why, and nothing is expanded from a manifest with errors): its name
+    // is checked, and its dependents are not told it does not exist.
+    let command = command.unwrap_or(Command { program: String::new(), args: Vec::new() });
+    Ok(Unit { name, keyword, kind: UnitKind::Daemon(command), options })
 }
 
 fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Unit> {

@@ -285,6 +285,18 @@ mod tests {
         assert!(message.contains("at most 64 levels are supported"), "{message}");
     }
 
+    /// A daemon whose command is wrong is still a unit: its name is checked,
+    /// and its dependents find it. It used to be left out, and its
+    /// dependents were told it did not exist.
+    #[test]
+    fn a_daemon_with_a_wrong_command_is_still_named_and_found() {
+        let message = one(quote! { daemon db = "postgres -D $PGDATA"; task api = api { depends_on = [db] }; });
+        assert!(message.starts_with("`$PGDATA` is expanded by a shell"), "{message}");
+        let all = messages(quote! { daemon "w/1" = "a | b"; });
+        assert_eq!(all.len(), 2, "{all:#?}");
+        assert!(all.iter().any(|message| message.starts_with("a unit name cannot contain `/`")), "{all:#?}");
+    }
+
     #[test]
     fn unknown_dependencies() {
         let message = one(quote! { daemon postgres = "pg"; task api = api { depends_on = [postgress] }; });
