@@ -319,7 +319,13 @@ fn option_block(input: ParseStream<'_>) -> syn::Result<Vec<RawOption>> {
     }
     let content;
     syn::braced!(content in input);
-    options::parse_options(&content)
+    let parsed = options::parse_options(&content);
+    if parsed.is_err() {
+        // Left unread, the rest would be a second error ("expected `}`") on
+        // the same mistake.
+        content.parse::<TokenStream>()?;
+    }
+    parsed
 }
 
 fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Result<Unit> {
@@ -411,7 +417,8 @@ fn group(input: ParseStream<'_>, keyword: Ident, level: usize, errors: &mut Erro
     }
     let first: proc_macro2::Group = input.parse()?;
     let (raw, body) = if input.peek(token::Brace) {
-        let options = options::parse_options.parse2(first.stream())?;
+        // A mistake in the options does not hide those of the units.
+        let options = errors.take(options::parse_options.parse2(first.stream())).unwrap_or_default();
         let body: proc_macro2::Group = input.parse()?;
         (options, body)
     } else {
@@ -508,6 +515,26 @@ mod tests {
         assert!(messages[0].starts_with("unknown entry kind `deamon` (did you mean `daemon`?)"));
         assert!(messages[1].starts_with("a group's `strategy` goes in its option block"));
         assert!(messages[2].starts_with("`shutdown_timeout` is a setting of the whole manifest"));
+    }
+
+    /// One mistake, one error: a mistake in an option block is not told
+    /// twice, and one in a group's options hides neither its units' nor
+    /// those of the entry after it.
+    #[test]
+    fn a_mistake_in_an_option_block_is_one_error_and_hides_no_other() {
+        for entry in [quote!(daemon a = "a" { restart "5s" };), quote!(task t = j { restart "5s" };)] {
+            let (_, messages) = parsed(entry);
+            assert_eq!(messages.len(), 1, "{messages:#?}");
+            assert!(messages[0].starts_with("expected `=` after `restart`"), "{messages:#?}");
+        }
+        let (manifest, messages) = parsed(quote! {
+            group storage { restart "5s" } { daemon pg = "pg | tee"; }
+            daemon web = "web | tee log";
+        });
+        assert_eq!(messages.len(), 3, "{messages:#?}");
+        assert!(messages[0].starts_with("expected `=` after `restart`"), "{messages:#?}");
+        assert!(messages[1..].iter().all(|message| message.starts_with("`|` is a shell operator")), "{messages:#?}");
+        assert_eq!(names(&manifest.units), ["storage(pg)", "web"]);
     }
 
     #[test]
