@@ -84,7 +84,8 @@ pub(crate) fn from_text(text: &str, runs: Runs) -> Result<Command, String> {
     let Some(program) = words.next() else {
         return Err(format!("empty command: name the program to run, {EXAMPLE}"));
     };
-    if program.is_empty() {
+    // Blank as the list form's check is: no program is named by spaces.
+    if program.trim().is_empty() {
         return Err(format!("empty program name: name the program to run, {EXAMPLE}"));
     }
     if let Some((key, value)) = program.split_once('=').filter(|(key, _)| is_variable_name(key)) {
@@ -351,6 +352,7 @@ mod tests {
         assert!(from_text("", Runs::Daemon).unwrap_err().starts_with("empty command"));
         assert!(from_text("   ", Runs::Daemon).unwrap_err().starts_with("empty command"));
         assert!(from_text("''", Runs::Daemon).unwrap_err().starts_with("empty program name"));
+        assert!(from_text("' ' x", Runs::Daemon).unwrap_err().starts_with("empty program name"));
     }
 
     #[test]
