@@ -6,7 +6,7 @@ use syn::punctuated::Punctuated;
 use syn::{LitStr, Token};
 
 /// A program and its arguments.
-#[derive(Debug, PartialEq)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct Command {
     pub(crate) program: String,
     pub(crate) args: Vec<String>,
@@ -251,6 +251,10 @@ mod tests {
     use super::*;
     use quote::quote;
 
+    fn daemon_command(tokens: proc_macro2::TokenStream) -> syn::Result<Command> {
+        (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(tokens)
+    }
+
     fn words(text: &str) -> Vec<String> {
         let command = from_text(text, Runs::Daemon).unwrap();
         let mut all = vec![command.program];
@@ -357,17 +361,13 @@ mod tests {
 
     #[test]
     fn lists() {
-        let parsed = (|input: ParseStream<'_>| parse(input, Runs::Daemon))
-            .parse2(quote!(["python3", "-m", "http.server"]))
-            .unwrap();
+        let parsed = daemon_command(quote!(["python3", "-m", "http.server"])).unwrap();
         assert_eq!(parsed.program, "python3");
         assert_eq!(parsed.args, ["-m", "http.server"]);
         // Lists are explicit words: no shell rules apply.
-        let piped =
-            (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(quote!(["sh", "-c", "a | b"])).unwrap();
+        let piped = daemon_command(quote!(["sh", "-c", "a | b"])).unwrap();
         assert_eq!(piped.args, ["-c", "a | b"]);
-        let error =
-            |tokens| (|input: ParseStream<'_>| parse(input, Runs::Daemon)).parse2(tokens).unwrap_err().to_string();
+        let error = |tokens| daemon_command(tokens).unwrap_err().to_string();
         assert!(error(quote!([])).starts_with("empty command"));
         assert!(error(quote!([""])).starts_with("empty program name"));
         assert!(error(quote!(["a", 1])).starts_with("expected a string literal"));

@@ -3,7 +3,7 @@
 
 use crate::ast::unit::{self, Place};
 use crate::ast::{Manifest, Settings, TypedHandle, Unit, UnitKind, UnitName};
-use crate::command::{self, Command};
+use crate::command;
 use crate::duration;
 use crate::errors::Errors;
 use crate::limits::MAX_GROUP_DEPTH;
@@ -350,7 +350,7 @@ fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::R
     // An entry whose command is wrong stays, with no command (its error says
     // why, and nothing is expanded from a manifest with errors): its name
     // is checked, and its dependents are not told it does not exist.
-    let command = command.unwrap_or(Command { program: String::new(), args: Vec::new() });
+    let command = command.unwrap_or_default();
     Ok(Unit { name, keyword, kind: UnitKind::Daemon(command), options })
 }
 
@@ -429,8 +429,7 @@ fn group(input: ParseStream<'_>, keyword: Ident, level: usize, errors: &mut Erro
     }
     let options = unit::read(&raw, Place::Group, errors);
     // Too deep: the tree's check says so, on this group's name. What is
-    // inside is not read: each level of nesting is a few frames of this
-    // parser's stack, and a thousand levels overflowed the compiler's.
+    // inside is not read (see `nested_too_deep`).
     if level > MAX_GROUP_DEPTH {
         return Ok(Unit { name, keyword, kind: UnitKind::Group(Vec::new()), options });
     }
