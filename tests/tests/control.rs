@@ -434,3 +434,41 @@ async fn a_restart_that_outlasts_its_connection_s_time_is_still_answered() {
     assert_eq!(handle.status("slow").unwrap().state, UnitState::Running);
     handle.shutdown().await;
 }
+
+/// "A unit path is the unit's full path, its `/` kept as they are": units
+/// of a group named `tail`, `stop`, `start` and `restart` are read at
+/// their paths. `GET /units/jobs/tail` answered with the tail of the group
+/// `jobs`, and `GET /units/jobs/stop` with 405, although `ctl status
+/// jobs/tail` asks exactly that. Writes still read the last name as the
+/// action, and a path that names no unit still reads as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn units_named_after_actions_are_read_at_their_paths() {
+    let jobs = ["tail", "stop", "start", "restart"]
+        .into_iter()
+        .fold(GroupSpec::new("jobs"), |group, name| group.task(waiting_task(name)));
+    let handle = Supervisor::builder().group(jobs).daemon(hup_daemon("web")).build().unwrap().start();
+    let (_server, target) = serve_tcp(&handle).await;
+    for name in ["tail", "stop", "start", "restart"] {
+        handle.wait_ready(&format!("jobs/{name}")).await.unwrap();
+        for path in [format!("/units/jobs/{name}"), format!("/units/jobs%2F{name}")] {
+            let answer = with_token(&target, "GET", &path, TOKEN).await;
+            assert_eq!(answer.status, 200, "{path}: {answer:?}");
+            assert_eq!(answer.json()["unit"], format!("jobs/{name}"), "{path}: {answer:?}");
+            assert_eq!(answer.json()["status"]["state"], "running", "{path}: {answer:?}");
+        }
+    }
+    // Its tail, with the action written out.
+    let tail = with_token(&target, "GET", "/units/jobs/tail/tail", TOKEN).await;
+    assert_eq!((tail.status, tail.json()["unit"].clone()), (200, "jobs/tail".into()), "{tail:?}");
+    // A write: the last name is the action, on the unit before it.
+    let stopped = with_token(&target, "POST", "/units/jobs/tail/stop", TOKEN).await;
+    assert_eq!(stopped.status, 200, "{stopped:?}");
+    assert_eq!(handle.status("jobs/tail").unwrap().state, UnitState::Stopped);
+    assert_eq!(handle.status("jobs/stop").unwrap().state, UnitState::Running, "only `jobs/tail` was stopped");
+    // No unit of the whole path: the tail, and a write action read by `GET`.
+    let tail = with_token(&target, "GET", "/units/web/tail", TOKEN).await;
+    assert_eq!((tail.status, tail.json()["unit"].clone()), (200, "web".into()), "{tail:?}");
+    let wrong_method = with_token(&target, "GET", "/units/web/stop", TOKEN).await;
+    assert_eq!(wrong_method.status, 405, "{wrong_method:?}");
+    handle.shutdown().await;
+}

@@ -52,7 +52,11 @@ const ACTIONS: &str = "GET /units/{path}, POST /units/{path}/restart, POST /unit
 ///
 /// A unit path is the unit's full path, its `/` kept as they are
 /// (`/units/storage/db/restart`) or written `%2F`; any other byte may be
-/// percent-encoded too. A caller is refused with:
+/// percent-encoded too. A `GET` or `HEAD` of a path that names a unit is
+/// that unit's status, whatever its last name: `GET /units/jobs/tail` is
+/// the status of a unit `jobs/tail` if there is one, and else the tail of
+/// `jobs` (the tail of `jobs/tail` is `GET /units/jobs/tail/tail`). A
+/// caller is refused with:
 ///
 /// - **401** when the `Authorization: Bearer <token>` header is missing,
 ///   malformed, repeated or holds another token, before anything else is
@@ -188,7 +192,14 @@ impl ControlApi {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return response;
         }
-        let (unit, action) = match parse(parts.uri.path(), parts.uri.query()) {
+        let reads = parts.method == Method::GET || parts.method == Method::HEAD;
+        let parsed = match whole_path(parts.uri.path()) {
+            // `GET /units/jobs/tail` could be the tail of `jobs` or the
+            // status of `jobs/tail`: a unit of that path decides it.
+            Some(whole) if reads && handle.status(&whole).is_some() => Ok((whole, Action::Status)),
+            _ => parse(parts.uri.path(), parts.uri.query()),
+        };
+        let (unit, action) = match parsed {
             Ok(parsed) => parsed,
             Err(Refusal::BadRequest(error)) => return json(StatusCode::BAD_REQUEST, &Message { error }),
             Err(Refusal::NoUnit(error)) => {
@@ -360,6 +371,13 @@ fn parse(path: &str, query: Option<&str>) -> Result<(String, Action), Refusal> {
         )));
     }
     Ok((unit, action))
+}
+
+/// The whole of a path under `/units`, percent-decoded, as the path of a
+/// unit, whatever its last names are.
+fn whole_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix(PREFIX)?.strip_prefix('/')?;
+    percent_decode_str(rest).decode_utf8().ok().map(std::borrow::Cow::into_owned)
 }
 
 /// A percent-decoded segment.
