@@ -220,6 +220,37 @@ async fn a_daemon_says_it_is_ready_over_the_notify_socket() {
     handle.shutdown().await;
 }
 
+/// `statusText`: "What the current run (or, between runs, the last one)
+/// said of itself last". A run that said "fatal: disk full" and failed
+/// left that text on the run after it, ready and well, until that one said
+/// something else.
+#[tokio::test]
+async fn a_new_run_does_not_show_the_status_text_of_the_run_before() {
+    let marker = std::env::temp_dir().join(format!("sup-status-text-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let send = |message: &str| {
+        format!(
+            "python3 -c \"import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); \
+             s.sendto(b'{message}', os.environ['NOTIFY_SOCKET'])\""
+        )
+    };
+    let script = format!(
+        "if [ ! -e '{marker}' ]; then touch '{marker}'; {fatal}; sleep 0.2; exit 1; fi; {ready}; exec sleep 60",
+        marker = marker.display(),
+        fatal = send("STATUS=fatal: disk full"),
+        ready = send("READY=1"),
+    );
+    let restart = RestartPolicy::new().delay(Duration::from_millis(300));
+    let handle =
+        Supervisor::builder().daemon(sh("db", &script).readiness(Readiness::Notified).restart(restart)).build().unwrap().start();
+    let between = until(&handle, "db", |status| status.state == UnitState::Backoff).await;
+    assert_eq!(between.status_text.as_deref(), Some("fatal: disk full"), "between runs, the last run's text");
+    let db = ready(&handle, "db").await;
+    assert_eq!((db.restart_count, db.status_text), (1, None), "the new run said nothing of itself");
+    let _ = std::fs::remove_file(&marker);
+    handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_line_of_output_makes_a_daemon_ready() {
     let handle = Supervisor::builder()

@@ -217,8 +217,10 @@ pub struct UnitStatus {
     /// Restarts its policy performed since the unit was (re)started by hand.
     pub restart_count: u32,
     /// Restarts performed since the supervisor started, by its policy or
-    /// with a restart of its group, including before a manual restart or
-    /// start; never decreases.
+    /// by its group's strategy (a sibling's failure), including before a
+    /// manual restart or start; never decreases. A restart of its whole
+    /// group, by the group's own policy, counts for the group, not for its
+    /// units.
     pub restarts_total: u64,
     /// Whether its restarts are paused
     /// ([`pause_restarts`](crate::SupervisorHandle::pause_restarts)).
@@ -232,8 +234,9 @@ pub struct UnitStatus {
     /// waits for ("waiting for `storage/db` (not ready: ...)"), or what its
     /// readiness check said.
     pub not_ready: Option<String>,
-    /// What the run said of itself last: a process's `STATUS=` line, sent
-    /// over the notify protocol.
+    /// What the current run (or, between runs, the last one) said of
+    /// itself last: a process's `STATUS=` line, sent over the notify
+    /// protocol. A new run starts without one.
     pub status_text: Option<String>,
     /// When the current or last run started.
     #[serde(serialize_with = "rfc3339")]

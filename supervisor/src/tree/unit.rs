@@ -154,6 +154,15 @@ impl Record {
             notes.not_ready = None;
         }
     }
+
+    /// Forgets what a run before the next one said: why it was not ready,
+    /// and its status text.
+    pub(crate) fn clear_run_notes(&mut self) {
+        if let Some(notes) = &mut self.notes {
+            notes.not_ready = None;
+            notes.status_text = None;
+        }
+    }
 }
 
 /// How a unit's stop went, for its line in a report.
