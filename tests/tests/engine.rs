@@ -112,7 +112,7 @@ async fn a_panic_payload_whose_drop_panics_does_not_kill_the_unit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_that_blocks_its_thread_past_every_timeout_is_reported_abandoned() {
-    let handle = Supervisor::builder()
+    let supervisor = Supervisor::builder()
         .shutdown_timeout(Duration::from_millis(200))
         .task(idle("polite"))
         .task(
@@ -123,8 +123,9 @@ async fn a_task_that_blocks_its_thread_past_every_timeout_is_reported_abandoned(
             .stop_timeout(Duration::from_millis(100)),
         )
         .build()
-        .unwrap()
-        .start();
+        .unwrap();
+    let mut events = supervisor.subscribe();
+    let handle = supervisor.start();
     handle.wait_ready("blocker").await.unwrap();
     let began = std::time::Instant::now();
     let report = handle.shutdown().await;
@@ -133,6 +134,15 @@ async fn a_task_that_blocks_its_thread_past_every_timeout_is_reported_abandoned(
     assert_eq!(blocker.outcome, StopOutcome::Abandoned, "{report}");
     assert_eq!(report.exit_code(), 1);
     assert!(report.to_string().contains("abandoned"), "{report}");
+    // Its subscribers learn that it stopped, by force, as they do of the
+    // other (aborted too: the shutdown's time was up when its turn came).
+    let mut stops = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let EventKind::Stopped { forced, .. } = event.kind {
+            stops.push((event.unit, forced));
+        }
+    }
+    assert_eq!(stops, [("blocker".to_owned(), true), ("polite".to_owned(), true)], "{report}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -265,6 +265,32 @@ async fn added_and_removed_name_the_path() {
     within("shutdown", handle.shutdown()).await;
 }
 
+/// `Removed`: "the unit was removed at run time". The units of a removed
+/// group are removed with it: each has its `Removed`, a nested group's
+/// units before it, and all before the group's. Only the group had one,
+/// its units vanishing from `statuses()` with `Stopped` as their last
+/// word (and the metrics facade kept them as they were).
+#[tokio::test]
+async fn the_units_of_a_removed_group_are_each_removed() {
+    let group = GroupSpec::new("h").task(idle("y")).group(GroupSpec::new("inner").task(idle("x")));
+    let handle = Supervisor::builder().task(idle("calm")).group(group).build().unwrap().start();
+    within("ready", handle.wait_ready("h")).await.unwrap();
+    let mut events = handle.subscribe();
+    within("remove", handle.remove("h")).await.unwrap();
+    let seen = events_until(&mut events, |event| event.unit == "h" && event.kind == EventKind::Removed).await;
+    let removed: Vec<&str> =
+        seen.iter().filter(|event| event.kind == EventKind::Removed).map(|event| event.unit.as_str()).collect();
+    assert_eq!(removed, ["h/y", "h/inner/x", "h/inner", "h"], "{seen:#?}");
+    for path in ["h/y", "h/inner/x", "h/inner"] {
+        let stopped = seen.iter().position(|event| event.unit == path && matches!(event.kind, EventKind::Stopped { .. }));
+        let gone = seen.iter().position(|event| event.unit == path && event.kind == EventKind::Removed);
+        assert!(stopped < gone, "{path}: stopped, then removed: {seen:#?}");
+        assert!(handle.status(path).is_none(), "{path}");
+    }
+    assert_eq!(handle.unit_names(), ["calm"]);
+    within("shutdown", handle.shutdown()).await;
+}
+
 /// Events with a lone receiver, the handle's subscribe during the
 /// shutdown: the last events come, then the channel closes once the
 /// supervisor has ended and its handles are gone.

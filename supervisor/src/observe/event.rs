@@ -136,7 +136,9 @@ pub enum EventKind {
     },
     /// The unit was added at run time.
     Added,
-    /// The unit was removed at run time (after it was stopped).
+    /// The unit was removed at run time (after it was stopped). The units
+    /// of a removed group are removed with it: each has its `Removed`,
+    /// before the group's.
     Removed,
     /// The unit was stopped on request.
     Stopped {

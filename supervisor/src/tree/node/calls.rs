@@ -17,7 +17,7 @@ use crate::spec::validate::{self, join};
 use crate::tree::batches::Batches;
 use crate::tree::build;
 use crate::tree::paths;
-use crate::tree::shared::Changes;
+use crate::tree::shared::Shared;
 use crate::tree::unit::{GroupBody, Line, Op, Unit};
 
 impl Node {
@@ -314,23 +314,26 @@ impl Node {
         self.body().change_members(|members| members.remove(unit.name()));
         unit.record().removed = true;
         self.members_changed();
+        // The units of a removed group are gone with it, before it: their
+        // waits and their subscribers learn so.
+        if let Some(group) = unit.group() {
+            units_gone(&self.shared, group);
+        }
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);
         self.shared.changes.removed(unit);
-        // The units of a removed group are gone with it: their waits learn so.
-        if let Some(group) = unit.group() {
-            wake_units_of(&self.shared.changes, group);
-        }
         unit.report_line(Line { state: unit.state(), outcome, took })
     }
 }
 
-/// Wakes the waits on every unit of `group`, nested groups' too.
-fn wake_units_of(changes: &Changes, group: &GroupBody) {
+/// Tells of each unit of a removed `group`, a nested group's units before
+/// it, that it is gone.
+fn units_gone(shared: &Shared, group: &GroupBody) {
     for unit in group.units() {
-        changes.removed(&unit);
         if let Some(nested) = unit.group() {
-            wake_units_of(changes, nested);
+            units_gone(shared, nested);
         }
+        shared.emit(&unit, EventKind::Removed);
+        shared.changes.removed(&unit);
     }
 }

@@ -499,6 +499,7 @@ impl Node {
         log_contained(|| {
             tracing::error!(unit = %unit.path, ?took, "an aborted task did not end (does it block its thread?); abandoning it");
         });
+        self.shared.emit(unit, EventKind::Stopped { forced: true, took });
         self.stopped(unit, StopOutcome::Abandoned, took);
         self.advance();
     }
