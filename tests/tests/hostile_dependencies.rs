@@ -362,6 +362,50 @@ async fn a_unit_waiting_for_a_temporary_dependency_that_ended_starts_only_with_i
     assert!(matches!(started, Ok(Ok(_))), "`db` is back and ready, yet `api` still waits: {api:?}");
 }
 
+/// The README's `migrate`: a one-shot job (`RestartOn::Failure`) that a
+/// unit depends on. It was ready, did its work and ended well (`Exited`):
+/// its dependent, restarted by its own policy, runs again. It waited for
+/// ever instead ("waiting for `migrate` (exited)"), so `/readyz` and
+/// `wait_ready` never came back after the first crash of `api`. A job that
+/// failed, and that its policy let rest, still holds its dependent back.
+#[tokio::test(start_paused = true)]
+async fn a_dependent_restarted_after_its_one_shot_dependency_finished_runs_again() {
+    for job_fails in [false, true] {
+        let api_runs = Arc::new(AtomicU32::new(0));
+        let counted = api_runs.clone();
+        let job = TaskSpec::new("migrate", move |_ctx: Context| async move {
+            tokio::time::sleep(SEC).await;
+            if job_fails { Err("no database") } else { Ok(()) }
+        })
+        .restart(RestartPolicy::new().on(if job_fails { RestartOn::Never } else { RestartOn::Failure }));
+        let api = TaskSpec::new("api", move |ctx: Context| {
+            let run = counted.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if run == 0 {
+                    tokio::time::sleep(5 * SEC).await; // the job is done by then
+                    return Err("crashed");
+                }
+                ctx.cancelled().await;
+                Ok(())
+            }
+        })
+        .depends_on(["migrate"])
+        .restart(RestartPolicy::new().delay(SEC));
+        let handle = Supervisor::builder().task(job).task(api).build().unwrap().start();
+        let finished = until(&handle, "migrate", |status| status.state == UnitState::Exited).await;
+        assert_eq!(finished.last_error.is_some(), job_fails, "{finished:?}");
+        if job_fails {
+            let api = until(&handle, "api", |status| status.state == UnitState::Waiting).await;
+            assert_eq!(api.not_ready.as_deref(), Some("waiting for `migrate` (exited)"), "{api:?}");
+            assert_eq!(api_runs.load(Ordering::SeqCst), 1, "`api` ran again on a job that failed");
+        } else {
+            let api = until(&handle, "api", |status| status.restarts_total == 1 && status.ready).await;
+            assert_eq!((api.state, api_runs.load(Ordering::SeqCst)), (UnitState::Running, 2), "{api:?}");
+        }
+        shutdown(&handle).await;
+    }
+}
+
 /// `stop_unit(db)` stops what depends on `db` first, and a unit starts
 /// only once each dependency is ready. A dependent started by hand while
 /// its dependency is being stopped must therefore not end up running

@@ -584,8 +584,10 @@ impl DaemonSpec {
     /// Starts this daemon only once each of these units of its group is
     /// ready (until then its state is `Waiting`), and stops it before them.
     /// Names are siblings in the same group (a group counts as ready when
-    /// every unit of it that should run is ready). Unknown names, a unit
-    /// depending on itself and cycles are `build()` errors.
+    /// every unit of it that should run is ready). A dependency that was
+    /// ready, then ended well and rests by its policy (`Exited`: a one-shot
+    /// job that did its work) counts as ready until it runs again. Unknown
+    /// names, a unit depending on itself and cycles are `build()` errors.
     ///
     /// `stop_unit` and `restart` of a dependency first stop its dependents
     /// (and `restart` starts them again once it is ready); `start_unit`

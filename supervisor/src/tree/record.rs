@@ -111,6 +111,7 @@ pub(crate) fn begin_run(record: &mut Record) -> (u32, u32) {
     // A restart held while paused was for a run before this one.
     record.held = false;
     record.ready = false;
+    record.ready_in_run = false;
     // "fatal: disk full" of the run before would read as this run's.
     record.clear_run_notes();
     (record.epoch, record.tracker.restarts())

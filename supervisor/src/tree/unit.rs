@@ -92,6 +92,8 @@ pub(crate) struct GroupBody {
 pub(crate) struct Record {
     pub(crate) state: UnitState,
     pub(crate) ready: bool,
+    /// It was ready at some moment of its current or last run.
+    pub(crate) ready_in_run: bool,
     pub(crate) pid: Option<NonZeroU32>,
     /// Restarts its policy performed since it was (re)started by hand.
     pub(crate) tracker: RestartTracker,
@@ -146,6 +148,17 @@ impl Record {
     /// Why the unit is not ready, when a readiness check said so.
     pub(crate) fn not_ready(&self) -> Option<&str> {
         self.notes.as_ref().and_then(|notes| notes.not_ready.as_deref())
+    }
+
+    /// Whether the units that depend on it may start: it is ready, or its
+    /// policy let it end after a run that was ready and then succeeded (a
+    /// one-shot job, such as a migration, that has done its work). A run
+    /// that ended without ever being ready, or failed, did not.
+    pub(crate) fn lets_dependents_start(&self) -> bool {
+        self.ready
+            || (self.state == UnitState::Exited
+                && self.ready_in_run
+                && self.notes.as_ref().is_none_or(|notes| notes.last_error.is_none()))
     }
 
     /// Forgets why it was not ready.
@@ -261,6 +274,7 @@ impl Unit {
                 held_by_policy: false,
                 reported: false,
                 removed: false,
+                ready_in_run: false,
             }),
         }
     }
@@ -352,7 +366,7 @@ impl Unit {
             .filter_map(|name| siblings.get(name))
             .filter_map(|dependency| {
                 let record = dependency.record();
-                (!record.ready).then(|| match record.not_ready() {
+                (!record.lets_dependents_start()).then(|| match record.not_ready() {
                     Some(why) => format!("`{}` (not ready: {why})", dependency.path),
                     None => format!("`{}` ({})", dependency.path, record.state),
                 })

@@ -61,10 +61,10 @@ impl Node {
         self.wait_for(&first_blocker, unit.clone());
     }
 
-    /// The dependencies of `unit` that are not ready, in the order its
-    /// `depends_on` names them.
+    /// The dependencies of `unit` that hold it back (not ready, and not
+    /// done with their work), in the order its `depends_on` names them.
     fn blockers<'a>(&'a self, unit: &'a Unit) -> impl Iterator<Item = &'a Arc<Unit>> + 'a {
-        self.dependency_graph().dependencies(unit).filter(|dependency| !dependency.record().ready)
+        self.dependency_graph().dependencies(unit).filter(|dependency| !dependency.record().lets_dependents_start())
     }
 
     /// `unit` waits for `blocker` (and, once it is ready, for the next).
@@ -92,6 +92,7 @@ impl Node {
                 return;
             }
             record.ready = ready;
+            record.ready_in_run |= ready;
             let why_not = why.clone().map(String::into_boxed_str);
             if why_not.is_some() || record.notes.is_some() {
                 record.notes().not_ready = why_not;
@@ -164,6 +165,7 @@ impl Node {
                     let mut record = unit.record();
                     record.state = UnitState::Running;
                     record.ready = ready;
+                    record.ready_in_run = ready;
                     record.pid = pid.and_then(NonZeroU32::new);
                     record.run_started = Some(stamp);
                     record.run = Some(handle);
@@ -340,6 +342,11 @@ impl Node {
             !succeeded
         };
         self.ended_for_good(unit, failed);
+        if !failed {
+            // Done with its work: what waited for it starts (unless it was
+            // critical, and its group ends).
+            self.release_waiting_on(unit);
+        }
     }
 
     /// A unit's policy let it end: a temporary one is forgotten, a critical
