@@ -406,6 +406,36 @@ async fn a_dependent_restarted_after_its_one_shot_dependency_finished_runs_again
     }
 }
 
+/// "A unit being stopped is not ready: nothing starts on it." A task found
+/// hung by its watchdog stops itself; its `ctx.ready()` during its grace
+/// period made it ready again, and its dependent started on a run being
+/// stopped. The same went for a liveness probe's stop.
+#[tokio::test(start_paused = true)]
+async fn a_run_found_hung_is_not_made_ready_by_its_own_word_while_it_stops() {
+    let a = TaskSpec::new("a", |ctx: Context| async move {
+        tokio::time::sleep(500 * MS).await; // a warm-up without heartbeats
+        ctx.ready();
+        ctx.cancelled().await;
+        tokio::time::sleep(300 * MS).await;
+    })
+    .readiness(Readiness::Notified)
+    .watchdog(300 * MS)
+    .restart(RestartPolicy::new().delay(10 * SEC));
+    let sup = Supervisor::builder().task(a).task(idle("b").depends_on(["a"])).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let seen = events_until(&mut events, |event| event.unit == "a" && matches!(event.kind, EventKind::Restarting { .. }))
+        .await;
+    assert!(
+        seen.iter().any(|event| event.kind == EventKind::Exited { reason: ExitReason::Hung }),
+        "{seen:#?}"
+    );
+    assert!(!seen.iter().any(|event| event.kind == EventKind::Ready), "ready while being stopped: {seen:#?}");
+    assert!(!seen.iter().any(|event| event.unit == "b" && is_started(event)), "`b` started on it: {seen:#?}");
+    assert_eq!(handle.status("b").unwrap().state, UnitState::Waiting);
+    shutdown(&handle).await;
+}
+
 /// `stop_unit(db)` stops what depends on `db` first, and a unit starts
 /// only once each dependency is ready. A dependent started by hand while
 /// its dependency is being stopped must therefore not end up running

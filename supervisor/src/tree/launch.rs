@@ -7,7 +7,7 @@
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -172,6 +172,9 @@ struct Tell {
     unit: Arc<Unit>,
     epoch: u32,
     told_ready: AtomicBool,
+    /// Why the run stops itself, once found unhealthy or hung: what it or
+    /// its probe says of its readiness no longer counts.
+    condemned: OnceLock<String>,
     /// When the run started, and its last heartbeat since, in nanoseconds.
     started: Instant,
     beat: AtomicU64,
@@ -184,26 +187,38 @@ impl Tell {
             unit,
             epoch,
             told_ready: AtomicBool::new(false),
+            condemned: OnceLock::new(),
             started: Instant::now(),
             beat: AtomicU64::new(0),
         }
     }
 
     fn readiness(&self, ready: bool, why: Option<String>) {
+        if self.condemned.get().is_some() {
+            return;
+        }
         // Units waiting for this one start in a turn taken here, without a
         // wake of the owner's task on the way (a chain of dependent units
         // starts 5 to 10 % sooner). Otherwise the message is queued: from
         // 10k units at once (a gated start), reports batched by the owner's
         // task measured faster than turns contended for from both workers.
         self.tell_readiness(ready, why, self.unit.awaited.load(Ordering::Relaxed));
+        // Found failing on another thread meanwhile: whichever word reached
+        // the owner first, the last one says it is not ready.
+        if ready && let Some(why) = self.condemned.get() {
+            self.tell_readiness(false, Some(why.clone()), true);
+        }
     }
 
     /// The run is found unhealthy or hung and stops itself: it is not
-    /// ready from now on, so that nothing starts on it and the probes say
-    /// so during its grace period. Told in a turn taken here when the owner
-    /// is idle, so that it holds before the stop signal goes out.
+    /// ready from now on, whatever it or its readiness probe says later,
+    /// so that nothing starts on it and the probes say so during its grace
+    /// period. Told in a turn taken here when the owner is idle, so that
+    /// it holds before the stop signal goes out.
     fn failing(&self, reason: &ExitReason) {
-        self.tell_readiness(false, Some(format!("being stopped: {reason}")), true);
+        let why = format!("being stopped: {reason}");
+        let _ = self.condemned.set(why.clone());
+        self.tell_readiness(false, Some(why), true);
     }
 
     /// Tells the owner whether the run is ready: in a turn taken here if
