@@ -436,6 +436,82 @@ async fn a_run_found_hung_is_not_made_ready_by_its_own_word_while_it_stops() {
     shutdown(&handle).await;
 }
 
+/// `OneForOne` "restarts the unit alone". While a `stop_unit` stopped a
+/// unit with its dependent (a stop of 2 s), the group held back what every
+/// other run said: a unit that crashed meanwhile stayed `Running` and
+/// ready until the stop was over, then restarted late; one that said it
+/// was ready was not, for as long.
+#[tokio::test(start_paused = true)]
+async fn a_stop_of_a_unit_with_dependents_does_not_freeze_the_other_units() {
+    let crashes = TaskSpec::new("u", |_ctx: Context| async move {
+        tokio::time::sleep(500 * MS).await;
+        Err::<(), _>("boom")
+    })
+    .restart(RestartPolicy::new().delay(10 * MS));
+    let says_ready = TaskSpec::new("n", |ctx: Context| async move {
+        tokio::time::sleep(700 * MS).await;
+        ctx.ready();
+        ctx.cancelled().await;
+    })
+    .readiness(Readiness::Notified);
+    let sup = Supervisor::builder()
+        .task(slow_to_stop("d", 2 * SEC))
+        .task(idle("dep").depends_on(["d"]))
+        .task(crashes)
+        .task(says_ready)
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    tokio::time::sleep(300 * MS).await;
+    let stopping = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("d").await }
+    });
+    let seen = events_until(&mut events, |event| event.unit == "n" && event.kind == EventKind::Ready).await;
+    assert_eq!(handle.status("d").unwrap().state, UnitState::Stopping, "the stop is still under way");
+    let restarted =
+        seen.iter().any(|event| event.unit == "u" && matches!(event.kind, EventKind::Started { restart_count: 1, .. }));
+    assert!(restarted, "`u` was not restarted during the stop: {seen:#?}");
+    assert!(handle.status("n").unwrap().ready);
+    stopping.await.unwrap().unwrap();
+    assert_eq!(handle.status("dep").unwrap().state, UnitState::Stopped);
+    shutdown(&handle).await;
+}
+
+/// "`STATUS=...` ... are read for the whole run, its stop included": also
+/// when the stop is a call's that stops the unit's dependents first. Those
+/// texts were held back until the stop was over, and a restart's lost.
+#[tokio::test]
+async fn status_texts_sent_while_a_unit_with_dependents_stops_are_shown_at_once() {
+    let program = "import os, signal, socket, sys, time\n\
+                   s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+                   to = os.environ['NOTIFY_SOCKET']\n\
+                   def term(*_):\n\
+                   \x20   s.sendto(b'STATUS=flushing', to)\n\
+                   \x20   time.sleep(1.5)\n\
+                   \x20   sys.exit(0)\n\
+                   signal.signal(signal.SIGTERM, term)\n\
+                   s.sendto(b'READY=1\\nSTATUS=serving', to)\n\
+                   while True:\n\
+                   \x20   time.sleep(0.05)\n";
+    let handle = Supervisor::builder()
+        .daemon(python("db", program).readiness(Readiness::Notified).stop_timeout(10 * SEC))
+        .task(idle("api").depends_on(["db"]))
+        .build()
+        .unwrap()
+        .start();
+    until(&handle, "db", |status| status.status_text.as_deref() == Some("serving")).await;
+    let stopping = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("db").await }
+    });
+    let db = until(&handle, "db", |status| status.status_text.as_deref() == Some("flushing")).await;
+    assert_eq!(db.state, UnitState::Stopping, "shown only once the stop was over: {db:?}");
+    stopping.await.unwrap().unwrap();
+    shutdown(&handle).await;
+}
+
 /// `stop_unit(db)` stops what depends on `db` first, and a unit starts
 /// only once each dependency is ready. A dependent started by hand while
 /// its dependency is being stopped must therefore not end up running

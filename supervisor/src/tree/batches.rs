@@ -39,6 +39,14 @@ impl<T> Batches<T> {
     pub(crate) fn pop(&mut self) -> Option<Batch<T>> {
         self.0.pop_front()
     }
+
+    /// Whether an item of the batches still to come is one `is` accepts.
+    pub(crate) fn any(&self, mut is: impl FnMut(&T) -> bool) -> bool {
+        self.0.iter().any(|batch| match batch {
+            Batch::One(item) => is(item),
+            Batch::Many(items) => items.iter().any(&mut is),
+        })
+    }
 }
 
 impl<T> Batch<T> {

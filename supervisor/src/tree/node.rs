@@ -52,7 +52,7 @@ use crate::tree::shared::Shared;
 use crate::tree::timers::{TimerKey, Timers};
 use crate::tree::unit::{GroupBody, Mailbox, Msg, NextRun, Op, OwnerAddress, OwnerLink, Unit, address};
 use crate::tree::waiting::Waiters;
-use crate::{Error, ExitReason, UnitState};
+use crate::{Error, ExitReason, Strategy, UnitState};
 
 mod calls;
 mod owner;
@@ -150,6 +150,21 @@ struct Plan {
     /// the earliest: a plan of 10k stops arms one, not 10k.
     grace: Option<(Instant, TimerKey)>,
     then: After,
+}
+
+impl Plan {
+    /// Whether `unit` is among what the plan stops or starts again.
+    fn takes_part(&self, unit: &Arc<Unit>) -> bool {
+        let is = |member: &Arc<Unit>| Arc::ptr_eq(member, unit);
+        self.in_flight.contains(unit)
+            || self.batches.any(is)
+            || match &self.then {
+                After::Regroup { cause, set, .. } => is(cause) || set.iter().any(is),
+                After::Reply { unit: stopped, .. } => is(stopped),
+                After::Relaunch { units, .. } => units.iter().any(is),
+                After::End => false,
+            }
+    }
 }
 
 /// Who times a stop's grace period.
@@ -627,11 +642,7 @@ impl Node {
     }
 
     fn on_message(&mut self, msg: Msg) {
-        if self.plan_runs()
-            && !matches!(&msg, Msg::Ended { unit, .. } if self.plan.as_ref().is_some_and(|plan| plan.in_flight.contains(unit)))
-            // Never held back: an ending drops a strategy's plan.
-            && !matches!(msg, Msg::EndGroup | Msg::KillNow)
-        {
+        if self.plan_runs() && self.waits_for_plan(&msg) {
             self.deferred.push_back(msg);
             return;
         }
@@ -661,6 +672,29 @@ impl Node {
                     self.kill();
                 }
             }
+        }
+    }
+
+    /// Whether `msg`, come while a strategy's or a call's plan runs, waits
+    /// until the plan is over. Calls do, in their order. So does what a run
+    /// says that could set off a plan of its own, or that concerns a unit
+    /// the plan stops or starts again (until the plan asks it to stop: its
+    /// end then answers that stop). What cannot touch the plan is heard at
+    /// once, so that the group does not freeze for as long as a stop takes:
+    /// a status text; and, in a `OneForOne` group (whose plans are calls
+    /// that stop a unit with the units that depend on it), the end or the
+    /// readiness of a unit that takes no part in the plan, which its
+    /// policy acts on alone, as at any other time.
+    fn waits_for_plan(&self, msg: &Msg) -> bool {
+        let Some(plan) = &self.plan else { return false };
+        match msg {
+            // Never held back: an ending drops a strategy's plan.
+            Msg::EndGroup | Msg::KillNow | Msg::StatusText { .. } => false,
+            Msg::Ended { unit, .. } if plan.in_flight.contains(unit) => false,
+            Msg::Ended { unit, .. } | Msg::Ready { unit, .. } => {
+                self.body().strategy != Strategy::OneForOne || plan.takes_part(unit)
+            }
+            Msg::Control { .. } | Msg::Add { .. } | Msg::Remove { .. } => true,
         }
     }
 
