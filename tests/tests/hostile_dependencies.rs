@@ -424,12 +424,10 @@ async fn a_run_found_hung_is_not_made_ready_by_its_own_word_while_it_stops() {
     let sup = Supervisor::builder().task(a).task(idle("b").depends_on(["a"])).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = events_until(&mut events, |event| event.unit == "a" && matches!(event.kind, EventKind::Restarting { .. }))
-        .await;
-    assert!(
-        seen.iter().any(|event| event.kind == EventKind::Exited { reason: ExitReason::Hung }),
-        "{seen:#?}"
-    );
+    let seen =
+        events_until(&mut events, |event| event.unit == "a" && matches!(event.kind, EventKind::Restarting { .. }))
+            .await;
+    assert!(seen.iter().any(|event| event.kind == EventKind::Exited { reason: ExitReason::Hung }), "{seen:#?}");
     assert!(!seen.iter().any(|event| event.kind == EventKind::Ready), "ready while being stopped: {seen:#?}");
     assert!(!seen.iter().any(|event| event.unit == "b" && is_started(event)), "`b` started on it: {seen:#?}");
     assert_eq!(handle.status("b").unwrap().state, UnitState::Waiting);
@@ -649,6 +647,11 @@ async fn bad_dependencies_added_at_run_time_are_typed_errors_and_leave_nothing_b
     assert!(matches!(err, Error::UnknownDependency { .. }), "{err:?}");
     let err = handle.add_to("g", idle("x").depends_on(["db"])).await.unwrap_err();
     assert!(matches!(err, Error::UnknownDependency { ref unit, .. } if unit == "g/x"), "{err:?}");
+    // Told where a unit of that name is, rather than a sibling of a close
+    // name ("did you mean `inner`?", "did you mean `db`?").
+    assert!(err.to_string().contains("(`db` is in another group:"), "{err}");
+    let err = handle.add(idle("outer").depends_on(["inner"])).await.unwrap_err();
+    assert!(err.to_string().contains("(`g/inner` is in another group:"), "{err}");
     let err = handle.add(idle("both").depends_on(["both", "ghost", "db"])).await.unwrap_err();
     assert_eq!(err.problems().len(), 2, "{err}");
     for name in ["me", "ghost-user", "outsider", "g/x", "both"] {

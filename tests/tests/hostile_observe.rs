@@ -282,7 +282,8 @@ async fn the_units_of_a_removed_group_are_each_removed() {
         seen.iter().filter(|event| event.kind == EventKind::Removed).map(|event| event.unit.as_str()).collect();
     assert_eq!(removed, ["h/y", "h/inner/x", "h/inner", "h"], "{seen:#?}");
     for path in ["h/y", "h/inner/x", "h/inner"] {
-        let stopped = seen.iter().position(|event| event.unit == path && matches!(event.kind, EventKind::Stopped { .. }));
+        let stopped =
+            seen.iter().position(|event| event.unit == path && matches!(event.kind, EventKind::Stopped { .. }));
         let gone = seen.iter().position(|event| event.unit == path && event.kind == EventKind::Removed);
         assert!(stopped < gone, "{path}: stopped, then removed: {seen:#?}");
         assert!(handle.status(path).is_none(), "{path}");

@@ -241,8 +241,11 @@ async fn a_new_run_does_not_show_the_status_text_of_the_run_before() {
         ready = send("READY=1"),
     );
     let restart = RestartPolicy::new().delay(Duration::from_millis(300));
-    let handle =
-        Supervisor::builder().daemon(sh("db", &script).readiness(Readiness::Notified).restart(restart)).build().unwrap().start();
+    let handle = Supervisor::builder()
+        .daemon(sh("db", &script).readiness(Readiness::Notified).restart(restart))
+        .build()
+        .unwrap()
+        .start();
     let between = until(&handle, "db", |status| status.state == UnitState::Backoff).await;
     assert_eq!(between.status_text.as_deref(), Some("fatal: disk full"), "between runs, the last run's text");
     let db = ready(&handle, "db").await;

@@ -62,7 +62,9 @@ pub(crate) fn drop_flat(specs: Vec<Spec>) {
 /// Checks `specs`, the units of the group at `prefix`, and everything in
 /// them: names, settings, and dependencies among siblings.
 pub(crate) fn check_units(prefix: &str, specs: &[Spec], problems: &mut Vec<Error>) {
+    let first = problems.len();
     check_units_naming(prefix, specs, true, problems);
+    hint_where_named(&mut problems[first..], |name| spec_named(specs, prefix, name));
 }
 
 /// Like [`check_units`], except for names that two of `specs` take (names
@@ -70,7 +72,9 @@ pub(crate) fn check_units(prefix: &str, specs: &[Spec], problems: &mut Vec<Error
 /// those as it is made (`build::root_and_duplicates`), where a set of
 /// their own would hash 10k names once more.
 pub(crate) fn check_units_but_duplicates(prefix: &str, specs: &[Spec], problems: &mut Vec<Error>) {
+    let first = problems.len();
     check_units_naming(prefix, specs, false, problems);
+    hint_where_named(&mut problems[first..], |name| spec_named(specs, prefix, name));
 }
 
 fn check_units_naming(prefix: &str, specs: &[Spec], duplicates: bool, problems: &mut Vec<Error>) {
@@ -89,20 +93,14 @@ fn check_units_naming(prefix: &str, specs: &[Spec], duplicates: bool, problems: 
     }
     let names: Vec<&str> = specs.iter().map(Spec::name).collect();
     let deps: Vec<&[String]> = specs.iter().map(Spec::depends_on).collect();
-    check_dependencies(prefix, &names, &deps, &|name| elsewhere(specs, prefix, name), problems);
+    check_dependencies(prefix, &names, &deps, problems);
 }
 
 /// Checks the dependencies of the units `names` of the group at `prefix`
 /// (`deps[i]` for `names[i]`): each names a sibling other than itself, and
-/// they form no cycle. `elsewhere` finds a unit of that name in another
-/// group, for the hint.
-pub(crate) fn check_dependencies(
-    prefix: &str,
-    names: &[&str],
-    deps: &[&[String]],
-    elsewhere: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<Error>,
-) {
+/// they form no cycle. An unknown one is hinted a sibling of a close name;
+/// [`hint_where_named`] then tells where a unit of that name is, if one is.
+pub(crate) fn check_dependencies(prefix: &str, names: &[&str], deps: &[&[String]], problems: &mut Vec<Error>) {
     if deps.iter().all(|needs| needs.is_empty()) {
         return;
     }
@@ -124,11 +122,7 @@ pub(crate) fn check_dependencies(
                     String::new()
                 } else {
                     hints_left -= 1;
-                    match (elsewhere(need), closest(need, names, unit)) {
-                        (Some(path), _) => elsewhere_hint(&path, &join(prefix, unit)),
-                        (None, Some(close)) => format!(" (did you mean `{close}`?)"),
-                        (None, None) => String::new(),
-                    }
+                    closest(need, names, unit).map(|close| format!(" (did you mean `{close}`?)")).unwrap_or_default()
                 };
                 problems.push(Error::UnknownDependency { unit: join(prefix, unit), dependency: need.clone(), hint });
             }
@@ -141,12 +135,43 @@ pub(crate) fn check_dependencies(
     }
 }
 
+/// Tells each of the first unknown dependencies among `problems` where a
+/// unit of its name is, if `find` finds one (its path): a group's check
+/// sees only its units, and a unit of that name in another group is a
+/// likelier slip than a sibling of a close name.
+pub(crate) fn hint_where_named(problems: &mut [Error], find: impl Fn(&str) -> Option<String>) {
+    let unknown = problems.iter_mut().filter_map(|problem| match problem {
+        Error::UnknownDependency { unit, dependency, hint } => Some((&*unit, &*dependency, hint)),
+        _ => None,
+    });
+    for (unit, dependency, hint) in unknown.take(HINTED_DEPENDENCIES) {
+        if let Some(path) = find(dependency) {
+            *hint = elsewhere_hint(&path, unit);
+        }
+    }
+}
+
+/// The path of the first unit named `name` among `specs` (the units of
+/// the group at `prefix`) and in their groups, depth first.
+fn spec_named(specs: &[Spec], prefix: &str, name: &str) -> Option<String> {
+    specs.iter().find_map(|spec| {
+        let path = join(prefix, spec.name());
+        match spec {
+            _ if spec.name() == name => Some(path),
+            Spec::Group(group) => spec_named(&group.units, &path, name),
+            _ => None,
+        }
+    })
+}
+
 /// The hint for a dependency on the unit at `path`, which is not a sibling
 /// of the dependent at `dependent`. When it is inside the dependent (a
 /// group), the group that holds it is the dependent itself, and no
 /// `depends_on` of that group can name it.
 fn elsewhere_hint(path: &str, dependent: &str) -> String {
-    if crate::tree::paths::is_inside(path, dependent) {
+    if crate::tree::paths::is_inside(dependent, path) {
+        format!(" (`{path}` is the group that holds `{dependent}`: a unit starts only once its group has started)")
+    } else if crate::tree::paths::is_inside(path, dependent) {
         format!(
             " (`{path}` is inside `{dependent}` itself: a group cannot depend on a unit inside itself, as its units \
              start only once it does; order the units inside it with their own depends_on instead)"
@@ -158,8 +183,8 @@ fn elsewhere_hint(path: &str, dependent: &str) -> String {
     }
 }
 
-/// How many unknown dependencies of one group get a hint (a sibling of a
-/// close name, or a unit of that name elsewhere).
+/// How many unknown dependencies get a hint (a sibling of a close name in
+/// each group, a unit of that name elsewhere in all).
 const HINTED_DEPENDENCIES: usize = 20;
 
 /// The sibling closest to `name` by edit distance, if close enough to be a
@@ -172,23 +197,6 @@ fn closest<'a>(name: &str, siblings: &[&'a str], unit: &str) -> Option<&'a str> 
         .filter(|&(distance, sibling)| distance <= sibling.len().max(name.len()).div_ceil(3))
         .min_by_key(|&(distance, _)| distance)
         .map(|(_, sibling)| sibling)
-}
-
-/// The path of a unit named `name` under `specs` (at `prefix`) but not
-/// one of them, if there is one.
-fn elsewhere(specs: &[Spec], prefix: &str, name: &str) -> Option<String> {
-    specs.iter().find_map(|spec| match spec {
-        Spec::Group(group) => {
-            let path = join(prefix, &group.name);
-            group
-                .units
-                .iter()
-                .find(|unit| unit.name() == name)
-                .map(|unit| join(&path, unit.name()))
-                .or_else(|| elsewhere(&group.units, &path, name))
-        }
-        _ => None,
-    })
 }
 
 /// Checks one unit of the group at `prefix` (its name, settings and, for a
@@ -222,7 +230,7 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
         }
         Spec::Group(group) => {
             check_intensity(&path, group.parts.intensity, problems);
-            check_units(&path, &group.units, problems);
+            check_units_naming(&path, &group.units, true, problems);
         }
     }
 }
@@ -356,6 +364,29 @@ mod tests {
         let store = GroupSpec::new("store").depends_on(["pg"]).task(task_spec("x"));
         let problems = problems_of(&[storage.into(), store.into()]);
         assert!(problems[0].contains("(`storage/pg` is in another group:"), "{}", problems[0]);
+    }
+
+    #[test]
+    fn a_unit_of_an_outer_group_is_where_a_dependency_is_found() {
+        // `g/u` names the root's `db`: told where it is, not a sibling of a close name.
+        let group = GroupSpec::new("g").task(task_spec("u").depends_on(["db"])).task(task_spec("dc"));
+        let problems = problems_of(&[task("db"), group.into()]);
+        assert_eq!(problems.len(), 1, "{problems:#?}");
+        assert!(
+            problems[0].ends_with(
+                "(`db` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
+            ),
+            "{}",
+            problems[0]
+        );
+        // Its own group.
+        let group = GroupSpec::new("g").task(task_spec("u").depends_on(["g"]));
+        let problems = problems_of(&[group.into()]);
+        assert!(
+            problems[0].ends_with("(`g` is the group that holds `g/u`: a unit starts only once its group has started)"),
+            "{}",
+            problems[0]
+        );
     }
 
     #[test]

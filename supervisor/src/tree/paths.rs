@@ -17,6 +17,11 @@ pub(crate) fn is_inside(path: &str, group: &str) -> bool {
     path.strip_prefix(group).is_some_and(|rest| rest.starts_with('/'))
 }
 
+/// The path of the group that holds the unit at `path` (`""` for the root).
+pub(crate) fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(group, _)| group)
+}
+
 /// Like [`lookup`], `None` for a path that names no unit.
 fn find(root: &Arc<Unit>, path: &str) -> Option<(Arc<Unit>, Arc<Unit>)> {
     // A byte scan: `rsplit_once` took three times as long on a short name.

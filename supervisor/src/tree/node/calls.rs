@@ -257,7 +257,17 @@ impl Node {
         let mut deps: Vec<&[String]> = vec![&[]; names.len() - 1];
         deps.push(spec.depends_on());
         let mut problems = Vec::new();
-        validate::check_dependencies(&self.group.path, &names, &deps, &|_| None, &mut problems);
+        validate::check_dependencies(&self.group.path, &names, &deps, &mut problems);
+        let this_group = |unit: &Unit| paths::parent(&unit.path) == &*self.group.path;
+        validate::hint_where_named(&mut problems, |name| {
+            let mut found = None;
+            paths::walk(&self.shared.root, &mut |unit| {
+                if found.is_none() && unit.name() == name && !this_group(unit) {
+                    found = Some(unit.path.to_string());
+                }
+            });
+            found
+        });
         Error::from_problems(problems)
     }
 
