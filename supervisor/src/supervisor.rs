@@ -143,7 +143,11 @@ impl Supervisor {
     /// Outside a tokio runtime, like [`tokio::spawn`]. On a runtime built
     /// without tokio's timers (`enable_time` or `enable_all` on its
     /// builder), wherever the supervisor first needs one (a restart delay,
-    /// a stop's grace period), as tokio's own timers panic there.
+    /// a stop's grace period), as tokio's own timers panic there. (On a
+    /// runtime without tokio's IO driver, the supervisor goes on: each
+    /// daemon's run, and each TCP, HTTP or exec probe, fails, its error
+    /// saying so; tokio's own message is printed once, as the supervisor
+    /// looks for the driver the only way tokio allows, by its panic.)
     ///
     /// # Examples
     ///
@@ -180,11 +184,23 @@ impl Supervisor {
         SupervisorHandle::new(shared)
     }
 
-    /// Starts every unit, waits for `SIGINT` or `SIGTERM`, then shuts down
-    /// gracefully; a second signal during the shutdown skips what is left of
-    /// the grace periods. Returns early, with the report, when the
-    /// supervisor ends by itself (the root group gave up, or a critical unit
-    /// ended).
+    /// Starts every unit, waits for `SIGINT`, `SIGTERM` or `SIGHUP`, then
+    /// shuts down gracefully; a second signal during the shutdown skips
+    /// what is left of the grace periods. Returns early, with the report,
+    /// when the supervisor ends by itself (the root group gave up, or a
+    /// critical unit ended).
+    ///
+    /// `SIGHUP` (its terminal or SSH session went away) is left ignored if
+    /// this process ignored it when it started, as under `nohup`. Other
+    /// signals whose default action ends a process (`SIGUSR1`, `SIGQUIT`...)
+    /// are left as they are: one that arrives ends this process, and its
+    /// daemons run on.
+    ///
+    /// # Panics
+    ///
+    /// As [`start`](Self::start) does; and on a runtime without tokio's IO
+    /// driver (`enable_io()` or `enable_all()` on its builder), which
+    /// signals need.
     ///
     /// # Examples
     ///

@@ -75,7 +75,7 @@ fn exit_statuses_and_stop_signals_hold_when_sigchld_and_sigterm_are_inherited_ig
     if std::env::var_os(INNER).is_some() || std::env::var_os(INNER_DEFAULT).is_some() {
         return;
     }
-    run_inner("inner_with_ignored_sigchld_and_sigterm", INNER, "trap '' CHLD TERM; ");
+    run_inner("inner_with_ignored_sigchld_and_sigterm", INNER, "trap '' CHLD TERM HUP; ");
 }
 
 #[test]
@@ -139,9 +139,9 @@ fn inner_with_ignored_sigchld_and_sigterm() {
     let own = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
     let ignored = ignored_mask(&own);
     assert_eq!(
-        ignored & (bit(SIGCHLD) | bit(SIGTERM)),
-        bit(SIGCHLD) | bit(SIGTERM),
-        "the test's own setup failed: SIGCHLD and SIGTERM should be ignored here (SigIgn {ignored:x})"
+        ignored & (bit(SIGCHLD) | bit(SIGTERM) | bit(SIGHUP)),
+        bit(SIGCHLD) | bit(SIGTERM) | bit(SIGHUP),
+        "the test's own setup failed: SIGCHLD, SIGTERM and SIGHUP should be ignored here (SigIgn {ignored:x})"
     );
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
     runtime.block_on(inner());
@@ -197,6 +197,26 @@ async fn inner() {
     assert!(!stopped, "the stop had to kill the process");
     let sleeper = handle.status("sleeper").expect("known unit");
     assert_eq!(sleeper.signal, Some(SIGTERM as i32), "{sleeper:#?}");
+    handle.shutdown().await;
 
+    // Started as under `nohup`: a hang-up, which shuts a supervisor down,
+    // stays ignored.
+    let handle = Supervisor::builder()
+        .daemon(DaemonSpec::new("sleeper", "sleep").arg("60"))
+        .build()
+        .expect("valid supervisor")
+        .start();
+    let shutdown = handle.shutdown_on_signal();
+    tokio::pin!(shutdown);
+    // A listener of the test's own, woken by the same delivery as the
+    // supervisor's would be.
+    let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).expect("a listener");
+    rustix::process::kill_process(rustix::process::getpid(), rustix::process::Signal::HUP).expect("kill");
+    tokio::time::timeout(DEADLINE, hangups.recv()).await.expect("the hang-up arrives");
+    tokio::select! {
+        report = &mut shutdown => panic!("a hang-up shut it down: {report}"),
+        () = tokio::time::sleep(Duration::from_millis(300)) => {}
+    }
+    assert!(!handle.is_shutting_down());
     handle.shutdown().await;
 }

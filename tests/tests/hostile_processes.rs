@@ -1110,3 +1110,42 @@ async fn the_shutdown_timeout_bounds_the_reading_of_output_that_escaped_processe
     // Each stop reads for up to 0.5 s: 5 s for the lot, unbounded.
     assert!(took < Duration::from_secs(3), "the shutdown took {took:?}: {report}");
 }
+
+/// The processes whose command line holds `needle`.
+fn processes_with(needle: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|line| String::from_utf8_lossy(&line).replace('\0', " ").contains(needle))
+        })
+        .collect()
+}
+
+/// "A program that cannot be started is a failed run with a `last_error`;
+/// it follows the restart policy", and "no process of a unit outlives it".
+/// On a runtime built without tokio's IO driver, the daemon was spawned,
+/// then tokio panicked in the run's task: the process ran on, orphaned,
+/// and the unit said `Stopped`, with no error, no event and no restart.
+#[test]
+fn a_daemon_on_a_runtime_without_io_fails_with_the_reason_and_leaves_no_process() {
+    let needle = "1000.4242";
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_time().build().unwrap();
+    let failed = runtime.block_on(async {
+        let once = RestartPolicy::new().delay(Duration::from_millis(10)).max_restarts(MaxRestarts::AtMost(1));
+        let handle = start([DaemonSpec::new("sleeper", "sleep").arg(needle).restart(once)]);
+        let failed = wait_state(&handle, "sleeper", UnitState::Failed).await;
+        within("shutdown", handle.shutdown()).await;
+        failed
+    });
+    drop(runtime);
+    let error = failed.last_error.clone().unwrap_or_default();
+    assert!(error.contains("cannot run `sleep`") && error.contains("no IO driver"), "{failed:?}");
+    assert_eq!((failed.restarts_total, failed.pid), (1, None), "{failed:?}");
+    let left = processes_with(&format!("sleep {needle}"));
+    for pid in &left {
+        let _ = rustix::process::kill_process(Pid::from_raw(*pid as i32).unwrap(), rustix::process::Signal::KILL);
+    }
+    assert!(left.is_empty(), "left running: {left:?}");
+}

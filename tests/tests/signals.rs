@@ -1,5 +1,5 @@
-//! `SIGTERM` and `SIGINT` sent to this very process: the first starts a
-//! graceful shutdown, a second one during it kills what is left.
+//! `SIGTERM`, `SIGINT` and `SIGHUP` sent to this very process: the first
+//! starts a graceful shutdown, a second one during it kills what is left.
 //!
 //! Signal handlers are process-wide, so this file holds one test, in a test
 //! binary of its own.
@@ -59,4 +59,20 @@ async fn first_signal_stops_gracefully_and_second_kills_what_is_left() {
     assert_eq!(stubborn.outcome, StopOutcome::Forced, "{report}");
     assert!(!report.is_clean());
     assert_eq!(report.exit_code(), 1);
+
+    // The terminal or the SSH session went away: `SIGHUP` ends the process
+    // by default, and the daemons, in process groups of their own, ran on
+    // for ever. It shuts down gracefully instead.
+    let handle = Supervisor::builder()
+        .daemon(supervisor::DaemonSpec::new("sleeper", "sleep").arg("300"))
+        .build()
+        .unwrap()
+        .start();
+    handle.wait_ready("sleeper").await.unwrap();
+    let pid = handle.status("sleeper").unwrap().pid.unwrap();
+    let shutdown = handle.shutdown_on_signal();
+    kill_process(getpid(), Signal::HUP).unwrap();
+    let report = tokio::time::timeout(DEADLINE, shutdown).await.expect("shut down after SIGHUP");
+    assert!(report.is_clean(), "{report}");
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the daemon outlived the hang-up");
 }

@@ -19,6 +19,7 @@ use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
 use crate::panics::panic_message;
+use crate::run::io_driver;
 use crate::run::notify::NotifySocket;
 use crate::run::process::{names_a_directory, strays};
 use crate::spec::probe::{Probe, Target};
@@ -46,6 +47,9 @@ const REAP_TIMEOUT: Duration = Duration::from_secs(1);
 /// killed (its whole process group) and reaped before this returns;
 /// dropping the future mid-attempt kills the group as well.
 pub(crate) async fn probe_once(probe: &Probe) -> Result<(), String> {
+    if !matches!(probe.target, Target::Check(_)) && !io_driver::available() {
+        return Err(format!("{}: {}", probe.target, io_driver::MISSING));
+    }
     let timeout = probe.timeout;
     let outcome = match &probe.target {
         Target::Tcp(addr) => cut(timeout, tcp(addr)).await,

@@ -1,12 +1,14 @@
-//! `SIGINT` and `SIGTERM`: shutting down when the service manager or the
-//! user asks.
+//! `SIGINT`, `SIGTERM` and `SIGHUP`: shutting down when the service
+//! manager or the user asks, or when the terminal goes away.
 
 use std::fmt;
 
+use crate::run::process::dispositions;
 use crate::{ShutdownReport, SupervisorHandle};
 
-/// Waits for `SIGINT` or `SIGTERM`, then shuts down gracefully; a second
-/// signal during the shutdown skips what is left of the grace periods.
+/// Waits for `SIGINT`, `SIGTERM` or `SIGHUP`, then shuts down gracefully; a
+/// second signal during the shutdown skips what is left of the grace
+/// periods.
 pub(crate) async fn shutdown_on(handle: &SupervisorHandle, mut signals: Signals) -> ShutdownReport {
     // The tree may end by itself first: its root gave up, or a critical
     // unit ended.
@@ -30,8 +32,8 @@ pub(crate) async fn shutdown_on(handle: &SupervisorHandle, mut signals: Signals)
 }
 
 impl SupervisorHandle {
-    /// Waits for `SIGINT` or `SIGTERM`, then shuts down gracefully, like
-    /// [`Supervisor::run`](crate::Supervisor::run): a second signal during
+    /// Waits for `SIGINT`, `SIGTERM` or `SIGHUP`, then shuts down gracefully,
+    /// like [`Supervisor::run`](crate::Supervisor::run): a second signal during
     /// the shutdown skips what is left of the grace periods. Returns early,
     /// with the report, when the supervisor ends by itself (its root gave
     /// up, or a critical unit ended). For a `main`
@@ -45,9 +47,19 @@ impl SupervisorHandle {
     /// default action, which ends the process. `Supervisor::run` installs
     /// them before the units start.
     ///
+    /// `SIGHUP` (the terminal or the SSH session it runs in went away)
+    /// shuts down as the others do, so that the daemons do not run on
+    /// unsupervised, unless this process ignored it when it started (as
+    /// under `nohup`): then it stays ignored. Other signals whose default
+    /// action ends a process (`SIGUSR1`, `SIGUSR2`, `SIGQUIT`...) are left
+    /// as they are: one that arrives ends this process, and its daemons
+    /// run on.
+    ///
     /// # Panics
     ///
-    /// Outside a tokio runtime.
+    /// Outside a tokio runtime, or on one without its IO driver
+    /// (`enable_io()` or `enable_all()` on its builder), which signals
+    /// need.
     ///
     /// # Examples
     ///
@@ -71,11 +83,13 @@ impl SupervisorHandle {
     }
 }
 
-/// `SIGINT` and `SIGTERM`, installed before the units start so that none is
-/// missed.
+/// `SIGINT`, `SIGTERM` and `SIGHUP`, installed before the units start so
+/// that none is missed.
 pub(crate) struct Signals {
     interrupt: Option<tokio::signal::unix::Signal>,
     terminate: Option<tokio::signal::unix::Signal>,
+    /// `None` also when `SIGHUP` was ignored at first (`nohup`).
+    hangup: Option<tokio::signal::unix::Signal>,
 }
 
 impl Signals {
@@ -88,14 +102,16 @@ impl Signals {
                 None
             }
         };
+        let nohup = dispositions::ignored_at_first_look(rustix::process::Signal::HUP);
         Signals {
             interrupt: install(SignalKind::interrupt(), "SIGINT"),
             terminate: install(SignalKind::terminate(), "SIGTERM"),
+            hangup: if nohup { None } else { install(SignalKind::hangup(), "SIGHUP") },
         }
     }
 
-    /// Waits for the next `SIGINT` or `SIGTERM`; for ever if neither could
-    /// be installed.
+    /// Waits for the next `SIGINT`, `SIGTERM` or `SIGHUP`; for ever if none
+    /// could be installed.
     pub(crate) async fn recv(&mut self) {
         async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
             match signal {
@@ -110,6 +126,7 @@ impl Signals {
         tokio::select! {
             () = next(&mut self.interrupt) => {}
             () = next(&mut self.terminate) => {}
+            () = next(&mut self.hangup) => {}
         }
     }
 }

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::context::SignsOfLife;
 use crate::panics::log_contained;
+use crate::run::io_driver;
 use crate::run::notify::{Notification, NotifySocket};
 use crate::run::output::LineWatch;
 use crate::run::probe;
@@ -116,6 +117,10 @@ pub(crate) fn start(
             })
         }
         Body::Process(process) => {
+            if !io_driver::available() {
+                let program = process.spec().parts.program.to_string_lossy();
+                return Err(ExitReason::SpawnFailed(format!("cannot run `{program}`: {}", io_driver::MISSING)));
+            }
             let notified = watching.is_some_and(|watching| {
                 matches!(watching.readiness, Readiness::Notified) || watching.watchdog.is_some()
             });

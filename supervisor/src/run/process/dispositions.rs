@@ -20,7 +20,7 @@
 //! what this process does on it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use rustix::process::Signal as RawSignal;
 use tokio::signal::unix::SignalKind;
@@ -37,6 +37,17 @@ static CHECKED: AtomicU64 = AtomicU64::new(0);
 /// Serialises the checks, so that no process is spawned while another
 /// thread is still installing a handler it needs.
 static CHECKING: Mutex<()> = Mutex::new(());
+
+/// The signals this process ignored when first looked at, before any
+/// ignored one was caught here (`None` if `/proc` could not tell).
+static IGNORED_AT_FIRST_LOOK: OnceLock<Option<u64>> = OnceLock::new();
+
+/// Whether `signal` was ignored by this process before the supervisor
+/// changed any disposition: a process started under `nohup` ignores
+/// `SIGHUP`, and means it to stay ignored.
+pub(crate) fn ignored_at_first_look(signal: RawSignal) -> bool {
+    IGNORED_AT_FIRST_LOOK.get_or_init(ignored_signals).is_some_and(|ignored| ignored & bit(signal) != 0)
+}
 
 fn bit(signal: RawSignal) -> u64 {
     u32::try_from(signal.as_raw() - 1).ok().and_then(|shift| 1_u64.checked_shl(shift)).unwrap_or(0)
@@ -61,6 +72,8 @@ pub(crate) fn prepare(stop_signal: RawSignal) {
     if unchecked == 0 {
         return;
     }
+    // Kept before anything is caught below.
+    IGNORED_AT_FIRST_LOOK.get_or_init(ignored_signals);
     // Each signal is caught only if it is ignored here. A caught `SIGCHLD`
     // costs every child's exit a signal delivery and a wake of the I/O
     // driver (5 to 10 µs a stop, where tokio waits on a pidfd); left at its
