@@ -86,6 +86,13 @@ impl SupervisorHandle {
         SupervisorHandle { shared: self.shared.clone(), _shutdown_on_drop: None }
     }
 
+    /// For the metrics publisher: the paths of units whose state changed
+    /// with no event of its own (a unit asked to stop is `Stopping`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn listen_quietly(&self) -> broadcast::Receiver<smol_str::SmolStr> {
+        self.shared.listen_quietly()
+    }
+
     /// For the service layer: its value of type `T` kept on the supervisor
     /// (see `extensions`), created on first use.
     pub(crate) fn extension<T: std::any::Any + Default + Send + Sync>(&self) -> Arc<T> {

@@ -223,3 +223,91 @@ async fn stop_leaves_the_last_values() {
     );
     handle.shutdown().await;
 }
+
+/// Waits until the exporter shows `value` for `key`.
+async fn wait_for_value(recorder: &PrometheusRecorder, key: &str, value: f64) {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let found = samples(&recorder.handle().render()).get(key).copied();
+        if found == Some(value) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{key}: expected {value}, found {found:?}");
+        if key == "supervisor_ready" {
+            eprintln!("DEBUG ready {found:?} {}", supervisor::Supervisor::builder().build().is_ok());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A task that, once asked to stop, takes `linger` to end.
+fn slow_to_stop(name: &str, linger: Duration) -> TaskSpec {
+    TaskSpec::new(name, move |ctx: Context| async move {
+        ctx.cancelled().await;
+        tokio::time::sleep(linger).await;
+    })
+}
+
+/// The facade is "updated on the supervisor's events", and a unit asked to
+/// stop has no event until it has stopped: for the whole grace period, it
+/// showed `running` and ready, where `/metrics` and `/readyz` said
+/// otherwise. The units of a removed group kept their last samples, as if
+/// they still ran.
+#[tokio::test]
+async fn a_stop_and_a_removed_group_show_at_once() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let handle = Supervisor::builder()
+        .task(slow_to_stop("slow", Duration::from_secs(60)).stop_timeout(Duration::from_secs(60)))
+        .group(GroupSpec::new("g").task(waiting_task("inner")))
+        .build()
+        .unwrap()
+        .start();
+    let _publisher = handle.publish_metrics();
+    handle.wait_ready("slow").await.unwrap();
+    handle.wait_ready("g/inner").await.unwrap();
+    wait_for_match(&recorder, &handle).await;
+
+    handle.remove("g").await.unwrap();
+    wait_for_value(&recorder, "supervisor_unit_up{unit=\"g/inner\",type=\"task\"}", 0.0).await;
+    wait_for_value(&recorder, "supervisor_unit_state{unit=\"g/inner\",type=\"task\",state=\"running\"}", 0.0).await;
+
+    let stopping = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("slow").await }
+    });
+    handle.wait_state("slow", UnitState::Stopping).await.unwrap();
+    wait_for_value(&recorder, "supervisor_unit_state{unit=\"slow\",type=\"task\",state=\"stopping\"}", 1.0).await;
+    wait_for_value(&recorder, "supervisor_unit_ready{unit=\"slow\",type=\"task\"}", 0.0).await;
+    assert!(!stopping.is_finished(), "shown while it stops");
+    handle.skip_grace();
+    stopping.await.unwrap().unwrap();
+    handle.shutdown().await;
+}
+
+/// `supervisor_ready`: "1 when every unit that should run is ready and no
+/// shutdown has begun". It stayed 1 through the shutdown, until the last
+/// unit had stopped.
+#[tokio::test]
+async fn a_shutdown_shows_at_once() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let handle = Supervisor::builder()
+        .task(slow_to_stop("slow", Duration::from_secs(60)).stop_timeout(Duration::from_secs(60)))
+        .build()
+        .unwrap()
+        .start();
+    let publisher = handle.publish_metrics();
+    handle.wait_ready("slow").await.unwrap();
+    wait_for_value(&recorder, "supervisor_ready", 1.0).await;
+    let shutdown = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.shutdown().await }
+    });
+    handle.wait_state("slow", UnitState::Stopping).await.unwrap();
+    wait_for_value(&recorder, "supervisor_ready", 0.0).await;
+    assert!(!shutdown.is_finished(), "shown while the shutdown goes on");
+    handle.skip_grace();
+    shutdown.await.unwrap();
+    tokio::time::timeout(DEADLINE, publisher.stopped()).await.expect("the publisher ends with the supervisor");
+}

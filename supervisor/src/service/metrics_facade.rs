@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::SystemTime;
 
 use metrics::{Counter, Gauge, Unit, counter, describe_counter, describe_gauge, gauge};
+use smol_str::SmolStr;
 use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -104,7 +105,9 @@ impl SupervisorHandle {
     ///   exit code and signal show until it has its own.
     /// - A unit's state that lasts less than the time the task takes to
     ///   read it (an instant of `Starting`, say) may not be seen; the
-    ///   counter counts every restart all the same.
+    ///   counter counts every restart all the same. A unit asked to stop
+    ///   is shown `stopping`, and not ready, as soon as it is asked, though
+    ///   no event says so.
     ///
     /// # Panics
     ///
@@ -113,9 +116,10 @@ impl SupervisorHandle {
         let published = Arc::new(Published::new(self.detached()));
         // Subscribed before the first reading: no change is missed.
         let events = self.subscribe();
+        let quiet = self.listen_quietly();
         published.sync_all();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(publish(published.clone(), events, stop.clone()));
+        let task = tokio::spawn(publish(published.clone(), Changes { events, quiet }, stop.clone()));
         MetricsPublisher { published, stop, task }
     }
 }
@@ -423,40 +427,75 @@ fn describe() {
     );
 }
 
-/// Sets the metrics on every batch of events until the supervisor ends.
-async fn publish(published: Arc<Published>, mut events: broadcast::Receiver<Event>, stop: CancellationToken) {
+/// What the publisher learns changes by: the events, and the changes that
+/// have none (a unit asked to stop becomes `Stopping`, and not ready,
+/// without one; its `Stopped` comes once it has stopped).
+struct Changes {
+    events: broadcast::Receiver<Event>,
+    quiet: broadcast::Receiver<SmolStr>,
+}
+
+/// The units a batch of changes names.
+#[derive(Default)]
+struct Batch {
+    names: HashSet<String>,
+    /// Removed since: a unit added under the same name is another unit.
+    removed: HashSet<String>,
+    /// Changes were missed: every unit is read again.
+    lagged: bool,
+}
+
+impl Batch {
+    fn event(&mut self, event: Event) {
+        if matches!(event.kind, EventKind::Removed) {
+            self.removed.insert(event.unit.clone());
+        }
+        self.names.insert(event.unit);
+    }
+
+    fn quiet(&mut self, unit: SmolStr) {
+        self.names.insert(unit.into());
+    }
+}
+
+/// Sets the metrics on every batch of changes until the supervisor ends.
+async fn publish(published: Arc<Published>, mut changes: Changes, stop: CancellationToken) {
     loop {
-        let first = tokio::select! {
+        let mut batch = Batch::default();
+        tokio::select! {
             () = stop.cancelled() => return,
             () = published.handle.ended() => break,
-            event = events.recv() => event,
-        };
-        // Everything queued is one batch: a storm of events costs one
-        // reading per unit named, and one readiness verdict.
-        let (mut names, mut removed) = (HashSet::new(), HashSet::new());
-        let mut lagged = false;
-        let mut note = |event: Event| {
-            if matches!(event.kind, EventKind::Removed) {
-                removed.insert(event.unit.clone());
-            }
-            names.insert(event.unit);
-        };
-        match first {
-            Ok(event) => note(event),
-            Err(RecvError::Lagged(_)) => lagged = true,
-            Err(RecvError::Closed) => break,
+            event = changes.events.recv() => match event {
+                Ok(event) => batch.event(event),
+                Err(RecvError::Lagged(_)) => batch.lagged = true,
+                Err(RecvError::Closed) => break,
+            },
+            unit = changes.quiet.recv() => match unit {
+                Ok(unit) => batch.quiet(unit),
+                Err(RecvError::Lagged(_)) => batch.lagged = true,
+                Err(RecvError::Closed) => break,
+            },
         }
+        // Everything queued is one batch: a storm of changes costs one
+        // reading per unit named, and one readiness verdict.
         loop {
-            match events.try_recv() {
-                Ok(event) => note(event),
-                Err(TryRecvError::Lagged(_)) => lagged = true,
+            match changes.events.try_recv() {
+                Ok(event) => batch.event(event),
+                Err(TryRecvError::Lagged(_)) => batch.lagged = true,
                 Err(TryRecvError::Empty | TryRecvError::Closed) => break,
             }
         }
-        if lagged {
+        loop {
+            match changes.quiet.try_recv() {
+                Ok(unit) => batch.quiet(unit),
+                Err(TryRecvError::Lagged(_)) => batch.lagged = true,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        if batch.lagged {
             published.sync_all();
         } else {
-            published.sync_units(&names, &removed);
+            published.sync_units(&batch.names, &batch.removed);
         }
     }
     // The last word: every unit as it ended, and `supervisor_up` 0.

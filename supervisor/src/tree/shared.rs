@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
+use smol_str::SmolStr;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -249,7 +250,17 @@ pub(crate) struct Shared {
     /// The runtime the supervisor was started on, where its runs go (and
     /// the shutdown's timer, whichever thread begins the shutdown).
     runtime: OnceLock<tokio::runtime::Handle>,
+    /// Paths of units whose state changed with no event of its own: a unit
+    /// asked to stop becomes `Stopping`, and not ready, silently (its
+    /// `Stopped` is the event); the root's (`""`) when the shutdown
+    /// begins. Made for the first listener, the metrics publisher, which
+    /// learns of every other change by an event.
+    quiet: OnceLock<broadcast::Sender<SmolStr>>,
 }
+
+/// How many quiet changes a listener may fall behind by before it is told
+/// it lagged (and looks at every unit).
+const QUIET_CAPACITY: usize = 1024;
 
 /// How the supervisor ended: the report, before any caller has a copy.
 /// Each caller gets a report of its own, whose names are copied from the
@@ -301,6 +312,7 @@ impl Shared {
             extensions,
             shutdown_hooks: ShutdownHooks::default(),
             runtime: OnceLock::new(),
+            quiet: OnceLock::new(),
         }
     }
 
@@ -319,6 +331,19 @@ impl Shared {
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.ever_subscribed.store(true, Ordering::Release);
         self.events.subscribe()
+    }
+
+    /// Listens to the changes that have no event (see `quiet`).
+    pub(crate) fn listen_quietly(&self) -> broadcast::Receiver<SmolStr> {
+        self.quiet.get_or_init(|| broadcast::channel(QUIET_CAPACITY).0).subscribe()
+    }
+
+    /// `unit` changed with no event: tells those listening, if anyone ever did.
+    pub(crate) fn changed_quietly(&self, unit: &Unit) {
+        if let Some(quiet) = self.quiet.get() {
+            // An error only means nobody listens any more.
+            let _ = quiet.send(unit.path.clone());
+        }
     }
 
     /// A random source for a new group owner.
@@ -386,6 +411,8 @@ impl Shared {
             runtime.spawn(kill_after(timeout, self.kill_now.clone(), self.report.subscribe()));
         }
         self.changes.changed_everywhere();
+        // No event says it either: the supervisor is no longer ready.
+        self.changed_quietly(&self.root);
         true
     }
 

@@ -379,6 +379,7 @@ impl Node {
         }
         drop(record);
         self.changed(unit);
+        self.shared.changed_quietly(unit);
         Asked::InFlight
     }
 
