@@ -260,6 +260,7 @@ pub(crate) struct Shared {
 
 /// How many quiet changes a listener may fall behind by before it is told
 /// it lagged (and looks at every unit).
+#[cfg(feature = "metrics")]
 const QUIET_CAPACITY: usize = 1024;
 
 /// How the supervisor ended: the report, before any caller has a copy.
@@ -334,6 +335,7 @@ impl Shared {
     }
 
     /// Listens to the changes that have no event (see `quiet`).
+    #[cfg(feature = "metrics")]
     pub(crate) fn listen_quietly(&self) -> broadcast::Receiver<SmolStr> {
         self.quiet.get_or_init(|| broadcast::channel(QUIET_CAPACITY).0).subscribe()
     }
