@@ -10,7 +10,10 @@
 use std::time::Duration;
 
 use anyhow::Context as _;
-use supervisor::{Context, GroupSpec, RestartOn, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitStatus};
+use supervisor::{
+    Context, GroupSpec, RestartOn, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitStatus,
+    WeakSupervisorHandle,
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -20,9 +23,11 @@ async fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let handle = Supervisor::builder().group(GroupSpec::new("connections")).build()?.start();
-    // The acceptor is a unit too; it adds a unit per connection.
+    // The acceptor is a unit too; it adds a unit per connection. It holds
+    // a weak handle: a clone of the handle would keep the supervisor
+    // running once `main` had dropped its own.
     let listener = std::sync::Arc::new(listener);
-    let tree = handle.clone();
+    let tree = handle.downgrade();
     handle.add(TaskSpec::new("acceptor", move |ctx: Context| accept(ctx, listener.clone(), tree.clone()))).await?;
     println!("echo server on {addr}");
 
@@ -47,7 +52,7 @@ async fn main() -> anyhow::Result<()> {
 }
 
 /// Accepts connections until the acceptor is stopped; each becomes a unit.
-async fn accept(ctx: Context, listener: std::sync::Arc<TcpListener>, tree: SupervisorHandle) -> anyhow::Result<()> {
+async fn accept(ctx: Context, listener: std::sync::Arc<TcpListener>, tree: WeakSupervisorHandle) -> anyhow::Result<()> {
     let mut next = 0u64;
     loop {
         let (stream, peer) = tokio::select! {
@@ -64,6 +69,8 @@ async fn accept(ctx: Context, listener: std::sync::Arc<TcpListener>, tree: Super
         .restart(RestartPolicy::new().on(RestartOn::Never))
         .stop_timeout(Duration::from_secs(1))
         .temporary();
+        // `None` once the program has dropped its handles: the supervisor is shutting down.
+        let Some(tree) = tree.upgrade() else { return Ok(()) };
         tree.add_to("connections", spec).await.with_context(|| format!("supervising the connection of {peer}"))?;
     }
 }

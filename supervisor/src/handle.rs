@@ -1,7 +1,7 @@
 //! [`SupervisorHandle`]: observing and controlling a running supervisor.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
@@ -26,7 +26,10 @@ use crate::{Error, Event, Signal, UnitKind, UnitState, UnitStatus};
 ///
 /// Dropping the last clone stops every unit in the background, so that no
 /// process outlives its supervisor; call [`shutdown`](Self::shutdown) to stop
-/// them and wait.
+/// them and wait. A clone that a unit holds (captured by its closure)
+/// counts too, and would keep the supervisor running for ever: give a unit
+/// that controls its own supervisor a [`WeakSupervisorHandle`] instead
+/// ([`downgrade`](Self::downgrade)).
 ///
 /// # Examples
 ///
@@ -56,6 +59,42 @@ pub struct SupervisorHandle {
     _shutdown_on_drop: Option<Arc<ShutdownOnDrop>>,
 }
 
+/// A [`SupervisorHandle`] that does not keep the supervisor running, made
+/// by [`SupervisorHandle::downgrade`]: for a unit that controls its own
+/// supervisor. Cheap to clone; `Send + Sync`.
+#[derive(Clone)]
+pub struct WeakSupervisorHandle {
+    guard: Weak<ShutdownOnDrop>,
+}
+
+impl WeakSupervisorHandle {
+    /// A handle, while the program holds another one; `None` once every
+    /// handle has been dropped (and the supervisor shuts down, or has).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// let handle = supervisor::Supervisor::builder().build()?.start();
+    /// let weak = handle.downgrade();
+    /// assert!(weak.upgrade().is_some());
+    /// drop(handle);
+    /// assert!(weak.upgrade().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn upgrade(&self) -> Option<SupervisorHandle> {
+        let guard = self.guard.upgrade()?;
+        Some(SupervisorHandle { shared: guard.shared.clone(), _shutdown_on_drop: Some(guard) })
+    }
+}
+
+impl fmt::Debug for WeakSupervisorHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakSupervisorHandle").field("alive", &(self.guard.strong_count() > 0)).finish()
+    }
+}
+
 /// Shuts the supervisor down when the last handle is dropped.
 struct ShutdownOnDrop {
     shared: Arc<Shared>,
@@ -77,6 +116,45 @@ impl SupervisorHandle {
     pub(crate) fn new(shared: Arc<Shared>) -> Self {
         let guard = Arc::new(ShutdownOnDrop { shared: shared.clone() });
         SupervisorHandle { shared, _shutdown_on_drop: Some(guard) }
+    }
+
+    /// A handle that does not keep the supervisor running: for a unit that
+    /// controls its own supervisor (an acceptor that adds a unit per
+    /// connection), which would keep it running for ever by holding a
+    /// clone of this handle. [`WeakSupervisorHandle::upgrade`] gives a
+    /// handle back while the program still holds one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// let tree = handle.downgrade();
+    /// handle
+    ///     .add(TaskSpec::new("spawner", move |ctx: Context| {
+    ///         let tree = tree.clone();
+    ///         async move {
+    ///             // A handle for the moment it is needed, if the program still runs the supervisor.
+    ///             if let Some(tree) = tree.upgrade() {
+    ///                 let _ = tree.add(TaskSpec::new("job", |_ctx: Context| async {})).await;
+    ///             }
+    ///             ctx.cancelled().await;
+    ///         }
+    ///     }))
+    ///     .await?;
+    /// let weak = handle.downgrade();
+    /// drop(handle); // the last handle: the supervisor shuts down in the background
+    /// assert!(weak.upgrade().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn downgrade(&self) -> WeakSupervisorHandle {
+        let guard = self._shutdown_on_drop.as_ref().map_or_else(Weak::new, Arc::downgrade);
+        WeakSupervisorHandle { guard }
     }
 
     /// For the service layer's background tasks: a handle that does not

@@ -85,7 +85,7 @@ pub mod __private;
 
 pub use context::Context;
 pub use error::Error;
-pub use handle::SupervisorHandle;
+pub use handle::{SupervisorHandle, WeakSupervisorHandle};
 pub use observe::event::{Event, EventKind, ExitReason};
 pub use observe::report::{ShutdownCause, ShutdownReport, StopOutcome, UnitReport};
 pub use observe::status::{UnitKind, UnitState, UnitStatus};

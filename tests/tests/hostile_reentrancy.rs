@@ -2487,3 +2487,33 @@ fn a_failing_unit_stops_its_rest_for_one_group() {
 fn a_failing_unit_restarts_its_rest_for_one_group() {
     failing_unit_controls_its_group(Strategy::RestForOne, "restart");
 }
+
+/// "Dropping the last clone stops every unit in the background". A unit
+/// that adds units to its own supervisor (an acceptor) held a clone of the
+/// handle, and kept the supervisor running for ever once the program had
+/// dropped its own. With a weak handle, the program's drop shuts it down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_with_a_weak_handle_lets_the_last_drop_shut_the_supervisor_down() {
+    let handle = Supervisor::builder().build().unwrap().start();
+    let (ended, mut told) = mpsc::unbounded_channel::<(bool, bool)>();
+    let tree = handle.downgrade();
+    let spawner = TaskSpec::new("spawner", move |ctx: Context| {
+        let (tree, ended) = (tree.clone(), ended.clone());
+        async move {
+            let added = match tree.upgrade() {
+                Some(tree) => tree.add(TaskSpec::new("job", |ctx: Context| async move { ctx.cancelled().await })).await.is_ok(),
+                None => false,
+            };
+            ctx.cancelled().await;
+            let _ = ended.send((added, tree.upgrade().is_none()));
+        }
+    });
+    handle.add(spawner).await.unwrap();
+    within("the job", handle.wait_ready("job")).await.unwrap();
+    let weak = handle.downgrade();
+    drop(handle);
+    let (added, gone) = within("the spawner's stop", told.recv()).await.expect("the spawner was stopped");
+    assert!(added, "the weak handle gave a handle while the program held one");
+    assert!(gone, "no handle once the program dropped its own");
+    assert!(weak.upgrade().is_none());
+}
