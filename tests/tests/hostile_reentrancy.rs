@@ -2501,7 +2501,9 @@ async fn a_unit_with_a_weak_handle_lets_the_last_drop_shut_the_supervisor_down()
         let (tree, ended) = (tree.clone(), ended.clone());
         async move {
             let added = match tree.upgrade() {
-                Some(tree) => tree.add(TaskSpec::new("job", |ctx: Context| async move { ctx.cancelled().await })).await.is_ok(),
+                Some(tree) => {
+                    tree.add(TaskSpec::new("job", |ctx: Context| async move { ctx.cancelled().await })).await.is_ok()
+                }
                 None => false,
             };
             ctx.cancelled().await;

@@ -273,7 +273,7 @@ impl From<&ShutdownReport> for ExitCode {
 /// A table: one line per unit, then the total.
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let width = self.units.iter().map(|unit| unit.name.len()).max().unwrap_or(4).max(4);
+        let width = self.units.iter().map(|unit| unit.name.chars().count()).max().unwrap_or(4).max(4);
         writeln!(f, "{:width$}  {:7}  {:8}  {:11}  took", "unit", "type", "state", "stop")?;
         for unit in &self.units {
             let kind = unit.kind.as_str();
@@ -292,4 +292,38 @@ impl fmt::Display for ShutdownReport {
 
 fn seconds<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_f64(duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_lines_up_names_beyond_ascii() {
+        let line = |name: &str| UnitReport {
+            name: name.to_owned(),
+            kind: UnitKind::Task,
+            state: UnitState::Stopped,
+            outcome: StopOutcome::Graceful,
+            took: Duration::ZERO,
+        };
+        let report = ShutdownReport {
+            units: vec![line("café-crème"), line("ab")],
+            cause: ShutdownCause::Requested,
+            took: Duration::ZERO,
+        };
+        let text = report.to_string();
+        // Where the second column begins, in characters, on each line.
+        let columns: Vec<Option<usize>> = text
+            .lines()
+            .take(3)
+            .map(|row| {
+                row.chars()
+                    .collect::<Vec<_>>()
+                    .windows(4)
+                    .position(|at| at == ['t', 'y', 'p', 'e'] || at == ['t', 'a', 's', 'k'])
+            })
+            .collect();
+        assert_eq!(columns, [Some(12), Some(12), Some(12)], "{text}");
+    }
 }

@@ -218,7 +218,7 @@ impl ControlApi {
             return method_not_allowed(&parts.method, allow);
         }
         if action.changes() {
-            tracing::info!(unit = %unit, action = %action, "control API");
+            tracing::info!(unit = %unit.escape_debug(), action = %action, "control API");
         }
         let done = match &action {
             Action::Status => {
