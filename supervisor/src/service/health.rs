@@ -318,7 +318,12 @@ pub(crate) fn unit_verdict(unit: &UnitStatus) -> (bool, &'static str) {
 /// The units' part of readiness, without running any check: whether every
 /// unit lets the supervisor be ready and no shutdown has begun.
 pub(crate) fn units_ready(handle: &SupervisorHandle) -> bool {
-    !handle.is_shutting_down() && handle.statuses().iter().all(|unit| unit_verdict(unit).0)
+    !handle.is_shutting_down() && all_ready(&handle.statuses())
+}
+
+/// Whether each of `units` lets the supervisor be ready.
+pub(crate) fn all_ready(units: &[UnitStatus]) -> bool {
+    units.iter().all(|unit| unit_verdict(unit).0)
 }
 
 /// Whether the supervisor still runs: no shutdown has completed and not every

@@ -13,7 +13,7 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::SupervisorHandle;
+use crate::{SupervisorHandle, UnitStatus};
 use crate::extensions::ShutdownHook;
 use crate::service::health;
 
@@ -142,9 +142,12 @@ async fn notifier_loop(handle: SupervisorHandle, mut notifier: Notifier) {
     });
     let mut ready_sent = false;
     loop {
-        notifier.status(status_line(&handle));
+        // One reading for both: `READY=1` follows the status line that
+        // showed every unit ready, not one read a moment before.
+        let (statuses, shutting_down) = (handle.statuses(), handle.is_shutting_down());
+        notifier.status(status_line(&statuses, shutting_down));
         let mut retry_at = None;
-        if !ready_sent && health::units_ready(&handle) {
+        if !ready_sent && !shutting_down && health::all_ready(&statuses) {
             // Not dropped with a full queue, as a status or a ping may be:
             // `systemctl start` waits for this one.
             ready_sent = health::report(&handle).await.ready && notifier.send(Message::Ready);
@@ -369,8 +372,8 @@ impl Writer {
 
 /// `3 units: 2 running, 1 backoff`, with `shutting down; ` in front during
 /// a shutdown.
-fn status_line(handle: &SupervisorHandle) -> String {
-    let states: Vec<_> = handle.statuses().into_iter().map(|unit| unit.state).collect();
+fn status_line(statuses: &[UnitStatus], shutting_down: bool) -> String {
+    let states: Vec<_> = statuses.iter().map(|unit| unit.state).collect();
     let mut counts: Vec<(crate::UnitState, usize)> = Vec::new();
     for state in states.iter().copied() {
         match counts.iter_mut().find(|(seen, _)| *seen == state) {
@@ -380,7 +383,7 @@ fn status_line(handle: &SupervisorHandle) -> String {
     }
     counts.sort_by_key(|(state, _)| *state as u8);
     let parts: Vec<String> = counts.iter().map(|(state, count)| format!("{count} {state}")).collect();
-    let prefix = if handle.is_shutting_down() { "shutting down; " } else { "" };
+    let prefix = if shutting_down { "shutting down; " } else { "" };
     let noun = if states.len() == 1 { "unit" } else { "units" };
     format!("{prefix}{} {noun}: {}", states.len(), parts.join(", "))
 }
