@@ -477,6 +477,48 @@ async fn a_stop_of_a_unit_with_dependents_does_not_freeze_the_other_units() {
     shutdown(&handle).await;
 }
 
+/// "`stop_unit(x)` and `restart(x)` first stop what depends on `x`." `w`
+/// depends on `d` and on `x`, and waits for `x`. While a call stops `d`
+/// with its dependents (`v` takes a second to stop), `x` becomes ready:
+/// that started `w`, which the call was stopping (a restart ran it twice).
+#[tokio::test(start_paused = true)]
+async fn a_dependent_being_stopped_with_its_dependency_is_not_started_by_another_one() {
+    for restart in [false, true] {
+        let w_runs = Arc::new(AtomicU32::new(0));
+        let counted = w_runs.clone();
+        let x = TaskSpec::new("x", |ctx: Context| async move {
+            tokio::time::sleep(500 * MS).await;
+            ctx.ready();
+            ctx.cancelled().await;
+        })
+        .readiness(Readiness::Notified);
+        let w = TaskSpec::new("w", move |ctx: Context| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            async move { ctx.cancelled().await }
+        })
+        .depends_on(["x", "d"]);
+        let handle = Supervisor::builder()
+            .task(idle("d"))
+            .task(x)
+            .task(w)
+            .task(slow_to_stop("v", SEC).depends_on(["d"]))
+            .build()
+            .unwrap()
+            .start();
+        until(&handle, "w", |status| status.state == UnitState::Waiting).await;
+        if restart {
+            handle.restart("d").await.unwrap();
+            ready(&handle, "w").await;
+            assert_eq!(w_runs.load(Ordering::SeqCst), 1, "`w` ran once, after the restart of `d`");
+        } else {
+            handle.stop_unit("d").await.unwrap();
+            assert_eq!(handle.status("w").unwrap().state, UnitState::Stopped);
+            assert_eq!(w_runs.load(Ordering::SeqCst), 0, "`w` ran although its dependency was being stopped");
+        }
+        shutdown(&handle).await;
+    }
+}
+
 /// "`STATUS=...` ... are read for the whole run, its stop included": also
 /// when the stop is a call's that stops the unit's dependents first. Those
 /// texts were held back until the stop was over, and a restart's lost.

@@ -135,6 +135,10 @@ impl Node {
         }
         let next_blocker = self.blockers(&unit).next().cloned();
         match next_blocker {
+            // A plan is to stop it (its `stop_unit` or `restart` of a unit
+            // it depends on): it waits for the plan, which stops it, and
+            // for a restart starts it again.
+            None if self.plan.as_ref().is_some_and(|plan| plan.takes_part(&unit)) => {}
             None => self.launch_now(&unit, Instant::now()),
             Some(blocker) => self.wait_for(&blocker, unit),
         }
