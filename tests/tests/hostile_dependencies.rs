@@ -519,6 +519,48 @@ async fn a_dependent_being_stopped_with_its_dependency_is_not_started_by_another
     }
 }
 
+/// A run found hung "is not ready from then on": also while its group's
+/// strategy is stopping a slow sibling (`RestForOne` after `a` failed).
+/// Its loss of readiness was held back with the rest until that stop was
+/// over, 5 s later, the unit shown ready all along.
+#[tokio::test(start_paused = true)]
+async fn a_run_found_hung_while_a_strategy_stops_siblings_is_not_ready_at_once() {
+    let began = tokio::time::Instant::now();
+    let x = TaskSpec::new("x", move |ctx: Context| async move {
+        while began.elapsed() < 2 * SEC {
+            ctx.heartbeat();
+            tokio::time::sleep(100 * MS).await;
+        }
+        ctx.cancelled().await;
+        tokio::time::sleep(3 * SEC).await;
+    })
+    .watchdog(SEC)
+    .stop_timeout(10 * SEC)
+    .restart(RestartPolicy::new().delay(60 * SEC));
+    let a = TaskSpec::new("a", |ctx: Context| async move {
+        if ctx.restart_count() == 0 {
+            tokio::time::sleep(1800 * MS).await;
+            return Err("crash");
+        }
+        ctx.cancelled().await;
+        Ok(())
+    });
+    let handle = Supervisor::builder()
+        .strategy(supervisor::Strategy::RestForOne)
+        .task(x)
+        .task(a)
+        .task(slow_to_stop("b", 5 * SEC).stop_timeout(10 * SEC))
+        .build()
+        .unwrap()
+        .start();
+    tokio::time::sleep_until(began + 3500 * MS).await;
+    assert_eq!(handle.status("b").unwrap().state, UnitState::Stopping, "the strategy's stop goes on");
+    let x = handle.status("x").unwrap();
+    assert!(!x.ready, "{x:?}");
+    assert!(x.not_ready.as_deref().is_some_and(|why| why.starts_with("being stopped")), "{x:?}");
+    shutdown(&handle).await;
+}
+
 /// "`STATUS=...` ... are read for the whole run, its stop included": also
 /// when the stop is a call's that stops the unit's dependents first. Those
 /// texts were held back until the stop was over, and a restart's lost.

@@ -13,9 +13,9 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::{SupervisorHandle, UnitStatus};
 use crate::extensions::ShutdownHook;
 use crate::service::health;
+use crate::{SupervisorHandle, UnitStatus};
 
 /// While the units are ready but a health check fails, how long to wait
 /// before asking the checks again (only until `READY=1` has been sent).

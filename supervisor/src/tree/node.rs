@@ -646,6 +646,13 @@ impl Node {
             self.deferred.push_back(msg);
             return;
         }
+        if let Msg::Ready { unit, ready: false, .. } = &msg
+            && !self.deferred.is_empty()
+        {
+            // Heard at once, it is the last word on its unit's readiness:
+            // what the unit said before, held back, is stale.
+            self.deferred.retain(|held| !matches!(held, Msg::Ready { unit: of, .. } if Arc::ptr_eq(of, unit)));
+        }
         match msg {
             Msg::Ended { unit, epoch, end } => self.on_ended(&unit, epoch, end),
             Msg::Ready { unit, epoch, ready, why } => self.set_ready(&unit, epoch, ready, why),
@@ -681,15 +688,17 @@ impl Node {
     /// the plan stops or starts again (until the plan asks it to stop: its
     /// end then answers that stop). What cannot touch the plan is heard at
     /// once, so that the group does not freeze for as long as a stop takes:
-    /// a status text; and, in a `OneForOne` group (whose plans are calls
+    /// a status text, a loss of readiness; and, in a `OneForOne` group (whose plans are calls
     /// that stop a unit with the units that depend on it), the end or the
     /// readiness of a unit that takes no part in the plan, which its
     /// policy acts on alone, as at any other time.
     fn waits_for_plan(&self, msg: &Msg) -> bool {
         let Some(plan) = &self.plan else { return false };
         match msg {
-            // Never held back: an ending drops a strategy's plan.
-            Msg::EndGroup | Msg::KillNow | Msg::StatusText { .. } => false,
+            // Never held back: an ending drops a strategy's plan. Nor is a
+            // unit's loss of readiness, which starts nothing: a unit found
+            // hung is not ready from then on, whatever else goes on.
+            Msg::EndGroup | Msg::KillNow | Msg::StatusText { .. } | Msg::Ready { ready: false, .. } => false,
             Msg::Ended { unit, .. } if plan.in_flight.contains(unit) => false,
             Msg::Ended { unit, .. } | Msg::Ready { unit, .. } => {
                 self.body().strategy != Strategy::OneForOne || plan.takes_part(unit)
