@@ -477,6 +477,26 @@ async fn a_stop_of_a_unit_with_dependents_does_not_freeze_the_other_units() {
     shutdown(&handle).await;
 }
 
+/// A group as a one-shot dependency: its critical `migrate` says it is
+/// ready and ends well, which ends the group well (`Exited`). Its ready and
+/// its end reached the group's owner in one burst, so the group never told
+/// its parent it was ready, and `api` waited for ever.
+#[tokio::test(start_paused = true)]
+async fn a_group_that_did_its_work_lets_its_dependents_start() {
+    let migrate = TaskSpec::new("migrate", |ctx: Context| async move {
+        ctx.ready();
+    })
+    .readiness(Readiness::Notified)
+    .critical()
+    .restart(RestartPolicy::new().on(RestartOn::Never));
+    let group = supervisor::GroupSpec::new("g").task(migrate).restart(RestartPolicy::new().on(RestartOn::Failure));
+    let handle = Supervisor::builder().group(group).task(idle("api").depends_on(["g"])).build().unwrap().start();
+    let api = ready(&handle, "api").await;
+    assert_eq!(api.state, UnitState::Running);
+    assert_eq!(handle.status("g").unwrap().state, UnitState::Exited);
+    shutdown(&handle).await;
+}
+
 /// "`stop_unit(x)` and `restart(x)` first stop what depends on `x`." `w`
 /// depends on `d` and on `x`, and waits for `x`. While a call stops `d`
 /// with its dependents (`v` takes a second to stop), `x` becomes ready:

@@ -150,14 +150,17 @@ impl Record {
         self.notes.as_ref().and_then(|notes| notes.not_ready.as_deref())
     }
 
-    /// Whether the units that depend on it may start: it is ready, or its
-    /// policy let it end after a run that was ready and then succeeded (a
-    /// one-shot job, such as a migration, that has done its work). A run
-    /// that ended without ever being ready, or failed, did not.
-    pub(crate) fn lets_dependents_start(&self) -> bool {
+    /// Whether the units that depend on it (a `group` if `group`) may
+    /// start: it is ready, or its policy let it end after a run that was
+    /// ready and then succeeded (a one-shot job, such as a migration, that
+    /// has done its work). A run that ended without ever being ready, or
+    /// failed, did not. A group that ended well did its work, ready or
+    /// not as its parent saw it: its units may become ready and end in the
+    /// one burst of reports its owner hears before it tells its parent.
+    pub(crate) fn lets_dependents_start(&self, group: bool) -> bool {
         self.ready
             || (self.state == UnitState::Exited
-                && self.ready_in_run
+                && (self.ready_in_run || group)
                 && self.notes.as_ref().is_none_or(|notes| notes.last_error.is_none()))
     }
 
@@ -366,7 +369,7 @@ impl Unit {
             .filter_map(|name| siblings.get(name))
             .filter_map(|dependency| {
                 let record = dependency.record();
-                (!record.lets_dependents_start()).then(|| match record.not_ready() {
+                (!record.lets_dependents_start(dependency.group().is_some())).then(|| match record.not_ready() {
                     Some(why) => format!("`{}` (not ready: {why})", dependency.path),
                     None => format!("`{}` ({})", dependency.path, record.state),
                 })

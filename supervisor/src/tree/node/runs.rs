@@ -64,7 +64,9 @@ impl Node {
     /// The dependencies of `unit` that hold it back (not ready, and not
     /// done with their work), in the order its `depends_on` names them.
     fn blockers<'a>(&'a self, unit: &'a Unit) -> impl Iterator<Item = &'a Arc<Unit>> + 'a {
-        self.dependency_graph().dependencies(unit).filter(|dependency| !dependency.record().lets_dependents_start())
+        self.dependency_graph()
+            .dependencies(unit)
+            .filter(|dependency| !dependency.record().lets_dependents_start(dependency.group().is_some()))
     }
 
     /// `unit` waits for `blocker` (and, once it is ready, for the next).
