@@ -185,8 +185,9 @@ impl Supervisor {
     }
 
     /// Starts every unit, waits for `SIGINT`, `SIGTERM` or `SIGHUP`, then
-    /// shuts down gracefully; a second signal during the shutdown skips
-    /// what is left of the grace periods. Returns early, with the report,
+    /// shuts down gracefully; a second `SIGINT` or `SIGTERM` during the
+    /// shutdown skips what is left of the grace periods (a closing terminal
+    /// sends `SIGHUP` twice). Returns early, with the report,
     /// when the supervisor ends by itself (the root group gave up, or a
     /// critical unit ended).
     ///

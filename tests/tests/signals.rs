@@ -62,17 +62,33 @@ async fn first_signal_stops_gracefully_and_second_kills_what_is_left() {
 
     // The terminal or the SSH session went away: `SIGHUP` ends the process
     // by default, and the daemons, in process groups of their own, ran on
-    // for ever. It shuts down gracefully instead.
+    // for ever. It shuts down gracefully instead. A closing terminal sends
+    // two (the kernel's and the shell's): the second skipped the grace
+    // periods, and a unit that takes its time to stop was killed.
     let handle = Supervisor::builder()
         .daemon(supervisor::DaemonSpec::new("sleeper", "sleep").arg("300"))
+        .task(TaskSpec::new("careful", |ctx: Context| async move {
+            ctx.cancelled().await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }))
         .build()
         .unwrap()
         .start();
     handle.wait_ready("sleeper").await.unwrap();
     let pid = handle.status("sleeper").unwrap().pid.unwrap();
     let shutdown = handle.shutdown_on_signal();
+    tokio::pin!(shutdown);
+    kill_process(getpid(), Signal::HUP).unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while !handle.is_shutting_down() {
+        assert!(Instant::now() < deadline, "SIGHUP did not start a shutdown");
+        tokio::select! {
+            report = &mut shutdown => panic!("ended before the second hang-up: {report}"),
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+    }
     kill_process(getpid(), Signal::HUP).unwrap();
     let report = tokio::time::timeout(DEADLINE, shutdown).await.expect("shut down after SIGHUP");
-    assert!(report.is_clean(), "{report}");
+    assert!(report.is_clean(), "the second hang-up cut the grace periods short: {report}");
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "the daemon outlived the hang-up");
 }

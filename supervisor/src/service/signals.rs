@@ -7,8 +7,9 @@ use crate::run::process::dispositions;
 use crate::{ShutdownReport, SupervisorHandle};
 
 /// Waits for `SIGINT`, `SIGTERM` or `SIGHUP`, then shuts down gracefully; a
-/// second signal during the shutdown skips what is left of the grace
-/// periods.
+/// second `SIGINT` or `SIGTERM` during the shutdown skips what is left of
+/// the grace periods (a terminal that closes sends `SIGHUP` twice: once
+/// from the kernel, once from the shell).
 pub(crate) async fn shutdown_on(handle: &SupervisorHandle, mut signals: Signals) -> ShutdownReport {
     // The tree may end by itself first: its root gave up, or a critical
     // unit ended.
@@ -23,7 +24,7 @@ pub(crate) async fn shutdown_on(handle: &SupervisorHandle, mut signals: Signals)
     tokio::pin!(shutdown);
     tokio::select! {
         report = &mut shutdown => report,
-        () = signals.recv() => {
+        () = signals.recv_insistence() => {
             tracing::warn!("second shutdown signal: killing what is left");
             handle.skip_grace();
             shutdown.await
@@ -33,7 +34,7 @@ pub(crate) async fn shutdown_on(handle: &SupervisorHandle, mut signals: Signals)
 
 impl SupervisorHandle {
     /// Waits for `SIGINT`, `SIGTERM` or `SIGHUP`, then shuts down gracefully,
-    /// like [`Supervisor::run`](crate::Supervisor::run): a second signal during
+    /// like [`Supervisor::run`](crate::Supervisor::run): a second `SIGINT` or `SIGTERM` during
     /// the shutdown skips what is left of the grace periods. Returns early,
     /// with the report, when the supervisor ends by itself (its root gave
     /// up, or a critical unit ended). For a `main`
@@ -113,21 +114,33 @@ impl Signals {
     /// Waits for the next `SIGINT`, `SIGTERM` or `SIGHUP`; for ever if none
     /// could be installed.
     pub(crate) async fn recv(&mut self) {
-        async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
-            match signal {
-                Some(signal) => {
-                    if signal.recv().await.is_none() {
-                        std::future::pending::<()>().await;
-                    }
-                }
-                None => std::future::pending::<()>().await,
-            }
-        }
         tokio::select! {
             () = next(&mut self.interrupt) => {}
             () = next(&mut self.terminate) => {}
             () = next(&mut self.hangup) => {}
         }
+    }
+
+    /// Waits for the next `SIGINT` or `SIGTERM`: someone insists on the
+    /// shutdown. A `SIGHUP` does not count: a terminal that closes sends
+    /// two at once, and the first already started the shutdown.
+    pub(crate) async fn recv_insistence(&mut self) {
+        tokio::select! {
+            () = next(&mut self.interrupt) => {}
+            () = next(&mut self.terminate) => {}
+        }
+    }
+}
+
+/// The next delivery of `signal`; never, if it could not be installed.
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => {
+            if signal.recv().await.is_none() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending::<()>().await,
     }
 }
 
