@@ -143,11 +143,14 @@ impl Supervisor {
     /// Outside a tokio runtime, like [`tokio::spawn`]. On a runtime built
     /// without tokio's timers (`enable_time` or `enable_all` on its
     /// builder), wherever the supervisor first needs one (a restart delay,
-    /// a stop's grace period), as tokio's own timers panic there. (On a
-    /// runtime without tokio's IO driver, the supervisor goes on: each
-    /// daemon's run, and each TCP, HTTP or exec probe, fails, its error
-    /// saying so; tokio's own message is printed once, as the supervisor
-    /// looks for the driver the only way tokio allows, by its panic.)
+    /// a stop's grace period), as tokio's own timers panic there. On a
+    /// runtime without tokio's IO driver, each daemon's run, and each TCP,
+    /// HTTP or exec probe, fails, its error saying so, instead of spawning
+    /// a process nothing could watch. The supervisor looks for the driver
+    /// the only way tokio allows, by the panic tokio raises without it,
+    /// which it catches: the panic hook prints tokio's message (once per
+    /// worker thread), and with `panic = "abort"`, or a hook that exits,
+    /// that panic ends the program, as tokio's own would have.
     ///
     /// # Examples
     ///

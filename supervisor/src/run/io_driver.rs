@@ -25,8 +25,8 @@ thread_local! {
 }
 
 /// Whether the current runtime has tokio's IO driver; `false` outside a
-/// runtime. The first look at a runtime without it makes the panic hook
-/// print tokio's own message, which says the same.
+/// runtime. The first look on each thread at a runtime without it makes
+/// the panic hook print tokio's own message, which says the same.
 pub(crate) fn available() -> bool {
     let Ok(handle) = Handle::try_current() else { return false };
     let id = handle.id();

@@ -177,9 +177,32 @@ fn elsewhere_hint(path: &str, dependent: &str) -> String {
              start only once it does; order the units inside it with their own depends_on instead)"
         )
     } else {
-        format!(
-            " (`{path}` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
-        )
+        // Where the two paths part, their units (or the groups that hold
+        // them) are siblings: those may depend on each other.
+        let common = path.split('/').zip(dependent.split('/')).take_while(|(a, b)| a == b).count();
+        let (theirs, ours) = (sibling_side(path, common), sibling_side(dependent, common));
+        let theirs_name = theirs.rsplit('/').next().unwrap_or(theirs);
+        if ours == dependent {
+            format!(
+                " (`{path}` is in another group: a unit may depend only on its siblings; depend on `{theirs_name}`, the \
+                 group that holds it)"
+            )
+        } else {
+            format!(
+                " (`{path}` is in another group: a unit may depend only on its siblings; make the group `{ours}` depend \
+                 on `{theirs_name}` instead)"
+            )
+        }
+    }
+}
+
+/// The first `common + 1` names of `path`: the unit, or the group holding
+/// it, that is a sibling of the other side's where two paths share their
+/// first `common` names.
+fn sibling_side(path: &str, common: usize) -> &str {
+    match path.match_indices('/').nth(common) {
+        Some((at, _)) => &path[..at],
+        None => path,
     }
 }
 
@@ -354,7 +377,7 @@ mod tests {
         let problems = problems_of(&[web.into(), GroupSpec::new("storage").daemon(DaemonSpec::new("pg", "pg")).into()]);
         assert!(
             problems[0].ends_with(
-                "(`storage/pg` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
+                "(`storage/pg` is in another group: a unit may depend only on its siblings; depend on `storage`, the group that holds it)"
             ),
             "{}",
             problems[0]
@@ -374,7 +397,17 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:#?}");
         assert!(
             problems[0].ends_with(
-                "(`db` is in another group: a unit may depend only on its siblings; depend on the group that holds it)"
+                "(`db` is in another group: a unit may depend only on its siblings; make the group `g` depend on `db` instead)"
+            ),
+            "{}",
+            problems[0]
+        );
+        // Deeper: `g/h/w` names `u`, which is `g/u`.
+        let inner = GroupSpec::new("h").task(task_spec("w").depends_on(["u"]));
+        let problems = problems_of(&[GroupSpec::new("g").task(task_spec("u")).group(inner).into()]);
+        assert!(
+            problems[0].ends_with(
+                "(`g/u` is in another group: a unit may depend only on its siblings; make the group `g/h` depend on `u` instead)"
             ),
             "{}",
             problems[0]
