@@ -688,10 +688,12 @@ impl Node {
     /// the plan stops or starts again (until the plan asks it to stop: its
     /// end then answers that stop). What cannot touch the plan is heard at
     /// once, so that the group does not freeze for as long as a stop takes:
-    /// a status text, a loss of readiness; and, in a `OneForOne` group (whose plans are calls
-    /// that stop a unit with the units that depend on it), the end or the
-    /// readiness of a unit that takes no part in the plan, which its
-    /// policy acts on alone, as at any other time.
+    /// a status text, a loss of readiness; and, in a `OneForOne` group
+    /// (whose plans are calls that stop a unit with the units that depend
+    /// on it), the end or the readiness of a unit that takes no part in the
+    /// plan, which its policy acts on alone, as at any other time. A unit
+    /// the plan is to stop, released meanwhile by such a readiness, waits
+    /// for the plan (`release`).
     fn waits_for_plan(&self, msg: &Msg) -> bool {
         let Some(plan) = &self.plan else { return false };
         match msg {
