@@ -43,6 +43,25 @@ fn python(name: &str, program: &str) -> DaemonSpec {
     DaemonSpec::new(name, "python3").args(["-u", "-c", program])
 }
 
+/// A Python daemon that sends `ready` (`READY=1`, and more lines if it
+/// likes) to its notify socket, runs until `SIGTERM`, then runs the Python
+/// lines `on_term` (with `s.sendto(..., to)` to notify) and exits 0.
+fn notifying_python(name: &str, ready: &str, on_term: &[&str]) -> DaemonSpec {
+    let on_term: String = on_term.iter().map(|line| format!("    {line}\n")).collect();
+    let program = format!(
+        "import os, signal, socket, sys, time\n\
+         s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+         to = os.environ['NOTIFY_SOCKET']\n\
+         def term(*_):\n\
+         {on_term}    sys.exit(0)\n\
+         signal.signal(signal.SIGTERM, term)\n\
+         s.sendto(b'{ready}', to)\n\
+         while True:\n\
+         \x20   time.sleep(0.05)\n"
+    );
+    python(name, &program).readiness(Readiness::Notified)
+}
+
 async fn until(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
     match tokio::time::timeout(DEADLINE, handle.wait_status(name, done)).await {
         Ok(status) => status.unwrap_or_else(|error| panic!("`{name}`: {error}")),
@@ -586,19 +605,15 @@ async fn a_run_found_hung_while_a_strategy_stops_siblings_is_not_ready_at_once()
 /// texts were held back until the stop was over, and a restart's lost.
 #[tokio::test]
 async fn status_texts_sent_while_a_unit_with_dependents_stops_are_shown_at_once() {
-    let program = "import os, signal, socket, sys, time\n\
-                   s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
-                   to = os.environ['NOTIFY_SOCKET']\n\
-                   def term(*_):\n\
-                   \x20   s.sendto(b'STATUS=flushing', to)\n\
-                   \x20   time.sleep(1.5)\n\
-                   \x20   sys.exit(0)\n\
-                   signal.signal(signal.SIGTERM, term)\n\
-                   s.sendto(b'READY=1\\nSTATUS=serving', to)\n\
-                   while True:\n\
-                   \x20   time.sleep(0.05)\n";
     let handle = Supervisor::builder()
-        .daemon(python("db", program).readiness(Readiness::Notified).stop_timeout(10 * SEC))
+        .daemon(
+            notifying_python(
+                "db",
+                "READY=1\\nSTATUS=serving",
+                &["s.sendto(b'STATUS=flushing', to)", "time.sleep(1.5)"],
+            )
+            .stop_timeout(10 * SEC),
+        )
         .task(idle("api").depends_on(["db"]))
         .build()
         .unwrap()
@@ -1318,21 +1333,14 @@ async fn extreme_durations_and_signs_of_life_after_the_end_do_not_panic() {
 /// its `sendto` blocked on the full socket.
 #[tokio::test]
 async fn a_daemon_that_reports_progress_while_it_stops_is_not_killed() {
-    let program = "import os, signal, socket, sys, time\n\
-                   s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
-                   to = os.environ['NOTIFY_SOCKET']\n\
-                   def term(*_):\n\
-                   \x20   s.sendto(b'STOPPING=1', to)\n\
-                   \x20   for step in range(30):\n\
-                   \x20       s.sendto(b'STATUS=flushing %d/30' % step, to)\n\
-                   \x20   print('clean exit', flush=True)\n\
-                   \x20   sys.exit(0)\n\
-                   signal.signal(signal.SIGTERM, term)\n\
-                   s.sendto(b'READY=1', to)\n\
-                   while True:\n\
-                   \x20   time.sleep(0.05)\n";
+    let on_term = [
+        "s.sendto(b'STOPPING=1', to)",
+        "for step in range(30):",
+        "    s.sendto(b'STATUS=flushing %d/30' % step, to)",
+        "print('clean exit', flush=True)",
+    ];
     let sup = Supervisor::builder()
-        .daemon(python("db", program).readiness(Readiness::Notified).stop_timeout(3 * SEC))
+        .daemon(notifying_python("db", "READY=1", &on_term).stop_timeout(3 * SEC))
         .build()
         .unwrap();
     let mut events = sup.subscribe();

@@ -4,13 +4,27 @@
 //! Signal handlers are process-wide, so this file holds one test, in a test
 //! binary of its own.
 
+use std::pin::Pin;
 use std::time::Duration;
 
 use rustix::process::{Signal, getpid, kill_process};
-use supervisor::{Context, StopOutcome, Supervisor, TaskSpec};
+use supervisor::{Context, ShutdownReport, StopOutcome, Supervisor, SupervisorHandle, TaskSpec};
 use tokio::time::Instant;
 
 const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Drives `shutdown` until the first signal has begun it; it must not end
+/// by itself before a second one.
+async fn until_shutting_down(handle: &SupervisorHandle, mut shutdown: Pin<&mut impl Future<Output = ShutdownReport>>) {
+    let deadline = Instant::now() + DEADLINE;
+    while !handle.is_shutting_down() {
+        assert!(Instant::now() < deadline, "the first signal did not start a shutdown");
+        tokio::select! {
+            report = &mut shutdown => panic!("ended before the second signal: {report}"),
+            () = tokio::time::sleep(Duration::from_millis(10)) => {}
+        }
+    }
+}
 
 #[tokio::test]
 async fn first_signal_stops_gracefully_and_second_kills_what_is_left() {
@@ -43,15 +57,7 @@ async fn first_signal_stops_gracefully_and_second_kills_what_is_left() {
     tokio::pin!(shutdown);
     kill_process(getpid(), Signal::INT).unwrap();
     let began = Instant::now();
-    let deadline = began + DEADLINE;
-    // Drive the shutdown until it has begun; it cannot end by itself.
-    while !handle.is_shutting_down() {
-        assert!(Instant::now() < deadline, "the first signal did not start a shutdown");
-        tokio::select! {
-            report = &mut shutdown => panic!("ended before the second signal: {report}"),
-            () = tokio::time::sleep(Duration::from_millis(10)) => {}
-        }
-    }
+    until_shutting_down(&handle, shutdown.as_mut()).await;
     kill_process(getpid(), Signal::TERM).unwrap();
     let report = tokio::time::timeout(DEADLINE, shutdown).await.expect("the second signal ends the shutdown");
     assert!(began.elapsed() < Duration::from_secs(30), "waited out the stop timeout");
@@ -79,14 +85,7 @@ async fn first_signal_stops_gracefully_and_second_kills_what_is_left() {
     let shutdown = handle.shutdown_on_signal();
     tokio::pin!(shutdown);
     kill_process(getpid(), Signal::HUP).unwrap();
-    let deadline = Instant::now() + DEADLINE;
-    while !handle.is_shutting_down() {
-        assert!(Instant::now() < deadline, "SIGHUP did not start a shutdown");
-        tokio::select! {
-            report = &mut shutdown => panic!("ended before the second hang-up: {report}"),
-            () = tokio::time::sleep(Duration::from_millis(10)) => {}
-        }
-    }
+    until_shutting_down(&handle, shutdown.as_mut()).await;
     kill_process(getpid(), Signal::HUP).unwrap();
     let report = tokio::time::timeout(DEADLINE, shutdown).await.expect("shut down after SIGHUP");
     assert!(report.is_clean(), "the second hang-up cut the grace periods short: {report}");
