@@ -198,12 +198,13 @@ impl GroupSpec {
 
     /// Gives up when more than `max_restarts` restarts happen among the
     /// group's units within `period` (a strategy's collective restart counts
-    /// once): the group stops its units, and its run ends as a failure that
-    /// its parent handles like any unit's. A restart counts from the time
-    /// its unit's policy decides on it, so that restarts waiting out their
-    /// delays together cannot exceed the limit; one cancelled during its
-    /// delay (by `stop_unit`, `start_unit`, `restart` or `remove`) does not
-    /// count. `max_restarts` must be at least 1
+    /// once; one exactly `period` earlier is within it, as in OTP): the
+    /// group stops its units, and its run ends as a failure that its parent
+    /// handles like any unit's. A restart counts from the time its unit's
+    /// policy decides on it, so that restarts waiting out their delays
+    /// together cannot exceed the limit; one cancelled during its delay (by
+    /// `stop_unit`, `restart` or `remove`; `start_unit` leaves a unit that
+    /// waits to restart as it is) does not count. `max_restarts` must be at least 1
     /// and `period` longer than zero; checked by `build()`.
     ///
     /// # Examples

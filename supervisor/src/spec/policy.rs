@@ -309,7 +309,9 @@ impl RestartPolicy {
         self
     }
 
-    /// The longest delay backoff and jitter may reach.
+    /// The longest delay there is: backoff and jitter stop at it, and a cap
+    /// shorter than the [`delay`](Self::delay) shortens that delay too (a
+    /// cap of zero restarts at once).
     ///
     /// ```
     /// use std::time::Duration;
@@ -329,7 +331,8 @@ impl RestartPolicy {
 
     /// Lengthen each delay by a random fraction of itself, up to `fraction`
     /// (`0.0..=1.0`), so that units failing together do not restart in
-    /// lockstep. Jitter only ever adds: a delay is never shorter than asked.
+    /// lockstep. Jitter only ever adds: a delay is never shorter than asked (but for a
+    /// [`max_delay`](Self::max_delay) below it).
     /// A fraction outside `0.0..=1.0` is refused when the supervisor is built.
     ///
     /// ```
@@ -377,7 +380,8 @@ impl RestartPolicy {
     }
 
     /// Give up when a restart would make more than `max_restarts` restarts
-    /// within `period`. Each restart is timed when it happens, after its
+    /// within `period` (one exactly `period` earlier is within it, as
+    /// systemd's start limit counts). Each restart is timed when it happens, after its
     /// delay: restarts a delay keeps further apart than `period` never fill
     /// the window. The period must be longer than zero; checked when the
     /// supervisor is built.
@@ -626,7 +630,8 @@ impl RestartTracker {
         // Counted, not pruned: `record_restart` keeps at most `max` of them,
         // and a restart that a stop cancels must not have pruned any.
         let within = self.recent.as_ref().map_or(0, |recent| {
-            recent.iter().filter(|&&restarted| at.saturating_duration_since(restarted) < window.period).count()
+            // A restart exactly `period` ago is still within it.
+            recent.iter().filter(|&&restarted| at.saturating_duration_since(restarted) <= window.period).count()
         });
         (within >= window.max as usize).then_some(GiveUpReason::Window { max: window.max, period: window.period })
     }
@@ -768,8 +773,10 @@ mod tests {
             tracker.decide(&policy, false, SEC, now, 0.0),
             Decision::GiveUp(GiveUpReason::Window { max: 3, period })
         );
-        // Once the first restart has left the window, one more is allowed.
-        let later = start + period;
+        // Exactly `period` after the first, it is still within the window;
+        // once it has left, one more is allowed.
+        assert!(matches!(tracker.decide(&policy, false, SEC, start + period, 0.0), Decision::GiveUp(_)));
+        let later = start + period + Duration::from_millis(1);
         assert!(matches!(tracker.decide(&policy, false, SEC, later, 0.0), Decision::Restart { attempt: 4, .. }));
     }
 

@@ -41,7 +41,8 @@ impl<K: Eq + Hash> Intensity<K> {
     /// yet performed is still to come; one that is not was cancelled.
     pub(crate) fn allow(&mut self, now: Instant, key: K, to_come: impl Fn(&K) -> bool) -> bool {
         let period = self.limit.period;
-        while self.performed.front().is_some_and(|&at| now.duration_since(at) >= period) {
+        // A restart exactly `period` ago is still within it, as in OTP.
+        while self.performed.front().is_some_and(|&at| now.duration_since(at) > period) {
             self.performed.pop_front();
         }
         let max = self.limit.max as usize;
@@ -50,7 +51,7 @@ impl<K: Eq + Hash> Intensity<K> {
         // can only count more.
         let at_limit = self.performed.len() + self.pending.len() >= max;
         if at_limit || self.pending.len() >= 2 * self.looked_over + 16 {
-            self.pending.retain(|key, at| now.duration_since(*at) < period && to_come(key));
+            self.pending.retain(|key, at| now.duration_since(*at) <= period && to_come(key));
             self.looked_over = self.pending.len();
             if self.performed.len() + self.pending.len() >= max {
                 return false;
@@ -78,6 +79,7 @@ mod tests {
     use super::*;
 
     const SEC: Duration = Duration::from_secs(1);
+    const MS: Duration = Duration::from_millis(1);
 
     /// Every restart happens as soon as it is decided.
     fn at_once(intensity: &mut Intensity<u32>, now: Instant, key: u32) -> bool {
@@ -102,7 +104,9 @@ mod tests {
         let start = Instant::now();
         assert!(at_once(&mut intensity, start, 1));
         assert!(at_once(&mut intensity, start + 5 * SEC, 2));
-        assert!(at_once(&mut intensity, start + 10 * SEC, 3), "the first restart has left the window");
+        // Exactly 10 s after the first, it is still within the period (as in OTP).
+        assert!(!at_once(&mut intensity, start + 10 * SEC, 3), "a third restart within 10 s");
+        assert!(at_once(&mut intensity, start + 10 * SEC + MS, 3), "the first restart has left the window");
         assert!(!at_once(&mut intensity, start + 11 * SEC, 4));
     }
 
@@ -113,7 +117,8 @@ mod tests {
         assert!(intensity.allow(start, 1, |_| true));
         intensity.performed(&1);
         assert!(!intensity.allow(start + 9 * SEC, 2, |_| true));
-        assert!(intensity.allow(start + 10 * SEC, 3, |_| true), "decided 10 s ago: out of the period");
+        assert!(!intensity.allow(start + 10 * SEC, 3, |_| true), "decided 10 s ago: still within the period");
+        assert!(intensity.allow(start + 10 * SEC + MS, 4, |_| true), "decided over 10 s ago: out of the period");
     }
 
     #[test]
