@@ -75,8 +75,10 @@ pub(crate) fn supervised(input: &Supervised, function: &SupervisedFn) -> TokenSt
         Some(FnArg::Typed(arg)) => {
             // The parameter is converted from our `Context`, so that one of
             // another type is reported, on its type, as not ours.
-            let convert = respan(quote!(#private::FromContext::from_context(ctx)), arg.ty.span());
-            quote!(|ctx| #ident(#convert))
+            // Bindings of the expansion are named apart from the user's
+            // items: a `const ctx` in scope would be read as a pattern.
+            let convert = respan(quote!(#private::FromContext::from_context(__supervisor_ctx)), arg.ty.span());
+            quote!(|__supervisor_ctx| #ident(#convert))
         }
         _ => quote!(|_| #ident()),
     };
@@ -123,6 +125,8 @@ pub(crate) fn supervised_items(
             #vis const NAME: &str = #name;
 
             #[doc = #spec_doc]
+            // It calls the fn: a `#[deprecated]` fn is not used by its own spec.
+            #[allow(deprecated)]
             #vis fn spec() -> #private::TaskSpec {
                 #spec
             }
@@ -436,7 +440,7 @@ fn units(
                     quote!(#entry::spec(#alias))
                 } else {
                     let setters = options.policy.setters(private);
-                    quote!(#entry::spec_with(#alias, |policy| policy #setters))
+                    quote!(#entry::spec_with(#alias, |__supervisor_policy| __supervisor_policy #setters))
                 };
                 // `critical = false` over an attribute's `critical`: no setter
                 // can say it, as a manifest's setters only add to the spec.
@@ -485,9 +489,11 @@ fn name_checks(units: &[Unit], supervised: &SupervisedEntries<'_>, private: &Tok
         };
         checks.extend(respan(
             quote! {
-                const _: () = if let #private::Some(earlier) = #private::earlier_same_name(NAMES, SUPERVISED, #at) {
-                    let message = #private::Message::of(&[#head, EARLIER[earlier], CLASH_FIX]);
-                    #private::panic!("{}", message.as_str())
+                const _: () = if let #private::Some(__supervisor_earlier) =
+                    #private::earlier_same_name(NAMES, SUPERVISED, #at)
+                {
+                    let __supervisor_message = #private::Message::of(&[#head, EARLIER[__supervisor_earlier], CLASH_FIX]);
+                    #private::panic!("{}", __supervisor_message.as_str())
                 };
             },
             span,
@@ -578,7 +584,7 @@ mod tests {
         contains("pub type __supervisor_task_0 = ::supervisor::__private::PlainFn;");
         contains("use __supervisor_fallback::*;");
         contains(
-            ".task(<__supervisor_task_0 as ::supervisor::__private::SupervisedEntry<_>>::spec_with(__supervisor_task_0, |policy| policy.on(::supervisor::__private::RestartOn::Never)).stop_timeout(",
+            ".task(<__supervisor_task_0 as ::supervisor::__private::SupervisedEntry<_>>::spec_with(__supervisor_task_0, |__supervisor_policy| __supervisor_policy.on(::supervisor::__private::RestartOn::Never)).stop_timeout(",
         );
         contains(".depends_on([__supervisor_task_0::NAME])");
         contains("const NAMES: &[&str] = &[__supervisor_task_0::NAME, \"other\"];");
@@ -637,9 +643,9 @@ mod tests {
         );
         contains("use report as __supervisor_task_0;");
         contains(
-            "Services { storage: ServicesStorage { postgres: handle.unit(\"storage/postgres\"), jobs: ServicesStorageJobs { report: handle.unit(::supervisor::__private::unit_path(\"storage/jobs\", __supervisor_task_0::NAME)), __supervisor_unit: handle.unit(\"storage/jobs\") },",
+            "Services { storage: ServicesStorage { postgres: __supervisor_handle.unit(\"storage/postgres\"), jobs: ServicesStorageJobs { report: __supervisor_handle.unit(::supervisor::__private::unit_path(\"storage/jobs\", __supervisor_task_0::NAME)), __supervisor_unit: __supervisor_handle.unit(\"storage/jobs\") },",
         );
-        contains("api: handle.unit(\"api\"), __supervisor_handle: handle }");
+        contains("api: __supervisor_handle.unit(\"api\"), __supervisor_handle }");
         contains("impl ::core::ops::Deref for ServicesStorageJobs { type Target = ::supervisor::__private::UnitRef;");
         assert!(!output.contains("build_manifest(::supervisor::__private::Supervisor::builder()"), "{output}");
     }
@@ -657,7 +663,8 @@ mod tests {
         let checks: Vec<&str> = output.split("earlier_same_name(NAMES,SUPERVISED,").skip(1).collect();
         assert_eq!(checks.len(), 2, "{output}");
         assert!(checks[0].starts_with("1usize)"), "{output}");
-        let message_of = |head: &str| squash(&format!("Message::of(&[\"{head}\", EARLIER[earlier], CLASH_FIX])"));
+        let message_of =
+            |head: &str| squash(&format!("Message::of(&[\"{head}\", EARLIER[__supervisor_earlier], CLASH_FIX])"));
         assert!(checks[0].contains(&message_of("`task jobs::run;` has the unit name")), "{output}");
         assert!(checks[1].starts_with("2usize)"), "{output}");
         assert!(checks[1].contains(&message_of("`task other;` has the unit name")), "{output}");

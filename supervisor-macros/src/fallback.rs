@@ -117,7 +117,12 @@ mod tests {
         // The type is still defined, with every unit that parsed.
         assert!(output.contains("pub struct S {"), "{output}");
         assert!(output.contains("fn builder () -> :: supervisor :: __private :: SupervisorBuilder { :: supervisor :: __private :: Supervisor :: builder () }"), "{output}");
-        assert!(output.contains("a : handle . unit (\"a\") , g : SG { b : handle . unit (\"g/b\") ,"), "{output}");
+        assert!(
+            output.contains(
+                "a : __supervisor_handle . unit (\"a\") , g : SG { b : __supervisor_handle . unit (\"g/b\") ,"
+            ),
+            "{output}"
+        );
     }
 
     #[test]

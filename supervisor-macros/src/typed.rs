@@ -244,9 +244,9 @@ pub(crate) fn items(
 
             #[doc = #from_handle_doc]
             #[must_use]
-            #vis fn from_handle(handle: #private::SupervisorHandle) -> Self {
+            #vis fn from_handle(#handle_field: #private::SupervisorHandle) -> Self {
                 #prelude
-                #ident { #values #handle_field: handle }
+                #ident { #values #handle_field }
             }
 
             #[doc = #handle_doc]
@@ -257,8 +257,8 @@ pub(crate) fn items(
         }
 
         impl ::core::fmt::Debug for #ident {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(#name) #debug .finish_non_exhaustive()
+            fn fmt(&self, __supervisor_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                __supervisor_f.debug_struct(#name) #debug .finish_non_exhaustive()
             }
         }
     });
@@ -335,8 +335,8 @@ fn group_items(
         }
 
         impl ::core::fmt::Debug for #ty {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(#name).field("path", &self.#unit_field.path()) #debug .finish_non_exhaustive()
+            fn fmt(&self, __supervisor_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                __supervisor_f.debug_struct(#name).field("path", &self.#unit_field.path()) #debug .finish_non_exhaustive()
             }
         }
     }
@@ -355,7 +355,7 @@ fn debug_fields(fields: &[Field<'_>]) -> TokenStream {
 
 /// `a: handle.unit("a"), g: ServicesG { __supervisor_unit: ..., ... },`.
 fn values(fields: &[Field<'_>], group: &str, bodies: &Bodies<'_>) -> TokenStream {
-    let handle = Ident::new("handle", Span::call_site());
+    let handle = Ident::new(HANDLE_FIELD, Span::call_site());
     let unit_field = Ident::new(UNIT_FIELD, Span::call_site());
     let mut values = TokenStream::new();
     for field in fields {
