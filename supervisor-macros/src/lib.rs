@@ -60,6 +60,12 @@ use proc_macro::TokenStream;
 ///
 /// # Caveats
 ///
+/// An fn named like a crate the package depends on (`futures`, `tracing`)
+/// makes a type of that name, which hides the crate's paths in the module
+/// (`tracing::info!` there is an error), and a manifest's `task futures;`
+/// is ambiguous to rustc between the two: name the fn otherwise (and keep
+/// the unit's name with `name = "futures"`), or write `task self::futures;`.
+///
 /// The file tells them apart by name: when one file has both a free and an
 /// associated `#[supervised]` fn of the same name, or when another macro
 /// wrote the attribute or the fn, the associated one is left to rustc's

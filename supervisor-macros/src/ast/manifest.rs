@@ -14,6 +14,7 @@ use proc_macro2::{TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
 use syn::{Attribute, Expr, Ident, LitStr, Path, Token, Visibility, token};
 
 const KINDS: &[&str] = &["daemon", "task", "group"];
@@ -40,7 +41,10 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
         let attrs = input.call(Attribute::parse_outer)?;
         if input.peek(Token![pub]) || input.peek(Token![struct]) {
             match typed_handle(input, attrs) {
-                Ok(handle) => manifest.handle = Some(handle),
+                Ok(mut handle) => {
+                    drop_own_derives(&mut handle, errors);
+                    manifest.handle = Some(handle);
+                }
                 Err(error) => {
                     errors.push(error);
                     skip_past_semicolon(input);
@@ -101,6 +105,38 @@ fn nested_too_deep(input: &TokenStream) -> Option<proc_macro2::Span> {
         }
     }
     None
+}
+
+/// The traits the typed form implements itself.
+const OWN_TRAITS: [&str; 2] = ["Clone", "Debug"];
+
+/// Takes `Clone` and `Debug` out of the typed form's `derive`s, each with
+/// an error on it: the form implements them itself, and a derive of them
+/// would be a conflicting implementation, reported by rustc on the macro.
+fn drop_own_derives(handle: &mut TypedHandle, errors: &mut Errors) {
+    let ident = handle.ident.clone();
+    handle.attrs.retain_mut(|attr| {
+        if !attr.path().is_ident("derive") {
+            return true;
+        }
+        let Ok(derived) = attr.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated) else { return true };
+        let own = |path: &Path| path.segments.last().is_some_and(|last| OWN_TRAITS.iter().any(|own| last.ident == own));
+        for last in derived.iter().filter(|path| own(path)).filter_map(|path| path.segments.last()) {
+            errors.spanned_at(
+                last.ident.span(),
+                format!(
+                    "the typed form `{ident}` is `Clone` and `Debug` already: remove `{}` from this `derive`",
+                    last.ident
+                ),
+            );
+        }
+        let kept: Vec<&Path> = derived.iter().filter(|path| !own(path)).collect();
+        if kept.len() == derived.len() {
+            return true;
+        }
+        *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
+        !kept.is_empty()
+    });
 }
 
 /// `pub struct Services;`, after its attributes.

@@ -83,14 +83,14 @@ fn unique_names(units: &[Unit], path: &[&str], errors: &mut Errors) {
 
 fn dependencies(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors: &mut Errors) {
     let names: Vec<&str> = units.iter().map(|unit| unit.name.value.as_str()).collect();
+    // A dependency that cannot say which unit it names is reported alone:
+    // the graph would take it to be on the first (or on the dependent).
     let written: Vec<(usize, &UnitName)> = units
         .iter()
         .enumerate()
         .flat_map(|(index, unit)| unit.options.depends_on.iter().map(move |name| (index, name)))
+        .filter(|(_, name)| !ambiguous(units, name, errors))
         .collect();
-    for (_, name) in &written {
-        ambiguous(units, name, errors);
-    }
     let edges: Vec<Dependency<'_>> =
         written.iter().map(|(from, name)| Dependency { from: *from, to: name.value.as_str() }).collect();
     for finding in graph::check(&names, &edges) {
@@ -137,29 +137,39 @@ fn dependencies(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors
     }
 }
 
-/// A dependency on a name that several `task path;` entries of the group
-/// have (fns of one name in two modules, each with a unit name of its own
-/// that the manifest does not see): it would be on the first of them only.
-fn ambiguous(units: &[Unit], name: &UnitName, errors: &mut Errors) {
-    let paths: Vec<String> = units
+/// Whether a dependency names several entries of the group, and says so:
+/// `task path;` entries are named after their fns (fns of one name in two
+/// modules, or a fn named like a written unit, each with a unit name of
+/// its own that the manifest does not see), and a dependency would be on
+/// the first of them only.
+fn ambiguous(units: &[Unit], name: &UnitName, errors: &mut Errors) -> bool {
+    let named: Vec<&Unit> = units.iter().filter(|unit| unit.name.value == name.value).collect();
+    let by_path = |unit: &&Unit| matches!(unit.kind, UnitKind::Supervised(_));
+    if named.len() < 2 || !named.iter().any(by_path) {
+        return false;
+    }
+    let entries: Vec<String> = named
         .iter()
-        .filter(|unit| unit.name.value == name.value)
-        .filter_map(|unit| match &unit.kind {
-            UnitKind::Supervised(path) => Some(format!("`task {};`", path_text(path))),
-            _ => None,
+        .map(|unit| match &unit.kind {
+            UnitKind::Supervised(path) => format!("`task {};`", path_text(path)),
+            _ => format!("the {} `{}`", unit.keyword, unit.name.value),
         })
         .collect();
-    if paths.len() > 1 {
-        errors.spanned_at(
-            name.span,
-            format!(
-                "`{}` names {} units here ({}): a dependency cannot say which; give their fns names of their own",
-                name.value,
-                paths.len(),
-                paths.join(", ")
-            ),
-        );
-    }
+    let fix = if named.iter().all(by_path) {
+        "give their fns names of their own"
+    } else {
+        "give the fn a name other than the unit's"
+    };
+    errors.spanned_at(
+        name.span,
+        format!(
+            "`{}` names {} units here ({}): a dependency cannot say which; {fix}",
+            name.value,
+            entries.len(),
+            entries.join(", ")
+        ),
+    );
+    true
 }
 
 /// The message for a dependency that names no sibling: where the unit is
@@ -236,6 +246,19 @@ mod tests {
         let mut all = messages(tokens);
         assert_eq!(all.len(), 1, "{all:#?}");
         all.remove(0)
+    }
+
+    #[test]
+    fn a_name_that_a_written_unit_and_a_fn_share_is_no_dependency() {
+        let message = one(quote! { daemon worker = "w"; task jobs::worker; task api = api { depends_on = [worker] }; });
+        assert_eq!(
+            message,
+            "`worker` names 2 units here (the daemon `worker`, `task jobs::worker;`): a dependency cannot say \
+             which; give the fn a name other than the unit's"
+        );
+        // Not read as a dependency on itself either.
+        let message = one(quote! { daemon db = "postgres"; task jobs::db { depends_on = [db] }; });
+        assert!(message.starts_with("`db` names 2 units here (the daemon `db`, `task jobs::db;`)"), "{message}");
     }
 
     #[test]
