@@ -240,12 +240,15 @@ async fn wait_for_value(recorder: &PrometheusRecorder, key: &str, value: f64) {
     }
 }
 
-/// A task that, once asked to stop, takes `linger` to end.
-fn slow_to_stop(name: &str, linger: Duration) -> TaskSpec {
+/// A task that, once asked to stop, takes a minute to end, all of which its
+/// stop timeout gives it.
+fn slow_to_stop(name: &str) -> TaskSpec {
+    let linger = Duration::from_secs(60);
     TaskSpec::new(name, move |ctx: Context| async move {
         ctx.cancelled().await;
         tokio::time::sleep(linger).await;
     })
+    .stop_timeout(linger)
 }
 
 /// The facade is "updated on the supervisor's events", and a unit asked to
@@ -258,7 +261,7 @@ async fn a_stop_and_a_removed_group_show_at_once() {
     let recorder = PrometheusBuilder::new().build_recorder();
     let _local = metrics::set_default_local_recorder(&recorder);
     let handle = Supervisor::builder()
-        .task(slow_to_stop("slow", Duration::from_secs(60)).stop_timeout(Duration::from_secs(60)))
+        .task(slow_to_stop("slow"))
         .group(GroupSpec::new("g").task(waiting_task("inner")))
         .build()
         .unwrap()
@@ -292,11 +295,7 @@ async fn a_stop_and_a_removed_group_show_at_once() {
 async fn a_shutdown_shows_at_once() {
     let recorder = PrometheusBuilder::new().build_recorder();
     let _local = metrics::set_default_local_recorder(&recorder);
-    let handle = Supervisor::builder()
-        .task(slow_to_stop("slow", Duration::from_secs(60)).stop_timeout(Duration::from_secs(60)))
-        .build()
-        .unwrap()
-        .start();
+    let handle = Supervisor::builder().task(slow_to_stop("slow")).build().unwrap().start();
     let publisher = handle.publish_metrics();
     handle.wait_ready("slow").await.unwrap();
     wait_for_value(&recorder, "supervisor_ready", 1.0).await;

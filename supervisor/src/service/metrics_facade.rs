@@ -119,7 +119,7 @@ impl SupervisorHandle {
         let quiet = self.listen_quietly();
         published.sync_all();
         let stop = CancellationToken::new();
-        let task = tokio::spawn(publish(published.clone(), Changes { events, quiet }, stop.clone()));
+        let task = tokio::spawn(publish(published.clone(), Sources { events, quiet }, stop.clone()));
         MetricsPublisher { published, stop, task }
     }
 }
@@ -430,7 +430,7 @@ fn describe() {
 /// What the publisher learns changes by: the events, and the changes that
 /// have none (a unit asked to stop becomes `Stopping`, and not ready,
 /// without one; its `Stopped` comes once it has stopped).
-struct Changes {
+struct Sources {
     events: broadcast::Receiver<Event>,
     quiet: broadcast::Receiver<SmolStr>,
 }
@@ -459,7 +459,7 @@ impl Batch {
 }
 
 /// Sets the metrics on every batch of changes until the supervisor ends.
-async fn publish(published: Arc<Published>, mut changes: Changes, stop: CancellationToken) {
+async fn publish(published: Arc<Published>, mut changes: Sources, stop: CancellationToken) {
     loop {
         let mut batch = Batch::default();
         tokio::select! {

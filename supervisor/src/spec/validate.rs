@@ -391,35 +391,36 @@ mod tests {
 
     #[test]
     fn a_unit_of_an_outer_group_is_where_a_dependency_is_found() {
-        // `g/u` names the root's `db`: told where it is, not a sibling of a close name.
-        let group = GroupSpec::new("g").task(task_spec("u").depends_on(["db"])).task(task_spec("dc"));
-        let problems = problems_of(&[task("db"), group.into()]);
-        assert_eq!(problems.len(), 1, "{problems:#?}");
-        assert!(
-            problems[0].ends_with(
-                "(`db` is in another group: a unit may depend only on its siblings; make the group `g` depend on `db` instead)"
+        let cases: [(Vec<Spec>, &str); 3] = [
+            // `g/u` names the root's `db`: told where it is, not a sibling of a close name.
+            (
+                vec![
+                    task("db"),
+                    GroupSpec::new("g").task(task_spec("u").depends_on(["db"])).task(task_spec("dc")).into(),
+                ],
+                "(`db` is in another group: a unit may depend only on its siblings; make the group `g` depend on `db` instead)",
             ),
-            "{}",
-            problems[0]
-        );
-        // Deeper: `g/h/w` names `u`, which is `g/u`.
-        let inner = GroupSpec::new("h").task(task_spec("w").depends_on(["u"]));
-        let problems = problems_of(&[GroupSpec::new("g").task(task_spec("u")).group(inner).into()]);
-        assert!(
-            problems[0].ends_with(
-                "(`g/u` is in another group: a unit may depend only on its siblings; make the group `g/h` depend on `u` instead)"
+            // Deeper: `g/h/w` names `u`, which is `g/u`.
+            (
+                vec![
+                    GroupSpec::new("g")
+                        .task(task_spec("u"))
+                        .group(GroupSpec::new("h").task(task_spec("w").depends_on(["u"])))
+                        .into(),
+                ],
+                "(`g/u` is in another group: a unit may depend only on its siblings; make the group `g/h` depend on `u` instead)",
             ),
-            "{}",
-            problems[0]
-        );
-        // Its own group.
-        let group = GroupSpec::new("g").task(task_spec("u").depends_on(["g"]));
-        let problems = problems_of(&[group.into()]);
-        assert!(
-            problems[0].ends_with("(`g` is the group that holds `g/u`: a unit starts only once its group has started)"),
-            "{}",
-            problems[0]
-        );
+            // Its own group.
+            (
+                vec![GroupSpec::new("g").task(task_spec("u").depends_on(["g"])).into()],
+                "(`g` is the group that holds `g/u`: a unit starts only once its group has started)",
+            ),
+        ];
+        for (specs, hint) in cases {
+            let problems = problems_of(&specs);
+            assert_eq!(problems.len(), 1, "{problems:#?}");
+            assert!(problems[0].ends_with(hint), "{}", problems[0]);
+        }
     }
 
     #[test]

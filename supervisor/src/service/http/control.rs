@@ -192,14 +192,16 @@ impl ControlApi {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             return response;
         }
+        // `GET /units/jobs/tail` could be the tail of `jobs` or the status of
+        // `jobs/tail`: a unit of that path decides it.
         let reads = parts.method == Method::GET || parts.method == Method::HEAD;
-        let parsed = match whole_path(parts.uri.path()) {
-            // `GET /units/jobs/tail` could be the tail of `jobs` or the
-            // status of `jobs/tail`: a unit of that path decides it.
-            Some(whole) if reads && handle.status(&whole).is_some() => Ok((whole, Action::Status)),
-            _ => parse(parts.uri.path(), parts.uri.query()),
-        };
-        let (unit, action) = match parsed {
+        if reads
+            && let Some(whole) = whole_path(parts.uri.path())
+            && let Some(status) = handle.status(&whole)
+        {
+            return json(StatusCode::OK, &Done { unit: &whole, done: None, status: Some(status) });
+        }
+        let (unit, action) = match parse(parts.uri.path(), parts.uri.query()) {
             Ok(parsed) => parsed,
             Err(Refusal::BadRequest(error)) => return json(StatusCode::BAD_REQUEST, &Message { error }),
             Err(Refusal::NoUnit(error)) => {
@@ -209,11 +211,8 @@ impl ControlApi {
                 );
             }
         };
-        let (allowed, allow) = if action.changes() {
-            (parts.method == Method::POST, ALLOW_WRITE)
-        } else {
-            (parts.method == Method::GET || parts.method == Method::HEAD, ALLOW_READ)
-        };
+        let (allowed, allow) =
+            if action.changes() { (parts.method == Method::POST, ALLOW_WRITE) } else { (reads, ALLOW_READ) };
         if !allowed {
             return method_not_allowed(&parts.method, allow);
         }
