@@ -8,11 +8,13 @@
 //! instead of hanging CI.
 
 use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use supervisor::{
-    Context, DaemonSpec, Error, Event, EventKind, GroupSpec, MaxRestarts, RestartOn, RestartPolicy, StopOutcome,
-    Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitKind, UnitState,
+    Context, DaemonSpec, Error, Event, EventKind, GroupSpec, MaxRestarts, RestartOn, RestartPolicy, ShutdownReport,
+    StopOutcome, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitKind, UnitReport, UnitState,
+    WeakSupervisorHandle,
 };
 use tokio::sync::broadcast;
 
@@ -65,7 +67,7 @@ fn drain(events: &mut broadcast::Receiver<Event>) -> Vec<Event> {
     }
 }
 
-fn assert_each_once(report: &supervisor::ShutdownReport) {
+fn assert_each_once(report: &ShutdownReport) {
     let mut seen = HashSet::new();
     for line in &report.units {
         assert!(seen.insert(line.name.clone()), "`{}` is reported twice: {report:#?}", line.name);
@@ -289,6 +291,30 @@ async fn the_units_of_a_removed_group_are_each_removed() {
         assert!(handle.status(path).is_none(), "{path}");
     }
     assert_eq!(handle.unit_names(), ["calm"]);
+    within("shutdown", handle.shutdown()).await;
+}
+
+/// `Added`, for a group added at run time: each of its units has its own,
+/// after the group's, before any event of that unit. Only the group had
+/// one: a subscriber that follows units by `Added` and `Removed` saw its
+/// units start without ever being added, then be removed.
+#[tokio::test]
+async fn the_units_of_an_added_group_are_each_added() {
+    let handle = Supervisor::builder().task(idle("calm")).build().unwrap().start();
+    let mut events = handle.subscribe();
+    let group = GroupSpec::new("h").task(idle("y")).group(GroupSpec::new("inner").task(idle("x")));
+    within("add", handle.add(group)).await.unwrap();
+    let seen = events_until(&mut events, |event| {
+        event.unit == "h/inner/x" && matches!(event.kind, EventKind::Started { .. })
+    })
+    .await;
+    let added: Vec<&str> =
+        seen.iter().filter(|event| event.kind == EventKind::Added).map(|event| event.unit.as_str()).collect();
+    assert_eq!(added, ["h", "h/y", "h/inner", "h/inner/x"], "{seen:#?}");
+    for path in added {
+        let first = seen.iter().find(|event| event.unit == path).map(|event| &event.kind);
+        assert_eq!(first, Some(&EventKind::Added), "{path}: {seen:#?}");
+    }
     within("shutdown", handle.shutdown()).await;
 }
 
@@ -1215,6 +1241,80 @@ async fn a_remove_overtaken_by_a_shutdown_is_reported_once() {
         }
         assert!(report.units.iter().any(|line| line.name == "keep"));
     }
+}
+
+/// A group whose `remove` a shutdown overtakes: once removed, neither it
+/// nor its units are in the report. Its units' owner, unaware of the
+/// removal, stopped them as the shutdown's; and the root's list of units
+/// to stop, made as the shutdown began, still held the group.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_removed_as_a_shutdown_overtakes_it_is_not_in_the_report() {
+    for round in 0..40 {
+        let handle = Supervisor::builder()
+            .task(idle("keep"))
+            .group(GroupSpec::new("g").task(idle("x")).task(idle("y")))
+            .build()
+            .unwrap()
+            .start();
+        within("ready", handle.wait_ready("g/x")).await.unwrap();
+        let (removed, report) = tokio::join!(handle.remove("g"), async {
+            tokio::task::yield_now().await;
+            handle.shutdown().await
+        });
+        assert_removal_and_report_agree(round, "g", removed, &report);
+    }
+}
+
+/// The same, with the shutdown asked by a unit of the group being removed,
+/// as its stop begins (a server's last connection ending it, say).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_removed_whose_unit_asks_the_shutdown_is_not_in_the_report() {
+    for round in 0..40 {
+        let weak: Arc<Mutex<Option<WeakSupervisorHandle>>> = Arc::default();
+        let asks = {
+            let weak = weak.clone();
+            TaskSpec::new("x", move |ctx: Context| {
+                let weak = weak.clone();
+                async move {
+                    ctx.cancelled().await;
+                    let handle = weak.lock().unwrap().as_ref().and_then(WeakSupervisorHandle::upgrade);
+                    if let Some(handle) = handle {
+                        tokio::spawn(async move { handle.shutdown().await });
+                    }
+                    for _ in 0..round % 3 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+            })
+        };
+        let handle =
+            Supervisor::builder().group(GroupSpec::new("g").task(asks)).task(idle("keep")).build().unwrap().start();
+        *weak.lock().unwrap() = Some(handle.downgrade());
+        within("ready", handle.wait_ready("g/x")).await.unwrap();
+        let removed = within("remove", handle.remove("g")).await;
+        let report = within("the end", handle.wait()).await;
+        assert_removal_and_report_agree(round, "g", removed, &report);
+    }
+}
+
+/// `removed` (the answer to a `remove(path)` that raced a shutdown) and
+/// `report` agree: a unit removed is not in the report, nor its units; one
+/// refused is.
+fn assert_removal_and_report_agree(
+    round: usize,
+    path: &str,
+    removed: Result<UnitReport, Error>,
+    report: &ShutdownReport,
+) {
+    assert_each_once(report);
+    let listed = |name: &str| name == path || name.strip_prefix(path).is_some_and(|rest| rest.starts_with('/'));
+    let lines: Vec<&str> = report.units.iter().map(|line| line.name.as_str()).filter(|name| listed(name)).collect();
+    match removed {
+        Ok(_) => assert!(lines.is_empty(), "round {round}: `{path}` removed, yet the report lists {lines:?}"),
+        Err(Error::ShuttingDown { .. }) => assert!(lines.contains(&path), "round {round}: refused, yet not listed"),
+        Err(error) => panic!("round {round}: {error}"),
+    }
+    assert!(report.units.iter().any(|line| line.name == "keep"), "round {round}: {report:#?}");
 }
 
 /// A daemon whose readiness probe never passes: status and health say why.

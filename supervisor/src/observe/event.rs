@@ -134,7 +134,8 @@ pub enum EventKind {
         /// Why, when known.
         reason: Option<String>,
     },
-    /// The unit was added at run time.
+    /// The unit was added at run time. The units of an added group are
+    /// added with it: each has its `Added`, after the group's.
     Added,
     /// The unit was removed at run time (after it was stopped). The units
     /// of a removed group are removed with it: each has its `Removed`,

@@ -429,13 +429,14 @@ impl Shared {
         self.lines.lock().unwrap_or_else(PoisonError::into_inner).push((unit, line));
     }
 
-    /// Takes the lines of the units under the group at `path` out of the
-    /// report: the group was removed, and they with it.
-    pub(crate) fn unreport_units_under(&self, path: &str) {
+    /// Takes the lines of `unit`, removed, and of the units under it (a
+    /// group's went with it) out of the report.
+    pub(crate) fn unreport(&self, removed: &Arc<Unit>) {
+        let under = |unit: &Unit| removed.group().is_some() && paths::is_inside(&unit.path, &removed.path);
         self.lines
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(unit, _)| !paths::is_inside(&unit.path, path));
+            .retain(|(unit, _)| !Arc::ptr_eq(unit, removed) && !under(unit));
     }
 
     /// Ends the supervisor: runs the shutdown hooks and hands the report out.

@@ -237,6 +237,9 @@ impl Node {
         debug_assert!(added, "`{}` was added twice", unit.path);
         self.members_changed();
         self.shared.emit(&unit, EventKind::Added);
+        if let Some(group) = unit.group() {
+            units_added(&self.shared, group);
+        }
         self.launch(&unit);
         Ok(())
     }
@@ -329,10 +332,28 @@ impl Node {
         if let Some(group) = unit.group() {
             units_gone(&self.shared, group);
         }
+        if self.shared.is_shutting_down() {
+            // A shutdown overtook the removal: the unit's stop, or its units'
+            // (their owner, unaware, stopped them as the shutdown's), may
+            // have been listed in the report already.
+            self.shared.unreport(unit);
+        }
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);
         self.shared.changes.removed(unit);
         unit.report_line(Line { state: unit.state(), outcome, took })
+    }
+}
+
+/// Tells of each unit of an added `group`, a nested group before its
+/// units, that it was added with it: a subscriber that follows units by
+/// `Added` and `Removed` sees each begin and end.
+fn units_added(shared: &Shared, group: &GroupBody) {
+    for unit in group.units() {
+        shared.emit(&unit, EventKind::Added);
+        if let Some(nested) = unit.group() {
+            units_added(shared, nested);
+        }
     }
 }
 

@@ -390,19 +390,24 @@ impl Node {
     /// units before it.
     fn report_units_at_rest(&self, unit: &Unit) {
         let Some(group) = unit.group() else { return };
+        if unit.record().removed {
+            return; // and its units with it
+        }
         for member in group.units().iter().rev() {
             self.report_units_at_rest(member);
             self.report_stop(member, StopOutcome::NotRunning, Duration::ZERO);
         }
     }
 
-    /// Adds `unit`'s line to the shutdown's report, unless it has one: a
-    /// group's unit may have stopped with its group during the shutdown
-    /// (its group's owner listed it) or before (the parent lists it).
+    /// Adds `unit`'s line to the shutdown's report, unless it has one (a
+    /// group's unit may have stopped with its group during the shutdown, its
+    /// group's owner listed it, or before, the parent lists it) or was
+    /// removed (the ending's list of units to stop was made before a
+    /// removal that the shutdown overtook was done).
     fn report_stop(&self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
         let state = {
             let mut record = unit.record();
-            if std::mem::replace(&mut record.reported, true) {
+            if record.removed || std::mem::replace(&mut record.reported, true) {
                 return;
             }
             record.state
@@ -414,14 +419,9 @@ impl Node {
     pub(super) fn stopped(&mut self, unit: &Arc<Unit>, outcome: StopOutcome, took: Duration) {
         // A unit whose removal waited for this stop is removed, not reported:
         // nothing restarts it during the ending.
-        if self.ending.is_some() && self.shared.is_shutting_down() {
-            if !self.is_being_removed(unit) {
-                self.report_units_at_rest(unit);
-                self.report_stop(unit, outcome, took);
-            } else if unit.group().is_some() {
-                // Its units went with it: their owner listed them, unaware.
-                self.shared.unreport_units_under(&unit.path);
-            }
+        if self.ending.is_some() && self.shared.is_shutting_down() && !self.is_being_removed(unit) {
+            self.report_units_at_rest(unit);
+            self.report_stop(unit, outcome, took);
         }
         if let Some(plan) = &mut self.plan {
             plan.in_flight.remove(unit);
