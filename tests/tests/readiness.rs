@@ -198,6 +198,44 @@ async fn a_waiting_unit_names_what_it_still_waits_for() {
     handle.shutdown().await;
 }
 
+/// A one-shot job (policy: restart on failure) that says it is ready and
+/// exits in the same moment, its dependent waiting for it: the dependent
+/// starts. The runtime's only thread is held while the job speaks and
+/// exits, so that its run hears the exit and the word at once: the exit
+/// won, the word went unread, the job rested `Exited` without ever being
+/// ready, and its dependent waited for ever.
+async fn a_one_shot_job_ready_as_it_exits(readiness: Readiness, script: &str) {
+    let job = sh("job", script).readiness(readiness).restart(RestartPolicy::new().on(RestartOn::Failure));
+    let sup = Supervisor::builder()
+        .daemon(job)
+        .daemon(DaemonSpec::new("app", "sleep").arg("60").depends_on(["job"]))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    until(&handle, "job", |status| status.state == UnitState::Running).await;
+    // Not `sleep().await`: nothing of the supervisor's may run meanwhile.
+    std::thread::sleep(Duration::from_millis(1500));
+    let seen = events_until(&mut events, |event| event.unit == "job" && event.kind == EventKind::Finished).await;
+    let job_said: Vec<&EventKind> = seen.iter().filter(|event| event.unit == "job").map(|event| &event.kind).collect();
+    assert!(job_said.contains(&&EventKind::Ready), "{seen:#?}");
+    assert_eq!(handle.status("job").unwrap().state, UnitState::Exited);
+    let app = until(&handle, "app", |status| status.state == UnitState::Running).await;
+    assert!(app.ready, "{app:?}");
+    handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_one_shot_job_that_prints_its_ready_line_as_it_exits_lets_its_dependent_start() {
+    a_one_shot_job_ready_as_it_exits(Readiness::OutputLine("migrated".to_owned()), "sleep 0.2; echo migrated").await;
+}
+
+#[tokio::test]
+async fn a_one_shot_job_that_notifies_ready_as_it_exits_lets_its_dependent_start() {
+    let script = "sleep 0.2; python3 -c \"import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\"";
+    a_one_shot_job_ready_as_it_exits(Readiness::Notified, script).await;
+}
+
 #[tokio::test]
 async fn a_daemon_says_it_is_ready_over_the_notify_socket() {
     let notify = if std::path::Path::new("/usr/bin/systemd-notify").exists() {

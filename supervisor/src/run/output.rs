@@ -152,6 +152,11 @@ impl LineWatch {
         self.notify.notify_waiters();
     }
 
+    /// Whether a line with the text has been read.
+    pub(crate) fn is_seen(&self) -> bool {
+        self.seen.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     /// Completes once a line with the text has been read.
     pub(crate) async fn seen(&self) {
         loop {
@@ -581,10 +586,6 @@ mod tests {
         assert_eq!(kept.bytes, kept.lines.iter().map(|entry| entry.text.len()).sum::<usize>());
     }
 
-    fn is_seen(watch: &LineWatch) -> bool {
-        watch.seen.load(std::sync::atomic::Ordering::Acquire)
-    }
-
     #[test]
     fn only_a_character_left_incomplete_is_cut_off_the_end() {
         assert_eq!(incomplete_char_at_end(b""), 0);
@@ -628,7 +629,7 @@ mod tests {
                 look_at(&watch, piece, kind, &mut carry);
                 assert!(carry.len() < TEXT.len(), "the carry grew to {} bytes", carry.len());
             }
-            assert!(is_seen(&watch), "not found in {pieces:?}");
+            assert!(watch.is_seen(), "not found in {pieces:?}");
         }
     }
 
@@ -639,7 +640,7 @@ mod tests {
             let mut carry = Vec::new();
             look_at(&watch, b"xxREADY", ended, &mut carry);
             look_at(&watch, b"-MARKyy", PieceKind::Line, &mut carry);
-            assert!(!is_seen(&watch), "joined across a {ended:?} end");
+            assert!(!watch.is_seen(), "joined across a {ended:?} end");
         }
         // Each stream carries its own long line: another stream's pieces in
         // between neither join nor break it.
@@ -647,8 +648,8 @@ mod tests {
         look_ready(&mut ready_line, Stream::Stdout, b"xxREA", PieceKind::Partial);
         look_ready(&mut ready_line, Stream::Stderr, b"DY-MA", PieceKind::Partial);
         look_ready(&mut ready_line, Stream::Stderr, b"RKyy", PieceKind::Line);
-        assert!(!is_seen(&ready_line.watch));
+        assert!(!ready_line.watch.is_seen());
         look_ready(&mut ready_line, Stream::Stdout, b"DY-MARKyy", PieceKind::Line);
-        assert!(is_seen(&ready_line.watch));
+        assert!(ready_line.watch.is_seen());
     }
 }

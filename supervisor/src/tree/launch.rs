@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::task::Poll;
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use tokio::task::{JoinHandle, coop};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,9 @@ use crate::run::watchdog::Watchdog;
 use crate::spec::probe::Watching;
 use crate::tree::unit::{Body, Msg, NextRun, OwnerLink, Reporter, RunEnd, RunHandle, Unit};
 use crate::{Context, ExitReason, Probe, Readiness, Signal};
+
+/// Notifications read from a process's socket once its leader has exited.
+const QUEUED_AT_EXIT: usize = 64;
 
 /// What a run that ended in this turn leaves to its unit's next run.
 pub(crate) struct Reuse {
@@ -565,6 +569,32 @@ impl ProcessSigns {
         }
     }
 
+    /// Reads what the notify socket holds when the leader has exited: a
+    /// `READY=1` sent just before the exit, in the same moment, still
+    /// counts. Bounded, as other processes of its group may still send.
+    fn read_queued(&mut self, tell: &Tell) {
+        let Some(socket) = &mut self.socket else { return };
+        for _ in 0..QUEUED_AT_EXIT {
+            // Unconstrained: the task's tokio budget must not pass for an
+            // empty socket.
+            let Some(notification) = coop::unconstrained(socket.recv()).now_or_never() else { return };
+            match notification {
+                Notification::Ready => tell.notified_ready(),
+                Notification::Reloading => tell.notified_reloading(),
+                Notification::Status(text) => tell.status_text(text),
+                Notification::Watchdog | Notification::WatchdogTrigger | Notification::Stopping => {}
+            }
+        }
+    }
+
+    /// Once the output of a run whose leader has exited has been read: a
+    /// ready line found in it, printed before the exit, counts.
+    fn look_for_line_read(&self, tell: &Tell) {
+        if self.line.as_deref().is_some_and(LineWatch::is_seen) && !tell.told_ready.load(Ordering::Acquire) {
+            tell.readiness(true, None);
+        }
+    }
+
     /// Reads the notify socket while the process is being stopped, until
     /// it is dropped: a daemon that reports its shutdown (`STOPPING=1`, a
     /// `STATUS=` per step) must not block on a full socket and be killed at
@@ -612,9 +642,16 @@ async fn run_watched_process(
         reason = signs.listen(&watch.tell) => Next::Fail(reason),
     };
     let end = match next {
-        // Nothing watches a run whose leader has exited: while its output
-        // is read to the end, no probe, watchdog or ready line judges it.
-        Next::Exited(status) => RunEnd::Exited(run.finish(status, &stopping.kill_now).await),
+        // Nothing judges a run whose leader has exited: no probe or
+        // watchdog while its output is read to the end. What it said while
+        // it ran still counts, read only now: a one-shot job that says it
+        // is ready, then exits at once, was ready in its run.
+        Next::Exited(status) => {
+            signs.read_queued(&watch.tell);
+            let reason = run.finish(status, &stopping.kill_now).await;
+            signs.look_for_line_read(&watch.tell);
+            RunEnd::Exited(reason)
+        }
         Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
         Next::Fail(failure) => {
             log_contained(|| tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run"));
