@@ -293,6 +293,51 @@ async fn the_environment_the_child_sees_is_the_calls_applied_in_order() {
     assert!(env.contains_key("PATH"), "{env:?}");
 }
 
+/// Set in a run of this test binary whose `PATH` holds a program found
+/// nowhere else: the directory it is in.
+const ONLY_ON_PATH: &str = "HOSTILE_OPTIONS_ONLY_ON_PATH";
+
+/// `env_clear` and `env_remove("PATH")`: "the program is still looked up in
+/// the supervisor's `PATH`". It was looked up in glibc's default
+/// (`/bin:/usr/bin`) instead, and a program found only on the supervisor's
+/// `PATH` failed to start ("is it installed and on PATH?"). The supervisor
+/// runs in a child of this test, its `PATH` led by a scratch directory.
+#[test]
+fn without_a_path_of_its_own_a_program_is_looked_up_on_the_supervisors() {
+    let dir = scratch_dir("only-on-path");
+    let program = dir.join("only-here");
+    std::fs::write(&program, "#!/bin/sh\necho found\n").unwrap();
+    std::fs::set_permissions(&program, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let name = "a_program_only_on_the_supervisors_path_runs_without_a_path_of_its_own";
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env(ONLY_ON_PATH, &*dir)
+        .env("PATH", path)
+        .output()
+        .expect("run the child test");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && text.contains("1 passed"), "{text}");
+}
+
+/// The child of the test above; passes at once in any other run.
+#[tokio::test]
+async fn a_program_only_on_the_supervisors_path_runs_without_a_path_of_its_own() {
+    if std::env::var_os(ONLY_ON_PATH).is_none() {
+        return;
+    }
+    let specs = vec![
+        DaemonSpec::new("kept", "only-here").restart(run_once()),
+        DaemonSpec::new("cleared", "only-here").env_clear().restart(run_once()),
+        DaemonSpec::new("removed", "only-here").env_remove("PATH").restart(run_once()),
+        DaemonSpec::new("cleared-elsewhere", "only-here").env_clear().current_dir("/").restart(run_once()),
+    ];
+    for (name, status, tail) in run_all(specs).await {
+        assert_eq!((status.state, status.last_error.as_deref()), (UnitState::Exited, None), "{name}: {status:?}");
+        assert_eq!(tail, ["found"], "{name}");
+    }
+}
+
 /// `env_clear` in every position: it forgets what came before it (set or
 /// removed) and keeps what comes after; calling it twice is the same as
 /// once; an invalid key forgotten by it is no error.

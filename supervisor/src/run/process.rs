@@ -116,7 +116,7 @@ impl ProcessBody {
 
     fn command(&self) -> Command {
         let spec = &self.spec;
-        let mut command = match self.found_on_given_path() {
+        let mut command = match self.found_on_path() {
             Some(found) => {
                 let mut command = Command::new(found);
                 command.arg0(&spec.parts.program);
@@ -146,17 +146,28 @@ impl ProcessBody {
         command
     }
 
-    /// The program, found on the `PATH` the daemon is given with `env`, if
-    /// it is named without a `/`. Left to the standard library, that lookup
-    /// goes through `execvp`, which runs a file that is no program (a script
-    /// without `#!`) with `/bin/sh`: a shell the user did not ask for, and
-    /// one that a lookup on the supervisor's own `PATH` does not use.
-    fn found_on_given_path(&self) -> Option<std::path::PathBuf> {
+    /// The program, if it is named without a `/` and the daemon's
+    /// environment is not the supervisor's as to `PATH`: found on the
+    /// `PATH` given with `env`, or on the supervisor's own when the daemon
+    /// has none (`env_clear`, `env_remove("PATH")`), as the docs promise.
+    ///
+    /// Left to the standard library, the lookup goes through `execvp`, on
+    /// the child's `PATH`: without one, glibc's default (`/bin:/usr/bin`),
+    /// not the supervisor's; with one, a file that is no program (a script
+    /// without `#!`) is run with `/bin/sh`, a shell the user did not ask
+    /// for, and one that a lookup on the supervisor's own `PATH` does not
+    /// use.
+    fn found_on_path(&self) -> Option<std::path::PathBuf> {
         let parts = &self.spec.parts;
-        let path = parts.env.iter().rev().find(|(key, _)| key == "PATH")?.1.as_ref()?;
         if parts.program.as_encoded_bytes().contains(&b'/') {
             return None;
         }
+        let path = match parts.env.iter().rev().find(|(key, _)| key == "PATH") {
+            Some((_, Some(given))) => given.clone(),
+            Some((_, None)) => std::env::var_os("PATH")?,
+            None if parts.env_clear => std::env::var_os("PATH")?,
+            None => return None,
+        };
         let cwd = match &parts.current_dir {
             Some(dir) => dir.clone(),
             None => std::env::current_dir().ok()?,

@@ -276,7 +276,8 @@ impl DaemonSpec {
     }
 
     /// Removes an environment variable, inherited or set earlier with
-    /// [`env`](Self::env).
+    /// [`env`](Self::env). Without `PATH`, the program is still looked up
+    /// in the supervisor's `PATH`.
     ///
     /// # Examples
     ///
