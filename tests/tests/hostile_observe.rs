@@ -304,10 +304,9 @@ async fn the_units_of_an_added_group_are_each_added() {
     let mut events = handle.subscribe();
     let group = GroupSpec::new("h").task(idle("y")).group(GroupSpec::new("inner").task(idle("x")));
     within("add", handle.add(group)).await.unwrap();
-    let seen = events_until(&mut events, |event| {
-        event.unit == "h/inner/x" && matches!(event.kind, EventKind::Started { .. })
-    })
-    .await;
+    let seen =
+        events_until(&mut events, |event| event.unit == "h/inner/x" && matches!(event.kind, EventKind::Started { .. }))
+            .await;
     let added: Vec<&str> =
         seen.iter().filter(|event| event.kind == EventKind::Added).map(|event| event.unit.as_str()).collect();
     assert_eq!(added, ["h", "h/y", "h/inner", "h/inner/x"], "{seen:#?}");
@@ -1315,6 +1314,64 @@ fn assert_removal_and_report_agree(
         Err(error) => panic!("round {round}: {error}"),
     }
     assert!(report.units.iter().any(|line| line.name == "keep"), "round {round}: {report:#?}");
+}
+
+/// Reads the status of the unit `once` as each run's end is logged, in the
+/// owner's turn, just before its event goes out.
+struct StatusAtRunEnd {
+    handle: Arc<Mutex<Option<SupervisorHandle>>>,
+    seen: Arc<Mutex<Vec<(String, UnitState, bool)>>>,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StatusAtRunEnd {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        if !matches!(message.0.as_str(), "run ended" | "run failed") {
+            return;
+        }
+        let Some(handle) = self.handle.lock().unwrap().clone() else { return };
+        let status = handle.status("once").expect("the unit");
+        self.seen.lock().unwrap().push((message.0, status.state, status.running));
+    }
+}
+
+/// A subscriber that looks at the status when it hears a run's end sees
+/// the run over: `Exited` (or `Failed`, if its policy gives up), not
+/// running. The state was still `Running`, with the exit code already
+/// shown, until a moment after the event.
+#[tokio::test]
+async fn the_status_shows_a_run_over_when_its_end_is_told() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (handle_slot, seen) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(Vec::new())));
+    let layer = StatusAtRunEnd { handle: handle_slot.clone(), seen: seen.clone() };
+    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let cases = [
+        (RestartPolicy::new().on(RestartOn::Never), Ok(()), UnitState::Exited),
+        (RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0)), Err("boom"), UnitState::Failed),
+    ];
+    for (policy, ends, rests_in) in cases {
+        let handle = Supervisor::builder()
+            .task(TaskSpec::new("once", move |_ctx: Context| async move { ends }).restart(policy))
+            .build()
+            .unwrap()
+            .start();
+        *handle_slot.lock().unwrap() = Some(handle.clone());
+        within("at rest", handle.wait_state("once", rests_in)).await.unwrap();
+        *handle_slot.lock().unwrap() = None;
+        let seen = std::mem::take(&mut *seen.lock().unwrap());
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!((seen[0].1, seen[0].2), (rests_in, false), "{seen:?}");
+        within("shutdown", handle.shutdown()).await;
+    }
 }
 
 /// A daemon whose readiness probe never passes: status and health say why.

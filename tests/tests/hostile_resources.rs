@@ -1408,6 +1408,49 @@ async fn as_the_reaper_of_orphans_the_supervisor_leaves_no_zombie() {
     assert!(output.status.success() && text.contains("1 passed"), "{text}");
 }
 
+const LONG_RUN_REAPER_CHILD: &str = "HOSTILE_RESOURCES_LONG_RUN_REAPER";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_as_subreaper_a_long_run_whose_jobs_end() {
+    if std::env::var_os(LONG_RUN_REAPER_CHILD).is_none() {
+        return;
+    }
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).expect("PR_SET_CHILD_SUBREAPER");
+    // A shell wrapper that runs 30 jobs in the background of subshells,
+    // one after another: each becomes the supervisor's child as its
+    // subshell exits, and ends a moment later. The run goes on.
+    let script =
+        "i=0; while [ $i -lt 30 ]; do (sleep 0.02 &); i=$((i+1)); echo $i; sleep 0.03; done; exec sleep 47111011";
+    let handle = Supervisor::builder().daemon(sh("jobs", script)).build().unwrap().start();
+    wait_for("30 jobs started", || handle.tail("jobs", 1).unwrap().contains(&"30".to_owned()).then_some(())).await;
+    let now = settled(|now| now.zombies == 0).await;
+    let status = handle.status("jobs").unwrap();
+    assert!(status.running, "the run still lasts: {status:?}");
+    assert_eq!(now.zombies, 0, "zombie children of the supervisor's process while the run lasts");
+    handle.shutdown().await;
+}
+
+/// Under a subreaper (PID 1 of a container), the jobs that a long run's
+/// subshells leave to the supervisor are reaped as they end, not only when
+/// the run is over: a wrapper that backgrounds a job now and then filled
+/// the process table with zombies, one per job, for as long as it ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_the_reaper_of_orphans_a_long_run_leaves_no_zombie_while_it_lasts() {
+    let _lock = LOCK.lock().await;
+    let output = tokio::task::spawn_blocking(|| {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_as_subreaper_a_long_run_whose_jobs_end", "--nocapture"])
+            .args(["--test-threads", "1", "--include-ignored"])
+            .env(LONG_RUN_REAPER_CHILD, "1")
+            .output()
+            .expect("run the child test")
+    })
+    .await
+    .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && text.contains("1 passed"), "{text}");
+}
+
 // ---------------------------------------------------------------------------
 // Error paths in a loop
 

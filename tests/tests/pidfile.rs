@@ -54,6 +54,22 @@ fn a_second_instance_is_refused_and_the_file_goes_with_the_first() {
     assert!(!path.exists());
 }
 
+/// A name as long as a file name may be (255 bytes), some of its
+/// characters wider than a byte: the file is made, and goes with its
+/// holder. Its temporary name, the name with a suffix, was too long.
+#[test]
+fn a_pid_file_with_the_longest_name_a_file_may_have() {
+    for name in ["p".repeat(251) + ".pid", "é".repeat(125) + "x.pid"] {
+        assert_eq!(name.len(), 255);
+        let (dir, path) = fresh_path(&name);
+        let held = PidFile::create(&path).unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(contents(&path), format!("{}\n", std::process::id()));
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temporary file left");
+        drop(held);
+        assert!(!path.exists());
+    }
+}
+
 #[test]
 fn a_stale_file_from_a_dead_process_is_replaced() {
     let (_dir, path) = fresh_path("stale.pid");

@@ -4,6 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use futures_util::FutureExt as _;
 use smol_str::SmolStr;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{ChildStderr, ChildStdout};
@@ -279,26 +280,57 @@ impl Capture {
                     piece = stderr.next() => (Stream::Stderr, piece),
                 },
             };
-            match piece {
-                Ok(Some((bytes, kind))) => {
-                    let found = self.ready_line.as_mut().is_some_and(|ready| ready.finds(stream, &bytes, kind));
-                    emit(&self.unit, stream, &self.tail, bytes, kind);
-                    // Told once the line is in the tail: a wait for the
-                    // unit's readiness then finds it there.
-                    if found && let Some(ready) = &self.ready_line {
-                        ready.watch.found();
-                    }
-                }
-                Ok(None) => self.close(stream),
-                Err(error) => {
-                    tracing::warn!(target: "supervisor::output", unit = %self.unit, stream = stream.as_str(), %error, "could not read output");
-                    self.close(stream);
-                }
-            }
+            self.take(stream, piece);
             self.pieces_unbudgeted += 1;
             if self.pieces_unbudgeted == PIECES_PER_BUDGET_UNIT {
                 self.pieces_unbudgeted = 0;
                 coop::consume_budget().await;
+            }
+        }
+    }
+
+    /// Reads the pieces already in the pipes, at most `max`, without
+    /// waiting for more: what a process wrote before it exited, taken
+    /// before any other process of its group can write more.
+    pub(crate) fn read_available(&mut self, max: usize) {
+        for _ in 0..max {
+            let mut read = false;
+            for stream in [Stream::Stdout, Stream::Stderr] {
+                let reader = match stream {
+                    Stream::Stdout => {
+                        self.stdout.as_mut().map(|reader| coop::unconstrained(reader.next()).now_or_never())
+                    }
+                    Stream::Stderr => {
+                        self.stderr.as_mut().map(|reader| coop::unconstrained(reader.next()).now_or_never())
+                    }
+                };
+                if let Some(Some(piece)) = reader {
+                    self.take(stream, piece);
+                    read = true;
+                }
+            }
+            if !read {
+                return;
+            }
+        }
+    }
+
+    /// Handles a piece read from `stream`, or its end.
+    fn take(&mut self, stream: Stream, piece: std::io::Result<Option<(Vec<u8>, PieceKind)>>) {
+        match piece {
+            Ok(Some((bytes, kind))) => {
+                let found = self.ready_line.as_mut().is_some_and(|ready| ready.finds(stream, &bytes, kind));
+                emit(&self.unit, stream, &self.tail, bytes, kind);
+                // Told once the line is in the tail: a wait for the
+                // unit's readiness then finds it there.
+                if found && let Some(ready) = &self.ready_line {
+                    ready.watch.found();
+                }
+            }
+            Ok(None) => self.close(stream),
+            Err(error) => {
+                tracing::warn!(target: "supervisor::output", unit = %self.unit, stream = stream.as_str(), %error, "could not read output");
+                self.close(stream);
             }
         }
     }

@@ -24,6 +24,9 @@ pub(crate) mod strays;
 /// end-of-file. Only a descendant that left the group can hold them open
 /// longer; they are then read in the background.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pieces of output (lines, mostly) read at most from each pipe, without
+/// waiting, as the leader's exit is heard: a full pipe of short lines.
+const OUTPUT_READ_AT_EXIT: usize = 4096;
 
 /// How long dropping a running [`ProcessRun`] blocks, at most, to reap the
 /// process it has just killed.
@@ -250,7 +253,18 @@ impl ProcessRun {
     /// status, for [`finish`](Self::finish). Cancel-safe: once it has
     /// returned, the run has ended, whatever else happens before `finish`.
     pub(crate) async fn wait_exit(&mut self) -> io::Result<ExitStatus> {
-        pumping(&mut self.capture, self.child.wait()).await
+        let child = &mut self.child;
+        let exit = async move {
+            let Some(mut adoptions) = strays::adoptions() else { return child.wait().await };
+            loop {
+                tokio::select! {
+                    biased;
+                    status = child.wait() => return status,
+                    Some(()) = adoptions.recv() => strays::reap_adopted(),
+                }
+            }
+        };
+        pumping(&mut self.capture, exit).await
     }
 
     /// Sends `signal` to every process of the run's group.
@@ -309,6 +323,15 @@ impl ProcessRun {
             }
         };
         (Some(self.finish(status, kill_now).await), forced)
+    }
+
+    /// Reads the output already written, without waiting for more (see
+    /// [`Capture::read_available`]): once the leader has exited, what it
+    /// wrote before, before what the rest of its group may write after.
+    pub(crate) fn read_written_output(&mut self) {
+        if let Some(capture) = &mut self.capture {
+            capture.read_available(OUTPUT_READ_AT_EXIT);
+        }
     }
 
     /// Ends the run whose leader exited with `status`: kills what is left

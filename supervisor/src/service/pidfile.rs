@@ -346,11 +346,20 @@ fn create_locked(temp: &Path, pid: u32) -> io::Result<File> {
     Ok(file)
 }
 
-/// A temporary name beside `path`, unique to this process and this call.
+/// A temporary name beside `path`, unique to this process and this call:
+/// `.{name}.{pid}.{n}.tmp`, `name` cut short so that it fits in a file
+/// name (255 bytes on Linux), as `path`'s own does.
 fn temp_path(path: &Path, pid: u32) -> PathBuf {
+    const NAME_MAX: usize = 255;
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.{pid}.{}.tmp", NEXT.fetch_add(1, Ordering::Relaxed)))
+    let suffix = format!(".{pid}.{}.tmp", NEXT.fetch_add(1, Ordering::Relaxed));
+    let mut name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let room = NAME_MAX - 1 - suffix.len();
+    if name.len() > room {
+        let cut = (0..=room).rev().find(|&at| name.is_char_boundary(at)).unwrap_or(0);
+        name.truncate(cut);
+    }
+    path.with_file_name(format!(".{name}{suffix}"))
 }
 
 fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {

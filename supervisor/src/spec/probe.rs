@@ -59,12 +59,12 @@ const DEFAULT_SUCCESS_THRESHOLD: u32 = 1;
 ///   connections may belong to a process that is not yet serving.
 /// - `OutputLine` needs the process's output captured (the default
 ///   `Output::Capture`); it matches each line as text, whole lines only,
-///   so its text may not hold a line break (`build()` refuses one). Once
-///   the process has exited, its output is read to the end (for a while
-///   at most) and a line found there counts: a one-shot job that prints
-///   the line, then exits at once, was ready in its run (as is one that
-///   sends `READY=1` so). A line read after that, from a process that
-///   left its group, makes nothing ready.
+///   so its text may not hold a line break (`build()` refuses one). What
+///   the process wrote before it exited is read as its exit is heard, and
+///   a ready line there counts: a one-shot job that prints the line, then
+///   exits at once, was ready in its run (as is one that sends `READY=1`
+///   so). A line printed once it has exited (by a process that left its
+///   group) makes nothing ready.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub enum Readiness {

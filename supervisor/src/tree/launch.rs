@@ -587,8 +587,8 @@ impl ProcessSigns {
         }
     }
 
-    /// Once the output of a run whose leader has exited has been read: a
-    /// ready line found in it, printed before the exit, counts.
+    /// Once the output a run's leader wrote before it exited has been
+    /// read: a ready line found in it counts.
     fn look_for_line_read(&self, tell: &Tell) {
         if self.line.as_deref().is_some_and(LineWatch::is_seen) && !tell.told_ready.load(Ordering::Acquire) {
             tell.readiness(true, None);
@@ -648,9 +648,9 @@ async fn run_watched_process(
         // is ready, then exits at once, was ready in its run.
         Next::Exited(status) => {
             signs.read_queued(&watch.tell);
-            let reason = run.finish(status, &stopping.kill_now).await;
+            run.read_written_output();
             signs.look_for_line_read(&watch.tell);
-            RunEnd::Exited(reason)
+            RunEnd::Exited(run.finish(status, &stopping.kill_now).await)
         }
         Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
         Next::Fail(failure) => {

@@ -291,7 +291,12 @@ impl Node {
             }
             let Some((_, end)) = self.take_held_end(unit, Some(record.epoch)) else { return false };
             let run = take_run(&mut record);
-            (run, self.decide_exit(&mut record, unit, end, now))
+            let exit = self.decide_exit(&mut record, unit, end, now);
+            if matches!(exit.decision, Some(Decision::Restart { .. }) | None) {
+                // Not restarted by its policy: the plan stops it.
+                record.state = UnitState::Stopped;
+            }
+            (run, exit)
         };
         if let Some(run) = run {
             run.stop.cancel();
@@ -299,7 +304,7 @@ impl Node {
         let Exit { reason, succeeded, decision, .. } = exit;
         self.shared.emit(unit, exit_event(reason));
         match decision {
-            Some(Decision::Restart { .. }) | None => self.set_state(unit, UnitState::Stopped),
+            Some(Decision::Restart { .. }) | None => self.changed(unit),
             Some(rest) => self.let_rest(unit, rest, succeeded),
         }
         if self.ending.is_none() {

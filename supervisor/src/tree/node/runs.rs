@@ -313,9 +313,13 @@ impl Node {
         let ran_for = started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
         // No restart while the group ends.
         let decision = (!ending).then(|| record.tracker.decide(&unit.settings.policy, succeeded, ran_for, now, random));
-        if let Some(Decision::Restart { .. }) = decision {
-            record.state = UnitState::Backoff;
-        }
+        // The state it rests in, set before the exit's event goes out: a
+        // subscriber that looks at the status on that event sees the run over.
+        record.state = match decision {
+            Some(Decision::Restart { .. }) => UnitState::Backoff,
+            Some(Decision::GiveUp(_)) => UnitState::Failed,
+            Some(Decision::Exit) | None => UnitState::Exited,
+        };
         Exit { reason, succeeded, decision, epoch: record.epoch, now }
     }
 
