@@ -204,16 +204,17 @@ async fn sleep_from(start: Instant, interval: Duration) {
 /// doubling up to the period), every period after that. Calls
 /// `changed(ready, why_not)` on every change of readiness: `(true, None)`
 /// once it is ready, `(false, Some(error))` once it is not ready again,
-/// with the last attempt's error; and, so that its status can say why it
-/// is not ready yet, `(false, Some(error))` after the first failed attempt
-/// before it was ever ready.
+/// with the last attempt's error; and, so that its status says why it is
+/// not ready, `(false, Some(error))` after each failed attempt while it is
+/// not ready whose error differs from the one told last.
 pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Option<String>)) {
     tokio::time::sleep(probe.initial_delay).await;
     let mut verdict = Verdict::readiness(probe.success_threshold, probe.failure_threshold);
     let mut ramp = Some(FIRST_RAMP_INTERVAL.min(probe.period));
     let mut ready = false;
-    // Until the run is first ready, its first failure says why it is not.
-    let mut told_why = false;
+    // While the run is not ready, each failure that says something new
+    // says why: the reason shown is the last attempt's, not the first's.
+    let mut told_why: Option<String> = None;
     loop {
         let started = Instant::now();
         let outcome = probe_once(probe).await;
@@ -222,13 +223,13 @@ pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Optio
             if ready {
                 ramp = None;
             }
-            told_why = true;
+            told_why = outcome.as_ref().err().cloned();
             changed(ready, outcome.err());
         } else if let Err(error) = outcome
             && !ready
-            && !told_why
+            && told_why.as_ref() != Some(&error)
         {
-            told_why = true;
+            told_why = Some(error.clone());
             changed(false, Some(error));
         }
         let interval = match &mut ramp {
@@ -315,7 +316,8 @@ mod tests {
         let (probe, attempts) = scripted(start, |elapsed| elapsed >= 50 * MS);
         let probe = probe.period(Duration::from_secs(1));
         let seen = changes(start, &probe, Duration::from_millis(3500)).await;
-        assert_eq!(seen, vec![(0, false, Some("check: not yet at 0ms".to_owned())), (70, true, None)]);
+        let not_yet = |at: u64| (at, false, Some(format!("check: not yet at {at}ms")));
+        assert_eq!(seen, vec![not_yet(0), not_yet(10), not_yet(30), (70, true, None)]);
         assert_eq!(*attempts.lock().unwrap(), [0, 10, 30, 70, 1070, 2070, 3070]);
     }
 
@@ -325,8 +327,11 @@ mod tests {
         let (probe, attempts) = scripted(start, |_| false);
         let probe = probe.period(Duration::from_millis(100)).initial_delay(Duration::from_millis(500));
         let seen = changes(start, &probe, Duration::from_millis(1000)).await;
-        assert_eq!(seen, vec![(500, false, Some("check: not yet at 500ms".to_owned()))], "the first failure only");
-        assert_eq!(*attempts.lock().unwrap(), [500, 510, 530, 570, 650, 750, 850, 950]);
+        let attempts = attempts.lock().unwrap().clone();
+        assert_eq!(attempts, [500, 510, 530, 570, 650, 750, 850, 950]);
+        // Each attempt says something new: each is told.
+        let told: Vec<_> = attempts.iter().map(|&at| (at, false, Some(format!("check: not yet at {at}ms")))).collect();
+        assert_eq!(seen, told);
     }
 
     #[tokio::test(start_paused = true)]
@@ -338,7 +343,35 @@ mod tests {
         let seen = changes(start, &probe, Duration::from_secs(10)).await;
         assert_eq!(
             seen,
-            vec![(0, true, None), (5000, false, Some("check: not yet at 5000ms".to_owned())), (7000, true, None)]
+            vec![
+                (0, true, None),
+                (5000, false, Some("check: not yet at 5000ms".to_owned())),
+                (6000, false, Some("check: not yet at 6000ms".to_owned())),
+                (7000, true, None)
+            ]
+        );
+    }
+
+    /// While not ready, the reason shown is the last attempt's: told again
+    /// when it changes (a server that came up but answers 404), not at
+    /// every attempt that says the same. Only the first was told, and the
+    /// status said "connection refused" for as long as the 404s lasted.
+    #[tokio::test(start_paused = true)]
+    async fn a_reason_is_told_again_when_it_changes() {
+        let start = Instant::now();
+        let probe = Probe::check(move || {
+            let up = start.elapsed() >= 300 * MS;
+            async move { Err::<(), _>(if up { "status 404 Not Found" } else { "connection refused" }) }
+        })
+        .period(Duration::from_secs(1));
+        // Attempts at 0, 10, 30, 70, 150, 310, 630, 1270, 2270.
+        let seen = changes(start, &probe, Duration::from_millis(2500)).await;
+        assert_eq!(
+            seen,
+            vec![
+                (0, false, Some("check: connection refused".to_owned())),
+                (310, false, Some("check: status 404 Not Found".to_owned())),
+            ]
         );
     }
 
@@ -349,7 +382,8 @@ mod tests {
         let probe = probe.success_threshold(3).period(Duration::from_secs(1));
         // Attempts at 0, 10, 30 (pass), 70 (pass), 150 (pass): ready.
         let seen = changes(start, &probe, Duration::from_secs(2)).await;
-        assert_eq!(seen, vec![(0, false, Some("check: not yet at 0ms".to_owned())), (150, true, None)]);
+        let not_yet = |at: u64| (at, false, Some(format!("check: not yet at {at}ms")));
+        assert_eq!(seen, vec![not_yet(0), not_yet(10), (150, true, None)]);
     }
 
     #[tokio::test(start_paused = true)]
