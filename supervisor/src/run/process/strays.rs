@@ -10,10 +10,9 @@
 //! that end are reaped as they end ([`reap_adopted`]), not only once the
 //! run is over, or a long run would fill the process table with zombies.
 
-use std::time::Duration;
-
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, TryLockError};
+use std::time::Duration;
 
 use rustix::process::{Pid, WaitOptions, child_subreaper, getpgrp, getpid, waitpgid, waitpid};
 use tokio::signal::unix::{Signal, SignalKind, signal};
