@@ -215,13 +215,9 @@ impl Context {
     /// # }
     /// ```
     ///
-    /// # Caveats
-    ///
     /// A context kept past the end of its run (moved into a task of its
-    /// own) completes once that run has ended, with one exception: a run
-    /// that ended by itself and is restarted at once (no delay) hands its
-    /// cancellation on to the next run, and the context then completes when
-    /// that run is asked to stop, or ends in turn.
+    /// own) completes once that run has ended, however it ended: a helper
+    /// task spawned with a clone does not outlive its run.
     pub fn cancelled(&self) -> WaitForCancellationFuture<'_> {
         self.cancel.cancelled()
     }

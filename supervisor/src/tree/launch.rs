@@ -32,14 +32,6 @@ use crate::{Context, ExitReason, Probe, Readiness, Signal};
 /// Notifications read from a process's socket once its leader has exited.
 const QUEUED_AT_EXIT: usize = 64;
 
-/// What a run that ended in this turn leaves to its unit's next run.
-pub(crate) struct Reuse {
-    /// Its tokio task, free to carry the next run.
-    pub(crate) abort: JoinHandle<()>,
-    /// Its stop token, if it was never cancelled.
-    pub(crate) stop: Option<CancellationToken>,
-}
-
 /// A run, started.
 pub(crate) struct Launched {
     pub(crate) handle: RunHandle,
@@ -66,20 +58,16 @@ pub(crate) struct Launched {
 /// `free_task` is the tokio task of the unit's previous run, if that run
 /// ended in the current turn: a task run with nothing watching it from
 /// outside goes on in it, as [`Launched::next`], instead of a task of its
-/// own (a restart then spawns nothing), and takes that run's stop token if
-/// it was never cancelled.
+/// own (a restart then spawns nothing).
 pub(crate) fn start(
     unit: &Arc<Unit>,
     epoch: u32,
     restarts: u32,
     owner: &Weak<dyn OwnerLink>,
     kill_now: &CancellationToken,
-    free_task: Option<Reuse>,
+    free_task: Option<JoinHandle<()>>,
 ) -> Result<Launched, ExitReason> {
-    let (free_task, stop) = match free_task {
-        Some(Reuse { abort, stop }) => (Some(abort), stop.unwrap_or_default()),
-        None => (None, CancellationToken::new()),
-    };
+    let stop = CancellationToken::new();
     let watching = unit.settings.watching.as_deref();
     let ready = watching.is_none_or(|watching| matches!(watching.readiness, Readiness::Started));
     // Only a watched unit's run has anything to tell beyond how it ended.

@@ -225,24 +225,8 @@ struct FreeTask {
     epoch: u32,
     /// The task's handle, once the run's end is recorded.
     abort: Option<JoinHandle<()>>,
-    /// The run's stop token, if it was never cancelled: the next run in
-    /// this task takes it rather than a new one.
-    stop: Option<CancellationToken>,
     /// The next run, once started.
     next: Option<NextRun>,
-}
-
-impl FreeTask {
-    /// The next run it carries, if the turn started one. A stop token no
-    /// next run took is cancelled: its run has ended, and what still waits
-    /// on it (a task the user spawned with a clone of its context) learns
-    /// so.
-    fn into_next(self) -> Option<NextRun> {
-        if let Some(stop) = &self.stop {
-            stop.cancel();
-        }
-        self.next
-    }
 }
 
 /// The state of a group's owner, changed in its turns (see [`Owner`](owner::Owner)).

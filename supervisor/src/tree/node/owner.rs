@@ -64,11 +64,11 @@ impl OwnerLink for Owner {
     fn try_turn(&self, msg: Msg, go_on: bool) -> Result<Option<NextRun>, Msg> {
         let Some(mut node) = self.begin_turn() else { return Err(msg) };
         if go_on && let Msg::Ended { unit, epoch, .. } = &msg {
-            node.free_task = Some(FreeTask { unit: unit.clone(), epoch: *epoch, abort: None, stop: None, next: None });
+            node.free_task = Some(FreeTask { unit: unit.clone(), epoch: *epoch, abort: None, next: None });
         }
         node.on_message(msg);
         node.end_turn();
-        Ok(node.free_task.take().and_then(FreeTask::into_next))
+        Ok(node.free_task.take().and_then(|free| free.next))
     }
 
     fn try_turn_for_caller(&self, msg: Msg) -> Result<(), Msg> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -16,7 +17,7 @@ use crate::observe::event::EventKind;
 use crate::observe::report::StopOutcome;
 use crate::spec::policy::{Decision, GiveUpReason};
 use crate::tree::clock::{Stamp, later_by};
-use crate::tree::launch::{self, Launched, Reuse};
+use crate::tree::launch::{self, Launched};
 use crate::tree::record::{PendingRestart, Settled, begin_run, due_restart, record_exit, settle_stop, take_run};
 use crate::tree::unit::{Body, Msg, Record, Reporter, RunEnd, RunHandle, Unit, address};
 use crate::tree::waiting::Waiters;
@@ -206,16 +207,13 @@ impl Node {
     }
 
     /// The task free in this turn, if it is `unit`'s and carries no run
-    /// yet: its abort handle, and the stop token its last run left.
-    fn take_free_task(&mut self, unit: &Arc<Unit>) -> Option<Reuse> {
+    /// yet: its handle.
+    fn take_free_task(&mut self, unit: &Arc<Unit>) -> Option<JoinHandle<()>> {
         let free = self.free_task.as_mut()?;
         if !Arc::ptr_eq(&free.unit, unit) || free.next.is_some() {
             return None;
         }
-        // A run that ended by itself was never asked to stop: its token can
-        // serve the next run. (A context hands out child tokens, so no code
-        // of the user's can cancel it.)
-        Some(Reuse { abort: free.abort.take()?, stop: free.stop.take() })
+        free.abort.take()
     }
 
     /// Starts a nested group's run: an owner of its own, whose units start
@@ -257,12 +255,13 @@ impl Node {
             if let Some(free) = &mut self.free_task
                 && Arc::ptr_eq(&free.unit, unit)
                 && free.epoch == epoch
-                && let Some(RunHandle { stop, abort, .. }) = run.take()
+                && let Some(handle) = &mut run
             {
-                free.abort = abort;
-                // A run asked to stop has its token cancelled: no next run
-                // can take it.
-                free.stop = record.stop.is_none().then_some(stop);
+                // Its task may carry the next run. Its stop token is not
+                // handed on: cancelled below, it tells what the user kept
+                // of the run's context (a task spawned with a clone) that
+                // the run is over.
+                free.abort = handle.abort.take();
             }
             let ended = match record.stop.take() {
                 Some(stop) => Ended::Stopped(settle_stop(&mut record, *stop, end, now)),
