@@ -70,6 +70,42 @@ fn a_pid_file_with_the_longest_name_a_file_may_have() {
     }
 }
 
+/// Set in a run of this test binary where no file may grow (`RLIMIT_FSIZE`
+/// of 0): the directory to make the PID file in.
+const NO_ROOM: &str = "PIDFILE_TEST_NO_ROOM";
+
+/// A PID file that cannot be written (a full disk, a quota; here a limit on
+/// file sizes): an error, and nothing left behind. Its temporary file was
+/// left, one per attempt, under a name no later instance removes.
+#[test]
+fn a_pid_file_that_cannot_be_written_leaves_no_temporary_file() {
+    let (dir, _) = fresh_path("unused");
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "with_no_room_a_pid_file_fails_and_leaves_nothing", "--nocapture", "--test-threads", "1"])
+        .env(NO_ROOM, dir.path())
+        .output()
+        .expect("run the child test");
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && text.contains("1 passed"), "{text}");
+}
+
+/// The child of the test above; passes at once in any other run.
+#[tokio::test]
+async fn with_no_room_a_pid_file_fails_and_leaves_nothing() {
+    let Some(dir) = std::env::var_os(NO_ROOM).map(PathBuf::from) else { return };
+    // A write past the limit fails with EFBIG once SIGXFSZ no longer ends
+    // the process, as it does by default.
+    let _xfsz = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::from_raw(25)).unwrap();
+    let no_room = rustix::process::Rlimit { current: Some(0), maximum: None };
+    rustix::process::setrlimit(rustix::process::Resource::Fsize, no_room).unwrap();
+    for _ in 0..3 {
+        let error = PidFile::create(dir.join("app.pid")).map(drop).unwrap_err();
+        assert!(error.to_string().contains("cannot write it"), "{error}");
+    }
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
 #[test]
 fn a_stale_file_from_a_dead_process_is_replaced() {
     let (_dir, path) = fresh_path("stale.pid");

@@ -340,9 +340,17 @@ fn create_locked(temp: &Path, pid: u32) -> io::Result<File> {
         }
         other => other?,
     };
-    flock(&file, FlockOperation::NonBlockingLockExclusive)?;
-    writeln!(file, "{pid}")?;
-    file.sync_all()?;
+    let written = (|| {
+        flock(&file, FlockOperation::NonBlockingLockExclusive)?;
+        writeln!(file, "{pid}")?;
+        file.sync_all()
+    })();
+    if let Err(error) = written {
+        // Made here, under a name with this process's pid that nobody else
+        // would remove: it goes with the failure (a full disk, a quota).
+        let _ = fs::remove_file(temp);
+        return Err(error);
+    }
     Ok(file)
 }
 
