@@ -104,21 +104,36 @@ impl NotifySocket {
     ///
     /// # Errors
     ///
-    /// The error of the last place tried when none works (for example a
-    /// path longer than a socket address allows).
+    /// When no place works: each place tried and why it failed (for
+    /// example a path longer than a socket address allows), so that the
+    /// unit's `last_error` says where to look.
     ///
     /// # Panics
     ///
     /// Outside a tokio runtime (the socket is registered with its reactor).
     pub(crate) fn bind() -> io::Result<NotifySocket> {
-        let mut last_error = io::Error::new(io::ErrorKind::NotFound, "no directory for a notify socket");
-        for base in candidate_dirs() {
+        Self::bind_in_first(candidate_dirs())
+    }
+
+    /// Binds in the first of `bases` that works.
+    fn bind_in_first(bases: Vec<PathBuf>) -> io::Result<NotifySocket> {
+        let mut tried = Vec::new();
+        let mut kind = io::ErrorKind::NotFound;
+        for base in bases {
             match Self::bind_in(&base) {
                 Ok(socket) => return Ok(socket),
-                Err(error) => last_error = error,
+                Err(error) => {
+                    kind = error.kind();
+                    tried.push(format!("in {}: {error}", base.display()));
+                }
             }
         }
-        Err(last_error)
+        let tried = if tried.is_empty() {
+            "no directory to make it in ($XDG_RUNTIME_DIR, $TMPDIR and /tmp are missing or relative)".to_owned()
+        } else {
+            tried.join("; ")
+        };
+        Err(io::Error::new(kind, tried))
     }
 
     /// Binds in a new private directory under `base`.
@@ -546,6 +561,23 @@ mod tests {
         let sender = std::os::unix::net::UnixDatagram::unbound().expect("a socket");
         sender.connect(socket.path()).expect("the notify socket accepts");
         sender
+    }
+
+    /// No place works: the error names each place tried and why, not only
+    /// the last one's reason.
+    #[tokio::test]
+    async fn an_error_names_every_place_tried() {
+        let scratch = std::env::temp_dir().join(format!("notify-places-{}", std::process::id()));
+        let too_long = scratch.join("d".repeat(120));
+        std::fs::create_dir_all(&too_long).expect("a deep directory");
+        let missing = scratch.join("missing");
+        let error = NotifySocket::bind_in_first(vec![missing.clone(), too_long.clone()]).map(drop).unwrap_err();
+        let message = error.to_string();
+        let _ = std::fs::remove_dir_all(&scratch);
+        assert!(message.contains(&format!("in {}: ", missing.display())), "{message}");
+        assert!(message.contains(&format!("in {}: ", too_long.display())), "{message}");
+        let none = NotifySocket::bind_in_first(Vec::new()).map(drop).unwrap_err();
+        assert!(none.to_string().contains("no directory to make it in"), "{none}");
     }
 
     #[tokio::test]
