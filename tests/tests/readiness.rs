@@ -493,6 +493,78 @@ async fn a_task_that_stops_its_heartbeats_is_hung() {
     handle.shutdown().await;
 }
 
+/// `Context::heartbeat`: a run that calls it "less often than the
+/// watchdog's period is hung"; one that calls it exactly that often is
+/// not. The watchdog's timer and the task's, due at the same instant, were
+/// heard watchdog first, and the run was judged hung at its first period.
+#[tokio::test(start_paused = true)]
+async fn a_task_that_beats_exactly_once_a_period_is_not_hung() {
+    let sup = Supervisor::builder()
+        .task(
+            TaskSpec::new("beats", |ctx: Context| async move {
+                loop {
+                    ctx.heartbeat();
+                    tokio::select! {
+                        () = ctx.cancelled() => return,
+                        () = tokio::time::sleep(SEC) => {}
+                    }
+                }
+            })
+            .watchdog(SEC),
+        )
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    tokio::time::sleep(60 * SEC).await;
+    let status = handle.status("beats").unwrap();
+    assert_eq!((status.state, status.restart_count, status.last_error), (UnitState::Running, 0, None));
+    handle.shutdown().await;
+    while let Ok(event) = events.try_recv() {
+        assert!(!matches!(event.kind, EventKind::Exited { .. }), "{event:?}");
+    }
+}
+
+/// The supervisor itself stopped for longer than a watchdog's period (here
+/// its only thread blocked, as `SIGSTOP`, a suspended machine or a debugger
+/// would stop it) while its runs went on beating: once it runs again, no
+/// run is judged hung. The deadlines, past, were judged before the
+/// `WATCHDOG=1`s waiting in the socket were read, or before the task's
+/// heartbeat woken with them had run: both were restarted as hung.
+#[tokio::test]
+async fn runs_that_kept_beating_while_the_supervisor_was_stopped_are_not_hung() {
+    let pinger = "import os, socket, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nwhile True:\n    s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n    time.sleep(0.1)\n";
+    let task = TaskSpec::new("task", |ctx: Context| async move {
+        loop {
+            ctx.heartbeat();
+            tokio::select! {
+                () = ctx.cancelled() => return,
+                () = tokio::time::sleep(SEC / 10) => {}
+            }
+        }
+    });
+    let sup = Supervisor::builder()
+        .daemon(DaemonSpec::new("daemon", "python3").args(["-c", pinger]).watchdog(SEC))
+        .task(task.watchdog(SEC))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    until(&handle, "daemon", |status| status.running).await;
+    tokio::time::sleep(SEC / 2).await;
+    // Not `sleep().await`: nothing of the supervisor's runs meanwhile.
+    std::thread::sleep(2 * SEC);
+    tokio::time::sleep(2 * SEC).await;
+    for name in ["daemon", "task"] {
+        let status = handle.status(name).unwrap();
+        assert_eq!((status.restart_count, status.last_error.as_deref()), (0, None), "{name}: {status:?}");
+    }
+    handle.shutdown().await;
+    while let Ok(event) = events.try_recv() {
+        assert!(!matches!(event.kind, EventKind::Exited { .. }), "{event:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_daemon_is_hung_without_watchdog_pings_and_alive_with_them() {
     let pinger = "import os, socket, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nprint('usec', os.environ['WATCHDOG_USEC'], flush=True)\nwhile True:\n    s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n    time.sleep(0.05)\n";

@@ -10,12 +10,23 @@ use tokio::time::Instant;
 
 use crate::tree::clock::later_by;
 
+/// A wake this much after the deadline says that the supervisor itself
+/// was not running when the deadline came (stopped with `SIGSTOP`, its
+/// machine suspended, its threads starved): the signs of life the run gave
+/// meanwhile may not be heard yet.
+const LATE: Duration = Duration::from_millis(50);
+/// How long a late wake waits for them before it judges.
+const CATCH_UP: Duration = Duration::from_millis(100);
+
 /// The heartbeat deadline of one run: a heartbeat is due within `period` of
 /// the start and of each heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Watchdog {
     period: Duration,
     deadline: Instant,
+    /// The deadline was moved on for a late wake, and no heartbeat came
+    /// since.
+    caught_up: bool,
 }
 
 impl Watchdog {
@@ -26,7 +37,7 @@ impl Watchdog {
 
     /// A watchdog started at `start`.
     pub(crate) fn started_at(period: Duration, start: Instant) -> Self {
-        Watchdog { period, deadline: later_by(start, period) }
+        Watchdog { period, deadline: later_by(start, period), caught_up: false }
     }
 
     /// The period within which each heartbeat is due.
@@ -39,7 +50,11 @@ impl Watchdog {
     /// A heartbeat never moves the deadline back (one reported late, with
     /// an earlier `now` than one already recorded, changes nothing).
     pub(crate) fn beat(&mut self, now: Instant) {
-        self.deadline = self.deadline.max(later_by(now, self.period));
+        let due = later_by(now, self.period);
+        if due > self.deadline {
+            self.deadline = due;
+            self.caught_up = false;
+        }
     }
 
     /// When the run is overdue unless a heartbeat comes first.
@@ -51,6 +66,25 @@ impl Watchdog {
     /// caller woken by a timer at the deadline itself sees the run overdue.
     pub(crate) fn is_overdue(&self, now: Instant) -> bool {
         now >= self.deadline
+    }
+
+    /// Whether the run is hung at `now`, woken for the deadline with every
+    /// sign of life heard so far recorded. A wake that came late moves the
+    /// deadline a moment on instead, once until the next heartbeat: what
+    /// the run did while the supervisor was not running may still be on
+    /// its way (a heartbeat woken with this wake, a `WATCHDOG=1` waiting in
+    /// the socket). Without it, a supervisor stopped and continued judged
+    /// every watched run hung at once.
+    pub(crate) fn is_hung(&mut self, now: Instant) -> bool {
+        if !self.is_overdue(now) {
+            return false;
+        }
+        if !self.caught_up && now.saturating_duration_since(self.deadline) > LATE {
+            self.caught_up = true;
+            self.deadline = later_by(now, CATCH_UP);
+            return false;
+        }
+        true
     }
 }
 
@@ -99,6 +133,29 @@ mod tests {
         assert_eq!(watchdog.deadline(), start + Duration::from_secs(50));
         assert!(!watchdog.is_overdue(start + Duration::from_secs(49)));
         assert!(watchdog.is_overdue(start + Duration::from_secs(50)));
+    }
+
+    #[test]
+    fn a_late_wake_waits_a_moment_once_before_it_judges() {
+        let start = Instant::now();
+        let mut watchdog = Watchdog::started_at(PERIOD, start);
+        // Woken on time at the deadline: hung.
+        assert!(watchdog.clone().is_hung(start + PERIOD));
+        // Woken 3 s late (the supervisor was stopped): a moment more.
+        let woken = start + PERIOD + Duration::from_secs(3);
+        assert!(!watchdog.is_hung(woken));
+        assert_eq!(watchdog.deadline(), woken + CATCH_UP);
+        // Nothing came: hung then, late or not.
+        assert!(watchdog.is_hung(woken + CATCH_UP + Duration::from_secs(1)));
+        // A heartbeat heard in the moment: a whole period again, and the
+        // next late wake waits a moment too.
+        let mut beaten = Watchdog::started_at(PERIOD, start);
+        assert!(!beaten.is_hung(woken));
+        beaten.beat(woken + Duration::from_millis(10));
+        assert!(!beaten.is_hung(woken + CATCH_UP));
+        let late_again = woken + Duration::from_millis(10) + PERIOD + Duration::from_secs(1);
+        assert!(!beaten.is_hung(late_again));
+        assert!(beaten.is_hung(late_again + CATCH_UP));
     }
 
     #[test]

@@ -323,8 +323,11 @@ impl Watch {
         let mut watchdog = Watchdog::started_at(period, self.tell.started);
         loop {
             tokio::time::sleep_until(watchdog.deadline()).await;
+            // A heartbeat due at the deadline itself, woken with it, comes
+            // first: only a run that beats less often than the period is hung.
+            tokio::task::yield_now().await;
             watchdog.beat(self.tell.last_beat());
-            if watchdog.is_overdue(Instant::now()) {
+            if watchdog.is_hung(Instant::now()) {
                 return ExitReason::Hung;
             }
         }
@@ -537,9 +540,18 @@ impl ProcessSigns {
         };
         loop {
             let deadline = watchdog.as_ref().map(Watchdog::deadline);
+            // The socket first: a `WATCHDOG=1` already there counts before
+            // the deadline is judged. (A flood cannot hold the deadline
+            // off: each read takes from the task's budget.)
             let notification = tokio::select! {
+                biased;
                 notification = socket.recv() => notification,
-                () = sleep_until(deadline) => return ExitReason::Hung,
+                () = sleep_until(deadline) => {
+                    if watchdog.as_mut().is_some_and(|watchdog| watchdog.is_hung(Instant::now())) {
+                        return ExitReason::Hung;
+                    }
+                    continue;
+                }
                 () = &mut line => unreachable!("the line watch never completes"),
             };
             match notification {
