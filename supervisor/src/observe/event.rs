@@ -97,7 +97,9 @@ pub enum EventKind {
     Restarting {
         /// The restart about to be performed (1 for the first).
         attempt: u32,
-        /// How long it waits first.
+        /// How long it waits first: from now, or, in a `OneForAll` or
+        /// `RestForOne` group, from when the siblings it restarts with have
+        /// stopped (each in its own time, up to its stop timeout).
         delay: Duration,
     },
     /// The policy does not restart this ending; the unit is now `Exited`.
