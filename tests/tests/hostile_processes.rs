@@ -1149,3 +1149,25 @@ fn a_daemon_on_a_runtime_without_io_fails_with_the_reason_and_leaves_no_process(
     }
     assert!(left.is_empty(), "left running: {left:?}");
 }
+
+/// A shutdown asked while the supervisor still launches its daemons (300,
+/// seconds of spawns on a slow machine): the launch stops there, and the
+/// rest are never spawned. Every one was spawned after the request, only
+/// to be stopped again, or killed once the shutdown's time was up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_during_the_launch_spawns_no_more_daemons() {
+    const UNITS: usize = 300;
+    let specs = (0..UNITS).map(|index| DaemonSpec::new(format!("d{index}"), "sleep").arg("47111020"));
+    let sup = specs.fold(Supervisor::builder(), |builder, spec| builder.daemon(spec)).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    within("the first running", handle.wait_state("d0", UnitState::Running)).await.unwrap();
+    let report = within("shutdown", handle.shutdown()).await;
+    let mut started = 0;
+    while let Ok(event) = events.try_recv() {
+        started += usize::from(matches!(event.kind, EventKind::Started { .. }));
+    }
+    assert_eq!(report.units.len(), UNITS);
+    assert!(report.is_clean(), "{report:#?}");
+    assert!(started < UNITS / 2, "{started} of {UNITS} daemons spawned, the shutdown asked after the first");
+}

@@ -50,7 +50,7 @@ use crate::tree::record::{PendingRestart, abort};
 use crate::tree::round;
 use crate::tree::shared::Shared;
 use crate::tree::timers::{TimerKey, Timers};
-use crate::tree::unit::{GroupBody, Mailbox, Msg, NextRun, Op, OwnerAddress, OwnerLink, Unit, address};
+use crate::tree::unit::{Body, GroupBody, Mailbox, Msg, NextRun, Op, OwnerAddress, OwnerLink, Unit, address};
 use crate::tree::waiting::Waiters;
 use crate::{Error, ExitReason, Strategy, UnitState};
 
@@ -532,11 +532,23 @@ impl Node {
         // Each unit is launched at its turn: `Node::start` made them all
         // `Starting`, and a unit is released from waiting only once its own
         // turn has made it wait.
-        for unit in graph.order() {
-            if self.ending.is_none() {
-                self.launch_at(unit, now);
+        for (at, unit) in graph.order().iter().enumerate() {
+            if self.ending.is_some() || self.asked_to_stop(at, unit) {
+                // The rest wait as they are, `Starting`, for the ending.
+                return;
             }
+            self.launch_at(unit, now);
         }
+    }
+
+    /// Whether a shutdown or the group's stop was asked while its units
+    /// are launched: the launch stops there. Spawning a thousand processes
+    /// takes seconds, and each spawned after the request would only be
+    /// stopped again, or killed once the shutdown's time is up. The group's
+    /// token (a lock) is looked at every 64 units, or before a process.
+    fn asked_to_stop(&self, at: usize, unit: &Unit) -> bool {
+        self.shared.is_shutting_down()
+            || ((at % 64 == 0 || !matches!(unit.body, Body::Task(_))) && self.stop.is_cancelled())
     }
 
     /// What every turn taken on a caller's task ends with.
