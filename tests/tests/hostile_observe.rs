@@ -990,6 +990,37 @@ async fn health_reasons_for_each_state() {
 // ---------------------------------------------------------------------------
 // More events and readiness
 
+/// A unit of a group stopped on request: while it stops (a task slow to
+/// end), the group stays ready, and so does the supervisor, as for the
+/// same unit at the root ("a unit stopped on purpose, `Stopping` or
+/// `Stopped`, does not" make it not ready). The group was not ready for
+/// the whole stop: `/readyz` said 503, though the unit itself read ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_stays_ready_while_one_of_its_units_is_stopped_on_request() {
+    let (release, released) = tokio::sync::watch::channel(false);
+    let slow = TaskSpec::new("slow", move |ctx: Context| {
+        let mut released = released.clone();
+        async move {
+            ctx.cancelled().await;
+            let _ = released.wait_for(|&done| done).await;
+        }
+    });
+    let handle = Supervisor::builder().group(GroupSpec::new("g").task(slow).task(idle("calm"))).build().unwrap().start();
+    within("ready", handle.wait_ready("g")).await.unwrap();
+    let stopping = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.stop_unit("g/slow").await })
+    };
+    within("stopping", handle.wait_state("g/slow", UnitState::Stopping)).await.unwrap();
+    let group = handle.status("g").unwrap();
+    let health = within("health", handle.health()).await;
+    release.send(true).unwrap();
+    within("stopped", stopping).await.unwrap().unwrap();
+    assert!(group.ready, "{group:?}");
+    assert!(health.ready, "{:?}", health.reasons);
+    within("shutdown", handle.shutdown()).await;
+}
+
 /// A group becomes ready once its notified unit says so: the group, like
 /// the unit, gets a `Ready` event ("The unit became ready").
 #[tokio::test]

@@ -325,11 +325,13 @@ impl Unit {
         self.record.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether it lets its group be ready: it is ready, or it was stopped
-    /// on request, or its policy let it end.
+    /// Whether it lets its group be ready: it is ready, or it is stopped
+    /// or being stopped on request, or its policy let it end. (A unit that
+    /// a strategy stops has a sibling waiting to restart, which holds the
+    /// group back.)
     pub(crate) fn counts_ready(&self) -> bool {
         let record = self.record();
-        record.ready || matches!(record.state, UnitState::Stopped | UnitState::Exited)
+        record.ready || matches!(record.state, UnitState::Stopping | UnitState::Stopped | UnitState::Exited)
     }
 
     pub(crate) fn state(&self) -> UnitState {
