@@ -1005,7 +1005,8 @@ async fn a_group_stays_ready_while_one_of_its_units_is_stopped_on_request() {
             let _ = released.wait_for(|&done| done).await;
         }
     });
-    let handle = Supervisor::builder().group(GroupSpec::new("g").task(slow).task(idle("calm"))).build().unwrap().start();
+    let handle =
+        Supervisor::builder().group(GroupSpec::new("g").task(slow).task(idle("calm"))).build().unwrap().start();
     within("ready", handle.wait_ready("g")).await.unwrap();
     let stopping = {
         let handle = handle.clone();

@@ -310,3 +310,62 @@ async fn a_shutdown_shows_at_once() {
     shutdown.await.unwrap();
     tokio::time::timeout(DEADLINE, publisher.stopped()).await.expect("the publisher ends with the supervisor");
 }
+
+/// A run that ends by a signal after one that ended with a code: the
+/// facade's exit code is NaN (no code), not the earlier run's 3, beside
+/// the signal. It showed both, 3 and 9, as if the last run had both.
+#[tokio::test]
+async fn an_exit_code_the_last_run_did_not_have_is_not_shown() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("ran");
+    let script = format!("if [ -e '{0}' ]; then exec sleep 300; else touch '{0}'; exit 3; fi", flag.display());
+    let handle = Supervisor::builder()
+        .daemon(DaemonSpec::new("d", "sh").args(["-c", &script]).restart(RestartPolicy::new().delay(Duration::ZERO)))
+        .build()
+        .unwrap()
+        .start();
+    let publisher = handle.publish_metrics();
+    handle.wait_status("d", |status| status.restart_count == 1 && status.running).await.unwrap();
+    handle.signal("d", supervisor::Signal::KILL).unwrap();
+    let status = handle.wait_status("d", |status| status.signal == Some(9)).await.unwrap();
+    assert_eq!(status.exit_code, None);
+    wait_for_match(&recorder, &handle).await;
+    publisher.refresh();
+    let code = value(&recorder, "supervisor_unit_last_exit_code{unit=\"d\",type=\"process\"}");
+    assert!(code.is_some_and(f64::is_nan), "exit code {code:?} beside signal 9");
+    assert_eq!(value(&recorder, "supervisor_unit_last_exit_signal{unit=\"d\",type=\"process\"}"), Some(9.0));
+    handle.shutdown().await;
+}
+
+/// A unit removed, then another added under its name: the facade's
+/// counter adds the new unit's restarts to the removed one's (a counter of
+/// the facade cannot go back). It stood at the removed unit's count until
+/// the new one passed it, so `rate()` saw none of its first restarts.
+#[tokio::test]
+async fn the_restarts_of_a_unit_added_under_a_removed_ones_name_are_counted() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let handle = Supervisor::builder().build().unwrap().start();
+    let publisher = handle.publish_metrics();
+    let crashing = |max| {
+        TaskSpec::new("job", |_ctx: Context| async { Err::<(), _>("boom") })
+            .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(max)))
+    };
+    let counter = "supervisor_unit_restarts_total{unit=\"job\",type=\"task\"}";
+    handle.add(crashing(5)).await.unwrap();
+    handle.wait_state("job", UnitState::Failed).await.unwrap();
+    wait_for_match(&recorder, &handle).await;
+    assert_eq!(value(&recorder, counter), Some(5.0));
+    handle.remove("job").await.unwrap();
+    handle.add(crashing(2)).await.unwrap();
+    handle.wait_state("job", UnitState::Failed).await.unwrap();
+    let deadline = Instant::now() + DEADLINE;
+    while value(&recorder, counter) != Some(7.0) {
+        assert!(Instant::now() < deadline, "the counter: {:?}", value(&recorder, counter));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(publisher);
+    handle.shutdown().await;
+}

@@ -102,7 +102,12 @@ impl SupervisorHandle {
     ///   `idle_timeout`). A unit added later under that name is another
     ///   unit: one of another kind gets series of its own (its `type`);
     ///   one of the same kind shares the removed one's series, whose last
-    ///   exit code and signal show until it has its own.
+    ///   exit code and signal show until it has its own, and whose
+    ///   restart counter its restarts add to (a facade's counter cannot go
+    ///   back, as `metrics_text`'s does for the new unit).
+    /// - A last exit code or signal that the last run did not have (it
+    ///   ended by a signal, not with a code) is NaN once the unit has had
+    ///   one: `metrics_text` leaves the series out, which a facade cannot.
     /// - A unit's state that lasts less than the time the task takes to
     ///   read it (an instant of `Starting`, say) may not be seen; the
     ///   counter counts every restart all the same. A unit asked to stop
@@ -253,6 +258,11 @@ struct UnitMetrics {
     ready: Gauge,
     states: Vec<Gauge>,
     restarts_total: Counter,
+    /// The restarts counted so far of the unit that has the name now (a
+    /// unit added under a removed one's name has metrics of its own, from
+    /// 0): a facade's counter cannot go back, so its restarts add to the
+    /// removed one's.
+    counted: u64,
     last_exit_code: Option<Gauge>,
     last_exit_signal: Option<Gauge>,
     start_time: Option<Gauge>,
@@ -274,6 +284,7 @@ impl UnitMetrics {
                 .map(|state| gauge!(UNIT_STATE, "unit" => unit.clone(), "type" => kind, "state" => state.as_str()))
                 .collect(),
             restarts_total: counter!(UNIT_RESTARTS, &labels),
+            counted: 0,
             last_exit_code: None,
             last_exit_signal: None,
             start_time: None,
@@ -292,13 +303,19 @@ impl UnitMetrics {
         for (state, gauge) in STATES.iter().zip(&self.states) {
             gauge.set(flag(status.state == *state));
         }
-        self.restarts_total.absolute(status.restarts_total);
+        self.restarts_total.increment(status.restarts_total.saturating_sub(self.counted));
+        self.counted = self.counted.max(status.restarts_total);
         let (unit, kind) = (self.unit.as_str(), self.kind);
-        if let Some(code) = status.exit_code {
-            Self::lazy(&mut self.last_exit_code, UNIT_EXIT_CODE, unit, kind).set(f64::from(code));
+        // NaN once the last run had none (it ended by a signal, not with a
+        // code, say): a facade cannot take a series away, and the value of
+        // an earlier run would read as this one's.
+        let exit_code = status.exit_code.map_or(f64::NAN, f64::from);
+        if status.exit_code.is_some() || self.last_exit_code.is_some() {
+            Self::lazy(&mut self.last_exit_code, UNIT_EXIT_CODE, unit, kind).set(exit_code);
         }
-        if let Some(signal) = status.signal {
-            Self::lazy(&mut self.last_exit_signal, UNIT_EXIT_SIGNAL, unit, kind).set(f64::from(signal));
+        let signal = status.signal.map_or(f64::NAN, f64::from);
+        if status.signal.is_some() || self.last_exit_signal.is_some() {
+            Self::lazy(&mut self.last_exit_signal, UNIT_EXIT_SIGNAL, unit, kind).set(signal);
         }
         if let Some(since_epoch) = status.last_start.and_then(|at| at.duration_since(SystemTime::UNIX_EPOCH).ok()) {
             Self::lazy(&mut self.start_time, UNIT_START_TIME, unit, kind).set(since_epoch.as_secs_f64());

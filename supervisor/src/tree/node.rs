@@ -548,7 +548,7 @@ impl Node {
     /// token (a lock) is looked at every 64 units, or before a process.
     fn asked_to_stop(&self, at: usize, unit: &Unit) -> bool {
         self.shared.is_shutting_down()
-            || ((at % 64 == 0 || !matches!(unit.body, Body::Task(_))) && self.stop.is_cancelled())
+            || ((at.is_multiple_of(64) || !matches!(unit.body, Body::Task(_))) && self.stop.is_cancelled())
     }
 
     /// What every turn taken on a caller's task ends with.
