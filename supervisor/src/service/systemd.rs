@@ -370,8 +370,8 @@ impl Writer {
     }
 }
 
-/// `3 units: 2 running, 1 backoff`, with `shutting down; ` in front during
-/// a shutdown.
+/// `3 units: 2 running, 1 backoff` (`0 units` for none), with `shutting
+/// down; ` in front during a shutdown.
 fn status_line(statuses: &[UnitStatus], shutting_down: bool) -> String {
     let states: Vec<_> = statuses.iter().map(|unit| unit.state).collect();
     let mut counts: Vec<(crate::UnitState, usize)> = Vec::new();
@@ -385,5 +385,21 @@ fn status_line(statuses: &[UnitStatus], shutting_down: bool) -> String {
     let parts: Vec<String> = counts.iter().map(|(state, count)| format!("{count} {state}")).collect();
     let prefix = if shutting_down { "shutting down; " } else { "" };
     let noun = if states.len() == 1 { "unit" } else { "units" };
+    if parts.is_empty() {
+        return format!("{prefix}0 {noun}");
+    }
     format!("{prefix}{} {noun}: {}", states.len(), parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A supervisor with no unit (all added at run time, say) says so,
+    /// without a dangling `": "`.
+    #[test]
+    fn a_status_line_of_no_unit() {
+        assert_eq!(status_line(&[], false), "0 units");
+        assert_eq!(status_line(&[], true), "shutting down; 0 units");
+    }
 }
