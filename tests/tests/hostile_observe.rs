@@ -1406,6 +1406,48 @@ async fn the_status_shows_a_run_over_when_its_end_is_told() {
     }
 }
 
+/// A unit that fails by itself while the shutdown stops the units after it
+/// (one slow to stop): its report line says `Failed`, and the report is
+/// not clean (exit code 1). It read `Exited`, not running, and the
+/// supervisor exited 0, as if the crash had not happened. One that ends
+/// well meanwhile is `Exited`, and the report stays clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_that_fails_during_the_shutdown_makes_the_report_unclean() {
+    for fails in [true, false] {
+        let (end_early, early_ends) = tokio::sync::watch::channel(false);
+        let (release, released) = tokio::sync::watch::channel(false);
+        let early = TaskSpec::new("early", move |_ctx: Context| {
+            let mut early_ends = early_ends.clone();
+            async move {
+                let _ = early_ends.wait_for(|&now| now).await;
+                if fails { Err("crashed during the shutdown") } else { Ok(()) }
+            }
+        });
+        let slow = TaskSpec::new("slow", move |ctx: Context| {
+            let mut released = released.clone();
+            async move {
+                ctx.cancelled().await;
+                let _ = released.wait_for(|&done| done).await;
+            }
+        });
+        let handle = Supervisor::builder().task(early).task(slow).build().unwrap().start();
+        within("ready", handle.wait_ready("slow")).await.unwrap();
+        let shutdown = {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.shutdown().await })
+        };
+        within("slow stopping", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
+        end_early.send(true).unwrap();
+        let rests_in = if fails { UnitState::Failed } else { UnitState::Exited };
+        within("early at rest", handle.wait_state("early", rests_in)).await.unwrap();
+        release.send(true).unwrap();
+        let report = within("the report", shutdown).await.unwrap();
+        let line = report.units.iter().find(|line| line.name == "early").unwrap();
+        assert_eq!((line.state, line.outcome), (rests_in, StopOutcome::NotRunning), "{report:#?}");
+        assert_eq!(report.exit_code(), i32::from(fails), "{report:#?}");
+    }
+}
+
 /// A daemon whose readiness probe never passes: status and health say why.
 #[tokio::test]
 async fn not_ready_of_a_failing_probe() {

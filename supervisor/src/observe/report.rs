@@ -20,7 +20,10 @@ pub enum StopOutcome {
     Graceful,
     /// It had to be aborted (a task) or killed with `SIGKILL` (a process).
     Forced,
-    /// It was not running (stopped, exited or failed before the shutdown).
+    /// It was not running when the shutdown reached it: stopped, exited or
+    /// failed before the shutdown, or by itself while the shutdown stopped
+    /// the units after it (a run that failed so is `Failed`, and the
+    /// report is not clean).
     NotRunning,
     /// It could not be stopped: a task that blocks its thread ignores the
     /// abort, and was still running a second after the shutdown timeout.

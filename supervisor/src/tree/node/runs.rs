@@ -317,6 +317,9 @@ impl Node {
         record.state = match decision {
             Some(Decision::Restart { .. }) => UnitState::Backoff,
             Some(Decision::GiveUp(_)) => UnitState::Failed,
+            // A run that failed while the shutdown stopped the units after
+            // it rests failed: the report, and the exit code it gives, say so.
+            None if !succeeded && self.shared.is_shutting_down() => UnitState::Failed,
             Some(Decision::Exit) | None => UnitState::Exited,
         };
         Exit { reason, succeeded, decision, epoch: record.epoch, now }
@@ -328,7 +331,8 @@ impl Node {
         let Exit { reason, succeeded, decision, epoch, now } = exit;
         self.shared.emit(unit, exit_event(reason));
         let Some(decision) = decision else {
-            self.set_state(unit, UnitState::Exited);
+            // At rest since the decision: the group ends.
+            self.changed(unit);
             return;
         };
         match decision {
