@@ -2510,7 +2510,15 @@ async fn a_unit_with_a_weak_handle_lets_the_last_drop_shut_the_supervisor_down()
             let _ = ended.send((added, tree.upgrade().is_none()));
         }
     });
+    let mut events = handle.subscribe();
     handle.add(spawner).await.unwrap();
+    // Added by the spawner's run, in its own time: until then it is unknown.
+    loop {
+        let event = within("the job added", events.recv()).await.unwrap();
+        if event.unit == "job" && event.kind == EventKind::Added {
+            break;
+        }
+    }
     within("the job", handle.wait_ready("job")).await.unwrap();
     let weak = handle.downgrade();
     drop(handle);

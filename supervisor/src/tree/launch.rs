@@ -29,8 +29,9 @@ use crate::spec::probe::Watching;
 use crate::tree::unit::{Body, Msg, NextRun, OwnerLink, Reporter, RunEnd, RunHandle, Unit};
 use crate::{Context, ExitReason, Probe, Readiness, Signal};
 
-/// Notifications read from a process's socket once its leader has exited.
-const QUEUED_AT_EXIT: usize = 64;
+/// Notifications read at once from a process's socket, without waiting:
+/// once its leader has exited, or its watchdog's deadline has come.
+const QUEUED_AT_ONCE: usize = 64;
 
 /// A run, started.
 pub(crate) struct Launched {
@@ -540,13 +541,15 @@ impl ProcessSigns {
         };
         loop {
             let deadline = watchdog.as_ref().map(Watchdog::deadline);
-            // The socket first: a `WATCHDOG=1` already there counts before
-            // the deadline is judged. (A flood cannot hold the deadline
-            // off: each read takes from the task's budget.)
             let notification = tokio::select! {
-                biased;
                 notification = socket.recv() => notification,
                 () = sleep_until(deadline) => {
+                    // What the socket holds counts before the deadline is
+                    // judged: a supervisor that was stopped for a while has
+                    // the run's `WATCHDOG=1`s waiting there.
+                    if let Some(hung) = heed_queued(socket, &mut watchdog, tell) {
+                        return hung;
+                    }
                     if watchdog.as_mut().is_some_and(|watchdog| watchdog.is_hung(Instant::now())) {
                         return ExitReason::Hung;
                     }
@@ -554,36 +557,19 @@ impl ProcessSigns {
                 }
                 () = &mut line => unreachable!("the line watch never completes"),
             };
-            match notification {
-                Notification::Ready => tell.notified_ready(),
-                Notification::Reloading => tell.notified_reloading(),
-                Notification::Watchdog => {
-                    if let Some(watchdog) = &mut watchdog {
-                        watchdog.beat(Instant::now());
-                    }
-                }
-                Notification::WatchdogTrigger => return ExitReason::Hung,
-                Notification::Status(text) => tell.status_text(text),
-                Notification::Stopping => {}
+            if let Some(hung) = heed(notification, &mut watchdog, tell) {
+                return hung;
             }
         }
     }
 
     /// Reads what the notify socket holds when the leader has exited: a
     /// `READY=1` sent just before the exit, in the same moment, still
-    /// counts. Bounded, as other processes of its group may still send.
+    /// counts.
     fn read_queued(&mut self, tell: &Tell) {
-        let Some(socket) = &mut self.socket else { return };
-        for _ in 0..QUEUED_AT_EXIT {
-            // Unconstrained: the task's tokio budget must not pass for an
-            // empty socket.
-            let Some(notification) = coop::unconstrained(socket.recv()).now_or_never() else { return };
-            match notification {
-                Notification::Ready => tell.notified_ready(),
-                Notification::Reloading => tell.notified_reloading(),
-                Notification::Status(text) => tell.status_text(text),
-                Notification::Watchdog | Notification::WatchdogTrigger | Notification::Stopping => {}
-            }
+        if let Some(socket) = &mut self.socket {
+            // No watchdog judges a run that has ended.
+            let _ = heed_queued(socket, &mut None, tell);
         }
     }
 
@@ -609,6 +595,37 @@ impl ProcessSigns {
             }
         }
     }
+}
+
+/// Acts on what a process says on its notify socket; the reason it is
+/// hung, when it says so (`WATCHDOG=trigger`).
+fn heed(notification: Notification, watchdog: &mut Option<Watchdog>, tell: &Tell) -> Option<ExitReason> {
+    match notification {
+        Notification::Ready => tell.notified_ready(),
+        Notification::Reloading => tell.notified_reloading(),
+        Notification::Watchdog => {
+            if let Some(watchdog) = watchdog {
+                watchdog.beat(Instant::now());
+            }
+        }
+        Notification::WatchdogTrigger => return Some(ExitReason::Hung),
+        Notification::Status(text) => tell.status_text(text),
+        Notification::Stopping => {}
+    }
+    None
+}
+
+/// Heeds what the socket holds now, without waiting for more: at most
+/// [`QUEUED_AT_ONCE`] notifications, and no more reads than the task's
+/// budget allows (a flood of garbage cannot hold the task). The reason
+/// the run is hung, if one said so.
+fn heed_queued(socket: &mut NotifySocket, watchdog: &mut Option<Watchdog>, tell: &Tell) -> Option<ExitReason> {
+    let mut hung = None;
+    for _ in 0..QUEUED_AT_ONCE {
+        let Some(notification) = socket.recv().now_or_never() else { break };
+        hung = hung.or(heed(notification, watchdog, tell));
+    }
+    hung
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
