@@ -1394,11 +1394,17 @@ async fn child_as_subreaper_restarting_daemons_with_grandchildren() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_the_reaper_of_orphans_the_supervisor_leaves_no_zombie() {
     let _lock = LOCK.lock().await;
-    let output = tokio::task::spawn_blocking(|| {
+    run_child_test("child_as_subreaper_restarting_daemons_with_grandchildren", REAPER_CHILD).await;
+}
+
+/// Runs the test `name` of this binary in a process of its own, with the
+/// variable `switch` set (the test does nothing without it); it passes.
+async fn run_child_test(name: &'static str, switch: &'static str) {
+    let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_as_subreaper_restarting_daemons_with_grandchildren", "--nocapture"])
+            .args(["--exact", name, "--nocapture"])
             .args(["--test-threads", "1", "--include-ignored"])
-            .env(REAPER_CHILD, "1")
+            .env(switch, "1")
             .output()
             .expect("run the child test")
     })
@@ -1437,18 +1443,7 @@ async fn child_as_subreaper_a_long_run_whose_jobs_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn as_the_reaper_of_orphans_a_long_run_leaves_no_zombie_while_it_lasts() {
     let _lock = LOCK.lock().await;
-    let output = tokio::task::spawn_blocking(|| {
-        std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_as_subreaper_a_long_run_whose_jobs_end", "--nocapture"])
-            .args(["--test-threads", "1", "--include-ignored"])
-            .env(LONG_RUN_REAPER_CHILD, "1")
-            .output()
-            .expect("run the child test")
-    })
-    .await
-    .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success() && text.contains("1 passed"), "{text}");
+    run_child_test("child_as_subreaper_a_long_run_whose_jobs_end", LONG_RUN_REAPER_CHILD).await;
 }
 
 // ---------------------------------------------------------------------------
