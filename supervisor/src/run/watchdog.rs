@@ -2,7 +2,7 @@
 //! `ctx.heartbeat()`, a process's `WATCHDOG=1`) is due for its next one, and
 //! whether it is overdue. Pure arithmetic on [`tokio::time::Instant`], so
 //! that a paused clock drives it in tests; the caller sleeps until
-//! [`Watchdog::deadline`] and then asks [`Watchdog::is_overdue`].
+//! [`Watchdog::deadline`] and then asks [`Watchdog::is_hung`].
 
 use std::time::Duration;
 

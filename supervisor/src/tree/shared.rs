@@ -429,14 +429,11 @@ impl Shared {
         self.lines.lock().unwrap_or_else(PoisonError::into_inner).push((unit, line));
     }
 
-    /// Takes the lines of `unit`, removed, and of the units under it (a
-    /// group's went with it) out of the report.
-    pub(crate) fn unreport(&self, removed: &Arc<Unit>) {
-        let under = |unit: &Unit| removed.group().is_some() && paths::is_inside(&unit.path, &removed.path);
-        self.lines
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(unit, _)| !Arc::ptr_eq(unit, removed) && !under(unit));
+    /// Takes the lines of the units removed out of the report: a removal
+    /// that a shutdown overtook may have had its unit, or a removed group's
+    /// units, listed first.
+    pub(crate) fn unreport_removed(&self) {
+        self.lines.lock().unwrap_or_else(PoisonError::into_inner).retain(|(unit, _)| !unit.record().removed);
     }
 
     /// Ends the supervisor: runs the shutdown hooks and hands the report out.

@@ -336,7 +336,7 @@ impl Node {
             // A shutdown overtook the removal: the unit's stop, or its units'
             // (their owner, unaware, stopped them as the shutdown's), may
             // have been listed in the report already.
-            self.shared.unreport(unit);
+            self.shared.unreport_removed();
         }
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);
@@ -358,12 +358,13 @@ fn units_added(shared: &Shared, group: &GroupBody) {
 }
 
 /// Tells of each unit of a removed `group`, a nested group's units before
-/// it, that it is gone.
+/// it, that it is gone, and marks it removed as its group is.
 fn units_gone(shared: &Shared, group: &GroupBody) {
     for unit in group.units() {
         if let Some(nested) = unit.group() {
             units_gone(shared, nested);
         }
+        unit.record().removed = true;
         shared.emit(&unit, EventKind::Removed);
         shared.changes.removed(&unit);
     }

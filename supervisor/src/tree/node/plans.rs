@@ -395,9 +395,6 @@ impl Node {
     /// units before it.
     fn report_units_at_rest(&self, unit: &Unit) {
         let Some(group) = unit.group() else { return };
-        if unit.record().removed {
-            return; // and its units with it
-        }
         for member in group.units().iter().rev() {
             self.report_units_at_rest(member);
             self.report_stop(member, StopOutcome::NotRunning, Duration::ZERO);
