@@ -493,27 +493,26 @@ async fn a_task_that_stops_its_heartbeats_is_hung() {
     handle.shutdown().await;
 }
 
+/// A task that beats every `period` until it is asked to stop.
+fn beating(name: &str, period: Duration) -> TaskSpec {
+    TaskSpec::new(name, move |ctx: Context| async move {
+        loop {
+            ctx.heartbeat();
+            tokio::select! {
+                () = ctx.cancelled() => return,
+                () = tokio::time::sleep(period) => {}
+            }
+        }
+    })
+}
+
 /// `Context::heartbeat`: a run that calls it "less often than the
 /// watchdog's period is hung"; one that calls it exactly that often is
 /// not. The watchdog's timer and the task's, due at the same instant, were
 /// heard watchdog first, and the run was judged hung at its first period.
 #[tokio::test(start_paused = true)]
 async fn a_task_that_beats_exactly_once_a_period_is_not_hung() {
-    let sup = Supervisor::builder()
-        .task(
-            TaskSpec::new("beats", |ctx: Context| async move {
-                loop {
-                    ctx.heartbeat();
-                    tokio::select! {
-                        () = ctx.cancelled() => return,
-                        () = tokio::time::sleep(SEC) => {}
-                    }
-                }
-            })
-            .watchdog(SEC),
-        )
-        .build()
-        .unwrap();
+    let sup = Supervisor::builder().task(beating("beats", SEC).watchdog(SEC)).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
     tokio::time::sleep(60 * SEC).await;
@@ -534,18 +533,9 @@ async fn a_task_that_beats_exactly_once_a_period_is_not_hung() {
 #[tokio::test]
 async fn runs_that_kept_beating_while_the_supervisor_was_stopped_are_not_hung() {
     let pinger = "import os, socket, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nwhile True:\n    s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n    time.sleep(0.1)\n";
-    let task = TaskSpec::new("task", |ctx: Context| async move {
-        loop {
-            ctx.heartbeat();
-            tokio::select! {
-                () = ctx.cancelled() => return,
-                () = tokio::time::sleep(SEC / 10) => {}
-            }
-        }
-    });
     let sup = Supervisor::builder()
         .daemon(DaemonSpec::new("daemon", "python3").args(["-c", pinger]).watchdog(SEC))
-        .task(task.watchdog(SEC))
+        .task(beating("task", SEC / 10).watchdog(SEC))
         .build()
         .unwrap();
     let mut events = sup.subscribe();
