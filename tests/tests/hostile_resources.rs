@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use supervisor::{
-    Context, DaemonSpec, EventKind, HttpEndpoint, MaxRestarts, Output, PidFile, Probe, Readiness, RestartPolicy,
-    Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+    Context, DaemonSpec, EventKind, ExitReason, HttpEndpoint, MaxRestarts, Output, PidFile, Probe, Readiness,
+    RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -1444,6 +1444,74 @@ async fn child_as_subreaper_a_long_run_whose_jobs_end() {
 async fn as_the_reaper_of_orphans_a_long_run_leaves_no_zombie_while_it_lasts() {
     let _lock = LOCK.lock().await;
     run_child_test("child_as_subreaper_a_long_run_whose_jobs_end", LONG_RUN_REAPER_CHILD).await;
+}
+
+const OTHERS_CHILDREN_REAPER_CHILD: &str = "HOSTILE_RESOURCES_OTHERS_CHILDREN_REAPER";
+
+/// A leader that moves itself into the group of a child of its own, then
+/// exits with 7 while that child still runs.
+const LEADER_LEAVING_ITS_GROUP: &str = r#"
+import os, sys, time
+r, w = os.pipe()
+child = os.fork()
+if child == 0:
+    os.setpgid(0, 0)
+    os.write(w, b"x")
+    time.sleep(0.3)
+    os._exit(0)
+os.read(r, 1)
+os.setpgid(0, child)
+time.sleep(0.05)
+sys.exit(7)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_as_subreaper_children_outside_the_runs_groups() {
+    if std::env::var_os(OTHERS_CHILDREN_REAPER_CHILD).is_none() {
+        return;
+    }
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).expect("PR_SET_CHILD_SUBREAPER");
+    const RUNS: u32 = 10;
+    let leaving = DaemonSpec::new("leaving", "python3")
+        .args(["-c", LEADER_LEAVING_ITS_GROUP])
+        .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(RUNS - 1)));
+    // Its jobs end every 10 ms: each end has the supervisor look for
+    // children to reap.
+    let noise = sh("noise", "while :; do (sleep 0.01 &); sleep 0.01; done");
+    let handle = Supervisor::builder().daemon(leaving).daemon(noise).build().unwrap().start();
+    let mut events = handle.subscribe();
+    // The program's own children: a pipeline's second process joins the
+    // group of its first, as a shell makes `a | b`.
+    for _ in 0..20 {
+        let first = tokio::process::Command::new("sleep").arg("0.3").process_group(0).spawn().unwrap();
+        let group = i32::try_from(first.id().unwrap()).unwrap();
+        let mut second =
+            tokio::process::Command::new("sh").args(["-c", "sleep 0.05; exit 5"]).process_group(group).spawn().unwrap();
+        let status = second.wait().await.expect("the program's own child's status is kept for it");
+        assert_eq!(status.code(), Some(5));
+        drop(first);
+    }
+    let mut ends = Vec::new();
+    while ends.len() < RUNS as usize {
+        let event = tokio::time::timeout(DEADLINE, events.recv()).await.expect("an event").expect("no lag");
+        if let (EventKind::Exited { reason }, "leaving") = (&event.kind, &*event.unit) {
+            ends.push(reason.clone());
+        }
+    }
+    assert!(ends.iter().all(|end| *end == ExitReason::Code(7)), "the leader's ends: {ends:?}");
+    handle.shutdown().await;
+}
+
+/// As PID 1 or a subreaper, the supervisor reaps what the runs' groups
+/// leave to it, and nothing else: a leader that moved to another group
+/// (its exit status is tokio's to read), or a child the program spawned
+/// into another group of its own. Its exit status was taken from whoever
+/// waited for it (`ECHILD`): a leader's exit with 7 was reported as "could
+/// not wait for the process", code 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_the_reaper_of_orphans_the_supervisor_reaps_only_its_runs_orphans() {
+    let _lock = LOCK.lock().await;
+    run_child_test("child_as_subreaper_children_outside_the_runs_groups", OTHERS_CHILDREN_REAPER_CHILD).await;
 }
 
 // ---------------------------------------------------------------------------

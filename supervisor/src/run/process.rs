@@ -449,6 +449,9 @@ impl ProcessGroup {
         // The child called setpgid(0, 0) before exec, so its pid is the
         // group's id. Pid 1 would address every process: never signal it.
         let leader = child.id().and_then(|pid| i32::try_from(pid).ok()).filter(|&pid| pid > 1).and_then(Pid::from_raw);
+        if let Some(leader) = leader {
+            strays::run_began(leader);
+        }
         ProcessGroup { leader: Arc::new(Mutex::new(leader)) }
     }
 
@@ -460,6 +463,7 @@ impl ProcessGroup {
     /// reused. Returns it if the group had members left to kill.
     fn kill(&mut self) -> Option<Pid> {
         let leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner).take()?;
+        strays::run_ended(leader);
         // ESRCH only means the group is already empty.
         kill_process_group(leader, RawSignal::KILL).ok().map(|()| leader)
     }

@@ -9,14 +9,38 @@
 //! the supervisor too: a shell that runs `(job &)` does so each time. Those
 //! that end are reaped as they end ([`reap_adopted`]), not only once the
 //! run is over, or a long run would fill the process table with zombies.
+//! They are told from every other child of the process by their group,
+//! one of the runs' ([`run_began`]): a leader that moved to another group,
+//! or a child the program spawned itself, is never reaped here, so that
+//! its exit status stays for whoever waits for it.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, TryLockError};
 use std::time::Duration;
 
-use rustix::process::{Pid, WaitOptions, child_subreaper, getpgrp, getpid, waitpgid, waitpid};
+use rustix::process::{Pid, WaitOptions, child_subreaper, getpid, waitpgid, waitpid};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::time::Instant;
+
+/// The process groups of the runs in progress, by id (their leaders'
+/// pids): the only groups whose ended members [`reap_adopted`] reaps.
+static RUN_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+
+/// A run's process group `group` exists: its members may be reaped as they
+/// end, its leader never (tokio waits for it).
+pub(crate) fn run_began(group: Pid) {
+    run_groups().insert(group.as_raw_nonzero().get());
+}
+
+/// The run's group `group` is killed and forgotten: its id may be reused.
+pub(crate) fn run_ended(group: Pid) {
+    run_groups().remove(&group.as_raw_nonzero().get());
+}
+
+fn run_groups() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
+    RUN_GROUPS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 /// How long the killed members of a group are waited for to end. `SIGKILL`
 /// ends a process within microseconds, unless it is stuck in the kernel.
@@ -67,11 +91,11 @@ pub(crate) fn adoptions() -> Option<Signal> {
     adopts.then(|| signal(SignalKind::child()).ok()).flatten()
 }
 
-/// Reaps this process's children that have ended and lead no process
-/// group of their own, outside this process's own group: members that
-/// runs' groups left to it (a run's leader leads its group; a child the
-/// program spawned itself, with tokio or std, is in the program's group or
-/// leads one). Nothing else would reap them while their runs last.
+/// Reaps this process's children that have ended in the group of a run in
+/// progress, other than runs' leaders: members that runs' groups left to
+/// it. Nothing else would reap them while their runs last. A child that is
+/// in no run's group (the program's own, a leader that moved to another
+/// group) or leads one is left to whoever waits for it.
 ///
 /// One scan of `/proc` at a time serves every run: a run that hears
 /// `SIGCHLD` while another scans marks the scan to be done again, so that
@@ -95,28 +119,31 @@ pub(crate) fn reap_adopted() {
 fn scan_and_reap() {
     let Ok(entries) = std::fs::read_dir("/proc") else { return };
     let me = getpid().as_raw_nonzero().get();
-    let own_group = getpgrp().as_raw_nonzero().get();
     for entry in entries.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<i32>().ok()) else { continue };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        if is_adopted_zombie(&stat, pid, me, own_group)
-            && let Some(pid) = Pid::from_raw(pid)
-        {
+        let Some(group) = zombie_child_group(&stat, me) else { continue };
+        // Looked at for each zombie child, under the lock: a run that began
+        // since the scan did is seen, and one that ended is not.
+        let adopted = {
+            let groups = run_groups();
+            groups.contains(&group) && !groups.contains(&pid)
+        };
+        if adopted && let Some(pid) = Pid::from_raw(pid) {
             let _ = waitpid(Some(pid), WaitOptions::NOHANG);
         }
     }
 }
 
-/// Whether `/proc/<pid>/stat` says a zombie child of `parent` that leads
-/// no group and is not in `own_group`. Its fields are `pid (comm) state
-/// ppid pgrp ...`, where `comm` may hold spaces and parentheses: the
-/// fields after it follow the last `)`.
-fn is_adopted_zombie(stat: &str, pid: i32, parent: i32, own_group: i32) -> bool {
-    let Some((_, after_comm)) = stat.rsplit_once(')') else { return false };
+/// The group of the process whose `/proc/<pid>/stat` this is, if it is a
+/// zombie child of `parent`. The fields are `pid (comm) state ppid pgrp
+/// ...`, where `comm` may hold spaces and parentheses: the fields after it
+/// follow the last `)`.
+fn zombie_child_group(stat: &str, parent: i32) -> Option<i32> {
+    let (_, after_comm) = stat.rsplit_once(')')?;
     let mut fields = after_comm.split_whitespace();
-    let (Some(state), Some(ppid), Some(pgrp)) = (fields.next(), fields.next(), fields.next()) else { return false };
-    let Ok(pgrp) = pgrp.parse::<i32>() else { return false };
-    state == "Z" && ppid.parse() == Ok(parent) && pgrp != pid && pgrp != own_group
+    let (state, ppid, pgrp) = (fields.next()?, fields.next()?, fields.next()?);
+    (state == "Z" && ppid.parse() == Ok(parent)).then(|| pgrp.parse().ok()).flatten()
 }
 
 #[cfg(test)]
@@ -124,16 +151,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_adopted_zombie_is_told_from_its_stat_line() {
+    fn a_zombie_child_and_its_group_are_told_from_its_stat_line() {
         let line = "4242 (sleep) Z 17 99 99 0 -1 4194560 0 0";
-        assert!(is_adopted_zombie(line, 4242, 17, 5));
-        assert!(!is_adopted_zombie(line, 4242, 18, 5), "another's child");
-        assert!(!is_adopted_zombie(line, 4242, 17, 99), "in the program's own group");
-        assert!(!is_adopted_zombie("99 (sh) Z 17 99 99 0", 99, 17, 5), "a group's leader: tokio's");
-        assert!(!is_adopted_zombie("4242 (sleep) S 17 99 99 0", 4242, 17, 5), "alive");
+        assert_eq!(zombie_child_group(line, 17), Some(99));
+        assert_eq!(zombie_child_group(line, 18), None, "another's child");
+        assert_eq!(zombie_child_group("4242 (sleep) S 17 99 99 0", 17), None, "alive");
         // A name with spaces and a `)` of its own.
-        assert!(is_adopted_zombie("4242 (a) Z 1 2 (b) Z 17 99 99 0", 4242, 17, 5));
-        assert!(!is_adopted_zombie("4242 (sleep", 4242, 17, 5));
-        assert!(!is_adopted_zombie("", 4242, 17, 5));
+        assert_eq!(zombie_child_group("4242 (a) Z 1 2 (b) Z 17 99 99 0", 17), Some(99));
+        assert_eq!(zombie_child_group("4242 (sleep", 17), None);
+        assert_eq!(zombie_child_group("4242 (sleep) Z 17 x 99", 17), None);
+        assert_eq!(zombie_child_group("", 17), None);
     }
 }
