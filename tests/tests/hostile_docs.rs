@@ -459,6 +459,43 @@ async fn the_shutdown_timeout_cuts_a_long_stop_timeout_short() {
     assert_eq!(report.exit_code(), 1);
 }
 
+/// A timeout of zero leaves no grace period: "what is still stopping then
+/// is aborted or killed". The same program was reported `Forced` (exit
+/// code 1) in some runs and `Graceful` (0) in others, as the stop signal or
+/// the cancellation won the race with the timer or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_of_zero_force_every_stop_in_every_run() {
+    for round in 0..10 {
+        let quick = TaskSpec::new("quick", |ctx: Context| async move { ctx.cancelled().await });
+        let daemon = DaemonSpec::new("d", "sleep").arg("100");
+        let handle =
+            Supervisor::builder().task(quick).daemon(daemon).shutdown_timeout(Duration::ZERO).build().unwrap().start();
+        within("d ready", handle.wait_ready("d")).await.unwrap();
+        within("quick ready", handle.wait_ready("quick")).await.unwrap();
+        let report = within("shutdown", handle.shutdown()).await;
+        assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Forced), "round {round}: {report:#?}");
+        assert_eq!(report.exit_code(), 1, "round {round}");
+
+        let daemon = DaemonSpec::new("d", "sleep").arg("100").stop_timeout(Duration::ZERO);
+        let handle = Supervisor::builder().daemon(daemon).build().unwrap().start();
+        within("d ready", handle.wait_ready("d")).await.unwrap();
+        let mut events = handle.subscribe();
+        within("stop", handle.stop_unit("d")).await.unwrap();
+        let stopped = within("the event", async {
+            loop {
+                match events.recv().await {
+                    Ok(event) if matches!(event.kind, EventKind::Stopped { .. }) => return event.kind,
+                    Ok(_) => {}
+                    Err(error) => panic!("{error}"),
+                }
+            }
+        })
+        .await;
+        assert!(matches!(stopped, EventKind::Stopped { forced: true, .. }), "round {round}: {stopped:?}");
+        handle.shutdown().await;
+    }
+}
+
 /// `SupervisorHandle::skip_grace`: "Cuts every grace period short: units
 /// still stopping, now or in a later shutdown, are aborted or killed at
 /// once" — here, now: called while the shutdown waits for the unit.

@@ -1747,10 +1747,12 @@ fn waits_after_the_supervisors_runtime_is_gone_do_not_hang() {
                 let handle = Supervisor::builder()
                     .task(idle("a"))
                     .daemon(supervisor::DaemonSpec::new("d", "sleep").arg("300"))
+                    .group(supervisor::GroupSpec::new("g").task(idle("e")))
                     .build()
                     .unwrap()
                     .start();
                 within("a ready", handle.wait_ready("a")).await.unwrap();
+                within("g ready", handle.wait_ready("g")).await.unwrap();
                 let pid = within("d ready", handle.wait_ready("d")).await.unwrap().pid.unwrap();
                 (handle, pid)
             });
@@ -1783,11 +1785,11 @@ fn waits_after_the_supervisors_runtime_is_gone_do_not_hang() {
         let report = report.unwrap();
         assert_eq!(report.cause, supervisor::ShutdownCause::RuntimeDropped, "{report}");
         assert_eq!(report.exit_code(), 1, "{report}");
-        let mut lines: Vec<_> =
-            report.units.iter().map(|unit| (unit.name.as_str(), unit.outcome, unit.state)).collect();
-        lines.sort_by_key(|line| line.0);
-        let forced = (supervisor::StopOutcome::Forced, UnitState::Stopped);
-        assert_eq!(lines, [("a", forced.0, forced.1), ("d", forced.0, forced.1)], "{report}");
+        // Listed as a shutdown stops them: the newest first, a group's
+        // units before the group.
+        let lines: Vec<_> = report.units.iter().map(|unit| (unit.name.as_str(), unit.outcome, unit.state)).collect();
+        let forced = |name| (name, supervisor::StopOutcome::Forced, UnitState::Stopped);
+        assert_eq!(lines, [forced("g/e"), forced("g"), forced("d"), forced("a")], "{report}");
         assert!(handle.is_shutting_down());
         assert_eq!(handle.status("d").unwrap().pid, None);
     });

@@ -306,7 +306,13 @@ impl ProcessRun {
         }
         let _ = self.group.signal(signal);
         let child = &mut self.child;
+        // No grace period (a timeout of zero, a shutdown's time up): killed,
+        // whether or not the signal was quicker than the timer.
+        let no_grace = timeout.is_zero() || kill_now.is_cancelled();
         let graceful = pumping(&mut self.capture, async {
+            if no_grace {
+                return None;
+            }
             tokio::select! {
                 status = child.wait() => Some(status),
                 () = tokio::time::sleep(timeout) => None,

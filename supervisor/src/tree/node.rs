@@ -666,6 +666,10 @@ impl Node {
             }
             Msg::Remove { unit, reply } => self.on_remove(unit, reply),
             Msg::EndGroup => {
+                // A shutdown whose time was up as it began (a timeout of
+                // zero): no stop has a grace period, whichever of the two
+                // words came first.
+                self.killed |= self.shared.kill_now.is_cancelled();
                 if self.ending.is_none() {
                     self.end_group(Ending::Stopped);
                 }

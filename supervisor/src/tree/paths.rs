@@ -49,6 +49,18 @@ pub(crate) fn walk(root: &Unit, visit: &mut impl FnMut(&Arc<Unit>)) {
     walk_in_groups(root, &mut |_, unit| visit(unit));
 }
 
+/// Calls `visit` with every unit under `root` in the order a shutdown
+/// stops units that depend on none: the newest first, a group's units
+/// before the group.
+pub(crate) fn walk_newest_first(root: &Unit, visit: &mut impl FnMut(&Arc<Unit>)) {
+    let Some(group) = root.group() else { return };
+    let members = group.members();
+    for unit in members.iter().rev() {
+        walk_newest_first(unit, visit);
+        visit(unit);
+    }
+}
+
 /// Like [`walk`], with the members of the group each unit belongs to.
 ///
 /// Each group is walked under its read lock rather than over a copy of its

@@ -407,7 +407,14 @@ impl Shared {
         self.shutdown_hooks.begin();
         // On the supervisor's runtime: the last handle may be dropped on a
         // thread of no runtime.
-        if let Some(timeout) = self.settings.shutdown_timeout
+        if self.settings.shutdown_timeout == Some(Duration::ZERO) {
+            // Before any unit is asked to stop: each is then killed, not
+            // only those the timer's turn would find still stopping.
+            log_contained(
+                || tracing::warn!(timeout = ?Duration::ZERO, "shutdown timeout reached: killing what is left"),
+            );
+            self.kill_now.cancel();
+        } else if let Some(timeout) = self.settings.shutdown_timeout
             && let Some(runtime) = self.runtime.get().cloned().or_else(|| tokio::runtime::Handle::try_current().ok())
         {
             runtime.spawn(kill_after(timeout, self.kill_now.clone(), self.report.subscribe()));
@@ -460,7 +467,8 @@ impl Shared {
         }
         self.shutting_down.store(true, Ordering::Release);
         let mut lines = std::mem::take(&mut *self.lines.lock().unwrap_or_else(PoisonError::into_inner));
-        paths::walk(&self.root, &mut |unit| {
+        // Listed as a shutdown would have stopped them.
+        paths::walk_newest_first(&self.root, &mut |unit| {
             let mut record = unit.record();
             if std::mem::replace(&mut record.reported, true) {
                 return;

@@ -15,10 +15,10 @@ use crate::panics::log_contained;
 use crate::spec::policy::Decision;
 use crate::tree::batches::Batches;
 use crate::tree::clock::later_by;
-use crate::tree::order;
 use crate::tree::record::{abort, record_no_exit, take_run};
 use crate::tree::strategy::restart_set;
 use crate::tree::unit::{Body, Line, Msg, Op, RunEnd, Stop, Unit};
+use crate::tree::{order, paths};
 use crate::{ShutdownOrder, Strategy, UnitState};
 
 impl Node {
@@ -394,11 +394,7 @@ impl Node {
     /// group's own stop would have listed them: the newest first, a group's
     /// units before it.
     fn report_units_at_rest(&self, unit: &Unit) {
-        let Some(group) = unit.group() else { return };
-        for member in group.units().iter().rev() {
-            self.report_units_at_rest(member);
-            self.report_stop(member, StopOutcome::NotRunning, Duration::ZERO);
-        }
+        paths::walk_newest_first(unit, &mut |member| self.report_stop(member, StopOutcome::NotRunning, Duration::ZERO));
     }
 
     /// Adds `unit`'s line to the shutdown's report, unless it has one (a
