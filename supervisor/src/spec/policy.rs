@@ -601,7 +601,7 @@ impl RestartTracker {
         if let Some(reason) = self.limit_reached(policy, now.checked_add(delay)) {
             return if succeeded { Decision::Exit } else { Decision::GiveUp(reason) };
         }
-        Decision::Restart { attempt: self.restarts + 1, delay }
+        Decision::Restart { attempt: self.restarts.saturating_add(1), delay }
     }
 
     /// Records that a restart decided on was performed at `now`.
@@ -628,10 +628,12 @@ impl RestartTracker {
         let window = policy.tuning().window?;
         let at = at?;
         // Counted, not pruned: `record_restart` keeps at most `max` of them,
-        // and a restart that a stop cancels must not have pruned any.
+        // and a restart that a stop cancels must not have pruned any. They
+        // are in the order they happened: the older than the period are
+        // found by halving, not one by one (a window may keep millions).
         let within = self.recent.as_ref().map_or(0, |recent| {
             // A restart exactly `period` ago is still within it.
-            recent.iter().filter(|&&restarted| at.saturating_duration_since(restarted) <= window.period).count()
+            recent.len() - recent.partition_point(|&restarted| at.saturating_duration_since(restarted) > window.period)
         });
         (within >= window.max as usize).then_some(GiveUpReason::Window { max: window.max, period: window.period })
     }
@@ -807,6 +809,43 @@ mod tests {
         let policy = RestartPolicy::new().delay(delay).backoff(1.0).jitter(0.0);
         assert_eq!(policy.delay_for(0, 0.0), delay);
         assert_eq!(policy.delay_for(7, 0.5), delay);
+    }
+
+    /// Each decision looked at every restart the window kept: a crash loop
+    /// under `window(200_000, 1h)` slowed from 600k restarts a second to
+    /// 1,400 as the window filled.
+    #[test]
+    fn a_decision_under_a_full_window_does_not_look_at_each_restart_kept() {
+        const KEPT: u32 = 100_000;
+        let policy = RestartPolicy::new().delay(Duration::ZERO).window(KEPT, Duration::from_secs(3600));
+        let mut tracker = RestartTracker::new();
+        let start = Instant::now();
+        let at = |i: u32| start + Duration::from_millis(u64::from(i));
+        for i in 0..KEPT - 1 {
+            tracker.record_restart(&policy, at(i));
+        }
+        let began = std::time::Instant::now();
+        for _ in 0..KEPT {
+            let decision = tracker.decide(&policy, false, Duration::ZERO, at(KEPT), 0.0);
+            assert!(matches!(decision, Decision::Restart { .. }), "{decision:?}");
+        }
+        tracker.record_restart(&policy, at(KEPT));
+        let decision = tracker.decide(&policy, false, Duration::ZERO, at(KEPT), 0.0);
+        assert!(matches!(decision, Decision::GiveUp(GiveUpReason::Window { .. })), "{decision:?}");
+        // An hour and a millisecond after the first restart, it has left the window.
+        let later = start + Duration::from_secs(3600) + Duration::from_millis(1);
+        let decision = tracker.decide(&policy, false, Duration::ZERO, later, 0.0);
+        assert!(matches!(decision, Decision::Restart { .. }), "{decision:?}");
+        let took = began.elapsed();
+        assert!(took < Duration::from_secs(5), "{KEPT} decisions took {took:?}");
+    }
+
+    #[test]
+    fn the_attempt_number_stops_at_the_largest() {
+        let policy = RestartPolicy::new().max_restarts(MaxRestarts::Unlimited);
+        let mut tracker = RestartTracker { restarts: u32::MAX, ..RestartTracker::new() };
+        let decision = tracker.decide(&policy, false, Duration::ZERO, Instant::now(), 0.0);
+        assert!(matches!(decision, Decision::Restart { attempt: u32::MAX, .. }), "{decision:?}");
     }
 
     #[test]
