@@ -286,9 +286,10 @@ impl std::fmt::Debug for NotifySocket {
 }
 
 /// `WATCHDOG_USEC` for a watchdog of `period`: whole microseconds, at least 1
-/// (0 would mean "no watchdog" to `sd_watchdog_enabled`).
+/// and below `u64::MAX` (`sd_watchdog_enabled` rejects 0 and `u64::MAX`,
+/// systemd's "infinity", as invalid).
 pub(crate) fn watchdog_usec(period: Duration) -> u64 {
-    u64::try_from(period.as_micros()).unwrap_or(u64::MAX).max(1)
+    u64::try_from(period.as_micros()).unwrap_or(u64::MAX).clamp(1, u64::MAX - 1)
 }
 
 /// Where a private directory may be created, best first; only absolute
@@ -486,7 +487,8 @@ mod tests {
         assert_eq!(watchdog_usec(Duration::from_secs(30)), 30_000_000);
         assert_eq!(watchdog_usec(Duration::from_nanos(1500)), 1);
         assert_eq!(watchdog_usec(Duration::ZERO), 1);
-        assert_eq!(watchdog_usec(Duration::MAX), u64::MAX);
+        assert_eq!(watchdog_usec(Duration::MAX), u64::MAX - 1);
+        assert_eq!(watchdog_usec(Duration::from_micros(u64::MAX)), u64::MAX - 1);
     }
 
     // Sockets and real processes.

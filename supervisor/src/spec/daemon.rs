@@ -42,7 +42,12 @@ pub enum Output {
 /// from `/dev/null`, as the leader of a new process group. It is stopped by
 /// sending `SIGCONT` (a stopped process acts on no other signal), then
 /// [`stop_signal`](Self::stop_signal) (default `SIGTERM`) to the whole group,
-/// then, after [`stop_timeout`](Self::stop_timeout), `SIGKILL` to the group.
+/// then, if the leader has not exited after
+/// [`stop_timeout`](Self::stop_timeout), `SIGKILL` to the group. The grace
+/// period is the leader's: once it has exited, by itself or on request, what
+/// is left of its group is killed with `SIGKILL` at once. A wrapper shell
+/// should therefore `exec` its program, or trap the stop signal and `wait`
+/// for its workers, rather than exit at once and leave them no time.
 ///
 /// # Examples
 ///
@@ -377,8 +382,8 @@ impl DaemonSpec {
         self
     }
 
-    /// How long the process group gets to exit after the stop signal before
-    /// it is killed with `SIGKILL` (default 10 s).
+    /// How long the leader gets to exit after the stop signal before its
+    /// group is killed with `SIGKILL` (default 10 s). Zero: killed at once.
     ///
     /// # Examples
     ///
