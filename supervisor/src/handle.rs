@@ -324,6 +324,13 @@ impl SupervisorHandle {
     /// [`Error::UnknownUnit`]. (A unit of a group that is not running is at
     /// rest: stopping it does nothing.)
     ///
+    /// # Caveats
+    ///
+    /// A new run of the unit's group (a `restart` of the group, its own
+    /// policy, a strategy of the group above) starts its units afresh, this
+    /// one too, as OTP restarts a supervisor's children: to keep a unit of
+    /// a group down for good, [`remove`](Self::remove) it.
+    ///
     /// # Examples
     ///
     /// ```
@@ -450,6 +457,11 @@ impl SupervisorHandle {
     /// What `build()` would say of the spec (an empty name or one with `/`,
     /// a bad policy...), [`Error::DuplicateName`] when the group has a unit
     /// of that name, or [`Error::ShuttingDown`].
+    ///
+    /// # Caveats
+    ///
+    /// Dropping the future (a timeout around it) does not take the request
+    /// back: once sent, the unit may still be added, after the drop.
     ///
     /// # Examples
     ///
