@@ -459,13 +459,14 @@ impl RestartPolicy {
         if !(tuning.backoff.is_finite() && tuning.backoff >= 1.0) {
             return Err(invalid(
                 "backoff",
-                &format!("factor {} must be a finite number of at least 1.0, e.g. 2.0", tuning.backoff),
+                // `{:?}`: short however large or small (`1e-300`, not 300 digits).
+                &format!("factor {:?} must be a finite number of at least 1.0, e.g. 2.0", tuning.backoff),
             ));
         }
         if !(0.0..=1.0).contains(&tuning.jitter) {
             return Err(invalid(
                 "jitter",
-                &format!("{} is not a fraction between 0.0 and 1.0, e.g. 0.1", tuning.jitter),
+                &format!("{:?} is not a fraction between 0.0 and 1.0, e.g. 0.1", tuning.jitter),
             ));
         }
         if let Some(window) = tuning.window
@@ -838,6 +839,17 @@ mod tests {
         assert!(matches!(decision, Decision::Restart { .. }), "{decision:?}");
         let took = began.elapsed();
         assert!(took < Duration::from_secs(5), "{KEPT} decisions took {took:?}");
+    }
+
+    /// `jitter(-1e-300)` was named in a message of over 300 digits.
+    #[test]
+    fn a_bad_number_is_named_short_however_small_or_large() {
+        let message = |policy: RestartPolicy| policy.validate("u").expect_err("invalid").to_string();
+        let jitter = message(RestartPolicy::new().jitter(-1e-300));
+        assert!(jitter.contains("-1e-300 is not a fraction") && jitter.len() < 200, "{jitter}");
+        let backoff = message(RestartPolicy::new().backoff(1e-300));
+        assert!(backoff.contains("factor 1e-300 must") && backoff.len() < 200, "{backoff}");
+        assert!(message(RestartPolicy::new().jitter(1.5)).contains("1.5 is not a fraction"));
     }
 
     #[test]
