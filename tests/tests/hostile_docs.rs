@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use supervisor::{
     Context, DEFAULT_EVENT_CAPACITY, DEFAULT_TASK_STOP_TIMEOUT, DaemonSpec, Error, EventKind, GroupSpec,
-    MAX_EVENT_CAPACITY, MaxRestarts, Readiness, RestartOn, RestartPolicy, ShutdownCause, Signal, StopOutcome,
+    MAX_EVENT_CAPACITY, MaxRestarts, Readiness, RestartOn, RestartPolicy, ShutdownCause, Signal, StopOutcome, Strategy,
     Supervisor, SupervisorHandle, TaskSpec, UnitKind, UnitState,
 };
 use tokio::sync::{Notify, broadcast, mpsc, watch};
@@ -457,6 +457,34 @@ async fn the_shutdown_timeout_cuts_a_long_stop_timeout_short() {
     assert_eq!(report.units[0].outcome, StopOutcome::Forced, "{report:#?}");
     assert!(report.took >= Duration::from_secs(2) && report.took < Duration::from_secs(3), "{report:#?}");
     assert_eq!(report.exit_code(), 1);
+}
+
+/// `RestartPolicy::delay`: "A wait too long for the clock to hold
+/// (`Duration::MAX` ...) never ends: the unit stays in `Backoff` until a
+/// call restarts or stops it, with `tokio::time::pause()` too." It was put
+/// 30 years ahead, which a paused clock jumps to: the unit restarted.
+#[tokio::test(start_paused = true)]
+async fn a_restart_delay_of_duration_max_never_ends_even_on_a_paused_clock() {
+    // A year at a time: tokio caps one sleep at about 2 years.
+    let year = Duration::from_secs(86_400 * 365);
+    for strategy in [Strategy::OneForOne, Strategy::OneForAll] {
+        let handle = Supervisor::builder()
+            .strategy(strategy)
+            .task(idle("sibling"))
+            .task(fails_first_run("a", Duration::MAX))
+            .build()
+            .unwrap()
+            .start();
+        within("a in backoff", handle.wait_state("a", UnitState::Backoff)).await.unwrap();
+        for _ in 0..50 {
+            tokio::time::sleep(year).await;
+        }
+        let status = handle.status("a").unwrap();
+        assert_eq!((status.state, status.restart_count), (UnitState::Backoff, 0), "{strategy:?}: {status:?}");
+        within("restart", handle.restart("a")).await.unwrap();
+        within("a ready", handle.wait_ready("a")).await.unwrap();
+        handle.shutdown().await;
+    }
 }
 
 /// A timeout of zero leaves no grace period: "what is still stopping then

@@ -236,7 +236,10 @@ impl RestartPolicy {
         Self::default()
     }
 
-    /// The wait before a restart (before backoff and jitter).
+    /// The wait before a restart (before backoff and jitter). A wait too
+    /// long for the clock to hold (`Duration::MAX`, or a backoff grown that
+    /// far) never ends: the unit stays in `Backoff` until a call restarts
+    /// or stops it, with `tokio::time::pause()` too.
     ///
     /// ```
     /// use std::time::Duration;

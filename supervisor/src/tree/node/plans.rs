@@ -334,7 +334,10 @@ impl Node {
                 waiting.push((unit, epoch));
             }
         }
-        self.timers.insert(later_by(Instant::now(), delay), Timer::Regroup { cause, set: waiting });
+        // As a unit's own restart: a delay past what the clock holds never ends.
+        if let Some(at) = Instant::now().checked_add(delay) {
+            self.timers.insert(at, Timer::Regroup { cause, set: waiting });
+        }
     }
 
     /// Asks `unit` to stop; `now` is when its grace period begins.

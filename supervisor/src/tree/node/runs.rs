@@ -16,7 +16,7 @@ use super::{Ending, Exit, Node, ParentLink, Timer, exit_event};
 use crate::observe::event::EventKind;
 use crate::observe::report::StopOutcome;
 use crate::spec::policy::{Decision, GiveUpReason};
-use crate::tree::clock::{Stamp, later_by};
+use crate::tree::clock::Stamp;
 use crate::tree::launch::{self, Launched};
 use crate::tree::record::{PendingRestart, Settled, begin_run, due_restart, record_exit, settle_stop, take_run};
 use crate::tree::unit::{Body, Msg, Record, Reporter, RunEnd, RunHandle, Unit, address};
@@ -397,8 +397,12 @@ impl Node {
             // No timer for no delay: the run's report already took this owner
             // round its loop once.
             Strategy::OneForOne if delay.is_zero() => self.restart_due_at(unit, epoch, now),
+            // A delay past what the clock holds never ends: no timer, which
+            // a paused clock would jump to.
             Strategy::OneForOne => {
-                self.timers.insert(later_by(now, delay), Timer::Restart { unit: unit.clone(), epoch });
+                if let Some(at) = now.checked_add(delay) {
+                    self.timers.insert(at, Timer::Restart { unit: unit.clone(), epoch });
+                }
             }
             strategy => self.regroup(unit, strategy, delay),
         }
