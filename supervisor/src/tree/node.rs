@@ -282,6 +282,12 @@ pub(crate) struct Node {
     /// Where that look found a unit holding the group back: the next starts
     /// there.
     ready_cursor: usize,
+    /// While that look found the group ready: the units changed since, the
+    /// only ones that can hold it back now (`None`: it was not ready, or
+    /// more changed than are kept; every unit is looked at then). A group
+    /// of 50k ready units, one per connection, looked at each of them at
+    /// every unit added or ended.
+    changed_while_ready: std::cell::RefCell<Option<Vec<Arc<Unit>>>>,
     /// The units have been launched.
     launched: bool,
     /// A unit was stopped while it waited: the table of waiting units may
@@ -354,6 +360,7 @@ impl Node {
             forwarder: None,
             unseen_changes: std::cell::Cell::new(true),
             ready_cursor: 0,
+            changed_while_ready: std::cell::RefCell::new(None),
             launched: false,
             stopped_while_waiting: false,
             spawn_failed: false,
@@ -488,6 +495,13 @@ impl Node {
     /// a group whose units become ready one at a time is looked over about
     /// once in all, not once per unit.
     fn all_ready(&mut self) -> bool {
+        if let Some(mut changed) = self.changed_while_ready.get_mut().take() {
+            if changed.iter().all(|unit| unit.counts_ready() || !Self::is_member(unit)) {
+                changed.clear();
+                *self.changed_while_ready.get_mut() = Some(changed);
+                return true;
+            }
+        }
         let members = self.body().members();
         let holds_back = |slot: &Option<Arc<Unit>>| slot.as_ref().is_some_and(|unit| !unit.counts_ready());
         let found = round::first_holding_back(members.slots(), self.ready_cursor, holds_back);
@@ -497,7 +511,10 @@ impl Node {
                 self.ready_cursor = at;
                 false
             }
-            None => true,
+            None => {
+                *self.changed_while_ready.get_mut() = Some(Vec::new());
+                true
+            }
         }
     }
 
@@ -571,10 +588,20 @@ impl Node {
     /// on it (a unit waiting for its dependencies tells how they are).
     // Inlined, as `Changes::changed`: a change per run's start and end.
     #[inline]
-    fn changed(&self, unit: &Unit) {
+    fn changed(&self, unit: &Arc<Unit>) {
         let changes = &self.shared.changes;
         changes.changed(unit);
         self.unseen_changes.set(true);
+        let mut kept = self.changed_while_ready.borrow_mut();
+        if let Some(changed) = kept.as_mut() {
+            // Past that many, every unit is looked at.
+            if changed.len() < CHANGES_KEPT_WHILE_READY {
+                changed.push(unit.clone());
+            } else {
+                *kept = None;
+            }
+        }
+        drop(kept);
         if self.dependencies_among_units && changes.anyone_waiting() {
             self.dependents_changed(unit);
         }
@@ -806,6 +833,10 @@ impl Node {
 
 /// Messages taken from the inbox in one wait, at most.
 const RECEIVED_AT_ONCE: usize = 64;
+
+/// How many units changed while a group was ready are kept, to look at
+/// those alone whether it still is (see `Node::changed_while_ready`).
+const CHANGES_KEPT_WHILE_READY: usize = 256;
 
 impl Drop for Node {
     fn drop(&mut self) {

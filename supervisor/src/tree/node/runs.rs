@@ -375,7 +375,7 @@ impl Node {
         }
     }
 
-    pub(super) fn set_state(&self, unit: &Unit, state: UnitState) {
+    pub(super) fn set_state(&self, unit: &Arc<Unit>, state: UnitState) {
         unit.record().state = state;
         self.changed(unit);
     }
