@@ -495,12 +495,12 @@ impl Node {
     /// a group whose units become ready one at a time is looked over about
     /// once in all, not once per unit.
     fn all_ready(&mut self) -> bool {
-        if let Some(mut changed) = self.changed_while_ready.get_mut().take() {
-            if changed.iter().all(|unit| unit.counts_ready() || !Self::is_member(unit)) {
-                changed.clear();
-                *self.changed_while_ready.get_mut() = Some(changed);
-                return true;
-            }
+        if let Some(mut changed) = self.changed_while_ready.get_mut().take()
+            && changed.iter().all(|unit| unit.counts_ready() || !Self::is_member(unit))
+        {
+            changed.clear();
+            *self.changed_while_ready.get_mut() = Some(changed);
+            return true;
         }
         let members = self.body().members();
         let holds_back = |slot: &Option<Arc<Unit>>| slot.as_ref().is_some_and(|unit| !unit.counts_ready());
