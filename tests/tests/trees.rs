@@ -1133,3 +1133,56 @@ async fn adds_to_a_large_group_cost_the_same_as_it_grows_and_its_readiness_holds
     tokio::time::timeout(10 * SEC, group_ready(false)).await.expect("held back again").unwrap();
     handle.shutdown().await;
 }
+
+/// A temporary unit is never run again by its group, as OTP never restarts
+/// a temporary child: one stopped by a strategy, or by its group's ending,
+/// is forgotten. Its factory was called again, for a connection already
+/// gone, when a sibling's failure restarted the group or its siblings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_units_stopped_by_a_strategy_or_their_groups_end_are_forgotten() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let connection = |name: &str| {
+        let runs = runs.clone();
+        TaskSpec::new(name, move |ctx: Context| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            async move { ctx.cancelled().await }
+        })
+        .restart(RestartPolicy::new().on(RestartOn::Never))
+        .temporary()
+    };
+    let group = GroupSpec::new("connections").strategy(Strategy::OneForAll).task(idle("acceptor"));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    handle.wait_ready("connections").await.unwrap();
+    let removed = |name: &'static str| {
+        let mut events = handle.subscribe();
+        async move {
+            loop {
+                let event = events.recv().await.expect("no lag");
+                if event.unit == name && matches!(event.kind, EventKind::Removed) {
+                    return;
+                }
+            }
+        }
+    };
+
+    // The group restarted by hand.
+    handle.add_to("connections", connection("c1")).await.unwrap();
+    handle.wait_ready("connections/c1").await.unwrap();
+    let gone = tokio::spawn(removed("connections/c1"));
+    handle.restart("connections").await.unwrap();
+    tokio::time::timeout(10 * SEC, gone).await.expect("c1 forgotten").unwrap();
+    handle.wait_ready("connections/acceptor").await.unwrap();
+    assert!(handle.status("connections/c1").is_none());
+
+    // Its siblings restarted by the group's strategy.
+    handle.add_to("connections", connection("c2")).await.unwrap();
+    handle.wait_ready("connections/c2").await.unwrap();
+    let gone = tokio::spawn(removed("connections/c2"));
+    handle.add_to("connections", fails_first("flaky", 1)).await.unwrap();
+    tokio::time::timeout(10 * SEC, gone).await.expect("c2 forgotten").unwrap();
+    let flaky = handle.wait_status("connections/flaky", |status| status.restart_count == 1 && status.ready);
+    tokio::time::timeout(10 * SEC, flaky).await.expect("flaky restarted").unwrap();
+    assert!(handle.status("connections/c2").is_none());
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "each connection ran once");
+    handle.shutdown().await;
+}

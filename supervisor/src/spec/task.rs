@@ -247,6 +247,12 @@ impl TaskSpec {
     /// also [`critical`](Self::critical) is forgotten, then ends its group:
     /// the group's next run, if its policy restarts it, runs without it.
     ///
+    /// Its group never runs it again either, as OTP never restarts a
+    /// temporary child: stopped by its group's strategy (a sibling failed)
+    /// or with its group (a group's run that ends or restarts, but for the
+    /// supervisor's shutdown, whose report lists it), it is forgotten. A
+    /// stop by hand leaves it at rest, to start again by hand.
+    ///
     /// # Examples
     ///
     /// ```

@@ -171,7 +171,7 @@ impl Node {
                     After::Relaunch { units, reply } => {
                         let _ = reply.send(self.relaunch(&units));
                     }
-                    After::End => {}
+                    After::End => self.forget_temporary_units(),
                 }
                 return;
             };
@@ -319,24 +319,52 @@ impl Node {
         let mut waiting = Vec::with_capacity(set.len());
         // A unit removed while the strategy stopped it is gone for good.
         for unit in set.into_iter().filter(|unit| Self::is_member(unit)) {
-            let mut record = unit.record();
-            let takes_part = if Arc::ptr_eq(&unit, &cause) {
-                record.state == UnitState::Backoff
-            } else {
-                // Stopped by the strategy; a stop by hand meanwhile was held back.
-                record.state == UnitState::Stopped
-            };
-            if takes_part {
-                record.state = UnitState::Backoff;
-                let epoch = record.epoch;
-                drop(record);
-                self.changed(&unit);
-                waiting.push((unit, epoch));
+            let is_cause = Arc::ptr_eq(&unit, &cause);
+            let state = unit.state();
+            // The cause waits out its delay; a sibling was stopped by the
+            // strategy (a stop by hand meanwhile was held back).
+            let takes_part = if is_cause { state == UnitState::Backoff } else { state == UnitState::Stopped };
+            if !takes_part {
+                continue;
             }
+            if !is_cause && self.is_forgotten_when_stopped(&unit) {
+                self.forget(&unit, StopOutcome::NotRunning, Duration::ZERO);
+                continue;
+            }
+            let epoch = {
+                let mut record = unit.record();
+                record.state = UnitState::Backoff;
+                record.epoch
+            };
+            self.changed(&unit);
+            waiting.push((unit, epoch));
         }
         // As a unit's own restart: a delay past what the clock holds never ends.
         if let Some(at) = Instant::now().checked_add(delay) {
             self.timers.insert(at, Timer::Regroup { cause, set: waiting });
+        }
+    }
+
+    /// Whether `unit`, stopped by its group's strategy or ending, ended
+    /// for good: a temporary unit is never run again by its group, as OTP
+    /// never restarts a temporary child (its piece of work, a connection,
+    /// is gone). One that others depend on stays, as `remove` would refuse
+    /// it.
+    fn is_forgotten_when_stopped(&self, unit: &Arc<Unit>) -> bool {
+        unit.settings.temporary && !self.has_dependents(unit)
+    }
+
+    /// The group's run is over: its temporary units, stopped with it, are
+    /// forgotten, and a new run of the group starts without them. Not in
+    /// the supervisor's shutdown, whose report lists them.
+    fn forget_temporary_units(&mut self) {
+        if self.shared.is_shutting_down() {
+            return;
+        }
+        for unit in self.body().units() {
+            if Self::is_member(&unit) && self.is_forgotten_when_stopped(&unit) {
+                self.forget(&unit, StopOutcome::NotRunning, Duration::ZERO);
+            }
         }
     }
 
