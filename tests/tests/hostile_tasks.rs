@@ -1319,3 +1319,29 @@ fn a_run_aborted_at_its_stop_timeout_keeps_nothing_of_the_run_before() {
         handle.shutdown().await;
     });
 }
+
+/// An error of 16 MiB was kept whole as the unit's `last_error`, sent with
+/// each event and written in each log line: 119 MB for a unit that failed
+/// 20 times. Messages are cut at 64 KiB, with a note.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_error_message_is_cut_with_a_note() {
+    const LONG: usize = 4 << 20;
+    let spec = TaskSpec::new("huge", |_ctx: Context| async { Err::<(), _>("E".repeat(LONG)) })
+        .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(2)));
+    let handle = Supervisor::builder().task(spec).build().unwrap().start();
+    let mut events = handle.subscribe();
+    let status = within("failed", handle.wait_state("huge", UnitState::Failed)).await.unwrap();
+    let error = status.last_error.expect("the error");
+    assert!(error.len() <= 65 * 1024, "last_error of {} bytes", error.len());
+    assert!(
+        error.starts_with("EEEE") && error.ends_with(&format!("({} bytes left out)", LONG - 64 * 1024)),
+        "{}",
+        &error[error.len() - 40..]
+    );
+    while let Ok(event) = events.try_recv() {
+        if let EventKind::Exited { reason } = event.kind {
+            assert!(reason.to_string().len() <= 65 * 1024, "an event's reason of {} bytes", reason.to_string().len());
+        }
+    }
+    handle.shutdown().await;
+}

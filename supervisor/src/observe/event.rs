@@ -152,6 +152,12 @@ pub enum EventKind {
     },
 }
 
+/// The longest message an [`ExitReason`] keeps, in bytes: a task's error
+/// or panic, a spawn failure or a probe's answer over it is cut, with a
+/// note of how much was left out. Each event, log line, status and report
+/// about the run carries it.
+pub(crate) const MAX_REASON: usize = 64 * 1024;
+
 /// How a run ended. More endings may be added: a `match` on it needs a `_`
 /// arm.
 ///
@@ -208,6 +214,19 @@ pub enum ExitReason {
 }
 
 impl ExitReason {
+    /// This reason with its message cut to [`MAX_REASON`] bytes, on a
+    /// character's boundary. A 16 MiB error, kept as the unit's
+    /// `last_error` and sent with each event, took 119 MB.
+    pub(crate) fn bounded(self) -> Self {
+        match self {
+            ExitReason::Error(message) => ExitReason::Error(bounded_text(message)),
+            ExitReason::Panic(message) => ExitReason::Panic(bounded_text(message)),
+            ExitReason::SpawnFailed(message) => ExitReason::SpawnFailed(bounded_text(message)),
+            ExitReason::Unhealthy(message) => ExitReason::Unhealthy(bounded_text(message)),
+            other => other,
+        }
+    }
+
     /// Whether the run counts as a success for [`RestartOn`](crate::RestartOn).
     ///
     /// ```
@@ -307,5 +326,37 @@ impl fmt::Display for ExitReason {
             ExitReason::CriticalFailed { unit } => write!(f, "critical unit `{unit}` failed"),
             ExitReason::SuccessCode(code) => write!(f, "exited with code {code} (a success code)"),
         }
+    }
+}
+
+/// `text` cut to [`MAX_REASON`] bytes at a character's boundary, with a
+/// note of how many were left out.
+fn bounded_text(mut text: String) -> String {
+    if text.len() <= MAX_REASON {
+        return text;
+    }
+    let mut kept = MAX_REASON;
+    while !text.is_char_boundary(kept) {
+        kept -= 1;
+    }
+    let left_out = text.len() - kept;
+    text.truncate(kept);
+    text.push_str(&format!("… ({left_out} bytes left out)"));
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_message_is_cut_on_a_character_with_a_note() {
+        let long = format!("x{}", "é".repeat(MAX_REASON));
+        let ExitReason::Error(cut) = ExitReason::Error(long.clone()).bounded() else { panic!() };
+        let kept = cut.split_once('…').expect("a note").0;
+        assert!(kept.len() <= MAX_REASON && long.starts_with(kept), "{}", kept.len());
+        assert!(cut.ends_with(&format!("({} bytes left out)", long.len() - kept.len())), "{}", &cut[kept.len()..]);
+        assert_eq!(ExitReason::Panic("short".into()).bounded(), ExitReason::Panic("short".into()));
+        assert_eq!(ExitReason::Code(3).bounded(), ExitReason::Code(3));
     }
 }

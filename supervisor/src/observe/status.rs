@@ -253,7 +253,8 @@ pub struct UnitStatus {
     /// Why the last run failed: the task's error, the panic message, how a
     /// process ended, or why it could not be spawned. `None` once a run has
     /// succeeded, or ended on a stop that was asked for (unless it
-    /// panicked).
+    /// panicked). A message over 64 KiB is cut, with a note of how many
+    /// bytes were left out, here as in the events and the logs.
     pub last_error: Option<String>,
 }
 

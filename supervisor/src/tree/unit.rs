@@ -581,6 +581,17 @@ pub(crate) enum RunEnd {
     Aborted,
 }
 
+impl RunEnd {
+    /// This end with its reason's message bounded (see [`ExitReason::bounded`]).
+    pub(crate) fn bounded(self) -> Self {
+        match self {
+            RunEnd::Exited(reason) => RunEnd::Exited(reason.bounded()),
+            RunEnd::Stopped { reason, forced } => RunEnd::Stopped { reason: reason.bounded(), forced },
+            RunEnd::Aborted => RunEnd::Aborted,
+        }
+    }
+}
+
 /// A group's owner, as its runs and the handles reach it.
 pub(crate) trait OwnerLink: Send + Sync {
     /// Handles `msg` now, in a turn of the owner's taken on the caller's

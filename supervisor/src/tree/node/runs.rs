@@ -240,6 +240,7 @@ impl Node {
     }
 
     pub(super) fn on_ended(&mut self, unit: &Arc<Unit>, epoch: u32, end: RunEnd) {
+        let end = end.bounded();
         // One clock read for the run's end and what follows it: the stop's
         // length, the policy's decision, the next run's start or the next
         // stop a plan asks for.
