@@ -397,6 +397,14 @@ impl SupervisorBuilder {
     /// The capacity of the event channel (default 1024, at most
     /// [`MAX_EVENT_CAPACITY`]).
     ///
+    /// A subscriber that falls further behind than that loses the oldest
+    /// events (`RecvError::Lagged`). Each run sends a few (`Started`,
+    /// `Exited` or `Stopped`; `Added` and `Removed` for a unit added at run
+    /// time), so a server that adds a unit per connection sends about five
+    /// per connection: a burst of 2,000 connections is some 10k events. Make
+    /// room for the bursts you expect, or read the events on a thread of
+    /// their own.
+    ///
     /// # Examples
     ///
     /// ```
