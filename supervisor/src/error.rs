@@ -65,6 +65,21 @@ pub enum Error {
         /// The name, as a path (`"g/a/b"` for `a/b` in the group `g`).
         name: String,
     },
+    /// A unit name contains a control character ([`char::is_control`]: a
+    /// line break, a tab, NUL, ESC, DEL, a C1 control such as U+0085),
+    /// which would break every line-oriented output that names the unit:
+    /// log lines, the shutdown report's table, error messages, terminals.
+    #[error(
+        "unit name `{}` contains a control character (escaped here); a line break, tab, escape or other control \
+         character would break log lines, reports and terminals, use printable characters such as `-`, `_` or a \
+         space instead",
+        name.escape_debug()
+    )]
+    NameWithControl {
+        /// The name, as a path (`"g/a\nb"` for `a\nb` in the group `g`), as
+        /// it was given: the message shows it escaped.
+        name: String,
+    },
     /// A unit depends on a name that is not a unit of its group.
     #[error("`{unit}` depends on `{dependency}`, which is not a unit of its group{hint}")]
     UnknownDependency {
@@ -125,7 +140,10 @@ pub enum Error {
     },
     /// A handle method named a unit in a group whose run is not in
     /// progress (stopped, failed, or waiting to restart).
-    #[error("cannot {action} `{unit}`: its group `{group}` is not running; start `{group}` first")]
+    #[error(
+        "cannot {action} `{unit}`: its group `{group}` is not running (stopped, failed, or between two runs); \
+         try again once `{group}` runs, or start it"
+    )]
     GroupNotRunning {
         /// What was asked, e.g. `"start"`.
         action: &'static str,

@@ -452,7 +452,8 @@ impl SupervisorBuilder {
     ///
     /// Every problem found, at once ([`Error::Problems`] when there are
     /// several): [`Error::EmptyName`], [`Error::NameWithSlash`],
-    /// [`Error::DuplicateName`] (within a group), [`Error::EmptyProgram`],
+    /// [`Error::NameWithControl`], [`Error::DuplicateName`] (within a
+    /// group), [`Error::EmptyProgram`],
     /// [`Error::InvalidSetting`] for a setting out of range,
     /// [`Error::UnknownDependency`], [`Error::SelfDependency`] and
     /// [`Error::DependencyCycle`]; alone, [`Error::TooDeep`] for groups

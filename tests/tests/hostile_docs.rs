@@ -766,6 +766,7 @@ fn build_answers_only_with_its_listed_errors() {
         .task(idle("b").depends_on(["b"]))
         .task(idle("c").depends_on(["d"]))
         .task(idle("d").depends_on(["c"]))
+        .task(idle("line\nbreak"))
         .build()
         .unwrap_err();
     let unlisted: Vec<&Error> = err
@@ -776,6 +777,7 @@ fn build_answers_only_with_its_listed_errors() {
                 problem,
                 Error::EmptyName { .. }
                     | Error::NameWithSlash { .. }
+                    | Error::NameWithControl { .. }
                     | Error::DuplicateName { .. }
                     | Error::EmptyProgram { .. }
                     | Error::InvalidSetting { .. }

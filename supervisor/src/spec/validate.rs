@@ -80,8 +80,11 @@ pub(crate) fn check_units_but_duplicates(prefix: &str, specs: &[Spec], problems:
 fn check_units_naming(prefix: &str, specs: &[Spec], duplicates: bool, problems: &mut Vec<Error>) {
     let mut seen = duplicates.then(|| foldhash::HashSet::with_capacity_and_hasher(specs.len(), Default::default()));
     for spec in specs {
+        // A name refused for its control characters is not named again,
+        // unescaped, as a duplicate.
         if let Some(seen) = &mut seen
             && !spec.name().is_empty()
+            && !has_control(spec.name())
             && !seen.insert(spec.name())
         {
             problems.push(Error::DuplicateName { name: join(prefix, spec.name()) });
@@ -222,6 +225,13 @@ fn closest<'a>(name: &str, siblings: &[&'a str], unit: &str) -> Option<&'a str> 
         .map(|(_, sibling)| sibling)
 }
 
+/// Whether `name` holds a control character (a line break, a tab, NUL,
+/// ESC, DEL, a C1 control such as NEL): it would break every line-oriented
+/// output that names the unit (log lines, the report's table, terminals).
+fn has_control(name: &str) -> bool {
+    name.chars().any(char::is_control)
+}
+
 /// Checks one unit of the group at `prefix` (its name, settings and, for a
 /// group, its units), but not whether a sibling has its name.
 pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
@@ -235,8 +245,13 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
     let path: Cow<'_, str> = if prefix.is_empty() { Cow::Borrowed(name) } else { Cow::Owned(join(prefix, name)) };
     if name.is_empty() {
         problems.push(Error::EmptyName { kind });
-    } else if name.contains('/') {
-        problems.push(Error::NameWithSlash { name: path.to_string() });
+    } else {
+        if name.contains('/') {
+            problems.push(Error::NameWithSlash { name: path.to_string() });
+        }
+        if has_control(name) {
+            problems.push(Error::NameWithControl { name: path.to_string() });
+        }
     }
     check_policy(&path, policy, problems);
     match spec {
