@@ -33,7 +33,9 @@ impl SupervisorHandle {
     ///   (`WatchdogSec=`), as long as the supervisor is live: a failing
     ///   health check stops the pings, and systemd then restarts the service;
     /// - `STATUS=` with the number of units in each state, whenever it
-    ///   changes (shown by `systemctl status`).
+    ///   changes (shown by `systemctl status`); the last one, with the
+    ///   units' final states, after `STOPPING=1` and before a shutdown
+    ///   returns.
     ///
     /// Everything happens in one background task, woken by the supervisor's
     /// events; its only timer is the watchdog's. The task ends when the
@@ -72,10 +74,12 @@ impl SupervisorHandle {
             return false;
         }
         let notifier = Notifier::new();
+        let (finishing, last_status) = tokio::sync::mpsc::channel(1);
         if let Some(queue) = &notifier.queue {
-            self.add_shutdown_hook(Arc::new(Link { queue: queue.clone(), stopping: notifier.stopping.clone() }));
+            let stopping = notifier.stopping.clone();
+            self.add_shutdown_hook(Arc::new(Link { queue: queue.clone(), stopping, finishing }));
         }
-        tokio::spawn(notifier_loop(self.detached(), notifier));
+        tokio::spawn(notifier_loop(self.detached(), notifier, last_status));
         true
     }
 }
@@ -84,16 +88,23 @@ impl SupervisorHandle {
 const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The supervisor's own way to the notification thread: a shutdown says
-/// `STOPPING=1` itself, as it begins, and waits for it to be written before
-/// it returns, so that the message is out before the process exits.
+/// `STOPPING=1` itself, as it begins, and, once every unit has stopped,
+/// asks the notifier loop for its last status line, queues it and waits
+/// for both to be written before it returns, so that they are out before
+/// the process exits. (The loop ends as the supervisor does: left to
+/// itself, it could see the end before the last change, and the final
+/// states were never sent.)
 ///
-/// Neither may be lost to a queue that is full for a moment (systemd busy):
+/// None may be lost to a queue that is full for a moment (systemd busy):
 /// `STOPPING=1` is a flag that the thread acts on before its next message,
-/// and the flush waits for room in the queue.
+/// and the last status and the flush wait for room in the queue.
 #[derive(Debug)]
 struct Link {
     queue: SyncSender<Message>,
     stopping: Arc<AtomicBool>,
+    /// To the notifier loop: where to answer with the last status line
+    /// (`None` if systemd has it already).
+    finishing: tokio::sync::mpsc::Sender<oneshot::Sender<Option<String>>>,
 }
 
 impl ShutdownHook for Link {
@@ -104,33 +115,63 @@ impl ShutdownHook for Link {
         let _ = self.queue.try_send(Message::Stopping);
     }
 
-    /// Waits (briefly) until every notification queued so far is written.
+    /// Queues the last status line (every unit has stopped), then waits
+    /// (briefly) until every notification queued so far is written.
     fn end(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(async {
+            let deadline = Instant::now() + FLUSH_TIMEOUT;
+            let mut messages = Vec::with_capacity(2);
+            let (answer, last_status) = oneshot::channel();
+            // No answer if the loop has ended (or is stuck in a health
+            // check until the deadline): it sends the line itself as it ends.
+            if self.finishing.try_send(answer).is_ok()
+                && let Ok(Ok(Some(line))) = tokio::time::timeout_at(deadline, last_status).await
+            {
+                messages.push(Message::Status(line));
+            }
             let (written, wait) = oneshot::channel();
-            match self.queue.try_send(Message::Flush(written)) {
+            messages.push(Message::Flush(written));
+            if self.queue_in_order(messages) {
+                let _ = tokio::time::timeout_at(deadline, wait).await;
+            }
+        })
+    }
+}
+
+impl Link {
+    /// Queues `messages` in their order, waiting for room if the queue is
+    /// full; `false` if the thread is gone.
+    fn queue_in_order(&self, messages: Vec<Message>) -> bool {
+        let mut messages = messages.into_iter();
+        while let Some(message) = messages.next() {
+            match self.queue.try_send(message) {
                 Ok(()) => {}
                 // Queued from a thread of its own, which may wait for room
                 // as long as systemd does not read: a blocking task would
                 // keep the runtime from being dropped, a thread dies with
                 // the process.
-                Err(TrySendError::Full(flush)) => {
+                Err(TrySendError::Full(message)) => {
                     let queue = self.queue.clone();
-                    let queued = std::thread::Builder::new()
-                        .name("sd-notify-flush".to_owned())
-                        .spawn(move || queue.send(flush).is_ok());
-                    if queued.is_err() {
-                        return;
-                    }
+                    let queued = std::thread::Builder::new().name("sd-notify-flush".to_owned()).spawn(move || {
+                        std::iter::once(message).chain(messages).all(|message| queue.send(message).is_ok())
+                    });
+                    return queued.is_ok();
                 }
-                Err(TrySendError::Disconnected(_)) => return,
+                Err(TrySendError::Disconnected(_)) => return false,
             }
-            let _ = tokio::time::timeout(FLUSH_TIMEOUT, wait).await;
-        })
+        }
+        true
     }
 }
 
-async fn notifier_loop(handle: SupervisorHandle, mut notifier: Notifier) {
+/// Sends the notifications of `handle` through `notifier` until the
+/// supervisor ends; answers `finishing` (the shutdown's [`Link`], once every
+/// unit has stopped) with the last status line rather than sending it.
+async fn notifier_loop(
+    handle: SupervisorHandle,
+    mut notifier: Notifier,
+    mut finishing: tokio::sync::mpsc::Receiver<oneshot::Sender<Option<String>>>,
+) {
     // Subscribed before the first look at the states, so no change is missed.
     let mut events = handle.subscribe();
     let watchdog = sd_notify::watchdog_enabled().map(|timeout| timeout / 2).filter(|period| !period.is_zero());
@@ -158,6 +199,15 @@ async fn notifier_loop(handle: SupervisorHandle, mut notifier: Notifier) {
         tokio::select! {
             biased;
             () = handle.ended() => break,
+            Some(answer) = finishing.recv() => {
+                let line = status_line(&handle.statuses(), handle.is_shutting_down());
+                if line == notifier.last_status {
+                    let _ = answer.send(None);
+                } else if answer.send(Some(line.clone())).is_ok() {
+                    // Not if the shutdown gave up waiting: sent below then.
+                    notifier.last_status = line;
+                }
+            }
             event = events.recv() => {
                 if let Err(RecvError::Closed) = event {
                     break;
@@ -175,6 +225,9 @@ async fn notifier_loop(handle: SupervisorHandle, mut notifier: Notifier) {
             }
         }
     }
+    // The final states, unless the shutdown had them sent already: a
+    // change that came with the end is not left out.
+    notifier.status(status_line(&handle.statuses(), handle.is_shutting_down()));
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -264,7 +317,8 @@ struct Notifier {
     /// A shutdown has begun: `STOPPING=1` goes before the next message.
     stopping: Arc<AtomicBool>,
     /// The supervisor has ended: a message systemd has no room for is
-    /// dropped rather than tried again, and the thread ends.
+    /// dropped rather than tried again, and the thread ends once it has
+    /// tried what was queued.
     ended: Arc<AtomicBool>,
     last_status: String,
     dropping: bool,
@@ -275,11 +329,11 @@ impl Notifier {
         let (queue, messages) = mpsc::sync_channel::<Message>(QUEUE);
         let stopping = Arc::new(AtomicBool::new(false));
         let ended = Arc::new(AtomicBool::new(false));
-        let (shutdown_begun, supervisor_ended) = (stopping.clone(), ended.clone());
+        let (shutdown_begun, supervisor_ended, has_ended) = (stopping.clone(), ended.clone(), ended.clone());
         let spawned = std::thread::Builder::new().name("sd-notify".to_owned()).spawn(move || {
             let mut writer = Writer { failed: false, ended: supervisor_ended };
             let mut stopping_sent = false;
-            for message in messages {
+            let mut deliver = |message: Message| {
                 if !stopping_sent && shutdown_begun.load(Ordering::Acquire) {
                     stopping_sent = true;
                     writer.write(&Message::Stopping);
@@ -287,11 +341,22 @@ impl Notifier {
                 match message {
                     Message::Flush(written) => {
                         let _ = written.send(());
+                        true
                     }
-                    Message::Stopping => {}
+                    Message::Stopping => true,
                     message => writer.write(&message),
                 }
-                if writer.ended.load(Ordering::Acquire) {
+            };
+            for message in messages.iter() {
+                deliver(message);
+                if has_ended.load(Ordering::Acquire) {
+                    // What was queued before the end (the last status
+                    // line) still goes out, until systemd has no room.
+                    for message in messages.try_iter() {
+                        if !deliver(message) {
+                            break;
+                        }
+                    }
                     break;
                 }
             }
@@ -348,13 +413,14 @@ struct Writer {
 
 impl Writer {
     /// Writes `message` to systemd's socket, again while systemd has no room
-    /// for it and the supervisor runs; the first failure is logged.
-    fn write(&mut self, message: &Message) {
+    /// for it and the supervisor runs; the first failure is logged. `false`
+    /// if it was not written.
+    fn write(&mut self, message: &Message) -> bool {
         loop {
             match message.send() {
                 Ok(()) => {
                     tracing::debug!(?message, "sent to systemd");
-                    return;
+                    return true;
                 }
                 Err(error)
                     if matches!(error.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
@@ -363,7 +429,7 @@ impl Writer {
                     if !std::mem::replace(&mut self.failed, true) {
                         tracing::warn!(%error, ?message, "cannot notify systemd");
                     }
-                    return;
+                    return false;
                 }
             }
         }
