@@ -229,7 +229,25 @@ fn closest<'a>(name: &str, siblings: &[&'a str], unit: &str) -> Option<&'a str> 
 /// ESC, DEL, a C1 control such as NEL): it would break every line-oriented
 /// output that names the unit (log lines, the report's table, terminals).
 fn has_control(name: &str) -> bool {
-    name.chars().any(char::is_control)
+    name_flaws(name).control
+}
+
+/// What is wrong with a name's characters.
+struct NameFlaws {
+    slash: bool,
+    control: bool,
+}
+
+/// One pass over the bytes of `name`, without a branch per byte: every
+/// unit's name is looked at, at each build. `char::is_control` is U+0000–
+/// U+001F, U+007F and U+0080–U+009F, the last only in a name that is not
+/// ASCII.
+fn name_flaws(name: &str) -> NameFlaws {
+    let (slash, ascii_control) = name.bytes().fold((false, false), |(slash, control), byte| {
+        (slash | (byte == b'/'), control | (byte < 0x20) | (byte == 0x7f))
+    });
+    let control = ascii_control || (!name.is_ascii() && name.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)));
+    NameFlaws { slash, control }
 }
 
 /// Checks one unit of the group at `prefix` (its name, settings and, for a
@@ -246,10 +264,11 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
     if name.is_empty() {
         problems.push(Error::EmptyName { kind });
     } else {
-        if name.contains('/') {
+        let flaws = name_flaws(name);
+        if flaws.slash {
             problems.push(Error::NameWithSlash { name: path.to_string() });
         }
-        if has_control(name) {
+        if flaws.control {
             problems.push(Error::NameWithControl { name: path.to_string() });
         }
     }
@@ -303,6 +322,16 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn control_characters_are_told_as_char_is_control_tells_them() {
+        let samples = (0..0x800).chain([0x2028, 0x200b, 0xfeff, 0x1f600]).filter_map(char::from_u32);
+        for c in samples {
+            let name = format!("a{c}b");
+            assert_eq!(has_control(&name), c.is_control(), "{:?}", c);
+        }
+        assert!(!has_control("é✓ naïve {x=\"y\"}"));
+    }
     use crate::{DaemonSpec, GroupSpec, TaskSpec};
 
     fn task(name: &str) -> Spec {
