@@ -184,17 +184,24 @@ fn self_restart_spawned(rt: Rt) {
     guarded(rt, || async {
         let slot = Slot::new();
         let runs = counter();
+        // The next run's future is made as its own task first polls it,
+        // which may come after its state reads `Running` (on another thread).
+        let second_run = Arc::new(tokio::sync::Notify::new());
         let (tx, mut rx) = mpsc::unbounded_channel();
         let spec = TaskSpec::new("me", {
-            let (slot, runs) = (slot.clone(), runs.clone());
+            let (slot, runs, second_run) = (slot.clone(), runs.clone(), second_run.clone());
             move |ctx: Context| {
-                let (slot, runs, tx) = (slot.clone(), runs.clone(), tx.clone());
+                let (slot, runs, tx, second_run) = (slot.clone(), runs.clone(), tx.clone(), second_run.clone());
                 async move {
-                    if runs.fetch_add(1, Ordering::SeqCst) == 0 {
-                        let handle = slot.get().await;
-                        tokio::spawn(async move {
-                            let _ = tx.send(handle.restart("me").await);
-                        });
+                    match runs.fetch_add(1, Ordering::SeqCst) {
+                        0 => {
+                            let handle = slot.get().await;
+                            tokio::spawn(async move {
+                                let _ = tx.send(handle.restart("me").await);
+                            });
+                        }
+                        1 => second_run.notify_one(),
+                        _ => {}
                     }
                     ctx.cancelled().await;
                 }
@@ -205,6 +212,7 @@ fn self_restart_spawned(rt: Rt) {
         let answer = within("the restart's answer", rx.recv()).await.unwrap();
         assert!(answer.is_ok(), "{answer:?}");
         let status = within("running again", handle.wait_state("me", UnitState::Running)).await.unwrap();
+        within("the second run", second_run.notified()).await;
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         assert_eq!(status.restart_count, 0);
         let report = within("shutdown", handle.shutdown()).await;
