@@ -1173,3 +1173,18 @@ async fn a_wait_on_a_group_wakes_when_its_members_change() {
     assert_eq!(left(&handle), 0);
     within("shutdown", handle.shutdown()).await;
 }
+
+/// `Error::GroupNotRunning` said "start `g` first", wrong advice while the
+/// group is only between two runs (its parent restarting it): it names the
+/// states the group may be in, and both ways on.
+#[tokio::test]
+async fn group_not_running_names_what_the_group_may_be_and_both_ways_on() {
+    let handle = Supervisor::builder().group(GroupSpec::new("g").task(idle("a"))).build().unwrap().start();
+    within("g ready", handle.wait_ready("g")).await.unwrap();
+    within("stop g", handle.stop_unit("g")).await.unwrap();
+    let err = within("restart g/a", handle.restart("g/a")).await.unwrap_err();
+    assert!(matches!(err, Error::GroupNotRunning { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(!text.contains("first") && text.contains("between two runs") && text.contains("or start it"), "{text}");
+    within("shutdown", handle.shutdown()).await;
+}
