@@ -76,6 +76,7 @@ mod signal;
 mod spec;
 #[allow(clippy::module_inception)]
 mod supervisor;
+mod text;
 mod tree;
 mod unit_ref;
 

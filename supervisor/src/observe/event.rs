@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::Strategy;
 use crate::spec::policy::GiveUpReason;
+use crate::text::truncate_at_char;
 
 /// Something that happened to a unit, sent to every
 /// [`subscribe`](crate::SupervisorHandle::subscribe)r.
@@ -332,16 +333,10 @@ impl fmt::Display for ExitReason {
 /// `text` cut to [`MAX_REASON`] bytes at a character's boundary, with a
 /// note of how many were left out.
 fn bounded_text(mut text: String) -> String {
-    if text.len() <= MAX_REASON {
-        return text;
+    let left_out = truncate_at_char(&mut text, MAX_REASON);
+    if left_out > 0 {
+        text.push_str(&format!("… ({left_out} bytes left out)"));
     }
-    let mut kept = MAX_REASON;
-    while !text.is_char_boundary(kept) {
-        kept -= 1;
-    }
-    let left_out = text.len() - kept;
-    text.truncate(kept);
-    text.push_str(&format!("… ({left_out} bytes left out)"));
     text
 }
 

@@ -38,6 +38,8 @@ use std::time::Duration;
 
 use tokio::net::UnixDatagram;
 
+use crate::text::truncate_at_char;
+
 /// The largest datagram read, as systemd's own limit (`PIPE_BUF`): larger
 /// ones are ignored whole.
 pub(crate) const MAX_DATAGRAM: usize = 4096;
@@ -378,13 +380,7 @@ fn assignment(line: &[u8]) -> Option<Notification> {
 /// character boundary.
 fn status_text(value: &[u8]) -> String {
     let mut text = String::from_utf8_lossy(value).into_owned();
-    if text.len() > MAX_STATUS {
-        let mut end = MAX_STATUS;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-    }
+    truncate_at_char(&mut text, MAX_STATUS);
     text
 }
 

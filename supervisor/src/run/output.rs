@@ -10,6 +10,8 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{ChildStderr, ChildStdout};
 use tokio::task::coop;
 
+use crate::text::truncate_at_char;
+
 /// The longest line kept as one piece; a longer one is split into pieces of
 /// this size, each marked `continued` in its `tracing` event.
 pub(crate) const MAX_LINE_BYTES: usize = 64 * 1024;
@@ -105,12 +107,8 @@ fn cut(text: &mut String, max: usize) {
     let len = text.len();
     let marker = |dropped: usize| format!("[… {dropped} bytes not kept in the tail]");
     // No marker is longer than the one for dropping every byte.
-    let mut end = max.saturating_sub(marker(len).len()).min(len);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push_str(&marker(len - end));
+    let cut_off = truncate_at_char(text, max.saturating_sub(marker(len).len()));
+    text.push_str(&marker(cut_off));
     text.shrink_to_fit();
 }
 

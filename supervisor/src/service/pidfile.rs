@@ -14,6 +14,7 @@ use std::time::Duration;
 use rustix::fs::{FlockOperation, Mode, OFlags, flock};
 
 use crate::extensions::ShutdownHook;
+use crate::text::truncate_at_char;
 use crate::{Error, SupervisorBuilder};
 
 /// How often `create` goes round when another process changes the file under
@@ -363,10 +364,7 @@ fn temp_path(path: &Path, pid: u32) -> PathBuf {
     let suffix = format!(".{pid}.{}.tmp", NEXT.fetch_add(1, Ordering::Relaxed));
     let mut name = path.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
     let room = NAME_MAX - 1 - suffix.len();
-    if name.len() > room {
-        let cut = (0..=room).rev().find(|&at| name.is_char_boundary(at)).unwrap_or(0);
-        name.truncate(cut);
-    }
+    truncate_at_char(&mut name, room);
     path.with_file_name(format!(".{name}{suffix}"))
 }
 
