@@ -322,6 +322,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::{DaemonSpec, GroupSpec, TaskSpec};
 
     #[test]
     fn control_characters_are_told_as_char_is_control_tells_them() {
@@ -332,7 +333,6 @@ mod tests {
         }
         assert!(!has_control("é✓ naïve {x=\"y\"}"));
     }
-    use crate::{DaemonSpec, GroupSpec, TaskSpec};
 
     fn task(name: &str) -> Spec {
         TaskSpec::new(name, |_ctx| async {}).into()

@@ -303,6 +303,15 @@ impl Node {
     }
 
     /// Whether a member names `unit` among its dependencies.
+    /// Whether `unit`, at rest for good (its policy let it end, or its
+    /// group's strategy or end stopped it), is forgotten: a temporary unit,
+    /// which its group never runs again, as OTP never restarts a temporary
+    /// child (its piece of work, a connection, is gone). One that others
+    /// depend on stays, as `remove` would refuse it.
+    pub(super) fn is_forgotten_at_rest(&self, unit: &Arc<Unit>) -> bool {
+        unit.settings.temporary && !self.has_dependents(unit)
+    }
+
     pub(super) fn has_dependents(&self, unit: &Arc<Unit>) -> bool {
         !self.named_dependents(unit).is_empty()
     }

@@ -327,7 +327,7 @@ impl Node {
             if !takes_part {
                 continue;
             }
-            if !is_cause && self.is_forgotten_when_stopped(&unit) {
+            if !is_cause && self.is_forgotten_at_rest(&unit) {
                 self.forget(&unit, StopOutcome::NotRunning, Duration::ZERO);
                 continue;
             }
@@ -345,15 +345,6 @@ impl Node {
         }
     }
 
-    /// Whether `unit`, stopped by its group's strategy or ending, ended
-    /// for good: a temporary unit is never run again by its group, as OTP
-    /// never restarts a temporary child (its piece of work, a connection,
-    /// is gone). One that others depend on stays, as `remove` would refuse
-    /// it.
-    fn is_forgotten_when_stopped(&self, unit: &Arc<Unit>) -> bool {
-        unit.settings.temporary && !self.has_dependents(unit)
-    }
-
     /// The group's run is over: its temporary units, stopped with it, are
     /// forgotten, and a new run of the group starts without them. Not in
     /// the supervisor's shutdown, whose report lists them.
@@ -362,7 +353,7 @@ impl Node {
             return;
         }
         for unit in self.body().units() {
-            if Self::is_member(&unit) && self.is_forgotten_when_stopped(&unit) {
+            if Self::is_member(&unit) && self.is_forgotten_at_rest(&unit) {
                 self.forget(&unit, StopOutcome::NotRunning, Duration::ZERO);
             }
         }

@@ -367,8 +367,7 @@ impl Node {
     /// one ends its group; one both is forgotten first, or the group's next
     /// run would run it again, and end again.
     fn ended_for_good(&mut self, unit: &Arc<Unit>, failed: bool) {
-        // One that others depend on stays, as `remove` would refuse it.
-        if unit.settings.temporary && !self.has_dependents(unit) {
+        if self.is_forgotten_at_rest(unit) {
             self.forget(unit, StopOutcome::NotRunning, Duration::ZERO);
         }
         if unit.settings.critical {
