@@ -302,7 +302,6 @@ impl Node {
         self.named_dependents(unit).iter().map(|member| format!("`{}`", member.path)).collect()
     }
 
-    /// Whether a member names `unit` among its dependencies.
     /// Whether `unit`, at rest for good (its policy let it end, or its
     /// group's strategy or end stopped it), is forgotten: a temporary unit,
     /// which its group never runs again, as OTP never restarts a temporary
@@ -312,6 +311,7 @@ impl Node {
         unit.settings.temporary && !self.has_dependents(unit)
     }
 
+    /// Whether a member names `unit` among its dependencies.
     pub(super) fn has_dependents(&self, unit: &Arc<Unit>) -> bool {
         !self.named_dependents(unit).is_empty()
     }
