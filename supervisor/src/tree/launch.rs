@@ -22,7 +22,7 @@ use crate::run::io_driver;
 use crate::run::notify::{Notification, NotifySocket};
 use crate::run::output::LineWatch;
 use crate::run::probe;
-use crate::run::process::ProcessRun;
+use crate::run::process::{GroupSignaller, ProcessBody, ProcessRun};
 use crate::run::task::TaskRun;
 use crate::run::watchdog::Watchdog;
 use crate::spec::probe::Watching;
@@ -110,58 +110,71 @@ pub(crate) fn start(
             })
         }
         Body::Process(process) => {
-            if !io_driver::available() {
-                let program = process.spec().parts.program.to_string_lossy();
-                return Err(ExitReason::SpawnFailed(format!("cannot run `{program}`: {}", io_driver::MISSING)));
-            }
-            let notified = watching.is_some_and(|watching| {
-                matches!(watching.readiness, Readiness::Notified) || watching.watchdog.is_some()
-            });
-            let socket = if notified {
-                Some(NotifySocket::bind().map_err(|error| {
-                    ExitReason::SpawnFailed(format!("cannot make the notify socket for `{}`: {error}", unit.path))
-                })?)
-            } else {
-                None
-            };
-            let env = match &socket {
-                Some(socket) => socket.env(watching.and_then(|watching| watching.watchdog)),
-                // Not the supervisor's own NOTIFY_SOCKET, if it runs under systemd.
-                None => NotifySocket::unset_env(),
-            };
-            let line = match watching.map(|watching| &watching.readiness) {
-                Some(Readiness::OutputLine(text)) => Some(Arc::new(LineWatch::new(text))),
-                _ => None,
-            };
-            let mut run = process.start_with_env(&unit.path, &env, line.clone())?;
-            let (owner, reaped) = (owner.clone(), unit.clone());
-            run.when_reaped(move || {
-                if let Some(owner) = owner.upgrade() {
-                    owner.changed_outside_turns(&reaped);
-                }
-            });
-            let pid = run.pid();
-            let signaller = Some(run.signaller());
             let stopping = Stopping {
                 stop: stop.clone(),
                 kill_now: kill_now.clone(),
                 signal: process.spec().parts.stop_signal,
                 timeout: unit.settings.stop_timeout,
             };
-            match (watching, &tell) {
-                (Some(watching), Some(tell)) => {
-                    let watch = Watch::of(watching, tell).unwrap_or_else(|| Watch::bare(tell));
-                    let signs = ProcessSigns { socket, line, watchdog: watching.watchdog };
-                    tokio::spawn(run_watched_process(run, watch, signs, stopping, reporter()));
-                }
-                _ => {
-                    tokio::spawn(run_process(run, stopping, reporter()));
-                }
-            }
-            Ok(Launched { handle: RunHandle { stop, abort: None, signaller }, pid, ready, next: None })
+            let (pid, signaller) = start_process(unit, process, owner, stopping, tell.as_ref(), reporter)?;
+            Ok(Launched { handle: RunHandle { stop, abort: None, signaller: Some(signaller) }, pid, ready, next: None })
         }
         Body::Group(_) => unreachable!("a group's run is started by its parent's owner"),
     }
+}
+
+/// Spawns a run of the process `unit` and the task that watches it and
+/// reports how it ended; its pid and how to signal its group.
+fn start_process(
+    unit: &Arc<Unit>,
+    process: &ProcessBody,
+    owner: &Weak<dyn OwnerLink>,
+    stopping: Stopping,
+    tell: Option<&Arc<Tell>>,
+    reporter: impl FnOnce() -> Reporter,
+) -> Result<(Option<u32>, GroupSignaller), ExitReason> {
+    if !io_driver::available() {
+        let program = process.spec().parts.program.to_string_lossy();
+        return Err(ExitReason::SpawnFailed(format!("cannot run `{program}`: {}", io_driver::MISSING)));
+    }
+    let watching = unit.settings.watching.as_deref();
+    let notified = watching
+        .is_some_and(|watching| matches!(watching.readiness, Readiness::Notified) || watching.watchdog.is_some());
+    let socket = if notified {
+        Some(NotifySocket::bind().map_err(|error| {
+            ExitReason::SpawnFailed(format!("cannot make the notify socket for `{}`: {error}", unit.path))
+        })?)
+    } else {
+        None
+    };
+    let env = match &socket {
+        Some(socket) => socket.env(watching.and_then(|watching| watching.watchdog)),
+        // Not the supervisor's own NOTIFY_SOCKET, if it runs under systemd.
+        None => NotifySocket::unset_env(),
+    };
+    let line = match watching.map(|watching| &watching.readiness) {
+        Some(Readiness::OutputLine(text)) => Some(Arc::new(LineWatch::new(text))),
+        _ => None,
+    };
+    let mut run = process.start_with_env(&unit.path, &env, line.clone())?;
+    let (owner, reaped) = (owner.clone(), unit.clone());
+    run.when_reaped(move || {
+        if let Some(owner) = owner.upgrade() {
+            owner.changed_outside_turns(&reaped);
+        }
+    });
+    let (pid, signaller) = (run.pid(), run.signaller());
+    match (watching, tell) {
+        (Some(watching), Some(tell)) => {
+            let watch = Watch::of(watching, tell).unwrap_or_else(|| Watch::bare(tell));
+            let signs = ProcessSigns { socket, line, watchdog: watching.watchdog };
+            tokio::spawn(run_watched_process(run, watch, signs, stopping, reporter()));
+        }
+        _ => {
+            tokio::spawn(run_process(run, stopping, reporter()));
+        }
+    }
+    Ok((pid, signaller))
 }
 
 /// Tells the group's owner what a run says of itself.
