@@ -62,15 +62,18 @@ impl Node {
             let _ = reply.send(Err(self.unknown(&unit)));
             return;
         }
-        // A unit already stopping: the call goes on once that stop is done,
-        // from where the calls that waited for it before leave the unit.
-        if matches!(op, Op::Stop | Op::Restart) && self.ending.is_none() && unit.record().stop.is_some() {
-            let wants = if op == Op::Stop { Wants::Stop(reply) } else { Wants::Start(reply, op) };
-            self.waiters.push(Waiter { unit, wants });
-            return;
-        }
-        // While the group ends, its ending stops everything in order already.
+        // While the group ends, its ending stops everything in order
+        // already. Otherwise, a stop waits for one in progress, and stops
+        // what depends on the unit first.
         if matches!(op, Op::Stop | Op::Restart) && self.ending.is_none() {
+            // A unit already stopping: the call goes on once that stop is
+            // done, from where the calls that waited for it before leave
+            // the unit.
+            if unit.record().stop.is_some() {
+                let wants = if op == Op::Stop { Wants::Stop(reply) } else { Wants::Start(reply, op) };
+                self.waiters.push(Waiter { unit, wants });
+                return;
+            }
             let dependents: Vec<Arc<Unit>> =
                 self.dependents(&unit).into_iter().filter(|dependent| dependent.state().is_active()).collect();
             if !dependents.is_empty() {
@@ -79,18 +82,29 @@ impl Node {
             }
         }
         if op == Op::Start && self.ending.is_none() {
-            for need in self.needs(&unit) {
-                if need.record().stop.is_some() {
-                    // Stopping: it starts again once stopped, after the
-                    // calls that wait for that stop already.
-                    let (reply, _) = oneshot::channel();
-                    self.waiters.push(Waiter { unit: need, wants: Wants::Start(reply, Op::Start) });
-                } else if !need.state().is_active() {
-                    need.record().tracker = RestartTracker::new();
-                    self.launch(&need);
-                }
+            self.start_needs(&unit);
+        }
+        self.carry_out(unit, op, reply);
+    }
+
+    /// Starts what `unit` needs that is not running, for a start by hand.
+    fn start_needs(&mut self, unit: &Arc<Unit>) {
+        for need in self.needs(unit) {
+            if need.record().stop.is_some() {
+                // Stopping: it starts again once stopped, after the calls
+                // that wait for that stop already.
+                let (reply, _) = oneshot::channel();
+                self.waiters.push(Waiter { unit: need, wants: Wants::Start(reply, Op::Start) });
+            } else if !need.state().is_active() {
+                need.record().tracker = RestartTracker::new();
+                self.launch(&need);
             }
         }
+    }
+
+    /// Carries out a control call on `unit`, its dependents and needs seen
+    /// to.
+    fn carry_out(&mut self, unit: Arc<Unit>, op: Op, reply: oneshot::Sender<Result<(), Error>>) {
         match op {
             // The ending stops it in its turn: the call waits for that.
             Op::Stop if self.ending.is_some() => {
@@ -116,17 +130,7 @@ impl Node {
                 let _ = reply.send(Ok(()));
             }
             Op::ResumeRestarts => {
-                let held = {
-                    let mut record = unit.record();
-                    record.paused = false;
-                    std::mem::take(&mut record.held).then_some((record.epoch, record.held_by_policy))
-                };
-                self.changed(&unit);
-                if let Some((epoch, by_policy)) = held
-                    && self.ending.is_none()
-                {
-                    self.restart_if_due(&unit, epoch, by_policy, Instant::now());
-                }
+                self.resume_restarts(&unit);
                 let _ = reply.send(Ok(()));
             }
             Op::Start if unit.record().stop.is_some() => {
@@ -147,6 +151,22 @@ impl Node {
                     }
                 }
             }
+        }
+    }
+
+    /// Lets `unit` restart again, with the restart that came due while
+    /// paused, if one did.
+    fn resume_restarts(&mut self, unit: &Arc<Unit>) {
+        let held = {
+            let mut record = unit.record();
+            record.paused = false;
+            std::mem::take(&mut record.held).then_some((record.epoch, record.held_by_policy))
+        };
+        self.changed(unit);
+        if let Some((epoch, by_policy)) = held
+            && self.ending.is_none()
+        {
+            self.restart_if_due(unit, epoch, by_policy, Instant::now());
         }
     }
 
