@@ -232,7 +232,9 @@ pub struct UnitStatus {
     pub ready: bool,
     /// Why it is not ready, when something says so: what a `Waiting` unit
     /// waits for ("waiting for `storage/db` (not ready: ...)"), or what its
-    /// readiness check said.
+    /// readiness check said: its last error, or, once it passes, how far
+    /// it is from the successes in a row it needs ("passed 1 of the 3
+    /// attempts in a row it needs").
     pub not_ready: Option<String>,
     /// What the current run (or, between runs, the last one) said of
     /// itself last: a process's `STATUS=` line, sent over the notify

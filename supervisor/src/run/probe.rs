@@ -225,12 +225,12 @@ pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Optio
             }
             told_why = outcome.as_ref().err().cloned();
             changed(ready, outcome.err());
-        } else if let Err(error) = outcome
-            && !ready
-            && told_why.as_ref() != Some(&error)
+        } else if !ready
+            && let Some(why) = why_not_ready_yet(&verdict, outcome)
+            && told_why.as_ref() != Some(&why)
         {
-            told_why = Some(error.clone());
-            changed(false, Some(error));
+            told_why = Some(why.clone());
+            changed(false, Some(why));
         }
         let interval = match &mut ramp {
             Some(ramp) => {
@@ -241,6 +241,19 @@ pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Optio
             None => probe.period,
         };
         sleep_from(started, interval).await;
+    }
+}
+
+/// Why a run whose readiness probe has not passed yet is not ready after
+/// an attempt that did not change that: the attempt's error, or, after a
+/// success, how far it is from the successes in a row it needs (the
+/// attempt's success is no reason to show the error before it).
+fn why_not_ready_yet(verdict: &Verdict, outcome: Result<(), String>) -> Option<String> {
+    match outcome {
+        Err(error) => Some(error),
+        Ok(()) => verdict
+            .successes_short()
+            .map(|(passed, needed)| format!("passed {passed} of the {needed} attempts in a row it needs")),
     }
 }
 
@@ -380,10 +393,14 @@ mod tests {
         let start = Instant::now();
         let (probe, _) = scripted(start, |elapsed| elapsed >= 25 * MS);
         let probe = probe.success_threshold(3).period(Duration::from_secs(1));
-        // Attempts at 0, 10, 30 (pass), 70 (pass), 150 (pass): ready.
+        // Attempts at 0, 10, 30 (pass), 70 (pass), 150 (pass): ready. Each
+        // pass before says how far it is, so that the error of the attempt
+        // before it is not shown as why.
         let seen = changes(start, &probe, Duration::from_secs(2)).await;
         let not_yet = |at: u64| (at, false, Some(format!("check: not yet at {at}ms")));
-        assert_eq!(seen, vec![not_yet(0), not_yet(10), (150, true, None)]);
+        let passed =
+            |at: u64, passed: u32| (at, false, Some(format!("passed {passed} of the 3 attempts in a row it needs")));
+        assert_eq!(seen, vec![not_yet(0), not_yet(10), passed(30, 1), passed(70, 2), (150, true, None)]);
     }
 
     #[tokio::test(start_paused = true)]

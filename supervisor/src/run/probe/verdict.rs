@@ -42,6 +42,15 @@ impl Verdict {
         self.passing
     }
 
+    /// While not passing, after a success: how many successes in a row it
+    /// has, and how many it needs.
+    pub(crate) fn successes_short(&self) -> Option<(u32, u32)> {
+        match self.streak {
+            Some((true, run)) if !self.passing => Some((run, self.success_threshold)),
+            _ => None,
+        }
+    }
+
     /// Counts one attempt; returns the new state when it changed.
     pub(crate) fn record(&mut self, success: bool) -> Option<bool> {
         let run = match self.streak {
