@@ -61,7 +61,9 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let report = handle.shutdown().await;
-    printer.abort();
+    // The event stream ends with the supervisor: the printer prints the
+    // stops, then returns.
+    let _ = printer.await;
     println!("\n{report}");
     Ok(())
 }

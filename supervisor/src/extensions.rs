@@ -24,6 +24,11 @@ pub(crate) trait ShutdownHook: Send + Sync + 'static {
     fn end(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
         Box::pin(std::future::ready(()))
     }
+
+    /// Called instead of `end` when the supervisor's runtime was dropped
+    /// before it ended: what can be done at once, on any thread, outside a
+    /// runtime.
+    fn end_without_runtime(&self) {}
 }
 
 /// A step of `build()`: it may refuse the build, or leave a hook for the
@@ -74,6 +79,13 @@ impl ShutdownHooks {
     pub(crate) async fn end(&self) {
         for hook in self.snapshot() {
             hook.end().await;
+        }
+    }
+
+    /// Ends each hook without a runtime: the supervisor's is gone.
+    pub(crate) fn end_without_runtime(&self) {
+        for hook in self.snapshot() {
+            hook.end_without_runtime();
         }
     }
 

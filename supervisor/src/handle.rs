@@ -583,6 +583,14 @@ impl SupervisorHandle {
     /// supervisor too, subscribe before it starts, with
     /// [`Supervisor::subscribe`](crate::Supervisor::subscribe).
     ///
+    /// The stream ends with the supervisor: once it has ended (its report
+    /// is out), `recv` returns what was sent before, then
+    /// [`RecvError::Closed`](tokio::sync::broadcast::error::RecvError::Closed),
+    /// so that a `while let Ok(event) = events.recv().await` loop ends. A
+    /// subscriber that falls more than
+    /// [`event_capacity`](crate::SupervisorBuilder::event_capacity) events
+    /// behind gets `RecvError::Lagged` and misses the oldest.
+    ///
     /// # Examples
     ///
     /// ```

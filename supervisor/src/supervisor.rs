@@ -110,7 +110,8 @@ impl Supervisor {
     }
 
     /// Receives every [`Event`], from the first: subscribe here, before
-    /// `start()`, to miss none.
+    /// `start()`, to miss none. The stream ends once the supervisor has
+    /// ended, as [`SupervisorHandle::subscribe`]'s does.
     ///
     /// # Examples
     ///

@@ -174,6 +174,37 @@ async fn a_shutdown_sends_stopped_for_each_running_unit() {
     assert_eq!((done.state, done.outcome), (UnitState::Exited, StopOutcome::NotRunning));
 }
 
+/// The event stream ends with the supervisor: a consumer's `recv` loop
+/// reads every event sent, then `Closed`, rather than waiting for ever
+/// while a handle lives; one who subscribes after the end gets `Closed` at
+/// once.
+#[tokio::test]
+async fn the_event_stream_ends_once_the_supervisor_has_ended() {
+    let sup = Supervisor::builder().task(idle("a")).daemon(DaemonSpec::new("s", "sleep").arg("60")).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let consumer = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        loop {
+            match events.recv().await {
+                Ok(event) => seen.push(event),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return seen,
+            }
+        }
+    });
+    within("ready", handle.wait_ready("s")).await.unwrap();
+    within("shutdown", handle.shutdown()).await;
+    let seen = within("the consumer's end", consumer).await.unwrap();
+    let stopped = |name: &str| {
+        seen.iter().any(|event| event.unit == name && matches!(event.kind, EventKind::Stopped { .. }))
+    };
+    assert!(stopped("a") && stopped("s"), "the last events were read before the end: {seen:#?}");
+    let mut late = handle.subscribe();
+    let late = within("a late subscriber's recv", late.recv()).await;
+    assert!(matches!(late, Err(broadcast::error::RecvError::Closed)), "{late:?}");
+}
+
 /// One-for-all in a nested group: each sibling gets `SiblingFailed` naming
 /// the failed unit by its path, and the failed unit itself gets none.
 #[tokio::test]

@@ -167,6 +167,32 @@ async fn the_supervisor_holds_its_pid_file_until_shutdown() {
     assert!(!path.exists());
 }
 
+/// A supervisor that ends with its runtime (dropped before a shutdown)
+/// releases its PID file as it ends, not when its last handle goes: the
+/// program may start another instance with the same file.
+#[test]
+fn a_supervisor_ended_with_its_runtime_releases_its_pid_file() {
+    let (_dir, path) = fresh_path("dropped.pid");
+    let build = || {
+        Supervisor::builder()
+            .task(TaskSpec::new("ticker", |ctx: Context| async move { ctx.cancelled().await }))
+            .pid_file(&path)
+            .build()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let handle = runtime.block_on(async { build().unwrap().start() });
+    assert!(path.exists());
+    drop(runtime);
+    let other = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let report = other.block_on(async { tokio::time::timeout(Duration::from_secs(10), handle.wait()).await });
+    let report = report.expect("the supervisor ended with its runtime");
+    assert_eq!(report.cause, supervisor::ShutdownCause::RuntimeDropped);
+    assert!(!path.exists(), "the PID file outlived the supervisor, held by its handle");
+    let again = build();
+    assert!(again.is_ok(), "{:?}", again.err());
+    drop(handle);
+}
+
 /// Runs `PidFile::create(path)` on a thread of its own and waits for it at
 /// most `DEADLINE`, so that a test fails, rather than hangs, when it blocks.
 fn create_in_time(path: &std::path::Path) -> Result<PidFile, Error> {

@@ -387,8 +387,12 @@ struct Held(Mutex<Option<PidFile>>);
 
 impl ShutdownHook for Held {
     fn end(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        drop(self.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+        self.end_without_runtime();
         Box::pin(std::future::ready(()))
+    }
+
+    fn end_without_runtime(&self) {
+        drop(self.0.lock().unwrap_or_else(PoisonError::into_inner).take());
     }
 }
 

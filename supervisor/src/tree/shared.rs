@@ -3,7 +3,7 @@
 //! and, once it has ended, the report.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use smol_str::SmolStr;
@@ -226,7 +226,10 @@ pub(crate) struct Settings {
 pub(crate) struct Shared {
     /// The root group: its units are the supervisor's top-level units.
     pub(crate) root: Arc<Unit>,
-    events: broadcast::Sender<Event>,
+    /// The events' sender, until the supervisor ends: dropped then, so
+    /// that each subscriber's stream ends (`RecvError::Closed`) once it
+    /// has read what was sent.
+    events: RwLock<Option<broadcast::Sender<Event>>>,
     /// Whether anyone ever subscribed to the events.
     ever_subscribed: AtomicBool,
     pub(crate) settings: Settings,
@@ -297,7 +300,7 @@ impl Shared {
         let (events, _) = broadcast::channel(event_capacity);
         Shared {
             root,
-            events,
+            events: RwLock::new(Some(events)),
             ever_subscribed: AtomicBool::new(false),
             settings,
             clock: Clock::new(),
@@ -331,7 +334,11 @@ impl Shared {
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.ever_subscribed.store(true, Ordering::Release);
-        self.events.subscribe()
+        match &*self.events.read().unwrap_or_else(PoisonError::into_inner) {
+            Some(events) => events.subscribe(),
+            // Ended: a stream that is over.
+            None => broadcast::channel(1).1,
+        }
     }
 
     /// Listens to the changes that have no event (see `quiet`).
@@ -361,9 +368,12 @@ impl Shared {
         if level_of(&kind) <= tracing::level_filters::LevelFilter::current() {
             log_contained(|| unit.span().in_scope(|| log(&kind)));
         }
-        if self.has_subscribers() {
+        if self.ever_subscribed.load(Ordering::Acquire)
+            && let Some(events) = &*self.events.read().unwrap_or_else(PoisonError::into_inner)
+            && events.receiver_count() > 0
+        {
             // An error only means the last subscriber left meanwhile.
-            let _ = self.events.send(Event::new(&unit.path, self.clock.now(), kind));
+            let _ = events.send(Event::new(&unit.path, self.clock.now(), kind));
         }
     }
 
@@ -378,7 +388,13 @@ impl Shared {
     /// channel's lock: not for every event of a supervisor that nobody ever
     /// subscribed to.
     fn has_subscribers(&self) -> bool {
-        self.ever_subscribed.load(Ordering::Acquire) && self.events.receiver_count() > 0
+        self.ever_subscribed.load(Ordering::Acquire)
+            && self
+                .events
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .is_some_and(|events| events.receiver_count() > 0)
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
@@ -460,7 +476,8 @@ impl Shared {
     /// They are marked `Stopped` and listed `Forced` (or `NotRunning`,
     /// those at rest), and the report is handed out, so that no wait on
     /// the supervisor waits for ever. Nothing is left to await: the
-    /// shutdown hooks' ends are not run.
+    /// shutdown hooks end as they can without a runtime (the PID file is
+    /// released).
     pub(crate) fn finish_dropped(&self) {
         if self.has_ended() {
             return;
@@ -487,6 +504,7 @@ impl Shared {
         });
         let report = self.report_of(lines, ShutdownCause::RuntimeDropped);
         log_contained(|| tracing::warn!(cause = %report.cause, "supervisor ended with its runtime"));
+        self.shutdown_hooks.end_without_runtime();
         self.publish(report);
     }
 
@@ -498,10 +516,12 @@ impl Shared {
         Ended { lines, cause, took }
     }
 
-    /// Hands the report out: the supervisor has ended.
+    /// Hands the report out, and ends the event streams: the supervisor
+    /// has ended.
     fn publish(&self, report: Ended) {
         self.report.send_replace(Some(Arc::new(report)));
         self.changes.changed_everywhere();
+        drop(self.events.write().unwrap_or_else(PoisonError::into_inner).take());
     }
 
     pub(crate) fn has_ended(&self) -> bool {
