@@ -196,9 +196,8 @@ async fn the_event_stream_ends_once_the_supervisor_has_ended() {
     within("ready", handle.wait_ready("s")).await.unwrap();
     within("shutdown", handle.shutdown()).await;
     let seen = within("the consumer's end", consumer).await.unwrap();
-    let stopped = |name: &str| {
-        seen.iter().any(|event| event.unit == name && matches!(event.kind, EventKind::Stopped { .. }))
-    };
+    let stopped =
+        |name: &str| seen.iter().any(|event| event.unit == name && matches!(event.kind, EventKind::Stopped { .. }));
     assert!(stopped("a") && stopped("s"), "the last events were read before the end: {seen:#?}");
     let mut late = handle.subscribe();
     let late = within("a late subscriber's recv", late.recv()).await;
