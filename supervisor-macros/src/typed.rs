@@ -10,7 +10,7 @@
 use crate::ast::{TypedHandle, Unit, UnitKind};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 use syn::Ident;
 use syn::ext::IdentExt;
 
@@ -146,26 +146,40 @@ fn ident(text: &str, span: Span) -> Option<Ident> {
 
 /// The type of a group: the typed form's name and the group's path in
 /// UpperCamelCase, `ServicesStorageCache` for the group `storage/cache`.
+/// The typed form's name is an identifier, so the type is one too as long
+/// as each character added can continue one: any other (`①`, `²`) is
+/// written as its code point, `U2460`, so that the type stays an
+/// identifier, apart from the other groups' types.
 fn group_type(root: &str, path: &[&str], span: Span) -> Ident {
     let mut text = root.to_owned();
+    let mut push = |c: char| {
+        if continues_ident(c) {
+            text.push(c);
+        } else {
+            text.push_str(&format!("U{:X}", u32::from(c)));
+        }
+    };
     for name in path {
         let words: Vec<&str> = name.split(|c: char| !c.is_alphanumeric()).filter(|word| !word.is_empty()).collect();
         if words.is_empty() {
-            text.push_str("Group");
+            "Group".chars().for_each(&mut push);
         }
         for word in words {
             let mut chars = word.chars();
             if let Some(first) = chars.next() {
-                text.extend(first.to_uppercase());
-                text.push_str(chars.as_str());
+                first.to_uppercase().for_each(&mut push);
+                chars.for_each(&mut push);
             }
         }
     }
     let span = Span::call_site().located_at(span);
-    ident(&text, span).unwrap_or_else(|| {
-        let ascii: String = text.chars().filter(char::is_ascii_alphanumeric).collect();
-        format_ident!("{}Group", ascii, span = span)
-    })
+    // Not reached: `text` is an identifier's characters after one's start.
+    ident(&text, span).unwrap_or_else(|| Ident::new("__SupervisorGroup", span))
+}
+
+/// Whether `c` can follow the first character of an identifier.
+fn continues_ident(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '_' || (!c.is_ascii() && syn::parse_str::<Ident>(&format!("_{c}")).is_ok())
 }
 
 /// What the items of the typed form are made of besides the fields.
@@ -422,6 +436,30 @@ mod tests {
         let (cache, redis) = children[0].group.as_ref().unwrap();
         assert_eq!(cache, "ServicesStorageHotCache");
         assert_eq!(unit_path(&redis[0]), "storage/hot-cache/redis");
+    }
+
+    #[test]
+    fn group_types_are_identifiers_whatever_the_names() {
+        let types = |tokens: TokenStream| {
+            let manifest = parsed(tokens);
+            let mut errors = Errors::default();
+            let fields = fields(manifest.handle.as_ref().unwrap(), &manifest.units, &mut errors);
+            assert!(errors.into_result().is_ok());
+            let mut types = Vec::new();
+            let mut level = &fields;
+            while let Some((ty, children)) = level.first().and_then(|field| field.group.as_ref()) {
+                types.push(ty.to_string());
+                level = children;
+            }
+            types
+        };
+        assert_eq!(
+            types(quote!(pub struct 服务; group "2024" {} { group "①" {} { task x = idle; } })),
+            ["服务2024", "服务2024U2460"]
+        );
+        assert_eq!(types(quote!(pub struct Дом; group "²3" {} { task x = idle; })), ["ДомUB23"]);
+        assert_eq!(types(quote!(struct _1; group "m²" {} { task x = idle; })), ["_1MUB2"]);
+        assert_eq!(types(quote!(struct S; group "9" {} {})), ["S9"]);
     }
 
     #[test]

@@ -751,3 +751,43 @@ async fn two_typed_forms_in_one_module() {
     let _ = first.handle().shutdown().await;
     let _ = second.handle().shutdown().await;
 }
+
+// ---------------------------------------------------------------------------
+// The typed form's group types, whatever the names of the groups.
+// ---------------------------------------------------------------------------
+
+mod group_type_names {
+    use super::idle;
+    use supervisor::supervise;
+
+    supervise! {
+        pub(crate) struct 服务;
+        group "2024" {} { group "①" {} { task x = idle; } }
+    }
+
+    supervise! {
+        pub(crate) struct Дом;
+        group "²3" {} { task x = idle; }
+    }
+
+    supervise! {
+        #[allow(non_camel_case_types)]
+        pub(crate) struct _1;
+        group "m²" {} { task x = idle; }
+    }
+}
+
+#[tokio::test]
+async fn group_types_are_made_of_any_group_names() {
+    let first = group_type_names::服务::start();
+    assert_eq!(first._2024.__.x.path(), "2024/①/x");
+    first._2024.__.x.wait_state(UnitState::Running).await.unwrap();
+    let second = group_type_names::Дом::start();
+    second.__3.x.wait_state(UnitState::Running).await.unwrap();
+    let third = group_type_names::_1::start();
+    assert_eq!(third.m_.x.path(), "m²/x");
+    third.m_.x.wait_state(UnitState::Running).await.unwrap();
+    for report in [first.handle().shutdown().await, second.handle().shutdown().await, third.handle().shutdown().await] {
+        assert!(report.is_clean(), "{report}");
+    }
+}
