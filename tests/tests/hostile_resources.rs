@@ -1414,6 +1414,50 @@ async fn run_child_test(name: &'static str, switch: &'static str) {
     assert!(output.status.success() && text.contains("1 passed"), "{text}");
 }
 
+const DROPPED_REAPER_CHILD: &str = "HOSTILE_RESOURCES_DROPPED_REAPER";
+
+#[test]
+fn child_as_subreaper_a_runtime_dropped_with_its_runs() {
+    if std::env::var_os(DROPPED_REAPER_CHILD).is_none() {
+        return;
+    }
+    rustix::process::set_child_subreaper(Some(rustix::process::getpid())).expect("PR_SET_CHILD_SUBREAPER");
+    let before = snapshot();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let handle = runtime.block_on(async {
+        let handle = Supervisor::builder()
+            .daemon(sh("family", "sleep 47111016 & sleep 47111016 & echo up; wait"))
+            .daemon(sh("single", "exec sleep 47111016"))
+            .build()
+            .unwrap()
+            .start();
+        wait_for("the three jobs", || (with_marker("47111016").len() == 3).then_some(())).await;
+        handle
+    });
+    drop(runtime);
+    // Nothing runs in the background any more: the runs' drops reaped what
+    // their groups left to this process.
+    let after = snapshot();
+    assert!(with_marker("47111016").is_empty(), "the daemons outlived their runtime");
+    assert!(
+        after.zombies <= before.zombies,
+        "zombie children of the supervisor's process once its runtime is gone: {} (before: {})",
+        after.zombies,
+        before.zombies
+    );
+    drop(handle);
+}
+
+/// As PID 1 or a subreaper, a supervisor whose runtime is dropped (no
+/// shutdown) kills each run's group as its run is dropped: the members of
+/// a group were left to the supervisor's process, which nothing else
+/// reaps, as no task runs any more; they must not stay zombies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn as_the_reaper_of_orphans_a_dropped_runtime_leaves_no_zombie() {
+    let _lock = LOCK.lock().await;
+    run_child_test("child_as_subreaper_a_runtime_dropped_with_its_runs", DROPPED_REAPER_CHILD).await;
+}
+
 const LONG_RUN_REAPER_CHILD: &str = "HOSTILE_RESOURCES_LONG_RUN_REAPER";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

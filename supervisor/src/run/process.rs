@@ -408,21 +408,31 @@ async fn pumping<F: Future>(capture: &mut Option<Capture>, future: F) -> F::Outp
 /// process. Kill the group and reap the leader here, so that neither a
 /// process nor a zombie is left behind.
 impl Drop for ProcessRun {
+    /// A run dropped before it finished (aborted, or dropped with its
+    /// runtime): its group is killed, its leader waited for a while, and
+    /// the members the supervisor was left (as PID 1 or a subreaper)
+    /// reaped here, where nothing runs in the background any more.
     fn drop(&mut self) {
-        if !matches!(self.child.try_wait(), Ok(None)) {
-            return;
+        let leader_runs = matches!(self.child.try_wait(), Ok(None));
+        let killed = self.group.kill();
+        if leader_runs {
+            // The group's id may not be usable (see `ProcessGroup::of`):
+            // kill the leader by its pid as well.
+            let _ = self.child.start_kill();
+            let began = std::time::Instant::now();
+            let mut pause = Duration::from_micros(20);
+            // A killed process ends within microseconds unless it is stuck
+            // in the kernel; past the bound, tokio's orphan reaping takes over.
+            while matches!(self.child.try_wait(), Ok(None)) && began.elapsed() < REAP_ON_DROP_TIMEOUT {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(5));
+            }
         }
-        self.group.kill();
-        // The group's id may not be usable (see `ProcessGroup::of`): kill the
-        // leader by its pid as well.
-        let _ = self.child.start_kill();
-        let began = std::time::Instant::now();
-        let mut pause = Duration::from_micros(20);
-        // A killed process ends within microseconds unless it is stuck in
-        // the kernel; past the bound, tokio's orphan reaping takes over.
-        while matches!(self.child.try_wait(), Ok(None)) && began.elapsed() < REAP_ON_DROP_TIMEOUT {
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(5));
+        // Only once the leader is reaped: a wait on the group could take it.
+        if let Some(group) = killed
+            && !matches!(self.child.try_wait(), Ok(None))
+        {
+            strays::reap_blocking(group, REAP_ON_DROP_TIMEOUT);
         }
     }
 }
