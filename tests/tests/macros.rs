@@ -412,3 +412,39 @@ async fn manifest_watchdog_stops_a_silent_task() {
     wait_for(&handle, "silent", UnitState::Failed).await;
     handle.shutdown().await;
 }
+
+/// `supervisor::Context` under another name: an alias by `use`, and one by
+/// `type`.
+mod context_aliases {
+    use supervisor::Context as SvContext;
+    use supervisor::supervised;
+
+    type Ctx = supervisor::Context;
+
+    #[supervised(name = "by-use")]
+    pub(crate) async fn by_use(ctx: SvContext) {
+        ctx.ready();
+        ctx.cancelled().await;
+    }
+
+    #[supervised(name = "by-type")]
+    pub(crate) async fn by_type(ctx: Ctx) {
+        ctx.ready();
+        ctx.cancelled().await;
+    }
+}
+
+#[tokio::test]
+async fn supervised_fns_take_the_context_under_another_name() {
+    let handle = supervise! {
+        task context_aliases::by_use;
+        task context_aliases::by_type;
+    }
+    .start();
+    for name in ["by-use", "by-type"] {
+        let status = tokio::time::timeout(Duration::from_secs(10), handle.wait_ready(name)).await.unwrap().unwrap();
+        assert_eq!(status.state, UnitState::Running, "{name}");
+    }
+    let report = handle.shutdown().await;
+    assert!(report.is_clean(), "{report}");
+}

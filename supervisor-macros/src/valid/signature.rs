@@ -115,8 +115,12 @@ fn generics(generics: &syn::Generics, errors: &mut Errors) {
 }
 
 /// Whether `ty` can be `supervisor::Context`, with the fix when it cannot.
-/// A type only named `Context` is checked again when the generated code
-/// is compiled.
+/// Only what no name of it can be is refused here: a reference, an
+/// `impl Trait`, `std::task::Context` written out (or with its lifetime).
+/// Any other type (`Context`, `supervisor::Context`, an alias of it such as
+/// `use supervisor::Context as SvContext;` or `type Ctx = Context;`) is left
+/// to the compiler: the generated code converts the run's `Context` into
+/// it, and a type that is not ours is an error on it that says so.
 fn context_type(ty: &Type) -> Result<(), String> {
     let written = type_text(ty);
     match ty {
@@ -124,7 +128,7 @@ fn context_type(ty: &Type) -> Result<(), String> {
         Type::Paren(paren) => context_type(&paren.elem),
         Type::Path(path) if path.qself.is_none() => {
             let segments: Vec<String> = path.path.segments.iter().map(|segment| segment.ident.to_string()).collect();
-            let last = path.path.segments.last().expect("a path has a segment");
+            let Some(last) = path.path.segments.last() else { return Ok(()) };
             let is_std = matches!(segments.first().map(String::as_str), Some("std" | "core"))
                 && segments.get(1).is_some_and(|second| second == "task");
             let has_lifetime = match &last.arguments {
@@ -136,12 +140,7 @@ fn context_type(ty: &Type) -> Result<(), String> {
             if last.ident == "Context" && (is_std || has_lifetime || segments.len() == 2 && segments[0] == "task") {
                 return Err(std_context(&written));
             }
-            if last.ident == "Context" && last.arguments.is_empty() {
-                return Ok(());
-            }
-            Err(format!(
-                "the parameter of a #[supervised] fn must be a `Context`, e.g. `ctx: Context`; found `{written}`"
-            ))
+            Ok(())
         }
         Type::Reference(reference) => {
             if let Err(message) = context_type(&reference.elem)
@@ -153,9 +152,10 @@ fn context_type(ty: &Type) -> Result<(), String> {
                 "a #[supervised] fn takes its `Context` by value, e.g. `ctx: Context`; found `{written}`: remove the `&`"
             ))
         }
-        _ => Err(format!(
+        Type::ImplTrait(_) => Err(format!(
             "the parameter of a #[supervised] fn must be a `Context`, e.g. `ctx: Context`; found `{written}`"
         )),
+        _ => Ok(()),
     }
 }
 
@@ -279,9 +279,9 @@ mod tests {
         );
         assert!(
             message(quote!(
-                async fn f(n: u32) {}
+                async fn f(ctx: impl Sized) {}
             ))
-            .contains("must be a `Context`, e.g. `ctx: Context`; found `u32`")
+            .contains("must be a `Context`, e.g. `ctx: Context`; found `impl Sized`")
         );
         assert!(
             message(quote!(
@@ -318,6 +318,41 @@ mod tests {
                 async fn f(ctx: Context);
             ))
             .contains("needs an fn with a body")
+        );
+    }
+
+    /// A type that can name our `Context` under another name is the
+    /// compiler's to judge: the conversion of the run's `Context` into it
+    /// fails, on it, when it is not ours.
+    #[test]
+    fn other_names_of_the_context_are_left_to_the_compiler() {
+        for item in [
+            quote!(
+                async fn f(ctx: SvContext) {}
+            ),
+            quote!(
+                async fn f(ctx: Ctx) {}
+            ),
+            quote!(
+                async fn f(ctx: (Context)) {}
+            ),
+            quote!(
+                async fn f(ctx: <Run as HasContext>::Context) {}
+            ),
+            quote!(
+                async fn f(ctx: context!()) {}
+            ),
+            quote!(
+                async fn f(port: u16) {}
+            ),
+        ] {
+            assert!(messages(item.clone()).is_empty(), "{item}: {:?}", messages(item.clone()));
+        }
+        assert!(
+            message(quote!(
+                async fn f(ctx: &SvContext) {}
+            ))
+            .contains("takes its `Context` by value, e.g. `ctx: Context`; found `&SvContext`: remove the `&`")
         );
     }
 
