@@ -1064,6 +1064,28 @@ async fn temporary_daemons_that_cannot_start_or_are_stopped_by_hand() {
 // ---------------------------------------------------------------------------
 // Programs that are not programs
 
+/// A program named without a `/` that the `PATH` lookup finds as a
+/// directory, or as a file that is not executable: the error says which
+/// one it found and what it is, not "is it executable?" of a directory.
+#[tokio::test]
+async fn a_bare_name_found_on_path_as_a_directory_or_a_plain_file_says_so() {
+    let dir = scratch_dir("on-path");
+    std::fs::create_dir(dir.join("mytool")).unwrap();
+    std::fs::write(dir.join("myscript"), "#!/bin/sh\necho hi\n").unwrap();
+    let path = std::env::join_paths([dir.to_path_buf(), PathBuf::from("/usr/bin"), PathBuf::from("/bin")]).unwrap();
+    let once = || no_delay().max_restarts(MaxRestarts::AtMost(0));
+    let specs = ["mytool", "myscript"]
+        .map(|program| DaemonSpec::new(program, program).env("PATH", &path).restart(once()))
+        .to_vec();
+    let results = run_all(specs).await;
+    let errors: Vec<String> =
+        results.iter().map(|(_, status, _)| status.last_error.clone().unwrap_or_default()).collect();
+    let tool = dir.join("mytool").display().to_string();
+    let script = dir.join("myscript").display().to_string();
+    assert!(errors[0].contains(&format!("`{tool}`, where PATH finds it, is a directory, not a program")), "{errors:?}");
+    assert!(errors[1].contains(&format!("`{script}`, where PATH finds it, is not executable")), "{errors:?}");
+}
+
 /// Files that cannot be run: each is a failed run whose `last_error` names
 /// the program and the cause, with the hint that fits (a directory is not
 /// told to be made executable).

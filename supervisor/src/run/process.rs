@@ -165,17 +165,33 @@ impl ProcessBody {
         if parts.program.as_encoded_bytes().contains(&b'/') {
             return None;
         }
-        let path = match parts.env.iter().rev().find(|(key, _)| key == "PATH") {
-            Some((_, Some(given))) => given.clone(),
-            Some((_, None)) => std::env::var_os("PATH")?,
-            None if parts.env_clear => std::env::var_os("PATH")?,
-            None => return None,
-        };
+        let untouched = !parts.env_clear && !parts.env.iter().any(|(key, _)| key == "PATH");
+        if untouched {
+            return None;
+        }
+        let path = self.lookup_path()?;
         let cwd = match &parts.current_dir {
             Some(dir) => dir.clone(),
             None => std::env::current_dir().ok()?,
         };
         which::which_in(&parts.program, Some(path), cwd).ok()
+    }
+
+    /// The `PATH` a program named without a `/` is looked up on: the one
+    /// given with `env`, else the supervisor's own.
+    fn lookup_path(&self) -> Option<OsString> {
+        match self.spec.parts.env.iter().rev().find(|(key, _)| key == "PATH") {
+            Some((_, Some(given))) => Some(given.clone()),
+            _ => std::env::var_os("PATH"),
+        }
+    }
+
+    /// The first file or directory of the program's name (named without a
+    /// `/`) in the directories of its lookup `PATH`: what a spawn refused
+    /// for want of permission found.
+    fn named_on_path(&self) -> Option<std::path::PathBuf> {
+        let path = self.lookup_path()?;
+        std::env::split_paths(&path).map(|dir| dir.join(&self.spec.parts.program)).find(|candidate| candidate.exists())
     }
 
     fn spawn_failure(&self, error: &io::Error) -> ExitReason {
@@ -197,6 +213,14 @@ impl ProcessBody {
         let hint = match error.kind() {
             io::ErrorKind::PermissionDenied if names_a_directory(path, &resolved) => {
                 " (it is a directory, not a program)"
+            }
+            io::ErrorKind::PermissionDenied if !named_by_path => {
+                let hint = self.named_on_path().map(|found| {
+                    let what = if found.is_dir() { "a directory, not a program" } else { "not executable" };
+                    format!(" (`{}`, where PATH finds it, is {what})", found.display())
+                });
+                let hint = hint.as_deref().unwrap_or(" (is it executable?)");
+                return ExitReason::SpawnFailed(format!("cannot run `{program}`: {error}{hint}"));
             }
             // A file that exists yet is "not found" names an interpreter
             // that is missing.
