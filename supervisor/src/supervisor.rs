@@ -351,6 +351,14 @@ impl SupervisorBuilder {
     /// left behind and reported [`StopOutcome::Abandoned`](crate::StopOutcome::Abandoned).
     /// A shutdown so takes at most `timeout` plus a second.
     ///
+    /// That bound needs a second worker thread, free to run the timers
+    /// while a task blocks one. On a `current_thread` runtime, or one with
+    /// a single worker, nothing else runs while a task blocks the thread:
+    /// no timer fires, the shutdown lasts as long as the task blocks, the
+    /// task is reported as it ends (`Graceful`, if it ends by itself,
+    /// however late), and the units stopped after it find the shutdown's
+    /// time spent and are killed at once.
+    ///
     /// # Examples
     ///
     /// ```
