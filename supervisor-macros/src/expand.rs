@@ -6,12 +6,13 @@ use crate::ast::{
     Manifest, ProbeTuning, Supervised, SupervisedFn, TreeOptions, Unit, UnitKind, UnitOptions, path_text,
 };
 use crate::errors::Errors;
+use crate::policy::Policy;
 use crate::probe::{Probe, Readiness};
 use crate::typed;
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
-use syn::{FnArg, Path, ReturnType};
+use syn::{FnArg, Ident, Path, ReturnType};
 
 /// `::supervisor::__private`, or `<crate>::__private` when renamed.
 pub(crate) fn private_path(krate: Option<&Path>) -> TokenStream {
@@ -93,7 +94,40 @@ pub(crate) fn supervised(input: &Supervised, function: &SupervisedFn) -> TokenSt
     let setters = options.policy.setters(&private);
     let policy = quote!(#private::RestartPolicy::new() #setters);
     let name = input.unit_name().expect("a valid input is an fn");
-    supervised_items(function, &name, &private, &body, &policy)
+    let facts = policy_facts(Some(&options.policy), &private, true);
+    supervised_items(function, &name, &private, &body, &policy, &facts)
+}
+
+/// The name of the constant of an `#[supervised]` fn's type that says
+/// whether its attribute sets `backoff`.
+const BACKOFF_FACT: &str = "__SUPERVISOR_BACKOFF";
+/// The name of the constant of an `#[supervised]` fn's type that holds its
+/// attribute's `window_max` and `window`, if set.
+const WINDOW_FACT: &str = "__SUPERVISOR_WINDOW";
+
+/// The constants through which a manifest's `task path;` entry completes
+/// its options with those of the fn's attribute (`max_delay` over the fn's
+/// `backoff`, `window` over its `window_max` and the reverse); `None` for
+/// an fn whose attribute had errors, which has them all (so that no error
+/// follows in the manifest). `public`: as items of an impl, not of a trait.
+pub(crate) fn policy_facts(policy: Option<&Policy>, private: &TokenStream, public: bool) -> TokenStream {
+    let backoff = policy.is_none_or(|policy| policy.backoff.is_some());
+    let window = match policy {
+        Some(Policy { window: Some((period, _)), window_max: Some((max, _)), .. }) => {
+            let period = period.expand(private);
+            quote!(#private::Some((#max, #period)))
+        }
+        Some(_) => quote!(#private::None),
+        None => quote!(#private::Some((0u32, #private::Duration::ZERO))),
+    };
+    let (backoff_fact, window_fact) = (format_ident!("{}", BACKOFF_FACT), format_ident!("{}", WINDOW_FACT));
+    let vis = public.then(|| quote!(pub));
+    quote! {
+        #[doc(hidden)]
+        #vis const #backoff_fact: bool = #backoff;
+        #[doc(hidden)]
+        #vis const #window_fact: #private::Option<(u32, #private::Duration)> = #window;
+    }
 }
 
 /// The type next to an `#[supervised]` fn, with `NAME`, `spec()` and the
@@ -105,6 +139,7 @@ pub(crate) fn supervised_items(
     private: &TokenStream,
     spec: &TokenStream,
     policy: &TokenStream,
+    facts: &TokenStream,
 ) -> TokenStream {
     let vis = &function.vis;
     let ident = &function.sig.ident;
@@ -130,6 +165,8 @@ pub(crate) fn supervised_items(
             #vis fn spec() -> #private::TaskSpec {
                 #spec
             }
+
+            #facts
         }
 
         impl #private::Supervised for #ident {
@@ -350,11 +387,19 @@ impl<'a> SupervisedEntries<'a> {
             ));
             fallbacks.extend(quote!(pub type #alias = #private::PlainFn;));
         }
+        // A plain fn's alias has the constants of an `#[supervised]` fn's
+        // type through a trait (an inherent constant comes first), so that
+        // its entry has only the error that it is not one.
+        let facts = policy_facts(None, &private, false);
         quote! {
             #aliases
-            #[allow(non_camel_case_types, dead_code, unreachable_pub)]
+            #[allow(non_camel_case_types, non_snake_case, dead_code, unreachable_pub)]
             mod __supervisor_fallback {
                 #fallbacks
+                pub trait __SupervisorPolicyFacts {
+                    #facts
+                }
+                impl __SupervisorPolicyFacts for #private::PlainFn {}
             }
             #[allow(unused_imports)]
             use __supervisor_fallback::*;
@@ -439,7 +484,7 @@ fn units(
                 let spec = if options.policy.is_default() {
                     quote!(#entry::spec(#alias))
                 } else {
-                    let setters = options.policy.setters(private);
+                    let setters = over_fns_policy(&options.policy, &alias, path, private, checks);
                     quote!(#entry::spec_with(#alias, |__supervisor_policy| __supervisor_policy #setters))
                 };
                 // `critical = false` over an attribute's `critical`: no setter
@@ -463,6 +508,88 @@ fn units(
         });
     }
     calls
+}
+
+/// The setters of a `task path;` entry's policy options, applied over the
+/// `#[supervised]` fn's policy: an option that goes with another the entry
+/// does not set (`max_delay` with `backoff`, `window` with `window_max`)
+/// takes it from the fn's attribute, through the constants of the fn's
+/// type, and into `checks` goes one that fails, on the option, when the fn
+/// does not set it either.
+fn over_fns_policy(
+    policy: &Policy,
+    alias: &syn::Ident,
+    path: &Path,
+    private: &TokenStream,
+    checks: &mut TokenStream,
+) -> TokenStream {
+    let mut setters = policy.setters(private);
+    let (backoff, window) = (format_ident!("{}", BACKOFF_FACT), format_ident!("{}", WINDOW_FACT));
+    let fn_text = path_text(path);
+    let example = "`window = \"30s\", window_max = 5` for at most 5 restarts within 30s";
+    let mut check = |fails: TokenStream, key: &Ident, message: String| {
+        checks.extend(respan(
+            quote! {
+                const _: () = if #fails {
+                    #private::panic!("{}", #message)
+                };
+            },
+            key.span(),
+        ));
+    };
+    match (&policy.window, &policy.window_max) {
+        (Some((period, key)), None) => {
+            let period = period.expand(private);
+            setters.extend(quote! {
+                .window(
+                    match #alias::#window {
+                        #private::Some((__supervisor_max, _)) => __supervisor_max,
+                        #private::None => 0u32,
+                    },
+                    #period,
+                )
+            });
+            check(
+                quote!(#alias::#window.is_none()),
+                key,
+                format!(
+                    "`window` needs `window_max`, and the #[supervised] fn `{fn_text}` sets no window to take it from: \
+                     write {example}, here or on the fn"
+                ),
+            );
+        }
+        (None, Some((max, key))) => {
+            setters.extend(quote! {
+                .window(
+                    #max,
+                    match #alias::#window {
+                        #private::Some((_, __supervisor_period)) => __supervisor_period,
+                        #private::None => #private::Duration::ZERO,
+                    },
+                )
+            });
+            check(
+                quote!(#alias::#window.is_none()),
+                key,
+                format!(
+                    "`window_max` needs `window`, and the #[supervised] fn `{fn_text}` sets no window to take it from: \
+                     write {example}, here or on the fn"
+                ),
+            );
+        }
+        _ => {}
+    }
+    if let (Some((_, key)), None) = (&policy.max_delay, &policy.backoff) {
+        check(
+            quote!(!#alias::#backoff),
+            key,
+            format!(
+                "`max_delay` caps an exponential backoff, and neither this entry nor the #[supervised] fn `{fn_text}` \
+                 sets one: add `backoff = 2.0`, here or on the fn (or remove `max_delay`)"
+            ),
+        );
+    }
+    setters
 }
 
 /// The check of a group's unit names that only the compiler knows, those

@@ -411,6 +411,60 @@ async fn supervised_policy_and_manifest_override_time_alike() {
     let _ = handle.shutdown().await;
 }
 
+#[supervised(restart = "1s", backoff = 3.0, window = "1m", window_max = 3, max = 5)]
+async fn completed_by_the_manifest(_ctx: Context) -> Result<(), String> {
+    Err("down".to_owned())
+}
+
+/// `max_delay`, `window` and `window_max` on a `task path;` entry go over
+/// the fn's `backoff` and window, as their builder equivalent does.
+#[tokio::test(start_paused = true)]
+async fn manifest_options_complete_the_fns_backoff_and_window() {
+    let manifest = supervise! {
+        intensity = 100; period = "1h";
+        task completed_by_the_manifest { max_delay = "2s" };
+        group window_max { intensity = 100, period = "1h" } { task completed_by_the_manifest { window_max = 1 }; }
+        group window { intensity = 100, period = "1h" } { task completed_by_the_manifest { window = "1ms" }; }
+    };
+    let fns = || {
+        RestartPolicy::new()
+            .delay(Duration::from_secs(1))
+            .backoff(3.0)
+            .window(3, Duration::from_secs(60))
+            .max_restarts(MaxRestarts::AtMost(5))
+    };
+    let task =
+        |policy: RestartPolicy| TaskSpec::new("completed_by_the_manifest", completed_by_the_manifest).restart(policy);
+    let group = |name: &str| GroupSpec::new(name).intensity(100, Duration::from_secs(3600));
+    let builder = Supervisor::builder()
+        .intensity(100, Duration::from_secs(3600))
+        .task(task(fns().max_delay(Duration::from_secs(2))))
+        .group(group("window_max").task(task(fns().window(1, Duration::from_secs(60)))))
+        .group(group("window").task(task(fns().window(3, Duration::from_millis(1)))))
+        .build()
+        .unwrap();
+    let quiet = Duration::from_secs(600);
+    let (manifest, builder) = (trace(manifest, quiet).await, trace(builder, quiet).await);
+    assert_eq!(manifest.0, builder.0);
+    assert_eq!(
+        manifest.1,
+        [
+            ("completed_by_the_manifest".to_owned(), UnitState::Failed, 3),
+            ("window_max".to_owned(), UnitState::Running, 0),
+            ("window_max/completed_by_the_manifest".to_owned(), UnitState::Failed, 1),
+            ("window".to_owned(), UnitState::Running, 0),
+            ("window/completed_by_the_manifest".to_owned(), UnitState::Failed, 5),
+        ]
+    );
+    let delays: Vec<&str> = manifest
+        .0
+        .iter()
+        .filter(|(_, unit, _)| unit == "completed_by_the_manifest")
+        .filter_map(|(_, _, kind)| kind.strip_prefix("Restarting "))
+        .collect();
+    assert_eq!(delays, ["1 1s", "2 2s", "3 2s"], "the fn's backoff, capped by the manifest's `max_delay`");
+}
+
 // ---------------------------------------------------------------------------
 // Commands: what the child really receives, against a real POSIX shell.
 // ---------------------------------------------------------------------------

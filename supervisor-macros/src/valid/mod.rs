@@ -107,7 +107,12 @@ enum Runs {
 /// The options of a unit that runs: a task or a daemon.
 fn run_options(options: &UnitOptions, runs: Runs, errors: &mut Errors) {
     let is_daemon = runs == Runs::Daemon;
-    policy(options, errors);
+    // A `task path;` entry's options go over the fn's own, out of sight here:
+    // an option whose partner the fn sets is sound, and the expansion checks
+    // the pair with the fn's.
+    if runs != Runs::SupervisedFn {
+        policy(options, errors);
+    }
     if let Some(readiness) = &options.readiness {
         match &readiness.value {
             Readiness::Probe(probe) => probe_target(probe, errors),
@@ -261,6 +266,19 @@ mod tests {
             one(quote!(daemon d = "d" { liveness_failures = 3 };))
                 .starts_with("`liveness_failures` tunes a liveness probe")
         );
+    }
+
+    /// A `task path;` entry's options go over the fn's, which may set the
+    /// partner: the expansion checks the pair with the fn's own.
+    #[test]
+    fn a_task_path_entry_may_take_the_partner_from_its_fn() {
+        for entry in [
+            quote!(task flaky { max_delay = "5s" };),
+            quote!(task flaky { window = "10s" };),
+            quote!(group g {} { task jobs::flaky { window_max = 1 }; }),
+        ] {
+            assert!(messages(entry.clone()).is_empty(), "{entry}: {:#?}", messages(entry.clone()));
+        }
     }
 
     /// An option whose partner was given but refused has the partner's
