@@ -70,6 +70,7 @@ mod extensions;
 mod handle;
 mod observe;
 mod panics;
+mod recent;
 mod run;
 mod service;
 mod signal;

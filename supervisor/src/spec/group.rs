@@ -207,6 +207,11 @@ impl GroupSpec {
     /// waits to restart as it is) does not count. `max_restarts` must be at least 1
     /// and `period` longer than zero; checked by `build()`.
     ///
+    /// # Caveats
+    ///
+    /// Above 1,024 restarts, their times are kept in 1,024 steps of the
+    /// period, as for [`RestartPolicy::window`](crate::RestartPolicy::window).
+    ///
     /// # Examples
     ///
     /// ```

@@ -3,13 +3,13 @@
 //! Nothing in this module touches the clock or a random source: the unit loop
 //! passes `now` and a random number in, so every branch is unit-tested.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::Error;
+use crate::recent::Recent;
 
 /// How many restarts a unit may have before the supervisor gives up on it.
 ///
@@ -389,6 +389,14 @@ impl RestartPolicy {
     /// the window. The period must be longer than zero; checked when the
     /// supervisor is built.
     ///
+    /// # Caveats
+    ///
+    /// Above 1,024 restarts, the window keeps their times in 1,024 steps of
+    /// the period (so that a crash loop under a window it cannot fill does
+    /// not keep a time per restart): a restart then counts until the last
+    /// one of its step leaves the period, up to 1/1024 of the period
+    /// longer than it would alone.
+    ///
     /// ```
     /// use std::time::Duration;
     /// use supervisor::{MaxRestarts, RestartPolicy};
@@ -567,9 +575,8 @@ pub(crate) struct RestartTracker {
     restarts: u32,
     streak: u32,
     /// The times of the last restarts, kept only under a window. Boxed: a
-    /// word in every unit's loop rather than a `VecDeque`'s four.
-    #[allow(clippy::box_collection)]
-    recent: Option<Box<VecDeque<Instant>>>,
+    /// word in every unit's record rather than the times' five.
+    recent: Option<Box<Recent>>,
 }
 
 impl RestartTracker {
@@ -613,10 +620,13 @@ impl RestartTracker {
         self.restarts = self.restarts.saturating_add(1);
         self.streak = self.streak.saturating_add(1);
         if let Some(window) = policy.tuning().window {
-            let recent = self.recent.get_or_insert_with(Box::default);
-            recent.push_back(now);
+            let recent = self.recent.get_or_insert_with(|| Box::new(Recent::new(window.max, window.period)));
+            // Time only goes on: what is out of the period now is out of it
+            // for every restart to come.
+            recent.forget_older(now, window.period);
+            recent.push(now);
             if recent.len() > window.max as usize {
-                recent.pop_front();
+                recent.forget_oldest();
             }
         }
     }
@@ -631,14 +641,9 @@ impl RestartTracker {
         }
         let window = policy.tuning().window?;
         let at = at?;
-        // Counted, not pruned: `record_restart` keeps at most `max` of them,
-        // and a restart that a stop cancels must not have pruned any. They
-        // are in the order they happened: the older than the period are
-        // found by halving, not one by one (a window may keep millions).
-        let within = self.recent.as_ref().map_or(0, |recent| {
-            // A restart exactly `period` ago is still within it.
-            recent.len() - recent.partition_point(|&restarted| at.saturating_duration_since(restarted) > window.period)
-        });
+        // Counted, not pruned: a restart that a stop cancels must not have
+        // pruned any.
+        let within = self.recent.as_ref().map_or(0, |recent| recent.within(at, window.period));
         (within >= window.max as usize).then_some(GiveUpReason::Window { max: window.max, period: window.period })
     }
 }
@@ -836,12 +841,38 @@ mod tests {
         tracker.record_restart(&policy, at(KEPT));
         let decision = tracker.decide(&policy, false, Duration::ZERO, at(KEPT), 0.0);
         assert!(matches!(decision, Decision::GiveUp(GiveUpReason::Window { .. })), "{decision:?}");
-        // An hour and a millisecond after the first restart, it has left the window.
-        let later = start + Duration::from_secs(3600) + Duration::from_millis(1);
+        // An hour after the first restarts, they have left the window: all
+        // of them once the last of their step has (a limit that high keeps
+        // the times in steps of 1/1024 of the period).
+        let later = start + Duration::from_secs(3600) + Duration::from_secs(3600) / 1024 + Duration::from_millis(1);
         let decision = tracker.decide(&policy, false, Duration::ZERO, later, 0.0);
         assert!(matches!(decision, Decision::Restart { .. }), "{decision:?}");
         let took = began.elapsed();
         assert!(took < Duration::from_secs(5), "{KEPT} decisions took {took:?}");
+    }
+
+    /// A window too large to fill (`u32::MAX`, meant as "no limit") kept a
+    /// time per restart, for ever: a crash loop grew by 16 bytes a restart,
+    /// hundreds of megabytes a minute.
+    #[test]
+    fn a_window_too_large_to_fill_keeps_bounded_memory() {
+        let period = Duration::from_secs(60);
+        let policy = RestartPolicy::new().delay(Duration::ZERO).window(u32::MAX, period);
+        let mut tracker = RestartTracker::new();
+        let start = Instant::now();
+        // 2,000 restarts a second for 200 s: over three periods.
+        let at = |i: u32| start + Duration::from_micros(u64::from(i) * 500);
+        for i in 0..400_000 {
+            let decision = tracker.decide(&policy, false, Duration::ZERO, at(i), 0.0);
+            assert!(matches!(decision, Decision::Restart { .. }), "{decision:?}");
+            tracker.record_restart(&policy, at(i));
+        }
+        let recent = tracker.recent.as_ref().expect("kept under a window");
+        assert!(recent.steps_kept() <= 1026, "{} steps kept", recent.steps_kept());
+        // The last minute's: exactly 120,001, and those of the step at its
+        // edge (60 s / 1024, about 117 restarts) at most.
+        let within = recent.within(at(399_999), period);
+        assert!((120_001..=120_001 + 118).contains(&within), "{within} within the period");
     }
 
     /// `jitter(-1e-300)` was named in a message of over 300 digits.

@@ -2,11 +2,11 @@
 //! within `period`, and the group gives up. Pure: the caller passes `now`,
 //! and tells which of the restarts decided earlier are still to come.
 
-use std::collections::VecDeque;
 use std::hash::Hash;
 
 use tokio::time::Instant;
 
+use crate::recent::Recent;
 use crate::spec::group::IntensityLimit;
 
 /// The restarts a group has decided on within its period: those performed,
@@ -19,8 +19,8 @@ use crate::spec::group::IntensityLimit;
 #[derive(Debug)]
 pub(crate) struct Intensity<K> {
     limit: IntensityLimit,
-    /// When each performed restart was decided, oldest first.
-    performed: VecDeque<Instant>,
+    /// When each performed restart was decided.
+    performed: Recent,
     /// The restarts still to come, with when each was decided: at most one
     /// per unit, and those cancelled until the next look over them.
     pending: foldhash::HashMap<K, Instant>,
@@ -32,7 +32,8 @@ pub(crate) struct Intensity<K> {
 
 impl<K: Eq + Hash> Intensity<K> {
     pub(crate) fn new(limit: IntensityLimit) -> Self {
-        Intensity { limit, performed: VecDeque::new(), pending: foldhash::HashMap::default(), looked_over: 0 }
+        let performed = Recent::new(limit.max, limit.period);
+        Intensity { limit, performed, pending: foldhash::HashMap::default(), looked_over: 0 }
     }
 
     /// Records a restart decided at `now`, to be known as `key` until it is
@@ -42,9 +43,7 @@ impl<K: Eq + Hash> Intensity<K> {
     pub(crate) fn allow(&mut self, now: Instant, key: K, to_come: impl Fn(&K) -> bool) -> bool {
         let period = self.limit.period;
         // A restart exactly `period` ago is still within it, as in OTP.
-        while self.performed.front().is_some_and(|&at| now.duration_since(at) > period) {
-            self.performed.pop_front();
-        }
+        self.performed.forget_older(now, period);
         let max = self.limit.max as usize;
         // The restarts still to come are looked over only now and then: the
         // look takes each one's unit, and under the limit the cancelled ones
@@ -65,9 +64,9 @@ impl<K: Eq + Hash> Intensity<K> {
     /// the period, whatever follows.
     pub(crate) fn performed(&mut self, key: &K) {
         if let Some(decided) = self.pending.remove(key) {
-            // Decided before others that happened first, after a longer delay.
-            let position = self.performed.partition_point(|&at| at <= decided);
-            self.performed.insert(position, decided);
+            // Perhaps decided before others that happened first, after a
+            // longer delay: it takes its place among them.
+            self.performed.push(decided);
         }
     }
 }
@@ -130,6 +129,20 @@ mod tests {
             assert!(intensity.allow(start, key, |_| false));
         }
         assert!(intensity.pending.len() <= 16, "{} kept", intensity.pending.len());
+    }
+
+    /// A limit too high to reach (`u32::MAX`) kept a time per restart
+    /// within the period: a crash loop of the group's units grew by 16
+    /// bytes a restart.
+    #[test]
+    fn a_limit_too_high_to_reach_keeps_bounded_memory() {
+        let mut intensity = Intensity::new(IntensityLimit { max: u32::MAX, period: 60 * SEC });
+        let start = Instant::now();
+        for key in 0..400_000u32 {
+            assert!(at_once(&mut intensity, start + Duration::from_micros(u64::from(key) * 500), key));
+        }
+        assert!(intensity.performed.steps_kept() <= 1026, "{} steps kept", intensity.performed.steps_kept());
+        assert!(intensity.pending.is_empty());
     }
 
     #[test]
