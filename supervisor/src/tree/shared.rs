@@ -368,13 +368,8 @@ impl Shared {
         if level_of(&kind) <= tracing::level_filters::LevelFilter::current() {
             log_contained(|| unit.span().in_scope(|| log(&kind)));
         }
-        if self.ever_subscribed.load(Ordering::Acquire)
-            && let Some(events) = &*self.events.read().unwrap_or_else(PoisonError::into_inner)
-            && events.receiver_count() > 0
-        {
-            // An error only means the last subscriber left meanwhile.
-            let _ = events.send(Event::new(&unit.path, self.clock.now(), kind));
-        }
+        // An error only means the last subscriber left meanwhile.
+        let _ = self.to_subscribers(|events| events.send(Event::new(&unit.path, self.clock.now(), kind)));
     }
 
     /// Whether an event would be seen at all, by a subscriber or in the
@@ -384,17 +379,20 @@ impl Shared {
         tracing::enabled!(tracing::Level::ERROR) || self.has_subscribers()
     }
 
-    /// Whether anyone receives the events. Counting the receivers takes the
-    /// channel's lock: not for every event of a supervisor that nobody ever
-    /// subscribed to.
+    /// Whether anyone receives the events.
     fn has_subscribers(&self) -> bool {
-        self.ever_subscribed.load(Ordering::Acquire)
-            && self
-                .events
-                .read()
-                .unwrap_or_else(PoisonError::into_inner)
-                .as_ref()
-                .is_some_and(|events| events.receiver_count() > 0)
+        self.to_subscribers(|_| ()).is_some()
+    }
+
+    /// Calls `send` with the events' sender, if anyone receives the events.
+    /// Counting the receivers takes the channel's lock: not for every event
+    /// of a supervisor that nobody ever subscribed to.
+    fn to_subscribers<T>(&self, send: impl FnOnce(&broadcast::Sender<Event>) -> T) -> Option<T> {
+        if !self.ever_subscribed.load(Ordering::Acquire) {
+            return None;
+        }
+        let events = self.events.read().unwrap_or_else(PoisonError::into_inner);
+        events.as_ref().filter(|events| events.receiver_count() > 0).map(send)
     }
 
     pub(crate) fn is_shutting_down(&self) -> bool {
