@@ -243,7 +243,8 @@ pub(crate) fn items(
             #handle_field: #private::SupervisorHandle,
         }
 
-        #[allow(dead_code, unreachable_pub)]
+        // It names the type: a `#[deprecated]` type is not used by its own items.
+        #[allow(dead_code, unreachable_pub, deprecated)]
         impl #ident {
             #[doc = #start_doc]
             #[must_use = "dropping it and every clone of its handle shuts the supervisor down"]
@@ -270,6 +271,7 @@ pub(crate) fn items(
             }
         }
 
+        #[allow(deprecated)]
         impl ::core::fmt::Debug for #ident {
             fn fmt(&self, __supervisor_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 __supervisor_f.debug_struct(#name) #debug .finish_non_exhaustive()
