@@ -11,8 +11,8 @@ use crate::ast::{TypedHandle, Unit, UnitKind};
 use crate::errors::Errors;
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::Ident;
 use syn::ext::IdentExt;
+use syn::{Attribute, Ident, Meta};
 
 /// The private field of the root that holds the `SupervisorHandle`.
 const HANDLE_FIELD: &str = "__supervisor_handle";
@@ -212,9 +212,10 @@ pub(crate) fn items(
         );
         quote!(#[doc = #doc])
     });
+    let cfgs = cfgs(attrs);
     let mut items = TokenStream::new();
     let mut group_types = TokenStream::new();
-    let declared = declarations(fields, vis, private, &mut group_types);
+    let declared = declarations(fields, vis, private, &cfgs, &mut group_types);
     let debug = debug_fields(fields);
     let values = values(fields, "", bodies);
     let start_doc = format!(
@@ -243,6 +244,7 @@ pub(crate) fn items(
             #handle_field: #private::SupervisorHandle,
         }
 
+        #cfgs
         // It names the type: a `#[deprecated]` type is not used by its own items.
         #[allow(dead_code, unreachable_pub, deprecated)]
         impl #ident {
@@ -271,6 +273,7 @@ pub(crate) fn items(
             }
         }
 
+        #cfgs
         #[allow(deprecated)]
         impl ::core::fmt::Debug for #ident {
             fn fmt(&self, __supervisor_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
@@ -288,6 +291,7 @@ fn declarations(
     fields: &[Field<'_>],
     vis: &syn::Visibility,
     private: &TokenStream,
+    cfgs: &TokenStream,
     types: &mut TokenStream,
 ) -> TokenStream {
     let mut declared = TokenStream::new();
@@ -302,7 +306,7 @@ fn declarations(
         };
         let ty = match &field.group {
             Some((ty, children)) => {
-                let group = group_items(field, ty, children, vis, private, types);
+                let group = group_items(field, ty, children, vis, private, cfgs, types);
                 types.extend(group);
                 quote!(#ty)
             }
@@ -323,6 +327,7 @@ fn group_items(
     children: &[Field<'_>],
     vis: &syn::Visibility,
     private: &TokenStream,
+    cfgs: &TokenStream,
     types: &mut TokenStream,
 ) -> TokenStream {
     let unit_field = Ident::new(UNIT_FIELD, Span::call_site());
@@ -330,10 +335,11 @@ fn group_items(
     let doc = format!(
         "The group `{path}` of a typed `supervise!` manifest: the group's own `UnitRef` through `Deref`, and a field per unit of it."
     );
-    let declared = declarations(children, vis, private, types);
+    let declared = declarations(children, vis, private, cfgs, types);
     let debug = debug_fields(children);
     let name = ty.to_string();
     quote! {
+        #cfgs
         #[doc = #doc]
         #[derive(::core::clone::Clone)]
         #[allow(dead_code, non_snake_case, unreachable_pub)]
@@ -342,6 +348,7 @@ fn group_items(
             #unit_field: #private::UnitRef,
         }
 
+        #cfgs
         impl ::core::ops::Deref for #ty {
             type Target = #private::UnitRef;
 
@@ -350,12 +357,51 @@ fn group_items(
             }
         }
 
+        #cfgs
         impl ::core::fmt::Debug for #ty {
             fn fmt(&self, __supervisor_f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 __supervisor_f.debug_struct(#name).field("path", &self.#unit_field.path()) #debug .finish_non_exhaustive()
             }
         }
     }
+}
+
+/// The typed form's `cfg` attributes, for every item that goes with it:
+/// its impls and its groups' types are there exactly when it is. Of a
+/// `cfg_attr`, only the `cfg`s it adds (its other attributes, such as a
+/// `derive`, are the type's alone).
+fn cfgs(attrs: &[Attribute]) -> TokenStream {
+    attrs.iter().filter_map(|attr| conditions(&attr.meta)).map(|meta| quote!(#[#meta])).collect()
+}
+
+/// `meta` if it is a `cfg`, or a `cfg_attr` with the `cfg`s it holds.
+fn conditions(meta: &Meta) -> Option<TokenStream> {
+    if meta.path().is_ident("cfg") {
+        return Some(quote!(#meta));
+    }
+    let Meta::List(list) = meta else { return None };
+    if !list.path.is_ident("cfg_attr") {
+        return None;
+    }
+    // The predicate, then the attributes, split at the commas outside any
+    // delimiter (a predicate such as `true` is no `Meta`).
+    let mut parts = Vec::new();
+    let mut part = TokenStream::new();
+    for token in list.tokens.clone() {
+        match &token {
+            proc_macro2::TokenTree::Punct(punct) if punct.as_char() == ',' => parts.push(std::mem::take(&mut part)),
+            _ => part.extend([token]),
+        }
+    }
+    parts.push(part);
+    let mut parts = parts.into_iter().filter(|part| !part.is_empty());
+    let predicate = parts.next()?;
+    let kept: Vec<TokenStream> =
+        parts.filter_map(|part| syn::parse2::<Meta>(part).ok()).filter_map(|meta| conditions(&meta)).collect();
+    if kept.is_empty() {
+        return None;
+    }
+    Some(quote!(cfg_attr(#predicate, #(#kept),*)))
 }
 
 fn debug_fields(fields: &[Field<'_>]) -> TokenStream {
@@ -462,6 +508,28 @@ mod tests {
         assert_eq!(types(quote!(pub struct Дом; group "²3" {} { task x = idle; })), ["ДомUB23"]);
         assert_eq!(types(quote!(struct _1; group "m²" {} { task x = idle; })), ["_1MUB2"]);
         assert_eq!(types(quote!(struct S; group "9" {} {})), ["S9"]);
+    }
+
+    #[test]
+    fn the_cfgs_of_the_type_go_to_its_items() {
+        let manifest = parsed(quote! {
+            #[cfg(feature = "typed")]
+            #[cfg_attr(unix, derive(Default), cfg(test))]
+            #[cfg_attr(true, cfg_attr(unix, cfg(all()), doc = "x"))]
+            #[cfg_attr(unix, allow(dead_code))]
+            /// Documented.
+            pub struct S;
+        });
+        let attrs = &manifest.handle.as_ref().unwrap().attrs;
+        assert_eq!(
+            cfgs(attrs).to_string(),
+            quote! {
+                #[cfg(feature = "typed")]
+                #[cfg_attr(unix, cfg(test))]
+                #[cfg_attr(true, cfg_attr(unix, cfg(all())))]
+            }
+            .to_string()
+        );
     }
 
     #[test]
