@@ -68,7 +68,17 @@ pub(crate) fn parse_str(text: &str) -> Result<Duration, String> {
         return Err(format!("a duration cannot be negative: \"{text}\"; write {EXAMPLES}"));
     }
     if trimmed.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        return Err(format!("the duration \"{text}\" has no unit; write e.g. \"{trimmed}s\" or \"{trimmed}ms\""));
+        // The number with a unit, when that is a duration (`"5."` is not).
+        let hint = [trimmed, trimmed.trim_end_matches('.')].into_iter().find(|number| {
+            ["s", "ms"].iter().all(|unit| humantime::parse_duration(&format!("{number}{unit}")).is_ok())
+        });
+        return Err(match hint {
+            Some(number) => format!("the duration \"{text}\" has no unit; write e.g. \"{number}s\" or \"{number}ms\""),
+            None if !trimmed.contains(|c: char| c.is_ascii_digit()) => {
+                format!("invalid duration \"{text}\": it has neither a number nor a unit; write {EXAMPLES}")
+            }
+            None => format!("the duration \"{text}\" has no unit; write one with a unit, {EXAMPLES}"),
+        });
     }
     humantime::parse_duration(trimmed)
         .map_err(|error| format!("invalid duration \"{text}\": {error}; write {EXAMPLES}"))
@@ -92,6 +102,24 @@ mod tests {
     #[test]
     fn rejects_bad_durations() {
         assert!(parse_str("5").unwrap_err().contains("has no unit; write e.g. \"5s\""));
+        // Each hint is a duration itself.
+        assert_eq!(parse_str("5.").unwrap_err(), "the duration \"5.\" has no unit; write e.g. \"5s\" or \"5ms\"");
+        assert_eq!(
+            parse_str(".").unwrap_err(),
+            "invalid duration \".\": it has neither a number nor a unit; write e.g. \"5s\", \"250ms\" or \"1m 30s\""
+        );
+        assert_eq!(parse_str("1.5").unwrap_err(), "the duration \"1.5\" has no unit; write e.g. \"1.5s\" or \"1.5ms\"");
+        assert!(
+            parse_str("1.2.3")
+                .unwrap_err()
+                .ends_with("has no unit; write one with a unit, e.g. \"5s\", \"250ms\" or \"1m 30s\"")
+        );
+        for text in ["5", "5.", ".", "1.5", "..", "1.2.3", "007", "99999999999999999999999"] {
+            let message = parse_str(text).unwrap_err();
+            if let Some(hint) = message.split("write e.g. \"").nth(1).and_then(|rest| rest.split('"').next()) {
+                assert!(parse_str(hint).is_ok(), "{text}: {message}");
+            }
+        }
         assert!(parse_str("").unwrap_err().contains("empty duration"));
         assert!(parse_str("-5s").unwrap_err().contains("cannot be negative"));
         let message = parse_str("5 parsecs").unwrap_err();
