@@ -181,7 +181,9 @@ pub(crate) fn number(option: &RawOption) -> Option<syn::Result<Number>> {
     let signed = |x: f64| if negative { -x } else { x };
     // Digits beyond the range of `f64` read as an infinity, which no reader accepts.
     let float = |digits: &str| signed(digits.parse::<f64>().unwrap_or(f64::INFINITY));
-    let number = match lit {
+    let number = match &lit {
+        // `3f32` is a float, as rustc reads it.
+        Lit::Int(int) if FLOAT_SUFFIXES.contains(&int.suffix()) => Number::Float(float(int.base10_digits())),
         Lit::Int(int) => match int.base10_parse::<i128>() {
             Ok(n) => Number::Int(if negative { -n } else { n }),
             // Too long for i128: each reader says which range it misses.
@@ -190,7 +192,72 @@ pub(crate) fn number(option: &RawOption) -> Option<syn::Result<Number>> {
         Lit::Float(lit) => Number::Float(float(lit.base10_digits())),
         _ => return None,
     };
+    let (name, text) = (option.name(), option.number_text());
+    let plain = text.strip_suffix(suffix_of(&lit)).unwrap_or(&text);
+    if let Err(message) = suffix_fits(&lit, &number, &format!("write `{name} = {plain}`, without a suffix")) {
+        return Some(Err(option.error(format!("`{name} = {text}`: {message}"))));
+    }
     Some(Ok(number))
+}
+
+/// The suffix of a number literal, `""` for none.
+pub(crate) fn suffix_of(lit: &Lit) -> &str {
+    match lit {
+        Lit::Int(int) => int.suffix(),
+        Lit::Float(float) => float.suffix(),
+        _ => "",
+    }
+}
+
+/// The suffixes of float literals.
+pub(crate) const FLOAT_SUFFIXES: &[&str] = &["f16", "f32", "f64", "f128"];
+
+/// The range of each integer suffix.
+const INT_SUFFIXES: &[(&str, i128, i128)] = &[
+    ("i8", i8::MIN as i128, i8::MAX as i128),
+    ("i16", i16::MIN as i128, i16::MAX as i128),
+    ("i32", i32::MIN as i128, i32::MAX as i128),
+    ("i64", i64::MIN as i128, i64::MAX as i128),
+    ("i128", i128::MIN, i128::MAX),
+    ("isize", i64::MIN as i128, i64::MAX as i128),
+    ("u8", 0, u8::MAX as i128),
+    ("u16", 0, u16::MAX as i128),
+    ("u32", 0, u32::MAX as i128),
+    ("u64", 0, u64::MAX as i128),
+    ("u128", 0, i128::MAX),
+    ("usize", 0, u64::MAX as i128),
+];
+
+/// Whether the literal's suffix, if any, is one rustc knows for it and
+/// its type holds the value (`-1u32` and `300u8` do not; `3u8` does).
+/// `fix`: what to write instead, for the message.
+pub(crate) fn suffix_fits(lit: &Lit, number: &Number, fix: &str) -> Result<(), String> {
+    let suffix = suffix_of(lit);
+    if suffix.is_empty() {
+        return Ok(());
+    }
+    let holds = match (number, FLOAT_SUFFIXES.contains(&suffix)) {
+        (Number::Float(x) | Number::HugeInt(x), true) => {
+            let max = match suffix {
+                "f16" => 65504.0,
+                "f32" => f64::from(f32::MAX),
+                _ => f64::MAX,
+            };
+            !x.is_finite() || x.abs() <= max
+        }
+        (Number::Int(_) | Number::HugeInt(_), false) => {
+            let Some((_, min, max)) = INT_SUFFIXES.iter().find(|(name, ..)| *name == suffix) else {
+                return Err(format!("`{suffix}` is not a suffix of an integer; {fix}"));
+            };
+            matches!(number, Number::Int(n) if (*min..=*max).contains(n))
+        }
+        _ => return Err(format!("`{suffix}` is not a suffix of a float; {fix}")),
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(format!("the number does not fit in `{suffix}`, the type its suffix gives it; {fix}"))
+    }
 }
 
 /// A literal with at most one leading minus sign: `syn` reads `-1` as one
@@ -202,6 +269,17 @@ pub(crate) fn signed_literal(input: ParseStream<'_>) -> syn::Result<(bool, Lit)>
         return Err(input.error("one minus sign at most"));
     }
     Ok((negative, input.parse()?))
+}
+
+/// ` (`3f32` is a float: its suffix makes it one)` when the value is a
+/// whole number made a float by its suffix, else nothing.
+fn float_by_suffix(option: &RawOption) -> String {
+    match option.parse_value(signed_literal) {
+        Ok((_, Lit::Int(int))) if FLOAT_SUFFIXES.contains(&int.suffix()) => {
+            format!(" (`{}` is a float: its suffix `{}` makes it one)", option.number_text(), int.suffix())
+        }
+        _ => String::new(),
+    }
 }
 
 /// The restart limit: `-1` for unlimited, else a count of restarts.
@@ -234,7 +312,9 @@ pub(crate) fn max_restarts(option: &RawOption) -> syn::Result<MaxRestarts> {
         Some(Ok(Number::Int(n))) => u32::try_from(n).map(MaxRestarts::AtMost).map_err(|_| too_large()),
         Some(Ok(Number::HugeInt(x))) if x < 0.0 => below(),
         Some(Ok(Number::HugeInt(_))) => Err(too_large()),
-        Some(Ok(Number::Float(_))) => Err(option.error(format!("`max` must be a whole number; {HELP}"))),
+        Some(Ok(Number::Float(_))) => {
+            Err(option.error(format!("`max` must be a whole number{}; {HELP}", float_by_suffix(option))))
+        }
         Some(Err(error)) => Err(error),
         None => Err(option.error(format!("`max` takes an integer; {HELP}"))),
     }
@@ -275,7 +355,11 @@ pub(crate) fn whole_number(option: &RawOption, min: i128, max: i128) -> syn::Res
         Some(Ok(Number::Int(n))) => out_of_range(n.to_string()),
         Some(Ok(Number::HugeInt(_))) => out_of_range(option.number_text()),
         Some(Err(error)) => Err(error),
-        _ => Err(option.error(format!("`{name}` takes a whole number, e.g. `{name} = {}`", min.max(5).min(max)))),
+        _ => Err(option.error(format!(
+            "`{name}` takes a whole number{}, e.g. `{name} = {}`",
+            float_by_suffix(option),
+            min.max(5).min(max)
+        ))),
     }
 }
 
@@ -417,6 +501,38 @@ pub(crate) mod tests {
         );
         let message = max(quote!(max = -99999999999999999999999999999999999999999)).unwrap_err().to_string();
         assert!(message.starts_with("`max = -99999999999999999999999999999999999999999` is below -1;"), "{message}");
+    }
+
+    #[test]
+    fn suffixes() {
+        let max = |tokens| max_restarts(&option(tokens)).map_err(|error| error.to_string());
+        assert_eq!(max(quote!(max = 3u8)).unwrap(), MaxRestarts::AtMost(3));
+        assert_eq!(max(quote!(max = -1i64)).unwrap(), MaxRestarts::Unlimited);
+        assert_eq!(
+            max(quote!(max = 3f32)).unwrap_err(),
+            "`max` must be a whole number (`3f32` is a float: its suffix `f32` makes it one); write `max = -1` for \
+             unlimited restarts, `max = 0` to never restart, or `max = n` for at most n restarts"
+        );
+        assert_eq!(
+            max(quote!(max = -1u32)).unwrap_err(),
+            "`max = -1u32`: the number does not fit in `u32`, the type its suffix gives it; write `max = -1`, without a suffix"
+        );
+        assert!(max(quote!(max = 300u8)).unwrap_err().contains("does not fit in `u8`"));
+        let tokens: TokenStream = "max = 3abc".parse().unwrap();
+        assert!(max(tokens).unwrap_err().contains("`abc` is not a suffix of an integer"));
+        let tokens: TokenStream = "backoff = 1.5u8".parse().unwrap();
+        let backoff = |tokens| float_in(&option(tokens), 1.0, f64::INFINITY, "2.0");
+        assert!(backoff(tokens).unwrap_err().to_string().contains("`u8` is not a suffix of a float"));
+        assert_eq!(backoff(quote!(backoff = 2f64)).unwrap(), 2.0);
+        assert_eq!(backoff(quote!(backoff = 1.5f32)).unwrap(), 1.5);
+        assert!(backoff(quote!(backoff = 1e300f32)).unwrap_err().to_string().contains("does not fit in `f32`"));
+        let count = |tokens| count(&option(tokens)).map_err(|error| error.to_string());
+        assert_eq!(count(quote!(window_max = 5u32)).unwrap(), 5);
+        assert!(
+            count(quote!(window_max = 5f64))
+                .unwrap_err()
+                .contains("(`5f64` is a float: its suffix `f64` makes it one)")
+        );
     }
 
     #[test]

@@ -374,9 +374,17 @@ fn exit_codes(option: &RawOption) -> syn::Result<Vec<(i32, Span)>> {
     for (minus, lit) in lits {
         let span = lit.span();
         let code = match &lit {
-            Lit::Int(int) => int.base10_parse::<i128>().ok().map(|n| if minus { -n } else { n }),
+            Lit::Int(int) if !options::FLOAT_SUFFIXES.contains(&int.suffix()) => {
+                int.base10_parse::<i128>().ok().map(|n| if minus { -n } else { n })
+            }
             _ => None,
         };
+        let fix = |code: i128| format!("write {code}, without a suffix");
+        if let Some(Err(message)) = code.map(|code| options::suffix_fits(&lit, &Number::Int(code), &fix(code))) {
+            let text = quote::ToTokens::to_token_stream(&lit);
+            errors.push(syn::Error::new(span, format!("exit code {}{text}: {message}", if minus { "-" } else { "" })));
+            continue;
+        }
         match code {
             Some(code) if (min..=max).contains(&code) => {
                 let code = i32::try_from(code).expect("exit codes fit in i32");
@@ -570,6 +578,27 @@ mod tests {
 
     /// The runtime's `build()` accepts exactly the exit codes the macros
     /// accept, at and beyond each bound.
+    #[test]
+    fn exit_codes_with_suffixes() {
+        let read = |tokens| {
+            let mut errors = Errors::default();
+            let options = read(&options(tokens), Place::Daemon, &mut errors);
+            let messages = errors.into_result().err().map(|error| error.to_string());
+            (
+                options.success_codes.map(|(codes, _)| codes.into_iter().map(|(code, _)| code).collect::<Vec<_>>()),
+                messages,
+            )
+        };
+        assert_eq!(read(quote!(success_codes = [0u8, 143i32])).0, Some(vec![0, 143]));
+        assert_eq!(
+            read(quote!(success_codes = [-1u8])).1.as_deref(),
+            Some(
+                "exit code -1u8: the number does not fit in `u8`, the type its suffix gives it; write -1, without a suffix"
+            )
+        );
+        assert!(read(quote!(success_codes = [1f32])).1.unwrap().starts_with("`success_codes` takes whole numbers"));
+    }
+
     #[test]
     fn exit_codes() {
         let macro_accepts = |code: i128| {
