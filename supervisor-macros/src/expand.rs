@@ -210,6 +210,7 @@ fn watching(options: &UnitOptions, private: &TokenStream) -> TokenStream {
         let value = match &readiness.value {
             Readiness::Started => quote!(#private::Readiness::Started),
             Readiness::Notified => quote!(#private::Readiness::Notified),
+            Readiness::Completed => quote!(#private::Readiness::Completed),
             Readiness::Probe(probe) => {
                 let probe = self::probe(probe, readiness.span, &options.readiness_tuning, private);
                 quote!(#private::Readiness::Probe(#probe))

@@ -126,7 +126,7 @@ fn supervised_tokens(args: proc_macro2::TokenStream, item: proc_macro2::TokenStr
 ///     intensity = 10; period = "60s";
 ///     group storage { strategy = "rest_for_one", intensity = 3, period = "30s", restart = "5s", max = 2 } {
 ///         daemon postgres = "postgres -D /var/lib/pg" { ready = tcp("127.0.0.1:5432") };
-///         task migrate { depends_on = [postgres], on = "failure" };
+///         task migrate { depends_on = [postgres], ready = completed, on = "failure" };
 ///     }
 ///     task api { depends_on = [storage], ready = notified, critical };
 /// }

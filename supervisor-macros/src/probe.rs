@@ -26,6 +26,8 @@ pub(crate) enum Readiness {
     Started,
     /// `notified`: once it says so (`ctx.ready()`, or `READY=1` from a process).
     Notified,
+    /// `completed`: a one-shot job, done once a run ends well and rests.
+    Completed,
     /// A probe succeeds.
     Probe(Probe),
     /// `output("text")`: a line of the process's output contains the text.
@@ -38,10 +40,9 @@ pub(crate) struct Spanned<T> {
     pub(crate) span: Span,
 }
 
-const READINESS: &[&str] = &["started", "notified", "tcp", "http", "exec", "output"];
+const READINESS: &[&str] = &["started", "notified", "completed", "tcp", "http", "exec", "output"];
 const PROBES: &[&str] = &["tcp", "http", "exec"];
-const READINESS_FORMS: &str =
-    "`started`, `notified`, `tcp(\"host:port\")`, `http(\"http://...\")`, `exec(\"command\")` or `output(\"text\")`";
+const READINESS_FORMS: &str = "`started`, `notified`, `completed`, `tcp(\"host:port\")`, `http(\"http://...\")`, `exec(\"command\")` or `output(\"text\")`";
 const PROBE_FORMS: &str = "`tcp(\"host:port\")`, `http(\"http://...\")` or `exec(\"command\")`";
 
 /// Reads `ready = ...`.
@@ -50,9 +51,10 @@ pub(crate) fn readiness(option: &RawOption) -> syn::Result<Spanned<Readiness>> {
     let value = match (word.as_str(), argument) {
         ("started", None) => Readiness::Started,
         ("notified", None) => Readiness::Notified,
+        ("completed", None) => Readiness::Completed,
         ("output", Some(tokens)) => Readiness::Output(string_argument(tokens, span, "output", "\"listening on\"")?),
         (probe @ ("tcp" | "http" | "exec"), argument) => Readiness::Probe(probe_of(probe, argument, span)?),
-        ("started" | "notified", Some(_)) => {
+        ("started" | "notified" | "completed", Some(_)) => {
             return Err(syn::Error::new(span, format!("`{word}` takes no arguments: write `ready = {word}`")));
         }
         ("output", None) => {
@@ -71,7 +73,7 @@ pub(crate) fn liveness(option: &RawOption) -> syn::Result<Spanned<Probe>> {
     let (word, span, argument) = form(option, PROBE_FORMS)?;
     if !PROBES.contains(&word.as_str()) {
         let hint = match word.as_str() {
-            "started" | "notified" | "output" => {
+            "started" | "notified" | "completed" | "output" => {
                 format!("`{word}` says when a unit is ready, not whether it is alive; `liveness` takes {PROBE_FORMS}")
             }
             _ => return Err(unknown(&word, span, "liveness probe", PROBES, PROBE_FORMS)),
@@ -339,6 +341,8 @@ mod tests {
     fn readiness_forms() {
         assert!(matches!(ready(quote!(ready = started)).unwrap(), Readiness::Started));
         assert!(matches!(ready(quote!(ready = notified)).unwrap(), Readiness::Notified));
+        assert!(matches!(ready(quote!(ready = completed)).unwrap(), Readiness::Completed));
+        assert!(error(ready(quote!(ready = completed()))).contains("takes no arguments"));
         assert!(matches!(ready(quote!(ready = tcp("127.0.0.1:5432"))).unwrap(), Readiness::Probe(Probe::Tcp(_))));
         assert!(matches!(ready(quote!(ready = http("http://a/b"))).unwrap(), Readiness::Probe(Probe::Http(_))));
         assert!(matches!(ready(quote!(ready = output("listening"))).unwrap(), Readiness::Output(_)));

@@ -725,19 +725,21 @@ impl SupervisorHandle {
     /// # }
     /// ```
     pub async fn wait_state(&self, name: &str, state: UnitState) -> Result<UnitStatus, Error> {
-        self.wait_until(name, state.as_str(), Interest::state(state), |status| status.state == state, |_| false).await
+        self.wait_until(name, state.as_str(), Interest::state(state), |_, status| status.state == state, |_, _| false)
+            .await
     }
 
     /// Waits until the unit is ready (as its [`Readiness`](crate::Readiness)
-    /// says; a group, when every unit of it that should run is ready), and
-    /// returns its status then. The wait wakes when the unit becomes ready
+    /// says; a group, when every unit of it that should run is ready; a
+    /// [`Completed`](crate::Readiness::Completed) one-shot job, once it is
+    /// done, at rest), and returns its status then. The wait wakes when the unit becomes ready
     /// or gives up, not for its other changes.
     ///
     /// # Errors
     ///
     /// [`Error::UnknownUnit`], or [`Error::WillNotHappen`] when the unit
-    /// gave up (`Failed`), ended and will not restart (`Exited`), or the
-    /// supervisor ended.
+    /// gave up (`Failed`), ended and will not restart (`Exited`, but for a
+    /// `Completed` job that ended well), or the supervisor ended.
     ///
     /// # Examples
     ///
@@ -761,8 +763,8 @@ impl SupervisorHandle {
             name,
             "ready",
             Interest::ready_or(&[UnitState::Failed, UnitState::Exited]),
-            |status| status.ready,
-            |status| matches!(status.state, UnitState::Failed | UnitState::Exited),
+            |unit, status| status.ready || unit.has_completed(status),
+            |_, status| matches!(status.state, UnitState::Failed | UnitState::Exited),
         )
         .await
     }
@@ -804,7 +806,7 @@ impl SupervisorHandle {
     /// # }
     /// ```
     pub async fn wait_status(&self, name: &str, done: impl Fn(&UnitStatus) -> bool) -> Result<UnitStatus, Error> {
-        self.wait_until(name, "as waited for", Interest::ANY, done, |_| false).await
+        self.wait_until(name, "as waited for", Interest::ANY, |_, status| done(status), |_, _| false).await
     }
 
     async fn wait_until(
@@ -812,8 +814,8 @@ impl SupervisorHandle {
         name: &str,
         wanted: &str,
         interest: Interest,
-        reached: impl Fn(&UnitStatus) -> bool,
-        hopeless: impl Fn(&UnitStatus) -> bool,
+        reached: impl Fn(&Unit, &UnitStatus) -> bool,
+        hopeless: impl Fn(&Unit, &UnitStatus) -> bool,
     ) -> Result<UnitStatus, Error> {
         let (_, mut waited_on) = self.lookup(name)?;
         loop {
@@ -831,12 +833,12 @@ impl SupervisorHandle {
                         return Some(Ok(Looked::Replaced(unit)));
                     }
                     let status = unit.status_in(&group, &self.shared.clock);
-                    if reached(&status) {
+                    if reached(&unit, &status) {
                         return Some(Ok(Looked::Reached(status)));
                     }
                     let why = if self.shared.has_ended() {
                         " and the supervisor has ended"
-                    } else if hopeless(&status) {
+                    } else if hopeless(&unit, &status) {
                         " and will not restart unless started by hand"
                     } else {
                         return None;

@@ -375,6 +375,38 @@ async fn manifest_dependencies_order_the_start() {
     assert_eq!(stopped, ["web", "api", "storage/migrate", "storage/postgres", "storage"], "{report}");
 }
 
+/// `ready = completed`: a one-shot job its dependents wait to see done,
+/// directly and through its group.
+#[tokio::test(start_paused = true)]
+async fn manifest_dependents_wait_for_a_completed_one_shot_job() {
+    let done = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let job = |done: &Arc<std::sync::Mutex<Vec<String>>>| {
+        let done = done.clone();
+        move |ctx: Context| {
+            let done = done.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                done.lock().unwrap().push(ctx.name().to_owned());
+            }
+        }
+    };
+    let handle = supervise! {
+        task migrate = job(&done) { ready = completed, on = "failure" };
+        task api = records(&done, None) { depends_on = [migrate] };
+        group storage {} { task seed = job(&done) { ready = completed, on = "never" }; }
+        task reports = records(&done, None) { depends_on = [storage] };
+    }
+    .start();
+    let status = handle.wait_ready("migrate").await.unwrap();
+    assert_eq!(status.state, UnitState::Exited);
+    handle.wait_ready("api").await.unwrap();
+    handle.wait_ready("reports").await.unwrap();
+    let order = done.lock().unwrap().clone();
+    let at = |name: &str| order.iter().position(|unit| unit == name).unwrap();
+    assert!(at("migrate") < at("api") && at("storage/seed") < at("reports"), "{order:?}");
+    handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn manifest_readiness_from_output_and_a_liveness_probe() {
     let handle = supervise! {

@@ -236,6 +236,75 @@ async fn a_one_shot_job_that_notifies_ready_as_it_exits_lets_its_dependent_start
     a_one_shot_job_ready_as_it_exits(Readiness::Notified, script).await;
 }
 
+/// A one-shot job marked `Readiness::Completed` (a migration) is done,
+/// not ready, once a run ends well: what depends on it, directly or through
+/// its group, starts only then; `wait_ready` returns it at rest. With the
+/// default readiness, the same job let its dependents start with it.
+#[tokio::test]
+async fn units_wait_for_a_completed_one_shot_job_to_finish() {
+    let migrated = Arc::new(AtomicBool::new(false));
+    let job = |migrated: &Arc<AtomicBool>| {
+        let migrated = migrated.clone();
+        TaskSpec::new("migrate", move |_ctx| {
+            let migrated = migrated.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                migrated.store(true, Ordering::SeqCst);
+                Ok::<(), String>(())
+            }
+        })
+        .readiness(Readiness::Completed)
+        .restart(RestartPolicy::new().on(RestartOn::Failure))
+    };
+    let seen = Arc::new(AtomicBool::new(true));
+    let api = |name: &str, depends: &str, seen: &Arc<AtomicBool>, migrated: &Arc<AtomicBool>| {
+        let (seen, migrated) = (seen.clone(), migrated.clone());
+        TaskSpec::new(name, move |ctx: Context| {
+            let (seen, migrated) = (seen.clone(), migrated.clone());
+            async move {
+                seen.fetch_and(migrated.load(Ordering::SeqCst), Ordering::SeqCst);
+                ctx.cancelled().await;
+            }
+        })
+        .depends_on([depends])
+    };
+    let handle = Supervisor::builder()
+        .task(job(&migrated))
+        .task(api("api", "migrate", &seen, &migrated))
+        .group(GroupSpec::new("storage").task(job(&migrated)))
+        .task(api("reports", "storage", &seen, &migrated))
+        .build()
+        .unwrap()
+        .start();
+    let status = ready(&handle, "migrate").await;
+    assert_eq!((status.state, status.ready), (UnitState::Exited, false), "{status:?}");
+    ready(&handle, "storage/migrate").await;
+    ready(&handle, "api").await;
+    ready(&handle, "reports").await;
+    assert!(seen.load(Ordering::SeqCst), "a dependent started before the migration was done");
+    handle.shutdown().await;
+}
+
+/// A one-shot job whose run fails, and that its policy lets rest, is not
+/// done: its dependents wait, and `wait_ready` says it will not happen.
+/// One whose policy would restart a success is refused by `build()`.
+#[tokio::test]
+async fn a_completed_one_shot_job_that_fails_is_not_done() {
+    let failing = TaskSpec::new("migrate", |_ctx| async { Err::<(), _>("schema mismatch") })
+        .readiness(Readiness::Completed)
+        .restart(RestartPolicy::new().on(RestartOn::Never));
+    let handle = Supervisor::builder().task(failing).task(idle("api").depends_on(["migrate"])).build().unwrap().start();
+    let waited = tokio::time::timeout(DEADLINE, handle.wait_ready("migrate")).await.expect("an answer in time");
+    assert!(matches!(waited, Err(Error::WillNotHappen { state: UnitState::Exited, .. })), "{waited:?}");
+    assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting);
+    handle.shutdown().await;
+
+    let restarting = TaskSpec::new("migrate", |_ctx| async {}).readiness(Readiness::Completed);
+    let error = Supervisor::builder().task(restarting).build().expect_err("a job that never rests is refused");
+    let message = error.to_string();
+    assert!(message.contains("Readiness::Completed") && message.contains("RestartOn::Failure"), "{message}");
+}
+
 #[tokio::test]
 async fn a_daemon_says_it_is_ready_over_the_notify_socket() {
     let notify = if std::path::Path::new("/usr/bin/systemd-notify").exists() {

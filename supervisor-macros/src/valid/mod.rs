@@ -11,6 +11,7 @@ pub(crate) use signature::is_primitive;
 
 use crate::ast::{Manifest, ProbeTuning, Refused, Supervised, TreeOptions, Unit, UnitKind, UnitOptions};
 use crate::errors::Errors;
+use crate::policy::RestartOn;
 use crate::probe::{self, Probe, Readiness};
 use crate::typed;
 use syn::LitStr;
@@ -104,6 +105,18 @@ enum Runs {
     SupervisedFn,
 }
 
+/// `ready = completed` waits for a run to end well and rest: the entry's
+/// policy must let a success rest (`on = "failure"` or `"never"`).
+fn completed_needs_rest(options: &UnitOptions, span: proc_macro2::Span, errors: &mut Errors) {
+    if matches!(options.policy.on, Some(RestartOn::Failure | RestartOn::Never)) {
+        return;
+    }
+    errors.spanned_at(
+        span,
+        "`ready = completed` waits for a run to end well and rest, and this unit's policy restarts a run that succeeds (`on = \"always\"`, the default); add `on = \"failure\"`",
+    );
+}
+
 /// The options of a unit that runs: a task or a daemon.
 fn run_options(options: &UnitOptions, runs: Runs, errors: &mut Errors) {
     let is_daemon = runs == Runs::Daemon;
@@ -128,7 +141,9 @@ fn run_options(options: &UnitOptions, runs: Runs, errors: &mut Errors) {
                 text,
                 "the text holds a line break, and the output is matched one line at a time: write text from one line, e.g. `output(\"listening on\")`",
             ),
-            Readiness::Started | Readiness::Notified | Readiness::Output(_) => {}
+            // The policy is the entry's: a `task path;` entry's may be the fn's.
+            Readiness::Completed if runs != Runs::SupervisedFn => completed_needs_rest(options, readiness.span, errors),
+            Readiness::Started | Readiness::Notified | Readiness::Completed | Readiness::Output(_) => {}
         }
     }
     // A probe given but refused has its own error: its settings are not

@@ -12,8 +12,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::Error;
 use crate::spec::guarded::Guarded;
+use crate::{Error, RestartPolicy};
 
 /// The period of a probe unless [`Probe::period`] sets another: 10 s, as
 /// Kubernetes' `periodSeconds`.
@@ -47,10 +47,11 @@ const DEFAULT_SUCCESS_THRESHOLD: u32 = 1;
 /// assert!(matches!(Readiness::default(), Readiness::Started));
 /// let choices = [
 ///     Readiness::Notified,
+///     Readiness::Completed,
 ///     Readiness::Probe(Probe::tcp("127.0.0.1:5432").period(Duration::from_secs(2))),
 ///     Readiness::OutputLine("listening on".to_owned()),
 /// ];
-/// assert!(format!("{:?}", choices[1]).contains("127.0.0.1:5432"));
+/// assert!(format!("{:?}", choices[2]).contains("127.0.0.1:5432"));
 /// ```
 ///
 /// # Caveats
@@ -84,6 +85,17 @@ pub enum Readiness {
     /// Ready once a line of the process's output (stdout or stderr)
     /// contains this text; the line is in the unit's tail by then.
     OutputLine(String),
+    /// Done, rather than ready: a one-shot job (a migration, a cache
+    /// warm-up) that its dependents wait to see finish. Not ready while it
+    /// runs; once a run ends well and its policy lets it rest (`Exited`,
+    /// with no error), its dependents start and `wait_ready` returns.
+    /// A run that fails does not count, whatever follows. Like systemd's
+    /// `Type=oneshot`, and compose's `service_completed_successfully`.
+    ///
+    /// Its policy must let a run that succeeds rest
+    /// (`RestartOn::Failure` or `RestartOn::Never`): `build()` refuses
+    /// one that restarts it, which would never be done.
+    Completed,
 }
 
 /// How a unit's runs are watched: when a run counts as ready, whether it is
@@ -97,9 +109,9 @@ pub(crate) struct Watching {
 }
 
 impl Watching {
-    /// Checks the settings of `unit`; `task`: whether it is a task (which
-    /// has no output to watch).
-    pub(crate) fn validate(&self, unit: &str, task: bool, problems: &mut Vec<Error>) {
+    /// Checks the settings of `unit`, whose restart policy is `policy`;
+    /// `task`: whether it is a task (which has no output to watch).
+    pub(crate) fn validate(&self, unit: &str, task: bool, policy: &RestartPolicy, problems: &mut Vec<Error>) {
         let invalid =
             |setting, reason: &str| Error::InvalidSetting { unit: unit.to_owned(), setting, reason: reason.to_owned() };
         match &self.readiness {
@@ -119,6 +131,14 @@ impl Watching {
             Readiness::OutputLine(text) if text.contains(['\n', '\r']) => problems.push(invalid(
                 "readiness",
                 &format!("the output text {text:?} holds a line break, and lines are matched one at a time; give text from one line"),
+            )),
+            Readiness::Completed if policy.restart_on().restarts_after(true) => problems.push(invalid(
+                "readiness",
+                &format!(
+                    "Readiness::Completed waits for a run to end well and rest, and the policy restarts it (on {:?}); \
+                     let a run that succeeds rest: .restart(RestartPolicy::new().on(RestartOn::Failure))",
+                    policy.restart_on()
+                ),
             )),
             _ => {}
         }

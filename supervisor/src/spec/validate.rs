@@ -276,13 +276,13 @@ pub(crate) fn check_unit(prefix: &str, spec: &Spec, problems: &mut Vec<Error>) {
     match spec {
         Spec::Task(task) => {
             if let Some(watching) = &task.options.watching {
-                watching.validate(&path, true, problems);
+                watching.validate(&path, true, policy, problems);
             }
         }
         Spec::Daemon(daemon) => {
             daemon.validate(&path, problems);
             if let Some(watching) = &daemon.parts.options.watching {
-                watching.validate(&path, false, problems);
+                watching.validate(&path, false, policy, problems);
             }
         }
         Spec::Group(group) => {

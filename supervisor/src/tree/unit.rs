@@ -28,7 +28,7 @@ use crate::spec::{Spec, UnitOptions};
 use crate::tree::clock::{Clock, Stamp};
 use crate::tree::members::{Members, Named};
 use crate::tree::timers::TimerKey;
-use crate::{Context, Error, ExitReason, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
+use crate::{Context, Error, ExitReason, Readiness, RestartPolicy, Strategy, UnitKind, UnitState, UnitStatus};
 
 /// A unit of the tree. Lives as long as it is registered.
 pub(crate) struct Unit {
@@ -70,6 +70,14 @@ pub(crate) struct Settings {
     pub(crate) depends_on: Box<[Arc<str>]>,
     /// How its runs are watched (readiness, liveness, watchdog), if at all.
     pub(crate) watching: Option<Box<Watching>>,
+}
+
+impl Settings {
+    /// Its readiness is [`Readiness::Completed`]: a one-shot job, done once
+    /// a run ends well.
+    pub(crate) fn completes(&self) -> bool {
+        self.watching.as_deref().is_some_and(|watching| matches!(watching.readiness, Readiness::Completed))
+    }
 }
 
 /// What a unit runs.
@@ -326,12 +334,17 @@ impl Unit {
     }
 
     /// Whether it lets its group be ready: it is ready, or it is stopped
-    /// or being stopped on request, or its policy let it end. (A unit that
-    /// a strategy stops has a sibling waiting to restart, which holds the
-    /// group back.)
+    /// or being stopped on request, or its policy let it end (a one-shot
+    /// job, only once it is done). (A unit that a strategy stops has a
+    /// sibling waiting to restart, which holds the group back.)
     pub(crate) fn counts_ready(&self) -> bool {
         let record = self.record();
-        record.ready || matches!(record.state, UnitState::Stopping | UnitState::Stopped | UnitState::Exited)
+        match record.state {
+            _ if record.ready => true,
+            UnitState::Stopping | UnitState::Stopped => true,
+            UnitState::Exited => !self.settings.completes() || record.lets_dependents_start(false),
+            _ => false,
+        }
     }
 
     pub(crate) fn state(&self) -> UnitState {
@@ -351,6 +364,12 @@ impl Unit {
     }
 
     /// Its status now, read alone; `group` is the group it belongs to.
+    /// Whether the one-shot job `self`, whose status is `status`, is done:
+    /// its last run ended well, and it rests (see [`Settings::completes`]).
+    pub(crate) fn has_completed(&self, status: &UnitStatus) -> bool {
+        self.settings.completes() && status.state == UnitState::Exited && status.last_error.is_none()
+    }
+
     pub(crate) fn status_in(&self, group: &Unit, clock: &Clock) -> UnitStatus {
         let now = Instant::now();
         match group.group() {

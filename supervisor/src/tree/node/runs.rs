@@ -323,6 +323,11 @@ impl Node {
             None if !succeeded && self.shared.is_shutting_down() => UnitState::Failed,
             Some(Decision::Exit) | None => UnitState::Exited,
         };
+        // A one-shot job that ended well is done: what waits for it may
+        // start, as after a run that was ready.
+        if succeeded && record.state == UnitState::Exited && unit.settings.completes() {
+            record.ready_in_run = true;
+        }
         Exit { reason, succeeded, decision, epoch: record.epoch, now }
     }
 
