@@ -45,7 +45,8 @@ supervise! {
             restart = "1s", max = 3, stop_signal = "TERM", stop_timeout = "2s",
             env = { PGDATA = "/tmp/example-db" },
         };
-        task migrate = migrate { depends_on = [db], on = "failure" };
+        // Done once it ends well: `storage` is ready only then.
+        task migrate = migrate { depends_on = [db], ready = completed, on = "failure" };
     }
     task ticker { depends_on = [storage] };
     task flaky;
@@ -72,7 +73,8 @@ async fn main() -> Result<(), supervisor::Error> {
 
 /// Waits for the units, restarts a few, and prints their statuses.
 async fn show(services: &Services) -> Result<(), supervisor::Error> {
-    // `ticker` waits for the group `storage`, which is ready once `db` is.
+    // `ticker` waits for the group `storage`, which is ready once `db` is
+    // and `migrate` is done.
     let ticker = services.ticker.wait_ready().await?;
     println!("{} is ready; storage/db said: {:?}", ticker.name, services.storage.db.tail(5)?);
     services.storage.migrate.wait_state(UnitState::Exited).await?;

@@ -289,7 +289,7 @@ pub use supervisor_macros::supervised;
 ///     intensity = 10; period = "60s";
 ///     group storage { strategy = "rest_for_one", intensity = 3, period = "30s", restart = "5s", max = 2 } {
 ///         daemon postgres = "postgres -D /var/lib/pg" { ready = tcp("127.0.0.1:5432"), success_codes = [0, 143] };
-///         task migrate = migrate { depends_on = [postgres], on = "failure" };
+///         task migrate = migrate { depends_on = [postgres], ready = completed, on = "failure" };
 ///     }
 ///     task api = api { depends_on = [storage], ready = notified, critical };
 ///     daemon worker = "worker" { liveness = exec("worker --check"), liveness_period = "10s" };
@@ -417,7 +417,12 @@ pub use supervisor_macros::supervised;
 ///                     .success_codes([0, 143])
 ///                     .readiness(Readiness::Probe(Probe::tcp("127.0.0.1:5432"))),
 ///             )
-///             .task(TaskSpec::new("migrate", migrate).restart(RestartPolicy::new().on(RestartOn::Failure)).depends_on(["postgres"])),
+///             .task(
+///                 TaskSpec::new("migrate", migrate)
+///                     .restart(RestartPolicy::new().on(RestartOn::Failure))
+///                     .depends_on(["postgres"])
+///                     .readiness(Readiness::Completed),
+///             ),
 ///     )
 ///     .task(TaskSpec::new("api", api).critical().readiness(Readiness::Notified).depends_on(["storage"]))
 ///     .daemon(DaemonSpec::new("worker", "worker").liveness(Probe::exec(["worker", "--check"]).period(Duration::new(10, 0))))
