@@ -54,6 +54,31 @@ impl Event {
     }
 }
 
+/// `unit: what happened`, one line, as a log or a dashboard shows it (the
+/// time is left to the caller's format).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), supervisor::Error> {
+/// use supervisor::{Context, Supervisor, TaskSpec};
+///
+/// let sup = Supervisor::builder()
+///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+///     .build()?;
+/// let mut events = sup.subscribe();
+/// let handle = sup.start();
+/// let started = events.recv().await.expect("the supervisor is alive");
+/// assert_eq!(started.to_string(), "worker: started");
+/// handle.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.unit, self.kind)
+    }
+}
+
 /// What happened to a unit.
 ///
 /// More kinds of event may be added: a `match` on it needs a `_` arm.
@@ -312,6 +337,49 @@ impl ExitReason {
     }
 }
 
+/// What happened, in a few words: `started`, `restarting in 1s (attempt 2)`,
+/// `stopped in 12ms`.
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let took = |took: &Duration| humantime::format_duration(*took).to_string();
+        match self {
+            EventKind::Started { restart_count: 0, pid: None } => f.write_str("started"),
+            EventKind::Started { restart_count, pid: None } => write!(f, "started (restart {restart_count})"),
+            EventKind::Started { restart_count: 0, pid: Some(pid) } => write!(f, "started (pid {pid})"),
+            EventKind::Started { restart_count, pid: Some(pid) } => {
+                write!(f, "started (restart {restart_count}, pid {pid})")
+            }
+            EventKind::Exited { reason } => write!(f, "{reason}"),
+            EventKind::Panicked { message } => write!(f, "panicked: {message}"),
+            EventKind::Restarting { attempt, delay } => {
+                write!(f, "restarting in {} (attempt {attempt})", took(delay))
+            }
+            EventKind::Finished => f.write_str("finished: its policy does not restart it"),
+            EventKind::GaveUp { reason } => write!(f, "gave up: {reason}"),
+            EventKind::SiblingFailed { sibling, strategy } => {
+                write!(f, "stopped to restart with `{sibling}`, which ended ({strategy})")
+            }
+            EventKind::Waiting { on } => {
+                f.write_str("waiting for ")?;
+                for (index, name) in on.iter().enumerate() {
+                    let separator = if index == 0 { "" } else { ", " };
+                    write!(f, "{separator}`{name}`")?;
+                }
+                Ok(())
+            }
+            EventKind::Ready => f.write_str("ready"),
+            EventKind::NotReady { reason: None } => f.write_str("not ready"),
+            EventKind::NotReady { reason: Some(reason) } => write!(f, "not ready: {reason}"),
+            EventKind::Added => f.write_str("added"),
+            EventKind::Removed => f.write_str("removed"),
+            EventKind::Stopped { forced: false, took: stop } => write!(f, "stopped in {}", took(stop)),
+            EventKind::Stopped { forced: true, took: stop } => {
+                write!(f, "stopped in {}: aborted or killed after its grace period", took(stop))
+            }
+        }
+    }
+}
+
 impl fmt::Display for ExitReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -343,6 +411,32 @@ fn bounded_text(mut text: String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_kind_reads_as_a_few_words() {
+        let ms = Duration::from_millis;
+        let kinds = [
+            (EventKind::Started { restart_count: 0, pid: None }, "started"),
+            (EventKind::Started { restart_count: 2, pid: Some(41) }, "started (restart 2, pid 41)"),
+            (EventKind::Exited { reason: ExitReason::Code(3) }, "exited with code 3"),
+            (EventKind::Restarting { attempt: 2, delay: ms(1500) }, "restarting in 1s 500ms (attempt 2)"),
+            (
+                EventKind::SiblingFailed { sibling: "storage/db".to_owned(), strategy: Strategy::OneForAll },
+                "stopped to restart with `storage/db`, which ended (one_for_all)",
+            ),
+            (EventKind::Waiting { on: vec!["db".to_owned(), "cache".to_owned()] }, "waiting for `db`, `cache`"),
+            (EventKind::NotReady { reason: Some("tcp: refused".to_owned()) }, "not ready: tcp: refused"),
+            (
+                EventKind::Stopped { forced: true, took: ms(5) },
+                "stopped in 5ms: aborted or killed after its grace period",
+            ),
+        ];
+        for (kind, text) in kinds {
+            assert_eq!(kind.to_string(), text);
+        }
+        let event = Event::new("api", SystemTime::UNIX_EPOCH, EventKind::Ready);
+        assert_eq!(event.to_string(), "api: ready");
+    }
 
     #[test]
     fn a_long_message_is_cut_on_a_character_with_a_note() {
