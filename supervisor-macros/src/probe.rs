@@ -128,6 +128,14 @@ fn probe_of(word: &str, argument: Option<proc_macro2::TokenStream>, span: Span) 
         "tcp" => Probe::Tcp(string_argument(tokens, span, "tcp", "\"127.0.0.1:5432\"")?),
         "http" => Probe::Http(string_argument(tokens, span, "http", "\"http://127.0.0.1:8080/health\"")?),
         _ => {
+            // Parsed alone, empty parentheses would be an error at the end
+            // of their tokens, which syn spans on the whole macro call.
+            if tokens.is_empty() {
+                return Err(syn::Error::new(
+                    span,
+                    "`exec()` has no command: write `exec(\"program args\")`, e.g. `exec(\"pg_isready -h 127.0.0.1\")`",
+                ));
+            }
             let command = (|input: ParseStream<'_>| command::parse(input, command::Runs::Probe)).parse2(tokens)?;
             Probe::Exec(command)
         }

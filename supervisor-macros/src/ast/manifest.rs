@@ -40,13 +40,14 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
     let parsed = (|input: ParseStream<'_>| {
         let attrs = input.call(Attribute::parse_outer)?;
         if input.peek(Token![pub]) || input.peek(Token![struct]) {
+            let last = last_token_of_entry(input);
             match typed_handle(input, attrs) {
                 Ok(mut handle) => {
                     drop_own_derives(&mut handle, errors);
                     manifest.handle = Some(handle);
                 }
                 Err(error) => {
-                    errors.push(error);
+                    errors.push(at_last_token(error, last));
                     skip_past_semicolon(input);
                 }
             }
@@ -142,10 +143,16 @@ fn drop_own_derives(handle: &mut TypedHandle, errors: &mut Errors) {
 /// `pub struct Services;`, after its attributes.
 fn typed_handle(input: ParseStream<'_>, attrs: Vec<Attribute>) -> syn::Result<TypedHandle> {
     let vis: Visibility = input.parse()?;
-    input.parse::<Token![struct]>().map_err(|error| {
-        syn::Error::new(error.span(), "expected `struct`: a typed manifest starts with `pub struct Services;`")
-    })?;
-    let ident: Ident = input.parse()?;
+    let expected = "expected `struct`: a typed manifest starts with `pub struct Services;`";
+    if input.is_empty() {
+        return Err(input.error(expected));
+    }
+    input.parse::<Token![struct]>().map_err(|error| syn::Error::new(error.span(), expected))?;
+    let expected = "expected the type's name after `struct`: `pub struct Services;`";
+    if input.is_empty() {
+        return Err(input.error(expected));
+    }
+    let ident: Ident = input.parse().map_err(|error| syn::Error::new(error.span(), expected))?;
     if input.peek(Token![<]) {
         return Err(input.error(format!("the manifest's type cannot be generic: write `struct {ident};`")));
     }
@@ -168,16 +175,46 @@ fn units(
 ) -> Vec<Unit> {
     let mut units = Vec::new();
     while !input.is_empty() {
+        let last = last_token_of_entry(input);
         match item(input, root.as_mut().map(|(settings, seen)| (&mut **settings, &mut **seen)), level, errors) {
             Ok(Some(unit)) => units.push(unit),
             Ok(None) => {}
             Err(error) => {
-                errors.push(error);
+                errors.push(at_last_token(error, last));
                 skip_past_semicolon(input);
             }
         }
     }
     units
+}
+
+/// The span of the last token of the entry at the start of `input`, when
+/// no `;` ends it: an entry cut short can only be the last one.
+fn last_token_of_entry(input: ParseStream<'_>) -> Option<proc_macro2::Span> {
+    let mut cursor = input.cursor();
+    let mut last = None;
+    while let Some((token, next)) = cursor.token_tree() {
+        if matches!(&token, TokenTree::Punct(punct) if punct.as_char() == ';') {
+            return None;
+        }
+        last = Some(token.span());
+        cursor = next;
+    }
+    last
+}
+
+/// What syn begins an error at the end of the input with.
+const END_OF_INPUT: &str = "unexpected end of input, ";
+
+/// An error at the end of the input, which syn spans on the whole macro
+/// call, moved to `last`, the last token of the entry cut short, and
+/// without syn's preamble: the message says what is expected after it.
+fn at_last_token(error: syn::Error, last: Option<proc_macro2::Span>) -> syn::Error {
+    let message = error.to_string();
+    match (message.strip_prefix(END_OF_INPUT), last) {
+        (Some(expected), Some(last)) if error.clone().into_iter().count() == 1 => syn::Error::new(last, expected),
+        _ => error,
+    }
 }
 
 fn skip_past_semicolon(input: ParseStream<'_>) {
@@ -218,9 +255,11 @@ fn item(
         let attrs = input.call(Attribute::parse_outer)?;
         refuse_attributes(&attrs, errors);
     }
-    let keyword = input
-        .call(Ident::parse_any)
-        .map_err(|error| syn::Error::new(error.span(), format!("expected an entry: {ENTRY_EXAMPLE}")))?;
+    let expected_entry = format!("expected an entry: {ENTRY_EXAMPLE}");
+    if input.is_empty() {
+        return Err(input.error(expected_entry));
+    }
+    let keyword = input.call(Ident::parse_any).map_err(|error| syn::Error::new(error.span(), expected_entry))?;
     if input.peek(Token![=]) {
         if let Some(example) = entry_form(&keyword) {
             return Err(syn::Error::new(
@@ -398,12 +437,12 @@ fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Res
     let name = if input.peek(LitStr) || (!path_from_keyword && !input.peek(Ident) && input.peek(Ident::peek_any)) {
         unit::parse_name(input, "task")?
     } else {
-        let path = input.parse::<Path>().map_err(|error| {
-            syn::Error::new(
-                error.span(),
-                "expected the task after `task`: `task ticker;` for a #[supervised] fn, or `task cleanup = cleanup_loop;`",
-            )
-        })?;
+        let expected =
+            "expected the task after `task`: `task ticker;` for a #[supervised] fn, or `task cleanup = cleanup_loop;`";
+        if input.is_empty() {
+            return Err(input.error(expected));
+        }
+        let path = input.parse::<Path>().map_err(|error| syn::Error::new(error.span(), expected))?;
         if let Some(generic) = path.segments.iter().find(|segment| !segment.arguments.is_none()) {
             return Err(syn::Error::new_spanned(
                 &generic.arguments,
@@ -436,6 +475,9 @@ fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Res
         return Err(input.error(format!("expected `=` and the task to run: `task {} = an_async_fn;`", name.value)));
     }
     input.parse::<Token![=]>()?;
+    if input.is_empty() || input.peek(Token![;]) {
+        return Err(input.error(format!("expected the task to run after `=`: `task {} = an_async_fn;`", name.value)));
+    }
     let expr = input.call(Expr::parse_without_eager_brace)?;
     let raw = option_block(input)?;
     end_of_entry(input, "the task entry")?;
@@ -628,6 +670,27 @@ mod tests {
         assert!(first(quote!(strategy = "x_for_y";)).contains("unknown strategy"));
         assert!(first(quote!(intensity = many;)).contains("`intensity` takes a whole number"));
         assert!(first(quote!(restart = "1s";)).starts_with("unknown setting `restart`"));
+    }
+
+    /// An entry cut short by the end of the input: syn's error there is
+    /// moved onto the entry's last token, without its preamble.
+    #[test]
+    fn an_entry_cut_short_says_what_comes_next() {
+        for (tokens, expected) in [
+            (quote!(daemon), "expected the daemon's name after `daemon`"),
+            (quote!(daemon x), "expected `=` and the command to run: `daemon x = "),
+            (quote!(daemon x =), "expected the command to run"),
+            (quote!(task), "expected the task after `task`"),
+            (quote!(task x =), "expected the task to run after `=`: `task x = an_async_fn;`"),
+            (quote!(group g), "expected the group's units in braces"),
+            (quote!(group g {} { daemon y }), "expected `=` and the command to run: `daemon y = "),
+            (quote!(pub), "expected `struct`"),
+            (quote!(pub struct), "expected the type's name after `struct`"),
+        ] {
+            let (_, messages) = parsed(tokens);
+            assert_eq!(messages.len(), 1, "{messages:?}");
+            assert!(messages[0].starts_with(expected), "{messages:?}");
+        }
     }
 
     #[test]

@@ -239,9 +239,12 @@ pub(crate) fn parse_name(input: ParseStream<'_>, kind: &str) -> syn::Result<Unit
         }
         return Ok(UnitName { value: lit.value(), span: lit.span() });
     }
-    let ident = input.call(Ident::parse_any).map_err(|error| {
-        syn::Error::new(error.span(), format!("expected the {kind}'s name after `{kind}`, e.g. `{kind} worker`"))
-    })?;
+    let expected = format!("expected the {kind}'s name after `{kind}`, e.g. `{kind} worker`");
+    if input.is_empty() {
+        // syn's error at the end, which the manifest moves onto the keyword.
+        return Err(input.error(expected));
+    }
+    let ident = input.call(Ident::parse_any).map_err(|error| syn::Error::new(error.span(), expected))?;
     Ok(UnitName { value: ident.unraw().to_string(), span: ident.span() })
 }
 
