@@ -124,16 +124,8 @@ fn shell_expansion(text: &str) -> Option<String> {
             '\\' => i += 1,
             '"' => double = !double,
             '$' => {
-                let name: String = match chars.get(i + 1) {
-                    Some('{') => chars[i..].iter().take_while(|&&c| c != '}').chain(Some(&'}')).collect(),
-                    Some(&c) if c.is_ascii_alphabetic() || c == '_' => std::iter::once('$')
-                        .chain(chars[i + 1..].iter().copied().take_while(|c| c.is_ascii_alphanumeric() || *c == '_'))
-                        .collect(),
-                    Some(&c) if c.is_ascii_digit() || "@*#?$!-".contains(c) => format!("${c}"),
-                    _ => String::new(),
-                };
-                if !name.is_empty() {
-                    return Some(name);
+                if let Some(variable) = variable(&chars[i..]) {
+                    return Some(variable);
                 }
             }
             '~' if at_word_start && !double => return Some("~".to_owned()),
@@ -149,6 +141,36 @@ fn shell_expansion(text: &str) -> Option<String> {
         i += 1;
     }
     None
+}
+
+/// The first expansion that a shell would make in a path written as is and
+/// nothing makes in a daemon's working directory: a `~` that begins it, or
+/// a variable (`$HOME`, `${HOME}`). Quotes are a path's own characters.
+pub(crate) fn path_expansion(path: &str) -> Option<String> {
+    if path.starts_with('~') {
+        return Some("~".to_owned());
+    }
+    let chars: Vec<char> = path.chars().collect();
+    (0..chars.len())
+        .filter(|&i| {
+            chars[i] == '$' && chars.get(i + 1).is_some_and(|&c| c == '{' || c.is_ascii_alphabetic() || c == '_')
+        })
+        .find_map(|i| variable(&chars[i..]))
+}
+
+/// The variable that `text`, which begins with a `$`, begins with:
+/// `$HOME`, `${HOME}`, `$1`, `$$`, ...
+fn variable(text: &[char]) -> Option<String> {
+    match text.get(1) {
+        Some('{') => Some(text.iter().take_while(|&&c| c != '}').chain(Some(&'}')).collect()),
+        Some(&c) if c.is_ascii_alphabetic() || c == '_' => Some(
+            std::iter::once('$')
+                .chain(text[1..].iter().copied().take_while(|c| c.is_ascii_alphanumeric() || *c == '_'))
+                .collect(),
+        ),
+        Some(&c) if c.is_ascii_digit() || "@*#?$!-".contains(c) => Some(format!("${c}")),
+        _ => None,
+    }
 }
 
 /// The first shell operator that a shell would act on in `text`: outside
@@ -329,6 +351,23 @@ mod tests {
             assert_eq!(shell_expansion(text), None, "{text}");
         }
         assert!(from_text("a $HOME", Runs::Daemon).unwrap_err().contains("`$HOME` is expanded by a shell"));
+    }
+
+    #[test]
+    fn finds_expansions_in_a_path() {
+        for (path, expansion) in [
+            ("~", "~"),
+            ("~/app", "~"),
+            ("~user/app", "~"),
+            ("$HOME/app", "$HOME"),
+            ("/srv/${APP}/data", "${APP}"),
+            ("/srv/$_x1", "$_x1"),
+        ] {
+            assert_eq!(path_expansion(path).as_deref(), Some(expansion), "{path}");
+        }
+        for path in ["/var/lib/worker", "/a/~b", "relative/dir", "/price$", "/a/$1", "/a/$$", "'~'"] {
+            assert_eq!(path_expansion(path), None, "{path}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! once, only the keys its kind takes, each value into its typed form.
 
 use crate::ast::{ProbeTuning, UnitName, UnitOptions};
+use crate::command;
 use crate::duration;
 use crate::errors::Errors;
 use crate::limits;
@@ -307,6 +308,16 @@ fn working_dir(option: &RawOption) -> syn::Result<LitStr> {
     }
     if lit.value().contains('\0') {
         return Err(syn::Error::new(lit.span(), "the working directory contains a NUL byte, which no path can"));
+    }
+    if let Some(expansion) = command::path_expansion(&lit.value()) {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "`{expansion}` is expanded by a shell, but nothing expands the working directory: the daemon \
+                 would be started in {:?} as written; write the absolute path, e.g. `dir = \"/var/lib/worker\"`",
+                lit.value()
+            ),
+        ));
     }
     Ok(lit)
 }
