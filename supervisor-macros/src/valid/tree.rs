@@ -98,7 +98,7 @@ fn dependencies(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors
             Finding::Unknown { dependency, closest } => {
                 let (from, name) = written[dependency];
                 let message =
-                    not_a_sibling(&units[from], name, closest.map(|index| names[index]), path, &names, everything);
+                    not_a_sibling(&units[from], name, closest.map(|index| &units[index]), path, units, everything);
                 errors.spanned_at(name.span, message);
             }
             Finding::OnItself { dependency } => {
@@ -172,14 +172,43 @@ fn ambiguous(units: &[Unit], name: &UnitName, errors: &mut Errors) -> bool {
     true
 }
 
+/// What a dependency on a `task path;` entry names, for the hint of an
+/// unknown one: the entry's name in the manifest, its fn's, which the unit's
+/// run-time name (the attribute's `name`, which the manifest cannot see)
+/// need not be. Empty when no such entry is among `hinted`.
+fn supervised_names(hinted: &[&Unit]) -> String {
+    let entries: Vec<(&str, &syn::Path)> = hinted
+        .iter()
+        .filter_map(|unit| match &unit.kind {
+            UnitKind::Supervised(path) => Some((unit.name.value.as_str(), path)),
+            _ => None,
+        })
+        .collect();
+    match entries.as_slice() {
+        [] => String::new(),
+        [(name, path)] => format!(
+            "; `{name}` is the manifest's name for the #[supervised] fn `{}`, whatever name its attribute gives the unit",
+            path_text(path)
+        ),
+        [init @ .., (last, _)] => {
+            let init: Vec<String> = init.iter().map(|(name, _)| format!("`{name}`")).collect();
+            format!(
+                "; {} and `{last}` are the manifest's names for #[supervised] fns, whatever names their attributes \
+                 give the units",
+                init.join(", ")
+            )
+        }
+    }
+}
+
 /// The message for a dependency that names no sibling: where the unit is
 /// if it is elsewhere in the tree, else the closest sibling.
 fn not_a_sibling(
     unit: &Unit,
     name: &UnitName,
-    closest: Option<&str>,
+    closest: Option<&Unit>,
     path: &[&str],
-    siblings: &[&str],
+    siblings: &[Unit],
     everything: &[Placed<'_>],
 ) -> String {
     let wanted = name.value.as_str();
@@ -189,20 +218,21 @@ fn not_a_sibling(
         return format!("`{dependent}` is inside {own}: a unit cannot depend on a group it is in");
     }
     let Some(found) = everything.iter().find(|placed| placed.unit.name.value == wanted) else {
-        let hint = match closest {
-            Some(close) => format!(" (did you mean `{close}`?)"),
+        let others: Vec<&Unit> = siblings.iter().filter(|sibling| sibling.name.value != dependent).collect();
+        let (hint, hinted) = match closest {
+            Some(close) => (format!(" (did you mean `{}`?)", close.name.value), vec![close]),
+            None if others.is_empty() => {
+                (format!("; `{dependent}` has no siblings in {}", describe_group(path)), vec![])
+            }
             None => {
-                let others: Vec<&str> = siblings.iter().copied().filter(|sibling| *sibling != dependent).collect();
-                if others.is_empty() {
-                    format!("; `{dependent}` has no siblings in {}", describe_group(path))
-                } else {
-                    format!("; the units next to `{dependent}` are {}", suggest::one_of(&others))
-                }
+                let names: Vec<&str> = others.iter().map(|other| other.name.value.as_str()).collect();
+                (format!("; the units next to `{dependent}` are {}", suggest::one_of(&names)), others)
             }
         };
         return format!(
-            "unknown dependency `{wanted}`{hint}: `depends_on` names units of the same group as `{dependent}`, {}",
-            describe_group(path)
+            "unknown dependency `{wanted}`{hint}: `depends_on` names units of the same group as `{dependent}`, {}{}",
+            describe_group(path),
+            supervised_names(&hinted)
         );
     };
     // The units under the closest group both are in: the dependent's side
@@ -331,6 +361,33 @@ mod tests {
         assert!(message.contains("; the units next to `api` are `a` or `b`:"), "{message}");
         let message = one(quote! { group g {} { task api = api { depends_on = [zzz] }; } });
         assert!(message.contains("; `api` has no siblings in the group `g`:"), "{message}");
+    }
+
+    /// A `task path;` entry is named in the manifest by its fn, whatever
+    /// name its attribute gives the unit at run time: the hint says so.
+    #[test]
+    fn an_unknown_dependency_near_a_supervised_fn_says_how_it_is_named() {
+        let message = one(quote! {
+            group storage {} { task jobs::migrate; task api = api { depends_on = ["db-migrate"] }; }
+        });
+        assert_eq!(
+            message,
+            "unknown dependency `db-migrate` (did you mean `migrate`?): `depends_on` names units of the same group as \
+             `api`, the group `storage`; `migrate` is the manifest's name for the #[supervised] fn `jobs::migrate`, \
+             whatever name its attribute gives the unit"
+        );
+        let message = one(quote! { task worker; task poller; task api = api { depends_on = [custom] }; });
+        assert!(
+            message.ends_with(
+                "; the units next to `api` are `worker` or `poller`: `depends_on` names units of the same group as \
+                 `api`, the root group; `worker` and `poller` are the manifest's names for #[supervised] fns, \
+                 whatever names their attributes give the units"
+            ),
+            "{message}"
+        );
+        // A written unit needs no such word.
+        let message = one(quote! { daemon migrate = "m"; task api = api { depends_on = ["db-migrate"] }; });
+        assert!(message.ends_with("the root group"), "{message}");
     }
 
     #[test]
