@@ -135,7 +135,7 @@ impl Watching {
             Readiness::Completed if policy.restart_on().restarts_after(true) => problems.push(invalid(
                 "readiness",
                 &format!(
-                    "Readiness::Completed waits for a run to end well and rest, and the policy restarts it (on {:?}); \
+                    "Readiness::Completed waits for a run to end well and rest, and the policy restarts it (RestartOn::{:?}); \
                      let a run that succeeds rest: .restart(RestartPolicy::new().on(RestartOn::Failure))",
                     policy.restart_on()
                 ),

@@ -363,13 +363,13 @@ impl Unit {
         status
     }
 
-    /// Its status now, read alone; `group` is the group it belongs to.
     /// Whether the one-shot job `self`, whose status is `status`, is done:
     /// its last run ended well, and it rests (see [`Settings::completes`]).
     pub(crate) fn has_completed(&self, status: &UnitStatus) -> bool {
         self.settings.completes() && status.state == UnitState::Exited && status.last_error.is_none()
     }
 
+    /// Its status now, read alone; `group` is the group it belongs to.
     pub(crate) fn status_in(&self, group: &Unit, clock: &Clock) -> UnitStatus {
         let now = Instant::now();
         match group.group() {
