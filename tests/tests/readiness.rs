@@ -285,6 +285,41 @@ async fn units_wait_for_a_completed_one_shot_job_to_finish() {
     handle.shutdown().await;
 }
 
+/// A unit restarted by hand is not ready from its stop until its new run
+/// is: its group, not ready either meanwhile, lets nothing that depends on
+/// it start. A `Completed` job in a group, restarted while it runs, kept
+/// the group ready during its stop, and the group's dependent started
+/// before the job's new run had finished (every time on one thread).
+#[tokio::test]
+async fn a_group_is_not_ready_while_a_unit_of_it_restarts_by_hand() {
+    let job = TaskSpec::new("job", |ctx: Context| async move {
+        tokio::select! {
+            () = ctx.cancelled() => {}
+            () = tokio::time::sleep(Duration::from_millis(300)) => {}
+        }
+        Ok::<(), String>(())
+    })
+    .readiness(Readiness::Completed)
+    .restart(RestartPolicy::new().on(RestartOn::Failure));
+    let sup =
+        Supervisor::builder().group(GroupSpec::new("g").task(job)).task(idle("top").depends_on(["g"])).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    until(&handle, "g/job", |status| status.running).await;
+    tokio::time::timeout(DEADLINE, handle.restart("g/job")).await.expect("in time").unwrap();
+    let seen =
+        events_until(&mut events, |event| event.unit == "top" && matches!(event.kind, EventKind::Started { .. })).await;
+    let job_events: Vec<String> =
+        seen.iter().filter(|event| event.unit == "g/job").map(|event| event.kind.to_string()).collect();
+    assert_eq!(
+        job_events.last().map(String::as_str),
+        Some("finished: its policy does not restart it"),
+        "{job_events:?}"
+    );
+    assert_eq!(started(&seen).iter().filter(|unit| **unit == "g/job").count(), 2, "{seen:#?}");
+    handle.shutdown().await;
+}
+
 /// A one-shot job whose run fails, and that its policy lets rest, is not
 /// done: its dependents wait, and `wait_ready` says it will not happen.
 /// One whose policy would restart a success is refused by `build()`.

@@ -218,6 +218,9 @@ pub(crate) struct RunHandle {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Stop {
     pub(crate) asked: Instant,
+    /// A start follows once it is stopped (a restart): the unit holds its
+    /// group back as a unit that is not ready, not as one at rest.
+    pub(crate) then_start: bool,
     /// A task's run had to be aborted.
     pub(crate) aborted: bool,
     /// The owner's timer that aborts a task at the end of its grace period.
@@ -334,14 +337,14 @@ impl Unit {
     }
 
     /// Whether it lets its group be ready: it is ready, or it is stopped
-    /// or being stopped on request, or its policy let it end (a one-shot
-    /// job, only once it is done). (A unit that a strategy stops has a
-    /// sibling waiting to restart, which holds the group back.)
+    /// or being stopped on request, not to start again, or its policy let
+    /// it end (a one-shot job, only once it is done).
     pub(crate) fn counts_ready(&self) -> bool {
         let record = self.record();
         match record.state {
             _ if record.ready => true,
-            UnitState::Stopping | UnitState::Stopped => true,
+            UnitState::Stopping => record.stop.as_ref().is_none_or(|stop| !stop.then_start),
+            UnitState::Stopped => true,
             UnitState::Exited => !self.settings.completes() || record.lets_dependents_start(false),
             _ => false,
         }
@@ -361,6 +364,14 @@ impl Unit {
             status.not_ready = self.waiting_for(siblings).or(status.not_ready);
         }
         status
+    }
+
+    /// Marks the stop in progress, if any, as followed by a start (see
+    /// [`Stop::then_start`]).
+    pub(crate) fn start_after_stop(&self) {
+        if let Some(stop) = self.record().stop.as_mut() {
+            stop.then_start = true;
+        }
     }
 
     /// Whether the one-shot job `self`, whose status is `status`, is done:

@@ -70,8 +70,10 @@ impl Node {
             // done, from where the calls that waited for it before leave
             // the unit.
             if unit.record().stop.is_some() {
-                let wants = if op == Op::Stop { Wants::Stop(reply) } else { Wants::Start(reply, op) };
-                self.waiters.push(Waiter { unit, wants });
+                match op {
+                    Op::Stop => self.waiters.push(Waiter { unit, wants: Wants::Stop(reply) }),
+                    _ => self.start_once_stopped(unit, reply, op),
+                }
                 return;
             }
             let dependents: Vec<Arc<Unit>> =
@@ -87,6 +89,13 @@ impl Node {
         self.carry_out(unit, op, reply);
     }
 
+    /// Has `unit`, being stopped, started by the call `op` once stopped;
+    /// meanwhile it holds its group back, as a unit that is not ready.
+    fn start_once_stopped(&mut self, unit: Arc<Unit>, reply: oneshot::Sender<Result<(), Error>>, op: Op) {
+        unit.start_after_stop();
+        self.waiters.push(Waiter { unit, wants: Wants::Start(reply, op) });
+    }
+
     /// Starts what `unit` needs that is not running, for a start by hand.
     fn start_needs(&mut self, unit: &Arc<Unit>) {
         for need in self.needs(unit) {
@@ -94,7 +103,7 @@ impl Node {
                 // Stopping: it starts again once stopped, after the calls
                 // that wait for that stop already.
                 let (reply, _) = oneshot::channel();
-                self.waiters.push(Waiter { unit: need, wants: Wants::Start(reply, Op::Start) });
+                self.start_once_stopped(need, reply, Op::Start);
             } else if !need.state().is_active() {
                 need.record().tracker = RestartTracker::new();
                 self.launch(&need);
@@ -133,9 +142,7 @@ impl Node {
                 self.resume_restarts(&unit);
                 let _ = reply.send(Ok(()));
             }
-            Op::Start if unit.record().stop.is_some() => {
-                self.waiters.push(Waiter { unit, wants: Wants::Start(reply, op) });
-            }
+            Op::Start if unit.record().stop.is_some() => self.start_once_stopped(unit, reply, op),
             Op::Start => {
                 let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
             }
@@ -145,7 +152,7 @@ impl Node {
                     return;
                 }
                 match self.ask_stop(&unit, Instant::now(), Grace::OwnTimer) {
-                    Asked::InFlight => self.waiters.push(Waiter { unit, wants: Wants::Start(reply, op) }),
+                    Asked::InFlight => self.start_once_stopped(unit, reply, op),
                     Asked::Done(_) => {
                         let _ = reply.send(self.start_by_hand(&unit, op.as_str()));
                     }

@@ -190,6 +190,9 @@ impl Node {
                     Asked::InFlight => {
                         if let Some(plan) = &mut self.plan {
                             plan.in_flight.insert(&unit);
+                            if matches!(plan.then, After::Regroup { .. } | After::Relaunch { .. }) {
+                                unit.start_after_stop();
+                            }
                         }
                         if matches!(unit.body, Body::Task(_)) {
                             shortest_grace = Some(
@@ -383,7 +386,7 @@ impl Node {
         };
         run.stop.cancel();
         let is_task = run.abort.is_some();
-        record.stop = Some(Box::new(Stop { asked: now, aborted: false, abort_timer: None }));
+        record.stop = Some(Box::new(Stop { asked: now, then_start: false, abort_timer: None, aborted: false }));
         record.state = UnitState::Stopping;
         // What depends on it must not start on it from now on.
         record.ready = false;
