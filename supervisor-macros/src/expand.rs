@@ -6,7 +6,7 @@ use crate::ast::{
     Manifest, ProbeTuning, Supervised, SupervisedFn, TreeOptions, Unit, UnitKind, UnitOptions, path_text,
 };
 use crate::errors::Errors;
-use crate::policy::Policy;
+use crate::policy::{Policy, RestartOn};
 use crate::probe::{Probe, Readiness};
 use crate::typed;
 use proc_macro2::{Span, TokenStream};
@@ -94,7 +94,8 @@ pub(crate) fn supervised(input: &Supervised, function: &SupervisedFn) -> TokenSt
     let setters = options.policy.setters(&private);
     let policy = quote!(#private::RestartPolicy::new() #setters);
     let name = input.unit_name().expect("a valid input is an fn");
-    let facts = policy_facts(Some(&options.policy), &private, true);
+    let completed = options.readiness.as_ref().is_some_and(|readiness| matches!(readiness.value, Readiness::Completed));
+    let facts = policy_facts(Some(&options.policy), completed, &private, true);
     supervised_items(function, &name, &private, &body, &policy, &facts)
 }
 
@@ -104,14 +105,25 @@ const BACKOFF_FACT: &str = "__SUPERVISOR_BACKOFF";
 /// The name of the constant of an `#[supervised]` fn's type that holds its
 /// attribute's `window_max` and `window`, if set.
 const WINDOW_FACT: &str = "__SUPERVISOR_WINDOW";
+/// The name of the constant of an `#[supervised]` fn's type that says
+/// whether its attribute makes it a one-shot job (`ready = completed`) and
+/// whether its policy restarts a run that succeeds.
+const ONE_SHOT_FACT: &str = "__SUPERVISOR_ONE_SHOT";
 
 /// The constants through which a manifest's `task path;` entry completes
 /// its options with those of the fn's attribute (`max_delay` over the fn's
 /// `backoff`, `window` over its `window_max` and the reverse); `None` for
 /// an fn whose attribute had errors, which has them all (so that no error
 /// follows in the manifest). `public`: as items of an impl, not of a trait.
-pub(crate) fn policy_facts(policy: Option<&Policy>, private: &TokenStream, public: bool) -> TokenStream {
+pub(crate) fn policy_facts(
+    policy: Option<&Policy>,
+    completed: bool,
+    private: &TokenStream,
+    public: bool,
+) -> TokenStream {
     let backoff = policy.is_none_or(|policy| policy.backoff.is_some());
+    // An fn with errors is no one-shot job that a success restarts.
+    let restarts_success = policy.is_some_and(|policy| matches!(policy.on, None | Some(RestartOn::Always)));
     let window = match policy {
         Some(Policy { window: Some((period, _)), window_max: Some((max, _)), .. }) => {
             let period = period.expand(private);
@@ -121,12 +133,15 @@ pub(crate) fn policy_facts(policy: Option<&Policy>, private: &TokenStream, publi
         None => quote!(#private::Some((0u32, #private::Duration::ZERO))),
     };
     let (backoff_fact, window_fact) = (format_ident!("{}", BACKOFF_FACT), format_ident!("{}", WINDOW_FACT));
+    let one_shot_fact = format_ident!("{}", ONE_SHOT_FACT);
     let vis = public.then(|| quote!(pub));
     quote! {
         #[doc(hidden)]
         #vis const #backoff_fact: bool = #backoff;
         #[doc(hidden)]
         #vis const #window_fact: #private::Option<(u32, #private::Duration)> = #window;
+        #[doc(hidden)]
+        #vis const #one_shot_fact: (bool, bool) = (#completed, #restarts_success);
     }
 }
 
@@ -391,7 +406,7 @@ impl<'a> SupervisedEntries<'a> {
         // A plain fn's alias has the constants of an `#[supervised]` fn's
         // type through a trait (an inherent constant comes first), so that
         // its entry has only the error that it is not one.
-        let facts = policy_facts(None, &private, false);
+        let facts = policy_facts(None, false, &private, false);
         quote! {
             #aliases
             #[allow(non_camel_case_types, non_snake_case, dead_code, unreachable_pub)]
@@ -482,6 +497,7 @@ fn units(
             UnitKind::Supervised(path) => {
                 let alias = supervised.alias(supervised.index(unit));
                 let entry = respan(quote!(<#alias as #private::SupervisedEntry<_>>), path.span());
+                one_shot_check(options, &alias, path, private, checks);
                 let spec = if options.policy.is_default() {
                     quote!(#entry::spec(#alias))
                 } else {
@@ -591,6 +607,45 @@ fn over_fns_policy(
         );
     }
     setters
+}
+
+/// Into `checks`, for a `task path;` entry that sets `ready` or `on`, one
+/// that fails when the entry's options over the fn's make a one-shot job
+/// (`ready = completed`) whose policy restarts a success, which `valid`
+/// refuses where it sees both.
+fn one_shot_check(options: &UnitOptions, alias: &Ident, path: &Path, private: &TokenStream, checks: &mut TokenStream) {
+    if options.readiness.is_none() && options.policy.on.is_none() {
+        return;
+    }
+    let fact = format_ident!("{}", ONE_SHOT_FACT);
+    let completed = match &options.readiness {
+        Some(readiness) => {
+            let completed = matches!(readiness.value, Readiness::Completed);
+            quote!(#completed)
+        }
+        None => quote!(#alias::#fact.0),
+    };
+    let restarts_success = match options.policy.on {
+        Some(on) => {
+            let restarts = on == RestartOn::Always;
+            quote!(#restarts)
+        }
+        None => quote!(#alias::#fact.1),
+    };
+    let span = options.readiness.as_ref().map_or_else(|| path.span(), |readiness| readiness.span);
+    let message = format!(
+        "`ready = completed` waits for a run to end well and rest, and the policy of `{}`, this entry's options over \
+         its #[supervised] fn's, restarts a run that succeeds: add `on = \"failure\"`",
+        path_text(path)
+    );
+    checks.extend(respan(
+        quote! {
+            const _: () = if #completed && #restarts_success {
+                #private::panic!("{}", #message)
+            };
+        },
+        span,
+    ));
 }
 
 /// The check of a group's unit names that only the compiler knows, those

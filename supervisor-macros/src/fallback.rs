@@ -76,7 +76,7 @@ pub(crate) fn supervised(input: &Supervised, errors: &syn::Error) -> TokenStream
         Ok(function) if !function.is_associated() && !crate::valid::is_primitive(&function.sig.ident) => {
             let private = expand::private_path(input.options.krate.as_ref());
             let name = input.unit_name().expect("the item is an fn");
-            let facts = expand::policy_facts(None, &private, true);
+            let facts = expand::policy_facts(None, false, &private, true);
             expand::supervised_items(function, &name, &private, &quote!(loop {}), &quote!(loop {}), &facts)
         }
         _ => TokenStream::new(),
