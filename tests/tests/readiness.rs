@@ -320,6 +320,28 @@ async fn a_group_is_not_ready_while_a_unit_of_it_restarts_by_hand() {
     handle.shutdown().await;
 }
 
+/// A readiness check's error is kept as why the unit is not ready, and
+/// sent in its `NotReady` event: cut to 64 KiB with a note, as a run's
+/// error is; a 5 MB one was kept and sent whole.
+#[tokio::test]
+async fn a_huge_readiness_error_is_cut() {
+    let huge = "x".repeat(5 << 20);
+    let probe = Probe::check(move || {
+        let huge = huge.clone();
+        async move { Err::<(), _>(huge) }
+    });
+    let sup = Supervisor::builder().task(idle("api").readiness(Readiness::Probe(probe))).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let status = until(&handle, "api", |status| status.not_ready.is_some()).await;
+    let why = status.not_ready.unwrap();
+    assert!(why.len() < 70_000 && why.ends_with("bytes left out)"), "{} bytes", why.len());
+    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::NotReady { .. })).await;
+    let Some(EventKind::NotReady { reason: Some(reason) }) = seen.last().map(|event| &event.kind) else { panic!() };
+    assert!(reason.len() < 70_000, "{} bytes", reason.len());
+    handle.shutdown().await;
+}
+
 /// A one-shot job whose run fails, and that its policy lets rest, is not
 /// done: its dependents wait, and `wait_ready` says it will not happen.
 /// One whose policy would restart a success is refused by `build()`.

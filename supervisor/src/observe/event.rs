@@ -79,6 +79,23 @@ impl fmt::Display for Event {
     }
 }
 
+/// Writes through to a formatter with line breaks escaped (`\n`, `\r`),
+/// so that a message with one (an error's, a panic's) stays on its event's
+/// line, and cannot forge a line of its own in a log.
+struct OneLine<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl fmt::Write for OneLine<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let mut rest = text;
+        while let Some(at) = rest.find(['\n', '\r']) {
+            self.0.write_str(&rest[..at])?;
+            self.0.write_str(if rest.as_bytes()[at] == b'\n' { "\\n" } else { "\\r" })?;
+            rest = &rest[at + 1..];
+        }
+        self.0.write_str(rest)
+    }
+}
+
 /// What happened to a unit.
 ///
 /// More kinds of event may be added: a `match` on it needs a `_` arm.
@@ -337,10 +354,13 @@ impl ExitReason {
     }
 }
 
-/// What happened, in a few words: `started`, `restarting in 1s (attempt 2)`,
-/// `stopped in 12ms`.
+/// What happened, in a few words, on one line (a line break in a message
+/// is written `\n`): `started`, `restarting in 1s (attempt 2)`, `stopped
+/// in 12ms`.
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        let f = &mut OneLine(f);
         let took = |took: &Duration| humantime::format_duration(*took).to_string();
         match self {
             EventKind::Started { restart_count: 0, pid: None } => f.write_str("started"),
@@ -400,7 +420,7 @@ impl fmt::Display for ExitReason {
 
 /// `text` cut to [`MAX_REASON`] bytes at a character's boundary, with a
 /// note of how many were left out.
-fn bounded_text(mut text: String) -> String {
+pub(crate) fn bounded_text(mut text: String) -> String {
     let left_out = truncate_at_char(&mut text, MAX_REASON);
     if left_out > 0 {
         text.push_str(&format!("… ({left_out} bytes left out)"));
@@ -436,6 +456,18 @@ mod tests {
         }
         let event = Event::new("api", SystemTime::UNIX_EPOCH, EventKind::Ready);
         assert_eq!(event.to_string(), "api: ready");
+    }
+
+    /// A line break in a message (an error's, a panic's, a check's) would
+    /// split the event's line and forge a line of its own in a log.
+    #[test]
+    fn an_event_stays_on_one_line_whatever_its_message() {
+        let failed = EventKind::Exited { reason: ExitReason::Error("a\nb\r\nc".to_owned()) };
+        assert_eq!(Event::new("db", SystemTime::UNIX_EPOCH, failed).to_string(), "db: failed: a\\nb\\r\\nc");
+        let panicked = EventKind::Panicked { message: "first\nsecond".to_owned() };
+        assert_eq!(panicked.to_string(), "panicked: first\\nsecond");
+        let not_ready = EventKind::NotReady { reason: Some("nope\nreally".to_owned()) };
+        assert_eq!(not_ready.to_string(), "not ready: nope\\nreally");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{Ending, Exit, Node, ParentLink, Timer, exit_event};
-use crate::observe::event::EventKind;
+use crate::observe::event::{EventKind, bounded_text};
 use crate::observe::report::StopOutcome;
 use crate::spec::policy::{Decision, GiveUpReason};
 use crate::tree::clock::Stamp;
@@ -86,6 +86,9 @@ impl Node {
     /// still the one running; a unit that becomes ready lets those waiting
     /// for it start.
     pub(super) fn set_ready(&mut self, unit: &Arc<Unit>, epoch: u32, ready: bool, why: Option<String>) {
+        // A check's error is the user's: kept and sent in events, it has a
+        // bound, as a run's error does.
+        let why = why.map(bounded_text);
         {
             let mut record = unit.record();
             if record.epoch != epoch || record.state != UnitState::Running {
