@@ -210,18 +210,19 @@ impl ProcessBody {
             Some(dir) if path.is_relative() => dir.join(path),
             _ => path.to_path_buf(),
         };
+        // What PATH found, where the spawn was refused for want of permission.
+        let found_on_path = (error.kind() == io::ErrorKind::PermissionDenied && !named_by_path)
+            .then(|| self.named_on_path())
+            .flatten()
+            .map(|found| {
+                let what = if found.is_dir() { "a directory, not a program" } else { "not executable" };
+                format!(" (`{}`, where PATH finds it, is {what})", found.display())
+            });
         let hint = match error.kind() {
             io::ErrorKind::PermissionDenied if names_a_directory(path, &resolved) => {
                 " (it is a directory, not a program)"
             }
-            io::ErrorKind::PermissionDenied if !named_by_path => {
-                let hint = self.named_on_path().map(|found| {
-                    let what = if found.is_dir() { "a directory, not a program" } else { "not executable" };
-                    format!(" (`{}`, where PATH finds it, is {what})", found.display())
-                });
-                let hint = hint.as_deref().unwrap_or(" (is it executable?)");
-                return ExitReason::SpawnFailed(format!("cannot run `{program}`: {error}{hint}"));
-            }
+            io::ErrorKind::PermissionDenied if found_on_path.is_some() => found_on_path.as_deref().unwrap_or_default(),
             // A file that exists yet is "not found" names an interpreter
             // that is missing.
             io::ErrorKind::NotFound if named_by_path && resolved.is_file() => {
@@ -439,25 +440,32 @@ impl Drop for ProcessRun {
     fn drop(&mut self) {
         let leader_runs = matches!(self.child.try_wait(), Ok(None));
         let killed = self.group.kill();
+        // Killed processes end within microseconds unless stuck in the
+        // kernel; past the bound, tokio's orphan reaping takes the leader.
+        let deadline = std::time::Instant::now() + REAP_ON_DROP_TIMEOUT;
         if leader_runs {
             // The group's id may not be usable (see `ProcessGroup::of`):
             // kill the leader by its pid as well.
             let _ = self.child.start_kill();
-            let began = std::time::Instant::now();
-            let mut pause = Duration::from_micros(20);
-            // A killed process ends within microseconds unless it is stuck
-            // in the kernel; past the bound, tokio's orphan reaping takes over.
-            while matches!(self.child.try_wait(), Ok(None)) && began.elapsed() < REAP_ON_DROP_TIMEOUT {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(5));
-            }
+            wait_on_this_thread(deadline, || matches!(self.child.try_wait(), Ok(None)));
         }
         // Only once the leader is reaped: a wait on the group could take it.
         if let Some(group) = killed
             && !matches!(self.child.try_wait(), Ok(None))
         {
-            strays::reap_blocking(group, REAP_ON_DROP_TIMEOUT);
+            wait_on_this_thread(deadline, || strays::reap_ended(group));
         }
+    }
+}
+
+/// Asks `pending` again, with pauses that double from 20 µs up to 5 ms,
+/// until it says no or `deadline` has passed: for a drop, where nothing
+/// can be awaited.
+fn wait_on_this_thread(deadline: std::time::Instant, mut pending: impl FnMut() -> bool) {
+    let mut pause = Duration::from_micros(20);
+    while pending() && std::time::Instant::now() < deadline {
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(5));
     }
 }
 

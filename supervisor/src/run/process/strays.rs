@@ -70,22 +70,10 @@ pub(crate) fn reap(group: Pid) {
     });
 }
 
-/// Like [`reap`], waiting on this thread, for `timeout` at most: for a run
-/// dropped without finishing, perhaps with its runtime, where nothing
-/// would run in the background. Returns at once where the members are not
-/// this process's children.
-pub(crate) fn reap_blocking(group: Pid, timeout: Duration) {
-    let began = std::time::Instant::now();
-    let mut pause = Duration::from_micros(20);
-    while reap_ended(group) && began.elapsed() < timeout {
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(5));
-    }
-}
-
 /// Reaps the members of `group` that have ended; whether any child of this
-/// process is still in it.
-fn reap_ended(group: Pid) -> bool {
+/// process is still in it (`false` at once where its members are not this
+/// process's children).
+pub(crate) fn reap_ended(group: Pid) -> bool {
     loop {
         match waitpgid(group, WaitOptions::NOHANG) {
             Ok(Some(_)) => {}
