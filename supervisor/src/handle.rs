@@ -763,7 +763,7 @@ impl SupervisorHandle {
             name,
             "ready",
             Interest::ready_or(&[UnitState::Failed, UnitState::Exited]),
-            |unit, status| status.ready || unit.has_completed(status),
+            |unit, status| status.ready || unit.has_completed(),
             |_, status| matches!(status.state, UnitState::Failed | UnitState::Exited),
         )
         .await

@@ -374,10 +374,10 @@ impl Unit {
         }
     }
 
-    /// Whether the one-shot job `self`, whose status is `status`, is done:
-    /// its last run ended well, and it rests (see [`Settings::completes`]).
-    pub(crate) fn has_completed(&self, status: &UnitStatus) -> bool {
-        self.settings.completes() && status.state == UnitState::Exited && status.last_error.is_none()
+    /// Whether `self` is a one-shot job that is done (see
+    /// [`Settings::completes`]): by the rule that lets its dependents start.
+    pub(crate) fn has_completed(&self) -> bool {
+        self.settings.completes() && self.record().lets_dependents_start(false)
     }
 
     /// Its status now, read alone; `group` is the group it belongs to.
