@@ -545,14 +545,7 @@ fn over_fns_policy(
     let fn_text = path_text(path);
     let example = "`window = \"30s\", window_max = 5` for at most 5 restarts within 30s";
     let mut check = |fails: TokenStream, key: &Ident, message: String| {
-        checks.extend(respan(
-            quote! {
-                const _: () = if #fails {
-                    #private::panic!("{}", #message)
-                };
-            },
-            key.span(),
-        ));
+        checks.extend(compile_check(&fails, &message, key.span(), private));
     };
     match (&policy.window, &policy.window_max) {
         (Some((period, key)), None) => {
@@ -638,14 +631,21 @@ fn one_shot_check(options: &UnitOptions, alias: &Ident, path: &Path, private: &T
          its #[supervised] fn's, restarts a run that succeeds: add `on = \"failure\"`",
         path_text(path)
     );
-    checks.extend(respan(
+    checks.extend(compile_check(&quote!(#completed && #restarts_success), &message, span, private));
+}
+
+/// A constant whose evaluation fails with `message`, at `span`, when
+/// `fails` holds: a check of what only the compiler knows (the constants
+/// of an `#[supervised]` fn's type).
+fn compile_check(fails: &TokenStream, message: &str, span: Span, private: &TokenStream) -> TokenStream {
+    respan(
         quote! {
-            const _: () = if #completed && #restarts_success {
+            const _: () = if #fails {
                 #private::panic!("{}", #message)
             };
         },
         span,
-    ));
+    )
 }
 
 /// The check of a group's unit names that only the compiler knows, those
