@@ -361,7 +361,7 @@ impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use fmt::Write as _;
         let f = &mut OneLine(f);
-        let took = |took: &Duration| humantime::format_duration(*took).to_string();
+        let took = |took: &Duration| humantime::format_duration(*took);
         match self {
             EventKind::Started { restart_count: 0, pid: None } => f.write_str("started"),
             EventKind::Started { restart_count, pid: None } => write!(f, "started (restart {restart_count})"),
