@@ -1171,3 +1171,32 @@ async fn a_shutdown_during_the_launch_spawns_no_more_daemons() {
     assert!(report.is_clean(), "{report:#?}");
     assert!(started < UNITS / 2, "{started} of {UNITS} daemons spawned, the shutdown asked after the first");
 }
+
+/// "If the tokio runtime is shut down first, the units go with it (tasks
+/// dropped, processes killed)". A runtime dropped while the root's first
+/// turn ran: each run spawned into it was dropped at once, reported as a
+/// failure, and restarted by a policy with no delay, its program spawned
+/// anew each time, up to 128 times in one drop.
+#[test]
+fn a_runtime_dropped_at_the_start_restarts_nothing() {
+    let dir = tempfile::tempdir().expect("a scratch dir");
+    let log = dir.path().join("runs");
+    let mut restarted = Vec::new();
+    for round in 0..30 {
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+        let script = format!("echo run >> {}; sleep 0.01; exit 1", log.display());
+        let handle = runtime.block_on(async {
+            let spec = DaemonSpec::new("crashy", "sh")
+                .args(["-c", &script])
+                .restart(RestartPolicy::new().delay(Duration::ZERO));
+            Supervisor::builder().daemon(spec).build().expect("valid").start()
+        });
+        drop(runtime);
+        let status = handle.status("crashy").expect("registered");
+        if status.restart_count > 0 || status.state.is_active() {
+            restarted.push((round, status.state, status.restart_count, status.last_error));
+        }
+    }
+    assert!(restarted.is_empty(), "restarted while its runtime was dropped: {restarted:?}");
+}

@@ -304,12 +304,18 @@ impl Node {
     /// A run ended by itself: records how, and what its policy decides
     /// (nothing while the group ends). A restart makes it `Backoff` at once.
     pub(super) fn decide_exit(&mut self, record: &mut Record, unit: &Unit, end: RunEnd, now: Instant) -> Exit {
-        let reason = match end {
-            RunEnd::Exited(reason) | RunEnd::Stopped { reason, .. } => reason,
-            RunEnd::Aborted => ExitReason::Error("the run was dropped before it ended".to_owned()),
+        // A run dropped that nobody asked to stop was dropped by its
+        // runtime, which is shutting down: a new run would be dropped at
+        // once too, after its process was spawned (a crash loop with no
+        // delay ran the user's program 128 times in one drop).
+        let (reason, dropped) = match end {
+            RunEnd::Exited(reason) | RunEnd::Stopped { reason, .. } => (reason, false),
+            RunEnd::Aborted => {
+                (ExitReason::Error("the run was dropped before it ended, with its runtime".to_owned()), true)
+            }
         };
         let succeeded = reason.is_success();
-        let ending = self.ending.is_some();
+        let ending = self.ending.is_some() || dropped;
         let random = if ending { 0.0 } else { self.rng.f64() };
         record_exit(record, &reason);
         let started = record.run_started.map(|at| self.shared.clock.instant(at));
@@ -321,6 +327,8 @@ impl Node {
         record.state = match decision {
             Some(Decision::Restart { .. }) => UnitState::Backoff,
             Some(Decision::GiveUp(_)) => UnitState::Failed,
+            // As the units of a runtime that was dropped rest.
+            None if dropped => UnitState::Stopped,
             // A run that failed while the shutdown stopped the units after
             // it rests failed: the report, and the exit code it gives, say so.
             None if !succeeded && self.shared.is_shutting_down() => UnitState::Failed,
