@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, test_kill_process_group};
 use supervisor::{
-    Context, DaemonSpec, Error, Event, EventKind, ExitReason, MaxRestarts, Output, RestartOn, RestartPolicy,
-    ShutdownReport, Signal, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+    Context, DaemonSpec, Error, Event, EventKind, ExitReason, MaxRestarts, Output, Probe, Readiness, RestartOn,
+    RestartPolicy, ShutdownReport, Signal, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
 };
 use tokio::sync::broadcast;
 
@@ -1199,4 +1199,42 @@ fn a_runtime_dropped_at_the_start_restarts_nothing() {
         }
     }
     assert!(restarted.is_empty(), "restarted while its runtime was dropped: {restarted:?}");
+}
+
+/// "No process of a unit outlives it, and no zombie is left", with its
+/// runtime dropped too: an exec probe's process killed as its runtime was
+/// dropped was left a zombie, which only a later runtime's process driver
+/// would reap.
+#[test]
+fn an_exec_probe_in_progress_when_the_runtime_is_dropped_leaves_no_zombie() {
+    for (marker, multi_thread) in [("7777.552", false), ("7777.551", true)] {
+        let runtime = if multi_thread {
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()
+        } else {
+            tokio::runtime::Builder::new_current_thread().enable_all().build()
+        }
+        .expect("a runtime");
+        let probe = Probe::exec(["sleep", marker]).timeout(Duration::from_secs(60));
+        let (handle, probe_pid) = runtime.block_on(async {
+            let spec = DaemonSpec::new("probed", "sleep").arg("1000").readiness(Readiness::Probe(probe));
+            let handle = Supervisor::builder().daemon(spec).build().expect("valid").start();
+            let began = Instant::now();
+            loop {
+                if let Some(&pid) = processes_with(marker).first() {
+                    break (handle, pid);
+                }
+                assert!(began.elapsed() < DEADLINE, "the probe never ran");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        drop(runtime);
+        let stat = std::fs::read_to_string(format!("/proc/{probe_pid}/stat")).ok();
+        let state = stat.as_deref().and_then(|stat| stat.rsplit_once(')')).map(|(_, rest)| rest.trim_start());
+        assert!(
+            state.is_none(),
+            "the probe's process {probe_pid} is left ({}): {state:?}",
+            if multi_thread { "multi-thread" } else { "current-thread" }
+        );
+        drop(handle);
+    }
 }

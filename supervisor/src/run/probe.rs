@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use crate::panics::panic_message;
 use crate::run::io_driver;
 use crate::run::notify::NotifySocket;
-use crate::run::process::{names_a_directory, strays};
+use crate::run::process::{names_a_directory, reap_dropped, strays};
 use crate::spec::probe::{Probe, Target};
 
 #[cfg(feature = "http")]
@@ -118,7 +118,7 @@ async fn exec(argv: &[OsString], timeout: Duration) -> Result<(), String> {
             command.env_remove(key);
         }
     }
-    let mut child = command.spawn().map_err(|error| {
+    let child = command.spawn().map_err(|error| {
         let path = std::path::Path::new(program);
         let hint = match error.kind() {
             io::ErrorKind::NotFound => " (is it installed and on PATH?)",
@@ -128,23 +128,40 @@ async fn exec(argv: &[OsString], timeout: Duration) -> Result<(), String> {
         };
         format!("cannot run it: {}{hint}", io_message(&error))
     })?;
-    let mut group = Group::of(&child);
-    match tokio::time::timeout(timeout, child.wait()).await {
+    let mut attempt = Attempt { group: Group::of(&child), child };
+    match tokio::time::timeout(timeout, attempt.child.wait()).await {
         Ok(status) => {
             // What the program left behind in its group goes with it.
-            if let Some(group) = group.kill() {
+            if let Some(group) = attempt.group.kill() {
                 strays::reap(group);
             }
             status.map_err(|error| format!("cannot wait for it: {}", io_message(&error))).and_then(exit_outcome)
         }
         Err(_) => {
-            let killed = group.kill();
-            reap(&mut child).await;
+            let killed = attempt.group.kill();
+            reap(&mut attempt.child).await;
             if let Some(group) = killed {
                 strays::reap(group);
             }
             Err(timed_out(timeout))
         }
+    }
+}
+
+/// An exec probe's process and its group while an attempt waits for it.
+/// Dropped before the process was reaped (the probe dropped with its run,
+/// or with its runtime), it kills the group and reaps them there, as a
+/// dropped run does.
+struct Attempt {
+    child: Child,
+    group: Group,
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        let leader_runs = matches!(self.child.try_wait(), Ok(None));
+        let killed = self.group.kill();
+        reap_dropped(&mut self.child, leader_runs, killed);
     }
 }
 
@@ -164,8 +181,7 @@ fn exit_outcome(status: ExitStatus) -> Result<(), String> {
     }
 }
 
-/// The process group of an exec probe; dropping it kills the group, so
-/// that an attempt dropped mid-way leaves nothing running.
+/// The process group of an exec probe, until it is killed.
 struct Group(Option<Pid>);
 
 impl Group {
@@ -181,12 +197,6 @@ impl Group {
         let leader = self.0.take()?;
         // ESRCH only means the group is already empty.
         kill_process_group(leader, RawSignal::KILL).ok().map(|()| leader)
-    }
-}
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        self.kill();
     }
 }
 

@@ -440,21 +440,30 @@ impl Drop for ProcessRun {
     fn drop(&mut self) {
         let leader_runs = matches!(self.child.try_wait(), Ok(None));
         let killed = self.group.kill();
-        // Killed processes end within microseconds unless stuck in the
-        // kernel; past the bound, tokio's orphan reaping takes the leader.
-        let deadline = std::time::Instant::now() + REAP_ON_DROP_TIMEOUT;
-        if leader_runs {
-            // The group's id may not be usable (see `ProcessGroup::of`):
-            // kill the leader by its pid as well.
-            let _ = self.child.start_kill();
-            wait_on_this_thread(deadline, || matches!(self.child.try_wait(), Ok(None)));
-        }
-        // Only once the leader is reaped: a wait on the group could take it.
-        if let Some(group) = killed
-            && !matches!(self.child.try_wait(), Ok(None))
-        {
-            wait_on_this_thread(deadline, || strays::reap_ended(group));
-        }
+        reap_dropped(&mut self.child, leader_runs, killed);
+    }
+}
+
+/// Reaps, on this thread, the leader `child` of a process group dropped
+/// before it was reaped (a run, an exec probe's attempt), and the members
+/// of its group `killed`, if killed: tokio reaps a dropped child only
+/// while a runtime still runs, and a runtime dropped leaves zombies.
+/// `leader_runs`: the leader still ran before its group was killed.
+pub(crate) fn reap_dropped(child: &mut Child, leader_runs: bool, killed: Option<Pid>) {
+    // Killed processes end within microseconds unless stuck in the
+    // kernel; past the bound, tokio's orphan reaping takes the leader.
+    let deadline = std::time::Instant::now() + REAP_ON_DROP_TIMEOUT;
+    if leader_runs {
+        // The group's id may not be usable (see `ProcessGroup::of`):
+        // kill the leader by its pid as well.
+        let _ = child.start_kill();
+        wait_on_this_thread(deadline, || matches!(child.try_wait(), Ok(None)));
+    }
+    // Only once the leader is reaped: a wait on the group could take it.
+    if let Some(group) = killed
+        && !matches!(child.try_wait(), Ok(None))
+    {
+        wait_on_this_thread(deadline, || strays::reap_ended(group));
     }
 }
 
