@@ -42,7 +42,9 @@ pub(crate) struct Recent {
 impl Recent {
     /// For a limit of `max` events within `period`.
     pub(crate) fn new(max: u32, period: Duration) -> Self {
-        let step = if max <= EXACT_UP_TO { Duration::ZERO } else { period / STEPS };
+        // At least a nanosecond: a burst at one instant then takes one step
+        // whatever the period, where a step of zero kept one per event.
+        let step = if max <= EXACT_UP_TO { Duration::ZERO } else { (period / STEPS).max(Duration::from_nanos(1)) };
         Recent { steps: VecDeque::new(), total: 0, step }
     }
 
@@ -62,10 +64,12 @@ impl Recent {
     pub(crate) fn push(&mut self, at: Instant) {
         self.total += 1;
         // The first step that ends at or after `at`: joining it counts the
-        // event as long as the step, at least as long as the event itself.
+        // event as long as the step, at least as long as the event itself,
+        // while the step stays shorter than a step. Measured from where it
+        // ends: events recorded in turn further back would stretch it on.
         let position = self.steps.partition_point(|step| step.last < at);
         if let Some(step) = self.steps.get_mut(position)
-            && step.first.saturating_duration_since(at) < self.step
+            && step.last.saturating_duration_since(at) < self.step
         {
             step.first = step.first.min(at);
             step.count += 1;
@@ -184,5 +188,42 @@ mod tests {
         // The first step ends with its last event, at 500 ms.
         assert_eq!(recent.within(start + period + 500 * MS, period), 4);
         assert_eq!(recent.within(start + period + 501 * MS, period), 1);
+    }
+
+    /// Events recorded after later ones (a group's restarts are recorded
+    /// as performed, in the order their delays end): a step they join
+    /// stays shorter than a step, so that each counts at most a step
+    /// longer than it is within the period. Joined from where the step
+    /// began, such a chain stretched one step over 1.8 ms of a 1 ms step.
+    #[test]
+    fn events_recorded_out_of_order_keep_each_step_short() {
+        const US: Duration = Duration::from_micros(1);
+        let start = Instant::now();
+        let period = 1024 * MS; // a step of 1 ms
+        let mut recent = Recent::new(u32::MAX, period);
+        for at in [2000, 1400, 800, 200] {
+            recent.push(start + at * US);
+        }
+        // 1.7 ms past the period: only the event at 2.0 ms is within it,
+        // and those a step before it may still count.
+        let now = start + period + 1700 * US;
+        let counted = recent.within(now, period);
+        assert!(counted <= 3, "{counted} counted, of which one is within the period: {recent:?}");
+        assert!(counted >= 1, "the event within the period counts");
+    }
+
+    /// A period under 1,024 ns still has steps: a burst at one instant is
+    /// kept as one, where a step of zero kept one entry per event.
+    #[test]
+    fn a_period_under_1024_ns_keeps_a_burst_in_one_step() {
+        let start = Instant::now();
+        let period = Duration::from_nanos(1000);
+        let mut recent = Recent::new(u32::MAX, period);
+        for _ in 0..100_000 {
+            recent.forget_older(start, period);
+            recent.push(start);
+        }
+        assert_eq!(recent.len(), 100_000);
+        assert!(recent.steps_kept() <= 2, "{} steps kept", recent.steps_kept());
     }
 }
