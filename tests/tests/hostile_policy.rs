@@ -1450,3 +1450,40 @@ async fn a_restart_cancelled_by_a_removal_does_not_count_toward_intensity() {
     assert_eq!(stays.load(Ordering::SeqCst), 2);
     handle.shutdown().await;
 }
+
+/// The longest delay that `Instant::now()` holds, less `margin`.
+fn delay_near_the_clock_end(margin: Duration) -> Duration {
+    let now = tokio::time::Instant::now();
+    let (mut low, mut high) = (Duration::ZERO, Duration::MAX);
+    while high - low > Duration::from_nanos(1) {
+        let mid = low + (high - low) / 2;
+        if now.checked_add(mid).is_some() {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    low - margin
+}
+
+/// `delay`: "A wait too long for the clock to hold [...] never ends".
+/// A delay that the clock held, but within a millisecond of its end,
+/// panicked in tokio's timer (which rounds a deadline up to the next
+/// millisecond) and took the whole tree down with it.
+#[tokio::test(start_paused = true)]
+async fn a_delay_within_a_millisecond_of_the_clock_end_waits_for_ever() {
+    let delay = delay_near_the_clock_end(Duration::from_micros(500));
+    let far =
+        TaskSpec::new("far", |_ctx: Context| async { Err::<(), _>("boom") }).restart(RestartPolicy::new().delay(delay));
+    let ticker = TaskSpec::new("ticker", |_ctx: Context| async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Err::<(), _>("boom")
+    })
+    .restart(RestartPolicy::new().delay(Duration::from_secs(1)).max_restarts(MaxRestarts::AtMost(5)));
+    let handle = Supervisor::builder().task(far).task(ticker).build().expect("valid").start();
+    let ticker = within("the ticker gives up", handle.wait_state("ticker", UnitState::Failed)).await.expect("known");
+    assert_eq!(ticker.restart_count, 5);
+    assert_eq!(handle.status("far").expect("known").state, UnitState::Backoff);
+    let report = within("the shutdown", handle.shutdown()).await;
+    assert!(report.units.iter().all(|unit| unit.outcome != StopOutcome::Forced), "{report}");
+}

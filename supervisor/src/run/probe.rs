@@ -23,6 +23,7 @@ use crate::run::io_driver;
 use crate::run::notify::NotifySocket;
 use crate::run::process::{names_a_directory, reap_dropped, strays};
 use crate::spec::probe::{Probe, Target};
+use crate::tree::clock;
 
 #[cfg(feature = "http")]
 mod http;
@@ -200,11 +201,12 @@ impl Group {
     }
 }
 
-/// Waits `interval` from `start` (at once when that time has passed).
+/// Waits `interval` from `start` (at once when that time has passed; for
+/// ever past what the clock holds).
 async fn sleep_from(start: Instant, interval: Duration) {
-    match start.checked_add(interval) {
+    match clock::deadline(start, interval) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => tokio::time::sleep(interval).await,
+        None => std::future::pending().await,
     }
 }
 

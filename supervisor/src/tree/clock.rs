@@ -13,7 +13,15 @@ pub(crate) const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
 /// `duration` after `instant`, or as far as an [`Instant`] goes: a delay or
 /// a timeout of `Duration::MAX` means never, and must not panic.
 pub(crate) fn later_by(instant: Instant, duration: Duration) -> Instant {
-    instant.checked_add(duration).or_else(|| instant.checked_add(FAR_FUTURE)).unwrap_or(instant)
+    deadline(instant, duration).or_else(|| instant.checked_add(FAR_FUTURE)).unwrap_or(instant)
+}
+
+/// `duration` after `instant`, if tokio's timer can wait for it; `None`
+/// (never) past what the clock holds. The timer rounds a deadline up to
+/// its next millisecond with an addition that panics within a millisecond
+/// of the clock's end: such a deadline is never too.
+pub(crate) fn deadline(instant: Instant, duration: Duration) -> Option<Instant> {
+    instant.checked_add(duration).filter(|at| at.checked_add(Duration::from_millis(1)).is_some())
 }
 
 /// Wall-clock time that follows the runtime's clock from the moment the

@@ -14,7 +14,7 @@ use crate::observe::report::StopOutcome;
 use crate::panics::log_contained;
 use crate::spec::policy::Decision;
 use crate::tree::batches::Batches;
-use crate::tree::clock::later_by;
+use crate::tree::clock::{self, later_by};
 use crate::tree::record::{abort, record_no_exit, take_run};
 use crate::tree::strategy::restart_set;
 use crate::tree::unit::{Body, Line, Msg, Op, RunEnd, Stop, Unit};
@@ -343,7 +343,7 @@ impl Node {
             waiting.push((unit, epoch));
         }
         // As a unit's own restart: a delay past what the clock holds never ends.
-        if let Some(at) = Instant::now().checked_add(delay) {
+        if let Some(at) = clock::deadline(Instant::now(), delay) {
             self.timers.insert(at, Timer::Regroup { cause, set: waiting });
         }
     }

@@ -16,7 +16,7 @@ use super::{Ending, Exit, Node, ParentLink, Timer, exit_event};
 use crate::observe::event::{EventKind, bounded_text};
 use crate::observe::report::StopOutcome;
 use crate::spec::policy::{Decision, GiveUpReason};
-use crate::tree::clock::Stamp;
+use crate::tree::clock::{self, Stamp};
 use crate::tree::launch::{self, Launched};
 use crate::tree::record::{PendingRestart, Settled, begin_run, due_restart, record_exit, settle_stop, take_run};
 use crate::tree::unit::{Body, Msg, Record, Reporter, RunEnd, RunHandle, Unit, address};
@@ -416,7 +416,7 @@ impl Node {
             // A delay past what the clock holds never ends: no timer, which
             // a paused clock would jump to.
             Strategy::OneForOne => {
-                if let Some(at) = now.checked_add(delay) {
+                if let Some(at) = clock::deadline(now, delay) {
                     self.timers.insert(at, Timer::Restart { unit: unit.clone(), epoch });
                 }
             }
