@@ -988,3 +988,91 @@ async fn a_unit_stopped_and_started_while_it_waits_starts_once() {
     assert_eq!(starts, 1);
     handle.shutdown().await;
 }
+
+/// A one-shot job: done after `took`; once cancelled it takes 3 s to stop.
+fn one_shot(name: &str, took: Duration) -> TaskSpec {
+    TaskSpec::new(name, move |ctx: Context| async move {
+        tokio::select! {
+            () = ctx.cancelled() => tokio::time::sleep(3 * SEC).await,
+            () = tokio::time::sleep(took) => {}
+        }
+        Ok::<(), String>(())
+    })
+    .readiness(Readiness::Completed)
+    .restart(RestartPolicy::new().on(RestartOn::Failure))
+}
+
+/// `/readyz` is ready when every unit that should run is ready, and a unit
+/// restarted by hand is one that should run: an unfinished job being
+/// stopped to start again made the supervisor ready during its stop (a
+/// group holding the same job was not ready meanwhile).
+#[tokio::test(start_paused = true)]
+async fn a_unit_stopped_to_start_again_holds_readiness_back() {
+    let handle = Supervisor::builder().task(one_shot("migrate", 10 * SEC)).build().unwrap().start();
+    until(&handle, "migrate", |status| status.running).await;
+    assert!(!handle.health().await.ready, "not ready while the job runs");
+    let restarting = handle.clone();
+    let restart = tokio::spawn(async move { restarting.restart("migrate").await });
+    let stopping = until(&handle, "migrate", |status| status.state == UnitState::Stopping).await;
+    assert!(stopping.holds_back_readiness, "{stopping:?}");
+    let health = handle.health().await;
+    assert!(!health.ready, "ready while the unfinished job is stopped to start again: {:?}", health.units);
+    assert_eq!(health.units[0].reason, "being stopped to start again");
+    restart.await.unwrap().unwrap();
+    // A stop on request, not to start again, does not hold it back.
+    let stopping = handle.clone();
+    let stop = tokio::spawn(async move { stopping.stop_unit("migrate").await });
+    let status = until(&handle, "migrate", |status| status.state == UnitState::Stopping).await;
+    assert!(!status.holds_back_readiness, "{status:?}");
+    assert!(handle.health().await.ready);
+    stop.await.unwrap().unwrap();
+    handle.shutdown().await;
+}
+
+/// A one-shot job that ended without completing, its policy running it no
+/// more, holds `/readyz` back at the root as its group's readiness does
+/// inside a group: the root said ready, the group not.
+#[tokio::test(start_paused = true)]
+async fn a_one_shot_job_that_failed_holds_readiness_back_at_the_root_as_in_a_group() {
+    let failing = || {
+        TaskSpec::new("migrate", |_ctx: Context| async { Err::<(), _>("schema mismatch") })
+            .readiness(Readiness::Completed)
+            .restart(RestartPolicy::new().on(RestartOn::Never))
+    };
+    let root = Supervisor::builder().task(failing()).build().unwrap().start();
+    let status = until(&root, "migrate", |status| status.state == UnitState::Exited).await;
+    assert!(status.holds_back_readiness, "{status:?}");
+    let health = root.health().await;
+    assert!(!health.ready, "{:?}", health.units);
+    assert_eq!(health.units[0].reason, "ended without completing; its policy does not run it again");
+    root.shutdown().await;
+    let nested = Supervisor::builder().group(GroupSpec::new("db").task(failing())).build().unwrap().start();
+    until(&nested, "db/migrate", |status| status.state == UnitState::Exited).await;
+    assert!(!nested.health().await.ready);
+    assert!(!nested.status("db").unwrap().ready);
+    nested.shutdown().await;
+}
+
+/// A group "is ready when every unit of it that should run is ready": right
+/// after a call started its done job again, `wait_ready` on the group
+/// answered at once, ready, while the job ran (the group's record waits for
+/// its parent's owner to hear of the change).
+#[tokio::test(start_paused = true)]
+async fn a_group_is_not_ready_from_the_moment_a_call_starts_its_job_again() {
+    for call in ["restart", "start_unit"] {
+        let group = GroupSpec::new("g").task(one_shot("job", 2 * SEC));
+        let handle = Supervisor::builder().group(group).build().unwrap().start();
+        until(&handle, "g/job", |status| status.state == UnitState::Exited).await;
+        ready(&handle, "g").await;
+        match call {
+            "start_unit" => handle.start_unit("g/job").await.unwrap(),
+            _ => handle.restart("g/job").await.unwrap(),
+        }
+        let group = handle.status("g").unwrap();
+        assert!(!group.ready && group.holds_back_readiness, "{call}: {group:?}");
+        let group = ready(&handle, "g").await;
+        let job = handle.status("g/job").unwrap();
+        assert_eq!(job.state, UnitState::Exited, "{call}: the group ready at {group:?} while its job is {job:?}");
+        handle.shutdown().await;
+    }
+}

@@ -230,6 +230,14 @@ pub struct UnitStatus {
     /// should run is ready. Readiness gates `depends_on`, `/readyz` and
     /// `wait_ready`.
     pub ready: bool,
+    /// Whether it keeps its group, and the supervisor's readiness
+    /// (`/readyz`), from being ready: it should run and is not ready
+    /// (waiting, starting, running but not ready yet, waiting to restart,
+    /// given up, being stopped to start again), or it is a one-shot job
+    /// ([`Readiness::Completed`](crate::Readiness::Completed)) that ended
+    /// without completing. A unit stopped on request, or that its policy
+    /// let end, does not.
+    pub holds_back_readiness: bool,
     /// Why it is not ready, when something says so: what a `Waiting` unit
     /// waits for ("waiting for `storage/db` (not ready: ...)"), or what its
     /// readiness check said: its last error, or, once it passes, how far

@@ -302,17 +302,22 @@ pub struct UnitHealth {
 
 /// Whether a unit lets the supervisor be ready, and why.
 pub(crate) fn unit_verdict(unit: &UnitStatus) -> (bool, &'static str) {
-    match unit.state {
-        UnitState::Running if unit.ready => (true, "running"),
-        UnitState::Running => (false, "running, not ready yet"),
-        UnitState::Waiting => (false, "not started"),
-        UnitState::Starting => (false, "not running yet"),
-        UnitState::Backoff => (false, "waiting to restart"),
-        UnitState::Failed => (false, "gave up: restart limit reached"),
-        UnitState::Stopping => (true, "being stopped on request"),
-        UnitState::Stopped => (true, "stopped on request"),
-        UnitState::Exited => (true, "ended; its policy does not restart it"),
-    }
+    // The engine's own rule, as for a group's readiness.
+    let ready = !unit.holds_back_readiness;
+    let reason = match unit.state {
+        UnitState::Running if ready => "running",
+        UnitState::Running => "running, not ready yet",
+        UnitState::Waiting => "not started",
+        UnitState::Starting => "not running yet",
+        UnitState::Backoff => "waiting to restart",
+        UnitState::Failed => "gave up: restart limit reached",
+        UnitState::Stopping if ready => "being stopped on request",
+        UnitState::Stopping => "being stopped to start again",
+        UnitState::Stopped => "stopped on request",
+        UnitState::Exited if ready => "ended; its policy does not restart it",
+        UnitState::Exited => "ended without completing; its policy does not run it again",
+    };
+    (ready, reason)
 }
 
 /// The units' part of readiness, without running any check: whether every
@@ -608,7 +613,7 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_rules() {
-        let verdict = |state, ready| {
+        let verdict = |state, holds_back_readiness| {
             let status = UnitStatus {
                 name: "unit".to_owned(),
                 kind: UnitKind::Task,
@@ -618,7 +623,8 @@ mod tests {
                 restart_count: 0,
                 restarts_total: 0,
                 restarts_paused: false,
-                ready,
+                ready: !holds_back_readiness,
+                holds_back_readiness,
                 not_ready: None,
                 status_text: None,
                 last_start: None,
@@ -627,15 +633,17 @@ mod tests {
                 signal: None,
                 last_error: None,
             };
-            unit_verdict(&status).0
+            unit_verdict(&status)
         };
-        assert!(verdict(UnitState::Running, true));
-        assert!(!verdict(UnitState::Running, false), "running but not ready");
-        assert!(!verdict(UnitState::Waiting, false));
-        assert!(verdict(UnitState::Stopped, false));
-        assert!(verdict(UnitState::Exited, false));
-        assert!(!verdict(UnitState::Starting, false));
-        assert!(!verdict(UnitState::Backoff, false));
-        assert!(!verdict(UnitState::Failed, false));
+        // The engine says whether a unit holds readiness back; the verdict
+        // follows it, whatever the state.
+        for state in [UnitState::Running, UnitState::Stopping, UnitState::Stopped, UnitState::Exited, UnitState::Failed]
+        {
+            assert!(verdict(state, false).0, "{state:?}");
+            assert!(!verdict(state, true).0, "{state:?}");
+        }
+        assert_eq!(verdict(UnitState::Stopping, true).1, "being stopped to start again");
+        assert_eq!(verdict(UnitState::Stopping, false).1, "being stopped on request");
+        assert_eq!(verdict(UnitState::Exited, true).1, "ended without completing; its policy does not run it again");
     }
 }

@@ -487,6 +487,12 @@ impl Node {
             if let Some(parent) = &mut self.parent {
                 parent.ready = ready;
             }
+        } else if ready {
+            // Ready all along for the parent, though not for a while for
+            // the group's status, which looks at its units (a unit of it
+            // started again and ready within the burst): the waits on the
+            // group look again.
+            self.shared.changes.changed(&self.group);
         }
     }
 

@@ -80,6 +80,18 @@ impl Settings {
     }
 }
 
+/// Whether a unit with `record` and `settings` lets its group be ready
+/// (see [`Unit::counts_ready`]).
+fn counts_ready(record: &Record, settings: &Settings) -> bool {
+    match record.state {
+        _ if record.ready => true,
+        UnitState::Stopping => record.stop.as_ref().is_none_or(|stop| !stop.then_start),
+        UnitState::Stopped => true,
+        UnitState::Exited => !settings.completes() || record.lets_dependents_start(false),
+        _ => false,
+    }
+}
+
 /// What a unit runs.
 pub(crate) enum Body {
     Task(TaskBody),
@@ -340,14 +352,7 @@ impl Unit {
     /// or being stopped on request, not to start again, or its policy let
     /// it end (a one-shot job, only once it is done).
     pub(crate) fn counts_ready(&self) -> bool {
-        let record = self.record();
-        match record.state {
-            _ if record.ready => true,
-            UnitState::Stopping => record.stop.as_ref().is_none_or(|stop| !stop.then_start),
-            UnitState::Stopped => true,
-            UnitState::Exited => !self.settings.completes() || record.lets_dependents_start(false),
-            _ => false,
-        }
+        counts_ready(&self.record(), &self.settings)
     }
 
     pub(crate) fn state(&self) -> UnitState {
@@ -362,6 +367,18 @@ impl Unit {
         let mut status = self.recorded_status(clock, now);
         if status.state == UnitState::Waiting {
             status.not_ready = self.waiting_for(siblings).or(status.not_ready);
+        }
+        if status.ready
+            && let Body::Group(group) = &self.body
+            && !group.members().iter().all(|unit| unit.counts_ready())
+        {
+            // A group's record says what its parent's owner last heard of
+            // it, and a call that starts a unit of the group again answers
+            // before that owner hears of the change: the group is not ready
+            // from the moment one of its units holds it back.
+            status.ready = false;
+            status.holds_back_readiness = true;
+            status.not_ready = Some("a unit of the group is not ready".to_owned());
         }
         status
     }
@@ -431,6 +448,7 @@ impl Unit {
             restarts_total: record.restarts_total,
             restarts_paused: record.paused,
             ready: record.ready,
+            holds_back_readiness: !counts_ready(&record, &self.settings),
             not_ready: record.not_ready().filter(|_| !record.ready).map(String::from),
             status_text: record.notes.as_ref().and_then(|notes| notes.status_text.as_deref()).map(String::from),
             last_start: record.run_started.map(|at| clock.at(clock.instant(at))),
