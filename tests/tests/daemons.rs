@@ -9,10 +9,17 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use supervisor::{
-    DaemonSpec, Event, EventKind, ExitReason, MaxRestarts, Output, Readiness, RestartOn, RestartPolicy, Signal,
-    StopOutcome, Supervisor, SupervisorHandle, UnitState, UnitStatus,
+    DaemonSpec, Event, EventKind, ExitReason, MaxRestarts, Output, Readiness, RestartOn, Signal, StopOutcome,
+    Supervisor, SupervisorHandle, UnitState,
 };
 use tokio::sync::{RwLock, broadcast};
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{wait_for, wait_running, wait_state, wait_status, wait_tail};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{no_delay, run_once, sh, start};
 
 /// How long any condition may take to come true before the test fails.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -20,59 +27,6 @@ const DEADLINE: Duration = Duration::from_secs(10);
 /// Tests that count this process's file descriptors, children and memory
 /// take it exclusively; every other test shares it.
 static PROCESS_WIDE: RwLock<()> = RwLock::const_new(());
-
-fn sh(name: &str, script: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "sh").args(["-c", script])
-}
-
-fn no_delay() -> RestartPolicy {
-    RestartPolicy::new().delay(Duration::ZERO)
-}
-
-fn run_once() -> RestartPolicy {
-    RestartPolicy::new().on(RestartOn::Never)
-}
-
-fn start(specs: impl IntoIterator<Item = DaemonSpec>) -> SupervisorHandle {
-    let builder = specs.into_iter().fold(Supervisor::builder(), |builder, spec| builder.daemon(spec));
-    builder.build().expect("valid supervisor").start()
-}
-
-/// Polls `check` every few milliseconds until it returns `Some`.
-async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let began = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(began.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
-}
-
-async fn wait_status(handle: &SupervisorHandle, name: &str, pred: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, pred)).await {
-        Ok(status) => status.expect("the unit exists and the supervisor runs"),
-        Err(_) => panic!("timed out waiting on `{name}`; last status: {:#?}", handle.status(name)),
-    }
-}
-
-async fn wait_state(handle: &SupervisorHandle, name: &str, state: UnitState) -> UnitStatus {
-    wait_status(handle, name, |status| status.state == state).await
-}
-
-async fn wait_running(handle: &SupervisorHandle, name: &str) -> u32 {
-    let status = wait_status(handle, name, |status| status.state == UnitState::Running && status.pid.is_some()).await;
-    status.pid.expect("a running process has a pid")
-}
-
-async fn wait_tail(handle: &SupervisorHandle, name: &str, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
-    wait_for(what, || {
-        let tail = handle.tail(name, usize::MAX).expect("known unit");
-        pred(&tail).then_some(tail)
-    })
-    .await
-}
 
 /// The next event that matches `pred`, skipping others.
 async fn next_event(events: &mut broadcast::Receiver<Event>, pred: impl Fn(&Event) -> bool) -> Event {
@@ -106,7 +60,7 @@ fn exists(pid: u32) -> bool {
 }
 
 async fn wait_dead(pid: u32) {
-    wait_for(&format!("process {pid} to end"), || (!alive(pid)).then_some(())).await;
+    wait_for(DEADLINE, &format!("process {pid} to end"), || (!alive(pid)).then_some(())).await;
 }
 
 /// Zombie children of this test process.
@@ -185,7 +139,7 @@ fn pids(lines: &[String]) -> Vec<u32> {
 async fn exit_code_is_kept_and_max_zero_runs_once() {
     let _shared = PROCESS_WIDE.read().await;
     let handle = start([sh("three", "echo run; exit 3").restart(no_delay().max_restarts(MaxRestarts::AtMost(0)))]);
-    let status = wait_state(&handle, "three", UnitState::Failed).await;
+    let status = wait_state(DEADLINE, &handle, "three", UnitState::Failed).await;
     assert_eq!(status.restart_count, 0);
     assert_eq!(status.exit_code, Some(3));
     assert_eq!(status.signal, None);
@@ -214,7 +168,7 @@ async fn max_three_restarts_runs_four_times_then_fails() {
 async fn clean_exit_is_not_restarted_on_failure_policy() {
     let _shared = PROCESS_WIDE.read().await;
     let handle = start([sh("done", "exit 0").restart(no_delay().on(RestartOn::Failure))]);
-    let status = wait_state(&handle, "done", UnitState::Exited).await;
+    let status = wait_state(DEADLINE, &handle, "done", UnitState::Exited).await;
     assert_eq!(status.exit_code, Some(0));
     assert_eq!(status.restart_count, 0);
     assert_eq!(status.last_error, None);
@@ -235,14 +189,14 @@ async fn failures_to_spawn_name_the_program_and_follow_the_policy() {
         DaemonSpec::new("denied", &not_executable).restart(twice()),
         DaemonSpec::new("bad-dir", "sleep").arg("1").current_dir(dir.join("no-such-dir")).restart(twice()),
     ]);
-    let sleeper = wait_running(&handle, "sleeper").await;
+    let sleeper = wait_running(DEADLINE, &handle, "sleeper").await;
     for (name, needles) in [
         ("missing", ["supervisor-test-no-such-program", "PATH"]),
         ("absolute", ["/nonexistent/dir/prog", "No such file"]),
         ("denied", ["not-executable", "ermission denied"]),
         ("bad-dir", ["sleep", "no-such-dir"]),
     ] {
-        let status = wait_state(&handle, name, UnitState::Failed).await;
+        let status = wait_state(DEADLINE, &handle, name, UnitState::Failed).await;
         assert_eq!(status.restart_count, 2, "{name}");
         assert_eq!(status.pid, None, "{name}");
         let error = status.last_error.unwrap_or_else(|| panic!("{name} has a last_error"));
@@ -260,7 +214,7 @@ async fn failures_to_spawn_name_the_program_and_follow_the_policy() {
 async fn stopping_a_well_behaved_process_is_fast_and_not_a_failure() {
     let _shared = PROCESS_WIDE.read().await;
     let handle = start([DaemonSpec::new("sleeper", "sleep").arg("1000")]);
-    let pid = wait_running(&handle, "sleeper").await;
+    let pid = wait_running(DEADLINE, &handle, "sleeper").await;
     let mut events = handle.subscribe();
     let began = Instant::now();
     handle.stop_unit("sleeper").await.unwrap();
@@ -276,7 +230,7 @@ async fn stopping_a_well_behaved_process_is_fast_and_not_a_failure() {
     assert!(matches!(event.kind, EventKind::Stopped { forced: false, .. }), "{event:?}");
     // Stopped means stopped: nothing restarts it.
     handle.start_unit("sleeper").await.unwrap();
-    let again = wait_running(&handle, "sleeper").await;
+    let again = wait_running(DEADLINE, &handle, "sleeper").await;
     assert_ne!(again, pid);
     handle.shutdown().await;
 }
@@ -286,7 +240,7 @@ async fn configured_stop_signal_is_sent() {
     let _shared = PROCESS_WIDE.read().await;
     let script = "trap 'echo got INT; exit 0' INT; echo ready; while :; do sleep 0.01; done";
     let handle = start([sh("int", script).stop_signal(Signal::INT).stop_timeout(Duration::from_secs(5))]);
-    wait_tail(&handle, "int", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
+    wait_tail(DEADLINE, &handle, "int", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
     let began = Instant::now();
     handle.stop_unit("int").await.unwrap();
     assert!(began.elapsed() < Duration::from_secs(4));
@@ -302,15 +256,15 @@ async fn a_process_ignoring_sigterm_is_killed_after_the_timeout_and_not_before()
     let timeout = Duration::from_millis(600);
     let script = "trap '' TERM; echo ready; exec sleep 1000";
     let handle = start([sh("stubborn", script).stop_timeout(timeout)]);
-    let pid = wait_running(&handle, "stubborn").await;
-    wait_tail(&handle, "stubborn", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
+    let pid = wait_running(DEADLINE, &handle, "stubborn").await;
+    wait_tail(DEADLINE, &handle, "stubborn", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
     let mut events = handle.subscribe();
     let began = Instant::now();
     let stopping = tokio::spawn({
         let handle = handle.clone();
         async move { handle.stop_unit("stubborn").await }
     });
-    wait_state(&handle, "stubborn", UnitState::Stopping).await;
+    wait_state(DEADLINE, &handle, "stubborn", UnitState::Stopping).await;
     assert!(alive(pid), "still alive during the grace period");
     stopping.await.unwrap().unwrap();
     let took = began.elapsed();
@@ -330,7 +284,7 @@ async fn a_process_ignoring_sigterm_is_killed_after_the_timeout_and_not_before()
 const GRANDCHILDREN: &str = "sleep 1000 & echo $!; (trap '' TERM; exec sleep 1000) & echo $!; wait";
 
 async fn grandchildren(handle: &SupervisorHandle, name: &str) -> Vec<u32> {
-    let lines = wait_tail(handle, name, "two grandchild pids", |tail| tail.len() == 2).await;
+    let lines = wait_tail(DEADLINE, handle, name, "two grandchild pids", |tail| tail.len() == 2).await;
     let pids = pids(&lines);
     for &pid in &pids {
         assert!(alive(pid), "grandchild {pid} runs");
@@ -342,7 +296,7 @@ async fn grandchildren(handle: &SupervisorHandle, name: &str) -> Vec<u32> {
 async fn grandchildren_are_gone_after_stop_unit() {
     let _shared = PROCESS_WIDE.read().await;
     let handle = start([sh("family", GRANDCHILDREN).stop_timeout(Duration::from_secs(5))]);
-    let leader = wait_running(&handle, "family").await;
+    let leader = wait_running(DEADLINE, &handle, "family").await;
     let grandchildren = grandchildren(&handle, "family").await;
     let began = Instant::now();
     handle.stop_unit("family").await.unwrap();
@@ -358,7 +312,7 @@ async fn grandchildren_are_gone_after_stop_unit() {
 async fn grandchildren_are_gone_after_shutdown() {
     let _shared = PROCESS_WIDE.read().await;
     let handle = start([sh("family", GRANDCHILDREN).stop_timeout(Duration::from_secs(5))]);
-    let leader = wait_running(&handle, "family").await;
+    let leader = wait_running(DEADLINE, &handle, "family").await;
     let grandchildren = grandchildren(&handle, "family").await;
     let report = handle.shutdown().await;
     assert_eq!(report.units[0].outcome, StopOutcome::Graceful);
@@ -373,7 +327,7 @@ async fn grandchildren_do_not_outlive_a_leader_that_exits() {
     let _shared = PROCESS_WIDE.read().await;
     let script = "sleep 1000 & echo $!; (trap '' TERM; exec sleep 1000) & echo $!; exit 0";
     let handle = start([sh("orphaner", script).restart(run_once())]);
-    let status = wait_state(&handle, "orphaner", UnitState::Exited).await;
+    let status = wait_state(DEADLINE, &handle, "orphaner", UnitState::Exited).await;
     assert_eq!(status.exit_code, Some(0));
     for pid in pids(&handle.tail("orphaner", 10).unwrap()) {
         wait_dead(pid).await;
@@ -386,7 +340,7 @@ async fn an_outside_sigkill_is_reported_as_signal_9_and_restarted() {
     let _shared = PROCESS_WIDE.read().await;
     let handle = start([DaemonSpec::new("victim", "sleep").arg("1000").restart(no_delay())]);
     let mut events = handle.subscribe();
-    let first = wait_running(&handle, "victim").await;
+    let first = wait_running(DEADLINE, &handle, "victim").await;
     send_signal("-KILL", first);
     let exited = next_event(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::Signal(9) });
@@ -395,7 +349,7 @@ async fn an_outside_sigkill_is_reported_as_signal_9_and_restarted() {
     assert_eq!(restart_count, 1);
     assert_ne!(second, first);
     assert!(!exists(first));
-    let status = wait_status(&handle, "victim", |status| status.pid == Some(second)).await;
+    let status = wait_status(DEADLINE, &handle, "victim", |status| status.pid == Some(second)).await;
     assert_eq!(status.signal, Some(9));
     assert_eq!(status.exit_code, None);
     assert!(status.last_error.as_deref().is_some_and(|error| error.contains("signal 9")), "{status:?}");
@@ -404,7 +358,7 @@ async fn an_outside_sigkill_is_reported_as_signal_9_and_restarted() {
     send_signal("-TERM", second);
     let exited = next_event(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::Signal(15) });
-    let status = wait_status(&handle, "victim", |status| status.restart_count == 2).await;
+    let status = wait_status(DEADLINE, &handle, "victim", |status| status.restart_count == 2).await;
     assert_ne!(status.state, UnitState::Stopped);
     handle.shutdown().await;
 }
@@ -413,7 +367,7 @@ async fn an_outside_sigkill_is_reported_as_signal_9_and_restarted() {
 async fn restart_gives_a_new_process_after_the_old_one_is_gone() {
     let _shared = PROCESS_WIDE.read().await;
     let handle = start([sh("family", GRANDCHILDREN).stop_timeout(Duration::from_secs(5))]);
-    let old = wait_running(&handle, "family").await;
+    let old = wait_running(DEADLINE, &handle, "family").await;
     let old_grandchildren = grandchildren(&handle, "family").await;
     let mut events = handle.subscribe();
     handle.restart("family").await.unwrap();
@@ -429,7 +383,7 @@ async fn restart_gives_a_new_process_after_the_old_one_is_gone() {
     for pid in old_grandchildren {
         wait_dead(pid).await;
     }
-    assert_eq!(wait_running(&handle, "family").await, new);
+    assert_eq!(wait_running(DEADLINE, &handle, "family").await, new);
     handle.shutdown().await;
 }
 
@@ -444,7 +398,7 @@ async fn env_env_remove_and_current_dir() {
         .env_remove("GONE")
         .current_dir(&dir)
         .restart(run_once())]);
-    wait_state(&handle, "env", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "env", UnitState::Exited).await;
     let expected_dir = dir.canonicalize().unwrap().display().to_string();
     assert_eq!(handle.tail("env", 10).unwrap(), ["FOO=hello world", "GONE=unset", "HOME=set", expected_dir.as_str()]);
     handle.shutdown().await;
@@ -455,7 +409,7 @@ async fn env_clear_starts_from_an_empty_environment() {
     let _shared = PROCESS_WIDE.read().await;
     let handle =
         start([DaemonSpec::new("env", "env").env("DROPPED", "1").env_clear().env("ONLY", "1").restart(run_once())]);
-    let status = wait_state(&handle, "env", UnitState::Exited).await;
+    let status = wait_state(DEADLINE, &handle, "env", UnitState::Exited).await;
     assert_eq!(status.exit_code, Some(0), "{status:?}");
     assert_eq!(handle.tail("env", 10).unwrap(), ["ONLY=1"]);
     handle.shutdown().await;
@@ -476,10 +430,10 @@ done"#;
     let handle = start([sh("order", script).env("ACKS", &dir).restart(run_once())]);
     let expected = ["1 out", "2 err", "3 err", "4 out", "5 err", "6 out"];
     for (i, line) in expected.iter().enumerate() {
-        wait_tail(&handle, "order", line, |tail| tail.len() == i + 1).await;
+        wait_tail(DEADLINE, &handle, "order", line, |tail| tail.len() == i + 1).await;
         std::fs::write(dir.join((i + 1).to_string()), "").unwrap();
     }
-    wait_state(&handle, "order", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "order", UnitState::Exited).await;
     assert_eq!(handle.tail("order", 100).unwrap(), expected);
     assert_eq!(handle.tail("order", 2).unwrap(), ["5 err", "6 out"], "the last lines, oldest first");
     handle.shutdown().await;
@@ -490,7 +444,7 @@ async fn output_is_decoded_lossily_and_line_endings_stripped() {
     let _shared = PROCESS_WIDE.read().await;
     let script = r"printf 'caf\351\n'; printf 'dos\r\n'; printf 'no newline at the end'";
     let handle = start([sh("bytes", script).restart(run_once())]);
-    wait_state(&handle, "bytes", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "bytes", UnitState::Exited).await;
     assert_eq!(handle.tail("bytes", 10).unwrap(), ["caf\u{FFFD}", "dos", "no newline at the end"]);
     handle.shutdown().await;
 }
@@ -499,7 +453,7 @@ async fn output_is_decoded_lossily_and_line_endings_stripped() {
 async fn the_tail_is_bounded() {
     let _shared = PROCESS_WIDE.read().await;
     let handle = start([DaemonSpec::new("seq", "seq").args(["1", "50"]).tail_lines(5).restart(run_once())]);
-    wait_state(&handle, "seq", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "seq", UnitState::Exited).await;
     assert_eq!(handle.tail("seq", 100).unwrap(), ["46", "47", "48", "49", "50"]);
     handle.shutdown().await;
 }
@@ -510,7 +464,7 @@ async fn a_burst_of_100k_lines_loses_none() {
     const LINES: usize = 100_000;
     let handle =
         start([DaemonSpec::new("burst", "seq").args(["1", &LINES.to_string()]).tail_lines(LINES).restart(run_once())]);
-    let status = wait_state(&handle, "burst", UnitState::Exited).await;
+    let status = wait_state(DEADLINE, &handle, "burst", UnitState::Exited).await;
     assert_eq!(status.exit_code, Some(0));
     // The run has ended only once its output is read: the tail is complete now.
     let tail = handle.tail("burst", LINES).unwrap();
@@ -527,7 +481,7 @@ async fn a_3_mb_line_is_split_and_does_not_block_the_child() {
     const BYTES: usize = 3_000_000;
     let script = format!("head -c {BYTES} /dev/zero | tr '\\000' a; echo; echo done");
     let handle = start([sh("huge", &script).tail_bytes(4 << 20).restart(run_once())]);
-    let status = wait_state(&handle, "huge", UnitState::Exited).await;
+    let status = wait_state(DEADLINE, &handle, "huge", UnitState::Exited).await;
     assert_eq!(status.exit_code, Some(0));
     let tail = handle.tail("huge", 1000).unwrap();
     let (last, pieces) = tail.split_last().expect("lines");
@@ -553,7 +507,7 @@ async fn output_can_be_inherited_or_discarded() {
         unit("discarded", Output::Discard),
     ]);
     for name in ["captured", "inherited", "discarded"] {
-        let status = wait_state(&handle, name, UnitState::Exited).await;
+        let status = wait_state(DEADLINE, &handle, name, UnitState::Exited).await;
         assert_eq!(status.exit_code, Some(0), "{name}: {status:?}");
     }
     let target =
@@ -582,7 +536,8 @@ fn dropping_the_runtime_kills_the_children() {
                 DaemonSpec::new("sleeper", "sleep").arg("1000"),
                 sh("family", GRANDCHILDREN).stop_timeout(Duration::from_secs(30)),
             ]);
-            let leaders = [wait_running(&handle, "sleeper").await, wait_running(&handle, "family").await];
+            let leaders =
+                [wait_running(DEADLINE, &handle, "sleeper").await, wait_running(DEADLINE, &handle, "family").await];
             let grandchildren = grandchildren(&handle, "family").await;
             (handle, leaders, grandchildren)
         });
@@ -614,7 +569,7 @@ async fn twenty_daemons_shut_down_in_well_under_a_second() {
     let handle = start(names.iter().map(|name| DaemonSpec::new(name, "sleep").arg("1000")));
     let mut pids = Vec::new();
     for name in &names {
-        pids.push(wait_running(&handle, name).await);
+        pids.push(wait_running(DEADLINE, &handle, name).await);
     }
     let began = Instant::now();
     let report = handle.shutdown().await;
@@ -635,7 +590,7 @@ async fn a_crash_loop_of_2000_restarts_leaks_nothing() {
     };
     // Warm up: lazily created runtime resources are not leaks.
     let warm_up = start([crash_loop(50)]);
-    wait_state(&warm_up, "crasher", UnitState::Failed).await;
+    wait_state(DEADLINE, &warm_up, "crasher", UnitState::Failed).await;
     warm_up.shutdown().await;
     let (fds, rss) = (open_fds(), rss_kib());
 
@@ -677,13 +632,13 @@ async fn a_process_that_left_the_group_does_not_hold_up_the_unit() {
     let script = r#"setsid sh -c 'echo $$; touch "$DIR/left"; sleep 0.8; echo late; exec sleep 1000' &
 while [ ! -e "$DIR/left" ]; do sleep 0.005; done"#;
     let handle = start([sh("escaper", script).env("DIR", &dir).restart(run_once())]);
-    let escaped = wait_tail(&handle, "escaper", "the escaped pid", |tail| !tail.is_empty()).await;
+    let escaped = wait_tail(DEADLINE, &handle, "escaper", "the escaped pid", |tail| !tail.is_empty()).await;
     let escaped = pids(&escaped[..1])[0];
-    let status = wait_state(&handle, "escaper", UnitState::Exited).await;
+    let status = wait_state(DEADLINE, &handle, "escaper", UnitState::Exited).await;
     assert_eq!(status.exit_code, Some(0));
     let still_running = alive(escaped);
     // What it writes later is still read, so it is never blocked on a full pipe.
-    wait_tail(&handle, "escaper", "the late line", |tail| tail.iter().any(|line| line == "late")).await;
+    wait_tail(DEADLINE, &handle, "escaper", "the late line", |tail| tail.iter().any(|line| line == "late")).await;
     send_signal("-KILL", escaped);
     wait_dead(escaped).await;
     assert!(still_running, "the run ended while the escaped process was still running");
@@ -698,12 +653,12 @@ async fn the_tail_is_bounded_in_bytes_too() {
     // One line longer than the whole tail: kept cut, and marked as such.
     let long = sh("long", "echo first; head -c 300 /dev/zero | tr '\\000' a").tail_bytes(100);
     let handle = start([lines.restart(run_once()), long.restart(run_once())]);
-    wait_state(&handle, "lines", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "lines", UnitState::Exited).await;
     let tail = handle.tail("lines", 1000).unwrap();
     let numbers: Vec<u32> = tail.iter().map(|line| line.parse().expect("a number")).collect();
     assert_eq!(numbers, (91..=100).collect::<Vec<_>>());
     assert!(tail.iter().all(|line| line.len() == 999));
-    wait_state(&handle, "long", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "long", UnitState::Exited).await;
     let tail = handle.tail("long", 10).unwrap();
     assert_eq!(tail.len(), 1, "the cut line fills the tail: {tail:?}");
     let (kept, marker) = tail[0].split_once('[').expect("a marker");
@@ -720,7 +675,7 @@ async fn the_default_tail_holds_at_most_a_mebibyte() {
     // default line bound, far more than the default byte bound.
     let script = "head -c 3000000 /dev/zero | tr '\\000' a; echo; echo done";
     let handle = start([sh("big", script).restart(run_once())]);
-    wait_state(&handle, "big", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "big", UnitState::Exited).await;
     let tail = handle.tail("big", 1000).unwrap();
     assert_eq!(tail.last().map(String::as_str), Some("done"));
     let kept: usize = tail.iter().map(String::len).sum();
@@ -736,7 +691,7 @@ async fn carriage_returns_end_progress_pieces_that_do_not_pile_up() {
 while [ $i -lt 20000 ]; do i=$((i+1)); printf '\r%d%%' $i; done
 printf '\rdone\n'; printf 'crlf\r\n'; printf 'a\rb\r\n'"#;
     let handle = start([sh("progress", script).restart(run_once())]);
-    wait_state(&handle, "progress", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "progress", UnitState::Exited).await;
     // Each progress piece replaced the one before it; a `\r\n` still ends a line.
     assert_eq!(handle.tail("progress", 100).unwrap(), ["20000%", "done", "crlf", "a", "b"]);
     handle.shutdown().await;
@@ -746,10 +701,10 @@ printf '\rdone\n'; printf 'crlf\r\n'; printf 'a\rb\r\n'"#;
 async fn a_stopped_process_group_still_stops_gracefully() {
     let _shared = PROCESS_WIDE.read().await;
     let handle = start([DaemonSpec::new("frozen", "sleep").arg("1000").stop_timeout(Duration::from_secs(30))]);
-    let pid = wait_running(&handle, "frozen").await;
+    let pid = wait_running(DEADLINE, &handle, "frozen").await;
     let status = Command::new("kill").args(["-s", "STOP", "--", &format!("-{pid}")]).status().expect("run kill");
     assert!(status.success(), "kill -s STOP -{pid} failed");
-    wait_for("the group to be stopped", || (proc_state(pid) == Some('T')).then_some(())).await;
+    wait_for(DEADLINE, "the group to be stopped", || (proc_state(pid) == Some('T')).then_some(())).await;
     let mut events = handle.subscribe();
     let began = Instant::now();
     handle.stop_unit("frozen").await.unwrap();
@@ -799,17 +754,17 @@ async fn success_codes_count_as_success_and_keep_the_real_code() {
         sh("other", "exit 3").success_codes([0, 143]).restart(on_failure()),
     ]);
     let mut events = handle.subscribe();
-    let expected = wait_state(&handle, "expected", UnitState::Exited).await;
+    let expected = wait_state(DEADLINE, &handle, "expected", UnitState::Exited).await;
     assert_eq!((expected.exit_code, expected.restart_count), (Some(143), 0), "{expected:?}");
     assert_eq!(expected.last_error, None);
     let exited =
         next_event(&mut events, |event| event.unit == "expected" && matches!(event.kind, EventKind::Exited { .. }))
             .await;
     assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::SuccessCode(143) });
-    let zero = wait_state(&handle, "zero", UnitState::Failed).await;
+    let zero = wait_state(DEADLINE, &handle, "zero", UnitState::Failed).await;
     assert_eq!((zero.exit_code, zero.restart_count), (Some(0), 1), "{zero:?}");
     assert_eq!(zero.last_error.as_deref(), Some("exited with code 0"));
-    let other = wait_state(&handle, "other", UnitState::Failed).await;
+    let other = wait_state(DEADLINE, &handle, "other", UnitState::Failed).await;
     assert_eq!((other.exit_code, other.restart_count), (Some(3), 1), "{other:?}");
     handle.shutdown().await;
 }

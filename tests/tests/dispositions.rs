@@ -14,9 +14,11 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use supervisor::{
-    DaemonSpec, EventKind, RestartOn, RestartPolicy, Supervisor, SupervisorHandle, UnitState, UnitStatus,
-};
+use supervisor::{DaemonSpec, EventKind, RestartOn, RestartPolicy, Supervisor, UnitState};
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::wait_status;
 
 /// Set in the environment of the child copy of this binary.
 const INNER: &str = "SUPERVISOR_TEST_INHERITED_IGNORED_SIGNALS";
@@ -107,9 +109,10 @@ fn inner_with_default_dispositions() {
             .build()
             .expect("valid supervisor")
             .start();
-        let three = wait_status(&handle, "three", |status| status.state == UnitState::Exited).await;
+        let three = wait_status(DEADLINE, &handle, "three", |status| status.state == UnitState::Exited).await;
         assert_eq!(three.exit_code, Some(3), "{three:#?}");
-        wait_status(&handle, "sleeper", |status| status.state == UnitState::Running && status.pid.is_some()).await;
+        wait_status(DEADLINE, &handle, "sleeper", |status| status.state == UnitState::Running && status.pid.is_some())
+            .await;
         handle.stop_unit("sleeper").await.expect("stop sleeper");
         assert_eq!(handle.status("sleeper").expect("known unit").signal, Some(SIGTERM as i32));
         let own = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
@@ -147,13 +150,6 @@ fn inner_with_ignored_sigchld_and_sigterm() {
     runtime.block_on(inner());
 }
 
-async fn wait_status(handle: &SupervisorHandle, name: &str, pred: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, pred)).await {
-        Ok(status) => status.expect("the unit exists and the supervisor runs"),
-        Err(_) => panic!("timed out waiting on `{name}`; last status: {:#?}", handle.status(name)),
-    }
-}
-
 async fn inner() {
     let once = || RestartPolicy::new().on(RestartOn::Never);
     let sup = Supervisor::builder()
@@ -166,19 +162,20 @@ async fn inner() {
     let mut events = handle.subscribe();
 
     // The exit status is seen, not lost to the kernel's automatic reaping.
-    let three = wait_status(&handle, "three", |status| status.state == UnitState::Exited).await;
+    let three = wait_status(DEADLINE, &handle, "three", |status| status.state == UnitState::Exited).await;
     assert_eq!(three.exit_code, Some(3), "{three:#?}");
     assert_eq!(three.last_error.as_deref(), Some("exited with code 3"), "{three:#?}");
 
     // The child starts with SIGCHLD and SIGTERM at their defaults.
-    let mask = wait_status(&handle, "mask", |status| status.state == UnitState::Exited).await;
+    let mask = wait_status(DEADLINE, &handle, "mask", |status| status.state == UnitState::Exited).await;
     assert_eq!(mask.exit_code, Some(0), "{mask:#?}");
     let line = handle.tail("mask", 10).expect("known unit").join("\n");
     let child_ignored = ignored_mask(&line);
     assert_eq!(child_ignored & (bit(SIGCHLD) | bit(SIGTERM)), 0, "the child inherited ignored signals: {line}");
 
     // So SIGTERM stops it gracefully, long before the 20 s timeout.
-    wait_status(&handle, "sleeper", |status| status.state == UnitState::Running && status.pid.is_some()).await;
+    wait_status(DEADLINE, &handle, "sleeper", |status| status.state == UnitState::Running && status.pid.is_some())
+        .await;
     let began = Instant::now();
     handle.stop_unit("sleeper").await.expect("stop sleeper");
     assert!(began.elapsed() < DEADLINE, "the stop took {:?}", began.elapsed());

@@ -16,19 +16,11 @@ use supervisor::{
     TaskSpec, UnitState,
 };
 
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{idle, slow_to_stop};
+
 const SEC: Duration = Duration::from_secs(1);
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-/// A task that ignores its cancellation for `stall` before it returns.
-fn slow_to_stop(name: &str, stall: Duration) -> TaskSpec {
-    TaskSpec::new(name, move |ctx: Context| async move {
-        ctx.cancelled().await;
-        tokio::time::sleep(stall).await;
-    })
-}
 
 #[tokio::test(start_paused = true)]
 async fn a_shutdown_whose_first_caller_gives_up_still_reports_the_truth_once() {

@@ -23,42 +23,16 @@ use tokio::sync::broadcast;
 mod fails_once;
 use fails_once::fails_once_after;
 
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{events_until, within};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{idle, slow_to_stop};
+
 const SEC: Duration = Duration::from_secs(1);
 /// Far longer than any call takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: no answer within {DEADLINE:?}"),
-    }
-}
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-/// Takes `stall` to stop once asked.
-fn slow_to_stop(name: &str, stall: Duration) -> TaskSpec {
-    TaskSpec::new(name, move |ctx: Context| async move {
-        ctx.cancelled().await;
-        tokio::time::sleep(stall).await;
-    })
-}
-
-/// Every event until the channel closes or `done` accepts one.
-async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut seen = Vec::new();
-    loop {
-        let event = within("the next event", events.recv()).await.expect("no event lost");
-        let last = done(&event);
-        seen.push(event);
-        if last {
-            return seen;
-        }
-    }
-}
 
 fn spawn<T: Send + 'static>(future: impl Future<Output = T> + Send + 'static) -> tokio::task::JoinHandle<T> {
     tokio::spawn(future)
@@ -87,21 +61,23 @@ fn x_and_its_dependent() -> SupervisorHandle {
 #[tokio::test(start_paused = true)]
 async fn a_dependent_started_while_its_dependency_stops_waits_for_the_dependency() {
     let handle = x_and_its_dependent();
-    within("d ready", handle.wait_ready("d")).await.unwrap();
-    within("stop d", handle.stop_unit("d")).await.unwrap();
+    within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap();
+    within(DEADLINE, "stop d", handle.stop_unit("d")).await.unwrap();
     let mut events = handle.subscribe();
     let restart = spawn({
         let handle = handle.clone();
         async move { handle.restart("x").await }
     });
-    within("x stopping", handle.wait_state("x", UnitState::Stopping)).await.unwrap();
-    within("start d", handle.start_unit("d")).await.unwrap();
+    within(DEADLINE, "x stopping", handle.wait_state("x", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "start d", handle.start_unit("d")).await.unwrap();
     let d = handle.status("d").unwrap();
     let x = handle.status("x").unwrap();
-    within("the restart", restart).await.unwrap().unwrap();
+    within(DEADLINE, "the restart", restart).await.unwrap().unwrap();
     // What happened, in order, until `x`'s new run started.
-    let log =
-        events_until(&mut events, |event| event.unit == "x" && matches!(event.kind, EventKind::Started { .. })).await;
+    let log = events_until(DEADLINE, &mut events, |event| {
+        event.unit == "x" && matches!(event.kind, EventKind::Started { .. })
+    })
+    .await;
     let d_started = log.iter().position(|e| e.unit == "d" && matches!(e.kind, EventKind::Started { .. }));
     let x_stopped = log.iter().position(|e| e.unit == "x" && matches!(e.kind, EventKind::Stopped { .. }));
     assert!(
@@ -112,7 +88,7 @@ async fn a_dependent_started_while_its_dependency_stops_waits_for_the_dependency
         d.state,
         log.iter().map(|e| format!("{} {:?}", e.unit, e.kind)).collect::<Vec<_>>()
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// The README: "Calls on one unit that wait for the same stop go on in the
@@ -124,16 +100,16 @@ async fn a_dependent_started_while_its_dependency_stops_waits_for_the_dependency
 #[tokio::test(start_paused = true)]
 async fn a_stop_after_a_pending_restart_leaves_the_unit_stopped() {
     let handle = x_and_its_dependent();
-    within("d ready", handle.wait_ready("d")).await.unwrap();
-    within("stop d", handle.stop_unit("d")).await.unwrap();
+    within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap();
+    within(DEADLINE, "stop d", handle.stop_unit("d")).await.unwrap();
     let restart = spawn({
         let handle = handle.clone();
         async move { handle.restart("x").await }
     });
-    within("x stopping", handle.wait_state("x", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "x stopping", handle.wait_state("x", UnitState::Stopping)).await.unwrap();
     // `d` is started again (it waits for, or runs on, `x`): the stop of `x`
     // now stops `d` first.
-    within("start d", handle.start_unit("d")).await.unwrap();
+    within(DEADLINE, "start d", handle.start_unit("d")).await.unwrap();
     let stop = spawn({
         let handle = handle.clone();
         async move {
@@ -141,8 +117,8 @@ async fn a_stop_after_a_pending_restart_leaves_the_unit_stopped() {
             (stopped, handle.status("x").unwrap())
         }
     });
-    within("the restart", restart).await.unwrap().expect("the restart, first, is done");
-    let (stopped, x_when_stop_answered) = within("the stop", stop).await.unwrap();
+    within(DEADLINE, "the restart", restart).await.unwrap().expect("the restart, first, is done");
+    let (stopped, x_when_stop_answered) = within(DEADLINE, "the stop", stop).await.unwrap();
     stopped.expect("then the stop");
     // Let anything still in flight settle.
     tokio::time::sleep(5 * SEC).await;
@@ -154,7 +130,7 @@ async fn a_stop_after_a_pending_restart_leaves_the_unit_stopped() {
         x_when_stop_answered.state,
         x.state
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -169,12 +145,12 @@ async fn a_stop_after_a_pending_restart_leaves_the_unit_stopped() {
 async fn calls_on_a_group_being_stopped_by_hand_are_not_told_the_supervisor_shuts_down() {
     let group = GroupSpec::new("g").task(idle("quick")).task(slow_to_stop("slow", SEC));
     let handle = Supervisor::builder().task(idle("other")).group(group).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
     let stop = spawn({
         let handle = handle.clone();
         async move { handle.stop_unit("g").await }
     });
-    within("g/slow stopping", handle.wait_state("g/slow", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "g/slow stopping", handle.wait_state("g/slow", UnitState::Stopping)).await.unwrap();
     assert_eq!(handle.status("g").unwrap().state, UnitState::Stopping);
     let mut told_shutting_down = Vec::new();
     let mut note = |call: &str, outcome: Result<(), Error>| {
@@ -182,17 +158,17 @@ async fn calls_on_a_group_being_stopped_by_hand_are_not_told_the_supervisor_shut
             told_shutting_down.push(format!("{call}: {error}"));
         }
     };
-    note("add_to(g, late)", within("add_to", handle.add_to("g", idle("late"))).await);
-    note("restart(g/slow)", within("restart", handle.restart("g/slow")).await);
-    note("start_unit(g/quick)", within("start", handle.start_unit("g/quick")).await);
-    note("remove(g/quick)", within("remove", handle.remove("g/quick")).await.map(drop));
+    note("add_to(g, late)", within(DEADLINE, "add_to", handle.add_to("g", idle("late"))).await);
+    note("restart(g/slow)", within(DEADLINE, "restart", handle.restart("g/slow")).await);
+    note("start_unit(g/quick)", within(DEADLINE, "start", handle.start_unit("g/quick")).await);
+    note("remove(g/quick)", within(DEADLINE, "remove", handle.remove("g/quick")).await.map(drop));
     assert!(!handle.is_shutting_down(), "nothing asked for a shutdown");
-    within("the stop of g", stop).await.unwrap().unwrap();
+    within(DEADLINE, "the stop of g", stop).await.unwrap().unwrap();
     assert!(
         told_shutting_down.is_empty(),
         "calls on a group stopped by hand were told the supervisor is shutting down: {told_shutting_down:#?}"
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// An `add_to` a group whose stop was just asked, before the group's owner
@@ -203,14 +179,14 @@ async fn an_add_to_a_group_whose_stop_was_just_asked_is_refused() {
     let sup = Supervisor::builder().group(GroupSpec::new("g").task(idle("x"))).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
     let mut stop = Box::pin(handle.stop_unit("g"));
     // Polled once: the stop is asked in this task's turn, and waits.
     let polled = std::future::poll_fn(|cx| std::task::Poll::Ready(stop.as_mut().poll(cx).is_ready())).await;
     assert!(!polled, "the stop of g waits for g/x");
-    let added = within("add_to", handle.add_to("g", idle("late"))).await;
-    within("the stop of g", stop).await.unwrap();
-    within("shutdown", handle.shutdown()).await;
+    let added = within(DEADLINE, "add_to", handle.add_to("g", idle("late"))).await;
+    within(DEADLINE, "the stop of g", stop).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     let started_late = std::iter::from_fn(|| events.try_recv().ok()).any(|event| event.unit == "g/late");
     assert!(matches!(added, Err(Error::GroupNotRunning { .. })), "{added:?}");
     assert!(!started_late, "a unit was added to a group being stopped");
@@ -230,16 +206,16 @@ async fn an_add_during_a_strategy_restart_waits_behind_the_calls_before_it() {
         .build()
         .unwrap()
         .start();
-    within("the strategy stops slow", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "the strategy stops slow", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
     let removal = spawn({
         let handle = handle.clone();
         async move { handle.remove("x").await }
     });
     // The removal has been handed to the group's owner.
     tokio::task::yield_now().await;
-    let added = within("add", handle.add(idle("y").depends_on(["x"]))).await;
-    let removed = within("remove", removal).await.unwrap();
-    within("shutdown", handle.shutdown()).await;
+    let added = within(DEADLINE, "add", handle.add(idle("y").depends_on(["x"]))).await;
+    let removed = within(DEADLINE, "remove", removal).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(removed.is_ok(), "{removed:?}");
     assert!(matches!(added, Err(Error::UnknownDependency { .. })), "{added:?}");
 }
@@ -259,55 +235,55 @@ async fn calls_after_the_end_answer_with_their_documented_errors() {
         .build()
         .unwrap()
         .start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    within("p ready", handle.wait_ready("p")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "p ready", handle.wait_ready("p")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     assert_eq!(report.units.len(), 4, "{report:#?}");
     let mut wrong = Vec::new();
     for unit in ["a", "g", "g/b", "p"] {
         // start_unit, restart, add: ShuttingDown.
         for (call, outcome) in [
-            ("start_unit", within("start", handle.start_unit(unit)).await),
-            ("restart", within("restart", handle.restart(unit)).await),
+            ("start_unit", within(DEADLINE, "start", handle.start_unit(unit)).await),
+            ("restart", within(DEADLINE, "restart", handle.restart(unit)).await),
         ] {
             if !matches!(outcome, Err(Error::ShuttingDown { .. })) {
                 wrong.push(format!("{call}({unit}) -> {outcome:?}"));
             }
         }
         // stop_unit: "Stopping a unit at rest does nothing".
-        let outcome = within("stop", handle.stop_unit(unit)).await;
+        let outcome = within(DEADLINE, "stop", handle.stop_unit(unit)).await;
         if outcome.is_err() {
             wrong.push(format!("stop_unit({unit}) -> {outcome:?}"));
         }
         // pause/resume: "UnknownUnit, GroupNotRunning, or ShuttingDown once
         // a shutdown began".
         for (call, outcome) in [
-            ("pause_restarts", within("pause", handle.pause_restarts(unit)).await),
-            ("resume_restarts", within("resume", handle.resume_restarts(unit)).await),
+            ("pause_restarts", within(DEADLINE, "pause", handle.pause_restarts(unit)).await),
+            ("resume_restarts", within(DEADLINE, "resume", handle.resume_restarts(unit)).await),
         ] {
             if !matches!(outcome, Err(Error::ShuttingDown { .. })) {
                 wrong.push(format!("{call}({unit}) -> {outcome:?}"));
             }
         }
         // remove: "UnknownUnit, GroupNotRunning, or ShuttingDown".
-        let outcome = within("remove", handle.remove(unit)).await;
+        let outcome = within(DEADLINE, "remove", handle.remove(unit)).await;
         if !matches!(outcome, Err(Error::ShuttingDown { .. } | Error::GroupNotRunning { .. })) {
             wrong.push(format!("remove({unit}) -> {outcome:?}"));
         }
         // The waits: WillNotHappen.
-        let outcome = within("wait_ready", handle.wait_ready(unit)).await;
+        let outcome = within(DEADLINE, "wait_ready", handle.wait_ready(unit)).await;
         if !matches!(outcome, Err(Error::WillNotHappen { .. })) {
             wrong.push(format!("wait_ready({unit}) -> {outcome:?}"));
         }
-        let outcome = within("wait_state", handle.wait_state(unit, UnitState::Running)).await;
+        let outcome = within(DEADLINE, "wait_state", handle.wait_state(unit, UnitState::Running)).await;
         if !matches!(outcome, Err(Error::WillNotHappen { .. })) {
             wrong.push(format!("wait_state({unit}) -> {outcome:?}"));
         }
     }
     for (call, outcome) in [
-        ("add(late)", within("add", handle.add(idle("late"))).await),
-        ("add_to(g, late)", within("add_to", handle.add_to("g", idle("late"))).await),
+        ("add(late)", within(DEADLINE, "add", handle.add(idle("late"))).await),
+        ("add_to(g, late)", within(DEADLINE, "add_to", handle.add_to("g", idle("late"))).await),
     ] {
         if !matches!(outcome, Err(Error::ShuttingDown { .. } | Error::GroupNotRunning { .. })) {
             wrong.push(format!("{call} -> {outcome:?}"));
@@ -318,7 +294,7 @@ async fn calls_after_the_end_answer_with_their_documented_errors() {
         wrong.push(format!("signal(p) -> {signalled:?}"));
     }
     assert!(wrong.is_empty(), "calls after the end answered outside their documented errors: {wrong:#?}");
-    assert_eq!(within("wait", handle.wait()).await, report, "the one report");
+    assert_eq!(within(DEADLINE, "wait", handle.wait()).await, report, "the one report");
     assert_eq!(handle.unit_names(), ["a", "g", "g/b", "p"], "nothing was added or removed after the end");
 }
 
@@ -334,19 +310,21 @@ async fn calls_after_the_end_answer_with_their_documented_errors() {
 #[tokio::test(start_paused = true)]
 async fn a_removal_and_the_add_of_a_dependent_are_not_both_granted() {
     let handle = Supervisor::builder().task(slow_to_stop("x", SEC)).build().unwrap().start();
-    within("x ready", handle.wait_ready("x")).await.unwrap();
+    within(DEADLINE, "x ready", handle.wait_ready("x")).await.unwrap();
     let mut events = handle.subscribe();
     let removal = spawn({
         let handle = handle.clone();
         async move { handle.remove("x").await }
     });
-    within("x stopping", handle.wait_state("x", UnitState::Stopping)).await.unwrap();
-    let added = within("add e", handle.add(idle("e").depends_on(["x"]))).await;
-    let removed = within("the removal", removal).await.unwrap();
-    let log = events_until(&mut events, |event| event.unit == "x" && matches!(event.kind, EventKind::Removed)).await;
+    within(DEADLINE, "x stopping", handle.wait_state("x", UnitState::Stopping)).await.unwrap();
+    let added = within(DEADLINE, "add e", handle.add(idle("e").depends_on(["x"]))).await;
+    let removed = within(DEADLINE, "the removal", removal).await.unwrap();
+    let log =
+        events_until(DEADLINE, &mut events, |event| event.unit == "x" && matches!(event.kind, EventKind::Removed))
+            .await;
     let e = handle.status("e");
     // For comparison: the same add once `x` is gone is refused.
-    let afterwards = within("add e2", handle.add(idle("e2").depends_on(["x"]))).await;
+    let afterwards = within(DEADLINE, "add e2", handle.add(idle("e2").depends_on(["x"]))).await;
     assert!(matches!(afterwards, Err(Error::UnknownDependency { .. })), "{afterwards:?}");
     assert!(
         added.is_err() || removed.is_err(),
@@ -356,7 +334,7 @@ async fn a_removal_and_the_add_of_a_dependent_are_not_both_granted() {
         e.map(|e| (e.state, e.ready)),
         log.iter().map(|e| format!("{} {:?}", e.unit, e.kind)).collect::<Vec<_>>()
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -376,8 +354,8 @@ async fn a_stop_by_hand_interrupted_by_a_shutdown_answers_once_the_unit_has_stop
         .build()
         .unwrap()
         .start();
-    within("d ready", handle.wait_ready("d")).await.unwrap();
-    within("last ready", handle.wait_ready("last")).await.unwrap();
+    within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap();
+    within(DEADLINE, "last ready", handle.wait_ready("last")).await.unwrap();
     let stop = spawn({
         let handle = handle.clone();
         async move {
@@ -385,13 +363,13 @@ async fn a_stop_by_hand_interrupted_by_a_shutdown_answers_once_the_unit_has_stop
             (stopped, handle.status("x").unwrap())
         }
     });
-    within("d stopping", handle.wait_state("d", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "d stopping", handle.wait_state("d", UnitState::Stopping)).await.unwrap();
     let shutdown = spawn({
         let handle = handle.clone();
         async move { handle.shutdown().await }
     });
-    let (stopped, x) = within("the stop", stop).await.unwrap();
-    let report = within("the shutdown", shutdown).await.unwrap();
+    let (stopped, x) = within(DEADLINE, "the stop", stop).await.unwrap();
+    let report = within(DEADLINE, "the shutdown", shutdown).await.unwrap();
     assert_each_once(&report);
     assert!(stopped.is_ok(), "{stopped:?}");
     assert!(
@@ -616,16 +594,18 @@ async fn processes_stopped_restarted_and_removed_concurrently_leave_nothing_behi
     let collector = log.collect(sup.subscribe());
     let handle = sup.start();
     for unit in ["procs", "rest", "f"] {
-        within("the tree starts", handle.wait_state(unit, UnitState::Running)).await.unwrap();
+        within(DEADLINE, "the tree starts", handle.wait_state(unit, UnitState::Running)).await.unwrap();
     }
     let callers: Vec<_> = (0..4).map(|seed| spawn(process_caller(handle.clone(), log.clone(), 7000 + seed))).collect();
     let mut removed = 0;
     for caller in callers {
-        removed +=
-            within("a caller", caller).await.expect("no caller panics").unwrap_or_else(|problem| panic!("{problem}"));
+        removed += within(DEADLINE, "a caller", caller)
+            .await
+            .expect("no caller panics")
+            .unwrap_or_else(|problem| panic!("{problem}"));
     }
     assert!(removed > 0, "some units were added and removed");
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     let names = handle.unit_names();
     for name in &names {
@@ -638,7 +618,7 @@ async fn processes_stopped_restarted_and_removed_concurrently_leave_nothing_behi
         assert!(!status.running && status.pid.is_none(), "runs after the shutdown: {status:?}");
     }
     drop(handle);
-    within("the event log", collector).await.unwrap();
+    within(DEADLINE, "the event log", collector).await.unwrap();
     let groups = log.groups(|_| true);
     assert!(groups.len() > PROC_UNITS.len(), "the storm started processes: {groups:?}");
     for &leader in &groups {
@@ -662,7 +642,7 @@ async fn processes_stopped_restarted_and_removed_concurrently_leave_nothing_behi
 async fn stops_queued_as_their_group_ends_are_answered_as_stops() {
     let group = GroupSpec::new("g").task(slow_to_stop("u", Duration::from_millis(2))).task(idle("v"));
     let handle = Supervisor::builder().group(group).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stopper = {
         let (handle, done) = (handle.clone(), done.clone());
@@ -686,13 +666,13 @@ async fn stops_queued_as_their_group_ends_are_answered_as_stops() {
         })
     };
     for _ in 0..300 {
-        within("stop g", handle.stop_unit("g")).await.unwrap();
-        within("start g", handle.start_unit("g")).await.unwrap();
+        within(DEADLINE, "stop g", handle.stop_unit("g")).await.unwrap();
+        within(DEADLINE, "start g", handle.start_unit("g")).await.unwrap();
     }
     done.store(true, Ordering::SeqCst);
     let (calls, mut wrong) = stopper.join().expect("the stopper ends");
     assert!(!handle.is_shutting_down());
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(calls > 0);
     wrong.dedup();
     assert!(wrong.is_empty(), "of {calls} stops from another runtime, some answered wrongly: {wrong:#?}");
@@ -714,7 +694,7 @@ fn fails_for_good(name: &str) -> TaskSpec {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_critical_unit_added_that_fails_at_once_ends_the_tree_while_racing_adds_are_each_answered() {
     let handle = Supervisor::builder().task(idle("anchor")).group(GroupSpec::new("jobs")).build().unwrap().start();
-    within("jobs ready", handle.wait_ready("jobs")).await.unwrap();
+    within(DEADLINE, "jobs ready", handle.wait_ready("jobs")).await.unwrap();
     let adders: Vec<_> = (0..300)
         .map(|index| {
             let handle = handle.clone();
@@ -729,18 +709,18 @@ async fn a_critical_unit_added_that_fails_at_once_ends_the_tree_while_racing_add
             })
         })
         .collect();
-    let vital = within("add vital", handle.add(fails_for_good("vital").critical())).await;
+    let vital = within(DEADLINE, "add vital", handle.add(fails_for_good("vital").critical())).await;
     assert!(matches!(vital, Ok(()) | Err(Error::ShuttingDown { .. })), "{vital:?}");
     let mut landed = Vec::new();
     for adder in adders {
-        let (path, outcome) = within("an add", adder).await.unwrap();
+        let (path, outcome) = within(DEADLINE, "an add", adder).await.unwrap();
         match outcome {
             Ok(()) => landed.push(path),
             Err(Error::ShuttingDown { unit, .. }) => assert_eq!(unit, path),
             Err(other) => panic!("add of `{path}`: {other:?}"),
         }
     }
-    let report = within("the end", handle.wait()).await;
+    let report = within(DEADLINE, "the end", handle.wait()).await;
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "vital".to_owned(), failed: true });
     assert_eq!(report.exit_code(), 1);
     assert_each_once(&report);
@@ -748,7 +728,7 @@ async fn a_critical_unit_added_that_fails_at_once_ends_the_tree_while_racing_add
     for name in landed.iter().chain(&names) {
         assert!(report.units.iter().any(|line| &line.name == name), "`{name}` is not in the report");
     }
-    assert_eq!(within("shutdown", handle.shutdown()).await, report, "the one report");
+    assert_eq!(within(DEADLINE, "shutdown", handle.shutdown()).await, report, "the one report");
 }
 
 /// In a group, a critical unit added that fails at once ends its group
@@ -758,18 +738,18 @@ async fn a_critical_unit_added_that_fails_at_once_ends_the_tree_while_racing_add
 async fn a_critical_unit_added_to_a_group_that_fails_at_once_ends_that_group_only() {
     let jobs = GroupSpec::new("jobs").task(idle("steady")).restart(RestartPolicy::new().on(RestartOn::Never));
     let handle = Supervisor::builder().task(idle("anchor")).group(jobs).build().unwrap().start();
-    within("jobs ready", handle.wait_ready("jobs")).await.unwrap();
-    within("add vital", handle.add_to("jobs", fails_for_good("vital").critical())).await.unwrap();
-    let jobs = within("jobs ends", handle.wait_status("jobs", |jobs| !jobs.state.is_active())).await.unwrap();
+    within(DEADLINE, "jobs ready", handle.wait_ready("jobs")).await.unwrap();
+    within(DEADLINE, "add vital", handle.add_to("jobs", fails_for_good("vital").critical())).await.unwrap();
+    let jobs = within(DEADLINE, "jobs ends", handle.wait_status("jobs", |jobs| !jobs.state.is_active())).await.unwrap();
     assert!(matches!(jobs.state, UnitState::Exited | UnitState::Failed), "{jobs:?}");
     assert!(!handle.is_shutting_down());
-    let refused = within("add to jobs", handle.add_to("jobs", idle("late"))).await;
+    let refused = within(DEADLINE, "add to jobs", handle.add_to("jobs", idle("late"))).await;
     assert!(matches!(refused, Err(Error::GroupNotRunning { .. })), "{refused:?}");
     assert_eq!(handle.status("anchor").unwrap().state, UnitState::Running);
     for status in handle.statuses().iter().filter(|status| status.name.starts_with("jobs/")) {
         assert!(!status.running, "{status:?}");
     }
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     assert_eq!(report.units.len(), 4, "{report:#?}");
 }
@@ -784,9 +764,9 @@ async fn a_critical_unit_added_to_a_group_that_fails_at_once_ends_that_group_onl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_on_a_name_removed_and_added_again_each_end() {
     let handle = Supervisor::builder().task(idle("anchor")).build().unwrap().start();
-    within("add", handle.add(idle("job"))).await.unwrap();
+    within(DEADLINE, "add", handle.add(idle("job"))).await.unwrap();
     for round in 0..200 {
-        within("stop", handle.stop_unit("job")).await.unwrap();
+        within(DEADLINE, "stop", handle.stop_unit("job")).await.unwrap();
         let waits: Vec<_> = (0..3)
             .map(|kind| {
                 let handle = handle.clone();
@@ -802,25 +782,25 @@ async fn waits_on_a_name_removed_and_added_again_each_end() {
         if round % 2 == 0 {
             tokio::task::yield_now().await;
         }
-        within("remove", handle.remove("job")).await.unwrap();
-        within("add again", handle.add(idle("job"))).await.unwrap();
+        within(DEADLINE, "remove", handle.remove("job")).await.unwrap();
+        within(DEADLINE, "add again", handle.add(idle("job"))).await.unwrap();
         for wait in waits {
-            match within("a wait", wait).await.unwrap() {
+            match within(DEADLINE, "a wait", wait).await.unwrap() {
                 Ok(true) | Err(Error::UnknownUnit { .. }) => {}
                 other => panic!("round {round}: a wait answered {other:?}"),
             }
         }
     }
     // A name removed for good: its waits end with `UnknownUnit`.
-    within("stop", handle.stop_unit("job")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("job")).await.unwrap();
     let wait = spawn({
         let handle = handle.clone();
         async move { handle.wait_state("job", UnitState::Running).await }
     });
-    within("remove", handle.remove("job")).await.unwrap();
-    let ended = within("the wait", wait).await.unwrap();
+    within(DEADLINE, "remove", handle.remove("job")).await.unwrap();
+    let ended = within(DEADLINE, "the wait", wait).await.unwrap();
     assert!(matches!(ended, Err(Error::UnknownUnit { .. })), "{ended:?}");
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(report.units.len(), 1, "{report:#?}");
 }
 
@@ -840,23 +820,23 @@ fn never_ready(name: &str) -> TaskSpec {
 async fn a_groups_readiness_follows_the_units_added_and_removed() {
     let group = GroupSpec::new("g").task(idle("a")).task(never_ready("b"));
     let handle = Supervisor::builder().group(group).task(idle("api").depends_on(["g"])).build().unwrap().start();
-    within("g/a ready", handle.wait_ready("g/a")).await.unwrap();
-    within("g/b runs", handle.wait_state("g/b", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "g/a ready", handle.wait_ready("g/a")).await.unwrap();
+    within(DEADLINE, "g/b runs", handle.wait_state("g/b", UnitState::Running)).await.unwrap();
     assert!(!handle.status("g").unwrap().ready);
     assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting);
     let waiting = spawn({
         let handle = handle.clone();
         async move { handle.wait_ready("api").await }
     });
-    within("remove g/b", handle.remove("g/b")).await.unwrap();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    assert!(within("api ready", waiting).await.unwrap().unwrap().running);
-    within("add g/c", handle.add_to("g", never_ready("c"))).await.unwrap();
-    let g = within("g not ready", handle.wait_status("g", |g| !g.ready)).await.unwrap();
+    within(DEADLINE, "remove g/b", handle.remove("g/b")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    assert!(within(DEADLINE, "api ready", waiting).await.unwrap().unwrap().running);
+    within(DEADLINE, "add g/c", handle.add_to("g", never_ready("c"))).await.unwrap();
+    let g = within(DEADLINE, "g not ready", handle.wait_status("g", |g| !g.ready)).await.unwrap();
     assert_eq!(g.state, UnitState::Running);
-    within("stop g/c", handle.stop_unit("g/c")).await.unwrap();
-    within("g ready again", handle.wait_ready("g")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "stop g/c", handle.stop_unit("g/c")).await.unwrap();
+    within(DEADLINE, "g ready again", handle.wait_ready("g")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     assert_eq!(report.units.len(), 4, "{report:#?}");
 }
@@ -901,11 +881,11 @@ async fn a_group_that_gives_up_while_adds_race_it_stays_consistent() {
             })
         })
         .collect();
-    let flaky = within("flaky gives up", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
+    let flaky = within(DEADLINE, "flaky gives up", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
     assert!(flaky.last_error.is_some(), "{flaky:?}");
     let mut landed = Vec::new();
     for adder in adders {
-        landed.extend(within("an adder", adder).await.unwrap());
+        landed.extend(within(DEADLINE, "an adder", adder).await.unwrap());
     }
     assert!(!landed.is_empty(), "some adds landed before the group gave up");
     let names = handle.unit_names();
@@ -915,11 +895,11 @@ async fn a_group_that_gives_up_while_adds_race_it_stays_consistent() {
         assert!(!status.running, "a unit of a group that gave up runs: {status:?}");
     }
     assert!(!handle.is_shutting_down(), "a group giving up does not end the root");
-    within("start flaky", handle.start_unit("flaky")).await.unwrap();
+    within(DEADLINE, "start flaky", handle.start_unit("flaky")).await.unwrap();
     for path in &landed {
-        within("a landed unit runs again", handle.wait_state(path, UnitState::Running)).await.unwrap();
+        within(DEADLINE, "a landed unit runs again", handle.wait_state(path, UnitState::Running)).await.unwrap();
     }
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     assert_eq!(report.units.len(), handle.unit_names().len(), "{report:#?}");
 }
@@ -953,10 +933,10 @@ fn recorded_stop(name: &str, stall: Duration, asked: &Arc<std::sync::Mutex<Vec<S
 async fn an_added_unit_is_not_stopped_before_the_added_unit_that_depends_on_it() {
     let asked = Arc::new(std::sync::Mutex::new(Vec::new()));
     let handle = Supervisor::builder().task(idle("registered")).build().unwrap().start();
-    within("add db", handle.add(recorded_stop("db", Duration::ZERO, &asked))).await.unwrap();
-    within("add api", handle.add(recorded_stop("api", SEC, &asked).depends_on(["db"]))).await.unwrap();
-    within("api ready", handle.wait_ready("api")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "add db", handle.add(recorded_stop("db", Duration::ZERO, &asked))).await.unwrap();
+    within(DEADLINE, "add api", handle.add(recorded_stop("api", SEC, &asked).depends_on(["db"]))).await.unwrap();
+    within(DEADLINE, "api ready", handle.wait_ready("api")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     let asked = asked.lock().unwrap().clone();
     assert_eq!(
@@ -1002,22 +982,22 @@ async fn a_sibling_held_by_paused_restarts_is_not_counted_a_restart_of_its_own_w
         .task(idle("b"))
         .task(idle("c"));
     let handle = Supervisor::builder().group(group).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    within("pause c", handle.pause_restarts("g/c")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "pause c", handle.pause_restarts("g/c")).await.unwrap();
     fail.notify_one();
-    within("a restarted", handle.wait_status("g/a", |a| a.running && a.restart_count == 1)).await.unwrap();
-    let b = within("b restarted", handle.wait_state("g/b", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "a restarted", handle.wait_status("g/a", |a| a.running && a.restart_count == 1)).await.unwrap();
+    let b = within(DEADLINE, "b restarted", handle.wait_state("g/b", UnitState::Running)).await.unwrap();
     let c = handle.status("g/c").unwrap();
     assert_eq!((c.state, c.restarts_paused), (UnitState::Backoff, true), "c is held: {c:?}");
-    within("resume c", handle.resume_restarts("g/c")).await.unwrap();
-    let c = within("c runs again", handle.wait_state("g/c", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "resume c", handle.resume_restarts("g/c")).await.unwrap();
+    let c = within(DEADLINE, "c runs again", handle.wait_state("g/c", UnitState::Running)).await.unwrap();
     assert_eq!(b.restart_count, 0, "b, restarted with a, made no restart of its own: {b:?}");
     assert_eq!(
         (c.restart_count, c.restarts_total),
         (b.restart_count, b.restarts_total),
         "c, restarted with a as b was, only later: {c:?}"
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -1035,15 +1015,15 @@ async fn an_add_cannot_close_a_dependency_cycle_through_a_temporary_unit() {
     let job =
         TaskSpec::new("job", |_ctx: Context| async {}).restart(RestartPolicy::new().on(RestartOn::Never)).temporary();
     let handle = Supervisor::builder().task(job).task(idle("api").depends_on(["job"])).build().unwrap().start();
-    within("api ready", handle.wait_ready("api")).await.unwrap();
-    let job = within("job's end", handle.wait_state("job", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "api ready", handle.wait_ready("api")).await.unwrap();
+    let job = within(DEADLINE, "job's end", handle.wait_state("job", UnitState::Exited)).await.unwrap();
     assert_eq!(job.state, UnitState::Exited, "{job:#?}");
-    let added = within("add job", handle.add(idle("job").depends_on(["api"]))).await;
+    let added = within(DEADLINE, "add job", handle.add(idle("job").depends_on(["api"]))).await;
     assert!(matches!(added, Err(Error::DuplicateName { ref name }) if name == "job"), "{added:?}");
     // Removed by hand it is refused too, as long as `api` depends on it.
-    let removed = within("remove job", handle.remove("job")).await;
+    let removed = within(DEADLINE, "remove job", handle.remove("job")).await;
     assert!(matches!(removed, Err(Error::HasDependents { .. })), "{removed:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -1235,7 +1215,7 @@ async fn contest(midway: bool) {
     });
     let handle = sup.start();
     for (group, _) in GROUPS {
-        within("the tree starts", handle.wait_state(group, UnitState::Running)).await.unwrap();
+        within(DEADLINE, "the tree starts", handle.wait_state(group, UnitState::Running)).await.unwrap();
     }
     // Waits with no deadline of their own, on the contested names: the
     // supervisor's end ends them.
@@ -1254,19 +1234,25 @@ async fn contest(midway: bool) {
         (0..6).map(|seed| spawn(contester(handle.clone(), live.clone(), 9000 + seed, 2000))).collect();
     let report = if midway {
         tokio::time::sleep(Duration::from_millis(150)).await;
-        let report = within("the shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
         for caller in callers {
-            within("a caller", caller).await.expect("no caller panics").unwrap_or_else(|problem| panic!("{problem}"));
+            within(DEADLINE, "a caller", caller)
+                .await
+                .expect("no caller panics")
+                .unwrap_or_else(|problem| panic!("{problem}"));
         }
         report
     } else {
         for caller in callers {
-            within("a caller", caller).await.expect("no caller panics").unwrap_or_else(|problem| panic!("{problem}"));
+            within(DEADLINE, "a caller", caller)
+                .await
+                .expect("no caller panics")
+                .unwrap_or_else(|problem| panic!("{problem}"));
         }
-        within("the shutdown", handle.shutdown()).await
+        within(DEADLINE, "the shutdown", handle.shutdown()).await
     };
     for wait in waits {
-        within("a wait ends with the supervisor", wait).await.expect("no panic");
+        within(DEADLINE, "a wait ends with the supervisor", wait).await.expect("no panic");
     }
     assert_each_once(&report);
     let names = handle.unit_names();
@@ -1280,7 +1266,7 @@ async fn contest(midway: bool) {
     }
     assert_eq!(live.0.load(Ordering::SeqCst), 0, "every run's future was dropped by the end of the shutdown");
     drop(handle);
-    check_stories(&within("the event log", log).await.unwrap());
+    check_stories(&within(DEADLINE, "the event log", log).await.unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1310,8 +1296,8 @@ async fn a_strategy_interleaved_with_calls_waiting_for_stops_still_restarts_the_
         .task(slow_to_stop("d", SEC).depends_on(["x"]))
         .task(fails_on_signal("f", &fail));
     let handle = Supervisor::builder().group(group).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    within("stop d", handle.stop_unit("g/d")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "stop d", handle.stop_unit("g/d")).await.unwrap();
     let background = |call: &'static str| {
         let handle = handle.clone();
         spawn(async move {
@@ -1323,16 +1309,16 @@ async fn a_strategy_interleaved_with_calls_waiting_for_stops_still_restarts_the_
         })
     };
     let restart_x = background("restart x");
-    within("x stopping", handle.wait_state("g/x", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "x stopping", handle.wait_state("g/x", UnitState::Stopping)).await.unwrap();
     let stop_x = background("stop x");
     tokio::task::yield_now().await;
-    within("start d", handle.start_unit("g/d")).await.unwrap();
+    within(DEADLINE, "start d", handle.start_unit("g/d")).await.unwrap();
     let restart_d = background("restart d");
-    within("d stopping", handle.wait_state("g/d", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "d stopping", handle.wait_state("g/d", UnitState::Stopping)).await.unwrap();
     fail.notify_one();
-    within("f fails", handle.wait_state("g/f", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "f fails", handle.wait_state("g/f", UnitState::Backoff)).await.unwrap();
     for (call, task) in [("restart x", restart_x), ("stop x", stop_x), ("restart d", restart_d)] {
-        let answer = within(call, task).await.unwrap();
+        let answer = within(DEADLINE, call, task).await.unwrap();
         assert!(answer.is_ok(), "{call}: {answer:?}");
     }
     let f = tokio::time::timeout(30 * SEC, handle.wait_state("g/f", UnitState::Running)).await;
@@ -1341,7 +1327,7 @@ async fn a_strategy_interleaved_with_calls_waiting_for_stops_still_restarts_the_
         matches!(f, Ok(Ok(_))),
         "`f` failed with a restart delay of 1 s and was never started again (30 s later: {f:?}); {statuses:?}"
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -1355,14 +1341,14 @@ async fn a_strategy_interleaved_with_calls_waiting_for_stops_still_restarts_the_
 #[tokio::test(start_paused = true)]
 async fn a_unit_removed_during_the_shutdown_is_either_removed_or_reported() {
     let handle = Supervisor::builder().task(idle("a")).task(slow_to_stop("x", SEC)).build().unwrap().start();
-    within("x ready", handle.wait_ready("x")).await.unwrap();
+    within(DEADLINE, "x ready", handle.wait_ready("x")).await.unwrap();
     let removal = spawn({
         let handle = handle.clone();
         async move { handle.remove("x").await }
     });
-    within("x stopping", handle.wait_state("x", UnitState::Stopping)).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
-    let removed = within("the removal", removal).await.unwrap();
+    within(DEADLINE, "x stopping", handle.wait_state("x", UnitState::Stopping)).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let removed = within(DEADLINE, "the removal", removal).await.unwrap();
     assert_each_once(&report);
     let reported = report.units.iter().any(|line| line.name == "x");
     let still_a_unit = handle.unit_names().contains(&"x".to_owned());
@@ -1382,14 +1368,14 @@ async fn a_group_removed_during_the_shutdown_takes_its_units_out_of_the_report()
     let inner = GroupSpec::new("inner").task(slow_to_stop("y", SEC).stop_timeout(5 * SEC));
     let group = GroupSpec::new("g").task(slow_to_stop("x", SEC).stop_timeout(5 * SEC)).group(inner);
     let handle = Supervisor::builder().task(idle("keep")).group(group).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
     let removal = spawn({
         let handle = handle.clone();
         async move { handle.remove("g").await }
     });
-    within("g/x stopping", handle.wait_state("g/x", UnitState::Stopping)).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
-    let removed = within("the removal", removal).await.unwrap();
+    within(DEADLINE, "g/x stopping", handle.wait_state("g/x", UnitState::Stopping)).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let removed = within(DEADLINE, "the removal", removal).await.unwrap();
     assert_each_once(&report);
     let names: Vec<&str> = report.units.iter().map(|line| line.name.as_str()).collect();
     assert!(removed.is_ok(), "{removed:?}");
@@ -1432,7 +1418,7 @@ async fn a_unit_still_stopping_by_hand_when_a_sibling_fails_stays_stopped() {
             .task(slow_to_stop("b", 3 * SEC))
             .task(idle("c"));
         let handle = Supervisor::builder().group(group).build().unwrap().start();
-        within("g ready", handle.wait_ready("g")).await.unwrap();
+        within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
         let mut events = handle.subscribe();
         let stop = spawn({
             let handle = handle.clone();
@@ -1441,14 +1427,15 @@ async fn a_unit_still_stopping_by_hand_when_a_sibling_fails_stays_stopped() {
                 (stopped, handle.status("g/b").unwrap().state)
             }
         });
-        within("b stopping", handle.wait_state("g/b", UnitState::Stopping)).await.unwrap();
+        within(DEADLINE, "b stopping", handle.wait_state("g/b", UnitState::Stopping)).await.unwrap();
         // `a` fails a second in, while `b` takes three to stop; the strategy
         // then starts `a` and `c` again.
-        let seen =
-            events_until(&mut events, |event| event.unit == "g/c" && matches!(event.kind, EventKind::Started { .. }))
-                .await;
+        let seen = events_until(DEADLINE, &mut events, |event| {
+            event.unit == "g/c" && matches!(event.kind, EventKind::Started { .. })
+        })
+        .await;
         assert!(seen.iter().any(|event| event.unit == "g/a" && matches!(event.kind, EventKind::Started { .. })));
-        let (stopped, b_when_answered) = within("the stop", stop).await.unwrap();
+        let (stopped, b_when_answered) = within(DEADLINE, "the stop", stop).await.unwrap();
         stopped.expect("the stop by hand");
         tokio::time::sleep(5 * SEC).await;
         let later = drain_events(&mut events);
@@ -1459,7 +1446,7 @@ async fn a_unit_still_stopping_by_hand_when_a_sibling_fails_stays_stopped() {
             "{strategy:?}: stop_unit(g/b) answered Ok, then b was started again"
         );
         assert_eq!(handle.status("g/c").unwrap().state, UnitState::Running, "{strategy:?}");
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     }
 }
 
@@ -1475,17 +1462,17 @@ async fn a_dependent_still_stopping_by_hand_is_not_started_again_with_its_depend
         .build()
         .unwrap()
         .start();
-    within("d ready", handle.wait_ready("d")).await.unwrap();
-    within("e ready", handle.wait_ready("e")).await.unwrap();
+    within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap();
+    within(DEADLINE, "e ready", handle.wait_ready("e")).await.unwrap();
     let mut events = handle.subscribe();
     let stop = spawn({
         let handle = handle.clone();
         async move { handle.stop_unit("d").await }
     });
-    within("d stopping", handle.wait_state("d", UnitState::Stopping)).await.unwrap();
-    within("restart x", handle.restart("x")).await.expect("the restart");
-    within("the stop", stop).await.unwrap().expect("the stop by hand");
-    within("e ready again", handle.wait_ready("e")).await.unwrap();
+    within(DEADLINE, "d stopping", handle.wait_state("d", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "restart x", handle.restart("x")).await.expect("the restart");
+    within(DEADLINE, "the stop", stop).await.unwrap().expect("the stop by hand");
+    within(DEADLINE, "e ready again", handle.wait_ready("e")).await.unwrap();
     tokio::time::sleep(5 * SEC).await;
     let seen = drain_events(&mut events);
     assert_eq!((starts_of(&seen, "x"), starts_of(&seen, "e")), (1, 1), "x and e start again: {seen:#?}");
@@ -1494,7 +1481,7 @@ async fn a_dependent_still_stopping_by_hand_is_not_started_again_with_its_depend
         (UnitState::Stopped, 0),
         "stop_unit(d) answered Ok, then d was started again with x"
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A `restart` that waited for its unit's stop, then was refused, names
@@ -1503,15 +1490,15 @@ async fn a_dependent_still_stopping_by_hand_is_not_started_again_with_its_depend
 async fn a_restart_refused_after_waiting_for_its_stop_says_restart() {
     let group = GroupSpec::new("g").task(slow_to_stop("d", SEC)).task(idle("other"));
     let handle = Supervisor::builder().task(slow_to_stop("w", SEC)).group(group).build().unwrap().start();
-    within("w ready", handle.wait_ready("w")).await.unwrap();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "w ready", handle.wait_ready("w")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
     // `d`'s stop is asked by `stop_unit("d")`; a restart waits for it, and
     // `g` is stopped meanwhile.
     let stop_d = spawn({
         let handle = handle.clone();
         async move { handle.stop_unit("g/d").await }
     });
-    within("d stopping", handle.wait_state("g/d", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "d stopping", handle.wait_state("g/d", UnitState::Stopping)).await.unwrap();
     let restart_d = spawn({
         let handle = handle.clone();
         async move { handle.restart("g/d").await }
@@ -1519,9 +1506,9 @@ async fn a_restart_refused_after_waiting_for_its_stop_says_restart() {
     for _ in 0..3 {
         tokio::task::yield_now().await;
     }
-    within("stop g", handle.stop_unit("g")).await.unwrap();
-    within("stop d", stop_d).await.unwrap().unwrap();
-    let refused = within("restart d", restart_d).await.unwrap();
+    within(DEADLINE, "stop g", handle.stop_unit("g")).await.unwrap();
+    within(DEADLINE, "stop d", stop_d).await.unwrap().unwrap();
+    let refused = within(DEADLINE, "restart d", restart_d).await.unwrap();
     assert!(
         matches!(&refused, Err(Error::GroupNotRunning { action: "restart", unit, .. }) if unit == "g/d"),
         "{refused:?}"
@@ -1531,9 +1518,9 @@ async fn a_restart_refused_after_waiting_for_its_stop_says_restart() {
         let handle = handle.clone();
         async move { handle.restart("w").await }
     });
-    within("w stopping", handle.wait_state("w", UnitState::Stopping)).await.unwrap();
-    within("shutdown", handle.shutdown()).await;
-    let refused = within("restart w", restart_w).await.unwrap();
+    within(DEADLINE, "w stopping", handle.wait_state("w", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let refused = within(DEADLINE, "restart w", restart_w).await.unwrap();
     assert!(matches!(&refused, Err(Error::ShuttingDown { action: "restart", unit }) if unit == "w"), "{refused:?}");
 }
 
@@ -1543,17 +1530,17 @@ async fn a_restart_refused_after_waiting_for_its_stop_says_restart() {
 #[tokio::test(start_paused = true)]
 async fn a_call_that_finds_its_unit_removed_lists_the_units_there_are() {
     let handle = Supervisor::builder().task(slow_to_stop("slow", SEC)).task(idle("other")).build().unwrap().start();
-    within("slow ready", handle.wait_ready("slow")).await.unwrap();
+    within(DEADLINE, "slow ready", handle.wait_ready("slow")).await.unwrap();
     let remove = spawn({
         let handle = handle.clone();
         async move { handle.remove("slow").await }
     });
-    within("slow stopping", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
-    let restart = within("restart", handle.restart("slow")).await;
-    within("remove", remove).await.unwrap().expect("the removal");
+    within(DEADLINE, "slow stopping", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
+    let restart = within(DEADLINE, "restart", handle.restart("slow")).await;
+    within(DEADLINE, "remove", remove).await.unwrap().expect("the removal");
     match restart {
         Err(Error::UnknownUnit { name, known }) => assert_eq!((name.as_str(), known.as_str()), ("slow", "other")),
         other => panic!("{other:?}"),
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }

@@ -23,91 +23,18 @@ use supervisor::{
 };
 use tokio::sync::broadcast;
 
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{next_event, wait_at_rest, wait_for, wait_running, wait_state, wait_status, wait_tail, within};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{no_delay, run_once, sh, start};
+
 /// Far longer than any step takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(15);
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn sh(name: &str, script: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "sh").args(["-c", script])
-}
-
-fn no_delay() -> RestartPolicy {
-    RestartPolicy::new().delay(Duration::ZERO)
-}
-
-fn run_once() -> RestartPolicy {
-    RestartPolicy::new().on(RestartOn::Never)
-}
-
-fn start(specs: impl IntoIterator<Item = DaemonSpec>) -> SupervisorHandle {
-    let builder = specs.into_iter().fold(Supervisor::builder(), |builder, spec| builder.daemon(spec));
-    builder.build().expect("valid supervisor").start()
-}
-
-/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: nothing within {DEADLINE:?}"),
-    }
-}
-
-/// Polls `check` every few milliseconds until it returns `Some`.
-async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let began = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(began.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
-}
-
-async fn wait_status(handle: &SupervisorHandle, name: &str, pred: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, pred)).await {
-        Ok(status) => status.expect("the unit exists and the supervisor runs"),
-        Err(_) => panic!("timed out waiting on `{name}`; last status: {:#?}", handle.status(name)),
-    }
-}
-
-async fn wait_state(handle: &SupervisorHandle, name: &str, state: UnitState) -> UnitStatus {
-    wait_status(handle, name, |status| status.state == state).await
-}
-
-/// Waits until the unit is at rest (not active) and returns its status.
-async fn wait_at_rest(handle: &SupervisorHandle, name: &str) -> UnitStatus {
-    wait_status(handle, name, |status| !status.state.is_active()).await
-}
-
-async fn wait_running(handle: &SupervisorHandle, name: &str) -> u32 {
-    let status = wait_status(handle, name, |status| status.state == UnitState::Running && status.pid.is_some()).await;
-    status.pid.expect("a running process has a pid")
-}
-
-async fn wait_tail(handle: &SupervisorHandle, name: &str, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
-    wait_for(what, || {
-        let tail = handle.tail(name, usize::MAX).expect("known unit");
-        pred(&tail).then_some(tail)
-    })
-    .await
-}
-
-/// The next event that matches `pred`, skipping others.
-async fn next_event(events: &mut broadcast::Receiver<Event>, pred: impl Fn(&Event) -> bool) -> Event {
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(event) if pred(&event) => return event,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("event channel closed"),
-            }
-        }
-    };
-    within("the expected event", wait).await
-}
 
 /// The events of `unit` up to and including the first that matches `last`.
 async fn events_until(
@@ -117,7 +44,7 @@ async fn events_until(
 ) -> Vec<EventKind> {
     let mut kinds = Vec::new();
     loop {
-        let event = next_event(events, |event| event.unit == unit).await;
+        let event = next_event(DEADLINE, events, |event| event.unit == unit).await;
         let done = last(&event.kind);
         kinds.push(event.kind);
         if done {
@@ -151,8 +78,8 @@ fn group_exists(pgid: u32) -> bool {
 /// A unit's run is over for good: its leader was reaped (no zombie, no
 /// process) and nothing of its group lives on.
 async fn assert_gone(pgid: u32) {
-    wait_for(&format!("group {pgid} to be empty"), || (!group_exists(pgid)).then_some(())).await;
-    wait_for(&format!("leader {pgid} to be reaped"), || (!exists(pgid)).then_some(())).await;
+    wait_for(DEADLINE, &format!("group {pgid} to be empty"), || (!group_exists(pgid)).then_some(())).await;
+    wait_for(DEADLINE, &format!("leader {pgid} to be reaped"), || (!exists(pgid)).then_some(())).await;
 }
 
 /// The report names each unit once.
@@ -164,7 +91,7 @@ fn assert_each_once(report: &ShutdownReport) {
 }
 
 async fn shut_down(handle: &SupervisorHandle, units: usize) -> ShutdownReport {
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     assert_eq!(report.units.len(), units, "{report:#?}");
     report
@@ -224,7 +151,7 @@ async fn run_all(specs: Vec<DaemonSpec>) -> Vec<(String, UnitStatus, Vec<String>
     let handle = start(specs);
     let mut results = Vec::new();
     for name in &names {
-        let status = wait_at_rest(&handle, name).await;
+        let status = wait_at_rest(DEADLINE, &handle, name).await;
         let tail = handle.tail(name, usize::MAX).unwrap();
         results.push((name.clone(), status, tail));
     }
@@ -432,9 +359,9 @@ async fn impossible_keys_are_typed_errors_naming_the_key() {
         assert!(!error.to_string().contains("a\0b") && !error.to_string().contains("a\\0b"), "{error}");
     }
     let handle = start([DaemonSpec::new("sleeper", "sleep").arg("1000")]);
-    let sleeper = wait_running(&handle, "sleeper").await;
+    let sleeper = wait_running(DEADLINE, &handle, "sleeper").await;
     for (name, spec, _) in bad() {
-        let error = within("add", handle.add(spec)).await.unwrap_err();
+        let error = within(DEADLINE, "add", handle.add(spec)).await.unwrap_err();
         assert!(matches!(&error, Error::InvalidSetting { setting: "env", .. }), "{name}: {error:?}");
         assert!(handle.status(name).is_none());
     }
@@ -476,7 +403,7 @@ async fn working_directories_that_cannot_be_entered_are_named_in_the_error() {
             sh(name, "touch \"$MARK\"").env("MARK", &marker).current_dir(path).restart(run_once())
         }));
     for (name, path) in &cases {
-        let status = wait_at_rest(&handle, name).await;
+        let status = wait_at_rest(DEADLINE, &handle, name).await;
         assert_eq!(status.pid, None, "{name}");
         let error = status.last_error.clone().unwrap_or_else(|| panic!("{name}: no last_error: {status:?}"));
         let shown = path.display().to_string();
@@ -499,7 +426,7 @@ async fn an_empty_working_directory_is_refused_or_named() {
         Err(other) => panic!("{other:?}"),
         Ok(sup) => {
             let handle = sup.start();
-            let status = wait_at_rest(&handle, "empty-dir").await;
+            let status = wait_at_rest(DEADLINE, &handle, "empty-dir").await;
             shut_down(&handle, 1).await;
             let error = status.last_error.expect("a failed run");
             assert!(!error.contains("directory  "), "the directory's name is missing: {error:?}");
@@ -534,24 +461,24 @@ async fn a_working_directory_removed_between_runs_fails_that_run_naming_it() {
     let work = dir.join("work");
     std::fs::create_dir(&work).unwrap();
     let handle = start([sh("worker", "echo \"in $(pwd -P)\"; exit 4").current_dir(&work).restart(run_once())]);
-    let first = wait_at_rest(&handle, "worker").await;
+    let first = wait_at_rest(DEADLINE, &handle, "worker").await;
     assert_eq!(first.exit_code, Some(4), "{first:?}");
     std::fs::remove_dir(&work).unwrap();
     let mut events = handle.subscribe();
-    within("start_unit", handle.start_unit("worker")).await.unwrap();
-    let exited = next_event(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    within(DEADLINE, "start_unit", handle.start_unit("worker")).await.unwrap();
+    let exited = next_event(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     let EventKind::Exited { reason: ExitReason::SpawnFailed(reason) } = &exited.kind else {
         panic!("{exited:?}");
     };
     assert!(reason.contains(&work.display().to_string()), "{reason:?}");
-    let second = wait_at_rest(&handle, "worker").await;
+    let second = wait_at_rest(DEADLINE, &handle, "worker").await;
     assert_eq!((second.exit_code, second.pid), (None, None), "{second:?}");
     assert!(second.last_error.as_deref().is_some_and(|error| error.contains(&work.display().to_string())));
     std::fs::create_dir(&work).unwrap();
-    within("start_unit", handle.start_unit("worker")).await.unwrap();
+    within(DEADLINE, "start_unit", handle.start_unit("worker")).await.unwrap();
     let shown = format!("in {}", work.canonicalize().unwrap().display());
-    wait_tail(&handle, "worker", "the third run's line", |tail| tail.len() == 2).await;
-    let third = wait_at_rest(&handle, "worker").await;
+    wait_tail(DEADLINE, &handle, "worker", "the third run's line", |tail| tail.len() == 2).await;
+    let third = wait_at_rest(DEADLINE, &handle, "worker").await;
     assert_eq!(third.exit_code, Some(4), "{third:?}");
     assert_eq!(handle.tail("worker", 10).unwrap(), [shown.clone(), shown]);
     shut_down(&handle, 1).await;
@@ -575,9 +502,9 @@ async fn success_codes_at_and_beyond_their_bounds() {
     }
     let on_failure = || no_delay().on(RestartOn::Failure).max_restarts(MaxRestarts::AtMost(1));
     let handle = start([sh("dup", "exit 255").success_codes([255, 255, 0, 0]).restart(on_failure())]);
-    let error = within("add", handle.add(sh("late", "true").success_codes([300]))).await.unwrap_err();
+    let error = within(DEADLINE, "add", handle.add(sh("late", "true").success_codes([300]))).await.unwrap_err();
     assert!(matches!(&error, Error::InvalidSetting { setting: "success_codes", .. }), "{error:?}");
-    let status = wait_state(&handle, "dup", UnitState::Exited).await;
+    let status = wait_state(DEADLINE, &handle, "dup", UnitState::Exited).await;
     assert_eq!((status.exit_code, status.restart_count, status.last_error), (Some(255), 0, None));
     shut_down(&handle, 1).await;
 }
@@ -594,13 +521,13 @@ async fn success_codes_with_restart_always_and_signals() {
         // 9 and 137 listed: a SIGKILL is no exit code.
         sh("killed", "kill -KILL $$").success_codes([0, 9, 137]).restart(always()),
     ]);
-    let coded = wait_at_rest(&handle, "coded").await;
+    let coded = wait_at_rest(DEADLINE, &handle, "coded").await;
     assert_eq!(
         (coded.state, coded.exit_code, coded.restart_count, coded.last_error.clone()),
         (UnitState::Exited, Some(7), 2, None),
         "{coded:?}"
     );
-    let killed = wait_at_rest(&handle, "killed").await;
+    let killed = wait_at_rest(DEADLINE, &handle, "killed").await;
     assert_eq!((killed.state, killed.signal, killed.restart_count), (UnitState::Failed, Some(9), 2), "{killed:?}");
     assert!(killed.last_error.is_some(), "{killed:?}");
     let report = shut_down(&handle, 2).await;
@@ -613,9 +540,9 @@ async fn success_codes_with_restart_always_and_signals() {
 async fn critical_end(spec: DaemonSpec, poke: impl AsyncFnOnce(&SupervisorHandle)) -> (ShutdownReport, u32) {
     let name = spec.name().to_owned();
     let handle = start([DaemonSpec::new("bystander", "sleep").arg("1000"), spec.critical()]);
-    let bystander = wait_running(&handle, "bystander").await;
+    let bystander = wait_running(DEADLINE, &handle, "bystander").await;
     poke(&handle).await;
-    let report = within("the supervisor's end", handle.wait()).await;
+    let report = within(DEADLINE, "the supervisor's end", handle.wait()).await;
     assert_each_once(&report);
     assert!(matches!(&report.cause, ShutdownCause::CriticalEnded { unit, .. } if *unit == name), "{report:#?}");
     assert_gone(bystander).await;
@@ -644,7 +571,7 @@ async fn a_critical_daemon_ends_the_supervisor_cleanly_only_on_success() {
     }
     let sleeper = DaemonSpec::new("job", "sleep").arg("1000").success_codes([0, 9, 137]).restart(run_once());
     let (report, _) = critical_end(sleeper, async |handle| {
-        wait_running(handle, "job").await;
+        wait_running(DEADLINE, handle, "job").await;
         handle.signal("job", Signal::KILL).unwrap();
     })
     .await;
@@ -663,12 +590,12 @@ async fn a_sigkill_stop_signal_stops_at_once_as_a_requested_stop() {
         .args(["-c", "trap '' TERM; sleep 1000 & wait"])
         .stop_signal(Signal::KILL)
         .stop_timeout(Duration::from_secs(60))]);
-    let pid = wait_running(&handle, "brutal").await;
+    let pid = wait_running(DEADLINE, &handle, "brutal").await;
     let mut events = handle.subscribe();
     let began = Instant::now();
-    within("stop_unit", handle.stop_unit("brutal")).await.unwrap();
+    within(DEADLINE, "stop_unit", handle.stop_unit("brutal")).await.unwrap();
     assert!(began.elapsed() < Duration::from_secs(5), "the stop took {:?}", began.elapsed());
-    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    let stopped = next_event(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
     assert!(matches!(stopped.kind, EventKind::Stopped { forced: false, .. }), "{stopped:?}");
     let status = handle.status("brutal").unwrap();
     assert_eq!((status.state, status.signal, status.last_error), (UnitState::Stopped, Some(9), None));
@@ -690,18 +617,18 @@ async fn stop_signals_that_end_nothing_fall_back_to_sigkill_after_the_timeout() 
         }));
     let mut pids = Vec::new();
     for signal in signals {
-        pids.push(wait_running(&handle, signal.name()).await);
+        pids.push(wait_running(DEADLINE, &handle, signal.name()).await);
     }
     let mut events = handle.subscribe();
     let began = Instant::now();
     let stops = signals.iter().map(|signal| handle.stop_unit(signal.name()));
-    for result in within("the stops", futures_util::future::join_all(stops)).await {
+    for result in within(DEADLINE, "the stops", futures_util::future::join_all(stops)).await {
         result.unwrap();
     }
     let took = began.elapsed();
     assert!(took >= timeout && took < Duration::from_secs(5), "the stops took {took:?}");
     for _ in signals {
-        let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+        let stopped = next_event(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
         assert!(matches!(stopped.kind, EventKind::Stopped { forced: true, .. }), "{stopped:?}");
     }
     for signal in signals {
@@ -724,15 +651,15 @@ async fn a_handled_stop_signal_ends_in_stopped_with_the_programs_code() {
         sh("usr1", "trap 'exit 0' USR1; echo up; while :; do sleep 0.01; done").stop_signal(Signal::USR1),
     ]);
     for name in ["hup", "usr1"] {
-        wait_tail(&handle, name, "the trap", |tail| tail == ["up"]).await;
+        wait_tail(DEADLINE, &handle, name, "the trap", |tail| tail == ["up"]).await;
     }
-    within("stop_unit", handle.stop_unit("hup")).await.unwrap();
+    within(DEADLINE, "stop_unit", handle.stop_unit("hup")).await.unwrap();
     let status = handle.status("hup").unwrap();
     assert_eq!(
         (status.state, status.exit_code, status.signal, status.last_error),
         (UnitState::Stopped, Some(7), None, None)
     );
-    let pid = wait_running(&handle, "usr1").await;
+    let pid = wait_running(DEADLINE, &handle, "usr1").await;
     let report = shut_down(&handle, 2).await;
     let usr1 = report.units.iter().find(|unit| unit.name == "usr1").unwrap();
     assert_eq!((usr1.state, usr1.outcome), (UnitState::Stopped, StopOutcome::Graceful), "{report:#?}");
@@ -760,9 +687,9 @@ async fn signals_to_groups_paths_and_after_the_end_are_typed_errors() {
         .build()
         .unwrap()
         .start();
-    let pid = wait_running(&handle, "g/d").await;
-    let never_ready = wait_running(&handle, "never-ready").await;
-    wait_state(&handle, "waiter", UnitState::Waiting).await;
+    let pid = wait_running(DEADLINE, &handle, "g/d").await;
+    let never_ready = wait_running(DEADLINE, &handle, "never-ready").await;
+    wait_state(DEADLINE, &handle, "waiter", UnitState::Waiting).await;
     assert!(matches!(handle.signal("waiter", Signal::HUP), Err(Error::NotRunning { .. })));
     assert!(matches!(handle.signal("g", Signal::HUP), Err(Error::WrongKind { .. })));
     assert!(matches!(handle.signal("t", Signal::HUP), Err(Error::WrongKind { .. })));
@@ -770,7 +697,7 @@ async fn signals_to_groups_paths_and_after_the_end_are_typed_errors() {
         let answer = handle.signal(name, Signal::HUP);
         assert!(matches!(answer, Err(Error::UnknownUnit { .. })), "{name:?}: {answer:?}");
     }
-    wait_state(&handle, "g/flaky", UnitState::Backoff).await;
+    wait_state(DEADLINE, &handle, "g/flaky", UnitState::Backoff).await;
     assert!(matches!(handle.signal("g/flaky", Signal::HUP), Err(Error::NotRunning { .. })));
     // SIGCONT to a running daemon does nothing to it.
     handle.signal("g/d", Signal::CONT).unwrap();
@@ -793,16 +720,16 @@ async fn a_signal_during_the_shutdown_reaches_the_run_being_stopped() {
     let handle = start([sh("stubborn", "trap '' TERM; echo up; while :; do sleep 0.01; done")
         .stop_timeout(Duration::from_secs(60))
         .restart(no_delay())]);
-    wait_tail(&handle, "stubborn", "the trap", |tail| tail == ["up"]).await;
-    let pid = wait_running(&handle, "stubborn").await;
+    wait_tail(DEADLINE, &handle, "stubborn", "the trap", |tail| tail == ["up"]).await;
+    let pid = wait_running(DEADLINE, &handle, "stubborn").await;
     let shutdown = tokio::spawn({
         let handle = handle.clone();
         async move { handle.shutdown().await }
     });
-    wait_state(&handle, "stubborn", UnitState::Stopping).await;
+    wait_state(DEADLINE, &handle, "stubborn", UnitState::Stopping).await;
     assert!(handle.is_shutting_down());
     handle.signal("stubborn", Signal::KILL).unwrap();
-    let report = within("the shutdown", shutdown).await.unwrap();
+    let report = within(DEADLINE, "the shutdown", shutdown).await.unwrap();
     assert_each_once(&report);
     assert_eq!(report.units[0].state, UnitState::Stopped, "{report:#?}");
     assert!(report.units[0].took < Duration::from_secs(10), "{report:#?}");
@@ -823,18 +750,20 @@ async fn a_signal_that_kills_the_daemon_is_a_failed_run() {
         DaemonSpec::new("once", "sleep").arg("1000").restart(run_once()),
     ]);
     let mut events = handle.subscribe();
-    let first = wait_running(&handle, "restarted").await;
+    let first = wait_running(DEADLINE, &handle, "restarted").await;
     handle.signal("restarted", Signal::TERM).unwrap();
-    let exited =
-        next_event(&mut events, |event| event.unit == "restarted" && matches!(event.kind, EventKind::Exited { .. }))
-            .await;
+    let exited = next_event(DEADLINE, &mut events, |event| {
+        event.unit == "restarted" && matches!(event.kind, EventKind::Exited { .. })
+    })
+    .await;
     assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::Signal(15) });
-    let status = wait_status(&handle, "restarted", |status| status.restart_count == 1 && status.pid.is_some()).await;
+    let status =
+        wait_status(DEADLINE, &handle, "restarted", |status| status.restart_count == 1 && status.pid.is_some()).await;
     assert_eq!(status.signal, Some(15), "{status:?}");
     assert_gone(first).await;
-    let once = wait_running(&handle, "once").await;
+    let once = wait_running(DEADLINE, &handle, "once").await;
     handle.signal("once", Signal::USR1).unwrap();
-    let status = wait_at_rest(&handle, "once").await;
+    let status = wait_at_rest(DEADLINE, &handle, "once").await;
     assert_eq!((status.signal, status.pid), (Some(10), None), "{status:?}");
     let error = status.last_error.expect("a failed run");
     assert!(error.contains("10") || error.contains("USR1"), "{error:?}");
@@ -871,7 +800,7 @@ async fn tail_bounds_at_zero_one_and_the_maximum() {
     ]);
     let all = ["line1", "line2", "line3", "line4", "line5", "last"];
     for name in ["lines-0", "bytes-0", "lines-1", "bytes-1", "max"] {
-        let status = wait_at_rest(&handle, name).await;
+        let status = wait_at_rest(DEADLINE, &handle, name).await;
         assert_eq!(status.exit_code, Some(0), "{name}: {status:?}");
     }
     assert_eq!(handle.tail("lines-0", usize::MAX).unwrap(), Vec::<String>::new());
@@ -883,7 +812,7 @@ async fn tail_bounds_at_zero_one_and_the_maximum() {
     assert_eq!(handle.tail("max", usize::MAX).unwrap(), all);
     assert_eq!(handle.tail("max", 0).unwrap(), Vec::<String>::new());
     assert_eq!(handle.tail("max", 1).unwrap(), ["last"]);
-    let ready = within("ready", handle.wait_ready("ready-untailed")).await.unwrap();
+    let ready = within(DEADLINE, "ready", handle.wait_ready("ready-untailed")).await.unwrap();
     assert!(ready.ready);
     assert!(handle.tail("ready-untailed", usize::MAX).unwrap().is_empty());
     let pid = status_pid(&handle, "ready-untailed");
@@ -904,11 +833,11 @@ async fn the_tail_keeps_the_lines_of_earlier_runs() {
         sh("all", script).env("DIR", &dir).restart(policy()),
         sh("last-three", script).env("DIR", dir.join("b")).tail_lines(3).restart(policy()),
     ]);
-    let status = wait_state(&handle, "all", UnitState::Failed).await;
+    let status = wait_state(DEADLINE, &handle, "all", UnitState::Failed).await;
     assert_eq!(status.restart_count, 3);
     let expected: Vec<String> = (1..=4).flat_map(|n| [format!("run {n}"), format!("run {n} again")]).collect();
     assert_eq!(handle.tail("all", usize::MAX).unwrap(), expected);
-    let status = wait_at_rest(&handle, "last-three").await;
+    let status = wait_at_rest(DEADLINE, &handle, "last-three").await;
     let runs = status.restart_count + 1;
     let tail = handle.tail("last-three", usize::MAX).unwrap();
     let expected = [format!("run {} again", runs - 1), format!("run {runs}"), format!("run {runs} again")];
@@ -945,7 +874,7 @@ async fn an_output_line_readiness_without_captured_output_is_refused() {
             Err(other) => panic!("{output:?}: {other:?}"),
             Ok(sup) => {
                 let handle = sup.start();
-                let pid = wait_running(&handle, "web").await;
+                let pid = wait_running(DEADLINE, &handle, "web").await;
                 let ready = tokio::time::timeout(Duration::from_secs(2), handle.wait_ready("web")).await;
                 shut_down(&handle, 1).await;
                 assert_gone(pid).await;
@@ -970,7 +899,7 @@ async fn an_output_line_readiness_with_a_line_break_is_refused() {
             other => panic!("{text:?}: {:?}", other.map(drop)),
         }
         let handle = start([]);
-        let added = within("add", handle.add(spec())).await;
+        let added = within(DEADLINE, "add", handle.add(spec())).await;
         assert!(matches!(added, Err(Error::InvalidSetting { setting: "readiness", .. })), "{text:?}: {added:?}");
         shut_down(&handle, 0).await;
     }
@@ -986,36 +915,36 @@ async fn an_output_line_readiness_with_a_line_break_is_refused() {
 #[tokio::test]
 async fn a_temporary_daemon_is_forgotten_once_it_ends() {
     let handle = start([DaemonSpec::new("sleeper", "sleep").arg("1000")]);
-    let sleeper = wait_running(&handle, "sleeper").await;
+    let sleeper = wait_running(DEADLINE, &handle, "sleeper").await;
     let mut events = handle.subscribe();
-    within("add", handle.add(sh("job", "echo bye; exit 3").restart(run_once()).temporary())).await.unwrap();
+    within(DEADLINE, "add", handle.add(sh("job", "echo bye; exit 3").restart(run_once()).temporary())).await.unwrap();
     let kinds = events_until(&mut events, "job", |kind| matches!(kind, EventKind::Removed)).await;
     assert!(kinds.contains(&EventKind::Exited { reason: ExitReason::Code(3) }), "{kinds:?}");
     assert!(handle.status("job").is_none());
     assert!(matches!(handle.tail("job", 10), Err(Error::UnknownUnit { .. })));
-    assert!(matches!(within("remove", handle.remove("job")).await, Err(Error::UnknownUnit { .. })));
+    assert!(matches!(within(DEADLINE, "remove", handle.remove("job")).await, Err(Error::UnknownUnit { .. })));
     assert!(matches!(handle.signal("job", Signal::HUP), Err(Error::UnknownUnit { .. })));
-    assert!(matches!(within("start_unit", handle.start_unit("job")).await, Err(Error::UnknownUnit { .. })));
+    assert!(matches!(within(DEADLINE, "start_unit", handle.start_unit("job")).await, Err(Error::UnknownUnit { .. })));
     assert!(matches!(
-        within("wait_state", handle.wait_state("job", UnitState::Exited)).await,
+        within(DEADLINE, "wait_state", handle.wait_state("job", UnitState::Exited)).await,
         Err(Error::UnknownUnit { .. })
     ));
     assert_eq!(handle.unit_names(), ["sleeper"]);
     // A wait for the end of a temporary daemon, begun before it ends: the
     // unit is forgotten in the turn that ends it, so the wait may only say
     // it is gone (as documented for a unit removed meanwhile); it never hangs.
-    within("add", handle.add(sh("waited", "sleep 0.1").restart(run_once()).temporary())).await.unwrap();
-    let waited = within("wait_state", handle.wait_state("waited", UnitState::Exited)).await;
+    within(DEADLINE, "add", handle.add(sh("waited", "sleep 0.1").restart(run_once()).temporary())).await.unwrap();
+    let waited = within(DEADLINE, "wait_state", handle.wait_state("waited", UnitState::Exited)).await;
     assert!(
         matches!(&waited, Ok(status) if status.state == UnitState::Exited)
             || matches!(waited, Err(Error::UnknownUnit { .. })),
         "{waited:?}"
     );
-    wait_for("`waited` to be forgotten", || handle.status("waited").is_none().then_some(())).await;
+    wait_for(DEADLINE, "`waited` to be forgotten", || handle.status("waited").is_none().then_some(())).await;
     // The name is free again.
-    within("add", handle.add(sh("job", "echo again; exec sleep 1000").temporary())).await.unwrap();
-    let pid = wait_running(&handle, "job").await;
-    wait_tail(&handle, "job", "the new run's line", |tail| tail == ["again"]).await;
+    within(DEADLINE, "add", handle.add(sh("job", "echo again; exec sleep 1000").temporary())).await.unwrap();
+    let pid = wait_running(DEADLINE, &handle, "job").await;
+    wait_tail(DEADLINE, &handle, "job", "the new run's line", |tail| tail == ["again"]).await;
     let report = shut_down(&handle, 2).await;
     assert!(report.units.iter().any(|unit| unit.name == "job"));
     assert_gone(pid).await;
@@ -1029,11 +958,11 @@ async fn a_temporary_daemon_is_forgotten_once_it_ends() {
 #[tokio::test]
 async fn temporary_daemons_that_cannot_start_or_are_stopped_by_hand() {
     let handle = start([DaemonSpec::new("sleeper", "sleep").arg("1000")]);
-    let sleeper = wait_running(&handle, "sleeper").await;
+    let sleeper = wait_running(DEADLINE, &handle, "sleeper").await;
     let mut events = handle.subscribe();
     let missing =
         DaemonSpec::new("missing", "/no/such/program-xyz").restart(no_delay().max_restarts(MaxRestarts::AtMost(1)));
-    within("add", handle.add(missing.temporary())).await.unwrap();
+    within(DEADLINE, "add", handle.add(missing.temporary())).await.unwrap();
     let kinds = events_until(&mut events, "missing", |kind| matches!(kind, EventKind::Removed)).await;
     let reasons: Vec<&String> = kinds
         .iter()
@@ -1047,14 +976,14 @@ async fn temporary_daemons_that_cannot_start_or_are_stopped_by_hand() {
     assert!(kinds.iter().any(|kind| matches!(kind, EventKind::GaveUp { .. })), "{kinds:?}");
     assert!(handle.status("missing").is_none());
 
-    within("add", handle.add(DaemonSpec::new("held", "sleep").arg("1000").temporary())).await.unwrap();
-    let first = wait_running(&handle, "held").await;
-    within("stop_unit", handle.stop_unit("held")).await.unwrap();
+    within(DEADLINE, "add", handle.add(DaemonSpec::new("held", "sleep").arg("1000").temporary())).await.unwrap();
+    let first = wait_running(DEADLINE, &handle, "held").await;
+    within(DEADLINE, "stop_unit", handle.stop_unit("held")).await.unwrap();
     assert_eq!(handle.status("held").map(|status| status.state), Some(UnitState::Stopped));
     assert_gone(first).await;
-    within("start_unit", handle.start_unit("held")).await.unwrap();
-    let second = wait_running(&handle, "held").await;
-    let removed = within("remove", handle.remove("held")).await.unwrap();
+    within(DEADLINE, "start_unit", handle.start_unit("held")).await.unwrap();
+    let second = wait_running(DEADLINE, &handle, "held").await;
+    let removed = within(DEADLINE, "remove", handle.remove("held")).await.unwrap();
     assert_eq!((removed.state, removed.outcome), (UnitState::Stopped, StopOutcome::Graceful), "{removed:?}");
     assert_gone(second).await;
     shut_down(&handle, 1).await;
@@ -1185,7 +1114,7 @@ async fn daemon_setting_errors_name_the_unit_by_its_path() {
         .unwrap_err();
     assert!(matches!(&error, Error::EmptyProgram { unit } if unit == "g/d"), "{error:?}");
     let handle = Supervisor::builder().group(GroupSpec::new("g")).build().unwrap().start();
-    let error = within("add_to", handle.add_to("g", bad())).await.unwrap_err();
+    let error = within(DEADLINE, "add_to", handle.add_to("g", bad())).await.unwrap_err();
     shut_down(&handle, 1).await;
     assert!(matches!(&error, Error::InvalidSetting { unit, setting: "env", .. } if unit == "g/d"), "{error:?}");
 }

@@ -13,35 +13,22 @@ use std::time::Duration;
 
 use supervisor::{
     Context, DaemonSpec, Error, Event, EventKind, ExitReason, MaxRestarts, Probe, Readiness, RestartOn, RestartPolicy,
-    StopOutcome, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+    StopOutcome, Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
 use tokio::sync::broadcast;
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{events_until, shutdown, wait_ready, wait_status};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{idle, python, sh, slow_to_stop};
 
 const SEC: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
 /// How long anything may take before a test fails: long enough for a
 /// loaded machine, short enough that a hang fails.
 const DEADLINE: Duration = Duration::from_secs(20);
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-/// A task that, once asked to stop, takes `linger` to finish.
-fn slow_to_stop(name: &str, linger: Duration) -> TaskSpec {
-    TaskSpec::new(name, move |ctx: Context| async move {
-        ctx.cancelled().await;
-        tokio::time::sleep(linger).await;
-    })
-}
-
-fn sh(name: &str, script: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "sh").args(["-c", script])
-}
-
-fn python(name: &str, program: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "python3").args(["-u", "-c", program])
-}
 
 /// A Python daemon that sends `ready` (`READY=1`, and more lines if it
 /// likes) to its notify socket, runs until `SIGTERM`, then runs the Python
@@ -62,20 +49,6 @@ fn notifying_python(name: &str, ready: &str, on_term: &[&str]) -> DaemonSpec {
     python(name, &program).readiness(Readiness::Notified)
 }
 
-async fn until(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, done)).await {
-        Ok(status) => status.unwrap_or_else(|error| panic!("`{name}`: {error}")),
-        Err(_) => panic!("`{name}` never got there: {:?}", handle.status(name)),
-    }
-}
-
-async fn ready(handle: &SupervisorHandle, name: &str) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_ready(name)).await {
-        Ok(status) => status.unwrap_or_else(|error| panic!("`{name}` never became ready: {error}")),
-        Err(_) => panic!("`{name}` not ready in time: {:?}", handle.status(name)),
-    }
-}
-
 /// Waits until a line of `name`'s output contains `text`. Output is no
 /// change of status, which a wait could wake on: this looks every 10 ms.
 async fn output_has(handle: &SupervisorHandle, name: &str, text: &str) {
@@ -83,24 +56,6 @@ async fn output_has(handle: &SupervisorHandle, name: &str, text: &str) {
     while !handle.tail(name, 1000).unwrap().iter().any(|line| line.contains(text)) {
         assert!(tokio::time::Instant::now() < deadline, "no `{text}` from `{name}`: {:?}", handle.tail(name, 20));
         tokio::time::sleep(10 * MS).await;
-    }
-}
-
-async fn shutdown(handle: &SupervisorHandle) -> supervisor::ShutdownReport {
-    tokio::time::timeout(DEADLINE, handle.shutdown()).await.expect("the shutdown ends in time")
-}
-
-/// Receives events until `done` accepts one; returns them all.
-async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut seen = Vec::new();
-    loop {
-        let event =
-            tokio::time::timeout(DEADLINE, events.recv()).await.expect("an event in time").expect("no event lost");
-        let last = done(&event);
-        seen.push(event);
-        if last {
-            return seen;
-        }
     }
 }
 
@@ -166,7 +121,7 @@ async fn ready_1_does_not_make_a_daemon_whose_readiness_is_a_probe_ready() {
     let became_ready = tokio::time::timeout(SEC, handle.wait_ready("db")).await;
     let db = handle.status("db").unwrap();
     let api = handle.status("api").unwrap();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     assert!(
         became_ready.is_err() && !db.ready,
         "a probe that never passed, yet `db` is ready (READY=1 taken as readiness): {db:?}"
@@ -192,7 +147,7 @@ async fn ready_1_does_not_make_a_daemon_waiting_for_an_output_line_ready() {
     let became_ready = tokio::time::timeout(SEC, handle.wait_ready("db")).await;
     let db = handle.status("db").unwrap();
     let api = handle.status("api").unwrap();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     assert!(
         became_ready.is_err() && !db.ready,
         "no line says `accepting connections`, yet `db` is ready (READY=1 taken as readiness): {db:?}"
@@ -236,12 +191,12 @@ async fn garbage_on_the_notify_socket_never_makes_a_unit_ready_and_a_flood_makes
     assert!(early.is_err(), "garbage made `db` ready: {:?}", handle.status("db"));
     assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting);
     std::fs::write(&flag, b"").unwrap();
-    ready(&handle, "api").await;
+    wait_ready(DEADLINE, &handle, "api").await;
     output_has(&handle, "db", "flood sent").await;
-    let db = until(&handle, "db", |status| status.status_text.as_deref() == Some("flooding")).await;
+    let db = wait_status(DEADLINE, &handle, "db", |status| status.status_text.as_deref() == Some("flooding")).await;
     assert!(db.ready);
     let _ = std::fs::remove_file(&flag);
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     let mut ready_events = 0;
     while let Ok(event) = events.try_recv() {
         ready_events += usize::from(event.unit == "db" && matches!(event.kind, EventKind::Ready));
@@ -277,8 +232,9 @@ async fn ready_from_a_context_of_an_ended_run_or_of_another_unit_changes_nothing
     .readiness(Readiness::Notified);
     let handle =
         Supervisor::builder().task(db).task(other).task(idle("api").depends_on(["db"])).build().unwrap().start();
-    until(&handle, "db", |status| status.restart_count == 1 && status.state == UnitState::Running).await;
-    until(&handle, "other", |status| status.state == UnitState::Running).await;
+    wait_status(DEADLINE, &handle, "db", |status| status.restart_count == 1 && status.state == UnitState::Running)
+        .await;
+    wait_status(DEADLINE, &handle, "other", |status| status.state == UnitState::Running).await;
     // Both contexts, the old run's first: from this task, and from a thread.
     let contexts = kept.lock().unwrap().clone();
     assert_eq!(contexts.len(), 2);
@@ -292,7 +248,7 @@ async fn ready_from_a_context_of_an_ended_run_or_of_another_unit_changes_nothing
     assert!(!db.ready, "the ended run's context made the new run ready: {db:?}");
     assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting);
     assert!(handle.status("other").unwrap().ready, "`other`'s own context makes `other` ready");
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -318,13 +274,13 @@ async fn a_temporary_dependency_stays_while_others_depend_on_it_so_no_cycle_can_
     let sup = Supervisor::builder().task(db).task(idle("api").depends_on(["db"])).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    ready(&handle, "api").await;
+    wait_ready(DEADLINE, &handle, "api").await;
     gate.notify_one();
-    events_until(&mut events, |event| event.unit == "db" && matches!(event.kind, EventKind::Finished)).await;
+    events_until(DEADLINE, &mut events, |event| event.unit == "db" && matches!(event.kind, EventKind::Finished)).await;
     assert_eq!(handle.status("db").map(|db| db.state), Some(UnitState::Exited));
     let added = handle.add(idle("db").depends_on(["api"])).await;
     let names = handle.unit_names();
-    let report = shutdown(&handle).await;
+    let report = shutdown(DEADLINE, &handle).await;
     report_names(&report);
     assert!(
         matches!(added, Err(Error::DuplicateName { ref name }) if name == "db"),
@@ -359,24 +315,24 @@ async fn a_unit_waiting_for_a_temporary_dependency_that_ended_starts_only_with_i
     let sup = Supervisor::builder().task(db).task(idle("api").depends_on(["db"])).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    until(&handle, "api", |status| status.state == UnitState::Waiting).await;
+    wait_status(DEADLINE, &handle, "api", |status| status.state == UnitState::Waiting).await;
     gate.notify_one();
-    events_until(&mut events, |event| event.unit == "db" && matches!(event.kind, EventKind::Finished)).await;
+    events_until(DEADLINE, &mut events, |event| event.unit == "db" && matches!(event.kind, EventKind::Finished)).await;
     // Units added meanwhile, as a busy supervisor would add them.
     let mut early = Vec::new();
     for filler in ["filler-1", "filler-2", "filler-3"] {
         handle.add(idle(filler)).await.unwrap();
-        ready(&handle, filler).await;
+        wait_ready(DEADLINE, &handle, filler).await;
         let api = handle.status("api").unwrap();
         if api.state != UnitState::Waiting {
             early.push(format!("after `{filler}` was added: {:?}", api.state));
         }
     }
     handle.start_unit("db").await.unwrap();
-    ready(&handle, "db").await;
+    wait_ready(DEADLINE, &handle, "db").await;
     let started = tokio::time::timeout(DEADLINE, handle.wait_ready("api")).await;
     let api = handle.status("api").unwrap();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     assert!(early.is_empty(), "`api` started while `db` was not ready: {early:?}");
     assert!(matches!(started, Ok(Ok(_))), "`db` is back and ready, yet `api` still waits: {api:?}");
 }
@@ -411,17 +367,17 @@ async fn a_dependent_restarted_after_its_one_shot_dependency_finished_runs_again
         .depends_on(["migrate"])
         .restart(RestartPolicy::new().delay(SEC));
         let handle = Supervisor::builder().task(job).task(api).build().unwrap().start();
-        let finished = until(&handle, "migrate", |status| status.state == UnitState::Exited).await;
+        let finished = wait_status(DEADLINE, &handle, "migrate", |status| status.state == UnitState::Exited).await;
         assert_eq!(finished.last_error.is_some(), job_fails, "{finished:?}");
         if job_fails {
-            let api = until(&handle, "api", |status| status.state == UnitState::Waiting).await;
+            let api = wait_status(DEADLINE, &handle, "api", |status| status.state == UnitState::Waiting).await;
             assert_eq!(api.not_ready.as_deref(), Some("waiting for `migrate` (exited)"), "{api:?}");
             assert_eq!(api_runs.load(Ordering::SeqCst), 1, "`api` ran again on a job that failed");
         } else {
-            let api = until(&handle, "api", |status| status.restarts_total == 1 && status.ready).await;
+            let api = wait_status(DEADLINE, &handle, "api", |status| status.restarts_total == 1 && status.ready).await;
             assert_eq!((api.state, api_runs.load(Ordering::SeqCst)), (UnitState::Running, 2), "{api:?}");
         }
-        shutdown(&handle).await;
+        shutdown(DEADLINE, &handle).await;
     }
 }
 
@@ -443,14 +399,15 @@ async fn a_run_found_hung_is_not_made_ready_by_its_own_word_while_it_stops() {
     let sup = Supervisor::builder().task(a).task(idle("b").depends_on(["a"])).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen =
-        events_until(&mut events, |event| event.unit == "a" && matches!(event.kind, EventKind::Restarting { .. }))
-            .await;
+    let seen = events_until(DEADLINE, &mut events, |event| {
+        event.unit == "a" && matches!(event.kind, EventKind::Restarting { .. })
+    })
+    .await;
     assert!(seen.iter().any(|event| event.kind == EventKind::Exited { reason: ExitReason::Hung }), "{seen:#?}");
     assert!(!seen.iter().any(|event| event.kind == EventKind::Ready), "ready while being stopped: {seen:#?}");
     assert!(!seen.iter().any(|event| event.unit == "b" && is_started(event)), "`b` started on it: {seen:#?}");
     assert_eq!(handle.status("b").unwrap().state, UnitState::Waiting);
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// `OneForOne` "restarts the unit alone". While a `stop_unit` stopped a
@@ -485,7 +442,7 @@ async fn a_stop_of_a_unit_with_dependents_does_not_freeze_the_other_units() {
         let handle = handle.clone();
         async move { handle.stop_unit("d").await }
     });
-    let seen = events_until(&mut events, |event| event.unit == "n" && event.kind == EventKind::Ready).await;
+    let seen = events_until(DEADLINE, &mut events, |event| event.unit == "n" && event.kind == EventKind::Ready).await;
     assert_eq!(handle.status("d").unwrap().state, UnitState::Stopping, "the stop is still under way");
     let restarted =
         seen.iter().any(|event| event.unit == "u" && matches!(event.kind, EventKind::Started { restart_count: 1, .. }));
@@ -493,7 +450,7 @@ async fn a_stop_of_a_unit_with_dependents_does_not_freeze_the_other_units() {
     assert!(handle.status("n").unwrap().ready);
     stopping.await.unwrap().unwrap();
     assert_eq!(handle.status("dep").unwrap().state, UnitState::Stopped);
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// A group as a one-shot dependency: its critical `migrate` says it is
@@ -510,10 +467,10 @@ async fn a_group_that_did_its_work_lets_its_dependents_start() {
     .restart(RestartPolicy::new().on(RestartOn::Never));
     let group = supervisor::GroupSpec::new("g").task(migrate).restart(RestartPolicy::new().on(RestartOn::Failure));
     let handle = Supervisor::builder().group(group).task(idle("api").depends_on(["g"])).build().unwrap().start();
-    let api = ready(&handle, "api").await;
+    let api = wait_ready(DEADLINE, &handle, "api").await;
     assert_eq!(api.state, UnitState::Running);
     assert_eq!(handle.status("g").unwrap().state, UnitState::Exited);
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// "`stop_unit(x)` and `restart(x)` first stop what depends on `x`." `w`
@@ -544,17 +501,17 @@ async fn a_dependent_being_stopped_with_its_dependency_is_not_started_by_another
             .build()
             .unwrap()
             .start();
-        until(&handle, "w", |status| status.state == UnitState::Waiting).await;
+        wait_status(DEADLINE, &handle, "w", |status| status.state == UnitState::Waiting).await;
         if restart {
             handle.restart("d").await.unwrap();
-            ready(&handle, "w").await;
+            wait_ready(DEADLINE, &handle, "w").await;
             assert_eq!(w_runs.load(Ordering::SeqCst), 1, "`w` ran once, after the restart of `d`");
         } else {
             handle.stop_unit("d").await.unwrap();
             assert_eq!(handle.status("w").unwrap().state, UnitState::Stopped);
             assert_eq!(w_runs.load(Ordering::SeqCst), 0, "`w` ran although its dependency was being stopped");
         }
-        shutdown(&handle).await;
+        shutdown(DEADLINE, &handle).await;
     }
 }
 
@@ -597,7 +554,7 @@ async fn a_run_found_hung_while_a_strategy_stops_siblings_is_not_ready_at_once()
     let x = handle.status("x").unwrap();
     assert!(!x.ready, "{x:?}");
     assert!(x.not_ready.as_deref().is_some_and(|why| why.starts_with("being stopped")), "{x:?}");
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// "`STATUS=...` ... are read for the whole run, its stop included": also
@@ -618,15 +575,15 @@ async fn status_texts_sent_while_a_unit_with_dependents_stops_are_shown_at_once(
         .build()
         .unwrap()
         .start();
-    until(&handle, "db", |status| status.status_text.as_deref() == Some("serving")).await;
+    wait_status(DEADLINE, &handle, "db", |status| status.status_text.as_deref() == Some("serving")).await;
     let stopping = tokio::spawn({
         let handle = handle.clone();
         async move { handle.stop_unit("db").await }
     });
-    let db = until(&handle, "db", |status| status.status_text.as_deref() == Some("flushing")).await;
+    let db = wait_status(DEADLINE, &handle, "db", |status| status.status_text.as_deref() == Some("flushing")).await;
     assert_eq!(db.state, UnitState::Stopping, "shown only once the stop was over: {db:?}");
     stopping.await.unwrap().unwrap();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// `stop_unit(db)` stops what depends on `db` first, and a unit starts
@@ -640,13 +597,13 @@ async fn a_dependent_started_while_its_dependency_stops_does_not_run_without_it(
     let sup = Supervisor::builder().task(slow_to_stop("db", SEC)).task(idle("api").depends_on(["db"])).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    ready(&handle, "api").await;
+    wait_ready(DEADLINE, &handle, "api").await;
     handle.stop_unit("api").await.unwrap();
     let stopping = {
         let handle = handle.clone();
         tokio::spawn(async move { handle.stop_unit("db").await })
     };
-    until(&handle, "db", |status| status.state == UnitState::Stopping).await;
+    wait_status(DEADLINE, &handle, "db", |status| status.state == UnitState::Stopping).await;
     handle.start_unit("api").await.unwrap();
     let api_then = handle.status("api").unwrap();
     let db_then = handle.status("db").unwrap();
@@ -664,7 +621,7 @@ async fn a_dependent_started_while_its_dependency_stops_does_not_run_without_it(
             Err(other) => panic!("{other:?}"),
         }
     }
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     assert!(
         !api.running || db.ready,
         "`api` runs beside its stopped dependency: api {:?}, db {:?} (when start_unit returned: api {:?}, db {:?} \
@@ -700,8 +657,8 @@ async fn an_added_unit_stops_before_the_added_unit_it_depends_on() {
     let handle = Supervisor::builder().task(idle("registered")).build().unwrap().start();
     handle.add(unit("db", "db asked", "db done")).await.unwrap();
     handle.add(unit("api", "api asked", "api done").depends_on(["db"])).await.unwrap();
-    ready(&handle, "api").await;
-    let report = shutdown(&handle).await;
+    wait_ready(DEADLINE, &handle, "api").await;
+    let report = shutdown(DEADLINE, &handle).await;
     let names = report_names(&report);
     let log = log.lock().unwrap().clone();
     let at = |entry| log.iter().position(|seen| *seen == entry).unwrap_or_else(|| panic!("no `{entry}` in {log:?}"));
@@ -740,8 +697,8 @@ async fn an_added_unit_in_a_group_stops_before_the_added_unit_it_depends_on() {
     let handle = Supervisor::builder().group(supervisor::GroupSpec::new("g")).build().unwrap().start();
     handle.add_to("g", db).await.unwrap();
     handle.add_to("g", api).await.unwrap();
-    ready(&handle, "g/api").await;
-    shutdown(&handle).await;
+    wait_ready(DEADLINE, &handle, "g/api").await;
+    shutdown(DEADLINE, &handle).await;
     assert_eq!(*seen_by_api.lock().unwrap(), Some(false), "`g/db` had already stopped when `g/api` finished stopping");
 }
 
@@ -757,7 +714,7 @@ async fn bad_dependencies_added_at_run_time_are_typed_errors_and_leave_nothing_b
         .build()
         .unwrap()
         .start();
-    ready(&handle, "db").await;
+    wait_ready(DEADLINE, &handle, "db").await;
     let err = handle.add(idle("me").depends_on(["me"])).await.unwrap_err();
     assert!(matches!(err, Error::SelfDependency { ref unit } if unit == "me"), "{err:?}");
     let err = handle.add(idle("ghost-user").depends_on(["ghost"])).await.unwrap_err();
@@ -779,7 +736,7 @@ async fn bad_dependencies_added_at_run_time_are_typed_errors_and_leave_nothing_b
 
     // Removed and added again, in the order that `remove` allows.
     handle.add(idle("api").depends_on(["db"])).await.unwrap();
-    ready(&handle, "api").await;
+    wait_ready(DEADLINE, &handle, "api").await;
     let err = handle.remove("db").await.unwrap_err();
     assert!(matches!(err, Error::HasDependents { .. }), "{err:?}");
     handle.remove("api").await.unwrap();
@@ -800,8 +757,8 @@ async fn bad_dependencies_added_at_run_time_are_typed_errors_and_leave_nothing_b
     tokio::time::sleep(SEC).await;
     assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting, "the re-added `api` waits for the new `db`");
     gate.notify_one();
-    ready(&handle, "api").await;
-    let report = shutdown(&handle).await;
+    wait_ready(DEADLINE, &handle, "api").await;
+    let report = shutdown(DEADLINE, &handle).await;
     report_names(&report);
 }
 
@@ -822,13 +779,13 @@ async fn a_chain_of_a_thousand_units_starts_restarts_at_the_root_and_stops_in_or
     let mut events = sup.subscribe();
     let handle = sup.start();
     let last = name(UNITS - 1);
-    let seen = events_until(&mut events, |event| event.unit == last && is_started(event)).await;
+    let seen = events_until(DEADLINE, &mut events, |event| event.unit == last && is_started(event)).await;
     let order: Vec<&str> = seen.iter().filter(|event| is_started(event)).map(|event| event.unit.as_str()).collect();
     let expected: Vec<String> = (0..UNITS).map(name).collect();
     assert_eq!(order, expected, "start order");
 
     tokio::time::timeout(DEADLINE, handle.restart(&name(0))).await.expect("the restart ends").unwrap();
-    ready(&handle, &last).await;
+    wait_ready(DEADLINE, &handle, &last).await;
     let seen: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
     let stops: Vec<&str> = seen.iter().filter(|event| is_stopped(event)).map(|event| event.unit.as_str()).collect();
     let starts: Vec<&str> = seen.iter().filter(|event| is_started(event)).map(|event| event.unit.as_str()).collect();
@@ -836,7 +793,7 @@ async fn a_chain_of_a_thousand_units_starts_restarts_at_the_root_and_stops_in_or
     assert_eq!(stops, reversed, "a restart of the root stops the chain newest first");
     assert_eq!(starts, expected, "and starts it again in order");
 
-    let report = shutdown(&handle).await;
+    let report = shutdown(DEADLINE, &handle).await;
     assert_eq!(report_names(&report), reversed);
     assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Graceful), "{report:?}");
 }
@@ -869,8 +826,8 @@ async fn a_flapping_dependency_never_has_its_dependent_started_while_not_ready()
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    until(&handle, "api", |status| status.restarts_total >= 50).await;
-    let report = shutdown(&handle).await;
+    wait_status(DEADLINE, &handle, "api", |status| status.restarts_total >= 50).await;
+    let report = shutdown(DEADLINE, &handle).await;
     report_names(&report);
     let mut db_ready = false;
     let (mut checked, mut flips) = (0, 0);
@@ -919,12 +876,12 @@ async fn a_ready_line_split_across_writes_counts_once_it_ends() {
         .build()
         .unwrap()
         .start();
-    ready(&handle, "api").await;
+    wait_ready(DEADLINE, &handle, "api").await;
     assert!(handle.tail("split", 5).unwrap().contains(&"listening on :80".to_owned()));
     let early = tokio::time::timeout(SEC, handle.wait_ready("endless")).await;
     assert!(early.is_err(), "a line that never ended made `endless` ready");
     assert_eq!(handle.status("web").unwrap().state, UnitState::Waiting);
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// `Readiness::OutputLine`: ready once "a line of the process's output
@@ -941,7 +898,7 @@ async fn a_ready_text_in_a_long_line_is_found_across_its_pieces() {
     output_has(&handle, "long", "written").await;
     let became = tokio::time::timeout(2 * SEC, handle.wait_ready("long")).await;
     let status = handle.status("long").unwrap();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     assert!(
         became.is_ok() && status.ready,
         "the 65,640-byte line contains `READY-MARK`, yet `long` is not ready: {status:?}"
@@ -982,16 +939,17 @@ async fn probes_that_hang_or_panic_keep_dependents_waiting_with_the_reason() {
         .build()
         .unwrap()
         .start();
-    ready(&handle, "d").await;
+    wait_ready(DEADLINE, &handle, "d").await;
     for (dependent, reason) in
         [("a", "timed out after 50ms"), ("b", "probe future blew up"), ("c", "probe closure blew up")]
     {
-        let status =
-            until(&handle, dependent, |status| status.not_ready.as_deref().is_some_and(|why| why.contains(reason)))
-                .await;
+        let status = wait_status(DEADLINE, &handle, dependent, |status| {
+            status.not_ready.as_deref().is_some_and(|why| why.contains(reason))
+        })
+        .await;
         assert_eq!(status.state, UnitState::Waiting, "{status:?}");
     }
-    let report = shutdown(&handle).await;
+    let report = shutdown(DEADLINE, &handle).await;
     assert_eq!(report_names(&report).len(), 8);
 }
 
@@ -1025,8 +983,8 @@ async fn a_liveness_probe_that_fails_during_a_shutdown_changes_nothing() {
     let sup = Supervisor::builder().task(worker).task(idle("api").depends_on(["worker"])).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    ready(&handle, "api").await;
-    let report = shutdown(&handle).await;
+    wait_ready(DEADLINE, &handle, "api").await;
+    let report = shutdown(DEADLINE, &handle).await;
     assert_eq!(report_names(&report), ["api", "worker"]);
     let worker = report.units.iter().find(|line| line.name == "worker").unwrap();
     assert_eq!((worker.state, worker.outcome), (UnitState::Stopped, StopOutcome::Graceful), "{report:?}");
@@ -1073,11 +1031,13 @@ async fn heartbeats_from_an_ended_runs_context_do_not_feed_the_next_runs_watchdo
     let mut events = sup.subscribe();
     let handle = sup.start();
     let began = tokio::time::Instant::now();
-    let seen =
-        events_until(&mut events, |event| matches!(event.kind, EventKind::Exited { reason: ExitReason::Hung })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| {
+        matches!(event.kind, EventKind::Exited { reason: ExitReason::Hung })
+    })
+    .await;
     assert!(began.elapsed() <= 2 * SEC, "hung after {:?}", began.elapsed());
     assert!(seen.iter().any(|event| matches!(&event.kind, EventKind::Exited { reason: ExitReason::Error(_) })));
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// Watchdogs with tiny periods (a microsecond) on a task and a process,
@@ -1114,10 +1074,10 @@ async fn tiny_watchdogs_restarting_without_delay_let_the_shutdown_end_and_leave_
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    until(&handle, "silent", |status| status.restarts_total >= 20).await;
-    until(&handle, "beats-too-slowly", |status| status.restarts_total >= 20).await;
+    wait_status(DEADLINE, &handle, "silent", |status| status.restarts_total >= 20).await;
+    wait_status(DEADLINE, &handle, "beats-too-slowly", |status| status.restarts_total >= 20).await;
     assert_eq!(handle.status("dependent").unwrap().restarts_total, 0);
-    let report = shutdown(&handle).await;
+    let report = shutdown(DEADLINE, &handle).await;
     assert_eq!(report_names(&report).len(), 4);
     let mut pids = Vec::new();
     loop {
@@ -1174,7 +1134,7 @@ async fn ready_1_sent_while_being_stopped_makes_nothing_ready() {
     let late = tokio::time::timeout(SEC, handle.wait_ready("db")).await;
     let db = handle.status("db").unwrap();
     let api = handle.status("api").unwrap();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     let _ = std::fs::remove_file(&runs_file);
     assert!(late.is_err() && !db.ready, "a READY=1 sent during the stop made a run ready: {db:?}");
     assert_eq!(api.state, UnitState::Waiting, "{api:?}");
@@ -1213,7 +1173,7 @@ async fn hanging_exec_probes_leave_no_process_behind() {
         .build()
         .unwrap()
         .start();
-    let why = until(&handle, "waits", |status| {
+    let why = wait_status(DEADLINE, &handle, "waits", |status| {
         status.not_ready.as_deref().is_some_and(|why| why.contains("timed out after 100ms"))
     })
     .await;
@@ -1224,7 +1184,7 @@ async fn hanging_exec_probes_leave_no_process_behind() {
         assert!(tokio::time::Instant::now() < deadline, "no probe ever ran");
         tokio::time::sleep(10 * MS).await;
     }
-    let report = shutdown(&handle).await;
+    let report = shutdown(DEADLINE, &handle).await;
     assert_eq!(report_names(&report).len(), 3);
     // Killed processes are reaped in the background: give them a moment.
     let deadline = tokio::time::Instant::now() + 5 * SEC;
@@ -1250,7 +1210,7 @@ async fn dropping_the_handle_while_dependents_wait_leaves_no_process() {
         .build()
         .unwrap()
         .start();
-    until(&handle, "api", |status| status.state == UnitState::Waiting).await;
+    wait_status(DEADLINE, &handle, "api", |status| status.state == UnitState::Waiting).await;
     assert_eq!(processes_running(&marker).len(), 1, "only `db` runs");
     drop(handle);
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -1299,16 +1259,16 @@ async fn extreme_durations_and_signs_of_life_after_the_end_do_not_panic() {
         .build()
         .unwrap()
         .start();
-    until(&handle, "told", |status| status.running).await;
+    wait_status(DEADLINE, &handle, "told", |status| status.running).await;
     let ctx = kept.lock().unwrap().clone().expect("the run kept its context");
     ctx.ready();
     ctx.heartbeat();
-    ready(&handle, "told").await;
-    until(&handle, "dog", |status| status.running).await;
+    wait_ready(DEADLINE, &handle, "told").await;
+    wait_status(DEADLINE, &handle, "dog", |status| status.running).await;
     tokio::time::sleep(200 * MS).await;
     assert_eq!(handle.status("waits").unwrap().state, UnitState::Waiting);
     assert_eq!(handle.status("dog").unwrap().restarts_total, 0);
-    let report = shutdown(&handle).await;
+    let report = shutdown(DEADLINE, &handle).await;
     assert_eq!(report_names(&report).len(), 4);
     assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Graceful), "{report:?}");
     // The supervisor has ended: these reach nobody.
@@ -1345,12 +1305,12 @@ async fn a_daemon_that_reports_progress_while_it_stops_is_not_killed() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    ready(&handle, "db").await;
+    wait_ready(DEADLINE, &handle, "db").await;
     let began = std::time::Instant::now();
     tokio::time::timeout(DEADLINE, handle.stop_unit("db")).await.expect("the stop ends").unwrap();
     let took = began.elapsed();
     let tail = handle.tail("db", 10).unwrap();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     let forced = std::iter::from_fn(|| events.try_recv().ok()).find_map(|event| match event.kind {
         EventKind::Stopped { forced, .. } if event.unit == "db" => Some(forced),
         _ => None,

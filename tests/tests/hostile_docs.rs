@@ -18,25 +18,16 @@ use supervisor::{
 use tokio::sync::{Notify, broadcast, mpsc, watch};
 use tokio::time::Instant;
 
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::within;
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{idle, run_once, slow_to_stop};
+
 /// Far longer than any call takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(20);
 const HOUR: Duration = Duration::from_secs(3600);
-
-/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: no answer within {DEADLINE:?}"),
-    }
-}
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-fn never() -> RestartPolicy {
-    RestartPolicy::new().on(RestartOn::Never)
-}
 
 /// Fails its very first run at once, then idles in every later run (after
 /// a restart by hand too); restarted after `delay`.
@@ -60,14 +51,6 @@ fn stubborn(name: &str) -> TaskSpec {
     TaskSpec::new(name, |_ctx: Context| std::future::pending::<()>())
 }
 
-/// Takes `stall` to stop once asked.
-fn slow_to_stop(name: &str, stall: Duration) -> TaskSpec {
-    TaskSpec::new(name, move |ctx: Context| async move {
-        ctx.cancelled().await;
-        tokio::time::sleep(stall).await;
-    })
-}
-
 // ---------------------------------------------------------------------------
 // SupervisorHandle: errors of the control calls
 
@@ -78,8 +61,8 @@ fn slow_to_stop(name: &str, stall: Duration) -> TaskSpec {
 #[tokio::test(start_paused = true)]
 async fn remove_answers_only_with_its_listed_errors() {
     let handle = Supervisor::builder().task(idle("db")).task(idle("api").depends_on(["db"])).build().unwrap().start();
-    within("api ready", handle.wait_ready("api")).await.unwrap();
-    let removed = within("remove db", handle.remove("db")).await;
+    within(DEADLINE, "api ready", handle.wait_ready("api")).await.unwrap();
+    let removed = within(DEADLINE, "remove db", handle.remove("db")).await;
     let listed = matches!(
         removed,
         Ok(_)
@@ -89,7 +72,7 @@ async fn remove_answers_only_with_its_listed_errors() {
                 | Error::HasDependents { .. })
     );
     assert!(matches!(removed, Err(Error::HasDependents { .. })), "{removed:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(listed, "remove answered with an error its docs do not list: {removed:?}");
 }
 
@@ -99,10 +82,10 @@ async fn remove_answers_only_with_its_listed_errors() {
 #[tokio::test(start_paused = true)]
 async fn stop_unit_in_a_stopped_group_does_nothing() {
     let handle = Supervisor::builder().group(GroupSpec::new("g").task(idle("a"))).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    within("stop g", handle.stop_unit("g")).await.unwrap();
-    let stopped = within("stop g/a", handle.stop_unit("g/a")).await;
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "stop g", handle.stop_unit("g")).await.unwrap();
+    let stopped = within(DEADLINE, "stop g/a", handle.stop_unit("g/a")).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(matches!(stopped, Ok(())), "stop_unit in a stopped group: {stopped:?}");
 }
 
@@ -113,14 +96,14 @@ async fn stop_unit_in_a_stopped_group_does_nothing() {
 #[tokio::test(start_paused = true)]
 async fn calls_on_a_unit_of_a_stopped_group_say_group_not_running() {
     let handle = Supervisor::builder().group(GroupSpec::new("g").task(idle("a"))).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    within("stop g", handle.stop_unit("g")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "stop g", handle.stop_unit("g")).await.unwrap();
     let answers = [
-        ("restart", within("restart", handle.restart("g/a")).await),
-        ("start_unit", within("start", handle.start_unit("g/a")).await),
-        ("pause_restarts", within("pause", handle.pause_restarts("g/a")).await),
-        ("resume_restarts", within("resume", handle.resume_restarts("g/a")).await),
-        ("remove", within("remove", handle.remove("g/a")).await.map(|_| ())),
+        ("restart", within(DEADLINE, "restart", handle.restart("g/a")).await),
+        ("start_unit", within(DEADLINE, "start", handle.start_unit("g/a")).await),
+        ("pause_restarts", within(DEADLINE, "pause", handle.pause_restarts("g/a")).await),
+        ("resume_restarts", within(DEADLINE, "resume", handle.resume_restarts("g/a")).await),
+        ("remove", within(DEADLINE, "remove", handle.remove("g/a")).await.map(|_| ())),
     ];
     for (call, answer) in answers {
         assert!(
@@ -128,7 +111,7 @@ async fn calls_on_a_unit_of_a_stopped_group_say_group_not_running() {
             "{call}(g/a) in a stopped group: {answer:?}"
         );
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::add`, `# Errors`: "What `build()` would say of the
@@ -137,21 +120,23 @@ async fn calls_on_a_unit_of_a_stopped_group_say_group_not_running() {
 #[tokio::test(start_paused = true)]
 async fn add_refuses_what_build_would_refuse() {
     let handle = Supervisor::builder().task(idle("a")).build().unwrap().start();
-    let empty = within("add empty", handle.add(idle(""))).await;
+    let empty = within(DEADLINE, "add empty", handle.add(idle(""))).await;
     assert!(matches!(empty, Err(Error::EmptyName { kind: "task" })), "{empty:?}");
-    let slash = within("add slash", handle.add(idle("x/y"))).await;
+    let slash = within(DEADLINE, "add slash", handle.add(idle("x/y"))).await;
     assert!(matches!(slash, Err(Error::NameWithSlash { ref name }) if name == "x/y"), "{slash:?}");
-    let policy = within("add bad policy", handle.add(idle("j").restart(RestartPolicy::new().jitter(1.5)))).await;
+    let policy =
+        within(DEADLINE, "add bad policy", handle.add(idle("j").restart(RestartPolicy::new().jitter(1.5)))).await;
     assert!(matches!(policy, Err(Error::InvalidSetting { setting: "jitter", .. })), "{policy:?}");
-    let both = within("add two problems", handle.add(idle("").restart(RestartPolicy::new().jitter(1.5)))).await;
+    let both =
+        within(DEADLINE, "add two problems", handle.add(idle("").restart(RestartPolicy::new().jitter(1.5)))).await;
     let both = both.unwrap_err();
     assert!(matches!(both, Error::Problems(ref list) if list.len() == 2), "{both:?}");
-    let duplicate = within("add duplicate", handle.add(idle("a"))).await;
+    let duplicate = within(DEADLINE, "add duplicate", handle.add(idle("a"))).await;
     assert!(matches!(duplicate, Err(Error::DuplicateName { ref name }) if name == "a"), "{duplicate:?}");
-    let dependency = within("add unknown dependency", handle.add(idle("b").depends_on(["nope"]))).await;
+    let dependency = within(DEADLINE, "add unknown dependency", handle.add(idle("b").depends_on(["nope"]))).await;
     assert!(matches!(dependency, Err(Error::UnknownDependency { .. })), "{dependency:?}");
     assert_eq!(handle.unit_names(), ["a"], "nothing refused was added");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::add_to`, `# Errors`: "As [`add`](Self::add), and
@@ -167,20 +152,20 @@ async fn add_to_refuses_a_name_that_is_no_running_group() {
         .build()
         .unwrap()
         .start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    let unknown = within("add_to nope", handle.add_to("nope", idle("x"))).await;
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    let unknown = within(DEADLINE, "add_to nope", handle.add_to("nope", idle("x"))).await;
     assert!(matches!(unknown, Err(Error::UnknownUnit { ref name, .. }) if name == "nope"), "{unknown:?}");
-    let task = within("add_to a", handle.add_to("a", idle("x"))).await;
+    let task = within(DEADLINE, "add_to a", handle.add_to("a", idle("x"))).await;
     assert!(matches!(task, Err(Error::WrongKind { kind: UnitKind::Task, .. })), "{task:?}");
-    let duplicate = within("add_to g b", handle.add_to("g", idle("b"))).await;
+    let duplicate = within(DEADLINE, "add_to g b", handle.add_to("g", idle("b"))).await;
     assert!(matches!(duplicate, Err(Error::DuplicateName { ref name }) if name == "g/b"), "{duplicate:?}");
-    within("stop h", handle.stop_unit("h")).await.unwrap();
-    let stopped = within("add_to h", handle.add_to("h", idle("x"))).await;
+    within(DEADLINE, "stop h", handle.stop_unit("h")).await.unwrap();
+    let stopped = within(DEADLINE, "add_to h", handle.add_to("h", idle("x"))).await;
     assert!(
         matches!(stopped, Err(Error::GroupNotRunning { ref group, ref unit, .. }) if group == "h" && unit == "h/x"),
         "{stopped:?}"
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::signal`, `# Errors`: "[`Error::UnknownUnit`],
@@ -191,11 +176,11 @@ async fn signal_refuses_tasks_groups_and_daemons_at_rest() {
     let handle = Supervisor::builder()
         .task(idle("t"))
         .group(GroupSpec::new("g"))
-        .daemon(DaemonSpec::new("d", "true").restart(never()))
+        .daemon(DaemonSpec::new("d", "true").restart(run_once()))
         .build()
         .unwrap()
         .start();
-    within("d exited", handle.wait_state("d", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "d exited", handle.wait_state("d", UnitState::Exited)).await.unwrap();
     let task = handle.signal("t", Signal::HUP);
     assert!(matches!(task, Err(Error::WrongKind { kind: UnitKind::Task, .. })), "{task:?}");
     let group = handle.signal("g", Signal::HUP);
@@ -204,7 +189,7 @@ async fn signal_refuses_tasks_groups_and_daemons_at_rest() {
     assert!(matches!(at_rest, Err(Error::NotRunning { action: "signal", ref unit }) if unit == "d"), "{at_rest:?}");
     let unknown = handle.signal("nope", Signal::HUP);
     assert!(matches!(unknown, Err(Error::UnknownUnit { .. })), "{unknown:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::signal`: "(a stop signal sent this way is an outside
@@ -214,18 +199,18 @@ async fn signal_refuses_tasks_groups_and_daemons_at_rest() {
 #[tokio::test]
 async fn a_kill_sent_with_signal_is_an_ending_for_the_policy() {
     let handle = Supervisor::builder()
-        .daemon(DaemonSpec::new("d", "sleep").arg("1000").restart(never()))
+        .daemon(DaemonSpec::new("d", "sleep").arg("1000").restart(run_once()))
         .build()
         .unwrap()
         .start();
-    within("d ready", handle.wait_ready("d")).await.unwrap();
+    within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap();
     handle.signal("d", Signal::KILL).unwrap();
-    let status = within("d exited", handle.wait_state("d", UnitState::Exited)).await.unwrap();
+    let status = within(DEADLINE, "d exited", handle.wait_state("d", UnitState::Exited)).await.unwrap();
     assert_eq!(status.signal, Some(9), "{status:#?}");
     assert_eq!(status.exit_code, None, "{status:#?}");
     assert_eq!(status.last_error.as_deref(), Some("killed by signal 9"), "{status:#?}");
     assert!(!status.running && status.pid.is_none() && status.uptime.is_none(), "{status:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::tail`: "Empty for a task or a group." `# Errors`:
@@ -236,7 +221,7 @@ async fn tail_of_a_task_or_a_group_is_empty() {
     assert!(handle.tail("t", 10).unwrap().is_empty());
     assert!(handle.tail("g", 10).unwrap().is_empty());
     assert!(matches!(handle.tail("nope", 10), Err(Error::UnknownUnit { .. })));
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::pause_restarts`: "when its run ends and its policy
@@ -260,21 +245,21 @@ async fn paused_restarts_wait_in_backoff_and_happen_on_resume() {
     })
     .restart(RestartPolicy::new().delay(Duration::from_secs(1)));
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
-    within("w ready", handle.wait_ready("w")).await.unwrap();
-    within("pause", handle.pause_restarts("w")).await.unwrap();
-    within("pause again", handle.pause_restarts("w")).await.unwrap();
+    within(DEADLINE, "w ready", handle.wait_ready("w")).await.unwrap();
+    within(DEADLINE, "pause", handle.pause_restarts("w")).await.unwrap();
+    within(DEADLINE, "pause again", handle.pause_restarts("w")).await.unwrap();
     assert!(handle.status("w").unwrap().restarts_paused);
     fail.notify_one();
-    within("w in backoff", handle.wait_state("w", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "w in backoff", handle.wait_state("w", UnitState::Backoff)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(30)).await;
     let held = handle.status("w").unwrap();
     assert_eq!(held.state, UnitState::Backoff, "still held long after the delay: {held:#?}");
     let resumed_at = Instant::now();
-    within("resume", handle.resume_restarts("w")).await.unwrap();
-    let running = within("w running", handle.wait_state("w", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "resume", handle.resume_restarts("w")).await.unwrap();
+    let running = within(DEADLINE, "w running", handle.wait_state("w", UnitState::Running)).await.unwrap();
     assert!(resumed_at.elapsed() < Duration::from_secs(1), "the restart waited: {:?}", resumed_at.elapsed());
     assert!(!running.restarts_paused, "{running:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::restart`: "Stops the unit gracefully if it runs (or
@@ -282,13 +267,13 @@ async fn paused_restarts_wait_in_backoff_and_happen_on_resume() {
 #[tokio::test(start_paused = true)]
 async fn restart_of_a_unit_in_backoff_starts_it_at_once_with_its_count_reset() {
     let handle = Supervisor::builder().task(fails_first_run("f", HOUR)).build().unwrap().start();
-    within("f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
     let asked = Instant::now();
-    within("restart", handle.restart("f")).await.unwrap();
-    let status = within("f running", handle.wait_state("f", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "restart", handle.restart("f")).await.unwrap();
+    let status = within(DEADLINE, "f running", handle.wait_state("f", UnitState::Running)).await.unwrap();
     assert!(asked.elapsed() < HOUR, "the restart waited out the delay");
     assert_eq!(status.restart_count, 0, "{status:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::restart` of a unit at rest starts it: "and starts it
@@ -296,11 +281,11 @@ async fn restart_of_a_unit_in_backoff_starts_it_at_once_with_its_count_reset() {
 #[tokio::test(start_paused = true)]
 async fn restart_of_a_stopped_unit_starts_it() {
     let handle = Supervisor::builder().task(idle("w")).build().unwrap().start();
-    within("stop", handle.stop_unit("w")).await.unwrap();
-    within("restart", handle.restart("w")).await.unwrap();
-    let status = within("w running", handle.wait_state("w", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("w")).await.unwrap();
+    within(DEADLINE, "restart", handle.restart("w")).await.unwrap();
+    let status = within(DEADLINE, "w running", handle.wait_state("w", UnitState::Running)).await.unwrap();
     assert!(status.running, "{status:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::start_unit`: "Starting a unit that is active does
@@ -308,12 +293,12 @@ async fn restart_of_a_stopped_unit_starts_it() {
 #[tokio::test(start_paused = true)]
 async fn start_unit_on_a_unit_in_backoff_does_nothing() {
     let handle = Supervisor::builder().task(fails_first_run("f", HOUR)).build().unwrap().start();
-    let before = within("f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
-    within("start", handle.start_unit("f")).await.unwrap();
+    let before = within(DEADLINE, "f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "start", handle.start_unit("f")).await.unwrap();
     let after = handle.status("f").unwrap();
     assert_eq!(after.state, UnitState::Backoff, "{after:#?}");
     assert_eq!(after.restart_count, before.restart_count, "{after:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::start_unit`: "one that is stopping starts once it has
@@ -330,16 +315,16 @@ async fn start_unit_on_a_stopping_unit_starts_it_after_the_stop() {
         }
     });
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
-    within("s ready", handle.wait_ready("s")).await.unwrap();
+    within(DEADLINE, "s ready", handle.wait_ready("s")).await.unwrap();
     let stopper = handle.clone();
     let stop = tokio::spawn(async move { stopper.stop_unit("s").await });
-    within("s stopping", handle.wait_state("s", UnitState::Stopping)).await.unwrap();
-    within("start", handle.start_unit("s")).await.unwrap();
-    within("stop answered", stop).await.unwrap().unwrap();
-    let status = within("s running", handle.wait_state("s", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "s stopping", handle.wait_state("s", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "start", handle.start_unit("s")).await.unwrap();
+    within(DEADLINE, "stop answered", stop).await.unwrap().unwrap();
+    let status = within(DEADLINE, "s running", handle.wait_state("s", UnitState::Running)).await.unwrap();
     assert!(status.running, "{status:#?}");
     assert_eq!(runs.load(Ordering::SeqCst), 2, "a second run started");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -355,7 +340,7 @@ async fn status_of_no_units_path_is_none() {
         assert!(handle.status(path).is_none(), "status({path:?}) = {:?}", handle.status(path));
     }
     assert!(handle.status("g/a").is_some());
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::unit_names` and `statuses`: "depth first in
@@ -371,13 +356,13 @@ async fn listings_are_depth_first_with_added_units_last_in_their_group() {
         .build()
         .unwrap()
         .start();
-    within("add_to g", handle.add_to("g", idle("d"))).await.unwrap();
-    within("add", handle.add(idle("e"))).await.unwrap();
+    within(DEADLINE, "add_to g", handle.add_to("g", idle("d"))).await.unwrap();
+    within(DEADLINE, "add", handle.add(idle("e"))).await.unwrap();
     let expected = ["a", "g", "g/b", "g/n", "g/n/c", "g/d", "z", "e"];
     assert_eq!(handle.unit_names(), expected);
     let statuses: Vec<String> = handle.statuses().into_iter().map(|status| status.name).collect();
     assert_eq!(statuses, expected);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::wait_ready`, `# Errors`: "[`Error::WillNotHappen`]
@@ -388,13 +373,13 @@ async fn wait_ready_on_a_failed_unit_will_not_happen() {
     let spec = TaskSpec::new("f", |_ctx: Context| async { Err::<(), _>("boom") })
         .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0)));
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
-    within("f failed", handle.wait_state("f", UnitState::Failed)).await.unwrap();
-    let waited = within("wait_ready", handle.wait_ready("f")).await;
+    within(DEADLINE, "f failed", handle.wait_state("f", UnitState::Failed)).await.unwrap();
+    let waited = within(DEADLINE, "wait_ready", handle.wait_ready("f")).await;
     assert!(
         matches!(waited, Err(Error::WillNotHappen { state: UnitState::Failed, ref unit, .. }) if unit == "f"),
         "{waited:?}"
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::wait_state`: "Waits until the unit is in `state`, and
@@ -402,20 +387,20 @@ async fn wait_ready_on_a_failed_unit_will_not_happen() {
 #[tokio::test(start_paused = true)]
 async fn wait_state_for_the_current_state_answers_at_once() {
     let handle = Supervisor::builder().task(idle("w")).build().unwrap().start();
-    within("w running", handle.wait_state("w", UnitState::Running)).await.unwrap();
-    let again = within("again", handle.wait_state("w", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "w running", handle.wait_state("w", UnitState::Running)).await.unwrap();
+    let again = within(DEADLINE, "again", handle.wait_state("w", UnitState::Running)).await.unwrap();
     assert_eq!(again.state, UnitState::Running);
     assert_eq!(again.name, "w");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::is_shutting_down`: "Whether a shutdown has begun (or
 /// the supervisor has ended)": also when it ended by itself.
 #[tokio::test(start_paused = true)]
 async fn is_shutting_down_once_the_supervisor_ended_by_itself() {
-    let spec = TaskSpec::new("main", |_ctx: Context| async {}).critical().restart(never());
+    let spec = TaskSpec::new("main", |_ctx: Context| async {}).critical().restart(run_once());
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
-    let report = within("wait", handle.wait()).await;
+    let report = within(DEADLINE, "wait", handle.wait()).await;
     assert!(matches!(report.cause, ShutdownCause::CriticalEnded { failed: false, .. }), "{report:#?}");
     assert!(handle.is_shutting_down());
 }
@@ -430,8 +415,8 @@ async fn is_shutting_down_once_the_supervisor_ended_by_itself() {
 async fn a_task_that_ignores_its_stop_is_aborted_after_five_seconds_by_default() {
     assert_eq!(DEFAULT_TASK_STOP_TIMEOUT, Duration::from_secs(5));
     let handle = Supervisor::builder().task(stubborn("s")).build().unwrap().start();
-    within("s ready", handle.wait_ready("s")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "s ready", handle.wait_ready("s")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     let line = &report.units[0];
     assert_eq!(line.outcome, StopOutcome::Forced, "{report:#?}");
     assert!(
@@ -452,8 +437,8 @@ async fn the_shutdown_timeout_cuts_a_long_stop_timeout_short() {
         .build()
         .unwrap()
         .start();
-    within("s ready", handle.wait_ready("s")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "s ready", handle.wait_ready("s")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(report.units[0].outcome, StopOutcome::Forced, "{report:#?}");
     assert!(report.took >= Duration::from_secs(2) && report.took < Duration::from_secs(3), "{report:#?}");
     assert_eq!(report.exit_code(), 1);
@@ -475,14 +460,14 @@ async fn a_restart_delay_of_duration_max_never_ends_even_on_a_paused_clock() {
             .build()
             .unwrap()
             .start();
-        within("a in backoff", handle.wait_state("a", UnitState::Backoff)).await.unwrap();
+        within(DEADLINE, "a in backoff", handle.wait_state("a", UnitState::Backoff)).await.unwrap();
         for _ in 0..50 {
             tokio::time::sleep(year).await;
         }
         let status = handle.status("a").unwrap();
         assert_eq!((status.state, status.restart_count), (UnitState::Backoff, 0), "{strategy:?}: {status:?}");
-        within("restart", handle.restart("a")).await.unwrap();
-        within("a ready", handle.wait_ready("a")).await.unwrap();
+        within(DEADLINE, "restart", handle.restart("a")).await.unwrap();
+        within(DEADLINE, "a ready", handle.wait_ready("a")).await.unwrap();
         handle.shutdown().await;
     }
 }
@@ -498,18 +483,18 @@ async fn timeouts_of_zero_force_every_stop_in_every_run() {
         let daemon = DaemonSpec::new("d", "sleep").arg("100");
         let handle =
             Supervisor::builder().task(quick).daemon(daemon).shutdown_timeout(Duration::ZERO).build().unwrap().start();
-        within("d ready", handle.wait_ready("d")).await.unwrap();
-        within("quick ready", handle.wait_ready("quick")).await.unwrap();
-        let report = within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap();
+        within(DEADLINE, "quick ready", handle.wait_ready("quick")).await.unwrap();
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert!(report.units.iter().all(|line| line.outcome == StopOutcome::Forced), "round {round}: {report:#?}");
         assert_eq!(report.exit_code(), 1, "round {round}");
 
         let daemon = DaemonSpec::new("d", "sleep").arg("100").stop_timeout(Duration::ZERO);
         let handle = Supervisor::builder().daemon(daemon).build().unwrap().start();
-        within("d ready", handle.wait_ready("d")).await.unwrap();
+        within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap();
         let mut events = handle.subscribe();
-        within("stop", handle.stop_unit("d")).await.unwrap();
-        let stopped = within("the event", async {
+        within(DEADLINE, "stop", handle.stop_unit("d")).await.unwrap();
+        let stopped = within(DEADLINE, "the event", async {
             loop {
                 match events.recv().await {
                     Ok(event) if matches!(event.kind, EventKind::Stopped { .. }) => return event.kind,
@@ -530,12 +515,12 @@ async fn timeouts_of_zero_force_every_stop_in_every_run() {
 #[tokio::test(start_paused = true)]
 async fn skip_grace_during_a_shutdown_forces_the_unit_still_stopping() {
     let handle = Supervisor::builder().task(stubborn("s").stop_timeout(HOUR)).build().unwrap().start();
-    within("s ready", handle.wait_ready("s")).await.unwrap();
+    within(DEADLINE, "s ready", handle.wait_ready("s")).await.unwrap();
     let stopper = handle.clone();
     let shutdown = tokio::spawn(async move { stopper.shutdown().await });
-    within("s stopping", handle.wait_state("s", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "s stopping", handle.wait_state("s", UnitState::Stopping)).await.unwrap();
     handle.skip_grace();
-    let report = within("shutdown", shutdown).await.unwrap();
+    let report = within(DEADLINE, "shutdown", shutdown).await.unwrap();
     assert_eq!(report.units[0].outcome, StopOutcome::Forced, "{report:#?}");
     assert!(report.took < HOUR, "{report:#?}");
 }
@@ -557,7 +542,7 @@ async fn a_shutdown_awaited_inside_a_task_forces_that_task() {
     .stop_timeout(Duration::from_secs(3));
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
     tx.send(Some(handle.clone())).unwrap();
-    let report = within("wait", handle.wait()).await;
+    let report = within(DEADLINE, "wait", handle.wait()).await;
     let line = &report.units[0];
     assert_eq!(line.name, "ender");
     assert_eq!(line.outcome, StopOutcome::Forced, "{report:#?}");
@@ -578,9 +563,9 @@ async fn units_between_runs_stop_gracefully_in_no_time() {
         .build()
         .unwrap()
         .start();
-    within("f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
-    within("dependent waiting", handle.wait_state("dependent", UnitState::Waiting)).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "dependent waiting", handle.wait_state("dependent", UnitState::Waiting)).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     for name in ["f", "dependent"] {
         let line = report.units.iter().find(|line| line.name == name).unwrap();
         assert_eq!(line.outcome, StopOutcome::Graceful, "{line:#?}");
@@ -595,7 +580,7 @@ async fn units_between_runs_stop_gracefully_in_no_time() {
 #[tokio::test(start_paused = true)]
 async fn units_at_rest_are_reported_not_running_in_their_state() {
     let handle = Supervisor::builder()
-        .task(TaskSpec::new("done", |_ctx: Context| async {}).restart(never()))
+        .task(TaskSpec::new("done", |_ctx: Context| async {}).restart(run_once()))
         .task(
             TaskSpec::new("gave-up", |_ctx: Context| async { Err::<(), _>("no") })
                 .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))),
@@ -604,10 +589,10 @@ async fn units_at_rest_are_reported_not_running_in_their_state() {
         .build()
         .unwrap()
         .start();
-    within("done", handle.wait_state("done", UnitState::Exited)).await.unwrap();
-    within("gave-up", handle.wait_state("gave-up", UnitState::Failed)).await.unwrap();
-    within("stop", handle.stop_unit("stopped")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "done", handle.wait_state("done", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "gave-up", handle.wait_state("gave-up", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("stopped")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     for (name, state) in [("done", UnitState::Exited), ("gave-up", UnitState::Failed), ("stopped", UnitState::Stopped)]
     {
         let line = report.units.iter().find(|line| line.name == name).unwrap();
@@ -629,9 +614,9 @@ async fn the_report_lists_units_in_reverse_start_order_group_units_first() {
         .build()
         .unwrap()
         .start();
-    within("d ready", handle.wait_ready("d")).await.unwrap();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     let names: Vec<&str> = report.units.iter().map(|line| line.name.as_str()).collect();
     assert_eq!(names, ["d", "g/c", "g/b", "g", "a"], "{report}");
 }
@@ -642,9 +627,9 @@ async fn the_report_lists_units_in_reverse_start_order_group_units_first() {
 /// tagged by `kind`.
 #[tokio::test(start_paused = true)]
 async fn the_report_json_has_its_documented_keys() {
-    let spec = TaskSpec::new("main", |_ctx: Context| async { Err::<(), _>("broken") }).critical().restart(never());
+    let spec = TaskSpec::new("main", |_ctx: Context| async { Err::<(), _>("broken") }).critical().restart(run_once());
     let handle = Supervisor::builder().task(spec).task(idle("w")).build().unwrap().start();
-    let report = within("wait", handle.wait()).await;
+    let report = within(DEADLINE, "wait", handle.wait()).await;
     let json = serde_json::to_value(&report).unwrap();
     let mut keys: Vec<&String> = json.as_object().unwrap().keys().collect();
     keys.sort();
@@ -674,7 +659,7 @@ async fn the_root_giving_up_ends_the_supervisor_with_exit_code_1() {
     let sup = Supervisor::builder().task(spec).intensity(2, Duration::from_secs(60)).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let report = within("wait", handle.wait()).await;
+    let report = within(DEADLINE, "wait", handle.wait()).await;
     assert!(matches!(report.cause, ShutdownCause::GaveUp { .. }), "{report:#?}");
     assert_eq!(report.exit_code(), 1);
     let mut restarts = 0;
@@ -704,8 +689,8 @@ fn start_outside_a_runtime_panics() {
 /// ends by itself (the root group gave up, or a critical unit ended)."
 #[tokio::test]
 async fn run_returns_when_a_critical_unit_ends() {
-    let spec = TaskSpec::new("main", |_ctx: Context| async {}).critical().restart(never());
-    let report = within("run", Supervisor::builder().task(spec).task(idle("w")).build().unwrap().run()).await;
+    let spec = TaskSpec::new("main", |_ctx: Context| async {}).critical().restart(run_once());
+    let report = within(DEADLINE, "run", Supervisor::builder().task(spec).task(idle("w")).build().unwrap().run()).await;
     assert!(matches!(report.cause, ShutdownCause::CriticalEnded { ref unit, failed: false } if unit == "main"));
     assert_eq!(report.exit_code(), 0, "{report:#?}");
 }
@@ -722,7 +707,7 @@ async fn a_subscriber_keeps_the_last_1024_events_by_default() {
     let sup = Supervisor::builder().task(spec).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("flaky failed", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "flaky failed", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
     let lost = match events.try_recv() {
         Err(broadcast::error::TryRecvError::Lagged(lost)) => lost,
         other => panic!("expected a lag first, got {other:?}"),
@@ -732,7 +717,7 @@ async fn a_subscriber_keeps_the_last_1024_events_by_default() {
         kept += 1;
     }
     assert_eq!(kept, 1024, "kept {kept} events after losing {lost}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorBuilder::event_capacity`: "(default 1024, at most
@@ -828,8 +813,8 @@ async fn unknown_unit_lists_the_first_twenty_registered_names() {
         builder = builder.task(idle(name));
     }
     let handle = builder.build().unwrap().start();
-    let err = within("restart", handle.restart("nope")).await.unwrap_err();
-    within("shutdown", handle.shutdown()).await;
+    let err = within(DEADLINE, "restart", handle.restart("nope")).await.unwrap_err();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     let Error::UnknownUnit { known, .. } = err else { panic!("{err:?}") };
     let expected = format!("{} and 5 more", names[..20].join(", "));
     assert_eq!(known, expected);
@@ -856,17 +841,17 @@ fn problems_is_the_list_or_the_error_itself() {
 #[tokio::test(start_paused = true)]
 async fn a_stopping_unit_is_running_with_an_uptime() {
     let handle = Supervisor::builder().task(slow_to_stop("s", Duration::from_secs(2))).build().unwrap().start();
-    within("s ready", handle.wait_ready("s")).await.unwrap();
+    within(DEADLINE, "s ready", handle.wait_ready("s")).await.unwrap();
     let stopper = handle.clone();
     let stop = tokio::spawn(async move { stopper.stop_unit("s").await });
-    let stopping = within("s stopping", handle.wait_state("s", UnitState::Stopping)).await.unwrap();
+    let stopping = within(DEADLINE, "s stopping", handle.wait_state("s", UnitState::Stopping)).await.unwrap();
     assert!(stopping.running, "{stopping:#?}");
     assert!(stopping.uptime.is_some(), "{stopping:#?}");
-    within("stop", stop).await.unwrap().unwrap();
+    within(DEADLINE, "stop", stop).await.unwrap().unwrap();
     let stopped = handle.status("s").unwrap();
     assert!(!stopped.running && stopped.uptime.is_none(), "{stopped:#?}");
     assert!(stopped.last_start.is_some(), "`lastStart`: when the current or last run started: {stopped:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `UnitStatus::running` is false between runs: in `Backoff` no run is in
@@ -874,11 +859,11 @@ async fn a_stopping_unit_is_running_with_an_uptime() {
 #[tokio::test(start_paused = true)]
 async fn a_unit_in_backoff_is_not_running() {
     let handle = Supervisor::builder().task(fails_first_run("f", HOUR)).build().unwrap().start();
-    let status = within("f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
+    let status = within(DEADLINE, "f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
     assert!(!status.running && status.uptime.is_none(), "{status:#?}");
     assert_eq!(status.exit_code, Some(1), "`exitCode`: 1 for a task that returned Err: {status:#?}");
     assert_eq!(status.last_error.as_deref(), Some("first run fails"), "{status:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `UnitStatus::last_error`: "`None` once a run has succeeded, or ended on
@@ -900,15 +885,15 @@ async fn last_error_after_a_stop_asked_for() {
         .build()
         .unwrap()
         .start();
-    within("err ready", handle.wait_ready("err")).await.unwrap();
-    within("panics ready", handle.wait_ready("panics")).await.unwrap();
-    within("stop err", handle.stop_unit("err")).await.unwrap();
-    within("stop panics", handle.stop_unit("panics")).await.unwrap();
+    within(DEADLINE, "err ready", handle.wait_ready("err")).await.unwrap();
+    within(DEADLINE, "panics ready", handle.wait_ready("panics")).await.unwrap();
+    within(DEADLINE, "stop err", handle.stop_unit("err")).await.unwrap();
+    within(DEADLINE, "stop panics", handle.stop_unit("panics")).await.unwrap();
     let err = handle.status("err").unwrap();
     assert_eq!(err.last_error, None, "{err:#?}");
     let panicked = handle.status("panics").unwrap();
     assert!(panicked.last_error.as_deref().is_some_and(|error| error.contains("on the way out")), "{panicked:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `UnitStatus::restart_count`: "Restarts its policy performed since the
@@ -917,15 +902,16 @@ async fn last_error_after_a_stop_asked_for() {
 #[tokio::test(start_paused = true)]
 async fn a_manual_restart_resets_restart_count_but_not_restarts_total() {
     let handle = Supervisor::builder().task(fails_first_run("f", Duration::ZERO)).build().unwrap().start();
-    let before = within("f restarted", handle.wait_status("f", |status| status.restart_count == 1 && status.running))
-        .await
-        .unwrap();
+    let before =
+        within(DEADLINE, "f restarted", handle.wait_status("f", |status| status.restart_count == 1 && status.running))
+            .await
+            .unwrap();
     assert_eq!(before.restarts_total, 1, "{before:#?}");
-    within("restart", handle.restart("f")).await.unwrap();
-    let after = within("f running", handle.wait_state("f", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "restart", handle.restart("f")).await.unwrap();
+    let after = within(DEADLINE, "f running", handle.wait_state("f", UnitState::Running)).await.unwrap();
     assert_eq!(after.restart_count, 0, "{after:#?}");
     assert!(after.restarts_total >= before.restarts_total, "{after:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `ExitReason::exit_code` and `UnitStatus::exit_code`: "Exit code of the
@@ -933,15 +919,15 @@ async fn a_manual_restart_resets_restart_count_but_not_restarts_total() {
 #[tokio::test]
 async fn a_daemons_exit_code_is_kept() {
     let handle = Supervisor::builder()
-        .daemon(DaemonSpec::new("d", "sh").args(["-c", "exit 3"]).restart(never()))
+        .daemon(DaemonSpec::new("d", "sh").args(["-c", "exit 3"]).restart(run_once()))
         .build()
         .unwrap()
         .start();
-    let status = within("d exited", handle.wait_state("d", UnitState::Exited)).await.unwrap();
+    let status = within(DEADLINE, "d exited", handle.wait_state("d", UnitState::Exited)).await.unwrap();
     assert_eq!(status.exit_code, Some(3), "{status:#?}");
     assert_eq!(status.signal, None, "{status:#?}");
     assert_eq!(status.last_error.as_deref(), Some("exited with code 3"), "{status:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -963,12 +949,12 @@ async fn cancelling_the_contexts_token_does_not_cancel_the_context() {
         }
     });
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
-    let (clone, context) = within("report", rx.recv()).await.unwrap();
+    let (clone, context) = within(DEADLINE, "report", rx.recv()).await.unwrap();
     assert!(clone, "the token's clone is cancelled with it");
     assert!(!context, "the context is not cancelled");
     let status = handle.status("w").unwrap();
     assert_eq!(status.state, UnitState::Running, "{status:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `Context::cancelled`: "A context kept past the end of its run ...
@@ -995,16 +981,18 @@ async fn a_kept_context_of_a_run_that_ended_is_cancelled_though_the_next_runs_at
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
     let mut kept = Vec::new();
     for run in 0..4 {
-        kept.push(within(&format!("context of run {run}"), rx.recv()).await.unwrap());
+        kept.push(within(DEADLINE, &format!("context of run {run}"), rx.recv()).await.unwrap());
     }
-    within("fourth run", handle.wait_status("w", |status| status.restart_count == 3 && status.running)).await.unwrap();
+    within(DEADLINE, "fourth run", handle.wait_status("w", |status| status.restart_count == 3 && status.running))
+        .await
+        .unwrap();
     for (run, context) in kept[..3].iter().enumerate() {
-        within(&format!("run {run}'s context cancelled"), context.cancelled()).await;
+        within(DEADLINE, &format!("run {run}'s context cancelled"), context.cancelled()).await;
     }
     assert!(!kept[3].is_cancelled(), "the run in progress goes on");
-    within("stop", handle.stop_unit("w")).await.unwrap();
-    within("the last context cancelled", kept[3].cancelled()).await;
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "stop", handle.stop_unit("w")).await.unwrap();
+    within(DEADLINE, "the last context cancelled", kept[3].cancelled()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `Context::restart_count`: "Restarts its policy performed before this
@@ -1027,11 +1015,11 @@ async fn restart_count_counts_the_policys_restarts_since_the_last_by_hand() {
     })
     .restart(RestartPolicy::new().delay(Duration::ZERO));
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
-    assert_eq!(within("run 1", rx.recv()).await, Some(0));
-    assert_eq!(within("run 2", rx.recv()).await, Some(1));
-    within("restart", handle.restart("w")).await.unwrap();
-    let third = within("run 3", rx.recv()).await.unwrap();
-    within("shutdown", handle.shutdown()).await;
+    assert_eq!(within(DEADLINE, "run 1", rx.recv()).await, Some(0));
+    assert_eq!(within(DEADLINE, "run 2", rx.recv()).await, Some(1));
+    within(DEADLINE, "restart", handle.restart("w")).await.unwrap();
+    let third = within(DEADLINE, "run 3", rx.recv()).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(third, 0, "the third run, after a restart by hand");
 }
 
@@ -1045,21 +1033,21 @@ async fn restart_count_counts_the_policys_restarts_since_the_last_by_hand() {
 #[tokio::test(start_paused = true)]
 async fn remove_reports_how_the_stop_went_and_frees_the_name() {
     let handle = Supervisor::builder()
-        .task(TaskSpec::new("done", |_ctx: Context| async {}).restart(never()))
+        .task(TaskSpec::new("done", |_ctx: Context| async {}).restart(run_once()))
         .task(fails_first_run("f", HOUR))
         .build()
         .unwrap()
         .start();
-    within("done", handle.wait_state("done", UnitState::Exited)).await.unwrap();
-    within("f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
-    let done = within("remove done", handle.remove("done")).await.unwrap();
+    within(DEADLINE, "done", handle.wait_state("done", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "f in backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
+    let done = within(DEADLINE, "remove done", handle.remove("done")).await.unwrap();
     assert_eq!((done.outcome, done.state), (StopOutcome::NotRunning, UnitState::Exited), "{done:#?}");
-    let f = within("remove f", handle.remove("f")).await.unwrap();
+    let f = within(DEADLINE, "remove f", handle.remove("f")).await.unwrap();
     assert_eq!((f.outcome, f.state, f.took), (StopOutcome::Graceful, UnitState::Stopped, Duration::ZERO), "{f:#?}");
     assert!(handle.unit_names().is_empty());
-    within("add done again", handle.add(idle("done"))).await.unwrap();
-    within("done ready", handle.wait_ready("done")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "add done again", handle.add(idle("done"))).await.unwrap();
+    within(DEADLINE, "done ready", handle.wait_ready("done")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(report.units.len(), 1, "{report:#?}");
 }
 
@@ -1072,9 +1060,9 @@ async fn stop_unit_on_a_group_stops_its_units_last_started_first() {
         .build()
         .unwrap();
     let handle = sup.start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
     let mut events = handle.subscribe();
-    within("stop g", handle.stop_unit("g")).await.unwrap();
+    within(DEADLINE, "stop g", handle.stop_unit("g")).await.unwrap();
     let mut stopped = Vec::new();
     while let Ok(event) = events.try_recv() {
         if matches!(event.kind, EventKind::Stopped { .. }) {
@@ -1085,7 +1073,7 @@ async fn stop_unit_on_a_group_stops_its_units_last_started_first() {
     for name in ["g", "g/a", "g/b", "g/c"] {
         assert_eq!(handle.status(name).unwrap().state, UnitState::Stopped, "{name}");
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `SupervisorHandle::restart`: "On a group, stops its units and starts
@@ -1100,13 +1088,13 @@ async fn restart_of_a_group_runs_each_of_its_units_again() {
     });
     let handle =
         Supervisor::builder().group(GroupSpec::new("g").task(counting).task(idle("b"))).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    within("restart g", handle.restart("g")).await.unwrap();
-    within("g ready again", handle.wait_ready("g")).await.unwrap();
-    within("g/b running", handle.wait_state("g/b", UnitState::Running)).await.unwrap();
-    within("g/a running", handle.wait_state("g/a", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "restart g", handle.restart("g")).await.unwrap();
+    within(DEADLINE, "g ready again", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "g/b running", handle.wait_state("g/b", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "g/a running", handle.wait_state("g/a", UnitState::Running)).await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 2);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `Supervisor::start`: "Dropping every clone of the returned handle stops
@@ -1122,12 +1110,12 @@ async fn dropping_the_last_handle_stops_the_units_gracefully() {
         }
     });
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
-    within("w ready", handle.wait_ready("w")).await.unwrap();
+    within(DEADLINE, "w ready", handle.wait_ready("w")).await.unwrap();
     let clone = handle.clone();
     drop(handle);
     assert!(rx.try_recv().is_err(), "a clone still holds the supervisor");
     drop(clone);
-    assert_eq!(within("cleanup", rx.recv()).await, Some("cleaned up"));
+    assert_eq!(within(DEADLINE, "cleanup", rx.recv()).await, Some("cleaned up"));
 }
 
 /// `UnitStatus::kind`: "Task, process or group."
@@ -1139,7 +1127,7 @@ async fn a_status_kind_is_task_process_or_group() {
         .unwrap()
         .start();
     let kinds = ["g", "g/t", "g/d"].map(|name| handle.status(name).unwrap().kind);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(matches!(kinds, [UnitKind::Group, UnitKind::Task, UnitKind::Process]), "{kinds:?}");
 }
 
@@ -1162,16 +1150,16 @@ async fn a_wait_on_a_group_wakes_when_its_members_change() {
     };
     let group = GroupSpec::new("g").task(idle("keep")).task(temporary("t1")).task(temporary("t2"));
     let handle = Supervisor::builder().group(group).build().unwrap().start();
-    within("t2 runs", handle.wait_ready("g/t2")).await.unwrap();
+    within(DEADLINE, "t2 runs", handle.wait_ready("g/t2")).await.unwrap();
     let left = |handle: &SupervisorHandle| handle.unit_names().iter().filter(|name| name.starts_with("g/t")).count();
     let waiter = handle.clone();
     let gone = tokio::spawn(async move { waiter.wait_status("g", |_| left(&waiter) == 0).await });
     tokio::task::yield_now().await;
     go.notify_waiters();
-    let status = within("the wait", gone).await.unwrap().unwrap();
+    let status = within(DEADLINE, "the wait", gone).await.unwrap().unwrap();
     assert_eq!((status.name.as_str(), status.state, status.ready), ("g", UnitState::Running, true));
     assert_eq!(left(&handle), 0);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `Error::GroupNotRunning` said "start `g` first", wrong advice while the
@@ -1180,11 +1168,11 @@ async fn a_wait_on_a_group_wakes_when_its_members_change() {
 #[tokio::test]
 async fn group_not_running_names_what_the_group_may_be_and_both_ways_on() {
     let handle = Supervisor::builder().group(GroupSpec::new("g").task(idle("a"))).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
-    within("stop g", handle.stop_unit("g")).await.unwrap();
-    let err = within("restart g/a", handle.restart("g/a")).await.unwrap_err();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "stop g", handle.stop_unit("g")).await.unwrap();
+    let err = within(DEADLINE, "restart g/a", handle.restart("g/a")).await.unwrap_err();
     assert!(matches!(err, Error::GroupNotRunning { .. }), "{err:?}");
     let text = err.to_string();
     assert!(!text.contains("first") && text.contains("between two runs") && text.contains("or start it"), "{text}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }

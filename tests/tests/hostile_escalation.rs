@@ -21,32 +21,15 @@ use supervisor::{
 };
 use tokio::sync::broadcast;
 
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::within;
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{always_fails, idle, no_delay};
+
 const SEC: Duration = Duration::from_secs(1);
 const DEADLINE: Duration = Duration::from_secs(20);
-
-async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: not within {DEADLINE:?}"),
-    }
-}
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-/// Fails at once, every run; counts its runs.
-fn always_fails(name: &str, runs: &Arc<AtomicU32>) -> TaskSpec {
-    let runs = runs.clone();
-    TaskSpec::new(name, move |_ctx| {
-        runs.fetch_add(1, Ordering::SeqCst);
-        async { Err::<(), _>("boom") }
-    })
-}
-
-fn no_delay() -> RestartPolicy {
-    RestartPolicy::new().delay(Duration::ZERO)
-}
 
 /// Receives events until `done` accepts one; returns them all.
 async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
@@ -128,7 +111,7 @@ async fn a_shutdown_asked_right_after_start_starts_no_unit() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     // Give a process that was spawned anyway the time to show itself.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let started: Vec<(String, Option<u32>)> = drain(&mut events)
@@ -163,7 +146,7 @@ async fn dropping_the_only_handle_right_after_start_starts_no_unit() {
         .unwrap();
     let mut events = sup.subscribe();
     drop(sup.start());
-    let stopped = within("the background shutdown", async {
+    let stopped = within(DEADLINE, "the background shutdown", async {
         loop {
             match events.recv().await {
                 Ok(event) => {
@@ -198,10 +181,10 @@ async fn the_last_handle_dropped_outside_a_runtime_still_bounds_the_shutdown() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("stubborn runs", handle.wait_ready("stubborn")).await.unwrap();
+    within(DEADLINE, "stubborn runs", handle.wait_ready("stubborn")).await.unwrap();
     let began = tokio::time::Instant::now();
     std::thread::spawn(move || drop(handle)).join().unwrap();
-    let stopped = within("the stubborn task is aborted at the shutdown timeout", async {
+    let stopped = within(DEADLINE, "the stubborn task is aborted at the shutdown timeout", async {
         events_until(&mut events, |event| event.unit == "stubborn" && matches!(event.kind, EventKind::Stopped { .. }))
             .await
     })
@@ -220,10 +203,10 @@ async fn the_last_handle_dropped_on_the_runtime_bounds_the_shutdown() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("stubborn runs", handle.wait_ready("stubborn")).await.unwrap();
+    within(DEADLINE, "stubborn runs", handle.wait_ready("stubborn")).await.unwrap();
     let began = tokio::time::Instant::now();
     drop(handle);
-    within("the stubborn task is aborted at the shutdown timeout", async {
+    within(DEADLINE, "the stubborn task is aborted at the shutdown timeout", async {
         events_until(&mut events, |event| event.unit == "stubborn" && matches!(event.kind, EventKind::Stopped { .. }))
             .await
     })
@@ -263,7 +246,7 @@ async fn a_zero_delay_stays_zero_under_a_huge_backoff_factor() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     // The third delay (a streak of 2: 1e300 squared) is the first past a float.
-    let delays = within("three restarts", restart_delays(&mut events, "flaky", 3)).await;
+    let delays = within(DEADLINE, "three restarts", restart_delays(&mut events, "flaky", 3)).await;
     assert_eq!(delays, [Duration::ZERO; 3], "0 s times 1e300^n");
     handle.shutdown().await;
 }
@@ -282,7 +265,7 @@ async fn a_zero_delay_stays_zero_after_a_thousand_doublings() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     // The 1025th restart comes after a streak of 1024: 2^1024 is past a float.
-    let delays = within("1025 restarts", restart_delays(&mut events, "flaky", 1025)).await;
+    let delays = within(DEADLINE, "1025 restarts", restart_delays(&mut events, "flaky", 1025)).await;
     let late: Vec<(usize, Duration)> =
         delays.iter().copied().enumerate().filter(|(_, delay)| !delay.is_zero()).take(3).collect();
     assert!(late.is_empty(), "(restart, delay) that are not zero: {late:?}");
@@ -311,13 +294,13 @@ async fn extreme_policies_side_by_side_panic_nothing_and_starve_nobody() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let once_status = within("`once` fails", handle.wait_state("once", UnitState::Failed)).await.unwrap();
+    let once_status = within(DEADLINE, "`once` fails", handle.wait_state("once", UnitState::Failed)).await.unwrap();
     assert_eq!(once_status.restart_count, 0);
-    let delays = within("saturating restarts", restart_delays(&mut events, "saturating", 4)).await;
+    let delays = within(DEADLINE, "saturating restarts", restart_delays(&mut events, "saturating", 4)).await;
     assert!(delays[0] >= SEC && delays[0] <= 2 * SEC, "jitter 1.0 at most doubles: {delays:?}");
     assert!(delays[1..].iter().all(|delay| *delay == cap), "capped: {delays:?}");
     assert_eq!(handle.status("bystander").unwrap().state, UnitState::Running);
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_consistent(&report, &handle);
     assert_eq!(once.load(Ordering::SeqCst), 1);
 }
@@ -340,7 +323,7 @@ async fn a_group_restarted_by_its_parent_gives_its_units_their_restarts_again() 
     let sup = Supervisor::builder().group(group).task(idle("bystander")).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let g = within("g gives up", handle.wait_state("g", UnitState::Failed)).await.unwrap();
+    let g = within(DEADLINE, "g gives up", handle.wait_state("g", UnitState::Failed)).await.unwrap();
     assert_eq!(g.restart_count, 1);
     let started: Vec<u32> = drain(&mut events)
         .into_iter()
@@ -365,10 +348,11 @@ async fn a_group_restarted_by_hand_gives_its_units_their_restarts_again() {
         .task(always_fails("flaky", &runs).restart(no_delay().max_restarts(MaxRestarts::AtMost(2))))
         .task(idle("helper"));
     let handle = Supervisor::builder().group(group).build().unwrap().start();
-    let flaky = within("flaky gives up", handle.wait_state("g/flaky", UnitState::Failed)).await.unwrap();
+    let flaky = within(DEADLINE, "flaky gives up", handle.wait_state("g/flaky", UnitState::Failed)).await.unwrap();
     assert_eq!((flaky.restart_count, runs.load(Ordering::SeqCst)), (2, 3));
-    within("the restart of g", handle.restart("g")).await.unwrap();
-    let flaky = within("flaky gives up again", handle.wait_state("g/flaky", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "the restart of g", handle.restart("g")).await.unwrap();
+    let flaky =
+        within(DEADLINE, "flaky gives up again", handle.wait_state("g/flaky", UnitState::Failed)).await.unwrap();
     assert_eq!(
         (runs.load(Ordering::SeqCst), flaky.restart_count),
         (6, 2),
@@ -395,17 +379,17 @@ async fn a_restart_of_a_group_by_hand_overtaken_by_the_shutdown() {
         .build()
         .unwrap()
         .start();
-    within("g is ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "g is ready", handle.wait_ready("g")).await.unwrap();
     let restart = tokio::spawn({
         let handle = handle.clone();
         async move { handle.restart("g").await }
     });
-    within("the restart begins", handle.wait_state("g", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "the restart begins", handle.wait_state("g", UnitState::Stopping)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let began = tokio::time::Instant::now();
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_eq!(began.elapsed(), Duration::from_millis(1500), "the rest of stubborn's grace period");
-    let answered = within("the restart is answered", restart).await.unwrap();
+    let answered = within(DEADLINE, "the restart is answered", restart).await.unwrap();
     assert!(matches!(answered, Err(supervisor::Error::ShuttingDown { .. })), "{answered:?}");
     assert_eq!(starts.load(Ordering::SeqCst), 1, "g started again after the shutdown began");
     assert_consistent(&report, &handle);
@@ -440,11 +424,11 @@ async fn an_error_whose_drop_panics_is_still_a_failed_run() {
         .build()
         .unwrap()
         .start();
-    let nasty = within("nasty gives up", handle.wait_state("nasty", UnitState::Failed)).await.unwrap();
+    let nasty = within(DEADLINE, "nasty gives up", handle.wait_state("nasty", UnitState::Failed)).await.unwrap();
     assert_eq!(nasty.restart_count, 1);
     assert!(nasty.last_error.is_some());
     assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_consistent(&report, &handle);
 }
 
@@ -478,7 +462,7 @@ async fn intensities_tripping_at_the_same_instant_in_three_groups_end_in_one_con
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let report = within("the root gives up", handle.wait()).await;
+    let report = within(DEADLINE, "the root gives up", handle.wait()).await;
     assert_consistent(&report, &handle);
     let ShutdownCause::GaveUp { reason } = &report.cause else { panic!("{report}") };
     assert_eq!(reason, "more than 1 restarts within 1m");
@@ -527,18 +511,18 @@ async fn a_group_giving_up_while_its_one_for_all_parent_stops_it() {
     let handle = sup.start();
     // At 2 s, `leaf` fails for the second time (inner gives up) and
     // `sibling` fails (parent stops everything): both at once.
-    within("the collision", async {
+    within(DEADLINE, "the collision", async {
         events_until(&mut events, |event| {
             event.unit == "parent/sibling" && matches!(event.kind, EventKind::Exited { .. })
         })
         .await
     })
     .await;
-    within("parent runs again", handle.wait_status("parent/inner", |status| status.running && status.ready))
+    within(DEADLINE, "parent runs again", handle.wait_status("parent/inner", |status| status.running && status.ready))
         .await
         .unwrap();
-    within("the sibling runs again", handle.wait_ready("parent/sibling")).await.unwrap();
-    let report = within("the shutdown", handle.shutdown()).await;
+    within(DEADLINE, "the sibling runs again", handle.wait_ready("parent/sibling")).await.unwrap();
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_consistent(&report, &handle);
     assert_eq!(report.cause, ShutdownCause::Requested);
 }
@@ -558,7 +542,9 @@ async fn siblings_stopped_for_a_group_that_gave_up_are_told_which_and_why() {
     let sup = Supervisor::builder().group(parent).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let inner = within("inner gives up for good", handle.wait_state("parent/inner", UnitState::Failed)).await.unwrap();
+    let inner = within(DEADLINE, "inner gives up for good", handle.wait_state("parent/inner", UnitState::Failed))
+        .await
+        .unwrap();
     assert_eq!(inner.last_error.as_deref(), Some("gave up: more than 1 restarts within 1m"));
     assert_eq!(runs.load(Ordering::SeqCst), 4, "two runs of inner, two runs of leaf each");
     let seen = drain(&mut events);
@@ -613,7 +599,7 @@ async fn a_critical_factory_panic_three_levels_deep_ends_the_tree_as_a_failure()
     let middle = GroupSpec::new("b").critical().restart(never()).group(deepest).task(idle("helper"));
     let top = GroupSpec::new("a").critical().restart(never()).group(middle);
     let handle = Supervisor::builder().task(idle("server")).group(top).build().unwrap().start();
-    let report = within("the tree ends", handle.wait()).await;
+    let report = within(DEADLINE, "the tree ends", handle.wait()).await;
     assert_consistent(&report, &handle);
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "a".to_owned(), failed: true });
     assert_eq!(report.cause.to_string(), "critical unit `a` failed");
@@ -640,7 +626,7 @@ async fn a_critical_unit_succeeding_at_its_restart_limit_ends_the_tree_cleanly()
         .build()
         .unwrap()
         .start();
-    let report = within("the tree ends", handle.wait()).await;
+    let report = within(DEADLINE, "the tree ends", handle.wait()).await;
     assert_consistent(&report, &handle);
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "batch".to_owned(), failed: false });
     assert_eq!(report.cause.to_string(), "critical unit `batch` finished");
@@ -663,7 +649,7 @@ async fn a_critical_daemon_that_cannot_be_spawned_ends_the_tree_as_a_failure() {
         .build()
         .unwrap()
         .start();
-    let report = within("the tree ends", handle.wait()).await;
+    let report = within(DEADLINE, "the tree ends", handle.wait()).await;
     assert_consistent(&report, &handle);
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "ghost".to_owned(), failed: true });
     let ghost = handle.status("ghost").unwrap();
@@ -695,11 +681,11 @@ async fn an_error_whose_display_panics_is_still_a_failed_run() {
             .build()
             .unwrap()
             .start();
-    let rude = within("rude gives up", handle.wait_state("g/rude", UnitState::Failed)).await.unwrap();
+    let rude = within(DEADLINE, "rude gives up", handle.wait_state("g/rude", UnitState::Failed)).await.unwrap();
     assert_eq!(rude.restart_count, 2);
     assert!(rude.last_error.unwrap().contains("Display of the error panicked"));
-    within("calm runs again", handle.wait_ready("g/calm")).await.unwrap();
-    let report = within("the shutdown", handle.shutdown()).await;
+    within(DEADLINE, "calm runs again", handle.wait_ready("g/calm")).await.unwrap();
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_consistent(&report, &handle);
 }
 
@@ -734,9 +720,9 @@ async fn futures_that_panic_when_aborted_by_the_shutdown_are_reported_forced() {
             .build()
             .unwrap()
             .start();
-        within("g is ready", handle.wait_ready("g")).await.unwrap();
-        within("top is ready", handle.wait_ready("top")).await.unwrap();
-        let report = within("the shutdown", handle.shutdown()).await;
+        within(DEADLINE, "g is ready", handle.wait_ready("g")).await.unwrap();
+        within(DEADLINE, "top is ready", handle.wait_ready("top")).await.unwrap();
+        let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
         assert_consistent(&report, &handle);
         let forced: Vec<&str> = report.forced().map(|line| line.name.as_str()).collect();
         assert_eq!(forced.len(), 2, "{order:?}: {report}");
@@ -760,7 +746,7 @@ async fn a_hung_run_whose_future_panics_when_dropped_still_ends_as_hung() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let hung = within("the watchdog stops it", handle.wait_state("hung", UnitState::Exited)).await.unwrap();
+    let hung = within(DEADLINE, "the watchdog stops it", handle.wait_state("hung", UnitState::Exited)).await.unwrap();
     let exited = drain(&mut events)
         .into_iter()
         .find(|event| event.unit == "hung" && matches!(event.kind, EventKind::Exited { .. }))
@@ -797,10 +783,10 @@ async fn a_blocked_thread_in_a_nested_group_is_abandoned(order: ShutdownOrder) {
         .build()
         .unwrap()
         .start();
-    within("g is ready", handle.wait_ready("g")).await.unwrap();
-    within("last is ready", handle.wait_ready("last")).await.unwrap();
+    within(DEADLINE, "g is ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "last is ready", handle.wait_ready("last")).await.unwrap();
     let began = std::time::Instant::now();
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     let took = began.elapsed();
     assert!(!released.load(Ordering::SeqCst), "{order:?}: the shutdown waited for the blocked thread ({took:?})");
     let line = |name: &str| report.units.iter().find(|line| line.name == name).unwrap().clone();
@@ -851,7 +837,7 @@ async fn a_blocked_thread_in_a_nested_group_is_abandoned_in_concurrent_order() {
 #[tokio::test(start_paused = true)]
 async fn empty_trees_shut_down_cleanly() {
     let handle = Supervisor::builder().build().unwrap().start();
-    let report = within("the empty shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the empty shutdown", handle.shutdown()).await;
     assert!(report.units.is_empty() && report.is_clean(), "{report}");
     let handle = Supervisor::builder()
         .group(GroupSpec::new("empty"))
@@ -859,8 +845,8 @@ async fn empty_trees_shut_down_cleanly() {
         .build()
         .unwrap()
         .start();
-    within("empty groups are ready", handle.wait_ready("nested")).await.unwrap();
-    let report = within("the shutdown", handle.shutdown()).await;
+    within(DEADLINE, "empty groups are ready", handle.wait_ready("nested")).await.unwrap();
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_consistent(&report, &handle);
     assert!(report.is_clean(), "{report}");
     let order: Vec<&str> = report.units.iter().map(|line| line.name.as_str()).collect();
@@ -890,7 +876,7 @@ async fn a_shutdown_during_a_strategy_restart_starts_nothing_again() {
     let sup = Supervisor::builder().group(group).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("the strategy begins", async {
+    within(DEADLINE, "the strategy begins", async {
         events_until(&mut events, |event| {
             event.unit == "g/stubborn" && matches!(event.kind, EventKind::SiblingFailed { .. })
         })
@@ -906,10 +892,10 @@ async fn a_shutdown_during_a_strategy_restart_starts_nothing_again() {
         })
         .collect();
     let began = tokio::time::Instant::now();
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert!(began.elapsed() <= 4 * SEC, "the stubborn sibling's grace was waited twice: {:?}", began.elapsed());
     for waiter in waiters {
-        assert_eq!(within("a waiter", waiter).await.unwrap(), report);
+        assert_eq!(within(DEADLINE, "a waiter", waiter).await.unwrap(), report);
     }
     // Past every delay of the strategy.
     tokio::time::sleep(10 * SEC).await;
@@ -947,9 +933,9 @@ async fn a_restart_timer_firing_as_the_shutdown_begins() {
             .build()
             .unwrap()
             .start();
-        within("flaky backs off", handle.wait_state("g/flaky", UnitState::Backoff)).await.unwrap();
+        within(DEADLINE, "flaky backs off", handle.wait_state("g/flaky", UnitState::Backoff)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-        let report = within("the shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
         assert_consistent(&report, &handle);
         assert!(report.is_clean(), "{delay_ms} ms: {report}");
         assert!(runs.load(Ordering::SeqCst) <= 2, "{delay_ms} ms");
@@ -972,9 +958,9 @@ async fn a_task_deep_in_the_tree_shuts_its_own_supervisor_down() {
     });
     let tree = GroupSpec::new("a").group(GroupSpec::new("b").task(quitter).task(idle("calm"))).task(idle("other"));
     let handle = Supervisor::builder().group(tree).task(idle("server")).build().unwrap().start();
-    within("quitter runs", handle.wait_ready("a/b/quitter")).await.unwrap();
+    within(DEADLINE, "quitter runs", handle.wait_ready("a/b/quitter")).await.unwrap();
     give.send_replace(Some(handle.clone()));
-    let report = within("the tree ends", handle.wait()).await;
+    let report = within(DEADLINE, "the tree ends", handle.wait()).await;
     assert_consistent(&report, &handle);
     assert_eq!(report.cause, ShutdownCause::Requested);
     assert!(report.is_clean(), "{report}");
@@ -996,14 +982,14 @@ async fn a_group_still_giving_up_when_the_shutdown_begins_is_reported_once() {
     let sup = Supervisor::builder().task(idle("first")).group(group).task(idle("last")).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("g begins to give up", async {
+    within(DEADLINE, "g begins to give up", async {
         events_until(&mut events, |event| event.unit == "g/calm" && matches!(event.kind, EventKind::Stopped { .. }))
             .await
     })
     .await;
     tokio::time::sleep(SEC).await;
     let began = tokio::time::Instant::now();
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_eq!(began.elapsed(), 4 * SEC, "the rest of stubborn's grace period");
     assert_consistent(&report, &handle);
     assert_eq!(report.cause, ShutdownCause::Requested);
@@ -1048,7 +1034,7 @@ async fn a_critical_unit_failing_as_the_parents_strategy_stops_its_group() {
         let handle = Supervisor::builder().task(idle("server")).group(parent).build().unwrap().start();
         // `vital` fails on every run of `inner`: `inner` runs twice, then
         // gives up for good, and so does `parent`, and the tree.
-        let report = within("the tree ends", handle.wait()).await;
+        let report = within(DEADLINE, "the tree ends", handle.wait()).await;
         assert_consistent(&report, &handle);
         assert_eq!(
             report.cause,
@@ -1082,9 +1068,9 @@ async fn a_task_that_restarts_its_own_group_from_inside() {
     let sup = Supervisor::builder().group(GroupSpec::new("g").task(idle("calm")).task(restarter)).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("g is ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "g is ready", handle.wait_ready("g")).await.unwrap();
     give.send_replace(Some(handle.clone()));
-    let stops = within("the restarter's own stop", async {
+    let stops = within(DEADLINE, "the restarter's own stop", async {
         events_until(&mut events, |event| {
             event.unit == "g/restarter" && matches!(event.kind, EventKind::Stopped { .. })
         })
@@ -1092,10 +1078,10 @@ async fn a_task_that_restarts_its_own_group_from_inside() {
     })
     .await;
     assert!(matches!(stops.last().unwrap().kind, EventKind::Stopped { forced: true, took } if took == 2 * SEC));
-    within("g runs again", handle.wait_status("g/restarter", |status| status.running && runs_twice(&runs)))
+    within(DEADLINE, "g runs again", handle.wait_status("g/restarter", |status| status.running && runs_twice(&runs)))
         .await
         .unwrap();
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_consistent(&report, &handle);
     assert!(report.is_clean(), "{report}");
 }
@@ -1119,13 +1105,13 @@ fn dropping_the_runtime_kills_the_daemons_of_nested_groups() {
         let handle = Supervisor::builder().group(outer).build().unwrap().start();
         let mut pids = Vec::new();
         for name in ["outer/inner/sleeper", "outer/inner/deaf", "outer/sleeper"] {
-            let status = within(name, handle.wait_ready(name)).await.unwrap();
+            let status = within(DEADLINE, name, handle.wait_ready(name)).await.unwrap();
             pids.push(status.pid.expect("a daemon that runs has a pid"));
         }
         // A stop that the daemon ignores, in flight as the runtime goes.
         let stopping = handle.clone();
         tokio::spawn(async move { stopping.stop_unit("outer/inner/deaf").await });
-        within("the stop begins", handle.wait_state("outer/inner/deaf", UnitState::Stopping)).await.unwrap();
+        within(DEADLINE, "the stop begins", handle.wait_state("outer/inner/deaf", UnitState::Stopping)).await.unwrap();
         (handle, pids)
     });
     drop(runtime);
@@ -1160,7 +1146,7 @@ async fn escalation_through_eight_levels_of_one_for_all_groups() {
         .build()
         .unwrap()
         .start();
-    let report = within("the root gives up", handle.wait()).await;
+    let report = within(DEADLINE, "the root gives up", handle.wait()).await;
     assert_consistent(&report, &handle);
     assert!(matches!(report.cause, ShutdownCause::GaveUp { .. }), "{}", report.cause);
     assert_eq!(runs.load(Ordering::SeqCst), 2 * 256);
@@ -1176,7 +1162,7 @@ async fn a_critical_chain_as_deep_as_allowed_ends_the_tree() {
         .restart(never());
     let tree = deep(supervisor::MAX_GROUP_DEPTH, leaf, |group| group.critical().restart(never()));
     let handle = Supervisor::builder().task(idle("bystander")).group(tree).build().unwrap().start();
-    let report = within("the tree ends", handle.wait()).await;
+    let report = within(DEADLINE, "the tree ends", handle.wait()).await;
     assert_consistent(&report, &handle);
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "g".to_owned(), failed: true });
 }
@@ -1188,10 +1174,10 @@ async fn the_deepest_tree_allowed_restarted_by_hand_and_shut_down() {
     let tree = deep(supervisor::MAX_GROUP_DEPTH, idle("leaf"), |group| group.strategy(Strategy::OneForAll));
     let handle = Supervisor::builder().group(tree).build().unwrap().start();
     let leaf = format!("{}/leaf", vec!["g"; supervisor::MAX_GROUP_DEPTH].join("/"));
-    within("the leaf runs", handle.wait_ready(&leaf)).await.unwrap();
-    within("the restart", handle.restart("g")).await.unwrap();
-    within("the leaf runs again", handle.wait_ready(&leaf)).await.unwrap();
-    let report = within("the shutdown", handle.shutdown()).await;
+    within(DEADLINE, "the leaf runs", handle.wait_ready(&leaf)).await.unwrap();
+    within(DEADLINE, "the restart", handle.restart("g")).await.unwrap();
+    within(DEADLINE, "the leaf runs again", handle.wait_ready(&leaf)).await.unwrap();
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_consistent(&report, &handle);
     assert!(report.is_clean(), "{report}");
 }
@@ -1205,7 +1191,7 @@ async fn the_deepest_tree_allowed_restarted_by_hand_and_shut_down() {
 async fn a_temporary_critical_unit_is_forgotten_and_its_group_runs_on_without_it() {
     let group = GroupSpec::new("g").task(idle("other")).restart(RestartPolicy::new().delay(SEC));
     let handle = Supervisor::builder().group(group).build().unwrap().start();
-    within("g ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
     let mut events = handle.subscribe();
     let runs = Arc::new(AtomicU32::new(0));
     let job = TaskSpec::new("job", {
@@ -1218,10 +1204,11 @@ async fn a_temporary_critical_unit_is_forgotten_and_its_group_runs_on_without_it
     .restart(RestartPolicy::new().on(RestartOn::Failure))
     .temporary()
     .critical();
-    within("add", handle.add_to("g", job)).await.unwrap();
+    within(DEADLINE, "add", handle.add_to("g", job)).await.unwrap();
     // The job ends cleanly: it is forgotten, its group ends, and the
     // group's policy starts it again a second later.
     let seen = within(
+        DEADLINE,
         "g started again",
         events_until(&mut events, |event| event.unit == "g" && matches!(event.kind, EventKind::Started { .. })),
     )
@@ -1231,5 +1218,5 @@ async fn a_temporary_critical_unit_is_forgotten_and_its_group_runs_on_without_it
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the job ran again with its group");
     assert!(handle.status("g/job").is_none(), "{:?}", handle.status("g/job"));
     assert_eq!(handle.status("g").unwrap().state, UnitState::Running);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }

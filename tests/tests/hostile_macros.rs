@@ -4,27 +4,14 @@
 
 use std::time::Duration;
 
-use supervisor::{Context, SupervisorHandle, UnitState, UnitStatus, supervise, supervised};
-use tokio::time::Instant;
+use supervisor::{Context, UnitState, supervise, supervised};
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::watch_status;
 
 /// Generous: only a hang reaches it.
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Waits until `name`'s status satisfies `done`, woken by the events.
-async fn wait_status(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    let mut events = handle.subscribe();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = handle.status(name)
-            && done(&status)
-        {
-            return status;
-        }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        assert!(!remaining.is_zero(), "`{name}` never got there: {:?}", handle.status(name));
-        let _ = tokio::time::timeout(remaining.min(Duration::from_millis(20)), events.recv()).await;
-    }
-}
 
 async fn idle(ctx: Context) {
     ctx.ready();
@@ -80,7 +67,7 @@ async fn keyword_and_odd_names_build_run_and_have_fields() {
     let odd = Odd::start();
     let handle = odd.handle().clone();
     for name in ["type", "web-1", "日本", " lead", "match", "loop/a.b", "loop/report"] {
-        wait_status(&handle, name, |status| status.state == UnitState::Running).await;
+        watch_status(DEADLINE, &handle, name, |status| status.state == UnitState::Running).await;
     }
     assert_eq!(odd.r#type.path(), "type");
     assert_eq!(odd.web_1.path(), "web-1");
@@ -97,7 +84,7 @@ async fn self_and_crate_names_are_units() {
     let services = SelfNames::start();
     let handle = services.handle().clone();
     for name in ["self", "Self", "crate", "super/x", "type"] {
-        wait_status(&handle, name, |status| status.state == UnitState::Running).await;
+        watch_status(DEADLINE, &handle, name, |status| status.state == UnitState::Running).await;
     }
     // A keyword names a task as it names a daemon or a group.
     assert_eq!(services.r#type.path(), "type");
@@ -111,7 +98,7 @@ async fn manifest_options_keep_the_fns_own_policy() {
         task once { max = 3 };
     };
     let handle = sup.start();
-    let status = wait_status(&handle, "once", |status| !status.state.is_active()).await;
+    let status = watch_status(DEADLINE, &handle, "once", |status| !status.state.is_active()).await;
     assert_eq!(status.state, UnitState::Exited, "{status:?}");
     assert_eq!(status.restarts_total, 0, "{status:?}");
     let _ = handle.shutdown().await;
@@ -124,9 +111,9 @@ async fn manifest_options_override_the_fns_own() {
         task jobs::report { max = 1 };
     };
     let handle = sup.start();
-    let status = wait_status(&handle, "failing", |status| status.state == UnitState::Failed).await;
+    let status = watch_status(DEADLINE, &handle, "failing", |status| status.state == UnitState::Failed).await;
     assert_eq!(status.restarts_total, 2, "{status:?}");
-    wait_status(&handle, "report", |status| status.state == UnitState::Running).await;
+    watch_status(DEADLINE, &handle, "report", |status| status.state == UnitState::Running).await;
     let _ = handle.shutdown().await;
 }
 
@@ -139,8 +126,8 @@ async fn two_manifests_in_one_fn_and_one_in_a_block() {
     let a = supervise! { task local; };
     let b = supervise! { task local; task other = local; };
     let (a, b) = (a.start(), b.start());
-    wait_status(&a, "local", |status| status.state == UnitState::Running).await;
-    wait_status(&b, "other", |status| status.state == UnitState::Running).await;
+    watch_status(DEADLINE, &a, "local", |status| status.state == UnitState::Running).await;
+    watch_status(DEADLINE, &b, "other", |status| status.state == UnitState::Running).await;
     let _ = a.shutdown().await;
     let _ = b.shutdown().await;
 }
@@ -171,8 +158,8 @@ async fn command_strings_split_like_a_shell_and_env_keys_unraw() {
         daemon k = ["sh", "-c", "echo \"[$type]\""] { env = { r#type = "kw" }, on = "never" };
     };
     let handle = sup.start();
-    wait_status(&handle, "q", |status| status.state == UnitState::Exited).await;
-    wait_status(&handle, "k", |status| status.state == UnitState::Exited).await;
+    watch_status(DEADLINE, &handle, "q", |status| status.state == UnitState::Exited).await;
+    watch_status(DEADLINE, &handle, "k", |status| status.state == UnitState::Exited).await;
     let q = handle.tail("q", 10).unwrap();
     assert!(q.iter().any(|line| line.contains("<a b><raw>")), "{q:?}");
     let k = handle.tail("k", 10).unwrap();
@@ -188,7 +175,7 @@ async fn dependencies_across_odd_names_order_the_start() {
         group "last-group" { depends_on = [r#then] } { task inner = idle; }
     };
     let handle = sup.start();
-    let status = wait_status(&handle, "last-group/inner", |status| status.state == UnitState::Running).await;
+    let status = watch_status(DEADLINE, &handle, "last-group/inner", |status| status.state == UnitState::Running).await;
     assert!(status.running);
     assert!(handle.status("first one").unwrap().ready);
     let _ = handle.shutdown().await;

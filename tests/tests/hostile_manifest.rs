@@ -9,26 +9,17 @@ use std::time::Duration;
 
 use supervisor::{
     Context, DaemonSpec, Error, EventKind, GroupSpec, MaxRestarts, Probe, Readiness, RestartOn, RestartPolicy,
-    ShutdownCause, Signal, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitKind, UnitState, UnitStatus,
-    supervise, supervised,
+    ShutdownCause, Signal, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitKind, UnitState, supervise,
+    supervised,
 };
 use tokio::time::Instant;
 
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{wait_state, wait_status};
+
 /// Generous: only a hang reaches it.
 const DEADLINE: Duration = Duration::from_secs(15);
-
-/// Waits until `name`'s status satisfies `done`, under the deadline.
-async fn until(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, done)).await {
-        Ok(Ok(status)) => status,
-        Ok(Err(error)) => panic!("`{name}`: {error} ({:?})", handle.status(name)),
-        Err(_) => panic!("`{name}` never got there: {:?}", handle.status(name)),
-    }
-}
-
-async fn state(handle: &SupervisorHandle, name: &str, state: UnitState) -> UnitStatus {
-    until(handle, name, |status| status.state == state).await
-}
 
 async fn idle(ctx: Context) {
     ctx.cancelled().await;
@@ -114,10 +105,10 @@ fn full_builder() -> Supervisor {
 /// and exit code of its shutdown.
 async fn run_full(sup: Supervisor) -> (Vec<(String, UnitKind, UnitState, bool)>, Vec<(String, UnitState)>, i32) {
     let handle = sup.start();
-    until(&handle, "api", |status| status.ready).await;
-    state(&handle, "blocked", UnitState::Waiting).await;
-    state(&handle, "worker", UnitState::Running).await;
-    state(&handle, "storage/migrate", UnitState::Running).await;
+    wait_status(DEADLINE, &handle, "api", |status| status.ready).await;
+    wait_state(DEADLINE, &handle, "blocked", UnitState::Waiting).await;
+    wait_state(DEADLINE, &handle, "worker", UnitState::Running).await;
+    wait_state(DEADLINE, &handle, "storage/migrate", UnitState::Running).await;
     let shape = shape(&handle);
     // `pg` answers SIGINT: the stop it was asked for.
     let report = handle.shutdown().await;
@@ -283,7 +274,7 @@ async fn manifest_critical_false_overrides_the_fns_critical() {
         task other = idle;
     }
     .start();
-    state(&handle, "vital_but_overridden", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "vital_but_overridden", UnitState::Exited).await;
     let ended = tokio::time::timeout(Duration::from_millis(500), handle.wait()).await;
     assert!(
         ended.is_err(),
@@ -357,7 +348,7 @@ async fn supervised_signatures_report_as_documented() {
     let failed = |name: &'static str, error: &'static str| {
         let handle = handle.clone();
         async move {
-            let status = state(&handle, name, UnitState::Failed).await;
+            let status = wait_state(DEADLINE, &handle, name, UnitState::Failed).await;
             assert_eq!(status.last_error.as_deref(), Some(error), "{name}: {status:?}");
             assert_eq!(status.exit_code, Some(1), "{name}");
         }
@@ -368,11 +359,11 @@ async fn supervised_signatures_report_as_documented() {
     failed("returns_boxed", "boxed").await;
     // anyhow's message with its causes, as `{:#}` shows it.
     failed("returns_anyhow", "outer: inner").await;
-    let panicked = state(&handle, "panics-ünïcode", UnitState::Failed).await;
+    let panicked = wait_state(DEADLINE, &handle, "panics-ünïcode", UnitState::Failed).await;
     assert_eq!(panicked.last_error.as_deref(), Some("panicked: boom 42"));
-    let any = state(&handle, "panics_with_any", UnitState::Failed).await;
+    let any = wait_state(DEADLINE, &handle, "panics_with_any", UnitState::Failed).await;
     assert!(any.last_error.as_deref().is_some_and(|error| error.starts_with("panicked")), "{any:?}");
-    let ok = state(&handle, "succeeds_ok", UnitState::Exited).await;
+    let ok = wait_state(DEADLINE, &handle, "succeeds_ok", UnitState::Exited).await;
     assert_eq!((ok.exit_code, ok.last_error), (Some(0), None));
     let report = handle.shutdown().await;
     assert_eq!(report.exit_code(), 1, "units gave up: {report}");
@@ -405,7 +396,7 @@ async fn supervised_policy_and_manifest_override_time_alike() {
         "the attribute's backoff applies to the manifest's delay"
     );
     for name in ["backs_off", "g/backs_off"] {
-        let status = state(&handle, name, UnitState::Failed).await;
+        let status = wait_state(DEADLINE, &handle, name, UnitState::Failed).await;
         assert_eq!((status.restart_count, status.last_error.as_deref()), (2, Some("run 2")), "{name}");
     }
     let _ = handle.shutdown().await;
@@ -482,7 +473,7 @@ fn sh_words(words: &str) -> Vec<String> {
 macro_rules! argv_case {
     ($words:tt, $full:tt) => {{
         let handle = supervise! { daemon argv = $full { on = "never" }; }.start();
-        let status = state(&handle, "argv", UnitState::Exited).await;
+        let status = wait_state(DEADLINE, &handle, "argv", UnitState::Exited).await;
         assert_eq!(status.exit_code, Some(0), "{status:?}");
         let tail = handle.tail("argv", 100).unwrap();
         let _ = handle.shutdown().await;
@@ -530,7 +521,7 @@ async fn array_commands_pass_words_untouched() {
         };
     }
     .start();
-    state(&handle, "argv", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "argv", UnitState::Exited).await;
     assert_eq!(
         handle.tail("argv", 100).unwrap(),
         ["<>", "< >", "<a b>", "<$HOME>", "<'q'>", "<-->", "<x=y>", "<日本>", "<>"]
@@ -548,7 +539,7 @@ async fn env_and_dir_reach_the_process() {
         };
     }
     .start();
-    state(&handle, "e", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "e", UnitState::Exited).await;
     let tmp = std::fs::canonicalize("/tmp").unwrap();
     assert_eq!(handle.tail("e", 10).unwrap(), [format!("a b = c|日本\t語|{}", tmp.display())]);
     let _ = handle.shutdown().await;
@@ -567,10 +558,10 @@ async fn huge_restart_delay_waits_and_shuts_down() {
         task capped = fails_first(3) { restart = "1ms", backoff = 1e300, max_delay = "500000000000y", reset_after = "500000000000y" };
     }
     .start();
-    let slow = state(&handle, "slow", UnitState::Backoff).await;
+    let slow = wait_state(DEADLINE, &handle, "slow", UnitState::Backoff).await;
     assert_eq!(slow.restart_count, 0);
-    state(&handle, "backoff", UnitState::Backoff).await;
-    state(&handle, "capped", UnitState::Backoff).await;
+    wait_state(DEADLINE, &handle, "backoff", UnitState::Backoff).await;
+    wait_state(DEADLINE, &handle, "capped", UnitState::Backoff).await;
     tokio::time::sleep(Duration::from_secs(3600)).await;
     assert_eq!(handle.status("slow").unwrap().state, UnitState::Backoff);
     let report = tokio::time::timeout(DEADLINE, handle.shutdown()).await.expect("shutdown ends");
@@ -592,10 +583,11 @@ async fn huge_timeouts_and_periods_of_tasks_are_far_futures() {
         group g { intensity = 1, period = "500000000000y" } { task x = idle; }
     }
     .start();
-    state(&handle, "watched", UnitState::Running).await;
-    state(&handle, "probed", UnitState::Running).await;
-    let windowed = until(&handle, "windowed", |status| status.running && status.restart_count == 2).await;
-    state(&handle, "g/x", UnitState::Running).await;
+    wait_state(DEADLINE, &handle, "watched", UnitState::Running).await;
+    wait_state(DEADLINE, &handle, "probed", UnitState::Running).await;
+    let windowed =
+        wait_status(DEADLINE, &handle, "windowed", |status| status.running && status.restart_count == 2).await;
+    wait_state(DEADLINE, &handle, "g/x", UnitState::Running).await;
     tokio::time::sleep(Duration::from_secs(3600)).await;
     assert_eq!(handle.status("watched").unwrap().state, UnitState::Running);
     let probed = handle.status("probed").unwrap();
@@ -619,7 +611,7 @@ async fn huge_timeouts_of_a_daemon_still_stop_it() {
     }
     .start();
     // The first readiness attempt runs at once; its period is far away.
-    until(&handle, "probed", |status| status.ready).await;
+    wait_status(DEADLINE, &handle, "probed", |status| status.ready).await;
     let report = tokio::time::timeout(DEADLINE, handle.shutdown()).await.expect("shutdown ends");
     assert_eq!(report.exit_code(), 0, "{report}");
     assert_eq!(report.units[0].state, UnitState::Stopped, "{report}");
@@ -634,10 +626,10 @@ async fn zero_durations_the_macro_accepts() {
         task stubborn = |_ctx: Context| std::future::pending::<()>() { stop_timeout = "0s" };
     }
     .start();
-    let zero = state(&handle, "zero", UnitState::Running).await;
+    let zero = wait_state(DEADLINE, &handle, "zero", UnitState::Running).await;
     assert_eq!(zero.restart_count, 3);
-    until(&handle, "d", |status| status.ready).await;
-    state(&handle, "stubborn", UnitState::Running).await;
+    wait_status(DEADLINE, &handle, "d", |status| status.ready).await;
+    wait_state(DEADLINE, &handle, "stubborn", UnitState::Running).await;
     let report = tokio::time::timeout(DEADLINE, handle.shutdown()).await.expect("shutdown ends");
     assert!(report.units.iter().all(|unit| !unit.state.is_active()), "{report}");
 }
@@ -648,7 +640,7 @@ async fn window_max_zero_gives_up_at_the_first_restart() {
         task w = fails_first(u32::MAX) { restart = "1ms", window = "1s", window_max = 0 };
     }
     .start();
-    let status = state(&handle, "w", UnitState::Failed).await;
+    let status = wait_state(DEADLINE, &handle, "w", UnitState::Failed).await;
     assert_eq!(status.restarts_total, 0, "{status:?}");
     let _ = handle.shutdown().await;
 }
@@ -774,7 +766,7 @@ async fn typed_form_inside_generic_fn_and_async_block() {
     let report = block.await;
     assert!(report.is_clean(), "{report}");
     let handle = make(0_u8).start();
-    state(&handle, "inside", UnitState::Running).await;
+    wait_state(DEADLINE, &handle, "inside", UnitState::Running).await;
     let _ = handle.shutdown().await;
 }
 

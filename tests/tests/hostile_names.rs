@@ -8,25 +8,20 @@
 
 use std::time::Duration;
 
-use supervisor::{Context, DaemonSpec, Error, GroupSpec, Supervisor, TaskSpec, UnitState};
+use supervisor::{DaemonSpec, Error, GroupSpec, Supervisor, UnitState};
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::within;
+#[path = "support/specs.rs"]
+mod specs;
+use specs::idle;
 
 /// Far longer than any call takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(20);
 
 /// One of each: a line break, an escape sequence, NUL, a C1 control (NEL).
 const HOSTILE: [&str; 4] = ["a\nb", "x\u{1b}[2J", "nul\0", "c1\u{85}"];
-
-/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: no answer within {DEADLINE:?}"),
-    }
-}
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
 
 /// The names of `err`'s problems, if each is [`Error::NameWithControl`].
 fn control_names(err: &Error) -> Vec<&str> {
@@ -109,26 +104,28 @@ fn a_refused_name_twice_is_not_a_duplicate_too() {
 async fn add_refuses_them_the_same() {
     let handle = Supervisor::builder().task(idle("first")).group(GroupSpec::new("jobs")).build().unwrap().start();
     for name in HOSTILE {
-        let err = within("add", handle.add(idle(name))).await.unwrap_err();
+        let err = within(DEADLINE, "add", handle.add(idle(name))).await.unwrap_err();
         assert!(matches!(err, Error::NameWithControl { name: ref got } if got == name), "{name:?}: {err:?}");
         assert_printable(&err.to_string());
-        let err = within("add_to", handle.add_to("jobs", idle(name))).await.unwrap_err();
+        let err = within(DEADLINE, "add_to", handle.add_to("jobs", idle(name))).await.unwrap_err();
         let path = format!("jobs/{name}");
         assert!(matches!(err, Error::NameWithControl { name: ref got } if *got == path), "{name:?}: {err:?}");
-        let group = within("add a group", handle.add(GroupSpec::new(name).task(idle("ok")))).await.unwrap_err();
+        let group =
+            within(DEADLINE, "add a group", handle.add(GroupSpec::new(name).task(idle("ok")))).await.unwrap_err();
         assert!(matches!(group, Error::NameWithControl { name: ref got } if got == name), "{name:?}: {group:?}");
-        let inside = within("add a group", handle.add(GroupSpec::new("g").task(idle(name)))).await.unwrap_err();
+        let inside =
+            within(DEADLINE, "add a group", handle.add(GroupSpec::new("g").task(idle(name)))).await.unwrap_err();
         let path = format!("g/{name}");
         assert!(matches!(inside, Error::NameWithControl { name: ref got } if *got == path), "{name:?}: {inside:?}");
     }
-    let both = within("add", handle.add(DaemonSpec::new("d\n", ""))).await.unwrap_err();
+    let both = within(DEADLINE, "add", handle.add(DaemonSpec::new("d\n", ""))).await.unwrap_err();
     assert!(
         matches!(both.problems(), [Error::NameWithControl { .. }, Error::EmptyProgram { .. }]),
         "{:?}",
         both.problems()
     );
     assert_eq!(handle.unit_names(), ["first", "jobs"], "nothing was added");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 #[tokio::test]
@@ -149,13 +146,13 @@ async fn printable_names_still_work() {
     }
     let handle = builder.group(GroupSpec::new("g ={}").task(idle("é \" x"))).build().unwrap().start();
     for name in names.into_iter().chain(["g ={}", "g ={}/é \" x"]) {
-        let status = within("wait_ready", handle.wait_ready(name)).await.unwrap();
+        let status = within(DEADLINE, "wait_ready", handle.wait_ready(name)).await.unwrap();
         assert_eq!((status.name.as_str(), status.state), (name, UnitState::Running));
     }
-    within("add", handle.add(idle("added = {ok}"))).await.unwrap();
-    within("add_to", handle.add_to("g ={}", idle("ünïcode 'added'"))).await.unwrap();
-    within("wait_ready", handle.wait_ready("g ={}/ünïcode 'added'")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "add", handle.add(idle("added = {ok}"))).await.unwrap();
+    within(DEADLINE, "add_to", handle.add_to("g ={}", idle("ünïcode 'added'"))).await.unwrap();
+    within(DEADLINE, "wait_ready", handle.wait_ready("g ={}/ünïcode 'added'")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(report.is_clean(), "{report}");
     assert_eq!(report.units.len(), names.len() + 4, "{report}");
 }

@@ -18,41 +18,19 @@ use supervisor::{
 };
 use tokio::sync::broadcast;
 
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{events_until, within};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{idle, run_once};
+
 /// Far longer than any call takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: no answer within {DEADLINE:?}"),
-    }
-}
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-fn never() -> RestartPolicy {
-    RestartPolicy::new().on(RestartOn::Never)
-}
-
 /// A daemon that runs `script` through `sh -c` once.
 fn sh_once(name: &str, script: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "sh").args(["-c", script]).restart(never())
-}
-
-/// Every event until `done` accepts one.
-async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut seen = Vec::new();
-    loop {
-        let event = within("the next event", events.recv()).await.expect("no event lost");
-        let last = done(&event);
-        seen.push(event);
-        if last {
-            return seen;
-        }
-    }
+    DaemonSpec::new(name, "sh").args(["-c", script]).restart(run_once())
 }
 
 /// Every event already sent, without waiting.
@@ -77,7 +55,7 @@ fn assert_each_once(report: &ShutdownReport) {
 /// Runs a daemon `script` once, waits for it to exit, and returns its tail.
 async fn tail_of(script: &str, n: usize) -> (Vec<String>, SupervisorHandle) {
     let handle = Supervisor::builder().daemon(sh_once("d", script)).build().unwrap().start();
-    within("exit", handle.wait_state("d", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "exit", handle.wait_state("d", UnitState::Exited)).await.unwrap();
     (handle.tail("d", n).unwrap(), handle)
 }
 
@@ -96,7 +74,7 @@ async fn subscribed_before_start_sees_every_first_event() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     for name in ["a", "g", "g/b", "g/c"] {
-        within("ready", handle.wait_ready(name)).await.unwrap();
+        within(DEADLINE, "ready", handle.wait_ready(name)).await.unwrap();
     }
     let seen = drain(&mut events);
     for name in ["a", "g/b", "g/c"] {
@@ -107,7 +85,7 @@ async fn subscribed_before_start_sees_every_first_event() {
             "first event of {name}: {first:?}"
         );
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A subscriber that never reads does not hold the supervisor up; once it
@@ -124,7 +102,7 @@ async fn a_subscriber_that_never_reads_holds_nothing_up() {
         .unwrap();
     let mut lazy = sup.subscribe();
     let handle = sup.start();
-    let status = within("failed", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
+    let status = within(DEADLINE, "failed", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
     assert_eq!(status.restart_count, 200);
     assert_eq!(status.restarts_total, 200);
     match lazy.try_recv() {
@@ -134,7 +112,7 @@ async fn a_subscriber_that_never_reads_holds_nothing_up() {
     let rest = drain(&mut lazy);
     assert!(rest.len() <= 4, "{rest:#?}");
     assert!(matches!(rest.last().unwrap().kind, EventKind::GaveUp { .. }), "{rest:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A shutdown sends a `Stopped` for every running unit, a group's units
@@ -143,18 +121,18 @@ async fn a_subscriber_that_never_reads_holds_nothing_up() {
 async fn a_shutdown_sends_stopped_for_each_running_unit() {
     let sup = Supervisor::builder()
         .task(idle("a"))
-        .task(TaskSpec::new("done", |_ctx| async {}).restart(never()))
+        .task(TaskSpec::new("done", |_ctx| async {}).restart(run_once()))
         .group(GroupSpec::new("g").task(idle("b")).daemon(DaemonSpec::new("s", "sleep").arg("60")))
         .build()
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("exited", handle.wait_state("done", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "exited", handle.wait_state("done", UnitState::Exited)).await.unwrap();
     for name in ["a", "g", "g/b", "g/s"] {
-        within("ready", handle.wait_ready(name)).await.unwrap();
+        within(DEADLINE, "ready", handle.wait_ready(name)).await.unwrap();
     }
     drain(&mut events);
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     let seen = drain(&mut events);
     let stopped: Vec<&str> = seen
         .iter()
@@ -193,14 +171,14 @@ async fn the_event_stream_ends_once_the_supervisor_has_ended() {
             }
         }
     });
-    within("ready", handle.wait_ready("s")).await.unwrap();
-    within("shutdown", handle.shutdown()).await;
-    let seen = within("the consumer's end", consumer).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("s")).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let seen = within(DEADLINE, "the consumer's end", consumer).await.unwrap();
     let stopped =
         |name: &str| seen.iter().any(|event| event.unit == name && matches!(event.kind, EventKind::Stopped { .. }));
     assert!(stopped("a") && stopped("s"), "the last events were read before the end: {seen:#?}");
     let mut late = handle.subscribe();
-    let late = within("a late subscriber's recv", late.recv()).await;
+    let late = within(DEADLINE, "a late subscriber's recv", late.recv()).await;
     assert!(matches!(late, Err(broadcast::error::RecvError::Closed)), "{late:?}");
 }
 
@@ -236,18 +214,18 @@ async fn every_strategy_stop_names_the_sibling_by_path() {
             .unwrap();
         let handle = sup.start();
         for name in ["outer/inner/a", "outer/inner/b", "outer/inner/c"] {
-            within("ready", handle.wait_ready(name)).await.unwrap();
+            within(DEADLINE, "ready", handle.wait_ready(name)).await.unwrap();
         }
         let mut events = handle.subscribe();
         fail.store(true, std::sync::atomic::Ordering::SeqCst);
         handle.restart("outer/inner/b").await.unwrap();
-        let seen = events_until(&mut events, |event| {
+        let seen = events_until(DEADLINE, &mut events, |event| {
             event.unit == "outer/inner/b" && matches!(event.kind, EventKind::Exited { .. })
         })
         .await;
         let mut seen = seen;
         seen.extend(
-            events_until(&mut events, |event| {
+            events_until(DEADLINE, &mut events, |event| {
                 event.unit == "outer/inner/b" && matches!(event.kind, EventKind::Started { .. })
             })
             .await,
@@ -267,12 +245,12 @@ async fn every_strategy_stop_names_the_sibling_by_path() {
         assert_eq!(named, expected, "{strategy:?}: {seen:#?}");
         // A restart with the group counts in the total, not in the count.
         for name in &expected {
-            let status = within("back", handle.wait_ready(name)).await.unwrap();
+            let status = within(DEADLINE, "back", handle.wait_ready(name)).await.unwrap();
             assert_eq!((status.restart_count, status.restarts_total), (0, 1), "{status:?}");
         }
-        let b = within("back", handle.wait_ready("outer/inner/b")).await.unwrap();
+        let b = within(DEADLINE, "back", handle.wait_ready("outer/inner/b")).await.unwrap();
         assert_eq!((b.restart_count, b.restarts_total), (1, 1), "{b:?}");
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     }
 }
 
@@ -281,20 +259,20 @@ async fn every_strategy_stop_names_the_sibling_by_path() {
 #[tokio::test]
 async fn added_and_removed_name_the_path() {
     let handle = Supervisor::builder().group(GroupSpec::new("g").group(GroupSpec::new("h"))).build().unwrap().start();
-    within("group", handle.wait_state("g/h", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "group", handle.wait_state("g/h", UnitState::Running)).await.unwrap();
     let mut events = handle.subscribe();
-    within("add", handle.add_to("g/h", idle("x"))).await.unwrap();
-    within("ready", handle.wait_ready("g/h/x")).await.unwrap();
-    let report = within("remove", handle.remove("g/h/x")).await.unwrap();
+    within(DEADLINE, "add", handle.add_to("g/h", idle("x"))).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("g/h/x")).await.unwrap();
+    let report = within(DEADLINE, "remove", handle.remove("g/h/x")).await.unwrap();
     assert_eq!(report.name, "g/h/x");
-    let seen = events_until(&mut events, |event| event.kind == EventKind::Removed).await;
+    let seen = events_until(DEADLINE, &mut events, |event| event.kind == EventKind::Removed).await;
     let kinds: Vec<&EventKind> = seen.iter().filter(|event| event.unit == "g/h/x").map(|event| &event.kind).collect();
     assert_eq!(kinds.first(), Some(&&EventKind::Added), "{seen:#?}");
     assert_eq!(kinds.last(), Some(&&EventKind::Removed), "{seen:#?}");
     let stopped = kinds.iter().position(|kind| matches!(kind, EventKind::Stopped { .. }));
     assert!(stopped.is_some_and(|at| at + 1 == kinds.len() - 1), "{kinds:?}");
     assert!(seen.iter().all(|event| event.unit.starts_with("g")), "{seen:#?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `Removed`: "the unit was removed at run time". The units of a removed
@@ -306,10 +284,10 @@ async fn added_and_removed_name_the_path() {
 async fn the_units_of_a_removed_group_are_each_removed() {
     let group = GroupSpec::new("h").task(idle("y")).group(GroupSpec::new("inner").task(idle("x")));
     let handle = Supervisor::builder().task(idle("calm")).group(group).build().unwrap().start();
-    within("ready", handle.wait_ready("h")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("h")).await.unwrap();
     let mut events = handle.subscribe();
-    within("remove", handle.remove("h")).await.unwrap();
-    let seen = events_until(&mut events, |event| event.unit == "h" && event.kind == EventKind::Removed).await;
+    within(DEADLINE, "remove", handle.remove("h")).await.unwrap();
+    let seen = events_until(DEADLINE, &mut events, |event| event.unit == "h" && event.kind == EventKind::Removed).await;
     let removed: Vec<&str> =
         seen.iter().filter(|event| event.kind == EventKind::Removed).map(|event| event.unit.as_str()).collect();
     assert_eq!(removed, ["h/y", "h/inner/x", "h/inner", "h"], "{seen:#?}");
@@ -321,7 +299,7 @@ async fn the_units_of_a_removed_group_are_each_removed() {
         assert!(handle.status(path).is_none(), "{path}");
     }
     assert_eq!(handle.unit_names(), ["calm"]);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `Added`, for a group added at run time: each of its units has its own,
@@ -333,10 +311,11 @@ async fn the_units_of_an_added_group_are_each_added() {
     let handle = Supervisor::builder().task(idle("calm")).build().unwrap().start();
     let mut events = handle.subscribe();
     let group = GroupSpec::new("h").task(idle("y")).group(GroupSpec::new("inner").task(idle("x")));
-    within("add", handle.add(group)).await.unwrap();
-    let seen =
-        events_until(&mut events, |event| event.unit == "h/inner/x" && matches!(event.kind, EventKind::Started { .. }))
-            .await;
+    within(DEADLINE, "add", handle.add(group)).await.unwrap();
+    let seen = events_until(DEADLINE, &mut events, |event| {
+        event.unit == "h/inner/x" && matches!(event.kind, EventKind::Started { .. })
+    })
+    .await;
     let added: Vec<&str> =
         seen.iter().filter(|event| event.kind == EventKind::Added).map(|event| event.unit.as_str()).collect();
     assert_eq!(added, ["h", "h/y", "h/inner", "h/inner/x"], "{seen:#?}");
@@ -344,7 +323,7 @@ async fn the_units_of_an_added_group_are_each_added() {
         let first = seen.iter().find(|event| event.unit == path).map(|event| &event.kind);
         assert_eq!(first, Some(&EventKind::Added), "{path}: {seen:#?}");
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// Events with a lone receiver, the handle's subscribe during the
@@ -355,12 +334,12 @@ async fn the_last_events_arrive_and_the_channel_closes() {
     let sup = Supervisor::builder().task(idle("a")).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("ready", handle.wait_ready("a")).await.unwrap();
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "ready", handle.wait_ready("a")).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     drop(handle);
     let mut seen = Vec::new();
     loop {
-        match within("the channel to close", events.recv()).await {
+        match within(DEADLINE, "the channel to close", events.recv()).await {
             Ok(event) => seen.push(event),
             Err(broadcast::error::RecvError::Closed) => break,
             Err(error) => panic!("{error}"),
@@ -376,7 +355,7 @@ async fn the_last_events_arrive_and_the_channel_closes() {
 #[tokio::test]
 async fn a_wait_on_a_removed_unit_ends() {
     let handle = Supervisor::builder().task(idle("x")).build().unwrap().start();
-    within("ready", handle.wait_ready("x")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("x")).await.unwrap();
     let waiter = {
         let handle = handle.clone();
         tokio::spawn(async move { handle.wait_state("x", UnitState::Failed).await })
@@ -386,12 +365,12 @@ async fn a_wait_on_a_removed_unit_ends() {
         tokio::spawn(async move { handle.wait_status("x", |status| status.restart_count > 5).await })
     };
     tokio::task::yield_now().await;
-    within("remove", handle.remove("x")).await.unwrap();
-    let result = within("the wait", waiter).await.unwrap();
+    within(DEADLINE, "remove", handle.remove("x")).await.unwrap();
+    let result = within(DEADLINE, "the wait", waiter).await.unwrap();
     assert!(matches!(result, Err(Error::UnknownUnit { .. })), "{result:?}");
-    let result = within("the wait", other).await.unwrap();
+    let result = within(DEADLINE, "the wait", other).await.unwrap();
     assert!(matches!(result, Err(Error::UnknownUnit { .. })), "{result:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// Removed and re-added under the same name: a wait that began on the old
@@ -400,60 +379,60 @@ async fn a_wait_on_a_removed_unit_ends() {
 #[tokio::test]
 async fn a_wait_across_remove_and_re_add() {
     let handle = Supervisor::builder().task(idle("x")).build().unwrap().start();
-    within("ready", handle.wait_ready("x")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("x")).await.unwrap();
     let waiter = {
         let handle = handle.clone();
         tokio::spawn(async move { handle.wait_state("x", UnitState::Exited).await })
     };
     tokio::task::yield_now().await;
-    within("remove", handle.remove("x")).await.unwrap();
-    within("add", handle.add(TaskSpec::new("x", |_ctx| async {}).restart(never()))).await.unwrap();
-    let result = within("the wait", waiter).await.unwrap();
+    within(DEADLINE, "remove", handle.remove("x")).await.unwrap();
+    within(DEADLINE, "add", handle.add(TaskSpec::new("x", |_ctx| async {}).restart(run_once()))).await.unwrap();
+    let result = within(DEADLINE, "the wait", waiter).await.unwrap();
     match result {
         Ok(status) => assert_eq!(status.state, UnitState::Exited),
         Err(Error::UnknownUnit { .. }) => {}
         Err(error) => panic!("{error}"),
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A wait on a group path wakes for the group's own state.
 #[tokio::test]
 async fn a_wait_on_a_group() {
     let handle = Supervisor::builder().group(GroupSpec::new("g").task(idle("a"))).build().unwrap().start();
-    let ready = within("group ready", handle.wait_ready("g")).await.unwrap();
+    let ready = within(DEADLINE, "group ready", handle.wait_ready("g")).await.unwrap();
     assert_eq!(ready.kind, UnitKind::Group);
     let waiter = {
         let handle = handle.clone();
         tokio::spawn(async move { handle.wait_state("g", UnitState::Stopped).await })
     };
     tokio::task::yield_now().await;
-    within("stop", handle.stop_unit("g")).await.unwrap();
-    let status = within("the wait", waiter).await.unwrap().unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("g")).await.unwrap();
+    let status = within(DEADLINE, "the wait", waiter).await.unwrap().unwrap();
     assert_eq!(status.state, UnitState::Stopped);
     assert!(!status.ready && !status.running, "{status:?}");
     assert_eq!(handle.status("g/a").unwrap().state, UnitState::Stopped);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// Waits started after the end: an answer at once, never a hang.
 #[tokio::test]
 async fn waits_after_the_end_answer_at_once() {
     let handle = Supervisor::builder().task(idle("a")).build().unwrap().start();
-    within("ready", handle.wait_ready("a")).await.unwrap();
-    within("shutdown", handle.shutdown()).await;
-    let stopped = within("wait stopped", handle.wait_state("a", UnitState::Stopped)).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("a")).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let stopped = within(DEADLINE, "wait stopped", handle.wait_state("a", UnitState::Stopped)).await.unwrap();
     assert_eq!(stopped.state, UnitState::Stopped);
-    let running = within("wait running", handle.wait_state("a", UnitState::Running)).await;
+    let running = within(DEADLINE, "wait running", handle.wait_state("a", UnitState::Running)).await;
     assert!(matches!(running, Err(Error::WillNotHappen { .. })), "{running:?}");
-    let ready = within("wait ready", handle.wait_ready("a")).await;
+    let ready = within(DEADLINE, "wait ready", handle.wait_ready("a")).await;
     assert!(matches!(ready, Err(Error::WillNotHappen { .. })), "{ready:?}");
-    let any = within("wait status", handle.wait_status("a", |status| status.restart_count > 0)).await;
+    let any = within(DEADLINE, "wait status", handle.wait_status("a", |status| status.restart_count > 0)).await;
     assert!(matches!(any, Err(Error::WillNotHappen { .. })), "{any:?}");
-    let unknown = within("wait unknown", handle.wait_state("nope", UnitState::Running)).await;
+    let unknown = within(DEADLINE, "wait unknown", handle.wait_state("nope", UnitState::Running)).await;
     assert!(matches!(unknown, Err(Error::UnknownUnit { .. })), "{unknown:?}");
-    let report = within("wait", handle.wait()).await;
-    assert_eq!(report, within("shutdown again", handle.shutdown()).await);
+    let report = within(DEADLINE, "wait", handle.wait()).await;
+    assert_eq!(report, within(DEADLINE, "shutdown again", handle.shutdown()).await);
 }
 
 /// Waits pending when the supervisor ends all end with `WillNotHappen`
@@ -461,13 +440,13 @@ async fn waits_after_the_end_answer_at_once() {
 #[tokio::test]
 async fn pending_waits_end_with_the_supervisor() {
     let handle = Supervisor::builder()
-        .task(TaskSpec::new("once", |_ctx| async {}).restart(never()))
+        .task(TaskSpec::new("once", |_ctx| async {}).restart(run_once()))
         .task(idle("a"))
         .build()
         .unwrap()
         .start();
-    within("exited", handle.wait_state("once", UnitState::Exited)).await.unwrap();
-    within("ready", handle.wait_ready("a")).await.unwrap();
+    within(DEADLINE, "exited", handle.wait_state("once", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("a")).await.unwrap();
     let mut waits = Vec::new();
     for state in [UnitState::Failed, UnitState::Backoff, UnitState::Waiting, UnitState::Starting] {
         for name in ["once", "a"] {
@@ -476,9 +455,9 @@ async fn pending_waits_end_with_the_supervisor() {
         }
     }
     tokio::task::yield_now().await;
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     for wait in waits {
-        let (name, state, result) = within("a wait", wait).await.unwrap();
+        let (name, state, result) = within(DEADLINE, "a wait", wait).await.unwrap();
         assert!(matches!(result, Err(Error::WillNotHappen { .. })), "{name} {state:?}: {result:?}");
     }
 }
@@ -487,21 +466,21 @@ async fn pending_waits_end_with_the_supervisor() {
 #[tokio::test]
 async fn wait_ready_on_an_exited_unit() {
     let handle = Supervisor::builder()
-        .task(TaskSpec::new("once", |_ctx| async {}).restart(never()).readiness(supervisor::Readiness::Notified))
+        .task(TaskSpec::new("once", |_ctx| async {}).restart(run_once()).readiness(supervisor::Readiness::Notified))
         .build()
         .unwrap()
         .start();
-    within("exited", handle.wait_state("once", UnitState::Exited)).await.unwrap();
-    let result = within("wait ready", handle.wait_ready("once")).await;
+    within(DEADLINE, "exited", handle.wait_state("once", UnitState::Exited)).await.unwrap();
+    let result = within(DEADLINE, "wait ready", handle.wait_ready("once")).await;
     assert!(matches!(result, Err(Error::WillNotHappen { .. })), "{result:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A thousand concurrent waits on one unit and on many: all wake.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn many_concurrent_waits_all_wake() {
     let handle = Supervisor::builder().task(idle("a")).build().unwrap().start();
-    within("ready", handle.wait_ready("a")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("a")).await.unwrap();
     let mut waits = Vec::new();
     for i in 0..1000 {
         let handle = handle.clone();
@@ -516,11 +495,11 @@ async fn many_concurrent_waits_all_wake() {
     for _ in 0..10 {
         tokio::task::yield_now().await;
     }
-    within("stop", handle.stop_unit("a")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("a")).await.unwrap();
     for wait in waits {
-        within("a wait", wait).await.unwrap().unwrap();
+        within(DEADLINE, "a wait", wait).await.unwrap().unwrap();
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// Waits dropped midway (a `select!` or a timeout) leave nothing behind:
@@ -528,7 +507,7 @@ async fn many_concurrent_waits_all_wake() {
 #[tokio::test]
 async fn a_wait_dropped_midway_is_harmless() {
     let handle = Supervisor::builder().task(idle("a")).build().unwrap().start();
-    within("ready", handle.wait_ready("a")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("a")).await.unwrap();
     for _ in 0..100 {
         let timed_out =
             tokio::time::timeout(Duration::from_millis(1), handle.wait_state("a", UnitState::Stopped)).await;
@@ -544,9 +523,9 @@ async fn a_wait_dropped_midway_is_harmless() {
         tokio::spawn(async move { handle.wait_state("a", UnitState::Stopped).await })
     };
     tokio::task::yield_now().await;
-    within("stop", handle.stop_unit("a")).await.unwrap();
-    within("the wait", waiter).await.unwrap().unwrap();
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "stop", handle.stop_unit("a")).await.unwrap();
+    within(DEADLINE, "the wait", waiter).await.unwrap().unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -562,11 +541,11 @@ async fn a_daemons_status_through_its_life() {
                 .args(["-c", "exit 3"])
                 .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(2))),
         )
-        .daemon(DaemonSpec::new("s", "sleep").arg("60").restart(never()))
+        .daemon(DaemonSpec::new("s", "sleep").arg("60").restart(run_once()))
         .build()
         .unwrap()
         .start();
-    let failed = within("failed", handle.wait_state("d", UnitState::Failed)).await.unwrap();
+    let failed = within(DEADLINE, "failed", handle.wait_state("d", UnitState::Failed)).await.unwrap();
     assert_eq!(failed.pid, None, "{failed:?}");
     assert_eq!(failed.exit_code, Some(3));
     assert_eq!(failed.signal, None);
@@ -574,12 +553,12 @@ async fn a_daemons_status_through_its_life() {
     assert_eq!((failed.restart_count, failed.restarts_total), (2, 2));
     assert!(!failed.running && !failed.ready && failed.uptime.is_none(), "{failed:?}");
 
-    let running = within("ready", handle.wait_ready("s")).await.unwrap();
+    let running = within(DEADLINE, "ready", handle.wait_ready("s")).await.unwrap();
     let pid = running.pid.expect("a pid while it runs");
     assert!(running.uptime.is_some() && running.last_start.is_some(), "{running:?}");
     rustix::process::kill_process(rustix::process::Pid::from_raw(pid as i32).unwrap(), rustix::process::Signal::KILL)
         .unwrap();
-    let exited = within("exited", handle.wait_state("s", UnitState::Exited)).await.unwrap();
+    let exited = within(DEADLINE, "exited", handle.wait_state("s", UnitState::Exited)).await.unwrap();
     assert_eq!(exited.pid, None, "{exited:?}");
     assert_eq!((exited.exit_code, exited.signal), (None, Some(9)), "{exited:?}");
     assert_eq!(exited.last_error.as_deref(), Some("killed by signal 9"));
@@ -587,10 +566,10 @@ async fn a_daemons_status_through_its_life() {
 
     // Started by hand: the count resets, the total does not, and the
     // last error stays until a run ends otherwise.
-    within("start", handle.start_unit("d")).await.unwrap();
-    let again = within("failed again", handle.wait_state("d", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "start", handle.start_unit("d")).await.unwrap();
+    let again = within(DEADLINE, "failed again", handle.wait_state("d", UnitState::Failed)).await.unwrap();
     assert_eq!((again.restart_count, again.restarts_total), (2, 4), "{again:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `last_error` is cleared by a successful run, and by a stop asked for.
@@ -615,16 +594,17 @@ async fn last_error_is_cleared_by_a_clean_ending() {
         .build()
         .unwrap()
         .start();
-    let status = within("second run", handle.wait_status("t", |status| status.restarts_total == 1 && status.running))
-        .await
-        .unwrap();
+    let status =
+        within(DEADLINE, "second run", handle.wait_status("t", |status| status.restarts_total == 1 && status.running))
+            .await
+            .unwrap();
     assert_eq!(status.last_error.as_deref(), Some("first run fails"), "kept while the next run runs: {status:?}");
-    within("stop", handle.stop_unit("t")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("t")).await.unwrap();
     let stopped = handle.status("t").unwrap();
     assert_eq!(stopped.state, UnitState::Stopped);
     assert_eq!(stopped.last_error, None, "{stopped:?}");
     assert_eq!(stopped.exit_code, Some(0), "{stopped:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `Waiting` says what for, in `not_ready`, by path.
@@ -642,10 +622,10 @@ async fn not_ready_says_what_a_waiting_unit_waits_for() {
         .build()
         .unwrap()
         .start();
-    let waiting = within("waiting", handle.wait_state("g/api", UnitState::Waiting)).await.unwrap();
+    let waiting = within(DEADLINE, "waiting", handle.wait_state("g/api", UnitState::Waiting)).await.unwrap();
     let why = waiting.not_ready.expect("a reason");
     assert!(why.contains("`g/db`"), "{why}");
-    let health = within("health", handle.health()).await;
+    let health = within(DEADLINE, "health", handle.health()).await;
     assert!(!health.ready);
     assert!(
         health.reasons.iter().any(|reason| reason.starts_with("unit `g/api` (waiting)") && reason.contains("g/db")),
@@ -653,7 +633,7 @@ async fn not_ready_says_what_a_waiting_unit_waits_for() {
         health.reasons
     );
     assert!(health.reasons.iter().any(|reason| reason.starts_with("unit `g/db` (running)")), "{:?}", health.reasons);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// Statuses, names and single statuses read while other tasks add and
@@ -715,9 +695,9 @@ async fn statuses_during_churn_are_consistent() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for churner in churners {
-        within("churner", churner).await.unwrap();
+        within(DEADLINE, "churner", churner).await.unwrap();
     }
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     assert_eq!(report.units.len(), 3, "{report:#?}");
 }
@@ -734,8 +714,8 @@ async fn status_json_has_the_documented_keys_and_survives_odd_names() {
     let odd = "we\"ird\\ näme\\n ✓";
     let handle =
         Supervisor::builder().task(idle(odd)).daemon(DaemonSpec::new("d", "sleep").arg("60")).build().unwrap().start();
-    within("ready", handle.wait_ready("d")).await.unwrap();
-    within("ready", handle.wait_ready(odd)).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("d")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready(odd)).await.unwrap();
     let json = serde_json::to_value(handle.status("d").unwrap()).unwrap();
     let keys: HashSet<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
     for key in [
@@ -772,7 +752,7 @@ async fn status_json_has_the_documented_keys_and_survives_odd_names() {
     for line in metrics.lines() {
         assert!(!line.starts_with('\t') && !line.starts_with("✓"), "a name broke a line: {line:?}");
     }
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["cause"]["kind"], "requested", "{json}");
     assert!(json["took"].is_f64(), "{json}");
@@ -791,7 +771,7 @@ async fn status_json_has_the_documented_keys_and_survives_odd_names() {
 async fn tail_replaces_invalid_utf8_and_keeps_binary_junk_in_lines() {
     let (tail, handle) = tail_of(r"printf 'ok\n\377\376bad\nnul\000here\nlast'", 10).await;
     assert_eq!(tail, ["ok", "\u{fffd}\u{fffd}bad", "nul\0here", "last"]);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 #[tokio::test]
@@ -799,7 +779,7 @@ async fn tail_keeps_the_last_state_of_a_progress_bar() {
     let (tail, handle) = tail_of(r"printf 'start\n10%%\r50%%\r90%%\rdone\r\nend'", 10).await;
     // `90%` is the newest progress piece when `done` ends a line.
     assert_eq!(tail, ["start", "90%", "done", "end"]);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 #[tokio::test]
@@ -811,7 +791,7 @@ async fn tail_n_zero_huge_and_of_tasks_and_groups() {
         .build()
         .unwrap()
         .start();
-    within("exit", handle.wait_state("d", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "exit", handle.wait_state("d", UnitState::Exited)).await.unwrap();
     assert!(handle.tail("d", 0).unwrap().is_empty());
     assert_eq!(handle.tail("d", usize::MAX).unwrap(), ["1", "2", "3"]);
     assert_eq!(handle.tail("d", 2).unwrap(), ["2", "3"]);
@@ -821,7 +801,7 @@ async fn tail_n_zero_huge_and_of_tasks_and_groups() {
     assert!(matches!(handle.tail("nope", 1), Err(Error::UnknownUnit { .. })));
     assert!(matches!(handle.tail("", 1), Err(Error::UnknownUnit { .. })));
     assert!(matches!(handle.tail("g/", 1), Err(Error::UnknownUnit { .. })));
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// stdout and stderr both reach the tail, each in its order.
@@ -837,7 +817,7 @@ async fn tail_has_both_streams() {
     // order: only each stream's own order is certain.
     assert!(tail.iter().any(|line| line == "no-newline"), "{tail:?}");
     assert_eq!(tail.len(), 11);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A line longer than 64 KiB comes in 64 KiB pieces, the last holding the
@@ -847,7 +827,7 @@ async fn tail_of_a_line_longer_than_the_limit() {
     let (tail, handle) = tail_of("head -c 150000 /dev/zero | tr '\\0' 'x'; echo; echo after", 10).await;
     let lengths: Vec<usize> = tail.iter().map(String::len).collect();
     assert_eq!(lengths, [65536, 65536, 150_000 - 2 * 65536, 5], "{lengths:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A line of exactly 64 KiB is not longer than the limit: one line, not a
@@ -857,7 +837,7 @@ async fn tail_of_a_line_of_exactly_the_limit() {
     let (tail, handle) = tail_of("head -c 65536 /dev/zero | tr '\\0' 'x'; echo; echo after", 10).await;
     let lengths: Vec<usize> = tail.iter().map(String::len).collect();
     assert_eq!(lengths, [65536, 5], "{lengths:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A multi-byte character across the 64 KiB bound is kept whole.
@@ -867,7 +847,7 @@ async fn tail_keeps_a_character_cut_at_the_bound() {
     assert_eq!(tail.len(), 2, "{:?}", tail.iter().map(String::len).collect::<Vec<_>>());
     assert!(!tail.iter().any(|piece| piece.contains('\u{fffd}')));
     assert_eq!(tail[1], "✓yz");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A tail bounded in bytes: a single line over it is cut with a marker
@@ -879,12 +859,12 @@ async fn tail_bytes_bound_cuts_with_a_marker() {
         .build()
         .unwrap()
         .start();
-    within("exit", handle.wait_state("d", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "exit", handle.wait_state("d", UnitState::Exited)).await.unwrap();
     let tail = handle.tail("d", 10).unwrap();
     let total: usize = tail.iter().map(String::len).sum();
     assert!(total <= 100, "{tail:?}");
     assert_eq!(tail.last().map(String::as_str), Some("short"), "{tail:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// The tail is read to the end once the state says `Exited`, even for a
@@ -898,7 +878,7 @@ async fn tail_is_complete_at_exited() {
         // before the group is killed.
         let (tail, handle) = tail_of("setsid sh -c 'sleep 0.3; echo late' & sleep 0.1; echo early", 10).await;
         assert_eq!(tail, ["early", "late"]);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     }
 }
 
@@ -915,12 +895,12 @@ async fn the_report_names_each_unit_once() {
         .build()
         .unwrap()
         .start();
-    within("ready", handle.wait_ready("g")).await.unwrap();
-    within("add", handle.add_to("g/h", idle("added"))).await.unwrap();
-    within("add", handle.add(idle("gone"))).await.unwrap();
-    within("remove", handle.remove("gone")).await.unwrap();
-    within("stop", handle.stop_unit("g/h")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "add", handle.add_to("g/h", idle("added"))).await.unwrap();
+    within(DEADLINE, "add", handle.add(idle("gone"))).await.unwrap();
+    within(DEADLINE, "remove", handle.remove("gone")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("g/h")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     let mut names: Vec<&str> = report.units.iter().map(|line| line.name.as_str()).collect();
     names.sort_unstable();
@@ -953,19 +933,19 @@ async fn the_report_exit_code() {
         .build()
         .unwrap()
         .start();
-    within("failed", handle.wait_state("doomed", UnitState::Failed)).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "failed", handle.wait_state("doomed", UnitState::Failed)).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(report.exit_code(), 1);
     assert_eq!(report.units[0].state, UnitState::Failed);
     assert_eq!(report.units[0].outcome, StopOutcome::NotRunning);
 
     let handle = Supervisor::builder()
         .task(idle("bystander"))
-        .task(TaskSpec::new("main", |_ctx| async {}).critical().restart(never()))
+        .task(TaskSpec::new("main", |_ctx| async {}).critical().restart(run_once()))
         .build()
         .unwrap()
         .start();
-    let report = within("wait", handle.wait()).await;
+    let report = within(DEADLINE, "wait", handle.wait()).await;
     assert_eq!(report.exit_code(), 0, "{report:#?}");
     assert_each_once(&report);
     assert_eq!(report.units.len(), 2);
@@ -990,19 +970,19 @@ async fn health_reasons_for_each_state() {
             TaskSpec::new("notified", |ctx: Context| async move { ctx.cancelled().await })
                 .readiness(supervisor::Readiness::Notified),
         )
-        .task(TaskSpec::new("exited", |_ctx| async {}).restart(never()))
+        .task(TaskSpec::new("exited", |_ctx| async {}).restart(run_once()))
         .task(idle("stopped"))
         .task(idle("fine"))
         .build()
         .unwrap()
         .start();
-    within("backoff", handle.wait_state("backoff", UnitState::Backoff)).await.unwrap();
-    within("failed", handle.wait_state("failed", UnitState::Failed)).await.unwrap();
-    within("exited", handle.wait_state("exited", UnitState::Exited)).await.unwrap();
-    within("stop", handle.stop_unit("stopped")).await.unwrap();
-    within("running", handle.wait_state("notified", UnitState::Running)).await.unwrap();
-    within("fine", handle.wait_ready("fine")).await.unwrap();
-    let health = within("health", handle.health()).await;
+    within(DEADLINE, "backoff", handle.wait_state("backoff", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "failed", handle.wait_state("failed", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "exited", handle.wait_state("exited", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("stopped")).await.unwrap();
+    within(DEADLINE, "running", handle.wait_state("notified", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "fine", handle.wait_ready("fine")).await.unwrap();
+    let health = within(DEADLINE, "health", handle.health()).await;
     assert!(health.live && !health.ready, "{health:?}");
     assert_eq!(health.status, "not-ready");
     let reasons = &health.reasons;
@@ -1013,8 +993,8 @@ async fn health_reasons_for_each_state() {
     let json = serde_json::to_value(&health).unwrap();
     assert_eq!(json["status"], "not-ready");
     assert_eq!(json["units"][0]["type"], "task");
-    within("shutdown", handle.shutdown()).await;
-    let health = within("health", handle.health()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let health = within(DEADLINE, "health", handle.health()).await;
     assert!(!health.live && !health.ready);
     assert_eq!(health.reasons, ["the supervisor has shut down"]);
 }
@@ -1039,19 +1019,19 @@ async fn a_group_stays_ready_while_one_of_its_units_is_stopped_on_request() {
     });
     let handle =
         Supervisor::builder().group(GroupSpec::new("g").task(slow).task(idle("calm"))).build().unwrap().start();
-    within("ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("g")).await.unwrap();
     let stopping = {
         let handle = handle.clone();
         tokio::spawn(async move { handle.stop_unit("g/slow").await })
     };
-    within("stopping", handle.wait_state("g/slow", UnitState::Stopping)).await.unwrap();
+    within(DEADLINE, "stopping", handle.wait_state("g/slow", UnitState::Stopping)).await.unwrap();
     let group = handle.status("g").unwrap();
-    let health = within("health", handle.health()).await;
+    let health = within(DEADLINE, "health", handle.health()).await;
     release.send(true).unwrap();
-    within("stopped", stopping).await.unwrap().unwrap();
+    within(DEADLINE, "stopped", stopping).await.unwrap().unwrap();
     assert!(group.ready, "{group:?}");
     assert!(health.ready, "{:?}", health.reasons);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A group becomes ready once its notified unit says so: the group, like
@@ -1080,17 +1060,17 @@ async fn a_group_that_becomes_ready_gets_a_ready_event() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("running", handle.wait_state("g/n", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "running", handle.wait_state("g/n", UnitState::Running)).await.unwrap();
     assert!(!handle.status("g").unwrap().ready);
     tell.send(()).unwrap();
-    within("group ready", handle.wait_ready("g")).await.unwrap();
+    within(DEADLINE, "group ready", handle.wait_ready("g")).await.unwrap();
     let seen = drain(&mut events);
     assert!(seen.iter().any(|event| event.unit == "g/n" && event.kind == EventKind::Ready), "{seen:#?}");
     assert!(
         seen.iter().any(|event| event.unit == "g" && event.kind == EventKind::Ready),
         "no Ready for the group: {seen:#?}"
     );
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// The status's wall-clock times follow tokio's paused clock: uptime is
@@ -1098,13 +1078,13 @@ async fn a_group_that_becomes_ready_gets_a_ready_event() {
 #[tokio::test(start_paused = true)]
 async fn uptime_follows_the_paused_clock() {
     let handle = Supervisor::builder().task(idle("a")).build().unwrap().start();
-    let first = within("ready", handle.wait_ready("a")).await.unwrap();
+    let first = within(DEADLINE, "ready", handle.wait_ready("a")).await.unwrap();
     let start = first.last_start.unwrap();
     tokio::time::advance(Duration::from_secs(10)).await;
     let later = handle.status("a").unwrap();
     assert_eq!(later.last_start, Some(start));
     assert_eq!(later.uptime.unwrap() - first.uptime.unwrap(), Duration::from_secs(10), "{first:?} {later:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `wait_ready` on a unit stopped by hand waits on (it may be started
@@ -1112,18 +1092,18 @@ async fn uptime_follows_the_paused_clock() {
 #[tokio::test]
 async fn wait_ready_across_a_stop_and_a_start() {
     let handle = Supervisor::builder().task(idle("a")).build().unwrap().start();
-    within("ready", handle.wait_ready("a")).await.unwrap();
-    within("stop", handle.stop_unit("a")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("a")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("a")).await.unwrap();
     let waiter = {
         let handle = handle.clone();
         tokio::spawn(async move { handle.wait_ready("a").await })
     };
     tokio::task::yield_now().await;
     assert!(!waiter.is_finished());
-    within("start", handle.start_unit("a")).await.unwrap();
-    let status = within("the wait", waiter).await.unwrap().unwrap();
+    within(DEADLINE, "start", handle.start_unit("a")).await.unwrap();
+    let status = within(DEADLINE, "the wait", waiter).await.unwrap().unwrap();
     assert!(status.ready);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -1141,15 +1121,15 @@ async fn metrics_of_a_name_reused_by_another_kind() {
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let _local = metrics::set_default_local_recorder(&recorder);
     let handle =
-        Supervisor::builder().task(TaskSpec::new("x", |_ctx| async {}).restart(never())).build().unwrap().start();
-    within("exited", handle.wait_state("x", UnitState::Exited)).await.unwrap();
+        Supervisor::builder().task(TaskSpec::new("x", |_ctx| async {}).restart(run_once())).build().unwrap().start();
+    within(DEADLINE, "exited", handle.wait_state("x", UnitState::Exited)).await.unwrap();
     let publisher = handle.publish_metrics();
     let exited = "supervisor_unit_state{unit=\"x\",type=\"task\",state=\"exited\"} 1";
     assert!(rendered_has(&recorder, exited), "{}", recorder.handle().render());
-    within("remove", handle.remove("x")).await.unwrap();
-    within("add", handle.add(DaemonSpec::new("x", "sleep").arg("60"))).await.unwrap();
+    within(DEADLINE, "remove", handle.remove("x")).await.unwrap();
+    within(DEADLINE, "add", handle.add(DaemonSpec::new("x", "sleep").arg("60"))).await.unwrap();
     publisher.refresh();
-    within("ready", handle.wait_ready("x")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("x")).await.unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !rendered_has(&recorder, "supervisor_unit_up{unit=\"x\",type=\"process\"} 1") {
         assert!(
@@ -1166,8 +1146,8 @@ async fn metrics_of_a_name_reused_by_another_kind() {
         tokio::time::sleep(Duration::from_millis(10)).await;
         publisher.refresh();
     }
-    within("shutdown", handle.shutdown()).await;
-    within("publisher", publisher.stopped()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    within(DEADLINE, "publisher", publisher.stopped()).await;
 }
 
 /// A publisher over a tiny event channel that lags still ends with the
@@ -1187,7 +1167,7 @@ async fn metrics_after_a_lag_are_right() {
         .unwrap()
         .start();
     let publisher = handle.publish_metrics();
-    within("failed", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "failed", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
     let deadline = tokio::time::Instant::now() + DEADLINE;
     while !(rendered_has(&recorder, "supervisor_unit_restarts_total{unit=\"flaky\",type=\"task\"} 50")
         && rendered_has(&recorder, "supervisor_unit_state{unit=\"flaky\",type=\"task\",state=\"failed\"} 1"))
@@ -1195,8 +1175,8 @@ async fn metrics_after_a_lag_are_right() {
         assert!(tokio::time::Instant::now() < deadline, "{}", recorder.handle().render());
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    within("shutdown", handle.shutdown()).await;
-    within("publisher", publisher.stopped()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    within(DEADLINE, "publisher", publisher.stopped()).await;
     assert!(rendered_has(&recorder, "supervisor_up 0"), "{}", recorder.handle().render());
     assert!(
         rendered_has(&recorder, "supervisor_unit_up{unit=\"steady\",type=\"task\"} 0"),
@@ -1222,7 +1202,7 @@ async fn restart_events_count_in_step() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
     let mut expected_start = 0;
     let mut last_start = None;
     for event in &seen {
@@ -1243,7 +1223,7 @@ async fn restart_events_count_in_step() {
     }
     let times: Vec<_> = seen.iter().map(|event| event.time).collect();
     assert!(times.windows(2).all(|pair| pair[0] <= pair[1]), "event times go backwards");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A task that panics while it is being stopped: the stop is asked for,
@@ -1260,12 +1240,12 @@ async fn a_panic_during_a_stop_is_kept_as_last_error() {
         .build()
         .unwrap()
         .start();
-    within("ready", handle.wait_ready("p")).await.unwrap();
-    within("stop", handle.stop_unit("p")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("p")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("p")).await.unwrap();
     let status = handle.status("p").unwrap();
     assert_eq!(status.state, UnitState::Stopped);
     assert_eq!(status.last_error.as_deref(), Some("panicked: while stopping"), "{status:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A `remove` that a shutdown overtakes: the unit is either removed (and
@@ -1283,7 +1263,7 @@ async fn a_remove_overtaken_by_a_shutdown_is_reported_once() {
             .build()
             .unwrap()
             .start();
-        within("ready", handle.wait_ready("slow")).await.unwrap();
+        within(DEADLINE, "ready", handle.wait_ready("slow")).await.unwrap();
         let remover = {
             let handle = handle.clone();
             tokio::spawn(async move { handle.remove("slow").await })
@@ -1291,8 +1271,8 @@ async fn a_remove_overtaken_by_a_shutdown_is_reported_once() {
         for _ in 0..round {
             tokio::task::yield_now().await;
         }
-        let report = within("shutdown", handle.shutdown()).await;
-        let removed = within("remove", remover).await.unwrap();
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
+        let removed = within(DEADLINE, "remove", remover).await.unwrap();
         assert_each_once(&report);
         let reported = report.units.iter().any(|line| line.name == "slow");
         match removed {
@@ -1319,7 +1299,7 @@ async fn a_group_removed_as_a_shutdown_overtakes_it_is_not_in_the_report() {
             .build()
             .unwrap()
             .start();
-        within("ready", handle.wait_ready("g/x")).await.unwrap();
+        within(DEADLINE, "ready", handle.wait_ready("g/x")).await.unwrap();
         let (removed, report) = tokio::join!(handle.remove("g"), async {
             tokio::task::yield_now().await;
             handle.shutdown().await
@@ -1353,9 +1333,9 @@ async fn a_group_removed_whose_unit_asks_the_shutdown_is_not_in_the_report() {
         let handle =
             Supervisor::builder().group(GroupSpec::new("g").task(asks)).task(idle("keep")).build().unwrap().start();
         *weak.lock().unwrap() = Some(handle.downgrade());
-        within("ready", handle.wait_ready("g/x")).await.unwrap();
-        let removed = within("remove", handle.remove("g")).await;
-        let report = within("the end", handle.wait()).await;
+        within(DEADLINE, "ready", handle.wait_ready("g/x")).await.unwrap();
+        let removed = within(DEADLINE, "remove", handle.remove("g")).await;
+        let report = within(DEADLINE, "the end", handle.wait()).await;
         assert_removal_and_report_agree(round, "g", removed, &report);
     }
 }
@@ -1429,12 +1409,12 @@ async fn the_status_shows_a_run_over_when_its_end_is_told() {
             .unwrap()
             .start();
         *handle_slot.lock().unwrap() = Some(handle.clone());
-        within("at rest", handle.wait_state("once", rests_in)).await.unwrap();
+        within(DEADLINE, "at rest", handle.wait_state("once", rests_in)).await.unwrap();
         *handle_slot.lock().unwrap() = None;
         let seen = std::mem::take(&mut *seen.lock().unwrap());
         assert_eq!(seen.len(), 1, "{seen:?}");
         assert_eq!((seen[0].1, seen[0].2), (rests_in, false), "{seen:?}");
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     }
 }
 
@@ -1463,17 +1443,17 @@ async fn a_unit_that_fails_during_the_shutdown_makes_the_report_unclean() {
             }
         });
         let handle = Supervisor::builder().task(early).task(slow).build().unwrap().start();
-        within("ready", handle.wait_ready("slow")).await.unwrap();
+        within(DEADLINE, "ready", handle.wait_ready("slow")).await.unwrap();
         let shutdown = {
             let handle = handle.clone();
             tokio::spawn(async move { handle.shutdown().await })
         };
-        within("slow stopping", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
+        within(DEADLINE, "slow stopping", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
         end_early.send(true).unwrap();
         let rests_in = if fails { UnitState::Failed } else { UnitState::Exited };
-        within("early at rest", handle.wait_state("early", rests_in)).await.unwrap();
+        within(DEADLINE, "early at rest", handle.wait_state("early", rests_in)).await.unwrap();
         release.send(true).unwrap();
-        let report = within("the report", shutdown).await.unwrap();
+        let report = within(DEADLINE, "the report", shutdown).await.unwrap();
         let line = report.units.iter().find(|line| line.name == "early").unwrap();
         assert_eq!((line.state, line.outcome), (rests_in, StopOutcome::NotRunning), "{report:#?}");
         assert_eq!(report.exit_code(), i32::from(fails), "{report:#?}");
@@ -1490,12 +1470,13 @@ async fn not_ready_of_a_failing_probe() {
         .build()
         .unwrap()
         .start();
-    let status = within("a reason", handle.wait_status("d", |status| status.not_ready.is_some())).await.unwrap();
+    let status =
+        within(DEADLINE, "a reason", handle.wait_status("d", |status| status.not_ready.is_some())).await.unwrap();
     assert_eq!(status.state, UnitState::Running);
     assert!(!status.ready);
-    let health = within("health", handle.health()).await;
+    let health = within(DEADLINE, "health", handle.health()).await;
     assert!(health.reasons[0].starts_with("unit `d` (running): running, not ready yet ("), "{:?}", health.reasons);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A group that gives up (intensity): its units get `Stopped`, the group
@@ -1506,7 +1487,7 @@ async fn a_group_that_gives_up_says_so() {
     let sup = Supervisor::builder()
         .task(idle("bystander"))
         .group(
-            GroupSpec::new("g").intensity(2, Duration::from_secs(60)).restart(never()).task(idle("calm")).task(
+            GroupSpec::new("g").intensity(2, Duration::from_secs(60)).restart(run_once()).task(idle("calm")).task(
                 TaskSpec::new("flaky", |_ctx| async { Err::<(), _>("boom") })
                     .restart(RestartPolicy::new().delay(Duration::ZERO)),
             ),
@@ -1515,7 +1496,8 @@ async fn a_group_that_gives_up_says_so() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = events_until(&mut events, |event| event.unit == "g" && event.kind == EventKind::Finished).await;
+    let seen =
+        events_until(DEADLINE, &mut events, |event| event.unit == "g" && event.kind == EventKind::Finished).await;
     let exited = seen
         .iter()
         .find(|event| event.unit == "g" && matches!(event.kind, EventKind::Exited { .. }))
@@ -1529,9 +1511,9 @@ async fn a_group_that_gives_up_says_so() {
     assert_eq!(group.state, UnitState::Exited, "{group:?}");
     assert!(group.last_error.as_deref().is_some_and(|error| error.starts_with("gave up")), "{group:?}");
     assert_eq!(handle.status("g/calm").unwrap().state, UnitState::Stopped);
-    let health = within("health", handle.health()).await;
+    let health = within(DEADLINE, "health", handle.health()).await;
     assert!(health.ready, "an exited group does not make it not ready: {:?}", health.reasons);
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     assert_eq!(report.units.len(), 4, "{report:#?}");
 }
@@ -1541,11 +1523,15 @@ async fn a_group_that_gives_up_says_so() {
 #[tokio::test]
 async fn waits_inside_a_removed_group_end() {
     let handle = Supervisor::builder().task(idle("keep")).build().unwrap().start();
-    within("add", handle.add(GroupSpec::new("dyn").task(idle("u")).group(GroupSpec::new("deep").task(idle("v")))))
-        .await
-        .unwrap();
+    within(
+        DEADLINE,
+        "add",
+        handle.add(GroupSpec::new("dyn").task(idle("u")).group(GroupSpec::new("deep").task(idle("v")))),
+    )
+    .await
+    .unwrap();
     for name in ["dyn", "dyn/u", "dyn/deep/v"] {
-        within("ready", handle.wait_ready(name)).await.unwrap();
+        within(DEADLINE, "ready", handle.wait_ready(name)).await.unwrap();
     }
     let mut waits = Vec::new();
     for name in ["dyn", "dyn/u", "dyn/deep", "dyn/deep/v"] {
@@ -1554,12 +1540,12 @@ async fn waits_inside_a_removed_group_end() {
         waits.push(tokio::spawn(async move { (name, second.wait_status(name, |_| false).await) }));
     }
     tokio::task::yield_now().await;
-    within("remove", handle.remove("dyn")).await.unwrap();
+    within(DEADLINE, "remove", handle.remove("dyn")).await.unwrap();
     for wait in waits {
-        let (name, result) = within("a wait inside the removed group", wait).await.unwrap();
+        let (name, result) = within(DEADLINE, "a wait inside the removed group", wait).await.unwrap();
         assert!(matches!(result, Err(Error::UnknownUnit { .. })), "{name}: {result:?}");
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// `Output::Discard` and `Output::Inherit` keep no tail.
@@ -1570,9 +1556,9 @@ async fn tail_of_uncaptured_output_is_empty() {
         .build()
         .unwrap()
         .start();
-    within("exit", handle.wait_state("discard", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "exit", handle.wait_state("discard", UnitState::Exited)).await.unwrap();
     assert!(handle.tail("discard", 10).unwrap().is_empty());
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// A unit ready as soon as it starts (`Readiness::Started`, the default),
@@ -1586,7 +1572,7 @@ async fn a_unit_ready_at_start_is_ready_with_its_started_event() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     for name in ["a", "g", "g/b"] {
-        within("ready", handle.wait_ready(name)).await.unwrap();
+        within(DEADLINE, "ready", handle.wait_ready(name)).await.unwrap();
     }
     let seen = drain(&mut events);
     let kinds =
@@ -1595,5 +1581,5 @@ async fn a_unit_ready_at_start_is_ready_with_its_started_event() {
         let kinds = kinds(name);
         assert!(matches!(kinds.as_slice(), [EventKind::Started { .. }]), "`{name}`: {kinds:?}");
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }

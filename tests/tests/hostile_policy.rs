@@ -23,32 +23,19 @@ mod fails_once;
 use fails_once::fails_once_after;
 use tokio::time::Instant;
 
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::within;
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{always_fails, idle, no_delay};
+
 const SEC: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
 /// On tokio's paused clock, which jumps to the next timer when all is idle:
 /// far beyond every delay used here, and reached at once by a hang.
 const DEADLINE: Duration = Duration::from_secs(86_400 * 3650);
 const DAY: Duration = Duration::from_secs(86_400);
-
-async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: not within {DEADLINE:?}"),
-    }
-}
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-/// Fails at once, every run; counts its runs.
-fn always_fails(name: &str, runs: &Arc<AtomicU32>) -> TaskSpec {
-    let runs = runs.clone();
-    TaskSpec::new(name, move |_ctx| {
-        runs.fetch_add(1, Ordering::SeqCst);
-        async { Err::<(), _>("boom") }
-    })
-}
 
 /// Succeeds at once, every run; counts its runs.
 fn always_succeeds(name: &str, runs: &Arc<AtomicU32>) -> TaskSpec {
@@ -74,10 +61,6 @@ fn scripted(name: &str, runs: &Arc<AtomicU32>, length: impl Fn(u32) -> Duration 
             }
         }
     })
-}
-
-fn no_delay() -> RestartPolicy {
-    RestartPolicy::new().delay(Duration::ZERO)
 }
 
 /// Receives events until `done` accepts one; returns them all.
@@ -267,15 +250,16 @@ fn max_restarts_from_integers_at_their_extremes() {
 #[tokio::test(start_paused = true)]
 async fn add_refuses_a_bad_policy_and_adds_nothing() {
     let handle = Supervisor::builder().group(GroupSpec::new("g").task(idle("a"))).build().unwrap().start();
-    let err = within("add", handle.add(idle("x").restart(RestartPolicy::new().jitter(-0.5)))).await.unwrap_err();
+    let err =
+        within(DEADLINE, "add", handle.add(idle("x").restart(RestartPolicy::new().jitter(-0.5)))).await.unwrap_err();
     assert!(matches!(&err, Error::InvalidSetting { unit, setting: "jitter", .. } if unit == "x"), "{err}");
     let bad = GroupSpec::new("n").intensity(0, SEC).task(idle("y").restart(RestartPolicy::new().backoff(f64::NAN)));
-    let err = within("add_to", handle.add_to("g", bad)).await.unwrap_err();
+    let err = within(DEADLINE, "add_to", handle.add_to("g", bad)).await.unwrap_err();
     let msgs = problems(&err);
     assert!(msgs.iter().any(|msg| msg.contains("intensity") && msg.contains("`g/n`")), "{msgs:?}");
     assert!(msgs.iter().any(|msg| msg.contains("backoff") && msg.contains("`g/n/y`")), "{msgs:?}");
     assert_eq!(handle.unit_names(), ["g", "g/a"]);
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(report.is_clean(), "{report}");
 }
 
@@ -299,8 +283,8 @@ async fn a_duration_max_delay_waits_for_ever_and_is_cut_short_on_request() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("backoff", handle.wait_state("never", UnitState::Backoff)).await.unwrap();
-    within("backoff", handle.wait_state("never-tuned", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "backoff", handle.wait_state("never", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "backoff", handle.wait_state("never-tuned", UnitState::Backoff)).await.unwrap();
     tokio::time::sleep(1000 * DAY).await;
     assert_eq!(runs.load(Ordering::SeqCst), 2, "neither ran again");
     for name in ["never", "never-tuned"] {
@@ -310,12 +294,12 @@ async fn a_duration_max_delay_waits_for_ever_and_is_cut_short_on_request() {
     let seen = drain(&mut events);
     assert_eq!(delays_of(&seen, "never"), [Duration::MAX]);
     assert_eq!(delays_of(&seen, "never-tuned"), [Duration::MAX]);
-    within("stop", handle.stop_unit("never")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("never")).await.unwrap();
     assert_eq!(handle.status("never").unwrap().state, UnitState::Stopped);
-    within("start", handle.start_unit("never")).await.unwrap();
-    within("backoff again", handle.wait_state("never", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "start", handle.start_unit("never")).await.unwrap();
+    within(DEADLINE, "backoff again", handle.wait_state("never", UnitState::Backoff)).await.unwrap();
     assert_eq!(runs.load(Ordering::SeqCst), 3);
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(report.took < SEC, "the shutdown did not wait for the delay: {report}");
     assert!(report.units.iter().all(|line| line.state == UnitState::Stopped), "{report}");
 }
@@ -338,9 +322,9 @@ async fn caps_of_zero_and_below_the_delay_cap_every_delay() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let began = Instant::now();
-    let zero_status = within("zero gives up", handle.wait_state("zero", UnitState::Failed)).await.unwrap();
+    let zero_status = within(DEADLINE, "zero gives up", handle.wait_state("zero", UnitState::Failed)).await.unwrap();
     assert_eq!(began.elapsed(), Duration::ZERO, "no time passes with a zero cap");
-    let low_status = within("low gives up", handle.wait_state("low", UnitState::Failed)).await.unwrap();
+    let low_status = within(DEADLINE, "low gives up", handle.wait_state("low", UnitState::Failed)).await.unwrap();
     assert_eq!(began.elapsed(), 8 * SEC, "four delays of 2 s");
     let seen = drain(&mut events);
     assert_eq!(delays_of(&seen, "zero"), [Duration::ZERO; 5]);
@@ -370,7 +354,7 @@ async fn three_thousand_restarts_with_backoff_saturate_at_the_cap() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let began = Instant::now();
-    let seen = within("flaky gives up", events_until(&mut events, |event| is_gave_up(event, "flaky"))).await;
+    let seen = within(DEADLINE, "flaky gives up", events_until(&mut events, |event| is_gave_up(event, "flaky"))).await;
     let elapsed = began.elapsed();
     let delays = delays_of(&seen, "flaky");
     let expected: Vec<Duration> = (0..RESTARTS).map(|n| if n < 22 { (MS * (1 << n)).min(cap) } else { cap }).collect();
@@ -402,7 +386,7 @@ async fn three_thousand_restarts_with_backoff_saturate_at_the_cap() {
     assert_eq!((status.restart_count, status.restarts_total), (RESTARTS, u64::from(RESTARTS)));
     assert_eq!(runs.load(Ordering::SeqCst), RESTARTS + 1);
     assert_eq!(handle.status("bystander").unwrap().state, UnitState::Running);
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(line_of(&report, "flaky").state, UnitState::Failed);
     assert_eq!(report.exit_code(), 1, "a unit gave up: {report}");
 }
@@ -421,7 +405,7 @@ async fn an_uncapped_backoff_saturates_at_duration_max() {
     let handle = sup.start();
     // The third delay is 1e11 s, past any deadline: look at the events
     // before it.
-    let seen = within("three delays", async {
+    let seen = within(DEADLINE, "three delays", async {
         let mut seen = Vec::new();
         while delays_of(&seen, "wild").len() < 3 {
             seen.push(events.recv().await.unwrap());
@@ -434,7 +418,7 @@ async fn an_uncapped_backoff_saturates_at_duration_max() {
     assert!(delays[1] >= Duration::from_secs(9) && delays[1] <= Duration::from_secs(11), "{delays:?}");
     assert!(delays[2] >= Duration::from_secs(99_999_999_000), "{delays:?}");
     assert_eq!(handle.status("wild").unwrap().state, UnitState::Backoff);
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(report.is_clean(), "{report}");
 }
 
@@ -453,7 +437,7 @@ async fn event_times_agree_with_the_announced_delays() {
             .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = within("gives up", events_until(&mut events, |event| is_gave_up(event, "flaky"))).await;
+    let seen = within(DEADLINE, "gives up", events_until(&mut events, |event| is_gave_up(event, "flaky"))).await;
     let mut ended: Option<SystemTime> = None;
     let mut announced: Option<Duration> = None;
     let mut checked = 0;
@@ -492,8 +476,8 @@ async fn jittered_delays(seed: u64) -> Vec<Duration> {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("top gives up", handle.wait_state("top", UnitState::Failed)).await.unwrap();
-    within("deep gives up", handle.wait_state("g/deep", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "top gives up", handle.wait_state("top", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "deep gives up", handle.wait_state("g/deep", UnitState::Failed)).await.unwrap();
     handle.shutdown().await;
     let seen = drain(&mut events);
     let mut delays = delays_of(&seen, "top");
@@ -530,7 +514,7 @@ async fn zero_jitter_adds_nothing() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("gives up", handle.wait_state("plain", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "gives up", handle.wait_state("plain", UnitState::Failed)).await.unwrap();
     assert_eq!(delays_of(&drain(&mut events), "plain"), [SEC; 10]);
     handle.shutdown().await;
 }
@@ -553,6 +537,7 @@ async fn a_tuned_fixed_delay_is_never_shorter_than_asked() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let seen = within(
+        DEADLINE,
         "the first restart",
         events_until(&mut events, |event| matches!(event.kind, EventKind::Restarting { .. })),
     )
@@ -588,8 +573,8 @@ async fn a_stable_run_resets_the_backoff_and_one_just_short_does_not() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("steady gives up", handle.wait_state("steady", UnitState::Failed)).await.unwrap();
-    within("almost gives up", handle.wait_state("almost", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "steady gives up", handle.wait_state("steady", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "almost gives up", handle.wait_state("almost", UnitState::Failed)).await.unwrap();
     let seen = drain(&mut events);
     let secs = |list: &[u64]| list.iter().map(|s| Duration::from_secs(*s)).collect::<Vec<_>>();
     assert_eq!(delays_of(&seen, "steady"), secs(&[1, 2, 4, 8, 1, 2, 4]));
@@ -616,8 +601,8 @@ async fn reset_after_zero_and_max() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("zero gives up", handle.wait_state("zero", UnitState::Failed)).await.unwrap();
-    within("max gives up", handle.wait_state("max", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "zero gives up", handle.wait_state("zero", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "max gives up", handle.wait_state("max", UnitState::Failed)).await.unwrap();
     let seen = drain(&mut events);
     assert_eq!(delays_of(&seen, "zero"), [SEC; 6]);
     assert_eq!(delays_of(&seen, "max"), [SEC, 2 * SEC, 4 * SEC, 8 * SEC]);
@@ -639,16 +624,19 @@ async fn a_restart_by_hand_resets_count_and_backoff() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     // Runs 0..4 fail: delays 1, 2, 4, 8; run 4 runs for a day.
-    within("run 4", handle.wait_status("flaky", |status| status.restart_count == 4 && status.running)).await.unwrap();
-    within("restart", handle.restart("flaky")).await.unwrap();
-    let status = within("failing again", handle.wait_state("flaky", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "run 4", handle.wait_status("flaky", |status| status.restart_count == 4 && status.running))
+        .await
+        .unwrap();
+    within(DEADLINE, "restart", handle.restart("flaky")).await.unwrap();
+    let status = within(DEADLINE, "failing again", handle.wait_state("flaky", UnitState::Backoff)).await.unwrap();
     assert_eq!(status.restart_count, 0, "reset by the restart");
     let seen = drain(&mut events);
     assert_eq!(delays_of(&seen, "flaky"), [SEC, 2 * SEC, 4 * SEC, 8 * SEC, SEC], "the backoff begins again");
     // Not counted by `restarts_total` (a restart by hand is not one by its
     // policy or group), which never decreases and counts the next one.
     assert_eq!(status.restarts_total, 4);
-    let status = within("restarted", handle.wait_status("flaky", |status| status.restart_count == 1)).await.unwrap();
+    let status =
+        within(DEADLINE, "restarted", handle.wait_status("flaky", |status| status.restart_count == 1)).await.unwrap();
     assert_eq!(status.restarts_total, 5, "{status:?}");
     handle.shutdown().await;
 }
@@ -674,9 +662,11 @@ async fn a_window_gives_up_inside_its_period_and_slides_outside_it() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let status = within("fast gives up", handle.wait_state("fast", UnitState::Failed)).await.unwrap();
+    let status = within(DEADLINE, "fast gives up", handle.wait_state("fast", UnitState::Failed)).await.unwrap();
     assert_eq!(status.restart_count, 3);
-    let status = within("slow goes on", handle.wait_status("slow", |status| status.restart_count >= 20)).await.unwrap();
+    let status = within(DEADLINE, "slow goes on", handle.wait_status("slow", |status| status.restart_count >= 20))
+        .await
+        .unwrap();
     assert!(status.state.is_active(), "{status:?}");
     let seen = drain(&mut events);
     assert_eq!(gave_up_of(&seen, "fast"), [GiveUpReason::Window { max: 3, period }]);
@@ -706,7 +696,7 @@ async fn a_window_shorter_than_the_delay_never_trips() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let began = Instant::now();
-    let seen = within("spaced ends", events_until(&mut events, |event| is_gave_up(event, "spaced"))).await;
+    let seen = within(DEADLINE, "spaced ends", events_until(&mut events, |event| is_gave_up(event, "spaced"))).await;
     let status = handle.status("spaced").unwrap();
     assert_eq!(
         gave_up_of(&seen, "spaced"),
@@ -728,7 +718,7 @@ async fn a_group_intensity_shorter_than_the_delay_never_trips() {
             always_fails("spaced", &runs).restart(RestartPolicy::new().delay(Duration::from_secs(10)).max_restarts(6)),
         );
     let handle = Supervisor::builder().group(group).build().unwrap().start();
-    let status = within("spaced gives up", handle.wait_state("g/spaced", UnitState::Failed)).await.unwrap();
+    let status = within(DEADLINE, "spaced gives up", handle.wait_state("g/spaced", UnitState::Failed)).await.unwrap();
     assert_eq!(status.restart_count, 6);
     assert_eq!(handle.status("g").unwrap().state, UnitState::Running);
     handle.shutdown().await;
@@ -752,9 +742,9 @@ async fn windows_of_for_ever_and_of_a_nanosecond() {
             .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let status = within("short gives up", handle.wait_state("short", UnitState::Failed)).await.unwrap();
+    let status = within(DEADLINE, "short gives up", handle.wait_state("short", UnitState::Failed)).await.unwrap();
     assert_eq!(status.restart_count, 50, "only the limit stops it");
-    let status = within("long gives up", handle.wait_state("long", UnitState::Failed)).await.unwrap();
+    let status = within(DEADLINE, "long gives up", handle.wait_state("long", UnitState::Failed)).await.unwrap();
     assert_eq!(status.restart_count, 1);
     let seen = drain(&mut events);
     assert_eq!(gave_up_of(&seen, "long"), [GiveUpReason::Window { max: 1, period: Duration::MAX }]);
@@ -788,7 +778,7 @@ async fn group_intensity_slides_just_inside_and_just_outside_its_period() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let began = Instant::now();
-    let tight_status = within("tight gives up", handle.wait_state("tight", UnitState::Failed)).await.unwrap();
+    let tight_status = within(DEADLINE, "tight gives up", handle.wait_state("tight", UnitState::Failed)).await.unwrap();
     assert_eq!(began.elapsed(), period, "the fourth failure, at 10 s");
     assert_eq!(handle.status("tight/u").unwrap().restart_count, 3);
     assert_eq!(handle.status("tight/u").unwrap().state, UnitState::Stopped);
@@ -797,8 +787,9 @@ async fn group_intensity_slides_just_inside_and_just_outside_its_period() {
         tight_status.last_error.as_deref().unwrap_or("").contains("more than 3 restarts within 10s"),
         "{tight_status:?}"
     );
-    let status =
-        within("loose goes on", handle.wait_status("loose/u", |status| status.restart_count >= 30)).await.unwrap();
+    let status = within(DEADLINE, "loose goes on", handle.wait_status("loose/u", |status| status.restart_count >= 30))
+        .await
+        .unwrap();
     assert!(status.state.is_active());
     assert_eq!(handle.status("loose").unwrap().state, UnitState::Running);
     let seen = drain(&mut events);
@@ -824,9 +815,9 @@ async fn a_units_limit_and_its_groups_intensity() {
     let sup = Supervisor::builder().group(lenient).group(strict).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let u = within("lenient/u fails", handle.wait_state("lenient/u", UnitState::Failed)).await.unwrap();
+    let u = within(DEADLINE, "lenient/u fails", handle.wait_state("lenient/u", UnitState::Failed)).await.unwrap();
     assert_eq!(u.restart_count, 2);
-    within("strict fails", handle.wait_state("strict", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "strict fails", handle.wait_state("strict", UnitState::Failed)).await.unwrap();
     assert_eq!(handle.status("lenient").unwrap().state, UnitState::Running);
     assert_eq!(handle.status("lenient/other").unwrap().state, UnitState::Running);
     let strict_u = handle.status("strict/u").unwrap();
@@ -837,7 +828,7 @@ async fn a_units_limit_and_its_groups_intensity() {
         |name: &str| seen.iter().filter(|e| e.unit == name && matches!(e.kind, EventKind::Restarting { .. })).count();
     assert_eq!(restarting("strict/u"), 3, "no Restarting for the restart refused");
     assert!(gave_up_of(&seen, "strict/u").is_empty());
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(line_of(&report, "strict").state, UnitState::Failed);
     assert_eq!(line_of(&report, "strict/u").state, UnitState::Stopped);
     assert_eq!(line_of(&report, "lenient/u").state, UnitState::Failed);
@@ -860,10 +851,10 @@ async fn intensities_of_u32_max_and_of_for_ever() {
     let sup = Supervisor::builder().event_capacity(1 << 14).group(huge).group(forever).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let status = within("huge/u gives up", handle.wait_state("huge/u", UnitState::Failed)).await.unwrap();
+    let status = within(DEADLINE, "huge/u gives up", handle.wait_state("huge/u", UnitState::Failed)).await.unwrap();
     assert_eq!(status.restart_count, 2000);
     assert_eq!(handle.status("huge").unwrap().state, UnitState::Running);
-    within("forever fails", handle.wait_state("forever", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "forever fails", handle.wait_state("forever", UnitState::Failed)).await.unwrap();
     assert_eq!(rare.load(Ordering::SeqCst), 2);
     assert_eq!(handle.status("forever/u").unwrap().restart_count, 1);
     let seen = drain(&mut events);
@@ -887,7 +878,7 @@ async fn the_root_intensity_ends_the_supervisor() {
         .build()
         .unwrap()
         .start();
-    let report = within("the supervisor ends", handle.wait()).await;
+    let report = within(DEADLINE, "the supervisor ends", handle.wait()).await;
     assert_eq!(report.cause, ShutdownCause::GaveUp { reason: "more than 2 restarts within 1m".to_owned() });
     assert_eq!(report.exit_code(), 1);
     assert_eq!(runs.load(Ordering::SeqCst), 3);
@@ -912,7 +903,7 @@ async fn a_critical_unit_with_max_zero() {
             .build()
             .unwrap()
             .start();
-        (within("the tree ends", handle.wait()).await, handle)
+        (within(DEADLINE, "the tree ends", handle.wait()).await, handle)
     }
 
     let runs = Arc::new(AtomicU32::new(0));
@@ -949,7 +940,7 @@ async fn a_groups_policy_restarts_it_by_its_own_backoff() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let began = Instant::now();
-    let g = within("g fails", handle.wait_state("g", UnitState::Failed)).await.unwrap();
+    let g = within(DEADLINE, "g fails", handle.wait_state("g", UnitState::Failed)).await.unwrap();
     assert_eq!(began.elapsed(), Duration::from_secs(15));
     assert_eq!((g.restart_count, g.restarts_total), (2, 2));
     let seen = drain(&mut events);
@@ -990,14 +981,14 @@ async fn restart_on_against_a_limit_of_zero() {
         ("bad-never", UnitState::Exited),
     ];
     for (name, state) in expected {
-        within(name, handle.wait_state(name, state)).await.unwrap();
+        within(DEADLINE, name, handle.wait_state(name, state)).await.unwrap();
     }
     let seen = drain(&mut events);
     assert_eq!(gave_up_of(&seen, "bad-failure"), [GiveUpReason::MaxRestarts { max: 0 }]);
     let finished = |name: &str| seen.iter().any(|e| e.unit == name && e.kind == EventKind::Finished);
     assert!(finished("ok-failure") && finished("ok-never") && finished("bad-never") && !finished("bad-failure"));
     assert!(counters.iter().all(|runs| runs.load(Ordering::SeqCst) == 1));
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(report.exit_code(), 1, "bad-failure gave up: {report}");
 }
 
@@ -1019,7 +1010,7 @@ async fn counts_agree_under_one_for_all() {
     let sup = Supervisor::builder().group(group).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("flaky fails", handle.wait_state("g/flaky", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "flaky fails", handle.wait_state("g/flaky", UnitState::Failed)).await.unwrap();
     let seen = drain(&mut events);
     let flaky = handle.status("g/flaky").unwrap();
     let sibling = handle.status("g/sibling").unwrap();
@@ -1031,7 +1022,7 @@ async fn counts_agree_under_one_for_all() {
     let told =
         seen.iter().filter(|e| e.unit == "g/sibling" && matches!(e.kind, EventKind::SiblingFailed { .. })).count();
     assert_eq!(told, 3);
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(line_of(&report, "g/flaky").state, UnitState::Failed);
     assert_eq!(line_of(&report, "g/sibling").state, UnitState::Stopped);
     assert_eq!(report.exit_code(), 1);
@@ -1066,10 +1057,10 @@ async fn a_failure_during_a_strategy_restart_keeps_its_reason_and_its_policy() {
     let handle = sup.start();
     let restarted =
         events_until(&mut events, |e| e.unit == "a" && e.kind == EventKind::Started { restart_count: 1, pid: None });
-    let seen = within("the strategy's restart", restarted).await;
+    let seen = within(DEADLINE, "the strategy's restart", restarted).await;
     let b = handle.status("b").unwrap();
     let b_events: Vec<&EventKind> = seen.iter().filter(|e| e.unit == "b").map(|e| &e.kind).collect();
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!((b.state, b.last_error.as_deref()), (UnitState::Exited, Some("run 0 failed")), "{b:?}");
     assert!(
         b_events.contains(&&EventKind::Exited { reason: ExitReason::Error("run 0 failed".into()) }),
@@ -1092,7 +1083,7 @@ async fn a_critical_unit_that_finishes_during_a_strategy_restart_ends_the_tree()
     .restart(RestartPolicy::new().on(RestartOn::Never))
     .critical();
     let handle = strategy_with_a_slow_sibling(job).build().unwrap().start();
-    let report = within("the tree's end", handle.wait()).await;
+    let report = within(DEADLINE, "the tree's end", handle.wait()).await;
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "job".to_owned(), failed: false }, "{report}");
     assert_eq!(report.exit_code(), 0, "{report}");
     assert_eq!(runs.load(Ordering::SeqCst), 1, "the critical unit ran again");
@@ -1111,9 +1102,9 @@ async fn a_run_that_ends_during_a_strategy_restart_is_restarted_with_the_others(
     let restarted = events_until(&mut events, |e| {
         e.unit == "b" && matches!(e.kind, EventKind::Started { .. }) && runs.load(Ordering::SeqCst) == 2
     });
-    let seen = within("b's second run", restarted).await;
+    let seen = within(DEADLINE, "b's second run", restarted).await;
     let b = handle.status("b").unwrap();
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!((b.state, b.last_error.as_deref()), (UnitState::Running, Some("run 0 failed")), "{b:?}");
     assert!(seen.iter().any(|e| e.unit == "b" && matches!(e.kind, EventKind::Exited { .. })), "{seen:#?}");
     assert_eq!(runs.load(Ordering::SeqCst), 2);
@@ -1141,9 +1132,9 @@ async fn stop_and_shutdown_timeouts_of_duration_max() {
             .build()
             .unwrap()
             .start();
-        within("running", handle.wait_state("stubborn", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "running", handle.wait_state("stubborn", UnitState::Running)).await.unwrap();
         let began = Instant::now();
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_eq!(began.elapsed(), Duration::from_secs(took), "{report}");
         assert_eq!(line_of(&report, "stubborn").outcome, StopOutcome::Forced);
         assert_eq!(line_of(&report, "polite").outcome, StopOutcome::Graceful);
@@ -1162,12 +1153,12 @@ async fn stop_and_shutdown_timeouts_of_zero() {
         .build()
         .unwrap()
         .start();
-    within("running", handle.wait_state("stubborn", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "running", handle.wait_state("stubborn", UnitState::Running)).await.unwrap();
     let began = Instant::now();
-    within("stop", handle.stop_unit("stubborn")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("stubborn")).await.unwrap();
     assert_eq!(began.elapsed(), Duration::ZERO);
     assert_eq!(handle.status("stubborn").unwrap().state, UnitState::Stopped);
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(began.elapsed(), Duration::ZERO);
     assert_eq!(line_of(&report, "other").outcome, StopOutcome::Forced);
 
@@ -1177,9 +1168,9 @@ async fn stop_and_shutdown_timeouts_of_zero() {
         .build()
         .unwrap()
         .start();
-    within("running", handle.wait_state("stubborn", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "running", handle.wait_state("stubborn", UnitState::Running)).await.unwrap();
     let began = Instant::now();
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(began.elapsed(), Duration::ZERO, "{report}");
     assert_eq!(line_of(&report, "stubborn").outcome, StopOutcome::Forced);
     assert_eq!(report.units.len(), 1);
@@ -1202,13 +1193,13 @@ async fn a_pause_during_a_long_backoff_holds_the_restart_and_counts_it_once() {
         .build()
         .unwrap();
     let handle = sup.start();
-    within("backoff", handle.wait_state("flaky", UnitState::Backoff)).await.unwrap();
-    within("pause", handle.pause_restarts("flaky")).await.unwrap();
+    within(DEADLINE, "backoff", handle.wait_state("flaky", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "pause", handle.pause_restarts("flaky")).await.unwrap();
     tokio::time::sleep(Duration::from_secs(7200)).await;
     let status = handle.status("flaky").unwrap();
     assert_eq!((status.state, status.restart_count, runs.load(Ordering::SeqCst)), (UnitState::Backoff, 0, 1));
-    within("resume", handle.resume_restarts("flaky")).await.unwrap();
-    let status = within("running", handle.wait_state("flaky", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "resume", handle.resume_restarts("flaky")).await.unwrap();
+    let status = within(DEADLINE, "running", handle.wait_state("flaky", UnitState::Running)).await.unwrap();
     assert_eq!((status.restart_count, status.restarts_total), (1, 1));
     // Its `f` is called once its run's task is first polled.
     tokio::time::sleep(MS).await;
@@ -1231,21 +1222,23 @@ async fn a_restart_held_for_an_earlier_run_is_not_made_by_a_resume() {
             .build()
             .unwrap();
         let handle = sup.start();
-        within("pause", handle.pause_restarts("x")).await.unwrap();
+        within(DEADLINE, "pause", handle.pause_restarts("x")).await.unwrap();
         // Run 1 fails at 1 s; its restart comes due at 11 s, and is held.
         tokio::time::sleep(12 * SEC).await;
         assert_eq!((handle.status("x").unwrap().state, runs.load(Ordering::SeqCst)), (UnitState::Backoff, 1));
         if by_hand == "restart" {
-            within("restart", handle.restart("x")).await.unwrap();
+            within(DEADLINE, "restart", handle.restart("x")).await.unwrap();
         } else {
-            within("stop", handle.stop_unit("x")).await.unwrap();
-            within("start", handle.start_unit("x")).await.unwrap();
+            within(DEADLINE, "stop", handle.stop_unit("x")).await.unwrap();
+            within(DEADLINE, "start", handle.start_unit("x")).await.unwrap();
         }
         // Run 2 fails a second later; its restart is due 10 s after that.
         let failed = Instant::now() + SEC;
-        within("run 2 fails", handle.wait_status("x", |status| status.state == UnitState::Backoff)).await.unwrap();
+        within(DEADLINE, "run 2 fails", handle.wait_status("x", |status| status.state == UnitState::Backoff))
+            .await
+            .unwrap();
         tokio::time::sleep(SEC / 2).await;
-        within("resume", handle.resume_restarts("x")).await.unwrap();
+        within(DEADLINE, "resume", handle.resume_restarts("x")).await.unwrap();
         tokio::time::sleep(SEC).await;
         let status = handle.status("x").unwrap();
         assert_eq!(
@@ -1253,7 +1246,7 @@ async fn a_restart_held_for_an_earlier_run_is_not_made_by_a_resume() {
             (UnitState::Backoff, 2),
             "{by_hand}: the resume restarted x before its delay: {status:?}"
         );
-        within("run 3", handle.wait_state("x", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "run 3", handle.wait_state("x", UnitState::Running)).await.unwrap();
         let waited = Instant::now().saturating_duration_since(failed);
         assert!(waited >= 10 * SEC && waited < 11 * SEC, "{by_hand}: run 3 began {waited:?} after run 2 failed");
         handle.shutdown().await;
@@ -1280,10 +1273,11 @@ async fn endings_the_policy_does_not_restart_do_not_count_toward_intensity() {
                 .restart(RestartPolicy::new().delay(SEC)),
         );
     let handle = Supervisor::builder().group(group).build().unwrap().start();
-    within("once fails", handle.wait_state("g/once", UnitState::Failed)).await.unwrap();
-    within("done exits", handle.wait_state("g/done", UnitState::Exited)).await.unwrap();
-    let flaky =
-        within("flaky restarted", handle.wait_status("g/flaky", |status| status.restart_count == 1)).await.unwrap();
+    within(DEADLINE, "once fails", handle.wait_state("g/once", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "done exits", handle.wait_state("g/done", UnitState::Exited)).await.unwrap();
+    let flaky = within(DEADLINE, "flaky restarted", handle.wait_status("g/flaky", |status| status.restart_count == 1))
+        .await
+        .unwrap();
     assert!(flaky.state.is_active(), "{flaky:?}");
     assert_eq!(handle.status("g").unwrap().state, UnitState::Running, "one restart is within intensity 1");
     handle.shutdown().await;
@@ -1301,7 +1295,7 @@ async fn a_restarted_group_gets_a_fresh_intensity() {
     let sup = Supervisor::builder().group(group).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let g = within("g fails", handle.wait_state("g", UnitState::Failed)).await.unwrap();
+    let g = within(DEADLINE, "g fails", handle.wait_state("g", UnitState::Failed)).await.unwrap();
     assert_eq!(g.restart_count, 2);
     assert_eq!(runs.load(Ordering::SeqCst), 9, "three runs of g, three runs of u in each");
     let seen = drain(&mut events);
@@ -1329,16 +1323,16 @@ async fn a_strategy_restart_with_a_duration_max_delay() {
         .task(idle("first"))
         .task(always_fails("flaky", &runs).restart(RestartPolicy::new().delay(Duration::MAX)));
     let handle = Supervisor::builder().group(group).task(idle("bystander")).build().unwrap().start();
-    within("flaky waits", handle.wait_state("g/flaky", UnitState::Backoff)).await.unwrap();
-    within("first waits", handle.wait_state("g/first", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "flaky waits", handle.wait_state("g/flaky", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "first waits", handle.wait_state("g/first", UnitState::Backoff)).await.unwrap();
     tokio::time::sleep(100 * DAY).await;
     assert_eq!(handle.status("g/first").unwrap().state, UnitState::Backoff);
     assert_eq!(runs.load(Ordering::SeqCst), 1);
-    within("stop g", handle.stop_unit("g")).await.unwrap();
+    within(DEADLINE, "stop g", handle.stop_unit("g")).await.unwrap();
     assert_eq!(handle.status("g").unwrap().state, UnitState::Stopped);
-    within("start g", handle.start_unit("g")).await.unwrap();
-    within("flaky waits again", handle.wait_state("g/flaky", UnitState::Backoff)).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "start g", handle.start_unit("g")).await.unwrap();
+    within(DEADLINE, "flaky waits again", handle.wait_state("g/flaky", UnitState::Backoff)).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(report.took < SEC, "{report}");
     assert_eq!(report.units.len(), 4, "{report}");
     assert!(report.is_clean(), "{report}");
@@ -1360,11 +1354,11 @@ async fn a_restart_cancelled_by_a_stop_does_not_count_toward_intensity() {
     let sup = Supervisor::builder().group(group).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("backoff", handle.wait_state("g/u", UnitState::Backoff)).await.unwrap();
-    within("stop", handle.stop_unit("g/u")).await.unwrap();
+    within(DEADLINE, "backoff", handle.wait_state("g/u", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("g/u")).await.unwrap();
     let u = handle.status("g/u").unwrap();
     assert_eq!((u.state, u.restarts_total), (UnitState::Stopped, 0), "no restart was performed");
-    within("start", handle.start_unit("g/u")).await.unwrap();
+    within(DEADLINE, "start", handle.start_unit("g/u")).await.unwrap();
     // Its second run fails at once: the group decides on its first restart.
     tokio::time::sleep(MS).await;
     assert_eq!(runs.load(Ordering::SeqCst), 2);
@@ -1395,8 +1389,12 @@ async fn simultaneous_failures_under_one_for_all_count_once() {
     let sup = Supervisor::builder().group(group).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("a again", handle.wait_status("g/a", |status| status.restarts_total == 1 && status.running)).await.unwrap();
-    within("b again", handle.wait_status("g/b", |status| status.restarts_total == 1 && status.running)).await.unwrap();
+    within(DEADLINE, "a again", handle.wait_status("g/a", |status| status.restarts_total == 1 && status.running))
+        .await
+        .unwrap();
+    within(DEADLINE, "b again", handle.wait_status("g/b", |status| status.restarts_total == 1 && status.running))
+        .await
+        .unwrap();
     assert_eq!(handle.status("g").unwrap().state, UnitState::Running);
     let seen = drain(&mut events);
     let restarting = seen.iter().filter(|e| matches!(e.kind, EventKind::Restarting { .. })).count();
@@ -1415,12 +1413,12 @@ async fn a_success_at_a_full_window_exits_cleanly() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let status = within("job exits", handle.wait_state("job", UnitState::Exited)).await.unwrap();
+    let status = within(DEADLINE, "job exits", handle.wait_state("job", UnitState::Exited)).await.unwrap();
     assert_eq!((status.restart_count, runs.load(Ordering::SeqCst)), (2, 3));
     let seen = drain(&mut events);
     assert!(gave_up_of(&seen, "job").is_empty());
     assert!(seen.iter().any(|event| event.unit == "job" && event.kind == EventKind::Finished));
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(line_of(&report, "job").state, UnitState::Exited);
     assert!(report.is_clean(), "{report}");
 }
@@ -1439,14 +1437,14 @@ async fn a_restart_cancelled_by_a_removal_does_not_count_toward_intensity() {
         .task(always_fails("gone", &gone).restart(delay.clone()))
         .task(idle("other"));
     let handle = Supervisor::builder().group(group).build().unwrap().start();
-    within("backoff", handle.wait_state("g/gone", UnitState::Backoff)).await.unwrap();
-    within("remove", handle.remove("g/gone")).await.unwrap();
-    within("add", handle.add_to("g", always_fails("stays", &stays).restart(delay))).await.unwrap();
-    within("its backoff", handle.wait_state("g/stays", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "backoff", handle.wait_state("g/gone", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "remove", handle.remove("g/gone")).await.unwrap();
+    within(DEADLINE, "add", handle.add_to("g", always_fails("stays", &stays).restart(delay))).await.unwrap();
+    within(DEADLINE, "its backoff", handle.wait_state("g/stays", UnitState::Backoff)).await.unwrap();
     let g = handle.status("g").unwrap();
     assert_eq!(g.state, UnitState::Running, "{:?}", g.last_error);
     // Its restart happens: the group's one restart within the hour.
-    within("restarted", handle.wait_status("g/stays", |status| status.restarts_total == 1)).await.unwrap();
+    within(DEADLINE, "restarted", handle.wait_status("g/stays", |status| status.restarts_total == 1)).await.unwrap();
     assert_eq!(stays.load(Ordering::SeqCst), 2);
     handle.shutdown().await;
 }

@@ -23,7 +23,13 @@ use supervisor::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::broadcast;
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{events_until, shutdown, wait_ready, wait_status};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{idle, python, sh};
 
 const SEC: Duration = Duration::from_secs(1);
 const MS: Duration = Duration::from_millis(1);
@@ -31,46 +37,18 @@ const MS: Duration = Duration::from_millis(1);
 /// loaded machine, short enough that a hang fails.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-fn sh(name: &str, script: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "sh").args(["-c", script])
-}
-
-fn python(name: &str, program: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "python3").args(["-u", "-c", program])
-}
-
 /// A task whose readiness is `probe`.
 fn probed(name: &str, probe: Probe) -> TaskSpec {
     idle(name).readiness(Readiness::Probe(probe))
 }
 
-async fn until(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, done)).await {
-        Ok(status) => status.unwrap_or_else(|error| panic!("`{name}`: {error}")),
-        Err(_) => panic!("`{name}` never got there: {:?}", handle.status(name)),
-    }
-}
-
-async fn ready(handle: &SupervisorHandle, name: &str) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_ready(name)).await {
-        Ok(status) => status.unwrap_or_else(|error| panic!("`{name}` never became ready: {error}")),
-        Err(_) => panic!("`{name}` not ready in time: {:?}", handle.status(name)),
-    }
-}
-
 /// Waits until `name` is not ready with a reason that contains `text`.
 async fn not_ready_with(handle: &SupervisorHandle, name: &str, text: &str) -> UnitStatus {
-    let status = until(handle, name, |status| status.not_ready.as_deref().is_some_and(|why| why.contains(text))).await;
+    let status =
+        wait_status(DEADLINE, handle, name, |status| status.not_ready.as_deref().is_some_and(|why| why.contains(text)))
+            .await;
     assert!(!status.ready, "{status:?}");
     status
-}
-
-async fn shutdown(handle: &SupervisorHandle) -> supervisor::ShutdownReport {
-    tokio::time::timeout(DEADLINE, handle.shutdown()).await.expect("the shutdown ends in time")
 }
 
 /// Waits until a line of `name`'s output contains `text`. Output is no
@@ -80,20 +58,6 @@ async fn output_has(handle: &SupervisorHandle, name: &str, text: &str) {
     while !handle.tail(name, 1000).unwrap().iter().any(|line| line.contains(text)) {
         assert!(tokio::time::Instant::now() < deadline, "no `{text}` from `{name}`: {:?}", handle.tail(name, 20));
         tokio::time::sleep(10 * MS).await;
-    }
-}
-
-/// Receives events until `done` accepts one; returns them all.
-async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut seen = Vec::new();
-    loop {
-        let event =
-            tokio::time::timeout(DEADLINE, events.recv()).await.expect("an event in time").expect("no event lost");
-        let last = done(&event);
-        seen.push(event);
-        if last {
-            return seen;
-        }
     }
 }
 
@@ -324,7 +288,7 @@ async fn http_answers_are_classified_as_documented() {
         let answer = String::from_utf8_lossy(bytes);
         match expected {
             Ok(()) => {
-                let status = ready(&handle, &name).await;
+                let status = wait_ready(DEADLINE, &handle, &name).await;
                 assert!(status.not_ready.is_none(), "{answer:?}: {status:?}");
             }
             Err(text) => {
@@ -334,7 +298,7 @@ async fn http_answers_are_classified_as_documented() {
             }
         }
     }
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// Redirects are not followed: a `302` to another server of ours is a
@@ -346,8 +310,8 @@ async fn an_http_redirect_is_a_pass_and_is_not_followed() {
     let redirecting = serve(answer(Box::leak(location.into_bytes().into_boxed_slice()))).await;
     let handle =
         Supervisor::builder().task(probed("p", Probe::http(redirecting.url.as_str()))).build().unwrap().start();
-    ready(&handle, "p").await;
-    shutdown(&handle).await;
+    wait_ready(DEADLINE, &handle, "p").await;
+    shutdown(DEADLINE, &handle).await;
     assert_eq!(redirecting.accepted.load(Ordering::SeqCst), 1);
     assert_eq!(elsewhere.accepted.load(Ordering::SeqCst), 0, "the redirect was followed");
 }
@@ -378,7 +342,7 @@ async fn http_answers_that_never_end_are_cut_at_the_timeout_and_their_connection
         })
         .await;
     }
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     for server in &servers {
         eventually("the last connection closed after the shutdown", || server.open.load(Ordering::SeqCst) == 0).await;
     }
@@ -413,7 +377,7 @@ async fn endless_heads_fail_and_endless_bodies_are_left_unread() {
         not_ready_with(&handle, name, "message head is too large").await;
     }
     for name in ["body0", "body1"] {
-        ready(&handle, name).await;
+        wait_ready(DEADLINE, &handle, name).await;
     }
     // Until first ready, attempts come quickly: a head is asked for again.
     for server in &heads {
@@ -425,7 +389,7 @@ async fn endless_heads_fail_and_endless_bodies_are_left_unread() {
         })
         .await;
     }
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// A server flooding `100 Continue` answers (never a final one), written
@@ -488,7 +452,7 @@ async fn a_flood_of_1xx_answers_is_cut_at_the_timeout_without_stalling_the_runti
     let status = not_ready_with(&handle, "p", "sent more than 1024 KiB without a final answer").await;
     let took = began.elapsed();
     ticker.abort();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     stop.store(true, Ordering::SeqCst);
     let gap = *gap.lock().unwrap();
     assert!(
@@ -531,8 +495,8 @@ async fn an_http_url_with_a_query_and_no_path_is_asked_for_slash_and_the_query()
         .build()
         .unwrap()
         .start();
-    let status = until(&handle, "p", |status| status.ready || status.not_ready.is_some()).await;
-    shutdown(&handle).await;
+    let status = wait_status(DEADLINE, &handle, "p", |status| status.ready || status.not_ready.is_some()).await;
+    shutdown(DEADLINE, &handle).await;
     let requests = requests.lock().unwrap().clone();
     assert!(status.ready, "{url} never passed: {:?}; the server saw {requests:?}", status.not_ready);
     assert_eq!(requests.first().map(String::as_str), Some("GET /?ready=1 HTTP/1.1"));
@@ -556,7 +520,7 @@ async fn an_endless_http_attempt_ends_with_the_shutdown() {
     assert!(status.running && !status.ready, "{status:?}");
     assert_eq!(handle.status("dependent").unwrap().state, UnitState::Waiting);
     let began = std::time::Instant::now();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     assert!(began.elapsed() < 2 * SEC, "the shutdown waited for the attempt: {:?}", began.elapsed());
     eventually("the attempt's connection closed", || server.open.load(Ordering::SeqCst) == 0).await;
 }
@@ -600,12 +564,12 @@ async fn tcp_probes_against_deaf_full_and_named_ports() {
         .build()
         .unwrap()
         .start();
-    ready(&handle, "deaf").await;
-    ready(&handle, "named").await;
+    wait_ready(DEADLINE, &handle, "deaf").await;
+    wait_ready(DEADLINE, &handle, "named").await;
     not_ready_with(&handle, "full", &format!("tcp {full_addr}: timed out after 300ms")).await;
-    let nowhere = until(&handle, "nowhere", |status| status.not_ready.is_some()).await;
+    let nowhere = wait_status(DEADLINE, &handle, "nowhere", |status| status.not_ready.is_some()).await;
     assert!(nowhere.not_ready.unwrap().starts_with("tcp no-such-host.invalid:80: "));
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     accepting.abort();
     drop((full, filling));
 }
@@ -642,7 +606,7 @@ async fn exec_probes_that_fork_or_flood_pass_and_leave_their_group_behind_them()
         .unwrap()
         .start();
     for name in ["forks", "escapes", "floods"] {
-        ready(&handle, name).await;
+        wait_ready(DEADLINE, &handle, name).await;
     }
     nothing_left_running(&in_group).await;
     // The one that left its group is out of reach (documented): end it here.
@@ -655,7 +619,7 @@ async fn exec_probes_that_fork_or_flood_pass_and_leave_their_group_behind_them()
         );
     }
     nothing_left_running(&left).await;
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// Exec probes that ignore `SIGTERM`, or stop themselves with `SIGSTOP`,
@@ -680,7 +644,7 @@ async fn exec_probes_that_resist_or_cannot_run_fail_with_the_reason() {
     assert!(missing.not_ready.unwrap().ends_with("(is it installed and on PATH?)"));
     let directory = not_ready_with(&handle, "directory", "cannot run it: permission denied").await;
     assert!(directory.not_ready.unwrap().ends_with("(it is a directory, not a program)"));
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     nothing_left_running(&deaf).await;
     nothing_left_running(&stopped).await;
 }
@@ -730,7 +694,7 @@ async fn an_exec_probe_inherits_no_descriptor_of_the_supervisor() {
         .build()
         .unwrap()
         .start();
-    until(&handle, "notified", |status| status.running).await;
+    wait_status(DEADLINE, &handle, "notified", |status| status.running).await;
     eventually("the probe runs", || processes_running(&mark).len() == 1).await;
     let probe = settled_descriptors(processes_running(&mark)[0]).await;
     let mut baseline = std::process::Command::new("sleep")
@@ -744,7 +708,7 @@ async fn an_exec_probe_inherits_no_descriptor_of_the_supervisor() {
     let expected = settled_descriptors(baseline.id()).await;
     let _ = baseline.kill();
     let _ = baseline.wait();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     nothing_left_running(&mark).await;
     let null = "/dev/null".to_owned();
     assert_eq!(&probe[..3], [(0, null.clone()), (1, null.clone()), (2, null)]);
@@ -766,14 +730,14 @@ async fn a_liveness_exec_probe_that_cannot_run_makes_the_daemon_unhealthy() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     let Some(EventKind::Exited { reason: ExitReason::Unhealthy(why) }) = seen.last().map(|event| &event.kind) else {
         panic!("not unhealthy: {seen:?}")
     };
     assert!(why.starts_with("exec `/nonexistent/alive-check`: cannot run it: no such file"), "{why}");
-    let worker = until(&handle, "worker", |status| status.state == UnitState::Exited).await;
+    let worker = wait_status(DEADLINE, &handle, "worker", |status| status.state == UnitState::Exited).await;
     assert!(worker.last_error.unwrap().contains("cannot run it"));
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }
 
 /// Zero timeouts and periods are typed build errors naming the setting,
@@ -840,9 +804,9 @@ async fn mainpid_of_another_process_and_stopping_are_ignored_and_a_grandchild_ma
         .build()
         .unwrap()
         .start();
-    ready(&handle, "db").await;
+    wait_ready(DEADLINE, &handle, "db").await;
     output_has(&handle, "db", "said").await;
-    let db = until(&handle, "db", |status| status.status_text.as_deref() == Some("said")).await;
+    let db = wait_status(DEADLINE, &handle, "db", |status| status.status_text.as_deref() == Some("said")).await;
     assert!(db.running && db.ready, "{db:?}");
     tokio::time::timeout(DEADLINE, handle.stop_unit("db")).await.expect("the stop ends").unwrap();
     let db = handle.status("db").unwrap();
@@ -850,7 +814,7 @@ async fn mainpid_of_another_process_and_stopping_are_ignored_and_a_grandchild_ma
     let alive = other.try_wait().unwrap().is_none();
     let _ = other.kill();
     let _ = other.wait();
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     nothing_left_running(&mark).await;
     assert!(alive, "the process named by MAINPID= was signalled");
 }
@@ -874,7 +838,7 @@ async fn descriptors_sent_to_the_notify_socket_are_closed() {
                    \x20   time.sleep(1)\n";
     let handle =
         Supervisor::builder().daemon(python("db", program).readiness(Readiness::Notified)).build().unwrap().start();
-    ready(&handle, "db").await;
+    wait_ready(DEADLINE, &handle, "db").await;
     let deadline = tokio::time::Instant::now() + DEADLINE;
     let verdict = loop {
         let tail = handle.tail("db", 10).unwrap();
@@ -884,7 +848,7 @@ async fn descriptors_sent_to_the_notify_socket_are_closed() {
         assert!(tokio::time::Instant::now() < deadline, "no verdict: {tail:?}");
         tokio::time::sleep(10 * MS).await;
     };
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     assert_eq!(verdict, "eof", "the supervisor kept a descriptor sent with a notification");
 }
 
@@ -955,7 +919,7 @@ async fn watchdog_floods_garbage_and_grandchildren() {
         exited += usize::from(matches!(event.kind, EventKind::Exited { .. }));
         events.push((std::time::Instant::now(), event));
     }
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     nothing_left_running(&mark).await;
     for (unit, least, most) in [("flood", SEC, 10 * SEC), ("garbage", period, 10 * SEC), ("grandchild", SEC, 10 * SEC)]
     {
@@ -988,7 +952,7 @@ async fn watchdog_trigger_from_a_daemon_that_ignores_sigterm_restarts_it() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
     let pids: Vec<u32> = seen
         .iter()
         .filter_map(|event| match event.kind {
@@ -998,9 +962,9 @@ async fn watchdog_trigger_from_a_daemon_that_ignores_sigterm_restarts_it() {
         .collect();
     let hung = seen.iter().filter(|event| matches!(event.kind, EventKind::Exited { reason: ExitReason::Hung })).count();
     assert_eq!((pids.len(), hung), (2, 2), "{seen:?}");
-    let stuck = until(&handle, "stuck", |status| status.state == UnitState::Failed).await;
+    let stuck = wait_status(DEADLINE, &handle, "stuck", |status| status.state == UnitState::Failed).await;
     assert!(stuck.last_error.unwrap().contains("hung"));
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     for pid in pids {
         assert!(!runs(pid, "python3"), "the run {pid} outlived its kill");
     }
@@ -1030,10 +994,11 @@ async fn reloading_and_ready_floods_flip_readiness_consistently() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let db = until(&handle, "db", |status| status.status_text.as_deref() == Some("reloading for good")).await;
-    let db = if db.ready { until(&handle, "db", |status| !status.ready).await } else { db };
+    let db = wait_status(DEADLINE, &handle, "db", |status| status.status_text.as_deref() == Some("reloading for good"))
+        .await;
+    let db = if db.ready { wait_status(DEADLINE, &handle, "db", |status| !status.ready).await } else { db };
     assert_eq!(db.not_ready.as_deref(), Some("reloading (RELOADING=1)"), "{db:?}");
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     let mut last = false;
     let mut flips = 0;
     while let Ok(event) = events.try_recv() {
@@ -1089,8 +1054,8 @@ async fn ready_from_many_threads_at_once_makes_a_task_ready_once() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    ready(&handle, "dependent").await;
-    shutdown(&handle).await;
+    wait_ready(DEADLINE, &handle, "dependent").await;
+    shutdown(DEADLINE, &handle).await;
     let readies = std::iter::from_fn(|| events.try_recv().ok())
         .filter(|event| event.unit == "api" && matches!(event.kind, EventKind::Ready))
         .count();
@@ -1136,17 +1101,17 @@ async fn a_hung_task_that_ignores_its_cancellation_is_aborted_and_restarted() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    ready(&handle, "poller").await;
-    let stopping = until(&handle, "poller", |status| !status.ready && status.restart_count == 0).await;
+    wait_ready(DEADLINE, &handle, "poller").await;
+    let stopping = wait_status(DEADLINE, &handle, "poller", |status| !status.ready && status.restart_count == 0).await;
     assert!(stopping.not_ready.as_deref().is_some_and(|why| why.contains("being stopped")), "{stopping:?}");
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     assert!(matches!(seen.last().unwrap().kind, EventKind::Exited { reason: ExitReason::Hung }), "{seen:?}");
-    let poller = until(&handle, "poller", |status| status.restart_count == 1 && status.ready).await;
+    let poller = wait_status(DEADLINE, &handle, "poller", |status| status.restart_count == 1 && status.ready).await;
     assert!(poller.last_error.unwrap().contains("hung"));
     eventually("the second run beats on", || beats.load(Ordering::SeqCst) >= 40).await;
     let poller = handle.status("poller").unwrap();
     assert_eq!((poller.restart_count, poller.state), (1, UnitState::Running), "a beating run was found hung");
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
     assert_eq!(runs.load(Ordering::SeqCst), 2);
 }
 
@@ -1165,5 +1130,5 @@ async fn wait_ready_on_a_task_that_fails_before_it_is_ready_says_it_will_not_hap
         .start();
     let answer = tokio::time::timeout(DEADLINE, handle.wait_ready("api")).await.expect("wait_ready answers");
     assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{answer:?}");
-    shutdown(&handle).await;
+    shutdown(DEADLINE, &handle).await;
 }

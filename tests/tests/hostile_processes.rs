@@ -15,91 +15,22 @@ use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, test_kill_process_group};
 use supervisor::{
-    Context, DaemonSpec, Error, Event, EventKind, ExitReason, MaxRestarts, Output, Probe, Readiness, RestartOn,
-    RestartPolicy, ShutdownReport, Signal, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+    Context, DaemonSpec, Error, EventKind, ExitReason, MaxRestarts, Output, Probe, Readiness, RestartOn, RestartPolicy,
+    ShutdownReport, Signal, Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
-use tokio::sync::broadcast;
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{next_event, wait_for, wait_running, wait_state, wait_status, wait_tail, within};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{no_delay, run_once, sh, start};
 
 /// Far longer than any step takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(20);
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-fn sh(name: &str, script: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "sh").args(["-c", script])
-}
-
-fn no_delay() -> RestartPolicy {
-    RestartPolicy::new().delay(Duration::ZERO)
-}
-
-fn run_once() -> RestartPolicy {
-    RestartPolicy::new().on(RestartOn::Never)
-}
-
-fn start(specs: impl IntoIterator<Item = DaemonSpec>) -> SupervisorHandle {
-    let builder = specs.into_iter().fold(Supervisor::builder(), |builder, spec| builder.daemon(spec));
-    builder.build().expect("valid supervisor").start()
-}
-
-/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: nothing within {DEADLINE:?}"),
-    }
-}
-
-/// Polls `check` every few milliseconds until it returns `Some`.
-async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let began = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(began.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
-}
-
-async fn wait_status(handle: &SupervisorHandle, name: &str, pred: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, pred)).await {
-        Ok(status) => status.expect("the unit exists and the supervisor runs"),
-        Err(_) => panic!("timed out waiting on `{name}`; last status: {:#?}", handle.status(name)),
-    }
-}
-
-async fn wait_state(handle: &SupervisorHandle, name: &str, state: UnitState) -> UnitStatus {
-    wait_status(handle, name, |status| status.state == state).await
-}
-
-async fn wait_running(handle: &SupervisorHandle, name: &str) -> u32 {
-    let status = wait_status(handle, name, |status| status.state == UnitState::Running && status.pid.is_some()).await;
-    status.pid.expect("a running process has a pid")
-}
-
-async fn wait_tail(handle: &SupervisorHandle, name: &str, what: &str, pred: impl Fn(&[String]) -> bool) -> Vec<String> {
-    wait_for(what, || {
-        let tail = handle.tail(name, usize::MAX).expect("known unit");
-        pred(&tail).then_some(tail)
-    })
-    .await
-}
-
-/// The next event that matches `pred`, skipping others.
-async fn next_event(events: &mut broadcast::Receiver<Event>, pred: impl Fn(&Event) -> bool) -> Event {
-    let wait = async {
-        loop {
-            match events.recv().await {
-                Ok(event) if pred(&event) => return event,
-                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("event channel closed"),
-            }
-        }
-    };
-    within("the expected event", wait).await
-}
 
 /// The state letter of `/proc/<pid>/stat` (`R`, `S`, `Z`, ...), if the pid exists.
 fn proc_state(pid: u32) -> Option<char> {
@@ -133,7 +64,7 @@ fn group_exists(pgid: u32) -> bool {
 /// A unit's run is over for good: its leader was reaped (no zombie, no
 /// process) and nothing of its group lives on.
 async fn assert_gone(pgid: u32) {
-    wait_for(&format!("group {pgid} to be empty"), || (!group_exists(pgid)).then_some(())).await;
+    wait_for(DEADLINE, &format!("group {pgid} to be empty"), || (!group_exists(pgid)).then_some(())).await;
     // A process at that pid that is not its group's leader is another one:
     // pids are reused (`pid_max` may be 32768, and these tests spawn many).
     assert!(proc_pgrp(pgid) != Some(pgid), "the leader {pgid} was not reaped: {:?}", proc_state(pgid));
@@ -153,7 +84,7 @@ fn assert_each_once(report: &ShutdownReport) {
 }
 
 async fn shut_down(handle: &SupervisorHandle, units: usize) -> ShutdownReport {
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_each_once(&report);
     assert_eq!(report.units.len(), units, "{report:#?}");
     report
@@ -221,8 +152,10 @@ fn mover(stop_timeout: Duration) -> DaemonSpec {
 
 /// Waits until the mover's leader has left its group; returns the leader's pid.
 async fn moved(handle: &SupervisorHandle) -> u32 {
-    let leader = wait_running(handle, "mover").await;
-    let tail = wait_tail(handle, "mover", "the move", |tail| tail.iter().any(|line| line.starts_with("moved"))).await;
+    let leader = wait_running(DEADLINE, handle, "mover").await;
+    let tail =
+        wait_tail(DEADLINE, handle, "mover", "the move", |tail| tail.iter().any(|line| line.starts_with("moved")))
+            .await;
     let new_group: u32 = tail[0].split_whitespace().nth(1).and_then(|group| group.parse().ok()).expect("a group id");
     assert_ne!(new_group, leader);
     assert_eq!(proc_pgrp(leader), Some(new_group));
@@ -246,7 +179,7 @@ async fn a_leader_that_moved_to_another_group_is_still_stopped_within_its_stop_t
     });
     // Generous: the stop should be over 300 ms after it was asked.
     let stopped_in_time = tokio::time::timeout(stop_timeout + Duration::from_secs(3), async {
-        wait_state(&handle, "mover", UnitState::Stopping).await;
+        wait_state(DEADLINE, &handle, "mover", UnitState::Stopping).await;
         handle.wait_state("mover", UnitState::Stopped).await
     })
     .await
@@ -256,7 +189,7 @@ async fn a_leader_that_moved_to_another_group_is_still_stopped_within_its_stop_t
     if leader_left {
         send_signal("KILL", &leader.to_string());
     }
-    within("the stop", stopping).await.expect("no panic").expect("stop_unit succeeds");
+    within(DEADLINE, "the stop", stopping).await.expect("no panic").expect("stop_unit succeeds");
     assert_gone(leader).await;
     shut_down(&handle, 1).await;
     assert!(
@@ -289,7 +222,7 @@ async fn the_shutdown_timeout_bounds_the_shutdown_of_a_leader_that_moved_to_anot
     if leader_left {
         send_signal("KILL", &leader.to_string());
     }
-    let report = within("the shutdown", shutting_down).await.expect("no panic");
+    let report = within(DEADLINE, "the shutdown", shutting_down).await.expect("no panic");
     assert_each_once(&report);
     assert_gone(leader).await;
     assert!(
@@ -321,7 +254,7 @@ async fn a_run_that_succeeds_after_a_failure_leaves_no_last_error() {
     let handle = start([unit("clean", "0"), unit("expected", "143").success_codes([0, 143])]);
     let mut problems = Vec::new();
     for (name, code) in [("clean", 0), ("expected", 143)] {
-        let status = wait_state(&handle, name, UnitState::Exited).await;
+        let status = wait_state(DEADLINE, &handle, name, UnitState::Exited).await;
         assert_eq!((status.exit_code, status.restart_count), (Some(code), 1), "{status:?}");
         if status.last_error.is_some() {
             problems.push(format!("{name}: {:?}", status.last_error));
@@ -338,10 +271,11 @@ async fn a_requested_stop_after_a_failed_run_leaves_no_last_error() {
     let dir = scratch_dir("stop-after-failure");
     let script = r#"if [ -e "$DIR/failed" ]; then echo up; exec sleep 1000; fi; touch "$DIR/failed"; exit 1"#;
     let handle = start([sh("flaky", script).env("DIR", &dir).restart(no_delay())]);
-    wait_status(&handle, "flaky", |status| status.state == UnitState::Running && status.restart_count == 1).await;
-    wait_tail(&handle, "flaky", "the second run", |tail| tail.iter().any(|line| line == "up")).await;
-    let pid = wait_running(&handle, "flaky").await;
-    within("stop_unit", handle.stop_unit("flaky")).await.unwrap();
+    wait_status(DEADLINE, &handle, "flaky", |status| status.state == UnitState::Running && status.restart_count == 1)
+        .await;
+    wait_tail(DEADLINE, &handle, "flaky", "the second run", |tail| tail.iter().any(|line| line == "up")).await;
+    let pid = wait_running(DEADLINE, &handle, "flaky").await;
+    within(DEADLINE, "stop_unit", handle.stop_unit("flaky")).await.unwrap();
     let status = handle.status("flaky").unwrap();
     assert_gone(pid).await;
     shut_down(&handle, 1).await;
@@ -356,11 +290,11 @@ async fn a_requested_stop_after_a_failed_run_leaves_no_last_error() {
 async fn a_requested_stop_that_the_program_answers_with_exit_143_leaves_no_last_error() {
     let script = "trap 'exit 143' TERM; echo ready; while :; do sleep 0.01; done";
     let handle = start([sh("polite", script)]);
-    wait_tail(&handle, "polite", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
-    let pid = wait_running(&handle, "polite").await;
+    wait_tail(DEADLINE, &handle, "polite", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
+    let pid = wait_running(DEADLINE, &handle, "polite").await;
     let mut events = handle.subscribe();
-    within("stop_unit", handle.stop_unit("polite")).await.unwrap();
-    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    within(DEADLINE, "stop_unit", handle.stop_unit("polite")).await.unwrap();
+    let stopped = next_event(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
     assert!(matches!(stopped.kind, EventKind::Stopped { forced: false, .. }), "{stopped:?}");
     let status = handle.status("polite").unwrap();
     assert_gone(pid).await;
@@ -382,7 +316,7 @@ async fn a_character_across_the_64_kib_bound_is_kept_whole() {
     // falls inside `é`.
     let script = r"head -c 65535 /dev/zero | tr '\000' a; printf '\303\251\342\202\254\n'; echo done";
     let handle = start([sh("utf8", script).restart(run_once())]);
-    let status = wait_state(&handle, "utf8", UnitState::Exited).await;
+    let status = wait_state(DEADLINE, &handle, "utf8", UnitState::Exited).await;
     assert_eq!(status.exit_code, Some(0));
     let tail = handle.tail("utf8", 100).unwrap();
     shut_down(&handle, 1).await;
@@ -405,7 +339,7 @@ async fn a_character_across_the_64_kib_bound_is_kept_whole() {
 async fn nul_bytes_invalid_utf8_and_progress_pieces_are_kept() {
     let script = r"printf 'a\000b\n\377\376x\n1%%\r2%%\r3%%\nout\n'; printf 'tail-no-newline'";
     let handle = start([sh("bytes", script).restart(run_once())]);
-    wait_state(&handle, "bytes", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "bytes", UnitState::Exited).await;
     let tail = handle.tail("bytes", 100).unwrap();
     shut_down(&handle, 1).await;
     assert_eq!(tail, ["a\0b", "\u{FFFD}\u{FFFD}x", "2%", "3%", "out", "tail-no-newline"]);
@@ -417,10 +351,10 @@ async fn nul_bytes_invalid_utf8_and_progress_pieces_are_kept() {
 async fn a_program_that_closes_its_output_keeps_running_and_stops_gracefully() {
     let script = "echo bye; exec >&- 2>&-; exec sleep 1000";
     let handle = start([sh("mute", script)]);
-    let pid = wait_running(&handle, "mute").await;
-    wait_tail(&handle, "mute", "bye", |tail| tail.iter().any(|line| line == "bye")).await;
+    let pid = wait_running(DEADLINE, &handle, "mute").await;
+    wait_tail(DEADLINE, &handle, "mute", "bye", |tail| tail.iter().any(|line| line == "bye")).await;
     // Nothing to read any more: the run goes on.
-    wait_for("the pipes to be closed", || {
+    wait_for(DEADLINE, "the pipes to be closed", || {
         let fds: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.flatten().collect();
         (!fds.iter().any(|fd| fd.file_name() == "1" || fd.file_name() == "2")).then_some(())
     })
@@ -428,8 +362,8 @@ async fn a_program_that_closes_its_output_keeps_running_and_stops_gracefully() {
     let status = handle.status("mute").unwrap();
     assert_eq!((status.state, status.pid), (UnitState::Running, Some(pid)), "{status:?}");
     let mut events = handle.subscribe();
-    within("stop_unit", handle.stop_unit("mute")).await.unwrap();
-    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    within(DEADLINE, "stop_unit", handle.stop_unit("mute")).await.unwrap();
+    let stopped = next_event(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
     assert!(matches!(stopped.kind, EventKind::Stopped { forced: false, .. }), "{stopped:?}");
     assert_gone(pid).await;
     shut_down(&handle, 1).await;
@@ -441,13 +375,13 @@ async fn a_program_that_closes_its_output_keeps_running_and_stops_gracefully() {
 async fn a_group_flooding_both_streams_is_stopped_quickly_and_completely() {
     let script = "yes out-out-out & yes err-err-err >&2 & head -c 100000000 /dev/zero & echo started; wait";
     let handle = start([sh("flood", script).tail_lines(50).stop_timeout(Duration::from_secs(10))]);
-    let pid = wait_running(&handle, "flood").await;
-    wait_tail(&handle, "flood", "both streams", |tail| {
+    let pid = wait_running(DEADLINE, &handle, "flood").await;
+    wait_tail(DEADLINE, &handle, "flood", "both streams", |tail| {
         tail.iter().any(|line| line == "out-out-out") && tail.iter().any(|line| line == "err-err-err")
     })
     .await;
     let began = Instant::now();
-    within("stop_unit", handle.stop_unit("flood")).await.unwrap();
+    within(DEADLINE, "stop_unit", handle.stop_unit("flood")).await.unwrap();
     let took = began.elapsed();
     assert!(took < Duration::from_secs(5), "the stop of a flooding group took {took:?}");
     let status = handle.status("flood").unwrap();
@@ -467,8 +401,8 @@ async fn a_group_flooding_both_streams_is_stopped_quickly_and_completely() {
 async fn a_daemon_flooding_short_lines_leaves_its_thread_to_others_and_stops_at_once() {
     let stop_timeout = Duration::from_secs(3);
     let handle = start([DaemonSpec::new("flood", "yes").tail_lines(10).stop_timeout(stop_timeout)]);
-    let pid = wait_running(&handle, "flood").await;
-    wait_tail(&handle, "flood", "a line of the flood", |tail| tail.iter().any(|line| line == "y")).await;
+    let pid = wait_running(DEADLINE, &handle, "flood").await;
+    wait_tail(DEADLINE, &handle, "flood", "a line of the flood", |tail| tail.iter().any(|line| line == "y")).await;
     let (began, mut last, mut longest) = (Instant::now(), Instant::now(), Duration::ZERO);
     while began.elapsed() < Duration::from_secs(1) {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -478,9 +412,9 @@ async fn a_daemon_flooding_short_lines_leaves_its_thread_to_others_and_stops_at_
     assert!(longest < Duration::from_millis(500), "a 10 ms ticker beside the flood waited {longest:?} for a turn");
     let mut events = handle.subscribe();
     let began = Instant::now();
-    within("stop_unit", handle.stop_unit("flood")).await.unwrap();
+    within(DEADLINE, "stop_unit", handle.stop_unit("flood")).await.unwrap();
     let took = began.elapsed();
-    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    let stopped = next_event(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
     assert!(matches!(stopped.kind, EventKind::Stopped { forced: false, .. }), "{stopped:?} after {took:?}");
     assert!(took < stop_timeout, "the stop of a flood that obeys SIGTERM took {took:?}");
     assert_gone(pid).await;
@@ -513,7 +447,7 @@ async fn a_spawn_failure_loop_takes_one_attempt_per_turn_of_the_runtime() {
         .build()
         .unwrap()
         .start();
-    let status = wait_status(&handle, "ghost", |status| status.restart_count >= 500).await;
+    let status = wait_status(DEADLINE, &handle, "ghost", |status| status.restart_count >= 500).await;
     let turns = turns.load(std::sync::atomic::Ordering::Relaxed);
     assert!(turns + 10 >= status.restart_count, "{turns} turns of the sibling for {} attempts", status.restart_count);
     shut_down(&handle, 2).await;
@@ -542,13 +476,13 @@ async fn a_spawn_failure_loop_with_no_delay_does_not_starve_the_others() {
         .build()
         .unwrap()
         .start();
-    wait_status(&handle, "ghost", |status| status.restart_count > 100).await;
-    let first = wait_running(&handle, "sleeper").await;
+    wait_status(DEADLINE, &handle, "ghost", |status| status.restart_count > 100).await;
+    let first = wait_running(DEADLINE, &handle, "sleeper").await;
     let first_start = handle.status("sleeper").unwrap().last_start;
     let began = Instant::now();
     let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
-    within("restart of the sibling", handle.restart("sleeper")).await.unwrap();
-    let second = wait_running(&handle, "sleeper").await;
+    within(DEADLINE, "restart of the sibling", handle.restart("sleeper")).await.unwrap();
+    let second = wait_running(DEADLINE, &handle, "sleeper").await;
     // A new run (its pid may be the old one's again, reused meanwhile).
     assert_ne!(handle.status("sleeper").unwrap().last_start, first_start);
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -556,7 +490,7 @@ async fn a_spawn_failure_loop_with_no_delay_does_not_starve_the_others() {
     let took = began.elapsed();
     let status = handle.status("ghost").unwrap();
     assert!(status.last_error.as_deref().is_some_and(|error| error.contains("supervisor-hostile-no-such-program")));
-    within("remove of the looping unit", handle.remove("ghost")).await.unwrap();
+    within(DEADLINE, "remove of the looping unit", handle.remove("ghost")).await.unwrap();
     assert!(handle.status("ghost").is_none());
     let began_shutdown = Instant::now();
     shut_down(&handle, 2).await;
@@ -577,13 +511,13 @@ async fn an_exit_loop_with_no_delay_does_not_starve_the_others() {
         DaemonSpec::new("blink", "true").restart(no_delay()).output(Output::Discard),
         DaemonSpec::new("sleeper", "sleep").arg("1000"),
     ]);
-    wait_status(&handle, "blink", |status| status.restart_count > 50).await;
-    let first = wait_running(&handle, "sleeper").await;
+    wait_status(DEADLINE, &handle, "blink", |status| status.restart_count > 50).await;
+    let first = wait_running(DEADLINE, &handle, "sleeper").await;
     let began = Instant::now();
-    within("restart of the sibling", handle.restart("sleeper")).await.unwrap();
+    within(DEADLINE, "restart of the sibling", handle.restart("sleeper")).await.unwrap();
     let took = began.elapsed();
     assert!(took < Duration::from_secs(5), "a restart beside an exit loop took {took:?}");
-    let second = wait_running(&handle, "sleeper").await;
+    let second = wait_running(DEADLINE, &handle, "sleeper").await;
     assert_gone(first).await;
     let blink = handle.status("blink").unwrap();
     assert_eq!(blink.last_error, None, "{blink:?}");
@@ -605,7 +539,7 @@ async fn every_exit_code_is_reported_as_it_is() {
     }));
     for code in &codes {
         let name = format!("code-{code}");
-        let status = wait_state(&handle, &name, UnitState::Exited).await;
+        let status = wait_state(DEADLINE, &handle, &name, UnitState::Exited).await;
         assert_eq!((status.exit_code, status.signal, status.pid), (Some(*code), None, None), "{status:?}");
         if *code == 0 || code % 2 == 1 {
             assert_eq!(status.last_error, None, "{status:?}");
@@ -639,7 +573,7 @@ async fn every_common_signal_is_reported_as_a_failure_whatever_the_success_codes
             },
             Signal::number,
         );
-        let status = wait_state(&handle, signal, UnitState::Failed).await;
+        let status = wait_state(DEADLINE, &handle, signal, UnitState::Failed).await;
         assert_eq!((status.exit_code, status.signal), (None, Some(number)), "{signal}: {status:?}");
         assert!(
             status.last_error.as_deref().is_some_and(|error| error.contains(&format!("signal {number}"))),
@@ -658,16 +592,17 @@ async fn a_sigterm_is_a_stop_when_asked_and_a_failure_from_outside_whatever_the_
         .success_codes([0, 143])
         .restart(no_delay().on(RestartOn::Failure))]);
     let mut events = handle.subscribe();
-    let first = wait_running(&handle, "sleeper").await;
+    let first = wait_running(DEADLINE, &handle, "sleeper").await;
     send_signal("TERM", &first.to_string());
-    let exited = next_event(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    let exited = next_event(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     assert_eq!(exited.kind, EventKind::Exited { reason: ExitReason::Signal(15) });
-    let status = wait_status(&handle, "sleeper", |status| status.restart_count == 1 && status.pid.is_some()).await;
+    let status =
+        wait_status(DEADLINE, &handle, "sleeper", |status| status.restart_count == 1 && status.pid.is_some()).await;
     let second = status.pid.unwrap();
     assert_eq!(status.signal, Some(15));
     assert!(status.last_error.is_some(), "{status:?}");
     assert_gone(first).await;
-    within("stop_unit", handle.stop_unit("sleeper")).await.unwrap();
+    within(DEADLINE, "stop_unit", handle.stop_unit("sleeper")).await.unwrap();
     let status = handle.status("sleeper").unwrap();
     assert_eq!((status.state, status.signal, status.exit_code), (UnitState::Stopped, Some(15), None));
     assert_gone(second).await;
@@ -704,7 +639,7 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         // A `PATH` set with `env` is the one the program is looked up in.
         DaemonSpec::new("own-path", "sleep").arg("1000").env("PATH", &*dir).restart(once()),
     ]);
-    let sleeper = wait_running(&handle, "sleeper").await;
+    let sleeper = wait_running(DEADLINE, &handle, "sleeper").await;
     for (name, needles) in [
         ("directory", vec!["/tmp", "ermission denied"]),
         ("bad-format", vec!["no-shebang", "format"]),
@@ -717,7 +652,7 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         ("no-interpreter", vec!["./no-interpreter", "interpreter on its `#!` line"]),
         ("own-path", vec!["`sleep`", "No such file", "on PATH"]),
     ] {
-        let status = wait_state(&handle, name, UnitState::Failed).await;
+        let status = wait_state(DEADLINE, &handle, name, UnitState::Failed).await;
         assert_eq!(status.pid, None, "{name}");
         let error = status.last_error.unwrap_or_else(|| panic!("{name} has a last_error"));
         for needle in needles {
@@ -738,7 +673,7 @@ async fn arguments_reach_the_program_exactly_as_given() {
     let non_utf8 = std::ffi::OsStr::from_bytes(b"caf\xe9");
     let handle =
         start([DaemonSpec::new("printf", "printf").arg("[%s]\\n").args(args).arg(non_utf8).restart(run_once())]);
-    let status = wait_state(&handle, "printf", UnitState::Exited).await;
+    let status = wait_state(DEADLINE, &handle, "printf", UnitState::Exited).await;
     assert_eq!(status.exit_code, Some(0), "{status:?}");
     let tail = handle.tail("printf", 100).unwrap();
     shut_down(&handle, 1).await;
@@ -769,10 +704,10 @@ async fn impossible_environments_and_arguments_are_typed_errors_at_build_and_at_
         assert!(matches!(&error, Error::InvalidSetting { unit, .. } if *unit == name), "{name}: {error:?}");
     }
     let handle = start([DaemonSpec::new("sleeper", "sleep").arg("1000")]);
-    let sleeper = wait_running(&handle, "sleeper").await;
+    let sleeper = wait_running(DEADLINE, &handle, "sleeper").await;
     for spec in bad() {
         let name = spec.name().to_owned();
-        let error = within("add", handle.add(spec)).await.unwrap_err();
+        let error = within(DEADLINE, "add", handle.add(spec)).await.unwrap_err();
         assert!(matches!(&error, Error::InvalidSetting { unit, .. } if unit.ends_with(&name)), "{name}: {error:?}");
         assert!(handle.status(&name).is_none(), "{name} was added");
     }
@@ -804,7 +739,7 @@ async fn env_clear_still_finds_the_program_in_the_supervisors_path() {
     ]);
     let mut problems = Vec::new();
     for name in ["plain", "with-dir"] {
-        let status = wait_status(&handle, name, |status| !status.state.is_active()).await;
+        let status = wait_status(DEADLINE, &handle, name, |status| !status.state.is_active()).await;
         if status.exit_code != Some(0) {
             problems.push(format!("{name}: {status:?}"));
         }
@@ -833,23 +768,23 @@ async fn signals_where_no_run_is_are_typed_errors() {
         .build()
         .unwrap()
         .start();
-    let sleeper = wait_running(&handle, "sleeper").await;
+    let sleeper = wait_running(DEADLINE, &handle, "sleeper").await;
     assert!(matches!(handle.signal("nope", Signal::HUP), Err(Error::UnknownUnit { .. })));
     assert!(matches!(handle.signal("task", Signal::HUP), Err(Error::WrongKind { .. })));
-    wait_state(&handle, "once", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "once", UnitState::Exited).await;
     assert!(matches!(handle.signal("once", Signal::HUP), Err(Error::NotRunning { .. })));
-    wait_state(&handle, "backoff", UnitState::Backoff).await;
+    wait_state(DEADLINE, &handle, "backoff", UnitState::Backoff).await;
     assert!(matches!(handle.signal("backoff", Signal::HUP), Err(Error::NotRunning { .. })));
     // The escaper's leader has exited; its run drains for up to 0.5 s.
-    wait_for("the escaper's leader to exit", || dir.join("left").exists().then_some(())).await;
+    wait_for(DEADLINE, "the escaper's leader to exit", || dir.join("left").exists().then_some(())).await;
     // Until the supervisor has reaped the leader (a zombie is not enough:
     // until then, the signal still goes to its group); the reap is a change
     // of the status, told to its waits, well before the run's end.
-    let status = wait_status(&handle, "escaper", |status| status.pid.is_none()).await;
+    let status = wait_status(DEADLINE, &handle, "escaper", |status| status.pid.is_none()).await;
     assert_eq!(status.state, UnitState::Running, "{status:?}");
     assert!(matches!(handle.signal("escaper", Signal::KILL), Err(Error::NotRunning { .. })));
     handle.signal("sleeper", Signal::CONT).unwrap();
-    within("stop_unit", handle.stop_unit("sleeper")).await.unwrap();
+    within(DEADLINE, "stop_unit", handle.stop_unit("sleeper")).await.unwrap();
     assert!(matches!(handle.signal("sleeper", Signal::HUP), Err(Error::NotRunning { .. })));
     assert_gone(sleeper).await;
     shut_down(&handle, 5).await;
@@ -862,7 +797,7 @@ async fn signals_where_no_run_is_are_typed_errors() {
 async fn signals_racing_restarts_reach_only_live_runs() {
     let script = "trap '' HUP USR1; echo up; while :; do sleep 0.01; done";
     let handle = start([sh("target", script).stop_timeout(Duration::from_secs(10))]);
-    wait_running(&handle, "target").await;
+    wait_running(DEADLINE, &handle, "target").await;
     let signaller = tokio::spawn({
         let handle = handle.clone();
         async move {
@@ -881,14 +816,14 @@ async fn signals_racing_restarts_reach_only_live_runs() {
     });
     let mut leaders = Vec::new();
     for _ in 0..10 {
-        leaders.push(wait_running(&handle, "target").await);
+        leaders.push(wait_running(DEADLINE, &handle, "target").await);
         let began = Instant::now();
-        within("restart", handle.restart("target")).await.unwrap();
+        within(DEADLINE, "restart", handle.restart("target")).await.unwrap();
         assert!(began.elapsed() < Duration::from_secs(5), "a restart took {:?}", began.elapsed());
     }
-    let sent = within("the signaller", signaller).await.unwrap();
+    let sent = within(DEADLINE, "the signaller", signaller).await.unwrap();
     assert!(sent > 0);
-    leaders.push(wait_running(&handle, "target").await);
+    leaders.push(wait_running(DEADLINE, &handle, "target").await);
     shut_down(&handle, 1).await;
     for leader in leaders {
         assert_gone(leader).await;
@@ -901,13 +836,13 @@ async fn signals_racing_restarts_reach_only_live_runs() {
 async fn a_program_that_execs_keeps_its_group_and_is_signalled_and_stopped() {
     let script = "exec sh -c 'trap \"echo hup\" HUP; echo ready; while :; do sleep 0.01; done'";
     let handle = start([sh("execer", script)]);
-    let pid = wait_running(&handle, "execer").await;
-    wait_tail(&handle, "execer", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
+    let pid = wait_running(DEADLINE, &handle, "execer").await;
+    wait_tail(DEADLINE, &handle, "execer", "ready", |tail| tail.iter().any(|line| line == "ready")).await;
     assert_eq!(proc_pgrp(pid), Some(pid), "the leader leads its own group");
     assert_ne!(proc_pgrp(pid), proc_pgrp(std::process::id()));
     handle.signal("execer", Signal::HUP).unwrap();
-    wait_tail(&handle, "execer", "hup", |tail| tail.iter().any(|line| line == "hup")).await;
-    within("stop_unit", handle.stop_unit("execer")).await.unwrap();
+    wait_tail(DEADLINE, &handle, "execer", "hup", |tail| tail.iter().any(|line| line == "hup")).await;
+    within(DEADLINE, "stop_unit", handle.stop_unit("execer")).await.unwrap();
     let status = handle.status("execer").unwrap();
     assert_eq!((status.state, status.signal), (UnitState::Stopped, Some(15)), "{status:?}");
     assert_gone(pid).await;
@@ -943,8 +878,8 @@ async fn a_signal_never_reaches_a_process_that_reused_a_finished_runs_pid() {
     let dir = scratch_dir("pid-reuse");
     let script = r#"setsid sh -c 'touch "$DIR/left"; exec sleep 2' & while [ ! -e "$DIR/left" ]; do sleep 0.005; done"#;
     let handle = start([sh("escaper", script).env("DIR", &dir).restart(run_once())]);
-    let leader = wait_running(&handle, "escaper").await;
-    wait_for("the leader to be reaped", || (!exists(leader)).then_some(())).await;
+    let leader = wait_running(DEADLINE, &handle, "escaper").await;
+    wait_for(DEADLINE, "the leader to be reaped", || (!exists(leader)).then_some(())).await;
     let Some(mut stranger) = spawn_with_pid(leader) else {
         eprintln!("cannot choose pids here (needs root and ns_last_pid): nothing to check");
         shut_down(&handle, 1).await;
@@ -956,7 +891,7 @@ async fn a_signal_never_reaches_a_process_that_reused_a_finished_runs_pid() {
     let stranger_alive = alive(leader);
     let _ = stranger.kill();
     let _ = stranger.wait();
-    let status_after = wait_state(&handle, "escaper", UnitState::Exited).await;
+    let status_after = wait_state(DEADLINE, &handle, "escaper", UnitState::Exited).await;
     shut_down(&handle, 1).await;
     assert!(matches!(answer, Err(Error::NotRunning { .. })), "{answer:?} (status then: {status:?})");
     assert!(stranger_alive, "the signal for the finished run reached the process that reused its pid");
@@ -973,8 +908,8 @@ async fn the_status_never_names_a_pid_that_another_process_reused() {
     let dir = scratch_dir("pid-reuse-status");
     let script = r#"setsid sh -c 'touch "$DIR/left"; exec sleep 2' & while [ ! -e "$DIR/left" ]; do sleep 0.005; done"#;
     let handle = start([sh("escaper", script).env("DIR", &dir).restart(run_once())]);
-    let leader = wait_running(&handle, "escaper").await;
-    wait_for("the leader to be reaped", || (!exists(leader)).then_some(())).await;
+    let leader = wait_running(DEADLINE, &handle, "escaper").await;
+    wait_for(DEADLINE, "the leader to be reaped", || (!exists(leader)).then_some(())).await;
     let Some(mut stranger) = spawn_with_pid(leader) else {
         eprintln!("cannot choose pids here (needs root and ns_last_pid): nothing to check");
         shut_down(&handle, 1).await;
@@ -983,7 +918,7 @@ async fn the_status_never_names_a_pid_that_another_process_reused() {
     let status = handle.status("escaper").unwrap();
     let _ = stranger.kill();
     let _ = stranger.wait();
-    wait_state(&handle, "escaper", UnitState::Exited).await;
+    wait_state(DEADLINE, &handle, "escaper", UnitState::Exited).await;
     shut_down(&handle, 1).await;
     assert_ne!(
         status.pid,
@@ -1001,12 +936,12 @@ async fn a_group_that_keeps_forking_is_killed_whole() {
         "trap '' TERM; for i in 1 2 3 4; do sh -c \"{forker}\" & done; (trap '' TERM; exec sleep 1000) & echo up; wait"
     );
     let handle = start([sh("forker", &script).stop_timeout(Duration::from_millis(300))]);
-    let pid = wait_running(&handle, "forker").await;
-    wait_tail(&handle, "forker", "up", |tail| tail.iter().any(|line| line == "up")).await;
+    let pid = wait_running(DEADLINE, &handle, "forker").await;
+    wait_tail(DEADLINE, &handle, "forker", "up", |tail| tail.iter().any(|line| line == "up")).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut events = handle.subscribe();
-    within("stop_unit", handle.stop_unit("forker")).await.unwrap();
-    let stopped = next_event(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    within(DEADLINE, "stop_unit", handle.stop_unit("forker")).await.unwrap();
+    let stopped = next_event(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
     assert!(matches!(stopped.kind, EventKind::Stopped { forced: true, .. }), "{stopped:?}");
     assert_gone(pid).await;
     shut_down(&handle, 1).await;
@@ -1042,8 +977,8 @@ async fn a_watchdog_that_runs_out_after_the_leader_exited_does_not_change_how_th
     let started = Instant::now();
     let handle = start([spec]);
     let mut events = handle.subscribe();
-    let ended = wait_status(&handle, "pinger", |status| !status.state.is_active()).await;
-    let exited = next_event(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    let ended = wait_status(DEADLINE, &handle, "pinger", |status| !status.state.is_active()).await;
+    let exited = next_event(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     // The reading outlasted the period: the watchdog had its chance to judge.
     assert!(started.elapsed() > period, "the run ended after {:?}", started.elapsed());
     shut_down(&handle, 1).await;
@@ -1077,9 +1012,9 @@ exit 1"#;
     let sup = Supervisor::builder().daemon(db).task(api).build().expect("valid supervisor");
     let mut events = sup.subscribe();
     let handle = sup.start();
-    wait_status(&handle, "db", |status| !status.state.is_active()).await;
+    wait_status(DEADLINE, &handle, "db", |status| !status.state.is_active()).await;
     // The line is in the tail: it was read, and came too late to count.
-    wait_tail(&handle, "db", "the late ready line", |tail| tail.iter().any(|line| line == "listening")).await;
+    wait_tail(DEADLINE, &handle, "db", "the late ready line", |tail| tail.iter().any(|line| line == "listening")).await;
     shut_down(&handle, 2).await;
     let mut seen = Vec::new();
     while let Ok(event) = events.try_recv() {
@@ -1102,7 +1037,10 @@ async fn the_shutdown_timeout_bounds_the_reading_of_output_that_escaped_processe
     });
     let handle = builder.build().expect("valid supervisor").start();
     for i in 0..UNITS {
-        wait_tail(&handle, &format!("d{i}"), "the escaped process", |tail| tail.iter().any(|line| line == "up")).await;
+        wait_tail(DEADLINE, &handle, &format!("d{i}"), "the escaped process", |tail| {
+            tail.iter().any(|line| line == "up")
+        })
+        .await;
     }
     let began = Instant::now();
     let report = shut_down(&handle, UNITS).await;
@@ -1135,8 +1073,8 @@ fn a_daemon_on_a_runtime_without_io_fails_with_the_reason_and_leaves_no_process(
     let failed = runtime.block_on(async {
         let once = RestartPolicy::new().delay(Duration::from_millis(10)).max_restarts(MaxRestarts::AtMost(1));
         let handle = start([DaemonSpec::new("sleeper", "sleep").arg(needle).restart(once)]);
-        let failed = wait_state(&handle, "sleeper", UnitState::Failed).await;
-        within("shutdown", handle.shutdown()).await;
+        let failed = wait_state(DEADLINE, &handle, "sleeper", UnitState::Failed).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
         failed
     });
     drop(runtime);
@@ -1161,8 +1099,8 @@ async fn a_shutdown_during_the_launch_spawns_no_more_daemons() {
     let sup = specs.fold(Supervisor::builder(), |builder, spec| builder.daemon(spec)).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("the first running", handle.wait_state("d0", UnitState::Running)).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "the first running", handle.wait_state("d0", UnitState::Running)).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     let mut started = 0;
     while let Ok(event) = events.try_recv() {
         started += usize::from(matches!(event.kind, EventKind::Started { .. }));

@@ -12,39 +12,16 @@ use supervisor::{
     Context, DaemonSpec, Error, Event, EventKind, ExitReason, GroupSpec, MaxRestarts, RestartOn, RestartPolicy,
     ShutdownCause, Signal, StopOutcome, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
-use tokio::sync::broadcast;
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{events_until, within};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{idle, run_once, sh};
 
 /// Far longer than any call takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(15);
-
-/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: no answer within {DEADLINE:?}"),
-    }
-}
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-fn never() -> RestartPolicy {
-    RestartPolicy::new().on(RestartOn::Never)
-}
-
-/// Every event until `done` accepts one.
-async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut seen = Vec::new();
-    loop {
-        let event = within("the next event", events.recv()).await.expect("no event lost");
-        let last = done(&event);
-        seen.push(event);
-        if last {
-            return seen;
-        }
-    }
-}
 
 /// The delay of each `Restarting` among `events`, in order.
 fn restart_delays(events: &[Event]) -> Vec<Duration> {
@@ -58,7 +35,7 @@ fn restart_delays(events: &[Event]) -> Vec<Duration> {
 }
 
 async fn running(handle: &SupervisorHandle, name: &str) {
-    within(name, handle.wait_state(name, UnitState::Running)).await.unwrap();
+    within(DEADLINE, name, handle.wait_state(name, UnitState::Running)).await.unwrap();
 }
 
 // ---------------------------------------------------------------------------
@@ -81,7 +58,7 @@ async fn statuses_and_names_are_in_registration_order() {
     assert_eq!(handle.unit_names(), registered);
     let names: Vec<String> = handle.statuses().into_iter().map(|status| status.name).collect();
     assert_eq!(names, registered);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "Every handle method that names a unit returns `Error::UnknownUnit`
@@ -109,7 +86,7 @@ async fn every_method_naming_a_unit_says_unknown_unit() {
     check("pause_restarts", handle.pause_restarts("nope").await);
     check("resume_restarts", handle.resume_restarts("nope").await);
     check("tail", handle.tail("nope", 10).map(drop));
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`start_unit`, `restart` and `add` return `Error::ShuttingDown` once a
@@ -119,7 +96,7 @@ async fn start_restart_and_add_refuse_once_shutdown_began() {
     let release = std::sync::Arc::new(tokio::sync::Notify::new());
     let held = release.clone();
     let handle = Supervisor::builder()
-        .task(idle("other").restart(never()))
+        .task(idle("other").restart(run_once()))
         .task(TaskSpec::new("slow", move |ctx: Context| {
             let held = held.clone();
             async move {
@@ -135,7 +112,7 @@ async fn start_restart_and_add_refuse_once_shutdown_began() {
         let handle = handle.clone();
         async move { handle.shutdown().await }
     });
-    within("shutdown begins", async {
+    within(DEADLINE, "shutdown begins", async {
         while !handle.is_shutting_down() {
             tokio::task::yield_now().await;
         }
@@ -145,7 +122,7 @@ async fn start_restart_and_add_refuse_once_shutdown_began() {
     assert!(matches!(handle.restart("slow").await, Err(Error::ShuttingDown { .. })));
     assert!(matches!(handle.add(idle("late")).await, Err(Error::ShuttingDown { .. })));
     release.notify_one();
-    let report = within("shutdown", stopping).await.unwrap();
+    let report = within(DEADLINE, "shutdown", stopping).await.unwrap();
     assert!(report.is_clean(), "{report}");
 }
 
@@ -156,12 +133,12 @@ async fn remove_returns_a_graceful_unit_report_and_forgets() {
     let handle = Supervisor::builder().build().unwrap().start();
     handle.add(idle("job-7")).await.unwrap();
     running(&handle, "job-7").await;
-    let report = within("remove", handle.remove("job-7")).await.unwrap();
+    let report = within(DEADLINE, "remove", handle.remove("job-7")).await.unwrap();
     assert_eq!(report.name, "job-7");
     assert_eq!(report.outcome, StopOutcome::Graceful);
     assert_eq!(report.state, UnitState::Stopped);
     assert!(handle.status("job-7").is_none());
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -187,7 +164,7 @@ async fn sixty_four_levels_build_and_sixty_five_do_not() {
         Err(Error::TooDeep { max: 64, .. }) => {}
         other => panic!("add_to a 65th level: {other:?}"),
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     match Supervisor::builder().group(nest(65)).build() {
         Err(Error::TooDeep { max: 64, depth: 65, .. }) => {}
         other => panic!("65 levels: {:?}", other.map(drop)),
@@ -208,7 +185,7 @@ async fn a_root_that_gives_up_ends_with_exit_code_one() {
         )
         .build()
         .unwrap();
-    let report = within("run returns", sup.run()).await;
+    let report = within(DEADLINE, "run returns", sup.run()).await;
     assert!(matches!(report.cause, ShutdownCause::GaveUp { .. }), "{report}");
     assert_eq!(report.exit_code(), 1);
 }
@@ -219,11 +196,11 @@ async fn a_root_that_gives_up_ends_with_exit_code_one() {
 async fn a_critical_unit_ends_the_tree_with_its_own_verdict() {
     let clean = Supervisor::builder()
         .task(idle("steady"))
-        .task(TaskSpec::new("main-job", |_ctx: Context| async {}).restart(never()).critical())
+        .task(TaskSpec::new("main-job", |_ctx: Context| async {}).restart(run_once()).critical())
         .build()
         .unwrap()
         .start();
-    let report = within("wait", clean.wait()).await;
+    let report = within(DEADLINE, "wait", clean.wait()).await;
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "main-job".to_owned(), failed: false });
     assert_eq!(report.exit_code(), 0, "{report}");
 
@@ -237,7 +214,7 @@ async fn a_critical_unit_ends_the_tree_with_its_own_verdict() {
         .build()
         .unwrap()
         .start();
-    let report = within("wait", failed.wait()).await;
+    let report = within(DEADLINE, "wait", failed.wait()).await;
     assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "vital".to_owned(), failed: true });
     assert_eq!(report.exit_code(), 1, "{report}");
 }
@@ -272,7 +249,7 @@ async fn one_for_all_stops_newest_first_after_sibling_failed() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = events_until(&mut events, |event| {
+    let seen = events_until(DEADLINE, &mut events, |event| {
         event.unit == "grp/c" && matches!(event.kind, EventKind::Started { restart_count: 1, .. })
     })
     .await;
@@ -291,7 +268,7 @@ async fn one_for_all_stops_newest_first_after_sibling_failed() {
     let stopped: Vec<&str> =
         after.iter().filter(|(_, kind)| matches!(kind, EventKind::Stopped { .. })).map(|(unit, _)| *unit).collect();
     assert_eq!(stopped, ["grp/d", "grp/b", "grp/a"], "{after:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 // ---------------------------------------------------------------------------
@@ -305,10 +282,12 @@ async fn the_default_policy_restarts_any_ending_after_one_second() {
     let sup = Supervisor::builder().task(TaskSpec::new("done", |_ctx: Context| async {})).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Restarting { attempt: 3, .. })).await;
+    let seen =
+        events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Restarting { attempt: 3, .. }))
+            .await;
     let delays = restart_delays(&seen);
     assert_eq!(delays, [Duration::from_secs(1); 3]);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`max = 3` lets a unit that keeps failing run **four** times; it then
@@ -329,10 +308,10 @@ async fn at_most_three_restarts_means_four_runs() {
         .build()
         .unwrap()
         .start();
-    let status = within("failed", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
+    let status = within(DEADLINE, "failed", handle.wait_state("flaky", UnitState::Failed)).await.unwrap();
     assert_eq!(status.restart_count, 3);
     assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 4);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "A run that succeeds when the policy would restart it but the limit is
@@ -348,11 +327,11 @@ async fn a_success_at_the_limit_ends_exited() {
         .build()
         .unwrap()
         .start();
-    let status = within("at rest", handle.wait_status("ok", |s| !s.state.is_active())).await.unwrap();
+    let status = within(DEADLINE, "at rest", handle.wait_status("ok", |s| !s.state.is_active())).await.unwrap();
     assert_eq!(status.state, UnitState::Exited);
     assert_eq!(status.restart_count, 2);
     assert_eq!(status.last_error, None);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "A zero `delay` stays zero under any `backoff`."
@@ -373,10 +352,10 @@ async fn a_zero_delay_stays_zero_under_backoff() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
     let delays = restart_delays(&seen);
     assert_eq!(delays, [Duration::ZERO; 5]);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`jitter(fraction)` | lengthen each delay by up to `fraction` of itself,
@@ -393,14 +372,14 @@ async fn jitter_only_lengthens_within_its_fraction() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::GaveUp { .. })).await;
     let delays = restart_delays(&seen);
     assert_eq!(delays.len(), 20);
     for delay in &delays {
         assert!(*delay >= Duration::from_millis(100) && *delay <= Duration::from_millis(150), "{delays:?}");
     }
     assert!(delays.iter().any(|delay| *delay > Duration::from_millis(100)), "no jitter at all: {delays:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`restartsTotal` every restart its policy or its group's strategy made
@@ -411,13 +390,13 @@ async fn jitter_only_lengthens_within_its_fraction() {
 async fn restarts_total_counts_the_policys_restarts_not_those_by_hand() {
     let handle = Supervisor::builder().task(idle("w")).build().unwrap().start();
     running(&handle, "w").await;
-    within("restart", handle.restart("w")).await.unwrap();
+    within(DEADLINE, "restart", handle.restart("w")).await.unwrap();
     running(&handle, "w").await;
-    within("restart", handle.restart("w")).await.unwrap();
+    within(DEADLINE, "restart", handle.restart("w")).await.unwrap();
     running(&handle, "w").await;
     let status = handle.status("w").unwrap();
     assert_eq!((status.restart_count, status.restarts_total), (0, 0), "{status:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 
     let fails_once = Arc::new(AtomicBool::new(true));
     let task = TaskSpec::new("f", move |ctx: Context| {
@@ -432,12 +411,14 @@ async fn restarts_total_counts_the_policys_restarts_not_those_by_hand() {
     })
     .restart(RestartPolicy::new().delay(Duration::ZERO));
     let handle = Supervisor::builder().task(task).build().unwrap().start();
-    within("restarted", handle.wait_status("f", |status| status.restarts_total == 1 && status.running)).await.unwrap();
-    within("restart", handle.restart("f")).await.unwrap();
+    within(DEADLINE, "restarted", handle.wait_status("f", |status| status.restarts_total == 1 && status.running))
+        .await
+        .unwrap();
+    within(DEADLINE, "restart", handle.restart("f")).await.unwrap();
     running(&handle, "f").await;
     let status = handle.status("f").unwrap();
     assert_eq!((status.restart_count, status.restarts_total), (0, 1), "{status:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`Ok`/`()` is a success (exit code 0), `Err` a failure (exit code 1, its
@@ -446,23 +427,25 @@ async fn restarts_total_counts_the_policys_restarts_not_those_by_hand() {
 #[tokio::test]
 async fn task_endings_give_exit_codes_and_errors() {
     let handle = Supervisor::builder()
-        .task(TaskSpec::new("fine", |_ctx: Context| async { Ok::<(), std::io::Error>(()) }).restart(never()))
-        .task(TaskSpec::new("err", |_ctx: Context| async { Err::<(), _>("disk full") }).restart(never()))
+        .task(TaskSpec::new("fine", |_ctx: Context| async { Ok::<(), std::io::Error>(()) }).restart(run_once()))
+        .task(TaskSpec::new("err", |_ctx: Context| async { Err::<(), _>("disk full") }).restart(run_once()))
         .task(
             TaskSpec::new("in-future", |_ctx: Context| async {
                 panic!("bad state");
                 #[allow(unreachable_code)]
                 ()
             })
-            .restart(never()),
+            .restart(run_once()),
         )
-        .task(TaskSpec::new("in-f", |_ctx: Context| -> std::future::Ready<()> { panic!("bad call") }).restart(never()))
+        .task(
+            TaskSpec::new("in-f", |_ctx: Context| -> std::future::Ready<()> { panic!("bad call") }).restart(run_once()),
+        )
         .build()
         .unwrap()
         .start();
     let at_rest = |name: &'static str| {
         let handle = handle.clone();
-        async move { within(name, handle.wait_status(name, |s| !s.state.is_active())).await.unwrap() }
+        async move { within(DEADLINE, name, handle.wait_status(name, |s| !s.state.is_active())).await.unwrap() }
     };
     let fine = at_rest("fine").await;
     assert_eq!((fine.state, fine.exit_code, fine.last_error), (UnitState::Exited, Some(0), None));
@@ -473,7 +456,7 @@ async fn task_endings_give_exit_codes_and_errors() {
         let status = at_rest(name).await;
         assert_eq!(status.last_error, Some(format!("panicked: {message}")), "{name}");
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "A task is stopped by cancelling its `Context`; if it has not finished
@@ -488,8 +471,8 @@ async fn a_task_that_ignores_cancellation_is_aborted_after_five_seconds() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     running(&handle, "deaf").await;
-    within("stop", handle.stop_unit("deaf")).await.unwrap();
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+    within(DEADLINE, "stop", handle.stop_unit("deaf")).await.unwrap();
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
     match seen.last().unwrap().kind {
         EventKind::Stopped { forced, took } => {
             assert!(forced);
@@ -498,7 +481,7 @@ async fn a_task_that_ignores_cancellation_is_aborted_after_five_seconds() {
         _ => unreachable!(),
     }
     assert_eq!(supervisor::DEFAULT_TASK_STOP_TIMEOUT, Duration::from_secs(5));
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// The event kinds the README names, in the order a failing task goes
@@ -516,13 +499,13 @@ async fn a_failing_task_goes_through_the_named_events() {
             })
             .restart(RestartPolicy::new().delay(Duration::from_millis(5)).max_restarts(MaxRestarts::AtMost(1))),
         )
-        .task(TaskSpec::new("once", |_ctx: Context| async {}).restart(never()))
+        .task(TaskSpec::new("once", |_ctx: Context| async {}).restart(run_once()))
         .build()
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("failed", handle.wait_state("p", UnitState::Failed)).await.unwrap();
-    within("exited", handle.wait_state("once", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "failed", handle.wait_state("p", UnitState::Failed)).await.unwrap();
+    within(DEADLINE, "exited", handle.wait_state("once", UnitState::Exited)).await.unwrap();
     let mut seen = Vec::new();
     while let Ok(event) = events.try_recv() {
         seen.push(event);
@@ -542,7 +525,7 @@ async fn a_failing_task_goes_through_the_named_events() {
     assert_eq!(restarting.kind, EventKind::Restarting { attempt: 1, delay: Duration::from_millis(5) });
     let panicked = seen.iter().find(|event| matches!(event.kind, EventKind::Panicked { .. })).unwrap();
     assert_eq!(panicked.kind, EventKind::Panicked { message: "kaboom".to_owned() });
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`UnitStatus` is a plain struct with public fields; it serialises to
@@ -584,7 +567,7 @@ async fn the_status_json_has_the_readme_keys() {
     assert!(last_start.ends_with('Z') && last_start.len() == "2026-11-26T14:03:07.412Z".len(), "{last_start}");
     let kinds: Vec<&str> = units.iter().map(|unit| unit["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["group", "process", "task"]);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`handle.shutdown()` stops every unit gracefully and returns a
@@ -596,15 +579,15 @@ async fn the_report_names_each_unit_once_in_reverse_start_order() {
         .task(idle("first"))
         .group(GroupSpec::new("grp").task(idle("x")).task(idle("y")))
         .task(idle("last"))
-        .task(TaskSpec::new("gone", |_ctx: Context| async {}).restart(never()))
+        .task(TaskSpec::new("gone", |_ctx: Context| async {}).restart(run_once()))
         .build()
         .unwrap()
         .start();
     running(&handle, "last").await;
     running(&handle, "grp/y").await;
-    within("exited", handle.wait_state("gone", UnitState::Exited)).await.unwrap();
-    within("stop group", handle.stop_unit("grp")).await.unwrap();
-    let report = within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "exited", handle.wait_state("gone", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "stop group", handle.stop_unit("grp")).await.unwrap();
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     let lines: Vec<(&str, UnitState, StopOutcome)> =
         report.units.iter().map(|unit| (unit.name.as_str(), unit.state, unit.outcome)).collect();
     assert_eq!(
@@ -633,9 +616,9 @@ async fn a_long_restart_delay_does_not_hold_a_shutdown() {
         .build()
         .unwrap()
         .start();
-    within("backoff", handle.wait_state("sleepy", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "backoff", handle.wait_state("sleepy", UnitState::Backoff)).await.unwrap();
     let started = std::time::Instant::now();
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(report.units[0].state, UnitState::Stopped);
     assert_eq!(report.units[0].outcome, StopOutcome::Graceful);
@@ -661,16 +644,11 @@ async fn dropping_every_handle_stops_the_units_gracefully() {
         .start();
     running(&handle, "w").await;
     drop(handle);
-    within("the task sees its cancellation", stopped).await.expect("cancelled, not dropped");
+    within(DEADLINE, "the task sees its cancellation", stopped).await.expect("cancelled, not dropped");
 }
 
 // ---------------------------------------------------------------------------
 // Daemons
-
-/// A daemon that runs `script` through `sh -c`.
-fn sh(name: &str, script: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "sh").args(["-c", script])
-}
 
 /// "A stop the supervisor asked for ends in state `Stopped` (with `signal`
 /// set to the signal that ended it ... and no `last_error` ...)"
@@ -678,13 +656,13 @@ fn sh(name: &str, script: &str) -> DaemonSpec {
 async fn a_requested_stop_ends_stopped_with_the_signal_and_no_error() {
     let handle = Supervisor::builder().daemon(DaemonSpec::new("sleeper", "sleep").arg("30")).build().unwrap().start();
     running(&handle, "sleeper").await;
-    within("stop", handle.stop_unit("sleeper")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("sleeper")).await.unwrap();
     let status = handle.status("sleeper").unwrap();
     assert_eq!(status.state, UnitState::Stopped);
     assert_eq!(status.signal, Some(15));
     assert_eq!(status.last_error, None);
     assert_eq!(status.pid, None);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "a process killed or stopped from outside is a failed run (an `Exited {
@@ -700,15 +678,15 @@ async fn a_process_killed_from_outside_is_a_failed_run() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let status = within("running", handle.wait_status("victim", |s| s.pid.is_some())).await.unwrap();
+    let status = within(DEADLINE, "running", handle.wait_status("victim", |s| s.pid.is_some())).await.unwrap();
     let pid = rustix::process::Pid::from_raw(i32::try_from(status.pid.unwrap()).unwrap()).unwrap();
     rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Restarting { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Restarting { .. })).await;
     assert!(seen.iter().any(|event| event.kind == EventKind::Exited { reason: ExitReason::Signal(9) }), "{seen:?}");
-    let status = within("backoff", handle.wait_state("victim", UnitState::Backoff)).await.unwrap();
+    let status = within(DEADLINE, "backoff", handle.wait_state("victim", UnitState::Backoff)).await.unwrap();
     assert_eq!(status.signal, Some(9));
     assert!(status.last_error.is_some());
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`success_codes([0, 143])` ... makes those exit codes a success for the
@@ -722,15 +700,15 @@ async fn a_success_code_is_a_success_that_keeps_its_code() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let status = within("exited", handle.wait_state("quits", UnitState::Exited)).await.unwrap();
+    let status = within(DEADLINE, "exited", handle.wait_state("quits", UnitState::Exited)).await.unwrap();
     assert_eq!(status.exit_code, Some(143));
     assert_eq!(status.last_error, None);
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Finished)).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Finished)).await;
     assert!(
         seen.iter().any(|event| event.kind == EventKind::Exited { reason: ExitReason::SuccessCode(143) }),
         "{seen:?}"
     );
-    let report = within("shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert!(report.is_clean(), "{report}");
 }
 
@@ -759,11 +737,11 @@ async fn a_missing_program_is_a_failed_run_with_the_readme_message() {
             DaemonSpec::new("worker", "no-such-program-for-readme")
                 .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(2))),
         )
-        .daemon(DaemonSpec::new("lost", "sleep").arg("30").current_dir("/no/such/dir/anywhere").restart(never()))
+        .daemon(DaemonSpec::new("lost", "sleep").arg("30").current_dir("/no/such/dir/anywhere").restart(run_once()))
         .build()
         .unwrap()
         .start();
-    let status = within("failed", handle.wait_state("worker", UnitState::Failed)).await.unwrap();
+    let status = within(DEADLINE, "failed", handle.wait_state("worker", UnitState::Failed)).await.unwrap();
     assert_eq!(status.restart_count, 2);
     assert_eq!(
         status.last_error.as_deref(),
@@ -772,12 +750,12 @@ async fn a_missing_program_is_a_failed_run_with_the_readme_message() {
              (is it installed and on PATH?)"
         )
     );
-    let lost = within("lost", handle.wait_status("lost", |s| !s.state.is_active())).await.unwrap();
+    let lost = within(DEADLINE, "lost", handle.wait_status("lost", |s| !s.state.is_active())).await.unwrap();
     let error = lost.last_error.unwrap_or_default();
     assert!(error.contains("sleep") && error.contains("/no/such/dir/anywhere"), "{error}");
     assert_eq!(handle.status("bystander").unwrap().state, UnitState::Running);
     assert_eq!(handle.status("bystander").unwrap().restarts_total, 0);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`.stop_timeout(Duration::from_secs(5)) // default 10 s, then SIGKILL`"
@@ -793,7 +771,7 @@ async fn a_daemon_that_ignores_sigterm_is_killed_after_ten_seconds() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    within("ready", handle.wait_ready("stubborn")).await.unwrap();
+    within(DEADLINE, "ready", handle.wait_ready("stubborn")).await.unwrap();
     // Paused, the clock jumps over the grace period; no tokio timeout
     // around the stop then, since it would jump as well.
     tokio::time::pause();
@@ -811,7 +789,7 @@ async fn a_daemon_that_ignores_sigterm_is_killed_after_ten_seconds() {
         _ => unreachable!(),
     }
     assert_eq!(handle.status("stubborn").unwrap().signal, Some(9));
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`.tail_lines(500) // default 1000`" and "`handle.tail("web", 100)`
@@ -819,17 +797,17 @@ async fn a_daemon_that_ignores_sigterm_is_killed_after_ten_seconds() {
 #[tokio::test]
 async fn the_tail_keeps_a_thousand_lines_of_both_streams_by_default() {
     let handle = Supervisor::builder()
-        .daemon(sh("talker", "i=0; while [ $i -lt 1200 ]; do i=$((i+1)); echo out$i; done; sleep 0.2; echo err >&2; sleep 0.2; echo last").restart(never()))
+        .daemon(sh("talker", "i=0; while [ $i -lt 1200 ]; do i=$((i+1)); echo out$i; done; sleep 0.2; echo err >&2; sleep 0.2; echo last").restart(run_once()))
         .build()
         .unwrap()
         .start();
-    within("exited", handle.wait_state("talker", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "exited", handle.wait_state("talker", UnitState::Exited)).await.unwrap();
     let all = handle.tail("talker", 5000).unwrap();
     assert_eq!(all.len(), 1000);
     assert_eq!(all[0], "out203");
     assert_eq!(all[all.len() - 3..], ["out1200", "err", "last"]);
     assert_eq!(handle.tail("talker", 2).unwrap(), ["err", "last"]);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "`.build()?; // an empty program is a build error`"
@@ -874,9 +852,10 @@ mod http {
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
-        let response = super::within(path, sender.send_request(request.body(Empty::<Bytes>::new()).unwrap()))
-            .await
-            .expect("an answer");
+        let response =
+            super::within(super::DEADLINE, path, sender.send_request(request.body(Empty::<Bytes>::new()).unwrap()))
+                .await
+                .expect("an answer");
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.expect("the body").to_bytes();
@@ -927,7 +906,7 @@ async fn the_endpoint_answers_its_paths_and_refuses_the_rest() {
         assert_eq!(refused.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
         assert_eq!(refused.headers["allow"], "GET, HEAD", "{method}");
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     drop(server);
 }
 
@@ -950,7 +929,7 @@ async fn readyz_explains_a_unit_in_backoff_and_livez_stays_up() {
         .unwrap()
         .start();
     running(&handle, "worker").await;
-    within("backoff", handle.wait_state("flaky", UnitState::Backoff)).await.unwrap();
+    within(DEADLINE, "backoff", handle.wait_state("flaky", UnitState::Backoff)).await.unwrap();
     let server = endpoint().serve(&handle).await.unwrap();
     let ready = http::tcp(server.local_addr(), Method::GET, "/readyz").await;
     assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{}", ready.body);
@@ -970,7 +949,7 @@ async fn readyz_explains_a_unit_in_backoff_and_livez_stays_up() {
     assert_eq!(worker["reason"], "running");
     let live = http::tcp(server.local_addr(), Method::GET, "/livez").await;
     assert_eq!(live.status, StatusCode::OK, "{}", live.body);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "Opt in to `.failed_units_fail_liveness(true)` on the builder and a unit
@@ -996,18 +975,18 @@ async fn a_failed_unit_fails_liveness_only_when_asked() {
             .build()
             .unwrap()
             .start();
-        within("failed", handle.wait_state("doomed", UnitState::Failed)).await.unwrap();
+        within(DEADLINE, "failed", handle.wait_state("doomed", UnitState::Failed)).await.unwrap();
         let server = endpoint().serve(&handle).await.unwrap();
         let live = http::tcp(server.local_addr(), Method::GET, "/livez").await;
         let expected = if opted_in { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
         assert_eq!(live.status, expected, "opted in: {opted_in}: {}", live.body);
         let ready = http::tcp(server.local_addr(), Method::GET, "/readyz").await;
         assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
-        within("start", handle.start_unit("doomed")).await.unwrap();
-        within("exited", handle.wait_state("doomed", UnitState::Exited)).await.unwrap();
+        within(DEADLINE, "start", handle.start_unit("doomed")).await.unwrap();
+        within(DEADLINE, "exited", handle.wait_state("doomed", UnitState::Exited)).await.unwrap();
         let live = http::tcp(server.local_addr(), Method::GET, "/livez").await;
         assert_eq!(live.status, StatusCode::OK, "after start_unit: {}", live.body);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     }
 }
 
@@ -1019,14 +998,14 @@ async fn a_failed_unit_fails_liveness_only_when_asked() {
 async fn metrics_has_the_listed_series() {
     use hyper::{Method, StatusCode};
     let handle = Supervisor::builder()
-        .daemon(sh("gone", "exit 3").restart(never()))
+        .daemon(sh("gone", "exit 3").restart(run_once()))
         .daemon(DaemonSpec::new("up", "sleep").arg("30"))
         .build()
         .unwrap()
         .start();
-    within("exited", handle.wait_state("gone", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "exited", handle.wait_state("gone", UnitState::Exited)).await.unwrap();
     running(&handle, "up").await;
-    within("stop", handle.stop_unit("up")).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit("up")).await.unwrap();
     let server = endpoint().serve(&handle).await.unwrap();
     let answer = http::tcp(server.local_addr(), Method::GET, "/metrics").await;
     assert_eq!(answer.status, StatusCode::OK);
@@ -1045,7 +1024,7 @@ async fn metrics_has_the_listed_series() {
     ] {
         assert!(text.contains(series), "no `{series}` in\n{text}");
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// "Checks ... (`health_check_timeout`, 5 s by default, 1 ms to 1 h)"
@@ -1092,7 +1071,7 @@ async fn serve_refuses_settings_out_of_range_naming_them() {
             other => panic!("{name}: {:?}", other.map(drop)),
         }
     }
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// The control API: "`POST /units/{path}/restart`, `/stop`, `/start`,
@@ -1158,7 +1137,8 @@ async fn the_control_api_answers_as_the_readme_says() {
     let pid = handle.status("storage/db").unwrap().pid;
     let restart = http::unix(&socket, Method::POST, "/units/storage/db/restart", Some(TOKEN)).await;
     assert_eq!(restart.status, StatusCode::OK, "{}", restart.body);
-    let after = within("new run", handle.wait_status("storage/db", |s| s.pid.is_some() && s.pid != pid)).await;
+    let after =
+        within(DEADLINE, "new run", handle.wait_status("storage/db", |s| s.pid.is_some() && s.pid != pid)).await;
     assert!(after.is_ok());
     let stop = http::unix(&socket, Method::POST, "/units/storage/db/stop", Some(TOKEN)).await;
     assert_eq!(stop.status, StatusCode::OK, "{}", stop.body);
@@ -1168,7 +1148,7 @@ async fn the_control_api_answers_as_the_readme_says() {
     running(&handle, "storage/db").await;
     let hup = http::unix(&socket, Method::POST, "/units/storage/db/signal/HUP", Some(TOKEN)).await;
     assert_eq!(hup.status, StatusCode::OK, "{}", hup.body);
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
     drop(server);
 }
 
@@ -1246,7 +1226,7 @@ fn signal_child(child: &tokio::process::Child, signal: rustix::process::Signal) 
 }
 
 async fn exits_successfully(child: tokio::process::Child) {
-    let output = within("the child exits", child.wait_with_output()).await.unwrap();
+    let output = within(DEADLINE, "the child exits", child.wait_with_output()).await.unwrap();
     assert!(
         output.status.success(),
         "the child failed: {}\n{}\n{}",
@@ -1260,7 +1240,7 @@ async fn exits_successfully(child: tokio::process::Child) {
 async fn notifications_until(socket: &tokio::net::UnixDatagram, wanted: &str, seen: &mut Vec<String>) {
     let mut buffer = vec![0; 4096];
     loop {
-        let received = within(wanted, socket.recv(&mut buffer)).await.unwrap();
+        let received = within(DEADLINE, wanted, socket.recv(&mut buffer)).await.unwrap();
         let message = String::from_utf8_lossy(&buffer[..received]).into_owned();
         let found = message.lines().any(|line| line == wanted);
         seen.push(message);
@@ -1325,7 +1305,7 @@ async fn run_shuts_down_gracefully_on_sigint() {
     let marks = tempfile::tempdir().unwrap();
     let child = spawn_child("run", &[(MARKS_ENV, marks.path().as_os_str())]);
     let started = marks.path().join("started");
-    within("the task starts", async {
+    within(DEADLINE, "the task starts", async {
         while !started.exists() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }

@@ -17,24 +17,23 @@ use std::task::{Wake, Waker};
 use std::time::Duration;
 
 use supervisor::{
-    Context, Error, Event, EventKind, GroupSpec, MaxRestarts, Readiness, RestartOn, RestartPolicy, ShutdownReport,
-    StopOutcome, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
+    Context, Error, Event, EventKind, GroupSpec, MaxRestarts, Readiness, ShutdownReport, StopOutcome, Strategy,
+    Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
 use tokio::sync::{broadcast, mpsc, watch};
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{events_until, within};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{idle, no_delay, run_once};
 
 const SEC: Duration = Duration::from_secs(1);
 /// Far longer than any call takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(20);
 /// The whole test, in real time.
 const HARD_DEADLINE: Duration = Duration::from_secs(60);
-
-/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: no answer within {DEADLINE:?}"),
-    }
-}
 
 #[derive(Clone, Copy)]
 enum Rt {
@@ -116,40 +115,15 @@ impl Slot {
     }
 }
 
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-fn never() -> RestartPolicy {
-    RestartPolicy::new().on(RestartOn::Never)
-}
-
-fn no_delay() -> RestartPolicy {
-    RestartPolicy::new().delay(Duration::ZERO)
-}
-
 fn counter() -> Arc<AtomicU32> {
     Arc::new(AtomicU32::new(0))
-}
-
-/// Every event until `done` accepts one.
-async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut seen = Vec::new();
-    loop {
-        let event = within("the next event", events.recv()).await.expect("no event lost");
-        let last = done(&event);
-        seen.push(event);
-        if last {
-            return seen;
-        }
-    }
 }
 
 /// Every event until the channel closes (the supervisor has ended).
 async fn all_events(events: &mut broadcast::Receiver<Event>) -> Vec<Event> {
     let mut seen = Vec::new();
     loop {
-        match within("the next event", events.recv()).await {
+        match within(DEADLINE, "the next event", events.recv()).await {
             Ok(event) => seen.push(event),
             Err(broadcast::error::RecvError::Closed) => return seen,
             Err(error) => panic!("{error:?}"),
@@ -209,13 +183,13 @@ fn self_restart_spawned(rt: Rt) {
         });
         let handle = Supervisor::builder().task(spec).build().unwrap().start();
         slot.set(&handle);
-        let answer = within("the restart's answer", rx.recv()).await.unwrap();
+        let answer = within(DEADLINE, "the restart's answer", rx.recv()).await.unwrap();
         assert!(answer.is_ok(), "{answer:?}");
-        let status = within("running again", handle.wait_state("me", UnitState::Running)).await.unwrap();
-        within("the second run", second_run.notified()).await;
+        let status = within(DEADLINE, "running again", handle.wait_state("me", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "the second run", second_run.notified()).await;
         assert_eq!(runs.load(Ordering::SeqCst), 2);
         assert_eq!(status.restart_count, 0);
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_eq!(line(&report, "me").outcome, StopOutcome::Graceful, "{report:#?}");
     });
 }
@@ -257,16 +231,18 @@ fn a_task_awaiting_its_own_restart_is_dropped_after_its_grace_and_runs_again() {
         let mut events = sup.subscribe();
         let handle = sup.start();
         slot.set(&handle);
-        let log = events_until(&mut events, |e| matches!(e.kind, EventKind::Started { .. }) && e.unit == "me").await;
+        let log =
+            events_until(DEADLINE, &mut events, |e| matches!(e.kind, EventKind::Started { .. }) && e.unit == "me")
+                .await;
         assert_eq!(log.len(), 1);
-        let log = events_until(&mut events, |e| matches!(e.kind, EventKind::Started { .. })).await;
+        let log = events_until(DEADLINE, &mut events, |e| matches!(e.kind, EventKind::Started { .. })).await;
         assert!(
             log.iter().any(|e| matches!(e.kind, EventKind::Stopped { forced: true, .. })),
             "the first run is aborted: {log:#?}"
         );
-        within("running again", handle.wait_state("me", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "running again", handle.wait_state("me", UnitState::Running)).await.unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 2);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -299,15 +275,15 @@ fn a_task_that_asks_for_ten_restarts_of_itself_gets_ten_answers() {
         let handle = Supervisor::builder().task(spec).build().unwrap().start();
         slot.set(&handle);
         for _ in 0..10 {
-            let answer = within("a restart's answer", rx.recv()).await.unwrap();
+            let answer = within(DEADLINE, "a restart's answer", rx.recv()).await.unwrap();
             assert!(answer.is_ok(), "{answer:?}");
         }
-        within("running", handle.wait_state("me", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "running", handle.wait_state("me", UnitState::Running)).await.unwrap();
         settle().await;
         // The calls that came while the first stopped wait for that stop too.
         assert!(runs.load(Ordering::SeqCst) >= 2);
         assert_eq!(handle.status("me").unwrap().state, UnitState::Running);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -336,14 +312,14 @@ fn a_task_that_stops_itself_stays_stopped() {
         .critical();
         let handle = Supervisor::builder().task(idle("other")).task(spec).build().unwrap().start();
         slot.set(&handle);
-        within("stopped", handle.wait_state("me", UnitState::Stopped)).await.unwrap();
+        within(DEADLINE, "stopped", handle.wait_state("me", UnitState::Stopped)).await.unwrap();
         tokio::time::sleep(10 * SEC).await;
         assert_eq!(handle.status("me").unwrap().state, UnitState::Stopped);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
         // Stopped by hand is not an end for good: the critical unit does not end the tree.
         assert!(!handle.is_shutting_down());
         assert_eq!(handle.status("other").unwrap().state, UnitState::Running);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -370,15 +346,15 @@ fn a_task_that_removes_itself_is_forgotten() {
             }
         })
         .critical();
-        within("add", handle.add(spec)).await.unwrap();
-        let report = within("the removal's answer", rx.recv()).await.unwrap().unwrap();
+        within(DEADLINE, "add", handle.add(spec)).await.unwrap();
+        let report = within(DEADLINE, "the removal's answer", rx.recv()).await.unwrap().unwrap();
         assert_eq!(report.name, "me");
         assert_eq!(report.outcome, StopOutcome::Graceful);
         assert!(handle.status("me").is_none());
         assert!(!handle.is_shutting_down());
         // The name is free again.
-        within("add again", handle.add(idle("me"))).await.unwrap();
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "add again", handle.add(idle("me"))).await.unwrap();
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -404,10 +380,10 @@ fn a_task_that_removes_itself_inline_is_forgotten() {
                 }
             }
         });
-        within("add", handle.add(spec)).await.unwrap();
-        events_until(&mut events, |e| e.unit == "me" && matches!(e.kind, EventKind::Removed)).await;
+        within(DEADLINE, "add", handle.add(spec)).await.unwrap();
+        events_until(DEADLINE, &mut events, |e| e.unit == "me" && matches!(e.kind, EventKind::Removed)).await;
         assert!(handle.status("me").is_none());
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -434,13 +410,13 @@ fn a_task_adding_a_sibling_under_its_own_name_gets_duplicate_name() {
         let handle =
             Supervisor::builder().group(GroupSpec::new("g").task(spec)).task(idle("me")).build().unwrap().start();
         slot.set(&handle);
-        let first = within("answer", rx.recv()).await.unwrap();
+        let first = within(DEADLINE, "answer", rx.recv()).await.unwrap();
         assert!(matches!(first, Err(Error::DuplicateName { ref name }) if name == "me"), "{first:?}");
-        let second = within("answer", rx.recv()).await.unwrap();
+        let second = within(DEADLINE, "answer", rx.recv()).await.unwrap();
         assert!(matches!(second, Err(Error::DuplicateName { ref name }) if name == "g/me"), "{second:?}");
-        let third = within("answer", rx.recv()).await.unwrap();
+        let third = within(DEADLINE, "answer", rx.recv()).await.unwrap();
         assert!(third.is_ok(), "{third:?}");
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -483,11 +459,14 @@ fn a_task_waiting_for_its_own_readiness_gets_it() {
         .readiness(Readiness::Notified);
         let handle = Supervisor::builder().task(started).task(notified).build().unwrap().start();
         slot.set(&handle);
-        let mut answers = vec![within("answer", rx.recv()).await.unwrap(), within("answer", rx.recv()).await.unwrap()];
+        let mut answers = vec![
+            within(DEADLINE, "answer", rx.recv()).await.unwrap(),
+            within(DEADLINE, "answer", rx.recv()).await.unwrap(),
+        ];
         answers.sort_by_key(|(name, _)| *name);
         assert!(matches!(answers[0], ("notified", Ok(true))), "{answers:?}");
         assert!(matches!(answers[1], ("started", Ok(true))), "{answers:?}");
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -516,15 +495,15 @@ fn a_task_that_pauses_its_own_restarts_then_fails_waits_for_the_resume() {
         .restart(no_delay());
         let handle = Supervisor::builder().task(spec).build().unwrap().start();
         slot.set(&handle);
-        within("backoff", handle.wait_state("me", UnitState::Backoff)).await.unwrap();
+        within(DEADLINE, "backoff", handle.wait_state("me", UnitState::Backoff)).await.unwrap();
         tokio::time::sleep(10 * SEC).await;
         assert_eq!(handle.status("me").unwrap().state, UnitState::Backoff);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
-        within("resume", handle.resume_restarts("me")).await.unwrap();
-        within("running", handle.wait_state("me", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "resume", handle.resume_restarts("me")).await.unwrap();
+        within(DEADLINE, "running", handle.wait_state("me", UnitState::Running)).await.unwrap();
         settle().await;
         assert_eq!(runs.load(Ordering::SeqCst), 2);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -551,7 +530,7 @@ fn a_task_awaiting_the_shutdown_is_forced_and_the_shutdown_ends() {
         .stop_timeout(3 * SEC);
         let handle = Supervisor::builder().task(idle("first")).task(spec).task(idle("last")).build().unwrap().start();
         slot.set(&handle);
-        let report = within("the end", handle.wait()).await;
+        let report = within(DEADLINE, "the end", handle.wait()).await;
         assert_each_once(&report);
         assert_eq!(line(&report, "me").outcome, StopOutcome::Forced, "{report:#?}");
         assert_eq!(line(&report, "first").outcome, StopOutcome::Graceful, "{report:#?}");
@@ -583,7 +562,7 @@ fn a_task_that_spawns_the_shutdown_ends_the_supervisor_cleanly() {
             .unwrap()
             .start();
         slot.set(&handle);
-        let report = within("the end", handle.wait()).await;
+        let report = within(DEADLINE, "the end", handle.wait()).await;
         assert_each_once(&report);
         assert!(report.is_clean(), "{report:#?}");
     });
@@ -604,7 +583,7 @@ fn run_returns_when_a_unit_sends_sigterm_to_its_own_process() {
             }))
             .build()
             .unwrap();
-        let report = within("run", sup.run()).await;
+        let report = within(DEADLINE, "run", sup.run()).await;
         assert_each_once(&report);
         assert!(report.is_clean(), "{report:#?}");
     });
@@ -620,12 +599,12 @@ fn run_returns_when_a_critical_unit_ends() {
                 TaskSpec::new("main", |_ctx: Context| async move {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 })
-                .restart(never())
+                .restart(run_once())
                 .critical(),
             )
             .build()
             .unwrap();
-        let report = within("run", sup.run()).await;
+        let report = within(DEADLINE, "run", sup.run()).await;
         assert_each_once(&report);
         assert!(matches!(report.cause, supervisor::ShutdownCause::CriticalEnded { failed: false, .. }), "{report:#?}");
     });
@@ -660,12 +639,12 @@ fn a_task_that_stops_its_own_group_leaves_it_stopped() {
             .unwrap()
             .start();
         slot.set(&handle);
-        within("answer", rx.recv()).await.unwrap().unwrap();
+        within(DEADLINE, "answer", rx.recv()).await.unwrap().unwrap();
         assert_eq!(handle.status("g").unwrap().state, UnitState::Stopped);
         for name in ["g/a", "g/me", "g/z"] {
             assert_eq!(handle.status(name).unwrap().state, UnitState::Stopped, "{name}");
         }
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
     });
 }
@@ -696,12 +675,12 @@ fn a_task_that_restarts_its_own_group_runs_again() {
         let handle =
             Supervisor::builder().group(GroupSpec::new("g").task(idle("a")).task(spec)).build().unwrap().start();
         slot.set(&handle);
-        within("answer", rx.recv()).await.unwrap().unwrap();
-        within("g running", handle.wait_state("g", UnitState::Running)).await.unwrap();
-        within("g/me running", handle.wait_state("g/me", UnitState::Running)).await.unwrap();
-        within("g/a running", handle.wait_state("g/a", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "answer", rx.recv()).await.unwrap().unwrap();
+        within(DEADLINE, "g running", handle.wait_state("g", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "g/me running", handle.wait_state("g/me", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "g/a running", handle.wait_state("g/a", UnitState::Running)).await.unwrap();
         assert_eq!(runs.load(Ordering::SeqCst), 2);
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
     });
 }
@@ -732,11 +711,11 @@ fn a_task_that_removes_its_own_group_is_forgotten_with_it() {
             .unwrap()
             .start();
         slot.set(&handle);
-        let report = within("answer", rx.recv()).await.unwrap().unwrap();
+        let report = within(DEADLINE, "answer", rx.recv()).await.unwrap().unwrap();
         assert_eq!(report.name, "g");
         assert_eq!(report.outcome, StopOutcome::Graceful);
         assert_eq!(handle.unit_names(), ["other"]);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -762,10 +741,10 @@ fn a_task_awaiting_the_stop_of_its_own_group_inline_does_not_hang() {
         let handle =
             Supervisor::builder().group(GroupSpec::new("g").task(spec).task(idle("z"))).build().unwrap().start();
         slot.set(&handle);
-        within("g stopped", handle.wait_state("g", UnitState::Stopped)).await.unwrap();
+        within(DEADLINE, "g stopped", handle.wait_state("g", UnitState::Stopped)).await.unwrap();
         assert_eq!(handle.status("g/me").unwrap().state, UnitState::Stopped);
         assert_eq!(handle.status("g/z").unwrap().state, UnitState::Stopped);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -837,15 +816,15 @@ fn calls_from_drop(rt: Rt) {
             }
         })
         .stop_timeout(SEC)
-        .restart(never());
+        .restart(run_once());
         let handle = Supervisor::builder().task(idle("sibling")).task(spec).build().unwrap().start();
         slot.set(&handle);
-        within("me ready", handle.wait_ready("me")).await.unwrap();
+        within(DEADLINE, "me ready", handle.wait_ready("me")).await.unwrap();
         settle().await;
-        within("stop me", handle.stop_unit("me")).await.unwrap();
+        within(DEADLINE, "stop me", handle.stop_unit("me")).await.unwrap();
         let mut answers = Vec::new();
         for _ in 0..4 {
-            answers.push(within("an answer from the drop's calls", rx.recv()).await.unwrap());
+            answers.push(within(DEADLINE, "an answer from the drop's calls", rx.recv()).await.unwrap());
         }
         for (what, answer) in &answers {
             match *what {
@@ -856,10 +835,10 @@ fn calls_from_drop(rt: Rt) {
                 _ => assert!(answer.is_ok(), "{what}: {answers:?}"),
             }
         }
-        within("heir", handle.wait_state("me-heir", UnitState::Running)).await.unwrap();
-        within("me again", handle.wait_state("me", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "heir", handle.wait_state("me-heir", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "me again", handle.wait_state("me", UnitState::Running)).await.unwrap();
         handle.skip_grace();
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
     });
 }
@@ -895,9 +874,9 @@ fn calls_from_a_future_dropped_in_the_shutdown_are_refused_or_answered() {
         .stop_timeout(SEC);
         let handle = Supervisor::builder().task(idle("sibling")).task(spec).build().unwrap().start();
         slot.set(&handle);
-        within("me ready", handle.wait_ready("me")).await.unwrap();
+        within(DEADLINE, "me ready", handle.wait_ready("me")).await.unwrap();
         settle().await;
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
         assert_eq!(line(&report, "me").outcome, StopOutcome::Forced);
         let mut answers = Vec::new();
@@ -958,15 +937,15 @@ fn a_factory_that_calls_the_handle_on_every_run() {
         .restart(no_delay());
         let handle = Supervisor::builder().build().unwrap().start();
         slot.set(&handle);
-        within("add", handle.add(spec)).await.unwrap();
+        within(DEADLINE, "add", handle.add(spec)).await.unwrap();
         for _ in 0..6 {
-            within("an add's answer", rx.recv()).await.unwrap().unwrap();
+            within(DEADLINE, "an add's answer", rx.recv()).await.unwrap().unwrap();
         }
-        within("me running", handle.wait_state("me", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "me running", handle.wait_state("me", UnitState::Running)).await.unwrap();
         for run in 0..6 {
-            within("child", handle.wait_state(&format!("child-{run}"), UnitState::Running)).await.unwrap();
+            within(DEADLINE, "child", handle.wait_state(&format!("child-{run}"), UnitState::Running)).await.unwrap();
         }
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
     });
 }
@@ -995,12 +974,12 @@ fn a_factory_that_restarts_then_stops_its_own_unit() {
         });
         let handle = Supervisor::builder().build().unwrap().start();
         slot.set(&handle);
-        within("add", handle.add(spec)).await.unwrap();
-        within("stopped", handle.wait_state("me", UnitState::Stopped)).await.unwrap();
+        within(DEADLINE, "add", handle.add(spec)).await.unwrap();
+        within(DEADLINE, "stopped", handle.wait_state("me", UnitState::Stopped)).await.unwrap();
         tokio::time::sleep(10 * SEC).await;
         assert_eq!(runs.load(Ordering::SeqCst), 3);
         assert_eq!(handle.status("me").unwrap().state, UnitState::Stopped);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -1052,12 +1031,14 @@ fn a_panic_hook_that_calls_the_handle() {
         .restart(no_delay());
         let handle = Supervisor::builder().task(idle("sibling")).build().unwrap().start();
         HOOKED.with(|hooked| *hooked.borrow_mut() = Some(handle.clone()));
-        within("add", handle.add(spec)).await.unwrap();
-        within("panicky running", handle.wait_status("panicky", |s| s.restart_count == 3 && s.running)).await.unwrap();
+        within(DEADLINE, "add", handle.add(spec)).await.unwrap();
+        within(DEADLINE, "panicky running", handle.wait_status("panicky", |s| s.restart_count == 3 && s.running))
+            .await
+            .unwrap();
         settle().await;
-        within("sibling running", handle.wait_state("sibling", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "sibling running", handle.wait_state("sibling", UnitState::Running)).await.unwrap();
         HOOKED.with(|hooked| hooked.borrow_mut().take());
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
     });
     let _ = std::panic::take_hook();
@@ -1121,14 +1102,14 @@ fn a_tracing_layer_that_reads_the_supervisor_on_every_event() {
             .unwrap()
             .start();
         slot.set(&handle);
-        within("g/fails failed", handle.wait_state("g/fails", UnitState::Failed)).await.unwrap();
-        within("restart", handle.restart("g/a")).await.unwrap();
-        within("stop", handle.stop_unit("sibling")).await.unwrap();
-        within("start", handle.start_unit("sibling")).await.unwrap();
-        within("add", handle.add_to("g", idle("b"))).await.unwrap();
-        within("remove", handle.remove("g/b")).await.unwrap();
-        within("restart g", handle.restart("g")).await.unwrap();
-        let report = within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "g/fails failed", handle.wait_state("g/fails", UnitState::Failed)).await.unwrap();
+        within(DEADLINE, "restart", handle.restart("g/a")).await.unwrap();
+        within(DEADLINE, "stop", handle.stop_unit("sibling")).await.unwrap();
+        within(DEADLINE, "start", handle.start_unit("sibling")).await.unwrap();
+        within(DEADLINE, "add", handle.add_to("g", idle("b"))).await.unwrap();
+        within(DEADLINE, "remove", handle.remove("g/b")).await.unwrap();
+        within(DEADLINE, "restart g", handle.restart("g")).await.unwrap();
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
         assert!(seen.load(Ordering::Relaxed) > 0, "the layer saw the supervisor's events");
     });
@@ -1167,20 +1148,20 @@ fn calls_inside_spans_are_answered() {
         let handle = Supervisor::builder().task(idle("sibling")).task(spec).build().unwrap().start();
         slot.set(&handle);
         for _ in 0..6 {
-            let answer = within("an answer", rx.recv()).await.unwrap();
+            let answer = within(DEADLINE, "an answer", rx.recv()).await.unwrap();
             assert!(answer.is_ok(), "{answer:?}");
         }
         use tracing::Instrument;
         async {
-            within("restart in a span", handle.restart("me")).await.unwrap();
-            within("start in a span", handle.start_unit("sibling")).await.unwrap();
-            within("add in a span", handle.add(idle("x"))).await.unwrap();
-            within("remove in a span", handle.remove("x")).await.unwrap();
+            within(DEADLINE, "restart in a span", handle.restart("me")).await.unwrap();
+            within(DEADLINE, "start in a span", handle.start_unit("sibling")).await.unwrap();
+            within(DEADLINE, "add in a span", handle.add(idle("x"))).await.unwrap();
+            within(DEADLINE, "remove in a span", handle.remove("x")).await.unwrap();
         }
         .instrument(tracing::info_span!("caller"))
         .await;
         assert_eq!(runs.load(Ordering::SeqCst), 3);
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert!(report.is_clean(), "{report:#?}");
     });
 }
@@ -1214,7 +1195,7 @@ fn calls_from_a_plain_thread(rt: Rt) {
     guarded(rt, || async {
         let handle =
             Supervisor::builder().task(idle("a")).group(GroupSpec::new("g").task(idle("b"))).build().unwrap().start();
-        within("a ready", handle.wait_ready("a")).await.unwrap();
+        within(DEADLINE, "a ready", handle.wait_ready("a")).await.unwrap();
         let outside = handle.clone();
         let thread = std::thread::spawn(move || {
             let handle = outside;
@@ -1236,7 +1217,7 @@ fn calls_from_a_plain_thread(rt: Rt) {
             // The last clone goes here, on a thread of no runtime.
             drop(handle);
         });
-        let report = within("the end", handle.wait()).await;
+        let report = within(DEADLINE, "the end", handle.wait()).await;
         tokio::task::spawn_blocking(move || thread.join()).await.unwrap().unwrap();
         assert_each_once(&report);
     });
@@ -1289,24 +1270,24 @@ fn calls_from_a_second_runtime(host: Rt, other: Rt) {
             runtime.block_on(async move {
                 let handle = outside;
                 for i in 0..100 {
-                    within("restart a", handle.restart("a")).await.unwrap();
-                    within("stop g/b", handle.stop_unit("g/b")).await.unwrap();
-                    within("start g/b", handle.start_unit("g/b")).await.unwrap();
+                    within(DEADLINE, "restart a", handle.restart("a")).await.unwrap();
+                    within(DEADLINE, "stop g/b", handle.stop_unit("g/b")).await.unwrap();
+                    within(DEADLINE, "start g/b", handle.start_unit("g/b")).await.unwrap();
                     let name = format!("y{i}");
-                    within("add", handle.add_to("g", idle(&name))).await.unwrap();
-                    within("ready", handle.wait_ready(&format!("g/{name}"))).await.unwrap();
-                    within("remove", handle.remove(&format!("g/{name}"))).await.unwrap();
-                    match within("add x", handle.add_to("g", idle("x"))).await {
+                    within(DEADLINE, "add", handle.add_to("g", idle(&name))).await.unwrap();
+                    within(DEADLINE, "ready", handle.wait_ready(&format!("g/{name}"))).await.unwrap();
+                    within(DEADLINE, "remove", handle.remove(&format!("g/{name}"))).await.unwrap();
+                    match within(DEADLINE, "add x", handle.add_to("g", idle("x"))).await {
                         Ok(()) | Err(Error::DuplicateName { .. }) => {}
                         Err(error) => panic!("{error:?}"),
                     }
                 }
-                within("restart g", handle.restart("g")).await.unwrap();
-                within("g running", handle.wait_state("g/b", UnitState::Running)).await.unwrap();
+                within(DEADLINE, "restart g", handle.restart("g")).await.unwrap();
+                within(DEADLINE, "g running", handle.wait_state("g/b", UnitState::Running)).await.unwrap();
             });
         });
         tokio::task::spawn_blocking(move || thread.join()).await.unwrap().unwrap();
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
     });
 }
@@ -1359,8 +1340,8 @@ fn the_last_handle_held_by_a_unit_keeps_the_supervisor_until_dropped() {
         let mut events = sup.subscribe();
         let handle = sup.start();
         *slot.lock().unwrap() = Some(handle.clone());
-        within("add", handle.add(keeper)).await.unwrap();
-        within("keeper ready", handle.wait_ready("keeper")).await.unwrap();
+        within(DEADLINE, "add", handle.add(keeper)).await.unwrap();
+        within(DEADLINE, "keeper ready", handle.wait_ready("keeper")).await.unwrap();
         settle().await;
         drop(handle);
         tokio::time::sleep(10 * SEC).await;
@@ -1410,10 +1391,10 @@ fn the_last_handle_dropped_by_a_run_restarted_in_its_own_task() {
         let sup = Supervisor::builder().task(idle("other")).build().unwrap();
         let mut events = sup.subscribe();
         let handle = sup.start();
-        within("add", handle.add(spec)).await.unwrap();
+        within(DEADLINE, "add", handle.add(spec)).await.unwrap();
         *slot.lock().unwrap() = Some(handle.clone());
         drop(handle);
-        events_until(&mut events, |e| e.unit == "other" && matches!(e.kind, EventKind::Stopped { .. })).await;
+        events_until(DEADLINE, &mut events, |e| e.unit == "other" && matches!(e.kind, EventKind::Stopped { .. })).await;
         assert!(runs.load(Ordering::SeqCst) > 20);
     });
 }
@@ -1472,7 +1453,7 @@ fn thousands_of_adds_and_removes_of_the_same_names() {
                 }
             });
         }
-        within("every call", async {
+        within(DEADLINE, "every call", async {
             while let Some(done) = calls.join_next().await {
                 done.unwrap();
             }
@@ -1487,13 +1468,13 @@ fn thousands_of_adds_and_removes_of_the_same_names() {
         let names_now = handle.unit_names();
         assert_eq!(names_now, statuses.iter().map(|s| s.name.clone()).collect::<Vec<_>>());
         for name in names_now.iter().filter(|name| *name != "g") {
-            match within("remove what is left", handle.remove(name)).await {
+            match within(DEADLINE, "remove what is left", handle.remove(name)).await {
                 Ok(_) | Err(Error::UnknownUnit { .. }) => {}
                 Err(error) => panic!("remove {name}: {error:?}"),
             }
         }
         assert_eq!(handle.unit_names(), ["g"]);
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
         assert!(report.is_clean(), "{report:#?}");
     });
@@ -1554,8 +1535,10 @@ fn siblings_controlled_during_a_strategy(strategy: Strategy, rt: Rt) {
             .unwrap()
             .start();
         slot.set(&handle);
-        within("many restarts", handle.wait_status("g/controller", |s| s.restarts_total >= 30)).await.unwrap();
-        let report = within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "many restarts", handle.wait_status("g/controller", |s| s.restarts_total >= 30))
+            .await
+            .unwrap();
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
         assert!(report.is_clean(), "{report:#?}");
         // Some calls may still be on their way; wait for every answer there will be.
@@ -1637,10 +1620,10 @@ fn calls_during_the_shutdown(order: supervisor::ShutdownOrder) {
             .start();
         slot.set(&handle);
         for name in ["a", "b", "g/c"] {
-            within("ready", handle.wait_ready(name)).await.unwrap();
+            within(DEADLINE, "ready", handle.wait_ready(name)).await.unwrap();
         }
         settle().await;
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
         settle().await;
         let answers = answers.lock().unwrap();
@@ -1702,9 +1685,9 @@ fn ready_told_from_a_plain_thread_and_a_second_runtime_starts_the_dependents() {
             .build()
             .unwrap()
             .start();
-        within("d running", handle.wait_state("d", UnitState::Running)).await.unwrap();
-        within("g/c running", handle.wait_state("g/c", UnitState::Running)).await.unwrap();
-        let report = within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "d running", handle.wait_state("d", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "g/c running", handle.wait_state("g/c", UnitState::Running)).await.unwrap();
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert!(report.is_clean(), "{report:#?}");
     });
 }
@@ -1725,16 +1708,16 @@ fn ready_told_by_a_stale_run_is_ignored() {
         })
         .readiness(Readiness::Notified);
         let handle = Supervisor::builder().task(spec).task(idle("b").depends_on(["a"])).build().unwrap().start();
-        let first = within("first run", rx.recv()).await.unwrap();
-        within("restart", handle.restart("a")).await.unwrap();
-        let _second = within("second run", rx.recv()).await.unwrap();
+        let first = within(DEADLINE, "first run", rx.recv()).await.unwrap();
+        within(DEADLINE, "restart", handle.restart("a")).await.unwrap();
+        let _second = within(DEADLINE, "second run", rx.recv()).await.unwrap();
         first.ready();
         settle().await;
         tokio::time::sleep(SEC).await;
         let a = handle.status("a").unwrap();
         assert!(!a.ready, "a stale run's word made the new run ready: {a:?}");
         assert_ne!(handle.status("b").unwrap().state, UnitState::Running);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -1759,9 +1742,9 @@ fn waits_after_the_supervisors_runtime_is_gone_do_not_hang() {
                     .build()
                     .unwrap()
                     .start();
-                within("a ready", handle.wait_ready("a")).await.unwrap();
-                within("g ready", handle.wait_ready("g")).await.unwrap();
-                let pid = within("d ready", handle.wait_ready("d")).await.unwrap().pid.unwrap();
+                within(DEADLINE, "a ready", handle.wait_ready("a")).await.unwrap();
+                within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+                let pid = within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap().pid.unwrap();
                 (handle, pid)
             });
             drop(host);
@@ -1779,7 +1762,7 @@ fn waits_after_the_supervisors_runtime_is_gone_do_not_hang() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         assert!(!gone.exists(), "the daemon outlived its supervisor's runtime");
-        let restart = within("restart", handle.restart("a")).await;
+        let restart = within(DEADLINE, "restart", handle.restart("a")).await;
         assert!(matches!(restart, Err(Error::ShuttingDown { .. })), "{restart:?}");
         // The waits answer: the supervisor ended with its runtime, and says so.
         let state = tokio::time::timeout(5 * SEC, handle.wait_state("a", UnitState::Stopped)).await;
@@ -1828,9 +1811,9 @@ fn pausing_restarts_in_the_shutdown_is_refused() {
         });
         let handle = Supervisor::builder().task(idle("other")).task(spec).build().unwrap().start();
         slot.set(&handle);
-        within("ready", handle.wait_ready("me")).await.unwrap();
+        within(DEADLINE, "ready", handle.wait_ready("me")).await.unwrap();
         settle().await;
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert!(report.is_clean(), "{report:#?}");
         let answers = answers.lock().unwrap();
         assert_eq!(answers.len(), 3);
@@ -1865,11 +1848,11 @@ fn a_task_awaiting_its_own_removal_is_aborted_and_forgotten() {
             }
         })
         .stop_timeout(2 * SEC);
-        within("add", handle.add(spec)).await.unwrap();
-        let log = events_until(&mut events, |e| e.unit == "me" && matches!(e.kind, EventKind::Removed)).await;
+        within(DEADLINE, "add", handle.add(spec)).await.unwrap();
+        let log = events_until(DEADLINE, &mut events, |e| e.unit == "me" && matches!(e.kind, EventKind::Removed)).await;
         assert!(log.iter().any(|e| e.unit == "me" && matches!(e.kind, EventKind::Stopped { forced: true, .. })));
         assert!(handle.status("me").is_none());
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -1909,18 +1892,20 @@ fn a_dependent_that_restarts_its_dependency() {
         .depends_on(["a"]);
         let handle = Supervisor::builder().task(idle("a")).task(b).build().unwrap().start();
         slot.set(&handle);
-        let (what, answer) = within("remove's answer", rx.recv()).await.unwrap();
+        let (what, answer) = within(DEADLINE, "remove's answer", rx.recv()).await.unwrap();
         assert!(matches!(answer, Err(Error::HasDependents { .. })), "{what}: {answer:?}");
         // The restart of `a` stops `b` first, then starts both again.
-        within("b's second run", handle.wait_status("b", |_| runs.load(Ordering::SeqCst) >= 2)).await.unwrap();
+        within(DEADLINE, "b's second run", handle.wait_status("b", |_| runs.load(Ordering::SeqCst) >= 2))
+            .await
+            .unwrap();
         // The second run stops `a` (and `b` with it).
-        within("a stopped", handle.wait_state("a", UnitState::Stopped)).await.unwrap();
-        within("b stopped", handle.wait_state("b", UnitState::Stopped)).await.unwrap();
+        within(DEADLINE, "a stopped", handle.wait_state("a", UnitState::Stopped)).await.unwrap();
+        within(DEADLINE, "b stopped", handle.wait_state("b", UnitState::Stopped)).await.unwrap();
         tokio::time::sleep(10 * SEC).await;
         assert_eq!(handle.status("a").unwrap().state, UnitState::Stopped);
         assert_eq!(handle.status("b").unwrap().state, UnitState::Stopped);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -1961,10 +1946,10 @@ fn call_then_return(op: &'static str) {
                 }
             })
             .restart(no_delay());
-            within("add", handle.add(spec)).await.unwrap();
+            within(DEADLINE, "add", handle.add(spec)).await.unwrap();
         }
         for _ in 0..50 {
-            let (name, answer) = within("an answer", rx.recv()).await.unwrap();
+            let (name, answer) = within(DEADLINE, "an answer", rx.recv()).await.unwrap();
             assert!(answer.is_ok(), "{name}: {answer:?}");
             match op {
                 "stop" => {
@@ -1973,12 +1958,13 @@ fn call_then_return(op: &'static str) {
                 }
                 "remove" => assert!(handle.status(name).is_none()),
                 _ => {
-                    let status = within("running", handle.wait_state(name, UnitState::Running)).await.unwrap();
+                    let status =
+                        within(DEADLINE, "running", handle.wait_state(name, UnitState::Running)).await.unwrap();
                     assert!(status.running);
                 }
             }
         }
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
         assert!(report.is_clean(), "{report:#?}");
     });
@@ -2019,7 +2005,7 @@ fn temporary_and_critical_units_controlling_themselves() {
                 }
             }
         })
-        .restart(never())
+        .restart(run_once())
         .temporary();
         let critical = TaskSpec::new("crit", {
             let slot = slot.clone();
@@ -2037,16 +2023,19 @@ fn temporary_and_critical_units_controlling_themselves() {
         .critical();
         let handle = Supervisor::builder().task(idle("other")).build().unwrap().start();
         slot.set(&handle);
-        within("add temp", handle.add(temporary)).await.unwrap();
-        within("add crit", handle.add(critical)).await.unwrap();
-        let mut answers = vec![within("answer", rx.recv()).await.unwrap(), within("answer", rx.recv()).await.unwrap()];
+        within(DEADLINE, "add temp", handle.add(temporary)).await.unwrap();
+        within(DEADLINE, "add crit", handle.add(critical)).await.unwrap();
+        let mut answers = vec![
+            within(DEADLINE, "answer", rx.recv()).await.unwrap(),
+            within(DEADLINE, "answer", rx.recv()).await.unwrap(),
+        ];
         answers.sort_by_key(|(name, _)| *name);
         assert!(answers[0].1.is_ok(), "{answers:?}");
         assert!(matches!(answers[1].1, Ok(()) | Err(Error::UnknownUnit { .. })), "{answers:?}");
         assert!(handle.status("temp").is_none());
         assert_eq!(handle.status("crit").unwrap().state, UnitState::Stopped);
         assert!(!handle.is_shutting_down());
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -2106,21 +2095,21 @@ fn supervisors_controlling_each_other() {
         let a = Supervisor::builder().task(idle("sibling")).task(host).build().unwrap().start();
         slot_a.set(&a);
         for _ in 0..2 {
-            let (what, answer) = within("an answer from B", answers_rx.recv()).await.unwrap();
+            let (what, answer) = within(DEADLINE, "an answer from B", answers_rx.recv()).await.unwrap();
             assert!(answer.is_ok(), "{what}: {answer:?}");
         }
-        within("add controller", a.add(controller)).await.unwrap();
+        within(DEADLINE, "add controller", a.add(controller)).await.unwrap();
         for _ in 0..2 {
-            let (what, answer) = within("an answer from A", answers_rx.recv()).await.unwrap();
+            let (what, answer) = within(DEADLINE, "an answer from A", answers_rx.recv()).await.unwrap();
             assert!(answer.is_ok(), "{what}: {answer:?}");
         }
-        within("from-b", a.wait_state("from-b", UnitState::Running)).await.unwrap();
-        let mut b_events = within("B's events", b_events_rx.recv()).await.unwrap();
+        within(DEADLINE, "from-b", a.wait_state("from-b", UnitState::Running)).await.unwrap();
+        let mut b_events = within(DEADLINE, "B's events", b_events_rx.recv()).await.unwrap();
         // Let the controller reach `B`.
-        let b = within("B", slot_b.get()).await;
-        within("from-a", b.wait_state("from-a", UnitState::Running)).await.unwrap();
+        let b = within(DEADLINE, "B", slot_b.get()).await;
+        within(DEADLINE, "from-a", b.wait_state("from-a", UnitState::Running)).await.unwrap();
         drop(b);
-        within("stop host", a.stop_unit("host")).await.unwrap();
+        within(DEADLINE, "stop host", a.stop_unit("host")).await.unwrap();
         let log = all_events(&mut b_events).await;
         for name in ["inner", "b-idle", "from-a"] {
             assert!(
@@ -2129,7 +2118,7 @@ fn supervisors_controlling_each_other() {
             );
         }
         slot_a.clear();
-        let report = within("shutdown A", a.shutdown()).await;
+        let report = within(DEADLINE, "shutdown A", a.shutdown()).await;
         assert!(report.is_clean(), "{report:#?}");
     });
 }
@@ -2164,9 +2153,9 @@ fn a_unit_blocking_on_a_control_call() {
         });
         let handle = Supervisor::builder().task(idle("sibling")).task(spec).build().unwrap().start();
         slot.set(&handle);
-        let answers = within("answers", rx.recv()).await.unwrap();
+        let answers = within(DEADLINE, "answers", rx.recv()).await.unwrap();
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert!(report.is_clean(), "{report:#?}");
     });
 }
@@ -2178,7 +2167,7 @@ fn a_unit_blocking_on_a_control_call() {
 fn wait_status_predicates_that_call_the_handle_or_panic() {
     guarded(Rt::Paused, || async {
         let handle = Supervisor::builder().task(idle("a")).task(idle("b")).build().unwrap().start();
-        within("a ready", handle.wait_ready("a")).await.unwrap();
+        within(DEADLINE, "a ready", handle.wait_ready("a")).await.unwrap();
         let panicking = tokio::spawn({
             let handle = handle.clone();
             async move {
@@ -2206,12 +2195,12 @@ fn wait_status_predicates_that_call_the_handle_or_panic() {
             }
         });
         settle().await;
-        within("stop a", handle.stop_unit("a")).await.unwrap();
-        assert!(within("the panicking wait", panicking).await.unwrap_err().is_panic());
-        within("the reading wait", reading).await.unwrap().unwrap();
-        within("start a", handle.start_unit("a")).await.unwrap();
-        within("a running", handle.wait_state("a", UnitState::Running)).await.unwrap();
-        let report = within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "stop a", handle.stop_unit("a")).await.unwrap();
+        assert!(within(DEADLINE, "the panicking wait", panicking).await.unwrap_err().is_panic());
+        within(DEADLINE, "the reading wait", reading).await.unwrap().unwrap();
+        within(DEADLINE, "start a", handle.start_unit("a")).await.unwrap();
+        within(DEADLINE, "a running", handle.wait_state("a", UnitState::Running)).await.unwrap();
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert!(report.is_clean(), "{report:#?}");
     });
 }
@@ -2268,12 +2257,12 @@ fn units_deep_in_a_tree_controlling_their_ancestors() {
         let mut events = sup.subscribe();
         let handle = sup.start();
         slot.set(&handle);
-        events_until(&mut events, |e| e.unit == "g/k" && matches!(e.kind, EventKind::Removed)).await;
-        within("g/h/r", handle.wait_state("g/h/r", UnitState::Running)).await.unwrap();
-        within("g/h/y", handle.wait_state("g/h/y", UnitState::Running)).await.unwrap();
+        events_until(DEADLINE, &mut events, |e| e.unit == "g/k" && matches!(e.kind, EventKind::Removed)).await;
+        within(DEADLINE, "g/h/r", handle.wait_state("g/h/r", UnitState::Running)).await.unwrap();
+        within(DEADLINE, "g/h/y", handle.wait_state("g/h/y", UnitState::Running)).await.unwrap();
         assert_eq!(handle.unit_names(), ["g", "g/h", "g/h/r", "g/h/y"]);
         assert_eq!(runs.load(Ordering::SeqCst), 2);
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
         assert!(report.is_clean(), "{report:#?}");
     });
@@ -2333,10 +2322,10 @@ fn control_calls_polled_once_from_inside_the_owners_turns() {
             .unwrap()
             .start();
         slot.set(&handle);
-        within("pokes", handle.wait_status("g/flaky", |s| s.restarts_total > 100)).await.unwrap();
-        within("restart g", handle.restart("g")).await.unwrap();
-        within("add", handle.add(idle("late"))).await.unwrap();
-        let report = within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "pokes", handle.wait_status("g/flaky", |s| s.restarts_total > 100)).await.unwrap();
+        within(DEADLINE, "restart g", handle.restart("g")).await.unwrap();
+        within(DEADLINE, "add", handle.add(idle("late"))).await.unwrap();
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
         assert!(polled.load(Ordering::Relaxed) > 100, "the layer saw the events");
         // Every unit named in the report is one the statuses knew.
@@ -2383,16 +2372,20 @@ fn self_control_after_skip_grace() {
         .stop_timeout(60 * SEC);
         let handle = Supervisor::builder().task(idle("other")).build().unwrap().start();
         slot.set(&handle);
-        within("other ready", handle.wait_ready("other")).await.unwrap();
+        within(DEADLINE, "other ready", handle.wait_ready("other")).await.unwrap();
         handle.skip_grace();
         settle().await;
         let mut events = handle.subscribe();
-        within("add restarter", handle.add(restarter)).await.unwrap();
-        within("add stopper", handle.add(stopper)).await.unwrap();
-        within("stopper stopped", handle.wait_state("stopper", UnitState::Stopped)).await.unwrap();
-        within("restarter again", handle.wait_status("restarter", |s| s.running && runs.load(Ordering::SeqCst) == 2))
-            .await
-            .unwrap();
+        within(DEADLINE, "add restarter", handle.add(restarter)).await.unwrap();
+        within(DEADLINE, "add stopper", handle.add(stopper)).await.unwrap();
+        within(DEADLINE, "stopper stopped", handle.wait_state("stopper", UnitState::Stopped)).await.unwrap();
+        within(
+            DEADLINE,
+            "restarter again",
+            handle.wait_status("restarter", |s| s.running && runs.load(Ordering::SeqCst) == 2),
+        )
+        .await
+        .unwrap();
         // Well within the 60 s grace periods that were skipped.
         let log: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
         for event in &log {
@@ -2401,7 +2394,7 @@ fn self_control_after_skip_grace() {
             }
         }
         assert!(!handle.is_shutting_down());
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
     });
 }
@@ -2443,10 +2436,10 @@ fn failing_unit_controls_its_group(strategy: Strategy, op: &'static str) {
             })
             .restart(no_delay());
             let spec = GroupSpec::new(group).strategy(strategy).task(idle("a")).task(failing).task(idle("z"));
-            within("add", handle.add(spec)).await.unwrap();
+            within(DEADLINE, "add", handle.add(spec)).await.unwrap();
         }
         for _ in 0..30 {
-            let (group, answer) = within("an answer", rx.recv()).await.unwrap();
+            let (group, answer) = within(DEADLINE, "an answer", rx.recv()).await.unwrap();
             assert!(answer.is_ok(), "{group}: {answer:?}");
             match op {
                 "stop" => {
@@ -2457,17 +2450,21 @@ fn failing_unit_controls_its_group(strategy: Strategy, op: &'static str) {
                     }
                 }
                 "restart" => {
-                    within("running", handle.wait_state(group, UnitState::Running)).await.unwrap();
+                    within(DEADLINE, "running", handle.wait_state(group, UnitState::Running)).await.unwrap();
                     for unit in ["a", "f", "z"] {
-                        within("unit running", handle.wait_state(&format!("{group}/{unit}"), UnitState::Running))
-                            .await
-                            .unwrap();
+                        within(
+                            DEADLINE,
+                            "unit running",
+                            handle.wait_state(&format!("{group}/{unit}"), UnitState::Running),
+                        )
+                        .await
+                        .unwrap();
                     }
                 }
                 _ => assert!(handle.status(group).is_none()),
             }
         }
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_each_once(&report);
         assert!(report.is_clean(), "{report:#?}");
     });
@@ -2524,15 +2521,15 @@ async fn a_unit_with_a_weak_handle_lets_the_last_drop_shut_the_supervisor_down()
     handle.add(spawner).await.unwrap();
     // Added by the spawner's run, in its own time: until then it is unknown.
     loop {
-        let event = within("the job added", events.recv()).await.unwrap();
+        let event = within(DEADLINE, "the job added", events.recv()).await.unwrap();
         if event.unit == "job" && event.kind == EventKind::Added {
             break;
         }
     }
-    within("the job", handle.wait_ready("job")).await.unwrap();
+    within(DEADLINE, "the job", handle.wait_ready("job")).await.unwrap();
     let weak = handle.downgrade();
     drop(handle);
-    let (added, gone) = within("the spawner's stop", told.recv()).await.expect("the spawner was stopped");
+    let (added, gone) = within(DEADLINE, "the spawner's stop", told.recv()).await.expect("the spawner was stopped");
     assert!(added, "the weak handle gave a handle while the program held one");
     assert!(gone, "no handle once the program dropped its own");
     assert!(weak.upgrade().is_none());

@@ -18,10 +18,14 @@ use std::time::{Duration, Instant};
 
 use supervisor::{
     Context, DaemonSpec, EventKind, ExitReason, HttpEndpoint, MaxRestarts, Output, PidFile, Probe, Readiness,
-    RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+    RestartPolicy, Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{wait_for, wait_status, within};
 
 /// Far longer than any step takes when nothing hangs.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -192,31 +196,6 @@ async fn assert_no_growth(what: &str, before: &Snapshot, fd_slack: usize) -> Sna
     now
 }
 
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: nothing within {DEADLINE:?}"),
-    }
-}
-
-async fn wait_for<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    let began = Instant::now();
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(began.elapsed() < DEADLINE, "timed out after {DEADLINE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(3)).await;
-    }
-}
-
-async fn wait_status(handle: &SupervisorHandle, name: &str, pred: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, pred)).await {
-        Ok(status) => status.expect("the unit exists and the supervisor runs"),
-        Err(_) => panic!("timed out waiting on `{name}`; last status: {:#?}", handle.status(name)),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Specs
 
@@ -285,7 +264,7 @@ async fn warm_up(handle: &SupervisorHandle, probe_addr: std::net::SocketAddr) {
     for spec in kinds("warm", 0, probe_addr) {
         let unit = spec.name().to_owned();
         handle.add(spec).await.expect("add");
-        within("warm-up ready", handle.wait_ready(&unit)).await.expect("ready");
+        within(DEADLINE, "warm-up ready", handle.wait_ready(&unit)).await.expect("ready");
         handle.remove(&unit).await.expect("remove");
     }
 }
@@ -343,11 +322,11 @@ async fn churn(handle: &SupervisorHandle, prefix: &str, cycles: std::ops::Range<
             handle.add(spec).await.expect("add");
         }
         let readies = names.iter().map(|name| handle.wait_ready(name));
-        for ready in within("all ready", futures_util::future::join_all(readies)).await {
+        for ready in within(DEADLINE, "all ready", futures_util::future::join_all(readies)).await {
             ready.expect("ready");
         }
         let removes = names.iter().map(|name| handle.remove(name));
-        for removed in within("all removed", futures_util::future::join_all(removes)).await {
+        for removed in within(DEADLINE, "all removed", futures_util::future::join_all(removes)).await {
             removed.expect("removed");
         }
     }
@@ -414,7 +393,7 @@ async fn a_daemon_restarting_thousands_of_times_leaks_nothing() {
         paused.expect("paused");
     }
     for name in ["crash", "notify-crash", "orphaner"] {
-        wait_status(&handle, name, |status| !status.running && status.pid.is_none()).await;
+        wait_status(DEADLINE, &handle, name, |status| !status.running && status.pid.is_none()).await;
     }
     let late_total = handle.status("crash").unwrap().restarts_total;
     assert!(late_total - early_total >= 1000, "{early_total} -> {late_total}");
@@ -488,16 +467,16 @@ async fn probes_against_a_silent_port_close_every_connection() {
         .build()
         .unwrap()
         .start();
-    wait_for("50 probe connections", || (accepted.load(Ordering::SeqCst) >= 50).then_some(())).await;
+    wait_for(DEADLINE, "50 probe connections", || (accepted.load(Ordering::SeqCst) >= 50).then_some(())).await;
     let early = snapshot();
     let early_open = open.load(Ordering::SeqCst);
-    wait_for("400 probe connections", || (accepted.load(Ordering::SeqCst) >= 400).then_some(())).await;
+    wait_for(DEADLINE, "400 probe connections", || (accepted.load(Ordering::SeqCst) >= 400).then_some(())).await;
     let late_open = open.load(Ordering::SeqCst);
     assert!(late_open <= early_open + 4, "connections held open grew from {early_open} to {late_open}");
     let late = snapshot();
     assert!(late.fds <= early.fds + 8, "descriptors grew from {} to {}", early.fds, late.fds);
     handle.shutdown().await;
-    wait_for("every probe connection closed", || (open.load(Ordering::SeqCst) == 0).then_some(())).await;
+    wait_for(DEADLINE, "every probe connection closed", || (open.load(Ordering::SeqCst) == 0).then_some(())).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -514,16 +493,16 @@ async fn exec_probes_that_hang_and_fork_leave_no_process() {
         .build()
         .unwrap()
         .start();
-    within("ready", handle.wait_ready("passing")).await.expect("ready");
+    within(DEADLINE, "ready", handle.wait_ready("passing")).await.expect("ready");
     let mut seen = 0;
-    wait_for("many probe attempts", || {
+    wait_for(DEADLINE, "many probe attempts", || {
         seen += with_marker("47111003").len();
         (seen >= 30).then_some(())
     })
     .await;
     let early = snapshot();
     let mut seen = 0;
-    wait_for("many more probe attempts", || {
+    wait_for(DEADLINE, "many more probe attempts", || {
         seen += with_marker("47111003").len();
         (seen >= 200).then_some(())
     })
@@ -575,7 +554,7 @@ async fn a_shutdown_amid_hundreds_of_adds_leaves_no_process() {
         })
         .collect();
     let mut started = 0;
-    within("50 starts", async {
+    within(DEADLINE, "50 starts", async {
         while started < 50 {
             if let Ok(event) = events.recv().await
                 && matches!(event.kind, EventKind::Started { .. })
@@ -585,7 +564,7 @@ async fn a_shutdown_amid_hundreds_of_adds_leaves_no_process() {
         }
     })
     .await;
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     let mut refused = 0;
     for add in adds {
         if add.await.expect("no panic").is_err() {
@@ -622,11 +601,11 @@ async fn supervisors_dropped_without_a_shutdown_leave_nothing_behind() {
                 handle.add(spec).await.expect("add");
             }
             for name in handle.unit_names() {
-                within("ready", handle.wait_ready(&name)).await.expect("ready");
+                within(DEADLINE, "ready", handle.wait_ready(&name)).await.expect("ready");
             }
             drop(handle);
             wait_for_none("47111000").await;
-            wait_for("the PID file removed", || (!pid_file.exists()).then_some(())).await;
+            wait_for(DEADLINE, "the PID file removed", || (!pid_file.exists()).then_some(())).await;
         }
     };
     run(0).await;
@@ -649,7 +628,7 @@ fn run_and_drop_runtime(round: usize, addr: std::net::SocketAddr, pid_file: Path
                 handle.add(spec).await.expect("add");
             }
             for name in handle.unit_names() {
-                within("ready", handle.wait_ready(&name)).await.expect("ready");
+                within(DEADLINE, "ready", handle.wait_ready(&name)).await.expect("ready");
             }
             handle
         });
@@ -700,7 +679,7 @@ async fn removed_daemons_whose_setsid_grandchildren_hold_the_pipe_leak_no_descri
                 )
                 .await
                 .expect("add");
-            within("ready", handle.wait_ready(&name)).await.expect("ready");
+            within(DEADLINE, "ready", handle.wait_ready(&name)).await.expect("ready");
             handle.remove(&name).await.expect("remove");
         }
     };
@@ -746,7 +725,7 @@ async fn pid_files_are_removed_and_their_descriptors_closed_in_every_ending() {
             // Dropped.
             _ => drop(sup.start()),
         }
-        wait_for("the PID file removed", || (!path.exists()).then_some(())).await;
+        wait_for(DEADLINE, "the PID file removed", || (!path.exists()).then_some(())).await;
     }
     let late = assert_no_growth("after 100 more PID files", &early, 2).await;
     assert!(late.threads <= early.threads + 4, "threads grew from {} to {}", early.threads, late.threads);
@@ -812,7 +791,7 @@ async fn output_modes_under_churn_leak_nothing() {
                 handle.add(spec).await.expect("add");
             }
             for name in &names {
-                wait_status(&handle, name, |status| status.state == UnitState::Running).await;
+                wait_status(DEADLINE, &handle, name, |status| status.state == UnitState::Running).await;
             }
             for name in &names {
                 handle.remove(name).await.expect("remove");
@@ -864,7 +843,7 @@ async fn runs_killed_by_their_watchdog_or_liveness_in_a_loop_leak_nothing() {
         handle.pause_restarts(name).await.expect("paused");
     }
     for name in names {
-        wait_status(&handle, name, |status| !status.running && status.pid.is_none()).await;
+        wait_status(DEADLINE, &handle, name, |status| !status.running && status.pid.is_none()).await;
     }
     let late = assert_no_growth("after 180 more killed runs each", &early, 2).await;
     assert!(late.threads <= early.threads + 4, "threads grew from {} to {}", early.threads, late.threads);
@@ -907,7 +886,7 @@ async fn removing_daemons_as_they_are_being_added_leaves_no_process() {
                 })
                 .collect();
             for job in jobs {
-                within("add and remove", job).await.expect("no panic");
+                within(DEADLINE, "add and remove", job).await.expect("no panic");
             }
         }
     };
@@ -946,7 +925,7 @@ async fn tables_do_not_keep_what_removed_units_left() {
                     )
                     .await
                     .expect("add");
-                within("ready", handle.wait_ready(&name)).await.expect("ready");
+                within(DEADLINE, "ready", handle.wait_ready(&name)).await.expect("ready");
                 // A wait given up on before it ends.
                 let _ = tokio::time::timeout(Duration::ZERO, handle.wait_state(&name, UnitState::Failed)).await;
                 let _ = handle.tail(&name, 1);
@@ -998,7 +977,7 @@ async fn http_endpoints_started_and_stopped_in_a_loop_leak_nothing() {
             }
             handle.shutdown().await;
             drop(stream);
-            wait_for("the socket file removed", || (!dir.exists()).then_some(())).await;
+            wait_for(DEADLINE, "the socket file removed", || (!dir.exists()).then_some(())).await;
         }
     };
     for i in 0..6 {
@@ -1023,7 +1002,7 @@ fn run_and_drop_current_thread_runtime(round: usize, addr: std::net::SocketAddr)
                 handle.add(spec).await.expect("add");
             }
             for name in handle.unit_names() {
-                within("ready", handle.wait_ready(&name)).await.expect("ready");
+                within(DEADLINE, "ready", handle.wait_ready(&name)).await.expect("ready");
             }
             handle
         });
@@ -1063,7 +1042,7 @@ async fn daemons_inherit_no_descriptor_of_the_supervisor() {
     for spec in kinds("inherit", 0, addr) {
         let name = spec.name().to_owned();
         handle.add(spec).await.expect("add");
-        within("ready", handle.wait_ready(&name)).await.expect("ready");
+        within(DEADLINE, "ready", handle.wait_ready(&name)).await.expect("ready");
     }
     let mut seen = Vec::new();
     for (i, readiness) in [Readiness::Started, Readiness::Notified].into_iter().enumerate() {
@@ -1074,7 +1053,7 @@ async fn daemons_inherit_no_descriptor_of_the_supervisor() {
             .add(sh(&name, script).readiness(readiness.clone()).watchdog(Duration::from_secs(60)))
             .await
             .expect("add");
-        let tail = wait_for("the listing", || {
+        let tail = wait_for(DEADLINE, "the listing", || {
             let tail = handle.tail(&name, usize::MAX).expect("known");
             tail.iter().any(|line| line == "done").then_some(tail)
         })
@@ -1114,7 +1093,7 @@ async fn units_removed_mid_exec_probe_leave_no_zombie_or_process() {
                 sh(&name, "exec sleep 47111000").readiness(Readiness::Probe(probe))
             };
             handle.add(spec).await.expect("add");
-            wait_for("the probe to run", || (!with_marker("47111008").is_empty()).then_some(())).await;
+            wait_for(DEADLINE, "the probe to run", || (!with_marker("47111008").is_empty()).then_some(())).await;
             handle.remove(&name).await.expect("remove");
         }
     };
@@ -1140,7 +1119,7 @@ fn drop_runtime_mid_exec_probe(round: usize) {
                 .build()
                 .unwrap()
                 .start();
-            wait_for("the probe to run", || (!with_marker("47111009").is_empty()).then_some(())).await;
+            wait_for(DEADLINE, "the probe to run", || (!with_marker("47111009").is_empty()).then_some(())).await;
             handle
         });
         drop(runtime);
@@ -1220,7 +1199,7 @@ async fn child_supervisors_notifying_systemd_in_a_loop() {
     let round = || async {
         let handle = Supervisor::builder().daemon(sh("web", "exec sleep 47111000")).build().unwrap().start();
         assert!(handle.notify_systemd());
-        within("ready", handle.wait_ready("web")).await.expect("ready");
+        within(DEADLINE, "ready", handle.wait_ready("web")).await.expect("ready");
         handle.shutdown().await;
     };
     round().await;
@@ -1284,7 +1263,7 @@ fn drop_handle_then_runtime(round: usize, addr: std::net::SocketAddr, dir: PathB
                 .await
                 .expect("add");
             for name in handle.unit_names() {
-                within("ready", handle.wait_ready(&name)).await.expect("ready");
+                within(DEADLINE, "ready", handle.wait_ready(&name)).await.expect("ready");
             }
             drop(handle);
             // The background shutdown has begun and waits for the unit
@@ -1324,14 +1303,14 @@ async fn unix_endpoints_of_supervisors_dropped_without_a_shutdown_remove_their_s
         let path = dir.join(format!("{round}.sock"));
         let handle = Supervisor::builder().daemon(sh("web", "exec sleep 47111000")).build().unwrap().start();
         let server = HttpEndpoint::new().unix_socket(&path).serve(&handle).await.expect("serve");
-        within("ready", handle.wait_ready("web")).await.expect("ready");
+        within(DEADLINE, "ready", handle.wait_ready("web")).await.expect("ready");
         if round % 2 == 0 {
             drop(server);
         } else {
             std::mem::forget(server);
         }
         drop(handle);
-        wait_for("the daemon stopped", || with_marker("47111000").is_empty().then_some(())).await;
+        wait_for(DEADLINE, "the daemon stopped", || with_marker("47111000").is_empty().then_some(())).await;
         let began = Instant::now();
         while path.exists() && began.elapsed() < Duration::from_secs(3) {
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -1362,7 +1341,9 @@ async fn child_as_subreaper_restarting_daemons_with_grandchildren() {
         .start();
     let pause = || async {
         handle.pause_restarts("orphaner").await.expect("paused");
-        wait_status(&handle, "orphaner", |status| !status.running && status.pid.is_none()).await.restarts_total
+        wait_status(DEADLINE, &handle, "orphaner", |status| !status.running && status.pid.is_none())
+            .await
+            .restarts_total
     };
     wait_runs(&handle, "orphaner", 20).await;
     for _ in 0..5 {
@@ -1431,7 +1412,7 @@ fn child_as_subreaper_a_runtime_dropped_with_its_runs() {
             .build()
             .unwrap()
             .start();
-        wait_for("the three jobs", || (with_marker("47111016").len() == 3).then_some(())).await;
+        wait_for(DEADLINE, "the three jobs", || (with_marker("47111016").len() == 3).then_some(())).await;
         handle
     });
     drop(runtime);
@@ -1472,7 +1453,8 @@ async fn child_as_subreaper_a_long_run_whose_jobs_end() {
     let script =
         "i=0; while [ $i -lt 30 ]; do (sleep 0.02 &); i=$((i+1)); echo $i; sleep 0.03; done; exec sleep 47111011";
     let handle = Supervisor::builder().daemon(sh("jobs", script)).build().unwrap().start();
-    wait_for("30 jobs started", || handle.tail("jobs", 1).unwrap().contains(&"30".to_owned()).then_some(())).await;
+    wait_for(DEADLINE, "30 jobs started", || handle.tail("jobs", 1).unwrap().contains(&"30".to_owned()).then_some(()))
+        .await;
     let now = settled(|now| now.zombies == 0).await;
     let status = handle.status("jobs").unwrap();
     assert!(status.running, "the run still lasts: {status:?}");
@@ -1649,7 +1631,7 @@ async fn idle_http_clients_beyond_max_connections_cost_no_descriptor_of_the_serv
 }
 
 async fn within_deadline<T>(future: impl Future<Output = T>) -> T {
-    within("an answer", future).await
+    within(DEADLINE, "an answer", future).await
 }
 
 // ---------------------------------------------------------------------------
@@ -1668,11 +1650,11 @@ async fn manual_restarts_in_a_loop_leak_nothing() {
     let handle = builder.build().unwrap().start();
     let round = || async {
         let restarts = names.iter().map(|name| handle.restart(name));
-        for restarted in within("restarts", futures_util::future::join_all(restarts)).await {
+        for restarted in within(DEADLINE, "restarts", futures_util::future::join_all(restarts)).await {
             restarted.expect("restarted");
         }
         let readies = names.iter().map(|name| handle.wait_ready(name));
-        for ready in within("all ready", futures_util::future::join_all(readies)).await {
+        for ready in within(DEADLINE, "all ready", futures_util::future::join_all(readies)).await {
             ready.expect("ready");
         }
     };
@@ -1702,7 +1684,7 @@ async fn the_last_handle_dropped_on_a_thread_of_no_runtime_stops_everything() {
             handle.add(spec).await.expect("add");
         }
         for name in handle.unit_names() {
-            within("ready", handle.wait_ready(&name)).await.expect("ready");
+            within(DEADLINE, "ready", handle.wait_ready(&name)).await.expect("ready");
         }
         std::thread::spawn(move || drop(handle)).join().unwrap();
         assert_eq!(wait_for_none("47111000").await, Vec::<u32>::new(), "round {round}");
@@ -1731,13 +1713,13 @@ async fn three_hundred_daemons_alive_at_once_are_all_let_go() {
         names.push(name);
     }
     let readies = names.iter().map(|name| handle.wait_ready(name));
-    for ready in within("all ready", futures_util::future::join_all(readies)).await {
+    for ready in within(DEADLINE, "all ready", futures_util::future::join_all(readies)).await {
         ready.expect("ready");
     }
     let alive = snapshot();
     assert!(alive.children >= 300, "{alive:?}");
     assert_eq!(alive.notify_dirs, 100, "one notify directory per notified run");
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert_eq!(report.units.len(), 300);
     drop(handle);
     assert_eq!(wait_for_none("47111011").await, Vec::<u32>::new());

@@ -15,11 +15,18 @@ use std::time::Duration;
 
 use supervisor::{
     Context, DaemonSpec, Error, GroupSpec, HttpEndpoint, HttpServer, Probe, Readiness, Supervisor, SupervisorHandle,
-    TaskSpec, UnitState, UnitStatus, supervise, supervised,
+    TaskSpec, UnitState, supervise, supervised,
 };
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::watch_status;
+#[path = "support/specs.rs"]
+mod specs;
+use specs::idle;
 
 /// Generous: only a hang reaches it.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -27,28 +34,8 @@ const DEADLINE: Duration = Duration::from_secs(20);
 // ---------------------------------------------------------------------------
 // Helpers
 
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
 async fn serve(handle: &SupervisorHandle) -> HttpServer {
     HttpEndpoint::new().addr("127.0.0.1:0".parse().unwrap()).serve(handle).await.expect("bind")
-}
-
-/// Waits until `name`'s status satisfies `done`, woken by the events.
-async fn wait_status(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    let mut events = handle.subscribe();
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        if let Some(status) = handle.status(name)
-            && done(&status)
-        {
-            return status;
-        }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        assert!(!remaining.is_zero(), "`{name}` never got there: {:?}", handle.status(name));
-        let _ = tokio::time::timeout(remaining.min(Duration::from_millis(20)), events.recv()).await;
-    }
 }
 
 /// One parsed answer.
@@ -145,7 +132,7 @@ async fn get(addr: SocketAddr, path: &str) -> Answer {
 async fn head_options_and_unknown_methods_keep_a_pipelined_connection_in_step() {
     let handle = Supervisor::builder().task(idle("ticker")).build().unwrap().start();
     let server = serve(&handle).await;
-    wait_status(&handle, "ticker", |status| status.ready).await;
+    watch_status(DEADLINE, &handle, "ticker", |status| status.ready).await;
 
     // One write: HEAD (no body may follow its head), OPTIONS, an unknown
     // method, HEAD on an unknown path, then a GET that closes. Were a body
@@ -186,7 +173,7 @@ async fn query_strings_absolute_form_and_http_1_0_reach_the_same_routes() {
     let handle = Supervisor::builder().task(idle("ticker")).build().unwrap().start();
     let server = serve(&handle).await;
     let addr = server.local_addr();
-    wait_status(&handle, "ticker", |status| status.ready).await;
+    watch_status(DEADLINE, &handle, "ticker", |status| status.ready).await;
 
     for path in ["/readyz?verbose=1", "/livez?", "/status?x=%2F&y", "/metrics?name[]=a#frag"] {
         let answer = get(addr, path).await;
@@ -218,7 +205,7 @@ async fn query_strings_absolute_form_and_http_1_0_reach_the_same_routes() {
 async fn a_pipelined_request_with_a_body_does_not_swallow_the_next_one() {
     let handle = Supervisor::builder().task(idle("ticker")).build().unwrap().start();
     let server = serve(&handle).await;
-    wait_status(&handle, "ticker", |status| status.ready).await;
+    watch_status(DEADLINE, &handle, "ticker", |status| status.ready).await;
 
     // A POST whose body looks like a request itself, a chunked PUT, then a
     // GET: three answers, in order, and the body is never taken for a
@@ -361,9 +348,9 @@ async fn the_metrics_text_stays_well_formed_whatever_the_units_are_called() {
     let handle = builder.group(group).build().unwrap().start();
     let server = serve(&handle).await;
     for name in HOSTILE_NAMES {
-        wait_status(&handle, name, |status| status.ready).await;
+        watch_status(DEADLINE, &handle, name, |status| status.ready).await;
     }
-    wait_status(&handle, "grp\"\\n\\", |status| status.ready).await;
+    watch_status(DEADLINE, &handle, "grp\"\\n\\", |status| status.ready).await;
 
     let answer = get(server.local_addr(), "/metrics").await;
     assert_eq!(answer.status, 200);
@@ -890,7 +877,7 @@ async fn a_task_being_stopped_as_hung_by_its_watchdog_is_not_ready() {
         .unwrap()
         .start();
     let server = serve(&handle).await;
-    wait_status(&handle, "hung", |status| status.ready).await;
+    watch_status(DEADLINE, &handle, "hung", |status| status.ready).await;
     tokio::time::timeout(DEADLINE, stop_asked.notified()).await.expect("the watchdog stops the task");
     // Now within its 5 s grace period, being stopped as hung.
     let wrong = readiness_while_stopping(&handle, server.local_addr(), "hung").await;
@@ -921,7 +908,7 @@ async fn every_route_answers_at_once_while_a_slow_shutdown_is_in_progress() {
     let addr = server.local_addr();
     // Its trap is set before the shutdown's SIGTERM can reach it.
     wait_for_output(&handle, "deaf", "armed").await;
-    wait_status(&handle, "stubborn", |status| status.ready).await;
+    watch_status(DEADLINE, &handle, "stubborn", |status| status.ready).await;
     assert_eq!(get(addr, "/readyz").await.status, 200);
 
     let shutdown = tokio::spawn({

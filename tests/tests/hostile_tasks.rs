@@ -23,20 +23,19 @@ use supervisor::{
 };
 use tokio::sync::{broadcast, mpsc};
 
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{events_until, within};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::idle;
+
 const SEC: Duration = Duration::from_secs(1);
 /// Far longer than anything takes when nothing hangs (on the paused clock,
 /// it passes at once once everything idles).
 const DEADLINE: Duration = Duration::from_secs(30);
 /// A whole test, in real time, for the tests run on a thread of their own.
 const HARD_DEADLINE: Duration = Duration::from_secs(20);
-
-/// Awaits `future` under [`DEADLINE`]; a hang is a failure naming `what`.
-async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(DEADLINE, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("{what}: no answer within {DEADLINE:?}"),
-    }
-}
 
 /// Waits until `name` is in `state`, and returns its status.
 async fn wait_for(handle: &SupervisorHandle, name: &str, state: UnitState) -> supervisor::UnitStatus {
@@ -101,10 +100,6 @@ fn multi<Fut: Future<Output = ()>>(test: impl FnOnce() -> Fut) {
     tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(test());
 }
 
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
 /// Runs once; a failure is `Failed` at once.
 fn once() -> RestartPolicy {
     RestartPolicy::new().delay(SEC).max_restarts(MaxRestarts::AtMost(0))
@@ -146,19 +141,6 @@ fn panic_with<P: std::any::Any + Send + 'static>(payload: P) {
 /// Unwinds with `payload` without running the panic hook.
 fn resume_with(payload: &'static str) {
     std::panic::resume_unwind(Box::new(payload))
-}
-
-/// Collects events until (and including) the first that `done` accepts.
-async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut seen = Vec::new();
-    loop {
-        let event = within("an event", events.recv()).await.expect("no event lost");
-        let last = done(&event);
-        seen.push(event);
-        if last {
-            return seen;
-        }
-    }
 }
 
 /// Every event sent so far.
@@ -316,7 +298,7 @@ fn every_error_type_is_kept_whole_with_exit_code_one() {
             );
         }
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         let mut failed: Vec<_> = report.failed().map(|unit| unit.name.clone()).collect();
         failed.sort();
         let mut names: Vec<_> = expected.iter().map(|(name, _)| (*name).to_owned()).collect();
@@ -370,7 +352,7 @@ fn an_error_whose_display_panics_or_fails_is_a_failure_that_spares_the_rest() {
         // The supervisor still works: a restart by hand runs the unit again.
         handle.restart("panics").await.unwrap();
         wait_for(&handle, "panics", UnitState::Failed).await;
-        assert_eq!(within("shutdown", handle.shutdown()).await.exit_code(), 1);
+        assert_eq!(within(DEADLINE, "shutdown", handle.shutdown()).await.exit_code(), 1);
     });
 }
 
@@ -396,16 +378,17 @@ fn a_huge_multi_line_error_is_kept_and_serialises() {
         assert_eq!(note, format!(" ({} bytes left out)", huge.len() - kept.len()));
         let json = serde_json::to_value(&status).unwrap();
         assert_eq!(json["lastError"].as_str(), Some(error));
-        let seen =
-            events_until(&mut events, |event| event.unit == "huge" && matches!(event.kind, EventKind::GaveUp { .. }))
-                .await;
+        let seen = events_until(DEADLINE, &mut events, |event| {
+            event.unit == "huge" && matches!(event.kind, EventKind::GaveUp { .. })
+        })
+        .await;
         assert!(
             seen.iter().any(
                 |event| matches!(&event.kind, EventKind::Exited { reason: ExitReason::Error(m) } if m.len() > 1000)
             )
         );
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -463,7 +446,7 @@ fn panic_payloads_of_every_type_are_failures_with_a_message() {
             assert_eq!(panicked.map(|m| format!("panicked: {m}")).as_deref(), Some(message), "{name}");
         }
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_eq!(report.failed().count(), expected.len());
         assert_eq!(report.exit_code(), 1);
         assert!(report.units.iter().any(|unit| unit.name == "calm" && unit.outcome == StopOutcome::Graceful));
@@ -497,7 +480,7 @@ fn a_factory_that_panics_on_every_run_is_restarted_then_gives_up() {
         assert_eq!(status.restart_count, 2);
         assert_eq!(status.last_error.as_deref(), Some("panicked: factory run 2"));
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
-        assert_eq!(within("shutdown", handle.shutdown()).await.exit_code(), 1);
+        assert_eq!(within(DEADLINE, "shutdown", handle.shutdown()).await.exit_code(), 1);
     });
 }
 
@@ -533,7 +516,7 @@ fn a_future_that_panics_when_polled_and_again_when_dropped() {
         assert_eq!(status.last_error.as_deref(), Some("panicked: in poll"));
         assert_eq!(status.restart_count, 1);
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -553,13 +536,13 @@ fn a_value_that_panics_when_dropped_as_the_run_stops_gracefully() {
             .unwrap()
             .start();
         wait_for(&handle, "holder", UnitState::Running).await;
-        within("stop", handle.stop_unit("holder")).await.unwrap();
+        within(DEADLINE, "stop", handle.stop_unit("holder")).await.unwrap();
         let status = handle.status("holder").unwrap();
         assert_eq!(status.state, UnitState::Stopped);
         assert_eq!(status.last_error.as_deref(), Some("panicked: held across an await"));
-        within("start", handle.start_unit("holder")).await.unwrap();
+        within(DEADLINE, "start", handle.start_unit("holder")).await.unwrap();
         wait_for(&handle, "holder", UnitState::Running).await;
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert!(report.units.iter().all(|unit| unit.outcome == StopOutcome::Graceful), "{report:?}");
     });
 }
@@ -584,17 +567,17 @@ fn a_value_that_panics_when_the_run_is_aborted_is_contained() {
         let mut events = sup.subscribe();
         let handle = sup.start();
         wait_for(&handle, "stubborn", UnitState::Running).await;
-        within("stop", handle.stop_unit("stubborn")).await.unwrap();
+        within(DEADLINE, "stop", handle.stop_unit("stubborn")).await.unwrap();
         assert_eq!(handle.status("stubborn").unwrap().state, UnitState::Stopped);
-        let seen = events_until(&mut events, |event| {
+        let seen = events_until(DEADLINE, &mut events, |event| {
             event.unit == "stubborn" && matches!(event.kind, EventKind::Stopped { .. })
         })
         .await;
         assert_eq!(seen.last().unwrap().kind, EventKind::Stopped { forced: true, took: 2 * SEC });
-        within("start", handle.start_unit("stubborn")).await.unwrap();
+        within(DEADLINE, "start", handle.start_unit("stubborn")).await.unwrap();
         wait_for(&handle, "stubborn", UnitState::Running).await;
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_eq!(report.units.len(), 2);
         assert!(report.units.iter().any(|unit| unit.name == "stubborn" && unit.outcome == StopOutcome::Forced));
         assert_eq!(report.exit_code(), 1, "a unit was aborted");
@@ -642,11 +625,11 @@ async fn assert_abort_panic_kept(spec: TaskSpec) {
     let name = spec.name().to_owned();
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
     wait_for(&handle, &name, UnitState::Running).await;
-    within("stop", handle.stop_unit(&name)).await.unwrap();
+    within(DEADLINE, "stop", handle.stop_unit(&name)).await.unwrap();
     let status = handle.status(&name).unwrap();
     assert_eq!(status.state, UnitState::Stopped);
     assert_eq!(status.last_error.as_deref(), Some("panicked: dropped by the abort"), "{status:?}");
-    within("shutdown", handle.shutdown()).await;
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
 /// The same under a subscriber, where the run's future is dropped inside
@@ -670,17 +653,17 @@ fn a_panic_when_an_aborted_run_is_dropped_is_logged_once_in_its_span_and_kept() 
         let mut events = sup.subscribe();
         let handle = sup.start();
         wait_for(&handle, "stubborn", UnitState::Running).await;
-        within("stop", handle.stop_unit("stubborn")).await.unwrap();
+        within(DEADLINE, "stop", handle.stop_unit("stubborn")).await.unwrap();
         let status = handle.status("stubborn").unwrap();
         assert_eq!(status.last_error.as_deref(), Some("panicked: dropped by the abort"), "{status:?}");
-        let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+        let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
         assert_eq!(seen.last().unwrap().kind, EventKind::Stopped { forced: true, took: SEC });
         let lines = captured.lines_with("panicked when dropped");
         assert_eq!(lines.len(), 1, "{}", captured.text());
         assert!(lines[0].contains("stubborn") && lines[0].contains("dropped by the abort"), "{}", lines[0]);
-        within("start", handle.start_unit("stubborn")).await.unwrap();
+        within(DEADLINE, "start", handle.start_unit("stubborn")).await.unwrap();
         wait_for(&handle, "stubborn", UnitState::Running).await;
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_eq!(report.units[0].outcome, StopOutcome::Forced);
         captured.assert_each_line_names("panicked when dropped", "stubborn");
     });
@@ -723,7 +706,7 @@ fn panics_take_a_group_down_only_as_its_policy_intensity_and_critical_say() {
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
         assert_eq!(handle.status("tolerant").unwrap().state, UnitState::Running);
         assert!(!handle.is_shutting_down());
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_eq!(report.cause, ShutdownCause::Requested);
         assert_eq!(report.exit_code(), 1);
 
@@ -737,7 +720,7 @@ fn panics_take_a_group_down_only_as_its_policy_intensity_and_critical_say() {
             .build()
             .unwrap()
             .start();
-        let report = within("the critical unit ends the supervisor", handle.wait()).await;
+        let report = within(DEADLINE, "the critical unit ends the supervisor", handle.wait()).await;
         assert_eq!(report.cause, ShutdownCause::CriticalEnded { unit: "vital".to_owned(), failed: true });
         assert_eq!(report.exit_code(), 1);
         let vital = handle.status("vital").unwrap();
@@ -776,14 +759,14 @@ fn a_future_that_never_yields_is_abandoned_at_the_shutdown_timeout() {
             .build()
             .unwrap()
             .start();
-        within("running", async {
+        within(DEADLINE, "running", async {
             while !spinning.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         })
         .await;
         let began = std::time::Instant::now();
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         let took = began.elapsed();
         release.store(true, Ordering::SeqCst);
         assert!(took < Duration::from_secs(5), "the shutdown waited {took:?} for a blocked thread");
@@ -823,10 +806,10 @@ fn a_run_that_blocks_its_thread_between_checks_stops_gracefully() {
         let failed = wait_for(&handle, "slow-failure", UnitState::Failed).await;
         assert_eq!((failed.restart_count, failed.last_error.as_deref()), (3, Some("failed after blocking")));
         wait_for(&handle, "sleeper", UnitState::Running).await;
-        within("stop", handle.stop_unit("sleeper")).await.unwrap();
+        within(DEADLINE, "stop", handle.stop_unit("sleeper")).await.unwrap();
         assert_eq!(handle.status("sleeper").unwrap().state, UnitState::Stopped);
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert!(report.forced().next().is_none(), "{report:?}");
     });
 }
@@ -862,7 +845,7 @@ fn a_panic_in_a_task_the_run_spawned_is_its_error_when_returned() {
         assert!(error.contains("inner boom"), "{error}");
         let status = wait_for(&handle, "parent-anyhow", UnitState::Failed).await;
         assert_eq!(status.last_error.as_deref(), Some("the child: inner failure"));
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -896,8 +879,8 @@ fn a_context_kept_past_its_run_speaks_for_no_later_run() {
             .build()
             .unwrap()
             .start();
-        let first = within("first run", rx.recv()).await.unwrap();
-        let second = within("second run", rx.recv()).await.unwrap();
+        let first = within(DEADLINE, "first run", rx.recv()).await.unwrap();
+        let second = within(DEADLINE, "second run", rx.recv()).await.unwrap();
         wait_for(&handle, "leaky", UnitState::Running).await;
         assert_eq!((first.name(), first.restart_count()), ("leaky", 0));
         assert_eq!((second.name(), second.restart_count()), ("leaky", 1));
@@ -910,7 +893,7 @@ fn a_context_kept_past_its_run_speaks_for_no_later_run() {
         second.ready();
         wait_for(&handle, "dependent", UnitState::Running).await;
         assert!(format!("{first:?}").contains("leaky"));
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -951,10 +934,10 @@ fn contexts_kept_past_their_run_are_cancelled_by_the_shutdown() {
             .start();
         let mut contexts = Vec::new();
         for _ in 0..3 {
-            contexts.push(within("a run", rx.recv()).await.unwrap());
+            contexts.push(within(DEADLINE, "a run", rx.recv()).await.unwrap());
         }
         wait_for(&handle, "spawner", UnitState::Running).await;
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert!(report.is_clean(), "{report:?}");
         for _ in 0..10 {
             tokio::task::yield_now().await;
@@ -993,8 +976,8 @@ fn ready_from_the_factory_counts_and_ready_while_stopping_does_not() {
             .build()
             .unwrap()
             .start();
-        within("eager ready", handle.wait_ready("eager")).await.unwrap();
-        within("late ready", handle.wait_ready("late")).await.unwrap();
+        within(DEADLINE, "eager ready", handle.wait_ready("eager")).await.unwrap();
+        within(DEADLINE, "late ready", handle.wait_ready("late")).await.unwrap();
         let stopping = {
             let handle = handle.clone();
             tokio::spawn(async move { handle.stop_unit("late").await })
@@ -1005,9 +988,9 @@ fn ready_from_the_factory_counts_and_ready_while_stopping_does_not() {
         let status = handle.status("late").unwrap();
         assert_eq!(status.state, UnitState::Stopping);
         assert!(!status.ready, "ready() while stopping made the unit ready: {status:?}");
-        within("stop", stopping).await.unwrap().unwrap();
+        within(DEADLINE, "stop", stopping).await.unwrap().unwrap();
         assert_eq!(handle.status("late").unwrap().state, UnitState::Stopped);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -1039,12 +1022,12 @@ fn the_context_names_the_units_path_and_counts_its_restarts() {
             .unwrap()
             .start();
         for expected in 0..3 {
-            assert_eq!(within("a run", rx.recv()).await.unwrap(), ("jobs/w".to_owned(), expected));
+            assert_eq!(within(DEADLINE, "a run", rx.recv()).await.unwrap(), ("jobs/w".to_owned(), expected));
         }
-        within("restart", handle.restart("jobs/w")).await.unwrap();
-        assert_eq!(within("a run", rx.recv()).await.unwrap(), ("jobs/w".to_owned(), 0));
+        within(DEADLINE, "restart", handle.restart("jobs/w")).await.unwrap();
+        assert_eq!(within(DEADLINE, "a run", rx.recv()).await.unwrap(), ("jobs/w".to_owned(), 0));
         assert_eq!(handle.status("jobs/w").unwrap().restart_count, 0, "a restart by hand resets the count");
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
 
@@ -1079,7 +1062,7 @@ fn the_supervisors_lines_and_the_tasks_own_name_the_unit() {
             .unwrap()
             .start();
         wait_for(&handle, "g/flaky", UnitState::Failed).await;
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
         for needle in ["from the factory 0", "from the factory 2", "from the future 0", "from the future 2"] {
             captured.assert_each_line_names(needle, "unit=g/flaky");
         }
@@ -1121,7 +1104,7 @@ fn at_warn_level_the_lines_about_a_task_still_name_it() {
             .unwrap()
             .start();
         wait_for(&handle, "quiet", UnitState::Failed).await;
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
         for needle in ["trouble inside the task", "run failed", "gave up"] {
             captured.assert_each_line_names(needle, "quiet");
         }
@@ -1137,6 +1120,7 @@ fn the_line_for_a_factory_that_panics_when_dropped_names_the_unit() {
         let bomb = Bomb("a capture went off");
         let handle = Supervisor::builder().task(idle("calm")).build().unwrap().start();
         within(
+            DEADLINE,
             "add",
             handle.add(TaskSpec::new("capturer", move |ctx: Context| {
                 let _ = &bomb;
@@ -1146,11 +1130,11 @@ fn the_line_for_a_factory_that_panics_when_dropped_names_the_unit() {
         .await
         .unwrap();
         wait_for(&handle, "capturer", UnitState::Running).await;
-        let removed = within("remove", handle.remove("capturer")).await.unwrap();
+        let removed = within(DEADLINE, "remove", handle.remove("capturer")).await.unwrap();
         assert_eq!(removed.outcome, StopOutcome::Graceful);
         assert!(handle.status("capturer").is_none());
         assert_eq!(handle.status("calm").unwrap().state, UnitState::Running);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
         captured.assert_each_line_names("panicked when dropped", "capturer");
     });
 }
@@ -1195,7 +1179,7 @@ fn a_slow_log_writer_loses_nothing() {
         let seen = drain(&mut events);
         let exits = seen.iter().filter(|e| e.unit == "chatty" && matches!(e.kind, EventKind::Exited { .. })).count();
         assert_eq!(exits, 11);
-        within("shutdown", handle.shutdown()).await;
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
         let runs = captured.lines_with("chatty");
         assert!(runs.iter().any(|line| line.contains("run 10")), "{}", captured.text());
     });
@@ -1271,9 +1255,9 @@ fn panicking_log_writer_scenario() {
         let status = wait_for(&handle, "logger", UnitState::Failed).await;
         assert!(status.last_error.unwrap_or_default().contains("the log writer exploded"));
         wait_for(&handle, "calm", UnitState::Running).await;
-        within("restart", handle.restart("calm")).await.unwrap();
+        within(DEADLINE, "restart", handle.restart("calm")).await.unwrap();
         wait_for(&handle, "calm", UnitState::Running).await;
-        let report = within("shutdown", handle.shutdown()).await;
+        let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
         assert_eq!(report.units.len(), 2);
         assert!(report.units.iter().any(|unit| unit.name == "calm" && unit.outcome == StopOutcome::Graceful));
     });
@@ -1303,6 +1287,7 @@ fn a_run_aborted_at_its_stop_timeout_keeps_nothing_of_the_run_before() {
             .unwrap()
             .start();
         let running = within(
+            DEADLINE,
             "the second run",
             handle.wait_status("t", |status| status.restart_count == 1 && status.state == UnitState::Running),
         )
@@ -1310,8 +1295,9 @@ fn a_run_aborted_at_its_stop_timeout_keeps_nothing_of_the_run_before() {
         .unwrap();
         assert_eq!((running.exit_code, running.last_error.as_deref()), (Some(1), Some("first run failed")));
         let mut events = handle.subscribe();
-        within("stop", handle.stop_unit("t")).await.unwrap();
-        let stopped = events_until(&mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
+        within(DEADLINE, "stop", handle.stop_unit("t")).await.unwrap();
+        let stopped =
+            events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Stopped { .. })).await;
         assert!(matches!(stopped.last().unwrap().kind, EventKind::Stopped { forced: true, .. }), "{stopped:?}");
         let status = handle.status("t").unwrap();
         assert_eq!(
@@ -1333,7 +1319,7 @@ async fn a_huge_error_message_is_cut_with_a_note() {
         .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(2)));
     let handle = Supervisor::builder().task(spec).build().unwrap().start();
     let mut events = handle.subscribe();
-    let status = within("failed", handle.wait_state("huge", UnitState::Failed)).await.unwrap();
+    let status = within(DEADLINE, "failed", handle.wait_state("huge", UnitState::Failed)).await.unwrap();
     let error = status.last_error.expect("the error");
     assert!(error.len() <= 65 * 1024, "last_error of {} bytes", error.len());
     assert!(

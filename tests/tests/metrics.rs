@@ -8,11 +8,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use supervisor::{
-    Context, HttpEndpoint, MaxRestarts, PROMETHEUS_CONTENT_TYPE, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec,
-    UnitState, UnitStatus,
+    Context, HttpEndpoint, MaxRestarts, PROMETHEUS_CONTENT_TYPE, RestartPolicy, Supervisor, TaskSpec, UnitState,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::wait_status;
 
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -26,14 +29,6 @@ async fn get(addr: SocketAddr, path: &str) -> (String, String) {
     let text = String::from_utf8(bytes).expect("UTF-8 answer");
     let (head, body) = text.split_once("\r\n\r\n").expect("a header end");
     (head.to_owned(), body.to_owned())
-}
-
-/// Waits until `name`'s status satisfies `done`, watching the events.
-async fn wait_status(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, done)).await {
-        Ok(status) => status.expect("the unit exists and the supervisor runs"),
-        Err(_) => panic!("timed out waiting on `{name}`; last status: {:#?}", handle.status(name)),
-    }
 }
 
 #[tokio::test]
@@ -59,11 +54,12 @@ async fn restarts_total_is_a_counter_that_a_manual_restart_does_not_lower() {
         .unwrap()
         .start();
     let server = HttpEndpoint::new().addr("127.0.0.1:0".parse().unwrap()).serve(&handle).await.unwrap();
-    let status = wait_status(&handle, "flaky", |s| s.state == UnitState::Running && s.restart_count == 2).await;
+    let status =
+        wait_status(DEADLINE, &handle, "flaky", |s| s.state == UnitState::Running && s.restart_count == 2).await;
     assert_eq!(status.restarts_total, 2);
 
     handle.restart("flaky").await.unwrap();
-    let status = wait_status(&handle, "flaky", |s| s.state == UnitState::Running).await;
+    let status = wait_status(DEADLINE, &handle, "flaky", |s| s.state == UnitState::Running).await;
     assert_eq!(status.restart_count, 0, "a manual restart resets the policy's count");
     assert_eq!(status.restarts_total, 2, "but never the total");
 

@@ -10,53 +10,23 @@ use std::time::Duration;
 
 use supervisor::{
     Context, DaemonSpec, Error, Event, EventKind, ExitReason, GroupSpec, Probe, Readiness, RestartOn, RestartPolicy,
-    ShutdownOrder, StopOutcome, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+    ShutdownOrder, StopOutcome, Supervisor, TaskSpec, UnitState,
 };
-use tokio::sync::broadcast;
+
+#[path = "support/deadline.rs"]
+mod deadline;
+use deadline::{events_until, wait_ready, wait_status};
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{idle, sh};
 
 const SEC: Duration = Duration::from_secs(1);
 /// How long anything with real processes may take before a test fails.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
-
-fn sh(name: &str, script: &str) -> DaemonSpec {
-    DaemonSpec::new(name, "sh").args(["-c", script])
-}
-
 /// A port nobody listens on (bound, then let go).
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-async fn ready(handle: &SupervisorHandle, name: &str) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_ready(name)).await {
-        Ok(status) => status.unwrap_or_else(|error| panic!("`{name}` never became ready: {error}")),
-        Err(_) => panic!("`{name}` not ready in time: {:?}", handle.status(name)),
-    }
-}
-
-async fn until(handle: &SupervisorHandle, name: &str, done: impl Fn(&UnitStatus) -> bool) -> UnitStatus {
-    match tokio::time::timeout(DEADLINE, handle.wait_status(name, done)).await {
-        Ok(status) => status.expect("the unit exists"),
-        Err(_) => panic!("`{name}` never got there: {:?}", handle.status(name)),
-    }
-}
-
-/// Receives events until `done` accepts one; returns them all.
-async fn events_until(events: &mut broadcast::Receiver<Event>, done: impl Fn(&Event) -> bool) -> Vec<Event> {
-    let mut seen = Vec::new();
-    loop {
-        let event =
-            tokio::time::timeout(DEADLINE, events.recv()).await.expect("an event in time").expect("no event lost");
-        let last = done(&event);
-        seen.push(event);
-        if last {
-            return seen;
-        }
-    }
 }
 
 fn started(events: &[Event]) -> Vec<&str> {
@@ -95,12 +65,14 @@ async fn units_start_after_their_dependencies_and_stop_before_them() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let seen =
-        events_until(&mut events, |event| event.unit == "web" && matches!(event.kind, EventKind::Started { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| {
+        event.unit == "web" && matches!(event.kind, EventKind::Started { .. })
+    })
+    .await;
     let order = started(&seen);
     let at = |name| order.iter().position(|unit| *unit == name).unwrap();
     assert!(at("db") < at("api") && at("cache") < at("api") && at("api") < at("web"), "{order:?}");
-    ready(&handle, "lone").await;
+    wait_ready(DEADLINE, &handle, "lone").await;
     let report = handle.shutdown().await;
     let stops: Vec<_> = report.units.iter().map(|unit| unit.name.as_str()).collect();
     let at = |name| stops.iter().position(|unit| *unit == name).unwrap();
@@ -124,7 +96,7 @@ async fn a_concurrent_shutdown_asks_a_unit_only_after_its_dependents_stopped() {
         .build()
         .unwrap()
         .start();
-    ready(&handle, "worker").await;
+    wait_ready(DEADLINE, &handle, "worker").await;
     let report = handle.shutdown().await;
     assert_eq!(report.took, 2 * SEC, "two layers: api, worker and metrics together, then db");
     assert_eq!(report.units.last().map(|unit| unit.name.as_str()), Some("db"));
@@ -140,8 +112,10 @@ async fn a_unit_waits_for_a_tcp_probe_of_its_dependency() {
         .build()
         .unwrap()
         .start();
-    let waiting =
-        until(&handle, "api", |status| status.not_ready.as_deref().is_some_and(|why| why.contains("refused"))).await;
+    let waiting = wait_status(DEADLINE, &handle, "api", |status| {
+        status.not_ready.as_deref().is_some_and(|why| why.contains("refused"))
+    })
+    .await;
     assert_eq!(waiting.state, UnitState::Waiting);
     let why = waiting.not_ready.unwrap();
     assert!(why.starts_with("waiting for `db` (not ready: tcp 127.0.0.1:") && why.contains("refused"), "{why}");
@@ -152,7 +126,7 @@ async fn a_unit_waits_for_a_tcp_probe_of_its_dependency() {
         "{:?}",
         readiness.reasons
     );
-    let api = ready(&handle, "api").await;
+    let api = wait_ready(DEADLINE, &handle, "api").await;
     assert_eq!(api.state, UnitState::Running);
     assert!(handle.status("db").unwrap().ready);
     handle.shutdown().await;
@@ -183,17 +157,19 @@ async fn a_waiting_unit_names_what_it_still_waits_for() {
         .unwrap()
         .start();
     let both = "waiting for `cache` (running), `db` (running)";
-    let waiting = until(&handle, "api", |status| status.not_ready.as_deref() == Some(both)).await;
+    let waiting = wait_status(DEADLINE, &handle, "api", |status| status.not_ready.as_deref() == Some(both)).await;
     assert_eq!(waiting.state, UnitState::Waiting);
     cache_gate.notify_one();
-    ready(&handle, "cache").await;
-    let waiting =
-        until(&handle, "api", |status| status.not_ready.as_deref() == Some("waiting for `db` (running)")).await;
+    wait_ready(DEADLINE, &handle, "cache").await;
+    let waiting = wait_status(DEADLINE, &handle, "api", |status| {
+        status.not_ready.as_deref() == Some("waiting for `db` (running)")
+    })
+    .await;
     assert_eq!(waiting.state, UnitState::Waiting);
     let listed = handle.statuses().into_iter().find(|status| status.name == "api").expect("api is listed");
     assert_eq!(listed.not_ready.as_deref(), Some("waiting for `db` (running)"));
     db_gate.notify_one();
-    let api = ready(&handle, "api").await;
+    let api = wait_ready(DEADLINE, &handle, "api").await;
     assert_eq!((api.state, api.not_ready), (UnitState::Running, None));
     handle.shutdown().await;
 }
@@ -213,14 +189,15 @@ async fn a_one_shot_job_ready_as_it_exits(readiness: Readiness, script: &str) {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    until(&handle, "job", |status| status.state == UnitState::Running).await;
+    wait_status(DEADLINE, &handle, "job", |status| status.state == UnitState::Running).await;
     // Not `sleep().await`: nothing of the supervisor's may run meanwhile.
     std::thread::sleep(Duration::from_millis(1500));
-    let seen = events_until(&mut events, |event| event.unit == "job" && event.kind == EventKind::Finished).await;
+    let seen =
+        events_until(DEADLINE, &mut events, |event| event.unit == "job" && event.kind == EventKind::Finished).await;
     let job_said: Vec<&EventKind> = seen.iter().filter(|event| event.unit == "job").map(|event| &event.kind).collect();
     assert!(job_said.contains(&&EventKind::Ready), "{seen:#?}");
     assert_eq!(handle.status("job").unwrap().state, UnitState::Exited);
-    let app = until(&handle, "app", |status| status.state == UnitState::Running).await;
+    let app = wait_status(DEADLINE, &handle, "app", |status| status.state == UnitState::Running).await;
     assert!(app.ready, "{app:?}");
     handle.shutdown().await;
 }
@@ -276,11 +253,11 @@ async fn units_wait_for_a_completed_one_shot_job_to_finish() {
         .build()
         .unwrap()
         .start();
-    let status = ready(&handle, "migrate").await;
+    let status = wait_ready(DEADLINE, &handle, "migrate").await;
     assert_eq!((status.state, status.ready), (UnitState::Exited, false), "{status:?}");
-    ready(&handle, "storage/migrate").await;
-    ready(&handle, "api").await;
-    ready(&handle, "reports").await;
+    wait_ready(DEADLINE, &handle, "storage/migrate").await;
+    wait_ready(DEADLINE, &handle, "api").await;
+    wait_ready(DEADLINE, &handle, "reports").await;
     assert!(seen.load(Ordering::SeqCst), "a dependent started before the migration was done");
     handle.shutdown().await;
 }
@@ -305,10 +282,12 @@ async fn a_group_is_not_ready_while_a_unit_of_it_restarts_by_hand() {
         Supervisor::builder().group(GroupSpec::new("g").task(job)).task(idle("top").depends_on(["g"])).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    until(&handle, "g/job", |status| status.running).await;
+    wait_status(DEADLINE, &handle, "g/job", |status| status.running).await;
     tokio::time::timeout(DEADLINE, handle.restart("g/job")).await.expect("in time").unwrap();
-    let seen =
-        events_until(&mut events, |event| event.unit == "top" && matches!(event.kind, EventKind::Started { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| {
+        event.unit == "top" && matches!(event.kind, EventKind::Started { .. })
+    })
+    .await;
     let job_events: Vec<String> =
         seen.iter().filter(|event| event.unit == "g/job").map(|event| event.kind.to_string()).collect();
     assert_eq!(
@@ -333,10 +312,10 @@ async fn a_huge_readiness_error_is_cut() {
     let sup = Supervisor::builder().task(idle("api").readiness(Readiness::Probe(probe))).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    let status = until(&handle, "api", |status| status.not_ready.is_some()).await;
+    let status = wait_status(DEADLINE, &handle, "api", |status| status.not_ready.is_some()).await;
     let why = status.not_ready.unwrap();
     assert!(why.len() < 70_000 && why.ends_with("bytes left out)"), "{} bytes", why.len());
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::NotReady { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::NotReady { .. })).await;
     let Some(EventKind::NotReady { reason: Some(reason) }) = seen.last().map(|event| &event.kind) else { panic!() };
     assert!(reason.len() < 70_000, "{} bytes", reason.len());
     handle.shutdown().await;
@@ -375,11 +354,11 @@ async fn a_daemon_says_it_is_ready_over_the_notify_socket() {
         .build()
         .unwrap()
         .start();
-    let running = until(&handle, "db", |status| status.state == UnitState::Running).await;
+    let running = wait_status(DEADLINE, &handle, "db", |status| status.state == UnitState::Running).await;
     assert!(!running.ready, "not ready before READY=1");
-    let db = ready(&handle, "db").await;
+    let db = wait_ready(DEADLINE, &handle, "db").await;
     assert_eq!(db.status_text.as_deref(), Some("warmed up"));
-    until(&handle, "plain", |_| handle.tail("plain", 1).unwrap().len() == 1).await;
+    wait_status(DEADLINE, &handle, "plain", |_| handle.tail("plain", 1).unwrap().len() == 1).await;
     assert_eq!(handle.tail("plain", 1).unwrap(), ["socket=none"], "a daemon that does not notify gets no socket");
     handle.shutdown().await;
 }
@@ -410,9 +389,9 @@ async fn a_new_run_does_not_show_the_status_text_of_the_run_before() {
         .build()
         .unwrap()
         .start();
-    let between = until(&handle, "db", |status| status.state == UnitState::Backoff).await;
+    let between = wait_status(DEADLINE, &handle, "db", |status| status.state == UnitState::Backoff).await;
     assert_eq!(between.status_text.as_deref(), Some("fatal: disk full"), "between runs, the last run's text");
-    let db = ready(&handle, "db").await;
+    let db = wait_ready(DEADLINE, &handle, "db").await;
     assert_eq!((db.restart_count, db.status_text), (1, None), "the new run said nothing of itself");
     let _ = std::fs::remove_file(&marker);
     handle.shutdown().await;
@@ -428,7 +407,7 @@ async fn a_line_of_output_makes_a_daemon_ready() {
         .build()
         .unwrap()
         .start();
-    let web = ready(&handle, "web").await;
+    let web = wait_ready(DEADLINE, &handle, "web").await;
     assert!(
         handle.tail("web", 5).unwrap().iter().any(|line| line.contains("listening on")),
         "ready only after the line"
@@ -455,10 +434,12 @@ async fn a_task_says_it_is_ready() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let began = tokio::time::Instant::now();
-    ready(&handle, "api").await;
+    wait_ready(DEADLINE, &handle, "api").await;
     assert_eq!(began.elapsed(), 5 * SEC);
-    let seen =
-        events_until(&mut events, |event| event.unit == "api" && matches!(event.kind, EventKind::Started { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| {
+        event.unit == "api" && matches!(event.kind, EventKind::Started { .. })
+    })
+    .await;
     let waiting: Vec<_> = seen
         .iter()
         .filter_map(|event| match &event.kind {
@@ -484,7 +465,7 @@ async fn an_http_probe_waits_for_a_real_server() {
         .build()
         .unwrap()
         .start();
-    ready(&handle, "web").await;
+    wait_ready(DEADLINE, &handle, "web").await;
     handle.shutdown().await;
 }
 
@@ -507,13 +488,13 @@ async fn an_exec_probe_and_a_check_decide_readiness() {
         .build()
         .unwrap()
         .start();
-    let gate = until(&handle, "gate", |status| status.not_ready.is_some()).await;
+    let gate = wait_status(DEADLINE, &handle, "gate", |status| status.not_ready.is_some()).await;
     assert_eq!(gate.not_ready.as_deref(), Some("check: the gate is closed"));
     open.store(true, Ordering::SeqCst);
-    ready(&handle, "gate").await;
+    wait_ready(DEADLINE, &handle, "gate").await;
     assert!(!handle.status("file").unwrap().ready);
     std::fs::write(&flag, b"").unwrap();
-    ready(&handle, "file").await;
+    wait_ready(DEADLINE, &handle, "file").await;
     let _ = std::fs::remove_file(&flag);
     handle.shutdown().await;
 }
@@ -544,16 +525,18 @@ async fn a_failing_liveness_probe_restarts_a_task_as_unhealthy() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    ready(&handle, "worker").await;
+    wait_ready(DEADLINE, &handle, "worker").await;
     tokio::time::sleep(10 * SEC).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1, "a passing probe leaves it alone");
     healthy.store(false, Ordering::SeqCst);
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     let Some(EventKind::Exited { reason }) = seen.last().map(|event| &event.kind) else { unreachable!() };
     assert_eq!(reason, &ExitReason::Unhealthy("check: stuck".to_owned()));
     healthy.store(true, Ordering::SeqCst);
-    let worker =
-        until(&handle, "worker", |status| status.restart_count == 1 && status.state == UnitState::Running).await;
+    let worker = wait_status(DEADLINE, &handle, "worker", |status| {
+        status.restart_count == 1 && status.state == UnitState::Running
+    })
+    .await;
     assert!(worker.last_error.unwrap().contains("liveness probe failed: check: stuck"));
     assert_eq!(runs.load(Ordering::SeqCst), 2);
     handle.shutdown().await;
@@ -574,8 +557,8 @@ async fn a_daemon_whose_liveness_probe_fails_is_killed_and_restarted() {
         .build()
         .unwrap()
         .start();
-    let first = until(&handle, "zombie-ish", |status| status.pid.is_some()).await.pid.unwrap();
-    let backoff = until(&handle, "zombie-ish", |status| status.state == UnitState::Backoff).await;
+    let first = wait_status(DEADLINE, &handle, "zombie-ish", |status| status.pid.is_some()).await.pid.unwrap();
+    let backoff = wait_status(DEADLINE, &handle, "zombie-ish", |status| status.state == UnitState::Backoff).await;
     assert!(backoff.last_error.unwrap().contains("liveness probe failed: tcp 127.0.0.1:"));
     let gone =
         rustix::process::test_kill_process(rustix::process::Pid::from_raw(i32::try_from(first).unwrap()).unwrap());
@@ -610,10 +593,11 @@ async fn a_task_that_stops_its_heartbeats_is_hung() {
     let mut events = sup.subscribe();
     let handle = sup.start();
     let began = tokio::time::Instant::now();
-    let seen = events_until(&mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     assert!(matches!(seen.last().map(|event| &event.kind), Some(EventKind::Exited { reason: ExitReason::Hung })));
     assert_eq!(began.elapsed(), 7 * SEC, "the last heartbeat at 4 s, then a whole period");
-    until(&handle, "poller", |status| status.restart_count == 1 && status.state == UnitState::Running).await;
+    wait_status(DEADLINE, &handle, "poller", |status| status.restart_count == 1 && status.state == UnitState::Running)
+        .await;
     tokio::time::sleep(60 * SEC).await;
     assert_eq!(runs.load(Ordering::SeqCst), 2, "a run that beats in time is left alone");
     handle.shutdown().await;
@@ -666,7 +650,7 @@ async fn runs_that_kept_beating_while_the_supervisor_was_stopped_are_not_hung() 
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    until(&handle, "daemon", |status| status.running).await;
+    wait_status(DEADLINE, &handle, "daemon", |status| status.running).await;
     tokio::time::sleep(SEC / 2).await;
     // Not `sleep().await`: nothing of the supervisor's runs meanwhile.
     std::thread::sleep(2 * SEC);
@@ -698,7 +682,7 @@ async fn a_daemon_is_hung_without_watchdog_pings_and_alive_with_them() {
         .build()
         .unwrap()
         .start();
-    let silent = until(&handle, "silent", |status| status.state == UnitState::Exited).await;
+    let silent = wait_status(DEADLINE, &handle, "silent", |status| status.state == UnitState::Exited).await;
     assert!(silent.last_error.unwrap().contains("hung"), "{:?}", handle.status("silent"));
     // Past two more of the pinger's periods: its pings keep it alive.
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -719,7 +703,7 @@ async fn control_calls_follow_the_dependencies() {
         .unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    ready(&handle, "web").await;
+    wait_ready(DEADLINE, &handle, "web").await;
     while events.try_recv().is_ok() {}
 
     handle.stop_unit("db").await.unwrap();
@@ -728,12 +712,12 @@ async fn control_calls_follow_the_dependencies() {
     assert_eq!(handle.status("other").unwrap().state, UnitState::Running);
 
     handle.start_unit("web").await.unwrap();
-    ready(&handle, "web").await;
+    wait_ready(DEADLINE, &handle, "web").await;
     let seen: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
     assert_eq!(started(&seen), ["db", "api", "web"], "start_unit starts what a unit needs");
 
     handle.restart("api").await.unwrap();
-    ready(&handle, "web").await;
+    wait_ready(DEADLINE, &handle, "web").await;
     let seen: Vec<Event> = std::iter::from_fn(|| events.try_recv().ok()).collect();
     assert_eq!(stopped(&seen), ["web", "api"]);
     assert_eq!(started(&seen), ["api", "web"]);
@@ -768,7 +752,7 @@ async fn a_dependency_restarted_by_its_policy_leaves_its_dependents_running_unde
         .build()
         .unwrap()
         .start();
-    until(&handle, "db", |status| status.restart_count == 1 && status.ready).await;
+    wait_status(DEADLINE, &handle, "db", |status| status.restart_count == 1 && status.ready).await;
     let api = handle.status("api").unwrap();
     assert_eq!((api.state, api.restarts_total), (UnitState::Running, 0));
     handle.shutdown().await;
@@ -778,7 +762,7 @@ async fn a_dependency_restarted_by_its_policy_leaves_its_dependents_running_unde
 async fn units_added_at_run_time_may_depend_on_their_siblings() {
     let handle = Supervisor::builder().group(GroupSpec::new("g").task(idle("db"))).build().unwrap().start();
     handle.add_to("g", idle("api").depends_on(["db"])).await.unwrap();
-    ready(&handle, "g/api").await;
+    wait_ready(DEADLINE, &handle, "g/api").await;
     let err = handle.add_to("g", idle("web").depends_on(["apy"])).await.unwrap_err();
     assert!(err.to_string().contains("did you mean `api`?"), "{err}");
     handle.shutdown().await;
@@ -837,7 +821,7 @@ async fn a_stop_by_hand_during_a_shutdown_does_not_cut_the_shutdown_short() {
         .build()
         .unwrap()
         .start();
-    ready(&handle, "web").await;
+    wait_ready(DEADLINE, &handle, "web").await;
     let shutting = {
         let handle = handle.clone();
         tokio::spawn(async move { handle.shutdown().await })
@@ -937,7 +921,7 @@ async fn a_group_whose_units_become_ready_one_at_a_time_is_ready_in_linear_time(
     }
     let handle = Supervisor::builder().group(group).build().unwrap().start();
     let began = std::time::Instant::now();
-    ready(&handle, "many").await;
+    wait_ready(DEADLINE, &handle, "many").await;
     let took = began.elapsed();
     handle.shutdown().await;
     // Quadratic, this takes tens of seconds; linear, well under one.
@@ -969,7 +953,7 @@ async fn a_unit_stopped_and_started_while_it_waits_starts_once() {
     let sup = Supervisor::builder().task(cache).task(api).build().unwrap();
     let mut events = sup.subscribe();
     let handle = sup.start();
-    until(&handle, "api", |status| status.state == UnitState::Waiting).await;
+    wait_status(DEADLINE, &handle, "api", |status| status.state == UnitState::Waiting).await;
     for _ in 0..3 {
         handle.stop_unit("api").await.unwrap();
         assert_eq!(handle.status("api").unwrap().state, UnitState::Stopped);
@@ -977,7 +961,7 @@ async fn a_unit_stopped_and_started_while_it_waits_starts_once() {
         assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting);
     }
     open.send(true).unwrap();
-    ready(&handle, "api").await;
+    wait_ready(DEADLINE, &handle, "api").await;
     // On the paused clock, this returns once every task has run.
     tokio::time::sleep(SEC).await;
     assert_eq!(runs.load(Ordering::SeqCst), 1, "`api` started more than once");

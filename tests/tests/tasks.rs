@@ -13,6 +13,10 @@ use supervisor::{
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+#[path = "support/specs.rs"]
+mod specs;
+use specs::idle;
+
 const SEC: Duration = Duration::from_secs(1);
 
 /// Waits (on the test's clock) until `name` is in `state`.
@@ -35,10 +39,6 @@ fn failing(name: &str, runs: &Arc<AtomicU32>) -> TaskSpec {
             Err::<(), _>("boom")
         }
     })
-}
-
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
 }
 
 fn policy(max: MaxRestarts) -> RestartPolicy {

@@ -19,11 +19,11 @@ use tokio::sync::broadcast;
 use tracing::Instrument;
 use tracing_subscriber::layer::SubscriberExt;
 
-const SEC: Duration = Duration::from_secs(1);
+#[path = "support/specs.rs"]
+mod specs;
+use specs::{always_fails, idle, no_delay};
 
-fn idle(name: &str) -> TaskSpec {
-    TaskSpec::new(name, |ctx: Context| async move { ctx.cancelled().await })
-}
+const SEC: Duration = Duration::from_secs(1);
 
 /// Idle, except that its first `failures` runs fail at once.
 fn fails_first(name: &str, failures: u32) -> TaskSpec {
@@ -39,19 +39,6 @@ fn fails_first(name: &str, failures: u32) -> TaskSpec {
         }
     })
     .restart(RestartPolicy::new().delay(SEC))
-}
-
-/// Always fails at once; counts its runs.
-fn always_fails(name: &str, runs: &Arc<AtomicU32>) -> TaskSpec {
-    let runs = runs.clone();
-    TaskSpec::new(name, move |_ctx| {
-        runs.fetch_add(1, Ordering::SeqCst);
-        async { Err::<(), _>("boom") }
-    })
-}
-
-fn no_delay() -> RestartPolicy {
-    RestartPolicy::new().delay(Duration::ZERO)
 }
 
 /// Receives events until `done` accepts one; returns them all.
