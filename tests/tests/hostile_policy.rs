@@ -1479,9 +1479,10 @@ async fn a_delay_within_a_millisecond_of_the_clock_end_waits_for_ever() {
     })
     .restart(RestartPolicy::new().delay(Duration::from_secs(1)).max_restarts(MaxRestarts::AtMost(5)));
     let handle = Supervisor::builder().task(far).task(ticker).build().expect("valid").start();
-    let ticker = within("the ticker gives up", handle.wait_state("ticker", UnitState::Failed)).await.expect("known");
+    let ticker =
+        within(DEADLINE, "the ticker gives up", handle.wait_state("ticker", UnitState::Failed)).await.expect("known");
     assert_eq!(ticker.restart_count, 5);
     assert_eq!(handle.status("far").expect("known").state, UnitState::Backoff);
-    let report = within("the shutdown", handle.shutdown()).await;
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert!(report.units.iter().all(|unit| unit.outcome != StopOutcome::Forced), "{report}");
 }

@@ -993,11 +993,11 @@ fn one_shot(name: &str, took: Duration) -> TaskSpec {
 #[tokio::test(start_paused = true)]
 async fn a_unit_stopped_to_start_again_holds_readiness_back() {
     let handle = Supervisor::builder().task(one_shot("migrate", 10 * SEC)).build().unwrap().start();
-    until(&handle, "migrate", |status| status.running).await;
+    wait_status(DEADLINE, &handle, "migrate", |status| status.running).await;
     assert!(!handle.health().await.ready, "not ready while the job runs");
     let restarting = handle.clone();
     let restart = tokio::spawn(async move { restarting.restart("migrate").await });
-    let stopping = until(&handle, "migrate", |status| status.state == UnitState::Stopping).await;
+    let stopping = wait_status(DEADLINE, &handle, "migrate", |status| status.state == UnitState::Stopping).await;
     assert!(stopping.holds_back_readiness, "{stopping:?}");
     let health = handle.health().await;
     assert!(!health.ready, "ready while the unfinished job is stopped to start again: {:?}", health.units);
@@ -1006,7 +1006,7 @@ async fn a_unit_stopped_to_start_again_holds_readiness_back() {
     // A stop on request, not to start again, does not hold it back.
     let stopping = handle.clone();
     let stop = tokio::spawn(async move { stopping.stop_unit("migrate").await });
-    let status = until(&handle, "migrate", |status| status.state == UnitState::Stopping).await;
+    let status = wait_status(DEADLINE, &handle, "migrate", |status| status.state == UnitState::Stopping).await;
     assert!(!status.holds_back_readiness, "{status:?}");
     assert!(handle.health().await.ready);
     stop.await.unwrap().unwrap();
@@ -1024,14 +1024,14 @@ async fn a_one_shot_job_that_failed_holds_readiness_back_at_the_root_as_in_a_gro
             .restart(RestartPolicy::new().on(RestartOn::Never))
     };
     let root = Supervisor::builder().task(failing()).build().unwrap().start();
-    let status = until(&root, "migrate", |status| status.state == UnitState::Exited).await;
+    let status = wait_status(DEADLINE, &root, "migrate", |status| status.state == UnitState::Exited).await;
     assert!(status.holds_back_readiness, "{status:?}");
     let health = root.health().await;
     assert!(!health.ready, "{:?}", health.units);
     assert_eq!(health.units[0].reason, "ended without completing; its policy does not run it again");
     root.shutdown().await;
     let nested = Supervisor::builder().group(GroupSpec::new("db").task(failing())).build().unwrap().start();
-    until(&nested, "db/migrate", |status| status.state == UnitState::Exited).await;
+    wait_status(DEADLINE, &nested, "db/migrate", |status| status.state == UnitState::Exited).await;
     assert!(!nested.health().await.ready);
     assert!(!nested.status("db").unwrap().ready);
     nested.shutdown().await;
@@ -1046,15 +1046,15 @@ async fn a_group_is_not_ready_from_the_moment_a_call_starts_its_job_again() {
     for call in ["restart", "start_unit"] {
         let group = GroupSpec::new("g").task(one_shot("job", 2 * SEC));
         let handle = Supervisor::builder().group(group).build().unwrap().start();
-        until(&handle, "g/job", |status| status.state == UnitState::Exited).await;
-        ready(&handle, "g").await;
+        wait_status(DEADLINE, &handle, "g/job", |status| status.state == UnitState::Exited).await;
+        wait_ready(DEADLINE, &handle, "g").await;
         match call {
             "start_unit" => handle.start_unit("g/job").await.unwrap(),
             _ => handle.restart("g/job").await.unwrap(),
         }
         let group = handle.status("g").unwrap();
         assert!(!group.ready && group.holds_back_readiness, "{call}: {group:?}");
-        let group = ready(&handle, "g").await;
+        let group = wait_ready(DEADLINE, &handle, "g").await;
         let job = handle.status("g/job").unwrap();
         assert_eq!(job.state, UnitState::Exited, "{call}: the group ready at {group:?} while its job is {job:?}");
         handle.shutdown().await;
