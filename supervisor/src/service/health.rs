@@ -613,7 +613,7 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_rules() {
-        let verdict = |state, holds_back_readiness| {
+        let verdict = |state, holds_back_readiness: bool| {
             let status = UnitStatus {
                 name: "unit".to_owned(),
                 kind: UnitKind::Task,
