@@ -79,21 +79,28 @@ impl fmt::Display for Event {
     }
 }
 
-/// Writes through to a formatter with line breaks escaped (`\n`, `\r`),
-/// so that a message with one (an error's, a panic's) stays on its event's
-/// line, and cannot forge a line of its own in a log.
+/// Writes through to a formatter with control characters escaped as Rust
+/// writes them (`\n`, `\r`, `\t`, `\u{1b}`), and Unicode's line separators
+/// and bidirectional overrides too, so that a message with one (an
+/// error's, a panic's) stays on its event's line, and can neither forge a
+/// line of its own in a log nor rewrite one on a terminal.
 struct OneLine<'a, 'b>(&'a mut fmt::Formatter<'b>);
 
 impl fmt::Write for OneLine<'_, '_> {
     fn write_str(&mut self, text: &str) -> fmt::Result {
         let mut rest = text;
-        while let Some(at) = rest.find(['\n', '\r']) {
+        while let Some((at, escaped)) = rest.char_indices().find(|&(_, c)| is_escaped(c)) {
             self.0.write_str(&rest[..at])?;
-            self.0.write_str(if rest.as_bytes()[at] == b'\n' { "\\n" } else { "\\r" })?;
-            rest = &rest[at + 1..];
+            write!(self.0, "{}", escaped.escape_default())?;
+            rest = &rest[at + escaped.len_utf8()..];
         }
         self.0.write_str(rest)
     }
+}
+
+/// A character that [`OneLine`] escapes.
+fn is_escaped(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// What happened to a unit.
@@ -354,9 +361,9 @@ impl ExitReason {
     }
 }
 
-/// What happened, in a few words, on one line (a line break in a message
-/// is written `\n`): `started`, `restarting in 1s (attempt 2)`, `stopped
-/// in 12ms`.
+/// What happened, in a few words, on one line (a control character in a
+/// message is escaped: a line break is written `\n`, an escape `\u{1b}`):
+/// `started`, `restarting in 1s (attempt 2)`, `stopped in 12ms`.
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use fmt::Write as _;
@@ -468,6 +475,19 @@ mod tests {
         assert_eq!(panicked.to_string(), "panicked: first\\nsecond");
         let not_ready = EventKind::NotReady { reason: Some("nope\nreally".to_owned()) };
         assert_eq!(not_ready.to_string(), "not ready: nope\\nreally");
+    }
+
+    /// Other control characters rewrite a line on a terminal (an escape
+    /// sequence that erases it, a form feed, a backspace), and Unicode's
+    /// separators and overrides break or reorder it: escaped too, where
+    /// only `\n` and `\r` were.
+    #[test]
+    fn an_event_escapes_every_control_character() {
+        let forged =
+            ExitReason::Error("a\u{1b}[2K\u{1b}[1Gforged\tb\u{b}\u{c}\u{8}\u{0}\u{85}\u{2028}\u{202e}é✓".to_owned());
+        let text = EventKind::Exited { reason: forged }.to_string();
+        assert_eq!(text, "failed: a\\u{1b}[2K\\u{1b}[1Gforged\\tb\\u{b}\\u{c}\\u{8}\\u{0}\\u{85}\\u{2028}\\u{202e}é✓");
+        assert!(!text.chars().any(is_escaped), "{text:?}");
     }
 
     #[test]
