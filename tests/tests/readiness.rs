@@ -532,6 +532,12 @@ async fn a_failing_liveness_probe_restarts_a_task_as_unhealthy() {
     let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
     let Some(EventKind::Exited { reason }) = seen.last().map(|event| &event.kind) else { unreachable!() };
     assert_eq!(reason, &ExitReason::Unhealthy("check: stuck".to_owned()));
+    // Not ready from the moment it is found unhealthy, saying why once.
+    let not_ready = seen.iter().find_map(|event| match &event.kind {
+        EventKind::NotReady { reason } => reason.clone(),
+        _ => None,
+    });
+    assert_eq!(not_ready.as_deref(), Some("being stopped: its liveness probe failed: check: stuck"));
     healthy.store(true, Ordering::SeqCst);
     let worker = wait_status(DEADLINE, &handle, "worker", |status| {
         status.restart_count == 1 && status.state == UnitState::Running

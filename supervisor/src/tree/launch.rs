@@ -227,7 +227,9 @@ impl Tell {
     /// period. Told in a turn taken here when the owner is idle, so that
     /// it holds before the stop signal goes out.
     fn failing(&self, reason: &ExitReason) {
-        let why = format!("being stopped: {reason}");
+        // The reason of a run stopped for it begins "stopped: ".
+        let reason = reason.to_string();
+        let why = format!("being stopped: {}", reason.strip_prefix("stopped: ").unwrap_or(&reason));
         let _ = self.condemned.set(why.clone());
         self.tell_readiness(false, Some(why), true);
     }
