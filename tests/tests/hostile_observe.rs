@@ -728,6 +728,7 @@ async fn status_json_has_the_documented_keys_and_survives_odd_names() {
         "restartsTotal",
         "restartsPaused",
         "ready",
+        "holdsBackReadiness",
         "notReady",
         "statusText",
         "lastStart",

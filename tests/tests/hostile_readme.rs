@@ -552,6 +552,7 @@ async fn the_status_json_has_the_readme_keys() {
         "restartsTotal",
         "restartsPaused",
         "ready",
+        "holdsBackReadiness",
         "lastStart",
         "uptime",
         "exitCode",

@@ -651,6 +651,7 @@ async fn status_json_has_the_documented_shape() {
         keys,
         [
             "exitCode",
+            "holdsBackReadiness",
             "lastError",
             "lastStart",
             "name",
