@@ -1320,3 +1320,36 @@ async fn a_daemon_that_reports_progress_while_it_stops_is_not_killed() {
         "the daemon blocked notifying during its stop and was killed after {took:?} (forced: {forced:?}, tail: {tail:?})"
     );
 }
+
+/// "A one-shot job has done its work, and its dependents restart without
+/// it": a dependent started again by hand ran the done migration again
+/// (`start_unit` started every need that was not running).
+#[tokio::test(start_paused = true)]
+async fn start_unit_of_a_dependent_does_not_run_a_done_job_again() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let counted = runs.clone();
+    let migrate = TaskSpec::new("migrate", move |_ctx: Context| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<(), String>(()) }
+    })
+    .depends_on(["db"])
+    .readiness(Readiness::Completed)
+    .restart(RestartPolicy::new().on(RestartOn::Failure));
+    let api = idle("api").depends_on(["db", "migrate"]);
+    let handle = Supervisor::builder().task(idle("db")).task(migrate).task(api).build().unwrap().start();
+    wait_ready(DEADLINE, &handle, "api").await;
+    handle.stop_unit("api").await.unwrap();
+    handle.start_unit("api").await.unwrap();
+    wait_ready(DEADLINE, &handle, "api").await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "the done migration ran again");
+    assert_eq!(handle.status("migrate").unwrap().state, UnitState::Exited);
+    // Its own need, stopped, is started again for the dependent.
+    handle.stop_unit("db").await.unwrap();
+    assert_eq!(handle.status("api").unwrap().state, UnitState::Stopped);
+    handle.start_unit("api").await.unwrap();
+    let api = wait_ready(DEADLINE, &handle, "api").await;
+    assert!(api.ready);
+    assert_eq!(handle.status("db").unwrap().state, UnitState::Running);
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    shutdown(DEADLINE, &handle).await;
+}

@@ -96,7 +96,9 @@ impl Node {
         self.waiters.push(Waiter { unit, wants: Wants::Start(reply, op) });
     }
 
-    /// Starts what `unit` needs that is not running, for a start by hand.
+    /// Starts what `unit` needs that is not running, for a start by hand,
+    /// unless it has done its work: a one-shot job at rest after a run
+    /// that ended well is not run again for a dependent's start.
     fn start_needs(&mut self, unit: &Arc<Unit>) {
         for need in self.needs(unit) {
             if need.record().stop.is_some() {
@@ -104,7 +106,7 @@ impl Node {
                 // that wait for that stop already.
                 let (reply, _) = oneshot::channel();
                 self.start_once_stopped(need, reply, Op::Start);
-            } else if !need.state().is_active() {
+            } else if !need.state().is_active() && !need.record().lets_dependents_start(need.group().is_some()) {
                 need.record().tracker = RestartTracker::new();
                 self.launch(&need);
             }
