@@ -249,8 +249,18 @@ impl SupervisorHandle {
         let units_at_root = self.shared.root.group().map_or(0, |root| root.members().len());
         let mut statuses = Vec::with_capacity(units_at_root);
         let now = Instant::now();
-        paths::walk_in_groups(&self.shared.root, &mut |siblings, unit| {
-            statuses.push(unit.status(siblings, &self.shared.clock, now));
+        // Whether a group is at rest is read once for its units.
+        let mut last_group: Option<(*const Unit, bool)> = None;
+        paths::walk_in_groups(&self.shared.root, &mut |group, siblings, unit| {
+            let at_rest = match last_group {
+                Some((seen, at_rest)) if std::ptr::eq(seen, group) => at_rest,
+                _ => {
+                    let at_rest = group.is_group_at_rest();
+                    last_group = Some((group, at_rest));
+                    at_rest
+                }
+            };
+            statuses.push(unit.status(siblings, at_rest, &self.shared.clock, now));
         });
         statuses
     }

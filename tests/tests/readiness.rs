@@ -15,12 +15,13 @@ use supervisor::{
 
 #[path = "support/deadline.rs"]
 mod deadline;
-use deadline::{events_until, wait_ready, wait_status};
+use deadline::{events_until, wait_ready, wait_status, within};
 #[path = "support/specs.rs"]
 mod specs;
-use specs::{idle, sh};
+use specs::{idle, sh, slow_to_stop};
 
 const SEC: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
 /// How long anything with real processes may take before a test fails.
 const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -1065,4 +1066,110 @@ async fn a_group_is_not_ready_from_the_moment_a_call_starts_its_job_again() {
         assert_eq!(job.state, UnitState::Exited, "{call}: the group ready at {group:?} while its job is {job:?}");
         handle.shutdown().await;
     }
+}
+
+/// A unit being stopped on request, then asked to start again (`restart`,
+/// `start_unit`) while its stop goes on, holds its group back from that
+/// moment: its group's dependents, the events and the waits heard nothing
+/// of it, and a dependent of the group started on it.
+#[tokio::test(start_paused = true)]
+async fn a_call_to_start_again_a_unit_being_stopped_holds_its_group_back_at_once() {
+    for call in ["restart", "start_unit"] {
+        let group = GroupSpec::new("g").task(slow_to_stop("x", 10 * SEC));
+        let sup = Supervisor::builder().group(group).task(idle("d").depends_on(["g"])).build().unwrap();
+        let mut events = sup.subscribe();
+        let handle = sup.start();
+        wait_ready(DEADLINE, &handle, "d").await;
+        let stopping = handle.clone();
+        let stop = tokio::spawn(async move { stopping.stop_unit("g/x").await });
+        within(DEADLINE, "x stopping", handle.wait_state("g/x", UnitState::Stopping)).await.unwrap();
+        let waiting = handle.clone();
+        let held_back =
+            tokio::spawn(async move { waiting.wait_status("g/x", |status| status.holds_back_readiness).await });
+        let waiting = handle.clone();
+        let group_not_ready = tokio::spawn(async move { waiting.wait_status("g", |status| !status.ready).await });
+        tokio::time::sleep(10 * MS).await;
+        let starting = handle.clone();
+        let start = tokio::spawn(async move {
+            match call {
+                "restart" => starting.restart("g/x").await,
+                _ => starting.start_unit("g/x").await,
+            }
+        });
+        within(DEADLINE, "the wait on the unit", held_back).await.unwrap().unwrap();
+        within(DEADLINE, "the wait on the group", group_not_ready).await.unwrap().unwrap();
+        handle.stop_unit("d").await.unwrap();
+        handle.start_unit("d").await.unwrap();
+        tokio::time::sleep(100 * MS).await;
+        assert_eq!(handle.status("d").unwrap().state, UnitState::Waiting, "{call}: `d` started on `g`, not ready");
+        let seen = events_until(DEADLINE, &mut events, |event| {
+            event.unit == "g" && matches!(event.kind, EventKind::NotReady { .. })
+        })
+        .await;
+        assert!(!seen.is_empty(), "{call}");
+        stop.await.unwrap().unwrap();
+        start.await.unwrap().unwrap();
+        wait_ready(DEADLINE, &handle, "d").await;
+        handle.shutdown().await;
+    }
+}
+
+/// A task ready on its first run only (`Readiness::Notified`).
+fn ready_once(name: &str) -> TaskSpec {
+    let first = Arc::new(AtomicBool::new(true));
+    TaskSpec::new(name, move |ctx: Context| {
+        let first = first.clone();
+        async move {
+            if first.swap(false, Ordering::SeqCst) {
+                ctx.ready();
+            }
+            ctx.cancelled().await;
+        }
+    })
+    .readiness(Readiness::Notified)
+}
+
+/// Three levels deep, right after a unit of the innermost group was
+/// restarted and is not ready: the outer group said ready while the
+/// inner one did not (a group's status looked one level down only), and
+/// a dependent of the outer group, restarted next, started on it (the
+/// word went up the tree by message, after the call had returned).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_not_ready_while_a_group_inside_it_is_not() {
+    for round in 0..100 {
+        let outer = GroupSpec::new("a").group(GroupSpec::new("b").task(ready_once("leaf")));
+        let handle = Supervisor::builder().group(outer).task(idle("d").depends_on(["a"])).build().unwrap().start();
+        wait_ready(DEADLINE, &handle, "d").await;
+        handle.restart("a/b/leaf").await.unwrap();
+        let (inner, outer) = (handle.status("a/b").unwrap(), handle.status("a").unwrap());
+        assert!(!inner.ready && !outer.ready, "round {round}: {outer:?}\n{inner:?}");
+        handle.restart("d").await.unwrap();
+        let d = handle.status("d").unwrap();
+        assert_eq!(d.state, UnitState::Waiting, "round {round}: `d` started on `a`, not ready: {d:?}");
+        handle.shutdown().await;
+    }
+}
+
+/// "A unit stopped on purpose does not" keep `/readyz` from being ready,
+/// nor do the units of a group stopped on purpose: a one-shot job that had
+/// failed in it held `/readyz` back until the group was started again.
+#[tokio::test(start_paused = true)]
+async fn the_units_of_a_group_stopped_on_purpose_hold_nothing_back() {
+    let failing = TaskSpec::new("migrate", |_ctx: Context| async { Err::<(), _>("schema mismatch") })
+        .readiness(Readiness::Completed)
+        .restart(RestartPolicy::new().on(RestartOn::Never));
+    let group = GroupSpec::new("g").task(failing).task(idle("other"));
+    let handle = Supervisor::builder().group(group).task(idle("api")).build().unwrap().start();
+    within(DEADLINE, "the job's end", handle.wait_state("g/migrate", UnitState::Exited)).await.unwrap();
+    assert!(handle.status("g/migrate").unwrap().holds_back_readiness);
+    assert!(!handle.health().await.ready);
+    handle.stop_unit("g").await.unwrap();
+    assert!(!handle.status("g/migrate").unwrap().holds_back_readiness);
+    assert!(handle.statuses().iter().all(|status| !status.holds_back_readiness), "{:#?}", handle.statuses());
+    let health = handle.health().await;
+    assert!(health.ready, "the group was stopped on purpose: {:?}", health.reasons);
+    handle.start_unit("g").await.unwrap();
+    within(DEADLINE, "the job's end", handle.wait_state("g/migrate", UnitState::Exited)).await.unwrap();
+    assert!(!handle.health().await.ready, "the job failed again in the group's new run");
+    handle.shutdown().await;
 }

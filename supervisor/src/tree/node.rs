@@ -315,6 +315,8 @@ struct Exit {
 /// A nested group's way to tell its parent's owner whether it is ready.
 pub(crate) struct ParentLink {
     pub(crate) mailbox: Mailbox,
+    /// The parent's owner, for a turn taken at once when it is idle.
+    pub(crate) owner: Weak<dyn OwnerLink>,
     pub(crate) epoch: u32,
     /// What it told last.
     pub(crate) ready: bool,
@@ -480,19 +482,31 @@ impl Node {
         }
         let ready = self.ending.is_none() && self.all_ready();
         let Some(parent) = &self.parent else { return };
-        if ready != parent.ready {
-            let why = (!ready).then(|| "a unit of the group is not ready".to_owned());
-            let msg = Msg::Ready { unit: self.group.clone(), epoch: parent.epoch, ready, why };
-            let _ = parent.mailbox.send(msg);
-            if let Some(parent) = &mut self.parent {
-                parent.ready = ready;
-            }
-        } else if ready {
+        if ready == parent.ready && !ready {
+            return;
+        }
+        if ready == parent.ready {
             // Ready all along for the parent, though not for a while for
-            // the group's status, which looks at its units (a unit of it
-            // started again and ready within the burst): the waits on the
-            // group look again.
+            // what looks at the group's units (its status, its dependents'
+            // start): said again, so that the units waiting for the group
+            // look again, and so do the waits on it.
             self.shared.changes.changed(&self.group);
+        }
+        let why = (!ready).then(|| "a unit of the group is not ready".to_owned());
+        let msg = Msg::Ready { unit: self.group.clone(), epoch: parent.epoch, ready, why };
+        // Told in a turn of the parent's taken here when its owner is idle,
+        // and so on up the tree: a call answered in this turn (a unit of
+        // the group restarted) then returns only once the groups above
+        // know. By message otherwise, after what the parent has queued.
+        let msg = match parent.owner.upgrade() {
+            Some(owner) => owner.try_turn(msg, false).err(),
+            None => Some(msg),
+        };
+        if let Some(msg) = msg {
+            let _ = parent.mailbox.send(msg);
+        }
+        if let Some(parent) = &mut self.parent {
+            parent.ready = ready;
         }
     }
 

@@ -46,7 +46,7 @@ fn member(group: &Unit, name: &str) -> Option<Arc<Unit>> {
 /// Calls `visit` with every unit under `root`, depth first in registration
 /// order: a group, then its units.
 pub(crate) fn walk(root: &Unit, visit: &mut impl FnMut(&Arc<Unit>)) {
-    walk_in_groups(root, &mut |_, unit| visit(unit));
+    walk_in_groups(root, &mut |_, _, unit| visit(unit));
 }
 
 /// Calls `visit` with every unit under `root` in the order a shutdown
@@ -61,18 +61,18 @@ pub(crate) fn walk_newest_first(root: &Unit, visit: &mut impl FnMut(&Arc<Unit>))
     }
 }
 
-/// Like [`walk`], with the members of the group each unit belongs to.
+/// Like [`walk`], with the group each unit belongs to and its members.
 ///
 /// Each group is walked under its read lock rather than over a copy of its
 /// members: for 100k statuses, cloning and dropping each unit's `Arc` (and
 /// the copy's large block) took a fifth of the time. `visit` is handed the
 /// members so that it never takes that lock again: a second read waits
 /// behind the group's owner if it is waiting to write.
-pub(crate) fn walk_in_groups(root: &Unit, visit: &mut impl FnMut(&Members<Arc<Unit>>, &Arc<Unit>)) {
+pub(crate) fn walk_in_groups(root: &Unit, visit: &mut impl FnMut(&Unit, &Members<Arc<Unit>>, &Arc<Unit>)) {
     let Some(group) = root.group() else { return };
     let members = group.members();
     for unit in members.iter() {
-        visit(&members, unit);
+        visit(root, &members, unit);
         walk_in_groups(unit, visit);
     }
 }

@@ -359,18 +359,27 @@ impl Unit {
         self.record().state
     }
 
-    /// Its status at `now`; `siblings` are the members of its group,
-    /// `clock` gives the wall-clock time of its last start. `now` is read
-    /// once for a whole list of statuses: a read of the clock for each was
-    /// a tenth of the time of 100k.
-    pub(crate) fn status(&self, siblings: &Members<Arc<Unit>>, clock: &Clock, now: Instant) -> UnitStatus {
+    /// Its status at `now`; `siblings` are the members of its group, and
+    /// `group_at_rest` says whether that group is at rest (stopped, ended or
+    /// given up: none of its units is to run). `clock` gives the wall-clock
+    /// time of its last start. `now` is read once for a whole list of
+    /// statuses: a read of the clock for each was a tenth of the time of
+    /// 100k.
+    pub(crate) fn status(
+        &self,
+        siblings: &Members<Arc<Unit>>,
+        group_at_rest: bool,
+        clock: &Clock,
+        now: Instant,
+    ) -> UnitStatus {
         let mut status = self.recorded_status(clock, now);
         if status.state == UnitState::Waiting {
             status.not_ready = self.waiting_for(siblings).or(status.not_ready);
         }
         if status.ready
+            && status.state == UnitState::Running
             && let Body::Group(group) = &self.body
-            && !group.members().iter().all(|unit| unit.counts_ready())
+            && !group.units_ready_now()
         {
             // A group's record says what its parent's owner last heard of
             // it, and a call that starts a unit of the group again answers
@@ -380,7 +389,47 @@ impl Unit {
             status.holds_back_readiness = true;
             status.not_ready = Some("a unit of the group is not ready".to_owned());
         }
+        if group_at_rest {
+            // What its group holds back no longer counts.
+            status.holds_back_readiness = false;
+        }
         status
+    }
+
+    /// Whether it lets its group be ready as things stand: by its record
+    /// (see [`counts_ready`](Self::counts_ready)) and, for a group that
+    /// runs, by its own units too, which its record, written once its
+    /// parent's owner hears of them, may not say yet.
+    fn counts_ready_now(&self) -> bool {
+        let (counts, running) = {
+            let record = self.record();
+            (counts_ready(&record, &self.settings), record.state == UnitState::Running)
+        };
+        match &self.body {
+            Body::Group(group) if counts && running => group.units_ready_now(),
+            _ => counts,
+        }
+    }
+
+    /// Whether the units that depend on it may start, as things stand: by
+    /// its record (see [`Record::lets_dependents_start`]) and, for a group
+    /// that runs, by its own units too (see [`counts_ready_now`](Self::counts_ready_now)).
+    pub(crate) fn lets_dependents_start_now(&self) -> bool {
+        let (lets, running) = {
+            let record = self.record();
+            (record.lets_dependents_start(self.group().is_some()), record.state == UnitState::Running)
+        };
+        match &self.body {
+            Body::Group(group) if lets && running => group.units_ready_now(),
+            _ => lets,
+        }
+    }
+
+    /// Whether it is at rest as a group: stopped, ended or given up, its
+    /// units not to run. The root, which runs as long as the supervisor
+    /// does, never is.
+    pub(crate) fn is_group_at_rest(&self) -> bool {
+        !self.path.is_empty() && matches!(self.state(), UnitState::Stopped | UnitState::Exited | UnitState::Failed)
     }
 
     /// Marks the stop in progress, if any, as followed by a start (see
@@ -400,9 +449,10 @@ impl Unit {
     /// Its status now, read alone; `group` is the group it belongs to.
     pub(crate) fn status_in(&self, group: &Unit, clock: &Clock) -> UnitStatus {
         let now = Instant::now();
+        let at_rest = group.is_group_at_rest();
         match group.group() {
-            Some(body) => self.status(&body.members(), clock, now),
-            None => self.status(&Members::default(), clock, now),
+            Some(body) => self.status(&body.members(), at_rest, clock, now),
+            None => self.status(&Members::default(), at_rest, clock, now),
         }
     }
 
@@ -416,12 +466,18 @@ impl Unit {
             .depends_on
             .iter()
             .filter_map(|name| siblings.get(name))
-            .filter_map(|dependency| {
+            .filter(|dependency| !dependency.lets_dependents_start_now())
+            .map(|dependency| {
                 let record = dependency.record();
-                (!record.lets_dependents_start(dependency.group().is_some())).then(|| match record.not_ready() {
+                match record.not_ready() {
                     Some(why) => format!("`{}` (not ready: {why})", dependency.path),
+                    // A group whose record has not heard yet of a unit of it
+                    // that holds it back.
+                    None if record.ready => {
+                        format!("`{}` (not ready: a unit of the group is not ready)", dependency.path)
+                    }
                     None => format!("`{}` ({})", dependency.path, record.state),
-                })
+                }
             })
             .collect();
         (!each.is_empty()).then(|| format!("waiting for {}", each.join(", ")))
@@ -552,6 +608,12 @@ impl GroupBody {
     }
 
     /// The members, in registration order, as a list that holds no lock.
+    /// Whether every unit of the group lets it be ready as things stand
+    /// (see [`Unit::counts_ready_now`]).
+    fn units_ready_now(&self) -> bool {
+        self.members().iter().all(|unit| unit.counts_ready_now())
+    }
+
     pub(crate) fn units(&self) -> Vec<Arc<Unit>> {
         self.members().iter().cloned().collect()
     }

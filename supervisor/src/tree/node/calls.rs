@@ -93,6 +93,9 @@ impl Node {
     /// meanwhile it holds its group back, as a unit that is not ready.
     fn start_once_stopped(&mut self, unit: Arc<Unit>, reply: oneshot::Sender<Result<(), Error>>, op: Op) {
         unit.start_after_stop();
+        // It now holds its group back: the group looks again, and so do
+        // the waits on the unit.
+        self.changed(&unit);
         self.waiters.push(Waiter { unit, wants: Wants::Start(reply, op) });
     }
 

@@ -192,6 +192,7 @@ impl Node {
                             plan.in_flight.insert(&unit);
                             if matches!(plan.then, After::Regroup { .. } | After::Relaunch { .. }) {
                                 unit.start_after_stop();
+                                self.changed(&unit);
                             }
                         }
                         if matches!(unit.body, Body::Task(_)) {

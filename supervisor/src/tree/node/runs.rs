@@ -65,9 +65,7 @@ impl Node {
     /// The dependencies of `unit` that hold it back (not ready, and not
     /// done with their work), in the order its `depends_on` names them.
     fn blockers<'a>(&'a self, unit: &'a Unit) -> impl Iterator<Item = &'a Arc<Unit>> + 'a {
-        self.dependency_graph()
-            .dependencies(unit)
-            .filter(|dependency| !dependency.record().lets_dependents_start(dependency.group().is_some()))
+        self.dependency_graph().dependencies(unit).filter(|dependency| !dependency.lets_dependents_start_now())
     }
 
     /// `unit` waits for `blocker` (and, once it is ready, for the next).
@@ -95,6 +93,13 @@ impl Node {
                 return; // a late word from an older run, or a run being stopped
             }
             if record.ready == ready && (ready || record.not_ready() == why.as_deref()) {
+                drop(record);
+                if ready {
+                    // Said again by a nested group that was not ready for a
+                    // while by its units, as its dependents saw it: those
+                    // that wait look again.
+                    self.release_waiting_on(unit);
+                }
                 return;
             }
             record.ready = ready;
@@ -223,7 +228,7 @@ impl Node {
     /// before this call returns (a group has started once its units have).
     fn launch_group(&mut self, unit: &Arc<Unit>, epoch: u32) -> Launched {
         let stop = CancellationToken::new();
-        let parent = ParentLink { mailbox: self.mailbox.clone(), epoch, ready: false };
+        let parent = ParentLink { mailbox: self.mailbox.clone(), owner: self.owner.clone(), epoch, ready: false };
         let owner = Node::start(self.shared.clone(), unit.clone(), stop.clone(), Some(parent));
         let ready = {
             let mut node = owner.lock();
