@@ -18,6 +18,7 @@ mod specs;
 use specs::idle;
 
 const SEC: Duration = Duration::from_secs(1);
+const MS: Duration = Duration::from_millis(1);
 
 /// Waits (on the test's clock) until `name` is in `state`.
 async fn wait_for(handle: &SupervisorHandle, name: &str, state: UnitState) {
@@ -943,5 +944,51 @@ async fn no_run_starts_cancelled_whether_its_token_is_new_or_reused() {
     let (run, cancelled_at_start, _) = rx.recv().await.unwrap();
     assert_eq!((run, cancelled_at_start), (4, false), "the run after a stop starts uncancelled");
     assert!(contexts[3].is_cancelled(), "the stopped run's context");
+    handle.shutdown().await;
+}
+
+/// A unit stopped at once leaves its grace period's timer armed, to fire
+/// for nothing. Once it had, a deadline armed later in a turn taken off the
+/// owner's task (a run's end, a call) counted on that fired timer and never
+/// came: a restart waited in `Backoff` for ever, and a stop never aborted
+/// a task past its timeout.
+#[tokio::test(start_paused = true)]
+async fn deadlines_hold_after_a_timer_left_armed_has_fired() {
+    let fail = Arc::new(AtomicBool::new(false));
+    let failing = fail.clone();
+    let flaky = TaskSpec::new("flaky", move |ctx: Context| {
+        let failing = failing.clone();
+        async move {
+            loop {
+                if failing.swap(false, Ordering::SeqCst) {
+                    return Err("failed");
+                }
+                tokio::select! {
+                    () = ctx.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(10 * MS) => {}
+                }
+            }
+        }
+    })
+    .restart(RestartPolicy::new().delay(100 * MS));
+    let stubborn = TaskSpec::new("stubborn", |_ctx: Context| std::future::pending::<()>()).stop_timeout(500 * MS);
+    let quick = idle("quick").stop_timeout(100 * MS);
+    let handle = Supervisor::builder().task(quick).task(flaky).task(stubborn).build().unwrap().start();
+    handle.wait_ready("flaky").await.unwrap();
+    // Stops at once: its grace period's timer stays armed, and fires.
+    handle.stop_unit("quick").await.unwrap();
+    tokio::time::sleep(300 * MS).await;
+    fail.store(true, Ordering::SeqCst);
+    handle.wait_state("flaky", UnitState::Backoff).await.unwrap();
+    let began = Instant::now();
+    let restarted = tokio::time::timeout(3 * SEC, handle.wait_state("flaky", UnitState::Running)).await;
+    assert!(restarted.is_ok(), "still {:?} after 3 s, its delay 100 ms", handle.status("flaky").map(|s| s.state));
+    assert!(began.elapsed() < 200 * MS, "restarted after {:?}", began.elapsed());
+    let stopped = tokio::time::timeout(3 * SEC, handle.stop_unit("stubborn")).await;
+    assert!(
+        stopped.is_ok(),
+        "still {:?} after 3 s, its stop timeout 500 ms",
+        handle.status("stubborn").map(|s| s.state)
+    );
     handle.shutdown().await;
 }

@@ -205,7 +205,10 @@ impl<T> Timers<T> {
     /// poll of the owner's can take the item: it is due already.
     pub(crate) fn arm_for(&mut self, owner: &Waker) -> bool {
         let Some((at, _)) = self.earliest() else { return true };
-        if self.armed_for.is_some_and(|armed| armed <= at) {
+        // A sleep left armed for an item that went has fired by now, if
+        // its time has come, and wakes nobody again: armed for nothing.
+        let fired = self.sleep.as_ref().is_some_and(|sleep| sleep.is_elapsed());
+        if !fired && self.armed_for.is_some_and(|armed| armed <= at) {
             return true;
         }
         if at <= Instant::now() {
