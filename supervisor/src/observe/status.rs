@@ -235,8 +235,9 @@ pub struct UnitStatus {
     /// (waiting, starting, running but not ready yet, waiting to restart,
     /// given up, being stopped to start again), or it is a one-shot job
     /// ([`Readiness::Completed`](crate::Readiness::Completed)) that ended
-    /// without completing. A unit stopped on request, or that its policy
-    /// let end, does not.
+    /// without completing. A unit stopped on request, one that its policy
+    /// let end, and the units of a group at rest (stopped, ended or given
+    /// up) do not.
     pub holds_back_readiness: bool,
     /// Why it is not ready, when something says so: what a `Waiting` unit
     /// waits for ("waiting for `storage/db` (not ready: ...)"), or what its
