@@ -26,6 +26,10 @@ const INNER: &str = "SUPERVISOR_TEST_INHERITED_IGNORED_SIGNALS";
 /// Set in the environment of the child copy that inherits no ignored signal.
 const INNER_DEFAULT: &str = "SUPERVISOR_TEST_DEFAULT_DISPOSITIONS";
 
+/// Set in the environment of the child copy whose first spawn finds no file
+/// descriptor free.
+const INNER_EXHAUSTED: &str = "SUPERVISOR_TEST_DISPOSITIONS_WITHOUT_DESCRIPTORS";
+
 /// How long any condition may take to come true before the test fails.
 const DEADLINE: Duration = Duration::from_secs(10);
 
@@ -74,7 +78,10 @@ fn bit(signal: u32) -> u64 {
 
 #[test]
 fn exit_statuses_and_stop_signals_hold_when_sigchld_and_sigterm_are_inherited_ignored() {
-    if std::env::var_os(INNER).is_some() || std::env::var_os(INNER_DEFAULT).is_some() {
+    if std::env::var_os(INNER).is_some()
+        || std::env::var_os(INNER_DEFAULT).is_some()
+        || std::env::var_os(INNER_EXHAUSTED).is_some()
+    {
         return;
     }
     run_inner("inner_with_ignored_sigchld_and_sigterm", INNER, "trap '' CHLD TERM HUP; ");
@@ -82,7 +89,10 @@ fn exit_statuses_and_stop_signals_hold_when_sigchld_and_sigterm_are_inherited_ig
 
 #[test]
 fn no_disposition_changes_when_no_signal_is_inherited_ignored() {
-    if std::env::var_os(INNER).is_some() || std::env::var_os(INNER_DEFAULT).is_some() {
+    if std::env::var_os(INNER).is_some()
+        || std::env::var_os(INNER_DEFAULT).is_some()
+        || std::env::var_os(INNER_EXHAUSTED).is_some()
+    {
         return;
     }
     // `trap - ...` resets them, whatever the test runner's own parent ignored.
@@ -216,4 +226,57 @@ async fn inner() {
     }
     assert!(!handle.is_shutting_down());
     handle.shutdown().await;
+}
+
+/// The ignored signals are read from `/proc/self/status`, which cannot be
+/// opened while every file descriptor is taken: a first spawn then (which
+/// fails too) marked every signal as looked at, and an inherited ignored
+/// `SIGTERM` was passed on to every daemon spawned once descriptors were
+/// free again, each stop of theirs a kill at its timeout.
+#[test]
+fn an_ignored_stop_signal_is_reset_for_children_after_a_first_spawn_without_descriptors() {
+    if std::env::var_os(INNER).is_some()
+        || std::env::var_os(INNER_DEFAULT).is_some()
+        || std::env::var_os(INNER_EXHAUSTED).is_some()
+    {
+        return;
+    }
+    run_inner("inner_with_ignored_sigterm_and_no_descriptor_free", INNER_EXHAUSTED, "trap '' TERM; ");
+}
+
+/// Runs only inside the child started by the test above.
+#[test]
+fn inner_with_ignored_sigterm_and_no_descriptor_free() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    if std::env::var_os(INNER_EXHAUSTED).is_none() {
+        return;
+    }
+    let own = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    assert_ne!(ignored_mask(&own) & bit(SIGTERM), 0, "the test's own setup failed: {own}");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+    runtime.block_on(async {
+        let handle = Supervisor::builder().build().expect("valid supervisor").start();
+        let limit = getrlimit(Resource::Nofile);
+        setrlimit(Resource::Nofile, Rlimit { current: Some(256), maximum: limit.maximum }).expect("a lower limit");
+        let mut taken = Vec::new();
+        while let Ok(file) = std::fs::File::open("/dev/null") {
+            taken.push(file);
+        }
+        let quick = RestartPolicy::new().delay(Duration::from_millis(20));
+        let spec = DaemonSpec::new("sleeper", "sleep").arg("60").restart(quick).stop_timeout(Duration::from_secs(5));
+        handle.add(spec).await.expect("added");
+        let failed = wait_status(DEADLINE, &handle, "sleeper", |status| status.last_error.is_some()).await;
+        assert!(failed.last_error.as_deref().is_some_and(|error| error.contains("Too many open files")), "{failed:#?}");
+        drop(taken);
+        setrlimit(Resource::Nofile, limit).expect("the limit back");
+        let running = wait_status(DEADLINE, &handle, "sleeper", |status| status.running && status.pid.is_some()).await;
+        let pid = running.pid.expect("a pid");
+        let child = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the daemon's status");
+        assert_eq!(ignored_mask(&child) & bit(SIGTERM), 0, "the daemon inherited an ignored SIGTERM: {child}");
+        let began = Instant::now();
+        handle.stop_unit("sleeper").await.expect("stopped");
+        assert!(began.elapsed() < Duration::from_secs(2), "the stop took {:?}: a kill at the timeout", began.elapsed());
+        handle.shutdown().await;
+    });
 }

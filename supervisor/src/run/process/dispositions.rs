@@ -39,14 +39,29 @@ static CHECKED: AtomicU64 = AtomicU64::new(0);
 static CHECKING: Mutex<()> = Mutex::new(());
 
 /// The signals this process ignored when first looked at, before any
-/// ignored one was caught here (`None` if `/proc` could not tell).
+/// ignored one was caught here (`None` if there is no `/proc` to tell).
 static IGNORED_AT_FIRST_LOOK: OnceLock<Option<u64>> = OnceLock::new();
 
 /// Whether `signal` was ignored by this process before the supervisor
 /// changed any disposition: a process started under `nohup` ignores
-/// `SIGHUP`, and means it to stay ignored.
+/// `SIGHUP`, and means it to stay ignored. Not known yet (`/proc` could
+/// not be read just now): not ignored, as far as anyone can tell.
 pub(crate) fn ignored_at_first_look(signal: RawSignal) -> bool {
-    IGNORED_AT_FIRST_LOOK.get_or_init(ignored_signals).is_some_and(|ignored| ignored & bit(signal) != 0)
+    first_look().flatten().is_some_and(|ignored| ignored & bit(signal) != 0)
+}
+
+/// The signals ignored at the first look, once there has been one: taken
+/// now if there has not (`None` while `/proc` cannot be read just now).
+fn first_look() -> Option<Option<u64>> {
+    if let Some(first) = IGNORED_AT_FIRST_LOOK.get() {
+        return Some(*first);
+    }
+    let looked = match look() {
+        Look::Ignored(ignored) => Some(ignored),
+        Look::NoProc => None,
+        Look::NotNow => return None,
+    };
+    Some(*IGNORED_AT_FIRST_LOOK.get_or_init(|| looked))
 }
 
 fn bit(signal: RawSignal) -> u64 {
@@ -73,20 +88,21 @@ pub(crate) fn prepare(stop_signal: RawSignal) {
         return;
     }
     // Kept before anything is caught below.
-    IGNORED_AT_FIRST_LOOK.get_or_init(ignored_signals);
+    first_look();
     // Each signal is caught only if it is ignored here. A caught `SIGCHLD`
     // costs every child's exit a signal delivery and a wake of the I/O
     // driver (5 to 10 µs a stop, where tokio waits on a pidfd); left at its
     // default, it keeps exit statuses just as well.
-    match ignored_signals() {
-        Some(ignored) => {
+    let done = match look() {
+        Look::Ignored(ignored) => {
             for signal in CONTROL.into_iter().chain([stop_signal, RawSignal::CHILD]) {
                 if unchecked & ignored & bit(signal) != 0 {
                     catch(signal);
                 }
             }
+            unchecked
         }
-        None => {
+        blind => {
             // Its default is to do nothing, exactly what tokio's handler
             // does: caught blindly, it keeps the exit statuses all the same.
             if unchecked & bit(RawSignal::CHILD) != 0 {
@@ -96,9 +112,22 @@ pub(crate) fn prepare(stop_signal: RawSignal) {
                 target: "supervisor::process",
                 "cannot read the ignored signals of this process from /proc/self/status; children inherit them"
             );
+            // Looked at again at the next spawn, unless there is no `/proc`
+            // at all: out of file descriptors, say, for a moment.
+            if matches!(blind, Look::NoProc) { unchecked } else { unchecked & bit(RawSignal::CHILD) }
         }
-    }
-    CHECKED.store(checked | unchecked, Ordering::Release);
+    };
+    CHECKED.store(checked | done, Ordering::Release);
+}
+
+/// What `/proc/self/status` says of the ignored signals.
+enum Look {
+    /// Its `SigIgn` mask (Linux): bit `n - 1` set when signal `n` is ignored.
+    Ignored(u64),
+    /// There is no `/proc` to tell, for good.
+    NoProc,
+    /// It cannot be read just now (out of file descriptors, say).
+    NotNow,
 }
 
 /// Replaces the disposition of `signal` with tokio's handler, for good
@@ -114,11 +143,12 @@ fn catch(signal: RawSignal) {
     }
 }
 
-/// The `SigIgn` mask of `/proc/self/status` (Linux): bit `n - 1` set when
-/// signal `n` is ignored.
-fn ignored_signals() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    parse_sig_ign(&status)
+fn look() -> Look {
+    match std::fs::read_to_string("/proc/self/status") {
+        Ok(status) => parse_sig_ign(&status).map_or(Look::NoProc, Look::Ignored),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Look::NoProc,
+        Err(_) => Look::NotNow,
+    }
 }
 
 fn parse_sig_ign(status: &str) -> Option<u64> {
