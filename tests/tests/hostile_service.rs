@@ -497,8 +497,59 @@ async fn child_supervisor() {
             say(format_args!("notify {}", handle.notify_systemd()));
             say_report(&shutdown.await);
         }
+        // A `tracing` subscriber that panics on one line of a daemon's
+        // output (as `fmt()` does when its pipe is closed): the panic is
+        // contained, the run goes on, and the line is in the tail.
+        "panicking-subscriber" => {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            tracing::subscriber::set_global_default(tracing_subscriber::registry().with(PanicsOnALine)).unwrap();
+            let spec = supervisor::DaemonSpec::new("d", "sh").args(["-c", "echo PANIC-ME; echo fine; exec sleep 1000"]);
+            let handle = Supervisor::builder().daemon(spec).build().unwrap().start();
+            let seen = |handle: &supervisor::SupervisorHandle| {
+                handle.tail("d", 10).unwrap_or_default().iter().any(|line| line.ends_with("fine"))
+            };
+            let deadline = Instant::now() + DEADLINE;
+            while !seen(&handle) && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let status = handle.status("d").unwrap();
+            let tail = handle.tail("d", 10).unwrap().join("|");
+            say(format_args!("kept {:?} {} {tail}", status.state, status.restart_count));
+            say_report(&handle.shutdown().await);
+        }
         other => panic!("unknown child mode {other}"),
     }
+}
+
+/// A subscriber layer that panics on an event whose fields say `PANIC-ME`.
+struct PanicsOnALine;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for PanicsOnALine {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Finds(bool);
+        impl tracing::field::Visit for Finds {
+            fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0 |= format!("{value:?}").contains("PANIC-ME");
+            }
+        }
+        let mut finds = Finds(false);
+        event.record(&mut finds);
+        assert!(!finds.0, "the subscriber cannot write this line");
+    }
+}
+
+/// A `tracing` subscriber of the user's that panics on a line of a
+/// daemon's output (`fmt()` does, writing to a closed pipe) took the task
+/// that watches the run with it: the run was taken for one dropped with
+/// its runtime, and its unit rested `Stopped` for good, the report clean.
+/// The panic is contained now, and the line kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_that_panics_on_an_output_line_disturbs_no_run() {
+    let mut child = ChildProcess::spawn("panicking-subscriber", &[]);
+    let kept = child.expect("kept").await;
+    assert!(kept.starts_with("Running 0 "), "{kept}");
+    assert!(kept.contains("PANIC-ME") && kept.contains("fine"), "{kept}");
+    assert_eq!(child.expect("outcome d").await, "Graceful");
 }
 
 /// A running `child_supervisor`, its lines for the parent and its stderr.

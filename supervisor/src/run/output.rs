@@ -10,6 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::{ChildStderr, ChildStdout};
 use tokio::task::coop;
 
+use crate::panics::log_contained;
 use crate::text::truncate_at_char;
 
 /// The longest line kept as one piece; a longer one is split into pieces of
@@ -327,7 +328,10 @@ impl Capture {
             }
             Ok(None) => self.close(stream),
             Err(error) => {
-                tracing::warn!(target: "supervisor::output", unit = %self.unit, stream = stream.as_str(), %error, "could not read output");
+                let unit = &self.unit;
+                log_contained(|| {
+                    tracing::warn!(target: "supervisor::output", unit = %unit, stream = stream.as_str(), %error, "could not read output");
+                });
                 self.close(stream);
             }
         }
@@ -482,7 +486,11 @@ fn emit(unit: &str, stream: Stream, tail: &OutputTail, bytes: Vec<u8>, kind: Pie
     }
     let text = String::from_utf8(bytes).unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
     let (continued, progress) = (kind == PieceKind::Partial, kind == PieceKind::Progress);
-    tracing::info!(target: "supervisor::output", unit, stream = stream.as_str(), continued, progress, "{text}");
+    // A subscriber of the user's that panics on a line (one that writes to
+    // a closed pipe) must not take the run's watcher with it.
+    log_contained(|| {
+        tracing::info!(target: "supervisor::output", unit, stream = stream.as_str(), continued, progress, "{text}");
+    });
     tail.push(text, stream, kind);
 }
 

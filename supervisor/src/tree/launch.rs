@@ -5,6 +5,7 @@
 //! watchdog (`ctx.heartbeat()`, `WATCHDOG=1`).
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::SignsOfLife;
-use crate::panics::log_contained;
+use crate::panics::{log_contained, panic_message};
 use crate::run::io_driver;
 use crate::run::notify::{Notification, NotifySocket};
 use crate::run::output::LineWatch;
@@ -506,20 +507,37 @@ struct Stopping {
 /// Waits for a process to exit or, once asked to stop, signals its group
 /// and kills it after the grace period.
 async fn run_process(mut run: ProcessRun, stopping: Stopping, reporter: Reporter) {
-    let exited = tokio::select! {
-        biased;
-        status = run.wait_exit() => Some(status),
-        () = stopping.stop.cancelled() => None,
-    };
-    // Once the leader has exited, the run has ended as it did: a stop asked
-    // while its output is read to the end finds it over.
-    let end = match exited {
-        Some(status) => RunEnd::Exited(run.finish(status, &stopping.kill_now).await),
-        None => stop_process(&mut run, &stopping).await,
-    };
+    let end = caught(async {
+        let exited = tokio::select! {
+            biased;
+            status = run.wait_exit() => Some(status),
+            () = stopping.stop.cancelled() => None,
+        };
+        // Once the leader has exited, the run has ended as it did: a stop
+        // asked while its output is read to the end finds it over.
+        match exited {
+            Some(status) => RunEnd::Exited(run.finish(status, &stopping.kill_now).await),
+            None => stop_process(&mut run, &stopping).await,
+        }
+    })
+    .await;
     // As in `TaskRuns`: the next run may start within the report.
     drop(run);
     reporter.report(end);
+}
+
+/// How `run` ended, or, if it panicked (code of the supervisor's, or a
+/// `tracing` subscriber of the user's that it called), a failed run that
+/// says so: unwound, the run's reporter would say its task was dropped, as
+/// by a runtime going away, and its unit would not be restarted.
+async fn caught(run: impl Future<Output = RunEnd>) -> RunEnd {
+    match AssertUnwindSafe(run).catch_unwind().await {
+        Ok(end) => end,
+        Err(payload) => {
+            let message = panic_message(payload);
+            RunEnd::Exited(ExitReason::Error(format!("the supervisor's task watching the run panicked: {message}")))
+        }
+    }
 }
 
 async fn stop_process(run: &mut ProcessRun, stopping: &Stopping) -> RunEnd {
@@ -665,33 +683,36 @@ async fn run_watched_process(
         Stop,
         Fail(ExitReason),
     }
-    let next = tokio::select! {
-        biased;
-        status = run.wait_exit() => Next::Exited(status),
-        () = stopping.stop.cancelled() => Next::Stop,
-        () = watch.readiness() => unreachable!("readiness probes run for ever"),
-        reason = watch.liveness() => Next::Fail(reason),
-        reason = signs.listen(&watch.tell) => Next::Fail(reason),
-    };
-    let end = match next {
-        // Nothing judges a run whose leader has exited: no probe or
-        // watchdog while its output is read to the end. What it said while
-        // it ran still counts, read only now: a one-shot job that says it
-        // is ready, then exits at once, was ready in its run.
-        Next::Exited(status) => {
-            signs.read_queued(&watch.tell);
-            run.read_written_output();
-            signs.look_for_line_read(&watch.tell);
-            RunEnd::Exited(run.finish(status, &stopping.kill_now).await)
+    let end = caught(async {
+        let next = tokio::select! {
+            biased;
+            status = run.wait_exit() => Next::Exited(status),
+            () = stopping.stop.cancelled() => Next::Stop,
+            () = watch.readiness() => unreachable!("readiness probes run for ever"),
+            reason = watch.liveness() => Next::Fail(reason),
+            reason = signs.listen(&watch.tell) => Next::Fail(reason),
+        };
+        match next {
+            // Nothing judges a run whose leader has exited: no probe or
+            // watchdog while its output is read to the end. What it said
+            // while it ran still counts, read only now: a one-shot job that
+            // says it is ready, then exits at once, was ready in its run.
+            Next::Exited(status) => {
+                signs.read_queued(&watch.tell);
+                run.read_written_output();
+                signs.look_for_line_read(&watch.tell);
+                RunEnd::Exited(run.finish(status, &stopping.kill_now).await)
+            }
+            Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
+            Next::Fail(failure) => {
+                log_contained(|| tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run"));
+                watch.tell.failing(&failure);
+                stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
+                RunEnd::Exited(failure)
+            }
         }
-        Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
-        Next::Fail(failure) => {
-            log_contained(|| tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run"));
-            watch.tell.failing(&failure);
-            stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
-            RunEnd::Exited(failure)
-        }
-    };
+    })
+    .await;
     drop((run, watch, signs));
     reporter.report(end);
 }
