@@ -1173,3 +1173,46 @@ async fn the_units_of_a_group_stopped_on_purpose_hold_nothing_back() {
     assert!(!handle.health().await.ready, "the job failed again in the group's new run");
     handle.shutdown().await;
 }
+
+/// Fails at once while `flag` is set, then idles; restarted with no delay.
+fn fails_while(name: &str, flag: &Arc<AtomicBool>) -> TaskSpec {
+    let flag = flag.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        let failing = flag.load(Ordering::SeqCst);
+        async move {
+            if failing {
+                return Err("boom");
+            }
+            ctx.cancelled().await;
+            Ok(())
+        }
+    })
+    .restart(RestartPolicy::new().delay(Duration::ZERO))
+}
+
+/// Two levels deep, a group that stayed ready for its parent though a unit
+/// of it was not for an instant said so again one level up only: a
+/// dependent at the root, parked on the outer group in that instant,
+/// waited for ever on a group that was ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dependent_parked_on_a_nested_group_that_stayed_ready_starts() {
+    for round in 0..5 {
+        let (inner_fails, dependent_fails) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicBool::new(true)));
+        let outer = GroupSpec::new("A").group(GroupSpec::new("B").task(fails_while("u", &inner_fails)));
+        let handle = Supervisor::builder()
+            .group(outer)
+            .task(fails_while("x", &dependent_fails).depends_on(["A"]))
+            .build()
+            .unwrap()
+            .start();
+        tokio::time::sleep(100 * MS).await;
+        dependent_fails.store(false, Ordering::SeqCst);
+        tokio::time::sleep(20 * MS).await;
+        inner_fails.store(false, Ordering::SeqCst);
+        let started =
+            tokio::time::timeout(DEADLINE, handle.wait_status("x", |status| status.state == UnitState::Running)).await;
+        assert!(started.is_ok(), "round {round}: `x` waits on a ready `A`: {:#?}", handle.statuses());
+        within(DEADLINE, "wait_ready(A)", handle.wait_ready("A")).await.unwrap();
+        handle.shutdown().await;
+    }
+}

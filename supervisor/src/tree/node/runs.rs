@@ -97,7 +97,11 @@ impl Node {
                 if ready {
                     // Said again by a nested group that was not ready for a
                     // while by its units, as its dependents saw it: those
-                    // that wait look again.
+                    // that wait look again, and so, up the tree, do those
+                    // that wait on this group.
+                    if unit.group().is_some() {
+                        self.changed(unit);
+                    }
                     self.release_waiting_on(unit);
                 }
                 return;
