@@ -72,16 +72,18 @@ fn run_inner(inner: &str, var: &str, shell_prefix: &str) {
     assert!(stdout.contains("1 passed"), "the inner test did not run:\n{stdout}\n{stderr}");
 }
 
+/// Whether this is a child copy of this binary, run by an outer test.
+fn in_a_child_copy() -> bool {
+    [INNER, INNER_DEFAULT, INNER_EXHAUSTED].iter().any(|var| std::env::var_os(var).is_some())
+}
+
 fn bit(signal: u32) -> u64 {
     1 << (signal - 1)
 }
 
 #[test]
 fn exit_statuses_and_stop_signals_hold_when_sigchld_and_sigterm_are_inherited_ignored() {
-    if std::env::var_os(INNER).is_some()
-        || std::env::var_os(INNER_DEFAULT).is_some()
-        || std::env::var_os(INNER_EXHAUSTED).is_some()
-    {
+    if in_a_child_copy() {
         return;
     }
     run_inner("inner_with_ignored_sigchld_and_sigterm", INNER, "trap '' CHLD TERM HUP; ");
@@ -89,10 +91,7 @@ fn exit_statuses_and_stop_signals_hold_when_sigchld_and_sigterm_are_inherited_ig
 
 #[test]
 fn no_disposition_changes_when_no_signal_is_inherited_ignored() {
-    if std::env::var_os(INNER).is_some()
-        || std::env::var_os(INNER_DEFAULT).is_some()
-        || std::env::var_os(INNER_EXHAUSTED).is_some()
-    {
+    if in_a_child_copy() {
         return;
     }
     // `trap - ...` resets them, whatever the test runner's own parent ignored.
@@ -235,10 +234,7 @@ async fn inner() {
 /// free again, each stop of theirs a kill at its timeout.
 #[test]
 fn an_ignored_stop_signal_is_reset_for_children_after_a_first_spawn_without_descriptors() {
-    if std::env::var_os(INNER).is_some()
-        || std::env::var_os(INNER_DEFAULT).is_some()
-        || std::env::var_os(INNER_EXHAUSTED).is_some()
-    {
+    if in_a_child_copy() {
         return;
     }
     run_inner("inner_with_ignored_sigterm_and_no_descriptor_free", INNER_EXHAUSTED, "trap '' TERM; ");

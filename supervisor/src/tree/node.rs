@@ -482,10 +482,10 @@ impl Node {
         }
         let ready = self.ending.is_none() && self.all_ready();
         let Some(parent) = &self.parent else { return };
-        if ready == parent.ready && !ready {
-            return;
-        }
         if ready == parent.ready {
+            if !ready {
+                return;
+            }
             // Ready all along for the parent, though not for a while for
             // what looks at the group's units (its status, its dependents'
             // start): said again, so that the units waiting for the group

@@ -401,27 +401,27 @@ impl Unit {
     /// runs, by its own units too, which its record, written once its
     /// parent's owner hears of them, may not say yet.
     fn counts_ready_now(&self) -> bool {
-        let (counts, running) = {
-            let record = self.record();
-            (counts_ready(&record, &self.settings), record.state == UnitState::Running)
-        };
-        match &self.body {
-            Body::Group(group) if counts && running => group.units_ready_now(),
-            _ => counts,
-        }
+        self.as_things_stand(|record| counts_ready(record, &self.settings))
     }
 
     /// Whether the units that depend on it may start, as things stand: by
     /// its record (see [`Record::lets_dependents_start`]) and, for a group
     /// that runs, by its own units too (see [`counts_ready_now`](Self::counts_ready_now)).
     pub(crate) fn lets_dependents_start_now(&self) -> bool {
-        let (lets, running) = {
+        let group = self.group().is_some();
+        self.as_things_stand(|record| record.lets_dependents_start(group))
+    }
+
+    /// `by_record` of its record and, for a group that runs, whether its
+    /// units let it be ready as things stand.
+    fn as_things_stand(&self, by_record: impl FnOnce(&Record) -> bool) -> bool {
+        let (holds, running) = {
             let record = self.record();
-            (record.lets_dependents_start(self.group().is_some()), record.state == UnitState::Running)
+            (by_record(&record), record.state == UnitState::Running)
         };
         match &self.body {
-            Body::Group(group) if lets && running => group.units_ready_now(),
-            _ => lets,
+            Body::Group(group) if holds && running => group.units_ready_now(),
+            _ => holds,
         }
     }
 
@@ -607,13 +607,13 @@ impl GroupBody {
         change(&mut self.members.write().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// The members, in registration order, as a list that holds no lock.
     /// Whether every unit of the group lets it be ready as things stand
     /// (see [`Unit::counts_ready_now`]).
     fn units_ready_now(&self) -> bool {
         self.members().iter().all(|unit| unit.counts_ready_now())
     }
 
+    /// The members, in registration order, as a list that holds no lock.
     pub(crate) fn units(&self) -> Vec<Arc<Unit>> {
         self.members().iter().cloned().collect()
     }

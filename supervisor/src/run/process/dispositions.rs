@@ -47,16 +47,17 @@ static IGNORED_AT_FIRST_LOOK: OnceLock<Option<u64>> = OnceLock::new();
 /// `SIGHUP`, and means it to stay ignored. Not known yet (`/proc` could
 /// not be read just now): not ignored, as far as anyone can tell.
 pub(crate) fn ignored_at_first_look(signal: RawSignal) -> bool {
-    first_look().flatten().is_some_and(|ignored| ignored & bit(signal) != 0)
+    first_look(look).flatten().is_some_and(|ignored| ignored & bit(signal) != 0)
 }
 
-/// The signals ignored at the first look, once there has been one: taken
-/// now if there has not (`None` while `/proc` cannot be read just now).
-fn first_look() -> Option<Option<u64>> {
+/// The signals ignored at the first look, once there has been one; if
+/// there has not, `looked` is that look (`None` while it could not read
+/// `/proc` just now).
+fn first_look(looked: impl FnOnce() -> Look) -> Option<Option<u64>> {
     if let Some(first) = IGNORED_AT_FIRST_LOOK.get() {
         return Some(*first);
     }
-    let looked = match look() {
+    let looked = match looked() {
         Look::Ignored(ignored) => Some(ignored),
         Look::NoProc => None,
         Look::NotNow => return None,
@@ -87,13 +88,14 @@ pub(crate) fn prepare(stop_signal: RawSignal) {
     if unchecked == 0 {
         return;
     }
-    // Kept before anything is caught below.
-    first_look();
+    // One look: kept as the first, if it is, before anything is caught below.
+    let now = look();
+    first_look(|| now);
     // Each signal is caught only if it is ignored here. A caught `SIGCHLD`
     // costs every child's exit a signal delivery and a wake of the I/O
     // driver (5 to 10 µs a stop, where tokio waits on a pidfd); left at its
     // default, it keeps exit statuses just as well.
-    let done = match look() {
+    let done = match now {
         Look::Ignored(ignored) => {
             for signal in CONTROL.into_iter().chain([stop_signal, RawSignal::CHILD]) {
                 if unchecked & ignored & bit(signal) != 0 {
@@ -121,6 +123,7 @@ pub(crate) fn prepare(stop_signal: RawSignal) {
 }
 
 /// What `/proc/self/status` says of the ignored signals.
+#[derive(Clone, Copy)]
 enum Look {
     /// Its `SigIgn` mask (Linux): bit `n - 1` set when signal `n` is ignored.
     Ignored(u64),
@@ -143,6 +146,7 @@ fn catch(signal: RawSignal) {
     }
 }
 
+/// Reads the ignored signals from `/proc/self/status`.
 fn look() -> Look {
     match std::fs::read_to_string("/proc/self/status") {
         Ok(status) => parse_sig_ign(&status).map_or(Look::NoProc, Look::Ignored),
