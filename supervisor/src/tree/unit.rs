@@ -826,11 +826,12 @@ mod tests {
 
     /// Every unit keeps its record for as long as it is registered: what
     /// only some units need is boxed (`notes`, `stop`), and settings are
-    /// shared.
+    /// shared. A task's factory, when small, is held inline (16 bytes
+    /// more here, a block of 32 fewer).
     #[test]
     fn a_unit_stays_small() {
         let size = std::mem::size_of::<Unit>();
-        assert!(size <= 168, "a unit grew to {size} bytes");
+        assert!(size <= 184, "a unit grew to {size} bytes");
     }
 
     fn settings(policy: RestartPolicy, depends_on: Vec<String>) -> Settings {
