@@ -424,4 +424,20 @@ mod tests {
         assert!(spec.factory.is_heap());
         assert_eq!(run_once(&spec), ExitReason::Error("all there".into()));
     }
+
+    /// Small, but aligned past the inline space's 8 bytes: boxed, so that
+    /// the closure never sits at an address its type forbids.
+    #[test]
+    fn a_factory_aligned_past_the_inline_space_is_boxed() {
+        #[derive(Clone, Copy)]
+        #[repr(align(64))]
+        struct Aligned(u8);
+        let aligned = Aligned(5);
+        let spec = TaskSpec::new("t", move |_ctx| {
+            let at = std::ptr::from_ref(&aligned).addr();
+            async move { if at.is_multiple_of(64) && aligned.0 == 5 { Ok(()) } else { Err("misaligned") } }
+        });
+        assert!(spec.factory.is_heap());
+        assert_eq!(run_once(&spec), ExitReason::Success);
+    }
 }
