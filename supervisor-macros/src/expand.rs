@@ -137,11 +137,11 @@ pub(crate) fn policy_facts(
     let vis = public.then(|| quote!(pub));
     quote! {
         #[doc(hidden)]
-        #vis const #backoff_fact: bool = #backoff;
+        #vis const #backoff_fact: #private::bool = #backoff;
         #[doc(hidden)]
-        #vis const #window_fact: #private::Option<(u32, #private::Duration)> = #window;
+        #vis const #window_fact: #private::Option<(#private::u32, #private::Duration)> = #window;
         #[doc(hidden)]
-        #vis const #one_shot_fact: (bool, bool) = (#completed, #restarts_success);
+        #vis const #one_shot_fact: (#private::bool, #private::bool) = (#completed, #restarts_success);
     }
 }
 
@@ -172,7 +172,7 @@ pub(crate) fn supervised_items(
         #[allow(dead_code, missing_docs, unreachable_pub)]
         impl #ident {
             #[doc = #name_doc]
-            #vis const NAME: &str = #name;
+            #vis const NAME: &#private::str = #name;
 
             #[doc = #spec_doc]
             // It calls the fn: a `#[deprecated]` fn is not used by its own spec.
@@ -185,7 +185,7 @@ pub(crate) fn supervised_items(
         }
 
         impl #private::Supervised for #ident {
-            const NAME: &'static str = #name;
+            const NAME: &'static #private::str = #name;
 
             fn spec() -> #private::TaskSpec {
                 #ident::spec()
@@ -426,9 +426,11 @@ impl<'a> SupervisedEntries<'a> {
     /// `NAME` of the `#[supervised]` fn of a `task path;` entry.
     fn runtime_name(&self, unit: &Unit) -> TokenStream {
         match &unit.kind {
-            UnitKind::Supervised(_) => {
+            UnitKind::Supervised(path) => {
                 let alias = self.alias(self.index(unit));
-                quote!(#alias::NAME)
+                // On the path, all of it: an error about `NAME` (the path
+                // names a module, say) points at the entry, not the call.
+                respan(quote!(#alias::NAME), path.span())
             }
             _ => {
                 let name = &unit.name.value;
@@ -684,10 +686,10 @@ fn name_checks(units: &[Unit], supervised: &SupervisedEntries<'_>, private: &Tok
     }
     quote! {
         const _: () = {
-            const NAMES: &[&str] = &[#(#names),*];
-            const SUPERVISED: &[bool] = &[#(#flags),*];
-            const EARLIER: &[&str] = &[#(#earlier),*];
-            const CLASH_FIX: &str = #CLASH_FIX;
+            const NAMES: &[&#private::str] = &[#(#names),*];
+            const SUPERVISED: &[#private::bool] = &[#(#flags),*];
+            const EARLIER: &[&#private::str] = &[#(#earlier),*];
+            const CLASH_FIX: &#private::str = #CLASH_FIX;
             #checks
         };
     }
@@ -770,8 +772,8 @@ mod tests {
             ".task(<__supervisor_task_0 as ::supervisor::__private::SupervisedEntry<_>>::spec_with(__supervisor_task_0, |__supervisor_policy| __supervisor_policy.on(::supervisor::__private::RestartOn::Never)).stop_timeout(",
         );
         contains(".depends_on([__supervisor_task_0::NAME])");
-        contains("const NAMES: &[&str] = &[__supervisor_task_0::NAME, \"other\"];");
-        contains("const SUPERVISED: &[bool] = &[true, false];");
+        contains("const NAMES: &[&::supervisor::__private::str] = &[__supervisor_task_0::NAME, \"other\"];");
+        contains("const SUPERVISED: &[::supervisor::__private::bool] = &[true, false];");
     }
 
     #[test]
@@ -837,9 +839,11 @@ mod tests {
     fn clash_messages_name_both_entries() {
         let output = squash(&expanded(quote!(daemon worker = "w"; task jobs::run; task other;)));
         let contains = |expected: &str| assert!(output.contains(&squash(expected)), "{output}\n{expected}");
-        contains("const NAMES: &[&str] = &[\"worker\", __supervisor_task_0::NAME, __supervisor_task_1::NAME];");
         contains(
-            r#"const EARLIER: &[&str] = &[" \"worker\" of the daemon `worker`", " of `task jobs::run;`", " of `task other;`"];"#,
+            "const NAMES: &[&::supervisor::__private::str] = &[\"worker\", __supervisor_task_0::NAME, __supervisor_task_1::NAME];",
+        );
+        contains(
+            r#"const EARLIER: &[&::supervisor::__private::str] = &[" \"worker\" of the daemon `worker`", " of `task jobs::run;`", " of `task other;`"];"#,
         );
         // One check for each entry from the first `task path;` on, each
         // with the head of its message.

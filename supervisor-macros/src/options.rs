@@ -5,7 +5,7 @@
 use crate::errors::Errors;
 use crate::limits;
 use crate::suggest;
-use proc_macro2::{TokenStream, TokenTree};
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
@@ -116,6 +116,10 @@ pub(crate) fn value_tokens(input: ParseStream<'_>, at_end: fn(ParseStream<'_>) -
     let mut tokens = TokenStream::new();
     while !input.is_empty() && !at_end(input) {
         match input.parse::<TokenTree>() {
+            // A value forwarded by a `macro_rules!` macro as an `expr` (or
+            // other) fragment comes in an invisible group: its tokens are
+            // the value, as written at the macro's call.
+            Ok(TokenTree::Group(group)) if group.delimiter() == Delimiter::None => tokens.extend(group.stream()),
             Ok(tree) => tokens.extend([tree]),
             Err(_) => break,
         }

@@ -136,6 +136,12 @@ pub(crate) fn field_ident(unit: &Unit) -> Ident {
 /// `text` as an identifier, raw if it is a keyword, or with a trailing
 /// `_` if it cannot be raw either; `None` if it is no identifier at all.
 fn ident(text: &str, span: Span) -> Option<Ident> {
+    // Reserved from edition 2024, which syn reads as a plain identifier: the
+    // caller's edition decides, so it is raw for all (`r#gen` is valid in
+    // every edition).
+    if text == "gen" {
+        return Some(Ident::new_raw(text, span));
+    }
     let mut ident = syn::parse_str::<Ident>(text)
         .or_else(|_| syn::parse_str::<Ident>(&format!("r#{text}")))
         .or_else(|_| syn::parse_str::<Ident>(&format!("{text}_")))

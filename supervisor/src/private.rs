@@ -4,6 +4,9 @@
 #![allow(missing_docs, unreachable_pub)]
 
 pub use core::panic;
+// The primitives the generated code names, through this path: a caller may
+// have a type of its own called `str` or `bool` in scope.
+pub use core::primitive::{bool, str, u32};
 pub use std::convert::Into;
 pub use std::future::Future;
 pub use std::option::Option::{self, None, Some};

@@ -8,7 +8,7 @@ use supervisor::{Context, UnitState, supervise, supervised};
 
 #[path = "support/deadline.rs"]
 mod deadline;
-use deadline::watch_status;
+use deadline::{watch_status, within};
 
 /// Generous: only a hang reaches it.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -178,5 +178,81 @@ async fn dependencies_across_odd_names_order_the_start() {
     let status = watch_status(DEADLINE, &handle, "last-group/inner", |status| status.state == UnitState::Running).await;
     assert!(status.running);
     assert!(handle.status("first one").unwrap().ready);
+    let _ = handle.shutdown().await;
+}
+
+supervise! {
+    /// `gen` is reserved from edition 2024 (this crate's): its field is
+    /// `r#gen`, as a keyword's is.
+    pub(crate) struct Reserved;
+    daemon "gen" = "sleep 30";
+    group r#gen2 {} { task r#gen = idle; }
+}
+
+#[tokio::test]
+async fn a_unit_named_gen_has_a_raw_field() {
+    let services = Reserved::start();
+    assert!(within(DEADLINE, "gen", services.r#gen.wait_ready()).await.is_ok());
+    assert!(within(DEADLINE, "gen2/gen", services.gen2.r#gen.wait_ready()).await.is_ok());
+    assert_eq!((services.r#gen.path(), services.gen2.r#gen.path()), ("gen", "gen2/gen"));
+    let _ = services.handle().shutdown().await;
+}
+
+/// A manifest written by a `macro_rules!` macro, which hands each option's
+/// value on as an `expr` fragment (an invisible group around its tokens).
+macro_rules! api_after_db {
+    ($($key:ident = $value:expr),*) => {
+        supervise! {
+            task db = idle;
+            task api = idle { $($key = $value),* };
+        }
+    };
+}
+
+#[tokio::test]
+async fn option_values_handed_on_as_fragments_are_read_as_written() {
+    let sup = api_after_db!(depends_on = [db], ready = notified, liveness = exec("true"), max = -1, restart = "1s");
+    let handle = sup.start();
+    within(DEADLINE, "api", handle.wait_ready("api")).await.expect("api is ready");
+    let db = handle.status("db").expect("db");
+    let api = handle.status("api").expect("api");
+    assert!(db.last_start <= api.last_start, "api started after db: {db:?} {api:?}");
+    let _ = handle.shutdown().await;
+}
+
+/// A module whose own types are called `str`, `bool` and `u32` (legal
+/// Rust): the expansion names the primitives by a path of its own.
+#[allow(non_camel_case_types, dead_code)]
+mod own_primitives {
+    use supervisor::{Context, supervise, supervised};
+
+    struct str;
+    struct bool;
+    struct u32;
+
+    #[supervised(restart = "1s", window = "1m", window_max = 3, on = "failure")]
+    pub(crate) async fn worker(ctx: Context) {
+        ctx.ready();
+        ctx.cancelled().await;
+    }
+
+    supervise! {
+        pub(crate) struct Typed;
+        task worker;
+        daemon other = "sleep 30";
+    }
+
+    pub(crate) fn untyped() -> supervisor::Supervisor {
+        supervise! { task worker; daemon other = "sleep 30"; }
+    }
+}
+
+#[tokio::test]
+async fn a_module_with_types_named_like_primitives_expands() {
+    let typed = own_primitives::Typed::start();
+    assert!(within(DEADLINE, "worker", typed.worker.wait_ready()).await.is_ok());
+    let _ = typed.handle().shutdown().await;
+    let handle = own_primitives::untyped().start();
+    assert!(within(DEADLINE, "worker", handle.wait_ready("worker")).await.is_ok());
     let _ = handle.shutdown().await;
 }

@@ -15,7 +15,7 @@ use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
-use syn::{Attribute, Expr, Ident, LitStr, Path, Token, Visibility, token};
+use syn::{Attribute, Expr, Ident, LitStr, Meta, Path, Token, Visibility, token};
 
 const KINDS: &[&str] = &["daemon", "task", "group"];
 const SETTINGS: &[&str] = &["shutdown_timeout", "shutdown_order", "strategy", "intensity", "period", "crate"];
@@ -116,13 +116,8 @@ const OWN_TRAITS: [&str; 2] = ["Clone", "Debug"];
 /// would be a conflicting implementation, reported by rustc on the macro.
 fn drop_own_derives(handle: &mut TypedHandle, errors: &mut Errors) {
     let ident = handle.ident.clone();
-    handle.attrs.retain_mut(|attr| {
-        if !attr.path().is_ident("derive") {
-            return true;
-        }
-        let Ok(derived) = attr.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated) else { return true };
-        let own = |path: &Path| path.segments.last().is_some_and(|last| OWN_TRAITS.iter().any(|own| last.ident == own));
-        for last in derived.iter().filter(|path| own(path)).filter_map(|path| path.segments.last()) {
+    let mut refuse = |derived: &Punctuated<Path, Token![,]>| {
+        for last in derived.iter().filter(|path| is_own(path)).filter_map(|path| path.segments.last()) {
             errors.spanned_at(
                 last.ident.span(),
                 format!(
@@ -131,6 +126,21 @@ fn drop_own_derives(handle: &mut TypedHandle, errors: &mut Errors) {
                 ),
             );
         }
+    };
+    handle.attrs.retain_mut(|attr| {
+        if attr.path().is_ident("cfg_attr") {
+            // Refused as a plain `derive` is; the attribute goes, so that
+            // rustc's conflicting implementation is not reported on top.
+            let derives = conditional_derives(attr);
+            derives.iter().for_each(&mut refuse);
+            return !derives.iter().any(|derived| derived.iter().any(is_own));
+        }
+        if !attr.path().is_ident("derive") {
+            return true;
+        }
+        let Ok(derived) = attr.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated) else { return true };
+        refuse(&derived);
+        let own = is_own;
         let kept: Vec<&Path> = derived.iter().filter(|path| !own(path)).collect();
         if kept.len() == derived.len() {
             return true;
@@ -138,6 +148,29 @@ fn drop_own_derives(handle: &mut TypedHandle, errors: &mut Errors) {
         *attr = syn::parse_quote!(#[derive(#(#kept),*)]);
         !kept.is_empty()
     });
+}
+
+/// Whether a derived path is one of the traits the typed form implements.
+fn is_own(path: &Path) -> bool {
+    path.segments.last().is_some_and(|last| OWN_TRAITS.iter().any(|own| last.ident == own))
+}
+
+/// The `derive`s inside a `cfg_attr`, nested ones included.
+fn conditional_derives(attr: &Attribute) -> Vec<Punctuated<Path, Token![,]>> {
+    fn collect(meta: &Meta, derives: &mut Vec<Punctuated<Path, Token![,]>>) {
+        let Meta::List(list) = meta else { return };
+        if list.path.is_ident("derive") {
+            derives.extend(list.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated));
+        } else if list.path.is_ident("cfg_attr")
+            && let Ok(parts) = list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+        {
+            // The first part is the condition.
+            parts.iter().skip(1).for_each(|meta| collect(meta, derives));
+        }
+    }
+    let mut derives = Vec::new();
+    collect(&attr.meta, &mut derives);
+    derives
 }
 
 /// `pub struct Services;`, after its attributes.

@@ -297,7 +297,13 @@ fn unit_name(option: &RawOption) -> syn::Result<LitStr> {
 pub(crate) fn crate_path(option: &RawOption) -> syn::Result<Path> {
     let message = "`crate` takes the path of the supervisor crate as a string, e.g. `crate = \"supervisor\"`";
     let lit = options::string(option).map_err(|_| option.error(message))?;
-    lit.parse::<Path>().map_err(|_| syn::Error::new(lit.span(), message))
+    let path = lit.parse::<Path>().map_err(|_| syn::Error::new(lit.span(), message))?;
+    // A crate's path names a module: `supervisor<T>` would be pasted
+    // before `::__private` and fail there, in rustc's words.
+    if path.segments.iter().any(|segment| !segment.arguments.is_none()) {
+        return Err(syn::Error::new(lit.span(), format!("{message}, without generic arguments")));
+    }
+    Ok(path)
 }
 
 fn working_dir(option: &RawOption) -> syn::Result<LitStr> {
