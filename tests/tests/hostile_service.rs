@@ -1202,3 +1202,47 @@ async fn ready_is_not_lost_when_systemd_falls_behind_reading_for_a_moment() {
         panic!("READY=1 never came once systemd read again; {} messages came, of kinds {kinds:?}", messages.len());
     }
 }
+
+/// A client that shuts its writing side once its request is sent (`printf
+/// ... | nc -N`, a container's health check script) still gets the answer
+/// when the answer takes a while: here, a health check held until the
+/// test lets it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_half_closes_after_its_request_gets_the_answer() {
+    let (entered_tx, mut entered) = tokio::sync::watch::channel(0u32);
+    let (release_tx, release) = tokio::sync::watch::channel(false);
+    let handle = Supervisor::builder()
+        .task(idle("worker"))
+        .health_check_timeout(Duration::from_secs(60))
+        .health_check("slow", move || {
+            let (mut release, entered_tx) = (release.clone(), entered_tx.clone());
+            async move {
+                entered_tx.send_modify(|count| *count += 1);
+                let _ = release.wait_for(|go| *go).await;
+                Ok::<(), String>(())
+            }
+        })
+        .build()
+        .unwrap()
+        .start();
+    watch_status(DEADLINE, &handle, "worker", |status| status.ready).await;
+    let server = serve(&handle).await;
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    stream.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    stream.shutdown().await.unwrap();
+    let mut bytes = Vec::new();
+    tokio::select! {
+        read = stream.read_to_end(&mut bytes) => {
+            panic!("the connection ended ({read:?}) before the check ran, with {:?}", String::from_utf8_lossy(&bytes))
+        }
+        entered = tokio::time::timeout(DEADLINE, entered.wait_for(|count| *count >= 1)) => {
+            entered.expect("the check runs").unwrap();
+        }
+    }
+    release_tx.send_replace(true);
+    tokio::time::timeout(DEADLINE, stream.read_to_end(&mut bytes)).await.expect("the answer").unwrap();
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    drop(server);
+    let _ = handle.shutdown().await;
+}

@@ -795,6 +795,11 @@ async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .timer(TokioTimer::new())
         .header_read_timeout(settings.header_read_timeout)
         .keep_alive(true)
+        // A client that shuts its side down once its request is sent
+        // (`printf ... | nc -N`, a container's health check) still wants
+        // the answer: without this, an answer not ready at once (a health
+        // check, a control call) was dropped with the connection.
+        .half_close(true)
         .max_buf_size(max_request_size)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
