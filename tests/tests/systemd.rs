@@ -151,3 +151,71 @@ async fn exec_probes_do_not_inherit_the_supervisors_notify_socket() {
     assert!(output.status.success(), "the child failed:\n{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("1 passed"), "the child test did not run:\n{stdout}");
 }
+
+/// Set in the environment of the child run by
+/// `the_watchdog_pings_on_while_thousands_of_units_crash_in_a_loop`: how many
+/// units crash in a loop there.
+const CRASHING_ENV: &str = "SUPERVISOR_TEST_CRASHING_UNITS";
+
+/// The supervisor under test, when run by
+/// `the_watchdog_pings_on_while_thousands_of_units_crash_in_a_loop`.
+#[tokio::test]
+#[ignore = "run as a child process by the_watchdog_pings_on_while_thousands_of_units_crash_in_a_loop"]
+async fn child_with_units_in_a_crash_loop() {
+    let Some(units) = std::env::var(CRASHING_ENV).ok().and_then(|units| units.parse::<usize>().ok()) else {
+        return;
+    };
+    // The default policy: restarted a second later, for ever.
+    let mut builder = Supervisor::builder();
+    for index in 0..units {
+        builder = builder.task(TaskSpec::new(format!("crashing-{index}"), |_ctx| async { Err::<(), _>("boom") }));
+    }
+    let handle = builder.task(TaskSpec::new("steady", |ctx: Context| async move { ctx.cancelled().await })).build();
+    let handle = handle.unwrap().start();
+    let shutdown = handle.shutdown_on_signal();
+    assert!(handle.notify_systemd());
+    let _ = shutdown.await;
+}
+
+/// The pings the child with `units` crashing units sends over `window`,
+/// once it has said anything at all.
+async fn watchdog_pings(units: usize, window: Duration) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let mut messages = read_notifications(UnixDatagram::bind(&socket_path).unwrap());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_with_units_in_a_crash_loop", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "500000")
+        .env_remove("WATCHDOG_PID")
+        .env(CRASHING_ENV, units.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::timeout(DEADLINE, messages.recv()).await.expect("a first notification").unwrap();
+    let end = Instant::now() + window;
+    let mut pings = 0;
+    while let Ok(Some(message)) = tokio::time::timeout_at(end, messages.recv()).await {
+        pings += usize::from(message.lines().any(|line| line == "WATCHDOG=1"));
+    }
+    child.kill().await.unwrap();
+    pings
+}
+
+/// A unit waiting to restart does not make the supervisor less live: the
+/// pings come every half of `WatchdogSec` however many units crash in a
+/// loop. With 3,000 of them the events came faster than the notifier read
+/// the states after each, and the pings, behind them, stopped: systemd
+/// would kill a live service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_pings_on_while_thousands_of_units_crash_in_a_loop() {
+    // Every 250 ms: 12 are due in 3 s.
+    let window = Duration::from_secs(3);
+    let quiet = watchdog_pings(0, window).await;
+    assert!(quiet >= 6, "{quiet} pings in {window:?} with no unit crashing");
+    let pings = watchdog_pings(3000, window).await;
+    assert!(pings >= 6, "{pings} pings in {window:?} while 3,000 units crash in a loop");
+}

@@ -9,7 +9,7 @@ use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::time::Duration;
 
 use sd_notify::NotifyState;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, MissedTickBehavior};
 
@@ -208,12 +208,9 @@ async fn notifier_loop(
                     notifier.last_status = line;
                 }
             }
-            event = events.recv() => {
-                if let Err(RecvError::Closed) = event {
-                    break;
-                }
-            }
-            () = sleep_until(retry_at), if retry_at.is_some() => {}
+            // Before the events: while units crash in a loop, events come
+            // faster than a pass reads the states, and a ping behind them
+            // never came (systemd then kills a live service).
             () = tick(&mut watchdog), if watchdog.is_some() => {
                 // During a shutdown the pings go on: the stop is the
                 // supervisor doing its job.
@@ -223,6 +220,14 @@ async fn notifier_loop(
                     tracing::warn!("not live: withholding the systemd watchdog ping");
                 }
             }
+            event = events.recv() => {
+                if let Err(RecvError::Closed) = event {
+                    break;
+                }
+                // One reading of the states for every event come so far.
+                while let Ok(_) | Err(TryRecvError::Lagged(_)) = events.try_recv() {}
+            }
+            () = sleep_until(retry_at), if retry_at.is_some() => {}
         }
     }
     // The final states, unless the shutdown had them sent already: a
