@@ -190,7 +190,9 @@ impl HttpEndpoint {
     /// instant (it is bound in a private directory and moved into place).
     /// A socket left at `path` by a process that ended is replaced; a live
     /// one, or a file that is not a socket, makes [`serve`](Self::serve)
-    /// fail. The socket is removed when the endpoint stops.
+    /// fail, and so does a socket that another endpoint, started at the
+    /// same moment, placed there first. The socket is removed when the
+    /// endpoint stops.
     ///
     /// # Examples
     ///

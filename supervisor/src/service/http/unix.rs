@@ -50,14 +50,15 @@ impl Drop for SocketFile {
 /// (one nobody listens on) but nothing else.
 pub(crate) async fn bind(path: &Path) -> Result<(UnixListener, SocketFile), Error> {
     let io_error = |context: String| move |source| Error::Io { context, source };
+    let mut stale = None;
     match std::fs::symlink_metadata(path) {
         Ok(metadata) if metadata.file_type().is_socket() => {
             let probe = tokio::time::timeout(PROBE_TIMEOUT, UnixStream::connect(path)).await;
             // Only a refused connection says nobody listens: a full backlog
             // (`EAGAIN`), a permission error or a slow answer may be a live
             // endpoint's.
-            let stale = matches!(&probe, Ok(Err(error)) if error.kind() == io::ErrorKind::ConnectionRefused);
-            if !stale {
+            let refused = matches!(&probe, Ok(Err(error)) if error.kind() == io::ErrorKind::ConnectionRefused);
+            if !refused {
                 let why = match probe {
                     Ok(Err(error)) => format!("a process may listen on this socket (connecting to it: {error})"),
                     _ => "another process listens on this socket".to_owned(),
@@ -67,7 +68,9 @@ pub(crate) async fn bind(path: &Path) -> Result<(UnixListener, SocketFile), Erro
                     source: io::Error::new(io::ErrorKind::AddrInUse, format!("{why}; stop it or choose another path")),
                 });
             }
-            // A stale socket, left by a process that ended: replaced below.
+            // A stale socket, left by a process that ended: replaced below,
+            // if it is still the one found.
+            stale = Some(metadata);
         }
         Ok(_) => {
             return Err(Error::Io {
@@ -95,33 +98,71 @@ pub(crate) async fn bind(path: &Path) -> Result<(UnixListener, SocketFile), Erro
         .mode(0o700)
         .create(&private)
         .map_err(io_error(format!("cannot create the private directory {}", private.display())))?;
-    let bound = bind_in(&private, path).await;
+    let bound = bind_in(&private, path, stale.as_ref());
     if let Err(error) = std::fs::remove_dir(&private) {
         tracing::warn!(path = %private.display(), %error, "HTTP endpoint: cannot remove a private directory");
     }
     bound
 }
 
-/// Binds in the private directory, sets the mode, renames into place.
-async fn bind_in(private: &Path, path: &Path) -> Result<(UnixListener, SocketFile), Error> {
+/// Binds in the private directory, sets the mode, and puts the socket in
+/// place, after `stale` (the stale socket found there) if it is still
+/// there.
+fn bind_in(
+    private: &Path,
+    path: &Path,
+    stale: Option<&std::fs::Metadata>,
+) -> Result<(UnixListener, SocketFile), Error> {
     let io_error = |context: String| move |source| Error::Io { context, source };
     let inside = private.join("socket");
     let listener = UnixListener::bind(&inside).map_err(io_error(format!("cannot listen on {}", path.display())))?;
     let placed = std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o600))
         .map_err(io_error(format!("cannot set the mode of {}", inside.display())))
         .and_then(|()| {
-            std::fs::rename(&inside, path).map_err(io_error(format!(
-                "cannot move the socket {} to {}",
-                inside.display(),
-                path.display()
-            )))
+            if let Some(stale) = stale {
+                remove_if_same(path, stale);
+            }
+            place(&inside, path)
         })
         .and_then(|()| std::fs::symlink_metadata(path).map_err(io_error(format!("cannot read {}", path.display()))));
-    match placed {
-        Ok(metadata) => Ok((listener, SocketFile { path: path.to_owned(), dev: metadata.dev(), ino: metadata.ino() })),
-        Err(error) => {
-            let _ = std::fs::remove_file(&inside);
-            Err(error)
+    // The socket's other name, in the private directory, goes either way.
+    let _ = std::fs::remove_file(&inside);
+    let metadata = placed?;
+    Ok((listener, SocketFile { path: path.to_owned(), dev: metadata.dev(), ino: metadata.ino() }))
+}
+
+/// Gives the socket at `inside` the name `path`, unless something has it:
+/// a hard link fails on a taken name, where a rename would replace what
+/// another endpoint placed there a moment before (two endpoints started
+/// at once on one path both said they listened, and one was unreachable).
+/// On a file system without hard links, a rename.
+fn place(inside: &Path, path: &Path) -> Result<(), Error> {
+    let cannot_place = |source: io::Error| Error::Io {
+        context: format!("cannot place the socket {} at {}", inside.display(), path.display()),
+        source,
+    };
+    match std::fs::hard_link(inside, path) {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == io::ErrorKind::AlreadyExists => Err(Error::Io {
+            context: format!("cannot listen on {}", path.display()),
+            source: io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "another endpoint took this path meanwhile; stop it or choose another path",
+            ),
+        }),
+        Err(error) if matches!(error.kind(), io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied) => {
+            std::fs::rename(inside, path).map_err(cannot_place)
         }
+        Err(error) => Err(cannot_place(error)),
+    }
+}
+
+/// Removes the stale socket at `path` if it is still the one found (the
+/// same file): another endpoint may have replaced it meanwhile.
+fn remove_if_same(path: &Path, stale: &std::fs::Metadata) {
+    let same = std::fs::symlink_metadata(path)
+        .is_ok_and(|now| now.dev() == stale.dev() && now.ino() == stale.ino() && now.file_type().is_socket());
+    if same {
+        let _ = std::fs::remove_file(path);
     }
 }
