@@ -735,8 +735,14 @@ impl SupervisorHandle {
     /// # }
     /// ```
     pub async fn wait_state(&self, name: &str, state: UnitState) -> Result<UnitStatus, Error> {
-        self.wait_until(name, state.as_str(), Interest::state(state), |_, status| status.state == state, |_, _| false)
-            .await
+        self.wait_until(
+            name,
+            state.as_str(),
+            Interest::state(state),
+            |_, status| status.state == state,
+            |_, _, _| false,
+        )
+        .await
     }
 
     /// Waits until the unit is ready (as its [`Readiness`](crate::Readiness)
@@ -749,7 +755,10 @@ impl SupervisorHandle {
     ///
     /// [`Error::UnknownUnit`], or [`Error::WillNotHappen`] when the unit
     /// gave up (`Failed`), ended and will not restart (`Exited`, but for a
-    /// `Completed` job that ended well), or the supervisor ended.
+    /// `Completed` job that ended well), waits to start for a unit that did
+    /// either (or waits in vain itself), is in a group that did either, or
+    /// the supervisor ended: in each case only a start by hand could make
+    /// it ready.
     ///
     /// # Examples
     ///
@@ -774,9 +783,28 @@ impl SupervisorHandle {
             "ready",
             Interest::ready_or(&[UnitState::Failed, UnitState::Exited]),
             |unit, status| status.ready || unit.has_completed(),
-            |_, status| matches!(status.state, UnitState::Failed | UnitState::Exited),
+            |unit, group, status| {
+                matches!(status.state, UnitState::Failed | UnitState::Exited)
+                    || group.group().is_some_and(|body| unit.waits_in_vain(&body.members()))
+                    || self.ended_above(&unit.path)
+            },
         )
         .await
+    }
+
+    /// Whether a group above the unit at `path` gave up or ended for good
+    /// (`Failed`, `Exited`): its units with it, until it is started by hand.
+    fn ended_above(&self, path: &str) -> bool {
+        let mut group = paths::parent(path);
+        while !group.is_empty() {
+            let ended =
+                self.lookup(group).is_ok_and(|(_, unit)| matches!(unit.state(), UnitState::Failed | UnitState::Exited));
+            if ended {
+                return true;
+            }
+            group = paths::parent(group);
+        }
+        false
     }
 
     /// Waits until the unit's status satisfies `done`, and returns it then.
@@ -816,7 +844,7 @@ impl SupervisorHandle {
     /// # }
     /// ```
     pub async fn wait_status(&self, name: &str, done: impl Fn(&UnitStatus) -> bool) -> Result<UnitStatus, Error> {
-        self.wait_until(name, "as waited for", Interest::ANY, |_, status| done(status), |_, _| false).await
+        self.wait_until(name, "as waited for", Interest::ANY, |_, status| done(status), |_, _, _| false).await
     }
 
     async fn wait_until(
@@ -825,7 +853,7 @@ impl SupervisorHandle {
         wanted: &str,
         interest: Interest,
         reached: impl Fn(&Unit, &UnitStatus) -> bool,
-        hopeless: impl Fn(&Unit, &UnitStatus) -> bool,
+        hopeless: impl Fn(&Unit, &Unit, &UnitStatus) -> bool,
     ) -> Result<UnitStatus, Error> {
         let (_, mut waited_on) = self.lookup(name)?;
         loop {
@@ -848,7 +876,7 @@ impl SupervisorHandle {
                     }
                     let why = if self.shared.has_ended() {
                         " and the supervisor has ended"
-                    } else if hopeless(&unit, &status) {
+                    } else if hopeless(&unit, &group, &status) {
                         " and will not restart unless started by hand"
                     } else {
                         return None;

@@ -1353,3 +1353,101 @@ async fn start_unit_of_a_dependent_does_not_run_a_done_job_again() {
     assert_eq!(runs.load(Ordering::SeqCst), 1);
     shutdown(DEADLINE, &handle).await;
 }
+
+/// A task that is never ready on its own (`Readiness::Notified`) and fails
+/// once `fail` says so.
+fn fails_when_told(name: &str, fail: &tokio::sync::watch::Receiver<bool>) -> TaskSpec {
+    let fail = fail.clone();
+    TaskSpec::new(name, move |_ctx: Context| {
+        let mut fail = fail.clone();
+        async move {
+            let _ = fail.wait_for(|fail| *fail).await;
+            Err::<(), _>("no disk")
+        }
+    })
+    .readiness(Readiness::Notified)
+}
+
+/// A wait for a unit to be ready ends once only a start by hand could make
+/// it so: its dependency gave up, directly or down a chain. The waits began
+/// before (and are woken by the dependency's end, not by a change of their
+/// own unit, which still waits) or after.
+#[tokio::test]
+async fn wait_ready_ends_once_a_dependency_gave_up() {
+    let (fail, told) = tokio::sync::watch::channel(false);
+    let db = fails_when_told("db", &told)
+        .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(1)));
+    let handle = Supervisor::builder()
+        .task(db)
+        .task(idle("api").depends_on(["db"]))
+        .task(idle("web").depends_on(["api"]))
+        .build()
+        .unwrap()
+        .start();
+    let waits: Vec<_> = ["api", "web"]
+        .map(|name| {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.wait_ready(name).await })
+        })
+        .into_iter()
+        .collect();
+    // On this one thread, both waits run up to their first look and wait.
+    tokio::task::yield_now().await;
+    fail.send_replace(true);
+    for (name, wait) in ["api", "web"].into_iter().zip(waits) {
+        let answer = tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap();
+        assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
+        assert_eq!(handle.status(name).unwrap().state, UnitState::Waiting, "{name}");
+    }
+    // Asked after: at once.
+    let answer = tokio::time::timeout(DEADLINE, handle.wait_ready("web")).await.expect("at once");
+    assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{answer:?}");
+    shutdown(DEADLINE, &handle).await;
+}
+
+/// A unit stopped by hand, with the unit it depends on, can be started by
+/// hand: the wait goes on, and ends ready once it is.
+#[tokio::test]
+async fn wait_ready_goes_on_while_a_unit_and_its_dependency_are_stopped_by_hand() {
+    let handle = Supervisor::builder().task(idle("db")).task(idle("api").depends_on(["db"])).build().unwrap().start();
+    wait_ready(DEADLINE, &handle, "api").await;
+    // Its dependents go with it.
+    handle.stop_unit("db").await.unwrap();
+    assert_eq!(handle.status("api").unwrap().state, UnitState::Stopped);
+    let mut wait = Box::pin(handle.wait_ready("api"));
+    assert!(futures_util::FutureExt::now_or_never(wait.as_mut()).is_none(), "api, stopped by hand, can start again");
+    // Its dependencies go with it.
+    handle.start_unit("api").await.unwrap();
+    let status = tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap();
+    assert!(status.ready);
+    shutdown(DEADLINE, &handle).await;
+}
+
+/// A wait for a unit of a group ends once the group gave up for good, as
+/// the wait for the group does.
+#[tokio::test]
+async fn wait_ready_on_a_unit_ends_once_its_group_gave_up() {
+    let (fail, told) = tokio::sync::watch::channel(false);
+    let inner = supervisor::GroupSpec::new("inner")
+        .intensity(1, Duration::from_secs(60))
+        .restart(RestartPolicy::new().on(RestartOn::Never))
+        .task(fails_when_told("x", &told).restart(RestartPolicy::new().delay(Duration::ZERO)));
+    let outer = supervisor::GroupSpec::new("g").group(inner).task(idle("y"));
+    let handle = Supervisor::builder().group(outer).task(idle("other")).build().unwrap().start();
+    wait_ready(DEADLINE, &handle, "g/y").await;
+    let wait = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.wait_ready("g/inner/x").await })
+    };
+    tokio::task::yield_now().await;
+    fail.send_replace(true);
+    let answer = tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap();
+    assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{answer:?}");
+    let group = tokio::time::timeout(DEADLINE, handle.wait_ready("g/inner")).await.expect("at once");
+    assert!(matches!(group, Err(Error::WillNotHappen { .. })), "{group:?}");
+    // Asked after: at once; the units beside the group run on.
+    let answer = tokio::time::timeout(DEADLINE, handle.wait_ready("g/inner/x")).await.expect("at once");
+    assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{answer:?}");
+    assert!(handle.wait_ready("g/y").await.unwrap().ready);
+    shutdown(DEADLINE, &handle).await;
+}

@@ -46,6 +46,7 @@ use crate::tree::batches::Batches;
 use crate::tree::clock::Stamp;
 use crate::tree::graph::Graph;
 use crate::tree::intensity::Intensity;
+use crate::tree::paths;
 use crate::tree::record::{PendingRestart, abort};
 use crate::tree::round;
 use crate::tree::shared::Shared;
@@ -622,15 +623,40 @@ impl Node {
             }
         }
         drop(kept);
-        if self.dependencies_among_units && changes.anyone_waiting() {
+        if !changes.anyone_waiting() {
+            return;
+        }
+        if self.dependencies_among_units {
             self.dependents_changed(unit);
+        }
+        if unit.group().is_some() && matches!(unit.state(), UnitState::Failed | UnitState::Exited) {
+            // A wait for one of its units to be ready looks at the groups
+            // above it: this one has ended, and that unit with it.
+            paths::walk(unit, &mut |inside| changes.changed_around(inside));
         }
     }
 
-    /// Wakes the waits on the units that depend on `unit`.
+    /// Wakes the waits on the units that depend on `unit` directly. Once it
+    /// has given up or ended without letting them start, every wait down
+    /// its chain of dependents, whatever their own state: a wait for one of
+    /// them to be ready ends then (it waits in vain). Only then: a walk
+    /// down the chain at each change took the start of a chain of 100
+    /// units, each waiting for the one before, from 0.16 ms to 1.76.
     fn dependents_changed(&self, unit: &Unit) {
-        for dependent in self.dependency_graph().direct_dependents(unit) {
-            self.shared.changes.changed(dependent);
+        let graph = self.dependency_graph();
+        if graph.direct_dependents(unit).next().is_none() {
+            return;
+        }
+        let gave_up =
+            matches!(unit.state(), UnitState::Failed | UnitState::Exited) && !unit.lets_dependents_start_now();
+        if gave_up {
+            for dependent in graph.dependents(unit) {
+                self.shared.changes.changed_around(&dependent);
+            }
+        } else {
+            for dependent in graph.direct_dependents(unit) {
+                self.shared.changes.changed(dependent);
+            }
         }
     }
 

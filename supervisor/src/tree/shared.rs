@@ -110,6 +110,13 @@ impl Changes {
 
     /// `unit` is gone: wakes every wait on it.
     pub(crate) fn removed(&self, unit: &Unit) {
+        self.changed_around(unit);
+    }
+
+    /// What a wait on `unit` looks at beside the unit itself changed (a
+    /// unit it depends on, a group above it): wakes every wait on it,
+    /// whatever the unit's own state.
+    pub(crate) fn changed_around(&self, unit: &Unit) {
         if unit.waits.load(Ordering::SeqCst) > 0
             && let Some(watchers) = self.waits().get(&address(unit))
         {

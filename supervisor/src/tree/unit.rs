@@ -483,6 +483,29 @@ impl Unit {
         (!each.is_empty()).then(|| format!("waiting for {}", each.join(", ")))
     }
 
+    /// Whether it waits for its dependencies in vain: one of them gave up
+    /// or ended without letting it start (`Failed`, or `Exited` but for a
+    /// job done), or waits in vain itself. Only a start by hand helps then.
+    /// `siblings` are the members of its group.
+    pub(crate) fn waits_in_vain(&self, siblings: &Members<Arc<Unit>>) -> bool {
+        // A chain of waits is no longer than the group: dependency cycles
+        // are refused.
+        self.waits_in_vain_within(siblings, siblings.len())
+    }
+
+    fn waits_in_vain_within(&self, siblings: &Members<Arc<Unit>>, links_left: usize) -> bool {
+        if links_left == 0 || self.state() != UnitState::Waiting {
+            return false;
+        }
+        let names = self.settings.depends_on.iter();
+        names.filter_map(|name| siblings.get(name)).any(|dependency| match dependency.state() {
+            _ if dependency.lets_dependents_start_now() => false,
+            UnitState::Failed | UnitState::Exited => true,
+            UnitState::Waiting => dependency.waits_in_vain_within(siblings, links_left - 1),
+            _ => false,
+        })
+    }
+
     /// Its status as its record has it.
     fn recorded_status(&self, clock: &Clock, now: Instant) -> UnitStatus {
         let record = self.record();
