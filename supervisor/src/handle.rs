@@ -287,7 +287,7 @@ impl SupervisorHandle {
     #[must_use]
     pub fn unit_names(&self) -> Vec<String> {
         let mut names = Vec::new();
-        paths::walk(&self.shared.root, &mut |unit| names.push(unit.path.to_string()));
+        paths::walk(&self.shared.root, &mut |unit| names.push(String::from(unit.path.as_str())));
         names
     }
 

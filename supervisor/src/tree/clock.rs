@@ -50,7 +50,18 @@ impl Clock {
 
     /// The instant of `stamp`.
     pub(crate) fn instant(&self, stamp: Stamp) -> Instant {
-        later_by(self.mono, Duration::from_nanos(stamp.0.get() - 1))
+        later_by(self.mono, stamp.since_start())
+    }
+
+    /// The wall-clock time of `stamp`: [`at`](Self::at) of its instant,
+    /// without making the instant (a status list reads two per unit).
+    pub(crate) fn wall_time(&self, stamp: Stamp) -> SystemTime {
+        self.wall + stamp.since_start()
+    }
+
+    /// How long before `now` `stamp` was, or zero.
+    pub(crate) fn elapsed_since(&self, stamp: Stamp, now: Instant) -> Duration {
+        now.saturating_duration_since(self.mono).saturating_sub(stamp.since_start())
     }
 
     /// The wall-clock time of `instant`, read from the runtime's clock.
@@ -64,6 +75,13 @@ impl Clock {
 /// Exact to the nanosecond for 584 years.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Stamp(NonZeroU64);
+
+impl Stamp {
+    /// How long after the clock's start it is.
+    fn since_start(self) -> Duration {
+        Duration::from_nanos(self.0.get() - 1)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -96,5 +114,17 @@ mod tests {
         assert_ne!(clock.stamp(later), clock.stamp(built));
         // Before the clock was made: as early as it goes, not a panic.
         assert_eq!(clock.instant(clock.stamp(built - Duration::from_secs(1))), built);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stamp_gives_its_wall_time_and_age_as_its_instant_would() {
+        let clock = Clock::new();
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        let stamp = clock.stamp(Instant::now());
+        tokio::time::advance(Duration::from_secs(42)).await;
+        let now = Instant::now();
+        assert_eq!(clock.wall_time(stamp), clock.at(clock.instant(stamp)));
+        assert_eq!(clock.elapsed_since(stamp, now), Duration::from_secs(42));
+        assert_eq!(clock.elapsed_since(stamp, clock.instant(stamp) - Duration::from_secs(1)), Duration::ZERO);
     }
 }

@@ -87,7 +87,7 @@ pub(crate) fn unknown_unit(root: &Unit, path: &str) -> Error {
     let mut more = 0usize;
     walk(root, &mut |unit| {
         if names.len() < LISTED {
-            names.push(unit.path.to_string());
+            names.push(String::from(unit.path.as_str()));
         } else {
             more += 1;
         }
