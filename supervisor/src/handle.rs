@@ -756,9 +756,9 @@ impl SupervisorHandle {
     /// [`Error::UnknownUnit`], or [`Error::WillNotHappen`] when the unit
     /// gave up (`Failed`), ended and will not restart (`Exited`, but for a
     /// `Completed` job that ended well), waits to start for a unit that did
-    /// either (or waits in vain itself), is in a group that did either, or
-    /// the supervisor ended: in each case only a start by hand could make
-    /// it ready.
+    /// either (or waits in vain itself), is in a group that did either, is
+    /// a group held back by a unit of it that did either, or the supervisor
+    /// ended: in each case only a start by hand could make it ready.
     ///
     /// # Examples
     ///
@@ -786,6 +786,7 @@ impl SupervisorHandle {
             |unit, group, status| {
                 matches!(status.state, UnitState::Failed | UnitState::Exited)
                     || group.group().is_some_and(|body| unit.waits_in_vain(&body.members()))
+                    || unit.held_back_for_good()
                     || self.ended_above(&unit.path)
             },
         )

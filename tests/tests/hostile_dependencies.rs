@@ -1451,3 +1451,50 @@ async fn wait_ready_on_a_unit_ends_once_its_group_gave_up() {
     assert!(handle.wait_ready("g/y").await.unwrap().ready);
     shutdown(DEADLINE, &handle).await;
 }
+
+/// A wait for a group to be ready ends once a unit of it, down the tree,
+/// gave up for good while the group runs on: the group would be ready only
+/// once that unit is started by hand. A unit that its policy let end does
+/// not hold the group back.
+#[tokio::test]
+async fn wait_ready_on_a_group_ends_once_a_unit_of_it_gave_up() {
+    let (fail, told) = tokio::sync::watch::channel(false);
+    let gives_up = RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(1));
+    let inner = supervisor::GroupSpec::new("inner")
+        .intensity(100, Duration::from_secs(60))
+        .task(fails_when_told("x", &told).restart(gives_up))
+        .task(idle("y"));
+    let outer = supervisor::GroupSpec::new("outer").intensity(100, Duration::from_secs(60)).group(inner);
+    let handle = Supervisor::builder().group(outer).task(idle("other")).build().unwrap().start();
+    wait_ready(DEADLINE, &handle, "outer/inner/y").await;
+    let waits: Vec<_> = ["outer", "outer/inner"]
+        .map(|name| {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.wait_ready(name).await })
+        })
+        .into_iter()
+        .collect();
+    tokio::task::yield_now().await;
+    fail.send_replace(true);
+    for (name, wait) in ["outer", "outer/inner"].into_iter().zip(waits) {
+        let answer = tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap();
+        assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
+        assert_eq!(handle.status(name).unwrap().state, UnitState::Running, "{name} runs on");
+    }
+    assert_eq!(handle.status("outer/inner/x").unwrap().state, UnitState::Failed);
+    shutdown(DEADLINE, &handle).await;
+}
+
+/// A unit that its policy let end (`Exited`) does not hold its group back:
+/// the wait for the group ends ready.
+#[tokio::test]
+async fn wait_ready_on_a_group_whose_unit_ended_by_its_policy_is_ready() {
+    let done = TaskSpec::new("done", |_ctx: Context| async { Ok::<(), String>(()) })
+        .restart(RestartPolicy::new().on(RestartOn::Never));
+    let group = supervisor::GroupSpec::new("g").task(done).task(idle("y"));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    wait_status(DEADLINE, &handle, "g/done", |status| status.state == UnitState::Exited).await;
+    let status = tokio::time::timeout(DEADLINE, handle.wait_ready("g")).await.expect("the wait ends").unwrap();
+    assert!(status.ready);
+    shutdown(DEADLINE, &handle).await;
+}

@@ -629,7 +629,8 @@ impl Node {
     }
 
     /// Wakes the waits that look at `unit` from beside it: on the units that
-    /// depend on it, and, once it is a group that has ended, on its units.
+    /// depend on it, and, once it has given up or ended, on the groups above
+    /// it and, if it is a group, on its units.
     // Out of line: inlined into every call of `changed`, it made a start of
     // 10k units a tenth slower, with nobody waiting.
     #[cold]
@@ -637,10 +638,22 @@ impl Node {
         if self.dependencies_among_units {
             self.dependents_changed(unit);
         }
-        if unit.group().is_some() && matches!(unit.state(), UnitState::Failed | UnitState::Exited) {
+        if !matches!(unit.state(), UnitState::Failed | UnitState::Exited) {
+            return;
+        }
+        let changes = &self.shared.changes;
+        // A wait for a group above it to be ready looks down at it.
+        let mut above = paths::parent(&unit.path);
+        while !above.is_empty() {
+            if let Ok((_, group)) = paths::lookup(&self.shared.root, above) {
+                changes.changed_around(&group);
+            }
+            above = paths::parent(above);
+        }
+        if unit.group().is_some() {
             // A wait for one of its units to be ready looks at the groups
             // above it: this one has ended, and that unit with it.
-            paths::walk(unit, &mut |inside| self.shared.changes.changed_around(inside));
+            paths::walk(unit, &mut |inside| changes.changed_around(inside));
         }
     }
 

@@ -502,7 +502,28 @@ impl Unit {
             _ if dependency.lets_dependents_start_now() => false,
             UnitState::Failed | UnitState::Exited => true,
             UnitState::Waiting => dependency.waits_in_vain_within(siblings, links_left - 1),
+            UnitState::Running => dependency.held_back_for_good(),
             _ => false,
+        })
+    }
+
+    /// Whether it is a group that runs and will not be ready unless a unit
+    /// of it is started by hand: a unit of it that holds it back gave up,
+    /// ended without completing, waits in vain, or is such a group itself.
+    pub(crate) fn held_back_for_good(&self) -> bool {
+        let Some(body) = self.group() else { return false };
+        if self.state() != UnitState::Running {
+            return false;
+        }
+        let members = body.members();
+        members.iter().any(|unit| {
+            !unit.counts_ready_now()
+                && match unit.state() {
+                    UnitState::Failed | UnitState::Exited => true,
+                    UnitState::Waiting => unit.waits_in_vain(&members),
+                    UnitState::Running => unit.held_back_for_good(),
+                    _ => false,
+                }
         })
     }
 
