@@ -1486,3 +1486,166 @@ async fn a_delay_within_a_millisecond_of_the_clock_end_waits_for_ever() {
     let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
     assert!(report.units.iter().all(|unit| unit.outcome != StopOutcome::Forced), "{report}");
 }
+
+/// Fails `after` into each of its runs; counts its runs.
+fn fails_after(name: &str, after: Duration, runs: &Arc<AtomicU32>) -> TaskSpec {
+    let runs = runs.clone();
+    TaskSpec::new(name, move |_ctx: Context| {
+        runs.fetch_add(1, Ordering::SeqCst);
+        async move {
+            tokio::time::sleep(after).await;
+            Err::<(), _>("boom")
+        }
+    })
+}
+
+/// RestForOne [a, b, c]. b fails 0.5 s into each run (its policy: restart
+/// after 2 s, at most once); a fails 1 s into each run (restart after 1 s),
+/// so during b's delay, and its strategy restart takes b along. The restart
+/// b's policy announced is the one its next run carries, and counts toward
+/// its limit: b, failing each time, ends `Failed`. It used to run with its
+/// count at 0 after each such restart, and never gave up.
+#[tokio::test(start_paused = true)]
+async fn a_restart_announced_then_taken_over_by_a_strategy() {
+    let (a_runs, b_runs) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let group = GroupSpec::new("g")
+        .strategy(Strategy::RestForOne)
+        .task(fails_after("a", SEC, &a_runs).restart(RestartPolicy::new().delay(SEC)))
+        .task(fails_after("b", SEC / 2, &b_runs).restart(RestartPolicy::new().delay(2 * SEC).max_restarts(1)))
+        .task(idle("c"));
+    let sup = Supervisor::builder().group(group).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let b = handle.wait_status("g/b", |s| s.state == UnitState::Failed || s.restarts_total >= 5).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let seen = drain(&mut events);
+    // Every restart b's policy announced is the one its next run carries.
+    let mut announced = None;
+    let mut mismatches = Vec::new();
+    for event in seen.iter().filter(|e| e.unit == "g/b") {
+        match event.kind {
+            EventKind::Restarting { attempt, .. } => announced = Some(attempt),
+            EventKind::Started { restart_count, .. } => {
+                if let Some(attempt) = announced.take()
+                    && attempt != restart_count
+                {
+                    mismatches.push((attempt, restart_count));
+                }
+            }
+            _ => {}
+        }
+    }
+    assert!(mismatches.is_empty(), "(announced attempt, restart_count started with): {mismatches:?}");
+    assert_eq!(b.state, UnitState::Failed, "max_restarts(1), and b keeps failing: {b:?}");
+}
+
+/// OneForAll [x, b]. x has used its one restart. The user restarts x by
+/// hand (which resets its count); while x is still stopping, b fails and the
+/// strategy takes x along. Once x runs again its count is reset, and its
+/// next failure is restarted: the call used to answer `Ok` and leave the
+/// count as it was, and x gave up at its next failure.
+#[tokio::test(start_paused = true)]
+async fn a_restart_by_hand_overlapping_a_strategy_resets_the_count() {
+    let x_runs = Arc::new(AtomicU32::new(0));
+    let fail_x = Arc::new(tokio::sync::Notify::new());
+    let fail_b = Arc::new(tokio::sync::Notify::new());
+    let x = {
+        let (runs, fail) = (x_runs.clone(), fail_x.clone());
+        TaskSpec::new("x", move |ctx: Context| {
+            let run = runs.fetch_add(1, Ordering::SeqCst);
+            let fail = fail.clone();
+            async move {
+                if run == 0 {
+                    return Err::<(), _>("first run fails");
+                }
+                tokio::select! {
+                    () = ctx.cancelled() => {
+                        tokio::time::sleep(2 * SEC).await;
+                        Ok(())
+                    }
+                    () = fail.notified() => Err("told to fail"),
+                }
+            }
+        })
+        .restart(RestartPolicy::new().delay(SEC).max_restarts(1))
+    };
+    let b = {
+        let fail = fail_b.clone();
+        TaskSpec::new("b", move |ctx: Context| {
+            let fail = fail.clone();
+            async move {
+                tokio::select! {
+                    () = ctx.cancelled() => Ok(()),
+                    () = fail.notified() => Err::<(), _>("b fails"),
+                }
+            }
+        })
+        .restart(RestartPolicy::new().delay(SEC))
+    };
+    let group = GroupSpec::new("g").strategy(Strategy::OneForAll).task(x).task(b);
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    let x1 = handle.wait_status("g/x", |s| s.state == UnitState::Running && s.restart_count == 1).await.unwrap();
+    assert_eq!(x1.restart_count, 1);
+    handle.wait_status("g/b", |s| s.state == UnitState::Running).await.unwrap();
+
+    let restart = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.restart("g/x").await })
+    };
+    handle.wait_state("g/x", UnitState::Stopping).await.unwrap();
+    fail_b.notify_one();
+    restart.await.unwrap().unwrap();
+    let x2 = handle.wait_status("g/x", |s| s.state == UnitState::Running).await.unwrap();
+    // x fails: a count reset by `restart` allows one restart.
+    fail_x.notify_one();
+    let settled = handle
+        .wait_status("g/x", |s| {
+            (s.state == UnitState::Running && s.restarts_total > x2.restarts_total) || s.state == UnitState::Failed
+        })
+        .await
+        .unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    assert_eq!(x2.restart_count, 0, "`restart` resets the count: {x2:?}");
+    assert_eq!(settled.state, UnitState::Running, "x had a restart left after `restart`: {settled:?}");
+}
+
+/// OneForOne [x, d depends on x]. d has used a restart. The user restarts d
+/// by hand and, while d is still stopping, restarts x (which stops and
+/// restarts d with it). Both calls answer Ok; d's count was reset by its
+/// own restart.
+#[tokio::test(start_paused = true)]
+async fn a_restart_by_hand_overlapping_a_restart_of_its_dependency_resets_the_count() {
+    let d_runs = Arc::new(AtomicU32::new(0));
+    let d = {
+        let runs = d_runs.clone();
+        TaskSpec::new("d", move |ctx: Context| {
+            let run = runs.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if run == 0 {
+                    return Err::<(), _>("first run fails");
+                }
+                ctx.cancelled().await;
+                tokio::time::sleep(2 * SEC).await;
+                Ok(())
+            }
+        })
+        .depends_on(["x"])
+        .restart(RestartPolicy::new().delay(SEC).max_restarts(1))
+    };
+    let handle = Supervisor::builder().task(idle("x")).task(d).build().unwrap().start();
+    handle.wait_status("d", |s| s.state == UnitState::Running && s.restart_count == 1).await.unwrap();
+    let restart_d = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.restart("d").await })
+    };
+    handle.wait_state("d", UnitState::Stopping).await.unwrap();
+    let restart_x = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.restart("x").await })
+    };
+    restart_d.await.unwrap().unwrap();
+    restart_x.await.unwrap().unwrap();
+    let d_after = handle.wait_status("d", |s| s.state == UnitState::Running).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    assert_eq!(d_after.restart_count, 0, "`restart(d)` resets d's count: {d_after:?}");
+}

@@ -23,8 +23,9 @@ pub(crate) fn take_run(record: &mut Record) -> Option<RunHandle> {
 
 /// Whether the restart of `unit`'s run `epoch` is to happen now: the unit
 /// is still in that backoff, and its restarts are not paused (if they are,
-/// it is held for the resume). If so, counts it: by the unit's policy
-/// (`by_policy`), or with a sibling's.
+/// it is held for the resume). If so, counts it toward the unit's limit
+/// when its policy decided it (`by_policy`, or decided before a strategy
+/// took it over), not when it comes with a sibling's.
 pub(crate) fn due_restart(
     record: &mut Record,
     policy: &RestartPolicy,
@@ -37,10 +38,10 @@ pub(crate) fn due_restart(
     }
     record.held = record.paused;
     if record.paused {
-        record.held_by_policy = by_policy;
+        record.policy_restart |= by_policy;
         return false;
     }
-    if by_policy {
+    if std::mem::take(&mut record.policy_restart) || by_policy {
         record.tracker.record_restart(policy, now);
     }
     record.restarts_total += 1;
@@ -108,8 +109,9 @@ pub(crate) fn begin_run(record: &mut Record) -> (u32, u32) {
     record.epoch = record.epoch.wrapping_add(1);
     record.state = UnitState::Starting;
     record.stop = None;
-    // A restart held while paused was for a run before this one.
+    // A restart held while paused, or decided, was for a run before this one.
     record.held = false;
+    record.policy_restart = false;
     record.ready = false;
     record.ready_in_run = false;
     // "fatal: disk full" of the run before would read as this run's.

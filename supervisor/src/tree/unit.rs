@@ -138,9 +138,11 @@ pub(crate) struct Record {
     pub(crate) paused: bool,
     /// A restart came due while paused.
     pub(crate) held: bool,
-    /// That restart was the unit's own policy's, not a sibling's under the
-    /// group's strategy: the resume counts it as the policy's.
-    pub(crate) held_by_policy: bool,
+    /// Its own policy decided (and announced) the restart it waits for in
+    /// `Backoff`, or that was held while paused: counted toward its limit
+    /// whoever performs it, the resume or a strategy that stops and
+    /// restarts it with a sibling meanwhile.
+    pub(crate) policy_restart: bool,
     /// Its line is in the shutdown's report: a unit is listed once.
     pub(crate) reported: bool,
     /// Removed from its group, for good: how its owner tells a call about
@@ -297,7 +299,7 @@ impl Unit {
                 notes: None,
                 paused: false,
                 held: false,
-                held_by_policy: false,
+                policy_restart: false,
                 reported: false,
                 removed: false,
                 ready_in_run: false,

@@ -172,7 +172,7 @@ impl Node {
         let held = {
             let mut record = unit.record();
             record.paused = false;
-            std::mem::take(&mut record.held).then_some((record.epoch, record.held_by_policy))
+            std::mem::take(&mut record.held).then_some((record.epoch, record.policy_restart))
         };
         self.changed(unit);
         if let Some((epoch, by_policy)) = held

@@ -12,7 +12,7 @@ use super::{
 use crate::observe::event::EventKind;
 use crate::observe::report::StopOutcome;
 use crate::panics::log_contained;
-use crate::spec::policy::Decision;
+use crate::spec::policy::{Decision, RestartTracker};
 use crate::tree::batches::Batches;
 use crate::tree::clock::{self, later_by};
 use crate::tree::record::{abort, record_no_exit, take_run};
@@ -473,6 +473,13 @@ impl Node {
         for waiter in ready {
             hold |= plan_runs && matches!(waiter.wants, Wants::Start(..));
             if hold {
+                if matches!(waiter.wants, Wants::Start(_, Op::Restart)) {
+                    // The plan may start the unit again before the call
+                    // resumes, which would then find it active and leave it
+                    // as it is: its count is reset now, at rest, as the
+                    // restart asks.
+                    unit.record().tracker = RestartTracker::new();
+                }
                 self.resumes.push_back(Resume { waiter, outcome, took });
             } else {
                 if matches!(waiter.wants, Wants::Stop(_)) {

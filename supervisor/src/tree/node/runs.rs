@@ -333,6 +333,7 @@ impl Node {
         let decision = (!ending).then(|| record.tracker.decide(&unit.settings.policy, succeeded, ran_for, now, random));
         // The state it rests in, set before the exit's event goes out: a
         // subscriber that looks at the status on that event sees the run over.
+        record.policy_restart = matches!(decision, Some(Decision::Restart { .. }));
         record.state = match decision {
             Some(Decision::Restart { .. }) => UnitState::Backoff,
             Some(Decision::GiveUp(_)) => UnitState::Failed,
