@@ -1136,3 +1136,97 @@ async fn wait_ready_on_a_task_that_fails_before_it_is_ready_says_it_will_not_hap
     assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{answer:?}");
     shutdown(DEADLINE, &handle).await;
 }
+
+// ---------------------------------------------------------------------------
+// A daemon that floods its output with short lines
+
+/// Two-byte lines, written faster than they are read.
+const FLOOD: &str = "yes & yes & yes &";
+const NOTIFY_READY: &str = "python3 -c \"import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); \
+    s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\"";
+/// How long past the moment it is due a sign may take to count, on a
+/// loaded machine: the flood held them back for as long as it lasted.
+const SLACK: Duration = Duration::from_secs(8);
+
+async fn ready_notified_beside_a_flood() {
+    let script = format!("{FLOOD} sleep 0.5; {NOTIFY_READY}; wait");
+    let spec = sh("chatty", &script).tail_lines(20).readiness(Readiness::Notified);
+    let handle = Supervisor::builder().daemon(spec).build().unwrap().start();
+    let began = std::time::Instant::now();
+    let ready = tokio::time::timeout(SLACK, handle.wait_ready("chatty")).await;
+    let took = began.elapsed();
+    shutdown(DEADLINE, &handle).await;
+    assert!(ready.is_ok(), "READY=1, sent 0.5 s in, not heard within {took:?}");
+}
+
+/// Its `READY=1` is heard while the daemon floods its output: reading the
+/// output spent the task's whole budget at each poll, and the notify
+/// socket, polled after it, was heard seconds late, or never.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ready_notified_beside_an_output_flood_is_heard() {
+    ready_notified_beside_a_flood().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn ready_notified_beside_an_output_flood_is_heard_on_one_thread() {
+    ready_notified_beside_a_flood().await;
+}
+
+/// The watchdog of a daemon that floods its output and never beats finds
+/// it hung in time (it fired 14 s late, or not within 20 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_daemon_that_never_beats_is_found_hung_in_time() {
+    let spec = sh("chatty", &format!("{FLOOD} wait")).tail_lines(20).watchdog(SEC);
+    let sup = Supervisor::builder().daemon(spec).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let began = std::time::Instant::now();
+    let seen = events_until(DEADLINE + DEADLINE, &mut events, |event| {
+        event.unit == "chatty" && matches!(event.kind, EventKind::Exited { .. } | EventKind::Stopped { .. })
+    })
+    .await;
+    let took = began.elapsed();
+    shutdown(DEADLINE, &handle).await;
+    let ended = seen.last().expect("the run ended");
+    assert!(matches!(&ended.kind, EventKind::Exited { reason: ExitReason::Hung }), "{ended:?}");
+    assert!(took < SEC + SLACK, "a watchdog of 1 s judged the run hung after {took:?}");
+}
+
+/// A readiness probe runs beside a daemon that floods its output: it
+/// passes at its first attempt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_readiness_probe_runs_beside_an_output_flood() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let probe = Probe::tcp(listener.local_addr().unwrap().to_string()).period(200 * MS);
+    let spec = sh("chatty", &format!("{FLOOD} wait")).tail_lines(20).readiness(Readiness::Probe(probe));
+    let handle = Supervisor::builder().daemon(spec).build().unwrap().start();
+    let began = std::time::Instant::now();
+    let ready = tokio::time::timeout(SLACK, handle.wait_ready("chatty")).await;
+    let (took, status) = (began.elapsed(), handle.status("chatty"));
+    shutdown(DEADLINE, &handle).await;
+    drop(listener);
+    assert!(ready.is_ok(), "the probe passes at its first attempt, yet not ready after {took:?}: {status:?}");
+}
+
+/// `STATUS=` with nothing clears the status text, as the notification's
+/// doc and systemd say: it was kept as an empty text.
+#[tokio::test]
+async fn an_empty_status_clears_the_status_text() {
+    let program = "import os, socket, sys, time\n\
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+        to = os.environ['NOTIFY_SOCKET']\n\
+        s.sendto(b'READY=1\\nSTATUS=warming up', to)\n\
+        while not os.path.exists(sys.argv[1]):\n\
+        \x20   time.sleep(0.01)\n\
+        s.sendto(b'STATUS=', to)\n\
+        time.sleep(60)\n";
+    let dir = tempfile::tempdir().unwrap();
+    let flag = dir.path().join("cleared");
+    let spec = python("db", program).arg(flag.to_str().unwrap()).readiness(Readiness::Notified);
+    let handle = Supervisor::builder().daemon(spec).build().unwrap().start();
+    wait_status(DEADLINE, &handle, "db", |status| status.status_text.as_deref() == Some("warming up")).await;
+    std::fs::write(&flag, b"").unwrap();
+    let db = wait_status(DEADLINE, &handle, "db", |status| status.status_text.as_deref() != Some("warming up")).await;
+    shutdown(DEADLINE, &handle).await;
+    assert_eq!(db.status_text, None, "an empty STATUS= left {:?}", db.status_text);
+}

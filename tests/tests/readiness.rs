@@ -208,6 +208,23 @@ async fn a_one_shot_job_that_prints_its_ready_line_as_it_exits_lets_its_dependen
     a_one_shot_job_ready_as_it_exits(Readiness::OutputLine("migrated".to_owned()), "sleep 0.2; echo migrated").await;
 }
 
+/// Its ready line after 5,000 short lines, more than the reads at its
+/// exit take before its output is read to the end: it was ready all the same.
+#[tokio::test]
+async fn a_one_shot_job_that_prints_its_ready_line_after_much_output_as_it_exits_is_ready() {
+    let script = "sleep 0.2; yes '' | head -n 5000; echo migrated";
+    a_one_shot_job_ready_as_it_exits(Readiness::OutputLine("migrated".to_owned()), script).await;
+}
+
+/// `READY=1` after a datagram of 70 `STATUS=` lines, more notifications
+/// than the read at its exit takes before its group is gone.
+#[tokio::test]
+async fn a_one_shot_job_that_notifies_ready_after_many_notifications_as_it_exits_is_ready() {
+    let script = "sleep 0.2; python3 -c \"import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); \
+        to = os.environ['NOTIFY_SOCKET']; s.sendto(b'STATUS=migrating\\n' * 70, to); s.sendto(b'READY=1', to)\"";
+    a_one_shot_job_ready_as_it_exits(Readiness::Notified, script).await;
+}
+
 #[tokio::test]
 async fn a_one_shot_job_that_notifies_ready_as_it_exits_lets_its_dependent_start() {
     let script = "sleep 0.2; python3 -c \"import os, socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.sendto(b'READY=1', os.environ['NOTIFY_SOCKET'])\"";

@@ -1,6 +1,7 @@
 //! One run of a daemon: spawning it as a process-group leader, waiting for
 //! it, stopping the whole group, and reaping it.
 
+use std::convert::Infallible;
 use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -25,8 +26,10 @@ pub(crate) mod strays;
 /// longer; they are then read in the background.
 const DRAIN_TIMEOUT: Duration = Duration::from_millis(500);
 /// Pieces of output (lines, mostly) read at most from each pipe, without
-/// waiting, as the leader's exit is heard: a full pipe of short lines.
-const OUTPUT_READ_AT_EXIT: usize = 4096;
+/// waiting, as the leader's exit is heard: a full pipe (64 KiB, Linux's
+/// default) of empty lines. With 4,096, a one-shot job that printed its
+/// ready line after 5,000 short ones, then exited, was never ready.
+const OUTPUT_READ_AT_EXIT: usize = 65_536;
 
 /// How long dropping a running [`ProcessRun`] blocks, at most, to reap the
 /// process it has just killed.
@@ -278,6 +281,23 @@ impl ProcessRun {
     /// status, for [`finish`](Self::finish). Cancel-safe: once it has
     /// returned, the run has ended, whatever else happens before `finish`.
     pub(crate) async fn wait_exit(&mut self) -> io::Result<ExitStatus> {
+        let (exit, pump) = self.exit_and_pump();
+        tokio::select! {
+            biased;
+            status = exit => status,
+            never = pump => match never {},
+        }
+    }
+
+    /// What [`wait_exit`](Self::wait_exit) waits on, apart: the leader's
+    /// exit, and the reading of its output, which never ends. For a caller
+    /// that waits on more: it polls the pump last, as a flood of short lines
+    /// (`yes`) spends the task's whole budget at each poll of the pump, and
+    /// what is polled after it (a notify socket, a probe, a watchdog's
+    /// timer) waited for as long as the flood lasted.
+    pub(crate) fn exit_and_pump(
+        &mut self,
+    ) -> (impl Future<Output = io::Result<ExitStatus>> + '_, impl Future<Output = Infallible> + '_) {
         let child = &mut self.child;
         let exit = async move {
             let Some(mut adoptions) = strays::adoptions() else { return child.wait().await };
@@ -289,7 +309,14 @@ impl ProcessRun {
                 }
             }
         };
-        pumping(&mut self.capture, exit).await
+        let capture = &mut self.capture;
+        let pump = async move {
+            match capture {
+                Some(capture) => capture.pump().await,
+                None => std::future::pending().await,
+            }
+        };
+        (exit, pump)
     }
 
     /// Sends `signal` to every process of the run's group.

@@ -34,6 +34,10 @@ use crate::{Context, ExitReason, Probe, Readiness, Signal};
 /// once its leader has exited, or its watchdog's deadline has come.
 const QUEUED_AT_ONCE: usize = 64;
 
+/// Notifications read at most from a process's socket once its group is
+/// gone.
+const LEFT_AT_EXIT: usize = 4096;
+
 /// A run, started.
 pub(crate) struct Launched {
     pub(crate) handle: RunHandle,
@@ -606,6 +610,18 @@ impl ProcessSigns {
         }
     }
 
+    /// Reads what is left on the notify socket once the run's group is
+    /// gone, up to [`LEFT_AT_EXIT`] notifications: the kernel bounds the
+    /// queue, but a stranger may write to the socket too.
+    fn read_left(&mut self, tell: &Tell) {
+        let Some(socket) = &mut self.socket else { return };
+        for _ in 0..LEFT_AT_EXIT {
+            let Some(notification) = coop::unconstrained(socket.recv()).now_or_never() else { break };
+            // No watchdog judges a run that has ended.
+            let _ = heed(notification, &mut None, tell);
+        }
+    }
+
     /// Once the output a run's leader wrote before it exited has been
     /// read: a ready line found in it counts.
     fn look_for_line_read(&self, tell: &Tell) {
@@ -684,13 +700,19 @@ async fn run_watched_process(
         Fail(ExitReason),
     }
     let end = caught(async {
-        let next = tokio::select! {
-            biased;
-            status = run.wait_exit() => Next::Exited(status),
-            () = stopping.stop.cancelled() => Next::Stop,
-            () = watch.readiness() => unreachable!("readiness probes run for ever"),
-            reason = watch.liveness() => Next::Fail(reason),
-            reason = signs.listen(&watch.tell) => Next::Fail(reason),
+        let next = {
+            let (exit, pump) = run.exit_and_pump();
+            tokio::select! {
+                biased;
+                status = exit => Next::Exited(status),
+                () = stopping.stop.cancelled() => Next::Stop,
+                () = watch.readiness() => unreachable!("readiness probes run for ever"),
+                reason = watch.liveness() => Next::Fail(reason),
+                reason = signs.listen(&watch.tell) => Next::Fail(reason),
+                // Last (see `exit_and_pump`): a flood of short lines held
+                // back the notify socket, the probes and the watchdog.
+                never = pump => match never {},
+            }
         };
         match next {
             // Nothing judges a run whose leader has exited: no probe or
@@ -701,7 +723,13 @@ async fn run_watched_process(
                 signs.read_queued(&watch.tell);
                 run.read_written_output();
                 signs.look_for_line_read(&watch.tell);
-                RunEnd::Exited(run.finish(status, &stopping.kill_now).await)
+                let reason = run.finish(status, &stopping.kill_now).await;
+                // And what it said on its socket past that first read (more
+                // notifications than it takes), now that its group is gone.
+                // Not its output read since: a line a process that left the
+                // group printed after the leader's exit makes nothing ready.
+                signs.read_left(&watch.tell);
+                RunEnd::Exited(reason)
             }
             Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
             Next::Fail(failure) => {

@@ -749,7 +749,8 @@ impl Node {
             Msg::StatusText { unit, epoch, text } => {
                 let mut record = unit.record();
                 if record.epoch == epoch {
-                    record.notes().status_text = Some(text.into_boxed_str());
+                    // `STATUS=` with nothing clears it, as systemd does.
+                    record.notes().status_text = (!text.is_empty()).then(|| text.into_boxed_str());
                     drop(record);
                     self.changed(&unit);
                 }
