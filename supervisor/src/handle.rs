@@ -783,11 +783,8 @@ impl SupervisorHandle {
             "ready",
             Interest::ready_or(&[UnitState::Failed, UnitState::Exited]),
             |unit, status| status.ready || unit.has_completed(),
-            |unit, group, status| {
-                matches!(status.state, UnitState::Failed | UnitState::Exited)
-                    || group.group().is_some_and(|body| unit.waits_in_vain(&body.members()))
-                    || unit.held_back_for_good()
-                    || self.ended_above(&unit.path)
+            |unit, group, _| {
+                group.group().is_some_and(|body| unit.is_stuck(&body.members())) || self.ended_above(&unit.path)
             },
         )
         .await
@@ -796,16 +793,8 @@ impl SupervisorHandle {
     /// Whether a group above the unit at `path` gave up or ended for good
     /// (`Failed`, `Exited`): its units with it, until it is started by hand.
     fn ended_above(&self, path: &str) -> bool {
-        let mut group = paths::parent(path);
-        while !group.is_empty() {
-            let ended =
-                self.lookup(group).is_ok_and(|(_, unit)| matches!(unit.state(), UnitState::Failed | UnitState::Exited));
-            if ended {
-                return true;
-            }
-            group = paths::parent(group);
-        }
-        false
+        paths::groups_above(&self.shared.root, path)
+            .any(|group| matches!(group.state(), UnitState::Failed | UnitState::Exited))
     }
 
     /// Waits until the unit's status satisfies `done`, and returns it then.

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use supervisor::{
     Context, DaemonSpec, Error, Event, EventKind, ExitReason, MaxRestarts, Probe, Readiness, RestartOn, RestartPolicy,
-    StopOutcome, Supervisor, SupervisorHandle, TaskSpec, UnitState,
+    StopOutcome, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
 };
 use tokio::sync::broadcast;
 
@@ -1368,6 +1368,31 @@ fn fails_when_told(name: &str, fail: &tokio::sync::watch::Receiver<bool>) -> Tas
     .readiness(Readiness::Notified)
 }
 
+/// The answers of `wait_ready` on each of `names`, the waits begun before
+/// `fail` is told (on this one thread, each runs up to its first look and
+/// waits first): they are woken by the failure, not by a change of their
+/// own unit.
+async fn waits_across_a_failure(
+    handle: &SupervisorHandle,
+    names: &[&'static str],
+    fail: &tokio::sync::watch::Sender<bool>,
+) -> Vec<Result<UnitStatus, Error>> {
+    let waits: Vec<_> = names
+        .iter()
+        .map(|&name| {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.wait_ready(name).await })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    fail.send_replace(true);
+    let mut answers = Vec::new();
+    for wait in waits {
+        answers.push(tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap());
+    }
+    answers
+}
+
 /// A wait for a unit to be ready ends once only a start by hand could make
 /// it so: its dependency gave up, directly or down a chain. The waits began
 /// before (and are woken by the dependency's end, not by a change of their
@@ -1384,18 +1409,8 @@ async fn wait_ready_ends_once_a_dependency_gave_up() {
         .build()
         .unwrap()
         .start();
-    let waits: Vec<_> = ["api", "web"]
-        .map(|name| {
-            let handle = handle.clone();
-            tokio::spawn(async move { handle.wait_ready(name).await })
-        })
-        .into_iter()
-        .collect();
-    // On this one thread, both waits run up to their first look and wait.
-    tokio::task::yield_now().await;
-    fail.send_replace(true);
-    for (name, wait) in ["api", "web"].into_iter().zip(waits) {
-        let answer = tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap();
+    let names = ["api", "web"];
+    for (name, answer) in names.into_iter().zip(waits_across_a_failure(&handle, &names, &fail).await) {
         assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
         assert_eq!(handle.status(name).unwrap().state, UnitState::Waiting, "{name}");
     }
@@ -1435,13 +1450,7 @@ async fn wait_ready_on_a_unit_ends_once_its_group_gave_up() {
     let outer = supervisor::GroupSpec::new("g").group(inner).task(idle("y"));
     let handle = Supervisor::builder().group(outer).task(idle("other")).build().unwrap().start();
     wait_ready(DEADLINE, &handle, "g/y").await;
-    let wait = {
-        let handle = handle.clone();
-        tokio::spawn(async move { handle.wait_ready("g/inner/x").await })
-    };
-    tokio::task::yield_now().await;
-    fail.send_replace(true);
-    let answer = tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap();
+    let answer = waits_across_a_failure(&handle, &["g/inner/x"], &fail).await.remove(0);
     assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{answer:?}");
     let group = tokio::time::timeout(DEADLINE, handle.wait_ready("g/inner")).await.expect("at once");
     assert!(matches!(group, Err(Error::WillNotHappen { .. })), "{group:?}");
@@ -1467,17 +1476,8 @@ async fn wait_ready_on_a_group_ends_once_a_unit_of_it_gave_up() {
     let outer = supervisor::GroupSpec::new("outer").intensity(100, Duration::from_secs(60)).group(inner);
     let handle = Supervisor::builder().group(outer).task(idle("other")).build().unwrap().start();
     wait_ready(DEADLINE, &handle, "outer/inner/y").await;
-    let waits: Vec<_> = ["outer", "outer/inner"]
-        .map(|name| {
-            let handle = handle.clone();
-            tokio::spawn(async move { handle.wait_ready(name).await })
-        })
-        .into_iter()
-        .collect();
-    tokio::task::yield_now().await;
-    fail.send_replace(true);
-    for (name, wait) in ["outer", "outer/inner"].into_iter().zip(waits) {
-        let answer = tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap();
+    let names = ["outer", "outer/inner"];
+    for (name, answer) in names.into_iter().zip(waits_across_a_failure(&handle, &names, &fail).await) {
         assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
         assert_eq!(handle.status(name).unwrap().state, UnitState::Running, "{name} runs on");
     }

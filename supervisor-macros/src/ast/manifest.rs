@@ -140,8 +140,7 @@ fn drop_own_derives(handle: &mut TypedHandle, errors: &mut Errors) {
         }
         let Ok(derived) = attr.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated) else { return true };
         refuse(&derived);
-        let own = is_own;
-        let kept: Vec<&Path> = derived.iter().filter(|path| !own(path)).collect();
+        let kept: Vec<&Path> = derived.iter().filter(|path| !is_own(path)).collect();
         if kept.len() == derived.len() {
             return true;
         }

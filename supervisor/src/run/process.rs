@@ -281,12 +281,7 @@ impl ProcessRun {
     /// status, for [`finish`](Self::finish). Cancel-safe: once it has
     /// returned, the run has ended, whatever else happens before `finish`.
     pub(crate) async fn wait_exit(&mut self) -> io::Result<ExitStatus> {
-        let (exit, pump) = self.exit_and_pump();
-        tokio::select! {
-            biased;
-            status = exit => status,
-            never = pump => match never {},
-        }
+        pumping(&mut self.capture, leader_exit(&mut self.child)).await
     }
 
     /// What [`wait_exit`](Self::wait_exit) waits on, apart: the leader's
@@ -298,25 +293,7 @@ impl ProcessRun {
     pub(crate) fn exit_and_pump(
         &mut self,
     ) -> (impl Future<Output = io::Result<ExitStatus>> + '_, impl Future<Output = Infallible> + '_) {
-        let child = &mut self.child;
-        let exit = async move {
-            let Some(mut adoptions) = strays::adoptions() else { return child.wait().await };
-            loop {
-                tokio::select! {
-                    biased;
-                    status = child.wait() => return status,
-                    Some(()) = adoptions.recv() => strays::reap_adopted(),
-                }
-            }
-        };
-        let capture = &mut self.capture;
-        let pump = async move {
-            match capture {
-                Some(capture) => capture.pump().await,
-                None => std::future::pending().await,
-            }
-        };
-        (exit, pump)
+        (leader_exit(&mut self.child), pump(&mut self.capture))
     }
 
     /// Sends `signal` to every process of the run's group.
@@ -442,16 +419,34 @@ pub(crate) fn names_a_directory(program: &std::path::Path, resolved: &std::path:
     names_a_place && resolved.is_dir()
 }
 
+/// The leader's exit status, once it has exited; meanwhile the strays this
+/// process adopted are reaped.
+async fn leader_exit(child: &mut Child) -> io::Result<ExitStatus> {
+    let Some(mut adoptions) = strays::adoptions() else { return child.wait().await };
+    loop {
+        tokio::select! {
+            biased;
+            status = child.wait() => return status,
+            Some(()) = adoptions.recv() => strays::reap_adopted(),
+        }
+    }
+}
+
+/// Reads the captured output, if any, for as long as it is polled.
+async fn pump(capture: &mut Option<Capture>) -> Infallible {
+    match capture {
+        Some(capture) => capture.pump().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Awaits `future` while reading the captured output, so that the child is
 /// never blocked on a full pipe while the supervisor waits for it.
 async fn pumping<F: Future>(capture: &mut Option<Capture>, future: F) -> F::Output {
-    match capture {
-        Some(capture) => tokio::select! {
-            biased;
-            value = future => value,
-            never = capture.pump() => match never {},
-        },
-        None => future.await,
+    tokio::select! {
+        biased;
+        value = future => value,
+        never = pump(capture) => match never {},
     }
 }
 

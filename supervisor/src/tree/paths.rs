@@ -22,6 +22,14 @@ pub(crate) fn parent(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(group, _)| group)
 }
 
+/// The groups above the unit at `path`, nearest first, as far as they are
+/// found (the root not included).
+pub(crate) fn groups_above<'a>(root: &'a Arc<Unit>, path: &'a str) -> impl Iterator<Item = Arc<Unit>> + 'a {
+    std::iter::successors(Some(parent(path)), |group| Some(parent(group)))
+        .take_while(|group| !group.is_empty())
+        .filter_map(|group| find(root, group).map(|(_, unit)| unit))
+}
+
 /// Like [`lookup`], `None` for a path that names no unit.
 fn find(root: &Arc<Unit>, path: &str) -> Option<(Arc<Unit>, Arc<Unit>)> {
     // A byte scan: `rsplit_once` took three times as long on a short name.
@@ -129,6 +137,17 @@ mod tests {
         assert_eq!(found(&root, "storage"), pair("", "storage"));
         assert_eq!(found(&root, "storage/db"), pair("storage", "storage/db"));
         assert_eq!(found(&root, "storage/cache/redis"), pair("storage/cache", "storage/cache/redis"));
+    }
+
+    #[test]
+    fn the_groups_above_a_unit_come_nearest_first_without_the_root() {
+        let root = tree();
+        let above = |path: &str| groups_above(&root, path).map(|group| group.path.to_string()).collect::<Vec<_>>();
+        assert_eq!(above("storage/cache/redis"), ["storage/cache", "storage"]);
+        assert_eq!(above("storage/db"), ["storage"]);
+        assert!(above("web").is_empty());
+        // A group that is not there is skipped.
+        assert_eq!(above("storage/gone/x"), ["storage"]);
     }
 
     #[test]

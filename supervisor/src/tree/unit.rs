@@ -485,48 +485,41 @@ impl Unit {
         (!each.is_empty()).then(|| format!("waiting for {}", each.join(", ")))
     }
 
-    /// Whether it waits for its dependencies in vain: one of them gave up
-    /// or ended without letting it start (`Failed`, or `Exited` but for a
-    /// job done), or waits in vain itself. Only a start by hand helps then.
-    /// `siblings` are the members of its group.
-    pub(crate) fn waits_in_vain(&self, siblings: &Members<Arc<Unit>>) -> bool {
+    /// Whether only a start by hand could make it ready, or let what waits
+    /// for it start: it gave up or ended (`Failed`, `Exited`; callers rule
+    /// out a job done first), it waits in vain for its dependencies, or it
+    /// is a group that runs held back by such a unit of it. `siblings` are
+    /// the members of its group.
+    pub(crate) fn is_stuck(&self, siblings: &Members<Arc<Unit>>) -> bool {
         // A chain of waits is no longer than the group: dependency cycles
         // are refused.
-        self.waits_in_vain_within(siblings, siblings.len())
+        self.is_stuck_within(siblings, siblings.len())
     }
 
-    fn waits_in_vain_within(&self, siblings: &Members<Arc<Unit>>, links_left: usize) -> bool {
-        if links_left == 0 || self.state() != UnitState::Waiting {
-            return false;
-        }
-        let names = self.settings.depends_on.iter();
-        names.filter_map(|name| siblings.get(name)).any(|dependency| match dependency.state() {
-            _ if dependency.lets_dependents_start_now() => false,
+    fn is_stuck_within(&self, siblings: &Members<Arc<Unit>>, links_left: usize) -> bool {
+        match self.state() {
             UnitState::Failed | UnitState::Exited => true,
-            UnitState::Waiting => dependency.waits_in_vain_within(siblings, links_left - 1),
-            UnitState::Running => dependency.held_back_for_good(),
+            UnitState::Waiting => self.waits_in_vain(siblings, links_left),
+            UnitState::Running => self.held_back_for_good(),
             _ => false,
+        }
+    }
+
+    /// Whether one of its dependencies that keeps it waiting is stuck.
+    fn waits_in_vain(&self, siblings: &Members<Arc<Unit>>, links_left: usize) -> bool {
+        let Some(links_left) = links_left.checked_sub(1) else { return false };
+        let names = self.settings.depends_on.iter();
+        names.filter_map(|name| siblings.get(name)).any(|dependency| {
+            !dependency.lets_dependents_start_now() && dependency.is_stuck_within(siblings, links_left)
         })
     }
 
-    /// Whether it is a group that runs and will not be ready unless a unit
-    /// of it is started by hand: a unit of it that holds it back gave up,
-    /// ended without completing, waits in vain, or is such a group itself.
-    pub(crate) fn held_back_for_good(&self) -> bool {
+    /// Whether it is a group whose units hold it back for good: one that
+    /// holds it back is stuck.
+    fn held_back_for_good(&self) -> bool {
         let Some(body) = self.group() else { return false };
-        if self.state() != UnitState::Running {
-            return false;
-        }
         let members = body.members();
-        members.iter().any(|unit| {
-            !unit.counts_ready_now()
-                && match unit.state() {
-                    UnitState::Failed | UnitState::Exited => true,
-                    UnitState::Waiting => unit.waits_in_vain(&members),
-                    UnitState::Running => unit.held_back_for_good(),
-                    _ => false,
-                }
-        })
+        members.iter().any(|unit| !unit.counts_ready_now() && unit.is_stuck(&members))
     }
 
     /// Its status as its record has it.
