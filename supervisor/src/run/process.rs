@@ -330,10 +330,12 @@ impl ProcessRun {
         // measured the same.
         // A stopped process resumes, then gets `signal`, as it would the
         // other way round. ESRCH only means the group is already empty.
-        if ![RawSignal::CONT, RawSignal::KILL, RawSignal::STOP].contains(&signal) {
-            let _ = self.group.signal(RawSignal::CONT);
-        }
-        let _ = self.group.signal(signal);
+        let signals: &[RawSignal] = if [RawSignal::CONT, RawSignal::KILL, RawSignal::STOP].contains(&signal) {
+            &[signal]
+        } else {
+            &[RawSignal::CONT, signal]
+        };
+        let _ = self.group.signal_each(signals);
         let child = &mut self.child;
         // No grace period (a timeout of zero, a shutdown's time up): killed,
         // whether or not the signal was quicker than the timer.
@@ -538,6 +540,10 @@ impl ProcessGroup {
         signal_group(&self.leader, signal)
     }
 
+    fn signal_each(&self, signals: &[RawSignal]) -> io::Result<()> {
+        signal_group_each(&self.leader, signals)
+    }
+
     /// Kills the group and forgets it: after this the group id may be
     /// reused. Returns it if the group had members left to kill.
     fn kill(&mut self) -> Option<Pid> {
@@ -555,15 +561,29 @@ impl Drop for ProcessGroup {
 }
 
 fn signal_group(leader: &Mutex<Option<Pid>>, signal: RawSignal) -> io::Result<()> {
+    signal_group_each(leader, &[signal])
+}
+
+/// Sends each of `signals` in turn to the group of `leader`, then, if the
+/// leader has left the group, to the leader: one look at its group serves
+/// them all (each look is a system call, and a stop sends two signals).
+/// The result is the last signal's.
+fn signal_group_each(leader: &Mutex<Option<Pid>>, signals: &[RawSignal]) -> io::Result<()> {
     let leader = leader.lock().unwrap_or_else(PoisonError::into_inner);
     let leader = leader.ok_or_else(|| io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()))?;
-    let to_group = kill_process_group(leader, signal);
-    // A leader that moved to another group (`setpgid`, `setsid`) is out of
-    // the group's reach: it gets the signal by its pid, which no other
-    // process can hold while the lock keeps the id (it is forgotten once
-    // the leader is reaped). Otherwise its stop would wait for ever.
+    let mut to_group = Ok(());
+    for &signal in signals {
+        to_group = kill_process_group(leader, signal);
+    }
+    // A leader that moved to another group (`setpgid`) is out of the
+    // group's reach: it gets the signals by its pid, which no other process
+    // can hold while the lock keeps the id (it is forgotten once the leader
+    // is reaped). Otherwise its stop would wait for ever.
     if rustix::process::getpgid(Some(leader)).is_ok_and(|group| group != leader) {
-        let to_leader = rustix::process::kill_process(leader, signal);
+        let mut to_leader = Ok(());
+        for &signal in signals {
+            to_leader = rustix::process::kill_process(leader, signal);
+        }
         return to_group.or(to_leader).map_err(io::Error::from);
     }
     to_group.map_err(io::Error::from)

@@ -169,14 +169,16 @@ fn start_process(
         }
     });
     let (pid, signaller) = (run.pid(), run.signaller());
+    // Boxed: a run's future is a few KiB, which its task would otherwise
+    // copy as it is spawned and again as it ends, within each stop.
     match (watching, tell) {
         (Some(watching), Some(tell)) => {
             let watch = Watch::of(watching, tell).unwrap_or_else(|| Watch::bare(tell));
             let signs = ProcessSigns { socket, line, watchdog: watching.watchdog };
-            tokio::spawn(run_watched_process(run, watch, signs, stopping, reporter()));
+            tokio::spawn(Box::pin(run_watched_process(run, watch, signs, stopping, reporter())));
         }
         _ => {
-            tokio::spawn(run_process(run, stopping, reporter()));
+            tokio::spawn(Box::pin(run_process(run, stopping, reporter())));
         }
     }
     Ok((pid, signaller))
