@@ -99,8 +99,130 @@ async fn a_concurrent_shutdown_asks_a_unit_only_after_its_dependents_stopped() {
         .start();
     wait_ready(DEADLINE, &handle, "worker").await;
     let report = handle.shutdown().await;
-    assert_eq!(report.took, 2 * SEC, "two layers: api, worker and metrics together, then db");
+    assert_eq!(report.took, 2 * SEC, "api, worker and metrics together, then db once its dependents stopped");
     assert_eq!(report.units.last().map(|unit| unit.name.as_str()), Some("db"));
+}
+
+/// When each unit was asked to stop, from a common start.
+type AskLog = Arc<std::sync::Mutex<Vec<(&'static str, Duration)>>>;
+
+/// A task that logs when it is asked to stop, then takes `stall` to stop.
+fn logs_its_stop(log: &AskLog, name: &'static str, stall: Duration) -> TaskSpec {
+    let log = log.clone();
+    let began = tokio::time::Instant::now();
+    TaskSpec::new(name, move |ctx: Context| {
+        let log = log.clone();
+        async move {
+            ctx.cancelled().await;
+            log.lock().unwrap().push((name, began.elapsed()));
+            tokio::time::sleep(stall).await;
+        }
+    })
+    .stop_timeout(60 * SEC)
+}
+
+/// When `name` was asked to stop, counted from `from`.
+fn asked_at(log: &AskLog, name: &str, from: Duration) -> Duration {
+    let asked = log.lock().unwrap().iter().find(|(unit, _)| *unit == name).map(|(_, at)| *at);
+    asked.unwrap_or_else(|| panic!("`{name}` was not asked to stop: {:?}", log.lock().unwrap())) - from
+}
+
+/// A slow unit that nothing depends on does not hold back an unrelated
+/// one: `db` is asked as soon as `api`, its only dependent, has stopped,
+/// not once `lone` has (a whole "layer").
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_shutdown_asks_a_unit_as_soon_as_its_own_dependents_stopped() {
+    let log = AskLog::default();
+    let began = tokio::time::Instant::now();
+    let handle = Supervisor::builder()
+        .shutdown_order(ShutdownOrder::Concurrent)
+        .task(logs_its_stop(&log, "db", 10 * SEC))
+        .task(logs_its_stop(&log, "api", SEC).depends_on(["db"]))
+        .task(logs_its_stop(&log, "lone", 10 * SEC))
+        .build()
+        .unwrap()
+        .start();
+    wait_ready(DEADLINE, &handle, "api").await;
+    let asked = began.elapsed();
+    let report = handle.shutdown().await;
+    assert_eq!(asked_at(&log, "api", asked), Duration::ZERO);
+    assert_eq!(asked_at(&log, "lone", asked), Duration::ZERO);
+    assert_eq!(asked_at(&log, "db", asked), SEC, "once api stopped");
+    assert_eq!(report.took, 11 * SEC);
+    let order: Vec<_> = report.units.iter().map(|unit| unit.name.as_str()).collect();
+    assert_eq!(order, ["api", "lone", "db"], "in the order they stopped");
+}
+
+/// The same shape within a shutdown timeout: `db`, asked at 1 s, stops
+/// gracefully at 7 s, well within 15 s (asked only once `lone` had
+/// stopped, at 10 s, it was cut off).
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_shutdown_does_not_cut_off_a_unit_held_back_by_an_unrelated_one() {
+    let log = AskLog::default();
+    let handle = Supervisor::builder()
+        .shutdown_order(ShutdownOrder::Concurrent)
+        .shutdown_timeout(15 * SEC)
+        .task(logs_its_stop(&log, "db", 6 * SEC))
+        .task(logs_its_stop(&log, "api", SEC).depends_on(["db"]))
+        .task(logs_its_stop(&log, "lone", 10 * SEC))
+        .build()
+        .unwrap()
+        .start();
+    wait_ready(DEADLINE, &handle, "api").await;
+    let report = handle.shutdown().await;
+    for unit in &report.units {
+        assert_eq!(unit.outcome, StopOutcome::Graceful, "{unit:?}");
+    }
+    assert_eq!(report.took, 10 * SEC);
+}
+
+/// Units added at run time stop concurrently among themselves, each as
+/// soon as its own dependents have stopped, in the default order too.
+#[tokio::test(start_paused = true)]
+async fn added_units_stop_as_soon_as_their_own_dependents_stopped() {
+    let log = AskLog::default();
+    let handle = Supervisor::builder().build().unwrap().start();
+    handle.add(logs_its_stop(&log, "db", 10 * SEC)).await.unwrap();
+    handle.add(logs_its_stop(&log, "api", SEC).depends_on(["db"])).await.unwrap();
+    handle.add(logs_its_stop(&log, "lone", 10 * SEC)).await.unwrap();
+    wait_ready(DEADLINE, &handle, "api").await;
+    let began = tokio::time::Instant::now();
+    let report = handle.shutdown().await;
+    let since = |name| asked_at(&log, name, Duration::ZERO);
+    let (db, api) = (since("db"), since("api"));
+    assert_eq!(db - api, SEC, "db asked once api stopped");
+    assert_eq!(report.took, began.elapsed());
+    assert_eq!(report.took, 11 * SEC);
+}
+
+/// With `ShutdownOrder::Concurrent`, `stop_unit` and `restart` stop the
+/// dependents of a unit as a shutdown would: `api` and `web`, which do not
+/// depend on each other, together, then `db`.
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_order_stops_a_units_dependents_together_for_a_call() {
+    let handle = Supervisor::builder()
+        .shutdown_order(ShutdownOrder::Concurrent)
+        .task(slow_to_stop("db", SEC))
+        .task(slow_to_stop("api", SEC).depends_on(["db"]))
+        .task(slow_to_stop("web", SEC).depends_on(["db"]))
+        .build()
+        .unwrap()
+        .start();
+    wait_ready(DEADLINE, &handle, "web").await;
+    let began = tokio::time::Instant::now();
+    handle.stop_unit("db").await.unwrap();
+    assert_eq!(began.elapsed(), 2 * SEC, "api and web together, then db");
+    for name in ["db", "api", "web"] {
+        assert_eq!(handle.status(name).unwrap().state, UnitState::Stopped, "{name}");
+    }
+    handle.start_unit("api").await.unwrap();
+    handle.start_unit("web").await.unwrap();
+    wait_ready(DEADLINE, &handle, "web").await;
+    let began = tokio::time::Instant::now();
+    handle.restart("db").await.unwrap();
+    assert_eq!(began.elapsed(), 2 * SEC, "the restart's stops too");
+    wait_ready(DEADLINE, &handle, "web").await;
+    handle.shutdown().await;
 }
 
 #[tokio::test]

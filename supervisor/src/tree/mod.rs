@@ -14,6 +14,7 @@ pub(crate) mod paths;
 pub(crate) mod record;
 pub(crate) mod round;
 pub(crate) mod shared;
+pub(crate) mod stop_gate;
 pub(crate) mod strategy;
 pub(crate) mod timers;
 pub(crate) mod unit;

@@ -42,7 +42,7 @@ use crate::observe::event::EventKind;
 use crate::observe::report::{ShutdownCause, StopOutcome, UnitReport};
 use crate::spec::policy::{Decision, GiveUpReason, RestartTracker};
 use crate::spec::validate::join;
-use crate::tree::batches::Batches;
+use crate::tree::batches::{Batches, Gated};
 use crate::tree::clock::Stamp;
 use crate::tree::graph::Graph;
 use crate::tree::intensity::Intensity;
@@ -112,21 +112,24 @@ enum Timer {
 }
 
 /// The units a plan asked to stop and that have not stopped yet, by
-/// address: a plan of 10k units finds each in constant time.
+/// address: a plan of 10k units finds each in constant time. Each unit of
+/// the plan's gated stage keeps its index in that stage, to tell the stage
+/// once it has stopped.
 #[derive(Default)]
-struct InFlight(foldhash::HashMap<usize, Arc<Unit>>);
+struct InFlight(foldhash::HashMap<usize, (Arc<Unit>, Option<usize>)>);
 
 impl InFlight {
-    fn insert(&mut self, unit: &Arc<Unit>) {
-        self.0.insert(address(unit), unit.clone());
+    fn insert(&mut self, unit: &Arc<Unit>, gated_at: Option<usize>) {
+        self.0.insert(address(unit), (unit.clone(), gated_at));
     }
 
     fn contains(&self, unit: &Arc<Unit>) -> bool {
         self.0.contains_key(&address(unit))
     }
 
-    fn remove(&mut self, unit: &Arc<Unit>) {
-        self.0.remove(&address(unit));
+    /// Takes `unit` out; its index in the gated stage, if it has one.
+    fn remove(&mut self, unit: &Arc<Unit>) -> Option<usize> {
+        self.0.remove(&address(unit)).and_then(|(_, gated_at)| gated_at)
     }
 
     fn is_empty(&self) -> bool {
@@ -138,13 +141,24 @@ impl InFlight {
     }
 
     fn units(&self) -> impl Iterator<Item = &Arc<Unit>> {
-        self.0.values()
+        self.0.values().map(|(unit, _)| unit)
+    }
+
+    /// Forgets the units' places in a gated stage that is gone: a plan
+    /// interrupted by the group's ending hands its stops on.
+    fn without_gate(mut self) -> Self {
+        for (_, gated_at) in self.0.values_mut() {
+            *gated_at = None;
+        }
+        self
     }
 }
 
-/// Units to stop, a batch at a time, then what follows.
+/// Units to stop, a stage at a time, then what follows.
 struct Plan {
     batches: Batches<Arc<Unit>>,
+    /// The gated stage under way, if the current stage is one.
+    gated: Option<Gated<Arc<Unit>>>,
     /// Asked to stop, not stopped yet.
     in_flight: InFlight,
     /// The one timer for the grace periods of the plan's tasks, armed for
@@ -159,6 +173,7 @@ impl Plan {
         let is = |member: &Arc<Unit>| Arc::ptr_eq(member, unit);
         self.in_flight.contains(unit)
             || self.batches.any(is)
+            || self.gated.as_ref().is_some_and(|gated| gated.any(is))
             || match &self.then {
                 After::Regroup { cause, set, .. } => is(cause) || set.iter().any(is),
                 After::Reply { unit: stopped, .. } => is(stopped),

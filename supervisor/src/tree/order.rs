@@ -1,8 +1,8 @@
 //! Dependency order within a group, pure: start order (a stable
-//! topological sort of the registration order), the layers a concurrent
-//! shutdown stops together, the units that depend on one transitively, and
-//! cycles. Units are positions in registration order; `deps[i]` lists the
-//! positions unit `i` depends on.
+//! topological sort of the registration order), the units that depend on
+//! one transitively, and cycles (a concurrent stop's order is
+//! [`stop_gate`](super::stop_gate)'s). Units are positions in registration
+//! order; `deps[i]` lists the positions unit `i` depends on.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -119,24 +119,6 @@ pub(crate) fn needs(unit: usize, deps: &[Vec<usize>], order: &[usize]) -> Vec<us
     order.iter().copied().filter(|&candidate| needed[candidate]).collect()
 }
 
-/// The layers of a concurrent stop, in `order` reversed: each unit is in
-/// the layer after every unit that depends on it, so that it is asked to
-/// stop only once they have stopped.
-pub(crate) fn stop_layers(deps: &[Vec<usize>], order: &[usize]) -> Vec<Vec<usize>> {
-    let mut layer = vec![0usize; deps.len()];
-    for &unit in order.iter().rev() {
-        for &need in &deps[unit] {
-            layer[need] = layer[need].max(layer[unit] + 1);
-        }
-    }
-    let depth = order.iter().map(|&unit| layer[unit] + 1).max().unwrap_or(0);
-    let mut layers = vec![Vec::new(); depth];
-    for &unit in order.iter().rev() {
-        layers[layer[unit]].push(unit);
-    }
-    layers
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,14 +168,5 @@ mod tests {
         assert_eq!(dependents(2, &deps, &order), Vec::<usize>::new());
         assert_eq!(needs(2, &deps, &order), [0, 1]);
         assert_eq!(needs(4, &deps, &order), [0, 3]);
-    }
-
-    #[test]
-    fn a_concurrent_stop_asks_a_unit_after_everything_that_depends_on_it() {
-        // 1 needs 0; 2 needs 1; 3 needs nothing.
-        let deps = [vec![], vec![0], vec![1], vec![]];
-        let order = start_order(&deps).unwrap();
-        assert_eq!(stop_layers(&deps, &order), [vec![3, 2], vec![1], vec![0]]);
-        assert_eq!(stop_layers(&[vec![], vec![]], &[0, 1]), [vec![1, 0]]);
     }
 }

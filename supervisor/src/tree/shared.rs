@@ -219,7 +219,11 @@ pub enum ShutdownOrder {
     Sequential,
     /// Every unit asked at once (in reverse start order), all winding down
     /// together, each within its own grace period: the shutdown takes as
-    /// long as the slowest stop. For units that do not depend on each other.
+    /// long as the slowest stop. A unit that others depend on is asked as
+    /// soon as they have stopped (not once every unit asked before it has),
+    /// so a chain of dependencies takes as long as its stops added up and
+    /// holds back nothing else. `stop_unit` and `restart` stop a unit's
+    /// dependents the same way.
     Concurrent,
 }
 

@@ -14,7 +14,6 @@ use crate::observe::report::{StopOutcome, UnitReport};
 use crate::spec::Spec;
 use crate::spec::policy::RestartTracker;
 use crate::spec::validate::{self, join};
-use crate::tree::batches::Batches;
 use crate::tree::build;
 use crate::tree::paths;
 use crate::tree::shared::Shared;
@@ -197,8 +196,7 @@ impl Node {
             let _ = reply.send(Err(error));
             return;
         }
-        let mut batches = Batches::one_at_a_time(dependents.iter().rev().cloned());
-        batches.push_each([unit.clone()]);
+        let batches = self.call_stops(&unit, &dependents);
         let then = match op {
             Op::Restart => {
                 let mut units = vec![unit];
@@ -207,7 +205,7 @@ impl Node {
             }
             _ => After::Reply { unit, reply },
         };
-        self.plan = Some(Plan { batches, in_flight: InFlight::default(), grace: None, then });
+        self.plan = Some(Plan { batches, gated: None, in_flight: InFlight::default(), grace: None, then });
         self.advance();
     }
 

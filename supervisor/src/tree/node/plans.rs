@@ -13,12 +13,13 @@ use crate::observe::event::EventKind;
 use crate::observe::report::StopOutcome;
 use crate::panics::log_contained;
 use crate::spec::policy::{Decision, RestartTracker};
-use crate::tree::batches::Batches;
+use crate::tree::batches::{Batches, Gated, Stage};
 use crate::tree::clock::{self, later_by};
+use crate::tree::paths;
 use crate::tree::record::{abort, record_no_exit, take_run};
+use crate::tree::stop_gate::StopGate;
 use crate::tree::strategy::restart_set;
-use crate::tree::unit::{Body, Line, Msg, Op, RunEnd, Stop, Unit};
-use crate::tree::{order, paths};
+use crate::tree::unit::{Body, Line, Msg, Op, RunEnd, Stop, Unit, address};
 use crate::{ShutdownOrder, Strategy, UnitState};
 
 impl Node {
@@ -41,6 +42,7 @@ impl Node {
         }
         self.plan = Some(Plan {
             batches: Batches::one_at_a_time(siblings().rev().cloned()),
+            gated: None,
             in_flight: InFlight::default(),
             grace: None,
             then: After::Regroup { cause: cause.clone(), set: set.clone(), delay },
@@ -78,7 +80,7 @@ impl Node {
         let (in_flight, grace) = match self.plan.take() {
             Some(plan) => {
                 self.interrupted(plan.then);
-                (plan.in_flight, plan.grace)
+                (plan.in_flight.without_gate(), plan.grace)
             }
             None => Default::default(),
         };
@@ -87,7 +89,7 @@ impl Node {
         for Resume { waiter, outcome, took } in std::mem::take(&mut self.resumes) {
             self.resume(waiter.unit, waiter.wants, outcome, took);
         }
-        self.plan = Some(Plan { batches: self.ending_batches(), in_flight, grace, then: After::End });
+        self.plan = Some(Plan { batches: self.ending_batches(), gated: None, in_flight, grace, then: After::End });
         for msg in std::mem::take(&mut self.deferred) {
             self.on_message(msg);
         }
@@ -116,99 +118,162 @@ impl Node {
 
     /// Every unit, in reverse start order: units added at run time first,
     /// together as far as their dependencies allow; then the registered
-    /// ones, one at a time or all at once.
+    /// ones, one at a time or all at once (as far as their dependencies
+    /// allow).
     fn ending_batches(&self) -> Batches<Arc<Unit>> {
         let graph = self.graph();
         let (order, deps) = (graph.order(), graph.positions());
-        let (added, registered): (Vec<usize>, Vec<usize>) = (0..order.len()).partition(|&at| order[at].added);
-        let units = |positions: Vec<usize>| positions.into_iter().map(|at| order[at].clone()).collect::<Vec<_>>();
         let mut batches = Batches::new();
         match self.shared.settings.shutdown_order {
-            ShutdownOrder::Concurrent => {
-                // Added units come last in start order: the first layers hold them.
-                for layer in order::stop_layers(&deps, &(0..order.len()).collect::<Vec<_>>()) {
-                    batches.push_together(units(layer));
-                }
-            }
+            // Added units come last in start order, so first in the stop.
+            ShutdownOrder::Concurrent => push_concurrent(&mut batches, order, &deps, (0..order.len()).collect()),
             _ => {
                 // The added units stop first, together as far as their
                 // dependencies allow. No registered unit depends on an added
                 // one: it depends on units registered with it, and a unit
                 // that others depend on is never removed or forgotten, so
                 // its name cannot pass to a unit added later.
-                for layer in order::stop_layers(&deps, &added) {
-                    batches.push_together(units(layer));
-                }
+                let (added, registered): (Vec<usize>, Vec<usize>) = (0..order.len()).partition(|&at| order[at].added);
+                push_concurrent(&mut batches, order, &deps, added);
                 batches.push_each(registered.into_iter().rev().map(|at| order[at].clone()));
             }
         }
         batches
     }
 
-    /// Moves the plan on: once every unit of a batch has stopped, asks the
-    /// next batch; once none is left, does what follows.
+    /// The stops of `dependents` (running, in start order), then of `unit`,
+    /// for a call: one at a time, or with `ShutdownOrder::Concurrent`, each
+    /// once the units among them that depend on it have stopped.
+    pub(super) fn call_stops(&self, unit: &Arc<Unit>, dependents: &[Arc<Unit>]) -> Batches<Arc<Unit>> {
+        if self.shared.settings.shutdown_order != ShutdownOrder::Concurrent {
+            let mut batches = Batches::one_at_a_time(dependents.iter().rev().cloned());
+            batches.push_each([unit.clone()]);
+            return batches;
+        }
+        let graph = self.graph();
+        let order = graph.order();
+        let stopped: foldhash::HashSet<usize> = dependents.iter().chain([unit]).map(|unit| address(unit)).collect();
+        let members = (0..order.len()).filter(|&at| stopped.contains(&address(&order[at]))).collect();
+        let mut batches = Batches::new();
+        push_concurrent(&mut batches, order, &graph.positions(), members);
+        batches
+    }
+
+    /// Moves the plan on: asks the units its gated stage frees; once every
+    /// unit of a stage has stopped, goes on to the next; once none is
+    /// left, does what follows.
     pub(super) fn advance(&mut self) {
         self.advance_at(None);
     }
 
     /// Like `advance`, with the time already read by the caller, if it was.
-    pub(super) fn advance_at(&mut self, now: Option<Instant>) {
+    pub(super) fn advance_at(&mut self, mut now: Option<Instant>) {
         loop {
             let Some(plan) = &mut self.plan else { return };
+            let freed = plan.gated.as_mut().map(Gated::take_free).unwrap_or_default();
+            // One clock read for what is asked together.
+            let at = *now.get_or_insert_with(Instant::now);
+            if !freed.is_empty() {
+                let count = freed.len();
+                if !self.ask_plan_stops(freed.into_iter().map(|(gated_at, unit)| (Some(gated_at), unit)), count, at) {
+                    return;
+                }
+                continue;
+            }
             if !plan.in_flight.is_empty() {
                 return;
             }
-            let Some(batch) = plan.batches.pop() else {
-                let Some(plan) = self.plan.take() else { return };
-                if let Some((_, key)) = plan.grace {
-                    self.timers.remove(key);
+            // Nothing in flight and nothing freed: every unit of a gated
+            // stage has stopped.
+            plan.gated = None;
+            match plan.batches.pop() {
+                Some(Stage::Gated(gated)) => plan.gated = Some(gated),
+                Some(Stage::Batch(batch)) => {
+                    let count = batch.len();
+                    if !self.ask_plan_stops(batch.into_iter().map(|unit| (None, unit)), count, at) {
+                        return;
+                    }
                 }
-                match plan.then {
-                    After::Regroup { cause, set, delay } => self.schedule_regroup(cause, set, delay),
-                    After::Reply { reply, .. } => {
-                        let _ = reply.send(Ok(()));
-                    }
-                    After::Relaunch { units, reply } => {
-                        let _ = reply.send(self.relaunch(&units));
-                    }
-                    After::End => self.forget_temporary_units(),
-                }
-                return;
-            };
-            plan.in_flight.reserve(batch.len());
-            // One clock read for the batch: its units are asked together.
-            let now = now.unwrap_or_else(Instant::now);
-            let mut shortest_grace: Option<Duration> = None;
-            for unit in batch {
-                if self.ended_before_asked(&unit, now) {
-                    if self.ending.is_some() {
-                        return; // a critical unit ended the group: the plan is dropped
-                    }
-                    continue;
-                }
-                match self.ask_stop(&unit, now, Grace::Plan) {
-                    Asked::InFlight => {
-                        if let Some(plan) = &mut self.plan {
-                            plan.in_flight.insert(&unit);
-                            if matches!(plan.then, After::Regroup { .. } | After::Relaunch { .. }) {
-                                unit.start_after_stop();
-                                self.changed(&unit);
-                            }
-                        }
-                        if matches!(unit.body, Body::Task(_)) {
-                            shortest_grace = Some(
-                                shortest_grace
-                                    .map_or(unit.settings.stop_timeout, |d| d.min(unit.settings.stop_timeout)),
-                            );
-                        }
-                        self.take_deferred_end(&unit);
-                    }
-                    Asked::Done(outcome) => self.stopped(&unit, outcome, Duration::ZERO),
+                None => {
+                    self.plan_done();
+                    return;
                 }
             }
-            if let Some(grace) = shortest_grace {
-                self.arm_plan_grace(later_by(now, grace));
+        }
+    }
+
+    /// The plan has stopped every unit: what follows.
+    fn plan_done(&mut self) {
+        let Some(plan) = self.plan.take() else { return };
+        if let Some((_, key)) = plan.grace {
+            self.timers.remove(key);
+        }
+        match plan.then {
+            After::Regroup { cause, set, delay } => self.schedule_regroup(cause, set, delay),
+            After::Reply { reply, .. } => {
+                let _ = reply.send(Ok(()));
             }
+            After::Relaunch { units, reply } => {
+                let _ = reply.send(self.relaunch(&units));
+            }
+            After::End => self.forget_temporary_units(),
+        }
+    }
+
+    /// Asks each of `units` to stop for the plan (each with its index in
+    /// the plan's gated stage, if it is one of it). False if a unit that
+    /// had ended meanwhile ended the group, which dropped the plan.
+    fn ask_plan_stops(
+        &mut self,
+        units: impl Iterator<Item = (Option<usize>, Arc<Unit>)>,
+        count: usize,
+        now: Instant,
+    ) -> bool {
+        if let Some(plan) = &mut self.plan {
+            plan.in_flight.reserve(count);
+        }
+        let mut shortest_grace: Option<Duration> = None;
+        for (gated_at, unit) in units {
+            if self.ended_before_asked(&unit, now) {
+                if self.ending.is_some() {
+                    return false; // a critical unit ended the group: the plan is dropped
+                }
+                self.gated_stopped(gated_at);
+                continue;
+            }
+            match self.ask_stop(&unit, now, Grace::Plan) {
+                Asked::InFlight => {
+                    if let Some(plan) = &mut self.plan {
+                        plan.in_flight.insert(&unit, gated_at);
+                        if matches!(plan.then, After::Regroup { .. } | After::Relaunch { .. }) {
+                            unit.start_after_stop();
+                            self.changed(&unit);
+                        }
+                    }
+                    if matches!(unit.body, Body::Task(_)) {
+                        shortest_grace = Some(
+                            shortest_grace.map_or(unit.settings.stop_timeout, |d| d.min(unit.settings.stop_timeout)),
+                        );
+                    }
+                    self.take_deferred_end(&unit);
+                }
+                Asked::Done(outcome) => {
+                    self.stopped(&unit, outcome, Duration::ZERO);
+                    self.gated_stopped(gated_at);
+                }
+            }
+        }
+        if let Some(grace) = shortest_grace {
+            self.arm_plan_grace(later_by(now, grace));
+        }
+        true
+    }
+
+    /// Tells the plan's gated stage that its unit at `gated_at` has
+    /// stopped (or was not running).
+    fn gated_stopped(&mut self, gated_at: Option<usize>) {
+        if let (Some(at), Some(Plan { gated: Some(gated), .. })) = (gated_at, &mut self.plan) {
+            gated.stopped(at);
         }
     }
 
@@ -448,7 +513,8 @@ impl Node {
             self.report_stop(unit, outcome, took);
         }
         if let Some(plan) = &mut self.plan {
-            plan.in_flight.remove(unit);
+            let gated_at = plan.in_flight.remove(unit);
+            self.gated_stopped(gated_at);
         }
         // Taken out in place: the list keeps its room and the others their
         // order. A stop that one call waits for, the usual case, allocates
@@ -534,5 +600,22 @@ impl Node {
         self.shared.emit(unit, EventKind::Stopped { forced: true, took });
         self.stopped(unit, StopOutcome::Abandoned, took);
         self.advance();
+    }
+}
+
+/// Adds the units at `members` (positions in `order`, in start order) as
+/// one concurrent stage: each asked once the units among them that depend
+/// on it have stopped; all at once, the most recently started first, when
+/// none depends on another.
+fn push_concurrent(batches: &mut Batches<Arc<Unit>>, order: &[Arc<Unit>], deps: &[Vec<usize>], members: Vec<usize>) {
+    if members.is_empty() {
+        return;
+    }
+    let units = members.iter().map(|&at| order[at].clone());
+    if members.iter().all(|&at| deps[at].is_empty()) {
+        batches.push_together(units.rev().collect());
+    } else {
+        let gate = StopGate::among(deps, &members);
+        batches.push_gated(units.collect(), gate);
     }
 }
