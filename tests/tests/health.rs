@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use supervisor::{
-    Context, Error, HttpEndpoint, HttpServer, MaxRestarts, RestartPolicy, Supervisor, SupervisorHandle, TaskSpec,
-    UnitState,
+    Context, Error, GroupSpec, HttpEndpoint, HttpServer, MaxRestarts, RestartPolicy, Supervisor, SupervisorHandle,
+    TaskSpec, UnitState,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -495,6 +495,42 @@ async fn a_bad_health_check_timeout_is_refused_by_name() {
     assert!(matches!(error, Error::InvalidSetting { setting: "health_check_timeout", .. }), "{error:?}");
     assert!(error.to_string().contains("health_check_timeout"), "{error}");
     assert!(Supervisor::builder().health_check_timeout(Duration::from_secs(3600)).build().is_ok());
+}
+
+/// A unit that gave up in a group stopped since holds nothing back, yet
+/// still fails liveness when asked to: the answer names it, as every
+/// answer that is not live says why.
+#[tokio::test]
+async fn a_failed_unit_of_a_stopped_group_is_named_where_it_fails_liveness() {
+    let handle = Supervisor::builder()
+        .failed_units_fail_liveness(true)
+        .group(
+            GroupSpec::new("storage").task(waiting_task("cache")).task(
+                TaskSpec::new("db", |_ctx: Context| async move { Err::<(), _>("boom") })
+                    .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))),
+            ),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let server = serve(&handle).await;
+    let addr = server.local_addr();
+    wait_for_state(&handle, "storage/db", UnitState::Failed).await;
+    handle.stop_unit("storage").await.unwrap();
+    assert_eq!(handle.status("storage/db").unwrap().state, UnitState::Failed);
+    let answer = get(addr, "/livez").await;
+    assert_eq!(answer.status, 503, "{answer:?}");
+    let body = answer.json();
+    assert_eq!(body["status"], "not-live");
+    let reasons = body["reasons"].as_array().unwrap();
+    assert!(
+        reasons.iter().any(|reason| reason.as_str().unwrap().contains("`storage/db` (failed)")
+            && reason.as_str().unwrap().contains("fails liveness")),
+        "{body}"
+    );
+    let report = handle.health().await;
+    assert!(!report.live && !report.reasons.is_empty(), "{report:?}");
+    handle.shutdown().await;
 }
 
 #[tokio::test]

@@ -365,9 +365,12 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
         reasons.push(format!("check `{}` failed: {}", check.name, check.error.as_deref().unwrap_or("unknown error")));
     }
     if running && !shutting_down {
-        for unit in units.iter().filter(|unit| !unit.ready) {
-            let liveness =
-                if failed_fails_liveness && unit.state == UnitState::Failed { "; this fails liveness" } else { "" };
+        // A unit that gave up is named whenever it fails liveness, even where
+        // it holds nothing back (its group was stopped since): a report that
+        // is not live always says why.
+        let fails_liveness = |unit: &UnitHealth| failed_fails_liveness && unit.state == UnitState::Failed;
+        for unit in units.iter().filter(|unit| !unit.ready || fails_liveness(unit)) {
+            let liveness = if fails_liveness(unit) { "; this fails liveness" } else { "" };
             let detail = unit.detail.as_deref().map_or_else(String::new, |detail| format!(" ({detail})"));
             reasons.push(format!("unit `{}` ({}): {}{detail}{liveness}", unit.name, unit.state, unit.reason));
         }
