@@ -178,7 +178,7 @@ impl SupervisorHandle {
     }
 
     /// For the service layer: something to do when a shutdown begins and ends.
-    #[cfg_attr(not(feature = "systemd"), allow(dead_code))]
+    #[cfg_attr(not(any(feature = "systemd", feature = "http")), allow(dead_code))]
     pub(crate) fn add_shutdown_hook(&self, hook: Arc<dyn ShutdownHook>) {
         self.shared.shutdown_hooks.add(hook);
     }

@@ -178,6 +178,44 @@ async fn the_control_api_drives_a_real_process_over_a_unix_socket() {
     handle.shutdown().await;
 }
 
+/// Set in the child of the test below: where it serves its socket.
+const EXITS_AT_ONCE: &str = "SUPERVISOR_TEST_EXITS_AT_ONCE";
+
+/// The socket file is gone once the supervisor's shutdown has returned its
+/// report, as the PID file is: a `main` that exits with the report's code
+/// at once (the README's pattern) leaves nothing behind. It was removed
+/// only by the endpoint's own task, which never ran again.
+#[test]
+fn a_main_that_exits_with_the_report_leaves_no_socket_behind() {
+    for round in 0..3 {
+        let scratch = Scratch::new(&format!("exit-{round}"));
+        let output = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "exits_with_the_report_at_once", "--nocapture", "--test-threads", "1"])
+            .env(EXITS_AT_ONCE, scratch.path("control.sock"))
+            .output()
+            .expect("run the child test");
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert_eq!(output.status.code(), Some(0), "{text}");
+        assert!(text.contains("serving"), "{text}");
+        assert_eq!(scratch.entries(), Vec::<String>::new(), "round {round}");
+    }
+}
+
+/// The child of the test above; passes at once in any other run.
+#[test]
+fn exits_with_the_report_at_once() {
+    let Some(socket) = std::env::var_os(EXITS_AT_ONCE).map(PathBuf::from) else { return };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let handle = Supervisor::builder().daemon(hup_daemon("web")).build().unwrap().start();
+        let _server = HttpEndpoint::new().unix_socket(&socket).control(control()).serve(&handle).await.unwrap();
+        assert!(socket.exists());
+        println!("serving");
+        let report = handle.shutdown().await;
+        std::process::exit(report.exit_code());
+    });
+}
+
 #[tokio::test]
 async fn the_unix_socket_replaces_a_stale_socket_and_nothing_else() {
     let scratch = Scratch::new("stale");

@@ -31,7 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::control::ControlApi;
 use super::routes::{self, Body, Message, json};
-use super::unix::{self, SocketFile};
+use super::unix::{self, PlacedSocket};
 use crate::{Error, SupervisorHandle};
 
 /// The address the endpoint binds by default: loopback, port 9000.
@@ -192,7 +192,9 @@ impl HttpEndpoint {
     /// one, or a file that is not a socket, makes [`serve`](Self::serve)
     /// fail, and so does a socket that another endpoint, started at the
     /// same moment, placed there first. The socket is removed when the
-    /// endpoint stops.
+    /// endpoint stops, or as the supervisor's shutdown ends, before its
+    /// report is handed out (like the PID file), whichever comes first: a
+    /// `main` that exits with the report's code at once leaves no file.
     ///
     /// # Examples
     ///
@@ -401,6 +403,7 @@ impl HttpEndpoint {
         let (listener, local_addr) = match &self.unix_socket {
             Some(path) => {
                 let (listener, file) = unix::bind(path).await?;
+                let file = PlacedSocket::new(file, handle);
                 tracing::info!(path = %path.display(), control = self.control.is_some(), "HTTP endpoint listening");
                 (Listener::Unix(listener, file), SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0))
             }
@@ -699,8 +702,9 @@ impl Drop for Slot {
 /// What the endpoint listens on.
 enum Listener {
     Tcp(TcpListener),
-    /// With its file, removed when the endpoint stops.
-    Unix(UnixListener, SocketFile),
+    /// With its file, removed when the endpoint stops or the supervisor's
+    /// shutdown ends, whichever comes first.
+    Unix(UnixListener, PlacedSocket),
 }
 
 /// An accepted connection.

@@ -8,14 +8,18 @@
 //! them), and from the rename on it is `0600`. Setting the process's umask
 //! instead would change it for every thread of the application.
 
+use std::future::Future;
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::{UnixListener, UnixStream};
 
-use crate::Error;
+use crate::extensions::ShutdownHook;
+use crate::{Error, SupervisorHandle};
 
 /// How long a socket already at the path gets to accept a connection
 /// before it counts as stale.
@@ -30,9 +34,54 @@ pub(crate) struct SocketFile {
     ino: u64,
 }
 
-impl SocketFile {
+/// The socket file of a serving endpoint, removed by whichever comes
+/// first: the end of the supervisor's shutdown, before its report is handed
+/// out (so that a `main` that exits as soon as it has the report leaves no
+/// file behind, as with the PID file), or the endpoint's own stop.
+#[derive(Debug)]
+pub(crate) struct PlacedSocket {
+    path: PathBuf,
+    file: Arc<SocketFileSlot>,
+}
+
+impl PlacedSocket {
+    /// Has `file` removed at the end of `handle`'s shutdown too.
+    pub(crate) fn new(file: SocketFile, handle: &SupervisorHandle) -> PlacedSocket {
+        let path = file.path.clone();
+        let file = Arc::new(SocketFileSlot(Mutex::new(Some(file))));
+        handle.add_shutdown_hook(file.clone());
+        PlacedSocket { path, file }
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for PlacedSocket {
+    fn drop(&mut self) {
+        self.file.remove();
+    }
+}
+
+/// The file, until the first of its two owners removes it.
+#[derive(Debug)]
+struct SocketFileSlot(Mutex<Option<SocketFile>>);
+
+impl SocketFileSlot {
+    fn remove(&self) {
+        drop(self.0.lock().unwrap_or_else(PoisonError::into_inner).take());
+    }
+}
+
+impl ShutdownHook for SocketFileSlot {
+    fn end(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        self.remove();
+        Box::pin(std::future::ready(()))
+    }
+
+    fn end_without_runtime(&self) {
+        self.remove();
     }
 }
 
