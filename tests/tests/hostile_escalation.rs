@@ -1220,3 +1220,117 @@ async fn a_temporary_critical_unit_is_forgotten_and_its_group_runs_on_without_it
     assert_eq!(handle.status("g").unwrap().state, UnitState::Running);
     within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
+
+// ---------------------------------------------------------------------------
+// No unit of a nested group starts once the shutdown has begun: the
+// shutdown reaches a nested group only when its parent stops it, and until
+// then the group must not act on its units' policies, its intensity or its
+// strategy.
+
+/// A task that fails after `after`, restarted after a second.
+fn fails_after(name: &str, after: Duration) -> TaskSpec {
+    TaskSpec::new(name, move |_ctx: Context| async move {
+        tokio::time::sleep(after).await;
+        Err::<(), _>("fell over")
+    })
+    .restart(RestartPolicy::new().delay(SEC))
+}
+
+/// The units `Started` among `events`.
+fn started(events: &[Event]) -> Vec<&str> {
+    events
+        .iter()
+        .filter(|event| matches!(event.kind, EventKind::Started { .. }))
+        .map(|event| event.unit.as_str())
+        .collect()
+}
+
+/// A unit of a nested group waiting to restart is not restarted while a
+/// slower root unit stops, in either shutdown order.
+#[tokio::test(start_paused = true)]
+async fn a_nested_unit_in_backoff_is_not_restarted_once_the_shutdown_began() {
+    for order in [ShutdownOrder::Sequential, ShutdownOrder::Concurrent] {
+        let runs = Arc::new(AtomicU32::new(0));
+        let handle = Supervisor::builder()
+            .shutdown_order(order)
+            .group(GroupSpec::new("g").task(always_fails("x", &runs).restart(RestartPolicy::new().delay(SEC))))
+            // Under Concurrent, `slow` holds `g` back until it has stopped.
+            .task(specs::slow_to_stop("slow", 3 * SEC).depends_on(["g"]))
+            .build()
+            .unwrap()
+            .start();
+        within(DEADLINE, "x's backoff", handle.wait_state("g/x", UnitState::Backoff)).await.unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "{order:?}: g/x was restarted during the shutdown\n{report}");
+    }
+}
+
+/// A nested unit that fails while the shutdown stops a root unit rests
+/// failed, as a root unit does: not restarted, listed `Failed`, and the
+/// report is not clean.
+#[tokio::test(start_paused = true)]
+async fn a_nested_unit_failing_during_the_shutdown_rests_failed_as_at_the_root() {
+    let sup = Supervisor::builder()
+        .group(GroupSpec::new("g").task(fails_after("x", 2 * SEC)))
+        .task(specs::slow_to_stop("slow", 3 * SEC))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    within(DEADLINE, "slow", handle.wait_ready("slow")).await.unwrap();
+    tokio::time::sleep(SEC).await;
+    drain(&mut events);
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
+    let after = drain(&mut events);
+    assert!(!after.iter().any(|event| matches!(event.kind, EventKind::Restarting { .. })), "{after:?}");
+    assert_eq!(started(&after), Vec::<&str>::new());
+    let x = report.units.iter().find(|unit| unit.name == "g/x").unwrap();
+    assert_eq!((x.state, x.outcome), (UnitState::Failed, StopOutcome::NotRunning), "{report}");
+    assert_eq!(report.exit_code(), 1, "{report}");
+}
+
+/// A crash-looping daemon in a nested group spawns no process once the
+/// shutdown has begun (real processes).
+#[tokio::test]
+async fn a_nested_crash_looping_daemon_is_not_spawned_again_during_the_shutdown() {
+    let crashy = DaemonSpec::new("crashy", "sh").args(["-c", "sleep 0.2; exit 1"]).restart(no_delay());
+    let sup = Supervisor::builder()
+        .group(GroupSpec::new("g").daemon(crashy))
+        .task(specs::slow_to_stop("slow", 2 * SEC))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    within(DEADLINE, "slow", handle.wait_ready("slow")).await.unwrap();
+    within(DEADLINE, "crashy", handle.wait_ready("g/crashy")).await.unwrap();
+    drain(&mut events);
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
+    let after = drain(&mut events);
+    assert_eq!(started(&after), Vec::<&str>::new(), "spawned after the shutdown began\n{report}");
+}
+
+/// A nested group that gives up during the shutdown is not restarted by
+/// its parent, and the parent's strategy restarts none of its siblings.
+#[tokio::test(start_paused = true)]
+async fn a_nested_group_giving_up_during_the_shutdown_restarts_nothing() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let inner = GroupSpec::new("inner")
+        .intensity(1, Duration::from_secs(60))
+        .restart(RestartPolicy::new().delay(SEC))
+        .task(always_fails("x", &runs).restart(RestartPolicy::new().delay(Duration::from_millis(100))));
+    let sup = Supervisor::builder()
+        .group(GroupSpec::new("outer").strategy(Strategy::OneForAll).task(idle("o1")).group(inner))
+        .task(specs::slow_to_stop("slow", 3 * SEC))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    within(DEADLINE, "slow", handle.wait_ready("slow")).await.unwrap();
+    within(DEADLINE, "o1", handle.wait_ready("outer/o1")).await.unwrap();
+    drain(&mut events);
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
+    let after = drain(&mut events);
+    assert_eq!(started(&after), Vec::<&str>::new(), "{after:?}\n{report}");
+    assert!(!after.iter().any(|event| matches!(event.kind, EventKind::SiblingFailed { .. })), "{after:?}");
+}

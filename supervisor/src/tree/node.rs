@@ -445,6 +445,14 @@ impl Node {
         }
     }
 
+    /// Whether nothing starts or restarts in the group any more: it ends,
+    /// or the supervisor shuts down. A shutdown ends a nested group only
+    /// once its parent stops it; until then its units must not be
+    /// restarted either (no unit starts once a shutdown has begun).
+    fn winds_down(&self) -> bool {
+        self.ending.is_some() || self.shared.is_shutting_down()
+    }
+
     /// The group has ended and nothing it asked is still in flight.
     fn run_is_over(&self) -> bool {
         self.ending.is_some() && self.plan.is_none()
@@ -843,7 +851,7 @@ impl Node {
         match timer {
             Timer::Restart { unit, epoch } => self.restart_due(&unit, epoch),
             Timer::Regroup { cause, set } => {
-                if self.ending.is_some() {
+                if self.winds_down() {
                     return;
                 }
                 let now = Instant::now();

@@ -82,7 +82,7 @@ impl Node {
                 return;
             }
         }
-        if op == Op::Start && self.ending.is_none() {
+        if op == Op::Start && !self.winds_down() {
             self.start_needs(&unit);
         }
         self.carry_out(unit, op, reply);
@@ -175,7 +175,7 @@ impl Node {
         };
         self.changed(unit);
         if let Some((epoch, by_policy)) = held
-            && self.ending.is_none()
+            && !self.winds_down()
         {
             self.restart_if_due(unit, epoch, by_policy, Instant::now());
         }

@@ -125,7 +125,7 @@ impl Node {
     /// `ready` has become ready: starts the units that waited for it and
     /// for nothing else; the others wait on for their next dependency.
     fn release_waiting_on(&mut self, ready: &Arc<Unit>) {
-        if self.waiting.is_empty() || self.ending.is_some() {
+        if self.waiting.is_empty() || self.winds_down() {
             return;
         }
         let Some(waiting) = self.waiting.remove(&address(ready)) else { return };
@@ -311,7 +311,8 @@ impl Node {
     }
 
     /// A run ended by itself: records how, and what its policy decides
-    /// (nothing while the group ends). A restart makes it `Backoff` at once.
+    /// (nothing while the group ends or the supervisor shuts down). A
+    /// restart makes it `Backoff` at once.
     pub(super) fn decide_exit(&mut self, record: &mut Record, unit: &Unit, end: RunEnd, now: Instant) -> Exit {
         // A run dropped that nobody asked to stop was dropped by its
         // runtime, which is shutting down: a new run would be dropped at
@@ -324,12 +325,12 @@ impl Node {
             }
         };
         let succeeded = reason.is_success();
-        let ending = self.ending.is_some() || dropped;
+        let ending = self.winds_down() || dropped;
         let random = if ending { 0.0 } else { self.rng.f64() };
         record_exit(record, &reason);
         let started = record.run_started.map(|at| self.shared.clock.instant(at));
         let ran_for = started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
-        // No restart while the group ends.
+        // No restart while the group ends or the supervisor shuts down.
         let decision = (!ending).then(|| record.tracker.decide(&unit.settings.policy, succeeded, ran_for, now, random));
         // The state it rests in, set before the exit's event goes out: a
         // subscriber that looks at the status on that event sees the run over.
@@ -441,7 +442,7 @@ impl Node {
     }
 
     fn restart_due_at(&mut self, unit: &Arc<Unit>, epoch: u32, now: Instant) {
-        if self.ending.is_none() {
+        if !self.winds_down() {
             self.restart_if_due(unit, epoch, true, now);
         }
     }
