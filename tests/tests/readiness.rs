@@ -103,8 +103,9 @@ async fn a_concurrent_shutdown_asks_a_unit_only_after_its_dependents_stopped() {
     assert_eq!(report.units.last().map(|unit| unit.name.as_str()), Some("db"));
 }
 
-/// When each unit was asked to stop, from a common start.
-type AskLog = Arc<std::sync::Mutex<Vec<(&'static str, Duration)>>>;
+/// When each unit was asked to stop (`"name"`) and when it had stopped
+/// (`"name stopped"`), from a common start.
+type AskLog = Arc<std::sync::Mutex<Vec<(String, Duration)>>>;
 
 /// A task that logs when it is asked to stop, then takes `stall` to stop.
 fn logs_its_stop(log: &AskLog, name: &'static str, stall: Duration) -> TaskSpec {
@@ -114,17 +115,19 @@ fn logs_its_stop(log: &AskLog, name: &'static str, stall: Duration) -> TaskSpec 
         let log = log.clone();
         async move {
             ctx.cancelled().await;
-            log.lock().unwrap().push((name, began.elapsed()));
+            log.lock().unwrap().push((name.to_owned(), began.elapsed()));
             tokio::time::sleep(stall).await;
+            log.lock().unwrap().push((format!("{name} stopped"), began.elapsed()));
         }
     })
     .stop_timeout(60 * SEC)
 }
 
-/// When `name` was asked to stop, counted from `from`.
+/// When `name` was last asked to stop (or, for `"name stopped"`, had
+/// stopped), counted from `from`.
 fn asked_at(log: &AskLog, name: &str, from: Duration) -> Duration {
-    let asked = log.lock().unwrap().iter().find(|(unit, _)| *unit == name).map(|(_, at)| *at);
-    asked.unwrap_or_else(|| panic!("`{name}` was not asked to stop: {:?}", log.lock().unwrap())) - from
+    let asked = log.lock().unwrap().iter().rev().find(|(unit, _)| unit == name).map(|(_, at)| *at);
+    asked.unwrap_or_else(|| panic!("`{name}` is not in the log: {:?}", log.lock().unwrap())) - from
 }
 
 /// A slow unit that nothing depends on does not hold back an unrelated
@@ -223,6 +226,120 @@ async fn a_concurrent_order_stops_a_units_dependents_together_for_a_call() {
     assert_eq!(began.elapsed(), 2 * SEC, "the restart's stops too");
     wait_ready(DEADLINE, &handle, "web").await;
     handle.shutdown().await;
+}
+
+/// A unit at rest between two running ones still links them: with
+/// `ShutdownOrder::Concurrent`, `stop_unit(db)` stops `api` before `db`
+/// though `api` depends on `db` only through `migrate`, a one-shot job
+/// that has done its work; and `web` through `mid`, a unit that gave up.
+/// `restart(db)` does the same.
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_call_stops_dependents_through_a_unit_at_rest_first() {
+    let log = AskLog::default();
+    let handle = Supervisor::builder()
+        .shutdown_order(ShutdownOrder::Concurrent)
+        .task(logs_its_stop(&log, "db", Duration::ZERO))
+        .task(
+            TaskSpec::new("migrate", |_ctx: Context| async { Ok::<(), String>(()) })
+                .depends_on(["db"])
+                .readiness(Readiness::Completed)
+                .restart(RestartPolicy::new().on(RestartOn::Failure)),
+        )
+        .task(logs_its_stop(&log, "api", 2 * SEC).depends_on(["migrate"]))
+        .task(
+            TaskSpec::new("mid", |_ctx: Context| async { Err::<(), _>("gave up") })
+                .depends_on(["db"])
+                .restart(RestartPolicy::new().max_restarts(supervisor::MaxRestarts::AtMost(0))),
+        )
+        .task(logs_its_stop(&log, "web", 3 * SEC).depends_on(["mid"]))
+        .build()
+        .unwrap()
+        .start();
+    within(DEADLINE, "migrate", handle.wait_state("migrate", UnitState::Exited)).await.unwrap();
+    within(DEADLINE, "mid", handle.wait_state("mid", UnitState::Failed)).await.unwrap();
+    wait_ready(DEADLINE, &handle, "api").await;
+    wait_ready(DEADLINE, &handle, "web").await;
+    within(DEADLINE, "stop_unit", handle.stop_unit("db")).await.unwrap();
+    let db_asked = asked_at(&log, "db", Duration::ZERO);
+    assert!(db_asked >= asked_at(&log, "api stopped", Duration::ZERO), "{:?}", log.lock().unwrap());
+    assert!(db_asked >= asked_at(&log, "web stopped", Duration::ZERO), "{:?}", log.lock().unwrap());
+    handle.start_unit("api").await.unwrap();
+    handle.start_unit("web").await.unwrap();
+    wait_ready(DEADLINE, &handle, "web").await;
+    within(DEADLINE, "restart", handle.restart("db")).await.unwrap();
+    let db_asked = asked_at(&log, "db", Duration::ZERO);
+    assert!(db_asked >= asked_at(&log, "web stopped", Duration::ZERO), "{:?}", log.lock().unwrap());
+    handle.shutdown().await;
+}
+
+/// A shutdown that overtakes a call's stops (`stop_unit(db)`, waiting for
+/// `api` to stop) asks an unrelated unit at once: the stops carried over
+/// do not hold back the concurrent stage.
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_shutdown_overtaking_a_calls_stops_asks_the_rest_at_once() {
+    let log = AskLog::default();
+    let began = tokio::time::Instant::now();
+    let handle = Supervisor::builder()
+        .shutdown_order(ShutdownOrder::Concurrent)
+        .task(logs_its_stop(&log, "db", Duration::ZERO))
+        .task(logs_its_stop(&log, "api", 10 * SEC).depends_on(["db"]))
+        .task(logs_its_stop(&log, "lone", Duration::ZERO))
+        .build()
+        .unwrap()
+        .start();
+    wait_ready(DEADLINE, &handle, "api").await;
+    let stop = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("db").await }
+    });
+    tokio::time::sleep(SEC).await;
+    let shutdown_at = began.elapsed();
+    let report = handle.shutdown().await;
+    within(DEADLINE, "stop_unit", stop).await.unwrap().unwrap();
+    assert_eq!(asked_at(&log, "lone", shutdown_at), Duration::ZERO, "{:?}", log.lock().unwrap());
+    let order: Vec<_> = report.units.iter().map(|unit| unit.name.as_str()).collect();
+    assert_eq!(order, ["lone", "api", "db"]);
+}
+
+/// A shutdown that overtakes a strategy's stops (`OneForAll`, waiting for
+/// `c` to stop) asks `b` at once, which then stops gracefully within a
+/// shutdown timeout shorter than `c`'s stop.
+#[tokio::test(start_paused = true)]
+async fn a_concurrent_shutdown_overtaking_a_strategy_does_not_cut_off_the_rest() {
+    let log = AskLog::default();
+    let crash = Arc::new(tokio::sync::Notify::new());
+    let handle = Supervisor::builder()
+        .shutdown_order(ShutdownOrder::Concurrent)
+        .strategy(supervisor::Strategy::OneForAll)
+        .shutdown_timeout(2 * SEC)
+        .task(
+            TaskSpec::new("a", {
+                let crash = crash.clone();
+                move |ctx: Context| {
+                    let crash = crash.clone();
+                    async move {
+                        tokio::select! {
+                            () = crash.notified() => Err::<(), _>("boom"),
+                            () = ctx.cancelled() => Ok(()),
+                        }
+                    }
+                }
+            })
+            .restart(RestartPolicy::new().delay(SEC)),
+        )
+        .task(logs_its_stop(&log, "b", Duration::ZERO))
+        .task(logs_its_stop(&log, "c", 10 * SEC))
+        .build()
+        .unwrap()
+        .start();
+    wait_ready(DEADLINE, &handle, "c").await;
+    crash.notify_one();
+    within(DEADLINE, "c stopping", handle.wait_state("c", UnitState::Stopping)).await.unwrap();
+    let report = handle.shutdown().await;
+    let b = report.units.iter().find(|unit| unit.name == "b").unwrap();
+    assert_eq!(b.outcome, StopOutcome::Graceful, "{report}");
+    let c = report.units.iter().find(|unit| unit.name == "c").unwrap();
+    assert_eq!(c.outcome, StopOutcome::Forced, "{report}");
 }
 
 #[tokio::test]

@@ -58,6 +58,11 @@ impl<T> Batches<T> {
         self.0.pop_front()
     }
 
+    /// Whether no stage is left.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether an item of the stages still to come is one `is` accepts.
     pub(crate) fn any(&self, mut is: impl FnMut(&T) -> bool) -> bool {
         self.0.iter().any(|stage| match stage {

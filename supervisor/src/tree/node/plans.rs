@@ -89,9 +89,20 @@ impl Node {
         for Resume { waiter, outcome, took } in std::mem::take(&mut self.resumes) {
             self.resume(waiter.unit, waiter.wants, outcome, took);
         }
+        let carries_stops = !in_flight.is_empty();
         self.plan = Some(Plan { batches: self.ending_batches(), gated: None, in_flight, grace, then: After::End });
         for msg in std::mem::take(&mut self.deferred) {
             self.on_message(msg);
+        }
+        // Units stopping concurrently do not wait for the stops carried
+        // over from the interrupted plan: its stage begins now, and those
+        // units take their places in it.
+        if carries_stops
+            && self.shared.settings.shutdown_order == ShutdownOrder::Concurrent
+            && let Some(Plan { gated: None, batches, .. }) = &self.plan
+            && !batches.is_empty()
+        {
+            self.take_next_stage(Instant::now());
         }
         self.advance();
     }
@@ -143,7 +154,10 @@ impl Node {
 
     /// The stops of `dependents` (running, in start order), then of `unit`,
     /// for a call: one at a time, or with `ShutdownOrder::Concurrent`, each
-    /// once the units among them that depend on it have stopped.
+    /// once the units that depend on it have stopped. The gate takes in
+    /// the dependents at rest too (asked, they are done at once): a unit
+    /// at rest between two running ones (a one-shot job that has done its
+    /// work, a unit that gave up) still links them.
     pub(super) fn call_stops(&self, unit: &Arc<Unit>, dependents: &[Arc<Unit>]) -> Batches<Arc<Unit>> {
         if self.shared.settings.shutdown_order != ShutdownOrder::Concurrent {
             let mut batches = Batches::one_at_a_time(dependents.iter().rev().cloned());
@@ -152,7 +166,8 @@ impl Node {
         }
         let graph = self.graph();
         let order = graph.order();
-        let stopped: foldhash::HashSet<usize> = dependents.iter().chain([unit]).map(|unit| address(unit)).collect();
+        let stopped: foldhash::HashSet<usize> =
+            graph.dependents(unit).iter().chain([unit]).map(|unit| address(unit)).collect();
         let members = (0..order.len()).filter(|&at| stopped.contains(&address(&order[at]))).collect();
         let mut batches = Batches::new();
         push_concurrent(&mut batches, order, &graph.positions(), members);
@@ -186,18 +201,30 @@ impl Node {
             // Nothing in flight and nothing freed: every unit of a gated
             // stage has stopped.
             plan.gated = None;
-            match plan.batches.pop() {
-                Some(Stage::Gated(gated)) => plan.gated = Some(gated),
-                Some(Stage::Batch(batch)) => {
-                    let count = batch.len();
-                    if !self.ask_plan_stops(batch.into_iter().map(|unit| (None, unit)), count, at) {
-                        return;
-                    }
-                }
-                None => {
-                    self.plan_done();
-                    return;
-                }
+            if !self.take_next_stage(at) {
+                return;
+            }
+        }
+    }
+
+    /// Starts the plan's next stage: a gated one becomes the stage under
+    /// way (the units it frees are asked next), a batch is asked at once;
+    /// with none left, the plan is done. False when nothing more is to be
+    /// done now.
+    fn take_next_stage(&mut self, at: Instant) -> bool {
+        let Some(plan) = &mut self.plan else { return false };
+        match plan.batches.pop() {
+            Some(Stage::Gated(gated)) => {
+                plan.gated = Some(gated);
+                true
+            }
+            Some(Stage::Batch(batch)) => {
+                let count = batch.len();
+                self.ask_plan_stops(batch.into_iter().map(|unit| (None, unit)), count, at)
+            }
+            None => {
+                self.plan_done();
+                false
             }
         }
     }
