@@ -1230,3 +1230,49 @@ async fn an_empty_status_clears_the_status_text() {
     shutdown(DEADLINE, &handle).await;
     assert_eq!(db.status_text, None, "an empty STATUS= left {:?}", db.status_text);
 }
+
+/// A task asked to stop, and slow to stop, is judged by neither its
+/// liveness probe nor its readiness probe any more: they are not called
+/// during the stop, as a process's are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_being_stopped_is_probed_no_more() {
+    let stopping = Arc::new(AtomicBool::new(false));
+    let probed_while_stopping = Arc::new(AtomicU32::new(0));
+    let check = |failing: bool| {
+        let (stopping, probed) = (stopping.clone(), probed_while_stopping.clone());
+        Probe::check(move || {
+            let now_stopping = stopping.load(Ordering::SeqCst);
+            if now_stopping {
+                probed.fetch_add(1, Ordering::SeqCst);
+            }
+            async move { if now_stopping && failing { Err("cannot answer while stopping") } else { Ok(()) } }
+        })
+        .period(20 * MS)
+        .failure_threshold(1)
+    };
+    let flag = stopping.clone();
+    let handle = Supervisor::builder()
+        .task(
+            TaskSpec::new("w", move |ctx: Context| {
+                let flag = flag.clone();
+                async move {
+                    ctx.cancelled().await;
+                    flag.store(true, Ordering::SeqCst);
+                    tokio::time::sleep(500 * MS).await;
+                }
+            })
+            .liveness(check(true))
+            .readiness(Readiness::Probe(check(false)))
+            .stop_timeout(5 * SEC),
+        )
+        .build()
+        .unwrap()
+        .start();
+    wait_ready(DEADLINE, &handle, "w").await;
+    handle.stop_unit("w").await.unwrap();
+    assert!(stopping.load(Ordering::SeqCst));
+    assert_eq!(probed_while_stopping.load(Ordering::SeqCst), 0, "probed while it stopped");
+    let status = handle.status("w").unwrap();
+    assert_eq!((status.state, status.last_error), (UnitState::Stopped, None));
+    shutdown(DEADLINE, &handle).await;
+}

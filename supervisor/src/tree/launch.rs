@@ -476,11 +476,21 @@ async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, report
         Err(reason) => return reporter.report(RunEnd::Exited(reason)),
     };
     let run = &mut in_flight.run;
+    // Once the run is asked to stop, its probes and its watchdog judge it
+    // no more (an attempt in flight is dropped, its process killed): it
+    // ends as it was asked, as a process's run does.
+    let judged = async {
+        tokio::select! {
+            biased;
+            () = stopping.stop.cancelled() => std::future::pending().await,
+            () = watch.readiness() => unreachable!("readiness probes run for ever"),
+            reason = watch.liveness() => reason,
+            reason = watch.task_watchdog() => reason,
+        }
+    };
     let watched = tokio::select! {
         reason = run.wait() => Ok(reason),
-        () = watch.readiness() => unreachable!("readiness probes run for ever"),
-        reason = watch.liveness() => Err(reason),
-        reason = watch.task_watchdog() => Err(reason),
+        reason = judged => Err(reason),
     };
     let reason = match watched {
         Ok(reason) => reason,
