@@ -740,6 +740,57 @@ async fn a_liveness_exec_probe_that_cannot_run_makes_the_daemon_unhealthy() {
     shutdown(DEADLINE, &handle).await;
 }
 
+/// A daemon stopped because its liveness probe failed keeps, beside that
+/// reason, how its process ended: the exit code it answered the stop
+/// with, or the signal that ended it. One that exits 7 on `SIGTERM`
+/// (its probe fails only once the trap is set, so the answer is certain);
+/// one that `SIGTERM` kills.
+#[tokio::test]
+async fn a_daemon_stopped_by_its_liveness_probe_keeps_its_exit_code_or_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let armed = dir.path().join("armed");
+    let armed = armed.to_str().unwrap();
+    let answers = DaemonSpec::new("answers", "sh")
+        .args(["-c", r#"trap "exit 7" TERM; touch "$1"; while :; do sleep 0.1; done"#, "sh", armed])
+        .liveness(Probe::exec(["test", "!", "-e", armed]).period(50 * MS).failure_threshold(1))
+        .restart(RestartPolicy::new().on(RestartOn::Never));
+    let killed = DaemonSpec::new("killed", "sleep")
+        .arg("60")
+        .liveness(Probe::exec(["false"]).period(50 * MS).failure_threshold(1))
+        .restart(RestartPolicy::new().on(RestartOn::Never));
+    let handle = Supervisor::builder().daemon(answers).daemon(killed).build().unwrap().start();
+    for (name, exit_code, signal) in [("answers", Some(7), None), ("killed", None, Some(15))] {
+        let status = wait_status(DEADLINE, &handle, name, |status| status.state == UnitState::Exited).await;
+        assert_eq!((status.exit_code, status.signal), (exit_code, signal), "`{name}`: {status:?}");
+        let error = status.last_error.unwrap_or_default();
+        assert!(error.contains("liveness probe failed"), "`{name}` lost why it was stopped: {error}");
+    }
+    shutdown(DEADLINE, &handle).await;
+}
+
+/// A daemon stopped because its watchdog fired keeps the signal that
+/// ended it, beside the reason it was stopped.
+#[tokio::test]
+async fn a_daemon_stopped_by_its_watchdog_keeps_its_signal() {
+    let sup = Supervisor::builder()
+        .daemon(
+            DaemonSpec::new("silent", "sleep")
+                .arg("60")
+                .watchdog(200 * MS)
+                .restart(RestartPolicy::new().on(RestartOn::Never)),
+        )
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let seen = events_until(DEADLINE, &mut events, |event| matches!(event.kind, EventKind::Exited { .. })).await;
+    assert!(seen.iter().any(|event| event.kind == EventKind::Exited { reason: ExitReason::Hung }), "{seen:?}");
+    let status = wait_status(DEADLINE, &handle, "silent", |status| status.state == UnitState::Exited).await;
+    assert_eq!((status.exit_code, status.signal), (None, Some(15)), "{status:?}");
+    assert!(status.last_error.unwrap_or_default().contains("hung"));
+    shutdown(DEADLINE, &handle).await;
+}
+
 /// Zero timeouts and periods are typed build errors naming the setting,
 /// all reported at once.
 #[test]

@@ -557,8 +557,15 @@ async fn caught(run: impl Future<Output = RunEnd>) -> RunEnd {
 }
 
 async fn stop_process(run: &mut ProcessRun, stopping: &Stopping) -> RunEnd {
+    let (reason, forced) = answer_to_stop(run, stopping).await;
+    RunEnd::Stopped { reason, forced }
+}
+
+/// Stops `run` (its stop signal, then `SIGKILL` after its grace period):
+/// how the process ended, and whether it had to be killed.
+async fn answer_to_stop(run: &mut ProcessRun, stopping: &Stopping) -> (ExitReason, bool) {
     let (reason, forced) = run.stop(stopping.signal.to_rustix(), stopping.timeout, &stopping.kill_now).await;
-    RunEnd::Stopped { reason: reason.unwrap_or(ExitReason::Success), forced }
+    (reason.unwrap_or(ExitReason::Success), forced)
 }
 
 /// What a process may say of itself: over its notify socket, or with a
@@ -743,12 +750,17 @@ async fn run_watched_process(
                 signs.read_left(&watch.tell);
                 RunEnd::Exited(reason)
             }
-            Next::Stop => stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await,
+            Next::Stop => {
+                let (reason, forced) = stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
+                RunEnd::Stopped { reason, forced }
+            }
             Next::Fail(failure) => {
                 log_contained(|| tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run"));
                 watch.tell.failing(&failure);
-                stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
-                RunEnd::Exited(failure)
+                // Its answer to the stop is how it ended: its exit code or
+                // signal is kept beside the failure.
+                let (exit, _forced) = stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
+                RunEnd::Judged { failure, exit }
             }
         }
     })
@@ -758,11 +770,17 @@ async fn run_watched_process(
 }
 
 /// Stops a watched process while its notify socket is still read (see
-/// [`ProcessSigns::listen_while_stopping`]).
-async fn stop_listening(run: &mut ProcessRun, stopping: &Stopping, signs: &mut ProcessSigns, tell: &Tell) -> RunEnd {
+/// [`ProcessSigns::listen_while_stopping`]): how it ended, and whether it
+/// had to be killed.
+async fn stop_listening(
+    run: &mut ProcessRun,
+    stopping: &Stopping,
+    signs: &mut ProcessSigns,
+    tell: &Tell,
+) -> (ExitReason, bool) {
     tokio::select! {
         biased;
-        end = stop_process(run, stopping) => end,
+        end = answer_to_stop(run, stopping) => end,
         never = signs.listen_while_stopping(tell) => match never {},
     }
 }

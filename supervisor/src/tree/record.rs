@@ -93,6 +93,9 @@ pub(crate) fn settle_stop(record: &mut Record, stop: Stop, end: RunEnd, now: Ins
     let (reason, forced) = match end {
         RunEnd::Exited(reason) => (Some(reason), stop.aborted),
         RunEnd::Stopped { reason, forced } => (Some(reason), forced),
+        // Asked to stop while it was being stopped for its failure: it ends
+        // as asked, with what the process answered.
+        RunEnd::Judged { exit, .. } => (Some(exit), stop.aborted),
         RunEnd::Aborted => (None, true),
     };
     record.state = UnitState::Stopped;
@@ -126,6 +129,30 @@ pub(crate) fn abort(record: &mut Record) {
     }
     if let Some(abort) = record.run.as_ref().and_then(|run| run.abort.as_ref()) {
         abort.abort();
+    }
+}
+
+/// Records how a run that nobody asked to stop ended (see `record_exit`).
+/// Returns the reason its policy and its event go by, and whether the run
+/// was dropped with its runtime (an end with no reason of its own).
+pub(crate) fn record_end(record: &mut Record, end: RunEnd) -> (ExitReason, bool) {
+    match end {
+        RunEnd::Exited(reason) | RunEnd::Stopped { reason, .. } => {
+            record_exit(record, &reason);
+            (reason, false)
+        }
+        RunEnd::Judged { failure, exit } => {
+            record_exit(record, &failure);
+            // The failure is why it ended; how the process ended (the exit
+            // code or the signal of its answer to the stop) is its own.
+            record.last_exit = LastExit::of(&exit);
+            (failure, false)
+        }
+        RunEnd::Aborted => {
+            let reason = ExitReason::Error("the run was dropped before it ended, with its runtime".to_owned());
+            record_exit(record, &reason);
+            (reason, true)
+        }
     }
 }
 
@@ -206,5 +233,20 @@ mod tests {
         assert_eq!(error(&record), None, "a process's answer to its stop signal is no failure");
         record_stop(&mut record, &ExitReason::Panic("boom".to_owned()));
         assert!(error(&record).is_some_and(|error| error.contains("boom")));
+    }
+
+    /// A run stopped for its failure (a liveness probe, a watchdog) keeps
+    /// both: the failure as its reason and error, the process's answer to
+    /// the stop as its exit.
+    #[test]
+    fn a_judged_run_keeps_its_failure_and_its_exit() {
+        let unit = idle_unit("job");
+        let mut record = unit.record();
+        let end = RunEnd::Judged { failure: ExitReason::Hung, exit: ExitReason::Signal(15) };
+        let (reason, dropped) = record_end(&mut record, end);
+        assert_eq!((reason, dropped), (ExitReason::Hung, false));
+        assert!(matches!(record.last_exit, Some(LastExit::Signal(15))));
+        let error = record.notes.as_ref().and_then(|notes| notes.last_error.as_deref());
+        assert!(error.is_some_and(|error| error.contains("hung")), "{error:?}");
     }
 }

@@ -728,6 +728,11 @@ pub(crate) enum RunEnd {
     /// A process stopped on request: by the stop signal (`reason`), or
     /// killed after its grace period (`forced`).
     Stopped { reason: ExitReason, forced: bool },
+    /// A process found unhealthy or hung, then stopped: `failure` is why
+    /// (its event, its `last_error`), `exit` how the process answered the
+    /// stop. Both are kept: the status shows the exit code or signal of
+    /// every run that had one.
+    Judged { failure: ExitReason, exit: ExitReason },
     /// It was dropped before it ended: a task aborted after its grace period.
     Aborted,
 }
@@ -738,6 +743,7 @@ impl RunEnd {
         match self {
             RunEnd::Exited(reason) => RunEnd::Exited(reason.bounded()),
             RunEnd::Stopped { reason, forced } => RunEnd::Stopped { reason: reason.bounded(), forced },
+            RunEnd::Judged { failure, exit } => RunEnd::Judged { failure: failure.bounded(), exit: exit.bounded() },
             RunEnd::Aborted => RunEnd::Aborted,
         }
     }

@@ -18,10 +18,10 @@ use crate::observe::report::StopOutcome;
 use crate::spec::policy::{Decision, GiveUpReason};
 use crate::tree::clock::{self, Stamp};
 use crate::tree::launch::{self, Launched};
-use crate::tree::record::{PendingRestart, Settled, begin_run, due_restart, record_exit, settle_stop, take_run};
+use crate::tree::record::{PendingRestart, Settled, begin_run, due_restart, record_end, settle_stop, take_run};
 use crate::tree::unit::{Body, Msg, Record, Reporter, RunEnd, RunHandle, Unit, address};
 use crate::tree::waiting::Waiters;
-use crate::{ExitReason, Strategy, UnitState};
+use crate::{Strategy, UnitState};
 
 /// How a run ended, as its report's look at the record found it.
 enum Ended {
@@ -318,16 +318,10 @@ impl Node {
         // runtime, which is shutting down: a new run would be dropped at
         // once too, after its process was spawned (a crash loop with no
         // delay ran the user's program 128 times in one drop).
-        let (reason, dropped) = match end {
-            RunEnd::Exited(reason) | RunEnd::Stopped { reason, .. } => (reason, false),
-            RunEnd::Aborted => {
-                (ExitReason::Error("the run was dropped before it ended, with its runtime".to_owned()), true)
-            }
-        };
+        let (reason, dropped) = record_end(record, end);
         let succeeded = reason.is_success();
         let ending = self.winds_down() || dropped;
         let random = if ending { 0.0 } else { self.rng.f64() };
-        record_exit(record, &reason);
         let started = record.run_started.map(|at| self.shared.clock.instant(at));
         let ran_for = started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
         // No restart while the group ends or the supervisor shuts down.
