@@ -697,6 +697,38 @@ printf '\rdone\n'; printf 'crlf\r\n'; printf 'a\rb\r\n'"#;
     handle.shutdown().await;
 }
 
+/// A progress piece ended by a `\r` is in the tail at once, though the
+/// process writes nothing more for a long while: the `\r` is all it takes.
+#[tokio::test]
+async fn a_progress_piece_is_in_the_tail_while_the_process_pauses() {
+    let _shared = PROCESS_WIDE.read().await;
+    let handle = start([sh("bar", r"printf '10%%\r50%%\r'; exec sleep 100")]);
+    // Output sends no event: the tail is looked at until it holds `50%`.
+    wait_tail(DEADLINE, &handle, "bar", "the latest progress piece", |tail| tail == ["50%"]).await;
+    handle.shutdown().await;
+}
+
+/// A `\n` that comes after a pause following a `\r` ends a line: the
+/// piece already shown is kept, and the next progress piece does not
+/// replace it.
+#[tokio::test]
+async fn a_newline_after_a_pause_makes_the_progress_piece_a_line() {
+    let _shared = PROCESS_WIDE.read().await;
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    // The process pauses after `50%\r` until the test has seen it.
+    let script = r#"printf '50%%\r'; while [ ! -e "$1" ]; do sleep 0.05; done; printf '\n60%%\r'; exec sleep 100"#;
+    let handle = start([DaemonSpec::new("bar", "sh").args(["-c", script, "sh", go.to_str().unwrap()])]);
+    wait_tail(DEADLINE, &handle, "bar", "the progress piece before the pause", |tail| tail == ["50%"]).await;
+    std::fs::write(&go, "").unwrap();
+    let tail = wait_tail(DEADLINE, &handle, "bar", "the piece after the pause", |tail| {
+        tail.last().is_some_and(|last| last == "60%")
+    })
+    .await;
+    assert_eq!(tail, ["50%", "60%"]);
+    handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_stopped_process_group_still_stops_gracefully() {
     let _shared = PROCESS_WIDE.read().await;

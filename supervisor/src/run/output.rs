@@ -93,6 +93,17 @@ impl OutputTail {
         }
     }
 
+    /// Makes the newest entry, if it is a progress piece of `stream`, a
+    /// line: a `\n` came after its `\r`.
+    fn end_progress(&self, stream: Stream) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(last) = kept.lines.back_mut()
+            && last.progress == Some(stream)
+        {
+            last.progress = None;
+        }
+    }
+
     /// The last `n` lines, oldest first.
     pub(crate) fn last(&self, n: usize) -> Vec<String> {
         let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
@@ -358,9 +369,9 @@ struct LineReader<R> {
     reader: BufReader<R>,
     /// The piece read so far.
     line: Vec<u8>,
-    /// Whether the piece in `line` ended with a `\r` that was the last byte
-    /// read: the next byte says whether it ends a progress piece or a line
-    /// (`\r\n`).
+    /// Whether the last piece handed out was a progress piece ended by a
+    /// `\r` that was the last byte written so far: a `\n` that comes next
+    /// made it a line (`\r\n`) after all.
     after_cr: bool,
 }
 
@@ -410,13 +421,19 @@ pub(crate) enum PieceKind {
     /// A carriage return not followed by a newline (stripped): a progress
     /// line, which the next one overwrites on a terminal.
     Progress,
+    /// A newline that came after the `\r` of a progress piece already
+    /// handed out (the process paused between the two): that piece was a
+    /// line. No text of its own.
+    LateNewline,
 }
 
 /// Reads up to a newline, a lone carriage return or `MAX_LINE_BYTES` into
 /// `line`, whichever comes first, so that neither a huge line nor endless
 /// progress output without a newline grows memory or stalls the pipe. A
 /// piece cut at `MAX_LINE_BYTES` is told once the next byte is known: the
-/// line goes on, or ends right there. `None` at end-of-file.
+/// line goes on, or ends right there. A `\r` is told by the byte after it
+/// if that is written already, and is a progress piece otherwise (see
+/// [`ended_by_cr`]). `None` at end-of-file.
 async fn read_piece<R: AsyncRead + Unpin>(
     reader: &mut BufReader<R>,
     line: &mut Vec<u8>,
@@ -424,13 +441,10 @@ async fn read_piece<R: AsyncRead + Unpin>(
 ) -> std::io::Result<Option<PieceKind>> {
     loop {
         let buffer = reader.fill_buf().await?;
-        if *after_cr {
-            *after_cr = false;
-            if buffer.first() == Some(&b'\n') {
-                reader.consume(1);
-                return Ok(Some(PieceKind::Line));
-            }
-            return Ok(Some(PieceKind::Progress));
+        // Taken only once a byte is there: a cancelled read keeps it.
+        if std::mem::take(after_cr) && buffer.first() == Some(&b'\n') {
+            reader.consume(1);
+            return Ok(Some(PieceKind::LateNewline));
         }
         if buffer.is_empty() {
             return Ok((!line.is_empty()).then_some(PieceKind::Line));
@@ -445,8 +459,7 @@ async fn read_piece<R: AsyncRead + Unpin>(
                 }
                 b'\r' => {
                     reader.consume(1);
-                    *after_cr = true;
-                    continue;
+                    return Ok(Some(ended_by_cr(reader, after_cr)));
                 }
                 _ => return Ok(Some(PieceKind::Partial)),
             }
@@ -461,17 +474,11 @@ async fn read_piece<R: AsyncRead + Unpin>(
                 (true, _) => (end + 1, Some(PieceKind::Line)),
                 (false, Some(b'\n')) => (end + 2, Some(PieceKind::Line)),
                 (false, Some(_)) => (end + 1, Some(PieceKind::Progress)),
-                // The `\r` is the last byte read: the next one decides.
+                // The `\r` is the last byte read.
                 (false, None) => (end + 1, None),
             };
             reader.consume(consumed);
-            match kind {
-                Some(kind) => return Ok(Some(kind)),
-                None => {
-                    *after_cr = true;
-                    continue;
-                }
-            }
+            return Ok(Some(kind.unwrap_or_else(|| ended_by_cr(reader, after_cr))));
         }
         let taken = window.len();
         line.extend_from_slice(window);
@@ -479,7 +486,42 @@ async fn read_piece<R: AsyncRead + Unpin>(
     }
 }
 
+/// What a `\r` just consumed, the last byte read, ends: a line if the next
+/// byte, already written, is a `\n` (consumed with it); a progress piece
+/// otherwise. A progress bar's latest state is shown at once, not held
+/// until the process writes again, which may be much later: if the next
+/// byte is not written yet, the piece is progress, and `after_cr` is set
+/// for a `\n` that follows later (see [`PieceKind::LateNewline`]).
+fn ended_by_cr<R: AsyncRead + Unpin>(reader: &mut BufReader<R>, after_cr: &mut bool) -> PieceKind {
+    // Without the task's budget: spent, it would make a byte that is there
+    // look as if it were not.
+    let next = match coop::unconstrained(reader.fill_buf()).now_or_never() {
+        Some(Ok(buffer)) => Some(buffer.first().copied()),
+        // A read error is found again, and told, by the next read.
+        Some(Err(_)) => Some(None),
+        None => None,
+    };
+    match next {
+        Some(Some(b'\n')) => {
+            reader.consume(1);
+            PieceKind::Line
+        }
+        // Another byte, or end-of-file.
+        Some(_) => PieceKind::Progress,
+        None => {
+            *after_cr = true;
+            PieceKind::Progress
+        }
+    }
+}
+
 fn emit(unit: &str, stream: Stream, tail: &OutputTail, bytes: Vec<u8>, kind: PieceKind) {
+    if kind == PieceKind::LateNewline {
+        // Its piece reached `tracing` as progress already; in the tail it is
+        // a line from now on, which no progress piece replaces.
+        tail.end_progress(stream);
+        return;
+    }
     if kind == PieceKind::Progress && bytes.is_empty() {
         // A `\r` at the start of a progress line: nothing to show.
         return;
@@ -535,6 +577,24 @@ mod tests {
         }
         assert_eq!(pieces(b"x\r", 1).await, [("x".to_owned(), Progress)]);
         assert_eq!(pieces(b"", 1).await, []);
+    }
+
+    /// A `\r` that ends what is written so far ends a progress piece at
+    /// once; a `\n` written after it is told on its own, as a late newline.
+    #[tokio::test]
+    async fn a_cr_at_the_end_of_what_is_written_ends_a_progress_piece_at_once() {
+        use tokio::io::AsyncWriteExt as _;
+        let (mut writer, pipe) = tokio::io::duplex(64);
+        let mut reader = LineReader::new(pipe);
+        let mut next = async |written: &[u8]| {
+            writer.write_all(written).await.unwrap();
+            let piece = reader.next().now_or_never().expect("a piece without more output").unwrap().unwrap();
+            (String::from_utf8(piece.0).unwrap(), piece.1)
+        };
+        assert_eq!(next(b"50%\r").await, ("50%".to_owned(), PieceKind::Progress));
+        assert_eq!(next(b"\n").await, (String::new(), PieceKind::LateNewline));
+        assert_eq!(next(b"60%\r").await, ("60%".to_owned(), PieceKind::Progress));
+        assert_eq!(next(b"70%\r").await, ("70%".to_owned(), PieceKind::Progress));
     }
 
     #[tokio::test]

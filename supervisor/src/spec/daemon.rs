@@ -85,7 +85,10 @@ pub enum Output {
 /// do. In the tail, a progress piece replaces the newest entry when that
 /// entry is a progress piece of the same stream, so a progress bar takes one
 /// entry, showing its latest state, and the line that ends it follows.
-/// Every piece still reaches `tracing`.
+/// Every piece still reaches `tracing`. A `\r` that is the last byte written
+/// so far ends its piece at once, so the tail shows a progress bar's
+/// latest state while the process pauses; a `\n` written after it (a
+/// `\r\n` written in two goes) makes that piece a line in the tail.
 ///
 /// The tail keeps the newest lines within two bounds,
 /// [`tail_lines`](Self::tail_lines) (default 1000) and
