@@ -632,7 +632,7 @@ async fn processes_stopped_restarted_and_removed_concurrently_leave_nothing_behi
 // ---------------------------------------------------------------------------
 // Calls that reach a group's mailbox as its run ends
 
-/// `stop_unit`'s errors are `UnknownUnit` and `GroupNotRunning`, and
+/// `stop_unit`'s only error is `UnknownUnit` (never `GroupNotRunning`), and
 /// "stopping a unit at rest does nothing": a stop of a unit whose group
 /// stops meanwhile succeeds (the handle says so itself when it finds the
 /// group's mailbox closed). Calls made from another runtime always go
