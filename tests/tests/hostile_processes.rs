@@ -638,6 +638,7 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         DaemonSpec::new("no-interpreter", "./no-interpreter").current_dir(&*dir).restart(once()),
         // A `PATH` set with `env` is the one the program is looked up in.
         DaemonSpec::new("own-path", "sleep").arg("1000").env("PATH", &*dir).restart(once()),
+        DaemonSpec::new("no-interpreter-on-path", "no-interpreter").env("PATH", &*dir).restart(once()),
     ]);
     let sleeper = wait_running(DEADLINE, &handle, "sleeper").await;
     for (name, needles) in [
@@ -651,6 +652,8 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         ("dot-slash", vec!["./nothing-here", "(no such file)"]),
         ("no-interpreter", vec!["./no-interpreter", "interpreter on its `#!` line"]),
         ("own-path", vec!["`sleep`", "No such file", "on PATH"]),
+        // Found on PATH, yet "not found": its interpreter is missing.
+        ("no-interpreter-on-path", vec!["`no-interpreter`", "where PATH finds it", "interpreter on its `#!` line"]),
     ] {
         let status = wait_state(DEADLINE, &handle, name, UnitState::Failed).await;
         assert_eq!(status.pid, None, "{name}");
@@ -660,8 +663,39 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         }
     }
     assert!(alive(sleeper));
-    shut_down(&handle, 9).await;
+    shut_down(&handle, 10).await;
     assert_gone(sleeper).await;
+}
+
+/// A relative directory on a `PATH` given with `env` is taken from the
+/// daemon's working directory, a relative one too, as an exec from that
+/// directory would take it (the lookup made the path relative to the
+/// supervisor's own directory, which the child had left: "No such file").
+#[tokio::test]
+async fn a_program_on_a_relative_path_entry_runs_from_a_relative_working_directory() {
+    let dir = scratch_dir("relative-path");
+    // The app's directory, by a relative path from this process's: up to
+    // the root, then down, deeper than this directory is (a relative path
+    // taken from the app's directory by mistake could then not climb back
+    // to the root and find it all the same).
+    let up = std::env::current_dir().unwrap().components().count() - 1;
+    let absolute_app = dir.join("deeper/".repeat(up)).join("app");
+    let app = PathBuf::from("../".repeat(up)).join(absolute_app.strip_prefix("/").unwrap());
+    let bin = absolute_app.join("node_modules/.bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("tool"), "#!/bin/sh\necho \"tool ran in $(pwd)\"\n").unwrap();
+    std::fs::set_permissions(bin.join("tool"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    assert!(app.is_relative() && app.is_dir(), "{}", app.display());
+    let handle = start([DaemonSpec::new("tool", "tool")
+        .env("PATH", "node_modules/.bin:/usr/bin:/bin")
+        .current_dir(&app)
+        .restart(run_once())]);
+    let status = wait_status(DEADLINE, &handle, "tool", |status| !status.state.is_active()).await;
+    let tail = handle.tail("tool", 10).unwrap();
+    shut_down(&handle, 1).await;
+    assert_eq!((status.state, status.exit_code), (UnitState::Exited, Some(0)), "{status:?}");
+    let ran_in = absolute_app.canonicalize().unwrap();
+    assert_eq!(tail, [format!("tool ran in {}", ran_in.display())]);
 }
 
 /// Arguments are passed as they are, never through a shell: spaces, quotes,

@@ -177,7 +177,11 @@ impl ProcessBody {
             Some(dir) => dir.clone(),
             None => std::env::current_dir().ok()?,
         };
-        which::which_in(&parts.program, Some(path), cwd).ok()
+        let found = which::which_in(&parts.program, Some(path), cwd).ok()?;
+        // Found through a relative `PATH` entry from a relative working
+        // directory, the path is relative to this process's directory: the
+        // child, which changes into its own before the exec, would miss it.
+        std::path::absolute(found).ok()
     }
 
     /// The `PATH` a program named without a `/` is looked up on: the one
@@ -190,11 +194,18 @@ impl ProcessBody {
     }
 
     /// The first file or directory of the program's name (named without a
-    /// `/`) in the directories of its lookup `PATH`: what a spawn refused
-    /// for want of permission found.
+    /// `/`) in the directories of its lookup `PATH`, a relative one taken
+    /// from the working directory the process starts in: what a spawn
+    /// refused for want of permission, or "not found", found.
     fn named_on_path(&self) -> Option<std::path::PathBuf> {
         let path = self.lookup_path()?;
-        std::env::split_paths(&path).map(|dir| dir.join(&self.spec.parts.program)).find(|candidate| candidate.exists())
+        let from = |dir: std::path::PathBuf| match &self.spec.parts.current_dir {
+            Some(cwd) if dir.is_relative() => cwd.join(dir),
+            _ => dir,
+        };
+        std::env::split_paths(&path)
+            .map(|dir| from(dir).join(&self.spec.parts.program))
+            .find(|candidate| candidate.exists())
     }
 
     fn spawn_failure(&self, error: &io::Error) -> ExitReason {
@@ -213,19 +224,30 @@ impl ProcessBody {
             Some(dir) if path.is_relative() => dir.join(path),
             _ => path.to_path_buf(),
         };
-        // What PATH found, where the spawn was refused for want of permission.
-        let found_on_path = (error.kind() == io::ErrorKind::PermissionDenied && !named_by_path)
+        // What PATH found, where the spawn was refused for want of
+        // permission, or found no file: a file that is there yet "not
+        // found" names an interpreter that is missing.
+        let found_on_path = (matches!(error.kind(), io::ErrorKind::PermissionDenied | io::ErrorKind::NotFound)
+            && !named_by_path)
             .then(|| self.named_on_path())
             .flatten()
+            // A directory is refused for want of permission, never "not found".
+            .filter(|found| error.kind() != io::ErrorKind::NotFound || found.is_file())
             .map(|found| {
-                let what = if found.is_dir() { "a directory, not a program" } else { "not executable" };
+                let what = match (found.is_dir(), error.kind()) {
+                    (true, _) => "a directory, not a program",
+                    (false, io::ErrorKind::NotFound) => "a file: is the interpreter on its `#!` line installed?",
+                    (false, _) => "not executable",
+                };
                 format!(" (`{}`, where PATH finds it, is {what})", found.display())
             });
         let hint = match error.kind() {
             io::ErrorKind::PermissionDenied if names_a_directory(path, &resolved) => {
                 " (it is a directory, not a program)"
             }
-            io::ErrorKind::PermissionDenied if found_on_path.is_some() => found_on_path.as_deref().unwrap_or_default(),
+            io::ErrorKind::PermissionDenied | io::ErrorKind::NotFound if found_on_path.is_some() => {
+                found_on_path.as_deref().unwrap_or_default()
+            }
             // A file that exists yet is "not found" names an interpreter
             // that is missing.
             io::ErrorKind::NotFound if named_by_path && resolved.is_file() => {
