@@ -698,6 +698,25 @@ async fn a_program_on_a_relative_path_entry_runs_from_a_relative_working_directo
     assert_eq!(tail, [format!("tool ran in {}", ran_in.display())]);
 }
 
+/// What the leader wrote last, without a newline, is in the tail as its run
+/// ends, though a process that left its group holds the pipe open (it came
+/// only once that process exited, or never).
+#[tokio::test]
+async fn the_leaders_last_words_without_a_newline_are_in_the_tail_as_it_ends() {
+    let dir = scratch_dir("last-words");
+    let script = r#"setsid sh -c 'echo $$ > "$DIR/holder"; exec sleep 60' &
+        while [ ! -s "$DIR/holder" ]; do sleep 0.005; done
+        echo starting; printf 'fatal: config error'; exit 1"#;
+    let handle = start([sh("job", script).env("DIR", &*dir).restart(run_once())]);
+    let status = wait_state(DEADLINE, &handle, "job", UnitState::Exited).await;
+    let tail = handle.tail("job", 10).unwrap();
+    let holder: i32 = std::fs::read_to_string(dir.join("holder")).unwrap().trim().parse().unwrap();
+    let _ = rustix::process::kill_process(Pid::from_raw(holder).unwrap(), rustix::process::Signal::KILL);
+    shut_down(&handle, 1).await;
+    assert_eq!(status.exit_code, Some(1), "{status:?}");
+    assert_eq!(tail, ["starting", "fatal: config error"]);
+}
+
 /// Arguments are passed as they are, never through a shell: spaces, quotes,
 /// globs, `$`, empty ones, newlines and non-UTF-8 bytes.
 #[tokio::test]

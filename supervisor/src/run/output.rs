@@ -325,6 +325,23 @@ impl Capture {
         }
     }
 
+    /// Hands out the unfinished line each pipe holds: the drain gives up on
+    /// a pipe that a process which left the group holds open, and what the
+    /// leader wrote last, without a newline, belongs in the tail as the run
+    /// ends, not once that process writes again or exits. It goes out as a
+    /// piece of a line (`continued`); the rest, if any, follows.
+    pub(crate) fn hand_out_unfinished(&mut self) {
+        for stream in [Stream::Stdout, Stream::Stderr] {
+            let piece = match stream {
+                Stream::Stdout => self.stdout.as_mut().and_then(LineReader::take_unfinished),
+                Stream::Stderr => self.stderr.as_mut().and_then(LineReader::take_unfinished),
+            };
+            if let Some(piece) = piece {
+                self.take(stream, Ok(Some((piece, PieceKind::Partial))));
+            }
+        }
+    }
+
     /// Handles a piece read from `stream`, or its end.
     fn take(&mut self, stream: Stream, piece: std::io::Result<Option<(Vec<u8>, PieceKind)>>) {
         match piece {
@@ -386,17 +403,26 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         // `self.line` is emptied only once a piece is complete: a cancelled
         // read resumes where it stopped.
         match read_piece(&mut self.reader, &mut self.line, &mut self.after_cr).await? {
-            Some(PieceKind::Partial) => {
-                // A character cut at the bound goes whole into the next
-                // piece: each piece is decoded on its own.
-                let mut piece = std::mem::take(&mut self.line);
-                let cut = incomplete_char_at_end(&piece);
-                self.line = piece.split_off(piece.len() - cut);
-                Ok(Some((piece, PieceKind::Partial)))
-            }
+            Some(PieceKind::Partial) => Ok(Some((self.split_piece(), PieceKind::Partial))),
             Some(kind) => Ok(Some((std::mem::take(&mut self.line), kind))),
             None => Ok(None),
         }
+    }
+
+    /// The line read so far, unfinished, if there is any.
+    fn take_unfinished(&mut self) -> Option<Vec<u8>> {
+        let piece = self.split_piece();
+        (!piece.is_empty()).then_some(piece)
+    }
+
+    /// Takes the line read so far as a piece of a longer one. A character
+    /// cut at its end goes whole into the next piece: each piece is
+    /// decoded on its own.
+    fn split_piece(&mut self) -> Vec<u8> {
+        let mut piece = std::mem::take(&mut self.line);
+        let cut = incomplete_char_at_end(&piece);
+        self.line = piece.split_off(piece.len() - cut);
+        piece
     }
 }
 

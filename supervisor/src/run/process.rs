@@ -417,6 +417,10 @@ impl ProcessRun {
             None => true,
         };
         if !drained && let Some(mut rest) = self.capture.take() {
+            // What is written already, to the last byte (a shutdown whose
+            // time is up cut the drain short at once).
+            rest.read_available(OUTPUT_READ_AT_EXIT);
+            rest.hand_out_unfinished();
             // Only a process that left the group can hold a pipe open this
             // long: read what it writes in the background, so that it is
             // neither blocked nor killed by a closed pipe.

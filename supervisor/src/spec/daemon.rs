@@ -127,8 +127,9 @@ pub enum Output {
 /// - A descendant that leaves the process group (`setsid`, `setpgid`, a
 ///   double-forking daemon) is out of reach of the group signals: run programs
 ///   in the foreground. If it keeps stdout or stderr open, the run ends
-///   0.5 s after the leader exits, and what it writes later is still read.
-///   A leader that leaves its group gets each signal by its pid as well,
+///   0.5 s after the leader exits, with what was written so far in the tail
+///   (a last line left without its newline too), and what it writes later
+///   is still read. A leader that leaves its group gets each signal by its pid as well,
 ///   until it is reaped.
 /// - Dropping the runtime (or aborting the supervisor's tasks) without a
 ///   shutdown kills every group with `SIGKILL`, without a grace period, and
