@@ -13,7 +13,7 @@ use crate::service::signals;
 use crate::spec::Spec;
 use crate::spec::validate;
 use crate::tree::build;
-use crate::tree::node::Node;
+use crate::tree::node::{self, Node};
 use crate::tree::shared::{self, Shared, ShutdownOrder};
 use crate::{DaemonSpec, Error, Event, GroupSpec, Strategy, TaskSpec};
 
@@ -175,6 +175,9 @@ impl Supervisor {
         let shared = self.shared;
         shared.start_on_current_runtime();
         let root = Node::start(shared.clone(), shared.root.clone(), shared.root_stop.clone(), None);
+        if let Some(tree) = shared.root.group() {
+            node::mark_starting_below(&shared, tree);
+        }
         {
             let mut record = shared.root.record();
             record.state = crate::UnitState::Running;

@@ -835,6 +835,70 @@ async fn a_call_made_inside_a_span_leaves_the_span_off_the_supervisors_log_lines
     assert!(inside.is_empty(), "logged inside the caller's span: {inside:?}");
 }
 
+/// A `start()` made inside a span of the caller's: the units' lines do not
+/// carry that span.
+#[tokio::test]
+async fn a_start_made_inside_a_span_leaves_the_span_off_the_units_log_lines() {
+    // As above: a second dispatcher makes every callsite ask this thread's.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
+    let spans = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = tracing_subscriber::registry().with(SpanRecorder(spans.clone()));
+    let _guard = tracing::subscriber::set_default(recorder);
+    let handle = async {
+        let tree = GroupSpec::new("g").task(idle("nested"));
+        Supervisor::builder().task(idle("registered")).group(tree).build().unwrap().start()
+    }
+    .instrument(tracing::info_span!("request"))
+    .await;
+    handle.wait_ready("g/nested").await.unwrap();
+    handle.shutdown().await;
+    let spans = spans.lock().unwrap();
+    assert!(spans.iter().any(|line: &(String, bool)| line.0.contains("started")), "the lines were logged: {spans:?}");
+    let inside: Vec<_> = spans.iter().filter(|(_, in_span)| *in_span).collect();
+    assert!(inside.is_empty(), "logged inside the caller's span: {inside:?}");
+}
+
+/// As `start()` returns, every unit of the tree is starting, down to the
+/// nested groups, and a call made at once waits for its group to start: it
+/// found the units of nested groups `Stopped`, in groups not running yet
+/// (`add_to` was refused with `GroupNotRunning`, and a `stop_unit` answered
+/// `Ok` was undone by the launch that followed).
+#[tokio::test]
+async fn units_of_nested_groups_answer_calls_made_as_soon_as_start_returns() {
+    let nested = GroupSpec::new("g2").task(idle("u")).task(idle("v"));
+    let handle =
+        Supervisor::builder().group(GroupSpec::new("g1").task(idle("t")).group(nested)).build().unwrap().start();
+    let stopped: Vec<_> =
+        handle.statuses().into_iter().filter(|status| status.state == UnitState::Stopped).map(|s| s.name).collect();
+    assert!(stopped.is_empty(), "stopped before anything stopped them: {stopped:?}");
+    handle.add_to("g1/g2", idle("added")).await.unwrap();
+    handle.stop_unit("g1/g2/u").await.unwrap();
+    handle.restart("g1/g2/v").await.unwrap();
+    handle.wait_ready("g1").await.unwrap();
+    assert_eq!(handle.status("g1/g2/u").unwrap().state, UnitState::Stopped, "stop_unit holds");
+    for name in ["g1/t", "g1/g2/v", "g1/g2/added"] {
+        assert_eq!(handle.status(name).unwrap().state, UnitState::Running, "{name}");
+    }
+    handle.shutdown().await;
+}
+
+/// A shutdown asked as `start()` returns, before the tree's launch: the
+/// units marked to start with their groups are put back at rest with them,
+/// in the statuses and in the report.
+#[tokio::test]
+async fn units_of_nested_groups_stopped_before_the_launch_end_at_rest() {
+    let nested = GroupSpec::new("g2").task(idle("u"));
+    let handle =
+        Supervisor::builder().group(GroupSpec::new("g1").task(idle("t")).group(nested)).build().unwrap().start();
+    assert_eq!(handle.status("g1/g2/u").unwrap().state, UnitState::Starting);
+    let report = handle.shutdown().await;
+    let states: Vec<_> = report.units.iter().map(|unit| (unit.name.as_str(), unit.state)).collect();
+    for name in ["g1", "g1/t", "g1/g2", "g1/g2/u"] {
+        assert!(states.contains(&(name, UnitState::Stopped)), "{name} at rest in the report: {states:?}");
+        assert_eq!(handle.status(name).unwrap().state, UnitState::Stopped, "{name}");
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn waits_end_with_an_error_when_they_cannot_be_met() {
     let handle = Supervisor::builder()

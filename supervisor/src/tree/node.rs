@@ -944,3 +944,43 @@ fn exit_event(reason: ExitReason) -> EventKind {
 fn group_body(group: &Unit) -> &GroupBody {
     group.group().expect("a group's owner owns a group")
 }
+
+/// Marks the units of the groups below `group`'s own units `Starting`, down
+/// the tree, as its run is about to begin: that run's launch starts them,
+/// in its owner's first turn, and until then a status or a call finds each
+/// about to start (a call waits for its group to start), not `Stopped` in
+/// a group that does not run. A group never launched puts them back at
+/// rest with it (see [`settle_unstarted`]). Nothing else writes their
+/// records yet: their groups have no owner.
+pub(crate) fn mark_starting_below(shared: &Shared, group: &GroupBody) {
+    // Read in place: a flat tree of 10k units is looked over at each start.
+    for nested in group.members().iter().filter_map(|unit| unit.group()) {
+        for member in nested.members().iter() {
+            member.record().state = UnitState::Starting;
+            shared.changes.changed(member);
+        }
+        mark_starting_below(shared, nested);
+    }
+}
+
+/// Puts the units of `group`, a group stopped before its run began, back
+/// at rest, down the tree: those marked to start with it (see
+/// [`mark_starting_below`]) never will.
+fn settle_unstarted(shared: &Shared, group: &GroupBody) {
+    for unit in group.units() {
+        let was_starting = {
+            let mut record = unit.record();
+            let starting = record.state == UnitState::Starting;
+            if starting {
+                record.state = UnitState::Stopped;
+            }
+            starting
+        };
+        if was_starting {
+            shared.changes.changed(&unit);
+        }
+        if let Some(nested) = unit.group() {
+            settle_unstarted(shared, nested);
+        }
+    }
+}

@@ -470,6 +470,10 @@ impl Node {
                     // Whatever was scheduled for it no longer applies.
                     record.epoch = record.epoch.wrapping_add(1);
                     drop(record);
+                    if let Some(group) = unit.group() {
+                        // A group whose run never began: nor will its units'.
+                        super::settle_unstarted(&self.shared, group);
+                    }
                     self.changed(unit);
                     self.shared.emit(unit, EventKind::Stopped { forced: false, took: Duration::ZERO });
                     Asked::Done(StopOutcome::Graceful)
