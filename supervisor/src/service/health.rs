@@ -313,7 +313,8 @@ pub(crate) fn unit_verdict(unit: &UnitStatus) -> (bool, &'static str) {
         UnitState::Failed => "gave up: restart limit reached",
         UnitState::Stopping if ready => "being stopped on request",
         UnitState::Stopping => "being stopped to start again",
-        UnitState::Stopped => "stopped on request",
+        // By hand, or with its group (stopped, or between two runs).
+        UnitState::Stopped => "stopped",
         UnitState::Exited if ready => "ended; its policy does not restart it",
         UnitState::Exited => "ended without completing; its policy does not run it again",
     };
@@ -647,6 +648,8 @@ mod tests {
         }
         assert_eq!(verdict(UnitState::Stopping, true).1, "being stopped to start again");
         assert_eq!(verdict(UnitState::Stopping, false).1, "being stopped on request");
+        // Not "on request": its group may have stopped it, or be between runs.
+        assert_eq!(verdict(UnitState::Stopped, false).1, "stopped");
         assert_eq!(verdict(UnitState::Exited, true).1, "ended without completing; its policy does not run it again");
     }
 }
