@@ -510,3 +510,43 @@ async fn units_named_after_actions_are_read_at_their_paths() {
     assert_eq!(wrong_method.status, 405, "{wrong_method:?}");
     handle.shutdown().await;
 }
+
+/// Records each log line's message and fields.
+struct LineRecorder(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LineRecorder {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let mut line = String::new();
+        event.record(&mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+            line.push_str(&format!("{}={value:?} ", field.name()));
+        });
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+/// A call that changes something is logged once it is done or refused, and
+/// the line says which: a call refused (an unknown unit) was logged before
+/// the unit was looked up, as if it had been carried out.
+#[tokio::test]
+async fn the_control_api_logs_what_it_did_and_what_it_refused() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    // tracing caches each callsite's interest for the whole process; a
+    // second dispatcher, kept meanwhile, makes it ask this thread's too.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(LineRecorder(lines.clone())));
+    let handle = Supervisor::builder().task(waiting_task("worker")).build().unwrap().start();
+    handle.wait_ready("worker").await.unwrap();
+    let (_server, target) = serve_tcp(&handle).await;
+    assert_eq!(with_token(&target, "POST", "/units/worker/restart", TOKEN).await.status, 200);
+    assert_eq!(with_token(&target, "POST", "/units/ghost/restart", TOKEN).await.status, 404);
+    handle.shutdown().await;
+    let lines = lines.lock().unwrap();
+    let about = |unit: &str| -> Vec<&String> {
+        lines.iter().filter(|line| line.contains("control API") && line.contains(&format!("unit={unit} "))).collect()
+    };
+    let (worker, ghost) = (about("worker"), about("ghost"));
+    assert!(worker.len() == 1 && worker[0].contains("control API: done"), "{worker:?}");
+    assert!(ghost.len() == 1 && ghost[0].contains("control API: refused"), "{ghost:?}");
+    assert!(ghost[0].contains("error="), "the refusal says why: {ghost:?}");
+}

@@ -71,7 +71,9 @@ const ACTIONS: &str = "GET /units/{path}, POST /units/{path}/restart, POST /unit
 ///   daemon that is not running, a unit in a group that is not running);
 /// - **503** once a shutdown has begun.
 ///
-/// Every action is logged (`tracing`, INFO), without the token.
+/// Every action that changes something is logged (`tracing`, INFO),
+/// without the token, once it is done or refused: the line says which, and
+/// why a refused one was.
 ///
 /// # Security
 ///
@@ -216,9 +218,6 @@ impl ControlApi {
         if !allowed {
             return method_not_allowed(&parts.method, allow);
         }
-        if action.changes() {
-            tracing::info!(unit = %unit.escape_debug(), action = %action, "control API");
-        }
         let done = match &action {
             Action::Status => {
                 return match handle.status(&unit) {
@@ -237,6 +236,12 @@ impl ControlApi {
             Action::Start => handle.start_unit(&unit).await,
             Action::Signal(signal) => handle.signal(&unit, *signal),
         };
+        // Once done or refused, which the line says: an audit of the log
+        // must not read a refused call (an unknown unit) as carried out.
+        match &done {
+            Ok(()) => tracing::info!(unit = %unit.escape_debug(), action = %action, "control API: done"),
+            Err(error) => tracing::info!(unit = %unit.escape_debug(), action = %action, %error, "control API: refused"),
+        }
         match done {
             Ok(()) => {
                 let done = Some(action.to_string());
