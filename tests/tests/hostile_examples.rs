@@ -508,6 +508,8 @@ async fn macros_runs_the_manifest_and_shuts_down() {
         ("storage ", "running", "ready=true"),
         ("storage/db ", "running", "ready=true"),
         ("storage/migrate ", "exited", "restarts=0"),
+        // Done, and so ready at rest.
+        ("storage/migrate ", "exited", "ready=true"),
         ("ticker ", "running", "ready=true"),
         ("flaky ", "failed", "restarts=2"),
     ];

@@ -470,10 +470,12 @@ async fn a_one_shot_job_that_notifies_ready_as_it_exits_lets_its_dependent_start
     a_one_shot_job_ready_as_it_exits(Readiness::Notified, script).await;
 }
 
-/// A one-shot job marked `Readiness::Completed` (a migration) is done,
-/// not ready, once a run ends well: what depends on it, directly or through
-/// its group, starts only then; `wait_ready` returns it at rest. With the
-/// default readiness, the same job let its dependents start with it.
+/// A one-shot job marked `Readiness::Completed` (a migration) is ready once
+/// a run ends well, and stays so at rest: what depends on it, directly or
+/// through its group, starts only then; `wait_ready` returns it at rest,
+/// and its status says it is ready (it said not ready, for ever, of a job
+/// done). With the default readiness, the same job let its dependents start
+/// with it.
 #[tokio::test]
 async fn units_wait_for_a_completed_one_shot_job_to_finish() {
     let migrated = Arc::new(AtomicBool::new(false));
@@ -511,7 +513,8 @@ async fn units_wait_for_a_completed_one_shot_job_to_finish() {
         .unwrap()
         .start();
     let status = wait_ready(DEADLINE, &handle, "migrate").await;
-    assert_eq!((status.state, status.ready), (UnitState::Exited, false), "{status:?}");
+    assert_eq!((status.state, status.ready, &status.not_ready), (UnitState::Exited, true, &None), "{status:?}");
+    assert!(handle.status("migrate").unwrap().ready, "ready at rest");
     wait_ready(DEADLINE, &handle, "storage/migrate").await;
     wait_ready(DEADLINE, &handle, "api").await;
     wait_ready(DEADLINE, &handle, "reports").await;

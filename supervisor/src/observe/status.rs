@@ -227,7 +227,9 @@ pub struct UnitStatus {
     pub restarts_paused: bool,
     /// Whether the unit is ready (see [`Readiness`](crate::Readiness); by
     /// default, once it runs). A group is ready when every unit of it that
-    /// should run is ready. Readiness gates `depends_on`, `/readyz` and
+    /// should run is ready. A [`Readiness::Completed`](crate::Readiness::Completed)
+    /// job is ready once a run of it ended well and its policy let it rest,
+    /// and stays so at rest. Readiness gates `depends_on`, `/readyz` and
     /// `wait_ready`.
     pub ready: bool,
     /// Whether it keeps its group, and the supervisor's readiness

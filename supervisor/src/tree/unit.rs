@@ -526,6 +526,9 @@ impl Unit {
     fn recorded_status(&self, clock: &Clock, now: Instant) -> UnitStatus {
         let record = self.record();
         let running = matches!(record.state, UnitState::Running | UnitState::Stopping);
+        // A job done is ready at rest, as its dependents and `wait_ready`
+        // take it; its record's flag is of its runs.
+        let ready = record.ready || (self.settings.completes() && record.lets_dependents_start(false));
         UnitStatus {
             // Not `to_string()`, which writes through `Display` into a
             // growing string: a third of a status list's time.
@@ -544,9 +547,9 @@ impl Unit {
             restart_count: record.tracker.restarts(),
             restarts_total: record.restarts_total,
             restarts_paused: record.paused,
-            ready: record.ready,
+            ready,
             holds_back_readiness: !counts_ready(&record, &self.settings),
-            not_ready: record.not_ready().filter(|_| !record.ready).map(String::from),
+            not_ready: record.not_ready().filter(|_| !ready).map(String::from),
             status_text: record.notes.as_ref().and_then(|notes| notes.status_text.as_deref()).map(String::from),
             last_start: record.run_started.map(|at| clock.wall_time(at)),
             uptime: record.run_started.filter(|_| running).map(|at| clock.elapsed_since(at, now)),
