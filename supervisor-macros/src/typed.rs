@@ -256,6 +256,7 @@ pub(crate) fn items(
         impl #ident {
             #[doc = #start_doc]
             #[must_use = "dropping it and every clone of its handle shuts the supervisor down"]
+            #[track_caller]
             #vis fn start() -> Self {
                 Self::from_handle(#private::build_manifest(Self::builder()).start())
             }

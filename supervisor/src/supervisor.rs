@@ -141,7 +141,8 @@ impl Supervisor {
     ///
     /// # Panics
     ///
-    /// Outside a tokio runtime, like [`tokio::spawn`]. On a runtime built
+    /// Outside a tokio runtime, as [`tokio::spawn`] does, with a message
+    /// that says so, at the caller's line. On a runtime built
     /// without tokio's timers (`enable_time` or `enable_all` on its
     /// builder), wherever the supervisor first needs one (a restart delay,
     /// a stop's grace period), as tokio's own timers panic there. On a
@@ -171,9 +172,18 @@ impl Supervisor {
     /// # }
     /// ```
     #[must_use = "dropping the last handle shuts the supervisor down"]
+    #[track_caller]
     pub fn start(self) -> SupervisorHandle {
         let shared = self.shared;
-        shared.start_on_current_runtime();
+        // Told at the caller's line, with the way out: tokio's own panic
+        // pointed into this library.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            panic!(
+                "`Supervisor::start` must be called inside a tokio runtime (from `#[tokio::main]` or a task); \
+                 there is none on this thread"
+            );
+        };
+        shared.start_on(runtime);
         let root = Node::start(shared.clone(), shared.root.clone(), shared.root_stop.clone(), None);
         if let Some(tree) = shared.root.group() {
             node::mark_starting_below(&shared, tree);

@@ -332,8 +332,8 @@ impl Shared {
     }
 
     /// Remembers the runtime the supervisor is started on: the caller's.
-    pub(crate) fn start_on_current_runtime(&self) {
-        let _ = self.runtime.set(tokio::runtime::Handle::current());
+    pub(crate) fn start_on(&self, runtime: tokio::runtime::Handle) {
+        let _ = self.runtime.set(runtime);
     }
 
     /// Whether the caller runs on the supervisor's runtime, where a turn of
