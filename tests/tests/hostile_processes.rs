@@ -639,6 +639,8 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         // A `PATH` set with `env` is the one the program is looked up in.
         DaemonSpec::new("own-path", "sleep").arg("1000").env("PATH", &*dir).restart(once()),
         DaemonSpec::new("no-interpreter-on-path", "no-interpreter").env("PATH", &*dir).restart(once()),
+        // As a shell's profile would write it; nothing expands it here.
+        DaemonSpec::new("dollar-path", "sleep").arg("1").env("PATH", "$PATH:/nonexistent").restart(once()),
     ]);
     let sleeper = wait_running(DEADLINE, &handle, "sleeper").await;
     for (name, needles) in [
@@ -651,7 +653,8 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         // told apart from a missing file.
         ("dot-slash", vec!["./nothing-here", "(no such file)"]),
         ("no-interpreter", vec!["./no-interpreter", "interpreter on its `#!` line"]),
-        ("own-path", vec!["`sleep`", "No such file", "on PATH"]),
+        ("own-path", vec!["`sleep`", "No such file", "not found on the PATH given with `env`"]),
+        ("dollar-path", vec!["`$PATH:/nonexistent`", "no shell runs to expand the `$` in it"]),
         // Found on PATH, yet "not found": its interpreter is missing.
         ("no-interpreter-on-path", vec!["`no-interpreter`", "where PATH finds it", "interpreter on its `#!` line"]),
     ] {
@@ -663,7 +666,7 @@ async fn programs_that_cannot_run_fail_with_a_reason_that_names_the_cause() {
         }
     }
     assert!(alive(sleeper));
-    shut_down(&handle, 10).await;
+    shut_down(&handle, 11).await;
     assert_gone(sleeper).await;
 }
 

@@ -208,6 +208,21 @@ impl ProcessBody {
             .find(|candidate| candidate.exists())
     }
 
+    /// For a program named without a `/` that no directory of a `PATH`
+    /// given with `env` holds: that `PATH`, which the user may take for the
+    /// supervisor's, and, if it names a variable, that nothing expands it.
+    fn given_path_hint(&self, named_by_path: bool, error: &io::Error) -> Option<String> {
+        if named_by_path || error.kind() != io::ErrorKind::NotFound {
+            return None;
+        }
+        let (_, Some(given)) = self.spec.parts.env.iter().rev().find(|(key, _)| key == "PATH")? else {
+            return None;
+        };
+        let given = given.to_string_lossy();
+        let unexpanded = if given.contains('$') { "; no shell runs to expand the `$` in it" } else { "" };
+        Some(format!(" (not found on the PATH given with `env`: `{given}`{unexpanded})"))
+    }
+
     fn spawn_failure(&self, error: &io::Error) -> ExitReason {
         let program = self.spec.parts.program.to_string_lossy();
         if let Some(dir) = self.spec.parts.current_dir.as_ref().filter(|dir| !dir.is_dir()) {
@@ -241,6 +256,7 @@ impl ProcessBody {
                 };
                 format!(" (`{}`, where PATH finds it, is {what})", found.display())
             });
+        let given_path = self.given_path_hint(named_by_path, error);
         let hint = match error.kind() {
             io::ErrorKind::PermissionDenied if names_a_directory(path, &resolved) => {
                 " (it is a directory, not a program)"
@@ -254,6 +270,7 @@ impl ProcessBody {
                 " (the file exists: is the interpreter on its `#!` line installed?)"
             }
             io::ErrorKind::NotFound if named_by_path => " (no such file)",
+            io::ErrorKind::NotFound if given_path.is_some() => given_path.as_deref().unwrap_or_default(),
             io::ErrorKind::NotFound => " (is it installed and on PATH?)",
             io::ErrorKind::PermissionDenied => " (is it executable?)",
             _ if error.raw_os_error() == Some(rustix::io::Errno::NOEXEC.raw_os_error()) => {
