@@ -326,7 +326,8 @@ pub use supervisor_macros::supervised;
 ///   (`services.storage.postgres`).
 ///
 /// A name that is no identifier becomes one: `"web-1"` is the field `web_1`, a keyword is a raw
-/// identifier (`r#type`); two names that become the same field are a compile error. A `task path;`
+/// identifier (`r#type`), or `self_` for `self` (and `Self`, `super`, `crate`), which cannot be
+/// raw; two names that become the same field are a compile error. A `task path;`
 /// entry's field is named after the fn, its `UnitRef` by the unit's name. The types are `Clone` and
 /// `Debug`, documented, and raise no lint. The task expressions of a typed manifest are evaluated in
 /// `Services::builder()`, an associated fn, so they cannot use local variables: give fns, or closures
