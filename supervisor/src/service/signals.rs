@@ -43,6 +43,11 @@ impl SupervisorHandle {
     ///
     /// # Caveats
     ///
+    /// A launcher that sends its signal to this process and to its process
+    /// group (GNU `timeout` without `--foreground`, `kill -- -PGID`)
+    /// delivers it twice: the second is taken as insistence, and skips the
+    /// grace periods.
+    ///
     /// The signal handlers are installed when this is called (not when the
     /// future is first polled); a signal that arrives before that gets the
     /// default action, which ends the process. `Supervisor::run` installs
