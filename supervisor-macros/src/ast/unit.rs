@@ -209,8 +209,8 @@ fn unknown(option: &RawOption, place: Place, keys: &[&str]) -> syn::Error {
         ("depends_on", Place::Attribute) => Some(
             "`depends_on` names units of the same group, which only the manifest knows: write it there, e.g. `task worker { depends_on = [db] };`".to_owned(),
         ),
-        ("stop_signal" | "dir" | "env" | "success_codes", Place::Task | Place::Attribute) => {
-            Some(format!("`{name}` is a daemon option: a task is stopped by cancelling its `Context`"))
+        (key, Place::Task | Place::Attribute) if DAEMON_KEYS.contains(&key) => {
+            Some(format!("`{name}` is a daemon option: {}", task_has_no(key)))
         }
         ("strategy" | "intensity" | "period", Place::Task | Place::Daemon | Place::Attribute) => Some(format!(
             "`{name}` is an option of a group (or a setting of the whole manifest): it says how a group restarts its units"
@@ -228,6 +228,17 @@ fn unknown(option: &RawOption, place: Place, keys: &[&str]) -> syn::Error {
                 expected(keys)
             ),
         ),
+    }
+}
+
+/// Why a task has no use for the daemon option `key`, one of
+/// [`DAEMON_KEYS`].
+fn task_has_no(key: &str) -> &'static str {
+    match key {
+        "stop_signal" => "a task is stopped by cancelling its `Context`",
+        "dir" | "env" => "a task runs inside this process, with its environment and working directory",
+        "success_codes" => "a task succeeds by returning `Ok(())` (or `()`), not with an exit code",
+        _ => unreachable!("`{key}` is a daemon option"),
     }
 }
 
@@ -497,6 +508,25 @@ mod tests {
     fn each_place_takes_its_own_keys() {
         let (_, messages) = read_at(Place::Task, quote!(stop_signal = "INT"));
         assert_eq!(messages, ["`stop_signal` is a daemon option: a task is stopped by cancelling its `Context`"]);
+        // Each daemon option with its own reason, where all gave that of
+        // `stop_signal`.
+        let (_, messages) = read_at(
+            Place::Attribute,
+            quote!(env = { A = "b" }, dir = "/srv", success_codes = [0], stop_signal = "INT"),
+        );
+        assert_eq!(
+            messages,
+            [
+                "`env` is a daemon option: a task runs inside this process, with its environment and working directory",
+                "`dir` is a daemon option: a task runs inside this process, with its environment and working directory",
+                "`success_codes` is a daemon option: a task succeeds by returning `Ok(())` (or `()`), not with an exit \
+                 code",
+                "`stop_signal` is a daemon option: a task is stopped by cancelling its `Context`",
+            ]
+        );
+        for key in DAEMON_KEYS {
+            assert!(!task_has_no(key).is_empty(), "{key}");
+        }
         let (_, messages) = read_at(Place::Attribute, quote!(depends_on = [db]));
         assert!(messages[0].starts_with("`depends_on` names units of the same group"), "{messages:?}");
         let (_, messages) = read_at(Place::Group, quote!(stop_timeout = "1s"));
