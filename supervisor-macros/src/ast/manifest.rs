@@ -300,11 +300,16 @@ fn item(
             ));
         }
         input.parse::<Token![=]>()?;
-        let value = options::value_tokens(input, |input| input.peek(Token![;]));
+        let value = options::value_tokens(input, |input| input.peek(Token![;]) || starts_entry(input));
         if value.is_empty() {
             return Err(syn::Error::new(keyword.span(), format!("`{}` has no value after `=`", keyword.unraw())));
         }
-        end_of_entry(input, "a setting")?;
+        if input.peek(Token![;]) {
+            input.parse::<Token![;]>()?;
+        } else if !input.is_empty() {
+            // The next entry follows: the value is read, and so is the entry.
+            errors.push(missing_semicolon(&keyword, &value));
+        }
         let option = RawOption { key: keyword, value };
         match root {
             Some((settings, seen)) => {
@@ -333,6 +338,38 @@ fn item(
             ),
         )),
     }
+}
+
+/// Whether the input is at the start of an entry or a setting (`task b`,
+/// `daemon "w"`, `key =`): after a setting's value, it means that the `;`
+/// between them is missing.
+fn starts_entry(input: ParseStream<'_>) -> bool {
+    if !input.peek(Ident::peek_any) {
+        return false;
+    }
+    if input.peek2(Token![=]) {
+        return true;
+    }
+    let fork = input.fork();
+    let Ok(keyword) = fork.call(Ident::parse_any) else { return false };
+    KINDS.contains(&keyword.unraw().to_string().as_str()) && (fork.peek(Ident::peek_any) || fork.peek(LitStr))
+}
+
+/// The error for a setting followed by an entry without a `;` between
+/// them, at the end of the setting's value.
+fn missing_semicolon(key: &Ident, value: &TokenStream) -> syn::Error {
+    let mut written = String::new();
+    let mut last = None;
+    for token in value.clone() {
+        // `-1` as written, not `- 1`.
+        if !written.is_empty() && !matches!(last, Some(TokenTree::Punct(_))) {
+            written.push(' ');
+        }
+        written.push_str(&token.to_string());
+        last = Some(token);
+    }
+    let span = last.map_or_else(|| key.span(), |token| token.span());
+    syn::Error::new(span, format!("expected `;` after `{} = {written}`", key.unraw()))
 }
 
 /// How an entry of the kind `keyword` is written, if it is an entry's kind:
@@ -723,6 +760,37 @@ mod tests {
             assert_eq!(messages.len(), 1, "{messages:?}");
             assert!(messages[0].starts_with(expected), "{messages:?}");
         }
+    }
+
+    /// A setting whose `;` is missing is told so, at the end of its value,
+    /// which is read as written, and the entry after it is read too: the
+    /// value and the entry after it were read as one value, and refused.
+    #[test]
+    fn a_setting_without_its_semicolon_is_told_so() {
+        let (manifest, messages) = parsed(quote! {
+            shutdown_timeout = "30s"
+            task b = idle;
+            intensity = -1
+            strategy = "one_for_all"
+            group g {} { task c = c; }
+            shutdown_order = "concurrent"
+        });
+        assert_eq!(
+            messages,
+            [
+                "expected `;` after `shutdown_timeout = \"30s\"`",
+                "expected `;` after `intensity = -1`",
+                "`intensity = -1` is out of range: write a whole number from 1 to 4294967295",
+                "expected `;` after `strategy = \"one_for_all\"`",
+            ]
+        );
+        assert!(manifest.settings.shutdown_timeout.is_some() && manifest.settings.tree.strategy.is_some());
+        assert!(manifest.settings.shutdown_order.is_some());
+        assert_eq!(names(&manifest.units), ["b", "g(c)"]);
+        // A value of several tokens is still one value, refused as such.
+        let (_, messages) = parsed(quote!(shutdown_timeout = 1 m;));
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(messages[0].starts_with("`shutdown_timeout` takes a duration string"), "{messages:?}");
     }
 
     #[test]
