@@ -217,7 +217,7 @@ fn unknown(option: &RawOption, place: Place, keys: &[&str]) -> syn::Error {
         )),
         _ => None,
     };
-    match elsewhere {
+    match elsewhere.or_else(|| renamed(&name, place, keys)) {
         Some(message) => syn::Error::new(option.key.span(), message),
         None => syn::Error::new(
             option.key.span(),
@@ -229,6 +229,103 @@ fn unknown(option: &RawOption, place: Place, keys: &[&str]) -> syn::Error {
             ),
         ),
     }
+}
+
+/// A name of the builder API (or its getters) for what the macros name
+/// otherwise: the keys that stand for it, and when to write which.
+struct Renamed {
+    builder: &'static str,
+    keys: &'static [&'static str],
+    which: &'static str,
+}
+
+/// The builder's names that edit distance cannot lead to the macros' own:
+/// `max_restarts` is far from `max`.
+const RENAMED: &[Renamed] = &[
+    Renamed { builder: "max_restarts", keys: &["max"], which: "" },
+    Renamed { builder: "restart_limit", keys: &["max"], which: "" },
+    Renamed { builder: "delay", keys: &["restart"], which: ", the delay before a restart" },
+    Renamed { builder: "base_delay", keys: &["restart"], which: ", the delay before a restart" },
+    Renamed { builder: "restart_on", keys: &["on"], which: "" },
+    Renamed { builder: "current_dir", keys: &["dir"], which: "" },
+    Renamed { builder: "readiness", keys: &["ready"], which: "" },
+    Renamed {
+        builder: "failure_threshold",
+        keys: &["readiness_failures", "liveness_failures"],
+        which: ", after the probe it tunes",
+    },
+    Renamed {
+        builder: "success_threshold",
+        keys: &["readiness_successes", "liveness_successes"],
+        which: ", after the probe it tunes",
+    },
+    Renamed {
+        builder: "initial_delay",
+        keys: &["readiness_initial_delay", "liveness_initial_delay"],
+        which: ", after the probe it tunes",
+    },
+    Renamed {
+        builder: "timeout",
+        keys: &["stop_timeout", "readiness_timeout", "liveness_timeout"],
+        which: ": how long a stop waits, or a probe's check may take",
+    },
+];
+
+/// A value for `key`, for an example.
+fn example_value(key: &str) -> &'static str {
+    match key {
+        "max" | "readiness_failures" | "liveness_failures" => "3",
+        "readiness_successes" => "2",
+        "liveness_successes" => "1",
+        "restart" | "readiness_initial_delay" | "liveness_initial_delay" => "\"5s\"",
+        "stop_timeout" => "\"10s\"",
+        "readiness_timeout" | "liveness_timeout" => "\"1s\"",
+        "on" => "\"failure\"",
+        "dir" => "\"/var/lib/worker\"",
+        "ready" => "notified",
+        _ => unreachable!("`{key}` has an example"),
+    }
+}
+
+/// The message for a name of the builder API that the macros spell
+/// otherwise (`max_restarts` for `max`), saying what to write instead.
+fn renamed(name: &str, place: Place, keys: &[&str]) -> Option<String> {
+    let what = place.what();
+    let who = if place == Place::Attribute { "#[supervised]" } else { "the manifest" };
+    match name {
+        "restart_policy" => {
+            return Some(format!(
+                "unknown {what} `{name}`: {who} takes the restart policy's settings as options of their own, \
+                 e.g. `restart = \"5s\", max = 3, on = \"failure\"`"
+            ));
+        }
+        "args" | "arg" => {
+            return Some(format!(
+                "unknown {what} `{name}`: a daemon's arguments are written in its command, \
+                 e.g. `daemon worker = [\"worker\", \"--port\", \"8080\"];`"
+            ));
+        }
+        _ => {}
+    }
+    let renamed = RENAMED.iter().find(|renamed| renamed.builder == name)?;
+    let taken: Vec<&str> = renamed.keys.iter().copied().filter(|key| keys.contains(key)).collect();
+    let which = renamed.which;
+    if let Some(first) = taken.first() {
+        let example = example_value(first);
+        return Some(format!(
+            "unknown {what} `{name}`: {who} calls it {}{which} (e.g. `{first} = {example}`)",
+            suggest::one_of(&taken)
+        ));
+    }
+    let all = suggest::one_of(renamed.keys);
+    let message = match renamed.keys {
+        [key] if DAEMON_KEYS.contains(key) && place != Place::Daemon => {
+            format!("{who} calls it {all}, a daemon option: {}", task_has_no(key))
+        }
+        keys if keys.iter().all(|key| DAEMON_KEYS.contains(key)) => format!("{who} calls it {all}, a daemon option"),
+        _ => format!("{who} calls it {all}{which}, an option of a task or a daemon"),
+    };
+    Some(format!("unknown {what} `{name}`: {message}"))
 }
 
 /// Why a task has no use for the daemon option `key`, one of
@@ -533,6 +630,102 @@ mod tests {
         assert!(messages[0].starts_with("unknown group option `stop_timeout`; expected `strategy`"), "{messages:?}");
         let (_, messages) = read_at(Place::Daemon, quote!(strategy = "one_for_all"));
         assert!(messages[0].starts_with("`strategy` is an option of a group"), "{messages:?}");
+    }
+
+    /// The builder's names for options the macros name otherwise are told
+    /// the macros' names, where edit distance found none and the message
+    /// listed every key.
+    #[test]
+    fn builder_names_are_told_the_macros_names() {
+        let message = |place, tokens| read_at(place, tokens).1.join(" | ");
+        assert_eq!(
+            message(Place::Task, quote!(max_restarts = 3)),
+            "unknown task option `max_restarts`: the manifest calls it `max` (e.g. `max = 3`)"
+        );
+        assert_eq!(
+            message(Place::Attribute, quote!(delay = "5s")),
+            "unknown #[supervised] option `delay`: #[supervised] calls it `restart`, the delay before a restart \
+             (e.g. `restart = \"5s\"`)"
+        );
+        assert_eq!(
+            message(Place::Daemon, quote!(current_dir = "/srv")),
+            "unknown daemon option `current_dir`: the manifest calls it `dir` (e.g. `dir = \"/var/lib/worker\"`)"
+        );
+        assert_eq!(
+            message(Place::Task, quote!(current_dir = "/srv")),
+            "unknown task option `current_dir`: the manifest calls it `dir`, a daemon option: a task runs inside this \
+             process, with its environment and working directory"
+        );
+        assert_eq!(
+            message(Place::Group, quote!(readiness = notified)),
+            "unknown group option `readiness`: the manifest calls it `ready`, an option of a task or a daemon"
+        );
+        assert_eq!(
+            message(Place::Group, quote!(max_restarts = 3)),
+            "unknown group option `max_restarts`: the manifest calls it `max` (e.g. `max = 3`)"
+        );
+        assert_eq!(
+            message(Place::Task, quote!(failure_threshold = 3)),
+            "unknown task option `failure_threshold`: the manifest calls it `readiness_failures` or \
+             `liveness_failures`, after the probe it tunes (e.g. `readiness_failures = 3`)"
+        );
+        assert!(
+            message(Place::Daemon, quote!(args = ["a"])).contains("a daemon's arguments are written in its command")
+        );
+        assert!(message(Place::Task, quote!(restart_policy = "x")).contains("as options of their own"));
+        // Each example is read without an error where it is suggested.
+        for renamed in RENAMED {
+            for place in [Place::Daemon, Place::Task, Place::Group, Place::Attribute] {
+                let text = message(place, format!("{} = 1", renamed.builder).parse().unwrap());
+                if let Some(example) = text.split("(e.g. `").nth(1).and_then(|rest| rest.split('`').next()) {
+                    let (_, errors) = read_at(place, example.parse().unwrap());
+                    assert!(errors.is_empty(), "{example} at {place:?}: {errors:?}");
+                }
+            }
+        }
+    }
+
+    /// The names of [`RENAMED`] are the builder API's: each call below
+    /// compiles only while they are.
+    #[test]
+    fn renamed_names_are_the_builders() {
+        let second = std::time::Duration::from_secs(1);
+        let policy = supervisor::RestartPolicy::new().max_restarts(3).delay(second);
+        let _ = (policy.restart_limit(), policy.base_delay(), policy.restart_on());
+        let probe = supervisor::Probe::tcp("127.0.0.1:1")
+            .failure_threshold(3)
+            .success_threshold(1)
+            .initial_delay(second)
+            .timeout(second);
+        let _ = supervisor::DaemonSpec::new("d", "true")
+            .current_dir("/")
+            .args(["a"])
+            .arg("b")
+            .readiness(supervisor::Readiness::Probe(probe))
+            .restart(policy);
+        let builders: Vec<&str> = RENAMED.iter().map(|renamed| renamed.builder).collect();
+        assert_eq!(
+            builders,
+            [
+                "max_restarts",
+                "restart_limit",
+                "delay",
+                "base_delay",
+                "restart_on",
+                "current_dir",
+                "readiness",
+                "failure_threshold",
+                "success_threshold",
+                "initial_delay",
+                "timeout"
+            ]
+        );
+        // Each stands for keys that some place takes.
+        let every: Vec<&str> = [Place::Daemon, Place::Group].into_iter().flat_map(Place::keys).collect();
+        for renamed in RENAMED {
+            assert!(renamed.keys.iter().all(|key| every.contains(key)), "{}", renamed.builder);
+            assert!(renamed.keys.iter().all(|key| !example_value(key).is_empty()));
+        }
     }
 
     #[test]
