@@ -524,14 +524,14 @@ fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Res
         if !input.peek(Token![=]) {
             // `task path { ... };`: an #[supervised] fn, named by its last segment.
             let last = &path.segments.last().expect("a parsed path has a segment").ident;
-            let name = UnitName { value: last.unraw().to_string(), span: last.span() };
+            let name = UnitName { value: last.unraw().to_string(), span: last.span(), end: None };
             let raw = option_block(input)?;
             end_of_entry(input, "the task entry")?;
             let options = unit::read(&raw, Place::Task, errors);
             return Ok(Unit { name, keyword, kind: UnitKind::Supervised(path), options });
         }
         match path.get_ident() {
-            Some(ident) => UnitName { value: ident.unraw().to_string(), span: ident.span() },
+            Some(ident) => UnitName { value: ident.unraw().to_string(), span: ident.span(), end: None },
             None => {
                 return Err(syn::Error::new_spanned(
                     &path,

@@ -96,11 +96,28 @@ pub(crate) enum UnitKind {
     Group(Vec<Unit>),
 }
 
-/// A unit name as written: an identifier or a string.
+/// A unit name as written: an identifier or a string; in a `depends_on`,
+/// also a path such as `storage/postgres`, which names no sibling.
 #[derive(Clone)]
 pub(crate) struct UnitName {
     pub(crate) value: String,
     pub(crate) span: Span,
+    /// The span of the last part of a path, spanned with the first.
+    pub(crate) end: Option<Span>,
+}
+
+impl UnitName {
+    /// An error spanned on the whole name, a path from its first part to
+    /// its last.
+    pub(crate) fn error(&self, message: impl std::fmt::Display) -> syn::Error {
+        match self.end {
+            Some(end) => {
+                let (first, last) = (Ident::new("first", self.span), Ident::new("last", end));
+                syn::Error::new_spanned(quote!(#first #last), message)
+            }
+            None => syn::Error::new(self.span, message),
+        }
+    }
 }
 
 /// The options of a unit, or of `#[supervised]`; each reader fills only

@@ -346,7 +346,7 @@ pub(crate) fn parse_name(input: ParseStream<'_>, kind: &str) -> syn::Result<Unit
         if lit.value().trim().is_empty() {
             return Err(syn::Error::new(lit.span(), "the unit name cannot be empty"));
         }
-        return Ok(UnitName { value: lit.value(), span: lit.span() });
+        return Ok(UnitName { value: lit.value(), span: lit.span(), end: None });
     }
     let expected = format!("expected the {kind}'s name after `{kind}`, e.g. `{kind} worker`");
     if input.is_empty() {
@@ -354,7 +354,7 @@ pub(crate) fn parse_name(input: ParseStream<'_>, kind: &str) -> syn::Result<Unit
         return Err(input.error(expected));
     }
     let ident = input.call(Ident::parse_any).map_err(|error| syn::Error::new(error.span(), expected))?;
-    Ok(UnitName { value: ident.unraw().to_string(), span: ident.span() })
+    Ok(UnitName { value: ident.unraw().to_string(), span: ident.span(), end: None })
 }
 
 /// `depends_on = [a, "b-c"]`.
@@ -375,7 +375,7 @@ fn names(option: &RawOption) -> syn::Result<Vec<UnitName>> {
         }
         _ => return Err(option.error(format!("`depends_on` takes a list of unit names, e.g. {EXAMPLE}"))),
     };
-    Punctuated::<UnitName, Token![,]>::parse_terminated
+    (|input: ParseStream<'_>| Punctuated::<UnitName, Token![,]>::parse_terminated_with(input, dependency))
         .parse2(list.stream())
         .map(|names| names.into_iter().collect())
         .map_err(|error| {
@@ -384,6 +384,19 @@ fn names(option: &RawOption) -> syn::Result<Vec<UnitName>> {
                 format!("`depends_on` takes names of units of the same group, e.g. {EXAMPLE}"),
             )
         })
+}
+
+/// A name in a `depends_on`; or a path such as `storage/postgres`, read
+/// whole for the check of the tree to say what to depend on instead.
+fn dependency(input: ParseStream<'_>) -> syn::Result<UnitName> {
+    let mut name: UnitName = input.parse()?;
+    while input.peek(Token![/]) {
+        input.parse::<Token![/]>()?;
+        let part: UnitName = input.parse()?;
+        name.value = format!("{}/{}", name.value, part.value);
+        name.end = Some(part.end.unwrap_or(part.span));
+    }
+    Ok(name)
 }
 
 impl syn::parse::Parse for UnitName {

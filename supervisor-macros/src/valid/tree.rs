@@ -99,27 +99,21 @@ fn dependencies(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors
                 let (from, name) = written[dependency];
                 let message =
                     not_a_sibling(&units[from], name, closest.map(|index| &units[index]), path, units, everything);
-                errors.spanned_at(name.span, message);
+                errors.push(name.error(message));
             }
             Finding::OnItself { dependency } => {
                 let (from, name) = written[dependency];
-                errors.spanned_at(
-                    name.span,
-                    format!(
-                        "`{}` depends on itself: remove `{}` from its `depends_on`",
-                        units[from].name.value, name.value
-                    ),
-                );
+                errors.push(name.error(format!(
+                    "`{}` depends on itself: remove `{}` from its `depends_on`",
+                    units[from].name.value, name.value
+                )));
             }
             Finding::Repeated { dependency, .. } => {
                 let (from, name) = written[dependency];
-                errors.spanned_at(
-                    name.span,
-                    format!(
-                        "`{}` is listed twice in the `depends_on` of `{}`; keep only one",
-                        name.value, units[from].name.value
-                    ),
-                );
+                errors.push(name.error(format!(
+                    "`{}` is listed twice in the `depends_on` of `{}`; keep only one",
+                    name.value, units[from].name.value
+                )));
             }
             Finding::Cycle { dependency, path: cycle } => {
                 let (from, name) = written[dependency];
@@ -184,14 +178,30 @@ fn supervised_names(hinted: &[&Unit]) -> String {
             _ => None,
         })
         .collect();
-    match entries.as_slice() {
-        [] => String::new(),
-        [(name, path)] => format!(
+    // Entries of one name (`task a::run; task b::run;`) are one name to write.
+    let mut names: Vec<&str> = Vec::new();
+    for (name, _) in &entries {
+        if !names.contains(name) {
+            names.push(name);
+        }
+    }
+    match (names.as_slice(), entries.as_slice()) {
+        ([], _) => String::new(),
+        ([name], [(_, path)]) => format!(
             "; `{name}` is the manifest's name for the #[supervised] fn `{}`, whatever name its attribute gives the unit",
             path_text(path)
         ),
-        [init @ .., (last, _)] => {
-            let init: Vec<String> = init.iter().map(|(name, _)| format!("`{name}`")).collect();
+        ([name], _) => {
+            let mut paths: Vec<String> = entries.iter().map(|(_, path)| format!("`{}`", path_text(path))).collect();
+            let last = paths.pop().unwrap_or_default();
+            format!(
+                "; `{name}` is the manifest's name for the #[supervised] fns {} and {last}, whatever names their \
+                 attributes give the units",
+                paths.join(", ")
+            )
+        }
+        ([init @ .., last], _) => {
+            let init: Vec<String> = init.iter().map(|name| format!("`{name}`")).collect();
             format!(
                 "; {} and `{last}` are the manifest's names for #[supervised] fns, whatever names their attributes \
                  give the units",
@@ -202,7 +212,8 @@ fn supervised_names(hinted: &[&Unit]) -> String {
 }
 
 /// The message for a dependency that names no sibling: where the unit is
-/// if it is elsewhere in the tree, else the closest sibling.
+/// if it is elsewhere in the tree, else the closest sibling. A path
+/// (`storage/postgres`) is looked for where it leads.
 fn not_a_sibling(
     unit: &Unit,
     name: &UnitName,
@@ -213,21 +224,17 @@ fn not_a_sibling(
 ) -> String {
     let wanted = name.value.as_str();
     let dependent = unit.name.value.as_str();
+    if wanted.contains('/') {
+        return by_path(unit, wanted, path, siblings, everything);
+    }
     if let Some(depth) = path.iter().position(|group| *group == wanted) {
         let own = describe_group(&path[..=depth]);
         return format!("`{dependent}` is inside {own}: a unit cannot depend on a group it is in");
     }
     let Some(found) = everything.iter().find(|placed| placed.unit.name.value == wanted) else {
-        let others: Vec<&Unit> = siblings.iter().filter(|sibling| sibling.name.value != dependent).collect();
         let (hint, hinted) = match closest {
             Some(close) => (format!(" (did you mean `{}`?)", close.name.value), vec![close]),
-            None if others.is_empty() => {
-                (format!("; `{dependent}` has no siblings in {}", describe_group(path)), vec![])
-            }
-            None => {
-                let names: Vec<&str> = others.iter().map(|other| other.name.value.as_str()).collect();
-                (format!("; the units next to `{dependent}` are {}", suggest::one_of(&names)), others)
-            }
+            None => next_to(dependent, path, siblings),
         };
         return format!(
             "unknown dependency `{wanted}`{hint}: `depends_on` names units of the same group as `{dependent}`, {}{}",
@@ -235,36 +242,103 @@ fn not_a_sibling(
             supervised_names(&hinted)
         );
     };
-    // The units under the closest group both are in: the dependent's side
-    // should depend on the other side.
-    let common = path.iter().zip(&found.groups).take_while(|(a, b)| a == b).count();
-    let full_path: Vec<&str> = found.groups.iter().copied().chain([wanted]).collect();
-    let target_side = full_path[common];
+    let full_path = full_path(found);
     let place = format!(
         "`{wanted}` is not in {} but is `{}`, in {}",
         describe_group(path),
         full_path.join("/"),
         describe_group(&found.groups)
     );
+    elsewhere(unit, wanted, found, path, &format!("{place}; `depends_on` names units of the same group, so"))
+}
+
+/// The units next to the dependent, each name once, for the hint of an
+/// unknown dependency, with those hinted at.
+fn next_to<'a>(dependent: &str, path: &[&str], siblings: &'a [Unit]) -> (String, Vec<&'a Unit>) {
+    let others: Vec<&Unit> = siblings.iter().filter(|sibling| sibling.name.value != dependent).collect();
+    if others.is_empty() {
+        return (format!("; `{dependent}` has no siblings in {}", describe_group(path)), vec![]);
+    }
+    // Two entries may share a name (`task a::run; task b::run;`): it is
+    // one name to write.
+    let mut names: Vec<&str> = Vec::new();
+    for other in &others {
+        if !names.contains(&other.name.value.as_str()) {
+            names.push(&other.name.value);
+        }
+    }
+    (format!("; the units next to `{dependent}` are {}", suggest::one_of(&names)), others)
+}
+
+/// The groups and name of a unit: `["storage", "postgres"]`.
+fn full_path<'a>(placed: &Placed<'a>) -> Vec<&'a str> {
+    placed.groups.iter().copied().chain([placed.unit.name.value.as_str()]).collect()
+}
+
+/// The message for a dependency on a unit found elsewhere in the tree, at
+/// `found`, not in the dependent's group: what to depend on instead.
+/// `place`: where it is and why it will not do, to begin with, before
+/// "depend on ..."; `wanted`: the dependency as written.
+fn elsewhere(unit: &Unit, wanted: &str, found: &Placed<'_>, path: &[&str], place: &str) -> String {
+    let dependent = unit.name.value.as_str();
+    // The units under the closest group both are in: the dependent's side
+    // should depend on the other side.
+    let common = path.iter().zip(&found.groups).take_while(|(a, b)| a == b).count();
+    let full_path = full_path(found);
+    let target_side = full_path[common];
     if common == path.len() && target_side == dependent && matches!(unit.kind, UnitKind::Group(_)) {
         // The holder to depend on is the dependent itself: no dependency
         // of the group can name it, so none is suggested.
+        let full = full_path.join("/");
+        let at = if full == wanted { format!("`{wanted}` is") } else { format!("`{wanted}` is `{full}`,") };
         format!(
-            "`{wanted}` is `{}`, inside the group `{dependent}` itself: a group cannot depend on a unit inside itself \
+            "{at} inside the group `{dependent}` itself: a group cannot depend on a unit inside itself \
              (its units start only once it does, so it would wait for itself); remove `{wanted}` from the `depends_on` \
-             of `{dependent}`, and order the units inside it with their own `depends_on`",
-            full_path.join("/")
+             of `{dependent}`, and order the units inside it with their own `depends_on`"
         )
     } else if common == path.len() {
-        format!(
-            "{place}; `depends_on` names units of the same group, so depend on the group that holds it: `depends_on = [{target_side}]`"
-        )
+        format!("{place} depend on the group that holds it: `depends_on = [{target_side}]`")
     } else {
         let dependent_side = path[common];
         format!(
-            "{place}; `depends_on` names units of the same group, so make the group `{dependent_side}` depend on `{target_side}` instead: `group {dependent_side} {{ depends_on = [{target_side}] }} {{ ... }}`"
+            "{place} make the group `{dependent_side}` depend on `{target_side}` instead: `group {dependent_side} {{ depends_on = [{target_side}] }} {{ ... }}`"
         )
     }
+}
+
+/// The message for a dependency written as a path (`storage/postgres`),
+/// from the root or from the dependent's group: the advice a dependency on
+/// the unit's name gets, which says what to depend on instead.
+fn by_path(unit: &Unit, wanted: &str, path: &[&str], siblings: &[Unit], everything: &[Placed<'_>]) -> String {
+    let dependent = unit.name.value.as_str();
+    let parts: Vec<&str> = wanted.split('/').collect();
+    let relative: Vec<&str> = path.iter().copied().chain(parts.iter().copied()).collect();
+    let found =
+        [&parts, &relative].into_iter().find_map(|parts| everything.iter().find(|placed| full_path(placed) == **parts));
+    let own = describe_group(path);
+    let Some(found) = found else {
+        let (hint, hinted) = next_to(dependent, path, siblings);
+        return format!(
+            "unknown dependency `{wanted}`: no unit is at that path, and `depends_on` names units of the same group as \
+             `{dependent}`, {own}, not paths{hint}{}",
+            supervised_names(&hinted)
+        );
+    };
+    let name = found.unit.name.value.as_str();
+    let full_path = full_path(found);
+    if std::ptr::eq(found.unit, unit) {
+        return format!("`{wanted}` is `{dependent}` itself: remove it from the `depends_on` of `{dependent}`");
+    }
+    if path.starts_with(&full_path) {
+        let inside = describe_group(&full_path);
+        return format!("`{dependent}` is inside {inside}: a unit cannot depend on a group it is in");
+    }
+    let not_a_name = format!("`{wanted}` is a path, and `depends_on` names units of the same group, not paths");
+    if found.groups == path {
+        return format!("{not_a_name}: `{name}` is next to `{dependent}`, in {own}: write its name, `{name}`");
+    }
+    let place = format!("{not_a_name}: `{name}` is in {}, not in {own}; so", describe_group(&found.groups));
+    elsewhere(unit, wanted, found, path, &place)
 }
 
 #[cfg(test)]
@@ -388,6 +462,62 @@ mod tests {
         // A written unit needs no such word.
         let message = one(quote! { daemon migrate = "m"; task api = api { depends_on = ["db-migrate"] }; });
         assert!(message.ends_with("the root group"), "{message}");
+    }
+
+    /// Entries of one name are one name to write, in the list of the units
+    /// next to the dependent and in the word on #[supervised] fns.
+    #[test]
+    fn the_units_next_to_a_dependent_are_named_once() {
+        let message = one(quote! { task a::run; task b::run; task c = c; task e = e { depends_on = [zzzzzz] }; });
+        assert_eq!(
+            message,
+            "unknown dependency `zzzzzz`; the units next to `e` are `run` or `c`: `depends_on` names units of the \
+             same group as `e`, the root group; `run` is the manifest's name for the #[supervised] fns `a::run` and \
+             `b::run`, whatever names their attributes give the units"
+        );
+        let all = messages(quote! { task a = a; task a = a; task b = b; task e = e { depends_on = [zzzzzz] }; });
+        assert!(all.last().unwrap().contains("; the units next to `e` are `a` or `b`:"), "{all:#?}");
+    }
+
+    /// A path to a unit gets the advice its name gets: what to depend on
+    /// instead. It was read as a list of names that went wrong at its `/`,
+    /// or, as a string, as the name of no unit.
+    #[test]
+    fn dependencies_by_path() {
+        let expected = "`g/p` is a path, and `depends_on` names units of the same group, not paths: `p` is in the \
+                        group `g`, not in the root group; so depend on the group that holds it: `depends_on = [g]`";
+        assert_eq!(one(quote! { group g {} { task p = p; } task a = a { depends_on = [g/p] }; }), expected);
+        assert_eq!(one(quote! { group g {} { task p = p; } task a = a { depends_on = ["g/p"] }; }), expected);
+        // From the dependent's group, or from the root.
+        for written in [quote!(h / q), quote!(g / h / q)] {
+            let message =
+                one(quote! { group g {} { group h {} { task q = q; } task a = a { depends_on = [#written] }; } });
+            assert!(message.ends_with("so depend on the group that holds it: `depends_on = [h]`"), "{message}");
+        }
+        let message = one(quote! {
+            group g {} { task p = p; }
+            group k {} { task a = a { depends_on = [g/p] }; }
+        });
+        assert!(
+            message.ends_with("so make the group `k` depend on `g` instead: `group k { depends_on = [g] } { ... }`"),
+            "{message}"
+        );
+        // A sibling, the dependent itself, a group it is in.
+        let message = one(quote! { group g {} { task p = p; task a = a { depends_on = [g/p] }; } });
+        assert!(message.ends_with(": `p` is next to `a`, in the group `g`: write its name, `p`"), "{message}");
+        let message = one(quote! { group g {} { task a = a { depends_on = [g/a] }; } });
+        assert_eq!(message, "`g/a` is `a` itself: remove it from the `depends_on` of `a`");
+        let message = one(quote! { group g {} { group h {} { task a = a { depends_on = [g/h] }; } } });
+        assert_eq!(message, "`a` is inside the group `g/h`: a unit cannot depend on a group it is in");
+        let message = one(quote! { group g { depends_on = [g/p] } { task p = p; } });
+        assert!(message.starts_with("`g/p` is inside the group `g` itself: a group cannot depend"), "{message}");
+        // Nothing there.
+        let message = one(quote! { group g {} { task p = p; } task a = a { depends_on = [g/x] }; });
+        assert_eq!(
+            message,
+            "unknown dependency `g/x`: no unit is at that path, and `depends_on` names units of the same group as \
+             `a`, the root group, not paths; the units next to `a` are `g`"
+        );
     }
 
     #[test]
