@@ -807,55 +807,66 @@ where
     }
 }
 
-/// Inside a span of the caller's, a call goes to the owner's task, so that
-/// the supervisor's log lines do not carry that span.
-#[tokio::test]
-async fn a_call_made_inside_a_span_leaves_the_span_off_the_supervisors_log_lines() {
+/// The lines logged while `test` runs (on this thread, as a current-thread
+/// runtime runs everything): each line's fields, and whether it was logged
+/// inside the caller's `request` span.
+async fn lines_logged_during(test: impl Future<Output = ()>) -> Vec<(String, bool)> {
     // tracing caches each callsite's interest for the whole process when it
     // is first hit; while one dispatcher exists, it asks only the hitting
     // thread's default. A concurrent test's thread, with none, would then
     // turn the supervisor's lines off for this one too. A second dispatcher,
     // kept meanwhile, makes every registration ask all of them.
     let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-    let spans = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let recorder = tracing_subscriber::registry().with(SpanRecorder(spans.clone()));
+    let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = tracing_subscriber::registry().with(SpanRecorder(lines.clone()));
     let _guard = tracing::subscriber::set_default(recorder);
-    let handle = Supervisor::builder().task(idle("registered")).build().unwrap().start();
-    handle.wait_ready("registered").await.unwrap();
-    async {
-        handle.add(idle("added")).await.unwrap();
-        handle.stop_unit("added").await.unwrap();
-    }
-    .instrument(tracing::info_span!("request"))
-    .await;
-    handle.shutdown().await;
-    let spans = spans.lock().unwrap();
-    assert!(spans.iter().any(|line: &(String, bool)| line.0.contains("added")), "the lines were logged: {spans:?}");
-    let inside: Vec<_> = spans.iter().filter(|(_, in_span)| *in_span).collect();
+    test.await;
+    lines.lock().unwrap().clone()
+}
+
+/// Asserts that `lines` hold one that contains `text`, and none logged
+/// inside the caller's span.
+fn assert_none_inside_the_span(lines: &[(String, bool)], text: &str) {
+    assert!(lines.iter().any(|line| line.0.contains(text)), "the lines were logged: {lines:?}");
+    let inside: Vec<_> = lines.iter().filter(|(_, in_span)| *in_span).collect();
     assert!(inside.is_empty(), "logged inside the caller's span: {inside:?}");
+}
+
+/// Inside a span of the caller's, a call goes to the owner's task, so that
+/// the supervisor's log lines do not carry that span.
+#[tokio::test]
+async fn a_call_made_inside_a_span_leaves_the_span_off_the_supervisors_log_lines() {
+    let lines = lines_logged_during(async {
+        let handle = Supervisor::builder().task(idle("registered")).build().unwrap().start();
+        handle.wait_ready("registered").await.unwrap();
+        async {
+            handle.add(idle("added")).await.unwrap();
+            handle.stop_unit("added").await.unwrap();
+        }
+        .instrument(tracing::info_span!("request"))
+        .await;
+        handle.shutdown().await;
+    })
+    .await;
+    assert_none_inside_the_span(&lines, "added");
 }
 
 /// A `start()` made inside a span of the caller's: the units' lines do not
 /// carry that span.
 #[tokio::test]
 async fn a_start_made_inside_a_span_leaves_the_span_off_the_units_log_lines() {
-    // As above: a second dispatcher makes every callsite ask this thread's.
-    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-    let spans = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let recorder = tracing_subscriber::registry().with(SpanRecorder(spans.clone()));
-    let _guard = tracing::subscriber::set_default(recorder);
-    let handle = async {
-        let tree = GroupSpec::new("g").task(idle("nested"));
-        Supervisor::builder().task(idle("registered")).group(tree).build().unwrap().start()
-    }
-    .instrument(tracing::info_span!("request"))
+    let lines = lines_logged_during(async {
+        let handle = async {
+            let tree = GroupSpec::new("g").task(idle("nested"));
+            Supervisor::builder().task(idle("registered")).group(tree).build().unwrap().start()
+        }
+        .instrument(tracing::info_span!("request"))
+        .await;
+        handle.wait_ready("g/nested").await.unwrap();
+        handle.shutdown().await;
+    })
     .await;
-    handle.wait_ready("g/nested").await.unwrap();
-    handle.shutdown().await;
-    let spans = spans.lock().unwrap();
-    assert!(spans.iter().any(|line: &(String, bool)| line.0.contains("started")), "the lines were logged: {spans:?}");
-    let inside: Vec<_> = spans.iter().filter(|(_, in_span)| *in_span).collect();
-    assert!(inside.is_empty(), "logged inside the caller's span: {inside:?}");
+    assert_none_inside_the_span(&lines, "started");
 }
 
 /// As `start()` returns, every unit of the tree is starting, down to the
