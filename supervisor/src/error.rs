@@ -103,7 +103,7 @@ pub enum Error {
         cycle: String,
     },
     /// `remove` was asked of a unit that others depend on.
-    #[error("cannot remove `{unit}`: {dependents} depend on it; remove them first")]
+    #[error("cannot remove `{unit}`: the units that depend on it must be removed first: {dependents}")]
     HasDependents {
         /// The unit's path.
         unit: String,

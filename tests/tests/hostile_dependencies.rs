@@ -739,6 +739,8 @@ async fn bad_dependencies_added_at_run_time_are_typed_errors_and_leave_nothing_b
     wait_ready(DEADLINE, &handle, "api").await;
     let err = handle.remove("db").await.unwrap_err();
     assert!(matches!(err, Error::HasDependents { .. }), "{err:?}");
+    // In words that read for one dependent as for many.
+    assert_eq!(err.to_string(), "cannot remove `db`: the units that depend on it must be removed first: `api`");
     handle.remove("api").await.unwrap();
     handle.remove("db").await.unwrap();
     let gate = Arc::new(tokio::sync::Notify::new());
