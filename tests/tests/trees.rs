@@ -910,6 +910,24 @@ async fn units_of_nested_groups_stopped_before_the_launch_end_at_rest() {
     }
 }
 
+/// A nested group that waits for its dependencies as the tree starts: its
+/// units rest while it waits, as they do when it waits again later, and a
+/// call on one of them is refused at once. (They stayed `Starting` for as
+/// long as it waited, and `add_to` a group nested in it waited for it.)
+#[tokio::test]
+async fn units_of_a_group_that_waits_at_the_start_rest_meanwhile() {
+    let never_ready = idle("dep").readiness(Readiness::Notified);
+    let tree = GroupSpec::new("g").depends_on(["dep"]).task(idle("u")).group(GroupSpec::new("h").task(idle("v")));
+    let handle = Supervisor::builder().task(never_ready).group(tree).build().unwrap().start();
+    handle.wait_state("g", UnitState::Waiting).await.unwrap();
+    for name in ["g/u", "g/h", "g/h/v"] {
+        assert_eq!(handle.status(name).unwrap().state, UnitState::Stopped, "{name}");
+    }
+    let added = tokio::time::timeout(10 * SEC, handle.add_to("g/h", idle("w"))).await.expect("refused at once");
+    assert!(matches!(added, Err(Error::GroupNotRunning { .. })), "{added:?}");
+    handle.shutdown().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn waits_end_with_an_error_when_they_cannot_be_met() {
     let handle = Supervisor::builder()

@@ -55,6 +55,12 @@ impl Node {
             record.state = UnitState::Waiting;
             record.ready = false;
         }
+        if let Some(group) = unit.group() {
+            // Marked to start with it, its units rest while it waits, as
+            // those of a group that waits again later do: a call on one is
+            // refused at once, where it would wait for the group's start.
+            super::settle_unstarted(&self.shared, group);
+        }
         self.changed(unit);
         if let Some(on) = on {
             self.shared.emit(unit, EventKind::Waiting { on });
