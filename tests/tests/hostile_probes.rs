@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use supervisor::{
     Context, DaemonSpec, Error, Event, EventKind, ExitReason, MaxRestarts, Probe, Readiness, RestartOn, RestartPolicy,
-    Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
+    StopOutcome, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -765,6 +765,32 @@ async fn a_daemon_stopped_by_its_liveness_probe_keeps_its_exit_code_or_signal() 
         let error = status.last_error.unwrap_or_default();
         assert!(error.contains("liveness probe failed"), "`{name}` lost why it was stopped: {error}");
     }
+    shutdown(DEADLINE, &handle).await;
+}
+
+/// A daemon being stopped for its failed liveness probe, that ignores its
+/// stop signal, and is removed meanwhile: killed once its grace period is
+/// over, it is reported as forced, as its signal says (the removal's report
+/// and the event said it stopped gracefully).
+#[tokio::test]
+async fn a_probe_stop_that_a_removal_overtakes_reports_the_kill() {
+    let deaf = sh("deaf", "trap '' TERM; while :; do sleep 0.05; done")
+        .liveness(Probe::exec(["false"]).period(100 * MS).initial_delay(200 * MS).failure_threshold(1))
+        .restart(RestartPolicy::new().on(RestartOn::Never))
+        .stop_timeout(700 * MS);
+    let sup = Supervisor::builder().daemon(deaf).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    events_until(
+        DEADLINE,
+        &mut events,
+        |event| matches!(&event.kind, EventKind::NotReady { reason: Some(why) } if why.contains("being stopped")),
+    )
+    .await;
+    let removed = tokio::time::timeout(DEADLINE, handle.remove("deaf")).await.expect("removed").unwrap();
+    assert_eq!(removed.outcome, StopOutcome::Forced, "{removed:?}");
+    let seen = events_until(DEADLINE, &mut events, |event| event.kind == EventKind::Removed).await;
+    assert!(seen.iter().any(|event| matches!(event.kind, EventKind::Stopped { forced: true, .. })), "{seen:?}");
     shutdown(DEADLINE, &handle).await;
 }
 

@@ -759,8 +759,8 @@ async fn run_watched_process(
                 watch.tell.failing(&failure);
                 // Its answer to the stop is how it ended: its exit code or
                 // signal is kept beside the failure.
-                let (exit, _forced) = stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
-                RunEnd::Judged { failure, exit }
+                let (exit, forced) = stop_listening(&mut run, &stopping, &mut signs, &watch.tell).await;
+                RunEnd::Judged { failure, exit, forced }
             }
         }
     })

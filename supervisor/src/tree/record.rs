@@ -95,7 +95,7 @@ pub(crate) fn settle_stop(record: &mut Record, stop: Stop, end: RunEnd, now: Ins
         RunEnd::Stopped { reason, forced } => (Some(reason), forced),
         // Asked to stop while it was being stopped for its failure: it ends
         // as asked, with what the process answered.
-        RunEnd::Judged { exit, .. } => (Some(exit), stop.aborted),
+        RunEnd::Judged { exit, forced, .. } => (Some(exit), forced || stop.aborted),
         RunEnd::Aborted => (None, true),
     };
     record.state = UnitState::Stopped;
@@ -141,7 +141,7 @@ pub(crate) fn record_end(record: &mut Record, end: RunEnd) -> (ExitReason, bool)
             record_exit(record, &reason);
             (reason, false)
         }
-        RunEnd::Judged { failure, exit } => {
+        RunEnd::Judged { failure, exit, .. } => {
             record_exit(record, &failure);
             // The failure is why it ended; how the process ended (the exit
             // code or the signal of its answer to the stop) is its own.
@@ -242,7 +242,7 @@ mod tests {
     fn a_judged_run_keeps_its_failure_and_its_exit() {
         let unit = idle_unit("job");
         let mut record = unit.record();
-        let end = RunEnd::Judged { failure: ExitReason::Hung, exit: ExitReason::Signal(15) };
+        let end = RunEnd::Judged { failure: ExitReason::Hung, exit: ExitReason::Signal(15), forced: false };
         let (reason, dropped) = record_end(&mut record, end);
         assert_eq!((reason, dropped), (ExitReason::Hung, false));
         assert!(matches!(record.last_exit, Some(LastExit::Signal(15))));

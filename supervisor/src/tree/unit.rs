@@ -733,9 +733,9 @@ pub(crate) enum RunEnd {
     Stopped { reason: ExitReason, forced: bool },
     /// A process found unhealthy or hung, then stopped: `failure` is why
     /// (its event, its `last_error`), `exit` how the process answered the
-    /// stop. Both are kept: the status shows the exit code or signal of
-    /// every run that had one.
-    Judged { failure: ExitReason, exit: ExitReason },
+    /// stop, and whether it had to be killed (`forced`). Both are kept: the
+    /// status shows the exit code or signal of every run that had one.
+    Judged { failure: ExitReason, exit: ExitReason, forced: bool },
     /// It was dropped before it ended: a task aborted after its grace period.
     Aborted,
 }
@@ -746,7 +746,9 @@ impl RunEnd {
         match self {
             RunEnd::Exited(reason) => RunEnd::Exited(reason.bounded()),
             RunEnd::Stopped { reason, forced } => RunEnd::Stopped { reason: reason.bounded(), forced },
-            RunEnd::Judged { failure, exit } => RunEnd::Judged { failure: failure.bounded(), exit: exit.bounded() },
+            RunEnd::Judged { failure, exit, forced } => {
+                RunEnd::Judged { failure: failure.bounded(), exit: exit.bounded(), forced }
+            }
             RunEnd::Aborted => RunEnd::Aborted,
         }
     }
