@@ -390,11 +390,19 @@ struct LineReader<R> {
     /// `\r` that was the last byte written so far: a `\n` that comes next
     /// made it a line (`\r\n`) after all.
     after_cr: bool,
+    /// Whether that progress piece was empty: its `\r` began a line, and a
+    /// `\n` that comes next ends an empty line, which nothing showed yet.
+    empty_progress: bool,
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     fn new(pipe: R) -> Self {
-        LineReader { reader: BufReader::with_capacity(MAX_LINE_BYTES, pipe), line: Vec::new(), after_cr: false }
+        LineReader {
+            reader: BufReader::with_capacity(MAX_LINE_BYTES, pipe),
+            line: Vec::new(),
+            after_cr: false,
+            empty_progress: false,
+        }
     }
 
     /// The next line or piece of a line, and its kind, or `None` at
@@ -402,11 +410,17 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     async fn next(&mut self) -> std::io::Result<Option<(Vec<u8>, PieceKind)>> {
         // `self.line` is emptied only once a piece is complete: a cancelled
         // read resumes where it stopped.
-        match read_piece(&mut self.reader, &mut self.line, &mut self.after_cr).await? {
-            Some(PieceKind::Partial) => Ok(Some((self.split_piece(), PieceKind::Partial))),
-            Some(kind) => Ok(Some((std::mem::take(&mut self.line), kind))),
-            None => Ok(None),
+        let Some(kind) = read_piece(&mut self.reader, &mut self.line, &mut self.after_cr).await? else {
+            return Ok(None);
+        };
+        if kind == PieceKind::LateNewline && std::mem::take(&mut self.empty_progress) {
+            // An empty line (`\r\n` at its start, or `\n\r` then `\n`),
+            // as it would be told if written at once.
+            return Ok(Some((Vec::new(), PieceKind::Line)));
         }
+        let piece = if kind == PieceKind::Partial { self.split_piece() } else { std::mem::take(&mut self.line) };
+        self.empty_progress = kind == PieceKind::Progress && self.after_cr && piece.is_empty();
+        Ok(Some((piece, kind)))
     }
 
     /// The line read so far, unfinished, if there is any.
@@ -581,8 +595,7 @@ mod tests {
 
     /// Every piece of `input`, read through a buffer of `capacity` bytes.
     async fn pieces(input: &[u8], capacity: usize) -> Vec<(String, PieceKind)> {
-        let mut reader =
-            LineReader { reader: BufReader::with_capacity(capacity, input), line: Vec::new(), after_cr: false };
+        let mut reader = LineReader { reader: BufReader::with_capacity(capacity, input), ..LineReader::new(input) };
         let mut pieces = Vec::new();
         while let Some((bytes, kind)) = reader.next().await.unwrap() {
             pieces.push((String::from_utf8(bytes).unwrap(), kind));
@@ -621,6 +634,13 @@ mod tests {
         assert_eq!(next(b"\n").await, (String::new(), PieceKind::LateNewline));
         assert_eq!(next(b"60%\r").await, ("60%".to_owned(), PieceKind::Progress));
         assert_eq!(next(b"70%\r").await, ("70%".to_owned(), PieceKind::Progress));
+        // An empty line whose `\r\n` came in two goes is a line, as it is
+        // written at once (it was lost: its empty progress piece shows
+        // nothing, and the late newline had no piece to end).
+        assert_eq!(next(b"\n").await, (String::new(), PieceKind::LateNewline));
+        assert_eq!(next(b"\r").await, (String::new(), PieceKind::Progress));
+        assert_eq!(next(b"\n").await, (String::new(), PieceKind::Line));
+        assert_eq!(next(b"x\n").await, ("x".to_owned(), PieceKind::Line));
     }
 
     #[tokio::test]
