@@ -782,7 +782,8 @@ impl SupervisorHandle {
             name,
             "ready",
             Interest::ready_or(&[UnitState::Failed, UnitState::Exited]),
-            |unit, status| status.ready || unit.has_completed(),
+            // A one-shot job that is done is ready in its status.
+            |_, status| status.ready,
             |unit, group, _| {
                 group.group().is_some_and(|body| unit.is_stuck(&body.members())) || self.ended_above(&unit.path)
             },

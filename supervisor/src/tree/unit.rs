@@ -442,12 +442,6 @@ impl Unit {
         }
     }
 
-    /// Whether `self` is a one-shot job that is done (see
-    /// [`Settings::completes`]): by the rule that lets its dependents start.
-    pub(crate) fn has_completed(&self) -> bool {
-        self.settings.completes() && self.record().lets_dependents_start(false)
-    }
-
     /// Its status now, read alone; `group` is the group it belongs to.
     pub(crate) fn status_in(&self, group: &Unit, clock: &Clock) -> UnitStatus {
         let now = Instant::now();
@@ -526,8 +520,9 @@ impl Unit {
     fn recorded_status(&self, clock: &Clock, now: Instant) -> UnitStatus {
         let record = self.record();
         let running = matches!(record.state, UnitState::Running | UnitState::Stopping);
-        // A job done is ready at rest, as its dependents and `wait_ready`
-        // take it; its record's flag is of its runs.
+        // A one-shot job that is done (see [`Settings::completes`]) is
+        // ready at rest, by the rule that lets its dependents start; its
+        // record's flag is of its runs.
         let ready = record.ready || (self.settings.completes() && record.lets_dependents_start(false));
         UnitStatus {
             // Not `to_string()`, which writes through `Display` into a
