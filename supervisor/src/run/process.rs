@@ -187,9 +187,14 @@ impl ProcessBody {
     /// The `PATH` a program named without a `/` is looked up on: the one
     /// given with `env`, else the supervisor's own.
     fn lookup_path(&self) -> Option<OsString> {
+        self.given_path().cloned().or_else(|| std::env::var_os("PATH"))
+    }
+
+    /// The `PATH` given with `env`, if one is (not removed).
+    fn given_path(&self) -> Option<&OsString> {
         match self.spec.parts.env.iter().rev().find(|(key, _)| key == "PATH") {
-            Some((_, Some(given))) => Some(given.clone()),
-            _ => std::env::var_os("PATH"),
+            Some((_, Some(given))) => Some(given),
+            _ => None,
         }
     }
 
@@ -215,10 +220,7 @@ impl ProcessBody {
         if named_by_path || error.kind() != io::ErrorKind::NotFound {
             return None;
         }
-        let (_, Some(given)) = self.spec.parts.env.iter().rev().find(|(key, _)| key == "PATH")? else {
-            return None;
-        };
-        let given = given.to_string_lossy();
+        let given = self.given_path()?.to_string_lossy();
         let unexpanded = if given.contains('$') { "; no shell runs to expand the `$` in it" } else { "" };
         Some(format!(" (not found on the PATH given with `env`: `{given}`{unexpanded})"))
     }
