@@ -169,7 +169,7 @@ fn bind_in(
         .map_err(io_error(format!("cannot set the mode of {}", inside.display())))
         .and_then(|()| {
             if let Some(stale) = stale {
-                remove_if_same(path, stale);
+                remove_if_same(path, stale, &private.join("stale"));
             }
             place(&inside, path)
         })
@@ -207,11 +207,29 @@ fn place(inside: &Path, path: &Path) -> Result<(), Error> {
 }
 
 /// Removes the stale socket at `path` if it is still the one found (the
-/// same file): another endpoint may have replaced it meanwhile.
-fn remove_if_same(path: &Path, stale: &std::fs::Metadata) {
-    let same = std::fs::symlink_metadata(path)
-        .is_ok_and(|now| now.dev() == stale.dev() && now.ino() == stale.ino() && now.file_type().is_socket());
-    if same {
-        let _ = std::fs::remove_file(path);
+/// same file): another endpoint may have replaced it meanwhile. What is at
+/// the path is first moved aside to `aside`, in one step, and only then
+/// compared: a look, then a removal, removed the socket of an endpoint
+/// that had replaced the stale one between the two (both endpoints said
+/// they listened, and the first was unreachable). A socket moved aside
+/// that is not the stale one is put back.
+fn remove_if_same(path: &Path, stale: &std::fs::Metadata, aside: &Path) {
+    // Gone already (another endpoint removed it) or not ours to move: the
+    // placing that follows finds out who has the path.
+    if std::fs::rename(path, aside).is_err() {
+        return;
     }
+    let same =
+        std::fs::symlink_metadata(aside).is_ok_and(|moved| moved.dev() == stale.dev() && moved.ino() == stale.ino());
+    if !same {
+        // Put back without replacing anything, as `place` puts a socket:
+        // whoever placed one there since keeps it.
+        match std::fs::hard_link(aside, path) {
+            Err(error) if matches!(error.kind(), io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied) => {
+                let _ = std::fs::rename(aside, path);
+            }
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_file(aside);
 }
