@@ -756,9 +756,10 @@ impl SupervisorHandle {
     /// [`Error::UnknownUnit`], or [`Error::WillNotHappen`] when the unit
     /// gave up (`Failed`), ended and will not restart (`Exited`, but for a
     /// `Completed` job that ended well), waits to start for a unit that did
-    /// either (or waits in vain itself), is in a group that did either, is
-    /// a group held back by a unit of it that did either, or the supervisor
-    /// ended: in each case only a start by hand could make it ready.
+    /// either (or waits in vain itself), is in a group that did either (or
+    /// waits in vain), is a group held back by a unit of it that did
+    /// either, or the supervisor ended: in each case only a start by hand
+    /// could make it ready.
     ///
     /// # Examples
     ///
@@ -792,10 +793,16 @@ impl SupervisorHandle {
     }
 
     /// Whether a group above the unit at `path` gave up or ended for good
-    /// (`Failed`, `Exited`): its units with it, until it is started by hand.
+    /// (`Failed`, `Exited`), or waits in vain to start, for a dependency
+    /// that did: its units rest with it, until it is started by hand.
     fn ended_above(&self, path: &str) -> bool {
-        paths::groups_above(&self.shared.root, path)
-            .any(|group| matches!(group.state(), UnitState::Failed | UnitState::Exited))
+        paths::groups_above(&self.shared.root, path).any(|group| match group.state() {
+            UnitState::Failed | UnitState::Exited => true,
+            UnitState::Waiting => self
+                .lookup(&group.path)
+                .is_ok_and(|(parent, _)| parent.group().is_some_and(|body| group.is_stuck(&body.members()))),
+            _ => false,
+        })
     }
 
     /// Waits until the unit's status satisfies `done`, and returns it then.

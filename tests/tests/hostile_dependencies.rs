@@ -1463,6 +1463,74 @@ async fn wait_ready_on_a_unit_ends_once_its_group_gave_up() {
     shutdown(DEADLINE, &handle).await;
 }
 
+/// A wait for a unit of a group ends once the group waits in vain, for a
+/// dependency that gave up: the group's units rest until a start by hand,
+/// as the wait for the group itself says. Two levels down, the waits begun
+/// before (woken by the dependency's end) or after.
+#[tokio::test]
+async fn wait_ready_on_a_unit_ends_once_its_group_waits_in_vain() {
+    let (fail, told) = tokio::sync::watch::channel(false);
+    let db = fails_when_told("db", &told)
+        .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(1)));
+    let inner = supervisor::GroupSpec::new("inner").task(idle("y"));
+    let app = supervisor::GroupSpec::new("app").depends_on(["db"]).task(idle("x")).group(inner);
+    let handle = Supervisor::builder().task(db).group(app).build().unwrap().start();
+    wait_status(DEADLINE, &handle, "app", |status| status.state == UnitState::Waiting).await;
+    let names = ["app/x", "app/inner/y", "app/inner"];
+    for (name, answer) in names.into_iter().zip(waits_across_a_failure(&handle, &names, &fail).await) {
+        assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
+    }
+    assert_eq!(handle.status("db").unwrap().state, UnitState::Failed);
+    assert_eq!(handle.status("app").unwrap().state, UnitState::Waiting);
+    // Asked after: at once.
+    for name in names {
+        let answer = tokio::time::timeout(DEADLINE, handle.wait_ready(name)).await.expect("at once");
+        assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
+    }
+    shutdown(DEADLINE, &handle).await;
+}
+
+/// A group that begins to wait in vain, restarted by its policy once its
+/// dependency gave up, ends the waits for its units begun while it ran.
+#[tokio::test]
+async fn wait_ready_on_a_unit_ends_once_its_group_restarts_to_wait_in_vain() {
+    let fails_once_told = |name: &str, told: &tokio::sync::watch::Receiver<bool>| {
+        let told = told.clone();
+        TaskSpec::new(name, move |_ctx: Context| {
+            let mut told = told.clone();
+            async move {
+                let _ = told.wait_for(|fail| *fail).await;
+                Err::<(), _>("no disk")
+            }
+        })
+        .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0)))
+    };
+    let (fail_db, db_told) = tokio::sync::watch::channel(false);
+    let (fail_app, app_told) = tokio::sync::watch::channel(false);
+    // Never ready: a wait on it is pending while the group runs.
+    let never_ready = idle("x").readiness(Readiness::Notified);
+    let app = supervisor::GroupSpec::new("app")
+        .depends_on(["db"])
+        .restart(RestartPolicy::new().delay(Duration::ZERO))
+        .task(never_ready)
+        .task(fails_once_told("job", &app_told).critical());
+    let handle = Supervisor::builder().task(fails_once_told("db", &db_told)).group(app).build().unwrap().start();
+    wait_status(DEADLINE, &handle, "app/x", |status| status.state == UnitState::Running).await;
+    fail_db.send_replace(true);
+    wait_status(DEADLINE, &handle, "db", |status| status.state == UnitState::Failed).await;
+    let wait = {
+        let handle = handle.clone();
+        tokio::spawn(async move { handle.wait_ready("app/x").await })
+    };
+    tokio::task::yield_now().await;
+    // Its critical unit ends it, and its policy starts it again.
+    fail_app.send_replace(true);
+    let answer = tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap();
+    assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{answer:?}");
+    assert_eq!(handle.status("app").unwrap().state, UnitState::Waiting);
+    shutdown(DEADLINE, &handle).await;
+}
+
 /// A wait for a group to be ready ends once a unit of it, down the tree,
 /// gave up for good while the group runs on: the group would be ready only
 /// once that unit is started by hand. A unit that its policy let end does

@@ -658,9 +658,15 @@ impl Node {
     // 10k units a tenth slower, with nobody waiting.
     #[cold]
     fn changed_for_waits_around(&self, unit: &Arc<Unit>) {
-        let ended = matches!(unit.state(), UnitState::Failed | UnitState::Exited);
+        let state = unit.state();
+        let ended = matches!(state, UnitState::Failed | UnitState::Exited);
         if self.dependencies_among_units {
             self.dependents_changed(unit, ended);
+        }
+        if state == UnitState::Waiting && unit.group().is_some() {
+            // A group that waits to start, its units at rest: a wait for one
+            // of them to be ready looks whether it waits in vain.
+            paths::walk(unit, &mut |inside| self.shared.changes.changed_around(inside));
         }
         if !ended {
             return;
@@ -692,6 +698,8 @@ impl Node {
         if ended && !unit.lets_dependents_start_now() {
             for dependent in graph.dependents(unit) {
                 self.shared.changes.changed_around(&dependent);
+                // A group among them waits in vain now, and its units with it.
+                paths::walk(&dependent, &mut |inside| self.shared.changes.changed_around(inside));
             }
         } else {
             for dependent in graph.direct_dependents(unit) {
