@@ -294,7 +294,9 @@ impl SupervisorHandle {
     /// Stops the unit gracefully if it runs (or waits in backoff), resets its
     /// restart count, and starts it again, in its place in the start and
     /// stop order. The old run has ended before the new one starts. On a
-    /// group, stops its units and starts them all again.
+    /// group, stops its units and starts them all again. Like
+    /// [`start_unit`](Self::start_unit), it starts what the unit depends on
+    /// if that is not running.
     ///
     /// # Errors
     ///

@@ -1440,6 +1440,37 @@ async fn wait_ready_goes_on_while_a_unit_and_its_dependency_are_stopped_by_hand(
     shutdown(DEADLINE, &handle).await;
 }
 
+/// `restart` of a unit at rest starts it as `start_unit` does, with what
+/// it depends on that is not running; what depends on it stays as it was.
+/// It started the unit alone, which then waited for ever for a dependency
+/// stopped by hand (and `wait_ready` with it). Also when a dependent waits
+/// for the unit, which the restart stops first and starts again after it.
+#[tokio::test(start_paused = true)]
+async fn restart_of_a_unit_at_rest_starts_what_it_depends_on() {
+    let handle = Supervisor::builder()
+        .task(idle("db"))
+        .task(idle("api").depends_on(["db"]))
+        .task(idle("web").depends_on(["api"]))
+        .build()
+        .unwrap()
+        .start();
+    wait_ready(DEADLINE, &handle, "web").await;
+    // Its dependents go with it.
+    handle.stop_unit("db").await.unwrap();
+    handle.restart("api").await.unwrap();
+    assert!(wait_ready(DEADLINE, &handle, "api").await.running);
+    assert!(handle.status("db").unwrap().ready);
+    assert_eq!(handle.status("web").unwrap().state, UnitState::Stopped);
+
+    handle.stop_unit("db").await.unwrap();
+    handle.add(idle("cache").depends_on(["api"])).await.unwrap();
+    assert_eq!(handle.status("cache").unwrap().state, UnitState::Waiting);
+    handle.restart("api").await.unwrap();
+    assert!(wait_ready(DEADLINE, &handle, "cache").await.running);
+    assert!(handle.status("api").unwrap().ready && handle.status("db").unwrap().ready);
+    shutdown(DEADLINE, &handle).await;
+}
+
 /// A wait for a unit of a group ends once the group gave up for good, as
 /// the wait for the group does.
 #[tokio::test]

@@ -601,8 +601,9 @@ impl DaemonSpec {
     /// names, a unit depending on itself and cycles are `build()` errors.
     ///
     /// `stop_unit` and `restart` of a dependency first stop its dependents
-    /// (and `restart` starts them again once it is ready); `start_unit`
-    /// starts what a unit depends on if it is not running. A dependency
+    /// (and `restart` starts them again once it is ready); `start_unit`,
+    /// and `restart` of a unit at rest, start what a unit depends on if it
+    /// is not running. A dependency
     /// restarted by its own policy leaves its dependents running under
     /// `OneForOne`; `RestForOne` restarts them with it.
     ///

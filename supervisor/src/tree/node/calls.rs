@@ -82,9 +82,6 @@ impl Node {
                 return;
             }
         }
-        if op == Op::Start && !self.winds_down() {
-            self.start_needs(&unit);
-        }
         self.carry_out(unit, op, reply);
     }
 
@@ -223,13 +220,16 @@ impl Node {
         Ok(())
     }
 
-    /// Starts a unit at rest, its restart count reset; a unit already active
-    /// is left as it is.
+    /// Starts a unit at rest, its restart count reset, with what it needs
+    /// that is not running; a unit already active is left as it is. A
+    /// `restart` of a unit at rest is a start: it would otherwise wait for
+    /// ever for a dependency stopped by hand.
     fn start_by_hand(&mut self, unit: &Arc<Unit>, action: &'static str) -> Result<(), Error> {
         self.refuse_while_ending(unit, action)?;
         if unit.state().is_active() {
             return Ok(());
         }
+        self.start_needs(unit);
         unit.record().tracker = RestartTracker::new();
         self.launch(unit);
         Ok(())
