@@ -2,7 +2,7 @@
 //! at each group's closing brace) so that every error is reported.
 
 use crate::ast::unit::{self, Place};
-use crate::ast::{Manifest, Settings, TypedHandle, Unit, UnitKind, UnitName};
+use crate::ast::{Manifest, Settings, TypedHandle, Unit, UnitKind, UnitName, written_name};
 use crate::command;
 use crate::duration;
 use crate::errors::Errors;
@@ -477,7 +477,7 @@ fn daemon(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::R
     if !input.peek(Token![=]) {
         return Err(input.error(format!(
             "expected `=` and the command to run: `daemon {} = \"program --flag value\";`",
-            name.value
+            written_name(&name.value)
         )));
     }
     input.parse::<Token![=]>()?;
@@ -541,11 +541,15 @@ fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Res
         }
     };
     if !input.peek(Token![=]) {
-        return Err(input.error(format!("expected `=` and the task to run: `task {} = an_async_fn;`", name.value)));
+        return Err(input
+            .error(format!("expected `=` and the task to run: `task {} = an_async_fn;`", written_name(&name.value))));
     }
     input.parse::<Token![=]>()?;
     if input.is_empty() || input.peek(Token![;]) {
-        return Err(input.error(format!("expected the task to run after `=`: `task {} = an_async_fn;`", name.value)));
+        return Err(input.error(format!(
+            "expected the task to run after `=`: `task {} = an_async_fn;`",
+            written_name(&name.value)
+        )));
     }
     let expr = input.call(Expr::parse_without_eager_brace)?;
     let raw = option_block(input)?;
@@ -558,7 +562,8 @@ fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Res
 /// after it. `level`: 1 for a group in the root.
 fn group(input: ParseStream<'_>, keyword: Ident, level: usize, errors: &mut Errors) -> syn::Result<Unit> {
     let name = unit::parse_name(input, "group")?;
-    let example = format!("`group {} {{ strategy = \"one_for_all\" }} {{ task a; task b; }}`", name.value);
+    let example =
+        format!("`group {} {{ strategy = \"one_for_all\" }} {{ task a; task b; }}`", written_name(&name.value));
     if !input.peek(token::Brace) {
         return Err(input.error(format!("expected the group's units in braces, e.g. {example}")));
     }
@@ -791,6 +796,29 @@ mod tests {
         let (_, messages) = parsed(quote!(shutdown_timeout = 1 m;));
         assert_eq!(messages.len(), 1, "{messages:?}");
         assert!(messages[0].starts_with("`shutdown_timeout` takes a duration string"), "{messages:?}");
+    }
+
+    /// A name that is no identifier is written as a string in the
+    /// examples, as the manifest takes it: `daemon web-1 = ...` would not
+    /// parse.
+    #[test]
+    fn examples_write_names_as_the_manifest_takes_them() {
+        let first = |tokens| parsed(tokens).1.first().cloned().unwrap_or_default();
+        let message = first(quote!(daemon "web-1" {};));
+        assert!(message.contains("`daemon \"web-1\" = \"program --flag value\";`"), "{message}");
+        let message = first(quote!(task "clean up";));
+        assert!(message.contains("`task \"clean up\" = an_async_fn;`"), "{message}");
+        let message = first(quote!(task "9lives" =;));
+        assert!(message.contains("`task \"9lives\" = an_async_fn;`"), "{message}");
+        let message = first(quote!(group "hot-cache" = "x";));
+        assert!(message.contains("`group \"hot-cache\" { strategy"), "{message}");
+        // An identifier, a keyword among them, stays bare.
+        let message = first(quote!(daemon r#type {};));
+        assert!(message.contains("`daemon type = \"program"), "{message}");
+        assert_eq!(
+            ["db", "type", "_", "ünï", "r#x", "a b", ""].map(written_name),
+            ["db", "type", "_", "ünï", "\"r#x\"", "\"a b\"", "\"\""]
+        );
     }
 
     #[test]

@@ -211,6 +211,17 @@ impl Supervised {
     }
 }
 
+/// A unit name as a manifest writes it, for the examples of messages:
+/// bare when it reads as one identifier (`postgres`, `type`), else as a
+/// string (`"web-1"`), since `daemon web-1 = ...` or `depends_on = [web-1]`
+/// would not parse.
+pub(crate) fn written_name(name: &str) -> String {
+    use syn::ext::IdentExt;
+    use syn::parse::Parser;
+    let bare = !name.starts_with("r#") && Ident::parse_any.parse_str(name).is_ok_and(|ident| ident == name);
+    if bare { name.to_owned() } else { format!("{name:?}") }
+}
+
 /// `path` as written, without spaces: `jobs::report`.
 pub(crate) fn path_text(path: &Path) -> String {
     quote!(#path).to_string().replace(' ', "")

@@ -3,7 +3,7 @@
 //! with the place of a unit that is not a sibling when the name is found
 //! elsewhere in the tree.
 
-use crate::ast::{Unit, UnitKind, UnitName, path_text};
+use crate::ast::{Unit, UnitKind, UnitName, path_text, written_name};
 use crate::errors::Errors;
 use crate::graph::{self, Dependency, Finding};
 use crate::limits::MAX_GROUP_DEPTH;
@@ -297,11 +297,12 @@ fn elsewhere(unit: &Unit, wanted: &str, found: &Placed<'_>, path: &[&str], place
              of `{dependent}`, and order the units inside it with their own `depends_on`"
         )
     } else if common == path.len() {
-        format!("{place} depend on the group that holds it: `depends_on = [{target_side}]`")
+        format!("{place} depend on the group that holds it: `depends_on = [{}]`", written_name(target_side))
     } else {
         let dependent_side = path[common];
+        let (group, dependency) = (written_name(dependent_side), written_name(target_side));
         format!(
-            "{place} make the group `{dependent_side}` depend on `{target_side}` instead: `group {dependent_side} {{ depends_on = [{target_side}] }} {{ ... }}`"
+            "{place} make the group `{dependent_side}` depend on `{target_side}` instead: `group {group} {{ depends_on = [{dependency}] }} {{ ... }}`"
         )
     }
 }
@@ -335,7 +336,8 @@ fn by_path(unit: &Unit, wanted: &str, path: &[&str], siblings: &[Unit], everythi
     }
     let not_a_name = format!("`{wanted}` is a path, and `depends_on` names units of the same group, not paths");
     if found.groups == path {
-        return format!("{not_a_name}: `{name}` is next to `{dependent}`, in {own}: write its name, `{name}`");
+        let written = written_name(name);
+        return format!("{not_a_name}: `{name}` is next to `{dependent}`, in {own}: write its name, `{written}`");
     }
     let place = format!("{not_a_name}: `{name}` is in {}, not in {own}; so", describe_group(&found.groups));
     elsewhere(unit, wanted, found, path, &place)
@@ -363,6 +365,22 @@ mod tests {
         // Not read as a dependency on itself either.
         let message = one(quote! { daemon db = "postgres"; task jobs::db { depends_on = [db] }; });
         assert!(message.starts_with("`db` names 2 units here (the daemon `db`, `task jobs::db;`)"), "{message}");
+    }
+
+    /// The fix of a dependency on a unit of another group names the groups
+    /// as the manifest takes them: a name that is no identifier as a string.
+    #[test]
+    fn a_dependency_elsewhere_is_told_the_fix_with_string_names() {
+        let message =
+            one(quote! { group "my-db" {} { daemon pg = "postgres"; } task api = api { depends_on = [pg] }; });
+        assert!(message.ends_with("depend on the group that holds it: `depends_on = [\"my-db\"]`"), "{message}");
+        let message = one(quote! {
+            group "my-db" {} { daemon pg = "postgres"; }
+            group "api v2" {} { task x = x { depends_on = ["my-db"] }; }
+        });
+        assert!(message.ends_with("`group \"api v2\" { depends_on = [\"my-db\"] } { ... }`"), "{message}");
+        let message = one(quote! { group g {} { daemon "p-1" = "p"; task a = a { depends_on = ["g/p-1"] }; } });
+        assert!(message.ends_with("write its name, `\"p-1\"`"), "{message}");
     }
 
     #[test]
