@@ -18,7 +18,7 @@ use syn::LitStr;
 
 /// Checks a whole manifest.
 pub(crate) fn manifest(manifest: &Manifest, errors: &mut Errors) {
-    tree_options(&manifest.settings.tree, &manifest.settings.refused, errors);
+    tree_options(&manifest.settings.tree, &manifest.settings.refused, "; ", errors);
     tree::check(&manifest.units, errors);
     if let Some(handle) = &manifest.handle {
         let _ = typed::fields(handle, &manifest.units, errors);
@@ -54,7 +54,7 @@ fn unit_options(unit: &Unit, errors: &mut Errors) {
     match &unit.kind {
         UnitKind::Group(_) => {
             policy(&unit.options, errors);
-            tree_options(&unit.options.tree, &unit.options.refused, errors);
+            tree_options(&unit.options.tree, &unit.options.refused, ", ", errors);
         }
         UnitKind::Daemon(_) => run_options(&unit.options, Runs::Daemon, errors),
         UnitKind::Task(_) => run_options(&unit.options, Runs::Task, errors),
@@ -210,16 +210,24 @@ fn policy(options: &UnitOptions, errors: &mut Errors) {
 }
 
 /// `intensity` and `period` come together; one whose partner was given but
-/// refused has that error only.
-fn tree_options(tree: &TreeOptions, refused: &Refused, errors: &mut Errors) {
+/// refused has that error only. `between`: what separates the two where
+/// they are written, `"; "` for the manifest's settings (each a line that
+/// ends with `;`), `", "` in a group's option block.
+fn tree_options(tree: &TreeOptions, refused: &Refused, between: &str, errors: &mut Errors) {
     match (&tree.intensity, &tree.period) {
         (Some((n, key)), None) if !refused.contains("period") => errors.spanned(
             key,
-            format!("`intensity` needs `period`: write `intensity = {n}, period = \"60s\"` for at most {n} restarts within 60s"),
+            format!(
+                "`intensity` needs `period`: write `intensity = {n}{between}period = \"60s\"` for at most {n} restarts \
+                 within 60s"
+            ),
         ),
         (None, Some((_, key))) if !refused.contains("intensity") => errors.spanned(
             key,
-            "`period` needs `intensity`: write `intensity = 3, period = \"30s\"` for at most 3 restarts within 30s",
+            format!(
+                "`period` needs `intensity`: write `intensity = 3{between}period = \"30s\"` for at most 3 restarts \
+                 within 30s"
+            ),
         ),
         _ => {}
     }
@@ -266,9 +274,18 @@ mod tests {
 
     #[test]
     fn options_that_go_together() {
-        assert!(one(quote!(intensity = 3;)).starts_with("`intensity` needs `period`"));
-        assert!(one(quote!(period = "1s";)).starts_with("`period` needs `intensity`"));
-        assert!(one(quote!(group g { intensity = 3 } {})).starts_with("`intensity` needs `period`"));
+        // Each with the fix written as it is at its place: the manifest's
+        // settings end with `;`, a group's options are separated by `,`.
+        assert!(one(quote!(intensity = 3;)).starts_with("`intensity` needs `period`: write `intensity = 3; period = "));
+        assert!(one(quote!(period = "1s";)).starts_with("`period` needs `intensity`: write `intensity = 3; period = "));
+        assert!(
+            one(quote!(group g { intensity = 3 } {}))
+                .starts_with("`intensity` needs `period`: write `intensity = 3, period")
+        );
+        assert!(
+            one(quote!(group g { period = "1s" } {}))
+                .starts_with("`period` needs `intensity`: write `intensity = 3, period")
+        );
         assert!(one(quote!(task t = t { window = "1s" };)).starts_with("`window` needs `window_max`"));
         assert!(one(quote!(group g { window_max = 2 } {})).starts_with("`window_max` needs `window`"));
         assert!(one(quote!(task t = t { max_delay = "1s" };)).starts_with("`max_delay` caps"));
