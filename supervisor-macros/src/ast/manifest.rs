@@ -300,13 +300,20 @@ fn item(
             ));
         }
         input.parse::<Token![=]>()?;
-        let value = options::value_tokens(input, |input| input.peek(Token![;]) || starts_entry(input));
+        let mut value = options::value_tokens(input, |input| input.peek(Token![;]) || starts_entry(input));
+        // `intensity = 10, period = "60s";`, written as a group's options
+        // are: the value is read without its `,`, which is told to be a `;`.
+        let comma = split_trailing_comma(&mut value);
         if value.is_empty() {
             return Err(syn::Error::new(keyword.span(), format!("`{}` has no value after `=`", keyword.unraw())));
         }
+        // In a group, the setting has an error of its own: it is not there.
+        if let Some(comma) = comma.filter(|_| root.is_some()) {
+            errors.push(comma_after_setting(&keyword, &value, comma));
+        }
         if input.peek(Token![;]) {
             input.parse::<Token![;]>()?;
-        } else if !input.is_empty() {
+        } else if !input.is_empty() && comma.is_none() {
             // The next entry follows: the value is read, and so is the entry.
             errors.push(missing_semicolon(&keyword, &value));
         }
@@ -358,6 +365,12 @@ fn starts_entry(input: ParseStream<'_>) -> bool {
 /// The error for a setting followed by an entry without a `;` between
 /// them, at the end of the setting's value.
 fn missing_semicolon(key: &Ident, value: &TokenStream) -> syn::Error {
+    let (setting, last) = setting_text(key, value);
+    syn::Error::new(last, format!("expected `;` after {setting}"))
+}
+
+/// `` `key = value` `` as written, and the span of its last token.
+fn setting_text(key: &Ident, value: &TokenStream) -> (String, proc_macro2::Span) {
     let mut written = String::new();
     let mut last = None;
     for token in value.clone() {
@@ -369,7 +382,33 @@ fn missing_semicolon(key: &Ident, value: &TokenStream) -> syn::Error {
         last = Some(token);
     }
     let span = last.map_or_else(|| key.span(), |token| token.span());
-    syn::Error::new(span, format!("expected `;` after `{} = {written}`", key.unraw()))
+    (format!("`{} = {written}`", key.unraw()), span)
+}
+
+/// Takes a `,` that ends `value` off it, and returns its span.
+fn split_trailing_comma(value: &mut TokenStream) -> Option<proc_macro2::Span> {
+    let mut tokens: Vec<TokenTree> = value.clone().into_iter().collect();
+    match tokens.last() {
+        Some(TokenTree::Punct(punct)) if punct.as_char() == ',' => {
+            let span = punct.span();
+            tokens.pop();
+            *value = tokens.into_iter().collect();
+            Some(span)
+        }
+        _ => None,
+    }
+}
+
+/// The error for a setting ended with `,` (at `comma`) where a `;` ends it.
+fn comma_after_setting(key: &Ident, value: &TokenStream, comma: proc_macro2::Span) -> syn::Error {
+    let (setting, _) = setting_text(key, value);
+    let setting = setting.trim_end_matches('`');
+    syn::Error::new(
+        comma,
+        format!(
+            "a setting of the manifest ends with `;`, not `,` (which separates the options in braces): write {setting};`"
+        ),
+    )
 }
 
 /// How an entry of the kind `keyword` is written, if it is an entry's kind:
@@ -819,6 +858,37 @@ mod tests {
             ["db", "type", "_", "ünï", "r#x", "a b", ""].map(written_name),
             ["db", "type", "_", "ünï", "\"r#x\"", "\"a b\"", "\"\""]
         );
+    }
+
+    /// A setting ended with `,`, as a group's options are separated, is
+    /// told to end with `;`, once, on the comma, and read as written; the
+    /// `,` was taken into its value, which was refused as wrong, after an
+    /// error that asked for a `;` after the comma.
+    #[test]
+    fn a_setting_ended_with_a_comma_is_told_to_end_with_a_semicolon() {
+        let (manifest, messages) = parsed(quote! {
+            intensity = 10, period = "60s";
+            shutdown_timeout = "1s",;
+            task b = idle;
+            strategy = "one_for_all",
+        });
+        let fix = "a setting of the manifest ends with `;`, not `,` (which separates the options in braces): write";
+        assert_eq!(
+            messages,
+            [
+                format!("{fix} `intensity = 10;`"),
+                format!("{fix} `shutdown_timeout = \"1s\";`"),
+                format!("{fix} `strategy = \"one_for_all\";`"),
+            ]
+        );
+        let settings = &manifest.settings;
+        assert!(matches!(settings.tree.intensity, Some((10, _))) && settings.tree.period.is_some());
+        assert!(settings.shutdown_timeout.is_some() && settings.tree.strategy.is_some());
+        assert_eq!(names(&manifest.units), ["b"]);
+        // In a group, a setting has the error that it is not there, alone.
+        let (_, messages) = parsed(quote!(group g {} { strategy = "one_for_all", task c = c; }));
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(messages[0].starts_with("a group's `strategy` goes in its option block"), "{messages:?}");
     }
 
     #[test]
