@@ -208,16 +208,40 @@ fn units(
     let mut units = Vec::new();
     while !input.is_empty() {
         let last = last_token_of_entry(input);
+        let stand_in = stand_in(input);
         match item(input, root.as_mut().map(|(settings, seen)| (&mut **settings, &mut **seen)), level, errors) {
             Ok(Some(unit)) => units.push(unit),
             Ok(None) => {}
             Err(error) => {
                 errors.push(at_last_token(error, last));
                 skip_past_semicolon(input);
+                units.extend(stand_in);
             }
         }
     }
     units
+}
+
+/// The unit that the entry at the start of `input` names, if its kind and
+/// name read (`daemon web`), with nothing to run: kept in the place of an
+/// entry whose syntax is wrong after its name (`daemon web { ... }`
+/// without its command), as a daemon whose command is wrong is kept, so
+/// that its dependents find it and the typed form has its field, rather
+/// than each use of it getting an error of its own. Nothing is expanded
+/// from a manifest with errors.
+fn stand_in(input: ParseStream<'_>) -> Option<Unit> {
+    let fork = input.fork();
+    fork.call(Attribute::parse_outer).ok()?;
+    let keyword = fork.call(Ident::parse_any).ok()?;
+    let kind = match keyword.unraw().to_string().as_str() {
+        "daemon" => UnitKind::Daemon(command::Command::default()),
+        // Not `task jobs::report ...`: a path is read whole by its entry.
+        "task" if !fork.peek2(Token![::]) => UnitKind::Task(syn::parse_quote!(())),
+        "group" => UnitKind::Group(Vec::new()),
+        _ => return None,
+    };
+    let name = unit::parse_name(&fork, keyword.unraw().to_string().as_str()).ok()?;
+    Some(Unit { name, keyword, kind, options: crate::ast::UnitOptions::default() })
 }
 
 /// The span of the last token of the entry at the start of `input`, when

@@ -383,6 +383,23 @@ mod tests {
         assert!(message.ends_with("write its name, `\"p-1\"`"), "{message}");
     }
 
+    /// An entry whose syntax is wrong after its name is still a unit named
+    /// so: its dependents find it, where each was told that it did not
+    /// exist, beside the error of its syntax.
+    #[test]
+    fn an_entry_with_wrong_syntax_after_its_name_is_still_found() {
+        let all = messages(quote! {
+            daemon db { restart = "1s" };
+            task cache = ;
+            group jobs = "x";
+            task api = api { depends_on = [db, cache, jobs] };
+        });
+        assert_eq!(all.len(), 3, "{all:#?}");
+        assert!(all[0].starts_with("expected `=` and the command to run: `daemon db = "), "{all:#?}");
+        assert!(all[1].starts_with("expected the task to run after `=`"), "{all:#?}");
+        assert!(all[2].starts_with("expected the group's units in braces"), "{all:#?}");
+    }
+
     #[test]
     fn duplicate_names_within_a_group() {
         let all = messages(quote! {
