@@ -375,6 +375,9 @@ fn names(option: &RawOption) -> syn::Result<Vec<UnitName>> {
         }
         _ => return Err(option.error(format!("`depends_on` takes a list of unit names, e.g. {EXAMPLE}"))),
     };
+    if let Some(error) = bare_name_with_punctuation(&list.stream()) {
+        return Err(error);
+    }
     (|input: ParseStream<'_>| Punctuated::<UnitName, Token![,]>::parse_terminated_with(input, dependency))
         .parse2(list.stream())
         .map(|names| names.into_iter().collect())
@@ -384,6 +387,33 @@ fn names(option: &RawOption) -> syn::Result<Vec<UnitName>> {
                 format!("`depends_on` takes names of units of the same group, e.g. {EXAMPLE}"),
             )
         })
+}
+
+/// The error for a name with `-` or `.` in it written bare in a
+/// `depends_on` (`web-1`, as `daemon "web-1"` names a unit): it reads as
+/// `web - 1`, and the fix is the name as a string.
+fn bare_name_with_punctuation(list: &proc_macro2::TokenStream) -> Option<syn::Error> {
+    let mut entries = vec![Vec::new()];
+    for token in list.clone() {
+        match &token {
+            TokenTree::Punct(punct) if punct.as_char() == ',' => entries.push(Vec::new()),
+            _ => entries.last_mut().expect("one entry at least").push(token),
+        }
+    }
+    let joins = |token: &TokenTree| matches!(token, TokenTree::Punct(punct) if matches!(punct.as_char(), '-' | '.'));
+    let entry = entries.into_iter().find(|entry| {
+        matches!(entry.first(), Some(TokenTree::Ident(_)))
+            && entry.iter().any(joins)
+            && entry.iter().all(|token| matches!(token, TokenTree::Ident(_) | TokenTree::Literal(_)) || joins(token))
+    })?;
+    let written: String = entry.iter().map(ToString::to_string).collect();
+    let tokens: proc_macro2::TokenStream = entry.into_iter().collect();
+    Some(syn::Error::new_spanned(
+        tokens,
+        format!(
+            "`{written}` is no identifier, and a name that is none is written as a string: `depends_on = [{written:?}]`"
+        ),
+    ))
 }
 
 /// A name in a `depends_on`; or a path such as `storage/postgres`, read
@@ -779,6 +809,23 @@ mod tests {
         assert!(error(Place::Daemon, quote!(success_codes = [0, 0])).contains("exit code 0 is listed twice"));
         assert!(error(Place::Daemon, quote!(success_codes = 0)).contains("takes a list of exit codes"));
         assert!(error(Place::Task, quote!(restart = "1s", restart = "2s")).contains("`restart` is given twice"));
+    }
+
+    /// A name with `-` or `.` written bare in a `depends_on` is told to be
+    /// a string, on the whole name, where the list was called wrong on its
+    /// `-`.
+    #[test]
+    fn a_bare_name_with_a_dash_is_told_to_be_a_string() {
+        let (options, messages) = read_at(Place::Task, quote!(depends_on = [db, web - 1, "api.v2"]));
+        assert_eq!(
+            messages,
+            ["`web-1` is no identifier, and a name that is none is written as a string: `depends_on = [\"web-1\"]`"]
+        );
+        assert!(options.depends_on.is_empty());
+        let (_, messages) = read_at(Place::Task, quote!(depends_on = [api.v2]));
+        assert!(messages[0].starts_with("`api.v2` is no identifier"), "{messages:?}");
+        // A path is read whole, for the advice of the tree's check.
+        assert!(read_at(Place::Task, quote!(depends_on = [g / web])).1.is_empty());
     }
 
     #[test]
