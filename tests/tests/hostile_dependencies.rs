@@ -1471,6 +1471,22 @@ async fn restart_of_a_unit_at_rest_starts_what_it_depends_on() {
     shutdown(DEADLINE, &handle).await;
 }
 
+/// `start_unit` of a unit that waits for a dependency stopped by hand
+/// starts that dependency, as for a unit at rest: the unit, active as it
+/// waits, was otherwise left to wait for ever.
+#[tokio::test(start_paused = true)]
+async fn start_unit_of_a_waiting_unit_starts_what_it_waits_for() {
+    let handle = Supervisor::builder().task(idle("db")).task(idle("api").depends_on(["db"])).build().unwrap().start();
+    wait_ready(DEADLINE, &handle, "api").await;
+    handle.stop_unit("db").await.unwrap();
+    handle.add(idle("cache").depends_on(["api"])).await.unwrap();
+    assert_eq!(handle.status("cache").unwrap().state, UnitState::Waiting);
+    handle.start_unit("cache").await.unwrap();
+    assert!(wait_ready(DEADLINE, &handle, "cache").await.running);
+    assert!(handle.status("api").unwrap().ready && handle.status("db").unwrap().ready);
+    shutdown(DEADLINE, &handle).await;
+}
+
 /// A wait for a unit of a group ends once the group gave up for good, as
 /// the wait for the group does.
 #[tokio::test]

@@ -221,15 +221,16 @@ impl Node {
     }
 
     /// Starts a unit at rest, its restart count reset, with what it needs
-    /// that is not running; a unit already active is left as it is. A
-    /// `restart` of a unit at rest is a start: it would otherwise wait for
-    /// ever for a dependency stopped by hand.
+    /// that is not running; a unit already active is left as it is, but
+    /// for what it needs. A `restart` of a unit at rest is a start. Either
+    /// would otherwise wait for ever for a dependency stopped by hand: a
+    /// unit at rest, once started, and one that waits already.
     fn start_by_hand(&mut self, unit: &Arc<Unit>, action: &'static str) -> Result<(), Error> {
         self.refuse_while_ending(unit, action)?;
+        self.start_needs(unit);
         if unit.state().is_active() {
             return Ok(());
         }
-        self.start_needs(unit);
         unit.record().tracker = RestartTracker::new();
         self.launch(unit);
         Ok(())
