@@ -209,8 +209,8 @@ fn unknown(option: &RawOption, place: Place, keys: &[&str]) -> syn::Error {
         ("depends_on", Place::Attribute) => Some(
             "`depends_on` names units of the same group, which only the manifest knows: write it there, e.g. `task worker { depends_on = [db] };`".to_owned(),
         ),
-        (key, Place::Task | Place::Attribute) if DAEMON_KEYS.contains(&key) => {
-            Some(format!("`{name}` is a daemon option: {}", task_has_no(key)))
+        (key, Place::Task | Place::Attribute | Place::Group) if DAEMON_KEYS.contains(&key) => {
+            Some(format!("`{name}` is a daemon option: {}", has_no(place, key)))
         }
         ("strategy" | "intensity" | "period", Place::Task | Place::Daemon | Place::Attribute) => Some(format!(
             "`{name}` is an option of a group (or a setting of the whole manifest): it says how a group restarts its units"
@@ -320,12 +320,21 @@ fn renamed(name: &str, place: Place, keys: &[&str]) -> Option<String> {
     let all = suggest::one_of(renamed.keys);
     let message = match renamed.keys {
         [key] if DAEMON_KEYS.contains(key) && place != Place::Daemon => {
-            format!("{who} calls it {all}, a daemon option: {}", task_has_no(key))
+            format!("{who} calls it {all}, a daemon option: {}", has_no(place, key))
         }
         keys if keys.iter().all(|key| DAEMON_KEYS.contains(key)) => format!("{who} calls it {all}, a daemon option"),
         _ => format!("{who} calls it {all}{which}, an option of a task or a daemon"),
     };
     Some(format!("unknown {what} `{name}`: {message}"))
+}
+
+/// Why a task, or a group, has no use for the daemon option `key`, one
+/// of [`DAEMON_KEYS`].
+fn has_no(place: Place, key: &str) -> &'static str {
+    if place == Place::Group {
+        return "a group runs no program of its own; set it on each daemon of the group";
+    }
+    task_has_no(key)
 }
 
 /// Why a task has no use for the daemon option `key`, one of
@@ -669,6 +678,16 @@ mod tests {
         }
         let (_, messages) = read_at(Place::Attribute, quote!(depends_on = [db]));
         assert!(messages[0].starts_with("`depends_on` names units of the same group"), "{messages:?}");
+        // A group is told why a group, not a task, has no use for it.
+        let (_, messages) = read_at(Place::Group, quote!(dir = "/srv", current_dir = "/srv"));
+        assert_eq!(
+            messages,
+            [
+                "`dir` is a daemon option: a group runs no program of its own; set it on each daemon of the group",
+                "unknown group option `current_dir`: the manifest calls it `dir`, a daemon option: a group runs no \
+                 program of its own; set it on each daemon of the group",
+            ]
+        );
         let (_, messages) = read_at(Place::Group, quote!(stop_timeout = "1s"));
         assert!(messages[0].starts_with("unknown group option `stop_timeout`; expected `strategy`"), "{messages:?}");
         let (_, messages) = read_at(Place::Daemon, quote!(strategy = "one_for_all"));
