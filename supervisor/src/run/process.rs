@@ -322,7 +322,7 @@ impl ProcessRun {
     /// status, for [`finish`](Self::finish). Cancel-safe: once it has
     /// returned, the run has ended, whatever else happens before `finish`.
     pub(crate) async fn wait_exit(&mut self) -> io::Result<ExitStatus> {
-        pumping(&mut self.capture, leader_exit(&mut self.child)).await
+        pumping(&mut self.capture, leader_exit(&mut self.child, &self.group)).await
     }
 
     /// What [`wait_exit`](Self::wait_exit) waits on, apart: the leader's
@@ -334,7 +334,7 @@ impl ProcessRun {
     pub(crate) fn exit_and_pump(
         &mut self,
     ) -> (impl Future<Output = io::Result<ExitStatus>> + '_, impl Future<Output = Infallible> + '_) {
-        (leader_exit(&mut self.child), pump(&mut self.capture))
+        (leader_exit(&mut self.child, &self.group), pump(&mut self.capture))
     }
 
     /// Sends `signal` to every process of the run's group.
@@ -466,17 +466,21 @@ pub(crate) fn names_a_directory(program: &std::path::Path, resolved: &std::path:
     names_a_place && resolved.is_dir()
 }
 
-/// The leader's exit status, once it has exited; meanwhile the strays this
-/// process adopted are reaped.
-async fn leader_exit(child: &mut Child) -> io::Result<ExitStatus> {
-    let Some(mut adoptions) = strays::adoptions() else { return child.wait().await };
-    loop {
-        tokio::select! {
-            biased;
-            status = child.wait() => return status,
-            Some(()) = adoptions.recv() => strays::reap_adopted(),
-        }
-    }
+/// The leader's exit status, once it has exited, with `group` told that it
+/// is reaped; meanwhile the strays this process adopted are reaped.
+async fn leader_exit(child: &mut Child, group: &ProcessGroup) -> io::Result<ExitStatus> {
+    let status = match strays::adoptions() {
+        None => child.wait().await,
+        Some(mut adoptions) => loop {
+            tokio::select! {
+                biased;
+                status = child.wait() => break status,
+                Some(()) = adoptions.recv() => strays::reap_adopted(),
+            }
+        },
+    };
+    group.leader_reaped();
+    status
 }
 
 /// Reads the captured output, if any, for as long as it is polled.
@@ -567,7 +571,16 @@ struct ProcessGroup {
     /// The group's id while it may be signalled; shared with the run's
     /// [`GroupSignaller`]s, and forgotten (under the lock, so that no signal
     /// is in flight) once the group is killed.
-    leader: Arc<Mutex<Option<Pid>>>,
+    leader: Arc<Mutex<Option<Leader>>>,
+}
+
+/// The leader of a run's process group, whose pid is the group's id.
+#[derive(Debug, Clone, Copy)]
+struct Leader {
+    pid: Pid,
+    /// Reaped: its pid may be another process's from then on, so that only
+    /// the group, which outlives it while any member lives, is signalled.
+    reaped: bool,
 }
 
 impl ProcessGroup {
@@ -578,7 +591,7 @@ impl ProcessGroup {
         if let Some(leader) = leader {
             strays::run_began(leader);
         }
-        ProcessGroup { leader: Arc::new(Mutex::new(leader)) }
+        ProcessGroup { leader: Arc::new(Mutex::new(leader.map(|pid| Leader { pid, reaped: false }))) }
     }
 
     fn signal(&self, signal: RawSignal) -> io::Result<()> {
@@ -589,10 +602,19 @@ impl ProcessGroup {
         signal_group_each(&self.leader, signals)
     }
 
+    /// The leader has been reaped: from now on only its group is signalled,
+    /// until the group is killed, where a leader that had left it was
+    /// signalled by its pid, which another process may hold by then.
+    fn leader_reaped(&self) {
+        if let Some(leader) = self.leader.lock().unwrap_or_else(PoisonError::into_inner).as_mut() {
+            leader.reaped = true;
+        }
+    }
+
     /// Kills the group and forgets it: after this the group id may be
     /// reused. Returns it if the group had members left to kill.
     fn kill(&mut self) -> Option<Pid> {
-        let leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner).take()?;
+        let leader = self.leader.lock().unwrap_or_else(PoisonError::into_inner).take()?.pid;
         strays::run_ended(leader);
         // ESRCH only means the group is already empty.
         kill_process_group(leader, RawSignal::KILL).ok().map(|()| leader)
@@ -605,7 +627,7 @@ impl Drop for ProcessGroup {
     }
 }
 
-fn signal_group(leader: &Mutex<Option<Pid>>, signal: RawSignal) -> io::Result<()> {
+fn signal_group(leader: &Mutex<Option<Leader>>, signal: RawSignal) -> io::Result<()> {
     signal_group_each(leader, &[signal])
 }
 
@@ -613,18 +635,18 @@ fn signal_group(leader: &Mutex<Option<Pid>>, signal: RawSignal) -> io::Result<()
 /// leader has left the group, to the leader: one look at its group serves
 /// them all (each look is a system call, and a stop sends two signals).
 /// The result is the last signal's.
-fn signal_group_each(leader: &Mutex<Option<Pid>>, signals: &[RawSignal]) -> io::Result<()> {
+fn signal_group_each(leader: &Mutex<Option<Leader>>, signals: &[RawSignal]) -> io::Result<()> {
     let leader = leader.lock().unwrap_or_else(PoisonError::into_inner);
-    let leader = leader.ok_or_else(|| io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()))?;
+    let Leader { pid: leader, reaped } =
+        leader.ok_or_else(|| io::Error::from_raw_os_error(rustix::io::Errno::SRCH.raw_os_error()))?;
     let mut to_group = Ok(());
     for &signal in signals {
         to_group = kill_process_group(leader, signal);
     }
     // A leader that moved to another group (`setpgid`) is out of the
     // group's reach: it gets the signals by its pid, which no other process
-    // can hold while the lock keeps the id (it is forgotten once the leader
-    // is reaped). Otherwise its stop would wait for ever.
-    if rustix::process::getpgid(Some(leader)).is_ok_and(|group| group != leader) {
+    // can hold until it is reaped. Otherwise its stop would wait for ever.
+    if !reaped && rustix::process::getpgid(Some(leader)).is_ok_and(|group| group != leader) {
         let mut to_leader = Ok(());
         for &signal in signals {
             to_leader = rustix::process::kill_process(leader, signal);
@@ -637,7 +659,7 @@ fn signal_group_each(leader: &Mutex<Option<Pid>>, signals: &[RawSignal]) -> io::
 /// Signals the process group of one run from outside the run: see
 /// [`ProcessRun::signaller`].
 #[derive(Clone)]
-pub(crate) struct GroupSignaller(Arc<Mutex<Option<Pid>>>);
+pub(crate) struct GroupSignaller(Arc<Mutex<Option<Leader>>>);
 
 impl GroupSignaller {
     /// Sends `signal` to every process of the group; `ESRCH` once the run
@@ -649,14 +671,14 @@ impl GroupSignaller {
     /// Whether the run's leader has been reaped (its pid may be another
     /// process's from then on).
     pub(crate) fn is_reaped(&self) -> bool {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).is_none()
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).is_none_or(|leader| leader.reaped)
     }
 }
 
 impl std::fmt::Debug for GroupSignaller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let leader = *self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        f.debug_tuple("GroupSignaller").field(&leader.map(Pid::as_raw_pid)).finish()
+        f.debug_tuple("GroupSignaller").field(&leader.map(|leader| leader.pid.as_raw_pid())).finish()
     }
 }
 
@@ -714,6 +736,60 @@ mod tests {
         assert!(ProcessBody::new(spec(&print)).command_with(&absent).as_std().get_envs().next().is_none());
         let cleared = ProcessBody::new(spec(&print).env_clear());
         assert!(!cleared.would_inherit(&cleared.command(), &inherited));
+    }
+
+    /// Whether `signal` waits, blocked, in the pending set of process `pid`
+    /// (`ShdPnd` in `/proc/PID/status`): sent to it, where a handler would
+    /// leave no trace to look at.
+    fn is_pending(pid: u32, signal: RawSignal) -> bool {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the process is there");
+        let line = status.lines().find_map(|line| line.strip_prefix("ShdPnd:")).expect("a ShdPnd line");
+        let pending = u64::from_str_radix(line.trim(), 16).expect("a mask");
+        pending & (1 << (signal.as_raw() - 1)) != 0
+    }
+
+    /// A leader that left its group gets the group's signals by its pid
+    /// until it is reaped, and not after: its pid may be another process's
+    /// by then. A reaped leader was signalled by its pid until its group was
+    /// killed, while its last output was read.
+    #[tokio::test]
+    async fn a_leader_out_of_its_group_is_signalled_by_its_pid_until_it_is_reaped() {
+        let moved = std::env::temp_dir().join(format!("supervisor-moved-{}-{}", std::process::id(), fastrand::u64(..)));
+        // Blocks SIGUSR1 and SIGTERM, so that what is sent to it stays
+        // pending, then joins another group of its session (see the
+        // mover of the integration tests).
+        let script = format!(
+            "import os, signal, time\n\
+             signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1, signal.SIGTERM])\n\
+             r, w = os.pipe()\n\
+             child = os.fork()\n\
+             if child == 0:\n    os.setpgid(0, 0)\n    os.write(w, b'x')\n    time.sleep(100)\n\
+             os.read(r, 1)\n\
+             os.setpgid(0, child)\n\
+             open({moved:?}, 'w').close()\n\
+             time.sleep(100)\n",
+            moved = moved.display().to_string(),
+        );
+        let body = ProcessBody::new(DaemonSpec::new("mover", "python3").args(["-c", &script]));
+        let run = body.start(&SmolStr::new("mover")).expect("python3 starts");
+        let leader = run.child.id().expect("a pid");
+        let leader_pid = Pid::from_raw(i32::try_from(leader).unwrap()).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !moved.exists() {
+            assert!(std::time::Instant::now() < deadline, "the leader never left its group");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = run.signal(RawSignal::USR1);
+        assert!(is_pending(leader, RawSignal::USR1), "signalled by its pid while it is not reaped");
+        run.group.leader_reaped();
+        let _ = run.signal(RawSignal::TERM);
+        assert!(!is_pending(leader, RawSignal::TERM), "signalled by its pid once reaped");
+        assert!(run.signaller().is_reaped());
+        // The leader's new group, out of the run's reach, ends here.
+        let new_group = rustix::process::getpgid(Some(leader_pid)).expect("the leader's group");
+        kill_process_group(new_group, RawSignal::KILL).expect("the group is there");
+        drop(run);
+        let _ = std::fs::remove_file(&moved);
     }
 
     #[test]
