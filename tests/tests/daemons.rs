@@ -729,6 +729,25 @@ async fn a_newline_after_a_pause_makes_the_progress_piece_a_line() {
     handle.shutdown().await;
 }
 
+/// A progress bar that ends with `\r\n`, the `\n` written after a pause:
+/// the tail is what it is when all is written at once, the bar's progress
+/// piece and then its last state as a line (the last state, a progress
+/// piece while the process paused, had replaced the one before it).
+#[tokio::test]
+async fn a_late_newline_leaves_the_tail_as_if_the_line_were_written_at_once() {
+    let _shared = PROCESS_WIDE.read().await;
+    let dir = tempfile::tempdir().unwrap();
+    let go = dir.path().join("go");
+    let script = r#"printf '10%%\r100%%\r'; while [ ! -e "$1" ]; do sleep 0.05; done; printf '\ndone\n'"#;
+    let handle =
+        start([DaemonSpec::new("bar", "sh").args(["-c", script, "sh", go.to_str().unwrap()]).restart(run_once())]);
+    wait_tail(DEADLINE, &handle, "bar", "the progress piece before the pause", |tail| tail == ["100%"]).await;
+    std::fs::write(&go, "").unwrap();
+    wait_state(DEADLINE, &handle, "bar", UnitState::Exited).await;
+    assert_eq!(handle.tail("bar", 10).unwrap(), ["10%", "100%", "done"]);
+    handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_stopped_process_group_still_stops_gracefully() {
     let _shared = PROCESS_WIDE.read().await;

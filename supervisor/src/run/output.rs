@@ -54,6 +54,11 @@ struct Kept {
     lines: VecDeque<Entry>,
     /// The bytes of text in `lines`.
     bytes: usize,
+    /// The progress piece that the newest entry, a progress piece too,
+    /// replaced. A `\n` that comes late makes the newest a line, which
+    /// replaces nothing: this one then goes back before it, as if the
+    /// `\r\n` had been written at once.
+    replaced: Option<Entry>,
 }
 
 #[derive(Debug)]
@@ -81,12 +86,19 @@ impl OutputTail {
         }
         let progress = (kind == PieceKind::Progress).then_some(stream);
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.replaced = None;
         if progress.is_some() && kept.lines.back().is_some_and(|last| last.progress == progress) {
-            let replaced = kept.lines.pop_back().map_or(0, |entry| entry.text.len());
-            kept.bytes -= replaced;
+            kept.replaced = kept.lines.pop_back();
+            kept.bytes -= kept.replaced.as_ref().map_or(0, |entry| entry.text.len());
         }
         kept.bytes += text.len();
         kept.lines.push_back(Entry { text, progress });
+        self.bound(&mut kept);
+    }
+
+    /// Pushes out the oldest entries until both bounds hold (the newest
+    /// stays, cut to the byte bound already).
+    fn bound(&self, kept: &mut Kept) {
         while kept.lines.len() > self.max_lines || (kept.bytes > self.max_bytes && kept.lines.len() > 1) {
             let dropped = kept.lines.pop_front().map_or(0, |entry| entry.text.len());
             kept.bytes -= dropped;
@@ -94,13 +106,18 @@ impl OutputTail {
     }
 
     /// Makes the newest entry, if it is a progress piece of `stream`, a
-    /// line: a `\n` came after its `\r`.
+    /// line: a `\n` came after its `\r`. The progress piece it replaced
+    /// goes back before it: written at once, the `\r\n` ended a line,
+    /// which replaces nothing.
     fn end_progress(&self, stream: Stream) {
         let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(last) = kept.lines.back_mut()
-            && last.progress == Some(stream)
-        {
-            last.progress = None;
+        let Some(last) = kept.lines.back_mut().filter(|last| last.progress == Some(stream)) else { return };
+        last.progress = None;
+        if let Some(replaced) = kept.replaced.take() {
+            kept.bytes += replaced.text.len();
+            let at = kept.lines.len() - 1;
+            kept.lines.insert(at, replaced);
+            self.bound(&mut kept);
         }
     }
 
@@ -728,6 +745,42 @@ mod tests {
         assert_eq!(tail.last(10), ["start", "3%", "50%", "4%", "done", "5%"]);
         let kept = tail.kept.lock().unwrap();
         assert_eq!(kept.bytes, kept.lines.iter().map(|entry| entry.text.len()).sum::<usize>());
+    }
+
+    /// `10%\r100%\r\n` with a pause before its `\n`: `100%` was a
+    /// progress piece, which replaced `10%`, until the `\n` made it a line.
+    /// The tail is then what it is when all is written at once, a progress
+    /// piece and a line (`10%` was lost, and the tail depended on when the
+    /// process paused).
+    #[test]
+    fn a_late_newline_puts_back_the_progress_piece_its_line_replaced() {
+        use PieceKind::{Line, Progress};
+        for (lines, bytes) in [(10, 1000), (3, 12), (2, 1000), (1, 1000), (10, 11), (10, 7), (10, 6), (10, 3)] {
+            let at_once = OutputTail::new(lines, bytes);
+            let paused = OutputTail::new(lines, bytes);
+            for tail in [&at_once, &paused] {
+                tail.push("start".to_owned(), Stream::Stderr, Line);
+                tail.push("10%".to_owned(), Stream::Stdout, Progress);
+            }
+            at_once.push("100%".to_owned(), Stream::Stdout, Line);
+            paused.push("100%".to_owned(), Stream::Stdout, Progress);
+            assert_eq!(paused.last(1), at_once.last(1), "the latest state while the process pauses");
+            paused.end_progress(Stream::Stdout);
+            let bounds = format!("bounds of {lines} lines, {bytes} bytes");
+            assert_eq!(paused.last(10), at_once.last(10), "{bounds}");
+            // A line now: the next progress piece follows it.
+            for tail in [&at_once, &paused] {
+                tail.push("0%".to_owned(), Stream::Stdout, Progress);
+            }
+            assert_eq!(paused.last(10), at_once.last(10), "{bounds}");
+            let kept = paused.kept.lock().unwrap();
+            assert_eq!(kept.bytes, kept.lines.iter().map(|entry| entry.text.len()).sum::<usize>(), "{bounds}");
+        }
+        let tail = OutputTail::new(10, 1000);
+        tail.push("10%".to_owned(), Stream::Stdout, Progress);
+        tail.push("100%".to_owned(), Stream::Stdout, Progress);
+        tail.end_progress(Stream::Stdout);
+        assert_eq!(tail.last(10), ["10%", "100%"]);
     }
 
     #[test]

@@ -88,8 +88,9 @@ pub enum Output {
 /// Every piece still reaches `tracing`. A `\r` that is the last byte written
 /// so far ends its piece at once, so the tail shows a progress bar's
 /// latest state while the process pauses; a `\n` written after it (a
-/// `\r\n` written in two goes) makes that piece a line in the tail (in
-/// `tracing`, it was told as a progress piece already).
+/// `\r\n` written in two goes) makes that piece a line in the tail, which
+/// replaces nothing, as when written at once (in `tracing`, it was told as
+/// a progress piece already).
 ///
 /// The tail keeps the newest lines within two bounds,
 /// [`tail_lines`](Self::tail_lines) (default 1000) and
