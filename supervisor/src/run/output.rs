@@ -849,4 +849,346 @@ mod tests {
         look_ready(&mut ready_line, Stream::Stdout, b"DY-MARKyy", PieceKind::Line);
         assert!(ready_line.watch.is_seen());
     }
+
+    /// A pipe that hands out its bytes in the chunks given, and has nothing
+    /// to read once before each chunk but the first: a process that
+    /// pauses between its writes.
+    struct Writes {
+        chunks: VecDeque<Vec<u8>>,
+        paused: bool,
+    }
+
+    impl Writes {
+        fn new(chunks: Vec<Vec<u8>>) -> Self {
+            // An empty read would be end-of-file.
+            Writes { chunks: chunks.into_iter().filter(|chunk| !chunk.is_empty()).collect(), paused: false }
+        }
+    }
+
+    impl AsyncRead for Writes {
+        fn poll_read(
+            mut self: std::pin::Pin<&mut Self>,
+            context: &mut std::task::Context<'_>,
+            buffer: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            let this = &mut *self;
+            if std::mem::take(&mut this.paused) {
+                context.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            if let Some(chunk) = this.chunks.front_mut() {
+                let taken = chunk.len().min(buffer.remaining());
+                buffer.put_slice(&chunk[..taken]);
+                chunk.drain(..taken);
+                if chunk.is_empty() {
+                    this.chunks.pop_front();
+                    this.paused = !this.chunks.is_empty();
+                }
+            }
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Every piece of the chunks, read through a buffer of `capacity`
+    /// bytes, each handed to `tail` as a run hands it out.
+    async fn read_all(chunks: Vec<Vec<u8>>, capacity: usize, tail: &OutputTail) -> Vec<(Vec<u8>, PieceKind)> {
+        let pipe = Writes::new(chunks);
+        let mut reader =
+            LineReader { reader: BufReader::with_capacity(capacity, pipe), ..LineReader::new(Writes::new(vec![])) };
+        let mut pieces = Vec::new();
+        while let Some((bytes, kind)) = reader.next().await.unwrap() {
+            assert!(reader.line.len() <= MAX_LINE_BYTES, "{} bytes held for the next piece", reader.line.len());
+            emit("unit", Stream::Stdout, tail, bytes.clone(), kind);
+            pieces.push((bytes, kind));
+        }
+        pieces
+    }
+
+    /// The pieces of `output` written at once, by the rules the docs
+    /// state: a line ends at `\n` or `\r\n`, a lone `\r` ends a progress
+    /// piece, a line longer than the bound is handed out in pieces of it
+    /// (a character it cuts goes whole to the next piece), an unfinished
+    /// last line is a line.
+    fn reference_pieces(output: &[u8]) -> Vec<(Vec<u8>, PieceKind)> {
+        let mut pieces = Vec::new();
+        let mut line = Vec::new();
+        let mut at = 0;
+        while at < output.len() {
+            let byte = output[at];
+            if line.len() == MAX_LINE_BYTES && byte != b'\n' && byte != b'\r' {
+                // The last 1 to 3 bytes, if they begin a character that
+                // they do not complete, go to the next piece.
+                let cut = (1..=3)
+                    .find(|&last| {
+                        std::str::from_utf8(&line[line.len() - last..])
+                            .is_err_and(|error| error.valid_up_to() == 0 && error.error_len().is_none())
+                    })
+                    .unwrap_or(0);
+                let rest = line.split_off(line.len() - cut);
+                pieces.push((std::mem::replace(&mut line, rest), PieceKind::Partial));
+            }
+            match byte {
+                b'\n' => pieces.push((std::mem::take(&mut line), PieceKind::Line)),
+                b'\r' if output.get(at + 1) == Some(&b'\n') => {
+                    pieces.push((std::mem::take(&mut line), PieceKind::Line));
+                    at += 1;
+                }
+                b'\r' => pieces.push((std::mem::take(&mut line), PieceKind::Progress)),
+                _ => line.push(byte),
+            }
+            at += 1;
+        }
+        if !line.is_empty() {
+            pieces.push((line, PieceKind::Line));
+        }
+        pieces
+    }
+
+    /// The pieces told: those with text, or a line's end (an empty progress
+    /// piece shows nothing, and `emit` skips it). A piece made a line by a
+    /// late newline is the line it would have been had the newline been
+    /// written with it.
+    fn told(pieces: &[(Vec<u8>, PieceKind)]) -> Vec<(Vec<u8>, PieceKind)> {
+        let mut written: Vec<(Vec<u8>, PieceKind)> = Vec::new();
+        for (bytes, kind) in pieces {
+            if *kind == PieceKind::Progress && bytes.is_empty() {
+                continue;
+            }
+            if *kind == PieceKind::LateNewline {
+                let last = written.last_mut().expect("a late newline ends a piece");
+                assert_eq!(last.1, PieceKind::Progress, "a late newline after {last:?}");
+                last.1 = PieceKind::Line;
+            } else {
+                written.push((bytes.clone(), *kind));
+            }
+        }
+        written
+    }
+
+    /// What a hostile or careless process writes: line ends of every kind
+    /// in every order, empty lines, NUL bytes, characters of 2 to 4 bytes,
+    /// invalid and truncated UTF-8, and now and then a line about as long
+    /// as the bound.
+    fn output(rng: &mut fastrand::Rng) -> Vec<u8> {
+        let mut output = Vec::new();
+        for _ in 0..rng.usize(0..40) {
+            match rng.u8(0..16) {
+                0..=2 => output.push(b'\n'),
+                3..=4 => output.push(b'\r'),
+                5 => output.extend_from_slice(b"\r\n"),
+                6 => output.push(0),
+                7 => output.extend_from_slice("é".as_bytes()),
+                8 => output.extend_from_slice("€".as_bytes()),
+                9 => output.extend_from_slice("😀".as_bytes()),
+                10 => output.push(rng.u8(0x80..=0xff)),
+                11 => output.extend_from_slice(&"😀".as_bytes()[..rng.usize(1..4)]),
+                12 => output.extend(std::iter::repeat_n(b'a', rng.usize(1..20))),
+                13 if rng.u8(0..8) == 0 => {
+                    output.extend(std::iter::repeat_n(b'a', MAX_LINE_BYTES - rng.usize(0..8)));
+                }
+                _ => output.push(rng.alphanumeric() as u8),
+            }
+        }
+        output
+    }
+
+    /// `output` cut at each byte, or at a few places and after some of its
+    /// `\r` (a pause there makes a progress piece that a `\n` may make a
+    /// line later).
+    fn cut_into_writes(rng: &mut fastrand::Rng, output: &[u8]) -> Vec<Vec<u8>> {
+        if output.len() < 200 && rng.bool() {
+            return output.iter().map(|byte| vec![*byte]).collect();
+        }
+        let mut cuts: Vec<usize> = (0..rng.usize(0..12)).map(|_| rng.usize(0..=output.len())).collect();
+        let after_cr = output.iter().enumerate().filter(|(_, byte)| **byte == b'\r').map(|(at, _)| at + 1);
+        cuts.extend(after_cr.filter(|_| rng.bool()));
+        cuts.extend([0, output.len()]);
+        cuts.sort_unstable();
+        cuts.windows(2).map(|cut| output[cut[0]..cut[1]].to_vec()).collect()
+    }
+
+    #[tokio::test]
+    async fn pieces_and_the_tail_do_not_depend_on_how_the_output_was_cut_into_writes() {
+        for seed in 0..1000 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let output = output(&mut rng);
+            let bounds = if rng.bool() { (1000, 1 << 30) } else { (rng.usize(1..6), rng.usize(1..80)) };
+            let whole_tail = OutputTail::new(bounds.0, bounds.1);
+            let whole = read_all(vec![output.clone()], MAX_LINE_BYTES, &whole_tail).await;
+            assert_eq!(whole, reference_pieces(&output), "seed {seed}: {output:?}");
+            let writes = cut_into_writes(&mut rng, &output);
+            let capacity = if output.len() > 1000 { rng.usize(4000..3 * MAX_LINE_BYTES) } else { rng.usize(1..50) };
+            let cut_tail = OutputTail::new(bounds.0, bounds.1);
+            let cut = read_all(writes.clone(), capacity, &cut_tail).await;
+            let context = format!("seed {seed}: {output:?} written as {writes:?}, read {capacity} bytes at a time");
+            assert_eq!(told(&cut), told(&whole), "{context}");
+            assert_eq!(cut_tail.last(usize::MAX), whole_tail.last(usize::MAX), "{context}");
+        }
+    }
+
+    #[tokio::test]
+    async fn no_byte_is_lost_or_repeated_and_each_piece_has_the_shape_the_docs_give() {
+        for seed in 0..1000 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let output = output(&mut rng);
+            let writes = cut_into_writes(&mut rng, &output);
+            let capacity = if output.len() > 1000 { rng.usize(4000..3 * MAX_LINE_BYTES) } else { rng.usize(1..50) };
+            let pieces = read_all(writes, capacity, &OutputTail::new(0, 0)).await;
+            let text: Vec<u8> = output.iter().copied().filter(|byte| !b"\r\n".contains(byte)).collect();
+            assert_eq!(pieces.iter().flat_map(|(bytes, _)| bytes.clone()).collect::<Vec<u8>>(), text, "seed {seed}");
+            for (bytes, kind) in &pieces {
+                assert!(!bytes.contains(&b'\n') && !bytes.contains(&b'\r'), "seed {seed}: {bytes:?}");
+                assert!(bytes.len() <= MAX_LINE_BYTES, "seed {seed}: a piece of {} bytes", bytes.len());
+                if *kind == PieceKind::Partial {
+                    assert!(bytes.len() >= MAX_LINE_BYTES - 3, "seed {seed}: a piece of {} bytes", bytes.len());
+                }
+                if *kind == PieceKind::LateNewline {
+                    assert!(bytes.is_empty(), "seed {seed}");
+                }
+            }
+            if std::str::from_utf8(&output).is_ok() {
+                for (bytes, _) in &pieces {
+                    assert!(std::str::from_utf8(bytes).is_ok(), "seed {seed}: a character cut in {bytes:?}");
+                }
+            }
+        }
+    }
+
+    /// What `push` keeps of a piece: the piece, or if it is longer than the
+    /// bound, the piece cut at a character boundary and marked.
+    fn check_cut(kept: &str, text: &str, max_bytes: usize) {
+        if text.len() <= max_bytes {
+            assert_eq!(kept, text);
+            return;
+        }
+        let (start, marker) = kept.split_at(kept.rfind('[').expect("a marker"));
+        assert!(text.starts_with(start), "{kept:?} does not begin {text:?}");
+        assert_eq!(marker, format!("[… {} bytes not kept in the tail]", text.len() - start.len()));
+        let longest_marker = format!("[… {} bytes not kept in the tail]", text.len()).len();
+        if max_bytes >= longest_marker {
+            assert!(kept.len() <= max_bytes, "{kept:?} is over {max_bytes} bytes");
+            // As much as fits beside the marker, give or take a cut
+            // character and the marker's digits.
+            assert!(start.len() + 3 + 4 >= max_bytes - longest_marker, "only {start:?} of {text:?} in {max_bytes}");
+        } else {
+            assert_eq!(start, "", "a bound shorter than the marker keeps the marker alone");
+        }
+    }
+
+    fn text(rng: &mut fastrand::Rng, max_len: usize) -> String {
+        let mut text = String::new();
+        let len = rng.usize(0..=max_len);
+        while text.len() < len {
+            text.push(['a', 'é', '€', '😀', '\0', '\u{FFFD}'][rng.usize(0..6)]);
+        }
+        text
+    }
+
+    /// Bounds at their edges (0, 1, a line's size, that plus or minus one,
+    /// the marker's size) and lines of every size around them: the tail
+    /// holds the longest run of the newest lines that fits both bounds,
+    /// each line kept whole when it fits the byte bound and cut otherwise.
+    #[test]
+    fn the_tail_keeps_the_newest_lines_that_fit_both_bounds_at_their_edges() {
+        for seed in 0..3000 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let max_lines = [0, 1, 2, 3, rng.usize(0..12)][rng.usize(0..5)];
+            let max_bytes = [0, 1, 2, 4, rng.usize(30..45), rng.usize(0..100), usize::MAX][rng.usize(0..7)];
+            let tail = OutputTail::new(max_lines, max_bytes);
+            let mut pushed = Vec::new();
+            for _ in 0..rng.usize(0..30) {
+                let line = text(&mut rng, max_bytes.min(100) + 5);
+                tail.push(line.clone(), Stream::Stdout, PieceKind::Line);
+                pushed.push(line);
+                let kept = tail.last(usize::MAX);
+                let context = format!("seed {seed}: {max_lines} lines, {max_bytes} bytes, {pushed:?} kept as {kept:?}");
+                if max_lines == 0 || max_bytes == 0 {
+                    assert!(kept.is_empty(), "{context}");
+                    continue;
+                }
+                assert!(!kept.is_empty() && kept.len() <= max_lines, "{context}");
+                let newest = &pushed[pushed.len() - kept.len()..];
+                for (kept, line) in kept.iter().zip(newest) {
+                    check_cut(kept, line, max_bytes);
+                }
+                let bytes: usize = kept.iter().map(String::len).sum();
+                assert!(bytes <= max_bytes || kept.len() == 1, "{context}");
+                // The next older line would break a bound.
+                if let Some(older) = pushed.len().checked_sub(kept.len() + 1).map(|at| &pushed[at]) {
+                    let mut older = older.clone();
+                    if older.len() > max_bytes {
+                        cut(&mut older, max_bytes);
+                    }
+                    let older = older.len();
+                    assert!(kept.len() == max_lines || bytes + older > max_bytes, "{context}");
+                }
+                assert_eq!(tail.last(1).len(), 1, "{context}");
+                let some = rng.usize(0..=kept.len() + 1);
+                assert_eq!(tail.last(some), kept[kept.len().saturating_sub(some)..], "{context}");
+            }
+        }
+    }
+
+    /// Lines, progress pieces and late newlines of two streams in any
+    /// order: the tail holds its bounds, counts its bytes right, and holds
+    /// the newest of what a tail without bounds holds.
+    #[test]
+    fn whatever_is_pushed_the_tail_is_the_newest_of_the_unbounded_one_within_both_bounds() {
+        for seed in 0..3000 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let max_lines = [1, 2, 3, rng.usize(1..12)][rng.usize(0..4)];
+            let max_bytes = [1, 4, rng.usize(30..45), rng.usize(1..100)][rng.usize(0..4)];
+            let tail = OutputTail::new(max_lines, max_bytes);
+            let whole = OutputTail::new(usize::MAX, usize::MAX);
+            for _ in 0..rng.usize(0..40) {
+                let stream = if rng.u8(0..4) == 0 { Stream::Stderr } else { Stream::Stdout };
+                if rng.u8(0..5) == 0 {
+                    tail.end_progress(stream);
+                    whole.end_progress(stream);
+                } else {
+                    let kind = [PieceKind::Line, PieceKind::Progress, PieceKind::Partial][rng.usize(0..3)];
+                    let line = text(&mut rng, 60);
+                    tail.push(line.clone(), stream, kind);
+                    whole.push(line, stream, kind);
+                }
+                let kept = tail.kept.lock().unwrap();
+                let context = format!("seed {seed}: {max_lines} lines, {max_bytes} bytes, {kept:?}");
+                assert_eq!(kept.bytes, kept.lines.iter().map(|entry| entry.text.len()).sum::<usize>(), "{context}");
+                assert!(kept.lines.len() <= max_lines, "{context}");
+                assert!(kept.bytes <= max_bytes || kept.lines.len() == 1, "{context}");
+                let whole = whole.kept.lock().unwrap();
+                let newest = whole.lines.iter().skip(whole.lines.len() - kept.lines.len());
+                for (kept, entry) in kept.lines.iter().zip(newest) {
+                    assert_eq!(kept.progress, entry.progress, "{context}");
+                    check_cut(&kept.text, &entry.text, max_bytes);
+                }
+            }
+        }
+    }
+
+    /// A line that never ends, endless progress, a flood of empty lines:
+    /// what a reader holds stays within a piece, and the tail within its
+    /// bounds.
+    #[tokio::test]
+    async fn memory_stays_bounded_whatever_the_output() {
+        let endless_line = vec![b'x'; 40 * MAX_LINE_BYTES + 5];
+        let endless_progress = b"99%\r".repeat(100_000);
+        let empty_lines = b"\n".repeat(200_000);
+        for (name, output) in [("a line", endless_line), ("progress", endless_progress), ("empty lines", empty_lines)] {
+            let tail = OutputTail::new(1000, 4096);
+            let chunks: Vec<Vec<u8>> = output.chunks(10_000).map(<[u8]>::to_vec).collect();
+            // `read_all` checks what the reader holds after each piece.
+            let pieces = read_all(chunks, MAX_LINE_BYTES, &tail).await;
+            assert!(!pieces.is_empty());
+            let kept = tail.kept.lock().unwrap();
+            assert!(
+                kept.lines.len() <= 1000 && kept.bytes <= 4096,
+                "{name}: {} lines, {} bytes",
+                kept.lines.len(),
+                kept.bytes
+            );
+            let capacity: usize = kept.lines.iter().map(|entry| entry.text.capacity()).sum();
+            assert!(capacity <= 2 * 4096, "{name}: {capacity} bytes allocated for the tail's text");
+        }
+    }
 }
