@@ -720,6 +720,24 @@ async fn the_leaders_last_words_without_a_newline_are_in_the_tail_as_it_ends() {
     assert_eq!(tail, ["starting", "fatal: config error"]);
 }
 
+/// Last words that end in a byte that is not UTF-8 (`caf\351`, Latin-1),
+/// with a process that left the group holding the pipe: the tail has them
+/// whole, the byte decoded lossily, as the run ends.
+#[tokio::test]
+async fn last_words_ending_in_a_byte_that_is_not_utf8_are_in_the_tail_whole() {
+    let dir = scratch_dir("last-byte");
+    let script = r#"setsid sh -c 'echo $$ > "$DIR/holder"; exec sleep 60' &
+        while [ ! -s "$DIR/holder" ]; do sleep 0.005; done
+        printf 'no such file: caf\351'; exit 1"#;
+    let handle = start([sh("job", script).env("DIR", &*dir).restart(run_once())]);
+    wait_state(DEADLINE, &handle, "job", UnitState::Exited).await;
+    let tail = handle.tail("job", 10).unwrap();
+    let holder: i32 = std::fs::read_to_string(dir.join("holder")).unwrap().trim().parse().unwrap();
+    let _ = rustix::process::kill_process(Pid::from_raw(holder).unwrap(), rustix::process::Signal::KILL);
+    shut_down(&handle, 1).await;
+    assert_eq!(tail, ["no such file: caf\u{FFFD}"]);
+}
+
 /// Arguments are passed as they are, never through a shell: spaces, quotes,
 /// globs, `$`, empty ones, newlines and non-UTF-8 bytes.
 #[tokio::test]

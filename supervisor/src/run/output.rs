@@ -440,10 +440,12 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         Ok(Some((piece, kind)))
     }
 
-    /// The line read so far, unfinished, if there is any.
+    /// The line read so far, unfinished, if there is any: all of it. A
+    /// character it leaves incomplete is not held back for the next piece,
+    /// as a long line's is: the process that wrote it is gone, no rest will
+    /// come, and a byte that is not UTF-8 (a Latin-1 `é`) looks the same.
     fn take_unfinished(&mut self) -> Option<Vec<u8>> {
-        let piece = self.split_piece();
-        (!piece.is_empty()).then_some(piece)
+        (!self.line.is_empty()).then(|| std::mem::take(&mut self.line))
     }
 
     /// Takes the line read so far as a piece of a longer one. A character
@@ -807,6 +809,24 @@ mod tests {
         }
         assert!(text.ends_with("aé€"), "{:?}", &text[text.len() - 8..]);
         assert_eq!(text.len(), MAX_LINE_BYTES - 1 + "é€".len());
+    }
+
+    /// What is written of an unfinished line is handed out whole as the
+    /// run ends, an incomplete or invalid last character included (a
+    /// Latin-1 `é` was held back for a next piece that never comes).
+    #[tokio::test]
+    async fn an_unfinished_line_is_handed_out_whole() {
+        use tokio::io::AsyncWriteExt as _;
+        for written in [&b"no such file: caf\xe9"[..], b"price: 5\xe2\x82", b"ok", "café".as_bytes()] {
+            let (mut writer, pipe) = tokio::io::duplex(64);
+            let mut reader = LineReader::new(pipe);
+            writer.write_all(written).await.unwrap();
+            assert!(reader.next().now_or_never().is_none(), "no line ends in {written:?}");
+            assert_eq!(reader.take_unfinished().as_deref(), Some(written));
+            assert_eq!(reader.take_unfinished(), None, "handed out once");
+            drop(writer);
+            assert_eq!(reader.next().await.unwrap(), None, "nothing is left for the end");
+        }
     }
 
     #[test]
