@@ -748,6 +748,37 @@ async fn a_late_newline_leaves_the_tail_as_if_the_line_were_written_at_once() {
     handle.shutdown().await;
 }
 
+/// Progress pieces, `\r\n`, empty lines, a NUL byte and characters cut
+/// across writes, with pauses between the writes: the tail is that of the
+/// same output written at once, whichever way the pauses fall.
+#[tokio::test]
+async fn output_written_in_pieces_with_pauses_is_told_as_if_written_at_once() {
+    let _shared = PROCESS_WIDE.read().await;
+    let writes = [
+        r"10%%\r",
+        r"50%%\r",
+        r"\n",
+        r"caf\303",
+        r"\251 ok\r",
+        r"\n\r",
+        r"\n",
+        r"x\000y\r\r\n",
+        r"\342\202",
+        r"\254\n",
+        "end",
+    ];
+    let paused = writes.map(|write| format!("printf '{write}'")).join("; sleep 0.01; ");
+    let at_once = format!("printf '{}'", writes.concat());
+    let handle = start([sh("paused", &paused).restart(run_once()), sh("at-once", &at_once).restart(run_once())]);
+    for unit in ["paused", "at-once"] {
+        wait_state(DEADLINE, &handle, unit, UnitState::Exited).await;
+    }
+    let expected = ["10%", "50%", "café ok", "", "x\0y", "", "€", "end"];
+    assert_eq!(handle.tail("at-once", 100).unwrap(), expected);
+    assert_eq!(handle.tail("paused", 100).unwrap(), expected);
+    handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_stopped_process_group_still_stops_gracefully() {
     let _shared = PROCESS_WIDE.read().await;

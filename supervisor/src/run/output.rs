@@ -1211,4 +1211,41 @@ mod tests {
             assert!(capacity <= 2 * 4096, "{name}: {capacity} bytes allocated for the tail's text");
         }
     }
+
+    /// The text a run waits for is found in its output however that was
+    /// cut into writes, if and only if a line or a progress piece of it,
+    /// written at once, holds the text: across the 64 KiB pieces of a long
+    /// line, never across two lines.
+    #[tokio::test]
+    async fn a_ready_line_is_found_if_and_only_if_a_line_holds_its_text() {
+        for seed in 0..1000 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let output = output(&mut rng);
+            let text = if output.is_empty() || rng.u8(0..4) == 0 {
+                [&b"a"[..], b"aa", "é".as_bytes(), b"a\0", b"\xff"][rng.usize(0..5)].to_vec()
+            } else {
+                let start = rng.usize(0..output.len());
+                output[start..output.len().min(start + rng.usize(1..20))].to_vec()
+            };
+            if text.contains(&b'\r') || text.contains(&b'\n') {
+                continue;
+            }
+            let mut lines = vec![Vec::new()];
+            for (bytes, kind) in reference_pieces(&output) {
+                lines.last_mut().unwrap().extend_from_slice(&bytes);
+                if kind != PieceKind::Partial {
+                    lines.push(Vec::new());
+                }
+            }
+            let expected = lines.iter().any(|line| contains(line, &text));
+            let writes = cut_into_writes(&mut rng, &output);
+            let capacity = if output.len() > 1000 { rng.usize(4000..3 * MAX_LINE_BYTES) } else { rng.usize(1..50) };
+            // Any bytes, UTF-8 or not, are looked for as they are.
+            let mut ready = ReadyLine::new(Arc::new(LineWatch { text: text.clone().into(), ..LineWatch::new("") }));
+            for (bytes, kind) in read_all(writes.clone(), capacity, &OutputTail::new(0, 0)).await {
+                look_ready(&mut ready, Stream::Stdout, &bytes, kind);
+            }
+            assert_eq!(ready.watch.is_seen(), expected, "seed {seed}: {text:?} in {output:?} written as {writes:?}");
+        }
+    }
 }
