@@ -779,6 +779,25 @@ async fn output_written_in_pieces_with_pauses_is_told_as_if_written_at_once() {
     handle.shutdown().await;
 }
 
+/// Both streams written in turns, each ending with a line left without its
+/// newline as the process exits: every line of each is in the tail, in the
+/// order its stream wrote them, the unfinished ones included.
+#[tokio::test]
+async fn interleaved_streams_that_end_unfinished_lose_nothing() {
+    let _shared = PROCESS_WIDE.read().await;
+    let script = r"printf 'o1\n'; printf 'e1\n' >&2; printf 'o2 '; printf 'e2 ' >&2; sleep 0.01
+        printf 'end\n'; printf 'end\n' >&2; printf 'e50%%\r' >&2; printf 'o-last'; printf 'e-last' >&2; exit 3";
+    let handle = start([sh("both", script).restart(run_once())]);
+    let status = wait_state(DEADLINE, &handle, "both", UnitState::Exited).await;
+    assert_eq!(status.exit_code, Some(3), "{status:?}");
+    let tail = handle.tail("both", 100).unwrap();
+    let of = |stream: char| tail.iter().filter(|line| line.starts_with(stream)).cloned().collect::<Vec<_>>();
+    assert_eq!(of('o'), ["o1", "o2 end", "o-last"], "{tail:?}");
+    assert_eq!(of('e'), ["e1", "e2 end", "e50%", "e-last"], "{tail:?}");
+    assert_eq!(tail.len(), 7, "{tail:?}");
+    handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_stopped_process_group_still_stops_gracefully() {
     let _shared = PROCESS_WIDE.read().await;
