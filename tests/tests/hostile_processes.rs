@@ -738,6 +738,21 @@ async fn last_words_ending_in_a_byte_that_is_not_utf8_are_in_the_tail_whole() {
     assert_eq!(tail, ["no such file: caf\u{FFFD}"]);
 }
 
+/// A run that ends on a progress piece (`50%\r`, then a crash) keeps it in
+/// the tail as its last state: the next run's first progress piece replaced
+/// it, though lines of earlier runs stay until pushed out.
+#[tokio::test]
+async fn the_last_progress_piece_of_a_run_stays_in_the_tail_after_the_next_run() {
+    let policy = no_delay().max_restarts(MaxRestarts::AtMost(1));
+    let handle = start([sh("bar", r#"printf 'run %s 50%%\r' "$$"; exit 1"#).restart(policy)]);
+    wait_state(DEADLINE, &handle, "bar", UnitState::Failed).await;
+    let tail = handle.tail("bar", 10).unwrap();
+    shut_down(&handle, 1).await;
+    assert_eq!(tail.len(), 2, "{tail:?}");
+    assert!(tail.iter().all(|line| line.starts_with("run ") && line.ends_with(" 50%")), "{tail:?}");
+    assert_ne!(tail[0], tail[1], "one piece of each run: {tail:?}");
+}
+
 /// Arguments are passed as they are, never through a shell: spaces, quotes,
 /// globs, `$`, empty ones, newlines and non-UTF-8 bytes.
 #[tokio::test]

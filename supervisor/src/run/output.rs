@@ -121,6 +121,17 @@ impl OutputTail {
         }
     }
 
+    /// A new run begins: the progress piece that ended the last one, if
+    /// any, is its last state, which no piece of the new run replaces
+    /// (lines of earlier runs stay until pushed out).
+    pub(crate) fn begin_run(&self) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.replaced = None;
+        if let Some(last) = kept.lines.back_mut() {
+            last.progress = None;
+        }
+    }
+
     /// The last `n` lines, oldest first.
     pub(crate) fn last(&self, n: usize) -> Vec<String> {
         let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
@@ -783,6 +794,25 @@ mod tests {
         tail.push("100%".to_owned(), Stream::Stdout, Progress);
         tail.end_progress(Stream::Stdout);
         assert_eq!(tail.last(10), ["10%", "100%"]);
+    }
+
+    /// A run that ended on a progress piece keeps it as its last state: the
+    /// next run's first progress piece replaced it, though lines of earlier
+    /// runs stay until pushed out. Nor does a late newline of the next run
+    /// bring back a piece of the run before.
+    #[test]
+    fn a_new_run_replaces_no_progress_piece_of_the_run_before() {
+        use PieceKind::Progress;
+        let tail = OutputTail::new(10, 1000);
+        tail.push("10%".to_owned(), Stream::Stdout, Progress);
+        tail.push("50%".to_owned(), Stream::Stdout, Progress);
+        tail.begin_run();
+        tail.push("0%".to_owned(), Stream::Stdout, Progress);
+        tail.push("5%".to_owned(), Stream::Stdout, Progress);
+        assert_eq!(tail.last(10), ["50%", "5%"]);
+        tail.begin_run();
+        tail.end_progress(Stream::Stdout);
+        assert_eq!(tail.last(10), ["50%", "5%"]);
     }
 
     #[test]

@@ -76,6 +76,7 @@ impl ProcessBody {
     ) -> Result<ProcessRun, ExitReason> {
         dispositions::prepare(self.spec.parts.stop_signal.to_rustix());
         let mut child = self.command_with(extra).spawn().map_err(|error| self.spawn_failure(&error))?;
+        self.tail.begin_run();
         let group = ProcessGroup::of(&child);
         let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         let capture = (stdout.is_some() || stderr.is_some()).then(|| {
