@@ -10,6 +10,14 @@ use serde::Serialize;
 use crate::{UnitKind, UnitState};
 
 /// How one unit's stop went.
+///
+/// # Caveats
+///
+/// A group's own outcome tells of the group alone: it is `Graceful` once
+/// its units have stopped, however they stopped. Which of them had to be
+/// killed is in their own lines of a [`ShutdownReport`], and in their
+/// [`Stopped`](crate::EventKind::Stopped) events (`forced`), which is where
+/// to look after [`remove`](crate::SupervisorHandle::remove) of a group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
