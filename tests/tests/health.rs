@@ -585,3 +585,30 @@ async fn a_failed_unit_fails_liveness_when_asked_to() {
     assert_eq!(get(addr, "/livez").await.status, 200);
     handle.shutdown().await;
 }
+
+/// A check that fails with a huge message (a whole response body, a dump)
+/// is told in a bounded answer: the start of its message, and how much was
+/// left out.
+#[tokio::test]
+async fn a_check_failing_with_a_huge_message_is_told_in_a_bounded_answer() {
+    const HUGE: usize = 16 << 20;
+    let handle = Supervisor::builder()
+        .task(waiting_task("ticker"))
+        .health_check("dump", || async { Err::<(), _>(format!("upstream said: {}", "x".repeat(HUGE))) })
+        .build()
+        .unwrap()
+        .start();
+    let server = serve(&handle).await;
+    let addr = server.local_addr();
+
+    let answer = get(addr, "/livez").await;
+    assert_eq!(answer.status, 503);
+    assert!(answer.body.len() < 256 * 1024, "an answer of {} bytes", answer.body.len());
+    let body = answer.json();
+    let error = body["checks"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("upstream said: xxx"), "{error:.100}");
+    assert!(error.ends_with(" bytes left out)"), "{}", &error[error.len() - 100..]);
+    let reason = body["reasons"][0].as_str().unwrap();
+    assert!(reason.starts_with("check `dump` failed: upstream said: xxx") && reason.len() < 128 * 1024);
+    handle.shutdown().await;
+}

@@ -16,6 +16,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::observe::event::bounded_text;
 use crate::spec::guarded::Guarded;
 use crate::{Error, SupervisorBuilder, SupervisorHandle, UnitKind, UnitState, UnitStatus};
 
@@ -55,7 +56,10 @@ impl Check {
     {
         let run: CheckFn = Arc::new(Guarded::new(Box::new(move || {
             let future = check();
-            Box::pin(async move { future.await.map_err(|error| error.to_string()) })
+            // Bounded as a unit's error is: the message is kept with the
+            // run and sent twice in every report (its check and a reason),
+            // so a 16 MiB error made each probe's answer 32 MiB.
+            Box::pin(async move { future.await.map_err(|error| bounded_text(error.to_string())) })
         })));
         Check { name: name.into().into(), run, flight: Arc::default() }
     }
@@ -392,7 +396,8 @@ impl SupervisorBuilder {
     /// ([`SupervisorHandle::health`], the HTTP probes, the systemd
     /// watchdog). A check that returns `Err`, panics or takes longer than
     /// the check timeout makes the supervisor not live and not ready. A check
-    /// of the same name is replaced.
+    /// of the same name is replaced. An error's message over 64 KiB is cut,
+    /// with a note of how many bytes were left out, as a unit's is.
     ///
     /// # Examples
     ///
