@@ -369,3 +369,52 @@ async fn the_restarts_of_a_unit_added_under_a_removed_ones_name_are_counted() {
     drop(publisher);
     handle.shutdown().await;
 }
+
+/// As above, while the publisher misses the events that tell the removal
+/// (it lagged behind them, and reads every unit again): the new unit's
+/// restarts are added all the same. Its runtime is driven only when the
+/// test says, so that it misses them for sure.
+#[test]
+fn the_restarts_of_a_unit_added_under_a_removed_ones_name_are_counted_when_the_removal_is_missed() {
+    let supervisor_runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let publisher_runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let recorder = PrometheusBuilder::new().build_recorder();
+    // The publisher runs on this thread, whenever `publisher_runtime` is driven.
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let handle =
+        supervisor_runtime.block_on(async { Supervisor::builder().event_capacity(1).build().unwrap().start() });
+    let publisher = {
+        let _entered = publisher_runtime.enter();
+        handle.publish_metrics()
+    };
+    let crashing = |max| {
+        TaskSpec::new("job", |_ctx: Context| async { Err::<(), _>("boom") })
+            .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(max)))
+    };
+    let counter = "supervisor_unit_restarts_total{unit=\"job\",type=\"task\"}";
+    let counted = |wanted: f64| {
+        publisher_runtime.block_on(async {
+            let deadline = Instant::now() + DEADLINE;
+            while value(&recorder, counter) != Some(wanted) {
+                assert!(Instant::now() < deadline, "the counter: {:?}, not {wanted}", value(&recorder, counter));
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+    };
+    supervisor_runtime.block_on(async {
+        handle.add(crashing(5)).await.unwrap();
+        handle.wait_state("job", UnitState::Failed).await.unwrap();
+    });
+    counted(5.0);
+    // The publisher is not driven meanwhile: with room for one event, it
+    // sees that it lagged, not that `job` was removed.
+    supervisor_runtime.block_on(async {
+        handle.remove("job").await.unwrap();
+        handle.add(crashing(2)).await.unwrap();
+        handle.wait_state("job", UnitState::Failed).await.unwrap();
+    });
+    counted(7.0);
+    drop(publisher);
+    supervisor_runtime.block_on(handle.shutdown());
+}

@@ -104,7 +104,12 @@ impl SupervisorHandle {
     ///   one of the same kind shares the removed one's series, whose last
     ///   exit code and signal show until it has its own, and whose
     ///   restart counter its restarts add to (a facade's counter cannot go
-    ///   back, as `metrics_text`'s does for the new unit).
+    ///   back, as `metrics_text`'s does for the new unit). Should the
+    ///   publisher miss the removal (more events at once than
+    ///   [`event_capacity`](crate::SupervisorBuilder::event_capacity)), it
+    ///   tells the new unit by a count lower than the one it had counted;
+    ///   a new unit that has restarted more often by then than the removed
+    ///   one had adds only the difference.
     /// - A last exit code or signal that the last run did not have (it
     ///   ended by a signal, not with a code) is NaN once the unit has had
     ///   one: `metrics_text` leaves the series out, which a facade cannot.
@@ -302,6 +307,14 @@ impl UnitMetrics {
         self.ready.set(flag(status.ready));
         for (state, gauge) in STATES.iter().zip(&self.states) {
             gauge.set(flag(status.state == *state));
+        }
+        // A unit's count never goes down: a lower one is another unit's,
+        // added under a removed one's name while the events that said so
+        // were missed (the publisher lagged). Its restarts count from its
+        // own zero, where they added nothing until they passed the removed
+        // unit's count.
+        if status.restarts_total < self.counted {
+            self.counted = 0;
         }
         self.restarts_total.increment(status.restarts_total.saturating_sub(self.counted));
         self.counted = self.counted.max(status.restarts_total);
