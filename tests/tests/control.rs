@@ -243,8 +243,17 @@ async fn the_unix_socket_replaces_a_stale_socket_and_nothing_else() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep me");
 
     // A directory that does not exist.
+    // The error names the path asked for and the directory that is
+    // missing, not the hidden directory the socket would have been bound in.
     let missing = scratch.path("no/such/dir/control.sock");
-    assert!(endpoint(&missing).serve(&handle).await.is_err());
+    let refused = endpoint(&missing).serve(&handle).await.expect_err("its directory does not exist");
+    let expected = format!(
+        "cannot listen on {}: cannot create a directory in {} to bind the socket in: ",
+        missing.display(),
+        scratch.path("no/such/dir").display()
+    );
+    assert!(refused.to_string().starts_with(&expected), "{refused}");
+    assert!(refused.to_string().contains("No such file or directory"), "{refused}");
 
     assert_eq!(scratch.entries(), ["precious.txt", "stale.sock"], "no private directory is left behind");
     server.shutdown().await;

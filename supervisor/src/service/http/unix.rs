@@ -146,7 +146,15 @@ pub(crate) async fn bind(path: &Path) -> Result<(UnixListener, SocketFile), Erro
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&private)
-        .map_err(io_error(format!("cannot create the private directory {}", private.display())))?;
+        // Named by the path asked for and its directory: the private
+        // directory's name is ours, and said nothing to the caller of why
+        // the path could not be used (a directory that does not exist, one
+        // the user may not write in).
+        .map_err(io_error(format!(
+            "cannot listen on {}: cannot create a directory in {} to bind the socket in",
+            path.display(),
+            parent.display()
+        )))?;
     let bound = bind_in(&private, path, stale.as_ref());
     if let Err(error) = std::fs::remove_dir(&private) {
         tracing::warn!(path = %private.display(), %error, "HTTP endpoint: cannot remove a private directory");
