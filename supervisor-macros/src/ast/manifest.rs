@@ -359,7 +359,10 @@ fn item(
         "group" => group(input, keyword, level + 1, errors).map(Some),
         "struct" | "pub" => Err(syn::Error::new(
             keyword.span(),
-            "the typed form's `struct` comes first in the manifest: move `pub struct Services;` to the top",
+            format!(
+                "the typed form's `struct` comes first in the manifest: move `{}` to the top",
+                misplaced_struct_line(&keyword, input)
+            ),
         )),
         _ => Err(syn::Error::new(
             keyword.span(),
@@ -368,6 +371,30 @@ fn item(
                 suggest::did_you_mean(&kind, KINDS)
             ),
         )),
+    }
+}
+
+/// The struct line that `keyword` (`pub` or `struct`) begins after the
+/// first line, as written (`pub(crate) struct Svc;`), for the error that
+/// moves it: the type's name in an example (`pub struct Services;`) had the
+/// user rename their type. The example when the line is not one.
+fn misplaced_struct_line(keyword: &Ident, input: ParseStream<'_>) -> String {
+    let fork = input.fork();
+    let visibility = if keyword == "pub" {
+        let restricted = match fork.peek(token::Paren).then(|| fork.parse::<TokenTree>()) {
+            Some(Ok(TokenTree::Group(scope))) => format!("({})", scope.stream()),
+            _ => String::new(),
+        };
+        if fork.parse::<Token![struct]>().is_err() {
+            return "pub struct Services;".to_owned();
+        }
+        format!("pub{restricted} ")
+    } else {
+        String::new()
+    };
+    match fork.call(Ident::parse_any) {
+        Ok(name) => format!("{visibility}struct {name};"),
+        Err(_) => "pub struct Services;".to_owned(),
     }
 }
 
@@ -783,7 +810,12 @@ mod tests {
         let first = |tokens| parsed(tokens).1.first().cloned().unwrap_or_default();
         assert!(first(quote!(group g = "x";)).contains("expected the group's units in braces"));
         assert!(first(quote!(group g {} {} = 1;)).contains("a group has no `=`"));
-        assert!(first(quote!(task a; pub struct S;)).contains("comes first in the manifest"));
+        assert!(first(quote!(task a; pub struct S;)).contains("comes first in the manifest: move `pub struct S;`"));
+        // The line is named as written, visibility included.
+        assert!(
+            first(quote!(crate = "sv"; pub(crate) struct Svc;)).contains("move `pub(crate) struct Svc;` to the top")
+        );
+        assert!(first(quote!(task a; struct Svc;)).contains("move `struct Svc;` to the top"));
         assert!(
             first(quote!(
                 pub struct S<T>;
