@@ -1584,3 +1584,83 @@ async fn a_unit_ready_at_start_is_ready_with_its_started_event() {
     }
     within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
+
+/// The fields of the supervisor's lines, as a structured layer (JSON logs)
+/// is handed them: by name, a number as a number, text as text, and
+/// anything else as its `Debug`.
+#[derive(Clone, Default)]
+struct Fields(Arc<Mutex<Vec<Line>>>);
+
+/// A line's message and its fields, each a name and how it was recorded.
+type Line = (String, Vec<(String, String)>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Fields {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        #[derive(Default)]
+        struct Visit(String, Vec<(String, String)>);
+        impl tracing::field::Visit for Visit {
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                self.1.push((field.name().to_owned(), format!("u64 {value}")));
+            }
+            fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+                self.1.push((field.name().to_owned(), format!("str {value}")));
+            }
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                match field.name() {
+                    "message" => self.0 = format!("{value:?}"),
+                    name => self.1.push((name.to_owned(), format!("debug {value:?}"))),
+                }
+            }
+        }
+        let mut visit = Visit::default();
+        event.record(&mut visit);
+        self.0.lock().unwrap().push((visit.0, visit.1));
+    }
+}
+
+/// A daemon's `started` line carries its pid as a number and a task's
+/// none, and a `not ready` line its reason as text: they were the `Debug`
+/// of an `Option` (`pid=Some(4242)`, `pid=None`, `reason=Some("tcp ...")`),
+/// a string that a JSON log or a `pid=4242` filter could not use.
+#[tokio::test]
+async fn the_lines_carry_a_pid_and_a_reason_as_values_not_options() {
+    use supervisor::{Probe, Readiness};
+    use tracing_subscriber::layer::SubscriberExt;
+    let fields = Fields::default();
+    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(fields.clone()));
+    // Nothing listens on a port this test bound and let go.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let handle = Supervisor::builder()
+        .daemon(
+            DaemonSpec::new("d", "sleep")
+                .arg("60")
+                .readiness(Readiness::Probe(Probe::tcp(closed.to_string()).period(Duration::from_millis(20)))),
+        )
+        .task(idle("t"))
+        .build()
+        .unwrap()
+        .start();
+    let not_ready =
+        within(DEADLINE, "not ready", handle.wait_status("d", |status| status.not_ready.is_some())).await.unwrap();
+    let pid = not_ready.pid.expect("running");
+    within(DEADLINE, "t", handle.wait_state("t", UnitState::Running)).await.unwrap();
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let lines = fields.0.lock().unwrap().clone();
+    let started: Vec<_> = lines.iter().filter(|(message, _)| message == "started").map(|(_, f)| f.clone()).collect();
+    let field = |fields: &[(String, String)], name: &str| {
+        fields.iter().filter(|(key, _)| key == name).map(|(_, value)| value.clone()).collect::<Vec<_>>()
+    };
+    // The daemon's line and the task's, in either order: one pid between them.
+    assert_eq!(started.len(), 2, "{lines:#?}");
+    let pids: Vec<_> = started.iter().flat_map(|fields| field(fields, "pid")).collect();
+    assert_eq!(pids, [format!("u64 {pid}")], "the daemon's pid, and none for the task: {lines:#?}");
+    let reasons: Vec<_> = lines
+        .iter()
+        .filter(|(message, _)| message == "not ready")
+        .flat_map(|(_, fields)| field(fields, "reason"))
+        .collect();
+    assert!(!reasons.is_empty(), "{lines:#?}");
+    for reason in reasons {
+        assert!(reason.starts_with(&format!("str tcp {closed}: ")), "{reason}");
+    }
+}

@@ -575,7 +575,9 @@ fn level_of(kind: &EventKind) -> tracing::Level {
 
 fn log(kind: &EventKind) {
     match kind {
-        EventKind::Started { restart_count, pid } => tracing::info!(restart_count, ?pid, "started"),
+        // An `Option` is recorded as its value, or not at all: as `?pid`,
+        // a JSON log had the text "Some(4242)" (and "None" for a task).
+        EventKind::Started { restart_count, pid } => tracing::info!(restart_count, pid, "started"),
         EventKind::Exited { reason } if reason.is_success() => tracing::info!(%reason, "run ended"),
         EventKind::Exited { reason } => tracing::warn!(%reason, "run failed"),
         EventKind::Panicked { message } => tracing::error!(%message, "run panicked"),
@@ -587,7 +589,7 @@ fn log(kind: &EventKind) {
         }
         EventKind::Waiting { on } => tracing::info!(?on, "waiting for its dependencies"),
         EventKind::Ready => tracing::info!("ready"),
-        EventKind::NotReady { reason } => tracing::warn!(?reason, "not ready"),
+        EventKind::NotReady { reason } => tracing::warn!(reason = reason.as_deref(), "not ready"),
         EventKind::Added => tracing::info!("added"),
         EventKind::Removed => tracing::info!("removed"),
         EventKind::Stopped { forced: false, took } => tracing::info!(?took, "stopped"),
