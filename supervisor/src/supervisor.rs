@@ -208,6 +208,33 @@ impl Supervisor {
     /// when the supervisor ends by itself (the root group gave up, or a
     /// critical unit ended).
     ///
+    /// It keeps the handle to itself. A `main` that needs it meanwhile (to
+    /// serve the HTTP endpoint, add units, subscribe) calls
+    /// [`start`](Self::start), then
+    /// [`shutdown_on_signal`](SupervisorHandle::shutdown_on_signal), which
+    /// waits and shuts down as this does:
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("ticker", |ctx: supervisor::Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let shutdown = handle.shutdown_on_signal(); // the handlers, installed now
+    /// let mut events = handle.subscribe();
+    /// tokio::spawn(async move {
+    ///     while let Ok(event) = events.recv().await {
+    ///         println!("{event}");
+    ///     }
+    /// });
+    /// let report = shutdown.await;
+    /// std::process::exit(report.exit_code());
+    /// # }
+    /// ```
+    ///
     /// `SIGHUP` (its terminal or SSH session went away) is left ignored if
     /// this process ignored it when it started, as under `nohup`. Other
     /// signals whose default action ends a process (`SIGUSR1`, `SIGQUIT`...)
