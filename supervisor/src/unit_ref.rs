@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::{Error, Signal, SupervisorHandle, UnitReport, UnitState, UnitStatus};
+use crate::{Error, Signal, Spec, SupervisorHandle, UnitReport, UnitState, UnitStatus};
 
 /// One unit of a running supervisor: a [`SupervisorHandle`] and the unit's
 /// path, so that calls need no name. The typed form of `supervise!` gives a
@@ -228,6 +228,73 @@ impl UnitRef {
         self.handle.remove(&self.path).await
     }
 
+    /// [`SupervisorHandle::pause_restarts`] for this unit.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::pause_restarts`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("worker", |ctx: Context| async move { ctx.cancelled().await }))
+    ///     .build()?
+    ///     .start();
+    /// let worker = handle.unit("worker");
+    /// worker.pause_restarts().await?;
+    /// assert!(worker.status().unwrap().restarts_paused);
+    /// worker.resume_restarts().await?;
+    /// assert!(!worker.status().unwrap().restarts_paused);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn pause_restarts(&self) -> Result<(), Error> {
+        self.handle.pause_restarts(&self.path).await
+    }
+
+    /// [`SupervisorHandle::resume_restarts`] for this unit; see
+    /// [`pause_restarts`](Self::pause_restarts).
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::resume_restarts`].
+    pub async fn resume_restarts(&self) -> Result<(), Error> {
+        self.handle.resume_restarts(&self.path).await
+    }
+
+    /// [`SupervisorHandle::add_to`] this unit, a group: adds a unit to it
+    /// and starts it.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::add_to`]: [`Error::WrongKind`] when this unit
+    /// is not a group.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::{Context, GroupSpec, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder().group(GroupSpec::new("jobs")).build()?.start();
+    /// let jobs = handle.unit("jobs");
+    /// jobs.add(TaskSpec::new("job-7", |ctx: Context| async move { ctx.cancelled().await })).await?;
+    /// assert!(handle.unit("jobs/job-7").wait_ready().await?.running);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn add(&self, spec: impl Into<Spec>) -> Result<(), Error> {
+        self.handle.add_to(&self.path, spec).await
+    }
+
     /// [`SupervisorHandle::wait_ready`] for this unit.
     ///
     /// # Errors
@@ -281,6 +348,36 @@ impl UnitRef {
     /// ```
     pub async fn wait_state(&self, state: UnitState) -> Result<UnitStatus, Error> {
         self.handle.wait_state(&self.path, state).await
+    }
+
+    /// [`SupervisorHandle::wait_status`] for this unit: until its status
+    /// satisfies `done`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SupervisorHandle::wait_status`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use std::time::Duration;
+    /// use supervisor::{MaxRestarts, RestartPolicy, Supervisor, TaskSpec};
+    ///
+    /// let handle = Supervisor::builder()
+    ///     .task(TaskSpec::new("flaky", |_ctx| async { Err::<(), _>("boom") })
+    ///         .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(3))))
+    ///     .build()?
+    ///     .start();
+    /// let status = handle.unit("flaky").wait_status(|status| status.restart_count >= 2).await?;
+    /// assert!(status.restart_count >= 2);
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn wait_status(&self, done: impl Fn(&UnitStatus) -> bool) -> Result<UnitStatus, Error> {
+        self.handle.wait_status(&self.path, done).await
     }
 
     /// [`SupervisorHandle::tail`] for this unit.

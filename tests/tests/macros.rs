@@ -315,6 +315,28 @@ async fn typed_manifest_refs_act_on_their_units() {
     assert!(report.is_clean(), "{report}");
 }
 
+/// A group's field adds units to that group, and a unit's field pauses
+/// and resumes its restarts and waits for a status, as the handle does
+/// with a path.
+#[tokio::test]
+async fn typed_manifest_refs_add_pause_and_wait() {
+    let services = Services::start();
+    let job = supervisor::TaskSpec::new("job-7", |ctx: Context| async move { ctx.cancelled().await });
+    services.jobs.nightly.add(job).await.unwrap();
+    let added = services.handle().unit("jobs/nightly/job-7");
+    assert!(added.wait_status(|status| status.running).await.unwrap().running);
+    let error = services.api.add(supervisor::TaskSpec::new("x", |_ctx: Context| async {})).await.unwrap_err();
+    assert!(matches!(error, supervisor::Error::WrongKind { .. }), "{error}");
+
+    services.api.pause_restarts().await.unwrap();
+    assert!(services.api.status().unwrap().restarts_paused);
+    services.api.resume_restarts().await.unwrap();
+    let status = services.api.wait_status(|status| !status.restarts_paused).await.unwrap();
+    assert_eq!(status.name, "api");
+    let report = services.handle().shutdown().await;
+    assert!(report.is_clean(), "{report}");
+}
+
 #[tokio::test]
 async fn typed_manifest_from_its_builder() {
     let sup = Services::builder()
