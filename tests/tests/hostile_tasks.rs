@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use supervisor::{
-    Context, Event, EventKind, ExitReason, GroupSpec, MaxRestarts, Readiness, RestartPolicy, ShutdownCause,
+    Context, Event, EventKind, ExitReason, GroupSpec, MaxRestarts, Readiness, RestartOn, RestartPolicy, ShutdownCause,
     StopOutcome, Supervisor, SupervisorHandle, TaskSpec, UnitState,
 };
 use tokio::sync::{broadcast, mpsc};
@@ -1333,4 +1333,52 @@ async fn a_huge_error_message_is_cut_with_a_note() {
         }
     }
     handle.shutdown().await;
+}
+
+/// A task found hung and deaf to its cancellation is dropped by what
+/// watches it at the end of its grace period. A stop by hand, a removal or
+/// a shutdown that comes meanwhile takes that stop over: the run had to be
+/// dropped, and the event, the removal's report and the shutdown's report
+/// say it was forced (they said graceful, and the shutdown's exit code was
+/// 0), as they do for a daemon killed so.
+#[test]
+fn a_hung_task_deaf_to_its_stop_is_reported_forced_by_the_stop_that_overtakes_it() {
+    for overtaken_by in ["stop_unit", "remove", "shutdown"] {
+        paused(|| async move {
+            let deaf = TaskSpec::new("deaf", |_ctx: Context| std::future::pending::<()>())
+                .watchdog(SEC)
+                .stop_timeout(10 * SEC)
+                .restart(RestartPolicy::new().on(RestartOn::Never));
+            let sup = Supervisor::builder().task(deaf).build().unwrap();
+            let mut events = sup.subscribe();
+            let handle = sup.start();
+            events_until(
+                DEADLINE,
+                &mut events,
+                |event| matches!(&event.kind, EventKind::NotReady { reason: Some(why) } if why.contains("hung")),
+            )
+            .await;
+            tokio::time::sleep(SEC).await;
+            let outcome = match overtaken_by {
+                "stop_unit" => {
+                    within(DEADLINE, "stop", handle.stop_unit("deaf")).await.unwrap();
+                    None
+                }
+                "remove" => Some(within(DEADLINE, "removal", handle.remove("deaf")).await.unwrap().outcome),
+                _ => None,
+            };
+            let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
+            let outcome = outcome.unwrap_or_else(|| report.units[0].outcome);
+            let seen = drain(&mut events);
+            let forced = seen.iter().any(|event| matches!(event.kind, EventKind::Stopped { forced: true, .. }));
+            assert!(forced, "{overtaken_by}: {seen:?}");
+            match overtaken_by {
+                "stop_unit" => assert_eq!(outcome, StopOutcome::NotRunning, "{report:?}"),
+                _ => assert_eq!(outcome, StopOutcome::Forced, "{overtaken_by}: {report:?}"),
+            }
+            if overtaken_by == "shutdown" {
+                assert_eq!(report.exit_code(), 1, "{report:?}");
+            }
+        });
+    }
 }

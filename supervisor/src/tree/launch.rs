@@ -492,24 +492,28 @@ async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, report
         reason = run.wait() => Ok(reason),
         reason = judged => Err(reason),
     };
-    let reason = match watched {
-        Ok(reason) => reason,
+    let end = match watched {
+        Ok(reason) => RunEnd::Exited(reason),
         Err(failure) => {
             log_contained(|| tracing::warn!(unit = %watch.tell.unit.path, reason = %failure, "stopping the run"));
             watch.tell.failing(&failure);
             stopping.stop.cancel();
-            tokio::select! {
-                _ = run.wait() => {}
-                () = tokio::time::sleep(stopping.timeout) => {}
-                () = stopping.kill_now.cancelled() => {}
-            }
-            failure
+            // Whether it had to be dropped: a stop, a removal or a shutdown
+            // that overtakes this one reports the run as forced then, as it
+            // would have had it aborted the run itself.
+            let forced = tokio::select! {
+                _ = run.wait() => false,
+                () = tokio::time::sleep(stopping.timeout) => true,
+                () = stopping.kill_now.cancelled() => true,
+            };
+            // A task has no exit of its own to keep beside the failure.
+            RunEnd::Judged { failure: failure.clone(), exit: failure, forced }
         }
     };
     // As in `TaskRuns`: the next run may start within the report.
     let reporter = in_flight.end();
     drop(watch);
-    reporter.report(RunEnd::Exited(reason));
+    reporter.report(end);
 }
 
 /// How a process is stopped.

@@ -726,10 +726,11 @@ pub(crate) enum RunEnd {
     /// A process stopped on request: by the stop signal (`reason`), or
     /// killed after its grace period (`forced`).
     Stopped { reason: ExitReason, forced: bool },
-    /// A process found unhealthy or hung, then stopped: `failure` is why
-    /// (its event, its `last_error`), `exit` how the process answered the
-    /// stop, and whether it had to be killed (`forced`). Both are kept: the
-    /// status shows the exit code or signal of every run that had one.
+    /// A run found unhealthy or hung, then stopped: `failure` is why (its
+    /// event, its `last_error`), `exit` how a process answered the stop (a
+    /// task's is `failure` again), and whether it had to be killed or
+    /// aborted (`forced`). Both are kept: the status shows the exit code or
+    /// signal of every run that had one.
     Judged { failure: ExitReason, exit: ExitReason, forced: bool },
     /// It was dropped before it ended: a task aborted after its grace period.
     Aborted,
