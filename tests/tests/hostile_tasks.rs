@@ -13,7 +13,7 @@
 
 use std::fmt;
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
@@ -1381,4 +1381,45 @@ fn a_hung_task_deaf_to_its_stop_is_reported_forced_by_the_stop_that_overtakes_it
             }
         });
     }
+}
+
+/// An error whose `Display` writes 64 MiB was formatted whole before it
+/// was cut to 64 KiB, taking as much memory for a moment; one that writes
+/// without end held its run's thread and grew until the process was
+/// killed. It is cut as it is written: the run fails with the first 64 KiB
+/// and a note, and the error is not read much past 16 MiB.
+#[test]
+fn an_error_whose_display_writes_without_end_is_cut_as_it_is_written() {
+    paused(|| async {
+        /// Writes until it has written `until` bytes, or is told to stop.
+        struct Endless {
+            written: Arc<AtomicUsize>,
+            until: usize,
+        }
+        impl fmt::Display for Endless {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let piece = "spam é ✓\n".repeat(100);
+                while self.written.load(Ordering::SeqCst) < self.until {
+                    f.write_str(&piece)?;
+                    self.written.fetch_add(piece.len(), Ordering::SeqCst);
+                }
+                Ok(())
+            }
+        }
+        let written = Arc::new(AtomicUsize::new(0));
+        let (read, until) = (written.clone(), 64 << 20);
+        let handle = Supervisor::builder()
+            .task(failing_with("endless", move || Endless { written: read.clone(), until }))
+            .build()
+            .unwrap()
+            .start();
+        let status = wait_for(&handle, "endless", UnitState::Failed).await;
+        let read = written.load(Ordering::SeqCst);
+        assert!(read < 17 << 20, "{read} bytes of the error were read");
+        let error = status.last_error.unwrap_or_default();
+        let (kept, note) = error.split_once('…').expect("cut, with a note");
+        assert!(kept.len() <= 64 * 1024 && kept.len() > 60_000 && kept.starts_with("spam é ✓\nspam"), "{}", kept.len());
+        assert!(note.starts_with(" (at least ") && note.ends_with(" bytes left out)"), "{note}");
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
+    });
 }

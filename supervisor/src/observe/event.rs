@@ -428,11 +428,77 @@ impl fmt::Display for ExitReason {
 /// `text` cut to [`MAX_REASON`] bytes at a character's boundary, with a
 /// note of how many were left out.
 pub(crate) fn bounded_text(mut text: String) -> String {
+    if is_cut_already(&text) {
+        return text;
+    }
     let left_out = truncate_at_char(&mut text, MAX_REASON);
     if left_out > 0 {
         text.push_str(&format!("… ({left_out} bytes left out)"));
     }
     text
+}
+
+/// Whether `text` was cut here already, with its note, as a task's error
+/// is cut while it is written ([`bounded_display`]): cut again, its note
+/// would go.
+fn is_cut_already(text: &str) -> bool {
+    text.len() > MAX_REASON
+        && text
+            .rfind("… (")
+            .is_some_and(|note| note <= MAX_REASON && text.len() - note <= 64 && text.ends_with(" bytes left out)"))
+}
+
+/// Past this many bytes left out of a message, the rest is not even read:
+/// a `Display` that writes without end must not hold its run for ever.
+const MAX_READ_PAST: usize = 16 << 20;
+
+/// The text of `message` (`{:#}`, which keeps an `anyhow` error's chain),
+/// bounded as [`bounded_text`] bounds it, but cut while it is written: no
+/// more than [`MAX_REASON`] bytes of it are ever held. Formatted whole
+/// first, an error of 1 GiB took as much memory for a moment, and one
+/// whose `Display` never ends grew until the process was killed.
+///
+/// # Panics
+///
+/// As `format!` does, when `message`'s `Display` fails by itself.
+pub(crate) fn bounded_display(message: &dyn fmt::Display) -> String {
+    let mut cut = Cut { kept: String::new(), left_out: 0 };
+    let written = fmt::write(&mut cut, format_args!("{message:#}"));
+    let Cut { mut kept, left_out } = cut;
+    match written {
+        Ok(()) if left_out == 0 => {}
+        Ok(()) => kept.push_str(&format!("… ({left_out} bytes left out)")),
+        Err(_) if left_out > MAX_READ_PAST => kept.push_str(&format!("… (at least {left_out} bytes left out)")),
+        Err(_) => panic!("a Display implementation returned an error unexpectedly"),
+    }
+    kept
+}
+
+/// Keeps the first [`MAX_REASON`] bytes written to it, at a character's
+/// boundary, and counts the rest.
+struct Cut {
+    kept: String,
+    left_out: usize,
+}
+
+impl fmt::Write for Cut {
+    fn write_str(&mut self, piece: &str) -> fmt::Result {
+        if self.left_out == 0 {
+            let mut room = MAX_REASON - self.kept.len();
+            if piece.len() <= room {
+                self.kept.push_str(piece);
+                return Ok(());
+            }
+            while !piece.is_char_boundary(room) {
+                room -= 1;
+            }
+            self.kept.push_str(&piece[..room]);
+            self.left_out = piece.len() - room;
+        } else {
+            self.left_out = self.left_out.saturating_add(piece.len());
+        }
+        if self.left_out > MAX_READ_PAST { Err(fmt::Error) } else { Ok(()) }
+    }
 }
 
 #[cfg(test)]
@@ -499,5 +565,37 @@ mod tests {
         assert!(cut.ends_with(&format!("({} bytes left out)", long.len() - kept.len())), "{}", &cut[kept.len()..]);
         assert_eq!(ExitReason::Panic("short".into()).bounded(), ExitReason::Panic("short".into()));
         assert_eq!(ExitReason::Code(3).bounded(), ExitReason::Code(3));
+    }
+
+    /// Cut while written, in pieces of any size, a message is cut as when
+    /// cut whole, on the same character, and cutting it again keeps it.
+    #[test]
+    fn a_message_cut_while_written_is_cut_as_when_cut_whole() {
+        struct Pieces<'a>(&'a str, usize);
+        impl fmt::Display for Pieces<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut rest = self.0;
+                while !rest.is_empty() {
+                    let mut at = self.1.min(rest.len());
+                    while !rest.is_char_boundary(at) {
+                        at += 1;
+                    }
+                    f.write_str(&rest[..at])?;
+                    rest = &rest[at..];
+                }
+                Ok(())
+            }
+        }
+        for pad in 0..4 {
+            let long = format!("{}{}", "x".repeat(pad), "é✓😀".repeat(MAX_REASON / 4));
+            let (at_the_bound, just_past) = ("y".repeat(MAX_REASON), "y".repeat(MAX_REASON + 1));
+            for text in [long.as_str(), &at_the_bound, &just_past, "short"] {
+                for piece in [1, 3, 1000, MAX_REASON, usize::MAX] {
+                    let cut = bounded_display(&Pieces(text, piece));
+                    assert_eq!(cut, bounded_text(text.to_owned()), "pad {pad}, pieces of {piece}");
+                    assert_eq!(bounded_text(cut.clone()), cut);
+                }
+            }
+        }
     }
 }

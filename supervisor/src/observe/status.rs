@@ -267,7 +267,9 @@ pub struct UnitStatus {
     /// process ended, or why it could not be spawned. `None` once a run has
     /// succeeded, or ended on a stop that was asked for (unless it
     /// panicked). A message over 64 KiB is cut, with a note of how many
-    /// bytes were left out, here as in the events and the logs.
+    /// bytes were left out, here as in the events and the logs; a task's
+    /// error is cut as its `Display` writes it, which is not read past
+    /// 16 MiB (the note then says "at least").
     pub last_error: Option<String>,
 }
 

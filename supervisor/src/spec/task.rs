@@ -9,6 +9,7 @@ use futures_util::FutureExt;
 use smallbox::space::S2;
 use smallbox::{SmallBox, smallbox};
 
+use crate::observe::event::bounded_display;
 use crate::spec::UnitOptions;
 use crate::spec::guarded::Guarded;
 use crate::{Context, ExitReason, Probe, Readiness, RestartPolicy};
@@ -46,7 +47,7 @@ impl<E: fmt::Display + Send + 'static> TaskOutput for Result<(), E> {
             Ok(()) => ExitReason::Success,
             // The alternate form keeps an error's chain where the type has
             // one (`anyhow`: "connecting to db: connection refused").
-            Err(error) => ExitReason::Error(format!("{error:#}")),
+            Err(error) => ExitReason::Error(bounded_display(&error)),
         }
     }
 }
