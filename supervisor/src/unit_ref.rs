@@ -264,6 +264,20 @@ impl UnitRef {
     /// # Errors
     ///
     /// As [`SupervisorHandle::resume_restarts`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), supervisor::Error> {
+    /// use supervisor::Supervisor;
+    ///
+    /// let handle = Supervisor::builder().build()?.start();
+    /// assert!(handle.unit("nope").resume_restarts().await.is_err());
+    /// handle.shutdown().await;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn resume_restarts(&self) -> Result<(), Error> {
         self.handle.resume_restarts(&self.path).await
     }
