@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use supervisor::{
     Context, DaemonSpec, Error, Event, EventKind, ExitReason, GroupSpec, Probe, Readiness, RestartOn, RestartPolicy,
-    ShutdownOrder, StopOutcome, Supervisor, TaskSpec, UnitState,
+    ShutdownOrder, StopOutcome, Strategy, Supervisor, TaskSpec, UnitState,
 };
 
 #[path = "support/deadline.rs"]
@@ -1472,6 +1472,60 @@ async fn a_dependent_parked_on_a_nested_group_that_stayed_ready_starts() {
             tokio::time::timeout(DEADLINE, handle.wait_status("x", |status| status.state == UnitState::Running)).await;
         assert!(started.is_ok(), "round {round}: `x` waits on a ready `A`: {:#?}", handle.statuses());
         within(DEADLINE, "wait_ready(A)", handle.wait_ready("A")).await.unwrap();
+        handle.shutdown().await;
+    }
+}
+
+/// A unit that depends on a database only through a migration that has
+/// done its work needs that database all the same: restarted with it, by
+/// hand or by `RestForOne` when the database dies, it waits for the
+/// database to be ready again ("`restart` starts it again once `x` is
+/// ready"), and says so. It started with the database's new run, before
+/// that run listened, as if the migration done stood for the database.
+#[tokio::test]
+async fn a_unit_restarted_with_a_database_waits_for_it_through_a_migration_done() {
+    for by_hand in [true, false] {
+        let port = free_port();
+        let sup = Supervisor::builder()
+            .strategy(Strategy::RestForOne)
+            .daemon(
+                listens_after("db", port, "0.3")
+                    .readiness(Readiness::Probe(Probe::tcp(format!("127.0.0.1:{port}"))))
+                    .restart(RestartPolicy::new().delay(100 * MS)),
+            )
+            .daemon(
+                sh("migrate", "exit 0")
+                    .depends_on(["db"])
+                    .readiness(Readiness::Completed)
+                    .restart(RestartPolicy::new().on(RestartOn::Failure)),
+            )
+            .daemon(sh("api", "exec sleep 60").depends_on(["migrate"]))
+            .build()
+            .unwrap();
+        let mut events = sup.subscribe();
+        let handle = sup.start();
+        let api = wait_ready(DEADLINE, &handle, "api").await;
+        let db = handle.status("db").unwrap();
+        if by_hand {
+            within(DEADLINE, "restart(db)", handle.restart("db")).await.unwrap();
+        } else {
+            let pid = rustix::process::Pid::from_raw(db.pid.unwrap().cast_signed()).unwrap();
+            rustix::process::kill_process(pid, rustix::process::Signal::KILL).unwrap();
+        }
+        let again = |event: &Event, name: &str, before: Option<u32>| {
+            event.unit == name && matches!(event.kind, EventKind::Started { pid, .. } if pid != before)
+        };
+        let seen = events_until(DEADLINE, &mut events, |event| again(event, "api", api.pid)).await;
+        let db_again = seen.iter().position(|event| again(event, "db", db.pid)).expect("db started again");
+        let after: Vec<_> =
+            seen[db_again..].iter().filter(|event| event.unit != "migrate").map(|event| &event.kind).collect();
+        assert!(
+            after.iter().any(|kind| matches!(kind, EventKind::Waiting { on } if on == &["db"]))
+                && after.iter().any(|kind| matches!(kind, EventKind::Ready)),
+            "by hand: {by_hand}; `api` started before `db` was ready: {after:#?}"
+        );
+        assert!(handle.status("db").unwrap().ready);
+        assert_eq!(handle.status("migrate").unwrap().state, UnitState::Exited, "done, not run again");
         handle.shutdown().await;
     }
 }

@@ -414,6 +414,38 @@ impl Unit {
         self.as_things_stand(|record| record.lets_dependents_start(group))
     }
 
+    /// Calls `each` on what keeps the units that depend on it from
+    /// starting, as things stand: itself, if it does not let them start;
+    /// if it rests done with its work (a one-shot job, or a group, whose
+    /// run ended well), what it depends on that does not, looked through
+    /// in turn. Its dependents need what it needed: a migration done on a
+    /// database restarted since lets nothing that depends on it start on
+    /// that database before it is ready again. `siblings` are the members
+    /// of its group; a unit may be met more than once.
+    pub(crate) fn holding_back(self: &Arc<Self>, siblings: &Members<Arc<Unit>>, each: &mut dyn FnMut(&Arc<Unit>)) {
+        if !self.lets_dependents_start_now() {
+            each(self);
+        } else if self.state() == UnitState::Exited {
+            for dependency in self.settings.depends_on.iter().filter_map(|name| siblings.get(name)) {
+                dependency.holding_back(siblings, each);
+            }
+        }
+    }
+
+    /// Its dependencies that keep it from starting, each once, in the order
+    /// its `depends_on` names them (see [`holding_back`](Self::holding_back)).
+    pub(crate) fn blockers(&self, siblings: &Members<Arc<Unit>>) -> Vec<Arc<Unit>> {
+        let mut found: Vec<Arc<Unit>> = Vec::new();
+        for dependency in self.settings.depends_on.iter().filter_map(|name| siblings.get(name)) {
+            dependency.holding_back(siblings, &mut |unit| {
+                if !found.iter().any(|seen| Arc::ptr_eq(seen, unit)) {
+                    found.push(unit.clone());
+                }
+            });
+        }
+        found
+    }
+
     /// `by_record` of its record and, for a group that runs, whether its
     /// units let it be ready as things stand.
     fn as_things_stand(&self, by_record: impl FnOnce(&Record) -> bool) -> bool {
@@ -458,11 +490,8 @@ impl Unit {
     /// units, two allocations of the six each start took).
     fn waiting_for(&self, siblings: &Members<Arc<Unit>>) -> Option<String> {
         let each: Vec<String> = self
-            .settings
-            .depends_on
+            .blockers(siblings)
             .iter()
-            .filter_map(|name| siblings.get(name))
-            .filter(|dependency| !dependency.lets_dependents_start_now())
             .map(|dependency| {
                 let record = dependency.record();
                 match record.not_ready() {
@@ -502,10 +531,7 @@ impl Unit {
     /// Whether one of its dependencies that keeps it waiting is stuck.
     fn waits_in_vain(&self, siblings: &Members<Arc<Unit>>, links_left: usize) -> bool {
         let Some(links_left) = links_left.checked_sub(1) else { return false };
-        let names = self.settings.depends_on.iter();
-        names.filter_map(|name| siblings.get(name)).any(|dependency| {
-            !dependency.lets_dependents_start_now() && dependency.is_stuck_within(siblings, links_left)
-        })
+        self.blockers(siblings).iter().any(|dependency| dependency.is_stuck_within(siblings, links_left))
     }
 
     /// Whether it is a group whose units hold it back for good: one that

@@ -41,15 +41,13 @@ impl Node {
     /// Like `launch`, with the time already read by the caller: the restart
     /// path reads the clock once for a run's end and the next run's start.
     pub(super) fn launch_at(&mut self, unit: &Arc<Unit>, now: Instant) {
-        let first_blocker =
-            if unit.settings.depends_on.is_empty() { None } else { self.blockers(unit).next().cloned() };
-        let Some(first_blocker) = first_blocker else {
+        let blockers = if unit.settings.depends_on.is_empty() { Vec::new() } else { self.blockers(unit) };
+        let Some(first_blocker) = blockers.first().cloned() else {
             self.launch_now(unit, now);
             return;
         };
         // The names are copied only for someone to see them.
-        let on =
-            self.shared.events_seen().then(|| self.blockers(unit).map(|blocker| blocker.path.to_string()).collect());
+        let on = self.shared.events_seen().then(|| blockers.iter().map(|blocker| blocker.path.to_string()).collect());
         {
             let mut record = unit.record();
             record.state = UnitState::Waiting;
@@ -69,9 +67,10 @@ impl Node {
     }
 
     /// The dependencies of `unit` that hold it back (not ready, and not
-    /// done with their work), in the order its `depends_on` names them.
-    fn blockers<'a>(&'a self, unit: &'a Unit) -> impl Iterator<Item = &'a Arc<Unit>> + 'a {
-        self.dependency_graph().dependencies(unit).filter(|dependency| !dependency.lets_dependents_start_now())
+    /// done with their work; through one done, what it needs), in the
+    /// order its `depends_on` names them.
+    fn blockers(&self, unit: &Unit) -> Vec<Arc<Unit>> {
+        unit.blockers(&self.body().members())
     }
 
     /// `unit` waits for `blocker` (and, once it is ready, for the next).
@@ -154,7 +153,7 @@ impl Node {
         if unit.state() != UnitState::Waiting {
             return; // stopped meanwhile
         }
-        let next_blocker = self.blockers(&unit).next().cloned();
+        let next_blocker = self.blockers(&unit).into_iter().next();
         match next_blocker {
             // A plan is to stop it (its `stop_unit` or `restart` of a unit
             // it depends on): it waits for the plan, which stops it, and
