@@ -1529,3 +1529,40 @@ async fn a_unit_restarted_with_a_database_waits_for_it_through_a_migration_done(
         handle.shutdown().await;
     }
 }
+
+/// A wait on a unit that waits for a database through a migration done
+/// wakes when the database changes, as a wait on a unit that depends on
+/// it directly does ("whenever that unit, or one it depends on, changes"):
+/// the unit's reason, which tells how the database is, went stale, and a
+/// wait for it hung.
+#[tokio::test]
+async fn a_wait_on_a_unit_waiting_through_a_migration_done_hears_of_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let up = dir.path().join("up");
+    std::fs::write(&up, "").unwrap();
+    let probe = Probe::exec(["test", "-e", up.to_str().unwrap()]).period(100 * MS).failure_threshold(1);
+    let handle = Supervisor::builder()
+        .daemon(sh("db", "exec sleep 60").readiness(Readiness::Probe(probe)))
+        .daemon(
+            sh("migrate", "exit 0")
+                .depends_on(["db"])
+                .readiness(Readiness::Completed)
+                .restart(RestartPolicy::new().on(RestartOn::Failure)),
+        )
+        .daemon(sh("api", "exec sleep 60").depends_on(["migrate"]))
+        .build()
+        .unwrap()
+        .start();
+    wait_ready(DEADLINE, &handle, "api").await;
+    std::fs::remove_file(&up).unwrap();
+    within(DEADLINE, "restart(db)", handle.restart("db")).await.unwrap();
+    let api = wait_status(DEADLINE, &handle, "api", |status| {
+        status.not_ready.as_deref().is_some_and(|why| why.contains("exited with code 1"))
+    })
+    .await;
+    assert_eq!(api.state, UnitState::Waiting);
+    assert!(api.not_ready.unwrap().starts_with("waiting for `db` (not ready: exec `test -e "));
+    std::fs::write(&up, "").unwrap();
+    wait_ready(DEADLINE, &handle, "api").await;
+    handle.shutdown().await;
+}

@@ -704,6 +704,12 @@ impl Node {
         } else {
             for dependent in graph.direct_dependents(unit) {
                 self.shared.changes.changed(dependent);
+                if dependent.state() == UnitState::Exited {
+                    // A job done at rest: what depends on it waits for this
+                    // unit through it (see `Unit::holding_back`), and says
+                    // how it is.
+                    self.dependents_changed(dependent, false);
+                }
             }
         }
     }
