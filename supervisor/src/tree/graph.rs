@@ -73,7 +73,6 @@ impl Graph {
     }
 
     /// The units `unit` depends on directly.
-    #[cfg(test)]
     pub(crate) fn dependencies(&self, unit: &Unit) -> impl Iterator<Item = &Arc<Unit>> {
         self.position(unit).into_iter().flat_map(|at| self.deps.of(at)).map(|&need| &self.order[need])
     }

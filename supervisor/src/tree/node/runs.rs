@@ -41,13 +41,16 @@ impl Node {
     /// Like `launch`, with the time already read by the caller: the restart
     /// path reads the clock once for a run's end and the next run's start.
     pub(super) fn launch_at(&mut self, unit: &Arc<Unit>, now: Instant) {
-        let blockers = if unit.settings.depends_on.is_empty() { Vec::new() } else { self.blockers(unit) };
-        let Some(first_blocker) = blockers.first().cloned() else {
+        let first_blocker = if unit.settings.depends_on.is_empty() { None } else { self.first_blocker(unit) };
+        let Some(first_blocker) = first_blocker else {
             self.launch_now(unit, now);
             return;
         };
-        // The names are copied only for someone to see them.
-        let on = self.shared.events_seen().then(|| blockers.iter().map(|blocker| blocker.path.to_string()).collect());
+        // The names are found and copied only for someone to see them.
+        let on = self
+            .shared
+            .events_seen()
+            .then(|| self.blockers(unit).iter().map(|blocker| blocker.path.to_string()).collect());
         {
             let mut record = unit.record();
             record.state = UnitState::Waiting;
@@ -71,6 +74,24 @@ impl Node {
     /// order its `depends_on` names them.
     fn blockers(&self, unit: &Unit) -> Vec<Arc<Unit>> {
         unit.blockers(&self.body().members())
+    }
+
+    /// The first of [`blockers`](Self::blockers), found without the others,
+    /// and through the group's graph: a lookup of each dependency by name
+    /// made a chain of dependent units start 4 % slower. A job done with
+    /// its work is looked through by name (see [`Unit::holding_back`]).
+    fn first_blocker(&self, unit: &Unit) -> Option<Arc<Unit>> {
+        for dependency in self.dependency_graph().dependencies(unit) {
+            if !dependency.lets_dependents_start_now() {
+                return Some(dependency.clone());
+            }
+            if dependency.state() == UnitState::Exited
+                && let Some(blocker) = dependency.first_blocker(&self.body().members())
+            {
+                return Some(blocker);
+            }
+        }
+        None
     }
 
     /// `unit` waits for `blocker` (and, once it is ready, for the next).
@@ -153,7 +174,7 @@ impl Node {
         if unit.state() != UnitState::Waiting {
             return; // stopped meanwhile
         }
-        let next_blocker = self.blockers(&unit).into_iter().next();
+        let next_blocker = self.first_blocker(&unit);
         match next_blocker {
             // A plan is to stop it (its `stop_unit` or `restart` of a unit
             // it depends on): it waits for the plan, which stops it, and
