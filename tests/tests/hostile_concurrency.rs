@@ -23,14 +23,17 @@
 //! `HOSTILE_CONCURRENCY_SEED` runs one.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 #[path = "support/calls.rs"]
 mod calls;
+#[path = "support/live.rs"]
+mod live;
 
 use calls::{ANSWER_WITHIN, answered};
+use live::Live;
 use supervisor::{
     Context, Error, Event, EventKind, GroupSpec, MaxRestarts, Probe, Readiness, RestartOn, RestartPolicy,
     ShutdownReport, Spec, Strategy, Supervisor, SupervisorHandle, TaskSpec, UnitState, UnitStatus,
@@ -77,29 +80,6 @@ fn unexpected_panics() -> &'static Mutex<Vec<String>> {
 
 // ---------------------------------------------------------------------------
 // Units
-
-/// Counts the runs whose future is alive.
-#[derive(Clone, Default)]
-struct Live(Arc<AtomicI64>);
-
-struct Alive(Live);
-
-impl Live {
-    fn enter(&self) -> Alive {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Alive(self.clone())
-    }
-
-    fn count(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Alive {
-    fn drop(&mut self) {
-        self.0.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// What the units share: their live runs, and whether they may still fail.
 #[derive(Clone, Default)]

@@ -21,8 +21,11 @@ use std::time::Duration;
 
 #[path = "support/calls.rs"]
 mod calls;
+#[path = "support/live.rs"]
+mod live;
 
 use calls::{ANSWER_WITHIN, answered};
+use live::Live;
 use supervisor::{
     Context, DaemonSpec, Error, Event, EventKind, GroupSpec, MaxRestarts, Probe, Readiness, RestartPolicy,
     ShutdownCause, ShutdownOrder, ShutdownReport, Signal, Spec, Strategy, Supervisor, SupervisorHandle, TaskOutput,
@@ -31,29 +34,6 @@ use supervisor::{
 
 const CALLERS: u64 = 4;
 const CALLS_EACH: usize = 2000;
-
-/// Counts the runs whose future is alive.
-#[derive(Clone, Default)]
-struct Live(Arc<AtomicI64>);
-
-struct Alive(Live);
-
-impl Live {
-    fn enter(&self) -> Alive {
-        self.0.fetch_add(1, Ordering::SeqCst);
-        Alive(self.clone())
-    }
-
-    fn count(&self) -> i64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Alive {
-    fn drop(&mut self) {
-        self.0.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 fn quick_restarts() -> RestartPolicy {
     RestartPolicy::new().delay(Duration::from_millis(1)).max_restarts(MaxRestarts::Unlimited)
