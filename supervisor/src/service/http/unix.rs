@@ -175,13 +175,18 @@ fn bind_in(
     let listener = UnixListener::bind(&inside).map_err(io_error(format!("cannot listen on {}", path.display())))?;
     let placed = std::fs::set_permissions(&inside, std::fs::Permissions::from_mode(0o600))
         .map_err(io_error(format!("cannot set the mode of {}", inside.display())))
+        // The socket's identity, read where nobody else can move it: read
+        // at `path` once placed, it was missing there when another endpoint
+        // had just moved it aside to compare it with a stale one.
         .and_then(|()| {
+            std::fs::symlink_metadata(&inside).map_err(io_error(format!("cannot read {}", inside.display())))
+        })
+        .and_then(|metadata| {
             if let Some(stale) = stale {
                 remove_if_same(path, stale, &private.join("stale"));
             }
-            place(&inside, path)
-        })
-        .and_then(|()| std::fs::symlink_metadata(path).map_err(io_error(format!("cannot read {}", path.display()))));
+            place(&inside, path).map(|()| metadata)
+        });
     // The socket's other name, in the private directory, goes either way.
     let _ = std::fs::remove_file(&inside);
     let metadata = placed?;
