@@ -8,6 +8,7 @@
 //! removed).
 
 use std::num::NonZeroU32;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, AtomicU32};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard, Weak};
 use std::time::Duration;
@@ -415,21 +416,39 @@ impl Unit {
     }
 
     /// Calls `each` on what keeps the units that depend on it from
-    /// starting, as things stand: itself, if it does not let them start;
-    /// if it rests done with its work (a one-shot job, or a group, whose
-    /// run ended well), what it depends on that does not, looked through
-    /// in turn. Its dependents need what it needed: a migration done on a
-    /// database restarted since lets nothing that depends on it start on
-    /// that database before it is ready again. `siblings` are the members
-    /// of its group; a unit may be met more than once.
-    pub(crate) fn holding_back(self: &Arc<Self>, siblings: &Members<Arc<Unit>>, each: &mut dyn FnMut(&Arc<Unit>)) {
+    /// starting, as things stand, until `each` breaks: itself, if it does
+    /// not let them start; if it rests done with its work (a one-shot job,
+    /// or a group, whose run ended well), what it depends on that does not,
+    /// looked through in turn. Its dependents need what it needed: a
+    /// migration done on a database restarted since lets nothing that
+    /// depends on it start on that database before it is ready again.
+    /// `siblings` are the members of its group; a unit may be met more than
+    /// once.
+    fn holding_back(
+        self: &Arc<Self>,
+        siblings: &Members<Arc<Unit>>,
+        each: &mut dyn FnMut(&Arc<Unit>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
         if !self.lets_dependents_start_now() {
-            each(self);
-        } else if self.state() == UnitState::Exited {
-            for dependency in self.settings.depends_on.iter().filter_map(|name| siblings.get(name)) {
-                dependency.holding_back(siblings, each);
-            }
+            return each(self);
         }
+        if self.state() == UnitState::Exited {
+            self.each_blocker(siblings, each)?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// [`holding_back`](Self::holding_back) of each of its dependencies, in
+    /// the order its `depends_on` names them, until `each` breaks.
+    fn each_blocker(
+        &self,
+        siblings: &Members<Arc<Unit>>,
+        each: &mut dyn FnMut(&Arc<Unit>) -> ControlFlow<()>,
+    ) -> ControlFlow<()> {
+        for dependency in self.settings.depends_on.iter().filter_map(|name| siblings.get(name)) {
+            dependency.holding_back(siblings, each)?;
+        }
+        ControlFlow::Continue(())
     }
 
     /// The first of its [`blockers`](Self::blockers), if any: what it waits
@@ -437,16 +456,10 @@ impl Unit {
     /// for nothing (a chain of dependent units starts a tenth sooner).
     pub(crate) fn first_blocker(&self, siblings: &Members<Arc<Unit>>) -> Option<Arc<Unit>> {
         let mut first = None;
-        for dependency in self.settings.depends_on.iter().filter_map(|name| siblings.get(name)) {
-            dependency.holding_back(siblings, &mut |unit| {
-                if first.is_none() {
-                    first = Some(unit.clone());
-                }
-            });
-            if first.is_some() {
-                break;
-            }
-        }
+        let _ = self.each_blocker(siblings, &mut |unit| {
+            first = Some(unit.clone());
+            ControlFlow::Break(())
+        });
         first
     }
 
@@ -454,13 +467,12 @@ impl Unit {
     /// its `depends_on` names them (see [`holding_back`](Self::holding_back)).
     pub(crate) fn blockers(&self, siblings: &Members<Arc<Unit>>) -> Vec<Arc<Unit>> {
         let mut found: Vec<Arc<Unit>> = Vec::new();
-        for dependency in self.settings.depends_on.iter().filter_map(|name| siblings.get(name)) {
-            dependency.holding_back(siblings, &mut |unit| {
-                if !found.iter().any(|seen| Arc::ptr_eq(seen, unit)) {
-                    found.push(unit.clone());
-                }
-            });
-        }
+        let _ = self.each_blocker(siblings, &mut |unit| {
+            if !found.iter().any(|seen| Arc::ptr_eq(seen, unit)) {
+                found.push(unit.clone());
+            }
+            ControlFlow::Continue(())
+        });
         found
     }
 
@@ -551,16 +563,14 @@ impl Unit {
         let Some(links_left) = links_left.checked_sub(1) else { return false };
         // Without a list of the blockers at each link: a wait on the last
         // unit of a chain looks down the whole chain at each change.
-        let mut stuck = false;
-        for dependency in self.settings.depends_on.iter().filter_map(|name| siblings.get(name)) {
-            dependency.holding_back(siblings, &mut |blocker| {
-                stuck = stuck || blocker.is_stuck_within(siblings, links_left);
-            });
-            if stuck {
-                return true;
+        let mut stuck = |blocker: &Arc<Unit>| {
+            if blocker.is_stuck_within(siblings, links_left) {
+                ControlFlow::Break(())
+            } else {
+                ControlFlow::Continue(())
             }
-        }
-        false
+        };
+        self.each_blocker(siblings, &mut stuck).is_break()
     }
 
     /// Whether it is a group whose units hold it back for good: one that
