@@ -1476,6 +1476,14 @@ async fn a_dependent_parked_on_a_nested_group_that_stayed_ready_starts() {
     }
 }
 
+/// `migrate`, a one-shot job on `db` that is done once it exits well.
+fn migration_on_db() -> DaemonSpec {
+    sh("migrate", "exit 0")
+        .depends_on(["db"])
+        .readiness(Readiness::Completed)
+        .restart(RestartPolicy::new().on(RestartOn::Failure))
+}
+
 /// A unit that depends on a database only through a migration that has
 /// done its work needs that database all the same: restarted with it, by
 /// hand or by `RestForOne` when the database dies, it waits for the
@@ -1493,12 +1501,7 @@ async fn a_unit_restarted_with_a_database_waits_for_it_through_a_migration_done(
                     .readiness(Readiness::Probe(Probe::tcp(format!("127.0.0.1:{port}"))))
                     .restart(RestartPolicy::new().delay(100 * MS)),
             )
-            .daemon(
-                sh("migrate", "exit 0")
-                    .depends_on(["db"])
-                    .readiness(Readiness::Completed)
-                    .restart(RestartPolicy::new().on(RestartOn::Failure)),
-            )
+            .daemon(migration_on_db())
             .daemon(sh("api", "exec sleep 60").depends_on(["migrate"]))
             .build()
             .unwrap();
@@ -1543,12 +1546,7 @@ async fn a_wait_on_a_unit_waiting_through_a_migration_done_hears_of_the_database
     let probe = Probe::exec(["test", "-e", up.to_str().unwrap()]).period(100 * MS).failure_threshold(1);
     let handle = Supervisor::builder()
         .daemon(sh("db", "exec sleep 60").readiness(Readiness::Probe(probe)))
-        .daemon(
-            sh("migrate", "exit 0")
-                .depends_on(["db"])
-                .readiness(Readiness::Completed)
-                .restart(RestartPolicy::new().on(RestartOn::Failure)),
-        )
+        .daemon(migration_on_db())
         .daemon(sh("api", "exec sleep 60").depends_on(["migrate"]))
         .build()
         .unwrap()
