@@ -517,6 +517,19 @@ async fn child_supervisor() {
             say(format_args!("kept {:?} {} {tail}", status.state, status.restart_count));
             say_report(&handle.shutdown().await);
         }
+        // A PID file and a Unix socket given by relative paths, in the
+        // directory CHILD_FLAG names; the process then changes its working
+        // directory, as a daemon does (`chdir("/")`), before it shuts down.
+        "relative-paths" => {
+            let dir = PathBuf::from(std::env::var_os(CHILD_FLAG).unwrap());
+            std::env::set_current_dir(&dir).unwrap();
+            let handle = Supervisor::builder().pid_file("app.pid").task(idle("ticker")).build().unwrap().start();
+            let server = HttpEndpoint::new().unix_socket("control.sock").serve(&handle).await.unwrap();
+            say(format_args!("placed {}", dir.join("app.pid").exists() && dir.join("control.sock").exists()));
+            std::env::set_current_dir(dir.join("elsewhere")).unwrap();
+            say_report(&handle.shutdown().await);
+            server.stopped().await;
+        }
         other => panic!("unknown child mode {other}"),
     }
 }
@@ -550,6 +563,29 @@ async fn a_subscriber_that_panics_on_an_output_line_disturbs_no_run() {
     assert!(kept.starts_with("Running 0 "), "{kept}");
     assert!(kept.contains("PANIC-ME") && kept.contains("fine"), "{kept}");
     assert_eq!(child.expect("outcome d").await, "Graceful");
+}
+
+/// A PID file and a Unix socket given by paths relative to the working
+/// directory are removed at the shutdown, where they were made, after the
+/// process has changed its working directory: they were looked for
+/// relative to the new one, and left behind (the PID file naming this
+/// process, which made a later start refuse to replace it once an
+/// unrelated process had that ID).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pid_file_and_a_socket_on_relative_paths_go_after_a_change_of_directory() {
+    let dir = fresh_dir("relative-paths");
+    std::fs::create_dir(dir.join("elsewhere")).unwrap();
+    let child = ChildProcess::spawn("relative-paths", &[(CHILD_FLAG, dir.as_os_str())]);
+    let (status, stderr, seen) = child.finish(DEADLINE).await;
+    assert!(status.success(), "the child failed: {status}\n{seen:?}\n{stderr}");
+    assert_eq!(said(&seen, "placed").as_deref(), Some("true"), "made where the paths said: {seen:?}");
+    assert_eq!(said(&seen, "exit_code").as_deref(), Some("0"), "{seen:?}");
+    for place in [dir.clone(), dir.join("elsewhere")] {
+        let left: Vec<_> = std::fs::read_dir(&place).unwrap().map(|entry| entry.unwrap().file_name()).collect();
+        let left: Vec<_> = left.into_iter().filter(|name| name != "elsewhere").collect();
+        assert!(left.is_empty(), "left behind in {}: {left:?}", place.display());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A running `child_supervisor`, its lines for the parent and its stderr.

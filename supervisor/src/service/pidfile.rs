@@ -77,6 +77,10 @@ const MAX_CONTENTS: usize = 64;
 /// ```
 pub struct PidFile {
     path: PathBuf,
+    /// `path` made absolute as the file was created: a relative path would
+    /// name another file, or none, once the process has changed its working
+    /// directory, and the file would be left behind with this process's ID.
+    absolute: PathBuf,
     /// Open and locked for as long as the value lives.
     file: File,
 }
@@ -126,13 +130,16 @@ impl PidFile {
             context: format!("PID file {}: {what}", path.display()),
             source,
         };
+        // As given when it cannot be made absolute (an empty path, a working
+        // directory that is gone): what follows fails or works as it would.
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         let temp = temp_path(path, pid);
         let file = create_locked(&temp, pid).map_err(|source| io_error("cannot write it", source))?;
         let placed = place(path, &temp);
         // The temporary name is only a way in; whatever happened, it goes.
         let _ = fs::remove_file(&temp);
         match placed {
-            Ok(()) => Ok(PidFile { path: path.to_owned(), file }),
+            Ok(()) => Ok(PidFile { path: path.to_owned(), absolute, file }),
             Err(Placed::Running(holder)) => Err(Error::AlreadyRunning { path: path.to_owned(), pid: holder }),
             Err(Placed::Locked(named)) => {
                 let named = match named {
@@ -180,7 +187,7 @@ impl PidFile {
 
     /// Whether `path` still names this very file (not a replacement).
     fn is_in_place(&self) -> bool {
-        match (fs::symlink_metadata(&self.path), self.file.metadata()) {
+        match (fs::symlink_metadata(&self.absolute), self.file.metadata()) {
             (Ok(on_disk), Ok(ours)) => same_file(&on_disk, &ours),
             _ => false,
         }
@@ -192,7 +199,7 @@ impl Drop for PidFile {
         // Removed while still locked, so that no other instance's file is
         // ever removed by mistake.
         if self.is_in_place()
-            && let Err(error) = fs::remove_file(&self.path)
+            && let Err(error) = fs::remove_file(&self.absolute)
         {
             tracing::warn!(path = %self.path.display(), %error, "cannot remove the PID file");
         }

@@ -190,7 +190,11 @@ fn bind_in(
     // The socket's other name, in the private directory, goes either way.
     let _ = std::fs::remove_file(&inside);
     let metadata = placed?;
-    Ok((listener, SocketFile { path: path.to_owned(), dev: metadata.dev(), ino: metadata.ino() }))
+    // Removed by its absolute path: a relative one would name another file,
+    // or none, once the process has changed its working directory, and the
+    // socket would be left behind.
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    Ok((listener, SocketFile { path, dev: metadata.dev(), ino: metadata.ino() }))
 }
 
 /// Gives the socket at `inside` the name `path`, unless something has it:
