@@ -415,6 +415,81 @@ async fn working_directories_that_cannot_be_entered_are_named_in_the_error() {
     assert!(report.units.iter().all(|unit| unit.outcome == StopOutcome::NotRunning), "{report:#?}");
 }
 
+/// Set for `child_runs_daemons_in_a_directory_it_may_not_enter`: the
+/// directory its daemons are given.
+const LOCKED_DIR: &str = "SUPERVISOR_OPTIONS_LOCKED_DIR";
+/// What the child prints before each daemon's `last_error`.
+const LAST_ERROR: &str = "LAST_ERROR:";
+
+/// The supervisor of the test below, run as a child process (by a user
+/// who may not enter the directory); does nothing otherwise.
+#[tokio::test]
+#[ignore = "run as a child process by the test below"]
+async fn child_runs_daemons_in_a_directory_it_may_not_enter() {
+    let Some(dir) = std::env::var_os(LOCKED_DIR) else { return };
+    let specs = vec![
+        DaemonSpec::new("on-path", "sh").args(["-c", "true"]),
+        DaemonSpec::new("by-path", "/bin/sh").args(["-c", "true"]),
+        DaemonSpec::new("relative", "./run.sh"),
+    ];
+    let names: Vec<String> = specs.iter().map(|spec| spec.name().to_owned()).collect();
+    let handle = start(specs.into_iter().map(|spec| spec.current_dir(&dir).restart(run_once())));
+    for name in &names {
+        let status = wait_at_rest(DEADLINE, &handle, name).await;
+        println!("{LAST_ERROR}{name}:{}", status.last_error.unwrap_or_default());
+    }
+    shut_down(&handle, names.len()).await;
+}
+
+/// A working directory that exists but that the supervisor's user may not
+/// enter (no search permission) is named as the cause of the failed run.
+/// Its "permission denied" was read as the program's: "`/usr/bin/sh`,
+/// where PATH finds it, is not executable", or "is it executable?", about
+/// a program that is, and the directory was never named.
+///
+/// Run in a child process, as `nobody` when the tests run as root (who may
+/// enter any directory).
+#[tokio::test]
+async fn a_working_directory_that_may_not_be_entered_is_named_as_the_cause() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    let scratch = scratch_dir("locked-cwd");
+    let locked = scratch.join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "child_runs_daemons_in_a_directory_it_may_not_enter", "--ignored", "--nocapture"])
+        .env(LOCKED_DIR, &locked)
+        .stdin(std::process::Stdio::null());
+    if rustix::process::geteuid().is_root() {
+        command.uid(65534).gid(65534);
+    }
+    let output = match command.output() {
+        Ok(output) => output,
+        // Root without the right to change its user (a container without
+        // CAP_SETUID), or a test binary that `nobody` may not run.
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("skipped: cannot run the child as another user: {error}");
+            return;
+        }
+        Err(error) => panic!("cannot run the child: {error}"),
+    };
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    let errors: Vec<&str> =
+        stdout.lines().filter_map(|line| line.split_once(LAST_ERROR)).map(|(_, rest)| rest).collect();
+    assert_eq!(errors.len(), 3, "{stdout}");
+    let shown = locked.display().to_string();
+    for error in errors {
+        assert!(error.contains(&shown) && error.contains("cannot be entered"), "should name {shown:?}: {error:?}");
+        assert!(error.contains("Permission denied"), "{error:?}");
+        assert!(!error.contains("executable"), "blames the program: {error:?}");
+    }
+}
+
 /// An empty working directory is no directory at all: `build()` refuses
 /// it, or at least the failed run says the directory is empty instead of
 /// printing nothing where its name should be.

@@ -234,6 +234,18 @@ impl ProcessBody {
                 dir.display()
             ));
         }
+        // A directory this user may not enter fails the spawn with
+        // "permission denied" too, before the program is looked at: the
+        // hints below would blame the program (not executable), which is
+        // fine, and never name the directory.
+        if error.kind() == io::ErrorKind::PermissionDenied
+            && let Some(dir) = self.spec.parts.current_dir.as_ref().filter(|dir| cannot_enter(dir))
+        {
+            return ExitReason::SpawnFailed(format!(
+                "cannot run `{program}`: working directory {} cannot be entered: {error}",
+                dir.display()
+            ));
+        }
         let path = std::path::Path::new(&self.spec.parts.program);
         // A program named with a `/` is not looked up on PATH, and is found
         // from the working directory the process starts in.
@@ -465,6 +477,15 @@ pub(crate) fn names_a_directory(program: &std::path::Path, resolved: &std::path:
         (_, second) => second.is_some() || program.is_absolute(),
     };
     names_a_place && resolved.is_dir()
+}
+
+/// Whether this process's user may not search `dir` (enter it), as the
+/// kernel judges it for a process spawned with it as its working directory.
+fn cannot_enter(dir: &std::path::Path) -> bool {
+    use rustix::fs::{Access, AtFlags, CWD, accessat};
+    // Only a refusal counts: another error (a kernel without the call) says
+    // nothing of the directory.
+    matches!(accessat(CWD, dir, Access::EXEC_OK, AtFlags::EACCESS), Err(rustix::io::Errno::ACCESS))
 }
 
 /// The leader's exit status, once it has exited, with `group` told that it
