@@ -588,6 +588,78 @@ async fn a_pid_file_and_a_socket_on_relative_paths_go_after_a_change_of_director
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Set for `child_pid_file_in_a_directory_it_may_not_write`: the PID file.
+const LOCKED_PID_FILE: &str = "SUPERVISOR_HOSTILE_LOCKED_PID_FILE";
+
+/// The other side of the test below, run as a child process (by a user who
+/// may not write in the PID file's directory); does nothing otherwise.
+#[test]
+#[ignore = "run as a child process by the test below"]
+fn child_pid_file_in_a_directory_it_may_not_write() {
+    let Some(path) = std::env::var_os(LOCKED_PID_FILE) else { return };
+    match supervisor::PidFile::create(&path) {
+        Ok(pid_file) => say(format_args!("created {pid_file:?}")),
+        Err(error) => say(format_args!("refused {} {error}", matches!(error, Error::Io { .. }))),
+    }
+}
+
+/// A PID file that may be written, made for the service in a directory it
+/// may not write in (an init script's `install -o app /dev/null
+/// /var/run/app.pid`), is refused naming the directory, where the file is
+/// made before it takes its place: the error said the file itself could
+/// not be written ("cannot write it: Permission denied"), which the user
+/// finds it can.
+///
+/// Run in a child process, as `nobody` when the tests run as root (who may
+/// write anywhere).
+#[test]
+fn a_pid_file_in_a_directory_that_may_not_be_written_in_is_refused_naming_the_directory() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    let dir = fresh_dir("locked-pid-dir");
+    let path = dir.join("app.pid");
+    let dead = {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        child.wait().unwrap();
+        child.id()
+    };
+    std::fs::write(&path, format!("{dead}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let root = rustix::process::geteuid().is_root();
+    // Root keeps the directory, which `nobody` may enter but not write in.
+    let mode = if root { 0o755 } else { 0o555 };
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", "child_pid_file_in_a_directory_it_may_not_write", "--ignored", "--nocapture"])
+        .env(LOCKED_PID_FILE, &path)
+        .stdin(Stdio::null());
+    if root {
+        command.uid(65534).gid(65534);
+    }
+    let output = command.output();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = match output {
+        Ok(output) => output,
+        // Root without the right to change its user (a container without
+        // CAP_SETUID), or a test binary that `nobody` may not run.
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("skipped: cannot run the child as another user: {error}");
+            return;
+        }
+        Err(error) => panic!("cannot run the child: {error}"),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    let said = stdout.lines().find_map(|line| line.split_once(SAY)).map(|(_, said)| said).unwrap_or_default();
+    let refused = said.strip_prefix("refused true ").unwrap_or_else(|| panic!("not refused with Error::Io: {stdout}"));
+    assert!(refused.contains(&format!("cannot create a file in {},", dir.display())), "{refused}");
+    assert!(refused.contains("Permission denied"), "{refused}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{dead}\n"), "the file is left as it was");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A running `child_supervisor`, its lines for the parent and its stderr.
 struct ChildProcess {
     child: tokio::process::Child,

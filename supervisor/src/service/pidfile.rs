@@ -62,6 +62,12 @@ const MAX_CONTENTS: usize = 64;
 /// its PID, which the system may have given to an unrelated process since.
 /// Keep the file on a local file system (such as `/run`).
 ///
+/// The file is written beside its place, then linked in: the process must
+/// be allowed to create files in its directory. A PID file made for it in
+/// a directory it may not write in (an init script's `install -o app
+/// /dev/null /var/run/app.pid`) is not enough; `create` fails, naming the
+/// directory.
+///
 /// # Examples
 ///
 /// ```
@@ -134,7 +140,20 @@ impl PidFile {
         // directory that is gone): what follows fails or works as it would.
         let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
         let temp = temp_path(path, pid);
-        let file = create_locked(&temp, pid).map_err(|source| io_error("cannot write it", source))?;
+        let file = create_locked(&temp, pid).map_err(|failed| match failed {
+            // The file is made beside `path` and linked into place: an
+            // existing PID file that may be written is no help when its
+            // directory may not be, and the message must say which.
+            Unwritten::NotCreated(source) => {
+                let dir = temp.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let what = format!(
+                    "cannot write it: cannot create a file in {}, where it is written before it takes its place",
+                    dir.display()
+                );
+                io_error(&what, source)
+            }
+            Unwritten::NotWritten(source) => io_error("cannot write it", source),
+        })?;
         let placed = place(path, &temp);
         // The temporary name is only a way in; whatever happened, it goes.
         let _ = fs::remove_file(&temp);
@@ -338,16 +357,24 @@ fn describe(file_type: &fs::FileType) -> &'static str {
     }
 }
 
-fn create_locked(temp: &Path, pid: u32) -> io::Result<File> {
+/// Why the locked file was not made.
+enum Unwritten {
+    /// It could not be created (its directory may not be written in).
+    NotCreated(io::Error),
+    /// It was created, but not locked or written (a full disk, a quota).
+    NotWritten(io::Error),
+}
+
+fn create_locked(temp: &Path, pid: u32) -> Result<File, Unwritten> {
     let open = || OpenOptions::new().read(true).write(true).create_new(true).mode(0o644).open(temp);
-    let mut file = match open() {
+    let opened = match open() {
         Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {
             // Left by an earlier process that had our PID and crashed here.
-            fs::remove_file(temp)?;
-            open()?
+            fs::remove_file(temp).and_then(|()| open())
         }
-        other => other?,
+        other => other,
     };
+    let mut file = opened.map_err(Unwritten::NotCreated)?;
     let written = (|| {
         flock(&file, FlockOperation::NonBlockingLockExclusive)?;
         writeln!(file, "{pid}")?;
@@ -357,7 +384,7 @@ fn create_locked(temp: &Path, pid: u32) -> io::Result<File> {
         // Made here, under a name with this process's pid that nobody else
         // would remove: it goes with the failure (a full disk, a quota).
         let _ = fs::remove_file(temp);
-        return Err(error);
+        return Err(Unwritten::NotWritten(error));
     }
     Ok(file)
 }
