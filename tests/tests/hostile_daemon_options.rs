@@ -415,25 +415,17 @@ async fn working_directories_that_cannot_be_entered_are_named_in_the_error() {
     assert!(report.units.iter().all(|unit| unit.outcome == StopOutcome::NotRunning), "{report:#?}");
 }
 
-/// Set for `child_runs_daemons_in_a_directory_it_may_not_enter`: the
-/// directory its daemons are given.
+/// Set for the `child_*` tests below: the directory their daemons may not
+/// enter.
 const LOCKED_DIR: &str = "SUPERVISOR_OPTIONS_LOCKED_DIR";
-/// What the child prints before each daemon's `last_error`.
+/// What a child prints before each daemon's `last_error`.
 const LAST_ERROR: &str = "LAST_ERROR:";
 
-/// The supervisor of the test below, run as a child process (by a user
-/// who may not enter the directory); does nothing otherwise.
-#[tokio::test]
-#[ignore = "run as a child process by the test below"]
-async fn child_runs_daemons_in_a_directory_it_may_not_enter() {
-    let Some(dir) = std::env::var_os(LOCKED_DIR) else { return };
-    let specs = vec![
-        DaemonSpec::new("on-path", "sh").args(["-c", "true"]),
-        DaemonSpec::new("by-path", "/bin/sh").args(["-c", "true"]),
-        DaemonSpec::new("relative", "./run.sh"),
-    ];
+/// Runs `specs` once each, to their end, and prints each one's
+/// `last_error` for the parent.
+async fn print_last_errors(specs: Vec<DaemonSpec>) {
     let names: Vec<String> = specs.iter().map(|spec| spec.name().to_owned()).collect();
-    let handle = start(specs.into_iter().map(|spec| spec.current_dir(&dir).restart(run_once())));
+    let handle = start(specs.into_iter().map(|spec| spec.restart(run_once())));
     for name in &names {
         let status = wait_at_rest(DEADLINE, &handle, name).await;
         println!("{LAST_ERROR}{name}:{}", status.last_error.unwrap_or_default());
@@ -441,53 +433,125 @@ async fn child_runs_daemons_in_a_directory_it_may_not_enter() {
     shut_down(&handle, names.len()).await;
 }
 
+/// Runs the ignored test `child` of this binary with `LOCKED_DIR` set to
+/// `dir`, made a directory that the child's user may not enter: as
+/// `nobody` when the tests run as root (who may enter any directory). The
+/// `last_error` each of its daemons printed; `None` when the child cannot
+/// be run as another user (a container without CAP_SETUID).
+fn last_errors_of_child_locked_out_of(child: &str, dir: &Path) -> Option<Vec<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+
+    std::fs::create_dir(dir).unwrap();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", child, "--ignored", "--nocapture"])
+        .env(LOCKED_DIR, dir)
+        .stdin(std::process::Stdio::null());
+    if rustix::process::geteuid().is_root() {
+        command.uid(65534).gid(65534);
+    }
+    let output = command.output();
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let output = match output {
+        Ok(output) => output,
+        // Root without the right to change its user, or a test binary that
+        // `nobody` may not run.
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("skipped: cannot run the child as another user: {error}");
+            return None;
+        }
+        Err(error) => panic!("cannot run the child: {error}"),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    Some(stdout.lines().filter_map(|line| line.split_once(LAST_ERROR)).map(|(_, rest)| rest.to_owned()).collect())
+}
+
+/// The daemons of the test below, run as a child process; does nothing
+/// otherwise.
+#[tokio::test]
+#[ignore = "run as a child process by the test below"]
+async fn child_runs_daemons_in_a_directory_it_may_not_enter() {
+    let Some(dir) = std::env::var_os(LOCKED_DIR) else { return };
+    print_last_errors(
+        [
+            DaemonSpec::new("on-path", "sh").args(["-c", "true"]),
+            DaemonSpec::new("by-path", "/bin/sh").args(["-c", "true"]),
+            DaemonSpec::new("relative", "./run.sh"),
+        ]
+        .into_iter()
+        .map(|spec| spec.current_dir(&dir))
+        .collect(),
+    )
+    .await;
+}
+
 /// A working directory that exists but that the supervisor's user may not
 /// enter (no search permission) is named as the cause of the failed run.
 /// Its "permission denied" was read as the program's: "`/usr/bin/sh`,
 /// where PATH finds it, is not executable", or "is it executable?", about
 /// a program that is, and the directory was never named.
-///
-/// Run in a child process, as `nobody` when the tests run as root (who may
-/// enter any directory).
 #[tokio::test]
 async fn a_working_directory_that_may_not_be_entered_is_named_as_the_cause() {
-    use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
-
     let scratch = scratch_dir("locked-cwd");
     let locked = scratch.join("locked");
-    std::fs::create_dir(&locked).unwrap();
-    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
-    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", "child_runs_daemons_in_a_directory_it_may_not_enter", "--ignored", "--nocapture"])
-        .env(LOCKED_DIR, &locked)
-        .stdin(std::process::Stdio::null());
-    if rustix::process::geteuid().is_root() {
-        command.uid(65534).gid(65534);
-    }
-    let output = match command.output() {
-        Ok(output) => output,
-        // Root without the right to change its user (a container without
-        // CAP_SETUID), or a test binary that `nobody` may not run.
-        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
-            eprintln!("skipped: cannot run the child as another user: {error}");
-            return;
-        }
-        Err(error) => panic!("cannot run the child: {error}"),
+    let Some(errors) =
+        last_errors_of_child_locked_out_of("child_runs_daemons_in_a_directory_it_may_not_enter", &locked)
+    else {
+        return;
     };
-    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
-    let errors: Vec<&str> =
-        stdout.lines().filter_map(|line| line.split_once(LAST_ERROR)).map(|(_, rest)| rest).collect();
-    assert_eq!(errors.len(), 3, "{stdout}");
+    assert_eq!(errors.len(), 3, "{errors:?}");
     let shown = locked.display().to_string();
     for error in errors {
         assert!(error.contains(&shown) && error.contains("cannot be entered"), "should name {shown:?}: {error:?}");
         assert!(error.contains("Permission denied"), "{error:?}");
         assert!(!error.contains("executable"), "blames the program: {error:?}");
     }
+}
+
+/// The daemons of the test below, run as a child process; does nothing
+/// otherwise.
+#[tokio::test]
+#[ignore = "run as a child process by the test below"]
+async fn child_looks_programs_up_on_a_path_it_may_not_search_all_of() {
+    let Some(dir) = std::env::var_os(LOCKED_DIR) else { return };
+    let mut path = std::ffi::OsString::from(&dir);
+    path.push(":/usr/bin:/bin:");
+    path.push(&dir);
+    print_last_errors(vec![
+        DaemonSpec::new("missing", "supervisor-test-no-such-program").env("PATH", &path),
+        // Found past the directory it may not search, as a shell finds it.
+        DaemonSpec::new("found", "sh").args(["-c", "exit 3"]).env("PATH", &path),
+    ])
+    .await;
+}
+
+/// A program that is not installed, looked up on a `PATH` with a
+/// directory the supervisor's user may not search (one of another user's,
+/// kept by `su` or a container's `ENV PATH`), is told as not found on
+/// PATH, naming that directory. The lookup goes on past such a directory
+/// and fails with "permission denied" when no other holds the program,
+/// which was told as the program's: "is it executable?", of a program that
+/// is nowhere.
+#[tokio::test]
+async fn a_program_missing_from_a_path_with_a_directory_that_may_not_be_searched_is_not_found() {
+    let scratch = scratch_dir("locked-path");
+    let locked = scratch.join("locked");
+    let Some(errors) =
+        last_errors_of_child_locked_out_of("child_looks_programs_up_on_a_path_it_may_not_search_all_of", &locked)
+    else {
+        return;
+    };
+    let [missing, found] = errors.as_slice() else { panic!("{errors:?}") };
+    let missing = missing.strip_prefix("missing:").unwrap_or_else(|| panic!("{missing:?}"));
+    let locked_shown = format!("`{}`", locked.display());
+    assert!(missing.contains("supervisor-test-no-such-program"), "{missing:?}");
+    assert!(missing.contains("not found on PATH"), "{missing:?}");
+    assert_eq!(missing.matches(&locked_shown).count(), 1, "names the directory, once: {missing:?}");
+    assert!(!missing.contains("executable"), "blames a program that is nowhere: {missing:?}");
+    assert_eq!(found, "found:exited with code 3", "found past the directory it may not search");
 }
 
 /// An empty working directory is no directory at all: `build()` refuses

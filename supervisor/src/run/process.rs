@@ -204,14 +204,36 @@ impl ProcessBody {
     /// from the working directory the process starts in: what a spawn
     /// refused for want of permission, or "not found", found.
     fn named_on_path(&self) -> Option<std::path::PathBuf> {
-        let path = self.lookup_path()?;
+        self.path_dirs().into_iter().map(|dir| dir.join(&self.spec.parts.program)).find(|candidate| candidate.exists())
+    }
+
+    /// The directories of the lookup `PATH`, a relative one taken from the
+    /// working directory the process starts in.
+    fn path_dirs(&self) -> Vec<std::path::PathBuf> {
+        let Some(path) = self.lookup_path() else { return Vec::new() };
         let from = |dir: std::path::PathBuf| match &self.spec.parts.current_dir {
             Some(cwd) if dir.is_relative() => cwd.join(dir),
             _ => dir,
         };
-        std::env::split_paths(&path)
-            .map(|dir| from(dir).join(&self.spec.parts.program))
-            .find(|candidate| candidate.exists())
+        std::env::split_paths(&path).map(from).collect()
+    }
+
+    /// The hint for a program named without a `/` that no directory of its
+    /// lookup `PATH` shows, where the spawn was refused for want of
+    /// permission: the directories of that `PATH` this user may not search,
+    /// each once, if there are any. The lookup (`execvp`) goes on past them,
+    /// and says "permission denied" when no other holds the program: a
+    /// program that is not installed, not one that is not executable.
+    fn unsearchable_path_hint(&self) -> Option<String> {
+        let mut unsearchable: Vec<String> = Vec::new();
+        for dir in self.path_dirs().into_iter().filter(|dir| cannot_enter(dir)) {
+            let shown = format!("`{}`", dir.display());
+            if !unsearchable.contains(&shown) {
+                unsearchable.push(shown);
+            }
+        }
+        (!unsearchable.is_empty())
+            .then(|| format!(" (not found on PATH; this user may not search {})", unsearchable.join(", ")))
     }
 
     /// For a program named without a `/` that no directory of a `PATH`
@@ -237,7 +259,7 @@ impl ProcessBody {
         // A directory this user may not enter fails the spawn with
         // "permission denied" too, before the program is looked at: the
         // hints below would blame the program (not executable), which is
-        // fine, and never name the directory.
+        // not at fault, and never name the directory.
         if error.kind() == io::ErrorKind::PermissionDenied
             && let Some(dir) = self.spec.parts.current_dir.as_ref().filter(|dir| cannot_enter(dir))
         {
@@ -272,6 +294,10 @@ impl ProcessBody {
                 format!(" (`{}`, where PATH finds it, is {what})", found.display())
             });
         let given_path = self.given_path_hint(named_by_path, error);
+        let unsearchable =
+            (error.kind() == io::ErrorKind::PermissionDenied && !named_by_path && found_on_path.is_none())
+                .then(|| self.unsearchable_path_hint())
+                .flatten();
         let hint = match error.kind() {
             io::ErrorKind::PermissionDenied if names_a_directory(path, &resolved) => {
                 " (it is a directory, not a program)"
@@ -287,6 +313,7 @@ impl ProcessBody {
             io::ErrorKind::NotFound if named_by_path => " (no such file)",
             io::ErrorKind::NotFound if given_path.is_some() => given_path.as_deref().unwrap_or_default(),
             io::ErrorKind::NotFound => " (is it installed and on PATH?)",
+            io::ErrorKind::PermissionDenied if unsearchable.is_some() => unsearchable.as_deref().unwrap_or_default(),
             io::ErrorKind::PermissionDenied => " (is it executable?)",
             _ if error.raw_os_error() == Some(rustix::io::Errno::NOEXEC.raw_os_error()) => {
                 " (not a program this system runs: does the script lack its `#!` line, e.g. `#!/bin/sh`?)"
