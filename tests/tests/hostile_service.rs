@@ -660,6 +660,76 @@ fn a_pid_file_in_a_directory_that_may_not_be_written_in_is_refused_naming_the_di
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Set for `child_serves_on_a_stale_socket_of_another_user`: the socket path.
+const OTHERS_SOCKET: &str = "SUPERVISOR_HOSTILE_OTHERS_SOCKET";
+
+/// The other side of the test below, run as a child process (as `nobody`);
+/// does nothing otherwise.
+#[tokio::test]
+#[ignore = "run as a child process by the test below"]
+async fn child_serves_on_a_stale_socket_of_another_user() {
+    let Some(path) = std::env::var_os(OTHERS_SOCKET) else { return };
+    let handle = Supervisor::builder().build().unwrap().start();
+    match HttpEndpoint::new().unix_socket(&path).serve(&handle).await {
+        Ok(server) => {
+            say("served");
+            server.shutdown().await;
+        }
+        Err(error) => say(format_args!("refused {error}")),
+    }
+    handle.shutdown().await;
+}
+
+/// A stale socket (nobody listens) that the supervisor's user may not
+/// remove, another user's in a sticky directory such as `/tmp`, is said
+/// to be so: the endpoint said that another endpoint had taken the path
+/// meanwhile, and to stop it, of an endpoint that does not exist.
+///
+/// Run as root only, which alone makes another user's socket; the child
+/// runs as `nobody`.
+#[test]
+fn a_stale_socket_that_may_not_be_removed_is_said_to_be_so() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: only root makes a socket of another user");
+        return;
+    }
+    let dir = fresh_dir("others-socket");
+    // World-writable and sticky, as `/tmp`.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = dir.join("control.sock");
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    // Anyone may connect (and is refused: it is stale).
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_serves_on_a_stale_socket_of_another_user", "--ignored", "--nocapture"])
+        .env(OTHERS_SOCKET, &path)
+        .stdin(Stdio::null())
+        .uid(65534)
+        .gid(65534)
+        .output();
+    let output = match output {
+        Ok(output) => output,
+        // Root without the right to change its user, or a test binary that
+        // `nobody` may not run.
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("skipped: cannot run the child as another user: {error}");
+            return;
+        }
+        Err(error) => panic!("cannot run the child: {error}"),
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    let said = stdout.lines().find_map(|line| line.split_once(SAY)).map(|(_, said)| said).unwrap_or_default();
+    let refused = said.strip_prefix("refused ").unwrap_or_else(|| panic!("not refused: {stdout}"));
+    assert!(refused.contains("cannot remove the stale socket there"), "{refused}");
+    assert!(!refused.contains("another endpoint"), "blames an endpoint that does not exist: {refused}");
+    assert!(std::fs::symlink_metadata(&path).is_ok_and(|file| file.file_type().is_socket()), "left as it was");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A running `child_supervisor`, its lines for the parent and its stderr.
 struct ChildProcess {
     child: tokio::process::Child,

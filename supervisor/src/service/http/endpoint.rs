@@ -191,7 +191,8 @@ impl HttpEndpoint {
     /// A socket left at `path` by a process that ended is replaced; a live
     /// one, or a file that is not a socket, makes [`serve`](Self::serve)
     /// fail, and so does a socket that another endpoint, started at the
-    /// same moment, placed there first. The socket is removed when the
+    /// same moment, placed there first, or a stale one that this user may
+    /// not remove (another user's, in a sticky directory such as `/tmp`). The socket is removed when the
     /// endpoint stops, or as the supervisor's shutdown ends, before its
     /// report is handed out (like the PID file), whichever comes first: a
     /// `main` that exits with the report's code at once leaves no file.

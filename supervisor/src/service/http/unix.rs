@@ -183,7 +183,10 @@ fn bind_in(
         })
         .and_then(|metadata| {
             if let Some(stale) = stale {
-                remove_if_same(path, stale, &private.join("stale"));
+                remove_if_same(path, stale, &private.join("stale")).map_err(io_error(format!(
+                    "cannot listen on {}: cannot remove the stale socket there",
+                    path.display()
+                )))?;
             }
             place(&inside, path).map(|()| metadata)
         });
@@ -229,12 +232,18 @@ fn place(inside: &Path, path: &Path) -> Result<(), Error> {
 /// compared: a look, then a removal, removed the socket of an endpoint
 /// that had replaced the stale one between the two (both endpoints said
 /// they listened, and the first was unreachable). A socket moved aside
-/// that is not the stale one is put back.
-fn remove_if_same(path: &Path, stale: &std::fs::Metadata, aside: &Path) {
-    // Gone already (another endpoint removed it) or not ours to move: the
-    // placing that follows finds out who has the path.
-    if std::fs::rename(path, aside).is_err() {
-        return;
+/// that is not the stale one is put back. An error when the stale socket
+/// may not be moved.
+fn remove_if_same(path: &Path, stale: &std::fs::Metadata, aside: &Path) -> io::Result<()> {
+    match std::fs::rename(path, aside) {
+        Ok(()) => {}
+        // Gone already (another endpoint removed it): the placing that
+        // follows finds out who has the path.
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(()),
+        // Not ours to move (another user's, in a sticky directory such as
+        // `/tmp`): said so, where the placing that follows took it for an
+        // endpoint that had just taken the path.
+        Err(error) => return Err(error),
     }
     let same =
         std::fs::symlink_metadata(aside).is_ok_and(|moved| moved.dev() == stale.dev() && moved.ino() == stale.ino());
@@ -249,4 +258,5 @@ fn remove_if_same(path: &Path, stale: &std::fs::Metadata, aside: &Path) {
         }
     }
     let _ = std::fs::remove_file(aside);
+    Ok(())
 }
