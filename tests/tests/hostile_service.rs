@@ -577,15 +577,16 @@ async fn a_pid_file_and_a_socket_on_relative_paths_go_after_a_change_of_director
     std::fs::create_dir(dir.join("elsewhere")).unwrap();
     let child = ChildProcess::spawn("relative-paths", &[(CHILD_FLAG, dir.as_os_str())]);
     let (status, stderr, seen) = child.finish(DEADLINE).await;
+    let mut left = Vec::new();
+    for place in [dir.clone(), dir.join("elsewhere")] {
+        let names = std::fs::read_dir(&place).unwrap().map(|entry| entry.unwrap().file_name());
+        left.extend(names.filter(|name| name != "elsewhere").map(|name| place.join(name)));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(status.success(), "the child failed: {status}\n{seen:?}\n{stderr}");
     assert_eq!(said(&seen, "placed").as_deref(), Some("true"), "made where the paths said: {seen:?}");
     assert_eq!(said(&seen, "exit_code").as_deref(), Some("0"), "{seen:?}");
-    for place in [dir.clone(), dir.join("elsewhere")] {
-        let left: Vec<_> = std::fs::read_dir(&place).unwrap().map(|entry| entry.unwrap().file_name()).collect();
-        let left: Vec<_> = left.into_iter().filter(|name| name != "elsewhere").collect();
-        assert!(left.is_empty(), "left behind in {}: {left:?}", place.display());
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(left.is_empty(), "left behind: {left:?}");
 }
 
 /// Set for `child_pid_file_in_a_directory_it_may_not_write`: the PID file.
@@ -646,18 +647,20 @@ fn a_pid_file_in_a_directory_that_may_not_be_written_in_is_refused_naming_the_di
         // CAP_SETUID), or a test binary that `nobody` may not run.
         Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
             eprintln!("skipped: cannot run the child as another user: {error}");
+            let _ = std::fs::remove_dir_all(&dir);
             return;
         }
         Err(error) => panic!("cannot run the child: {error}"),
     };
+    let kept = std::fs::read_to_string(&path);
+    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
     let said = stdout.lines().find_map(|line| line.split_once(SAY)).map(|(_, said)| said).unwrap_or_default();
     let refused = said.strip_prefix("refused true ").unwrap_or_else(|| panic!("not refused with Error::Io: {stdout}"));
     assert!(refused.contains(&format!("cannot create a file in {},", dir.display())), "{refused}");
     assert!(refused.contains("Permission denied"), "{refused}");
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{dead}\n"), "the file is left as it was");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(kept.unwrap(), format!("{dead}\n"), "the file is left as it was");
 }
 
 /// Set for `child_serves_on_a_stale_socket_of_another_user`: the socket path.
@@ -716,18 +719,20 @@ fn a_stale_socket_that_may_not_be_removed_is_said_to_be_so() {
         // `nobody` may not run.
         Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
             eprintln!("skipped: cannot run the child as another user: {error}");
+            let _ = std::fs::remove_dir_all(&dir);
             return;
         }
         Err(error) => panic!("cannot run the child: {error}"),
     };
+    let kept = std::fs::symlink_metadata(&path).is_ok_and(|file| file.file_type().is_socket());
+    let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
     let said = stdout.lines().find_map(|line| line.split_once(SAY)).map(|(_, said)| said).unwrap_or_default();
     let refused = said.strip_prefix("refused ").unwrap_or_else(|| panic!("not refused: {stdout}"));
     assert!(refused.contains("cannot remove the stale socket there"), "{refused}");
     assert!(!refused.contains("another endpoint"), "blames an endpoint that does not exist: {refused}");
-    assert!(std::fs::symlink_metadata(&path).is_ok_and(|file| file.file_type().is_socket()), "left as it was");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert!(kept, "the stale socket is left as it was");
 }
 
 /// A running `child_supervisor`, its lines for the parent and its stderr.
