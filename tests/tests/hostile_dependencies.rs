@@ -1213,6 +1213,8 @@ async fn dropping_the_handle_while_dependents_wait_leaves_no_process() {
         .unwrap()
         .start();
     wait_status(DEADLINE, &handle, "api", |status| status.state == UnitState::Waiting).await;
+    // `api` waits from the start, before `db` is spawned.
+    wait_status(DEADLINE, &handle, "db", |status| status.running && status.pid.is_some()).await;
     assert_eq!(processes_running(&marker).len(), 1, "only `db` runs");
     drop(handle);
     let deadline = tokio::time::Instant::now() + DEADLINE;
