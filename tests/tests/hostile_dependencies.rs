@@ -1604,6 +1604,44 @@ async fn wait_ready_on_a_group_ends_once_a_unit_of_it_gave_up() {
     shutdown(DEADLINE, &handle).await;
 }
 
+/// A wait for a unit that waits for a group ends once a unit of that group,
+/// down the tree, gave up for good and holds it back: only a start by hand
+/// could make the group ready. The group was not ready before either, so
+/// its parent heard nothing new, and these waits were never woken: on the
+/// units that wait for the group, down their chain, on one added at run
+/// time, and on a group among them and its unit.
+#[tokio::test]
+async fn wait_ready_on_a_unit_waiting_for_a_group_ends_once_a_unit_of_the_group_gave_up() {
+    let (fail, told) = tokio::sync::watch::channel(false);
+    let gives_up = RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(1));
+    let inner = supervisor::GroupSpec::new("inner").task(fails_when_told("db", &told).restart(gives_up));
+    let storage = supervisor::GroupSpec::new("storage").group(inner).task(idle("cache"));
+    let app = supervisor::GroupSpec::new("app").depends_on(["storage"]).task(idle("x"));
+    let handle = Supervisor::builder()
+        .group(storage)
+        .task(idle("api").depends_on(["storage"]))
+        .task(idle("web").depends_on(["api"]))
+        .group(app)
+        .build()
+        .unwrap()
+        .start();
+    handle.add(idle("jobs").depends_on(["storage"])).await.unwrap();
+    wait_status(DEADLINE, &handle, "web", |status| status.state == UnitState::Waiting).await;
+    let names = ["api", "web", "jobs", "app", "app/x"];
+    for (name, answer) in names.into_iter().zip(waits_across_a_failure(&handle, &names, &fail).await) {
+        assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
+    }
+    assert_eq!(handle.status("storage/inner/db").unwrap().state, UnitState::Failed);
+    assert_eq!(handle.status("storage").unwrap().state, UnitState::Running);
+    assert_eq!(handle.status("api").unwrap().state, UnitState::Waiting);
+    // Asked after: at once.
+    for name in names {
+        let answer = tokio::time::timeout(DEADLINE, handle.wait_ready(name)).await.expect("at once");
+        assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
+    }
+    shutdown(DEADLINE, &handle).await;
+}
+
 /// A unit that its policy let end (`Exited`) does not hold its group back:
 /// the wait for the group ends ready.
 #[tokio::test]

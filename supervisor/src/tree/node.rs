@@ -672,9 +672,15 @@ impl Node {
             return;
         }
         let changes = &self.shared.changes;
-        // A wait for a group above it to be ready looks down at it.
-        for group in paths::groups_above(&self.shared.root, &unit.path) {
-            changes.changed_around(&group);
+        // A wait for a group above it to be ready looks down at it, and so
+        // does a wait for a unit that waits for one of those groups: held
+        // back by this unit, the group waits in vain now, though it was not
+        // ready before either, and its parent, told nothing new, wakes no
+        // wait on its dependents.
+        let above: Vec<Arc<Unit>> = paths::groups_above(&self.shared.root, &unit.path).collect();
+        for (at, group) in above.iter().enumerate() {
+            changes.changed_around(group);
+            wake_dependents_of(&self.shared, above.get(at + 1).unwrap_or(&self.shared.root), group);
         }
         if unit.group().is_some() {
             // A wait for one of its units to be ready looks at the groups
@@ -957,6 +963,26 @@ fn exit_event(reason: ExitReason) -> EventKind {
 
 fn group_body(group: &Unit) -> &GroupBody {
     group.group().expect("a group's owner owns a group")
+}
+
+/// Wakes the waits down the chain of units that depend on `group` within
+/// `parent`, the group it belongs to, and on the units inside them, as
+/// [`Node::dependents_changed`] does for a unit that ended: a wait for one
+/// of them to be ready ends once `group` is held back for good.
+fn wake_dependents_of(shared: &Shared, parent: &Unit, group: &Arc<Unit>) {
+    let Some(body) = parent.group() else { return };
+    let graph = {
+        let members = body.members();
+        let named = |member: &Arc<Unit>| member.settings.depends_on.iter().any(|name| **name == *group.name());
+        if !members.iter().any(named) {
+            return;
+        }
+        Graph::of(members.iter().cloned().collect())
+    };
+    for dependent in graph.dependents(group) {
+        shared.changes.changed_around(&dependent);
+        paths::walk(&dependent, &mut |inside| shared.changes.changed_around(inside));
+    }
 }
 
 /// Marks the units of the groups below `group`'s own units `Starting`, down
