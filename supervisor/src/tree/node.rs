@@ -652,8 +652,9 @@ impl Node {
     }
 
     /// Wakes the waits that look at `unit` from beside it: on the units that
-    /// depend on it, and, once it has given up or ended, on the groups above
-    /// it and, if it is a group, on its units.
+    /// depend on it, and, once it has given up or ended (or waits in vain),
+    /// on the groups above it and what waits for them and, if it is a
+    /// group that ended, on its units.
     // Out of line: inlined into every call of `changed`, it made a start of
     // 10k units a tenth slower, with nobody waiting.
     #[cold]
@@ -668,7 +669,13 @@ impl Node {
             // of them to be ready looks whether it waits in vain.
             paths::walk(unit, &mut |inside| self.shared.changes.changed_around(inside));
         }
-        if !ended {
+        // A unit of a nested group that begins to wait in vain (for a
+        // sibling that gave up or ended: one added at run time, say) holds
+        // the groups above it back for good, as one that ends does.
+        let waits_in_vain = state == UnitState::Waiting
+            && !Arc::ptr_eq(&self.group, &self.shared.root)
+            && unit.is_stuck(&self.body().members());
+        if !ended && !waits_in_vain {
             return;
         }
         let changes = &self.shared.changes;
@@ -682,7 +689,7 @@ impl Node {
             changes.changed_around(group);
             wake_dependents_of(&self.shared, above.get(at + 1).unwrap_or(&self.shared.root), group);
         }
-        if unit.group().is_some() {
+        if ended && unit.group().is_some() {
             // A wait for one of its units to be ready looks at the groups
             // above it: this one has ended, and that unit with it.
             paths::walk(unit, &mut |inside| changes.changed_around(inside));
