@@ -1642,6 +1642,74 @@ async fn wait_ready_on_a_unit_waiting_for_a_group_ends_once_a_unit_of_the_group_
     shutdown(DEADLINE, &handle).await;
 }
 
+/// A unit restarted after the unit it depends on gave up, by its own policy
+/// or with its group's strategy, waits for it in vain: a wait for it to be
+/// ready, begun while it waited out its restart delay, ends as one asked
+/// afterwards does. It hung: `Waiting` is no state such a wait wakes for,
+/// and the dependency's end, which ends the waits down its chain, was long
+/// past.
+#[tokio::test(start_paused = true)]
+async fn wait_ready_ends_once_a_unit_restarts_to_wait_in_vain() {
+    let (fail, told) = tokio::sync::watch::channel(false);
+    let (crash, crash_told) = tokio::sync::watch::channel(false);
+    let gives_up = RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0));
+    // Crashes once told, in its first run only.
+    let crashes = |name: &str| {
+        let (told, runs) = (crash_told.clone(), Arc::new(AtomicU32::new(0)));
+        TaskSpec::new(name, move |ctx: Context| {
+            let (mut told, first) = (told.clone(), runs.fetch_add(1, Ordering::SeqCst) == 0);
+            async move {
+                if first {
+                    let _ = told.wait_for(|crash| *crash).await;
+                    return Err("crashed");
+                }
+                ctx.cancelled().await;
+                Ok(())
+            }
+        })
+        .restart(RestartPolicy::new().delay(SEC))
+    };
+    let group = supervisor::GroupSpec::new("g")
+        .strategy(supervisor::Strategy::RestForOne)
+        .task(fails_when_told("db", &told).readiness(Readiness::Started).restart(gives_up.clone()))
+        .task(crashes("x"))
+        .task(idle("api").depends_on(["db"]));
+    let handle = Supervisor::builder()
+        .task(fails_when_told("db", &told).readiness(Readiness::Started).restart(gives_up))
+        .task(crashes("api").depends_on(["db"]))
+        .group(group)
+        .build()
+        .unwrap()
+        .start();
+    wait_ready(DEADLINE, &handle, "api").await;
+    wait_ready(DEADLINE, &handle, "g/api").await;
+    fail.send_replace(true);
+    for db in ["db", "g/db"] {
+        wait_status(DEADLINE, &handle, db, |status| status.state == UnitState::Failed).await;
+    }
+    // `api` crashes, and so does `g/x`, which `g/api` comes after: each
+    // waits out a second before it starts again.
+    crash.send_replace(true);
+    for api in ["api", "g/api"] {
+        wait_status(DEADLINE, &handle, api, |status| status.state == UnitState::Backoff).await;
+    }
+    let waits: Vec<_> = ["api", "g/api"]
+        .into_iter()
+        .map(|name| {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.wait_ready(name).await })
+        })
+        .collect();
+    for (name, wait) in ["api", "g/api"].into_iter().zip(waits) {
+        let answer = tokio::time::timeout(DEADLINE, wait).await.expect("the wait ends").unwrap();
+        assert!(matches!(answer, Err(Error::WillNotHappen { state: UnitState::Waiting, .. })), "{name}: {answer:?}");
+        // Asked after: at once, alike.
+        let answer = tokio::time::timeout(DEADLINE, handle.wait_ready(name)).await.expect("at once");
+        assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
+    }
+    shutdown(DEADLINE, &handle).await;
+}
+
 /// A unit that its policy let end (`Exited`) does not hold its group back:
 /// the wait for the group ends ready.
 #[tokio::test]

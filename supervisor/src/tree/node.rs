@@ -652,29 +652,32 @@ impl Node {
     }
 
     /// Wakes the waits that look at `unit` from beside it: on the units that
-    /// depend on it, and, once it has given up or ended (or waits in vain),
-    /// on the groups above it and what waits for them and, if it is a
-    /// group that ended, on its units.
+    /// depend on it, and, once it has given up or ended, or waits in vain,
+    /// on the groups above it and what waits for them and, if it is a group
+    /// that ended, on its units.
     // Out of line: inlined into every call of `changed`, it made a start of
     // 10k units a tenth slower, with nobody waiting.
     #[cold]
     fn changed_for_waits_around(&self, unit: &Arc<Unit>) {
         let state = unit.state();
         let ended = matches!(state, UnitState::Failed | UnitState::Exited);
+        // A unit that begins to wait in vain, for a unit that gave up or
+        // ended (restarted by its policy or its group's strategy after
+        // that, or added so), is stuck as one that ended is: a wait for it
+        // to be ready, woken by neither `Waiting` nor a change of that unit,
+        // long past, ends now, and so do the waits down from it.
+        let waits_in_vain = state == UnitState::Waiting && unit.is_stuck(&self.body().members());
+        if waits_in_vain {
+            self.shared.changes.changed_around(unit);
+        }
         if self.dependencies_among_units {
-            self.dependents_changed(unit, ended);
+            self.dependents_changed(unit, ended || waits_in_vain);
         }
         if state == UnitState::Waiting && unit.group().is_some() {
             // A group that waits to start, its units at rest: a wait for one
             // of them to be ready looks whether it waits in vain.
             paths::walk(unit, &mut |inside| self.shared.changes.changed_around(inside));
         }
-        // A unit of a nested group that begins to wait in vain (for a
-        // sibling that gave up or ended: one added at run time, say) holds
-        // the groups above it back for good, as one that ends does.
-        let waits_in_vain = state == UnitState::Waiting
-            && !Arc::ptr_eq(&self.group, &self.shared.root)
-            && unit.is_stuck(&self.body().members());
         if !ended && !waits_in_vain {
             return;
         }
@@ -697,18 +700,18 @@ impl Node {
     }
 
     /// Wakes the waits on the units that depend on `unit` directly. Once it
-    /// has given up or ended without letting them start, every wait down
-    /// its chain of dependents, whatever their own state: a wait for one of
-    /// them to be ready ends then (it waits in vain). Only then: a walk
-    /// down the chain at each change took the start of a chain of 100
-    /// units, each waiting for the one before, from 0.16 ms to 1.76.
-    /// `ended`: it is `Failed` or `Exited`.
-    fn dependents_changed(&self, unit: &Unit, ended: bool) {
+    /// has given up or ended without letting them start, or waits in vain,
+    /// every wait down its chain of dependents, whatever their own state: a
+    /// wait for one of them to be ready ends then (it waits in vain). Only
+    /// then: a walk down the chain at each change took the start of a chain
+    /// of 100 units, each waiting for the one before, from 0.16 ms to 1.76.
+    /// `for_good`: it is `Failed` or `Exited`, or waits in vain.
+    fn dependents_changed(&self, unit: &Unit, for_good: bool) {
         let graph = self.dependency_graph();
         if graph.direct_dependents(unit).next().is_none() {
             return;
         }
-        if ended && !unit.lets_dependents_start_now() {
+        if for_good && !unit.lets_dependents_start_now() {
             for dependent in graph.dependents(unit) {
                 self.shared.changes.changed_around(&dependent);
                 // A group among them waits in vain now, and its units with it.
