@@ -249,7 +249,9 @@ impl TaskSpec {
     /// up at rest; OTP calls such a child *temporary*. Usually with
     /// `RestartPolicy::new().on(RestartOn::Never)` or `on(RestartOn::Failure)`.
     /// A unit that others depend on stays at rest instead, as `remove` would
-    /// refuse it: its dependents keep waiting for it by name. One that is
+    /// refuse it: its dependents keep waiting for it by name. It is
+    /// forgotten once the last of them is (removed, or forgotten as
+    /// temporary, or with its group's end). One that is
     /// also [`critical`](Self::critical) is forgotten, then ends its group:
     /// the group's next run, if its policy restarts it, runs without it.
     ///

@@ -8,7 +8,6 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::{After, Asked, Grace, InFlight, Node, Plan, Waiter, Wants};
-use crate::Error;
 use crate::observe::event::EventKind;
 use crate::observe::report::{StopOutcome, UnitReport};
 use crate::spec::Spec;
@@ -18,6 +17,7 @@ use crate::tree::build;
 use crate::tree::paths;
 use crate::tree::shared::Shared;
 use crate::tree::unit::{GroupBody, Line, Op, Unit};
+use crate::{Error, UnitState};
 
 impl Node {
     /// Whether a call waits to remove `unit` once it has stopped.
@@ -381,7 +381,32 @@ impl Node {
         self.shared.emit(unit, EventKind::Removed);
         self.changed(unit);
         self.shared.changes.removed(unit);
-        unit.report_line(Line { state: unit.state(), outcome, took })
+        let line = unit.report_line(Line { state: unit.state(), outcome, took });
+        self.forget_needs_left_at_rest(unit);
+        line
+    }
+
+    /// Forgets the temporary units that `unit`, just forgotten, depended on,
+    /// that ended for good while it was there and that it alone kept (see
+    /// [`is_forgotten_at_rest`](Self::is_forgotten_at_rest)): nothing keeps
+    /// them now. A pair of temporary units per connection, the one ending
+    /// after the one it depends on, left that one at rest for ever. Not
+    /// while the group ends, which forgets its temporary units at rest
+    /// itself (not in a shutdown, whose report lists them).
+    fn forget_needs_left_at_rest(&mut self, unit: &Unit) {
+        if unit.settings.depends_on.is_empty() || self.winds_down() {
+            return;
+        }
+        let needs: Vec<Arc<Unit>> = {
+            let members = self.body().members();
+            unit.settings.depends_on.iter().filter_map(|name| members.get(name).cloned()).collect()
+        };
+        for need in needs {
+            let ended = matches!(need.state(), UnitState::Exited | UnitState::Failed);
+            if ended && self.is_forgotten_at_rest(&need) {
+                self.forget(&need, StopOutcome::NotRunning, Duration::ZERO);
+            }
+        }
     }
 }
 

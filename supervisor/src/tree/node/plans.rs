@@ -448,9 +448,17 @@ impl Node {
         if self.shared.is_shutting_down() {
             return;
         }
-        for unit in self.body().units() {
-            if Self::is_member(&unit) && self.is_forgotten_at_rest(&unit) {
-                self.forget(&unit, StopOutcome::NotRunning, Duration::ZERO);
+        let graph = self.graph();
+        let mut units: Vec<&Arc<Unit>> = graph.order().iter().collect();
+        if self.dependencies_among_units {
+            // Dependents first: a temporary unit that only a temporary
+            // dependent kept goes with it, and does not run again in the
+            // group's next run.
+            units.reverse();
+        }
+        for unit in units {
+            if Self::is_member(unit) && self.is_forgotten_at_rest(unit) {
+                self.forget(unit, StopOutcome::NotRunning, Duration::ZERO);
             }
         }
     }
