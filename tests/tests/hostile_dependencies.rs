@@ -1710,6 +1710,52 @@ async fn wait_ready_ends_once_a_unit_restarts_to_wait_in_vain() {
     shutdown(DEADLINE, &handle).await;
 }
 
+/// A one-shot job that is done lets its dependents start once what it
+/// needed is ready: they wait for that through it. When what it needed
+/// gave up while the job ran, the job's end leaves them waiting in vain,
+/// and a wait for one of them to be ready ends then, as one asked
+/// afterwards does. It hung: the end of a job done with its work woke only
+/// the waits that its dependents' own changes concern, and theirs had none
+/// (they wait on, for another unit).
+#[tokio::test]
+async fn wait_ready_ends_once_a_done_job_leaves_its_dependents_waiting_for_a_unit_that_gave_up() {
+    let (fail, told) = tokio::sync::watch::channel(false);
+    let (finish, finish_told) = tokio::sync::watch::channel(false);
+    let migrate = TaskSpec::new("migrate", move |_ctx: Context| {
+        let mut finish = finish_told.clone();
+        async move {
+            let _ = finish.wait_for(|finish| *finish).await;
+            Ok::<(), String>(())
+        }
+    })
+    .depends_on(["db"])
+    .readiness(Readiness::Completed)
+    .restart(RestartPolicy::new().on(RestartOn::Failure));
+    let handle = Supervisor::builder()
+        .task(
+            fails_when_told("db", &told)
+                .readiness(Readiness::Started)
+                .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))),
+        )
+        .task(migrate)
+        .task(idle("api").depends_on(["migrate"]))
+        .task(idle("web").depends_on(["api"]))
+        .build()
+        .unwrap()
+        .start();
+    wait_status(DEADLINE, &handle, "migrate", |status| status.state == UnitState::Running).await;
+    fail.send_replace(true);
+    wait_status(DEADLINE, &handle, "db", |status| status.state == UnitState::Failed).await;
+    let names = ["api", "web"];
+    for (name, answer) in names.into_iter().zip(waits_across_a_failure(&handle, &names, &finish).await) {
+        assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{name}: {answer:?}");
+    }
+    assert_eq!(handle.status("migrate").unwrap().state, UnitState::Exited);
+    let api = handle.status("api").unwrap();
+    assert_eq!(api.not_ready.as_deref(), Some("waiting for `db` (failed)"), "{api:?}");
+    shutdown(DEADLINE, &handle).await;
+}
+
 /// A unit that its policy let end (`Exited`) does not hold its group back:
 /// the wait for the group ends ready.
 #[tokio::test]

@@ -700,18 +700,20 @@ impl Node {
     }
 
     /// Wakes the waits on the units that depend on `unit` directly. Once it
-    /// has given up or ended without letting them start, or waits in vain,
-    /// every wait down its chain of dependents, whatever their own state: a
-    /// wait for one of them to be ready ends then (it waits in vain). Only
-    /// then: a walk down the chain at each change took the start of a chain
-    /// of 100 units, each waiting for the one before, from 0.16 ms to 1.76.
-    /// `for_good`: it is `Failed` or `Exited`, or waits in vain.
+    /// has given up or ended, or waits in vain, every wait down its chain
+    /// of dependents, whatever their own state: a wait for one of them to
+    /// be ready ends then if it waits in vain, for this unit, or, through
+    /// this unit done with its work (a one-shot job), for what it needed,
+    /// which they wait for now. Only then: a walk down the chain at each
+    /// change took the start of a chain of 100 units, each waiting for the
+    /// one before, from 0.16 ms to 1.76. `for_good`: it is `Failed` or
+    /// `Exited`, or waits in vain.
     fn dependents_changed(&self, unit: &Unit, for_good: bool) {
         let graph = self.dependency_graph();
         if graph.direct_dependents(unit).next().is_none() {
             return;
         }
-        if for_good && !unit.lets_dependents_start_now() {
+        if for_good {
             for dependent in graph.dependents(unit) {
                 self.shared.changes.changed_around(&dependent);
                 // A group among them waits in vain now, and its units with it.
