@@ -1642,6 +1642,31 @@ async fn wait_ready_on_a_unit_waiting_for_a_group_ends_once_a_unit_of_the_group_
     shutdown(DEADLINE, &handle).await;
 }
 
+/// The same when the unit that ends lets its group be ready at rest (its
+/// policy let a run that was never ready end well) but leaves a unit that
+/// depends on it waiting in vain: that unit holds the group back for good.
+#[tokio::test]
+async fn wait_ready_on_a_unit_waiting_for_a_group_ends_once_a_unit_of_it_waits_in_vain() {
+    let (end, told) = tokio::sync::watch::channel(false);
+    let ends = TaskSpec::new("seed", move |_ctx: Context| {
+        let mut told = told.clone();
+        async move {
+            let _ = told.wait_for(|end| *end).await;
+        }
+    })
+    .readiness(Readiness::Notified)
+    .restart(RestartPolicy::new().on(RestartOn::Never));
+    let storage = supervisor::GroupSpec::new("storage").task(ends).task(idle("db").depends_on(["seed"]));
+    let handle =
+        Supervisor::builder().group(storage).task(idle("api").depends_on(["storage"])).build().unwrap().start();
+    wait_status(DEADLINE, &handle, "api", |status| status.state == UnitState::Waiting).await;
+    let answer = waits_across_a_failure(&handle, &["api"], &end).await.remove(0);
+    assert!(matches!(answer, Err(Error::WillNotHappen { .. })), "{answer:?}");
+    assert_eq!(handle.status("storage/seed").unwrap().state, UnitState::Exited);
+    assert_eq!(handle.status("storage/db").unwrap().state, UnitState::Waiting);
+    shutdown(DEADLINE, &handle).await;
+}
+
 /// A unit restarted after the unit it depends on gave up, by its own policy
 /// or with its group's strategy, waits for it in vain: a wait for it to be
 /// ready, begun while it waited out its restart delay, ends as one asked

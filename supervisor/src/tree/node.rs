@@ -686,11 +686,18 @@ impl Node {
         // does a wait for a unit that waits for one of those groups: held
         // back by this unit, the group waits in vain now, though it was not
         // ready before either, and its parent, told nothing new, wakes no
-        // wait on its dependents.
+        // wait on its dependents. Only a unit that holds its group back, or
+        // leaves units of it that depend on it waiting in vain, can hold the
+        // groups above back: a unit per connection that ends and rests does
+        // neither, and costs no look for the dependents of those groups.
+        let holds_back = !unit.counts_ready()
+            || (self.dependencies_among_units && self.dependency_graph().direct_dependents(unit).next().is_some());
         let above: Vec<Arc<Unit>> = paths::groups_above(&self.shared.root, &unit.path).collect();
         for (at, group) in above.iter().enumerate() {
             changes.changed_around(group);
-            wake_dependents_of(&self.shared, above.get(at + 1).unwrap_or(&self.shared.root), group);
+            if holds_back {
+                wake_dependents_of(&self.shared, above.get(at + 1).unwrap_or(&self.shared.root), group);
+            }
         }
         if ended && unit.group().is_some() {
             // A wait for one of its units to be ready looks at the groups
