@@ -1290,6 +1290,40 @@ async fn a_nested_unit_failing_during_the_shutdown_rests_failed_as_at_the_root()
     assert_eq!(report.exit_code(), 1, "{report}");
 }
 
+/// The same failure, held back while the group's one_for_all strategy
+/// stops a slow sibling, and heard when the strategy asks the unit to stop
+/// (after the shutdown began, before it reached the group): the unit rests
+/// failed, as it does when the failure is heard at once. It was listed
+/// `Stopped` and `Graceful`, and the report was clean with exit code 0.
+#[tokio::test(start_paused = true)]
+async fn a_nested_failure_held_by_a_strategy_during_the_shutdown_rests_failed() {
+    // `x` fails at 1 s: the strategy stops `s` (2 s), then `y`, which
+    // fails at 2 s meanwhile; the shutdown, begun at 1 s, stops `slow`
+    // (4 s) before it reaches `g`.
+    let g = GroupSpec::new("g")
+        .strategy(Strategy::OneForAll)
+        .task(fails_after("y", 2 * SEC))
+        .task(specs::slow_to_stop("s", 2 * SEC))
+        .task(fails_after("x", SEC));
+    let sup = Supervisor::builder().group(g).task(specs::slow_to_stop("slow", 4 * SEC)).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    within(DEADLINE, "slow", handle.wait_ready("slow")).await.unwrap();
+    within(DEADLINE, "the strategy's stop of s", handle.wait_state("g/s", UnitState::Stopping)).await.unwrap();
+    drain(&mut events);
+    let report = within(DEADLINE, "the shutdown", handle.shutdown()).await;
+    let after = drain(&mut events);
+    assert!(
+        after.iter().any(|event| event.unit == "g/y" && matches!(event.kind, EventKind::Exited { .. })),
+        "y failed during the shutdown: {after:?}"
+    );
+    assert_eq!(started(&after), Vec::<&str>::new());
+    let y = report.units.iter().find(|unit| unit.name == "g/y").unwrap();
+    assert_eq!((y.state, y.outcome), (UnitState::Failed, StopOutcome::NotRunning), "{report}");
+    assert_eq!(report.exit_code(), 1, "{report}");
+    assert_consistent(&report, &handle);
+}
+
 /// A crash-looping daemon in a nested group spawns no process once the
 /// shutdown has begun (real processes).
 #[tokio::test]

@@ -388,10 +388,13 @@ impl Node {
             let Some((_, end)) = self.take_held_end(unit, Some(record.epoch)) else { return false };
             let run = take_run(&mut record);
             let exit = self.decide_exit(&mut record, unit, end, now);
-            if matches!(exit.decision, Some(Decision::Restart { .. }) | None) {
+            if matches!(exit.decision, Some(Decision::Restart { .. })) {
                 // Not restarted by its policy: the plan stops it.
                 record.state = UnitState::Stopped;
             }
+            // With no decision (the supervisor shuts down), it rests as
+            // `decide_exit` left it: a run that failed then is `Failed`, and
+            // the report says so, as when its end is heard at once.
             (run, exit)
         };
         if let Some(run) = run {
