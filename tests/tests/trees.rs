@@ -223,6 +223,60 @@ async fn intensity_counts_restarts_within_the_period_only() {
     handle.shutdown().await;
 }
 
+/// Idle until `fail` is notified, then fails; restarted after a second.
+fn fails_when(name: &str, fail: &Arc<tokio::sync::Notify>) -> TaskSpec {
+    let fail = fail.clone();
+    TaskSpec::new(name, move |ctx: Context| {
+        let fail = fail.clone();
+        async move {
+            tokio::select! {
+                () = ctx.cancelled() => Ok(()),
+                () = fail.notified() => Err("boom"),
+            }
+        }
+    })
+    .restart(RestartPolicy::new().delay(SEC))
+}
+
+/// Every restart decided within the period counts once, also one that a
+/// strategy takes over: `a` fails while the rest_for_one restart that
+/// `b`'s failure set off waits out `b`'s delay, and `a`'s restart takes
+/// `b` along. `b`'s restart still counts (it used to be dropped from the
+/// count, as one cancelled by a call), so with `c`'s failure that makes
+/// three within the period: one too many for `intensity(2, ..)`, and no
+/// more than `intensity(3, ..)` allows.
+#[tokio::test(start_paused = true)]
+async fn a_restart_taken_over_by_a_strategy_still_counts_toward_the_intensity() {
+    for (max, gives_up) in [(2, true), (3, false)] {
+        let (fail_a, fail_c) = (Arc::new(tokio::sync::Notify::new()), Arc::new(tokio::sync::Notify::new()));
+        let group = GroupSpec::new("g")
+            .strategy(Strategy::RestForOne)
+            .intensity(max, Duration::from_secs(60))
+            .restart(RestartPolicy::new().on(RestartOn::Never))
+            .task(fails_when("a", &fail_a))
+            .task(fails_first("b", 1).restart(RestartPolicy::new().delay(10 * SEC)))
+            .task(fails_when("c", &fail_c));
+        let handle = Supervisor::builder().group(group).build().unwrap().start();
+        let deadline = Duration::from_secs(120);
+        let waited = tokio::time::timeout(deadline, handle.wait_state("g/b", UnitState::Backoff)).await;
+        waited.unwrap().unwrap();
+        fail_a.notify_one();
+        // `a`'s set, `b` and `c` with it, runs again after `a`'s delay.
+        let b_again = handle.wait_status("g/b", |b| b.state == UnitState::Running && b.restart_count == 1);
+        tokio::time::timeout(deadline, b_again).await.unwrap().unwrap();
+        fail_c.notify_one();
+        if gives_up {
+            let g = tokio::time::timeout(deadline, handle.wait_state("g", UnitState::Exited)).await.unwrap().unwrap();
+            assert_eq!(g.last_error.as_deref(), Some("gave up: more than 2 restarts within 1m"));
+        } else {
+            let c_again = handle.wait_status("g/c", |c| c.state == UnitState::Running && c.restart_count == 1);
+            tokio::time::timeout(deadline, c_again).await.unwrap().unwrap();
+            assert_eq!(handle.status("g").unwrap().state, UnitState::Running);
+        }
+        handle.shutdown().await;
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_lone_failing_unit_runs_intensity_plus_one_times() {
     let runs = Arc::new(AtomicU32::new(0));

@@ -16,7 +16,7 @@ use crate::spec::policy::{Decision, RestartTracker};
 use crate::tree::batches::{Batches, Gated, Stage};
 use crate::tree::clock::{self, later_by};
 use crate::tree::paths;
-use crate::tree::record::{abort, record_no_exit, take_run};
+use crate::tree::record::{PendingRestart, abort, record_no_exit, take_run};
 use crate::tree::stop_gate::StopGate;
 use crate::tree::strategy::restart_set;
 use crate::tree::unit::{Body, Line, Msg, Op, RunEnd, Stop, Unit, address};
@@ -35,6 +35,23 @@ impl Node {
             .cloned()
             .collect();
         let siblings = || set.iter().filter(|unit| !Arc::ptr_eq(unit, cause));
+        if let Some(intensity) = &mut self.intensity {
+            // A sibling still waiting out a restart decided earlier (one its
+            // own failure set off) is restarted with this set: its restart
+            // counts, as it would have once performed. Stopped for the set,
+            // it would count as one cancelled by a call, and a unit failing
+            // while the rest_for_one restart of a unit after it waited out
+            // its delay took that restart off the group's count.
+            for sibling in siblings() {
+                let epoch = {
+                    let record = sibling.record();
+                    (record.state == UnitState::Backoff).then_some(record.epoch)
+                };
+                if let Some(epoch) = epoch {
+                    intensity.performed(&PendingRestart { unit: sibling.clone(), epoch });
+                }
+            }
+        }
         if self.shared.events_seen() {
             for sibling in siblings() {
                 self.shared.emit(sibling, EventKind::SiblingFailed { sibling: cause.path.to_string(), strategy });
