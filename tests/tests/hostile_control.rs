@@ -171,6 +171,33 @@ async fn calls_on_a_group_being_stopped_by_hand_are_not_told_the_supervisor_shut
     within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
+/// The same README line for `pause_restarts` and `resume_restarts`: on a
+/// unit of a group being stopped by hand they answer `GroupNotRunning`, as
+/// they do once the group has stopped, and as `start_unit` and `restart`
+/// do meanwhile. They answered `Ok` while the group stopped, and the
+/// pause, said to be in effect, was refused a moment later.
+#[tokio::test(start_paused = true)]
+async fn pausing_the_restarts_of_a_unit_of_a_group_being_stopped_is_refused() {
+    let group = GroupSpec::new("g").task(idle("quick")).task(slow_to_stop("slow", SEC));
+    let handle = Supervisor::builder().group(group).build().unwrap().start();
+    within(DEADLINE, "g ready", handle.wait_ready("g")).await.unwrap();
+    let stop = spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("g").await }
+    });
+    within(DEADLINE, "g/slow stopping", handle.wait_state("g/slow", UnitState::Stopping)).await.unwrap();
+    let pause = within(DEADLINE, "pause", handle.pause_restarts("g/quick")).await;
+    let resume = within(DEADLINE, "resume", handle.resume_restarts("g/quick")).await;
+    let start = within(DEADLINE, "start", handle.start_unit("g/quick")).await;
+    within(DEADLINE, "the stop of g", stop).await.unwrap().unwrap();
+    let after = within(DEADLINE, "pause after", handle.pause_restarts("g/quick")).await;
+    for (call, answer) in [("pause", &pause), ("resume", &resume), ("start", &start), ("pause after", &after)] {
+        assert!(matches!(answer, Err(Error::GroupNotRunning { .. })), "{call}: {answer:?}");
+    }
+    assert!(!handle.status("g/quick").unwrap().restarts_paused);
+    within(DEADLINE, "shutdown", handle.shutdown()).await;
+}
+
 /// An `add_to` a group whose stop was just asked, before the group's owner
 /// has been told (the stop reaches a nested group by message): refused,
 /// rather than a unit started only to be stopped with the group.

@@ -130,9 +130,11 @@ impl Node {
                     let _ = reply.send(Ok(()));
                 }
             },
-            // Nothing restarts in a shutdown: there is nothing to pause or resume.
-            Op::PauseRestarts | Op::ResumeRestarts if self.shared.is_shutting_down() => {
-                let _ = reply.send(Err(Error::ShuttingDown { action: op.as_str(), unit: unit.path.to_string() }));
+            // Nothing restarts in a shutdown, nor in a group that ends: there
+            // is nothing to pause or resume. Refused as the group's other
+            // calls are then, and as they are once its run is over.
+            Op::PauseRestarts | Op::ResumeRestarts if self.winds_down() => {
+                let _ = reply.send(Err(self.shared.refusal(&self.group, op.as_str(), unit.path.to_string())));
             }
             Op::PauseRestarts => {
                 unit.record().paused = true;
