@@ -909,6 +909,52 @@ async fn a_shutdown_during_a_strategy_restart_starts_nothing_again() {
     assert_consistent(&report, &handle);
 }
 
+/// A one_for_all strategy that finishes its stops after the shutdown began,
+/// before the shutdown reached its group: the siblings it stopped stay
+/// stopped, as the units of a group that ends do. They were put in
+/// `Backoff`, waiting for a restart that could never come, and stopped a
+/// second time when the shutdown reached them (two `Stopped` events each).
+/// A temporary one is listed in the report, as those of a group that ends
+/// in a shutdown are; it was forgotten.
+#[tokio::test(start_paused = true)]
+async fn siblings_a_strategy_stopped_during_the_shutdown_are_not_put_back_to_wait_for_a_restart() {
+    // `x` fails at 1 s: the strategy stops `s` (2 s), then `calm` and
+    // `job`; the shutdown, begun meanwhile, stops `slow` (4 s) before it
+    // reaches `g`.
+    let g = GroupSpec::new("g")
+        .strategy(Strategy::OneForAll)
+        .task(idle("job").temporary())
+        .task(idle("calm"))
+        .task(specs::slow_to_stop("s", 2 * SEC))
+        .task(fails_after("x", SEC));
+    let sup = Supervisor::builder().group(g).task(specs::slow_to_stop("slow", 4 * SEC)).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    within(DEADLINE, "slow", handle.wait_ready("slow")).await.unwrap();
+    within(DEADLINE, "the strategy's stop of s", handle.wait_state("g/s", UnitState::Stopping)).await.unwrap();
+    let shutdown = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.shutdown().await }
+    });
+    // The strategy's stops are done at 3 s, while `slow` stops until 5 s.
+    let job_stopped = |event: &Event| event.unit == "g/job" && matches!(event.kind, EventKind::Stopped { .. });
+    let mut log = within(DEADLINE, "job stopped", events_until(&mut events, job_stopped)).await;
+    tokio::time::sleep(SEC / 2).await;
+    assert!(!shutdown.is_finished(), "the shutdown has not reached g yet");
+    for unit in ["g/job", "g/calm", "g/s"] {
+        assert_eq!(handle.status(unit).unwrap().state, UnitState::Stopped, "{unit}");
+    }
+    let report = within(DEADLINE, "the shutdown", shutdown).await.unwrap();
+    log.extend(drain(&mut events));
+    for unit in ["g/job", "g/calm", "g/s"] {
+        let stops = log.iter().filter(|event| event.unit == unit && matches!(event.kind, EventKind::Stopped { .. }));
+        assert_eq!(stops.count(), 1, "{unit} stopped more than once: {log:?}");
+    }
+    assert_eq!(started(&log).iter().filter(|unit| unit.starts_with("g/")).count(), 4, "{log:?}");
+    assert!(report.units.iter().any(|line| line.name == "g/job"), "{report}");
+    assert_consistent(&report, &handle);
+}
+
 /// A restart delay that runs out at the very instant the shutdown begins:
 /// whichever comes first, the report is consistent, and a run that did
 /// start is stopped gracefully.

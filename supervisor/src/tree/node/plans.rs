@@ -432,6 +432,13 @@ impl Node {
     /// The siblings a strategy stopped wait, with the unit that caused it,
     /// for its restart delay; then they all start again.
     fn schedule_regroup(&mut self, cause: Arc<Unit>, set: Vec<Arc<Unit>>, delay: Duration) {
+        // The supervisor began to shut down while the strategy stopped them:
+        // nothing starts again, so nothing waits to. The siblings rest as
+        // stopped, as the units of a group that ends do, until the shutdown
+        // reaches the group (in `Backoff`, they were stopped a second time).
+        if self.winds_down() {
+            return;
+        }
         let mut waiting = Vec::with_capacity(set.len());
         // A unit removed while the strategy stopped it is gone for good.
         for unit in set.into_iter().filter(|unit| Self::is_member(unit)) {
