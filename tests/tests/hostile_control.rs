@@ -1511,6 +1511,40 @@ async fn a_dependent_still_stopping_by_hand_is_not_started_again_with_its_depend
     within(DEADLINE, "shutdown", handle.shutdown()).await;
 }
 
+/// `stop_unit` of a unit waiting out its restart delay first stops what
+/// depends on it, which takes a while: its delay ends meanwhile, and it
+/// must not run again (its process spawned again) only to be stopped when
+/// the call comes to it. Nor does a `restart`: it starts the unit once,
+/// after its dependents have stopped.
+#[tokio::test(start_paused = true)]
+async fn a_unit_in_backoff_is_not_restarted_while_a_call_stops_its_dependents_first() {
+    for op in ["stop", "restart"] {
+        let fail = Arc::new(tokio::sync::Notify::new());
+        let sup = Supervisor::builder()
+            .task(fails_on_signal("x", &fail))
+            .task(slow_to_stop("d", 3 * SEC).depends_on(["x"]))
+            .build()
+            .unwrap();
+        let mut events = sup.subscribe();
+        let handle = sup.start();
+        within(DEADLINE, "d ready", handle.wait_ready("d")).await.unwrap();
+        fail.notify_one();
+        // x waits 1 s to restart; the call stops d (3 s) before it comes to x.
+        within(DEADLINE, "x in backoff", handle.wait_state("x", UnitState::Backoff)).await.unwrap();
+        drain_events(&mut events);
+        let answer = match op {
+            "stop" => within(DEADLINE, "stop_unit(x)", handle.stop_unit("x")).await,
+            _ => within(DEADLINE, "restart(x)", handle.restart("x")).await,
+        };
+        answer.unwrap();
+        let during = drain_events(&mut events);
+        let (runs, state) = if op == "stop" { (0, UnitState::Stopped) } else { (1, UnitState::Running) };
+        assert_eq!(starts_of(&during, "x"), runs, "{op}: {during:?}");
+        assert_eq!(handle.status("x").unwrap().state, state, "{op}");
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
+    }
+}
+
 /// A `restart` that waited for its unit's stop, then was refused, names
 /// itself: "cannot restart", not "cannot start".
 #[tokio::test(start_paused = true)]

@@ -470,6 +470,15 @@ impl Node {
     /// Restarts `unit` if the restart it waits for in `Backoff` since `epoch`
     /// is still due (see [`due_restart`]).
     pub(super) fn restart_if_due(&mut self, unit: &Arc<Unit>, epoch: u32, by_policy: bool, now: Instant) {
+        // A plan in progress is to stop it (a call's stop of a unit it
+        // depends on, or another strategy's restart), and asks it in its
+        // turn, from `Backoff`: a run started now, its delay over while the
+        // plan stopped the units before it, would only be stopped again
+        // (a `stop_unit` of a unit in backoff ran it once more while its
+        // dependents stopped).
+        if self.plan.as_ref().is_some_and(|plan| plan.takes_part(unit)) {
+            return;
+        }
         if !unit.settings.depends_on.is_empty() {
             if due_restart(&mut unit.record(), &unit.settings.policy, epoch, by_policy, now) {
                 self.restart_performed(unit, epoch, by_policy);
