@@ -56,7 +56,8 @@ pub(crate) fn parse(input: TokenStream, errors: &mut Errors) -> Manifest {
             refuse_attributes(&attrs, errors);
         }
         let mut seen = Seen::default();
-        manifest.units = units(input, Some((&mut manifest.settings, &mut seen)), 0, errors);
+        let typed = manifest.handle.as_ref().map(|handle| handle.ident.clone());
+        manifest.units = units(input, Some((&mut manifest.settings, &mut seen)), typed.as_ref(), 0, errors);
         Ok(())
     })
     .parse2(input);
@@ -198,10 +199,12 @@ fn typed_handle(input: ParseStream<'_>, attrs: Vec<Attribute>) -> syn::Result<Ty
 }
 
 /// The units of the root (with its settings) or of a group at `level`
-/// (the root's is 0), until the input ends.
+/// (the root's is 0), until the input ends; `typed`: the name of the
+/// typed form the manifest's first line defines, if it does.
 fn units(
     input: ParseStream<'_>,
     mut root: Option<(&mut Settings, &mut Seen)>,
+    typed: Option<&Ident>,
     level: usize,
     errors: &mut Errors,
 ) -> Vec<Unit> {
@@ -209,7 +212,8 @@ fn units(
     while !input.is_empty() {
         let last = last_token_of_entry(input);
         let stand_in = stand_in(input);
-        match item(input, root.as_mut().map(|(settings, seen)| (&mut **settings, &mut **seen)), level, errors) {
+        let root = root.as_mut().map(|(settings, seen)| (&mut **settings, &mut **seen));
+        match item(input, root, typed, level, errors) {
             Ok(Some(unit)) => units.push(unit),
             Ok(None) => {}
             Err(error) => {
@@ -300,6 +304,7 @@ fn end_of_entry(input: ParseStream<'_>, what: &str) -> syn::Result<()> {
 fn item(
     input: ParseStream<'_>,
     root: Option<(&mut Settings, &mut Seen)>,
+    typed: Option<&Ident>,
     level: usize,
     errors: &mut Errors,
 ) -> syn::Result<Option<Unit>> {
@@ -356,13 +361,23 @@ fn item(
     match kind.as_str() {
         "daemon" => daemon(input, keyword, errors).map(Some),
         "task" => task(input, keyword, errors).map(Some),
-        "group" => group(input, keyword, level + 1, errors).map(Some),
+        "group" => group(input, keyword, typed, level + 1, errors).map(Some),
+        // With a typed form already, the line is a second one, which moved
+        // to the top would only have the first told to move in its turn.
         "struct" | "pub" => Err(syn::Error::new(
             keyword.span(),
-            format!(
-                "the typed form's `struct` comes first in the manifest: move `{}` to the top",
-                misplaced_struct_line(&keyword, input)
-            ),
+            match typed {
+                Some(first) => format!(
+                    "a manifest defines one typed form, and this one's is `{}`, on its first line: remove `{}` \
+                     (another type needs a `supervise!` of its own)",
+                    first.unraw(),
+                    misplaced_struct_line(&keyword, input)
+                ),
+                None => format!(
+                    "the typed form's `struct` comes first in the manifest: move `{}` to the top",
+                    misplaced_struct_line(&keyword, input)
+                ),
+            },
         )),
         _ => Err(syn::Error::new(
             keyword.span(),
@@ -650,7 +665,13 @@ fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Res
 
 /// `group NAME { options } { units }`, or `group NAME { units }`; no `;`
 /// after it. `level`: 1 for a group in the root.
-fn group(input: ParseStream<'_>, keyword: Ident, level: usize, errors: &mut Errors) -> syn::Result<Unit> {
+fn group(
+    input: ParseStream<'_>,
+    keyword: Ident,
+    typed: Option<&Ident>,
+    level: usize,
+    errors: &mut Errors,
+) -> syn::Result<Unit> {
     let name = unit::parse_name(input, "group")?;
     let example =
         format!("`group {} {{ strategy = \"one_for_all\" }} {{ task a; task b; }}`", written_name(&name.value));
@@ -675,7 +696,7 @@ fn group(input: ParseStream<'_>, keyword: Ident, level: usize, errors: &mut Erro
     if level > MAX_GROUP_DEPTH {
         return Ok(Unit { name, keyword, kind: UnitKind::Group(Vec::new()), options });
     }
-    let parsed = (|input: ParseStream<'_>| Ok(units(input, None, level, errors))).parse2(body.stream());
+    let parsed = (|input: ParseStream<'_>| Ok(units(input, None, typed, level, errors))).parse2(body.stream());
     let units = errors.take(parsed).unwrap_or_default();
     Ok(Unit { name, keyword, kind: UnitKind::Group(units), options })
 }
@@ -816,6 +837,15 @@ mod tests {
             first(quote!(crate = "sv"; pub(crate) struct Svc;)).contains("move `pub(crate) struct Svc;` to the top")
         );
         assert!(first(quote!(task a; struct Svc;)).contains("move `struct Svc;` to the top"));
+        // A second struct line, after the first or in a group, is told to go:
+        // moved to the top, it would have the first told to move.
+        for second in
+            [quote!(pub struct S; pub(crate) struct T; task a;), quote!(pub struct S; group g {} { struct T; })]
+        {
+            let message = first(second);
+            assert!(message.starts_with("a manifest defines one typed form, and this one's is `S`"), "{message}");
+            assert!(message.contains("remove `") && message.contains("struct T;`"), "{message}");
+        }
         assert!(
             first(quote!(
                 pub struct S<T>;
