@@ -684,6 +684,21 @@ fn group(
         let options = errors.take(options::parse_options.parse2(first.stream())).unwrap_or_default();
         let body: proc_macro2::Group = input.parse()?;
         (options, body)
+    } else if let Some(options) = options_alone(&first) {
+        // `group jobs { max = 3 }`: its options, and no units after them
+        // (a group whose units are added at run time, say). Read as its
+        // options, each of which was called a setting, or an unknown kind
+        // of entry, among units.
+        errors.spanned_at(
+            first.span(),
+            format!(
+                "these are the options of `group {name}`, and no units follow them: a group is written \
+                 `group {name} {{ options }} {{ units }}`; add its units in braces after the options, `{{}}` for a \
+                 group whose units are added at run time",
+                name = written_name(&name.value)
+            ),
+        );
+        (options, proc_macro2::Group::new(proc_macro2::Delimiter::Brace, TokenStream::new()))
     } else {
         (Vec::new(), first)
     };
@@ -699,6 +714,15 @@ fn group(
     let parsed = (|input: ParseStream<'_>| Ok(units(input, None, typed, level, errors))).parse2(body.stream());
     let units = errors.take(parsed).unwrap_or_default();
     Ok(Unit { name, keyword, kind: UnitKind::Group(units), options })
+}
+
+/// The options in `block`, the only block of a group, when it holds
+/// options and no entry: each key is one of a unit's options.
+fn options_alone(block: &proc_macro2::Group) -> Option<Vec<RawOption>> {
+    let options = options::parse_options.parse2(block.stream()).ok()?;
+    let keys = [Place::Group.keys(), Place::Daemon.keys()].concat();
+    let known = |option: &RawOption| keys.contains(&option.name().as_str());
+    (!options.is_empty() && options.iter().all(known)).then_some(options)
 }
 
 #[cfg(test)]
@@ -831,6 +855,19 @@ mod tests {
         let first = |tokens| parsed(tokens).1.first().cloned().unwrap_or_default();
         assert!(first(quote!(group g = "x";)).contains("expected the group's units in braces"));
         assert!(first(quote!(group g {} {} = 1;)).contains("a group has no `=`"));
+        // Options without the units' braces after them: one error, on them,
+        // and the options read as the group's (each was called a setting).
+        let (manifest, messages) = parsed(quote!(group jobs { max = 3, critical } task a = a;));
+        assert_eq!(messages.len(), 1, "{messages:?}");
+        assert!(messages[0].starts_with("these are the options of `group jobs`, and no units follow them"));
+        assert!(manifest.units[0].options.critical.is_some() && manifest.units[0].options.policy.max.is_some());
+        assert_eq!(names(&manifest.units), ["jobs()", "a"]);
+        let messages = parsed(quote!(group jobs { stop_timeout = "1s" })).1;
+        assert!(messages[0].starts_with("these are the options of `group jobs`"), "{messages:?}");
+        assert!(messages[1].starts_with("unknown group option `stop_timeout`"), "{messages:?}");
+        // A block of units, or of what is no option, is the group's units.
+        assert!(parsed(quote!(group jobs { task a = a })).1.is_empty());
+        assert!(first(quote!(group jobs { restrat = "1s" })).starts_with("expected an entry, found a setting"));
         assert!(first(quote!(task a; pub struct S;)).contains("comes first in the manifest: move `pub struct S;`"));
         // The line is named as written, visibility included.
         assert!(
