@@ -321,6 +321,16 @@ fn item(
         return Err(input.error(expected_entry));
     }
     let keyword = input.call(Ident::parse_any).map_err(|error| syn::Error::new(error.span(), expected_entry))?;
+    // `shutdown_timeout: "30s";` at the top, as YAML writes it: a setting,
+    // not an unknown kind of entry; told as an option with `:` is.
+    let setting_name = keyword.unraw().to_string();
+    let colon = input.peek(Token![:]) && !input.peek(Token![::]);
+    if colon && root.is_some() && SETTINGS.contains(&setting_name.as_str()) {
+        return Err(syn::Error::new(
+            keyword.span(),
+            format!("expected `=` after `{setting_name}`: settings are written `{setting_name} = value;`"),
+        ));
+    }
     if input.peek(Token![=]) {
         if let Some(example) = entry_form(&keyword) {
             return Err(syn::Error::new(
@@ -855,6 +865,12 @@ mod tests {
         let first = |tokens| parsed(tokens).1.first().cloned().unwrap_or_default();
         assert!(first(quote!(group g = "x";)).contains("expected the group's units in braces"));
         assert!(first(quote!(group g {} {} = 1;)).contains("a group has no `=`"));
+        let (manifest, messages) = parsed(quote!(shutdown_timeout: "30s"; task a = a;));
+        assert_eq!(
+            messages,
+            ["expected `=` after `shutdown_timeout`: settings are written `shutdown_timeout = value;`"]
+        );
+        assert_eq!(names(&manifest.units), ["a"]);
         // Options without the units' braces after them: one error, on them,
         // and the options read as the group's (each was called a setting).
         let (manifest, messages) = parsed(quote!(group jobs { max = 3, critical } task a = a;));
