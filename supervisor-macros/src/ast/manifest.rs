@@ -296,6 +296,17 @@ fn end_of_entry(input: ParseStream<'_>, what: &str) -> syn::Result<()> {
         input.parse::<Token![;]>()?;
         return Ok(());
     }
+    // `daemon web = "web" restart = "1s";`: an option without its braces,
+    // which a `;` before it would only make an unknown setting.
+    let fork = input.fork();
+    if let Ok(key) = fork.call(Ident::parse_any)
+        && Place::Daemon.keys().contains(&key.unraw().to_string().as_str())
+    {
+        let option = if fork.peek(Token![=]) { format!("{} = ...", key.unraw()) } else { key.unraw().to_string() };
+        return Err(input.error(format!(
+            "expected `;` after {what}; its options go in braces before the `;`, e.g. `{{ {option} }};`"
+        )));
+    }
     Err(input.error(format!("expected `;` after {what}")))
 }
 
@@ -865,6 +876,15 @@ mod tests {
         let first = |tokens| parsed(tokens).1.first().cloned().unwrap_or_default();
         assert!(first(quote!(group g = "x";)).contains("expected the group's units in braces"));
         assert!(first(quote!(group g {} {} = 1;)).contains("a group has no `=`"));
+        // An option without its braces is told to take them.
+        for entry in
+            [quote!(daemon w = "w" restart = "1s";), quote!(task a = a critical;), quote!(task jobs::a max = 3;)]
+        {
+            let message = first(entry);
+            assert!(message.starts_with("expected `;` after the "), "{message}");
+            assert!(message.contains("; its options go in braces before the `;`, e.g. `{ "), "{message}");
+        }
+        assert_eq!(first(quote!(daemon w = "w" period = "1s";)), "expected `;` after the daemon entry");
         let (manifest, messages) = parsed(quote!(shutdown_timeout: "30s"; task a = a;));
         assert_eq!(
             messages,
