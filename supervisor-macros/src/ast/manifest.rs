@@ -647,6 +647,14 @@ fn task(input: ParseStream<'_>, keyword: Ident, errors: &mut Errors) -> syn::Res
                 ),
             ));
         }
+        // `task api: api;`, as YAML writes a pair: a name and its task, not
+        // a `task path;` entry that lacks its `;`.
+        if let Some(ident) = path.get_ident().filter(|_| input.peek(Token![:]) && !input.peek(Token![::])) {
+            return Err(input.error(format!(
+                "expected `=` and the task to run: `task {} = an_async_fn;`",
+                written_name(&ident.unraw().to_string())
+            )));
+        }
         if !input.peek(Token![=]) {
             // `task path { ... };`: an #[supervised] fn, named by its last segment.
             let last = &path.segments.last().expect("a parsed path has a segment").ident;
@@ -876,6 +884,7 @@ mod tests {
         let first = |tokens| parsed(tokens).1.first().cloned().unwrap_or_default();
         assert!(first(quote!(group g = "x";)).contains("expected the group's units in braces"));
         assert!(first(quote!(group g {} {} = 1;)).contains("a group has no `=`"));
+        assert_eq!(first(quote!(task api: api;)), "expected `=` and the task to run: `task api = an_async_fn;`");
         // An option without its braces is told to take them.
         for entry in
             [quote!(daemon w = "w" restart = "1s";), quote!(task a = a critical;), quote!(task jobs::a max = 3;)]
