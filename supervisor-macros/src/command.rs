@@ -30,8 +30,10 @@ pub(crate) fn from_string(lit: &LitStr, runs: Runs) -> syn::Result<Command> {
 
 /// Reads the inside of `["program", "arg", ...]`.
 pub(crate) fn from_list(tokens: proc_macro2::TokenStream, whole: proc_macro2::Span) -> syn::Result<Command> {
-    let words = Punctuated::<LitStr, Token![,]>::parse_terminated.parse2(tokens).map_err(|error| {
-        syn::Error::new(error.span(), "expected a string literal: a command list is `[\"program\", \"arg\", ...]`")
+    let words = Punctuated::<LitStr, Token![,]>::parse_terminated.parse2(tokens.clone()).map_err(|error| {
+        missing_comma(tokens).unwrap_or_else(|| {
+            syn::Error::new(error.span(), "expected a string literal: a command list is `[\"program\", \"arg\", ...]`")
+        })
     })?;
     let mut words = words.into_iter();
     let Some(program) = words.next() else {
@@ -45,6 +47,25 @@ pub(crate) fn from_list(tokens: proc_macro2::TokenStream, whole: proc_macro2::Sp
         return Err(syn::Error::new(word.span(), NUL_BYTE));
     }
     Ok(Command { program: program.value(), args: args.iter().map(LitStr::value).collect() })
+}
+
+/// The error for two words of a command list without the `,` between
+/// them (`["python3" "-m"]`), on the second, which the list's parser
+/// would call no string literal.
+fn missing_comma(tokens: proc_macro2::TokenStream) -> Option<syn::Error> {
+    let strings: Vec<Option<LitStr>> =
+        tokens.into_iter().map(|token| syn::parse2::<LitStr>(token.into()).ok()).collect();
+    strings.windows(2).find_map(|pair| match pair {
+        [Some(first), Some(second)] => Some(syn::Error::new(
+            second.span(),
+            format!(
+                "expected `,` between {:?} and {:?}: a command list is `[\"program\", \"arg\", ...]`",
+                first.value(),
+                second.value()
+            ),
+        )),
+        _ => None,
+    })
 }
 
 /// The error for a command word with a NUL byte in it.
@@ -410,6 +431,10 @@ mod tests {
         assert!(error(quote!([])).starts_with("empty command"));
         assert!(error(quote!([""])).starts_with("empty program name"));
         assert!(error(quote!(["a", 1])).starts_with("expected a string literal"));
+        assert_eq!(
+            error(quote!(["python3", "-m" "http.server"])),
+            "expected `,` between \"-m\" and \"http.server\": a command list is `[\"program\", \"arg\", ...]`"
+        );
         assert!(error(quote!(worker)).starts_with("expected the command to run"));
         assert!(error(quote!(["sleep", "1\0"])).starts_with("the command contains a NUL byte"));
         assert!(from_text("sleep 1\0", Runs::Daemon).unwrap_err().starts_with("the command contains a NUL byte"));
