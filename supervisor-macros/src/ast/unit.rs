@@ -384,7 +384,7 @@ fn names(option: &RawOption) -> syn::Result<Vec<UnitName>> {
         }
         _ => return Err(option.error(format!("`depends_on` takes a list of unit names, e.g. {EXAMPLE}"))),
     };
-    if let Some(error) = bare_name_with_punctuation(&list.stream()) {
+    if let Some(error) = bare_name_with_punctuation(&list.stream()).or_else(|| names_without_comma(&list.stream())) {
         return Err(error);
     }
     (|input: ParseStream<'_>| Punctuated::<UnitName, Token![,]>::parse_terminated_with(input, dependency))
@@ -396,6 +396,28 @@ fn names(option: &RawOption) -> syn::Result<Vec<UnitName>> {
                 format!("`depends_on` takes names of units of the same group, e.g. {EXAMPLE}"),
             )
         })
+}
+
+/// The error for two names of a `depends_on` without the `,` between them
+/// (`[db cache]`), on the second, which the list's parser would call no
+/// name of a unit.
+fn names_without_comma(list: &proc_macro2::TokenStream) -> Option<syn::Error> {
+    let is_name = |token: &TokenTree| match token {
+        TokenTree::Ident(_) => true,
+        TokenTree::Literal(literal) => matches!(Lit::new(literal.clone()), Lit::Str(_)),
+        _ => false,
+    };
+    let tokens: Vec<TokenTree> = list.clone().into_iter().collect();
+    tokens.windows(2).find(|pair| pair.iter().all(is_name)).map(|pair| {
+        syn::Error::new(
+            pair[1].span(),
+            format!(
+                "expected `,` between `{}` and `{}`: `depends_on` lists names separated by commas, e.g. \
+                 `depends_on = [postgres, migrate]`",
+                pair[0], pair[1]
+            ),
+        )
+    })
 }
 
 /// The error for a name with `-` or `.` in it written bare in a
@@ -809,6 +831,15 @@ mod tests {
         let error = |place, tokens| read_at(place, tokens).1.join(" | ");
         assert!(error(Place::Task, quote!(depends_on = db)).contains("write `depends_on = [db]`"));
         assert!(error(Place::Task, quote!(depends_on = [1])).contains("`depends_on` takes names of units"));
+        assert_eq!(
+            error(Place::Task, quote!(depends_on = [db cache])),
+            "expected `,` between `db` and `cache`: `depends_on` lists names separated by commas, e.g. \
+             `depends_on = [postgres, migrate]`"
+        );
+        assert!(
+            error(Place::Task, quote!(depends_on = [db, "web-1" "api"]))
+                .starts_with("expected `,` between `\"web-1\"` and `\"api\"`")
+        );
         assert!(error(Place::Task, quote!(critical = 1)).contains("`critical` is a flag"));
         assert!(error(Place::Task, quote!(watchdog = "0s")).contains("longer than zero"));
         assert!(error(Place::Task, quote!(readiness_failures = 0)).contains("from 1 to"));
