@@ -110,9 +110,51 @@ fn form(option: &RawOption, forms: &str) -> syn::Result<(String, Span, Option<pr
         Some(other) => return Err(syn::Error::new(other.span(), format!("`{name}` takes {forms}"))),
     };
     if let Some(extra) = tokens.next() {
+        if let Some(error) = builder_setting(&name, &extra, tokens) {
+            return Err(error);
+        }
         return Err(syn::Error::new(extra.span(), format!("unexpected tokens after the value of `{name}`")));
     }
     Ok((word, span, argument))
+}
+
+/// The builder's probe setters and the option of the manifest that says
+/// the same, after the `readiness_` or `liveness_` of the probe's role.
+const SETTERS: &[(&str, &str, &str)] = &[
+    ("period", "period", "\"10s\""),
+    ("timeout", "timeout", "\"1s\""),
+    ("initial_delay", "initial_delay", "\"5s\""),
+    ("failure_threshold", "failures", "3"),
+    ("success_threshold", "successes", "1"),
+];
+
+/// The error for a probe tuned as the builder tunes one, `tcp("...").period("10s")`
+/// after `.` (`dot`): the manifest tunes it with an option of the entry,
+/// `readiness_period = "10s"`, which the error names, on the setter.
+fn builder_setting(name: &str, dot: &TokenTree, mut rest: impl Iterator<Item = TokenTree>) -> Option<syn::Error> {
+    if !matches!(dot, TokenTree::Punct(punct) if punct.as_char() == '.') {
+        return None;
+    }
+    let Some(TokenTree::Ident(setter)) = rest.next() else { return None };
+    let &(_, option, example) = SETTERS.iter().find(|(builder, ..)| setter == builder)?;
+    let role = if name == "ready" { "readiness" } else { "liveness" };
+    // The value as written when it is one string or number, else an example.
+    let value = match rest.next() {
+        Some(TokenTree::Group(group)) if group.stream().into_iter().count() == 1 => {
+            match group.stream().into_iter().next() {
+                Some(TokenTree::Literal(literal)) => literal.to_string(),
+                _ => example.to_owned(),
+            }
+        }
+        _ => example.to_owned(),
+    };
+    Some(syn::Error::new(
+        setter.span(),
+        format!(
+            "a probe of the manifest is tuned with an option of the entry, beside `{name}`, not with a call on the \
+             probe: write `{role}_{option} = {value}`"
+        ),
+    ))
 }
 
 fn probe_of(word: &str, argument: Option<proc_macro2::TokenStream>, span: Span) -> syn::Result<Probe> {
@@ -376,6 +418,16 @@ mod tests {
         assert!(error(ready(quote!(ready = output))).contains("takes the text to wait for"));
         assert!(error(ready(quote!(ready = exec("a | b")))).contains("shell operator"));
         assert!(error(ready(quote!(ready))).contains("expected `=` after `ready`"));
+        // Tuned as the builder tunes a probe: told the option that does it.
+        assert!(
+            error(ready(quote!(ready = tcp("a:1").period("2s"))))
+                .ends_with("not with a call on the probe: write `readiness_period = \"2s\"`")
+        );
+        let message = error(liveness(&option(quote!(liveness = exec("true").failure_threshold(5).period("1s")))));
+        assert!(message.ends_with("write `liveness_failures = 5`"), "{message}");
+        let message = error(ready(quote!(ready = tcp("a:1").timeout(Duration::from_secs(1)))));
+        assert!(message.ends_with("write `readiness_timeout = \"1s\"`"), "{message}");
+        assert_eq!(error(ready(quote!(ready = tcp("a:1").retries(3)))), "unexpected tokens after the value of `ready`");
     }
 
     #[test]
