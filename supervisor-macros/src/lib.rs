@@ -20,6 +20,7 @@ mod policy;
 mod probe;
 mod signal;
 mod strategy;
+mod suffixes;
 mod suggest;
 mod typed;
 mod valid;
@@ -89,6 +90,7 @@ pub fn supervised(args: TokenStream, item: TokenStream) -> TokenStream {
 /// fall back to what causes no further errors.
 fn supervised_tokens(args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut errors = errors::Errors::default();
+    suffixes::check(&args, &mut errors);
     let input = ast::supervised::parse(args, item, &mut errors);
     valid::supervised(&input, &mut errors);
     match (errors.into_result(), &input.function) {
@@ -175,6 +177,7 @@ pub fn supervise(input: TokenStream) -> TokenStream {
 /// fall back to what causes no further errors.
 fn manifest_tokens(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let mut errors = errors::Errors::default();
+    suffixes::check(&input, &mut errors);
     let manifest = ast::manifest::parse(input, &mut errors);
     valid::manifest(&manifest, &mut errors);
     match errors.into_result() {
