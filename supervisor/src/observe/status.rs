@@ -273,10 +273,18 @@ pub struct UnitStatus {
     pub last_error: Option<String>,
 }
 
+/// The time as RFC 3339, or `null` if no RFC 3339 time says it: a wall
+/// clock set before 1970 (the formatter panics there) or past the year
+/// 9999 (it fails, and so would the whole status).
 fn rfc3339<S: Serializer>(time: &Option<SystemTime>, serializer: S) -> Result<S::Ok, S::Error> {
-    match time {
-        Some(time) => serializer.collect_str(&humantime::format_rfc3339_millis(*time)),
-        None => serializer.serialize_none(),
+    // 10000-01-01T00:00:00Z.
+    const PAST_RFC3339: Duration = Duration::from_secs(253_402_300_800);
+    let since_epoch = time.and_then(|time| time.duration_since(SystemTime::UNIX_EPOCH).ok());
+    match (time, since_epoch) {
+        (Some(time), Some(since)) if since < PAST_RFC3339 => {
+            serializer.collect_str(&humantime::format_rfc3339_millis(*time))
+        }
+        _ => serializer.serialize_none(),
     }
 }
 
@@ -290,5 +298,29 @@ fn seconds<S: Serializer>(duration: &Option<Duration>, serializer: S) -> Result<
 impl fmt::Display for UnitKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.pad(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct At(#[serde(serialize_with = "rfc3339")] Option<SystemTime>);
+
+    fn json(time: Option<SystemTime>) -> String {
+        serde_json::to_string(&At(time)).expect("a time always serialises")
+    }
+
+    /// A wall clock set before 1970, or far in the future, made the status
+    /// JSON panic (the formatter's `expect`) or fail as a whole.
+    #[test]
+    fn a_start_time_no_rfc3339_time_says_is_null() {
+        let epoch = SystemTime::UNIX_EPOCH;
+        assert_eq!(json(Some(epoch + Duration::from_millis(1500))), r#""1970-01-01T00:00:01.500Z""#);
+        assert_eq!(json(Some(epoch + Duration::from_secs(253_402_300_799))), r#""9999-12-31T23:59:59.000Z""#);
+        assert_eq!(json(epoch.checked_sub(Duration::from_secs(1))), "null");
+        assert_eq!(json(Some(epoch + Duration::from_secs(253_402_300_800))), "null");
+        assert_eq!(json(None), "null");
     }
 }
