@@ -1370,6 +1370,93 @@ async fn a_nested_failure_held_by_a_strategy_during_the_shutdown_rests_failed() 
     assert_consistent(&report, &handle);
 }
 
+/// Ends after `after`, well.
+fn ends_well_after(name: &str, after: Duration) -> TaskSpec {
+    TaskSpec::new(name, move |_ctx: Context| async move {
+        tokio::time::sleep(after).await;
+    })
+    .restart(RestartPolicy::new().delay(SEC))
+}
+
+/// How a group's run ends while its units fail.
+#[derive(Debug, Clone, Copy)]
+enum GroupEnd {
+    StoppedByHand,
+    GaveUp,
+    Shutdown,
+}
+
+/// A unit whose run fails while its group ends without a shutdown (stopped
+/// by hand, or giving up on its intensity) rests `Failed`, as it does when
+/// the shutdown ends the group and as it would at the root: it read
+/// `Exited`, the state of a unit whose policy does not restart it, which
+/// this one's does. A unit that ends well meanwhile rests `Exited`, and one
+/// whose policy lets a failure rest (`RestartOn::Never`) rests `Exited` in
+/// every ending, the shutdown's too, whose report stays clean for it, as
+/// at any other time (it read `Failed`, with exit code 1, in a shutdown).
+#[tokio::test(start_paused = true)]
+async fn a_unit_failing_while_its_group_ends_rests_as_in_the_shutdown() {
+    for end in [GroupEnd::StoppedByHand, GroupEnd::GaveUp, GroupEnd::Shutdown] {
+        for restarted_failure in [true, false] {
+            // `s`, started last, is stopped first and takes 3 s; the others
+            // end by themselves at 2 s meanwhile. The ending begins at 1 s
+            // (by hand, or the shutdown), or at 0.5 s when `y`'s second
+            // failure is one restart too many for `intensity(1, ..)`.
+            let runs = Arc::new(AtomicU32::new(0));
+            let mut g = GroupSpec::new("g").restart(specs::run_once());
+            if restarted_failure {
+                g = g.task(fails_after("x", 2 * SEC));
+            }
+            g = g.task(fails_after("never", 2 * SEC).restart(specs::run_once())).task(ends_well_after("well", 2 * SEC));
+            if let GroupEnd::GaveUp = end {
+                let y = always_fails("y", &runs).restart(RestartPolicy::new().delay(Duration::from_millis(500)));
+                g = g.intensity(1, Duration::from_secs(60)).task(y);
+            }
+            let g = g.task(specs::slow_to_stop("s", 3 * SEC));
+            let handle = Supervisor::builder().group(g).build().unwrap().start();
+            let case = format!("{end:?}, restarted failure: {restarted_failure}");
+            let report = match end {
+                GroupEnd::StoppedByHand => {
+                    within(DEADLINE, "s", handle.wait_ready("g/s")).await.unwrap();
+                    tokio::time::sleep(SEC).await;
+                    within(DEADLINE, "the stop of g", handle.stop_unit("g")).await.unwrap();
+                    None
+                }
+                GroupEnd::GaveUp => {
+                    within(DEADLINE, "g gives up", handle.wait_state("g", UnitState::Exited)).await.unwrap();
+                    None
+                }
+                GroupEnd::Shutdown => {
+                    within(DEADLINE, "s", handle.wait_ready("g/s")).await.unwrap();
+                    tokio::time::sleep(SEC).await;
+                    Some(within(DEADLINE, "the shutdown", handle.shutdown()).await)
+                }
+            };
+            let state = |name: &str| {
+                let status = handle.status(name).unwrap();
+                assert!(status.last_error.is_some() || name == "g/well", "{case}: {status:?}");
+                status.state
+            };
+            if restarted_failure {
+                assert_eq!(state("g/x"), UnitState::Failed, "{case}");
+            }
+            assert_eq!(state("g/never"), UnitState::Exited, "{case}");
+            assert_eq!(state("g/well"), UnitState::Exited, "{case}");
+            let report = match report {
+                Some(report) => report,
+                None => within(DEADLINE, "the shutdown", handle.shutdown()).await,
+            };
+            for line in report.units.iter().filter(|line| ["g/x", "g/never", "g/well"].contains(&line.name.as_str())) {
+                assert_eq!(line.outcome, StopOutcome::NotRunning, "{case}\n{report}");
+            }
+            assert_consistent(&report, &handle);
+            if let GroupEnd::Shutdown = end {
+                assert_eq!(report.exit_code(), i32::from(restarted_failure), "{case}\n{report}");
+            }
+        }
+    }
+}
+
 /// A crash-looping daemon in a nested group spawns no process once the
 /// shutdown has begun (real processes).
 #[tokio::test]

@@ -31,7 +31,7 @@ pub enum StopOutcome {
     /// It was not running when the shutdown reached it: stopped, exited or
     /// failed before the shutdown, or by itself while the shutdown stopped
     /// the units after it (a run that failed so is `Failed`, and the
-    /// report is not clean).
+    /// report is not clean, unless its policy lets a failure rest).
     NotRunning,
     /// It could not be stopped: a task that blocks its thread ignores the
     /// abort, and was still running a second after the shutdown timeout.

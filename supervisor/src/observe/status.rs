@@ -112,7 +112,10 @@ pub enum UnitState {
     Stopped,
     /// Ended, and the policy does not restart this ending.
     Exited,
-    /// The supervisor gave up: the restart limit or window was reached.
+    /// The supervisor gave up: the restart limit or window was reached, or
+    /// a run failed while its group ended (stopped, given up, shut down),
+    /// and no restart comes. A failure its policy lets rest
+    /// (`RestartOn::Never`) is `Exited`.
     Failed,
 }
 

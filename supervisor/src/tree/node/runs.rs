@@ -360,9 +360,14 @@ impl Node {
             Some(Decision::GiveUp(_)) => UnitState::Failed,
             // As the units of a runtime that was dropped rest.
             None if dropped => UnitState::Stopped,
-            // A run that failed while the shutdown stopped the units after
-            // it rests failed: the report, and the exit code it gives, say so.
-            None if !succeeded && self.shared.is_shutting_down() => UnitState::Failed,
+            // A run that failed while its group ends (stopped by hand or by
+            // its parent, given up, a critical unit ended, the shutdown)
+            // rests failed: its policy would have restarted it, or given up
+            // on it, and nothing will now; at the root the report, and the
+            // exit code it gives, say so, and a nested group's unit rests
+            // as it would at the root. A failure its policy lets rest
+            // (`on(RestartOn::Never)`) is no give-up, as at any other time.
+            None if !succeeded && unit.settings.policy.restart_on().restarts_after(false) => UnitState::Failed,
             Some(Decision::Exit) | None => UnitState::Exited,
         };
         // A one-shot job that ended well is done: what waits for it may
