@@ -886,6 +886,43 @@ async fn the_root_intensity_ends_the_supervisor() {
     assert!(report.units.iter().all(|line| line.state == UnitState::Stopped), "{report}");
 }
 
+/// The unit whose restart is one too many for its group's intensity is
+/// stopped as the group gives up, its run over, not left in `Backoff`
+/// (waiting to restart) while the group stops its other units, one slow to
+/// stop: no restart of it comes. The report lists it as not running when
+/// the shutdown reached it, with one `Stopped` event, where it was stopped
+/// from `Backoff` as a unit between two runs, `Graceful`.
+#[tokio::test(start_paused = true)]
+async fn the_unit_that_trips_the_intensity_is_stopped_when_the_group_gives_up() {
+    let runs = Arc::new(AtomicU32::new(0));
+    let sup = Supervisor::builder()
+        .intensity(1, Duration::from_secs(60))
+        .task(always_fails("flaky", &runs).restart(RestartPolicy::new().delay(SEC)))
+        .task(specs::slow_to_stop("slow", 3 * SEC))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    within(DEADLINE, "the stop of slow", handle.wait_state("slow", UnitState::Stopping)).await.unwrap();
+    let flaky = handle.status("flaky").unwrap();
+    assert_eq!(flaky.state, UnitState::Stopped, "{flaky:?}");
+    assert_eq!(flaky.last_error.as_deref(), Some("boom"));
+    let report = within(DEADLINE, "the supervisor ends", handle.wait()).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 2);
+    let lines: Vec<_> = report.units.iter().map(|line| (line.name.as_str(), line.state, line.outcome)).collect();
+    assert_eq!(
+        lines,
+        [("slow", UnitState::Stopped, StopOutcome::Graceful), ("flaky", UnitState::Stopped, StopOutcome::NotRunning)],
+        "{report}"
+    );
+    assert_eq!(report.exit_code(), 1);
+    let seen = drain(&mut events);
+    let stopped = seen.iter().filter(|e| e.unit == "flaky" && matches!(e.kind, EventKind::Stopped { .. })).count();
+    assert_eq!(stopped, 1, "{seen:#?}");
+    let restarting = seen.iter().filter(|e| e.unit == "flaky" && matches!(e.kind, EventKind::Restarting { .. }));
+    assert_eq!(restarting.count(), 1, "no Restarting for the restart refused");
+}
+
 // ---------------------------------------------------------------------------
 // Critical units and limits of zero.
 // ---------------------------------------------------------------------------

@@ -435,15 +435,27 @@ impl Node {
     /// The policy restarts `unit` after `delay`, if the group's intensity
     /// allows one more restart, with the siblings its strategy takes along.
     fn restart_later(&mut self, unit: &Arc<Unit>, epoch: u32, attempt: u32, delay: Duration, now: Instant) {
-        // `Backoff` already, since the decision.
-        self.changed(unit);
         if let Some(intensity) = &mut self.intensity
             && !intensity.allow(now, PendingRestart { unit: unit.clone(), epoch }, PendingRestart::to_come)
         {
+            // Its restart is one too many: none comes, and the group stops
+            // its units. It is stopped now, its run over: left in `Backoff`,
+            // waiting for nothing while the group stopped the others, it was
+            // then stopped as a unit between two runs, gracefully. The
+            // ending finds it at rest, as one that had ended before.
+            {
+                let mut record = unit.record();
+                record.policy_restart = false;
+                record.state = UnitState::Stopped;
+            }
+            self.changed(unit);
+            self.shared.emit(unit, EventKind::Stopped { forced: false, took: Duration::ZERO });
             let limit = self.body().intensity.expect("an intensity tracker has a limit");
             self.end_group(Ending::GaveUp(GiveUpReason::Intensity { max: limit.max, period: limit.period }));
             return;
         }
+        // `Backoff` already, since the decision.
+        self.changed(unit);
         self.shared.emit(unit, EventKind::Restarting { attempt, delay });
         match self.body().strategy {
             // No timer for no delay: the run's report already took this owner
