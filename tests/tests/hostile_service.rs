@@ -589,6 +589,36 @@ async fn a_pid_file_and_a_socket_on_relative_paths_go_after_a_change_of_director
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 
+/// Runs this binary's ignored test `child` with the variable `env` set, as
+/// `nobody` if `as_nobody`; `None`, said to be skipped, where the system
+/// will not run it so: root without the right to change its user (a
+/// container without CAP_SETUID), or a test binary that `nobody` may not
+/// run.
+fn run_child_test(child: &str, env: (&str, &std::path::Path), as_nobody: bool) -> Option<std::process::Output> {
+    use std::os::unix::process::CommandExt;
+
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", child, "--ignored", "--nocapture"]).env(env.0, env.1).stdin(Stdio::null());
+    if as_nobody {
+        command.uid(65534).gid(65534);
+    }
+    match command.output() {
+        Ok(output) => Some(output),
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
+            eprintln!("skipped: cannot run the child as another user: {error}");
+            None
+        }
+        Err(error) => panic!("cannot run the child: {error}"),
+    }
+}
+
+/// What a child test that succeeded said (see [`say`]).
+fn said_by(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
+    stdout.lines().find_map(|line| line.split_once(SAY)).map(|(_, said)| said.to_owned()).unwrap_or_default()
+}
+
 /// Set for `child_pid_file_in_a_directory_it_may_not_write`: the PID file.
 const LOCKED_PID_FILE: &str = "SUPERVISOR_HOSTILE_LOCKED_PID_FILE";
 
@@ -616,7 +646,6 @@ fn child_pid_file_in_a_directory_it_may_not_write() {
 #[test]
 fn a_pid_file_in_a_directory_that_may_not_be_written_in_is_refused_naming_the_directory() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
 
     let dir = fresh_dir("locked-pid-dir");
     let path = dir.join("app.pid");
@@ -631,33 +660,13 @@ fn a_pid_file_in_a_directory_that_may_not_be_written_in_is_refused_naming_the_di
     // Root keeps the directory, which `nobody` may enter but not write in.
     let mode = if root { 0o755 } else { 0o555 };
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
-    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", "child_pid_file_in_a_directory_it_may_not_write", "--ignored", "--nocapture"])
-        .env(LOCKED_PID_FILE, &path)
-        .stdin(Stdio::null());
-    if root {
-        command.uid(65534).gid(65534);
-    }
-    let output = command.output();
+    let output = run_child_test("child_pid_file_in_a_directory_it_may_not_write", (LOCKED_PID_FILE, &path), root);
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let output = match output {
-        Ok(output) => output,
-        // Root without the right to change its user (a container without
-        // CAP_SETUID), or a test binary that `nobody` may not run.
-        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
-            eprintln!("skipped: cannot run the child as another user: {error}");
-            let _ = std::fs::remove_dir_all(&dir);
-            return;
-        }
-        Err(error) => panic!("cannot run the child: {error}"),
-    };
     let kept = std::fs::read_to_string(&path);
     let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
-    let said = stdout.lines().find_map(|line| line.split_once(SAY)).map(|(_, said)| said).unwrap_or_default();
-    let refused = said.strip_prefix("refused true ").unwrap_or_else(|| panic!("not refused with Error::Io: {stdout}"));
+    let Some(output) = output else { return };
+    let said = said_by(&output);
+    let refused = said.strip_prefix("refused true ").unwrap_or_else(|| panic!("not refused with Error::Io: {said}"));
     assert!(refused.contains(&format!("cannot create a file in {},", dir.display())), "{refused}");
     assert!(refused.contains("Permission denied"), "{refused}");
     assert_eq!(kept.unwrap(), format!("{dead}\n"), "the file is left as it was");
@@ -693,7 +702,6 @@ async fn child_serves_on_a_stale_socket_of_another_user() {
 #[test]
 fn a_stale_socket_that_may_not_be_removed_is_said_to_be_so() {
     use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-    use std::os::unix::process::CommandExt;
 
     if !rustix::process::geteuid().is_root() {
         eprintln!("skipped: only root makes a socket of another user");
@@ -706,30 +714,12 @@ fn a_stale_socket_that_may_not_be_removed_is_said_to_be_so() {
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
     // Anyone may connect (and is refused: it is stale).
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let output = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_serves_on_a_stale_socket_of_another_user", "--ignored", "--nocapture"])
-        .env(OTHERS_SOCKET, &path)
-        .stdin(Stdio::null())
-        .uid(65534)
-        .gid(65534)
-        .output();
-    let output = match output {
-        Ok(output) => output,
-        // Root without the right to change its user, or a test binary that
-        // `nobody` may not run.
-        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => {
-            eprintln!("skipped: cannot run the child as another user: {error}");
-            let _ = std::fs::remove_dir_all(&dir);
-            return;
-        }
-        Err(error) => panic!("cannot run the child: {error}"),
-    };
+    let output = run_child_test("child_serves_on_a_stale_socket_of_another_user", (OTHERS_SOCKET, &path), true);
     let kept = std::fs::symlink_metadata(&path).is_ok_and(|file| file.file_type().is_socket());
     let _ = std::fs::remove_dir_all(&dir);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{}\n{stdout}\n{}", output.status, String::from_utf8_lossy(&output.stderr));
-    let said = stdout.lines().find_map(|line| line.split_once(SAY)).map(|(_, said)| said).unwrap_or_default();
-    let refused = said.strip_prefix("refused ").unwrap_or_else(|| panic!("not refused: {stdout}"));
+    let Some(output) = output else { return };
+    let said = said_by(&output);
+    let refused = said.strip_prefix("refused ").unwrap_or_else(|| panic!("not refused: {said}"));
     assert!(refused.contains("cannot remove the stale socket there"), "{refused}");
     assert!(!refused.contains("another endpoint"), "blames an endpoint that does not exist: {refused}");
     assert!(kept, "the stale socket is left as it was");
