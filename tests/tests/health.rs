@@ -533,6 +533,44 @@ async fn a_failed_unit_of_a_stopped_group_is_named_where_it_fails_liveness() {
     handle.shutdown().await;
 }
 
+/// "A unit waiting to restart does not make it dead", with
+/// `failed_units_fail_liveness` too: a unit that gave up in a group waiting
+/// out its own restart delay is started afresh with the group's next run,
+/// and leaves the supervisor live meanwhile (it was not live for as long as
+/// the delay, and a kubelet restarted the container on each group restart).
+/// Once its group is stopped instead, nothing starts it again: it fails
+/// liveness.
+#[tokio::test(start_paused = true)]
+async fn a_failed_unit_whose_group_waits_to_restart_leaves_it_live() {
+    let handle = Supervisor::builder()
+        .failed_units_fail_liveness(true)
+        .group(
+            GroupSpec::new("storage")
+                .restart(RestartPolicy::new().delay(Duration::from_secs(3600)))
+                .task(waiting_task("cache"))
+                .task(
+                    TaskSpec::new("db", |_ctx: Context| async move { Err::<(), _>("boom") })
+                        .critical()
+                        .restart(RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0))),
+                ),
+        )
+        .task(waiting_task("api"))
+        .build()
+        .unwrap()
+        .start();
+    wait_for_state(&handle, "storage", UnitState::Backoff).await;
+    assert_eq!(handle.status("storage/db").unwrap().state, UnitState::Failed);
+    let report = handle.health().await;
+    assert!(report.live && !report.ready, "{report:?}");
+    assert!(report.reasons.iter().all(|reason| !reason.contains("fails liveness")), "{report:?}");
+    handle.stop_unit("storage").await.unwrap();
+    assert_eq!(handle.status("storage/db").unwrap().state, UnitState::Failed);
+    let report = handle.health().await;
+    assert!(!report.live, "{report:?}");
+    assert!(report.reasons.iter().any(|reason| reason.contains("`storage/db` (failed)")), "{report:?}");
+    handle.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_failed_unit_fails_liveness_when_asked_to() {
     let fail = Arc::new(AtomicBool::new(true));

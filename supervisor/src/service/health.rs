@@ -204,7 +204,8 @@ impl fmt::Debug for Checks {
 ///   live: a unit waiting to restart is the supervisor doing its job. With
 ///   [`SupervisorBuilder::failed_units_fail_liveness`], a unit that has
 ///   given up ([`Failed`](UnitState::Failed)) makes it not live too, until
-///   that unit is started again.
+///   that unit is started again (one whose group waits to restart, which
+///   starts it afresh, does not).
 /// - **Ready** when it is live, no shutdown has begun, every check passes and
 ///   every unit that should be running is [`Running`](UnitState::Running). A
 ///   unit starting, in [`Backoff`](UnitState::Backoff) or
@@ -360,6 +361,7 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
     // A unit that gave up fails liveness only when asked, and only while the
     // supervisor runs on: a shutdown is no reason to restart the process.
     let failed_fails_liveness = settings.failed_units_fail_liveness() && running && !shutting_down;
+    let to_run_again = if failed_fails_liveness { groups_to_run_again(&units) } else { Vec::new() };
     let mut reasons = Vec::new();
     if !running {
         reasons.push("the supervisor has shut down".to_owned());
@@ -373,15 +375,15 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
         // A unit that gave up is named whenever it fails liveness, even where
         // it holds nothing back (its group was stopped since): a report that
         // is not live always says why.
-        let fails_liveness = |unit: &UnitHealth| failed_fails_liveness && unit.state == UnitState::Failed;
+        let fails_liveness = |unit: &UnitHealth| failed_fails_liveness && gave_up_for_good(unit, &to_run_again);
         for unit in units.iter().filter(|unit| !unit.ready || fails_liveness(unit)) {
             let liveness = if fails_liveness(unit) { "; this fails liveness" } else { "" };
             let detail = unit.detail.as_deref().map_or_else(String::new, |detail| format!(" ({detail})"));
             reasons.push(format!("unit `{}` ({}): {}{detail}{liveness}", unit.name, unit.state, unit.reason));
         }
     }
-    let any_failed = units.iter().any(|unit| unit.state == UnitState::Failed);
-    let live = running && checks.iter().all(|check| check.ok) && !(failed_fails_liveness && any_failed);
+    let any_failed = failed_fails_liveness && units.iter().any(|unit| gave_up_for_good(unit, &to_run_again));
+    let live = running && checks.iter().all(|check| check.ok) && !any_failed;
     let ready = live && !shutting_down && units.iter().all(|unit| unit.ready);
     let status = match (live, ready) {
         (true, true) => "ok",
@@ -389,6 +391,28 @@ pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
         (false, _) => "not-live",
     };
     HealthReport { status, live, ready, reasons, checks, units }
+}
+
+/// The groups about to run again (in `Backoff`, or `Waiting` or `Starting`
+/// their new run): each starts its units afresh.
+fn groups_to_run_again(units: &[UnitHealth]) -> Vec<&str> {
+    units
+        .iter()
+        .filter(|unit| {
+            unit.kind == UnitKind::Group
+                && matches!(unit.state, UnitState::Backoff | UnitState::Waiting | UnitState::Starting)
+        })
+        .map(|group| group.name.as_str())
+        .collect()
+}
+
+/// Whether `unit` has given up and nothing will start it again by itself:
+/// it is `Failed`, and no group above it is among `to_run_again`. One whose
+/// group is about to restart it is waiting to restart, which never makes
+/// the supervisor not live.
+fn gave_up_for_good(unit: &UnitHealth, to_run_again: &[&str]) -> bool {
+    unit.state == UnitState::Failed
+        && !to_run_again.iter().any(|group| unit.name.strip_prefix(group).is_some_and(|rest| rest.starts_with('/')))
 }
 
 impl SupervisorBuilder {
@@ -499,7 +523,8 @@ impl SupervisorBuilder {
     /// rule holds while the supervisor runs on, not during a shutdown, and
     /// ends once the unit is started again
     /// ([`SupervisorHandle::start_unit`], [`SupervisorHandle::restart`]).
-    /// A unit in backoff, stopped or exited never fails liveness.
+    /// A unit in backoff, stopped or exited never fails liveness, nor one
+    /// that gave up in a group waiting to restart, which starts it afresh.
     ///
     /// # Examples
     ///
