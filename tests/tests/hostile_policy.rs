@@ -1686,3 +1686,33 @@ async fn a_restart_by_hand_overlapping_a_restart_of_its_dependency_resets_the_co
     within(DEADLINE, "shutdown", handle.shutdown()).await;
     assert_eq!(d_after.restart_count, 0, "`restart(d)` resets d's count: {d_after:?}");
 }
+
+/// A spawn that fails is no run, let alone a stable one: the backoff grows
+/// across failed spawns. They were timed from the start of the last run
+/// that began, so a daemon whose working directory went away after a run
+/// of `reset_after` or more (or a run of any length, once the failed
+/// spawns had gone on that long) had its backoff reset at each one, and
+/// was retried at the base delay for ever.
+#[tokio::test]
+async fn failed_spawns_do_not_reset_the_backoff() {
+    let dir = tempfile::tempdir().expect("a scratch dir");
+    let gone = dir.path().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    // Its one run removes the directory it runs in: every spawn after it fails.
+    let daemon =
+        supervisor::DaemonSpec::new("d", "sh").args(["-c", "rmdir \"$PWD\"; exit 1"]).current_dir(&gone).restart(
+            RestartPolicy::new().delay(10 * MS).backoff(2.0).reset_after(5 * MS).max_restarts(MaxRestarts::AtMost(4)),
+        );
+    let sup = Supervisor::builder().daemon(daemon).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let seen = within(DEADLINE, "gave up", events_until(&mut events, |event| is_gave_up(event, "d"))).await;
+    assert!(!gone.exists());
+    let failures = picked(&seen, "d", |kind| match kind {
+        EventKind::Exited { reason: ExitReason::SpawnFailed(_) } => Some(()),
+        _ => None,
+    });
+    assert_eq!(failures.len(), 4, "{seen:?}");
+    assert_eq!(delays_of(&seen, "d"), [10 * MS, 20 * MS, 40 * MS, 80 * MS]);
+    handle.shutdown().await;
+}

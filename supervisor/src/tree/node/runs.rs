@@ -21,7 +21,7 @@ use crate::tree::launch::{self, Launched};
 use crate::tree::record::{PendingRestart, Settled, begin_run, due_restart, record_end, settle_stop, take_run};
 use crate::tree::unit::{Body, Msg, Record, Reporter, RunEnd, RunHandle, Unit, address};
 use crate::tree::waiting::Waiters;
-use crate::{Strategy, UnitState};
+use crate::{ExitReason, Strategy, UnitState};
 
 /// How a run ended, as its report's look at the record found it.
 enum Ended {
@@ -348,8 +348,12 @@ impl Node {
         let succeeded = reason.is_success();
         let ending = self.winds_down() || dropped;
         let random = if ending { 0.0 } else { self.rng.f64() };
-        let started = record.run_started.map(|at| self.shared.clock.instant(at));
-        let ran_for = started.map_or(Duration::ZERO, |at| now.saturating_duration_since(at));
+        // A spawn that failed began no run: the start time kept is of the
+        // run before, and timed from it, each failed spawn after a long run
+        // (or after failed spawns that went on as long) would count as a
+        // stable run and reset the backoff.
+        let started = record.run_started.filter(|_| !matches!(reason, ExitReason::SpawnFailed(_)));
+        let ran_for = started.map_or(Duration::ZERO, |at| now.saturating_duration_since(self.shared.clock.instant(at)));
         // No restart while the group ends or the supervisor shuts down.
         let decision = (!ending).then(|| record.tracker.decide(&unit.settings.policy, succeeded, ran_for, now, random));
         // The state it rests in, set before the exit's event goes out: a
