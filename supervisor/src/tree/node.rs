@@ -721,11 +721,7 @@ impl Node {
             return;
         }
         if for_good {
-            for dependent in graph.dependents(unit) {
-                self.shared.changes.changed_around(&dependent);
-                // A group among them waits in vain now, and its units with it.
-                paths::walk(&dependent, &mut |inside| self.shared.changes.changed_around(inside));
-            }
+            wake_down_chain(&self.shared, graph, unit);
         } else {
             for dependent in graph.direct_dependents(unit) {
                 self.shared.changes.changed(dependent);
@@ -985,7 +981,7 @@ fn group_body(group: &Unit) -> &GroupBody {
 }
 
 /// Wakes the waits down the chain of units that depend on `group` within
-/// `parent`, the group it belongs to, and on the units inside them, as
+/// `parent`, the group it belongs to (see [`wake_down_chain`]), as
 /// [`Node::dependents_changed`] does for a unit that ended: a wait for one
 /// of them to be ready ends once `group` is held back for good.
 fn wake_dependents_of(shared: &Shared, parent: &Unit, group: &Arc<Unit>) {
@@ -998,7 +994,14 @@ fn wake_dependents_of(shared: &Shared, parent: &Unit, group: &Arc<Unit>) {
         }
         Graph::of(members.iter().cloned().collect())
     };
-    for dependent in graph.dependents(group) {
+    wake_down_chain(shared, &graph, group);
+}
+
+/// Wakes the waits on every unit down the chain of those that depend on
+/// `unit` in `graph`, whatever their own state, and on the units inside
+/// the groups among them, which wait in vain with their group.
+fn wake_down_chain(shared: &Shared, graph: &Graph, unit: &Unit) {
+    for dependent in graph.dependents(unit) {
         shared.changes.changed_around(&dependent);
         paths::walk(&dependent, &mut |inside| shared.changes.changed_around(inside));
     }
