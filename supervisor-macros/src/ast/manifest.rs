@@ -385,21 +385,18 @@ fn item(
         "group" => group(input, keyword, typed, level + 1, errors).map(Some),
         // With a typed form already, the line is a second one, which moved
         // to the top would only have the first told to move in its turn.
-        "struct" | "pub" => Err(syn::Error::new(
-            keyword.span(),
-            match typed {
+        "struct" | "pub" => {
+            let line = misplaced_struct_line(&keyword, input);
+            let message = match typed {
                 Some(first) => format!(
-                    "a manifest defines one typed form, and this one's is `{}`, on its first line: remove `{}` \
+                    "a manifest defines one typed form, and this one's is `{}`, on its first line: remove `{line}` \
                      (another type needs a `supervise!` of its own)",
-                    first.unraw(),
-                    misplaced_struct_line(&keyword, input)
+                    first.unraw()
                 ),
-                None => format!(
-                    "the typed form's `struct` comes first in the manifest: move `{}` to the top",
-                    misplaced_struct_line(&keyword, input)
-                ),
-            },
-        )),
+                None => format!("the typed form's `struct` comes first in the manifest: move `{line}` to the top"),
+            };
+            Err(syn::Error::new(keyword.span(), message))
+        }
         _ => Err(syn::Error::new(
             keyword.span(),
             format!(
