@@ -1353,3 +1353,71 @@ async fn a_task_being_stopped_is_probed_no_more() {
     assert_eq!((status.state, status.last_error), (UnitState::Stopped, None));
     shutdown(DEADLINE, &handle).await;
 }
+
+/// What a check's future holds that panics when it is dropped.
+struct PanicsWhenDropped;
+
+impl Drop for PanicsWhenDropped {
+    fn drop(&mut self) {
+        panic!("the check's future panicked when dropped");
+    }
+}
+
+/// A check that never answers, whose future panics when it is dropped (at
+/// its timeout of 100 ms, or with its run); it counts its attempts.
+fn hangs_and_panics_when_dropped(attempts: &Arc<AtomicU32>) -> Probe {
+    let attempts = attempts.clone();
+    Probe::check(move || {
+        attempts.fetch_add(1, Ordering::SeqCst);
+        async {
+            let _held = PanicsWhenDropped;
+            std::future::pending::<Result<(), String>>().await
+        }
+    })
+    .timeout(100 * MS)
+}
+
+/// A check whose future panics when it is dropped, at its timeout or with
+/// a run stopped mid-attempt, fails that attempt and nothing more, as a
+/// check that panics while it runs does: the panic unwound through the
+/// task watching the run, and a task's run ended as "dropped before it
+/// ended, with its runtime", its unit at rest for good; a daemon's run
+/// ended as a panic of the supervisor's own task, and was restarted.
+#[tokio::test]
+async fn a_check_whose_future_panics_when_dropped_fails_only_its_attempt() {
+    let (api_attempts, db_attempts) = (Arc::new(AtomicU32::new(0)), Arc::new(AtomicU32::new(0)));
+    let db = sh("db", "exec sleep 1000").readiness(Readiness::Probe(hangs_and_panics_when_dropped(&db_attempts)));
+    let sup = Supervisor::builder()
+        .task(probed("api", hangs_and_panics_when_dropped(&api_attempts)))
+        .daemon(db)
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    let pid = wait_status(DEADLINE, &handle, "db", |status| status.pid.is_some()).await.pid;
+    eventually("three attempts of each check", || {
+        api_attempts.load(Ordering::SeqCst) >= 3 && db_attempts.load(Ordering::SeqCst) >= 3
+    })
+    .await;
+    for name in ["api", "db"] {
+        let status = not_ready_with(&handle, name, "check: timed out after 100ms").await;
+        assert_eq!((status.state, status.restart_count, status.last_error), (UnitState::Running, 0, None), "{name}");
+    }
+    assert_eq!(handle.status("db").unwrap().pid, pid, "the daemon's run went on");
+    // Stopped while an attempt is in flight (each waits its whole timeout,
+    // and the next follows at once).
+    for name in ["api", "db"] {
+        handle.stop_unit(name).await.unwrap();
+        let status = handle.status(name).unwrap();
+        assert_eq!((status.state, status.last_error), (UnitState::Stopped, None), "{name}");
+    }
+    let report = shutdown(DEADLINE, &handle).await;
+    assert_eq!(report.exit_code(), 0, "{report}");
+    let mut ended = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if matches!(event.kind, EventKind::Exited { .. }) {
+            ended.push(event);
+        }
+    }
+    assert!(ended.is_empty(), "runs ended by themselves: {ended:?}");
+}

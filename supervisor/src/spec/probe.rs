@@ -328,7 +328,8 @@ impl Probe {
 
     /// Passes when the future returned by `f` resolves to `Ok`; `f` is
     /// called once per attempt. An `Err` fails the attempt with its
-    /// `Display` as the reason; a panic fails it too (it is caught).
+    /// `Display` as the reason; a panic fails it too (it is caught), and
+    /// one in the `Drop` of a future cut at the timeout is caught and logged.
     ///
     /// # Examples
     ///
