@@ -25,7 +25,7 @@ use tokio::time::Instant;
 
 #[path = "support/deadline.rs"]
 mod deadline;
-use deadline::within;
+use deadline::{delay_near_the_clock_end, within};
 #[path = "support/specs.rs"]
 mod specs;
 use specs::{always_fails, idle, no_delay};
@@ -1484,21 +1484,6 @@ async fn a_restart_cancelled_by_a_removal_does_not_count_toward_intensity() {
     within(DEADLINE, "restarted", handle.wait_status("g/stays", |status| status.restarts_total == 1)).await.unwrap();
     assert_eq!(stays.load(Ordering::SeqCst), 2);
     handle.shutdown().await;
-}
-
-/// The longest delay that `Instant::now()` holds, less `margin`.
-fn delay_near_the_clock_end(margin: Duration) -> Duration {
-    let now = tokio::time::Instant::now();
-    let (mut low, mut high) = (Duration::ZERO, Duration::MAX);
-    while high - low > Duration::from_nanos(1) {
-        let mid = low + (high - low) / 2;
-        if now.checked_add(mid).is_some() {
-            low = mid;
-        } else {
-            high = mid;
-        }
-    }
-    low - margin
 }
 
 /// `delay`: "A wait too long for the clock to hold [...] never ends".

@@ -26,7 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 #[path = "support/deadline.rs"]
 mod deadline;
-use deadline::{events_until, shutdown, wait_ready, wait_status};
+use deadline::{delay_near_the_clock_end, events_until, shutdown, wait_ready, wait_status};
 #[path = "support/specs.rs"]
 mod specs;
 use specs::{idle, python, sh};
@@ -1420,4 +1420,37 @@ async fn a_check_whose_future_panics_when_dropped_fails_only_its_attempt() {
         }
     }
     assert!(ended.is_empty(), "runs ended by themselves: {ended:?}");
+}
+
+/// A probe's timeout within a millisecond of the clock's end waits for
+/// ever, as one past it does: tokio's timeout panicked there, in the task
+/// watching the run, which ended as "dropped before it ended, with its
+/// runtime", its unit at rest for good.
+#[tokio::test(start_paused = true)]
+async fn a_probe_timeout_within_a_millisecond_of_the_clock_end_waits_for_ever() {
+    let far = delay_near_the_clock_end(Duration::from_micros(500));
+    let never = Probe::check(std::future::pending::<Result<(), String>>).timeout(far);
+    let slow_exec = Probe::exec(["sleep", "1000"]).timeout(far);
+    let ticker = TaskSpec::new("ticker", |_ctx: Context| async {
+        tokio::time::sleep(SEC).await;
+        Err::<(), _>("boom")
+    })
+    .restart(RestartPolicy::new().delay(SEC).max_restarts(MaxRestarts::AtMost(5)));
+    let handle = Supervisor::builder()
+        .task(probed("check", never))
+        .task(probed("exec", slow_exec))
+        .task(ticker)
+        .build()
+        .unwrap()
+        .start();
+    wait_status(DEADLINE, &handle, "ticker", |status| status.state == UnitState::Failed).await;
+    for name in ["check", "exec"] {
+        let status = handle.status(name).unwrap();
+        assert_eq!((status.state, status.last_error), (UnitState::Running, None), "{name}");
+    }
+    let report = shutdown(DEADLINE, &handle).await;
+    for name in ["check", "exec"] {
+        let unit = report.units.iter().find(|unit| unit.name == name).unwrap();
+        assert_eq!(unit.outcome, StopOutcome::Graceful, "{report}");
+    }
 }

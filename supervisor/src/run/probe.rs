@@ -100,7 +100,17 @@ impl Drop for CheckAttempt {
 
 /// `attempt`, failed with "timed out after ..." once `timeout` has passed.
 async fn cut(timeout: Duration, attempt: impl Future<Output = Result<(), String>>) -> Result<(), String> {
-    tokio::time::timeout(timeout, attempt).await.unwrap_or_else(|_| Err(timed_out(timeout)))
+    within(timeout, attempt).await.unwrap_or_else(|| Err(timed_out(timeout)))
+}
+
+/// What `future` gives, or `None` once `timeout` has passed (never, past
+/// what the clock holds: tokio's own timeout panics within a millisecond
+/// of the clock's end).
+async fn within<T>(timeout: Duration, future: impl Future<Output = T>) -> Option<T> {
+    match clock::deadline(Instant::now(), timeout) {
+        Some(deadline) => tokio::time::timeout_at(deadline, future).await.ok(),
+        None => Some(future.await),
+    }
 }
 
 fn timed_out(timeout: Duration) -> String {
@@ -159,15 +169,15 @@ async fn exec(argv: &[OsString], timeout: Duration) -> Result<(), String> {
         format!("cannot run it: {}{hint}", io_message(&error))
     })?;
     let mut attempt = Attempt { group: Group::of(&child), child };
-    match tokio::time::timeout(timeout, attempt.child.wait()).await {
-        Ok(status) => {
+    match within(timeout, attempt.child.wait()).await {
+        Some(status) => {
             // What the program left behind in its group goes with it.
             if let Some(group) = attempt.group.kill() {
                 strays::reap(group);
             }
             status.map_err(|error| format!("cannot wait for it: {}", io_message(&error))).and_then(exit_outcome)
         }
-        Err(_) => {
+        None => {
             let killed = attempt.group.kill();
             reap(&mut attempt.child).await;
             if let Some(group) = killed {

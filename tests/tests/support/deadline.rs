@@ -157,3 +157,19 @@ pub(crate) async fn next_event(
 pub(crate) async fn shutdown(deadline: Duration, handle: &SupervisorHandle) -> ShutdownReport {
     tokio::time::timeout(deadline, handle.shutdown()).await.expect("the shutdown ends in time")
 }
+
+/// The longest delay that `Instant::now()` holds, less `margin`.
+#[allow(dead_code)]
+pub(crate) fn delay_near_the_clock_end(margin: Duration) -> Duration {
+    let now = tokio::time::Instant::now();
+    let (mut low, mut high) = (Duration::ZERO, Duration::MAX);
+    while high - low > Duration::from_nanos(1) {
+        let mid = low + (high - low) / 2;
+        if now.checked_add(mid).is_some() {
+            low = mid;
+        } else {
+            high = mid;
+        }
+    }
+    low - margin
+}
