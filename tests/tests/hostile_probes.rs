@@ -1454,3 +1454,35 @@ async fn a_probe_timeout_within_a_millisecond_of_the_clock_end_waits_for_ever() 
         assert_eq!(unit.outcome, StopOutcome::Graceful, "{report}");
     }
 }
+
+/// A task that ends by itself in the moment its liveness probe fails (its
+/// server gone with it) ended as it did, as a process whose leader has
+/// exited is judged no more: which of the two the run's task looked at
+/// first was left to chance, and one in two such runs that had returned
+/// `Ok` was reported stopped for its failed probe, a failure its policy
+/// then acted on. Twenty tasks, each a toss.
+#[tokio::test(start_paused = true)]
+async fn a_task_that_ends_as_its_liveness_probe_fails_ends_as_it_did() {
+    let start = tokio::time::Instant::now();
+    let gone_at = start + SEC;
+    let mut builder = Supervisor::builder();
+    for index in 0..20 {
+        let probe = Probe::check(move || async move {
+            if tokio::time::Instant::now() >= gone_at { Err("the server is gone") } else { Ok(()) }
+        })
+        .period(100 * MS)
+        .failure_threshold(1);
+        let task = TaskSpec::new(format!("t{index}"), |_ctx: Context| async {
+            tokio::time::sleep(SEC).await;
+            Ok::<_, String>(())
+        });
+        builder = builder.task(task.liveness(probe).restart(RestartPolicy::new().on(RestartOn::Never)));
+    }
+    let handle = builder.build().unwrap().start();
+    for index in 0..20 {
+        let status =
+            wait_status(DEADLINE, &handle, &format!("t{index}"), |status| status.state == UnitState::Exited).await;
+        assert_eq!((status.state, status.exit_code, status.last_error), (UnitState::Exited, Some(0), None), "t{index}");
+    }
+    shutdown(DEADLINE, &handle).await;
+}

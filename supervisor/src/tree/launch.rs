@@ -488,7 +488,11 @@ async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, report
             reason = watch.task_watchdog() => reason,
         }
     };
+    // A run that has ended is judged no more, as a process whose leader
+    // has exited is not: ended in the moment its probe fails (its server
+    // gone with it), it ended as it did.
     let watched = tokio::select! {
+        biased;
         reason = run.wait() => Ok(reason),
         reason = judged => Err(reason),
     };
