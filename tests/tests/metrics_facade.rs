@@ -418,3 +418,64 @@ fn the_restarts_of_a_unit_added_under_a_removed_ones_name_are_counted_when_the_r
     drop(publisher);
     supervisor_runtime.block_on(handle.shutdown());
 }
+
+/// `refresh` called from other threads (the `/metrics` handlers of a
+/// server) while the publisher keeps up with a unit that restarts without
+/// a pause: the counter counts each restart once. A refresh that read the
+/// statuses, then waited for the publisher to be done with a newer
+/// reading, set the older count after it, which looked like another unit
+/// under that name (a lower count): its whole count was added again.
+#[test]
+fn refreshes_racing_the_publisher_count_each_restart_once() {
+    const RESTARTS: u32 = 20_000;
+    let supervisor_runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let publisher_runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let recorder = PrometheusBuilder::new().build_recorder();
+    // The publisher runs on this thread, whenever `publisher_runtime` is driven.
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let handle = supervisor_runtime.block_on(async {
+        Supervisor::builder()
+            .task(
+                TaskSpec::new("flaky", |_ctx: Context| async { Err::<(), _>("boom") })
+                    .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(RESTARTS))),
+            )
+            .build()
+            .unwrap()
+            .start()
+    });
+    let publisher = {
+        let _entered = publisher_runtime.enter();
+        std::sync::Arc::new(handle.publish_metrics())
+    };
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refreshers: Vec<_> = (0..2)
+        .map(|_| {
+            let (publisher, done) = (publisher.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    publisher.refresh();
+                }
+            })
+        })
+        .collect();
+    let counter = "supervisor_unit_restarts_total{unit=\"flaky\",type=\"task\"}";
+    publisher_runtime.block_on(async {
+        let deadline = Instant::now() + DEADLINE;
+        while handle.status("flaky").unwrap().state != UnitState::Failed {
+            assert!(Instant::now() < deadline, "no end of the restarts");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The events still queued, then a last refresh of every unit.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    });
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for refresher in refreshers {
+        refresher.join().unwrap();
+    }
+    publisher.refresh();
+    assert_eq!(handle.status("flaky").unwrap().restarts_total, u64::from(RESTARTS));
+    assert_eq!(value(&recorder, counter), Some(f64::from(RESTARTS)), "each restart counted once");
+    drop(publisher);
+    supervisor_runtime.block_on(handle.shutdown());
+}

@@ -371,8 +371,11 @@ impl Published {
 
     /// Every unit, and the supervisor.
     fn sync_all(&self) {
-        let statuses = self.handle.statuses();
+        // Read under the lock, as `sync_units` reads: read before it, the
+        // statuses could be older than those another sync set meanwhile,
+        // and a count lower than the one counted reads as another unit's.
         let mut units = self.lock();
+        let statuses = self.handle.statuses();
         let present: HashSet<&str> = statuses.iter().map(|status| status.name.as_str()).collect();
         units.retain(|name, metrics| {
             let keep = present.contains(name.as_str());
@@ -384,7 +387,7 @@ impl Published {
         for status in &statuses {
             Self::unit_metrics(&mut units, status).set(status);
         }
-        drop(units);
+        // Under the lock too: the supervisor's gauges set in the order read.
         self.sync_supervisor();
     }
 
@@ -407,7 +410,7 @@ impl Published {
                 }
             }
         }
-        drop(units);
+        // Under the lock too: the supervisor's gauges set in the order read.
         self.sync_supervisor();
     }
 
