@@ -479,3 +479,38 @@ fn refreshes_racing_the_publisher_count_each_restart_once() {
     drop(publisher);
     supervisor_runtime.block_on(handle.shutdown());
 }
+
+/// Two publishers of one supervisor, or a publisher started after another
+/// was stopped, set the same series "to no harm", as the docs say: the
+/// counter counts each restart once. Each kept its own count of what it
+/// had added, so each added every restart: two publishers doubled the
+/// counter, and a new one added the whole count again.
+#[tokio::test]
+async fn publishers_of_one_supervisor_count_each_restart_once() {
+    let recorder = PrometheusBuilder::new().build_recorder();
+    let _local = metrics::set_default_local_recorder(&recorder);
+    let handle = Supervisor::builder()
+        .task(
+            TaskSpec::new("flaky", |_ctx: Context| async { Err::<(), _>("boom") })
+                .restart(RestartPolicy::new().delay(Duration::ZERO).max_restarts(MaxRestarts::AtMost(5))),
+        )
+        .build()
+        .unwrap()
+        .start();
+    let first = handle.publish_metrics();
+    let second = handle.publish_metrics();
+    handle.wait_state("flaky", UnitState::Failed).await.unwrap();
+    // Each set the final count, whatever their tasks did before.
+    first.refresh();
+    second.refresh();
+    let counter = "supervisor_unit_restarts_total{unit=\"flaky\",type=\"task\"}";
+    assert_eq!(value(&recorder, counter), Some(5.0), "two publishers");
+    first.stop().await;
+    second.stop().await;
+    let third = handle.publish_metrics();
+    third.refresh();
+    assert_eq!(value(&recorder, counter), Some(5.0), "a publisher after others");
+    handle.shutdown().await;
+    third.stopped().await;
+    assert_eq!(value(&recorder, counter), Some(5.0), "the last word");
+}

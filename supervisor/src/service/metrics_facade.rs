@@ -155,8 +155,8 @@ impl SupervisorHandle {
 ///
 /// # Caveats
 ///
-/// Two publishers of one supervisor set the same series twice over, to no
-/// harm. Publishers of two supervisors in one process write to the same
+/// Two publishers of one supervisor, at once or one after the other, set
+/// the same series, to no harm: each restart is counted once. Publishers of two supervisors in one process write to the same
 /// series wherever their units share a name (the labels name units, not
 /// supervisors), and `supervisor_up` and `supervisor_ready` always: publish
 /// one of them only, or name their units apart and read the supervisor's
@@ -356,17 +356,24 @@ struct Published {
     handle: SupervisorHandle,
     up: Gauge,
     ready: Gauge,
-    units: Mutex<HashMap<String, UnitMetrics>>,
+    units: Arc<PublishedUnits>,
 }
+
+/// The metrics of every unit, kept on the supervisor: each publisher of it,
+/// at once or one after another, sets the same series, and adds to a
+/// counter only what no publisher has added yet.
+#[derive(Default)]
+struct PublishedUnits(Mutex<HashMap<String, UnitMetrics>>);
 
 impl Published {
     fn new(handle: SupervisorHandle) -> Self {
         describe();
-        Published { handle, up: gauge!(UP), ready: gauge!(READY), units: Mutex::default() }
+        let units = handle.extension::<PublishedUnits>();
+        Published { handle, up: gauge!(UP), ready: gauge!(READY), units }
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, UnitMetrics>> {
-        self.units.lock().unwrap_or_else(PoisonError::into_inner)
+        self.units.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Every unit, and the supervisor.
