@@ -156,11 +156,11 @@ impl SupervisorHandle {
 /// # Caveats
 ///
 /// Two publishers of one supervisor, at once or one after the other, set
-/// the same series, to no harm: each restart is counted once. Publishers of two supervisors in one process write to the same
-/// series wherever their units share a name (the labels name units, not
-/// supervisors), and `supervisor_up` and `supervisor_ready` always: publish
-/// one of them only, or name their units apart and read the supervisor's
-/// own gauges from one.
+/// the same series, to no harm: each restart is counted once. Publishers
+/// of two supervisors in one process write to the same series wherever
+/// their units share a name (the labels name units, not supervisors), and
+/// `supervisor_up` and `supervisor_ready` always: publish one of them only,
+/// or name their units apart and read the supervisor's own gauges from one.
 #[must_use = "dropping it leaves the metrics published until the supervisor ends; keep it to refresh or stop them"]
 pub struct MetricsPublisher {
     published: Arc<Published>,
