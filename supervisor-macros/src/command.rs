@@ -274,10 +274,38 @@ fn starts_a_command(rest: &[char]) -> bool {
     shell_words::split(&rest).is_ok_and(|words| !words.is_empty())
 }
 
+/// The error for a command written as several strings (`"python3", "-m",
+/// "http.server"`, as the words of a list without its brackets), on the
+/// second, with the list they make; the strings after `first` are read,
+/// so that what follows them is read as it would be after the command.
+fn strings_without_brackets(first: &LitStr, input: ParseStream<'_>, runs: Runs) -> Option<syn::Error> {
+    let mut more: Vec<LitStr> = Vec::new();
+    while input.peek(LitStr) || (input.peek(Token![,]) && input.peek2(LitStr)) {
+        let _ = input.parse::<Option<Token![,]>>();
+        more.extend(input.parse::<LitStr>().ok());
+    }
+    let second = more.first()?;
+    // The first may hold several words itself (`"pg_isready -h db", "-q"`).
+    let mut words = shell_words::split(&first.value()).unwrap_or_else(|_| vec![first.value()]);
+    words.extend(more.iter().map(LitStr::value));
+    let list = format!("[{}]", words.iter().map(|word| format!("{word:?}")).collect::<Vec<_>>().join(", "));
+    let list = match runs {
+        Runs::Daemon => list,
+        Runs::Probe => format!("exec({list})"),
+    };
+    Some(syn::Error::new(
+        second.span(),
+        format!("a command is one string, or a list of its words in brackets, not several strings: write `{list}`"),
+    ))
+}
+
 /// Parses either form from a `daemon NAME = ...` source.
 pub(crate) fn parse(input: ParseStream<'_>, runs: Runs) -> syn::Result<Command> {
     if input.peek(LitStr) {
         let lit: LitStr = input.parse()?;
+        if let Some(error) = strings_without_brackets(&lit, input, runs) {
+            return Err(error);
+        }
         return from_string(&lit, runs);
     }
     if input.peek(syn::token::Bracket) {
@@ -438,5 +466,33 @@ mod tests {
         assert!(error(quote!(worker)).starts_with("expected the command to run"));
         assert!(error(quote!(["sleep", "1\0"])).starts_with("the command contains a NUL byte"));
         assert!(from_text("sleep 1\0", Runs::Daemon).unwrap_err().starts_with("the command contains a NUL byte"));
+    }
+
+    /// Several strings, the words of a list written without its brackets,
+    /// are told to be a list, on the second, where a daemon's were asked
+    /// for a `;` after the first and a probe's got syn's "unexpected token".
+    #[test]
+    fn several_strings_are_told_to_be_a_list() {
+        let error = |tokens, runs| (|input: ParseStream<'_>| parse(input, runs)).parse2(tokens).unwrap_err();
+        let expected = "a command is one string, or a list of its words in brackets, not several strings: write";
+        assert_eq!(
+            error(quote!("python3", "-m", "http.server"), Runs::Daemon).to_string(),
+            format!("{expected} `[\"python3\", \"-m\", \"http.server\"]`")
+        );
+        assert_eq!(
+            error(quote!("pg_isready -h db" "-q"), Runs::Probe).to_string(),
+            format!("{expected} `exec([\"pg_isready\", \"-h\", \"db\", \"-q\"])`")
+        );
+        // The strings are read, so that what follows is read after them.
+        let mut rest = String::new();
+        let parsed = (|input: ParseStream<'_>| {
+            let result = parse(input, Runs::Daemon);
+            rest = input.parse::<proc_macro2::TokenStream>()?.to_string();
+            Ok(result)
+        })
+        .parse2(quote!("a", "b" { max = 1 }))
+        .unwrap();
+        assert!(parsed.is_err());
+        assert_eq!(rest, quote!({ max = 1 }).to_string());
     }
 }

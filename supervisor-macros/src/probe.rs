@@ -178,10 +178,22 @@ fn probe_of(word: &str, argument: Option<proc_macro2::TokenStream>, span: Span) 
                     "`exec()` has no command: write `exec(\"program args\")`, e.g. `exec(\"pg_isready -h 127.0.0.1\")`",
                 ));
             }
-            let command = (|input: ParseStream<'_>| command::parse(input, command::Runs::Probe)).parse2(tokens)?;
-            Probe::Exec(command)
+            Probe::Exec(exec_command.parse2(tokens)?)
         }
     })
+}
+
+/// The command in `exec(...)`, alone: what follows it is told that
+/// `exec` takes one command, where syn said only "unexpected token".
+fn exec_command(input: ParseStream<'_>) -> syn::Result<Command> {
+    let command = command::parse(input, command::Runs::Probe)?;
+    if !input.is_empty() {
+        return Err(input.error(
+            "`exec(...)` takes one command: a string, `exec(\"pg_isready -q\")`, or a list of its words, \
+             `exec([\"pg_isready\", \"-q\"])`",
+        ));
+    }
+    Ok(command)
 }
 
 fn string_argument(tokens: proc_macro2::TokenStream, span: Span, word: &str, example: &str) -> syn::Result<LitStr> {
@@ -417,6 +429,10 @@ mod tests {
         assert!(error(ready(quote!(ready = notified()))).contains("takes no arguments"));
         assert!(error(ready(quote!(ready = output))).contains("takes the text to wait for"));
         assert!(error(ready(quote!(ready = exec("a | b")))).contains("shell operator"));
+        assert!(
+            error(ready(quote!(ready = exec("a", "b")))).ends_with("not several strings: write `exec([\"a\", \"b\"])`")
+        );
+        assert!(error(ready(quote!(ready = exec(["a"], "b")))).starts_with("`exec(...)` takes one command: a string"));
         assert!(error(ready(quote!(ready))).contains("expected `=` after `ready`"));
         // Tuned as the builder tunes a probe: told the option that does it.
         assert!(
