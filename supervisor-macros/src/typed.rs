@@ -69,10 +69,12 @@ fn fields_of<'a>(
             continue;
         }
         if let Some(first) = fields.iter().find(|field| field.ident.unraw() == text) {
-            // The same name written out twice is `valid`'s error already; a
-            // `task path;` entry's field is named after its fn.
+            // The same name written out twice, or the same `task path;`
+            // entry, is `valid`'s error already; a `task path;` entry's
+            // field is named after its fn.
             let after_fn = [first.unit, unit].iter().any(|unit| matches!(unit.kind, UnitKind::Supervised(_)));
-            if after_fn || first.unit.name.value != unit.name.value {
+            let same = field_source(first.unit) == field_source(unit);
+            if !same && (after_fn || first.unit.name.value != unit.name.value) {
                 errors.spanned_at(
                     unit.name.span,
                     format!(

@@ -65,6 +65,7 @@ fn describe_group(path: &[&str]) -> String {
 /// fn's `name` option, out of sight here: the expansion compares it with its
 /// siblings' by a constant of its own.
 fn unique_names(units: &[Unit], path: &[&str], errors: &mut Errors) {
+    repeated_entries(units, path, errors);
     let written = |unit: &&Unit| !matches!(unit.kind, UnitKind::Supervised(_));
     for (index, unit) in units.iter().enumerate().filter(|(_, unit)| written(unit)) {
         let name = &unit.name.value;
@@ -78,6 +79,25 @@ fn unique_names(units: &[Unit], path: &[&str], errors: &mut Errors) {
             );
             errors.spanned_at(first.name.span, format!("the first `{name}` is here"));
         }
+    }
+}
+
+/// A `task path;` entry written twice in a group: one #[supervised] fn, so
+/// one unit name twice, which no `name` option on the fn can part (the
+/// constant that compares the names would say to set one).
+fn repeated_entries(units: &[Unit], path: &[&str], errors: &mut Errors) {
+    let entries: Vec<(&syn::Path, String)> = units.iter().filter_map(entry_path).collect();
+    for (index, (written, text)) in entries.iter().enumerate() {
+        let Some((first, _)) = entries[..index].iter().find(|(_, earlier)| earlier == text) else { continue };
+        errors.spanned(
+            written,
+            format!(
+                "`task {text};` is written twice in {}: both add the unit of the #[supervised] fn `{text}`, under \
+                 the same name; remove one of them",
+                describe_group(path)
+            ),
+        );
+        errors.spanned(first, format!("the first `task {text};` is here"));
     }
 }
 
@@ -139,7 +159,7 @@ fn dependencies(units: &[Unit], path: &[&str], everything: &[Placed<'_>], errors
 fn ambiguous(units: &[Unit], name: &UnitName, errors: &mut Errors) -> bool {
     let named: Vec<&Unit> = units.iter().filter(|unit| unit.name.value == name.value).collect();
     let by_path = |unit: &&Unit| matches!(unit.kind, UnitKind::Supervised(_));
-    if named.len() < 2 || !named.iter().any(by_path) {
+    if named.len() < 2 || !named.iter().any(by_path) || one_entry_repeated(&named) {
         return false;
     }
     let entries: Vec<String> = named
@@ -164,6 +184,22 @@ fn ambiguous(units: &[Unit], name: &UnitName, errors: &mut Errors) -> bool {
         ),
     );
     true
+}
+
+/// Whether `named` are one `task path;` entry written more than once: the
+/// same fn, one unit, whose repetition is an error of its own.
+fn one_entry_repeated(named: &[&Unit]) -> bool {
+    let paths: Vec<Option<String>> = named.iter().map(|unit| entry_path(unit).map(|(_, text)| text)).collect();
+    paths[0].is_some() && paths.iter().all(|path| *path == paths[0])
+}
+
+/// The path of a `task path;` entry, and as written; `None` for another
+/// unit.
+fn entry_path(unit: &Unit) -> Option<(&syn::Path, String)> {
+    match &unit.kind {
+        UnitKind::Supervised(path) => Some((path, path_text(path))),
+        _ => None,
+    }
 }
 
 /// What a dependency on a `task path;` entry names, for the hint of an
@@ -398,6 +434,34 @@ mod tests {
         assert!(all[0].starts_with("expected `=` and the command to run: `daemon db = "), "{all:#?}");
         assert!(all[1].starts_with("expected the task to run after `=`"), "{all:#?}");
         assert!(all[2].starts_with("expected the group's units in braces"), "{all:#?}");
+    }
+
+    /// The same `task path;` entry twice is told to be removed, once, where
+    /// the constant that compares the names said to rename the fn's unit
+    /// (both entries' unit), a dependency on it was called ambiguous and
+    /// the typed form's field a clash.
+    #[test]
+    fn a_task_path_entry_written_twice_is_told_to_go() {
+        let all = messages(quote! {
+            pub struct Services;
+            task worker;
+            group g {} { task jobs::run; task jobs::run { max = 1 }; }
+            task worker { max = 1 };
+            task api = api { depends_on = [worker] };
+        });
+        assert_eq!(
+            all,
+            [
+                "`task worker;` is written twice in the root group: both add the unit of the #[supervised] fn \
+                 `worker`, under the same name; remove one of them",
+                "the first `task worker;` is here",
+                "`task jobs::run;` is written twice in the group `g`: both add the unit of the #[supervised] fn \
+                 `jobs::run`, under the same name; remove one of them",
+                "the first `task jobs::run;` is here",
+            ]
+        );
+        // Two fns of one name are two entries, which the constant compares.
+        assert!(messages(quote!(task a::run; task b::run;)).is_empty());
     }
 
     #[test]
