@@ -510,9 +510,14 @@ fn working_dir(option: &RawOption) -> syn::Result<LitStr> {
     Ok(lit)
 }
 
+/// How `env` is written, for its messages.
+const ENV_EXAMPLE: &str = "`env = { RUST_LOG = \"info\", PORT = \"8080\" }`";
+
 /// `env = { KEY = "value", ... }`.
 fn environment(option: &RawOption) -> syn::Result<Vec<(String, LitStr)>> {
-    const EXAMPLE: &str = "`env = { RUST_LOG = \"info\", PORT = \"8080\" }`";
+    if let Some(error) = variables_without_comma(&option.value) {
+        return Err(error);
+    }
     let pairs = (|input: ParseStream<'_>| {
         let content;
         syn::braced!(content in input);
@@ -530,7 +535,9 @@ fn environment(option: &RawOption) -> syn::Result<Vec<(String, LitStr)>> {
         })
     })
     .parse2(option.value.clone())
-    .map_err(|error| syn::Error::new(error.span(), format!("`env` takes a map of variables to strings: {EXAMPLE}")))?;
+    .map_err(|error| {
+        syn::Error::new(error.span(), format!("`env` takes a map of variables to strings: {ENV_EXAMPLE}"))
+    })?;
     let mut errors = Errors::default();
     let mut env: Vec<(String, LitStr)> = Vec::new();
     let mut first_spans: Vec<Span> = Vec::new();
@@ -554,6 +561,29 @@ fn environment(option: &RawOption) -> syn::Result<Vec<(String, LitStr)>> {
         }
     }
     errors.into_result().map(|()| env)
+}
+
+/// The error for two variables of an `env` without the `,` between them
+/// (`env = { A = "1" B = "2" }`), on the second, where the map's parser
+/// said only that `env` takes a map.
+fn variables_without_comma(value: &proc_macro2::TokenStream) -> Option<syn::Error> {
+    let Some(TokenTree::Group(map)) = value.clone().into_iter().next() else { return None };
+    let tokens: Vec<TokenTree> = map.stream().into_iter().collect();
+    tokens.windows(4).find_map(|window| match window {
+        [
+            key,
+            TokenTree::Punct(equals),
+            TokenTree::Literal(value),
+            next @ (TokenTree::Ident(_) | TokenTree::Literal(_)),
+        ] if equals.as_char() == '=' && matches!(Lit::new(value.clone()), Lit::Str(_)) => Some(syn::Error::new(
+            next.span(),
+            format!(
+                "expected `,` between `{key} = {value}` and `{next}`: the variables of `env` are separated by \
+                     commas, e.g. {ENV_EXAMPLE}"
+            ),
+        )),
+        _ => None,
+    })
 }
 
 /// `success_codes = [0, 143]`.
@@ -841,6 +871,15 @@ mod tests {
                 .starts_with("expected `,` between `\"web-1\"` and `\"api\"`")
         );
         assert!(error(Place::Task, quote!(critical = 1)).contains("`critical` is a flag"));
+        assert_eq!(
+            error(Place::Daemon, quote!(env = { A = "1" B = "2", "C" = "3" })),
+            "expected `,` between `A = \"1\"` and `B`: the variables of `env` are separated by commas, e.g. \
+             `env = { RUST_LOG = \"info\", PORT = \"8080\" }`"
+        );
+        assert!(
+            error(Place::Daemon, quote!(env = { A = "1", B = "2" "C" = "3" }))
+                .starts_with("expected `,` between `B = \"2\"` and `\"C\"`")
+        );
         assert!(error(Place::Task, quote!(watchdog = "0s")).contains("longer than zero"));
         assert!(error(Place::Task, quote!(readiness_failures = 0)).contains("from 1 to"));
         assert!(error(Place::Group, quote!(intensity = -1)).contains("out of range"));
