@@ -590,6 +590,9 @@ fn variables_without_comma(value: &proc_macro2::TokenStream) -> Option<syn::Erro
 fn exit_codes(option: &RawOption) -> syn::Result<Vec<(i32, Span)>> {
     const EXAMPLE: &str = "`success_codes = [0, 143]`";
     let (min, max) = limits::EXIT_CODES.into_inner();
+    if let Some(error) = codes_without_comma(&option.value) {
+        return Err(error);
+    }
     let lits = (|input: ParseStream<'_>| {
         let content;
         syn::bracketed!(content in input);
@@ -638,6 +641,32 @@ fn exit_codes(option: &RawOption) -> syn::Result<Vec<(i32, Span)>> {
         }
     }
     errors.into_result().map(|()| codes)
+}
+
+/// The error for two exit codes of a `success_codes` without the `,`
+/// between them (`[0 143]`), on the second, where the list's parser said
+/// only that it takes a list of exit codes.
+fn codes_without_comma(value: &proc_macro2::TokenStream) -> Option<syn::Error> {
+    let Some(TokenTree::Group(list)) = value.clone().into_iter().next() else { return None };
+    let tokens: Vec<TokenTree> = list.stream().into_iter().collect();
+    let at = tokens.windows(2).position(|pair| match pair {
+        [TokenTree::Literal(_), TokenTree::Literal(_)] => true,
+        [TokenTree::Literal(_), TokenTree::Punct(minus)] => minus.as_char() == '-',
+        _ => false,
+    })?;
+    let (code, next) = (&tokens[at], &tokens[at + 1]);
+    // A negative code is written with its minus, `-1`.
+    let next_text = match (next, tokens.get(at + 2)) {
+        (TokenTree::Punct(_), Some(number)) => format!("-{number}"),
+        _ => next.to_string(),
+    };
+    Some(syn::Error::new(
+        next.span(),
+        format!(
+            "expected `,` between `{code}` and `{next_text}`: `success_codes` lists exit codes separated by commas, \
+             e.g. `success_codes = [0, 143]`"
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -897,6 +926,12 @@ mod tests {
         assert!(error(Place::Daemon, quote!(success_codes = [--1])).contains("takes a list of exit codes"));
         assert!(error(Place::Daemon, quote!(success_codes = [0, 0])).contains("exit code 0 is listed twice"));
         assert!(error(Place::Daemon, quote!(success_codes = 0)).contains("takes a list of exit codes"));
+        assert_eq!(
+            error(Place::Daemon, quote!(success_codes = [0, 1 143])),
+            "expected `,` between `1` and `143`: `success_codes` lists exit codes separated by commas, e.g. \
+             `success_codes = [0, 143]`"
+        );
+        assert!(error(Place::Daemon, quote!(success_codes = [0 - 1])).starts_with("expected `,` between `0` and `-1`"));
         assert!(error(Place::Task, quote!(restart = "1s", restart = "2s")).contains("`restart` is given twice"));
     }
 
