@@ -1455,6 +1455,41 @@ async fn a_probe_timeout_within_a_millisecond_of_the_clock_end_waits_for_ever() 
     }
 }
 
+/// A probe's initial delay too long for the clock to hold waits for ever,
+/// with `tokio::time::pause()` too, as a period or a timeout that long
+/// does: tokio's sleep cut it to some 30 years, to which a paused clock
+/// jumped, and the probes then ran: the readiness probe made its unit
+/// ready, and the failing liveness probe restarted its unit's run.
+#[tokio::test(start_paused = true)]
+async fn an_initial_delay_past_the_clock_end_waits_for_ever_with_a_paused_clock() {
+    const THOUSAND_YEARS: Duration = Duration::from_secs(1000 * 365 * 86_400);
+    let passes = Probe::check(|| async { Ok::<_, String>(()) }).initial_delay(Duration::MAX);
+    let fails = |delay| Probe::check(|| async { Err::<(), _>("down") }).initial_delay(delay).failure_threshold(1);
+    let far = delay_near_the_clock_end(Duration::from_micros(500));
+    let handle = Supervisor::builder()
+        .task(probed("ready", passes))
+        .task(idle("live").liveness(fails(Duration::MAX)))
+        .task(idle("near-the-end").liveness(fails(far)))
+        .build()
+        .unwrap()
+        .start();
+    for name in ["ready", "live", "near-the-end"] {
+        wait_status(DEADLINE, &handle, name, |status| status.running).await;
+    }
+    let probed = async {
+        tokio::select! {
+            _ = handle.wait_ready("ready") => "`ready` became ready",
+            _ = handle.wait_status("live", |status| status.restarts_total > 0) => "`live` was restarted",
+            _ = handle.wait_status("near-the-end", |status| status.restarts_total > 0) => "`near-the-end` was restarted",
+        }
+    };
+    if let Ok(what) = tokio::time::timeout(THOUSAND_YEARS, probed).await {
+        panic!("a probe ran before its initial delay was over: {what}");
+    }
+    let report = shutdown(DEADLINE, &handle).await;
+    assert!(report.units.iter().all(|unit| unit.outcome == StopOutcome::Graceful), "{report}");
+}
+
 /// A task that ends by itself in the moment its liveness probe fails (its
 /// server gone with it) ended as it did, as a process whose leader has
 /// exited is judged no more: which of the two the run's task looked at

@@ -241,7 +241,8 @@ impl Group {
 }
 
 /// Waits `interval` from `start` (at once when that time has passed; for
-/// ever past what the clock holds).
+/// ever past what the clock holds, where tokio's own sleep stops at some
+/// 30 years, to which a paused clock jumps).
 async fn sleep_from(start: Instant, interval: Duration) {
     match clock::deadline(start, interval) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -259,7 +260,7 @@ async fn sleep_from(start: Instant, interval: Duration) {
 /// not ready, `(false, Some(error))` after each failed attempt while it is
 /// not ready whose error differs from the one told last.
 pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Option<String>)) {
-    tokio::time::sleep(probe.initial_delay).await;
+    sleep_from(Instant::now(), probe.initial_delay).await;
     let mut verdict = Verdict::readiness(probe.success_threshold, probe.failure_threshold);
     let mut ramp = Some(FIRST_RAMP_INTERVAL.min(probe.period));
     let mut ready = false;
@@ -313,7 +314,7 @@ fn why_not_ready_yet(verdict: &Verdict, outcome: Result<(), String>) -> Option<S
 /// failed `failure_threshold` times in a row. Never returns while the probe
 /// keeps passing; drop the future to stop it.
 pub(crate) async fn liveness(probe: &Probe) -> String {
-    tokio::time::sleep(probe.initial_delay).await;
+    sleep_from(Instant::now(), probe.initial_delay).await;
     let mut verdict = Verdict::liveness(probe.failure_threshold);
     loop {
         let started = Instant::now();
