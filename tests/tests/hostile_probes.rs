@@ -1490,6 +1490,43 @@ async fn an_initial_delay_past_the_clock_end_waits_for_ever_with_a_paused_clock(
     assert!(report.units.iter().all(|unit| unit.outcome == StopOutcome::Graceful), "{report}");
 }
 
+/// A watchdog period too long for the clock to hold never judges a run
+/// hung, with `tokio::time::pause()` too, as a restart delay that long
+/// never ends: its deadline was put some 30 years on, to which a paused
+/// clock jumped, and a task or a daemon that gave no sign of life was then
+/// stopped as hung and restarted.
+#[tokio::test(start_paused = true)]
+async fn a_watchdog_past_the_clock_end_never_fires_with_a_paused_clock() {
+    const THOUSAND_YEARS: Duration = Duration::from_secs(1000 * 365 * 86_400);
+    let far = delay_near_the_clock_end(Duration::from_micros(500));
+    let handle = Supervisor::builder()
+        .task(idle("task").watchdog(Duration::MAX))
+        .task(idle("near-the-end").watchdog(far))
+        .daemon(DaemonSpec::new("daemon", "sleep").arg("1000").watchdog(Duration::MAX))
+        .build()
+        .unwrap()
+        .start();
+    for name in ["task", "near-the-end", "daemon"] {
+        wait_status(DEADLINE, &handle, name, |status| status.running).await;
+    }
+    let restarted = |name| handle.wait_status(name, |status| status.restarts_total > 0);
+    let judged = async {
+        tokio::select! {
+            _ = restarted("task") => "`task`",
+            _ = restarted("near-the-end") => "`near-the-end`",
+            _ = restarted("daemon") => "`daemon`",
+        }
+    };
+    if let Ok(which) = tokio::time::timeout(THOUSAND_YEARS, judged).await {
+        panic!("{which} was judged hung: {:?}", handle.status(which.trim_matches('`')));
+    }
+    // The daemon's stop is a real process's: on the real clock, which a
+    // paused one would jump past while the process exits.
+    tokio::time::resume();
+    let report = shutdown(DEADLINE, &handle).await;
+    assert!(report.units.iter().all(|unit| unit.outcome == StopOutcome::Graceful), "{report}");
+}
+
 /// A task that ends by itself in the moment its liveness probe fails (its
 /// server gone with it) ended as it did, as a process whose leader has
 /// exited is judged no more: which of the two the run's task looked at

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::tree::clock::later_by;
+use crate::tree::clock::{self, later_by};
 
 /// A wake this much after the deadline says that the supervisor itself
 /// was not running when the deadline came (stopped with `SIGSTOP`, its
@@ -23,7 +23,9 @@ const CATCH_UP: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Watchdog {
     period: Duration,
-    deadline: Instant,
+    /// `None`: never, a period past what the clock holds. A deadline put
+    /// some way short of that would be reached, at once on a paused clock.
+    deadline: Option<Instant>,
     /// The deadline was moved on for a late wake, and no heartbeat came
     /// since.
     caught_up: bool,
@@ -37,7 +39,7 @@ impl Watchdog {
 
     /// A watchdog started at `start`.
     pub(crate) fn started_at(period: Duration, start: Instant) -> Self {
-        Watchdog { period, deadline: later_by(start, period), caught_up: false }
+        Watchdog { period, deadline: clock::deadline(start, period), caught_up: false }
     }
 
     /// The period within which each heartbeat is due.
@@ -50,22 +52,25 @@ impl Watchdog {
     /// A heartbeat never moves the deadline back (one reported late, with
     /// an earlier `now` than one already recorded, changes nothing).
     pub(crate) fn beat(&mut self, now: Instant) {
-        let due = later_by(now, self.period);
-        if due > self.deadline {
+        let due = clock::deadline(now, self.period);
+        // Never is later than any deadline, and stays.
+        if self.deadline.is_some_and(|deadline| due.is_none_or(|due| due > deadline)) {
             self.deadline = due;
             self.caught_up = false;
         }
     }
 
-    /// When the run is overdue unless a heartbeat comes first.
-    pub(crate) fn deadline(&self) -> Instant {
+    /// When the run is overdue unless a heartbeat comes first; `None`:
+    /// never.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
 
     /// Whether the deadline has passed at `now`: reached counts, so that a
     /// caller woken by a timer at the deadline itself sees the run overdue.
+    #[cfg(test)]
     pub(crate) fn is_overdue(&self, now: Instant) -> bool {
-        now >= self.deadline
+        self.deadline.is_some_and(|deadline| now >= deadline)
     }
 
     /// Whether the run is hung at `now`, woken for the deadline with every
@@ -76,12 +81,13 @@ impl Watchdog {
     /// the socket). Without it, a supervisor stopped and continued judged
     /// every watched run hung at once.
     pub(crate) fn is_hung(&mut self, now: Instant) -> bool {
-        if !self.is_overdue(now) {
+        // Reached counts, as in `is_overdue`.
+        let Some(deadline) = self.deadline.filter(|&deadline| now >= deadline) else {
             return false;
-        }
-        if !self.caught_up && now.saturating_duration_since(self.deadline) > LATE {
+        };
+        if !self.caught_up && now.saturating_duration_since(deadline) > LATE {
             self.caught_up = true;
-            self.deadline = later_by(now, CATCH_UP);
+            self.deadline = Some(later_by(now, CATCH_UP));
             return false;
         }
         true
@@ -91,7 +97,6 @@ impl Watchdog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tree::clock::FAR_FUTURE;
 
     const PERIOD: Duration = Duration::from_secs(30);
 
@@ -100,11 +105,11 @@ mod tests {
         let start = Instant::now();
         let watchdog = Watchdog::new(PERIOD);
         assert_eq!(watchdog.period(), PERIOD);
-        assert_eq!(watchdog.deadline(), start + PERIOD);
+        assert_eq!(watchdog.deadline(), Some(start + PERIOD));
         assert!(!watchdog.is_overdue(Instant::now()));
         tokio::time::sleep(PERIOD - Duration::from_millis(1)).await;
         assert!(!watchdog.is_overdue(Instant::now()));
-        tokio::time::sleep_until(watchdog.deadline()).await;
+        tokio::time::sleep_until(watchdog.deadline().expect("a deadline")).await;
         assert!(watchdog.is_overdue(Instant::now()));
     }
 
@@ -115,7 +120,7 @@ mod tests {
             tokio::time::sleep(PERIOD - Duration::from_secs(1)).await;
             assert!(!watchdog.is_overdue(Instant::now()));
             watchdog.beat(Instant::now());
-            assert_eq!(watchdog.deadline(), Instant::now() + PERIOD);
+            assert_eq!(watchdog.deadline(), Some(Instant::now() + PERIOD));
         }
         tokio::time::sleep(PERIOD).await;
         assert!(watchdog.is_overdue(Instant::now()));
@@ -130,7 +135,7 @@ mod tests {
         let mut watchdog = Watchdog::started_at(PERIOD, start);
         watchdog.beat(start + Duration::from_secs(20));
         watchdog.beat(start + Duration::from_secs(10));
-        assert_eq!(watchdog.deadline(), start + Duration::from_secs(50));
+        assert_eq!(watchdog.deadline(), Some(start + Duration::from_secs(50)));
         assert!(!watchdog.is_overdue(start + Duration::from_secs(49)));
         assert!(watchdog.is_overdue(start + Duration::from_secs(50)));
     }
@@ -144,7 +149,7 @@ mod tests {
         // Woken 3 s late (the supervisor was stopped): a moment more.
         let woken = start + PERIOD + Duration::from_secs(3);
         assert!(!watchdog.is_hung(woken));
-        assert_eq!(watchdog.deadline(), woken + CATCH_UP);
+        assert_eq!(watchdog.deadline(), Some(woken + CATCH_UP));
         // Nothing came: hung then, late or not.
         assert!(watchdog.is_hung(woken + CATCH_UP + Duration::from_secs(1)));
         // A heartbeat heard in the moment: a whole period again, and the
@@ -162,10 +167,15 @@ mod tests {
     fn extreme_periods_neither_panic_nor_expire_early() {
         let start = Instant::now();
         let mut never = Watchdog::started_at(Duration::MAX, start);
-        assert!(never.deadline() > start + FAR_FUTURE / 2);
+        assert_eq!(never.deadline(), None);
         assert!(!never.is_overdue(start + Duration::from_secs(86_400 * 365)));
         never.beat(start + Duration::from_secs(1));
-        assert!(!never.is_overdue(start + Duration::from_secs(86_400 * 365)));
+        assert_eq!(never.deadline(), None);
+        assert!(!never.is_hung(start + Duration::from_secs(86_400 * 365)));
+        // A heartbeat after which the next is due past the clock's end: never.
+        let mut then_never = Watchdog { period: Duration::MAX, ..Watchdog::started_at(PERIOD, start) };
+        then_never.beat(start + Duration::from_secs(1));
+        assert_eq!(then_never.deadline(), None);
         // A zero period is overdue at once: a build check refuses it first.
         let zero = Watchdog::started_at(Duration::ZERO, start);
         assert!(zero.is_overdue(start));

@@ -345,7 +345,7 @@ impl Watch {
         let Some(period) = self.watchdog else { return std::future::pending().await };
         let mut watchdog = Watchdog::started_at(period, self.tell.started);
         loop {
-            tokio::time::sleep_until(watchdog.deadline()).await;
+            sleep_until(watchdog.deadline()).await;
             // A heartbeat due at the deadline itself, woken with it, comes
             // first: only a run that beats less often than the period is hung.
             tokio::task::yield_now().await;
@@ -604,7 +604,7 @@ impl ProcessSigns {
             unreachable!("the line watch never completes");
         };
         loop {
-            let deadline = watchdog.as_ref().map(Watchdog::deadline);
+            let deadline = watchdog.as_ref().and_then(Watchdog::deadline);
             let notification = tokio::select! {
                 notification = socket.recv() => notification,
                 () = sleep_until(deadline) => {
