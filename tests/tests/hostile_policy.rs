@@ -13,8 +13,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime};
 
 use supervisor::{
-    Context, Error, Event, EventKind, ExitReason, GiveUpReason, GroupSpec, MaxRestarts, RestartOn, RestartPolicy,
-    ShutdownCause, StopOutcome, Strategy, Supervisor, TaskSpec, UnitState,
+    Context, DaemonSpec, Error, Event, EventKind, ExitReason, GiveUpReason, GroupSpec, MaxRestarts, Probe, Readiness,
+    RestartOn, RestartPolicy, ShutdownCause, StopOutcome, Strategy, Supervisor, TaskSpec, UnitState,
 };
 use tokio::sync::broadcast;
 
@@ -1176,6 +1176,79 @@ async fn stop_and_shutdown_timeouts_of_duration_max() {
         assert_eq!(line_of(&report, "stubborn").outcome, StopOutcome::Forced);
         assert_eq!(line_of(&report, "polite").outcome, StopOutcome::Graceful);
         assert_eq!(report.exit_code(), 1);
+    }
+}
+
+/// A stop timeout too long for the clock to hold waits for ever, with
+/// `tokio::time::pause()` too, as a restart delay that long does: each
+/// stop's deadline was put some 30 years on (tokio's sleep cut a daemon's,
+/// and a stop for a failed probe, there too), to which a paused clock
+/// jumped, and a task that ignores its stop was aborted, a process that
+/// ignores `SIGTERM` killed: in a stop by hand, in a group's restart, for a
+/// failed liveness probe, and in the shutdown.
+#[tokio::test]
+async fn a_stop_timeout_past_the_clock_end_waits_for_ever_with_a_paused_clock() {
+    const THOUSAND_YEARS: Duration = Duration::from_secs(1000 * 365 * 86_400);
+    let far = delay_near_the_clock_end(Duration::from_micros(500));
+    let fails = Probe::check(|| async { Err::<(), _>("down") }).period(SEC).failure_threshold(1);
+    let group = GroupSpec::new("g")
+        .strategy(Strategy::OneForAll)
+        .task(stubborn("stubborn").stop_timeout(Duration::MAX))
+        .task(fails_once_after("fails", SEC));
+    let handle = Supervisor::builder()
+        .shutdown_timeout(Duration::MAX)
+        .task(stubborn("by-hand").stop_timeout(Duration::MAX))
+        .task(stubborn("near-the-end").stop_timeout(far))
+        .task(stubborn("judged").stop_timeout(Duration::MAX).liveness(fails))
+        .daemon(
+            DaemonSpec::new("term-proof", "sh")
+                .args(["-c", "trap '' TERM; echo deaf; exec sleep 1000"])
+                .readiness(Readiness::OutputLine("deaf".into()))
+                .stop_timeout(Duration::MAX),
+        )
+        .group(group)
+        .build()
+        .unwrap()
+        .start();
+    // On the real clock: the process says it ignores `SIGTERM` in its time.
+    within(Duration::from_secs(20), "ready", handle.wait_ready("term-proof")).await.unwrap();
+    for name in ["by-hand", "near-the-end", "g/stubborn"] {
+        within(DEADLINE, "running", handle.wait_state(name, UnitState::Running)).await.unwrap();
+    }
+    tokio::time::pause();
+    let stops: Vec<_> = ["by-hand", "near-the-end", "term-proof"]
+        .map(|name| {
+            let handle = handle.clone();
+            tokio::spawn(async move { handle.stop_unit(name).await })
+        })
+        .into();
+    let shutdown = tokio::spawn({
+        let handle = handle.clone();
+        async move {
+            // Once every stop above is under way.
+            tokio::time::sleep(DAY).await;
+            handle.shutdown().await
+        }
+    });
+    // Not `sleep`, which tokio cuts to some 30 years.
+    tokio::time::sleep_until(Instant::now() + THOUSAND_YEARS).await;
+    for (name, stop) in ["by-hand", "near-the-end", "term-proof"].iter().zip(&stops) {
+        assert!(!stop.is_finished(), "the stop of `{name}` ended: {:?}", handle.status(name));
+    }
+    // Each still being stopped: its run goes on, not restarted.
+    for name in ["judged", "g/stubborn"] {
+        let status = handle.status(name).unwrap();
+        assert!(status.running && status.restarts_total == 0, "{name}: {status:?}");
+    }
+    assert!(!shutdown.is_finished(), "the shutdown ended");
+    // The process's end is on the real clock, which a paused one would
+    // jump past while it is killed.
+    tokio::time::resume();
+    handle.skip_grace();
+    let report = within(Duration::from_secs(20), "the shutdown", shutdown).await.unwrap();
+    // The run of `judged` had its stop under way, as a failure of its own.
+    for name in ["by-hand", "near-the-end", "term-proof", "g/stubborn"] {
+        assert_eq!(line_of(&report, name).outcome, StopOutcome::Forced, "{name}: {report}");
     }
 }
 

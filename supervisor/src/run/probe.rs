@@ -240,16 +240,6 @@ impl Group {
     }
 }
 
-/// Waits `interval` from `start` (at once when that time has passed; for
-/// ever past what the clock holds, where tokio's own sleep stops at some
-/// 30 years, to which a paused clock jumps).
-async fn sleep_from(start: Instant, interval: Duration) {
-    match clock::deadline(start, interval) {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// The readiness of one run through `probe`, for as long as the returned
 /// future is polled (drop it to stop): waits `initial_delay`, then tries
 /// the probe, quickly until the run is first ready (waits of 10 ms,
@@ -260,7 +250,7 @@ async fn sleep_from(start: Instant, interval: Duration) {
 /// not ready, `(false, Some(error))` after each failed attempt while it is
 /// not ready whose error differs from the one told last.
 pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Option<String>)) {
-    sleep_from(Instant::now(), probe.initial_delay).await;
+    clock::sleep_from(Instant::now(), probe.initial_delay).await;
     let mut verdict = Verdict::readiness(probe.success_threshold, probe.failure_threshold);
     let mut ramp = Some(FIRST_RAMP_INTERVAL.min(probe.period));
     let mut ready = false;
@@ -292,7 +282,7 @@ pub(crate) async fn readiness(probe: &Probe, mut changed: impl FnMut(bool, Optio
             }
             None => probe.period,
         };
-        sleep_from(started, interval).await;
+        clock::sleep_from(started, interval).await;
     }
 }
 
@@ -314,7 +304,7 @@ fn why_not_ready_yet(verdict: &Verdict, outcome: Result<(), String>) -> Option<S
 /// failed `failure_threshold` times in a row. Never returns while the probe
 /// keeps passing; drop the future to stop it.
 pub(crate) async fn liveness(probe: &Probe) -> String {
-    sleep_from(Instant::now(), probe.initial_delay).await;
+    clock::sleep_from(Instant::now(), probe.initial_delay).await;
     let mut verdict = Verdict::liveness(probe.failure_threshold);
     loop {
         let started = Instant::now();
@@ -323,7 +313,7 @@ pub(crate) async fn liveness(probe: &Probe) -> String {
         if let (Some(false), Err(error)) = (live, outcome) {
             return error;
         }
-        sleep_from(started, probe.period).await;
+        clock::sleep_from(started, probe.period).await;
     }
 }
 

@@ -12,11 +12,13 @@ use std::time::Duration;
 use rustix::process::{Pid, Signal as RawSignal, kill_process_group};
 use smol_str::SmolStr;
 use tokio::process::{Child, Command};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::observe::event::ExitReason;
 use crate::run::output::{Capture, LineWatch, OutputTail};
 use crate::spec::daemon::{DaemonSpec, Output};
+use crate::tree::clock;
 
 pub(crate) mod dispositions;
 pub(crate) mod strays;
@@ -427,7 +429,7 @@ impl ProcessRun {
             }
             tokio::select! {
                 status = child.wait() => Some(status),
-                () = tokio::time::sleep(timeout) => None,
+                () = clock::sleep_from(Instant::now(), timeout) => None,
                 () = kill_now.cancelled() => None,
             }
         })

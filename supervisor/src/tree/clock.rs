@@ -24,6 +24,16 @@ pub(crate) fn deadline(instant: Instant, duration: Duration) -> Option<Instant> 
     instant.checked_add(duration).filter(|at| at.checked_add(Duration::from_millis(1)).is_some())
 }
 
+/// Waits `interval` from `start` (at once when that time has passed; for
+/// ever past what the clock holds, where tokio's own sleep stops at some
+/// 30 years, to which a paused clock jumps).
+pub(crate) async fn sleep_from(start: Instant, interval: Duration) {
+    match deadline(start, interval) {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Wall-clock time that follows the runtime's clock from the moment the
 /// supervisor was built, so that timestamps move with
 /// `tokio::time::pause()` and `advance()` in tests, and never backwards.

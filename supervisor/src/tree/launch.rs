@@ -27,6 +27,7 @@ use crate::run::process::{GroupSignaller, ProcessBody, ProcessRun};
 use crate::run::task::TaskRun;
 use crate::run::watchdog::Watchdog;
 use crate::spec::probe::Watching;
+use crate::tree::clock;
 use crate::tree::unit::{Body, Msg, NextRun, OwnerLink, Reporter, RunEnd, RunHandle, Unit};
 use crate::{Context, ExitReason, Probe, Readiness, Signal};
 
@@ -507,7 +508,7 @@ async fn run_watched_task(ctx: Context, watch: Watch, stopping: Stopping, report
             // would have had it aborted the run itself.
             let forced = tokio::select! {
                 _ = run.wait() => false,
-                () = tokio::time::sleep(stopping.timeout) => true,
+                () = clock::sleep_from(Instant::now(), stopping.timeout) => true,
                 () = stopping.kill_now.cancelled() => true,
             };
             // A task has no exit of its own to keep beside the failure.

@@ -15,7 +15,7 @@ use crate::extensions::{Extensions, ShutdownHooks};
 use crate::observe::event::{Event, EventKind};
 use crate::observe::report::{ShutdownCause, ShutdownReport, StopOutcome};
 use crate::panics::log_contained;
-use crate::tree::clock::Clock;
+use crate::tree::clock::{self, Clock};
 use crate::tree::paths;
 use crate::tree::unit::{Line, Unit, address};
 use crate::{Error, UnitState};
@@ -552,7 +552,7 @@ impl Shared {
 /// supervisor has ended by then.
 async fn kill_after(timeout: Duration, kill_now: CancellationToken, mut report: watch::Receiver<Option<Arc<Ended>>>) {
     tokio::select! {
-        () = tokio::time::sleep(timeout) => {
+        () = clock::sleep_from(Instant::now(), timeout) => {
             log_contained(|| tracing::warn!(?timeout, "shutdown timeout reached: killing what is left"));
             kill_now.cancel();
         }

@@ -14,7 +14,7 @@ use crate::observe::report::StopOutcome;
 use crate::panics::log_contained;
 use crate::spec::policy::{Decision, RestartTracker};
 use crate::tree::batches::{Batches, Gated, Stage};
-use crate::tree::clock::{self, later_by};
+use crate::tree::clock;
 use crate::tree::paths;
 use crate::tree::record::{PendingRestart, abort, record_no_exit, take_run};
 use crate::tree::stop_gate::StopGate;
@@ -307,8 +307,10 @@ impl Node {
                 }
             }
         }
-        if let Some(grace) = shortest_grace {
-            self.arm_plan_grace(later_by(now, grace));
+        // A grace past what the clock holds never ends: no timer, which a
+        // paused clock would jump to.
+        if let Some(at) = shortest_grace.and_then(|grace| clock::deadline(now, grace)) {
+            self.arm_plan_grace(at);
         }
         true
     }
@@ -349,7 +351,7 @@ impl Node {
             }
             let mut record = unit.record();
             let Some(stop) = record.stop.as_deref().filter(|stop| !stop.aborted) else { continue };
-            let deadline = later_by(stop.asked, unit.settings.stop_timeout);
+            let Some(deadline) = clock::deadline(stop.asked, unit.settings.stop_timeout) else { continue };
             if deadline <= now {
                 abort(&mut record);
             } else {
@@ -526,13 +528,18 @@ impl Node {
         if is_task && self.killed {
             abort(&mut record);
         }
-        if is_task && (self.killed || grace == Grace::OwnTimer) {
-            let (at, timer) = if self.killed {
-                (now + ABANDON_AFTER, Timer::Abandon { unit: unit.clone(), epoch })
-            } else {
-                let at = later_by(now, unit.settings.stop_timeout);
-                (at, Timer::Abort { unit: unit.clone(), epoch })
-            };
+        let timer = if !is_task {
+            None
+        } else if self.killed {
+            Some((now + ABANDON_AFTER, Timer::Abandon { unit: unit.clone(), epoch }))
+        } else if grace == Grace::OwnTimer {
+            // A stop timeout past what the clock holds never ends: no timer,
+            // which a paused clock would jump to.
+            clock::deadline(now, unit.settings.stop_timeout).map(|at| (at, Timer::Abort { unit: unit.clone(), epoch }))
+        } else {
+            None
+        };
+        if let Some((at, timer)) = timer {
             let key = self.timers.insert(at, timer);
             if let Some(stop) = &mut record.stop {
                 // Removed when the stop completes: the timer holds the unit.
