@@ -1423,3 +1423,31 @@ fn an_error_whose_display_writes_without_end_is_cut_as_it_is_written() {
         within(DEADLINE, "shutdown", handle.shutdown()).await;
     });
 }
+
+/// A task that beats on is never judged hung, however long it has run: its
+/// heartbeats were counted in nanoseconds since its start, which stop at
+/// 584 years (a paused clock gets there in a moment), and a task beating
+/// every minute under a watchdog of an hour was judged hung and restarted
+/// there.
+#[tokio::test(start_paused = true)]
+async fn heartbeats_go_on_counting_after_six_centuries() {
+    const YEAR: Duration = Duration::from_secs(365 * 86_400);
+    let task = TaskSpec::new("beats", |ctx: Context| async move {
+        loop {
+            ctx.heartbeat();
+            tokio::select! {
+                () = ctx.cancelled() => return,
+                () = tokio::time::sleep(60 * SEC) => {}
+            }
+        }
+    })
+    .watchdog(3600 * SEC);
+    let handle = Supervisor::builder().task(task).build().unwrap().start();
+    within(DEADLINE, "running", handle.wait_state("beats", UnitState::Running)).await.unwrap();
+    for year in 1..=700 {
+        tokio::time::advance(YEAR).await;
+        let status = handle.status("beats").unwrap();
+        assert_eq!(status.restarts_total, 0, "judged hung in year {year}: {status:?}");
+    }
+    within(DEADLINE, "the shutdown", handle.shutdown()).await;
+}

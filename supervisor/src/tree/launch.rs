@@ -194,7 +194,9 @@ struct Tell {
     /// Why the run stops itself, once found unhealthy or hung: what it or
     /// its probe says of its readiness no longer counts.
     condemned: OnceLock<String>,
-    /// When the run started, and its last heartbeat since, in nanoseconds.
+    /// When the run started, and its last heartbeat since, in microseconds
+    /// (rounded up): nanoseconds would stop at 584 years, which a paused
+    /// clock reaches, and a run that beat on was judged hung there.
     started: Instant,
     beat: AtomicU64,
 }
@@ -262,7 +264,7 @@ impl Tell {
     }
 
     fn last_beat(&self) -> Instant {
-        self.started + Duration::from_nanos(self.beat.load(Ordering::Acquire))
+        self.started + Duration::from_micros(self.beat.load(Ordering::Acquire))
     }
 
     /// Whether the run's own word (`ctx.ready()`, `READY=1`, `RELOADING=1`)
@@ -295,7 +297,7 @@ impl SignsOfLife for Tell {
     }
 
     fn heartbeat(&self) {
-        let since = u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        let since = u64::try_from(self.started.elapsed().as_nanos().div_ceil(1000)).unwrap_or(u64::MAX);
         self.beat.fetch_max(since, Ordering::AcqRel);
     }
 }
