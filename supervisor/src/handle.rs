@@ -183,6 +183,12 @@ impl SupervisorHandle {
         self.shared.shutdown_hooks.add(hook);
     }
 
+    /// For the service layer: the runtime the supervisor was started on,
+    /// for work asked from a thread of no runtime.
+    pub(crate) fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.shared.runtime()
+    }
+
     /// Whether the supervisor has ended (its report is out).
     pub(crate) fn has_ended(&self) -> bool {
         self.shared.has_ended()

@@ -1233,6 +1233,46 @@ fn calls_from_a_plain_thread_are_answered_on_many_threads() {
     calls_from_a_plain_thread(Rt::Multi);
 }
 
+/// Health asked from a plain thread, with checks registered: answered, each
+/// check run and judged (a passing one, a failing one, one that blocks past
+/// the timeout), where the timer of the judging panicked for want of a
+/// runtime on the caller's thread.
+#[test]
+fn health_asked_from_a_plain_thread_is_answered() {
+    guarded(Rt::Multi, || async {
+        let handle = Supervisor::builder()
+            .task(idle("a"))
+            .health_check_timeout(Duration::from_millis(300))
+            .health_check("passes", || async { Ok::<_, String>(()) })
+            .health_check("fails", || async { Err::<(), _>("refused") })
+            .health_check("blocks", || async {
+                std::thread::sleep(Duration::from_secs(2));
+                Ok::<_, String>(())
+            })
+            .build()
+            .unwrap()
+            .start();
+        within(DEADLINE, "a ready", handle.wait_ready("a")).await.unwrap();
+        let outside = handle.clone();
+        let thread = std::thread::spawn(move || block_on(outside.health()));
+        let report = tokio::task::spawn_blocking(move || thread.join()).await.unwrap();
+        let report = report.unwrap_or_else(|_| panic!("health() panicked on a plain thread"));
+        let checks: Vec<_> =
+            report.checks.iter().map(|check| (check.name.as_str(), check.ok, check.error.as_deref())).collect();
+        assert_eq!(
+            checks,
+            [
+                ("passes", true, None),
+                ("fails", false, Some("refused")),
+                ("blocks", false, Some("timed out after 300ms"))
+            ],
+            "{report:#?}"
+        );
+        assert!(!report.live, "{report:#?}");
+        within(DEADLINE, "shutdown", handle.shutdown()).await;
+    });
+}
+
 /// The supervisor on one runtime, a unit's handle used from a second
 /// runtime (current-thread or multi-thread) on another thread: every call is
 /// answered, also while units of the supervisor call the same units.

@@ -93,6 +93,11 @@ impl Check {
         CheckReport { name: self.name.to_string(), ok: error.is_none(), error, took }
     }
 
+    /// The check, failed without a run, for `error`.
+    fn failed(&self, error: &str) -> CheckReport {
+        CheckReport { name: self.name.to_string(), ok: false, error: Some(error.to_owned()), took: Duration::ZERO }
+    }
+
     /// Starts a run on a thread of its own, so that a check that blocks its
     /// thread holds up nothing but itself.
     fn launch(&self, timeout: Duration) -> Flight {
@@ -131,6 +136,11 @@ impl Check {
             Err(error) => failed(format!("cannot start a thread for the check: {error}")),
         }
     }
+}
+
+/// Runs each of `checks` concurrently, and judges it against `timeout`.
+async fn report_each(checks: &[Check], timeout: Duration) -> Vec<CheckReport> {
+    futures_util::future::join_all(checks.iter().map(|check| check.report(timeout))).await
 }
 
 /// `duration` to the millisecond, for messages.
@@ -177,11 +187,26 @@ impl Checks {
     }
 
     /// Runs every check concurrently, each on a thread of its own and under
-    /// the timeout.
-    async fn run_all(&self) -> Vec<CheckReport> {
+    /// the timeout. Asked from a thread of no runtime, the checks are run
+    /// and judged on `supervisor_runtime`: the timer that judges them needs
+    /// one.
+    async fn run_all(&self, supervisor_runtime: Option<tokio::runtime::Handle>) -> Vec<CheckReport> {
         let timeout = self.timeout();
         let checks = self.snapshot();
-        futures_util::future::join_all(checks.iter().map(|check| check.report(timeout))).await
+        if checks.is_empty() || tokio::runtime::Handle::try_current().is_ok() {
+            return report_each(&checks, timeout).await;
+        }
+        let judged = match supervisor_runtime {
+            Some(runtime) => {
+                let owned = checks.clone();
+                runtime.spawn(async move { report_each(&owned, timeout).await }).await.ok()
+            }
+            None => None,
+        };
+        judged.unwrap_or_else(|| {
+            let error = "health checks run on a tokio runtime; the supervisor's is gone and there is none here";
+            checks.iter().map(|check| check.failed(error)).collect()
+        })
     }
 }
 
@@ -346,7 +371,7 @@ pub(crate) fn is_running(handle: &SupervisorHandle) -> bool {
 /// Computes a full report: runs every check, then reads every unit's state.
 pub(crate) async fn report(handle: &SupervisorHandle) -> HealthReport {
     let settings = handle.extension::<Checks>();
-    let checks = settings.run_all().await;
+    let checks = settings.run_all(handle.runtime()).await;
     let units: Vec<UnitHealth> = handle
         .statuses()
         .into_iter()

@@ -336,6 +336,11 @@ impl Shared {
         let _ = self.runtime.set(runtime);
     }
 
+    /// The runtime the supervisor was started on (`None` before it starts).
+    pub(crate) fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.runtime.get().cloned()
+    }
+
     /// Whether the caller runs on the supervisor's runtime, where a turn of
     /// a group's owner may be taken (it may start runs).
     pub(crate) fn on_own_runtime(&self) -> bool {
