@@ -264,6 +264,14 @@ impl Supervisor {
     /// # }
     /// ```
     pub async fn run(self) -> ShutdownReport {
+        // Said as `start` says it: the signal handlers, installed first,
+        // panicked with tokio's message, which named a reactor.
+        if tokio::runtime::Handle::try_current().is_err() {
+            panic!(
+                "`Supervisor::run` must be awaited inside a tokio runtime (from `#[tokio::main]` or a task); \
+                 there is none on this thread"
+            );
+        }
         let signals = signals::Signals::install();
         let handle = self.start();
         signals::shutdown_on(&handle, signals).await

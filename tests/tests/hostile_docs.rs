@@ -688,6 +688,21 @@ fn start_outside_a_runtime_panics() {
     assert!(message.is_some_and(|message| message.contains("must be called inside a tokio runtime")), "{message:?}");
 }
 
+/// `Supervisor::run`, `# Panics`: "As `start` does", which says so
+/// outside a tokio runtime; polled on a thread of none, it panicked with
+/// tokio's message on the signal handlers it installs first, which named a
+/// reactor.
+#[test]
+fn run_outside_a_runtime_panics_saying_so() {
+    use futures_util::FutureExt;
+    let sup = Supervisor::builder().task(idle("w")).build().unwrap();
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || sup.run().now_or_never()));
+    let payload = ran.expect_err("run() outside a runtime did not panic");
+    let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
+    let says_so = |message: &str| message.contains("`Supervisor::run`") && message.contains("inside a tokio runtime");
+    assert!(message.is_some_and(says_so), "{message:?}");
+}
+
 /// `Supervisor::run`: "Returns early, with the report, when the supervisor
 /// ends by itself (the root group gave up, or a critical unit ended)."
 #[tokio::test]
