@@ -1826,6 +1826,80 @@ fn waits_after_the_supervisors_runtime_is_gone_do_not_hang() {
     });
 }
 
+/// The runtime is dropped while some units have no run: one waiting for a
+/// dependency that never becomes ready, one waiting out its restart delay,
+/// and, with a runtime dropped before the supervisor's task first ran,
+/// units never started at all. Nothing of theirs was aborted or killed:
+/// each is listed as not running, as a shutdown lists a unit between runs,
+/// where the report said that each had been aborted or killed; the unit
+/// whose run was dropped is listed forced.
+#[test]
+fn units_without_a_run_when_the_runtime_goes_are_listed_not_running() {
+    guarded(Rt::Current, || async {
+        let report = tokio::task::spawn_blocking(|| {
+            let host = runtime(Rt::Current);
+            let handle = host.block_on(async {
+                let never_ready = TaskSpec::new("never-ready", |ctx: Context| async move { ctx.cancelled().await })
+                    .readiness(Readiness::Notified);
+                let failing = TaskSpec::new("failing", |_ctx: Context| async { Err::<(), _>("boom") })
+                    .restart(supervisor::RestartPolicy::new().delay(Duration::from_secs(3600)));
+                let handle = Supervisor::builder()
+                    .task(never_ready)
+                    .daemon(supervisor::DaemonSpec::new("dependent", "sleep").arg("300").depends_on(["never-ready"]))
+                    .task(failing)
+                    .task(idle("running"))
+                    .build()
+                    .unwrap()
+                    .start();
+                within(DEADLINE, "running ready", handle.wait_ready("running")).await.unwrap();
+                within(DEADLINE, "failing in backoff", handle.wait_state("failing", UnitState::Backoff)).await.unwrap();
+                within(DEADLINE, "dependent waiting", handle.wait_state("dependent", UnitState::Waiting))
+                    .await
+                    .unwrap();
+                handle
+            });
+            drop(host);
+            let report = runtime(Rt::Current).block_on(within(DEADLINE, "wait", handle.wait()));
+            // A runtime dropped before the supervisor's task first ran.
+            let host = runtime(Rt::Current);
+            let never_ran = host.block_on(async {
+                Supervisor::builder()
+                    .task(idle("task"))
+                    .daemon(supervisor::DaemonSpec::new("daemon", "sleep").arg("300"))
+                    .build()
+                    .unwrap()
+                    .start()
+            });
+            drop(host);
+            let never_ran = runtime(Rt::Current).block_on(within(DEADLINE, "wait", never_ran.wait()));
+            (report, never_ran)
+        })
+        .await
+        .unwrap();
+        let (report, never_ran) = report;
+        let lines = |report: &ShutdownReport| -> Vec<_> {
+            report.units.iter().map(|unit| (unit.name.clone(), unit.outcome, unit.state)).collect()
+        };
+        let line = |name: &str, outcome| (name.to_owned(), outcome, UnitState::Stopped);
+        assert_eq!(
+            lines(&report),
+            [
+                line("running", StopOutcome::Forced),
+                line("failing", StopOutcome::NotRunning),
+                line("dependent", StopOutcome::NotRunning),
+                line("never-ready", StopOutcome::Forced),
+            ],
+            "{report}"
+        );
+        assert_eq!(
+            lines(&never_ran),
+            [line("daemon", StopOutcome::NotRunning), line("task", StopOutcome::NotRunning)],
+            "{never_ran}"
+        );
+        assert_eq!(never_ran.cause, supervisor::ShutdownCause::RuntimeDropped, "{never_ran}");
+    });
+}
+
 /// `pause_restarts` and `resume_restarts` document `Error::ShuttingDown`
 /// "once a shutdown began", as `start_unit` and `restart` do; called from a
 /// unit's own stop in the shutdown, they answer `Ok`.

@@ -486,9 +486,11 @@ impl Shared {
     }
 
     /// Ends the supervisor whose root task its runtime dropped before it
-    /// finished: every unit not stopped yet was dropped with the runtime.
-    /// They are marked `Stopped` and listed `Forced` (or `NotRunning`,
-    /// those at rest), and the report is handed out, so that no wait on
+    /// finished: every run not ended yet was dropped with the runtime.
+    /// The units not at rest are marked `Stopped`; those whose run was
+    /// dropped are listed `Forced`, the others `NotRunning` (at rest, or
+    /// between runs: waiting for a dependency or a restart, or never
+    /// started), and the report is handed out, so that no wait on
     /// the supervisor waits for ever. Nothing is left to await: the
     /// shutdown hooks end as they can without a runtime (the PID file is
     /// released).
@@ -504,12 +506,16 @@ impl Shared {
             if std::mem::replace(&mut record.reported, true) {
                 return;
             }
-            let outcome = if record.state.is_active() {
-                record.state = UnitState::Stopped;
+            // Only a run was aborted or killed: a unit between runs had
+            // nothing to stop, as a shutdown lists it.
+            let outcome = if record.state.is_active() && record.run.is_some() {
                 StopOutcome::Forced
             } else {
                 StopOutcome::NotRunning
             };
+            if record.state.is_active() {
+                record.state = UnitState::Stopped;
+            }
             record.ready = false;
             record.pid = None;
             let state = record.state;
