@@ -1900,6 +1900,42 @@ fn units_without_a_run_when_the_runtime_goes_are_listed_not_running() {
     });
 }
 
+/// The runtime is dropped while a shutdown waits for a unit that takes its
+/// time to stop: the unit's line says how long its stop took, from when it
+/// was asked to the drop, as a shutdown's lines do, where it said 0 ns
+/// whatever the wait (and the whole shutdown's took hundreds of times more).
+#[test]
+fn a_stop_cut_short_by_the_runtime_tells_how_long_it_took() {
+    const STOPPING_FOR: Duration = Duration::from_millis(300);
+    guarded(Rt::Current, || async {
+        let report = tokio::task::spawn_blocking(|| {
+            let host = runtime(Rt::Current);
+            let handle = host.block_on(async {
+                let stubborn = TaskSpec::new("stubborn", |ctx: Context| async move {
+                    ctx.cancelled().await;
+                    std::future::pending::<()>().await;
+                })
+                .stop_timeout(Duration::from_secs(3600));
+                let handle = Supervisor::builder().task(stubborn).build().unwrap().start();
+                within(DEADLINE, "stubborn ready", handle.wait_ready("stubborn")).await.unwrap();
+                let shutdown = handle.clone();
+                tokio::spawn(async move { shutdown.shutdown().await });
+                within(DEADLINE, "stopping", handle.wait_state("stubborn", UnitState::Stopping)).await.unwrap();
+                tokio::time::sleep(STOPPING_FOR).await;
+                handle
+            });
+            drop(host);
+            runtime(Rt::Current).block_on(within(DEADLINE, "wait", handle.wait()))
+        })
+        .await
+        .unwrap();
+        let stubborn = line(&report, "stubborn");
+        assert_eq!(stubborn.outcome, StopOutcome::Forced, "{report}");
+        assert!(stubborn.took >= STOPPING_FOR, "{report}");
+        assert!(stubborn.took <= report.took, "{report}");
+    });
+}
+
 /// `pause_restarts` and `resume_restarts` document `Error::ShuttingDown`
 /// "once a shutdown began", as `start_unit` and `restart` do; called from a
 /// unit's own stop in the shutdown, they answer `Ok`.

@@ -519,8 +519,10 @@ impl Shared {
             record.ready = false;
             record.pid = None;
             let state = record.state;
+            // A stop under way took until now, as a shutdown counts it.
+            let took = record.stop.as_ref().map_or(Duration::ZERO, |stop| stop.asked.elapsed());
             drop(record);
-            lines.push((unit.clone(), Line { state, outcome, took: Duration::ZERO }));
+            lines.push((unit.clone(), Line { state, outcome, took }));
         });
         let report = self.report_of(lines, ShutdownCause::RuntimeDropped);
         log_contained(|| tracing::warn!(cause = %report.cause, "supervisor ended with its runtime"));
