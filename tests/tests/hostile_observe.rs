@@ -1398,6 +1398,9 @@ async fn the_status_shows_a_run_over_when_its_end_is_told() {
     use tracing_subscriber::layer::SubscriberExt;
     let (handle_slot, seen) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(Vec::new())));
     let layer = StatusAtRunEnd { handle: handle_slot.clone(), seen: seen.clone() };
+    // tracing caches each callsite's interest for the whole process; a
+    // second dispatcher, kept meanwhile, makes it ask this thread's too.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
     let cases = [
         (RestartPolicy::new().on(RestartOn::Never), Ok(()), UnitState::Exited),
@@ -1627,6 +1630,9 @@ async fn the_lines_carry_a_pid_and_a_reason_as_values_not_options() {
     use supervisor::{Probe, Readiness};
     use tracing_subscriber::layer::SubscriberExt;
     let fields = Fields::default();
+    // tracing caches each callsite's interest for the whole process; a
+    // second dispatcher, kept meanwhile, makes it ask this thread's too.
+    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(fields.clone()));
     // Nothing listens on a port this test bound and let go.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();

@@ -1089,6 +1089,9 @@ fn a_tracing_layer_that_reads_the_supervisor_on_every_event() {
         let seen = counter();
         let subscriber =
             tracing_subscriber::registry().with(ReadsTheSupervisor { slot: slot.clone(), seen: seen.clone() });
+        // tracing caches each callsite's interest for the whole process; a
+        // second dispatcher, kept meanwhile, makes it ask this thread's too.
+        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
         let _default = tracing::subscriber::set_default(subscriber);
         let fails = TaskSpec::new("fails", |_ctx: Context| async move {
             tokio::time::sleep(SEC).await;
@@ -1121,6 +1124,9 @@ fn a_tracing_layer_that_reads_the_supervisor_on_every_event() {
 #[test]
 fn calls_inside_spans_are_answered() {
     guarded(Rt::Paused, || async {
+        // tracing caches each callsite's interest for the whole process; a
+        // second dispatcher, kept meanwhile, makes it ask this thread's too.
+        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
         let _default = tracing::subscriber::set_default(tracing_subscriber::registry());
         let slot = Slot::new();
         let (tx, mut rx) = mpsc::unbounded_channel();
@@ -2459,6 +2465,9 @@ fn control_calls_polled_once_from_inside_the_owners_turns() {
         let subscriber = tracing_subscriber::registry()
             .with(PollsCallsOnce { slot: slot.clone(), polled: polled.clone() })
             .with(tracing_subscriber::filter::filter_fn(|meta| meta.is_event()));
+        // tracing caches each callsite's interest for the whole process; a
+        // second dispatcher, kept meanwhile, makes it ask this thread's too.
+        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
         let _default = tracing::subscriber::set_default(subscriber);
         let flaky = TaskSpec::new("flaky", |_ctx: Context| async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
