@@ -15,7 +15,7 @@ use supervisor::{
 
 #[path = "support/deadline.rs"]
 mod deadline;
-use deadline::{events_until, wait_ready, wait_status, within};
+use deadline::{events_until, wait_ready, wait_status, wait_tail, within};
 #[path = "support/specs.rs"]
 mod specs;
 use specs::{idle, sh, slow_to_stop};
@@ -934,6 +934,10 @@ async fn runs_that_kept_beating_while_the_supervisor_was_stopped_are_not_hung() 
 #[tokio::test]
 async fn a_daemon_is_hung_without_watchdog_pings_and_alive_with_them() {
     let pinger = "import os, socket, time\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\nprint('usec', os.environ['WATCHDOG_USEC'], flush=True)\nwhile True:\n    s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n    time.sleep(0.05)\n";
+    // The pinger's period runs from the spawn: three seconds, since a
+    // loaded machine can take more than a second to start Python and send
+    // the first ping.
+    let period = 3 * SEC;
     let handle = Supervisor::builder()
         .daemon(
             DaemonSpec::new("silent", "sleep")
@@ -941,20 +945,19 @@ async fn a_daemon_is_hung_without_watchdog_pings_and_alive_with_them() {
                 .watchdog(Duration::from_millis(300))
                 .restart(RestartPolicy::new().on(RestartOn::Never)),
         )
-        // The period runs from the spawn: a whole second, since a loaded
-        // machine can take more than 300 ms to start Python and send the
-        // first ping.
-        .daemon(DaemonSpec::new("pinger", "python3").args(["-c", pinger]).watchdog(SEC))
+        .daemon(DaemonSpec::new("pinger", "python3").args(["-c", pinger]).watchdog(period))
         .build()
         .unwrap()
         .start();
     let silent = wait_status(DEADLINE, &handle, "silent", |status| status.state == UnitState::Exited).await;
     assert!(silent.last_error.unwrap().contains("hung"), "{:?}", handle.status("silent"));
-    // Past two more of the pinger's periods: its pings keep it alive.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Once Python is up, past two more of the pinger's periods: its pings
+    // keep it alive.
+    wait_tail(DEADLINE, &handle, "pinger", "the pinger's first line", |tail| !tail.is_empty()).await;
+    tokio::time::sleep(2 * period + SEC / 2).await;
     let pinger = handle.status("pinger").unwrap();
     assert_eq!((pinger.state, pinger.restart_count), (UnitState::Running, 0), "{pinger:?}");
-    assert_eq!(handle.tail("pinger", 1).unwrap(), ["usec 1000000"]);
+    assert_eq!(handle.tail("pinger", 1).unwrap(), ["usec 3000000"]);
     handle.shutdown().await;
 }
 
