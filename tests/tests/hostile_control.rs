@@ -10,7 +10,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use supervisor::{
@@ -877,9 +877,23 @@ async fn a_groups_readiness_follows_the_units_added_and_removed() {
 /// stay unique; a start by hand runs the group again with them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_that_gives_up_while_adds_race_it_stays_consistent() {
-    let crashing = TaskSpec::new("crash", |_ctx| async {
-        tokio::time::sleep(Duration::from_millis(3)).await;
-        Err::<(), _>("crashed")
+    // It crashes until the group has given up; then it runs, so that the
+    // group started again by hand stays up for its units to be seen running
+    // (a group giving up again at once stopped them within milliseconds).
+    let crashes = Arc::new(AtomicBool::new(true));
+    let crashing = TaskSpec::new("crash", {
+        let crashes = crashes.clone();
+        move |ctx: Context| {
+            let crashes = crashes.load(Ordering::SeqCst);
+            async move {
+                if !crashes {
+                    ctx.cancelled().await;
+                    return Ok(());
+                }
+                tokio::time::sleep(Duration::from_millis(3)).await;
+                Err::<(), _>("crashed")
+            }
+        }
     })
     .restart(RestartPolicy::new().delay(Duration::from_millis(1)));
     let flaky = GroupSpec::new("flaky")
@@ -922,6 +936,7 @@ async fn a_group_that_gives_up_while_adds_race_it_stays_consistent() {
         assert!(!status.running, "a unit of a group that gave up runs: {status:?}");
     }
     assert!(!handle.is_shutting_down(), "a group giving up does not end the root");
+    crashes.store(false, Ordering::SeqCst);
     within(DEADLINE, "start flaky", handle.start_unit("flaky")).await.unwrap();
     for path in &landed {
         within(DEADLINE, "a landed unit runs again", handle.wait_state(path, UnitState::Running)).await.unwrap();
