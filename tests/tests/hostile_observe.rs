@@ -874,10 +874,18 @@ async fn tail_bytes_bound_cuts_with_a_marker() {
 /// tail").
 #[tokio::test]
 async fn tail_is_complete_at_exited() {
+    // The leader waits until its child has left the group (a pause of
+    // 0.1 s was not always enough on a loaded machine), so that the child
+    // is not killed with the group; the child writes once the leader is
+    // reaped, well within the half second its output is read for.
+    let script = r#"leader=$$
+left=$(mktemp -u)
+setsid sh -c "touch $left; while kill -0 $leader 2>/dev/null; do sleep 0.01; done; echo late" &
+while [ ! -e "$left" ]; do sleep 0.005; done
+rm -f "$left"
+echo early"#;
     for _ in 0..3 {
-        // The leader waits a moment, so that its child has left the group
-        // before the group is killed.
-        let (tail, handle) = tail_of("setsid sh -c 'sleep 0.3; echo late' & sleep 0.1; echo early", 10).await;
+        let (tail, handle) = tail_of(script, 10).await;
         assert_eq!(tail, ["early", "late"]);
         within(DEADLINE, "shutdown", handle.shutdown()).await;
     }
