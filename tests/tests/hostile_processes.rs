@@ -1051,24 +1051,24 @@ async fn a_group_that_keeps_forking_is_killed_whole() {
 // The end of a run whose output an escaped process holds open
 
 /// Pings the watchdog, then exits with 0 after [`PING_TO_EXIT`], leaving a
-/// process of a session of its own that holds the output for 4 s: the run
+/// process of a session of its own that holds the output for 8 s: the run
 /// ends once its output is read to the end, up to 0.5 s after the exit.
 const PINGS_THEN_EXITS: &str = "import os, socket, subprocess, time\n\
-subprocess.Popen(['sleep', '4'], start_new_session=True)\n\
+subprocess.Popen(['sleep', '8'], start_new_session=True)\n\
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
 s.sendto(b'WATCHDOG=1', os.environ['NOTIFY_SOCKET'])\n\
-time.sleep(1.5)\n";
+time.sleep(4.5)\n";
 
 /// How long [`PINGS_THEN_EXITS`] waits between its ping and its exit.
-const PING_TO_EXIT: Duration = Duration::from_millis(1500);
+const PING_TO_EXIT: Duration = Duration::from_millis(4500);
 
 /// The watchdog's period runs out while the output of a run that exited
 /// cleanly is read to its end: the run ended as it did, not as hung.
 ///
 /// The period is counted from the ping, 0.4 s past the exit, within the
 /// half second the output is read for; it also covers the interpreter's
-/// start before the ping (up to 0.7 s on a busy host), which a period
-/// shorter than the reading could not.
+/// start before the ping (more than a second on a loaded machine), which
+/// a period shorter than the reading could not.
 #[tokio::test]
 async fn a_watchdog_that_runs_out_after_the_leader_exited_does_not_change_how_the_run_ended() {
     let period = PING_TO_EXIT + Duration::from_millis(400);
