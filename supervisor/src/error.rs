@@ -193,7 +193,7 @@ pub enum Error {
         wanted: String,
         /// Its state when the wait gave up.
         state: crate::UnitState,
-        /// Why, e.g. `" and the supervisor has shut down"`.
+        /// Why, e.g. `" and the supervisor has ended"`.
         why: &'static str,
     },
     /// `build()` or `add` found more than one problem; each is listed.
