@@ -120,12 +120,14 @@ pub enum UnitState {
 }
 
 impl UnitState {
-    /// Whether the unit is in a run or between runs (starting, running, in
-    /// backoff or stopping), as opposed to at rest.
+    /// Whether the unit is in a run, between runs or about to start one
+    /// (waiting for its dependencies, starting, running, in backoff or
+    /// stopping), as opposed to at rest.
     ///
     /// ```
     /// use supervisor::UnitState;
     ///
+    /// assert!(UnitState::Waiting.is_active());
     /// assert!(UnitState::Running.is_active());
     /// assert!(UnitState::Stopping.is_active());
     /// for at_rest in [UnitState::Stopped, UnitState::Exited, UnitState::Failed] {
