@@ -963,8 +963,9 @@ impl SupervisorHandle {
         self.shared.ended().await.report()
     }
 
-    /// Cuts every grace period short: units still stopping, now or in a later
-    /// shutdown, are aborted or killed at once.
+    /// Cuts every grace period short, for good: units still stopping, now or
+    /// later (in a shutdown, a `stop_unit`, a `restart`, a failed liveness
+    /// probe), are aborted or killed at once.
     ///
     /// # Examples
     ///
