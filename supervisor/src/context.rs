@@ -117,7 +117,8 @@ impl Context {
         }
     }
 
-    /// The unit's name.
+    /// The unit's path: its name after its groups' (`"storage/db"` for the
+    /// unit `db` of the group `storage`), as statuses and events name it.
     ///
     /// # Examples
     ///

@@ -11,7 +11,7 @@ use crate::text::truncate_at_char;
 /// [`subscribe`](crate::SupervisorHandle::subscribe)r.
 ///
 /// The same facts are emitted as `tracing` events inside a span named `unit`
-/// with the unit's name as a field.
+/// with the unit's path as a field.
 ///
 /// # Examples
 ///
@@ -40,7 +40,7 @@ use crate::text::truncate_at_char;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Event {
-    /// The unit's name.
+    /// The unit's path: its name after its groups' (`"storage/db"`).
     pub unit: String,
     /// When it happened (wall clock).
     pub time: SystemTime,

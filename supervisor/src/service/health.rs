@@ -314,7 +314,7 @@ pub struct CheckReport {
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct UnitHealth {
-    /// The unit's name.
+    /// The unit's path: its name after its groups' (`"storage/db"`).
     pub name: String,
     /// Task or process.
     #[serde(rename = "type")]
