@@ -288,7 +288,8 @@ pub struct HealthReport {
     pub reasons: Vec<String>,
     /// Every check, in registration order.
     pub checks: Vec<CheckReport>,
-    /// Every unit, in registration order.
+    /// Every unit and group, depth first in registration order (a group,
+    /// then its units), as [`SupervisorHandle::statuses`] lists them.
     pub units: Vec<UnitHealth>,
 }
 
@@ -316,7 +317,7 @@ pub struct CheckReport {
 pub struct UnitHealth {
     /// The unit's path: its name after its groups' (`"storage/db"`).
     pub name: String,
-    /// Task or process.
+    /// Task, process or group.
     #[serde(rename = "type")]
     pub kind: UnitKind,
     /// Its state when the report was made.
