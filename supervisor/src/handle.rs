@@ -334,8 +334,8 @@ impl SupervisorHandle {
     /// or `SIGKILL` after its stop timeout). It stays `Stopped`: the policy
     /// does not restart it, nor does a strategy that a sibling's failure
     /// sets off while it stops, nor a `restart` of a unit it depends on.
-    /// Stopping a unit at rest does nothing. On a group, stops its units,
-    /// the most recently started first.
+    /// Stopping a unit at rest does nothing. On a group, stops its units in
+    /// reverse start order (a restarted unit keeps its place).
     ///
     /// # Errors
     ///

@@ -424,8 +424,8 @@ impl SupervisorBuilder {
         self
     }
 
-    /// Whether a shutdown stops the units one at a time, the most recently
-    /// started first (the default), or all at once.
+    /// Whether a shutdown stops the units one at a time, in reverse start
+    /// order (the default), or all at once.
     ///
     /// # Examples
     ///

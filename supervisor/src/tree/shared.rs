@@ -211,10 +211,11 @@ impl Drop for Waiting<'_> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ShutdownOrder {
-    /// The most recently started unit first, each fully stopped before the
-    /// next is asked: a unit never outlives one it was started after, so a
-    /// unit may rely on those registered before it until it has stopped.
-    /// The shutdown takes as long as the units' stops added up.
+    /// In reverse start order, the unit registered last first, each fully
+    /// stopped before the next is asked: a unit may rely on those
+    /// registered before it until it has stopped. A restart, by its policy
+    /// or by hand, keeps a unit's place. The shutdown takes as long as the
+    /// units' stops added up.
     #[default]
     Sequential,
     /// Every unit asked at once (in reverse start order), all winding down
