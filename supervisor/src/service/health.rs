@@ -232,12 +232,15 @@ impl fmt::Debug for Checks {
 ///   that unit is started again (one whose group waits to restart, which
 ///   starts it afresh, does not).
 /// - **Ready** when it is live, no shutdown has begun, every check passes and
-///   every unit that should be running is [`Running`](UnitState::Running). A
-///   unit starting, in [`Backoff`](UnitState::Backoff) or
-///   [`Failed`](UnitState::Failed) makes it not ready; a unit stopped on
-///   purpose ([`Stopping`](UnitState::Stopping), [`Stopped`](UnitState::Stopped))
-///   or one whose policy let it end ([`Exited`](UnitState::Exited)) does not.
-///   Every unit starts in `Starting`, so a supervisor starts not ready.
+///   no unit holds readiness back ([`UnitStatus::holds_back_readiness`]):
+///   every unit that should be running is running and ready, as its
+///   [`Readiness`](crate::Readiness) says. A unit waiting for its
+///   dependencies, starting, running but not ready yet, in
+///   [`Backoff`](UnitState::Backoff) or [`Failed`](UnitState::Failed) makes
+///   it not ready; a unit stopped on request ([`Stopped`](UnitState::Stopped),
+///   or [`Stopping`](UnitState::Stopping) but to start again) or one whose
+///   policy let it end ([`Exited`](UnitState::Exited)) does not. Every unit
+///   starts not ready, so a supervisor starts not ready.
 ///
 /// Serialises to camelCase JSON; `status` is `"ok"`, `"not-ready"` or
 /// `"not-live"`, and `reasons` lists every reason it is not ready or not
@@ -281,7 +284,7 @@ pub struct HealthReport {
     /// has given up).
     pub live: bool,
     /// Whether it is live, not shutting down, and every unit that should run
-    /// is running.
+    /// is running and ready.
     pub ready: bool,
     /// Every reason it is not live or not ready, in order: the supervisor
     /// first, then the checks, then the units.
