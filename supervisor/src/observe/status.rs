@@ -108,7 +108,8 @@ pub enum UnitState {
     Backoff,
     /// A stop was asked for; waiting for the run to end.
     Stopping,
-    /// Stopped on request (`stop_unit`, `shutdown`), or never started.
+    /// Stopped on request (`stop_unit`, `shutdown`), with its group (stopped,
+    /// or given up on its intensity), or never started.
     Stopped,
     /// Ended, and the policy does not restart this ending.
     Exited,
