@@ -219,8 +219,8 @@ async fn a_critical_unit_ends_the_tree_with_its_own_verdict() {
     assert_eq!(report.exit_code(), 1, "{report}");
 }
 
-/// "`OneForAll` stops its running siblings (the most recently started
-/// first), then ... starts them all again in start order ... Every unit so
+/// "`OneForAll` stops its running siblings (in reverse start order),
+/// then ... starts them all again in start order ... Every unit so
 /// stopped first gets an `Event` `SiblingFailed { sibling, strategy }`
 /// naming the unit whose failure caused it."
 #[tokio::test]
