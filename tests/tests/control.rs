@@ -3,6 +3,8 @@
 //! Unix socket; the socket's mode and life; and everything it must refuse.
 
 mod client;
+#[path = "support/subscriber.rs"]
+mod subscriber;
 
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -539,11 +541,8 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LineRecorder {
 #[tokio::test]
 async fn the_control_api_logs_what_it_did_and_what_it_refused() {
     use tracing_subscriber::layer::SubscriberExt as _;
-    // tracing caches each callsite's interest for the whole process; a
-    // second dispatcher, kept meanwhile, makes it ask this thread's too.
-    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(LineRecorder(lines.clone())));
+    let _subscriber = subscriber::on_this_thread(tracing_subscriber::registry().with(LineRecorder(lines.clone())));
     let handle = Supervisor::builder().task(waiting_task("worker")).build().unwrap().start();
     handle.wait_ready("worker").await.unwrap();
     let (_server, target) = serve_tcp(&handle).await;

@@ -18,6 +18,8 @@ use supervisor::{
 
 #[path = "support/specs.rs"]
 mod specs;
+#[path = "support/subscriber.rs"]
+mod subscriber;
 use specs::{idle, slow_to_stop};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -210,15 +212,8 @@ impl Write for Captured {
 async fn a_tasks_own_logs_carry_its_units_path() {
     let captured = Captured::default();
     let writer = captured.clone();
-    let subscriber =
-        tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).without_time().finish();
-    // tracing caches each callsite's interest (the unit's span's too) for
-    // the whole process when it is first hit; while one dispatcher exists,
-    // it asks only the hitting thread's default. A concurrent test's thread,
-    // with none, would then turn the span off for this one too. A second
-    // dispatcher, kept meanwhile, makes every registration ask all of them.
-    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-    let _default = tracing::subscriber::set_default(subscriber);
+    let lines = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).without_time().finish();
+    let _subscriber = subscriber::on_this_thread(lines);
     let handle = Supervisor::builder()
         .group(
             supervisor::GroupSpec::new("jobs").task(

@@ -23,6 +23,8 @@ mod deadline;
 use deadline::{events_until, within};
 #[path = "support/specs.rs"]
 mod specs;
+#[path = "support/subscriber.rs"]
+mod subscriber;
 use specs::{idle, run_once};
 
 /// Far longer than any call takes when nothing hangs.
@@ -1406,10 +1408,7 @@ async fn the_status_shows_a_run_over_when_its_end_is_told() {
     use tracing_subscriber::layer::SubscriberExt;
     let (handle_slot, seen) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(Vec::new())));
     let layer = StatusAtRunEnd { handle: handle_slot.clone(), seen: seen.clone() };
-    // tracing caches each callsite's interest for the whole process; a
-    // second dispatcher, kept meanwhile, makes it ask this thread's too.
-    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    let _subscriber = subscriber::on_this_thread(tracing_subscriber::registry().with(layer));
     let cases = [
         (RestartPolicy::new().on(RestartOn::Never), Ok(()), UnitState::Exited),
         (RestartPolicy::new().max_restarts(MaxRestarts::AtMost(0)), Err("boom"), UnitState::Failed),
@@ -1638,10 +1637,7 @@ async fn the_lines_carry_a_pid_and_a_reason_as_values_not_options() {
     use supervisor::{Probe, Readiness};
     use tracing_subscriber::layer::SubscriberExt;
     let fields = Fields::default();
-    // tracing caches each callsite's interest for the whole process; a
-    // second dispatcher, kept meanwhile, makes it ask this thread's too.
-    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-    let _default = tracing::subscriber::set_default(tracing_subscriber::registry().with(fields.clone()));
+    let _subscriber = subscriber::on_this_thread(tracing_subscriber::registry().with(fields.clone()));
     // Nothing listens on a port this test bound and let go.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
     let handle = Supervisor::builder()

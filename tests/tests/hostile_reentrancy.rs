@@ -27,6 +27,8 @@ mod deadline;
 use deadline::{events_until, within};
 #[path = "support/specs.rs"]
 mod specs;
+#[path = "support/subscriber.rs"]
+mod subscriber;
 use specs::{idle, no_delay, run_once};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -1087,12 +1089,8 @@ fn a_tracing_layer_that_reads_the_supervisor_on_every_event() {
     guarded(Rt::Paused, || async {
         let slot = Slot::new();
         let seen = counter();
-        let subscriber =
-            tracing_subscriber::registry().with(ReadsTheSupervisor { slot: slot.clone(), seen: seen.clone() });
-        // tracing caches each callsite's interest for the whole process; a
-        // second dispatcher, kept meanwhile, makes it ask this thread's too.
-        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-        let _default = tracing::subscriber::set_default(subscriber);
+        let reader = tracing_subscriber::registry().with(ReadsTheSupervisor { slot: slot.clone(), seen: seen.clone() });
+        let _subscriber = subscriber::on_this_thread(reader);
         let fails = TaskSpec::new("fails", |_ctx: Context| async move {
             tokio::time::sleep(SEC).await;
             Err::<(), _>("boom")
@@ -1124,10 +1122,7 @@ fn a_tracing_layer_that_reads_the_supervisor_on_every_event() {
 #[test]
 fn calls_inside_spans_are_answered() {
     guarded(Rt::Paused, || async {
-        // tracing caches each callsite's interest for the whole process; a
-        // second dispatcher, kept meanwhile, makes it ask this thread's too.
-        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-        let _default = tracing::subscriber::set_default(tracing_subscriber::registry());
+        let _subscriber = subscriber::on_this_thread(tracing_subscriber::registry());
         let slot = Slot::new();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let runs = counter();
@@ -2462,13 +2457,10 @@ fn control_calls_polled_once_from_inside_the_owners_turns() {
         let slot = Slot::new();
         let polled = counter();
         // No spans: the calls are not kept off the turns by a span of the caller's.
-        let subscriber = tracing_subscriber::registry()
+        let poller = tracing_subscriber::registry()
             .with(PollsCallsOnce { slot: slot.clone(), polled: polled.clone() })
             .with(tracing_subscriber::filter::filter_fn(|meta| meta.is_event()));
-        // tracing caches each callsite's interest for the whole process; a
-        // second dispatcher, kept meanwhile, makes it ask this thread's too.
-        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
-        let _default = tracing::subscriber::set_default(subscriber);
+        let _subscriber = subscriber::on_this_thread(poller);
         let flaky = TaskSpec::new("flaky", |_ctx: Context| async move {
             tokio::time::sleep(Duration::from_millis(10)).await;
             Err::<(), _>("boom")

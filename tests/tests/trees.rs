@@ -21,6 +21,8 @@ use tracing_subscriber::layer::SubscriberExt;
 
 #[path = "support/specs.rs"]
 mod specs;
+#[path = "support/subscriber.rs"]
+mod subscriber;
 use specs::{always_fails, idle, no_delay};
 
 const SEC: Duration = Duration::from_secs(1);
@@ -865,15 +867,9 @@ where
 /// runtime runs everything): each line's fields, and whether it was logged
 /// inside the caller's `request` span.
 async fn lines_logged_during(test: impl Future<Output = ()>) -> Vec<(String, bool)> {
-    // tracing caches each callsite's interest for the whole process when it
-    // is first hit; while one dispatcher exists, it asks only the hitting
-    // thread's default. A concurrent test's thread, with none, would then
-    // turn the supervisor's lines off for this one too. A second dispatcher,
-    // kept meanwhile, makes every registration ask all of them.
-    let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
     let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
     let recorder = tracing_subscriber::registry().with(SpanRecorder(lines.clone()));
-    let _guard = tracing::subscriber::set_default(recorder);
+    let _subscriber = subscriber::on_this_thread(recorder);
     test.await;
     lines.lock().unwrap().clone()
 }
