@@ -82,7 +82,7 @@ fn unique_names(units: &[Unit], path: &[&str], errors: &mut Errors) {
     }
 }
 
-/// A `task path;` entry written twice in a group: one #[supervised] fn, so
+/// A `task path;` entry written twice in a group: one `#[supervised]` fn, so
 /// one unit name twice, which no `name` option on the fn can part (the
 /// constant that compares the names would say to set one).
 fn repeated_entries(units: &[Unit], path: &[&str], errors: &mut Errors) {
