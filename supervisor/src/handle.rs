@@ -31,6 +31,16 @@ use crate::{Error, Event, Signal, UnitKind, UnitState, UnitStatus};
 /// that controls its own supervisor a [`WeakSupervisorHandle`] instead
 /// ([`downgrade`](Self::downgrade)).
 ///
+/// # Caveats
+///
+/// The units and their groups' owners run on the runtime the supervisor
+/// was started on. A call awaited elsewhere (a plain thread, another
+/// runtime) is answered by that runtime's tasks: on a current_thread
+/// runtime that nobody drives at the moment (its `block_on` has returned,
+/// or its thread is blocked), a call that waits for a unit (`restart`,
+/// `stop_unit`, `wait_ready`, `shutdown`, ...) waits until it is driven
+/// again. Statuses and `status` read shared state, and answer at once.
+///
 /// # Examples
 ///
 /// ```
