@@ -1529,6 +1529,57 @@ async fn a_group_that_gives_up_says_so() {
     assert_eq!(report.units.len(), 4, "{report:#?}");
 }
 
+/// A unit that fails by itself while `stop_unit` stops its dependents
+/// first (one slow to stop) rests `Stopped`, and its events end on
+/// `Stopped`, as for a unit the stop finds in `Backoff`. They ended on its
+/// `Exited`, with no restart nor rest to follow it, while its status and
+/// the report said `Stopped`.
+#[tokio::test(start_paused = true)]
+async fn a_unit_that_fails_while_its_dependents_stop_ends_on_stopped() {
+    let fail = Arc::new(tokio::sync::Notify::new());
+    let db = {
+        let fail = fail.clone();
+        TaskSpec::new("db", move |_ctx: Context| {
+            let fail = fail.clone();
+            async move {
+                fail.notified().await;
+                Err::<(), _>("lost its disk")
+            }
+        })
+    };
+    let sup = Supervisor::builder()
+        .task(db)
+        .task(specs::slow_to_stop("api", Duration::from_secs(1)).depends_on(["db"]))
+        .build()
+        .unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    within(DEADLINE, "api runs", handle.wait_state("api", UnitState::Running)).await.unwrap();
+    let stop = tokio::spawn({
+        let handle = handle.clone();
+        async move { handle.stop_unit("db").await }
+    });
+    within(DEADLINE, "api stops", handle.wait_state("api", UnitState::Stopping)).await.unwrap();
+    fail.notify_one();
+    within(DEADLINE, "stop_unit", stop).await.unwrap().unwrap();
+    assert_eq!(handle.status("db").unwrap().state, UnitState::Stopped);
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let line = report.units.iter().find(|line| line.name == "db").unwrap();
+    assert_eq!(line.state, UnitState::Stopped, "{report:#?}");
+    let mut seen = Vec::new();
+    while let Ok(event) = within(DEADLINE, "events", events.recv()).await {
+        seen.push(event);
+    }
+    let kinds: Vec<&EventKind> = seen.iter().filter(|event| event.unit == "db").map(|event| &event.kind).collect();
+    assert!(
+        matches!(
+            kinds[..],
+            [EventKind::Started { .. }, EventKind::Exited { .. }, EventKind::Stopped { forced: false, .. }]
+        ),
+        "{seen:#?}"
+    );
+}
+
 /// Waits on the units of a group removed at run time (nested too) end with
 /// `UnknownUnit`, as the group's own do.
 #[tokio::test]

@@ -422,7 +422,14 @@ impl Node {
         let Exit { reason, succeeded, decision, .. } = exit;
         self.shared.emit(unit, exit_event(reason));
         match decision {
-            Some(Decision::Restart { .. }) | None => self.changed(unit),
+            Some(Decision::Restart { .. }) => {
+                self.changed(unit);
+                // `Stopped` in its policy's stead, as a unit the plan finds
+                // in `Backoff`: its last event said only that its run ended,
+                // and a restart, or a rest, was awaited in vain.
+                self.shared.emit(unit, EventKind::Stopped { forced: false, took: Duration::ZERO });
+            }
+            None => self.changed(unit),
             Some(rest) => self.let_rest(unit, rest, succeeded),
         }
         if self.ending.is_none() {
