@@ -1580,6 +1580,54 @@ async fn a_unit_that_fails_while_its_dependents_stop_ends_on_stopped() {
     );
 }
 
+/// The runtime dropped under a running supervisor: each unit it stopped
+/// (a task, a group and its unit, one waiting out a restart delay) has its
+/// `Stopped` event, as in a shutdown, forced for a run that was dropped,
+/// before the stream ends. The events ended on `Started`, while the statuses
+/// and the report said `Stopped`, `Forced`.
+#[test]
+fn the_units_a_dropped_runtime_stops_are_told_stopped() {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let (handle, mut events) = runtime.block_on(async {
+        let sup = Supervisor::builder()
+            .task(idle("a"))
+            .group(GroupSpec::new("g").task(idle("x")))
+            .task(
+                TaskSpec::new("f", |_ctx| async { Err::<(), _>("boom") }).restart(RestartPolicy::new().delay(DEADLINE)),
+            )
+            .build()
+            .unwrap();
+        let events = sup.subscribe();
+        let handle = sup.start();
+        within(DEADLINE, "backoff", handle.wait_state("f", UnitState::Backoff)).await.unwrap();
+        (handle, events)
+    });
+    drop(runtime);
+    let mut last = std::collections::HashMap::new();
+    loop {
+        match events.try_recv() {
+            Ok(event) => {
+                last.insert(event.unit.clone(), event.kind);
+            }
+            Err(broadcast::error::TryRecvError::Closed) => break,
+            Err(other) => panic!("{other:?}"),
+        }
+    }
+    let waiting = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let report = waiting.block_on(within(DEADLINE, "wait", handle.wait()));
+    for line in &report.units {
+        let forced = line.outcome == StopOutcome::Forced;
+        assert_eq!(line.state, UnitState::Stopped, "{report:#?}");
+        assert!(
+            matches!(last.get(&line.name), Some(EventKind::Stopped { forced: told, .. }) if *told == forced),
+            "`{}`: {:?}, {report:#?}",
+            line.name,
+            last.get(&line.name)
+        );
+    }
+    assert_eq!(report.units.len(), 4, "{report:#?}");
+}
+
 /// Waits on the units of a group removed at run time (nested too) end with
 /// `UnknownUnit`, as the group's own do.
 #[tokio::test]

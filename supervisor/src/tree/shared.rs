@@ -491,10 +491,10 @@ impl Shared {
     /// The units not at rest are marked `Stopped`; those whose run was
     /// dropped are listed `Forced`, the others `NotRunning` (at rest, or
     /// between runs: waiting for a dependency or a restart, or never
-    /// started), and the report is handed out, so that no wait on
-    /// the supervisor waits for ever. Nothing is left to await: the
-    /// shutdown hooks end as they can without a runtime (the PID file is
-    /// released).
+    /// started), each with its `Stopped` event, and the report is handed
+    /// out, so that no wait on the supervisor waits for ever. Nothing is
+    /// left to await: the shutdown hooks end as they can without a runtime
+    /// (the PID file is released).
     pub(crate) fn finish_dropped(&self) {
         if self.has_ended() {
             return;
@@ -514,7 +514,8 @@ impl Shared {
             } else {
                 StopOutcome::NotRunning
             };
-            if record.state.is_active() {
+            let stopped_now = record.state.is_active();
+            if stopped_now {
                 record.state = UnitState::Stopped;
             }
             record.ready = false;
@@ -523,6 +524,12 @@ impl Shared {
             // A stop under way took until now, as a shutdown counts it.
             let took = record.stop.as_ref().map_or(Duration::ZERO, |stop| stop.asked.elapsed());
             drop(record);
+            if stopped_now {
+                // Told as a shutdown tells each stop: a subscriber that
+                // follows the units by their events saw them run on, their
+                // last event `Started`, up to the stream's end.
+                self.emit(unit, EventKind::Stopped { forced: outcome == StopOutcome::Forced, took });
+            }
             lines.push((unit.clone(), Line { state, outcome, took }));
         });
         let report = self.report_of(lines, ShutdownCause::RuntimeDropped);
