@@ -1429,6 +1429,28 @@ async fn the_status_shows_a_run_over_when_its_end_is_told() {
     }
 }
 
+/// A failure one restart too many for its group's intensity: the status
+/// read as the run's end is told shows the unit `Stopped`, as it rests, no
+/// restart to come. It showed `Backoff`, where no `Restarting` followed,
+/// as after the failure before, which the intensity let restart.
+#[tokio::test]
+async fn the_status_shows_no_backoff_when_the_intensity_gives_up() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (handle_slot, seen) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(Vec::new())));
+    let layer = StatusAtRunEnd { handle: handle_slot.clone(), seen: seen.clone() };
+    let _subscriber = subscriber::on_this_thread(tracing_subscriber::registry().with(layer));
+    let once = TaskSpec::new("once", |_ctx: Context| async { Err::<(), _>("boom") })
+        .restart(RestartPolicy::new().delay(Duration::ZERO));
+    let handle = Supervisor::builder().intensity(1, Duration::from_secs(60)).task(once).build().unwrap().start();
+    *handle_slot.lock().unwrap() = Some(handle.clone());
+    let report = within(DEADLINE, "the tree gives up", handle.wait()).await;
+    *handle_slot.lock().unwrap() = None;
+    assert!(matches!(report.cause, supervisor::ShutdownCause::GaveUp { .. }), "{report:#?}");
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    let states: Vec<(UnitState, bool)> = seen.iter().map(|(_, state, running)| (*state, *running)).collect();
+    assert_eq!(states, [(UnitState::Backoff, false), (UnitState::Stopped, false)], "{seen:?}");
+}
+
 /// A unit that fails by itself while the shutdown stops the units after it
 /// (one slow to stop): its report line says `Failed`, and the report is
 /// not clean (exit code 1). It read `Exited`, not running, and the

@@ -386,6 +386,10 @@ impl Node {
     /// what follows.
     fn on_exit(&mut self, unit: &Arc<Unit>, exit: Exit) {
         let Exit { reason, succeeded, decision, epoch, now } = exit;
+        // Settled before the exit's event goes out: a subscriber that looks
+        // at the status on that event saw a unit whose restart was one too
+        // many in `Backoff`, waiting for a restart that never came.
+        let allowed = !matches!(decision, Some(Decision::Restart { .. })) || self.intensity_allows(unit, epoch, now);
         self.shared.emit(unit, exit_event(reason));
         let Some(decision) = decision else {
             // At rest since the decision: the group ends.
@@ -393,6 +397,7 @@ impl Node {
             return;
         };
         match decision {
+            Decision::Restart { .. } if !allowed => self.give_up_on_intensity(unit),
             Decision::Restart { attempt, delay } => self.restart_later(unit, epoch, attempt, delay, now),
             rest => self.let_rest(unit, rest, succeeded),
         }
@@ -436,28 +441,38 @@ impl Node {
         self.changed(unit);
     }
 
-    /// The policy restarts `unit` after `delay`, if the group's intensity
-    /// allows one more restart, with the siblings its strategy takes along.
-    fn restart_later(&mut self, unit: &Arc<Unit>, epoch: u32, attempt: u32, delay: Duration, now: Instant) {
-        if let Some(intensity) = &mut self.intensity
-            && !intensity.allow(now, PendingRestart { unit: unit.clone(), epoch }, PendingRestart::to_come)
-        {
-            // Its restart is one too many: none comes, and the group stops
-            // its units. It is stopped now, its run over: left in `Backoff`,
-            // waiting for nothing while the group stopped the others, it was
-            // then stopped as a unit between two runs, gracefully. The
-            // ending finds it at rest, as one that had ended before.
-            {
-                let mut record = unit.record();
-                record.policy_restart = false;
-                record.state = UnitState::Stopped;
-            }
-            self.changed(unit);
-            self.shared.emit(unit, EventKind::Stopped { forced: false, took: Duration::ZERO });
-            let limit = self.body().intensity.expect("an intensity tracker has a limit");
-            self.end_group(Ending::GaveUp(GiveUpReason::Intensity { max: limit.max, period: limit.period }));
-            return;
+    /// Whether the group's intensity allows the restart of `unit` its
+    /// policy decided after run `epoch`. If not, its restart is one too
+    /// many: none comes, and it is stopped now, its run over. Left in
+    /// `Backoff`, waiting for nothing while the group stopped the others,
+    /// it was then stopped as a unit between two runs, gracefully. The
+    /// ending finds it at rest, as one that had ended before.
+    fn intensity_allows(&mut self, unit: &Arc<Unit>, epoch: u32, now: Instant) -> bool {
+        let Some(intensity) = &mut self.intensity else { return true };
+        if intensity.allow(now, PendingRestart { unit: unit.clone(), epoch }, PendingRestart::to_come) {
+            return true;
         }
+        {
+            let mut record = unit.record();
+            record.policy_restart = false;
+            record.state = UnitState::Stopped;
+        }
+        self.changed(unit);
+        false
+    }
+
+    /// `unit`'s restart was one too many for the group's intensity (see
+    /// [`intensity_allows`](Self::intensity_allows)): the group gives up
+    /// and stops its units.
+    fn give_up_on_intensity(&mut self, unit: &Arc<Unit>) {
+        self.shared.emit(unit, EventKind::Stopped { forced: false, took: Duration::ZERO });
+        let limit = self.body().intensity.expect("an intensity tracker has a limit");
+        self.end_group(Ending::GaveUp(GiveUpReason::Intensity { max: limit.max, period: limit.period }));
+    }
+
+    /// The policy restarts `unit` after `delay`, which the group's
+    /// intensity allows, with the siblings its strategy takes along.
+    fn restart_later(&mut self, unit: &Arc<Unit>, epoch: u32, attempt: u32, delay: Duration, now: Instant) {
         // `Backoff` already, since the decision.
         self.changed(unit);
         self.shared.emit(unit, EventKind::Restarting { attempt, delay });
