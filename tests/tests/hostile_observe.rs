@@ -1650,6 +1650,28 @@ fn the_units_a_dropped_runtime_stops_are_told_stopped() {
     assert_eq!(report.units.len(), 4, "{report:#?}");
 }
 
+/// A shutdown asked as `start()` returns, before the launch: no unit ran,
+/// so none is told `Stopped`, and each is listed `NotRunning`, a unit of
+/// the root as a group's is. The root's units were each told `Stopped`
+/// (their only event) and listed `Graceful`, as if a run had been stopped.
+#[tokio::test]
+async fn units_stopped_before_the_launch_are_told_nothing() {
+    let sup = Supervisor::builder().task(idle("a")).group(GroupSpec::new("g").task(idle("x"))).build().unwrap();
+    let mut events = sup.subscribe();
+    let handle = sup.start();
+    assert_eq!(handle.status("a").unwrap().state, UnitState::Starting);
+    let report = within(DEADLINE, "shutdown", handle.shutdown()).await;
+    let mut seen = Vec::new();
+    while let Ok(event) = within(DEADLINE, "events", events.recv()).await {
+        seen.push(event);
+    }
+    assert!(seen.is_empty(), "{seen:#?}");
+    let lines: Vec<_> = report.units.iter().map(|line| (line.name.as_str(), line.state, line.outcome)).collect();
+    for name in ["a", "g", "g/x"] {
+        assert!(lines.contains(&(name, UnitState::Stopped, StopOutcome::NotRunning)), "{name}: {lines:?}");
+    }
+}
+
 /// Waits on the units of a group removed at run time (nested too) end with
 /// `UnknownUnit`, as the group's own do.
 #[tokio::test]

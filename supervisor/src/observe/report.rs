@@ -29,7 +29,8 @@ pub enum StopOutcome {
     /// It had to be aborted (a task) or killed with `SIGKILL` (a process).
     Forced,
     /// It was not running when the shutdown reached it: stopped, exited or
-    /// failed before the shutdown, or by itself while the shutdown stopped
+    /// failed before the shutdown, never started (a shutdown asked as the
+    /// tree starts), or ended by itself while the shutdown stopped
     /// the units after it (a run that failed so is `Failed`, and the
     /// report is not clean, unless its policy lets a failure rest).
     NotRunning,

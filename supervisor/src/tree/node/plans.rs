@@ -508,6 +508,11 @@ impl Node {
         let Some(run) = &record.run else {
             return match record.state {
                 UnitState::Backoff | UnitState::Waiting | UnitState::Starting => {
+                    // Marked to start and never launched (a shutdown as the
+                    // tree starts), it ran nothing: it is not told it
+                    // stopped, and is listed as not running, as the units
+                    // of a group so marked are.
+                    let launched = record.state != UnitState::Starting;
                     // Its entry among the waiting is stale from now on.
                     self.stopped_while_waiting |= record.state == UnitState::Waiting;
                     record.state = UnitState::Stopped;
@@ -519,6 +524,9 @@ impl Node {
                         super::settle_unstarted(&self.shared, group);
                     }
                     self.changed(unit);
+                    if !launched {
+                        return Asked::Done(StopOutcome::NotRunning);
+                    }
                     self.shared.emit(unit, EventKind::Stopped { forced: false, took: Duration::ZERO });
                     Asked::Done(StopOutcome::Graceful)
                 }
