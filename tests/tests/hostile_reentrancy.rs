@@ -1830,12 +1830,13 @@ fn waits_after_the_supervisors_runtime_is_gone_do_not_hang() {
 /// The runtime is dropped while some units have no run: one waiting for a
 /// dependency that never becomes ready, one waiting out its restart delay,
 /// and, with a runtime dropped before the supervisor's task first ran,
-/// units never started at all. Nothing of theirs was aborted or killed:
-/// each is listed as not running, as a shutdown lists a unit between runs,
-/// where the report said that each had been aborted or killed; the unit
-/// whose run was dropped is listed forced.
+/// units never started at all. Nothing of theirs was aborted or killed,
+/// where the report said that each had been: the units between runs are
+/// stopped gracefully, in no time, as a shutdown stops them, and those
+/// never started were not running; the unit whose run was dropped is
+/// listed forced.
 #[test]
-fn units_without_a_run_when_the_runtime_goes_are_listed_not_running() {
+fn units_without_a_run_when_the_runtime_goes_are_not_listed_forced() {
     guarded(Rt::Current, || async {
         let report = tokio::task::spawn_blocking(|| {
             let host = runtime(Rt::Current);
@@ -1886,8 +1887,8 @@ fn units_without_a_run_when_the_runtime_goes_are_listed_not_running() {
             lines(&report),
             [
                 line("running", StopOutcome::Forced),
-                line("failing", StopOutcome::NotRunning),
-                line("dependent", StopOutcome::NotRunning),
+                line("failing", StopOutcome::Graceful),
+                line("dependent", StopOutcome::Graceful),
                 line("never-ready", StopOutcome::Forced),
             ],
             "{report}"

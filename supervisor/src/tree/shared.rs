@@ -488,10 +488,9 @@ impl Shared {
 
     /// Ends the supervisor whose root task its runtime dropped before it
     /// finished: every run not ended yet was dropped with the runtime.
-    /// The units not at rest are marked `Stopped`; those whose run was
-    /// dropped are listed `Forced`, the others `NotRunning` (at rest, or
-    /// between runs: waiting for a dependency or a restart, or never
-    /// started), each with its `Stopped` event, and the report is handed
+    /// The units not at rest are marked `Stopped`, and listed as a shutdown
+    /// lists them (see [`dropped_outcome`]), each that had something to
+    /// stop with its `Stopped` event; then the report is handed
     /// out, so that no wait on the supervisor waits for ever. Nothing is
     /// left to await: the shutdown hooks end as they can without a runtime
     /// (the PID file is released).
@@ -507,13 +506,7 @@ impl Shared {
             if std::mem::replace(&mut record.reported, true) {
                 return;
             }
-            // Only a run was aborted or killed: a unit between runs had
-            // nothing to stop, as a shutdown lists it.
-            let outcome = if record.state.is_active() && record.run.is_some() {
-                StopOutcome::Forced
-            } else {
-                StopOutcome::NotRunning
-            };
+            let outcome = dropped_outcome(record.state, record.run.is_some());
             let stopped_now = record.state.is_active();
             if stopped_now {
                 record.state = UnitState::Stopped;
@@ -524,7 +517,7 @@ impl Shared {
             // A stop under way took until now, as a shutdown counts it.
             let took = record.stop.as_ref().map_or(Duration::ZERO, |stop| stop.asked.elapsed());
             drop(record);
-            if stopped_now {
+            if stopped_now && outcome != StopOutcome::NotRunning {
                 // Told as a shutdown tells each stop: a subscriber that
                 // follows the units by their events saw them run on, their
                 // last event `Started`, up to the stream's end.
@@ -566,6 +559,19 @@ impl Shared {
             // The sender lives in `self`.
             Err(_) => unreachable!("the report's sender outlives its receivers"),
         }
+    }
+}
+
+/// How a unit that the runtime's drop found is listed, as a shutdown lists
+/// it: its run, dropped, was aborted or killed; a unit between runs
+/// (waiting out a restart delay, or for its dependencies) had nothing to
+/// stop, and is stopped at once, gracefully; one at rest, or marked to
+/// start and never launched, was not running.
+fn dropped_outcome(state: UnitState, has_run: bool) -> StopOutcome {
+    match state {
+        _ if has_run && state.is_active() => StopOutcome::Forced,
+        UnitState::Backoff | UnitState::Waiting => StopOutcome::Graceful,
+        _ => StopOutcome::NotRunning,
     }
 }
 
@@ -625,6 +631,20 @@ mod tests {
     use super::*;
     use crate::tree::build;
     use crate::{ExitReason, GiveUpReason, Strategy};
+
+    #[test]
+    fn a_dropped_runtime_lists_a_unit_as_a_shutdown_would() {
+        use UnitState::{Backoff, Exited, Running, Starting, Stopping, Waiting};
+        for state in [Running, Stopping, Starting] {
+            assert_eq!(dropped_outcome(state, true), StopOutcome::Forced, "{state:?}");
+        }
+        for state in [Backoff, Waiting] {
+            assert_eq!(dropped_outcome(state, false), StopOutcome::Graceful, "{state:?}");
+        }
+        for state in [Starting, Exited, UnitState::Failed, UnitState::Stopped] {
+            assert_eq!(dropped_outcome(state, false), StopOutcome::NotRunning, "{state:?}");
+        }
+    }
 
     fn unit() -> Arc<Unit> {
         build::idle_unit("u")
