@@ -549,7 +549,7 @@ impl SupervisorHandle {
             return Err(too_deep);
         }
         let mut problems = Vec::new();
-        validate::check_unit(&group.path, &spec, &mut problems);
+        validate::check_added(&group.path, &spec, &mut problems, |name| self.path_of_unit_named(name));
         Error::from_problems(problems)?;
         // The path is made only for an error: most adds need none.
         let path = |spec: &Spec| validate::join(&group.path, spec.name());
@@ -571,6 +571,18 @@ impl SupervisorHandle {
             return Err(self.shared.refusal(&group, "add", unit));
         }
         answer.await.unwrap_or(Err(Error::ShuttingDown { action: "add", unit }))
+    }
+
+    /// The path of the first unit named `name` in the tree, to tell an
+    /// unknown dependency where it is. Looked for on a refusal only.
+    fn path_of_unit_named(&self, name: &str) -> Option<String> {
+        let mut found = None;
+        paths::walk(&self.shared.root, &mut |unit| {
+            if found.is_none() && unit.name() == name {
+                found = Some(unit.path.to_string());
+            }
+        });
+        found
     }
 
     /// Stops a unit gracefully, then forgets it: its name is free again.

@@ -1794,3 +1794,26 @@ async fn wait_ready_on_a_group_whose_unit_ended_by_its_policy_is_ready() {
     assert!(status.ready);
     shutdown(DEADLINE, &handle).await;
 }
+
+/// A unit inside a group added at run time that depends on a unit of
+/// another group is told where that unit is, as `build()` tells it of the
+/// same group registered, and as `add` tells it of the added unit itself:
+/// in the added group, or among the units running. The hint was left out.
+#[tokio::test]
+async fn a_unit_inside_an_added_group_is_told_where_its_unknown_dependency_is() {
+    let storage = || {
+        supervisor::GroupSpec::new("storage")
+            .task(idle("db"))
+            .group(supervisor::GroupSpec::new("cache").task(idle("warm").depends_on(["db"])))
+    };
+    let built = Supervisor::builder().group(storage()).build().expect_err("refused");
+    assert!(built.to_string().contains("(`storage/db` is in another group:"), "{built}");
+    let handle = Supervisor::builder().task(idle("keep")).build().unwrap().start();
+    let added = handle.add(storage()).await.unwrap_err();
+    assert_eq!(added.to_string(), built.to_string());
+    let running = supervisor::GroupSpec::new("jobs").task(idle("job").depends_on(["keep"]));
+    let err = handle.add(running).await.unwrap_err();
+    assert!(err.to_string().contains("(`keep` is in another group:"), "{err}");
+    assert_eq!(handle.unit_names(), ["keep"]);
+    shutdown(DEADLINE, &handle).await;
+}

@@ -77,6 +77,24 @@ pub(crate) fn check_units_but_duplicates(prefix: &str, specs: &[Spec], problems:
     hint_where_named(&mut problems[first..], |name| spec_named(specs, prefix, name));
 }
 
+/// Checks `spec`, a unit added at run time to the group at `prefix`, and
+/// everything in it, as `build()` checks a unit of the tree. An unknown
+/// dependency inside it is told where a unit of that name is: in `spec`
+/// first, as `build()` looks through the tree it is given, then among the
+/// units already there (`running`).
+pub(crate) fn check_added(
+    prefix: &str,
+    spec: &Spec,
+    problems: &mut Vec<Error>,
+    running: impl Fn(&str) -> Option<String>,
+) {
+    let first = problems.len();
+    check_unit(prefix, spec, problems);
+    hint_where_named(&mut problems[first..], |name| {
+        spec_named(std::slice::from_ref(spec), prefix, name).or_else(|| running(name))
+    });
+}
+
 fn check_units_naming(prefix: &str, specs: &[Spec], duplicates: bool, problems: &mut Vec<Error>) {
     let mut seen = duplicates.then(|| foldhash::HashSet::with_capacity_and_hasher(specs.len(), Default::default()));
     for spec in specs {
