@@ -725,6 +725,10 @@ mod tests {
             EventKind::Stopped { forced: false, took: Duration::ZERO },
             EventKind::Stopped { forced: true, took: Duration::ZERO },
         ];
+        // tracing caches each callsite's interest for the whole process; a
+        // second dispatcher, kept meanwhile, makes it ask this thread's too,
+        // where a test on another thread, with none, could turn a line off.
+        let _anchor = tracing::Dispatch::new(tracing_subscriber::registry());
         for kind in kinds {
             let levels = Arc::new(Levels::default());
             tracing::subscriber::with_default(levels.clone(), || log(&kind));
