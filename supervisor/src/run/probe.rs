@@ -9,9 +9,7 @@ use std::ffi::OsString;
 use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::process::{ExitStatus, Stdio};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -20,11 +18,12 @@ use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
-use crate::panics::{log_contained, panic_message};
+use crate::panics::panic_message;
 use crate::run::io_driver;
 use crate::run::notify::NotifySocket;
 use crate::run::process::{names_a_directory, reap_dropped, strays};
-use crate::spec::probe::{CheckFuture, Probe, Target};
+use crate::spec::guarded::Guarded;
+use crate::spec::probe::{Probe, Target};
 use crate::tree::clock;
 
 #[cfg(feature = "http")]
@@ -61,41 +60,20 @@ pub(crate) async fn probe_once(probe: &Probe) -> Result<(), String> {
         // It cuts itself at the timeout, to kill and reap what it spawned.
         Target::Exec(argv) => exec(argv, timeout).await,
         Target::Check(check) => {
-            // Calling the closure may panic too: it is called in the caught future.
-            let run = AssertUnwindSafe(async move { CheckAttempt(Some(check())).await })
-                .catch_unwind()
-                .map(|ended| ended.unwrap_or_else(|payload| Err(format!("panicked: {}", panic_message(payload)))));
+            // Calling the closure may panic too: it is called in the caught
+            // future. Its future is dropped under a guard: one whose `Drop`
+            // panics (cut at the timeout, or with a run stopped mid-attempt)
+            // fails no more than its attempt.
+            let run = AssertUnwindSafe(async move {
+                let mut attempt = Guarded::new(check());
+                (&mut *attempt).await
+            })
+            .catch_unwind()
+            .map(|ended| ended.unwrap_or_else(|payload| Err(format!("panicked: {}", panic_message(payload)))));
             cut(timeout, run).await
         }
     };
     outcome.map_err(|what| format!("{}: {what}", probe.target))
-}
-
-/// The future of one call of a check, dropped under a guard: one whose
-/// `Drop` panics (dropped at the attempt's timeout, or with a run stopped
-/// mid-attempt) fails no more than its attempt, where the panic unwound
-/// through the task watching the run and ended the run.
-struct CheckAttempt(Option<CheckFuture>);
-
-impl Future for CheckAttempt {
-    type Output = Result<(), String>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.0 {
-            Some(future) => future.as_mut().poll(cx),
-            None => Poll::Pending,
-        }
-    }
-}
-
-impl Drop for CheckAttempt {
-    fn drop(&mut self) {
-        let future = self.0.take();
-        if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(move || drop(future))) {
-            let message = panic_message(payload);
-            log_contained(|| tracing::error!(%message, "a probe's check panicked when its future was dropped"));
-        }
-    }
 }
 
 /// `attempt`, failed with "timed out after ..." once `timeout` has passed.

@@ -1,7 +1,8 @@
 //! The user's values the supervisor holds (a task's factory, a probe's
-//! check, and whatever they captured), dropped under a guard.
+//! check and the future of each of its attempts, and whatever they
+//! captured), dropped under a guard.
 
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
 
 /// Holds a value of the user's, and drops it under a guard: a `Drop` of the
@@ -38,6 +39,13 @@ impl<T> Deref for Guarded<T> {
     fn deref(&self) -> &T {
         // `None` only once dropped.
         self.0.as_ref().unwrap_or_else(|| unreachable!("a guarded value is used after its drop"))
+    }
+}
+
+impl<T> DerefMut for Guarded<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // `None` only once dropped.
+        self.0.as_mut().unwrap_or_else(|| unreachable!("a guarded value is used after its drop"))
     }
 }
 
